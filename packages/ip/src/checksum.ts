@@ -1,0 +1,66 @@
+/**
+ * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+ *
+ * `sum16` returns the unfolded-then-folded 16-bit one's-complement *sum* (not yet
+ * complemented), so sums over several ranges (pseudo-header + header + payload) can
+ * be chained through `initial`. `finish` folds and complements it into the value
+ * that goes on the wire. A received packet is valid when the sum over it (checksum
+ * field included) is 0xffff.
+ */
+
+/** One's-complement sum of bytes [start, end) of `buf`, added to `initial`; result in 0..0xffff. */
+export function sum16(buf: Uint8Array, start = 0, end = buf.length, initial = 0): number {
+  let sum = initial;
+  let i = start;
+  // Wide reads: 32 bits at a time into a float accumulator (exact up to 2^53), folded once.
+  const n = end - start;
+  if (n >= 16) {
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const last4 = end - 3;
+    for (; i < last4; i += 4) sum += dv.getUint32(i);
+  }
+  for (; i + 1 < end; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
+  if (i < end) sum += buf[i]! << 8; // odd byte, padded with zero (RFC 1071 §4.1)
+  return fold(sum);
+}
+
+/** Folds a (possibly large, non-negative) accumulator into 16 bits with end-around carry. */
+export function fold(sum: number): number {
+  // Reduce the float accumulator below 2^32 first, then end-around carry.
+  while (sum > 0xffffffff) sum = (sum % 0x100000000) + Math.floor(sum / 0x100000000);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** The value to write in a checksum field: the complement of the folded sum. */
+export function finish(sum: number): number {
+  return ~fold(sum) & 0xffff;
+}
+
+/** Full checksum of a range, ready for the wire. */
+export function checksum(buf: Uint8Array, start = 0, end = buf.length, initial = 0): number {
+  return finish(sum16(buf, start, end, initial));
+}
+
+/**
+ * Sum of the TCP/UDP pseudo-header (RFC 768, RFC 9293 §3.1): source, destination,
+ * zero+protocol, transport length. Chain it through `sum16(..., initial)`.
+ */
+export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
+  return fold((src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length);
+}
+
+/**
+ * RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). Updates checksum `hc` (as on the wire)
+ * when one 16-bit word changes from `oldWord` to `newWord`.
+ */
+export function checksumUpdate16(hc: number, oldWord: number, newWord: number): number {
+  const sum = (~hc & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  return ~fold(sum) & 0xffff;
+}
+
+/** RFC 1624 for a 32-bit field (e.g. an address): two 16-bit updates. */
+export function checksumUpdate32(hc: number, oldValue: number, newValue: number): number {
+  return checksumUpdate16(checksumUpdate16(hc, oldValue >>> 16, newValue >>> 16), oldValue & 0xffff, newValue & 0xffff);
+}

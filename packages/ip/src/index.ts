@@ -1,0 +1,3 @@
+export * from './address.js';
+export * from './checksum.js';
+export * from './registration.js';

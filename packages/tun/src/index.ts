@@ -1,0 +1,1 @@
+export type { Link, LinkReceiver, LinkStats } from './link.js';
