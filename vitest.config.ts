@@ -3,9 +3,13 @@ import { defineConfig } from 'vitest/config';
 // Tests import workspace packages through their "source" export condition, so they
 // run against src/*.ts without a build. Kernel-facing tests spawn the built CLI
 // (scripts/test builds first) and live in their own project so they can run alone.
+// The 'source' condition must reach vite's SSR resolver (the one node tests use),
+// not only the client one, or tests silently run the last build.
 const resolve = { conditions: ['source'] };
+const ssr = { resolve: { conditions: ['source'], externalConditions: ['source'] } };
 const unit = (name: string, include: string[]) => ({
   resolve,
+  ssr,
   test: { name, include, environment: 'node' as const },
 });
 
@@ -21,6 +25,7 @@ export default defineConfig({
       unit('sim', ['test/sim/**/*.test.ts', 'test/*.test.ts']),
       {
         resolve,
+        ssr,
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],

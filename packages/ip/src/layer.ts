@@ -1,0 +1,515 @@
+/**
+ * The IPv4 layer of a host (RFC 791, RFC 1122 §3): receive, reassemble, dispatch to
+ * transports; route, fragment and send; keep the path-MTU cache (RFC 1191).
+ *
+ * Contract:
+ * - Pure with respect to time: `now` (ms, a float) is passed in; timeouts are exposed
+ *   as `pollAt()` (Infinity when nothing is due) and `poll(now)`.
+ * - Bad wire input is dropped and counted (see `stats()`), never thrown from `input`.
+ *   Bad API arguments throw an Error with a Node-style `code`.
+ * - Buffers: `input` borrows `packet` for the call; the InboundDatagram handed to a
+ *   transport (and its views) is reused and valid only during `receive`. Outgoing
+ *   packets are built in one reused 65535-byte buffer that the link borrows for the
+ *   duration of `send` (LinkOutput copies what it keeps). Re-entrant calls (a
+ *   transport sending from `receive`, a link delivering synchronously) get their
+ *   own scratch per nesting depth, allocated once.
+ * - A host, not a router (RFC 1122 §3.3.1): datagrams for other addresses are dropped.
+ * - No loopback: a datagram to our own address is routed like any on-link one.
+ */
+import {
+  BROADCAST, formatAddress, isBroadcast, isMulticast, parseAddress, prefixMask, sameSubnet, type Ipv4Address,
+} from './address.js';
+import { codedError } from './errors.js';
+import {
+  IPV4_MAX_PAYLOAD, IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, IPV4_MIN_MTU, emitIpv4, emptyIpv4Repr, parseIpv4,
+  type Ipv4Repr,
+} from './ipv4.js';
+import { DEFAULT_PMTU_LIMITS, PmtuCache, plateauBelow, type PmtuLimits } from './pmtu.js';
+import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.js';
+import { newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
+import type {
+  ErrorReporter, InboundDatagram, IpOutput, LinkOutput, PayloadWriter, SendError, SendOptions, TransportError,
+  TransportProtocol,
+} from './registration.js';
+
+export type Ipv4Limits = ReassemblyLimits & PmtuLimits;
+
+export interface Ipv4LayerOptions {
+  /** Our address (number or dotted quad). */
+  address: Ipv4Address | string;
+  /** Length of the on-link prefix, 0..32. */
+  prefixLength: number;
+  /** Default gateway; must be on-link. Without it only the on-link prefix is reachable. */
+  gateway?: Ipv4Address | string;
+  link: LinkOutput;
+  limits?: Partial<Ipv4Limits>;
+  /** TTL when SendOptions gives none. Default 64. */
+  defaultTtl?: number;
+  /** First Identification value (0..65535). Default: random, so IDs are not predictable across restarts. */
+  initialIdentification?: number;
+}
+
+/** Per-nesting-depth receive scratch (allocated once per depth). */
+interface InScratch {
+  repr: Ipv4Repr;
+  dg: InboundDatagram;
+  /** Reassembly output, allocated on first use. */
+  asm: Uint8Array | undefined;
+}
+
+interface OutScratch {
+  buf: Uint8Array;
+  repr: Ipv4Repr;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function newDatagram(): InboundDatagram {
+  return {
+    src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, payload: EMPTY, packet: EMPTY, headerLength: IPV4_MIN_HEADER_LEN,
+    toBroadcast: false, reassembled: false,
+  };
+}
+
+function toAddress(name: string, v: unknown): Ipv4Address {
+  if (typeof v === 'string') {
+    const a = parseAddress(v);
+    if (a === undefined) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} is not an IPv4 address: ${JSON.stringify(v)}`);
+    return a;
+  }
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `${name} must be an integer in 0..0xffffffff; got ${v}`);
+    return v;
+  }
+  throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be a number or a string`);
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be a number`);
+  if (!Number.isInteger(v) || v < min || v > max) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `${name} must be an integer in ${min}..${max}; got ${v}`);
+  return v;
+}
+
+/** A host address per RFC 1122 §3.2.1.3: not 0, 127/8, multicast or class E/broadcast. */
+function isUnicastHost(a: Ipv4Address): boolean {
+  return a !== 0 && a >>> 24 !== 127 && a >>> 28 < 0xe;
+}
+
+export class Ipv4Layer implements IpOutput {
+  readonly address: Ipv4Address;
+  readonly prefixLength: number;
+  readonly gateway: Ipv4Address | undefined;
+  /** Our subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021). */
+  readonly directedBroadcast: number;
+  readonly limits: Readonly<Ipv4Limits>;
+
+  private readonly link: LinkOutput;
+  private readonly c: Ipv4Counters = newIpv4Counters();
+  private readonly reasm: Reassembler;
+  private readonly pmtu: PmtuCache;
+  private readonly transports: (TransportProtocol | undefined)[] = new Array<TransportProtocol | undefined>(256).fill(undefined);
+  private reporter: ErrorReporter | undefined;
+  private readonly defaultTtl: number;
+  private ident: number;
+  private readonly inScratch: InScratch[] = [];
+  private inDepth = 0;
+  private readonly outScratch: OutScratch[] = [];
+  private outDepth = 0;
+  private pollBuf: Uint8Array | undefined;
+  private readonly pollRepr: Ipv4Repr = emptyIpv4Repr();
+  private readonly pollDg: InboundDatagram = newDatagram();
+  /** Bound once: no closure per poll. */
+  private readonly onExpired = (first: Uint8Array, now: number): void => this.reassemblyTimedOut(first, now);
+
+  constructor(options: Ipv4LayerOptions) {
+    if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
+    this.address = toAddress('options.address', options.address);
+    if (!isUnicastHost(this.address)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.address ${formatAddress(this.address)} is not a unicast host address`);
+    this.prefixLength = checkInt('options.prefixLength', options.prefixLength, 0, 32);
+    if (this.prefixLength < 31 && isBroadcast(this.address, { address: this.address, prefixLength: this.prefixLength })) {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.address ${formatAddress(this.address)} is the subnet's broadcast address`);
+    }
+    this.directedBroadcast = this.prefixLength >= 31 ? -1 : ((this.address | ~prefixMask(this.prefixLength)) >>> 0);
+    if (options.gateway !== undefined) {
+      const g = toAddress('options.gateway', options.gateway);
+      if (!isUnicastHost(g) || g === this.address || g === this.directedBroadcast || !sameSubnet(g, this.address, this.prefixLength)) {
+        throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.gateway ${formatAddress(g)} is not an on-link host address`);
+      }
+      this.gateway = g;
+    } else {
+      this.gateway = undefined;
+    }
+    const link = options.link;
+    if (typeof link !== 'object' || link === null || typeof link.send !== 'function') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.link must be a LinkOutput');
+    }
+    checkInt('options.link.mtu', link.mtu, IPV4_MIN_MTU, Number.MAX_SAFE_INTEGER);
+    this.link = link;
+    const l = options.limits ?? {};
+    const limits: Ipv4Limits = { ...DEFAULT_REASSEMBLY_LIMITS, ...DEFAULT_PMTU_LIMITS };
+    for (const k of Object.keys(limits) as (keyof Ipv4Limits)[]) {
+      const v = l[k];
+      if (v !== undefined) limits[k] = checkInt(`options.limits.${k}`, v, 1, Number.MAX_SAFE_INTEGER);
+    }
+    this.limits = Object.freeze(limits);
+    this.defaultTtl = options.defaultTtl === undefined ? 64 : checkInt('options.defaultTtl', options.defaultTtl, 1, 255);
+    this.ident = options.initialIdentification === undefined
+      ? globalThis.crypto.getRandomValues(new Uint16Array(1))[0]!
+      : checkInt('options.initialIdentification', options.initialIdentification, 0, 0xffff);
+    this.reasm = new Reassembler(this.limits, this.c);
+    this.pmtu = new PmtuCache(this.limits);
+  }
+
+  // ---- registration -------------------------------------------------------------
+
+  /** Installs the transport for `t.protocol`. Throws ERR_INVALID_STATE if another one holds it. */
+  register(t: TransportProtocol): void {
+    if (typeof t !== 'object' || t === null || typeof t.receive !== 'function') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'transport must be a TransportProtocol');
+    const p = checkInt('transport.protocol', t.protocol, 0, 255);
+    const held = this.transports[p];
+    if (held !== undefined && held !== t) throw codedError(Error, 'ERR_INVALID_STATE', `protocol ${p} already has a transport`);
+    this.transports[p] = t;
+  }
+
+  /** Removes the transport for `protocol` (no-op when none). */
+  unregister(protocol: number): void {
+    this.transports[checkInt('protocol', protocol, 0, 255)] = undefined;
+  }
+
+  /** Installs (or, with undefined, removes) the ICMP error sender. */
+  setErrorReporter(r: ErrorReporter | undefined): void {
+    if (r !== undefined && (typeof r !== 'object' || r === null || typeof r.destinationUnreachable !== 'function')) {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'reporter must be an ErrorReporter');
+    }
+    this.reporter = r;
+  }
+
+  // ---- IpOutput -------------------------------------------------------------------
+
+  /** The link MTU (at most 65535). */
+  get mtu(): number {
+    return Math.max(IPV4_MIN_MTU, Math.min(this.link.mtu, IPV4_MAX_TOTAL_LEN));
+  }
+
+  /**
+   * Next hop towards `dst`, or undefined: limited broadcast, multicast and the on-link
+   * prefix are direct; anything else goes to the gateway. 0.0.0.0 and 127/8 are
+   * never routed (RFC 1122 §3.2.1.3 (a), (g)).
+   */
+  route(dst: Ipv4Address): Ipv4Address | undefined {
+    if (dst === BROADCAST || isMulticast(dst)) return dst;
+    if (dst === 0 || dst >>> 24 === 127) return undefined;
+    if (sameSubnet(dst, this.address, this.prefixLength)) return dst;
+    return this.gateway;
+  }
+
+  sourceFor(dst: Ipv4Address): Ipv4Address | undefined {
+    return this.route(dst) === undefined ? undefined : this.address;
+  }
+
+  pathMtu(dst: Ipv4Address): number {
+    const link = this.mtu;
+    const cached = this.pmtu.get(dst);
+    return cached !== undefined && cached < link ? cached : link;
+  }
+
+  send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined {
+    this.checkSend(dst, protocol, options);
+    if (!(payload instanceof Uint8Array)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'payload must be a Uint8Array');
+    return this.output(dst, protocol, payload.length, undefined, payload, options);
+  }
+
+  sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
+    this.checkSend(dst, protocol, options);
+    checkInt('length', length, 0, Number.MAX_SAFE_INTEGER);
+    if (typeof writer !== 'object' || writer === null || typeof writer.writePayload !== 'function') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'writer must be a PayloadWriter');
+    }
+    return this.output(dst, protocol, length, writer, undefined, options);
+  }
+
+  /**
+   * Asks the ErrorReporter for destination unreachable `code` about `datagram`, unless
+   * RFC 1122 §3.2.2 forbids an ICMP error for it: destined to broadcast/multicast, a
+   * non-initial fragment (a reassembled datagram is fine: it includes fragment 0), or
+   * a source that is not a single host (0, 127/8, multicast, class E, our directed broadcast).
+   */
+  reportUnreachable(code: number, datagram: InboundDatagram, now: number): void {
+    const r = this.reporter;
+    if (r === undefined || !this.mayAnswer(datagram)) {
+      this.c.OutErrorReportsSuppressed++;
+      return;
+    }
+    this.c.OutErrorReports++;
+    r.destinationUnreachable(code, datagram, now);
+  }
+
+  // ---- receive --------------------------------------------------------------------
+
+  /** One packet from the link (borrowed for the call). Never throws for bad input. */
+  input(packet: Uint8Array, now: number): void {
+    const s = this.inScratch[this.inDepth] ?? this.newInScratch();
+    this.inDepth++;
+    try {
+      this.receive(packet, now, s);
+    } finally {
+      this.inDepth--;
+    }
+  }
+
+  private receive(packet: Uint8Array, now: number, s: InScratch): void {
+    const c = this.c;
+    c.InReceives++;
+    const r = parseIpv4(packet, s.repr);
+    if (typeof r === 'string') {
+      c.dropped[r]++;
+      if (r === 'bad-source') c.InAddrErrors++;
+      else c.InHdrErrors++;
+      return;
+    }
+    // RFC 1122 §3.2.1.3: a source that is our subnet's broadcast is not a host.
+    if (r.src === this.directedBroadcast) {
+      c.dropped['bad-source']++;
+      c.InAddrErrors++;
+      return;
+    }
+    // RFC 1122 §3.3.1 / §3.3.6: a host accepts its address, broadcasts and multicast; it does not forward.
+    if (r.dst !== this.address && !this.isBroadcastOrMulticast(r.dst)) {
+      c.dropped['not-for-us']++;
+      c.InAddrErrors++;
+      return;
+    }
+    // Trailing bytes past Total Length are link padding (RFC 791 §3.1 Total Length).
+    const bytes = packet.length === r.totalLength ? packet : packet.subarray(0, r.totalLength);
+    if (r.moreFragments || r.fragmentOffset !== 0) {
+      // RFC 791 §3.2 / RFC 1122 §3.3.2: reassemble before delivery.
+      c.ReasmReqds++;
+      const out = s.asm ?? (s.asm = new Uint8Array(IPV4_MAX_TOTAL_LEN));
+      const len = this.reasm.add(r, bytes, now, out);
+      if (len === 0) return;
+      const whole = out.subarray(0, len);
+      parseIpv4(whole, r); // a header we just rebuilt: always valid
+      this.dispatch(r, whole, true, s.dg, now);
+      return;
+    }
+    this.dispatch(r, bytes, false, s.dg, now);
+  }
+
+  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, dg: InboundDatagram, now: number): void {
+    this.fillDatagram(dg, r, bytes, reassembled);
+    const t = this.transports[r.protocol];
+    if (t === undefined) {
+      this.c.InUnknownProtos++;
+      this.c.dropped['unknown-protocol']++;
+      // RFC 1122 §3.2.2.1: protocol unreachable (code 2), subject to §3.2.2's exceptions.
+      this.reportUnreachable(2, dg, now);
+      return;
+    }
+    this.c.InDelivers++;
+    t.receive(dg, now);
+  }
+
+  private fillDatagram(dg: InboundDatagram, r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean): void {
+    dg.src = r.src;
+    dg.dst = r.dst;
+    dg.protocol = r.protocol;
+    dg.ttl = r.ttl;
+    dg.tos = r.tos;
+    dg.packet = bytes;
+    dg.payload = bytes.subarray(r.headerLength, r.totalLength);
+    dg.headerLength = r.headerLength;
+    dg.toBroadcast = r.dst !== this.address && this.isBroadcastOrMulticast(r.dst);
+    dg.reassembled = reassembled;
+  }
+
+  private isBroadcastOrMulticast(dst: Ipv4Address): boolean {
+    return dst === BROADCAST || dst === this.directedBroadcast || isMulticast(dst);
+  }
+
+  private mayAnswer(dg: InboundDatagram): boolean {
+    if (dg.toBroadcast || this.isBroadcastOrMulticast(dg.dst)) return false;
+    if (!isUnicastHost(dg.src) || dg.src === this.directedBroadcast) return false;
+    // Non-initial fragment: offset field non-zero in the quoted header.
+    const p = dg.packet;
+    if (!dg.reassembled && p.length >= 8 && (((p[6]! << 8) | p[7]!) & 0x1fff) !== 0) return false;
+    return true;
+  }
+
+  // ---- ICMP errors in ---------------------------------------------------------------
+
+  /**
+   * An ICMP error about a datagram we sent (decoded by icmp). Fragmentation needed
+   * (type 3 code 4) lowers the path MTU first (RFC 1191 §6.1), so the transport sees
+   * the new value; then the error goes to the transport of the quoted protocol.
+   */
+  deliverError(e: TransportError, now: number): void {
+    if (e.src !== this.address) {
+      this.c.dropped['error-not-ours']++;
+      return;
+    }
+    if (e.icmpType === 3 && e.icmpCode === 4) {
+      const current = this.pathMtu(e.dst);
+      // RFC 1191 §5: an old router sends 0; guess the plateau below the quoted Total Length.
+      const mtu = e.nextHopMtu > 0 ? e.nextHopMtu : plateauBelow(e.originalLength !== undefined && e.originalLength > 0 ? e.originalLength : current);
+      if (this.pmtu.lower(e.dst, mtu, current, now)) this.c.PmtuUpdates++;
+    }
+    const t = this.transports[e.protocol & 0xff];
+    if (t === undefined || t.receiveError === undefined) {
+      this.c.dropped['error-no-transport']++;
+      return;
+    }
+    t.receiveError(e, now);
+  }
+
+  // ---- send ---------------------------------------------------------------------------
+
+  private checkSend(dst: unknown, protocol: unknown, options: SendOptions | undefined): void {
+    checkInt('dst', dst, 0, 0xffffffff);
+    checkInt('protocol', protocol, 0, 255);
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
+      // RFC 1122 §3.2.1.7: a host MUST NOT send a datagram with TTL 0.
+      if (options.ttl !== undefined) checkInt('options.ttl', options.ttl, 1, 255);
+      if (options.tos !== undefined) checkInt('options.tos', options.tos, 0, 255);
+    }
+  }
+
+  private output(
+    dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter | undefined, payload: Uint8Array | undefined,
+    options: SendOptions | undefined,
+  ): SendError | undefined {
+    const c = this.c;
+    c.OutRequests++;
+    if (length > IPV4_MAX_PAYLOAD) {
+      c.dropped['out-too-big']++;
+      return 'EMSGSIZE';
+    }
+    if (this.route(dst) === undefined) {
+      c.OutNoRoutes++;
+      c.dropped['out-no-route']++;
+      return 'ENETUNREACH';
+    }
+    const df = options?.dontFragment === true;
+    const mtu = this.pathMtu(dst);
+    const total = IPV4_MIN_HEADER_LEN + length;
+    if (total > mtu && df) {
+      // RFC 791 §3.2 / RFC 1191 §3: DF and too big: the sender learns EMSGSIZE.
+      c.FragFails++;
+      c.dropped['out-too-big']++;
+      return 'EMSGSIZE';
+    }
+    const s = this.outScratch[this.outDepth] ?? this.newOutScratch();
+    this.outDepth++;
+    try {
+      const buf = s.buf;
+      // The payload goes at byte 20 once; each header is written just before its piece.
+      if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
+      else buf.set(payload!, IPV4_MIN_HEADER_LEN);
+      const r = s.repr;
+      r.src = this.address;
+      r.dst = dst;
+      r.protocol = protocol;
+      r.ttl = options?.ttl ?? this.defaultTtl;
+      r.tos = options?.tos ?? 0;
+      r.identification = this.ident;
+      this.ident = (this.ident + 1) & 0xffff;
+      r.dontFragment = df;
+      r.headerLength = IPV4_MIN_HEADER_LEN;
+      if (total <= mtu) {
+        r.moreFragments = false;
+        r.fragmentOffset = 0;
+        r.payloadLength = length;
+        r.totalLength = total;
+        emitIpv4(r, buf, 0);
+        if (!this.link.send(buf.subarray(0, total))) return this.linkDropped();
+        return undefined;
+      }
+      // RFC 791 §3.2 fragmentation: pieces of NFB*8 payload bytes (NFB = (MTU - IHL*4) / 8),
+      // offsets in 8-byte units, MF on all but the last. We send no options, so every
+      // fragment's header is the same 20 bytes. Fragment k's header overwrites the tail
+      // of fragment k-1, which the link has already copied.
+      const per = (mtu - IPV4_MIN_HEADER_LEN) & ~7;
+      for (let off = 0; off < length; off += per) {
+        const n = Math.min(per, length - off);
+        r.moreFragments = off + n < length;
+        r.fragmentOffset = off;
+        r.payloadLength = n;
+        r.totalLength = IPV4_MIN_HEADER_LEN + n;
+        emitIpv4(r, buf, off);
+        c.FragCreates++;
+        if (!this.link.send(buf.subarray(off, off + IPV4_MIN_HEADER_LEN + n))) {
+          c.FragFails++;
+          return this.linkDropped();
+        }
+      }
+      c.FragOKs++;
+      return undefined;
+    } finally {
+      this.outDepth--;
+    }
+  }
+
+  private linkDropped(): SendError {
+    this.c.OutDiscards++;
+    this.c.dropped['out-link-dropped']++;
+    return 'ENOBUFS';
+  }
+
+  // ---- time -----------------------------------------------------------------------------
+
+  /** Earliest time `poll` has work: a reassembly deadline or a PMTU entry's expiry; Infinity when none. */
+  pollAt(): number {
+    return Math.min(this.reasm.pollAt(), this.pmtu.pollAt());
+  }
+
+  /** Expires reassemblies (RFC 791 §3.2) and path-MTU estimates (RFC 1191 §6.3) due at `now`. */
+  poll(now: number): void {
+    this.reasm.poll(now, this.pollBuf ?? (this.pollBuf = new Uint8Array(IPV4_MAX_TOTAL_LEN)), this.onExpired);
+    this.pmtu.poll(now);
+  }
+
+  /** RFC 792 type 11 code 1, only when the reporter implements it and RFC 1122 §3.2.2 allows. */
+  private reassemblyTimedOut(first: Uint8Array, now: number): void {
+    const r = this.reporter;
+    if (r === undefined || r.timeExceeded === undefined) return;
+    const repr = parseIpv4(first, this.pollRepr);
+    if (typeof repr === 'string') return; // cannot happen: we stored a valid fragment
+    const dg = this.pollDg;
+    this.fillDatagram(dg, repr, first, false);
+    if (!this.mayAnswer(dg)) {
+      this.c.OutErrorReportsSuppressed++;
+      return;
+    }
+    this.c.OutErrorReports++;
+    r.timeExceeded(1, dg, now);
+  }
+
+  // ---- introspection ------------------------------------------------------------------------
+
+  /** A detached snapshot of the counters. */
+  stats(): Ipv4Stats {
+    return snapshotIpv4Counters(this.c);
+  }
+
+  /** Reassembly in progress: datagrams (tombstones included) and bytes held. */
+  reassemblyUsage(): { datagrams: number; bytes: number } {
+    return { datagrams: this.reasm.datagrams, bytes: this.reasm.bytes };
+  }
+
+  /** Destinations with a lowered path-MTU estimate. */
+  pmtuCacheSize(): number {
+    return this.pmtu.size;
+  }
+
+  private newInScratch(): InScratch {
+    const s: InScratch = { repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined };
+    this.inScratch[this.inDepth] = s;
+    return s;
+  }
+
+  private newOutScratch(): OutScratch {
+    const s: OutScratch = { buf: new Uint8Array(IPV4_MAX_TOTAL_LEN), repr: emptyIpv4Repr() };
+    this.outScratch[this.outDepth] = s;
+    return s;
+  }
+}

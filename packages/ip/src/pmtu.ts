@@ -1,0 +1,88 @@
+/**
+ * Path MTU cache (RFC 1191), pure: time is an argument, aging is `pollAt`/`poll`.
+ *
+ * - Entries only ever LOWER an estimate (RFC 1191 §6.3: a host MUST NOT increase
+ *   its estimate in response to a Datagram Too Big message); never below 68
+ *   (RFC 791 §3.2, RFC 1191 §3).
+ * - Each entry ages out `lifetimeMs` (10 minutes, RFC 1191 §6.3) after its last
+ *   decrease, which returns the path to the link MTU: the "periodic increase" probe.
+ * - At most `maxEntries` destinations; when full, the entry that would expire first
+ *   (the least recently lowered) is evicted: losing it only costs one more
+ *   Datagram Too Big round trip.
+ * Assumes `now` never goes backwards (insertion order is expiry order).
+ */
+import { IPV4_MIN_MTU } from './ipv4.js';
+import type { Ipv4Address } from './address.js';
+
+/** RFC 1191 §7, table 7-1: the MTU plateaus, largest first. */
+export const MTU_PLATEAUS: readonly number[] = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+/** RFC 1191 §5: the largest plateau strictly below `length` (68 at least). */
+export function plateauBelow(length: number): number {
+  for (const p of MTU_PLATEAUS) if (p < length) return p;
+  return IPV4_MIN_MTU;
+}
+
+export interface PmtuLimits {
+  /** Default 600000 (10 minutes, RFC 1191 §6.3). */
+  pmtuLifetimeMs: number;
+  /** Default 1024 destinations. */
+  maxPmtuEntries: number;
+}
+
+export const DEFAULT_PMTU_LIMITS: Readonly<PmtuLimits> = { pmtuLifetimeMs: 600_000, maxPmtuEntries: 1024 };
+
+interface Entry {
+  mtu: number;
+  expires: number;
+}
+
+export class PmtuCache {
+  private readonly entries = new Map<Ipv4Address, Entry>();
+  private readonly limits: Readonly<PmtuLimits>;
+
+  constructor(limits: Readonly<PmtuLimits> = DEFAULT_PMTU_LIMITS) {
+    this.limits = limits;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached estimate, or undefined (then the link MTU applies). */
+  get(dst: Ipv4Address): number | undefined {
+    return this.entries.get(dst)?.mtu;
+  }
+
+  /**
+   * Lowers the estimate for `dst` to `mtu` (clamped to >= 68) when that is below
+   * `current` (the estimate in use: the cached one or the link MTU). Returns true
+   * when the estimate changed.
+   */
+  lower(dst: Ipv4Address, mtu: number, current: number, now: number): boolean {
+    const m = Math.max(IPV4_MIN_MTU, Math.floor(mtu));
+    if (!(m < current)) return false; // RFC 1191 §6.3: never increase
+    this.entries.delete(dst); // re-insert: keeps the Map in expiry order
+    if (this.entries.size >= this.limits.maxPmtuEntries) {
+      for (const k of this.entries.keys()) {
+        this.entries.delete(k);
+        break;
+      }
+    }
+    this.entries.set(dst, { mtu: m, expires: now + this.limits.pmtuLifetimeMs });
+    return true;
+  }
+
+  pollAt(): number {
+    for (const e of this.entries.values()) return e.expires;
+    return Infinity;
+  }
+
+  /** Forgets estimates older than the lifetime (RFC 1191 §6.3). */
+  poll(now: number): void {
+    for (const [k, e] of this.entries) {
+      if (e.expires > now) break;
+      this.entries.delete(k);
+    }
+  }
+}

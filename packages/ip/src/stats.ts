@@ -1,0 +1,120 @@
+/**
+ * Counters of the IPv4 layer, in the spirit of /proc/net/snmp "Ip:" and RFC 4293
+ * ipSystemStats (names kept from there), plus one counter per drop reason.
+ *
+ * Accounting identity for the receive path (tested): every `input()` call adds one to
+ * InReceives and exactly one of InHdrErrors, InAddrErrors, ReasmReqds (a fragment
+ * handed to reassembly) or the dispatch counters; every reassembled datagram
+ * (ReasmOKs) is dispatched too. Dispatch adds one to InDelivers or InUnknownProtos. So
+ *
+ *   InReceives + ReasmOKs === InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers
+ */
+import type { Ipv4ParseError } from './ipv4.js';
+
+export type Ipv4DropReason =
+  // Receive, per packet (InHdrErrors: the first five; InAddrErrors: bad-source, not-for-us).
+  | Ipv4ParseError
+  /** Destination is not our address, our directed broadcast, 255.255.255.255 or multicast (RFC 1122 §3.3.1: a host does not forward). */
+  | 'not-for-us'
+  /** No transport registered for the protocol (InUnknownProtos). */
+  | 'unknown-protocol'
+  // Reassembly. Per discarded datagram-in-progress:
+  /** RFC 791 §3.2 reassembly timer ran out (ReasmTimeout). */
+  | 'reasm-timeout'
+  /** A fragment overlapped received data without being an exact duplicate (ReasmOverlaps). */
+  | 'reasm-overlap'
+  /** The datagram would exceed 65535 bytes. */
+  | 'reasm-too-big'
+  /** Fragments disagree on where the datagram ends. */
+  | 'reasm-inconsistent'
+  /** Storing the fragment would exceed the reassembly memory cap. */
+  | 'reasm-no-memory'
+  // Per fragment:
+  /** A new datagram while `maxReassemblies` are in progress: the fragment is dropped. */
+  | 'reasm-table-full'
+  /** MF set with a length that is zero or not a multiple of 8 (RFC 791 §3.2). */
+  | 'reasm-bad-fragment'
+  /** A fragment of a datagram already discarded (kept as a tombstone until its timer runs out). */
+  | 'reasm-dead'
+  /** An exact copy of a fragment already held (ReasmDuplicates). */
+  | 'reasm-duplicate'
+  // Send, per datagram:
+  /** Payload > 65515, or DF with a datagram larger than the path MTU (EMSGSIZE). */
+  | 'out-too-big'
+  /** No route (OutNoRoutes, ENETUNREACH). */
+  | 'out-no-route'
+  /** The link refused a packet (OutDiscards, ENOBUFS). */
+  | 'out-link-dropped'
+  // ICMP errors routed through deliverError:
+  /** The quoted datagram was not sent from our address. */
+  | 'error-not-ours'
+  /** No transport registered for the quoted protocol. */
+  | 'error-no-transport';
+
+export const IPV4_DROP_REASONS: readonly Ipv4DropReason[] = [
+  'truncated', 'bad-version', 'bad-ihl', 'bad-total-length', 'bad-checksum', 'bad-source',
+  'not-for-us', 'unknown-protocol',
+  'reasm-timeout', 'reasm-overlap', 'reasm-too-big', 'reasm-inconsistent', 'reasm-no-memory',
+  'reasm-table-full', 'reasm-bad-fragment', 'reasm-dead', 'reasm-duplicate',
+  'out-too-big', 'out-no-route', 'out-link-dropped',
+  'error-not-ours', 'error-no-transport',
+];
+
+export interface Ipv4Stats {
+  /** Every call to input(). */
+  InReceives: number;
+  /** Bad version, IHL, length, checksum (also: truncated). */
+  InHdrErrors: number;
+  /** Not for us, or an impossible source address. */
+  InAddrErrors: number;
+  InUnknownProtos: number;
+  /** Datagrams handed to a transport (reassembled ones included). */
+  InDelivers: number;
+  /** send()/sendWith() calls that passed argument validation. */
+  OutRequests: number;
+  OutNoRoutes: number;
+  /** Packets (whole datagrams or fragments) the link refused. */
+  OutDiscards: number;
+  /** Fragments received (handed to reassembly). */
+  ReasmReqds: number;
+  /** Datagrams reassembled. */
+  ReasmOKs: number;
+  /** Datagrams given up (timeout, overlap, too big, inconsistent, no memory) and fragments refused (table full, bad fragment). */
+  ReasmFails: number;
+  ReasmTimeout: number;
+  ReasmOverlaps: number;
+  ReasmDuplicates: number;
+  /** Datagrams fragmented successfully on send. */
+  FragOKs: number;
+  /** Datagrams that needed fragmenting but could not be (DF set, or the link refused a fragment). */
+  FragFails: number;
+  /** Fragments created on send. */
+  FragCreates: number;
+  /** ICMP destination unreachable / time exceeded asked of the ErrorReporter. */
+  OutErrorReports: number;
+  /** Error reports not made: broadcast/multicast destination, non-first fragment, non-unicast source, no reporter. */
+  OutErrorReportsSuppressed: number;
+  /** Times the path-MTU cache lowered an estimate (RFC 1191). */
+  PmtuUpdates: number;
+  dropped: Record<Ipv4DropReason, number>;
+}
+
+export type Ipv4Counters = Omit<Ipv4Stats, 'dropped'> & { dropped: Record<Ipv4DropReason, number> };
+
+export function newIpv4Counters(): Ipv4Counters {
+  const dropped = {} as Record<Ipv4DropReason, number>;
+  for (const r of IPV4_DROP_REASONS) dropped[r] = 0;
+  return {
+    InReceives: 0, InHdrErrors: 0, InAddrErrors: 0, InUnknownProtos: 0, InDelivers: 0,
+    OutRequests: 0, OutNoRoutes: 0, OutDiscards: 0,
+    ReasmReqds: 0, ReasmOKs: 0, ReasmFails: 0, ReasmTimeout: 0, ReasmOverlaps: 0, ReasmDuplicates: 0,
+    FragOKs: 0, FragFails: 0, FragCreates: 0,
+    OutErrorReports: 0, OutErrorReportsSuppressed: 0, PmtuUpdates: 0,
+    dropped,
+  };
+}
+
+/** A detached copy (a plain object the caller may keep). */
+export function snapshotIpv4Counters(c: Ipv4Counters): Ipv4Stats {
+  return { ...c, dropped: { ...c.dropped } };
+}

@@ -1,0 +1,256 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { PROTO_UDP, parseIpv4 } from '@netstack/ip';
+import { FakeReporter, FakeTransport, PEER, US, bytes, fragments, ip, makeLayer, packet, sameBytes } from './harness.js';
+
+function setup(limits: Parameters<typeof makeLayer>[0]['limits'] = {}) {
+  const { layer } = makeLayer({ limits });
+  const udp = new FakeTransport(PROTO_UDP);
+  const reporter = new FakeReporter();
+  layer.register(udp);
+  layer.setErrorReporter(reporter);
+  return { layer, udp, reporter };
+}
+
+/** A datagram length, 8-aligned cut points inside it (at least one), and a seed. */
+const fragmented = fc
+  .record({ len: fc.oneof(fc.integer({ min: 9, max: 400 }), fc.integer({ min: 9, max: 65515 })), seed: fc.nat(), id: fc.nat({ max: 0xffff }) })
+  .chain(({ len, seed, id }) =>
+    fc.uniqueArray(fc.integer({ min: 1, max: Math.floor((len - 1) / 8) }), { minLength: 1, maxLength: 24 })
+      .map((ks) => ({ len, seed, id, cuts: ks.map((k) => k * 8).sort((a, b) => a - b) })));
+
+describe('reassembly: any fragmentation, any order, with duplicates', () => {
+  it('delivers exactly the datagram, exactly once, when (and only when) the last missing piece arrives', () => {
+    const arb = fragmented.chain((f) => {
+      const n = f.cuts.length + 1;
+      const idx = Array.from({ length: n }, (_, i) => i);
+      // Duplicate copies of a strict subset of the pieces: a full second set after completion
+      // would be a second datagram (as on Linux), not a duplicate of this one.
+      return fc.tuple(fc.constant(f), fc.shuffledSubarray(idx, { maxLength: n - 1 }), fc.array(fc.nat({ max: 3 }), { maxLength: n }))
+        .chain(([f2, dupOf, times]) => {
+          const stream = [...idx];
+          dupOf.forEach((d, i) => { for (let k = 0; k <= (times[i] ?? 0) % 3; k++) stream.push(d); });
+          return fc.tuple(fc.constant(f2), fc.shuffledSubarray(stream, { minLength: stream.length, maxLength: stream.length }));
+        });
+    });
+    fc.assert(fc.property(arb, ([f, order]) => {
+      const { layer, udp } = setup();
+      const data = bytes(f.len, f.seed);
+      const frags = fragments(data, f.cuts, { identification: f.id });
+      const seen = new Set<number>();
+      let t = 0;
+      for (const i of order) {
+        layer.input(frags[i]!, t);
+        t += 10;
+        seen.add(i);
+        if (udp.received.length !== (seen.size === frags.length ? 1 : 0)) throw new Error(`delivered ${udp.received.length} after ${seen.size}/${frags.length} pieces`);
+      }
+      const got = udp.received[0]!;
+      expect(got.reassembled).toBe(true);
+      expect(sameBytes(got.payload, data)).toBe(true);
+      expect(parseIpv4(got.packet)).toMatchObject({ totalLength: 20 + f.len, moreFragments: false, fragmentOffset: 0, identification: f.id });
+      const s = layer.stats();
+      expect(s.ReasmOKs).toBe(1);
+      expect(s.ReasmOverlaps).toBe(0);
+      expect(s.ReasmReqds).toBe(order.length);
+      // Late duplicates may have opened a reassembly that can never complete: it times out.
+      layer.poll(t + 30_000);
+      expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
+      expect(udp.received).toHaveLength(1);
+    }), { numRuns: 60 });
+  });
+
+  it('exact duplicates are ignored and counted', () => {
+    const { layer, udp } = setup();
+    const data = bytes(100, 3);
+    const [a, b] = fragments(data, [48]);
+    layer.input(a!, 0);
+    layer.input(a!, 1);
+    layer.input(b!, 2);
+    expect(udp.received).toHaveLength(1);
+    expect(layer.stats().ReasmDuplicates).toBe(1);
+    expect(layer.stats().dropped['reasm-duplicate']).toBe(1);
+  });
+});
+
+describe('reassembly: overlaps discard the whole datagram', () => {
+  it('any overlapping fragment that is not an exact duplicate kills the reassembly', () => {
+    const arb = fragmented.chain((f) =>
+      fc.record({
+        f: fc.constant(f),
+        a: fc.nat({ max: Math.floor((f.len - 1) / 8) }),
+        b: fc.integer({ min: 1, max: 64 }),
+        flip: fc.nat(),
+        at: fc.nat(), // where the rogue fragment goes, before the completing one
+        order: fc.shuffledSubarray(Array.from({ length: f.cuts.length + 1 }, (_, i) => i), { minLength: f.cuts.length + 1, maxLength: f.cuts.length + 1 }),
+      }));
+    fc.assert(fc.property(arb, ({ f, a, b, flip, at, order }) => {
+      const { layer, udp } = setup();
+      const data = bytes(f.len, f.seed);
+      const frags = fragments(data, f.cuts);
+      const start = a * 8;
+      let end = Math.min(f.len, start + b * 8);
+      if (start === 0 && end === f.len) end = 8; // [0, len) would be a whole datagram, not a fragment
+      const piece = data.slice(start, end);
+      const bounds = [0, ...f.cuts, f.len];
+      // Same bounds as a genuine piece: make it differ in content, or it would be a duplicate.
+      if (bounds.includes(start) && bounds.includes(end) && bounds.indexOf(end) === bounds.indexOf(start) + 1) piece[flip % piece.length]! ^= 0xff;
+      const rogue = packet(piece, { fragmentOffset: start, moreFragments: end < f.len });
+      // Overlap is only seen within one reassembly: the rogue must come after a genuine piece
+      // it overlaps and before the last genuine piece (else the rogue is first and can itself
+      // complete a datagram, or the genuine one completes before the rogue arrives).
+      const overlaps = (i: number) => bounds[i]! < end && start < bounds[i + 1]!;
+      const n = order.length;
+      let ov = order.findIndex(overlaps);
+      if (ov === n - 1) { [order[0], order[n - 1]] = [order[n - 1]!, order[0]!]; ov = 0; }
+      const stream = order.map((i) => frags[i]!);
+      stream.splice(ov + 1 + (at % (n - 1 - ov)), 0, rogue);
+      for (const p of stream) layer.input(p, 0);
+      expect(udp.received).toHaveLength(0);
+      const s = layer.stats();
+      expect(s.ReasmOverlaps).toBe(1);
+      expect(s.dropped['reasm-overlap']).toBe(1);
+      expect(layer.reassemblyUsage().bytes).toBe(0); // freed at once; a tombstone stays until the timer
+    }), { numRuns: 150 });
+  });
+
+  it('fragments after the discard are dropped as reasm-dead until the tombstone expires', () => {
+    const { layer, udp } = setup();
+    const data = bytes(64, 4);
+    const [a, b, c] = fragments(data, [16, 32]);
+    layer.input(a!, 0);
+    layer.input(packet(data.subarray(8, 24), { fragmentOffset: 8, moreFragments: true }), 0);
+    layer.input(b!, 1);
+    layer.input(c!, 1);
+    expect(udp.received).toHaveLength(0);
+    expect(layer.stats().dropped['reasm-dead']).toBe(2);
+    expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: 0 });
+    layer.poll(30_000);
+    expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
+    expect(layer.stats().ReasmTimeout).toBe(0); // its failure was already counted as an overlap
+    for (const p of [a!, b!, c!]) layer.input(p, 30_001);
+    expect(udp.received).toHaveLength(1);
+  });
+});
+
+describe('reassembly: bounds', () => {
+  const arbStream = fc.array(
+    fc.record({
+      src: fc.constantFrom(PEER, ip('10.7.0.5')),
+      id: fc.nat({ max: 5 }),
+      off: fc.nat({ max: 64 }).map((x) => x * 8),
+      len: fc.oneof(fc.nat({ max: 64 }).map((x) => x * 8), fc.nat({ max: 700 })),
+      mf: fc.boolean(),
+      seed: fc.nat(),
+      dt: fc.nat({ max: 8000 }),
+    }),
+    { maxLength: 80 },
+  );
+  it('memory never exceeds the cap, nor the table its size, under arbitrary fragment streams', () => {
+    fc.assert(fc.property(arbStream, fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 4 }), (stream, maxBytes, maxN) => {
+      const { layer } = setup({ maxReassemblyBytes: maxBytes, maxReassemblies: maxN });
+      let t = 0;
+      for (const x of stream) {
+        if (x.off === 0 && !x.mf) x.mf = true; // keep it a fragment
+        layer.input(packet(bytes(x.len, x.seed), { src: x.src, identification: x.id, fragmentOffset: x.off, moreFragments: x.mf }), t);
+        const u = layer.reassemblyUsage();
+        if (u.bytes > maxBytes || u.bytes < 0 || u.datagrams > maxN) throw new Error(`usage ${JSON.stringify(u)} over ${maxBytes}/${maxN}`);
+        t += x.dt;
+        if (layer.pollAt() <= t) layer.poll(t);
+      }
+      layer.poll(t + 30_000);
+      expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
+      expect(layer.pollAt()).toBe(Infinity);
+    }), { numRuns: 300 });
+  });
+
+  it('table full: the new datagram’s fragment is dropped; those in progress still complete', () => {
+    const { layer, udp } = setup({ maxReassemblies: 2 });
+    const d = [1, 2, 3].map((id) => fragments(bytes(32, id), [16], { identification: id }));
+    layer.input(d[0]![0]!, 0);
+    layer.input(d[1]![0]!, 0);
+    layer.input(d[2]![0]!, 0);
+    expect(layer.stats().dropped['reasm-table-full']).toBe(1);
+    layer.input(d[0]![1]!, 0);
+    layer.input(d[1]![1]!, 0);
+    expect(udp.received).toHaveLength(2);
+  });
+
+  it('a fragment that would exceed the memory cap discards its datagram', () => {
+    const { layer, udp } = setup({ maxReassemblyBytes: 100 });
+    const [a, b, c] = fragments(bytes(120, 5), [40, 80]);
+    layer.input(a!, 0); // 40 + 20 header = 60 bytes
+    layer.input(b!, 0); // +40 = 100: at the cap, allowed
+    expect(layer.reassemblyUsage().bytes).toBe(100);
+    layer.input(c!, 0); // +40: over
+    expect(layer.reassemblyUsage().bytes).toBe(0);
+    expect(layer.stats().dropped['reasm-no-memory']).toBe(1);
+    expect(udp.received).toHaveLength(0);
+  });
+
+  it('a datagram beyond 65535 bytes is discarded', () => {
+    const { layer } = setup();
+    layer.input(packet(new Uint8Array(16), { fragmentOffset: 65504, moreFragments: false }), 0); // 20 + 65520 > 65535
+    expect(layer.stats().dropped['reasm-too-big']).toBe(1);
+    expect(layer.reassemblyUsage().bytes).toBe(0);
+  });
+
+  it('MF with a length that is not a multiple of 8 is a bad fragment; disagreeing ends are inconsistent', () => {
+    const { layer } = setup();
+    layer.input(packet(new Uint8Array(7), { moreFragments: true }), 0);
+    expect(layer.stats().dropped['reasm-bad-fragment']).toBe(1);
+    layer.input(packet(new Uint8Array(8), { identification: 9, fragmentOffset: 16 }), 0); // ends at 24
+    layer.input(packet(new Uint8Array(8), { identification: 9, fragmentOffset: 24, moreFragments: true }), 0); // beyond it
+    expect(layer.stats().dropped['reasm-inconsistent']).toBe(1);
+  });
+});
+
+describe('reassembly timeout (RFC 791 §3.2: 30 s from the first fragment)', () => {
+  it('still pending at 30000 - 1, expired and freed at 30000, counted', () => {
+    const { layer, udp } = setup();
+    const [a, b, c] = fragments(bytes(64, 6), [16, 32]);
+    layer.input(a!, 1000);
+    layer.input(b!, 20_000); // later fragments do not restart the timer
+    expect(layer.pollAt()).toBe(31_000);
+    layer.poll(30_999);
+    expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: 20 + 32 });
+    layer.poll(31_000);
+    expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
+    const s = layer.stats();
+    expect([s.ReasmTimeout, s.ReasmFails, s.dropped['reasm-timeout']]).toEqual([1, 1, 1]);
+    expect(layer.pollAt()).toBe(Infinity);
+    layer.input(c!, 31_001); // starts a new, incomplete reassembly
+    expect(udp.received).toHaveLength(0);
+  });
+
+  it('answers time exceeded (code 1) quoting the first fragment, only when it was received', () => {
+    const { layer, reporter } = setup();
+    const [a, b] = fragments(bytes(64, 7), [32], { identification: 1 });
+    const [, d] = fragments(bytes(64, 8), [32], { identification: 2 });
+    layer.input(b!, 0);
+    layer.input(a!, 0);
+    layer.input(d!, 0); // datagram 2 never gets its first fragment
+    expect(layer.stats().ReasmOKs).toBe(1);
+    const [e] = fragments(bytes(64, 9), [32], { identification: 3 });
+    layer.input(e!, 10);
+    layer.poll(30_010);
+    expect(reporter.timeExceededCalls).toHaveLength(1);
+    expect(reporter.timeExceededCalls[0]!.code).toBe(1);
+    expect(Array.from(reporter.timeExceededCalls[0]!.packet)).toEqual(Array.from(e!));
+  });
+
+  it('no time exceeded for a datagram sent to broadcast', () => {
+    const { layer, reporter } = setup();
+    const [a] = fragments(bytes(64, 10), [32], { dst: ip('10.7.0.255') });
+    layer.input(a!, 0);
+    layer.poll(30_000);
+    expect(layer.stats().ReasmTimeout).toBe(1);
+    expect(reporter.timeExceededCalls).toHaveLength(0);
+  });
+
+  it('a reassembled datagram of an unknown protocol may be answered (it holds fragment 0)', () => {
+    const { layer, reporter } = setup();
+    for (const p of fragments(bytes(64, 11), [32], { protocol: 99, dst: US })) layer.input(p, 0);
+    expect(reporter.unreachable.map((u) => u.code)).toEqual([2]);
+  });
+});
