@@ -1,0 +1,34 @@
+# Sourced by scripts/{test,demo,bench}: makes a fresh machine ready with nothing done by hand.
+# Installs pnpm (pinned: newer ones refuse our lock), the workspace's dependencies,
+# the kernel-side tools the demo and kernel tests drive (ping, nc), and builds.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "12.4.2" ]; then
+  log "installing pnpm 12.4.2"
+  npm i -g pnpm@12.4.2 >/dev/null 2>&1 || { log "npm i -g pnpm@12.4.2 failed"; exit 1; }
+fi
+
+need_pkgs=()
+command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
+command -v nc >/dev/null 2>&1 || need_pkgs+=(netcat-openbsd)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing ${need_pkgs[*]}"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"; } >/dev/null 2>&1 \
+      || { log "apt-get install ${need_pkgs[*]} failed"; exit 1; }
+  else
+    log "missing ${need_pkgs[*]} and not root: install them (apt-get install -y ${need_pkgs[*]})"
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
+  log "pnpm install"
+  pnpm install --frozen-lockfile >/dev/null 2>&1 || pnpm install --frozen-lockfile
+fi
+log "building (tsc -b)"
+pnpm exec tsc -b

@@ -1,0 +1,89 @@
+// Import graph of the workspace's sources, for the layering and cycle checks
+// (test/layers.test.ts, scripts/check-layers.mjs).
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { join, dirname, resolve, relative } from 'node:path';
+
+export const root = resolve(dirname(new URL(import.meta.url).pathname), '../..');
+
+/** What each package may import, by the layering of the design (tun and ip at the bottom). */
+export const allowed = {
+  tun: [],
+  ip: [],
+  icmp: ['ip'],
+  udp: ['ip'],
+  tcp: ['ip'],
+  netstack: ['tun', 'ip', 'icmp', 'udp', 'tcp'],
+};
+
+function walk(dir, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (/\.(ts|mts|js|mjs)$/.test(name) && !name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+/** Files of every package's src with the specifiers they import. */
+export function sourceGraph() {
+  const files = [];
+  for (const pkg of Object.keys(allowed)) {
+    for (const file of walk(join(root, 'packages', pkg, 'src'))) {
+      const text = readFileSync(file, 'utf8');
+      const specs = [];
+      for (const m of text.matchAll(importRe)) specs.push(m[1] ?? m[2]);
+      files.push({ pkg, file: relative(root, file), specs });
+    }
+  }
+  return files;
+}
+
+/** Layering violations: a package importing a @netstack package it may not, or koffi outside tun. */
+export function layeringViolations(graph = sourceGraph()) {
+  const bad = [];
+  for (const { pkg, file, specs } of graph) {
+    for (const s of specs) {
+      const m = /^@netstack\/([^/]+)/.exec(s);
+      if (m && m[1] !== pkg && !allowed[pkg].includes(m[1])) bad.push(`${file} imports ${s}`);
+      if (s === 'koffi' && pkg !== 'tun') bad.push(`${file} imports koffi (only packages/tun may)`);
+      if (s.startsWith('../') && !resolve(dirname(join(root, file)), s).startsWith(join(root, 'packages', pkg))) {
+        bad.push(`${file} reaches into another package by path: ${s}`);
+      }
+    }
+  }
+  return bad;
+}
+
+/** Import cycles between source files (relative imports) and between packages. */
+export function cycles(graph = sourceGraph()) {
+  const edges = new Map();
+  for (const { pkg, file, specs } of graph) {
+    const out = [];
+    for (const s of specs) {
+      if (s.startsWith('.')) out.push(relative(root, resolve(dirname(join(root, file)), s.replace(/\.js$/, '.ts'))));
+      const m = /^@netstack\/([^/]+)/.exec(s);
+      if (m && m[1] !== pkg) out.push(`pkg:${m[1]}`);
+    }
+    edges.set(file, out);
+    const pk = `pkg:${pkg}`;
+    edges.set(pk, [...(edges.get(pk) ?? []), ...out.filter((o) => o.startsWith('pkg:'))]);
+  }
+  const found = [];
+  const state = new Map();
+  const stack = [];
+  const visit = (n) => {
+    state.set(n, 1);
+    stack.push(n);
+    for (const m of edges.get(n) ?? []) {
+      if (state.get(m) === 1) found.push([...stack.slice(stack.indexOf(m)), m].join(' -> '));
+      else if (!state.has(m)) visit(m);
+    }
+    stack.pop();
+    state.set(n, 2);
+  };
+  for (const n of edges.keys()) if (!state.has(n)) visit(n);
+  return found;
+}

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error plain JS helper shared with scripts/check-layers.mjs
+import { layeringViolations, cycles, sourceGraph } from '../scripts/lib/imports.mjs';
+
+describe('layering (design card: tun and ip at the bottom, only netstack knows all)', () => {
+  it('reads every package source', () => {
+    expect(sourceGraph().length).toBeGreaterThan(6);
+  });
+  it('no package imports a layer it may not, and koffi stays in tun', () => {
+    expect(layeringViolations()).toEqual([]);
+  });
+  it('detects a violation when one is present', () => {
+    const fake = [{ pkg: 'ip', file: 'packages/ip/src/x.ts', specs: ['@netstack/udp', 'koffi'] }];
+    expect(layeringViolations(fake)).toHaveLength(2);
+  });
+  it('has no import cycle between files or packages', () => {
+    expect(cycles()).toEqual([]);
+  });
+  it('detects a cycle when one is present', () => {
+    const fake = [
+      { pkg: 'ip', file: 'packages/ip/src/a.ts', specs: ['./b.js'] },
+      { pkg: 'ip', file: 'packages/ip/src/b.ts', specs: ['./a.js'] },
+    ];
+    expect(cycles(fake).length).toBeGreaterThan(0);
+  });
+});
