@@ -1,1 +1,3 @@
-export {};
+export * from './wire.js';
+export * from './layer.js';
+export type { ErrnoError, NodeStyleError } from './errors.js';

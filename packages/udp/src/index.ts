@@ -1,1 +1,5 @@
-export {};
+export * from './wire.js';
+export { UdpLayer, type UdpLayerOptions, type UdpStats } from './layer.js';
+export type { UdpEndpoint, SocketHost } from './endpoint.js';
+export { UdpSocket, type UdpSocketOptions, type RemoteInfo, type AddressInfo, type BindOptions, type SendCallback } from './socket.js';
+export type { ErrnoError, NodeStyleError } from './errors.js';

@@ -1,0 +1,35 @@
+/**
+ * The boundary between the UDP layer and its sockets, in its own file so that
+ * socket.ts needs nothing from layer.ts (no import cycle): a socket owns a
+ * `UdpEndpoint` record and reaches the layer only through `SocketHost`.
+ */
+import type { Ipv4Address, SendError } from '@netstack/ip';
+
+/** One socket's place in the port table. Owned by a UdpSocket; the layer only reads and routes. */
+export interface UdpEndpoint {
+  localAddr: Ipv4Address;
+  localPort: number;
+  remoteAddr: Ipv4Address;
+  /** 0 when not connected. */
+  remotePort: number;
+  readonly reuseAddr: boolean;
+  /** Bind order, for ties in demultiplexing. */
+  order: number;
+  /** A datagram for this socket; `payload` is borrowed for the call. False when it was dropped (buffer full). */
+  onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): boolean;
+  /** An ICMP error reported to this (connected) socket: an errno code such as ECONNREFUSED. */
+  onError(code: string, now: number): void;
+  /** Closes the owning socket (UdpLayer.close). */
+  close(): void;
+}
+
+/** What a UdpSocket needs from the layer (UdpLayer implements it). */
+export interface SocketHost {
+  /** Bound on datagrams a socket holds before 'listening'. */
+  readonly receiveQueueLimit: number;
+  bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined;
+  unbind(ep: UdpEndpoint): void;
+  connect(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'ENETUNREACH' | undefined;
+  disconnect(ep: UdpEndpoint, boundAddr: Ipv4Address): void;
+  send(ep: UdpEndpoint, dst: Ipv4Address, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined;
+}

@@ -1,0 +1,102 @@
+/**
+ * Node-shaped errors for the dgram-like socket, as lib/internal/errors.js makes them:
+ * argument errors (`ERR_*`, thrown at once) and system errors (`code`, negative
+ * `errno` as libuv reports it, `syscall`, and `address`/`port` where Node adds them).
+ */
+import { constants } from 'node:os';
+
+export interface NodeStyleError extends Error {
+  code: string;
+}
+
+export interface ErrnoError extends NodeStyleError {
+  errno: number;
+  syscall: string;
+  address?: string;
+  port?: number;
+  hostname?: string;
+}
+
+function errnoOf(code: string): number {
+  const n = (constants.errno as Record<string, number | undefined>)[code];
+  return n === undefined ? 0 : -n;
+}
+
+/** Node's ExceptionWithHostPort: "send EMSGSIZE 10.0.0.1:53"; `port` only when non-zero. */
+export function errnoException(code: string, syscall: string, address?: string, port?: number): ErrnoError {
+  let details = '';
+  if (address !== undefined) details = port ? ` ${address}:${port}` : ` ${address}`;
+  const err = new Error(`${syscall} ${code}${details}`) as ErrnoError;
+  err.code = code;
+  err.errno = errnoOf(code);
+  err.syscall = syscall;
+  if (address !== undefined) err.address = address;
+  if (port) err.port = port;
+  return err;
+}
+
+/** Node's dns.lookup failure: "getaddrinfo ENOTFOUND host". */
+export function lookupError(hostname: string): ErrnoError {
+  const err = new Error(`getaddrinfo ENOTFOUND ${hostname}`) as ErrnoError;
+  err.code = 'ENOTFOUND';
+  err.errno = -3008; // EAI_NONAME as libuv reports it
+  err.syscall = 'getaddrinfo';
+  err.hostname = hostname;
+  return err;
+}
+
+function specificType(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return `function ${(value as { name?: string }).name ?? ''}`;
+  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+  const shown = typeof value === 'string' ? `'${value.length > 28 ? `${value.slice(0, 25)}...` : value}'` : String(value);
+  return `type ${typeof value} (${shown})`;
+}
+
+function withCode<E extends Error>(err: E, code: string): E & NodeStyleError {
+  return Object.assign(err, { code });
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): NodeStyleError {
+  return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${specificType(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function badPort(name: string, port: unknown, allowZero: boolean): NodeStyleError {
+  return withCode(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${specificType(port)}.`), 'ERR_SOCKET_BAD_PORT');
+}
+
+export const notRunning = (): NodeStyleError => withCode(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+export const alreadyBound = (): NodeStyleError => withCode(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
+export const isConnected = (): NodeStyleError => withCode(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
+export const notConnected = (): NodeStyleError => withCode(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+export const badType = (): NodeStyleError => withCode(new TypeError('Bad socket type specified. Valid types are: udp4'), 'ERR_SOCKET_BAD_TYPE');
+export const badBufferSize = (): NodeStyleError => withCode(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
+export const bufferOutOfBounds = (name: string): NodeStyleError =>
+  withCode(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
+export const outOfRange = (name: string, range: string, actual: unknown): NodeStyleError =>
+  withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`), 'ERR_OUT_OF_RANGE');
+
+/** Node's ERR_SOCKET_BUFFER_SIZE (a SystemError) for a socket with no descriptor yet. */
+export function bufferSizeError(which: 'recv' | 'send'): NodeStyleError {
+  const err = withCode(new Error(`Could not get or set buffer size: uv_${which}_buffer_size returned EBADF (bad file descriptor)`), 'ERR_SOCKET_BUFFER_SIZE');
+  err.name = 'SystemError';
+  return err;
+}
+
+/** Node's validatePort: numbers or numeric strings in [0, 65535] (0 only when allowed). */
+export function validatePort(port: unknown, name: string, allowZero: boolean): number {
+  if (
+    (typeof port !== 'number' && typeof port !== 'string') ||
+    (typeof port === 'string' && port.trim().length === 0) ||
+    +port !== +port >>> 0 ||
+    +port > 0xffff ||
+    (port === 0 && !allowZero)
+  ) {
+    throw badPort(name, port, allowZero);
+  }
+  return +port | 0;
+}
+
+export function validateString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+}

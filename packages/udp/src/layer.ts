@@ -1,0 +1,332 @@
+/**
+ * The UDP layer (protocol 17, RFC 768; RFC 1122 §4.1): a port table, demultiplexing,
+ * ephemeral ports, checksums, ICMP error routing, and the factory for dgram-shaped
+ * sockets (`createSocket`, in socket.ts).
+ *
+ * Sockets never touch bytes: the layer parses, finds the endpoint that accepts the
+ * datagram and hands it the (borrowed) payload. Bad input is counted and dropped.
+ *
+ * Port table (Linux semantics without SO_REUSEADDR; with it when every socket on the
+ * port sets `reuseAddr`): binding (addr, port) clashes with every socket on `port`
+ * whose address is the same, or when either is 0.0.0.0 (EADDRINUSE).
+ * Demultiplexing of unicast (Linux compute_score): a connected socket whose 4-tuple
+ * matches beats one bound to the exact local address, which beats one bound to
+ * 0.0.0.0; ties go to the most recently bound. Broadcast and multicast datagrams go
+ * to every matching socket (Linux __udp4_lib_mcast_deliver) and are never answered
+ * with port unreachable (RFC 1122 §3.2.2).
+ */
+import {
+  ANY,
+  PROTO_UDP,
+  formatAddress,
+  type InboundDatagram,
+  type IpOutput,
+  type Ipv4Address,
+  type PayloadWriter,
+  type SendError,
+  type TransportError,
+  type TransportProtocol,
+} from '@netstack/ip';
+import { outOfRange } from './errors.js';
+import { UDP_HEADER_LEN, UdpPacket, parseUdp } from './wire.js';
+import type { SocketHost, UdpEndpoint } from './endpoint.js';
+import { UdpSocket, type UdpSocketOptions, type RemoteInfo } from './socket.js';
+
+export type { UdpEndpoint } from './endpoint.js';
+
+export interface UdpLayerOptions {
+  /** Bound on datagrams a socket holds before its 'listening' event (then also bounded by its receive buffer). Default 1024. */
+  receiveQueueLimit?: number;
+  /** Ephemeral ports, inclusive. Default [49152, 65535] (RFC 6335 §6 dynamic ports). */
+  ephemeralRange?: readonly [number, number];
+  /** Bound on bound sockets (the port table). Default 65536; beyond it bind fails with EMFILE. */
+  maxSockets?: number;
+  /** Random source in [0, 1) for the ephemeral search start (RFC 6056 §3.3.1). Default Math.random. */
+  random?: () => number;
+}
+
+/** Counters named after /proc/net/snmp `Udp:`. */
+export interface UdpStats {
+  InDatagrams: number;
+  NoPorts: number;
+  InErrors: number;
+  InCsumErrors: number;
+  RcvbufErrors: number;
+  OutDatagrams: number;
+  SndbufErrors: number;
+  IgnoredMulti: number;
+}
+
+/**
+ * ICMP errors a connected UDP socket reports, like Linux udp_err with IP_RECVERR off:
+ * only the "hard" ones (icmp_err_convert's fatal flag). Fragmentation needed is the
+ * IP layer's path MTU business and is not reported; time exceeded and source quench
+ * (RFC 6633 §3) report nothing.
+ */
+function hardErrorCode(type: number, code: number): string | undefined {
+  if (type === 12) return 'EPROTO';
+  if (type !== 3) return undefined;
+  switch (code) {
+    case 2: return 'ENOPROTOOPT';
+    case 3: return 'ECONNREFUSED';
+    case 6: case 9: return 'ENETUNREACH';
+    case 7: return 'EHOSTDOWN';
+    case 8: return 'ENONET';
+    case 10: case 13: case 14: case 15: return 'EHOSTUNREACH';
+    default: return undefined;
+  }
+}
+
+/** Writes the UDP header, the gathered chunks and the checksum straight into the IP output buffer. */
+class DatagramWriter implements PayloadWriter {
+  srcPort = 0;
+  dstPort = 0;
+  chunks: readonly Uint8Array[] = [];
+  length = 0;
+  writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
+    const p = new UdpPacket(buf.subarray(offset, offset + this.length));
+    p.srcPort = this.srcPort;
+    p.dstPort = this.dstPort;
+    p.length = this.length;
+    let at = offset + UDP_HEADER_LEN;
+    for (const c of this.chunks) {
+      buf.set(c, at);
+      at += c.length;
+    }
+    p.fillChecksum(src, dst);
+  }
+}
+
+export class UdpLayer implements TransportProtocol, SocketHost {
+  readonly protocol = PROTO_UDP;
+  private readonly ip: IpOutput;
+  readonly receiveQueueLimit: number;
+  private readonly ephemeralLow: number;
+  private readonly ephemeralHigh: number;
+  private readonly maxSockets: number;
+  private readonly random: () => number;
+  /** Bound endpoints by local port. */
+  private readonly ports = new Map<number, UdpEndpoint[]>();
+  private bound = 0;
+  private order = 0;
+  private readonly counters: UdpStats = {
+    InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
+  };
+  private readonly writer = new DatagramWriter();
+
+  constructor(ip: IpOutput, options: UdpLayerOptions = {}) {
+    this.ip = ip;
+    this.receiveQueueLimit = options.receiveQueueLimit ?? 1024;
+    if (!Number.isInteger(this.receiveQueueLimit) || this.receiveQueueLimit < 0) {
+      throw outOfRange('options.receiveQueueLimit', 'an integer >= 0', options.receiveQueueLimit);
+    }
+    const [lo, hi] = options.ephemeralRange ?? [49152, 65535];
+    if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 1 || hi > 65535 || lo > hi) {
+      throw outOfRange('options.ephemeralRange', 'integers 1 <= low <= high <= 65535', options.ephemeralRange);
+    }
+    this.ephemeralLow = lo;
+    this.ephemeralHigh = hi;
+    this.maxSockets = options.maxSockets ?? 65536;
+    this.random = options.random ?? Math.random;
+  }
+
+  stats(): Readonly<UdpStats> {
+    return { ...this.counters };
+  }
+
+  /** A dgram-shaped socket on this layer (node:dgram's createSocket). */
+  createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
+    return new UdpSocket(this, type, onMessage);
+  }
+
+  // ---- receive path -----------------------------------------------------------
+
+  /** RFC 768: one received datagram; `d` and its views are valid only during the call. */
+  receive(d: InboundDatagram, now: number): void {
+    const s = this.counters;
+    const packet = UdpPacket.checked(d.payload);
+    if (packet === undefined) {
+      s.InErrors++;
+      return;
+    }
+    const repr = parseUdp(packet, d.src, d.dst);
+    if (typeof repr === 'string') {
+      if (repr === 'checksum') s.InCsumErrors++;
+      s.InErrors++;
+      return;
+    }
+    if (d.toBroadcast) {
+      // Every socket that matches gets its own copy; no ICMP either way (RFC 1122 §3.2.2).
+      let delivered = 0;
+      const list = this.ports.get(repr.dstPort);
+      if (list !== undefined) {
+        for (const ep of list.slice()) {
+          if (score(ep, d.src, repr.srcPort, d.dst) < 0) continue;
+          delivered++;
+          this.deliver(ep, repr.payload, d.src, repr.srcPort, now);
+        }
+      }
+      if (delivered === 0) s.IgnoredMulti++;
+      return;
+    }
+    const ep = this.lookup(repr.dstPort, d.src, repr.srcPort, d.dst);
+    if (ep === undefined) {
+      // RFC 1122 §4.1.3.1: no one listening → ICMP port unreachable (rate limits and
+      // the "never about" rules are the ErrorReporter's).
+      s.NoPorts++;
+      this.ip.reportUnreachable(3, d, now);
+      return;
+    }
+    this.deliver(ep, repr.payload, d.src, repr.srcPort, now);
+  }
+
+  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): void {
+    if (ep.onDatagram(payload, src, srcPort, now)) this.counters.InDatagrams++;
+    else {
+      this.counters.RcvbufErrors++;
+      this.counters.InErrors++;
+    }
+  }
+
+  /** The best endpoint for a unicast datagram src:sport → dst:dport, or undefined. */
+  private lookup(dport: number, src: Ipv4Address, sport: number, dst: Ipv4Address): UdpEndpoint | undefined {
+    const list = this.ports.get(dport);
+    if (list === undefined) return undefined;
+    let best: UdpEndpoint | undefined;
+    let bestScore = -1;
+    for (const ep of list) {
+      const sc = score(ep, src, sport, dst);
+      if (sc > bestScore || (sc === bestScore && sc >= 0 && ep.order > best!.order)) {
+        best = ep;
+        bestScore = sc;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * An ICMP error quoting one of our datagrams (src:sport → dst:dport). Like Linux
+   * udp_err: find the socket that would receive the reverse traffic; report hard errors
+   * to it only when it is connected (unconnected sockets hear nothing without IP_RECVERR).
+   */
+  receiveError(e: TransportError, now: number): void {
+    if (e.protocol !== PROTO_UDP || e.quoted.length < 4) return;
+    const q = e.quoted;
+    const sport = (q[0]! << 8) | q[1]!;
+    const dport = (q[2]! << 8) | q[3]!;
+    const ep = this.lookup(sport, e.dst, dport, e.src);
+    if (ep === undefined || ep.remotePort === 0) return;
+    const code = hardErrorCode(e.icmpType, e.icmpCode);
+    if (code !== undefined) ep.onError(code, now);
+  }
+
+  // ---- port table (used by UdpSocket) ----------------------------------------------
+
+  /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
+  bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
+    if (addr !== ANY && addr !== this.ip.address) return 'EADDRNOTAVAIL';
+    if (this.bound >= this.maxSockets) return 'EMFILE';
+    if (port === 0) {
+      const p = this.ephemeralPort();
+      if (p === undefined) return 'EADDRINUSE';
+      port = p;
+    } else if (this.clashes(addr, port, ep.reuseAddr)) return 'EADDRINUSE';
+    ep.localAddr = addr;
+    ep.localPort = port;
+    ep.order = ++this.order;
+    let list = this.ports.get(port);
+    if (list === undefined) this.ports.set(port, (list = []));
+    list.push(ep);
+    this.bound++;
+    return undefined;
+  }
+
+  unbind(ep: UdpEndpoint): void {
+    const list = this.ports.get(ep.localPort);
+    const i = list === undefined ? -1 : list.indexOf(ep);
+    if (i < 0) return;
+    list!.splice(i, 1);
+    if (list!.length === 0) this.ports.delete(ep.localPort);
+    this.bound--;
+  }
+
+  /**
+   * Connects a bound `ep` to (addr, port). Like Linux ip4_datagram_connect, a socket
+   * bound to 0.0.0.0 takes the route's source address as its local address.
+   */
+  connect(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'ENETUNREACH' | undefined {
+    const src = this.ip.sourceFor(addr);
+    if (src === undefined) return 'ENETUNREACH';
+    if (ep.localAddr === ANY) ep.localAddr = src;
+    ep.remoteAddr = addr;
+    ep.remotePort = port;
+    return undefined;
+  }
+
+  /** Undoes `connect`; the local address returns to what bind chose (Linux udp_disconnect). */
+  disconnect(ep: UdpEndpoint, boundAddr: Ipv4Address): void {
+    ep.localAddr = boundAddr;
+    ep.remoteAddr = ANY;
+    ep.remotePort = 0;
+  }
+
+  /** Sends one datagram from `ep` gathered from `chunks` (`length` bytes in all). */
+  send(ep: UdpEndpoint, dst: Ipv4Address, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined {
+    const w = this.writer;
+    w.srcPort = ep.localPort;
+    w.dstPort = dstPort;
+    w.chunks = chunks;
+    w.length = UDP_HEADER_LEN + length;
+    const err = this.ip.sendWith(dst, PROTO_UDP, w.length, w, ttl === undefined ? {} : { ttl });
+    w.chunks = [];
+    if (err === undefined) this.counters.OutDatagrams++;
+    else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
+    return err;
+  }
+
+  private clashes(addr: Ipv4Address, port: number, reuseAddr: boolean): boolean {
+    const list = this.ports.get(port);
+    if (list === undefined) return false;
+    for (const other of list) {
+      if (reuseAddr && other.reuseAddr) continue;
+      if (other.localAddr === addr || other.localAddr === ANY || addr === ANY) return true;
+    }
+    return false;
+  }
+
+  /** RFC 6056 §3.3.1 (simple random start, linear probe): a port no socket uses. */
+  private ephemeralPort(): number | undefined {
+    const lo = this.ephemeralLow;
+    const n = this.ephemeralHigh - lo + 1;
+    const start = Math.floor(this.random() * n) % n;
+    for (let i = 0; i < n; i++) {
+      const port = lo + ((start + i) % n);
+      if (!this.ports.has(port)) return port;
+    }
+    return undefined;
+  }
+
+  /** Closes every bound socket (each emits 'close' on a later tick), e.g. when the stack shuts down. */
+  close(): void {
+    const all: UdpEndpoint[] = [];
+    for (const list of this.ports.values()) all.push(...list);
+    for (const ep of all) ep.close();
+  }
+
+  /** For diagnostics: "addr:port" of every bound endpoint. */
+  boundAddresses(): string[] {
+    const out: string[] = [];
+    for (const [port, list] of this.ports) for (const ep of list) out.push(`${formatAddress(ep.localAddr)}:${port}`);
+    return out;
+  }
+}
+
+/**
+ * Linux compute_score, reduced: -1 when `ep` cannot take src:sport → dst, else
+ * 2 for a connected match plus 1 for an exact local address.
+ */
+function score(ep: UdpEndpoint, src: Ipv4Address, sport: number, dst: Ipv4Address): number {
+  if (ep.localAddr !== ANY && ep.localAddr !== dst) return -1;
+  if (ep.remotePort !== 0 && (ep.remoteAddr !== src || ep.remotePort !== sport)) return -1;
+  return (ep.remotePort !== 0 ? 2 : 0) + (ep.localAddr !== ANY ? 1 : 0);
+}

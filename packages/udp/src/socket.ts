@@ -1,0 +1,512 @@
+/**
+ * `UdpSocket`: node:dgram's Socket over the UDP layer, for 'udp4'.
+ *
+ * Argument errors throw at once with Node's codes; operational errors (EADDRINUSE,
+ * EADDRNOTAVAIL, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ENOTFOUND…) reach the callback
+ * or the 'error' event on a later tick (process.nextTick, as Node's lookup does),
+ * never from inside the call. 'listening', 'connect' and 'close' are emitted on a
+ * later tick too.
+ *
+ * Receive path: the port is taken in the layer's table at once by `bind` (so a clash
+ * is decided by call order, as in Node); datagrams that arrive before 'listening'
+ * has been emitted wait in a queue bounded by `receiveQueueLimit` datagrams and by
+ * the receive buffer size (each charged its length + 256 bytes, standing in for the
+ * kernel's skb truesize). After 'listening', each datagram is copied once into a
+ * Buffer and 'message' is emitted synchronously from the packet path, as Node emits
+ * it synchronously from its recv callback. Drops are counted as RcvbufErrors.
+ *
+ * Differences from node:dgram, on purpose: `bind` validates its port (Node silently
+ * truncates it); only IPv4 literals and 'localhost' resolve (other names fail with
+ * ENOTFOUND); 'udp6', cluster, multicast membership and fd/handle binding are absent;
+ * datagrams leave at once (Node waits for 'listening' and its lookup); address() works
+ * from the `bind` call on; errors about connected sockets carry address and port.
+ */
+import { EventEmitter } from 'node:events';
+import { ANY, BROADCAST, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
+import {
+  alreadyBound,
+  badBufferSize,
+  badType,
+  bufferOutOfBounds,
+  bufferSizeError,
+  errnoException,
+  invalidArgType,
+  isConnected,
+  lookupError,
+  notConnected,
+  notRunning,
+  validatePort,
+  validateString,
+  type ErrnoError,
+} from './errors.js';
+import type { SocketHost, UdpEndpoint } from './endpoint.js';
+import { UDP_MAX_PAYLOAD } from './wire.js';
+
+export interface UdpSocketOptions {
+  type: 'udp4';
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** SO_REUSEADDR: sockets that all set it may share a port. */
+  reuseAddr?: boolean;
+  /** Closes the socket when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface RemoteInfo {
+  address: string;
+  family: 'IPv4';
+  port: number;
+  size: number;
+}
+
+export interface AddressInfo {
+  address: string;
+  family: 'IPv4';
+  port: number;
+}
+
+export interface BindOptions {
+  port?: number;
+  address?: string;
+  exclusive?: boolean;
+}
+
+export type SendCallback = (error: ErrnoError | null, bytes?: number) => void;
+type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
+
+/** Linux defaults: net.core.rmem_default/wmem_default and the _max caps (212992). */
+const RMEM_DEFAULT = 212992;
+const RMEM_MAX = 212992;
+const SOCK_MIN_RCVBUF = 2304;
+const SOCK_MIN_SNDBUF = 4608;
+/** What a queued datagram costs beyond its bytes (stands in for skb truesize). */
+const QUEUE_OVERHEAD = 256;
+
+const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
+
+/** 'localhost' and dotted quads; undefined for names we cannot resolve. */
+function resolve(host: string): Ipv4Address | undefined {
+  if (host === 'localhost') return 0x7f000001;
+  return parseAddress(host);
+}
+
+function toBytes(v: string | ArrayBufferView): Uint8Array {
+  if (typeof v === 'string') return Buffer.from(v);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function bufferList(list: readonly unknown[]): Uint8Array[] | undefined {
+  const out: Uint8Array[] = [];
+  for (const v of list) {
+    if (typeof v === 'string') out.push(Buffer.from(v));
+    else if (ArrayBuffer.isView(v)) out.push(toBytes(v));
+    else return undefined;
+  }
+  return out;
+}
+
+function sliceBuffer(buffer: unknown, offset: unknown, length: unknown): Uint8Array {
+  if (typeof buffer !== 'string' && !ArrayBuffer.isView(buffer)) throw invalidArgType('buffer', BUFFER_TYPES, buffer);
+  const bytes = toBytes(buffer);
+  const off = Number(offset) >>> 0;
+  const len = Number(length) >>> 0;
+  if (off > bytes.byteLength) throw bufferOutOfBounds('offset');
+  if (off + len > bytes.byteLength) throw bufferOutOfBounds('length');
+  return bytes.subarray(off, off + len);
+}
+
+export interface UdpSocket {
+  on(event: 'message', listener: (msg: Buffer, rinfo: RemoteInfo) => void): this;
+  on(event: 'listening' | 'connect' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (msg: Buffer, rinfo: RemoteInfo) => void): this;
+  once(event: 'listening' | 'connect' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export class UdpSocket extends EventEmitter {
+  readonly type = 'udp4' as const;
+  readonly #layer: SocketHost;
+  readonly #ep: UdpEndpoint;
+  #closed = false;
+  #bindState: 'unbound' | 'binding' | 'bound' = 'unbound';
+  #connectState: 'disconnected' | 'connecting' | 'connected' = 'disconnected';
+  /** In the layer's port table. */
+  #inTable = false;
+  /** The address `bind` chose (restored by disconnect). */
+  #boundAddr: Ipv4Address = ANY;
+  #rcvbuf = RMEM_DEFAULT;
+  #sndbuf = RMEM_DEFAULT;
+  readonly #wantRcvbuf: number | undefined;
+  readonly #wantSndbuf: number | undefined;
+  #ttl: number | undefined;
+  #broadcast = false;
+  /** Datagrams received before 'listening', bounded (see the module comment). */
+  #queue: { msg: Buffer; rinfo: RemoteInfo }[] = [];
+  #queuedBytes = 0;
+  #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => {
+    if (!this.#closed) this.close();
+  };
+
+  /** Use `UdpLayer.createSocket`. */
+  constructor(layer: SocketHost, type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+    super();
+    const options = typeof type === 'string' ? { type } : type;
+    if (options === null || typeof options !== 'object' || options.type !== 'udp4') throw badType();
+    for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
+      const v = options[name];
+      if (v !== undefined && (typeof v !== 'number' || v >>> 0 !== v)) throw badBufferSize();
+    }
+    this.#layer = layer;
+    this.#wantRcvbuf = options.recvBufferSize;
+    this.#wantSndbuf = options.sendBufferSize;
+    const self = this;
+    this.#ep = {
+      localAddr: ANY,
+      localPort: 0,
+      remoteAddr: ANY,
+      remotePort: 0,
+      reuseAddr: options.reuseAddr === true,
+      order: 0,
+      onDatagram(payload, src, srcPort) {
+        return self.#onDatagram(payload, src, srcPort);
+      },
+      onError(code) {
+        self.#onError(code);
+      },
+      close() {
+        if (!self.#closed) self.close();
+      },
+    };
+    if (typeof onMessage === 'function') this.on('message', onMessage);
+    if (options.signal !== undefined) {
+      const signal: unknown = options.signal;
+      if (typeof signal !== 'object' || signal === null || !('aborted' in signal)) throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+      this.#signal = options.signal;
+      if (options.signal.aborted) process.nextTick(this.#onAbort);
+      else options.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  // ---- bind / connect -----------------------------------------------------------
+
+  bind(port?: number, address?: string, callback?: () => void): this;
+  bind(port: number, callback: () => void): this;
+  bind(callback: () => void): this;
+  bind(options: BindOptions, callback?: () => void): this;
+  bind(...args: unknown[]): this {
+    this.#healthCheck();
+    if (this.#bindState !== 'unbound') throw alreadyBound();
+    const cb = args.length > 0 ? args[args.length - 1] : undefined;
+    let port: unknown = args[0];
+    let address: unknown;
+    if (port !== null && typeof port === 'object') {
+      const o = port as BindOptions;
+      address = o.address || '';
+      port = o.port;
+    } else {
+      address = typeof args[1] === 'function' ? '' : args[1];
+    }
+    if (typeof port === 'function') port = undefined;
+    const portNumber = port === undefined || port === null ? 0 : validatePort(port, 'Port', true);
+    if (!address) address = '0.0.0.0';
+    validateString(address, 'address');
+    if (typeof cb === 'function') {
+      const onListening = (): void => {
+        this.removeListener('error', removeListeners);
+        cb.call(this);
+      };
+      const removeListeners = (): void => {
+        this.removeListener('error', removeListeners);
+        this.removeListener('listening', onListening);
+      };
+      this.on('error', removeListeners);
+      this.on('listening', onListening);
+    }
+    this.#bind(address, portNumber);
+    return this;
+  }
+
+  #bind(host: string, port: number): void {
+    this.#bindState = 'binding';
+    const addr = resolve(host);
+    const code = addr === undefined ? undefined : this.#layer.bind(this.#ep, addr, port);
+    if (addr === undefined || code !== undefined) {
+      const ex = addr === undefined ? lookupError(host) : errnoException(code!, 'bind', formatAddress(addr), port);
+      process.nextTick(() => {
+        if (this.#closed) return;
+        this.#bindState = 'unbound';
+        this.emit('error', ex);
+      });
+      return;
+    }
+    this.#inTable = true;
+    this.#boundAddr = addr;
+    if (this.#wantRcvbuf !== undefined) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, RMEM_MAX));
+    if (this.#wantSndbuf !== undefined) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, RMEM_MAX));
+    process.nextTick(() => this.#startListening());
+  }
+
+  #startListening(): void {
+    if (this.#closed) return;
+    this.#bindState = 'bound';
+    this.emit('listening');
+    // Datagrams that arrived between bind and 'listening', in order.
+    while (this.#queue.length > 0 && !this.#closed) {
+      const { msg, rinfo } = this.#queue.shift()!;
+      this.#queuedBytes -= msg.length + QUEUE_OVERHEAD;
+      this.emit('message', msg, rinfo);
+    }
+  }
+
+  connect(port: number, address?: string, callback?: () => void): void;
+  connect(port: number, callback: () => void): void;
+  connect(port: unknown, address?: unknown, callback?: unknown): void {
+    const portNumber = validatePort(port, 'Port', false);
+    if (typeof address === 'function') {
+      callback = address;
+      address = '';
+    } else if (address === undefined) address = '';
+    validateString(address, 'address');
+    this.#healthCheck();
+    if (this.#connectState !== 'disconnected') throw isConnected();
+    this.#connectState = 'connecting';
+    if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
+    const cb = typeof callback === 'function' ? (callback as (err?: ErrnoError) => void) : undefined;
+    if (cb) this.once('connect', cb);
+    const host = address || '127.0.0.1';
+    const fail = (ex: ErrnoError): void => {
+      process.nextTick(() => {
+        this.#connectState = 'disconnected';
+        if (cb) {
+          this.removeListener('connect', cb);
+          cb.call(this, ex);
+        } else this.emit('error', ex);
+      });
+    };
+    const addr = resolve(host);
+    if (addr === undefined) return fail(lookupError(host));
+    if (!this.#inTable) return; // the implicit bind failed; its 'error' is on its way (Node drops the queued connect)
+    const code = this.#layer.connect(this.#ep, addr, portNumber);
+    if (code !== undefined) return fail(errnoException(code, 'connect', host, portNumber));
+    process.nextTick(() => {
+      if (this.#closed) return;
+      this.#connectState = 'connected';
+      this.emit('connect');
+    });
+  }
+
+  disconnect(): void {
+    this.#healthCheck();
+    if (this.#connectState !== 'connected') throw notConnected();
+    this.#layer.disconnect(this.#ep, this.#boundAddr);
+    this.#connectState = 'disconnected';
+  }
+
+  // ---- send -----------------------------------------------------------------------
+
+  send(msg: Message, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Message, port?: number, callback?: SendCallback): void;
+  send(msg: Message, callback?: SendCallback): void;
+  send(msg: string | ArrayBufferView, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: string | ArrayBufferView, offset: number, length: number, port?: number, callback?: SendCallback): void;
+  send(msg: string | ArrayBufferView, offset: number, length: number, callback?: SendCallback): void;
+  send(...args: unknown[]): void {
+    // The argument shuffle is Node's (lib/dgram.js Socket.prototype.send).
+    let [buffer, offset, length, port, address, callback] = args;
+    const connected = this.#connectState === 'connected';
+    if (!connected) {
+      if (address || (port && typeof port !== 'function')) {
+        buffer = sliceBuffer(buffer, offset, length);
+      } else {
+        callback = port;
+        port = offset;
+        address = length;
+      }
+    } else {
+      if (typeof length === 'number') {
+        buffer = sliceBuffer(buffer, offset, length);
+        if (typeof port === 'function') {
+          callback = port;
+          port = null;
+        }
+      } else {
+        callback = offset;
+      }
+      if (port || address) throw isConnected();
+    }
+    let list: Uint8Array[] | undefined;
+    if (!Array.isArray(buffer)) {
+      if (typeof buffer === 'string') list = [Buffer.from(buffer)];
+      else if (!ArrayBuffer.isView(buffer)) throw invalidArgType('buffer', BUFFER_TYPES, buffer);
+      else list = [toBytes(buffer)];
+    } else if (!(list = bufferList(buffer))) {
+      throw invalidArgType('buffer list arguments', BUFFER_TYPES, buffer);
+    }
+    let portNumber = 0;
+    if (!connected) portNumber = validatePort(port, 'Port', false);
+    let cb = typeof callback === 'function' ? (callback as SendCallback) : undefined;
+    if (typeof address === 'function') {
+      cb = address as SendCallback;
+      address = undefined;
+    } else if (address !== undefined && address !== null) {
+      validateString(address, 'address');
+    }
+    this.#healthCheck();
+    if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
+    if (!this.#inTable) return; // the implicit bind failed: like Node, the queued send is dropped with the 'error'
+
+    const fail = (ex: ErrnoError): void => {
+      if (cb) process.nextTick(() => cb(ex));
+      else process.nextTick(() => this.emit('error', ex));
+    };
+    let dst: Ipv4Address;
+    let dstPort: number;
+    let host: string;
+    if (connected) {
+      dst = this.#ep.remoteAddr;
+      dstPort = this.#ep.remotePort;
+      host = formatAddress(dst);
+    } else {
+      host = typeof address === 'string' && address !== '' ? address : '127.0.0.1';
+      const a = resolve(host);
+      if (a === undefined) return fail(lookupError(host));
+      dst = a;
+      dstPort = portNumber;
+    }
+    let total = 0;
+    for (const c of list) total += c.length;
+    let code: string | undefined;
+    // Linux: a UDP payload above 65507 bytes cannot fit one IPv4 datagram (EMSGSIZE);
+    // the broadcast address needs SO_BROADCAST (EACCES).
+    if (total > UDP_MAX_PAYLOAD) code = 'EMSGSIZE';
+    else if (dst === BROADCAST && !this.#broadcast) code = 'EACCES';
+    else code = this.#layer.send(this.#ep, dst, dstPort, list, total, this.#ttl);
+    if (code !== undefined) return fail(errnoException(code, 'send', host, dstPort));
+    if (cb) process.nextTick(() => cb(null, total));
+  }
+
+  // ---- receive ------------------------------------------------------------------
+
+  #onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean {
+    if (this.#closed) return false;
+    const rinfo: RemoteInfo = { address: formatAddress(src), family: 'IPv4', port: srcPort, size: payload.length };
+    if (this.#bindState === 'bound') {
+      this.emit('message', Buffer.from(payload), rinfo);
+      return true;
+    }
+    const cost = payload.length + QUEUE_OVERHEAD;
+    if (this.#queue.length >= this.#layer.receiveQueueLimit || this.#queuedBytes + cost > this.#rcvbuf) return false;
+    this.#queue.push({ msg: Buffer.from(payload), rinfo });
+    this.#queuedBytes += cost;
+    return true;
+  }
+
+  /** An ICMP error for this connected socket: 'error' on a later tick, as Node's recvmsg failure. */
+  #onError(code: string): void {
+    if (this.#closed || this.#connectState !== 'connected') return;
+    const ex = errnoException(code, 'recvmsg', formatAddress(this.#ep.remoteAddr), this.#ep.remotePort);
+    process.nextTick(() => {
+      if (!this.#closed) this.emit('error', ex);
+    });
+  }
+
+  // ---- state ----------------------------------------------------------------------
+
+  close(callback?: () => void): this {
+    if (typeof callback === 'function') this.on('close', callback);
+    this.#healthCheck();
+    this.#closed = true;
+    if (this.#inTable) this.#layer.unbind(this.#ep);
+    this.#inTable = false;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    process.nextTick(() => this.emit('close'));
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closed) return;
+    await new Promise<void>((resolve) => this.close(resolve));
+  }
+
+  address(): AddressInfo {
+    this.#healthCheck();
+    if (!this.#inTable) throw errnoException('EBADF', 'getsockname');
+    return { address: formatAddress(this.#ep.localAddr), family: 'IPv4', port: this.#ep.localPort };
+  }
+
+  remoteAddress(): AddressInfo {
+    this.#healthCheck();
+    if (this.#connectState !== 'connected') throw notConnected();
+    return { address: formatAddress(this.#ep.remoteAddr), family: 'IPv4', port: this.#ep.remotePort };
+  }
+
+  /** Linux doubles the request (capped by rmem_max) and enforces a minimum, as getRecvBufferSize then shows. */
+  setRecvBufferSize(size: number): void {
+    if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
+    this.#fdCheck('recv');
+    this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, RMEM_MAX));
+  }
+
+  getRecvBufferSize(): number {
+    this.#fdCheck('recv');
+    return this.#rcvbuf;
+  }
+
+  setSendBufferSize(size: number): void {
+    if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
+    this.#fdCheck('send');
+    this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, RMEM_MAX));
+  }
+
+  getSendBufferSize(): number {
+    this.#fdCheck('send');
+    return this.#sndbuf;
+  }
+
+  setTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    this.#healthCheck();
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw errnoException('EINVAL', 'setTTL');
+    if (!this.#inTable) throw errnoException('EBADF', 'setTTL');
+    this.#ttl = ttl;
+    return ttl;
+  }
+
+  setBroadcast(flag: boolean): void {
+    this.#healthCheck();
+    if (!this.#inTable) throw errnoException('EBADF', 'setBroadcast');
+    this.#broadcast = !!flag;
+  }
+
+  /** Datagrams leave synchronously: nothing ever waits. */
+  getSendQueueSize(): number {
+    return 0;
+  }
+
+  getSendQueueCount(): number {
+    return 0;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  #healthCheck(): void {
+    if (this.#closed) throw notRunning();
+  }
+
+  #fdCheck(which: 'recv' | 'send'): void {
+    this.#healthCheck();
+    if (!this.#inTable) throw bufferSizeError(which);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * UDP on the wire (RFC 768), in two levels:
+ *
+ * - `UdpPacket`: a view over the bytes of one UDP datagram (the IP payload) with
+ *   named field offsets; `UdpPacket.checked(bytes)` makes the one length check (the
+ *   8-byte header), after which no accessor can read out of bounds.
+ * - `UdpRepr`: ports and payload, with `parseUdp`, `emitUdp` and `udpBufferLen`.
+ *
+ * The checksum covers the pseudo-header (source, destination, zero, protocol 17,
+ * UDP length), the header and the data (RFC 768). On send it is always computed,
+ * and a computed 0 is sent as 0xffff (RFC 768: "all zero transmitted ... means the
+ * transmitter generated no checksum"). On receive 0 means "none" and is accepted.
+ *
+ * The length field is checked against the IP payload (RFC 768, RFC 1122 §4.1.3.4
+ * is silent; Linux udp_rcv does the same): an IP payload shorter than the UDP
+ * length is dropped; bytes beyond the UDP length are trimmed. `payload` in a parsed
+ * record is a view, valid while the packet's bytes are.
+ */
+import { PROTO_UDP, pseudoHeaderSum, sum16, finish, type Ipv4Address } from '@netstack/ip';
+
+export const UDP_HEADER_LEN = 8;
+/** The largest UDP payload: 65535 - 20 (IPv4 header) - 8 (UDP header). */
+export const UDP_MAX_PAYLOAD = 65507;
+
+const SRC_PORT = 0;
+const DST_PORT = 2;
+const LENGTH = 4;
+const CHECKSUM = 6;
+
+export class UdpPacket {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+
+  /** Unchecked: `bytes` must hold at least 8 bytes (use `checked` for received data). */
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  static checked(bytes: Uint8Array): UdpPacket | undefined {
+    return bytes.length >= UDP_HEADER_LEN ? new UdpPacket(bytes) : undefined;
+  }
+
+  get srcPort(): number { return this.view.getUint16(SRC_PORT); }
+  set srcPort(v: number) { this.view.setUint16(SRC_PORT, v); }
+  get dstPort(): number { return this.view.getUint16(DST_PORT); }
+  set dstPort(v: number) { this.view.setUint16(DST_PORT, v); }
+  get length(): number { return this.view.getUint16(LENGTH); }
+  set length(v: number) { this.view.setUint16(LENGTH, v); }
+  get checksum(): number { return this.view.getUint16(CHECKSUM); }
+  set checksum(v: number) { this.view.setUint16(CHECKSUM, v); }
+
+  /** Verifies the checksum over the first `length` bytes; a zero checksum field means none (RFC 768). */
+  verifyChecksum(src: Ipv4Address, dst: Ipv4Address): boolean {
+    if (this.checksum === 0) return true;
+    const len = this.length;
+    return sum16(this.bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)) === 0xffff;
+  }
+
+  /** Computes the checksum over the first `length` bytes; 0 is written as 0xffff. */
+  fillChecksum(src: Ipv4Address, dst: Ipv4Address): void {
+    const len = this.length;
+    this.checksum = 0;
+    const c = finish(sum16(this.bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)));
+    this.checksum = c === 0 ? 0xffff : c;
+  }
+}
+
+export interface UdpRepr {
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+/** 'length': the length field is below 8 or above the IP payload. */
+export type UdpParseError = 'truncated' | 'length' | 'checksum';
+
+/** Parses the IP payload of a UDP datagram received from `src` for `dst`. */
+export function parseUdp(packet: UdpPacket, src: Ipv4Address, dst: Ipv4Address): UdpRepr | UdpParseError {
+  if (packet.bytes.length < UDP_HEADER_LEN) return 'truncated';
+  const len = packet.length;
+  if (len < UDP_HEADER_LEN || len > packet.bytes.length) return 'length';
+  if (!packet.verifyChecksum(src, dst)) return 'checksum';
+  return { srcPort: packet.srcPort, dstPort: packet.dstPort, payload: packet.bytes.subarray(UDP_HEADER_LEN, len) };
+}
+
+export function udpBufferLen(repr: UdpRepr): number {
+  return UDP_HEADER_LEN + repr.payload.length;
+}
+
+/** Writes `repr` into `packet` (at least `udpBufferLen(repr)` bytes) with the checksum for `src` → `dst`. */
+export function emitUdp(repr: UdpRepr, packet: UdpPacket, src: Ipv4Address, dst: Ipv4Address): void {
+  packet.srcPort = repr.srcPort;
+  packet.dstPort = repr.dstPort;
+  packet.length = udpBufferLen(repr);
+  packet.bytes.set(repr.payload, UDP_HEADER_LEN);
+  packet.fillChecksum(src, dst);
+}
