@@ -25,7 +25,10 @@ function walk(dir, out = []) {
   return out;
 }
 
-const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+// Runtime imports only: `import type` / `export type` are erased by the compiler and
+// cannot form a load-order cycle (layering still counts them: see typeImportRe).
+const importRe = /(?:^|\n)\s*(?:import|export)\s(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const typeImportRe = /(?:^|\n)\s*(?:import|export)\s+type\s[^;]*?from\s+['"]([^'"]+)['"]/g;
 
 /** Files of every package's src with the specifiers they import. */
 export function sourceGraph() {
@@ -34,8 +37,10 @@ export function sourceGraph() {
     for (const file of walk(join(root, 'packages', pkg, 'src'))) {
       const text = readFileSync(file, 'utf8');
       const specs = [];
+      const typeSpecs = [];
       for (const m of text.matchAll(importRe)) specs.push(m[1] ?? m[2]);
-      files.push({ pkg, file: relative(root, file), specs });
+      for (const m of text.matchAll(typeImportRe)) typeSpecs.push(m[1]);
+      files.push({ pkg, file: relative(root, file), specs, typeSpecs });
     }
   }
   return files;
@@ -44,8 +49,8 @@ export function sourceGraph() {
 /** Layering violations: a package importing a @netstack package it may not, or koffi outside tun. */
 export function layeringViolations(graph = sourceGraph()) {
   const bad = [];
-  for (const { pkg, file, specs } of graph) {
-    for (const s of specs) {
+  for (const { pkg, file, specs, typeSpecs = [] } of graph) {
+    for (const s of [...specs, ...typeSpecs]) {
       const m = /^@netstack\/([^/]+)/.exec(s);
       if (m && m[1] !== pkg && !allowed[pkg].includes(m[1])) bad.push(`${file} imports ${s}`);
       if (s === 'koffi' && pkg !== 'tun') bad.push(`${file} imports koffi (only packages/tun may)`);
@@ -85,5 +90,5 @@ export function cycles(graph = sourceGraph()) {
     state.set(n, 2);
   };
   for (const n of edges.keys()) if (!state.has(n)) visit(n);
-  return found;
+  return [...new Set(found)];
 }
