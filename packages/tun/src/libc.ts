@@ -1,0 +1,70 @@
+/**
+ * The few libc calls the tun device needs, bound through koffi (the only module that
+ * touches koffi). Loaded lazily on first use, so importing the package costs nothing and
+ * argument validation runs before libc is even loaded.
+ *
+ * Every call returns the raw C result; on -1 the caller reads `errno()` immediately, before
+ * any other koffi call can overwrite it.
+ *
+ * ioctl is variadic in C; koffi wants one prototype per argument form, so there are two:
+ * `ioctlPtr` (the argument is a pointer to a buffer, e.g. TUNSETIFF, SIOCSIFADDR) and
+ * `ioctlInt` (the argument is a value, e.g. TUNSETPERSIST).
+ */
+import koffi from 'koffi';
+
+export interface PollEvents {
+  readable: boolean;
+  writable: boolean;
+  disconnect: boolean;
+}
+
+export interface PollHandle {
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface Libc {
+  open(path: string, flags: number): number;
+  close(fd: number): number;
+  read(fd: number, buf: Uint8Array, len: number): number;
+  write(fd: number, buf: Uint8Array, len: number): number;
+  ioctlPtr(fd: number, request: number, arg: Uint8Array): number;
+  ioctlInt(fd: number, request: number, arg: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  errno(): number;
+  /** Level-triggered readability watch on the Node event loop (libuv uv_poll). */
+  poll(fd: number, callback: (status: number, events: PollEvents) => void): PollHandle;
+}
+
+let cached: Libc | undefined;
+
+export function libc(): Libc {
+  cached ??= load();
+  return cached;
+}
+
+function load(): Libc {
+  const lib = koffi.load('libc.so.6');
+  const open = lib.func('int open(const char *path, int flags, ...)');
+  const close = lib.func('int close(int fd)');
+  const read = lib.func('long read(int fd, _Out_ void *buf, size_t count)');
+  const write = lib.func('long write(int fd, const void *buf, size_t count)');
+  const ioctlPtr = lib.func('int ioctl(int fd, unsigned long request, _Inout_ void *arg)');
+  const ioctlInt = lib.func('int ioctl(int fd, unsigned long request, int arg)');
+  const socket = lib.func('int socket(int domain, int type, int protocol)');
+  return {
+    open: (path, flags) => open(path, flags) as number,
+    close: (fd) => close(fd) as number,
+    read: (fd, buf, len) => read(fd, buf, len) as number,
+    write: (fd, buf, len) => write(fd, buf, len) as number,
+    ioctlPtr: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
+    ioctlInt: (fd, request, arg) => ioctlInt(fd, request, arg) as number,
+    socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
+    errno: () => koffi.errno(),
+    // koffi's typings declare the callback as (events); the native side calls (status, events).
+    poll: (fd, callback) =>
+      koffi.node.poll(fd, { readable: true }, callback as unknown as (ev: PollEvents) => void) as PollHandle,
+  };
+}

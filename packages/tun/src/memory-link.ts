@@ -1,0 +1,282 @@
+/**
+ * An in-memory point-to-point link: what one end sends, the other receives.
+ *
+ * API
+ *   createLinkPair(options?): LinkPair
+ *   pair.a, pair.b: MemoryLink     the two ends (each a `Link`)
+ *   pair.pump(): number            delivers what was queued when called; returns the count
+ *   pair.pending(): number         packets queued in both directions
+ *   pair.stats(): LinkPairStats    packets the filter dropped on the wire
+ *   pair.close()                   closes both ends
+ *
+ * Behaviour, like a real link:
+ * - `send` copies the packet (the Link contract: the caller may reuse its buffer at once).
+ * - Packets over the MTU, empty packets, packets sent while either end is closed, and
+ *   packets that find the direction's queue full (`queueLimit`, default 1024) are dropped,
+ *   counted in the sender's `txDropped`, and `send` returns false.
+ * - `filter(packet, direction)` sees each accepted packet and may return 'drop': a loss on
+ *   the wire. The sender counted it as sent; the pair counts it in `stats().filtered`. It is
+ *   the hook for an impairment shaper (the shaper itself is not here).
+ * - Packets arriving at an end with no receiver are dropped and counted in its `rxDropped`.
+ * - Delivery: by default asynchronous, one `setImmediate` per burst; each end's receiver gets
+ *   the packets queued towards it (in order) then one `batchEnd()`. Packets sent from inside
+ *   a receiver wait for the next batch, so two stacks ping-pong through the event loop.
+ *   With `autoDeliver: false` nothing moves until `pump()`, for deterministic simulation
+ *   with virtual time: `while (pair.pump() > 0) {}` (bounded by the caller) runs to quiet.
+ * - The packet given to `receiver.packet` is the link's private copy; the receiver may keep
+ *   it (the contract still only promises it for the duration of the call).
+ */
+import type { Link, LinkReceiver, LinkStats } from './link.js';
+import { argError } from './errors.js';
+import { MAX_MTU } from './ifreq.js';
+
+export type LinkDirection = 'a->b' | 'b->a';
+export type LinkFilter = (packet: Uint8Array, direction: LinkDirection) => 'pass' | 'drop';
+
+export interface LinkPairOptions {
+  /** Largest packet accepted (default 1500). */
+  mtu?: number;
+  /** Packets queued per direction before overflow drops (default 1024). */
+  queueLimit?: number;
+  /** Deliver on the event loop (true, default) or only on pump() (false). */
+  autoDeliver?: boolean;
+  /** Sees each accepted packet; 'drop' loses it on the wire. */
+  filter?: LinkFilter;
+}
+
+export interface LinkPairStats {
+  /** Packets the filter dropped on the wire. */
+  filtered: number;
+}
+
+export interface LinkPair {
+  readonly a: MemoryLink;
+  readonly b: MemoryLink;
+  /** Delivers every packet queued when called (both directions); returns how many were handed over. */
+  pump(): number;
+  /** Packets queued in both directions. */
+  pending(): number;
+  stats(): LinkPairStats;
+  close(): void;
+}
+
+const noReceiver: LinkReceiver = { packet() {} };
+
+/** A bounded FIFO of packet copies (a ring of slots). */
+class PacketQueue {
+  readonly #slots: (Uint8Array | undefined)[];
+  #head = 0;
+  #size = 0;
+
+  constructor(limit: number) {
+    this.#slots = new Array<Uint8Array | undefined>(limit).fill(undefined);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  push(packet: Uint8Array): boolean {
+    const slots = this.#slots;
+    if (this.#size === slots.length) return false;
+    slots[(this.#head + this.#size) % slots.length] = packet;
+    this.#size++;
+    return true;
+  }
+
+  shift(): Uint8Array | undefined {
+    if (this.#size === 0) return undefined;
+    const packet = this.#slots[this.#head];
+    this.#slots[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#slots.length;
+    this.#size--;
+    return packet;
+  }
+
+  clear(): void {
+    while (this.shift() !== undefined);
+  }
+}
+
+/** The state of one end, shared by the end and the wire (not exported by the package). */
+export class EndState {
+  receiver: LinkReceiver = noReceiver;
+  hasReceiver = false;
+  closed = false;
+  readonly counters: LinkStats = {
+    rxPackets: 0,
+    rxBytes: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txDropped: 0,
+    rxDropped: 0,
+  };
+}
+
+export class MemoryLink implements Link {
+  readonly mtu: number;
+  readonly #wire: Wire;
+  readonly #direction: LinkDirection;
+  readonly #self: EndState;
+  readonly #peer: EndState;
+
+  /** Made by createLinkPair(). */
+  constructor(wire: Wire, direction: LinkDirection, mtu: number, self: EndState, peer: EndState) {
+    this.#wire = wire;
+    this.#direction = direction;
+    this.mtu = mtu;
+    this.#self = self;
+    this.#peer = peer;
+  }
+
+  get closed(): boolean {
+    return this.#self.closed;
+  }
+
+  send(packet: Uint8Array): boolean {
+    const c = this.#self.counters;
+    const len = packet.length;
+    if (this.#self.closed || this.#peer.closed || len === 0 || len > this.mtu) {
+      c.txDropped++;
+      return false;
+    }
+    if (!this.#wire.enqueue(this.#direction, packet)) {
+      c.txDropped++;
+      return false;
+    }
+    c.txPackets++;
+    c.txBytes += len;
+    return true;
+  }
+
+  setReceiver(receiver: LinkReceiver): void {
+    this.#self.receiver = receiver;
+    this.#self.hasReceiver = true;
+  }
+
+  stats(): LinkStats {
+    return { ...this.#self.counters };
+  }
+
+  close(): void {
+    if (this.#self.closed) return;
+    this.#self.closed = true;
+    this.#self.receiver = noReceiver;
+    this.#wire.endClosed();
+  }
+}
+
+/** The two queues between the ends and the delivery schedule (not exported by the package). */
+export class Wire {
+  readonly a: MemoryLink;
+  readonly b: MemoryLink;
+  readonly #endA = new EndState();
+  readonly #endB = new EndState();
+  readonly #toB: PacketQueue;
+  readonly #toA: PacketQueue;
+  readonly #filter: LinkFilter | undefined;
+  readonly #auto: boolean;
+  #immediate: NodeJS.Immediate | undefined;
+  filtered = 0;
+
+  constructor(mtu: number, queueLimit: number, auto: boolean, filter: LinkFilter | undefined) {
+    this.#toB = new PacketQueue(queueLimit);
+    this.#toA = new PacketQueue(queueLimit);
+    this.#auto = auto;
+    this.#filter = filter;
+    this.a = new MemoryLink(this, 'a->b', mtu, this.#endA, this.#endB);
+    this.b = new MemoryLink(this, 'b->a', mtu, this.#endB, this.#endA);
+  }
+
+  enqueue(direction: LinkDirection, packet: Uint8Array): boolean {
+    const queue = direction === 'a->b' ? this.#toB : this.#toA;
+    const copy = packet.slice();
+    if (this.#filter && this.#filter(copy, direction) === 'drop') {
+      this.filtered++;
+      return true;
+    }
+    if (!queue.push(copy)) return false;
+    if (this.#auto && this.#immediate === undefined) {
+      this.#immediate = setImmediate(() => {
+        this.#immediate = undefined;
+        this.pump();
+      });
+    }
+    return true;
+  }
+
+  pending(): number {
+    return this.#toA.size + this.#toB.size;
+  }
+
+  pump(): number {
+    // Snapshot both counts first: packets sent by a receiver wait for the next round.
+    const toB = this.#toB.size;
+    const toA = this.#toA.size;
+    return this.#deliver(this.#toB, toB, this.#endB) + this.#deliver(this.#toA, toA, this.#endA);
+  }
+
+  #deliver(queue: PacketQueue, count: number, to: EndState): number {
+    let delivered = 0;
+    for (let i = 0; i < count; i++) {
+      const packet = queue.shift();
+      if (packet === undefined) break;
+      const c = to.counters;
+      if (to.closed || !to.hasReceiver) {
+        c.rxDropped++;
+        continue;
+      }
+      c.rxPackets++;
+      c.rxBytes += packet.length;
+      delivered++;
+      to.receiver.packet(packet);
+    }
+    if (delivered > 0 && !to.closed) to.receiver.batchEnd?.();
+    return delivered;
+  }
+
+  endClosed(): void {
+    // Nothing in flight survives a closed end: queued packets are dropped and counted.
+    for (const [queue, to] of [
+      [this.#toB, this.#endB],
+      [this.#toA, this.#endA],
+    ] as const) {
+      to.counters.rxDropped += queue.size;
+      queue.clear();
+    }
+    if (this.#immediate !== undefined) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+  }
+}
+
+export function createLinkPair(options: LinkPairOptions = {}): LinkPair {
+  const mtu = options.mtu ?? 1500;
+  const queueLimit = options.queueLimit ?? 1024;
+  const autoDeliver = options.autoDeliver ?? true;
+  if (!Number.isInteger(mtu) || mtu < 1 || mtu > MAX_MTU) {
+    throw argError('ERR_OUT_OF_RANGE', `The "mtu" option must be an integer in 1..${MAX_MTU}, got ${mtu}`);
+  }
+  if (!Number.isInteger(queueLimit) || queueLimit < 1 || queueLimit > 1 << 20) {
+    throw argError('ERR_OUT_OF_RANGE', `The "queueLimit" option must be an integer in 1..${1 << 20}, got ${queueLimit}`);
+  }
+  if (typeof autoDeliver !== 'boolean') {
+    throw argError('ERR_INVALID_ARG_TYPE', 'The "autoDeliver" option must be a boolean');
+  }
+  if (options.filter !== undefined && typeof options.filter !== 'function') {
+    throw argError('ERR_INVALID_ARG_TYPE', 'The "filter" option must be a function');
+  }
+  const wire = new Wire(mtu, queueLimit, autoDeliver, options.filter);
+  return {
+    a: wire.a,
+    b: wire.b,
+    pump: () => wire.pump(),
+    pending: () => wire.pending(),
+    stats: () => ({ filtered: wire.filtered }),
+    close: () => {
+      wire.a.close();
+      wire.b.close();
+    },
+  };
+}

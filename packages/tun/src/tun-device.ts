@@ -1,0 +1,516 @@
+/**
+ * A Linux TUN (or TAP) device as a `Link`, driven from Node's main thread.
+ *
+ * API
+ *   TunDevice.open(options?: TunOptions): TunDevice          synchronous; throws CodedError
+ *   device.name: string    the kernel's name (reads back `tun%d` choices)
+ *   device.mtu: number     the device MTU as the kernel has it
+ *   device.fd: number      the /dev/net/tun descriptor (-1 once closed)
+ *   device.send(packet): boolean           one write() per packet, never writev
+ *   device.setReceiver(receiver): void
+ *   device.stats(): TunStats
+ *   device.configure({ kernelAddress?, mtu?, up? }): void   kernel-side settings, by ioctl
+ *   device.ref() / device.unref()          keep / stop keeping the process alive
+ *   device.close(): void                   idempotent; removes a non-persistent device
+ *
+ * Packet path (see /work/shared/TUN-FACTS.md for the measurements behind it):
+ * - The fd is O_NONBLOCK and watched by `koffi.node.poll` (libuv uv_poll, level-triggered).
+ *   On readability the device drains with synchronous `read()` calls into ONE reused
+ *   65535-byte buffer until EAGAIN or `readBudget` packets, handing each to
+ *   `receiver.packet(view)` and calling `receiver.batchEnd()` once per batch. When the
+ *   budget runs out the callback returns: the level-triggered poll fires again on the next
+ *   turn of the event loop, after timers and immediates had their turn (that is the yield;
+ *   no setImmediate is needed, and none could race the poll into a double drain).
+ * - The view passed to `packet()` is valid only during the call (the buffer is reused).
+ * - Idle costs nothing: no timer, no thread, only the epoll registration.
+ * - In `tun` mode with `ipv4Only` (default), packets whose version nibble is not 4 are
+ *   dropped and counted in `rxDropped` (a fresh namespace sends IPv6 solicitations at once).
+ *   Packets read while no receiver is set are dropped and counted the same way.
+ *   `rxPackets` counts packets handed to the receiver: read = rxPackets + rxDropped.
+ * - `send` drops and counts (returns false) what the kernel refuses (EAGAIN, ENOBUFS,
+ *   EINVAL...), empty packets, packets over the MTU and anything sent after close().
+ * - An unexpected read error (the device was deleted under us) stops polling and is
+ *   reported once through `options.onError`, or as a process warning when there is none.
+ *   An exception thrown by the receiver propagates (it is a bug in the receiver); the
+ *   device stays consistent.
+ *
+ * Life: open devices are held in a module registry until close(), so neither the device
+ * nor its poll handle can be garbage-collected while open (a collected poll handle makes
+ * Node exit silently), and devices still open at process 'exit' are closed then (see
+ * track()). Closing the last fd of a non-persistent device deletes it with its
+ * addresses and routes; the kernel does the same when the process dies, even by SIGKILL.
+ *
+ * Kernel-side configuration uses ioctls on a short-lived AF_INET/SOCK_DGRAM socket, no
+ * shell: SIOCSIFMTU, SIOCSIFADDR + SIOCSIFNETMASK (the on-link route follows from the
+ * prefix), SIOCGIFFLAGS/SIOCSIFFLAGS for IFF_UP. Setting an address the device already
+ * has is not an error; SIOCSIFADDR replaces the device's first IPv4 address otherwise.
+ */
+import type { Link, LinkReceiver, LinkStats } from './link.js';
+import { argError, Errno, sysError, type CodedError } from './errors.js';
+import { libc, type Libc, type PollEvents, type PollHandle } from './libc.js';
+import {
+  AF_INET,
+  IFF_NO_PI,
+  IFF_TAP,
+  IFF_TUN,
+  IFF_UP,
+  ifreq,
+  MAX_MTU,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  parseIpv4Cidr,
+  readIfFlags,
+  readIfMtu,
+  readIfName,
+  SIOCGIFFLAGS,
+  SIOCGIFMTU,
+  SIOCSIFADDR,
+  SIOCSIFFLAGS,
+  SIOCSIFMTU,
+  SIOCSIFNETMASK,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  TUNSETIFF,
+  TUNSETPERSIST,
+  validateIfName,
+  validateMtu,
+  writeIfAddr,
+  writeIfFlags,
+  writeIfMtu,
+  type Ipv4Cidr,
+} from './ifreq.js';
+
+export type TunMode = 'tun' | 'tap';
+
+export interface TunOptions {
+  /** Interface name, at most 15 bytes; `%d` lets the kernel number it. Default `tun%d` / `tap%d`. */
+  name?: string;
+  /** Default `tun` (raw IP packets). `tap` passes IFF_TAP through (Ethernet frames). */
+  mode?: TunMode;
+  /** Set the device MTU (68..65535). Without it the kernel's current MTU is kept and read back. */
+  mtu?: number;
+  /** Kernel-side IPv4 address with prefix, e.g. `10.7.0.1/24`. */
+  kernelAddress?: string;
+  /** Bring the link up (true, the default) or down (false). */
+  up?: boolean;
+  /** Keep the device after the fd closes (TUNSETPERSIST). Unset: leave as it is. */
+  persist?: boolean;
+  /** Drop and count packets whose version nibble is not 4. Default true; tun mode only. */
+  ipv4Only?: boolean;
+  /** Packets read per poll callback before yielding to the event loop. Default 256. */
+  readBudget?: number;
+  /** Called once if reading fails for a reason other than EAGAIN (polling has stopped). */
+  onError?: (err: CodedError) => void;
+}
+
+export interface TunConfig {
+  kernelAddress?: string;
+  mtu?: number;
+  up?: boolean;
+  persist?: boolean;
+}
+
+export interface TunStats extends LinkStats {
+  /** read() failures other than EAGAIN/EINTR (reading stops at the first). */
+  rxErrors: number;
+  /** write() failures (each is also counted in txDropped). */
+  txErrors: number;
+  /** errno of the last failed write, 0 if none. */
+  lastTxErrno: number;
+}
+
+const DEV_NET_TUN = '/dev/net/tun';
+const TUN_RX_BUFFER = 65535;
+/** Ethernet header + one VLAN tag on top of the MTU in TAP mode. */
+const TAP_OVERHEAD = 18;
+const DEFAULT_READ_BUDGET = 256;
+
+/** Open devices, held strongly until close() so no poll handle is collected while open. */
+const openDevices = new Set<TunDevice>();
+let exitHookInstalled = false;
+
+/**
+ * Devices still open when the process exits are closed on 'exit'. Without this, Node's
+ * environment teardown runs the event loop once more; a poll handle that finds the tun
+ * readable then calls into JavaScript that can no longer run, and koffi aborts the
+ * process (FATAL ERROR ... napi_throw, exit status 134). Seen with unref() and with
+ * process.exit() while packets are queued.
+ */
+function track(device: TunDevice): void {
+  openDevices.add(device);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', closeAllTunDevices);
+  }
+}
+
+const noReceiver: LinkReceiver = { packet() {} };
+
+export class TunDevice implements Link {
+  readonly name: string;
+  readonly mode: TunMode;
+  #mtu: number;
+  #fd: number;
+  readonly #sys: Libc;
+  readonly #rxBuffer: Uint8Array;
+  readonly #readBudget: number;
+  readonly #ipv4Only: boolean;
+  readonly #onError: ((err: CodedError) => void) | undefined;
+  #receiver: LinkReceiver = noReceiver;
+  #hasReceiver = false;
+  #poll: PollHandle | undefined;
+  #stats: TunStats = {
+    rxPackets: 0,
+    rxBytes: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txDropped: 0,
+    rxDropped: 0,
+    rxErrors: 0,
+    txErrors: 0,
+    lastTxErrno: 0,
+  };
+
+  /**
+   * Opens (creating or attaching to) a TUN/TAP device, configures the kernel side and starts
+   * reading. Bad options throw ERR_INVALID_ARG_VALUE / ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE
+   * before any system call; system failures throw with the errno name as `code`.
+   */
+  static open(options: TunOptions = {}): TunDevice {
+    const opts = validateOptions(options);
+    const sys = libc();
+    const fd = sys.open(DEV_NET_TUN, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw openError(sys.errno());
+    try {
+      const req = ifreq(opts.name);
+      writeIfFlags(req, (opts.mode === 'tap' ? IFF_TAP : IFF_TUN) | IFF_NO_PI);
+      if (sys.ioctlPtr(fd, TUNSETIFF, req) < 0) throw tunsetiffError(sys.errno(), opts.name);
+      const name = readIfName(req);
+      const config: TunConfig = { up: opts.up };
+      if (opts.mtu !== undefined) config.mtu = opts.mtu;
+      if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
+      if (opts.persist !== undefined) config.persist = opts.persist;
+      const mtu = applyConfig(sys, fd, name, config, opts.cidr);
+      return new TunDevice(sys, fd, name, mtu, opts);
+    } catch (err) {
+      sys.close(fd);
+      throw err;
+    }
+  }
+
+  private constructor(sys: Libc, fd: number, name: string, mtu: number, opts: ValidOptions) {
+    this.#sys = sys;
+    this.#fd = fd;
+    this.name = name;
+    this.mode = opts.mode;
+    this.#mtu = mtu;
+    this.#ipv4Only = opts.ipv4Only;
+    this.#readBudget = opts.readBudget;
+    this.#onError = opts.onError;
+    this.#rxBuffer = new Uint8Array(TUN_RX_BUFFER + (opts.mode === 'tap' ? TAP_OVERHEAD : 0));
+    this.#poll = sys.poll(fd, (status, events) => this.#onPoll(status, events));
+    track(this);
+  }
+
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  setReceiver(receiver: LinkReceiver): void {
+    this.#receiver = receiver;
+    this.#hasReceiver = true;
+  }
+
+  send(packet: Uint8Array): boolean {
+    const stats = this.#stats;
+    const len = packet.length;
+    const limit = this.mode === 'tap' ? this.#mtu + TAP_OVERHEAD : this.#mtu;
+    if (this.#fd < 0 || len === 0 || len > limit) {
+      stats.txDropped++;
+      return false;
+    }
+    const n = this.#sys.write(this.#fd, packet, len);
+    if (n === len) {
+      stats.txPackets++;
+      stats.txBytes += len;
+      return true;
+    }
+    // EAGAIN / ENOBUFS (queue full), EINVAL (not IP), or a short write: dropped.
+    if (n < 0) {
+      stats.lastTxErrno = this.#sys.errno();
+      stats.txErrors++;
+    }
+    stats.txDropped++;
+    return false;
+  }
+
+  stats(): TunStats {
+    return { ...this.#stats };
+  }
+
+  /** Changes kernel-side settings of the open device (same rules as the open options). */
+  configure(config: TunConfig): void {
+    const cfg: TunConfig = {};
+    let cidr: Ipv4Cidr | undefined;
+    if (config.mtu !== undefined) cfg.mtu = validateMtu(config.mtu);
+    if (config.kernelAddress !== undefined) {
+      cidr = parseIpv4Cidr(config.kernelAddress);
+      cfg.kernelAddress = config.kernelAddress;
+    }
+    if (config.up !== undefined) cfg.up = validateBool(config.up, 'up');
+    if (config.persist !== undefined) cfg.persist = validateBool(config.persist, 'persist');
+    if (this.#fd < 0) throw closedError('configure');
+    this.#mtu = applyConfig(this.#sys, this.#fd, this.name, cfg, cidr);
+  }
+
+  /** Lets the process exit while the device is open (the device keeps working while it runs). */
+  unref(): this {
+    this.#poll?.unref();
+    return this;
+  }
+
+  /** Undoes unref(): the open device keeps the process alive (the default). */
+  ref(): this {
+    this.#poll?.ref();
+    return this;
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    // Stop the poll before the fd goes, so libuv never holds a closed (or reused) fd.
+    this.#poll?.close();
+    this.#poll = undefined;
+    this.#sys.close(this.#fd);
+    this.#fd = -1;
+    this.#receiver = noReceiver;
+    openDevices.delete(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #onPoll(status: number, _events: PollEvents): void {
+    if (this.#fd < 0) return;
+    if (status < 0) {
+      this.#fail(sysError(-status, 'poll', `polling ${this.name} failed`));
+      return;
+    }
+    this.#drain();
+  }
+
+  #drain(): void {
+    const sys = this.#sys;
+    const buf = this.#rxBuffer;
+    const stats = this.#stats;
+    const receiver = this.#receiver;
+    const filter = this.#ipv4Only;
+    const deliver = this.#hasReceiver;
+    let delivered = 0;
+    for (let i = 0; i < this.#readBudget; i++) {
+      const fd = this.#fd; // close() from inside the receiver ends the batch
+      if (fd < 0) break;
+      const n = sys.read(fd, buf, buf.length);
+      if (n < 0) {
+        const errno = sys.errno();
+        if (errno === Errno.EAGAIN) break;
+        if (errno === Errno.EINTR) continue;
+        this.#fail(sysError(errno, 'read', `reading ${this.name} failed; the device stopped reading`));
+        break;
+      }
+      if (n === 0 || !deliver || (filter && buf[0]! >> 4 !== 4)) {
+        stats.rxDropped++;
+        continue;
+      }
+      stats.rxPackets++;
+      stats.rxBytes += n;
+      delivered++;
+      receiver.packet(buf.subarray(0, n));
+    }
+    if (delivered > 0 && this.#fd >= 0) receiver.batchEnd?.();
+  }
+
+  #fail(err: CodedError): void {
+    this.#stats.rxErrors++;
+    this.#poll?.stop();
+    if (this.#onError) this.#onError(err);
+    else process.emitWarning(err);
+  }
+}
+
+/** Closes every device still open (for exit paths that do not hold the devices). */
+export function closeAllTunDevices(): void {
+  for (const dev of [...openDevices]) dev.close();
+}
+
+/**
+ * Closes on SIGINT/SIGTERM: calls `closeFn` once, removes its handlers and, when no other
+ * listener is left for the signal, re-raises it so the process ends as the signal asks.
+ * Returns a function that removes the handlers.
+ */
+export function installSignalHandlers(
+  closeFn: () => void = closeAllTunDevices,
+  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): () => void {
+  const uninstall = (): void => {
+    for (const s of signals) process.off(s, onSignal);
+  };
+  function onSignal(signal: NodeJS.Signals): void {
+    uninstall();
+    try {
+      closeFn();
+    } finally {
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    }
+  }
+  for (const s of signals) process.on(s, onSignal);
+  return uninstall;
+}
+
+interface ValidOptions {
+  name: string;
+  mode: TunMode;
+  mtu: number | undefined;
+  kernelAddress: string | undefined;
+  cidr: Ipv4Cidr | undefined;
+  up: boolean;
+  persist: boolean | undefined;
+  ipv4Only: boolean;
+  readBudget: number;
+  onError: ((err: CodedError) => void) | undefined;
+}
+
+function validateOptions(options: TunOptions): ValidOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw argError('ERR_INVALID_ARG_TYPE', 'The "options" argument must be an object');
+  }
+  const mode = options.mode ?? 'tun';
+  if (mode !== 'tun' && mode !== 'tap') {
+    throw argError('ERR_INVALID_ARG_VALUE', `The "mode" option must be 'tun' or 'tap', got ${String(mode)}`);
+  }
+  const name = validateIfName(options.name ?? `${mode}%d`);
+  const mtu = options.mtu === undefined ? undefined : validateMtu(options.mtu);
+  const cidr = options.kernelAddress === undefined ? undefined : parseIpv4Cidr(options.kernelAddress);
+  const up = options.up === undefined ? true : validateBool(options.up, 'up');
+  const persist = options.persist === undefined ? undefined : validateBool(options.persist, 'persist');
+  const ipv4Only = options.ipv4Only === undefined ? mode === 'tun' : validateBool(options.ipv4Only, 'ipv4Only');
+  if (ipv4Only && mode === 'tap') {
+    throw argError('ERR_INVALID_ARG_VALUE', 'The "ipv4Only" option applies to tun mode only (tap delivers Ethernet frames)');
+  }
+  const readBudget = options.readBudget ?? DEFAULT_READ_BUDGET;
+  if (!Number.isInteger(readBudget) || readBudget < 1 || readBudget > 65536) {
+    throw argError('ERR_OUT_OF_RANGE', `The "readBudget" option must be an integer in 1..65536, got ${readBudget}`);
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw argError('ERR_INVALID_ARG_TYPE', 'The "onError" option must be a function');
+  }
+  return {
+    name,
+    mode,
+    mtu,
+    kernelAddress: options.kernelAddress,
+    cidr,
+    up,
+    persist,
+    ipv4Only,
+    readBudget,
+    onError: options.onError,
+  };
+}
+
+function validateBool(value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean') {
+    throw argError('ERR_INVALID_ARG_TYPE', `The "${option}" option must be a boolean, got ${typeof value}`);
+  }
+  return value;
+}
+
+/** Applies kernel-side settings on `name`; returns the MTU the kernel has afterwards. */
+function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, cidr: Ipv4Cidr | undefined): number {
+  if (config.persist !== undefined && sys.ioctlInt(tunFd, TUNSETPERSIST, config.persist ? 1 : 0) < 0) {
+    throw sysError(sys.errno(), 'ioctl', `TUNSETPERSIST on ${name}`);
+  }
+  const sock = sys.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) throw sysError(sys.errno(), 'socket', 'cannot open an AF_INET socket for interface ioctls');
+  try {
+    const req = ifreq(name);
+    const ioctl = (request: number, what: string, tolerate = 0): void => {
+      if (sys.ioctlPtr(sock, request, req) < 0) {
+        const errno = sys.errno();
+        if (errno === tolerate) return;
+        throw configError(errno, name, what);
+      }
+    };
+    if (config.mtu !== undefined) {
+      writeIfMtu(req, config.mtu);
+      ioctl(SIOCSIFMTU, `set MTU ${config.mtu}`);
+    }
+    if (cidr !== undefined) {
+      writeIfAddr(req, cidr.address);
+      ioctl(SIOCSIFADDR, `set address ${config.kernelAddress ?? ''}`, Errno.EEXIST);
+      writeIfAddr(req, cidr.netmask);
+      ioctl(SIOCSIFNETMASK, `set netmask /${cidr.prefixLength}`, Errno.EEXIST);
+    }
+    if (config.up !== undefined) {
+      ioctl(SIOCGIFFLAGS, 'read flags');
+      const flags = readIfFlags(req);
+      const wanted = config.up ? flags | IFF_UP : flags & ~IFF_UP;
+      if (wanted !== flags) {
+        writeIfFlags(req, wanted);
+        ioctl(SIOCSIFFLAGS, config.up ? 'bring the link up' : 'bring the link down');
+      }
+    }
+    ioctl(SIOCGIFMTU, 'read MTU');
+    const mtu = readIfMtu(req);
+    return Math.min(mtu, MAX_MTU);
+  } finally {
+    sys.close(sock);
+  }
+}
+
+const CAP_HINT = 'it needs CAP_NET_ADMIN: run as root or under `unshare -rn`';
+
+function openError(errno: number): CodedError {
+  switch (errno) {
+    case Errno.ENOENT:
+    case Errno.ENODEV:
+      return sysError(errno, 'open', `${DEV_NET_TUN} does not exist: load the tun module (modprobe tun) or create the node (mknod ${DEV_NET_TUN} c 10 200)`);
+    case Errno.EPERM:
+    case Errno.EACCES:
+      return sysError(errno, 'open', `cannot open ${DEV_NET_TUN}: ${CAP_HINT}`);
+    default:
+      return sysError(errno, 'open', `cannot open ${DEV_NET_TUN}`);
+  }
+}
+
+function tunsetiffError(errno: number, name: string): CodedError {
+  switch (errno) {
+    case Errno.EBUSY:
+      return sysError(errno, 'ioctl', `TUNSETIFF: device ${name} is in use (a single-queue tun has one reader)`);
+    case Errno.EPERM:
+    case Errno.EACCES:
+      return sysError(errno, 'ioctl', `TUNSETIFF: cannot create or attach ${name}: ${CAP_HINT}`);
+    case Errno.EINVAL:
+      return sysError(errno, 'ioctl', `TUNSETIFF: ${name} exists with other flags (another mode, multi-queue) or is not a tun/tap device`);
+    default:
+      return sysError(errno, 'ioctl', `TUNSETIFF on ${name}`);
+  }
+}
+
+function configError(errno: number, name: string, what: string): CodedError {
+  const hint = errno === Errno.EPERM || errno === Errno.EACCES ? `: ${CAP_HINT}` : '';
+  return sysError(errno, 'ioctl', `cannot ${what} on ${name}${hint}`);
+}
+
+function closedError(syscall: string): CodedError {
+  return sysError(Errno.EBADF, syscall, 'the device is closed');
+}

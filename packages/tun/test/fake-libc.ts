@@ -1,0 +1,151 @@
+/**
+ * A scripted stand-in for the libc bindings, so the device logic (validation order, error
+ * mapping, the drain loop, send accounting) runs without privileges. Every call is logged.
+ */
+import type { Libc, PollEvents, PollHandle } from '../src/libc.js';
+
+export type Call = { fn: string; args: unknown[] };
+
+export class FakeLibc implements Libc {
+  calls: Call[] = [];
+  lastErrno = 0;
+  /** Errno to fail the next matching call with (one-shot per entry). */
+  failures: { fn: string; request?: number; errno: number }[] = [];
+  /** Packets the tun fd returns, in order; then EAGAIN. */
+  rx: Uint8Array[] = [];
+  /** Errno read() returns once `rx` is empty (default EAGAIN). */
+  readErrno = 11;
+  written: Uint8Array[] = [];
+  writeErrno = 0;
+  /** Kernel-side state the configuration ioctls act on. */
+  ifFlags = 0;
+  ifMtu = 1500;
+  openFds = new Set<number>();
+  pollCallback: ((status: number, events: PollEvents) => void) | undefined;
+  pollState = { refed: true, stopped: false, closed: false };
+  #nextFd = 10;
+
+  #fail(fn: string, request?: number): boolean {
+    const i = this.failures.findIndex((f) => f.fn === fn && (f.request === undefined || f.request === request));
+    if (i < 0) return false;
+    this.lastErrno = this.failures.splice(i, 1)[0]!.errno;
+    return true;
+  }
+
+  open(path: string, flags: number): number {
+    this.calls.push({ fn: 'open', args: [path, flags] });
+    if (this.#fail('open')) return -1;
+    const fd = this.#nextFd++;
+    this.openFds.add(fd);
+    return fd;
+  }
+
+  close(fd: number): number {
+    this.calls.push({ fn: 'close', args: [fd] });
+    this.openFds.delete(fd);
+    return 0;
+  }
+
+  read(fd: number, buf: Uint8Array, len: number): number {
+    this.calls.push({ fn: 'read', args: [fd, len] });
+    const packet = this.rx.shift();
+    if (packet === undefined) {
+      this.lastErrno = this.readErrno;
+      return -1;
+    }
+    const n = Math.min(packet.length, len);
+    buf.set(packet.subarray(0, n));
+    return n;
+  }
+
+  write(fd: number, buf: Uint8Array, len: number): number {
+    this.calls.push({ fn: 'write', args: [fd, len] });
+    if (this.writeErrno !== 0) {
+      this.lastErrno = this.writeErrno;
+      return -1;
+    }
+    this.written.push(buf.slice(0, len));
+    return len;
+  }
+
+  ioctlPtr(fd: number, request: number, arg: Uint8Array): number {
+    this.calls.push({ fn: 'ioctlPtr', args: [fd, request, Uint8Array.from(arg)] });
+    if (this.#fail('ioctlPtr', request)) return -1;
+    const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    switch (request) {
+      case 0x400454ca: {
+        // TUNSETIFF: the kernel replaces %d by a number.
+        const name = Buffer.from(arg.subarray(0, 16)).toString('latin1').replace(/\0.*$/s, '');
+        if (name.includes('%d')) Buffer.from(arg.buffer, arg.byteOffset).write(`${name.replace('%d', '0')}\0`, 0, 'latin1');
+        break;
+      }
+      case 0x8913:
+        view.setInt16(16, (this.ifFlags << 16) >> 16, true);
+        break;
+      case 0x8914:
+        this.ifFlags = view.getInt16(16, true) & 0xffff;
+        break;
+      case 0x8921:
+        view.setInt32(16, this.ifMtu, true);
+        break;
+      case 0x8922:
+        this.ifMtu = view.getInt32(16, true);
+        break;
+    }
+    return 0;
+  }
+
+  ioctlInt(fd: number, request: number, arg: number): number {
+    this.calls.push({ fn: 'ioctlInt', args: [fd, request, arg] });
+    return this.#fail('ioctlInt', request) ? -1 : 0;
+  }
+
+  socket(domain: number, type: number, protocol: number): number {
+    this.calls.push({ fn: 'socket', args: [domain, type, protocol] });
+    if (this.#fail('socket')) return -1;
+    const fd = this.#nextFd++;
+    this.openFds.add(fd);
+    return fd;
+  }
+
+  errno(): number {
+    return this.lastErrno;
+  }
+
+  poll(fd: number, callback: (status: number, events: PollEvents) => void): PollHandle {
+    this.calls.push({ fn: 'poll', args: [fd] });
+    this.pollCallback = callback;
+    this.pollState = { refed: true, stopped: false, closed: false };
+    const state = this.pollState;
+    return {
+      stop: () => {
+        if (state.closed) throw new Error('stop() after close() would crash koffi');
+        state.stopped = true;
+      },
+      close: () => {
+        if (state.closed) throw new Error('close() twice');
+        state.closed = true;
+      },
+      ref: () => {
+        if (state.closed) throw new Error('ref() after close() would crash koffi');
+        state.refed = true;
+      },
+      unref: () => {
+        if (state.closed) throw new Error('unref() after close() would crash koffi');
+        state.refed = false;
+      },
+    };
+  }
+
+  /** Fires the poll callback as libuv would on readability. */
+  fireReadable(): void {
+    if (this.pollCallback === undefined || this.pollState.closed || this.pollState.stopped) {
+      throw new Error('poll not active');
+    }
+    this.pollCallback(0, { readable: true, writable: false, disconnect: false });
+  }
+
+  syscalls(): string[] {
+    return this.calls.map((c) => c.fn);
+  }
+}
