@@ -1,1 +1,4 @@
-export {};
+export { Stack, createStack } from './stack.js';
+export type { StackOptions, TunOptions, PingOptions, PingResult, LinkInfo } from './stack.js';
+export { NetstackError } from './errors.js';
+export { createLinkPair } from '@netstack/tun';

@@ -1,0 +1,333 @@
+/**
+ * The `netstack` command line: serve, ping, demo.
+ *
+ * Every command works in the network namespace it is started in. `demo` is the one
+ * that makes its own private namespace (unshare), so it is safe to run anywhere.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import dgram from 'node:dgram';
+import { createStack, type Stack } from './stack.js';
+import { startServices } from './services.js';
+
+const HELP: Record<string, string> = {
+  main: `netstack: a userspace TCP/IP stack on a Linux TUN device
+
+Usage: netstack <command> [options]
+
+Commands:
+  serve   create a TUN device and serve ICMP echo and UDP echo (port 7) on it
+  ping    ping a host on the kernel side from the stack
+  demo    in a private network namespace: the kernel's ping and a UDP client
+          answered by the stack, with a pcap capture
+Run 'netstack <command> --help' for its options.`,
+  serve: `Usage: netstack serve [options]
+
+Creates (or attaches to) a TUN device in the current network namespace, gives the
+kernel side an address, and serves ICMP echo and UDP echo on port 7 from the
+stack's own address. Prints a line containing 'ready' once serving; exits 0 on
+SIGINT/SIGTERM after removing the device.
+
+Options:
+  --tun NAME           device name (default tun0)
+  --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
+  --addr ADDR          the stack's address (default 10.7.0.2)
+  --mtu N              device MTU, 68..65535 (default 1500)
+  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
+  --stats              print the stack's counters as JSON on exit
+  -h, --help           this help`,
+  ping: `Usage: netstack ping [options] [HOST]
+
+Pings HOST (default: the kernel side, 10.7.0.1) from the stack, through a TUN
+device it creates in the current network namespace.
+
+Options:
+  -c N                 number of echo requests (default 4)
+  -s SIZE              payload bytes (default 56)
+  -i SECONDS           interval (default 1)
+  -W SECONDS           time to wait for each reply (default 1)
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE  as for serve
+  -h, --help           this help`,
+  demo: `Usage: netstack demo [options]
+
+Makes a private network namespace (unshare -n as root, unshare -rn otherwise),
+runs 'netstack serve' inside it, then the kernel's own ping (56, 1472 and 4000
+bytes) and a kernel-side UDP echo client against the stack; prints what happened
+and the stack's counters, keeps the capture, and removes everything.
+
+Options:
+  --pcap FILE          where to keep the capture (default ./netstack-demo.pcap)
+  -h, --help           this help`,
+};
+
+const deviceOptions = {
+  tun: { type: 'string', default: 'tun0' },
+  'kernel-addr': { type: 'string', default: '10.7.0.1/24' },
+  addr: { type: 'string', default: '10.7.0.2' },
+  mtu: { type: 'string', default: '1500' },
+  pcap: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+class UsageError extends Error {}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function intOption(name: string, text: string | undefined, min: number, max: number): number {
+  const n = Number(text);
+  if (text === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}, got '${text}'`);
+  return n;
+}
+
+function numOption(name: string, text: string | undefined, min: number, max: number): number {
+  const n = Number(text);
+  if (text === undefined || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`-${name} must be a number in ${min}..${max}, got '${text}'`);
+  return n;
+}
+
+type DeviceValues = { tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined };
+
+function stackFromOptions(v: DeviceValues): Promise<Stack> {
+  return createStack({
+    tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535) },
+    address: v.addr,
+    ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
+  });
+}
+
+/** Resolves on the first SIGINT/SIGTERM. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((res) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      res(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parse(args, { ...deviceOptions, stats: { type: 'boolean' } });
+  if (values.help) return help('serve');
+  const stopped = untilSignal();
+  const stack = await stackFromOptions(values);
+  const services = await startServices(stack);
+  const link = stack.linkInfo();
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}; serving ${services.describe()}\n`);
+  await stopped;
+  await services.close();
+  const stats = stack.stats();
+  await stack.close();
+  if (values.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
+  return 0;
+}
+
+async function ping(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...deviceOptions,
+    count: { type: 'string', short: 'c', default: '4' },
+    size: { type: 'string', short: 's', default: '56' },
+    interval: { type: 'string', short: 'i', default: '1' },
+    wait: { type: 'string', short: 'W', default: '1' },
+  }, true);
+  if (values.help) return help('ping');
+  if (positionals.length > 1) throw new UsageError('ping takes one HOST');
+  const host = positionals[0] ?? values['kernel-addr'].split('/')[0]!;
+  const count = intOption('c', values.count, 1, 1_000_000);
+  const size = intOption('s', values.size, 0, 65507);
+  const intervalMs = numOption('i', values.interval, 0, 3600) * 1000;
+  const timeout = numOption('W', values.wait, 0.001, 3600) * 1000;
+  const stack = await stackFromOptions(values);
+  const abort = new AbortController();
+  const onSig = (): void => abort.abort();
+  process.once('SIGINT', onSig);
+  process.once('SIGTERM', onSig);
+  let received = 0;
+  let sent = 0;
+  const rtts: number[] = [];
+  process.stdout.write(`PING ${host} from ${stack.address}: ${size} data bytes\n`);
+  try {
+    for (let i = 0; i < count && !abort.signal.aborted; i++) {
+      const started = performance.now();
+      sent++;
+      try {
+        const r = await stack.ping(host, { size, timeout, signal: abort.signal });
+        received++;
+        rtts.push(r.rttMs);
+        process.stdout.write(`${r.bytes} bytes from ${host}: icmp_seq=${r.seq} ttl=${r.ttl} time=${r.rttMs.toFixed(3)} ms\n`);
+      } catch (err) {
+        if (abort.signal.aborted) break;
+        process.stdout.write(`no reply from ${host}: icmp_seq=${i + 1} (${(err as Error & { code?: string }).code ?? (err as Error).message})\n`);
+      }
+      const left = intervalMs - (performance.now() - started);
+      if (i + 1 < count && left > 0 && !abort.signal.aborted) await delay(left, abort.signal);
+    }
+  } finally {
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+    await stack.close();
+  }
+  const loss = sent === 0 ? 0 : Math.round((100 * (sent - received)) / sent);
+  process.stdout.write(`--- ${host} ping statistics ---\n${sent} packets transmitted, ${received} received, ${loss}% packet loss\n`);
+  if (rtts.length) {
+    const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+    process.stdout.write(`rtt min/avg/max = ${Math.min(...rtts).toFixed(3)}/${avg.toFixed(3)}/${Math.max(...rtts).toFixed(3)} ms\n`);
+  }
+  return received > 0 ? 0 : 1;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    const t = setTimeout(done, ms);
+    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); res(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+// ---- demo ------------------------------------------------------------------
+
+const binPath = resolve(fileURLToPath(import.meta.url), '../../bin/netstack.js');
+
+async function demo(args: string[]): Promise<number> {
+  const { values } = parse(args, { pcap: { type: 'string', default: 'netstack-demo.pcap' }, help: { type: 'boolean', short: 'h' }, inside: { type: 'boolean' } });
+  if (values.help) return help('demo');
+  const pcap = resolve(values.pcap);
+  if (values.inside) return demoInside(pcap);
+  // A private network namespace that lives exactly as long as the processes in it.
+  const asRoot = process.getuid?.() === 0;
+  const unshareArgs = asRoot ? ['--net'] : ['--map-root-user', '--net'];
+  const probe = spawnSync('unshare', [...unshareArgs, 'true'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    const why = probe.error ? probe.error.message : probe.stderr.trim();
+    throw new Error(
+      `demo needs a private network namespace and could not make one (unshare ${unshareArgs.join(' ')}: ${why}). ` +
+        'Run it as root (sudo), or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0).',
+    );
+  }
+  process.stdout.write(`netstack demo: private network namespace via 'unshare ${unshareArgs.join(' ')}'\n`);
+  const child = spawn('unshare', [...unshareArgs, process.execPath, binPath, 'demo', '--inside', '--pcap', pcap], { stdio: 'inherit' });
+  const code: number = await new Promise((res) => child.on('exit', (c, s) => res(c ?? (s ? 1 : 0))));
+  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (open it in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
+  return code;
+}
+
+function runTool(cmd: string, args: string[], timeoutMs: number): { ok: boolean; out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs });
+  if (r.error) return { ok: false, out: `${cmd}: ${r.error.message}` };
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+
+async function demoInside(pcap: string): Promise<number> {
+  const ok = (b: boolean): string => (b ? 'ok  ' : 'FAIL');
+  runTool('ip', ['link', 'set', 'lo', 'up'], 5000);
+  const server = spawn(process.execPath, [binPath, 'serve', '--pcap', pcap, '--stats'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  server.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const ready = await new Promise<boolean>((res) => {
+    const timer = setTimeout(() => res(false), 20_000);
+    server.stdout.on('data', () => { if (/ready/.test(out)) { clearTimeout(timer); res(true); } });
+    server.on('exit', () => { clearTimeout(timer); res(false); });
+  });
+  if (!ready) {
+    server.kill('SIGKILL');
+    throw new Error(`netstack serve did not become ready: ${out.trim()}`);
+  }
+  process.stdout.write(out);
+  let failures = 0;
+  process.stdout.write('\n== the kernel\'s ping against the stack (10.7.0.1 -> 10.7.0.2) ==\n');
+  for (const size of [56, 1472, 4000]) {
+    const r = runTool('ping', ['-c', '3', '-i', '0.2', '-W', '2', '-s', String(size), '10.7.0.2'], 15_000);
+    const summary = r.out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('; ');
+    process.stdout.write(`${ok(r.ok)} ping -s ${String(size).padEnd(4)}  ${summary || r.out.trim()}\n`);
+    if (!r.ok) failures++;
+  }
+  process.stdout.write('\n== a kernel-side UDP client against the stack\'s echo on port 7 ==\n');
+  for (const size of [1, 1472, 8000]) {
+    const result = await udpEcho('10.7.0.2', 7, size, 2000);
+    process.stdout.write(`${ok(result.ok)} udp ${String(size).padStart(5)} bytes: ${result.detail}\n`);
+    if (!result.ok) failures++;
+  }
+  const closed = await udpEcho('10.7.0.2', 9999, 16, 2000);
+  const refused = closed.error === 'ECONNREFUSED';
+  process.stdout.write(`${ok(refused)} udp to closed port 9999: ${closed.error ?? closed.detail} (ICMP port unreachable from the stack)\n`);
+  if (!refused) failures++;
+
+  server.kill('SIGTERM');
+  const code: number | null = await new Promise((res) => server.on('exit', (c) => res(c)));
+  const statsLine = out.split('\n').find((l) => l.startsWith('stats '));
+  if (statsLine) printCounters(JSON.parse(statsLine.slice(6)));
+  const gone = !runTool('ip', ['link', 'show', 'tun0'], 5000).ok;
+  process.stdout.write(`\n${ok(code === 0)} serve exited with ${code} on SIGTERM\n${ok(gone)} tun0 removed\n`);
+  if (code !== 0 || !gone) failures++;
+  process.stdout.write(failures === 0 ? '\ndemo: all checks passed\n' : `\ndemo: ${failures} check(s) failed\n`);
+  return failures === 0 ? 0 : 1;
+}
+
+function printCounters(stats: Record<string, unknown>): void {
+  process.stdout.write('\n== the stack\'s counters ==\n');
+  for (const [layer, counters] of Object.entries(stats)) {
+    if (!counters || typeof counters !== 'object') continue;
+    const parts = Object.entries(counters as Record<string, unknown>)
+      .filter(([, v]) => typeof v === 'number' && v !== 0)
+      .map(([k, v]) => `${k}=${v as number}`);
+    process.stdout.write(`${layer.padEnd(6)} ${parts.join(' ') || '(all zero)'}\n`);
+  }
+}
+
+interface EchoResult { ok: boolean; detail: string; error?: string }
+
+/** One datagram to host:port from a kernel socket; checks the echo is exact. */
+function udpEcho(host: string, port: number, size: number, timeoutMs: number): Promise<EchoResult> {
+  return new Promise((res) => {
+    const sock = dgram.createSocket('udp4');
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = (i * 7 + 3) & 0xff;
+    const started = performance.now();
+    const finish = (r: EchoResult): void => { clearTimeout(timer); sock.close(); res(r); };
+    const timer = setTimeout(() => finish({ ok: false, detail: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    sock.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, detail: err.message, ...(err.code ? { error: err.code } : {}) }));
+    sock.on('message', (msg) => {
+      const exact = msg.equals(payload);
+      finish({ ok: exact, detail: `${exact ? 'echoed exactly' : `echo differs (${msg.length} bytes back)`} in ${(performance.now() - started).toFixed(2)} ms` });
+    });
+    // connect() so that an ICMP port unreachable surfaces as ECONNREFUSED (Linux semantics).
+    sock.connect(port, host, () => sock.send(payload));
+  });
+}
+
+function help(cmd: string): number {
+  process.stdout.write(`${HELP[cmd] ?? HELP.main}\n`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'serve': return await serve(rest);
+      case 'ping': return await ping(rest);
+      case 'demo': return await demo(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        return help('main');
+      default:
+        throw new UsageError(`unknown command '${cmd}' (try 'netstack --help')`);
+    }
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    process.stderr.write(`netstack ${cmd}: ${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The facade: wires a link (a TUN device or an in-memory link) to the IPv4, ICMP,
+ * UDP (and TCP) layers, and owns the one real clock.
+ *
+ * Time: the protocol layers read no clock. Every layer says when it next needs to
+ * run (`pollAt()`); the facade keeps ONE Node timer armed for the earliest of
+ * those deadlines and calls `poll(now)` on expiry. `now` is `performance.now()`
+ * milliseconds, read once per received batch and once per timer expiry.
+ */
+import { TunDevice, PcapWriter, capture, type Link } from '@netstack/tun';
+import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
+import { IcmpLayer } from '@netstack/icmp';
+import { UdpLayer, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
+import { NetstackError, invalidArg, invalidValue } from './errors.js';
+
+export interface TunOptions {
+  /** Device name (default: the kernel picks tunN). */
+  name?: string;
+  /** Address and prefix of the kernel's side of the device, e.g. '10.7.0.1/24'. */
+  kernelAddress?: string;
+  /** Device MTU, 68..65535 (default 1500). */
+  mtu?: number;
+}
+
+export interface StackOptions {
+  /** The stack's own IPv4 address, e.g. '10.7.0.2'. */
+  address: string;
+  /** Open (or attach to) a TUN device in the current network namespace. */
+  tun?: TunOptions;
+  /** Or run on a link you made (e.g. one end of `createLinkPair()`). */
+  link?: Link;
+  /** Prefix length of the on-link subnet (default: the tun's kernelAddress prefix, else 24). */
+  prefixLength?: number;
+  /** Default gateway (default: the kernel side's address on a tun). */
+  gateway?: string;
+  /** Record both directions to this pcap file. */
+  pcap?: string;
+}
+
+export interface PingOptions {
+  /** Payload bytes (default 56). */
+  size?: number;
+  /** Milliseconds to wait for the reply (default 1000). */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface PingResult {
+  rttMs: number;
+  /** Bytes of ICMP message received (header + payload), as ping prints it. */
+  bytes: number;
+  ttl: number;
+  seq: number;
+}
+
+export interface LinkInfo {
+  name: string;
+  kernelAddress: string;
+  mtu: number;
+}
+
+export class Stack {
+  readonly address: string;
+  readonly ip: Ipv4Layer;
+  readonly icmp: IcmpLayer;
+  /** `stack.udp.createSocket('udp4')`, shaped like node:dgram. */
+  readonly udp: { createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: unknown) => void): UdpSocket };
+  private readonly udpLayer: UdpLayer;
+  private readonly link: Link;
+  private readonly device: TunDevice | undefined;
+  private readonly pcap: PcapWriter | undefined;
+  private readonly info: LinkInfo;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private closed = false;
+  private rxNow = 0;
+  private inBatch = false;
+
+  /** @internal use createStack() */
+  constructor(options: StackOptions) {
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'of type object', options);
+    const address = parseAddress(options.address);
+    if (address === undefined) throw invalidValue('options.address', options.address, 'must be an IPv4 address');
+    if ((options.tun === undefined) === (options.link === undefined)) {
+      throw new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link');
+    }
+    let prefixLength = options.prefixLength ?? 24;
+    let gateway: Ipv4Address | undefined;
+    if (options.gateway !== undefined) {
+      gateway = parseAddress(options.gateway);
+      if (gateway === undefined) throw invalidValue('options.gateway', options.gateway, 'must be an IPv4 address');
+    }
+    let link: Link;
+    if (options.tun) {
+      const kernel = parseCidr(options.tun.kernelAddress ?? '10.7.0.1/24');
+      if (kernel === undefined) throw invalidValue('options.tun.kernelAddress', options.tun.kernelAddress, "must be 'a.b.c.d/len'");
+      if (kernel.address === address) throw invalidValue('options.address', options.address, 'must differ from the kernel side address');
+      if (options.prefixLength === undefined) prefixLength = kernel.prefixLength;
+      gateway ??= kernel.address;
+      this.device = TunDevice.open({
+        ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
+        mtu: options.tun.mtu ?? 1500,
+        kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`,
+      });
+      link = this.device;
+      this.info = { name: this.device.name, kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`, mtu: this.device.mtu };
+    } else {
+      link = options.link!;
+      this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu };
+    }
+    if (options.pcap !== undefined) {
+      this.pcap = PcapWriter.open(options.pcap);
+      link = capture(link, this.pcap);
+    }
+    this.link = link;
+    this.address = formatAddress(address);
+
+    this.ip = new Ipv4Layer({ address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link });
+    this.icmp = new IcmpLayer(this.ip);
+    this.ip.register(this.icmp);
+    this.ip.setErrorReporter(this.icmp);
+    this.udpLayer = new UdpLayer(this.ip);
+    this.ip.register(this.udpLayer);
+    this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
+
+    link.setReceiver({
+      packet: (packet) => {
+        // The clock is read once per batch, at its first packet.
+        if (!this.inBatch) { this.inBatch = true; this.rxNow = performance.now(); }
+        this.ip.input(packet, this.rxNow);
+      },
+      batchEnd: () => { this.inBatch = false; this.schedule(); },
+    });
+  }
+
+  /** Re-arms the one timer to the earliest deadline any layer has. */
+  schedule(): void {
+    if (this.closed) return;
+    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt());
+    if (at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    if (at === Infinity) { this.timer = undefined; return; }
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - performance.now()));
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    this.ip.poll(now);
+    this.icmp.poll(now);
+    this.schedule();
+  }
+
+  /** Pings `host` from the stack; resolves with the round-trip time. */
+  ping(host: string, options: PingOptions = {}): Promise<PingResult> {
+    const dst = parseAddress(host);
+    if (dst === undefined) return Promise.reject(invalidValue('host', host, 'must be an IPv4 address'));
+    const size = options.size ?? 56;
+    if (!Number.isInteger(size) || size < 0 || size > 65507) {
+      return Promise.reject(new NetstackError('ERR_OUT_OF_RANGE', `The value of "size" is out of range. It must be >= 0 && <= 65507. Received ${size}`));
+    }
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+    return new Promise((resolve, reject) => {
+      const signal = options.signal;
+      const onAbort = (): void => { handle.cancel(); reject(abortError(signal!)); };
+      const handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, performance.now(), (err, result) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(Object.assign(err, { address: host }));
+        else resolve(result!);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.schedule();
+    });
+  }
+
+  /** Counters of every layer, in the spirit of netstat -s. */
+  stats(): Record<string, Record<string, number>> {
+    return {
+      link: { ...this.link.stats() },
+      ip: flat(this.ip.stats()),
+      icmp: flat(this.icmp.stats()),
+      udp: flat(this.udpLayer.stats()),
+    };
+  }
+
+  linkInfo(): LinkInfo {
+    return { ...this.info };
+  }
+
+  /** Lets the process exit while the stack is idle (the device's poll handle stops holding it). */
+  unref(): this { this.device?.unref(); return this; }
+  ref(): this { this.device?.ref(); return this; }
+
+  /** Closes every socket, the device (removing it) and the capture. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.udpLayer.close?.();
+    this.link.close();
+    this.pcap?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function flat(obj: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (typeof v === 'number') out[k] = v;
+    else if (v && typeof v === 'object') for (const [k2, v2] of Object.entries(v)) if (typeof v2 === 'number') out[`${k}.${k2}`] = v2;
+  }
+  return out;
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+/** Creates a stack on a TUN device (`tun`) or on a link you provide (`link`). */
+export async function createStack(options: StackOptions): Promise<Stack> {
+  // Async so that argument errors reject (and so device set-up can become async).
+  return new Stack(options);
+}
