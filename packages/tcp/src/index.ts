@@ -1,1 +1,19 @@
-export {};
+/**
+ * @netstack/tcp: an RFC 9293 TCP as a pure protocol core. See `layer.ts` for the
+ * endpoint API contract, `connection.ts` for the state machine, `wire.ts` for the
+ * segment format.
+ */
+export * from './seq.js';
+export * from './wire.js';
+export { RingBuffer, Assembler } from './ring.js';
+export { DeadlineHeap } from './heap.js';
+export type { HeapEntry } from './heap.js';
+export { NewReno, initialWindow } from './congestion.js';
+export type { CongestionControl } from './congestion.js';
+export { generateIsn, makeSynCookie, checkSynCookie, cookieMssIndex, COOKIE_MSS_TABLE, COOKIE_PERIOD_MS } from './isn.js';
+export { TcpError } from './errors.js';
+export type { TcpErrorCode } from './errors.js';
+export { TcpConnection } from './connection.js';
+export type { TcpState, TcpHandler, TcpConnectionOptions, TcpConnectionStats } from './connection.js';
+export { TcpLayer, TcpListener } from './layer.js';
+export type { TcpLayerOptions, TcpStats, TcpDropCounters, ListenHandler, ListenOptions, ConnectOptions } from './layer.js';

@@ -1,0 +1,107 @@
+/**
+ * Congestion control behind a small interface, so the connection keeps the
+ * event detection (new ACK, duplicate ACK, partial ACK, RTO) and the algorithm
+ * keeps the window arithmetic. NewReno (RFC 5681 + RFC 6582) is the default.
+ *
+ * Units are bytes. `smss` is the sender MSS (payload bytes per full segment).
+ */
+export interface CongestionControl {
+  /** Congestion window (bytes). */
+  readonly cwnd: number;
+  /** Slow-start threshold (bytes). */
+  readonly ssthresh: number;
+  /** The sender MSS changed (handshake, PMTU). */
+  setMss(smss: number): void;
+  /** The handshake's SYN or SYN-ACK was retransmitted: initial window is one segment (RFC 5681 §3.1). */
+  onSynLoss(): void;
+  /** A new cumulative ACK outside recovery acknowledged `acked` bytes. */
+  onAck(acked: number, flight: number, now: number): void;
+  /** Third duplicate ACK: entering fast retransmit / fast recovery with `flight` bytes outstanding. */
+  onEnterRecovery(flight: number): void;
+  /** A further duplicate ACK during fast recovery. */
+  onDupAckInRecovery(): void;
+  /** A partial ACK during fast recovery acknowledged `acked` bytes. */
+  onPartialAck(acked: number): void;
+  /** A full ACK ended fast recovery; `flight` is what remains outstanding. */
+  onExitRecovery(flight: number): void;
+  /** Retransmission timeout with `flight` bytes outstanding. */
+  onRto(flight: number): void;
+  /** Sending resumes after an idle period longer than RTO (RFC 5681 §4.1). */
+  onIdleRestart?(): void;
+}
+
+/** RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)). */
+export function initialWindow(smss: number): number {
+  return Math.min(10 * smss, Math.max(2 * smss, 14600));
+}
+
+export class NewReno implements CongestionControl {
+  cwnd: number;
+  ssthresh = Infinity; // RFC 5681 §3.1: initial ssthresh arbitrarily high
+  private smss: number;
+  /** Congestion-avoidance byte counter (RFC 5681 §3.1, "appropriate byte counting" form). */
+  private caAcked = 0;
+
+  constructor(smss: number) {
+    this.smss = smss;
+    this.cwnd = initialWindow(smss);
+  }
+
+  setMss(smss: number): void {
+    // Keep the window in segments when the MSS changes before data flowed.
+    const segs = this.cwnd / this.smss;
+    this.smss = smss;
+    this.cwnd = Math.max(smss, Math.round(segs * smss));
+  }
+
+  onSynLoss(): void {
+    this.cwnd = this.smss; // RFC 5681 §3.1 (and RFC 6928 §2)
+  }
+
+  onAck(acked: number, _flight: number, _now: number): void {
+    if (this.cwnd < this.ssthresh) {
+      // RFC 5681 §3.1 eq. 2: slow start, cwnd += min(N, SMSS)
+      this.cwnd += Math.min(acked, this.smss);
+    } else {
+      // RFC 5681 §3.1 eq. 3 (byte-counting form): one SMSS per cwnd of data acked.
+      this.caAcked += acked;
+      if (this.caAcked >= this.cwnd) {
+        this.caAcked -= this.cwnd;
+        this.cwnd += this.smss;
+      }
+    }
+  }
+
+  onEnterRecovery(flight: number): void {
+    // RFC 5681 §3.2 steps 4-5 / RFC 6582 §3.2 step 2.
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
+    this.cwnd = this.ssthresh + 3 * this.smss;
+  }
+
+  onDupAckInRecovery(): void {
+    this.cwnd += this.smss; // RFC 6582 §3.2 step 3
+  }
+
+  onPartialAck(acked: number): void {
+    // RFC 6582 §3.2 step 5: deflate by the amount acked; add back one SMSS if at least one SMSS was acked.
+    this.cwnd = Math.max(this.smss, this.cwnd - acked + (acked >= this.smss ? this.smss : 0));
+  }
+
+  onExitRecovery(flight: number): void {
+    // RFC 6582 §3.2 step 4, option 1: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
+    this.cwnd = Math.min(this.ssthresh, Math.max(flight, this.smss) + this.smss);
+    this.caAcked = 0;
+  }
+
+  onIdleRestart(): void {
+    // RFC 5681 §4.1: cwnd = min(RW, cwnd) with the restart window RW = min(IW, cwnd).
+    this.cwnd = Math.min(this.cwnd, initialWindow(this.smss));
+  }
+
+  onRto(flight: number): void {
+    // RFC 5681 §3.1 eq. 4 and the loss window of one segment.
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
+    this.cwnd = this.smss;
+    this.caAcked = 0;
+  }
+}

@@ -1,0 +1,1357 @@
+/**
+ * One TCP connection: the RFC 9293 state machine as a pure object. Time is an
+ * argument (`now`, ms); timers are deadlines the layer keeps in its heap; segments
+ * leave through the layer (`TcpLayer` owns the wire, the table and the timers).
+ *
+ * Reading guide (RFC 9293 §3.10 event processing):
+ *  - `input()`        SEGMENT ARRIVES for every state but LISTEN (§3.10.7.3, §3.10.7.4)
+ *  - `output()`       what to send now: SYN/SYN-ACK, data within min(SND.WND, cwnd), FIN, ACK
+ *  - `onTimer()`      retransmission (RFC 6298), delayed ACK (RFC 1122 §4.2.3.2),
+ *                     persist (§3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT, FIN-WAIT-2
+ *  - `setState()`     the one choke point for state changes
+ *  - the public methods (`write`, `read`, `shutdown`, `close`, `abort`...) are the
+ *    user calls of §3.10.1-§3.10.6; see `layer.ts` for the endpoint API contract.
+ */
+import type { Ipv4Address } from '@netstack/ip';
+import type { CongestionControl } from './congestion.js';
+import { TcpError, usageError } from './errors.js';
+import type { HeapEntry } from './heap.js';
+import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
+import { Assembler, RingBuffer } from './ring.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
+import { ACK, FIN, RST, SYN, PSH } from './wire.js';
+import type { TcpRepr } from './wire.js';
+
+export type TcpState =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT';
+
+/**
+ * Event callbacks of one connection. All are optional and invoked synchronously,
+ * but never from inside segment processing: the layer queues them and delivers
+ * them when the outermost call (`receive`, `poll`, or a user call) finishes, so a
+ * callback may call any method of the connection or layer (re-entrancy is safe).
+ */
+export interface TcpHandler {
+  /** The three-way handshake completed (active open). */
+  onEstablished?(conn: TcpConnection): void;
+  /** New in-order bytes are readable (`conn.readableLength > 0`). */
+  onReadable?(conn: TcpConnection): void;
+  /** Send-buffer space was freed after a `write` accepted fewer bytes than offered. */
+  onWritable?(conn: TcpConnection): void;
+  /** The peer's FIN arrived: no more bytes will become readable after what is buffered. */
+  onRemoteFin?(conn: TcpConnection): void;
+  /**
+   * The connection is over for the user: it reached CLOSED, or TIME-WAIT (which the
+   * layer finishes alone). `error` is set for resets, refusals and timeouts. Called once.
+   */
+  onClosed?(conn: TcpConnection, error?: TcpError): void;
+}
+
+/** Per-connection options (connect options, or inherited from the listener). */
+export interface TcpConnectionOptions {
+  /** Disable Nagle's algorithm (RFC 1122 §4.2.3.4). Default false. */
+  noDelay?: boolean;
+  /** Keepalive (RFC 1122 §4.2.3.6). Default false. */
+  keepAlive?: boolean;
+  /** Idle time before the first keepalive probe, ms. Default: the layer's keepAliveIdle (2 h). */
+  keepAliveInitialDelay?: number;
+  /** Send buffer bound in bytes. Default: the layer's sendBufferSize. */
+  sendBufferSize?: number;
+  /** Receive buffer bound in bytes (and so the largest window). Default: the layer's receiveBufferSize. */
+  receiveBufferSize?: number;
+}
+
+export interface TcpConnectionStats {
+  bytesWritten: number;
+  bytesSent: number;
+  bytesRetransmitted: number;
+  bytesReceived: number;
+  bytesRead: number;
+  segmentsIn: number;
+  segmentsOut: number;
+  retransmits: number;
+  srtt: number;
+  rttvar: number;
+  rto: number;
+  cwnd: number;
+  ssthresh: number;
+  sndMss: number;
+  sndWnd: number;
+  rcvWnd: number;
+  sndWndShift: number;
+  rcvWndShift: number;
+  timestamps: boolean;
+}
+
+export const EV_ESTABLISHED = 1;
+export const EV_READABLE = 2;
+export const EV_WRITABLE = 4;
+export const EV_REMOTE_FIN = 8;
+export const EV_CLOSED = 16;
+
+const NOOP_HANDLER: TcpHandler = {};
+/** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+
+export class TcpConnection implements HeapEntry {
+  /** @internal heap bookkeeping */
+  heapIndex = -1;
+  /** @internal */
+  heapDeadline = Infinity;
+  /** @internal hash-bucket chain in the connection table */
+  nextInBucket: TcpConnection | undefined = undefined;
+  /** @internal */
+  key = 0;
+  /** @internal set while the connection is in the table */
+  inTable = false;
+  /** @internal passive open not yet accepted */
+  listener: TcpListener | undefined = undefined;
+  /** @internal in the listener's accept queue */
+  inAcceptQueue = false;
+  /** @internal pending handler events (EV_*) */
+  events = 0;
+  /** @internal queued for event delivery */
+  eventQueued = false;
+
+  private _state: TcpState = 'CLOSED';
+  handler: TcpHandler;
+  readonly localAddress: Ipv4Address;
+  readonly localPort: number;
+  readonly remoteAddress: Ipv4Address;
+  readonly remotePort: number;
+
+  // --- Send sequence variables (RFC 9293 §3.3.1) ---
+  /** @internal */ iss = 0;
+  /** @internal SND.UNA */ sndUna = 0;
+  /** @internal SND.NXT (rewound to SND.UNA on timeout: go-back-N) */ sndNxt = 0;
+  /** @internal highest sequence number sent + 1 */ sndMax = 0;
+  /** @internal SND.WND, in bytes (scaled) */ sndWnd = 0;
+  /** @internal SND.WL1 */ sndWl1 = 0;
+  /** @internal SND.WL2 */ sndWl2 = 0;
+  /** @internal MAX.SND.WND (RFC 5961 §5, RFC 1122 §4.2.3.4) */ maxSndWnd = 0;
+  // --- Receive sequence variables ---
+  /** @internal IRS */ irs = 0;
+  /** @internal RCV.NXT */ rcvNxt = 0;
+  /** @internal RCV.NXT + RCV.WND as last advertised: the right edge never moves left */ rcvAdv = 0;
+  // --- Options (RFC 7323, RFC 9293 §3.7.1) ---
+  /** @internal */ sndShift = 0;
+  /** @internal */ rcvShift = 0;
+  /** @internal */ wsOffered = false;
+  /** @internal */ tsOffered = false;
+  /** @internal */ tsOk = false;
+  /** @internal TS.Recent */ tsRecent = 0;
+  /** @internal */ tsRecentAge = 0;
+  /** @internal */ tsOffset = 0;
+  /** @internal Last.ACK.sent */ lastAckSent = 0;
+  /** @internal payload bytes per full segment we send (peer MSS, path MTU, minus TS option) */ sndMss = 536;
+  /** @internal the MSS we advertise */ advMss = 536;
+  /** @internal the peer's MSS option (or 536) */ peerMss = 536;
+  /** @internal largest segment payload received (for "full-sized" in RFC 1122 §4.2.3.2) */ rcvMssSeen = 536;
+
+  // --- Buffers ---
+  /** @internal */ readonly sendBuf: RingBuffer;
+  /** @internal */ readonly recvBuf: RingBuffer;
+  /** @internal */ readonly asm: Assembler;
+  /** @internal the user shut down the sending side: FIN queued at finSeq */ finQueued = false;
+  /** @internal */ finSeq = 0;
+  /** @internal sequence number of an out-of-order FIN */ rcvFinSeq: number | undefined = undefined;
+  private remoteFin = false;
+  /** @internal close() was called: the user reads nothing more */ userClosed = false;
+  private wantWritable = false;
+
+  // --- Timers (deadlines, ms; Infinity when unarmed) ---
+  /** @internal */ rtxAt = Infinity;
+  /** @internal */ delackAt = Infinity;
+  /** @internal */ persistAt = Infinity;
+  /** @internal */ keepaliveAt = Infinity;
+  /** @internal */ timeWaitAt = Infinity;
+  /** @internal */ finWait2At = Infinity;
+
+  // --- RTT estimation (RFC 6298) ---
+  /** @internal 0 until the first sample */ srtt = 0;
+  /** @internal */ rttvar = 0;
+  /** @internal */ rto: number;
+  private rttActive = false;
+  private rttSeq = 0;
+  private rttStart = 0;
+  /** @internal consecutive timeouts of the current segment */ retries = 0;
+  private synRetransmitted = false;
+  /** @internal */ readonly cc: CongestionControl;
+  // --- Fast retransmit / NewReno (RFC 5681 §3.2, RFC 6582) ---
+  /** @internal */ dupAcks = 0;
+  /** @internal */ inRecovery = false;
+  /** @internal RFC 6582 "recover" */ recover = 0;
+
+  // --- ACK generation ---
+  /** @internal */ ackNow = false;
+  private fullSegsUnacked = 0;
+
+  // --- Options of this connection ---
+  private noDelay: boolean;
+  private keepAlive: boolean;
+  private keepIdle: number;
+  private keepProbes = 0;
+  private lastRecvAt = 0;
+  private lastSendAt = 0;
+  private challengeWindowStart = -Infinity;
+  private challengeCount = 0;
+  /** @internal last soft error (ICMP), reported if the connection times out */ softError: TcpError | undefined = undefined;
+  private _error: TcpError | undefined = undefined;
+  private closedNotified = false;
+
+  private readonly s = {
+    bytesWritten: 0, bytesSent: 0, bytesRetransmitted: 0, bytesReceived: 0, bytesRead: 0,
+    segmentsIn: 0, segmentsOut: 0, retransmits: 0,
+  };
+
+  /** @internal created by the layer only */
+  constructor(
+    private readonly layer: TcpLayer,
+    private readonly cfg: ResolvedConfig,
+    localAddress: Ipv4Address,
+    localPort: number,
+    remoteAddress: Ipv4Address,
+    remotePort: number,
+    options: TcpConnectionOptions,
+    handler: TcpHandler | undefined,
+  ) {
+    this.localAddress = localAddress;
+    this.localPort = localPort;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    this.handler = handler ?? NOOP_HANDLER;
+    this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize);
+    this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize);
+    this.asm = new Assembler(cfg.maxOutOfOrderRanges);
+    this.noDelay = options.noDelay ?? false;
+    this.keepAlive = options.keepAlive ?? false;
+    this.keepIdle = options.keepAliveInitialDelay !== undefined && options.keepAliveInitialDelay > 0 ? options.keepAliveInitialDelay : cfg.keepAliveIdle;
+    this.rto = cfg.rtoInitial;
+    // Our MSS: what the link can carry (RFC 9293 §3.7.1: MTU - 40 for IPv4 without options).
+    this.advMss = Math.max(cfg.minMss, layer.ip.mtu - 40);
+    this.cc = cfg.congestionControl(this.sndMss);
+    // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
+    let shift = 0;
+    while (shift < 14 && this.recvBuf.capacity >>> shift > 0xffff) shift++;
+    this.rcvShift = shift;
+  }
+
+  // ================================================================== getters
+
+  get state(): TcpState { return this._state; }
+  /** Bytes sent and not yet acknowledged (sequence space, SYN/FIN included). */
+  get bytesInFlight(): number { return seqDiff(this.sndMax, this.sndUna); }
+  /** Bytes waiting in the send buffer (unsent + unacknowledged). */
+  get writableLength(): number { return this.sendBuf.length; }
+  /** Free space in the send buffer: what `write` would accept now. */
+  get writableSpace(): number { return this.canWrite() ? this.sendBuf.free : 0; }
+  /** Bytes ready for `read`. */
+  get readableLength(): number { return this.recvBuf.length; }
+  /** The peer's FIN has been received (and everything before it). */
+  get remoteFinReceived(): boolean { return this.remoteFin; }
+  /** The error that closed the connection, if any. */
+  get error(): TcpError | undefined { return this._error; }
+  get noDelayEnabled(): boolean { return this.noDelay; }
+  get keepAliveEnabled(): boolean { return this.keepAlive; }
+  get stats(): TcpConnectionStats {
+    return {
+      ...this.s,
+      srtt: this.srtt, rttvar: this.rttvar, rto: this.rto,
+      cwnd: this.cc.cwnd, ssthresh: this.cc.ssthresh,
+      sndMss: this.sndMss, sndWnd: this.sndWnd, rcvWnd: Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt)),
+      sndWndShift: this.sndShift, rcvWndShift: this.rcvShift, timestamps: this.tsOk,
+    };
+  }
+
+  // ================================================================== user calls (RFC 9293 §3.10.1-6)
+
+  /**
+   * SEND (§3.10.2): copies as much of `data` as fits into the send buffer and
+   * returns the count (0 when full; `onWritable` follows when space frees up).
+   * Throws EPIPE after shutdown/close or once the connection is closed.
+   */
+  write(data: Uint8Array, now: number): number {
+    if (!(data instanceof Uint8Array)) throw usageError('ERR_INVALID_ARG_TYPE', 'data must be a Uint8Array');
+    if (!this.canWrite()) throw usageError('EPIPE', `write after end (state ${this._state})`);
+    this.layer.enter();
+    try {
+      const n = this.sendBuf.write(data);
+      this.s.bytesWritten += n;
+      if (n < data.length) this.wantWritable = true;
+      if (n > 0) this.output(now);
+      return n;
+    } finally {
+      this.layer.exit(this);
+    }
+  }
+
+  /**
+   * RECEIVE (§3.10.3): moves up to `into.length` buffered bytes into `into` and
+   * returns the count (0 when nothing is buffered). Taking bytes opens the window
+   * and may send a window update (RFC 1122 §4.2.3.3).
+   */
+  read(into: Uint8Array, now: number): number {
+    this.layer.enter();
+    try {
+      const n = this.recvBuf.read(into);
+      if (n === 0) return 0;
+      this.s.bytesRead += n;
+      if (this.isSynchronized() && this._state !== 'TIME-WAIT' && !this.remoteFin) {
+        // Send a window update when the window would at least double and grow by a
+        // segment (receiver SWS avoidance, RFC 1122 §4.2.3.3; Linux's rule).
+        const cur = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+        const next = this.windowToAdvertise();
+        if (next >= 2 * cur && next - cur >= Math.min(this.recvBuf.capacity / 2, this.advMss)) {
+          this.ackNow = true;
+          this.output(now);
+        }
+      }
+      return n;
+    } finally {
+      this.layer.exit(this);
+    }
+  }
+
+  /** CLOSE of the sending side only (half-close): FIN after all queued data (§3.10.4). */
+  shutdown(now: number): void {
+    this.layer.run(() => this.doShutdown(now), this);
+  }
+
+  /**
+   * CLOSE (§3.10.4): shutdown plus "the user reads nothing more". Unread data, or
+   * data arriving afterwards, aborts with RST (RFC 1122 §4.2.2.13). In SYN-SENT the
+   * connection is simply deleted. A closed connection lingers in FIN-WAIT-2 at most
+   * finWait2Timeout.
+   */
+  close(now: number): void {
+    this.layer.run(() => {
+      if (this._state === 'CLOSED' || this.userClosed) return;
+      this.userClosed = true;
+      if (this._state === 'SYN-SENT') { this.setState('CLOSED', now); return; }
+      if (this.recvBuf.length > 0) { this.doAbort(now, undefined); return; }
+      this.doShutdown(now);
+      if (this._state === 'FIN-WAIT-2') this.finWait2At = now + this.cfg.finWait2Timeout;
+    }, this);
+  }
+
+  /** ABORT (§3.10.5): sends RST in synchronized states and closes at once. `onClosed` gets no error. */
+  abort(now: number): void {
+    this.layer.run(() => this.doAbort(now, undefined), this);
+  }
+
+  /** Nagle's algorithm off (true) or on (false). */
+  setNoDelay(noDelay = true): void {
+    this.noDelay = noDelay;
+  }
+
+  /** Keepalive on/off; `initialDelayMs` > 0 sets the idle time before the first probe. */
+  setKeepAlive(enable: boolean, initialDelayMs: number, now: number): void {
+    this.keepAlive = enable;
+    if (initialDelayMs > 0) this.keepIdle = initialDelayMs;
+    this.lastRecvAt = now;
+    this.keepProbes = 0;
+    this.layer.run(() => this.armKeepalive(), this);
+  }
+
+  // ================================================================== state
+
+  /** @internal */
+  isSynchronized(): boolean {
+    const s = this._state;
+    return s !== 'CLOSED' && s !== 'LISTEN' && s !== 'SYN-SENT' && s !== 'SYN-RECEIVED';
+  }
+
+  private canWrite(): boolean {
+    const s = this._state;
+    return !this.finQueued && (s === 'SYN-SENT' || s === 'SYN-RECEIVED' || s === 'ESTABLISHED' || s === 'CLOSE-WAIT');
+  }
+
+  /** Our FIN may be (re)sent in these states (it is queued and the state says we closed). */
+  private finSendable(): boolean {
+    const s = this._state;
+    return this.finQueued && (s === 'FIN-WAIT-1' || s === 'CLOSING' || s === 'LAST-ACK');
+  }
+
+  /** The one choke point for state changes (smoltcp `set_state`). */
+  setState(next: TcpState, now: number): void {
+    const prev = this._state;
+    if (prev === next) return;
+    this._state = next;
+    this.layer.onStateChange(this, prev, next);
+    switch (next) {
+      case 'ESTABLISHED':
+        this.lastRecvAt = now;
+        this.armKeepalive();
+        if (this.listener === undefined) this.raise(EV_ESTABLISHED);
+        // A shutdown requested during the handshake takes effect now (§3.10.4).
+        if (this.finQueued) this.setState('FIN-WAIT-1', now);
+        break;
+      case 'CLOSE-WAIT':
+        this.armKeepalive();
+        break;
+      case 'FIN-WAIT-2':
+        if (this.userClosed) this.finWait2At = now + this.cfg.finWait2Timeout;
+        break;
+      case 'TIME-WAIT':
+        // RFC 9293 §3.10.7.4: stay 2 MSL, then delete the TCB.
+        this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = Infinity;
+        this.timeWaitAt = now + 2 * this.cfg.msl;
+        this.notifyClosed(undefined);
+        break;
+      case 'CLOSED':
+        this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.timeWaitAt = Infinity;
+        this.notifyClosed(this._error);
+        this.layer.detach(this);
+        break;
+      default:
+        break;
+    }
+    if (next !== 'ESTABLISHED' && next !== 'CLOSE-WAIT') this.keepaliveAt = Infinity;
+  }
+
+  private notifyClosed(error: TcpError | undefined): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    if (error !== undefined) this._error = error;
+    this.raise(EV_CLOSED);
+  }
+
+  /** @internal */
+  raise(ev: number): void {
+    this.events |= ev;
+    this.layer.queueEvents(this);
+  }
+
+  /** @internal delivers pending events to the handler (called by the layer, outside processing) */
+  deliverEvents(): void {
+    const ev = this.events;
+    this.events = 0;
+    const h = this.handler;
+    if (ev & EV_ESTABLISHED) h.onEstablished?.(this);
+    if (ev & EV_READABLE && this.recvBuf.length > 0) h.onReadable?.(this);
+    if (ev & EV_REMOTE_FIN) h.onRemoteFin?.(this);
+    if (ev & EV_WRITABLE) h.onWritable?.(this);
+    if (ev & EV_CLOSED) {
+      if (this._error !== undefined) h.onClosed?.(this, this._error);
+      else h.onClosed?.(this);
+    }
+  }
+
+  /** @internal raises the events a freshly accepted connection's handler has missed. */
+  replayForAccept(): void {
+    this.events = 0;
+    if (this.recvBuf.length > 0) this.raise(EV_READABLE);
+    if (this.remoteFin) this.raise(EV_REMOTE_FIN);
+  }
+
+  /** Closes with `error` (reset, refused, timeout). */
+  private fail(error: TcpError | undefined, now: number): void {
+    if (error !== undefined) this._error = error;
+    this.setState('CLOSED', now);
+  }
+
+  private doShutdown(now: number): void {
+    if (this.finQueued) return;
+    const s = this._state;
+    if (s === 'CLOSED' || s === 'TIME-WAIT' || s === 'CLOSING' || s === 'LAST-ACK' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2') return;
+    this.finQueued = true;
+    this.finSeq = seqAdd(this.dataStartSeq(), this.sendBuf.length);
+    if (s === 'ESTABLISHED') this.setState('FIN-WAIT-1', now);
+    else if (s === 'CLOSE-WAIT') this.setState('LAST-ACK', now);
+    // SYN-SENT / SYN-RECEIVED: queued until ESTABLISHED (see setState).
+    this.output(now);
+  }
+
+  private doAbort(now: number, error: TcpError | undefined): void {
+    const s = this._state;
+    if (s === 'CLOSED') return;
+    // §3.10.5: RST in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-*, CLOSE-WAIT; not in SYN-SENT, CLOSING, LAST-ACK, TIME-WAIT.
+    if (s === 'SYN-RECEIVED' || s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSE-WAIT') {
+      this.sendRst(this.sndMax, now); // the peer's RCV.NXT is at most SND.MAX (RFC 5961 §3 exact match)
+    }
+    this.fail(error, now);
+  }
+
+  // ================================================================== segment arrival
+
+  /** @internal SEGMENT ARRIVES, SYN-SENT (§3.10.7.3). */
+  private inputSynSent(seg: TcpRepr, now: number): void {
+    const f = seg.flags;
+    let ackOk = false;
+    // first: check the ACK bit
+    if (f & ACK) {
+      // §3.10.7.3: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable: RST (unless RST).
+      if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
+        if (!(f & RST)) this.layer.sendRstFor(this, seg.ack, 0, RST, now);
+        this.layer.counters.drops.badAck++;
+        return;
+      }
+      ackOk = true;
+    }
+    // second: the RST bit (RFC 5961 §3.2: acceptable only if it acknowledges our SYN)
+    if (f & RST) {
+      if (ackOk) {
+        this.layer.counters.attemptFails++;
+        this.fail(new TcpError('ECONNREFUSED', 'connection refused'), now);
+      }
+      return;
+    }
+    // fourth: the SYN bit
+    if (!(f & SYN)) return;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdv = this.rcvNxt;
+    this.negotiateOptions(seg, now);
+    this.lastRecvAt = now;
+    if (ackOk) {
+      this.sndUna = seg.ack;
+      if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+      // RFC 9293 §3.10.7.4 fifth (window): the SYN-ACK's window is never scaled (RFC 7323 §2.2).
+      this.updateWindow(seg.window, seg.seq, seg.ack, true);
+      this.rttOnAck(seg, now);
+      this.onHandshakeAcked(now);
+      this.rtxAt = seqLt(this.sndUna, this.sndMax) ? now + this.rto : Infinity; // RFC 6298 §5.2
+      this.setState('ESTABLISHED', now);
+      this.ackNow = true;
+    } else {
+      // Simultaneous open (§3.10.7.3, Figure 8): SYN-RECEIVED, send SYN,ACK with the same ISS.
+      this.sndWnd = seg.window;
+      this.sndWl1 = seg.seq;
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      this.setState('SYN-RECEIVED', now);
+      this.sndNxt = this.iss;
+      this.rtxAt = Infinity;
+    }
+    this.output(now);
+  }
+
+  /** @internal handshake-time option negotiation from the peer's SYN (or SYN-ACK). */
+  negotiateOptions(seg: TcpRepr, now: number): void {
+    const o = seg.options;
+    // RFC 7323 §1.3: window scaling only when both sides sent the option.
+    if (this.wsOffered && o.windowScale !== undefined) {
+      this.sndShift = Math.min(14, o.windowScale); // RFC 7323 §2.3: clamp to 14
+    } else {
+      this.wsOffered = false;
+      this.sndShift = 0;
+      this.rcvShift = 0;
+    }
+    // RFC 7323 §3.2: timestamps only when both sides sent TSopt on the SYNs.
+    if (this.tsOffered && o.timestamp !== undefined) {
+      this.tsOk = true;
+      this.tsRecent = o.timestamp.tsVal;
+      this.tsRecentAge = now;
+    } else {
+      this.tsOk = false;
+    }
+    // RFC 9293 §3.7.1: 536 when the option is absent; RFC 6691: options come out of the MSS.
+    this.peerMss = o.mss ?? 536;
+    this.updateSndMss();
+  }
+
+  /** @internal */
+  updateSndMss(pathMtu = this.layer.ip.pathMtu(this.remoteAddress)): void {
+    const mss = Math.max(this.cfg.minMss, Math.min(this.peerMss, pathMtu - 40));
+    const eff = mss - (this.tsOk ? 12 : 0);
+    if (eff !== this.sndMss) {
+      this.sndMss = eff;
+      this.cc.setMss(eff);
+    }
+  }
+
+  /** @internal the SYN was acknowledged (either side). */
+  private onHandshakeAcked(_now: number): void {
+    // RFC 6298 §5.7: a retransmitted SYN re-initializes RTO to 3 s for the data phase
+    // (unless a valid RTT sample arrived, which Karn's rule forbids after a retransmission).
+    if (this.synRetransmitted && this.srtt === 0) this.rto = Math.max(this.rto, 3000);
+    if (this.synRetransmitted) this.cc.onSynLoss();
+    this.retries = 0;
+  }
+
+  /**
+   * @internal SEGMENT ARRIVES in SYN-RECEIVED and all synchronized states (§3.10.7.4).
+   * `seg` is the layer's reused record: valid only during this call.
+   */
+  input(seg: TcpRepr, now: number): void {
+    this.s.segmentsIn++;
+    const st = this.layer.counters;
+    if (this._state === 'SYN-SENT') { this.inputSynSent(seg, now); return; }
+    if (this._state === 'CLOSED' || this._state === 'LISTEN') return;
+    let flags = seg.flags;
+    let seq = seg.seq;
+    let payload = seg.payload;
+    const ts = seg.options.timestamp;
+
+    // SYN-RECEIVED: a repeated SYN (seq = IRS) is a retransmitted SYN, or the peer's
+    // SYN-ACK in a simultaneous open. The former is answered with our SYN-ACK again;
+    // in the latter the SYN is old and only its ACK is processed.
+    if (this._state === 'SYN-RECEIVED' && flags & SYN && !(flags & RST) && seq === this.irs) {
+      if (!(flags & ACK)) {
+        this.sndNxt = this.iss;
+        this.output(now);
+        return;
+      }
+      flags &= ~SYN;
+      seq = seqAdd(seq, 1);
+    }
+
+    // RFC 7323 §5.3 PAWS (R1): a segment whose TSval is older than TS.Recent is a
+    // duplicate from an earlier incarnation of the sequence space: ACK and drop.
+    if (this.tsOk && ts !== undefined && !(flags & RST)) {
+      if (seqLt(ts.tsVal, this.tsRecent) && now - this.tsRecentAge <= PAWS_IDLE_MS) {
+        st.pawsDrops++;
+        this.sendAck(now);
+        return;
+      }
+    }
+
+    // first: sequence number check (§3.10.7.4 acceptability table).
+    const segLen = payload.length + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
+    const wnd = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+    if (!this.acceptable(seq, segLen, wnd)) {
+      st.drops.outOfWindow++;
+      if (flags & SYN) {
+        // RFC 5961 §4 / §3.10.7.4: a SYN, whatever its sequence number, gets a (rate-limited) challenge ACK.
+        this.challengeAck(now);
+      } else if (!(flags & RST)) {
+        // §3.10.7.4: an unacceptable segment is answered with an ACK (unless RST).
+        this.sendAck(now);
+        // A retransmitted FIN in TIME-WAIT restarts the 2 MSL timeout.
+        if (this._state === 'TIME-WAIT' && flags & FIN) this.timeWaitAt = now + 2 * this.cfg.msl;
+      }
+      return;
+    }
+    this.lastRecvAt = now;
+    this.keepProbes = 0;
+
+    // RFC 7323 §4.3: TS.Recent <- SEG.TSval when SEG.SEQ =< Last.ACK.sent.
+    if (this.tsOk && ts !== undefined && seqGe(ts.tsVal, this.tsRecent) && seqLe(seq, this.lastAckSent)) {
+      this.tsRecent = ts.tsVal;
+      this.tsRecentAge = now;
+    }
+
+    // second: the RST bit (RFC 5961 §3.2).
+    if (flags & RST) {
+      if (seq !== this.rcvNxt) {
+        // In window but not exact: challenge ACK.
+        this.challengeAck(now);
+        return;
+      }
+      st.rstsReceived++;
+      switch (this._state) {
+        case 'SYN-RECEIVED':
+          if (this.listener !== undefined) { this.setState('CLOSED', now); return; } // back to LISTEN
+          st.attemptFails++;
+          this.fail(new TcpError('ECONNREFUSED', 'connection refused'), now);
+          return;
+        case 'ESTABLISHED': case 'FIN-WAIT-1': case 'FIN-WAIT-2': case 'CLOSE-WAIT':
+          this.fail(new TcpError('ECONNRESET', 'connection reset by peer'), now);
+          return;
+        default: // CLOSING, LAST-ACK, TIME-WAIT
+          this.setState('CLOSED', now);
+          return;
+      }
+    }
+
+    // fourth: the SYN bit.
+    if (flags & SYN) {
+      if (this._state === 'SYN-RECEIVED' && this.listener !== undefined) {
+        // §3.10.7.4: passive open returns to LISTEN.
+        this.setState('CLOSED', now);
+        return;
+      }
+      // RFC 5961 §4: a SYN in a synchronized state gets a challenge ACK, nothing else.
+      this.challengeAck(now);
+      return;
+    }
+
+    // fifth: the ACK field.
+    if (!(flags & ACK)) { st.drops.noAck++; return; }
+    const ack = seg.ack;
+    if (this._state === 'SYN-RECEIVED') {
+      // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT moves to ESTABLISHED, else RST.
+      if (!(seqLt(this.sndUna, ack) && seqLe(ack, this.sndMax))) {
+        this.layer.sendRstFor(this, ack, 0, RST, now);
+        st.drops.badAck++;
+        return;
+      }
+      const l = this.listener;
+      if (l !== undefined && l.acceptQueueFull()) {
+        // Accept queue full: drop the ACK and stay in SYN-RECEIVED (Linux behaviour);
+        // the SYN-ACK retransmission gives the application time to accept.
+        st.listenOverflows++;
+        return;
+      }
+      this.sndUna = ack;
+      this.sndWnd = seg.window << this.sndShift;
+      this.sndWl1 = seq;
+      this.sndWl2 = ack;
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      this.rttOnAck(seg, now);
+      this.onHandshakeAcked(now);
+      this.rtxAt = seqLt(this.sndUna, this.sndMax) ? now + this.rto : Infinity;
+      this.setState('ESTABLISHED', now);
+      if ((this._state as TcpState) === 'CLOSED') return;
+    } else {
+      // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT.
+      if (seqGt(ack, this.sndMax)) {
+        st.drops.ackUnsent++;
+        this.challengeAck(now);
+        return;
+      }
+      if (seqLt(ack, (this.sndUna - this.maxSndWnd) >>> 0)) {
+        st.drops.ackTooOld++;
+        this.challengeAck(now);
+        return;
+      }
+      const oldWnd = this.sndWnd;
+      if (seqGt(ack, this.sndUna)) {
+        this.onNewAck(seg, ack, now);
+      } else if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
+        seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
+        // RFC 5681 §2 duplicate ACK.
+        this.onDupAck(now);
+      }
+      // §3.10.7.4 fifth: update the send window if the segment is not older than the last update.
+      this.updateWindow(seg.window, seq, ack, false);
+      if (this.sndWnd === 0) this.retries = 0; // RFC 1122 §4.2.2.17: a responsive zero window is not a dead peer
+      if (this._state === 'FIN-WAIT-1' && this.finAcked()) this.setState('FIN-WAIT-2', now);
+      else if (this._state === 'CLOSING' && this.finAcked()) { this.setState('TIME-WAIT', now); return; }
+      else if (this._state === 'LAST-ACK' && this.finAcked()) { this.setState('CLOSED', now); return; }
+    }
+
+    // sixth: URG is not supported (RFC 6093 recommends against it); urgent data is ordinary data.
+
+    // seventh: segment text (ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2).
+    const st2 = this._state;
+    const textOk = st2 === 'ESTABLISHED' || st2 === 'FIN-WAIT-1' || st2 === 'FIN-WAIT-2';
+    const finSeqNo = seqAdd(seq, payload.length);
+    let finInWindow = (flags & FIN) !== 0;
+    if (textOk && payload.length > 0) {
+      // Trim what we already have (§3.10.7.4 "straddle") and what exceeds the buffer.
+      let start = seq;
+      const behind = seqDiff(this.rcvNxt, start);
+      if (behind > 0) {
+        payload = payload.subarray(Math.min(behind, payload.length));
+        start = this.rcvNxt;
+      }
+      const off = seqDiff(start, this.rcvNxt);
+      const room = this.recvBuf.free - off;
+      if (payload.length > room) {
+        payload = payload.subarray(0, Math.max(0, room));
+        finInWindow = false;
+      }
+      if (payload.length > 0 && this.userClosed) {
+        // RFC 1122 §4.2.2.13 / RFC 9293 §3.10.4: nobody will read this: reset.
+        this.doAbort(now, undefined);
+        return;
+      }
+      if (payload.length > 0) this.receiveText(payload, off, now);
+      else if (behind > 0) this.ackNow = true; // pure duplicate data: ACK at once (RFC 5681 §4.2)
+    }
+
+    // eighth: the FIN bit.
+    if (finInWindow) {
+      if (st2 === 'CLOSE-WAIT' || st2 === 'CLOSING' || st2 === 'LAST-ACK' || st2 === 'TIME-WAIT') {
+        // A retransmitted FIN: acknowledge again; in TIME-WAIT restart the 2 MSL timeout.
+        this.ackNow = true;
+        if (st2 === 'TIME-WAIT') this.timeWaitAt = now + 2 * this.cfg.msl;
+      } else if (textOk && !this.remoteFin) {
+        if (seqGt(finSeqNo, this.rcvNxt)) {
+          // FIN past a hole: remembered until the hole fills.
+          this.rcvFinSeq = finSeqNo;
+          this.ackNow = true;
+        } else if (finSeqNo === this.rcvNxt) {
+          this.receiveFin(now);
+        }
+      }
+    }
+    if (this.rcvFinSeq !== undefined && this.rcvNxt === this.rcvFinSeq) this.receiveFin(now);
+    this.output(now);
+  }
+
+  /** §3.10.7.4 acceptability table. */
+  private acceptable(seq: number, len: number, wnd: number): boolean {
+    const rn = this.rcvNxt;
+    if (len === 0) {
+      if (wnd === 0) return seq === rn;
+      return seqLe(rn, seq) && seqLt(seq, seqAdd(rn, wnd));
+    }
+    if (wnd === 0) return false;
+    const end = seqAdd(rn, wnd);
+    const last = seqAdd(seq, len - 1);
+    return (seqLe(rn, seq) && seqLt(seq, end)) || (seqLe(rn, last) && seqLt(last, end));
+  }
+
+  /** Places in-window text at offset `off` from RCV.NXT (reassembly of out-of-order segments). */
+  private receiveText(data: Uint8Array, off: number, now: number): void {
+    const st = this.layer.counters;
+    if (off === 0) {
+      const hadHoles = !this.asm.isEmpty;
+      const n = this.recvBuf.write(data);
+      this.asm.advance(n);
+      let total = n;
+      // Data held out of order that is now contiguous joins the readable bytes.
+      const more = this.asm.frontContiguous();
+      if (more > 0) {
+        this.recvBuf.commit(more);
+        this.asm.advance(more);
+        total += more;
+      }
+      this.rcvNxt = seqAdd(this.rcvNxt, total);
+      this.s.bytesReceived += total;
+      if (data.length > this.rcvMssSeen) this.rcvMssSeen = Math.min(data.length, this.advMss);
+      if (data.length >= this.rcvMssSeen) this.fullSegsUnacked++;
+      if (hadHoles) this.ackNow = true; // RFC 5681 §4.2: filling a hole is ACKed at once
+      if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
+      if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
+      this.raise(EV_READABLE);
+    } else {
+      // Out of order: keep it if the assembler has room, and send a duplicate ACK at once (RFC 5681 §4.2).
+      if (this.asm.add(off, off + data.length)) {
+        this.recvBuf.writeAt(off, data);
+      } else {
+        st.drops.reassemblyFull++;
+      }
+      st.outOfOrder++;
+      this.ackNow = true;
+    }
+  }
+
+  private receiveFin(now: number): void {
+    if (this.remoteFin) return;
+    this.rcvFinSeq = undefined;
+    this.remoteFin = true;
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.ackNow = true; // §3.10.7.4 eighth: ACK the FIN
+    this.raise(EV_REMOTE_FIN);
+    switch (this._state) {
+      case 'SYN-RECEIVED': case 'ESTABLISHED':
+        this.setState('CLOSE-WAIT', now);
+        break;
+      case 'FIN-WAIT-1':
+        // Our FIN acked too (it was processed above) would have moved us to FIN-WAIT-2.
+        this.setState('CLOSING', now);
+        break;
+      case 'FIN-WAIT-2':
+        this.setState('TIME-WAIT', now);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private finAcked(): boolean {
+    return this.finQueued && seqGt(this.sndUna, this.finSeq);
+  }
+
+  /** First sequence number of the send buffer (data starts after the SYN). */
+  private dataStartSeq(): number {
+    return this.sndUna === this.iss && !this.isSynchronizedOrAcked() ? seqAdd(this.iss, 1) : this.sndUna;
+  }
+
+  private isSynchronizedOrAcked(): boolean {
+    return seqGt(this.sndUna, this.iss);
+  }
+
+  /** §3.10.7.4 fifth: SND.WND update guarded by SND.WL1/WL2. */
+  private updateWindow(window: number, seq: number, ack: number, syn: boolean): void {
+    if (syn || seqLt(this.sndWl1, seq) || (this.sndWl1 === seq && seqLe(this.sndWl2, ack))) {
+      this.sndWnd = syn ? window : window << this.sndShift;
+      this.sndWl1 = seq;
+      this.sndWl2 = ack;
+      if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
+    }
+  }
+
+  /** SND.UNA < SEG.ACK =< SND.MAX: new data acknowledged. */
+  private onNewAck(seg: TcpRepr, ack: number, now: number): void {
+    const dataStart = this.dataStartSeq();
+    const dataAcked = Math.max(0, Math.min(seqDiff(ack, dataStart), this.sendBuf.length));
+    const flight = seqDiff(this.sndNxt, this.sndUna);
+    this.sendBuf.discard(dataAcked);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    this.rttOnAck(seg, now);
+    this.retries = 0;
+    if (this.inRecovery) {
+      if (seqGe(ack, this.recover)) {
+        // RFC 6582 §3.2 step 4: full acknowledgment ends fast recovery.
+        this.inRecovery = false;
+        this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
+      } else {
+        // RFC 6582 §3.2 step 5: partial ACK: retransmit the first unacknowledged segment, deflate.
+        this.cc.onPartialAck(dataAcked);
+        this.retransmitFirst(now);
+        this.rtxAt = now + this.rto;
+      }
+    } else {
+      this.cc.onAck(dataAcked, flight, now);
+    }
+    this.dupAcks = 0;
+    // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
+    if (this.sndUna === this.sndMax) this.rtxAt = Infinity;
+    else if (!this.inRecovery || this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+    if (dataAcked > 0 && this.wantWritable) {
+      this.wantWritable = false;
+      this.raise(EV_WRITABLE);
+    }
+  }
+
+  /** RFC 5681 §3.2 / RFC 6582 §3.2 steps 2-3. */
+  private onDupAck(now: number): void {
+    this.dupAcks++;
+    this.layer.counters.dupAcks++;
+    if (this.dupAcks === 3 && !this.inRecovery) {
+      // RFC 6582 §3.2 step 2 (and §4.1): only when the ACK covers more than "recover".
+      if (!seqGe(this.sndUna, this.recover)) return;
+      this.inRecovery = true;
+      this.recover = this.sndMax;
+      this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
+      this.layer.counters.fastRetransmits++;
+      this.retransmitFirst(now);
+      this.rtxAt = now + this.rto;
+    } else if (this.inRecovery) {
+      this.cc.onDupAckInRecovery(); // may allow new data: output() runs after input
+    }
+  }
+
+  /** RFC 6298 §2/§3 and RFC 7323 §4 (RTTM). */
+  private rttOnAck(seg: TcpRepr, now: number): void {
+    let sample = -1;
+    const ts = seg.options.timestamp;
+    if (this.tsOk && ts !== undefined && ts.tsEcr !== 0) {
+      // RFC 7323 §4.1: RTT from the echoed timestamp (valid even for retransmissions).
+      const d = seqDiff(this.tsNow(now), ts.tsEcr);
+      if (d >= 0) sample = d;
+    } else if (this.rttActive && seqGe(seg.ack, this.rttSeq)) {
+      sample = now - this.rttStart; // Karn: rttActive is cleared on any retransmission
+    }
+    if (seqGe(seg.ack, this.rttSeq)) this.rttActive = false;
+    if (sample < 0) return;
+    const cfg = this.cfg;
+    if (this.srtt === 0) {
+      // RFC 6298 §2.2: first measurement.
+      this.srtt = Math.max(sample, 0.001);
+      this.rttvar = sample / 2;
+    } else {
+      // RFC 6298 §2.3: beta = 1/4, alpha = 1/8.
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - sample);
+      this.srtt = 0.875 * this.srtt + 0.125 * sample;
+    }
+    // RFC 6298 §2.4: RTO = SRTT + max(G, K*RTTVAR), clamped to [rtoMin, rtoMax] (§2.4, §2.5).
+    this.rto = Math.min(cfg.rtoMax, Math.max(cfg.rtoMin, this.srtt + Math.max(cfg.clockGranularity, 4 * this.rttvar)));
+  }
+
+  /** @internal our TSval clock: 1 ms ticks plus a per-connection offset (RFC 7323 §5.4). */
+  tsNow(now: number): number {
+    return (Math.floor(now) + this.tsOffset) >>> 0;
+  }
+
+  /** RFC 5961 §7: challenge ACKs, at most `challengeAckLimit` per second per connection. */
+  private challengeAck(now: number): void {
+    const st = this.layer.counters;
+    if (now - this.challengeWindowStart >= 1000) {
+      this.challengeWindowStart = now;
+      this.challengeCount = 0;
+    }
+    if (this.challengeCount >= this.cfg.challengeAckLimit) { st.challengeAcksSuppressed++; return; }
+    this.challengeCount++;
+    st.challengeAcks++;
+    this.sendAck(now);
+  }
+
+  // ================================================================== output
+
+  /** The window to advertise, with receiver SWS avoidance (RFC 1122 §4.2.3.3). */
+  private windowToAdvertise(): number {
+    const free = this.recvBuf.free;
+    const cur = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+    // Move the right edge only by at least min(buffer/2, MSS); never move it left (RFC 9293 §3.8.6.2.2).
+    const wnd = free - cur >= Math.min(this.recvBuf.capacity / 2, this.advMss) ? free : cur;
+    return Math.min(wnd, 0xffff << this.rcvShift);
+  }
+
+  /** @internal fills the window field for a segment about to leave and records the advertised edge. */
+  windowField(syn: boolean): number {
+    if (syn) {
+      // RFC 7323 §2.2: the window in a SYN is never scaled.
+      const w = Math.min(this.recvBuf.free, 0xffff);
+      if (seqGt(seqAdd(this.rcvNxt, w), this.rcvAdv)) this.rcvAdv = seqAdd(this.rcvNxt, w);
+      return w;
+    }
+    const field = this.windowToAdvertise() >>> this.rcvShift;
+    const edge = seqAdd(this.rcvNxt, field << this.rcvShift);
+    if (seqGt(edge, this.rcvAdv)) this.rcvAdv = edge;
+    return field;
+  }
+
+  /** @internal called by the layer when any segment carrying ACK left */
+  onAckSent(): void {
+    this.lastAckSent = this.rcvNxt;
+    this.ackNow = false;
+    this.delackAt = Infinity;
+    this.fullSegsUnacked = 0;
+  }
+
+  /**
+   * A bare ACK carries SEG.SEQ = the highest sequence number sent (SND.MAX):
+   * SND.NXT is rewound by go-back-N retransmission, and a peer that already
+   * received up to SND.MAX would find SND.NXT outside its window and ignore
+   * the ACK field (§3.10.7.4) -- a deadlock when both sides rewound.
+   */
+  private sendAck(now: number): void {
+    this.transmit(this.sndMax, ACK, 0, 0, now);
+  }
+
+  private sendRst(seq: number, now: number): void {
+    this.transmit(seq, RST | ACK, 0, 0, now);
+  }
+
+  /** Emits one segment through the layer: `len` bytes from the send buffer at `dataOff`. */
+  private transmit(seq: number, flags: number, dataOff: number, len: number, now: number): void {
+    this.s.segmentsOut++;
+    this.layer.emitSegment(this, seq, flags, dataOff, len, now);
+  }
+
+  /**
+   * Sends the segment that starts at `seq` with at most `maxData` bytes, with SYN
+   * and FIN as the state requires. Returns the sequence space it used.
+   */
+  private transmitAt(seq: number, maxData: number, now: number): number {
+    const s = this._state;
+    if (s === 'SYN-SENT' || s === 'SYN-RECEIVED') {
+      if (seq !== this.iss) return 0;
+      this.transmit(seq, s === 'SYN-SENT' ? SYN : SYN | ACK, 0, 0, now);
+      return 1;
+    }
+    const dataStart = this.dataStartSeq();
+    const off = seqDiff(seq, dataStart);
+    const avail = this.sendBuf.length - off;
+    const len = Math.max(0, Math.min(maxData, avail));
+    let flags = ACK;
+    let used = len;
+    if (this.finSendable() && seqAdd(seq, len) === this.finSeq) { flags |= FIN; used++; }
+    if (len > 0 && len === avail) flags |= PSH;
+    if (used === 0) return 0;
+    const retransmit = seqLt(seq, this.sndMax);
+    if (retransmit) {
+      this.s.retransmits++;
+      this.s.bytesRetransmitted += len;
+      this.layer.counters.retransSegs++;
+      this.rttActive = false; // Karn's algorithm (RFC 6298 §3)
+    } else {
+      this.s.bytesSent += len;
+    }
+    this.transmit(seq, flags, off, len, now);
+    this.lastSendAt = now;
+    return used;
+  }
+
+  /** Retransmits the earliest unacknowledged segment (fast retransmit, partial ACK, RTO). */
+  private retransmitFirst(now: number): void {
+    const outstanding = seqDiff(this.sndMax, this.sndUna);
+    if (outstanding <= 0) return;
+    const used = this.transmitAt(this.sndUna, Math.min(this.sndMss, outstanding), now);
+    if (seqLt(this.sndNxt, seqAdd(this.sndUna, used))) this.sndNxt = seqAdd(this.sndUna, used);
+  }
+
+  /** @internal decides what to send now (smoltcp `dispatch`). */
+  output(now: number): void {
+    const s = this._state;
+    if (s === 'CLOSED' || s === 'LISTEN') return;
+    if (s === 'TIME-WAIT') {
+      if (this.ackNow) this.sendAck(now);
+      return;
+    }
+    if (s === 'SYN-SENT' || s === 'SYN-RECEIVED') {
+      if (this.sndNxt === this.iss) {
+        // Time the SYN unless it is a retransmission (RFC 6298 §3, Karn).
+        if (!this.synRetransmitted && this.sndMax === this.iss) {
+          this.rttActive = true;
+          this.rttSeq = seqAdd(this.iss, 1);
+          this.rttStart = now;
+        }
+        this.transmitAt(this.iss, 0, now);
+        this.sndNxt = seqAdd(this.iss, 1);
+        this.sndMax = seqMax(this.sndMax, this.sndNxt);
+        if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+      } else if (this.ackNow && s === 'SYN-RECEIVED') {
+        this.sendAck(now);
+      }
+      return;
+    }
+    let sent = false;
+    for (;;) {
+      const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
+      const flight = seqDiff(this.sndNxt, this.sndUna);
+      const unsent = Math.max(0, seqDiff(dataEnd, this.sndNxt));
+      const finPending = this.finSendable() && seqLe(this.sndNxt, this.finSeq);
+      if (unsent === 0 && !finPending) { this.persistAt = Infinity; break; }
+      // RFC 3042 limited transmit: the first two duplicate ACKs may each release one
+      // segment of new (never sent) data.
+      const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
+      const win = Math.min(this.sndWnd, this.cc.cwnd + limited);
+      const avail = win - flight;
+      const len = Math.max(0, Math.min(unsent, this.sndMss, avail));
+      if (unsent > 0 && len === 0) {
+        // Window-limited. With nothing in flight no ACK will come to reopen it:
+        // the persist timer probes (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+        if (flight === 0 && this.sndWnd < Math.min(unsent, this.sndMss) && this.persistAt === Infinity) {
+          this.persistAt = now + this.rto;
+        }
+        break;
+      }
+      const isLast = len === unsent;
+      if (len > 0 && len < this.sndMss) {
+        // Nagle (RFC 896, RFC 1122 §4.2.3.4): a small segment waits while data is unacknowledged.
+        // Sender SWS avoidance (RFC 1122 §4.2.3.4): send only the last data, or at least Fs*Maxsnd.
+        const nagleOk = flight === 0 || this.noDelay || (isLast && finPending);
+        const swsOk = isLast || len >= this.maxSndWnd / 2;
+        if (!(nagleOk && swsOk)) {
+          if (flight === 0 && this.persistAt === Infinity) this.persistAt = now + this.rto; // SWS override timer
+          break;
+        }
+      }
+      const seq = this.sndNxt;
+      // RFC 5681 §4.1: after an idle period longer than RTO, restart from the restart window.
+      if (flight === 0 && seqGe(seq, this.sndMax) && now - this.lastSendAt > this.rto) this.cc.onIdleRestart?.();
+      const used = this.transmitAt(seq, len, now);
+      if (used === 0) break;
+      sent = true;
+      this.sndNxt = seqAdd(seq, used);
+      if (seqGt(this.sndNxt, this.sndMax)) {
+        // Time one segment per RTT when timestamps are off (RFC 6298 §3, Karn).
+        if (!this.rttActive && !this.tsOk && seqGe(seq, this.sndMax)) {
+          this.rttActive = true;
+          this.rttSeq = this.sndNxt;
+          this.rttStart = now;
+        }
+        this.sndMax = this.sndNxt;
+      }
+      this.persistAt = Infinity;
+      if (this.rtxAt === Infinity) this.rtxAt = now + this.rto; // RFC 6298 §5.1
+      if (used === len + 1) break; // FIN sent
+    }
+    if (this.ackNow && !sent) this.sendAck(now);
+  }
+
+  // ================================================================== timers
+
+  /** @internal the earliest armed deadline */
+  nextDeadline(): number {
+    return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt, this.finWait2At);
+  }
+
+  /** @internal runs every timer whose deadline has passed. */
+  onTimer(now: number): void {
+    if (this.timeWaitAt <= now) {
+      this.timeWaitAt = Infinity;
+      this.setState('CLOSED', now); // RFC 9293 §3.10.8: TIME-WAIT timeout deletes the TCB
+      return;
+    }
+    if (this.finWait2At <= now) {
+      this.finWait2At = Infinity;
+      this.layer.counters.finWait2Timeouts++;
+      this.setState('CLOSED', now);
+      return;
+    }
+    if (this.rtxAt <= now) {
+      this.rtxAt = Infinity;
+      this.onRetransmitTimeout(now);
+      if (this._state === 'CLOSED') return;
+    }
+    if (this.persistAt <= now) {
+      this.persistAt = Infinity;
+      this.onPersist(now);
+    }
+    if (this.delackAt <= now) {
+      this.delackAt = Infinity;
+      if (this.isSynchronized()) this.sendAck(now);
+    }
+    if (this.keepaliveAt <= now) {
+      this.keepaliveAt = Infinity;
+      this.onKeepalive(now);
+    }
+  }
+
+  /** RFC 6298 §5.4-§5.7: the retransmission timer expired. */
+  private onRetransmitTimeout(now: number): void {
+    if (seqGe(this.sndUna, this.sndMax)) return;
+    const s = this._state;
+    const handshake = s === 'SYN-SENT' || s === 'SYN-RECEIVED';
+    const limit = handshake ? this.cfg.synRetries : this.cfg.maxRetries;
+    if (this.retries >= limit) {
+      // Bounded retries (RFC 1122 §4.2.3.5 R2): give up.
+      this.layer.counters.timeouts++;
+      if (handshake) this.layer.counters.attemptFails++;
+      if (s === 'SYN-RECEIVED' && this.listener !== undefined) { this.setState('CLOSED', now); return; }
+      this.fail(this.softError ?? new TcpError('ETIMEDOUT', 'connection timed out'), now);
+      return;
+    }
+    this.retries++;
+    if (handshake) {
+      this.synRetransmitted = true;
+      this.layer.counters.retransSegs++;
+      this.s.retransmits++;
+    } else if (this.sndWnd > 0) {
+      // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
+      this.cc.onRto(seqDiff(this.sndMax, this.sndUna));
+      this.inRecovery = false;
+      this.recover = this.sndMax;
+      this.dupAcks = 0;
+    }
+    this.rto = Math.min(this.cfg.rtoMax, this.rto * 2); // RFC 6298 §5.5: back off
+    this.rttActive = false; // Karn
+    this.sndNxt = this.sndUna; // go back N: the rest follows as the window opens
+    if (handshake) {
+      this.transmitAt(this.iss, 0, now);
+      this.sndNxt = seqAdd(this.iss, 1);
+    } else {
+      this.retransmitFirst(now);
+    }
+    this.rtxAt = now + this.rto; // RFC 6298 §5.6
+  }
+
+  /** RFC 9293 §3.8.6.1: send at least one octet beyond a zero (or too small) window. */
+  private onPersist(now: number): void {
+    if (!this.isSynchronized()) return;
+    const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
+    const unsent = seqDiff(dataEnd, this.sndNxt);
+    if (unsent <= 0 || seqLt(this.sndUna, this.sndNxt)) return;
+    this.layer.counters.windowProbes++;
+    const len = Math.max(1, Math.min(unsent, this.sndMss, this.sndWnd));
+    const used = this.transmitAt(this.sndNxt, len, now);
+    this.sndNxt = seqAdd(this.sndNxt, used);
+    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+    // The probe is retransmitted by the RTO timer with exponential backoff.
+    if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+  }
+
+  private armKeepalive(): void {
+    const s = this._state;
+    if (!this.keepAlive || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT')) { this.keepaliveAt = Infinity; return; }
+    this.keepaliveAt = this.lastRecvAt + this.keepIdle + this.keepProbes * this.cfg.keepAliveInterval;
+  }
+
+  /** RFC 1122 §4.2.3.6: probe an idle connection with SEG.SEQ = SND.NXT - 1. */
+  private onKeepalive(now: number): void {
+    const s = this._state;
+    if (!this.keepAlive || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT')) return;
+    const idleDeadline = this.lastRecvAt + this.keepIdle + this.keepProbes * this.cfg.keepAliveInterval;
+    if (idleDeadline > now) { this.armKeepalive(); return; }
+    if (seqLt(this.sndUna, this.sndMax) || this.sendBuf.length > 0) {
+      // Not idle: the retransmission timer watches the peer.
+      this.lastRecvAt = now;
+      this.keepProbes = 0;
+      this.armKeepalive();
+      return;
+    }
+    if (this.keepProbes >= this.cfg.keepAliveCount) {
+      this.layer.counters.keepaliveTimeouts++;
+      this.fail(new TcpError('ETIMEDOUT', 'keepalive timed out'), now);
+      return;
+    }
+    this.keepProbes++;
+    this.layer.counters.keepaliveProbes++;
+    this.transmit(seqAdd(this.sndNxt, -1), ACK, 0, 0, now);
+    this.armKeepalive();
+  }
+
+  // ================================================================== layer hooks
+
+  /** @internal TIME-WAIT assassination check for a new SYN (RFC 9293 §3.10.7.4, RFC 6191). */
+  acceptsNewSyn(seg: TcpRepr): boolean {
+    const ts = seg.options.timestamp;
+    if (this.tsOk && ts !== undefined) return seqGt(ts.tsVal, this.tsRecent); // RFC 6191 §2
+    return seqGt(seg.seq, this.rcvNxt); // RFC 1122 §4.2.2.13
+  }
+
+  /** @internal ICMP fragmentation needed (RFC 1191 §6.4): shrink the MSS and resend. */
+  onPathMtu(mtu: number, now: number): void {
+    const before = this.sndMss;
+    this.updateSndMss(Math.min(mtu, this.layer.ip.pathMtu(this.remoteAddress)));
+    if (this.sndMss < before && this.isSynchronized() && seqLt(this.sndUna, this.sndMax)) {
+      this.sndNxt = this.sndUna;
+      this.retransmitFirst(now);
+      this.output(now);
+    }
+  }
+
+  /** @internal hard ICMP error */
+  onHardError(error: TcpError, now: number): void {
+    this.layer.counters.attemptFails++;
+    this.fail(error, now);
+  }
+
+  /** @internal the listener went away or the layer is closing: reset. */
+  abortInternal(now: number): void {
+    this.doAbort(now, undefined);
+  }
+
+  /** @internal initialises an active or passive open. */
+  initOpen(iss: number, now: number, tsOffset: number, offerWs: boolean, offerTs: boolean): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sndMax = iss;
+    this.recover = iss;
+    this.wsOffered = offerWs;
+    this.tsOffered = offerTs;
+    if (!offerWs) this.rcvShift = 0;
+    this.tsOffset = tsOffset;
+    this.lastRecvAt = now;
+    this.sndMss = Math.max(this.cfg.minMss, Math.min(536, this.advMss));
+    this.cc.setMss(this.sndMss);
+  }
+
+  /** @internal a passive open from a SYN (§3.10.7.2). */
+  initPassive(seg: TcpRepr, now: number): void {
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdv = this.rcvNxt;
+    this.negotiateOptions(seg, now);
+    this.sndWnd = seg.window; // unscaled in a SYN (RFC 7323 §2.2)
+    this.sndWl1 = seg.seq;
+    this.maxSndWnd = this.sndWnd;
+  }
+
+  /** @internal a passive open completed by a valid SYN cookie (RFC 4987 §3.6): ESTABLISHED at once. */
+  initFromCookie(seg: TcpRepr, mss: number, now: number): void {
+    this.irs = seqAdd(seg.seq, -1);
+    this.rcvNxt = seg.seq;
+    // The cookie SYN-ACK advertised min(buffer, 65535) unscaled.
+    this.rcvAdv = seqAdd(seg.seq, Math.min(this.recvBuf.free, 0xffff));
+    this.sndUna = seg.ack;
+    this.sndNxt = seg.ack;
+    this.sndMax = seg.ack;
+    this.recover = seg.ack;
+    this.wsOffered = false;
+    this.tsOffered = false;
+    this.sndShift = 0;
+    this.rcvShift = 0;
+    this.tsOk = false;
+    this.peerMss = mss;
+    this.updateSndMss();
+    this.sndWnd = seg.window;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
+    this.maxSndWnd = this.sndWnd;
+    this.lastRecvAt = now;
+  }
+
+  /** @internal */
+  setStateInternal(next: TcpState, now: number): void {
+    this.setState(next, now);
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Initial sequence numbers (RFC 6528) and SYN cookies (RFC 4987 §3.6).
+ * Pure computation over a secret key and the time passed in; no clock reads.
+ */
+import { createHash } from 'node:crypto';
+
+function hash32(key: Uint8Array, a: number, b: number, c: number, d: number, e: number, f: number): number {
+  const msg = new Uint8Array(24);
+  const dv = new DataView(msg.buffer);
+  dv.setUint32(0, a >>> 0);
+  dv.setUint32(4, b >>> 0);
+  dv.setUint32(8, c >>> 0);
+  dv.setUint32(12, d >>> 0);
+  dv.setUint32(16, e >>> 0);
+  dv.setUint32(20, f >>> 0);
+  const h = createHash('sha256').update(key).update(msg).digest();
+  return h.readUInt32BE(0);
+}
+
+/**
+ * RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
+ * M a timer ticking every 4 µs, F a keyed hash (SHA-256 here).
+ */
+export function generateIsn(key: Uint8Array, now: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+  const m = Math.floor(now * 250); // ms -> 4 µs ticks
+  const f = hash32(key, localAddr, localPort, remoteAddr, remotePort, 0x6528, 0);
+  return (m + f) >>> 0;
+}
+
+/** MSS values a cookie can encode (3 bits); the largest not above the peer's is used. */
+export const COOKIE_MSS_TABLE = [216, 536, 1024, 1220, 1360, 1440, 1460, 8960] as const;
+/** Cookie time counter period: 64 s (RFC 4987 §3.6 "t, a slowly incrementing counter"). */
+export const COOKIE_PERIOD_MS = 64_000;
+
+export function cookieMssIndex(mss: number): number {
+  let idx = 0;
+  for (let i = 0; i < COOKIE_MSS_TABLE.length; i++) if (COOKIE_MSS_TABLE[i]! <= mss) idx = i;
+  return idx;
+}
+
+/**
+ * RFC 4987 §3.6 cookie: top 5 bits t (time counter mod 32), next 3 bits the MSS
+ * index, low 24 bits a keyed hash of the 4-tuple, t and the client's ISN.
+ */
+export function makeSynCookie(key: Uint8Array, now: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number, peerIsn: number, mssIndex: number): number {
+  const t = Math.floor(now / COOKIE_PERIOD_MS) & 31;
+  const h = hash32(key, localAddr, (localPort << 16) | remotePort, remoteAddr, peerIsn, t, 0x4987) & 0xffffff;
+  return ((t << 27) | ((mssIndex & 7) << 24) | h) >>> 0;
+}
+
+/** Checks a cookie (the ACK's SEG.ACK - 1); returns the MSS index or -1 when invalid or older than two periods. */
+export function checkSynCookie(key: Uint8Array, now: number, cookie: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number, peerIsn: number): number {
+  const t = cookie >>> 27;
+  const nowT = Math.floor(now / COOKIE_PERIOD_MS) & 31;
+  const age = (nowT - t) & 31;
+  if (age > 1) return -1;
+  const mssIndex = (cookie >>> 24) & 7;
+  const h = hash32(key, localAddr, (localPort << 16) | remotePort, remoteAddr, peerIsn, t, 0x4987) & 0xffffff;
+  return (cookie & 0xffffff) === h ? mssIndex : -1;
+}

@@ -1,0 +1,878 @@
+/**
+ * The TCP layer: `TransportProtocol` 6 over an `IpOutput`, and the non-blocking
+ * core endpoint API that the Node-style facade (packages/netstack) builds on.
+ *
+ * ## Endpoint API (after gVisor's endpoints)
+ *
+ *   const tcp = new TcpLayer(ip, { isnKey, random });   // ip: IpOutput
+ *   ipLayer.register(tcp);                               // whoever owns IP registers it
+ *
+ *   // active open: SYN leaves at once; handler.onEstablished / onClosed(ECONNREFUSED|ETIMEDOUT) follow
+ *   const conn = tcp.connect({ remoteAddress, remotePort, localPort?, localAddress?, options? }, now, handler);
+ *
+ *   // passive open: completed connections wait in a bounded accept queue
+ *   const l = tcp.listen({ port, address?, backlog? }, { onAcceptable(l) { let c; while ((c = l.accept(h))) ... } });
+ *   l.close(now);
+ *
+ *   conn.write(bytes, now) -> accepted count (0 when the send buffer is full; onWritable later)
+ *   conn.read(into, now)   -> bytes taken (0 when empty); may send a window update
+ *   conn.shutdown(now)     half-close: FIN after queued data
+ *   conn.close(now)        shutdown + no more reading (RST if unread data remains)
+ *   conn.abort(now)        RST, CLOSED at once
+ *   conn.setNoDelay(b), conn.setKeepAlive(enable, initialDelayMs, now)
+ *   conn.state, localAddress/Port, remoteAddress/Port, bytesInFlight, readableLength,
+ *   writableLength, writableSpace, remoteFinReceived, error, stats
+ *
+ *   tcp.pollAt() -> earliest deadline (ms) or Infinity;  tcp.poll(now) runs due timers
+ *   tcp.stats()  -> /proc/net/snmp-style counters (a snapshot)
+ *
+ * Addresses are `Ipv4Address` numbers (see @netstack/ip `parseAddress`).
+ *
+ * ## Events and re-entrancy
+ * Handler callbacks (`TcpHandler`, `ListenHandler`) run synchronously but only
+ * after the state machine finished the current event: the layer queues them and
+ * delivers them at the end of the outermost `receive` / `receiveError` / `poll` /
+ * user call. Inside a callback any method may be called (write, read, close,
+ * connect, accept...); events those calls cause are delivered in the same flush.
+ * Node's "emit on a later tick" rule is the facade's business.
+ *
+ * ## Errors
+ * API misuse throws an `Error` with a Node-style `code` (ERR_INVALID_ARG_VALUE,
+ * EADDRINUSE, EADDRNOTAVAIL, ENETUNREACH, ENOBUFS, EPIPE). Operational failures
+ * (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH) arrive as `onClosed(conn, err)`.
+ * Bad wire input is counted in `stats` and dropped, never thrown.
+ *
+ * ## Accepted connections
+ * `listener.accept(handler)` returns an ESTABLISHED (or already CLOSE-WAIT)
+ * connection. `onEstablished` is not called for it; `onReadable` / `onRemoteFin`
+ * are replayed (in the flush that ends the outermost call) when data or a FIN
+ * arrived while it was queued. A queued connection that is reset is removed
+ * from the queue silently.
+ */
+import { randomBytes } from 'node:crypto';
+import { PROTO_TCP } from '@netstack/ip';
+import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, TransportError, TransportProtocol } from '@netstack/ip';
+import { NewReno } from './congestion.js';
+import type { CongestionControl } from './congestion.js';
+import { EV_CLOSED, TcpConnection } from './connection.js';
+import type { TcpConnectionOptions, TcpHandler, TcpState } from './connection.js';
+import { TcpError, usageError } from './errors.js';
+import { DeadlineHeap } from './heap.js';
+import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, generateIsn, makeSynCookie } from './isn.js';
+import { seqAdd, seqLe } from './seq.js';
+import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
+import type { TcpRepr } from './wire.js';
+
+export interface TcpLayerOptions {
+  /** Secret for RFC 6528 ISNs and SYN cookies. Default: 16 random bytes. */
+  isnKey?: Uint8Array;
+  /** Randomness in [0, 1) for ephemeral ports and timestamp offsets. Default Math.random. */
+  random?: () => number;
+  /** Maximum segment lifetime, ms. TIME-WAIT lasts 2*MSL. Default 30 000 (TIME-WAIT 60 s, as Linux). */
+  msl?: number;
+  /** RFC 6298 §2.4 lower bound on RTO, ms. Default 200 (Linux; RFC 6298 says 1 s). */
+  rtoMin?: number;
+  /** Upper bound on RTO, ms. Default 60 000 (RFC 6298 §2.5). */
+  rtoMax?: number;
+  /** Initial RTO, ms. Default 1000 (RFC 6298 §2.1). */
+  rtoInitial?: number;
+  /** Timeouts of one segment before ETIMEDOUT. Default 15 (Linux tcp_retries2). */
+  maxRetries?: number;
+  /** SYN / SYN-ACK retransmissions before giving up. Default 6 (Linux tcp_syn_retries). */
+  synRetries?: number;
+  /** Delayed-ACK timeout, ms (RFC 1122 §4.2.3.2: < 500). Default 40 (Linux's minimum). */
+  delayedAckMs?: number;
+  /** Default send buffer per connection, bytes. Default 256 KiB. */
+  sendBufferSize?: number;
+  /** Default receive buffer per connection, bytes (bounds the window). Default 256 KiB. */
+  receiveBufferSize?: number;
+  /** Out-of-order ranges kept per connection (the reassembly queue bound). Default 16. */
+  maxOutOfOrderRanges?: number;
+  /** Connections in the table, all states. Default 65 536. */
+  maxConnections?: number;
+  /** Offer window scaling (RFC 7323). Default true. */
+  windowScaling?: boolean;
+  /** Offer timestamps (RFC 7323). Default true. */
+  timestamps?: boolean;
+  /** SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6). Default true. */
+  synCookies?: boolean;
+  /** Keepalive idle time, ms. Default 7 200 000 (RFC 1122 §4.2.3.6: >= 2 h). */
+  keepAliveIdle?: number;
+  /** Keepalive probe interval, ms. Default 75 000. */
+  keepAliveInterval?: number;
+  /** Unanswered keepalive probes before ETIMEDOUT. Default 9. */
+  keepAliveCount?: number;
+  /** A closed connection stays in FIN-WAIT-2 at most this long, ms. Default 60 000. */
+  finWait2Timeout?: number;
+  /** Challenge ACKs per connection per second (RFC 5961 §7). Default 10. */
+  challengeAckLimit?: number;
+  /** Smallest MSS accepted from a peer or ICMP. Default 88. */
+  minMss?: number;
+  /** Verify checksums on input. Default true. */
+  verifyChecksum?: boolean;
+  /** Congestion control factory. Default NewReno. */
+  congestionControl?: (smss: number) => CongestionControl;
+}
+
+/** @internal */
+export interface ResolvedConfig {
+  isnKey: Uint8Array;
+  random: () => number;
+  msl: number;
+  rtoMin: number;
+  rtoMax: number;
+  rtoInitial: number;
+  clockGranularity: number;
+  maxRetries: number;
+  synRetries: number;
+  delayedAckMs: number;
+  sendBufferSize: number;
+  receiveBufferSize: number;
+  maxOutOfOrderRanges: number;
+  maxConnections: number;
+  windowScaling: boolean;
+  timestamps: boolean;
+  synCookies: boolean;
+  keepAliveIdle: number;
+  keepAliveInterval: number;
+  keepAliveCount: number;
+  finWait2Timeout: number;
+  challengeAckLimit: number;
+  minMss: number;
+  verifyChecksum: boolean;
+  congestionControl: (smss: number) => CongestionControl;
+}
+
+/** Drop reasons (bad or unwanted input), counted and never thrown. */
+export interface TcpDropCounters {
+  truncated: number;
+  badDataOffset: number;
+  badOption: number;
+  badChecksum: number;
+  badPort: number;
+  broadcast: number;
+  outOfWindow: number;
+  noAck: number;
+  badAck: number;
+  ackUnsent: number;
+  ackTooOld: number;
+  reassemblyFull: number;
+  listenNoSyn: number;
+  tableFull: number;
+  icmpIgnored: number;
+}
+
+/** /proc/net/snmp `Tcp:` style counters plus drop reasons and TcpExt-like extras. */
+export interface TcpStats {
+  activeOpens: number;
+  passiveOpens: number;
+  attemptFails: number;
+  estabResets: number;
+  /** Connections in ESTABLISHED or CLOSE-WAIT now. */
+  currEstab: number;
+  inSegs: number;
+  outSegs: number;
+  retransSegs: number;
+  inErrs: number;
+  outRsts: number;
+  inCsumErrors: number;
+  synCookiesSent: number;
+  synCookiesRecv: number;
+  synCookiesFailed: number;
+  listenOverflows: number;
+  listenDrops: number;
+  pawsDrops: number;
+  challengeAcks: number;
+  challengeAcksSuppressed: number;
+  rstsReceived: number;
+  dupAcks: number;
+  fastRetransmits: number;
+  outOfOrder: number;
+  timeouts: number;
+  windowProbes: number;
+  keepaliveProbes: number;
+  keepaliveTimeouts: number;
+  finWait2Timeouts: number;
+  timeWaitReused: number;
+  sendErrors: number;
+  drops: TcpDropCounters;
+}
+
+export interface ListenHandler {
+  /** A connection completed its handshake and waits in the accept queue. */
+  onAcceptable?(listener: TcpListener): void;
+}
+
+export interface ListenOptions {
+  port: number;
+  /** Local address to accept on; default ANY (0). */
+  address?: Ipv4Address;
+  /** Accept queue bound (completed connections not yet accepted). Default 128. */
+  backlog?: number;
+  /** SYN queue bound (SYN-RECEIVED connections). Default: backlog. */
+  synBacklog?: number;
+  /** Options for accepted connections. */
+  options?: TcpConnectionOptions;
+}
+
+export interface ConnectOptions {
+  remoteAddress: Ipv4Address;
+  remotePort: number;
+  /** Default: the IP layer's source address towards the remote. */
+  localAddress?: Ipv4Address;
+  /** Default: an ephemeral port in 49152-65535 (RFC 6335). */
+  localPort?: number;
+  options?: TcpConnectionOptions;
+}
+
+/** A passive open (LISTEN). */
+export class TcpListener {
+  readonly port: number;
+  readonly address: Ipv4Address;
+  readonly backlog: number;
+  readonly synBacklog: number;
+  readonly options: TcpConnectionOptions;
+  /** @internal */ synQueueLength = 0;
+  /** @internal */ readonly acceptQueue: TcpConnection[] = [];
+  /** @internal every connection still owned by this listener (SYN queue + accept queue) */
+  readonly children = new Set<TcpConnection>();
+  /** @internal */ notifyPending = false;
+  /** @internal when this listener last answered with a SYN cookie (-Infinity: never) */
+  lastCookieAt = -Infinity;
+  private closed = false;
+
+  /** @internal */
+  constructor(private readonly layer: TcpLayer, opts: ListenOptions, readonly handler: ListenHandler) {
+    this.port = opts.port;
+    this.address = opts.address ?? 0;
+    this.backlog = opts.backlog ?? 128;
+    this.synBacklog = opts.synBacklog ?? this.backlog;
+    this.options = opts.options ?? {};
+  }
+
+  get isClosed(): boolean { return this.closed; }
+  /** Completed connections waiting for `accept`. */
+  get pending(): number { return this.acceptQueue.length; }
+
+  /** @internal */
+  acceptQueueFull(): boolean { return this.acceptQueue.length >= this.backlog; }
+
+  /** Takes the oldest completed connection and attaches `handler`; undefined when none waits. */
+  accept(handler: TcpHandler): TcpConnection | undefined {
+    const c = this.acceptQueue.shift();
+    if (c === undefined) return undefined;
+    c.inAcceptQueue = false;
+    c.listener = undefined;
+    this.children.delete(c);
+    c.handler = handler;
+    // What happened while queued is replayed to the new handler (onReadable, onRemoteFin).
+    this.layer.run(() => c.replayForAccept(), c);
+    return c;
+  }
+
+  /** Stops listening; connections not yet accepted are reset. */
+  close(now: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.layer.closeListener(this, now);
+  }
+}
+
+function bucketKey(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+  let h = Math.imul(remoteAddr ^ 0x9e3779b9, 0x85ebca6b);
+  h ^= Math.imul((remotePort << 16) | localPort, 0xc2b2ae35);
+  h ^= Math.imul(localAddr, 0x27d4eb2f);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+function zeroDrops(): TcpDropCounters {
+  return {
+    truncated: 0, badDataOffset: 0, badOption: 0, badChecksum: 0, badPort: 0, broadcast: 0,
+    outOfWindow: 0, noAck: 0, badAck: 0, ackUnsent: 0, ackTooOld: 0, reassemblyFull: 0,
+    listenNoSyn: 0, tableFull: 0, icmpIgnored: 0,
+  };
+}
+
+/** The reused writer handed to `ip.sendWith`: header from `repr`, payload from a send buffer. */
+class SegmentWriter implements PayloadWriter {
+  repr: TcpRepr = newTcpRepr();
+  conn: TcpConnection | undefined = undefined;
+  dataOff = 0;
+  dataLen = 0;
+  writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
+    const hl = emitTcpHeader(this.repr, buf, offset);
+    if (this.dataLen > 0 && this.conn !== undefined) this.conn.sendBuf.peek(this.dataOff, this.dataLen, buf, offset + hl);
+    fillTcpChecksum(buf, offset, hl + this.dataLen, src, dst);
+  }
+}
+
+export class TcpLayer implements TransportProtocol {
+  readonly protocol = PROTO_TCP;
+  /** @internal */ readonly ip: IpOutput;
+  /** @internal */ readonly config: ResolvedConfig;
+  /** @internal live counters; read them through `stats()` */
+  readonly counters: TcpStats;
+  private readonly table = new Map<number, TcpConnection>();
+  private connCount = 0;
+  private readonly listeners = new Map<number, TcpListener[]>();
+  private readonly timers = new DeadlineHeap<TcpConnection>();
+  private readonly rx: TcpRepr = newTcpRepr();
+  private readonly writer = new SegmentWriter();
+  private readonly tsVal = { tsVal: 0, tsEcr: 0 };
+  private readonly eventQueue: TcpConnection[] = [];
+  private readonly listenQueue: TcpListener[] = [];
+  private depth = 0;
+  private readonly sendOpts = { dontFragment: true };
+
+  constructor(ip: IpOutput, options: TcpLayerOptions = {}) {
+    this.ip = ip;
+    const o = options;
+    this.config = {
+      isnKey: o.isnKey ?? new Uint8Array(randomBytes(16)),
+      random: o.random ?? Math.random,
+      msl: o.msl ?? 30_000,
+      rtoMin: o.rtoMin ?? 200,
+      rtoMax: o.rtoMax ?? 60_000,
+      rtoInitial: o.rtoInitial ?? 1000,
+      clockGranularity: 1,
+      maxRetries: o.maxRetries ?? 15,
+      synRetries: o.synRetries ?? 6,
+      delayedAckMs: o.delayedAckMs ?? 40,
+      sendBufferSize: o.sendBufferSize ?? 256 * 1024,
+      receiveBufferSize: o.receiveBufferSize ?? 256 * 1024,
+      maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 16,
+      maxConnections: o.maxConnections ?? 65_536,
+      windowScaling: o.windowScaling ?? true,
+      timestamps: o.timestamps ?? true,
+      synCookies: o.synCookies ?? true,
+      keepAliveIdle: o.keepAliveIdle ?? 7_200_000,
+      keepAliveInterval: o.keepAliveInterval ?? 75_000,
+      keepAliveCount: o.keepAliveCount ?? 9,
+      finWait2Timeout: o.finWait2Timeout ?? 60_000,
+      challengeAckLimit: o.challengeAckLimit ?? 10,
+      minMss: o.minMss ?? 88,
+      verifyChecksum: o.verifyChecksum ?? true,
+      congestionControl: o.congestionControl ?? ((smss) => new NewReno(smss)),
+    };
+    for (const [k, v] of Object.entries(this.config)) {
+      if (typeof v === 'number' && !(v >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', `option ${k} must be a non-negative number`);
+    }
+    this.counters = {
+      activeOpens: 0, passiveOpens: 0, attemptFails: 0, estabResets: 0, currEstab: 0,
+      inSegs: 0, outSegs: 0, retransSegs: 0, inErrs: 0, outRsts: 0, inCsumErrors: 0,
+      synCookiesSent: 0, synCookiesRecv: 0, synCookiesFailed: 0, listenOverflows: 0, listenDrops: 0,
+      pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
+      fastRetransmits: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
+      keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
+      drops: zeroDrops(),
+    };
+  }
+
+  /** A snapshot of the counters (/proc/net/snmp `Tcp:` names, plus drop reasons and extras). */
+  stats(): TcpStats {
+    return { ...this.counters, drops: { ...this.counters.drops } };
+  }
+
+  /** Connections in the table (all states but LISTEN, TIME-WAIT included). */
+  get connectionCount(): number { return this.connCount; }
+
+  /** Every connection in the table (for diagnostics and tests; allocates). */
+  connections(): TcpConnection[] {
+    const out: TcpConnection[] = [];
+    for (const head of this.table.values()) {
+      for (let x: TcpConnection | undefined = head; x !== undefined; x = x.nextInBucket) out.push(x);
+    }
+    return out;
+  }
+
+  // ================================================================ time
+
+  /** Earliest timer deadline (ms), Infinity when nothing is armed. O(1). */
+  pollAt(): number {
+    return this.timers.peekDeadline();
+  }
+
+  /** Runs every timer due at `now`. */
+  poll(now: number): void {
+    this.run(() => {
+      for (;;) {
+        const c = this.timers.peek();
+        if (c === undefined || c.heapDeadline > now) break;
+        c.onTimer(now);
+        this.reschedule(c);
+        if (c.heapIndex >= 0 && c.heapDeadline <= now) {
+          // Defensive: a timer that did not move would spin; push it forward.
+          this.timers.schedule(c, now + 1);
+        }
+      }
+    }, undefined);
+  }
+
+  /** @internal runs `fn` as one event; delivers queued callbacks when the outermost event ends. */
+  /** @internal opens an event without allocating a closure (hot user calls: write, read). */
+  enter(): void {
+    this.depth++;
+  }
+
+  /** @internal closes an event opened by `enter`. */
+  exit(conn: TcpConnection | undefined): void {
+    if (conn !== undefined) this.reschedule(conn);
+    this.depth--;
+    if (this.depth === 0) this.flushEvents();
+  }
+
+  run<T>(fn: () => T, conn: TcpConnection | undefined): T {
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      if (conn !== undefined) this.reschedule(conn);
+      this.depth--;
+      if (this.depth === 0) this.flushEvents();
+    }
+  }
+
+  private flushEvents(): void {
+    this.depth++;
+    try {
+      while (this.eventQueue.length > 0 || this.listenQueue.length > 0) {
+        const c = this.eventQueue.shift();
+        if (c !== undefined) {
+          c.eventQueued = false;
+          c.deliverEvents();
+          continue;
+        }
+        const l = this.listenQueue.shift()!;
+        l.notifyPending = false;
+        if (l.acceptQueue.length > 0 && !l.isClosed) l.handler.onAcceptable?.(l);
+      }
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** @internal */
+  queueEvents(c: TcpConnection): void {
+    if (c.eventQueued) return;
+    c.eventQueued = true;
+    this.eventQueue.push(c);
+  }
+
+  /** @internal */
+  reschedule(c: TcpConnection): void {
+    if (!c.inTable) { this.timers.remove(c); return; }
+    this.timers.schedule(c, c.nextDeadline());
+  }
+
+  // ================================================================ table
+
+  private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
+    let c = this.table.get(bucketKey(localAddr, localPort, remoteAddr, remotePort));
+    while (c !== undefined) {
+      if (c.localPort === localPort && c.remotePort === remotePort && c.remoteAddress === remoteAddr && c.localAddress === localAddr) return c;
+      c = c.nextInBucket;
+    }
+    return undefined;
+  }
+
+  private attach(c: TcpConnection): void {
+    const k = bucketKey(c.localAddress, c.localPort, c.remoteAddress, c.remotePort);
+    c.key = k;
+    c.nextInBucket = this.table.get(k);
+    this.table.set(k, c);
+    c.inTable = true;
+    this.connCount++;
+  }
+
+  /** @internal removes a CLOSED connection from the table, the timers and its listener. */
+  detach(c: TcpConnection): void {
+    if (!c.inTable) return;
+    c.inTable = false;
+    this.connCount--;
+    let head = this.table.get(c.key);
+    if (head === c) {
+      if (c.nextInBucket === undefined) this.table.delete(c.key); else this.table.set(c.key, c.nextInBucket);
+    } else {
+      while (head !== undefined && head.nextInBucket !== c) head = head.nextInBucket;
+      if (head !== undefined) head.nextInBucket = c.nextInBucket;
+    }
+    c.nextInBucket = undefined;
+    this.timers.remove(c);
+    const l = c.listener;
+    if (l !== undefined) {
+      if (c.inAcceptQueue) {
+        const i = l.acceptQueue.indexOf(c);
+        if (i >= 0) l.acceptQueue.splice(i, 1);
+        c.inAcceptQueue = false;
+      }
+      c.listener = undefined;
+      l.children.delete(c);
+      // Nobody holds this connection yet: no callbacks to deliver.
+      c.events &= ~EV_CLOSED;
+    }
+  }
+
+  /** @internal bookkeeping for every state change (the choke point calls this). */
+  onStateChange(c: TcpConnection, prev: TcpState, next: TcpState): void {
+    const st = this.counters;
+    const wasEst = prev === 'ESTABLISHED' || prev === 'CLOSE-WAIT';
+    const isEst = next === 'ESTABLISHED' || next === 'CLOSE-WAIT';
+    if (wasEst && !isEst) st.currEstab--;
+    if (!wasEst && isEst) st.currEstab++;
+    // RFC 1213 tcpEstabResets: ESTABLISHED/CLOSE-WAIT -> CLOSED.
+    if (wasEst && next === 'CLOSED') st.estabResets++;
+    const l = c.listener;
+    if (l !== undefined && prev === 'SYN-RECEIVED') {
+      l.synQueueLength--;
+      if (next !== 'CLOSED' && !l.isClosed) {
+        c.inAcceptQueue = true;
+        l.acceptQueue.push(c);
+        if (!l.notifyPending) { l.notifyPending = true; this.listenQueue.push(l); }
+      }
+    }
+  }
+
+  // ================================================================ user calls
+
+  /**
+   * Active OPEN (RFC 9293 §3.10.1): sends a SYN now. Throws EADDRINUSE when the
+   * 4-tuple exists, EADDRNOTAVAIL when no ephemeral port is free, ENETUNREACH
+   * without a route, ENOBUFS when the table is full.
+   */
+  connect(opts: ConnectOptions, now: number, handler: TcpHandler): TcpConnection {
+    return this.run(() => {
+      const remote = opts.remoteAddress >>> 0;
+      if (!validPort(opts.remotePort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid remote port ${opts.remotePort}`);
+      if (opts.localPort !== undefined && !validPort(opts.localPort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid local port ${opts.localPort}`);
+      if (remote === 0 || remote === 0xffffffff || remote >>> 28 === 0xe) throw usageError('ERR_INVALID_ARG_VALUE', 'invalid remote address');
+      const local = opts.localAddress ?? this.ip.sourceFor(remote);
+      if (local === undefined) throw usageError('ENETUNREACH', 'no route to the remote address');
+      if (this.connCount >= this.config.maxConnections) throw usageError('ENOBUFS', 'connection table full');
+      let port = opts.localPort;
+      if (port === undefined) port = this.ephemeralPort(local, remote, opts.remotePort);
+      else if (this.lookup(local, port, remote, opts.remotePort) !== undefined) throw usageError('EADDRINUSE', `address in use: port ${port}`);
+      const c = new TcpConnection(this, this.config, local, port, remote, opts.remotePort, opts.options ?? {}, handler);
+      const iss = generateIsn(this.config.isnKey, now, local, port, remote, opts.remotePort);
+      c.initOpen(iss, now, this.tsOffset(), this.config.windowScaling, this.config.timestamps);
+      this.attach(c);
+      this.counters.activeOpens++;
+      c.setStateInternal('SYN-SENT', now);
+      c.output(now);
+      this.reschedule(c);
+      return c;
+    }, undefined);
+  }
+
+  /** Passive OPEN (RFC 9293 §3.10.1). Throws EADDRINUSE when the port is already listened on. */
+  listen(opts: ListenOptions, handler: ListenHandler = {}): TcpListener {
+    if (!validPort(opts.port)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid port ${opts.port}`);
+    if (opts.backlog !== undefined && !(opts.backlog >= 1)) throw usageError('ERR_INVALID_ARG_VALUE', 'backlog must be >= 1');
+    const list = this.listeners.get(opts.port) ?? [];
+    const addr = opts.address ?? 0;
+    if (list.some((l) => l.address === addr || l.address === 0 || addr === 0)) throw usageError('EADDRINUSE', `port ${opts.port} is in use`);
+    const l = new TcpListener(this, opts, handler);
+    list.push(l);
+    this.listeners.set(opts.port, list);
+    return l;
+  }
+
+  /** @internal */
+  closeListener(l: TcpListener, now: number): void {
+    this.run(() => {
+      const list = this.listeners.get(l.port);
+      if (list !== undefined) {
+        const i = list.indexOf(l);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0) this.listeners.delete(l.port);
+      }
+      // Reset the half-open and the not-yet-accepted connections (Linux behaviour).
+      for (const c of [...l.children]) c.abortInternal(now);
+    }, undefined);
+  }
+
+  private findListener(addr: number, port: number): TcpListener | undefined {
+    const list = this.listeners.get(port);
+    if (list === undefined) return undefined;
+    for (const l of list) if (l.address === addr) return l;
+    for (const l of list) if (l.address === 0) return l;
+    return undefined;
+  }
+
+  private ephemeralPort(local: number, remote: number, remotePort: number): number {
+    // RFC 6056 §3.3.1-like: random start, sequential search.
+    const lo = 49152;
+    const n = 65536 - lo;
+    const start = Math.floor(this.config.random() * n) % n;
+    for (let i = 0; i < n; i++) {
+      const p = lo + ((start + i) % n);
+      if (this.listeners.has(p)) continue;
+      if (this.lookup(local, p, remote, remotePort) === undefined) return p;
+    }
+    throw usageError('EADDRNOTAVAIL', 'no ephemeral port available');
+  }
+
+  private tsOffset(): number {
+    return Math.floor(this.config.random() * 0x100000000) >>> 0;
+  }
+
+  // ================================================================ input
+
+  receive(d: InboundDatagram, now: number): void {
+    this.depth++;
+    try {
+      this.receiveInner(d, now);
+    } finally {
+      this.depth--;
+      if (this.depth === 0) this.flushEvents();
+    }
+  }
+
+  private receiveInner(d: InboundDatagram, now: number): void {
+    const st = this.counters;
+    st.inSegs++;
+    const seg = parseTcp(d.payload, d.src, d.dst, this.config.verifyChecksum, this.rx);
+    if (typeof seg === 'string') {
+      st.inErrs++;
+      switch (seg) {
+        case 'truncated': st.drops.truncated++; break;
+        case 'bad-data-offset': st.drops.badDataOffset++; break;
+        case 'bad-option': st.drops.badOption++; break;
+        case 'bad-checksum': st.drops.badChecksum++; st.inCsumErrors++; break;
+        case 'bad-port': st.drops.badPort++; break;
+      }
+      return;
+    }
+    // RFC 1122 §4.2.3.10: segments to broadcast/multicast addresses are not TCP's.
+    if (d.toBroadcast) { st.drops.broadcast++; return; }
+    let c = this.lookup(d.dst, seg.dstPort, d.src, seg.srcPort);
+    let minIss: number | undefined;
+    if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && c.acceptsNewSyn(seg) &&
+      this.findListener(d.dst, seg.dstPort) !== undefined) {
+      // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection,
+      // with an ISS above the old SND.NXT.
+      minIss = seqAdd(c.sndNxt, 0x20000);
+      st.timeWaitReused++;
+      c.setStateInternal('CLOSED', now);
+      c = undefined;
+    }
+    if (c !== undefined) {
+      c.input(seg, now);
+      this.reschedule(c);
+      return;
+    }
+    const l = this.findListener(d.dst, seg.dstPort);
+    if (l !== undefined) { this.listenInput(l, seg, d, now, minIss); return; }
+    this.resetNowhere(seg, d.dst, d.src, now);
+  }
+
+  /** RFC 9293 §3.10.7.1: a segment for no connection is answered with RST (never an RST). */
+  private resetNowhere(seg: TcpRepr, local: number, remote: number, now: number): void {
+    if (seg.flags & RST) return;
+    if (seg.flags & ACK) {
+      this.sendRaw(local, remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, now, false);
+    } else {
+      const len = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
+      this.sendRaw(local, remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), RST | ACK, 0, now, false);
+    }
+  }
+
+  /** RFC 9293 §3.10.7.2: SEGMENT ARRIVES in LISTEN. */
+  private listenInput(l: TcpListener, seg: TcpRepr, d: InboundDatagram, now: number, minIss: number | undefined): void {
+    const st = this.counters;
+    const f = seg.flags;
+    // first: RST is ignored
+    if (f & RST) return;
+    // second: an ACK is answered by RST <SEQ=SEG.ACK> -- unless it carries a valid SYN cookie.
+    if (f & ACK) {
+      // Cookies are only checked while they may be outstanding (Linux's
+      // tcp_synq_no_recent_overflow): a stray-ACK flood costs no hashing otherwise.
+      if (!(f & SYN) && this.config.synCookies && now - l.lastCookieAt <= 2 * COOKIE_PERIOD_MS && this.tryCookie(l, seg, d, now)) return;
+      this.resetNowhere(seg, d.dst, d.src, now);
+      return;
+    }
+    // third: SYN
+    if (!(f & SYN)) { st.drops.listenNoSyn++; return; }
+    if (l.acceptQueueFull()) { st.listenOverflows++; st.listenDrops++; return; }
+    if (l.synQueueLength >= l.synBacklog) {
+      if (this.config.synCookies) { this.sendCookie(l, seg, d, now); return; }
+      st.listenDrops++;
+      return;
+    }
+    if (this.connCount >= this.config.maxConnections) { st.drops.tableFull++; st.listenDrops++; return; }
+    const c = new TcpConnection(this, this.config, d.dst, seg.dstPort, d.src, seg.srcPort, l.options, undefined);
+    let iss = generateIsn(this.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort);
+    if (minIss !== undefined && seqLe(iss, minIss)) iss = minIss;
+    c.initOpen(iss, now, this.tsOffset(), this.config.windowScaling && seg.options.windowScale !== undefined, this.config.timestamps && seg.options.timestamp !== undefined);
+    c.listener = l;
+    l.children.add(c);
+    l.synQueueLength++;
+    this.attach(c);
+    c.initPassive(seg, now);
+    c.setStateInternal('SYN-RECEIVED', now);
+    st.passiveOpens++;
+    // Data and FIN on a SYN are not queued (the peer retransmits them).
+    c.output(now);
+    this.reschedule(c);
+  }
+
+  private sendCookie(l: TcpListener, seg: TcpRepr, d: InboundDatagram, now: number): void {
+    const mssIdx = cookieMssIndex(seg.options.mss ?? 536);
+    const cookie = makeSynCookie(this.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort, seg.seq, mssIdx);
+    this.counters.synCookiesSent++;
+    l.lastCookieAt = now;
+    this.sendRaw(d.dst, d.src, seg.dstPort, seg.srcPort, cookie, seqAdd(seg.seq, 1), SYN | ACK, Math.min(l.options.receiveBufferSize ?? this.config.receiveBufferSize, 0xffff), now, true);
+  }
+
+  private tryCookie(l: TcpListener, seg: TcpRepr, d: InboundDatagram, now: number): boolean {
+    const st = this.counters;
+    const cookie = seqAdd(seg.ack, -1);
+    const idx = checkSynCookie(this.config.isnKey, now, cookie, d.dst, seg.dstPort, d.src, seg.srcPort, seqAdd(seg.seq, -1));
+    if (idx < 0) {
+      st.synCookiesFailed++;
+      return false;
+    }
+    if (l.acceptQueueFull() || this.connCount >= this.config.maxConnections) { st.listenOverflows++; return true; }
+    st.synCookiesRecv++;
+    const c = new TcpConnection(this, this.config, d.dst, seg.dstPort, d.src, seg.srcPort, l.options, undefined);
+    c.initOpen(cookie, now, 0, false, false);
+    c.initFromCookie(seg, COOKIE_MSS_TABLE[idx]!, now);
+    c.listener = l;
+    l.children.add(c);
+    this.attach(c);
+    st.passiveOpens++;
+    // Straight to ESTABLISHED (the listener's SYN queue never held it).
+    l.synQueueLength++;
+    c.setStateInternal('SYN-RECEIVED', now);
+    c.setStateInternal('ESTABLISHED', now);
+    // Text (and FIN) on the completing ACK.
+    c.input(seg, now);
+    this.reschedule(c);
+    return true;
+  }
+
+  /**
+   * ICMP errors (RFC 1122 §4.2.3.9, RFC 5927 §4.1 sequence check, RFC 1191 PMTU).
+   * Port/protocol unreachable in SYN-SENT is fatal (ECONNREFUSED); other
+   * unreachables are soft errors, reported only if the connection times out.
+   */
+  receiveError(err: TransportError, now: number): void {
+    this.run(() => {
+      const st = this.counters;
+      const q = err.quoted;
+      if (err.protocol !== PROTO_TCP || q.length < 8) { st.drops.icmpIgnored++; return; }
+      const srcPort = (q[0]! << 8) | q[1]!;
+      const dstPort = (q[2]! << 8) | q[3]!;
+      const seq = ((q[4]! << 24) | (q[5]! << 16) | (q[6]! << 8) | q[7]!) >>> 0;
+      const c = this.lookup(err.src, srcPort, err.dst, dstPort);
+      if (c === undefined) { st.drops.icmpIgnored++; return; }
+      // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.MAX.
+      if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.drops.icmpIgnored++; return; }
+      if (err.icmpType !== 3) { st.drops.icmpIgnored++; return; } // source quench is deprecated (RFC 6633)
+      switch (err.icmpCode) {
+        case 4: // fragmentation needed (RFC 1191 §6.4)
+          if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
+          break;
+        case 2: case 3: // protocol / port unreachable
+          if (c.state === 'SYN-SENT') c.onHardError(new TcpError('ECONNREFUSED', 'connection refused'), now);
+          else c.softError = new TcpError('ECONNREFUSED', 'connection refused');
+          break;
+        case 0: case 6: case 9: case 11:
+          c.softError = new TcpError('ENETUNREACH', 'network unreachable');
+          break;
+        default:
+          c.softError = new TcpError('EHOSTUNREACH', 'host unreachable');
+          break;
+      }
+      this.reschedule(c);
+    }, undefined);
+  }
+
+  // ================================================================ output
+
+  /** @internal emits one segment of connection `c`. */
+  emitSegment(c: TcpConnection, seq: number, flags: number, dataOff: number, len: number, now: number): void {
+    const w = this.writer;
+    const r = w.repr;
+    const o = r.options;
+    r.srcPort = c.localPort;
+    r.dstPort = c.remotePort;
+    r.seq = seq;
+    r.ack = flags & ACK ? c.rcvNxt : 0;
+    r.flags = flags;
+    r.urgent = 0;
+    o.mss = undefined;
+    o.windowScale = undefined;
+    o.sackPermitted = undefined;
+    o.sackBlocks = undefined;
+    o.timestamp = undefined;
+    const syn = (flags & SYN) !== 0;
+    if (flags & RST) {
+      r.window = 0;
+    } else {
+      r.window = c.windowField(syn);
+    }
+    if (syn) {
+      o.mss = c.advMss;
+      if (c.wsOffered) o.windowScale = c.rcvShift;
+      if (c.tsOffered) {
+        this.tsVal.tsVal = c.tsNow(now);
+        this.tsVal.tsEcr = flags & ACK ? c.tsRecent : 0;
+        o.timestamp = this.tsVal;
+      }
+    } else if (c.tsOk && !(flags & RST)) {
+      // RFC 7323 §3.2: TSopt in every non-RST segment once negotiated.
+      this.tsVal.tsVal = c.tsNow(now);
+      this.tsVal.tsEcr = c.tsRecent;
+      o.timestamp = this.tsVal;
+    }
+    w.conn = c;
+    w.dataOff = dataOff;
+    w.dataLen = len;
+    if (flags & ACK && !(flags & RST)) c.onAckSent();
+    if (flags & RST) this.counters.outRsts++;
+    this.counters.outSegs++;
+    const e = this.ip.sendWith(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, this.sendOpts);
+    w.conn = undefined;
+    if (e !== undefined) {
+      this.counters.sendErrors++;
+      // RFC 1191: the path is narrower than we thought; the retransmission uses the smaller MSS.
+      if (e === 'EMSGSIZE') c.updateSndMss();
+    }
+  }
+
+  /** @internal RST from a connection to an unacceptable segment (SEQ=seg.ack). */
+  sendRstFor(c: TcpConnection, seq: number, ack: number, flags: number, now: number): void {
+    this.sendRaw(c.localAddress, c.remoteAddress, c.localPort, c.remotePort, seq, ack, flags, 0, now, false);
+  }
+
+  /** Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */
+  private sendRaw(local: number, remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, _now: number, mss: boolean): void {
+    const w = this.writer;
+    const r = w.repr;
+    const o = r.options;
+    r.srcPort = localPort;
+    r.dstPort = remotePort;
+    r.seq = seq;
+    r.ack = ack;
+    r.flags = flags;
+    r.window = window;
+    r.urgent = 0;
+    o.mss = mss ? Math.max(this.config.minMss, this.ip.mtu - 40) : undefined;
+    o.windowScale = undefined;
+    o.sackPermitted = undefined;
+    o.sackBlocks = undefined;
+    o.timestamp = undefined;
+    w.conn = undefined;
+    w.dataLen = 0;
+    if (flags & RST) this.counters.outRsts++;
+    this.counters.outSegs++;
+    void local;
+    const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, this.sendOpts);
+    if (e !== undefined) this.counters.sendErrors++;
+  }
+}
+
+function validPort(p: unknown): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}

@@ -1,0 +1,168 @@
+/**
+ * Bounded byte ring buffer (send and receive buffers) and the reassembly
+ * bookkeeping for out-of-order data (after smoltcp's `storage::RingBuffer` and
+ * `storage::Assembler`).
+ *
+ * Storage grows lazily (doubling) up to `capacity`, so an idle connection does
+ * not hold its full buffer; `capacity` is the hard bound.
+ */
+export class RingBuffer {
+  readonly capacity: number;
+  private buf: Uint8Array;
+  private head = 0;
+  private len = 0;
+
+  constructor(capacity: number, initial = 4096) {
+    this.capacity = capacity;
+    this.buf = new Uint8Array(Math.min(capacity, initial));
+  }
+
+  /** Bytes stored (readable). */
+  get length(): number { return this.len; }
+  /** Bytes that can still be stored. */
+  get free(): number { return this.capacity - this.len; }
+
+  private reserve(total: number): void {
+    if (total <= this.buf.length) return;
+    let size = this.buf.length || 1;
+    while (size < total) size *= 2;
+    size = Math.min(size, this.capacity);
+    const next = new Uint8Array(size);
+    // Unwrap the readable bytes to the start of the new storage. Bytes written
+    // beyond `len` by writeAt (reassembly) are kept too: copy the whole old ring.
+    const old = this.buf;
+    const first = old.length - this.head;
+    next.set(old.subarray(this.head), 0);
+    next.set(old.subarray(0, this.head), first);
+    this.buf = next;
+    this.head = 0;
+  }
+
+  /** Appends as much of `src` as fits; returns the number of bytes taken. */
+  write(src: Uint8Array): number {
+    const n = Math.min(src.length, this.free);
+    if (n === 0) return 0;
+    this.writeAt(0, src.subarray(0, n));
+    this.len += n;
+    return n;
+  }
+
+  /**
+   * Writes `src` at `offset` bytes past the end of the readable data without
+   * making it readable (reassembly). The caller guarantees offset+src.length <= free.
+   */
+  writeAt(offset: number, src: Uint8Array): void {
+    const n = src.length;
+    if (n === 0) return;
+    this.reserve(this.len + offset + n);
+    const size = this.buf.length;
+    let pos = (this.head + this.len + offset) % size;
+    const first = Math.min(n, size - pos);
+    this.buf.set(first === n ? src : src.subarray(0, first), pos);
+    if (first < n) {
+      pos = 0;
+      this.buf.set(src.subarray(first), 0);
+    }
+  }
+
+  /** Makes `n` bytes previously placed by writeAt(0..) readable. */
+  commit(n: number): void {
+    this.len += n;
+  }
+
+  /** Copies `n` bytes starting `offset` bytes into the readable data to `dst[dstOff...]`. */
+  peek(offset: number, n: number, dst: Uint8Array, dstOff: number): void {
+    const size = this.buf.length;
+    const pos = (this.head + offset) % size;
+    const first = Math.min(n, size - pos);
+    dst.set(this.buf.subarray(pos, pos + first), dstOff);
+    if (first < n) dst.set(this.buf.subarray(0, n - first), dstOff + first);
+  }
+
+  /** Copies up to `into.length` readable bytes out and removes them. */
+  read(into: Uint8Array): number {
+    const n = Math.min(into.length, this.len);
+    if (n === 0) return 0;
+    this.peek(0, n, into, 0);
+    this.discard(n);
+    return n;
+  }
+
+  /** Drops `n` bytes from the front. */
+  discard(n: number): void {
+    n = Math.min(n, this.len);
+    this.len -= n;
+    // No reset to 0 on empty: reassembled bytes may sit past the end (writeAt).
+    this.head = (this.head + n) % this.buf.length;
+  }
+}
+
+/**
+ * The ranges of out-of-order data held past the in-order edge, as byte offsets
+ * relative to RCV.NXT: sorted, disjoint, non-adjacent [start, end) pairs,
+ * at most `maxRanges` of them (the bound of the out-of-order queue).
+ */
+export class Assembler {
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  constructor(readonly maxRanges: number) {}
+
+  get isEmpty(): boolean { return this.starts.length === 0; }
+  get rangeCount(): number { return this.starts.length; }
+  /** Bytes held out of order. */
+  get bytes(): number {
+    let n = 0;
+    for (let i = 0; i < this.starts.length; i++) n += this.ends[i]! - this.starts[i]!;
+    return n;
+  }
+
+  /** Records [start, end). Returns false (nothing recorded) when it would need more than maxRanges ranges. */
+  add(start: number, end: number): boolean {
+    if (end <= start) return true;
+    const s = this.starts;
+    const e = this.ends;
+    // First range that ends at or after `start` (may merge), and last that starts at or before `end`.
+    let i = 0;
+    while (i < s.length && e[i]! < start) i++;
+    let j = i;
+    while (j < s.length && s[j]! <= end) j++;
+    if (i === j) {
+      if (s.length >= this.maxRanges) return false;
+      s.splice(i, 0, start);
+      e.splice(i, 0, end);
+      return true;
+    }
+    const ns = Math.min(start, s[i]!);
+    const ne = Math.max(end, e[j - 1]!);
+    s.splice(i, j - i, ns);
+    e.splice(i, j - i, ne);
+    return true;
+  }
+
+  /** Length of data contiguous from offset 0 (0 when there is a hole at the front). */
+  frontContiguous(): number {
+    return this.starts.length > 0 && this.starts[0] === 0 ? this.ends[0]! : 0;
+  }
+
+  /** The in-order edge moved forward by `n` bytes: shift everything, dropping what is now behind it. */
+  advance(n: number): void {
+    const s = this.starts;
+    const e = this.ends;
+    let k = 0;
+    for (let i = 0; i < s.length; i++) {
+      const ns = Math.max(0, s[i]! - n);
+      const ne = e[i]! - n;
+      if (ne <= 0) continue;
+      s[k] = ns;
+      e[k] = ne;
+      k++;
+    }
+    s.length = k;
+    e.length = k;
+  }
+
+  clear(): void {
+    this.starts.length = 0;
+    this.ends.length = 0;
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * TCP on the wire (RFC 9293 §3.1, options from RFC 9293 §3.2, RFC 7323, RFC 2018).
+ *
+ * Two levels, after smoltcp's `wire/tcp.rs`:
+ *  - `TcpPacket`: a thin view over a segment's bytes. `TcpPacket.check(bytes)`
+ *    validates the lengths once; after it succeeds no accessor can read out of range.
+ *  - `TcpRepr`: a small plain record of everything the stack understands.
+ *    `parseTcp` validates (checksum with the pseudo-header, data offset, option
+ *    lengths) and fills a record; it never throws: malformed input yields a
+ *    `TcpParseError` string that the caller counts. `emitTcp` writes a record
+ *    front to back into a caller's buffer and fills in the checksum;
+ *    `tcpHeaderLen(repr)` says how many header bytes it will write.
+ *
+ * Options are emitted in a fixed, Linux-like layout so every header stays a
+ * multiple of 4 bytes: MSS (4), [SACK-permitted +] timestamps (12), window scale
+ * (NOP + 3), SACK blocks (NOP NOP + 2 + 8n). Unknown options are skipped on
+ * input; NOP and EOL are honoured.
+ *
+ * Buffer ownership: the `payload` of a parsed record is a view into the input
+ * bytes, valid only while the caller owns them (during `receive`).
+ */
+import { PROTO_TCP, pseudoHeaderSum, sum16, finish } from '@netstack/ip';
+import type { Ipv4Address } from '@netstack/ip';
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+export const URG = 0x20;
+export const ECE = 0x40;
+export const CWR = 0x80;
+
+export const TCP_HEADER_LEN = 20;
+export const TCP_MAX_HEADER_LEN = 60;
+
+const OPT_EOL = 0;
+const OPT_NOP = 1;
+const OPT_MSS = 2;
+const OPT_WSCALE = 3;
+const OPT_SACK_PERM = 4;
+const OPT_SACK = 5;
+const OPT_TIMESTAMP = 8;
+
+export interface TcpTimestamp {
+  tsVal: number;
+  tsEcr: number;
+}
+
+export interface SackBlock {
+  left: number;
+  right: number;
+}
+
+/**
+ * Options as a record. Absent options are missing or `undefined` (the parser
+ * reuses one record, so it writes `undefined` rather than deleting keys).
+ */
+export interface TcpOptions {
+  mss?: number | undefined;
+  /** Shift count as received (RFC 7323 §2.3: the user of it clamps to 14). */
+  windowScale?: number | undefined;
+  sackPermitted?: boolean | undefined;
+  sackBlocks?: SackBlock[] | undefined;
+  timestamp?: TcpTimestamp | undefined;
+}
+
+export interface TcpRepr {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  /** Bit set of FIN SYN RST PSH ACK URG ECE CWR. */
+  flags: number;
+  /** The raw 16-bit window field (unscaled). */
+  window: number;
+  urgent: number;
+  options: TcpOptions;
+  payload: Uint8Array;
+}
+
+export type TcpParseError =
+  | 'truncated'
+  | 'bad-data-offset'
+  | 'bad-option'
+  | 'bad-checksum'
+  | 'bad-port';
+
+/** A view over a TCP segment. Call `check()` before reading anything. */
+export class TcpPacket {
+  readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+  /** The one length check: header and the data offset fit in the bytes. */
+  check(): TcpParseError | undefined {
+    const b = this.bytes;
+    if (b.length < TCP_HEADER_LEN) return 'truncated';
+    const off = this.headerLength;
+    if (off < TCP_HEADER_LEN || off > b.length) return 'bad-data-offset';
+    return undefined;
+  }
+  get srcPort(): number { return (this.bytes[0]! << 8) | this.bytes[1]!; }
+  get dstPort(): number { return (this.bytes[2]! << 8) | this.bytes[3]!; }
+  get seq(): number { return read32(this.bytes, 4); }
+  get ack(): number { return read32(this.bytes, 8); }
+  /** Data offset in bytes (RFC 9293 §3.1: 4 bits, in 32-bit words). */
+  get headerLength(): number { return (this.bytes[12]! >>> 4) * 4; }
+  get flags(): number { return this.bytes[13]!; }
+  get window(): number { return (this.bytes[14]! << 8) | this.bytes[15]!; }
+  get checksum(): number { return (this.bytes[16]! << 8) | this.bytes[17]!; }
+  get urgent(): number { return (this.bytes[18]! << 8) | this.bytes[19]!; }
+  get options(): Uint8Array { return this.bytes.subarray(TCP_HEADER_LEN, this.headerLength); }
+  get payload(): Uint8Array { return this.bytes.subarray(this.headerLength); }
+}
+
+function read32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+function write32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 255;
+  b[o + 2] = (v >>> 8) & 255;
+  b[o + 3] = v & 255;
+}
+
+/** A fresh, empty record (for callers that reuse one). */
+export function newTcpRepr(): TcpRepr {
+  return {
+    srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0,
+    options: { mss: undefined, windowScale: undefined, sackPermitted: undefined, sackBlocks: undefined, timestamp: undefined },
+    payload: EMPTY,
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Sum over the pseudo-header and the segment; 0xffff for a valid segment. */
+export function tcpChecksumSum(bytes: Uint8Array, start: number, end: number, src: Ipv4Address, dst: Ipv4Address): number {
+  return sum16(bytes, start, end, pseudoHeaderSum(src, dst, PROTO_TCP, end - start));
+}
+
+/**
+ * Parses `bytes` (one TCP segment, the IP payload) into `into` (or a new record).
+ * Never throws. `src`/`dst` are the IP addresses for the pseudo-header.
+ */
+export function parseTcp(
+  bytes: Uint8Array,
+  src: Ipv4Address,
+  dst: Ipv4Address,
+  verifyChecksum: boolean,
+  into: TcpRepr = newTcpRepr(),
+): TcpRepr | TcpParseError {
+  // The view's one length check, inlined so the hot path allocates no view object.
+  if (bytes.length < TCP_HEADER_LEN) return 'truncated';
+  const hl = (bytes[12]! >>> 4) * 4;
+  if (hl < TCP_HEADER_LEN || hl > bytes.length) return 'bad-data-offset';
+  // RFC 9293 §3.1: the checksum covers the pseudo-header, header and data.
+  if (verifyChecksum && tcpChecksumSum(bytes, 0, bytes.length, src, dst) !== 0xffff) return 'bad-checksum';
+  const srcPort = (bytes[0]! << 8) | bytes[1]!;
+  const dstPort = (bytes[2]! << 8) | bytes[3]!;
+  // Port 0 is reserved and never valid on the wire.
+  if (srcPort === 0 || dstPort === 0) return 'bad-port';
+  const o = into.options;
+  o.mss = undefined;
+  o.windowScale = undefined;
+  o.sackPermitted = undefined;
+  o.sackBlocks = undefined;
+  const tsRecord = o.timestamp;
+  o.timestamp = undefined;
+  let i = TCP_HEADER_LEN;
+  // RFC 9293 §3.2: kinds 0 and 1 are single bytes; all others carry a length
+  // octet that counts kind and length; unknown kinds are skipped by length.
+  while (i < hl) {
+    const kind = bytes[i]!;
+    if (kind === OPT_EOL) break;
+    if (kind === OPT_NOP) { i++; continue; }
+    if (i + 1 >= hl) return 'bad-option';
+    const len = bytes[i + 1]!;
+    if (len < 2 || i + len > hl) return 'bad-option';
+    switch (kind) {
+      case OPT_MSS:
+        if (len !== 4) return 'bad-option';
+        o.mss = (bytes[i + 2]! << 8) | bytes[i + 3]!;
+        break;
+      case OPT_WSCALE:
+        if (len !== 3) return 'bad-option';
+        o.windowScale = bytes[i + 2]!;
+        break;
+      case OPT_SACK_PERM:
+        if (len !== 2) return 'bad-option';
+        o.sackPermitted = true;
+        break;
+      case OPT_SACK: {
+        if ((len - 2) % 8 !== 0 || len === 2) return 'bad-option';
+        const blocks: SackBlock[] = [];
+        for (let j = i + 2; j < i + len; j += 8) blocks.push({ left: read32(bytes, j), right: read32(bytes, j + 4) });
+        o.sackBlocks = blocks;
+        break;
+      }
+      case OPT_TIMESTAMP: {
+        if (len !== 10) return 'bad-option';
+        const ts = tsRecord ?? { tsVal: 0, tsEcr: 0 };
+        ts.tsVal = read32(bytes, i + 2);
+        ts.tsEcr = read32(bytes, i + 6);
+        o.timestamp = ts;
+        break;
+      }
+      default:
+        break;
+    }
+    i += len;
+  }
+  into.srcPort = srcPort;
+  into.dstPort = dstPort;
+  into.seq = read32(bytes, 4);
+  into.ack = read32(bytes, 8);
+  into.flags = bytes[13]!;
+  into.window = (bytes[14]! << 8) | bytes[15]!;
+  into.urgent = (bytes[18]! << 8) | bytes[19]!;
+  into.payload = bytes.subarray(hl);
+  return into;
+}
+
+/** Bytes of options `emitTcp` writes for `o` (always a multiple of 4). */
+export function tcpOptionsLen(o: TcpOptions): number {
+  let n = 0;
+  if (o.mss !== undefined) n += 4;
+  if (o.timestamp !== undefined) n += 12;
+  else if (o.sackPermitted) n += 4;
+  if (o.windowScale !== undefined) n += 4;
+  if (o.sackBlocks !== undefined && o.sackBlocks.length > 0) n += 4 + 8 * o.sackBlocks.length;
+  return n;
+}
+
+/** Header length (20 + options) that `emitTcp` writes for `repr`. */
+export function tcpHeaderLen(repr: TcpRepr): number {
+  return TCP_HEADER_LEN + tcpOptionsLen(repr.options);
+}
+
+/**
+ * Writes the header of `repr` at `buf[off...]` with the checksum field zeroed.
+ * Returns the header length. Throws (API misuse) when the options exceed 40 bytes.
+ */
+export function emitTcpHeader(repr: TcpRepr, buf: Uint8Array, off: number): number {
+  const o = repr.options;
+  const hl = tcpHeaderLen(repr);
+  if (hl > TCP_MAX_HEADER_LEN) {
+    throw Object.assign(new Error('TCP options exceed 40 bytes'), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  buf[off] = repr.srcPort >>> 8;
+  buf[off + 1] = repr.srcPort & 255;
+  buf[off + 2] = repr.dstPort >>> 8;
+  buf[off + 3] = repr.dstPort & 255;
+  write32(buf, off + 4, repr.seq);
+  write32(buf, off + 8, repr.ack);
+  buf[off + 12] = (hl / 4) << 4;
+  buf[off + 13] = repr.flags & 0xff;
+  buf[off + 14] = repr.window >>> 8;
+  buf[off + 15] = repr.window & 255;
+  buf[off + 16] = 0;
+  buf[off + 17] = 0;
+  buf[off + 18] = repr.urgent >>> 8;
+  buf[off + 19] = repr.urgent & 255;
+  let i = off + TCP_HEADER_LEN;
+  if (o.mss !== undefined) {
+    buf[i] = OPT_MSS; buf[i + 1] = 4; buf[i + 2] = o.mss >>> 8; buf[i + 3] = o.mss & 255;
+    i += 4;
+  }
+  if (o.timestamp !== undefined) {
+    if (o.sackPermitted) { buf[i] = OPT_SACK_PERM; buf[i + 1] = 2; } else { buf[i] = OPT_NOP; buf[i + 1] = OPT_NOP; }
+    buf[i + 2] = OPT_TIMESTAMP; buf[i + 3] = 10;
+    write32(buf, i + 4, o.timestamp.tsVal);
+    write32(buf, i + 8, o.timestamp.tsEcr);
+    i += 12;
+  } else if (o.sackPermitted) {
+    buf[i] = OPT_NOP; buf[i + 1] = OPT_NOP; buf[i + 2] = OPT_SACK_PERM; buf[i + 3] = 2;
+    i += 4;
+  }
+  if (o.windowScale !== undefined) {
+    buf[i] = OPT_NOP; buf[i + 1] = OPT_WSCALE; buf[i + 2] = 3; buf[i + 3] = o.windowScale & 255;
+    i += 4;
+  }
+  if (o.sackBlocks !== undefined && o.sackBlocks.length > 0) {
+    buf[i] = OPT_NOP; buf[i + 1] = OPT_NOP; buf[i + 2] = OPT_SACK; buf[i + 3] = 2 + 8 * o.sackBlocks.length;
+    i += 4;
+    for (const b of o.sackBlocks) { write32(buf, i, b.left); write32(buf, i + 4, b.right); i += 8; }
+  }
+  return hl;
+}
+
+/** Computes and stores the checksum of the segment at buf[off, off+len). */
+export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: Ipv4Address, dst: Ipv4Address): void {
+  buf[off + 16] = 0;
+  buf[off + 17] = 0;
+  const c = finish(tcpChecksumSum(buf, off, off + len, src, dst));
+  buf[off + 16] = c >>> 8;
+  buf[off + 17] = c & 255;
+}
+
+/** Writes header, options and payload of `repr` at `buf[off...]`, checksummed. Returns the segment length. */
+export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: Ipv4Address, dst: Ipv4Address): number {
+  const hl = emitTcpHeader(repr, buf, off);
+  buf.set(repr.payload, off + hl);
+  const len = hl + repr.payload.length;
+  fillTcpChecksum(buf, off, len, src, dst);
+  return len;
+}
+
+/** Sequence-space length of a segment: data plus one for each of SYN and FIN (RFC 9293 §3.4). */
+export function segmentLength(repr: TcpRepr): number {
+  return repr.payload.length + (repr.flags & SYN ? 1 : 0) + (repr.flags & FIN ? 1 : 0);
+}

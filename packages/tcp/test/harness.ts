@@ -1,0 +1,224 @@
+/**
+ * Test harness in smoltcp's style: a fake IpOutput that collects what the layer
+ * sends, segment templates, `send` (inject from the peer) and `recv` (assert what
+ * left), and fixtures that build a connection in a given state.
+ */
+import { expect } from 'vitest';
+import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
+import {
+  ACK, FIN, SYN, TcpLayer, emitTcp, newTcpRepr, parseTcp, tcpHeaderLen,
+} from '../src/index.js';
+import type { TcpConnection, TcpError, TcpHandler, TcpLayerOptions, TcpOptions, TcpRepr } from '../src/index.js';
+
+export const LOCAL: Ipv4Address = 0x0a000001; // 10.0.0.1
+export const REMOTE: Ipv4Address = 0x0a000002; // 10.0.0.2
+export const LOCAL_PORT = 49500;
+export const REMOTE_PORT = 80;
+export const REMOTE_ISS = 10_000;
+
+export interface Sent { dst: Ipv4Address; src: Ipv4Address; bytes: Uint8Array }
+
+export class FakeIp implements IpOutput {
+  readonly address: Ipv4Address;
+  mtu = 1500;
+  sent: Sent[] = [];
+  pmtu = new Map<number, number>();
+  failNext: SendError | undefined = undefined;
+  constructor(address: Ipv4Address = LOCAL) { this.address = address; }
+  sourceFor(_dst: Ipv4Address): Ipv4Address | undefined { return this.address; }
+  pathMtu(dst: Ipv4Address): number { return this.pmtu.get(dst) ?? this.mtu; }
+  send(dst: Ipv4Address, _protocol: number, payload: Uint8Array, _options?: SendOptions): SendError | undefined {
+    this.sent.push({ dst, src: this.address, bytes: payload.slice() });
+    return undefined;
+  }
+  sendWith(dst: Ipv4Address, _protocol: number, length: number, writer: PayloadWriter, _options?: SendOptions): SendError | undefined {
+    if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; return e; }
+    const buf = new Uint8Array(20 + length);
+    writer.writePayload(buf, 20, this.address, dst);
+    this.sent.push({ dst, src: this.address, bytes: buf.slice(20) });
+    return undefined;
+  }
+  reportUnreachable(): void {}
+}
+
+/** A segment as tests write it: flags and numbers, payload as a string or bytes. */
+export interface Seg {
+  seq: number;
+  ack?: number;
+  flags: number;
+  window?: number;
+  payload?: string | Uint8Array;
+  options?: TcpOptions;
+  srcPort?: number;
+  dstPort?: number;
+}
+
+export function datagram(bytes: Uint8Array, src: Ipv4Address, dst: Ipv4Address): InboundDatagram {
+  return { src, dst, protocol: 6, ttl: 64, tos: 0, payload: bytes, packet: bytes, headerLength: 0, toBroadcast: false, reassembled: false };
+}
+
+export function toBytes(p: string | Uint8Array | undefined): Uint8Array {
+  if (p === undefined) return new Uint8Array(0);
+  return typeof p === 'string' ? new TextEncoder().encode(p) : p;
+}
+
+export function encode(s: Seg, src = REMOTE, dst = LOCAL): Uint8Array {
+  const r: TcpRepr = {
+    srcPort: s.srcPort ?? REMOTE_PORT, dstPort: s.dstPort ?? LOCAL_PORT,
+    seq: s.seq >>> 0, ack: (s.ack ?? 0) >>> 0, flags: s.flags, window: s.window ?? 65535, urgent: 0,
+    options: s.options ?? {}, payload: toBytes(s.payload),
+  };
+  const buf = new Uint8Array(tcpHeaderLen(r) + r.payload.length);
+  emitTcp(r, buf, 0, src, dst);
+  return buf;
+}
+
+export function decode(bytes: Uint8Array, src = LOCAL, dst = REMOTE): TcpRepr {
+  const r = parseTcp(bytes, src, dst, true, newTcpRepr());
+  if (typeof r === 'string') throw new Error(`layer sent a bad segment: ${r}`);
+  r.payload = r.payload.slice();
+  return r;
+}
+
+export function flagNames(f: number): string {
+  const n = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
+  return n.filter((_, i) => f & (1 << i)).join('|') || 'none';
+}
+
+export interface Events { log: string[]; closedError: TcpError | undefined | null }
+
+/** One local layer talking to a scripted remote. */
+export class Ctx {
+  ip: FakeIp;
+  layer: TcpLayer;
+  now = 0;
+  events: Events = { log: [], closedError: null };
+  handler: TcpHandler;
+  conn!: TcpConnection;
+  /** Remote's next sequence number (what the local side should ack). */
+  rseq = REMOTE_ISS + 1;
+  /** Local ISS (learnt from the SYN / SYN-ACK). */
+  iss = 0;
+
+  constructor(options: TcpLayerOptions = {}) {
+    this.ip = new FakeIp();
+    this.layer = new TcpLayer(this.ip, {
+      isnKey: new Uint8Array(16).fill(7), random: seeded(1), timestamps: false, windowScaling: false,
+      ...options,
+    });
+    const ev = this.events;
+    this.handler = {
+      onEstablished: () => ev.log.push('established'),
+      onReadable: () => ev.log.push('readable'),
+      onWritable: () => ev.log.push('writable'),
+      onRemoteFin: () => ev.log.push('remote-fin'),
+      onClosed: (_c, err) => { ev.log.push(err ? `closed:${err.code}` : 'closed'); ev.closedError = err; },
+    };
+  }
+
+  /** Injects a segment from the peer. */
+  send(s: Seg, src = REMOTE): void {
+    this.layer.receive(datagram(encode(s, src, LOCAL), src, LOCAL), this.now);
+  }
+
+  /** Takes everything the layer sent since the last call. */
+  drain(): TcpRepr[] {
+    const out = this.ip.sent.map((x) => decode(x.bytes, x.src, x.dst));
+    this.ip.sent = [];
+    return out;
+  }
+
+  /** Asserts exactly one segment left, matching `exp` (fields given), and returns it. */
+  recv(exp: Partial<Omit<Seg, 'payload'>> & { payload?: string | Uint8Array; len?: number }): TcpRepr {
+    const segs = this.drain();
+    expect(segs.map((s) => describeSeg(s)), 'exactly one segment').toHaveLength(1);
+    const s = segs[0]!;
+    matchSeg(s, exp);
+    return s;
+  }
+
+  /** Asserts nothing left. */
+  recvNothing(): void {
+    expect(this.drain().map((s) => describeSeg(s))).toEqual([]);
+  }
+
+  /** Moves virtual time to `t` and runs due timers. */
+  advance(t: number): void {
+    this.now = t;
+    this.layer.poll(t);
+  }
+
+  /** Sets the clock and polls even if nothing is due. */
+  step(ms: number): void { this.advance(this.now + ms); }
+
+  write(s: string | Uint8Array): number { return this.conn.write(toBytes(s), this.now); }
+
+  read(max = 65536): string {
+    const b = new Uint8Array(max);
+    const n = this.conn.read(b, this.now);
+    return new TextDecoder().decode(b.subarray(0, n));
+  }
+}
+
+export function matchSeg(s: TcpRepr, exp: Partial<Omit<Seg, 'payload'>> & { payload?: string | Uint8Array; len?: number }): void {
+  const d = describeSeg(s);
+  if (exp.flags !== undefined) expect(flagNames(s.flags), d).toBe(flagNames(exp.flags));
+  if (exp.seq !== undefined) expect(s.seq, `seq of ${d}`).toBe(exp.seq >>> 0);
+  if (exp.ack !== undefined) expect(s.ack, `ack of ${d}`).toBe(exp.ack >>> 0);
+  if (exp.window !== undefined) expect(s.window, `window of ${d}`).toBe(exp.window);
+  if (exp.payload !== undefined) expect(new TextDecoder().decode(s.payload), d).toBe(new TextDecoder().decode(toBytes(exp.payload)));
+  if (exp.len !== undefined) expect(s.payload.length, `len of ${d}`).toBe(exp.len);
+  if (exp.options !== undefined) {
+    for (const [k, v] of Object.entries(exp.options)) expect((s.options as Record<string, unknown>)[k], `${k} of ${d}`).toEqual(v);
+  }
+}
+
+export function describeSeg(s: TcpRepr): string {
+  return `${flagNames(s.flags)} seq=${s.seq} ack=${s.ack} win=${s.window} len=${s.payload.length}`;
+}
+
+/** Mulberry32: a tiny seeded PRNG. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ------------------------------------------------------------------ fixtures
+
+/** Active open: SYN sent, nothing else. */
+export function synSent(options: TcpLayerOptions = {}, connOpts: Parameters<TcpLayer['connect']>[0]['options'] = {}): Ctx {
+  const t = new Ctx(options);
+  t.conn = t.layer.connect({ remoteAddress: REMOTE, remotePort: REMOTE_PORT, localPort: LOCAL_PORT, options: connOpts }, t.now, t.handler);
+  const syn = t.recv({ flags: SYN });
+  t.iss = syn.seq;
+  return t;
+}
+
+/** ESTABLISHED via an active open; the peer offers MSS 1460 and `peerOptions`. */
+export function established(options: TcpLayerOptions = {}, peerOptions: TcpOptions = {}, window = 65535): Ctx {
+  const t = synSent(options);
+  t.send({ seq: REMOTE_ISS, ack: t.iss + 1, flags: SYN | ACK, window, options: { mss: 1460, ...peerOptions } });
+  t.recv({ flags: ACK, seq: t.iss + 1, ack: REMOTE_ISS + 1 });
+  expect(t.conn.state).toBe('ESTABLISHED');
+  t.events.log = [];
+  return t;
+}
+
+/** A listener on LOCAL_PORT; `t.listener` accepts into `t.conn` when asked. */
+export function listening(options: TcpLayerOptions = {}, backlog = 8, synBacklog?: number) {
+  const t = new Ctx(options);
+  const accepted: TcpConnection[] = [];
+  const listener = t.layer.listen({ port: LOCAL_PORT, backlog, ...(synBacklog !== undefined ? { synBacklog } : {}) }, {
+    onAcceptable: (l) => { let c; while ((c = l.accept(t.handler)) !== undefined) { accepted.push(c); t.conn = c; } },
+  });
+  return { t, listener, accepted };
+}
+
+export { ACK, FIN, SYN };
+export type { TransportError };

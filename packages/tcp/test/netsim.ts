@@ -1,0 +1,99 @@
+/**
+ * A deterministic network simulator (after smoltcp's tests/netsim.rs): two
+ * TcpLayers back to back through a seeded channel that drops, duplicates and
+ * delays (so reorders) segments, driven by a tiny virtual-time event loop.
+ */
+import type { IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions } from '@netstack/ip';
+import { TcpLayer } from '../src/index.js';
+import type { TcpLayerOptions } from '../src/index.js';
+import { datagram, seeded } from './harness.js';
+
+export interface LinkParams {
+  loss: number;
+  duplicate: number;
+  delay: number;
+  jitter: number;
+}
+
+interface Ev { at: number; order: number; run: () => void }
+
+export class Sim {
+  now = 0;
+  private q: Ev[] = [];
+  private order = 0;
+  readonly rand: () => number;
+  readonly layers = new Map<Ipv4Address, TcpLayer>();
+  delivered = 0;
+  dropped = 0;
+
+  constructor(seed: number, readonly link: LinkParams) {
+    this.rand = seeded(seed);
+  }
+
+  /** Adds a host at `addr` with its own TcpLayer. */
+  host(addr: Ipv4Address, options: TcpLayerOptions = {}): TcpLayer {
+    const sim = this;
+    const ip: IpOutput = {
+      address: addr,
+      mtu: 1500,
+      sourceFor: () => addr,
+      pathMtu: () => 1500,
+      send(dst: Ipv4Address, _p: number, payload: Uint8Array, _o?: SendOptions): SendError | undefined {
+        sim.transmit(addr, dst, payload.slice());
+        return undefined;
+      },
+      sendWith(dst: Ipv4Address, _p: number, length: number, writer: PayloadWriter, _o?: SendOptions): SendError | undefined {
+        const buf = new Uint8Array(length);
+        writer.writePayload(buf, 0, addr, dst);
+        sim.transmit(addr, dst, buf);
+        return undefined;
+      },
+      reportUnreachable() {},
+    };
+    const key = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) key[i] = Math.floor(this.rand() * 256);
+    const layer = new TcpLayer(ip, { isnKey: key, random: seeded(addr ^ 0x5eed), ...options });
+    this.layers.set(addr, layer);
+    return layer;
+  }
+
+  private transmit(src: Ipv4Address, dst: Ipv4Address, bytes: Uint8Array): void {
+    const copies = this.rand() < this.link.loss ? 0 : this.rand() < this.link.duplicate ? 2 : 1;
+    if (copies === 0) this.dropped++;
+    for (let i = 0; i < copies; i++) {
+      const at = this.now + this.link.delay + this.rand() * this.link.jitter;
+      this.at(at, () => {
+        const l = this.layers.get(dst);
+        if (l === undefined) return;
+        this.delivered++;
+        l.receive(datagram(bytes, src, dst), this.now);
+      });
+    }
+  }
+
+  /** Schedules an application or network event. */
+  at(t: number, run: () => void): void {
+    const ev = { at: Math.max(t, this.now), order: this.order++, run };
+    // Insertion keeps the queue sorted by (at, order); test traffic is small.
+    let i = this.q.length;
+    while (i > 0 && (this.q[i - 1]!.at > ev.at || (this.q[i - 1]!.at === ev.at && this.q[i - 1]!.order > ev.order))) i--;
+    this.q.splice(i, 0, ev);
+  }
+
+  /** Runs until nothing is queued and no timer is armed, or `limit` events ran. Returns false on the limit. */
+  run(limit = 500_000, until = Infinity): boolean {
+    for (let n = 0; n < limit; n++) {
+      let next = this.q.length > 0 ? this.q[0]!.at : Infinity;
+      let timerLayer: TcpLayer | undefined;
+      for (const l of this.layers.values()) {
+        const p = l.pollAt();
+        if (p < next) { next = p; timerLayer = l; }
+      }
+      if (next === Infinity || next > until) return true;
+      this.now = Math.max(this.now, next);
+      if (timerLayer !== undefined) timerLayer.poll(this.now);
+      else this.q.shift()!.run();
+    }
+    return false;
+  }
+}
