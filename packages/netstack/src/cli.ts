@@ -36,6 +36,8 @@ Options:
   --addr ADDR          the stack's address (default 10.7.0.2)
   --mtu N              device MTU, 68..65535 (default 1500)
   --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
+  --impair SPEC        impair the link both ways, deterministic for a seed:
+                       loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
   --stats              print the stack's counters as JSON on exit
   -h, --help           this help`,
   ping: `Usage: netstack ping [options] [HOST]
@@ -48,7 +50,8 @@ Options:
   -s SIZE              payload bytes (default 56)
   -i SECONDS           interval (default 1)
   -W SECONDS           time to wait for each reply (default 1)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE  as for serve
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
+  --impair SPEC        as for serve
   -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
@@ -68,6 +71,7 @@ const deviceOptions = {
   addr: { type: 'string', default: '10.7.0.2' },
   mtu: { type: 'string', default: '1500' },
   pcap: { type: 'string' },
+  impair: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -93,13 +97,14 @@ function numOption(name: string, text: string | undefined, min: number, max: num
   return n;
 }
 
-type DeviceValues = { tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined };
+type DeviceValues = { tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined };
 
 function stackFromOptions(v: DeviceValues): Promise<Stack> {
   return createStack({
     tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535) },
     address: v.addr,
     ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
+    ...(v.impair !== undefined ? { impair: v.impair } : {}),
   });
 }
 

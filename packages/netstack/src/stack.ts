@@ -7,7 +7,7 @@
  * those deadlines and calls `poll(now)` on expiry. `now` is `performance.now()`
  * milliseconds, read once per received batch and once per timer expiry.
  */
-import { TunDevice, PcapWriter, capture, type Link } from '@netstack/tun';
+import { TunDevice, PcapWriter, capture, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
 import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
@@ -33,8 +33,13 @@ export interface StackOptions {
   prefixLength?: number;
   /** Default gateway (default: the kernel side's address on a tun). */
   gateway?: string;
-  /** Record both directions to this pcap file. */
+  /** Record both directions to this pcap file (what the stack sent and received, before impairment). */
   pcap?: string;
+  /**
+   * Impair the link in both directions, e.g. 'loss=3%,dup=1%,reorder=25%,delay=5ms,seed=1'
+   * (see @netstack/tun impair.ts). Deterministic for a seed.
+   */
+  impair?: string | ImpairSpec;
 }
 
 export interface PingOptions {
@@ -69,6 +74,7 @@ export class Stack {
   private readonly link: Link;
   private readonly device: TunDevice | undefined;
   private readonly pcap: PcapWriter | undefined;
+  private readonly impaired: ImpairedLink | undefined;
   private readonly info: LinkInfo;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -107,6 +113,11 @@ export class Stack {
     } else {
       link = options.link!;
       this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu };
+    }
+    if (options.impair !== undefined) {
+      const spec = typeof options.impair === 'string' ? parseImpairSpec(options.impair) : options.impair;
+      this.impaired = impair(link, spec);
+      link = this.impaired;
     }
     if (options.pcap !== undefined) {
       this.pcap = PcapWriter.open(options.pcap);
@@ -183,6 +194,7 @@ export class Stack {
       ip: flat(this.ip.stats()),
       icmp: flat(this.icmp.stats()),
       udp: flat(this.udpLayer.stats()),
+      ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
     };
   }
 

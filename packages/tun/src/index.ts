@@ -30,3 +30,14 @@ export {
   type LinkPairOptions,
   type LinkPairStats,
 } from './memory-link.js';
+export {
+  impair,
+  parseImpairSpec,
+  formatImpairSpec,
+  seededRandom,
+  type ImpairSpec,
+  type ImpairOptions,
+  type ImpairScheduler,
+  type ImpairStats,
+  type ImpairedLink,
+} from './impair.js';

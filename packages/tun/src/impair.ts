@@ -1,0 +1,297 @@
+/**
+ * A link shaper: loss, duplication, reordering, delay and corruption on any `Link`,
+ * in both directions, deterministic for a seed. This kernel has no `tc netem`, so
+ * this is how impairment reaches the wire here (`netstack serve --impair ...`), and
+ * the simulation tests use it with a virtual clock.
+ *
+ * Spec text: `loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=42`
+ *   loss     each packet is dropped with this probability
+ *   dup      each surviving packet is sent twice with this probability
+ *   delay    every packet is held this long (one-way, per direction)
+ *   reorder  a packet is, with this probability, held back by an extra max(delay, 1 ms),
+ *            so the packets behind it overtake it (unlike netem, whose `reorder` sends
+ *            that share early; the effect, packets out of order, is the same)
+ *   corrupt  one byte of the packet is flipped with this probability (beyond the IP
+ *            header's first 20 bytes when it is longer, so transports see the damage)
+ *   seed     the PRNG seed (default 1); the same seed and the same traffic give the
+ *            same impairments
+ *
+ * Bounds: at most `maxQueued` packets (default 4096) are held for delay per direction;
+ * beyond that packets are dropped and counted (`overflow`).
+ *
+ * Ownership: packets are copied when held (the Link contract: `send` borrows).
+ */
+import type { Link, LinkReceiver, LinkStats } from './link.js';
+import { argError } from './errors.js';
+
+export interface ImpairSpec {
+  loss: number;
+  dup: number;
+  reorder: number;
+  corrupt: number;
+  delayMs: number;
+  seed: number;
+}
+
+export interface ImpairScheduler {
+  now(): number;
+  /** Calls `fn` after `ms`; returns a handle for `cancel`. */
+  setTimer(fn: () => void, ms: number): unknown;
+  cancel(handle: unknown): void;
+}
+
+export interface ImpairOptions {
+  scheduler?: ImpairScheduler;
+  maxQueued?: number;
+}
+
+export interface ImpairStats {
+  lost: number;
+  duplicated: number;
+  reordered: number;
+  corrupted: number;
+  delayed: number;
+  overflow: number;
+}
+
+const realScheduler: ImpairScheduler = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+const KEYS = new Set(['loss', 'dup', 'reorder', 'corrupt', 'delay', 'seed']);
+
+/** Parses `loss=3%,dup=1%,reorder=25%,delay=5ms,seed=N`; throws ERR_INVALID_ARG_VALUE naming the bad part. */
+export function parseImpairSpec(text: string): ImpairSpec {
+  const spec: ImpairSpec = { loss: 0, dup: 0, reorder: 0, corrupt: 0, delayMs: 0, seed: 1 };
+  if (typeof text !== 'string' || text.trim() === '') throw argError('ERR_INVALID_ARG_VALUE', 'impairment spec is empty');
+  for (const part of text.split(',')) {
+    const [key, value, extra] = part.trim().split('=');
+    if (!key || value === undefined || extra !== undefined || !KEYS.has(key)) {
+      throw argError('ERR_INVALID_ARG_VALUE', `bad impairment '${part}': expected key=value with key one of ${[...KEYS].join(', ')}`);
+    }
+    if (key === 'seed') {
+      if (!/^\d+$/.test(value)) throw argError('ERR_INVALID_ARG_VALUE', `bad impairment seed '${value}': a non-negative integer`);
+      spec.seed = Number(value) >>> 0;
+    } else if (key === 'delay') {
+      const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value);
+      if (!m) throw argError('ERR_INVALID_ARG_VALUE', `bad impairment delay '${value}': e.g. 5ms`);
+      spec.delayMs = Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+      if (spec.delayMs > 10_000) throw argError('ERR_INVALID_ARG_VALUE', `impairment delay '${value}' is over 10 s`);
+    } else {
+      const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(value);
+      const p = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+      if (!(p >= 0 && p <= 1)) throw argError('ERR_INVALID_ARG_VALUE', `bad impairment ${key} '${value}': a probability like 3% or 0.03`);
+      spec[key as 'loss' | 'dup' | 'reorder' | 'corrupt'] = p;
+    }
+  }
+  return spec;
+}
+
+export function formatImpairSpec(s: ImpairSpec): string {
+  const pct = (p: number): string => `${+(p * 100).toFixed(4)}%`;
+  return `loss=${pct(s.loss)},dup=${pct(s.dup)},reorder=${pct(s.reorder)},corrupt=${pct(s.corrupt)},delay=${s.delayMs}ms,seed=${s.seed}`;
+}
+
+/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Held {
+  due: number;
+  seq: number;
+  packet: Uint8Array;
+}
+
+/** One direction: decides each packet's fate and holds delayed ones in a due-time heap. */
+class Shaper {
+  private readonly heap: Held[] = [];
+  private timer: unknown;
+  private timerDue = Infinity;
+  private seq = 0;
+  closed = false;
+
+  constructor(
+    private readonly spec: ImpairSpec,
+    private readonly random: () => number,
+    private readonly stats: ImpairStats,
+    private readonly scheduler: ImpairScheduler,
+    private readonly maxQueued: number,
+    /** Delivers a packet; `last` is true for the last one of a burst released together. */
+    private readonly out: (packet: Uint8Array, last: boolean) => void,
+  ) {}
+
+  get queued(): number {
+    return this.heap.length;
+  }
+
+  /** Returns true when at least one copy will be (or was) delivered. */
+  push(packet: Uint8Array): boolean {
+    const s = this.spec;
+    if (s.loss > 0 && this.random() < s.loss) {
+      this.stats.lost++;
+      return true; // lost on the wire: the sender does not know
+    }
+    const copies = s.dup > 0 && this.random() < s.dup ? 2 : 1;
+    if (copies === 2) this.stats.duplicated++;
+    for (let i = 0; i < copies; i++) {
+      let p = packet;
+      if (s.corrupt > 0 && this.random() < s.corrupt) {
+        p = packet.slice();
+        const from = p.length > 20 ? 20 : 0;
+        const at = from + Math.floor(this.random() * (p.length - from));
+        p[at] = p[at]! ^ (1 << Math.floor(this.random() * 8));
+        this.stats.corrupted++;
+      }
+      let delay = s.delayMs;
+      if (s.reorder > 0 && this.random() < s.reorder) {
+        delay += Math.max(s.delayMs, 1);
+        this.stats.reordered++;
+      }
+      if (delay <= 0) {
+        this.out(p, true);
+        continue;
+      }
+      if (this.heap.length >= this.maxQueued) {
+        this.stats.overflow++;
+        continue;
+      }
+      this.stats.delayed++;
+      this.insert({ due: this.scheduler.now() + delay, seq: this.seq++, packet: p === packet ? packet.slice() : p });
+    }
+    return true;
+  }
+
+  private insert(h: Held): void {
+    const heap = this.heap;
+    heap.push(h);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+    this.arm();
+  }
+
+  private pop(): Held {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  private arm(): void {
+    const due = this.heap[0]?.due ?? Infinity;
+    if (due >= this.timerDue || this.closed) return;
+    if (this.timer !== undefined) this.scheduler.cancel(this.timer);
+    this.timerDue = due;
+    this.timer = this.scheduler.setTimer(() => this.release(), Math.max(0, due - this.scheduler.now()));
+  }
+
+  private release(): void {
+    this.timer = undefined;
+    this.timerDue = Infinity;
+    if (this.closed) return;
+    const now = this.scheduler.now();
+    while (this.heap.length > 0 && this.heap[0]!.due <= now && !this.closed) {
+      const h = this.pop();
+      const last = this.heap.length === 0 || this.heap[0]!.due > now;
+      this.out(h.packet, last);
+    }
+    this.arm();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) this.scheduler.cancel(this.timer);
+    this.timer = undefined;
+    this.heap.length = 0;
+  }
+}
+
+function before(a: Held, b: Held): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
+}
+
+export interface ImpairedLink extends Link {
+  readonly spec: ImpairSpec;
+  impairStats(): ImpairStats;
+  /** Packets held for delay, both directions. */
+  queued(): number;
+}
+
+/** Wraps `link` so both directions go through the impairments of `spec`. */
+export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}): ImpairedLink {
+  const scheduler = options.scheduler ?? realScheduler;
+  const maxQueued = options.maxQueued ?? 4096;
+  const random = seededRandom(spec.seed);
+  const stats: ImpairStats = { lost: 0, duplicated: 0, reordered: 0, corrupted: 0, delayed: 0, overflow: 0 };
+  let receiver: LinkReceiver = { packet() {} };
+  let inBatch = false;
+  const tx = new Shaper(spec, random, stats, scheduler, maxQueued, (p) => {
+    link.send(p);
+  });
+  const rx = new Shaper(spec, random, stats, scheduler, maxQueued, (p, last) => {
+    receiver.packet(p);
+    // Packets released by the timer form their own batch; those passed straight
+    // through during a device batch end with the device's batchEnd.
+    if (last && !inBatch) receiver.batchEnd?.();
+  });
+  link.setReceiver({
+    packet: (p) => {
+      inBatch = true;
+      rx.push(p);
+    },
+    batchEnd: () => {
+      inBatch = false;
+      receiver.batchEnd?.();
+    },
+  });
+  return {
+    spec,
+    get mtu() {
+      return link.mtu;
+    },
+    send: (packet) => (tx.closed ? false : tx.push(packet)),
+    setReceiver: (r) => {
+      receiver = r;
+    },
+    stats: (): LinkStats => link.stats(),
+    impairStats: () => ({ ...stats }),
+    queued: () => tx.queued + rx.queued,
+    close: () => {
+      tx.close();
+      rx.close();
+      link.close();
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { createLinkPair, impair, parseImpairSpec, formatImpairSpec, type ImpairScheduler, type ImpairSpec } from '@netstack/tun';
+
+/** Virtual time: timers fire only when the test advances the clock. */
+function virtualClock() {
+  let now = 0;
+  let next = 1;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  const scheduler: ImpairScheduler = {
+    now: () => now,
+    setTimer: (fn, ms) => { const id = next++; timers.set(id, { at: now + ms, fn }); return id; },
+    cancel: (h) => { timers.delete(h as number); },
+  };
+  const advance = (to: number): void => {
+    for (;;) {
+      let best: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of timers) if (e[1].at <= to && (!best || e[1].at < best[1].at)) best = e;
+      if (!best) break;
+      timers.delete(best[0]);
+      now = best[1].at;
+      best[1].fn();
+    }
+    now = to;
+  };
+  return { scheduler, advance };
+}
+
+const spec = (s: Partial<ImpairSpec>): ImpairSpec => ({ loss: 0, dup: 0, reorder: 0, corrupt: 0, delayMs: 0, seed: 1, ...s });
+const packet = (i: number): Uint8Array => Uint8Array.of(0x45, 0, 0, 24, i >> 8, i & 255, ...new Array(18).fill(i & 255));
+
+function rig(s: ImpairSpec) {
+  const clock = virtualClock();
+  const pair = createLinkPair({ autoDeliver: false, queueLimit: 100000 });
+  const shaped = impair(pair.a, s, { scheduler: clock.scheduler, maxQueued: 64 });
+  const got: number[] = [];
+  pair.b.setReceiver({ packet: (p) => got.push((p[4]! << 8) | p[5]!) });
+  const send = (n: number): void => { for (let i = 0; i < n; i++) shaped.send(packet(i)); pair.pump(); };
+  const advance = (t: number): void => { clock.advance(t); pair.pump(); };
+  return { shaped, got, send, advance, pair, clock };
+}
+
+describe('parseImpairSpec', () => {
+  it('reads the issue\'s example', () => {
+    expect(parseImpairSpec('loss=3%,dup=1%,reorder=25%,delay=5ms,seed=7')).toEqual(spec({ loss: 0.03, dup: 0.01, reorder: 0.25, delayMs: 5, seed: 7 }));
+  });
+  it('round-trips through formatImpairSpec', () => {
+    const s = parseImpairSpec('loss=0.5%,corrupt=0.1%,delay=2.5ms,seed=3');
+    expect(parseImpairSpec(formatImpairSpec(s))).toEqual(s);
+  });
+  for (const bad of ['', 'loss', 'loss=150%', 'lose=3%', 'delay=fast', 'seed=-1', 'loss=3%=4', 'delay=20s']) {
+    it(`rejects '${bad}' with ERR_INVALID_ARG_VALUE`, () => {
+      expect(() => parseImpairSpec(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    });
+  }
+});
+
+describe('impair', () => {
+  it('passes everything unchanged with no impairment', () => {
+    const r = rig(spec({}));
+    r.send(100);
+    expect(r.got).toEqual([...Array(100).keys()]);
+  });
+
+  it('loses about the given share, and the same seed loses the same packets', () => {
+    const a = rig(spec({ loss: 0.2, seed: 9 }));
+    const b = rig(spec({ loss: 0.2, seed: 9 }));
+    a.send(5000); b.send(5000);
+    expect(a.got).toEqual(b.got);
+    expect(5000 - a.got.length).toBe(a.shaped.impairStats().lost);
+    expect(a.shaped.impairStats().lost).toBeGreaterThan(850);
+    expect(a.shaped.impairStats().lost).toBeLessThan(1150);
+  });
+
+  it('holds packets for exactly the delay (virtual time: delay-1 nothing, delay everything)', () => {
+    const r = rig(spec({ delayMs: 5 }));
+    r.send(10);
+    r.advance(4.999);
+    expect(r.got).toEqual([]);
+    r.advance(5);
+    expect(r.got).toEqual([...Array(10).keys()]);
+  });
+
+  it('reorders: some packets arrive after later ones, none is lost', () => {
+    const r = rig(spec({ reorder: 0.25, delayMs: 1, seed: 4 }));
+    for (let i = 0; i < 200; i++) { r.shaped.send(packet(i)); r.advance(i * 0.1); }
+    r.advance(100);
+    expect([...r.got].sort((x, y) => x - y)).toEqual([...Array(200).keys()]);
+    expect(r.got).not.toEqual([...Array(200).keys()]);
+    expect(r.shaped.impairStats().reordered).toBeGreaterThan(20);
+  });
+
+  it('duplicates: every packet arrives, some twice', () => {
+    const r = rig(spec({ dup: 0.1, seed: 5 }));
+    r.send(1000);
+    expect(new Set(r.got).size).toBe(1000);
+    expect(r.got.length).toBe(1000 + r.shaped.impairStats().duplicated);
+    expect(r.shaped.impairStats().duplicated).toBeGreaterThan(50);
+  });
+
+  it('corrupts a byte beyond the IP header and leaves the sender\'s buffer alone', () => {
+    const clock = virtualClock();
+    const pair = createLinkPair({ autoDeliver: false });
+    const shaped = impair(pair.a, spec({ corrupt: 1 }), { scheduler: clock.scheduler });
+    const seen: Uint8Array[] = [];
+    pair.b.setReceiver({ packet: (p) => seen.push(p.slice()) });
+    const p = packet(1);
+    const copy = p.slice();
+    shaped.send(p);
+    pair.pump();
+    expect(p).toEqual(copy);
+    const diff = [...seen[0]!].map((x, i) => x ^ copy[i]!).map((x, i) => [x, i] as const).filter(([x]) => x !== 0);
+    expect(diff).toHaveLength(1);
+    expect(diff[0]![1]).toBeGreaterThanOrEqual(20);
+  });
+
+  it('bounds what it holds and counts the overflow', () => {
+    const r = rig(spec({ delayMs: 10 }));
+    r.send(100);
+    expect(r.shaped.queued()).toBe(64);
+    expect(r.shaped.impairStats().overflow).toBe(36);
+    r.advance(10);
+    expect(r.got).toHaveLength(64);
+  });
+
+  it('impairs the receive direction too', () => {
+    const clock = virtualClock();
+    const pair = createLinkPair({ autoDeliver: false, queueLimit: 10000 });
+    const shaped = impair(pair.b, spec({ loss: 0.5, seed: 2 }), { scheduler: clock.scheduler });
+    let got = 0;
+    let batches = 0;
+    shaped.setReceiver({ packet: () => { got++; }, batchEnd: () => { batches++; } });
+    for (let i = 0; i < 1000; i++) pair.a.send(packet(i));
+    pair.pump();
+    expect(got).toBe(1000 - shaped.impairStats().lost);
+    expect(got).toBeGreaterThan(400);
+    expect(got).toBeLessThan(600);
+    expect(batches).toBe(1);
+  });
+
+  it('close() drops what is held and sends nothing more', () => {
+    const r = rig(spec({ delayMs: 5 }));
+    r.send(5);
+    r.shaped.close();
+    r.advance(50);
+    expect(r.got).toEqual([]);
+    expect(r.shaped.send(packet(1))).toBe(false);
+  });
+
+  it('property: without loss, every packet arrives (any dup/reorder/delay/seed)', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 150 }), (seed, dup, reorder, delayMs, n) => {
+      const r = rig(spec({ seed, dup, reorder, delayMs }));
+      for (let i = 0; i < n; i++) { r.shaped.send(packet(i)); r.advance(i); }
+      r.advance(n + 100);
+      expect(r.shaped.impairStats().overflow).toBe(0);
+      expect(new Set(r.got).size).toBe(n);
+    }), { numRuns: 50 });
+  });
+});
