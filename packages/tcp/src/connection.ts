@@ -955,8 +955,19 @@ export class TcpConnection implements HeapEntry {
 
   /** @internal our TSval clock: 1 ms ticks plus a per-connection offset (RFC 7323 §5.4). */
   tsNow(now: number): number {
-    return (Math.floor(now) + this.tsOffset) >>> 0;
+    // RFC 7323 §5.4: the TSval clock must be monotonic, or the peer's PAWS check
+    // (§5.3) discards our segments. Callers may pass a slightly older `now` (a batch
+    // read the clock once at its start), so never go below the last value sent.
+    const ts = (Math.floor(now) + this.tsOffset) >>> 0;
+    if (this.tsStarted && ((ts - this.lastTsVal) | 0) < 0) return this.lastTsVal;
+    this.tsStarted = true;
+    this.lastTsVal = ts;
+    return ts;
   }
+  /** @internal the last TSval handed out (see tsNow) */
+  lastTsVal = 0;
+  /** @internal */
+  tsStarted = false;
 
   /** RFC 5961 §7: challenge ACKs, at most `challengeAckLimit` per second per connection. */
   private challengeAck(now: number): void {

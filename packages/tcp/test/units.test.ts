@@ -183,3 +183,15 @@ describe('re-entrancy: callbacks run after processing and may call back in', () 
     expect(t.layer.connectionCount).toBe(1);
   });
 });
+
+describe('RFC 7323 §5.4: TSval is monotonic even when callers pass an older now', () => {
+  it('never goes below the last value, across the 2^31 boundary too', async () => {
+    const { TcpConnection } = await import('../src/connection.js');
+    const c = Object.create(TcpConnection.prototype) as InstanceType<typeof TcpConnection>;
+    c.tsOffset = 0x7ffffff0; c.lastTsVal = 0; c.tsStarted = false;
+    const a = c.tsNow(100);
+    expect(a).toBe((0x7ffffff0 + 100) >>> 0);
+    expect(c.tsNow(90)).toBe(a); // older now: held
+    expect(c.tsNow(130)).toBe((0x7ffffff0 + 130) >>> 0);
+  });
+});
