@@ -22,6 +22,8 @@ export const TUNGETIFF = 0x800454d2;
 export const IFF_TUN = 0x0001;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
+/** Queue written packets on the device's own NAPI context (drained in order by one poller). */
+export const IFF_NAPI = 0x0010;
 export const IFF_TUN_EXCL = 0x8000;
 
 // linux/sockios.h
