@@ -116,13 +116,13 @@ describe('system errors carry the errno name and say what to do', () => {
 });
 
 describe('open and configure', () => {
-  it('opens non-blocking and close-on-exec, sets IFF_TUN|IFF_NO_PI and reads back the name', () => {
+  it('opens non-blocking and close-on-exec, sets IFF_TUN|IFF_NO_PI|IFF_NAPI and reads back the name', () => {
     const dev = TunDevice.open();
     expect(sys.calls[0]).toEqual({ fn: 'open', args: ['/dev/net/tun', 0o2 | 0o4000 | 0o2000000] });
     const setiff = sys.calls.find((c) => c.args[1] === TUNSETIFF)!;
     const req = Buffer.from(setiff.args[2] as Uint8Array);
     expect(req.subarray(0, 6).toString('latin1')).toBe('tun%d\0');
-    expect(req.readUInt16LE(16)).toBe(0x1001);
+    expect(req.readUInt16LE(16)).toBe(0x1011);
     expect(dev.name).toBe('tun0');
     expect(dev.fd).toBeGreaterThanOrEqual(0);
     dev.close();
@@ -131,8 +131,24 @@ describe('open and configure', () => {
   it('passes IFF_TAP through in tap mode', () => {
     const dev = TunDevice.open({ mode: 'tap' });
     const setiff = sys.calls.find((c) => c.args[1] === TUNSETIFF)!;
-    expect(Buffer.from(setiff.args[2] as Uint8Array).readUInt16LE(16)).toBe(0x1002);
+    expect(Buffer.from(setiff.args[2] as Uint8Array).readUInt16LE(16)).toBe(0x1012);
     expect(dev.mode).toBe('tap');
+    dev.close();
+  });
+
+  it('napi: false opens without IFF_NAPI', () => {
+    const dev = TunDevice.open({ napi: false });
+    const setiff = sys.calls.find((c) => c.args[1] === TUNSETIFF)!;
+    expect(Buffer.from(setiff.args[2] as Uint8Array).readUInt16LE(16)).toBe(0x1001);
+    dev.close();
+  });
+
+  it('falls back to a plain open when the kernel refuses IFF_NAPI with EINVAL', () => {
+    sys.failures.push({ fn: 'ioctlPtr', request: TUNSETIFF, errno: 22 });
+    const dev = TunDevice.open({ name: 'tun0' });
+    const setiffs = sys.calls.filter((c) => c.args[1] === TUNSETIFF);
+    expect(setiffs.map((c) => Buffer.from(c.args[2] as Uint8Array).readUInt16LE(16))).toEqual([0x1011, 0x1001]);
+    expect(dev.fd).toBeGreaterThanOrEqual(0);
     dev.close();
   });
 
