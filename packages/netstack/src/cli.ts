@@ -9,6 +9,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import dgram from 'node:dgram';
+import http from 'node:http';
+import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createStack, type Stack } from './stack.js';
 import { startServices } from './services.js';
 
@@ -18,16 +21,20 @@ const HELP: Record<string, string> = {
 Usage: netstack <command> [options]
 
 Commands:
-  serve   create a TUN device and serve ICMP echo and UDP echo (port 7) on it
+  serve   create a TUN device and serve ICMP, UDP/TCP echo, TCP discard and HTTP on it
   ping    ping a host on the kernel side from the stack
+  fetch   HTTP GET a URL on the kernel side, with the stack as the client
   demo    in a private network namespace: the kernel's ping and a UDP client
           answered by the stack, with a pcap capture
 Run 'netstack <command> --help' for its options.`,
   serve: `Usage: netstack serve [options]
 
 Creates (or attaches to) a TUN device in the current network namespace, gives the
-kernel side an address, and serves ICMP echo and UDP echo on port 7 from the
-stack's own address. Prints a line containing 'ready' once serving; exits 0 on
+kernel side an address, and serves from the stack's own address: ICMP echo, UDP
+echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
+GET / (a short text), GET /bytes/N (N bytes, byte i = i % 256), POST /sink
+(answers {"bytes":N,"sha256":"..."}). Closed ports answer RST / ICMP port
+unreachable. Prints a line containing 'ready' once serving; exits 0 on
 SIGINT/SIGTERM after removing the device.
 
 Options:
@@ -53,11 +60,26 @@ Options:
   --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
   --impair SPEC        as for serve
   -h, --help           this help`,
+  fetch: `Usage: netstack fetch [options] URL
+
+Fetches URL (http://ADDRESS[:PORT]/path, an IPv4 address on the kernel side) with
+node:http over the stack's TCP, through a TUN device it creates in the current
+network namespace. The body goes to stdout (or -o FILE); the status line, size,
+time and sha256 go to stderr.
+
+Options:
+  -o FILE              write the body to FILE
+  -m SECONDS           give up after this long (default 30)
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
+  --impair SPEC        as for serve
+  -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
 Makes a private network namespace (unshare -n as root, unshare -rn otherwise),
-runs 'netstack serve' inside it, then the kernel's own ping (56, 1472 and 4000
-bytes) and a kernel-side UDP echo client against the stack; prints what happened
+runs 'netstack serve' inside it, then against the stack: the kernel's own ping
+(56, 1472 and 4000 bytes), a kernel-side UDP echo client, curl (GET /, a 100 MB
+download, a 10 MB POST checked by sha256), nc to TCP echo and a closed port;
+then 'netstack fetch' from a kernel-side node:http server. Prints what happened
 and the stack's counters, keeps the capture, and removes everything.
 
 Options:
@@ -191,6 +213,48 @@ async function ping(args: string[]): Promise<number> {
   return received > 0 ? 0 : 1;
 }
 
+async function fetchCmd(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...deviceOptions,
+    output: { type: 'string', short: 'o' },
+    'max-time': { type: 'string', short: 'm', default: '30' },
+  }, true);
+  if (values.help) return help('fetch');
+  if (positionals.length !== 1) throw new UsageError('fetch takes one URL');
+  let url: URL;
+  try {
+    url = new URL(positionals[0]!);
+  } catch {
+    throw new UsageError(`not a URL: '${positionals[0]}'`);
+  }
+  if (url.protocol !== 'http:') throw new UsageError(`only http:// URLs, got '${url.protocol}'`);
+  const timeoutMs = numOption('m', values['max-time'], 0.001, 3600) * 1000;
+  const stack = await stackFromOptions(values);
+  const host = url.hostname;
+  const port = Number(url.port || 80);
+  const started = performance.now();
+  try {
+    const { status, code, bytes, sha256 } = await new Promise<{ status: string; code: number; bytes: number; sha256: string }>((resolveFetch, reject) => {
+      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), agent: false, timeout: timeoutMs }, (res) => {
+        const hash = createHash('sha256');
+        let n = 0;
+        const out = values.output !== undefined ? createWriteStream(values.output) : process.stdout;
+        res.on('data', (chunk: Buffer) => { n += chunk.length; hash.update(chunk); });
+        res.pipe(out, { end: values.output !== undefined });
+        res.on('end', () => resolveFetch({ status: `HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`, code: res.statusCode ?? 0, bytes: n, sha256: hash.digest('hex') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+    });
+    const secs = (performance.now() - started) / 1000;
+    process.stderr.write(`${status}; ${bytes} bytes in ${secs.toFixed(3)} s (${(bytes / secs / 1e6).toFixed(1)} MB/s); sha256 ${sha256}\n`);
+    return code >= 200 && code < 300 ? 0 : 1;
+  } finally {
+    await stack.close();
+  }
+}
+
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((res) => {
     const t = setTimeout(done, ms);
@@ -267,6 +331,58 @@ async function demoInside(pcap: string): Promise<number> {
   process.stdout.write(`${ok(refused)} udp to closed port 9999: ${closed.error ?? closed.detail} (ICMP port unreachable from the stack)\n`);
   if (!refused) failures++;
 
+  process.stdout.write('\n== the kernel\'s curl and nc against the stack\'s TCP ==\n');
+  {
+    const r = runTool('curl', ['-sS', '-m', '10', 'http://10.7.0.2/'], 15_000);
+    process.stdout.write(`${ok(r.ok)} curl http://10.7.0.2/  -> ${r.out.trim()}\n`);
+    if (!r.ok) failures++;
+  }
+  {
+    const size = 100_000_000;
+    const r = runTool('curl', ['-sS', '-m', '60', '-o', '/dev/null', '-w', '%{size_download} %{speed_download}', `http://10.7.0.2/bytes/${size}`], 70_000);
+    const [got, speed] = r.out.trim().split(' ').map(Number);
+    const good = r.ok && got === size;
+    process.stdout.write(`${ok(good)} curl /bytes/${size}  -> ${got} bytes at ${((speed ?? 0) / 1e6).toFixed(0)} MB/s\n`);
+    if (!good) failures++;
+  }
+  {
+    const body = Buffer.alloc(10_000_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13 + 7) & 0xff;
+    const want = createHash('sha256').update(body).digest('hex');
+    const r = spawnSync('curl', ['-sS', '-m', '30', '--data-binary', '@-', 'http://10.7.0.2/sink'], { input: body, encoding: 'utf8', timeout: 40_000 });
+    const good = r.status === 0 && r.stdout.includes(want);
+    process.stdout.write(`${ok(good)} curl POST /sink 10 MB  -> ${r.stdout.trim() || r.stderr.trim()}${good ? ' (sha256 matches)' : ''}\n`);
+    if (!good) failures++;
+  }
+  {
+    const r = spawnSync('nc', ['-N', '10.7.0.2', '7'], { input: 'hello over our TCP\n', encoding: 'utf8', timeout: 10_000 });
+    const good = r.stdout === 'hello over our TCP\n';
+    process.stdout.write(`${ok(good)} nc to echo :7  -> ${JSON.stringify(r.stdout)}\n`);
+    if (!good) failures++;
+  }
+  {
+    const r = runTool('curl', ['-sS', '-m', '5', 'http://10.7.0.2:81/'], 10_000);
+    const refused = !r.ok && /Couldn't connect|refused/i.test(r.out);
+    process.stdout.write(`${ok(refused)} curl to closed port 81  -> ${r.out.trim()} (RST from the stack)\n`);
+    if (!refused) failures++;
+  }
+
+  process.stdout.write('\n== the stack as a client: netstack fetch from a kernel-side node:http server ==\n');
+  {
+    const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, you asked for ${req.url}\n`));
+    await new Promise<void>((res) => kernelServer.listen(8080, '0.0.0.0', () => res()));
+    const child = spawn(process.execPath, [binPath, 'fetch', '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let fout = '';
+    let ferr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { ferr += d; });
+    const fcode: number | null = await new Promise((res) => child.on('exit', (c) => res(c)));
+    kernelServer.close();
+    const good = fcode === 0 && fout.includes('/from-netstack');
+    process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.trim()}\n`);
+    if (!good) failures++;
+  }
+
   server.kill('SIGTERM');
   const code: number | null = await new Promise((res) => server.on('exit', (c) => res(c)));
   const statsLine = out.split('\n').find((l) => l.startsWith('stats '));
@@ -321,6 +437,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'serve': return await serve(rest);
       case 'ping': return await ping(rest);
+      case 'fetch': return await fetchCmd(rest);
       case 'demo': return await demo(rest);
       case undefined:
       case '-h':

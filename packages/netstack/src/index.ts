@@ -1,4 +1,4 @@
 export { Stack, createStack } from './stack.js';
-export type { StackOptions, TunOptions, PingOptions, PingResult, LinkInfo } from './stack.js';
+export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo } from './stack.js';
 export { NetstackError } from './errors.js';
 export { createLinkPair } from '@netstack/tun';

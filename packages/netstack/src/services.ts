@@ -1,7 +1,17 @@
 /**
- * The services `netstack serve` offers on the stack's address: ICMP echo (always,
- * by the icmp layer) and UDP echo on port 7 (RFC 862). TCP services come with TCP.
+ * The services `netstack serve` offers on the stack's address:
+ *   ICMP echo                      (the icmp layer itself)
+ *   UDP echo :7                    RFC 862
+ *   TCP echo :7, discard :9        RFC 862, RFC 863
+ *   HTTP/1.1 :80 by node:http over our TCP sockets:
+ *     GET /          a short text
+ *     GET /bytes/N   exactly N bytes (Content-Length), byte i = i % 256
+ *     POST /sink     consumes the body, answers {"bytes":N,"sha256":"<hex>"}
+ * Closed ports answer RST (TCP) and ICMP port unreachable (UDP).
  */
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { Stack } from './stack.js';
 
 export interface Services {
@@ -9,16 +19,94 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** Largest /bytes/N served: 64 GiB (bounded, like everything else). */
+export const MAX_BYTES = 64 * 2 ** 30;
+const CHUNK = 64 * 1024; // a multiple of 256, so every chunk of the pattern is the same
+const PATTERN = Buffer.alloc(CHUNK);
+for (let i = 0; i < CHUNK; i++) PATTERN[i] = i & 0xff;
+
+export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '/';
+  const bytes = /^\/bytes\/(\d{1,12})$/.exec(url);
+  if (req.method === 'GET' && url === '/') {
+    const body = 'netstack: a userspace TCP/IP stack in TypeScript, answering from inside a Node process.\n';
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  } else if (req.method === 'GET' && bytes) {
+    const n = Number(bytes[1]);
+    if (n > MAX_BYTES) {
+      res.writeHead(413, { 'Content-Type': 'text/plain' }).end(`at most ${MAX_BYTES} bytes\n`);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': n });
+    let left = n;
+    const pump = (): void => {
+      while (left > 0) {
+        const len = Math.min(left, CHUNK);
+        left -= len;
+        const more = res.write(len === CHUNK ? PATTERN : PATTERN.subarray(0, len));
+        if (!more && left > 0) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('close', () => { left = 0; });
+    pump();
+  } else if (req.method === 'POST' && url === '/sink') {
+    const hash = createHash('sha256');
+    let count = 0;
+    req.on('data', (chunk: Buffer) => { count += chunk.length; hash.update(chunk); });
+    req.on('end', () => {
+      const body = JSON.stringify({ bytes: count, sha256: hash.digest('hex') });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  } else {
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+  }
+}
+
 export async function startServices(stack: Stack): Promise<Services> {
-  const echo = stack.udp.createSocket('udp4');
-  echo.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
-    echo.send(msg, rinfo.port, rinfo.address);
+  const udpEcho = stack.udp.createSocket('udp4');
+  udpEcho.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
+    udpEcho.send(msg, rinfo.port, rinfo.address);
   });
-  // A send that fails (e.g. the kernel side went away) is counted by the layer; the service goes on.
-  echo.on('error', () => {});
-  await new Promise<void>((resolve) => echo.bind(7, resolve));
+  // A failed send (e.g. the kernel side went away) is counted by the layer; the service goes on.
+  udpEcho.on('error', () => {});
+  await new Promise<void>((resolve) => udpEcho.bind(7, resolve));
+
+  const ignoreErrors = (s: Duplex): void => { s.on('error', () => {}); };
+  const echo = stack.tcp.createServer({ allowHalfOpen: true }, (s) => {
+    ignoreErrors(s);
+    s.pipe(s);
+  });
+  const discard = stack.tcp.createServer({ allowHalfOpen: true }, (s) => {
+    ignoreErrors(s);
+    s.resume();
+    s.on('end', () => s.end());
+  });
+  const httpServer = http.createServer({ keepAliveTimeout: 30_000 }, httpHandler);
+  const web = stack.tcp.createServer((s) => {
+    ignoreErrors(s);
+    httpServer.emit('connection', s);
+  });
+  const listen = (srv: typeof echo, port: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, () => { srv.off('error', reject); resolve(); });
+    });
+  await Promise.all([listen(echo, 7), listen(discard, 9), listen(web, 80)]);
+
   return {
-    describe: () => 'icmp echo, udp echo :7',
-    close: () => new Promise<void>((resolve) => echo.close(() => resolve())),
+    describe: () => 'icmp echo, udp echo :7, tcp echo :7, tcp discard :9, http :80 (/, /bytes/N, POST /sink)',
+    // Stops listening; connections still open are reset by stack.close(), as the
+    // kernel resets a process's sockets when it exits.
+    close: async () => {
+      for (const srv of [echo, discard, web]) srv.close();
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => udpEcho.close(() => resolve()));
+    },
   };
 }

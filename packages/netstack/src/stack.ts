@@ -6,11 +6,15 @@
  * run (`pollAt()`); the facade keeps ONE Node timer armed for the earliest of
  * those deadlines and calls `poll(now)` on expiry. `now` is `performance.now()`
  * milliseconds, read once per received batch and once per timer expiry.
+ * A `clock` option replaces the real clock (virtual time for deterministic
+ * simulation: nothing then happens until the caller advances it).
  */
 import { TunDevice, PcapWriter, capture, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
 import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
+import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
+import { createTcpApi, type TcpApi } from './net/index.js';
 import { NetstackError, invalidArg, invalidValue } from './errors.js';
 
 export interface TunOptions {
@@ -20,7 +24,27 @@ export interface TunOptions {
   kernelAddress?: string;
   /** Device MTU, 68..65535 (default 1500). */
   mtu?: number;
+  /** Open with IFF_NAPI so the kernel takes our writes in order (default true; see @netstack/tun). */
+  napi?: boolean;
 }
+
+/** The facade's clock: real by default, virtual in simulation. Same shape as the impairment scheduler. */
+export interface Clock {
+  now(): number;
+  /** Calls `fn` after `ms` milliseconds; returns a handle for `cancel`. */
+  setTimer(fn: () => void, ms: number): unknown;
+  cancel(handle: unknown): void;
+}
+
+const realClock: Clock = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 export interface StackOptions {
   /** The stack's own IPv4 address, e.g. '10.7.0.2'. */
@@ -33,6 +57,10 @@ export interface StackOptions {
   prefixLength?: number;
   /** Default gateway (default: the kernel side's address on a tun). */
   gateway?: string;
+  /** Replace the real clock (virtual time for simulation). */
+  clock?: Clock;
+  /** Options of the TCP layer (buffer sizes, MSL, limits). */
+  tcpOptions?: TcpLayerOptions;
   /** Record both directions to this pcap file (what the stack sent and received, before impairment). */
   pcap?: string;
   /**
@@ -71,12 +99,17 @@ export class Stack {
   /** `stack.udp.createSocket('udp4')`, shaped like node:dgram. */
   readonly udp: { createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: unknown) => void): UdpSocket };
   private readonly udpLayer: UdpLayer;
+  /** The TCP core (pure protocol); `tcp` is the node:net-shaped API over it. */
+  readonly tcpLayer: TcpLayer;
+  /** `stack.tcp.createServer()`, `stack.tcp.connect()`, shaped like node:net. */
+  readonly tcp: TcpApi;
   private readonly link: Link;
   private readonly device: TunDevice | undefined;
   private readonly pcap: PcapWriter | undefined;
   private readonly impaired: ImpairedLink | undefined;
   private readonly info: LinkInfo;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private timer: unknown;
   private timerAt = Infinity;
   private closed = false;
   private rxNow = 0;
@@ -90,6 +123,8 @@ export class Stack {
     if ((options.tun === undefined) === (options.link === undefined)) {
       throw new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link');
     }
+    const clock = options.clock ?? realClock;
+    this.clock = clock;
     let prefixLength = options.prefixLength ?? 24;
     let gateway: Ipv4Address | undefined;
     if (options.gateway !== undefined) {
@@ -106,6 +141,7 @@ export class Stack {
       this.device = TunDevice.open({
         ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
         mtu: options.tun.mtu ?? 1500,
+        ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
         kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`,
       });
       link = this.device;
@@ -116,7 +152,7 @@ export class Stack {
     }
     if (options.impair !== undefined) {
       const spec = typeof options.impair === 'string' ? parseImpairSpec(options.impair) : options.impair;
-      this.impaired = impair(link, spec);
+      this.impaired = impair(link, spec, { scheduler: clock });
       link = this.impaired;
     }
     if (options.pcap !== undefined) {
@@ -133,11 +169,16 @@ export class Stack {
     this.udpLayer = new UdpLayer(this.ip);
     this.ip.register(this.udpLayer);
     this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
+    this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});
+    this.ip.register(this.tcpLayer);
+    // Inside a receive batch, user code (called back from the packet path) sees the
+    // batch's time, so every layer sees one consistent, monotonic clock.
+    this.tcp = createTcpApi(this.tcpLayer, { now: () => (this.inBatch ? this.rxNow : clock.now()), schedule: () => this.schedule() }, this.address);
 
     link.setReceiver({
       packet: (packet) => {
         // The clock is read once per batch, at its first packet.
-        if (!this.inBatch) { this.inBatch = true; this.rxNow = performance.now(); }
+        if (!this.inBatch) { this.inBatch = true; this.rxNow = clock.now(); }
         this.ip.input(packet, this.rxNow);
       },
       batchEnd: () => { this.inBatch = false; this.schedule(); },
@@ -147,21 +188,21 @@ export class Stack {
   /** Re-arms the one timer to the earliest deadline any layer has. */
   schedule(): void {
     if (this.closed) return;
-    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt());
+    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt());
     if (at >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
     if (at === Infinity) { this.timer = undefined; return; }
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - performance.now()));
-    this.timer.unref();
+    this.timer = this.clock.setTimer(() => this.onTimer(), Math.max(0, at - this.clock.now()));
   }
 
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
-    const now = performance.now();
+    const now = this.clock.now();
     this.ip.poll(now);
     this.icmp.poll(now);
+    this.tcpLayer.poll(now);
     this.schedule();
   }
 
@@ -177,7 +218,7 @@ export class Stack {
     return new Promise((resolve, reject) => {
       const signal = options.signal;
       const onAbort = (): void => { handle.cancel(); reject(abortError(signal!)); };
-      const handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, performance.now(), (err, result) => {
+      const handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, this.clock.now(), (err, result) => {
         signal?.removeEventListener('abort', onAbort);
         if (err) reject(Object.assign(err, { address: host }));
         else resolve(result!);
@@ -194,6 +235,7 @@ export class Stack {
       ip: flat(this.ip.stats()),
       icmp: flat(this.icmp.stats()),
       udp: flat(this.udpLayer.stats()),
+      tcp: flat(this.tcpLayer.stats()),
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
     };
   }
@@ -206,11 +248,17 @@ export class Stack {
   unref(): this { this.device?.unref(); return this; }
   ref(): this { this.device?.ref(); return this; }
 
-  /** Closes every socket, the device (removing it) and the capture. Idempotent. */
+  /**
+   * Closes every socket, the device (removing it) and the capture. Idempotent.
+   * TCP connections still open are reset (RST), as the kernel does for the sockets
+   * of a process that exits.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    const now = this.clock.now();
+    for (const c of this.tcpLayer.connections()) c.abort(now);
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timer = undefined;
     this.udpLayer.close?.();
     this.link.close();

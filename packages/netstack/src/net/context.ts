@@ -1,0 +1,27 @@
+/**
+ * What every Socket and Server of one stack shares: the TCP core, the facade's
+ * clock, and the stack's own address. Internal to `net/`.
+ */
+import type { Ipv4Address } from '@netstack/ip';
+import type { TcpLayer } from '@netstack/tcp';
+
+export interface StackClock {
+  /** Current time in ms (performance.now() in production, virtual in simulation). */
+  now(): number;
+  /** Re-arms the facade's one timer after anything that may have changed deadlines (call after every core call you make). */
+  schedule(): void;
+}
+
+/** @internal */
+export interface NetContext {
+  readonly layer: TcpLayer;
+  readonly clock: StackClock;
+  readonly ownAddress: Ipv4Address;
+  readonly ownAddressText: string;
+}
+
+/** @internal the key under which `createTcpApi` hands its context to a Socket / Server. */
+export const kContext: unique symbol = Symbol('netstack.net.context');
+
+/** The default read/write high-water mark of a socket (node 20 uses 16 KiB; TCP wants more in flight). */
+export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;

@@ -1,0 +1,57 @@
+/**
+ * The Node-native TCP API of the stack, shaped like node:net: `Server extends
+ * EventEmitter`, `Socket extends stream.Duplex`, built on the TCP core's endpoint
+ * API (packages/tcp/src/layer.ts). The facade exposes it as `stack.tcp`:
+ *
+ *   const api = createTcpApi(tcpLayer, clock, '10.7.0.2');
+ *   api.createServer((s) => s.pipe(s)).listen(7);
+ *   const s = api.connect({ host: '10.7.0.1', port: 7 }, () => s.end('hi'));
+ *
+ * Contract with the facade: `clock.now()` gives the time passed to every core call;
+ * `clock.schedule()` is called after every core call (write, read, shutdown,
+ * close, abort, connect, listen, accept) so the facade's one timer follows the
+ * core's deadlines. Hosts are IPv4 literals (no resolver, no loopback).
+ */
+import { formatAddress, parseAddress } from '@netstack/ip';
+import type { TcpLayer } from '@netstack/tcp';
+import { kContext, type NetContext, type StackClock } from './context.js';
+import { invalidArgType, invalidArgValue } from './errors.js';
+import { Server, type ConnectionListener, type ServerOptions } from './server.js';
+import { normalizeConnectArgs, Socket, type ConnectOptions } from './socket.js';
+
+export type { StackClock } from './context.js';
+export type { ServerOptions, ConnectionListener, ListenOptionsNet, DropInfo } from './server.js';
+export type { SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo } from './socket.js';
+export type { ErrnoError } from './errors.js';
+export { Socket, Server };
+
+export interface TcpApi {
+  createServer(options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server;
+  /** Like net.connect / net.createConnection: `(options[, cb])` or `(port, host[, cb])`. */
+  connect(options: ConnectOptions | number, hostOrCb?: string | (() => void), cb?: () => void): Socket;
+  createConnection: TcpApi['connect'];
+}
+
+export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string): TcpApi {
+  const own = parseAddress(ownAddress);
+  if (own === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address');
+  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own) };
+  const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
+    if (typeof options === 'function' || options === undefined) {
+      return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));
+    }
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+    return new Server({ ...options, [kContext]: ctx } as ServerOptions, onConnection);
+  };
+  const connect = (...args: unknown[]): Socket => {
+    const [opts] = normalizeConnectArgs(args);
+    const socketOptions: Record<string | symbol, unknown> = { [kContext]: ctx };
+    for (const k of ['allowHalfOpen', 'signal', 'highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark'] as const) {
+      if (opts[k] !== undefined) socketOptions[k] = opts[k];
+    }
+    const socket = new Socket(socketOptions as ConstructorParameters<typeof Socket>[0]);
+    (socket.connect as (...a: unknown[]) => Socket)(...args);
+    return socket;
+  };
+  return { createServer, connect: connect as TcpApi['connect'], createConnection: connect as TcpApi['connect'] };
+}

@@ -1,0 +1,289 @@
+/**
+ * `Server`: a node:net-shaped TCP server over one `TcpListener` of the core.
+ *
+ * The core signals completed handshakes with `ListenHandler.onAcceptable`; we drain
+ * the accept queue there and emit 'connection' for each (synchronously, as node
+ * does from libuv's callback). Over `maxConnections` a connection is emitted as
+ * 'drop' and closed, as node does. `close()` stops accepting at once (connections
+ * still in the core's queue are reset) and 'close' follows when every accepted
+ * socket is destroyed.
+ */
+import { EventEmitter } from 'node:events';
+import { formatAddress, type Ipv4Address } from '@netstack/ip';
+import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack/tcp';
+import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
+import { kContext, type NetContext } from './context.js';
+import { codedError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
+import { guard, kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
+
+export interface ServerOptions {
+  /** Accepted sockets keep their writable side open after the peer's FIN. Default false. */
+  allowHalfOpen?: boolean;
+  /** Accepted sockets start paused (call `resume()`). Default false. */
+  pauseOnConnect?: boolean;
+  /** Nagle off on accepted sockets. Default false. */
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** ms before the first keepalive probe. */
+  keepAliveInitialDelay?: number;
+  /** Read/write high-water mark of accepted sockets. */
+  highWaterMark?: number;
+}
+
+export interface ListenOptionsNet {
+  port?: number | string;
+  /** IPv4 literal: '0.0.0.0' (default) or the stack's own address. */
+  host?: string;
+  backlog?: number;
+  /** Aborting closes the server. */
+  signal?: AbortSignal;
+}
+
+export type ConnectionListener = (socket: Socket) => void;
+
+/** What 'drop' carries (node 18.6+). */
+export interface DropInfo {
+  localAddress: string;
+  localPort: number;
+  localFamily: 'IPv4';
+  remoteAddress: string;
+  remotePort: number;
+  remoteFamily: 'IPv4';
+}
+
+interface InternalServerOptions extends ServerOptions {
+  [kContext]?: NetContext;
+}
+
+const EPHEMERAL_LOW = 49152;
+const NODE_DEFAULT_BACKLOG = 511;
+
+export class Server extends EventEmitter {
+  /** Connections beyond this many are dropped ('drop') and closed. Unset/0: no limit (node's truthiness test). */
+  maxConnections: number | undefined = undefined;
+
+  readonly #ctx: NetContext | undefined;
+  readonly #opts: ServerOptions;
+  #listener: TcpListener | undefined = undefined;
+  #address: AddressInfo | undefined = undefined;
+  #connections = 0;
+
+  constructor(options?: ServerOptions | ConnectionListener, connectionListener?: ConnectionListener) {
+    super();
+    let opts: ServerOptions = {};
+    let listener = connectionListener;
+    if (typeof options === 'function') listener = options;
+    else if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+      opts = options;
+    }
+    validateBoolean(opts.allowHalfOpen, 'options.allowHalfOpen');
+    validateBoolean(opts.pauseOnConnect, 'options.pauseOnConnect');
+    validateBoolean(opts.noDelay, 'options.noDelay');
+    validateBoolean(opts.keepAlive, 'options.keepAlive');
+    this.#opts = { ...opts };
+    this.#ctx = (opts as InternalServerOptions)[kContext];
+    if (listener !== undefined) {
+      validateFunction(listener, 'connectionListener');
+      this.on('connection', listener);
+    }
+  }
+
+  get listening(): boolean { return this.#listener !== undefined; }
+
+  /**
+   * `listen(port[, host][, backlog][, cb])`, `listen(options[, cb])`, `listen([cb])`.
+   * Port 0 (or none) picks an ephemeral port. 'listening' follows on the next tick;
+   * EADDRINUSE / EADDRNOTAVAIL arrive as 'error' on the next tick.
+   */
+  listen(port?: number | string, host?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number | string, host?: string, listeningListener?: () => void): this;
+  listen(port?: number | string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number | string, listeningListener?: () => void): this;
+  listen(options: ListenOptionsNet, listeningListener?: () => void): this;
+  listen(listeningListener?: () => void): this;
+  listen(...args: unknown[]): this {
+    const ctx = this.#ctx;
+    if (ctx === undefined) throw codedError(Error, 'ERR_INVALID_STATE', 'Invalid state: this Server belongs to no stack; create it with stack.tcp.createServer()');
+    const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+    let options: ListenOptionsNet;
+    const a0 = args[0];
+    if (a0 !== null && typeof a0 === 'object') {
+      options = a0 as ListenOptionsNet;
+      if ('path' in options || 'fd' in options || 'handle' in options || '_handle' in options) {
+        throw invalidArgValue('options', options, 'is not supported: only TCP ports can be listened on');
+      }
+      if (options.port === undefined && Object.keys(options).length > 0 && !('host' in options) && !('backlog' in options) && !('signal' in options)) {
+        throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+      }
+    } else {
+      options = {};
+      if (a0 !== undefined && a0 !== null) options.port = a0 as number;
+      const a1 = args[1];
+      const a2 = args[2];
+      if (typeof a1 === 'string') options.host = a1;
+      else if (typeof a1 === 'number') options.backlog = a1;
+      if (typeof a2 === 'number') options.backlog = a2;
+    }
+    if (this.#listener !== undefined) {
+      throw codedError(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
+    }
+    let port = 0;
+    if (options.port !== undefined && options.port !== null) {
+      if (typeof options.port !== 'number' && typeof options.port !== 'string') throw invalidArgType('options.port', 'one of type number or string', options.port);
+      port = validatePort(options.port, 'options.port');
+    }
+    let address: Ipv4Address = 0;
+    let hostText = '0.0.0.0';
+    if (options.host !== undefined && options.host !== '' && options.host !== '::' && options.host !== '0.0.0.0') {
+      const h = parseHost('options.host', options.host);
+      address = h.address;
+      hostText = h.text;
+    }
+    let backlog = NODE_DEFAULT_BACKLOG;
+    if (options.backlog !== undefined) {
+      if (typeof options.backlog !== 'number' || !Number.isFinite(options.backlog)) throw invalidArgType('options.backlog', 'of type number', options.backlog);
+      backlog = Math.max(1, Math.trunc(options.backlog));
+    }
+    validateAbortSignal(options.signal, 'options.signal');
+    if (cb !== undefined) this.once('listening', cb);
+
+    if (address !== 0 && address !== ctx.ownAddress) {
+      process.nextTick(() => this.emit('error', errnoError('EADDRNOTAVAIL', 'listen', hostText, port, true)));
+      return this;
+    }
+    const connOptions: TcpConnectionOptions = {};
+    if (this.#opts.noDelay === true) connOptions.noDelay = true;
+    if (this.#opts.keepAlive === true) {
+      connOptions.keepAlive = true;
+      const d = this.#opts.keepAliveInitialDelay;
+      if (d !== undefined && d > 0) connOptions.keepAliveInitialDelay = Math.trunc(d);
+    }
+    const handler = { onAcceptable: (l: TcpListener) => guard(() => this.#onAcceptable(l)) };
+    const listenOpts = (p: number): ListenOptions => ({ port: p, address, backlog, options: connOptions });
+    try {
+      if (port !== 0) {
+        this.#listener = ctx.layer.listen(listenOpts(port), handler);
+      } else {
+        this.#listener = this.#listenEphemeral(ctx, listenOpts, handler);
+      }
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      const err = errnoError(typeof code === 'string' && !code.startsWith('ERR_') ? code : 'EADDRINUSE', 'listen', hostText, port, true);
+      process.nextTick(() => this.emit('error', err));
+      return this;
+    }
+    ctx.clock.schedule();
+    this.#address = { address: hostText, family: 'IPv4', port: this.#listener.port };
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => { this.close(); };
+      if (signal.aborted) process.nextTick(onAbort);
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+    process.nextTick(() => { if (this.#listener !== undefined) this.emit('listening'); });
+    return this;
+  }
+
+  /** RFC 6335 dynamic range, random start, sequential search (what the core does for connect). */
+  #listenEphemeral(ctx: NetContext, listenOpts: (p: number) => ListenOptions, handler: { onAcceptable(l: TcpListener): void }): TcpListener {
+    const n = 65536 - EPHEMERAL_LOW;
+    const start = Math.floor(Math.random() * n);
+    for (let i = 0; i < n; i++) {
+      const p = EPHEMERAL_LOW + ((start + i) % n);
+      try {
+        return ctx.layer.listen(listenOpts(p), handler);
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== 'EADDRINUSE') throw e;
+      }
+    }
+    throw codedError(Error, 'EADDRINUSE', 'no ephemeral port available');
+  }
+
+  #onAcceptable(l: TcpListener): void {
+    const ctx = this.#ctx!;
+    const o = this.#opts;
+    while (l.pending > 0 && this.#listener === l) {
+      if (this.maxConnections && this.#connections >= this.maxConnections) {
+        const c = l.accept({});
+        if (c === undefined) break;
+        const info: DropInfo = {
+          localAddress: formatAddress(c.localAddress), localPort: c.localPort, localFamily: 'IPv4',
+          remoteAddress: formatAddress(c.remoteAddress), remotePort: c.remotePort, remoteFamily: 'IPv4',
+        };
+        // node closes the handle: close(2) -- FIN, or RST if the peer already sent data.
+        c.close(ctx.clock.now());
+        ctx.clock.schedule();
+        guard(() => this.emit('drop', info));
+        continue;
+      }
+      const socket = new Socket({
+        allowHalfOpen: o.allowHalfOpen === true,
+        ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}),
+        [kContext]: ctx,
+      } as ConstructorParameters<typeof Socket>[0]);
+      const c = l.accept(socket[kHandler]);
+      if (c === undefined) { socket.destroy(); break; }
+      this.#connections++;
+      socket[kAttachAccepted](c, this, () => {
+        this.#connections--;
+        this.#emitCloseIfDrained();
+      }, o.pauseOnConnect === true);
+      guard(() => this.emit('connection', socket));
+    }
+  }
+
+  #emitCloseIfDrained(): void {
+    if (this.#listener !== undefined || this.#connections > 0) return;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  /**
+   * Stops accepting. 'close' (and `cb`) follow once every accepted connection is
+   * destroyed; `cb` gets ERR_SERVER_NOT_RUNNING when the server was not listening.
+   * Returns `this`, as node does; `await using` / `[Symbol.asyncDispose]` awaits it.
+   */
+  close(cb?: (err?: Error) => void): this {
+    if (typeof cb === 'function') {
+      if (this.#listener === undefined) {
+        this.once('close', () => cb(codedError(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.')));
+      } else {
+        this.once('close', () => cb());
+      }
+    }
+    const l = this.#listener;
+    if (l !== undefined) {
+      this.#listener = undefined;
+      this.#address = undefined;
+      const ctx = this.#ctx!;
+      l.close(ctx.clock.now());
+      ctx.clock.schedule();
+    }
+    this.#emitCloseIfDrained();
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#listener === undefined) return;
+    await new Promise<void>((resolve, reject) => this.close((err) => (err ? reject(err) : resolve())));
+  }
+
+  /** `{ address, family: 'IPv4', port }` while listening, else null. */
+  address(): AddressInfo | null {
+    return this.#address !== undefined ? { ...this.#address } : null;
+  }
+
+  getConnections(cb: (err: Error | null, count: number) => void): this {
+    validateFunction(cb, 'cb');
+    const n = this.#connections;
+    process.nextTick(cb, null, n);
+    return this;
+  }
+
+  /** No-ops returning `this`: the listener holds no libuv handle (the facade's link keeps the process alive). */
+  ref(): this { return this; }
+  unref(): this { return this; }
+}

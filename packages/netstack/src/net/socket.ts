@@ -1,0 +1,606 @@
+/**
+ * `Socket`: a node:net-shaped TCP socket (a `stream.Duplex`) over one
+ * `TcpConnection` of the core.
+ *
+ * Data path and back-pressure (TCP's own, end to end):
+ *  - writing: `_write` copies into the core's send buffer (`conn.write`); what does
+ *    not fit stays here and the write callback waits for `onWritable`. So Duplex's
+ *    buffer fills, `write()` returns false, and `'drain'` follows when the peer's
+ *    ACKs free space in the send buffer.
+ *  - reading: `onReadable` moves bytes from the core (`conn.read`) into `push`;
+ *    when `push` returns false we stop taking bytes, the core's receive buffer
+ *    fills and the advertised window closes; `_read` resumes. The peer's FIN
+ *    becomes `push(null)` once the core's buffer is drained.
+ *  - `end()` -> `_final` -> `conn.shutdown` (FIN after queued data).
+ *  - `destroy()` -> `conn.close`: FIN if every received byte was taken from the
+ *    core, RST if unread bytes remain (RFC 9293 §3.10.4, RFC 2525 §2.17), like
+ *    close(2). `resetAndDestroy()` -> `conn.abort` (RST).
+ *
+ * Events are node's: 'connect', 'ready', 'data', 'end', 'finish', 'close'(hadError),
+ * 'timeout', 'error'. Operational errors carry node's code/errno/syscall and are
+ * emitted on a later tick (stream.destroy defers 'error'; 'close' follows on
+ * setImmediate, as libuv's handle close does). Core callbacks arrive synchronously
+ * from the packet path; we emit from there, as node emits from libuv callbacks.
+ */
+import { Duplex } from 'node:stream';
+import { formatAddress, parseAddress } from '@netstack/ip';
+import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
+import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
+import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js';
+import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
+import type { Server } from './server.js';
+
+/** Options of `new Socket()` (node's SocketConstructorOpts, TCP subset). */
+export interface SocketOptions {
+  /** Keep the writable side open after the peer's FIN (default false: end it too). */
+  allowHalfOpen?: boolean;
+  /** Aborting destroys the socket with an AbortError. */
+  signal?: AbortSignal;
+  highWaterMark?: number;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** ms before the first keepalive probe. */
+  keepAliveInitialDelay?: number;
+}
+
+/** Where to connect (node's TcpSocketConnectOpts, IPv4 literals only). */
+export interface TcpConnectOptions {
+  port: number | string;
+  /** IPv4 address literal. There is no resolver and no loopback, so it is required. */
+  host?: string;
+  localAddress?: string;
+  localPort?: number;
+  /** 0 or 4 (6 is refused: the stack is IPv4 only). */
+  family?: number;
+  /** Idle timeout in ms (`socket.setTimeout`). */
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+export type ConnectOptions = SocketOptions & TcpConnectOptions;
+
+export interface AddressInfo {
+  address: string;
+  family: 'IPv4';
+  port: number;
+}
+
+/** @internal an accepted connection is attached through this (see server.ts). */
+export const kAttachAccepted: unique symbol = Symbol('netstack.net.attachAccepted');
+/** @internal the core handler of a socket (the listener's accept needs it). */
+export const kHandler: unique symbol = Symbol('netstack.net.handler');
+
+interface PendingWrite {
+  chunk: Buffer;
+  off: number;
+  cb: (err?: Error | null) => void;
+}
+
+interface InternalSocketOptions extends SocketOptions {
+  [kContext]?: NetContext;
+}
+
+const NOOP_HANDLER: TcpHandler = {};
+const READ_CHUNK = 64 * 1024;
+
+export class Socket extends Duplex {
+  /** The server that accepted this socket (node's `socket.server`), else null. */
+  server: Server | null = null;
+  /** The idle timeout set by `setTimeout`, ms (node's `socket.timeout`). */
+  timeout: number | undefined = undefined;
+
+  readonly #ctx: NetContext | undefined;
+  readonly #handler: TcpHandler;
+  #conn: TcpConnection | undefined = undefined;
+  #connecting = false;
+  #coreClosed = false;
+  #reading = false;
+  #eofPushed = false;
+  #resetting = false;
+  #pending: PendingWrite | undefined = undefined;
+  #bytesRead = 0;
+  #bytesDispatched = 0;
+  #noDelay: boolean | undefined;
+  #keepAlive: { enable: boolean; delay: number } | undefined;
+  #timer: NodeJS.Timeout | undefined = undefined;
+  #local: AddressInfo | undefined = undefined;
+  #remote: AddressInfo | undefined = undefined;
+  /** Where we were asked to connect (for error messages before the peer is known). */
+  #target: { address: string; port: number } | undefined = undefined;
+  #onDestroyed: (() => void) | undefined = undefined;
+  #closeEmitted = false;
+
+  constructor(options: SocketOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+    validateBoolean(options.allowHalfOpen, 'options.allowHalfOpen');
+    validateAbortSignal(options.signal, 'options.signal');
+    const hwm = options.highWaterMark;
+    super({
+      allowHalfOpen: options.allowHalfOpen === true,
+      // 'close' is ours to emit, with hadError (node does the same).
+      emitClose: false,
+      autoDestroy: true,
+      readableHighWaterMark: options.readableHighWaterMark ?? hwm ?? DEFAULT_HIGH_WATER_MARK,
+      writableHighWaterMark: options.writableHighWaterMark ?? hwm ?? DEFAULT_HIGH_WATER_MARK,
+    });
+    this.#ctx = (options as InternalSocketOptions)[kContext];
+    if (options.noDelay === true) this.#noDelay = true;
+    if (options.keepAlive !== undefined || options.keepAliveInitialDelay !== undefined) {
+      this.#keepAlive = { enable: options.keepAlive === true, delay: Math.max(0, Math.trunc(options.keepAliveInitialDelay ?? 0)) };
+    }
+    this.#handler = {
+      onEstablished: () => guard(() => this.#onEstablished()),
+      onReadable: () => guard(() => this.#pull()),
+      onRemoteFin: () => guard(() => this.#pull()),
+      onWritable: () => guard(() => this.#flushWrite()),
+      onClosed: (_c, err) => guard(() => this.#onCoreClosed(err)),
+    };
+    // Without allowHalfOpen, writing after the peer's FIN is EPIPE (node's writeAfterFIN).
+    this.on('end', () => {
+      if (!this.allowHalfOpen) (this as { write: unknown }).write = writeAfterFIN;
+    });
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => { this.destroy(abortError(signal.reason)); };
+      if (signal.aborted) process.nextTick(onAbort);
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ connect
+
+  /**
+   * `connect(options[, cb])` or `connect(port, host[, cb])`. Validation throws at
+   * once; the SYN leaves on the next tick (node connects an IP literal on nextTick
+   * too), so listeners and options set right after the call apply.
+   */
+  connect(options: TcpConnectOptions, connectListener?: () => void): this;
+  connect(port: number | string, host?: string, connectListener?: () => void): this;
+  connect(port: number | string, connectListener?: () => void): this;
+  connect(...args: unknown[]): this {
+    const [opts, cb] = normalizeConnectArgs(args);
+    const ctx = this.#ctx;
+    if (ctx === undefined) {
+      throw codedError(Error, 'ERR_INVALID_STATE', 'Invalid state: this Socket belongs to no stack; create it with stack.tcp.connect()');
+    }
+    if (this.#connecting || this.#conn !== undefined || this.destroyed) {
+      throw codedError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected');
+    }
+    if (opts.port === undefined) {
+      throw codedError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified');
+    }
+    if (typeof opts.port !== 'number' && typeof opts.port !== 'string') {
+      throw invalidArgType('options.port', 'one of type number or string', opts.port);
+    }
+    const port = validatePort(opts.port, 'Port');
+    if (opts.host === undefined || opts.host === '') {
+      throw invalidArgValue('options.host', opts.host, 'is required: an IPv4 address literal (this stack has no loopback for a default "localhost")');
+    }
+    const host = parseHost('options.host', opts.host);
+    const remote = host.address;
+    if (remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) {
+      throw invalidArgValue('options.host', opts.host, 'must be a unicast IPv4 address');
+    }
+    let localAddress: number | undefined;
+    if (opts.localAddress !== undefined) {
+      const a = typeof opts.localAddress === 'string' ? parseAddress(opts.localAddress) : undefined;
+      if (a === undefined) throw codedError(TypeError, 'ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${String(opts.localAddress)}`);
+      localAddress = a;
+    }
+    let localPort: number | undefined;
+    if (opts.localPort !== undefined) {
+      if (typeof opts.localPort !== 'number') throw invalidArgType('options.localPort', 'of type number', opts.localPort);
+      localPort = validatePort(opts.localPort, 'options.localPort');
+    }
+    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
+      throw invalidArgValue('options.family', opts.family, 'must be 0 or 4 (this stack is IPv4 only)');
+    }
+    validateBoolean(opts.noDelay, 'options.noDelay');
+    validateBoolean(opts.keepAlive, 'options.keepAlive');
+    if (opts.noDelay === true) this.#noDelay = true;
+    if (opts.keepAlive !== undefined || opts.keepAliveInitialDelay !== undefined) {
+      this.#keepAlive = { enable: opts.keepAlive === true, delay: Math.max(0, Math.trunc(opts.keepAliveInitialDelay ?? 0)) };
+    }
+    if (opts.timeout !== undefined && opts.timeout !== 0) this.setTimeout(opts.timeout);
+    if (cb !== undefined) this.once('connect', cb);
+    this.#connecting = true;
+    this.#target = { address: host.text, port };
+    process.nextTick(() => this.#startConnect(ctx, remote, port, localAddress, localPort));
+    return this;
+  }
+
+  #startConnect(ctx: NetContext, remote: number, port: number, localAddress: number | undefined, localPort: number | undefined): void {
+    if (this.destroyed || !this.#connecting) return;
+    const target = this.#target!;
+    if (localAddress !== undefined && localAddress !== 0 && localAddress !== ctx.ownAddress) {
+      this.destroy(errnoError('EADDRNOTAVAIL', 'bind', formatAddress(localAddress), localPort));
+      return;
+    }
+    if (port === 0) {
+      // Linux refuses port 0 (the core rejects it as an argument).
+      this.destroy(errnoError('ECONNREFUSED', 'connect', target.address, port));
+      return;
+    }
+    const options: TcpConnectionOptions = {};
+    if (this.#noDelay !== undefined) options.noDelay = this.#noDelay;
+    if (this.#keepAlive !== undefined) {
+      options.keepAlive = this.#keepAlive.enable;
+      if (this.#keepAlive.delay > 0) options.keepAliveInitialDelay = this.#keepAlive.delay;
+    }
+    try {
+      this.#conn = ctx.layer.connect({
+        remoteAddress: remote,
+        remotePort: port,
+        ...(localAddress !== undefined && localAddress !== 0 ? { localAddress } : {}),
+        ...(localPort !== undefined && localPort !== 0 ? { localPort } : {}),
+        options,
+      }, ctx.clock.now(), this.#handler);
+    } catch (e) {
+      ctx.clock.schedule();
+      const code = (e as { code?: unknown }).code;
+      this.destroy(errnoError(typeof code === 'string' && code.startsWith('E') && !code.startsWith('ERR_') ? code : 'ENETUNREACH', 'connect', target.address, port));
+      return;
+    }
+    ctx.clock.schedule();
+  }
+
+  #onEstablished(): void {
+    const c = this.#conn;
+    if (c === undefined || this.destroyed) return;
+    this.#connecting = false;
+    this.#cacheAddresses(c);
+    this.#touch();
+    this.emit('connect');
+    this.emit('ready');
+    // Start reading (node: `if (readable && !isPaused()) read(0)`).
+    if (!this.destroyed && !this.isPaused()) this.read(0);
+  }
+
+  /** @internal attaches an accepted connection (server.ts). Returns the handler for `listener.accept`. */
+  [kAttachAccepted](conn: TcpConnection, server: Server, onDestroyed: () => void, pauseOnConnect: boolean): void {
+    this.#conn = conn;
+    this.server = server;
+    this.#onDestroyed = onDestroyed;
+    this.#cacheAddresses(conn);
+    if (conn.state === 'CLOSED') this.#coreClosed = true;
+    if (pauseOnConnect) (this as { readableFlowing: boolean | null }).readableFlowing = false;
+    else this.read(0);
+  }
+
+  /** @internal */
+  get [kHandler](): TcpHandler { return this.#handler; }
+
+  #cacheAddresses(c: TcpConnection): void {
+    this.#local = { address: formatAddress(c.localAddress), family: 'IPv4', port: c.localPort };
+    this.#remote = { address: formatAddress(c.remoteAddress), family: 'IPv4', port: c.remotePort };
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  override _read(_size: number): void {
+    this.#reading = true;
+    this.#pull();
+  }
+
+  /** Moves readable bytes from the core into the stream while the stream wants them. */
+  #pull(): void {
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (c === undefined || ctx === undefined || this.destroyed || this.#eofPushed) return;
+    let took = false;
+    while (this.#reading && c.readableLength > 0 && !this.destroyed) {
+      const buf = Buffer.allocUnsafe(Math.min(c.readableLength, READ_CHUNK));
+      const n = c.read(buf, ctx.clock.now());
+      if (n === 0) break;
+      took = true;
+      this.#bytesRead += n;
+      if (!this.push(n === buf.length ? buf : buf.subarray(0, n))) this.#reading = false;
+    }
+    if (took) {
+      ctx.clock.schedule();
+      this.#touch();
+    }
+    if (c.remoteFinReceived && c.readableLength === 0 && !this.#eofPushed && !this.destroyed) {
+      this.#eofPushed = true;
+      this.push(null);
+      // As node's onStreamRead: read(0) lets 'end' fire when nothing is buffered,
+      // even if nobody consumes the stream.
+      this.read(0);
+    }
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#connecting) {
+      // Node queues writes until 'connect'.
+      this.once('connect', () => this._write(chunk, _encoding, cb));
+      return;
+    }
+    if (this.#conn === undefined) {
+      cb(codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed'));
+      return;
+    }
+    this.#pending = { chunk, off: 0, cb };
+    this.#flushWrite();
+  }
+
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
+    const first = chunks[0];
+    if (chunks.length === 1 && first !== undefined) { this._write(first.chunk, first.encoding, cb); return; }
+    this._write(Buffer.concat(chunks.map((c) => c.chunk)), 'buffer' as BufferEncoding, cb);
+  }
+
+  /** Copies the pending chunk into the core as far as it accepts; completes the write when all is in. */
+  #flushWrite(): void {
+    const p = this.#pending;
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (p === undefined || c === undefined || ctx === undefined) return;
+    let n: number;
+    try {
+      n = c.write(p.off === 0 ? p.chunk : p.chunk.subarray(p.off), ctx.clock.now());
+    } catch (e) {
+      ctx.clock.schedule();
+      this.#pending = undefined;
+      const code = (e as { code?: unknown }).code;
+      p.cb(c.error !== undefined ? errnoError(c.error.code, 'write') : errnoError(code === 'EPIPE' ? 'EPIPE' : 'EPIPE', 'write'));
+      return;
+    }
+    ctx.clock.schedule();
+    if (n > 0) {
+      p.off += n;
+      this.#bytesDispatched += n;
+      this.#touch();
+    }
+    if (p.off >= p.chunk.length) {
+      this.#pending = undefined;
+      p.cb();
+    }
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#connecting) {
+      this.once('connect', () => this._final(cb));
+      return;
+    }
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (c === undefined || ctx === undefined) { cb(); return; }
+    c.shutdown(ctx.clock.now());
+    ctx.clock.schedule();
+    cb();
+  }
+
+  // ------------------------------------------------------------------ closing
+
+  #onCoreClosed(err: TcpError | undefined): void {
+    this.#coreClosed = true;
+    if (this.destroyed) return;
+    if (err !== undefined) {
+      if (this.#connecting) {
+        const t = this.#target!;
+        this.destroy(errnoError(err.code, 'connect', t.address, t.port));
+        return;
+      }
+      this.#pull();
+      if (!this.destroyed) this.destroy(errnoError(err.code, 'read'));
+      return;
+    }
+    // A clean end (TIME-WAIT or CLOSED after both FINs): hand over what is left.
+    this.#pull();
+    this.#flushWrite();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
+    this.#connecting = false;
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (c !== undefined && ctx !== undefined) {
+      c.handler = NOOP_HANDLER;
+      if (!this.#coreClosed && c.state !== 'CLOSED') {
+        // close(2): FIN when everything received was read, RST otherwise (the core decides).
+        if (this.#resetting) c.abort(ctx.clock.now());
+        else c.close(ctx.clock.now());
+        ctx.clock.schedule();
+      }
+    }
+    const p = this.#pending;
+    this.#pending = undefined;
+    // Like node, a write that was in flight when the handle closed completes (without error).
+    if (p !== undefined) process.nextTick(p.cb);
+    const hadError = err !== null && err !== undefined;
+    cb(err);
+    setImmediate(() => { this.#closeEmitted = true; this.emit('close', hadError); });
+    const onDestroyed = this.#onDestroyed;
+    this.#onDestroyed = undefined;
+    onDestroyed?.();
+  }
+
+  /** Sends RST and destroys (node's `resetAndDestroy`). */
+  resetAndDestroy(): this {
+    if (this.#connecting) {
+      this.once('connect', () => { this.#resetting = true; this.destroy(); });
+    } else if (this.#conn !== undefined) {
+      this.#resetting = true;
+      this.destroy();
+    } else {
+      this.destroy(codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed'));
+    }
+    return this;
+  }
+
+  /** Ends the writable side, then destroys once it finished (node's `destroySoon`, used by http). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /** Graceful close for `await using`: destroy (FIN, or RST with unread data) and wait for 'close'. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closeEmitted) return;
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    if (!this.destroyed) this.destroy();
+    await closed;
+  }
+
+  // ------------------------------------------------------------------ options
+
+  /** Idle timeout: 'timeout' after `msecs` without reads or writes (the socket stays open). 0 disables. */
+  setTimeout(msecs: number, callback?: () => void): this {
+    validateTimeout(msecs, 'msecs');
+    this.timeout = msecs;
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (msecs === 0) {
+      if (callback !== undefined) {
+        validateFunction(callback, 'callback');
+        this.removeListener('timeout', callback);
+      }
+      return this;
+    }
+    if (this.destroyed) return this;
+    this.#timer = setTimeout(() => { this.emit('timeout'); }, msecs);
+    this.#timer.unref();
+    if (callback !== undefined) {
+      validateFunction(callback, 'callback');
+      this.once('timeout', callback);
+    }
+    return this;
+  }
+
+  /** Activity: restarts the idle timer. */
+  #touch(): void {
+    this.#timer?.refresh();
+  }
+
+  setNoDelay(noDelay?: boolean): this {
+    const v = noDelay === undefined ? true : Boolean(noDelay);
+    if (this.#conn === undefined) { this.#noDelay = v; return this; }
+    this.#conn.setNoDelay(v);
+    return this;
+  }
+
+  /** Keepalive on/off; `initialDelay` (ms) > 0 sets the idle time before the first probe. */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    const delay = Math.max(0, Math.trunc(Number(initialDelay) || 0));
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (c === undefined || ctx === undefined) { this.#keepAlive = { enable: Boolean(enable), delay }; return this; }
+    if (c.state === 'CLOSED') return this;
+    c.setKeepAlive(Boolean(enable), delay, ctx.clock.now());
+    ctx.clock.schedule();
+    return this;
+  }
+
+  /**
+   * No-ops that return `this`: a socket holds no libuv handle here; what keeps the
+   * process alive is the facade's link (the idle-timeout timer is always unref'd).
+   */
+  ref(): this { return this; }
+  unref(): this { return this; }
+
+  // ------------------------------------------------------------------ state
+
+  address(): AddressInfo | Record<string, never> {
+    return this.#local !== undefined ? { ...this.#local } : {};
+  }
+
+  get remoteAddress(): string | undefined { return this.#remote?.address; }
+  get remotePort(): number | undefined { return this.#remote?.port; }
+  get remoteFamily(): 'IPv4' | undefined { return this.#remote?.family; }
+  get localAddress(): string | undefined { return this.#local?.address; }
+  get localPort(): number | undefined { return this.#local?.port; }
+  get localFamily(): 'IPv4' | undefined { return this.#local?.family; }
+
+  /** Bytes received (taken from the core). */
+  get bytesRead(): number { return this.#bytesRead; }
+
+  /** Bytes written by the user: handed to TCP plus still queued (node counts both). */
+  get bytesWritten(): number {
+    let n = this.#bytesDispatched;
+    const p = this.#pending;
+    if (p !== undefined) n += p.chunk.length - p.off;
+    // node's own (untyped) Writable getter: the chunks queued behind the one in flight.
+    const queued = (this as unknown as { writableBuffer?: { chunk: Buffer | string; encoding?: BufferEncoding }[] }).writableBuffer ?? [];
+    for (const b of queued) {
+      n += typeof b.chunk === 'string' ? Buffer.byteLength(b.chunk, b.encoding) : b.chunk.length;
+    }
+    return n;
+  }
+
+  /** Deprecated in node (use writableLength), kept for code that still reads it. */
+  get bufferSize(): number { return this.writableLength; }
+
+  get connecting(): boolean { return this.#connecting; }
+  /** True until connected, and again once destroyed (node: no handle, or connecting). */
+  get pending(): boolean { return this.#conn === undefined || this.#connecting || this.destroyed; }
+
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.#connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** The core connection's TCP state, for diagnostics ('ESTABLISHED', 'TIME-WAIT'...). */
+  get tcpState(): string | undefined { return this.#conn?.state; }
+}
+
+/**
+ * Runs a core callback. A user listener that throws (we emit from these callbacks)
+ * must not unwind through the TCP core's event delivery and the packet path: the
+ * exception is rethrown on the next tick, an uncaught exception as in node.
+ */
+export function guard(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    process.nextTick(() => { throw e; });
+  }
+}
+
+/** node's writeAfterFIN: after the peer's FIN without allowHalfOpen, write is EPIPE. */
+function writeAfterFIN(this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  if (!this.writableEnded) {
+    return (Duplex.prototype.write as (this: Socket, ...a: unknown[]) => boolean).call(this, chunk, encoding, cb);
+  }
+  const callback = typeof encoding === 'function' ? encoding : cb;
+  const er = endedByPeerError();
+  if (typeof callback === 'function') process.nextTick(callback as (e: Error) => void, er);
+  this.destroy(er);
+  return false;
+}
+
+/** node's normalizeArgs for connect: (options[, cb]) | (port[, host][, cb]). */
+export function normalizeConnectArgs(args: unknown[]): [Partial<ConnectOptions> & Record<string, unknown>, (() => void) | undefined] {
+  if (args.length === 0) {
+    throw codedError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified');
+  }
+  const last = args[args.length - 1];
+  const cb = typeof last === 'function' ? (last as () => void) : undefined;
+  const a0 = args[0];
+  let options: Partial<ConnectOptions> & Record<string, unknown>;
+  if (typeof a0 === 'object' && a0 !== null) {
+    options = a0 as Partial<ConnectOptions> & Record<string, unknown>;
+  } else if (isPipeName(a0)) {
+    throw invalidArgValue('path', a0, 'is not supported: IPC paths do not exist on this stack');
+  } else {
+    options = { port: a0 as number };
+    const a1 = args[1];
+    if (args.length > 1 && typeof a1 === 'string') options.host = a1;
+  }
+  if ('path' in options && options['path'] !== undefined) {
+    throw invalidArgValue('options.path', options['path'], 'is not supported: IPC paths do not exist on this stack');
+  }
+  return [options, cb];
+}
