@@ -1020,9 +1020,14 @@ export class TcpConnection implements HeapEntry {
    * SND.NXT is rewound by go-back-N retransmission, and a peer that already
    * received up to SND.MAX would find SND.NXT outside its window and ignore
    * the ACK field (§3.10.7.4) -- a deadlock when both sides rewound.
+   * But never beyond the peer's window end (SND.UNA + SND.WND): after a
+   * zero-window probe (§3.8.6.1) SND.MAX is one past a zero window, and an ACK
+   * there is unacceptable to the peer (§3.10.7.4), so the peer would never see
+   * its own data acknowledged. Linux does the same (tcp_acceptable_seq).
    */
   private sendAck(now: number): void {
-    this.transmit(this.sndMax, ACK, 0, 0, now);
+    const wndEnd = seqAdd(this.sndUna, this.sndWnd);
+    this.transmit(seqGt(this.sndMax, wndEnd) ? wndEnd : this.sndMax, ACK, 0, 0, now);
   }
 
   private sendRst(seq: number, now: number): void {
