@@ -15,6 +15,12 @@
  *   own scratch per nesting depth, allocated once.
  * - A host, not a router (RFC 1122 §3.3.1): datagrams for other addresses are dropped.
  * - No loopback: a datagram to our own address is routed like any on-link one.
+ * - Offloads (when the link has them, registration.ts `LinkOutput`): output buffers keep
+ *   `link.offloadHeadroom` bytes in front for the link's virtio-net header; `sendSegment`
+ *   emits ONE datagram (DF, never fragmented) with a partial transport checksum, larger
+ *   than the MTU when the link segments TCP (TSO4). `input` takes the link's `meta`:
+ *   NEEDS_CSUM / DATA_VALID become `checksumVerified`, and datagrams larger than the MTU
+ *   (super-segments from the kernel) are accepted like any other.
  */
 import {
   BROADCAST, formatAddress, isBroadcast, isMulticast, parseAddress, prefixMask, sameSubnet, type Ipv4Address,
@@ -28,7 +34,7 @@ import { DEFAULT_PMTU_LIMITS, PmtuCache, plateauBelow, type PmtuLimits } from '.
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.js';
 import { newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
 import type {
-  ErrorReporter, InboundDatagram, IpOutput, LinkOutput, PayloadWriter, SendError, SendOptions, TransportError,
+  ErrorReporter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,
 } from './registration.js';
 
@@ -51,6 +57,8 @@ export interface Ipv4LayerOptions {
 
 /** Per-nesting-depth receive scratch (allocated once per depth). */
 interface InScratch {
+  /** The current packet's meta said NEEDS_CSUM or DATA_VALID. */
+  verified: boolean;
   repr: Ipv4Repr;
   dg: InboundDatagram;
   /** Reassembly output, allocated on first use. */
@@ -67,9 +75,12 @@ const EMPTY = new Uint8Array(0);
 function newDatagram(): InboundDatagram {
   return {
     src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, payload: EMPTY, packet: EMPTY, headerLength: IPV4_MIN_HEADER_LEN,
-    toBroadcast: false, reassembled: false,
+    toBroadcast: false, reassembled: false, checksumVerified: false,
   };
 }
+
+/** Most headroom a link may ask for in front of each output datagram. */
+const MAX_HEADROOM = 64;
 
 function toAddress(name: string, v: unknown): Ipv4Address {
   if (typeof v === 'string') {
@@ -104,6 +115,8 @@ export class Ipv4Layer implements IpOutput {
   readonly limits: Readonly<Ipv4Limits>;
 
   private readonly link: LinkOutput;
+  /** Bytes reserved before each output datagram for the link (LinkOutput.offloadHeadroom). */
+  private readonly headroom: number;
   private readonly c: Ipv4Counters = newIpv4Counters();
   private readonly reasm: Reassembler;
   private readonly pmtu: PmtuCache;
@@ -145,6 +158,7 @@ export class Ipv4Layer implements IpOutput {
     }
     checkInt('options.link.mtu', link.mtu, IPV4_MIN_MTU, Number.MAX_SAFE_INTEGER);
     this.link = link;
+    this.headroom = link.offloadHeadroom === undefined ? 0 : checkInt('options.link.offloadHeadroom', link.offloadHeadroom, 0, MAX_HEADROOM);
     const l = options.limits ?? {};
     const limits: Ipv4Limits = { ...DEFAULT_REASSEMBLY_LIMITS, ...DEFAULT_PMTU_LIMITS };
     for (const k of Object.keys(limits) as (keyof Ipv4Limits)[]) {
@@ -228,6 +242,83 @@ export class Ipv4Layer implements IpOutput {
     return this.output(dst, protocol, length, writer, undefined, options);
   }
 
+  /** The link completes partial transport checksums: `sendSegment` may be used. */
+  get checksumOffload(): boolean {
+    const l = this.link;
+    return l.offload?.csum === true && typeof l.sendOffload === 'function';
+  }
+
+  /** 65515 when the link segments TCP (TSO4), else pathMtu - 20. */
+  maxSegmentPayload(dst: Ipv4Address): number {
+    if (this.checksumOffload && this.link.offload?.tso4 === true) return IPV4_MAX_PAYLOAD;
+    return this.pathMtu(dst) - IPV4_MIN_HEADER_LEN;
+  }
+
+  /**
+   * One datagram through the link's offload path (registration.ts `IpOutput.sendSegment`):
+   * DF always (a super-segment is cut by the link along TCP segment boundaries, RFC 9293
+   * §3.7.1: each piece carries at most gsoSize bytes, which the caller derived from the
+   * peer's MSS and the path MTU), never fragmented, transport checksum partial at
+   * `csumOffset` from the transport header (virtio spec §5.1.6.2 csum_start/csum_offset).
+   */
+  sendSegment(
+    dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number,
+    options?: SendOptions,
+  ): SendError | undefined {
+    this.checkSend(dst, protocol, options);
+    checkInt('length', length, 0, Number.MAX_SAFE_INTEGER);
+    checkInt('gsoSize', gsoSize, 0, 0xffff);
+    checkInt('csumOffset', csumOffset, 0, 0xffff);
+    if (typeof writer !== 'object' || writer === null || typeof writer.writePayload !== 'function') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'writer must be a PayloadWriter');
+    }
+    if (!this.checksumOffload) throw codedError(Error, 'ERR_INVALID_STATE', 'the link has no checksum offload: use sendWith');
+    const c = this.c;
+    c.OutRequests++;
+    if (length > IPV4_MAX_PAYLOAD) {
+      c.dropped['out-too-big']++;
+      return 'EMSGSIZE';
+    }
+    if (this.route(dst) === undefined) {
+      c.OutNoRoutes++;
+      c.dropped['out-no-route']++;
+      return 'ENETUNREACH';
+    }
+    const total = IPV4_MIN_HEADER_LEN + length;
+    const big = total > this.pathMtu(dst);
+    if (big && !(gsoSize > 0 && this.link.offload?.tso4 === true)) {
+      c.dropped['out-too-big']++;
+      return 'EMSGSIZE';
+    }
+    const s = this.outScratch[this.outDepth] ?? this.newOutScratch();
+    this.outDepth++;
+    try {
+      const buf = s.buf;
+      writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
+      const r = s.repr;
+      r.src = this.address;
+      r.dst = dst;
+      r.protocol = protocol;
+      r.ttl = options?.ttl ?? this.defaultTtl;
+      r.tos = options?.tos ?? 0;
+      r.identification = this.ident;
+      this.ident = (this.ident + 1) & 0xffff;
+      r.dontFragment = true;
+      r.headerLength = IPV4_MIN_HEADER_LEN;
+      r.moreFragments = false;
+      r.fragmentOffset = 0;
+      r.payloadLength = length;
+      r.totalLength = total;
+      emitIpv4(r, buf, 0);
+      if (!this.link.sendOffload!(buf.subarray(0, total), gsoSize, IPV4_MIN_HEADER_LEN, csumOffset)) return this.linkDropped();
+      c.OutOffloaded++;
+      if (big) c.OutGsoDatagrams++;
+      return undefined;
+    } finally {
+      this.outDepth--;
+    }
+  }
+
   /**
    * Asks the ErrorReporter for destination unreachable `code` about `datagram`, unless
    * RFC 1122 §3.2.2 forbids an ICMP error for it: destined to broadcast/multicast, a
@@ -246,11 +337,16 @@ export class Ipv4Layer implements IpOutput {
 
   // ---- receive --------------------------------------------------------------------
 
-  /** One packet from the link (borrowed for the call). Never throws for bad input. */
-  input(packet: Uint8Array, now: number): void {
+  /**
+   * One packet from the link (borrowed for the call). Never throws for bad input. `meta`
+   * (links with offloads) marks checksums the link vouched for; a packet may then be a
+   * super-segment larger than the MTU.
+   */
+  input(packet: Uint8Array, now: number, meta?: LinkPacketMeta): void {
     const s = this.inScratch[this.inDepth] ?? this.newInScratch();
     this.inDepth++;
     try {
+      s.verified = meta !== undefined && (meta.csumPartial || meta.dataValid);
       this.receive(packet, now, s);
     } finally {
       this.inDepth--;
@@ -289,14 +385,18 @@ export class Ipv4Layer implements IpOutput {
       if (len === 0) return;
       const whole = out.subarray(0, len);
       parseIpv4(whole, r); // a header we just rebuilt: always valid
-      this.dispatch(r, whole, true, s.dg, now);
+      // The pieces' meta is gone: a reassembled datagram is always verified by its transport.
+      this.dispatch(r, whole, true, false, s.dg, now);
       return;
     }
-    this.dispatch(r, bytes, false, s.dg, now);
+    if (r.totalLength > this.link.mtu) c.InGsoDatagrams++;
+    this.dispatch(r, bytes, false, s.verified, s.dg, now);
   }
 
-  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, dg: InboundDatagram, now: number): void {
+  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, verified: boolean, dg: InboundDatagram, now: number): void {
     this.fillDatagram(dg, r, bytes, reassembled);
+    dg.checksumVerified = verified;
+    if (verified) this.c.InChecksumVerified++;
     const t = this.transports[r.protocol];
     if (t === undefined) {
       this.c.InUnknownProtos++;
@@ -476,6 +576,7 @@ export class Ipv4Layer implements IpOutput {
     if (typeof repr === 'string') return; // cannot happen: we stored a valid fragment
     const dg = this.pollDg;
     this.fillDatagram(dg, repr, first, false);
+    dg.checksumVerified = false;
     if (!this.mayAnswer(dg)) {
       this.c.OutErrorReportsSuppressed++;
       return;
@@ -502,13 +603,16 @@ export class Ipv4Layer implements IpOutput {
   }
 
   private newInScratch(): InScratch {
-    const s: InScratch = { repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined };
+    const s: InScratch = { verified: false, repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined };
     this.inScratch[this.inDepth] = s;
     return s;
   }
 
   private newOutScratch(): OutScratch {
-    const s: OutScratch = { buf: new Uint8Array(IPV4_MAX_TOTAL_LEN), repr: emptyIpv4Repr() };
+    // The link's headroom sits in front of byte 0 of every datagram (and of every fragment).
+    const h = this.headroom;
+    const buf = h === 0 ? new Uint8Array(IPV4_MAX_TOTAL_LEN) : new Uint8Array(h + IPV4_MAX_TOTAL_LEN).subarray(h);
+    const s: OutScratch = { buf, repr: emptyIpv4Repr() };
     this.outScratch[this.outDepth] = s;
     return s;
   }

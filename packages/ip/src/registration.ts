@@ -17,11 +17,40 @@ export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
 
-/** Where the IP layer writes packets. Structurally the same as `Link` in @netstack/tun. */
+/**
+ * Where the IP layer writes packets. Structurally the same as `Link` in @netstack/tun
+ * (see its link.ts for the full offload contract; virtio spec §5.1.6).
+ *
+ * Offload members are optional: a link without them gets MTU-sized datagrams with full
+ * checksums, exactly as before.
+ * - `offload.csum`: `sendOffload` takes a packet whose transport checksum is partial.
+ * - `offload.tso4`: `sendOffload` with gsoSize > 0 takes a TCP/IPv4 datagram of up to
+ *   65535 bytes, larger than `mtu`, and the link (the kernel) segments it.
+ * - Ownership: `sendOffload` borrows `packet` for the call AND the `offloadHeadroom` bytes
+ *   before it in the same ArrayBuffer, which the link may overwrite (the IP layer reserves
+ *   them in its output buffers, so the vnet header and the datagram leave in one write).
+ */
 export interface LinkOutput {
   readonly mtu: number;
   /** Borrows `packet` for the call only. Returns false when the packet was dropped. */
   send(packet: Uint8Array): boolean;
+  readonly offload?: { readonly tso4: boolean; readonly csum: boolean } | undefined;
+  readonly offloadHeadroom?: number | undefined;
+  sendOffload?(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean;
+}
+
+/**
+ * What the link says about a received packet (structurally `PacketMeta` of @netstack/tun).
+ * Given to `Ipv4Layer.input` by links with offloads; a reused record, valid during the call.
+ */
+export interface LinkPacketMeta {
+  /** The transport checksum is partial (NEEDS_CSUM): the bytes come from the local kernel. */
+  readonly csumPartial: boolean;
+  /** The sender vouches for the checksum (DATA_VALID). */
+  readonly dataValid: boolean;
+  /** Non-zero for a GSO super-segment (larger than the MTU). */
+  readonly gsoType: number;
+  readonly gsoSize: number;
 }
 
 /**
@@ -44,6 +73,12 @@ export interface InboundDatagram {
   toBroadcast: boolean;
   /** Rebuilt from fragments (RFC 791 §3.2 reassembly). */
   reassembled: boolean;
+  /**
+   * The link vouched for the transport checksum (meta NEEDS_CSUM or DATA_VALID): the bytes
+   * come from the local kernel and were never on a wire. Transports must then NOT verify
+   * their checksum (with NEEDS_CSUM it holds only the pseudo-header sum). Absent = false.
+   */
+  checksumVerified?: boolean;
 }
 
 /** An ICMP error, decoded by icmp and routed by ip to the transport named in the quoted header. */
@@ -130,4 +165,26 @@ export interface IpOutput {
   sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined;
   /** Asks the installed ErrorReporter to answer `datagram` with destination unreachable `code`. */
   reportUnreachable(code: number, datagram: InboundDatagram, now: number): void;
+
+  // ---- offloads (optional; absent on IP outputs without them) ----
+
+  /**
+   * The largest transport length (header + data) one `sendSegment` may carry towards `dst`:
+   * 65515 (65535 - 20) when the link does TCP segmentation offload, else pathMtu - 20.
+   */
+  maxSegmentPayload?(dst: Ipv4Address): number;
+  /** True when `sendSegment` may be used: the link completes partial transport checksums. */
+  readonly checksumOffload?: boolean;
+  /**
+   * Sends ONE IPv4 datagram (DF set, never fragmented) with a transport checksum left
+   * partial: `writer` writes `length` bytes with the checksum field at `csumOffset` from the
+   * transport header holding the folded pseudo-header sum (not complemented). With
+   * `gsoSize > 0` the datagram may exceed the MTU (up to `maxSegmentPayload`) and the link
+   * cuts it into `gsoSize`-byte payloads (TCP only). EMSGSIZE when it does not fit;
+   * ENOBUFS when the link dropped it. Only valid while `checksumOffload` is true.
+   */
+  sendSegment?(
+    dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number,
+    options?: SendOptions,
+  ): SendError | undefined;
 }

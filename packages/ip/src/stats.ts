@@ -96,6 +96,14 @@ export interface Ipv4Stats {
   OutErrorReportsSuppressed: number;
   /** Times the path-MTU cache lowered an estimate (RFC 1191). */
   PmtuUpdates: number;
+  /** Datagrams sent through the link's offload path (sendSegment), partial checksum. */
+  OutOffloaded: number;
+  /** Of those, datagrams larger than the path MTU (GSO super-segments the link segments). */
+  OutGsoDatagrams: number;
+  /** Datagrams received larger than the link MTU (GSO super-segments from the link). */
+  InGsoDatagrams: number;
+  /** Datagrams delivered with checksumVerified (the link vouched for the transport checksum). */
+  InChecksumVerified: number;
   dropped: Record<Ipv4DropReason, number>;
 }
 
@@ -110,6 +118,7 @@ export function newIpv4Counters(): Ipv4Counters {
     ReasmReqds: 0, ReasmOKs: 0, ReasmFails: 0, ReasmTimeout: 0, ReasmOverlaps: 0, ReasmDuplicates: 0,
     FragOKs: 0, FragFails: 0, FragCreates: 0,
     OutErrorReports: 0, OutErrorReportsSuppressed: 0, PmtuUpdates: 0,
+    OutOffloaded: 0, OutGsoDatagrams: 0, InGsoDatagrams: 0, InChecksumVerified: 0,
     dropped,
   };
 }

@@ -45,6 +45,8 @@ Options:
   --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
+  --offload            negotiate TUN offloads (IFF_VNET_HDR, checksum + TCP
+                       segmentation offload): 64 KB TCP super-segments both ways
   --stats              print the stack's counters as JSON on exit
   -h, --help           this help`,
   ping: `Usage: netstack ping [options] [HOST]
@@ -119,11 +121,14 @@ function numOption(name: string, text: string | undefined, min: number, max: num
   return n;
 }
 
-type DeviceValues = { tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined };
+type DeviceValues = {
+  tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined;
+  offload?: boolean | undefined;
+};
 
 function stackFromOptions(v: DeviceValues): Promise<Stack> {
   return createStack({
-    tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535) },
+    tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535), ...(v.offload === true ? { offload: true } : {}) },
     address: v.addr,
     ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
@@ -144,13 +149,14 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, { ...deviceOptions, stats: { type: 'boolean' } });
+  const { values } = parse(args, { ...deviceOptions, stats: { type: 'boolean' }, offload: { type: 'boolean' } });
   if (values.help) return help('serve');
   const stopped = untilSignal();
   const stack = await stackFromOptions(values);
   const services = await startServices(stack);
   const link = stack.linkInfo();
-  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}; serving ${services.describe()}\n`);
+  const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4}`;
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
   await services.close();
   const stats = stack.stats();

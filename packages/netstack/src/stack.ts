@@ -26,6 +26,13 @@ export interface TunOptions {
   mtu?: number;
   /** Open with IFF_NAPI so the kernel takes our writes in order (default true; see @netstack/tun). */
   napi?: boolean;
+  /**
+   * Negotiate TUN offloads (default false): IFF_VNET_HDR with checksum and TCP segmentation
+   * offload, so TCP sends and receives super-segments of up to 64 KB, one syscall each.
+   * Falls back silently when the kernel refuses; `linkInfo().offload` says what was agreed.
+   * Cannot be combined with `impair` (the shaper does not carry the offload metadata).
+   */
+  offload?: boolean;
 }
 
 /** The facade's clock: real by default, virtual in simulation. Same shape as the impairment scheduler. */
@@ -90,6 +97,8 @@ export interface LinkInfo {
   name: string;
   kernelAddress: string;
   mtu: number;
+  /** Offloads the link negotiated (TUN: TUNSETOFFLOAD), or undefined when none. */
+  offload?: { tso4: boolean; csum: boolean } | undefined;
 }
 
 export class Stack {
@@ -142,15 +151,23 @@ export class Stack {
         ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
         mtu: options.tun.mtu ?? 1500,
         ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
+        ...(options.tun.offload !== undefined ? { offload: options.tun.offload } : {}),
         kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`,
       });
       link = this.device;
-      this.info = { name: this.device.name, kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`, mtu: this.device.mtu };
+      this.info = {
+        name: this.device.name, kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`, mtu: this.device.mtu,
+        offload: this.device.offload === undefined ? undefined : { ...this.device.offload },
+      };
     } else {
       link = options.link!;
-      this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu };
+      this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload } };
     }
     if (options.impair !== undefined) {
+      if (link.offload !== undefined) {
+        this.device?.close();
+        throw new NetstackError('ERR_INVALID_ARG_VALUE', 'impair cannot be combined with an offload link (the shaper does not carry offload metadata)');
+      }
       const spec = typeof options.impair === 'string' ? parseImpairSpec(options.impair) : options.impair;
       this.impaired = impair(link, spec, { scheduler: clock });
       link = this.impaired;
@@ -176,10 +193,10 @@ export class Stack {
     this.tcp = createTcpApi(this.tcpLayer, { now: () => (this.inBatch ? this.rxNow : clock.now()), schedule: () => this.schedule() }, this.address);
 
     link.setReceiver({
-      packet: (packet) => {
+      packet: (packet, meta) => {
         // The clock is read once per batch, at its first packet.
         if (!this.inBatch) { this.inBatch = true; this.rxNow = clock.now(); }
-        this.ip.input(packet, this.rxNow);
+        this.ip.input(packet, this.rxNow, meta);
       },
       batchEnd: () => { this.inBatch = false; this.schedule(); },
     });

@@ -154,6 +154,12 @@ export class TcpConnection implements HeapEntry {
   /** @internal */ tsOffset = 0;
   /** @internal Last.ACK.sent */ lastAckSent = 0;
   /** @internal payload bytes per full segment we send (peer MSS, path MTU, minus TS option) */ sndMss = 536;
+  /**
+   * @internal most payload bytes one emit may carry: sndMss, or k*sndMss when the IP layer
+   * offloads segmentation (a super-segment the link cuts into sndMss pieces; k so that the
+   * datagram stays within 65535 bytes with the IP and TCP headers)
+   */
+  sndBurst = 536;
   /** @internal the MSS we advertise */ advMss = 536;
   /** @internal the peer's MSS option (or 536) */ peerMss = 536;
   /** @internal largest segment payload received (for "full-sized" in RFC 1122 §4.2.3.2) */ rcvMssSeen = 536;
@@ -567,6 +573,20 @@ export class TcpConnection implements HeapEntry {
       this.sndMss = eff;
       this.cc.setMss(eff);
     }
+    this.updateSndBurst();
+  }
+
+  /**
+   * @internal With segmentation offload one emit may carry several MSS: as many whole
+   * sndMss pieces as fit in the largest transport length the IP layer takes
+   * (`maxSegmentPayload`, 65515 with TSO) after the TCP header with its options.
+   * The pieces still respect the peer's MSS and the path MTU: sndMss is derived from both.
+   */
+  updateSndBurst(): void {
+    const ip = this.layer.ip;
+    const max = ip.checksumOffload === true && ip.maxSegmentPayload !== undefined ? ip.maxSegmentPayload(this.remoteAddress) : 0;
+    const room = max - 20 - (this.tsOk ? 12 : 0);
+    this.sndBurst = room >= 2 * this.sndMss ? Math.floor(room / this.sndMss) * this.sndMss : this.sndMss;
   }
 
   /** @internal the SYN was acknowledged (either side). */
@@ -811,7 +831,9 @@ export class TcpConnection implements HeapEntry {
       this.rcvNxt = seqAdd(this.rcvNxt, total);
       this.s.bytesReceived += total;
       if (data.length > this.rcvMssSeen) this.rcvMssSeen = Math.min(data.length, this.advMss);
-      if (data.length >= this.rcvMssSeen) this.fullSegsUnacked++;
+      // A super-segment (GSO from the local kernel) counts as the full-sized segments it holds,
+      // so it is ACKed at once like the pieces it stands for (RFC 1122 §4.2.3.2).
+      if (data.length >= this.rcvMssSeen) this.fullSegsUnacked += Math.floor(data.length / this.rcvMssSeen);
       if (hadHoles) this.ackNow = true; // RFC 5681 §4.2: filling a hole is ACKed at once
       if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
       if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
@@ -1119,7 +1141,13 @@ export class TcpConnection implements HeapEntry {
       const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
       const win = Math.min(this.sndWnd, this.cc.cwnd + limited);
       const avail = win - flight;
-      const len = Math.max(0, Math.min(unsent, this.sndMss, avail));
+      let len = Math.max(0, Math.min(unsent, this.sndBurst, avail));
+      if (len > this.sndMss && len % this.sndMss !== 0 && (len < unsent || !(this.noDelay || finPending))) {
+        // A super-segment (offload) ends on a whole MSS unless its tail is the last data and
+        // Nagle would let that tail go at once: exactly what MSS-at-a-time sending does
+        // (the sub-MSS remainder then faces the Nagle/SWS test below on the next round).
+        len -= len % this.sndMss;
+      }
       if (unsent > 0 && len === 0) {
         // Window-limited. With nothing in flight no ACK will come to reopen it:
         // the persist timer probes (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
@@ -1328,6 +1356,7 @@ export class TcpConnection implements HeapEntry {
     this.tsOffset = tsOffset;
     this.lastRecvAt = now;
     this.sndMss = Math.max(this.cfg.minMss, Math.min(536, this.advMss));
+    this.sndBurst = this.sndMss;
     this.cc.setMss(this.sndMss);
   }
 

@@ -10,7 +10,7 @@ export { DeadlineHeap } from './heap.js';
 export type { HeapEntry } from './heap.js';
 export { NewReno, initialWindow } from './congestion.js';
 export type { CongestionControl } from './congestion.js';
-export { generateIsn, makeSynCookie, checkSynCookie, cookieMssIndex, COOKIE_MSS_TABLE, COOKIE_PERIOD_MS } from './isn.js';
+export { generateIsn, timestampOffset, makeSynCookie, checkSynCookie, cookieMssIndex, COOKIE_MSS_TABLE, COOKIE_PERIOD_MS } from './isn.js';
 export { TcpError } from './errors.js';
 export type { TcpErrorCode } from './errors.js';
 export { TcpConnection } from './connection.js';

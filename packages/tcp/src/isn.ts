@@ -27,6 +27,16 @@ export function generateIsn(key: Uint8Array, now: number, localAddr: number, loc
   return (m + f) >>> 0;
 }
 
+/**
+ * RFC 7323 §5.4 (and Appendix G): the TSval offset of a connection comes from a
+ * keyed hash of its 4-tuple, not from a fresh random number. So a new incarnation
+ * of the same 4-tuple keeps a monotonic TSval clock, and a peer in TIME-WAIT
+ * accepts its SYN (RFC 6191 §2); a random offset made that fail half of the time.
+ */
+export function timestampOffset(key: Uint8Array, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+  return hash32(key, localAddr, localPort, remoteAddr, remotePort, 0x7323, 0);
+}
+
 /** MSS values a cookie can encode (3 bits); the largest not above the peer's is used. */
 export const COOKIE_MSS_TABLE = [216, 536, 1024, 1220, 1360, 1440, 1460, 8960] as const;
 /** Cookie time counter period: 64 s (RFC 4987 §3.6 "t, a slowly incrementing counter"). */

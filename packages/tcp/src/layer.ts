@@ -50,15 +50,15 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { PROTO_TCP } from '@netstack/ip';
-import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, TransportError, TransportProtocol } from '@netstack/ip';
+import { PROTO_TCP, pseudoHeaderSum } from '@netstack/ip';
+import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl } from './congestion.js';
 import { EV_CLOSED, TcpConnection } from './connection.js';
 import type { TcpConnectionOptions, TcpHandler, TcpState } from './connection.js';
 import { TcpError, usageError } from './errors.js';
 import { DeadlineHeap } from './heap.js';
-import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, generateIsn, makeSynCookie } from './isn.js';
+import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, generateIsn, makeSynCookie, timestampOffset } from './isn.js';
 import { seqAdd, seqLe } from './seq.js';
 import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
 import type { TcpRepr } from './wire.js';
@@ -195,6 +195,12 @@ export interface TcpStats {
   finWait2Timeouts: number;
   timeWaitReused: number;
   sendErrors: number;
+  /** Segments sent with the checksum left to the link (IpOutput.sendSegment). */
+  outCsumOffloaded: number;
+  /** Of those, super-segments of several MSS that the link segments (TSO/GSO). */
+  outGsoSegs: number;
+  /** Segments received whose checksum the link vouched for (not verified here). */
+  inCsumTrusted: number;
   drops: TcpDropCounters;
 }
 
@@ -294,16 +300,33 @@ function zeroDrops(): TcpDropCounters {
   };
 }
 
-/** The reused writer handed to `ip.sendWith`: header from `repr`, payload from a send buffer. */
+/** Offset of the checksum field in the TCP header (RFC 9293 §3.1): virtio csum_offset. */
+const TCP_CSUM_OFFSET = 16;
+
+/**
+ * The reused writer handed to `ip.sendWith` / `ip.sendSegment`: header from `repr`,
+ * payload from a send buffer. With `partial` the checksum is left to the link
+ * (virtio spec §5.1.6.2, CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum
+ * over the whole TCP length, NOT complemented (Linux's tcp_v4_send_check), so the device's
+ * "sum from csum_start, complement, store" gives the right value (and, for a super-segment,
+ * the kernel's GSO adjusts the length per piece, tcp4_gso_segment).
+ */
 class SegmentWriter implements PayloadWriter {
   repr: TcpRepr = newTcpRepr();
   conn: TcpConnection | undefined = undefined;
   dataOff = 0;
   dataLen = 0;
+  partial = false;
   writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
     const hl = emitTcpHeader(this.repr, buf, offset);
     if (this.dataLen > 0 && this.conn !== undefined) this.conn.sendBuf.peek(this.dataOff, this.dataLen, buf, offset + hl);
-    fillTcpChecksum(buf, offset, hl + this.dataLen, src, dst);
+    if (this.partial) {
+      const p = pseudoHeaderSum(src, dst, PROTO_TCP, hl + this.dataLen);
+      buf[offset + TCP_CSUM_OFFSET] = p >>> 8;
+      buf[offset + TCP_CSUM_OFFSET + 1] = p & 255;
+    } else {
+      fillTcpChecksum(buf, offset, hl + this.dataLen, src, dst);
+    }
   }
 }
 
@@ -365,6 +388,7 @@ export class TcpLayer implements TransportProtocol {
       pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
       fastRetransmits: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
+      outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0,
       drops: zeroDrops(),
     };
   }
@@ -554,7 +578,7 @@ export class TcpLayer implements TransportProtocol {
       else if (this.lookup(local, port, remote, opts.remotePort) !== undefined) throw usageError('EADDRINUSE', `address in use: port ${port}`);
       const c = new TcpConnection(this, this.config, local, port, remote, opts.remotePort, opts.options ?? {}, handler);
       const iss = generateIsn(this.config.isnKey, now, local, port, remote, opts.remotePort);
-      c.initOpen(iss, now, this.tsOffset(), this.config.windowScaling, this.config.timestamps);
+      c.initOpen(iss, now, timestampOffset(this.config.isnKey, local, port, remote, opts.remotePort), this.config.windowScaling, this.config.timestamps);
       this.attach(c);
       this.counters.activeOpens++;
       c.setStateInternal('SYN-SENT', now);
@@ -612,10 +636,6 @@ export class TcpLayer implements TransportProtocol {
     throw usageError('EADDRNOTAVAIL', 'no ephemeral port available');
   }
 
-  private tsOffset(): number {
-    return Math.floor(this.config.random() * 0x100000000) >>> 0;
-  }
-
   // ================================================================ input
 
   receive(d: InboundDatagram, now: number): void {
@@ -631,7 +651,11 @@ export class TcpLayer implements TransportProtocol {
   private receiveInner(d: InboundDatagram, now: number): void {
     const st = this.counters;
     st.inSegs++;
-    const seg = parseTcp(d.payload, d.src, d.dst, this.config.verifyChecksum, this.rx);
+    // The link vouched for the checksum (a partial one from the local kernel holds only the
+    // pseudo-header sum): verifying it would reject good segments.
+    const trusted = d.checksumVerified === true;
+    if (trusted) st.inCsumTrusted++;
+    const seg = parseTcp(d.payload, d.src, d.dst, this.config.verifyChecksum && !trusted, this.rx);
     if (typeof seg === 'string') {
       st.inErrs++;
       switch (seg) {
@@ -703,7 +727,7 @@ export class TcpLayer implements TransportProtocol {
     const c = new TcpConnection(this, this.config, d.dst, seg.dstPort, d.src, seg.srcPort, l.options, undefined);
     let iss = generateIsn(this.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort);
     if (minIss !== undefined && seqLe(iss, minIss)) iss = minIss;
-    c.initOpen(iss, now, this.tsOffset(), this.config.windowScaling && seg.options.windowScale !== undefined, this.config.timestamps && seg.options.timestamp !== undefined);
+    c.initOpen(iss, now, timestampOffset(this.config.isnKey, d.dst, seg.dstPort, d.src, seg.srcPort), this.config.windowScaling && seg.options.windowScale !== undefined, this.config.timestamps && seg.options.timestamp !== undefined);
     c.listener = l;
     l.children.add(c);
     l.synQueueLength++;
@@ -832,7 +856,23 @@ export class TcpLayer implements TransportProtocol {
     if (flags & ACK && !(flags & RST)) c.onAckSent();
     if (flags & RST) this.counters.outRsts++;
     this.counters.outSegs++;
-    const e = this.ip.sendWith(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, this.sendOpts);
+    const ip = this.ip;
+    let e: SendError | undefined;
+    if (ip.checksumOffload === true && ip.sendSegment !== undefined) {
+      // Offload path: checksum left partial; more than one MSS of data is a super-segment
+      // that the link cuts into pieces of exactly c.sndMss payload bytes (the MSS after
+      // TCP options, from the peer's MSS and the path MTU: RFC 9293 §3.7.1, RFC 6691).
+      const gso = len > c.sndMss ? c.sndMss : 0;
+      w.partial = true;
+      e = ip.sendSegment(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, gso, TCP_CSUM_OFFSET, this.sendOpts);
+      w.partial = false;
+      if (e === undefined) {
+        this.counters.outCsumOffloaded++;
+        if (gso > 0) this.counters.outGsoSegs++;
+      }
+    } else {
+      e = ip.sendWith(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, this.sendOpts);
+    }
     w.conn = undefined;
     if (e !== undefined) {
       this.counters.sendErrors++;

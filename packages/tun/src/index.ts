@@ -1,4 +1,26 @@
-export type { Link, LinkReceiver, LinkStats } from './link.js';
+export type { Link, LinkOffload, LinkReceiver, LinkStats, PacketMeta } from './link.js';
+export {
+  encodeVnetHeader,
+  decodeVnetHeader,
+  decodeVnetMeta,
+  newPacketMeta,
+  IFF_VNET_HDR,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_TSO_ECN,
+  TUN_F_UFO,
+  TUN_F_USO4,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VNET_HDR_LEN,
+  type VnetHeader,
+} from './vnet.js';
 export type { CodedError } from './errors.js';
 export {
   TunDevice,

@@ -8,12 +8,34 @@
  * - The receiver's `packet` argument is a view that is valid only during the call
  *   (the device reuses its read buffer). A consumer that keeps bytes copies them.
  *
+ * - `sendOffload(packet, ...)` borrows `packet` the same way, and in addition the caller
+ *   lends the link the `offloadHeadroom` bytes just before `packet` in its ArrayBuffer:
+ *   the link may overwrite them during the call (a tun writes its virtio-net header there,
+ *   so header and packet leave in ONE contiguous write without a copy). A link that
+ *   finds less headroom (packet.byteOffset too small) copies instead.
+ * - The receiver's `meta` (when given) is a reused object, valid only during the call.
+ *
  * A link never throws from `send` for an operational failure: it returns false and
  * counts the drop (queue full, device closed, kernel refused the write).
+ *
+ * Offloads (virtio spec §5.1.6; all members optional, so links without them are unchanged):
+ * - `offload` says what the link negotiated: `csum` (it accepts packets whose transport
+ *   checksum is partial, and may deliver such packets), `tso4` (it accepts TCP/IPv4
+ *   super-segments up to 65535 bytes, larger than `mtu`, and segments them by `gsoSize`).
+ * - Received packets may then carry `meta`: `csumPartial`/`dataValid` mean the bytes come
+ *   from the local kernel and never crossed a wire, so the receiver must not verify the
+ *   transport checksum (with `csumPartial` it is NOT valid: it holds the pseudo-header sum);
+ *   `gsoType != 0` marks a super-segment larger than the MTU.
  */
+export type { PacketMeta } from './vnet.js';
+import type { PacketMeta } from './vnet.js';
+
 export interface LinkReceiver {
-  /** One raw IP packet (IFF_NO_PI: no packet-info prefix). */
-  packet(packet: Uint8Array): void;
+  /**
+   * One raw IP packet (IFF_NO_PI: no packet-info prefix). `meta` is given by links that
+   * negotiated offloads; receivers that ignore it keep working only on links without them.
+   */
+  packet(packet: Uint8Array, meta?: PacketMeta): void;
   /** Called after a batch of `packet` calls, so a stack can flush deferred work (coalesced ACKs). */
   batchEnd?(): void;
 }
@@ -27,12 +49,43 @@ export interface LinkStats {
   txDropped: number;
   /** Packets read but dropped before the receiver (e.g. not IPv4 when the link filters). */
   rxDropped: number;
+  /** Offloaded sends that carried a GSO super-segment (several MSS in one packet). */
+  txGsoPackets?: number;
+  /** Received GSO super-segments (meta.gsoType != 0). */
+  rxGsoPackets?: number;
+  /** Sends that left the transport checksum to the link (NEEDS_CSUM), GSO or not. */
+  txCsumOffload?: number;
+  /** Received packets whose transport checksum was partial (NEEDS_CSUM). */
+  rxCsumPartial?: number;
+}
+
+/** What a link negotiated (see the offload notes above). */
+export interface LinkOffload {
+  /** TCP/IPv4 segmentation offload: `sendOffload` with gsoSize > 0 may exceed the MTU. */
+  readonly tso4: boolean;
+  /** Checksum offload: `sendOffload` may leave the transport checksum partial. */
+  readonly csum: boolean;
 }
 
 export interface Link {
   /** Largest packet `send` accepts, in bytes (the device MTU). */
   readonly mtu: number;
   send(packet: Uint8Array): boolean;
+  /** Offloads negotiated; undefined (or absent) when the link has none. */
+  readonly offload?: LinkOffload | undefined;
+  /** Bytes before `packet` that `sendOffload` may overwrite (see the ownership notes). */
+  readonly offloadHeadroom?: number | undefined;
+  /**
+   * Sends one TCP/IPv4 packet (IP header at 0) whose TCP checksum is partial: the field at
+   * `csumStart + csumOffset` holds the folded, uncomplemented pseudo-header sum over the whole
+   * TCP length (what Linux's tcp_v4_send_check writes), and the link (or the kernel behind
+   * it) completes it. With `gsoSize > 0` and more than `gsoSize` payload bytes the packet is
+   * a super-segment of up to 65535 bytes that the link segments into `gsoSize`-byte payloads,
+   * each with a copy of the headers (so `gsoSize` must already respect the peer's MSS and
+   * the path MTU, minus TCP options). Returns false (and counts the drop) when refused,
+   * also when `offload` does not allow it.
+   */
+  sendOffload?(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean;
   /** Installs the receiver; replaces any earlier one. */
   setReceiver(receiver: LinkReceiver): void;
   stats(): LinkStats;

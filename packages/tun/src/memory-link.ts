@@ -25,8 +25,15 @@
  *   with virtual time: `while (pair.pump() > 0) {}` (bounded by the caller) runs to quiet.
  * - The packet given to `receiver.packet` is the link's private copy; the receiver may keep
  *   it (the contract still only promises it for the duration of the call).
+ * - `offload: true` makes both ends offload-capable links (`offload` = { tso4, csum },
+ *   `sendOffload`), like a virtio device between two guests: an offloaded packet crosses
+ *   as it is, super-segment and partial checksum included, and arrives with `meta`
+ *   (`csumPartial`, `gsoType` TCPv4 when it carries more than `gsoSize` payload bytes).
+ *   Nothing segments or completes checksums on the way, so both ends must honour `meta`
+ *   (our IP layer does). Plain `send` packets arrive without `meta`, as before.
  */
-import type { Link, LinkReceiver, LinkStats } from './link.js';
+import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
+import { newPacketMeta, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from './vnet.js';
 import { argError } from './errors.js';
 import { MAX_MTU } from './ifreq.js';
 
@@ -42,6 +49,8 @@ export interface LinkPairOptions {
   autoDeliver?: boolean;
   /** Sees each accepted packet; 'drop' loses it on the wire. */
   filter?: LinkFilter;
+  /** Both ends take offloaded packets (default false); see above. */
+  offload?: boolean;
 }
 
 export interface LinkPairStats {
@@ -62,24 +71,31 @@ export interface LinkPair {
 
 const noReceiver: LinkReceiver = { packet() {} };
 
-/** A bounded FIFO of packet copies (a ring of slots). */
+/** A bounded FIFO of packet copies (a ring of slots), each with its offload mark. */
 class PacketQueue {
   readonly #slots: (Uint8Array | undefined)[];
+  /** Per slot: -1 plain packet; else an offloaded one with this gsoSize (0: checksum only). */
+  readonly #gso: Int32Array;
   #head = 0;
   #size = 0;
+  /** The offload mark of the packet `shift` returned last. */
+  lastGso = -1;
 
   constructor(limit: number) {
     this.#slots = new Array<Uint8Array | undefined>(limit).fill(undefined);
+    this.#gso = new Int32Array(limit);
   }
 
   get size(): number {
     return this.#size;
   }
 
-  push(packet: Uint8Array): boolean {
+  push(packet: Uint8Array, gso = -1): boolean {
     const slots = this.#slots;
     if (this.#size === slots.length) return false;
-    slots[(this.#head + this.#size) % slots.length] = packet;
+    const i = (this.#head + this.#size) % slots.length;
+    slots[i] = packet;
+    this.#gso[i] = gso;
     this.#size++;
     return true;
   }
@@ -87,6 +103,7 @@ class PacketQueue {
   shift(): Uint8Array | undefined {
     if (this.#size === 0) return undefined;
     const packet = this.#slots[this.#head];
+    this.lastGso = this.#gso[this.#head]!;
     this.#slots[this.#head] = undefined;
     this.#head = (this.#head + 1) % this.#slots.length;
     this.#size--;
@@ -110,18 +127,27 @@ export class EndState {
     txBytes: 0,
     txDropped: 0,
     rxDropped: 0,
+    txGsoPackets: 0,
+    rxGsoPackets: 0,
+    txCsumOffload: 0,
+    rxCsumPartial: 0,
   };
 }
 
+const FULL_OFFLOAD: LinkOffload = Object.freeze({ tso4: true, csum: true });
+const MAX_OFFLOAD_PACKET = 65535;
+
 export class MemoryLink implements Link {
   readonly mtu: number;
+  readonly offload: LinkOffload | undefined;
   readonly #wire: Wire;
   readonly #direction: LinkDirection;
   readonly #self: EndState;
   readonly #peer: EndState;
 
   /** Made by createLinkPair(). */
-  constructor(wire: Wire, direction: LinkDirection, mtu: number, self: EndState, peer: EndState) {
+  constructor(wire: Wire, direction: LinkDirection, mtu: number, self: EndState, peer: EndState, offload = false) {
+    this.offload = offload ? FULL_OFFLOAD : undefined;
     this.#wire = wire;
     this.#direction = direction;
     this.mtu = mtu;
@@ -146,6 +172,28 @@ export class MemoryLink implements Link {
     }
     c.txPackets++;
     c.txBytes += len;
+    return true;
+  }
+
+  /** Link.sendOffload (only with `offload: true`): the packet crosses as it is, marked. */
+  sendOffload(packet: Uint8Array, gsoSize: number, csumStart: number, _csumOffset: number): boolean {
+    const c = this.#self.counters;
+    const len = packet.length;
+    const hdrLen = len >= csumStart + 20 ? csumStart + (packet[csumStart + 12]! >>> 4) * 4 : len + 1;
+    const gso = gsoSize > 0 && len - hdrLen > gsoSize;
+    if (this.offload === undefined || this.#self.closed || this.#peer.closed || hdrLen > len ||
+      len > MAX_OFFLOAD_PACKET || (!gso && len > this.mtu)) {
+      c.txDropped++;
+      return false;
+    }
+    if (!this.#wire.enqueue(this.#direction, packet, gso ? gsoSize : 0)) {
+      c.txDropped++;
+      return false;
+    }
+    c.txPackets++;
+    c.txBytes += len;
+    c.txCsumOffload!++;
+    if (gso) c.txGsoPackets!++;
     return true;
   }
 
@@ -177,25 +225,27 @@ export class Wire {
   readonly #filter: LinkFilter | undefined;
   readonly #auto: boolean;
   #immediate: NodeJS.Immediate | undefined;
+  readonly #meta = newPacketMeta();
   filtered = 0;
 
-  constructor(mtu: number, queueLimit: number, auto: boolean, filter: LinkFilter | undefined) {
+  constructor(mtu: number, queueLimit: number, auto: boolean, filter: LinkFilter | undefined, offload = false) {
     this.#toB = new PacketQueue(queueLimit);
     this.#toA = new PacketQueue(queueLimit);
     this.#auto = auto;
     this.#filter = filter;
-    this.a = new MemoryLink(this, 'a->b', mtu, this.#endA, this.#endB);
-    this.b = new MemoryLink(this, 'b->a', mtu, this.#endB, this.#endA);
+    this.a = new MemoryLink(this, 'a->b', mtu, this.#endA, this.#endB, offload);
+    this.b = new MemoryLink(this, 'b->a', mtu, this.#endB, this.#endA, offload);
   }
 
-  enqueue(direction: LinkDirection, packet: Uint8Array): boolean {
+  /** `gso`: -1 for a plain packet, else the offload mark (see PacketQueue). */
+  enqueue(direction: LinkDirection, packet: Uint8Array, gso = -1): boolean {
     const queue = direction === 'a->b' ? this.#toB : this.#toA;
     const copy = packet.slice();
     if (this.#filter && this.#filter(copy, direction) === 'drop') {
       this.filtered++;
       return true;
     }
-    if (!queue.push(copy)) return false;
+    if (!queue.push(copy, gso)) return false;
     if (this.#auto && this.#immediate === undefined) {
       this.#immediate = setImmediate(() => {
         this.#immediate = undefined;
@@ -229,7 +279,19 @@ export class Wire {
       c.rxPackets++;
       c.rxBytes += packet.length;
       delivered++;
-      to.receiver.packet(packet);
+      const gso = queue.lastGso;
+      if (gso < 0) {
+        to.receiver.packet(packet);
+        continue;
+      }
+      const meta = this.#meta;
+      meta.csumPartial = true;
+      meta.dataValid = false;
+      meta.gsoType = gso > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE;
+      meta.gsoSize = gso;
+      c.rxCsumPartial!++;
+      if (gso > 0) c.rxGsoPackets!++;
+      to.receiver.packet(packet, meta);
     }
     if (delivered > 0 && !to.closed) to.receiver.batchEnd?.();
     return delivered;
@@ -255,6 +317,8 @@ export function createLinkPair(options: LinkPairOptions = {}): LinkPair {
   const mtu = options.mtu ?? 1500;
   const queueLimit = options.queueLimit ?? 1024;
   const autoDeliver = options.autoDeliver ?? true;
+  const offload = options.offload ?? false;
+  if (typeof offload !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', 'The "offload" option must be a boolean');
   if (!Number.isInteger(mtu) || mtu < 1 || mtu > MAX_MTU) {
     throw argError('ERR_OUT_OF_RANGE', `The "mtu" option must be an integer in 1..${MAX_MTU}, got ${mtu}`);
   }
@@ -267,7 +331,7 @@ export function createLinkPair(options: LinkPairOptions = {}): LinkPair {
   if (options.filter !== undefined && typeof options.filter !== 'function') {
     throw argError('ERR_INVALID_ARG_TYPE', 'The "filter" option must be a function');
   }
-  const wire = new Wire(mtu, queueLimit, autoDeliver, options.filter);
+  const wire = new Wire(mtu, queueLimit, autoDeliver, options.filter, offload);
   return {
     a: wire.a,
     b: wire.b,

@@ -21,7 +21,7 @@
  * writer never throws into the receive path.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Link, LinkReceiver, LinkStats } from './link.js';
+import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
 import { argError } from './errors.js';
 
 export const PCAP_MAGIC = 0xa1b2c3d4;
@@ -255,6 +255,10 @@ export interface CaptureOptions {
  * Wraps `link` so both directions are recorded to `writer`: a packet sent is recorded when
  * the inner link accepted it, a packet received is recorded before the receiver sees it.
  * close() closes the inner link; the writer belongs to the caller.
+ * Offloads pass through: `offload`, `offloadHeadroom` and `sendOffload` are the inner
+ * link's (absent when it has none), and received `meta` reaches the receiver. An offloaded
+ * packet is recorded as it was handed over: a super-segment larger than the MTU, with its
+ * partial checksum (Wireshark shows it as a bad checksum; tshark reads it fine).
  */
 export function capture(link: Link, writer: PcapWriter, options: CaptureOptions = {}): Link {
   return new CaptureLink(link, writer, options.clock ?? now);
@@ -275,8 +279,23 @@ class CaptureLink implements Link {
     return this.#inner.mtu;
   }
 
+  get offload(): LinkOffload | undefined {
+    return this.#inner.offload;
+  }
+
+  get offloadHeadroom(): number | undefined {
+    return this.#inner.offloadHeadroom;
+  }
+
   send(packet: Uint8Array): boolean {
     const sent = this.#inner.send(packet);
+    if (sent) this.#writer.write(packet, this.#clock());
+    return sent;
+  }
+
+  sendOffload(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean {
+    const inner = this.#inner;
+    const sent = inner.sendOffload !== undefined && inner.sendOffload(packet, gsoSize, csumStart, csumOffset);
     if (sent) this.#writer.write(packet, this.#clock());
     return sent;
   }
@@ -285,9 +304,10 @@ class CaptureLink implements Link {
     const writer = this.#writer;
     const clock = this.#clock;
     const wrapped: LinkReceiver = {
-      packet(packet) {
+      packet(packet, meta) {
         writer.write(packet, clock());
-        receiver.packet(packet);
+        if (meta === undefined) receiver.packet(packet);
+        else receiver.packet(packet, meta);
       },
     };
     if (receiver.batchEnd) wrapped.batchEnd = () => receiver.batchEnd?.();

@@ -7,6 +7,8 @@
  *   device.mtu: number     the device MTU as the kernel has it
  *   device.fd: number      the /dev/net/tun descriptor (-1 once closed)
  *   device.send(packet): boolean           one write() per packet, never writev
+ *   device.sendOffload(packet, gsoSize, csumStart, csumOffset): boolean   (offload: true only)
+ *   device.offload: { tso4, csum } | undefined   what TUNSETOFFLOAD accepted
  *   device.setReceiver(receiver): void
  *   device.stats(): TunStats
  *   device.configure({ kernelAddress?, mtu?, up? }): void   kernel-side settings, by ioctl
@@ -34,6 +36,18 @@
  *   An exception thrown by the receiver propagates (it is a bug in the receiver); the
  *   device stays consistent.
  *
+ * Offloads (`offload: true`, tun mode; TUN-FACTS "Offloads"): the device is opened with
+ * IFF_VNET_HDR, TUNSETVNETHDRSZ 12 and TUNSETOFFLOAD(CSUM|TSO4|TSO_ECN), retrying with fewer
+ * flags on EINVAL. Every read then starts with a virtio_net_hdr (vnet.ts, virtio spec
+ * §5.1.6): it is stripped and decoded into the reused `meta` handed to `receiver.packet`;
+ * the kernel sends TCP super-segments of up to ~64 KB with partial checksums. Every write
+ * starts with one too, in the same contiguous buffer (never writev): `send` copies the
+ * packet behind a zero header in a reused buffer; `sendOffload` writes the GSO/checksum
+ * header into the caller's headroom (Link contract) and writes header + packet at once.
+ * UDP segmentation (TUN_F_USO4/UFO) is not offered: the stack would have to split UDP
+ * super-datagrams on receive. If IFF_VNET_HDR itself is refused, the device opens without
+ * it and `offload` is undefined.
+ *
  * Life: open devices are held in a module registry until close(), so neither the device
  * nor its poll handle can be garbage-collected while open (a collected poll handle makes
  * Node exit silently), and devices still open at process 'exit' are closed then (see
@@ -45,9 +59,26 @@
  * prefix), SIOCGIFFLAGS/SIOCSIFFLAGS for IFF_UP. Setting an address the device already
  * has is not an error; SIOCSIFADDR replaces the device's first IPv4 address otherwise.
  */
-import type { Link, LinkReceiver, LinkStats } from './link.js';
+import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
 import { argError, Errno, sysError, type CodedError } from './errors.js';
 import { libc, type Libc, type PollEvents, type PollHandle } from './libc.js';
+import {
+  IFF_VNET_HDR,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO_ECN,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VNET_HDR_LEN,
+  VNET_HDR_LEN_MIN,
+  decodeVnetMeta,
+  encodeVnetHeader,
+  newPacketMeta,
+  type PacketMeta,
+} from './vnet.js';
 import {
   AF_INET,
   IFF_NAPI,
@@ -110,6 +141,12 @@ export interface TunOptions {
    * Falls back to a plain open when the kernel refuses the flag.
    */
   napi?: boolean;
+  /**
+   * Negotiate TUN offloads (default false; tun mode only): IFF_VNET_HDR + checksum and TCP
+   * segmentation offload. Falls back to fewer offloads, or none, when the kernel refuses;
+   * `device.offload` says what was negotiated.
+   */
+  offload?: boolean;
   /** Called once if reading fails for a reason other than EAGAIN (polling has stopped). */
   onError?: (err: CodedError) => void;
 }
@@ -128,7 +165,16 @@ export interface TunStats extends LinkStats {
   txErrors: number;
   /** errno of the last failed write, 0 if none. */
   lastTxErrno: number;
+  txGsoPackets: number;
+  rxGsoPackets: number;
+  txCsumOffload: number;
+  rxCsumPartial: number;
 }
+
+/** TUNSETOFFLOAD flag sets, most wanted first; EINVAL moves to the next. */
+const OFFLOAD_LADDER = [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN, TUN_F_CSUM | TUN_F_TSO4, TUN_F_CSUM] as const;
+/** Largest packet sendOffload takes (an IPv4 datagram). */
+const MAX_OFFLOAD_PACKET = 65535;
 
 const DEV_NET_TUN = '/dev/net/tun';
 const TUN_RX_BUFFER = 65535;
@@ -170,6 +216,14 @@ export class TunDevice implements Link {
   #receiver: LinkReceiver = noReceiver;
   #hasReceiver = false;
   #poll: PollHandle | undefined;
+  /** virtio_net_hdr bytes before every packet (0: IFF_VNET_HDR off). */
+  readonly #vnetLen: number;
+  readonly #offload: LinkOffload | undefined;
+  /** Reused write buffer for `send` (and unaligned `sendOffload`) when a vnet header is on. */
+  readonly #txBuffer: Uint8Array | undefined;
+  readonly #meta: PacketMeta = newPacketMeta();
+  /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
+  #txView: Uint8Array | undefined;
   #stats: TunStats = {
     rxPackets: 0,
     rxBytes: 0,
@@ -180,6 +234,10 @@ export class TunDevice implements Link {
     rxErrors: 0,
     txErrors: 0,
     lastTxErrno: 0,
+    txGsoPackets: 0,
+    rxGsoPackets: 0,
+    txCsumOffload: 0,
+    rxCsumPartial: 0,
   };
 
   /**
@@ -195,28 +253,37 @@ export class TunDevice implements Link {
     try {
       const req = ifreq(opts.name);
       const base = (opts.mode === 'tap' ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
-      writeIfFlags(req, opts.napi ? base | IFF_NAPI : base);
-      let rc = sys.ioctlPtr(fd, TUNSETIFF, req);
-      if (rc < 0 && opts.napi && sys.errno() === Errno.EINVAL) {
-        // An older kernel or a device that refuses NAPI: go on without it.
-        writeIfFlags(req, base);
+      // Most wanted first; each EINVAL (an older kernel, a device that refuses a flag)
+      // drops one wish: NAPI first, then the vnet header.
+      const attempts: number[] = [];
+      if (opts.offload && opts.napi) attempts.push(base | IFF_NAPI | IFF_VNET_HDR);
+      if (opts.offload) attempts.push(base | IFF_VNET_HDR);
+      if (opts.napi) attempts.push(base | IFF_NAPI);
+      attempts.push(base);
+      let rc = -1;
+      let flags = base;
+      for (const f of attempts) {
+        flags = f;
+        writeIfFlags(req, f);
         rc = sys.ioctlPtr(fd, TUNSETIFF, req);
+        if (rc >= 0 || sys.errno() !== Errno.EINVAL) break;
       }
       if (rc < 0) throw tunsetiffError(sys.errno(), opts.name);
       const name = readIfName(req);
+      const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd) : undefined;
       const config: TunConfig = { up: opts.up };
       if (opts.mtu !== undefined) config.mtu = opts.mtu;
       if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
       if (opts.persist !== undefined) config.persist = opts.persist;
       const mtu = applyConfig(sys, fd, name, config, opts.cidr);
-      return new TunDevice(sys, fd, name, mtu, opts);
+      return new TunDevice(sys, fd, name, mtu, opts, vnet);
     } catch (err) {
       sys.close(fd);
       throw err;
     }
   }
 
-  private constructor(sys: Libc, fd: number, name: string, mtu: number, opts: ValidOptions) {
+  private constructor(sys: Libc, fd: number, name: string, mtu: number, opts: ValidOptions, vnet: Negotiated | undefined) {
     this.#sys = sys;
     this.#fd = fd;
     this.name = name;
@@ -225,13 +292,31 @@ export class TunDevice implements Link {
     this.#ipv4Only = opts.ipv4Only;
     this.#readBudget = opts.readBudget;
     this.#onError = opts.onError;
-    this.#rxBuffer = new Uint8Array(TUN_RX_BUFFER + (opts.mode === 'tap' ? TAP_OVERHEAD : 0));
+    this.#vnetLen = vnet?.headerLength ?? 0;
+    this.#offload = vnet?.offload;
+    this.#rxBuffer = new Uint8Array(this.#vnetLen + TUN_RX_BUFFER + (opts.mode === 'tap' ? TAP_OVERHEAD : 0));
+    this.#txBuffer = vnet === undefined ? undefined : new Uint8Array(this.#vnetLen + MAX_OFFLOAD_PACKET + TAP_OVERHEAD);
     this.#poll = sys.poll(fd, (status, events) => this.#onPoll(status, events));
     track(this);
   }
 
   get mtu(): number {
     return this.#mtu;
+  }
+
+  /** What TUNSETOFFLOAD accepted; undefined when the device has no vnet header (offload off or refused). */
+  get offload(): LinkOffload | undefined {
+    return this.#offload;
+  }
+
+  /** Headroom `sendOffload` writes its virtio-net header into (undefined without one). */
+  get offloadHeadroom(): number | undefined {
+    return this.#vnetLen > 0 ? this.#vnetLen : undefined;
+  }
+
+  /** Bytes of virtio_net_hdr before each packet read and written (0 without IFF_VNET_HDR). */
+  get vnetHeaderLength(): number {
+    return this.#vnetLen;
   }
 
   get fd(): number {
@@ -255,14 +340,76 @@ export class TunDevice implements Link {
       stats.txDropped++;
       return false;
     }
-    const n = this.#sys.write(this.#fd, packet, len);
-    if (n === len) {
+    const vl = this.#vnetLen;
+    if (vl > 0) {
+      // A zero header (no offload asked) and the packet, in one contiguous write.
+      const tx = this.#txBuffer!;
+      encodeVnetHeader(tx, 0, vl, 0, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0, 0);
+      tx.set(packet, vl);
+      return this.#write(tx, vl + len, len);
+    }
+    return this.#write(packet, len, len);
+  }
+
+  /**
+   * Link.sendOffload: one TCP/IPv4 packet with a partial checksum, a GSO super-segment when
+   * it carries more than `gsoSize` payload bytes (virtio spec §5.1.6.2: flags NEEDS_CSUM,
+   * gso_type TCPV4, hdr_len = IP + TCP header, gso_size, csum_start, csum_offset).
+   * The header goes into the caller's headroom when there is enough (the Link contract),
+   * else the packet is copied behind it in the reused buffer.
+   */
+  sendOffload(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean {
+    const stats = this.#stats;
+    const len = packet.length;
+    const off = this.#offload;
+    const vl = this.#vnetLen;
+    // The headers must be in the packet: TCP's data offset is at csumStart + 12.
+    if (this.#fd < 0 || off === undefined || !off.csum || len < csumStart + 20 || len > MAX_OFFLOAD_PACKET) {
+      stats.txDropped++;
+      return false;
+    }
+    const hdrLen = csumStart + (packet[csumStart + 12]! >>> 4) * 4;
+    const gso = gsoSize > 0 && len - hdrLen > gsoSize;
+    if ((gso && !off.tso4) || (!gso && len > this.#mtu) || hdrLen > len) {
+      stats.txDropped++;
+      return false;
+    }
+    let out: Uint8Array;
+    if (packet.byteOffset >= vl) {
+      // [headroom + packet] in the caller's buffer: one view, cached per (buffer, offset)
+      // because the IP layer sends from the same place every time (no allocation per send).
+      const start = packet.byteOffset - vl;
+      let view = this.#txView;
+      if (view === undefined || view.buffer !== packet.buffer || view.byteOffset !== start) {
+        view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
+        this.#txView = view;
+      }
+      out = view;
+    } else {
+      out = this.#txBuffer!;
+      out.set(packet, vl);
+    }
+    encodeVnetHeader(
+      out, 0, vl, VIRTIO_NET_HDR_F_NEEDS_CSUM, gso ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+      hdrLen, gso ? gsoSize : 0, csumStart, csumOffset,
+    );
+    if (!this.#write(out, vl + len, len)) return false;
+    stats.txCsumOffload++;
+    if (gso) stats.txGsoPackets++;
+    return true;
+  }
+
+  /** One write() of `n` bytes from `buf`; `len` is the packet's own length for the counters. */
+  #write(buf: Uint8Array, n: number, len: number): boolean {
+    const stats = this.#stats;
+    const w = this.#sys.write(this.#fd, buf, n);
+    if (w === n) {
       stats.txPackets++;
       stats.txBytes += len;
       return true;
     }
     // EAGAIN / ENOBUFS (queue full), EINVAL (not IP), or a short write: dropped.
-    if (n < 0) {
+    if (w < 0) {
       stats.lastTxErrno = this.#sys.errno();
       stats.txErrors++;
     }
@@ -332,6 +479,8 @@ export class TunDevice implements Link {
     const receiver = this.#receiver;
     const filter = this.#ipv4Only;
     const deliver = this.#hasReceiver;
+    const vl = this.#vnetLen;
+    const meta = this.#meta;
     let delivered = 0;
     for (let i = 0; i < this.#readBudget; i++) {
       const fd = this.#fd; // close() from inside the receiver ends the batch
@@ -344,14 +493,21 @@ export class TunDevice implements Link {
         this.#fail(sysError(errno, 'read', `reading ${this.name} failed; the device stopped reading`));
         break;
       }
-      if (n === 0 || !deliver || (filter && buf[0]! >> 4 !== 4)) {
+      if (n <= vl || !deliver || (filter && buf[vl]! >> 4 !== 4)) {
         stats.rxDropped++;
         continue;
       }
       stats.rxPackets++;
-      stats.rxBytes += n;
+      stats.rxBytes += n - vl;
       delivered++;
-      receiver.packet(buf.subarray(0, n));
+      if (vl === 0) {
+        receiver.packet(buf.subarray(0, n));
+        continue;
+      }
+      decodeVnetMeta(buf, 0, meta);
+      if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.rxGsoPackets++;
+      if (meta.csumPartial) stats.rxCsumPartial++;
+      receiver.packet(buf.subarray(vl, n), meta);
     }
     if (delivered > 0 && this.#fd >= 0) receiver.batchEnd?.();
   }
@@ -403,6 +559,7 @@ interface ValidOptions {
   persist: boolean | undefined;
   ipv4Only: boolean;
   napi: boolean;
+  offload: boolean;
   readBudget: number;
   onError: ((err: CodedError) => void) | undefined;
 }
@@ -425,6 +582,10 @@ function validateOptions(options: TunOptions): ValidOptions {
     throw argError('ERR_INVALID_ARG_VALUE', 'The "ipv4Only" option applies to tun mode only (tap delivers Ethernet frames)');
   }
   const napi = options.napi === undefined ? true : validateBool(options.napi, 'napi');
+  const offload = options.offload === undefined ? false : validateBool(options.offload, 'offload');
+  if (offload && mode === 'tap') {
+    throw argError('ERR_INVALID_ARG_VALUE', 'The "offload" option applies to tun mode only (offloaded packets start with the IP header)');
+  }
   const readBudget = options.readBudget ?? DEFAULT_READ_BUDGET;
   if (!Number.isInteger(readBudget) || readBudget < 1 || readBudget > 65536) {
     throw argError('ERR_OUT_OF_RANGE', `The "readBudget" option must be an integer in 1..65536, got ${readBudget}`);
@@ -442,9 +603,33 @@ function validateOptions(options: TunOptions): ValidOptions {
     persist,
     ipv4Only,
     napi,
+    offload,
     readBudget,
     onError: options.onError,
   };
+}
+
+interface Negotiated {
+  headerLength: number;
+  offload: LinkOffload;
+}
+
+/**
+ * After TUNSETIFF accepted IFF_VNET_HDR: header size 12 (or the kernel's default 10 when
+ * TUNSETVNETHDRSZ is refused), then TUNSETOFFLOAD down the ladder until one is accepted.
+ * Offloads refused altogether leave the header on with { csum: false, tso4: false }.
+ */
+function negotiateOffload(sys: Libc, fd: number): Negotiated {
+  const size = new Uint8Array(4);
+  new DataView(size.buffer).setInt32(0, VNET_HDR_LEN, true);
+  const headerLength = sys.ioctlPtr(fd, TUNSETVNETHDRSZ, size) < 0 ? VNET_HDR_LEN_MIN : VNET_HDR_LEN;
+  for (const flags of OFFLOAD_LADDER) {
+    if (sys.ioctlInt(fd, TUNSETOFFLOAD, flags) >= 0) {
+      return { headerLength, offload: Object.freeze({ csum: true, tso4: (flags & TUN_F_TSO4) !== 0 }) };
+    }
+    if (sys.errno() !== Errno.EINVAL) break;
+  }
+  return { headerLength, offload: Object.freeze({ csum: false, tso4: false }) };
 }
 
 function validateBool(value: unknown, option: string): boolean {

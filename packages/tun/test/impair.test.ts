@@ -29,10 +29,10 @@ function virtualClock() {
 const spec = (s: Partial<ImpairSpec>): ImpairSpec => ({ loss: 0, dup: 0, reorder: 0, corrupt: 0, delayMs: 0, seed: 1, ...s });
 const packet = (i: number): Uint8Array => Uint8Array.of(0x45, 0, 0, 24, i >> 8, i & 255, ...new Array(18).fill(i & 255));
 
-function rig(s: ImpairSpec) {
+function rig(s: ImpairSpec, maxQueued = 64) {
   const clock = virtualClock();
   const pair = createLinkPair({ autoDeliver: false, queueLimit: 100000 });
-  const shaped = impair(pair.a, s, { scheduler: clock.scheduler, maxQueued: 64 });
+  const shaped = impair(pair.a, s, { scheduler: clock.scheduler, maxQueued });
   const got: number[] = [];
   pair.b.setReceiver({ packet: (p) => got.push((p[4]! << 8) | p[5]!) });
   const send = (n: number): void => { for (let i = 0; i < n; i++) shaped.send(packet(i)); pair.pump(); };
@@ -149,11 +149,12 @@ describe('impair', () => {
 
   it('property: without loss, every packet arrives (any dup/reorder/delay/seed)', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 1000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 150 }), (seed, dup, reorder, delayMs, n) => {
-      const r = rig(spec({ seed, dup, reorder, delayMs }));
+      // Up to 2 copies held for up to 2 x 20 ms at 1 packet/ms: 4096 never overflows.
+      const r = rig(spec({ seed, dup, reorder, delayMs }), 4096);
       for (let i = 0; i < n; i++) { r.shaped.send(packet(i)); r.advance(i); }
       r.advance(n + 100);
       expect(r.shaped.impairStats().overflow).toBe(0);
       expect(new Set(r.got).size).toBe(n);
-    }), { numRuns: 50 });
+    }), { numRuns: 50, seed: 0x1a2b });
   });
 });

@@ -149,7 +149,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       s.InErrors++;
       return;
     }
-    const repr = parseUdp(packet, d.src, d.dst);
+    const repr = parseUdp(packet, d.src, d.dst, d.checksumVerified !== true);
     if (typeof repr === 'string') {
       if (repr === 'checksum') s.InCsumErrors++;
       s.InErrors++;

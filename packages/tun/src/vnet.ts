@@ -1,0 +1,101 @@
+/**
+ * `struct virtio_net_hdr` (virtio spec v1.2 §5.1.6 "Device Operation", and linux/virtio_net.h),
+ * the header a tun opened with IFF_VNET_HDR puts before every packet, both directions.
+ *
+ * Layout (little-endian, as the kernel's tun uses for a non-"be" header):
+ *   0  u8  flags        1 = NEEDS_CSUM (§5.1.6.2: checksum partial, complete it from
+ *                       csum_start, store at csum_start + csum_offset), 2 = DATA_VALID
+ *   1  u8  gso_type     0 NONE, 1 TCPV4, 3 UDP, 4 TCPV6, 5 UDP_L4; 0x80 ECN bit
+ *   2  u16 hdr_len      bytes of headers (IP + TCP) before the payload to segment
+ *   4  u16 gso_size     payload bytes per segment after segmentation
+ *   6  u16 csum_start   offset of the transport header (where checksumming starts)
+ *   8  u16 csum_offset  offset of the checksum field from csum_start (16 for TCP)
+ *  10  u16 num_buffers  only when the header size is 12 (VIRTIO_NET_F_MRG_RXBUF layout);
+ *                       unused by tun, written 0
+ *
+ * Everything here is byte encoding; nothing calls the kernel.
+ */
+
+// linux/if_tun.h
+export const IFF_VNET_HDR = 0x4000;
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_UFO = 0x10;
+export const TUN_F_USO4 = 0x20;
+
+// linux/virtio_net.h
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
+
+/** The header size we ask for (TUNSETVNETHDRSZ); the kernel's default without the ioctl is 10. */
+export const VNET_HDR_LEN = 12;
+export const VNET_HDR_LEN_MIN = 10;
+
+/**
+ * What a link says about a received packet beyond its bytes (decoded from the vnet
+ * header). Handed to `LinkReceiver.packet` as a reused object: valid during the call only.
+ */
+export interface PacketMeta {
+  /** NEEDS_CSUM: the transport checksum is partial (holds the pseudo-header sum); do not verify it. */
+  csumPartial: boolean;
+  /** DATA_VALID: the sender vouches for the checksum; no need to verify it. */
+  dataValid: boolean;
+  /** virtio gso_type (0 none, 1 TCPv4; 0x80 ECN bit): a super-segment of several MSS when not 0. */
+  gsoType: number;
+  /** Payload bytes per segment the sender's stack chose (its MSS for this flow); 0 when not GSO. */
+  gsoSize: number;
+}
+
+export function newPacketMeta(): PacketMeta {
+  return { csumPartial: false, dataValid: false, gsoType: 0, gsoSize: 0 };
+}
+
+export interface VnetHeader {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+/** Writes a header of `len` bytes (10 or 12) at `buf[off...]`; num_buffers (if any) is 0. */
+export function encodeVnetHeader(
+  buf: Uint8Array, off: number, len: number,
+  flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number,
+): void {
+  buf[off] = flags;
+  buf[off + 1] = gsoType;
+  buf[off + 2] = hdrLen & 0xff;
+  buf[off + 3] = hdrLen >>> 8;
+  buf[off + 4] = gsoSize & 0xff;
+  buf[off + 5] = gsoSize >>> 8;
+  buf[off + 6] = csumStart & 0xff;
+  buf[off + 7] = csumStart >>> 8;
+  buf[off + 8] = csumOffset & 0xff;
+  buf[off + 9] = csumOffset >>> 8;
+  for (let i = VNET_HDR_LEN_MIN; i < len; i++) buf[off + i] = 0;
+}
+
+/** Decodes the receive-relevant fields of the header at `buf[off...]` into `meta` (reused). */
+export function decodeVnetMeta(buf: Uint8Array, off: number, meta: PacketMeta): PacketMeta {
+  const flags = buf[off]!;
+  meta.csumPartial = (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
+  meta.dataValid = (flags & VIRTIO_NET_HDR_F_DATA_VALID) !== 0;
+  meta.gsoType = buf[off + 1]!;
+  meta.gsoSize = buf[off + 4]! | (buf[off + 5]! << 8);
+  return meta;
+}
+
+/** Decodes every field (for tests and diagnostics). */
+export function decodeVnetHeader(buf: Uint8Array, off = 0): VnetHeader {
+  const u16 = (o: number): number => buf[off + o]! | (buf[off + o + 1]! << 8);
+  return { flags: buf[off]!, gsoType: buf[off + 1]!, hdrLen: u16(2), gsoSize: u16(4), csumStart: u16(6), csumOffset: u16(8) };
+}

@@ -1,0 +1,201 @@
+/**
+ * TUN offloads without privileges: the virtio_net_hdr codec (golden bytes, virtio spec
+ * §5.1.6), TunDevice's negotiation ladder and its vnet read/write paths over the scripted
+ * libc, and the in-memory link's offload mode. The kernel side is test/kernel/offload.test.ts.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FakeLibc } from './fake-libc.js';
+
+const holder = vi.hoisted(() => ({ libc: undefined as unknown }));
+vi.mock('../src/libc.js', () => ({ libc: () => holder.libc }));
+
+const {
+  TunDevice, closeAllTunDevices, createLinkPair, capture, PcapWriter, readPcap,
+  encodeVnetHeader, decodeVnetHeader, decodeVnetMeta, newPacketMeta,
+} = await import('../src/index.js');
+
+const TUNSETIFF = 0x400454ca;
+const TUNSETOFFLOAD = 0x400454d0;
+const TUNSETVNETHDRSZ = 0x400454d8;
+
+let sys: FakeLibc;
+beforeEach(() => {
+  sys = new FakeLibc();
+  holder.libc = sys;
+});
+afterEach(() => {
+  closeAllTunDevices();
+});
+
+/** A TCP/IPv4 packet: 20 bytes IP, TCP header of `tcpHeader` bytes, `data` payload bytes. */
+function tcpPacket(data: number, tcpHeader = 32): Uint8Array {
+  const p = new Uint8Array(20 + tcpHeader + data);
+  p[0] = 0x45;
+  p[20 + 12] = (tcpHeader / 4) << 4;
+  for (let i = 0; i < data; i++) p[20 + tcpHeader + i] = i & 0xff;
+  return p;
+}
+
+describe('virtio_net_hdr codec (virtio spec §5.1.6, little-endian)', () => {
+  it('encodes the GSO TCPv4 header the kernel showed (TUN-FACTS) byte for byte', () => {
+    const b = new Uint8Array(12).fill(0xee);
+    encodeVnetHeader(b, 0, 12, 1, 1, 52, 1448, 20, 16);
+    expect([...b]).toEqual([0x01, 0x01, 52, 0, 0xa8, 0x05, 20, 0, 16, 0, 0, 0]);
+    expect(decodeVnetHeader(b)).toEqual({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 });
+  });
+
+  it('decodes the receive fields into a reused meta record', () => {
+    const meta = newPacketMeta();
+    const kernel = Uint8Array.of(0x01, 0x81, 40, 0, 0xb4, 0x05, 20, 0, 16, 0, 0, 0); // NEEDS_CSUM, TCPV4|ECN, 1460
+    expect(decodeVnetMeta(kernel, 0, meta)).toBe(meta);
+    expect(meta).toEqual({ csumPartial: true, dataValid: false, gsoType: 0x81, gsoSize: 1460 });
+    decodeVnetMeta(new Uint8Array(12).fill(0).fill(2, 0, 1), 0, meta);
+    expect(meta).toEqual({ csumPartial: false, dataValid: true, gsoType: 0, gsoSize: 0 });
+  });
+
+  it('a 10-byte header has no num_buffers', () => {
+    const b = new Uint8Array(12).fill(0xee);
+    encodeVnetHeader(b, 0, 10, 0, 0, 0, 0, 0, 0);
+    expect([...b]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xee, 0xee]);
+  });
+});
+
+describe('TunDevice offload negotiation', () => {
+  const setiffFlags = (): number[] => sys.calls.filter((c) => c.args[1] === TUNSETIFF).map((c) => Buffer.from(c.args[2] as Uint8Array).readUInt16LE(16));
+
+  it('offload: true sets IFF_VNET_HDR, header size 12, then CSUM|TSO4|TSO_ECN', () => {
+    const dev = TunDevice.open({ offload: true });
+    expect(setiffFlags()).toEqual([0x5011]);
+    const size = sys.calls.find((c) => c.args[1] === TUNSETVNETHDRSZ)!.args[2] as Uint8Array;
+    expect(Buffer.from(size).readInt32LE(0)).toBe(12);
+    expect(sys.calls.filter((c) => c.args[1] === TUNSETOFFLOAD).map((c) => c.args[2])).toEqual([1 | 2 | 8]);
+    expect(dev.offload).toEqual({ tso4: true, csum: true });
+    expect(dev.offloadHeadroom).toBe(12);
+    expect(dev.vnetHeaderLength).toBe(12);
+  });
+
+  it('retries TUNSETOFFLOAD with fewer flags on EINVAL', () => {
+    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 }, { fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    const dev = TunDevice.open({ offload: true });
+    expect(sys.calls.filter((c) => c.args[1] === TUNSETOFFLOAD).map((c) => c.args[2])).toEqual([11, 3, 1]);
+    expect(dev.offload).toEqual({ tso4: false, csum: true });
+  });
+
+  it('opens without the vnet header when the kernel refuses IFF_VNET_HDR', () => {
+    for (let i = 0; i < 2; i++) sys.failures.push({ fn: 'ioctlPtr', request: TUNSETIFF, errno: 22 });
+    const dev = TunDevice.open({ offload: true });
+    expect(setiffFlags()).toEqual([0x5011, 0x5001, 0x1011]);
+    expect(dev.offload).toBeUndefined();
+    expect(dev.offloadHeadroom).toBeUndefined();
+    expect(sys.calls.some((c) => c.args[1] === TUNSETOFFLOAD)).toBe(false);
+  });
+
+  it('is off by default and refused in tap mode', () => {
+    const dev = TunDevice.open();
+    expect(dev.offload).toBeUndefined();
+    expect(setiffFlags()).toEqual([0x1011]);
+    expect(() => TunDevice.open({ mode: 'tap', offload: true })).toThrow(/tun mode only/);
+  });
+});
+
+describe('TunDevice with a vnet header', () => {
+  it('reads strip the header and hand meta; non-GSO packets too', () => {
+    const dev = TunDevice.open({ offload: true });
+    const got: { len: number; first: number; meta: unknown }[] = [];
+    dev.setReceiver({ packet: (p, meta) => got.push({ len: p.length, first: p[0]!, meta: { ...meta } }) });
+    const big = tcpPacket(60_000, 20);
+    const hdr = new Uint8Array(12);
+    encodeVnetHeader(hdr, 0, 12, 1, 1, 40, 1460, 20, 16);
+    sys.rx.push(Uint8Array.from([...hdr, ...big]), Uint8Array.from([...new Uint8Array(12), 0x45, 0, 0, 20]));
+    sys.fireReadable();
+    expect(got).toEqual([
+      { len: big.length, first: 0x45, meta: { csumPartial: true, dataValid: false, gsoType: 1, gsoSize: 1460 } },
+      { len: 4, first: 0x45, meta: { csumPartial: false, dataValid: false, gsoType: 0, gsoSize: 0 } },
+    ]);
+    expect(dev.stats()).toMatchObject({ rxPackets: 2, rxGsoPackets: 1, rxCsumPartial: 1, rxBytes: big.length + 4 });
+    const reads = sys.calls.filter((c) => c.fn === 'read').map((c) => c.args[1]);
+    expect(reads[0]).toBe(65535 + 12);
+  });
+
+  it('send writes a zero header and the packet in ONE write', () => {
+    const dev = TunDevice.open({ offload: true });
+    expect(dev.send(Uint8Array.of(0x45, 1, 2, 3))).toBe(true);
+    expect(sys.syscalls().filter((f) => f === 'write')).toHaveLength(1);
+    expect([...sys.written[0]!]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x45, 1, 2, 3]);
+  });
+
+  it('sendOffload writes the GSO header into the headroom, no copy, one write', () => {
+    const dev = TunDevice.open({ offload: true });
+    const frame = new Uint8Array(12 + 20 + 32 + 4000);
+    const packet = frame.subarray(12);
+    packet.set(tcpPacket(4000));
+    expect(dev.sendOffload(packet, 1448, 20, 16)).toBe(true);
+    expect(sys.written).toHaveLength(1);
+    const w = sys.written[0]!;
+    expect(w.length).toBe(12 + packet.length);
+    expect(decodeVnetHeader(w)).toEqual({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 });
+    expect([...w.subarray(12)]).toEqual([...packet]);
+    expect(decodeVnetHeader(frame)).toEqual(decodeVnetHeader(w)); // written in place
+    // One MSS or less: checksum offload only, no GSO.
+    expect(dev.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(true);
+    expect(decodeVnetHeader(sys.written[1]!)).toEqual({ flags: 1, gsoType: 0, hdrLen: 52, gsoSize: 0, csumStart: 20, csumOffset: 16 });
+    expect(dev.stats()).toMatchObject({ txPackets: 2, txGsoPackets: 1, txCsumOffload: 2, txDropped: 0 });
+  });
+
+  it('sendOffload refuses what the negotiation does not allow', () => {
+    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 }, { fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    const dev = TunDevice.open({ offload: true }); // csum only
+    expect(dev.sendOffload(tcpPacket(4000), 1448, 20, 16)).toBe(false); // > MTU needs TSO4
+    expect(dev.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(true);
+    const plain = TunDevice.open({ name: 'tun1' });
+    expect(plain.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(false);
+    expect(plain.stats().txDropped).toBe(1);
+  });
+});
+
+describe('memory link and capture with offloads', () => {
+  it('an offloaded super-segment crosses as it is, with meta; plain packets without', () => {
+    const pair = createLinkPair({ offload: true, autoDeliver: false });
+    expect(pair.a.offload).toEqual({ tso4: true, csum: true });
+    const got: { len: number; meta: unknown }[] = [];
+    pair.b.setReceiver({ packet: (p, meta) => got.push({ len: p.length, meta: meta === undefined ? undefined : { ...meta } }) });
+    expect(pair.a.sendOffload(tcpPacket(10_000), 1448, 20, 16)).toBe(true);
+    expect(pair.a.sendOffload(tcpPacket(100), 1448, 20, 16)).toBe(true);
+    expect(pair.a.send(tcpPacket(100))).toBe(true);
+    expect(pair.a.sendOffload(tcpPacket(70_000 - 52).subarray(0, 1), 1448, 20, 16)).toBe(false);
+    pair.pump();
+    expect(got).toEqual([
+      { len: 10_052, meta: { csumPartial: true, dataValid: false, gsoType: 1, gsoSize: 1448 } },
+      { len: 152, meta: { csumPartial: true, dataValid: false, gsoType: 0, gsoSize: 0 } },
+      { len: 152, meta: undefined },
+    ]);
+    expect(pair.a.stats()).toMatchObject({ txGsoPackets: 1, txCsumOffload: 2 });
+    expect(pair.b.stats()).toMatchObject({ rxGsoPackets: 1, rxCsumPartial: 2 });
+  });
+
+  it('without offload: true the memory link has no offload and refuses sendOffload', () => {
+    const pair = createLinkPair({ autoDeliver: false });
+    expect(pair.a.offload).toBeUndefined();
+    expect(pair.a.sendOffload(tcpPacket(100), 1448, 20, 16)).toBe(false);
+  });
+
+  it('capture passes offloads through and records the super-segment', () => {
+    const pair = createLinkPair({ offload: true, autoDeliver: false });
+    const chunks: Uint8Array[] = [];
+    const writer = new PcapWriter({ write: (c) => chunks.push(c.slice()) });
+    const a = capture(pair.a, writer);
+    const b = capture(pair.b, writer);
+    expect(a.offload).toEqual({ tso4: true, csum: true });
+    const metas: unknown[] = [];
+    b.setReceiver({ packet: (_p, meta) => metas.push(meta?.gsoSize) });
+    expect(a.sendOffload!(tcpPacket(5000), 1000, 20, 16)).toBe(true);
+    pair.pump();
+    writer.close();
+    expect(metas).toEqual([1000]);
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const all = new Uint8Array(total);
+    let o = 0;
+    for (const c of chunks) { all.set(c, o); o += c.length; }
+    expect(readPcap(all).records.map((r) => r.data.length)).toEqual([5052, 5052]);
+  });
+});
