@@ -1,0 +1,69 @@
+/**
+ * The driver itself: the virtual clock, determinism (one seed, one run), and that
+ * the leak and progress checks the properties rely on can fail.
+ */
+import { describe, expect, it } from 'vitest';
+import { B_ADDR, Sim, VirtualClock } from './driver.js';
+import { runTransfer, type TransferParams } from './scenario.js';
+import { describePacket } from './trace.js';
+
+describe('simulation driver', () => {
+  it('the virtual clock fires in (time, creation) order, honours cancel, and never runs by itself', async () => {
+    const c = new VirtualClock();
+    const log: string[] = [];
+    c.setTimer(() => log.push('b@10'), 10);
+    const x = c.setTimer(() => log.push('x@5'), 5);
+    c.setTimer(() => { log.push('a@5'); c.setTimer(() => log.push('c@5+0'), 0); }, 5);
+    c.cancel(x);
+    c.cancel(x);
+    expect(c.pending).toBe(2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log).toEqual([]);
+    while (c.fireDue() > 0);
+    expect(log).toEqual(['a@5', 'c@5+0', 'b@10']);
+    expect(c.now()).toBe(10);
+    expect(c.pending).toBe(0);
+    expect(c.nextAt()).toBe(Infinity);
+  });
+
+  it('one seed gives one run: the same packets at the same virtual times', async () => {
+    const trace = async (): Promise<string[]> => {
+      const lines: string[] = [];
+      const p: TransferParams = {
+        seed: 77, mtu: 1500, clientBytes: 60_000, serverBytes: 30_000, clientChunks: [5000], serverChunks: [999], gapMs: 1,
+        endOrder: 'both', impair: { loss: 0.1, dup: 0.03, reorder: 0.2, delayMs: 4, corrupt: 0.01, seed: 77 },
+        trace: (pk, d, now) => lines.push(`${now} ${d} ${describePacket(pk)}`),
+      };
+      const r = await runTransfer(p);
+      await r.sim.close();
+      return lines;
+    };
+    const one = await trace();
+    const two = await trace();
+    expect(one.length).toBeGreaterThan(100);
+    expect(two).toEqual(one);
+  }, 30_000);
+
+  it('the leak check sees a connection left half-closed (so the properties can fail on one)', async () => {
+    const sim = await Sim.create({ seed: 1, tcpOptions: { msl: 500 } });
+    sim.b.tcp.createServer({ allowHalfOpen: true }, () => { /* never ends, never destroys */ }).listen(80);
+    const c = sim.a.tcp.connect({ host: B_ADDR, port: 80, allowHalfOpen: true });
+    c.on('connect', () => c.end('bye'));
+    c.resume();
+    // The client's FIN-WAIT-2 gives up after finWait2Timeout (60 s); the server's CLOSE-WAIT stays.
+    expect(await sim.run({ forMs: 300_000 })).toBe('quiet');
+    const leaks = sim.leaks();
+    expect(leaks.join('\n')).toMatch(/B: 1 connection\(s\): CLOSE-WAIT/);
+    await sim.close();
+  });
+
+  it('the run reports a transfer that cannot finish (a dead link) instead of passing', async () => {
+    const r = await runTransfer({
+      seed: 1, mtu: 1500, clientBytes: 10_000, serverBytes: 0, clientChunks: [1000], serverChunks: [1], gapMs: 0,
+      endOrder: 'both', impair: { loss: 1, seed: 1 }, limitMs: 30_000,
+    });
+    expect(r.outcome.startsWith('until')).toBe(false);
+    expect(Buffer.concat(r.server.chunks).length).toBe(0);
+    await r.sim.close();
+  });
+});
