@@ -45,8 +45,9 @@ Options:
   --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
-  --offload            negotiate TUN offloads (IFF_VNET_HDR, checksum + TCP
-                       segmentation offload): 64 KB TCP super-segments both ways
+  --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
+                       checksum + TCP segmentation offload: 64 KB TCP
+                       super-segments both ways; off when --impair is given)
   --stats              print the stack's counters as JSON on exit
   -h, --help           this help`,
   ping: `Usage: netstack ping [options] [HOST]
@@ -96,6 +97,7 @@ const deviceOptions = {
   mtu: { type: 'string', default: '1500' },
   pcap: { type: 'string' },
   impair: { type: 'string' },
+  'no-offload': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -123,12 +125,12 @@ function numOption(name: string, text: string | undefined, min: number, max: num
 
 type DeviceValues = {
   tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined;
-  offload?: boolean | undefined;
+  'no-offload'?: boolean | undefined;
 };
 
 function stackFromOptions(v: DeviceValues): Promise<Stack> {
   return createStack({
-    tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535), ...(v.offload === true ? { offload: true } : {}) },
+    tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535), ...(v['no-offload'] === true ? { offload: false } : {}) },
     address: v.addr,
     ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
@@ -149,7 +151,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, { ...deviceOptions, stats: { type: 'boolean' }, offload: { type: 'boolean' } });
+  const { values } = parse(args, { ...deviceOptions, stats: { type: 'boolean' } });
   if (values.help) return help('serve');
   const stopped = untilSignal();
   const stack = await stackFromOptions(values);

@@ -27,10 +27,12 @@ export interface TunOptions {
   /** Open with IFF_NAPI so the kernel takes our writes in order (default true; see @netstack/tun). */
   napi?: boolean;
   /**
-   * Negotiate TUN offloads (default false): IFF_VNET_HDR with checksum and TCP segmentation
-   * offload, so TCP sends and receives super-segments of up to 64 KB, one syscall each.
-   * Falls back silently when the kernel refuses; `linkInfo().offload` says what was agreed.
-   * Cannot be combined with `impair` (the shaper does not carry the offload metadata).
+   * Negotiate TUN offloads: IFF_VNET_HDR with checksum and TCP segmentation offload, so
+   * TCP sends and receives super-segments of up to 64 KB, one syscall each (measured
+   * 5-10x the download speed of one segment per syscall at MTU 1500). Default: on,
+   * unless `impair` is set (the shaper does not carry the offload metadata; asking for
+   * both is an error). Falls back silently when the kernel refuses;
+   * `linkInfo().offload` says what was agreed.
    */
   offload?: boolean;
 }
@@ -151,7 +153,7 @@ export class Stack {
         ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
         mtu: options.tun.mtu ?? 1500,
         ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
-        ...(options.tun.offload !== undefined ? { offload: options.tun.offload } : {}),
+        offload: options.tun.offload ?? options.impair === undefined,
         kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`,
       });
       link = this.device;
