@@ -273,17 +273,9 @@ export class Ipv4Layer implements IpOutput {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'writer must be a PayloadWriter');
     }
     if (!this.checksumOffload) throw codedError(Error, 'ERR_INVALID_STATE', 'the link has no checksum offload: use sendWith');
+    const refused = this.admit(dst, length);
+    if (refused !== undefined) return refused;
     const c = this.c;
-    c.OutRequests++;
-    if (length > IPV4_MAX_PAYLOAD) {
-      c.dropped['out-too-big']++;
-      return 'EMSGSIZE';
-    }
-    if (this.route(dst) === undefined) {
-      c.OutNoRoutes++;
-      c.dropped['out-no-route']++;
-      return 'ENETUNREACH';
-    }
     const total = IPV4_MIN_HEADER_LEN + length;
     const big = total > this.pathMtu(dst);
     if (big && !(gsoSize > 0 && this.link.offload?.tso4 === true)) {
@@ -474,10 +466,8 @@ export class Ipv4Layer implements IpOutput {
     }
   }
 
-  private output(
-    dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter | undefined, payload: Uint8Array | undefined,
-    options: SendOptions | undefined,
-  ): SendError | undefined {
+  /** Counts a send request and refuses what can never leave: too big for IPv4, or no route. */
+  private admit(dst: Ipv4Address, length: number): SendError | undefined {
     const c = this.c;
     c.OutRequests++;
     if (length > IPV4_MAX_PAYLOAD) {
@@ -489,6 +479,16 @@ export class Ipv4Layer implements IpOutput {
       c.dropped['out-no-route']++;
       return 'ENETUNREACH';
     }
+    return undefined;
+  }
+
+  private output(
+    dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter | undefined, payload: Uint8Array | undefined,
+    options: SendOptions | undefined,
+  ): SendError | undefined {
+    const refused = this.admit(dst, length);
+    if (refused !== undefined) return refused;
+    const c = this.c;
     const df = options?.dontFragment === true;
     const mtu = this.pathMtu(dst);
     const total = IPV4_MIN_HEADER_LEN + length;

@@ -9,7 +9,7 @@
  * A `clock` option replaces the real clock (virtual time for deterministic
  * simulation: nothing then happens until the caller advances it).
  */
-import { TunDevice, PcapWriter, capture, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
+import { TunDevice, PcapWriter, capture, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
 import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
@@ -45,15 +45,7 @@ export interface Clock {
   cancel(handle: unknown): void;
 }
 
-const realClock: Clock = {
-  now: () => performance.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+const realClock: Clock = realTimeScheduler;
 
 export interface StackOptions {
   /** The stack's own IPv4 address, e.g. '10.7.0.2'. */

@@ -54,7 +54,8 @@ export interface ImpairStats {
   overflow: number;
 }
 
-const realScheduler: ImpairScheduler = {
+/** Real time: performance.now() and unref'd setTimeout (the default scheduler, also the facade's clock). */
+export const realTimeScheduler: ImpairScheduler = {
   now: () => performance.now(),
   setTimer: (fn, ms) => {
     const t = setTimeout(fn, ms);
@@ -251,7 +252,7 @@ export interface ImpairedLink extends Link {
 
 /** Wraps `link` so both directions go through the impairments of `spec`. */
 export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}): ImpairedLink {
-  const scheduler = options.scheduler ?? realScheduler;
+  const scheduler = options.scheduler ?? realTimeScheduler;
   const maxQueued = options.maxQueued ?? 4096;
   const random = seededRandom(spec.seed);
   const stats: ImpairStats = { lost: 0, duplicated: 0, reordered: 0, corrupted: 0, delayed: 0, overflow: 0 };

@@ -54,6 +54,7 @@ export {
 } from './memory-link.js';
 export {
   impair,
+  realTimeScheduler,
   parseImpairSpec,
   formatImpairSpec,
   seededRandom,
