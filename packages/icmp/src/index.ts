@@ -1,3 +1,3 @@
 export * from './wire.js';
 export * from './layer.js';
-export type { ErrnoError, NodeStyleError } from './errors.js';
+export type { ErrnoError, CodedError as NodeStyleError } from '@netstack/ip';

@@ -29,7 +29,7 @@ import {
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
-import { errnoError, invalidArgType, outOfRange, validateInteger, type ErrnoError } from './errors.js';
+import { errnoError, invalidArgType, outOfRange, validateInteger, type ErrnoError } from '@netstack/ip';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode, parseIcmp, parseQuotedIpv4 } from './wire.js';
 
 /** What the ICMP layer needs from the IP layer: its output, and the error router. */

@@ -15,7 +15,9 @@ import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
-import { NetstackError, invalidArg, invalidValue } from './errors.js';
+import { invalidArgType, invalidArgValue } from '@netstack/ip';
+import { NetstackError } from './errors.js';
+import { abortError } from './net/errors.js';
 
 export interface TunOptions {
   /** Device name (default: the kernel picks tunN). */
@@ -120,9 +122,9 @@ export class Stack {
 
   /** @internal use createStack() */
   constructor(options: StackOptions) {
-    if (options === null || typeof options !== 'object') throw invalidArg('options', 'of type object', options);
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
     const address = parseAddress(options.address);
-    if (address === undefined) throw invalidValue('options.address', options.address, 'must be an IPv4 address');
+    if (address === undefined) throw invalidArgValue('options.address', options.address, 'must be an IPv4 address');
     if ((options.tun === undefined) === (options.link === undefined)) {
       throw new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link');
     }
@@ -132,13 +134,13 @@ export class Stack {
     let gateway: Ipv4Address | undefined;
     if (options.gateway !== undefined) {
       gateway = parseAddress(options.gateway);
-      if (gateway === undefined) throw invalidValue('options.gateway', options.gateway, 'must be an IPv4 address');
+      if (gateway === undefined) throw invalidArgValue('options.gateway', options.gateway, 'must be an IPv4 address');
     }
     let link: Link;
     if (options.tun) {
       const kernel = parseCidr(options.tun.kernelAddress ?? '10.7.0.1/24');
-      if (kernel === undefined) throw invalidValue('options.tun.kernelAddress', options.tun.kernelAddress, "must be 'a.b.c.d/len'");
-      if (kernel.address === address) throw invalidValue('options.address', options.address, 'must differ from the kernel side address');
+      if (kernel === undefined) throw invalidArgValue('options.tun.kernelAddress', options.tun.kernelAddress, "must be 'a.b.c.d/len'");
+      if (kernel.address === address) throw invalidArgValue('options.address', options.address, 'must differ from the kernel side address');
       if (options.prefixLength === undefined) prefixLength = kernel.prefixLength;
       gateway ??= kernel.address;
       this.device = TunDevice.open({
@@ -220,15 +222,15 @@ export class Stack {
   /** Pings `host` from the stack; resolves with the round-trip time. */
   ping(host: string, options: PingOptions = {}): Promise<PingResult> {
     const dst = parseAddress(host);
-    if (dst === undefined) return Promise.reject(invalidValue('host', host, 'must be an IPv4 address'));
+    if (dst === undefined) return Promise.reject(invalidArgValue('host', host, 'must be an IPv4 address'));
     const size = options.size ?? 56;
     if (!Number.isInteger(size) || size < 0 || size > 65507) {
       return Promise.reject(new NetstackError('ERR_OUT_OF_RANGE', `The value of "size" is out of range. It must be >= 0 && <= 65507. Received ${size}`));
     }
-    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal.reason));
     return new Promise((resolve, reject) => {
       const signal = options.signal;
-      const onAbort = (): void => { handle.cancel(); reject(abortError(signal!)); };
+      const onAbort = (): void => { handle.cancel(); reject(abortError(signal!.reason)); };
       const handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, this.clock.now(), (err, result) => {
         signal?.removeEventListener('abort', onAbort);
         if (err) reject(Object.assign(err, { address: host }));
@@ -290,9 +292,6 @@ function flat(obj: object): Record<string, number> {
   return out;
 }
 
-function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
-}
 
 /** Creates a stack on a TUN device (`tun`) or on a link you provide (`link`). */
 export async function createStack(options: StackOptions): Promise<Stack> {

@@ -3,37 +3,13 @@
  * argument errors (`ERR_*`, thrown at once) and system errors (`code`, negative
  * `errno` as libuv reports it, `syscall`, and `address`/`port` where Node adds them).
  */
-import { constants } from 'node:os';
+import { describeValue, invalidArgType, type CodedError, type ErrnoError } from '@netstack/ip';
 
-export interface NodeStyleError extends Error {
-  code: string;
-}
-
-export interface ErrnoError extends NodeStyleError {
-  errno: number;
-  syscall: string;
-  address?: string;
-  port?: number;
-  hostname?: string;
-}
-
-function errnoOf(code: string): number {
-  const n = (constants.errno as Record<string, number | undefined>)[code];
-  return n === undefined ? 0 : -n;
-}
-
-/** Node's ExceptionWithHostPort: "send EMSGSIZE 10.0.0.1:53"; `port` only when non-zero. */
-export function errnoException(code: string, syscall: string, address?: string, port?: number): ErrnoError {
-  let details = '';
-  if (address !== undefined) details = port ? ` ${address}:${port}` : ` ${address}`;
-  const err = new Error(`${syscall} ${code}${details}`) as ErrnoError;
-  err.code = code;
-  err.errno = errnoOf(code);
-  err.syscall = syscall;
-  if (address !== undefined) err.address = address;
-  if (port) err.port = port;
-  return err;
-}
+// The shared Node-style errors live in @netstack/ip; udp adds the dgram-specific ones.
+export { errnoError as errnoException, outOfRange } from '@netstack/ip';
+export { invalidArgType };
+export type { ErrnoError, CodedError as NodeStyleError } from '@netstack/ip';
+type NodeStyleError = CodedError;
 
 /** Node's dns.lookup failure: "getaddrinfo ENOTFOUND host". */
 export function lookupError(hostname: string): ErrnoError {
@@ -45,24 +21,12 @@ export function lookupError(hostname: string): ErrnoError {
   return err;
 }
 
-function specificType(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === 'function') return `function ${(value as { name?: string }).name ?? ''}`;
-  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
-  const shown = typeof value === 'string' ? `'${value.length > 28 ? `${value.slice(0, 25)}...` : value}'` : String(value);
-  return `type ${typeof value} (${shown})`;
-}
-
 function withCode<E extends Error>(err: E, code: string): E & NodeStyleError {
   return Object.assign(err, { code });
 }
 
-export function invalidArgType(name: string, expected: string, actual: unknown): NodeStyleError {
-  return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${specificType(actual)}`), 'ERR_INVALID_ARG_TYPE');
-}
-
 export function badPort(name: string, port: unknown, allowZero: boolean): NodeStyleError {
-  return withCode(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${specificType(port)}.`), 'ERR_SOCKET_BAD_PORT');
+  return withCode(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describeValue(port)}.`), 'ERR_SOCKET_BAD_PORT');
 }
 
 export const notRunning = (): NodeStyleError => withCode(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
@@ -73,9 +37,6 @@ export const badType = (): NodeStyleError => withCode(new TypeError('Bad socket 
 export const badBufferSize = (): NodeStyleError => withCode(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
 export const bufferOutOfBounds = (name: string): NodeStyleError =>
   withCode(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
-export const outOfRange = (name: string, range: string, actual: unknown): NodeStyleError =>
-  withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`), 'ERR_OUT_OF_RANGE');
-
 /** Node's ERR_SOCKET_BUFFER_SIZE (a SystemError) for a socket with no descriptor yet. */
 export function bufferSizeError(which: 'recv' | 'send'): NodeStyleError {
   const err = withCode(new Error(`Could not get or set buffer size: uv_${which}_buffer_size returned EBADF (bad file descriptor)`), 'ERR_SOCKET_BUFFER_SIZE');
