@@ -1,41 +1,92 @@
 // `pnpm bench`: netstack beside the kernel's own stack over a veth pair, and beside
 // the compiled peers of ../shared/peers when they are built, measured in ONE run,
 // each in private network namespaces made here and deleted afterwards. Every load
-// is bounded in count and time. Prints a table with ratios to each reference.
+// is bounded in count and time. Prints a table with ratios to each reference and
+// writes every sample to results/bench-<timestamp>.json.
 //
-// Usage: node bench/run.mjs [--reps N] [--seconds S] [--tests ping,flood,udp] [--no-peers]
+// Usage: node bench/run.mjs [--quick] [--reps N] [--seconds S] [--mtu 1500|65000]
+//          [--tests ping,flood,udp,down,up,echo,rps,rpsclose] [--targets a,b] [--no-peers]
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, release, hostname } from 'node:os';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const peersDir = resolve(root, '../shared/peers/.build');
+const ALL_TESTS = ['ping', 'flood', 'udp', 'down', 'up', 'echo', 'rps', 'rpsclose'];
+const USAGE = `usage: pnpm bench [options]
+  --quick            short run (reps 1, smaller sizes, 2 s loads): ~2-3 min for all targets
+  --reps N           repetitions, interleaved target by target (default 3; --quick 1)
+  --seconds S        duration of flood and udp (default 3; --quick 2)
+  --tests LIST       subset of ${ALL_TESTS.join(',')} (default all)
+  --targets LIST     subset of netstack,kernel,gvisor,lwip (default all that exist)
+  --mtu N            1500 (default) or up to 65535, e.g. 65000: tun0 MTU of the contract
+                     targets (ip link set tun0 mtu N; netstack also gets --mtu N), both veth ends
+  --down-size B      download bytes (default 1 GiB; --quick 200 MiB); targets whose probe
+                     download runs below --slow MB/s get --down-slow (100 MiB; --quick 20 MiB)
+  --up-size B        upload bytes to discard :9 (default 200 MiB; --quick 50 MiB; slow: /10)
+  --echo-size B      bytes through echo :7 (default 100 MiB; --quick 20 MiB; slow: /10)
+  --slow MBPS        probe threshold for the reduced sizes (default 50)
+  --wrk-time S       wrk duration for rps and rpsclose (default 5; --quick 2)
+  --quiet-busy P     before each measurement wait until the machine is at most P% busy
+                     (default 25; the machine is shared) ...
+  --quiet-wait S     ... for at most S seconds (default 10; --quick 2), then go on anyway
+  --no-peers         kernel and netstack only
+Ratios: a ratio above 1 means netstack did better (higher rate, shorter RTT, less memory).`;
 const { values } = parseArgs({
   options: {
-    reps: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '3' },
-    tests: { type: 'string', default: 'ping,flood,udp' },
+    quick: { type: 'boolean' },
+    reps: { type: 'string' },
+    seconds: { type: 'string' },
+    tests: { type: 'string', default: ALL_TESTS.join(',') },
+    targets: { type: 'string' },
+    mtu: { type: 'string', default: '1500' },
+    'down-size': { type: 'string' },
+    'up-size': { type: 'string' },
+    'echo-size': { type: 'string' },
+    slow: { type: 'string', default: '50' },
+    'wrk-time': { type: 'string' },
+    'quiet-busy': { type: 'string', default: '25' },
+    'quiet-wait': { type: 'string' },
     'no-peers': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
-if (values.help) {
-  console.log('usage: pnpm bench [--reps N] [--seconds S] [--tests ping,flood,udp] [--no-peers]');
-  process.exit(0);
-}
+if (values.help) { console.log(USAGE); process.exit(0); }
 if (process.getuid() !== 0) { console.error('bench: needs root to make network namespaces'); process.exit(1); }
-const reps = Math.max(1, Math.min(20, Number(values.reps)));
-const seconds = Math.max(1, Math.min(30, Number(values.seconds)));
-const tests = values.tests.split(',');
+const quick = Boolean(values.quick);
+const clampInt = (v, lo, hi, name) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < lo || n > hi) { console.error(`bench: --${name} must be an integer in ${lo}..${hi}`); process.exit(2); }
+  return n;
+};
+const reps = clampInt(values.reps ?? (quick ? 1 : 3), 1, 20, 'reps');
+const seconds = clampInt(values.seconds ?? (quick ? 2 : 3), 1, 30, 'seconds');
+const wrkTime = clampInt(values['wrk-time'] ?? (quick ? 2 : 5), 1, 30, 'wrk-time');
+const quietBusy = clampInt(values['quiet-busy'], 0, 100, 'quiet-busy');
+const quietWait = clampInt(values['quiet-wait'] ?? (quick ? 2 : 10), 0, 120, 'quiet-wait');
+const mtu = clampInt(values.mtu, 576, 65535, 'mtu');
+const slowMBps = Number(values.slow);
+const MiB = 1 << 20;
+const big = {
+  down: clampInt(values['down-size'] ?? (quick ? 200 : 1024) * MiB, 1, 16 * 1024 * MiB, 'down-size'),
+  up: clampInt(values['up-size'] ?? (quick ? 50 : 200) * MiB, 1, 4096 * MiB, 'up-size'),
+  echo: clampInt(values['echo-size'] ?? (quick ? 20 : 100) * MiB, 1, 4096 * MiB, 'echo-size'),
+};
+const slow = { down: Math.min(big.down, (quick ? 20 : 100) * MiB), up: Math.max(1, Math.floor(big.up / 10)), echo: Math.max(1, Math.floor(big.echo / 10)) };
+const probeSize = quick ? 20 * MiB : 100 * MiB;
+const tests = values.tests.split(',').filter(Boolean);
+for (const t of tests) if (!ALL_TESTS.includes(t)) { console.error(`bench: unknown test ${t}\n${USAGE}`); process.exit(2); }
 const ADDR = '10.7.0.2';
 const tag = `nsb-${process.pid}`;
 const namespaces = [];
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000 });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message}`);
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000, maxBuffer: 16 << 20 });
+  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
   return r.stdout ?? '';
 }
 const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
@@ -45,6 +96,7 @@ function mkns(name) {
   inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
   return name;
 }
+const procs = new Set();
 function cleanup() {
   for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
   for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
@@ -52,17 +104,56 @@ function cleanup() {
 process.on('exit', cleanup);
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => { cleanup(); process.exit(130); });
 
-const procs = new Set();
+// ---------------------------------------------------------------- /proc accounting
+/** The process that really is the stack (or server): `ip netns exec` execs in place, but
+ * follow children through any wrapper (ip, bash, timeout) to the first real program. */
+function realPid(pid) {
+  for (let depth = 0; depth < 5; depth++) {
+    let comm;
+    try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return pid; }
+    if (!['ip', 'bash', 'sh', 'timeout', 'time'].includes(comm)) return pid;
+    let kids = [];
+    try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch {}
+    if (kids.length === 0) return pid;
+    pid = kids[0];
+  }
+  return pid;
+}
+function cpuTicks(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+  } catch { return NaN; }
+}
+function statusMB(pid, key) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch { return NaN; }
+}
+function machineTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0);
+  return { total: f.reduce((a, b) => a + b, 0), idle };
+}
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+// ---------------------------------------------------------------- targets
 function startIn(ns, cmd, args, readyRe) {
   const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.add(child);
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  child.log = () => out;
+  child.on('exit', (code, signal) => { child.exitInfo = { code, signal, at: new Date().toISOString() }; });
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`${cmd} not ready: ${out}`)), 30_000);
-    const check = () => { if (!readyRe || readyRe.test(out)) { clearTimeout(timer); res(child); } };
+    const check = () => { if (!readyRe || readyRe.test(out)) { clearTimeout(timer); child.removeAllListeners('exit'); res(child); } };
     child.stdout.on('data', check);
+    child.stderr.on('data', check);
     child.on('exit', (c) => { clearTimeout(timer); rej(new Error(`${cmd} exited ${c}: ${out}`)); });
     if (!readyRe) setTimeout(check, 0);
   });
@@ -73,105 +164,297 @@ async function waitPing(ns) {
   }
   throw new Error(`no answer from ${ADDR} in ${ns}`);
 }
+async function waitHttp(ns) {
+  for (let i = 0; i < 150; i++) {
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', `http://${ADDR}/bytes/1`], { encoding: 'utf8' });
+    if (r.stdout === '200') return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no HTTP answer from ${ADDR}:80 in ${ns} within 30 s`);
+}
 function makeTun(ns) {
-  // The peers' contract: a persistent tun0, configured and up, that the stack attaches to.
+  // The peers' contract: a persistent tun0, configured, with the MTU set, and up, that the stack attaches to.
   inNs(ns, 'ip', ['tuntap', 'add', 'dev', 'tun0', 'mode', 'tun']);
   inNs(ns, 'ip', ['addr', 'add', '10.7.0.1/24', 'dev', 'tun0']);
+  inNs(ns, 'ip', ['link', 'set', 'tun0', 'mtu', String(mtu)]);
   inNs(ns, 'ip', ['link', 'set', 'tun0', 'up']);
 }
+async function contract(ns, cmd, args, readyRe) {
+  makeTun(ns);
+  const p = await startIn(ns, cmd, args, readyRe);
+  await waitPing(ns);
+  if (tests.some((t) => !['ping', 'flood', 'udp'].includes(t))) await waitHttp(ns);
+  return { client: ns, pid: realPid(p.pid), child: p, procKind: 'stack', command: [cmd, ...args].join(' ') };
+}
 
-/** Each target: set up, returns { client: ns, stop() }. */
+/** Each target: set up, returns { client: ns, pid, procKind, child, command, extra? }. */
 const targets = {
-  netstack: async () => {
-    const ns = mkns(`${tag}-ours`);
-    makeTun(ns);
-    const p = await startIn(ns, process.execPath, [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tun', 'tun0'], /ready/);
-    await waitPing(ns);
-    return { client: ns, stop: () => p.kill('SIGTERM') };
-  },
+  netstack: async () => contract(mkns(`${tag}-ours`), process.execPath,
+    [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tun', 'tun0', '--mtu', String(mtu)], /ready/),
   kernel: async () => {
     const a = mkns(`${tag}-kc`);
     const b = mkns(`${tag}-ks`);
     sh('ip', ['link', 'add', 'veth0', 'netns', a, 'type', 'veth', 'peer', 'name', 'veth1', 'netns', b]);
     inNs(a, 'ip', ['addr', 'add', '10.7.0.1/24', 'dev', 'veth0']);
     inNs(b, 'ip', ['addr', 'add', `${ADDR}/24`, 'dev', 'veth1']);
+    inNs(a, 'ip', ['link', 'set', 'veth0', 'mtu', String(mtu)]);
+    inNs(b, 'ip', ['link', 'set', 'veth1', 'mtu', String(mtu)]);
     inNs(a, 'ip', ['link', 'set', 'veth0', 'up']);
     inNs(b, 'ip', ['link', 'set', 'veth1', 'up']);
-    const p = await startIn(b, process.execPath, [resolve(root, 'bench/udp-echo-server.mjs'), '7'], /ready/);
+    // UDP echo stays node:dgram (as before this file served TCP), bound first; the TCP
+    // server is the peers' Go peer-server -stack kernel when built (its own UDP :7 bind
+    // then fails and it logs so), else a node:http/node:net fixture.
+    const udp = await startIn(b, process.execPath, [resolve(root, 'bench/udp-echo-server.mjs'), '7'], /ready/);
+    const goServer = resolve(peersDir, 'peer-server');
+    const tcp = existsSync(goServer)
+      ? await startIn(b, goServer, ['-stack', 'kernel'], /ready/)
+      : await startIn(b, process.execPath, [resolve(root, 'bench/kernel-tcp-server.mjs')], /ready/);
     await waitPing(a);
-    return { client: a, stop: () => p.kill('SIGTERM') };
+    await waitHttp(a);
+    return { client: a, pid: realPid(tcp.pid), child: tcp, extraChildren: [udp], procKind: 'server',
+      command: existsSync(goServer) ? `${goServer} -stack kernel (+ node bench/udp-echo-server.mjs for UDP)` : 'node bench/kernel-tcp-server.mjs (+ node bench/udp-echo-server.mjs)' };
   },
 };
 if (!values['no-peers'] && existsSync(resolve(peersDir, 'peer-server'))) {
-  targets.gvisor = async () => {
-    const ns = mkns(`${tag}-gv`);
-    makeTun(ns);
-    const p = await startIn(ns, resolve(peersDir, 'peer-server'), ['-stack', 'gvisor', '-tun', 'tun0'], null);
-    await waitPing(ns);
-    return { client: ns, stop: () => p.kill('SIGTERM') };
-  };
+  targets.gvisor = async () => contract(mkns(`${tag}-gv`), resolve(peersDir, 'peer-server'), ['-stack', 'gvisor', '-tun', 'tun0', '-addr', ADDR], null);
 }
 if (!values['no-peers'] && existsSync(resolve(peersDir, 'lwip-peer'))) {
-  targets.lwip = async () => {
-    const ns = mkns(`${tag}-lw`);
-    makeTun(ns);
-    const p = await startIn(ns, resolve(peersDir, 'lwip-peer'), ['-t', 'tun0', '-a', ADDR], null);
-    await waitPing(ns);
-    return { client: ns, stop: () => p.kill('SIGTERM') };
-  };
+  targets.lwip = async () => contract(mkns(`${tag}-lw`), resolve(peersDir, 'lwip-peer'), ['-t', 'tun0', '-a', ADDR], null);
+}
+if (values.targets) {
+  const want = values.targets.split(',');
+  for (const n of Object.keys(targets)) if (!want.includes(n)) delete targets[n];
 }
 
+// ---------------------------------------------------------------- measures
+// Each run(target) returns a number, or { value, ...extra }. The caller adds the CPU
+// of the stack (or server) process and the whole machine's busy share meanwhile.
+const mbps = (bytes, s) => bytes / s / 1e6;
+function timed(fn) { const t0 = performance.now(); const r = fn(); return { r, s: (performance.now() - t0) / 1000 }; }
+function bashIn(ns, script, timeoutS) {
+  return spawnSync('ip', ['netns', 'exec', ns, 'bash', '-c', script], { encoding: 'utf8', timeout: (timeoutS + 15) * 1000 });
+}
+function wrk(t, extra) {
+  const out = inNs(t.client, 'timeout', [String(wrkTime + 30), 'wrk', '-t1', '-c16', `-d${wrkTime}s`, ...extra, `http://${ADDR}/bytes/100`], { timeout: (wrkTime + 40) * 1000, check: false });
+  const rps = Number(out.match(/^Requests\/sec:\s+([\d.]+)/m)?.[1] ?? NaN);
+  const se = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const errors = (se ? se.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
+  if (!Number.isFinite(rps)) throw new Error(`wrk gave no rate: ${out.trim().split('\n').slice(-2).join(' / ')}`);
+  return { value: rps, errors, requests: Number(out.match(/(\d+) requests in/)?.[1] ?? NaN) };
+}
 const measures = {
   // Round-trip time of the kernel's ping, 500 requests 2 ms apart (as ../shared/peers/bench.sh, with more samples).
-  ping: { unit: 'ms', better: 'lower', run: (ns) => {
-    const out = inNs(ns, 'ping', ['-q', '-c', '500', '-i', '0.002', '-W', '1', ADDR], { timeout: 30_000 });
+  ping: { unit: 'ms', better: 'lower', run: (t) => {
+    const out = inNs(t.client, 'ping', ['-q', '-c', quick ? '200' : '500', '-i', '0.002', '-W', '1', ADDR], { timeout: 30_000 });
     return Number(out.match(/= [\d.]+\/([\d.]+)\//)?.[1] ?? NaN);
   } },
   // Echo replies per second under a kernel-side flood with 32 requests in flight.
-  flood: { unit: 'replies/s', better: 'higher', run: (ns) => {
-    const out = inNs(ns, 'ping', ['-f', '-l', '32', '-q', '-w', String(seconds), ADDR], { timeout: (seconds + 10) * 1000, check: false });
+  flood: { unit: 'replies/s', better: 'higher', run: (t) => {
+    const out = inNs(t.client, 'ping', ['-f', '-l', '32', '-q', '-w', String(seconds), ADDR], { timeout: (seconds + 10) * 1000, check: false });
     const m = out.match(/(\d+) packets transmitted, (\d+) received/);
-    const t = out.match(/time (\d+)ms/);
-    return m && t ? Math.round(Number(m[2]) / (Number(t[1]) / 1000)) : NaN;
+    const tm = out.match(/time (\d+)ms/);
+    return m && tm ? Math.round(Number(m[2]) / (Number(tm[1]) / 1000)) : NaN;
   } },
   // UDP echo datagrams per second (64 bytes, 32 in flight) from a kernel-side node:dgram client.
-  udp: { unit: 'datagrams/s', better: 'higher', supports: (t) => t !== 'gvisor' || true, run: (ns) => {
-    const out = inNs(ns, process.execPath, [resolve(root, 'bench/udp-flood.mjs'), ADDR, '7', String(seconds), '64', '32'], { timeout: (seconds + 15) * 1000 });
+  udp: { unit: 'datagrams/s', better: 'higher', run: (t) => {
+    const out = inNs(t.client, process.execPath, [resolve(root, 'bench/udp-flood.mjs'), ADDR, '7', String(seconds), '64', '32'], { timeout: (seconds + 15) * 1000 });
     return JSON.parse(out.trim()).perSecond;
   } },
+  // curl GET /bytes/N (1 GiB, or 100 MiB for a target whose probe ran below --slow MB/s).
+  down: { unit: 'MB/s', better: 'higher', run: (t) => {
+    const size = t.sizes.down;
+    const limit = Math.min(300, Math.ceil(30 + size / 5e6));
+    const out = inNs(t.client, 'curl', ['-s', '-m', String(limit), '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{speed_download}', `http://${ADDR}/bytes/${size}`], { timeout: (limit + 10) * 1000, check: false });
+    const [code, got, speed] = out.trim().split(' ');
+    if (code !== '200' || Number(got) !== size) throw new Error(`curl: status ${code}, ${got} of ${size} bytes`);
+    return { value: Number(speed) / 1e6, bytes: size };
+  } },
+  // 200 MiB of zeros into TCP discard :9 with `nc -N`, timed from start to nc's exit.
+  up: { unit: 'MB/s', better: 'higher', run: (t) => {
+    const size = t.sizes.up;
+    const limit = quick ? 60 : 120;
+    const { r, s } = timed(() => bashIn(t.client, `head -c ${size} /dev/zero | timeout ${limit} nc -N ${ADDR} 9 >/dev/null; exit \${PIPESTATUS[1]}`, limit));
+    if (r.status !== 0) throw new Error(`nc to :9 exited ${r.status ?? r.signal}: ${(r.stderr ?? '').trim()}`);
+    return { value: mbps(size, s), bytes: size, seconds: s };
+  } },
+  // 100 MiB through TCP echo :7 with `nc -N`; what comes back is compared byte for byte (count and content).
+  echo: { unit: 'MB/s', better: 'higher', run: (t) => {
+    const size = t.sizes.echo;
+    const limit = quick ? 60 : 120;
+    const script = `head -c ${size} /dev/zero | timeout ${limit} nc -N ${ADDR} 7 | cmp - <(head -c ${size} /dev/zero); s=("\${PIPESTATUS[@]}"); [ "\${s[1]}" = 0 ] || exit 100; exit \${s[2]}`;
+    const { r, s } = timed(() => bashIn(t.client, script, limit));
+    if (r.status !== 0) throw new Error(r.status === 100 ? 'nc to :7 failed or timed out' : `echoed bytes differ: ${(r.stdout + r.stderr).trim()}`);
+    return { value: mbps(size, s), bytes: size, seconds: s };
+  } },
+  // wrk -t1 -c16 keep-alive GET /bytes/100: requests per second.
+  rps: { unit: 'req/s', better: 'higher', run: (t) => wrk(t, []) },
+  // The same with Connection: close, so every request is a new TCP connection.
+  rpsclose: { unit: 'conn/s', better: 'higher', run: (t) => wrk(t, ['-H', 'Connection: close']) },
 };
+const tcpTests = new Set(['down', 'up', 'echo']);
 
+// ---------------------------------------------------------------- run
 const median = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
-const results = {};
-console.log(`bench: targets ${Object.keys(targets).join(', ')}; tests ${tests.join(', ')}; ${reps} reps, interleaved`);
+const samples = [];
+const startedAt = new Date();
+console.log(`bench: targets ${Object.keys(targets).join(', ')}; tests ${tests.join(', ')}; MTU ${mtu}; ${reps} rep(s), interleaved${quick ? '; quick' : ''}`);
 const running = {};
+const setupErrors = {};
+
+/** Waits (bounded) until the whole machine is at most quietBusy% busy; returns the last busy% seen. */
+async function waitQuiet() {
+  const t0 = performance.now();
+  for (;;) {
+    const a = machineTicks();
+    await new Promise((r) => setTimeout(r, 300));
+    const b = machineTicks();
+    const busy = (1 - (b.idle - a.idle) / (b.total - a.total)) * 100;
+    if (busy <= quietBusy || performance.now() - t0 >= quietWait * 1000) return { busy, waitedS: (performance.now() - t0) / 1000 };
+  }
+}
+
+function measureOne(name, test, rep, quiet) {
+  const t = running[name];
+  const sample = { target: name, test, rep, value: NaN, busyBeforePct: quiet.busy, quietWaitS: quiet.waitedS };
+  if (!alive(t.pid)) {
+    const x = t.child.exitInfo;
+    sample.error = `${t.procKind} process ${t.pid} is gone${x ? ` (exited at ${x.at} with ${x.signal ?? `status ${x.code}`})` : ''}`;
+  } else {
+    const c0 = cpuTicks(t.pid);
+    const m0 = machineTicks();
+    const t0 = performance.now();
+    try {
+      const r = measures[test].run(t);
+      Object.assign(sample, typeof r === 'object' ? r : { value: r });
+    } catch (e) { sample.error = e.message.split('\n')[0]; }
+    const wall = (performance.now() - t0) / 1000;
+    const c1 = cpuTicks(t.pid);
+    const m1 = machineTicks();
+    sample.wallS = wall;
+    sample.procCpuPct = ((c1 - c0) / CLK_TCK / wall) * 100;
+    sample.machineBusyPct = (1 - (m1.idle - m0.idle) / (m1.total - m0.total)) * 100;
+    sample.procHwmMB = statusMB(t.pid, 'VmHWM');
+    sample.procRssMB = statusMB(t.pid, 'VmRSS');
+  }
+  if (sample.error) console.error(`  ${name} ${test} rep ${rep + 1}: ${sample.error}`);
+  samples.push(sample);
+  const v = Number.isFinite(sample.value) ? (sample.value >= 100 ? Math.round(sample.value) : sample.value.toFixed(3)) : 'n/a';
+  console.log(`  rep ${rep + 1} ${test} ${name}: ${v} ${measures[test].unit}${tcpTests.has(test) || test.startsWith('rps') ? `, ${t.procKind} CPU ${Math.round(sample.procCpuPct)}%` : ''}`);
+}
+
 try {
-  for (const [name, up] of Object.entries(targets)) running[name] = await up();
-  for (let rep = 0; rep < reps; rep++) {
-    for (const test of tests) {
-      for (const name of Object.keys(targets)) {
-        let v = NaN;
-        try { v = measures[test].run(running[name].client); } catch (e) { console.error(`  ${name} ${test}: ${e.message.split('\n')[0]}`); }
-        ((results[test] ??= {})[name] ??= []).push(v);
-      }
+  for (const [name, up] of Object.entries(targets)) {
+    try {
+      running[name] = await up();
+      console.log(`  ${name}: up (${running[name].procKind} pid ${running[name].pid}, ${readFileSync(`/proc/${running[name].pid}/comm`, 'utf8').trim()})`);
+    } catch (e) {
+      setupErrors[name] = e.message.split('\n').slice(0, 3).join(' / ');
+      console.error(`  ${name}: setup failed: ${setupErrors[name]}`);
     }
   }
+  // Sizes per target from a probe download, as ../shared/peers/bench.sh does.
+  for (const [name, t] of Object.entries(running)) {
+    t.sizes = { ...big };
+    if (!tests.some((x) => tcpTests.has(x))) continue;
+    const out = inNs(t.client, 'curl', ['-s', '-m', '60', '-o', '/dev/null', '-w', '%{speed_download}', `http://${ADDR}/bytes/${probeSize}`], { timeout: 70_000, check: false });
+    t.probeMBps = Number(out) / 1e6 || 0;
+    if (t.probeMBps < slowMBps) t.sizes = { ...slow };
+    console.log(`  ${name}: probe ${(probeSize / MiB)} MiB at ${t.probeMBps.toFixed(1)} MB/s -> down ${t.sizes.down / MiB} MiB, up ${t.sizes.up / MiB} MiB, echo ${t.sizes.echo / MiB} MiB`);
+  }
+  for (let rep = 0; rep < reps; rep++) {
+    for (const test of tests) {
+      for (const name of Object.keys(running)) measureOne(name, test, rep, await waitQuiet());
+    }
+  }
+  for (const [name, t] of Object.entries(running)) {
+    // A process that died early: its peak as last read after a measurement.
+    t.peakRssMB = alive(t.pid) ? statusMB(t.pid, 'VmHWM') : Math.max(...samples.filter((s) => s.target === name && Number.isFinite(s.procHwmMB)).map((s) => s.procHwmMB));
+    t.exitedEarly = t.child.exitInfo;
+    t.endRssMB = statusMB(t.pid, 'VmRSS');
+    t.cpuTotalS = cpuTicks(t.pid) / CLK_TCK;
+  }
 } finally {
-  for (const r of Object.values(running)) r.stop();
+  for (const t of Object.values(running)) {
+    for (const c of [t.child, ...(t.extraChildren ?? [])]) { try { c.kill('SIGTERM'); } catch {} }
+  }
+  await new Promise((r) => setTimeout(r, 300));
   cleanup();
 }
 
-const names = Object.keys(targets);
+// ---------------------------------------------------------------- table
+const names = Object.keys(running);
 const refs = names.filter((n) => n !== 'netstack');
-const fmt = (v) => (Number.isFinite(v) ? (v >= 100 ? String(Math.round(v)) : v.toFixed(3)) : 'n/a');
+const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(3)) : 'n/a');
+const pick = (test, name, key = 'value') => samples.filter((s) => s.test === test && s.target === name && !s.error).map((s) => s[key]);
+const rows = [];
+for (const test of tests) rows.push({ label: test, unit: measures[test].unit, better: measures[test].better, m: Object.fromEntries(names.map((n) => [n, median(pick(test, n))])) });
+if (tests.includes('down')) {
+  // CPU of the stack process (kernel: of the server process only; the kernel's own work is in no process).
+  rows.push({ label: 'down: CPU', unit: '% of a core', better: null, procRow: true, m: Object.fromEntries(names.map((n) => [n, median(pick('down', n, 'procCpuPct'))])) });
+  rows.push({ label: 'down: CPU per GB', unit: 'CPU-s/GB', better: 'lower', procRow: true,
+    m: Object.fromEntries(names.map((n) => [n, median(samples.filter((s) => s.test === 'down' && s.target === n && !s.error).map((s) => (s.procCpuPct / 100) * s.wallS / (s.bytes / 1e9)))])) });
+  rows.push({ label: 'down: machine busy', unit: '% of all cores', better: null, m: Object.fromEntries(names.map((n) => [n, median(pick('down', n, 'machineBusyPct'))])) });
+}
+rows.push({ label: 'peak RSS (VmHWM)', unit: 'MB', better: 'lower', procRow: true, m: Object.fromEntries(names.map((n) => [n, running[n].peakRssMB])) });
 const lines = [];
 lines.push(`| test | unit | ${names.join(' | ')} | ${refs.map((r) => `netstack vs ${r}`).join(' | ')} |`);
 lines.push(`|${'---|'.repeat(2 + names.length + refs.length)}`);
-for (const test of tests) {
-  const m = Object.fromEntries(names.map((n) => [n, median(results[test][n])]));
-  // Ratio > 1 always means netstack is better (faster, or shorter round trip).
-  const ratio = (r) => (measures[test].better === 'higher' ? m.netstack / m[r] : m[r] / m.netstack);
-  lines.push(`| ${test} | ${measures[test].unit} (${measures[test].better} is better) | ${names.map((n) => fmt(m[n])).join(' | ')} | ${refs.map((r) => `${fmt(ratio(r))}x`).join(' | ')} |`);
+for (const row of rows) {
+  // Ratio > 1 always means netstack is better (faster, shorter round trip, less CPU or memory).
+  const ratio = (r) => {
+    if (!row.better || (row.procRow && running[r].procKind !== 'stack')) return '—';
+    const x = row.better === 'higher' ? row.m.netstack / row.m[r] : row.m[r] / row.m.netstack;
+    return Number.isFinite(x) ? `${fmt(x)}x` : 'n/a';
+  };
+  const cell = (n) => `${fmt(row.m[n])}${row.procRow && running[n].procKind !== 'stack' ? ' (server)' : ''}${row.label.startsWith('peak RSS') && running[n].exitedEarly ? ' (until it exited)' : ''}`;
+  const unit = row.better ? `${row.unit} (${row.better} is better)` : row.unit;
+  lines.push(`| ${row.label} | ${unit} | ${names.map(cell).join(' | ')} | ${refs.map(ratio).join(' | ')} |`);
 }
-console.log(`\nMedians of ${reps}; a ratio above 1 means netstack did better than that reference.\n`);
+const sizesNote = names.map((n) => `${n} ${running[n].sizes.down / MiB}/${running[n].sizes.up / MiB}/${running[n].sizes.echo / MiB}`).join(', ');
+console.log(`\nMTU ${mtu}; medians of ${reps} rep(s)${quick ? ' (quick)' : ''}; a ratio above 1 means netstack did better than that reference.`);
+if (tests.some((x) => tcpTests.has(x))) console.log(`Sizes down/up/echo MiB: ${sizesNote}. CPU and RSS are of the stack process; for the kernel, of the server process only (the kernel's own work is in no process).\n`);
+else console.log('');
 console.log(lines.join('\n'));
+
+// Issue 3's goals: TCP download and upload MB/s, and new connections per second, at least gVisor's.
+const goal = [];
+if (running.gvisor && running.netstack) {
+  for (const [test, what] of [['down', 'download MB/s'], ['up', 'upload MB/s'], ['rpsclose', 'new connections/s']]) {
+    if (!tests.includes(test)) continue;
+    const row = rows.find((r) => r.label === test);
+    const a = row.m.netstack;
+    const b = row.m.gvisor;
+    const verdict = Number.isFinite(a) && Number.isFinite(b) ? (a >= b ? 'met' : 'NOT met') : 'unknown';
+    goal.push(`${what} ${fmt(a)} vs ${fmt(b)} (${fmt(a / b)}x): ${verdict}`);
+  }
+}
+if (goal.length) console.log(`\nGoal check (issue 3, netstack >= gVisor, MTU ${mtu}): ${goal.join('; ')}`);
+else if (tests.some((t) => ['down', 'up', 'rpsclose'].includes(t))) console.log('\nGoal check (issue 3): needs both netstack and gvisor measured');
+const busyBefore = samples.map((s) => s.busyBeforePct);
+console.log(`\nMachine busy just before each measurement (other work on this shared machine): median ${fmt(median(busyBefore))}%, max ${fmt(Math.max(...busyBefore.filter(Number.isFinite)))}%; ${busyBefore.filter((b) => b > quietBusy).length} of ${busyBefore.length} measurements started above ${quietBusy}% after waiting ${quietWait} s.`);
+const failures = samples.filter((s) => s.error);
+for (const [n, t] of Object.entries(running)) {
+  if (t.exitedEarly) console.log(`\n${n} exited during the run (${t.exitedEarly.signal ?? `status ${t.exitedEarly.code}`} at ${t.exitedEarly.at}); last output: ${t.child.log().trim().split('\n').slice(-5).join(' / ') || '(none)'}`);
+}
+if (failures.length || Object.keys(setupErrors).length) {
+  console.log(`\nFailures: ${[...Object.entries(setupErrors).map(([n, e]) => `${n} setup: ${e}`), ...failures.map((s) => `${s.target} ${s.test} rep ${s.rep + 1}: ${s.error}`)].join('; ')}`);
+}
+
+const outDir = resolve(root, 'results');
+mkdirSync(outDir, { recursive: true });
+const outFile = resolve(outDir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(outFile, `${JSON.stringify({
+  startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
+  machine: { hostname: hostname(), cpus: cpus().length, kernel: release(), node: process.version },
+  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, tests, slowMBps, sizes: { big, slow, probe: probeSize } },
+  targets: Object.fromEntries(names.map((n) => {
+    const t = running[n];
+    return [n, { command: t.command, procKind: t.procKind, pid: t.pid, sizes: t.sizes, probeMBps: t.probeMBps, peakRssMB: t.peakRssMB, endRssMB: t.endRssMB, cpuTotalS: t.cpuTotalS, exitedEarly: t.exitedEarly ?? null, logTail: t.child.log().slice(-2000) }];
+  })),
+  setupErrors,
+  medians: Object.fromEntries(rows.map((r) => [r.label, { unit: r.unit, better: r.better, ...r.m }])),
+  goal,
+  samples,
+}, null, 1)}\n`);
+console.log(`\nRaw results: ${outFile}`);
