@@ -1,7 +1,8 @@
 /**
  * Congestion control behind a small interface, so the connection keeps the
  * event detection (new ACK, duplicate ACK, partial ACK, RTO) and the algorithm
- * keeps the window arithmetic. NewReno (RFC 5681 + RFC 6582) is the default.
+ * keeps the window arithmetic. NewReno (RFC 5681 + RFC 6582) is the default;
+ * CUBIC (RFC 9438) with HyStart++ (RFC 9406) is in `cubic.ts`.
  *
  * Units are bytes. `smss` is the sender MSS (payload bytes per full segment).
  */
@@ -28,7 +29,15 @@ export interface CongestionControl {
   onRto(flight: number): void;
   /** Sending resumes after an idle period longer than RTO (RFC 5681 §4.1). */
   onIdleRestart?(): void;
+  /**
+   * An RTT sample (ms) from the ACK being processed (RFC 6298 / RFC 7323 §4),
+   * delivered before that ACK's `onAck` / `onPartialAck`.
+   */
+  onRttSample?(rtt: number, now: number): void;
 }
+
+/** The congestion controllers selectable by name (layer and connection options). */
+export type CongestionControlName = 'newreno' | 'cubic';
 
 /** RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)). */
 export function initialWindow(smss: number): number {

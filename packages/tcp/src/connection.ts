@@ -13,7 +13,7 @@
  *    user calls of §3.10.1-§3.10.6; see `layer.ts` for the endpoint API contract.
  */
 import type { Ipv4Address } from '@netstack/ip';
-import type { CongestionControl } from './congestion.js';
+import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
 import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
@@ -69,6 +69,8 @@ export interface TcpConnectionOptions {
   sendBufferSize?: number;
   /** Receive buffer bound in bytes (and so the largest window). Default: the layer's receiveBufferSize. */
   receiveBufferSize?: number;
+  /** Congestion control for this connection. Default: the layer's congestionControl. */
+  congestionControl?: CongestionControlName;
 }
 
 export interface TcpConnectionStats {
@@ -245,7 +247,7 @@ export class TcpConnection implements HeapEntry {
     this.rto = cfg.rtoInitial;
     // Our MSS: what the link can carry (RFC 9293 §3.7.1: MTU - 40 for IPv4 without options).
     this.advMss = Math.max(cfg.minMss, layer.ip.mtu - 40);
-    this.cc = cfg.congestionControl(this.sndMss);
+    this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
     let shift = 0;
     while (shift < 14 && this.recvBuf.capacity >>> shift > 0xffff) shift++;
@@ -961,6 +963,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (seqGe(seg.ack, this.rttSeq)) this.rttActive = false;
     if (sample < 0) return;
+    this.cc.onRttSample?.(sample, now);
     const cfg = this.cfg;
     if (this.srtt === 0) {
       // RFC 6298 §2.2: first measurement.

@@ -53,7 +53,8 @@ import { randomBytes } from 'node:crypto';
 import { PROTO_TCP, pseudoHeaderSum } from '@netstack/ip';
 import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
-import type { CongestionControl } from './congestion.js';
+import type { CongestionControl, CongestionControlName } from './congestion.js';
+import { Cubic } from './cubic.js';
 import { EV_CLOSED, TcpConnection } from './connection.js';
 import type { TcpConnectionOptions, TcpHandler, TcpState } from './connection.js';
 import { TcpError, usageError } from './errors.js';
@@ -110,8 +111,8 @@ export interface TcpLayerOptions {
   minMss?: number;
   /** Verify checksums on input. Default true. */
   verifyChecksum?: boolean;
-  /** Congestion control factory. Default NewReno. */
-  congestionControl?: (smss: number) => CongestionControl;
+  /** Congestion control by name, or a factory. Default 'newreno'. Connections may choose by name. */
+  congestionControl?: CongestionControlName | ((smss: number) => CongestionControl);
 }
 
 /** @internal */
@@ -140,7 +141,7 @@ export interface ResolvedConfig {
   challengeAckLimit: number;
   minMss: number;
   verifyChecksum: boolean;
-  congestionControl: (smss: number) => CongestionControl;
+  congestionControl: (smss: number, choice?: CongestionControlName) => CongestionControl;
 }
 
 /** Drop reasons (bad or unwanted input), counted and never thrown. */
@@ -376,7 +377,7 @@ export class TcpLayer implements TransportProtocol {
       challengeAckLimit: o.challengeAckLimit ?? 10,
       minMss: o.minMss ?? 88,
       verifyChecksum: o.verifyChecksum ?? true,
-      congestionControl: o.congestionControl ?? ((smss) => new NewReno(smss)),
+      congestionControl: congestionFactory(o.congestionControl),
     };
     for (const [k, v] of Object.entries(this.config)) {
       if (typeof v === 'number' && !(v >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', `option ${k} must be a non-negative number`);
@@ -568,6 +569,7 @@ export class TcpLayer implements TransportProtocol {
     return this.run(() => {
       const remote = opts.remoteAddress >>> 0;
       if (!validPort(opts.remotePort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid remote port ${opts.remotePort}`);
+      checkCongestionControl(opts.options?.congestionControl);
       if (opts.localPort !== undefined && !validPort(opts.localPort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid local port ${opts.localPort}`);
       if (remote === 0 || remote === 0xffffffff || remote >>> 28 === 0xe) throw usageError('ERR_INVALID_ARG_VALUE', 'invalid remote address');
       const local = opts.localAddress ?? this.ip.sourceFor(remote);
@@ -591,6 +593,7 @@ export class TcpLayer implements TransportProtocol {
   /** Passive OPEN (RFC 9293 §3.10.1). Throws EADDRINUSE when the port is already listened on. */
   listen(opts: ListenOptions, handler: ListenHandler = {}): TcpListener {
     if (!validPort(opts.port)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid port ${opts.port}`);
+    checkCongestionControl(opts.options?.congestionControl);
     if (opts.backlog !== undefined && !(opts.backlog >= 1)) throw usageError('ERR_INVALID_ARG_VALUE', 'backlog must be >= 1');
     const list = this.listeners.get(opts.port) ?? [];
     const addr = opts.address ?? 0;
@@ -911,6 +914,17 @@ export class TcpLayer implements TransportProtocol {
     const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, this.sendOpts);
     if (e !== undefined) this.counters.sendErrors++;
   }
+}
+
+/** The layer's congestion control; a connection's choice by name overrides it. */
+function congestionFactory(c: TcpLayerOptions['congestionControl']): ResolvedConfig['congestionControl'] {
+  if (typeof c !== 'function') checkCongestionControl(c);
+  const byName = (name: CongestionControlName, smss: number): CongestionControl => (name === 'cubic' ? new Cubic(smss) : new NewReno(smss));
+  return (smss, choice) => (choice !== undefined ? byName(choice, smss) : typeof c === 'function' ? c(smss) : byName(c ?? 'newreno', smss));
+}
+
+function checkCongestionControl(name: unknown): void {
+  if (name !== undefined && name !== 'newreno' && name !== 'cubic') throw usageError('ERR_INVALID_ARG_VALUE', `congestionControl must be 'newreno' or 'cubic'`);
 }
 
 function validPort(p: unknown): p is number {
