@@ -12,7 +12,7 @@
 import { TunDevice, PcapWriter, capture, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
 import { IcmpLayer } from '@netstack/icmp';
-import { UdpLayer, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
+import { UdpLayer, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
 import { invalidArgType, invalidArgValue } from '@netstack/ip';
@@ -102,7 +102,7 @@ export class Stack {
   readonly ip: Ipv4Layer;
   readonly icmp: IcmpLayer;
   /** `stack.udp.createSocket('udp4')`, shaped like node:dgram. */
-  readonly udp: { createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: unknown) => void): UdpSocket };
+  readonly udp: { createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket };
   private readonly udpLayer: UdpLayer;
   /** The TCP core (pure protocol); `tcp` is the node:net-shaped API over it. */
   readonly tcpLayer: TcpLayer;

@@ -350,8 +350,9 @@ export class Socket extends Duplex {
     } catch (e) {
       ctx.clock.schedule();
       this.#pending = undefined;
-      const code = (e as { code?: unknown }).code;
-      p.cb(c.error !== undefined ? errnoError(c.error.code, 'write') : errnoError(code === 'EPIPE' ? 'EPIPE' : 'EPIPE', 'write'));
+      // The core throws only EPIPE here (write after shutdown/close); a reset or
+      // timeout that ended the connection is reported with its own code.
+      p.cb(errnoError(c.error !== undefined ? c.error.code : 'EPIPE', 'write'));
       return;
     }
     ctx.clock.schedule();
