@@ -314,6 +314,7 @@ export class TcpConnection implements HeapEntry {
       const n = this.recvBuf.read(into);
       if (n === 0) return 0;
       this.s.bytesRead += n;
+      if (this._state === 'TIME-WAIT') this.recvBuf.release();
       if (this.isSynchronized() && this._state !== 'TIME-WAIT' && !this.remoteFin) {
         // Send a window update when the window would at least double and grow by a
         // segment (receiver SWS avoidance, RFC 1122 §4.2.3.3; Linux's rule).
@@ -414,6 +415,10 @@ export class TcpConnection implements HeapEntry {
         // RFC 9293 §3.10.7.4: stay 2 MSL, then delete the TCB.
         this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = Infinity;
         this.timeWaitAt = now + 2 * this.cfg.msl;
+        // No data moves in TIME-WAIT: all we sent is acknowledged; what was received
+        // and not yet read stays until read (see read()).
+        this.sendBuf.release();
+        this.recvBuf.release();
         this.notifyClosed(undefined);
         break;
       case 'CLOSED':

@@ -229,3 +229,25 @@ describe('TIME-WAIT reuse (RFC 9293 §3.10.7.4, RFC 6191)', () => {
 });
 
 void LOCAL_PORT;
+
+describe('TIME-WAIT holds no buffer storage (RFC 9293 §3.10.7.4: only the TCB waits)', () => {
+  it('gives the send buffer back at once, and the receive buffer once its bytes are read', () => {
+    const t = established();
+    const sendBuf = (t.conn as unknown as { sendBuf: { allocated: number } }).sendBuf;
+    const recvBuf = (t.conn as unknown as { recvBuf: { allocated: number; length: number } }).recvBuf;
+    t.write('abc');
+    t.drain();
+    t.conn.shutdown(t.now);
+    t.drain(); // our FIN
+    // The peer acknowledges our data and FIN, then sends data and its own FIN.
+    t.send({ seq: R, ack: t.iss + 5, flags: ACK | PSH, payload: 'hello' });
+    t.send({ seq: R + 5, ack: t.iss + 5, flags: FIN | ACK });
+    expect(t.conn.state).toBe('TIME-WAIT');
+    expect(sendBuf.allocated).toBe(0);
+    expect(recvBuf.length).toBe(5); // unread bytes stay readable in TIME-WAIT
+    expect(recvBuf.allocated).toBeGreaterThan(0);
+    expect(t.read()).toBe('hello');
+    expect(recvBuf.allocated).toBe(0);
+    expect(t.conn.state).toBe('TIME-WAIT');
+  });
+});
