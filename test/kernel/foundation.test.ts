@@ -27,19 +27,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function snmp(): Record<string, number> {
-  // /proc/net/snmp of the namespace: the kernel's silent drops show up here.
-  const text = ns.runSync('cat', ['/proc/net/snmp']);
-  const out: Record<string, number> = {};
-  const lines = text.trim().split('\n');
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const keys = lines[i]!.split(/\s+/);
-    const vals = lines[i + 1]!.split(/\s+/);
-    const proto = keys[0]!.replace(':', '');
-    for (let k = 1; k < keys.length; k++) out[`${proto}.${keys[k]}`] = Number(vals[k]);
-  }
-  return out;
-}
 
 describe('the kernel\'s ping is answered by the stack', () => {
   it('tun0 is up with the kernel side 10.7.0.1/24', () => {
@@ -50,10 +37,10 @@ describe('the kernel\'s ping is answered by the stack', () => {
 
   for (const size of [56, 1472, 4000, 20000, 65000]) {
     it(`ping -s ${size}${size > 1472 ? ' (fragmented both ways)' : ''} gets every reply`, async () => {
-      const before = snmp();
+      const before = ns.snmp();
       const r = await ns.run('ping', ['-c', '3', '-i', '0.2', '-W', '3', '-s', String(size), STACK], { timeoutMs: 20_000 });
       expect(r.stdout).toMatch(/3 packets transmitted, 3 received/);
-      const after = snmp();
+      const after = ns.snmp();
       // Nothing we wrote was thrown away by the kernel as malformed.
       expect(after['Ip.InHdrErrors']).toBe(before['Ip.InHdrErrors']);
       expect(after['Icmp.InCsumErrors']).toBe(before['Icmp.InCsumErrors']);

@@ -87,6 +87,22 @@ export class Netns {
     return this.runSync('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
   }
 
+  /**
+   * /proc/net/snmp of the namespace as { 'Ip.InHdrErrors': n, ... }: the kernel's
+   * silent drops of what we wrote (bad checksums, bad headers) show up here.
+   */
+  snmp(): Record<string, number> {
+    const lines = this.runSync('cat', ['/proc/net/snmp']).trim().split('\n');
+    const out: Record<string, number> = {};
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const keys = lines[i]!.split(/\s+/);
+      const vals = lines[i + 1]!.split(/\s+/);
+      const proto = keys[0]!.replace(':', '');
+      for (let k = 1; k < keys.length; k++) out[`${proto}.${keys[k]}`] = Number(vals[k]);
+    }
+    return out;
+  }
+
   exists(): boolean {
     return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').some((l) => l.split(' ')[0] === this.name);
   }

@@ -14,22 +14,11 @@ let ns: Netns;
 let server: Server;
 let before: Record<string, number>;
 
-function snmp(): Record<string, number> {
-  const lines = ns.runSync('cat', ['/proc/net/snmp']).trim().split('\n');
-  const out: Record<string, number> = {};
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const keys = lines[i]!.split(/\s+/);
-    const vals = lines[i + 1]!.split(/\s+/);
-    const proto = keys[0]!.replace(':', '');
-    for (let k = 1; k < keys.length; k++) out[`${proto}.${keys[k]}`] = Number(vals[k]);
-  }
-  return out;
-}
 
 beforeAll(async () => {
   ns = Netns.create('offl');
   server = await ns.serve(['--stats']); // offloads are the default
-  before = snmp();
+  before = ns.snmp();
 });
 
 afterAll(async () => {
@@ -68,7 +57,7 @@ describe('netstack serve --offload against the kernel', () => {
   });
 
   it('super-segments went both ways; the kernel counted no checksum or header error', async () => {
-    const after = snmp();
+    const after = ns.snmp();
     for (const k of ['Tcp.InCsumErrors', 'Tcp.InErrs', 'Ip.InHdrErrors', 'Ip.InDiscards', 'Udp.InCsumErrors']) {
       expect(after[k] ?? 0, k).toBe(before[k] ?? 0);
     }

@@ -26,7 +26,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'netstack-tcp-'));
   ns = Netns.create('tcp');
   server = await ns.serve(['--stats']);
-  snmpBefore = snmp(ns);
+  snmpBefore = ns.snmp();
 });
 
 afterAll(async () => {
@@ -34,19 +34,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function snmp(where: Netns): Record<string, number> {
-  // /proc/net/snmp of the namespace: the kernel's silent drops show up here.
-  const text = where.runSync('cat', ['/proc/net/snmp']);
-  const out: Record<string, number> = {};
-  const lines = text.trim().split('\n');
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const keys = lines[i]!.split(/\s+/);
-    const vals = lines[i + 1]!.split(/\s+/);
-    const proto = keys[0]!.replace(':', '');
-    for (let k = 1; k < keys.length; k++) out[`${proto}.${keys[k]}`] = Number(vals[k]);
-  }
-  return out;
-}
 
 /** Runs a kernel-side fixture and parses the one JSON line it prints. */
 async function fixture(where: Netns, script: string, args: string[], timeoutMs: number): Promise<any> {
@@ -223,7 +210,7 @@ describe('shutdown of the clean instance', () => {
     expect(stats.tcp.outRsts).toBeGreaterThanOrEqual(2); // the two SYNs to :81
     expect(stats.tcp.inCsumErrors).toBe(0);
     expect(stats.tcp['drops.badChecksum']).toBe(0);
-    const after = snmp(ns);
+    const after = ns.snmp();
     expect(after['Tcp.InCsumErrors']).toBe(snmpBefore['Tcp.InCsumErrors']);
     expect(after['Tcp.InErrs']).toBe(snmpBefore['Tcp.InErrs']);
     expect(after['Ip.InHdrErrors']).toBe(snmpBefore['Ip.InHdrErrors']);
@@ -241,7 +228,7 @@ describe(`an impaired link (--impair ${IMPAIR})`, () => {
   beforeAll(async () => {
     ins = Netns.create('tcpimp');
     iserver = await ins.serve(['--stats', '--impair', IMPAIR]);
-    isnmpBefore = snmp(ins);
+    isnmpBefore = ins.snmp();
   });
 
   afterAll(async () => {
@@ -273,7 +260,7 @@ describe(`an impaired link (--impair ${IMPAIR})`, () => {
     expect(stats.impair.reordered).toBeGreaterThan(100);
     expect(stats.impair.duplicated).toBeGreaterThan(10);
     expect(stats.tcp.retransSegs).toBeGreaterThan(0);
-    const after = snmp(ins);
+    const after = ins.snmp();
     // Duplicated SYN-ACKs legitimately count as Tcp.InErrs in Linux, so only checksums here.
     expect(after['Tcp.InCsumErrors']).toBe(isnmpBefore['Tcp.InCsumErrors']);
     expect(after['Ip.InHdrErrors']).toBe(isnmpBefore['Ip.InHdrErrors']);

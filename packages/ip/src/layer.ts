@@ -287,16 +287,7 @@ export class Ipv4Layer implements IpOutput {
     try {
       const buf = s.buf;
       writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
-      const r = s.repr;
-      r.src = this.address;
-      r.dst = dst;
-      r.protocol = protocol;
-      r.ttl = options?.ttl ?? this.defaultTtl;
-      r.tos = options?.tos ?? 0;
-      r.identification = this.ident;
-      this.ident = (this.ident + 1) & 0xffff;
-      r.dontFragment = true;
-      r.headerLength = IPV4_MIN_HEADER_LEN;
+      const r = this.fillHeader(s.repr, dst, protocol, options, true);
       r.moreFragments = false;
       r.fragmentOffset = 0;
       r.payloadLength = length;
@@ -466,6 +457,20 @@ export class Ipv4Layer implements IpOutput {
     }
   }
 
+  /** The header fields every datagram we send shares (RFC 791 §3.1; TTL 64 by default). */
+  private fillHeader(r: Ipv4Repr, dst: Ipv4Address, protocol: number, options: SendOptions | undefined, df: boolean): Ipv4Repr {
+    r.src = this.address;
+    r.dst = dst;
+    r.protocol = protocol;
+    r.ttl = options?.ttl ?? this.defaultTtl;
+    r.tos = options?.tos ?? 0;
+    r.identification = this.ident;
+    this.ident = (this.ident + 1) & 0xffff;
+    r.dontFragment = df;
+    r.headerLength = IPV4_MIN_HEADER_LEN;
+    return r;
+  }
+
   /** Counts a send request and refuses what can never leave: too big for IPv4, or no route. */
   private admit(dst: Ipv4Address, length: number): SendError | undefined {
     const c = this.c;
@@ -505,16 +510,7 @@ export class Ipv4Layer implements IpOutput {
       // The payload goes at byte 20 once; each header is written just before its piece.
       if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
       else buf.set(payload!, IPV4_MIN_HEADER_LEN);
-      const r = s.repr;
-      r.src = this.address;
-      r.dst = dst;
-      r.protocol = protocol;
-      r.ttl = options?.ttl ?? this.defaultTtl;
-      r.tos = options?.tos ?? 0;
-      r.identification = this.ident;
-      this.ident = (this.ident + 1) & 0xffff;
-      r.dontFragment = df;
-      r.headerLength = IPV4_MIN_HEADER_LEN;
+      const r = this.fillHeader(s.repr, dst, protocol, options, df);
       if (total <= mtu) {
         r.moreFragments = false;
         r.fragmentOffset = 0;
