@@ -20,7 +20,7 @@ import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
 import { Assembler, RingBuffer } from './ring.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { ACK, FIN, RST, SYN, PSH } from './wire.js';
-import type { TcpRepr } from './wire.js';
+import type { SackBlock, TcpRepr } from './wire.js';
 
 export type TcpState =
   | 'CLOSED'
@@ -155,6 +155,18 @@ export class TcpConnection implements HeapEntry {
   /** @internal */ tsRecentAge = 0;
   /** @internal */ tsOffset = 0;
   /** @internal Last.ACK.sent */ lastAckSent = 0;
+  /** @internal we send SACK-permitted on our SYN / SYN-ACK (RFC 2018 §2) */ sackOffered = false;
+  /** @internal both SYNs carried SACK-permitted: our ACKs carry SACK blocks (RFC 2018 §3) */ sackOk = false;
+  /**
+   * @internal RFC 2018 §4: a sequence number inside each of the most recently
+   * reported out-of-order blocks, most recent first (the block is looked up in
+   * `asm` when an ACK is built, so merges and filled holes are seen).
+   */
+  private readonly sackMarks: number[] = [0, 0, 0, 0];
+  private sackMarkCount = 0;
+  /** @internal RFC 2883 D-SACK: a duplicate range to report once as the first block */ dsackPending = false;
+  private dsackLeft = 0;
+  private dsackRight = 0;
   /** @internal payload bytes per full segment we send (peer MSS, path MTU, minus TS option) */ sndMss = 536;
   /**
    * @internal most payload bytes one emit may carry: sndMss, or k*sndMss when the IP layer
@@ -567,6 +579,9 @@ export class TcpConnection implements HeapEntry {
     } else {
       this.tsOk = false;
     }
+    // RFC 2018 §2: SACK only when both SYNs carried SACK-permitted.
+    this.sackOk = this.sackOffered && o.sackPermitted === true;
+    if (!this.sackOk) this.sackOffered = false;
     // RFC 9293 §3.7.1: 536 when the option is absent; RFC 6691: options come out of the MSS.
     this.peerMss = o.mss ?? 536;
     this.updateSndMss();
@@ -634,9 +649,16 @@ export class TcpConnection implements HeapEntry {
 
     // RFC 7323 §5.3 PAWS (R1): a segment whose TSval is older than TS.Recent is a
     // duplicate from an earlier incarnation of the sequence space: ACK and drop.
+    // Deliberate deviation from R1 (which drops every such segment), as Linux's
+    // tcp_disordered_ack: a reordered pure duplicate ACK is let through, without a
+    // window update and without touching TS.Recent (see isDisorderedAck).
+    let disordered = false;
     if (this.tsOk && ts !== undefined && !(flags & RST)) {
-      if (seqLt(ts.tsVal, this.tsRecent) && now - this.tsRecentAge <= PAWS_IDLE_MS) {
+      const older = seqLt(ts.tsVal, this.tsRecent) && now - this.tsRecentAge <= PAWS_IDLE_MS;
+      if (older) disordered = this.isDisorderedAck(seg, flags, seq, payload.length, ts.tsVal);
+      if (older && !disordered) {
         st.pawsDrops++;
+        this.noteDuplicate(seq, payload.length);
         this.sendAck(now);
         return;
       }
@@ -652,6 +674,7 @@ export class TcpConnection implements HeapEntry {
         this.challengeAck(now);
       } else if (!(flags & RST)) {
         // §3.10.7.4: an unacceptable segment is answered with an ACK (unless RST).
+        this.noteDuplicate(seq, payload.length);
         this.sendAck(now);
         // A retransmitted FIN in TIME-WAIT restarts the 2 MSL timeout.
         if (this._state === 'TIME-WAIT' && flags & FIN) this.timeWaitAt = now + 2 * this.cfg.msl;
@@ -749,8 +772,9 @@ export class TcpConnection implements HeapEntry {
         // RFC 5681 §2 duplicate ACK.
         this.onDupAck(now);
       }
-      // §3.10.7.4 fifth: update the send window if the segment is not older than the last update.
-      this.updateWindow(seg.window, seq, ack, false);
+      // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
+      // (never from a reordered ACK that PAWS let through: Linux does not either).
+      if (!disordered) this.updateWindow(seg.window, seq, ack, false);
       if (this.sndWnd === 0) this.retries = 0; // RFC 1122 §4.2.2.17: a responsive zero window is not a dead peer
       if (this._state === 'FIN-WAIT-1' && this.finAcked()) this.setState('FIN-WAIT-2', now);
       else if (this._state === 'CLOSING' && this.finAcked()) { this.setState('TIME-WAIT', now); return; }
@@ -769,6 +793,8 @@ export class TcpConnection implements HeapEntry {
       let start = seq;
       const behind = seqDiff(this.rcvNxt, start);
       if (behind > 0) {
+        // RFC 2883 §4 (as Linux): the part below RCV.NXT is reported as a D-SACK.
+        if (this.sackOk) this.setDsack(start, seqAdd(start, Math.min(behind, payload.length)));
         payload = payload.subarray(Math.min(behind, payload.length));
         start = this.rcvNxt;
       }
@@ -807,6 +833,25 @@ export class TcpConnection implements HeapEntry {
     this.output(now);
   }
 
+  /**
+   * Linux's tcp_disordered_ack: a segment failing PAWS is still accepted when it is
+   * (1) a pure ACK (ACK only, no data, SYN or FIN) with SEG.SEQ = RCV.NXT, (2) a duplicate
+   * ACK (SEG.ACK = SND.UNA), (3) not a window update by Linux's tcp_may_update_window
+   * (SEG.ACK not past SND.UNA, SEG.SEQ not past SND.WL1, and at SND.WL1 neither a larger
+   * nor a zero window), and (4) TS.Recent - SEG.TSval within the replay window of one RTO
+   * (Linux's tcp_tsval_replay; the peer's TS clock is taken as ~1 ms a tick).
+   * Such a segment can change nothing but the duplicate-ACK count: it is an ACK that
+   * the network reordered behind a later one, not an old duplicate from an earlier
+   * incarnation of the sequence space (what RFC 7323 §5.3 R1 guards against).
+   */
+  private isDisorderedAck(seg: TcpRepr, flags: number, seq: number, len: number, tsVal: number): boolean {
+    if (!(flags & ACK) || flags & (SYN | FIN | RST) || len !== 0) return false;
+    if (seq !== this.rcvNxt || seg.ack !== this.sndUna) return false;
+    const nwin = seg.window << this.sndShift;
+    if (seqGt(seq, this.sndWl1) || (seq === this.sndWl1 && (nwin > this.sndWnd || nwin === 0))) return false;
+    return seqDiff(this.tsRecent, tsVal) <= this.rto;
+  }
+
   /** §3.10.7.4 acceptability table. */
   private acceptable(seq: number, len: number, wnd: number): boolean {
     const rn = this.rcvNxt;
@@ -842,13 +887,18 @@ export class TcpConnection implements HeapEntry {
       // so it is ACKed at once like the pieces it stands for (RFC 1122 §4.2.3.2).
       if (data.length >= this.rcvMssSeen) this.fullSegsUnacked += Math.floor(data.length / this.rcvMssSeen);
       if (hadHoles) this.ackNow = true; // RFC 5681 §4.2: filling a hole is ACKed at once
+      if (this.asm.isEmpty) this.sackMarkCount = 0;
       if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
       if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
       this.raise(EV_READABLE);
     } else {
       // Out of order: keep it if the assembler has room, and send a duplicate ACK at once (RFC 5681 §4.2).
+      // RFC 2883 §4: data already held out of order is a duplicate: D-SACK it (the
+      // block holding it follows as the second block, from sackMarks).
+      if (this.sackOk && this.asm.covers(off, off + data.length)) this.setDsack(seqAdd(this.rcvNxt, off), seqAdd(this.rcvNxt, off + data.length));
       if (this.asm.add(off, off + data.length)) {
         this.recvBuf.writeAt(off, data);
+        if (this.sackOk) this.noteSackBlock(seqAdd(this.rcvNxt, off));
       } else {
         st.drops.reassemblyFull++;
       }
@@ -1037,8 +1087,76 @@ export class TcpConnection implements HeapEntry {
     return field;
   }
 
+  /** RFC 2883: a segment wholly below RCV.NXT (already received) is reported in a D-SACK. */
+  private noteDuplicate(seq: number, len: number): void {
+    if (this.sackOk && len > 0 && seqLe(seqAdd(seq, len), this.rcvNxt)) this.setDsack(seq, seqAdd(seq, len));
+  }
+
+  private setDsack(left: number, right: number): void {
+    this.dsackPending = true;
+    this.dsackLeft = left;
+    this.dsackRight = right;
+  }
+
+  /** RFC 2018 §4: the out-of-order block holding `mark` becomes the most recently reported one. */
+  private noteSackBlock(mark: number): void {
+    const m = this.sackMarks;
+    const asm = this.asm;
+    const rn = this.rcvNxt;
+    const idx = asm.indexOf(seqDiff(mark, rn));
+    // Keep the others that still name a distinct held block, in order, behind the new one:
+    // first compact them in place (k <= i), then shift right by one.
+    let k = 0;
+    for (let i = 0; i < this.sackMarkCount; i++) {
+      const j = asm.indexOf(seqDiff(m[i]!, rn));
+      if (j >= 0 && j !== idx) m[k++] = m[i]!;
+    }
+    if (k > m.length - 1) k = m.length - 1;
+    for (let i = k; i > 0; i--) m[i] = m[i - 1]!;
+    m[0] = mark;
+    this.sackMarkCount = k + 1;
+  }
+
+  /**
+   * @internal Fills `out` with up to `max` SACK blocks for the ACK being sent (RFC 2018 §4):
+   * a pending D-SACK first (RFC 2883), then the block holding the most recently received
+   * out-of-order segment, then the most recently reported other blocks, then any other
+   * held blocks. Returns the count. Allocation-free: `out` is the layer's preallocated blocks.
+   * This is the receiver side only: the peer's SACK blocks are parsed but not yet used
+   * for retransmission (RFC 6675 loss recovery is not implemented).
+   */
+  fillSackBlocks(out: readonly SackBlock[], max: number): number {
+    let n = 0;
+    if (this.dsackPending && n < max) {
+      const b = out[n++]!;
+      b.left = this.dsackLeft;
+      b.right = this.dsackRight;
+    }
+    const first = n; // blocks from here on are distinct held ranges
+    const asm = this.asm;
+    if (asm.isEmpty) return n;
+    const rn = this.rcvNxt;
+    for (let i = 0; i < this.sackMarkCount && n < max; i++) {
+      const j = asm.indexOf(seqDiff(this.sackMarks[i]!, rn));
+      if (j >= 0) n = this.pushBlock(out, first, n, seqAdd(rn, asm.rangeStart(j)), seqAdd(rn, asm.rangeEnd(j)));
+    }
+    for (let j = 0; j < asm.rangeCount && n < max; j++) {
+      n = this.pushBlock(out, first, n, seqAdd(rn, asm.rangeStart(j)), seqAdd(rn, asm.rangeEnd(j)));
+    }
+    return n;
+  }
+
+  private pushBlock(out: readonly SackBlock[], first: number, n: number, left: number, right: number): number {
+    for (let i = first; i < n; i++) if (out[i]!.left === left) return n;
+    const b = out[n]!;
+    b.left = left;
+    b.right = right;
+    return n + 1;
+  }
+
   /** @internal called by the layer when any segment carrying ACK left */
   onAckSent(): void {
+    this.dsackPending = false;
     this.lastAckSent = this.rcvNxt;
     this.ackNow = false;
     this.delackAt = Infinity;
@@ -1352,7 +1470,7 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** @internal initialises an active or passive open. */
-  initOpen(iss: number, now: number, tsOffset: number, offerWs: boolean, offerTs: boolean): void {
+  initOpen(iss: number, now: number, tsOffset: number, offerWs: boolean, offerTs: boolean, offerSack: boolean): void {
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;
@@ -1360,6 +1478,7 @@ export class TcpConnection implements HeapEntry {
     this.recover = iss;
     this.wsOffered = offerWs;
     this.tsOffered = offerTs;
+    this.sackOffered = offerSack;
     if (!offerWs) this.rcvShift = 0;
     this.tsOffset = tsOffset;
     this.lastRecvAt = now;
@@ -1391,6 +1510,8 @@ export class TcpConnection implements HeapEntry {
     this.recover = seg.ack;
     this.wsOffered = false;
     this.tsOffered = false;
+    this.sackOffered = false; // the cookie does not encode SACK-permitted
+    this.sackOk = false;
     this.sndShift = 0;
     this.rcvShift = 0;
     this.tsOk = false;

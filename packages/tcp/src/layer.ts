@@ -62,7 +62,7 @@ import { DeadlineHeap } from './heap.js';
 import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, generateIsn, makeSynCookie, timestampOffset } from './isn.js';
 import { seqAdd, seqLe } from './seq.js';
 import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
-import type { TcpRepr } from './wire.js';
+import type { SackBlock, TcpRepr } from './wire.js';
 
 export interface TcpLayerOptions {
   /** Secret for RFC 6528 ISNs and SYN cookies. Default: 16 random bytes. */
@@ -95,6 +95,8 @@ export interface TcpLayerOptions {
   windowScaling?: boolean;
   /** Offer timestamps (RFC 7323). Default true. */
   timestamps?: boolean;
+  /** Offer SACK (RFC 2018: receiver side, SACK and D-SACK blocks in our ACKs). Default true. */
+  sack?: boolean;
   /** SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6). Default true. */
   synCookies?: boolean;
   /** Keepalive idle time, ms. Default 7 200 000 (RFC 1122 §4.2.3.6: >= 2 h). */
@@ -133,6 +135,7 @@ export interface ResolvedConfig {
   maxConnections: number;
   windowScaling: boolean;
   timestamps: boolean;
+  sack: boolean;
   synCookies: boolean;
   keepAliveIdle: number;
   keepAliveInterval: number;
@@ -344,6 +347,9 @@ export class TcpLayer implements TransportProtocol {
   private readonly rx: TcpRepr = newTcpRepr();
   private readonly writer = new SegmentWriter();
   private readonly tsVal = { tsVal: 0, tsEcr: 0 };
+  /** Preallocated SACK blocks, and views of the first 1..4 of them (emitSegment allocates nothing). */
+  private readonly sackBlocks: SackBlock[] = [{ left: 0, right: 0 }, { left: 0, right: 0 }, { left: 0, right: 0 }, { left: 0, right: 0 }];
+  private readonly sackViews: SackBlock[][] = [1, 2, 3, 4].map((n) => this.sackBlocks.slice(0, n));
   private readonly eventQueue: TcpConnection[] = [];
   private readonly listenQueue: TcpListener[] = [];
   private depth = 0;
@@ -369,6 +375,7 @@ export class TcpLayer implements TransportProtocol {
       maxConnections: o.maxConnections ?? 65_536,
       windowScaling: o.windowScaling ?? true,
       timestamps: o.timestamps ?? true,
+      sack: o.sack ?? true,
       synCookies: o.synCookies ?? true,
       keepAliveIdle: o.keepAliveIdle ?? 7_200_000,
       keepAliveInterval: o.keepAliveInterval ?? 75_000,
@@ -580,7 +587,7 @@ export class TcpLayer implements TransportProtocol {
       else if (this.lookup(local, port, remote, opts.remotePort) !== undefined) throw usageError('EADDRINUSE', `address in use: port ${port}`);
       const c = new TcpConnection(this, this.config, local, port, remote, opts.remotePort, opts.options ?? {}, handler);
       const iss = generateIsn(this.config.isnKey, now, local, port, remote, opts.remotePort);
-      c.initOpen(iss, now, timestampOffset(this.config.isnKey, local, port, remote, opts.remotePort), this.config.windowScaling, this.config.timestamps);
+      c.initOpen(iss, now, timestampOffset(this.config.isnKey, local, port, remote, opts.remotePort), this.config.windowScaling, this.config.timestamps, this.config.sack);
       this.attach(c);
       this.counters.activeOpens++;
       c.setStateInternal('SYN-SENT', now);
@@ -730,7 +737,7 @@ export class TcpLayer implements TransportProtocol {
     const c = new TcpConnection(this, this.config, d.dst, seg.dstPort, d.src, seg.srcPort, l.options, undefined);
     let iss = generateIsn(this.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort);
     if (minIss !== undefined && seqLe(iss, minIss)) iss = minIss;
-    c.initOpen(iss, now, timestampOffset(this.config.isnKey, d.dst, seg.dstPort, d.src, seg.srcPort), this.config.windowScaling && seg.options.windowScale !== undefined, this.config.timestamps && seg.options.timestamp !== undefined);
+    c.initOpen(iss, now, timestampOffset(this.config.isnKey, d.dst, seg.dstPort, d.src, seg.srcPort), this.config.windowScaling && seg.options.windowScale !== undefined, this.config.timestamps && seg.options.timestamp !== undefined, this.config.sack && seg.options.sackPermitted === true);
     c.listener = l;
     l.children.add(c);
     l.synQueueLength++;
@@ -762,7 +769,7 @@ export class TcpLayer implements TransportProtocol {
     if (l.acceptQueueFull() || this.connCount >= this.config.maxConnections) { st.listenOverflows++; return true; }
     st.synCookiesRecv++;
     const c = new TcpConnection(this, this.config, d.dst, seg.dstPort, d.src, seg.srcPort, l.options, undefined);
-    c.initOpen(cookie, now, 0, false, false);
+    c.initOpen(cookie, now, 0, false, false, false);
     c.initFromCookie(seg, COOKIE_MSS_TABLE[idx]!, now);
     c.listener = l;
     l.children.add(c);
@@ -842,6 +849,7 @@ export class TcpLayer implements TransportProtocol {
     if (syn) {
       o.mss = c.advMss;
       if (c.wsOffered) o.windowScale = c.rcvShift;
+      if (c.sackOffered) o.sackPermitted = true; // RFC 2018 §2
       if (c.tsOffered) {
         this.tsVal.tsVal = c.tsNow(now);
         this.tsVal.tsEcr = flags & ACK ? c.tsRecent : 0;
@@ -852,6 +860,16 @@ export class TcpLayer implements TransportProtocol {
       this.tsVal.tsVal = c.tsNow(now);
       this.tsVal.tsEcr = c.tsRecent;
       o.timestamp = this.tsVal;
+    }
+    if (c.sackOk && flags & ACK && !syn && !(flags & RST)) {
+      // RFC 2018 §3: at most 40 option bytes: 3 blocks with timestamps (12 + 2 + 2 + 8*3 = 40),
+      // 4 without (2 + 2 + 8*4 = 36). sndMss leaves room for the TS option only, so on a data
+      // segment the blocks must fit in what the payload leaves of the MSS (never on a
+      // super-segment: each piece would carry them). Pure ACKs always have room.
+      const max = o.timestamp !== undefined ? 3 : 4;
+      const fit = len === 0 ? max : len > c.sndMss ? 0 : Math.min(max, Math.floor((c.sndMss - len - 4) / 8));
+      const n = fit > 0 ? c.fillSackBlocks(this.sackBlocks, fit) : 0;
+      if (n > 0) o.sackBlocks = this.sackViews[n - 1];
     }
     w.conn = c;
     w.dataOff = dataOff;

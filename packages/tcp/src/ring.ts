@@ -133,6 +133,23 @@ export class Assembler {
     return n;
   }
 
+  /** Start offset of range `i` (0 <= i < rangeCount). */
+  rangeStart(i: number): number { return this.starts[i]!; }
+  /** End offset (exclusive) of range `i`. */
+  rangeEnd(i: number): number { return this.ends[i]!; }
+  /** Index of the range holding offset `off`, or -1. */
+  indexOf(off: number): number {
+    for (let i = 0; i < this.starts.length; i++) {
+      if (this.starts[i]! <= off && off < this.ends[i]!) return i;
+    }
+    return -1;
+  }
+  /** Whether [start, end) is already held entirely. */
+  covers(start: number, end: number): boolean {
+    const i = this.indexOf(start);
+    return i >= 0 && end <= this.ends[i]!;
+  }
+
   /** Records [start, end). Returns false (nothing recorded) when it would need more than maxRanges ranges. */
   add(start: number, end: number): boolean {
     if (end <= start) return true;

@@ -418,6 +418,47 @@ describe('timestamps (RFC 7323 §3-§5)', () => {
     expect(t.read()).toBe('new');
   });
 
+  it('PAWS lets a reordered pure duplicate ACK through, unchanged state (Linux tcp_disordered_ack)', () => {
+    const t = established({ timestamps: true }, { timestamp: { tsVal: 500, tsEcr: 1 } });
+    t.write('abc');
+    const d = t.recv({ payload: 'abc' });
+    const ecr = d.options.timestamp!.tsVal;
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 600, tsEcr: ecr } } });
+    t.recvNothing();
+    const snap = () => ({ ...t.conn.stats, segmentsIn: 0, tsRecent: t.conn.tsRecent, sndUna: t.conn.sndUna, sndWl1: t.conn.sndWl1, dupAcks: t.layer.stats().dupAcks });
+    const before = snap();
+    // Duplicate ACKs the network reordered: older TSval, same SEG.SEQ/SEG.ACK, same or smaller window.
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 590, tsEcr: ecr } } });
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 60000, options: { timestamp: { tsVal: 580, tsEcr: ecr } } });
+    t.recvNothing();
+    expect(t.layer.stats().pawsDrops).toBe(0);
+    expect(snap()).toEqual(before);
+    expect(t.conn.sndWnd).toBe(65535); // the stale smaller window is not applied
+    expect(t.conn.state).toBe('ESTABLISHED');
+    // Not a disordered ACK: a larger window (a window update), or a TSval older than one RTO.
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 65535, options: { timestamp: { tsVal: 570, tsEcr: ecr } } });
+    expect(t.layer.stats().pawsDrops).toBe(0); // equal window, still let through
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 600 - t.conn.stats.rto - 1, tsEcr: ecr } } });
+    t.recv({ flags: ACK, ack: R });
+    expect(t.layer.stats().pawsDrops).toBe(1);
+  });
+
+  it('PAWS still drops (and ACKs) data or a window update with an older TSval', () => {
+    const t = established({ timestamps: true }, { timestamp: { tsVal: 500, tsEcr: 1 } });
+    t.write('abc');
+    const ecr = t.recv({ payload: 'abc' }).options.timestamp!.tsVal;
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 30000, options: { timestamp: { tsVal: 600, tsEcr: ecr } } });
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, payload: 'old', options: { timestamp: { tsVal: 590, tsEcr: 0 } } });
+    const a = t.recv({ flags: ACK, ack: R });
+    expect(a.options.timestamp?.tsEcr).toBe(600);
+    expect(t.layer.stats().pawsDrops).toBe(1);
+    expect(t.conn.readableLength).toBe(0);
+    t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 40000, options: { timestamp: { tsVal: 590, tsEcr: ecr } } });
+    t.recv({ flags: ACK, ack: R });
+    expect(t.layer.stats().pawsDrops).toBe(2);
+    expect(t.conn.sndWnd).toBe(30000);
+  });
+
   it('not offered by the peer: no TSopt at all', () => {
     const t = established({ timestamps: true });
     t.write('a');
