@@ -59,6 +59,7 @@
  * prefix), SIOCGIFFLAGS/SIOCSIFFLAGS for IFF_UP. Setting an address the device already
  * has is not an error; SIOCSIFADDR replaces the device's first IPv4 address otherwise.
  */
+import { statSync } from 'node:fs';
 import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
 import { argError, Errno, sysError, type CodedError } from './errors.js';
 import { libc, type Libc, type PollEvents, type PollHandle } from './libc.js';
@@ -690,10 +691,20 @@ function openError(errno: number): CodedError {
     case Errno.ENODEV:
       return sysError(errno, 'open', `${DEV_NET_TUN} does not exist: load the tun module (modprobe tun) or create the node (mknod ${DEV_NET_TUN} c 10 200)`);
     case Errno.EPERM:
-    case Errno.EACCES:
       return sysError(errno, 'open', `cannot open ${DEV_NET_TUN}: ${CAP_HINT}`);
+    case Errno.EACCES:
+      // The file's mode, not a capability: a user namespace does not help here.
+      return sysError(errno, 'open', `cannot open ${DEV_NET_TUN}: permission denied (${devMode()}); run as root, or make it usable (chmod 0666 ${DEV_NET_TUN}, the usual mode) and then use \`unshare -rn\``);
     default:
       return sysError(errno, 'open', `cannot open ${DEV_NET_TUN}`);
+  }
+}
+
+function devMode(): string {
+  try {
+    return `mode ${(statSync(DEV_NET_TUN).mode & 0o777).toString(8).padStart(4, '0')}`;
+  } catch {
+    return 'mode unknown';
   }
 }
 
