@@ -82,6 +82,10 @@ export interface TcpConnectionStats {
   segmentsIn: number;
   segmentsOut: number;
   retransmits: number;
+  /** Loss recoveries run with the SACK scoreboard (RFC 6675). */
+  sackRecoveries: number;
+  /** Segments retransmitted by SACK-based loss recovery (RFC 6675 NextSeg). */
+  sackRetransmits: number;
   srtt: number;
   rttvar: number;
   rto: number;
@@ -102,6 +106,10 @@ export const EV_REMOTE_FIN = 8;
 export const EV_CLOSED = 16;
 
 const NOOP_HANDLER: TcpHandler = {};
+/** RFC 6675 §4: bound on the SACK scoreboard (disjoint SACKed ranges above SND.UNA). */
+const SB_MAX = 32;
+/** RFC 6675 §2 DupThresh. */
+const DUP_THRESH = 3;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 
@@ -210,7 +218,26 @@ export class TcpConnection implements HeapEntry {
   // --- Fast retransmit / NewReno (RFC 5681 §3.2, RFC 6582) ---
   /** @internal */ dupAcks = 0;
   /** @internal */ inRecovery = false;
-  /** @internal RFC 6582 "recover" */ recover = 0;
+  /** @internal RFC 6582 "recover" (RFC 6675 RecoveryPoint) */ recover = 0;
+  // --- SACK-based loss recovery (RFC 6675), only when sackOk ---
+  /** @internal the current recovery (inRecovery) is run by RFC 6675 §5, not RFC 6582 */ sackRecovery = false;
+  /** @internal RFC 6675 HighRxt, as an exclusive end: one past the highest octet retransmitted by NextSeg */ highRxt = 0;
+  /**
+   * @internal RFC 6675 §4 rule 4 RescueRxt: a rescue retransmission needs HighACK > RescueRxt.
+   * Set to HighACK on entering recovery (so the rescue waits for the cumulative ACK to advance
+   * in this recovery: Linux has no rule 4 at all, and a rescue before any partial ACK only
+   * duplicates a tail that is still in flight), and to RecoveryPoint once sent.
+   */
+  rescueRxt = 0;
+  /**
+   * @internal the scoreboard (RFC 6675 §3): SACKed ranges [sbL[i], sbR[i]) within
+   * (SND.UNA, SND.MAX], ascending, disjoint and not adjacent; preallocated, at most SB_MAX.
+   */
+  readonly sbL = new Uint32Array(SB_MAX);
+  /** @internal */ readonly sbR = new Uint32Array(SB_MAX);
+  /** @internal ranges in use */ sbN = 0;
+  /** length of the hole found by sackNextHole (0: none) */
+  private holeLen = 0;
 
   // --- ACK generation ---
   /** @internal */ ackNow = false;
@@ -231,7 +258,7 @@ export class TcpConnection implements HeapEntry {
 
   private readonly s = {
     bytesWritten: 0, bytesSent: 0, bytesRetransmitted: 0, bytesReceived: 0, bytesRead: 0,
-    segmentsIn: 0, segmentsOut: 0, retransmits: 0,
+    segmentsIn: 0, segmentsOut: 0, retransmits: 0, sackRecoveries: 0, sackRetransmits: 0,
   };
 
   /** @internal created by the layer only */
@@ -765,6 +792,9 @@ export class TcpConnection implements HeapEntry {
         return;
       }
       const oldWnd = this.sndWnd;
+      // RFC 6675 §5: the scoreboard is updated from every acceptable ACK's SACK blocks.
+      const sb = seg.options.sackBlocks;
+      if (this.sackOk && sb !== undefined) this.sackUpdate(sb, ack);
       if (seqGt(ack, this.sndUna)) {
         this.onNewAck(seg, ack, now);
       } else if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
@@ -960,14 +990,20 @@ export class TcpConnection implements HeapEntry {
     const flight = seqDiff(this.sndNxt, this.sndUna);
     this.sendBuf.discard(dataAcked);
     this.sndUna = ack;
+    if (this.sbN > 0) this.sbPrune();
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.rttOnAck(seg, now);
     this.retries = 0;
     if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
-        // RFC 6582 §3.2 step 4: full acknowledgment ends fast recovery.
+        // RFC 6582 §3.2 step 4 / RFC 6675 §5 (A): full acknowledgment (SND.UNA >= RecoveryPoint) ends recovery.
         this.inRecovery = false;
+        this.sackRecovery = false;
         this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
+      } else if (this.sackRecovery) {
+        // RFC 6675 §5 (C): a partial ACK only updates the scoreboard; NextSeg() runs in
+        // output(). The timer restarts on new data acknowledged (RFC 6298 §5.3).
+        this.rtxAt = now + this.rto;
       } else {
         // RFC 6582 §3.2 step 5: partial ACK: retransmit the first unacknowledged segment, deflate.
         this.cc.onPartialAck(dataAcked);
@@ -991,18 +1027,225 @@ export class TcpConnection implements HeapEntry {
   private onDupAck(now: number): void {
     this.dupAcks++;
     this.layer.counters.dupAcks++;
-    if (this.dupAcks === 3 && !this.inRecovery) {
-      // RFC 6582 §3.2 step 2 (and §4.1): only when the ACK covers more than "recover".
+    // RFC 6675 §5: with a scoreboard, recovery also starts when IsLost(HighACK + 1) (§5 (a)).
+    const sack = this.sackOk && this.sbN > 0;
+    if (!this.inRecovery && (this.dupAcks === 3 || (sack && this.dupAcks < 3 && seqLt(this.sndUna, this.sackLostEnd())))) {
+      // RFC 6582 §3.2 step 2 (and §4.1), RFC 6675 §5 step (4) note: only when the ACK covers more than "recover".
       if (!seqGe(this.sndUna, this.recover)) return;
       this.inRecovery = true;
-      this.recover = this.sndMax;
+      this.recover = this.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
       this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
       this.layer.counters.fastRetransmits++;
-      this.retransmitFirst(now);
+      if (sack) {
+        // RFC 6675 §5 (4.2)-(4.3): cwnd = ssthresh (see sackCwnd), retransmit HighACK + 1, HighRxt past it.
+        // A peer that negotiated SACK but sent no blocks gets RFC 6582 recovery instead.
+        this.sackRecovery = true;
+        this.rescueRxt = this.sndUna;
+        this.highRxt = this.sndUna;
+        this.layer.counters.sackRecoveries++;
+        this.s.sackRecoveries++;
+        const seq = this.sackNextHole(this.sndMax);
+        if (this.holeLen > 0) this.sackRetransmit(seq, this.holeLen, true, now);
+      } else {
+        this.retransmitFirst(now);
+      }
       this.rtxAt = now + this.rto;
-    } else if (this.inRecovery) {
+    } else if (this.inRecovery && !this.sackRecovery) {
       this.cc.onDupAckInRecovery(); // may allow new data: output() runs after input
     }
+  }
+
+  // ------------------------------------------------------------------ SACK scoreboard (RFC 6675)
+
+  /**
+   * RFC 6675 §5 / RFC 2018 §4: merges the SACK blocks of an ACK into the scoreboard.
+   * Ignored: empty blocks, blocks reaching below the cumulative ACK (D-SACK, RFC 2883 §4:
+   * a duplicate below SND.UNA), blocks reaching past SND.MAX. A D-SACK block inside
+   * already SACKed data merges without effect (it reports data the peer holds).
+   */
+  private sackUpdate(blocks: readonly SackBlock[], ack: number): void {
+    const lo = seqGt(ack, this.sndUna) ? ack : this.sndUna;
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i]!;
+      let l = b.left;
+      const r = b.right;
+      // A block reaching below this ACK is a D-SACK (or bogus): the receiver's SACK blocks
+      // are above RCV.NXT. One from a reordered older ACK is clipped to SND.UNA.
+      if (!seqLt(l, r) || seqLt(l, ack) || seqLe(r, lo) || seqGt(r, this.sndMax)) continue;
+      if (seqLt(l, lo)) l = lo;
+      this.sbInsert(l, r);
+    }
+  }
+
+  /** Inserts [l, r) into the scoreboard, merging overlapping and adjacent ranges. */
+  private sbInsert(l: number, r: number): void {
+    const L = this.sbL;
+    const R = this.sbR;
+    const n = this.sbN;
+    let i = 0;
+    while (i < n && seqLt(R[i]!, l)) i++;
+    let j = i;
+    while (j < n && seqLe(L[j]!, r)) {
+      if (seqLt(L[j]!, l)) l = L[j]!;
+      if (seqGt(R[j]!, r)) r = R[j]!;
+      j++;
+    }
+    const merged = j - i;
+    if (merged === 0) {
+      if (n === SB_MAX) {
+        if (i === n) return; // full: the highest range is what gives way (the data stays buffered)
+        this.sbN = n - 1;
+      }
+      for (let k = this.sbN; k > i; k--) { L[k] = L[k - 1]!; R[k] = R[k - 1]!; }
+      this.sbN++;
+    } else if (merged > 1) {
+      for (let k = j; k < n; k++) { L[k - merged + 1] = L[k]!; R[k - merged + 1] = R[k]!; }
+      this.sbN = n - merged + 1;
+    }
+    L[i] = l;
+    R[i] = r;
+  }
+
+  /** Drops what SND.UNA has passed. */
+  private sbPrune(): void {
+    const L = this.sbL;
+    const R = this.sbR;
+    const n = this.sbN;
+    const una = this.sndUna;
+    let k = 0;
+    while (k < n && seqLe(R[k]!, una)) k++;
+    if (k > 0) {
+      for (let m = k; m < n; m++) { L[m - k] = L[m]!; R[m - k] = R[m]!; }
+      this.sbN = n - k;
+    }
+    if (this.sbN > 0 && seqLt(L[0]!, una)) L[0] = una;
+  }
+
+  /**
+   * RFC 6675 §4 IsLost, for the whole scoreboard at once: IsLost is monotone (a lower
+   * octet has at least as much SACKed above it), and every octet of one hole has the same
+   * SACKed ranges above it. So an unSACKed octet is lost iff it is below the returned
+   * sequence number: the left edge of the highest range with DupThresh discontiguous
+   * SACKed ranges, or more than (DupThresh - 1) * SMSS SACKed bytes, at or above it.
+   * SND.UNA when nothing is lost.
+   */
+  private sackLostEnd(): number {
+    const L = this.sbL;
+    const R = this.sbR;
+    let bytes = 0;
+    for (let i = this.sbN - 1, c = 1; i >= 0; i--, c++) {
+      bytes += seqDiff(R[i]!, L[i]!);
+      if (c >= DUP_THRESH || bytes > (DUP_THRESH - 1) * this.sndMss) return L[i]!;
+    }
+    return this.sndUna;
+  }
+
+  /** UnSACKed octets in [a, b). */
+  private unsackedIn(a: number, b: number): number {
+    if (!seqLt(a, b)) return 0;
+    let n = seqDiff(b, a);
+    for (let i = 0; i < this.sbN; i++) {
+      const l = this.sbL[i]!;
+      const r = this.sbR[i]!;
+      const ol = seqGt(l, a) ? l : a;
+      const or = seqLt(r, b) ? r : b;
+      if (seqLt(ol, or)) n -= seqDiff(or, ol);
+    }
+    return n;
+  }
+
+  /**
+   * RFC 6675 §4 SetPipe(): over the unSACKed octets of [HighACK, HighData), one for
+   * each not lost, one more for each retransmitted (below HighRxt).
+   */
+  private sackPipe(): number {
+    const una = this.sndUna;
+    const lostEnd = this.sackLostEnd();
+    const hr = seqGt(this.highRxt, this.sndMax) ? this.sndMax : this.highRxt;
+    return this.unsackedIn(seqGt(lostEnd, una) ? lostEnd : una, this.sndMax) + this.unsackedIn(una, hr);
+  }
+
+  /** RFC 6675 §5 (4.2): cwnd during SACK recovery is ssthresh (no RFC 6582 inflation). */
+  private sackCwnd(): number {
+    return this.cc.ssthresh;
+  }
+
+  /**
+   * The first unSACKed sequence number at or above max(HighACK, HighRxt) and below
+   * `bound`; `holeLen` gets the segment there: up to SMSS, not into the next SACKed range
+   * (0 when there is none).
+   */
+  private sackNextHole(bound: number): number {
+    let s = seqGt(this.highRxt, this.sndUna) ? this.highRxt : this.sndUna;
+    let end = this.sndMax;
+    for (let i = 0; i < this.sbN; i++) {
+      const l = this.sbL[i]!;
+      const r = this.sbR[i]!;
+      if (seqLe(r, s)) continue;
+      if (seqLe(l, s)) { s = r; continue; }
+      end = l;
+      break;
+    }
+    if (seqGt(end, bound)) end = bound;
+    this.holeLen = seqLt(s, end) ? Math.min(this.sndMss, seqDiff(end, s)) : 0;
+    return s;
+  }
+
+  /** Retransmits `len` octets at `seq` for NextSeg(); `high` moves HighRxt (not for rule 4). */
+  private sackRetransmit(seq: number, len: number, high: boolean, now: number): number {
+    const used = this.transmitAt(seq, len, now);
+    if (used === 0) return 0;
+    if (high) this.highRxt = seqAdd(seq, used);
+    this.s.sackRetransmits++;
+    this.layer.counters.sackRetransmits++;
+    return used;
+  }
+
+  /**
+   * RFC 6675 §5 (C) with NextSeg() rules 1 (`lost`), or 3 and 4: retransmits while
+   * cwnd - pipe >= 1 SMSS. Rule 2 (new data) is the ordinary send loop in output(),
+   * run between the two with the budget left.
+   */
+  private sackSend(lost: boolean, now: number): boolean {
+    let sent = false;
+    const cwnd = this.sackCwnd();
+    while (this.sbN > 0 && cwnd - this.sackPipe() >= this.sndMss) {
+      // Rule 1: the first unSACKed octet > HighRxt, below the highest SACKed octet, IsLost.
+      // Rule 3: the same without IsLost (rule 1 found nothing), still below the highest SACKed octet.
+      const seq = this.sackNextHole(lost ? this.sackLostEnd() : this.sbR[this.sbN - 1]!);
+      if (this.holeLen === 0) break;
+      if (this.sackRetransmit(seq, this.holeLen, true, now) === 0) break;
+      sent = true;
+    }
+    if (!lost && seqGt(this.sndUna, this.rescueRxt) && seqLt(this.sndUna, this.sndMax) && cwnd - this.sackPipe() >= this.sndMss) {
+      // Rule 4 (rescue retransmission, once per recovery): a segment holding the highest
+      // outstanding unSACKed octet, when it is above every SACKed range; HighRxt stays.
+      const top = this.sbN > 0 ? this.sbR[this.sbN - 1]! : this.sndUna;
+      let low = seqGt(top, this.sndUna) ? top : this.sndUna;
+      if (seqGt(this.highRxt, low)) low = this.highRxt;
+      if (seqLt(low, this.sndMax)) {
+        this.rescueRxt = this.recover;
+        const len = Math.min(this.sndMss, seqDiff(this.sndMax, low));
+        if (this.sackRetransmit(seqAdd(this.sndMax, -len), len, false, now) > 0) sent = true;
+      }
+    }
+    return sent;
+  }
+
+  /**
+   * Go-back-N after a timeout with SACK information (RFC 6675 §5.1: use the SACK
+   * information that arrives during the recovery following an RTO): moves SND.NXT past
+   * SACKed data and returns how many octets from there precede the next SACKed range.
+   */
+  private sackSkip(): number {
+    for (let i = 0; i < this.sbN; i++) {
+      const l = this.sbL[i]!;
+      const r = this.sbR[i]!;
+      if (seqLe(r, this.sndNxt)) continue;
+      if (seqLe(l, this.sndNxt)) { this.sndNxt = r; continue; }
+      return seqDiff(l, this.sndNxt);
+    }
+    return Infinity;
   }
 
   /** RFC 6298 §2/§3 and RFC 7323 §4 (RTTM). */
@@ -1122,8 +1365,7 @@ export class TcpConnection implements HeapEntry {
    * a pending D-SACK first (RFC 2883), then the block holding the most recently received
    * out-of-order segment, then the most recently reported other blocks, then any other
    * held blocks. Returns the count. Allocation-free: `out` is the layer's preallocated blocks.
-   * This is the receiver side only: the peer's SACK blocks are parsed but not yet used
-   * for retransmission (RFC 6675 loss recovery is not implemented).
+   * This is the receiver side; the peer's blocks feed the sender's scoreboard (RFC 6675, `sackUpdate`).
    */
   fillSackBlocks(out: readonly SackBlock[], max: number): number {
     let n = 0;
@@ -1256,7 +1498,17 @@ export class TcpConnection implements HeapEntry {
       return;
     }
     let sent = false;
+    // RFC 6675 §5 (C): in SACK recovery, NextSeg() rule 1 (lost segments) first; new data
+    // (rule 2) then gets what is left of cwnd - pipe; rules 3-4 follow the loop.
+    let budget = Infinity;
+    if (this.sackRecovery) {
+      if (this.sackSend(true, now)) sent = true;
+      budget = this.sackCwnd() - this.sackPipe();
+      if (budget < this.sndMss) budget = 0;
+    }
     for (;;) {
+      // Go-back-N (after a timeout) skips data the peer SACKed since.
+      const hole = this.sbN > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
       const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
       const flight = seqDiff(this.sndNxt, this.sndUna);
       const unsent = Math.max(0, seqDiff(dataEnd, this.sndNxt));
@@ -1266,8 +1518,8 @@ export class TcpConnection implements HeapEntry {
       // segment of new (never sent) data.
       const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
       const win = Math.min(this.sndWnd, this.cc.cwnd + limited);
-      const avail = win - flight;
-      let len = Math.max(0, Math.min(unsent, this.sndBurst, avail));
+      const avail = this.sackRecovery ? Math.min(this.sndWnd - flight, budget) : win - flight;
+      let len = Math.max(0, Math.min(unsent, this.sndBurst, avail, hole));
       if (len > this.sndMss && len % this.sndMss !== 0 && (len < unsent || !(this.noDelay || finPending))) {
         // A super-segment (offload) ends on a whole MSS unless its tail is the last data and
         // Nagle would let that tail go at once: exactly what MSS-at-a-time sending does
@@ -1283,7 +1535,8 @@ export class TcpConnection implements HeapEntry {
         break;
       }
       const isLast = len === unsent;
-      if (len > 0 && len < this.sndMss) {
+      if (len > 0 && len < this.sndMss && len !== hole) {
+        // (A retransmission cut short by SACKed data is not a small segment.)
         // Nagle (RFC 896, RFC 1122 §4.2.3.4): a small segment waits while data is unacknowledged.
         // Sender SWS avoidance (RFC 1122 §4.2.3.4): send only the last data, or at least Fs*Maxsnd.
         const nagleOk = flight === 0 || this.noDelay || (isLast && finPending);
@@ -1299,6 +1552,7 @@ export class TcpConnection implements HeapEntry {
       const used = this.transmitAt(seq, len, now);
       if (used === 0) break;
       sent = true;
+      budget -= used;
       this.sndNxt = seqAdd(seq, used);
       if (seqGt(this.sndNxt, this.sndMax)) {
         // Time one segment per RTT when timestamps are off (RFC 6298 §3, Karn).
@@ -1313,6 +1567,7 @@ export class TcpConnection implements HeapEntry {
       if (this.rtxAt === Infinity) this.rtxAt = now + this.rto; // RFC 6298 §5.1
       if (used === len + 1) break; // FIN sent
     }
+    if (this.sackRecovery && this.sackSend(false, now)) sent = true;
     if (this.ackNow && !sent) this.sendAck(now);
   }
 
@@ -1378,8 +1633,13 @@ export class TcpConnection implements HeapEntry {
       // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
       this.cc.onRto(seqDiff(this.sndMax, this.sndUna));
       this.inRecovery = false;
+      this.sackRecovery = false;
       this.recover = this.sndMax;
       this.dupAcks = 0;
+      // RFC 6675 §5.1 keeps RFC 2018 §8: the receiver may have reneged, so the SACK
+      // information gathered so far is expunged; what arrives after the timeout is used.
+      this.sbN = 0;
+      this.highRxt = this.sndUna;
     }
     this.rto = Math.min(this.cfg.rtoMax, this.rto * 2); // RFC 6298 §5.5: back off
     this.rttActive = false; // Karn

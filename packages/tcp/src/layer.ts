@@ -191,6 +191,10 @@ export interface TcpStats {
   rstsReceived: number;
   dupAcks: number;
   fastRetransmits: number;
+  /** Loss recoveries run with the SACK scoreboard (RFC 6675 §5); also counted in fastRetransmits. */
+  sackRecoveries: number;
+  /** Segments retransmitted by RFC 6675 NextSeg() (rules 1, 3, 4) and the recovery's first retransmission. */
+  sackRetransmits: number;
   outOfOrder: number;
   timeouts: number;
   windowProbes: number;
@@ -394,7 +398,7 @@ export class TcpLayer implements TransportProtocol {
       inSegs: 0, outSegs: 0, retransSegs: 0, inErrs: 0, outRsts: 0, inCsumErrors: 0,
       synCookiesSent: 0, synCookiesRecv: 0, synCookiesFailed: 0, listenOverflows: 0, listenDrops: 0,
       pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
-      fastRetransmits: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
+      fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
       outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0,
       drops: zeroDrops(),
