@@ -31,7 +31,9 @@ export interface TunOptions {
   /**
    * Negotiate TUN offloads: IFF_VNET_HDR with checksum and TCP segmentation offload, so
    * TCP sends and receives super-segments of up to 64 KB, one syscall each (measured
-   * 5-10x the download speed of one segment per syscall at MTU 1500). Default: on,
+   * 5-10x the download speed of one segment per syscall at MTU 1500), and UDP
+   * segmentation offload on receive where the kernel has it (Linux 6.2+): a kernel-side
+   * UDP_SEGMENT send arrives in one read, split by the device. Default: on,
    * unless `impair` is set (the shaper does not carry the offload metadata; asking for
    * both is an error). Falls back silently when the kernel refuses;
    * `linkInfo().offload` says what was agreed.
@@ -93,8 +95,12 @@ export interface LinkInfo {
   name: string;
   kernelAddress: string;
   mtu: number;
-  /** Offloads the link negotiated (TUN: TUNSETOFFLOAD), or undefined when none. */
-  offload?: { tso4: boolean; csum: boolean } | undefined;
+  /**
+   * Offloads the link negotiated (TUN: TUNSETOFFLOAD), or undefined when none. `uso4` (a
+   * TUN device says it always): the kernel sends UDP super-datagrams, which the device
+   * splits into datagrams before the IP layer (see @netstack/tun uso.ts).
+   */
+  offload?: { tso4: boolean; csum: boolean; uso4?: boolean } | undefined;
 }
 
 export class Stack {

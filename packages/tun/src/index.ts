@@ -13,10 +13,12 @@ export {
   TUN_F_TSO_ECN,
   TUN_F_UFO,
   TUN_F_USO4,
+  TUN_F_USO6,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_F_DATA_VALID,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
   VIRTIO_NET_HDR_GSO_ECN,
   VNET_HDR_LEN,
   type VnetHeader,
@@ -29,8 +31,10 @@ export {
   type TunConfig,
   type TunMode,
   type TunOptions,
+  type TunOffload,
   type TunStats,
 } from './tun-device.js';
+export { UdpSegmenter, UDP_MAX_SEGMENTS, type UsoRefusal } from './uso.js';
 export {
   PcapWriter,
   readPcap,

@@ -25,7 +25,9 @@
  * - Received packets may then carry `meta`: `csumPartial`/`dataValid` mean the bytes come
  *   from the local kernel and never crossed a wire, so the receiver must not verify the
  *   transport checksum (with `csumPartial` it is NOT valid: it holds the pseudo-header sum);
- *   `gsoType != 0` marks a super-segment larger than the MTU.
+ *   `gsoType != 0` marks a super-segment larger than the MTU. Only TCP comes that way: a link
+ *   that negotiated UDP segmentation (`uso4`, a TunDevice) splits UDP super-datagrams
+ *   before its receiver, which sees each datagram with `csumPartial` and `gsoType` 0.
  */
 export type { PacketMeta } from './vnet.js';
 import type { PacketMeta } from './vnet.js';
@@ -51,7 +53,7 @@ export interface LinkStats {
   rxDropped: number;
   /** Offloaded sends that carried a GSO super-segment (several MSS in one packet). */
   txGsoPackets?: number;
-  /** Received GSO super-segments (meta.gsoType != 0). */
+  /** Received GSO super-segments (meta.gsoType != 0), including UDP super-datagrams split by the link. */
   rxGsoPackets?: number;
   /** Sends that left the transport checksum to the link (NEEDS_CSUM), GSO or not. */
   txCsumOffload?: number;
@@ -65,6 +67,12 @@ export interface LinkOffload {
   readonly tso4: boolean;
   /** Checksum offload: `sendOffload` may leave the transport checksum partial. */
   readonly csum: boolean;
+  /**
+   * UDP segmentation offload on receive (TunDevice: TUN_F_USO4|TUN_F_USO6): the kernel may
+   * send UDP super-datagrams and the link splits them itself, so for a receiver it changes
+   * nothing but the cost. `sendOffload` still takes TCP only. Absent: false.
+   */
+  readonly uso4?: boolean;
 }
 
 export interface Link {

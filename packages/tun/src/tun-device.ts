@@ -8,7 +8,7 @@
  *   device.fd: number      the /dev/net/tun descriptor (-1 once closed)
  *   device.send(packet): boolean           one write() per packet, never writev
  *   device.sendOffload(packet, gsoSize, csumStart, csumOffset): boolean   (offload: true only)
- *   device.offload: { tso4, csum } | undefined   what TUNSETOFFLOAD accepted
+ *   device.offload: { tso4, csum, uso4 } | undefined   what TUNSETOFFLOAD accepted
  *   device.setReceiver(receiver): void
  *   device.stats(): TunStats
  *   device.configure({ kernelAddress?, mtu?, up? }): void   kernel-side settings, by ioctl
@@ -28,7 +28,8 @@
  * - In `tun` mode with `ipv4Only` (default), packets whose version nibble is not 4 are
  *   dropped and counted in `rxDropped` (a fresh namespace sends IPv6 solicitations at once).
  *   Packets read while no receiver is set are dropped and counted the same way.
- *   `rxPackets` counts packets handed to the receiver: read = rxPackets + rxDropped.
+ *   `rxPackets` counts packets read and handed on: read = rxPackets + rxDropped (a split UDP
+ *   super-datagram counts once; the datagrams it became, in `rxUsoSegments`).
  * - `send` drops and counts (returns false) what the kernel refuses (EAGAIN, ENOBUFS,
  *   EINVAL...), empty packets, packets over the MTU and anything sent after close().
  * - An unexpected read error (the device was deleted under us) stops polling and is
@@ -37,16 +38,25 @@
  *   device stays consistent.
  *
  * Offloads (`offload: true`, tun mode; TUN-FACTS "Offloads"): the device is opened with
- * IFF_VNET_HDR, TUNSETVNETHDRSZ 12 and TUNSETOFFLOAD(CSUM|TSO4|TSO_ECN), retrying with fewer
- * flags on EINVAL. Every read then starts with a virtio_net_hdr (vnet.ts, virtio spec
- * §5.1.6): it is stripped and decoded into the reused `meta` handed to `receiver.packet`;
- * the kernel sends TCP super-segments of up to ~64 KB with partial checksums. Every write
- * starts with one too, in the same contiguous buffer (never writev): `send` copies the
- * packet behind a zero header in a reused buffer; `sendOffload` writes the GSO/checksum
- * header into the caller's headroom (Link contract) and writes header + packet at once.
- * UDP segmentation (TUN_F_USO4/UFO) is not offered: the stack would have to split UDP
- * super-datagrams on receive. If IFF_VNET_HDR itself is refused, the device opens without
- * it and `offload` is undefined.
+ * IFF_VNET_HDR, TUNSETVNETHDRSZ 12 and TUNSETOFFLOAD down the ladder
+ *   CSUM|TSO4|TSO_ECN|USO4|USO6 → CSUM|TSO4|TSO_ECN → CSUM|TSO4 → CSUM
+ * taking the next rung on EINVAL (an older kernel refuses flags it does not know). Every
+ * read then starts with a virtio_net_hdr (vnet.ts, virtio spec §5.1.6): it is stripped and
+ * decoded into the reused `meta` handed to `receiver.packet`; the kernel sends TCP
+ * super-segments of up to ~64 KB with partial checksums. Every write starts with one too,
+ * in the same contiguous buffer (never writev): `send` copies the packet behind a zero
+ * header in a reused buffer; `sendOffload` writes the GSO/checksum header into the caller's
+ * headroom (Link contract) and writes header + packet at once.
+ * UDP segmentation (USO, Linux 6.2+): tun.c set_offload accepts TUN_F_USO4 only together
+ * with TUN_F_USO6 (and TUN_F_CSUM); alone, either is EINVAL (measured on 6.18). With it the
+ * kernel hands over a UDP_SEGMENT send (e.g. QUIC) as ONE super-datagram of up to 64 KB
+ * (gso_type UDP_L4); the device splits it in place into the datagrams the sender meant
+ * before the receiver sees them (uso.ts: each with its own lengths, IPv4 header checksum
+ * and a partial UDP checksum, meta.csumPartial), so receivers never see a UDP
+ * super-datagram; a malformed one is dropped and counted (rxDropped, rxUsoDropped). USO is
+ * offered only with `ipv4Only` (the default): USO6 would bring IPv6 super-datagrams too,
+ * which nothing here splits. Sending stays one datagram per write: `sendOffload` takes TCP.
+ * If IFF_VNET_HDR itself is refused, the device opens without it and `offload` is undefined.
  *
  * Life: open devices are held in a module registry until close(), so neither the device
  * nor its poll handle can be garbage-collected while open (a collected poll handle makes
@@ -70,16 +80,23 @@ import {
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO_ECN,
+  TUN_F_USO4,
+  TUN_F_USO6,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
   VNET_HDR_LEN,
   VNET_HDR_LEN_MIN,
   decodeVnetMeta,
   encodeVnetHeader,
   newPacketMeta,
+  vnetCsumOffset,
+  vnetCsumStart,
   type PacketMeta,
 } from './vnet.js';
+import { UdpSegmenter } from './uso.js';
 import {
   AF_INET,
   IFF_NAPI,
@@ -144,8 +161,9 @@ export interface TunOptions {
   napi?: boolean;
   /**
    * Negotiate TUN offloads (default false; tun mode only): IFF_VNET_HDR + checksum and TCP
-   * segmentation offload. Falls back to fewer offloads, or none, when the kernel refuses;
-   * `device.offload` says what was negotiated.
+   * segmentation offload, and UDP segmentation offload on receive where the kernel has it
+   * (Linux 6.2+; only with `ipv4Only`). Falls back to fewer offloads, or none, when the
+   * kernel refuses; `device.offload` says what was negotiated.
    */
   offload?: boolean;
   /** Called once if reading fails for a reason other than EAGAIN (polling has stopped). */
@@ -170,10 +188,34 @@ export interface TunStats extends LinkStats {
   rxGsoPackets: number;
   txCsumOffload: number;
   rxCsumPartial: number;
+  /** UDP super-datagrams (gso_type UDP_L4) read and split; each also counts once in rxPackets and rxGsoPackets. */
+  rxUsoPackets: number;
+  /** Datagrams the split handed to the receiver. */
+  rxUsoSegments: number;
+  /** UDP super-datagrams refused as malformed (uso.ts `UsoRefusal`); each also counts in rxDropped. */
+  rxUsoDropped: number;
 }
 
-/** TUNSETOFFLOAD flag sets, most wanted first; EINVAL moves to the next. */
-const OFFLOAD_LADDER = [TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN, TUN_F_CSUM | TUN_F_TSO4, TUN_F_CSUM] as const;
+/** What a TunDevice negotiated: the Link's offloads, and whether USO is on. */
+export interface TunOffload extends LinkOffload {
+  /**
+   * TUN_F_USO4 (with TUN_F_USO6, which tun.c requires beside it) accepted: the kernel may
+   * send UDP super-datagrams, which the device splits before its receiver (receive only).
+   */
+  readonly uso4: boolean;
+}
+
+/**
+ * TUNSETOFFLOAD flag sets, most wanted first; EINVAL moves to the next. USO4 and USO6 go
+ * together: tun.c set_offload (Linux 6.2+) sets NETIF_F_GSO_UDP_L4 only for both and
+ * refuses either alone (leftover flags are EINVAL); older kernels refuse both.
+ */
+const OFFLOAD_LADDER = [
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN,
+  TUN_F_CSUM | TUN_F_TSO4,
+  TUN_F_CSUM,
+] as const;
 /** Largest packet sendOffload takes (an IPv4 datagram). */
 const MAX_OFFLOAD_PACKET = 65535;
 
@@ -219,10 +261,14 @@ export class TunDevice implements Link {
   #poll: PollHandle | undefined;
   /** virtio_net_hdr bytes before every packet (0: IFF_VNET_HDR off). */
   readonly #vnetLen: number;
-  readonly #offload: LinkOffload | undefined;
+  readonly #offload: TunOffload | undefined;
   /** Reused write buffer for `send` (and unaligned `sendOffload`) when a vnet header is on. */
   readonly #txBuffer: Uint8Array | undefined;
   readonly #meta: PacketMeta = newPacketMeta();
+  /** Splits UDP super-datagrams in the read buffer (allocated with USO on). */
+  readonly #uso: UdpSegmenter | undefined;
+  /** The meta of each datagram of a split super-datagram (reused). */
+  readonly #usoMeta: PacketMeta = newPacketMeta();
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
   #stats: TunStats = {
@@ -239,6 +285,9 @@ export class TunDevice implements Link {
     rxGsoPackets: 0,
     txCsumOffload: 0,
     rxCsumPartial: 0,
+    rxUsoPackets: 0,
+    rxUsoSegments: 0,
+    rxUsoDropped: 0,
   };
 
   /**
@@ -271,7 +320,7 @@ export class TunDevice implements Link {
       }
       if (rc < 0) throw tunsetiffError(sys.errno(), opts.name);
       const name = readIfName(req);
-      const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd) : undefined;
+      const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd, opts.ipv4Only) : undefined;
       const config: TunConfig = { up: opts.up };
       if (opts.mtu !== undefined) config.mtu = opts.mtu;
       if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
@@ -295,6 +344,7 @@ export class TunDevice implements Link {
     this.#onError = opts.onError;
     this.#vnetLen = vnet?.headerLength ?? 0;
     this.#offload = vnet?.offload;
+    this.#uso = vnet?.offload.uso4 === true ? new UdpSegmenter() : undefined;
     this.#rxBuffer = new Uint8Array(this.#vnetLen + TUN_RX_BUFFER + (opts.mode === 'tap' ? TAP_OVERHEAD : 0));
     this.#txBuffer = vnet === undefined ? undefined : new Uint8Array(this.#vnetLen + MAX_OFFLOAD_PACKET + TAP_OVERHEAD);
     this.#poll = sys.poll(fd, (status, events) => this.#onPoll(status, events));
@@ -306,7 +356,7 @@ export class TunDevice implements Link {
   }
 
   /** What TUNSETOFFLOAD accepted; undefined when the device has no vnet header (offload off or refused). */
-  get offload(): LinkOffload | undefined {
+  get offload(): TunOffload | undefined {
     return this.#offload;
   }
 
@@ -498,19 +548,62 @@ export class TunDevice implements Link {
         stats.rxDropped++;
         continue;
       }
-      stats.rxPackets++;
-      stats.rxBytes += n - vl;
-      delivered++;
       if (vl === 0) {
+        stats.rxPackets++;
+        stats.rxBytes += n;
+        delivered++;
         receiver.packet(buf.subarray(0, n));
         continue;
       }
       decodeVnetMeta(buf, 0, meta);
+      if ((meta.gsoType & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) {
+        if (this.#splitUdp(buf.subarray(vl, n), meta, receiver)) delivered++;
+        continue;
+      }
+      stats.rxPackets++;
+      stats.rxBytes += n - vl;
+      delivered++;
       if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.rxGsoPackets++;
       if (meta.csumPartial) stats.rxCsumPartial++;
       receiver.packet(buf.subarray(vl, n), meta);
     }
     if (delivered > 0 && this.#fd >= 0) receiver.batchEnd?.();
+  }
+
+  /**
+   * A UDP super-datagram (gso_type UDP_L4) read into the buffer after its vnet header:
+   * handed to the receiver as the datagrams its sender meant (uso.ts), in order, each with
+   * a partial checksum. False (dropped, counted) when USO was not negotiated or it is
+   * malformed; nothing reaches the receiver then.
+   */
+  #splitUdp(packet: Uint8Array, meta: PacketMeta, receiver: LinkReceiver): boolean {
+    const stats = this.#stats;
+    const seg = this.#uso;
+    const count = seg === undefined
+      ? 'not negotiated'
+      : seg.begin(packet, meta.gsoSize, meta.csumPartial, vnetCsumStart(this.#rxBuffer, 0), vnetCsumOffset(this.#rxBuffer, 0));
+    if (typeof count === 'string') {
+      stats.rxDropped++;
+      stats.rxUsoDropped++;
+      return false;
+    }
+    stats.rxPackets++;
+    stats.rxBytes += packet.length;
+    stats.rxGsoPackets++;
+    stats.rxCsumPartial++;
+    stats.rxUsoPackets++;
+    const m = this.#usoMeta;
+    for (let k = 0; k < count; k++) {
+      if (this.#fd < 0) break; // close() from inside the receiver ends the split too
+      const datagram = seg!.segment(k);
+      m.csumPartial = true;
+      m.dataValid = false;
+      m.gsoType = VIRTIO_NET_HDR_GSO_NONE;
+      m.gsoSize = 0;
+      stats.rxUsoSegments++;
+      receiver.packet(datagram, m);
+    }
+    return true;
   }
 
   #fail(err: CodedError): void {
@@ -612,25 +705,30 @@ function validateOptions(options: TunOptions): ValidOptions {
 
 interface Negotiated {
   headerLength: number;
-  offload: LinkOffload;
+  offload: TunOffload;
 }
 
 /**
  * After TUNSETIFF accepted IFF_VNET_HDR: header size 12 (or the kernel's default 10 when
- * TUNSETVNETHDRSZ is refused), then TUNSETOFFLOAD down the ladder until one is accepted.
- * Offloads refused altogether leave the header on with { csum: false, tso4: false }.
+ * TUNSETVNETHDRSZ is refused), then TUNSETOFFLOAD down the ladder until one is accepted
+ * (the USO rung only with `uso`). Offloads refused altogether leave the header on with
+ * { csum: false, tso4: false, uso4: false }.
  */
-function negotiateOffload(sys: Libc, fd: number): Negotiated {
+function negotiateOffload(sys: Libc, fd: number, uso: boolean): Negotiated {
   const size = new Uint8Array(4);
   new DataView(size.buffer).setInt32(0, VNET_HDR_LEN, true);
   const headerLength = sys.ioctlPtr(fd, TUNSETVNETHDRSZ, size) < 0 ? VNET_HDR_LEN_MIN : VNET_HDR_LEN;
   for (const flags of OFFLOAD_LADDER) {
+    if (!uso && (flags & TUN_F_USO4) !== 0) continue;
     if (sys.ioctlInt(fd, TUNSETOFFLOAD, flags) >= 0) {
-      return { headerLength, offload: Object.freeze({ csum: true, tso4: (flags & TUN_F_TSO4) !== 0 }) };
+      return {
+        headerLength,
+        offload: Object.freeze({ csum: true, tso4: (flags & TUN_F_TSO4) !== 0, uso4: (flags & TUN_F_USO4) !== 0 }),
+      };
     }
     if (sys.errno() !== Errno.EINVAL) break;
   }
-  return { headerLength, offload: Object.freeze({ csum: false, tso4: false }) };
+  return { headerLength, offload: Object.freeze({ csum: false, tso4: false, uso4: false }) };
 }
 
 function validateBool(value: unknown, option: string): boolean {

@@ -6,10 +6,11 @@
  *   0  u8  flags        1 = NEEDS_CSUM (§5.1.6.2: checksum partial, complete it from
  *                       csum_start, store at csum_start + csum_offset), 2 = DATA_VALID
  *   1  u8  gso_type     0 NONE, 1 TCPV4, 3 UDP, 4 TCPV6, 5 UDP_L4; 0x80 ECN bit
- *   2  u16 hdr_len      bytes of headers (IP + TCP) before the payload to segment
+ *   2  u16 hdr_len      bytes of headers (IP + TCP/UDP) before the payload to segment
+ *                       (from the kernel only a hint: tun sends skb_headlen)
  *   4  u16 gso_size     payload bytes per segment after segmentation
  *   6  u16 csum_start   offset of the transport header (where checksumming starts)
- *   8  u16 csum_offset  offset of the checksum field from csum_start (16 for TCP)
+ *   8  u16 csum_offset  offset of the checksum field from csum_start (16 for TCP, 6 for UDP)
  *  10  u16 num_buffers  only when the header size is 12 (VIRTIO_NET_F_MRG_RXBUF layout);
  *                       unused by tun, written 0
  *
@@ -25,13 +26,17 @@ export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 export const TUN_F_TSO_ECN = 0x08;
 export const TUN_F_UFO = 0x10;
+/** UDP segmentation offload, IPv4 / IPv6 (Linux 6.2+). tun.c set_offload takes them only together. */
 export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
 
 // linux/virtio_net.h
 export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
 export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+/** UDP segmentation (USO): gso_size payload bytes per datagram, each with a copy of the headers. */
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
 export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
 /** The header size we ask for (TUNSETVNETHDRSZ); the kernel's default without the ioctl is 10. */
@@ -47,7 +52,10 @@ export interface PacketMeta {
   csumPartial: boolean;
   /** DATA_VALID: the sender vouches for the checksum; no need to verify it. */
   dataValid: boolean;
-  /** virtio gso_type (0 none, 1 TCPv4; 0x80 ECN bit): a super-segment of several MSS when not 0. */
+  /**
+   * virtio gso_type (0 none, 1 TCPv4; 0x80 ECN bit): a super-segment of several MSS when not 0.
+   * A TunDevice never hands over UDP_L4 (5): it splits UDP super-datagrams first (uso.ts).
+   */
   gsoType: number;
   /** Payload bytes per segment the sender's stack chose (its MSS for this flow); 0 when not GSO. */
   gsoSize: number;
@@ -92,6 +100,16 @@ export function decodeVnetMeta(buf: Uint8Array, off: number, meta: PacketMeta): 
   meta.gsoType = buf[off + 1]!;
   meta.gsoSize = buf[off + 4]! | (buf[off + 5]! << 8);
   return meta;
+}
+
+/** csum_start of the header at `buf[off...]` (meaningful with NEEDS_CSUM). */
+export function vnetCsumStart(buf: Uint8Array, off: number): number {
+  return buf[off + 6]! | (buf[off + 7]! << 8);
+}
+
+/** csum_offset of the header at `buf[off...]` (meaningful with NEEDS_CSUM). */
+export function vnetCsumOffset(buf: Uint8Array, off: number): number {
+  return buf[off + 8]! | (buf[off + 9]! << 8);
 }
 
 /** Decodes every field (for tests and diagnostics). */

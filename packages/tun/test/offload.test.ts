@@ -63,22 +63,44 @@ describe('virtio_net_hdr codec (virtio spec §5.1.6, little-endian)', () => {
 describe('TunDevice offload negotiation', () => {
   const setiffFlags = (): number[] => sys.calls.filter((c) => c.args[1] === TUNSETIFF).map((c) => Buffer.from(c.args[2] as Uint8Array).readUInt16LE(16));
 
-  it('offload: true sets IFF_VNET_HDR, header size 12, then CSUM|TSO4|TSO_ECN', () => {
+  const offloadCalls = (): unknown[] => sys.calls.filter((c) => c.args[1] === TUNSETOFFLOAD).map((c) => c.args[2]);
+
+  it('offload: true sets IFF_VNET_HDR, header size 12, then CSUM|TSO4|TSO_ECN|USO4|USO6', () => {
     const dev = TunDevice.open({ offload: true });
     expect(setiffFlags()).toEqual([0x5011]);
     const size = sys.calls.find((c) => c.args[1] === TUNSETVNETHDRSZ)!.args[2] as Uint8Array;
     expect(Buffer.from(size).readInt32LE(0)).toBe(12);
-    expect(sys.calls.filter((c) => c.args[1] === TUNSETOFFLOAD).map((c) => c.args[2])).toEqual([1 | 2 | 8]);
-    expect(dev.offload).toEqual({ tso4: true, csum: true });
+    expect(offloadCalls()).toEqual([1 | 2 | 8 | 0x20 | 0x40]);
+    expect(dev.offload).toEqual({ tso4: true, csum: true, uso4: true });
     expect(dev.offloadHeadroom).toBe(12);
     expect(dev.vnetHeaderLength).toBe(12);
   });
 
   it('retries TUNSETOFFLOAD with fewer flags on EINVAL', () => {
-    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 }, { fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    for (let i = 0; i < 3; i++) sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
     const dev = TunDevice.open({ offload: true });
-    expect(sys.calls.filter((c) => c.args[1] === TUNSETOFFLOAD).map((c) => c.args[2])).toEqual([11, 3, 1]);
-    expect(dev.offload).toEqual({ tso4: false, csum: true });
+    expect(offloadCalls()).toEqual([0x6b, 11, 3, 1]);
+    expect(dev.offload).toEqual({ tso4: false, csum: true, uso4: false });
+  });
+
+  it('a kernel without USO (before 6.2) refuses the first rung: today\'s offloads, uso4 false', () => {
+    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    const dev = TunDevice.open({ offload: true });
+    expect(offloadCalls()).toEqual([0x6b, 11]);
+    expect(dev.offload).toEqual({ tso4: true, csum: true, uso4: false });
+  });
+
+  it('USO is not offered without ipv4Only (USO6 would bring IPv6 super-datagrams nothing splits)', () => {
+    const dev = TunDevice.open({ offload: true, ipv4Only: false });
+    expect(offloadCalls()).toEqual([11]);
+    expect(dev.offload).toEqual({ tso4: true, csum: true, uso4: false });
+  });
+
+  it('an error other than EINVAL stops the ladder', () => {
+    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 1 });
+    const dev = TunDevice.open({ offload: true });
+    expect(offloadCalls()).toEqual([0x6b]);
+    expect(dev.offload).toEqual({ tso4: false, csum: false, uso4: false });
   });
 
   it('opens without the vnet header when the kernel refuses IFF_VNET_HDR', () => {
@@ -142,8 +164,82 @@ describe('TunDevice with a vnet header', () => {
     expect(dev.stats()).toMatchObject({ txPackets: 2, txGsoPackets: 1, txCsumOffload: 2, txDropped: 0 });
   });
 
+  /** A UDP super-datagram as the kernel reads it out: vnet header (UDP_L4, NEEDS_CSUM) + IPv4/UDP. */
+  function usoRead(payload: number, gsoSize: number, opts: { flags?: number; csumStart?: number; badIpSum?: boolean } = {}): Uint8Array {
+    const total = 28 + payload;
+    const p = new Uint8Array(12 + total);
+    encodeVnetHeader(p, 0, 12, opts.flags ?? 1, 5, 28, gsoSize, opts.csumStart ?? 20, 6);
+    const ip = p.subarray(12);
+    ip.set([0x45, 0, total >>> 8, total & 0xff, 0x10, 0x00, 0x40, 0, 64, 17, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2]);
+    let s = 0;
+    for (let i = 0; i < 20; i += 2) s += (ip[i]! << 8) | ip[i + 1]!;
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    const c = (~s & 0xffff) ^ (opts.badIpSum ? 1 : 0);
+    ip[10] = c >>> 8;
+    ip[11] = c & 0xff;
+    const ulen = 8 + payload;
+    ip.set([0x9c, 0x40, 0, 7, ulen >>> 8, ulen & 0xff, 0x12, 0x34], 20);
+    for (let i = 0; i < payload; i++) ip[28 + i] = (i * 13) & 0xff;
+    return p;
+  }
+
+  it('a UDP super-datagram (gso_type UDP_L4) reaches the receiver as the datagrams it carries', () => {
+    const dev = TunDevice.open({ offload: true });
+    const got: { len: number; ipLen: number; udpLen: number; first: number; meta: unknown }[] = [];
+    let batches = 0;
+    dev.setReceiver({
+      packet: (p, meta) => got.push({ len: p.length, ipLen: (p[2]! << 8) | p[3]!, udpLen: (p[24]! << 8) | p[25]!, first: p[28]!, meta: { ...meta } }),
+      batchEnd: () => batches++,
+    });
+    sys.rx.push(usoRead(2500, 1000), Uint8Array.from([...new Uint8Array(12), 0x45, 0, 0, 20]));
+    sys.fireReadable();
+    const segMeta = { csumPartial: true, dataValid: false, gsoType: 0, gsoSize: 0 };
+    expect(got).toEqual([
+      { len: 1028, ipLen: 1028, udpLen: 1008, first: 0, meta: segMeta },
+      { len: 1028, ipLen: 1028, udpLen: 1008, first: (1000 * 13) & 0xff, meta: segMeta },
+      { len: 528, ipLen: 528, udpLen: 508, first: (2000 * 13) & 0xff, meta: segMeta },
+      { len: 4, ipLen: 20, udpLen: 0, first: undefined, meta: { csumPartial: false, dataValid: false, gsoType: 0, gsoSize: 0 } },
+    ]);
+    expect(batches).toBe(1);
+    expect(dev.stats()).toMatchObject({
+      rxPackets: 2, rxBytes: 2528 + 4, rxDropped: 0, rxGsoPackets: 1, rxCsumPartial: 1, rxUsoPackets: 1, rxUsoSegments: 3, rxUsoDropped: 0,
+    });
+  });
+
+  it('a malformed UDP super-datagram is dropped and counted; the receiver never sees it', () => {
+    const dev = TunDevice.open({ offload: true });
+    let seen = 0;
+    dev.setReceiver({ packet: () => seen++ });
+    sys.rx.push(usoRead(2500, 1000, { flags: 0 }), usoRead(2500, 1000, { csumStart: 0 }), usoRead(2500, 1000, { badIpSum: true }), usoRead(2500, 0));
+    sys.fireReadable();
+    expect(seen).toBe(0);
+    expect(dev.stats()).toMatchObject({ rxPackets: 0, rxDropped: 4, rxUsoDropped: 4, rxUsoPackets: 0, rxUsoSegments: 0 });
+  });
+
+  it('a UDP super-datagram on a device without USO (older kernel) is dropped and counted', () => {
+    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    const dev = TunDevice.open({ offload: true });
+    expect(dev.offload?.uso4).toBe(false);
+    let seen = 0;
+    dev.setReceiver({ packet: () => seen++ });
+    sys.rx.push(usoRead(2500, 1000));
+    sys.fireReadable();
+    expect(seen).toBe(0);
+    expect(dev.stats()).toMatchObject({ rxDropped: 1, rxUsoDropped: 1 });
+  });
+
+  it('close() from inside the receiver ends the split', () => {
+    const dev = TunDevice.open({ offload: true });
+    let seen = 0;
+    dev.setReceiver({ packet: () => { seen++; dev.close(); } });
+    sys.rx.push(usoRead(2500, 1000));
+    sys.fireReadable();
+    expect(seen).toBe(1);
+    expect(dev.stats()).toMatchObject({ rxUsoPackets: 1, rxUsoSegments: 1 });
+  });
+
   it('sendOffload refuses what the negotiation does not allow', () => {
-    sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 }, { fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    for (let i = 0; i < 3; i++) sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
     const dev = TunDevice.open({ offload: true }); // csum only
     expect(dev.sendOffload(tcpPacket(4000), 1448, 20, 16)).toBe(false); // > MTU needs TSO4
     expect(dev.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(true);
