@@ -5,7 +5,7 @@
 // writes every sample to results/bench-<timestamp>.json.
 //
 // Usage: node bench/run.mjs [--quick] [--reps N] [--seconds S] [--mtu 1500|65000]
-//          [--tests ping,flood,udp,down,up,echo,rps,rpsclose] [--targets a,b] [--no-peers]
+//          [--tests ping,flood,udp,down,up,echo,rps,rpsclose,conns] [--conns N] [--targets a,b] [--no-peers]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const peersDir = resolve(root, '../shared/peers/.build');
-const ALL_TESTS = ['ping', 'flood', 'udp', 'down', 'up', 'echo', 'rps', 'rpsclose'];
+const ALL_TESTS = ['ping', 'flood', 'udp', 'down', 'up', 'echo', 'rps', 'rpsclose', 'conns'];
 const USAGE = `usage: pnpm bench [options]
   --quick            short run (reps 1, smaller sizes, 2 s loads): ~2-3 min for all targets
   --reps N           repetitions, interleaved target by target (default 3; --quick 1)
@@ -30,6 +30,7 @@ const USAGE = `usage: pnpm bench [options]
   --echo-size B      bytes through echo :7 (default 100 MiB; --quick 20 MiB; slow: /10)
   --slow MBPS        probe threshold for the reduced sizes (default 50)
   --wrk-time S       wrk duration for rps and rpsclose (default 5; --quick 2)
+  --conns N          connections the conns test holds open at once (default 1000)
   --quiet-busy P     before each measurement wait until the machine is at most P% busy
                      (default 25; the machine is shared) ...
   --quiet-wait S     ... for at most S seconds (default 10; --quick 2), then go on anyway
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     'echo-size': { type: 'string' },
     slow: { type: 'string', default: '50' },
     'wrk-time': { type: 'string' },
+    conns: { type: 'string', default: '1000' },
     'quiet-busy': { type: 'string', default: '25' },
     'quiet-wait': { type: 'string' },
     'no-peers': { type: 'boolean' },
@@ -70,6 +72,7 @@ const wrkTime = clampInt(values['wrk-time'] ?? (quick ? 2 : 5), 1, 30, 'wrk-time
 const quietBusy = clampInt(values['quiet-busy'], 0, 100, 'quiet-busy');
 const quietWait = clampInt(values['quiet-wait'] ?? (quick ? 2 : 10), 0, 120, 'quiet-wait');
 const mtu = clampInt(values.mtu, 576, 65535, 'mtu');
+const connsCount = clampInt(values.conns, 1, 15000, 'conns');
 const slowMBps = Number(values.slow);
 const MiB = 1 << 20;
 const big = {
@@ -208,9 +211,12 @@ const targets = {
     // then fails and it logs so), else a node:http/node:net fixture.
     const udp = await startIn(b, process.execPath, [resolve(root, 'bench/udp-echo-server.mjs'), '7'], /ready/);
     const goServer = resolve(peersDir, 'peer-server');
+    // One fd per connection on this side (the conns test): soft fd limit up to the hard one.
+    // `exec` keeps the pid; realPid() follows bash to the server either way.
+    const withFds = ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"'];
     const tcp = existsSync(goServer)
-      ? await startIn(b, goServer, ['-stack', 'kernel'], /ready/)
-      : await startIn(b, process.execPath, [resolve(root, 'bench/kernel-tcp-server.mjs')], /ready/);
+      ? await startIn(b, 'bash', [...withFds, goServer, '-stack', 'kernel'], /ready/)
+      : await startIn(b, 'bash', [...withFds, process.execPath, resolve(root, 'bench/kernel-tcp-server.mjs')], /ready/);
     await waitPing(a);
     await waitHttp(a);
     return { client: a, pid: realPid(tcp.pid), child: tcp, extraChildren: [udp], procKind: 'server',
@@ -293,7 +299,28 @@ const measures = {
   rps: { unit: 'req/s', better: 'higher', run: (t) => wrk(t, []) },
   // The same with Connection: close, so every request is a new TCP connection.
   rpsclose: { unit: 'conn/s', better: 'higher', run: (t) => wrk(t, ['-H', 'Connection: close']) },
+  // --conns (1000) connections to echo :7 held open at once, each idle after one small
+  // echo: RSS of the stack process (kernel: of the server) with all of them open, and
+  // (that RSS - the RSS just before) / count. The kernel's own socket memory is in no process.
+  conns: { unit: 'MB', better: 'lower', procRow: true, run: (t) => {
+    const r = connsClient(t, connsCount, 60);
+    if (r.connected !== connsCount || r.echoed !== connsCount) {
+      throw new Error(`${r.connected} of ${connsCount} connected, ${r.echoed} echoed${r.error ? `; ${r.error}` : ''}; errors ${JSON.stringify(r.errors)}${r.bad.length ? `; first bad: ${JSON.stringify(r.bad[0])}` : ''}`);
+    }
+    const perConnKB = (r.rssHoldKB - r.rssBeforeKB) / connsCount;
+    return { value: r.rssHoldKB / 1024, perConnKB, rssBeforeMB: r.rssBeforeKB / 1024, hwmHoldMB: r.hwmHoldKB / 1024,
+      closedClean: r.closedClean, ms: r.ms, note: `${fmtNum(perConnKB)} KB per connection (RSS ${fmtNum(r.rssBeforeKB / 1024)} -> ${fmtNum(r.rssHoldKB / 1024)} MB)` };
+  } },
 };
+/** bench/conns-client.mjs in the client namespace: `count` connections to echo :7, held, then closed. */
+function connsClient(t, count, timeoutS) {
+  const args = [process.execPath, resolve(root, 'bench/conns-client.mjs'), ADDR, '7', String(count), '--wave', '128', '--pid', String(t.pid), '--timeout-ms', String(timeoutS * 1000)];
+  const r = bashIn(t.client, `ulimit -n "$(ulimit -Hn)"; exec ${args.map((a) => `'${a}'`).join(' ')}`, timeoutS);
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (!line.startsWith('{')) throw new Error(`conns-client printed no result (${r.status ?? r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' / ')}`);
+  return JSON.parse(line);
+}
+const fmtNum = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? String(Math.round(v)) : v.toFixed(1)) : 'n/a');
 const tcpTests = new Set(['down', 'up', 'echo']);
 
 // ---------------------------------------------------------------- run
@@ -342,7 +369,7 @@ function measureOne(name, test, rep, quiet) {
   if (sample.error) console.error(`  ${name} ${test} rep ${rep + 1}: ${sample.error}`);
   samples.push(sample);
   const v = Number.isFinite(sample.value) ? (sample.value >= 100 ? Math.round(sample.value) : sample.value.toFixed(3)) : 'n/a';
-  console.log(`  rep ${rep + 1} ${test} ${name}: ${v} ${measures[test].unit}${tcpTests.has(test) || test.startsWith('rps') ? `, ${t.procKind} CPU ${Math.round(sample.procCpuPct)}%` : ''}`);
+  console.log(`  rep ${rep + 1} ${test} ${name}: ${v} ${measures[test].unit}${tcpTests.has(test) || test.startsWith('rps') ? `, ${t.procKind} CPU ${Math.round(sample.procCpuPct)}%` : ''}${sample.note ? `, ${sample.note}` : ''}`);
 }
 
 try {
@@ -374,6 +401,8 @@ try {
       if (tests.some((x) => tcpTests.has(x) || x.startsWith('rps'))) {
         inNs(t.client, 'wrk', ['-t1', '-c16', '-d1s', `http://${ADDR}/bytes/100`], { timeout: 15_000, check: false });
       }
+      // The code paths of many connections compiled before conns measures an RSS delta.
+      if (tests.includes('conns')) { try { connsClient(t, 200, 30); } catch {} }
       console.log(`  ${name}: warmed up`);
     }
   }
@@ -403,7 +432,13 @@ const refs = names.filter((n) => n !== 'netstack');
 const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(3)) : 'n/a');
 const pick = (test, name, key = 'value') => samples.filter((s) => s.test === test && s.target === name && !s.error).map((s) => s[key]);
 const rows = [];
-for (const test of tests) rows.push({ label: test, unit: measures[test].unit, better: measures[test].better, m: Object.fromEntries(names.map((n) => [n, median(pick(test, n))])) });
+for (const test of tests) {
+  const label = test === 'conns' ? `conns: RSS with ${connsCount} open` : test;
+  rows.push({ label, unit: measures[test].unit, better: measures[test].better, procRow: measures[test].procRow === true, m: Object.fromEntries(names.map((n) => [n, median(pick(test, n))])) });
+  if (test === 'conns') {
+    rows.push({ label: 'conns: per connection', unit: 'KB, RSS delta / count', better: 'lower', procRow: true, m: Object.fromEntries(names.map((n) => [n, median(pick('conns', n, 'perConnKB'))])) });
+  }
+}
 if (tests.includes('down')) {
   // CPU of the stack process (kernel: of the server process only; the kernel's own work is in no process).
   rows.push({ label: 'down: CPU', unit: '% of a core', better: null, procRow: true, m: Object.fromEntries(names.map((n) => [n, median(pick('down', n, 'procCpuPct'))])) });
@@ -431,6 +466,9 @@ console.log(`\nMTU ${mtu}; medians of ${reps} rep(s)${quick ? ' (quick)' : ''}; 
 if (tests.some((x) => tcpTests.has(x))) console.log(`Sizes down/up/echo MiB: ${sizesNote}. CPU and RSS are of the stack process; for the kernel, of the server process only (the kernel's own work is in no process).\n`);
 else console.log('');
 console.log(lines.join('\n'));
+if (tests.includes('conns')) {
+  console.log(`\nconns: ${connsCount} connections to echo :7 open at once, each idle after one small echo; RSS of the stack process (kernel: of the server, the kernel's socket memory is in no process) while all are open, and per connection (that RSS - the RSS just before they opened) / ${connsCount}, in KB.`);
+}
 
 // Issue 3's goals: TCP download and upload MB/s, and new connections per second, at least gVisor's.
 const goal = [];
@@ -462,7 +500,7 @@ const outFile = resolve(outDir, `bench-${startedAt.toISOString().replace(/[:.]/g
 writeFileSync(outFile, `${JSON.stringify({
   startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
   machine: { hostname: hostname(), cpus: cpus().length, kernel: release(), node: process.version },
-  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, tests, slowMBps, sizes: { big, slow, probe: probeSize } },
+  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, tests, conns: connsCount, slowMBps, sizes: { big, slow, probe: probeSize } },
   targets: Object.fromEntries(names.map((n) => {
     const t = running[n];
     return [n, { command: t.command, procKind: t.procKind, pid: t.pid, sizes: t.sizes, probeMBps: t.probeMBps, peakRssMB: t.peakRssMB, endRssMB: t.endRssMB, cpuTotalS: t.cpuTotalS, exitedEarly: t.exitedEarly ?? null, logTail: t.child.log().slice(-2000) }];

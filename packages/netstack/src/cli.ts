@@ -48,7 +48,8 @@ Options:
   --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
-  --stats              print the stack's counters as JSON on exit
+  --stats              print the stack's counters as JSON on exit (tcp.connections:
+                       the TCP table's size when the signal came)
   -h, --help           this help`,
   ping: `Usage: netstack ping [options] [HOST]
 
@@ -157,11 +158,14 @@ async function serve(args: string[]): Promise<number> {
   const stack = await stackFromOptions(values);
   const services = await startServices(stack);
   const link = stack.linkInfo();
-  const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4}`;
+  const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} uso4=${link.offload.uso4 === true}`;
   process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
+  // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.
+  const connections = stack.tcpLayer.connectionCount;
   await services.close();
   const stats = stack.stats();
+  stats.tcp = { ...stats.tcp, connections };
   await stack.close();
   if (values.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
   return 0;
