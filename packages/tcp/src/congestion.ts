@@ -30,6 +30,12 @@ export interface CongestionControl {
   /** Sending resumes after an idle period longer than RTO (RFC 5681 §4.1). */
   onIdleRestart?(): void;
   /**
+   * The last fast recovery was spurious (D-SACK showed every retransmission unneeded,
+   * RFC 3708): undo its reduction (RFC 9438 §4.9; Linux tcp_undo_cwnd_reduction) and
+   * leave recovery.
+   */
+  onUndo?(): void;
+  /**
    * An RTT sample (ms) from the ACK being processed (RFC 6298 / RFC 7323 §4),
    * delivered before that ACK's `onAck` / `onPartialAck`.
    */
@@ -50,6 +56,9 @@ export class NewReno implements CongestionControl {
   private smss: number;
   /** Congestion-avoidance byte counter (RFC 5681 §3.1, "appropriate byte counting" form). */
   private caAcked = 0;
+  /** cwnd and ssthresh before the last fast recovery (0: none to undo). */
+  private priorCwnd = 0;
+  private priorSsthresh = Infinity;
 
   constructor(smss: number) {
     this.smss = smss;
@@ -82,6 +91,8 @@ export class NewReno implements CongestionControl {
   }
 
   onEnterRecovery(flight: number): void {
+    this.priorCwnd = this.cwnd;
+    this.priorSsthresh = this.ssthresh;
     // RFC 5681 §3.2 steps 4-5 / RFC 6582 §3.2 step 2.
     this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
     this.cwnd = this.ssthresh + 3 * this.smss;
@@ -89,6 +100,14 @@ export class NewReno implements CongestionControl {
 
   onDupAckInRecovery(): void {
     this.cwnd += this.smss; // RFC 6582 §3.2 step 3
+  }
+
+  onUndo(): void {
+    // As Linux's tcp_undo_cwnd_reduction: back to the window before the spurious recovery.
+    if (this.priorCwnd === 0) return;
+    this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+    this.ssthresh = Math.max(this.ssthresh, this.priorSsthresh);
+    this.priorCwnd = 0;
   }
 
   onPartialAck(acked: number): void {
@@ -112,5 +131,6 @@ export class NewReno implements CongestionControl {
     this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
     this.cwnd = this.smss;
     this.caAcked = 0;
+    this.priorCwnd = 0;
   }
 }

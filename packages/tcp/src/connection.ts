@@ -17,6 +17,7 @@ import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
 import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
+import { Rack } from './rack.js';
 import { Assembler, RingBuffer } from './ring.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { ACK, FIN, RST, SYN, PSH } from './wire.js';
@@ -86,6 +87,8 @@ export interface TcpConnectionStats {
   sackRecoveries: number;
   /** Segments retransmitted by SACK-based loss recovery (RFC 6675 NextSeg). */
   sackRetransmits: number;
+  /** Tail loss probes sent (RFC 8985 §7). */
+  tlpProbes: number;
   srtt: number;
   rttvar: number;
   rto: number;
@@ -112,6 +115,26 @@ const SB_MAX = 32;
 const DUP_THRESH = 3;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/**
+ * Bound of RACK's sent log (records; a record is a run of segments sent at one instant,
+ * split where SACK blocks or retransmissions end). 256 KiB in flight in 1460-byte
+ * segments sent one by one is 180 records; beyond the bound RACK degrades gracefully
+ * (see rack.ts).
+ */
+const RACK_MAX_RECORDS = 1024;
+/** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK timer the PTO allows for (200 ms). */
+const WC_DEL_ACK_MS = 200;
+
+/**
+ * RFC 2883 §4: the first SACK block is a D-SACK when it lies below the cumulative ACK,
+ * or within the second block.
+ */
+function isDsack(blocks: readonly SackBlock[], ack: number): boolean {
+  const b = blocks[0]!;
+  if (seqLt(b.left, ack)) return true;
+  const c = blocks[1];
+  return c !== undefined && seqGe(b.left, c.left) && seqLe(b.right, c.right);
+}
 
 export class TcpConnection implements HeapEntry {
   /** @internal heap bookkeeping */
@@ -238,6 +261,15 @@ export class TcpConnection implements HeapEntry {
   /** @internal ranges in use */ sbN = 0;
   /** length of the hole found by sackNextHole (0: none) */
   private holeLen = 0;
+  /**
+   * @internal RACK-TLP (RFC 8985): the sent log and RACK's state; created at the first
+   * data sent on a connection that negotiated SACK (with the layer's `rack` option).
+   */
+  rack: Rack | undefined = undefined;
+  /** @internal RACK's reordering timer (RFC 8985 §6.3) */ rackAt = Infinity;
+  /** @internal the tail loss probe timer (RFC 8985 §7.2) */ tlpAt = Infinity;
+  /** @internal the current recovery proved spurious while ranges were still marked lost: undo at its end */
+  undoAtExit = false;
 
   // --- ACK generation ---
   /** @internal */ ackNow = false;
@@ -258,7 +290,7 @@ export class TcpConnection implements HeapEntry {
 
   private readonly s = {
     bytesWritten: 0, bytesSent: 0, bytesRetransmitted: 0, bytesReceived: 0, bytesRead: 0,
-    segmentsIn: 0, segmentsOut: 0, retransmits: 0, sackRecoveries: 0, sackRetransmits: 0,
+    segmentsIn: 0, segmentsOut: 0, retransmits: 0, sackRecoveries: 0, sackRetransmits: 0, tlpProbes: 0,
   };
 
   /** @internal created by the layer only */
@@ -452,8 +484,9 @@ export class TcpConnection implements HeapEntry {
         break;
       case 'TIME-WAIT':
         // RFC 9293 §3.10.7.4: stay 2 MSL, then delete the TCB.
-        this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = Infinity;
+        this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.rackAt = this.tlpAt = Infinity;
         this.timeWaitAt = now + 2 * this.cfg.msl;
+        this.rack = undefined;
         // No data moves in TIME-WAIT: all we sent is acknowledged; what was received
         // and not yet read stays until read (see read()).
         this.sendBuf.release();
@@ -462,6 +495,8 @@ export class TcpConnection implements HeapEntry {
         break;
       case 'CLOSED':
         this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.timeWaitAt = Infinity;
+        this.rackAt = this.tlpAt = Infinity;
+        this.rack = undefined;
         this.notifyClosed(this._error);
         this.layer.detach(this);
         break;
@@ -794,14 +829,25 @@ export class TcpConnection implements HeapEntry {
       const oldWnd = this.sndWnd;
       // RFC 6675 §5: the scoreboard is updated from every acceptable ACK's SACK blocks.
       const sb = seg.options.sackBlocks;
-      if (this.sackOk && sb !== undefined) this.sackUpdate(sb, ack);
+      let dsack = false;
+      if (this.sackOk && sb !== undefined && sb.length > 0) {
+        dsack = isDsack(sb, ack);
+        if (dsack) st.dsacksReceived++;
+        this.sackUpdate(sb, ack);
+      }
+      const rack = this.rack;
+      // RFC 8985 §6.2 steps 1-3: what this ACK delivered, cumulatively or selectively.
+      if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now));
+      let dupAck = false;
       if (seqGt(ack, this.sndUna)) {
         this.onNewAck(seg, ack, now);
       } else if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
         seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
         // RFC 5681 §2 duplicate ACK.
+        dupAck = true;
         this.onDupAck(now);
       }
+      if (rack !== undefined && this.rack !== undefined) this.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), now);
       // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
       // (never from a reordered ACK that PAWS let through: Linux does not either).
       if (!disordered) this.updateWindow(seg.window, seq, ack, false);
@@ -999,7 +1045,14 @@ export class TcpConnection implements HeapEntry {
         // RFC 6582 §3.2 step 4 / RFC 6675 §5 (A): full acknowledgment (SND.UNA >= RecoveryPoint) ends recovery.
         this.inRecovery = false;
         this.sackRecovery = false;
-        this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
+        if ((this.undoAtExit || (this.rack !== undefined && this.rack.undoAtRecoveryEnd())) && this.cc.onUndo !== undefined) {
+          this.undoAtExit = false;
+          this.cc.onUndo();
+          this.layer.counters.spuriousRecoveries++;
+        } else {
+          this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
+        }
+        this.rack?.onRecoveryExit();
       } else if (this.sackRecovery) {
         // RFC 6675 §5 (C): a partial ACK only updates the scoreboard; NextSeg() runs in
         // output(). The timer restarts on new data acknowledged (RFC 6298 §5.3).
@@ -1017,6 +1070,7 @@ export class TcpConnection implements HeapEntry {
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
     if (this.sndUna === this.sndMax) this.rtxAt = Infinity;
     else if (!this.inRecovery || this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+    if (this.rack !== undefined) this.armTlp(now);
     if (dataAcked > 0 && this.wantWritable) {
       this.wantWritable = false;
       this.raise(EV_WRITABLE);
@@ -1027,6 +1081,9 @@ export class TcpConnection implements HeapEntry {
   private onDupAck(now: number): void {
     this.dupAcks++;
     this.layer.counters.dupAcks++;
+    // RFC 8985 §6: with RACK and a scoreboard, losses are marked by time (rackOnAck), not
+    // by counting duplicates. Without SACK blocks the DupThresh rule below still applies.
+    if (this.rack !== undefined && this.sbN > 0) return;
     // RFC 6675 §5: with a scoreboard, recovery also starts when IsLost(HighACK + 1) (§5 (a)).
     const sack = this.sackOk && this.sbN > 0;
     if (!this.inRecovery && (this.dupAcks === 3 || (sack && this.dupAcks < 3 && seqLt(this.sndUna, this.sackLostEnd())))) {
@@ -1035,6 +1092,8 @@ export class TcpConnection implements HeapEntry {
       this.inRecovery = true;
       this.recover = this.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
       this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
+      this.rack?.undoBegin();
+      this.undoAtExit = false;
       this.layer.counters.fastRetransmits++;
       if (sack) {
         // RFC 6675 §5 (4.2)-(4.3): cwnd = ssthresh (see sackCwnd), retransmit HighACK + 1, HighRxt past it.
@@ -1159,6 +1218,7 @@ export class TcpConnection implements HeapEntry {
    * each not lost, one more for each retransmitted (below HighRxt).
    */
   private sackPipe(): number {
+    if (this.rack !== undefined) return this.rackPipe(this.rack);
     const una = this.sndUna;
     const lostEnd = this.sackLostEnd();
     const hr = seqGt(this.highRxt, this.sndMax) ? this.sndMax : this.highRxt;
@@ -1176,7 +1236,11 @@ export class TcpConnection implements HeapEntry {
    * (0 when there is none).
    */
   private sackNextHole(bound: number): number {
-    let s = seqGt(this.highRxt, this.sndUna) ? this.highRxt : this.sndUna;
+    return this.holeAt(seqGt(this.highRxt, this.sndUna) ? this.highRxt : this.sndUna, bound);
+  }
+
+  /** The first unSACKed sequence number at or above `s` and below `bound`; `holeLen` as sackNextHole. */
+  private holeAt(s: number, bound: number): number {
     let end = this.sndMax;
     for (let i = 0; i < this.sbN; i++) {
       const l = this.sbL[i]!;
@@ -1207,6 +1271,7 @@ export class TcpConnection implements HeapEntry {
    * run between the two with the budget left.
    */
   private sackSend(lost: boolean, now: number): boolean {
+    if (this.rack !== undefined) return lost && this.rackSend(this.rack, now);
     let sent = false;
     const cwnd = this.sackCwnd();
     while (this.sbN > 0 && cwnd - this.sackPipe() >= this.sndMss) {
@@ -1248,6 +1313,161 @@ export class TcpConnection implements HeapEntry {
     return Infinity;
   }
 
+  // ------------------------------------------------------------------ RACK-TLP (RFC 8985)
+
+  /**
+   * The send time an ACK's timestamp echoes (RFC 8985 §6.2 step 2 compares it with a
+   * retransmission's send time), with one tick of slack for the 1 ms TS clock; +Infinity
+   * without timestamps (the check is then skipped).
+   */
+  private echoTime(seg: TcpRepr, now: number): number {
+    const ts = seg.options.timestamp;
+    if (!this.tsOk || ts === undefined || ts.tsEcr === 0) return Infinity;
+    return now - seqDiff(this.tsNow(now), ts.tsEcr) + 1;
+  }
+
+  /** RFC 8985 §6.2 steps 4-5 and §7.4 after an ACK was processed. */
+  private rackOnAck(rack: Rack, ack: number, dsack: SackBlock | undefined, dupAckWithoutSack: boolean, now: number): void {
+    if (dsack !== undefined) {
+      rack.onDsack(this.sndUna, this.sndNxt);
+      if (rack.undoActive && rack.undoOnDsack(dsack.left, dsack.right)) this.undoRecovery(rack);
+    }
+    if (rack.tlpActive && rack.tlpOnAck(ack, dsack !== undefined, dupAckWithoutSack)) {
+      // §7.4: the probe repaired a loss: the congestion response of a fast recovery, at once.
+      const flight = seqDiff(this.sndMax, this.sndUna);
+      this.cc.onEnterRecovery(flight);
+      this.cc.onExitRecovery(flight);
+      this.layer.counters.tlpRecoveries++;
+    }
+    // Detection only matters where a later-sent segment can have been delivered before an
+    // earlier one: holes in the scoreboard, a recovery under way, or a reordering timer.
+    if (this.sbN > 0 || this.inRecovery || this.rackAt !== Infinity || rack.lostBytes > 0) this.rackDetect(rack, now);
+  }
+
+  /**
+   * Every retransmission of the last recovery came back as a D-SACK: the recovery was
+   * spurious (reordering, not loss; RFC 3708), so its window reduction is undone (RFC 9438
+   * §4.9; Linux's tcp_try_undo_dsack). A recovery still under way ends now, unless RACK still
+   * holds ranges marked lost: then the undo waits for its end.
+   */
+  private undoRecovery(rack: Rack): void {
+    if (this.inRecovery) {
+      if (rack.lostBytes > 0) { this.undoAtExit = true; return; }
+      this.inRecovery = false;
+      this.sackRecovery = false;
+    }
+    this.undoAtExit = false;
+    if (this.cc.onUndo === undefined) return;
+    this.cc.onUndo();
+    this.layer.counters.spuriousRecoveries++;
+  }
+
+  /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
+  private rackDetect(rack: Rack, now: number): void {
+    let sacked = 0;
+    for (let i = 0; i < this.sbN; i++) sacked += seqDiff(this.sbR[i]!, this.sbL[i]!);
+    const reo = rack.reorderWindow(this.inRecovery, Math.floor(sacked / this.sndMss), this.srtt, this.sndUna);
+    const timeout = rack.detectLoss(now, reo);
+    this.rackAt = timeout > 0 ? now + timeout : Infinity;
+    if (rack.newlyLost === 0) return;
+    this.layer.counters.rackLostBytes += rack.newlyLost;
+    // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all.
+    if (this.inRecovery || !seqGe(this.sndUna, this.recover)) return;
+    // RFC 8985 §6.2 step 6 / RFC 6675 §5 (4): start loss recovery; RecoveryPoint = HighData.
+    this.inRecovery = true;
+    this.sackRecovery = true;
+    this.recover = this.sndMax;
+    this.highRxt = this.sndUna;
+    this.rescueRxt = this.sndUna;
+    this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
+    rack.undoBegin();
+    this.undoAtExit = false;
+    const c = this.layer.counters;
+    c.fastRetransmits++;
+    c.sackRecoveries++;
+    c.rackRecoveries++;
+    this.s.sackRecoveries++;
+    this.tlpAt = Infinity;
+    if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+  }
+
+  /**
+   * Pipe with RACK (RFC 8985 §6.2 with RFC 6675 §4's SetPipe as Linux counts it): unSACKed
+   * octets in flight, less those marked lost (a retransmitted range counts once, as the copy
+   * in flight).
+   */
+  private rackPipe(rack: Rack): number {
+    const p = this.unsackedIn(this.sndUna, this.sndMax) - rack.lostBytes;
+    return p > 0 ? p : 0;
+  }
+
+  /** NextSeg() with RACK: retransmit what RACK marked lost, lowest first, while cwnd - pipe >= 1 SMSS. */
+  private rackSend(rack: Rack, now: number): boolean {
+    let sent = false;
+    const cwnd = this.sackCwnd();
+    let pipe = this.rackPipe(rack);
+    // Bounded: each round resends or unmarks a lost range.
+    for (let guard = 0; guard < 4096 && cwnd - pipe >= this.sndMss; guard++) {
+      const start = rack.firstLost();
+      if (start < 0) break;
+      const seq = this.holeAt(seqLt(start, this.sndUna) ? this.sndUna : start, rack.lostEnd);
+      if (this.holeLen === 0) { rack.unmarkLost(start); continue; }
+      const used = this.sackRetransmit(seq, this.holeLen, true, now);
+      if (used === 0) break;
+      pipe += used;
+      sent = true;
+    }
+    return sent;
+  }
+
+  /**
+   * RFC 8985 §7.2: (re)start the probe timeout after new data was sent or new data was
+   * acknowledged, unless in recovery (fast or after a timeout), with SACKed data
+   * outstanding, with a probe outstanding, or with nothing in flight.
+   */
+  private armTlp(now: number): void {
+    const rack = this.rack!;
+    const s = this._state;
+    if (this.inRecovery || !seqGe(this.sndUna, this.recover) || this.sbN > 0 || rack.tlpActive ||
+      !seqLt(this.sndUna, this.sndMax) || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK')) {
+      this.tlpAt = Infinity;
+      return;
+    }
+    let pto = Rack.pto(this.srtt, seqDiff(this.sndMax, this.sndUna) <= this.sndMss, WC_DEL_ACK_MS);
+    const rtoLeft = this.rtxAt - now;
+    if (pto > rtoLeft) pto = rtoLeft > 0 ? rtoLeft : 0;
+    this.tlpAt = now + pto;
+  }
+
+  /** RFC 8985 §7.3: the probe timeout expired: send one segment of new data, or resend the last one. */
+  private onTlp(now: number): void {
+    const rack = this.rack;
+    if (rack === undefined || !this.isSynchronized() || !seqLt(this.sndUna, this.sndMax) || this.inRecovery) return;
+    const dataStart = this.dataStartSeq();
+    const dataEnd = seqAdd(dataStart, this.sendBuf.length);
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    const unsent = seqDiff(dataEnd, this.sndNxt);
+    const room = this.sndWnd - flight;
+    let retrans = false;
+    if (this.sndNxt === this.sndMax && unsent > 0 && room > 0) {
+      // New data, one SMSS at most, within the receive window (cwnd does not apply).
+      const used = this.transmitAt(this.sndNxt, Math.min(unsent, this.sndMss, room), now);
+      if (used === 0) return;
+      this.sndNxt = this.sndMax = seqAdd(this.sndNxt, used);
+    } else {
+      // The highest-sequence segment sent: the last SMSS of data (with the FIN, if sent).
+      const dataSent = Math.max(0, seqDiff(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, this.sndUna));
+      const len = Math.min(this.sndMss, dataSent);
+      const seq = seqAdd(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, -len);
+      if (this.transmitAt(seq, len, now) === 0) return;
+      retrans = true;
+    }
+    rack.onProbeSent(this.sndMax, retrans);
+    this.layer.counters.tlpProbes++;
+    this.s.tlpProbes++;
+    this.rtxAt = now + this.rto; // §7.3: the RTO timer is armed after the probe
+  }
+
   /** RFC 6298 §2/§3 and RFC 7323 §4 (RTTM). */
   private rttOnAck(seg: TcpRepr, now: number): void {
     let sample = -1;
@@ -1261,6 +1481,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (seqGe(seg.ack, this.rttSeq)) this.rttActive = false;
     if (sample < 0) return;
+    this.rack?.onRttSample(sample);
     this.cc.onRttSample?.(sample, now);
     const cfg = this.cfg;
     if (this.srtt === 0) {
@@ -1461,6 +1682,9 @@ export class TcpConnection implements HeapEntry {
     }
     this.transmit(seq, flags, off, len, now);
     this.lastSendAt = now;
+    let rack = this.rack;
+    if (rack === undefined && this.sackOk && this.cfg.rack) rack = this.rack = new Rack(RACK_MAX_RECORDS);
+    if (rack !== undefined) rack.onSent(seq, seqAdd(seq, used), now, this.sndMax);
     return used;
   }
 
@@ -1568,6 +1792,7 @@ export class TcpConnection implements HeapEntry {
       if (used === len + 1) break; // FIN sent
     }
     if (this.sackRecovery && this.sackSend(false, now)) sent = true;
+    if (sent && this.rack !== undefined && this.tlpAt === Infinity) this.armTlp(now);
     if (this.ackNow && !sent) this.sendAck(now);
   }
 
@@ -1575,7 +1800,8 @@ export class TcpConnection implements HeapEntry {
 
   /** @internal the earliest armed deadline */
   nextDeadline(): number {
-    return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt, this.finWait2At);
+    return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt, this.finWait2At,
+      this.rackAt, this.tlpAt);
   }
 
   /** @internal runs every timer whose deadline has passed. */
@@ -1591,10 +1817,23 @@ export class TcpConnection implements HeapEntry {
       this.setState('CLOSED', now);
       return;
     }
+    if (this.tlpAt <= now) {
+      // Before the RTO: a PTO clipped to the RTO's deadline fires in its place (RFC 8985 §7.2).
+      this.tlpAt = Infinity;
+      this.onTlp(now);
+    }
     if (this.rtxAt <= now) {
       this.rtxAt = Infinity;
       this.onRetransmitTimeout(now);
       if (this._state === 'CLOSED') return;
+    }
+    if (this.rackAt <= now) {
+      this.rackAt = Infinity;
+      const rack = this.rack;
+      if (rack !== undefined) {
+        this.rackDetect(rack, now);
+        this.output(now);
+      }
     }
     if (this.persistAt <= now) {
       this.persistAt = Infinity;
@@ -1640,6 +1879,12 @@ export class TcpConnection implements HeapEntry {
       // information gathered so far is expunged; what arrives after the timeout is used.
       this.sbN = 0;
       this.highRxt = this.sndUna;
+      this.undoAtExit = false;
+      if (this.rack !== undefined) {
+        this.rack.onRto();
+        this.rackAt = Infinity;
+        this.tlpAt = Infinity;
+      }
     }
     this.rto = Math.min(this.cfg.rtoMax, this.rto * 2); // RFC 6298 §5.5: back off
     this.rttActive = false; // Karn

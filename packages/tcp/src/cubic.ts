@@ -92,6 +92,11 @@ export class Cubic implements CongestionControl {
   private windowEnd = -1;
   /** The RTT sample of the ACK being processed (onRttSample precedes onAck), or -1. */
   private pendingRtt = -1;
+  /** RFC 9438 §4.9: the state before the last fast recovery, for an undo. */
+  private prior: {
+    w: number; ssthresh: number; wMax: number | undefined; k: number; wEst: number; cwndEpoch: number;
+    cwndPrior: number; epochStart: number | undefined; hystart: boolean; css: boolean;
+  } | undefined = undefined;
 
   constructor(smss: number, options: CubicOptions = {}) {
     this.smss = smss;
@@ -243,6 +248,11 @@ export class Cubic implements CongestionControl {
 
   onEnterRecovery(flight: number): void {
     this.pendingRtt = -1;
+    // RFC 9438 §4.9: keep what a spurious congestion event would have to restore.
+    this.prior = {
+      w: this.w, ssthresh: this.ssthresh, wMax: this.wMax, k: this.k, wEst: this.wEst, cwndEpoch: this.cwndEpoch,
+      cwndPrior: this.cwndPrior, epochStart: this.epochStart, hystart: this.hystart, css: this.css,
+    };
     this.reduce(flight);
     this.kZeroNext = false;
     // RFC 6582 §3.2 step 2 with CUBIC's ssthresh; cwnd >= max(ssthresh, 2) of §4.6 holds.
@@ -252,6 +262,22 @@ export class Cubic implements CongestionControl {
 
   onDupAckInRecovery(): void {
     this.w += this.smss; // RFC 6582 §3.2 step 3
+  }
+
+  /**
+   * RFC 9438 §4.9: the last congestion event was spurious (every retransmission of the
+   * recovery turned out unneeded): restore the state saved when it began (cwnd never
+   * shrinks here), and the recovery is over.
+   */
+  onUndo(): void {
+    const p = this.prior;
+    this.inRecovery = false;
+    if (p === undefined) return;
+    this.prior = undefined;
+    this.w = Math.max(this.w, p.w);
+    this.ssthresh = Math.max(this.ssthresh, p.ssthresh);
+    this.wMax = p.wMax; this.k = p.k; this.wEst = p.wEst; this.cwndEpoch = p.cwndEpoch;
+    this.cwndPrior = p.cwndPrior; this.epochStart = p.epochStart; this.hystart = p.hystart; this.css = p.css;
   }
 
   onPartialAck(acked: number): void {
@@ -277,6 +303,7 @@ export class Cubic implements CongestionControl {
   onRto(flight: number): void {
     this.pendingRtt = -1;
     this.inRecovery = false;
+    this.prior = undefined;
     if (!this.rtoBackoff) {
       // RFC 9438 §4.8: ssthresh with β_cubic as in §4.6; the next CA stage uses K = 0.
       // A repeated timeout of the same data keeps ssthresh (RFC 5681 §3.1).

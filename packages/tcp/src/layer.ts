@@ -87,7 +87,7 @@ export interface TcpLayerOptions {
   sendBufferSize?: number;
   /** Default receive buffer per connection, bytes (bounds the window). Default 256 KiB. */
   receiveBufferSize?: number;
-  /** Out-of-order ranges kept per connection (the reassembly queue bound). Default 16. */
+  /** Out-of-order ranges kept per connection (the reassembly queue bound; storage grows with use). Default 64: heavy reordering at a full window makes dozens of holes. */
   maxOutOfOrderRanges?: number;
   /** Connections in the table, all states. Default 65 536. */
   maxConnections?: number;
@@ -97,6 +97,12 @@ export interface TcpLayerOptions {
   timestamps?: boolean;
   /** Offer SACK (RFC 2018: receiver side, SACK and D-SACK blocks in our ACKs). Default true. */
   sack?: boolean;
+  /**
+   * RACK-TLP loss detection (RFC 8985) on connections with SACK: time-based loss marking
+   * with an adaptive reordering window, and tail loss probes. When false, SACK recovery
+   * starts on DupThresh (RFC 6675 §5) as before. Default true (as Linux's tcp_recovery).
+   */
+  rack?: boolean;
   /** SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6). Default true. */
   synCookies?: boolean;
   /** Keepalive idle time, ms. Default 7 200 000 (RFC 1122 §4.2.3.6: >= 2 h). */
@@ -136,6 +142,7 @@ export interface ResolvedConfig {
   windowScaling: boolean;
   timestamps: boolean;
   sack: boolean;
+  rack: boolean;
   synCookies: boolean;
   keepAliveIdle: number;
   keepAliveInterval: number;
@@ -195,6 +202,18 @@ export interface TcpStats {
   sackRecoveries: number;
   /** Segments retransmitted by RFC 6675 NextSeg() (rules 1, 3, 4) and the recovery's first retransmission. */
   sackRetransmits: number;
+  /** Of the SACK recoveries, those started by RACK's time-based loss marking (RFC 8985 §6). */
+  rackRecoveries: number;
+  /** Bytes RACK marked lost (RFC 8985 §6.2 step 5). */
+  rackLostBytes: number;
+  /** Tail loss probes sent (RFC 8985 §7.3). */
+  tlpProbes: number;
+  /** Probes that repaired a loss: a congestion response without a recovery (RFC 8985 §7.4). */
+  tlpRecoveries: number;
+  /** ACKs carrying a D-SACK (RFC 2883): a retransmission (or duplication) the peer did not need. */
+  dsacksReceived: number;
+  /** Recoveries undone: every retransmission came back as a D-SACK (RFC 3708; RFC 9438 §4.9). */
+  spuriousRecoveries: number;
   outOfOrder: number;
   timeouts: number;
   windowProbes: number;
@@ -375,11 +394,12 @@ export class TcpLayer implements TransportProtocol {
       delayedAckMs: o.delayedAckMs ?? 40,
       sendBufferSize: o.sendBufferSize ?? 256 * 1024,
       receiveBufferSize: o.receiveBufferSize ?? 256 * 1024,
-      maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 16,
+      maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 64,
       maxConnections: o.maxConnections ?? 65_536,
       windowScaling: o.windowScaling ?? true,
       timestamps: o.timestamps ?? true,
       sack: o.sack ?? true,
+      rack: o.rack ?? true,
       synCookies: o.synCookies ?? true,
       keepAliveIdle: o.keepAliveIdle ?? 7_200_000,
       keepAliveInterval: o.keepAliveInterval ?? 75_000,
@@ -398,7 +418,8 @@ export class TcpLayer implements TransportProtocol {
       inSegs: 0, outSegs: 0, retransSegs: 0, inErrs: 0, outRsts: 0, inCsumErrors: 0,
       synCookiesSent: 0, synCookiesRecv: 0, synCookiesFailed: 0, listenOverflows: 0, listenDrops: 0,
       pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
-      fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
+      fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0,
+      rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
       outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0,
       drops: zeroDrops(),

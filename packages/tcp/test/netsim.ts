@@ -13,6 +13,9 @@ export interface LinkParams {
   duplicate: number;
   delay: number;
   jitter: number;
+  /** Probability that a segment is held back by `reorderDelay` more (those behind it overtake it). */
+  reorder?: number;
+  reorderDelay?: number;
 }
 
 interface Ev { at: number; order: number; run: () => void }
@@ -61,7 +64,8 @@ export class Sim {
     const copies = this.rand() < this.link.loss ? 0 : this.rand() < this.link.duplicate ? 2 : 1;
     if (copies === 0) this.dropped++;
     for (let i = 0; i < copies; i++) {
-      const at = this.now + this.link.delay + this.rand() * this.link.jitter;
+      let at = this.now + this.link.delay + this.rand() * this.link.jitter;
+      if (this.link.reorder !== undefined && this.rand() < this.link.reorder) at += this.link.reorderDelay ?? 0;
       this.at(at, () => {
         const l = this.layers.get(dst);
         if (l === undefined) return;

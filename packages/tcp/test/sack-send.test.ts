@@ -8,6 +8,8 @@ const R = REMOTE_ISS + 1;
 const MSS = 1460;
 const big = (n: number, c = 0x61) => new Uint8Array(n).fill(c);
 const SACK: TcpOptions = { sackPermitted: true };
+/** These traces are RFC 6675's DupThresh-based recovery; rack.test.ts has RACK-TLP's (the default). */
+const NO_RACK = { rack: false };
 
 /** Sequence number of our k-th data segment (1-based). */
 const S = (t: Ctx, k: number) => (t.iss + 1 + (k - 1) * MSS) >>> 0;
@@ -28,7 +30,7 @@ const board = (t: Ctx) => {
 const sentSegs = (t: Ctx) => t.drain().filter((s) => s.payload.length > 0).map((s) => ((s.seq - t.iss - 1) >>> 0) / MSS + 1);
 
 function tenInFlight(sackPeer = true, sack = true) {
-  const t = established(sack ? {} : { sack: false }, sackPeer ? SACK : {});
+  const t = established(sack ? NO_RACK : { sack: false }, sackPeer ? SACK : {});
   expect(t.conn.sackOk).toBe(sack && sackPeer);
   t.write(big(10 * MSS));
   expect(sentSegs(t)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -87,7 +89,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
   });
 
   it('IsLost counts DupThresh discontiguous SACKed ranges, not only bytes (small segments)', () => {
-    const t = established({}, SACK);
+    const t = established(NO_RACK, SACK);
     t.conn.setNoDelay(true);
     for (let i = 0; i < 8; i++) t.write(big(100));
     const segs = t.drain();
@@ -102,7 +104,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
   });
 
   it('new data (rule 2) goes before a hole not yet lost (rule 3); once lost it is resent (rule 1)', () => {
-    const t = established({}, SACK);
+    const t = established(NO_RACK, SACK);
     t.write(big(16 * MSS));
     expect(sentSegs(t)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     // 1 lost; 2, 3 arrive: limited transmit (RFC 3042) sends 11, 12; 4: third dupack.
@@ -190,7 +192,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
   });
 
   it('the scoreboard merges, keeps order and stays bounded', () => {
-    const t = established({}, SACK);
+    const t = established(NO_RACK, SACK);
     t.conn.setNoDelay(true);
     t.write(big(80 * 100));
     t.drain();
@@ -258,7 +260,7 @@ describe('retransmission timeout with SACK (RFC 6675 §5.1)', () => {
   });
 
   it('go-back-N sends a short hole between SACKed ranges at once (no Nagle)', () => {
-    const t = established({}, SACK);
+    const t = established(NO_RACK, SACK);
     t.write(big(3 * MSS));
     t.drain();
     t.advance(t.layer.pollAt());

@@ -1,0 +1,526 @@
+/**
+ * RACK-TLP loss detection (RFC 8985), pure: time is an argument.
+ *
+ * RACK ("recent acknowledgment") decides that a segment is lost by time, not by
+ * counting duplicate ACKs: once a segment sent LATER has been delivered (SACKed or
+ * cumulatively acknowledged), an earlier one still missing after RACK.rtt plus a
+ * reordering window is lost (§6.2). The window adapts to the reordering seen
+ * (D-SACK rounds widen it, §6.2 step 4), so reordering without loss does not keep
+ * cutting cwnd as the DupThresh rule of RFC 5681 / RFC 6675 does.
+ *
+ * The per-segment state RACK needs (when each range was last sent, whether it was
+ * retransmitted, SACKed, or is marked lost) lives in a sent log: ranges of sequence
+ * space in ascending order, in preallocated typed arrays that grow by doubling up to
+ * `maxRecords` (a connection that never sends holds none). A super-segment is one
+ * record; records are split where a SACK block or a retransmission ends inside one.
+ * At the bound, new data extends the newest record (that range then counts as sent at
+ * the later time: loss detection for it can only come later, the RTO still backs it)
+ * or, when the newest record cannot grow, goes unlogged: RACK never marks unlogged
+ * bytes lost (the RTO does).
+ *
+ * The connection owns the SACK scoreboard (RFC 6675 §3) and the recovery itself;
+ * this module only marks and reports lost ranges and the timers of §6.3 and §7.
+ */
+import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+
+/** The record was retransmitted (RFC 8985 Segment.retransmitted). */
+export const SL_RETRANS = 1;
+/** Marked lost and not yet retransmitted (Segment.lost). */
+export const SL_LOST = 2;
+/** Wholly SACKed. */
+export const SL_SACKED = 4;
+
+/** RFC 8985 §6.2 step 4: the reordering window grows per D-SACK round and resets after 16 D-SACK-free recoveries. */
+const REO_WND_PERSIST = 16;
+/** RFC 6675 DupThresh, used by RFC 8985 §6.2 step 4 (RACK.segs_sacked >= DupThresh). */
+const DUP_THRESH = 3;
+/** Retransmissions one recovery may make and still be undone (each must come back as a D-SACK). */
+const UNDO_MAX = 32;
+
+export class Rack {
+  // --- the sent log: records [head, head + n) of the arrays ---
+  start: Uint32Array = EMPTY_U32;
+  end: Uint32Array = EMPTY_U32;
+  ts: Float64Array = EMPTY_F64;
+  /**
+   * Transmission order: RACK_sent_after (§6.2) compares send times and breaks ties by
+   * sequence number, which presumes that equal times mean sequence order. Within one batch
+   * (one clock reading) a retransmission of low sequence numbers can follow new data of
+   * higher ones; a counter of transmissions orders them exactly.
+   */
+  ord: Float64Array = EMPTY_F64;
+  fl: Uint8Array = EMPTY_U8;
+  /** Transmissions so far (the last one's order). */
+  private sends = 0;
+  head = 0;
+  n = 0;
+  /** Bytes in records marked SL_LOST (lost, not yet retransmitted). */
+  lostBytes = 0;
+  /** Bytes newly marked lost by the last detectLoss(). */
+  newlyLost = 0;
+
+  // --- RACK state (RFC 8985 §5.2) ---
+  /** RACK.xmit_ts: send time of the most recently sent segment delivered; -Infinity: none. */
+  xmitTs = -Infinity;
+  /** Its transmission order (see `ord`). */
+  xmitOrd = -1;
+  /** RACK.end_seq */
+  endSeq = 0;
+  /** RACK.rtt: the RTT of that segment. */
+  rtt = 0;
+  /** RACK.min_RTT */
+  minRtt = Infinity;
+  /** RACK.fack: the highest end sequence delivered. */
+  fack = 0;
+  private fackSet = false;
+  /** RACK.reordering_seen */
+  reorderingSeen = false;
+  /** RACK.reo_wnd_mult */
+  reoWndMult = 1;
+  /** RACK.reo_wnd_persist */
+  reoWndPersist = REO_WND_PERSIST;
+  /** RACK.dsack_round (valid when dsackRoundSet) */
+  private dsackRound = 0;
+  private dsackRoundSet = false;
+  /** The reordering window computed by the last detectLoss(), ms. */
+  reoWnd = 0;
+
+  // --- TLP state (RFC 8985 §7) ---
+  /** TLP.end_seq is set: a probe is outstanding. */
+  tlpActive = false;
+  /** TLP.end_seq */
+  tlpEndSeq = 0;
+  /** TLP.is_retrans */
+  tlpIsRetrans = false;
+
+  // --- spurious recovery detection (RFC 3708 with D-SACK; Linux's undo_marker/undo_retrans) ---
+  /** A recovery began and every retransmission since may still prove unneeded. */
+  undoActive = false;
+  private undoL: Uint32Array = EMPTY_U32;
+  private undoR: Uint32Array = EMPTY_U32;
+  private undoN = 0;
+  /** Retransmitted bytes of the episode not yet reported back as D-SACK. */
+  private undoLeft = 0;
+
+  constructor(readonly maxRecords: number) {}
+
+  /** A loss recovery begins: its retransmissions are watched for D-SACKs. */
+  undoBegin(): void {
+    if (this.undoL.length === 0) { this.undoL = new Uint32Array(UNDO_MAX); this.undoR = new Uint32Array(UNDO_MAX); }
+    this.undoActive = true;
+    this.undoN = 0;
+    this.undoLeft = 0;
+  }
+
+  /** The episode can no longer be undone (a timeout, or too many retransmissions to track). */
+  undoEnd(): void {
+    this.undoActive = false;
+  }
+
+  private undoOnRetransmit(seq: number, end: number): void {
+    if (!this.undoActive) return;
+    if (this.undoN === UNDO_MAX) { this.undoActive = false; return; }
+    this.undoL[this.undoN] = seq;
+    this.undoR[this.undoN] = end;
+    this.undoN++;
+    this.undoLeft += seqDiff(end, seq);
+  }
+
+  /**
+   * A D-SACK for [l, r): RFC 3708 §3: a retransmission the receiver already had. Returns
+   * true when every retransmission of the episode has been reported so: the recovery was
+   * spurious (the caller undoes it). A D-SACK of data that was never retransmitted (the
+   * network duplicated it) counts for nothing.
+   */
+  /**
+   * At the end of a recovery: true when it needed no retransmission that was not shown
+   * unneeded (none made, or all reported as D-SACK): Linux's tcp_may_undo with
+   * undo_retrans = 0. The caller undoes the reduction.
+   */
+  undoAtRecoveryEnd(): boolean {
+    if (!this.undoActive || this.undoLeft > 0) return false;
+    this.undoActive = false;
+    return true;
+  }
+
+  undoOnDsack(l: number, r: number): boolean {
+    if (!this.undoActive || this.undoN === 0) return false;
+    for (let i = 0; i < this.undoN; i++) {
+      const a = this.undoL[i]!, b = this.undoR[i]!;
+      const ol = seqGt(l, a) ? l : a;
+      const or = seqLt(r, b) ? r : b;
+      if (!seqLt(ol, or)) continue;
+      this.undoLeft -= seqDiff(or, ol);
+      // Each byte is credited once: what remains of the range is the larger side left over.
+      if (seqLe(ol, a)) this.undoL[i] = or;
+      else this.undoR[i] = ol;
+    }
+    if (this.undoLeft > 0) return false;
+    this.undoActive = false;
+    return true;
+  }
+
+  /** Records in the log. */
+  get length(): number { return this.n; }
+
+  /** Gives the log's storage back (the connection will send no more data). */
+  release(): void {
+    this.start = EMPTY_U32; this.end = EMPTY_U32; this.ts = EMPTY_F64; this.ord = EMPTY_F64; this.fl = EMPTY_U8;
+    this.head = 0; this.n = 0; this.lostBytes = 0;
+  }
+
+  // ---------------------------------------------------------------- the sent log
+
+  /** Room for one more record at the end; false at the bound. */
+  private room(): boolean {
+    const cap = this.start.length;
+    if (this.head + this.n < cap) return true;
+    if (this.head > 0) {
+      // Compact: move the live records to the front.
+      const h = this.head, e = h + this.n;
+      this.start.copyWithin(0, h, e); this.end.copyWithin(0, h, e);
+      this.ts.copyWithin(0, h, e); this.ord.copyWithin(0, h, e); this.fl.copyWithin(0, h, e);
+      this.head = 0;
+      return true;
+    }
+    if (cap >= this.maxRecords) return false;
+    const size = Math.min(this.maxRecords, Math.max(8, cap * 2));
+    const s = new Uint32Array(size), en = new Uint32Array(size), t = new Float64Array(size), o = new Float64Array(size), f = new Uint8Array(size);
+    s.set(this.start.subarray(0, this.n)); en.set(this.end.subarray(0, this.n));
+    t.set(this.ts.subarray(0, this.n)); o.set(this.ord.subarray(0, this.n)); f.set(this.fl.subarray(0, this.n));
+    this.start = s; this.end = en; this.ts = t; this.ord = o; this.fl = f;
+    return true;
+  }
+
+  /**
+   * Makes `at` a record boundary if it falls strictly inside a record; returns false
+   * when it cannot (the log is at its bound).
+   */
+  private splitAt(at: number): boolean {
+    const r = this.find(at);
+    if (r < 0) return true;
+    if (this.start[this.head + r] === at) return true;
+    if (!this.room()) return false;
+    const j = this.head + r; // (room() may have compacted: r is relative)
+    const e = this.head + this.n;
+    this.start.copyWithin(j + 1, j, e); this.end.copyWithin(j + 1, j, e);
+    this.ts.copyWithin(j + 1, j, e); this.ord.copyWithin(j + 1, j, e); this.fl.copyWithin(j + 1, j, e);
+    this.n++;
+    this.end[j] = at;
+    this.start[j + 1] = at;
+    return true;
+  }
+
+  /** Relative index of the record holding `seq`, or -1 (binary search: records ascend). */
+  private find(seq: number): number {
+    let lo = 0, hi = this.n - 1;
+    const h = this.head;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const i = h + mid;
+      if (seqLt(seq, this.start[i]!)) hi = mid - 1;
+      else if (seqGe(seq, this.end[i]!)) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /**
+   * A transmission of [seq, end): `sndMax` is the highest sequence sent before it.
+   * New data is appended; a retransmitted range gets the new send time, RETRANS, and
+   * loses LOST (RFC 8985 §6.1: Segment.xmit_ts, Segment.retransmitted).
+   */
+  onSent(seq: number, end: number, now: number, sndMax: number): void {
+    const ord = ++this.sends;
+    if (seqLt(seq, sndMax)) {
+      const rEnd = seqLt(end, sndMax) ? end : sndMax;
+      this.markRetransmitted(seq, rEnd, now, ord);
+      this.undoOnRetransmit(seq, rEnd);
+      if (seqLe(end, sndMax)) return;
+      seq = sndMax;
+    }
+    if (this.n > 0) {
+      const last = this.head + this.n - 1;
+      if (this.end[last] === seq && this.fl[last] === 0 && this.ts[last] === now && this.ord[last] === ord - 1) {
+        this.end[last] = end; // sent in the same instant, right after: one record
+        this.ord[last] = ord;
+        return;
+      }
+    }
+    if (!this.room()) {
+      const last = this.head + this.n - 1;
+      if (this.n > 0 && this.end[last] === seq && this.fl[last] === 0) {
+        this.end[last] = end;
+        this.ts[last] = now;
+        this.ord[last] = ord;
+      }
+      return; // otherwise unlogged (see the module comment)
+    }
+    const i = this.head + this.n;
+    this.start[i] = seq; this.end[i] = end; this.ts[i] = now; this.ord[i] = ord; this.fl[i] = 0;
+    this.n++;
+  }
+
+  private markRetransmitted(seq: number, end: number, now: number, ord: number): void {
+    this.splitAt(seq);
+    this.splitAt(end);
+    let r = this.find(seq);
+    if (r < 0) r = this.firstAtOrAbove(seq);
+    for (; r < this.n; r++) {
+      const i = this.head + r;
+      if (seqGe(this.start[i]!, end)) break;
+      const f = this.fl[i]!;
+      if (f & SL_LOST) {
+        // A record that could not be split may reach past `end`: it is resent as a whole.
+        this.lostBytes -= seqDiff(this.end[i]!, this.start[i]!);
+      }
+      this.fl[i] = (f & ~SL_LOST) | SL_RETRANS;
+      this.ts[i] = now;
+      this.ord[i] = ord;
+    }
+  }
+
+  /** Relative index of the first record starting at or above `seq` (n if none). */
+  private firstAtOrAbove(seq: number): number {
+    let lo = 0, hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (seqLt(this.start[this.head + mid]!, seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  // ---------------------------------------------------------------- on each ACK (§6.2 steps 1-3)
+
+  /** RFC 8985 §6.2 step 1. */
+  onRttSample(rtt: number): void {
+    if (rtt < this.minRtt) this.minRtt = rtt;
+  }
+
+  /**
+   * RFC 8985 §6.2 steps 2-3 for one ACK: `una` is its cumulative acknowledgment,
+   * `blocks` its SACK blocks (left/right pairs, D-SACK ones included: they are ignored
+   * here), `echoTime` the send time its timestamp echoes (-Infinity without one).
+   * Records wholly below `una` leave the log.
+   */
+  onAck(una: number, blocks: readonly { left: number; right: number }[] | undefined, now: number, echoTime: number): void {
+    // Cumulatively acknowledged records (ascending sequence order).
+    while (this.n > 0) {
+      const i = this.head;
+      const e = this.end[i]!;
+      if (seqGt(e, una)) {
+        if (seqGt(una, this.start[i]!)) {
+          // Partly acknowledged: trim (delivery of a segment is counted when all of it is).
+          if (this.fl[i]! & SL_LOST) this.lostBytes -= seqDiff(una, this.start[i]!);
+          this.start[i] = una;
+        }
+        break;
+      }
+      const f = this.fl[i]!;
+      if (f & SL_LOST) this.lostBytes -= seqDiff(e, this.start[i]!);
+      if (!(f & SL_SACKED)) this.deliver(i, now, echoTime);
+      this.head++;
+      this.n--;
+    }
+    if (this.n === 0) this.head = 0;
+    if (blocks === undefined) return;
+    for (let b = 0; b < blocks.length; b++) {
+      let l = blocks[b]!.left;
+      const r = blocks[b]!.right;
+      if (!seqLt(l, r) || seqLe(r, una)) continue; // D-SACK below the ACK, or empty
+      if (seqLt(l, una)) l = una;
+      this.splitAt(l);
+      this.splitAt(r);
+      for (let k = this.firstAtOrAbove(l); k < this.n; k++) {
+        const i = this.head + k;
+        if (seqGt(this.end[i]!, r)) break;
+        const f = this.fl[i]!;
+        if (f & SL_SACKED) continue;
+        if (f & SL_LOST) this.lostBytes -= seqDiff(this.end[i]!, this.start[i]!);
+        this.fl[i] = (f & ~SL_LOST) | SL_SACKED;
+        this.deliver(i, now, echoTime);
+      }
+    }
+  }
+
+  /** RFC 8985 §6.2 step 2 (RACK_update) and step 3 (RACK_detect_reordering) for a newly delivered record. */
+  private deliver(i: number, now: number, echoTime: number): void {
+    const xmit = this.ts[i]!;
+    const ord = this.ord[i]!;
+    const end = this.end[i]!;
+    const retrans = (this.fl[i]! & SL_RETRANS) !== 0;
+    // Step 3 first (it needs no RTT): delivered below the highest delivered, never retransmitted.
+    if (!this.fackSet || seqGt(end, this.fack)) { this.fack = end; this.fackSet = true; }
+    else if (seqLt(end, this.fack) && !retrans) this.reorderingSeen = true;
+    const rtt = now - xmit;
+    if (retrans) {
+      // Step 2: an ACK of a retransmitted segment that may be for the original is ambiguous.
+      if (echoTime < xmit) return;
+      if (rtt < this.minRtt) return;
+    }
+    if (this.sentAfter(ord, end, this.xmitOrd, this.endSeq)) {
+      this.rtt = rtt;
+      this.xmitTs = xmit;
+      this.xmitOrd = ord;
+      this.endSeq = end;
+    }
+  }
+
+  /**
+   * RFC 8985 §6.2 RACK_sent_after(t1, seq1, t2, seq2), on transmission order (see `ord`);
+   * pieces of one transmission went out in sequence order.
+   */
+  private sentAfter(o1: number, seq1: number, o2: number, seq2: number): boolean {
+    return o1 > o2 || (o1 === o2 && seqGt(seq1, seq2));
+  }
+
+  /**
+   * An ACK carried a D-SACK (RFC 2883); `sndUna`/`sndNxt` after it. §6.2 step 4: the
+   * first D-SACK of a round widens the reordering window by one step.
+   */
+  onDsack(sndUna: number, sndNxt: number): void {
+    if (this.dsackRoundSet && seqGe(sndUna, this.dsackRound)) this.dsackRoundSet = false;
+    if (!this.dsackRoundSet) {
+      this.dsackRound = sndNxt;
+      this.dsackRoundSet = true;
+      this.reoWndMult++;
+      this.reoWndPersist = REO_WND_PERSIST;
+    }
+  }
+
+  /** §6.2 step 4: a recovery (fast or RTO) ended. */
+  onRecoveryExit(): void {
+    if (--this.reoWndPersist <= 0) {
+      this.reoWndMult = 1;
+      this.reoWndPersist = REO_WND_PERSIST;
+    }
+  }
+
+  /**
+   * RFC 8985 §6.2 step 4 (RACK_update_reo_wnd): the reordering window, ms.
+   * `sackedSegs` is RACK.segs_sacked (SACKed bytes / SMSS).
+   */
+  reorderWindow(inRecovery: boolean, sackedSegs: number, srtt: number, sndUna: number): number {
+    if (this.dsackRoundSet && seqGe(sndUna, this.dsackRound)) this.dsackRoundSet = false;
+    if (!this.reorderingSeen && (inRecovery || sackedSegs >= DUP_THRESH)) return 0;
+    const minRtt = this.minRtt === Infinity ? srtt : this.minRtt;
+    return Math.min(this.reoWndMult * minRtt / 4, srtt);
+  }
+
+  /**
+   * RFC 8985 §6.2 step 5 (RACK_detect_loss): marks lost every unacknowledged record
+   * sent before the most recently delivered one and outstanding for longer than
+   * RACK.rtt + reo_wnd. Returns the time until the next record would be lost (the
+   * reordering timer, §6.3), 0 for none; `newlyLost` gets the bytes marked.
+   */
+  detectLoss(now: number, reoWnd: number): number {
+    this.reoWnd = reoWnd;
+    this.newlyLost = 0;
+    if (this.xmitTs === -Infinity) return 0;
+    let timeout = 0;
+    const h = this.head;
+    for (let k = 0; k < this.n; k++) {
+      const i = h + k;
+      const f = this.fl[i]!;
+      if (f & (SL_SACKED | SL_LOST)) continue;
+      const t = this.ts[i]!;
+      if (!this.sentAfter(this.xmitOrd, this.endSeq, this.ord[i]!, this.end[i]!)) continue;
+      const remaining = t + this.rtt + reoWnd - now;
+      if (remaining <= 0) {
+        this.fl[i] = f | SL_LOST;
+        const len = seqDiff(this.end[i]!, this.start[i]!);
+        this.lostBytes += len;
+        this.newlyLost += len;
+      } else if (remaining > timeout) {
+        timeout = remaining;
+      }
+    }
+    return timeout;
+  }
+
+  /**
+   * The first record marked lost: its start (the caller checks `firstLostLen`), or
+   * undefined. The caller skips SACKed octets inside it with its scoreboard.
+   */
+  firstLost(): number {
+    for (let k = 0; k < this.n; k++) {
+      const i = this.head + k;
+      if (this.fl[i]! & SL_LOST) { this.lostEnd = this.end[i]!; return this.start[i]!; }
+    }
+    this.lostEnd = 0;
+    return -1;
+  }
+  /** End of the record returned by firstLost(). */
+  lostEnd = 0;
+
+  /** Clears the lost mark of the record holding `seq` (it turned out to hold nothing to resend). */
+  unmarkLost(seq: number): void {
+    const r = this.find(seq);
+    if (r < 0) return;
+    const i = this.head + r;
+    if (this.fl[i]! & SL_LOST) {
+      this.fl[i] = this.fl[i]! & ~SL_LOST;
+      this.lostBytes -= seqDiff(this.end[i]!, this.start[i]!);
+    }
+  }
+
+  /**
+   * After a retransmission timeout the connection forgets its SACK information and goes
+   * back N (RFC 6675 §5.1, RFC 2018 §8): the log forgets SACKed and lost marks with it,
+   * and a probe outstanding is over.
+   */
+  onRto(): void {
+    const h = this.head;
+    for (let k = 0; k < this.n; k++) this.fl[h + k] = this.fl[h + k]! & SL_RETRANS;
+    this.lostBytes = 0;
+    this.tlpActive = false;
+    this.undoActive = false;
+  }
+
+  // ---------------------------------------------------------------- TLP (§7)
+
+  /**
+   * RFC 8985 §7.2: the probe timeout, ms. Linux's floor of 10 ms (tcp_schedule_loss_probe)
+   * keeps a sub-millisecond RTT on a local link from probing at every scheduling hiccup.
+   */
+  static pto(srtt: number, oneSegment: boolean, delayedAckMax: number): number {
+    if (srtt === 0) return 1000;
+    let pto = 2 * srtt;
+    if (oneSegment) pto += delayedAckMax;
+    return Math.max(pto, 10);
+  }
+
+  /** §7.3: a probe was sent; `sndMax` after it. */
+  onProbeSent(sndMax: number, retrans: boolean): void {
+    this.tlpActive = true;
+    this.tlpEndSeq = sndMax;
+    this.tlpIsRetrans = retrans;
+  }
+
+  /**
+   * RFC 8985 §7.4 (TLP_process_ack): returns true when the probe repaired a loss (the
+   * caller then invokes the congestion response of a fast recovery).
+   */
+  tlpOnAck(ack: number, dsack: boolean, dupAckWithoutSack: boolean): boolean {
+    if (!this.tlpActive || !seqGe(ack, this.tlpEndSeq)) return false;
+    if (!this.tlpIsRetrans) { this.tlpActive = false; return false; }
+    if (dsack) { this.tlpActive = false; return false; } // the original arrived: the probe was redundant
+    if (seqGt(ack, this.tlpEndSeq) || dupAckWithoutSack) { this.tlpActive = false; return true; }
+    return false;
+  }
+
+  /** For tests: the log as [start, end, ts, flags] tuples. */
+  records(): [number, number, number, number][] {
+    const out: [number, number, number, number][] = [];
+    for (let k = 0; k < this.n; k++) {
+      const i = this.head + k;
+      out.push([this.start[i]!, this.end[i]!, this.ts[i]!, this.fl[i]!]);
+    }
+    return out;
+  }
+}
+
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_U8 = new Uint8Array(0);
