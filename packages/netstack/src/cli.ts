@@ -45,6 +45,10 @@ Options:
   --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
+                       (ce=P% marks ECN-capable packets CE instead)
+  --ecn MODE           ECN (RFC 3168): passive (default: accepted when the peer asks),
+                       on (also asked for on outgoing connections), off
+  --cc NAME            TCP congestion control: cubic (default) or newreno
   --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
@@ -63,6 +67,7 @@ Options:
   -W SECONDS           time to wait for each reply (default 1)
   --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
   --impair SPEC        as for serve
+  --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
   fetch: `Usage: netstack fetch [options] URL
 
@@ -76,6 +81,7 @@ Options:
   -m SECONDS           give up after this long (default 30)
   --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
   --impair SPEC        as for serve
+  --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
@@ -98,6 +104,8 @@ const deviceOptions = {
   mtu: { type: 'string', default: '1500' },
   pcap: { type: 'string' },
   impair: { type: 'string' },
+  ecn: { type: 'string', default: 'passive' },
+  cc: { type: 'string' },
   'no-offload': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -126,7 +134,7 @@ function numOption(name: string, text: string | undefined, min: number, max: num
 
 type DeviceValues = {
   tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined;
-  'no-offload'?: boolean | undefined;
+  'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
 };
 
 function stackFromOptions(v: DeviceValues): Promise<Stack> {
@@ -135,7 +143,20 @@ function stackFromOptions(v: DeviceValues): Promise<Stack> {
     address: v.addr,
     ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
+    tcpOptions: { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) },
   });
+}
+
+function ecnOption(text: string | undefined): boolean | 'passive' {
+  if (text === undefined || text === 'passive') return 'passive';
+  if (text === 'on') return true;
+  if (text === 'off') return false;
+  throw new UsageError(`--ecn must be on, passive or off, got '${text}'`);
+}
+
+function ccOption(text: string): 'cubic' | 'newreno' {
+  if (text === 'cubic' || text === 'newreno') return text;
+  throw new UsageError(`--cc must be cubic or newreno, got '${text}'`);
 }
 
 /** Resolves on the first SIGINT/SIGTERM. */

@@ -35,6 +35,8 @@ export interface CongestionControl {
    * leave recovery.
    */
   onUndo?(): void;
+  /** An ECN-Echo (RFC 3168 §6.1.2) with `flight` bytes outstanding: reduce as for a loss, without a recovery. */
+  onEcnEcho?(flight: number): void;
   /**
    * An RTT sample (ms) from the ACK being processed (RFC 6298 / RFC 7323 §4),
    * delivered before that ACK's `onAck` / `onPartialAck`.
@@ -100,6 +102,14 @@ export class NewReno implements CongestionControl {
 
   onDupAckInRecovery(): void {
     this.cwnd += this.smss; // RFC 6582 §3.2 step 3
+  }
+
+  onEcnEcho(flight: number): void {
+    // RFC 3168 §6.1.2: halve cwnd and reduce ssthresh (RFC 5681 §3.1 eq. 4's ssthresh).
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
+    this.cwnd = this.ssthresh;
+    this.caAcked = 0;
+    this.priorCwnd = 0;
   }
 
   onUndo(): void {

@@ -20,7 +20,7 @@ import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
 import { Rack } from './rack.js';
 import { Assembler, RingBuffer } from './ring.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
-import { ACK, FIN, RST, SYN, PSH } from './wire.js';
+import { ACK, CWR, ECE, FIN, RST, SYN, PSH } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
 
 export type TcpState =
@@ -270,6 +270,15 @@ export class TcpConnection implements HeapEntry {
   /** @internal the tail loss probe timer (RFC 8985 §7.2) */ tlpAt = Infinity;
   /** @internal the current recovery proved spurious while ranges were still marked lost: undo at its end */
   undoAtExit = false;
+
+  // --- ECN (RFC 3168 §6.1) ---
+  /** @internal our SYN asked for ECN (ECE|CWR) */ ecnOffered = false;
+  /** @internal both ends agreed on ECN: new data goes out ECT(0) */ ecnOk = false;
+  /** @internal the ECN field (IP TOS & 3) of the segment being input, set by the layer */ inEcn = 0;
+  /** @internal a CE mark arrived: every segment carries ECE until the peer's CWR (§6.1.3) */ ecnEcho = false;
+  /** @internal the window was reduced: the next new data segment carries CWR (§6.1.2) */ cwrPending = false;
+  /** @internal an ECE reduces the window only once SND.UNA passes this (once per window, §6.1.2) */ ecnRecover = 0;
+  /** @internal a window probe is being sent (never ECT, §6.1.6) */ private probing = false;
 
   // --- ACK generation ---
   /** @internal */ ackNow = false;
@@ -601,6 +610,11 @@ export class TcpConnection implements HeapEntry {
     this.negotiateOptions(seg, now);
     this.lastRecvAt = now;
     if (ackOk) {
+      // RFC 3168 §6.1.1: an ECN-setup SYN-ACK (ECE without CWR) answers our ECN-setup SYN.
+      if (this.ecnOffered && (seg.flags & (ECE | CWR)) === ECE) {
+        this.ecnOk = true;
+        this.layer.counters.ecnNegotiated++;
+      }
       this.sndUna = seg.ack;
       if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
       // RFC 9293 §3.10.7.4 fifth (window): the SYN-ACK's window is never scaled (RFC 7323 §2.2).
@@ -847,6 +861,7 @@ export class TcpConnection implements HeapEntry {
         dupAck = true;
         this.onDupAck(now);
       }
+      if (this.ecnOk && flags & ECE) this.onEce();
       if (rack !== undefined && this.rack !== undefined) this.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), now);
       // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
       // (never from a reordered ACK that PAWS let through: Linux does not either).
@@ -858,6 +873,17 @@ export class TcpConnection implements HeapEntry {
     }
 
     // sixth: URG is not supported (RFC 6093 recommends against it); urgent data is ordinary data.
+
+    // RFC 3168 §6.1.3: CWR ends the echo; CE on in-window data (re)starts it (ECE on every
+    // segment from now on; the first one is ACKed at once so the sender learns it in one RTT).
+    if (this.ecnOk) {
+      if (flags & CWR) { this.ecnEcho = false; st.ecnCwrReceived++; }
+      if (this.inEcn === 3 && payload.length > 0) {
+        st.ecnCeReceived++;
+        if (!this.ecnEcho) this.ackNow = true;
+        this.ecnEcho = true;
+      }
+    }
 
     // seventh: segment text (ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2).
     const st2 = this._state;
@@ -1092,6 +1118,7 @@ export class TcpConnection implements HeapEntry {
       this.inRecovery = true;
       this.recover = this.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
       this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
+      this.noteReduction();
       this.rack?.undoBegin();
       this.undoAtExit = false;
       this.layer.counters.fastRetransmits++;
@@ -1380,6 +1407,7 @@ export class TcpConnection implements HeapEntry {
     this.highRxt = this.sndUna;
     this.rescueRxt = this.sndUna;
     this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
+    this.noteReduction();
     rack.undoBegin();
     this.undoAtExit = false;
     const c = this.layer.counters;
@@ -1648,7 +1676,41 @@ export class TcpConnection implements HeapEntry {
   /** Emits one segment through the layer: `len` bytes from the send buffer at `dataOff`. */
   private transmit(seq: number, flags: number, dataOff: number, len: number, now: number): void {
     this.s.segmentsOut++;
-    this.layer.emitSegment(this, seq, flags, dataOff, len, now);
+    let ect = false;
+    if (this.ecnOk && !(flags & (SYN | RST))) {
+      // RFC 3168 §6.1.3: ECE on every segment while a CE mark waits for the peer's CWR.
+      if (this.ecnEcho) flags |= ECE;
+      // §6.1.4-§6.1.6: only new data is ECT: not pure ACKs, retransmissions, or window probes.
+      if (len > 0 && seqGe(seq, this.sndMax) && !this.probing) {
+        ect = true;
+        if (this.cwrPending) {
+          // §6.1.2: CWR on the first new data segment after a window reduction.
+          flags |= CWR;
+          this.cwrPending = false;
+          this.layer.counters.ecnCwrSent++;
+        }
+      }
+    }
+    this.layer.emitSegment(this, seq, flags, dataOff, len, now, ect);
+  }
+
+  /**
+   * RFC 3168 §6.1.2: the window was reduced (loss recovery, timeout or ECE): the next new
+   * data carries CWR, and ECE does not reduce again within this window of data.
+   */
+  private noteReduction(): void {
+    if (!this.ecnOk) return;
+    this.cwrPending = true;
+    this.ecnRecover = this.sndMax;
+  }
+
+  /** RFC 3168 §6.1.2: an ACK with ECE: congestion on the path, reduce as for a loss, once per window. */
+  private onEce(): void {
+    if (this.inRecovery || !seqGe(this.sndUna, this.ecnRecover)) return;
+    if (this.cc.onEcnEcho === undefined) return;
+    this.cc.onEcnEcho(seqDiff(this.sndMax, this.sndUna));
+    this.layer.counters.ecnEceReductions++;
+    this.noteReduction();
   }
 
   /**
@@ -1659,7 +1721,10 @@ export class TcpConnection implements HeapEntry {
     const s = this._state;
     if (s === 'SYN-SENT' || s === 'SYN-RECEIVED') {
       if (seq !== this.iss) return 0;
-      this.transmit(seq, s === 'SYN-SENT' ? SYN : SYN | ACK, 0, 0, now);
+      // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE|CWR (not on retransmissions: a path that
+      // drops it then still connects, as Linux's fallback), an ECN-setup SYN-ACK carries ECE.
+      const ecn = s === 'SYN-SENT' ? (this.ecnOffered && !this.synRetransmitted ? ECE | CWR : 0) : (this.ecnOk ? ECE : 0);
+      this.transmit(seq, (s === 'SYN-SENT' ? SYN : SYN | ACK) | ecn, 0, 0, now);
       return 1;
     }
     const dataStart = this.dataStartSeq();
@@ -1743,7 +1808,8 @@ export class TcpConnection implements HeapEntry {
       const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
       const win = Math.min(this.sndWnd, this.cc.cwnd + limited);
       const avail = this.sackRecovery ? Math.min(this.sndWnd - flight, budget) : win - flight;
-      let len = Math.max(0, Math.min(unsent, this.sndBurst, avail, hole));
+      // A CWR segment goes alone, not in a super-segment (whose pieces would all repeat it).
+      let len = Math.max(0, Math.min(unsent, this.cwrPending ? this.sndMss : this.sndBurst, avail, hole));
       if (len > this.sndMss && len % this.sndMss !== 0 && (len < unsent || !(this.noDelay || finPending))) {
         // A super-segment (offload) ends on a whole MSS unless its tail is the last data and
         // Nagle would let that tail go at once: exactly what MSS-at-a-time sending does
@@ -1871,6 +1937,7 @@ export class TcpConnection implements HeapEntry {
     } else if (this.sndWnd > 0) {
       // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
       this.cc.onRto(seqDiff(this.sndMax, this.sndUna));
+      this.noteReduction();
       this.inRecovery = false;
       this.sackRecovery = false;
       this.recover = this.sndMax;
@@ -1906,7 +1973,9 @@ export class TcpConnection implements HeapEntry {
     if (unsent <= 0 || seqLt(this.sndUna, this.sndNxt)) return;
     this.layer.counters.windowProbes++;
     const len = Math.max(1, Math.min(unsent, this.sndMss, this.sndWnd));
+    this.probing = true;
     const used = this.transmitAt(this.sndNxt, len, now);
+    this.probing = false;
     this.sndNxt = seqAdd(this.sndNxt, used);
     if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
     // The probe is retransmitted by the RTO timer with exponential backoff.
@@ -1984,6 +2053,8 @@ export class TcpConnection implements HeapEntry {
     this.wsOffered = offerWs;
     this.tsOffered = offerTs;
     this.sackOffered = offerSack;
+    this.ecnOffered = this.cfg.ecn === true;
+    this.ecnRecover = iss;
     if (!offerWs) this.rcvShift = 0;
     this.tsOffset = tsOffset;
     this.lastRecvAt = now;
@@ -1998,6 +2069,11 @@ export class TcpConnection implements HeapEntry {
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.rcvAdv = this.rcvNxt;
     this.negotiateOptions(seg, now);
+    // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is answered with an ECN-setup SYN-ACK.
+    if (this.cfg.ecn !== false && (seg.flags & (ECE | CWR)) === (ECE | CWR)) {
+      this.ecnOk = true;
+      this.layer.counters.ecnNegotiated++;
+    }
     this.sndWnd = seg.window; // unscaled in a SYN (RFC 7323 §2.2)
     this.sndWl1 = seg.seq;
     this.maxSndWnd = this.sndWnd;

@@ -264,6 +264,15 @@ export class Cubic implements CongestionControl {
     this.w += this.smss; // RFC 6582 §3.2 step 3
   }
 
+  /** RFC 9438 §4.6 applies to ECN-Echo as to loss (RFC 3168 §6.1.2): cwnd = ssthresh = β·flight. */
+  onEcnEcho(flight: number): void {
+    this.pendingRtt = -1;
+    this.prior = undefined;
+    this.reduce(flight);
+    this.kZeroNext = false;
+    this.w = Math.max(this.ssthresh, 2 * this.smss);
+  }
+
   /**
    * RFC 9438 §4.9: the last congestion event was spurious (every retransmission of the
    * recovery turned out unneeded): restore the state saved when it began (cwnd never

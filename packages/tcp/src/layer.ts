@@ -103,6 +103,13 @@ export interface TcpLayerOptions {
    * starts on DupThresh (RFC 6675 §5) as before. Default true (as Linux's tcp_recovery).
    */
   rack?: boolean;
+  /**
+   * Explicit Congestion Notification (RFC 3168). 'passive' (the default, as Linux's
+   * tcp_ecn=2): accepted when a peer's SYN asks for it; true: also asked for on our own
+   * connections (ECN-setup SYN); false: never. With ECN, new data leaves as ECT(0), CE marks
+   * are echoed with ECE until the peer's CWR, and an ECE halves the window once per window of data.
+   */
+  ecn?: boolean | 'passive';
   /** SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6). Default true. */
   synCookies?: boolean;
   /** Keepalive idle time, ms. Default 7 200 000 (RFC 1122 §4.2.3.6: >= 2 h). */
@@ -119,7 +126,7 @@ export interface TcpLayerOptions {
   minMss?: number;
   /** Verify checksums on input. Default true. */
   verifyChecksum?: boolean;
-  /** Congestion control by name, or a factory. Default 'newreno'. Connections may choose by name. */
+  /** Congestion control by name, or a factory. Default 'cubic' (RFC 9438 with HyStart++, as Linux); 'newreno' (RFC 5681, RFC 6582) selectable per stack and per connection. */
   congestionControl?: CongestionControlName | ((smss: number) => CongestionControl);
 }
 
@@ -143,6 +150,7 @@ export interface ResolvedConfig {
   timestamps: boolean;
   sack: boolean;
   rack: boolean;
+  ecn: boolean | 'passive';
   synCookies: boolean;
   keepAliveIdle: number;
   keepAliveInterval: number;
@@ -214,6 +222,15 @@ export interface TcpStats {
   dsacksReceived: number;
   /** Recoveries undone: every retransmission came back as a D-SACK (RFC 3708; RFC 9438 §4.9). */
   spuriousRecoveries: number;
+  /** Connections that negotiated ECN (RFC 3168 §6.1.1). */
+  ecnNegotiated: number;
+  /** Data segments received with CE (congestion experienced) in the IP header. */
+  ecnCeReceived: number;
+  /** Window reductions in answer to ECE (RFC 3168 §6.1.2). */
+  ecnEceReductions: number;
+  /** Segments sent with CWR, and received with CWR. */
+  ecnCwrSent: number;
+  ecnCwrReceived: number;
   outOfOrder: number;
   timeouts: number;
   windowProbes: number;
@@ -329,6 +346,8 @@ function zeroDrops(): TcpDropCounters {
 
 /** Offset of the checksum field in the TCP header (RFC 9293 §3.1): virtio csum_offset. */
 const TCP_CSUM_OFFSET = 16;
+/** RFC 3168 §5: the ECN field's ECT(0) codepoint. */
+const ECT0 = 2;
 
 /**
  * The reused writer handed to `ip.sendWith` / `ip.sendSegment`: header from `repr`,
@@ -377,6 +396,8 @@ export class TcpLayer implements TransportProtocol {
   private readonly listenQueue: TcpListener[] = [];
   private depth = 0;
   private readonly sendOpts = { dontFragment: true };
+  /** RFC 3168 §5: ECT(0) in the IP header's ECN field. */
+  private readonly sendOptsEct = { dontFragment: true, tos: ECT0 };
 
   constructor(ip: IpOutput, options: TcpLayerOptions = {}) {
     this.ip = ip;
@@ -400,6 +421,7 @@ export class TcpLayer implements TransportProtocol {
       timestamps: o.timestamps ?? true,
       sack: o.sack ?? true,
       rack: o.rack ?? true,
+      ecn: o.ecn ?? 'passive',
       synCookies: o.synCookies ?? true,
       keepAliveIdle: o.keepAliveIdle ?? 7_200_000,
       keepAliveInterval: o.keepAliveInterval ?? 75_000,
@@ -419,7 +441,8 @@ export class TcpLayer implements TransportProtocol {
       synCookiesSent: 0, synCookiesRecv: 0, synCookiesFailed: 0, listenOverflows: 0, listenDrops: 0,
       pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
       fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0,
-      rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
+      rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0,
+      ecnNegotiated: 0, ecnCeReceived: 0, ecnEceReductions: 0, ecnCwrSent: 0, ecnCwrReceived: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
       outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0,
       drops: zeroDrops(),
@@ -716,6 +739,7 @@ export class TcpLayer implements TransportProtocol {
       c = undefined;
     }
     if (c !== undefined) {
+      c.inEcn = d.tos & 3;
       c.input(seg, now);
       this.reschedule(c);
       return;
@@ -805,6 +829,7 @@ export class TcpLayer implements TransportProtocol {
     c.setStateInternal('SYN-RECEIVED', now);
     c.setStateInternal('ESTABLISHED', now);
     // Text (and FIN) on the completing ACK.
+    c.inEcn = 0; // the cookie does not remember an ECN negotiation: the connection runs without
     c.input(seg, now);
     this.reschedule(c);
     return true;
@@ -850,7 +875,7 @@ export class TcpLayer implements TransportProtocol {
   // ================================================================ output
 
   /** @internal emits one segment of connection `c`. */
-  emitSegment(c: TcpConnection, seq: number, flags: number, dataOff: number, len: number, now: number): void {
+  emitSegment(c: TcpConnection, seq: number, flags: number, dataOff: number, len: number, now: number, ect = false): void {
     const w = this.writer;
     const r = w.repr;
     const o = r.options;
@@ -910,14 +935,14 @@ export class TcpLayer implements TransportProtocol {
       // TCP options, from the peer's MSS and the path MTU: RFC 9293 §3.7.1, RFC 6691).
       const gso = len > c.sndMss ? c.sndMss : 0;
       w.partial = true;
-      e = ip.sendSegment(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, gso, TCP_CSUM_OFFSET, this.sendOpts);
+      e = ip.sendSegment(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, gso, TCP_CSUM_OFFSET, ect ? this.sendOptsEct : this.sendOpts);
       w.partial = false;
       if (e === undefined) {
         this.counters.outCsumOffloaded++;
         if (gso > 0) this.counters.outGsoSegs++;
       }
     } else {
-      e = ip.sendWith(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, this.sendOpts);
+      e = ip.sendWith(c.remoteAddress, PROTO_TCP, tcpHeaderLen(r) + len, w, ect ? this.sendOptsEct : this.sendOpts);
     }
     w.conn = undefined;
     if (e !== undefined) {
@@ -963,7 +988,7 @@ export class TcpLayer implements TransportProtocol {
 function congestionFactory(c: TcpLayerOptions['congestionControl']): ResolvedConfig['congestionControl'] {
   if (typeof c !== 'function') checkCongestionControl(c);
   const byName = (name: CongestionControlName, smss: number): CongestionControl => (name === 'cubic' ? new Cubic(smss) : new NewReno(smss));
-  return (smss, choice) => (choice !== undefined ? byName(choice, smss) : typeof c === 'function' ? c(smss) : byName(c ?? 'newreno', smss));
+  return (smss, choice) => (choice !== undefined ? byName(choice, smss) : typeof c === 'function' ? c(smss) : byName(c ?? 'cubic', smss));
 }
 
 function checkCongestionControl(name: unknown): void {

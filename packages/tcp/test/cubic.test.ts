@@ -446,8 +446,10 @@ describe('CUBIC end to end: two layers over the seeded lossy link', () => {
     const c2 = cubicLayer.connect({ remoteAddress: B, remotePort: 81, options: { congestionControl: 'newreno' } }, 0, {});
     expect(c2.cc).toBeInstanceOf(NewReno);
     const plain = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1) });
-    expect(plain.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(NewReno); // default stays NewReno
-    expect(plain.connect({ remoteAddress: B, remotePort: 81, options: { congestionControl: 'cubic' } }, 0, {}).cc).toBeInstanceOf(Cubic);
+    expect(plain.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(Cubic); // the default is CUBIC
+    expect(plain.connect({ remoteAddress: B, remotePort: 81, options: { congestionControl: 'newreno' } }, 0, {}).cc).toBeInstanceOf(NewReno);
+    const reno = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1), congestionControl: 'newreno' });
+    expect(reno.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(NewReno);
     const custom = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1), congestionControl: (smss) => new Cubic(smss, { hystart: false }) });
     expect(custom.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(Cubic);
     expect(() => new TcpLayer(new FakeIp(), { congestionControl: 'bbr' as 'cubic' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));

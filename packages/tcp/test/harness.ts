@@ -16,7 +16,7 @@ export const LOCAL_PORT = 49500;
 export const REMOTE_PORT = 80;
 export const REMOTE_ISS = 10_000;
 
-export interface Sent { dst: Ipv4Address; src: Ipv4Address; bytes: Uint8Array }
+export interface Sent { dst: Ipv4Address; src: Ipv4Address; bytes: Uint8Array; tos: number }
 
 export class FakeIp implements IpOutput {
   readonly address: Ipv4Address;
@@ -28,14 +28,14 @@ export class FakeIp implements IpOutput {
   sourceFor(_dst: Ipv4Address): Ipv4Address | undefined { return this.address; }
   pathMtu(dst: Ipv4Address): number { return this.pmtu.get(dst) ?? this.mtu; }
   send(dst: Ipv4Address, _protocol: number, payload: Uint8Array, _options?: SendOptions): SendError | undefined {
-    this.sent.push({ dst, src: this.address, bytes: payload.slice() });
+    this.sent.push({ dst, src: this.address, bytes: payload.slice(), tos: _options?.tos ?? 0 });
     return undefined;
   }
   sendWith(dst: Ipv4Address, _protocol: number, length: number, writer: PayloadWriter, _options?: SendOptions): SendError | undefined {
     if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; return e; }
     const buf = new Uint8Array(20 + length);
     writer.writePayload(buf, 20, this.address, dst);
-    this.sent.push({ dst, src: this.address, bytes: buf.slice(20) });
+    this.sent.push({ dst, src: this.address, bytes: buf.slice(20), tos: _options?.tos ?? 0 });
     return undefined;
   }
   reportUnreachable(): void {}
@@ -53,8 +53,8 @@ export interface Seg {
   dstPort?: number;
 }
 
-export function datagram(bytes: Uint8Array, src: Ipv4Address, dst: Ipv4Address): InboundDatagram {
-  return { src, dst, protocol: 6, ttl: 64, tos: 0, payload: bytes, packet: bytes, headerLength: 0, toBroadcast: false, reassembled: false };
+export function datagram(bytes: Uint8Array, src: Ipv4Address, dst: Ipv4Address, tos = 0): InboundDatagram {
+  return { src, dst, protocol: 6, ttl: 64, tos, payload: bytes, packet: bytes, headerLength: 0, toBroadcast: false, reassembled: false };
 }
 
 export function toBytes(p: string | Uint8Array | undefined): Uint8Array {
@@ -117,8 +117,8 @@ export class Ctx {
   }
 
   /** Injects a segment from the peer. */
-  send(s: Seg, src = REMOTE): void {
-    this.layer.receive(datagram(encode(s, src, LOCAL), src, LOCAL), this.now);
+  send(s: Seg, src = REMOTE, tos = 0): void {
+    this.layer.receive(datagram(encode(s, src, LOCAL), src, LOCAL, tos), this.now);
   }
 
   /** Takes everything the layer sent since the last call. */

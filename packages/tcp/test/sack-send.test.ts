@@ -9,7 +9,7 @@ const MSS = 1460;
 const big = (n: number, c = 0x61) => new Uint8Array(n).fill(c);
 const SACK: TcpOptions = { sackPermitted: true };
 /** These traces are RFC 6675's DupThresh-based recovery; rack.test.ts has RACK-TLP's (the default). */
-const NO_RACK = { rack: false };
+const NO_RACK = { rack: false, congestionControl: 'newreno' } as const;
 
 /** Sequence number of our k-th data segment (1-based). */
 const S = (t: Ctx, k: number) => (t.iss + 1 + (k - 1) * MSS) >>> 0;
@@ -30,7 +30,7 @@ const board = (t: Ctx) => {
 const sentSegs = (t: Ctx) => t.drain().filter((s) => s.payload.length > 0).map((s) => ((s.seq - t.iss - 1) >>> 0) / MSS + 1);
 
 function tenInFlight(sackPeer = true, sack = true) {
-  const t = established(sack ? NO_RACK : { sack: false }, sackPeer ? SACK : {});
+  const t = established(sack ? NO_RACK : { sack: false, congestionControl: 'newreno' }, sackPeer ? SACK : {});
   expect(t.conn.sackOk).toBe(sack && sackPeer);
   t.write(big(10 * MSS));
   expect(sentSegs(t)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);

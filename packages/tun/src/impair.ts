@@ -13,6 +13,9 @@
  *            that share early; the effect, packets out of order, is the same)
  *   corrupt  one byte of the packet is flipped with this probability (beyond the IP
  *            header's first 20 bytes when it is longer, so transports see the damage)
+ *   ce       an ECN-capable IPv4 packet (ECT(0) or ECT(1), RFC 3168 §5) is marked CE
+ *            (congestion experienced) with this probability, as an AQM router would
+ *            (netem's `ecn`); the header checksum is updated (RFC 1624). Others pass.
  *   seed     the PRNG seed (default 1); the same seed and the same traffic give the
  *            same impairments
  *
@@ -31,6 +34,8 @@ export interface ImpairSpec {
   corrupt: number;
   delayMs: number;
   seed: number;
+  /** CE-marking probability for ECN-capable packets (absent: 0). */
+  ce?: number;
 }
 
 export interface ImpairScheduler {
@@ -50,6 +55,8 @@ export interface ImpairStats {
   duplicated: number;
   reordered: number;
   corrupted: number;
+  /** Packets marked CE. */
+  ceMarked: number;
   delayed: number;
   overflow: number;
 }
@@ -65,7 +72,7 @@ export const realTimeScheduler: ImpairScheduler = {
   cancel: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-const KEYS = new Set(['loss', 'dup', 'reorder', 'corrupt', 'delay', 'seed']);
+const KEYS = new Set(['loss', 'dup', 'reorder', 'corrupt', 'ce', 'delay', 'seed']);
 
 /** Parses `loss=3%,dup=1%,reorder=25%,delay=5ms,seed=N`; throws ERR_INVALID_ARG_VALUE naming the bad part. */
 export function parseImpairSpec(text: string): ImpairSpec {
@@ -88,7 +95,7 @@ export function parseImpairSpec(text: string): ImpairSpec {
       const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(value);
       const p = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
       if (!(p >= 0 && p <= 1)) throw argError('ERR_INVALID_ARG_VALUE', `bad impairment ${key} '${value}': a probability like 3% or 0.03`);
-      spec[key as 'loss' | 'dup' | 'reorder' | 'corrupt'] = p;
+      spec[key as 'loss' | 'dup' | 'reorder' | 'corrupt' | 'ce'] = p;
     }
   }
   return spec;
@@ -96,7 +103,21 @@ export function parseImpairSpec(text: string): ImpairSpec {
 
 export function formatImpairSpec(s: ImpairSpec): string {
   const pct = (p: number): string => `${+(p * 100).toFixed(4)}%`;
-  return `loss=${pct(s.loss)},dup=${pct(s.dup)},reorder=${pct(s.reorder)},corrupt=${pct(s.corrupt)},delay=${s.delayMs}ms,seed=${s.seed}`;
+  const ce = s.ce !== undefined ? `,ce=${pct(s.ce)}` : '';
+  return `loss=${pct(s.loss)},dup=${pct(s.dup)},reorder=${pct(s.reorder)},corrupt=${pct(s.corrupt)}${ce},delay=${s.delayMs}ms,seed=${s.seed}`;
+}
+
+/** Sets the ECN field of an IPv4 header to CE and updates its checksum incrementally (RFC 1624 eq. 3). */
+function markCe(p: Uint8Array): void {
+  const old = (p[0]! << 8) | p[1]!;
+  p[1] = p[1]! | 3;
+  const neu = (p[0]! << 8) | p[1]!;
+  let sum = (~((p[10]! << 8) | p[11]!) & 0xffff) + (~old & 0xffff) + neu;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const hc = ~sum & 0xffff;
+  p[10] = hc >>> 8;
+  p[11] = hc & 0xff;
 }
 
 /** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
@@ -156,6 +177,12 @@ class Shaper {
         const at = from + Math.floor(this.random() * (p.length - from));
         p[at] = p[at]! ^ (1 << Math.floor(this.random() * 8));
         this.stats.corrupted++;
+      }
+      if (s.ce !== undefined && s.ce > 0 && p.length >= 20 && p[0]! >> 4 === 4 && ((p[1]! & 3) === 1 || (p[1]! & 3) === 2) &&
+        this.random() < s.ce) {
+        if (p === packet) p = packet.slice();
+        markCe(p);
+        this.stats.ceMarked++;
       }
       let delay = s.delayMs;
       if (s.reorder > 0 && this.random() < s.reorder) {
@@ -255,7 +282,7 @@ export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}
   const scheduler = options.scheduler ?? realTimeScheduler;
   const maxQueued = options.maxQueued ?? 4096;
   const random = seededRandom(spec.seed);
-  const stats: ImpairStats = { lost: 0, duplicated: 0, reordered: 0, corrupted: 0, delayed: 0, overflow: 0 };
+  const stats: ImpairStats = { lost: 0, duplicated: 0, reordered: 0, corrupted: 0, ceMarked: 0, delayed: 0, overflow: 0 };
   let receiver: LinkReceiver = { packet() {} };
   let inBatch = false;
   const tx = new Shaper(spec, random, stats, scheduler, maxQueued, (p) => {
@@ -286,6 +313,8 @@ export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}
     setReceiver: (r) => {
       receiver = r;
     },
+    // What the inner link has received goes through the shaper now (delayed packets stay held).
+    pollNow: () => link.pollNow?.() ?? 0,
     stats: (): LinkStats => link.stats(),
     impairStats: () => ({ ...stats }),
     queued: () => tx.queued + rx.queued,

@@ -158,3 +158,55 @@ describe('impair', () => {
     }), { numRuns: 50, seed: 0x1a2b });
   });
 });
+
+describe('impair ce= (ECN marking, RFC 3168 §5)', () => {
+  /** An IPv4 header (20 bytes, valid checksum) with ECN field `ecn`, and 8 payload bytes. */
+  const ipPacket = (ecn: number, id: number): Uint8Array => {
+    const p = Uint8Array.of(0x45, 0x28 | ecn, 0, 28, id >> 8, id & 255, 0x40, 0, 64, 17, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8);
+    const c = headerSum(p);
+    p[10] = c >> 8; p[11] = c & 255;
+    return p;
+  };
+  /** The one's-complement sum of the header's 16-bit words, complemented (0 for a valid header). */
+  function headerSum(p: Uint8Array): number {
+    let s = 0;
+    for (let i = 0; i < 20; i += 2) s += (p[i]! << 8) | p[i + 1]!;
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    return ~s & 0xffff;
+  }
+
+  it('parses ce= and round-trips it', () => {
+    const s = parseImpairSpec('ce=2%,seed=3');
+    expect(s.ce).toBe(0.02);
+    expect(parseImpairSpec(formatImpairSpec(s))).toEqual(s);
+  });
+
+  it('marks ECT(0) and ECT(1) packets CE with a valid header checksum, the DSCP kept; Not-ECT and CE pass unchanged', () => {
+    const pair = createLinkPair({ autoDeliver: false, queueLimit: 1000 });
+    const shaped = impair(pair.a, spec({ ce: 1 }), { scheduler: virtualClock().scheduler });
+    const got: Uint8Array[] = [];
+    pair.b.setReceiver({ packet: (p) => got.push(p.slice()) });
+    const sentPackets = [ipPacket(2, 1), ipPacket(1, 2), ipPacket(0, 3), ipPacket(3, 4)];
+    for (const p of sentPackets) shaped.send(p);
+    pair.pump();
+    expect(got.map((p) => p[1]! & 3)).toEqual([3, 3, 0, 3]);
+    expect(got.map((p) => p[1]! & 0xfc)).toEqual([0x28, 0x28, 0x28, 0x28]);
+    for (const p of got) expect(headerSum(p)).toBe(0);
+    expect(got[2]).toEqual(sentPackets[2]);
+    expect(shaped.impairStats().ceMarked).toBe(2);
+    // The sender's buffers are borrowed: never written.
+    expect(sentPackets[0]![1]! & 3).toBe(2);
+  });
+
+  it('property: at probability p about p of ECT packets are marked, each with a valid checksum', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1e6 }), fc.double({ min: 0.05, max: 0.5, noNaN: true }), (seed, p) => {
+      const pair = createLinkPair({ autoDeliver: false, queueLimit: 5000 });
+      const shaped = impair(pair.a, spec({ ce: p, seed }), { scheduler: virtualClock().scheduler });
+      let marked = 0;
+      pair.b.setReceiver({ packet: (q) => { expect(headerSum(q)).toBe(0); if ((q[1]! & 3) === 3) marked++; } });
+      for (let i = 0; i < 2000; i++) shaped.send(ipPacket(2, i));
+      pair.pump();
+      expect(Math.abs(marked / 2000 - p)).toBeLessThan(0.06);
+    }), { numRuns: 20 });
+  });
+});
