@@ -192,7 +192,12 @@ export class Stack {
     this.ip.register(this.tcpLayer);
     // Inside a receive batch, user code (called back from the packet path) sees the
     // batch's time, so every layer sees one consistent, monotonic clock.
-    this.tcp = createTcpApi(this.tcpLayer, { now: () => (this.inBatch ? this.rxNow : clock.now()), schedule: () => this.schedule() }, this.address);
+    this.tcp = createTcpApi(this.tcpLayer, {
+      now: () => (this.inBatch ? this.rxNow : clock.now()),
+      schedule: () => this.schedule(),
+      setTimer: (fn, ms) => clock.setTimer(fn, ms),
+      cancel: (h) => clock.cancel(h),
+    }, this.address);
 
     link.setReceiver({
       packet: (packet, meta) => {

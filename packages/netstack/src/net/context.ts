@@ -10,6 +10,12 @@ export interface StackClock {
   now(): number;
   /** Re-arms the facade's one timer after anything that may have changed deadlines (call after every core call you make). */
   schedule(): void;
+  /**
+   * A one-shot timer on this clock (`socket.setTimeout`), so idle timeouts run on virtual
+   * time in simulation. Absent: real, unref'd timers.
+   */
+  setTimer?(fn: () => void, ms: number): unknown;
+  cancel?(handle: unknown): void;
 }
 
 /** @internal */

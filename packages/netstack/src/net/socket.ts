@@ -106,7 +106,10 @@ export class Socket extends Duplex {
   #bytesDispatched = 0;
   #noDelay: boolean | undefined;
   #keepAlive: { enable: boolean; delay: number } | undefined;
-  #timer: NodeJS.Timeout | undefined = undefined;
+  /** The idle timer's handle on `#timerClock()` (undefined: not armed). */
+  #timer: unknown = undefined;
+  /** When the socket last read or wrote (the idle timer's reference point), on the same clock. */
+  #lastActive = 0;
   #local: AddressInfo | undefined = undefined;
   #remote: AddressInfo | undefined = undefined;
   /** Where we were asked to connect (for error messages before the peer is known). */
@@ -401,7 +404,7 @@ export class Socket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
+    this.#cancelTimer();
     this.#connecting = false;
     const c = this.#conn;
     const ctx = this.#ctx;
@@ -460,7 +463,7 @@ export class Socket extends Duplex {
   setTimeout(msecs: number, callback?: () => void): this {
     validateTimeout(msecs, 'msecs');
     this.timeout = msecs;
-    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
+    this.#cancelTimer();
     if (msecs === 0) {
       if (callback !== undefined) {
         validateFunction(callback, 'callback');
@@ -469,8 +472,8 @@ export class Socket extends Duplex {
       return this;
     }
     if (this.destroyed) return this;
-    this.#timer = setTimeout(() => { this.emit('timeout'); }, msecs);
-    this.#timer.unref();
+    this.#lastActive = this.#clockNow();
+    this.#armTimer(msecs);
     if (callback !== undefined) {
       validateFunction(callback, 'callback');
       this.once('timeout', callback);
@@ -478,9 +481,49 @@ export class Socket extends Duplex {
     return this;
   }
 
-  /** Activity: restarts the idle timer. */
+  /**
+   * Activity: restarts the idle timer. Lazily: only the time is noted (the hot path pays
+   * one clock read); the armed timer, when it fires, re-arms for what is left. After a
+   * 'timeout', activity arms it again (as node's timer refresh does).
+   */
   #touch(): void {
-    this.#timer?.refresh();
+    if (this.timeout === undefined || this.timeout <= 0) return;
+    this.#lastActive = this.#clockNow();
+    if (this.#timer === undefined && !this.destroyed) this.#armTimer(this.timeout);
+  }
+
+  #clockNow(): number {
+    const c = this.#ctx?.clock;
+    return c?.setTimer !== undefined ? c.now() : performance.now();
+  }
+
+  #armTimer(ms: number): void {
+    const c = this.#ctx?.clock;
+    const fire = (): void => this.#onIdleTimer();
+    if (c?.setTimer !== undefined && c.cancel !== undefined) {
+      this.#timer = c.setTimer(fire, ms);
+    } else {
+      const t = setTimeout(fire, ms);
+      t.unref();
+      this.#timer = t;
+    }
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer === undefined) return;
+    const c = this.#ctx?.clock;
+    if (c?.setTimer !== undefined && c.cancel !== undefined) c.cancel(this.#timer);
+    else clearTimeout(this.#timer as NodeJS.Timeout);
+    this.#timer = undefined;
+  }
+
+  #onIdleTimer(): void {
+    this.#timer = undefined;
+    const ms = this.timeout;
+    if (this.destroyed || ms === undefined || ms <= 0) return;
+    const idle = this.#clockNow() - this.#lastActive;
+    if (idle >= ms) this.emit('timeout');
+    else this.#armTimer(ms - idle);
   }
 
   setNoDelay(noDelay?: boolean): this {
