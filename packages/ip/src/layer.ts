@@ -287,7 +287,7 @@ export class Ipv4Layer implements IpOutput {
     try {
       const buf = s.buf;
       writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
-      const r = this.fillHeader(s.repr, dst, protocol, options, true);
+      const r = this.fillHeader(s.repr, dst, protocol, options, !this.pmtu.locked(dst));
       r.moreFragments = false;
       r.fragmentOffset = 0;
       r.payloadLength = length;
@@ -494,7 +494,8 @@ export class Ipv4Layer implements IpOutput {
     const refused = this.admit(dst, length);
     if (refused !== undefined) return refused;
     const c = this.c;
-    const df = options?.dontFragment === true;
+    // A path locked at the PMTU floor goes without DF (pmtu.ts).
+    const df = options?.dontFragment === true && !this.pmtu.locked(dst);
     const mtu = this.pathMtu(dst);
     const total = IPV4_MIN_HEADER_LEN + length;
     if (total > mtu && df) {

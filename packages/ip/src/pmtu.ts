@@ -2,8 +2,12 @@
  * Path MTU cache (RFC 1191), pure: time is an argument, aging is `pollAt`/`poll`.
  *
  * - Entries only ever LOWER an estimate (RFC 1191 §6.3: a host MUST NOT increase
- *   its estimate in response to a Datagram Too Big message); never below 68
- *   (RFC 791 §3.2, RFC 1191 §3).
+ *   its estimate in response to a Datagram Too Big message); never below `minPmtu`
+ *   (552 by default, Linux's min_pmtu; RFC 791 §3.2's 68 is the absolute floor). A
+ *   forged Datagram Too Big could otherwise shrink a connection to 68-byte packets
+ *   (RFC 1191 §8 security considerations, RFC 5927 §7.3). A report below the floor
+ *   LOCKS the path at the floor: datagrams to it go without DF, so a router on a
+ *   narrower path fragments them instead of dropping them (as Linux does).
  * - Each entry ages out `lifetimeMs` (10 minutes, RFC 1191 §6.3) after its last
  *   decrease, which returns the path to the link MTU: the "periodic increase" probe.
  * - At most `maxEntries` destinations; when full, the entry that would expire first
@@ -28,13 +32,17 @@ export interface PmtuLimits {
   pmtuLifetimeMs: number;
   /** Default 1024 destinations. */
   maxPmtuEntries: number;
+  /** The lowest path MTU an ICMP report can set; below it the path is locked (no DF). Default 552. */
+  minPmtu: number;
 }
 
-export const DEFAULT_PMTU_LIMITS: Readonly<PmtuLimits> = { pmtuLifetimeMs: 600_000, maxPmtuEntries: 1024 };
+export const DEFAULT_PMTU_LIMITS: Readonly<PmtuLimits> = { pmtuLifetimeMs: 600_000, maxPmtuEntries: 1024, minPmtu: 552 };
 
 interface Entry {
   mtu: number;
   expires: number;
+  /** Reported below minPmtu: sent without DF. */
+  locked: boolean;
 }
 
 export class PmtuCache {
@@ -54,13 +62,28 @@ export class PmtuCache {
     return this.entries.get(dst)?.mtu;
   }
 
+  /** The path to `dst` was reported narrower than minPmtu: send without DF. */
+  locked(dst: Ipv4Address): boolean {
+    return this.entries.size > 0 && this.entries.get(dst)?.locked === true;
+  }
+
   /**
-   * Lowers the estimate for `dst` to `mtu` (clamped to >= 68) when that is below
-   * `current` (the estimate in use: the cached one or the link MTU). Returns true
-   * when the estimate changed.
+   * Lowers the estimate for `dst` to `mtu` (clamped to >= minPmtu, locking the path when
+   * that clamps) when that is below `current` (the estimate in use: the cached one or the
+   * link MTU). Returns true when the estimate changed.
    */
   lower(dst: Ipv4Address, mtu: number, current: number, now: number): boolean {
-    const m = Math.max(IPV4_MIN_MTU, Math.floor(mtu));
+    const floor = Math.max(IPV4_MIN_MTU, this.limits.minPmtu);
+    const reported = Math.floor(mtu);
+    const locked = reported < floor;
+    const m = locked ? floor : reported;
+    if (locked && m >= current) {
+      // Already at (or below) the floor: only the lock is news.
+      const e = this.entries.get(dst);
+      if (e === undefined || e.locked) return false;
+      e.locked = true;
+      return true;
+    }
     if (!(m < current)) return false; // RFC 1191 §6.3: never increase
     this.entries.delete(dst); // re-insert: keeps the Map in expiry order
     if (this.entries.size >= this.limits.maxPmtuEntries) {
@@ -69,7 +92,7 @@ export class PmtuCache {
         break;
       }
     }
-    this.entries.set(dst, { mtu: m, expires: now + this.limits.pmtuLifetimeMs });
+    this.entries.set(dst, { mtu: m, expires: now + this.limits.pmtuLifetimeMs, locked });
     return true;
   }
 

@@ -242,11 +242,32 @@ describe('path MTU (RFC 1191)', () => {
     expect(link.sent.map((p) => p.length)).toEqual([1396, 44]);
     expect(layer.send(FAR, PROTO_UDP, new Uint8Array(1400), { dontFragment: true })).toBe('EMSGSIZE');
   });
-  it('never increases, never goes below 68', () => {
-    const { layer } = setup();
+  it('never increases; never below minPmtu (552): a lower report locks the path there and DF is dropped', () => {
+    const { layer, link } = setup({ gateway: ip('10.7.0.1') });
     layer.deliverError(err({ nextHopMtu: 1000 }), 0);
     layer.deliverError(err({ nextHopMtu: 1200 }), 0);
     expect(layer.pathMtu(FAR)).toBe(1000);
+    layer.send(FAR, PROTO_UDP, new Uint8Array(100), { dontFragment: true });
+    expect(parseIpv4(link.sent.pop()!)).toMatchObject({ dontFragment: true });
+    // A (possibly forged) report of 20 bytes: clamped to the floor, the path locked.
+    layer.deliverError(err({ nextHopMtu: 20 }), 0);
+    expect(layer.pathMtu(FAR)).toBe(552);
+    expect(layer.send(FAR, PROTO_UDP, new Uint8Array(100), { dontFragment: true })).toBeUndefined();
+    expect(parseIpv4(link.sent.pop()!)).toMatchObject({ dontFragment: false, totalLength: 120 });
+    // Locked at the floor, a DF datagram larger than 552 is fragmented rather than refused.
+    expect(layer.send(FAR, PROTO_UDP, new Uint8Array(1000), { dontFragment: true })).toBeUndefined();
+    expect(link.sent.splice(0).map((p) => p.length)).toEqual([548, 492]);
+    // Other destinations keep DF.
+    layer.send(PEER, PROTO_UDP, new Uint8Array(10), { dontFragment: true });
+    expect(parseIpv4(link.sent.pop()!)).toMatchObject({ dontFragment: true });
+    // The lock ages out with the entry (RFC 1191 §6.3).
+    layer.poll(600_001);
+    expect(layer.pathMtu(FAR)).toBe(1500);
+    layer.send(FAR, PROTO_UDP, new Uint8Array(10), { dontFragment: true });
+    expect(parseIpv4(link.sent.pop()!)).toMatchObject({ dontFragment: true });
+  });
+  it('limits.minPmtu: 68 restores the absolute floor of RFC 791', () => {
+    const { layer } = setup({ limits: { minPmtu: 68 } });
     layer.deliverError(err({ nextHopMtu: 20 }), 0);
     expect(layer.pathMtu(FAR)).toBe(68);
   });
