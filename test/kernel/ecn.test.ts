@@ -17,19 +17,6 @@ import { Netns, Server } from './netns.js';
 const STACK = '10.7.0.2';
 const N = 8_000_000;
 
-/** /proc/net/netstat of the namespace as { 'IpExt.InECT0Pkts': n, ... }. */
-function netstat(ns: Netns): Record<string, number> {
-  const lines = ns.runSync('cat', ['/proc/net/netstat']).trim().split('\n');
-  const out: Record<string, number> = {};
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const keys = lines[i]!.split(/\s+/);
-    const vals = lines[i + 1]!.split(/\s+/);
-    const proto = keys[0]!.replace(':', '');
-    for (let k = 1; k < keys.length; k++) out[`${proto}.${keys[k]}`] = Number(vals[k]);
-  }
-  return out;
-}
-
 function patternSha(n: number): string {
   const h = createHash('sha256');
   const chunk = Buffer.alloc(65536);
@@ -44,7 +31,7 @@ async function start(tcpEcn: number, impair: string): Promise<Run> {
   const ns = Netns.create('ecn');
   ns.runSync('sysctl', ['-q', '-w', `net.ipv4.tcp_ecn=${tcpEcn}`]);
   const server = await ns.serve(['--stats', '--impair', impair]);
-  return { ns, server, before: netstat(ns) };
+  return { ns, server, before: ns.netstat() };
 }
 
 /** GET /bytes/N (sha256 of what arrived) and POST N bytes to /sink (the stack's sha256 of what it got). */
@@ -60,7 +47,7 @@ async function transfer(r: Run): Promise<void> {
 }
 
 async function stop(r: Run): Promise<{ tcp: Record<string, number>; impair: Record<string, number>; kernel: Record<string, number> }> {
-  const kernel = netstat(r.ns);
+  const kernel = r.ns.netstat();
   const { code } = await r.server.stop();
   expect(code, r.server.stderr).toBe(0);
   const stats = JSON.parse(r.server.stdout.split('\n').find((l) => l.startsWith('stats '))!.slice(6));

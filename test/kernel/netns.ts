@@ -92,7 +92,17 @@ export class Netns {
    * silent drops of what we wrote (bad checksums, bad headers) show up here.
    */
   snmp(): Record<string, number> {
-    const lines = this.runSync('cat', ['/proc/net/snmp']).trim().split('\n');
+    return this.procTable('/proc/net/snmp');
+  }
+
+  /** /proc/net/netstat of the namespace as { 'IpExt.InECT0Pkts': n, 'TcpExt.…': n, ... }. */
+  netstat(): Record<string, number> {
+    return this.procTable('/proc/net/netstat');
+  }
+
+  /** A /proc/net table of header/value line pairs, keyed `Proto.Name`. */
+  private procTable(file: string): Record<string, number> {
+    const lines = this.runSync('cat', [file]).trim().split('\n');
     const out: Record<string, number> = {};
     for (let i = 0; i + 1 < lines.length; i += 2) {
       const keys = lines[i]!.split(/\s+/);
