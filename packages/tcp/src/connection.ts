@@ -270,6 +270,9 @@ export class TcpConnection implements HeapEntry {
   /** @internal the tail loss probe timer (RFC 8985 §7.2) */ tlpAt = Infinity;
   /** @internal the current recovery proved spurious while ranges were still marked lost: undo at its end */
   undoAtExit = false;
+  /** @internal this recovery already reduced again for a lost retransmission (RFC 8985 §9.3) */ lostRtxReduced = false;
+  /** @internal our TS clock at the recovery's first retransmission (RFC 3522 Eifel detection) */ retransTs = 0;
+  /** @internal */ retransTsSet = false;
 
   // --- ECN (RFC 3168 §6.1) ---
   /** @internal our SYN asked for ECN (ECE|CWR) */ ecnOffered = false;
@@ -844,11 +847,15 @@ export class TcpConnection implements HeapEntry {
       // RFC 6675 §5: the scoreboard is updated from every acceptable ACK's SACK blocks.
       const sb = seg.options.sackBlocks;
       let dsack = false;
+      // RFC 6675 §2: with SACK blocks, an ACK is a duplicate only if it SACKs new data (an ACK
+      // carrying just a D-SACK, or blocks already known, says nothing about a new arrival).
+      let sackNews = true;
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
         if (dsack) st.dsacksReceived++;
-        this.sackUpdate(sb, ack);
+        sackNews = this.sackUpdate(sb, ack);
       }
+      const flightBefore = seqDiff(this.sndMax, this.sndUna);
       const rack = this.rack;
       // RFC 8985 §6.2 steps 1-3: what this ACK delivered, cumulatively or selectively.
       if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now));
@@ -857,12 +864,14 @@ export class TcpConnection implements HeapEntry {
         this.onNewAck(seg, ack, now);
       } else if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
         seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
-        // RFC 5681 §2 duplicate ACK.
+        // RFC 5681 §2 duplicate ACK (RFC 6675 §2 with SACK).
         dupAck = true;
-        this.onDupAck(now);
+        if (sackNews) this.onDupAck(now);
       }
       if (this.ecnOk && flags & ECE) this.onEce();
-      if (rack !== undefined && this.rack !== undefined) this.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), now);
+      if (rack !== undefined && this.rack !== undefined) {
+        this.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), flightBefore, now);
+      }
       // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
       // (never from a reordered ACK that PAWS let through: Linux does not either).
       if (!disordered) this.updateWindow(seg.window, seq, ack, false);
@@ -1071,7 +1080,8 @@ export class TcpConnection implements HeapEntry {
         // RFC 6582 §3.2 step 4 / RFC 6675 §5 (A): full acknowledgment (SND.UNA >= RecoveryPoint) ends recovery.
         this.inRecovery = false;
         this.sackRecovery = false;
-        if ((this.undoAtExit || (this.rack !== undefined && this.rack.undoAtRecoveryEnd())) && this.cc.onUndo !== undefined) {
+        if ((this.undoAtExit || (this.rack !== undefined && this.rack.undoAtRecoveryEnd(this.echoedBeforeRetransmit(seg)))) &&
+          this.cc.onUndo !== undefined) {
           this.undoAtExit = false;
           this.cc.onUndo();
           this.layer.counters.spuriousRecoveries++;
@@ -1121,6 +1131,8 @@ export class TcpConnection implements HeapEntry {
       this.noteReduction();
       this.rack?.undoBegin();
       this.undoAtExit = false;
+      this.retransTsSet = false;
+      if (this.rack !== undefined) { this.rack.tlpActive = false; this.tlpAt = Infinity; }
       this.layer.counters.fastRetransmits++;
       if (sack) {
         // RFC 6675 §5 (4.2)-(4.3): cwnd = ssthresh (see sackCwnd), retransmit HighACK + 1, HighRxt past it.
@@ -1149,7 +1161,8 @@ export class TcpConnection implements HeapEntry {
    * a duplicate below SND.UNA), blocks reaching past SND.MAX. A D-SACK block inside
    * already SACKed data merges without effect (it reports data the peer holds).
    */
-  private sackUpdate(blocks: readonly SackBlock[], ack: number): void {
+  private sackUpdate(blocks: readonly SackBlock[], ack: number): boolean {
+    const before = this.sackedBytes();
     const lo = seqGt(ack, this.sndUna) ? ack : this.sndUna;
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i]!;
@@ -1161,6 +1174,14 @@ export class TcpConnection implements HeapEntry {
       if (seqLt(l, lo)) l = lo;
       this.sbInsert(l, r);
     }
+    return this.sackedBytes() > before;
+  }
+
+  /** Octets in the scoreboard. */
+  private sackedBytes(): number {
+    let n = 0;
+    for (let i = 0; i < this.sbN; i++) n += seqDiff(this.sbR[i]!, this.sbL[i]!);
+    return n;
   }
 
   /** Inserts [l, r) into the scoreboard, merging overlapping and adjacent ranges. */
@@ -1353,17 +1374,28 @@ export class TcpConnection implements HeapEntry {
     return now - seqDiff(this.tsNow(now), ts.tsEcr) + 1;
   }
 
-  /** RFC 8985 §6.2 steps 4-5 and §7.4 after an ACK was processed. */
-  private rackOnAck(rack: Rack, ack: number, dsack: SackBlock | undefined, dupAckWithoutSack: boolean, now: number): void {
+  /**
+   * RFC 3522 (Eifel detection, as Linux's tcp_packet_delayed): the ACK echoes a timestamp
+   * older than the recovery's first retransmission, so an original, not a retransmission,
+   * completed it. False without timestamps or retransmissions.
+   */
+  private echoedBeforeRetransmit(seg: TcpRepr): boolean {
+    const ts = seg.options.timestamp;
+    return this.retransTsSet && this.tsOk && ts !== undefined && ts.tsEcr !== 0 && seqLt(ts.tsEcr, this.retransTs);
+  }
+
+  /** RFC 8985 §6.2 steps 4-5 and §7.4 after an ACK was processed; `flightBefore` is FlightSize before it. */
+  private rackOnAck(rack: Rack, ack: number, dsack: SackBlock | undefined, dupAckWithoutSack: boolean, flightBefore: number, now: number): void {
     if (dsack !== undefined) {
       rack.onDsack(this.sndUna, this.sndNxt);
       if (rack.undoActive && rack.undoOnDsack(dsack.left, dsack.right)) this.undoRecovery(rack);
     }
-    if (rack.tlpActive && rack.tlpOnAck(ack, dsack !== undefined, dupAckWithoutSack)) {
-      // §7.4: the probe repaired a loss: the congestion response of a fast recovery, at once.
-      const flight = seqDiff(this.sndMax, this.sndUna);
-      this.cc.onEnterRecovery(flight);
-      this.cc.onExitRecovery(flight);
+    if (rack.tlpActive && rack.tlpOnAck(ack, dsack, dupAckWithoutSack)) {
+      // §7.4: the probe repaired a loss: the congestion response of a fast recovery, at once,
+      // on the FlightSize before this ACK (after it, little or nothing is in flight).
+      this.cc.onEnterRecovery(flightBefore);
+      this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
+      this.noteReduction();
       this.layer.counters.tlpRecoveries++;
     }
     // Detection only matters where a later-sent segment can have been delivered before an
@@ -1398,8 +1430,21 @@ export class TcpConnection implements HeapEntry {
     this.rackAt = timeout > 0 ? now + timeout : Infinity;
     if (rack.newlyLost === 0) return;
     this.layer.counters.rackLostBytes += rack.newlyLost;
+    if (this.inRecovery) {
+      // RFC 8985 §9.3: a lost retransmission is a new congestion signal; without PRR the
+      // window is reduced again, once per recovery.
+      if (rack.newlyLostRetrans > 0 && !this.lostRtxReduced) {
+        this.lostRtxReduced = true;
+        // On the window now in use (never above it: FlightSize has grown with new data).
+        this.cc.onEnterRecovery(Math.min(seqDiff(this.sndMax, this.sndUna), this.cc.cwnd));
+        this.noteReduction();
+        rack.undoEnd(); // a real loss: nothing to undo
+        this.layer.counters.lostRetransmits++;
+      }
+      return;
+    }
     // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all.
-    if (this.inRecovery || !seqGe(this.sndUna, this.recover)) return;
+    if (!seqGe(this.sndUna, this.recover)) return;
     // RFC 8985 §6.2 step 6 / RFC 6675 §5 (4): start loss recovery; RecoveryPoint = HighData.
     this.inRecovery = true;
     this.sackRecovery = true;
@@ -1415,8 +1460,15 @@ export class TcpConnection implements HeapEntry {
     c.sackRecoveries++;
     c.rackRecoveries++;
     this.s.sackRecoveries++;
+    this.lostRtxReduced = false;
+    this.retransTsSet = false;
+    // RFC 8985 §7: a recovery ends the probe episode.
     this.tlpAt = Infinity;
+    rack.tlpActive = false;
     if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+    // RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd - pipe allows
+    // (RACK may mark losses with little of cwnd left: waiting would leave it to the RTO).
+    this.rackSend(rack, now, true);
   }
 
   /**
@@ -1429,17 +1481,21 @@ export class TcpConnection implements HeapEntry {
     return p > 0 ? p : 0;
   }
 
-  /** NextSeg() with RACK: retransmit what RACK marked lost, lowest first, while cwnd - pipe >= 1 SMSS. */
-  private rackSend(rack: Rack, now: number): boolean {
+  /**
+   * NextSeg() with RACK: retransmit what RACK marked lost, lowest first, while cwnd - pipe
+   * >= 1 SMSS (`first`: one segment regardless, at the start of a recovery).
+   */
+  private rackSend(rack: Rack, now: number, first = false): boolean {
     let sent = false;
     const cwnd = this.sackCwnd();
     let pipe = this.rackPipe(rack);
     // Bounded: each round resends or unmarks a lost range.
-    for (let guard = 0; guard < 4096 && cwnd - pipe >= this.sndMss; guard++) {
+    for (let guard = 0; guard < 4096 && (cwnd - pipe >= this.sndMss || (first && !sent)); guard++) {
       const start = rack.firstLost();
       if (start < 0) break;
       const seq = this.holeAt(seqLt(start, this.sndUna) ? this.sndUna : start, rack.lostEnd);
       if (this.holeLen === 0) { rack.unmarkLost(start); continue; }
+      if (!this.retransTsSet) { this.retransTs = this.tsNow(now); this.retransTsSet = true; }
       const used = this.sackRetransmit(seq, this.holeLen, true, now);
       if (used === 0) break;
       pipe += used;
@@ -1509,7 +1565,9 @@ export class TcpConnection implements HeapEntry {
     }
     if (seqGe(seg.ack, this.rttSeq)) this.rttActive = false;
     if (sample < 0) return;
-    this.rack?.onRttSample(sample);
+    // A 0 ms timestamp sample says "under one tick", not 0: RACK's min_RTT would freeze its
+    // reordering window at 0. RACK also takes RTTs from its own send times (rack.ts).
+    if (sample > 0) this.rack?.onRttSample(sample);
     this.cc.onRttSample?.(sample, now);
     const cfg = this.cfg;
     if (this.srtt === 0) {
@@ -1748,7 +1806,11 @@ export class TcpConnection implements HeapEntry {
     this.transmit(seq, flags, off, len, now);
     this.lastSendAt = now;
     let rack = this.rack;
-    if (rack === undefined && this.sackOk && this.cfg.rack) rack = this.rack = new Rack(RACK_MAX_RECORDS);
+    if (rack === undefined && this.sackOk && this.cfg.rack) {
+      rack = this.rack = new Rack(RACK_MAX_RECORDS);
+      // The handshake's RTT (RFC 8985 §6.2 step 1), when it measured more than a tick.
+      if (this.srtt >= 1) rack.onRttSample(this.srtt);
+    }
     if (rack !== undefined) rack.onSent(seq, seqAdd(seq, used), now, this.sndMax);
     return used;
   }
@@ -1787,6 +1849,7 @@ export class TcpConnection implements HeapEntry {
       return;
     }
     let sent = false;
+    let sentNew = false;
     // RFC 6675 §5 (C): in SACK recovery, NextSeg() rule 1 (lost segments) first; new data
     // (rule 2) then gets what is left of cwnd - pipe; rules 3-4 follow the loop.
     let budget = Infinity;
@@ -1842,6 +1905,7 @@ export class TcpConnection implements HeapEntry {
       const used = this.transmitAt(seq, len, now);
       if (used === 0) break;
       sent = true;
+      if (seqGe(seq, this.sndMax)) sentNew = true;
       budget -= used;
       this.sndNxt = seqAdd(seq, used);
       if (seqGt(this.sndNxt, this.sndMax)) {
@@ -1858,7 +1922,8 @@ export class TcpConnection implements HeapEntry {
       if (used === len + 1) break; // FIN sent
     }
     if (this.sackRecovery && this.sackSend(false, now)) sent = true;
-    if (sent && this.rack !== undefined && this.tlpAt === Infinity) this.armTlp(now);
+    // RFC 8985 §7.2: (re)start the probe timer after new data was sent.
+    if (sentNew && this.rack !== undefined) this.armTlp(now);
     if (this.ackNow && !sent) this.sendAck(now);
   }
 

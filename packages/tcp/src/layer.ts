@@ -216,6 +216,8 @@ export interface TcpStats {
   rackLostBytes: number;
   /** Tail loss probes sent (RFC 8985 §7.3). */
   tlpProbes: number;
+  /** Retransmissions found lost again by RACK during a recovery (a further reduction, RFC 8985 §9.3). */
+  lostRetransmits: number;
   /** Probes that repaired a loss: a congestion response without a recovery (RFC 8985 §7.4). */
   tlpRecoveries: number;
   /** ACKs carrying a D-SACK (RFC 2883): a retransmission (or duplication) the peer did not need. */
@@ -441,7 +443,7 @@ export class TcpLayer implements TransportProtocol {
       synCookiesSent: 0, synCookiesRecv: 0, synCookiesFailed: 0, listenOverflows: 0, listenDrops: 0,
       pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
       fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0,
-      rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0,
+      rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, lostRetransmits: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0,
       ecnNegotiated: 0, ecnCeReceived: 0, ecnEceReductions: 0, ecnCwrSent: 0, ecnCwrReceived: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
       outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0,

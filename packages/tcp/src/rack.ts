@@ -58,6 +58,8 @@ export class Rack {
   lostBytes = 0;
   /** Bytes newly marked lost by the last detectLoss(). */
   newlyLost = 0;
+  /** Of those, bytes of retransmissions (a retransmission lost again). */
+  newlyLostRetrans = 0;
 
   // --- RACK state (RFC 8985 §5.2) ---
   /** RACK.xmit_ts: send time of the most recently sent segment delivered; -Infinity: none. */
@@ -127,31 +129,43 @@ export class Rack {
   }
 
   /**
-   * A D-SACK for [l, r): RFC 3708 §3: a retransmission the receiver already had. Returns
-   * true when every retransmission of the episode has been reported so: the recovery was
-   * spurious (the caller undoes it). A D-SACK of data that was never retransmitted (the
-   * network duplicated it) counts for nothing.
-   */
-  /**
    * At the end of a recovery: true when it needed no retransmission that was not shown
-   * unneeded (none made, or all reported as D-SACK): Linux's tcp_may_undo with
-   * undo_retrans = 0. The caller undoes the reduction.
+   * unneeded (none made, or all reported as D-SACK), or when `delayed` (the ACK that ended
+   * it echoes a timestamp from before the first retransmission: RFC 3522): Linux's
+   * tcp_may_undo. The caller undoes the reduction.
    */
-  undoAtRecoveryEnd(): boolean {
-    if (!this.undoActive || this.undoLeft > 0) return false;
+  undoAtRecoveryEnd(delayed: boolean): boolean {
+    if (!this.undoActive || (this.undoLeft > 0 && !delayed)) return false;
     this.undoActive = false;
+    if (this.undoN > 0) this.reorderingSeen = true; // what was resent had only been reordered
     return true;
   }
 
+  /**
+   * A D-SACK for [l, r): RFC 3708 §3: a retransmission the receiver already had. Returns
+   * true when every retransmission of the episode has been reported so: the recovery was
+   * spurious (the caller undoes it). A D-SACK of data that was never retransmitted (the
+   * network duplicated it) counts for nothing; one D-SACK credits each byte once, even when
+   * that byte was retransmitted twice (the second copy brings its own D-SACK).
+   */
   undoOnDsack(l: number, r: number): boolean {
     if (!this.undoActive || this.undoN === 0) return false;
+    // [cl, cr): what this D-SACK has credited so far (ranges are credited lowest first).
+    let cl = 0, cr = 0, credited = false;
     for (let i = 0; i < this.undoN; i++) {
       const a = this.undoL[i]!, b = this.undoR[i]!;
-      const ol = seqGt(l, a) ? l : a;
+      let ol = seqGt(l, a) ? l : a;
       const or = seqLt(r, b) ? r : b;
+      if (credited && seqLt(ol, cr) && seqGe(or, cl)) ol = seqGt(cr, ol) ? cr : ol; // skip bytes already credited
       if (!seqLt(ol, or)) continue;
       this.undoLeft -= seqDiff(or, ol);
-      // Each byte is credited once: what remains of the range is the larger side left over.
+      // A D-SACK of a retransmission: the original arrived after all (RFC 8985 §6.2 step 3
+      // misses this when every reordered segment was resent; Linux counts it as reordering).
+      this.reorderingSeen = true;
+      if (!credited || seqLt(ol, cl)) cl = ol;
+      if (!credited || seqGt(or, cr)) cr = or;
+      credited = true;
+      // What remains of the range is the larger side left over.
       if (seqLe(ol, a)) this.undoL[i] = or;
       else this.undoR[i] = ol;
     }
@@ -354,6 +368,9 @@ export class Rack {
     if (!this.fackSet || seqGt(end, this.fack)) { this.fack = end; this.fackSet = true; }
     else if (seqLt(end, this.fack) && !retrans) this.reorderingSeen = true;
     const rtt = now - xmit;
+    // §6.2 step 1 from our own send times, which are as fine as the clock (the timestamp
+    // option's samples are whole ticks: 0 on a sub-millisecond path).
+    if (!retrans && rtt > 0 && rtt < this.minRtt) this.minRtt = rtt;
     if (retrans) {
       // Step 2: an ACK of a retransmitted segment that may be for the original is ambiguous.
       if (echoTime < xmit) return;
@@ -417,6 +434,7 @@ export class Rack {
   detectLoss(now: number, reoWnd: number): number {
     this.reoWnd = reoWnd;
     this.newlyLost = 0;
+    this.newlyLostRetrans = 0;
     if (this.xmitTs === -Infinity) return 0;
     let timeout = 0;
     const h = this.head;
@@ -432,6 +450,7 @@ export class Rack {
         const len = seqDiff(this.end[i]!, this.start[i]!);
         this.lostBytes += len;
         this.newlyLost += len;
+        if (f & SL_RETRANS) this.newlyLostRetrans += len;
       } else if (remaining > timeout) {
         timeout = remaining;
       }
@@ -502,11 +521,15 @@ export class Rack {
    * RFC 8985 §7.4 (TLP_process_ack): returns true when the probe repaired a loss (the
    * caller then invokes the congestion response of a fast recovery).
    */
-  tlpOnAck(ack: number, dsack: boolean, dupAckWithoutSack: boolean): boolean {
+  tlpOnAck(ack: number, dsack: { left: number; right: number } | undefined, dupAckWithoutSack: boolean): boolean {
     if (!this.tlpActive || !seqGe(ack, this.tlpEndSeq)) return false;
-    if (!this.tlpIsRetrans) { this.tlpActive = false; return false; }
-    if (dsack) { this.tlpActive = false; return false; } // the original arrived: the probe was redundant
-    if (seqGt(ack, this.tlpEndSeq) || dupAckWithoutSack) { this.tlpActive = false; return true; }
+    if (!this.tlpIsRetrans) { this.tlpActive = false; return false; } // a probe of new data was delivered
+    if (dsack !== undefined && seqLt(dsack.left, this.tlpEndSeq) && seqGe(dsack.right, this.tlpEndSeq)) {
+      this.tlpActive = false; // a D-SACK of the probe: the original arrived, the probe was redundant
+      return false;
+    }
+    if (seqGt(ack, this.tlpEndSeq)) { this.tlpActive = false; return true; } // the probe repaired a loss
+    if (dupAckWithoutSack) { this.tlpActive = false; return false; } // §7.4.2: no information: end, no response
     return false;
   }
 

@@ -178,9 +178,10 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     // A block past SND.MAX, and an empty one: ignored.
     ackWith(t, 3, [...sb(t, [9, 12], [8, 8])]);
     expect(board(t)).toEqual([[4, 6]]);
-    // None of these made segments lost: still no recovery... the third dupack does (RFC 5681).
-    expect(t.layer.stats().sackRecoveries).toBe(1);
-    expect(sentSegs(t)).toEqual([3]);
+    // None of these SACKed new data: not duplicate ACKs (RFC 6675 §2), so no recovery.
+    expect(t.layer.stats().dupAcks).toBe(1); // the first, which SACKed 4 and 5
+    expect(t.layer.stats().sackRecoveries).toBe(0);
+    expect(sentSegs(t)).toEqual([]);
     // A D-SACK straddling SND.UNA is ignored (the receiver's blocks are above RCV.NXT).
     ackWith(t, 3, sb(t, [2, 5]));
     expect(board(t)).toEqual([[4, 6]]);
