@@ -35,7 +35,11 @@ export interface CongestionControl {
    * leave recovery.
    */
   onUndo?(): void;
-  /** An ECN-Echo (RFC 3168 §6.1.2) with `flight` bytes outstanding: reduce as for a loss, without a recovery. */
+  /**
+   * An ECN-Echo (RFC 3168 §6.1.2) with `flight` bytes outstanding: reduce as for a loss,
+   * without a recovery (ssthresh from `flight`, cwnd = ssthresh). Also the further reduction
+   * for a lost retransmission during a recovery (RFC 8985 §9.3).
+   */
   onEcnEcho?(flight: number): void;
   /**
    * An RTT sample (ms) from the ACK being processed (RFC 6298 / RFC 7323 §4),

@@ -1078,6 +1078,7 @@ export class TcpConnection implements HeapEntry {
     if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
         // RFC 6582 §3.2 step 4 / RFC 6675 §5 (A): full acknowledgment (SND.UNA >= RecoveryPoint) ends recovery.
+        const sack = this.sackRecovery;
         this.inRecovery = false;
         this.sackRecovery = false;
         if ((this.undoAtExit || (this.rack !== undefined && this.rack.undoAtRecoveryEnd(this.echoedBeforeRetransmit(seg)))) &&
@@ -1086,7 +1087,10 @@ export class TcpConnection implements HeapEntry {
           this.cc.onUndo();
           this.layer.counters.spuriousRecoveries++;
         } else {
-          this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
+          // RFC 6582 §3.2 step 4 option 1 deflates the window NewReno inflated. SACK recovery
+          // (RFC 6675 §5) never inflated it: it ran at cwnd = ssthresh and ends there (as
+          // Linux), not at FlightSize + SMSS, which after a recovery is often next to nothing.
+          this.cc.onExitRecovery(sack ? Number.MAX_SAFE_INTEGER : seqDiff(this.sndMax, this.sndUna));
         }
         this.rack?.onRecoveryExit();
       } else if (this.sackRecovery) {
@@ -1435,8 +1439,10 @@ export class TcpConnection implements HeapEntry {
       // window is reduced again, once per recovery.
       if (rack.newlyLostRetrans > 0 && !this.lostRtxReduced) {
         this.lostRtxReduced = true;
-        // On the window now in use (never above it: FlightSize has grown with new data).
-        this.cc.onEnterRecovery(Math.min(seqDiff(this.sndMax, this.sndUna), this.cc.cwnd));
+        // On the window now in use (never above it: FlightSize has grown with new data), and
+        // without a second fast-recovery entry (NewReno's ssthresh + 3 SMSS could even grow a
+        // small window): ssthresh = β·that, cwnd = ssthresh, as for an ECN-Echo.
+        this.cc.onEcnEcho?.(Math.min(seqDiff(this.sndMax, this.sndUna), this.cc.cwnd));
         this.noteReduction();
         rack.undoEnd(); // a real loss: nothing to undo
         this.layer.counters.lostRetransmits++;
