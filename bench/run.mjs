@@ -6,6 +6,7 @@
 //
 // Usage: node bench/run.mjs [--quick] [--reps N] [--seconds S] [--mtu 1500|65000]
 //          [--tests ping,flood,udp,down,up,echo,rps,rpsclose,conns] [--conns N] [--targets a,b] [--no-peers]
+//          [--no-offload]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
@@ -35,6 +36,8 @@ const USAGE = `usage: pnpm bench [options]
                      (default 25; the machine is shared) ...
   --quiet-wait S     ... for at most S seconds (default 10; --quick 2), then go on anyway
   --no-peers         kernel and netstack only
+  --no-offload       netstack without TUN offloads (serve --no-offload): one syscall per
+                     MTU-sized packet, so the per-packet cost of the stack shows
   --no-warmup        skip the unmeasured warm-up (2000 pings, 1 s of HTTP) of every target
 Ratios: a ratio above 1 means netstack did better (higher rate, shorter RTT, less memory).`;
 const { values } = parseArgs({
@@ -54,6 +57,7 @@ const { values } = parseArgs({
     'quiet-busy': { type: 'string', default: '25' },
     'quiet-wait': { type: 'string' },
     'no-peers': { type: 'boolean' },
+    'no-offload': { type: 'boolean' },
     'no-warmup': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -195,7 +199,7 @@ async function contract(ns, cmd, args, readyRe) {
 /** Each target: set up, returns { client: ns, pid, procKind, child, command, extra? }. */
 const targets = {
   netstack: async () => contract(mkns(`${tag}-ours`), process.execPath,
-    [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tun', 'tun0', '--mtu', String(mtu)], /ready/),
+    [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tun', 'tun0', '--mtu', String(mtu), ...(values['no-offload'] ? ['--no-offload'] : [])], /ready/),
   kernel: async () => {
     const a = mkns(`${tag}-kc`);
     const b = mkns(`${tag}-ks`);
@@ -327,7 +331,7 @@ const tcpTests = new Set(['down', 'up', 'echo']);
 const median = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
 const samples = [];
 const startedAt = new Date();
-console.log(`bench: targets ${Object.keys(targets).join(', ')}; tests ${tests.join(', ')}; MTU ${mtu}; ${reps} rep(s), interleaved${quick ? '; quick' : ''}`);
+console.log(`bench: targets ${Object.keys(targets).join(', ')}; tests ${tests.join(', ')}; MTU ${mtu}; ${reps} rep(s), interleaved${quick ? '; quick' : ''}${values['no-offload'] ? '; netstack --no-offload' : ''}`);
 const running = {};
 const setupErrors = {};
 
@@ -500,7 +504,7 @@ const outFile = resolve(outDir, `bench-${startedAt.toISOString().replace(/[:.]/g
 writeFileSync(outFile, `${JSON.stringify({
   startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
   machine: { hostname: hostname(), cpus: cpus().length, kernel: release(), node: process.version },
-  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, tests, conns: connsCount, slowMBps, sizes: { big, slow, probe: probeSize } },
+  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, noOffload: Boolean(values['no-offload']), tests, conns: connsCount, slowMBps, sizes: { big, slow, probe: probeSize } },
   targets: Object.fromEntries(names.map((n) => {
     const t = running[n];
     return [n, { command: t.command, procKind: t.procKind, pid: t.pid, sizes: t.sizes, probeMBps: t.probeMBps, peakRssMB: t.peakRssMB, endRssMB: t.endRssMB, cpuTotalS: t.cpuTotalS, exitedEarly: t.exitedEarly ?? null, logTail: t.child.log().slice(-2000) }];

@@ -18,6 +18,7 @@ import {
   PROTO_ICMP,
   checksumUpdate16,
   formatAddress,
+  sum16,
   isBroadcast,
   isMulticast,
   type ErrorReporter,
@@ -26,6 +27,7 @@ import {
   type Ipv4Address,
   type PayloadWriter,
   type SendError,
+  type SendOptions,
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
@@ -315,6 +317,8 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   private earliest = Infinity;
   private earliestStale = false;
   private readonly replyWriter = new EchoReplyWriter();
+  /** The options of every echo reply, reused (its TOS is the request's). */
+  private readonly replyOptions: SendOptions = { tos: 0 };
   private readonly errorWriter = new ErrorWriter();
   private readonly requestWriter = new EchoRequestWriter();
 
@@ -340,7 +344,20 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   receive(d: InboundDatagram, now: number): void {
     const s = this.counters;
     s.InMsgs++;
-    const packet = IcmpPacket.checked(d.payload);
+    // The echo request, first and without a view or record object: ping floods are the
+    // volume. Same checks as parseIcmp's (length, checksum over the whole message).
+    const b = d.payload;
+    if (b.length >= ICMP_HEADER_LEN && b[0] === IcmpType.EchoRequest) {
+      if (sum16(b) !== 0xffff) {
+        s.InCsumErrors++;
+        s.InErrors++;
+        return;
+      }
+      s.InEchos++;
+      this.answerEcho(d, now);
+      return;
+    }
+    const packet = IcmpPacket.checked(b);
     if (packet === undefined) {
       s.InErrors++;
       return;
@@ -443,7 +460,8 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
       return;
     }
     this.replyWriter.request = d.payload;
-    const err = this.ip.sendWith(d.src, PROTO_ICMP, d.payload.length, this.replyWriter, { tos: d.tos });
+    this.replyOptions.tos = d.tos;
+    const err = this.ip.sendWith(d.src, PROTO_ICMP, d.payload.length, this.replyWriter, this.replyOptions);
     this.replyWriter.request = EMPTY;
     if (err === undefined) {
       s.OutMsgs++;
@@ -604,14 +622,19 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
 
   /** The earliest time `poll` has work: a queued send failure or the first ping deadline; Infinity when none. */
   pollAt(): number {
+    // Asked after every receive batch: no iterator unless there is something to look at.
     if (this.earliestStale) {
       this.earliestStale = false;
       let min = Infinity;
-      for (const p of this.pings.values()) if (p.deadline < min) min = p.deadline;
+      if (this.pings.size > 0) for (const p of this.pings.values()) if (p.deadline < min) min = p.deadline;
       this.earliest = min;
     }
     let at = this.earliest;
-    for (const f of this.failed) if (!f.done && f.deadline < at) at = f.deadline;
+    const failed = this.failed;
+    for (let i = 0; i < failed.length; i++) {
+      const f = failed[i]!;
+      if (!f.done && f.deadline < at) at = f.deadline;
+    }
     return at;
   }
 

@@ -7,3 +7,4 @@ export * from './stats.js';
 export * from './reassembly.js';
 export * from './pmtu.js';
 export * from './layer.js';
+export * from './views.js';

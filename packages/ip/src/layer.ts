@@ -10,7 +10,9 @@
  * - Buffers: `input` borrows `packet` for the call; the InboundDatagram handed to a
  *   transport (and its views) is reused and valid only during `receive`. Outgoing
  *   packets are built in one reused 65535-byte buffer that the link borrows for the
- *   duration of `send` (LinkOutput copies what it keeps). Re-entrant calls (a
+ *   duration of `send` (LinkOutput copies what it keeps). The views handed on (the
+ *   datagram to the link, the payload to a transport) are reused too (views.ts): no
+ *   allocation per packet. Re-entrant calls (a
  *   transport sending from `receive`, a link delivering synchronously) get their
  *   own scratch per nesting depth, allocated once.
  * - A host, not a router (RFC 1122 §3.3.1): datagrams for other addresses are dropped.
@@ -33,6 +35,7 @@ import {
 import { DEFAULT_PMTU_LIMITS, PmtuCache, plateauBelow, type PmtuLimits } from './pmtu.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.js';
 import { newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
+import { ViewCache } from './views.js';
 import type {
   ErrorReporter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,
@@ -63,11 +66,15 @@ interface InScratch {
   dg: InboundDatagram;
   /** Reassembly output, allocated on first use. */
   asm: Uint8Array | undefined;
+  /** The payload views handed to transports (no view per packet). */
+  views: ViewCache;
 }
 
 interface OutScratch {
   buf: Uint8Array;
   repr: Ipv4Repr;
+  /** The datagram views handed to the link (no view per packet). */
+  views: ViewCache;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -131,6 +138,7 @@ export class Ipv4Layer implements IpOutput {
   private pollBuf: Uint8Array | undefined;
   private readonly pollRepr: Ipv4Repr = emptyIpv4Repr();
   private readonly pollDg: InboundDatagram = newDatagram();
+  private readonly pollViews = new ViewCache();
   /** Bound once: no closure per poll. */
   private readonly onExpired = (first: Uint8Array, now: number): void => this.reassemblyTimedOut(first, now);
 
@@ -293,7 +301,7 @@ export class Ipv4Layer implements IpOutput {
       r.payloadLength = length;
       r.totalLength = total;
       emitIpv4(r, buf, 0);
-      if (!this.link.sendOffload!(buf.subarray(0, total), gsoSize, IPV4_MIN_HEADER_LEN, csumOffset)) return this.linkDropped();
+      if (!this.link.sendOffload!(s.views.view(buf, 0, total), gsoSize, IPV4_MIN_HEADER_LEN, csumOffset)) return this.linkDropped();
       c.OutOffloaded++;
       if (big) c.OutGsoDatagrams++;
       return undefined;
@@ -359,7 +367,7 @@ export class Ipv4Layer implements IpOutput {
       return;
     }
     // Trailing bytes past Total Length are link padding (RFC 791 §3.1 Total Length).
-    const bytes = packet.length === r.totalLength ? packet : packet.subarray(0, r.totalLength);
+    const bytes = packet.length === r.totalLength ? packet : s.views.view(packet, 0, r.totalLength);
     if (r.moreFragments || r.fragmentOffset !== 0) {
       // RFC 791 §3.2 / RFC 1122 §3.3.2: reassemble before delivery.
       c.ReasmReqds++;
@@ -369,15 +377,16 @@ export class Ipv4Layer implements IpOutput {
       const whole = out.subarray(0, len);
       parseIpv4(whole, r); // a header we just rebuilt: always valid
       // The pieces' meta is gone: a reassembled datagram is always verified by its transport.
-      this.dispatch(r, whole, true, false, s.dg, now);
+      this.dispatch(r, whole, true, false, s, now);
       return;
     }
     if (r.totalLength > this.link.mtu) c.InGsoDatagrams++;
-    this.dispatch(r, bytes, false, s.verified, s.dg, now);
+    this.dispatch(r, bytes, false, s.verified, s, now);
   }
 
-  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, verified: boolean, dg: InboundDatagram, now: number): void {
-    this.fillDatagram(dg, r, bytes, reassembled);
+  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, verified: boolean, s: InScratch, now: number): void {
+    const dg = s.dg;
+    this.fillDatagram(dg, r, bytes, reassembled, s.views);
     dg.checksumVerified = verified;
     if (verified) this.c.InChecksumVerified++;
     const t = this.transports[r.protocol];
@@ -392,14 +401,14 @@ export class Ipv4Layer implements IpOutput {
     t.receive(dg, now);
   }
 
-  private fillDatagram(dg: InboundDatagram, r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean): void {
+  private fillDatagram(dg: InboundDatagram, r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, views: ViewCache): void {
     dg.src = r.src;
     dg.dst = r.dst;
     dg.protocol = r.protocol;
     dg.ttl = r.ttl;
     dg.tos = r.tos;
     dg.packet = bytes;
-    dg.payload = bytes.subarray(r.headerLength, r.totalLength);
+    dg.payload = views.view(bytes, r.headerLength, r.totalLength);
     dg.headerLength = r.headerLength;
     dg.toBroadcast = r.dst !== this.address && this.isBroadcastOrMulticast(r.dst);
     dg.reassembled = reassembled;
@@ -518,7 +527,7 @@ export class Ipv4Layer implements IpOutput {
         r.payloadLength = length;
         r.totalLength = total;
         emitIpv4(r, buf, 0);
-        if (!this.link.send(buf.subarray(0, total))) return this.linkDropped();
+        if (!this.link.send(s.views.view(buf, 0, total))) return this.linkDropped();
         return undefined;
       }
       // RFC 791 §3.2 fragmentation: pieces of NFB*8 payload bytes (NFB = (MTU - IHL*4) / 8),
@@ -572,7 +581,7 @@ export class Ipv4Layer implements IpOutput {
     const repr = parseIpv4(first, this.pollRepr);
     if (typeof repr === 'string') return; // cannot happen: we stored a valid fragment
     const dg = this.pollDg;
-    this.fillDatagram(dg, repr, first, false);
+    this.fillDatagram(dg, repr, first, false, this.pollViews);
     dg.checksumVerified = false;
     if (!this.mayAnswer(dg)) {
       this.c.OutErrorReportsSuppressed++;
@@ -600,7 +609,7 @@ export class Ipv4Layer implements IpOutput {
   }
 
   private newInScratch(): InScratch {
-    const s: InScratch = { verified: false, repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined };
+    const s: InScratch = { verified: false, repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined, views: new ViewCache() };
     this.inScratch[this.inDepth] = s;
     return s;
   }
@@ -609,7 +618,7 @@ export class Ipv4Layer implements IpOutput {
     // The link's headroom sits in front of byte 0 of every datagram (and of every fragment).
     const h = this.headroom;
     const buf = h === 0 ? new Uint8Array(IPV4_MAX_TOTAL_LEN) : new Uint8Array(h + IPV4_MAX_TOTAL_LEN).subarray(h);
-    const s: OutScratch = { buf, repr: emptyIpv4Repr() };
+    const s: OutScratch = { buf, repr: emptyIpv4Repr(), views: new ViewCache() };
     this.outScratch[this.outDepth] = s;
     return s;
   }

@@ -97,12 +97,14 @@ export class PmtuCache {
   }
 
   pollAt(): number {
+    if (this.entries.size === 0) return Infinity; // asked after every receive batch: no iterator
     for (const e of this.entries.values()) return e.expires;
     return Infinity;
   }
 
   /** Forgets estimates older than the lifetime (RFC 1191 §6.3). */
   poll(now: number): void {
+    if (this.entries.size === 0) return;
     for (const [k, e] of this.entries) {
       if (e.expires > now) break;
       this.entries.delete(k);

@@ -174,6 +174,8 @@ export class Reassembler {
 
   /** Earliest reassembly deadline, or Infinity. */
   pollAt(): number {
+    // Asked after every receive batch: no iterator when there is nothing to look at.
+    if (this.table.size === 0) return Infinity;
     // Deadlines are creation time + a constant, and the Map keeps creation order.
     for (const d of this.table.values()) return d.deadline;
     return Infinity;
@@ -181,6 +183,7 @@ export class Reassembler {
 
   /** Expires datagrams whose timer ran out (RFC 791 §3.2, RFC 1122 §3.3.2). `out` must hold 65535 bytes. */
   poll(now: number, out: Uint8Array, onExpired?: ExpiredFirstFragment): void {
+    if (this.table.size === 0) return;
     for (const [key, d] of this.table) {
       if (d.deadline > now) break;
       this.table.delete(key);

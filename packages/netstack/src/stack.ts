@@ -4,8 +4,9 @@
  *
  * Time: the protocol layers read no clock. Every layer says when it next needs to
  * run (`pollAt()`); the facade keeps ONE Node timer armed for the earliest of
- * those deadlines and calls `poll(now)` on expiry. `now` is `performance.now()`
- * milliseconds, read once per received batch and once per timer expiry.
+ * those deadlines and calls `poll(now)` on expiry, after handing the IP layer what
+ * the link has already received (`link.pollNow()`: input before timers). `now` is
+ * `performance.now()` milliseconds, read once per received batch and once per timer expiry.
  * A `clock` option replaces the real clock (virtual time for deterministic
  * simulation: nothing then happens until the caller advances it).
  */
@@ -26,6 +27,13 @@ export interface TunOptions {
   kernelAddress?: string;
   /** Device MTU, 68..65535 (default 1500). */
   mtu?: number;
+  /**
+   * Packets the kernel may queue for the stack to read before it drops them (the device's
+   * txqueuelen), raised to at least this (default 1000; a tun starts at 500, which 10 000
+   * kernel connections overflowed whenever the stack was busy: ACKs lost in the kernel,
+   * tail loss probes and retransmissions answered by D-SACKs). Never lowered.
+   */
+  txQueueLen?: number;
   /** Open with IFF_NAPI so the kernel takes our writes in order (default true; see @netstack/tun). */
   napi?: boolean;
   /**
@@ -50,6 +58,8 @@ export interface Clock {
 }
 
 const realClock: Clock = realTimeScheduler;
+/** Linux's default txqueuelen for most devices (a tun's own default is 500). */
+const DEFAULT_TX_QUEUE_LEN = 1000;
 
 export interface StackOptions {
   /** The stack's own IPv4 address, e.g. '10.7.0.2'. */
@@ -125,6 +135,10 @@ export class Stack {
   private closed = false;
   private rxNow = 0;
   private inBatch = false;
+  /** In onTimer's input drain: schedule() waits for the end of the callback. */
+  private inTimer = false;
+  /** The timer callback, bound once (no closure each time the timer is re-armed). */
+  private readonly fire = (): void => this.onTimer();
 
   /** @internal use createStack() */
   constructor(options: StackOptions) {
@@ -152,6 +166,7 @@ export class Stack {
       this.device = TunDevice.open({
         ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
         mtu: options.tun.mtu ?? 1500,
+        txQueueLen: options.tun.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
         ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
         offload: options.tun.offload ?? options.impair === undefined,
         kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`,
@@ -211,18 +226,33 @@ export class Stack {
 
   /** Re-arms the one timer to the earliest deadline any layer has. */
   schedule(): void {
-    if (this.closed) return;
+    if (this.closed || this.inTimer) return;
     const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt());
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
     if (at === Infinity) { this.timer = undefined; return; }
-    this.timer = this.clock.setTimer(() => this.onTimer(), Math.max(0, at - this.clock.now()));
+    this.timer = this.clock.setTimer(this.fire, Math.max(0, at - this.clock.now()));
   }
 
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
+    // Input first. Node runs expired timers before it polls for I/O, so after a busy
+    // stretch this callback can run while ACKs already sit unread in the device: the
+    // retransmission and tail-loss-probe timers they would cancel must not fire first
+    // (spurious retransmissions, D-SACKed back). A bounded, non-blocking drain (tun:
+    // until EAGAIN, at most its queue length); its batchEnd calls must not re-arm the
+    // timer (done once below, after the protocol timers).
+    if (this.link.pollNow !== undefined) {
+      this.inTimer = true;
+      try {
+        this.link.pollNow();
+      } finally {
+        this.inTimer = false;
+      }
+      if (this.closed) return; // closed from a callback of that input
+    }
     const now = this.clock.now();
     this.ip.poll(now);
     this.icmp.poll(now);

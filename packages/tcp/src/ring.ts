@@ -3,8 +3,11 @@
  * bookkeeping for out-of-order data (after smoltcp's `storage::RingBuffer` and
  * `storage::Assembler`).
  *
- * Storage grows lazily (doubling) up to `capacity`, so an idle connection does
- * not hold its full buffer; `capacity` is the hard bound.
+ * Storage starts empty and grows on first use, doubling, up to `capacity` (the
+ * hard bound): a connection that never carries data holds no storage, and one
+ * that carried a few bytes holds a few bytes, not its full buffer. Storage is
+ * never shrunk while in use (a bulk transfer would reallocate on every drain);
+ * `release()` gives it back where no data can arrive any more.
  */
 const EMPTY = new Uint8Array(0);
 
@@ -14,9 +17,18 @@ export class RingBuffer {
   private head = 0;
   private len = 0;
 
-  constructor(capacity: number, initial = 4096) {
+  /**
+   * `minAlloc`: the smallest storage ever allocated (the first allocation is the
+   * power-of-two multiple of it that holds the first write; each growth doubles).
+   * 64 bytes hold a short request or echo; a bulk transfer reaches its working size
+   * in a few doublings (its first write is already kilobytes).
+   */
+  private readonly minAlloc: number;
+
+  constructor(capacity: number, minAlloc = 64) {
     this.capacity = capacity;
-    this.buf = new Uint8Array(Math.min(capacity, initial));
+    this.minAlloc = Math.max(1, minAlloc);
+    this.buf = EMPTY;
   }
 
   /** Bytes stored (readable). */
@@ -41,7 +53,7 @@ export class RingBuffer {
 
   private reserve(total: number): void {
     if (total <= this.buf.length) return;
-    let size = this.buf.length || 1;
+    let size = this.buf.length || this.minAlloc;
     while (size < total) size *= 2;
     size = Math.min(size, this.capacity);
     const next = new Uint8Array(size);
@@ -59,7 +71,7 @@ export class RingBuffer {
   write(src: Uint8Array): number {
     const n = Math.min(src.length, this.free);
     if (n === 0) return 0;
-    this.writeAt(0, src.subarray(0, n));
+    this.writeAt(0, n === src.length ? src : src.subarray(0, n)); // no view unless it must cut
     this.len += n;
     return n;
   }
@@ -89,6 +101,7 @@ export class RingBuffer {
 
   /** Copies `n` bytes starting `offset` bytes into the readable data to `dst[dstOff...]`. */
   peek(offset: number, n: number, dst: Uint8Array, dstOff: number): void {
+    if (n <= 0) return;
     const size = this.buf.length;
     const pos = (this.head + offset) % size;
     const first = Math.min(n, size - pos);
@@ -108,6 +121,7 @@ export class RingBuffer {
   /** Drops `n` bytes from the front. */
   discard(n: number): void {
     n = Math.min(n, this.len);
+    if (n <= 0) return; // also keeps head a number while no storage is held (x % 0 is NaN)
     this.len -= n;
     // No reset to 0 on empty: reassembled bytes may sit past the end (writeAt).
     this.head = (this.head + n) % this.buf.length;

@@ -34,6 +34,11 @@ export const SIOCSIFADDR = 0x8916;
 export const SIOCSIFNETMASK = 0x891c;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
+/** ifr_qlen (int32 at 16): the device's txqueuelen, here the packets the kernel queues for the reader. */
+export const SIOCGIFTXQLEN = 0x8942;
+export const SIOCSIFTXQLEN = 0x8943;
+/** Largest txQueueLen accepted (tun sizes a ring of pointers to it: 512 KiB at this bound). */
+export const MAX_TX_QUEUE_LEN = 65536;
 
 // linux/if.h
 export const IFF_UP = 0x1;
@@ -81,6 +86,16 @@ export function validateMtu(mtu: unknown): number {
   return mtu;
 }
 
+export function validateTxQueueLen(qlen: unknown): number {
+  if (typeof qlen !== 'number' || !Number.isInteger(qlen)) {
+    throw argError('ERR_INVALID_ARG_TYPE', `The "txQueueLen" option must be an integer, got ${String(qlen)}`);
+  }
+  if (qlen < 1 || qlen > MAX_TX_QUEUE_LEN) {
+    throw argError('ERR_OUT_OF_RANGE', `The "txQueueLen" option must be >= 1 and <= ${MAX_TX_QUEUE_LEN}, got ${qlen}`);
+  }
+  return qlen;
+}
+
 /** A new zeroed ifreq with the name set (validated). */
 export function ifreq(name: string): Buffer {
   const buf = Buffer.alloc(IFREQ_SIZE);
@@ -116,6 +131,10 @@ export function writeIfMtu(req: Buffer, mtu: number): void {
 export function readIfMtu(req: Buffer): number {
   return req.readInt32LE(UNION_OFFSET);
 }
+
+/** ifr_qlen: an int32 at the union, like ifr_mtu. */
+export const writeIfQlen = writeIfMtu;
+export const readIfQlen = readIfMtu;
 
 /** Writes a `sockaddr_in` (AF_INET, port 0) for `address` (4 bytes, network order) at offset 16. */
 export function writeIfAddr(req: Buffer, address: Uint8Array): void {

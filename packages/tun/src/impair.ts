@@ -313,6 +313,8 @@ export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}
     setReceiver: (r) => {
       receiver = r;
     },
+    // What the inner link has received goes through the shaper now (delayed packets stay held).
+    pollNow: () => link.pollNow?.() ?? 0,
     stats: (): LinkStats => link.stats(),
     impairStats: () => ({ ...stats }),
     queued: () => tx.queued + rx.queued,

@@ -96,6 +96,19 @@ export interface Link {
   sendOffload?(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean;
   /** Installs the receiver; replaces any earlier one. */
   setReceiver(receiver: LinkReceiver): void;
+  /**
+   * Hands the receiver, now and synchronously, packets that have already arrived but not
+   * yet been delivered (a TUN device: what sits unread in the kernel's queue), at most one
+   * batch (a device's read budget), with `batchEnd` after it as usual; returns how many
+   * packets were delivered. Never blocks, never throws for an operational failure.
+   *
+   * Why: Node runs expired timers before it polls for I/O, so a stack whose timer fires
+   * after a busy stretch would otherwise run retransmission timers while the ACKs that
+   * cancel them sit unread. A stack calls this first thing in its timer callback.
+   * Optional: a link without it (or with nothing pending) returns 0 / is simply not asked.
+   * Must not be called from inside the receiver.
+   */
+  pollNow?(): number;
   stats(): LinkStats;
   /** Idempotent. A closed link drops what is sent and delivers nothing. */
   close(): void;

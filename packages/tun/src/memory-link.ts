@@ -6,6 +6,7 @@
  *   pair.a, pair.b: MemoryLink     the two ends (each a `Link`)
  *   pair.pump(): number            delivers what was queued when called; returns the count
  *   pair.pending(): number         packets queued in both directions
+ *   end.pollNow(): number          delivers now what is queued towards that end (autoDeliver only)
  *   pair.stats(): LinkPairStats    packets the filter dropped on the wire
  *   pair.close()                   closes both ends
  *
@@ -202,6 +203,15 @@ export class MemoryLink implements Link {
     this.#self.hasReceiver = true;
   }
 
+  /**
+   * Link.pollNow: delivers, now, the packets queued towards this end (those the next
+   * automatic delivery would hand over), then batchEnd. With `autoDeliver: false` the
+   * caller owns delivery (pump()), so nothing moves and this returns 0.
+   */
+  pollNow(): number {
+    return this.#wire.deliverNow(this.#direction === 'a->b' ? 'b->a' : 'a->b');
+  }
+
   stats(): LinkStats {
     return { ...this.#self.counters };
   }
@@ -257,6 +267,12 @@ export class Wire {
 
   pending(): number {
     return this.#toA.size + this.#toB.size;
+  }
+
+  /** Delivers what is queued in `direction` now, when delivery is automatic (MemoryLink.pollNow). */
+  deliverNow(direction: LinkDirection): number {
+    if (!this.#auto) return 0;
+    return direction === 'a->b' ? this.#deliver(this.#toB, this.#toB.size, this.#endB) : this.#deliver(this.#toA, this.#toA.size, this.#endA);
   }
 
   pump(): number {

@@ -314,6 +314,11 @@ class CaptureLink implements Link {
     this.#inner.setReceiver(wrapped);
   }
 
+  /** Link.pollNow of the inner link (received packets are recorded on the way, as always). */
+  pollNow(): number {
+    return this.#inner.pollNow?.() ?? 0;
+  }
+
   stats(): LinkStats {
     return this.#inner.stats();
   }

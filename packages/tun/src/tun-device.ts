@@ -5,13 +5,15 @@
  *   TunDevice.open(options?: TunOptions): TunDevice          synchronous; throws CodedError
  *   device.name: string    the kernel's name (reads back `tun%d` choices)
  *   device.mtu: number     the device MTU as the kernel has it
+ *   device.txQueueLen: number | undefined   the kernel's queue towards us, when configured
  *   device.fd: number      the /dev/net/tun descriptor (-1 once closed)
  *   device.send(packet): boolean           one write() per packet, never writev
  *   device.sendOffload(packet, gsoSize, csumStart, csumOffset): boolean   (offload: true only)
  *   device.offload: { tso4, csum, uso4 } | undefined   what TUNSETOFFLOAD accepted
  *   device.setReceiver(receiver): void
+ *   device.pollNow(): number               drains what is queued now (Link.pollNow), synchronously, bounded
  *   device.stats(): TunStats
- *   device.configure({ kernelAddress?, mtu?, up? }): void   kernel-side settings, by ioctl
+ *   device.configure({ kernelAddress?, mtu?, up?, txQueueLen? }): void   kernel-side settings, by ioctl
  *   device.ref() / device.unref()          keep / stop keeping the process alive
  *   device.close(): void                   idempotent; removes a non-persistent device
  *
@@ -23,7 +25,8 @@
  *   budget runs out the callback returns: the level-triggered poll fires again on the next
  *   turn of the event loop, after timers and immediates had their turn (that is the yield;
  *   no setImmediate is needed, and none could race the poll into a double drain).
- * - The view passed to `packet()` is valid only during the call (the buffer is reused).
+ * - The view passed to `packet()` is valid only during the call (the buffer is reused, and
+ *   so are the view objects: views.ts).
  * - Idle costs nothing: no timer, no thread, only the epoll registration.
  * - In `tun` mode with `ipv4Only` (default), packets whose version nibble is not 4 are
  *   dropped and counted in `rxDropped` (a fresh namespace sends IPv6 solicitations at once).
@@ -97,6 +100,7 @@ import {
   type PacketMeta,
 } from './vnet.js';
 import { UdpSegmenter } from './uso.js';
+import { ViewCache } from './views.js';
 import {
   AF_INET,
   IFF_NAPI,
@@ -119,15 +123,20 @@ import {
   SIOCSIFFLAGS,
   SIOCSIFMTU,
   SIOCSIFNETMASK,
+  SIOCGIFTXQLEN,
+  SIOCSIFTXQLEN,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   TUNSETIFF,
   TUNSETPERSIST,
   validateIfName,
   validateMtu,
+  validateTxQueueLen,
   writeIfAddr,
   writeIfFlags,
   writeIfMtu,
+  writeIfQlen,
+  readIfQlen,
   type Ipv4Cidr,
 } from './ifreq.js';
 
@@ -140,6 +149,14 @@ export interface TunOptions {
   mode?: TunMode;
   /** Set the device MTU (68..65535). Without it the kernel's current MTU is kept and read back. */
   mtu?: number;
+  /**
+   * Raise the device's txqueuelen to at least this many packets (1..65536; never lowered):
+   * what the kernel queues for us to read before it drops (a tun's default is 500,
+   * TUN_READQ_SIZE). A reader that falls behind for a moment (a burst of 10 000 kernel
+   * connections, a garbage collection) otherwise loses packets in the kernel, counted in
+   * the device's TX dropped (`ip -s link`), and the senders retransmit. Unset: unchanged.
+   */
+  txQueueLen?: number;
   /** Kernel-side IPv4 address with prefix, e.g. `10.7.0.1/24`. */
   kernelAddress?: string;
   /** Bring the link up (true, the default) or down (false). */
@@ -173,6 +190,8 @@ export interface TunOptions {
 export interface TunConfig {
   kernelAddress?: string;
   mtu?: number;
+  /** Raise txqueuelen to at least this (see TunOptions). */
+  txQueueLen?: number;
   up?: boolean;
   persist?: boolean;
 }
@@ -224,6 +243,8 @@ const TUN_RX_BUFFER = 65535;
 /** Ethernet header + one VLAN tag on top of the MTU in TAP mode. */
 const TAP_OVERHEAD = 18;
 const DEFAULT_READ_BUDGET = 256;
+/** Reads one pollNow() may make (or the txQueueLen, when larger): twice a tun queue's default (TUN_READQ_SIZE, 500). */
+const POLL_NOW_MAX = 1024;
 
 /** Open devices, held strongly until close() so no poll handle is collected while open. */
 const openDevices = new Set<TunDevice>();
@@ -250,6 +271,7 @@ export class TunDevice implements Link {
   readonly name: string;
   readonly mode: TunMode;
   #mtu: number;
+  #txQueueLen: number | undefined;
   #fd: number;
   readonly #sys: Libc;
   readonly #rxBuffer: Uint8Array;
@@ -259,12 +281,18 @@ export class TunDevice implements Link {
   #receiver: LinkReceiver = noReceiver;
   #hasReceiver = false;
   #poll: PollHandle | undefined;
+  /** A read or poll error stopped reading (pollNow reads no more either). */
+  #failed = false;
+  /** Reads that returned a packet in the last #drain. */
+  #lastReads = 0;
   /** virtio_net_hdr bytes before every packet (0: IFF_VNET_HDR off). */
   readonly #vnetLen: number;
   readonly #offload: TunOffload | undefined;
   /** Reused write buffer for `send` (and unaligned `sendOffload`) when a vnet header is on. */
   readonly #txBuffer: Uint8Array | undefined;
   readonly #meta: PacketMeta = newPacketMeta();
+  /** The views of the read buffer handed to the receiver (none allocated per packet). */
+  readonly #rxViews = new ViewCache();
   /** Splits UDP super-datagrams in the read buffer (allocated with USO on). */
   readonly #uso: UdpSegmenter | undefined;
   /** The meta of each datagram of a split super-datagram (reused). */
@@ -323,22 +351,24 @@ export class TunDevice implements Link {
       const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd, opts.ipv4Only) : undefined;
       const config: TunConfig = { up: opts.up };
       if (opts.mtu !== undefined) config.mtu = opts.mtu;
+      if (opts.txQueueLen !== undefined) config.txQueueLen = opts.txQueueLen;
       if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
       if (opts.persist !== undefined) config.persist = opts.persist;
-      const mtu = applyConfig(sys, fd, name, config, opts.cidr);
-      return new TunDevice(sys, fd, name, mtu, opts, vnet);
+      const applied = applyConfig(sys, fd, name, config, opts.cidr);
+      return new TunDevice(sys, fd, name, applied, opts, vnet);
     } catch (err) {
       sys.close(fd);
       throw err;
     }
   }
 
-  private constructor(sys: Libc, fd: number, name: string, mtu: number, opts: ValidOptions, vnet: Negotiated | undefined) {
+  private constructor(sys: Libc, fd: number, name: string, applied: Applied, opts: ValidOptions, vnet: Negotiated | undefined) {
     this.#sys = sys;
     this.#fd = fd;
     this.name = name;
     this.mode = opts.mode;
-    this.#mtu = mtu;
+    this.#mtu = applied.mtu;
+    this.#txQueueLen = applied.txQueueLen;
     this.#ipv4Only = opts.ipv4Only;
     this.#readBudget = opts.readBudget;
     this.#onError = opts.onError;
@@ -353,6 +383,11 @@ export class TunDevice implements Link {
 
   get mtu(): number {
     return this.#mtu;
+  }
+
+  /** The device's txqueuelen as the kernel has it after `txQueueLen` was applied; undefined when never asked. */
+  get txQueueLen(): number | undefined {
+    return this.#txQueueLen;
   }
 
   /** What TUNSETOFFLOAD accepted; undefined when the device has no vnet header (offload off or refused). */
@@ -477,6 +512,7 @@ export class TunDevice implements Link {
     const cfg: TunConfig = {};
     let cidr: Ipv4Cidr | undefined;
     if (config.mtu !== undefined) cfg.mtu = validateMtu(config.mtu);
+    if (config.txQueueLen !== undefined) cfg.txQueueLen = validateTxQueueLen(config.txQueueLen);
     if (config.kernelAddress !== undefined) {
       cidr = parseIpv4Cidr(config.kernelAddress);
       cfg.kernelAddress = config.kernelAddress;
@@ -484,7 +520,9 @@ export class TunDevice implements Link {
     if (config.up !== undefined) cfg.up = validateBool(config.up, 'up');
     if (config.persist !== undefined) cfg.persist = validateBool(config.persist, 'persist');
     if (this.#fd < 0) throw closedError('configure');
-    this.#mtu = applyConfig(this.#sys, this.#fd, this.name, cfg, cidr);
+    const applied = applyConfig(this.#sys, this.#fd, this.name, cfg, cidr);
+    this.#mtu = applied.mtu;
+    if (applied.txQueueLen !== undefined) this.#txQueueLen = applied.txQueueLen;
   }
 
   /** Lets the process exit while the device is open (the device keeps working while it runs). */
@@ -514,16 +552,43 @@ export class TunDevice implements Link {
     this.close();
   }
 
+  /**
+   * Link.pollNow: drains what the kernel has queued now, synchronously: batches of the read
+   * budget, each ended by batchEnd as a readability callback would, until EAGAIN, bounded
+   * by POLL_NOW_MAX reads or the device's txQueueLen, the larger (what the kernel can hold
+   * for us: 500 packets by default, TUN_READQ_SIZE). One batch would not do: after a busy
+   * stretch the queue is deeper than the budget, and the ACKs the caller's timers wait for
+   * are anywhere in it. Returns the packets delivered; 0 once closed or after a read error.
+   * The level-triggered poll stays armed: if it fires afterwards it finds the queue empty
+   * (one read, EAGAIN).
+   */
+  pollNow(): number {
+    let delivered = 0;
+    const max = Math.max(POLL_NOW_MAX, this.#txQueueLen ?? 0);
+    for (let reads = 0; reads < max && this.#fd >= 0 && !this.#failed;) {
+      const budget = Math.min(this.#readBudget, max - reads);
+      delivered += this.#drain(budget);
+      if (this.#lastReads < budget) break; // EAGAIN (or closed, or a read error)
+      reads += budget;
+    }
+    return delivered;
+  }
+
   #onPoll(status: number, _events: PollEvents): void {
     if (this.#fd < 0) return;
     if (status < 0) {
       this.#fail(sysError(-status, 'poll', `polling ${this.name} failed`));
       return;
     }
-    this.#drain();
+    this.#drain(this.#readBudget);
   }
 
-  #drain(): void {
+  /**
+   * Reads up to `budget` packets (until EAGAIN), hands them to the receiver, then one
+   * batchEnd. Returns the packets delivered; `#lastReads` says how many reads returned a
+   * packet (budget: the queue may hold more).
+   */
+  #drain(budget: number): number {
     const sys = this.#sys;
     const buf = this.#rxBuffer;
     const stats = this.#stats;
@@ -533,7 +598,8 @@ export class TunDevice implements Link {
     const vl = this.#vnetLen;
     const meta = this.#meta;
     let delivered = 0;
-    for (let i = 0; i < this.#readBudget; i++) {
+    let reads = 0;
+    for (let i = 0; i < budget; i++) {
       const fd = this.#fd; // close() from inside the receiver ends the batch
       if (fd < 0) break;
       const n = sys.read(fd, buf, buf.length);
@@ -544,6 +610,7 @@ export class TunDevice implements Link {
         this.#fail(sysError(errno, 'read', `reading ${this.name} failed; the device stopped reading`));
         break;
       }
+      reads++;
       if (n <= vl || !deliver || (filter && buf[vl]! >> 4 !== 4)) {
         stats.rxDropped++;
         continue;
@@ -552,7 +619,7 @@ export class TunDevice implements Link {
         stats.rxPackets++;
         stats.rxBytes += n;
         delivered++;
-        receiver.packet(buf.subarray(0, n));
+        receiver.packet(this.#rxViews.view(buf, 0, n));
         continue;
       }
       decodeVnetMeta(buf, 0, meta);
@@ -565,9 +632,11 @@ export class TunDevice implements Link {
       delivered++;
       if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.rxGsoPackets++;
       if (meta.csumPartial) stats.rxCsumPartial++;
-      receiver.packet(buf.subarray(vl, n), meta);
+      receiver.packet(this.#rxViews.view(buf, vl, n), meta);
     }
+    this.#lastReads = reads;
     if (delivered > 0 && this.#fd >= 0) receiver.batchEnd?.();
+    return delivered;
   }
 
   /**
@@ -607,6 +676,7 @@ export class TunDevice implements Link {
   }
 
   #fail(err: CodedError): void {
+    this.#failed = true;
     this.#stats.rxErrors++;
     this.#poll?.stop();
     if (this.#onError) this.#onError(err);
@@ -647,6 +717,7 @@ interface ValidOptions {
   name: string;
   mode: TunMode;
   mtu: number | undefined;
+  txQueueLen: number | undefined;
   kernelAddress: string | undefined;
   cidr: Ipv4Cidr | undefined;
   up: boolean;
@@ -668,6 +739,7 @@ function validateOptions(options: TunOptions): ValidOptions {
   }
   const name = validateIfName(options.name ?? `${mode}%d`);
   const mtu = options.mtu === undefined ? undefined : validateMtu(options.mtu);
+  const txQueueLen = options.txQueueLen === undefined ? undefined : validateTxQueueLen(options.txQueueLen);
   const cidr = options.kernelAddress === undefined ? undefined : parseIpv4Cidr(options.kernelAddress);
   const up = options.up === undefined ? true : validateBool(options.up, 'up');
   const persist = options.persist === undefined ? undefined : validateBool(options.persist, 'persist');
@@ -691,6 +763,7 @@ function validateOptions(options: TunOptions): ValidOptions {
     name,
     mode,
     mtu,
+    txQueueLen,
     kernelAddress: options.kernelAddress,
     cidr,
     up,
@@ -738,8 +811,14 @@ function validateBool(value: unknown, option: string): boolean {
   return value;
 }
 
-/** Applies kernel-side settings on `name`; returns the MTU the kernel has afterwards. */
-function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, cidr: Ipv4Cidr | undefined): number {
+interface Applied {
+  mtu: number;
+  /** Read back when `txQueueLen` was asked for. */
+  txQueueLen: number | undefined;
+}
+
+/** Applies kernel-side settings on `name`; returns the MTU (and txqueuelen) the kernel has afterwards. */
+function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, cidr: Ipv4Cidr | undefined): Applied {
   if (config.persist !== undefined && sys.ioctlInt(tunFd, TUNSETPERSIST, config.persist ? 1 : 0) < 0) {
     throw sysError(sys.errno(), 'ioctl', `TUNSETPERSIST on ${name}`);
   }
@@ -773,9 +852,19 @@ function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, 
         ioctl(SIOCSIFFLAGS, config.up ? 'bring the link up' : 'bring the link down');
       }
     }
+    let txQueueLen: number | undefined;
+    if (config.txQueueLen !== undefined) {
+      ioctl(SIOCGIFTXQLEN, 'read txqueuelen');
+      txQueueLen = readIfQlen(req);
+      if (txQueueLen < config.txQueueLen) {
+        writeIfQlen(req, config.txQueueLen);
+        ioctl(SIOCSIFTXQLEN, `set txqueuelen ${config.txQueueLen}`);
+        txQueueLen = config.txQueueLen;
+      }
+    }
     ioctl(SIOCGIFMTU, 'read MTU');
     const mtu = readIfMtu(req);
-    return Math.min(mtu, MAX_MTU);
+    return { mtu: Math.min(mtu, MAX_MTU), txQueueLen };
   } finally {
     sys.close(sock);
   }

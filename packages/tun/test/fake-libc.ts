@@ -20,6 +20,7 @@ export class FakeLibc implements Libc {
   /** Kernel-side state the configuration ioctls act on. */
   ifFlags = 0;
   ifMtu = 1500;
+  ifTxQlen = 500;
   openFds = new Set<number>();
   pollCallback: ((status: number, events: PollEvents) => void) | undefined;
   pollState = { refed: true, stopped: false, closed: false };
@@ -90,6 +91,12 @@ export class FakeLibc implements Libc {
         break;
       case 0x8922:
         this.ifMtu = view.getInt32(16, true);
+        break;
+      case 0x8942:
+        view.setInt32(16, this.ifTxQlen, true);
+        break;
+      case 0x8943:
+        this.ifTxQlen = view.getInt32(16, true);
         break;
     }
     return 0;

@@ -69,6 +69,37 @@ describe('createLinkPair: automatic delivery', () => {
   });
 });
 
+describe('createLinkPair: pollNow (Link.pollNow)', () => {
+  it('delivers at once what is queued towards that end only, then batchEnd; the scheduled delivery finds it gone', async () => {
+    const { a, b } = createLinkPair();
+    const ra = recorder();
+    const rb = recorder();
+    a.setReceiver(ra);
+    b.setReceiver(rb);
+    a.send(pkt(1));
+    a.send(pkt(2));
+    b.send(pkt(9));
+    expect(b.pollNow()).toBe(2);
+    expect(rb.log).toEqual(['p1', 'p2', 'end']);
+    expect(ra.log).toEqual([]);
+    expect(b.pollNow()).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(rb.log).toEqual(['p1', 'p2', 'end']);
+    expect(ra.log).toEqual(['p9', 'end']);
+  });
+
+  it('moves nothing with autoDeliver: false (the caller pumps)', () => {
+    const pair = createLinkPair({ autoDeliver: false });
+    const rb = recorder();
+    pair.b.setReceiver(rb);
+    pair.a.send(pkt(1));
+    expect(pair.b.pollNow()).toBe(0);
+    expect(pair.pending()).toBe(1);
+    expect(pair.pump()).toBe(1);
+    expect(rb.log).toEqual(['p1', 'end']);
+  });
+});
+
 describe('createLinkPair: bounds and drops', () => {
   it('drops and counts overflow beyond queueLimit', () => {
     const pair = createLinkPair({ queueLimit: 3, autoDeliver: false });

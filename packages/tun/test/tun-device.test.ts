@@ -166,6 +166,27 @@ describe('open and configure', () => {
     expect(sys.openFds.size).toBe(0);
   });
 
+  it('txQueueLen raises the kernel queue towards the reader, never lowers it, and leaves it alone when unset', () => {
+    const dev = TunDevice.open({ name: 'tun0' });
+    expect(sys.calls.some((c) => c.args[1] === 0x8942 || c.args[1] === 0x8943)).toBe(false);
+    expect(dev.txQueueLen).toBeUndefined();
+    dev.close();
+    const raised = TunDevice.open({ name: 'tun0', txQueueLen: 1000 });
+    expect(sys.ifTxQlen).toBe(1000);
+    expect(raised.txQueueLen).toBe(1000);
+    raised.close();
+    sys.ifTxQlen = 5000;
+    const kept = TunDevice.open({ name: 'tun0', txQueueLen: 1000 });
+    expect(sys.ifTxQlen).toBe(5000);
+    expect(kept.txQueueLen).toBe(5000);
+    kept.configure({ txQueueLen: 8000 });
+    expect(sys.ifTxQlen).toBe(8000);
+    expect(kept.txQueueLen).toBe(8000);
+    kept.close();
+    expect(catchError(() => TunDevice.open({ txQueueLen: 0 })).code).toBe('ERR_OUT_OF_RANGE');
+    expect(catchError(() => TunDevice.open({ txQueueLen: 1.5 })).code).toBe('ERR_INVALID_ARG_TYPE');
+  });
+
   it('keeps the kernel MTU when none is given, and skips SIOCSIFFLAGS when already up', () => {
     sys.ifMtu = 9000;
     sys.ifFlags = 0x1 | 0x40 | 0x1000;
@@ -213,6 +234,59 @@ describe('receive path', () => {
     sys.fireReadable();
     expect([packets, batches]).toEqual([10, 3]);
     dev.close();
+  });
+
+  it('reuses the view it hands over for packets of the same length (no view allocated per packet)', () => {
+    const dev = TunDevice.open();
+    const views: Uint8Array[] = [];
+    const firstBytes: number[] = [];
+    dev.setReceiver({ packet: (p) => { views.push(p); firstBytes.push(p[1]!); } });
+    sys.rx.push(ipv4(1500, 1), ipv4(52, 2), ipv4(1500, 3), ipv4(52, 4));
+    sys.fireReadable();
+    expect(firstBytes).toEqual([1, 2, 3, 4]);
+    expect(views.map((v) => v.length)).toEqual([1500, 52, 1500, 52]);
+    expect(views[2]).toBe(views[0]);
+    expect(views[3]).toBe(views[1]);
+    dev.close();
+  });
+
+  it('pollNow() drains what is queued now, synchronously, in batches of the read budget, and returns the count', () => {
+    const dev = TunDevice.open({ readBudget: 4 });
+    const events: string[] = [];
+    dev.setReceiver({ packet: (p) => void events.push(`p${p[1]}`), batchEnd: () => void events.push('end') });
+    expect(dev.pollNow()).toBe(0);
+    expect(events).toEqual([]); // nothing queued: one read, EAGAIN, no batchEnd
+    for (let i = 1; i <= 10; i++) sys.rx.push(ipv4(20, i));
+    expect(dev.pollNow()).toBe(10);
+    expect(events).toEqual(['p1', 'p2', 'p3', 'p4', 'end', 'p5', 'p6', 'p7', 'p8', 'end', 'p9', 'p10', 'end']);
+    expect(dev.stats()).toMatchObject({ rxPackets: 10 });
+    sys.fireReadable(); // the poll callback afterwards finds the queue empty
+    expect(events.length).toBe(13);
+    dev.close();
+    sys.rx.push(ipv4());
+    expect(dev.pollNow()).toBe(0); // closed: no read at all
+    expect(sys.rx.length).toBe(1);
+  });
+
+  it('pollNow() is bounded (1024 reads) when the queue never empties, and stops after a read error', () => {
+    const dev = TunDevice.open();
+    let packets = 0;
+    let batches = 0;
+    dev.setReceiver({ packet: () => void packets++, batchEnd: () => void batches++ });
+    for (let i = 0; i < 1500; i++) sys.rx.push(ipv4());
+    expect(dev.pollNow()).toBe(1024);
+    expect(batches).toBe(4); // 256 each
+    expect(sys.rx.length).toBe(1500 - 1024);
+    sys.rx.length = 0;
+    const errors: string[] = [];
+    const failing = TunDevice.open({ onError: (e) => void errors.push(e.code ?? '') });
+    failing.setReceiver({ packet() {} });
+    sys.readErrno = 5; // EIO
+    expect(failing.pollNow()).toBe(0);
+    expect(failing.pollNow()).toBe(0);
+    expect(errors).toEqual(['EIO']);
+    dev.close();
+    failing.close();
   });
 
   it('drops and counts non-IPv4 packets by default, delivers them with ipv4Only: false', () => {

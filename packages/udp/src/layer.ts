@@ -18,17 +18,19 @@
 import {
   ANY,
   PROTO_UDP,
+  ViewCache,
   formatAddress,
   type InboundDatagram,
   type IpOutput,
   type Ipv4Address,
   type PayloadWriter,
   type SendError,
+  type SendOptions,
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
 import { outOfRange } from './errors.js';
-import { UDP_HEADER_LEN, UdpPacket, parseUdp } from './wire.js';
+import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
 import type { SocketHost, UdpEndpoint } from './endpoint.js';
 import { UdpSocket, type UdpSocketOptions, type RemoteInfo } from './socket.js';
 
@@ -77,25 +79,25 @@ function hardErrorCode(type: number, code: number): string | undefined {
   }
 }
 
-/** Writes the UDP header, the gathered chunks and the checksum straight into the IP output buffer. */
+/** Writes the gathered chunks, then the UDP header and checksum, straight into the IP output buffer (no view object). */
 class DatagramWriter implements PayloadWriter {
   srcPort = 0;
   dstPort = 0;
   chunks: readonly Uint8Array[] = [];
   length = 0;
   writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
-    const p = new UdpPacket(buf.subarray(offset, offset + this.length));
-    p.srcPort = this.srcPort;
-    p.dstPort = this.dstPort;
-    p.length = this.length;
     let at = offset + UDP_HEADER_LEN;
-    for (const c of this.chunks) {
+    const chunks = this.chunks;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!;
       buf.set(c, at);
       at += c.length;
     }
-    p.fillChecksum(src, dst);
+    emitUdpHeader(buf, offset, this.srcPort, this.dstPort, this.length, src, dst);
   }
 }
+
+const NO_CHUNKS: readonly Uint8Array[] = [];
 
 export class UdpLayer implements TransportProtocol, SocketHost {
   readonly protocol = PROTO_UDP;
@@ -113,6 +115,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
   };
   private readonly writer = new DatagramWriter();
+  /** The receive path's record and payload views, reused (nothing allocated per datagram). */
+  private readonly rxRepr: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
+  private readonly rxViews = new ViewCache();
+  /** The send options when a socket sets its TTL, reused. */
+  private readonly ttlOptions: SendOptions = { ttl: 64 };
 
   constructor(ip: IpOutput, options: UdpLayerOptions = {}) {
     this.ip = ip;
@@ -144,32 +151,32 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   /** RFC 768: one received datagram; `d` and its views are valid only during the call. */
   receive(d: InboundDatagram, now: number): void {
     const s = this.counters;
-    const packet = UdpPacket.checked(d.payload);
-    if (packet === undefined) {
-      s.InErrors++;
-      return;
-    }
-    const repr = parseUdp(packet, d.src, d.dst, d.checksumVerified !== true);
+    const repr = parseUdpInto(d.payload, d.src, d.dst, d.checksumVerified !== true, this.rxRepr, this.rxViews);
     if (typeof repr === 'string') {
       if (repr === 'checksum') s.InCsumErrors++;
       s.InErrors++;
       return;
     }
+    // Out of the reused record at once: a socket's 'message' listener runs inside
+    // deliver() and may, through a link that delivers synchronously, land here again.
+    const srcPort = repr.srcPort;
+    const dstPort = repr.dstPort;
+    const payload = repr.payload;
     if (d.toBroadcast) {
       // Every socket that matches gets its own copy; no ICMP either way (RFC 1122 §3.2.2).
       let delivered = 0;
-      const list = this.ports.get(repr.dstPort);
+      const list = this.ports.get(dstPort);
       if (list !== undefined) {
         for (const ep of list.slice()) {
-          if (score(ep, d.src, repr.srcPort, d.dst) < 0) continue;
+          if (score(ep, d.src, srcPort, d.dst) < 0) continue;
           delivered++;
-          this.deliver(ep, repr.payload, d.src, repr.srcPort, now);
+          this.deliver(ep, payload, d.src, srcPort, now);
         }
       }
       if (delivered === 0) s.IgnoredMulti++;
       return;
     }
-    const ep = this.lookup(repr.dstPort, d.src, repr.srcPort, d.dst);
+    const ep = this.lookup(dstPort, d.src, srcPort, d.dst);
     if (ep === undefined) {
       // RFC 1122 §4.1.3.1: no one listening → ICMP port unreachable (rate limits and
       // the "never about" rules are the ErrorReporter's).
@@ -177,7 +184,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       this.ip.reportUnreachable(3, d, now);
       return;
     }
-    this.deliver(ep, repr.payload, d.src, repr.srcPort, now);
+    this.deliver(ep, payload, d.src, srcPort, now);
   }
 
   private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): void {
@@ -277,8 +284,13 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     w.dstPort = dstPort;
     w.chunks = chunks;
     w.length = UDP_HEADER_LEN + length;
-    const err = this.ip.sendWith(dst, PROTO_UDP, w.length, w, ttl === undefined ? {} : { ttl });
-    w.chunks = [];
+    let options: SendOptions | undefined;
+    if (ttl !== undefined) {
+      options = this.ttlOptions;
+      options.ttl = ttl;
+    }
+    const err = this.ip.sendWith(dst, PROTO_UDP, w.length, w, options);
+    w.chunks = NO_CHUNKS;
     if (err === undefined) this.counters.OutDatagrams++;
     else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
     return err;

@@ -82,6 +82,7 @@ const SOCK_MIN_SNDBUF = 4608;
 /** What a queued datagram costs beyond its bytes (stands in for skb truesize). */
 const QUEUE_OVERHEAD = 256;
 
+const EMPTY_BYTES = new Uint8Array(0);
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
 /** 'localhost' and dotted quads; undefined for names we cannot resolve. */
@@ -92,6 +93,7 @@ function resolve(host: string): Ipv4Address | undefined {
 
 function toBytes(v: string | ArrayBufferView): Uint8Array {
   if (typeof v === 'string') return Buffer.from(v);
+  if (v instanceof Uint8Array) return v; // a Buffer too: no view needed
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
@@ -147,6 +149,14 @@ export class UdpSocket extends EventEmitter {
   #queue: { msg: Buffer; rinfo: RemoteInfo }[] = [];
   #queuedBytes = 0;
   #signal: AbortSignal | undefined;
+  /** The chunk list of a one-buffer send, reused (the layer holds it only during the send). */
+  readonly #one: Uint8Array[] = [EMPTY_BYTES];
+  /** The last destination text `send` resolved, and its address (an echo answers the same peer again and again). */
+  #lastHost = '';
+  #lastHostAddr: Ipv4Address = ANY;
+  /** The last source address formatted for a 'message' rinfo, and its text. */
+  #lastSrc = -1;
+  #lastSrcText = '';
   readonly #onAbort = (): void => {
     if (!this.#closed) this.close();
   };
@@ -314,9 +324,9 @@ export class UdpSocket extends EventEmitter {
   send(msg: string | ArrayBufferView, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
   send(msg: string | ArrayBufferView, offset: number, length: number, port?: number, callback?: SendCallback): void;
   send(msg: string | ArrayBufferView, offset: number, length: number, callback?: SendCallback): void;
-  send(...args: unknown[]): void {
-    // The argument shuffle is Node's (lib/dgram.js Socket.prototype.send).
-    let [buffer, offset, length, port, address, callback] = args;
+  send(buffer?: unknown, offset?: unknown, length?: unknown, port?: unknown, address?: unknown, callback?: unknown): void {
+    // The argument shuffle is Node's (lib/dgram.js Socket.prototype.send). Named
+    // parameters rather than a rest array: no array per datagram.
     const connected = this.#connectState === 'connected';
     if (!connected) {
       if (address || (port && typeof port !== 'function')) {
@@ -342,7 +352,10 @@ export class UdpSocket extends EventEmitter {
     if (!Array.isArray(buffer)) {
       if (typeof buffer === 'string') list = [Buffer.from(buffer)];
       else if (!ArrayBuffer.isView(buffer)) throw invalidArgType('buffer', BUFFER_TYPES, buffer);
-      else list = [toBytes(buffer)];
+      else {
+        list = this.#one;
+        list[0] = toBytes(buffer);
+      }
     } else if (!(list = bufferList(buffer))) {
       throw invalidArgType('buffer list arguments', BUFFER_TYPES, buffer);
     }
@@ -359,41 +372,53 @@ export class UdpSocket extends EventEmitter {
     if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
     if (!this.#inTable) return; // the implicit bind failed: like Node, the queued send is dropped with the 'error'
 
-    const fail = (ex: ErrnoError): void => {
-      if (cb) process.nextTick(() => cb(ex));
-      else process.nextTick(() => this.emit('error', ex));
-    };
     let dst: Ipv4Address;
     let dstPort: number;
-    let host: string;
+    let host: string | undefined;
     if (connected) {
       dst = this.#ep.remoteAddr;
       dstPort = this.#ep.remotePort;
-      host = formatAddress(dst);
     } else {
       host = typeof address === 'string' && address !== '' ? address : '127.0.0.1';
-      const a = resolve(host);
-      if (a === undefined) return fail(lookupError(host));
-      dst = a;
+      if (host === this.#lastHost) dst = this.#lastHostAddr;
+      else {
+        const a = resolve(host);
+        if (a === undefined) return this.#sendFailed(cb, lookupError(host));
+        dst = a;
+        this.#lastHost = host;
+        this.#lastHostAddr = a;
+      }
       dstPort = portNumber;
     }
     let total = 0;
-    for (const c of list) total += c.length;
+    for (let i = 0; i < list.length; i++) total += list[i]!.length;
     let code: string | undefined;
     // Linux: a UDP payload above 65507 bytes cannot fit one IPv4 datagram (EMSGSIZE);
     // the broadcast address needs SO_BROADCAST (EACCES).
     if (total > UDP_MAX_PAYLOAD) code = 'EMSGSIZE';
     else if (dst === BROADCAST && !this.#broadcast) code = 'EACCES';
     else code = this.#layer.send(this.#ep, dst, dstPort, list, total, this.#ttl);
-    if (code !== undefined) return fail(errnoException(code, 'send', host, dstPort));
-    if (cb) process.nextTick(() => cb(null, total));
+    if (list === this.#one) list[0] = EMPTY_BYTES; // hold no caller's buffer
+    if (code !== undefined) return this.#sendFailed(cb, errnoException(code, 'send', host ?? formatAddress(dst), dstPort));
+    if (cb) process.nextTick(cb, null, total);
+  }
+
+  /** A send's failure, on a later tick: to its callback, else as 'error'. */
+  #sendFailed(cb: SendCallback | undefined, ex: ErrnoError): void {
+    if (cb) process.nextTick(cb, ex);
+    else process.nextTick(() => this.emit('error', ex));
   }
 
   // ---- receive ------------------------------------------------------------------
 
   #onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean {
     if (this.#closed) return false;
-    const rinfo: RemoteInfo = { address: formatAddress(src), family: 'IPv4', port: srcPort, size: payload.length };
+    if (src !== this.#lastSrc) {
+      this.#lastSrc = src;
+      this.#lastSrcText = formatAddress(src);
+    }
+    // A fresh rinfo and Buffer per datagram, as node:dgram gives: listeners may keep them.
+    const rinfo: RemoteInfo = { address: this.#lastSrcText, family: 'IPv4', port: srcPort, size: payload.length };
     if (this.#bindState === 'bound') {
       this.emit('message', Buffer.from(payload), rinfo);
       return true;

@@ -16,7 +16,7 @@
  * length is dropped; bytes beyond the UDP length are trimmed. `payload` in a parsed
  * record is a view, valid while the packet's bytes are.
  */
-import { PROTO_UDP, pseudoHeaderSum, sum16, finish, type Ipv4Address } from '@netstack/ip';
+import { PROTO_UDP, pseudoHeaderSum, sum16, finish, type Ipv4Address, type ViewCache } from '@netstack/ip';
 
 export const UDP_HEADER_LEN = 8;
 /** The largest UDP payload: 65535 - 20 (IPv4 header) - 8 (UDP header). */
@@ -86,6 +86,47 @@ export function parseUdp(packet: UdpPacket, src: Ipv4Address, dst: Ipv4Address, 
   if (len < UDP_HEADER_LEN || len > packet.bytes.length) return 'length';
   if (verify && !packet.verifyChecksum(src, dst)) return 'checksum';
   return { srcPort: packet.srcPort, dstPort: packet.dstPort, payload: packet.bytes.subarray(UDP_HEADER_LEN, len) };
+}
+
+/**
+ * `parseUdp` for the receive path: the same checks, straight from the bytes (no view
+ * object), into a reused record; `payload` comes from `views` (no view per datagram).
+ */
+export function parseUdpInto(
+  bytes: Uint8Array, src: Ipv4Address, dst: Ipv4Address, verify: boolean, into: UdpRepr, views: ViewCache,
+): UdpRepr | UdpParseError {
+  if (bytes.length < UDP_HEADER_LEN) return 'truncated';
+  const len = (bytes[LENGTH]! << 8) | bytes[LENGTH + 1]!;
+  if (len < UDP_HEADER_LEN || len > bytes.length) return 'length';
+  // RFC 768: a zero checksum field means none.
+  if (verify && ((bytes[CHECKSUM]! << 8) | bytes[CHECKSUM + 1]!) !== 0 &&
+    sum16(bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)) !== 0xffff) return 'checksum';
+  into.srcPort = (bytes[SRC_PORT]! << 8) | bytes[SRC_PORT + 1]!;
+  into.dstPort = (bytes[DST_PORT]! << 8) | bytes[DST_PORT + 1]!;
+  into.payload = views.view(bytes, UDP_HEADER_LEN, len);
+  return into;
+}
+
+/**
+ * Writes the UDP header for `length` bytes (header included) at `buf[offset...]`, whose
+ * payload is already in place, and fills the checksum for `src` → `dst` (0 is sent as
+ * 0xffff). No view object: the send path's `emitUdp`.
+ */
+export function emitUdpHeader(
+  buf: Uint8Array, offset: number, srcPort: number, dstPort: number, length: number, src: Ipv4Address, dst: Ipv4Address,
+): void {
+  buf[offset + SRC_PORT] = srcPort >>> 8;
+  buf[offset + SRC_PORT + 1] = srcPort & 0xff;
+  buf[offset + DST_PORT] = dstPort >>> 8;
+  buf[offset + DST_PORT + 1] = dstPort & 0xff;
+  buf[offset + LENGTH] = length >>> 8;
+  buf[offset + LENGTH + 1] = length & 0xff;
+  buf[offset + CHECKSUM] = 0;
+  buf[offset + CHECKSUM + 1] = 0;
+  let c = finish(sum16(buf, offset, offset + length, pseudoHeaderSum(src, dst, PROTO_UDP, length)));
+  if (c === 0) c = 0xffff;
+  buf[offset + CHECKSUM] = c >>> 8;
+  buf[offset + CHECKSUM + 1] = c & 0xff;
 }
 
 export function udpBufferLen(repr: UdpRepr): number {

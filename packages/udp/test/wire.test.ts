@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { UdpPacket, emitUdp, parseUdp, udpBufferLen, type UdpRepr } from '../src/index.js';
+import { ViewCache } from '@netstack/ip';
+import { UdpPacket, emitUdp, emitUdpHeader, parseUdp, parseUdpInto, udpBufferLen, type UdpRepr } from '../src/index.js';
 import { hex, ip, toHex } from './helpers.js';
 
 const A = ip('10.0.0.1');
@@ -86,6 +87,40 @@ describe('UDP wire: properties', () => {
       // A corrupted checksum field of exactly 0 means "none" (RFC 768) and is accepted.
       if (i >= 6 && i <= 7 && new UdpPacket(b).checksum === 0) return;
       expect(parseUdp(new UdpPacket(b), A, B)).toBe('checksum');
+    }));
+  });
+});
+
+describe('UDP wire: the allocation-free receive and send paths agree with parseUdp / emitUdp', () => {
+  const reprArb = fc.record({
+    srcPort: fc.integer({ min: 1, max: 0xffff }),
+    dstPort: fc.integer({ min: 1, max: 0xffff }),
+    payload: fc.uint8Array({ maxLength: 300 }),
+  });
+
+  it('emitUdpHeader writes the bytes emitUdp writes', () => {
+    fc.assert(fc.property(reprArb, fc.integer({ min: 0, max: 40 }), (repr, offset) => {
+      const buf = new Uint8Array(offset + udpBufferLen(repr) + 5);
+      buf.set(repr.payload, offset + 8);
+      emitUdpHeader(buf, offset, repr.srcPort, repr.dstPort, udpBufferLen(repr), A, B);
+      expect(toHex(buf.subarray(offset, offset + udpBufferLen(repr)))).toBe(toHex(emit(repr)));
+    }));
+  });
+
+  it('parseUdpInto gives what parseUdp gives, for intact, corrupted, truncated and padded datagrams', () => {
+    const views = new ViewCache();
+    const into: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
+    fc.assert(fc.property(reprArb, fc.integer({ min: -1, max: 400 }), fc.integer({ min: 0, max: 4 }), fc.boolean(), (repr, flip, pad, verify) => {
+      const whole = emit(repr);
+      const b = new Uint8Array(whole.length + pad);
+      b.set(whole);
+      if (flip >= 0 && flip < whole.length) b[flip]! ^= 0x10;
+      for (const bytes of [b, b.subarray(0, Math.min(b.length, 7))]) {
+        const expected = bytes.length < 8 ? 'truncated' : parseUdp(new UdpPacket(bytes), A, B, verify);
+        const got = parseUdpInto(bytes, A, B, verify, into, views);
+        if (typeof expected === 'string') expect(got).toBe(expected);
+        else expect({ ...(got as UdpRepr) }).toEqual(expected);
+      }
     }));
   });
 });
