@@ -219,7 +219,8 @@ export function parseTcp(
   into.flags = bytes[13]!;
   into.window = (bytes[14]! << 8) | bytes[15]!;
   into.urgent = (bytes[18]! << 8) | bytes[19]!;
-  into.payload = bytes.subarray(hl);
+  // No view for the empty payload of a pure ACK (most segments of a bulk transfer's return path).
+  into.payload = hl === bytes.length ? EMPTY : bytes.subarray(hl);
   return into;
 }
 
