@@ -304,25 +304,24 @@ function snap(c: TcpConnection): Snap {
 }
 
 /** RFC 6675 §4 pipe as RACK counts it: unSACKed octets in flight less those marked lost. */
-/** Octets in [SND.UNA, SND.NXT) not SACKed: what go-back-N after an RTO has (re)sent (it skips SACKed ranges, RFC 6675 §5.1). */
-function sentUnsacked(c: TcpConnection): number {
-  let n = seqDiff(c.sndNxt, c.sndUna);
+/** Octets in [SND.UNA, end) that the scoreboard does not hold. */
+function unsackedTo(c: TcpConnection, end: number): number {
+  let n = seqDiff(end, c.sndUna);
   for (let i = 0; i < c.sbN; i++) {
     const l = seqGt(c.sbL[i]!, c.sndUna) ? c.sbL[i]! : c.sndUna;
-    const r = seqLt(c.sbR[i]!, c.sndNxt) ? c.sbR[i]! : c.sndNxt;
+    const r = seqLt(c.sbR[i]!, end) ? c.sbR[i]! : end;
     if (seqLt(l, r)) n -= seqDiff(r, l);
   }
   return n;
 }
 
+/** What go-back-N after an RTO has (re)sent: [SND.UNA, SND.NXT) less SACKed ranges (it skips them, RFC 6675 §5.1). */
+function sentUnsacked(c: TcpConnection): number {
+  return unsackedTo(c, c.sndNxt);
+}
+
 function pipe(c: TcpConnection): number {
-  let n = seqDiff(c.sndMax, c.sndUna);
-  for (let i = 0; i < c.sbN; i++) {
-    const l = seqGt(c.sbL[i]!, c.sndUna) ? c.sbL[i]! : c.sndUna;
-    const r = seqLt(c.sbR[i]!, c.sndMax) ? c.sbR[i]! : c.sndMax;
-    if (seqLt(l, r)) n -= seqDiff(r, l);
-  }
-  return n - (c.rack?.lostBytes ?? 0);
+  return unsackedTo(c, c.sndMax) - (c.rack?.lostBytes ?? 0);
 }
 
 /**

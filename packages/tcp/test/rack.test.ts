@@ -319,11 +319,11 @@ describe('Rack: undo of a spurious recovery (RFC 3708 with D-SACK)', () => {
     for (let k = 0; k < 5; k++) r.onSent(q(k * 1000), q(k * 1000 + 1000), k, q(k * 1000));
     expect(r.undoOnDsack(q(0), q(1000))).toBe(false); // no episode
     r.undoBegin();
-    expect(r.undoAtRecoveryEnd()).toBe(true); // a recovery that retransmitted nothing
+    expect(r.undoAtRecoveryEnd(false)).toBe(true); // a recovery that retransmitted nothing
     r.undoBegin();
     r.onSent(q(1000), q(2000), 10, q(5000));
     r.onSent(q(3000), q(4000), 10, q(5000));
-    expect(r.undoAtRecoveryEnd()).toBe(false);
+    expect(r.undoAtRecoveryEnd(false)).toBe(false);
     expect(r.undoActive).toBe(true);
     expect(r.undoOnDsack(q(4000), q(5000))).toBe(false); // never retransmitted (a network duplicate)
     expect(r.undoOnDsack(q(1000), q(2000))).toBe(false);
