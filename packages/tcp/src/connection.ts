@@ -1427,9 +1427,7 @@ export class TcpConnection implements HeapEntry {
 
   /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
   private rackDetect(rack: Rack, now: number): void {
-    let sacked = 0;
-    for (let i = 0; i < this.sbN; i++) sacked += seqDiff(this.sbR[i]!, this.sbL[i]!);
-    const reo = rack.reorderWindow(this.inRecovery, Math.floor(sacked / this.sndMss), this.srtt, this.sndUna);
+    const reo = rack.reorderWindow(this.inRecovery, Math.floor(this.sackedBytes() / this.sndMss), this.srtt, this.sndUna);
     const timeout = rack.detectLoss(now, reo);
     this.rackAt = timeout > 0 ? now + timeout : Infinity;
     if (rack.newlyLost === 0) return;
@@ -1451,7 +1449,8 @@ export class TcpConnection implements HeapEntry {
     }
     // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all.
     if (!seqGe(this.sndUna, this.recover)) return;
-    // RFC 8985 §6.2 step 6 / RFC 6675 §5 (4): start loss recovery; RecoveryPoint = HighData.
+    // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
+    // RecoveryPoint = HighData, cwnd = ssthresh.
     this.inRecovery = true;
     this.sackRecovery = true;
     this.recover = this.sndMax;

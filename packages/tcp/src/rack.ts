@@ -56,6 +56,8 @@ export class Rack {
   n = 0;
   /** Bytes in records marked SL_LOST (lost, not yet retransmitted). */
   lostBytes = 0;
+  /** End of the record returned by firstLost(). */
+  lostEnd = 0;
   /** Bytes newly marked lost by the last detectLoss(). */
   newlyLost = 0;
   /** Of those, bytes of retransmissions (a retransmission lost again). */
@@ -176,12 +178,6 @@ export class Rack {
 
   /** Records in the log. */
   get length(): number { return this.n; }
-
-  /** Gives the log's storage back (the connection will send no more data). */
-  release(): void {
-    this.start = EMPTY_U32; this.end = EMPTY_U32; this.ts = EMPTY_F64; this.ord = EMPTY_F64; this.fl = EMPTY_U8;
-    this.head = 0; this.n = 0; this.lostBytes = 0;
-  }
 
   // ---------------------------------------------------------------- the sent log
 
@@ -459,8 +455,8 @@ export class Rack {
   }
 
   /**
-   * The first record marked lost: its start (the caller checks `firstLostLen`), or
-   * undefined. The caller skips SACKed octets inside it with its scoreboard.
+   * The first record marked lost: its start (its end in `lostEnd`), or -1. The caller
+   * skips SACKed octets inside it with its scoreboard.
    */
   firstLost(): number {
     for (let k = 0; k < this.n; k++) {
@@ -470,8 +466,6 @@ export class Rack {
     this.lostEnd = 0;
     return -1;
   }
-  /** End of the record returned by firstLost(). */
-  lostEnd = 0;
 
   /** Clears the lost mark of the record holding `seq` (it turned out to hold nothing to resend). */
   unmarkLost(seq: number): void {

@@ -85,6 +85,24 @@ interface InternalSocketOptions extends SocketOptions {
 }
 
 const NOOP_HANDLER: TcpHandler = {};
+
+/** What the idle timeout needs of a clock. */
+interface IdleClock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  cancel(handle: unknown): void;
+}
+
+/** Real time, unref'd as node's own socket timers are. */
+const REAL_IDLE_CLOCK: IdleClock = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 const READ_CHUNK = 64 * 1024;
 
 export class Socket extends Duplex {
@@ -110,6 +128,8 @@ export class Socket extends Duplex {
   #timer: unknown = undefined;
   /** When the socket last read or wrote (the idle timer's reference point), on the same clock. */
   #lastActive = 0;
+  /** The clock the idle timer was armed on (undefined: none). */
+  #timerClock: IdleClock | undefined = undefined;
   #local: AddressInfo | undefined = undefined;
   #remote: AddressInfo | undefined = undefined;
   /** Where we were asked to connect (for error messages before the peer is known). */
@@ -492,29 +512,26 @@ export class Socket extends Duplex {
     if (this.#timer === undefined && !this.destroyed) this.#armTimer(this.timeout);
   }
 
-  #clockNow(): number {
+  /** The clock idle timeouts run on: the stack's (virtual in simulation), or real time before a stack is attached. */
+  #idleClock(): IdleClock {
     const c = this.#ctx?.clock;
-    return c?.setTimer !== undefined ? c.now() : performance.now();
+    return c?.setTimer !== undefined && c.cancel !== undefined ? (c as IdleClock) : REAL_IDLE_CLOCK;
+  }
+
+  #clockNow(): number {
+    return (this.#timerClock ?? this.#idleClock()).now();
   }
 
   #armTimer(ms: number): void {
-    const c = this.#ctx?.clock;
-    const fire = (): void => this.#onIdleTimer();
-    if (c?.setTimer !== undefined && c.cancel !== undefined) {
-      this.#timer = c.setTimer(fire, ms);
-    } else {
-      const t = setTimeout(fire, ms);
-      t.unref();
-      this.#timer = t;
-    }
+    const c = this.#timerClock ?? this.#idleClock();
+    this.#timerClock = c; // lastActive and the timer stay on one clock while a timeout is set
+    this.#timer = c.setTimer(() => this.#onIdleTimer(), ms);
   }
 
   #cancelTimer(): void {
-    if (this.#timer === undefined) return;
-    const c = this.#ctx?.clock;
-    if (c?.setTimer !== undefined && c.cancel !== undefined) c.cancel(this.#timer);
-    else clearTimeout(this.#timer as NodeJS.Timeout);
+    if (this.#timer !== undefined) this.#timerClock?.cancel(this.#timer);
     this.#timer = undefined;
+    this.#timerClock = undefined;
   }
 
   #onIdleTimer(): void {
