@@ -321,8 +321,8 @@ export class TcpConnection implements HeapEntry {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.handler = handler ?? NOOP_HANDLER;
-    this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize);
-    this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize);
+    this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize, 64, cfg.memory);
+    this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize, 64, cfg.memory);
     this.asm = new Assembler(cfg.maxOutOfOrderRanges);
     this.noDelay = options.noDelay ?? false;
     this.keepAlive = options.keepAlive ?? false;
@@ -501,14 +501,18 @@ export class TcpConnection implements HeapEntry {
         this.rack = undefined;
         // No data moves in TIME-WAIT: all we sent is acknowledged; what was received
         // and not yet read stays until read (see read()).
-        this.sendBuf.release();
-        this.recvBuf.release();
+        this.sendBuf.clear();
+        this.recvBuf.dispose(); // given back once the user has read what is left
         this.notifyClosed(undefined);
         break;
       case 'CLOSED':
         this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.timeWaitAt = Infinity;
         this.rackAt = this.tlpAt = Infinity;
         this.rack = undefined;
+        // The storage goes back to the layer's account: unsent data is void, received
+        // data once the user has read it.
+        this.sendBuf.clear();
+        this.recvBuf.dispose();
         this.notifyClosed(this._error);
         this.layer.detach(this);
         break;
