@@ -4,7 +4,8 @@
  *
  * Design (choices where the RFCs leave room):
  * - Key: (source, destination, protocol, identification) — RFC 791 §3.2. Looked up by
- *   the number `src * 65536 + id` (no string per fragment); the few datagrams that
+ *   the number `src * 65536 + id` (no string per fragment) in a seeded hash table that
+ *   wire input cannot degrade (numtable.ts); the few datagrams that
  *   share it (other destination or protocol) hang off one chain of at most
  *   MAX_SAME_KEY, so an attacker cannot make lookups long.
  * - Storage: per datagram ONE buffer, laid out as [received bitmap][starts bitmap]
@@ -24,7 +25,7 @@
  *   its remaining fragments are dropped (reasm-dead) instead of starting a new,
  *   doomed reassembly.
  * - Memory, counted as held (like Linux's ipfrag_high_thresh counting each skb's
- *   truesize): every datagram is charged DATAGRAM_CHARGE (its record, Map entry and
+ *   truesize): every datagram is charged DATAGRAM_CHARGE (its record, table slots and
  *   typed-array objects, measured in test/reassembly-memory.test.ts) plus its buffer's
  *   full length (capacity, not payload received); every source address with a
  *   datagram in progress SOURCE_CHARGE. The total never exceeds `maxReassemblyBytes`.
@@ -50,6 +51,7 @@
  *   ReasmOverlaps and ReasmEvicted count datagrams, as in /proc/net/snmp.
  */
 import { IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, headerSum, type Ipv4Repr } from './ipv4.js';
+import { NumberTable } from './numtable.js';
 import type { Ipv4Counters, Ipv4DropReason } from './stats.js';
 
 export interface ReassemblyLimits {
@@ -76,14 +78,14 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = {
 
 /**
  * Heap held by one datagram in progress besides its buffer's bytes: the record (about
- * 20 fields), its Map entry, and the Uint8Array + ArrayBuffer objects of its buffer.
- * Measured with process.memoryUsage() (heapUsed + arrayBuffers) in
- * test/reassembly-memory.test.ts: 440..490 bytes on Node 20, x64; rounded up for V8's
+ * 25 fields), its hash-table slots (2..8 of 12 bytes), and the Uint8Array + ArrayBuffer
+ * objects of its buffer. Measured with process.memoryUsage() (heapUsed + arrayBuffers)
+ * in test/reassembly-memory.test.ts: 440..490 bytes on Node 20, x64; rounded up for V8's
  * off-heap BackingStore record of the buffer, which memoryUsage() does not show.
  */
 export const DATAGRAM_CHARGE = 576;
-/** Heap held by the record of one source address with datagrams in progress, and its Map entry (measured 30..120 bytes). */
-export const SOURCE_CHARGE = 192;
+/** Heap held by the record of one source address with datagrams in progress and its hash-table slots (measured 110..200 bytes). */
+export const SOURCE_CHARGE = 256;
 
 /** Room for the longest IPv4 header (IHL 15). */
 const HDR_ROOM = 60;
@@ -181,8 +183,9 @@ class Datagram {
 export type ExpiredFirstFragment = (firstFragment: Uint8Array, now: number) => void;
 
 export class Reassembler {
-  private readonly table = new Map<number, Datagram>();
-  private readonly sources = new Map<number, Source>();
+  /** By `src * 65536 + id`; seeded, no tombstones (numtable.ts: why not a Map). */
+  private readonly table = new NumberTable<Datagram>();
+  private readonly sources = new NumberTable<Source>();
   /** Every datagram, in creation (= deadline) order. */
   private readonly all: Lane = { oldest: undefined, newest: undefined };
   /** The small ones, oldest first: evicted before any other. */
@@ -355,7 +358,7 @@ export class Reassembler {
       charge += SOURCE_CHARGE;
     }
     const d = new Datagram(key, repr.dst, repr.protocol, s, now + this.limits.reassemblyTimeoutMs);
-    // Link: the Map's chain, the global and the source's creation-order lists.
+    // Link: the table's chain, the global and the source's lists.
     d.sameKey = this.table.get(key);
     this.table.set(key, d);
     pushAll(this.all, d);
