@@ -63,8 +63,9 @@ export interface ReassemblyLimits {
   maxReassemblyBytes: number;
   /**
    * Bytes, as charged, that the datagrams from one source address may hold; beyond it the
-   * source's own oldest datagram is evicted. Default 1 MiB. At least REASSEMBLY_MAX_CHARGE
-   * (one 65535-byte datagram) is needed for a source to send datagrams that large.
+   * source's own datagrams are evicted (small ones first). Default 1 MiB. At least
+   * REASSEMBLY_MAX_CHARGE + SOURCE_CHARGE (one 65535-byte datagram) is needed for a
+   * source to send datagrams that large.
    */
   maxReassemblyBytesPerSource: number;
 }
