@@ -5,9 +5,9 @@
  * Design (choices where the RFCs leave room):
  * - Key: (source, destination, protocol, identification) — RFC 791 §3.2. Looked up by
  *   the number `src * 65536 + id` (no string per fragment) in a seeded hash table that
- *   wire input cannot degrade (numtable.ts); the few datagrams that
- *   share it (other destination or protocol) hang off one chain of at most
- *   MAX_SAME_KEY, so an attacker cannot make lookups long.
+ *   wire input cannot degrade (numtable.ts); the few datagrams that share it (another
+ *   destination or protocol) hang off one chain of at most MAX_SAME_KEY, so an
+ *   attacker cannot make lookups long.
  * - Storage: per datagram ONE buffer, laid out as [received bitmap][starts bitmap]
  *   [first fragment's header][payload], grown (doubled, or to the length the last
  *   fragment fixed) as fragments arrive. Each bit of the bitmaps is one 8-octet block
