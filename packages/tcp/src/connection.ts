@@ -2116,6 +2116,15 @@ export class TcpConnection implements HeapEntry {
       this.fail(this.softError ?? new TcpError('ETIMEDOUT', 'connection timed out (zero-window probes unanswered)'), now);
       return;
     }
+    if (this.userClosed && this.persistInterval() >= this.cfg.rtoMax) {
+      // An orphan (close() was called: no user waits for it) is not kept forever by a peer
+      // that answers every probe but never opens its window: that would pin the send buffer
+      // at the peer's will. As Linux (tcp_probe_timer, SOCK_DEAD with tcp_orphan_retries = 0):
+      // given up once the probe interval reached its cap; RST, since the peer is alive.
+      this.layer.counters.timeouts++;
+      this.doAbort(now, new TcpError('ETIMEDOUT', 'closed connection timed out behind a zero window'));
+      return;
+    }
     this.persistProbes++;
     this.layer.counters.windowProbes++;
     this.s.windowProbes++;

@@ -10,7 +10,7 @@
  * retransmission timer that the probes did not back off.
  */
 import { describe, expect, it } from 'vitest';
-import { ACK, SYN } from '../src/index.js';
+import { ACK, RST, SYN } from '../src/index.js';
 import type { TcpLayerOptions, TcpOptions, TcpRepr } from '../src/index.js';
 import { REMOTE_ISS, describeSeg, established, synSent } from './harness.js';
 import type { Ctx } from './harness.js';
@@ -240,6 +240,26 @@ describe('zero window with queued data, to a receiver that keeps no out-of-order
     t.advance(6200);
     expect(t.conn.state).toBe('CLOSED');
     expect(t.events.log).toContain('closed:ETIMEDOUT');
+  });
+
+  it('an orphan (closed with data queued) behind a zero window that is answered forever: RST once the probe interval reached rtoMax', () => {
+    const { t, p } = zeroWindow(VARIANTS[1]!, 100);
+    t.conn.close(t.now);
+    expect(t.conn.state).toBe('FIN-WAIT-1');
+    t.recvNothing(); // the FIN waits behind the data
+    // 200 * 2^k for k = 0..8 (the last 51.2 s), then the interval is at its 60 s cap.
+    const times: number[] = [];
+    let at = 0;
+    for (let k = 0; k < 9; k++) { at += 200 * 2 ** k; times.push(at); }
+    probesAt(t, p, times);
+    expect(times.at(-1)).toBe(102_200);
+    t.advance(162_199);
+    t.recvNothing();
+    expect(t.conn.state).toBe('FIN-WAIT-1');
+    t.advance(162_200);
+    t.recv({ flags: RST | ACK, seq: t.conn.sndUna });
+    expect(t.conn.state).toBe('CLOSED');
+    expect(t.layer.counters.timeouts).toBe(1);
   });
 
   it('a window that shrinks to zero with data in flight: the timeout probes without data and does not back off the RTO; the window opens -> data from SND.UNA', () => {
