@@ -146,6 +146,21 @@ describe('zero window with queued data, to a receiver that keeps no out-of-order
     });
   }
 
+  it('with Nagle off (setNoDelay) all 2000 queued bytes leave in the millisecond the window opens', () => {
+    const { t, p, data } = zeroWindow(VARIANTS[3]!, 2000);
+    t.conn.setNoDelay(true);
+    probesAt(t, p, [200, 600, 1400, 3000, 6200]);
+    t.advance(7000);
+    p.wnd = 65535;
+    p.ack();
+    const out = t.drain();
+    const mss = t.conn.stats.sndMss;
+    expect(out.map((s) => [(s.seq - (t.iss + 1)) >>> 0, s.payload.length])).toEqual([[0, mss], [mss, 2000 - mss]]);
+    p.deliver(out);
+    expect(p.got).toEqual([...data]);
+    expect(p.discarded).toBe(0);
+  });
+
   it('after the episode a lost segment is retransmitted after RTO (200 ms), not after the backed-off probe interval', () => {
     const { t, p, data } = zeroWindow(VARIANTS[0]!, 1000);
     probesAt(t, p, [200, 600, 1400, 3000, 6200, 12600]);
