@@ -35,7 +35,8 @@ echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
 GET / (a short text), GET /bytes/N (N bytes, byte i = i % 256), POST /sink
 (answers {"bytes":N,"sha256":"..."}). Closed ports answer RST / ICMP port
 unreachable. Prints a line containing 'ready' once serving; exits 0 on
-SIGINT/SIGTERM after removing the device.
+SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters now, as a
+'stats {...}' line (the --stats format), and keeps serving.
 
 Options:
   --tun NAME           device name (default tun0)
@@ -180,8 +181,16 @@ async function serve(args: string[]): Promise<number> {
   const services = await startServices(stack);
   const link = stack.linkInfo();
   const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} uso4=${link.offload.uso4 === true}`;
+  // SIGUSR2: the counters of the running stack (SIGUSR1 is Node's inspector signal).
+  const printStats = (): void => {
+    const now = stack.stats();
+    now.tcp = { ...now.tcp, connections: stack.tcpLayer.connectionCount };
+    process.stdout.write(`stats ${JSON.stringify(now)}\n`);
+  };
+  process.on('SIGUSR2', printStats);
   process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
+  process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.
   const connections = stack.tcpLayer.connectionCount;
   await services.close();

@@ -245,6 +245,7 @@ export interface TcpStats {
   ecnCwrReceived: number;
   outOfOrder: number;
   timeouts: number;
+  /** Zero-window probes sent (RFC 9293 §3.8.6.1): pure ACKs at SND.UNA - 1, no data. */
   windowProbes: number;
   keepaliveProbes: number;
   keepaliveTimeouts: number;
