@@ -42,7 +42,10 @@ Options:
   --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
   --addr ADDR          the stack's address (default 10.7.0.2)
   --mtu N              device MTU, 68..65535 (default 1500)
-  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
+  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW) as the
+                       wire carries them: checksums complete, TCP super-segments
+                       (offloads) as one record each, up to 64 KB
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
                        (ce=P% marks ECN-capable packets CE instead)
@@ -65,7 +68,9 @@ Options:
   -s SIZE              payload bytes (default 56)
   -i SECONDS           interval (default 1)
   -W SECONDS           time to wait for each reply (default 1)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
+  --pcap FILE          record both directions to FILE (pcap), as for serve
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
   --impair SPEC        as for serve
   --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
@@ -79,7 +84,9 @@ time and sha256 go to stderr.
 Options:
   -o FILE              write the body to FILE
   -m SECONDS           give up after this long (default 30)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
+  --pcap FILE          record both directions to FILE (pcap), as for serve
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
   --impair SPEC        as for serve
   --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
@@ -93,7 +100,8 @@ then 'netstack fetch' from a kernel-side node:http server. Prints what happened
 and the stack's counters, keeps the capture, and removes everything.
 
 Options:
-  --pcap FILE          where to keep the capture (default ./netstack-demo.pcap)
+  --pcap FILE          where to keep the capture of 'serve' (default ./netstack-demo.pcap;
+                       the stack of 'fetch' records to FILE without .pcap + -fetch.pcap)
   -h, --help           this help`,
 };
 
@@ -103,6 +111,7 @@ const deviceOptions = {
   addr: { type: 'string', default: '10.7.0.2' },
   mtu: { type: 'string', default: '1500' },
   pcap: { type: 'string' },
+  'pcap-max-bytes': { type: 'string' },
   impair: { type: 'string' },
   ecn: { type: 'string', default: 'passive' },
   cc: { type: 'string' },
@@ -133,18 +142,34 @@ function numOption(name: string, text: string | undefined, min: number, max: num
 }
 
 type DeviceValues = {
-  tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined;
+  tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; 'pcap-max-bytes'?: string | undefined;
+  impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
 };
 
-function stackFromOptions(v: DeviceValues): Promise<Stack> {
-  return createStack({
+/** Default of --pcap-max-bytes: the capture stops growing at 1 GiB (stack.capture's default). */
+const PCAP_MAX_BYTES = 2 ** 30;
+
+async function stackFromOptions(v: DeviceValues): Promise<Stack> {
+  const maxBytes = v['pcap-max-bytes'] === undefined ? PCAP_MAX_BYTES : intOption('pcap-max-bytes', v['pcap-max-bytes'], 24, Number.MAX_SAFE_INTEGER);
+  if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
+  const stack = await createStack({
     tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535), ...(v['no-offload'] === true ? { offload: false } : {}) },
     address: v.addr,
-    ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
     tcpOptions: { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) },
   });
+  if (v.pcap !== undefined) {
+    // Started before any packet can be read: the device's first read is an I/O callback,
+    // after these microtasks.
+    try {
+      await stack.capture(v.pcap, { maxBytes });
+    } catch (err) {
+      await stack.close();
+      throw err;
+    }
+  }
+  return stack;
 }
 
 function ecnOption(text: string | undefined): boolean | 'passive' {
@@ -320,7 +345,7 @@ async function demo(args: string[]): Promise<number> {
   process.stdout.write(`netstack demo: private network namespace via 'unshare ${unshareArgs.join(' ')}'\n`);
   const child = spawn('unshare', [...unshareArgs, process.execPath, binPath, 'demo', '--inside', '--pcap', pcap], { stdio: 'inherit' });
   const code: number = await new Promise((res) => child.on('exit', (c, s) => res(c ?? (s ? 1 : 0))));
-  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (open it in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
+  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (and ${values.pcap.replace(/\.pcap$/, '')}-fetch.pcap; open them in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
   return code;
 }
 
@@ -405,7 +430,8 @@ async function demoInside(pcap: string): Promise<number> {
   {
     const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, you asked for ${req.url}\n`));
     await new Promise<void>((res) => kernelServer.listen(8080, '0.0.0.0', () => res()));
-    const child = spawn(process.execPath, [binPath, 'fetch', '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const fetchPcap = `${pcap.replace(/\.pcap$/, '')}-fetch.pcap`;
+    const child = spawn(process.execPath, [binPath, 'fetch', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let fout = '';
     let ferr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
