@@ -294,7 +294,7 @@ async function fetchCmd(args: string[]): Promise<number> {
   const started = performance.now();
   try {
     const { status, code, bytes, sha256 } = await new Promise<{ status: string; code: number; bytes: number; sha256: string }>((resolveFetch, reject) => {
-      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), agent: false, timeout: timeoutMs }, (res) => {
+      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), timeout: timeoutMs }, (res) => {
         const hash = createHash('sha256');
         let n = 0;
         const out = values.output !== undefined ? createWriteStream(values.output) : process.stdout;
