@@ -13,6 +13,7 @@ import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createStack, type Stack } from './stack.js';
+import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 
 const HELP: Record<string, string> = {
@@ -163,13 +164,35 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
     // Started before any packet can be read: the device's first read is an I/O callback,
     // after these microtasks.
     try {
-      await stack.capture(v.pcap, { maxBytes });
+      captures.set(stack, await stack.capture(v.pcap, { maxBytes }));
     } catch (err) {
       await stack.close();
       throw err;
     }
   }
   return stack;
+}
+
+/** The --pcap capture of a stack made by stackFromOptions. */
+const captures = new WeakMap<Stack, Capture>();
+
+/** Closes the stack (and its capture); says on stderr when the capture is incomplete. */
+async function closeStack(stack: Stack): Promise<void> {
+  await stack.close();
+  const c = captures.get(stack);
+  if (c === undefined) return;
+  if (c.error !== undefined) {
+    const e = c.error as Error & { code?: string };
+    process.stderr.write(`netstack: capture ${c.path} stopped by an error (${e.code ?? e.message}) after ${c.packets} packets; ${c.notWritten} not written\n`);
+  } else if (c.limitReached) {
+    process.stderr.write(`netstack: capture ${c.path} reached --pcap-max-bytes (${c.maxBytes}): ${c.packets} packets written, ${c.notWritten} not written\n`);
+  }
+}
+
+/** Counters of the --pcap capture, for --stats. */
+function captureStats(stack: Stack): Record<string, number> | undefined {
+  const c = captures.get(stack);
+  return c === undefined ? undefined : { packets: c.packets, bytes: c.bytes, notWritten: c.notWritten, maxBytes: c.maxBytes };
 }
 
 function ecnOption(text: string | undefined): boolean | 'passive' {
@@ -213,7 +236,9 @@ async function serve(args: string[]): Promise<number> {
   const stats = stack.stats();
   stats.tcp = { ...stats.tcp, connections };
   stats.services = { ...services.stats() };
-  await stack.close();
+  await closeStack(stack);
+  const pcap = captureStats(stack);
+  if (pcap !== undefined) stats.pcap = pcap;
   if (values.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
   return 0;
 }
@@ -261,7 +286,7 @@ async function ping(args: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
-    await stack.close();
+    await closeStack(stack);
   }
   const loss = sent === 0 ? 0 : Math.round((100 * (sent - received)) / sent);
   process.stdout.write(`--- ${host} ping statistics ---\n${sent} packets transmitted, ${received} received, ${loss}% packet loss\n`);
@@ -310,7 +335,7 @@ async function fetchCmd(args: string[]): Promise<number> {
     process.stderr.write(`${status}; ${bytes} bytes in ${secs.toFixed(3)} s (${(bytes / secs / 1e6).toFixed(1)} MB/s); sha256 ${sha256}\n`);
     return code >= 200 && code < 300 ? 0 : 1;
   } finally {
-    await stack.close();
+    await closeStack(stack);
   }
 }
 
