@@ -98,7 +98,9 @@ runs 'netstack serve' inside it, then against the stack: the kernel's own ping
 (56, 1472 and 4000 bytes), a kernel-side UDP echo client, curl (GET /, a 20 MB
 download, a 10 MB POST checked by sha256), nc to TCP echo and a closed port;
 then 'netstack fetch' from a kernel-side node:http server. Prints what happened
-and the stack's counters, keeps the capture, and removes everything.
+and the stack's counters, checks the capture with tshark (checksum validation on:
+no bad checksum, nothing malformed) when it is installed, keeps the capture, and
+removes everything.
 
 Options:
   --pcap FILE          where to keep the capture of 'serve' (default ./netstack-demo.pcap;
@@ -475,8 +477,30 @@ async function demoInside(pcap: string): Promise<number> {
   const gone = !runTool('ip', ['link', 'show', 'tun0'], 5000).ok;
   process.stdout.write(`\n${ok(code === 0)} serve exited with ${code} on SIGTERM\n${ok(gone)} tun0 removed\n`);
   if (code !== 0 || !gone) failures++;
+  const check = checkCapture(pcap);
+  process.stdout.write(`${check.ok === undefined ? 'skip' : ok(check.ok)} capture: ${check.detail}\n`);
+  if (check.ok === false) failures++;
   process.stdout.write(failures === 0 ? '\ndemo: all checks passed\n' : `\ndemo: ${failures} check(s) failed\n`);
   return failures === 0 ? 0 : 1;
+}
+
+/**
+ * tshark's verdict on a capture, checksum validation on: packets, TCP packets, and frames
+ * with a bad IPv4/TCP/UDP/ICMP checksum, a malformed packet or an expert error (must be 0).
+ * ok undefined when tshark is not installed (said, not hidden).
+ */
+function checkCapture(file: string): { ok: boolean | undefined; detail: string } {
+  if (spawnSync('sh', ['-c', 'command -v tshark']).status !== 0) return { ok: undefined, detail: 'tshark not installed, not checked (apt-get install tshark)' };
+  const count = (filter: string): number | undefined => {
+    const r = spawnSync('tshark', ['-r', file, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
+      ...(filter ? ['-Y', filter] : []), '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+    return r.status === 0 ? r.stdout.split('\n').filter(Boolean).length : undefined;
+  };
+  const all = count('');
+  const tcp = count('tcp');
+  const bad = count('_ws.expert.severity >= "Error" || _ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad"');
+  if (all === undefined || tcp === undefined || bad === undefined) return { ok: false, detail: `tshark could not read ${file}` };
+  return { ok: bad === 0 && all > 0, detail: `tshark with checksum validation: ${all} packets (${tcp} TCP), ${bad} with a bad checksum, malformed or an expert error` };
 }
 
 function printCounters(stats: Record<string, unknown>): void {
