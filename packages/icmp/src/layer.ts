@@ -216,7 +216,8 @@ function isInformational(type: number): boolean {
 function isNonUnicastSource(a: Ipv4Address, subnet: IcmpOptions['subnet']): boolean {
   return (
     a === 0 || // zero address
-    a >>> 24 === 127 || // loopback
+    // 127/8 is a host here: the IP layer admits it only through its loopback (RFC 1122
+    // §3.2.1.3 (g)), where 127.0.0.1 pings and is told of closed ports as on Linux's lo.
     a === BROADCAST ||
     (subnet !== undefined && isBroadcast(a, subnet)) ||
     isMulticast(a) || // class D
@@ -446,7 +447,8 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
       return;
     }
     const q = parseQuotedIpv4(repr.quoted);
-    if (q === undefined || q.src !== this.ip.address) {
+    // Ours: from our address, or from 127/8 over the IP layer's loopback.
+    if (q === undefined || !(this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)) {
       s.InErrors++;
       return;
     }

@@ -989,7 +989,7 @@ export class TcpLayer implements TransportProtocol {
     r.flags = flags;
     r.window = window;
     r.urgent = 0;
-    o.mss = mss ? Math.max(this.config.minMss, this.ip.mtu - 40) : undefined;
+    o.mss = mss ? Math.max(this.config.minMss, (this.ip.interfaceMtu?.(remote) ?? this.ip.mtu) - 40) : undefined;
     o.windowScale = undefined;
     o.sackPermitted = undefined;
     o.sackBlocks = undefined;

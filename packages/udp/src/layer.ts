@@ -259,7 +259,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
 
   /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
-    if (addr !== ANY && addr !== this.ip.address) return 'EADDRNOTAVAIL';
+    if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address)) return 'EADDRNOTAVAIL';
     if (this.bound >= this.maxSockets) return 'EMFILE';
     if (port === 0) {
       const p = this.ephemeralPort();
