@@ -371,6 +371,8 @@ interface Peer {
   /** The stack's latest acknowledgment (its RCV.NXT), -1 before the first. */
   stackAck: number;
   stackFin: boolean;
+  /** The stack reset this connection: nothing left to clean up. */
+  stackReset: boolean;
   ts: boolean;
   tsVal: number;
   tsEcr: number;
@@ -411,7 +413,7 @@ class Generator {
     for (let i = 0; i < PEERS; i++) {
       this.peers.push({
         addr: PEER_BASE + i, port: 0, dport: 7, state: 'closed', iss: 0, sndNxt: 0, stackMax: 0, synAckSeen: false, stackAck: -1,
-        stackFin: false, ts: false, tsVal: 1, tsEcr: 0, wait: 0, steps: 0, life: 0, zeroWindow: false,
+        stackFin: false, stackReset: false, ts: false, tsVal: 1, tsEcr: 0, wait: 0, steps: 0, life: 0, zeroWindow: false,
       });
     }
   }
@@ -466,6 +468,7 @@ class Generator {
         const dataLen = total - 20 - doff;
         if (flags & RST) {
           peer.state = 'closed';
+          peer.stackReset = true;
           if (!this.peers.includes(peer)) this.peerByKey.delete(dst * 65536 + dport);
         } else {
           if ((flags & (SYN | ACK)) === (SYN | ACK) && peer.state === 'syn-sent' && ack === ((peer.iss + 1) >>> 0)) {
@@ -685,7 +688,7 @@ class Generator {
     let body: Uint8Array;
     if (proto === 1) body = icmpBytes(8, 0, this.u32(), this.bytes(payloadLen - 8));
     else if (proto === 17) body = udpBytes(src, TARGET, this.port(), this.pick([7, 9, 7, this.port()]), this.bytes(payloadLen - 8));
-    else body = tcpBytes(src, TARGET, { sport: this.port(), dport: this.port(), seq: this.u32(), ack: this.u32(), flags: this.int(256), window: 1000 }, this.bytes(payloadLen - 20));
+    else body = tcpBytes(src, TARGET, { sport: this.port(), dport: this.port(), seq: this.u32(), ack: this.u32(), flags: this.int(256), window: 1000 }, this.bytes(Math.max(0, payloadLen - 20)));
     const id = this.int(8);
     const pieces: { off: number; data: Uint8Array; mf: boolean }[] = [];
     for (let off = 0; off < body.length;) {
@@ -769,10 +772,15 @@ class Generator {
         // quiet point resets it at the stack's latest ACK.
         const old = this.peerByKey.get(peer.addr * 65536 + peer.port);
         if (old === peer) {
-          this.peerByKey.set(peer.addr * 65536 + peer.port, { ...peer, state: 'closed' });
-          if (this.peerByKey.size > 4096) this.peerByKey.delete(this.peerByKey.keys().next().value!);
+          this.peerByKey.delete(peer.addr * 65536 + peer.port);
+          if (!peer.stackReset) this.peerByKey.set(peer.addr * 65536 + peer.port, { ...peer, state: 'closed' });
+          if (this.peerByKey.size > 4096) { // forget the oldest, resetting it once more on the way
+            const [k, z] = this.peerByKey.entries().next().value!;
+            this.peerByKey.delete(k);
+            if (!this.peers.includes(z)) this.peerSeg(z, RST, exactSeq(z), 0, new Uint8Array(0));
+          }
         }
-        peer.port = 1024 + this.int(64000);
+        do peer.port = 1024 + this.int(64000); while (this.peerByKey.has(peer.addr * 65536 + peer.port)); // a fresh 4-tuple
         this.peerByKey.set(peer.addr * 65536 + peer.port, peer);
         peer.dport = this.pick([7, 7, 9, 80, 80, 80, 1 + this.int(65535)]);
         peer.iss = this.u32();
@@ -781,6 +789,7 @@ class Generator {
         peer.synAckSeen = false;
         peer.stackAck = -1;
         peer.stackFin = false;
+        peer.stackReset = false;
         peer.zeroWindow = false;
         peer.ts = this.chance(0.6);
         peer.tsVal = this.u32();
