@@ -8,12 +8,15 @@
  *   IP    InReceives + ReasmOKs = InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers
  *         InHdrErrors = dropped[truncated, bad-version, bad-ihl, bad-total-length, bad-checksum]
  *         InAddrErrors = dropped[bad-source, not-for-us];  InUnknownProtos = dropped[unknown-protocol]
- *         fragments (ReasmReqds): each is dropped on its own (reasm-dead, -bad-fragment, -table-full,
- *         -duplicate), discards its datagram without being kept (reasm-overlap, -too-big,
- *         -inconsistent, -no-memory: one fragment each), or is kept; a completed datagram
- *         took at least 2 kept fragments and a timed-out one at least 1, so
- *           kept = ReasmReqds - those drops >= 2 ReasmOKs + ReasmTimeout (+ fragments held now)
- *         (an inequality: the reassembler does not count kept fragments yet).
+ *         fragments (ReasmReqds), when the reassembler counts its drops in fragments and the
+ *         fragments it used (ReasmFragsUsed present):
+ *           ReasmReqds = fragments held now + ReasmFragsUsed + dropped[reasm-*]
+ *         exact when `reassemblyFragments` (held now) is given, else held >= 0. Without
+ *         ReasmFragsUsed (reasm-* per datagram): each fragment is dropped on its own (reasm-dead,
+ *         -bad-fragment, -table-full, -duplicate), discards its datagram without being kept
+ *         (reasm-overlap, -too-big, -inconsistent, -no-memory: one fragment each), or is kept;
+ *         a completed datagram took at least 2 kept fragments and a timed-out one at least 1:
+ *           kept = ReasmReqds - those drops >= 2 ReasmOKs + ReasmTimeout
  *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.inSegs
  *   ICMP  InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted
  *         InErrors = InCsumErrors + InTruncated + InErrorsNotOurs
@@ -48,7 +51,12 @@ const TCP_LAYER = ['broadcast', 'noSocket', 'listenRst', 'listenAck', 'listenNoS
 /** Segments a connection took and then discarded (or whose data it discarded): a subset of inDelivers. */
 const TCP_CONN = ['outOfWindow', 'noAck', 'badAck', 'ackUnsent', 'ackTooOld', 'reassemblyFull'];
 
-export function checkAccounting(stats: FlatStats): AccountingReport {
+export interface AccountingOptions {
+  /** Fragments the reassembler holds now (0 when `ip.reassemblyUsage().datagrams` is 0): makes the fragment identity exact. */
+  reassemblyFragments?: number;
+}
+
+export function checkAccounting(stats: FlatStats, options: AccountingOptions = {}): AccountingReport {
   const violations: string[] = [];
   const drops: Record<string, number> = {};
   const get = (layer: string, key: string): number => {
@@ -78,12 +86,22 @@ export function checkAccounting(stats: FlatStats): AccountingReport {
   eq('ip InHdrErrors', ip('InHdrErrors'), sum('ip', IP_HDR, 'dropped.'), IP_HDR.join(' + '));
   eq('ip InAddrErrors', ip('InAddrErrors'), sum('ip', IP_ADDR, 'dropped.'), IP_ADDR.join(' + '));
   eq('ip InUnknownProtos', ip('InUnknownProtos'), ip('dropped.unknown-protocol'), 'unknown-protocol');
-  const kept = ip('ReasmReqds') - sum('ip', REASM_FRAGMENT, 'dropped.') - sum('ip', REASM_KILL, 'dropped.');
-  const minKept = 2 * ip('ReasmOKs') + ip('ReasmTimeout');
-  if (kept < minKept) {
-    violations.push(`ip fragments: ${kept} kept (ReasmReqds - per-fragment drops) < ${minKept} (2 ReasmOKs + ReasmTimeout)`);
+  const ipStats = stats['ip'] ?? {};
+  const reasm = Object.keys(ipStats).filter((k) => k.startsWith('dropped.reasm-')).map((k) => k.slice('dropped.'.length));
+  const present = (keys: readonly string[]): string[] => keys.filter((k) => `dropped.${k}` in ipStats);
+  if ('ReasmFragsUsed' in ipStats) {
+    const held = ip('ReasmReqds') - ip('ReasmFragsUsed') - sum('ip', reasm, 'dropped.');
+    const terms = 'ReasmReqds = held + ReasmFragsUsed + dropped[reasm-*]';
+    if (options.reassemblyFragments !== undefined) eq('ip fragments held', held, options.reassemblyFragments, terms);
+    else if (held < 0) violations.push(`ip fragments: ${held} held (${terms})`);
+  } else {
+    const kept = ip('ReasmReqds') - sum('ip', present(REASM_FRAGMENT), 'dropped.') - sum('ip', present(REASM_KILL), 'dropped.');
+    const minKept = 2 * ip('ReasmOKs') + ip('ReasmTimeout');
+    if (kept < minKept) {
+      violations.push(`ip fragments: ${kept} kept (ReasmReqds - per-fragment drops) < ${minKept} (2 ReasmOKs + ReasmTimeout)`);
+    }
   }
-  drop('ip', [...IP_HDR, ...IP_ADDR, 'unknown-protocol', ...REASM_FRAGMENT, ...REASM_KILL, 'reasm-timeout'], 'dropped.');
+  drop('ip', [...IP_HDR, ...IP_ADDR, 'unknown-protocol', ...reasm], 'dropped.');
 
   // ---- IP -> transports (the stack registers exactly ICMP, UDP and TCP)
   const icmp = (k: string): number => get('icmp', k);
