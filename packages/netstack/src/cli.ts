@@ -187,6 +187,7 @@ async function serve(args: string[]): Promise<number> {
   await services.close();
   const stats = stack.stats();
   stats.tcp = { ...stats.tcp, connections };
+  stats.services = { ...services.stats() };
   await stack.close();
   if (values.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
   return 0;

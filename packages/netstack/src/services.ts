@@ -16,7 +16,16 @@ import type { Stack } from './stack.js';
 
 export interface Services {
   describe(): string;
+  /** What the services refused (wire input they never answer), netstat-style names. */
+  stats(): ServiceStats;
   close(): Promise<void>;
+}
+
+export interface ServiceStats {
+  /** UDP echo requests not answered: source port 0 (Linux's sendto refuses it with EINVAL), or a send the socket refused. */
+  UdpEchoRefused: number;
+  /** Bad HTTP requests answered with 400 (node:http's 'clientError'). */
+  HttpBadRequests: number;
 }
 
 /** Largest /bytes/N served: 64 GiB (bounded, like everything else). */
@@ -57,6 +66,7 @@ export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse)
   } else if (req.method === 'POST' && url === '/sink') {
     const hash = createHash('sha256');
     let count = 0;
+    req.on('error', () => {}); // the client went away mid-body: nothing to answer
     req.on('data', (chunk: Buffer) => { count += chunk.length; hash.update(chunk); });
     req.on('end', () => {
       const body = JSON.stringify({ bytes: count, sha256: hash.digest('hex') });
@@ -69,9 +79,20 @@ export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse)
 }
 
 export async function startServices(stack: Stack): Promise<Services> {
+  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0 };
   const udpEcho = stack.udp.createSocket('udp4');
   udpEcho.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
-    udpEcho.send(msg, rinfo.port, rinfo.address);
+    // Wire input never makes a service throw: a datagram from port 0 cannot be answered
+    // (node:dgram's send throws ERR_SOCKET_BAD_PORT, as Linux's sendto fails EINVAL).
+    if (rinfo.port === 0) {
+      counters.UdpEchoRefused++;
+      return;
+    }
+    try {
+      udpEcho.send(msg, rinfo.port, rinfo.address);
+    } catch {
+      counters.UdpEchoRefused++;
+    }
   });
   // A failed send (e.g. the kernel side went away) is counted by the layer; the service goes on.
   udpEcho.on('error', () => {});
@@ -88,6 +109,16 @@ export async function startServices(stack: Stack): Promise<Services> {
     s.on('end', () => s.end());
   });
   const httpServer = http.createServer({ keepAliveTimeout: 30_000 }, httpHandler);
+  // A request node:http cannot parse gets 400 and the connection closes (node's default
+  // answer, kept), counted; a socket error past the response is the client's going away.
+  httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    counters.HttpBadRequests++;
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
   const web = stack.tcp.createServer((s) => {
     ignoreErrors(s);
     httpServer.emit('connection', s);
@@ -101,6 +132,7 @@ export async function startServices(stack: Stack): Promise<Services> {
 
   return {
     describe: () => 'icmp echo, udp echo :7, tcp echo :7, tcp discard :9, http :80 (/, /bytes/N, POST /sink)',
+    stats: () => ({ ...counters }),
     // Stops listening; connections still open are reset by stack.close(), as the
     // kernel resets a process's sockets when it exits.
     close: async () => {

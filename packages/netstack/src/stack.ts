@@ -19,6 +19,11 @@ import { createTcpApi, type TcpApi } from './net/index.js';
 import { invalidArgType, invalidArgValue } from '@netstack/ip';
 import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
+import { EventQueue } from './events.js';
+
+function rethrow(e: unknown): never {
+  throw e;
+}
 
 export interface TunOptions {
   /** Device name (default: the kernel picks tunN). */
@@ -135,6 +140,10 @@ export class Stack {
   private closed = false;
   private rxNow = 0;
   private inBatch = false;
+  /** Where sockets and servers wait to emit their events until the stack is whole (events.ts). */
+  private readonly events = new EventQueue();
+  /** Exceptions thrown by a layer (bugs, not wire input), re-thrown on the next tick. */
+  private internalErrors = 0;
   /** In onTimer's input drain: schedule() waits for the end of the callback. */
   private inTimer = false;
   /** The timer callback, bound once (no closure each time the timer is re-armed). */
@@ -200,7 +209,7 @@ export class Stack {
     this.icmp = new IcmpLayer(this.ip);
     this.ip.register(this.icmp);
     this.ip.setErrorReporter(this.icmp);
-    this.udpLayer = new UdpLayer(this.ip);
+    this.udpLayer = new UdpLayer(this.ip, { notifier: this.events });
     this.ip.register(this.udpLayer);
     this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
     this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});
@@ -212,16 +221,35 @@ export class Stack {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.address);
+    }, this.address, this.events);
 
+    // A receive batch is one bracket of the event queue: the user's handlers run after
+    // its last packet and its end (coalesced ACKs out, timer re-armed), never inside.
     link.setReceiver({
       packet: (packet, meta) => {
         // The clock is read once per batch, at its first packet.
-        if (!this.inBatch) { this.inBatch = true; this.rxNow = clock.now(); }
-        this.ip.input(packet, this.rxNow, meta);
+        if (!this.inBatch) { this.inBatch = true; this.rxNow = clock.now(); this.events.hold(); }
+        try {
+          this.ip.input(packet, this.rxNow, meta);
+        } catch (e) {
+          // A bug in a layer, never wire input (layers drop and count that): the batch
+          // goes on, and the error surfaces as an uncaught exception on the next tick.
+          this.internalErrors++;
+          process.nextTick(rethrow, e);
+        }
       },
-      batchEnd: () => { this.inBatch = false; this.schedule(); },
+      batchEnd: () => this.endBatch(),
     });
+  }
+
+  private endBatch(): void {
+    if (!this.inBatch) return;
+    this.inBatch = false;
+    try {
+      this.schedule();
+    } finally {
+      this.events.release();
+    }
   }
 
   /** Re-arms the one timer to the earliest deadline any layer has. */
@@ -238,6 +266,15 @@ export class Stack {
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
+    this.events.hold();
+    try {
+      this.runTimers();
+    } finally {
+      this.events.release();
+    }
+  }
+
+  private runTimers(): void {
     // Input first. Node runs expired timers before it polls for I/O, so after a busy
     // stretch this callback can run while ACKs already sit unread in the device: the
     // retransmission and tail-loss-probe timers they would cancel must not fire first
@@ -291,6 +328,8 @@ export class Stack {
       udp: flat(this.udpLayer.stats()),
       tcp: flat(this.tcpLayer.stats()),
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
+      // Exceptions thrown by a layer (bugs, never wire input), caught at the batch and re-thrown.
+      stack: { InternalErrors: this.internalErrors },
     };
   }
 
@@ -312,6 +351,9 @@ export class Stack {
     const now = this.clock.now();
     for (const c of this.tcpLayer.connections()) c.abort(now);
     this.closed = true;
+    // Closed in the middle of a batch (the device ends it without batchEnd): run what waits.
+    this.inBatch = false;
+    this.events.releaseAll();
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timer = undefined;
     this.udpLayer.close?.();

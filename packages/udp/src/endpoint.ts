@@ -23,8 +23,23 @@ export interface UdpEndpoint {
   close(): void;
 }
 
+/**
+ * A socket with events to emit: the host runs `notify()` when no layer is in the middle
+ * of its work (the stack's event queue; `notifyQueued` is the queue's flag, owned by the
+ * socket). The same shape as @netstack/netstack's `Notifiable`.
+ */
+export interface UdpNotifiable {
+  notifyQueued: boolean;
+  notify(): void;
+}
+
+/** Where the layer hands sockets with events to emit (a stack's event queue). */
+export interface UdpNotifier {
+  post(target: UdpNotifiable): void;
+}
+
 /** What a UdpSocket needs from the layer (UdpLayer implements it). */
-export interface SocketHost {
+export interface SocketHost extends UdpNotifier {
   /** Bound on datagrams a socket holds before 'listening'. */
   readonly receiveQueueLimit: number;
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined;

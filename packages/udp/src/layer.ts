@@ -31,13 +31,13 @@ import {
 } from '@netstack/ip';
 import { outOfRange } from './errors.js';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import type { SocketHost, UdpEndpoint } from './endpoint.js';
+import type { SocketHost, UdpEndpoint, UdpNotifiable, UdpNotifier } from './endpoint.js';
 import { UdpSocket, type UdpSocketOptions, type RemoteInfo } from './socket.js';
 
 export type { UdpEndpoint } from './endpoint.js';
 
 export interface UdpLayerOptions {
-  /** Bound on datagrams a socket holds before its 'listening' event (then also bounded by its receive buffer). Default 1024. */
+  /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). Default 1024. */
   receiveQueueLimit?: number;
   /** Ephemeral ports, inclusive. Default [49152, 65535] (RFC 6335 §6 dynamic ports). */
   ephemeralRange?: readonly [number, number];
@@ -45,7 +45,28 @@ export interface UdpLayerOptions {
   maxSockets?: number;
   /** Random source in [0, 1) for the ephemeral search start (RFC 6056 §3.3.1). Default Math.random. */
   random?: () => number;
+  /**
+   * Where sockets post themselves to emit 'message' (a stack's event queue, which runs
+   * them once the receive batch is over). Default: at once, after the datagram was queued.
+   */
+  notifier?: UdpNotifier;
 }
+
+function rethrow(e: unknown): never {
+  throw e;
+}
+
+/** Without a stack: notify at once; a throwing listener becomes an uncaught exception on the next tick. */
+const IMMEDIATE: UdpNotifier = {
+  post(t: UdpNotifiable): void {
+    t.notifyQueued = false;
+    try {
+      t.notify();
+    } catch (e) {
+      process.nextTick(rethrow, e);
+    }
+  },
+};
 
 /** Counters named after /proc/net/snmp `Udp:`. */
 export interface UdpStats {
@@ -121,6 +142,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly ephemeralHigh: number;
   private readonly maxSockets: number;
   private readonly random: () => number;
+  private readonly notifier: UdpNotifier;
   /** Bound endpoints by local port. */
   private readonly ports = new Map<number, UdpEndpoint[]>();
   private bound = 0;
@@ -150,6 +172,12 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     this.ephemeralHigh = hi;
     this.maxSockets = options.maxSockets ?? 65536;
     this.random = options.random ?? Math.random;
+    this.notifier = options.notifier ?? IMMEDIATE;
+  }
+
+  /** @internal a socket with events to emit (SocketHost). */
+  post(target: UdpNotifiable): void {
+    this.notifier.post(target);
   }
 
   stats(): Readonly<UdpStats> {

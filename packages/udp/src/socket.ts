@@ -8,12 +8,13 @@
  * later tick too.
  *
  * Receive path: the port is taken in the layer's table at once by `bind` (so a clash
- * is decided by call order, as in Node); datagrams that arrive before 'listening'
- * has been emitted wait in a queue bounded by `receiveQueueLimit` datagrams and by
- * the receive buffer size (each charged its length + 256 bytes, standing in for the
- * kernel's skb truesize). After 'listening', each datagram is copied once into a
- * Buffer and 'message' is emitted synchronously from the packet path, as Node emits
- * it synchronously from its recv callback. Drops are counted as RcvbufErrors.
+ * is decided by call order, as in Node). Each datagram is copied once into a Buffer and
+ * queued on the socket, as the kernel queues it on a socket's receive buffer; the queue
+ * is bounded by `receiveQueueLimit` datagrams and by the receive buffer size (each
+ * charged its length + 256 bytes, standing in for the kernel's skb truesize), and drops
+ * are counted as RcvbufErrors. 'message' is emitted from the queue when the host runs
+ * the socket (a stack's event queue, once the receive batch is over: no user code runs
+ * inside the packet path), or, for datagrams that arrived before it, after 'listening'.
  *
  * Differences from node:dgram, on purpose: `bind` validates its port (Node silently
  * truncates it); only IPv4 literals and 'localhost' resolve (other names fail with
@@ -39,7 +40,7 @@ import {
   validateString,
   type ErrnoError,
 } from './errors.js';
-import type { SocketHost, UdpEndpoint } from './endpoint.js';
+import type { SocketHost, UdpEndpoint, UdpNotifiable } from './endpoint.js';
 import { UDP_MAX_PAYLOAD } from './wire.js';
 
 export interface UdpSocketOptions {
@@ -83,6 +84,11 @@ const SOCK_MIN_SNDBUF = 4608;
 const QUEUE_OVERHEAD = 256;
 
 const EMPTY_BYTES = new Uint8Array(0);
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+function rethrow(e: unknown): never {
+  throw e;
+}
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
 /** 'localhost' and dotted quads; undefined for names we cannot resolve. */
@@ -145,9 +151,16 @@ export class UdpSocket extends EventEmitter {
   readonly #wantSndbuf: number | undefined;
   #ttl: number | undefined;
   #broadcast = false;
-  /** Datagrams received before 'listening', bounded (see the module comment). */
-  #queue: { msg: Buffer; rinfo: RemoteInfo }[] = [];
+  /**
+   * The receive queue, bounded (see the module comment): datagrams wait here from their
+   * arrival until the stack's event queue runs this socket, and before 'listening'.
+   * Flat: message, rinfo, message, rinfo...; `#qHead` is the next message.
+   */
+  #queue: (Buffer | RemoteInfo)[] = [];
+  #qHead = 0;
   #queuedBytes = 0;
+  /** This socket's place in the host's event queue. */
+  readonly #notes: UdpNotifiable = { notifyQueued: false, notify: () => this.#emitQueued() };
   #signal: AbortSignal | undefined;
   /** The chunk list of a one-buffer send, reused (the layer holds it only during the send). */
   readonly #one: Uint8Array[] = [EMPTY_BYTES];
@@ -265,10 +278,33 @@ export class UdpSocket extends EventEmitter {
     this.#bindState = 'bound';
     this.emit('listening');
     // Datagrams that arrived between bind and 'listening', in order.
-    while (this.#queue.length > 0 && !this.#closed) {
-      const { msg, rinfo } = this.#queue.shift()!;
+    this.#emitQueued();
+  }
+
+  /**
+   * Emits 'message' for each queued datagram, in order. A listener that throws does not
+   * lose the datagrams after it: its exception is re-thrown on the next tick (an
+   * uncaught exception, as Node's would be from its recv callback).
+   */
+  #emitQueued(): void {
+    if (this.#bindState !== 'bound') return; // #startListening will
+    const q = this.#queue;
+    while (this.#qHead < q.length && !this.#closed) {
+      const msg = q[this.#qHead] as Buffer;
+      const rinfo = q[this.#qHead + 1] as RemoteInfo;
+      q[this.#qHead] = EMPTY_BUFFER;
+      q[this.#qHead + 1] = EMPTY_BUFFER;
+      this.#qHead += 2;
       this.#queuedBytes -= msg.length + QUEUE_OVERHEAD;
-      this.emit('message', msg, rinfo);
+      try {
+        this.emit('message', msg, rinfo);
+      } catch (e) {
+        process.nextTick(rethrow, e);
+      }
+    }
+    if (this.#qHead >= q.length) {
+      q.length = 0;
+      this.#qHead = 0;
     }
   }
 
@@ -418,15 +454,14 @@ export class UdpSocket extends EventEmitter {
       this.#lastSrcText = formatAddress(src);
     }
     // A fresh rinfo and Buffer per datagram, as node:dgram gives: listeners may keep them.
-    const rinfo: RemoteInfo = { address: this.#lastSrcText, family: 'IPv4', port: srcPort, size: payload.length };
-    if (this.#bindState === 'bound') {
-      this.emit('message', Buffer.from(payload), rinfo);
-      return true;
-    }
+    // Queued, not emitted: no user code runs inside the packet path. The socket posts
+    // itself and emits when the stack's batch is over (or at once, without a stack).
     const cost = payload.length + QUEUE_OVERHEAD;
-    if (this.#queue.length >= this.#layer.receiveQueueLimit || this.#queuedBytes + cost > this.#rcvbuf) return false;
-    this.#queue.push({ msg: Buffer.from(payload), rinfo });
+    if ((this.#queue.length - this.#qHead) >> 1 >= this.#layer.receiveQueueLimit || this.#queuedBytes + cost > this.#rcvbuf) return false;
+    const rinfo: RemoteInfo = { address: this.#lastSrcText, family: 'IPv4', port: srcPort, size: payload.length };
+    this.#queue.push(Buffer.from(payload), rinfo);
     this.#queuedBytes += cost;
+    if (this.#bindState === 'bound') this.#layer.post(this.#notes);
     return true;
   }
 
@@ -448,6 +483,7 @@ export class UdpSocket extends EventEmitter {
     if (this.#inTable) this.#layer.unbind(this.#ep);
     this.#inTable = false;
     this.#queue = [];
+    this.#qHead = 0;
     this.#queuedBytes = 0;
     this.#signal?.removeEventListener('abort', this.#onAbort);
     process.nextTick(() => this.emit('close'));

@@ -4,6 +4,7 @@
  */
 import type { Ipv4Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
+import type { Notifier } from '../events.js';
 
 export interface StackClock {
   /** Current time in ms (performance.now() in production, virtual in simulation). */
@@ -24,6 +25,8 @@ export interface NetContext {
   readonly clock: StackClock;
   readonly ownAddress: Ipv4Address;
   readonly ownAddressText: string;
+  /** Where sockets and servers post themselves to emit events (the stack's event queue). */
+  readonly events: Notifier;
 }
 
 /** @internal the key under which `createTcpApi` hands its context to a Socket / Server. */

@@ -14,6 +14,7 @@ import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
 import { kContext, type NetContext } from './context.js';
 import { codedError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
+import type { Notifiable } from '../events.js';
 import { guard, kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
 
 export interface ServerOptions {
@@ -65,6 +66,8 @@ export class Server extends EventEmitter {
   readonly #ctx: NetContext | undefined;
   readonly #opts: ServerOptions;
   #listener: TcpListener | undefined = undefined;
+  /** This server's place in the stack's event queue: accepts what the listener holds. */
+  readonly #notes: Notifiable = { notifyQueued: false, notify: () => { if (this.#listener !== undefined) this.#onAcceptable(this.#listener); } };
   #address: AddressInfo | undefined = undefined;
   #connections = 0;
 
@@ -159,7 +162,10 @@ export class Server extends EventEmitter {
       const d = this.#opts.keepAliveInitialDelay;
       if (d !== undefined && d > 0) connOptions.keepAliveInitialDelay = Math.trunc(d);
     }
-    const handler = { onAcceptable: (l: TcpListener) => guard(() => this.#onAcceptable(l)) };
+    // Completed handshakes are noted; the accepting (and 'connection') happens when the
+    // stack's event queue runs this server (events.ts).
+    const notes = this.#notes;
+    const handler = { onAcceptable: (): void => ctx.events.post(notes) };
     const listenOpts = (p: number): ListenOptions => ({ port: p, address, backlog, options: connOptions });
     try {
       if (port !== 0) {

@@ -29,6 +29,7 @@ import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFu
 import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js';
 import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
 import type { Server } from './server.js';
+import type { Notifiable } from '../events.js';
 
 /** Options of `new Socket()` (node's SocketConstructorOpts, TCP subset). */
 export interface SocketOptions {
@@ -86,6 +87,16 @@ interface InternalSocketOptions extends SocketOptions {
 
 const NOOP_HANDLER: TcpHandler = {};
 
+const EV_ESTABLISHED = 1;
+const EV_READ = 2;
+const EV_WRITE = 4;
+const EV_CLOSED = 8;
+
+interface SocketNotes extends Notifiable {
+  events: number;
+  error: TcpError | undefined;
+}
+
 /** What the idle timeout needs of a clock. */
 interface IdleClock {
   now(): number;
@@ -136,6 +147,8 @@ export class Socket extends Duplex {
   #target: { address: string; port: number } | undefined = undefined;
   #onDestroyed: (() => void) | undefined = undefined;
   #closeEmitted = false;
+  /** Core events not yet acted on, and this socket's place in the stack's event queue. */
+  readonly #notes: SocketNotes = { notifyQueued: false, events: 0, error: undefined, notify: () => this.#onNotify() };
 
   constructor(options: SocketOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
@@ -155,12 +168,16 @@ export class Socket extends Duplex {
     if (options.keepAlive !== undefined || options.keepAliveInitialDelay !== undefined) {
       this.#keepAlive = { enable: options.keepAlive === true, delay: Math.max(0, Math.trunc(options.keepAliveInitialDelay ?? 0)) };
     }
+    // The core's events are only noted here; they are acted on (and Node's events
+    // emitted) when the stack's event queue runs this socket (events.ts): never in the
+    // middle of the core's or the stack's work.
+    const notes = this.#notes;
     this.#handler = {
-      onEstablished: () => guard(() => this.#onEstablished()),
-      onReadable: () => guard(() => this.#pull()),
-      onRemoteFin: () => guard(() => this.#pull()),
-      onWritable: () => guard(() => this.#flushWrite()),
-      onClosed: (_c, err) => guard(() => this.#onCoreClosed(err)),
+      onEstablished: () => this.#note(EV_ESTABLISHED),
+      onReadable: () => this.#note(EV_READ),
+      onRemoteFin: () => this.#note(EV_READ),
+      onWritable: () => this.#note(EV_WRITE),
+      onClosed: (_c, err) => { notes.error = err; this.#note(EV_CLOSED); },
     };
     // Without allowHalfOpen, writing after the peer's FIN is EPIPE (node's writeAfterFIN).
     this.on('end', () => {
@@ -274,6 +291,30 @@ export class Socket extends Duplex {
     ctx.clock.schedule();
   }
 
+  #note(ev: number): void {
+    const n = this.#notes;
+    n.events |= ev;
+    if (n.notifyQueued) return;
+    const ctx = this.#ctx;
+    if (ctx !== undefined) ctx.events.post(n);
+    else this.#onNotify();
+  }
+
+  /** Acts on the core's events, in their order; each step's user code isolated from the next. */
+  #onNotify(): void {
+    const n = this.#notes;
+    const ev = n.events;
+    n.events = 0;
+    if (ev & EV_ESTABLISHED) guard(() => this.#onEstablished());
+    if (ev & EV_READ) guard(() => this.#pull());
+    if (ev & EV_WRITE) guard(() => this.#flushWrite());
+    if (ev & EV_CLOSED) {
+      const err = n.error;
+      n.error = undefined;
+      guard(() => this.#onCoreClosed(err));
+    }
+  }
+
   #onEstablished(): void {
     const c = this.#conn;
     if (c === undefined || this.destroyed) return;
@@ -324,7 +365,16 @@ export class Socket extends Duplex {
       if (n === 0) break;
       took = true;
       this.#bytesRead += n;
-      if (!this.push(n === buf.length ? buf : buf.subarray(0, n))) this.#reading = false;
+      // Each push is one of node's read callbacks: a 'data' listener that throws ends
+      // that callback, not the reading (the exception is re-thrown on the next tick).
+      let more: boolean;
+      try {
+        more = this.push(n === buf.length ? buf : buf.subarray(0, n));
+      } catch (e) {
+        process.nextTick(rethrow, e);
+        more = this.readableFlowing === true;
+      }
+      if (!more) this.#reading = false;
     }
     if (took) {
       ctx.clock.schedule();
@@ -332,10 +382,9 @@ export class Socket extends Duplex {
     }
     if (c.remoteFinReceived && c.readableLength === 0 && !this.#eofPushed && !this.destroyed) {
       this.#eofPushed = true;
-      this.push(null);
       // As node's onStreamRead: read(0) lets 'end' fire when nothing is buffered,
       // even if nobody consumes the stream.
-      this.read(0);
+      guard(() => { this.push(null); this.read(0); });
     }
   }
 
@@ -626,8 +675,12 @@ export function guard(fn: () => void): void {
   try {
     fn();
   } catch (e) {
-    process.nextTick(() => { throw e; });
+    process.nextTick(rethrow, e);
   }
+}
+
+function rethrow(e: unknown): never {
+  throw e;
 }
 
 /** node's writeAfterFIN: after the peer's FIN without allowHalfOpen, write is EPIPE. */
