@@ -1,7 +1,7 @@
 // pnpm fuzz: the fuzzer (packages/netstack/src/fuzz.ts) against the built stack, in this
 // process, no device and no privileges. See the README ("Fuzzing").
 //
-//   pnpm fuzz [--seed N] [--count N] [--json FILE] [--no-checks]
+//   pnpm fuzz [--seed N] [--count N] [--quiet-points N] [--json FILE] [--no-checks]
 //
 // Prints packets/s, the mix, drops by reason, memory at the quiet points, the service
 // checks and the reproduction command; exits 1 when a pass criterion fails (the failures
@@ -19,12 +19,13 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     count: { type: 'string', default: '1000000' },
     json: { type: 'string' },
+    'quiet-points': { type: 'string', default: '2' },
     'no-checks': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log('pnpm fuzz [--seed N] [--count N (default 1000000)] [--json FILE] [--no-checks]');
+  console.log('pnpm fuzz [--seed N] [--count N (default 1000000)] [--quiet-points N (default 2, evenly spaced)] [--json FILE] [--no-checks]');
   process.exit(0);
 }
 const seed = values.seed !== undefined ? Number(values.seed) >>> 0 : Math.floor(Math.random() * 2 ** 32) >>> 0;
@@ -40,7 +41,10 @@ const gc = globalThis.gc ?? vm.runInNewContext('gc');
 const { runFuzz } = await import(pathToFileURL(resolve(root, 'packages/netstack/dist/fuzz.js')).href);
 const t = (s) => `[fuzz] ${s}`;
 console.log(t(`seed ${seed}, ${count} packets; reproduce: pnpm fuzz --seed ${seed} --count ${count}`));
-const res = await runFuzz({ seed, count, gc, log: (line) => console.log(t(line)), skipServiceChecks: values['no-checks'] === true });
+
+const nq = Math.max(1, Number(values['quiet-points']) | 0);
+const quietAt = Array.from({ length: nq }, (_, i) => (i + 1) / nq);
+const res = await runFuzz({ seed, count, gc, quietAt, log: (line) => console.log(t(line)), skipServiceChecks: values['no-checks'] === true });
 
 const mb = (b) => `${(b / 1048576).toFixed(2)} MiB`;
 console.log('');
