@@ -1,6 +1,7 @@
 # Sourced by scripts/{test,demo,bench}: makes a fresh machine ready with nothing done by hand.
 # Installs pnpm (pinned: newer ones refuse our lock), the workspace's dependencies,
-# the kernel-side tools the demo and kernel tests drive (ping, nc), and builds.
+# the kernel-side tools the demo and kernel tests drive (ping, nc), tshark (the kernel tests
+# check the stack's captures with it), and builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -15,9 +16,12 @@ need_pkgs=()
 command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
 command -v nc >/dev/null 2>&1 || need_pkgs+=(netcat-openbsd)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need_pkgs[*]}"
+    # wireshark-common asks whether non-root users may capture: no, and without asking.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"; } >/dev/null 2>&1 \
       || { log "apt-get install ${need_pkgs[*]} failed"; exit 1; }
   else

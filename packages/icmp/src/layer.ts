@@ -16,7 +16,11 @@
 import {
   BROADCAST,
   PROTO_ICMP,
+  PROTO_TCP,
+  PROTO_UDP,
   checksumUpdate16,
+  finish,
+  pseudoHeaderSum,
   formatAddress,
   sum16,
   isBroadcast,
@@ -250,12 +254,42 @@ class EchoReplyWriter implements PayloadWriter {
   }
 }
 
+/**
+ * The quoted datagram's transport checksum as its sender meant it to be on the wire. A
+ * datagram from the local kernel over an offload link (checksumVerified: virtio NEEDS_CSUM
+ * or DATA_VALID) may carry only the pseudo-header sum in its TCP/UDP checksum field: the
+ * kernel left completing it to the "hardware", which is us. A host across a wire would
+ * have received, and quoted, the complete value, so the quote carries that (computed over
+ * the whole datagram, also when the quote is cut short; for a DATA_VALID datagram it is the
+ * value already there). Returns the field's offset in the quote and sets `w.sumValue`, or
+ * -1 to quote the bytes as they are: not vouched for by the link, not TCP/UDP, a UDP
+ * datagram without checksum (0, RFC 768), or the field not inside the quote.
+ */
+function completedSum(d: InboundDatagram, quotedLength: number, w: ErrorWriter): number {
+  if (d.checksumVerified !== true || d.reassembled) return -1;
+  const field = d.protocol === PROTO_TCP ? 16 : d.protocol === PROTO_UDP ? 6 : -1;
+  const t = d.payload;
+  const at = d.headerLength + field;
+  if (field < 0 || t.length < field + 2 || at + 2 > quotedLength) return -1;
+  const old = (t[field]! << 8) | t[field + 1]!;
+  if (d.protocol === PROTO_UDP && old === 0) return -1;
+  // RFC 1071 over pseudo-header and segment with the field taken as 0: the field's word is
+  // added back in one's complement (+ ~old), so the payload is not copied.
+  let value = finish(sum16(t, 0, t.length, pseudoHeaderSum(d.src, d.dst, d.protocol, t.length)) + (~old & 0xffff));
+  if (value === 0 && d.protocol === PROTO_UDP) value = 0xffff; // RFC 768: computed 0 is sent as all ones
+  w.sumValue = value;
+  return at;
+}
+
 /** Writes an ICMP error: 8-byte header, then the quoted datagram. */
 class ErrorWriter implements PayloadWriter {
   type = 0;
   code = 0;
   rest = 0;
   quoted: Uint8Array = new Uint8Array(0);
+  /** Offset in `quoted` of a transport checksum to write as `sumValue` (see completedSum), or -1. */
+  sumAt = -1;
+  sumValue = 0;
   writePayload(buf: Uint8Array, offset: number): void {
     const end = offset + ICMP_HEADER_LEN + this.quoted.length;
     const p = new IcmpPacket(buf.subarray(offset, end));
@@ -263,6 +297,10 @@ class ErrorWriter implements PayloadWriter {
     p.msgCode = this.code;
     p.rest = this.rest;
     buf.set(this.quoted, offset + ICMP_HEADER_LEN);
+    if (this.sumAt >= 0) {
+      buf[offset + ICMP_HEADER_LEN + this.sumAt] = this.sumValue >>> 8;
+      buf[offset + ICMP_HEADER_LEN + this.sumAt + 1] = this.sumValue & 0xff;
+    }
     p.fillChecksum();
   }
 }
@@ -535,8 +573,10 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     w.rest = rest;
     const room = this.errorDatagramLimit - 20 - ICMP_HEADER_LEN;
     w.quoted = original.packet.subarray(0, Math.min(original.packet.length, room));
+    w.sumAt = completedSum(original, w.quoted.length, w);
     const err = this.ip.sendWith(original.src, PROTO_ICMP, ICMP_HEADER_LEN + w.quoted.length, w);
     w.quoted = EMPTY;
+    w.sumAt = -1;
     if (err !== undefined) {
       s.OutErrors++;
       return false;

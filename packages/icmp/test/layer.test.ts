@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PROTO_ICMP, PROTO_UDP, type TransportError } from '@netstack/ip';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, finish, fold, pseudoHeaderSum, sum16, type TransportError } from '@netstack/ip';
 import { IcmpLayer, IcmpPacket, TokenBucket, emitIcmp, icmpBufferLen, parseIcmp, type IcmpOptions, type IcmpRepr, type PingResult } from '../src/index.js';
 import { FakeIp, datagram, ip, ipv4Packet, toHex, type DatagramSpec } from './helpers.js';
 
@@ -111,6 +111,61 @@ describe('echo (RFC 1122 §3.2.2.6)', () => {
 });
 
 describe('destination unreachable (ErrorReporter, RFC 792 / RFC 1122 §3.2.2)', () => {
+  /** A UDP (or TCP) datagram from the local kernel over an offload link: checksum field = pseudo-header sum (NEEDS_CSUM). */
+  function partialIn(protocol: number, bytes: number) {
+    const hdr = protocol === PROTO_UDP ? 8 : 20;
+    const payload = new Uint8Array(hdr + bytes).map((_, i) => (i * 31 + 5) & 0xff);
+    const field = protocol === PROTO_UDP ? 6 : 16;
+    if (protocol === PROTO_UDP) { payload[4] = payload.length >>> 8; payload[5] = payload.length & 0xff; } else payload[12] = 5 << 4;
+    const partial = fold(pseudoHeaderSum(ip(PEER), ip(US), protocol, payload.length));
+    payload[field] = partial >>> 8;
+    payload[field + 1] = partial & 0xff;
+    return { d: { ...datagram({ src: PEER, dst: US, protocol, payload }), checksumVerified: true }, field, partial };
+  }
+  const validSum = (t: Uint8Array, protocol: number): boolean => sum16(t, 0, t.length, pseudoHeaderSum(ip(PEER), ip(US), protocol, t.length)) === 0xffff;
+
+  it.each([[PROTO_UDP, 12], [PROTO_UDP, 1000], [PROTO_TCP, 40]])('quotes a kernel datagram (proto %i, %i bytes) with its partial checksum completed, as a wire would have carried it', (protocol, bytes) => {
+    const { net, icmp } = setup();
+    const { d, field, partial } = partialIn(protocol, bytes);
+    const before = d.packet.slice();
+    icmp.destinationUnreachable(3, d, 0);
+    const r = parsed(net.take()[0]!.payload);
+    if (r.kind !== 'destinationUnreachable') throw new Error(r.kind);
+    const q = r.quoted;
+    expect(d.packet).toEqual(before); // the received bytes are not touched
+    const value = (q[20 + field]! << 8) | q[21 + field]!;
+    expect(value).not.toBe(partial);
+    // Every other quoted byte is the datagram's own.
+    expect([...q.subarray(0, 20 + field), ...q.subarray(22 + field)]).toEqual([...d.packet.subarray(0, 20 + field), ...d.packet.subarray(22 + field, q.length)]);
+    // The completed value makes the whole original segment verify.
+    const whole = d.payload.slice();
+    whole[field] = value >>> 8;
+    whole[field + 1] = value & 0xff;
+    expect(validSum(whole, protocol)).toBe(true);
+  });
+
+  it('quotes as they are: a datagram the link did not vouch for, and a UDP datagram without checksum', () => {
+    const { net, icmp } = setup();
+    const { d } = partialIn(PROTO_UDP, 20);
+    icmp.destinationUnreachable(3, { ...d, checksumVerified: false }, 0);
+    expect(parsed(net.take()[0]!.payload)).toMatchObject({ quoted: d.packet });
+    const none = partialIn(PROTO_UDP, 20).d;
+    none.packet[26] = 0; none.packet[27] = 0;
+    icmp.destinationUnreachable(3, none, 0);
+    expect(parsed(net.take()[0]!.payload)).toMatchObject({ quoted: none.packet });
+  });
+
+  it('a DATA_VALID datagram (complete checksum) is quoted unchanged', () => {
+    const { net, icmp } = setup();
+    const { d, field } = partialIn(PROTO_UDP, 30);
+    d.payload[field] = 0; d.payload[field + 1] = 0;
+    const c = finish(sum16(d.payload, 0, d.payload.length, pseudoHeaderSum(ip(PEER), ip(US), PROTO_UDP, d.payload.length))) || 0xffff;
+    d.payload[field] = c >>> 8; d.payload[field + 1] = c & 0xff;
+    expect(validSum(d.payload, PROTO_UDP)).toBe(true);
+    icmp.destinationUnreachable(3, d, 0);
+    expect(parsed(net.take()[0]!.payload)).toMatchObject({ quoted: d.packet });
+  });
+
   it('quotes the whole datagram when it fits in 576 bytes, to its source', () => {
     const { net, icmp } = setup();
     const d = udpIn();

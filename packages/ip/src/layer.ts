@@ -598,7 +598,11 @@ export class Ipv4Layer implements IpOutput {
     return snapshotIpv4Counters(this.c);
   }
 
-  /** Reassembly in progress: datagrams (tombstones included) and bytes held. */
+  /**
+   * Reassembly in progress: datagrams (tombstones included) and bytes held as charged
+   * against `limits.maxReassemblyBytes` (buffers plus the measured per-datagram and
+   * per-source overhead, reassembly.ts), never above it.
+   */
   reassemblyUsage(): { datagrams: number; bytes: number } {
     return { datagrams: this.reasm.datagrams, bytes: this.reasm.bytes };
   }

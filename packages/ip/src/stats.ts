@@ -8,6 +8,11 @@
  * (ReasmOKs) is dispatched too. Dispatch adds one to InDelivers or InUnknownProtos. So
  *
  *   InReceives + ReasmOKs === InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers
+ *
+ * and every fragment handed to reassembly is, at any time, exactly one of: held (the
+ * Reassembler's `fragments`), used in a reassembled datagram, or dropped for one reason:
+ *
+ *   ReasmReqds === fragments held + ReasmFragsUsed + sum of dropped['reasm-*']
  */
 import type { Ipv4ParseError } from './ipv4.js';
 
@@ -18,7 +23,8 @@ export type Ipv4DropReason =
   | 'not-for-us'
   /** No transport registered for the protocol (InUnknownProtos). */
   | 'unknown-protocol'
-  // Reassembly. Per discarded datagram-in-progress:
+  // Reassembly, counted in FRAGMENTS. When a datagram in progress is discarded, each
+  // fragment it held (and the one that caused it) counts under the reason:
   /** RFC 791 §3.2 reassembly timer ran out (ReasmTimeout). */
   | 'reasm-timeout'
   /** A fragment overlapped received data without being an exact duplicate (ReasmOverlaps). */
@@ -27,11 +33,11 @@ export type Ipv4DropReason =
   | 'reasm-too-big'
   /** Fragments disagree on where the datagram ends. */
   | 'reasm-inconsistent'
-  /** Storing the fragment would exceed the reassembly memory cap. */
+  /** Storing the fragment would exceed the reassembly memory cap even after evicting every other datagram. */
   | 'reasm-no-memory'
+  /** Evicted (oldest first) to make room for newer fragments: the source's quota or the table was full (ReasmEvicted). */
+  | 'reasm-evicted'
   // Per fragment:
-  /** A new datagram while `maxReassemblies` are in progress: the fragment is dropped. */
-  | 'reasm-table-full'
   /** MF set with a length that is zero or not a multiple of 8 (RFC 791 §3.2). */
   | 'reasm-bad-fragment'
   /** A fragment of a datagram already discarded (kept as a tombstone until its timer runs out). */
@@ -55,7 +61,7 @@ export const IPV4_DROP_REASONS: readonly Ipv4DropReason[] = [
   'truncated', 'bad-version', 'bad-ihl', 'bad-total-length', 'bad-checksum', 'bad-source',
   'not-for-us', 'unknown-protocol',
   'reasm-timeout', 'reasm-overlap', 'reasm-too-big', 'reasm-inconsistent', 'reasm-no-memory',
-  'reasm-table-full', 'reasm-bad-fragment', 'reasm-dead', 'reasm-duplicate',
+  'reasm-evicted', 'reasm-bad-fragment', 'reasm-dead', 'reasm-duplicate',
   'out-too-big', 'out-no-route', 'out-link-dropped',
   'error-not-ours', 'error-no-transport',
 ];
@@ -79,11 +85,15 @@ export interface Ipv4Stats {
   ReasmReqds: number;
   /** Datagrams reassembled. */
   ReasmOKs: number;
-  /** Datagrams given up (timeout, overlap, too big, inconsistent, no memory) and fragments refused (table full, bad fragment). */
+  /** Datagrams given up (timeout, overlap, too big, inconsistent, no memory, evicted) and fragments refused (bad fragment, no memory). */
   ReasmFails: number;
   ReasmTimeout: number;
   ReasmOverlaps: number;
   ReasmDuplicates: number;
+  /** Datagrams in progress evicted to make room (oldest first: per-source quota, then the whole table). */
+  ReasmEvicted: number;
+  /** Fragments that went into reassembled datagrams. */
+  ReasmFragsUsed: number;
   /** Datagrams fragmented successfully on send. */
   FragOKs: number;
   /** Datagrams that needed fragmenting but could not be (DF set, or the link refused a fragment). */
@@ -116,6 +126,7 @@ export function newIpv4Counters(): Ipv4Counters {
     InReceives: 0, InHdrErrors: 0, InAddrErrors: 0, InUnknownProtos: 0, InDelivers: 0,
     OutRequests: 0, OutNoRoutes: 0, OutDiscards: 0,
     ReasmReqds: 0, ReasmOKs: 0, ReasmFails: 0, ReasmTimeout: 0, ReasmOverlaps: 0, ReasmDuplicates: 0,
+    ReasmEvicted: 0, ReasmFragsUsed: 0,
     FragOKs: 0, FragFails: 0, FragCreates: 0,
     OutErrorReports: 0, OutErrorReportsSuppressed: 0, PmtuUpdates: 0,
     OutOffloaded: 0, OutGsoDatagrams: 0, InGsoDatagrams: 0, InChecksumVerified: 0,

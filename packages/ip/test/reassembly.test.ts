@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PROTO_UDP, parseIpv4 } from '@netstack/ip';
+import {
+  DATAGRAM_CHARGE, DEFAULT_REASSEMBLY_LIMITS, PROTO_UDP, REASSEMBLY_SMALL, Reassembler, SOURCE_CHARGE, newIpv4Counters, parseIpv4,
+  type Ipv4Counters,
+} from '@netstack/ip';
 import { FakeReporter, FakeTransport, PEER, US, bytes, fragments, ip, makeLayer, packet, sameBytes } from './harness.js';
+
+/** What a tombstone (or a datagram record with no buffer yet) from a source alone in the table is charged. */
+const RECORD = DATAGRAM_CHARGE + SOURCE_CHARGE;
+/** What a datagram holding `cap` payload bytes of buffer is charged (bitmaps, 60-byte header room, payload). */
+const held = (cap: number): number => RECORD + 2 * Math.ceil(cap / 64) + 60 + cap;
 
 function setup(limits: Parameters<typeof makeLayer>[0]['limits'] = {}) {
   const { layer } = makeLayer({ limits });
@@ -109,8 +117,10 @@ describe('reassembly: overlaps discard the whole datagram', () => {
       expect(udp.received).toHaveLength(0);
       const s = layer.stats();
       expect(s.ReasmOverlaps).toBe(1);
-      expect(s.dropped['reasm-overlap']).toBe(1);
-      expect(layer.reassemblyUsage().bytes).toBe(0); // freed at once; a tombstone stays until the timer
+      // Counted per fragment: the rogue and every fragment held when it came; the rest are reasm-dead.
+      expect(s.dropped['reasm-overlap'] + s.dropped['reasm-dead'] + s.dropped['reasm-duplicate']).toBe(stream.length);
+      expect(s.dropped['reasm-overlap']).toBeGreaterThanOrEqual(2);
+      expect(layer.reassemblyUsage().bytes).toBe(RECORD); // buffer freed at once; the tombstone's record stays until the timer
     }), { numRuns: 150 });
   });
 
@@ -124,7 +134,8 @@ describe('reassembly: overlaps discard the whole datagram', () => {
     layer.input(c!, 1);
     expect(udp.received).toHaveLength(0);
     expect(layer.stats().dropped['reasm-dead']).toBe(2);
-    expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: 0 });
+    expect(layer.stats().dropped['reasm-overlap']).toBe(2); // the one held and the overlapping one
+    expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: RECORD });
     layer.poll(30_000);
     expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
     expect(layer.stats().ReasmTimeout).toBe(0); // its failure was already counted as an overlap
@@ -164,35 +175,46 @@ describe('reassembly: bounds', () => {
     }), { numRuns: 300 });
   });
 
-  it('table full: the new datagram’s fragment is dropped; those in progress still complete', () => {
+  it('table full: the oldest datagram is evicted; the newcomer and the rest complete', () => {
     const { layer, udp } = setup({ maxReassemblies: 2 });
     const d = [1, 2, 3].map((id) => fragments(bytes(32, id), [16], { identification: id }));
     layer.input(d[0]![0]!, 0);
-    layer.input(d[1]![0]!, 0);
-    layer.input(d[2]![0]!, 0);
-    expect(layer.stats().dropped['reasm-table-full']).toBe(1);
-    layer.input(d[0]![1]!, 0);
-    layer.input(d[1]![1]!, 0);
-    expect(udp.received).toHaveLength(2);
+    layer.input(d[1]![0]!, 1);
+    layer.input(d[2]![0]!, 2);
+    const s = layer.stats();
+    expect([s.ReasmEvicted, s.dropped['reasm-evicted'], s.ReasmFails]).toEqual([1, 1, 1]);
+    for (const i of [1, 2, 0]) layer.input(d[i]![1]!, 3);
+    expect(udp.received.map((r) => r.payload[0])).toEqual([bytes(32, 2)[0], bytes(32, 3)[0]]);
+    expect(layer.reassemblyUsage().datagrams).toBe(1); // datagram 1's second half started a new one
   });
 
-  it('a fragment that would exceed the memory cap discards its datagram', () => {
-    const { layer, udp } = setup({ maxReassemblyBytes: 100 });
-    const [a, b, c] = fragments(bytes(120, 5), [40, 80]);
-    layer.input(a!, 0); // 40 + 20 header = 60 bytes
-    layer.input(b!, 0); // +40 = 100: at the cap, allowed
-    expect(layer.reassemblyUsage().bytes).toBe(100);
-    layer.input(c!, 0); // +40: over
-    expect(layer.reassemblyUsage().bytes).toBe(0);
-    expect(layer.stats().dropped['reasm-no-memory']).toBe(1);
+  it('over the byte cap, the oldest datagrams are evicted; a datagram larger than the cap alone is discarded', () => {
+    const { layer, udp } = setup({ maxReassemblyBytes: held(48) + DATAGRAM_CHARGE - 1 });
+    const [a, b] = fragments(bytes(120, 5), [48], { identification: 1 });
+    layer.input(a!, 0); // a buffer for 48 bytes: leaves no room for another record
+    expect(layer.reassemblyUsage().bytes).toBe(held(48));
+    const [x, y] = fragments(bytes(40, 6), [16], { identification: 2 });
+    layer.input(x!, 1); // its record does not fit: datagram 1 goes
+    expect(layer.stats().dropped['reasm-evicted']).toBe(1);
+    layer.input(b!, 2); // a new datagram 1, which evicts datagram 2
+    layer.input(y!, 3); // a new datagram 2: evicts datagram 1 again
+    expect(layer.stats().ReasmEvicted).toBe(3);
     expect(udp.received).toHaveLength(0);
+    const { layer: small } = setup({ maxReassemblyBytes: RECORD + 100 });
+    small.input(a!, 0); // 48 bytes of payload need more than the cap, even alone
+    expect(small.reassemblyUsage()).toEqual({ datagrams: 1, bytes: RECORD });
+    expect(small.stats().dropped['reasm-no-memory']).toBe(1);
+    const { layer: tiny } = setup({ maxReassemblyBytes: RECORD - 1 });
+    tiny.input(a!, 0); // not even the record fits
+    expect(tiny.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
+    expect(tiny.stats().dropped['reasm-no-memory']).toBe(1);
   });
 
   it('a datagram beyond 65535 bytes is discarded', () => {
     const { layer } = setup();
     layer.input(packet(new Uint8Array(16), { fragmentOffset: 65504, moreFragments: false }), 0); // 20 + 65520 > 65535
     expect(layer.stats().dropped['reasm-too-big']).toBe(1);
-    expect(layer.reassemblyUsage().bytes).toBe(0);
+    expect(layer.reassemblyUsage().bytes).toBe(RECORD); // a tombstone
   });
 
   it('MF with a length that is not a multiple of 8 is a bad fragment; disagreeing ends are inconsistent', () => {
@@ -201,7 +223,78 @@ describe('reassembly: bounds', () => {
     expect(layer.stats().dropped['reasm-bad-fragment']).toBe(1);
     layer.input(packet(new Uint8Array(8), { identification: 9, fragmentOffset: 16 }), 0); // ends at 24
     layer.input(packet(new Uint8Array(8), { identification: 9, fragmentOffset: 24, moreFragments: true }), 0); // beyond it
-    expect(layer.stats().dropped['reasm-inconsistent']).toBe(1);
+    expect(layer.stats().dropped['reasm-inconsistent']).toBe(2); // per fragment: the one held and this one
+  });
+});
+
+describe('reassembly: eviction order', () => {
+  const OTHER = ip('10.7.0.9');
+  it('small datagrams (< REASSEMBLY_SMALL bytes held, tombstones too) go before larger ones, oldest first', () => {
+    const { layer, udp } = setup({ maxReassemblies: 3 });
+    const big = fragments(bytes(2000, 1), [REASSEMBLY_SMALL], { identification: 1 }); // first piece: 512 bytes
+    layer.input(big[0]!, 0); // oldest, but large
+    const small = [2, 3, 4, 5].map((id) => fragments(bytes(32, id), [16], { identification: id }));
+    for (const [k, d] of small.entries()) layer.input(d[0]!, 1 + k); // each evicts the oldest small one
+    expect(layer.stats().ReasmEvicted).toBe(2);
+    layer.input(big[1]!, 10);
+    layer.input(small[3]![1]!, 10);
+    layer.input(small[0]![1]!, 10); // evicted: starts a new datagram instead
+    expect(udp.received.map((r) => r.payload.length)).toEqual([2000, 32]);
+  });
+
+  it('a source over its quota evicts its own datagrams, small first; other sources keep theirs', () => {
+    const quota = 3 * held(REASSEMBLY_SMALL);
+    const { layer, udp } = setup({ maxReassemblyBytesPerSource: quota });
+    const mine = fragments(bytes(1024, 7), [REASSEMBLY_SMALL], { src: OTHER, identification: 7 });
+    layer.input(mine[0]!, 0);
+    const legit = fragments(bytes(1024, 8), [REASSEMBLY_SMALL], { identification: 8 });
+    layer.input(legit[0]!, 0);
+    for (let id = 100; id < 400; id++) layer.input(packet(bytes(8, id), { src: OTHER, identification: id, moreFragments: true }), 1);
+    expect(layer.stats().ReasmEvicted).toBe(300 - Math.floor((quota - held(REASSEMBLY_SMALL)) / (DATAGRAM_CHARGE + 2 + 60 + 8)));
+    layer.input(legit[1]!, 2);
+    layer.input(mine[1]!, 2);
+    expect(udp.received.map((r) => r.src)).toEqual([PEER, OTHER]);
+  });
+});
+
+/** Fragments held + used + dropped under one reasm-* reason: the identity of stats.ts. */
+function explained(r: Reassembler, c: Ipv4Counters): number {
+  let dropped = 0;
+  for (const [k, v] of Object.entries(c.dropped)) if (k.startsWith('reasm-')) dropped += v;
+  return r.fragments + c.ReasmFragsUsed + dropped;
+}
+
+describe('reassembly counters: every fragment is held, used, or dropped under exactly one reason', () => {
+  it('holds after every fragment of arbitrary streams, under tight limits', () => {
+    const frag = fc.record({
+      src: fc.nat({ max: 3 }), id: fc.nat({ max: 3 }), off: fc.nat({ max: 80 }).map((x) => x * 8),
+      len: fc.oneof(fc.nat({ max: 80 }).map((x) => x * 8), fc.nat({ max: 700 })), mf: fc.boolean(), seed: fc.nat({ max: 3 }), dt: fc.nat({ max: 9000 }),
+    });
+    const limits = fc.record({
+      maxReassemblyBytes: fc.integer({ min: 500, max: 20_000 }), maxReassemblyBytesPerSource: fc.integer({ min: 500, max: 20_000 }),
+      maxReassemblies: fc.integer({ min: 1, max: 6 }),
+    });
+    fc.assert(fc.property(fc.array(frag, { maxLength: 150 }), limits, (stream, l) => {
+      const c = newIpv4Counters();
+      const r = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...l }, c);
+      const out = new Uint8Array(65535);
+      let t = 0;
+      let n = 0;
+      for (const x of stream) {
+        if (x.off === 0 && !x.mf) x.mf = true;
+        const p = packet(bytes(x.len, x.seed), { src: ip(`10.7.0.${10 + x.src}`), identification: x.id, fragmentOffset: x.off, moreFragments: x.mf });
+        r.add(parseIpv4(p) as Exclude<ReturnType<typeof parseIpv4>, string>, p, t, out);
+        n++;
+        if (explained(r, c) !== n) throw new Error(`${explained(r, c)} explained of ${n}: ${JSON.stringify(c)}`);
+        if (r.bytes > l.maxReassemblyBytes || r.datagrams > l.maxReassemblies) throw new Error(`over: ${r.bytes} bytes, ${r.datagrams} datagrams`);
+        t += x.dt;
+        r.poll(t, out);
+        if (explained(r, c) !== n) throw new Error('poll lost a fragment');
+      }
+      r.poll(t + 30_000, out);
+      expect([r.fragments, r.datagrams, r.bytes, r.sourceCount]).toEqual([0, 0, 0, 0]);
+      expect(explained(r, c)).toBe(n);
+    }), { numRuns: 300 });
   });
 });
 
@@ -213,11 +306,11 @@ describe('reassembly timeout (RFC 791 §3.2: 30 s from the first fragment)', () 
     layer.input(b!, 20_000); // later fragments do not restart the timer
     expect(layer.pollAt()).toBe(31_000);
     layer.poll(30_999);
-    expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: 20 + 32 });
+    expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: held(32) }); // 16, doubled to 32
     layer.poll(31_000);
     expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
     const s = layer.stats();
-    expect([s.ReasmTimeout, s.ReasmFails, s.dropped['reasm-timeout']]).toEqual([1, 1, 1]);
+    expect([s.ReasmTimeout, s.ReasmFails, s.dropped['reasm-timeout']]).toEqual([1, 1, 2]); // 2 fragments held
     expect(layer.pollAt()).toBe(Infinity);
     layer.input(c!, 31_001); // starts a new, incomplete reassembly
     expect(udp.received).toHaveLength(0);

@@ -13,6 +13,7 @@ import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createStack, type Stack } from './stack.js';
+import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 
 const HELP: Record<string, string> = {
@@ -35,14 +36,18 @@ echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
 GET / (a short text), GET /bytes/N (N bytes, byte i = i % 256), POST /sink
 (answers {"bytes":N,"sha256":"..."}). Closed ports answer RST / ICMP port
 unreachable. Prints a line containing 'ready' once serving; exits 0 on
-SIGINT/SIGTERM after removing the device.
+SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters now, as a
+'stats {...}' line (the --stats format), and keeps serving.
 
 Options:
   --tun NAME           device name (default tun0)
   --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
   --addr ADDR          the stack's address (default 10.7.0.2)
   --mtu N              device MTU, 68..65535 (default 1500)
-  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW)
+  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW) as the
+                       wire carries them: checksums complete, TCP super-segments
+                       (offloads) as one record each, up to 64 KB
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
                        (ce=P% marks ECN-capable packets CE instead)
@@ -65,7 +70,9 @@ Options:
   -s SIZE              payload bytes (default 56)
   -i SECONDS           interval (default 1)
   -W SECONDS           time to wait for each reply (default 1)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
+  --pcap FILE          record both directions to FILE (pcap), as for serve
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
   --impair SPEC        as for serve
   --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
@@ -79,7 +86,9 @@ time and sha256 go to stderr.
 Options:
   -o FILE              write the body to FILE
   -m SECONDS           give up after this long (default 30)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N, --pcap FILE,
+  --pcap FILE          record both directions to FILE (pcap), as for serve
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
   --impair SPEC        as for serve
   --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
@@ -90,10 +99,13 @@ runs 'netstack serve' inside it, then against the stack: the kernel's own ping
 (56, 1472 and 4000 bytes), a kernel-side UDP echo client, curl (GET /, a 20 MB
 download, a 10 MB POST checked by sha256), nc to TCP echo and a closed port;
 then 'netstack fetch' from a kernel-side node:http server. Prints what happened
-and the stack's counters, keeps the capture, and removes everything.
+and the stack's counters, checks the capture with tshark (checksum validation on:
+no bad checksum, nothing malformed) when it is installed, keeps the capture, and
+removes everything.
 
 Options:
-  --pcap FILE          where to keep the capture (default ./netstack-demo.pcap)
+  --pcap FILE          where to keep the capture of 'serve' (default ./netstack-demo.pcap;
+                       the stack of 'fetch' records to FILE without .pcap + -fetch.pcap)
   -h, --help           this help`,
 };
 
@@ -103,6 +115,7 @@ const deviceOptions = {
   addr: { type: 'string', default: '10.7.0.2' },
   mtu: { type: 'string', default: '1500' },
   pcap: { type: 'string' },
+  'pcap-max-bytes': { type: 'string' },
   impair: { type: 'string' },
   ecn: { type: 'string', default: 'passive' },
   cc: { type: 'string' },
@@ -133,18 +146,56 @@ function numOption(name: string, text: string | undefined, min: number, max: num
 }
 
 type DeviceValues = {
-  tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; impair?: string | undefined;
+  tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; 'pcap-max-bytes'?: string | undefined;
+  impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
 };
 
-function stackFromOptions(v: DeviceValues): Promise<Stack> {
-  return createStack({
+/** Default of --pcap-max-bytes: the capture stops growing at 1 GiB (stack.capture's default). */
+const PCAP_MAX_BYTES = 2 ** 30;
+
+async function stackFromOptions(v: DeviceValues): Promise<Stack> {
+  const maxBytes = v['pcap-max-bytes'] === undefined ? PCAP_MAX_BYTES : intOption('pcap-max-bytes', v['pcap-max-bytes'], 24, Number.MAX_SAFE_INTEGER);
+  if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
+  const stack = await createStack({
     tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535), ...(v['no-offload'] === true ? { offload: false } : {}) },
     address: v.addr,
-    ...(v.pcap !== undefined ? { pcap: v.pcap } : {}),
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
     tcpOptions: { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) },
   });
+  if (v.pcap !== undefined) {
+    // Started before any packet can be read: the device's first read is an I/O callback,
+    // after these microtasks.
+    try {
+      captures.set(stack, await stack.capture(v.pcap, { maxBytes }));
+    } catch (err) {
+      await stack.close();
+      throw err;
+    }
+  }
+  return stack;
+}
+
+/** The --pcap capture of a stack made by stackFromOptions. */
+const captures = new WeakMap<Stack, Capture>();
+
+/** Closes the stack (and its capture); says on stderr when the capture is incomplete. */
+async function closeStack(stack: Stack): Promise<void> {
+  await stack.close();
+  const c = captures.get(stack);
+  if (c === undefined) return;
+  if (c.error !== undefined) {
+    const e = c.error as Error & { code?: string };
+    process.stderr.write(`netstack: capture ${c.path} stopped by an error (${e.code ?? e.message}) after ${c.packets} packets; ${c.notWritten} not written\n`);
+  } else if (c.limitReached) {
+    process.stderr.write(`netstack: capture ${c.path} reached --pcap-max-bytes (${c.maxBytes}): ${c.packets} packets written, ${c.notWritten} not written\n`);
+  }
+}
+
+/** Counters of the --pcap capture, for --stats. */
+function captureStats(stack: Stack): Record<string, number> | undefined {
+  const c = captures.get(stack);
+  return c === undefined ? undefined : { packets: c.packets, bytes: c.bytes, notWritten: c.notWritten, maxBytes: c.maxBytes };
 }
 
 function ecnOption(text: string | undefined): boolean | 'passive' {
@@ -180,15 +231,25 @@ async function serve(args: string[]): Promise<number> {
   const services = await startServices(stack);
   const link = stack.linkInfo();
   const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} uso4=${link.offload.uso4 === true}`;
+  // SIGUSR2: the counters of the running stack (SIGUSR1 is Node's inspector signal).
+  const printStats = (): void => {
+    const now = stack.stats();
+    now.tcp = { ...now.tcp, connections: stack.tcpLayer.connectionCount };
+    process.stdout.write(`stats ${JSON.stringify(now)}\n`);
+  };
+  process.on('SIGUSR2', printStats);
   process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
+  process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.
   const connections = stack.tcpLayer.connectionCount;
   await services.close();
   const stats = stack.stats();
   stats.tcp = { ...stats.tcp, connections };
   stats.services = { ...services.stats() };
-  await stack.close();
+  await closeStack(stack);
+  const pcap = captureStats(stack);
+  if (pcap !== undefined) stats.pcap = pcap;
   if (values.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
   return 0;
 }
@@ -236,7 +297,7 @@ async function ping(args: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
-    await stack.close();
+    await closeStack(stack);
   }
   const loss = sent === 0 ? 0 : Math.round((100 * (sent - received)) / sent);
   process.stdout.write(`--- ${host} ping statistics ---\n${sent} packets transmitted, ${received} received, ${loss}% packet loss\n`);
@@ -269,7 +330,7 @@ async function fetchCmd(args: string[]): Promise<number> {
   const started = performance.now();
   try {
     const { status, code, bytes, sha256 } = await new Promise<{ status: string; code: number; bytes: number; sha256: string }>((resolveFetch, reject) => {
-      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), agent: false, timeout: timeoutMs }, (res) => {
+      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), timeout: timeoutMs }, (res) => {
         const hash = createHash('sha256');
         let n = 0;
         const out = values.output !== undefined ? createWriteStream(values.output) : process.stdout;
@@ -285,7 +346,7 @@ async function fetchCmd(args: string[]): Promise<number> {
     process.stderr.write(`${status}; ${bytes} bytes in ${secs.toFixed(3)} s (${(bytes / secs / 1e6).toFixed(1)} MB/s); sha256 ${sha256}\n`);
     return code >= 200 && code < 300 ? 0 : 1;
   } finally {
-    await stack.close();
+    await closeStack(stack);
   }
 }
 
@@ -320,7 +381,7 @@ async function demo(args: string[]): Promise<number> {
   process.stdout.write(`netstack demo: private network namespace via 'unshare ${unshareArgs.join(' ')}'\n`);
   const child = spawn('unshare', [...unshareArgs, process.execPath, binPath, 'demo', '--inside', '--pcap', pcap], { stdio: 'inherit' });
   const code: number = await new Promise((res) => child.on('exit', (c, s) => res(c ?? (s ? 1 : 0))));
-  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (open it in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
+  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (and ${values.pcap.replace(/\.pcap$/, '')}-fetch.pcap; open them in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
   return code;
 }
 
@@ -405,7 +466,8 @@ async function demoInside(pcap: string): Promise<number> {
   {
     const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, you asked for ${req.url}\n`));
     await new Promise<void>((res) => kernelServer.listen(8080, '0.0.0.0', () => res()));
-    const child = spawn(process.execPath, [binPath, 'fetch', '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const fetchPcap = `${pcap.replace(/\.pcap$/, '')}-fetch.pcap`;
+    const child = spawn(process.execPath, [binPath, 'fetch', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let fout = '';
     let ferr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
@@ -424,8 +486,30 @@ async function demoInside(pcap: string): Promise<number> {
   const gone = !runTool('ip', ['link', 'show', 'tun0'], 5000).ok;
   process.stdout.write(`\n${ok(code === 0)} serve exited with ${code} on SIGTERM\n${ok(gone)} tun0 removed\n`);
   if (code !== 0 || !gone) failures++;
+  const check = checkCapture(pcap);
+  process.stdout.write(`${check.ok === undefined ? 'skip' : ok(check.ok)} capture: ${check.detail}\n`);
+  if (check.ok === false) failures++;
   process.stdout.write(failures === 0 ? '\ndemo: all checks passed\n' : `\ndemo: ${failures} check(s) failed\n`);
   return failures === 0 ? 0 : 1;
+}
+
+/**
+ * tshark's verdict on a capture, checksum validation on: packets, TCP packets, and frames
+ * with a bad IPv4/TCP/UDP/ICMP checksum, a malformed packet or an expert error (must be 0).
+ * ok undefined when tshark is not installed (said, not hidden).
+ */
+function checkCapture(file: string): { ok: boolean | undefined; detail: string } {
+  if (spawnSync('sh', ['-c', 'command -v tshark']).status !== 0) return { ok: undefined, detail: 'tshark not installed, not checked (apt-get install tshark)' };
+  const count = (filter: string): number | undefined => {
+    const r = spawnSync('tshark', ['-r', file, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
+      ...(filter ? ['-Y', filter] : []), '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+    return r.status === 0 ? r.stdout.split('\n').filter(Boolean).length : undefined;
+  };
+  const all = count('');
+  const tcp = count('tcp');
+  const bad = count('_ws.expert.severity >= "Error" || _ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad"');
+  if (all === undefined || tcp === undefined || bad === undefined) return { ok: false, detail: `tshark could not read ${file}` };
+  return { ok: bad === 0 && all > 0, detail: `tshark with checksum validation: ${all} packets (${tcp} TCP), ${bad} with a bad checksum, malformed or an expert error` };
 }
 
 function printCounters(stats: Record<string, unknown>): void {

@@ -3,3 +3,4 @@ export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo
 export { NetstackError } from './errors.js';
 export { createLinkPair, createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from '@netstack/tun';
 export { checkAccounting, type AccountingOptions, type AccountingReport, type FlatStats } from './accounting.js';
+export { Capture, type CaptureOptions } from './capture.js';

@@ -10,7 +10,7 @@
  * A `clock` option replaces the real clock (virtual time for deterministic
  * simulation: nothing then happens until the caller advances it).
  */
-import { TunDevice, PcapWriter, capture, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
+import { TunDevice, CaptureLink, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
 import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
@@ -19,6 +19,7 @@ import { createTcpApi, type TcpApi } from './net/index.js';
 import { invalidArgType, invalidArgValue } from '@netstack/ip';
 import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
+import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue } from './events.js';
 
 function rethrow(e: unknown): never {
@@ -81,7 +82,10 @@ export interface StackOptions {
   clock?: Clock;
   /** Options of the TCP layer (buffer sizes, MSL, limits). */
   tcpOptions?: TcpLayerOptions;
-  /** Record both directions to this pcap file (what the stack sent and received, before impairment). */
+  /**
+   * Record both directions to this pcap file (what the stack sent and received, before
+   * impairment), as `stack.capture(pcap)` does from the start (1 GiB bound).
+   */
   pcap?: string;
   /**
    * Impair the link in both directions, e.g. 'loss=3%,dup=1%,reorder=25%,delay=5ms,seed=1'
@@ -131,7 +135,9 @@ export class Stack {
   readonly tcp: TcpApi;
   private readonly link: Link;
   private readonly device: TunDevice | undefined;
-  private readonly pcap: PcapWriter | undefined;
+  /** Where captures tap the link (stack.capture); forwards only while none runs. */
+  private readonly tapPoint: CaptureLink;
+  private readonly captures = new Set<Capture>();
   private readonly impaired: ImpairedLink | undefined;
   private readonly info: LinkInfo;
   private readonly clock: Clock;
@@ -198,9 +204,15 @@ export class Stack {
       this.impaired = impair(link, spec, { scheduler: clock });
       link = this.impaired;
     }
+    this.tapPoint = new CaptureLink(link);
+    link = this.tapPoint;
     if (options.pcap !== undefined) {
-      this.pcap = PcapWriter.open(options.pcap);
-      link = capture(link, this.pcap);
+      try {
+        this.startCapture(options.pcap, {});
+      } catch (err) {
+        link.close(); // the device too
+        throw err;
+      }
     }
     this.link = link;
     this.address = formatAddress(address);
@@ -319,6 +331,32 @@ export class Stack {
     });
   }
 
+  /**
+   * Starts recording both directions to a pcap file at `path` (truncated), until
+   * `close()` on the result or `stack.close()`. The file holds what the wire carries:
+   * checksums complete (completed on a copy while capturing), TSO super-segments whole.
+   * Bounded by `options.maxBytes` (default 1 GiB): then it stops growing and counts
+   * `notWritten`. Rejects with the fs error (`code` EACCES, ENOENT...) when the file
+   * cannot be opened, ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for bad arguments,
+   * ERR_INVALID_STATE after close(). Several captures may run at once.
+   */
+  capture(path: string, options: CaptureOptions = {}): Promise<Capture> {
+    try {
+      if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
+      if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+      if (this.closed) throw new NetstackError('ERR_INVALID_STATE', 'the stack is closed');
+      return Promise.resolve(this.startCapture(path, options));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private startCapture(path: string, options: CaptureOptions): Capture {
+    const c = openCapture(path, options, this.tapPoint, (done) => this.captures.delete(done));
+    this.captures.add(c);
+    return c;
+  }
+
   /** Counters of every layer, in the spirit of netstat -s. */
   stats(): Record<string, Record<string, number>> {
     return {
@@ -358,7 +396,7 @@ export class Stack {
     this.timer = undefined;
     this.udpLayer.close?.();
     this.link.close();
-    this.pcap?.close();
+    for (const c of [...this.captures]) void c.close(); // synchronous: flushed and closed here
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

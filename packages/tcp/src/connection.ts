@@ -89,6 +89,8 @@ export interface TcpConnectionStats {
   sackRetransmits: number;
   /** Tail loss probes sent (RFC 8985 §7). */
   tlpProbes: number;
+  /** Zero-window probes sent (RFC 9293 §3.8.6.1): pure ACKs at SND.UNA - 1, no data. */
+  windowProbes: number;
   srtt: number;
   rttvar: number;
   rto: number;
@@ -224,6 +226,19 @@ export class TcpConnection implements HeapEntry {
   /** @internal */ rtxAt = Infinity;
   /** @internal */ delackAt = Infinity;
   /** @internal */ persistAt = Infinity;
+  /**
+   * @internal persist (RFC 9293 §3.8.6.1): zero-window probes sent in this episode, the
+   * exponent of the probe interval (RTO * 2^n, at most rtoMax). Its own backoff, as Linux's
+   * icsk_backoff for ICSK_TIME_PROBE0: the RTO is never doubled by probes. Cleared when
+   * the window opens (Linux tcp_ack_probe).
+   */
+  persistBackoff = 0;
+  /**
+   * @internal zero-window probes sent since the last ACK arrived (Linux icsk_probes_out):
+   * a peer that answers is probed forever (RFC 1122 §4.2.2.17); maxRetries unanswered
+   * probes time the connection out (Linux: tcp_retries2).
+   */
+  persistProbes = 0;
   /** @internal */ keepaliveAt = Infinity;
   /** @internal */ timeWaitAt = Infinity;
   /** @internal */ finWait2At = Infinity;
@@ -281,7 +296,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal a CE mark arrived: every segment carries ECE until the peer's CWR (§6.1.3) */ ecnEcho = false;
   /** @internal the window was reduced: the next new data segment carries CWR (§6.1.2) */ cwrPending = false;
   /** @internal an ECE reduces the window only once SND.UNA passes this (once per window, §6.1.2) */ ecnRecover = 0;
-  /** @internal a window probe is being sent (never ECT, §6.1.6) */ private probing = false;
+  /** @internal the persist timer is sending (SWS override): never ECT, as a window probe (§6.1.6) */ private probing = false;
 
   // --- ACK generation ---
   /** @internal */ ackNow = false;
@@ -303,6 +318,7 @@ export class TcpConnection implements HeapEntry {
   private readonly s = {
     bytesWritten: 0, bytesSent: 0, bytesRetransmitted: 0, bytesReceived: 0, bytesRead: 0,
     segmentsIn: 0, segmentsOut: 0, retransmits: 0, sackRecoveries: 0, sackRetransmits: 0, tlpProbes: 0,
+    windowProbes: 0,
   };
 
   /** @internal created by the layer only */
@@ -321,8 +337,8 @@ export class TcpConnection implements HeapEntry {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.handler = handler ?? NOOP_HANDLER;
-    this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize);
-    this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize);
+    this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize, 64, cfg.memory);
+    this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize, 64, cfg.memory);
     this.asm = new Assembler(cfg.maxOutOfOrderRanges);
     this.noDelay = options.noDelay ?? false;
     this.keepAlive = options.keepAlive ?? false;
@@ -501,14 +517,18 @@ export class TcpConnection implements HeapEntry {
         this.rack = undefined;
         // No data moves in TIME-WAIT: all we sent is acknowledged; what was received
         // and not yet read stays until read (see read()).
-        this.sendBuf.release();
-        this.recvBuf.release();
+        this.sendBuf.clear();
+        this.recvBuf.dispose(); // given back once the user has read what is left
         this.notifyClosed(undefined);
         break;
       case 'CLOSED':
         this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.timeWaitAt = Infinity;
         this.rackAt = this.tlpAt = Infinity;
         this.rack = undefined;
+        // The storage goes back to the layer's account: unsent data is void, received
+        // data once the user has read it.
+        this.sendBuf.clear();
+        this.recvBuf.dispose();
         this.notifyClosed(this._error);
         this.layer.detach(this);
         break;
@@ -875,7 +895,13 @@ export class TcpConnection implements HeapEntry {
       // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
       // (never from a reordered ACK that PAWS let through: Linux does not either).
       if (!disordered) this.updateWindow(seg.window, seq, ack, false);
-      if (this.sndWnd === 0) this.retries = 0; // RFC 1122 §4.2.2.17: a responsive zero window is not a dead peer
+      // RFC 1122 §4.2.2.17: a responsive zero window is not a dead peer: an ACK restarts the
+      // count of unanswered probes. A window that opened ends the episode and its backoff
+      // (Linux tcp_ack_probe): output() below sends from SND.NXT = SND.UNA at once, or arms
+      // the SWS override timer afresh at RTO for a window smaller than an MSS.
+      this.persistProbes = 0;
+      if (this.sndWnd === 0) this.retries = 0;
+      else if (this.persistBackoff > 0) { this.persistBackoff = 0; this.persistAt = Infinity; }
       if (this._state === 'FIN-WAIT-1' && this.finAcked()) this.setState('FIN-WAIT-2', now);
       else if (this._state === 'CLOSING' && this.finAcked()) { this.setState('TIME-WAIT', now); return; }
       else if (this._state === 'LAST-ACK' && this.finAcked()) { this.setState('CLOSED', now); return; }
@@ -1518,7 +1544,7 @@ export class TcpConnection implements HeapEntry {
     const rack = this.rack!;
     const s = this._state;
     if (this.inRecovery || !seqGe(this.sndUna, this.recover) || this.sbN > 0 || rack.tlpActive ||
-      !seqLt(this.sndUna, this.sndMax) || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK')) {
+      !seqLt(this.sndUna, this.sndMax) || this.sndWnd === 0 || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK')) {
       this.tlpAt = Infinity;
       return;
     }
@@ -1722,8 +1748,8 @@ export class TcpConnection implements HeapEntry {
    * SND.NXT is rewound by go-back-N retransmission, and a peer that already
    * received up to SND.MAX would find SND.NXT outside its window and ignore
    * the ACK field (§3.10.7.4) -- a deadlock when both sides rewound.
-   * But never beyond the peer's window end (SND.UNA + SND.WND): after a
-   * zero-window probe (§3.8.6.1) SND.MAX is one past a zero window, and an ACK
+   * But never beyond the peer's window end (SND.UNA + SND.WND): after a peer
+   * shrank its window to zero, SND.MAX lies beyond the window, and an ACK
    * there is unacceptable to the peer (§3.10.7.4), so the peer would never see
    * its own data acknowledged. Linux does the same (tcp_acceptable_seq).
    */
@@ -1888,7 +1914,7 @@ export class TcpConnection implements HeapEntry {
         // Window-limited. With nothing in flight no ACK will come to reopen it:
         // the persist timer probes (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
         if (flight === 0 && this.sndWnd < Math.min(unsent, this.sndMss) && this.persistAt === Infinity) {
-          this.persistAt = now + this.rto;
+          this.persistAt = now + this.persistInterval();
         }
         break;
       }
@@ -1999,6 +2025,21 @@ export class TcpConnection implements HeapEntry {
       this.fail(this.softError ?? new TcpError('ETIMEDOUT', 'connection timed out'), now);
       return;
     }
+    if (!handshake && this.sndWnd === 0 && seqLt(this.sndUna, seqAdd(this.dataStartSeq(), this.sendBuf.length))) {
+      // The peer shrank its window to zero with data in flight (it ACKed some and closed the
+      // window): what is outstanding lies beyond the window and cannot be accepted. Not a
+      // loss (no congestion response, no RTO backoff: RFC 1122 §4.2.2.17) but a zero window:
+      // go back to SND.UNA and probe it without data as the persist timer does, so that the
+      // window update is followed by the data from SND.UNA at once, which a receiver that
+      // keeps no out-of-order data can take. (Linux's tcp_retransmit_timer also goes back to
+      // SND.UNA here, tcp_enter_loss, and does not time out a peer that answers; its probe is
+      // the head segment, retransmitted into the zero window, and its RTO doubles.)
+      this.sndNxt = this.sndUna;
+      this.rttActive = false; // Karn: what follows is retransmitted
+      if (this.rack !== undefined) { this.rack.onRto(); this.rackAt = Infinity; this.tlpAt = Infinity; }
+      this.onPersist(now);
+      return;
+    }
     this.retries++;
     if (handshake) {
       this.synRetransmitted = true;
@@ -2035,21 +2076,65 @@ export class TcpConnection implements HeapEntry {
     this.rtxAt = now + this.rto; // RFC 6298 §5.6
   }
 
-  /** RFC 9293 §3.8.6.1: send at least one octet beyond a zero (or too small) window. */
+  /** The persist timer's interval: RTO * 2^persistBackoff, at most rtoMax (RFC 6298 §5.5 doubling, RFC 1122 §4.2.2.17). */
+  private persistInterval(): number {
+    return Math.min(this.cfg.rtoMax, this.rto * 2 ** this.persistBackoff);
+  }
+
+  /**
+   * The persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17) with nothing in flight and
+   * data queued. A window too small for the queued data (the sender SWS override,
+   * §3.8.6.2.1): send what fits, from SND.NXT = SND.UNA. A zero window: probe with a pure
+   * ACK at SEG.SEQ = SND.UNA - 1, no data (as Linux's tcp_xmit_probe_skb; §3.8.6.1 allows
+   * either). The peer answers it with an ACK and its window (§3.10.7.4); no octet is sent
+   * beyond the window, so when it opens the queued data leaves from SND.UNA at once,
+   * which a receiver that keeps no out-of-order data (lwIP, smoltcp) takes. A probe that
+   * carried an octet at SND.NXT left SND.NXT = SND.UNA + 1 behind it: the window update
+   * was followed by data the receiver dropped, and the octet at SND.UNA waited for a
+   * retransmission timer the probes had backed off.
+   */
   private onPersist(now: number): void {
     if (!this.isSynchronized()) return;
     const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
     const unsent = seqDiff(dataEnd, this.sndNxt);
-    if (unsent <= 0 || seqLt(this.sndUna, this.sndNxt)) return;
+    if (unsent <= 0 || seqLt(this.sndUna, this.sndNxt)) {
+      // Nothing to probe for, or data in flight (the retransmission timer watches the peer).
+      this.persistBackoff = this.persistProbes = 0;
+      return;
+    }
+    if (this.sndWnd > 0) {
+      // SWS override: what the window holds, at most an MSS (Linux tcp_write_wakeup).
+      const len = Math.min(unsent, this.sndMss, this.sndWnd);
+      this.probing = true;
+      const used = this.transmitAt(this.sndNxt, len, now);
+      this.probing = false;
+      this.sndNxt = seqAdd(this.sndNxt, used);
+      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+      if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+      this.persistBackoff = this.persistProbes = 0;
+      return;
+    }
+    if (this.persistProbes >= this.cfg.maxRetries) {
+      // maxRetries probes in a row without an ACK (Linux: tcp_retries2): the peer is gone.
+      this.layer.counters.timeouts++;
+      this.fail(this.softError ?? new TcpError('ETIMEDOUT', 'connection timed out (zero-window probes unanswered)'), now);
+      return;
+    }
+    if (this.userClosed && this.persistInterval() >= this.cfg.rtoMax) {
+      // An orphan (close() was called: no user waits for it) is not kept forever by a peer
+      // that answers every probe but never opens its window: that would pin the send buffer
+      // at the peer's will. As Linux (tcp_probe_timer, SOCK_DEAD with tcp_orphan_retries = 0):
+      // given up once the probe interval reached its cap; RST, since the peer is alive.
+      this.layer.counters.timeouts++;
+      this.doAbort(now, new TcpError('ETIMEDOUT', 'closed connection timed out behind a zero window'));
+      return;
+    }
+    this.persistProbes++;
     this.layer.counters.windowProbes++;
-    const len = Math.max(1, Math.min(unsent, this.sndMss, this.sndWnd));
-    this.probing = true;
-    const used = this.transmitAt(this.sndNxt, len, now);
-    this.probing = false;
-    this.sndNxt = seqAdd(this.sndNxt, used);
-    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
-    // The probe is retransmitted by the RTO timer with exponential backoff.
-    if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+    this.s.windowProbes++;
+    this.transmit(seqAdd(this.sndUna, -1), ACK, 0, 0, now);
+    if (this.persistInterval() < this.cfg.rtoMax) this.persistBackoff++;
+    this.persistAt = now + this.persistInterval();
   }
 
   private armKeepalive(): void {

@@ -5,7 +5,7 @@
  */
 export * from './seq.js';
 export * from './wire.js';
-export { RingBuffer, Assembler } from './ring.js';
+export { RingBuffer, Assembler, MemoryAccount } from './ring.js';
 export { DeadlineHeap } from './heap.js';
 export type { HeapEntry } from './heap.js';
 export { NewReno, initialWindow } from './congestion.js';

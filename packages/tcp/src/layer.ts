@@ -59,6 +59,7 @@ import { EV_CLOSED, TcpConnection } from './connection.js';
 import type { TcpConnectionOptions, TcpHandler, TcpState } from './connection.js';
 import { TcpError, usageError } from './errors.js';
 import { DeadlineHeap } from './heap.js';
+import { MemoryAccount } from './ring.js';
 import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, generateIsn, makeSynCookie, timestampOffset } from './isn.js';
 import { seqAdd, seqLe } from './seq.js';
 import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
@@ -91,6 +92,13 @@ export interface TcpLayerOptions {
   maxOutOfOrderRanges?: number;
   /** Connections in the table, all states. Default 65 536. */
   maxConnections?: number;
+  /**
+   * Bytes of send and receive buffer storage all connections may hold together (Linux's
+   * tcp_mem): past it buffers stop growing, so writes take fewer bytes and receive
+   * windows close towards what is stored; every buffer may still grow to 4 KiB, so no
+   * connection stalls. Default 256 MiB.
+   */
+  maxBufferMemory?: number;
   /** Offer window scaling (RFC 7323). Default true. */
   windowScaling?: boolean;
   /** Offer timestamps (RFC 7323). Default true. */
@@ -146,6 +154,8 @@ export interface ResolvedConfig {
   receiveBufferSize: number;
   maxOutOfOrderRanges: number;
   maxConnections: number;
+  /** The storage of every connection's buffers, against maxBufferMemory. */
+  memory: MemoryAccount;
   windowScaling: boolean;
   timestamps: boolean;
   sack: boolean;
@@ -258,6 +268,7 @@ export interface TcpStats {
   ecnCwrReceived: number;
   outOfOrder: number;
   timeouts: number;
+  /** Zero-window probes sent (RFC 9293 §3.8.6.1): pure ACKs at SND.UNA - 1, no data. */
   windowProbes: number;
   keepaliveProbes: number;
   keepaliveTimeouts: number;
@@ -272,6 +283,10 @@ export interface TcpStats {
   inCsumTrusted: number;
   /** Segments a connection took (or a listener turned into one, or answered with a SYN cookie). */
   inDelivers: number;
+  /** Gauge: bytes of buffer storage held by all connections now (against maxBufferMemory). */
+  bufferMemory: number;
+  /** Times buffer storage reached maxBufferMemory, plus writes cut short by it (not by the buffer's own size). */
+  memoryPressure: number;
   drops: TcpDropCounters;
 }
 
@@ -445,6 +460,7 @@ export class TcpLayer implements TransportProtocol {
       receiveBufferSize: o.receiveBufferSize ?? 256 * 1024,
       maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 64,
       maxConnections: o.maxConnections ?? 65_536,
+      memory: new MemoryAccount(o.maxBufferMemory ?? 256 * 1024 * 1024),
       windowScaling: o.windowScaling ?? true,
       timestamps: o.timestamps ?? true,
       sack: o.sack ?? true,
@@ -460,6 +476,7 @@ export class TcpLayer implements TransportProtocol {
       verifyChecksum: o.verifyChecksum ?? true,
       congestionControl: congestionFactory(o.congestionControl),
     };
+    if (!(this.config.memory.limit >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', 'option maxBufferMemory must be a non-negative number');
     for (const [k, v] of Object.entries(this.config)) {
       if (typeof v === 'number' && !(v >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', `option ${k} must be a non-negative number`);
     }
@@ -472,14 +489,15 @@ export class TcpLayer implements TransportProtocol {
       rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, lostRetransmits: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0,
       ecnNegotiated: 0, ecnCeReceived: 0, ecnEceReductions: 0, ecnCwrSent: 0, ecnCwrReceived: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
-      outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0, inDelivers: 0,
+      outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0, inDelivers: 0, bufferMemory: 0, memoryPressure: 0,
       drops: zeroDrops(),
     };
   }
 
   /** A snapshot of the counters (/proc/net/snmp `Tcp:` names, plus drop reasons and extras). */
   stats(): TcpStats {
-    return { ...this.counters, drops: { ...this.counters.drops } };
+    const m = this.config.memory;
+    return { ...this.counters, bufferMemory: m.used, memoryPressure: m.pressureEvents, drops: { ...this.counters.drops } };
   }
 
   /** Connections in the table (all states but LISTEN, TIME-WAIT included). */

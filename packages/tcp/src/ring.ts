@@ -11,11 +11,33 @@
  */
 const EMPTY = new Uint8Array(0);
 
+/**
+ * The storage every ring of one TCP layer holds, against one limit (Linux's tcp_mem,
+ * counted in bytes of ring storage). Under the limit rings grow as they need; at it
+ * they stop growing, so `free` shrinks: writes take fewer bytes (back-pressure) and
+ * the receive window closes towards what is stored. Each ring may always grow to
+ * `guaranteed` bytes (Linux's tcp_rmem[0]/tcp_wmem[0] minimum, granted under
+ * pressure too), so every connection keeps moving: the total stays below
+ * `limit + rings * guaranteed`.
+ */
+export class MemoryAccount {
+  /** Bytes of ring storage allocated now. */
+  used = 0;
+  /** Times the storage reached the limit, plus writes cut short by it (not by the ring's own capacity). */
+  pressureEvents = 0;
+  constructor(readonly limit: number, readonly guaranteed = 4096) {}
+  /** Bytes rings may still grow by before the limit. */
+  get headroom(): number { return Math.max(0, this.limit - this.used); }
+}
+
 export class RingBuffer {
   readonly capacity: number;
   private buf: Uint8Array;
   private head = 0;
   private len = 0;
+  private readonly account: MemoryAccount | undefined;
+  /** The owner is gone (CLOSED): give the storage back as soon as nothing is stored. */
+  private disposed = false;
 
   /**
    * `minAlloc`: the smallest storage ever allocated (the first allocation is the
@@ -25,10 +47,18 @@ export class RingBuffer {
    */
   private readonly minAlloc: number;
 
-  constructor(capacity: number, minAlloc = 64) {
+  constructor(capacity: number, minAlloc = 64, account?: MemoryAccount) {
     this.capacity = capacity;
     this.minAlloc = Math.max(1, minAlloc);
     this.buf = EMPTY;
+    this.account = account;
+  }
+
+  /** The most storage this ring may hold now: its capacity, or less under memory pressure. */
+  private limitNow(): number {
+    const a = this.account;
+    if (a === undefined) return this.capacity;
+    return Math.min(this.capacity, Math.max(a.guaranteed, this.buf.length + a.headroom));
   }
 
   /** Bytes stored (readable). */
@@ -44,18 +74,47 @@ export class RingBuffer {
    */
   release(): void {
     if (this.len === 0) {
+      if (this.account !== undefined) this.account.used -= this.buf.length;
       this.buf = EMPTY;
       this.head = 0;
     }
   }
-  /** Bytes that can still be stored. */
-  get free(): number { return this.capacity - this.len; }
+
+  /**
+   * The owner is gone: the storage goes back to the account now if nothing is stored,
+   * else once the stored bytes have been read (a closed connection's last bytes).
+   */
+  dispose(): void {
+    this.disposed = true;
+    this.release();
+  }
+
+  /** Drops every stored byte and the storage (a send buffer whose connection is CLOSED). */
+  clear(): void {
+    this.len = 0;
+    this.release();
+  }
+
+  /** Bytes that can still be stored (fewer than `capacity - length` under memory pressure). */
+  get free(): number {
+    if (this.account === undefined) return this.capacity - this.len;
+    return Math.max(0, this.limitNow() - this.len);
+  }
 
   private reserve(total: number): void {
     if (total <= this.buf.length) return;
     let size = this.buf.length || this.minAlloc;
     while (size < total) size *= 2;
     size = Math.min(size, this.capacity);
+    const a = this.account;
+    if (a !== undefined) {
+      // Callers never ask past `free`, so the grant always covers `total`.
+      const grant = this.limitNow();
+      if (size > grant) size = Math.max(total, grant);
+      const wasUnder = a.used < a.limit;
+      a.used += size - this.buf.length;
+      if (wasUnder && a.used >= a.limit) a.pressureEvents++;
+    }
     const next = new Uint8Array(size);
     // Unwrap the readable bytes to the start of the new storage. Bytes written
     // beyond `len` by writeAt (reassembly) are kept too: copy the whole old ring.
@@ -70,6 +129,7 @@ export class RingBuffer {
   /** Appends as much of `src` as fits; returns the number of bytes taken. */
   write(src: Uint8Array): number {
     const n = Math.min(src.length, this.free);
+    if (n < src.length && this.account !== undefined && this.len + n < this.capacity) this.account.pressureEvents++;
     if (n === 0) return 0;
     this.writeAt(0, n === src.length ? src : src.subarray(0, n)); // no view unless it must cut
     this.len += n;
@@ -125,6 +185,7 @@ export class RingBuffer {
     this.len -= n;
     // No reset to 0 on empty: reassembled bytes may sit past the end (writeAt).
     this.head = (this.head + n) % this.buf.length;
+    if (this.disposed && this.len === 0) this.release();
   }
 }
 

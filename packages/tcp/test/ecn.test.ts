@@ -86,8 +86,9 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
     t.write('x');
     sent(t);
     t.advance(t.layer.pollAt());
-    const probe = sent(t).filter((x) => x.seg.payload.length > 0);
+    const probe = sent(t); // a pure ACK at SND.UNA - 1 (RFC 9293 §3.8.6.1)
     expect(probe).toHaveLength(1);
+    expect(probe[0]!.seg.payload.length).toBe(0);
     expect(probe[0]!.ecn).toBe(0);
     // A pure ACK of the peer's data is not ECT (§6.1.4).
     t.send({ seq: R, ack: t.iss + 1 + 3 * MSS, flags: ACK, window: 0, payload: 'hello' });

@@ -99,6 +99,8 @@ export class Ctx {
   rseq = REMOTE_ISS + 1;
   /** Local ISS (learnt from the SYN / SYN-ACK). */
   iss = 0;
+  /** TSval of our SYN (0 without timestamps), for a SYN-ACK that echoes it. */
+  synTsVal = 0;
 
   constructor(options: TcpLayerOptions = {}) {
     this.ip = new FakeIp();
@@ -197,6 +199,7 @@ export function synSent(options: TcpLayerOptions = {}, connOpts: Parameters<TcpL
   t.conn = t.layer.connect({ remoteAddress: REMOTE, remotePort: REMOTE_PORT, localPort: LOCAL_PORT, options: connOpts }, t.now, t.handler);
   const syn = t.recv({ flags: SYN });
   t.iss = syn.seq;
+  t.synTsVal = syn.options.timestamp?.tsVal ?? 0;
   return t;
 }
 

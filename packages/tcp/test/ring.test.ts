@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RingBuffer } from '../src/index.js';
+import { MemoryAccount, RingBuffer } from '../src/index.js';
 
 describe('RingBuffer storage (lazy, doubling, bounded)', () => {
   it('holds no storage until the first write, then the smallest doubling of 64 B that fits', () => {
@@ -55,5 +55,39 @@ describe('RingBuffer storage (lazy, doubling, bounded)', () => {
     expect(r.read(out)).toBe(102);
     expect(out[99]).toBe(7);
     expect(Array.from(out.subarray(100))).toEqual([4, 5]);
+  });
+});
+
+describe('RingBuffer with a MemoryAccount (maxBufferMemory)', () => {
+  it('grows freely under the limit, stops at it, keeps the guaranteed minimum, and gives storage back', () => {
+    const acct = new MemoryAccount(10_000, 4096);
+    const a = new RingBuffer(65536, 64, acct);
+    const b = new RingBuffer(65536, 64, acct);
+    expect(a.free).toBe(10_000); // the headroom, not the 64 KiB capacity
+    expect(a.write(new Uint8Array(9000))).toBe(9000);
+    expect(acct.used).toBe(a.allocated);
+    // a holds 16384 (doubling past the limit is cut to the grant): over the limit now.
+    expect(acct.used).toBeGreaterThanOrEqual(9000);
+    expect(acct.used).toBeLessThanOrEqual(10_000);
+    // b: no headroom left, but its guaranteed 4 KiB.
+    expect(b.free).toBe(4096);
+    expect(b.write(new Uint8Array(8000))).toBe(4096);
+    expect(acct.pressureEvents).toBeGreaterThan(0);
+    expect(acct.used).toBe(a.allocated + b.allocated);
+    // Reading frees ring space but not account storage; dispose gives it back once empty.
+    const into = new Uint8Array(9000);
+    a.dispose();
+    expect(acct.used).toBe(a.allocated + b.allocated);
+    expect(a.read(into)).toBe(9000);
+    expect(a.allocated).toBe(0);
+    b.clear();
+    expect(acct.used).toBe(0);
+  });
+
+  it('without an account nothing changes: free is capacity - length', () => {
+    const r = new RingBuffer(1000);
+    expect(r.free).toBe(1000);
+    r.write(new Uint8Array(300));
+    expect(r.free).toBe(700);
   });
 });

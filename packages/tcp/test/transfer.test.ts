@@ -325,7 +325,7 @@ describe('send window updates (RFC 9293 §3.10.7.4 fifth: SND.WL1/SND.WL2)', () 
 });
 
 describe('zero window and persist (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17)', () => {
-  it('probes a zero window with one octet, backing off, until it opens', () => {
+  it('probes a zero window without data (SEG.SEQ = SND.UNA - 1), backing off, until it opens', () => {
     const t = established();
     t.write('hello');
     t.recv({ payload: 'hello' });
@@ -334,19 +334,20 @@ describe('zero window and persist (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17)', ()
     t.recvNothing();
     expect(t.layer.pollAt()).toBe(200);
     t.advance(199); t.recvNothing();
-    t.advance(200); t.recv({ seq: t.iss + 6, payload: 'w' });
+    t.advance(200); t.recv({ flags: ACK, seq: t.iss + 5, len: 0 });
     t.send({ seq: R, ack: t.iss + 6, flags: ACK, window: 0 }); // still closed
-    // the probe is then retransmitted on the RTO timer: 200 later, then 400, 800... (RFC 6298 §5.5 backoff)
-    t.advance(399); t.recvNothing();
-    t.advance(400); t.recv({ seq: t.iss + 6, payload: 'w' });
+    // the persist timer backs off: 400 later, then 800, 1600... (RFC 6298 §5.5 doubling, its own count)
+    t.advance(599); t.recvNothing();
+    t.advance(600); t.recv({ flags: ACK, seq: t.iss + 5, len: 0 });
     t.send({ seq: R, ack: t.iss + 6, flags: ACK, window: 0 });
-    t.advance(799); t.recvNothing();
-    t.advance(800); t.recv({ seq: t.iss + 6, payload: 'w' });
+    t.advance(1399); t.recvNothing();
+    t.advance(1400); t.recv({ flags: ACK, seq: t.iss + 5, len: 0 });
     t.send({ seq: R, ack: t.iss + 6, flags: ACK, window: 0 });
-    t.advance(1599); t.recvNothing();
-    t.advance(1600); t.recv({ seq: t.iss + 6, payload: 'w' });
-    t.send({ seq: R, ack: t.iss + 7, flags: ACK, window: 1000 }); // probe accepted, window open
-    t.recv({ seq: t.iss + 7, payload: 'orld' });
+    t.advance(2999); t.recvNothing();
+    t.advance(3000); t.recv({ flags: ACK, seq: t.iss + 5, len: 0 });
+    t.send({ seq: R, ack: t.iss + 6, flags: ACK, window: 1000 }); // window open: the data at once
+    t.recv({ seq: t.iss + 6, payload: 'world' });
+    expect(t.conn.stats.windowProbes).toBe(4);
     expect(t.conn.state).toBe('ESTABLISHED');
   });
 
@@ -358,7 +359,7 @@ describe('zero window and persist (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17)', ()
     t.write('b');
     for (let i = 0; i < 10; i++) {
       t.advance(t.layer.pollAt());
-      t.recv({ payload: 'b' });
+      t.recv({ flags: ACK, seq: t.iss + 1, len: 0 });
       t.send({ seq: R, ack: t.iss + 2, flags: ACK, window: 0 });
     }
     expect(t.conn.state).toBe('ESTABLISHED');

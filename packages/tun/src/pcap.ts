@@ -6,7 +6,14 @@
  *   writer.write(packet, timeMs?)               one record; the time defaults to now
  *   writer.flush() / writer.close()             close() flushes; both idempotent after close
  *   readPcap(bytes): PcapFile                   parser (both byte orders, µs and ns magic)
- *   capture(link, writer, options?): Link       records tx (in send) and rx (before the receiver)
+ *   capture(link, writer, options?): CaptureLink  records tx (in send) and rx (before the receiver)
+ *   new CaptureLink(link): addTap(tap) / removeTap(tap) at any time   (a stack's run-time captures)
+ *   PcapCapture.open(path, { maxBytes }): PacketTap    a file capture of bounded size
+ *   completeChecksum(packet, csumStart, csumOffset, scratch)   the wire's bytes of an offloaded packet
+ *
+ * A capture records what the wire carries: partial checksums (virtio NEEDS_CSUM, both
+ * directions with offloads) are completed on a copy; super-segments are recorded whole
+ * (see CaptureLink).
  *
  * Format: global header (magic 0xa1b2c3d4 in host order, version 2.4, thiszone 0, sigfigs 0,
  * snaplen, link type), then per packet a 16-byte record header (seconds, microseconds,
@@ -21,7 +28,7 @@
  * writer never throws into the receive path.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
+import type { Link, LinkOffload, LinkReceiver, LinkStats, PacketMeta } from './link.js';
 import { argError } from './errors.js';
 
 export const PCAP_MAGIC = 0xa1b2c3d4;
@@ -60,6 +67,8 @@ export class PcapWriter {
   #closed = false;
   #packets = 0;
   #dropped = 0;
+  /** Bytes of the file so far (global header and every record, flushed or not). */
+  #bytes = PCAP_GLOBAL_HEADER_SIZE;
 
   /** A writer to a new file at `path` (truncated if it exists). */
   static open(path: string, options: PcapWriterOptions = {}): PcapWriter {
@@ -114,6 +123,16 @@ export class PcapWriter {
     return this.#packets;
   }
 
+  /** Bytes of the file written so far, buffered ones included (24-byte global header + records). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** File bytes a record of a `length`-byte packet takes (its 16-byte header + what snaplen keeps). */
+  recordSize(length: number): number {
+    return PCAP_RECORD_HEADER_SIZE + Math.min(length, this.snaplen);
+  }
+
   /** Writes ignored because the writer was closed. */
   get dropped(): number {
     return this.#dropped;
@@ -152,6 +171,7 @@ export class PcapWriter {
       this.#used += need;
     }
     this.#packets++;
+    this.#bytes += need;
   }
 
   flush(): void {
@@ -246,9 +266,121 @@ export function readPcap(bytes: Uint8Array): PcapFile {
   return file;
 }
 
+// ---- captures of a link -----------------------------------------------------------
+
+/**
+ * What a capture sees of a link (CaptureLink calls it; it must not throw).
+ * `sent`: a packet the inner link accepted. `csumStart` >= 0 when its transport checksum
+ * was left partial for the link to complete (sendOffload: the field at csumStart +
+ * csumOffset holds the pseudo-header sum), -1 when it is complete (send).
+ * `received`: a packet before the receiver sees it, with the link's meta (offload links).
+ * Both packets are borrowed for the call only and must not be modified.
+ */
+export interface PacketTap {
+  sent(packet: Uint8Array, csumStart: number, csumOffset: number): void;
+  received(packet: Uint8Array, meta: PacketMeta | undefined): void;
+}
+
+/** RFC 1071 one's-complement sum of bytes [start, end), folded to 16 bits, not complemented. */
+function onesSum(b: Uint8Array, start: number, end: number): number {
+  let s = 0;
+  let i = start;
+  for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  if (i < end) s += b[i]! << 8; // odd length: padded with a zero byte (RFC 1071 §4.1)
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+
+/**
+ * Where the transport checksum of a received IPv4 packet with a partial sum lives: the
+ * offset of the field, or -1 when the packet is not one whole TCP/UDP-over-IPv4 datagram
+ * (then it is recorded as it came). The kernel's csum_start is the transport header
+ * (skb_checksum_start_offset), i.e. the IPv4 header length; csum_offset is 16 for TCP and
+ * 6 for UDP (linux tcp_v4_send_check, udp4_hwcsum); the vnet header's own values are not
+ * kept in PacketMeta, so they are derived here as the kernel made them.
+ */
+function partialChecksumField(p: Uint8Array): number {
+  if (p.length < 20 || p[0]! >>> 4 !== 4) return -1;
+  const ihl = (p[0]! & 0x0f) * 4;
+  const total = (p[2]! << 8) | p[3]!;
+  if (ihl < 20 || total < ihl || total > p.length) return -1;
+  if ((((p[6]! << 8) | p[7]!) & 0x3fff) !== 0) return -1; // a fragment: never partial
+  if (p[9] === PROTO_TCP) return total >= ihl + 20 ? ihl + 16 : -1;
+  if (p[9] === PROTO_UDP) return total >= ihl + 8 ? ihl + 6 : -1;
+  return -1;
+}
+
+/**
+ * Copies `packet` into `scratch` and completes its partial transport checksum there, as the
+ * kernel (or a NIC) does before the packet reaches a wire (linux skb_checksum_help; virtio
+ * spec §5.1.6.2): the one's-complement sum from `csumStart` to the end of the IPv4 datagram,
+ * the field itself holding the pseudo-header sum, complemented; 0 is written 0xffff (RFC 768:
+ * 0 means "no checksum" in UDP; for TCP both encode the same sum). Returns the view of the
+ * completed copy, or `packet` itself when the offsets do not fit (recorded as it is).
+ */
+export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffset: number, scratch: Uint8Array): Uint8Array {
+  const len = packet.length;
+  let end = len;
+  if (len >= 20 && packet[0]! >>> 4 === 4) end = Math.min(len, (packet[2]! << 8) | packet[3]!);
+  const at = csumStart + csumOffset;
+  if (csumStart < 0 || at + 2 > end || len > scratch.length) return packet;
+  scratch.set(packet);
+  const copy = scratch.subarray(0, len);
+  const sum = ~onesSum(copy, csumStart, end) & 0xffff;
+  const value = sum === 0 ? 0xffff : sum;
+  copy[at] = value >>> 8;
+  copy[at + 1] = value & 0xff;
+  return copy;
+}
+
+/** Largest packet a link hands over: an IPv4 datagram (TSO super-segments included). */
+const MAX_PACKET = 65535;
+
+/** The bytes a wire would carry for a packet seen at the link: checksums completed on a copy. */
+class WireView {
+  /** Reused for every completed copy; allocated on the first packet that needs it. */
+  #scratch: Uint8Array | undefined;
+
+  sent(packet: Uint8Array, csumStart: number, csumOffset: number): Uint8Array {
+    if (csumStart < 0) return packet;
+    return completeChecksum(packet, csumStart, csumOffset, (this.#scratch ??= new Uint8Array(MAX_PACKET)));
+  }
+
+  received(packet: Uint8Array, meta: PacketMeta | undefined): Uint8Array {
+    if (meta === undefined || !meta.csumPartial) return packet;
+    const field = partialChecksumField(packet);
+    if (field < 0) return packet;
+    const ihl = (packet[0]! & 0x0f) * 4;
+    return completeChecksum(packet, ihl, field - ihl, (this.#scratch ??= new Uint8Array(MAX_PACKET)));
+  }
+}
+
 export interface CaptureOptions {
   /** Clock in milliseconds since the epoch (default: performance.timeOrigin + now()). */
   clock?: () => number;
+}
+
+/** A tap that records to a caller's PcapWriter, without bound (the writer is the caller's). */
+class WriterTap implements PacketTap {
+  readonly #writer: PcapWriter;
+  readonly #clock: () => number;
+  readonly #wire = new WireView();
+
+  constructor(writer: PcapWriter, clock: () => number) {
+    this.#writer = writer;
+    this.#clock = clock;
+  }
+
+  sent(packet: Uint8Array, csumStart: number, csumOffset: number): void {
+    this.#writer.write(this.#wire.sent(packet, csumStart, csumOffset), this.#clock());
+  }
+
+  received(packet: Uint8Array, meta: PacketMeta | undefined): void {
+    this.#writer.write(this.#wire.received(packet, meta), this.#clock());
+  }
 }
 
 /**
@@ -256,23 +388,54 @@ export interface CaptureOptions {
  * the inner link accepted it, a packet received is recorded before the receiver sees it.
  * close() closes the inner link; the writer belongs to the caller.
  * Offloads pass through: `offload`, `offloadHeadroom` and `sendOffload` are the inner
- * link's (absent when it has none), and received `meta` reaches the receiver. An offloaded
- * packet is recorded as it was handed over: a super-segment larger than the MTU, with its
- * partial checksum (Wireshark shows it as a bad checksum; tshark reads it fine).
+ * link's (absent when it has none), and received `meta` reaches the receiver.
+ * What is recorded is what the wire carries (see CaptureLink): partial checksums are
+ * completed on a copy; TSO super-segments are recorded whole.
  */
-export function capture(link: Link, writer: PcapWriter, options: CaptureOptions = {}): Link {
-  return new CaptureLink(link, writer, options.clock ?? now);
+export function capture(link: Link, writer: PcapWriter, options: CaptureOptions = {}): CaptureLink {
+  const c = new CaptureLink(link);
+  c.addTap(new WriterTap(writer, options.clock ?? now));
+  return c;
 }
 
-class CaptureLink implements Link {
+/**
+ * A link that shows what passes through it to its taps (PcapCapture, or any PacketTap),
+ * which can be added and removed at any time; without a tap it only forwards (one array
+ * length test per packet). A stack wraps its link in one so a capture can start at run time.
+ *
+ * What a tap sees, and a PcapCapture records, is what the wire carries:
+ * - Checksums complete. With offloads (virtio NEEDS_CSUM), TCP and UDP checksums cross the
+ *   link as partial pseudo-header sums, both directions: the kernel completes the ones we
+ *   send, and the ones it sends us were never computed (the packet never left the host).
+ *   A capture completes them on a copy, only while a tap is present; the packet the stack
+ *   sends or receives is never modified.
+ * - TSO/GSO super-segments recorded whole (up to 65535 bytes, IPv4 Total Length and header
+ *   checksum as in the packet, which both the kernel and our IP layer keep consistent), not
+ *   cut into the MSS-sized segments the kernel makes of them: what tcpdump shows on a host
+ *   with GSO (tcpdump -i tun0 sees the same). Wireshark shows each as one large segment.
+ */
+export class CaptureLink implements Link {
   readonly #inner: Link;
-  readonly #writer: PcapWriter;
-  readonly #clock: () => number;
+  #taps: readonly PacketTap[] = [];
 
-  constructor(inner: Link, writer: PcapWriter, clock: () => number) {
+  constructor(inner: Link) {
     this.#inner = inner;
-    this.#writer = writer;
-    this.#clock = clock;
+  }
+
+  /** Starts showing packets to `tap` (from the next packet on). */
+  addTap(tap: PacketTap): void {
+    if (!this.#taps.includes(tap)) this.#taps = [...this.#taps, tap];
+  }
+
+  /** Stops showing packets to `tap`; false when it was not there. */
+  removeTap(tap: PacketTap): boolean {
+    const before = this.#taps.length;
+    this.#taps = this.#taps.filter((t) => t !== tap);
+    return this.#taps.length !== before;
+  }
+
+  get tapCount(): number {
+    return this.#taps.length;
   }
 
   get mtu(): number {
@@ -289,23 +452,21 @@ class CaptureLink implements Link {
 
   send(packet: Uint8Array): boolean {
     const sent = this.#inner.send(packet);
-    if (sent) this.#writer.write(packet, this.#clock());
+    if (sent && this.#taps.length !== 0) for (const t of this.#taps) t.sent(packet, -1, 0);
     return sent;
   }
 
   sendOffload(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean {
     const inner = this.#inner;
     const sent = inner.sendOffload !== undefined && inner.sendOffload(packet, gsoSize, csumStart, csumOffset);
-    if (sent) this.#writer.write(packet, this.#clock());
+    if (sent && this.#taps.length !== 0) for (const t of this.#taps) t.sent(packet, csumStart, csumOffset);
     return sent;
   }
 
   setReceiver(receiver: LinkReceiver): void {
-    const writer = this.#writer;
-    const clock = this.#clock;
     const wrapped: LinkReceiver = {
-      packet(packet, meta) {
-        writer.write(packet, clock());
+      packet: (packet, meta) => {
+        if (this.#taps.length !== 0) for (const t of this.#taps) t.received(packet, meta);
         if (meta === undefined) receiver.packet(packet);
         else receiver.packet(packet, meta);
       },
@@ -314,7 +475,7 @@ class CaptureLink implements Link {
     this.#inner.setReceiver(wrapped);
   }
 
-  /** Link.pollNow of the inner link (received packets are recorded on the way, as always). */
+  /** Link.pollNow of the inner link (received packets are shown to the taps on the way, as always). */
   pollNow(): number {
     return this.#inner.pollNow?.() ?? 0;
   }
@@ -326,4 +487,169 @@ class CaptureLink implements Link {
   close(): void {
     this.#inner.close();
   }
+}
+
+export interface PcapCaptureOptions extends PcapWriterOptions {
+  /**
+   * Most bytes the file may reach, headers included (default DEFAULT_CAPTURE_MAX_BYTES,
+   * 1 GiB; Infinity for no bound). A packet whose record would pass it is not written and
+   * is counted in `notWritten`; the capture then stays at that size until closed, so a
+   * long capture cannot fill the disk.
+   */
+  maxBytes?: number;
+  /** Clock in milliseconds since the epoch (default: performance.timeOrigin + now()). */
+  clock?: () => number;
+}
+
+/** The default bound of a PcapCapture file: 1 GiB. */
+export const DEFAULT_CAPTURE_MAX_BYTES = 1 << 30;
+
+/**
+ * A capture into a pcap file of bounded size, as a PacketTap (add it to a CaptureLink).
+ * Records what the wire carries (see CaptureLink). Never throws from the packet path: an
+ * error of the file (ENOSPC, EIO) stops the capture, closes the file, and is kept in
+ * `error` (a Node fs error with `code` and `syscall`); later packets count in `notWritten`.
+ * Memory: the writer's buffer (default 1 MiB) and one 64 KiB scratch for checksum completion.
+ */
+export class PcapCapture implements PacketTap {
+  readonly maxBytes: number;
+  readonly #writer: PcapWriter;
+  readonly #clock: () => number;
+  readonly #wire = new WireView();
+  #notWritten = 0;
+  #limitReached = false;
+  #error: Error | undefined;
+
+  /**
+   * A capture to a new file at `path` (truncated if it exists). Throws the fs error
+   * (`code` EACCES, ENOENT, EISDIR...) when the file cannot be opened, ERR_OUT_OF_RANGE /
+   * ERR_INVALID_ARG_TYPE for bad options.
+   */
+  static open(path: string, options: PcapCaptureOptions = {}): PcapCapture {
+    const maxBytes = checkMaxBytes(options.maxBytes);
+    if (typeof path !== 'string' || path === '') {
+      throw argError('ERR_INVALID_ARG_TYPE', `The "path" argument must be a non-empty string, got ${typeof path === 'string' ? "''" : typeof path}`);
+    }
+    return new PcapCapture(PcapWriter.open(path, writerOptions(options)), maxBytes, options.clock ?? now);
+  }
+
+  /** A capture to any sink (tests, a pipe); `options` as for open(). */
+  static toSink(sink: PcapSink, options: PcapCaptureOptions = {}): PcapCapture {
+    const maxBytes = checkMaxBytes(options.maxBytes);
+    return new PcapCapture(new PcapWriter(sink, writerOptions(options)), maxBytes, options.clock ?? now);
+  }
+
+  private constructor(writer: PcapWriter, maxBytes: number, clock: () => number) {
+    this.#writer = writer;
+    this.maxBytes = maxBytes;
+    this.#clock = clock;
+  }
+
+  /** Packets written. */
+  get packets(): number {
+    return this.#writer.packets;
+  }
+
+  /** Bytes of the file (buffered ones included). */
+  get bytes(): number {
+    return this.#writer.bytes;
+  }
+
+  /** Packets seen but not written: the size bound was reached, the file failed, or it was closed. */
+  get notWritten(): number {
+    return this.#notWritten;
+  }
+
+  /** The next record would have passed maxBytes: the capture stopped growing. */
+  get limitReached(): boolean {
+    return this.#limitReached;
+  }
+
+  /** The file error that stopped the capture, if any. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  get closed(): boolean {
+    return this.#writer.closed;
+  }
+
+  sent(packet: Uint8Array, csumStart: number, csumOffset: number): void {
+    if (this.#admit(packet.length)) this.#write(this.#wire.sent(packet, csumStart, csumOffset));
+  }
+
+  received(packet: Uint8Array, meta: PacketMeta | undefined): void {
+    if (this.#admit(packet.length)) this.#write(this.#wire.received(packet, meta));
+  }
+
+  #admit(length: number): boolean {
+    const w = this.#writer;
+    if (w.closed) {
+      this.#notWritten++;
+      return false;
+    }
+    if (w.bytes + w.recordSize(length) > this.maxBytes) {
+      this.#limitReached = true;
+      this.#notWritten++;
+      return false;
+    }
+    return true;
+  }
+
+  #write(packet: Uint8Array): void {
+    try {
+      this.#writer.write(packet, this.#clock());
+    } catch (err) {
+      this.#notWritten++;
+      this.#fail(err);
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.#error ??= err instanceof Error ? err : new Error(String(err));
+    try {
+      this.#writer.close();
+    } catch {
+      // The flush failed again (the same error): the file is closed all the same.
+    }
+  }
+
+  /** Writes the file's buffered bytes now; a failure stops the capture (see `error`). */
+  flush(): void {
+    if (this.#writer.closed) return;
+    try {
+      this.#writer.flush();
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Flushes and closes the file. Idempotent; never throws (a failure is kept in `error`). */
+  close(): void {
+    if (this.#writer.closed) return;
+    try {
+      this.#writer.close();
+    } catch (err) {
+      this.#error ??= err instanceof Error ? err : new Error(String(err));
+    }
+  }
+}
+
+function checkMaxBytes(maxBytes: number | undefined): number {
+  if (maxBytes === undefined) return DEFAULT_CAPTURE_MAX_BYTES;
+  if (typeof maxBytes !== 'number') {
+    throw argError('ERR_INVALID_ARG_TYPE', `The "maxBytes" option must be a number, got ${typeof maxBytes}`);
+  }
+  if (!(maxBytes === Infinity || (Number.isSafeInteger(maxBytes) && maxBytes >= PCAP_GLOBAL_HEADER_SIZE))) {
+    throw argError('ERR_OUT_OF_RANGE', `The "maxBytes" option must be an integer >= ${PCAP_GLOBAL_HEADER_SIZE} or Infinity, got ${maxBytes}`);
+  }
+  return maxBytes;
+}
+
+function writerOptions(o: PcapCaptureOptions): PcapWriterOptions {
+  return {
+    ...(o.snaplen !== undefined ? { snaplen: o.snaplen } : {}),
+    ...(o.linkType !== undefined ? { linkType: o.linkType } : {}),
+    ...(o.bufferSize !== undefined ? { bufferSize: o.bufferSize } : {}),
+  };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capture, createLinkPair, LINKTYPE_RAW, PcapWriter, readPcap, type PcapSink } from '../src/index.js';
+import { capture, CaptureLink, completeChecksum, createLinkPair, DEFAULT_CAPTURE_MAX_BYTES, LINKTYPE_RAW, PcapCapture, PcapWriter, readPcap, type PacketTap, type PcapSink } from '../src/index.js';
 
 function memorySink(): PcapSink & { bytes(): Uint8Array; writes: number; closed: boolean } {
   const chunks: Uint8Array[] = [];
@@ -195,5 +195,179 @@ describe('capture(link, writer)', () => {
     expect(pair.a.closed).toBe(true);
     expect(writer.packets).toBe(0);
     expect(writer.closed).toBe(false); // the writer belongs to the caller
+  });
+});
+
+// ---- captures tell what the wire carries ------------------------------------------
+
+/** One's-complement sum (RFC 1071), test-local: tun imports no protocol package. */
+function ones(b: Uint8Array, start: number, end: number, init = 0): number {
+  let s = init;
+  for (let i = start; i < end; i += 2) s += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+const pseudo = (p: Uint8Array, proto: number, len: number): number => ones(Uint8Array.of(...p.subarray(12, 20), 0, proto, len >>> 8, len & 0xff), 0, 12);
+
+/** An IPv4 packet (valid header checksum) carrying TCP (proto 6) or UDP (17) with `data` payload bytes and a PARTIAL checksum. */
+function partialPacket(proto: 6 | 17, data: number, seed = 1): Uint8Array {
+  const th = proto === 6 ? 20 : 8;
+  const total = 20 + th + data;
+  const p = new Uint8Array(total);
+  p.set([0x45, 0, total >>> 8, total & 0xff, 0x12, 0x34, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+  const h = ~ones(p, 0, 20) & 0xffff;
+  p[10] = h >>> 8; p[11] = h & 0xff;
+  p.set([0x30, 0x39, 0x00, 0x50], 20); // ports 12345 -> 80
+  if (proto === 6) p[32] = 5 << 4; else { p[24] = (th + data) >>> 8; p[25] = (th + data) & 0xff; }
+  for (let i = 0; i < data; i++) p[20 + th + i] = (i * seed + 7) & 0xff;
+  const ps = pseudo(p, proto, th + data); // what tcp_v4_send_check / udp4_hwcsum leave: folded, not complemented
+  const at = 20 + (proto === 6 ? 16 : 6);
+  p[at] = ps >>> 8; p[at + 1] = ps & 0xff;
+  return p;
+}
+
+/** True when the transport checksum verifies (sum over pseudo-header + segment = 0xffff). */
+function transportValid(p: Uint8Array): boolean {
+  const total = (p[2]! << 8) | p[3]!;
+  return ones(p, 20, total, pseudo(p, p[9]!, total - 20)) === 0xffff;
+}
+
+describe('completeChecksum', () => {
+  it.each([[6, 1000], [6, 64_000], [17, 1472], [17, 0], [6, 1]] as const)('completes a partial proto %i checksum over %i payload bytes, on a copy', (proto, data) => {
+    const p = partialPacket(proto, data);
+    const before = Uint8Array.from(p);
+    expect(transportValid(p)).toBe(false);
+    const out = completeChecksum(p, 20, proto === 6 ? 16 : 6, new Uint8Array(65535));
+    expect(out).not.toBe(p);
+    expect(transportValid(out)).toBe(true);
+    expect(out.length).toBe(p.length);
+    expect(p).toEqual(before); // the packet itself is never modified
+  });
+
+  it('property: any payload completes to a valid checksum, UDP never 0', () => {
+    fc.assert(fc.property(fc.constantFrom(6 as const, 17 as const), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 255 }), (proto, data, seed) => {
+      const out = completeChecksum(partialPacket(proto, data, seed), 20, proto === 6 ? 16 : 6, new Uint8Array(65535));
+      expect(transportValid(out)).toBe(true);
+      if (proto === 17) expect((out[26]! << 8) | out[27]!).not.toBe(0);
+    }), { numRuns: 200 });
+  });
+
+  it('leaves a packet alone when the offsets do not fit', () => {
+    const p = partialPacket(6, 10);
+    expect(completeChecksum(p, 20, 60, new Uint8Array(65535))).toBe(p);
+    expect(completeChecksum(p, -1, 16, new Uint8Array(65535))).toBe(p);
+    expect(completeChecksum(Uint8Array.of(0x45, 1), 20, 16, new Uint8Array(65535))[1]).toBe(1);
+  });
+});
+
+describe('CaptureLink and PcapCapture', () => {
+  it('records complete checksums both ways with offloads, and hands the stack its own bytes untouched', () => {
+    const pair = createLinkPair({ offload: true, autoDeliver: false });
+    const sink = memorySink();
+    const cap = PcapCapture.toSink(sink, { clock: () => 1000 });
+    const a = new CaptureLink(pair.a);
+    a.addTap(cap);
+    const seen: Uint8Array[] = [];
+    a.setReceiver({ packet: (p, meta) => { expect(meta?.csumPartial).toBe(true); seen.push(Uint8Array.from(p)); } });
+    // Sent: a TSO super-segment with a partial TCP checksum.
+    const sent = partialPacket(6, 20_000);
+    const sentCopy = Uint8Array.from(sent);
+    expect(a.sendOffload(sent, 1460, 20, 16)).toBe(true);
+    expect(sent).toEqual(sentCopy);
+    // Received: a UDP datagram and a TCP super-segment, partial, as the kernel hands them over.
+    const udp = partialPacket(17, 1000, 3);
+    const tcp = partialPacket(6, 30_000, 5);
+    expect(pair.b.sendOffload(udp, 0, 20, 6)).toBe(true);
+    expect(pair.b.sendOffload(tcp, 1448, 20, 16)).toBe(true);
+    pair.pump();
+    expect(seen).toEqual([udp, tcp]); // the receiver got the partial bytes as they came
+    // A plain send (complete checksum, or none of ours to complete) is recorded as it is.
+    expect(a.send(Uint8Array.of(0x45, 7))).toBe(true);
+    cap.close();
+    const recs = readPcap(sink.bytes()).records;
+    expect(recs.map((r) => r.data.length)).toEqual([20_040, 1028, 30_040, 2]);
+    for (const r of recs.slice(0, 3)) expect(transportValid(r.data)).toBe(true);
+    expect([...recs[3]!.data]).toEqual([0x45, 7]);
+    expect(sink.closed).toBe(true);
+  });
+
+  it('completes a received partial UDP checksum (what a tun hands over after USO) via the tap', () => {
+    const recorded: Uint8Array[] = [];
+    const writer = new PcapWriter({ write: (c) => void recorded.push(Uint8Array.from(c)) });
+    const pair = createLinkPair({ autoDeliver: false });
+    const a = capture(pair.a, writer);
+    let tap: ((p: Uint8Array, m: { csumPartial: boolean; dataValid: boolean; gsoType: number; gsoSize: number }) => void) | undefined;
+    // Drive the wrapped receiver directly, with the meta a TunDevice gives.
+    const inner = { ...pair.a, setReceiver: (r: { packet: typeof tap }) => { tap = r.packet; } } as unknown as typeof pair.a;
+    const b = capture(inner, writer);
+    b.setReceiver({ packet: () => {} });
+    const udp = partialPacket(17, 999, 9);
+    tap!(udp, { csumPartial: true, dataValid: false, gsoType: 0, gsoSize: 0 });
+    tap!(partialPacket(6, 5), { csumPartial: false, dataValid: true, gsoType: 0, gsoSize: 0 }); // DATA_VALID: as it is
+    writer.close();
+    const recs = readPcap(Buffer.concat(recorded)).records;
+    expect(transportValid(recs[0]!.data)).toBe(true);
+    expect(transportValid(recs[1]!.data)).toBe(false);
+    expect(a.tapCount).toBe(1);
+  });
+
+  it('taps come and go at run time; without one nothing is recorded', () => {
+    const pair = createLinkPair({ autoDeliver: false });
+    const link = new CaptureLink(pair.a);
+    const log: string[] = [];
+    const tap: PacketTap = { sent: (p) => void log.push(`tx${p[1]}`), received: (p) => void log.push(`rx${p[1]}`) };
+    link.setReceiver({ packet: () => {} });
+    link.send(Uint8Array.of(0x45, 1));
+    link.addTap(tap);
+    link.addTap(tap); // once only
+    link.send(Uint8Array.of(0x45, 2));
+    pair.b.send(Uint8Array.of(0x45, 3));
+    pair.pump();
+    expect(link.removeTap(tap)).toBe(true);
+    expect(link.removeTap(tap)).toBe(false);
+    link.send(Uint8Array.of(0x45, 4));
+    pair.b.send(Uint8Array.of(0x45, 5));
+    pair.pump();
+    expect(log).toEqual(['tx2', 'rx3']);
+    expect(link.tapCount).toBe(0);
+  });
+
+  it('stops growing at maxBytes and counts what it did not write', () => {
+    const sink = memorySink();
+    const cap = PcapCapture.toSink(sink, { maxBytes: 24 + 3 * (16 + 100) + 50 });
+    for (let i = 0; i < 10; i++) cap.sent(new Uint8Array(100).fill(i), -1, 0);
+    expect(cap.packets).toBe(3);
+    expect(cap.notWritten).toBe(7);
+    expect(cap.limitReached).toBe(true);
+    cap.sent(new Uint8Array(30), -1, 0); // still fits: 16 + 30 <= 50 left
+    expect(cap.packets).toBe(4);
+    cap.close();
+    const bytes = sink.bytes();
+    expect(bytes.length).toBe(24 + 3 * 116 + 46);
+    expect(bytes.length).toBeLessThanOrEqual(cap.maxBytes);
+    expect(readPcap(bytes).records.map((r) => r.data[0])).toEqual([0, 1, 2, 0]);
+    expect(DEFAULT_CAPTURE_MAX_BYTES).toBe(2 ** 30);
+    cap.sent(new Uint8Array(1), -1, 0); // after close: counted, not thrown
+    expect(cap.notWritten).toBe(8);
+  });
+
+  it('a file error stops the capture, is kept in `error` with its code, and never throws into the link', () => {
+    let fail = false;
+    const cap = PcapCapture.toSink({
+      write() { if (fail) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' }); },
+    }, { bufferSize: 4096 });
+    cap.sent(new Uint8Array(1000), -1, 0);
+    fail = true;
+    for (let i = 0; i < 10; i++) cap.sent(new Uint8Array(1000), -1, 0); // the 4th overflows the buffer: flush fails
+    expect(cap.error).toMatchObject({ code: 'ENOSPC', syscall: 'write' });
+    expect(cap.closed).toBe(true);
+    expect(cap.packets + cap.notWritten).toBe(11);
+    expect(() => cap.close()).not.toThrow();
+  });
+
+  it('open() throws the fs error for an unwritable path, and bad options at once', () => {
+    expect(() => PcapCapture.open('/nonexistent-dir/x.pcap')).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open' }));
+    expect(() => PcapCapture.open('x.pcap', { maxBytes: 10 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => PcapCapture.open('x.pcap', { maxBytes: '1' as unknown as number })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
