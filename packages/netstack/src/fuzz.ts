@@ -697,7 +697,7 @@ class Generator {
     if (proto === 1) body = icmpBytes(8, 0, this.u32(), this.bytes(payloadLen - 8));
     else if (proto === 17) body = udpBytes(src, TARGET, this.port(), this.pick([7, 9, 7, this.port()]), this.bytes(payloadLen - 8));
     else body = tcpBytes(src, TARGET, { sport: this.port(), dport: this.port(), seq: this.u32(), ack: this.u32(), flags: this.int(256), window: 1000 }, this.bytes(Math.max(0, payloadLen - 20)));
-    const id = this.int(8);
+    const id = this.int(64); // a small pool: trains collide (overlaps, tombstones) as well as complete
     const pieces: { off: number; data: Uint8Array; mf: boolean }[] = [];
     for (let off = 0; off < body.length;) {
       const size = Math.min(body.length - off, 8 * (1 + this.int(this.chance(0.5) ? 4 : 185)));
