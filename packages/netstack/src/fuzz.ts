@@ -1058,6 +1058,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const accounting = checkAccounting(stats, stack.ip.reassemblyUsage().datagrams === 0 ? { reassemblyFragments: 0 } : {});
   for (const v of accounting.violations) failures.push(`accounting at the end: ${v}`);
   for (const [k, v] of Object.entries(escapeCounts)) failures.push(`escaped ${v} time(s): ${k}`);
+  // A layer bug the stack caught at the batch (and re-threw on the next tick) is a failure even if nothing saw it.
+  const internal = stats['stack']?.['InternalErrors'] ?? 0;
+  if (internal > 0) failures.push(`the stack caught ${internal} internal error(s) (stack.InternalErrors)`);
   const elapsedMs = Math.max(1, elapsedFuzz);
   return {
     seed, count, injected, sent, elapsedMs, packetsPerSecond: Math.round(injected / (elapsedMs / 1000)), virtualMs: clock.now(),
