@@ -9,6 +9,13 @@
  * `performance.now()` milliseconds, read once per received batch and once per timer expiry.
  * A `clock` option replaces the real clock (virtual time for deterministic
  * simulation: nothing then happens until the caller advances it).
+ *
+ * Lifetime (lifetime.ts): that timer is always unref'd. The process is held by ONE
+ * keep-alive (the TUN device's poll handle, else a never-firing interval), ref'd only
+ * while the stack has ref'd active handles (servers, sockets, UDP sockets, pings), as
+ * libuv counts active handles. `close()` ends every socket as the kernel ends a dead
+ * process's sockets (RST out, ECONNABORTED to the socket); later calls fail with
+ * ERR_STACK_CLOSED. A failing constructor closes what it opened before it throws.
  */
 import { TunDevice, CaptureLink, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
@@ -219,8 +226,8 @@ export class Stack {
     const clock = options.clock ?? realClock;
     this.clock = clock;
     let prefixLength = options.prefixLength ?? 24;
-    if (options.prefixLength !== undefined && (!Number.isInteger(options.prefixLength) || options.prefixLength < 0 || options.prefixLength > 30)) {
-      throw optionError(new NetstackError('ERR_OUT_OF_RANGE', `The "options.prefixLength" property must be an integer in 0..30. Received ${String(options.prefixLength)}`), 'prefixLength');
+    if (options.prefixLength !== undefined && (!Number.isInteger(options.prefixLength) || options.prefixLength < 0 || options.prefixLength > 32)) {
+      throw optionError(new NetstackError('ERR_OUT_OF_RANGE', `The "options.prefixLength" property must be an integer in 0..32. Received ${String(options.prefixLength)}`), 'prefixLength');
     }
     let gateway: Ipv4Address | undefined;
     if (options.gateway !== undefined) {
