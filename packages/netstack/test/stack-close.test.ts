@@ -184,6 +184,29 @@ describe('teardown under protocols with open streams', () => {
     expect(serverErrors.every((c) => c === 'ECONNRESET' || c === 'ECONNABORTED')).toBe(true);
   });
 
+  it('http2: session.destroy() then stack.close(): the client side sees no error at all', async () => {
+    const { a, b } = await two();
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200 });
+      stream.write('hello');
+    });
+    b.tcp.createServer((s) => { s.on('error', () => {}); server.emit('connection', s); }).listen(80);
+    const session = http2.connect(`http://${B}`, { createConnection: () => a.tcp.connect(80, B) as unknown as import('node:stream').Duplex });
+    const errors: string[] = [];
+    session.on('error', (e: NodeJS.ErrnoException) => errors.push(`session ${e.code}`));
+    const req = session.request({ ':path': '/' });
+    req.on('error', (e: NodeJS.ErrnoException) => errors.push(`req ${e.code}`));
+    await once(req, 'data');
+    const sessionClosed = closed(session);
+    session.destroy();
+    await a.close();
+    await sessionClosed;
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(errors).toEqual([]);
+  });
+
   it('TLS over the stack: data flows, then stack.close() ends both TLS sockets with an error and close', async () => {
     const { a, b } = await two();
     const key = readFileSync(resolve(here, 'fixtures/tls-key.pem'));
