@@ -15,6 +15,7 @@
 import { formatAddress, parseAddress } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
+import { detachedLife, type NetLife } from '../lifetime.js';
 import { kContext, type NetContext, type StackClock } from './context.js';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { Server, type ConnectionListener, type ServerOptions } from './server.js';
@@ -33,10 +34,10 @@ export interface TcpApi {
   createConnection: TcpApi['connect'];
 }
 
-export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER): TcpApi {
+export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER, life: NetLife = detachedLife()): TcpApi {
   const own = parseAddress(ownAddress);
   if (own === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address');
-  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), events };
+  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), events, life };
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));

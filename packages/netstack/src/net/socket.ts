@@ -27,9 +27,10 @@ import { formatAddress, parseAddress } from '@netstack/ip';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
 import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js';
-import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
+import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import type { Server } from './server.js';
 import type { Notifiable } from '../events.js';
+import type { StackMember } from '../lifetime.js';
 
 /** Options of `new Socket()` (node's SocketConstructorOpts, TCP subset). */
 export interface SocketOptions {
@@ -147,6 +148,13 @@ export class Socket extends Duplex {
   #target: { address: string; port: number } | undefined = undefined;
   #onDestroyed: (() => void) | undefined = undefined;
   #closeEmitted = false;
+  /** ref() (the default) / unref(): whether this socket, while connecting or open, keeps the process alive. */
+  #refed = true;
+  /** Counted in the stack's ref'd handles (lifetime.ts). */
+  #held = false;
+  /** Registered with the stack, so that stack.close() ends it. */
+  #joined = false;
+  readonly #member: StackMember = { stackClosed: () => this.#onStackClosed() };
   /** Core events not yet acted on, and this socket's place in the stack's event queue. */
   readonly #notes: SocketNotes = { notifyQueued: false, events: 0, error: undefined, notify: () => this.#onNotify() };
 
@@ -252,6 +260,7 @@ export class Socket extends Duplex {
     if (cb !== undefined) this.once('connect', cb);
     this.#connecting = true;
     this.#target = { address: host.text, port };
+    this.#syncLife();
     process.nextTick(() => this.#startConnect(ctx, remote, port, localAddress, localPort));
     return this;
   }
@@ -259,6 +268,10 @@ export class Socket extends Duplex {
   #startConnect(ctx: NetContext, remote: number, port: number, localAddress: number | undefined, localPort: number | undefined): void {
     if (this.destroyed || !this.#connecting) return;
     const target = this.#target!;
+    if (ctx.life.closed) {
+      this.destroy(stackClosedError('connect', target.address, target.port));
+      return;
+    }
     if (localAddress !== undefined && localAddress !== 0 && localAddress !== ctx.ownAddress) {
       this.destroy(errnoError('EADDRNOTAVAIL', 'bind', formatAddress(localAddress), localPort));
       return;
@@ -331,6 +344,7 @@ export class Socket extends Duplex {
   [kAttachAccepted](conn: TcpConnection, server: Server, onDestroyed: () => void, pauseOnConnect: boolean): void {
     this.#conn = conn;
     this.server = server;
+    this.#syncLife();
     this.#onDestroyed = onDestroyed;
     this.#cacheAddresses(conn);
     if (conn.state === 'CLOSED') this.#coreClosed = true;
@@ -496,6 +510,41 @@ export class Socket extends Duplex {
     const onDestroyed = this.#onDestroyed;
     this.#onDestroyed = undefined;
     onDestroyed?.();
+    this.#syncLife();
+  }
+
+  /**
+   * The stack closes: the kernel's answer to a socket destroyed by its own host (Linux
+   * tcp_abort, as `ss -K` does): RST to the peer in synchronized states, and ECONNABORTED
+   * to the socket ('error' on the next tick, then 'close'), for a pending connect too.
+   */
+  #onStackClosed(): void {
+    if (this.destroyed) return;
+    const t = this.#target;
+    const err = this.#connecting && t !== undefined ? errnoError('ECONNABORTED', 'connect', t.address, t.port) : errnoError('ECONNABORTED', 'read');
+    this.#resetting = true;
+    this.destroy(err);
+  }
+
+  /**
+   * Node's lifetime rule, applied to the stack's handle count (lifetime.ts): connecting or
+   * open (until destroyed) the socket is an active handle, counted while ref'd, and a member
+   * the stack ends on close().
+   */
+  #syncLife(): void {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return;
+    const active = !this.destroyed && (this.#connecting || this.#conn !== undefined);
+    if (active !== this.#joined) {
+      this.#joined = active;
+      if (active) ctx.life.join(this.#member);
+      else ctx.life.leave(this.#member);
+    }
+    const held = active && this.#refed;
+    if (held !== this.#held) {
+      this.#held = held;
+      ctx.life.hold(held ? 1 : -1);
+    }
   }
 
   /** Sends RST and destroys (node's `resetAndDestroy`). */
@@ -616,11 +665,12 @@ export class Socket extends Duplex {
   }
 
   /**
-   * No-ops that return `this`: a socket holds no libuv handle here; what keeps the
-   * process alive is the facade's link (the idle-timeout timer is always unref'd).
+   * As in Node: a connecting or open socket keeps the process alive until it is
+   * destroyed; `unref()` lets the process exit anyway, `ref()` undoes it (the stack counts
+   * ref'd handles, lifetime.ts). The idle-timeout timer never holds the process.
    */
-  ref(): this { return this; }
-  unref(): this { return this; }
+  ref(): this { this.#refed = true; this.#syncLife(); return this; }
+  unref(): this { this.#refed = false; this.#syncLife(); return this; }
 
   // ------------------------------------------------------------------ state
 
