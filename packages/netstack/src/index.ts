@@ -3,3 +3,4 @@ export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo
 export { NetstackError } from './errors.js';
 export { createLinkPair } from '@netstack/tun';
 export { Capture, type CaptureOptions } from './capture.js';
+export type { StackDns, DnsOption, DnsResolverOptions, LookupOptions, LookupAddress, ResolveOptions, RecordWithTtl, DnsErrorCode, ResolverStats } from './dns/index.js';
