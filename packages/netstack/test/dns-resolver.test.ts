@@ -268,6 +268,16 @@ describe('stub resolver over the stack', () => {
   });
 });
 
+describe("dns: 'host'", () => {
+  it("asks node:dns (the host's resolver) for IPv4 addresses", async () => {
+    sim = await DnsSim.create({ dns: 'host' });
+    const s = sim;
+    expect(s.a.dns.getServers()).toEqual(['host']);
+    await expect(s.a.dns.promises.lookup('localhost')).resolves.toEqual({ address: '127.0.0.1', family: 4 }); // /etc/hosts
+    expect(s.a.stats().udp!['OutDatagrams']).toBe(0); // nothing went through the stack
+  });
+});
+
 describe('the resolver core alone (no stack: time and io are arguments)', () => {
   it('drops an answer from the wrong source address or port even when the transport delivers it', () => {
     const sent: { port: number; bytes: Uint8Array; h: UdpHandlers }[] = [];

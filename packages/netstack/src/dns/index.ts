@@ -260,15 +260,15 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       else process.nextTick(answer, [{ address: '127.0.0.1', family: 4 }]);
       return;
     }
+    if (option === 'host') {
+      // The host's getaddrinfo; IPv4 answers unless IPv6 is asked for (the stack reaches only IPv4); its errors as they are.
+      const hints = typeof options === 'object' && options !== null ? (options as LookupOptions).hints ?? 0 : 0;
+      dns.lookup(name, { family: family === 6 ? 6 : 4, all: true, hints }, (err, addrs) => (err ? cb(err) : answer(addrs)));
+      return;
+    }
     if (family === 6) {
       // No AAAA is asked: the stack has no IPv6 address (getaddrinfo with AI_ADDRCONFIG).
       process.nextTick(cb, lookupError('ENOTFOUND', name));
-      return;
-    }
-    if (option === 'host') {
-      // The host's getaddrinfo, IPv4 answers only (the stack cannot reach anything else); its errors as they are.
-      const hints = (options as LookupOptions | undefined)?.hints ?? 0;
-      dns.lookup(name, { family: 4, all: true, hints }, (err, addrs) => (err ? cb(err) : answer(addrs)));
       return;
     }
     backend(name, (err, addrs) => {
