@@ -4,9 +4,13 @@
  * TTLs, the cache bound, and every kind of bad answer dropped and counted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CLASS_IN, TYPE_A, emitDnsMessage, parseDnsMessage, type DnsMessage } from '../src/dns/wire.js';
 import { DnsResolver, type UdpHandlers } from '../src/dns/resolver.js';
 import { B_ADDR, DnsSim, answer, capture, soa } from './dns-harness.js';
+
+setFlagsFromString('--expose-gc');
 
 let sim: DnsSim | undefined;
 afterEach(async () => {
@@ -300,5 +304,33 @@ describe('the resolver core alone (no stack: time and io are arguments)', () => 
     sent[0]!.h.datagram(reply, '10.0.0.2', 53, 2);
     expect(got).toEqual([{ addresses: [{ address: '10.0.0.9', ttl: 5 }] }]);
     expect(r.pollAt()).toBe(Infinity);
+  });
+});
+
+describe('the cache bound counts real memory', () => {
+  it("entryCost is at least what an entry holds in the heap (measured over 5000 entries)", () => {
+    const gc = runInNewContext('gc') as () => void;
+    const heap = (): number => { for (let i = 0; i < 4; i++) gc(); return process.memoryUsage().heapUsed; };
+    let pending: { h: UdpHandlers; bytes: Uint8Array } | undefined;
+    const r = new DnsResolver({
+      openUdp: (_p, _s, h) => ({ send: (bytes) => { pending = { h, bytes }; return undefined; }, close: () => {} }),
+      openTcp: () => 'ECONNREFUSED',
+    }, { servers: [{ address: '10.0.0.2', port: 53 }], maxCacheEntries: 100_000, maxCacheBytes: 1e9 });
+    const N = 5000;
+    const names = Array.from({ length: N }, (_, i) => `host-${i}.example.internal`);
+    const replies = names.map(() => undefined as Uint8Array | undefined);
+    const before = heap();
+    for (let i = 0; i < N; i++) {
+      r.resolve(names[i]!, TYPE_A, 0, () => {});
+      const q = parseDnsMessage(pending!.bytes) as DnsMessage;
+      replies[i] = emitDnsMessage(answer(q, [{ address: '10.0.0.3' }, { address: '10.0.0.4' }]));
+      pending!.h.datagram(replies[i]!, '10.0.0.2', 53, 0);
+      replies[i] = undefined;
+    }
+    const used = heap() - before;
+    const st = r.stats();
+    expect(st.CacheEntries).toBe(N);
+    console.log(`DNS cache: ${(used / N).toFixed(0)} B of heap per entry (2 addresses), estimated ${(st.CacheBytes / N).toFixed(0)} B`);
+    expect(st.CacheBytes).toBeGreaterThanOrEqual(used);
   });
 });

@@ -175,7 +175,7 @@ function stackIo(host: DnsHost): ResolverIo {
         return (e as { code?: string }).code ?? 'ECONNREFUSED';
       }
       let ended = false;
-      s.on('data', (b: Buffer) => h.data(b, host.now()));
+      s.on('data', (b: Buffer) => { h.data(b, host.now()); host.schedule(); });
       s.on('error', (e: NodeJS.ErrnoException) => { if (!ended) { ended = true; h.end(e.code ?? 'ECONNRESET', host.now()); host.schedule(); } });
       s.on('close', () => { if (!ended) { ended = true; h.end(undefined, host.now()); host.schedule(); } });
       return {

@@ -199,7 +199,7 @@ interface CacheEntry {
 
 /** Estimated heap bytes of a cache entry: key string, Map slot, entry object, address strings and records. */
 export function entryCost(key: string, addresses: readonly { address: string }[] | undefined): number {
-  let n = 160 + 2 * key.length;
+  let n = 200 + 2 * key.length;
   if (addresses !== undefined) for (const a of addresses) n += 72 + 2 * a.address.length;
   return n;
 }
