@@ -69,6 +69,16 @@ describe('connect({ host: name }) as node:net', () => {
     await s.run(() => single.length >= 2);
     expect(single).toEqual([[null, B_ADDR, 4, 'web.internal'], ['connect']]);
     c2.destroy();
+
+    // An IP literal skips the lookup (node: isIP(host) -> connect on the next tick).
+    let called = 0;
+    const c3 = s.a.tcp.connect({ host: B_ADDR, port: 80, lookup: () => { called++; } });
+    const lit: unknown[] = [];
+    c3.on('lookup', () => lit.push('lookup'));
+    c3.on('connect', () => lit.push('connect'));
+    await s.run(() => lit.length >= 1);
+    expect([called, lit]).toEqual([0, ['connect']]);
+    c3.destroy();
   });
 
   it("a lookup error is the socket's error, after a 'lookup' event carrying it; bad answers are node's errors", async () => {
