@@ -36,8 +36,8 @@ export interface LookupOptions {
   /** getaddrinfo flags (dns.ADDRCONFIG, dns.V4MAPPED, dns.ALL): validated, otherwise without effect here. */
   hints?: number | undefined;
   all?: boolean | undefined;
-  verbatim?: boolean;
-  order?: 'ipv4first' | 'ipv6first' | 'verbatim';
+  verbatim?: boolean | undefined;
+  order?: 'ipv4first' | 'ipv6first' | 'verbatim' | undefined;
 }
 
 export interface LookupAddress {
@@ -45,7 +45,8 @@ export interface LookupAddress {
   family: number;
 }
 
-export type LookupCallback = (err: NodeJS.ErrnoException | null, address?: string | LookupAddress[], family?: number) => void;
+/** As node's: on an error, `address` is undefined whatever the type says (node's own types say the same). */
+export type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 export interface ResolveOptions {
   /** Answer `{ address, ttl }` records instead of strings. */
@@ -238,7 +239,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       if (o.all !== undefined && typeof o.all !== 'boolean') throw invalidArgType('options.all', 'of type boolean', o.all);
       all = o.all === true;
     }
-    const cb = callback as LookupCallback;
+    const cb = callback as (err: NodeJS.ErrnoException | null, address?: string | LookupAddress[], family?: number) => void;
     const answer = (addrs: LookupAddress[]): void => {
       if (all) cb(null, addrs);
       else cb(null, addrs[0]!.address, addrs[0]!.family);
@@ -302,7 +303,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
     resolve4: resolve4 as StackDns['resolve4'],
     promises: {
       lookup: (hostname, options) => new Promise((res, rej) => {
-        lookup(hostname, options ?? {}, (err: NodeJS.ErrnoException | null, address?: string | LookupAddress[], family?: number) => {
+        lookup(hostname, options ?? {}, (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
           if (err) rej(err);
           else res(Array.isArray(address) ? address : { address: address!, family: family! });
         });
