@@ -159,6 +159,17 @@ type DeviceValues = {
   dns?: string[] | undefined;
 };
 
+function dnsServers(values: string[]): string[] | 'host' {
+  if (values.length === 1 && values[0] === 'host') return 'host';
+  for (const v of values) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/.exec(v);
+    if (m === null || m.slice(1, 5).some((x) => Number(x) > 255) || (m[5] !== undefined && (Number(m[5]) < 1 || Number(m[5]) > 65535))) {
+      throw new UsageError(`--dns must be an IPv4 address[:port] or 'host', got '${v}'`);
+    }
+  }
+  return values;
+}
+
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
 
@@ -173,7 +184,7 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
     address: v.addr,
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
     tcpOptions: { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) },
-    ...(v.dns !== undefined ? { dns: v.dns.length === 1 && v.dns[0] === 'host' ? 'host' as const : v.dns } : {}),
+    ...(v.dns !== undefined ? { dns: dnsServers(v.dns) } : {}),
   });
   if (v.pcap !== undefined) {
     // Started before any packet can be read: the device's first read is an I/O callback,

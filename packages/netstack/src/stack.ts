@@ -21,7 +21,7 @@ import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue } from './events.js';
-import { createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
+import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 function rethrow(e: unknown): never {
   throw e;
@@ -177,6 +177,7 @@ export class Stack {
     if ((options.tun === undefined) === (options.link === undefined)) {
       throw new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link');
     }
+    checkDnsOption(options.dns); // before anything is opened
     const clock = options.clock ?? realClock;
     this.clock = clock;
     let prefixLength = options.prefixLength ?? 24;
@@ -409,6 +410,7 @@ export class Stack {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.dnsRuntime.close(); // first: pending lookups fail with ECANCELLED, and nothing retries while the rest closes
     const now = this.clock.now();
     for (const c of this.tcpLayer.connections()) c.abort(now);
     this.closed = true;
@@ -417,7 +419,6 @@ export class Stack {
     this.events.releaseAll();
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timer = undefined;
-    this.dnsRuntime.close(); // pending lookups fail with ECANCELLED
     this.udpLayer.close?.();
     this.link.close();
     for (const c of [...this.captures]) void c.close(); // synchronous: flushed and closed here

@@ -9,6 +9,8 @@ import { runInNewContext } from 'node:vm';
 import { CLASS_IN, TYPE_A, emitDnsMessage, parseDnsMessage, type DnsMessage } from '../src/dns/wire.js';
 import { DnsResolver, type UdpHandlers } from '../src/dns/resolver.js';
 import { B_ADDR, DnsSim, answer, capture, soa } from './dns-harness.js';
+import { createLinkPair } from '@netstack/tun';
+import { createStack } from '../src/index.js';
 
 setFlagsFromString('--expose-gc');
 
@@ -269,6 +271,12 @@ describe('stub resolver over the stack', () => {
     expect(() => s.a.dns.lookup('x', { hints: 12345 }, () => {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => s.a.dns.lookup('x', { family: 5 as 4 }, () => {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => (s.a.dns.lookup as (h: string) => void)('x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    // A bad `dns` option is refused before anything is opened.
+    const pair = createLinkPair();
+    await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: ['10.0.0.300'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: '10.0.0.2' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(pair.a.closed).toBe(false);
+    pair.close();
   });
 });
 

@@ -324,6 +324,13 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
   };
 }
 
+/** Throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE for a `dns` option createStack cannot use. */
+export function checkDnsOption(option: unknown): void {
+  if (option === undefined || option === 'host') return;
+  if (!Array.isArray(option)) throw invalidArgType('options.dns', "an array of server addresses or 'host'", option);
+  option.forEach((text, i) => parseServer(text, i));
+}
+
 let idleResolver: DnsResolver | undefined;
 /** A resolver that never runs, for the counters of a stack without one (all zero). */
 function idle(): DnsResolver {
