@@ -10,10 +10,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Netns, cli } from './netns.js';
+import { Netns, cli, repoRoot } from './netns.js';
 
 const DNS_ADDR = '10.7.9.1';
 const STACK = ['--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2'];
@@ -48,7 +48,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'netstack-dns-'));
   // On the namespace's lo (this kernel has no dummy devices): a local address like any other.
   ns.runSync('ip', ['addr', 'add', `${DNS_ADDR}/32`, 'dev', 'lo']);
+  // 60 addresses for big.internal: about 1 KB of answer, over UDP's 512 octets (TC set: TCP).
+  writeFileSync(join(dir, 'hosts'), Array.from({ length: 60 }, (_, i) => `10.7.2.${i + 1} big.internal\n`).join(''));
   dnsmasq = ns.spawn('dnsmasq', [
+    `--addn-hosts=${join(dir, 'hosts')}`,
     '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${DNS_ADDR}`,
     '--port=53', '--address=/web.internal/10.7.1.1', '--local=/internal/', '--log-queries', '--log-facility=-',
     `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--cache-size=0',
@@ -89,6 +92,30 @@ describe('a real DNS server (dnsmasq) on the kernel side', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ENOTFOUND nothing\.internal/);
     expect(dnsLog).toMatch(/query\[A\] nothing\.internal from 10\.7\.1\.2/);
+  });
+
+  it('a truncated answer from dnsmasq is asked again over TCP through the stack, whole', async () => {
+    const script = `
+      import { createStack } from ${JSON.stringify(join(repoRoot, 'packages/netstack/dist/index.js'))};
+      const stack = await createStack({ tun: { name: 'tun1', kernelAddress: '10.7.1.1/24' }, address: '10.7.1.2', dns: ['${DNS_ADDR}'] });
+      try {
+        const records = await stack.dns.promises.resolve4('big.internal', { ttl: true });
+        const addr = await stack.dns.promises.lookup('web.internal');
+        console.log(JSON.stringify({ records, addr, dns: stack.stats().dns, udp: stack.stats().udp, tcp: stack.stats().tcp }));
+      } finally { await stack.close(); }
+    `;
+    const r = await ns.run(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 40_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.records.map((x: { address: string }) => x.address).sort()).toEqual(Array.from({ length: 60 }, (_, i) => `10.7.2.${i + 1}`).sort());
+    expect(out.addr).toEqual({ address: '10.7.1.1', family: 4 });
+    expect(out.dns.TcpFallbacks).toBe(1);
+    expect(out.dns.OutTcp).toBe(1);
+    expect(out.dns.OutUdp).toBe(2);
+    expect(out.udp.OutDatagrams).toBe(2);
+    expect(out.tcp.activeOpens).toBe(1);
+    expect(out.dns.InMalformed + out.dns.InIdMismatch + out.dns.InQuestionMismatch).toBe(0);
+    console.log(`dnsmasq over the stack: ${out.records.length} A records via TCP after TC; dns counters ${JSON.stringify(out.dns)}`);
   });
 
   it('netstack ping --dns pings a name', async () => {
