@@ -120,6 +120,22 @@ describe('connect({ host: name }) as node:net', () => {
     c.destroy();
   });
 
+  it("a missing host is 'localhost', 127.0.0.1 without a query: the stack's own server over loopback", async () => {
+    sim = await DnsSim.create();
+    const s = sim;
+    s.a.tcp.createServer((c) => c.end(`hi ${c.remoteAddress}`)).listen(7);
+    const got: string[] = [];
+    for (const c of [s.a.tcp.connect({ port: 7 }), s.a.tcp.connect(7, 'LocalHost')]) {
+      let text = '';
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => { text += d; });
+      c.on('end', () => got.push(`${c.remoteAddress} ${text}`));
+    }
+    await s.run(() => got.length === 2);
+    expect(got).toEqual(['127.0.0.1 hi 127.0.0.1', '127.0.0.1 hi 127.0.0.1']);
+    expect(s.seen.length).toBe(0);
+  });
+
   it('autoSelectFamily tries every address in turn: IPv6 unreachable at once, a silent one after the attempt timeout', async () => {
     sim = await DnsSim.create();
     const s = sim;

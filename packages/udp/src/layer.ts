@@ -78,7 +78,21 @@ export interface UdpStats {
   OutDatagrams: number;
   SndbufErrors: number;
   IgnoredMulti: number;
+  /** Datagrams the IP layer handed to UDP. */
+  InReceives: number;
+  /** Datagrams delivered to a socket (broadcast/multicast: to at least one; InDatagrams counts each copy). */
+  InDelivers: number;
+  /** Truncated, or a length field below 8 or beyond the datagram (counted in InErrors too). */
+  InHdrErrors: number;
+  /** Datagrams no socket took because every matching socket's buffer was full (RcvbufErrors counts each copy). */
+  RcvbufDrops: number;
 }
+
+/**
+ * Every received datagram (InReceives) ends in exactly one of InDelivers, InCsumErrors,
+ * InHdrErrors, NoPorts, IgnoredMulti (broadcast/multicast for no socket) or RcvbufDrops:
+ *   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
+ */
 
 /**
  * ICMP errors a connected UDP socket reports, like Linux udp_err with IP_RECVERR off:
@@ -135,6 +149,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private order = 0;
   private readonly counters: UdpStats = {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
+    InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
   };
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
@@ -179,9 +194,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   /** RFC 768: one received datagram; `d` and its views are valid only during the call. */
   receive(d: InboundDatagram, now: number): void {
     const s = this.counters;
+    s.InReceives++;
     const repr = parseUdpInto(d.payload, d.src, d.dst, d.checksumVerified !== true, this.rxRepr, this.rxViews);
     if (typeof repr === 'string') {
       if (repr === 'checksum') s.InCsumErrors++;
+      else s.InHdrErrors++;
       s.InErrors++;
       return;
     }
@@ -192,16 +209,19 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const payload = repr.payload;
     if (d.toBroadcast) {
       // Every socket that matches gets its own copy; no ICMP either way (RFC 1122 §3.2.2).
-      let delivered = 0;
+      let matched = 0;
+      let taken = 0;
       const list = this.ports.get(dstPort);
       if (list !== undefined) {
         for (const ep of list.slice()) {
           if (score(ep, d.src, srcPort, d.dst) < 0) continue;
-          delivered++;
-          this.deliver(ep, payload, d.src, srcPort, now);
+          matched++;
+          if (this.deliver(ep, payload, d.src, srcPort, now)) taken++;
         }
       }
-      if (delivered === 0) s.IgnoredMulti++;
+      if (matched === 0) s.IgnoredMulti++;
+      else if (taken > 0) s.InDelivers++;
+      else s.RcvbufDrops++;
       return;
     }
     const ep = this.lookup(dstPort, d.src, srcPort, d.dst);
@@ -212,15 +232,19 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       this.ip.reportUnreachable(3, d, now);
       return;
     }
-    this.deliver(ep, payload, d.src, srcPort, now);
+    if (this.deliver(ep, payload, d.src, srcPort, now)) s.InDelivers++;
+    else s.RcvbufDrops++;
   }
 
-  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): void {
-    if (ep.onDatagram(payload, src, srcPort, now)) this.counters.InDatagrams++;
-    else {
-      this.counters.RcvbufErrors++;
-      this.counters.InErrors++;
+  /** One copy to one socket; false when its buffer was full (counted). */
+  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): boolean {
+    if (ep.onDatagram(payload, src, srcPort, now)) {
+      this.counters.InDatagrams++;
+      return true;
     }
+    this.counters.RcvbufErrors++;
+    this.counters.InErrors++;
+    return false;
   }
 
   /** The best endpoint for a unicast datagram src:sport → dst:dport, or undefined. */
@@ -259,7 +283,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
 
   /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
-    if (addr !== ANY && addr !== this.ip.address) return 'EADDRNOTAVAIL';
+    if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address)) return 'EADDRNOTAVAIL';
     if (this.bound >= this.maxSockets) return 'EMFILE';
     if (port === 0) {
       const p = this.ephemeralPort();
