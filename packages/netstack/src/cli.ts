@@ -12,6 +12,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { createStack, type Stack } from './stack.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
@@ -72,13 +73,16 @@ Options:
   -W SECONDS           time to wait for each reply (default 1)
   --pcap FILE          record both directions to FILE (pcap), as for serve
   --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
+                       (an IPv4 address[:port]; repeat for more), or 'host' for the
+                       host's resolver (default: none, addresses and localhost only)
   --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
   --impair SPEC        as for serve
   --ecn MODE, --cc NAME  as for serve
   -h, --help           this help`,
   fetch: `Usage: netstack fetch [options] URL
 
-Fetches URL (http://ADDRESS[:PORT]/path, an IPv4 address on the kernel side) with
+Fetches URL (http://HOST[:PORT]/path: an IPv4 address, or a name with --dns) with
 node:http over the stack's TCP, through a TUN device it creates in the current
 network namespace. The body goes to stdout (or -o FILE); the status line, size,
 time and sha256 go to stderr.
@@ -88,6 +92,9 @@ Options:
   -m SECONDS           give up after this long (default 30)
   --pcap FILE          record both directions to FILE (pcap), as for serve
   --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --dns SERVER         resolve the URL's name with the stack's own resolver asking
+                       SERVER over the stack (an IPv4 address[:port]; repeat for more),
+                       or 'host' for the host's resolver (default: none)
   --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
   --impair SPEC        as for serve
   --ecn MODE, --cc NAME  as for serve
@@ -149,7 +156,22 @@ type DeviceValues = {
   tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; 'pcap-max-bytes'?: string | undefined;
   impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
+  dns?: string[] | undefined;
 };
+
+function dnsServers(values: string[]): string[] | 'host' {
+  if (values.length === 1 && values[0] === 'host') return 'host';
+  for (const v of values) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/.exec(v);
+    if (m === null || m.slice(1, 5).some((x) => Number(x) > 255) || (m[5] !== undefined && (Number(m[5]) < 1 || Number(m[5]) > 65535))) {
+      throw new UsageError(`--dns must be an IPv4 address[:port] or 'host', got '${v}'`);
+    }
+  }
+  return values;
+}
+
+/** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
+const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
 
 /** Default of --pcap-max-bytes: the capture stops growing at 1 GiB (stack.capture's default). */
 const PCAP_MAX_BYTES = 2 ** 30;
@@ -162,6 +184,7 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
     address: v.addr,
     ...(v.impair !== undefined ? { impair: v.impair } : {}),
     tcpOptions: { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) },
+    ...(v.dns !== undefined ? { dns: dnsServers(v.dns) } : {}),
   });
   if (v.pcap !== undefined) {
     // Started before any packet can be read: the device's first read is an I/O callback,
@@ -261,10 +284,11 @@ async function ping(args: string[]): Promise<number> {
     size: { type: 'string', short: 's', default: '56' },
     interval: { type: 'string', short: 'i', default: '1' },
     wait: { type: 'string', short: 'W', default: '1' },
+    ...dnsOption,
   }, true);
   if (values.help) return help('ping');
   if (positionals.length > 1) throw new UsageError('ping takes one HOST');
-  const host = positionals[0] ?? values['kernel-addr'].split('/')[0]!;
+  let host = positionals[0] ?? values['kernel-addr'].split('/')[0]!;
   const count = intOption('c', values.count, 1, 1_000_000);
   const size = intOption('s', values.size, 0, 65507);
   const intervalMs = numOption('i', values.interval, 0, 3600) * 1000;
@@ -277,7 +301,18 @@ async function ping(args: string[]): Promise<number> {
   let received = 0;
   let sent = 0;
   const rtts: number[] = [];
-  process.stdout.write(`PING ${host} from ${stack.address}: ${size} data bytes\n`);
+  let name = host;
+  if (isIP(name) === 0) {
+    // A name: resolved by the stack (--dns), as ping resolves before its first echo.
+    try {
+      host = (await stack.dns.promises.lookup(name, { family: 4 }) as { address: string }).address;
+    } catch (err) {
+      await closeStack(stack);
+      throw err;
+    }
+    name = `${name} (${host})`;
+  }
+  process.stdout.write(`PING ${name} from ${stack.address}: ${size} data bytes\n`);
   try {
     for (let i = 0; i < count && !abort.signal.aborted; i++) {
       const started = performance.now();
@@ -313,6 +348,7 @@ async function fetchCmd(args: string[]): Promise<number> {
     ...deviceOptions,
     output: { type: 'string', short: 'o' },
     'max-time': { type: 'string', short: 'm', default: '30' },
+    ...dnsOption,
   }, true);
   if (values.help) return help('fetch');
   if (positionals.length !== 1) throw new UsageError('fetch takes one URL');

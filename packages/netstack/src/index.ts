@@ -4,3 +4,4 @@ export { NetstackError } from './errors.js';
 export { createLinkPair, createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from '@netstack/tun';
 export { checkAccounting, type AccountingOptions, type AccountingReport, type FlatStats } from './accounting.js';
 export { Capture, type CaptureOptions } from './capture.js';
+export type { StackDns, DnsOption, DnsResolverOptions, LookupOptions, LookupAddress, ResolveOptions, RecordWithTtl, DnsErrorCode, ResolverStats } from './dns/index.js';

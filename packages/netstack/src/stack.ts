@@ -29,6 +29,7 @@ import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue } from './events.js';
 import { Lifetime } from './lifetime.js';
+import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 function rethrow(e: unknown): never {
   throw e;
@@ -138,6 +139,16 @@ export interface StackOptions {
    * (see @netstack/tun impair.ts). Deterministic for a seed.
    */
   impair?: string | ImpairSpec;
+  /**
+   * Where names are resolved (`stack.dns`, and `stack.tcp.connect({ host: 'name' })`):
+   * DNS servers the stack's own stub resolver asks over the stack's UDP (TCP on
+   * truncation), e.g. ['10.7.0.1'] or ['10.7.0.1:5353']; or 'host' for node:dns (the
+   * host's resolver, in the process's network namespace). Default: none (IP literals
+   * and 'localhost' only). See packages/netstack/README.md.
+   */
+  dns?: DnsOption;
+  /** Timeouts, tries and cache bounds of the stub resolver (see dns/resolver.ts). */
+  dnsOptions?: DnsResolverOptions;
 }
 
 export interface PingOptions {
@@ -179,6 +190,9 @@ export class Stack {
   readonly tcpLayer: TcpLayer;
   /** `stack.tcp.createServer()`, `stack.tcp.connect()`, shaped like node:net. */
   readonly tcp: TcpApi;
+  /** `stack.dns.lookup()`, `stack.dns.resolve4()`, shaped like node:dns (the `dns` option). */
+  readonly dns: StackDns;
+  private readonly dnsRuntime: DnsRuntime;
   private readonly link: Link;
   private readonly device: TunDevice | undefined;
   /**
@@ -226,6 +240,7 @@ export class Stack {
     if ((options.tun === undefined) === (options.link === undefined)) {
       throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link'), options.tun === undefined ? 'tun' : 'link');
     }
+    checkDnsOption(options.dns); // before anything is opened
     const clock = options.clock ?? realClock;
     this.clock = clock;
     let prefixLength = options.prefixLength ?? 24;
@@ -345,7 +360,14 @@ export class Stack {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.address, this.events, this.life);
+    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback));
+    this.dnsRuntime = createDns(options.dns, options.dnsOptions ?? {}, {
+      udp: this.udpLayer,
+      connectTcp: (address, port) => this.tcp.connect({ host: address, port }),
+      now: () => (this.inBatch ? this.rxNow : clock.now()),
+      schedule: () => this.schedule(),
+    });
+    this.dns = this.dnsRuntime.api;
 
     // A receive batch is one bracket of the event queue: the user's handlers run after
     // its last packet and its end (coalesced ACKs out, timer re-armed), never inside.
@@ -425,7 +447,7 @@ export class Stack {
   /** Re-arms the one timer to the earliest deadline any layer has. */
   schedule(): void {
     if (this.isClosed || this.inTimer) return;
-    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt());
+    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt(), this.dnsRuntime.pollAt());
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
@@ -464,6 +486,7 @@ export class Stack {
     this.ip.poll(now);
     this.icmp.poll(now);
     this.tcpLayer.poll(now);
+    this.dnsRuntime.poll(now);
     this.schedule();
   }
 
@@ -544,6 +567,7 @@ export class Stack {
       icmp: flat(this.icmp.stats()),
       udp: flat(this.udpLayer.stats()),
       tcp: flat(this.tcpLayer.stats()),
+      dns: flat(this.dns.stats()),
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
       // Exceptions thrown by a layer (bugs, never wire input), caught at the batch and re-thrown.
       stack: { InternalErrors: this.internalErrors },
@@ -587,6 +611,7 @@ export class Stack {
    */
   async close(): Promise<void> {
     if (this.isClosed) return;
+    this.dnsRuntime.close(); // first: pending lookups fail with ECANCELLED, and nothing retries while the rest closes
     const now = this.clock.now();
     // Members first, while the link is up: each socket resets its connection (RST out now).
     for (const m of this.life.close()) m.stackClosed(now);

@@ -161,3 +161,26 @@ describe('loopback and forged sources', () => {
     }
   });
 });
+
+describe('listening on the loopback', () => {
+  it("a server listening on 127.0.0.1 (or 'localhost') is reached there, not on the stack's address", async () => {
+    const { a } = createLinkPair({ mtu: 1500 });
+    const s = await createStack({ link: a, address: ADDR });
+    try {
+      const srv = s.tcp.createServer((sock) => sock.end('hi'));
+      await new Promise<void>((r) => srv.listen(8000, 'localhost', r));
+      expect(srv.address()).toMatchObject({ address: '127.0.0.1', port: 8000 });
+      const c = s.tcp.connect({ host: '127.0.0.1', port: 8000 });
+      const parts: Buffer[] = [];
+      c.on('data', (d: Buffer) => parts.push(d));
+      await once(c, 'close');
+      expect(Buffer.concat(parts).toString()).toBe('hi');
+      const other = s.tcp.connect({ host: ADDR, port: 8000 });
+      const [err] = await once(other, 'error') as [NodeJS.ErrnoException];
+      expect(err.code).toBe('ECONNREFUSED');
+      srv.close();
+    } finally {
+      await s.close();
+    }
+  });
+});

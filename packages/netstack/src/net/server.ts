@@ -146,7 +146,7 @@ export class Server extends EventEmitter {
     let address: Ipv4Address = 0;
     let hostText = '0.0.0.0';
     if (options.host !== undefined && options.host !== '' && options.host !== '::' && options.host !== '0.0.0.0') {
-      const h = parseHost('options.host', options.host);
+      const h = parseHost('options.host', options.host === 'localhost' ? '127.0.0.1' : options.host);
       address = h.address;
       hostText = h.text;
     }
@@ -162,7 +162,7 @@ export class Server extends EventEmitter {
       process.nextTick(() => this.emit('error', stackClosedError('listen', hostText, port)));
       return this;
     }
-    if (address !== 0 && address !== ctx.ownAddress) {
+    if (address !== 0 && address !== ctx.ownAddress && address >>> 24 !== 127) {
       process.nextTick(() => this.emit('error', errnoError('EADDRNOTAVAIL', 'listen', hostText, port, true)));
       return this;
     }
