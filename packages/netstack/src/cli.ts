@@ -82,6 +82,8 @@ Options:
   -s, --size SIZE      payload bytes, 0..65507 (default 56)
   -i, --interval SECONDS  interval (default 1)
   -W, --wait SECONDS   time to wait for each reply (default 1)
+  --stats              print the stack's counters on exit, as a 'stats {...}' line
+                       on stdout (default off)
 ${DEVICE_HELP}
   -h, --help           this help`,
   fetch: `Usage: netstack fetch [options] URL
@@ -94,6 +96,9 @@ time and sha256 go to stderr.
 Options:
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
+  --stats              print the stack's counters on exit, as a 'stats {...}' line
+                       on stderr (default off): tcp.ActiveOpens shows the request
+                       went through the stack
 ${DEVICE_HELP}
   -h, --help           this help`,
   demo: `Usage: netstack demo [options]
@@ -132,6 +137,7 @@ const deviceOptions = {
 const serveOptions = { ...deviceOptions, stats: { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
 const pingOptions = {
   ...deviceOptions,
+  stats: { type: 'boolean' },
   count: { type: 'string', short: 'c', default: '4' },
   size: { type: 'string', short: 's', default: '56' },
   interval: { type: 'string', short: 'i', default: '1' },
@@ -139,6 +145,7 @@ const pingOptions = {
 } as const satisfies ParseArgsConfig['options'];
 const fetchOptions = {
   ...deviceOptions,
+  stats: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   'max-time': { type: 'string', short: 'm', default: '30' },
 } as const satisfies ParseArgsConfig['options'];
@@ -407,6 +414,7 @@ async function ping(args: string[]): Promise<number> {
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
     await closeStack(stack);
+    if (values.stats) process.stdout.write(`stats ${JSON.stringify(stack.stats())}\n`);
   }
   const loss = sent === 0 ? 0 : Math.round((100 * (sent - received)) / sent);
   process.stdout.write(`--- ${host} ping statistics ---\n${sent} packets transmitted, ${received} received, ${loss}% packet loss\n`);
@@ -452,6 +460,7 @@ async function fetchCmd(args: string[]): Promise<number> {
     return code >= 200 && code < 300 ? 0 : 1;
   } finally {
     await closeStack(stack);
+    if (values.stats) process.stderr.write(`stats ${JSON.stringify(stack.stats())}\n`);
   }
 }
 
@@ -569,18 +578,24 @@ async function demoInside(pcap: string): Promise<number> {
 
   process.stdout.write('\n== the stack as a client: netstack fetch from a kernel-side node:http server ==\n');
   {
-    const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, you asked for ${req.url}\n`));
+    // The server says who asked: 10.7.1.1 is the kernel's own address, so a client on the
+    // kernel's TCP would reach it too (over loopback); only the stack comes from 10.7.1.2.
+    const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, ${req.socket.remoteAddress} asked for ${req.url}\n`));
     await new Promise<void>((res) => kernelServer.listen(8080, '0.0.0.0', () => res()));
     const fetchPcap = `${pcap.replace(/\.pcap$/, '')}-fetch.pcap`;
-    const child = spawn(process.execPath, [binPath, 'fetch', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [binPath, 'fetch', '--stats', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let fout = '';
     let ferr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { ferr += d; });
     const fcode: number | null = await new Promise((res) => child.on('exit', (c) => res(c)));
     kernelServer.close();
-    const good = fcode === 0 && fout.includes('/from-netstack');
-    process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.trim()}\n`);
+    const statsLine = ferr.split('\n').find((l) => l.startsWith('stats '));
+    const fstats = statsLine === undefined ? undefined : (JSON.parse(statsLine.slice(6)) as { tcp?: Record<string, number> });
+    const opens = fstats?.tcp?.activeOpens;
+    const good = fcode === 0 && fout.includes('10.7.1.2 asked for /from-netstack') && opens === 1;
+    process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.split('\n').filter((l) => l && !l.startsWith('stats ')).join('\n     ')}\n` +
+      `     the server saw the stack's address (10.7.1.2); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.inSegs ?? 0} segments in\n`);
     if (!good) failures++;
   }
 
