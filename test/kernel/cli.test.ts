@@ -58,6 +58,13 @@ describe('usage, version and help', () => {
     expect(r.stdout).toBe(`netstack ${version}\n`);
   });
 
+  it('netstack help CMD is CMD --help', async () => {
+    const [a, b] = await Promise.all([netstack(['help', 'ping']), netstack(['ping', '--help'])]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/^Usage: netstack ping/);
+    expect(a.stdout).toBe(b.stdout);
+  });
+
   for (const cmd of Object.keys(commandOptions)) {
     it(`${cmd} --help lists every flag with its default`, async () => {
       const r = await netstack([cmd, '--help']);
@@ -91,6 +98,7 @@ describe('usage errors: exit 2 and one line naming the flag typed, before anythi
     [['fetch'], /^netstack fetch: fetch takes one URL, got 0/],
     [['fetch', 'ftp://10.7.0.1/'], /^netstack fetch: only http:\/\/ URLs/],
     [['frobnicate'], /^netstack frobnicate: unknown command 'frobnicate'/],
+    [['help', 'frobnicate'], /^netstack help: no command 'frobnicate'/],
   ];
   for (const [args, line] of cases) {
     it(`netstack ${args.join(' ')}`, async () => {

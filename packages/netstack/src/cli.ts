@@ -693,8 +693,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case '-h':
       case '--help':
-      case 'help':
         return help('main');
+      case 'help':
+        if (rest[0] !== undefined && !(rest[0] in HELP)) throw new UsageError(`no command '${rest[0]}' (try 'netstack --help')`);
+        return help(rest[0] ?? 'main');
       case undefined:
         process.stderr.write(`${HELP.main}\n`);
         return 2;
