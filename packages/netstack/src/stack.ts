@@ -366,6 +366,7 @@ export class Stack {
       connectTcp: (address, port) => this.tcp.connect({ host: address, port }),
       now: () => (this.inBatch ? this.rxNow : clock.now()),
       schedule: () => this.schedule(),
+      hold: (delta) => this.life.hold(delta),
     });
     this.dns = this.dnsRuntime.api;
 

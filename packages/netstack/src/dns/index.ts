@@ -131,6 +131,11 @@ export interface DnsHost {
   now(): number;
   /** Re-arm the stack's timer after the resolver's deadlines changed. */
   schedule(): void;
+  /**
+   * The stack's count of ref'd handles (lifetime.ts): a lookup in progress holds one,
+   * as libuv's getaddrinfo request keeps Node's loop alive.
+   */
+  hold?(delta: 1 | -1): void;
 }
 
 /** The resolver's timer hooks, for the stack's one timer (pollAt/poll), and close. */
@@ -204,9 +209,10 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
     const r = new DnsResolver(stackIo(host), { ...resolverOptions, servers: list });
     resolver = r;
     backend = (name, cb) => {
+      host.hold?.(1);
       r.resolve(name, TYPE_A, host.now(), (err, answer) => {
         // The resolver may answer from inside this call or from the packet path: never run user code there.
-        process.nextTick(() => cb(err, answer?.addresses));
+        process.nextTick(() => { host.hold?.(-1); cb(err, answer?.addresses); });
       });
       host.schedule();
     };
