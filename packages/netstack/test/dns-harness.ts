@@ -137,6 +137,10 @@ export class DnsSim {
   async close(): Promise<void> {
     for (const s of this.udp) { try { s.close(); } catch { /* closed already */ } }
     this.tcp?.close();
+    // Let what the test left in flight (a FIN, an RST after a destroy) arrive, so that no
+    // socket is still open when the stacks close (stack.close() gives an open socket
+    // 'error' ECONNABORTED, an uncaught exception where nobody listens).
+    await this.advance(10_000);
     await this.a.close();
     await this.b.close();
     this.pair.close();
