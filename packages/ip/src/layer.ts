@@ -120,6 +120,12 @@ export class Ipv4Layer implements IpOutput {
   /** Our subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021). */
   readonly directedBroadcast: number;
   readonly limits: Readonly<Ipv4Limits>;
+  /**
+   * "Is this host a member of `group` for datagrams from `src`?" (RFC 1112 §6.2), asked
+   * for every multicast datagram received; set by whoever owns the memberships (the
+   * stack wires the UDP layer's `acceptsGroup`). Undefined: every group is accepted.
+   */
+  multicastFilter: ((group: Ipv4Address, src: Ipv4Address) => boolean) | undefined = undefined;
 
   private readonly link: LinkOutput;
   /** Bytes reserved before each output datagram for the link (LinkOutput.offloadHeadroom). */
@@ -362,6 +368,14 @@ export class Ipv4Layer implements IpOutput {
     }
     // RFC 1122 §3.3.1 / §3.3.6: a host accepts its address, broadcasts and multicast; it does not forward.
     if (r.dst !== this.address && !this.isBroadcastOrMulticast(r.dst)) {
+      c.dropped['not-for-us']++;
+      c.InAddrErrors++;
+      return;
+    }
+    // RFC 1112 §6.2 (Linux ip_route_input_mc / ip_check_mc_rcu): a multicast datagram is
+    // for us only when this host is a member of its group (the transports say, through
+    // `multicastFilter`; without one every group is accepted).
+    if (this.multicastFilter !== undefined && isMulticast(r.dst) && !this.multicastFilter(r.dst, r.src)) {
       c.dropped['not-for-us']++;
       c.InAddrErrors++;
       return;

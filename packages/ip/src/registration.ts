@@ -153,6 +153,8 @@ export interface PayloadWriter {
 export interface IpOutput {
   /** The stack's own address. */
   readonly address: Ipv4Address;
+  /** The on-link subnet's broadcast address (-1 for /31 and /32: none). */
+  readonly directedBroadcast?: number;
   /** The link MTU. */
   readonly mtu: number;
   /** Source address to use towards `dst`, or undefined when there is no route. */

@@ -223,6 +223,8 @@ export class Stack {
     this.ip.setErrorReporter(this.icmp);
     this.udpLayer = new UdpLayer(this.ip, { notifier: this.events });
     this.ip.register(this.udpLayer);
+    // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
+    this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
     this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
     this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});
     this.ip.register(this.tcpLayer);
