@@ -43,6 +43,7 @@ export const bufferOutOfBounds = (name: string): NodeStyleError =>
 export function bufferSizeError(which: 'recv' | 'send'): NodeStyleError {
   const err = withCode(new Error(`Could not get or set buffer size: uv_${which}_buffer_size returned EBADF (bad file descriptor)`), 'ERR_SOCKET_BUFFER_SIZE');
   err.name = 'SystemError';
+  Object.assign(err, { errno: -9, syscall: `uv_${which}_buffer_size` });
   return err;
 }
 

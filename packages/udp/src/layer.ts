@@ -465,7 +465,8 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    */
   membership(ep: UdpEndpoint, op: MembershipOp, group: Ipv4Address, iface: Ipv4Address, source: Ipv4Address): string | undefined {
     if (op === 'leave') {
-      if (!this.isLocalInterface(iface)) return 'ENODEV';
+      // ip_mc_leave_group matches the interface address given at join: none other was possible here.
+      if (!this.isLocalInterface(iface)) return 'EADDRNOTAVAIL';
       const m = findMembership(ep, group);
       if (m === undefined) return 'EADDRNOTAVAIL';
       this.remove(ep, m);
