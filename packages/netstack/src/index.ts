@@ -3,3 +3,11 @@ export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo
 export { NetstackError } from './errors.js';
 export { createLinkPair } from '@netstack/tun';
 export { Capture, type CaptureOptions } from './capture.js';
+// The socket classes and their option types, for users' annotations (`import type { Socket } ...`)
+// and `instanceof`; make sockets with `stack.tcp` / `stack.udp`.
+export { Socket, Server } from './net/index.js';
+export type {
+  TcpApi, SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, ServerOptions, ConnectionListener, ListenOptionsNet, ErrnoError,
+} from './net/index.js';
+export { UdpSocket } from '@netstack/udp';
+export type { UdpSocketOptions, RemoteInfo, BindOptions, SendCallback } from '@netstack/udp';
