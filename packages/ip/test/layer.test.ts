@@ -66,6 +66,23 @@ describe('input: dispatch', () => {
     layer.input(packet(Uint8Array.of(1), { dst: ip(dst) }), 0);
     expect(udp.received[0]?.toBroadcast).toBe(true);
   });
+  it('multicastFilter: a group the host is no member of is dropped as not-for-us (RFC 1112 §6.2), asked with group and source', () => {
+    const { layer, udp } = setup();
+    const asked: string[] = [];
+    layer.multicastFilter = (group, src) => {
+      asked.push(`${group >>> 24}.${(group >>> 16) & 255}.${(group >>> 8) & 255}.${group & 255} ${src === PEER}`);
+      return group === ip('239.1.1.1');
+    };
+    layer.input(packet(Uint8Array.of(1), { dst: ip('239.2.2.2') }), 0);
+    layer.input(packet(Uint8Array.of(2), { dst: ip('239.1.1.1') }), 0);
+    layer.input(packet(Uint8Array.of(3), { dst: ip('255.255.255.255') }), 0); // not multicast: not asked
+    expect(asked).toEqual(['239.2.2.2 true', '239.1.1.1 true']);
+    expect(udp.received.map((d) => d.payload[0])).toEqual([2, 3]);
+    const s = layer.stats();
+    expect(s.dropped['not-for-us']).toBe(1);
+    expect(s.InAddrErrors).toBe(1);
+    expect(balanced(s)).toBe(true);
+  });
   it('unknown protocol: counted, and protocol unreachable (code 2) quoting the datagram', () => {
     const { layer, reporter } = setup();
     const p = packet(Uint8Array.of(1, 2), { protocol: 99 });
