@@ -162,7 +162,8 @@ async function nodeSocket(bound: boolean): Promise<dgram.Socket> {
 function ourSocket(bound: boolean): { s: UdpSocket; udp: UdpLayer } {
   const rmemMax = sysctl('rmem_max');
   const wmemMax = sysctl('wmem_max');
-  const udp = new UdpLayer(new FakeIp('10.0.0.2'), {
+  // A /24 on the fake IP layer: its directed broadcast is 10.0.0.255.
+  const udp = new UdpLayer(Object.assign(new FakeIp('10.0.0.2'), { directedBroadcast: 0x0a0000ff }), {
     ...(rmemMax !== undefined ? { rmemMax } : {}),
     ...(wmemMax !== undefined ? { wmemMax } : {}),
   });
@@ -222,6 +223,26 @@ describe('node:dgram differential (this machine)', () => {
     const theirs = run(n, '127.0.0.1', calls);
     expect(run(s, '10.0.0.2', calls)).toEqual(theirs);
     expect(theirs.every((l) => l.includes('ERR_SOCKET_DGRAM_NOT_RUNNING'))).toBe(true);
+  });
+
+  it('send refusals: limited and subnet broadcast without SO_BROADCAST (EACCES), an oversized datagram (EMSGSIZE); nothing is sent', async () => {
+    const sendErr = (sock: AnySocket, msg: Buffer, dst: string): Promise<string> =>
+      new Promise((resolve) => (sock as dgram.Socket).send(msg, 9, dst, (e) => resolve(e ? `${(e as NodeJS.ErrnoException).code} ${(e as NodeJS.ErrnoException).syscall}` : 'sent')));
+    const n = await nodeSocket(true);
+    const { s } = ourSocket(true);
+    // [payload, destination for Node on lo (127.0.0.0/8), the same for ours (10.0.0.0/24)]
+    const cases = [
+      [Buffer.from('x'), '255.255.255.255', '255.255.255.255'],
+      [Buffer.from('x'), '127.255.255.255', '10.0.0.255'],
+      [Buffer.alloc(65508), '127.0.0.2', '10.0.0.1'],
+    ] as const;
+    for (const [msg, theirDst, ourDst] of cases) {
+      const theirs = await sendErr(n, msg, theirDst);
+      expect(theirs).not.toBe('sent');
+      expect(await sendErr(s, msg, ourDst)).toBe(theirs);
+    }
+    n.close();
+    s.close();
   });
 
   it('createSocket buffer-size options are doubled and capped at bind, like the kernel', async () => {
