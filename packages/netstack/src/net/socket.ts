@@ -210,10 +210,8 @@ export class Socket extends Duplex {
    */
   // node's own option type too, so that a Socket is a `net.Socket` to TypeScript (validated the same way).
   connect(options: TcpConnectOptions | NetSocketConnectOpts, connectListener?: () => void): this;
-  connect(port: number | string, host: string, connectListener?: () => void): this;
+  connect(port: number | string, host?: string, connectListener?: () => void): this;
   connect(port: number | string, connectListener?: () => void): this;
-  /** IPC paths do not exist on this stack: refused with ERR_INVALID_ARG_VALUE (the overload keeps net.Socket's shape). */
-  connect(path: string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
     const [opts, cb] = normalizeConnectArgs(args);
     const ctx = this.#ctx;
