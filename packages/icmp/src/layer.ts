@@ -93,7 +93,20 @@ export interface IcmpStats {
   EchoReplyUnmatched: number;
   /** Echo replies matching a ping whose data differs from what was sent. */
   EchoReplyCorrupt: number;
+  /** Messages too short for their type (counted in InErrors too). */
+  InTruncated: number;
+  /** Errors (types 3, 4, 11, 12) handed to the IP layer, which routes them to the transport they quote. */
+  InErrorsRouted: number;
+  /** Errors dropped: sent to a broadcast address, or quoting no datagram of ours (counted in InErrors too). */
+  InErrorsNotOurs: number;
 }
+
+/**
+ * Every received message (InMsgs) ends in exactly one of: InErrors (= InCsumErrors +
+ * InTruncated + InErrorsNotOurs), InEchos (answered, or EchoIgnored), InEchoReps (matched,
+ * or EchoReplyUnmatched / EchoReplyCorrupt), InRedirects, InOther (both ignored) or
+ * InErrorsRouted. So InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted.
+ */
 
 /**
  * A token bucket: `ratePerSecond` tokens a second up to `burst`; one per message.
@@ -216,7 +229,8 @@ function isInformational(type: number): boolean {
 function isNonUnicastSource(a: Ipv4Address, subnet: IcmpOptions['subnet']): boolean {
   return (
     a === 0 || // zero address
-    a >>> 24 === 127 || // loopback
+    // 127/8 is a host here: the IP layer admits it only through its loopback (RFC 1122
+    // §3.2.1.3 (g)), where 127.0.0.1 pings and is told of closed ports as on Linux's lo.
     a === BROADCAST ||
     (subnet !== undefined && isBroadcast(a, subnet)) ||
     isMulticast(a) || // class D
@@ -335,6 +349,7 @@ function newStats(): IcmpStats {
     OutMsgs: 0, OutErrors: 0, OutDestUnreachs: 0, OutTimeExcds: 0, OutEchos: 0, OutEchoReps: 0,
     RateLimited: 0, Suppressed: 0, SuppressedIcmpError: 0, SuppressedBroadcast: 0, SuppressedFragment: 0,
     SuppressedSource: 0, EchoIgnored: 0, EchoReplyUnmatched: 0, EchoReplyCorrupt: 0,
+    InTruncated: 0, InErrorsRouted: 0, InErrorsNotOurs: 0,
   };
 }
 
@@ -397,6 +412,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     }
     const packet = IcmpPacket.checked(b);
     if (packet === undefined) {
+      s.InTruncated++;
       s.InErrors++;
       return;
     }
@@ -407,6 +423,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
       return;
     }
     if (repr === 'truncated') {
+      s.InTruncated++;
       s.InErrors++;
       return;
     }
@@ -442,14 +459,18 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     // An ICMP error. RFC 1122 §3.2.2: it quotes the IP header of the datagram in
     // error and at least 8 bytes of its data (the ports). It must quote one of ours.
     if (d.toBroadcast) {
+      s.InErrorsNotOurs++;
       s.InErrors++; // errors are never sent to broadcast addresses (RFC 1122 §3.2.2)
       return;
     }
     const q = parseQuotedIpv4(repr.quoted);
-    if (q === undefined || q.src !== this.ip.address) {
+    // Ours: from our address, or from 127/8 over the IP layer's loopback.
+    if (q === undefined || !(this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)) {
+      s.InErrorsNotOurs++;
       s.InErrors++;
       return;
     }
+    s.InErrorsRouted++;
     const nextHopMtu = repr.kind === 'destinationUnreachable' && repr.code === UnreachableCode.FragmentationNeeded ? repr.nextHopMtu : 0;
     this.ip.deliverError(
       {

@@ -83,11 +83,16 @@ describe('echo (RFC 1122 §3.2.2.6)', () => {
   });
   it('ignores requests from a source that is no single host', () => {
     const { net, icmp } = setup();
-    for (const src of ['0.0.0.0', '255.255.255.255', '224.0.0.1', '127.0.0.1']) {
+    for (const src of ['0.0.0.0', '255.255.255.255', '224.0.0.1']) {
       icmp.receive(icmpIn({ kind: 'echoRequest', ident: 1, seqNo: 1, data: new Uint8Array(4) }, { src }), 0);
     }
     expect(net.sent).toEqual([]);
-    expect(icmp.stats().EchoIgnored).toBe(4);
+    expect(icmp.stats().EchoIgnored).toBe(3);
+  });
+  it('answers 127.0.0.1 (the IP layer admits 127/8 only through its loopback, as Linux\'s lo)', () => {
+    const { net, icmp } = setup();
+    icmp.receive(icmpIn({ kind: 'echoRequest', ident: 1, seqNo: 1, data: new Uint8Array(4) }, { src: '127.0.0.1' }), 0);
+    expect(net.sent.length).toBe(1);
   });
   it('counts a reply it could not send', () => {
     const { net, icmp } = setup();
@@ -221,11 +226,11 @@ describe('destination unreachable (ErrorReporter, RFC 792 / RFC 1122 §3.2.2)', 
   });
   it('is never sent about a datagram whose source is no single host', () => {
     const { net, icmp } = setup({ subnet: { address: ip('10.0.0.0'), prefixLength: 24 } });
-    for (const src of ['0.0.0.0', '255.255.255.255', '224.0.0.5', '127.0.0.1', '240.0.0.1', '10.0.0.255']) {
+    for (const src of ['0.0.0.0', '255.255.255.255', '224.0.0.5', '240.0.0.1', '10.0.0.255']) {
       icmp.destinationUnreachable(3, udpIn({ src }), 0);
     }
     expect(net.sent).toEqual([]);
-    expect(icmp.stats()).toMatchObject({ Suppressed: 6, SuppressedSource: 6 });
+    expect(icmp.stats()).toMatchObject({ Suppressed: 5, SuppressedSource: 5 });
   });
   it('carries the link MTU in a fragmentation-needed error (RFC 1191 §4)', () => {
     const { net, icmp } = setup();

@@ -16,7 +16,13 @@
  *   transport sending from `receive`, a link delivering synchronously) get their
  *   own scratch per nesting depth, allocated once.
  * - A host, not a router (RFC 1122 §3.3.1): datagrams for other addresses are dropped.
- * - No loopback: a datagram to our own address is routed like any on-link one.
+ * - Loopback (when the host gives `onLoopback`), as Linux's `lo`: a datagram to our own
+ *   address or to 127.0.0.0/8 never touches the link. It is copied into a bounded queue
+ *   and the host calls `deliverLoopback(now)` soon after (a batch of its own, like the
+ *   link's), where it is received as if from a link whose MTU is 65535 and whose
+ *   checksums are trusted. 127/8 is accepted only from there (RFC 1122 §3.2.1.3 (g):
+ *   a 127/8 source or destination arriving on a link is dropped). Without `onLoopback`,
+ *   a datagram to our own address is routed like any on-link one and 127/8 not at all.
  * - Offloads (when the link has them, registration.ts `LinkOutput`): output buffers keep
  *   `link.offloadHeadroom` bytes in front for the link's virtio-net header; `sendSegment`
  *   emits ONE datagram (DF, never fragmented) with a partial transport checksum, larger
@@ -56,12 +62,27 @@ export interface Ipv4LayerOptions {
   defaultTtl?: number;
   /** First Identification value (0..65535). Default: random, so IDs are not predictable across restarts. */
   initialIdentification?: number;
+  /**
+   * Turns loopback on: called when the loopback queue gets its first datagram; the host
+   * then calls `deliverLoopback(now)` (soon, and outside the call that sent it).
+   */
+  onLoopback?: () => void;
 }
+
+/** 127.0.0.1: the source of datagrams to 127/8 (Linux: `local 127.0.0.0/8 dev lo src 127.0.0.1`). */
+export const LOOPBACK_ADDRESS: Ipv4Address = 0x7f000001;
+/** Linux's lo MTU is 65536; an IPv4 datagram is at most 65535 bytes. */
+const LOOPBACK_MTU = IPV4_MAX_TOTAL_LEN;
+/** Datagrams the loopback queue holds at most (Linux's netdev_max_backlog), and bytes. */
+const LOOPBACK_MAX_PACKETS = 1000;
+const LOOPBACK_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Per-nesting-depth receive scratch (allocated once per depth). */
 interface InScratch {
   /** The current packet's meta said NEEDS_CSUM or DATA_VALID. */
   verified: boolean;
+  /** The current packet came through the loopback queue (127/8 allowed). */
+  local: boolean;
   repr: Ipv4Repr;
   dg: InboundDatagram;
   /** Reassembly output, allocated on first use. */
@@ -147,6 +168,10 @@ export class Ipv4Layer implements IpOutput {
   private readonly pollViews = new ViewCache();
   /** Bound once: no closure per poll. */
   private readonly onExpired = (first: Uint8Array, now: number): void => this.reassemblyTimedOut(first, now);
+  private readonly onLoopback: (() => void) | undefined;
+  /** Datagrams looped back, not yet received (copies), and their bytes. */
+  private loopQueue: Uint8Array[] = [];
+  private loopBytes = 0;
 
   constructor(options: Ipv4LayerOptions) {
     if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
@@ -186,6 +211,10 @@ export class Ipv4Layer implements IpOutput {
       : checkInt('options.initialIdentification', options.initialIdentification, 0, 0xffff);
     this.reasm = new Reassembler(this.limits, this.c);
     this.pmtu = new PmtuCache(this.limits);
+    if (options.onLoopback !== undefined && typeof options.onLoopback !== 'function') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.onLoopback must be a function');
+    }
+    this.onLoopback = options.onLoopback;
   }
 
   // ---- registration -------------------------------------------------------------
@@ -225,6 +254,7 @@ export class Ipv4Layer implements IpOutput {
    * never routed (RFC 1122 §3.2.1.3 (a), (g)).
    */
   route(dst: Ipv4Address): Ipv4Address | undefined {
+    if (this.isLocal(dst)) return dst;
     if (dst === BROADCAST || isMulticast(dst)) return dst;
     if (dst === 0 || dst >>> 24 === 127) return undefined;
     if (sameSubnet(dst, this.address, this.prefixLength)) return dst;
@@ -232,10 +262,31 @@ export class Ipv4Layer implements IpOutput {
   }
 
   sourceFor(dst: Ipv4Address): Ipv4Address | undefined {
-    return this.route(dst) === undefined ? undefined : this.address;
+    return this.route(dst) === undefined ? undefined : this.sourceAddress(dst);
+  }
+
+  /** With loopback on: our own address and 127/8, which never leave through the link. */
+  isLocal(dst: Ipv4Address): boolean {
+    return this.onLoopback !== undefined && (dst === this.address || dst >>> 24 === 127);
+  }
+
+  /** An address a socket may bind: ours, or 127/8 with loopback on. */
+  isLocalAddress(a: Ipv4Address): boolean {
+    return a === this.address || (this.onLoopback !== undefined && a >>> 24 === 127);
+  }
+
+  /** The MTU of the interface that reaches `dst` (65535 for loopback): what an MSS is advertised from. */
+  interfaceMtu(dst: Ipv4Address): number {
+    return this.isLocal(dst) ? LOOPBACK_MTU : this.mtu;
+  }
+
+  /** 127.0.0.1 towards 127/8, our address otherwise. */
+  private sourceAddress(dst: Ipv4Address): Ipv4Address {
+    return dst >>> 24 === 127 && this.onLoopback !== undefined ? LOOPBACK_ADDRESS : this.address;
   }
 
   pathMtu(dst: Ipv4Address): number {
+    if (this.isLocal(dst)) return LOOPBACK_MTU;
     const link = this.mtu;
     const cached = this.pmtu.get(dst);
     return cached !== undefined && cached < link ? cached : link;
@@ -264,7 +315,7 @@ export class Ipv4Layer implements IpOutput {
 
   /** 65515 when the link segments TCP (TSO4), else pathMtu - 20. */
   maxSegmentPayload(dst: Ipv4Address): number {
-    if (this.checksumOffload && this.link.offload?.tso4 === true) return IPV4_MAX_PAYLOAD;
+    if (this.isLocal(dst) || (this.checksumOffload && this.link.offload?.tso4 === true)) return IPV4_MAX_PAYLOAD;
     return this.pathMtu(dst) - IPV4_MIN_HEADER_LEN;
   }
 
@@ -300,13 +351,16 @@ export class Ipv4Layer implements IpOutput {
     this.outDepth++;
     try {
       const buf = s.buf;
-      writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
-      const r = this.fillHeader(s.repr, dst, protocol, options, !this.pmtu.locked(dst));
+      const src = this.sourceAddress(dst);
+      writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
+      const r = this.fillHeader(s.repr, src, dst, protocol, options, !this.pmtu.locked(dst));
       r.moreFragments = false;
       r.fragmentOffset = 0;
       r.payloadLength = length;
       r.totalLength = total;
       emitIpv4(r, buf, 0);
+      // Loopback trusts what it carries (Linux's lo: CHECKSUM_PARTIAL stays unverified).
+      if (this.isLocal(dst)) return this.loop(buf.subarray(0, total));
       if (!this.link.sendOffload!(s.views.view(buf, 0, total), gsoSize, IPV4_MIN_HEADER_LEN, csumOffset)) return this.linkDropped();
       c.OutOffloaded++;
       if (big) c.OutGsoDatagrams++;
@@ -344,10 +398,55 @@ export class Ipv4Layer implements IpOutput {
     this.inDepth++;
     try {
       s.verified = meta !== undefined && (meta.csumPartial || meta.dataValid);
+      s.local = false;
       this.receive(packet, now, s);
     } finally {
       this.inDepth--;
     }
+  }
+
+  /** Datagrams waiting in the loopback queue. */
+  get loopbackPending(): number {
+    return this.loopQueue.length;
+  }
+
+  /**
+   * Receives the datagrams that were in the loopback queue when called, in order (what
+   * they make us send to ourselves waits for the next call: the host asks again through
+   * `onLoopback`). Returns how many.
+   */
+  deliverLoopback(now: number): number {
+    const q = this.loopQueue;
+    if (q.length === 0) return 0;
+    this.loopQueue = [];
+    this.loopBytes = 0;
+    const s = this.inScratch[this.inDepth] ?? this.newInScratch();
+    this.inDepth++;
+    try {
+      for (const packet of q) {
+        s.verified = true;
+        s.local = true;
+        this.receive(packet, now, s);
+      }
+    } finally {
+      this.inDepth--;
+    }
+    return q.length;
+  }
+
+  /** Queues a copy of a datagram for ourselves. */
+  private loop(datagram: Uint8Array): SendError | undefined {
+    const c = this.c;
+    if (this.loopQueue.length >= LOOPBACK_MAX_PACKETS || this.loopBytes + datagram.length > LOOPBACK_MAX_BYTES) {
+      c.OutDiscards++;
+      c.dropped['out-loopback-full']++;
+      return 'ENOBUFS';
+    }
+    c.OutLoopback++;
+    this.loopQueue.push(datagram.slice());
+    this.loopBytes += datagram.length;
+    if (this.loopQueue.length === 1) this.onLoopback!();
+    return undefined;
   }
 
   private receive(packet: Uint8Array, now: number, s: InScratch): void {
@@ -360,14 +459,15 @@ export class Ipv4Layer implements IpOutput {
       else c.InHdrErrors++;
       return;
     }
-    // RFC 1122 §3.2.1.3: a source that is our subnet's broadcast is not a host.
-    if (r.src === this.directedBroadcast) {
+    // RFC 1122 §3.2.1.3: a source that is our subnet's broadcast is not a host; 127/8
+    // (g) never arrives from a link, in either field.
+    if (r.src === this.directedBroadcast || (!s.local && r.src >>> 24 === 127)) {
       c.dropped['bad-source']++;
       c.InAddrErrors++;
       return;
     }
     // RFC 1122 §3.3.1 / §3.3.6: a host accepts its address, broadcasts and multicast; it does not forward.
-    if (r.dst !== this.address && !this.isBroadcastOrMulticast(r.dst)) {
+    if (r.dst !== this.address && !this.isBroadcastOrMulticast(r.dst) && !(s.local && r.dst >>> 24 === 127)) {
       c.dropped['not-for-us']++;
       c.InAddrErrors++;
       return;
@@ -434,7 +534,8 @@ export class Ipv4Layer implements IpOutput {
 
   private mayAnswer(dg: InboundDatagram): boolean {
     if (dg.toBroadcast || this.isBroadcastOrMulticast(dg.dst)) return false;
-    if (!isUnicastHost(dg.src) || dg.src === this.directedBroadcast) return false;
+    // 127/8 reaches us only through the loopback, where it is a host (Linux answers on lo).
+    if ((!isUnicastHost(dg.src) && dg.src >>> 24 !== 127) || dg.src === this.directedBroadcast) return false;
     // Non-initial fragment: offset field non-zero in the quoted header.
     const p = dg.packet;
     if (!dg.reassembled && p.length >= 8 && (((p[6]! << 8) | p[7]!) & 0x1fff) !== 0) return false;
@@ -449,7 +550,7 @@ export class Ipv4Layer implements IpOutput {
    * the new value; then the error goes to the transport of the quoted protocol.
    */
   deliverError(e: TransportError, now: number): void {
-    if (e.src !== this.address) {
+    if (!this.isLocalAddress(e.src)) {
       this.c.dropped['error-not-ours']++;
       return;
     }
@@ -481,8 +582,8 @@ export class Ipv4Layer implements IpOutput {
   }
 
   /** The header fields every datagram we send shares (RFC 791 §3.1; TTL 64 by default). */
-  private fillHeader(r: Ipv4Repr, dst: Ipv4Address, protocol: number, options: SendOptions | undefined, df: boolean): Ipv4Repr {
-    r.src = this.address;
+  private fillHeader(r: Ipv4Repr, src: Ipv4Address, dst: Ipv4Address, protocol: number, options: SendOptions | undefined, df: boolean): Ipv4Repr {
+    r.src = src;
     r.dst = dst;
     r.protocol = protocol;
     r.ttl = options?.ttl ?? this.defaultTtl;
@@ -531,16 +632,18 @@ export class Ipv4Layer implements IpOutput {
     this.outDepth++;
     try {
       const buf = s.buf;
+      const src = this.sourceAddress(dst);
       // The payload goes at byte 20 once; each header is written just before its piece.
-      if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, this.address, dst);
+      if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
       else buf.set(payload!, IPV4_MIN_HEADER_LEN);
-      const r = this.fillHeader(s.repr, dst, protocol, options, df);
+      const r = this.fillHeader(s.repr, src, dst, protocol, options, df);
       if (total <= mtu) {
         r.moreFragments = false;
         r.fragmentOffset = 0;
         r.payloadLength = length;
         r.totalLength = total;
         emitIpv4(r, buf, 0);
+        if (this.isLocal(dst)) return this.loop(buf.subarray(0, total));
         if (!this.link.send(s.views.view(buf, 0, total))) return this.linkDropped();
         return undefined;
       }
@@ -627,7 +730,7 @@ export class Ipv4Layer implements IpOutput {
   }
 
   private newInScratch(): InScratch {
-    const s: InScratch = { verified: false, repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined, views: new ViewCache() };
+    const s: InScratch = { verified: false, local: false, repr: emptyIpv4Repr(), dg: newDatagram(), asm: undefined, views: new ViewCache() };
     this.inScratch[this.inDepth] = s;
     return s;
   }

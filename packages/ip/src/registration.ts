@@ -160,6 +160,10 @@ export interface IpOutput {
   /** Source address to use towards `dst`, or undefined when there is no route. */
   sourceFor(dst: Ipv4Address): Ipv4Address | undefined;
   /** Path MTU towards `dst` (link MTU unless lowered by RFC 1191). */
+  /** The MTU of the interface towards `dst` (65535 for loopback destinations); `mtu` when absent. */
+  interfaceMtu?(dst: Ipv4Address): number;
+  /** An address sockets may bind (ours, or 127/8 with loopback); `address` alone when absent. */
+  isLocalAddress?(a: Ipv4Address): boolean;
   pathMtu(dst: Ipv4Address): number;
   /** Sends `payload` (borrowed for the call) as one datagram, fragmenting when needed and allowed. */
   send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined;

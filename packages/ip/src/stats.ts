@@ -51,6 +51,8 @@ export type Ipv4DropReason =
   | 'out-no-route'
   /** The link refused a packet (OutDiscards, ENOBUFS). */
   | 'out-link-dropped'
+  /** The loopback queue was full (OutDiscards, ENOBUFS; Linux's netdev_max_backlog). */
+  | 'out-loopback-full'
   // ICMP errors routed through deliverError:
   /** The quoted datagram was not sent from our address. */
   | 'error-not-ours'
@@ -62,7 +64,7 @@ export const IPV4_DROP_REASONS: readonly Ipv4DropReason[] = [
   'not-for-us', 'unknown-protocol',
   'reasm-timeout', 'reasm-overlap', 'reasm-too-big', 'reasm-inconsistent', 'reasm-no-memory',
   'reasm-evicted', 'reasm-bad-fragment', 'reasm-dead', 'reasm-duplicate',
-  'out-too-big', 'out-no-route', 'out-link-dropped',
+  'out-too-big', 'out-no-route', 'out-link-dropped', 'out-loopback-full',
   'error-not-ours', 'error-no-transport',
 ];
 
@@ -114,6 +116,8 @@ export interface Ipv4Stats {
   InGsoDatagrams: number;
   /** Datagrams delivered with checksumVerified (the link vouched for the transport checksum). */
   InChecksumVerified: number;
+  /** Datagrams sent to our own addresses (and 127/8), looped back without touching the link (Linux's lo). */
+  OutLoopback: number;
   dropped: Record<Ipv4DropReason, number>;
 }
 
@@ -129,7 +133,7 @@ export function newIpv4Counters(): Ipv4Counters {
     ReasmEvicted: 0, ReasmFragsUsed: 0,
     FragOKs: 0, FragFails: 0, FragCreates: 0,
     OutErrorReports: 0, OutErrorReportsSuppressed: 0, PmtuUpdates: 0,
-    OutOffloaded: 0, OutGsoDatagrams: 0, InGsoDatagrams: 0, InChecksumVerified: 0,
+    OutOffloaded: 0, OutGsoDatagrams: 0, InGsoDatagrams: 0, InChecksumVerified: 0, OutLoopback: 0,
     dropped,
   };
 }

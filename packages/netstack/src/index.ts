@@ -1,7 +1,8 @@
 export { Stack, createStack } from './stack.js';
 export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo } from './stack.js';
 export { NetstackError } from './errors.js';
-export { createLinkPair } from '@netstack/tun';
+export { createLinkPair, createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from '@netstack/tun';
+export { checkAccounting, type AccountingOptions, type AccountingReport, type FlatStats } from './accounting.js';
 export { Capture, type CaptureOptions } from './capture.js';
 // The socket classes and their option types, for users' annotations (`import type { Socket } ...`)
 // and `instanceof`; make sockets with `stack.tcp` / `stack.udp`.

@@ -150,6 +150,9 @@ export class Stack {
   private readonly events = new EventQueue();
   /** Exceptions thrown by a layer (bugs, not wire input), re-thrown on the next tick. */
   private internalErrors = 0;
+  /** A loopback delivery is scheduled. */
+  private loopScheduled = false;
+  private readonly runLoopback = (): void => this.deliverLoopback();
   /** In onTimer's input drain: schedule() waits for the end of the callback. */
   private inTimer = false;
   /** The timer callback, bound once (no closure each time the timer is re-armed). */
@@ -217,7 +220,10 @@ export class Stack {
     this.link = link;
     this.address = formatAddress(address);
 
-    this.ip = new Ipv4Layer({ address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link });
+    this.ip = new Ipv4Layer({
+      address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
+      onLoopback: () => this.scheduleLoopback(),
+    });
     this.icmp = new IcmpLayer(this.ip);
     this.ip.register(this.icmp);
     this.ip.setErrorReporter(this.icmp);
@@ -263,6 +269,34 @@ export class Stack {
       this.schedule();
     } finally {
       this.events.release();
+    }
+  }
+
+  /**
+   * Datagrams to our own address or 127/8 wait in the IP layer's loopback queue; they are
+   * received as a batch of their own on the next turn of the event loop (setImmediate;
+   * a virtual clock's zero-delay timer in simulation), as Linux's lo hands them to its
+   * backlog: never inside the call that sent them.
+   */
+  private scheduleLoopback(): void {
+    if (this.loopScheduled || this.closed) return;
+    this.loopScheduled = true;
+    if (this.clock === realClock) setImmediate(this.runLoopback);
+    else this.clock.setTimer(this.runLoopback, 0);
+  }
+
+  private deliverLoopback(): void {
+    this.loopScheduled = false;
+    if (this.closed) return;
+    const outer = this.inBatch;
+    if (!outer) { this.inBatch = true; this.rxNow = this.clock.now(); this.events.hold(); }
+    try {
+      this.ip.deliverLoopback(this.rxNow);
+    } catch (e) {
+      this.internalErrors++;
+      process.nextTick(rethrow, e);
+    } finally {
+      if (!outer) this.endBatch();
     }
   }
 

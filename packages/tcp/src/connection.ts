@@ -344,8 +344,9 @@ export class TcpConnection implements HeapEntry {
     this.keepAlive = options.keepAlive ?? false;
     this.keepIdle = options.keepAliveInitialDelay !== undefined && options.keepAliveInitialDelay > 0 ? options.keepAliveInitialDelay : cfg.keepAliveIdle;
     this.rto = cfg.rtoInitial;
-    // Our MSS: what the link can carry (RFC 9293 §3.7.1: MTU - 40 for IPv4 without options).
-    this.advMss = Math.max(cfg.minMss, layer.ip.mtu - 40);
+    // RFC 9293 §3.7.1: the MSS we can receive, from the MTU of the interface towards the
+    // peer (loopback: 65535, as Linux's lo gives 65483 with options).
+    this.advMss = Math.max(cfg.minMss, (layer.ip.interfaceMtu?.(remoteAddress) ?? layer.ip.mtu) - 40);
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
     let shift = 0;

@@ -189,7 +189,30 @@ export interface TcpDropCounters {
   listenNoSyn: number;
   tableFull: number;
   icmpIgnored: number;
+  /** No connection and no listener: answered with RST (unless itself an RST, RFC 9293 §3.10.7.1). */
+  noSocket: number;
+  /** An RST to a listener: ignored (RFC 9293 §3.10.7.2 first). */
+  listenRst: number;
+  /** An ACK to a listener that completes no SYN cookie: answered with RST (§3.10.7.2 second). */
+  listenAck: number;
+  /** A SYN (or a cookie-completing ACK) refused because the accept queue was full (also listenOverflows). */
+  listenOverflow: number;
+  /** A SYN refused because the SYN queue was full and SYN cookies are off (also listenDrops). */
+  synQueueFull: number;
 }
+
+/**
+ * Receive accounting: every segment the IP layer hands over (inSegs) ends in exactly one
+ * of inDelivers (a connection took it, or a listener made one of it or answered it with a
+ * SYN cookie) or one layer-level drop reason: the parse errors (inErrs = truncated +
+ * badDataOffset + badOption + badChecksum + badPort), broadcast, noSocket, listenRst,
+ * listenAck, listenNoSyn, listenOverflow, synQueueFull, tableFull. So
+ *   inSegs = inDelivers + inErrs + broadcast + noSocket + listenRst + listenAck + listenNoSyn
+ *            + listenOverflow + synQueueFull + tableFull
+ * Of the delivered ones, a connection may still discard the segment (or its data) and
+ * count why: outOfWindow, noAck, badAck, ackUnsent, ackTooOld, reassemblyFull, pawsDrops,
+ * challenge ACKs. icmpIgnored counts ICMP errors, not segments.
+ */
 
 /** /proc/net/snmp `Tcp:` style counters plus drop reasons and TcpExt-like extras. */
 export interface TcpStats {
@@ -258,6 +281,8 @@ export interface TcpStats {
   outGsoSegs: number;
   /** Segments received whose checksum the link vouched for (not verified here). */
   inCsumTrusted: number;
+  /** Segments a connection took (or a listener turned into one, or answered with a SYN cookie). */
+  inDelivers: number;
   /** Gauge: bytes of buffer storage held by all connections now (against maxBufferMemory). */
   bufferMemory: number;
   /** Times buffer storage reached maxBufferMemory, plus writes cut short by it (not by the buffer's own size). */
@@ -358,6 +383,7 @@ function zeroDrops(): TcpDropCounters {
     truncated: 0, badDataOffset: 0, badOption: 0, badChecksum: 0, badPort: 0, broadcast: 0,
     outOfWindow: 0, noAck: 0, badAck: 0, ackUnsent: 0, ackTooOld: 0, reassemblyFull: 0,
     listenNoSyn: 0, tableFull: 0, icmpIgnored: 0,
+    noSocket: 0, listenRst: 0, listenAck: 0, listenOverflow: 0, synQueueFull: 0,
   };
 }
 
@@ -463,7 +489,7 @@ export class TcpLayer implements TransportProtocol {
       rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, lostRetransmits: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0,
       ecnNegotiated: 0, ecnCeReceived: 0, ecnEceReductions: 0, ecnCwrSent: 0, ecnCwrReceived: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
       keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
-      outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0, bufferMemory: 0, memoryPressure: 0,
+      outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0, inDelivers: 0, bufferMemory: 0, memoryPressure: 0,
       drops: zeroDrops(),
     };
   }
@@ -759,6 +785,7 @@ export class TcpLayer implements TransportProtocol {
       c = undefined;
     }
     if (c !== undefined) {
+      st.inDelivers++;
       c.inEcn = d.tos & 3;
       c.input(seg, now);
       this.reschedule(c);
@@ -766,6 +793,7 @@ export class TcpLayer implements TransportProtocol {
     }
     const l = this.findListener(d.dst, seg.dstPort);
     if (l !== undefined) { this.listenInput(l, seg, d, now, minIss); return; }
+    st.drops.noSocket++;
     this.resetNowhere(seg, d.dst, d.src, now);
   }
 
@@ -785,20 +813,22 @@ export class TcpLayer implements TransportProtocol {
     const st = this.counters;
     const f = seg.flags;
     // first: RST is ignored
-    if (f & RST) return;
+    if (f & RST) { st.drops.listenRst++; return; }
     // second: an ACK is answered by RST <SEQ=SEG.ACK> -- unless it carries a valid SYN cookie.
     if (f & ACK) {
       // Cookies are only checked while they may be outstanding (Linux's
       // tcp_synq_no_recent_overflow): a stray-ACK flood costs no hashing otherwise.
       if (!(f & SYN) && this.config.synCookies && now - l.lastCookieAt <= 2 * COOKIE_PERIOD_MS && this.tryCookie(l, seg, d, now)) return;
+      st.drops.listenAck++;
       this.resetNowhere(seg, d.dst, d.src, now);
       return;
     }
     // third: SYN
     if (!(f & SYN)) { st.drops.listenNoSyn++; return; }
-    if (l.acceptQueueFull()) { st.listenOverflows++; st.listenDrops++; return; }
+    if (l.acceptQueueFull()) { st.drops.listenOverflow++; st.listenOverflows++; st.listenDrops++; return; }
     if (l.synQueueLength >= l.synBacklog) {
-      if (this.config.synCookies) { this.sendCookie(l, seg, d, now); return; }
+      if (this.config.synCookies) { st.inDelivers++; this.sendCookie(l, seg, d, now); return; }
+      st.drops.synQueueFull++;
       st.listenDrops++;
       return;
     }
@@ -814,6 +844,7 @@ export class TcpLayer implements TransportProtocol {
     c.initPassive(seg, now);
     c.setStateInternal('SYN-RECEIVED', now);
     st.passiveOpens++;
+    st.inDelivers++;
     // Data and FIN on a SYN are not queued (the peer retransmits them).
     c.output(now);
     this.reschedule(c);
@@ -835,8 +866,10 @@ export class TcpLayer implements TransportProtocol {
       st.synCookiesFailed++;
       return false;
     }
-    if (l.acceptQueueFull() || this.connCount >= this.config.maxConnections) { st.listenOverflows++; return true; }
+    if (l.acceptQueueFull()) { st.drops.listenOverflow++; st.listenOverflows++; return true; }
+    if (this.connCount >= this.config.maxConnections) { st.drops.tableFull++; st.listenOverflows++; return true; }
     st.synCookiesRecv++;
+    st.inDelivers++;
     const c = new TcpConnection(this, this.config, d.dst, seg.dstPort, d.src, seg.srcPort, l.options, undefined);
     c.initOpen(cookie, now, 0, false, false, false);
     c.initFromCookie(seg, COOKIE_MSS_TABLE[idx]!, now);
@@ -989,7 +1022,7 @@ export class TcpLayer implements TransportProtocol {
     r.flags = flags;
     r.window = window;
     r.urgent = 0;
-    o.mss = mss ? Math.max(this.config.minMss, this.ip.mtu - 40) : undefined;
+    o.mss = mss ? Math.max(this.config.minMss, (this.ip.interfaceMtu?.(remote) ?? this.ip.mtu) - 40) : undefined;
     o.windowScale = undefined;
     o.sackPermitted = undefined;
     o.sackBlocks = undefined;

@@ -74,3 +74,4 @@ export {
   type ImpairStats,
   type ImpairedLink,
 } from './impair.js';
+export { createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from './probe-link.js';

@@ -125,9 +125,23 @@ export interface UdpStats {
   OutDatagrams: number;
   SndbufErrors: number;
   IgnoredMulti: number;
+  /** Datagrams the IP layer handed to UDP. */
+  InReceives: number;
+  /** Datagrams delivered to a socket (broadcast/multicast: to at least one; InDatagrams counts each copy). */
+  InDelivers: number;
+  /** Truncated, or a length field below 8 or beyond the datagram (counted in InErrors too). */
+  InHdrErrors: number;
+  /** Datagrams no socket took because every matching socket's buffer was full (RcvbufErrors counts each copy). */
+  RcvbufDrops: number;
   /** Looped-back copies (multicast loop, broadcast) dropped because LOOP_BACKLOG were already waiting. */
   LoopDrops: number;
 }
+
+/**
+ * Every received datagram (InReceives) ends in exactly one of InDelivers, InCsumErrors,
+ * InHdrErrors, NoPorts, IgnoredMulti (broadcast/multicast for no socket) or RcvbufDrops:
+ *   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
+ */
 
 /**
  * ICMP errors a connected UDP socket reports, like Linux udp_err with IP_RECVERR off:
@@ -184,6 +198,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private order = 0;
   private readonly counters: UdpStats = {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
+    InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
     LoopDrops: 0,
   };
   readonly rmemMax: number;
@@ -240,9 +255,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   /** RFC 768: one received datagram; `d` and its views are valid only during the call. */
   receive(d: InboundDatagram, now: number): void {
     const s = this.counters;
+    s.InReceives++;
     const repr = parseUdpInto(d.payload, d.src, d.dst, d.checksumVerified !== true, this.rxRepr, this.rxViews);
     if (typeof repr === 'string') {
       if (repr === 'checksum') s.InCsumErrors++;
+      else s.InHdrErrors++;
       s.InErrors++;
       return;
     }
@@ -253,7 +270,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const payload = repr.payload;
     if (d.toBroadcast) {
       // Every socket that matches gets its own copy; no ICMP either way (RFC 1122 §3.2.2).
-      if (this.deliverGroup(d.src, srcPort, d.dst, dstPort, payload, now) === 0) s.IgnoredMulti++;
+      this.deliverGroup(d.src, srcPort, d.dst, dstPort, payload, now);
       return;
     }
     const ep = this.lookup(dstPort, d.src, srcPort, d.dst);
@@ -264,29 +281,36 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       this.ip.reportUnreachable(3, d, now);
       return;
     }
-    this.deliver(ep, payload, d.src, srcPort, now);
+    if (this.deliver(ep, payload, d.src, srcPort, now)) s.InDelivers++;
+    else s.RcvbufDrops++;
   }
 
   /**
    * A broadcast or multicast datagram to every socket on `dstPort` that matches (Linux
    * __udp4_lib_mcast_deliver); for multicast, each socket's own filter (ip_mc_sf_allow)
-   * decides too. Returns how many sockets matched.
+   * decides too. Counted once: IgnoredMulti (no socket matched), InDelivers (at least one
+   * took a copy) or RcvbufDrops (every matching buffer was full).
    */
-  private deliverGroup(src: Ipv4Address, srcPort: number, dst: Ipv4Address, dstPort: number, payload: Uint8Array, now: number): number {
+  private deliverGroup(src: Ipv4Address, srcPort: number, dst: Ipv4Address, dstPort: number, payload: Uint8Array, now: number): void {
     const list = this.ports.get(dstPort);
-    if (list === undefined) return 0;
     const multicast = isMulticast(dst);
-    let delivered = 0;
-    for (const ep of list.slice()) {
-      if (score(ep, src, srcPort, dst) < 0) continue;
-      if (multicast) {
-        const m = findMembership(ep, dst);
-        if (m !== undefined && !allows(m, src)) continue;
+    let matched = 0;
+    let taken = 0;
+    if (list !== undefined) {
+      for (const ep of list.slice()) {
+        if (score(ep, src, srcPort, dst) < 0) continue;
+        if (multicast) {
+          const m = findMembership(ep, dst);
+          if (m !== undefined && !allows(m, src)) continue;
+        }
+        matched++;
+        if (this.deliver(ep, payload, src, srcPort, now)) taken++;
       }
-      delivered++;
-      this.deliver(ep, payload, src, srcPort, now);
     }
-    return delivered;
+    const s = this.counters;
+    if (matched === 0) s.IgnoredMulti++;
+    else if (taken > 0) s.InDelivers++;
+    else s.RcvbufDrops++;
   }
 
   /**
@@ -301,12 +325,15 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     return false;
   }
 
-  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): void {
-    if (ep.onDatagram(payload, src, srcPort, now)) this.counters.InDatagrams++;
-    else {
-      this.counters.RcvbufErrors++;
-      this.counters.InErrors++;
+  /** One copy to one socket; false when its buffer was full (counted). */
+  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): boolean {
+    if (ep.onDatagram(payload, src, srcPort, now)) {
+      this.counters.InDatagrams++;
+      return true;
     }
+    this.counters.RcvbufErrors++;
+    this.counters.InErrors++;
+    return false;
   }
 
   /** The best endpoint for a unicast datagram src:sport → dst:dport, or undefined. */
@@ -347,7 +374,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
     // Linux inet_bind: a local, multicast or broadcast address (a socket bound to a group
     // or broadcast address hears only datagrams sent there).
-    if (addr !== ANY && addr !== this.ip.address && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
+    if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
     if (this.bound >= this.maxSockets) return 'EMFILE';
     if (port === 0) {
       const p = this.ephemeralPort();
@@ -439,9 +466,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const q = this.loopQueue;
     this.loopQueue = [];
     for (const l of q) {
-      // Through the IP layer's membership check again, as a looped packet is received.
-      if (isMulticast(l.dst) && !this.acceptsGroup(l.dst, l.src)) continue;
-      if (this.deliverGroup(l.src, l.srcPort, l.dst, l.dstPort, l.payload, 0) === 0) this.counters.IgnoredMulti++;
+      // Received as a datagram handed up by IP (InReceives), through the membership check
+      // again: a group left since the send is ignored (IgnoredMulti).
+      this.counters.InReceives++;
+      if (isMulticast(l.dst) && !this.acceptsGroup(l.dst, l.src)) this.counters.IgnoredMulti++;
+      else this.deliverGroup(l.src, l.srcPort, l.dst, l.dstPort, l.payload, 0);
     }
   }
 

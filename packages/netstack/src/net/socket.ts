@@ -595,9 +595,13 @@ export class Socket extends Duplex {
     this.#timer = undefined;
     const ms = this.timeout;
     if (this.destroyed || ms === undefined || ms <= 0) return;
-    const idle = this.#clockNow() - this.#lastActive;
-    if (idle >= ms) this.emit('timeout');
-    else this.#armTimer(ms - idle);
+    const now = this.#clockNow();
+    const left = ms - (now - this.#lastActive);
+    // A remainder the clock cannot add to its time (float resolution at large times: a
+    // virtual clock at 4e6 ms absorbs 5e-10) is no time left, or the re-armed timer would
+    // fire at this same instant forever.
+    if (left <= 0 || now + left <= now) this.emit('timeout');
+    else this.#armTimer(left);
   }
 
   setNoDelay(noDelay?: boolean): this {

@@ -1,0 +1,147 @@
+/**
+ * Receive accounting: do a stack's counters explain every packet it received?
+ *
+ *   const { violations, drops, delivered } = checkAccounting(stack.stats());
+ *   // violations: [] when every identity holds; else one line per broken identity
+ *
+ * The identities (each layer's stats file states its own):
+ *   IP    InReceives + ReasmOKs = InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers
+ *         InHdrErrors = dropped[truncated, bad-version, bad-ihl, bad-total-length, bad-checksum]
+ *         InAddrErrors = dropped[bad-source, not-for-us];  InUnknownProtos = dropped[unknown-protocol]
+ *         fragments (ReasmReqds), when the reassembler counts its drops in fragments and the
+ *         fragments it used (ReasmFragsUsed present):
+ *           ReasmReqds = fragments held now + ReasmFragsUsed + dropped[reasm-*]
+ *         exact when `reassemblyFragments` (held now) is given, else held >= 0. Without
+ *         ReasmFragsUsed (reasm-* per datagram): each fragment is dropped on its own (reasm-dead,
+ *         -bad-fragment, -table-full, -duplicate), discards its datagram without being kept
+ *         (reasm-overlap, -too-big, -inconsistent, -no-memory: one fragment each), or is kept;
+ *         a completed datagram took at least 2 kept fragments and a timed-out one at least 1:
+ *           kept = ReasmReqds - those drops >= 2 ReasmOKs + ReasmTimeout
+ *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.inSegs
+ *   ICMP  InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted
+ *         InErrors = InCsumErrors + InTruncated + InErrorsNotOurs
+ *   UDP   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
+ *   TCP   inSegs = inDelivers + inErrs + drops[broadcast, noSocket, listenRst, listenAck,
+ *                  listenNoSyn, listenOverflow, synQueueFull, tableFull]
+ *         inErrs = drops[truncated, badDataOffset, badOption, badChecksum, badPort]
+ *
+ * "Delivered" means a transport (or the ICMP layer) took the packet: a TCP segment handed to
+ * a connection, an echo request answered, a datagram queued on a socket. `drops` lists every
+ * receive-path drop reason with its count (zeros left out), `delivered` the delivered counts.
+ * The input is `Stack.stats()` (flattened: `ip['dropped.not-for-us']`, `tcp['drops.noSocket']`).
+ */
+
+export type FlatStats = Record<string, Record<string, number>>;
+
+export interface AccountingReport {
+  /** One line per identity that does not hold (empty: every received packet is explained). */
+  violations: string[];
+  /** Receive-path drops by reason, as `layer.reason` (zeros left out). */
+  drops: Record<string, number>;
+  /** Packets each layer passed on or consumed. */
+  delivered: Record<string, number>;
+}
+
+const IP_HDR = ['truncated', 'bad-version', 'bad-ihl', 'bad-total-length', 'bad-checksum'];
+const IP_ADDR = ['bad-source', 'not-for-us'];
+const REASM_FRAGMENT = ['reasm-dead', 'reasm-bad-fragment', 'reasm-table-full', 'reasm-duplicate'];
+const REASM_KILL = ['reasm-overlap', 'reasm-too-big', 'reasm-inconsistent', 'reasm-no-memory'];
+const TCP_PARSE = ['truncated', 'badDataOffset', 'badOption', 'badChecksum', 'badPort'];
+const TCP_LAYER = ['broadcast', 'noSocket', 'listenRst', 'listenAck', 'listenNoSyn', 'listenOverflow', 'synQueueFull', 'tableFull'];
+/** Segments a connection took and then discarded (or whose data it discarded): a subset of inDelivers. */
+const TCP_CONN = ['outOfWindow', 'noAck', 'badAck', 'ackUnsent', 'ackTooOld', 'reassemblyFull'];
+
+export interface AccountingOptions {
+  /** Fragments the reassembler holds now (0 when `ip.reassemblyUsage().datagrams` is 0): makes the fragment identity exact. */
+  reassemblyFragments?: number;
+}
+
+export function checkAccounting(stats: FlatStats, options: AccountingOptions = {}): AccountingReport {
+  const violations: string[] = [];
+  const drops: Record<string, number> = {};
+  const get = (layer: string, key: string): number => {
+    const v = stats[layer]?.[key];
+    if (v === undefined) {
+      violations.push(`${layer}.${key}: no such counter`);
+      return 0;
+    }
+    return v;
+  };
+  const sum = (layer: string, keys: readonly string[], prefix = ''): number => keys.reduce((a, k) => a + get(layer, prefix + k), 0);
+  const eq = (name: string, left: number, right: number, terms: string): void => {
+    if (left !== right) violations.push(`${name}: ${left} != ${right} (${terms})`);
+  };
+  const drop = (layer: string, keys: readonly string[], prefix = ''): void => {
+    for (const k of keys) {
+      const v = get(layer, prefix + k);
+      if (v !== 0) drops[`${layer}.${k}`] = v;
+    }
+  };
+
+  // ---- IP
+  const ip = (k: string): number => get('ip', k);
+  eq('ip receive', ip('InReceives') + ip('ReasmOKs'),
+    ip('InHdrErrors') + ip('InAddrErrors') + ip('ReasmReqds') + ip('InUnknownProtos') + ip('InDelivers'),
+    'InReceives + ReasmOKs = InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers');
+  eq('ip InHdrErrors', ip('InHdrErrors'), sum('ip', IP_HDR, 'dropped.'), IP_HDR.join(' + '));
+  eq('ip InAddrErrors', ip('InAddrErrors'), sum('ip', IP_ADDR, 'dropped.'), IP_ADDR.join(' + '));
+  eq('ip InUnknownProtos', ip('InUnknownProtos'), ip('dropped.unknown-protocol'), 'unknown-protocol');
+  const ipStats = stats['ip'] ?? {};
+  const reasm = Object.keys(ipStats).filter((k) => k.startsWith('dropped.reasm-')).map((k) => k.slice('dropped.'.length));
+  const present = (keys: readonly string[]): string[] => keys.filter((k) => `dropped.${k}` in ipStats);
+  if ('ReasmFragsUsed' in ipStats) {
+    const held = ip('ReasmReqds') - ip('ReasmFragsUsed') - sum('ip', reasm, 'dropped.');
+    const terms = 'ReasmReqds = held + ReasmFragsUsed + dropped[reasm-*]';
+    if (options.reassemblyFragments !== undefined) eq('ip fragments held', held, options.reassemblyFragments, terms);
+    else if (held < 0) violations.push(`ip fragments: ${held} held (${terms})`);
+  } else {
+    const kept = ip('ReasmReqds') - sum('ip', present(REASM_FRAGMENT), 'dropped.') - sum('ip', present(REASM_KILL), 'dropped.');
+    const minKept = 2 * ip('ReasmOKs') + ip('ReasmTimeout');
+    if (kept < minKept) {
+      violations.push(`ip fragments: ${kept} kept (ReasmReqds - per-fragment drops) < ${minKept} (2 ReasmOKs + ReasmTimeout)`);
+    }
+  }
+  drop('ip', [...IP_HDR, ...IP_ADDR, 'unknown-protocol', ...reasm], 'dropped.');
+
+  // ---- IP -> transports (the stack registers exactly ICMP, UDP and TCP)
+  const icmp = (k: string): number => get('icmp', k);
+  const udp = (k: string): number => get('udp', k);
+  const tcp = (k: string): number => get('tcp', k);
+  eq('ip -> transports', ip('InDelivers'), icmp('InMsgs') + udp('InReceives') + tcp('inSegs'),
+    'ip.InDelivers = icmp.InMsgs + udp.InReceives + tcp.inSegs');
+
+  // ---- ICMP
+  eq('icmp receive', icmp('InMsgs'),
+    icmp('InErrors') + icmp('InEchos') + icmp('InEchoReps') + icmp('InRedirects') + icmp('InOther') + icmp('InErrorsRouted'),
+    'InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted');
+  eq('icmp InErrors', icmp('InErrors'), icmp('InCsumErrors') + icmp('InTruncated') + icmp('InErrorsNotOurs'),
+    'InErrors = InCsumErrors + InTruncated + InErrorsNotOurs');
+  drop('icmp', ['InCsumErrors', 'InTruncated', 'InErrorsNotOurs', 'EchoIgnored', 'EchoReplyUnmatched', 'EchoReplyCorrupt', 'InRedirects', 'InOther']);
+
+  // ---- UDP
+  eq('udp receive', udp('InReceives'),
+    udp('InDelivers') + udp('InCsumErrors') + udp('InHdrErrors') + udp('NoPorts') + udp('IgnoredMulti') + udp('RcvbufDrops'),
+    'InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops');
+  drop('udp', ['InCsumErrors', 'InHdrErrors', 'NoPorts', 'IgnoredMulti', 'RcvbufDrops']);
+
+  // ---- TCP
+  eq('tcp receive', tcp('inSegs'), tcp('inDelivers') + tcp('inErrs') + sum('tcp', TCP_LAYER, 'drops.'),
+    `inSegs = inDelivers + inErrs + ${TCP_LAYER.join(' + ')}`);
+  eq('tcp inErrs', tcp('inErrs'), sum('tcp', TCP_PARSE, 'drops.'), TCP_PARSE.join(' + '));
+  drop('tcp', [...TCP_PARSE, ...TCP_LAYER], 'drops.');
+
+  const delivered: Record<string, number> = {
+    'ip.InDelivers': ip('InDelivers'),
+    'icmp.InEchos answered': icmp('InEchos') - icmp('EchoIgnored'),
+    'icmp.InEchoReps matched': icmp('InEchoReps') - icmp('EchoReplyUnmatched') - icmp('EchoReplyCorrupt'),
+    'icmp.InErrorsRouted': icmp('InErrorsRouted'),
+    'udp.InDelivers': udp('InDelivers'),
+    'tcp.inDelivers': tcp('inDelivers'),
+  };
+  // Discarded by a connection after delivery (subset of tcp.inDelivers), reported beside the drops.
+  for (const k of TCP_CONN) {
+    const v = get('tcp', `drops.${k}`);
+    if (v !== 0) drops[`tcp.conn.${k}`] = v;
+  }
+  return { violations, drops, delivered };
+}
