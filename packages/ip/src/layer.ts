@@ -575,8 +575,9 @@ export class Ipv4Layer implements IpOutput {
     checkInt('protocol', protocol, 0, 255);
     if (options !== undefined) {
       if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
-      // RFC 1122 §3.2.1.7: a host MUST NOT send a datagram with TTL 0.
-      if (options.ttl !== undefined) checkInt('options.ttl', options.ttl, 1, 255);
+      // RFC 1122 §3.2.1.7: a host MUST NOT send a datagram with TTL 0 (one looped back
+      // only, multicast TTL 0, never leaves).
+      if (options.ttl !== undefined) checkInt('options.ttl', options.ttl, options.loopback === true ? 0 : 1, 255);
       if (options.tos !== undefined) checkInt('options.tos', options.tos, 0, 255);
     }
   }
@@ -637,6 +638,19 @@ export class Ipv4Layer implements IpOutput {
       if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
       else buf.set(payload!, IPV4_MIN_HEADER_LEN);
       const r = this.fillHeader(s.repr, src, dst, protocol, options, df);
+      if (options?.loopback === true) {
+        // Linux ip_mc_output: the local copy is taken whole, before fragmentation; a
+        // full loopback queue loses the copy, not the send. TTL 0 goes no further.
+        if (this.onLoopback !== undefined) {
+          r.moreFragments = false;
+          r.fragmentOffset = 0;
+          r.payloadLength = length;
+          r.totalLength = total;
+          emitIpv4(r, buf, 0);
+          const e = this.loop(buf.subarray(0, total));
+          if (r.ttl === 0) return e;
+        } else if (r.ttl === 0) return undefined;
+      }
       if (total <= mtu) {
         r.moreFragments = false;
         r.fragmentOffset = 0;

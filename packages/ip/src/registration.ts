@@ -138,6 +138,13 @@ export interface SendOptions {
   /** Default 64 (RFC 1700 / Linux default). */
   ttl?: number;
   tos?: number;
+  /**
+   * Also deliver a copy to this host, whole, before the datagram is sent (Linux
+   * ip_mc_output, for multicast with IP_MULTICAST_LOOP and for broadcast): through the
+   * loopback queue, so only when the layer has loopback on. With `ttl: 0` (allowed only
+   * here) the datagram stays on this host and is never sent.
+   */
+  loopback?: boolean;
 }
 
 /**

@@ -83,6 +83,25 @@ describe('input: dispatch', () => {
     expect(s.InAddrErrors).toBe(1);
     expect(balanced(s)).toBe(true);
   });
+  it('SendOptions.loopback: a whole local copy beside the send (even when fragmented); TTL 0 only with it, and then never sent', () => {
+    let wake = 0;
+    const { layer, link, udp } = setup({ onLoopback: () => wake++ });
+    layer.multicastFilter = () => true;
+    const G = ip('239.1.1.1');
+    expect(layer.send(G, PROTO_UDP, new Uint8Array(3000), { loopback: true, ttl: 1 })).toBeUndefined();
+    expect(link.sent.length).toBe(3); // fragmented on the link (MTU 1500)
+    expect([layer.loopbackPending, wake]).toEqual([1, 1]);
+    expect(layer.send(G, PROTO_UDP, Uint8Array.of(7), { loopback: true, ttl: 0 })).toBeUndefined();
+    expect(link.sent.length).toBe(3); // TTL 0: not on the link
+    expect(layer.deliverLoopback(0)).toBe(2);
+    expect(udp.received.map((d) => [d.payload.length, d.ttl, d.toBroadcast])).toEqual([[3000, 1, true], [1, 0, true]]);
+    expect(() => layer.send(G, PROTO_UDP, Uint8Array.of(7), { ttl: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    // Without loopback on, the option only sends (and TTL 0 goes nowhere).
+    const bare = setup();
+    expect(bare.layer.send(G, PROTO_UDP, Uint8Array.of(1), { loopback: true, ttl: 0 })).toBeUndefined();
+    expect(bare.layer.send(G, PROTO_UDP, Uint8Array.of(1), { loopback: true })).toBeUndefined();
+    expect(bare.link.sent.length).toBe(1);
+  });
   it('unknown protocol: counted, and protocol unreachable (code 2) quoting the datagram', () => {
     const { layer, reporter } = setup();
     const p = packet(Uint8Array.of(1, 2), { protocol: 99 });

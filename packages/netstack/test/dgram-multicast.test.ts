@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { createStack, createLinkPair, type Stack } from '@netstack/netstack';
+import { checkAccounting, createStack, createLinkPair, type Stack } from '@netstack/netstack';
 
 type Sock = ReturnType<Stack['udp']['createSocket']>;
 const G = '239.1.2.3';
@@ -36,6 +36,8 @@ afterEach(async () => {
   for (const s of socks.splice(0)) {
     try { s.close(); } catch { /* closed by its test */ }
   }
+  // Every datagram (looped copies included) explained by exactly one counter.
+  for (const st of open) expect(checkAccounting(st.stats()).violations).toEqual([]);
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 

@@ -1,5 +1,5 @@
 export * from './wire.js';
-export { UdpLayer, LOOP_BACKLOG, type UdpLayerOptions, type UdpStats } from './layer.js';
+export { UdpLayer, type UdpLayerOptions, type UdpStats } from './layer.js';
 export { MAX_MEMBERSHIPS, MAX_SOURCES } from './endpoint.js';
 export type { UdpEndpoint, SocketHost, Membership, MembershipOp } from './endpoint.js';
 export { UdpSocket, type UdpSocketOptions, type RemoteInfo, type AddressInfo, type BindOptions, type SendCallback } from './socket.js';

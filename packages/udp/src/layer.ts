@@ -27,8 +27,9 @@
  * Multicast sends use the socket's multicast TTL (default 1) and, with IP_MULTICAST_LOOP
  * (default on), a copy of a datagram to a group this host joined is delivered locally as
  * Linux's ip_mc_output does; so is a copy of every broadcast (Linux loops broadcasts
- * unconditionally). Looped copies are queued (bounded by LOOP_BACKLOG, Linux's
- * netdev_max_backlog) and delivered on a later tick, never inside `send`.
+ * unconditionally). The copy goes through the IP layer's loopback (SendOptions.loopback):
+ * received on a later turn of the event loop, never inside `send`, and counted as any
+ * received datagram.
  */
 import {
   ANY,
@@ -77,8 +78,6 @@ export interface UdpLayerOptions {
 
 /** 224.0.0.1: every multicast-capable interface is a member (RFC 1112 §4). */
 const ALL_HOSTS = 0xe0000001;
-/** Linux net.core.netdev_max_backlog: looped-back datagrams waiting for their tick. */
-export const LOOP_BACKLOG = 1000;
 
 /** Linux ip_mc_sf_allow for one membership: does its source filter let `src` through? */
 function allows(m: Membership, src: Ipv4Address): boolean {
@@ -90,14 +89,7 @@ function findMembership(ep: UdpEndpoint, group: Ipv4Address): Membership | undef
   return undefined;
 }
 
-/** A datagram looped back to this host (multicast loop, broadcast), waiting for its tick. */
-interface Looped {
-  src: Ipv4Address;
-  dst: Ipv4Address;
-  srcPort: number;
-  dstPort: number;
-  payload: Buffer;
-}
+
 
 function rethrow(e: unknown): never {
   throw e;
@@ -133,8 +125,6 @@ export interface UdpStats {
   InHdrErrors: number;
   /** Datagrams no socket took because every matching socket's buffer was full (RcvbufErrors counts each copy). */
   RcvbufDrops: number;
-  /** Looped-back copies (multicast loop, broadcast) dropped because LOOP_BACKLOG were already waiting. */
-  LoopDrops: number;
 }
 
 /**
@@ -199,20 +189,20 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly counters: UdpStats = {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
     InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
-    LoopDrops: 0,
   };
   readonly rmemMax: number;
   readonly wmemMax: number;
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
   private readonly groups = new Map<Ipv4Address, Membership[]>();
-  /** Looped-back datagrams waiting for their tick (at most LOOP_BACKLOG). */
-  private loopQueue: Looped[] = [];
+
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
   private readonly rxRepr: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
   private readonly rxViews = new ViewCache();
-  /** The send options when a socket sets its TTL, reused. */
+  /** The send options when a socket sets its TTL, or a copy is looped back (reused). */
   private readonly ttlOptions: SendOptions = { ttl: 64 };
+  private readonly loopOptions: SendOptions = { loopback: true };
+  private readonly loopTtlOptions: SendOptions = { ttl: 64, loopback: true };
 
   constructor(ip: IpOutput, options: UdpLayerOptions = {}) {
     this.ip = ip;
@@ -429,49 +419,23 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     w.length = UDP_HEADER_LEN + length;
     const multicast = isMulticast(dst);
     if (multicast) ttl = ep.mcTtl; // IP_MULTICAST_TTL, not IP_TTL (Linux ip_select_ttl's caller)
+    // Linux ip_mc_output: multicast to a group this host is a member of loops back when
+    // IP_MULTICAST_LOOP is set; a broadcast always does.
+    const loop = multicast ? ep.mcLoop && this.acceptsGroup(dst, this.ip.address) : this.isBroadcast(dst);
     let options: SendOptions | undefined;
-    if (ttl !== undefined && ttl > 0) {
+    if (loop) {
+      options = ttl === undefined ? this.loopOptions : this.loopTtlOptions;
+      if (ttl !== undefined) options.ttl = ttl;
+    } else if (ttl !== undefined) {
       options = this.ttlOptions;
       options.ttl = ttl;
     }
-    // A multicast TTL of 0 stays on this host: looped back (below), never sent (Linux ip_mc_output).
-    const err = ttl === 0 ? undefined : this.ip.sendWith(dst, PROTO_UDP, w.length, w, options);
+    // Multicast TTL 0 without a local copy goes nowhere (and is not an error).
+    const err = ttl === 0 && !loop ? undefined : this.ip.sendWith(dst, PROTO_UDP, w.length, w, options);
     w.chunks = NO_CHUNKS;
-    if (err === undefined) {
-      this.counters.OutDatagrams++;
-      // Linux ip_mc_output: multicast to a group this host is a member of loops back when
-      // IP_MULTICAST_LOOP is set; a broadcast always does.
-      const src = this.ip.address;
-      if (multicast ? ep.mcLoop && this.acceptsGroup(dst, src) : this.isBroadcast(dst)) this.loopBack(src, ep.localPort, dst, dstPort, chunks, length);
-    } else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
+    if (err === undefined) this.counters.OutDatagrams++;
+    else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
     return err;
-  }
-
-  /** Queues a copy of a datagram this host sent to itself; delivered on a later tick. */
-  private loopBack(src: Ipv4Address, srcPort: number, dst: Ipv4Address, dstPort: number, chunks: readonly Uint8Array[], length: number): void {
-    if (this.loopQueue.length >= LOOP_BACKLOG) {
-      this.counters.LoopDrops++;
-      return;
-    }
-    const payload = Buffer.allocUnsafe(length);
-    let at = 0;
-    for (const c of chunks) {
-      payload.set(c, at);
-      at += c.length;
-    }
-    if (this.loopQueue.push({ src, dst, srcPort, dstPort, payload }) === 1) process.nextTick(() => this.runLoopQueue());
-  }
-
-  private runLoopQueue(): void {
-    const q = this.loopQueue;
-    this.loopQueue = [];
-    for (const l of q) {
-      // Received as a datagram handed up by IP (InReceives), through the membership check
-      // again: a group left since the send is ignored (IgnoredMulti).
-      this.counters.InReceives++;
-      if (isMulticast(l.dst) && !this.acceptsGroup(l.dst, l.src)) this.counters.IgnoredMulti++;
-      else this.deliverGroup(l.src, l.srcPort, l.dst, l.dstPort, l.payload, 0);
-    }
   }
 
   /** True for 255.255.255.255 and the subnet's directed broadcast (SocketHost). */

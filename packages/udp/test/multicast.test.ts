@@ -1,10 +1,11 @@
 /**
  * The UDP layer's multicast state on its own (a fake IP layer): the membership index the
- * IP layer asks (`acceptsGroup`), its cleanup, the loop-back path and its bound.
- * Delivery between two stacks is tested in @netstack/netstack (dgram-multicast.test.ts).
+ * IP layer asks (`acceptsGroup`), its cleanup, and what a send asks of IP (TTL, local
+ * copy). Delivery between two stacks, loop-back included, is tested in
+ * @netstack/netstack (dgram-multicast.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { LOOP_BACKLOG, UdpLayer } from '../src/index.js';
+import { UdpLayer } from '../src/index.js';
 import { FakeIp, ip, tick } from './helpers.js';
 
 function setup() {
@@ -39,39 +40,50 @@ describe('membership index', () => {
 });
 
 describe('sending to a group', () => {
-  it('uses the multicast TTL (1 by default), loops a copy back on a later tick, and TTL 0 never leaves', async () => {
+  it('uses the multicast TTL (1 by default) and asks IP for a local copy only for a joined group with IP_MULTICAST_LOOP', () => {
     const { net, udp } = setup();
     const s = udp.createSocket('udp4');
     s.bind(5000);
+    s.setTTL(9);
+    s.send('not joined', 5000, '239.1.1.1');
     s.addMembership('239.1.1.1');
-    const got: string[] = [];
-    s.on('message', (m) => got.push(String(m)));
-    s.send('a', 5000, '239.1.1.1');
-    expect(got).toEqual([]); // never inside send
-    expect(net.take().map((x) => x.options?.ttl)).toEqual([1]);
-    s.setMulticastTTL(0);
-    s.send('b', 5000, '239.1.1.1');
-    expect(net.take()).toEqual([]);
-    await tick();
-    expect(got).toEqual(['a', 'b']);
-    expect(udp.stats().OutDatagrams).toBe(2);
-    expect(udp.stats().InDatagrams).toBe(2);
+    s.send('joined', 5000, '239.1.1.1');
+    s.setMulticastLoopback(false);
+    s.send('loop off', 5000, '239.1.1.1');
+    s.setMulticastLoopback(true);
+    s.setMulticastTTL(4);
+    s.send('ttl 4', 5000, '239.1.1.1');
+    s.send('unicast', 5000, '10.0.0.1');
+    expect(net.take().map((x) => x.options)).toEqual([{ ttl: 1 }, { ttl: 1, loopback: true }, { ttl: 1 }, { ttl: 4, loopback: true }, { ttl: 9 }]);
     s.close();
   });
 
-  it(`holds at most LOOP_BACKLOG (${LOOP_BACKLOG}) looped copies; the rest count as LoopDrops`, async () => {
+  it('multicast TTL 0: handed to IP only with a local copy to make; otherwise it goes nowhere, without error', async () => {
     const { net, udp } = setup();
     const s = udp.createSocket('udp4');
     s.bind(5000);
-    s.setRecvBufferSize(1 << 21);
+    s.setMulticastTTL(0);
+    const errs: unknown[] = [];
+    s.send('nowhere', 5000, '239.1.1.1', (e) => errs.push(e));
+    expect(net.take()).toEqual([]);
     s.addMembership('239.1.1.1');
-    let got = 0;
-    s.on('message', () => got++);
-    for (let i = 0; i < LOOP_BACKLOG + 5; i++) s.send('x', 5000, '239.1.1.1');
-    expect(net.take()).toHaveLength(LOOP_BACKLOG + 5); // all sent on the link
+    s.send('here only', 5000, '239.1.1.1', (e) => errs.push(e));
+    expect(net.take().map((x) => x.options)).toEqual([{ ttl: 0, loopback: true }]);
     await tick();
-    expect(got).toBe(LOOP_BACKLOG);
-    expect(udp.stats().LoopDrops).toBe(5);
+    expect(errs).toEqual([null, null]);
+    expect(udp.stats().OutDatagrams).toBe(2);
+    s.close();
+  });
+
+  it('a broadcast always asks for a local copy (Linux loops broadcasts), with the socket TTL when set', () => {
+    const { net, udp } = setup();
+    const s = udp.createSocket('udp4');
+    s.bind(5000);
+    s.setBroadcast(true);
+    s.send('b', 5000, '255.255.255.255');
+    s.setTTL(3);
+    s.send('b', 5000, '255.255.255.255');
+    expect(net.take().map((x) => x.options)).toEqual([{ loopback: true }, { ttl: 3, loopback: true }]);
     s.close();
   });
 });
