@@ -83,6 +83,15 @@ describe('input: dispatch', () => {
     expect(s.InAddrErrors).toBe(1);
     expect(balanced(s)).toBe(true);
   });
+  it('with loopback on, a datagram from the link whose source is our own address is a martian (bad-source)', () => {
+    const { layer, udp } = setup({ onLoopback: () => {} });
+    layer.input(packet(Uint8Array.of(1), { src: US }), 0);
+    expect(udp.received).toHaveLength(0);
+    expect(layer.stats().dropped['bad-source']).toBe(1);
+    const bare = setup();
+    bare.layer.input(packet(Uint8Array.of(1), { src: US }), 0);
+    expect(bare.udp.received).toHaveLength(1); // without loopback, as before
+  });
   it('SendOptions.loopback: a whole local copy beside the send (even when fragmented); TTL 0 only with it, and then never sent', () => {
     let wake = 0;
     const { layer, link, udp } = setup({ onLoopback: () => wake++ });
