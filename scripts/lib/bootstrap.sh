@@ -1,7 +1,8 @@
 # Sourced by scripts/{test,demo,bench}: makes a fresh machine ready with nothing done by hand.
 # Installs pnpm (pinned: newer ones refuse our lock), the workspace's dependencies,
 # the kernel-side tools the demo and kernel tests drive (ping, nc), tshark (the kernel tests
-# check the stack's captures with it), and builds.
+# check the stack's captures with it), dnsmasq (the kernel-side DNS server of test/kernel/dns.test.ts),
+# and builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -17,6 +18,7 @@ command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
 command -v nc >/dev/null 2>&1 || need_pkgs+=(netcat-openbsd)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
+command -v dnsmasq >/dev/null 2>&1 || need_pkgs+=(dnsmasq-base)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need_pkgs[*]}"

@@ -80,9 +80,16 @@ describe('UDP echo from a kernel-side node:dgram client', () => {
 describe('netstack ping from the stack to the kernel side', () => {
   it('gets replies from the kernel', async () => {
     // A second device in the same namespace, so the running server is untouched.
-    const r = await ns.run(process.execPath, [cli, 'ping', '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', '-c', '3', '-i', '0.1', '-s', '1000', '10.7.1.1'], { timeoutMs: 20_000 });
+    const before = ns.snmp();
+    const r = await ns.run(process.execPath, [cli, 'ping', '--stats', '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', '-c', '3', '-i', '0.1', '-s', '1000', '10.7.1.1'], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/3 packets transmitted, 3 received/);
+    // The echoes went through the stack and the kernel answered them: both sides counted 3.
+    const stats = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('stats '))!.slice(6));
+    expect(stats.icmp).toMatchObject({ OutEchos: 3, InEchoReps: 3 });
+    const after = ns.snmp();
+    expect(after['Icmp.InEchos']! - before['Icmp.InEchos']!).toBeGreaterThanOrEqual(3);
+    expect(after['Icmp.OutEchoReps']! - before['Icmp.OutEchoReps']!).toBeGreaterThanOrEqual(3);
     expect(ns.links()).not.toContain('tun1');
   });
 });

@@ -179,15 +179,24 @@ describe('the stack connects out to a kernel-side server', () => {
     const expectedSha = listening[3]!;
     try {
       const body = join(dir, 'fetched.bin');
-      const r = await ns.run(process.execPath, [cli, 'fetch', '-m', '30', '-o', body, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/big'], { timeoutMs: 45_000 });
+      const r = await ns.run(process.execPath, [cli, 'fetch', '--stats', '-m', '30', '-o', body, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/big'], { timeoutMs: 45_000 });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/200/);
+      // The stack carried the request, not the kernel's own TCP (10.7.1.1 is a local
+      // address of the kernel, so it would answer a kernel client over loopback): the
+      // server saw the stack's address, once, and the stack counted the connection and
+      // the segments of the body.
+      expect(srvOut.match(/^peer .*$/gm), srvOut).toEqual([expect.stringMatching(/^peer 10\.7\.1\.2 \d+ \/big$/)]);
+      const stats = JSON.parse(r.stderr.split('\n').find((l) => l.startsWith('stats '))!.slice(6));
+      expect(stats.tcp.activeOpens).toBe(1);
+      expect(stats.tcp.inSegs).toBeGreaterThan(10); // 64 KB super-segments with offloads
+      expect(stats.link.rxBytes).toBeGreaterThan(5_000_000);
       expect(r.stderr.match(/sha256 ([0-9a-f]{64})/)?.[1], r.stderr).toBe(expectedSha);
       const got = readFileSync(body);
       expect(got.length).toBe(5_000_000);
       expect(createHash('sha256').update(got).digest('hex')).toBe(expectedSha);
       expect(ns.links()).not.toContain('tun1');
-      console.log(`fetch: ${r.stderr.trim().split('\n').pop()}`);
+      console.log(`fetch: ${r.stderr.split('\n').find((l) => l.startsWith('HTTP/'))}`);
     } finally {
       srv.kill('SIGTERM');
     }

@@ -94,3 +94,21 @@ export function validateInteger(value: unknown, name: string, min: number, max: 
   if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
   return value;
 }
+
+/**
+ * A call on a stack that was closed (`stack.close()`): code ERR_STACK_CLOSED, with the
+ * `syscall` (and `address`/`port`) it stands for, delivered where the call's operational
+ * errors go ('error' event, callback, rejection). A dedicated code, not an errno: nothing
+ * was tried on the network, and a caller can tell "my own stack is gone" from a network
+ * failure (see the facade's README, "Closing a stack").
+ */
+export function stackClosedError(syscall: string, address?: string, port?: number): ErrnoError {
+  let where = '';
+  if (address !== undefined) where = port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
+  const e = new Error(`${syscall} ERR_STACK_CLOSED${where}: the stack is closed`) as ErrnoError;
+  e.code = 'ERR_STACK_CLOSED';
+  e.syscall = syscall;
+  if (address !== undefined) e.address = address;
+  if (port !== undefined && port > 0) e.port = port;
+  return e;
+}

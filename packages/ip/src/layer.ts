@@ -460,9 +460,9 @@ export class Ipv4Layer implements IpOutput {
       return;
     }
     // RFC 1122 §3.2.1.3: a source that is our subnet's broadcast is not a host; 127/8
-    // (g) never arrives from a link, in either field; nor, with loopback on, does our own
-    // address (Linux fib_validate_source: a local source from a device is a martian,
-    // unless accept_local): answering it would loop back to ourselves.
+    // (g) never arrives from a link, in either field. Nor does our own address as the
+    // source (Linux's martian check, fib_validate_source): what we send ourselves comes
+    // through the loopback, and a forged one would make us answer ourselves.
     if (r.src === this.directedBroadcast || (!s.local && (r.src >>> 24 === 127 || (r.src === this.address && this.onLoopback !== undefined)))) {
       c.dropped['bad-source']++;
       c.InAddrErrors++;

@@ -3,10 +3,18 @@
 // scripts/demo do it); this file only loads the build.
 import { main } from '../dist/cli.js';
 
+// A failed command ends at once: its one line is already on stderr (written
+// synchronously: stderr is a file, pipe or terminal on Linux), and whatever it
+// had opened must not keep the process alive behind it. Open devices are closed by
+// @netstack/tun's 'exit' hook. A command that succeeded ends when it has closed
+// everything, so a handle it forgot shows up as a hang in the tests.
 main(process.argv.slice(2)).then(
-  (code) => { if (typeof code === 'number') process.exitCode = code; },
+  (code) => {
+    if (code !== 0) process.exit(code);
+    process.exitCode = 0;
+  },
   (err) => {
     process.stderr.write(`netstack: ${err && err.message ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -12,9 +12,31 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP, isIPv4 } from 'node:net';
 import { createStack, type Stack } from './stack.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
+
+/** The device and stack flags of serve, ping and fetch (deviceOptions below). */
+const DEVICE_HELP = `  --tun NAME           device name (default tun0)
+  --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
+  --addr ADDR          the stack's address, inside --kernel-addr's subnet (default 10.7.0.2)
+  --mtu N              device MTU, 68..65535 (default 1500)
+  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW) as the
+                       wire carries them: checksums complete, TCP super-segments
+                       (offloads) as one record each, up to 64 KB (default none)
+  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
+  --impair SPEC        impair the link both ways, deterministic for a seed:
+                       loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
+                       (ce=P% marks ECN-capable packets CE instead) (default none)
+  --ecn MODE           ECN (RFC 3168): passive (accepted when the peer asks),
+                       on (also asked for on outgoing connections), off (default passive)
+  --cc NAME            TCP congestion control: cubic or newreno (default cubic)
+  --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
+                       checksum + TCP segmentation offload: 64 KB TCP
+                       super-segments both ways; off when --impair is given)
+                       (default: offloads on)`;
 
 const HELP: Record<string, string> = {
   main: `netstack: a userspace TCP/IP stack on a Linux TUN device
@@ -27,7 +49,11 @@ Commands:
   fetch   HTTP GET a URL on the kernel side, with the stack as the client
   demo    in a private network namespace: the kernel's ping and a UDP client
           answered by the stack, with a pcap capture
-Run 'netstack <command> --help' for its options.`,
+Options:
+  --version            print the version and exit
+  -h, --help           this help
+Run 'netstack <command> --help' for its options. Usage errors exit 2, runtime
+failures 1, each with one line on stderr.`,
   serve: `Usage: netstack serve [options]
 
 Creates (or attaches to) a TUN device in the current network namespace, gives the
@@ -40,57 +66,47 @@ SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters now, as a
 'stats {...}' line (the --stats format), and keeps serving.
 
 Options:
-  --tun NAME           device name (default tun0)
-  --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
-  --addr ADDR          the stack's address (default 10.7.0.2)
-  --mtu N              device MTU, 68..65535 (default 1500)
-  --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW) as the
-                       wire carries them: checksums complete, TCP super-segments
-                       (offloads) as one record each, up to 64 KB
-  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
-  --impair SPEC        impair the link both ways, deterministic for a seed:
-                       loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
-                       (ce=P% marks ECN-capable packets CE instead)
-  --ecn MODE           ECN (RFC 3168): passive (default: accepted when the peer asks),
-                       on (also asked for on outgoing connections), off
-  --cc NAME            TCP congestion control: cubic (default) or newreno
-  --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
-                       checksum + TCP segmentation offload: 64 KB TCP
-                       super-segments both ways; off when --impair is given)
+${DEVICE_HELP}
   --stats              print the stack's counters as JSON on exit (tcp.connections:
-                       the TCP table's size when the signal came)
+                       the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
   ping: `Usage: netstack ping [options] [HOST]
 
 Pings HOST (default: the kernel side, 10.7.0.1) from the stack, through a TUN
 device it creates in the current network namespace.
 
+HOST is an IPv4 address, localhost (the stack's own loopback, 127.0.0.1), or a
+name with --dns.
+
 Options:
-  -c N                 number of echo requests (default 4)
-  -s SIZE              payload bytes (default 56)
-  -i SECONDS           interval (default 1)
-  -W SECONDS           time to wait for each reply (default 1)
-  --pcap FILE          record both directions to FILE (pcap), as for serve
-  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
-  --impair SPEC        as for serve
-  --ecn MODE, --cc NAME  as for serve
+  -c, --count N        number of echo requests, 1..1000000 (default 4)
+  -s, --size SIZE      payload bytes, 0..65507 (default 56)
+  -i, --interval SECONDS  interval (default 1)
+  -W, --wait SECONDS   time to wait for each reply (default 1)
+  --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
+                       (an IPv4 address[:port]; repeat for more), or 'host' for the
+                       host's resolver (default: none, addresses and localhost only)
+  --stats              print the stack's counters on exit, as a 'stats {...}' line
+                       on stdout (default off)
+${DEVICE_HELP}
   -h, --help           this help`,
   fetch: `Usage: netstack fetch [options] URL
 
-Fetches URL (http://ADDRESS[:PORT]/path, an IPv4 address on the kernel side) with
+Fetches URL (http://HOST[:PORT]/path: an IPv4 address, or a name with --dns) with
 node:http over the stack's TCP, through a TUN device it creates in the current
 network namespace. The body goes to stdout (or -o FILE); the status line, size,
 time and sha256 go to stderr.
 
 Options:
-  -o FILE              write the body to FILE
-  -m SECONDS           give up after this long (default 30)
-  --pcap FILE          record both directions to FILE (pcap), as for serve
-  --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
-  --tun NAME, --kernel-addr CIDR, --addr ADDR, --mtu N,
-  --impair SPEC        as for serve
-  --ecn MODE, --cc NAME  as for serve
+  -o, --output FILE    write the body to FILE (default stdout)
+  -m, --max-time SECONDS  give up after this long (default 30)
+  --dns SERVER         resolve the URL's name with the stack's own resolver asking
+                       SERVER over the stack (an IPv4 address[:port]; repeat for more),
+                       or 'host' for the host's resolver (default: none)
+  --stats              print the stack's counters on exit, as a 'stats {...}' line
+                       on stderr (default off): tcp.ActiveOpens shows the request
+                       went through the stack
+${DEVICE_HELP}
   -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
@@ -104,8 +120,10 @@ no bad checksum, nothing malformed) when it is installed, keeps the capture, and
 removes everything.
 
 Options:
-  --pcap FILE          where to keep the capture of 'serve' (default ./netstack-demo.pcap;
+  --pcap FILE          where to keep the capture of 'serve' (default netstack-demo.pcap, here;
                        the stack of 'fetch' records to FILE without .pcap + -fetch.pcap)
+  --inside             internal: run the checks in the current namespace, as the
+                       demo's own child does inside the namespace it made (default off)
   -h, --help           this help`,
 };
 
@@ -123,46 +141,159 @@ const deviceOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
+const serveOptions = { ...deviceOptions, stats: { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
+/** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
+const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
+
+const pingOptions = {
+  ...deviceOptions,
+  ...dnsOption,
+  stats: { type: 'boolean' },
+  count: { type: 'string', short: 'c', default: '4' },
+  size: { type: 'string', short: 's', default: '56' },
+  interval: { type: 'string', short: 'i', default: '1' },
+  wait: { type: 'string', short: 'W', default: '1' },
+} as const satisfies ParseArgsConfig['options'];
+const fetchOptions = {
+  ...deviceOptions,
+  ...dnsOption,
+  stats: { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  'max-time': { type: 'string', short: 'm', default: '30' },
+} as const satisfies ParseArgsConfig['options'];
+const demoOptions = {
+  pcap: { type: 'string', default: 'netstack-demo.pcap' },
+  help: { type: 'boolean', short: 'h' },
+  inside: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Every command's flags, as parsed (the help test checks each is documented). */
+export const commandOptions: Readonly<Record<string, NonNullable<ParseArgsConfig['options']>>> = {
+  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions,
+};
+
+/** A mistake in the command line: one line on stderr, exit status 2. */
 class UsageError extends Error {}
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = false) {
   try {
     return parseArgs({ args, options, allowPositionals: positionals, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // node:util's messages name the flag but run on with advice about '--'; keep one line.
+    const e = err as Error & { code?: string };
+    const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec(e.message) : null;
+    throw new UsageError(unknown ? `unknown option '${unknown[1]}'` : e.message.split('\n')[0]!);
   }
 }
 
-function intOption(name: string, text: string | undefined, min: number, max: number): number {
+/** `flag` as the user types it: '--mtu', '-c'. */
+function intOption(flag: string, text: string | undefined, min: number, max: number): number {
   const n = Number(text);
-  if (text === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}, got '${text}'`);
+  if (text === undefined || !/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer in ${min}..${max}, got '${text}'`);
   return n;
 }
 
-function numOption(name: string, text: string | undefined, min: number, max: number): number {
+function numOption(flag: string, text: string | undefined, min: number, max: number): number {
   const n = Number(text);
-  if (text === undefined || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`-${name} must be a number in ${min}..${max}, got '${text}'`);
+  if (text === undefined || text.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} must be a number in ${min}..${max}, got '${text}'`);
   return n;
+}
+
+/**
+ * createStack's options as the CLI's flags: an argument error from createStack (its
+ * `option` property when it has one, else the option named in its message) is reported
+ * as a usage error naming the flag the user typed.
+ */
+const FLAG_OF_OPTION: ReadonlyArray<[option: string, flag: string]> = [
+  ['tun.kernelAddress', '--kernel-addr'],
+  ['tun.name', '--tun'],
+  ['tun.mtu', '--mtu'],
+  ['tun.offload', '--no-offload'],
+  ['tcpOptions.congestionControl', '--cc'],
+  ['tcpOptions.ecn', '--ecn'],
+  ['gateway', '--addr'],
+  ['prefixLength', '--kernel-addr'],
+  ['address', '--addr'],
+  ['impair', '--impair'],
+  ['pcap', '--pcap'],
+];
+
+/** The createStack option an error is about, from its `option` property or its message. */
+function optionOf(err: Error & { option?: unknown }): string | undefined {
+  if (typeof err.option === 'string') {
+    const option = err.option.replace(/^options\./, '');
+    if (FLAG_OF_OPTION.some(([o]) => o === option)) return option;
+  }
+  for (const [option] of FLAG_OF_OPTION) if (err.message.includes(`options.${option}`)) return option;
+  // parseImpairSpec's messages speak of 'impairment'.
+  if (/\bimpair/.test(err.message)) return 'impair';
+  return undefined;
+}
+
+/** A createStack failure said in terms of the flags given (a usage error when it is an argument error). */
+function stackError(err: unknown, v: DeviceValues): Error {
+  if (!(err instanceof Error)) return new Error(String(err));
+  const e = err as Error & { code?: string; option?: unknown };
+  const option = optionOf(e);
+  const argument = typeof e.code === 'string' && /^ERR_(INVALID_ARG|OUT_OF_RANGE)/.test(e.code);
+  if (option === undefined || !argument) return e;
+  // The CLI gives no gateway: the kernel side is the gateway, so the stack's address is off its subnet.
+  if (option === 'gateway') return new UsageError(`--addr ${v.addr} is not inside --kernel-addr ${v['kernel-addr']} (the kernel side is the stack's gateway)`);
+  const flag = FLAG_OF_OPTION.find(([o]) => o === option)![1];
+  const given: Record<string, string | undefined> = {
+    '--addr': v.addr, '--kernel-addr': v['kernel-addr'], '--tun': v.tun, '--mtu': v.mtu, '--impair': v.impair, '--pcap': v.pcap, '--ecn': v.ecn, '--cc': v.cc,
+  };
+  const value = given[flag];
+  // Node's style, "The property 'options.x' must be ... Received ...", said of the flag.
+  const nodeStyle = /^The (?:property|argument) '[^']*' (.*?)\.? Received (.*)$/s.exec(e.message);
+  if (nodeStyle) return new UsageError(`${flag} ${nodeStyle[1]}, got ${nodeStyle[2]}`);
+  if (!e.message.includes(`options.${option}`)) return new UsageError(`${flag}${value === undefined ? '' : ` '${value}'`}: ${e.message}`);
+  // Every option the message names, said as its flag (the table is ordered longest first).
+  let text = e.message;
+  for (const [o, f] of FLAG_OF_OPTION) text = text.split(`options.${o}`).join(f);
+  return new UsageError(text);
 }
 
 type DeviceValues = {
   tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; 'pcap-max-bytes'?: string | undefined;
   impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
+  dns?: string[] | undefined;
 };
+
+function dnsServers(values: string[]): string[] | 'host' {
+  if (values.length === 1 && values[0] === 'host') return 'host';
+  for (const v of values) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/.exec(v);
+    if (m === null || m.slice(1, 5).some((x) => Number(x) > 255) || (m[5] !== undefined && (Number(m[5]) < 1 || Number(m[5]) > 65535))) {
+      throw new UsageError(`--dns must be an IPv4 address[:port] or 'host', got '${v}'`);
+    }
+  }
+  return values;
+}
 
 /** Default of --pcap-max-bytes: the capture stops growing at 1 GiB (stack.capture's default). */
 const PCAP_MAX_BYTES = 2 ** 30;
 
 async function stackFromOptions(v: DeviceValues): Promise<Stack> {
-  const maxBytes = v['pcap-max-bytes'] === undefined ? PCAP_MAX_BYTES : intOption('pcap-max-bytes', v['pcap-max-bytes'], 24, Number.MAX_SAFE_INTEGER);
+  const maxBytes = v['pcap-max-bytes'] === undefined ? PCAP_MAX_BYTES : intOption('--pcap-max-bytes', v['pcap-max-bytes'], 24, Number.MAX_SAFE_INTEGER);
   if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
-  const stack = await createStack({
-    tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu: intOption('mtu', v.mtu, 68, 65535), ...(v['no-offload'] === true ? { offload: false } : {}) },
-    address: v.addr,
-    ...(v.impair !== undefined ? { impair: v.impair } : {}),
-    tcpOptions: { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) },
-  });
+  const mtu = intOption('--mtu', v.mtu, 68, 65535);
+  const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
+  if (!isIPv4(v.addr)) throw new UsageError(`--addr must be an IPv4 address, got '${v.addr}'`);
+  const dns = v.dns !== undefined ? dnsServers(v.dns) : undefined;
+  let stack: Stack;
+  try {
+    stack = await createStack({
+      tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu, ...(v['no-offload'] === true ? { offload: false } : {}) },
+      address: v.addr,
+      ...(v.impair !== undefined ? { impair: v.impair } : {}),
+      tcpOptions,
+      ...(dns !== undefined ? { dns } : {}),
+    });
+  } catch (err) {
+    throw stackError(err, v);
+  }
   if (v.pcap !== undefined) {
     // Started before any packet can be read: the device's first read is an I/O callback,
     // after these microtasks.
@@ -170,7 +301,8 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
       captures.set(stack, await stack.capture(v.pcap, { maxBytes }));
     } catch (err) {
       await stack.close();
-      throw err;
+      const e = err as Error & { code?: string };
+      throw Object.assign(new Error(`--pcap ${v.pcap}: cannot write the capture (${e.code ?? e.message})`), e.code !== undefined ? { code: e.code } : {});
     }
   }
   return stack;
@@ -210,25 +342,42 @@ function ccOption(text: string): 'cubic' | 'newreno' {
   throw new UsageError(`--cc must be cubic or newreno, got '${text}'`);
 }
 
-/** Resolves on the first SIGINT/SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((res) => {
-    const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      res(sig);
-    };
+/** `signal` resolves on the first SIGINT/SIGTERM; `cancel()` removes the handlers. */
+function untilSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
+  let on!: (sig: NodeJS.Signals) => void;
+  const cancel = (): void => {
+    process.off('SIGINT', on);
+    process.off('SIGTERM', on);
+  };
+  const signal = new Promise<NodeJS.Signals>((res) => {
+    on = (sig) => { cancel(); res(sig); };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
   });
+  return { signal, cancel };
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, { ...deviceOptions, stats: { type: 'boolean' } });
+  const { values } = parse(args, serveOptions);
   if (values.help) return help('serve');
-  const stopped = untilSignal();
-  const stack = await stackFromOptions(values);
-  const services = await startServices(stack);
+  // Watched from the start, so a signal during set-up still ends in a clean close;
+  // given back if set-up fails, or the failure would swallow the user's first Ctrl-C.
+  const signals = untilSignal();
+  let stack: Stack;
+  let services: Awaited<ReturnType<typeof startServices>>;
+  try {
+    stack = await stackFromOptions(values);
+    try {
+      services = await startServices(stack);
+    } catch (err) {
+      await closeStack(stack);
+      throw err;
+    }
+  } catch (err) {
+    signals.cancel();
+    throw err;
+  }
+  const stopped = signals.signal;
   const link = stack.linkInfo();
   const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} uso4=${link.offload.uso4 === true}`;
   // SIGUSR2: the counters of the running stack (SIGUSR1 is Node's inspector signal).
@@ -255,20 +404,19 @@ async function serve(args: string[]): Promise<number> {
 }
 
 async function ping(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ...deviceOptions,
-    count: { type: 'string', short: 'c', default: '4' },
-    size: { type: 'string', short: 's', default: '56' },
-    interval: { type: 'string', short: 'i', default: '1' },
-    wait: { type: 'string', short: 'W', default: '1' },
-  }, true);
+  const { values, positionals } = parse(args, pingOptions, true);
   if (values.help) return help('ping');
-  if (positionals.length > 1) throw new UsageError('ping takes one HOST');
-  const host = positionals[0] ?? values['kernel-addr'].split('/')[0]!;
-  const count = intOption('c', values.count, 1, 1_000_000);
-  const size = intOption('s', values.size, 0, 65507);
-  const intervalMs = numOption('i', values.interval, 0, 3600) * 1000;
-  const timeout = numOption('W', values.wait, 0.001, 3600) * 1000;
+  if (positionals.length > 1) throw new UsageError(`ping takes one HOST, got ${positionals.length}`);
+  let host = positionals[0] ?? values['kernel-addr'].split('/')[0]!;
+  const count = intOption('-c', values.count, 1, 1_000_000);
+  const size = intOption('-s', values.size, 0, 65507);
+  const intervalMs = numOption('-i', values.interval, 0, 3600) * 1000;
+  const timeout = numOption('-W', values.wait, 0.001, 3600) * 1000;
+  // A name needs a resolver (--dns); 'localhost' is the stack's own loopback, 127.0.0.1.
+  if (host === 'localhost') host = '127.0.0.1';
+  if (!isIPv4(host) && (values.dns === undefined || isIP(host) !== 0)) {
+    throw new UsageError(`HOST must be an IPv4 address (or a name, with --dns), got '${host}'`);
+  }
   const stack = await stackFromOptions(values);
   const abort = new AbortController();
   const onSig = (): void => abort.abort();
@@ -277,7 +425,20 @@ async function ping(args: string[]): Promise<number> {
   let received = 0;
   let sent = 0;
   const rtts: number[] = [];
-  process.stdout.write(`PING ${host} from ${stack.address}: ${size} data bytes\n`);
+  let name = host;
+  if (isIP(name) === 0) {
+    // A name: resolved by the stack (--dns), as ping resolves before its first echo.
+    try {
+      host = (await stack.dns.promises.lookup(name, { family: 4 }) as { address: string }).address;
+    } catch (err) {
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+      await closeStack(stack);
+      throw err;
+    }
+    name = `${name} (${host})`;
+  }
+  process.stdout.write(`PING ${name} from ${stack.address}: ${size} data bytes\n`);
   try {
     for (let i = 0; i < count && !abort.signal.aborted; i++) {
       const started = performance.now();
@@ -298,6 +459,7 @@ async function ping(args: string[]): Promise<number> {
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
     await closeStack(stack);
+    if (values.stats) process.stdout.write(`stats ${JSON.stringify(stack.stats())}\n`);
   }
   const loss = sent === 0 ? 0 : Math.round((100 * (sent - received)) / sent);
   process.stdout.write(`--- ${host} ping statistics ---\n${sent} packets transmitted, ${received} received, ${loss}% packet loss\n`);
@@ -309,13 +471,9 @@ async function ping(args: string[]): Promise<number> {
 }
 
 async function fetchCmd(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ...deviceOptions,
-    output: { type: 'string', short: 'o' },
-    'max-time': { type: 'string', short: 'm', default: '30' },
-  }, true);
+  const { values, positionals } = parse(args, fetchOptions, true);
   if (values.help) return help('fetch');
-  if (positionals.length !== 1) throw new UsageError('fetch takes one URL');
+  if (positionals.length !== 1) throw new UsageError(`fetch takes one URL, got ${positionals.length}`);
   let url: URL;
   try {
     url = new URL(positionals[0]!);
@@ -323,7 +481,7 @@ async function fetchCmd(args: string[]): Promise<number> {
     throw new UsageError(`not a URL: '${positionals[0]}'`);
   }
   if (url.protocol !== 'http:') throw new UsageError(`only http:// URLs, got '${url.protocol}'`);
-  const timeoutMs = numOption('m', values['max-time'], 0.001, 3600) * 1000;
+  const timeoutMs = numOption('-m', values['max-time'], 0.001, 3600) * 1000;
   const stack = await stackFromOptions(values);
   const host = url.hostname;
   const port = Number(url.port || 80);
@@ -347,6 +505,7 @@ async function fetchCmd(args: string[]): Promise<number> {
     return code >= 200 && code < 300 ? 0 : 1;
   } finally {
     await closeStack(stack);
+    if (values.stats) process.stderr.write(`stats ${JSON.stringify(stack.stats())}\n`);
   }
 }
 
@@ -363,7 +522,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 const binPath = resolve(fileURLToPath(import.meta.url), '../../bin/netstack.js');
 
 async function demo(args: string[]): Promise<number> {
-  const { values } = parse(args, { pcap: { type: 'string', default: 'netstack-demo.pcap' }, help: { type: 'boolean', short: 'h' }, inside: { type: 'boolean' } });
+  const { values } = parse(args, demoOptions);
   if (values.help) return help('demo');
   const pcap = resolve(values.pcap);
   if (values.inside) return demoInside(pcap);
@@ -464,18 +623,24 @@ async function demoInside(pcap: string): Promise<number> {
 
   process.stdout.write('\n== the stack as a client: netstack fetch from a kernel-side node:http server ==\n');
   {
-    const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, you asked for ${req.url}\n`));
+    // The server says who asked: 10.7.1.1 is the kernel's own address, so a client on the
+    // kernel's TCP would reach it too (over loopback); only the stack comes from 10.7.1.2.
+    const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, ${req.socket.remoteAddress} asked for ${req.url}\n`));
     await new Promise<void>((res) => kernelServer.listen(8080, '0.0.0.0', () => res()));
     const fetchPcap = `${pcap.replace(/\.pcap$/, '')}-fetch.pcap`;
-    const child = spawn(process.execPath, [binPath, 'fetch', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [binPath, 'fetch', '--stats', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let fout = '';
     let ferr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { ferr += d; });
     const fcode: number | null = await new Promise((res) => child.on('exit', (c) => res(c)));
     kernelServer.close();
-    const good = fcode === 0 && fout.includes('/from-netstack');
-    process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.trim()}\n`);
+    const statsLine = ferr.split('\n').find((l) => l.startsWith('stats '));
+    const fstats = statsLine === undefined ? undefined : (JSON.parse(statsLine.slice(6)) as { tcp?: Record<string, number> });
+    const opens = fstats?.tcp?.activeOpens;
+    const good = fcode === 0 && fout.includes('10.7.1.2 asked for /from-netstack') && opens === 1;
+    process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.split('\n').filter((l) => l && !l.startsWith('stats ')).join('\n     ')}\n` +
+      `     the server saw the stack's address (10.7.1.2); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.inSegs ?? 0} segments in\n`);
     if (!good) failures++;
   }
 
@@ -549,6 +714,16 @@ function help(cmd: string): number {
   return 0;
 }
 
+/** The version of this package (package.json sits beside dist/ and src/, in the repo and in the tarball). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/**
+ * Runs one command. Resolves with the exit status: 0, 1 for a runtime failure, 2 for
+ * a usage error; a failure is one line on stderr naming the flag at fault.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -557,17 +732,27 @@ export async function main(argv: string[]): Promise<number> {
       case 'ping': return await ping(rest);
       case 'fetch': return await fetchCmd(rest);
       case 'demo': return await demo(rest);
-      case undefined:
+      case '--version':
+      case '-V':
+        process.stdout.write(`netstack ${version()}\n`);
+        return 0;
       case '-h':
       case '--help':
-      case 'help':
         return help('main');
+      case 'help':
+        if (rest[0] !== undefined && !(rest[0] in HELP)) throw new UsageError(`no command '${rest[0]}' (try 'netstack --help')`);
+        return help(rest[0] ?? 'main');
+      case undefined:
+        process.stderr.write(`${HELP.main}\n`);
+        return 2;
       default:
         throw new UsageError(`unknown command '${cmd}' (try 'netstack --help')`);
     }
   } catch (err) {
     const e = err as Error & { code?: string };
-    process.stderr.write(`netstack ${cmd}: ${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    const message = `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}`.replace(/\s*\n\s*/g, ' ');
+    const usage = err instanceof UsageError;
+    process.stderr.write(`netstack${cmd === undefined || cmd.startsWith('-') ? '' : ` ${cmd}`}: ${message}${usage && cmd !== undefined && cmd in HELP ? ` (see 'netstack ${cmd} --help')` : ''}\n`);
+    return usage ? 2 : 1;
   }
 }

@@ -4,6 +4,7 @@ export { NetstackError } from './errors.js';
 export { createLinkPair, createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from '@netstack/tun';
 export { checkAccounting, type AccountingOptions, type AccountingReport, type FlatStats } from './accounting.js';
 export { Capture, type CaptureOptions } from './capture.js';
+export type { StackDns, DnsOption, DnsResolverOptions, LookupOptions, LookupAddress, ResolveOptions, RecordWithTtl, DnsErrorCode, ResolverStats } from './dns/index.js';
 // The socket classes and their option types, for users' annotations (`import type { Socket } ...`)
 // and `instanceof`; make sockets with `stack.tcp` / `stack.udp`.
 export { Socket, Server } from './net/index.js';

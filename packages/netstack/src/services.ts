@@ -22,7 +22,7 @@ export interface Services {
 }
 
 export interface ServiceStats {
-  /** UDP echo requests not answered: source port 0 (Linux's sendto refuses it with EINVAL), or a send the socket refused. */
+  /** UDP echo requests not answered: source port 0 (Linux's sendto refuses it with EINVAL) or 7 (an echo loop), or a send the socket refused. */
   UdpEchoRefused: number;
   /** Bad HTTP requests answered with 400 (node:http's 'clientError'). */
   HttpBadRequests: number;
@@ -84,7 +84,9 @@ export async function startServices(stack: Stack): Promise<Services> {
   udpEcho.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
     // Wire input never makes a service throw: a datagram from port 0 cannot be answered
     // (node:dgram's send throws ERR_SOCKET_BAD_PORT, as Linux's sendto fails EINVAL).
-    if (rinfo.port === 0) {
+    // Nor is one from port 7 answered: two echo services (or this one and itself, over
+    // the loopback) would bounce a datagram between them forever.
+    if (rinfo.port === 0 || rinfo.port === 7) {
       counters.UdpEchoRefused++;
       return;
     }

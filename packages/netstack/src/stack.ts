@@ -9,6 +9,13 @@
  * `performance.now()` milliseconds, read once per received batch and once per timer expiry.
  * A `clock` option replaces the real clock (virtual time for deterministic
  * simulation: nothing then happens until the caller advances it).
+ *
+ * Lifetime (lifetime.ts): that timer is always unref'd. The process is held by ONE
+ * keep-alive (the TUN device's poll handle, else a never-firing interval), ref'd only
+ * while the stack has ref'd active handles (servers, sockets, UDP sockets, pings), as
+ * libuv counts active handles. `close()` ends every socket as the kernel ends a dead
+ * process's sockets (RST out, ECONNABORTED to the socket); later calls fail with
+ * ERR_STACK_CLOSED. A failing constructor closes what it opened before it throws.
  */
 import { TunDevice, CaptureLink, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
@@ -16,14 +23,54 @@ import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
-import { invalidArgType, invalidArgValue } from '@netstack/ip';
+import { invalidArgType, invalidArgValue, errnoError, stackClosedError } from '@netstack/ip';
 import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue } from './events.js';
+import { Lifetime } from './lifetime.js';
+import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 function rethrow(e: unknown): never {
   throw e;
+}
+
+function noop(): void {}
+/** The keep-alive interval's period: the largest a Node timer takes (it never needs to fire). */
+const KEEP_ALIVE_MS = 2 ** 31 - 1;
+
+function maskOf(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+function sameSubnet(a: Ipv4Address, b: Ipv4Address, prefixLength: number): boolean {
+  const m = maskOf(prefixLength);
+  return ((a & m) >>> 0) === ((b & m) >>> 0);
+}
+
+/**
+ * Marks an error from createStack() with `option`: the StackOptions path it is about
+ * ('address', 'gateway', 'prefixLength', 'tun', 'tun.kernelAddress', 'tun.mtu', 'impair',
+ * 'pcap', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
+ * inner layer already named is kept.
+ */
+function optionError(err: unknown, option: string): unknown {
+  if (err !== null && typeof err === 'object' && (err as { option?: unknown }).option === undefined) {
+    Object.defineProperty(err, 'option', { value: option, enumerable: true, writable: true, configurable: true });
+  }
+  return err;
+}
+
+/** The TUN device names its bad option as `The "mtu" option`: that is options.tun.mtu. */
+function tunOption(err: unknown): string | undefined {
+  const m = err instanceof Error ? /The "(\w+)" option/.exec(err.message) : null;
+  return m ? `tun.${m[1]}` : undefined;
+}
+
+/** The IP layer names its bad option as `options.gateway ...`. */
+function ipOption(err: unknown): string | undefined {
+  const m = err instanceof Error ? /^options\.(address|gateway|prefixLength)\b/.exec(err.message) : null;
+  return m ? m[1] : undefined;
 }
 
 export interface TunOptions {
@@ -92,6 +139,16 @@ export interface StackOptions {
    * (see @netstack/tun impair.ts). Deterministic for a seed.
    */
   impair?: string | ImpairSpec;
+  /**
+   * Where names are resolved (`stack.dns`, and `stack.tcp.connect({ host: 'name' })`):
+   * DNS servers the stack's own stub resolver asks over the stack's UDP (TCP on
+   * truncation), e.g. ['10.7.0.1'] or ['10.7.0.1:5353']; or 'host' for node:dns (the
+   * host's resolver, in the process's network namespace). Default: none (IP literals
+   * and 'localhost' only). See packages/netstack/README.md.
+   */
+  dns?: DnsOption;
+  /** Timeouts, tries and cache bounds of the stub resolver (see dns/resolver.ts). */
+  dnsOptions?: DnsResolverOptions;
 }
 
 export interface PingOptions {
@@ -133,8 +190,21 @@ export class Stack {
   readonly tcpLayer: TcpLayer;
   /** `stack.tcp.createServer()`, `stack.tcp.connect()`, shaped like node:net. */
   readonly tcp: TcpApi;
+  /** `stack.dns.lookup()`, `stack.dns.resolve4()`, shaped like node:dns (the `dns` option). */
+  readonly dns: StackDns;
+  private readonly dnsRuntime: DnsRuntime;
   private readonly link: Link;
   private readonly device: TunDevice | undefined;
+  /**
+   * What keeps the process alive: the count of ref'd handles (servers, sockets, UDP
+   * sockets, pings) and the stack's own ref()/unref() (lifetime.ts).
+   */
+  private readonly life = new Lifetime((held) => this.setHeld(held));
+  /** The keep-alive on a link that is not a TUN device (a ref'd interval that never fires). */
+  private keepAlive: NodeJS.Timeout | undefined;
+  private readonly virtualClock: boolean = false;
+  /** Pings waiting for a reply: stack.close() fails them. */
+  private readonly pings = new Set<(err: Error) => void>();
   /** Where captures tap the link (stack.capture); forwards only while none runs. */
   private readonly tapPoint: CaptureLink;
   private readonly captures = new Set<Capture>();
@@ -143,7 +213,7 @@ export class Stack {
   private readonly clock: Clock;
   private timer: unknown;
   private timerAt = Infinity;
-  private closed = false;
+  private isClosed = false;
   private rxNow = 0;
   private inBatch = false;
   /** Where sockets and servers wait to emit their events until the stack is whole (events.ts). */
@@ -160,80 +230,131 @@ export class Stack {
 
   /** @internal use createStack() */
   constructor(options: StackOptions) {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+    // Everything that can be checked without side effects is checked first; what can only
+    // fail once something is open (the device, the pcap file, a layer's option check) is in
+    // the try below, whose catch closes what was opened before the error leaves. Every
+    // error carries `option`: the StackOptions path it is about (see optionError).
+    if (options === null || typeof options !== 'object') throw optionError(invalidArgType('options', 'of type object', options), 'options');
     const address = parseAddress(options.address);
-    if (address === undefined) throw invalidArgValue('options.address', options.address, 'must be an IPv4 address');
+    if (address === undefined) throw optionError(invalidArgValue('options.address', options.address, 'must be an IPv4 address'), 'address');
     if ((options.tun === undefined) === (options.link === undefined)) {
-      throw new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link');
+      throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link'), options.tun === undefined ? 'tun' : 'link');
     }
+    checkDnsOption(options.dns); // before anything is opened
     const clock = options.clock ?? realClock;
     this.clock = clock;
     let prefixLength = options.prefixLength ?? 24;
+    if (options.prefixLength !== undefined && (!Number.isInteger(options.prefixLength) || options.prefixLength < 0 || options.prefixLength > 32)) {
+      throw optionError(new NetstackError('ERR_OUT_OF_RANGE', `The "options.prefixLength" property must be an integer in 0..32. Received ${String(options.prefixLength)}`), 'prefixLength');
+    }
     let gateway: Ipv4Address | undefined;
     if (options.gateway !== undefined) {
       gateway = parseAddress(options.gateway);
-      if (gateway === undefined) throw invalidArgValue('options.gateway', options.gateway, 'must be an IPv4 address');
+      if (gateway === undefined) throw optionError(invalidArgValue('options.gateway', options.gateway, 'must be an IPv4 address'), 'gateway');
     }
-    let link: Link;
+    let kernel: { address: Ipv4Address; prefixLength: number } | undefined;
     if (options.tun) {
-      const kernel = parseCidr(options.tun.kernelAddress ?? '10.7.0.1/24');
-      if (kernel === undefined) throw invalidArgValue('options.tun.kernelAddress', options.tun.kernelAddress, "must be 'a.b.c.d/len'");
-      if (kernel.address === address) throw invalidArgValue('options.address', options.address, 'must differ from the kernel side address');
+      if (typeof options.tun !== 'object') throw optionError(invalidArgType('options.tun', 'of type object', options.tun), 'tun');
+      kernel = parseCidr(options.tun.kernelAddress ?? '10.7.0.1/24');
+      if (kernel === undefined) throw optionError(invalidArgValue('options.tun.kernelAddress', options.tun.kernelAddress, "must be 'a.b.c.d/len'"), 'tun.kernelAddress');
+      if (kernel.address === address) throw optionError(invalidArgValue('options.address', options.address, 'must differ from the kernel side address'), 'address');
       if (options.prefixLength === undefined) prefixLength = kernel.prefixLength;
-      gateway ??= kernel.address;
-      this.device = TunDevice.open({
-        ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
-        mtu: options.tun.mtu ?? 1500,
-        txQueueLen: options.tun.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
-        ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
-        offload: options.tun.offload ?? options.impair === undefined,
-        kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`,
-      });
-      link = this.device;
-      this.info = {
-        name: this.device.name, kernelAddress: `${formatAddress(kernel.address)}/${kernel.prefixLength}`, mtu: this.device.mtu,
-        offload: this.device.offload === undefined ? undefined : { ...this.device.offload },
-      };
-    } else {
-      link = options.link!;
-      this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload } };
+      if (gateway === undefined) {
+        if (!sameSubnet(address, kernel.address, prefixLength)) {
+          const net = `${formatAddress(kernel.address & maskOf(prefixLength))}/${prefixLength}`;
+          throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+            `options.address ${formatAddress(address)} is outside the kernel side's subnet ${net} (options.tun.kernelAddress ${formatAddress(kernel.address)}/${kernel.prefixLength}): pick an address in ${net}, or change the kernel side's address`), 'address');
+        }
+        gateway = kernel.address;
+      }
     }
+    if (gateway !== undefined && !sameSubnet(address, gateway, prefixLength)) {
+      throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+        `options.gateway ${formatAddress(gateway)} is not on the stack's subnet ${formatAddress(address & maskOf(prefixLength))}/${prefixLength}`), 'gateway');
+    }
+    let spec: ImpairSpec | undefined;
     if (options.impair !== undefined) {
-      if (link.offload !== undefined) {
-        this.device?.close();
-        throw new NetstackError('ERR_INVALID_ARG_VALUE', 'impair cannot be combined with an offload link (the shaper does not carry offload metadata)');
-      }
-      const spec = typeof options.impair === 'string' ? parseImpairSpec(options.impair) : options.impair;
-      this.impaired = impair(link, spec, { scheduler: clock });
-      link = this.impaired;
-    }
-    this.tapPoint = new CaptureLink(link);
-    link = this.tapPoint;
-    if (options.pcap !== undefined) {
       try {
-        this.startCapture(options.pcap, {});
-      } catch (err) {
-        link.close(); // the device too
-        throw err;
+        spec = typeof options.impair === 'string' ? parseImpairSpec(options.impair) : options.impair;
+      } catch (e) {
+        throw optionError(e, 'impair');
+      }
+      if (options.tun?.offload === true) {
+        throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'options.impair cannot be combined with options.tun.offload (the shaper does not carry offload metadata)'), 'impair');
+      }
+      if (options.link?.offload !== undefined) {
+        throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'options.impair cannot be combined with an offload link (the shaper does not carry offload metadata)'), 'impair');
       }
     }
-    this.link = link;
-    this.address = formatAddress(address);
+    if (options.pcap !== undefined && (typeof options.pcap !== 'string' || options.pcap === '')) {
+      throw optionError(invalidArgType('options.pcap', 'a non-empty string', options.pcap), 'pcap');
+    }
 
-    this.ip = new Ipv4Layer({
-      address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
-      onLoopback: () => this.scheduleLoopback(),
-    });
-    this.icmp = new IcmpLayer(this.ip);
-    this.ip.register(this.icmp);
-    this.ip.setErrorReporter(this.icmp);
-    this.udpLayer = new UdpLayer(this.ip, { notifier: this.events });
-    this.ip.register(this.udpLayer);
-    // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
-    this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
-    this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
-    this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});
-    this.ip.register(this.tcpLayer);
+    let device: TunDevice | undefined;
+    let option = 'tun';
+    try {
+      let link: Link;
+      if (options.tun) {
+        const k = kernel!;
+        device = TunDevice.open({
+          ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
+          mtu: options.tun.mtu ?? 1500,
+          txQueueLen: options.tun.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
+          ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
+          offload: options.tun.offload ?? options.impair === undefined,
+          kernelAddress: `${formatAddress(k.address)}/${k.prefixLength}`,
+        });
+        // Nothing is ref'd yet: the device holds the process only while a handle needs it.
+        device.unref();
+        link = device;
+        this.info = {
+          name: device.name, kernelAddress: `${formatAddress(k.address)}/${k.prefixLength}`, mtu: device.mtu,
+          offload: device.offload === undefined ? undefined : { ...device.offload },
+        };
+      } else {
+        link = options.link!;
+        this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload } };
+      }
+      this.device = device;
+      option = 'impair';
+      if (spec !== undefined) {
+        this.impaired = impair(link, spec, { scheduler: clock });
+        link = this.impaired;
+      }
+      this.tapPoint = new CaptureLink(link);
+      link = this.tapPoint;
+      option = 'pcap';
+      if (options.pcap !== undefined) this.startCapture(options.pcap, {});
+      this.link = link;
+      this.address = formatAddress(address);
+
+      option = 'address';
+      this.ip = new Ipv4Layer({
+        address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
+        onLoopback: () => this.scheduleLoopback(),
+      });
+      this.icmp = new IcmpLayer(this.ip);
+      this.ip.register(this.icmp);
+      this.ip.setErrorReporter(this.icmp);
+      this.udpLayer = new UdpLayer(this.ip, { notifier: this.events, handles: this.life });
+      this.ip.register(this.udpLayer);
+      // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
+      this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
+      this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
+      option = 'tcpOptions';
+      this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});
+      this.ip.register(this.tcpLayer);
+    } catch (err) {
+      // Close what was opened, in reverse: captures (their files), then the device. A link
+      // the caller made is the caller's: left open, so it can be given to another attempt.
+      for (const c of [...this.captures]) void c.close();
+      this.captures.clear();
+      device?.close();
+      throw optionError(err, tunOption(err) ?? ipOption(err) ?? option);
+    }
+    // On a real clock (and not on a virtual one: time moves only when the caller says), the
+    // process is kept alive exactly while the stack has ref'd handles (lifetime.ts).
+    this.virtualClock = options.clock !== undefined;
     // Inside a receive batch, user code (called back from the packet path) sees the
     // batch's time, so every layer sees one consistent, monotonic clock.
     this.tcp = createTcpApi(this.tcpLayer, {
@@ -241,11 +362,19 @@ export class Stack {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.address, this.events);
+    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback));
+    this.dnsRuntime = createDns(options.dns, options.dnsOptions ?? {}, {
+      udp: this.udpLayer,
+      connectTcp: (address, port) => this.tcp.connect({ host: address, port }),
+      now: () => (this.inBatch ? this.rxNow : clock.now()),
+      schedule: () => this.schedule(),
+      hold: (delta) => this.life.hold(delta),
+    });
+    this.dns = this.dnsRuntime.api;
 
     // A receive batch is one bracket of the event queue: the user's handlers run after
     // its last packet and its end (coalesced ACKs out, timer re-armed), never inside.
-    link.setReceiver({
+    this.link.setReceiver({
       packet: (packet, meta) => {
         // The clock is read once per batch, at its first packet.
         if (!this.inBatch) { this.inBatch = true; this.rxNow = clock.now(); this.events.hold(); }
@@ -260,6 +389,24 @@ export class Stack {
       },
       batchEnd: () => this.endBatch(),
     });
+  }
+
+  /**
+   * The keep-alive (lifetime.ts): the device's poll handle on a TUN device, else a
+   * never-firing ref'd interval; only on a real clock.
+   */
+  private setHeld(held: boolean): void {
+    if (this.device !== undefined) {
+      if (held) this.device.ref();
+      else this.device.unref();
+      return;
+    }
+    if (held && !this.virtualClock) {
+      this.keepAlive ??= setInterval(noop, KEEP_ALIVE_MS);
+    } else if (this.keepAlive !== undefined) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
   }
 
   private endBatch(): void {
@@ -302,8 +449,8 @@ export class Stack {
 
   /** Re-arms the one timer to the earliest deadline any layer has. */
   schedule(): void {
-    if (this.closed || this.inTimer) return;
-    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt());
+    if (this.isClosed || this.inTimer) return;
+    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt(), this.dnsRuntime.pollAt());
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
@@ -336,12 +483,13 @@ export class Stack {
       } finally {
         this.inTimer = false;
       }
-      if (this.closed) return; // closed from a callback of that input
+      if (this.isClosed) return; // closed from a callback of that input
     }
     const now = this.clock.now();
     this.ip.poll(now);
     this.icmp.poll(now);
     this.tcpLayer.poll(now);
+    this.dnsRuntime.poll(now);
     this.schedule();
   }
 
@@ -354,14 +502,35 @@ export class Stack {
       return Promise.reject(new NetstackError('ERR_OUT_OF_RANGE', `The value of "size" is out of range. It must be >= 0 && <= 65507. Received ${size}`));
     }
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal.reason));
+    if (this.isClosed) return Promise.reject(stackClosedError('ping', host));
+    // A pending ping is a handle (Node's pending request): it keeps the process alive
+    // until its reply, its timeout, its abort or stack.close() (which fails it with ECONNABORTED).
     return new Promise((resolve, reject) => {
       const signal = options.signal;
-      const onAbort = (): void => { handle.cancel(); reject(abortError(signal!.reason)); };
-      const handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, this.clock.now(), (err, result) => {
+      let done = false;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        this.pings.delete(onClose);
         signal?.removeEventListener('abort', onAbort);
-        if (err) reject(Object.assign(err, { address: host }));
-        else resolve(result!);
-      });
+        this.life.hold(-1);
+        return true;
+      };
+      const onAbort = (): void => { handle.cancel(); if (finish()) reject(abortError(signal!.reason)); };
+      const onClose = (err: Error): void => { handle.cancel(); if (finish()) reject(err); };
+      this.life.hold(1);
+      this.pings.add(onClose);
+      let handle: { cancel(): boolean };
+      try {
+        handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, this.clock.now(), (err, result) => {
+          if (!finish()) return;
+          if (err) reject(Object.assign(err, { address: host }));
+          else resolve(result!);
+        });
+      } catch (e) {
+        finish();
+        throw e;
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.schedule();
     });
@@ -374,13 +543,13 @@ export class Stack {
    * Bounded by `options.maxBytes` (default 1 GiB): then it stops growing and counts
    * `notWritten`. Rejects with the fs error (`code` EACCES, ENOENT...) when the file
    * cannot be opened, ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for bad arguments,
-   * ERR_INVALID_STATE after close(). Several captures may run at once.
+   * ERR_STACK_CLOSED after close(). Several captures may run at once.
    */
   capture(path: string, options: CaptureOptions = {}): Promise<Capture> {
     try {
       if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
       if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-      if (this.closed) throw new NetstackError('ERR_INVALID_STATE', 'the stack is closed');
+      if (this.isClosed) throw stackClosedError('capture', path);
       return Promise.resolve(this.startCapture(path, options));
     } catch (err) {
       return Promise.reject(err as Error);
@@ -401,6 +570,7 @@ export class Stack {
       icmp: flat(this.icmp.stats()),
       udp: flat(this.udpLayer.stats()),
       tcp: flat(this.tcpLayer.stats()),
+      dns: flat(this.dns.stats()),
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
       // Exceptions thrown by a layer (bugs, never wire input), caught at the batch and re-thrown.
       stack: { InternalErrors: this.internalErrors },
@@ -411,26 +581,55 @@ export class Stack {
     return { ...this.info };
   }
 
-  /** Lets the process exit while the stack is idle (the device's poll handle stops holding it). */
-  unref(): this { this.device?.unref(); return this; }
-  ref(): this { this.device?.ref(); return this; }
+  /**
+   * `unref()`: nothing of this stack keeps the process alive, whatever its sockets and
+   * servers say (like unref'ing every handle at once). `ref()` (the default) undoes it:
+   * the stack holds the process exactly while one of its handles is active and ref'd, as
+   * Node's handles do (a listening server, a connecting or open socket, a bound UDP
+   * socket, a pending ping; each with its own ref()/unref()). See lifetime.ts.
+   */
+  unref(): this { this.life.setRefed(false); return this; }
+  ref(): this { this.life.setRefed(true); return this; }
+
+  /** Whether the stack is closed (after `close()`). */
+  get closed(): boolean { return this.isClosed; }
 
   /**
-   * Closes every socket, the device (removing it) and the capture. Idempotent.
-   * TCP connections still open are reset (RST), as the kernel does for the sockets
-   * of a process that exits.
+   * Closes the stack, as the kernel ends the sockets of a process that exits, and frees
+   * the device (a TUN device is removed), the capture files and the timer. Idempotent.
+   *
+   * - Open TCP sockets: RST to the peer (in synchronized states; it leaves before the link
+   *   closes), then `'error'` with ECONNABORTED (Linux's errno for a socket its own host
+   *   destroyed, as tcp_abort / `ss -K` does; the peer sees ECONNRESET), then `'close'`.
+   *   A pending connect fails the same way (syscall 'connect').
+   * - Listening servers close (`'close'` once their accepted sockets are gone).
+   * - UDP sockets close (`'close'`); pending pings reject with ECONNABORTED.
+   * - Connections no socket holds any more (closed by the user but still sending, in an
+   *   accept queue, TIME-WAIT) are reset or dropped.
+   * - Afterwards every call fails with code ERR_STACK_CLOSED (connect/listen/bind/send
+   *   through 'error' or their callback, ping/capture by rejecting), and nothing of the
+   *   stack keeps the process alive.
+   *
+   * Safe from inside any event handler (events run outside the stack's own work).
    */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.isClosed) return;
+    this.dnsRuntime.close(); // first: pending lookups fail with ECANCELLED, and nothing retries while the rest closes
     const now = this.clock.now();
+    // Members first, while the link is up: each socket resets its connection (RST out now).
+    for (const m of this.life.close()) m.stackClosed(now);
     for (const c of this.tcpLayer.connections()) c.abort(now);
-    this.closed = true;
+    this.isClosed = true;
     // Closed in the middle of a batch (the device ends it without batchEnd): run what waits.
     this.inBatch = false;
     this.events.releaseAll();
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timer = undefined;
-    this.udpLayer.close?.();
+    this.udpLayer.close();
+    for (const fail of [...this.pings]) fail(errnoError('ECONNABORTED', 'ping'));
+    this.setHeld(false);
+    // What was sent above is on the wire: a link pair still delivers it to the peer, a TUN
+    // device wrote it already. Then the device goes.
     this.link.close();
     for (const c of [...this.captures]) void c.close(); // synchronous: flushed and closed here
   }

@@ -156,7 +156,7 @@ describe('stack.capture()', () => {
       await expect(createStack({ link: createLinkPair().a, address: '10.0.0.9', pcap: join(dir, 'no', 'x.pcap') })).rejects.toMatchObject({ code: 'ENOENT' });
       await s1.ping('10.0.0.2'); // the stack goes on
       await s1.close();
-      await expect(s1.capture(join(dir, 'late.pcap'))).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+      await expect(s1.capture(join(dir, 'late.pcap'))).rejects.toMatchObject({ code: 'ERR_STACK_CLOSED' });
     } finally {
       await s1.close();
       await s2.close();

@@ -133,3 +133,54 @@ describe('loopback', () => {
     srv.close();
   });
 });
+
+describe('loopback and forged sources', () => {
+  it('a datagram from the link forged with the stack\'s own address as source is dropped (Linux\'s martian check): no echo loop over lo', async () => {
+    const { a, b } = createLinkPair({ mtu: 1500 });
+    const s = await createStack({ link: a, address: ADDR });
+    try {
+      const echo = s.udp.createSocket('udp4');
+      let heard = 0;
+      echo.on('message', (m, r) => { heard++; echo.send(m, r.port, r.address); });
+      await new Promise<void>((r) => echo.bind(7, r));
+      // 10.0.0.1:7 -> 10.0.0.1:7 from the link: would echo to itself forever.
+      const pkt = Buffer.from('4500001f00010000401100000a0000010a00000100070007000b0000686921', 'hex');
+      let sum = 0;
+      for (let i = 0; i < 20; i += 2) sum += pkt.readUInt16BE(i);
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+      pkt.writeUInt16BE(~sum & 0xffff, 10);
+      b.send(pkt);
+      await new Promise<void>((resolve) => { const t = setInterval(() => { if ((s.stats().ip!['InReceives'] ?? 0) >= 1) { clearInterval(t); resolve(); } }, 1); });
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      expect(s.stats().ip!['dropped.bad-source']).toBe(1);
+      expect(heard).toBe(0);
+      expect(s.stats().ip!['OutLoopback']).toBe(0);
+      echo.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('listening on the loopback', () => {
+  it("a server listening on 127.0.0.1 (or 'localhost') is reached there, not on the stack's address", async () => {
+    const { a } = createLinkPair({ mtu: 1500 });
+    const s = await createStack({ link: a, address: ADDR });
+    try {
+      const srv = s.tcp.createServer((sock) => sock.end('hi'));
+      await new Promise<void>((r) => srv.listen(8000, 'localhost', r));
+      expect(srv.address()).toMatchObject({ address: '127.0.0.1', port: 8000 });
+      const c = s.tcp.connect({ host: '127.0.0.1', port: 8000 });
+      const parts: Buffer[] = [];
+      c.on('data', (d: Buffer) => parts.push(d));
+      await once(c, 'close');
+      expect(Buffer.concat(parts).toString()).toBe('hi');
+      const other = s.tcp.connect({ host: ADDR, port: 8000 });
+      const [err] = await once(other, 'error') as [NodeJS.ErrnoException];
+      expect(err.code).toBe('ECONNREFUSED');
+      srv.close();
+    } finally {
+      await s.close();
+    }
+  });
+});

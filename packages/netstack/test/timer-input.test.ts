@@ -87,7 +87,7 @@ describe('the facade timer reads pending input before it runs protocol timers', 
     const a = await createStack({ link: devA, address: '10.0.0.1', clock: clockA });
     const b = await createStack({ link: pair.b, address: '10.0.0.2', clock: clockB });
     stacks = [a, b];
-    b.tcp.createServer((s) => s.resume()).listen(9);
+    b.tcp.createServer((s) => { s.on('error', () => {}); s.resume(); }).listen(9);
 
     /** Moves packets both ways (A reading its device as its poll callback would) until quiet; bounded. */
     const settle = async (): Promise<void> => {
@@ -101,6 +101,7 @@ describe('the facade timer reads pending input before it runs protocol timers', 
     };
 
     const c = a.tcp.connect({ host: '10.0.0.2', port: 9 });
+    c.on('error', () => {}); // afterEach's stack.close() aborts it (ECONNABORTED)
     let connected = false;
     c.once('connect', () => { connected = true; });
     await settle();

@@ -12,6 +12,8 @@
  *
  * Behaviour, like a real link:
  * - `send` copies the packet (the Link contract: the caller may reuse its buffer at once).
+ * - Closing an end drops what was queued towards it; what it sent before closing is on the
+ *   wire and still reaches the other end if that end is open.
  * - Packets over the MTU, empty packets, packets sent while either end is closed, and
  *   packets that find the direction's queue full (`queueLimit`, default 1024) are dropped,
  *   counted in the sender's `txDropped`, and `send` returns false.
@@ -314,15 +316,18 @@ export class Wire {
   }
 
   endClosed(): void {
-    // Nothing in flight survives a closed end: queued packets are dropped and counted.
+    // Packets towards a closed end are dropped and counted. Packets a closed end sent
+    // before closing are on the wire: they still reach an open peer (a stack's closing RSTs
+    // do), by the scheduled delivery or the next pump().
     for (const [queue, to] of [
       [this.#toB, this.#endB],
       [this.#toA, this.#endA],
     ] as const) {
+      if (!to.closed) continue;
       to.counters.rxDropped += queue.size;
       queue.clear();
     }
-    if (this.#immediate !== undefined) {
+    if (this.pending() === 0 && this.#immediate !== undefined) {
       clearImmediate(this.#immediate);
       this.#immediate = undefined;
     }

@@ -65,8 +65,18 @@ export interface UdpNotifier {
   post(target: UdpNotifiable): void;
 }
 
+/**
+ * What keeps the process alive (a stack's count of ref'd handles, like libuv's active
+ * handles): a socket adds 1 while it is bound and ref'd, and takes it back on unref() or close.
+ */
+export interface HandleCounter {
+  hold(delta: 1 | -1): void;
+}
+
 /** What a UdpSocket needs from the layer (UdpLayer implements it). */
-export interface SocketHost extends UdpNotifier {
+export interface SocketHost extends UdpNotifier, HandleCounter {
+  /** The host (a stack) was closed: binding fails with ERR_STACK_CLOSED. */
+  readonly closed: boolean;
   /** Bound on datagrams a socket holds before 'listening'. */
   readonly receiveQueueLimit: number;
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined;

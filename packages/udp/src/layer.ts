@@ -49,12 +49,14 @@ import {
 } from '@netstack/ip';
 import { outOfRange } from './errors.js';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint, type UdpNotifiable, type UdpNotifier } from './endpoint.js';
+import { MAX_MEMBERSHIPS, MAX_SOURCES, type HandleCounter, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint, type UdpNotifiable, type UdpNotifier } from './endpoint.js';
 import { UdpSocket, type UdpSocketOptions, type RemoteInfo } from './socket.js';
 
 export type { UdpEndpoint } from './endpoint.js';
 
 export interface UdpLayerOptions {
+  /** Told when a socket starts or stops keeping the process alive (a stack's handle count). Default: nobody. */
+  handles?: HandleCounter;
   /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). Default 1024. */
   receiveQueueLimit?: number;
   /** Ephemeral ports, inclusive. Default [49152, 65535] (RFC 6335 §6 dynamic ports). */
@@ -182,6 +184,9 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly maxSockets: number;
   private readonly random: () => number;
   private readonly notifier: UdpNotifier;
+  private readonly handles: HandleCounter | undefined;
+  /** close() ran: sockets bound before were closed; new binds fail (SocketHost.closed). */
+  closed = false;
   /** Bound endpoints by local port. */
   private readonly ports = new Map<number, UdpEndpoint[]>();
   private bound = 0;
@@ -224,6 +229,12 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     for (const k of ['rmemMax', 'wmemMax'] as const) {
       if (!Number.isInteger(this[k]) || this[k] < 1 || this[k] > 0x3fffffff) throw outOfRange(`options.${k}`, 'an integer in [1, 2**30)', options[k]);
     }
+    this.handles = options.handles;
+  }
+
+  /** @internal a socket starts (1) or stops (-1) keeping the process alive (SocketHost). */
+  hold(delta: 1 | -1): void {
+    this.handles?.hold(delta);
   }
 
   /** @internal a socket with events to emit (SocketHost). */
@@ -362,6 +373,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
 
   /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
+    if (this.closed) throw new Error('UdpLayer.bind after close (the socket checks SocketHost.closed first)');
     // Linux inet_bind: a local, multicast or broadcast address (a socket bound to a group
     // or broadcast address hears only datagrams sent there).
     if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
@@ -536,8 +548,13 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     return undefined;
   }
 
-  /** Closes every bound socket (each emits 'close' on a later tick), e.g. when the stack shuts down. */
+  /**
+   * Closes every bound socket (each emits 'close' on a later tick), e.g. when the stack
+   * shuts down; later binds (explicit, or the implicit one of send/connect) fail with
+   * ERR_STACK_CLOSED.
+   */
   close(): void {
+    this.closed = true;
     const all: UdpEndpoint[] = [];
     for (const list of this.ports.values()) all.push(...list);
     for (const ep of all) ep.close();

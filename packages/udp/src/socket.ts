@@ -33,7 +33,7 @@
  * rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
+import { ANY, BROADCAST, formatAddress, parseAddress, stackClosedError, type Ipv4Address } from '@netstack/ip';
 import {
   missingArgs,
   alreadyBound,
@@ -153,6 +153,10 @@ export class UdpSocket extends EventEmitter {
   #connectState: 'disconnected' | 'connecting' | 'connected' = 'disconnected';
   /** In the layer's port table. */
   #inTable = false;
+  /** ref() (the default) / unref(): whether a bound socket keeps the process alive. */
+  #refed = true;
+  /** Counted in the host's ref'd handles (bound, open and ref'd), as libuv counts an active udp handle. */
+  #held = false;
   /** The address `bind` chose (restored by disconnect). */
   #boundAddr: Ipv4Address = ANY;
   #rcvbuf = RMEM_DEFAULT;
@@ -269,9 +273,12 @@ export class UdpSocket extends EventEmitter {
   #bind(host: string, port: number): void {
     this.#bindState = 'binding';
     const addr = resolve(host);
-    const code = addr === undefined ? undefined : this.#layer.bind(this.#ep, addr, port);
-    if (addr === undefined || code !== undefined) {
-      const ex = addr === undefined ? lookupError(host) : errnoException(code!, 'bind', formatAddress(addr), port);
+    const stackClosed = this.#layer.closed;
+    const code = addr === undefined || stackClosed ? undefined : this.#layer.bind(this.#ep, addr, port);
+    if (addr === undefined || stackClosed || code !== undefined) {
+      const ex = addr === undefined ? lookupError(host)
+        : stackClosed ? stackClosedError('bind', formatAddress(addr), port)
+        : errnoException(code!, 'bind', formatAddress(addr), port);
       process.nextTick(() => {
         if (this.#closed) return;
         this.#bindState = 'unbound';
@@ -280,6 +287,7 @@ export class UdpSocket extends EventEmitter {
       return;
     }
     this.#inTable = true;
+    this.#syncHold();
     this.#boundAddr = addr;
     if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#layer.rmemMax));
     if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#layer.wmemMax));
@@ -496,6 +504,7 @@ export class UdpSocket extends EventEmitter {
     this.#layer.leaveAll(this.#ep);
     if (this.#inTable) this.#layer.unbind(this.#ep);
     this.#inTable = false;
+    this.#syncHold();
     this.#queue = [];
     this.#qHead = 0;
     this.#queuedBytes = 0;
@@ -645,12 +654,28 @@ export class UdpSocket extends EventEmitter {
     return 0;
   }
 
+  /**
+   * Node's lifetime rule: a bound socket keeps the process alive (an active handle of the
+   * stack) until closed, unless unref'd; ref() undoes unref(). Both may be called at any
+   * time (before bind: they apply from the bind on).
+   */
   ref(): this {
+    this.#refed = true;
+    this.#syncHold();
     return this;
   }
 
   unref(): this {
+    this.#refed = false;
+    this.#syncHold();
     return this;
+  }
+
+  #syncHold(): void {
+    const want = this.#inTable && !this.#closed && this.#refed;
+    if (want === this.#held) return;
+    this.#held = want;
+    this.#layer.hold(want ? 1 : -1);
   }
 
   #healthCheck(): void {

@@ -18,12 +18,12 @@ export function validatePort(port: unknown, name: string): number {
   return +port | 0;
 }
 
-/** An IPv4 literal for `name`; we have no resolver, so anything else is refused at once. */
+/** An IPv4 literal for `name` (where no name is looked up: listen addresses, local addresses). */
 export function parseHost(name: string, host: unknown): { address: Ipv4Address; text: string } {
   if (typeof host !== 'string') throw invalidArgType('hostname', 'of type string', host);
   const address = parseAddress(host);
   if (address === undefined) {
-    throw invalidArgValue(name, host, 'must be an IPv4 address literal (this stack has no DNS resolver and no loopback)');
+    throw invalidArgValue(name, host, 'must be an IPv4 address literal');
   }
   return { address, text: host };
 }

@@ -5,6 +5,8 @@
 import type { Ipv4Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import type { Notifier } from '../events.js';
+import type { NetLife } from '../lifetime.js';
+import type { LookupFunction } from './socket.js';
 
 export interface StackClock {
   /** Current time in ms (performance.now() in production, virtual in simulation). */
@@ -27,6 +29,10 @@ export interface NetContext {
   readonly ownAddressText: string;
   /** Where sockets and servers post themselves to emit events (the stack's event queue). */
   readonly events: Notifier;
+  /** The stack's handle count and members (lifetime.ts): what keeps the process alive, what close() ends. */
+  readonly life: NetLife;
+  /** The default `lookup` of `connect({ host: 'name' })`: the stack's `dns.lookup`. */
+  readonly lookup: LookupFunction;
 }
 
 /** @internal the key under which `createTcpApi` hands its context to a Socket / Server. */

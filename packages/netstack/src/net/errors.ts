@@ -10,7 +10,7 @@
 // live in @netstack/ip; the socket layer adds its own few below.
 import { codedError, describeValue, type CodedError, type ErrnoError } from '@netstack/ip';
 
-export { codedError, errnoError, invalidArgType, invalidArgValue, describeValue as describe } from '@netstack/ip';
+export { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError, describeValue as describe } from '@netstack/ip';
 export type { ErrnoError } from '@netstack/ip';
 
 /** `write()` after the peer ended and the socket is not half-open (node's writeAfterFIN). */

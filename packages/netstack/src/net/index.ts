@@ -12,19 +12,26 @@
  * Contract with the facade: `clock.now()` gives the time passed to every core call;
  * `clock.schedule()` is called after every core call (write, read, shutdown,
  * close, abort, connect, listen, accept) so the facade's one timer follows the
- * core's deadlines. Hosts are IPv4 literals (no resolver, no loopback).
+ * core's deadlines. Hosts are IPv4 literals or names resolved by `lookup` (the stack's dns.lookup).
  */
 import { formatAddress, parseAddress } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
+import { detachedLife, type NetLife } from '../lifetime.js';
 import { kContext, type NetContext, type StackClock } from './context.js';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { Server, type ConnectionListener, type ServerOptions } from './server.js';
-import { normalizeConnectArgs, Socket, type ConnectOptions, type SocketOptions } from './socket.js';
+import { normalizeConnectArgs, Socket, type ConnectOptions, type LookupFunction, type SocketOptions } from './socket.js';
+
+/** Without a resolver: every name is ENOTFOUND, as getaddrinfo says it (node's dnsException). */
+const noLookup: LookupFunction = (hostname, _options, callback) => {
+  const e = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { errno: -3008, code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname });
+  process.nextTick(callback, e, undefined as unknown as string);
+};
 
 export type { StackClock } from './context.js';
 export type { ServerOptions, ConnectionListener, ListenOptionsNet, DropInfo } from './server.js';
-export type { SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo } from './socket.js';
+export type { SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, LookupFunction } from './socket.js';
 export type { ErrnoError } from './errors.js';
 export { Socket, Server };
 
@@ -41,10 +48,11 @@ export interface TcpApi {
   readonly Socket: new (options?: SocketOptions) => Socket;
 }
 
-export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER): TcpApi {
+export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER,
+  life: NetLife = detachedLife(), lookup: LookupFunction = noLookup): TcpApi {
   const own = parseAddress(ownAddress);
   if (own === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address');
-  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), events };
+  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), events, life, lookup };
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));

@@ -13,8 +13,9 @@ import { formatAddress, type Ipv4Address } from '@netstack/ip';
 import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack/tcp';
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
 import { kContext, type NetContext } from './context.js';
-import { codedError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
+import { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import type { Notifiable } from '../events.js';
+import type { StackMember } from '../lifetime.js';
 import { guard, kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
 
 export interface ServerOptions {
@@ -70,6 +71,12 @@ export class Server extends EventEmitter {
   readonly #notes: Notifiable = { notifyQueued: false, notify: () => { if (this.#listener !== undefined) this.#onAcceptable(this.#listener); } };
   #address: AddressInfo | undefined = undefined;
   #connections = 0;
+  /** ref() (the default) / unref(): whether listening keeps the process alive. */
+  #refed = true;
+  /** Counted in the stack's ref'd handles (lifetime.ts). */
+  #held = false;
+  #joined = false;
+  readonly #member: StackMember = { stackClosed: () => { this.close(); } };
 
   constructor(options?: ServerOptions | ConnectionListener, connectionListener?: ConnectionListener) {
     super();
@@ -139,7 +146,7 @@ export class Server extends EventEmitter {
     let address: Ipv4Address = 0;
     let hostText = '0.0.0.0';
     if (options.host !== undefined && options.host !== '' && options.host !== '::' && options.host !== '0.0.0.0') {
-      const h = parseHost('options.host', options.host);
+      const h = parseHost('options.host', options.host === 'localhost' ? '127.0.0.1' : options.host);
       address = h.address;
       hostText = h.text;
     }
@@ -151,7 +158,11 @@ export class Server extends EventEmitter {
     validateAbortSignal(options.signal, 'options.signal');
     if (cb !== undefined) this.once('listening', cb);
 
-    if (address !== 0 && address !== ctx.ownAddress) {
+    if (ctx.life.closed) {
+      process.nextTick(() => this.emit('error', stackClosedError('listen', hostText, port)));
+      return this;
+    }
+    if (address !== 0 && address !== ctx.ownAddress && address >>> 24 !== 127) {
       process.nextTick(() => this.emit('error', errnoError('EADDRNOTAVAIL', 'listen', hostText, port, true)));
       return this;
     }
@@ -181,6 +192,7 @@ export class Server extends EventEmitter {
     }
     ctx.clock.schedule();
     this.#address = { address: hostText, family: 'IPv4', port: this.#listener.port };
+    this.#syncLife();
     const signal = options.signal;
     if (signal !== undefined) {
       const onAbort = (): void => { this.close(); };
@@ -267,6 +279,7 @@ export class Server extends EventEmitter {
       const ctx = this.#ctx!;
       l.close(ctx.clock.now());
       ctx.clock.schedule();
+      this.#syncLife();
     }
     this.#emitCloseIfDrained();
     return this;
@@ -289,7 +302,28 @@ export class Server extends EventEmitter {
     return this;
   }
 
-  /** No-ops returning `this`: the listener holds no libuv handle (the facade's link keeps the process alive). */
-  ref(): this { return this; }
-  unref(): this { return this; }
+  /**
+   * As in Node: a listening server keeps the process alive until closed; `unref()` lets
+   * the process exit anyway, `ref()` undoes it (the stack counts ref'd handles, lifetime.ts).
+   * Accepted sockets are handles of their own.
+   */
+  ref(): this { this.#refed = true; this.#syncLife(); return this; }
+  unref(): this { this.#refed = false; this.#syncLife(); return this; }
+
+  /** Listening: an active handle, counted while ref'd, and a member that stack.close() closes. */
+  #syncLife(): void {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return;
+    const active = this.#listener !== undefined;
+    if (active !== this.#joined) {
+      this.#joined = active;
+      if (active) ctx.life.join(this.#member);
+      else ctx.life.leave(this.#member);
+    }
+    const held = active && this.#refed;
+    if (held !== this.#held) {
+      this.#held = held;
+      ctx.life.hold(held ? 1 : -1);
+    }
+  }
 }

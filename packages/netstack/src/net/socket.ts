@@ -24,13 +24,16 @@
  */
 import { Duplex } from 'node:stream';
 import type { SocketConnectOpts as NetSocketConnectOpts } from 'node:net';
+import { ADDRCONFIG } from 'node:dns';
+import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
 import { formatAddress, parseAddress } from '@netstack/ip';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
 import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js';
-import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue } from './errors.js';
+import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import type { Server } from './server.js';
 import type { Notifiable } from '../events.js';
+import type { StackMember } from '../lifetime.js';
 
 /** Options of `new Socket()` (node's SocketConstructorOpts, TCP subset). */
 export interface SocketOptions {
@@ -47,15 +50,30 @@ export interface SocketOptions {
   keepAliveInitialDelay?: number;
 }
 
-/** Where to connect (node's TcpSocketConnectOpts, IPv4 literals only). */
+/** node's LookupFunction: `dns.lookup`'s shape (`all: true` when autoSelectFamily asks for every address). */
+export type LookupFunction = (
+  hostname: string,
+  options: { family?: number | undefined; hints: number; all?: boolean },
+  callback: (err: NodeJS.ErrnoException | null, address: string | { address: string; family: number }[], family?: number) => void,
+) => void;
+
+/** Where to connect (node's TcpSocketConnectOpts). */
 export interface TcpConnectOptions {
   port: number | string;
-  /** IPv4 address literal. There is no resolver and no loopback, so it is required. */
+  /** An IP literal, or a name resolved by `lookup` (default: the stack's `stack.dns.lookup`). Default 'localhost'. */
   host?: string;
   localAddress?: string;
   localPort?: number;
-  /** 0 or 4 (6 is refused: the stack is IPv4 only). */
-  family?: number;
+  /** 0, 4 or 6 ('IPv4' / 'IPv6'): what to ask `lookup` for (the stack itself has IPv4 only). */
+  family?: number | 'IPv4' | 'IPv6';
+  /** getaddrinfo hints for `lookup` (default dns.ADDRCONFIG when no family is asked, as node). */
+  hints?: number;
+  /** Resolves `host` when it is not an IP literal (node's `lookup` option). */
+  lookup?: LookupFunction;
+  /** Try every address `lookup` gives, alternating families (node's happy eyeballs). Default net.getDefaultAutoSelectFamily(). */
+  autoSelectFamily?: boolean;
+  /** ms before the next address is tried (min 10; default net.getDefaultAutoSelectFamilyAttemptTimeout()). */
+  autoSelectFamilyAttemptTimeout?: number;
   /** Idle timeout in ms (`socket.setTimeout`). */
   timeout?: number;
   noDelay?: boolean;
@@ -120,14 +138,10 @@ const READ_CHUNK = 64 * 1024;
 export class Socket extends Duplex {
   /** The server that accepted this socket (node's `socket.server`), else null. */
   server: Server | null = null;
+  /** "address:port" of each address tried when autoSelectFamily had several (node sets it then only). */
+  declare autoSelectFamilyAttemptedAddresses: string[];
   /** The idle timeout set by `setTimeout`, ms (node's `socket.timeout`; undefined until set). */
   timeout?: number;
-  /**
-   * node's list of the addresses `autoSelectFamily` tried (`net.Socket` declares it, so
-   * our sockets go where Node's types want a net.Socket). Like node 20 with one address
-   * to try, it is not set (undefined at run time) unless a connect tries several.
-   */
-  declare autoSelectFamilyAttemptedAddresses: string[];
 
   readonly #ctx: NetContext | undefined;
   readonly #handler: TcpHandler;
@@ -154,6 +168,15 @@ export class Socket extends Duplex {
   #target: { address: string; port: number } | undefined = undefined;
   #onDestroyed: (() => void) | undefined = undefined;
   #closeEmitted = false;
+  /** ref() (the default) / unref(): whether this socket, while connecting or open, keeps the process alive. */
+  #refed = true;
+  /** Counted in the stack's ref'd handles (lifetime.ts). */
+  #held = false;
+  /** Registered with the stack, so that stack.close() ends it. */
+  #joined = false;
+  readonly #member: StackMember = { stackClosed: () => this.#onStackClosed() };
+  /** Several addresses being tried in turn (autoSelectFamily), else undefined. */
+  #multi: MultiConnect | undefined = undefined;
   /** Core events not yet acted on, and this socket's place in the stack's event queue. */
   readonly #notes: SocketNotes = { notifyQueued: false, events: 0, error: undefined, notify: () => this.#onNotify() };
 
@@ -228,13 +251,16 @@ export class Socket extends Duplex {
       throw invalidArgType('options.port', 'one of type number or string', opts.port);
     }
     const port = validatePort(opts.port, 'Port');
-    if (opts.host === undefined || opts.host === '') {
-      throw invalidArgValue('options.host', opts.host, 'is required: an IPv4 address literal (this stack has no loopback for a default "localhost")');
-    }
-    const host = parseHost('options.host', opts.host);
-    const remote = host.address;
-    if (remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) {
-      throw invalidArgValue('options.host', opts.host, 'must be a unicast IPv4 address');
+    // node: `options.host || 'localhost'`; an IP literal skips the lookup.
+    const hostText: unknown = opts.host === undefined || opts.host === null || opts.host === '' ? 'localhost' : opts.host;
+    if (typeof hostText !== 'string') throw invalidArgType('hostname', 'of type string', hostText);
+    const literal = parseAddress(hostText) !== undefined ? 4 : isIP(hostText);
+    let remote = 0;
+    if (literal === 4) {
+      remote = parseHost('options.host', hostText).address;
+      if (remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) {
+        throw invalidArgValue('options.host', opts.host, 'must be a unicast IPv4 address');
+      }
     }
     let localAddress: number | undefined;
     if (opts.localAddress !== undefined) {
@@ -247,8 +273,20 @@ export class Socket extends Duplex {
       if (typeof opts.localPort !== 'number') throw invalidArgType('options.localPort', 'of type number', opts.localPort);
       localPort = validatePort(opts.localPort, 'options.localPort');
     }
-    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
-      throw invalidArgValue('options.family', opts.family, 'must be 0 or 4 (this stack is IPv4 only)');
+    const family = opts.family === 'IPv4' ? 4 : opts.family === 'IPv6' ? 6 : opts.family;
+    if (family !== undefined && family !== null && family !== 0 && family !== 4 && family !== 6) {
+      throw invalidArgValue('options.family', opts.family, 'must be one of: 0, 4, 6');
+    }
+    if (literal === 0 && opts.lookup !== undefined && opts.lookup !== null) validateFunction(opts.lookup, 'options.lookup');
+    validateBoolean(opts.autoSelectFamily, 'options.autoSelectFamily');
+    let attemptTimeout = getDefaultAutoSelectFamilyAttemptTimeout();
+    if (opts.autoSelectFamilyAttemptTimeout !== undefined && opts.autoSelectFamilyAttemptTimeout !== null) {
+      const t = opts.autoSelectFamilyAttemptTimeout;
+      if (typeof t !== 'number') throw invalidArgType('options.autoSelectFamilyAttemptTimeout', 'of type number', t);
+      if (!Number.isInteger(t) || t < 1 || t > 0x7fffffff) {
+        throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "options.autoSelectFamilyAttemptTimeout" is out of range. It must be >= 1 && <= 2147483647. Received ${t}`);
+      }
+      attemptTimeout = Math.max(t, 10);
     }
     validateBoolean(opts.noDelay, 'options.noDelay');
     validateBoolean(opts.keepAlive, 'options.keepAlive');
@@ -259,22 +297,166 @@ export class Socket extends Duplex {
     if (opts.timeout !== undefined && opts.timeout !== 0) this.setTimeout(opts.timeout);
     if (cb !== undefined) this.once('connect', cb);
     this.#connecting = true;
-    this.#target = { address: host.text, port };
-    process.nextTick(() => this.#startConnect(ctx, remote, port, localAddress, localPort));
+    this.#target = { address: hostText, port };
+    this.#syncLife();
+    if (literal === 4) {
+      process.nextTick(() => this.#startConnect(ctx, remote, port, localAddress, localPort));
+    } else if (literal === 6) {
+      // No IPv6 on this stack: what Linux says to a connect(2) without an IPv6 route.
+      process.nextTick(() => { if (this.#connecting && !this.destroyed) this.destroy(errnoError('ENETUNREACH', 'connect', hostText, port)); });
+    } else {
+      // node calls the lookup from inside connect() (lib/net.js lookupAndConnect).
+      const autoSelect = opts.autoSelectFamily ?? getDefaultAutoSelectFamily();
+      const lookup = opts.lookup ?? ctx.lookup;
+      const dnsopts: Parameters<LookupFunction>[1] = { family: family ?? undefined, hints: opts.hints || 0 };
+      if (family !== 4 && family !== 6 && dnsopts.hints === 0) dnsopts.hints = ADDRCONFIG;
+      if (family !== 4 && family !== 6 && localAddress === undefined && autoSelect) {
+        dnsopts.all = true;
+        lookup(hostText, dnsopts, (err, addresses) => this.#afterLookupAll(ctx, hostText, port, localPort, attemptTimeout, err, addresses));
+      } else {
+        lookup(hostText, dnsopts, (err, ip, addressType) => this.#afterLookup(ctx, hostText, port, localAddress, localPort, err, ip, addressType));
+      }
+    }
     return this;
+  }
+
+  /** node's emitLookup (lib/net.js): one address. */
+  #afterLookup(ctx: NetContext, host: string, port: number, localAddress: number | undefined, localPort: number | undefined,
+    err: NodeJS.ErrnoException | null, ip: unknown, addressType: unknown): void {
+    this.emit('lookup', err, ip, addressType, host);
+    if (!this.#connecting) return; // destroyed while looking up
+    if (err) { process.nextTick(() => this.destroy(err)); return; }
+    if (typeof ip !== 'string' || isIP(ip) === 0) { process.nextTick(() => this.destroy(invalidIpError(ip))); return; }
+    if (addressType !== 4 && addressType !== 6) { process.nextTick(() => this.destroy(badFamilyError(addressType, host, port))); return; }
+    this.#target = { address: ip, port };
+    const ex = this.#connectAddress(ctx, ip, addressType, port, localAddress, localPort);
+    if (ex !== undefined) this.destroy(ex);
+  }
+
+  /** node's lookupAndConnectMultiple: every address, IPv4 and IPv6 alternating from the family of the first. */
+  #afterLookupAll(ctx: NetContext, host: string, port: number, localPort: number | undefined, timeout: number,
+    err: NodeJS.ErrnoException | null, addresses: unknown): void {
+    if (!this.#connecting) return;
+    if (err) {
+      this.emit('lookup', err, undefined, undefined, host);
+      process.nextTick(() => this.destroy(err));
+      return;
+    }
+    const list = Array.isArray(addresses) ? (addresses as { address?: unknown; family?: unknown }[]) : [];
+    const valid: { address: string; family: number }[][] = [[], []];
+    let order: Record<number, number> | undefined;
+    for (const a of list) {
+      const ip = a?.address;
+      const fam = a?.family;
+      this.emit('lookup', err, ip, fam, host);
+      if (!this.#connecting) return;
+      if (typeof ip === 'string' && isIP(ip) !== 0 && (fam === 4 || fam === 6)) {
+        order ??= fam === 6 ? { 6: 0, 4: 1 } : { 4: 0, 6: 1 };
+        const group = valid[order[fam]!]!;
+        if (!group.some((g) => g.address === ip)) group.push({ address: ip, family: fam });
+      }
+    }
+    if (valid[0]!.length === 0 && valid[1]!.length === 0) {
+      const first = list[0];
+      const ip = first?.address;
+      const ex = typeof ip !== 'string' || isIP(ip) === 0 ? invalidIpError(ip) : badFamilyError(first?.family, host, port);
+      process.nextTick(() => this.destroy(ex));
+      return;
+    }
+    const toAttempt: { address: string; family: number }[] = [];
+    for (let i = 0; i < Math.max(valid[0]!.length, valid[1]!.length); i++) {
+      if (i < valid[0]!.length) toAttempt.push(valid[0]![i]!);
+      if (i < valid[1]!.length) toAttempt.push(valid[1]![i]!);
+    }
+    if (toAttempt.length === 1) {
+      const only = toAttempt[0]!;
+      this.#target = { address: only.address, port };
+      const ex = this.#connectAddress(ctx, only.address, only.family, port, undefined, localPort);
+      if (ex !== undefined) this.destroy(ex);
+      return;
+    }
+    this.autoSelectFamilyAttemptedAddresses = [];
+    this.#multi = { addresses: toAttempt, current: 0, port, localPort, timeout, timer: undefined, timerClock: undefined, errors: [], family: 0 };
+    this.#connectMultiple(ctx);
+  }
+
+  /** node's internalConnectMultiple: the next address, with a timer unless it is the last. */
+  #connectMultiple(ctx: NetContext): void {
+    const m = this.#multi;
+    if (m === undefined) return;
+    this.#cancelAttemptTimer(m);
+    if (this.destroyed || !this.#connecting) return;
+    if (m.current === m.addresses.length) {
+      this.#multi = undefined;
+      this.destroy(m.errors.length === 0 ? codedError(Error, 'ERR_SOCKET_CONNECTION_TIMEOUT', 'Socket connection timeout') : aggregateError(m.errors));
+      return;
+    }
+    const { address, family } = m.addresses[m.current++]!;
+    this.autoSelectFamilyAttemptedAddresses.push(`${address}:${m.port}`);
+    this.#target = { address, port: m.port };
+    m.family = family;
+    this.emit('connectionAttempt', address, m.port, family);
+    const ex = this.#connectAddress(ctx, address, family, m.port, undefined, m.localPort);
+    if (ex !== undefined) {
+      m.errors.push(ex);
+      this.emit('connectionAttemptFailed', address, m.port, family, ex);
+      this.#connectMultiple(ctx);
+      return;
+    }
+    if (m.current < m.addresses.length) {
+      const clock = this.#idleClock();
+      m.timerClock = clock;
+      m.timer = clock.setTimer(() => this.#onAttemptTimeout(ctx, m, address, family), m.timeout);
+    }
+  }
+
+  /** node's internalConnectMultipleTimeout: give up this attempt (RST: it may have reached the peer) and try the next. */
+  #onAttemptTimeout(ctx: NetContext, m: MultiConnect, address: string, family: number): void {
+    m.timer = undefined;
+    if (this.#multi !== m || this.destroyed || !this.#connecting) return;
+    this.emit('connectionAttemptTimeout', address, m.port, family);
+    m.errors.push(errnoError('ETIMEDOUT', 'connect', address, m.port));
+    const c = this.#conn;
+    this.#conn = undefined;
+    this.#notes.events = 0;
+    if (c !== undefined) {
+      c.handler = NOOP_HANDLER;
+      if (c.state !== 'CLOSED') c.abort(ctx.clock.now());
+      ctx.clock.schedule();
+    }
+    if (this.#connecting) this.#connectMultiple(ctx);
+  }
+
+  #cancelAttemptTimer(m: MultiConnect): void {
+    if (m.timer !== undefined) m.timerClock?.cancel(m.timer);
+    m.timer = undefined;
+  }
+
+  /** node's internalConnect for one resolved address; returns the error of a connect that failed at once. */
+  #connectAddress(ctx: NetContext, ip: string, family: number, port: number, localAddress: number | undefined, localPort: number | undefined): Error | undefined {
+    if (family === 6) return errnoError('ENETUNREACH', 'connect', ip, port);
+    const remote = parseAddress(ip);
+    if (remote === undefined || remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) return errnoError('ENETUNREACH', 'connect', ip, port);
+    return this.#openConn(ctx, remote, port, localAddress, localPort);
   }
 
   #startConnect(ctx: NetContext, remote: number, port: number, localAddress: number | undefined, localPort: number | undefined): void {
     if (this.destroyed || !this.#connecting) return;
+    const ex = this.#openConn(ctx, remote, port, localAddress, localPort);
+    if (ex !== undefined) this.destroy(ex);
+  }
+
+  /** Opens the core connection; returns the error when it cannot even start. */
+  #openConn(ctx: NetContext, remote: number, port: number, localAddress: number | undefined, localPort: number | undefined): Error | undefined {
     const target = this.#target!;
-    if (localAddress !== undefined && localAddress !== 0 && localAddress !== ctx.ownAddress) {
-      this.destroy(errnoError('EADDRNOTAVAIL', 'bind', formatAddress(localAddress), localPort));
-      return;
+    if (ctx.life.closed) return stackClosedError('connect', target.address, target.port);
+    // Ours: the stack's address, or 127/8 (its loopback).
+    if (localAddress !== undefined && localAddress !== 0 && localAddress !== ctx.ownAddress && localAddress >>> 24 !== 127) {
+      return errnoError('EADDRNOTAVAIL', 'bind', formatAddress(localAddress), localPort);
     }
     if (port === 0) {
       // Linux refuses port 0 (the core rejects it as an argument).
-      this.destroy(errnoError('ECONNREFUSED', 'connect', target.address, port));
-      return;
+      return errnoError('ECONNREFUSED', 'connect', target.address, port);
     }
     const options: TcpConnectionOptions = {};
     if (this.#noDelay !== undefined) options.noDelay = this.#noDelay;
@@ -293,10 +475,10 @@ export class Socket extends Duplex {
     } catch (e) {
       ctx.clock.schedule();
       const code = (e as { code?: unknown }).code;
-      this.destroy(errnoError(typeof code === 'string' && code.startsWith('E') && !code.startsWith('ERR_') ? code : 'ENETUNREACH', 'connect', target.address, port));
-      return;
+      return errnoError(typeof code === 'string' && code.startsWith('E') && !code.startsWith('ERR_') ? code : 'ENETUNREACH', 'connect', target.address, port);
     }
     ctx.clock.schedule();
+    return undefined;
   }
 
   #note(ev: number): void {
@@ -326,6 +508,7 @@ export class Socket extends Duplex {
   #onEstablished(): void {
     const c = this.#conn;
     if (c === undefined || this.destroyed) return;
+    if (this.#multi !== undefined) { this.#cancelAttemptTimer(this.#multi); this.#multi = undefined; }
     this.#connecting = false;
     this.#cacheAddresses(c);
     this.#touch();
@@ -339,6 +522,7 @@ export class Socket extends Duplex {
   [kAttachAccepted](conn: TcpConnection, server: Server, onDestroyed: () => void, pauseOnConnect: boolean): void {
     this.#conn = conn;
     this.server = server;
+    this.#syncLife();
     this.#onDestroyed = onDestroyed;
     this.#cacheAddresses(conn);
     if (conn.state === 'CLOSED') this.#coreClosed = true;
@@ -466,6 +650,18 @@ export class Socket extends Duplex {
     this.#coreClosed = true;
     if (this.destroyed) return;
     if (err !== undefined) {
+      const m = this.#multi;
+      if (this.#connecting && m !== undefined && this.#ctx !== undefined) {
+        // One of several addresses failed (node's afterConnectMultiple): note it, try the next.
+        const t = this.#target!;
+        const ex = errnoError(err.code, 'connect', t.address, t.port);
+        m.errors.push(ex);
+        this.#conn = undefined;
+        this.#coreClosed = false;
+        this.emit('connectionAttemptFailed', t.address, t.port, m.family, ex);
+        this.#connectMultiple(this.#ctx);
+        return;
+      }
       if (this.#connecting) {
         const t = this.#target!;
         this.destroy(errnoError(err.code, 'connect', t.address, t.port));
@@ -504,6 +700,41 @@ export class Socket extends Duplex {
     const onDestroyed = this.#onDestroyed;
     this.#onDestroyed = undefined;
     onDestroyed?.();
+    this.#syncLife();
+  }
+
+  /**
+   * The stack closes: the kernel's answer to a socket destroyed by its own host (Linux
+   * tcp_abort, as `ss -K` does): RST to the peer in synchronized states, and ECONNABORTED
+   * to the socket ('error' on the next tick, then 'close'), for a pending connect too.
+   */
+  #onStackClosed(): void {
+    if (this.destroyed) return;
+    const t = this.#target;
+    const err = this.#connecting && t !== undefined ? errnoError('ECONNABORTED', 'connect', t.address, t.port) : errnoError('ECONNABORTED', 'read');
+    this.#resetting = true;
+    this.destroy(err);
+  }
+
+  /**
+   * Node's lifetime rule, applied to the stack's handle count (lifetime.ts): connecting or
+   * open (until destroyed) the socket is an active handle, counted while ref'd, and a member
+   * the stack ends on close().
+   */
+  #syncLife(): void {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return;
+    const active = !this.destroyed && (this.#connecting || this.#conn !== undefined);
+    if (active !== this.#joined) {
+      this.#joined = active;
+      if (active) ctx.life.join(this.#member);
+      else ctx.life.leave(this.#member);
+    }
+    const held = active && this.#refed;
+    if (held !== this.#held) {
+      this.#held = held;
+      ctx.life.hold(held ? 1 : -1);
+    }
   }
 
   /** Sends RST and destroys (node's `resetAndDestroy`). */
@@ -624,11 +855,12 @@ export class Socket extends Duplex {
   }
 
   /**
-   * No-ops that return `this`: a socket holds no libuv handle here; what keeps the
-   * process alive is the facade's link (the idle-timeout timer is always unref'd).
+   * As in Node: a connecting or open socket keeps the process alive until it is
+   * destroyed; `unref()` lets the process exit anyway, `ref()` undoes it (the stack counts
+   * ref'd handles, lifetime.ts). The idle-timeout timer never holds the process.
    */
-  ref(): this { return this; }
-  unref(): this { return this; }
+  ref(): this { this.#refed = true; this.#syncLife(); return this; }
+  unref(): this { this.#refed = false; this.#syncLife(); return this; }
 
   // ------------------------------------------------------------------ state
 
@@ -703,6 +935,35 @@ export function guard(fn: () => void): void {
 
 function rethrow(e: unknown): never {
   throw e;
+}
+
+/** The state of node's internalConnectMultiple (autoSelectFamily with several addresses). */
+interface MultiConnect {
+  addresses: { address: string; family: number }[];
+  current: number;
+  port: number;
+  localPort: number | undefined;
+  timeout: number;
+  timer: unknown;
+  timerClock: IdleClock | undefined;
+  errors: Error[];
+  /** The family of the address being tried. */
+  family: number;
+}
+
+function invalidIpError(ip: unknown): Error {
+  return codedError(TypeError, 'ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${String(ip)}`);
+}
+
+function badFamilyError(family: unknown, host: string, port: number): Error {
+  return codedError(RangeError, 'ERR_INVALID_ADDRESS_FAMILY', `Invalid address family: ${String(family)} ${host}:${port}`);
+}
+
+/** node's NodeAggregateError: every attempt's error, `code` the first one's. */
+function aggregateError(errors: Error[]): Error {
+  const e = new AggregateError(errors, '') as AggregateError & { code?: string | undefined };
+  e.code = (errors[0] as { code?: string } | undefined)?.code;
+  return e;
 }
 
 /** node's writeAfterFIN: after the peer's FIN without allowHalfOpen, write is EPIPE. */

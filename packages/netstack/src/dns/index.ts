@@ -1,0 +1,356 @@
+/**
+ * `stack.dns`: name resolution shaped like node:dns (`lookup`, `promises.lookup`,
+ * `resolve4`), answered by one of three back-ends chosen by `createStack({ dns })`:
+ *
+ *  - a list of servers (`dns: ['10.7.0.1']`): the stub resolver of resolver.ts, its
+ *    queries carried by the stack's own UDP (and TCP on truncation), its time the
+ *    stack's clock (virtual in simulation);
+ *  - `'host'`: node:dns itself (the host's getaddrinfo and c-ares, in the process's
+ *    network namespace, not through the stack);
+ *  - nothing: IP literals and `localhost` only; every other name fails with ENOTFOUND.
+ *
+ * With a server list or with nothing, `localhost` and `*.localhost` are 127.0.0.1
+ * without a query (RFC 6761 §6.3), and no AAAA query is ever sent (the stack is IPv4
+ * only): `lookup` with `family: 6` fails with ENOTFOUND, as getaddrinfo with
+ * AI_ADDRCONFIG does on a host without IPv6 addresses.
+ *
+ * Errors are node:dns's: `lookup` fails as getaddrinfo does (`getaddrinfo ENOTFOUND
+ * name` for NXDOMAIN and NODATA, `EAI_AGAIN` for timeouts and server failures, with
+ * `errno`, `code`, `syscall: 'getaddrinfo'`, `hostname`, and the resolver's own code
+ * in `cause`); `resolve4` as c-ares does (`queryA ETIMEOUT name`: ENOTFOUND, ENODATA,
+ * ETIMEOUT, ESERVFAIL, EREFUSED, EBADRESP, ECONNREFUSED …, `syscall: 'queryA'`).
+ * Callbacks always run on a later tick, never inside the stack's work.
+ */
+import dns from 'node:dns';
+import { isIP } from 'node:net';
+import { ANY, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
+import type { SocketHost, UdpEndpoint } from '@netstack/udp';
+import { codedError, invalidArgType, invalidArgValue } from '../net/errors.js';
+import { DnsResolver, TYPE_A, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats, type TcpChannel } from './resolver.js';
+
+export { DnsResolver, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats } from './resolver.js';
+
+export interface LookupOptions {
+  /** 0 (any), 4 or 6; 'IPv4' / 'IPv6' accepted as node does. */
+  family?: number | 'IPv4' | 'IPv6' | undefined;
+  /** getaddrinfo flags (dns.ADDRCONFIG, dns.V4MAPPED, dns.ALL): validated, otherwise without effect here. */
+  hints?: number | undefined;
+  all?: boolean | undefined;
+  verbatim?: boolean | undefined;
+  order?: 'ipv4first' | 'ipv6first' | 'verbatim' | undefined;
+}
+
+export interface LookupAddress {
+  address: string;
+  family: number;
+}
+
+/** As node's: on an error, `address` is undefined whatever the type says (node's own types say the same). */
+export type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+export interface ResolveOptions {
+  /** Answer `{ address, ttl }` records instead of strings. */
+  ttl?: boolean;
+}
+
+export interface RecordWithTtl {
+  address: string;
+  ttl: number;
+}
+
+/** Where names are resolved: servers the stub resolver asks through the stack, or the host's resolver. */
+export type DnsOption = readonly string[] | 'host';
+
+/** Options of the stub resolver, beside the server list (`createStack({ dnsOptions })`). */
+export type DnsResolverOptions = Omit<ResolverOptions, 'servers'>;
+
+export interface StackDns {
+  /** node:dns.lookup over the stack: `(hostname[, options], callback)`. */
+  lookup(hostname: string, callback: LookupCallback): void;
+  lookup(hostname: string, options: LookupOptions | number, callback: LookupCallback): void;
+  /** node:dns.resolve4: A records, `{ ttl: true }` for `{ address, ttl }`. */
+  resolve4(hostname: string, callback: (err: NodeJS.ErrnoException | null, addresses?: string[] | RecordWithTtl[]) => void): void;
+  resolve4(hostname: string, options: ResolveOptions, callback: (err: NodeJS.ErrnoException | null, addresses?: string[] | RecordWithTtl[]) => void): void;
+  readonly promises: {
+    lookup(hostname: string, options?: LookupOptions | number): Promise<LookupAddress | LookupAddress[]>;
+    resolve4(hostname: string, options?: ResolveOptions): Promise<string[] | RecordWithTtl[]>;
+  };
+  /** The servers asked, as node:dns's getServers(): [] without servers, ['host'] with the host's resolver. */
+  getServers(): string[];
+  /** The stub resolver's counters (all zero with 'host' or without servers). */
+  stats(): ResolverStats;
+  /** Drops every cached answer. */
+  clearCache(): void;
+}
+
+/** libuv's getaddrinfo errnos (uv.h): what node reports in `errno` for lookup failures. */
+const UV_EAI_AGAIN = -3001;
+const UV_EAI_CANCELED = -3003;
+const UV_EAI_MEMORY = -3006;
+const UV_EAI_NONAME = -3008;
+
+/** node's dnsException for getaddrinfo: code, errno, syscall, hostname (lib/internal/errors.js). */
+function lookupError(code: DnsErrorCode, hostname: string): NodeJS.ErrnoException & { hostname: string } {
+  let errno: number;
+  let shown: string;
+  switch (code) {
+    case 'ENOTFOUND': case 'ENODATA': case 'EBADNAME': errno = UV_EAI_NONAME; shown = 'ENOTFOUND'; break;
+    case 'ENOMEM': errno = UV_EAI_MEMORY; shown = 'EAI_MEMORY'; break;
+    case 'ECANCELLED': errno = UV_EAI_CANCELED; shown = 'EAI_CANCELED'; break;
+    default: errno = UV_EAI_AGAIN; shown = 'EAI_AGAIN'; // timeouts, server failures: "temporary failure"
+  }
+  const e = new Error(`getaddrinfo ${shown} ${hostname}`) as NodeJS.ErrnoException & { hostname: string };
+  e.errno = errno;
+  e.code = shown;
+  e.syscall = 'getaddrinfo';
+  e.hostname = hostname;
+  if (shown !== code) Object.defineProperty(e, 'cause', { value: resolveError(code, 'queryA', hostname), enumerable: false, configurable: true, writable: true });
+  return e;
+}
+
+/** node's dnsException for c-ares queries: `queryA CODE name`, errno undefined. */
+function resolveError(code: DnsErrorCode, syscall: string, hostname: string): NodeJS.ErrnoException & { hostname: string } {
+  const e = new Error(`${syscall} ${code} ${hostname}`) as NodeJS.ErrnoException & { hostname: string };
+  (e as { errno?: number | undefined }).errno = undefined;
+  e.code = code;
+  e.syscall = syscall;
+  e.hostname = hostname;
+  return e;
+}
+
+const VALID_HINTS = dns.ADDRCONFIG | dns.V4MAPPED | dns.ALL;
+
+/** What a back-end answers: IPv4 addresses with their TTLs, or a resolver error code. */
+type Backend = (name: string, cb: (err: DnsErrorCode | undefined, addrs?: RecordWithTtl[]) => void) => void;
+
+/** What the stack gives the DNS facade. */
+export interface DnsHost {
+  udp: SocketHost;
+  /** Opens a TCP connection through the stack (the node:net-shaped API). */
+  connectTcp(address: string, port: number): import('node:stream').Duplex;
+  now(): number;
+  /** Re-arm the stack's timer after the resolver's deadlines changed. */
+  schedule(): void;
+  /**
+   * The stack's count of ref'd handles (lifetime.ts): a lookup in progress holds one,
+   * as libuv's getaddrinfo request keeps Node's loop alive.
+   */
+  hold?(delta: 1 | -1): void;
+}
+
+/** The resolver's timer hooks, for the stack's one timer (pollAt/poll), and close. */
+export interface DnsRuntime {
+  readonly api: StackDns;
+  pollAt(): number;
+  poll(now: number): void;
+  close(): void;
+}
+
+function isLocalhost(name: string): boolean {
+  const n = name.toLowerCase().replace(/\.$/, '');
+  return n === 'localhost' || n.endsWith('.localhost');
+}
+
+/** Binds the resolver's io to the stack's UDP layer (one endpoint per attempt) and TCP sockets. */
+function stackIo(host: DnsHost): ResolverIo {
+  return {
+    openUdp(localPort, server, h) {
+      const dst = parseAddress(server.address)!;
+      const udp = host.udp;
+      let open = true;
+      const ep: UdpEndpoint = {
+        localAddr: ANY, localPort: 0, remoteAddr: ANY, remotePort: 0, reuseAddr: false, order: 0, mcTtl: 1, mcLoop: true, memberships: [],
+        onDatagram: (payload, src, srcPort, now) => { if (open) h.datagram(payload, formatAddress(src), srcPort, now); return true; },
+        onError: (code, now) => { if (open) h.error(code, now); },
+        close: () => { if (open) { open = false; udp.unbind(ep); } },
+      };
+      const err = udp.bind(ep, ANY, localPort);
+      if (err !== undefined) return err;
+      const cerr = udp.connect(ep, dst, server.port);
+      if (cerr !== undefined) { udp.unbind(ep); return cerr; }
+      return {
+        send: (bytes) => udp.send(ep, dst, server.port, [bytes], bytes.length),
+        close: () => ep.close(),
+      };
+    },
+    openTcp(server, h): TcpChannel | string {
+      let s: import('node:stream').Duplex;
+      try {
+        s = host.connectTcp(server.address, server.port);
+      } catch (e) {
+        return (e as { code?: string }).code ?? 'ECONNREFUSED';
+      }
+      let ended = false;
+      s.on('data', (b: Buffer) => { h.data(b, host.now()); host.schedule(); });
+      s.on('error', (e: NodeJS.ErrnoException) => { if (!ended) { ended = true; h.end(e.code ?? 'ECONNRESET', host.now()); host.schedule(); } });
+      s.on('close', () => { if (!ended) { ended = true; h.end(undefined, host.now()); host.schedule(); } });
+      return {
+        write: (bytes) => { s.write(bytes); },
+        close: () => { ended = true; s.destroy(); },
+      };
+    },
+  };
+}
+
+/** Makes `stack.dns` for a stack. */
+export function createDns(option: DnsOption | undefined, resolverOptions: DnsResolverOptions, host: DnsHost): DnsRuntime {
+  let resolver: DnsResolver | undefined;
+  let backend: Backend;
+  let servers: string[];
+  if (option === 'host') {
+    servers = ['host'];
+    backend = (_name, cb) => process.nextTick(cb, 'ENOTFOUND'); // unused: lookup and resolve4 call node:dns
+  } else if (option === undefined || option.length === 0) {
+    servers = [];
+    backend = (_name, cb) => process.nextTick(cb, 'ENOTFOUND');
+  } else {
+    const list: DnsServer[] = option.map((text, i) => parseServer(text, i));
+    servers = list.map((s) => (s.port === 53 ? s.address : `${s.address}:${s.port}`));
+    const r = new DnsResolver(stackIo(host), { ...resolverOptions, servers: list });
+    resolver = r;
+    backend = (name, cb) => {
+      host.hold?.(1);
+      r.resolve(name, TYPE_A, host.now(), (err, answer) => {
+        // The resolver may answer from inside this call or from the packet path: never run user code there.
+        process.nextTick(() => { host.hold?.(-1); cb(err, answer?.addresses); });
+      });
+      host.schedule();
+    };
+  }
+
+  const lookup = (hostname: unknown, options: unknown, callback?: unknown): void => {
+    let family = 0;
+    let all = false;
+    if (typeof options === 'function') { callback = options; options = undefined; }
+    if (hostname !== undefined && hostname !== null && hostname !== '' && typeof hostname !== 'string') {
+      throw invalidArgType('hostname', 'of type string', hostname);
+    }
+    if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+    if (typeof options === 'number') {
+      if (options !== 0 && options !== 4 && options !== 6) throw invalidArgValue('family', options, 'must be one of: 0, 4, 6');
+      family = options;
+    } else if (options !== undefined && options !== null) {
+      if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+      const o = options as LookupOptions;
+      if (o.hints !== undefined && o.hints !== null) {
+        if (typeof o.hints !== 'number') throw invalidArgType('options.hints', 'of type number', o.hints);
+        if ((o.hints & ~VALID_HINTS) !== 0) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument 'hints' is invalid. Received ${o.hints}`);
+      }
+      if (o.family !== undefined && o.family !== null) {
+        if (o.family === 'IPv4') family = 4;
+        else if (o.family === 'IPv6') family = 6;
+        else if (o.family === 0 || o.family === 4 || o.family === 6) family = o.family;
+        else throw invalidArgValue('options.family', o.family, 'must be one of: 0, 4, 6');
+      }
+      if (o.all !== undefined && typeof o.all !== 'boolean') throw invalidArgType('options.all', 'of type boolean', o.all);
+      all = o.all === true;
+    }
+    const cb = callback as (err: NodeJS.ErrnoException | null, address?: string | LookupAddress[], family?: number) => void;
+    const answer = (addrs: LookupAddress[]): void => {
+      if (all) cb(null, addrs);
+      else cb(null, addrs[0]!.address, addrs[0]!.family);
+    };
+    if (hostname === undefined || hostname === null || hostname === '') {
+      // node: an empty hostname answers null (a connect then goes to localhost).
+      process.nextTick(() => (all ? cb(null, []) : cb(null, null as unknown as string, family === 6 ? 6 : 4)));
+      return;
+    }
+    const name = hostname as string;
+    const literal = isIP(name);
+    if (literal !== 0) {
+      process.nextTick(answer, [{ address: name, family: literal }]);
+      return;
+    }
+    if (option !== 'host' && isLocalhost(name)) {
+      // RFC 6761 §6.3: loopback, without asking anyone.
+      if (family === 6) process.nextTick(cb, lookupError('ENOTFOUND', name));
+      else process.nextTick(answer, [{ address: '127.0.0.1', family: 4 }]);
+      return;
+    }
+    if (option === 'host') {
+      // The host's getaddrinfo; IPv4 answers unless IPv6 is asked for (the stack reaches only IPv4); its errors as they are.
+      const hints = typeof options === 'object' && options !== null ? (options as LookupOptions).hints ?? 0 : 0;
+      dns.lookup(name, { family: family === 6 ? 6 : 4, all: true, hints }, (err, addrs) => (err ? cb(err) : answer(addrs)));
+      return;
+    }
+    if (family === 6) {
+      // No AAAA is asked: the stack has no IPv6 address (getaddrinfo with AI_ADDRCONFIG).
+      process.nextTick(cb, lookupError('ENOTFOUND', name));
+      return;
+    }
+    backend(name, (err, addrs) => {
+      if (err !== undefined) cb(lookupError(err, name));
+      else answer(addrs!.map((a) => ({ address: a.address, family: 4 })));
+    });
+  };
+
+  const resolve4 = (hostname: unknown, options: unknown, callback?: unknown): void => {
+    if (typeof options === 'function') { callback = options; options = undefined; }
+    if (typeof hostname !== 'string') throw invalidArgType('name', 'of type string', hostname);
+    if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+    const withTtl = options !== undefined && options !== null && (options as ResolveOptions).ttl === true;
+    const cb = callback as (err: NodeJS.ErrnoException | null, addresses?: string[] | RecordWithTtl[]) => void;
+    if (option === 'host') {
+      dns.resolve4(hostname, { ttl: withTtl }, cb as (err: NodeJS.ErrnoException | null, a: string[] | RecordWithTtl[]) => void);
+      return;
+    }
+    if (resolver === undefined) {
+      process.nextTick(cb, resolveError('ECONNREFUSED', 'queryA', hostname));
+      return;
+    }
+    backend(hostname, (err, addrs) => {
+      if (err !== undefined) cb(resolveError(err, 'queryA', hostname));
+      else cb(null, withTtl ? addrs! : addrs!.map((a) => a.address));
+    });
+  };
+
+  const api: StackDns = {
+    lookup: lookup as StackDns['lookup'],
+    resolve4: resolve4 as StackDns['resolve4'],
+    promises: {
+      lookup: (hostname, options) => new Promise((res, rej) => {
+        lookup(hostname, options ?? {}, (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
+          if (err) rej(err);
+          else res(Array.isArray(address) ? address : { address: address!, family: family! });
+        });
+      }),
+      resolve4: (hostname, options) => new Promise((res, rej) => {
+        resolve4(hostname, options ?? {}, (err: NodeJS.ErrnoException | null, a?: string[] | RecordWithTtl[]) => (err ? rej(err) : res(a!)));
+      }),
+    },
+    getServers: () => [...servers],
+    stats: () => (resolver ?? idle()).stats(),
+    clearCache: () => resolver?.clearCache(),
+  };
+  return {
+    api,
+    pollAt: () => resolver?.pollAt() ?? Infinity,
+    poll: (now) => resolver?.poll(now),
+    close: () => resolver?.close(),
+  };
+}
+
+/** Throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE for a `dns` option createStack cannot use. */
+export function checkDnsOption(option: unknown): void {
+  if (option === undefined || option === 'host') return;
+  if (!Array.isArray(option)) throw invalidArgType('options.dns', "an array of server addresses or 'host'", option);
+  option.forEach((text, i) => parseServer(text, i));
+}
+
+let idleResolver: DnsResolver | undefined;
+/** A resolver that never runs, for the counters of a stack without one (all zero). */
+function idle(): DnsResolver {
+  return (idleResolver ??= new DnsResolver({ openUdp: () => 'ENETUNREACH', openTcp: () => 'ENETUNREACH' }, { servers: [] }));
+}
+
+/** 'a.b.c.d' or 'a.b.c.d:port'. */
+function parseServer(text: unknown, i: number): DnsServer {
+  if (typeof text !== 'string') throw invalidArgType(`options.dns[${i}]`, 'of type string', text);
+  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
+  const addr: Ipv4Address | undefined = m === null ? undefined : parseAddress(m[1]!);
+  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  if (m === null || addr === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalidArgValue(`options.dns[${i}]`, text, "must be an IPv4 address, optionally with ':port'");
+  }
+  return { address: formatAddress(addr), port };
+}

@@ -1,0 +1,177 @@
+/**
+ * Issue 9 (findings 2 and 10), kernel-facing: the `netstack` command line as a user
+ * meets it. Exit status 2 and one line naming the flag for a usage mistake, 1 and one
+ * line for a runtime failure, at once; `--version`; `--help` of every command lists
+ * every flag with its default; a failed `createStack` leaves no device behind and no
+ * handle keeping the process alive. Every command runs in a private namespace, so a
+ * regression that opened a device could not touch the machine's own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { commandOptions } from '@netstack/netstack/cli';
+import { Netns, cli, repoRoot } from './netns.js';
+
+let ns: Netns;
+
+beforeAll(() => {
+  ns = Netns.create('cli');
+});
+
+afterAll(async () => {
+  await ns?.close();
+});
+
+interface Timed { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+/** `netstack ARGS` in the namespace; killed after 10 s (the assertions want far less). */
+async function netstack(args: string[]): Promise<Timed> {
+  const t0 = performance.now();
+  const r = await ns.run(process.execPath, [cli, ...args], { timeoutMs: 10_000 });
+  return { ...r, ms: performance.now() - t0 };
+}
+
+/** One line on stderr, nothing on stdout, the given status, and promptly (node's start-up included). */
+function expectOneLine(r: Timed, code: number, line: RegExp): void {
+  expect(r.signal, r.stderr).toBeNull();
+  expect(r.code, r.stderr).toBe(code);
+  expect(r.stderr.endsWith('\n') && r.stderr.split('\n').length === 2, JSON.stringify(r.stderr)).toBe(true);
+  expect(r.stderr).toMatch(line);
+  expect(r.stdout).toBe('');
+  expect(r.ms).toBeLessThan(5000);
+}
+
+describe('usage, version and help', () => {
+  it('no arguments: the usage on stderr, exit 2', async () => {
+    const r = await netstack([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^netstack: a userspace TCP\/IP stack/);
+    expect(r.stderr).toMatch(/Usage: netstack <command>/);
+  });
+
+  it('--version prints the package version, exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(repoRoot, 'packages/netstack/package.json'), 'utf8')) as { version: string };
+    const r = await netstack(['--version']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`netstack ${version}\n`);
+  });
+
+  it('netstack help CMD is CMD --help', async () => {
+    const [a, b] = await Promise.all([netstack(['help', 'ping']), netstack(['ping', '--help'])]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/^Usage: netstack ping/);
+    expect(a.stdout).toBe(b.stdout);
+  });
+
+  for (const cmd of Object.keys(commandOptions)) {
+    it(`${cmd} --help lists every flag with its default`, async () => {
+      const r = await netstack([cmd, '--help']);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.split('\n');
+      for (const [name, opt] of Object.entries(commandOptions[cmd]!)) {
+        // The flag's entry: its line, and the continuation lines up to the next flag.
+        const start = lines.findIndex((l) => new RegExp(`^  (-\\w, )?--${name}\\b`).test(l));
+        expect(start, `${cmd} --help does not list --${name}`).toBeGreaterThanOrEqual(0);
+        if (opt.short !== undefined) expect(lines[start]).toContain(`-${opt.short}, --${name}`);
+        let end = start + 1;
+        while (end < lines.length && /^ {6,}\S/.test(lines[end]!)) end++;
+        const entry = lines.slice(start, end).join(' ');
+        if (name === 'help') continue;
+        expect(entry, `--${name} in ${cmd} --help`).toMatch(/\(default/);
+        if (typeof opt.default === 'string' && name !== 'pcap-max-bytes') expect(entry, `--${name} in ${cmd} --help`).toContain(`default ${opt.default}`);
+      }
+    });
+  }
+});
+
+describe('usage errors: exit 2 and one line naming the flag typed, before anything is opened', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['ping', '-c', '0'], /^netstack ping: -c must be an integer in 1\.\.1000000, got '0'/],
+    [['ping', '-c', '1', 'web.internal'], /^netstack ping: HOST must be an IPv4 address \(or a name, with --dns\), got 'web.internal'/],
+    [['ping', '-c', '1', '--dns', 'nine', 'web.internal'], /^netstack ping: --dns must be an IPv4 address\[:port\] or 'host', got 'nine'/],
+    [['ping', '-W', 'soon'], /^netstack ping: -W must be a number/],
+    [['serve', '--mtu', '5'], /^netstack serve: --mtu must be an integer in 68\.\.65535, got '5'/],
+    [['serve', '--addr', 'ten'], /^netstack serve: --addr must be an IPv4 address, got 'ten'/],
+    [['serve', '--frobnicate'], /^netstack serve: unknown option '--frobnicate'/],
+    [['serve', '--ecn', 'maybe'], /^netstack serve: --ecn must be on, passive or off/],
+    [['fetch'], /^netstack fetch: fetch takes one URL, got 0/],
+    [['fetch', 'ftp://10.7.0.1/'], /^netstack fetch: only http:\/\/ URLs/],
+    [['frobnicate'], /^netstack frobnicate: unknown command 'frobnicate'/],
+    [['help', 'frobnicate'], /^netstack help: no command 'frobnicate'/],
+  ];
+  for (const [args, line] of cases) {
+    it(`netstack ${args.join(' ')}`, async () => {
+      const r = await netstack(args);
+      expectOneLine(r, 2, line);
+      expect(r.stderr).not.toMatch(/options\./);
+      expect(ns.links()).toEqual(['lo']);
+    });
+  }
+});
+
+/**
+ * `ip -o monitor link` in the namespace, synchronised before use: the monitor has
+ * started once it reports a change we make to lo (its MTU, set twice).
+ */
+async function linkMonitor(): Promise<{ child: ChildProcess; text: () => string }> {
+  const child = ns.spawn('ip', ['-o', 'monitor', 'link']);
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { text += d; });
+  // Each step changes the MTU (a set to the same value makes no event).
+  for (let i = 0; i < 50 && !/: lo: .*mtu 6553[45]/.test(text); i++) {
+    ns.runSync('ip', ['link', 'set', 'lo', 'mtu', i % 2 === 0 ? '65535' : '65534']);
+    await new Promise<void>((r) => { child.stdout!.once('data', () => r()); setTimeout(r, 100); });
+  }
+  ns.runSync('ip', ['link', 'set', 'lo', 'mtu', '65536']);
+  expect(text).toMatch(/: lo: .*mtu 6553[45]/);
+  return { child, text: () => text };
+}
+
+describe('createStack fails after the device was opened: one line, at once, the device gone', () => {
+  const cases: Array<[string, string[], number, RegExp]> = [
+    ['an address outside the kernel subnet', ['serve', '--addr', '10.9.0.2'], 2, /^netstack serve: --addr 10\.9\.0\.2 is outside the kernel side's subnet 10\.7\.0\.0\/24 \(--kernel-addr 10\.7\.0\.1\/24\)/],
+    ['a bad --impair spec', ['serve', '--impair', 'loss=200%'], 2, /^netstack serve: --impair 'loss=200%': bad impairment loss '200%'/],
+    ['an unwritable --pcap', ['serve', '--pcap', '/nonexistent-netstack-dir/x.pcap'], 1, /^netstack serve: --pcap \/nonexistent-netstack-dir\/x\.pcap: cannot write the capture \(ENOENT\)/],
+    ['ping with an unwritable --pcap', ['ping', '-c', '1', '--pcap', '/nonexistent-netstack-dir/x.pcap'], 1, /^netstack ping: --pcap .*cannot write the capture \(ENOENT\)/],
+  ];
+  for (const [what, args, code, line] of cases) {
+    it(`${what}: exit ${code}`, async () => {
+      const monitor = await linkMonitor();
+      try {
+        const r = await netstack(args);
+        expectOneLine(r, code, line);
+        expect(r.stderr).not.toMatch(/options\./);
+        // Either the failure came after the device existed (so its removal is what is
+        // tested), or createStack found it before opening anything (the address and the
+        // impairment spec are checked first): either way, no device is left.
+        if (what.includes('--pcap')) expect(monitor.text()).toMatch(/^\d+: tun0:/m);
+        expect(ns.links()).toEqual(['lo']);
+      } finally {
+        monitor.child.kill('SIGTERM');
+      }
+    });
+  }
+
+  it('serve still runs and exits 0 on SIGINT after all that', async () => {
+    const server = await ns.serve();
+    const { code } = await new Promise<{ code: number | null }>((r) => {
+      server.child.once('exit', (c) => r({ code: c }));
+      server.child.kill('SIGINT');
+    });
+    expect(code, server.stderr).toBe(0);
+    expect(ns.links()).toEqual(['lo']);
+  });
+});
+
+describe('runtime failures: exit 1, one line', () => {
+  it('fetch from a port nobody listens on', async () => {
+    const r = await netstack(['fetch', '-m', '5', 'http://10.7.0.1:1/']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^netstack fetch: .*ECONNREFUSED/);
+    expect(r.ms).toBeLessThan(5000);
+    expect(ns.links()).toEqual(['lo']);
+  });
+});
