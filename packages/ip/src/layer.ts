@@ -141,6 +141,12 @@ export class Ipv4Layer implements IpOutput {
   /** Our subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021). */
   readonly directedBroadcast: number;
   readonly limits: Readonly<Ipv4Limits>;
+  /**
+   * "Is this host a member of `group` for datagrams from `src`?" (RFC 1112 §6.2), asked
+   * for every multicast datagram received; set by whoever owns the memberships (the
+   * stack wires the UDP layer's `acceptsGroup`). Undefined: every group is accepted.
+   */
+  multicastFilter: ((group: Ipv4Address, src: Ipv4Address) => boolean) | undefined = undefined;
 
   private readonly link: LinkOutput;
   /** Bytes reserved before each output datagram for the link (LinkOutput.offloadHeadroom). */
@@ -468,6 +474,14 @@ export class Ipv4Layer implements IpOutput {
       c.InAddrErrors++;
       return;
     }
+    // RFC 1112 §6.2 (Linux ip_route_input_mc / ip_check_mc_rcu): a multicast datagram is
+    // for us only when this host is a member of its group (the transports say, through
+    // `multicastFilter`; without one every group is accepted).
+    if (this.multicastFilter !== undefined && isMulticast(r.dst) && !this.multicastFilter(r.dst, r.src)) {
+      c.dropped['not-for-us']++;
+      c.InAddrErrors++;
+      return;
+    }
     // Trailing bytes past Total Length are link padding (RFC 791 §3.1 Total Length).
     const bytes = packet.length === r.totalLength ? packet : s.views.view(packet, 0, r.totalLength);
     if (r.moreFragments || r.fragmentOffset !== 0) {
@@ -563,8 +577,9 @@ export class Ipv4Layer implements IpOutput {
     checkInt('protocol', protocol, 0, 255);
     if (options !== undefined) {
       if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
-      // RFC 1122 §3.2.1.7: a host MUST NOT send a datagram with TTL 0.
-      if (options.ttl !== undefined) checkInt('options.ttl', options.ttl, 1, 255);
+      // RFC 1122 §3.2.1.7: a host MUST NOT send a datagram with TTL 0 (one looped back
+      // only, multicast TTL 0, never leaves).
+      if (options.ttl !== undefined) checkInt('options.ttl', options.ttl, options.loopback === true ? 0 : 1, 255);
       if (options.tos !== undefined) checkInt('options.tos', options.tos, 0, 255);
     }
   }
@@ -625,6 +640,19 @@ export class Ipv4Layer implements IpOutput {
       if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
       else buf.set(payload!, IPV4_MIN_HEADER_LEN);
       const r = this.fillHeader(s.repr, src, dst, protocol, options, df);
+      if (options?.loopback === true) {
+        // Linux ip_mc_output: the local copy is taken whole, before fragmentation; a
+        // full loopback queue loses the copy, not the send. TTL 0 goes no further.
+        if (this.onLoopback !== undefined) {
+          r.moreFragments = false;
+          r.fragmentOffset = 0;
+          r.payloadLength = length;
+          r.totalLength = total;
+          emitIpv4(r, buf, 0);
+          const e = this.loop(buf.subarray(0, total));
+          if (r.ttl === 0) return e;
+        } else if (r.ttl === 0) return undefined;
+      }
       if (total <= mtu) {
         r.moreFragments = false;
         r.fragmentOffset = 0;

@@ -138,6 +138,13 @@ export interface SendOptions {
   /** Default 64 (RFC 1700 / Linux default). */
   ttl?: number;
   tos?: number;
+  /**
+   * Also deliver a copy to this host, whole, before the datagram is sent (Linux
+   * ip_mc_output, for multicast with IP_MULTICAST_LOOP and for broadcast): through the
+   * loopback queue, so only when the layer has loopback on. With `ttl: 0` (allowed only
+   * here) the datagram stays on this host and is never sent.
+   */
+  loopback?: boolean;
 }
 
 /**
@@ -153,6 +160,8 @@ export interface PayloadWriter {
 export interface IpOutput {
   /** The stack's own address. */
   readonly address: Ipv4Address;
+  /** The on-link subnet's broadcast address (-1 for /31 and /32: none). */
+  readonly directedBroadcast?: number;
   /** The link MTU. */
   readonly mtu: number;
   /** Source address to use towards `dst`, or undefined when there is no route. */

@@ -19,7 +19,7 @@ import type { Ipv4ParseError } from './ipv4.js';
 export type Ipv4DropReason =
   // Receive, per packet (InHdrErrors: the first five; InAddrErrors: bad-source, not-for-us).
   | Ipv4ParseError
-  /** Destination is not our address, our directed broadcast, 255.255.255.255 or multicast (RFC 1122 §3.3.1: a host does not forward). */
+  /** Destination is not our address, our directed broadcast, 255.255.255.255 or a multicast group this host joined (RFC 1122 §3.3.1: a host does not forward; RFC 1112 §6.2). */
   | 'not-for-us'
   /** No transport registered for the protocol (InUnknownProtos). */
   | 'unknown-protocol'

@@ -66,6 +66,51 @@ describe('input: dispatch', () => {
     layer.input(packet(Uint8Array.of(1), { dst: ip(dst) }), 0);
     expect(udp.received[0]?.toBroadcast).toBe(true);
   });
+  it('multicastFilter: a group the host is no member of is dropped as not-for-us (RFC 1112 §6.2), asked with group and source', () => {
+    const { layer, udp } = setup();
+    const asked: string[] = [];
+    layer.multicastFilter = (group, src) => {
+      asked.push(`${group >>> 24}.${(group >>> 16) & 255}.${(group >>> 8) & 255}.${group & 255} ${src === PEER}`);
+      return group === ip('239.1.1.1');
+    };
+    layer.input(packet(Uint8Array.of(1), { dst: ip('239.2.2.2') }), 0);
+    layer.input(packet(Uint8Array.of(2), { dst: ip('239.1.1.1') }), 0);
+    layer.input(packet(Uint8Array.of(3), { dst: ip('255.255.255.255') }), 0); // not multicast: not asked
+    expect(asked).toEqual(['239.2.2.2 true', '239.1.1.1 true']);
+    expect(udp.received.map((d) => d.payload[0])).toEqual([2, 3]);
+    const s = layer.stats();
+    expect(s.dropped['not-for-us']).toBe(1);
+    expect(s.InAddrErrors).toBe(1);
+    expect(balanced(s)).toBe(true);
+  });
+  it('with loopback on, a datagram from the link whose source is our own address is a martian (bad-source)', () => {
+    const { layer, udp } = setup({ onLoopback: () => {} });
+    layer.input(packet(Uint8Array.of(1), { src: US }), 0);
+    expect(udp.received).toHaveLength(0);
+    expect(layer.stats().dropped['bad-source']).toBe(1);
+    const bare = setup();
+    bare.layer.input(packet(Uint8Array.of(1), { src: US }), 0);
+    expect(bare.udp.received).toHaveLength(1); // without loopback, as before
+  });
+  it('SendOptions.loopback: a whole local copy beside the send (even when fragmented); TTL 0 only with it, and then never sent', () => {
+    let wake = 0;
+    const { layer, link, udp } = setup({ onLoopback: () => wake++ });
+    layer.multicastFilter = () => true;
+    const G = ip('239.1.1.1');
+    expect(layer.send(G, PROTO_UDP, new Uint8Array(3000), { loopback: true, ttl: 1 })).toBeUndefined();
+    expect(link.sent.length).toBe(3); // fragmented on the link (MTU 1500)
+    expect([layer.loopbackPending, wake]).toEqual([1, 1]);
+    expect(layer.send(G, PROTO_UDP, Uint8Array.of(7), { loopback: true, ttl: 0 })).toBeUndefined();
+    expect(link.sent.length).toBe(3); // TTL 0: not on the link
+    expect(layer.deliverLoopback(0)).toBe(2);
+    expect(udp.received.map((d) => [d.payload.length, d.ttl, d.toBroadcast])).toEqual([[3000, 1, true], [1, 0, true]]);
+    expect(() => layer.send(G, PROTO_UDP, Uint8Array.of(7), { ttl: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    // Without loopback on, the option only sends (and TTL 0 goes nowhere).
+    const bare = setup();
+    expect(bare.layer.send(G, PROTO_UDP, Uint8Array.of(1), { loopback: true, ttl: 0 })).toBeUndefined();
+    expect(bare.layer.send(G, PROTO_UDP, Uint8Array.of(1), { loopback: true })).toBeUndefined();
+    expect(bare.link.sent.length).toBe(1);
+  });
   it('unknown protocol: counted, and protocol unreachable (code 2) quoting the datagram', () => {
     const { layer, reporter } = setup();
     const p = packet(Uint8Array.of(1, 2), { protocol: 99 });

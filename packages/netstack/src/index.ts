@@ -5,3 +5,11 @@ export { createLinkPair, createProbeLink, type ProbeLink, type ProbeLinkOptions,
 export { checkAccounting, type AccountingOptions, type AccountingReport, type FlatStats } from './accounting.js';
 export { Capture, type CaptureOptions } from './capture.js';
 export type { StackDns, DnsOption, DnsResolverOptions, LookupOptions, LookupAddress, ResolveOptions, RecordWithTtl, DnsErrorCode, ResolverStats } from './dns/index.js';
+// The socket classes and their option types, for users' annotations (`import type { Socket } ...`)
+// and `instanceof`; make sockets with `stack.tcp` / `stack.udp`.
+export { Socket, Server } from './net/index.js';
+export type {
+  TcpApi, SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, ServerOptions, ConnectionListener, ListenOptionsNet, ErrnoError,
+} from './net/index.js';
+export { UdpSocket } from '@netstack/udp';
+export type { UdpSocketOptions, RemoteInfo, BindOptions, SendCallback } from '@netstack/udp';

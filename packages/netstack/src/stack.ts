@@ -338,6 +338,8 @@ export class Stack {
       this.ip.setErrorReporter(this.icmp);
       this.udpLayer = new UdpLayer(this.ip, { notifier: this.events, handles: this.life });
       this.ip.register(this.udpLayer);
+      // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
+      this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
       this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
       option = 'tcpOptions';
       this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});

@@ -21,7 +21,34 @@ export interface UdpEndpoint {
   onError(code: string, now: number): void;
   /** Closes the owning socket (UdpLayer.close). */
   close(): void;
+  /** IP_MULTICAST_TTL: the TTL of datagrams to a multicast group (Linux default 1; 0 = this host only). */
+  mcTtl: number;
+  /** IP_MULTICAST_LOOP: a datagram to a group this host joined is delivered here too (default true). */
+  mcLoop: boolean;
+  /** The socket's group memberships (Linux ip_mc_socklist), at most MAX_MEMBERSHIPS; owned by the layer. */
+  memberships: Membership[];
 }
+
+/**
+ * One group membership of one socket, with its source filter (RFC 3678 §4.1, Linux
+ * ip_mc_socklist + ip_sf_socklist): 'exclude' with no sources is a plain join (any-source
+ * multicast, IP_ADD_MEMBERSHIP); 'include' lists the sources of a source-specific join
+ * (IP_ADD_SOURCE_MEMBERSHIP). There is one interface, so no interface index.
+ */
+export interface Membership {
+  readonly group: Ipv4Address;
+  mode: 'include' | 'exclude';
+  /** At most MAX_SOURCES (Linux igmp_max_msf). */
+  sources: Ipv4Address[];
+}
+
+/** Linux net.ipv4.igmp_max_memberships: groups one socket may join (then ENOBUFS). */
+export const MAX_MEMBERSHIPS = 20;
+/** Linux net.ipv4.igmp_max_msf: sources in one membership's filter (then ENOBUFS). */
+export const MAX_SOURCES = 10;
+
+/** What a membership call asks the layer (IP_ADD/DROP_MEMBERSHIP, IP_ADD/DROP_SOURCE_MEMBERSHIP). */
+export type MembershipOp = 'join' | 'leave' | 'join-source' | 'leave-source';
 
 /**
  * A socket with events to emit: the host runs `notify()` when no layer is in the middle
@@ -57,4 +84,15 @@ export interface SocketHost extends UdpNotifier, HandleCounter {
   connect(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'ENETUNREACH' | undefined;
   disconnect(ep: UdpEndpoint, boundAddr: Ipv4Address): void;
   send(ep: UdpEndpoint, dst: Ipv4Address, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined;
+  /** Changes `ep`'s memberships (Linux ip_mc_join_group / ip_mc_leave_group / ip_mc_source); an errno code on failure. */
+  membership(ep: UdpEndpoint, op: MembershipOp, group: Ipv4Address, iface: Ipv4Address, source: Ipv4Address): string | undefined;
+  /** Drops every membership of `ep` (the socket closes). */
+  leaveAll(ep: UdpEndpoint): void;
+  /** True for an address of this host's interface (or 0.0.0.0: "the default one"). */
+  isLocalInterface(addr: Ipv4Address): boolean;
+  /** 255.255.255.255 or the subnet's directed broadcast: sending there needs SO_BROADCAST. */
+  isBroadcast(addr: Ipv4Address): boolean;
+  /** net.core.rmem_max / wmem_max: the caps of setRecvBufferSize / setSendBufferSize (before doubling). */
+  readonly rmemMax: number;
+  readonly wmemMax: number;
 }

@@ -29,6 +29,8 @@ export function badPort(name: string, port: unknown, allowZero: boolean): NodeSt
   return withCode(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describeValue(port)}.`), 'ERR_SOCKET_BAD_PORT');
 }
 
+/** Node's ERR_MISSING_ARGS for one argument. */
+export const missingArgs = (name: string): NodeStyleError => withCode(new TypeError(`The "${name}" argument must be specified`), 'ERR_MISSING_ARGS');
 export const notRunning = (): NodeStyleError => withCode(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
 export const alreadyBound = (): NodeStyleError => withCode(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
 export const isConnected = (): NodeStyleError => withCode(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
@@ -41,6 +43,7 @@ export const bufferOutOfBounds = (name: string): NodeStyleError =>
 export function bufferSizeError(which: 'recv' | 'send'): NodeStyleError {
   const err = withCode(new Error(`Could not get or set buffer size: uv_${which}_buffer_size returned EBADF (bad file descriptor)`), 'ERR_SOCKET_BUFFER_SIZE');
   err.name = 'SystemError';
+  Object.assign(err, { errno: -9, syscall: `uv_${which}_buffer_size` });
   return err;
 }
 

@@ -14,10 +14,28 @@
  * 0.0.0.0; ties go to the most recently bound. Broadcast and multicast datagrams go
  * to every matching socket (Linux __udp4_lib_mcast_deliver) and are never answered
  * with port unreachable (RFC 1122 §3.2.2).
+ *
+ * Multicast (RFC 1112 §6, RFC 3678 for the socket calls, Linux net/ipv4/igmp.c for the
+ * rules): sockets join groups with an optional source filter. The IP layer asks
+ * `acceptsGroup` whether the host is a member (224.0.0.1 always; else some membership
+ * whose filter allows the source: Linux ip_check_mc_rcu) and drops the datagram
+ * otherwise. A member datagram then goes to every socket on the port whose own filter
+ * allows it: a socket with a membership of that group needs its filter to agree; a
+ * socket without one receives it too (Linux's IP_MULTICAST_ALL, on by default and not
+ * settable from node:dgram). IGMP reports are not sent: on a TUN device there is no
+ * multicast router to tell; membership filters delivery only.
+ * Multicast sends use the socket's multicast TTL (default 1) and, with IP_MULTICAST_LOOP
+ * (default on), a copy of a datagram to a group this host joined is delivered locally as
+ * Linux's ip_mc_output does; so is a copy of every broadcast (Linux loops broadcasts
+ * unconditionally). The copy goes through the IP layer's loopback (SendOptions.loopback):
+ * received on a later turn of the event loop, never inside `send`, and counted as any
+ * received datagram.
  */
 import {
   ANY,
+  BROADCAST,
   PROTO_UDP,
+  isMulticast,
   ViewCache,
   formatAddress,
   type InboundDatagram,
@@ -31,7 +49,7 @@ import {
 } from '@netstack/ip';
 import { outOfRange } from './errors.js';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import type { HandleCounter, SocketHost, UdpEndpoint, UdpNotifiable, UdpNotifier } from './endpoint.js';
+import { MAX_MEMBERSHIPS, MAX_SOURCES, type HandleCounter, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint, type UdpNotifiable, type UdpNotifier } from './endpoint.js';
 import { UdpSocket, type UdpSocketOptions, type RemoteInfo } from './socket.js';
 
 export type { UdpEndpoint } from './endpoint.js';
@@ -52,7 +70,28 @@ export interface UdpLayerOptions {
    * them once the receive batch is over). Default: at once, after the datagram was queued.
    */
   notifier?: UdpNotifier;
+  /**
+   * net.core.rmem_max and wmem_max: what setRecvBufferSize / setSendBufferSize may ask for
+   * (Linux then doubles it). Default 212992, Linux's default for both.
+   */
+  rmemMax?: number;
+  wmemMax?: number;
 }
+
+/** 224.0.0.1: every multicast-capable interface is a member (RFC 1112 §4). */
+const ALL_HOSTS = 0xe0000001;
+
+/** Linux ip_mc_sf_allow for one membership: does its source filter let `src` through? */
+function allows(m: Membership, src: Ipv4Address): boolean {
+  return m.mode === 'exclude' ? !m.sources.includes(src) : m.sources.includes(src);
+}
+
+function findMembership(ep: UdpEndpoint, group: Ipv4Address): Membership | undefined {
+  for (const m of ep.memberships) if (m.group === group) return m;
+  return undefined;
+}
+
+
 
 function rethrow(e: unknown): never {
   throw e;
@@ -156,12 +195,19 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
     InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
   };
+  readonly rmemMax: number;
+  readonly wmemMax: number;
+  /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
+  private readonly groups = new Map<Ipv4Address, Membership[]>();
+
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
   private readonly rxRepr: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
   private readonly rxViews = new ViewCache();
-  /** The send options when a socket sets its TTL, reused. */
+  /** The send options when a socket sets its TTL, or a copy is looped back (reused). */
   private readonly ttlOptions: SendOptions = { ttl: 64 };
+  private readonly loopOptions: SendOptions = { loopback: true };
+  private readonly loopTtlOptions: SendOptions = { ttl: 64, loopback: true };
 
   constructor(ip: IpOutput, options: UdpLayerOptions = {}) {
     this.ip = ip;
@@ -178,6 +224,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     this.maxSockets = options.maxSockets ?? 65536;
     this.random = options.random ?? Math.random;
     this.notifier = options.notifier ?? IMMEDIATE;
+    this.rmemMax = options.rmemMax ?? 212992;
+    this.wmemMax = options.wmemMax ?? 212992;
+    for (const k of ['rmemMax', 'wmemMax'] as const) {
+      if (!Number.isInteger(this[k]) || this[k] < 1 || this[k] > 0x3fffffff) throw outOfRange(`options.${k}`, 'an integer in [1, 2**30)', options[k]);
+    }
     this.handles = options.handles;
   }
 
@@ -220,19 +271,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const payload = repr.payload;
     if (d.toBroadcast) {
       // Every socket that matches gets its own copy; no ICMP either way (RFC 1122 §3.2.2).
-      let matched = 0;
-      let taken = 0;
-      const list = this.ports.get(dstPort);
-      if (list !== undefined) {
-        for (const ep of list.slice()) {
-          if (score(ep, d.src, srcPort, d.dst) < 0) continue;
-          matched++;
-          if (this.deliver(ep, payload, d.src, srcPort, now)) taken++;
-        }
-      }
-      if (matched === 0) s.IgnoredMulti++;
-      else if (taken > 0) s.InDelivers++;
-      else s.RcvbufDrops++;
+      this.deliverGroup(d.src, srcPort, d.dst, dstPort, payload, now);
       return;
     }
     const ep = this.lookup(dstPort, d.src, srcPort, d.dst);
@@ -245,6 +284,46 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     }
     if (this.deliver(ep, payload, d.src, srcPort, now)) s.InDelivers++;
     else s.RcvbufDrops++;
+  }
+
+  /**
+   * A broadcast or multicast datagram to every socket on `dstPort` that matches (Linux
+   * __udp4_lib_mcast_deliver); for multicast, each socket's own filter (ip_mc_sf_allow)
+   * decides too. Counted once: IgnoredMulti (no socket matched), InDelivers (at least one
+   * took a copy) or RcvbufDrops (every matching buffer was full).
+   */
+  private deliverGroup(src: Ipv4Address, srcPort: number, dst: Ipv4Address, dstPort: number, payload: Uint8Array, now: number): void {
+    const list = this.ports.get(dstPort);
+    const multicast = isMulticast(dst);
+    let matched = 0;
+    let taken = 0;
+    if (list !== undefined) {
+      for (const ep of list.slice()) {
+        if (score(ep, src, srcPort, dst) < 0) continue;
+        if (multicast) {
+          const m = findMembership(ep, dst);
+          if (m !== undefined && !allows(m, src)) continue;
+        }
+        matched++;
+        if (this.deliver(ep, payload, src, srcPort, now)) taken++;
+      }
+    }
+    const s = this.counters;
+    if (matched === 0) s.IgnoredMulti++;
+    else if (taken > 0) s.InDelivers++;
+    else s.RcvbufDrops++;
+  }
+
+  /**
+   * The IP layer's "member of group" question (Linux ip_check_mc_rcu): 224.0.0.1, or a
+   * group some socket joined with a filter that lets `src` through.
+   */
+  acceptsGroup(group: Ipv4Address, src: Ipv4Address): boolean {
+    if (group === ALL_HOSTS) return true;
+    const list = this.groups.get(group);
+    if (list === undefined) return false;
+    for (const m of list) if (allows(m, src)) return true;
+    return false;
   }
 
   /** One copy to one socket; false when its buffer was full (counted). */
@@ -295,7 +374,9 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
     if (this.closed) throw new Error('UdpLayer.bind after close (the socket checks SocketHost.closed first)');
-    if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address)) return 'EADDRNOTAVAIL';
+    // Linux inet_bind: a local, multicast or broadcast address (a socket bound to a group
+    // or broadcast address hears only datagrams sent there).
+    if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
     if (this.bound >= this.maxSockets) return 'EMFILE';
     if (port === 0) {
       const p = this.ephemeralPort();
@@ -348,16 +429,101 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     w.dstPort = dstPort;
     w.chunks = chunks;
     w.length = UDP_HEADER_LEN + length;
+    const multicast = isMulticast(dst);
+    if (multicast) ttl = ep.mcTtl; // IP_MULTICAST_TTL, not IP_TTL (Linux ip_select_ttl's caller)
+    // Linux ip_mc_output: multicast to a group this host is a member of loops back when
+    // IP_MULTICAST_LOOP is set; a broadcast always does.
+    const loop = multicast ? ep.mcLoop && this.acceptsGroup(dst, this.ip.address) : this.isBroadcast(dst);
     let options: SendOptions | undefined;
-    if (ttl !== undefined) {
+    if (loop) {
+      options = ttl === undefined ? this.loopOptions : this.loopTtlOptions;
+      if (ttl !== undefined) options.ttl = ttl;
+    } else if (ttl !== undefined) {
       options = this.ttlOptions;
       options.ttl = ttl;
     }
-    const err = this.ip.sendWith(dst, PROTO_UDP, w.length, w, options);
+    // Multicast TTL 0 without a local copy goes nowhere (and is not an error).
+    const err = ttl === 0 && !loop ? undefined : this.ip.sendWith(dst, PROTO_UDP, w.length, w, options);
     w.chunks = NO_CHUNKS;
     if (err === undefined) this.counters.OutDatagrams++;
     else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
     return err;
+  }
+
+  /** True for 255.255.255.255 and the subnet's directed broadcast (SocketHost). */
+  isBroadcast(addr: Ipv4Address): boolean {
+    return addr === BROADCAST || (this.ip.directedBroadcast !== undefined && addr === this.ip.directedBroadcast);
+  }
+
+  /** This host's one interface: its address, or 0.0.0.0 for "the default" (SocketHost). */
+  isLocalInterface(addr: Ipv4Address): boolean {
+    return addr === ANY || addr === this.ip.address;
+  }
+
+  // ---- multicast membership (Linux net/ipv4/igmp.c, per socket) ------------------------
+
+  /**
+   * IP_ADD_MEMBERSHIP ('join', ip_mc_join_group), IP_DROP_MEMBERSHIP ('leave',
+   * ip_mc_leave_group), IP_ADD_SOURCE_MEMBERSHIP ('join-source') and
+   * IP_DROP_SOURCE_MEMBERSHIP ('leave-source', ip_mc_source), with Linux's errno for each
+   * refusal. `iface` is 0.0.0.0 or the interface's address.
+   */
+  membership(ep: UdpEndpoint, op: MembershipOp, group: Ipv4Address, iface: Ipv4Address, source: Ipv4Address): string | undefined {
+    if (op === 'leave') {
+      // ip_mc_leave_group matches the interface address given at join: none other was possible here.
+      if (!this.isLocalInterface(iface)) return 'EADDRNOTAVAIL';
+      const m = findMembership(ep, group);
+      if (m === undefined) return 'EADDRNOTAVAIL';
+      this.remove(ep, m);
+      return undefined;
+    }
+    if (!isMulticast(group)) return 'EINVAL';
+    if (!this.isLocalInterface(iface)) return 'ENODEV';
+    let m = findMembership(ep, group);
+    if (op === 'join' || op === 'join-source') {
+      // __ip_mc_join_group; a source join ignores its EADDRINUSE and goes on to add the source.
+      if (m !== undefined) {
+        if (op === 'join') return 'EADDRINUSE';
+      } else {
+        if (ep.memberships.length >= MAX_MEMBERSHIPS) return 'ENOBUFS';
+        m = { group, mode: op === 'join' ? 'exclude' : 'include', sources: [] };
+        ep.memberships.push(m);
+        let list = this.groups.get(group);
+        if (list === undefined) this.groups.set(group, (list = []));
+        list.push(m);
+      }
+      if (op === 'join') return undefined;
+    }
+    // ip_mc_source(add, MCAST_INCLUDE, ...)
+    if (m === undefined) return 'EINVAL'; // no prior join
+    if (m.mode !== 'include') {
+      if (m.sources.length > 0) return 'EINVAL';
+      m.mode = 'include'; // "allow mode switches for empty-set filters"
+    }
+    const i = m.sources.indexOf(source);
+    if (op === 'leave-source') {
+      if (i < 0) return 'EADDRNOTAVAIL';
+      // (INCLUDE, empty) is a leave.
+      if (m.sources.length === 1) this.remove(ep, m);
+      else m.sources.splice(i, 1);
+      return undefined;
+    }
+    if (m.sources.length >= MAX_SOURCES) return 'ENOBUFS';
+    if (i >= 0) return 'EADDRNOTAVAIL'; // already there
+    m.sources.push(source);
+    return undefined;
+  }
+
+  leaveAll(ep: UdpEndpoint): void {
+    while (ep.memberships.length > 0) this.remove(ep, ep.memberships[ep.memberships.length - 1]!);
+  }
+
+  private remove(ep: UdpEndpoint, m: Membership): void {
+    ep.memberships.splice(ep.memberships.indexOf(m), 1);
+    const list = this.groups.get(m.group);
+    if (list === undefined) return;
+    list.splice(list.indexOf(m), 1);
+    if (list.length === 0) this.groups.delete(m.group);
   }
 
   private clashes(addr: Ipv4Address, port: number, reuseAddr: boolean): boolean {

@@ -18,13 +18,24 @@
  *
  * Differences from node:dgram, on purpose: `bind` validates its port (Node silently
  * truncates it); only IPv4 literals and 'localhost' resolve (other names fail with
- * ENOTFOUND); 'udp6', cluster, multicast membership and fd/handle binding are absent;
- * datagrams leave at once (Node waits for 'listening' and its lookup); address() works
- * from the `bind` call on; errors about connected sockets carry address and port.
+ * ENOTFOUND); 'udp6', cluster and fd/handle binding are absent; datagrams leave at
+ * once (Node waits for 'listening' and its lookup); address() works from the `bind` call
+ * on; errors about connected sockets carry address and port. On a closed socket every
+ * method throws ERR_SOCKET_DGRAM_NOT_RUNNING (Node throws a TypeError from a null handle
+ * for setTTL, setMulticastTTL, setMulticastLoopback, setBroadcast and the buffer sizes).
+ * Joining a group before `bind` keeps the membership for the socket (libuv binds the
+ * socket to 0.0.0.0 there, after which Node's own `bind` fails with EINVAL).
+ *
+ * Multicast and socket options follow Linux (test/dgram-differential.test.ts runs the
+ * same calls on a node:dgram socket and compares): the membership rules and their errno
+ * are the layer's (layer.ts, from net/ipv4/igmp.c); TTLs are converted as libuv does
+ * (ToInt32, then range-checked); buffer sizes are doubled and capped by the layer's
+ * rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
  */
 import { EventEmitter } from 'node:events';
 import { ANY, BROADCAST, formatAddress, parseAddress, stackClosedError, type Ipv4Address } from '@netstack/ip';
 import {
+  missingArgs,
   alreadyBound,
   badBufferSize,
   badType,
@@ -40,7 +51,7 @@ import {
   validateString,
   type ErrnoError,
 } from './errors.js';
-import type { SocketHost, UdpEndpoint, UdpNotifiable } from './endpoint.js';
+import type { MembershipOp, SocketHost, UdpEndpoint, UdpNotifiable } from './endpoint.js';
 import { UDP_MAX_PAYLOAD } from './wire.js';
 
 export interface UdpSocketOptions {
@@ -75,9 +86,8 @@ export interface BindOptions {
 export type SendCallback = (error: ErrnoError | null, bytes?: number) => void;
 type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
 
-/** Linux defaults: net.core.rmem_default/wmem_default and the _max caps (212992). */
+/** Linux defaults: net.core.rmem_default/wmem_default (the _max caps are the layer's). */
 const RMEM_DEFAULT = 212992;
-const RMEM_MAX = 212992;
 const SOCK_MIN_RCVBUF = 2304;
 const SOCK_MIN_SNDBUF = 4608;
 /** What a queued datagram costs beyond its bytes (stands in for skb truesize). */
@@ -207,6 +217,9 @@ export class UdpSocket extends EventEmitter {
       close() {
         if (!self.#closed) self.close();
       },
+      mcTtl: 1,
+      mcLoop: true,
+      memberships: [],
     };
     if (typeof onMessage === 'function') this.on('message', onMessage);
     if (options.signal !== undefined) {
@@ -276,8 +289,8 @@ export class UdpSocket extends EventEmitter {
     this.#inTable = true;
     this.#syncHold();
     this.#boundAddr = addr;
-    if (this.#wantRcvbuf !== undefined) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, RMEM_MAX));
-    if (this.#wantSndbuf !== undefined) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, RMEM_MAX));
+    if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#layer.rmemMax));
+    if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#layer.wmemMax));
     process.nextTick(() => this.#startListening());
   }
 
@@ -438,9 +451,9 @@ export class UdpSocket extends EventEmitter {
     for (let i = 0; i < list.length; i++) total += list[i]!.length;
     let code: string | undefined;
     // Linux: a UDP payload above 65507 bytes cannot fit one IPv4 datagram (EMSGSIZE);
-    // the broadcast address needs SO_BROADCAST (EACCES).
+    // a broadcast address (limited or the subnet's) needs SO_BROADCAST (EACCES, udp_sendmsg).
     if (total > UDP_MAX_PAYLOAD) code = 'EMSGSIZE';
-    else if (dst === BROADCAST && !this.#broadcast) code = 'EACCES';
+    else if (!this.#broadcast && (dst === BROADCAST || this.#layer.isBroadcast(dst))) code = 'EACCES';
     else code = this.#layer.send(this.#ep, dst, dstPort, list, total, this.#ttl);
     if (list === this.#one) list[0] = EMPTY_BYTES; // hold no caller's buffer
     if (code !== undefined) return this.#sendFailed(cb, errnoException(code, 'send', host ?? formatAddress(dst), dstPort));
@@ -488,6 +501,7 @@ export class UdpSocket extends EventEmitter {
     if (typeof callback === 'function') this.on('close', callback);
     this.#healthCheck();
     this.#closed = true;
+    this.#layer.leaveAll(this.#ep);
     if (this.#inTable) this.#layer.unbind(this.#ep);
     this.#inTable = false;
     this.#syncHold();
@@ -516,11 +530,14 @@ export class UdpSocket extends EventEmitter {
     return { address: formatAddress(this.#ep.remoteAddr), family: 'IPv4', port: this.#ep.remotePort };
   }
 
-  /** Linux doubles the request (capped by rmem_max) and enforces a minimum, as getRecvBufferSize then shows. */
+  /**
+   * Linux doubles the request (capped by rmem_max) and enforces a minimum, as
+   * getRecvBufferSize then shows. 0 changes nothing (Node's handle reads for 0).
+   */
   setRecvBufferSize(size: number): void {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     this.#fdCheck('recv');
-    this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, RMEM_MAX));
+    if (size !== 0) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, this.#layer.rmemMax));
   }
 
   getRecvBufferSize(): number {
@@ -531,7 +548,7 @@ export class UdpSocket extends EventEmitter {
   setSendBufferSize(size: number): void {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     this.#fdCheck('send');
-    this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, RMEM_MAX));
+    if (size !== 0) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, this.#layer.wmemMax));
   }
 
   getSendBufferSize(): number {
@@ -539,19 +556,93 @@ export class UdpSocket extends EventEmitter {
     return this.#sndbuf;
   }
 
+  /** IP_TTL for unicast and broadcast datagrams. libuv takes ToInt32(ttl), then 1..255 (else EINVAL). */
   setTTL(ttl: number): number {
     if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
     this.#healthCheck();
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw errnoException('EINVAL', 'setTTL');
+    const v = ttl | 0;
+    if (v < 1 || v > 255) throw errnoException('EINVAL', 'setTTL');
     if (!this.#inTable) throw errnoException('EBADF', 'setTTL');
-    this.#ttl = ttl;
+    this.#ttl = v;
     return ttl;
   }
 
+  /** SO_BROADCAST: without it, a send to a broadcast address fails with EACCES (Linux udp_sendmsg). */
   setBroadcast(flag: boolean): void {
     this.#healthCheck();
     if (!this.#inTable) throw errnoException('EBADF', 'setBroadcast');
     this.#broadcast = !!flag;
+  }
+
+  // ---- multicast (RFC 1112; RFC 3678 for the calls) --------------------------------
+
+  /** IP_MULTICAST_TTL: 0..255 after ToInt32 (0 keeps datagrams on this host). Returns `ttl` as given. */
+  setMulticastTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    this.#healthCheck();
+    const v = ttl | 0;
+    if (v < 0 || v > 255) throw errnoException('EINVAL', 'setMulticastTTL');
+    if (!this.#inTable) throw errnoException('EBADF', 'setMulticastTTL');
+    this.#ep.mcTtl = v;
+    return ttl;
+  }
+
+  /** IP_MULTICAST_LOOP (default on). Returns `flag` as given, as Node does. */
+  setMulticastLoopback<T>(flag: T): T {
+    this.#healthCheck();
+    if (!this.#inTable) throw errnoException('EBADF', 'setMulticastLoopback');
+    this.#ep.mcLoop = !!flag;
+    return flag;
+  }
+
+  /** IP_MULTICAST_IF: the stack has one interface, so this only checks the address names it (or is 0.0.0.0). */
+  setMulticastInterface(interfaceAddress: string): void {
+    this.#healthCheck();
+    validateString(interfaceAddress, 'interfaceAddress');
+    const a = parseAddress(interfaceAddress);
+    if (a === undefined) throw errnoException('EINVAL', 'setMulticastInterface');
+    if (!this.#inTable) throw errnoException('EBADF', 'setMulticastInterface');
+    if (!this.#layer.isLocalInterface(a)) throw errnoException('EADDRNOTAVAIL', 'setMulticastInterface');
+  }
+
+  /** IP_ADD_MEMBERSHIP: any-source membership of `multicastAddress`. */
+  addMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.#healthCheck();
+    if (!multicastAddress) throw missingArgs('multicastAddress');
+    this.#membership('join', 'addMembership', undefined, multicastAddress, interfaceAddress);
+  }
+
+  /** IP_DROP_MEMBERSHIP: leaves the group (with any source filter). */
+  dropMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.#healthCheck();
+    if (!multicastAddress) throw missingArgs('multicastAddress');
+    this.#membership('leave', 'dropMembership', undefined, multicastAddress, interfaceAddress);
+  }
+
+  /** IP_ADD_SOURCE_MEMBERSHIP: receive `groupAddress` from `sourceAddress` only (more calls add sources). */
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#healthCheck();
+    validateString(sourceAddress, 'sourceAddress');
+    validateString(groupAddress, 'groupAddress');
+    this.#membership('join-source', 'addSourceSpecificMembership', sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  /** IP_DROP_SOURCE_MEMBERSHIP: removes a source; removing the last one leaves the group. */
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#healthCheck();
+    validateString(sourceAddress, 'sourceAddress');
+    validateString(groupAddress, 'groupAddress');
+    this.#membership('leave-source', 'dropSourceSpecificMembership', sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  /** Parses as libuv does (inet_pton: a bad address is EINVAL; Node stringifies non-strings), then asks the layer. */
+  #membership(op: MembershipOp, syscall: string, source: unknown, group: unknown, iface: unknown): void {
+    const g = parseAddress(String(group));
+    const s = source === undefined ? ANY : parseAddress(String(source));
+    const i = iface === undefined || iface === null ? ANY : parseAddress(String(iface));
+    if (g === undefined || s === undefined || i === undefined) throw errnoException('EINVAL', syscall);
+    const code = this.#layer.membership(this.#ep, op, g, i, s);
+    if (code !== undefined) throw errnoException(code, syscall);
   }
 
   /** Datagrams leave synchronously: nothing ever waits. */

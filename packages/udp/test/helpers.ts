@@ -53,7 +53,7 @@ export class FakeIp implements IpOutput {
     const headroom = 20;
     const buf = new Uint8Array(headroom + length + 5).fill(0xee);
     writer.writePayload(buf, headroom, this.address, dst);
-    this.sent.push({ src: this.address, dst, protocol, payload: buf.slice(headroom, headroom + length), options });
+    this.sent.push({ src: this.address, dst, protocol, payload: buf.slice(headroom, headroom + length), options: options === undefined ? undefined : { ...options } });
     return undefined;
   }
   reportUnreachable(code: number, datagram: InboundDatagram): void {

@@ -159,7 +159,7 @@ function stackIo(host: DnsHost): ResolverIo {
       const udp = host.udp;
       let open = true;
       const ep: UdpEndpoint = {
-        localAddr: ANY, localPort: 0, remoteAddr: ANY, remotePort: 0, reuseAddr: false, order: 0,
+        localAddr: ANY, localPort: 0, remoteAddr: ANY, remotePort: 0, reuseAddr: false, order: 0, mcTtl: 1, mcLoop: true, memberships: [],
         onDatagram: (payload, src, srcPort, now) => { if (open) h.datagram(payload, formatAddress(src), srcPort, now); return true; },
         onError: (code, now) => { if (open) h.error(code, now); },
         close: () => { if (open) { open = false; udp.unbind(ep); } },

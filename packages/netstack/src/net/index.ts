@@ -6,6 +6,8 @@
  *   const api = createTcpApi(tcpLayer, clock, '10.7.0.2');
  *   api.createServer((s) => s.pipe(s)).listen(7);
  *   const s = api.connect({ host: '10.7.0.1', port: 7 }, () => s.end('hi'));
+ *   const u = new api.Socket();          // node's `new net.Socket()`: unconnected,
+ *   u.connect(7, '10.7.0.1');            // bound to this stack, connected by its user
  *
  * Contract with the facade: `clock.now()` gives the time passed to every core call;
  * `clock.schedule()` is called after every core call (write, read, shutdown,
@@ -19,7 +21,7 @@ import { detachedLife, type NetLife } from '../lifetime.js';
 import { kContext, type NetContext, type StackClock } from './context.js';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { Server, type ConnectionListener, type ServerOptions } from './server.js';
-import { normalizeConnectArgs, Socket, type ConnectOptions, type LookupFunction } from './socket.js';
+import { normalizeConnectArgs, Socket, type ConnectOptions, type LookupFunction, type SocketOptions } from './socket.js';
 
 /** Without a resolver: every name is ENOTFOUND, as getaddrinfo says it (node's dnsException). */
 const noLookup: LookupFunction = (hostname, _options, callback) => {
@@ -38,6 +40,12 @@ export interface TcpApi {
   /** Like net.connect / net.createConnection: `(options[, cb])` or `(port, host[, cb])`. */
   connect(options: ConnectOptions | number, hostOrCb?: string | (() => void), cb?: () => void): Socket;
   createConnection: TcpApi['connect'];
+  /**
+   * `new stack.tcp.Socket(options)`: node's `new net.Socket()` on this stack, not yet
+   * connected; call `socket.connect(port, host)` (or hand it to a driver that does,
+   * e.g. pg's `stream` option). Its instances are `Socket`s.
+   */
+  readonly Socket: new (options?: SocketOptions) => Socket;
 }
 
 export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER,
@@ -52,15 +60,23 @@ export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: str
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
     return new Server({ ...options, [kContext]: ctx } as ServerOptions, onConnection);
   };
+  /** A Socket class of this stack: what `new net.Socket()` is to the kernel's stack. */
+  class StackSocket extends Socket {
+    constructor(options?: SocketOptions) {
+      // Non-objects go through as given, for Socket's own argument check.
+      super(options === undefined ? ({ [kContext]: ctx } as SocketOptions) : options !== null && typeof options === 'object' ? ({ ...options, [kContext]: ctx } as SocketOptions) : options);
+    }
+  }
+  Object.defineProperty(StackSocket, 'name', { value: 'Socket' });
   const connect = (...args: unknown[]): Socket => {
     const [opts] = normalizeConnectArgs(args);
-    const socketOptions: Record<string | symbol, unknown> = { [kContext]: ctx };
+    const socketOptions: SocketOptions = {};
     for (const k of ['allowHalfOpen', 'signal', 'highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark'] as const) {
-      if (opts[k] !== undefined) socketOptions[k] = opts[k];
+      if (opts[k] !== undefined) (socketOptions as Record<string, unknown>)[k] = opts[k];
     }
-    const socket = new Socket(socketOptions as ConstructorParameters<typeof Socket>[0]);
+    const socket = new StackSocket(socketOptions);
     (socket.connect as (...a: unknown[]) => Socket)(...args);
     return socket;
   };
-  return { createServer, connect: connect as TcpApi['connect'], createConnection: connect as TcpApi['connect'] };
+  return { createServer, connect: connect as TcpApi['connect'], createConnection: connect as TcpApi['connect'], Socket: StackSocket };
 }

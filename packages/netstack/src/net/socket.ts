@@ -23,6 +23,7 @@
  * from the packet path; we emit from there, as node emits from libuv callbacks.
  */
 import { Duplex } from 'node:stream';
+import type { SocketConnectOpts as NetSocketConnectOpts } from 'node:net';
 import { ADDRCONFIG } from 'node:dns';
 import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
 import { formatAddress, parseAddress } from '@netstack/ip';
@@ -139,8 +140,8 @@ export class Socket extends Duplex {
   server: Server | null = null;
   /** "address:port" of each address tried when autoSelectFamily had several (node sets it then only). */
   declare autoSelectFamilyAttemptedAddresses: string[];
-  /** The idle timeout set by `setTimeout`, ms (node's `socket.timeout`). */
-  timeout: number | undefined = undefined;
+  /** The idle timeout set by `setTimeout`, ms (node's `socket.timeout`; undefined until set). */
+  timeout?: number;
 
   readonly #ctx: NetContext | undefined;
   readonly #handler: TcpHandler;
@@ -230,14 +231,15 @@ export class Socket extends Duplex {
    * once; the SYN leaves on the next tick (node connects an IP literal on nextTick
    * too), so listeners and options set right after the call apply.
    */
-  connect(options: TcpConnectOptions, connectListener?: () => void): this;
+  // node's own option type too, so that a Socket is a `net.Socket` to TypeScript (validated the same way).
+  connect(options: TcpConnectOptions | NetSocketConnectOpts, connectListener?: () => void): this;
   connect(port: number | string, host?: string, connectListener?: () => void): this;
   connect(port: number | string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
     const [opts, cb] = normalizeConnectArgs(args);
     const ctx = this.#ctx;
     if (ctx === undefined) {
-      throw codedError(Error, 'ERR_INVALID_STATE', 'Invalid state: this Socket belongs to no stack; create it with stack.tcp.connect()');
+      throw codedError(Error, 'ERR_INVALID_STATE', 'Invalid state: this Socket belongs to no stack; create it with new stack.tcp.Socket() or stack.tcp.connect()');
     }
     if (this.#connecting || this.#conn !== undefined || this.destroyed) {
       throw codedError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected');
@@ -869,9 +871,19 @@ export class Socket extends Duplex {
   get remoteAddress(): string | undefined { return this.#remote?.address; }
   get remotePort(): number | undefined { return this.#remote?.port; }
   get remoteFamily(): 'IPv4' | undefined { return this.#remote?.family; }
-  get localAddress(): string | undefined { return this.#local?.address; }
-  get localPort(): number | undefined { return this.#local?.port; }
-  get localFamily(): 'IPv4' | undefined { return this.#local?.family; }
+  // localAddress, localPort, localFamily: getters defined in the static block below, typed
+  // as net.Socket types them (optional properties), so that a Socket is a net.Socket to
+  // TypeScript under exactOptionalPropertyTypes (a getter's `string | undefined` is not).
+  declare readonly localAddress?: string;
+  declare readonly localPort?: number;
+  declare readonly localFamily?: 'IPv4';
+  static {
+    Object.defineProperties(Socket.prototype, {
+      localAddress: { configurable: true, get(this: Socket) { return this.#local?.address; } },
+      localPort: { configurable: true, get(this: Socket) { return this.#local?.port; } },
+      localFamily: { configurable: true, get(this: Socket) { return this.#local?.family; } },
+    });
+  }
 
   /** Bytes received (taken from the core). */
   get bytesRead(): number { return this.#bytesRead; }
