@@ -99,6 +99,7 @@ describe('the packed tarballs', () => {
         if (dep.startsWith('@netstack/')) expect(range).toBe(`^${manifest.version}`);
       }
       expect(files).toContain('package/README.md');
+      expect(files).toContain('package/LICENSE');
       expect(files).toContain(`package/${manifest.main.replace(/^\.\//, '')}`);
       expect(files).toContain(`package/${manifest.types.replace(/^\.\//, '')}`);
       expect(files.filter((f) => /tsbuildinfo|\.test\.|\/test\//.test(f))).toEqual([]);
@@ -148,6 +149,10 @@ describe('installed with npm into a project outside the monorepo', () => {
     const readme = readFileSync(join(repo, 'packages/netstack/README.md'), 'utf8');
     const code = /<!-- example: echo\.mjs[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(code, 'the example block in packages/netstack/README.md').toBeDefined();
+    // The root README's API example is the same program, so it runs as written too.
+    const root = readFileSync(join(repo, 'README.md'), 'utf8');
+    const rootCode = /## The API[\s\S]*?```js\n([\s\S]*?)```/.exec(root)?.[1];
+    expect(rootCode, 'the first js block of the root README\'s API section').toBe(code);
     writeFileSync(join(app, 'echo.mjs'), code!);
     const r = run(process.execPath, ['echo.mjs'], app, 15_000);
     expect(r.status, r.stderr).toBe(0);
