@@ -317,8 +317,8 @@ function partialChecksumField(p: Uint8Array): number {
  * Copies `packet` into `scratch` and completes its partial transport checksum there, as the
  * kernel (or a NIC) does before the packet reaches a wire (linux skb_checksum_help; virtio
  * spec §5.1.6.2): the one's-complement sum from `csumStart` to the end of the IPv4 datagram,
- * the field itself holding the pseudo-header sum, complemented; 0 is written 0xffff (RFC 768:
- * 0 means "no checksum" in UDP; for TCP both encode the same sum). Returns the view of the
+ * the field itself holding the pseudo-header sum, complemented; a UDP 0 is written 0xffff
+ * (RFC 768: 0 means "no checksum"), a TCP 0 stays 0 (RFC 1624 §3). Returns the view of the
  * completed copy, or `packet` itself when the offsets do not fit (recorded as it is).
  */
 export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffset: number, scratch: Uint8Array): Uint8Array {
@@ -330,7 +330,10 @@ export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffs
   scratch.set(packet);
   const copy = scratch.subarray(0, len);
   const sum = ~onesSum(copy, csumStart, end) & 0xffff;
-  const value = sum === 0 ? 0xffff : sum;
+  // RFC 768: a UDP checksum that computes to 0 is sent as 0xffff (0 means none). A TCP one
+  // is sent as 0: 0xffff never results from a proper computation (RFC 1624 §3), and
+  // Wireshark flags it as an error.
+  const value = sum === 0 && csumOffset === 6 ? 0xffff : sum;
   copy[at] = value >>> 8;
   copy[at + 1] = value & 0xff;
   return copy;

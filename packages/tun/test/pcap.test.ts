@@ -371,3 +371,29 @@ describe('CaptureLink and PcapCapture', () => {
     expect(() => PcapCapture.open('x.pcap', { maxBytes: '1' as unknown as number })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
+
+describe('completeChecksum: a checksum that computes to zero', () => {
+  /** An IPv4 datagram of `proto` (6 or 17) whose transport checksum field holds `field`, payload ending in `w`. */
+  function datagram(proto: number, w: number): Uint8Array {
+    const th = proto === 6 ? 20 : 8;
+    const p = new Uint8Array(20 + th + 10);
+    p[0] = 0x45; p[2] = 0; p[3] = p.length; p[8] = 64; p[9] = proto;
+    p.set([10, 7, 0, 1], 12); p.set([10, 7, 0, 2], 16);
+    p[20] = 0x12; p[21] = 0x34; p[22] = 0; p[23] = 80;
+    if (proto === 6) p[32] = 5 << 4; else { p[24] = 0; p[25] = th + 10; }
+    p[p.length - 2] = w >>> 8; p[p.length - 1] = w & 0xff;
+    return p;
+  }
+  for (const [proto, name, expected] of [[6, 'TCP', 0x0000], [17, 'UDP', 0xffff]] as const) {
+    it(`${name}: written ${expected === 0 ? '0x0000 (RFC 1624 §3: never 0xffff)' : '0xffff (RFC 768: 0 means none)'}`, () => {
+      const off = proto === 6 ? 16 : 6;
+      const scratch = new Uint8Array(100);
+      // First with w = 0: the completed value v0; a payload word of v0 then sums to zero.
+      const first = completeChecksum(datagram(proto, 0), 20, off, scratch);
+      const v0 = (first[20 + off]! << 8) | first[21 + off]!;
+      expect(v0).not.toBe(0);
+      const done = completeChecksum(datagram(proto, v0), 20, off, scratch);
+      expect((done[20 + off]! << 8) | done[21 + off]!).toBe(expected);
+    });
+  }
+});
