@@ -18,6 +18,7 @@
  * is seeded; virtual time does not depend on how fast the host runs. One seed
  * gives one run.
  */
+import { DeadlineHeap, seededRandom, type HeapEntry } from '@netstack/common';
 import { createLinkPair, type LinkPair } from '@netstack/tun';
 import { createStack, type Clock, type Stack } from '@netstack/netstack';
 import type { TcpLayerOptions } from '@netstack/tcp';
@@ -25,19 +26,17 @@ import type { TcpLayerOptions } from '@netstack/tcp';
 export const A_ADDR = '10.0.0.1';
 export const B_ADDR = '10.0.0.2';
 
-interface Timer {
-  at: number;
-  seq: number;
-  fn: () => void;
-  live: boolean;
+/** A virtual timer: due at `heapDeadline`, in creation order (`heapSeq`) between equal ones. */
+interface Timer extends HeapEntry {
+  readonly heapSeq: number;
+  readonly fn: () => void;
 }
 
 /** A virtual clock: a min-heap of timers ordered by (due time, creation order). */
 export class VirtualClock implements Clock {
   #now = 0;
   #seq = 0;
-  #live = 0;
-  readonly #heap: Timer[] = [];
+  readonly #heap = new DeadlineHeap<Timer>();
   /** Timers fired so far. */
   fired = 0;
 
@@ -46,28 +45,24 @@ export class VirtualClock implements Clock {
   }
 
   setTimer(fn: () => void, ms: number): unknown {
-    const t: Timer = { at: this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.#seq++, fn, live: true };
-    this.#push(t);
-    this.#live++;
+    const t: Timer = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.#seq++, fn };
+    this.#heap.schedule(t, this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0));
     return t;
   }
 
   cancel(handle: unknown): void {
     const t = handle as Timer | undefined;
-    if (t === undefined || !t.live) return;
-    t.live = false;
-    this.#live--;
+    if (t !== undefined) this.#heap.remove(t);
   }
 
   /** Armed (not cancelled, not fired) timers. */
   get pending(): number {
-    return this.#live;
+    return this.#heap.size;
   }
 
   /** Due time of the earliest armed timer, Infinity when none. */
   nextAt(): number {
-    this.#dropDead();
-    return this.#heap[0]?.at ?? Infinity;
+    return this.#heap.peekDeadline();
   }
 
   /** Moves time forward (never back) without firing anything. */
@@ -81,73 +76,18 @@ export class VirtualClock implements Clock {
     if (at === Infinity) return 0;
     this.advanceTo(at);
     let n = 0;
-    for (;;) {
-      this.#dropDead();
-      const top = this.#heap[0];
-      if (top === undefined || top.at > this.#now) break;
-      this.#pop();
-      top.live = false;
-      this.#live--;
+    while (this.#heap.peekDeadline() <= this.#now) {
+      const top = this.#heap.pop()!;
       this.fired++;
       n++;
       top.fn();
     }
     return n;
   }
-
-  #dropDead(): void {
-    while (this.#heap.length > 0 && !this.#heap[0]!.live) this.#pop();
-  }
-
-  #push(t: Timer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  #pop(): Timer {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
 }
 
-function before(a: Timer, b: Timer): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
-/** mulberry32, as the shaper's (kept here so the TCP layers' randomness is seeded too). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the shaper's (so the TCP layers' randomness is seeded too). */
+export { seededRandom };
 
 /** Deterministic bytes (xorshift32) so a mismatch names an offset. */
 export function patternBytes(n: number, seed: number): Buffer {

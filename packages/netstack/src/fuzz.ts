@@ -34,6 +34,7 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { createProbeLink, type Link, type LinkReceiver, type LinkStats, type ProbeLink } from '@netstack/tun';
 import { checksum, pseudoHeaderSum, formatAddress } from '@netstack/ip';
+import { DeadlineHeap, seededRandom, type HeapEntry } from '@netstack/common';
 import { createStack, type Clock, type Stack } from './stack.js';
 import { startServices } from './services.js';
 import { checkAccounting, type AccountingReport } from './accounting.js';
@@ -101,51 +102,27 @@ export interface FuzzResult {
 
 // ------------------------------------------------------------------ randomness, time
 
-/** mulberry32 (as the impairment shaper's). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface VTimer { at: number; seq: number; fn: () => void; live: boolean }
+/** A virtual timer: due at `heapDeadline`, in creation order (`heapSeq`) between equal ones. */
+interface VTimer extends HeapEntry { readonly heapSeq: number; readonly fn: () => void }
 
 /** A virtual clock: timers in a min-heap by (due time, creation order); time moves only by `advance`. */
 export class FuzzClock implements Clock {
   #now = 0;
   #seq = 0;
-  #live = 0;
-  readonly #heap: VTimer[] = [];
+  readonly #heap = new DeadlineHeap<VTimer>();
   now(): number { return this.#now; }
-  get pending(): number { return this.#live; }
+  get pending(): number { return this.#heap.size; }
   setTimer(fn: () => void, ms: number): unknown {
-    const t: VTimer = { at: this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.#seq++, fn, live: true };
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-    this.#live++;
+    const t: VTimer = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.#seq++, fn };
+    this.#heap.schedule(t, this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0));
     return t;
   }
   cancel(handle: unknown): void {
     const t = handle as VTimer | undefined;
-    if (t === undefined || !t.live) return;
-    t.live = false;
-    this.#live--;
+    if (t !== undefined) this.#heap.remove(t);
   }
   nextAt(): number {
-    this.#dropDead();
-    return this.#heap[0]?.at ?? Infinity;
+    return this.#heap.peekDeadline();
   }
   /**
    * Moves time to now + ms, firing every timer due on the way, in order; `onError` gets what a
@@ -162,9 +139,7 @@ export class FuzzClock implements Clock {
         break;
       }
       if (at > this.#now) this.#now = at;
-      const t = this.#pop();
-      t.live = false;
-      this.#live--;
+      const t = this.#heap.pop()!;
       try {
         t.fn();
       } catch (e) {
@@ -173,32 +148,6 @@ export class FuzzClock implements Clock {
     }
     if (target > this.#now) this.#now = target;
   }
-  #dropDead(): void {
-    while (this.#heap.length > 0 && !this.#heap[0]!.live) this.#pop();
-  }
-  #pop(): VTimer {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-function before(a: VTimer, b: VTimer): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -943,12 +892,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const log = options.log ?? ((): void => {});
   const maxGrowth = options.maxGrowthBytes ?? 4 * 1024 * 1024;
   const quietAt = (options.quietAt ?? [0.5, 1]).map((f) => Math.min(count, Math.max(1, Math.round(f * count))));
-  const r = mulberry32(seed);
+  const r = seededRandom(seed);
   const clock = new FuzzClock();
   const probe = createProbeLink({ mtu: 1500, capture: 0 });
   const stack = await createStack({
     link: probe.link, address: formatAddress(TARGET), clock,
-    tcpOptions: { random: mulberry32(seed ^ 0x5eed), isnKey: new Uint8Array(16).map((_, i) => (seed * (i + 7)) & 0xff) },
+    tcpOptions: { random: seededRandom(seed ^ 0x5eed), isnKey: new Uint8Array(16).map((_, i) => (seed * (i + 7)) & 0xff) },
   });
   const services = await startServices(stack);
   const gen = new Generator(r);
@@ -1166,7 +1115,7 @@ async function serviceChecks(
   const check = (name: string, ok: boolean, detail: string): void => { checks.push({ name, ok, detail }); log(`check ${name}: ${ok ? 'ok' : 'FAILED'} ${detail}`); };
   const pattern = (n: number, s: number): Buffer => {
     const b = Buffer.alloc(n);
-    const rr = mulberry32(s);
+    const rr = seededRandom(s);
     for (let i = 0; i < n; i++) b[i] = Math.floor(rr() * 256);
     return b;
   };

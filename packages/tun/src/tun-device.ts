@@ -100,7 +100,7 @@ import {
   type PacketMeta,
 } from './vnet.js';
 import { UdpSegmenter } from './uso.js';
-import { ViewCache } from './views.js';
+import { ViewCache } from '@netstack/common';
 import {
   AF_INET,
   IFF_NAPI,

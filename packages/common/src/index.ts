@@ -1,0 +1,5 @@
+export { DeadlineHeap, type HeapEntry } from './heap.js';
+export { seededRandom } from './random.js';
+export { ViewCache } from './views.js';
+export { realTimeScheduler, type Scheduler } from './clock.js';
+export type { LinkOffload, LinkOutput, PacketMeta } from './link.js';
