@@ -1,5 +1,5 @@
 /**
- * Issue 4 (speed): the packet path of the IP, ICMP and UDP layers allocates (next to)
+ * The packet path of the IP, ICMP and UDP layers allocates (next to)
  * nothing per packet: no view object, DataView or record per datagram, no options
  * object per reply. Measured with V8's GC profiler: bytes allocated on the JS heap
  * while N packets go in (ip.input) and their answers go out, over a link that keeps

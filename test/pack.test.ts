@@ -1,5 +1,5 @@
 /**
- * Issue 9 (finding 8): the packages as a user outside the monorepo gets them. Every
+ * The packages as a user outside the monorepo gets them. Every
  * package is packed with `pnpm pack` (which rewrites `workspace:^` and applies
  * `publishConfig`), the tarballs are installed together with `npm install` into a
  * fresh project under the system's temp directory, and that project runs the

@@ -1,5 +1,5 @@
 /**
- * Hostile and odd input to `netstack serve` from the kernel side (issue 8): a spoofed
+ * Hostile and odd input to `netstack serve` from the kernel side: a spoofed
  * UDP datagram from source port 0 to UDP echo (it used to kill the process), and bad
  * HTTP requests. The process must live on, count what it refused, and keep serving.
  */

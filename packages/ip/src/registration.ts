@@ -71,7 +71,7 @@ export interface TransportError {
   /** Next-hop MTU of a fragmentation-needed error (RFC 1191 §4), else 0. */
   nextHopMtu: number;
   /**
-   * ADDED: Total Length of the quoted IP header, when icmp has it. Used for the
+   * Total Length of the quoted IP header, when icmp has it. Used for the
    * RFC 1191 §5 plateau search when an old router reports nextHopMtu 0.
    */
   originalLength?: number;
@@ -90,7 +90,7 @@ export interface ErrorReporter {
   /** Destination unreachable (RFC 792) with `code` (2 protocol, 3 port) quoting `original`. */
   destinationUnreachable(code: number, original: InboundDatagram, now: number): void;
   /**
-   * ADDED, optional: time exceeded (RFC 792 type 11) with `code` quoting `original`.
+   * Optional: time exceeded (RFC 792 type 11) with `code` quoting `original`.
    * The IP layer calls it with code 1 (fragment reassembly time exceeded) for a
    * reassembly that timed out holding its first fragment; `original` is that first
    * fragment as received (RFC 1122 §3.3.2). Never for a broadcast/multicast datagram.

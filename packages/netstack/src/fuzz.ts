@@ -994,7 +994,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     // ---- the services still work, byte-exactly
     if (options.skipServiceChecks !== true) {
       toPeerStack = [];
-      await serviceChecks(stack, probe, clock, toPeerStack, checks, onTimerError, log);
+      await serviceChecks(probe, clock, toPeerStack, checks, onTimerError, log);
       for (const c of checks) if (!c.ok) failures.push(`service check ${c.name}: ${c.detail}`);
     }
   } finally {
@@ -1064,7 +1064,7 @@ async function quietPoint(
  * discard and HTTP, each checked byte for byte, each bounded in virtual and real time.
  */
 async function serviceChecks(
-  target: Stack, probe: ProbeLink, clock: FuzzClock, toPeer: Uint8Array[], checks: FuzzResult['checks'],
+  probe: ProbeLink, clock: FuzzClock, toPeer: Uint8Array[], checks: FuzzResult['checks'],
   onError: (e: unknown) => void, log: (line: string) => void,
 ): Promise<void> {
   const toTarget: Uint8Array[] = [];
@@ -1196,6 +1196,5 @@ async function serviceChecks(
   } finally {
     await peer.close();
     pump();
-    void target;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The same API over a lossy link: the core retransmits, the sockets see exact
- * bytes. One-way bulk (plus a short reply): a bidirectional bulk echo under loss
- * can hit the core's zero-window-probe wedge (reported to the tcp owner).
+ * bytes. One-way bulk plus a short reply. (A zero-window probe with data flowing the
+ * other way, which once wedged the connection, is net-zero-window.test.ts.)
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';

@@ -1,5 +1,5 @@
 /**
- * Closing a stack (issue 9, finding 5) ends every socket the way the kernel ends those of
+ * Closing a stack ends every socket the way the kernel ends those of
  * a process that exits, and tells the local side: RST to the peer (it reaches the peer over
  * a link pair), 'error' ECONNABORTED then 'close' to each open socket, pending connects
  * fail, servers close, UDP sockets close, pending pings reject; afterwards every call
