@@ -74,7 +74,7 @@ describe('allocation per packet on the IP/ICMP/UDP path', () => {
     let got = 0;
     const chunk = [new Uint8Array(64).fill(0x5a)];
     const ep: UdpEndpoint = {
-      localAddr: 0, localPort: 0, remoteAddr: 0, remotePort: 0, reuseAddr: false, order: 0,
+      localAddr: 0, localPort: 0, remoteAddr: 0, remotePort: 0, reuseAddr: false, order: 0, mcTtl: 1, mcLoop: true, memberships: [],
       onDatagram: (payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean => {
         got += payload.length;
         return udp.send(ep, src, srcPort, chunk, 64) === undefined;

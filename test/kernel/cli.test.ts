@@ -7,7 +7,7 @@
  * regression that opened a device could not touch the machine's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandOptions } from '@netstack/netstack/cli';

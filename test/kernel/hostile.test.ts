@@ -4,7 +4,6 @@
  * HTTP requests. The process must live on, count what it refused, and keep serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Netns, Server, repoRoot } from './netns.js';
 

@@ -17,7 +17,6 @@ import { Netns, repoRoot } from './netns.js';
 import type { Server } from './netns.js';
 
 const STACK = '10.7.0.2';
-const KERNEL = '10.7.0.1';
 const N = 8_000_000;
 const client = join(repoRoot, 'test/kernel/fixtures/tcp-zero-window-client.mjs');
 
