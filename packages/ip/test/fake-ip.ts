@@ -3,16 +3,8 @@
  * answers route and path-MTU questions from fields the test sets. `sendWith` writes at a
  * non-zero offset, into a buffer with slack after it, to catch writers that ignore the offset.
  */
-import {
-  parseAddress,
-  type InboundDatagram,
-  type IpOutput,
-  type Ipv4Address,
-  type PayloadWriter,
-  type SendError,
-  type SendOptions,
-  type TransportError,
-} from '@netstack/ip';
+import { parseAddress } from '@netstack/ip';
+import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
 
 export interface Sent {
   src: Ipv4Address;
