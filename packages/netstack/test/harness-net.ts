@@ -6,8 +6,8 @@
  * wire the packets it sends. `close()` stops a host where it stands: its timers stop and
  * the link closes, without ending its sockets (no errors after the test).
  */
-import { realTimeScheduler, type Scheduler } from '@netstack/common';
-import { createLinkPair, type Link } from '@netstack/tun';
+import { DeadlineHeap, realTimeScheduler, type HeapEntry, type Scheduler } from '@netstack/common';
+import { createLinkPair, type Link, type LinkPair } from '@netstack/tun';
 import type { Ipv4Layer } from '@netstack/ip';
 import type { TcpConnection, TcpLayer, TcpLayerOptions } from '@netstack/tcp';
 import { Stack } from '../src/stack.js';
@@ -19,6 +19,12 @@ export const B_ADDR = '10.0.0.2';
 export interface HostOptions {
   tcp?: TcpLayerOptions;
   mtu?: number;
+  /**
+   * Virtual time shared by both hosts: it stands still while anything moves (packets on the
+   * wire, event-loop turns of work) and jumps to the next deadline when the loop is quiet.
+   * Only for tests whose every event comes from the two stacks (no kernel I/O, no real timers).
+   */
+  virtual?: boolean;
 }
 
 /** Real time whose timers all stop, and stay stopped, at `stop()`. */
@@ -49,6 +55,57 @@ class StoppableClock implements Scheduler {
   }
 }
 
+interface VTimer extends HeapEntry { readonly heapSeq: number; readonly fn: () => void }
+
+/** Idle event-loop turns (nothing queued on the wire) after which virtual time may jump. */
+const IDLE_TURNS = 2;
+
+/**
+ * Virtual time for a pair: timers in the common heap by (deadline, creation order). While a
+ * timer is armed it checks, one event-loop turn at a time, whether the wire is empty; after
+ * IDLE_TURNS quiet turns it moves time to the earliest deadline and fires what is due then.
+ */
+class AutoClock implements Scheduler {
+  #now = 0;
+  #seq = 0;
+  #idle = 0;
+  #pumping = false;
+  #stopped = false;
+  readonly #heap = new DeadlineHeap<VTimer>();
+  links: LinkPair | undefined = undefined;
+  now(): number {
+    return this.#now;
+  }
+  setTimer(fn: () => void, ms: number): unknown {
+    if (this.#stopped) return undefined;
+    const t: VTimer = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.#seq++, fn };
+    this.#heap.schedule(t, this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0));
+    if (!this.#pumping) {
+      this.#pumping = true;
+      setImmediate(this.#turn);
+    }
+    return t;
+  }
+  cancel(handle: unknown): void {
+    if (handle !== undefined) this.#heap.remove(handle as VTimer);
+  }
+  stop(): void {
+    this.#stopped = true;
+    this.#heap.clear();
+  }
+  readonly #turn = (): void => {
+    if (this.#stopped || this.#heap.size === 0) { this.#pumping = false; return; }
+    if ((this.links?.pending() ?? 0) > 0) this.#idle = 0;
+    else if (++this.#idle >= IDLE_TURNS) {
+      this.#idle = 0;
+      const at = this.#heap.peekDeadline();
+      if (at > this.#now) this.#now = at;
+      while (this.#heap.peekDeadline() <= this.#now) this.#heap.pop()!.fn();
+    }
+    setImmediate(this.#turn);
+  };
+}
+
 export class Host {
   readonly stack: Stack;
   readonly ip: Ipv4Layer;
@@ -56,9 +113,10 @@ export class Host {
   readonly api: TcpApi;
   /** Return true to lose a packet this host sends. */
   dropOutgoing: ((packet: Uint8Array) => boolean) | undefined = undefined;
-  readonly #clock = new StoppableClock();
+  readonly #clock: StoppableClock | AutoClock;
 
-  constructor(readonly address: string, link: Link, options: HostOptions = {}) {
+  constructor(readonly address: string, link: Link, options: HostOptions = {}, clock: StoppableClock | AutoClock = new StoppableClock()) {
+    this.#clock = clock;
     this.stack = new Stack({ link, address, prefixLength: 24, clock: this.#clock, ...(options.tcp !== undefined ? { tcpOptions: options.tcp } : {}) });
     this.ip = this.stack.ip;
     this.tcp = this.stack.tcpLayer;
@@ -84,8 +142,10 @@ export function createPair(options: HostOptions = {}, optionsB: HostOptions = op
     mtu: options.mtu ?? 1500,
     filter: (packet, direction) => ((direction === 'a->b' ? a : b)?.dropOutgoing?.(packet) === true ? 'drop' : 'pass'),
   });
-  a = new Host(A_ADDR, links.a, options);
-  b = new Host(B_ADDR, links.b, optionsB);
+  const virtual = options.virtual === true ? new AutoClock() : undefined;
+  if (virtual !== undefined) virtual.links = links;
+  a = new Host(A_ADDR, links.a, options, virtual);
+  b = new Host(B_ADDR, links.b, optionsB, virtual);
   const pa = a;
   const pb = b;
   return { a: pa, b: pb, close: () => { pa.close(); pb.close(); links.close(); } };
