@@ -14,12 +14,14 @@ export interface HeapEntry {
   heapIndex: number;
   /** Deadline in ms. Owned by the heap (set through `schedule`). */
   heapDeadline: number;
-  /** Tie-break between equal deadlines, lower first. Owned by the caller; absent: no tie-break. */
+  /** Tie-break between equal deadlines, lower first. Owned by the caller; absent (on every entry of the heap): no tie-break. */
   readonly heapSeq?: number;
 }
 
+// Entries of one heap either all carry heapSeq or none do; without it both sides are
+// undefined and `undefined < undefined` is false: no tie-break, and no extra work.
 function before(a: HeapEntry, b: HeapEntry): boolean {
-  return a.heapDeadline < b.heapDeadline || (a.heapDeadline === b.heapDeadline && (a.heapSeq ?? 0) < (b.heapSeq ?? 0));
+  return a.heapDeadline < b.heapDeadline || (a.heapDeadline === b.heapDeadline && (a.heapSeq as number) < (b.heapSeq as number));
 }
 
 export class DeadlineHeap<T extends HeapEntry> {
