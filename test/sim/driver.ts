@@ -18,73 +18,16 @@
  * is seeded; virtual time does not depend on how fast the host runs. One seed
  * gives one run.
  */
-import { DeadlineHeap, seededRandom, type HeapEntry } from '@netstack/common';
+import { VirtualClock, seededRandom } from '@netstack/common';
 import { createLinkPair, type LinkPair } from '@netstack/tun';
-import { createStack, type Clock, type Stack } from '@netstack/netstack';
+import { createStack, type Stack } from '@netstack/netstack';
 import type { TcpLayerOptions } from '@netstack/tcp';
 
 export const A_ADDR = '10.0.0.1';
 export const B_ADDR = '10.0.0.2';
 
-/** A virtual timer: due at `heapDeadline`, in creation order (`heapSeq`) between equal ones. */
-interface Timer extends HeapEntry {
-  readonly heapSeq: number;
-  readonly fn: () => void;
-}
-
-/** A virtual clock: a min-heap of timers ordered by (due time, creation order). */
-export class VirtualClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  readonly #heap = new DeadlineHeap<Timer>();
-  /** Timers fired so far. */
-  fired = 0;
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimer(fn: () => void, ms: number): unknown {
-    const t: Timer = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.#seq++, fn };
-    this.#heap.schedule(t, this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0));
-    return t;
-  }
-
-  cancel(handle: unknown): void {
-    const t = handle as Timer | undefined;
-    if (t !== undefined) this.#heap.remove(t);
-  }
-
-  /** Armed (not cancelled, not fired) timers. */
-  get pending(): number {
-    return this.#heap.size;
-  }
-
-  /** Due time of the earliest armed timer, Infinity when none. */
-  nextAt(): number {
-    return this.#heap.peekDeadline();
-  }
-
-  /** Moves time forward (never back) without firing anything. */
-  advanceTo(t: number): void {
-    if (t > this.#now) this.#now = t;
-  }
-
-  /** Advances to the earliest timer and fires every timer due then (in order). Returns how many. */
-  fireDue(): number {
-    const at = this.nextAt();
-    if (at === Infinity) return 0;
-    this.advanceTo(at);
-    let n = 0;
-    while (this.#heap.peekDeadline() <= this.#now) {
-      const top = this.#heap.pop()!;
-      this.fired++;
-      n++;
-      top.fn();
-    }
-    return n;
-  }
-}
+/** The virtual clock (@netstack/common): a min-heap of timers by (due time, creation order). */
+export { VirtualClock };
 
 /** mulberry32, the shaper's (so the TCP layers' randomness is seeded too). */
 export { seededRandom };

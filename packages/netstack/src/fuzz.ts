@@ -34,8 +34,8 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { createProbeLink, type Link, type LinkReceiver, type LinkStats, type ProbeLink } from '@netstack/tun';
 import { checksum, pseudoHeaderSum, formatAddress } from '@netstack/ip';
-import { DeadlineHeap, seededRandom, type HeapEntry } from '@netstack/common';
-import { createStack, type Clock, type Stack } from './stack.js';
+import { VirtualClock, seededRandom } from '@netstack/common';
+import { createStack, type Stack } from './stack.js';
 import { startServices } from './services.js';
 import { checkAccounting, type AccountingReport } from './accounting.js';
 
@@ -101,54 +101,6 @@ export interface FuzzResult {
 }
 
 // ------------------------------------------------------------------ randomness, time
-
-/** A virtual timer: due at `heapDeadline`, in creation order (`heapSeq`) between equal ones. */
-interface VTimer extends HeapEntry { readonly heapSeq: number; readonly fn: () => void }
-
-/** A virtual clock: timers in a min-heap by (due time, creation order); time moves only by `advance`. */
-export class FuzzClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  readonly #heap = new DeadlineHeap<VTimer>();
-  now(): number { return this.#now; }
-  get pending(): number { return this.#heap.size; }
-  setTimer(fn: () => void, ms: number): unknown {
-    const t: VTimer = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.#seq++, fn };
-    this.#heap.schedule(t, this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0));
-    return t;
-  }
-  cancel(handle: unknown): void {
-    const t = handle as VTimer | undefined;
-    if (t !== undefined) this.#heap.remove(t);
-  }
-  nextAt(): number {
-    return this.#heap.peekDeadline();
-  }
-  /**
-   * Moves time to now + ms, firing every timer due on the way, in order; `onError` gets what a
-   * timer throws, and a stall: more than 100 000 timers due within one step (a timer that
-   * re-arms itself for no time), which is then left armed and time jumps on.
-   */
-  advance(ms: number, onError: (e: unknown) => void): void {
-    const target = this.#now + ms;
-    for (let fired = 0; ; fired++) {
-      const at = this.nextAt();
-      if (at > target) break;
-      if (fired === 100_000) {
-        onError(new Error(`stall: 100000 timers fired between virtual ${target - ms} and ${target} ms (the last at ${at} ms)`));
-        break;
-      }
-      if (at > this.#now) this.#now = at;
-      const t = this.#heap.pop()!;
-      try {
-        t.fn();
-      } catch (e) {
-        onError(e);
-      }
-    }
-    if (target > this.#now) this.#now = target;
-  }
-}
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -893,7 +845,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const maxGrowth = options.maxGrowthBytes ?? 4 * 1024 * 1024;
   const quietAt = (options.quietAt ?? [0.5, 1]).map((f) => Math.min(count, Math.max(1, Math.round(f * count))));
   const r = seededRandom(seed);
-  const clock = new FuzzClock();
+  const clock = new VirtualClock();
   const probe = createProbeLink({ mtu: 1500, capture: 0 });
   const stack = await createStack({
     link: probe.link, address: formatAddress(TARGET), clock,
@@ -1022,7 +974,7 @@ const mb = (b: number): string => `${(b / 1048576).toFixed(2)} MiB`;
 
 /** Resets the peers, runs 30 virtual minutes of timers, collects garbage, measures. */
 async function quietPoint(
-  stack: Stack, clock: FuzzClock, probe: ProbeLink, gen: Generator, packets: number, gc: (() => void) | undefined, onError: (e: unknown) => void,
+  stack: Stack, clock: VirtualClock, probe: ProbeLink, gen: Generator, packets: number, gc: (() => void) | undefined, onError: (e: unknown) => void,
 ): Promise<QuietPoint> {
   // Let delayed ACKs out first: the resets go to the stack's latest RCV.NXT.
   for (let i = 0; i < 10; i++) {
@@ -1064,7 +1016,7 @@ async function quietPoint(
  * discard and HTTP, each checked byte for byte, each bounded in virtual and real time.
  */
 async function serviceChecks(
-  probe: ProbeLink, clock: FuzzClock, toPeer: Uint8Array[], checks: FuzzResult['checks'],
+  probe: ProbeLink, clock: VirtualClock, toPeer: Uint8Array[], checks: FuzzResult['checks'],
   onError: (e: unknown) => void, log: (line: string) => void,
 ): Promise<void> {
   const toTarget: Uint8Array[] = [];

@@ -6,12 +6,13 @@
  * wire the packets it sends. `close()` stops a host where it stands: its timers stop and
  * the link closes, without ending its sockets (no errors after the test).
  */
-import { DeadlineHeap, realTimeScheduler, type HeapEntry, type Scheduler } from '@netstack/common';
+import { VirtualClock, realTimeScheduler, type Scheduler } from '@netstack/common';
 import { createLinkPair, type Link, type LinkPair } from '@netstack/tun';
 import type { Ipv4Layer } from '@netstack/ip';
 import type { TcpConnection, TcpLayer, TcpLayerOptions } from '@netstack/tcp';
 import { Stack } from '../src/stack.js';
 import type { TcpApi } from '../src/net/index.js';
+import { patternBytes } from '../../../test/sim/driver.js';
 
 export const A_ADDR = '10.0.0.1';
 export const B_ADDR = '10.0.0.2';
@@ -55,52 +56,37 @@ class StoppableClock implements Scheduler {
   }
 }
 
-interface VTimer extends HeapEntry { readonly heapSeq: number; readonly fn: () => void }
-
 /** Idle event-loop turns (nothing queued on the wire) after which virtual time may jump. */
 const IDLE_TURNS = 2;
 
 /**
- * Virtual time for a pair: timers in the common heap by (deadline, creation order). While a
- * timer is armed it checks, one event-loop turn at a time, whether the wire is empty; after
+ * Virtual time for a pair (@netstack/common's VirtualClock) that runs itself: while a timer
+ * is armed it checks, one event-loop turn at a time, whether the wire is empty; after
  * IDLE_TURNS quiet turns it moves time to the earliest deadline and fires what is due then.
  */
-class AutoClock implements Scheduler {
-  #now = 0;
-  #seq = 0;
+class AutoClock extends VirtualClock {
   #idle = 0;
   #pumping = false;
   #stopped = false;
-  readonly #heap = new DeadlineHeap<VTimer>();
   links: LinkPair | undefined = undefined;
-  now(): number {
-    return this.#now;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
+  override setTimer(fn: () => void, ms: number): unknown {
     if (this.#stopped) return undefined;
-    const t: VTimer = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.#seq++, fn };
-    this.#heap.schedule(t, this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0));
+    const t = super.setTimer(fn, ms);
     if (!this.#pumping) {
       this.#pumping = true;
       setImmediate(this.#turn);
     }
     return t;
   }
-  cancel(handle: unknown): void {
-    if (handle !== undefined) this.#heap.remove(handle as VTimer);
-  }
   stop(): void {
     this.#stopped = true;
-    this.#heap.clear();
   }
   readonly #turn = (): void => {
-    if (this.#stopped || this.#heap.size === 0) { this.#pumping = false; return; }
+    if (this.#stopped || this.pending === 0) { this.#pumping = false; return; }
     if ((this.links?.pending() ?? 0) > 0) this.#idle = 0;
     else if (++this.#idle >= IDLE_TURNS) {
       this.#idle = 0;
-      const at = this.#heap.peekDeadline();
-      if (at > this.#now) this.#now = at;
-      while (this.#heap.peekDeadline() <= this.#now) this.#heap.pop()!.fn();
+      this.fireDue();
     }
     setImmediate(this.#turn);
   };
@@ -154,18 +140,8 @@ export function createPair(options: HostOptions = {}, optionsB: HostOptions = op
 /** The same on the link pair (kept for the tests that name it). */
 export const createLinkPairHosts = (options: HostOptions = {}): Pair => createPair(options);
 
-/** Deterministic bytes (xorshift), so a failure names the offset that differs. */
-export function randomBytes(n: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+/** Deterministic bytes (xorshift32, test/sim's patternBytes), so a failure names the offset that differs. */
+export const randomBytes = (n: number, seed = 1): Buffer => patternBytes(n, seed);
 
 /** Collects a readable's bytes until 'end'. */
 export function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
