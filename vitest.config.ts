@@ -16,6 +16,7 @@ const unit = (name: string, include: string[]) => ({
 export default defineConfig({
   test: {
     projects: [
+      unit('common', ['packages/common/test/**/*.test.ts']),
       unit('tun', ['packages/tun/test/**/*.test.ts']),
       unit('ip', ['packages/ip/test/**/*.test.ts']),
       unit('icmp', ['packages/icmp/test/**/*.test.ts']),

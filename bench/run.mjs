@@ -480,7 +480,7 @@ if (tests.includes('conns')) {
   console.log(`\nconns: ${connsCount} connections to echo :7 open at once, each idle after one small echo; RSS of the stack process (kernel: of the server, the kernel's socket memory is in no process) while all are open, and per connection (that RSS - the RSS just before they opened) / ${connsCount}, in KB.`);
 }
 
-// Issue 3's goals: TCP download and upload MB/s, and new connections per second, at least gVisor's.
+// The goals: TCP download and upload MB/s, and new connections per second, at least gVisor's.
 const goal = [];
 if (running.gvisor && running.netstack) {
   for (const [test, what] of [['down', 'download MB/s'], ['up', 'upload MB/s'], ['rpsclose', 'new connections/s']]) {
@@ -492,8 +492,8 @@ if (running.gvisor && running.netstack) {
     goal.push(`${what} ${fmt(a)} vs ${fmt(b)} (${fmt(a / b)}x): ${verdict}`);
   }
 }
-if (goal.length) console.log(`\nGoal check (issue 3, netstack >= gVisor, MTU ${mtu}): ${goal.join('; ')}`);
-else if (tests.some((t) => ['down', 'up', 'rpsclose'].includes(t))) console.log('\nGoal check (issue 3): needs both netstack and gvisor measured');
+if (goal.length) console.log(`\nGoal check (netstack >= gVisor, MTU ${mtu}): ${goal.join('; ')}`);
+else if (tests.some((t) => ['down', 'up', 'rpsclose'].includes(t))) console.log('\nGoal check: needs both netstack and gvisor measured');
 const busyBefore = samples.map((s) => s.busyBeforePct);
 console.log(`\nMachine busy just before each measurement (other work on this shared machine): median ${fmt(median(busyBefore))}%, max ${fmt(Math.max(...busyBefore.filter(Number.isFinite)))}%; ${busyBefore.filter((b) => b > quietBusy).length} of ${busyBefore.length} measurements started above ${quietBusy}% after waiting ${quietWait} s.`);
 const failures = samples.filter((s) => s.error);

@@ -1,5 +1,5 @@
 /**
- * Issue 4 (speed): the packet path of the IP, ICMP and UDP layers allocates (next to)
+ * The packet path of the IP, ICMP and UDP layers allocates (next to)
  * nothing per packet: no view object, DataView or record per datagram, no options
  * object per reply. Measured with V8's GC profiler: bytes allocated on the JS heap
  * while N packets go in (ip.input) and their answers go out, over a link that keeps
@@ -74,7 +74,7 @@ describe('allocation per packet on the IP/ICMP/UDP path', () => {
     let got = 0;
     const chunk = [new Uint8Array(64).fill(0x5a)];
     const ep: UdpEndpoint = {
-      localAddr: 0, localPort: 0, remoteAddr: 0, remotePort: 0, reuseAddr: false, order: 0,
+      localAddr: 0, localPort: 0, remoteAddr: 0, remotePort: 0, reuseAddr: false, order: 0, mcTtl: 1, mcLoop: true, memberships: [],
       onDatagram: (payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean => {
         got += payload.length;
         return udp.send(ep, src, srcPort, chunk, 64) === undefined;

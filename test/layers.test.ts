@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS helper shared with scripts/check-layers.mjs
 import { layeringViolations, cycles, sourceGraph } from '../scripts/lib/imports.mjs';
 
-describe('layering (design card: tun and ip at the bottom, only netstack knows all)', () => {
+describe('layering (design card: common, then tun and ip at the bottom, only netstack knows all)', () => {
   it('reads every package source', () => {
     expect(sourceGraph().length).toBeGreaterThan(6);
   });
@@ -12,6 +12,19 @@ describe('layering (design card: tun and ip at the bottom, only netstack knows a
   it('detects a violation when one is present', () => {
     const fake = [{ pkg: 'ip', file: 'packages/ip/src/x.ts', specs: ['@netstack/udp', 'koffi'] }];
     expect(layeringViolations(fake)).toHaveLength(2);
+  });
+  it('common is a leaf: it imports no @netstack package; tun and ip may use it but still not each other', () => {
+    const fake = [
+      { pkg: 'common', file: 'packages/common/src/x.ts', specs: ['@netstack/tun'], typeSpecs: ['@netstack/ip'] },
+      { pkg: 'tun', file: 'packages/tun/src/x.ts', specs: ['@netstack/common', '@netstack/ip'] },
+      { pkg: 'ip', file: 'packages/ip/src/x.ts', specs: ['@netstack/common'], typeSpecs: ['@netstack/tun'] },
+    ];
+    expect(layeringViolations(fake)).toEqual([
+      'packages/common/src/x.ts imports @netstack/tun',
+      'packages/common/src/x.ts imports @netstack/ip',
+      'packages/tun/src/x.ts imports @netstack/ip',
+      'packages/ip/src/x.ts imports @netstack/tun',
+    ]);
   });
   it('has no import cycle between files or packages', () => {
     expect(cycles()).toEqual([]);

@@ -1,5 +1,5 @@
 /**
- * Issue 9 (finding 8): the packages as a user outside the monorepo gets them. Every
+ * The packages as a user outside the monorepo gets them. Every
  * package is packed with `pnpm pack` (which rewrites `workspace:^` and applies
  * `publishConfig`), the tarballs are installed together with `npm install` into a
  * fresh project under the system's temp directory, and that project runs the
@@ -17,7 +17,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PACKAGES = ['tun', 'ip', 'icmp', 'udp', 'tcp', 'netstack'];
+const PACKAGES = ['common', 'tun', 'ip', 'icmp', 'udp', 'tcp', 'netstack'];
 const tsc = join(repo, 'node_modules/typescript/bin/tsc');
 
 let dir: string;

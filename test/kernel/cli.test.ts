@@ -1,5 +1,5 @@
 /**
- * Issue 9 (findings 2 and 10), kernel-facing: the `netstack` command line as a user
+ * Kernel-facing: the `netstack` command line as a user
  * meets it. Exit status 2 and one line naming the flag for a usage mistake, 1 and one
  * line for a runtime failure, at once; `--version`; `--help` of every command lists
  * every flag with its default; a failed `createStack` leaves no device behind and no
@@ -7,7 +7,7 @@
  * regression that opened a device could not touch the machine's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandOptions } from '@netstack/netstack/cli';

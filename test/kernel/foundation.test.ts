@@ -1,5 +1,5 @@
 /**
- * Issue 2, kernel-facing: the kernel's own ping and a kernel-side UDP client are
+ * Kernel-facing: the kernel's own ping and a kernel-side UDP client are
  * answered by `netstack serve` on tun0, inside a private namespace made here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,10 +1,9 @@
 /**
- * Hostile and odd input to `netstack serve` from the kernel side (issue 8): a spoofed
+ * Hostile and odd input to `netstack serve` from the kernel side: a spoofed
  * UDP datagram from source port 0 to UDP echo (it used to kill the process), and bad
  * HTTP requests. The process must live on, count what it refused, and keep serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Netns, Server, repoRoot } from './netns.js';
 

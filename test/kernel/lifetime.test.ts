@@ -1,5 +1,5 @@
 /**
- * Lifetime on a TUN device (issue 9, findings 2 and 3), in a private namespace:
+ * Lifetime on a TUN device, in a private namespace:
  *  - a failed createStack() closes what it opened (the device is gone before the
  *    rejection is seen) and leaves nothing that keeps the process alive: the child exits
  *    by itself, at once, code 0, with the error's `code` and `option`;

@@ -1,5 +1,5 @@
 /**
- * Issue 9, kernel-facing: the kernel sends IPv4 multicast into tun0 (a route for
+ * Kernel-facing: the kernel sends IPv4 multicast into tun0 (a route for
  * 224.0.0.0/4 through the device, inside a private namespace made here) and the stack
  * delivers it only to what joined: a socket that joined the group hears it; a group no
  * socket joined, and a source-specific group from a source not listed, are dropped by

@@ -1,5 +1,5 @@
 /**
- * Issue 8, "captures that tell the truth", kernel-facing: `netstack serve --pcap FILE` with
+ * Kernel-facing, captures that tell the truth: `netstack serve --pcap FILE` with
  * offloads on (TCP super-segments and partial checksums both ways) answers the kernel's ping
  * (also fragmented), a UDP client, curl downloading and uploading, and closed ports; then
  * tshark, with checksum validation on for IPv4, TCP and UDP, must find no bad checksum, no

@@ -1,5 +1,5 @@
 /**
- * Issue 4 (scale), kernel-facing: 10 000 concurrent TCP connections from the
+ * Kernel-facing: 10 000 concurrent TCP connections from the
  * kernel's TCP (a node:net client in the namespace) to `netstack serve`'s echo :7,
  * all held open at the same time, each with its own payload echoed exactly, then
  * all closed; afterwards the stack's connection table is empty.

@@ -1,5 +1,5 @@
 /**
- * Issue 3, kernel-facing: the kernel's TCP (curl, node:net, node:http clients and
+ * Kernel-facing: the kernel's TCP (curl, node:net, node:http clients and
  * servers) talks to the stack's TCP over tun0/tun1 inside private namespaces made
  * here. Every byte is checked: /bytes/N against its i % 256 pattern, uploads and
  * echoes by sha256 and byte-by-byte comparison.

@@ -1,5 +1,5 @@
 /**
- * Issue 8, kernel-facing: zero window, persist and the window update, with the kernel's
+ * Kernel-facing: zero window, persist and the window update, with the kernel's
  * TCP as the receiver, in a private namespace made here. A kernel-side node client asks
  * the stack for GET /bytes/N and reads nothing: the kernel's receive buffer fills and it
  * advertises a zero window; the stack probes it (its counters, read live with SIGUSR2,
@@ -17,7 +17,6 @@ import { Netns, repoRoot } from './netns.js';
 import type { Server } from './netns.js';
 
 const STACK = '10.7.0.2';
-const KERNEL = '10.7.0.1';
 const N = 8_000_000;
 const client = join(repoRoot, 'test/kernel/fixtures/tcp-zero-window-client.mjs');
 

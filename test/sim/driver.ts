@@ -18,136 +18,19 @@
  * is seeded; virtual time does not depend on how fast the host runs. One seed
  * gives one run.
  */
+import { VirtualClock, seededRandom } from '@netstack/common';
 import { createLinkPair, type LinkPair } from '@netstack/tun';
-import { createStack, type Clock, type Stack } from '@netstack/netstack';
+import { createStack, type Stack } from '@netstack/netstack';
 import type { TcpLayerOptions } from '@netstack/tcp';
 
 export const A_ADDR = '10.0.0.1';
 export const B_ADDR = '10.0.0.2';
 
-interface Timer {
-  at: number;
-  seq: number;
-  fn: () => void;
-  live: boolean;
-}
+/** The virtual clock (@netstack/common): a min-heap of timers by (due time, creation order). */
+export { VirtualClock };
 
-/** A virtual clock: a min-heap of timers ordered by (due time, creation order). */
-export class VirtualClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  #live = 0;
-  readonly #heap: Timer[] = [];
-  /** Timers fired so far. */
-  fired = 0;
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimer(fn: () => void, ms: number): unknown {
-    const t: Timer = { at: this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.#seq++, fn, live: true };
-    this.#push(t);
-    this.#live++;
-    return t;
-  }
-
-  cancel(handle: unknown): void {
-    const t = handle as Timer | undefined;
-    if (t === undefined || !t.live) return;
-    t.live = false;
-    this.#live--;
-  }
-
-  /** Armed (not cancelled, not fired) timers. */
-  get pending(): number {
-    return this.#live;
-  }
-
-  /** Due time of the earliest armed timer, Infinity when none. */
-  nextAt(): number {
-    this.#dropDead();
-    return this.#heap[0]?.at ?? Infinity;
-  }
-
-  /** Moves time forward (never back) without firing anything. */
-  advanceTo(t: number): void {
-    if (t > this.#now) this.#now = t;
-  }
-
-  /** Advances to the earliest timer and fires every timer due then (in order). Returns how many. */
-  fireDue(): number {
-    const at = this.nextAt();
-    if (at === Infinity) return 0;
-    this.advanceTo(at);
-    let n = 0;
-    for (;;) {
-      this.#dropDead();
-      const top = this.#heap[0];
-      if (top === undefined || top.at > this.#now) break;
-      this.#pop();
-      top.live = false;
-      this.#live--;
-      this.fired++;
-      n++;
-      top.fn();
-    }
-    return n;
-  }
-
-  #dropDead(): void {
-    while (this.#heap.length > 0 && !this.#heap[0]!.live) this.#pop();
-  }
-
-  #push(t: Timer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  #pop(): Timer {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: Timer, b: Timer): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
-/** mulberry32, as the shaper's (kept here so the TCP layers' randomness is seeded too). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the shaper's (so the TCP layers' randomness is seeded too). */
+export { seededRandom };
 
 /** Deterministic bytes (xorshift32) so a mismatch names an offset. */
 export function patternBytes(n: number, seed: number): Buffer {

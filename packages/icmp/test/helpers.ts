@@ -1,73 +1,14 @@
 /** Test fixtures: a fake IP layer that records what is sent, and datagram builders. */
-import {
-  checksum,
-  parseAddress,
-  writeAddress,
-  type InboundDatagram,
-  type Ipv4Address,
-  type PayloadWriter,
-  type SendError,
-  type SendOptions,
-  type TransportError,
-} from '@netstack/ip';
+import { checksum, writeAddress, type InboundDatagram } from '@netstack/ip';
 import type { IcmpIp } from '../src/index.js';
+import { FakeIp as SharedFakeIp, ip } from '../../ip/test/fake-ip.js';
 
-export function ip(text: string): Ipv4Address {
-  const a = parseAddress(text);
-  if (a === undefined) throw new Error(`bad address ${text}`);
-  return a;
-}
+export { ip, type Sent } from '../../ip/test/fake-ip.js';
 
-export interface Sent {
-  src: Ipv4Address;
-  dst: Ipv4Address;
-  protocol: number;
-  payload: Uint8Array;
-  options: SendOptions | undefined;
-}
-
-/** Collects sent payloads; `sendWith` writes at a non-zero offset to catch writers that ignore it. */
-export class FakeIp implements IcmpIp {
-  readonly address: Ipv4Address;
-  readonly mtu = 1500;
-  sent: Sent[] = [];
-  delivered: TransportError[] = [];
-  failWith: SendError | undefined;
-  /** Where delivered errors go next (e.g. back to the icmp layer for protocol 1). */
-  route: ((e: TransportError, now: number) => void) | undefined;
-  constructor(address = '10.0.0.2') {
-    this.address = ip(address);
-  }
-  sourceFor(): Ipv4Address | undefined {
-    return this.address;
-  }
-  pathMtu(): number {
-    return this.mtu;
-  }
-  send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined {
-    if (this.failWith) return this.failWith;
-    this.sent.push({ src: this.address, dst, protocol, payload: payload.slice(), options });
-    return undefined;
-  }
-  sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
-    if (this.failWith) return this.failWith;
-    const headroom = 20;
-    const buf = new Uint8Array(headroom + length + 7).fill(0xee);
-    writer.writePayload(buf, headroom, this.address, dst);
-    this.sent.push({ src: this.address, dst, protocol, payload: buf.slice(headroom, headroom + length), options });
-    return undefined;
-  }
-  reportUnreachable(): void {
+/** The shared fake IP layer; the ICMP layer never asks it to report an unreachable. */
+export class FakeIp extends SharedFakeIp implements IcmpIp {
+  override reportUnreachable(): void {
     throw new Error('icmp never asks for unreachable');
-  }
-  deliverError(e: TransportError, now: number): void {
-    this.delivered.push({ ...e, quoted: e.quoted.slice() });
-    this.route?.(e, now);
-  }
-  take(): Sent[] {
-    const s = this.sent;
-    this.sent = [];
-    return s;
   }
 }
 

@@ -7,4 +7,4 @@ export * from './stats.js';
 export * from './reassembly.js';
 export * from './pmtu.js';
 export * from './layer.js';
-export * from './views.js';
+export { ViewCache } from '@netstack/common';

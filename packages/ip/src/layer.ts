@@ -41,7 +41,7 @@ import {
 import { DEFAULT_PMTU_LIMITS, PmtuCache, plateauBelow, type PmtuLimits } from './pmtu.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.js';
 import { newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
-import { ViewCache } from './views.js';
+import { ViewCache } from '@netstack/common';
 import type {
   ErrorReporter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,

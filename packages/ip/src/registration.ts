@@ -11,6 +11,7 @@
  * device is reached through the structural `LinkOutput`, and ICMP errors are sent
  * through an `ErrorReporter` that the facade installs.
  */
+import type { PacketMeta } from '@netstack/common';
 import type { Ipv4Address } from './address.js';
 
 export const PROTO_ICMP = 1;
@@ -18,40 +19,13 @@ export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
 
 /**
- * Where the IP layer writes packets. Structurally the same as `Link` in @netstack/tun
- * (see its link.ts for the full offload contract; virtio spec §5.1.6).
- *
- * Offload members are optional: a link without them gets MTU-sized datagrams with full
- * checksums, exactly as before.
- * - `offload.csum`: `sendOffload` takes a packet whose transport checksum is partial.
- * - `offload.tso4`: `sendOffload` with gsoSize > 0 takes a TCP/IPv4 datagram of up to
- *   65535 bytes, larger than `mtu`, and the link (the kernel) segments it.
- * - Ownership: `sendOffload` borrows `packet` for the call AND the `offloadHeadroom` bytes
- *   before it in the same ArrayBuffer, which the link may overwrite (the IP layer reserves
- *   them in its output buffers, so the vnet header and the datagram leave in one write).
+ * Where the IP layer writes packets, and what the link says about a received one: the
+ * link contract, declared once in @netstack/common (the device implements it structurally;
+ * ip and tun may not import each other). `LinkPacketMeta` is given to `Ipv4Layer.input` by
+ * links with offloads: a reused record, valid during the call.
  */
-export interface LinkOutput {
-  readonly mtu: number;
-  /** Borrows `packet` for the call only. Returns false when the packet was dropped. */
-  send(packet: Uint8Array): boolean;
-  readonly offload?: { readonly tso4: boolean; readonly csum: boolean } | undefined;
-  readonly offloadHeadroom?: number | undefined;
-  sendOffload?(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean;
-}
-
-/**
- * What the link says about a received packet (structurally `PacketMeta` of @netstack/tun).
- * Given to `Ipv4Layer.input` by links with offloads; a reused record, valid during the call.
- */
-export interface LinkPacketMeta {
-  /** The transport checksum is partial (NEEDS_CSUM): the bytes come from the local kernel. */
-  readonly csumPartial: boolean;
-  /** The sender vouches for the checksum (DATA_VALID). */
-  readonly dataValid: boolean;
-  /** Non-zero for a GSO super-segment (larger than the MTU). */
-  readonly gsoType: number;
-  readonly gsoSize: number;
-}
+export type { LinkOutput } from '@netstack/common';
+export type LinkPacketMeta = Readonly<PacketMeta>;
 
 /**
  * One received datagram, as the IP layer hands it to a transport. The record and
@@ -97,7 +71,7 @@ export interface TransportError {
   /** Next-hop MTU of a fragmentation-needed error (RFC 1191 §4), else 0. */
   nextHopMtu: number;
   /**
-   * ADDED: Total Length of the quoted IP header, when icmp has it. Used for the
+   * Total Length of the quoted IP header, when icmp has it. Used for the
    * RFC 1191 §5 plateau search when an old router reports nextHopMtu 0.
    */
   originalLength?: number;
@@ -116,7 +90,7 @@ export interface ErrorReporter {
   /** Destination unreachable (RFC 792) with `code` (2 protocol, 3 port) quoting `original`. */
   destinationUnreachable(code: number, original: InboundDatagram, now: number): void;
   /**
-   * ADDED, optional: time exceeded (RFC 792 type 11) with `code` quoting `original`.
+   * Optional: time exceeded (RFC 792 type 11) with `code` quoting `original`.
    * The IP layer calls it with code 1 (fragment reassembly time exceeded) for a
    * reassembly that timed out holding its first fragment; `original` is that first
    * fragment as received (RFC 1122 §3.3.2). Never for a broadcast/multicast datagram.

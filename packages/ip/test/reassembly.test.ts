@@ -11,7 +11,7 @@ const RECORD = DATAGRAM_CHARGE + SOURCE_CHARGE;
 /** What a datagram holding `cap` payload bytes of buffer is charged (bitmaps, 60-byte header room, payload). */
 const held = (cap: number): number => RECORD + 2 * Math.ceil(cap / 64) + 60 + cap;
 
-function setup(limits: Parameters<typeof makeLayer>[0]['limits'] = {}) {
+function setup(limits: NonNullable<Parameters<typeof makeLayer>[0]>['limits'] = {}) {
   const { layer } = makeLayer({ limits });
   const udp = new FakeTransport(PROTO_UDP);
   const reporter = new FakeReporter();

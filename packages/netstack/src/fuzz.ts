@@ -34,7 +34,8 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { createProbeLink, type Link, type LinkReceiver, type LinkStats, type ProbeLink } from '@netstack/tun';
 import { checksum, pseudoHeaderSum, formatAddress } from '@netstack/ip';
-import { createStack, type Clock, type Stack } from './stack.js';
+import { VirtualClock, seededRandom } from '@netstack/common';
+import { createStack, type Stack } from './stack.js';
 import { startServices } from './services.js';
 import { checkAccounting, type AccountingReport } from './accounting.js';
 
@@ -100,106 +101,6 @@ export interface FuzzResult {
 }
 
 // ------------------------------------------------------------------ randomness, time
-
-/** mulberry32 (as the impairment shaper's). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface VTimer { at: number; seq: number; fn: () => void; live: boolean }
-
-/** A virtual clock: timers in a min-heap by (due time, creation order); time moves only by `advance`. */
-export class FuzzClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  #live = 0;
-  readonly #heap: VTimer[] = [];
-  now(): number { return this.#now; }
-  get pending(): number { return this.#live; }
-  setTimer(fn: () => void, ms: number): unknown {
-    const t: VTimer = { at: this.#now + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.#seq++, fn, live: true };
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-    this.#live++;
-    return t;
-  }
-  cancel(handle: unknown): void {
-    const t = handle as VTimer | undefined;
-    if (t === undefined || !t.live) return;
-    t.live = false;
-    this.#live--;
-  }
-  nextAt(): number {
-    this.#dropDead();
-    return this.#heap[0]?.at ?? Infinity;
-  }
-  /**
-   * Moves time to now + ms, firing every timer due on the way, in order; `onError` gets what a
-   * timer throws, and a stall: more than 100 000 timers due within one step (a timer that
-   * re-arms itself for no time), which is then left armed and time jumps on.
-   */
-  advance(ms: number, onError: (e: unknown) => void): void {
-    const target = this.#now + ms;
-    for (let fired = 0; ; fired++) {
-      const at = this.nextAt();
-      if (at > target) break;
-      if (fired === 100_000) {
-        onError(new Error(`stall: 100000 timers fired between virtual ${target - ms} and ${target} ms (the last at ${at} ms)`));
-        break;
-      }
-      if (at > this.#now) this.#now = at;
-      const t = this.#pop();
-      t.live = false;
-      this.#live--;
-      try {
-        t.fn();
-      } catch (e) {
-        onError(e);
-      }
-    }
-    if (target > this.#now) this.#now = target;
-  }
-  #dropDead(): void {
-    while (this.#heap.length > 0 && !this.#heap[0]!.live) this.#pop();
-  }
-  #pop(): VTimer {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-function before(a: VTimer, b: VTimer): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -943,12 +844,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const log = options.log ?? ((): void => {});
   const maxGrowth = options.maxGrowthBytes ?? 4 * 1024 * 1024;
   const quietAt = (options.quietAt ?? [0.5, 1]).map((f) => Math.min(count, Math.max(1, Math.round(f * count))));
-  const r = mulberry32(seed);
-  const clock = new FuzzClock();
+  const r = seededRandom(seed);
+  const clock = new VirtualClock();
   const probe = createProbeLink({ mtu: 1500, capture: 0 });
   const stack = await createStack({
     link: probe.link, address: formatAddress(TARGET), clock,
-    tcpOptions: { random: mulberry32(seed ^ 0x5eed), isnKey: new Uint8Array(16).map((_, i) => (seed * (i + 7)) & 0xff) },
+    tcpOptions: { random: seededRandom(seed ^ 0x5eed), isnKey: new Uint8Array(16).map((_, i) => (seed * (i + 7)) & 0xff) },
   });
   const services = await startServices(stack);
   const gen = new Generator(r);
@@ -1045,7 +946,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     // ---- the services still work, byte-exactly
     if (options.skipServiceChecks !== true) {
       toPeerStack = [];
-      await serviceChecks(stack, probe, clock, toPeerStack, checks, onTimerError, log);
+      await serviceChecks(probe, clock, toPeerStack, checks, onTimerError, log);
       for (const c of checks) if (!c.ok) failures.push(`service check ${c.name}: ${c.detail}`);
     }
   } finally {
@@ -1073,7 +974,7 @@ const mb = (b: number): string => `${(b / 1048576).toFixed(2)} MiB`;
 
 /** Resets the peers, runs 30 virtual minutes of timers, collects garbage, measures. */
 async function quietPoint(
-  stack: Stack, clock: FuzzClock, probe: ProbeLink, gen: Generator, packets: number, gc: (() => void) | undefined, onError: (e: unknown) => void,
+  stack: Stack, clock: VirtualClock, probe: ProbeLink, gen: Generator, packets: number, gc: (() => void) | undefined, onError: (e: unknown) => void,
 ): Promise<QuietPoint> {
   // Let delayed ACKs out first: the resets go to the stack's latest RCV.NXT.
   for (let i = 0; i < 10; i++) {
@@ -1115,7 +1016,7 @@ async function quietPoint(
  * discard and HTTP, each checked byte for byte, each bounded in virtual and real time.
  */
 async function serviceChecks(
-  target: Stack, probe: ProbeLink, clock: FuzzClock, toPeer: Uint8Array[], checks: FuzzResult['checks'],
+  probe: ProbeLink, clock: VirtualClock, toPeer: Uint8Array[], checks: FuzzResult['checks'],
   onError: (e: unknown) => void, log: (line: string) => void,
 ): Promise<void> {
   const toTarget: Uint8Array[] = [];
@@ -1166,7 +1067,7 @@ async function serviceChecks(
   const check = (name: string, ok: boolean, detail: string): void => { checks.push({ name, ok, detail }); log(`check ${name}: ${ok ? 'ok' : 'FAILED'} ${detail}`); };
   const pattern = (n: number, s: number): Buffer => {
     const b = Buffer.alloc(n);
-    const rr = mulberry32(s);
+    const rr = seededRandom(s);
     for (let i = 0; i < n; i++) b[i] = Math.floor(rr() * 256);
     return b;
   };
@@ -1247,6 +1148,5 @@ async function serviceChecks(
   } finally {
     await peer.close();
     pump();
-    void target;
   }
 }

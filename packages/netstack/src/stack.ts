@@ -17,7 +17,8 @@
  * process's sockets (RST out, ECONNABORTED to the socket); later calls fail with
  * ERR_STACK_CLOSED. A failing constructor closes what it opened before it throws.
  */
-import { TunDevice, CaptureLink, impair, realTimeScheduler, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
+import { realTimeScheduler, type Scheduler } from '@netstack/common';
+import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
 import { IcmpLayer } from '@netstack/icmp';
 import { UdpLayer, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
@@ -102,13 +103,8 @@ export interface TunOptions {
   offload?: boolean;
 }
 
-/** The facade's clock: real by default, virtual in simulation. Same shape as the impairment scheduler. */
-export interface Clock {
-  now(): number;
-  /** Calls `fn` after `ms` milliseconds; returns a handle for `cancel`. */
-  setTimer(fn: () => void, ms: number): unknown;
-  cancel(handle: unknown): void;
-}
+/** The facade's clock: real by default, virtual in simulation (the common `Scheduler`, as the impairment shaper's). */
+export type Clock = Scheduler;
 
 const realClock: Clock = realTimeScheduler;
 /** Linux's default txqueuelen for most devices (a tun's own default is 500). */

@@ -1,5 +1,5 @@
 /**
- * IPv4 multicast and broadcast over two stacks on an in-memory link (issue 9, finding 9):
+ * IPv4 multicast and broadcast over two stacks on an in-memory link:
  * membership filters delivery (RFC 1112 §6.2, per group and source), the multicast TTL
  * (default 1) and loopback (IP_MULTICAST_LOOP, default on) as Linux applies them, and
  * the broadcast rules (EACCES without SO_BROADCAST, a copy looped to the sender's host).

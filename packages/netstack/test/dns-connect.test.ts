@@ -50,7 +50,7 @@ describe('connect({ host: name }) as node:net', () => {
     const s = sim;
     s.b.tcp.createServer((c) => c.end()).listen(80);
     const events: unknown[][] = [];
-    const lookup: LookupFunction = (host, opts, cb) => {
+    const lookup: LookupFunction = (_host, opts, cb) => {
       expect(opts.all).toBe(true);
       setImmediate(() => cb(null, [{ address: B_ADDR, family: 4 }]));
     };
@@ -166,7 +166,7 @@ describe('connect({ host: name }) as node:net', () => {
     await s.run(() => err !== undefined);
     expect(err).toBeInstanceOf(AggregateError);
     expect(err!.code).toBe('ENETUNREACH');
-    expect(err!.errors.map((e: NodeJS.ErrnoException) => [e.code, e.address, e.port])).toEqual([['ENETUNREACH', '::2', 81], ['ECONNREFUSED', B_ADDR, 81]]);
+    expect(err!.errors.map((e: NodeJS.ErrnoException & { address?: string; port?: number }) => [e.code, e.address, e.port])).toEqual([['ENETUNREACH', '::2', 81], ['ECONNREFUSED', B_ADDR, 81]]);
   });
 
   it("node:http's createConnection and undici fetch http://web.internal/ through the stack's resolver", async () => {

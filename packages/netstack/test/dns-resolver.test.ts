@@ -4,6 +4,7 @@
  * TTLs, the cache bound, and every kind of bad answer dropped and counted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { LookupAddress } from 'node:dns';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CLASS_IN, TYPE_A, emitDnsMessage, parseDnsMessage, type DnsMessage } from '../src/dns/wire.js';
@@ -20,7 +21,8 @@ afterEach(async () => {
   sim = undefined;
 });
 
-type LookupArgs = [NodeJS.ErrnoException | null, string?, number?];
+/** A lookup callback's arguments (one address unless `all`). */
+type LookupArgs = [NodeJS.ErrnoException | null, (string | LookupAddress[])?, number?];
 type ResolveArgs = [NodeJS.ErrnoException | null, unknown?];
 
 describe('stub resolver over the stack', () => {

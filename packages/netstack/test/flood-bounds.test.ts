@@ -1,5 +1,5 @@
 /**
- * The bounds of the transport tables hold under floods (issue 8): a child process with
+ * The bounds of the transport tables hold under floods: a child process with
  * --expose-gc floods a stack through an in-memory link and measures what it holds
  * (fixtures/flood-bounds.mjs). The bounds are the ones the package READMEs state.
  */

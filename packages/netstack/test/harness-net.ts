@@ -1,15 +1,18 @@
 /**
- * A mini facade for the net/ tests: two hosts (Ipv4Layer + TcpLayer each),
- * 10.0.0.1/24 and 10.0.0.2/24, wired back to back by a LinkOutput that copies
- * each packet and delivers the batch to the other host on setImmediate, plus per
- * host a StackClock on performance.now() with ONE real (unref'd) timer re-armed
- * to the earliest deadline of its layers. Real time, real event loop: what the
- * facade does on a TUN device, without the device.
+ * Two stacks for the net/ tests: the facade itself (`Stack`: its clock loop, its receive
+ * batching, its `node:net`-shaped API) at 10.0.0.1/24 and 10.0.0.2/24, back to back on
+ * @netstack/tun's in-memory link pair, on real time (performance.now() and unref'd
+ * timers, through a clock that `close()` can stop). A host's `dropOutgoing` loses on the
+ * wire the packets it sends. `close()` stops a host where it stands: its timers stop and
+ * the link closes, without ending its sockets (no errors after the test).
  */
-import { Ipv4Layer, type LinkOutput } from '@netstack/ip';
-import { createLinkPair, type Link } from '@netstack/tun';
-import { TcpLayer, type TcpConnection, type TcpLayerOptions } from '@netstack/tcp';
-import { createTcpApi, type StackClock, type TcpApi } from '../src/net/index.js';
+import { VirtualClock, realTimeScheduler, type Scheduler } from '@netstack/common';
+import { createLinkPair, type Link, type LinkPair } from '@netstack/tun';
+import type { Ipv4Layer } from '@netstack/ip';
+import type { TcpConnection, TcpLayer, TcpLayerOptions } from '@netstack/tcp';
+import { Stack } from '../src/stack.js';
+import type { TcpApi } from '../src/net/index.js';
+import { patternBytes } from '../../../test/sim/driver.js';
 
 export const A_ADDR = '10.0.0.1';
 export const B_ADDR = '10.0.0.2';
@@ -17,101 +20,97 @@ export const B_ADDR = '10.0.0.2';
 export interface HostOptions {
   tcp?: TcpLayerOptions;
   mtu?: number;
-  /** Run on this Link (e.g. one end of @netstack/tun's createLinkPair) instead of the built-in wire. */
-  link?: Link;
+  /**
+   * Virtual time shared by both hosts: it stands still while anything moves (packets on the
+   * wire, event-loop turns of work) and jumps to the next deadline when the loop is quiet.
+   * Only for tests whose every event comes from the two stacks (no kernel I/O, no real timers).
+   */
+  virtual?: boolean;
+}
+
+/** Real time whose timers all stop, and stay stopped, at `stop()`. */
+class StoppableClock implements Scheduler {
+  #stopped = false;
+  readonly #armed = new Set<unknown>();
+  now(): number {
+    return realTimeScheduler.now();
+  }
+  setTimer(fn: () => void, ms: number): unknown {
+    if (this.#stopped) return undefined;
+    const handle: unknown = realTimeScheduler.setTimer(() => {
+      this.#armed.delete(handle);
+      fn();
+    }, ms);
+    this.#armed.add(handle);
+    return handle;
+  }
+  cancel(handle: unknown): void {
+    if (handle === undefined) return;
+    this.#armed.delete(handle);
+    realTimeScheduler.cancel(handle);
+  }
+  stop(): void {
+    this.#stopped = true;
+    for (const h of this.#armed) realTimeScheduler.cancel(h);
+    this.#armed.clear();
+  }
+}
+
+/** Idle event-loop turns (nothing queued on the wire) after which virtual time may jump. */
+const IDLE_TURNS = 2;
+
+/**
+ * Virtual time for a pair (@netstack/common's VirtualClock) that runs itself: while a timer
+ * is armed it checks, one event-loop turn at a time, whether the wire is empty; after
+ * IDLE_TURNS quiet turns it moves time to the earliest deadline and fires what is due then.
+ */
+class AutoClock extends VirtualClock {
+  #idle = 0;
+  #pumping = false;
+  #stopped = false;
+  links: LinkPair | undefined = undefined;
+  override setTimer(fn: () => void, ms: number): unknown {
+    if (this.#stopped) return undefined;
+    const t = super.setTimer(fn, ms);
+    if (!this.#pumping) {
+      this.#pumping = true;
+      setImmediate(this.#turn);
+    }
+    return t;
+  }
+  stop(): void {
+    this.#stopped = true;
+  }
+  readonly #turn = (): void => {
+    if (this.#stopped || this.pending === 0) { this.#pumping = false; return; }
+    if ((this.links?.pending() ?? 0) > 0) this.#idle = 0;
+    else if (++this.#idle >= IDLE_TURNS) {
+      this.#idle = 0;
+      this.fireDue();
+    }
+    setImmediate(this.#turn);
+  };
 }
 
 export class Host {
+  readonly stack: Stack;
   readonly ip: Ipv4Layer;
   readonly tcp: TcpLayer;
-  readonly clock: StackClock;
   readonly api: TcpApi;
-  peer: Host | undefined = undefined;
-  /** Packets sent by this host (after the drop filter). */
-  sent = 0;
   /** Return true to lose a packet this host sends. */
   dropOutgoing: ((packet: Uint8Array) => boolean) | undefined = undefined;
-  private inbox: Uint8Array[] = [];
-  private deliveryQueued = false;
-  private timer: NodeJS.Timeout | undefined = undefined;
-  private timerAt = Infinity;
-  private closed = false;
+  readonly #clock: StoppableClock | AutoClock;
 
-  constructor(readonly address: string, options: HostOptions = {}) {
-    const real = options.link;
-    const link: LinkOutput = real ?? {
-      mtu: options.mtu ?? 1500,
-      send: (packet) => {
-        if (this.closed) return false;
-        if (this.dropOutgoing?.(packet) === true) return true;
-        this.sent++;
-        this.peer?.enqueue(packet.slice());
-        return true;
-      },
-    };
-    if (real !== undefined) {
-      // The facade's receive path: the clock is read once per batch; batchEnd re-arms the timer.
-      let batchNow: number | undefined;
-      real.setReceiver({
-        packet: (p) => { batchNow ??= performance.now(); if (!this.closed) this.ip.input(p, batchNow); },
-        batchEnd: () => { batchNow = undefined; this.schedule(); },
-      });
-    }
-    this.ip = new Ipv4Layer({ address, prefixLength: 24, link });
-    this.tcp = new TcpLayer(this.ip, options.tcp ?? {});
-    this.ip.register(this.tcp);
-    this.clock = {
-      now: () => performance.now(),
-      schedule: () => this.schedule(),
-    };
-    this.api = createTcpApi(this.tcp, this.clock, address);
-  }
-
-  private enqueue(packet: Uint8Array): void {
-    if (this.closed) return;
-    this.inbox.push(packet);
-    if (this.deliveryQueued) return;
-    this.deliveryQueued = true;
-    setImmediate(() => this.deliver());
-  }
-
-  private deliver(): void {
-    this.deliveryQueued = false;
-    if (this.closed) return;
-    const batch = this.inbox;
-    this.inbox = [];
-    // The clock is read once per batch, as the facade does.
-    const now = performance.now();
-    for (const p of batch) this.ip.input(p, now);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    const at = Math.min(this.ip.pollAt(), this.tcp.pollAt());
-    if (at >= this.timerAt) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    if (at === Infinity) { this.timer = undefined; return; }
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - performance.now()));
-    this.timer.unref();
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (this.closed) return;
-    const now = performance.now();
-    this.ip.poll(now);
-    this.tcp.poll(now);
-    this.schedule();
+  constructor(readonly address: string, link: Link, options: HostOptions = {}, clock: StoppableClock | AutoClock = new StoppableClock()) {
+    this.#clock = clock;
+    this.stack = new Stack({ link, address, prefixLength: 24, clock: this.#clock, ...(options.tcp !== undefined ? { tcpOptions: options.tcp } : {}) });
+    this.ip = this.stack.ip;
+    this.tcp = this.stack.tcpLayer;
+    this.api = this.stack.tcp;
   }
 
   close(): void {
-    this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.inbox = [];
+    this.#clock.stop();
   }
 }
 
@@ -123,33 +122,26 @@ export interface Pair {
 
 /** Two hosts back to back: `a` is 10.0.0.1, `b` is 10.0.0.2. */
 export function createPair(options: HostOptions = {}, optionsB: HostOptions = options): Pair {
-  const a = new Host(A_ADDR, options);
-  const b = new Host(B_ADDR, optionsB);
-  a.peer = b;
-  b.peer = a;
-  return { a, b, close: () => { a.close(); b.close(); } };
+  let a: Host | undefined;
+  let b: Host | undefined;
+  const links = createLinkPair({
+    mtu: options.mtu ?? 1500,
+    filter: (packet, direction) => ((direction === 'a->b' ? a : b)?.dropOutgoing?.(packet) === true ? 'drop' : 'pass'),
+  });
+  const virtual = options.virtual === true ? new AutoClock() : undefined;
+  if (virtual !== undefined) virtual.links = links;
+  a = new Host(A_ADDR, links.a, options, virtual);
+  b = new Host(B_ADDR, links.b, optionsB, virtual);
+  const pa = a;
+  const pb = b;
+  return { a: pa, b: pb, close: () => { pa.close(); pb.close(); links.close(); } };
 }
 
-/** Two hosts on @netstack/tun's in-memory link pair: the facade's own wiring. */
-export function createLinkPairHosts(options: HostOptions = {}): Pair {
-  const links = createLinkPair({ mtu: options.mtu ?? 1500 });
-  const a = new Host(A_ADDR, { ...options, link: links.a });
-  const b = new Host(B_ADDR, { ...options, link: links.b });
-  return { a, b, close: () => { a.close(); b.close(); links.close(); } };
-}
+/** The same on the link pair (kept for the tests that name it). */
+export const createLinkPairHosts = (options: HostOptions = {}): Pair => createPair(options);
 
-/** Deterministic bytes (xorshift), so a failure names the offset that differs. */
-export function randomBytes(n: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+/** Deterministic bytes (xorshift32, test/sim's patternBytes), so a failure names the offset that differs. */
+export const randomBytes = (n: number, seed = 1): Buffer => patternBytes(n, seed);
 
 /** Collects a readable's bytes until 'end'. */
 export function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {

@@ -1,5 +1,5 @@
 /**
- * Issue 4 (scale): what an idle TCP connection costs in memory, on each side.
+ * What an idle TCP connection costs in memory, on each side.
  *
  * Two stacks back to back on an in-memory link pair, in this process: the server is
  * exactly what `netstack serve` runs (startServices: TCP echo :7 is a node:net-shaped

@@ -1,5 +1,5 @@
 /**
- * Node's lifetime rules (issue 9, finding 3), on a link pair, in child processes: what
+ * Node's lifetime rules, on a link pair, in child processes: what
  * keeps the process alive is exactly what would in Node (a listening server, a connecting
  * or open socket, a bound UDP socket, a pending ping), `unref()` on each lets it exit,
  * `stack.unref()` lets it exit whatever is open, and after `stack.close()` nothing is left.

@@ -1,5 +1,5 @@
 /**
- * Loopback (issue 9, finding 4): a stack reaches its own address and 127.0.0.0/8 without
+ * Loopback: a stack reaches its own address and 127.0.0.0/8 without
  * the link, as Linux's lo: same TCP and UDP semantics, counted (ip.OutLoopback), and
  * the link sees nothing. Before, a connect to the stack's own address sent SYNs out of
  * the link and hung for two minutes.

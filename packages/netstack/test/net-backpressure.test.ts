@@ -25,7 +25,7 @@ async function pump(s: Socket, data: Buffer, size: number, stats: { falses: numb
 
 describe('back-pressure', () => {
   it('a paused reader closes the window; write() returns false; drain follows resume; bytes exact', async () => {
-    pair = createPair();
+    pair = createPair({ virtual: true });
     const { a, b } = pair;
     const server = b.api.createServer().listen(7);
     await once(server, 'listening');
@@ -70,7 +70,7 @@ describe('back-pressure', () => {
 
   it('tiny buffers and a reader that pauses and resumes at random: bytes exact both ways', async () => {
     const tcp = { sendBufferSize: 4096, receiveBufferSize: 4096 };
-    pair = createPair({ tcp });
+    pair = createPair({ tcp, virtual: true });
     const { a, b } = pair;
     let x = 12345;
     const rnd = (): number => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x; };

@@ -25,7 +25,7 @@ async function writeChunked(s: Socket, data: Buffer, seed: number): Promise<void
 
 describe('echo', () => {
   it('1 MB random bytes, arbitrary chunking, come back exactly; counters are exact', async () => {
-    pair = createPair();
+    pair = createPair({ virtual: true });
     const { a, b } = pair;
     const serverLog: string[] = [];
     const server = b.api.createServer((sock) => {
@@ -58,7 +58,7 @@ describe('echo', () => {
   });
 
   it('server pushes 1 MB to the client and both sides count it', async () => {
-    pair = createPair();
+    pair = createPair({ virtual: true });
     const { a, b } = pair;
     const data = randomBytes(1 << 20, 3);
     let serverSock: Socket | undefined;
@@ -80,7 +80,7 @@ describe('echo', () => {
   });
 
   it('several connections at once, each echoed exactly', async () => {
-    pair = createPair();
+    pair = createPair({ virtual: true });
     const { a, b } = pair;
     const server = b.api.createServer((sock) => sock.pipe(sock)).listen(9);
     await once(server, 'listening');
@@ -99,7 +99,7 @@ describe('echo', () => {
 
 describe("over @netstack/tun's createLinkPair (the facade's in-memory link)", () => {
   it('1 MB echo is exact', async () => {
-    pair = createLinkPairHosts();
+    pair = createLinkPairHosts({ virtual: true });
     const { a, b } = pair;
     const server = b.api.createServer((sock) => sock.pipe(sock)).listen(7);
     await once(server, 'listening');

@@ -1,7 +1,7 @@
 /**
  * The same API over a lossy link: the core retransmits, the sockets see exact
- * bytes. One-way bulk (plus a short reply): a bidirectional bulk echo under loss
- * can hit the core's zero-window-probe wedge (reported to the tcp owner).
+ * bytes. One-way bulk plus a short reply. (A zero-window probe with data flowing the
+ * other way, which once wedged the connection, is net-zero-window.test.ts.)
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -13,7 +13,7 @@ afterEach(() => { pair?.close(); pair = undefined; });
 
 describe('lossy link', () => {
   it('256 KiB with 3% loss each way arrives exactly', { timeout: 30_000 }, async () => {
-    pair = createPair({ tcp: { rtoMin: 20, rtoInitial: 50 } });
+    pair = createPair({ tcp: { rtoMin: 20, rtoInitial: 50 }, virtual: true });
     let x = 99;
     const lose = (): boolean => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return (x >>> 8) % 100 < 3; };
     pair.a.dropOutgoing = lose;

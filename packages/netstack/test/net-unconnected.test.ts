@@ -1,5 +1,5 @@
 /**
- * Unconnected sockets (issue 9, finding 6): `new stack.tcp.Socket()` then
+ * Unconnected sockets: `new stack.tcp.Socket()` then
  * `socket.connect(port, host)`, as drivers that make their own socket do. Proven with
  * real third-party partners over two stacks on an in-memory link: the `pg` client
  * (its `stream` option) against a small PostgreSQL wire-protocol server on the other

@@ -7,7 +7,7 @@ import type { Socket } from '../src/net/index.js';
 import { B_ADDR, coreConn, createPair, until } from './harness-net.js';
 
 it('a zero-window probe does not wedge the reverse direction; all bytes arrive once the reader reads', { timeout: 20_000 }, async () => {
-  const pair = createPair({ tcp: { rtoMin: 10, rtoInitial: 30, receiveBufferSize: 4096, maxRetries: 4 } });
+  const pair = createPair({ tcp: { rtoMin: 10, rtoInitial: 30, receiveBufferSize: 4096, maxRetries: 4 }, virtual: true });
   const server = pair.b.api.createServer({ pauseOnConnect: true }).listen(7); // B does not read yet
   await once(server, 'listening');
   const c = pair.a.api.connect({ host: B_ADDR, port: 7 });

@@ -1,5 +1,5 @@
 /**
- * Input before timers (issue 4): Node runs expired timers before it polls for I/O, so
+ * Input before timers: Node runs expired timers before it polls for I/O, so
  * after a busy stretch the stack's one timer can fire while the ACK that cancels a
  * retransmission or tail-loss-probe timer already sits unread in the device. The
  * facade's timer callback therefore drains the link first (`link.pollNow()`).

@@ -612,7 +612,7 @@ export class TcpConnection implements HeapEntry {
     if (f & ACK) {
       // §3.10.7.3: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable: RST (unless RST).
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
-        if (!(f & RST)) this.layer.sendRstFor(this, seg.ack, 0, RST, now);
+        if (!(f & RST)) this.layer.sendRstFor(this, seg.ack, 0, RST);
         this.layer.counters.drops.badAck++;
         return;
       }
@@ -831,7 +831,7 @@ export class TcpConnection implements HeapEntry {
     if (this._state === 'SYN-RECEIVED') {
       // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT moves to ESTABLISHED, else RST.
       if (!(seqLt(this.sndUna, ack) && seqLe(ack, this.sndMax))) {
-        this.layer.sendRstFor(this, ack, 0, RST, now);
+        this.layer.sendRstFor(this, ack, 0, RST);
         st.drops.badAck++;
         return;
       }
@@ -2259,10 +2259,5 @@ export class TcpConnection implements HeapEntry {
     this.sndWl2 = seg.ack;
     this.maxSndWnd = this.sndWnd;
     this.lastRecvAt = now;
-  }
-
-  /** @internal */
-  setStateInternal(next: TcpState, now: number): void {
-    this.setState(next, now);
   }
 }

@@ -684,7 +684,7 @@ export class TcpLayer implements TransportProtocol {
       c.initOpen(iss, now, timestampOffset(this.config.isnKey, local, port, remote, opts.remotePort), this.config.windowScaling, this.config.timestamps, this.config.sack);
       this.attach(c);
       this.counters.activeOpens++;
-      c.setStateInternal('SYN-SENT', now);
+      c.setState('SYN-SENT', now);
       c.output(now);
       this.reschedule(c);
       return c;
@@ -781,7 +781,7 @@ export class TcpLayer implements TransportProtocol {
       // with an ISS above the old SND.NXT.
       minIss = seqAdd(c.sndNxt, 0x20000);
       st.timeWaitReused++;
-      c.setStateInternal('CLOSED', now);
+      c.setState('CLOSED', now);
       c = undefined;
     }
     if (c !== undefined) {
@@ -794,17 +794,17 @@ export class TcpLayer implements TransportProtocol {
     const l = this.findListener(d.dst, seg.dstPort);
     if (l !== undefined) { this.listenInput(l, seg, d, now, minIss); return; }
     st.drops.noSocket++;
-    this.resetNowhere(seg, d.dst, d.src, now);
+    this.resetNowhere(seg, d.src);
   }
 
   /** RFC 9293 §3.10.7.1: a segment for no connection is answered with RST (never an RST). */
-  private resetNowhere(seg: TcpRepr, local: number, remote: number, now: number): void {
+  private resetNowhere(seg: TcpRepr, remote: number): void {
     if (seg.flags & RST) return;
     if (seg.flags & ACK) {
-      this.sendRaw(local, remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, now, false);
+      this.sendRaw(remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, false);
     } else {
       const len = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
-      this.sendRaw(local, remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), RST | ACK, 0, now, false);
+      this.sendRaw(remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), RST | ACK, 0, false);
     }
   }
 
@@ -820,7 +820,7 @@ export class TcpLayer implements TransportProtocol {
       // tcp_synq_no_recent_overflow): a stray-ACK flood costs no hashing otherwise.
       if (!(f & SYN) && this.config.synCookies && now - l.lastCookieAt <= 2 * COOKIE_PERIOD_MS && this.tryCookie(l, seg, d, now)) return;
       st.drops.listenAck++;
-      this.resetNowhere(seg, d.dst, d.src, now);
+      this.resetNowhere(seg, d.src);
       return;
     }
     // third: SYN
@@ -842,7 +842,7 @@ export class TcpLayer implements TransportProtocol {
     l.synQueueLength++;
     this.attach(c);
     c.initPassive(seg, now);
-    c.setStateInternal('SYN-RECEIVED', now);
+    c.setState('SYN-RECEIVED', now);
     st.passiveOpens++;
     st.inDelivers++;
     // Data and FIN on a SYN are not queued (the peer retransmits them).
@@ -855,7 +855,7 @@ export class TcpLayer implements TransportProtocol {
     const cookie = makeSynCookie(this.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort, seg.seq, mssIdx);
     this.counters.synCookiesSent++;
     l.lastCookieAt = now;
-    this.sendRaw(d.dst, d.src, seg.dstPort, seg.srcPort, cookie, seqAdd(seg.seq, 1), SYN | ACK, Math.min(l.options.receiveBufferSize ?? this.config.receiveBufferSize, 0xffff), now, true);
+    this.sendRaw(d.src, seg.dstPort, seg.srcPort, cookie, seqAdd(seg.seq, 1), SYN | ACK, Math.min(l.options.receiveBufferSize ?? this.config.receiveBufferSize, 0xffff), true);
   }
 
   private tryCookie(l: TcpListener, seg: TcpRepr, d: InboundDatagram, now: number): boolean {
@@ -879,8 +879,8 @@ export class TcpLayer implements TransportProtocol {
     st.passiveOpens++;
     // Straight to ESTABLISHED (the listener's SYN queue never held it).
     l.synQueueLength++;
-    c.setStateInternal('SYN-RECEIVED', now);
-    c.setStateInternal('ESTABLISHED', now);
+    c.setState('SYN-RECEIVED', now);
+    c.setState('ESTABLISHED', now);
     // Text (and FIN) on the completing ACK.
     c.inEcn = 0; // the cookie does not remember an ECN negotiation: the connection runs without
     c.input(seg, now);
@@ -1006,12 +1006,12 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** @internal RST from a connection to an unacceptable segment (SEQ=seg.ack). */
-  sendRstFor(c: TcpConnection, seq: number, ack: number, flags: number, now: number): void {
-    this.sendRaw(c.localAddress, c.remoteAddress, c.localPort, c.remotePort, seq, ack, flags, 0, now, false);
+  sendRstFor(c: TcpConnection, seq: number, ack: number, flags: number): void {
+    this.sendRaw(c.remoteAddress, c.localPort, c.remotePort, seq, ack, flags, 0, false);
   }
 
   /** Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */
-  private sendRaw(local: number, remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, _now: number, mss: boolean): void {
+  private sendRaw(remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void {
     const w = this.writer;
     const r = w.repr;
     const o = r.options;
@@ -1031,7 +1031,6 @@ export class TcpLayer implements TransportProtocol {
     w.dataLen = 0;
     if (flags & RST) this.counters.outRsts++;
     this.counters.outSegs++;
-    void local;
     const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, this.sendOpts);
     if (e !== undefined) this.counters.sendErrors++;
   }

@@ -308,8 +308,3 @@ export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: Ipv4Ad
   fillTcpChecksum(buf, off, len, src, dst);
   return len;
 }
-
-/** Sequence-space length of a segment: data plus one for each of SYN and FIN (RFC 9293 §3.4). */
-export function segmentLength(repr: TcpRepr): number {
-  return repr.payload.length + (repr.flags & SYN ? 1 : 0) + (repr.flags & FIN ? 1 : 0);
-}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACK, FIN, PSH, RST, SYN } from '../src/index.js';
-import { LOCAL_PORT, REMOTE_ISS, established, listening } from './harness.js';
+import { REMOTE_ISS, established, listening } from './harness.js';
 
 const R = REMOTE_ISS + 1;
 
@@ -227,8 +227,6 @@ describe('TIME-WAIT reuse (RFC 9293 §3.10.7.4, RFC 6191)', () => {
     expect(c.state).toBe('TIME-WAIT');
   });
 });
-
-void LOCAL_PORT;
 
 describe('TIME-WAIT holds no buffer storage (RFC 9293 §3.10.7.4: only the TCB waits)', () => {
   it('gives the send buffer back at once, and the receive buffer once its bytes are read', () => {

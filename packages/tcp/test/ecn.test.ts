@@ -14,7 +14,7 @@ const R = REMOTE_ISS + 1;
 
 /** Segments sent since the last call, with the IP ECN field of each. */
 function sent(t: Ctx) {
-  const out = t.ip.sent.map((x) => ({ seg: decode(x.bytes, x.src, x.dst), ecn: x.tos & 3 }));
+  const out = t.ip.sent.map((x) => ({ seg: decode(x.payload, x.src, x.dst), ecn: x.tos & 3 }));
   t.ip.sent = [];
   return out;
 }

@@ -4,7 +4,9 @@
  * left), and fixtures that build a connection in a given state.
  */
 import { expect } from 'vitest';
-import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
+import type { InboundDatagram, Ipv4Address, TransportError } from '@netstack/ip';
+import { seededRandom } from '@netstack/common';
+import { FakeIp as SharedFakeIp } from '../../ip/test/fake-ip.js';
 import {
   ACK, FIN, SYN, TcpLayer, emitTcp, newTcpRepr, parseTcp, tcpHeaderLen,
 } from '../src/index.js';
@@ -16,29 +18,9 @@ export const LOCAL_PORT = 49500;
 export const REMOTE_PORT = 80;
 export const REMOTE_ISS = 10_000;
 
-export interface Sent { dst: Ipv4Address; src: Ipv4Address; bytes: Uint8Array; tos: number }
-
-export class FakeIp implements IpOutput {
-  readonly address: Ipv4Address;
-  mtu = 1500;
-  sent: Sent[] = [];
-  pmtu = new Map<number, number>();
-  failNext: SendError | undefined = undefined;
-  constructor(address: Ipv4Address = LOCAL) { this.address = address; }
-  sourceFor(_dst: Ipv4Address): Ipv4Address | undefined { return this.address; }
-  pathMtu(dst: Ipv4Address): number { return this.pmtu.get(dst) ?? this.mtu; }
-  send(dst: Ipv4Address, _protocol: number, payload: Uint8Array, _options?: SendOptions): SendError | undefined {
-    this.sent.push({ dst, src: this.address, bytes: payload.slice(), tos: _options?.tos ?? 0 });
-    return undefined;
-  }
-  sendWith(dst: Ipv4Address, _protocol: number, length: number, writer: PayloadWriter, _options?: SendOptions): SendError | undefined {
-    if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; return e; }
-    const buf = new Uint8Array(20 + length);
-    writer.writePayload(buf, 20, this.address, dst);
-    this.sent.push({ dst, src: this.address, bytes: buf.slice(20), tos: _options?.tos ?? 0 });
-    return undefined;
-  }
-  reportUnreachable(): void {}
+/** The shared fake IP layer, at LOCAL by default. */
+export class FakeIp extends SharedFakeIp {
+  constructor(address: Ipv4Address = LOCAL) { super(address); }
 }
 
 /** A segment as tests write it: flags and numbers, payload as a string or bytes. */
@@ -125,7 +107,7 @@ export class Ctx {
 
   /** Takes everything the layer sent since the last call. */
   drain(): TcpRepr[] {
-    const out = this.ip.sent.map((x) => decode(x.bytes, x.src, x.dst));
+    const out = this.ip.sent.map((x) => decode(x.payload, x.src, x.dst));
     this.ip.sent = [];
     return out;
   }
@@ -179,17 +161,8 @@ export function describeSeg(s: TcpRepr): string {
   return `${flagNames(s.flags)} seq=${s.seq} ack=${s.ack} win=${s.window} len=${s.payload.length}`;
 }
 
-/** Mulberry32: a tiny seeded PRNG. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32: the shared seeded PRNG. */
+export const seeded = seededRandom;
 
 // ------------------------------------------------------------------ fixtures
 

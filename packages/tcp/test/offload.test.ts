@@ -26,7 +26,7 @@ class OffloadIp extends FakeIp {
     const c = finish(sum16(raw, 0, raw.length));
     done[csumOffset] = c >>> 8;
     done[csumOffset + 1] = c & 0xff;
-    this.sent.push({ dst, src: this.address, bytes: done, tos: 0 });
+    this.sent.push({ src: this.address, dst, protocol: _protocol, payload: done, tos: 0, options: undefined });
     return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACK, FIN, PSH, RST, SYN } from '../src/index.js';
+import { ACK, PSH, RST, SYN } from '../src/index.js';
 import { REMOTE_ISS, established } from './harness.js';
 
 const R = REMOTE_ISS + 1;
@@ -559,5 +559,3 @@ describe('path MTU (RFC 1191)', () => {
     t.recv({ seq: t.iss + 961, len: 500 });
   });
 });
-
-void FIN;

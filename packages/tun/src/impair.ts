@@ -24,8 +24,11 @@
  *
  * Ownership: packets are copied when held (the Link contract: `send` borrows).
  */
+import { DeadlineHeap, realTimeScheduler, seededRandom, type HeapEntry, type Scheduler } from '@netstack/common';
 import type { Link, LinkReceiver, LinkStats } from './link.js';
 import { argError } from './errors.js';
+
+export { realTimeScheduler, seededRandom };
 
 export interface ImpairSpec {
   loss: number;
@@ -38,12 +41,8 @@ export interface ImpairSpec {
   ce?: number;
 }
 
-export interface ImpairScheduler {
-  now(): number;
-  /** Calls `fn` after `ms`; returns a handle for `cancel`. */
-  setTimer(fn: () => void, ms: number): unknown;
-  cancel(handle: unknown): void;
-}
+/** The shaper's clock (the common `Scheduler`: now, setTimer, cancel). */
+export type ImpairScheduler = Scheduler;
 
 export interface ImpairOptions {
   scheduler?: ImpairScheduler;
@@ -60,17 +59,6 @@ export interface ImpairStats {
   delayed: number;
   overflow: number;
 }
-
-/** Real time: performance.now() and unref'd setTimeout (the default scheduler, also the facade's clock). */
-export const realTimeScheduler: ImpairScheduler = {
-  now: () => performance.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 const KEYS = new Set(['loss', 'dup', 'reorder', 'corrupt', 'ce', 'delay', 'seed']);
 
@@ -120,27 +108,15 @@ function markCe(p: Uint8Array): void {
   p[11] = hc & 0xff;
 }
 
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Held {
-  due: number;
-  seq: number;
-  packet: Uint8Array;
+/** A packet held for delay: due at `heapDeadline`, first in first out between equal ones (`heapSeq`). */
+interface Held extends HeapEntry {
+  readonly heapSeq: number;
+  readonly packet: Uint8Array;
 }
 
 /** One direction: decides each packet's fate and holds delayed ones in a due-time heap. */
 class Shaper {
-  private readonly heap: Held[] = [];
+  private readonly heap = new DeadlineHeap<Held>();
   private timer: unknown;
   private timerDue = Infinity;
   private seq = 0;
@@ -157,7 +133,7 @@ class Shaper {
   ) {}
 
   get queued(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /** Returns true when at least one copy will be (or was) delivered. */
@@ -193,52 +169,20 @@ class Shaper {
         this.out(p, true);
         continue;
       }
-      if (this.heap.length >= this.maxQueued) {
+      if (this.heap.size >= this.maxQueued) {
         this.stats.overflow++;
         continue;
       }
       this.stats.delayed++;
-      this.insert({ due: this.scheduler.now() + delay, seq: this.seq++, packet: p === packet ? packet.slice() : p });
+      const held: Held = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.seq++, packet: p === packet ? packet.slice() : p };
+      this.heap.schedule(held, this.scheduler.now() + delay);
+      this.arm();
     }
     return true;
   }
 
-  private insert(h: Held): void {
-    const heap = this.heap;
-    heap.push(h);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
-    this.arm();
-  }
-
-  private pop(): Held {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-
   private arm(): void {
-    const due = this.heap[0]?.due ?? Infinity;
+    const due = this.heap.peekDeadline();
     if (due >= this.timerDue || this.closed) return;
     if (this.timer !== undefined) this.scheduler.cancel(this.timer);
     this.timerDue = due;
@@ -250,9 +194,9 @@ class Shaper {
     this.timerDue = Infinity;
     if (this.closed) return;
     const now = this.scheduler.now();
-    while (this.heap.length > 0 && this.heap[0]!.due <= now && !this.closed) {
-      const h = this.pop();
-      const last = this.heap.length === 0 || this.heap[0]!.due > now;
+    while (this.heap.peekDeadline() <= now && !this.closed) {
+      const h = this.heap.pop()!;
+      const last = this.heap.peekDeadline() > now;
       this.out(h.packet, last);
     }
     this.arm();
@@ -262,12 +206,8 @@ class Shaper {
     this.closed = true;
     if (this.timer !== undefined) this.scheduler.cancel(this.timer);
     this.timer = undefined;
-    this.heap.length = 0;
+    this.heap.clear();
   }
-}
-
-function before(a: Held, b: Held): boolean {
-  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }
 
 export interface ImpairedLink extends Link {

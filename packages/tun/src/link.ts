@@ -29,8 +29,8 @@
  *   that negotiated UDP segmentation (`uso4`, a TunDevice) splits UDP super-datagrams
  *   before its receiver, which sees each datagram with `csumPartial` and `gsoType` 0.
  */
-export type { PacketMeta } from './vnet.js';
-import type { PacketMeta } from './vnet.js';
+export type { PacketMeta, LinkOffload } from '@netstack/common';
+import type { LinkOutput, PacketMeta } from '@netstack/common';
 
 export interface LinkReceiver {
   /**
@@ -61,39 +61,8 @@ export interface LinkStats {
   rxCsumPartial?: number;
 }
 
-/** What a link negotiated (see the offload notes above). */
-export interface LinkOffload {
-  /** TCP/IPv4 segmentation offload: `sendOffload` with gsoSize > 0 may exceed the MTU. */
-  readonly tso4: boolean;
-  /** Checksum offload: `sendOffload` may leave the transport checksum partial. */
-  readonly csum: boolean;
-  /**
-   * UDP segmentation offload on receive (TunDevice: TUN_F_USO4|TUN_F_USO6): the kernel may
-   * send UDP super-datagrams and the link splits them itself, so for a receiver it changes
-   * nothing but the cost. `sendOffload` still takes TCP only. Absent: false.
-   */
-  readonly uso4?: boolean;
-}
-
-export interface Link {
-  /** Largest packet `send` accepts, in bytes (the device MTU). */
-  readonly mtu: number;
-  send(packet: Uint8Array): boolean;
-  /** Offloads negotiated; undefined (or absent) when the link has none. */
-  readonly offload?: LinkOffload | undefined;
-  /** Bytes before `packet` that `sendOffload` may overwrite (see the ownership notes). */
-  readonly offloadHeadroom?: number | undefined;
-  /**
-   * Sends one TCP/IPv4 packet (IP header at 0) whose TCP checksum is partial: the field at
-   * `csumStart + csumOffset` holds the folded, uncomplemented pseudo-header sum over the whole
-   * TCP length (what Linux's tcp_v4_send_check writes), and the link (or the kernel behind
-   * it) completes it. With `gsoSize > 0` and more than `gsoSize` payload bytes the packet is
-   * a super-segment of up to 65535 bytes that the link segments into `gsoSize`-byte payloads,
-   * each with a copy of the headers (so `gsoSize` must already respect the peer's MSS and
-   * the path MTU, minus TCP options). Returns false (and counts the drop) when refused,
-   * also when `offload` does not allow it.
-   */
-  sendOffload?(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean;
+/** A device: the send half the IP layer writes to (`LinkOutput`, declared in @netstack/common), and the receive half. */
+export interface Link extends LinkOutput {
   /** Installs the receiver; replaces any earlier one. */
   setReceiver(receiver: LinkReceiver): void;
   /**

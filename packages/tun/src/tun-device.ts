@@ -17,7 +17,7 @@
  *   device.ref() / device.unref()          keep / stop keeping the process alive
  *   device.close(): void                   idempotent; removes a non-persistent device
  *
- * Packet path (see /work/shared/TUN-FACTS.md for the measurements behind it):
+ * Packet path (the measurements behind it: the README's Performance section and bench/):
  * - The fd is O_NONBLOCK and watched by `koffi.node.poll` (libuv uv_poll, level-triggered).
  *   On readability the device drains with synchronous `read()` calls into ONE reused
  *   65535-byte buffer until EAGAIN or `readBudget` packets, handing each to
@@ -26,7 +26,7 @@
  *   turn of the event loop, after timers and immediates had their turn (that is the yield;
  *   no setImmediate is needed, and none could race the poll into a double drain).
  * - The view passed to `packet()` is valid only during the call (the buffer is reused, and
- *   so are the view objects: views.ts).
+ *   so are the view objects: @netstack/common's ViewCache).
  * - Idle costs nothing: no timer, no thread, only the epoll registration.
  * - In `tun` mode with `ipv4Only` (default), packets whose version nibble is not 4 are
  *   dropped and counted in `rxDropped` (a fresh namespace sends IPv6 solicitations at once).
@@ -100,7 +100,7 @@ import {
   type PacketMeta,
 } from './vnet.js';
 import { UdpSegmenter } from './uso.js';
-import { ViewCache } from './views.js';
+import { ViewCache } from '@netstack/common';
 import {
   AF_INET,
   IFF_NAPI,

@@ -43,23 +43,8 @@ export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 export const VNET_HDR_LEN = 12;
 export const VNET_HDR_LEN_MIN = 10;
 
-/**
- * What a link says about a received packet beyond its bytes (decoded from the vnet
- * header). Handed to `LinkReceiver.packet` as a reused object: valid during the call only.
- */
-export interface PacketMeta {
-  /** NEEDS_CSUM: the transport checksum is partial (holds the pseudo-header sum); do not verify it. */
-  csumPartial: boolean;
-  /** DATA_VALID: the sender vouches for the checksum; no need to verify it. */
-  dataValid: boolean;
-  /**
-   * virtio gso_type (0 none, 1 TCPv4; 0x80 ECN bit): a super-segment of several MSS when not 0.
-   * A TunDevice never hands over UDP_L4 (5): it splits UDP super-datagrams first (uso.ts).
-   */
-  gsoType: number;
-  /** Payload bytes per segment the sender's stack chose (its MSS for this flow); 0 when not GSO. */
-  gsoSize: number;
-}
+export type { PacketMeta } from '@netstack/common';
+import type { PacketMeta } from '@netstack/common';
 
 export function newPacketMeta(): PacketMeta {
   return { csumPartial: false, dataValid: false, gsoType: 0, gsoSize: 0 };

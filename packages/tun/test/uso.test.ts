@@ -205,7 +205,7 @@ describe('UdpSegmenter: malformed super-datagrams are refused, untouched, never 
     ['IHL 4', mutate((p) => { p[0] = 0x44; reck(p); }), 'header'],
     ['IHL beyond the bytes', mutate((p) => { p[0] = 0x4f; }, good.slice(0, 40)), 'header'],
     ['no room for the UDP header', mutate((p) => { p[2] = 0; p[3] = 24; reck(p); }, good.slice(0, 24)), 'header'],
-    ['bad IPv4 header checksum', mutate((p) => { p[11] ^= 1; }), 'header'],
+    ['bad IPv4 header checksum', mutate((p) => { p[11] = p[11]! ^ 1; }), 'header'],
     ['Total Length short of the bytes', mutate((p) => { p[3]! -= 1; reck(p); }), 'length'],
     ['Total Length beyond the bytes', good.slice(0, good.length - 1), 'length'],
     ['TCP', mutate((p) => { p[9] = 6; reck(p); }), 'protocol'],

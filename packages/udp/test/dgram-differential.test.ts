@@ -1,5 +1,5 @@
 /**
- * Differential test against the real node:dgram on this machine (issue 9, finding 9): the
+ * Differential test against the real node:dgram on this machine: the
  * same sequence of socket-option and membership calls runs on a node:dgram socket bound
  * to 127.0.0.1 in this process and on one of ours, and every call's outcome (the value
  * returned, or the thrown error's code and name) must be the same.

@@ -1,70 +1,9 @@
 /** Test fixtures: a fake IP layer that records what is sent, and datagram builders. */
-import {
-  PROTO_UDP,
-  parseAddress,
-  type InboundDatagram,
-  type IpOutput,
-  type Ipv4Address,
-  type PayloadWriter,
-  type SendError,
-  type SendOptions,
-} from '@netstack/ip';
+import { PROTO_UDP, type InboundDatagram } from '@netstack/ip';
+import { ip, type Sent } from '../../ip/test/fake-ip.js';
 import { UdpPacket, emitUdp, parseUdp, udpBufferLen, type UdpRepr } from '../src/index.js';
 
-export function ip(text: string): Ipv4Address {
-  const a = parseAddress(text);
-  if (a === undefined) throw new Error(`bad address ${text}`);
-  return a;
-}
-
-export interface Sent {
-  src: Ipv4Address;
-  dst: Ipv4Address;
-  protocol: number;
-  payload: Uint8Array;
-  options: SendOptions | undefined;
-}
-
-export class FakeIp implements IpOutput {
-  readonly address: Ipv4Address;
-  readonly mtu = 1500;
-  sent: Sent[] = [];
-  unreachable: { code: number; datagram: InboundDatagram }[] = [];
-  failWith: SendError | undefined;
-  /** Destinations without a route. */
-  noRoute = new Set<Ipv4Address>();
-  constructor(address = '10.0.0.2') {
-    this.address = ip(address);
-  }
-  sourceFor(dst: Ipv4Address): Ipv4Address | undefined {
-    return this.noRoute.has(dst) ? undefined : this.address;
-  }
-  pathMtu(): number {
-    return this.mtu;
-  }
-  send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined {
-    if (this.failWith) return this.failWith;
-    this.sent.push({ src: this.address, dst, protocol, payload: payload.slice(), options });
-    return undefined;
-  }
-  sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
-    if (this.noRoute.has(dst)) return 'ENETUNREACH';
-    if (this.failWith) return this.failWith;
-    const headroom = 20;
-    const buf = new Uint8Array(headroom + length + 5).fill(0xee);
-    writer.writePayload(buf, headroom, this.address, dst);
-    this.sent.push({ src: this.address, dst, protocol, payload: buf.slice(headroom, headroom + length), options: options === undefined ? undefined : { ...options } });
-    return undefined;
-  }
-  reportUnreachable(code: number, datagram: InboundDatagram): void {
-    this.unreachable.push({ code, datagram });
-  }
-  take(): Sent[] {
-    const s = this.sent;
-    this.sent = [];
-    return s;
-  }
-}
+export { FakeIp, ip, type Sent } from '../../ip/test/fake-ip.js';
 
 /** Parses a sent UDP payload (checking its checksum) into ports and data. */
 export function parseSent(s: Sent): UdpRepr & { checksum: number } {

@@ -26,6 +26,7 @@ import { Duplex } from 'node:stream';
 import type { SocketConnectOpts as NetSocketConnectOpts } from 'node:net';
 import { ADDRCONFIG } from 'node:dns';
 import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
+import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { formatAddress, parseAddress } from '@netstack/ip';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
@@ -116,23 +117,8 @@ interface SocketNotes extends Notifiable {
   error: TcpError | undefined;
 }
 
-/** What the idle timeout needs of a clock. */
-interface IdleClock {
-  now(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  cancel(handle: unknown): void;
-}
-
-/** Real time, unref'd as node's own socket timers are. */
-const REAL_IDLE_CLOCK: IdleClock = {
-  now: () => performance.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  cancel: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** What the idle timeout needs of a clock (real time by default, unref'd as node's own socket timers are). */
+type IdleClock = Scheduler;
 const READ_CHUNK = 64 * 1024;
 
 export class Socket extends Duplex {
@@ -803,7 +789,7 @@ export class Socket extends Duplex {
   /** The clock idle timeouts run on: the stack's (virtual in simulation), or real time before a stack is attached. */
   #idleClock(): IdleClock {
     const c = this.#ctx?.clock;
-    return c?.setTimer !== undefined && c.cancel !== undefined ? (c as IdleClock) : REAL_IDLE_CLOCK;
+    return c?.setTimer !== undefined && c.cancel !== undefined ? (c as IdleClock) : realTimeScheduler;
   }
 
   #clockNow(): number {

@@ -1,5 +1,5 @@
 /**
- * Type test (issue 9, finding 6): checked by `tsc -p packages/netstack/tsconfig.typecheck.json`
+ * Type test: checked by `tsc -p packages/netstack/tsconfig.typecheck.json`
  * (test/types.test.ts runs it). A netstack Socket goes wherever Node's own types ask for a
  * `net.Socket`, and the socket classes and option types are exported by name.
  * Never run: it only has to compile.

@@ -1,0 +1,86 @@
+/**
+ * The one fake IP layer of the transport tests (icmp, udp, tcp): records what is sent and
+ * answers route and path-MTU questions from fields the test sets. `sendWith` writes at a
+ * non-zero offset, into a buffer with slack after it, to catch writers that ignore the offset.
+ */
+import { parseAddress } from '@netstack/ip';
+import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
+
+export interface Sent {
+  src: Ipv4Address;
+  dst: Ipv4Address;
+  protocol: number;
+  /** The transport bytes (a copy). */
+  payload: Uint8Array;
+  /** The TOS byte asked for (`options.tos`, else 0). */
+  tos: number;
+  options: SendOptions | undefined;
+}
+
+/** A dotted-quad address as an Ipv4Address (throws on a bad one: test input). */
+export function ip(text: string): Ipv4Address {
+  const a = parseAddress(text);
+  if (a === undefined) throw new Error(`bad address ${text}`);
+  return a;
+}
+
+export class FakeIp implements IpOutput {
+  readonly address: Ipv4Address;
+  mtu = 1500;
+  sent: Sent[] = [];
+  /** Path MTU per destination (else `mtu`). */
+  pmtu = new Map<Ipv4Address, number>();
+  /** Destinations without a route: no source address, `sendWith` fails with ENETUNREACH. */
+  noRoute = new Set<Ipv4Address>();
+  /** Every send fails with this while set. */
+  failWith: SendError | undefined = undefined;
+  /** The next `sendWith` fails with this (once). */
+  failNext: SendError | undefined = undefined;
+  /** What `reportUnreachable` was asked. */
+  unreachable: { code: number; datagram: InboundDatagram }[] = [];
+  /** Errors given to `deliverError` (copies). */
+  delivered: TransportError[] = [];
+  /** Where delivered errors go next (e.g. back to the icmp layer for protocol 1). */
+  route: ((e: TransportError, now: number) => void) | undefined = undefined;
+
+  constructor(own: Ipv4Address | string = '10.0.0.2') {
+    this.address = typeof own === 'string' ? ip(own) : own;
+  }
+  sourceFor(dst: Ipv4Address): Ipv4Address | undefined {
+    return this.noRoute.has(dst) ? undefined : this.address;
+  }
+  pathMtu(dst: Ipv4Address): number {
+    return this.pmtu.get(dst) ?? this.mtu;
+  }
+  send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined {
+    if (this.failWith) return this.failWith;
+    this.record(dst, protocol, payload.slice(), options);
+    return undefined;
+  }
+  sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
+    if (this.noRoute.has(dst)) return 'ENETUNREACH';
+    if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; return e; }
+    if (this.failWith) return this.failWith;
+    const headroom = 20;
+    const buf = new Uint8Array(headroom + length + 7).fill(0xee);
+    writer.writePayload(buf, headroom, this.address, dst);
+    this.record(dst, protocol, buf.slice(headroom, headroom + length), options);
+    return undefined;
+  }
+  reportUnreachable(code: number, datagram: InboundDatagram): void {
+    this.unreachable.push({ code, datagram });
+  }
+  deliverError(e: TransportError, now: number): void {
+    this.delivered.push({ ...e, quoted: e.quoted.slice() });
+    this.route?.(e, now);
+  }
+  /** Everything sent since the last call. */
+  take(): Sent[] {
+    const s = this.sent;
+    this.sent = [];
+    return s;
+  }
+  protected record(dst: Ipv4Address, protocol: number, payload: Uint8Array, options: SendOptions | undefined): void {
+    this.sent.push({ src: this.address, dst, protocol, payload, tos: options?.tos ?? 0, options: options === undefined ? undefined : { ...options } });
+  }
+}
