@@ -35,7 +35,7 @@ import {
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
-import { errnoError, invalidArgType, outOfRange, validateInteger, type ErrnoError } from '@netstack/ip';
+import { errnoError, icmpErrorErrno, invalidArgType, outOfRange, validateInteger, type ErrnoError } from '@netstack/ip';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode, parseIcmp, parseQuotedIpv4 } from './wire.js';
 
 /** What the ICMP layer needs from the IP layer: its output, and the error router. */
@@ -183,42 +183,6 @@ class Handle implements PingHandle {
 
 /** Largest echo data: 65535 - 20 (IP header) - 8 (ICMP header). */
 export const MAX_ECHO_DATA = 65507;
-
-/**
- * The errno an ICMP error maps to, like Linux's icmp_err_convert (net/ipv4/icmp.c).
- * `hard`: the error is fatal (Linux reports only those on connected sockets).
- * Undefined for messages that report nothing (source quench: RFC 6633 §3).
- */
-export function icmpErrorToErrno(type: number, code: number): { code: string; hard: boolean } | undefined {
-  switch (type) {
-    case IcmpType.DestinationUnreachable:
-      return UNREACH_ERRNO[code] ?? { code: 'EHOSTUNREACH', hard: true };
-    case IcmpType.TimeExceeded:
-      return { code: 'EHOSTUNREACH', hard: false };
-    case IcmpType.ParameterProblem:
-      return { code: 'EPROTO', hard: true };
-    default:
-      return undefined;
-  }
-}
-const UNREACH_ERRNO: readonly { code: string; hard: boolean }[] = [
-  { code: 'ENETUNREACH', hard: false }, // 0 net
-  { code: 'EHOSTUNREACH', hard: false }, // 1 host
-  { code: 'ENOPROTOOPT', hard: true }, // 2 protocol
-  { code: 'ECONNREFUSED', hard: true }, // 3 port
-  { code: 'EMSGSIZE', hard: false }, // 4 fragmentation needed
-  { code: 'EOPNOTSUPP', hard: false }, // 5 source route failed
-  { code: 'ENETUNREACH', hard: true }, // 6 net unknown
-  { code: 'EHOSTDOWN', hard: true }, // 7 host unknown
-  { code: 'ENONET', hard: true }, // 8 host isolated
-  { code: 'ENETUNREACH', hard: true }, // 9 net prohibited
-  { code: 'EHOSTUNREACH', hard: true }, // 10 host prohibited
-  { code: 'ENETUNREACH', hard: false }, // 11 net for TOS
-  { code: 'EHOSTUNREACH', hard: false }, // 12 host for TOS
-  { code: 'EHOSTUNREACH', hard: true }, // 13 communication prohibited
-  { code: 'EHOSTUNREACH', hard: true }, // 14 precedence violation
-  { code: 'EHOSTUNREACH', hard: true }, // 15 precedence cutoff
-];
 
 /** Informational types (RFC 792, RFC 950): an ICMP message of any other type is treated as an error (like Linux). */
 function isInformational(type: number): boolean {
@@ -501,7 +465,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     const seq = (q[6]! << 8) | q[7]!;
     const entry = this.pings.get(id * 0x10000 + seq);
     if (entry === undefined || entry.dst !== e.dst) return;
-    const errno = icmpErrorToErrno(e.icmpType, e.icmpCode);
+    const errno = icmpErrorErrno(e.icmpType, e.icmpCode);
     if (errno === undefined) return;
     this.removePing(entry);
     entry.done = true;

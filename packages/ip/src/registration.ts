@@ -77,6 +77,73 @@ export interface TransportError {
   originalLength?: number;
 }
 
+/** The errno codes an ICMP error converts to (`icmpErrorErrno`). */
+export type IcmpErrnoCode =
+  | 'ENETUNREACH'
+  | 'EHOSTUNREACH'
+  | 'ENOPROTOOPT'
+  | 'ECONNREFUSED'
+  | 'EMSGSIZE'
+  | 'EOPNOTSUPP'
+  | 'EHOSTDOWN'
+  | 'ENONET'
+  | 'EPROTO';
+
+/**
+ * What an ICMP error means to a socket: an errno `code`, and `fatal` (a "hard" error:
+ * Linux reports it at once on a connected socket; a soft one is only remembered).
+ */
+export interface IcmpErrno {
+  readonly code: IcmpErrnoCode;
+  readonly fatal: boolean;
+}
+
+/**
+ * Destination unreachable codes 0-15 (RFC 792, RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1), as
+ * Linux's icmp_err_convert table in net/ipv4/icmp.c maps them. The one table every
+ * transport reads (icmp's ping client, udp, tcp).
+ */
+const UNREACH_ERRNO: readonly IcmpErrno[] = [
+  { code: 'ENETUNREACH', fatal: false }, // 0 net unreachable
+  { code: 'EHOSTUNREACH', fatal: false }, // 1 host unreachable
+  { code: 'ENOPROTOOPT', fatal: true }, // 2 protocol unreachable
+  { code: 'ECONNREFUSED', fatal: true }, // 3 port unreachable
+  { code: 'EMSGSIZE', fatal: false }, // 4 fragmentation needed (path MTU: RFC 1191)
+  { code: 'EOPNOTSUPP', fatal: false }, // 5 source route failed
+  { code: 'ENETUNREACH', fatal: true }, // 6 destination network unknown
+  { code: 'EHOSTDOWN', fatal: true }, // 7 destination host unknown
+  { code: 'ENONET', fatal: true }, // 8 source host isolated
+  { code: 'ENETUNREACH', fatal: true }, // 9 network administratively prohibited
+  { code: 'EHOSTUNREACH', fatal: true }, // 10 host administratively prohibited
+  { code: 'ENETUNREACH', fatal: false }, // 11 network unreachable for TOS
+  { code: 'EHOSTUNREACH', fatal: false }, // 12 host unreachable for TOS
+  { code: 'EHOSTUNREACH', fatal: true }, // 13 communication administratively prohibited
+  { code: 'EHOSTUNREACH', fatal: true }, // 14 host precedence violation
+  { code: 'EHOSTUNREACH', fatal: true }, // 15 precedence cutoff in effect
+];
+/** Highest destination unreachable code in the table (Linux NR_ICMP_UNREACH). */
+export const MAX_UNREACH_CODE = 15;
+
+const UNREACH_UNKNOWN: IcmpErrno = { code: 'EHOSTUNREACH', fatal: false };
+const TIME_EXCEEDED: IcmpErrno = { code: 'EHOSTUNREACH', fatal: false };
+const PARAMETER_PROBLEM: IcmpErrno = { code: 'EPROTO', fatal: true };
+
+/**
+ * The errno of an ICMP error (a `TransportError`'s icmpType/icmpCode), as Linux's
+ * udp_err/ping_err derive it: destination unreachable through the table above (a code
+ * above 15: EHOSTUNREACH, not fatal), time exceeded EHOSTUNREACH (not fatal), parameter
+ * problem EPROTO (fatal). Undefined for messages that report nothing (source quench:
+ * RFC 6633 §3; any other type). Each transport decides what to do with `fatal`.
+ */
+export function icmpErrorErrno(icmpType: number, icmpCode: number): IcmpErrno | undefined {
+  switch (icmpType) {
+    case 3: return UNREACH_ERRNO[icmpCode] ?? UNREACH_UNKNOWN;
+    case 11: return TIME_EXCEEDED;
+    case 12: return PARAMETER_PROBLEM;
+    default: return undefined;
+  }
+}
+
 /** What a transport (icmp, udp, tcp) implements to receive from the IP layer. */
 export interface TransportProtocol {
   readonly protocol: number;

@@ -6,7 +6,14 @@ export type TcpErrorCode =
   | 'EPIPE'
   | 'EHOSTUNREACH'
   | 'ENETUNREACH'
-  | 'ECONNABORTED';
+  | 'ECONNABORTED'
+  // from ICMP errors (icmpErrorErrno in @netstack/ip)
+  | 'ENOPROTOOPT'
+  | 'EMSGSIZE'
+  | 'EOPNOTSUPP'
+  | 'EHOSTDOWN'
+  | 'ENONET'
+  | 'EPROTO';
 
 /** An operational failure, delivered through `TcpHandler.onClosed`. */
 export class TcpError extends Error {

@@ -50,8 +50,8 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { PROTO_TCP, pseudoHeaderSum } from '@netstack/ip';
-import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
+import { MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, pseudoHeaderSum } from '@netstack/ip';
+import type { IcmpErrnoCode, InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { Cubic } from './cubic.js';
@@ -64,6 +64,19 @@ import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, gen
 import { seqAdd, seqLe } from './seq.js';
 import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
+
+/** The message of the TcpError an ICMP error gives (strerror-like, as before). */
+const ICMP_ERROR_TEXT: Readonly<Record<IcmpErrnoCode, string>> = {
+  ENETUNREACH: 'network unreachable',
+  EHOSTUNREACH: 'host unreachable',
+  ENOPROTOOPT: 'protocol unreachable',
+  ECONNREFUSED: 'connection refused',
+  EMSGSIZE: 'message too long',
+  EOPNOTSUPP: 'source route failed',
+  EHOSTDOWN: 'host is down',
+  ENONET: 'machine is not on the network',
+  EPROTO: 'protocol error',
+};
 
 export interface TcpLayerOptions {
   /** Secret for RFC 6528 ISNs and SYN cookies. Default: 16 random bytes. */
@@ -890,8 +903,11 @@ export class TcpLayer implements TransportProtocol {
 
   /**
    * ICMP errors (RFC 1122 §4.2.3.9, RFC 5927 §4.1 sequence check, RFC 1191 PMTU).
-   * Port/protocol unreachable in SYN-SENT is fatal (ECONNREFUSED); other
-   * unreachables are soft errors, reported only if the connection times out.
+   * Destination unreachable only, through the one table (`icmpErrorErrno`, Linux's
+   * icmp_err_convert): a fatal code in SYN-SENT ends the connect with its errno
+   * (port → ECONNREFUSED, protocol → ENOPROTOOPT, …); any other is a soft error,
+   * reported only if the connection times out (RFC 1122 §4.2.3.9, RFC 5461 §4.1).
+   * Codes above 15 are ignored (Linux tcp_v4_err).
    */
   receiveError(err: TransportError, now: number): void {
     this.run(() => {
@@ -905,21 +921,15 @@ export class TcpLayer implements TransportProtocol {
       if (c === undefined) { st.drops.icmpIgnored++; return; }
       // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.MAX.
       if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.drops.icmpIgnored++; return; }
-      if (err.icmpType !== 3) { st.drops.icmpIgnored++; return; } // source quench is deprecated (RFC 6633)
-      switch (err.icmpCode) {
-        case 4: // fragmentation needed (RFC 1191 §6.4)
-          if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
-          break;
-        case 2: case 3: // protocol / port unreachable
-          if (c.state === 'SYN-SENT') c.onHardError(new TcpError('ECONNREFUSED', 'connection refused'), now);
-          else c.softError = new TcpError('ECONNREFUSED', 'connection refused');
-          break;
-        case 0: case 6: case 9: case 11:
-          c.softError = new TcpError('ENETUNREACH', 'network unreachable');
-          break;
-        default:
-          c.softError = new TcpError('EHOSTUNREACH', 'host unreachable');
-          break;
+      if (err.icmpType !== 3 || err.icmpCode > MAX_UNREACH_CODE) { st.drops.icmpIgnored++; return; } // source quench is deprecated (RFC 6633)
+      if (err.icmpCode === 4) {
+        // fragmentation needed (RFC 1191 §6.4)
+        if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
+      } else {
+        const errno = icmpErrorErrno(3, err.icmpCode)!;
+        const e = new TcpError(errno.code, ICMP_ERROR_TEXT[errno.code]);
+        if (errno.fatal && c.state === 'SYN-SENT') c.onHardError(e, now);
+        else c.softError = e;
       }
       this.reschedule(c);
     }, undefined);

@@ -121,6 +121,29 @@ describe('SYN-SENT (RFC 9293 §3.10.7.3)', () => {
     expect(t.conn.state).toBe('CLOSED');
   });
 
+  it('ICMP errors in SYN-SENT follow the one table (icmp_err_convert): fatal codes end the connect with their errno, others are soft', () => {
+    const cases: [code: number, log: string[], state: string][] = [
+      [2, ['closed:ENOPROTOOPT'], 'CLOSED'], // protocol unreachable (was ECONNREFUSED)
+      [7, ['closed:EHOSTDOWN'], 'CLOSED'], // host unknown (was a soft EHOSTUNREACH)
+      [10, ['closed:EHOSTUNREACH'], 'CLOSED'], // host prohibited (was soft)
+      [1, [], 'SYN-SENT'], // host unreachable: soft
+      [12, [], 'SYN-SENT'], // host unreachable for TOS: soft
+      [16, [], 'SYN-SENT'], // beyond the table: ignored, like Linux tcp_v4_err
+    ];
+    for (const [code, log, state] of cases) {
+      const t = synSent();
+      const quoted = new Uint8Array(8);
+      new DataView(quoted.buffer).setUint16(0, LOCAL_PORT);
+      new DataView(quoted.buffer).setUint16(2, REMOTE_PORT);
+      new DataView(quoted.buffer).setUint32(4, t.iss);
+      t.layer.receiveError({ icmpType: 3, icmpCode: code, reporter: REMOTE, src: LOCAL, dst: REMOTE, protocol: 6, quoted, nextHopMtu: 0 }, 1);
+      expect(t.events.log, `code ${code}`).toEqual(log);
+      expect(t.conn.state, `code ${code}`).toBe(state);
+      if (code === 1) expect(t.conn.softError?.code).toBe('EHOSTUNREACH');
+      if (code === 16) expect(t.conn.softError).toBeUndefined();
+    }
+  });
+
   it('ICMP with a quoted sequence number outside SND.UNA..SND.NXT is ignored (RFC 5927)', () => {
     const t = synSent();
     const quoted = new Uint8Array(8);

@@ -38,6 +38,7 @@ import {
   isMulticast,
   ViewCache,
   formatAddress,
+  icmpErrorErrno,
   type InboundDatagram,
   type IpOutput,
   type Ipv4Address,
@@ -134,26 +135,6 @@ export interface UdpStats {
  * InHdrErrors, NoPorts, IgnoredMulti (broadcast/multicast for no socket) or RcvbufDrops:
  *   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
  */
-
-/**
- * ICMP errors a connected UDP socket reports, like Linux udp_err with IP_RECVERR off:
- * only the "hard" ones (icmp_err_convert's fatal flag). Fragmentation needed is the
- * IP layer's path MTU business and is not reported; time exceeded and source quench
- * (RFC 6633 §3) report nothing.
- */
-function hardErrorCode(type: number, code: number): string | undefined {
-  if (type === 12) return 'EPROTO';
-  if (type !== 3) return undefined;
-  switch (code) {
-    case 2: return 'ENOPROTOOPT';
-    case 3: return 'ECONNREFUSED';
-    case 6: case 9: return 'ENETUNREACH';
-    case 7: return 'EHOSTDOWN';
-    case 8: return 'ENONET';
-    case 10: case 13: case 14: case 15: return 'EHOSTUNREACH';
-    default: return undefined;
-  }
-}
 
 /** Writes the gathered chunks, then the UDP header and checksum, straight into the IP output buffer (no view object). */
 class DatagramWriter implements PayloadWriter {
@@ -365,8 +346,12 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const dport = (q[2]! << 8) | q[3]!;
     const ep = this.lookup(sport, e.dst, dport, e.src);
     if (ep === undefined || ep.remotePort === 0) return;
-    const code = hardErrorCode(e.icmpType, e.icmpCode);
-    if (code !== undefined) ep.onError(code, now);
+    // Like Linux udp_err with IP_RECVERR off: only the fatal ones (icmp_err_convert's flag).
+    // Fragmentation needed is the IP layer's path MTU business and is not reported; time
+    // exceeded is not fatal, and source quench (RFC 6633 §3) reports nothing.
+    if (e.icmpType === 3 && e.icmpCode === 4) return;
+    const errno = icmpErrorErrno(e.icmpType, e.icmpCode);
+    if (errno !== undefined && errno.fatal) ep.onError(errno.code, now);
   }
 
   // ---- port table (used by UdpSocket) ----------------------------------------------
