@@ -14,7 +14,7 @@
  * own `impair` option, with the virtual clock as its scheduler), so every packet,
  * in both directions, crosses it exactly once.
  *
- * Determinism: the TCP layers get a seeded `random` and fixed ISN keys; the shaper
+ * Determinism: the TCP layers get fixed ISN keys (which also seed the RFC 6056 ports); the shaper
  * is seeded; virtual time does not depend on how fast the host runs. One seed
  * gives one run.
  */
@@ -29,7 +29,7 @@ export const B_ADDR = '10.0.0.2';
 /** The virtual clock (@netstack/common): a min-heap of timers by (due time, creation order). */
 export { VirtualClock };
 
-/** mulberry32, the shaper's (so the TCP layers' randomness is seeded too). */
+/** mulberry32, the shaper's PRNG (exported for tests that need seeded randomness). */
 export { seededRandom };
 
 /** Deterministic bytes (xorshift32) so a mismatch names an offset. */
@@ -56,7 +56,7 @@ export interface ImpairParams {
 
 export interface SimOptions {
   mtu?: number;
-  /** Seeds the TCP layers' randomness and ISN keys (the shaper has its own `impair.seed`). */
+  /** Seeds the TCP layers' ISN keys (the shaper has its own `impair.seed`). */
   seed?: number;
   /** Shaper on A's end (both directions). Omitted: a clean link. */
   impair?: ImpairParams;
@@ -118,7 +118,6 @@ export class Sim {
     });
     const seed = o.seed ?? 1;
     const tcp = (k: number): TcpLayerOptions => ({
-      random: seededRandom(seed * 2 + k),
       isnKey: new Uint8Array(patternBytes(16, seed * 31 + k)),
       ...o.tcpOptions,
     });

@@ -8,3 +8,4 @@ export * from './reassembly.js';
 export * from './pmtu.js';
 export * from './layer.js';
 export { ViewCache } from '@netstack/common';
+export * from './ports.js';

@@ -849,7 +849,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const probe = createProbeLink({ mtu: 1500, capture: 0 });
   const stack = await createStack({
     link: probe.link, address: formatAddress(TARGET), clock,
-    tcpOptions: { random: seededRandom(seed ^ 0x5eed), isnKey: new Uint8Array(16).map((_, i) => (seed * (i + 7)) & 0xff) },
+    tcpOptions: { isnKey: new Uint8Array(16).map((_, i) => (seed * (i + 7)) & 0xff) },
   });
   const services = await startServices(stack);
   const gen = new Generator(r);

@@ -17,6 +17,7 @@
  * process's sockets (RST out, ECONNABORTED to the socket); later calls fail with
  * ERR_STACK_CLOSED. A failing constructor closes what it opened before it throws.
  */
+import { randomBytes } from 'node:crypto';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
@@ -332,13 +333,15 @@ export class Stack {
       this.icmp = new IcmpLayer(this.ip);
       this.ip.register(this.icmp);
       this.ip.setErrorReporter(this.icmp);
-      this.udpLayer = new UdpLayer(this.ip, { notifier: this.events, handles: this.life });
+      // One secret per stack (RFC 6528 ISNs, SYN cookies, RFC 6056 ports of both transports).
+      const key = options.tcpOptions?.isnKey ?? new Uint8Array(randomBytes(16));
+      this.udpLayer = new UdpLayer(this.ip, { notifier: this.events, handles: this.life, portKey: key });
       this.ip.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
       this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
       option = 'tcpOptions';
-      this.tcpLayer = new TcpLayer(this.ip, options.tcpOptions ?? {});
+      this.tcpLayer = new TcpLayer(this.ip, { ...options.tcpOptions, isnKey: key });
       this.ip.register(this.tcpLayer);
     } catch (err) {
       // Close what was opened, in reverse: captures (their files), then the device. A link

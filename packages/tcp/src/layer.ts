@@ -4,7 +4,7 @@
  *
  * ## Endpoint API (after gVisor's endpoints)
  *
- *   const tcp = new TcpLayer(ip, { isnKey, random });   // ip: IpOutput
+ *   const tcp = new TcpLayer(ip, { isnKey });   // ip: IpOutput
  *   ipLayer.register(tcp);                               // whoever owns IP registers it
  *
  *   // active open: SYN leaves at once; handler.onEstablished / onClosed(ECONNREFUSED|ETIMEDOUT) follow
@@ -50,7 +50,7 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, pseudoHeaderSum } from '@netstack/ip';
+import { EphemeralPorts, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, pseudoHeaderSum } from '@netstack/ip';
 import type { IcmpErrnoCode, InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
@@ -79,10 +79,8 @@ const ICMP_ERROR_TEXT: Readonly<Record<IcmpErrnoCode, string>> = {
 };
 
 export interface TcpLayerOptions {
-  /** Secret for RFC 6528 ISNs and SYN cookies. Default: 16 random bytes. */
+  /** Secret for RFC 6528 ISNs, SYN cookies and RFC 6056 ephemeral ports. Default: 16 random bytes. */
   isnKey?: Uint8Array;
-  /** Randomness in [0, 1) for ephemeral ports and timestamp offsets. Default Math.random. */
-  random?: () => number;
   /** Maximum segment lifetime, ms. TIME-WAIT lasts 2*MSL. Default 30 000 (TIME-WAIT 60 s, as Linux). */
   msl?: number;
   /** RFC 6298 §2.4 lower bound on RTO, ms. Default 200 (Linux; RFC 6298 says 1 s). */
@@ -154,7 +152,6 @@ export interface TcpLayerOptions {
 /** @internal */
 export interface ResolvedConfig {
   isnKey: Uint8Array;
-  random: () => number;
   msl: number;
   rtoMin: number;
   rtoMax: number;
@@ -309,6 +306,7 @@ export interface ListenHandler {
 }
 
 export interface ListenOptions {
+  /** 0: an ephemeral port (RFC 6056), read it back from `TcpListener.port`. */
   port: number;
   /** Local address to accept on; default ANY (0). */
   address?: Ipv4Address;
@@ -325,7 +323,7 @@ export interface ConnectOptions {
   remotePort: number;
   /** Default: the IP layer's source address towards the remote. */
   localAddress?: Ipv4Address;
-  /** Default: an ephemeral port in 49152-65535 (RFC 6335). */
+  /** Default: an ephemeral port in 49152-65535 (RFC 6335), chosen by RFC 6056 Algorithm 4. */
   localPort?: number;
   options?: TcpConnectionOptions;
 }
@@ -441,6 +439,8 @@ export class TcpLayer implements TransportProtocol {
   private readonly table = new Map<number, TcpConnection>();
   private connCount = 0;
   private readonly listeners = new Map<number, TcpListener[]>();
+  /** RFC 6056 Algorithm 4, keyed by isnKey: connect's, and listen(0)'s, ports. */
+  private readonly ports: EphemeralPorts;
   private readonly timers = new DeadlineHeap<TcpConnection>();
   private readonly rx: TcpRepr = newTcpRepr();
   private readonly writer = new SegmentWriter();
@@ -460,7 +460,6 @@ export class TcpLayer implements TransportProtocol {
     const o = options;
     this.config = {
       isnKey: o.isnKey ?? new Uint8Array(randomBytes(16)),
-      random: o.random ?? Math.random,
       msl: o.msl ?? 30_000,
       rtoMin: o.rtoMin ?? 200,
       rtoMax: o.rtoMax ?? 60_000,
@@ -490,6 +489,7 @@ export class TcpLayer implements TransportProtocol {
       congestionControl: congestionFactory(o.congestionControl),
     };
     if (!(this.config.memory.limit >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', 'option maxBufferMemory must be a non-negative number');
+    this.ports = new EphemeralPorts(this.config.isnKey);
     for (const [k, v] of Object.entries(this.config)) {
       if (typeof v === 'number' && !(v >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', `option ${k} must be a non-negative number`);
     }
@@ -690,7 +690,12 @@ export class TcpLayer implements TransportProtocol {
       if (local === undefined) throw usageError('ENETUNREACH', 'no route to the remote address');
       if (this.connCount >= this.config.maxConnections) throw usageError('ENOBUFS', 'connection table full');
       let port = opts.localPort;
-      if (port === undefined) port = this.ephemeralPort(local, remote, opts.remotePort);
+      if (port === undefined) {
+        // RFC 6056: a port no listener holds and no connection uses towards this remote.
+        const remotePort = opts.remotePort;
+        port = this.ports.select(local, remote, remotePort, (p) => !this.listeners.has(p) && this.lookup(local, p, remote, remotePort) === undefined);
+        if (port === undefined) throw usageError('EADDRNOTAVAIL', 'no ephemeral port available');
+      }
       else if (this.lookup(local, port, remote, opts.remotePort) !== undefined) throw usageError('EADDRINUSE', `address in use: port ${port}`);
       const c = new TcpConnection(this, this.config, local, port, remote, opts.remotePort, opts.options ?? {}, handler);
       const iss = generateIsn(this.config.isnKey, now, local, port, remote, opts.remotePort);
@@ -704,18 +709,34 @@ export class TcpLayer implements TransportProtocol {
     }, undefined);
   }
 
-  /** Passive OPEN (RFC 9293 §3.10.1). Throws EADDRINUSE when the port is already listened on. */
+  /**
+   * Passive OPEN (RFC 9293 §3.10.1). Port 0 picks an ephemeral port (RFC 6056, the same
+   * allocator as connect; `listener.port` tells which). Throws EADDRINUSE when the port is
+   * already listened on, or for port 0 when every ephemeral port is.
+   */
   listen(opts: ListenOptions, handler: ListenHandler = {}): TcpListener {
-    if (!validPort(opts.port)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid port ${opts.port}`);
+    if (!(opts.port === 0 || validPort(opts.port))) throw usageError('ERR_INVALID_ARG_VALUE', `invalid port ${opts.port}`);
     checkCongestionControl(opts.options?.congestionControl);
     if (opts.backlog !== undefined && !(opts.backlog >= 1)) throw usageError('ERR_INVALID_ARG_VALUE', 'backlog must be >= 1');
-    const list = this.listeners.get(opts.port) ?? [];
     const addr = opts.address ?? 0;
-    if (list.some((l) => l.address === addr || l.address === 0 || addr === 0)) throw usageError('EADDRINUSE', `port ${opts.port} is in use`);
+    let port = opts.port;
+    if (port === 0) {
+      const p = this.ports.select(addr, 0, 0, (q) => !this.listenClash(q, addr));
+      if (p === undefined) throw usageError('EADDRINUSE', 'no ephemeral port available');
+      port = p;
+      opts = { ...opts, port };
+    } else if (this.listenClash(port, addr)) throw usageError('EADDRINUSE', `port ${port} is in use`);
     const l = new TcpListener(this, opts, handler);
-    list.push(l);
-    this.listeners.set(opts.port, list);
+    const list = this.listeners.get(port);
+    if (list === undefined) this.listeners.set(port, [l]);
+    else list.push(l);
     return l;
+  }
+
+  /** A listener on `port` whose address overlaps `addr` (0.0.0.0 overlaps every address). */
+  private listenClash(port: number, addr: number): boolean {
+    const list = this.listeners.get(port);
+    return list !== undefined && list.some((l) => l.address === addr || l.address === 0 || addr === 0);
   }
 
   /** @internal */
@@ -738,19 +759,6 @@ export class TcpLayer implements TransportProtocol {
     for (const l of list) if (l.address === addr) return l;
     for (const l of list) if (l.address === 0) return l;
     return undefined;
-  }
-
-  private ephemeralPort(local: number, remote: number, remotePort: number): number {
-    // RFC 6056 §3.3.1-like: random start, sequential search.
-    const lo = 49152;
-    const n = 65536 - lo;
-    const start = Math.floor(this.config.random() * n) % n;
-    for (let i = 0; i < n; i++) {
-      const p = lo + ((start + i) % n);
-      if (this.listeners.has(p)) continue;
-      if (this.lookup(local, p, remote, remotePort) === undefined) return p;
-    }
-    throw usageError('EADDRNOTAVAIL', 'no ephemeral port available');
   }
 
   // ================================================================ input

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CUBIC_ALPHA, CUBIC_BETA, CUBIC_C, Cubic, HYSTART, NewReno, TcpLayer, initialWindow } from '../src/index.js';
 import type { TcpConnection, TcpError, TcpLayerOptions } from '../src/index.js';
-import { FakeIp, seeded } from './harness.js';
+import { FakeIp } from './harness.js';
 import { Sim } from './netsim.js';
 import { sameBytes } from './scenario.js';
 
@@ -440,17 +440,17 @@ describe('CUBIC end to end: two layers over the seeded lossy link', () => {
   const data = Uint8Array.from({ length: 400_000 }, (_, i) => (i * 31 + 7) & 255);
 
   it('selection: layer option by name, per-connection override, factory kept; bad names throw', () => {
-    const cubicLayer = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1), congestionControl: 'cubic' });
+    const cubicLayer = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), congestionControl: 'cubic' });
     const c1 = cubicLayer.connect({ remoteAddress: B, remotePort: 80 }, 0, {});
     expect(c1.cc).toBeInstanceOf(Cubic);
     const c2 = cubicLayer.connect({ remoteAddress: B, remotePort: 81, options: { congestionControl: 'newreno' } }, 0, {});
     expect(c2.cc).toBeInstanceOf(NewReno);
-    const plain = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1) });
+    const plain = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16) });
     expect(plain.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(Cubic); // the default is CUBIC
     expect(plain.connect({ remoteAddress: B, remotePort: 81, options: { congestionControl: 'newreno' } }, 0, {}).cc).toBeInstanceOf(NewReno);
-    const reno = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1), congestionControl: 'newreno' });
+    const reno = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), congestionControl: 'newreno' });
     expect(reno.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(NewReno);
-    const custom = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), random: seeded(1), congestionControl: (smss) => new Cubic(smss, { hystart: false }) });
+    const custom = new TcpLayer(new FakeIp(), { isnKey: new Uint8Array(16), congestionControl: (smss) => new Cubic(smss, { hystart: false }) });
     expect(custom.connect({ remoteAddress: B, remotePort: 80 }, 0, {}).cc).toBeInstanceOf(Cubic);
     expect(() => new TcpLayer(new FakeIp(), { congestionControl: 'bbr' as 'cubic' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => plain.connect({ remoteAddress: B, remotePort: 82, options: { congestionControl: 'vegas' as 'cubic' } }, 0, {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));

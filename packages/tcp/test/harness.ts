@@ -87,7 +87,7 @@ export class Ctx {
   constructor(options: TcpLayerOptions = {}) {
     this.ip = new FakeIp();
     this.layer = new TcpLayer(this.ip, {
-      isnKey: new Uint8Array(16).fill(7), random: seeded(1), timestamps: false, windowScaling: false,
+      isnKey: new Uint8Array(16).fill(7), timestamps: false, windowScaling: false,
       ...options,
     });
     const ev = this.events;

@@ -55,7 +55,7 @@ export class Sim {
     };
     const key = new Uint8Array(16);
     for (let i = 0; i < 16; i++) key[i] = Math.floor(this.rand() * 256);
-    const layer = new TcpLayer(ip, { isnKey: key, random: seeded(addr ^ 0x5eed), ...options });
+    const layer = new TcpLayer(ip, { isnKey: key, ...options });
     this.layers.set(addr, layer);
     return layer;
   }

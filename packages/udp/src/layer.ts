@@ -34,6 +34,7 @@
 import {
   ANY,
   BROADCAST,
+  EphemeralPorts,
   PROTO_UDP,
   isMulticast,
   ViewCache,
@@ -48,6 +49,7 @@ import {
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
+import { randomBytes } from 'node:crypto';
 import { outOfRange } from './errors.js';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
 import { MAX_MEMBERSHIPS, MAX_SOURCES, type HandleCounter, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint, type UdpNotifiable, type UdpNotifier } from './endpoint.js';
@@ -64,8 +66,8 @@ export interface UdpLayerOptions {
   ephemeralRange?: readonly [number, number];
   /** Bound on bound sockets (the port table). Default 65536; beyond it bind fails with EMFILE. */
   maxSockets?: number;
-  /** Random source in [0, 1) for the ephemeral search start (RFC 6056 §3.3.1). Default Math.random. */
-  random?: () => number;
+  /** Secret key of the RFC 6056 ephemeral port allocator (a stack passes its own). Default: 16 random bytes. */
+  portKey?: Uint8Array;
   /**
    * Where sockets post themselves to emit 'message' (a stack's event queue, which runs
    * them once the receive batch is over). Default: at once, after the datagram was queued.
@@ -160,10 +162,9 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   readonly protocol = PROTO_UDP;
   private readonly ip: IpOutput;
   readonly receiveQueueLimit: number;
-  private readonly ephemeralLow: number;
-  private readonly ephemeralHigh: number;
+  /** RFC 6056 Algorithm 4 over ephemeralRange: bind(0)'s ports. */
+  private readonly ephemeral: EphemeralPorts;
   private readonly maxSockets: number;
-  private readonly random: () => number;
   private readonly notifier: UdpNotifier;
   private readonly handles: HandleCounter | undefined;
   /** close() ran: sockets bound before were closed; new binds fail (SocketHost.closed). */
@@ -200,10 +201,8 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 1 || hi > 65535 || lo > hi) {
       throw outOfRange('options.ephemeralRange', 'integers 1 <= low <= high <= 65535', options.ephemeralRange);
     }
-    this.ephemeralLow = lo;
-    this.ephemeralHigh = hi;
+    this.ephemeral = new EphemeralPorts(options.portKey ?? new Uint8Array(randomBytes(16)), lo, hi, 17);
     this.maxSockets = options.maxSockets ?? 65536;
-    this.random = options.random ?? Math.random;
     this.notifier = options.notifier ?? IMMEDIATE;
     this.rmemMax = options.rmemMax ?? 212992;
     this.wmemMax = options.wmemMax ?? 212992;
@@ -364,7 +363,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
     if (this.bound >= this.maxSockets) return 'EMFILE';
     if (port === 0) {
-      const p = this.ephemeralPort();
+      const p = this.ephemeral.select(addr, 0, 0, (q) => !this.ports.has(q));
       if (p === undefined) return 'EADDRINUSE';
       port = p;
     } else if (this.clashes(addr, port, ep.reuseAddr)) return 'EADDRINUSE';
@@ -519,18 +518,6 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       if (other.localAddr === addr || other.localAddr === ANY || addr === ANY) return true;
     }
     return false;
-  }
-
-  /** RFC 6056 §3.3.1 (simple random start, linear probe): a port no socket uses. */
-  private ephemeralPort(): number | undefined {
-    const lo = this.ephemeralLow;
-    const n = this.ephemeralHigh - lo + 1;
-    const start = Math.floor(this.random() * n) % n;
-    for (let i = 0; i < n; i++) {
-      const port = lo + ((start + i) % n);
-      if (!this.ports.has(port)) return port;
-    }
-    return undefined;
   }
 
   /**

@@ -21,7 +21,7 @@ const PEER = ip('10.7.0.1');
 function stack() {
   const link = new Link();
   const layer = new Ipv4Layer({ address: US, prefixLength: 24, link, initialIdentification: 1 });
-  const udp = new UdpLayer(layer, { random: () => 0 });
+  const udp = new UdpLayer(layer);
   layer.register(udp);
   const reports: { code: number; packet: Uint8Array }[] = [];
   const reporter: ErrorReporter = { destinationUnreachable: (code: number, d: InboundDatagram) => { reports.push({ code, packet: d.packet.slice() }); } };

@@ -5,7 +5,7 @@ import { FakeIp, ip, parseSent, rawIn, tick, udpIn } from './helpers.js';
 
 function setup(options: UdpLayerOptions = {}) {
   const net = new FakeIp('10.0.0.2');
-  const udp = new UdpLayer(net, { random: () => 0, ...options });
+  const udp = new UdpLayer(net, { portKey: new Uint8Array(16).fill(3), ...options });
   return { net, udp };
 }
 
@@ -59,18 +59,35 @@ describe('port table (bind)', () => {
     a.close();
     await bound(udp, 53);
   });
-  it('allocates ephemeral ports from a random start with a linear probe', async () => {
-    const { udp } = setup({ random: () => 0.5, ephemeralRange: [50000, 50003] });
-    const first = await bound(udp, 0);
-    expect(first.address().port).toBe(50002);
-    await bound(udp, 50003);
-    expect((await bound(udp, 0)).address().port).toBe(50000); // 50003 taken: wraps around
+  it('allocates ephemeral ports with RFC 6056 Algorithm 4: keyed, deterministic, never a port in use', async () => {
+    const ports = async (key: number, n: number, taken: number[] = []): Promise<number[]> => {
+      const { udp } = setup({ portKey: new Uint8Array(16).fill(key), ephemeralRange: [50000, 50007] });
+      for (const p of taken) await bound(udp, p);
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await bound(udp, 0)).address().port);
+      return out;
+    };
+    const a = await ports(1, 8);
+    expect(await ports(1, 8)).toEqual(a); // same key, same ports
+    expect([...a].sort((x, y) => x - y)).toEqual([50000, 50001, 50002, 50003, 50004, 50005, 50006, 50007]);
+    // Ports bound explicitly are skipped.
+    const b = await ports(1, 5, [a[0]!, a[1]!, a[2]!]);
+    expect(b.filter((p) => p === a[0] || p === a[1] || p === a[2])).toEqual([]);
+    expect(new Set(b).size).toBe(5);
+    // Another key starts elsewhere (at least one of a few keys differs from key 1).
+    const firsts = await Promise.all([2, 3, 4, 5].map(async (k) => (await ports(k, 1))[0]));
+    expect(firsts.some((p) => p !== a[0])).toBe(true);
   });
   it('uses 49152–65535 by default', async () => {
-    for (const r of [0, 0.999999]) {
-      const { udp } = setup({ random: () => r });
-      expect((await bound(udp, 0)).address().port).toBe(r === 0 ? 49152 : 65535);
+    const { udp } = setup();
+    const seen = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      const p = (await bound(udp, 0)).address().port;
+      expect(p).toBeGreaterThanOrEqual(49152);
+      expect(p).toBeLessThanOrEqual(65535);
+      seen.add(p);
     }
+    expect(seen.size).toBe(50);
   });
   it('fails with EADDRINUSE when the ephemeral range is full', async () => {
     const { udp } = setup({ ephemeralRange: [50000, 50001] });

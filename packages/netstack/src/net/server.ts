@@ -57,7 +57,6 @@ interface InternalServerOptions extends ServerOptions {
   [kContext]?: NetContext;
 }
 
-const EPHEMERAL_LOW = 49152;
 const NODE_DEFAULT_BACKLOG = 511;
 
 export class Server extends EventEmitter {
@@ -179,11 +178,8 @@ export class Server extends EventEmitter {
     const handler = { onAcceptable: (): void => ctx.events.post(notes) };
     const listenOpts = (p: number): ListenOptions => ({ port: p, address, backlog, options: connOptions });
     try {
-      if (port !== 0) {
-        this.#listener = ctx.layer.listen(listenOpts(port), handler);
-      } else {
-        this.#listener = this.#listenEphemeral(ctx, listenOpts, handler);
-      }
+      // Port 0: the core picks an ephemeral port (RFC 6056, the TCP layer's allocator).
+      this.#listener = ctx.layer.listen(listenOpts(port), handler);
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       const err = errnoError(typeof code === 'string' && !code.startsWith('ERR_') ? code : 'EADDRINUSE', 'listen', hostText, port, true);
@@ -204,21 +200,6 @@ export class Server extends EventEmitter {
     }
     process.nextTick(() => { if (this.#listener !== undefined) this.emit('listening'); });
     return this;
-  }
-
-  /** RFC 6335 dynamic range, random start, sequential search (what the core does for connect). */
-  #listenEphemeral(ctx: NetContext, listenOpts: (p: number) => ListenOptions, handler: { onAcceptable(l: TcpListener): void }): TcpListener {
-    const n = 65536 - EPHEMERAL_LOW;
-    const start = Math.floor(Math.random() * n);
-    for (let i = 0; i < n; i++) {
-      const p = EPHEMERAL_LOW + ((start + i) % n);
-      try {
-        return ctx.layer.listen(listenOpts(p), handler);
-      } catch (e) {
-        if ((e as { code?: unknown }).code !== 'EADDRINUSE') throw e;
-      }
-    }
-    throw codedError(Error, 'EADDRINUSE', 'no ephemeral port available');
   }
 
   #onAcceptable(l: TcpListener): void {

@@ -1,0 +1,70 @@
+/**
+ * Ephemeral port selection, RFC 6056 §3.3.4 "Algorithm 4: Double-Hash Port Selection
+ * Algorithm". One instance per transport (tcp's and udp's port spaces are separate), keyed
+ * by a per-stack secret like the ISN key (RFC 6528): deterministic for a given key, so a
+ * test can seed it, and unpredictable to anyone who does not know the key.
+ *
+ *   offset = F(local, remote, remotePort, key)       (a keyed hash: where this 3-tuple starts)
+ *   index  = G(local, remote, remotePort, key)       (which counter of the table it advances)
+ *   port   = low + (offset + table[index]) % count;  table[index]++;  try the next on a clash
+ *
+ * F and G are two 32-bit words of one SHA-256 over the key and the 3-tuple (a keyed hash
+ * each, as §3.3.4 asks: G must not be derivable from F). The table starts from the key too
+ * (§3.3.4 fills it at random at boot). A socket with no remote yet (listen(0), bind(0))
+ * selects with remote 0:0.
+ */
+import { createHash } from 'node:crypto';
+
+/** RFC 6335 §6 dynamic ports: 49152-65535. */
+export const EPHEMERAL_LOW = 49152;
+export const EPHEMERAL_HIGH = 65535;
+
+/** Counters in the table (RFC 6056 §3.3.4 uses 10 in its example; more spreads 3-tuples wider). */
+const TABLE_LENGTH = 16;
+
+export class EphemeralPorts {
+  readonly low: number;
+  readonly high: number;
+  private readonly key: Uint8Array;
+  private readonly table = new Uint32Array(TABLE_LENGTH);
+  private readonly msg = new Uint8Array(12);
+  private readonly msgView = new DataView(this.msg.buffer);
+
+  /** `key`: the stack's secret; `tag` separates this instance's hashes from other uses of the key. */
+  constructor(key: Uint8Array, low = EPHEMERAL_LOW, high = EPHEMERAL_HIGH, private readonly tag = 6056) {
+    if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high) {
+      throw new RangeError(`ephemeral range must be integers 1 <= low <= high <= 65535, got [${low}, ${high}]`);
+    }
+    this.key = key;
+    this.low = low;
+    this.high = high;
+    for (let i = 0; i < TABLE_LENGTH; i += 8) {
+      const h = createHash('sha256').update(key).update(`rfc6056-table-${tag}-${i}`).digest();
+      for (let j = 0; j < 8; j++) this.table[i + j] = h.readUInt32BE(4 * j);
+    }
+  }
+
+  /**
+   * A port in [low, high] for which `free(port)` is true, for the 3-tuple (local, remote,
+   * remotePort); undefined when every port of the range was tried (the caller's errno:
+   * EADDRNOTAVAIL for connect, EADDRINUSE for bind/listen, as before).
+   */
+  select(local: number, remote: number, remotePort: number, free: (port: number) => boolean): number | undefined {
+    const dv = this.msgView;
+    dv.setUint32(0, local >>> 0);
+    dv.setUint32(4, remote >>> 0);
+    dv.setUint16(8, remotePort);
+    dv.setUint16(10, this.tag & 0xffff);
+    const h = createHash('sha256').update(this.key).update(this.msg).digest();
+    const offset = h.readUInt32BE(0); // F
+    const index = h.readUInt32BE(4) % TABLE_LENGTH; // G
+    const n = this.high - this.low + 1;
+    const t = this.table;
+    for (let count = n; count > 0; count--) {
+      const port = this.low + ((offset + t[index]!) % n);
+      t[index] = (t[index]! + 1) >>> 0;
+      if (free(port)) return port;
+    }
+    return undefined;
+  }
+}
