@@ -11,7 +11,8 @@
  * F and G are two 32-bit words of one SHA-256 over the key and the 3-tuple (a keyed hash
  * each, as §3.3.4 asks: G must not be derivable from F). The table starts from the key too
  * (§3.3.4 fills it at random at boot). A socket with no remote yet (listen(0), bind(0))
- * selects with remote 0:0.
+ * selects with remote 0:0 and a per-selection serial in the hash, so its ports do not
+ * follow each other.
  */
 import { createHash } from 'node:crypto';
 
@@ -27,7 +28,9 @@ export class EphemeralPorts {
   readonly high: number;
   private readonly key: Uint8Array;
   private readonly table = new Uint32Array(TABLE_LENGTH);
-  private readonly msg = new Uint8Array(12);
+  private readonly msg = new Uint8Array(16);
+  /** Selections with no remote so far: each gets its own keyed starting point. */
+  private serial = 0;
   private readonly msgView = new DataView(this.msg.buffer);
 
   /** `key`: the stack's secret; `tag` separates this instance's hashes from other uses of the key. */
@@ -55,6 +58,11 @@ export class EphemeralPorts {
     dv.setUint32(4, remote >>> 0);
     dv.setUint16(8, remotePort);
     dv.setUint16(10, this.tag & 0xffff);
+    // No remote (bind(0), listen(0)): Algorithm 4 would hand out successive ports from one
+    // offset, so whoever saw one could guess the next. Each such selection starts from its
+    // own keyed point instead (as Linux starts bind(0) at a random offset): still
+    // deterministic for a given key, unpredictable without it.
+    dv.setUint32(12, remote === 0 && remotePort === 0 ? ++this.serial : 0);
     const h = createHash('sha256').update(this.key).update(this.msg).digest();
     const offset = h.readUInt32BE(0); // F
     const index = h.readUInt32BE(4) % TABLE_LENGTH; // G

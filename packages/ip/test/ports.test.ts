@@ -59,3 +59,18 @@ describe('EphemeralPorts: RFC 6056 §3.3.4 Algorithm 4 (double-hash)', () => {
     expect(() => new EphemeralPorts(key(1), 1, 65536)).toThrow(RangeError);
   });
 });
+
+describe('EphemeralPorts without a remote (bind(0), listen(0))', () => {
+  it('successive selections do not follow each other (each starts from its own keyed point)', () => {
+    const key = new Uint8Array(16).fill(7);
+    const a = new EphemeralPorts(key);
+    const b = new EphemeralPorts(key);
+    const ports: number[] = [];
+    for (let i = 0; i < 50; i++) ports.push(a.select(0, 0, 0, () => true)!);
+    let adjacent = 0;
+    for (let i = 1; i < ports.length; i++) if (ports[i] === ports[i - 1]! + 1) adjacent++;
+    expect(adjacent).toBeLessThan(3);
+    // Still deterministic for a given key.
+    for (let i = 0; i < 50; i++) expect(b.select(0, 0, 0, () => true)).toBe(ports[i]);
+  });
+});
