@@ -92,3 +92,28 @@ export class Lifetime implements NetLife {
     this.#setHeld(want);
   }
 }
+
+/**
+ * One Server's or Socket's place in its stack's life: joined (so stack.close() ends it)
+ * while active, and holding one ref'd handle while active and ref'd. `sync` is called
+ * whenever either may have changed; it only acts on a change.
+ */
+export class HandleSlot {
+  refed = true;
+  #held = false;
+  #joined = false;
+  constructor(readonly member: StackMember) {}
+
+  sync(life: NetLife, active: boolean): void {
+    if (active !== this.#joined) {
+      this.#joined = active;
+      if (active) life.join(this.member);
+      else life.leave(this.member);
+    }
+    const held = active && this.refed;
+    if (held !== this.#held) {
+      this.#held = held;
+      life.hold(held ? 1 : -1);
+    }
+  }
+}

@@ -15,7 +15,7 @@ import { parseHost, validateAbortSignal, validateBoolean, validateFunction, vali
 import { kContext, type NetContext } from './context.js';
 import { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import type { Notifiable } from '../events.js';
-import type { StackMember } from '../lifetime.js';
+import { HandleSlot } from '../lifetime.js';
 import { guard, kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
 
 export interface ServerOptions {
@@ -70,12 +70,8 @@ export class Server extends EventEmitter {
   readonly #notes: Notifiable = { notifyQueued: false, notify: () => { if (this.#listener !== undefined) this.#onAcceptable(this.#listener); } };
   #address: AddressInfo | undefined = undefined;
   #connections = 0;
-  /** ref() (the default) / unref(): whether listening keeps the process alive. */
-  #refed = true;
-  /** Counted in the stack's ref'd handles (lifetime.ts). */
-  #held = false;
-  #joined = false;
-  readonly #member: StackMember = { stackClosed: () => { this.close(); } };
+  /** Its place in the stack's life (lifetime.ts): ref'd or not, counted, closed by stack.close(). */
+  readonly #slot = new HandleSlot({ stackClosed: () => { this.close(); } });
 
   constructor(options?: ServerOptions | ConnectionListener, connectionListener?: ConnectionListener) {
     super();
@@ -288,23 +284,14 @@ export class Server extends EventEmitter {
    * the process exit anyway, `ref()` undoes it (the stack counts ref'd handles, lifetime.ts).
    * Accepted sockets are handles of their own.
    */
-  ref(): this { this.#refed = true; this.#syncLife(); return this; }
-  unref(): this { this.#refed = false; this.#syncLife(); return this; }
+  ref(): this { this.#slot.refed = true; this.#syncLife(); return this; }
+  unref(): this { this.#slot.refed = false; this.#syncLife(); return this; }
 
   /** Listening: an active handle, counted while ref'd, and a member that stack.close() closes. */
   #syncLife(): void {
     const ctx = this.#ctx;
     if (ctx === undefined) return;
     const active = this.#listener !== undefined;
-    if (active !== this.#joined) {
-      this.#joined = active;
-      if (active) ctx.life.join(this.#member);
-      else ctx.life.leave(this.#member);
-    }
-    const held = active && this.#refed;
-    if (held !== this.#held) {
-      this.#held = held;
-      ctx.life.hold(held ? 1 : -1);
-    }
+    this.#slot.sync(ctx.life, active);
   }
 }

@@ -34,7 +34,7 @@ import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js
 import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import type { Server } from './server.js';
 import type { Notifiable } from '../events.js';
-import type { StackMember } from '../lifetime.js';
+import { HandleSlot } from '../lifetime.js';
 
 /** Options of `new Socket()` (node's SocketConstructorOpts, TCP subset). */
 export interface SocketOptions {
@@ -154,13 +154,8 @@ export class Socket extends Duplex {
   #target: { address: string; port: number } | undefined = undefined;
   #onDestroyed: (() => void) | undefined = undefined;
   #closeEmitted = false;
-  /** ref() (the default) / unref(): whether this socket, while connecting or open, keeps the process alive. */
-  #refed = true;
-  /** Counted in the stack's ref'd handles (lifetime.ts). */
-  #held = false;
-  /** Registered with the stack, so that stack.close() ends it. */
-  #joined = false;
-  readonly #member: StackMember = { stackClosed: () => this.#onStackClosed() };
+  /** Its place in the stack's life (lifetime.ts): ref'd or not, counted, ended by stack.close(). */
+  readonly #slot = new HandleSlot({ stackClosed: () => this.#onStackClosed() });
   /** Several addresses being tried in turn (autoSelectFamily), else undefined. */
   #multi: MultiConnect | undefined = undefined;
   /** Core events not yet acted on, and this socket's place in the stack's event queue. */
@@ -711,16 +706,7 @@ export class Socket extends Duplex {
     const ctx = this.#ctx;
     if (ctx === undefined) return;
     const active = !this.destroyed && (this.#connecting || this.#conn !== undefined);
-    if (active !== this.#joined) {
-      this.#joined = active;
-      if (active) ctx.life.join(this.#member);
-      else ctx.life.leave(this.#member);
-    }
-    const held = active && this.#refed;
-    if (held !== this.#held) {
-      this.#held = held;
-      ctx.life.hold(held ? 1 : -1);
-    }
+    this.#slot.sync(ctx.life, active);
   }
 
   /** Sends RST and destroys (node's `resetAndDestroy`). */
@@ -845,8 +831,8 @@ export class Socket extends Duplex {
    * destroyed; `unref()` lets the process exit anyway, `ref()` undoes it (the stack counts
    * ref'd handles, lifetime.ts). The idle-timeout timer never holds the process.
    */
-  ref(): this { this.#refed = true; this.#syncLife(); return this; }
-  unref(): this { this.#refed = false; this.#syncLife(); return this; }
+  ref(): this { this.#slot.refed = true; this.#syncLife(); return this; }
+  unref(): this { this.#slot.refed = false; this.#syncLife(); return this; }
 
   // ------------------------------------------------------------------ state
 
