@@ -82,6 +82,27 @@ export class Netns {
     return server;
   }
 
+  /**
+   * Starts fixtures/tcp-http-server.mjs (kernel side) serving `size` bytes on `port`;
+   * resolves once it listens, with the body's sha256 and its output so far (each
+   * request's `peer ADDRESS PORT URL` line lands in `out()`).
+   */
+  async httpFixture(port: number, size: number, lingerMs = 60_000): Promise<{ child: ChildProcess; sha256: string; out(): string }> {
+    const child = this.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/tcp-http-server.mjs'), String(port), String(size), String(lingerMs)]);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const sha256 = await new Promise<string>((resolveListen, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server fixture did not start: ${out}`)), 20_000);
+      const check = (): void => {
+        const m = out.match(/listening (\d+) (\d+) ([0-9a-f]{64})/);
+        if (m) { clearTimeout(timer); resolveListen(m[3]!); }
+      };
+      child.stdout!.on('data', check);
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server fixture exited ${code}: ${out}`)); });
+    });
+    return { child, sha256, out: () => out };
+  }
+
   /** Interfaces present in the namespace (names). */
   links(): string[] {
     return this.runSync('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);

@@ -132,22 +132,12 @@ describe('the capture of netstack serve with offloads is what the wire carries',
 
 describe('the capture of netstack fetch (the stack as the client) is what the wire carries', () => {
   it('a 3 MB download over the stack: 0 bad checksums, 0 malformed, and the bytes are in the capture', async () => {
-    const srv = ns.spawn(process.execPath, [join(repoRoot, 'test/kernel/fixtures/tcp-http-server.mjs'), '8080', String(3_000_000), '60000']);
-    let srvOut = '';
-    const listening = await new Promise<RegExpMatchArray>((resolveListen, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server fixture did not start: ${srvOut}`)), 20_000);
-      srv.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        srvOut += d;
-        const m = srvOut.match(/listening (\d+) (\d+) ([0-9a-f]{64})/);
-        if (m) { clearTimeout(timer); resolveListen(m); }
-      });
-      srv.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server fixture exited ${code}: ${srvOut}`)); });
-    });
+    const { child: srv, sha256 } = await ns.httpFixture(8080, 3_000_000);
     const file = join(dir, 'fetch.pcap');
     try {
       const r = await ns.run(process.execPath, [cli, 'fetch', '-m', '30', '-o', '/dev/null', '--pcap', file, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/big'], { timeoutMs: 45_000 });
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr.match(/sha256 ([0-9a-f]{64})/)?.[1], r.stderr).toBe(listening[3]);
+      expect(r.stderr.match(/sha256 ([0-9a-f]{64})/)?.[1], r.stderr).toBe(sha256);
     } finally {
       srv.kill('SIGTERM');
     }

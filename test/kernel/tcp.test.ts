@@ -15,7 +15,6 @@ const STACK = '10.7.0.2';
 const IMPAIR = 'loss=3%,reorder=25%,dup=1%,delay=5ms,seed=7';
 const httpClient = join(repoRoot, 'test/kernel/fixtures/tcp-http-client.mjs');
 const echoClient = join(repoRoot, 'test/kernel/fixtures/tcp-echo-client.mjs');
-const httpServer = join(repoRoot, 'test/kernel/fixtures/tcp-http-server.mjs');
 
 let ns: Netns;
 let server: Server;
@@ -165,18 +164,7 @@ describe('refusal, half-close and RST as the kernel expects', () => {
 
 describe('the stack connects out to a kernel-side server', () => {
   it('netstack fetch over tun1 gets 5 MB from a node:http server with the right sha256', async () => {
-    const srv = ns.spawn(process.execPath, [httpServer, '8080', String(5_000_000), '60000']);
-    let srvOut = '';
-    const listening = await new Promise<RegExpMatchArray>((resolveListen, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server fixture did not start: ${srvOut}`)), 20_000);
-      srv.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        srvOut += d;
-        const m = srvOut.match(/listening (\d+) (\d+) ([0-9a-f]{64})/);
-        if (m) { clearTimeout(timer); resolveListen(m); }
-      });
-      srv.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server fixture exited ${code}: ${srvOut}`)); });
-    });
-    const expectedSha = listening[3]!;
+    const { child: srv, sha256: expectedSha, out } = await ns.httpFixture(8080, 5_000_000);
     try {
       const body = join(dir, 'fetched.bin');
       const r = await ns.run(process.execPath, [cli, 'fetch', '--stats', '-m', '30', '-o', body, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/big'], { timeoutMs: 45_000 });
@@ -186,7 +174,7 @@ describe('the stack connects out to a kernel-side server', () => {
       // address of the kernel, so it would answer a kernel client over loopback): the
       // server saw the stack's address, once, and the stack counted the connection and
       // the segments of the body.
-      expect(srvOut.match(/^peer .*$/gm), srvOut).toEqual([expect.stringMatching(/^peer 10\.7\.1\.2 \d+ \/big$/)]);
+      expect(out().match(/^peer .*$/gm), out()).toEqual([expect.stringMatching(/^peer 10\.7\.1\.2 \d+ \/big$/)]);
       const stats = JSON.parse(r.stderr.split('\n').find((l) => l.startsWith('stats '))!.slice(6));
       expect(stats.tcp.activeOpens).toBe(1);
       expect(stats.tcp.inSegs).toBeGreaterThan(10); // 64 KB super-segments with offloads
