@@ -34,7 +34,8 @@ export interface Notifier {
   post(target: Notifiable): void;
 }
 
-function rethrow(e: unknown): never {
+/** Throws `e`: given to process.nextTick, a user's exception surfaces as an uncaught one. */
+export function rethrow(e: unknown): never {
   throw e;
 }
 

@@ -29,13 +29,10 @@ import { invalidArgType, invalidArgValue, errnoError, stackClosedError } from '@
 import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
-import { EventQueue } from './events.js';
+import { EventQueue, rethrow } from './events.js';
 import { Lifetime } from './lifetime.js';
 import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
-function rethrow(e: unknown): never {
-  throw e;
-}
 
 function noop(): void {}
 /** The keep-alive interval's period: the largest a Node timer takes (it never needs to fire). */

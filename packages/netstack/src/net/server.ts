@@ -14,9 +14,9 @@ import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
 import { kContext, type NetContext } from './context.js';
 import { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
-import type { Notifiable } from '../events.js';
 import { HandleSlot } from '../lifetime.js';
-import { guard, kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
+import { runUserCode, type Notifiable } from '../events.js';
+import { kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
 
 export interface ServerOptions {
   /** Accepted sockets keep their writable side open after the peer's FIN. Default false. */
@@ -212,7 +212,7 @@ export class Server extends EventEmitter {
         // node closes the handle: close(2) -- FIN, or RST if the peer already sent data.
         c.close(ctx.clock.now());
         ctx.clock.schedule();
-        guard(() => this.emit('drop', info));
+        runUserCode(() => this.emit('drop', info));
         continue;
       }
       const socket = new Socket({
@@ -227,7 +227,7 @@ export class Server extends EventEmitter {
         this.#connections--;
         this.#emitCloseIfDrained();
       }, o.pauseOnConnect === true);
-      guard(() => this.emit('connection', socket));
+      runUserCode(() => this.emit('connection', socket));
     }
   }
 

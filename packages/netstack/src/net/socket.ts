@@ -33,8 +33,8 @@ import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFu
 import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js';
 import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import type { Server } from './server.js';
-import type { Notifiable } from '../events.js';
 import { HandleSlot } from '../lifetime.js';
+import { rethrow, runUserCode, type Notifiable } from '../events.js';
 
 /** Options of `new Socket()` (node's SocketConstructorOpts, TCP subset). */
 export interface SocketOptions {
@@ -476,13 +476,13 @@ export class Socket extends Duplex {
     const n = this.#notes;
     const ev = n.events;
     n.events = 0;
-    if (ev & EV_ESTABLISHED) guard(() => this.#onEstablished());
-    if (ev & EV_READ) guard(() => this.#pull());
-    if (ev & EV_WRITE) guard(() => this.#flushWrite());
+    if (ev & EV_ESTABLISHED) runUserCode(() => this.#onEstablished());
+    if (ev & EV_READ) runUserCode(() => this.#pull());
+    if (ev & EV_WRITE) runUserCode(() => this.#flushWrite());
     if (ev & EV_CLOSED) {
       const err = n.error;
       n.error = undefined;
-      guard(() => this.#onCoreClosed(err));
+      runUserCode(() => this.#onCoreClosed(err));
     }
   }
 
@@ -557,7 +557,7 @@ export class Socket extends Duplex {
       this.#eofPushed = true;
       // As node's onStreamRead: read(0) lets 'end' fire when nothing is buffered,
       // even if nobody consumes the stream.
-      guard(() => { this.push(null); this.read(0); });
+      runUserCode(() => { this.push(null); this.read(0); });
     }
   }
 
@@ -890,23 +890,6 @@ export class Socket extends Duplex {
 
   /** The core connection's TCP state, for diagnostics ('ESTABLISHED', 'TIME-WAIT'...). */
   get tcpState(): string | undefined { return this.#conn?.state; }
-}
-
-/**
- * Runs a core callback. A user listener that throws (we emit from these callbacks)
- * must not unwind through the TCP core's event delivery and the packet path: the
- * exception is rethrown on the next tick, an uncaught exception as in node.
- */
-export function guard(fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    process.nextTick(rethrow, e);
-  }
-}
-
-function rethrow(e: unknown): never {
-  throw e;
 }
 
 /** The state of node's internalConnectMultiple (autoSelectFamily with several addresses). */
