@@ -35,7 +35,7 @@ import {
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
-import { errnoError, icmpErrorErrno, invalidArgType, outOfRange, validateInteger, type ErrnoError } from '@netstack/ip';
+import { argTypeError, checkInteger, icmpErrorErrno, opError, rangeError, type OpError } from '@netstack/ip';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode, parseIcmp, parseQuotedIpv4 } from './wire.js';
 
 /** What the ICMP layer needs from the IP layer: its output, and the error router. */
@@ -150,7 +150,8 @@ export interface PingResult {
   address: Ipv4Address;
 }
 
-export type PingError = ErrnoError;
+/** A ping's failure: `code` (ETIMEDOUT, EHOSTUNREACH...), syscall 'ping', `address`; the facade makes Node's error of it. */
+export type PingError = OpError;
 export type PingCallback = (err: PingError | null, result: PingResult | undefined) => void;
 export interface PingHandle {
   readonly id: number;
@@ -343,12 +344,12 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     this.ip = ip;
     const rate = options.errorRatePerSecond ?? 1000;
     const burst = options.errorBurst ?? 50;
-    if (!(rate >= 0) || !Number.isFinite(rate)) throw outOfRange('options.errorRatePerSecond', 'a finite number >= 0', rate);
-    validateInteger(burst, 'options.errorBurst', 0, 2 ** 31 - 1);
+    if (!(rate >= 0) || !Number.isFinite(rate)) throw rangeError('options.errorRatePerSecond', 'a finite number >= 0', rate);
+    checkInteger(burst, 'options.errorBurst', 0, 2 ** 31 - 1);
     this.bucket = new TokenBucket(rate, burst);
     // At least room for a 20-byte IP header, the 8-byte ICMP header and 28 quoted bytes (header + 8).
-    this.errorDatagramLimit = validateInteger(options.errorDatagramLimit ?? 576, 'options.errorDatagramLimit', 56, 65535);
-    this.maxOutstanding = validateInteger(options.maxOutstandingPings ?? 1024, 'options.maxOutstandingPings', 1, 65536);
+    this.errorDatagramLimit = checkInteger(options.errorDatagramLimit ?? 576, 'options.errorDatagramLimit', 56, 65535);
+    this.maxOutstanding = checkInteger(options.maxOutstandingPings ?? 1024, 'options.maxOutstandingPings', 1, 65536);
     this.subnet = options.subnet;
     this.defaultId = Math.floor((options.random ?? Math.random)() * 0x10000) & 0xffff;
   }
@@ -469,7 +470,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     if (errno === undefined) return;
     this.removePing(entry);
     entry.done = true;
-    entry.callback(errnoError(errno.code, 'ping', formatAddress(entry.dst)), undefined);
+    entry.callback(opError(errno.code, 'ping', formatAddress(entry.dst)), undefined);
   }
 
   /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
@@ -580,22 +581,21 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * queue of failures waiting for `poll` is bounded too.
    */
   ping(dst: Ipv4Address, options: PingOptions, now: number, callback: PingCallback): PingHandle {
-    if (typeof dst !== 'number') throw invalidArgType('dst', 'of type number', dst);
-    validateInteger(dst, 'dst', 0, 0xffffffff);
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-    const size = options.size === undefined ? 56 : validateInteger(options.size, 'options.size', 0, MAX_ECHO_DATA);
-    const id = options.id === undefined ? this.defaultId : validateInteger(options.id, 'options.id', 0, 0xffff);
+    checkInteger(dst, 'dst', 0, 0xffffffff);
+    if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
+    const size = options.size === undefined ? 56 : checkInteger(options.size, 'options.size', 0, MAX_ECHO_DATA);
+    const id = options.id === undefined ? this.defaultId : checkInteger(options.id, 'options.id', 0, 0xffff);
     const timeout = options.timeout ?? 1000;
-    if (typeof timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', timeout);
-    if (!(timeout > 0) || !Number.isFinite(timeout)) throw outOfRange('options.timeout', 'a finite number > 0', timeout);
-    const ttl = options.ttl === undefined ? undefined : validateInteger(options.ttl, 'options.ttl', 1, 255);
-    if (typeof now !== 'number' || Number.isNaN(now)) throw invalidArgType('now', 'of type number', now);
-    if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+    if (typeof timeout !== 'number') throw argTypeError('options.timeout', 'a number', timeout);
+    if (!(timeout > 0) || !Number.isFinite(timeout)) throw rangeError('options.timeout', 'a finite number > 0', timeout);
+    const ttl = options.ttl === undefined ? undefined : checkInteger(options.ttl, 'options.ttl', 1, 255);
+    if (typeof now !== 'number' || Number.isNaN(now)) throw argTypeError('now', 'a number', now);
+    if (typeof callback !== 'function') throw argTypeError('callback', 'a function', callback);
 
     const address = formatAddress(dst);
     const entry: PendingPing = { id, seq: 0, dst, size, sentAt: now, deadline: now, callback, done: false, failure: undefined };
     if (this.pings.size >= this.maxOutstanding) {
-      this.fail(entry, errnoError('ENOBUFS', 'ping', address));
+      this.fail(entry, opError('ENOBUFS', 'ping', address));
       return new Handle(this, entry);
     }
     // The next sequence number whose (id, seq) is free; the table is smaller than 2^16.
@@ -612,7 +612,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     const err: SendError | undefined = this.ip.sendWith(dst, PROTO_ICMP, w.length, w, ttl === undefined ? {} : { ttl });
     if (err !== undefined) {
       this.counters.OutErrors++;
-      this.fail(entry, errnoError(err, 'ping', address));
+      this.fail(entry, opError(err, 'ping', address));
       return new Handle(this, entry);
     }
     this.counters.OutMsgs++;
@@ -680,7 +680,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     for (const p of expired) {
       if (p.done) continue;
       p.done = true;
-      p.callback(errnoError('ETIMEDOUT', 'ping', formatAddress(p.dst)), undefined);
+      p.callback(opError('ETIMEDOUT', 'ping', formatAddress(p.dst)), undefined);
     }
   }
 

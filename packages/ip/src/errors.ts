@@ -1,22 +1,12 @@
 /**
- * Node-style errors, shared by every package above `ip` (icmp, udp, tcp, the
- * facade): argument errors with Node's `ERR_*` codes (thrown at once), and
- * operational errors with an errno `code`, a negative `errno` (as libuv reports
- * it), `syscall`, and `address`/`port`, shaped as lib/internal/errors.js makes them.
+ * The cores' errors: a plain `code` on an Error, nothing of Node's or libuv's wording.
+ * Failures a core reports are codes (errno names such as 'EADDRINUSE', or its own
+ * 'ERR_*' for misuse of its API); the facade (@netstack/netstack, node-errors.ts) turns
+ * them into the errors Node would throw (negative `errno`, libuv's message, `syscall`).
  */
-import { constants } from 'node:os';
 
 export interface CodedError extends Error {
   code: string;
-}
-
-/** An operational (system) error. */
-export interface ErrnoError extends CodedError {
-  errno?: number;
-  syscall?: string;
-  address?: string;
-  port?: number;
-  hostname?: string;
 }
 
 export function codedError(Ctor: new (message: string) => Error, code: string, message: string): CodedError {
@@ -25,90 +15,37 @@ export function codedError(Ctor: new (message: string) => Error, code: string, m
   return e;
 }
 
-/** libuv's strings, which node puts in listen/bind errors ("address already in use"). */
-const UV_MESSAGE: Readonly<Record<string, string>> = {
-  EADDRINUSE: 'address already in use',
-  EADDRNOTAVAIL: 'address not available',
-  ENOBUFS: 'no buffer space available',
-  ENETUNREACH: 'network is unreachable',
-};
-
 /**
- * Node's ExceptionWithHostPort ("connect ECONNREFUSED 10.0.0.2:80"; the port only
- * when non-zero) or, with `withUvMessage`, UVExceptionWithHostPort ("listen
- * EADDRINUSE: address already in use 0.0.0.0:80").
+ * An operation's failure in a core (a ping's ETIMEDOUT, EHOSTUNREACH...): the errno
+ * `code`, what was tried (`syscall`) and where (`address`). The facade makes Node's
+ * error out of these three.
  */
-export function errnoError(code: string, syscall: string, address?: string, port?: number, withUvMessage = false): ErrnoError {
-  let where = '';
-  if (address !== undefined) where = port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
-  const uv = withUvMessage && UV_MESSAGE[code] !== undefined ? `: ${UV_MESSAGE[code]}` : '';
-  const e = new Error(`${syscall} ${code}${uv}${where}`) as ErrnoError;
-  // Node's own property order: errno, code, syscall, address, port.
-  const n = (constants.errno as Record<string, number | undefined>)[code];
-  e.errno = n === undefined ? 0 : -n;
+export interface OpError extends CodedError {
+  syscall: string;
+  address?: string;
+}
+
+export function opError(code: string, syscall: string, address?: string): OpError {
+  const e = new Error(address === undefined ? `${syscall} ${code}` : `${syscall} ${code} ${address}`) as OpError;
   e.code = code;
   e.syscall = syscall;
   if (address !== undefined) e.address = address;
-  if (port !== undefined && port > 0) e.port = port;
   return e;
 }
 
-/** How node describes a received value in ERR_INVALID_ARG_TYPE and friends. */
-export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  if (typeof v === 'function') return `function ${(v as { name?: string }).name ?? ''}`;
-  if (typeof v === 'object') {
-    const ctor = (v as { constructor?: { name?: string } }).constructor?.name;
-    return ctor ? `an instance of ${ctor}` : 'an object';
-  }
-  let shown = typeof v === 'string' ? `'${v.length > 25 ? `${v.slice(0, 25)}...` : v}'` : String(v);
-  if (typeof v === 'bigint') shown += 'n';
-  return `type ${typeof v} (${shown})`;
+/** A core API's argument of the wrong type: code ERR_INVALID_ARG_TYPE. */
+export function argTypeError(name: string, expected: string, actual: unknown): CodedError {
+  return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be ${expected}; got ${actual === null ? 'null' : typeof actual}`);
 }
 
-export function invalidArgType(name: string, expected: string, actual: unknown): CodedError {
-  const what = name.includes('.') ? 'property' : 'argument';
-  return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" ${what} must be ${expected}. Received ${describeValue(actual)}`);
+/** A core API's argument out of its range: code ERR_OUT_OF_RANGE. */
+export function rangeError(name: string, range: string, actual: unknown): CodedError {
+  return codedError(RangeError, 'ERR_OUT_OF_RANGE', `${name} must be ${range}; got ${String(actual)}`);
 }
 
-export function invalidArgValue(name: string, value: unknown, reason: string): CodedError {
-  const what = name.includes('.') ? 'property' : 'argument';
-  let shown: string;
-  try {
-    shown = JSON.stringify(value) ?? String(value);
-  } catch {
-    shown = String(value);
-  }
-  return codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `The ${what} '${name}' ${reason}. Received ${shown}`);
-}
-
-export function outOfRange(name: string, range: string, actual: unknown): CodedError {
-  return codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`);
-}
-
-/** Node's validateInteger: a number, an integer, within [min, max]. */
-export function validateInteger(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
+/** A number, an integer, within [min, max]; else argTypeError / rangeError. */
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw argTypeError(name, 'a number', value);
+  if (!Number.isInteger(value) || value < min || value > max) throw rangeError(name, `an integer in ${min}..${max}`, value);
   return value;
-}
-
-/**
- * A call on a stack that was closed (`stack.close()`): code ERR_STACK_CLOSED, with the
- * `syscall` (and `address`/`port`) it stands for, delivered where the call's operational
- * errors go ('error' event, callback, rejection). A dedicated code, not an errno: nothing
- * was tried on the network, and a caller can tell "my own stack is gone" from a network
- * failure (see the facade's README, "Closing a stack").
- */
-export function stackClosedError(syscall: string, address?: string, port?: number): ErrnoError {
-  let where = '';
-  if (address !== undefined) where = port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
-  const e = new Error(`${syscall} ERR_STACK_CLOSED${where}: the stack is closed`) as ErrnoError;
-  e.code = 'ERR_STACK_CLOSED';
-  e.syscall = syscall;
-  if (address !== undefined) e.address = address;
-  if (port !== undefined && port > 0) e.port = port;
-  return e;
 }

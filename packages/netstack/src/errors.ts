@@ -1,4 +1,4 @@
-/** Errors of the facade: a stable Node-style `code` (the shared helpers live in @netstack/ip). */
+/** Errors of the facade: a stable Node-style `code` (Node's own errors are made in node-errors.ts). */
 export class NetstackError extends Error {
   readonly code: string;
   constructor(code: string, message: string, extra: Record<string, unknown> = {}) {

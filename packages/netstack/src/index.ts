@@ -11,5 +11,5 @@ export { Socket, Server } from './net/index.js';
 export type {
   TcpApi, SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, ServerOptions, ConnectionListener, ListenOptionsNet, ErrnoError,
 } from './net/index.js';
-export { UdpSocket } from '@netstack/udp';
-export type { UdpSocketOptions, RemoteInfo, BindOptions, SendCallback } from '@netstack/udp';
+export { UdpSocket } from './dgram/index.js';
+export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback } from './dgram/index.js';

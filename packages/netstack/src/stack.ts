@@ -21,11 +21,12 @@ import { randomBytes } from 'node:crypto';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
-import { IcmpLayer } from '@netstack/icmp';
-import { UdpLayer, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from '@netstack/udp';
+import { IcmpLayer, type PingError } from '@netstack/icmp';
+import { UdpLayer } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
-import { invalidArgType, invalidArgValue, errnoError, stackClosedError } from '@netstack/ip';
+import { createUdpApi, type UdpApi } from './dgram/index.js';
+import { invalidArgType, invalidArgValue, errnoError, stackClosedError } from './node-errors.js';
 import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
@@ -178,7 +179,7 @@ export class Stack {
   readonly ip: Ipv4Layer;
   readonly icmp: IcmpLayer;
   /** `stack.udp.createSocket('udp4')`, shaped like node:dgram. */
-  readonly udp: { createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket };
+  readonly udp: UdpApi;
   private readonly udpLayer: UdpLayer;
   /** The TCP core (pure protocol); `tcp` is the node:net-shaped API over it. */
   readonly tcpLayer: TcpLayer;
@@ -332,11 +333,11 @@ export class Stack {
       this.ip.setErrorReporter(this.icmp);
       // One secret per stack (RFC 6528 ISNs, SYN cookies, RFC 6056 ports of both transports).
       const key = options.tcpOptions?.isnKey ?? new Uint8Array(randomBytes(16));
-      this.udpLayer = new UdpLayer(this.ip, { notifier: this.events, handles: this.life, portKey: key });
+      this.udpLayer = new UdpLayer(this.ip, { portKey: key });
       this.ip.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
-      this.udp = { createSocket: (type, onMessage) => this.udpLayer.createSocket(type, onMessage) };
+      this.udp = createUdpApi(this.udpLayer, { notifier: this.events, handles: this.life });
       option = 'tcpOptions';
       this.tcpLayer = new TcpLayer(this.ip, { ...options.tcpOptions, isnKey: key });
       this.ip.register(this.tcpLayer);
@@ -520,12 +521,14 @@ export class Stack {
       try {
         handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, this.clock.now(), (err, result) => {
           if (!finish()) return;
-          if (err) reject(Object.assign(err, { address: host }));
+          // The core reports a code; Node's error (negative errno) is made here, at the edge.
+          if (err) reject(errnoError(err.code, 'ping', host));
           else resolve(result!);
         });
       } catch (e) {
         finish();
-        throw e;
+        // ENOBUFS when pings pile up unpolled (an OpError of the core); anything else as it is.
+        throw isPingError(e) ? errnoError(e.code, 'ping', host) : e;
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.schedule();
@@ -633,6 +636,10 @@ export class Stack {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function isPingError(e: unknown): e is PingError {
+  return e instanceof Error && (e as Partial<PingError>).syscall === 'ping' && typeof (e as Partial<PingError>).code === 'string';
 }
 
 function flat(obj: object): Record<string, number> {

@@ -5,7 +5,7 @@
  * clock jumps to the next timer.
  */
 import { createLinkPair, type LinkPair } from '@netstack/tun';
-import type { RemoteInfo, UdpSocket } from '@netstack/udp';
+import type { RemoteInfo, UdpSocket } from '../src/index.js';
 import { createStack, type Stack, type StackOptions } from '../src/index.js';
 import { CLASS_IN, TYPE_A, TYPE_SOA, emitDnsMessage, parseDnsMessage, type DnsMessage, type DnsRecord } from '../src/dns/wire.js';
 import { VirtualClock } from '../../../test/sim/driver.js';

@@ -1,11 +1,12 @@
 /**
- * The boundary between the UDP layer and its sockets, in its own file so that
- * socket.ts needs nothing from layer.ts (no import cycle): a socket owns a
- * `UdpEndpoint` record and reaches the layer only through `SocketHost`.
+ * The UDP core's endpoint API: an endpoint is one socket's place in the port table,
+ * and `SocketHost` (implemented by UdpLayer) is everything a socket facade may ask of
+ * the core. The core reports failures as errno codes ('EADDRINUSE', ...); the facades
+ * (node:dgram's UdpSocket and the DNS client in @netstack/netstack) make errors of them.
  */
 import type { Ipv4Address, SendError } from '@netstack/ip';
 
-/** One socket's place in the port table. Owned by a UdpSocket; the layer only reads and routes. */
+/** One socket's place in the port table. Owned by a socket facade; the layer only reads and routes. */
 export interface UdpEndpoint {
   localAddr: Ipv4Address;
   localPort: number;
@@ -19,7 +20,7 @@ export interface UdpEndpoint {
   onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): boolean;
   /** An ICMP error reported to this (connected) socket: an errno code such as ECONNREFUSED. */
   onError(code: string, now: number): void;
-  /** Closes the owning socket (UdpLayer.close). */
+  /** Closes the owning socket (UdpLayer.close, when its stack closes). */
   close(): void;
   /** IP_MULTICAST_TTL: the TTL of datagrams to a multicast group (Linux default 1; 0 = this host only). */
   mcTtl: number;
@@ -50,35 +51,10 @@ export const MAX_SOURCES = 10;
 /** What a membership call asks the layer (IP_ADD/DROP_MEMBERSHIP, IP_ADD/DROP_SOURCE_MEMBERSHIP). */
 export type MembershipOp = 'join' | 'leave' | 'join-source' | 'leave-source';
 
-/**
- * A socket with events to emit: the host runs `notify()` when no layer is in the middle
- * of its work (the stack's event queue; `notifyQueued` is the queue's flag, owned by the
- * socket). The same shape as @netstack/netstack's `Notifiable`.
- */
-export interface UdpNotifiable {
-  notifyQueued: boolean;
-  notify(): void;
-}
-
-/** Where the layer hands sockets with events to emit (a stack's event queue). */
-export interface UdpNotifier {
-  post(target: UdpNotifiable): void;
-}
-
-/**
- * What keeps the process alive (a stack's count of ref'd handles, like libuv's active
- * handles): a socket adds 1 while it is bound and ref'd, and takes it back on unref() or close.
- */
-export interface HandleCounter {
-  hold(delta: 1 | -1): void;
-}
-
-/** What a UdpSocket needs from the layer (UdpLayer implements it). */
-export interface SocketHost extends UdpNotifier, HandleCounter {
-  /** The host (a stack) was closed: binding fails with ERR_STACK_CLOSED. */
+/** What a socket facade needs from the core (UdpLayer implements it). */
+export interface SocketHost {
+  /** The layer was closed (UdpLayer.close: its stack closed): `bind` must not be called any more. */
   readonly closed: boolean;
-  /** Bound on datagrams a socket holds before 'listening'. */
-  readonly receiveQueueLimit: number;
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined;
   unbind(ep: UdpEndpoint): void;
   connect(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'ENETUNREACH' | undefined;

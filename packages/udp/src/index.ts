@@ -2,5 +2,3 @@ export * from './wire.js';
 export { UdpLayer, type UdpLayerOptions, type UdpStats } from './layer.js';
 export { MAX_MEMBERSHIPS, MAX_SOURCES } from './endpoint.js';
 export type { UdpEndpoint, SocketHost, Membership, MembershipOp } from './endpoint.js';
-export { UdpSocket, type UdpSocketOptions, type RemoteInfo, type AddressInfo, type BindOptions, type SendCallback } from './socket.js';
-export type { ErrnoError, NodeStyleError } from './errors.js';

@@ -1,7 +1,8 @@
 /**
  * The UDP layer (protocol 17, RFC 768; RFC 1122 §4.1): a port table, demultiplexing,
- * ephemeral ports, checksums, ICMP error routing, and the factory for dgram-shaped
- * sockets (`createSocket`, in socket.ts).
+ * ephemeral ports, checksums, ICMP error routing. Sockets are facades over its endpoints
+ * (endpoint.ts; node:dgram's is in @netstack/netstack): the layer reports their failures
+ * as errno codes and makes no Node errors.
  *
  * Sockets never touch bytes: the layer parses, finds the endpoint that accepts the
  * datagram and hands it the (borrowed) payload. Bad input is counted and dropped.
@@ -40,6 +41,8 @@ import {
   ViewCache,
   formatAddress,
   icmpErrorErrno,
+  rangeError,
+  codedError,
   type InboundDatagram,
   type IpOutput,
   type Ipv4Address,
@@ -50,29 +53,18 @@ import {
   type TransportProtocol,
 } from '@netstack/ip';
 import { randomBytes } from 'node:crypto';
-import { outOfRange } from './errors.js';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import { MAX_MEMBERSHIPS, MAX_SOURCES, type HandleCounter, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint, type UdpNotifiable, type UdpNotifier } from './endpoint.js';
-import { UdpSocket, type UdpSocketOptions, type RemoteInfo } from './socket.js';
+import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint } from './endpoint.js';
 
 export type { UdpEndpoint } from './endpoint.js';
 
 export interface UdpLayerOptions {
-  /** Told when a socket starts or stops keeping the process alive (a stack's handle count). Default: nobody. */
-  handles?: HandleCounter;
-  /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). Default 1024. */
-  receiveQueueLimit?: number;
   /** Ephemeral ports, inclusive. Default [49152, 65535] (RFC 6335 §6 dynamic ports). */
   ephemeralRange?: readonly [number, number];
   /** Bound on bound sockets (the port table). Default 65536; beyond it bind fails with EMFILE. */
   maxSockets?: number;
   /** Secret key of the RFC 6056 ephemeral port allocator (a stack passes its own). Default: 16 random bytes. */
   portKey?: Uint8Array;
-  /**
-   * Where sockets post themselves to emit 'message' (a stack's event queue, which runs
-   * them once the receive batch is over). Default: at once, after the datagram was queued.
-   */
-  notifier?: UdpNotifier;
   /**
    * net.core.rmem_max and wmem_max: what setRecvBufferSize / setSendBufferSize may ask for
    * (Linux then doubles it). Default 212992, Linux's default for both.
@@ -94,23 +86,6 @@ function findMembership(ep: UdpEndpoint, group: Ipv4Address): Membership | undef
   return undefined;
 }
 
-
-
-function rethrow(e: unknown): never {
-  throw e;
-}
-
-/** Without a stack: notify at once; a throwing listener becomes an uncaught exception on the next tick. */
-const IMMEDIATE: UdpNotifier = {
-  post(t: UdpNotifiable): void {
-    t.notifyQueued = false;
-    try {
-      t.notify();
-    } catch (e) {
-      process.nextTick(rethrow, e);
-    }
-  },
-};
 
 /** Counters named after /proc/net/snmp `Udp:`. */
 export interface UdpStats {
@@ -161,12 +136,9 @@ const NO_CHUNKS: readonly Uint8Array[] = [];
 export class UdpLayer implements TransportProtocol, SocketHost {
   readonly protocol = PROTO_UDP;
   private readonly ip: IpOutput;
-  readonly receiveQueueLimit: number;
   /** RFC 6056 Algorithm 4 over ephemeralRange: bind(0)'s ports. */
   private readonly ephemeral: EphemeralPorts;
   private readonly maxSockets: number;
-  private readonly notifier: UdpNotifier;
-  private readonly handles: HandleCounter | undefined;
   /** close() ran: sockets bound before were closed; new binds fail (SocketHost.closed). */
   closed = false;
   /** Bound endpoints by local port. */
@@ -193,42 +165,21 @@ export class UdpLayer implements TransportProtocol, SocketHost {
 
   constructor(ip: IpOutput, options: UdpLayerOptions = {}) {
     this.ip = ip;
-    this.receiveQueueLimit = options.receiveQueueLimit ?? 1024;
-    if (!Number.isInteger(this.receiveQueueLimit) || this.receiveQueueLimit < 0) {
-      throw outOfRange('options.receiveQueueLimit', 'an integer >= 0', options.receiveQueueLimit);
-    }
     const [lo, hi] = options.ephemeralRange ?? [49152, 65535];
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 1 || hi > 65535 || lo > hi) {
-      throw outOfRange('options.ephemeralRange', 'integers 1 <= low <= high <= 65535', options.ephemeralRange);
+      throw rangeError('options.ephemeralRange', 'integers 1 <= low <= high <= 65535', options.ephemeralRange);
     }
     this.ephemeral = new EphemeralPorts(options.portKey ?? new Uint8Array(randomBytes(16)), lo, hi, 17);
     this.maxSockets = options.maxSockets ?? 65536;
-    this.notifier = options.notifier ?? IMMEDIATE;
     this.rmemMax = options.rmemMax ?? 212992;
     this.wmemMax = options.wmemMax ?? 212992;
     for (const k of ['rmemMax', 'wmemMax'] as const) {
-      if (!Number.isInteger(this[k]) || this[k] < 1 || this[k] > 0x3fffffff) throw outOfRange(`options.${k}`, 'an integer in [1, 2**30)', options[k]);
+      if (!Number.isInteger(this[k]) || this[k] < 1 || this[k] > 0x3fffffff) throw rangeError(`options.${k}`, 'an integer in [1, 2**30)', options[k]);
     }
-    this.handles = options.handles;
-  }
-
-  /** @internal a socket starts (1) or stops (-1) keeping the process alive (SocketHost). */
-  hold(delta: 1 | -1): void {
-    this.handles?.hold(delta);
-  }
-
-  /** @internal a socket with events to emit (SocketHost). */
-  post(target: UdpNotifiable): void {
-    this.notifier.post(target);
   }
 
   stats(): Readonly<UdpStats> {
     return { ...this.counters };
-  }
-
-  /** A dgram-shaped socket on this layer (node:dgram's createSocket). */
-  createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
-    return new UdpSocket(this, type, onMessage);
   }
 
   // ---- receive path -----------------------------------------------------------
@@ -353,11 +304,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (errno !== undefined && errno.fatal) ep.onError(errno.code, now);
   }
 
-  // ---- port table (used by UdpSocket) ----------------------------------------------
+  // ---- port table (SocketHost: used by the socket facades) ----------------------------
 
   /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
   bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
-    if (this.closed) throw new Error('UdpLayer.bind after close (the socket checks SocketHost.closed first)');
+    if (this.closed) throw codedError(Error, 'ERR_INVALID_STATE', 'UdpLayer.bind after close (the socket checks SocketHost.closed first)');
     // Linux inet_bind: a local, multicast or broadcast address (a socket bound to a group
     // or broadcast address hears only datagrams sent there).
     if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
@@ -521,9 +472,9 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   }
 
   /**
-   * Closes every bound socket (each emits 'close' on a later tick), e.g. when the stack
-   * shuts down; later binds (explicit, or the implicit one of send/connect) fail with
-   * ERR_STACK_CLOSED.
+   * Closes every bound endpoint (`UdpEndpoint.close`: a dgram socket emits 'close' on a
+   * later tick), e.g. when the stack shuts down; `closed` is then true, and a facade fails
+   * later binds itself (node:dgram's with ERR_STACK_CLOSED).
    */
   close(): void {
     this.closed = true;

@@ -25,7 +25,7 @@ import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { ANY, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
 import type { SocketHost, UdpEndpoint } from '@netstack/udp';
-import { codedError, invalidArgType, invalidArgValue } from '../net/errors.js';
+import { codedError, invalidArgType, invalidArgValue } from '../node-errors.js';
 import { DnsResolver, TYPE_A, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats, type TcpChannel } from './resolver.js';
 
 export { DnsResolver, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats } from './resolver.js';

@@ -6,12 +6,12 @@
  * Argument errors are thrown at once with node's `ERR_*` codes.
  */
 
-// The shared Node-style errors (errnoError with libuv's messages, ERR_* helpers)
-// live in @netstack/ip; the socket layer adds its own few below.
-import { codedError, describeValue, type CodedError, type ErrnoError } from '@netstack/ip';
+// The Node errors both facades share (errnoError with libuv's messages, ERR_* helpers)
+// are in ../node-errors.ts; node:net adds its own few below.
+import { codedError, describeValue, type CodedError, type ErrnoError } from '../node-errors.js';
 
-export { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError, describeValue as describe } from '@netstack/ip';
-export type { ErrnoError } from '@netstack/ip';
+export { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError, describeValue as describe } from '../node-errors.js';
+export type { ErrnoError } from '../node-errors.js';
 
 /** `write()` after the peer ended and the socket is not half-open (node's writeAfterFIN). */
 export function endedByPeerError(): ErrnoError {

@@ -5,12 +5,11 @@
  * @netstack/netstack (dgram-multicast.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { UdpLayer } from '../src/index.js';
-import { FakeIp, ip, tick } from './helpers.js';
+import { dgramLayer, FakeIp, ip, tick } from './helpers.js';
 
 function setup() {
   const net = new FakeIp('10.0.0.2');
-  const udp = new UdpLayer(net, { rmemMax: 1 << 22 });
+  const udp = dgramLayer(net, { rmemMax: 1 << 22 });
   return { net, udp };
 }
 

@@ -1,5 +1,7 @@
 /**
- * `UdpSocket`: node:dgram's Socket over the UDP layer, for 'udp4'.
+ * `UdpSocket`: node:dgram's Socket for 'udp4', the facade over one endpoint of the UDP
+ * core (@netstack/udp's `UdpEndpoint`, reached through `SocketHost`). The core reports
+ * failures as errno codes; the Node errors are made here.
  *
  * Argument errors throw at once with Node's codes; operational errors (EADDRINUSE,
  * EADDRNOTAVAIL, ECONNREFUSED, EMSGSIZE, ENETUNREACH, ENOTFOUND…) reach the callback
@@ -7,7 +9,7 @@
  * never from inside the call. 'listening', 'connect' and 'close' are emitted on a
  * later tick too.
  *
- * Receive path: the port is taken in the layer's table at once by `bind` (so a clash
+ * Receive path: the port is taken in the core's table at once by `bind` (so a clash
  * is decided by call order, as in Node). Each datagram is copied once into a Buffer and
  * queued on the socket, as the kernel queues it on a socket's receive buffer; the queue
  * is bounded by `receiveQueueLimit` datagrams and by the receive buffer size (each
@@ -28,12 +30,15 @@
  *
  * Multicast and socket options follow Linux (test/dgram-differential.test.ts runs the
  * same calls on a node:dgram socket and compares): the membership rules and their errno
- * are the layer's (layer.ts, from net/ipv4/igmp.c); TTLs are converted as libuv does
- * (ToInt32, then range-checked); buffer sizes are doubled and capped by the layer's
- * rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
+ * are the core's (packages/udp/src/layer.ts, from net/ipv4/igmp.c); TTLs are converted as
+ * libuv does (ToInt32, then range-checked); buffer sizes are doubled and capped by the
+ * core's rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, stackClosedError, type Ipv4Address } from '@netstack/ip';
+import { ANY, BROADCAST, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
+import { UDP_MAX_PAYLOAD, type MembershipOp, type SocketHost, type UdpEndpoint } from '@netstack/udp';
+import { rethrow, type Notifiable, type Notifier } from '../events.js';
+import type { HandleCounter } from '../lifetime.js';
 import {
   missingArgs,
   alreadyBound,
@@ -47,12 +52,23 @@ import {
   lookupError,
   notConnected,
   notRunning,
+  stackClosedError,
   validatePort,
   validateString,
   type ErrnoError,
 } from './errors.js';
-import type { MembershipOp, SocketHost, UdpEndpoint, UdpNotifiable } from './endpoint.js';
-import { UDP_MAX_PAYLOAD } from './wire.js';
+
+/** What a UdpSocket is built on: the UDP core's endpoint API and the stack's event queue and handle count. */
+export interface DgramContext {
+  /** The UDP core (UdpLayer): port table, sending, memberships. */
+  readonly udp: SocketHost;
+  /** Where a socket posts itself to emit 'message' (the stack's event queue, events.ts). */
+  readonly notifier: Notifier;
+  /** The stack's count of ref'd handles: a bound, ref'd socket holds 1 (lifetime.ts). */
+  readonly handles: HandleCounter;
+  /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). */
+  readonly receiveQueueLimit: number;
+}
 
 export interface UdpSocketOptions {
   type: 'udp4';
@@ -86,7 +102,7 @@ export interface BindOptions {
 export type SendCallback = (error: ErrnoError | null, bytes?: number) => void;
 type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
 
-/** Linux defaults: net.core.rmem_default/wmem_default (the _max caps are the layer's). */
+/** Linux defaults: net.core.rmem_default/wmem_default (the _max caps are the core's). */
 const RMEM_DEFAULT = 212992;
 const SOCK_MIN_RCVBUF = 2304;
 const SOCK_MIN_SNDBUF = 4608;
@@ -96,9 +112,6 @@ const QUEUE_OVERHEAD = 256;
 const EMPTY_BYTES = new Uint8Array(0);
 const EMPTY_BUFFER = Buffer.alloc(0);
 
-function rethrow(e: unknown): never {
-  throw e;
-}
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
 /** 'localhost' and dotted quads; undefined for names we cannot resolve. */
@@ -146,12 +159,13 @@ export interface UdpSocket {
 
 export class UdpSocket extends EventEmitter {
   readonly type = 'udp4' as const;
-  readonly #layer: SocketHost;
+  readonly #udp: SocketHost;
+  readonly #ctx: DgramContext;
   readonly #ep: UdpEndpoint;
   #closed = false;
   #bindState: 'unbound' | 'binding' | 'bound' = 'unbound';
   #connectState: 'disconnected' | 'connecting' | 'connected' = 'disconnected';
-  /** In the layer's port table. */
+  /** In the core's port table. */
   #inTable = false;
   /** ref() (the default) / unref(): whether a bound socket keeps the process alive. */
   #refed = true;
@@ -174,9 +188,9 @@ export class UdpSocket extends EventEmitter {
   #qHead = 0;
   #queuedBytes = 0;
   /** This socket's place in the host's event queue. */
-  readonly #notes: UdpNotifiable = { notifyQueued: false, notify: () => this.#emitQueued() };
+  readonly #notes: Notifiable = { notifyQueued: false, notify: () => this.#emitQueued() };
   #signal: AbortSignal | undefined;
-  /** The chunk list of a one-buffer send, reused (the layer holds it only during the send). */
+  /** The chunk list of a one-buffer send, reused (the core holds it only during the send). */
   readonly #one: Uint8Array[] = [EMPTY_BYTES];
   /** The last destination text `send` resolved, and its address (an echo answers the same peer again and again). */
   #lastHost = '';
@@ -188,8 +202,8 @@ export class UdpSocket extends EventEmitter {
     if (!this.#closed) this.close();
   };
 
-  /** Use `UdpLayer.createSocket`. */
-  constructor(layer: SocketHost, type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  /** Use `stack.udp.createSocket`. */
+  constructor(ctx: DgramContext, type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
     const options = typeof type === 'string' ? { type } : type;
     if (options === null || typeof options !== 'object' || options.type !== 'udp4') throw badType();
@@ -197,7 +211,8 @@ export class UdpSocket extends EventEmitter {
       const v = options[name];
       if (v !== undefined && (typeof v !== 'number' || v >>> 0 !== v)) throw badBufferSize();
     }
-    this.#layer = layer;
+    this.#ctx = ctx;
+    this.#udp = ctx.udp;
     this.#wantRcvbuf = options.recvBufferSize;
     this.#wantSndbuf = options.sendBufferSize;
     const self = this;
@@ -273,8 +288,8 @@ export class UdpSocket extends EventEmitter {
   #bind(host: string, port: number): void {
     this.#bindState = 'binding';
     const addr = resolve(host);
-    const stackClosed = this.#layer.closed;
-    const code = addr === undefined || stackClosed ? undefined : this.#layer.bind(this.#ep, addr, port);
+    const stackClosed = this.#udp.closed;
+    const code = addr === undefined || stackClosed ? undefined : this.#udp.bind(this.#ep, addr, port);
     if (addr === undefined || stackClosed || code !== undefined) {
       const ex = addr === undefined ? lookupError(host)
         : stackClosed ? stackClosedError('bind', formatAddress(addr), port)
@@ -289,8 +304,8 @@ export class UdpSocket extends EventEmitter {
     this.#inTable = true;
     this.#syncHold();
     this.#boundAddr = addr;
-    if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#layer.rmemMax));
-    if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#layer.wmemMax));
+    if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#udp.rmemMax));
+    if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#udp.wmemMax));
     process.nextTick(() => this.#startListening());
   }
 
@@ -357,7 +372,7 @@ export class UdpSocket extends EventEmitter {
     const addr = resolve(host);
     if (addr === undefined) return fail(lookupError(host));
     if (!this.#inTable) return; // the implicit bind failed; its 'error' is on its way (Node drops the queued connect)
-    const code = this.#layer.connect(this.#ep, addr, portNumber);
+    const code = this.#udp.connect(this.#ep, addr, portNumber);
     if (code !== undefined) return fail(errnoException(code, 'connect', host, portNumber));
     process.nextTick(() => {
       if (this.#closed) return;
@@ -369,7 +384,7 @@ export class UdpSocket extends EventEmitter {
   disconnect(): void {
     this.#healthCheck();
     if (this.#connectState !== 'connected') throw notConnected();
-    this.#layer.disconnect(this.#ep, this.#boundAddr);
+    this.#udp.disconnect(this.#ep, this.#boundAddr);
     this.#connectState = 'disconnected';
   }
 
@@ -453,8 +468,8 @@ export class UdpSocket extends EventEmitter {
     // Linux: a UDP payload above 65507 bytes cannot fit one IPv4 datagram (EMSGSIZE);
     // a broadcast address (limited or the subnet's) needs SO_BROADCAST (EACCES, udp_sendmsg).
     if (total > UDP_MAX_PAYLOAD) code = 'EMSGSIZE';
-    else if (!this.#broadcast && (dst === BROADCAST || this.#layer.isBroadcast(dst))) code = 'EACCES';
-    else code = this.#layer.send(this.#ep, dst, dstPort, list, total, this.#ttl);
+    else if (!this.#broadcast && (dst === BROADCAST || this.#udp.isBroadcast(dst))) code = 'EACCES';
+    else code = this.#udp.send(this.#ep, dst, dstPort, list, total, this.#ttl);
     if (list === this.#one) list[0] = EMPTY_BYTES; // hold no caller's buffer
     if (code !== undefined) return this.#sendFailed(cb, errnoException(code, 'send', host ?? formatAddress(dst), dstPort));
     if (cb) process.nextTick(cb, null, total);
@@ -478,11 +493,11 @@ export class UdpSocket extends EventEmitter {
     // Queued, not emitted: no user code runs inside the packet path. The socket posts
     // itself and emits when the stack's batch is over (or at once, without a stack).
     const cost = payload.length + QUEUE_OVERHEAD;
-    if ((this.#queue.length - this.#qHead) >> 1 >= this.#layer.receiveQueueLimit || this.#queuedBytes + cost > this.#rcvbuf) return false;
+    if ((this.#queue.length - this.#qHead) >> 1 >= this.#ctx.receiveQueueLimit || this.#queuedBytes + cost > this.#rcvbuf) return false;
     const rinfo: RemoteInfo = { address: this.#lastSrcText, family: 'IPv4', port: srcPort, size: payload.length };
     this.#queue.push(Buffer.from(payload), rinfo);
     this.#queuedBytes += cost;
-    if (this.#bindState === 'bound') this.#layer.post(this.#notes);
+    if (this.#bindState === 'bound') this.#ctx.notifier.post(this.#notes);
     return true;
   }
 
@@ -501,8 +516,8 @@ export class UdpSocket extends EventEmitter {
     if (typeof callback === 'function') this.on('close', callback);
     this.#healthCheck();
     this.#closed = true;
-    this.#layer.leaveAll(this.#ep);
-    if (this.#inTable) this.#layer.unbind(this.#ep);
+    this.#udp.leaveAll(this.#ep);
+    if (this.#inTable) this.#udp.unbind(this.#ep);
     this.#inTable = false;
     this.#syncHold();
     this.#queue = [];
@@ -537,7 +552,7 @@ export class UdpSocket extends EventEmitter {
   setRecvBufferSize(size: number): void {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     this.#fdCheck('recv');
-    if (size !== 0) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, this.#layer.rmemMax));
+    if (size !== 0) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, this.#udp.rmemMax));
   }
 
   getRecvBufferSize(): number {
@@ -548,7 +563,7 @@ export class UdpSocket extends EventEmitter {
   setSendBufferSize(size: number): void {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     this.#fdCheck('send');
-    if (size !== 0) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, this.#layer.wmemMax));
+    if (size !== 0) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, this.#udp.wmemMax));
   }
 
   getSendBufferSize(): number {
@@ -602,7 +617,7 @@ export class UdpSocket extends EventEmitter {
     const a = parseAddress(interfaceAddress);
     if (a === undefined) throw errnoException('EINVAL', 'setMulticastInterface');
     if (!this.#inTable) throw errnoException('EBADF', 'setMulticastInterface');
-    if (!this.#layer.isLocalInterface(a)) throw errnoException('EADDRNOTAVAIL', 'setMulticastInterface');
+    if (!this.#udp.isLocalInterface(a)) throw errnoException('EADDRNOTAVAIL', 'setMulticastInterface');
   }
 
   /** IP_ADD_MEMBERSHIP: any-source membership of `multicastAddress`. */
@@ -635,13 +650,13 @@ export class UdpSocket extends EventEmitter {
     this.#membership('leave-source', 'dropSourceSpecificMembership', sourceAddress, groupAddress, interfaceAddress);
   }
 
-  /** Parses as libuv does (inet_pton: a bad address is EINVAL; Node stringifies non-strings), then asks the layer. */
+  /** Parses as libuv does (inet_pton: a bad address is EINVAL; Node stringifies non-strings), then asks the core. */
   #membership(op: MembershipOp, syscall: string, source: unknown, group: unknown, iface: unknown): void {
     const g = parseAddress(String(group));
     const s = source === undefined ? ANY : parseAddress(String(source));
     const i = iface === undefined || iface === null ? ANY : parseAddress(String(iface));
     if (g === undefined || s === undefined || i === undefined) throw errnoException('EINVAL', syscall);
-    const code = this.#layer.membership(this.#ep, op, g, i, s);
+    const code = this.#udp.membership(this.#ep, op, g, i, s);
     if (code !== undefined) throw errnoException(code, syscall);
   }
 
@@ -675,7 +690,7 @@ export class UdpSocket extends EventEmitter {
     const want = this.#inTable && !this.#closed && this.#refed;
     if (want === this.#held) return;
     this.#held = want;
-    this.#layer.hold(want ? 1 : -1);
+    this.#ctx.handles.hold(want ? 1 : -1);
   }
 
   #healthCheck(): void {

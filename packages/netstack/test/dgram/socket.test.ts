@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { UdpLayer, type UdpSocket } from '../src/index.js';
-import { FakeIp, ip, parseSent, tick, udpIn } from './helpers.js';
+import type { UdpSocket } from '../../src/index.js';
+import { dgramLayer, FakeIp, ip, parseSent, tick, udpIn } from './helpers.js';
 
 function setup() {
   const net = new FakeIp('10.0.0.2');
-  const udp = new UdpLayer(net, { ephemeralRange: [49152, 49152] }); // one ephemeral port: bind(0) takes 49152
+  const udp = dgramLayer(net, { ephemeralRange: [49152, 49152] }); // one ephemeral port: bind(0) takes 49152
   return { net, udp };
 }
 

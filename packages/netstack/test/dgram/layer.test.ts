@@ -1,16 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { PROTO_UDP, type TransportError } from '@netstack/ip';
-import { UdpLayer, type RemoteInfo, type UdpLayerOptions, type UdpSocket } from '../src/index.js';
-import { FakeIp, ip, parseSent, rawIn, tick, udpIn } from './helpers.js';
+import type { UdpLayerOptions } from '@netstack/udp';
+import type { RemoteInfo, UdpSocket } from '../../src/index.js';
+import type { UdpApiOptions } from '../../src/dgram/index.js';
+import { dgramLayer, type DgramLayer, FakeIp, ip, parseSent, rawIn, tick, udpIn } from './helpers.js';
 
-function setup(options: UdpLayerOptions = {}) {
+function setup(options: UdpLayerOptions & UdpApiOptions = {}) {
   const net = new FakeIp('10.0.0.2');
-  const udp = new UdpLayer(net, { portKey: new Uint8Array(16).fill(3), ...options });
+  const udp = dgramLayer(net, { portKey: new Uint8Array(16).fill(3), ...options });
   return { net, udp };
 }
 
 /** Binds and waits for 'listening'. */
-async function bound(udp: UdpLayer, port: number, address?: string, reuseAddr = false): Promise<UdpSocket> {
+async function bound(udp: DgramLayer, port: number, address?: string, reuseAddr = false): Promise<UdpSocket> {
   const s = udp.createSocket({ type: 'udp4', reuseAddr });
   s.on('error', (e) => { throw e; });
   await new Promise<void>((resolve) => s.bind(port, address, resolve));
@@ -23,7 +25,7 @@ function inbox(s: UdpSocket): { msg: string; rinfo: RemoteInfo }[] {
   return got;
 }
 
-function bindError(udp: UdpLayer, port: number, address?: string): Promise<NodeJS.ErrnoException & { address?: string; port?: number }> {
+function bindError(udp: DgramLayer, port: number, address?: string): Promise<NodeJS.ErrnoException & { address?: string; port?: number }> {
   const s = udp.createSocket('udp4');
   return new Promise((resolve, reject) => {
     s.on('error', resolve);

@@ -18,8 +18,8 @@
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UdpLayer, type UdpSocket } from '../src/index.js';
-import { FakeIp } from './helpers.js';
+import type { UdpSocket } from '../../src/index.js';
+import { dgramLayer, type DgramLayer, FakeIp } from './helpers.js';
 
 type AnySocket = dgram.Socket | UdpSocket;
 /** One call; `L` is the socket's interface address (127.0.0.1 for Node, 10.0.0.2 for ours). */
@@ -159,11 +159,11 @@ async function nodeSocket(bound: boolean): Promise<dgram.Socket> {
   return s;
 }
 
-function ourSocket(bound: boolean): { s: UdpSocket; udp: UdpLayer } {
+function ourSocket(bound: boolean): { s: UdpSocket; udp: DgramLayer } {
   const rmemMax = sysctl('rmem_max');
   const wmemMax = sysctl('wmem_max');
   // A /24 on the fake IP layer: its directed broadcast is 10.0.0.255.
-  const udp = new UdpLayer(Object.assign(new FakeIp('10.0.0.2'), { directedBroadcast: 0x0a0000ff }), {
+  const udp = dgramLayer(Object.assign(new FakeIp('10.0.0.2'), { directedBroadcast: 0x0a0000ff }), {
     ...(rmemMax !== undefined ? { rmemMax } : {}),
     ...(wmemMax !== undefined ? { wmemMax } : {}),
   });

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   Ipv4Layer, PROTO_UDP, emitIpv4, parseIpv4, type ErrorReporter, type InboundDatagram, type Ipv4Repr, type LinkOutput,
 } from '@netstack/ip';
-import { UdpLayer, UdpPacket, emitUdp, parseUdp, udpBufferLen } from '../src/index.js';
-import { ip, tick } from './helpers.js';
+import { UdpPacket, emitUdp, parseUdp, udpBufferLen } from '@netstack/udp';
+import { dgramLayer, ip, tick } from './helpers.js';
 
 class Link implements LinkOutput {
   sent: Uint8Array[] = [];
@@ -21,7 +21,7 @@ const PEER = ip('10.7.0.1');
 function stack() {
   const link = new Link();
   const layer = new Ipv4Layer({ address: US, prefixLength: 24, link, initialIdentification: 1 });
-  const udp = new UdpLayer(layer);
+  const udp = dgramLayer(layer);
   layer.register(udp);
   const reports: { code: number; packet: Uint8Array }[] = [];
   const reporter: ErrorReporter = { destinationUnreachable: (code: number, d: InboundDatagram) => { reports.push({ code, packet: d.packet.slice() }); } };

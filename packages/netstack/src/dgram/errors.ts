@@ -1,14 +1,14 @@
 /**
- * Node-shaped errors for the dgram-like socket, as lib/internal/errors.js makes them:
- * argument errors (`ERR_*`, thrown at once) and system errors (`code`, negative
- * `errno` as libuv reports it, `syscall`, and `address`/`port` where Node adds them).
+ * node:dgram's own errors, as lib/internal/errors.js makes them: argument errors
+ * (`ERR_*`, thrown at once) and system errors (`code`, negative `errno` as libuv
+ * reports it, `syscall`, and `address`/`port` where Node adds them). The errors both
+ * facades share are in ../node-errors.ts.
  */
-import { describeValue, invalidArgType, type CodedError, type ErrnoError } from '@netstack/ip';
+import { describeValue, invalidArgType, type CodedError, type ErrnoError } from '../node-errors.js';
 
-// The shared Node-style errors live in @netstack/ip; udp adds the dgram-specific ones.
-export { errnoError as errnoException, outOfRange } from '@netstack/ip';
+export { errnoError as errnoException, stackClosedError } from '../node-errors.js';
 export { invalidArgType };
-export type { ErrnoError, CodedError as NodeStyleError } from '@netstack/ip';
+export type { ErrnoError };
 type NodeStyleError = CodedError;
 
 /** Node's dns.lookup failure: "getaddrinfo ENOTFOUND host". */

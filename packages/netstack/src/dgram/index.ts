@@ -1,0 +1,50 @@
+/**
+ * The `node:dgram` facade (`stack.udp`), beside the `node:net` one in ../net: sockets
+ * built on the UDP core's endpoints (@netstack/udp's `SocketHost`), with Node's errors
+ * made here from the core's errno codes.
+ */
+import type { SocketHost } from '@netstack/udp';
+import { runUserCode, type Notifiable, type Notifier } from '../events.js';
+import type { HandleCounter } from '../lifetime.js';
+import { outOfRange } from '../node-errors.js';
+import { UdpSocket, type DgramContext, type RemoteInfo, type UdpSocketOptions } from './socket.js';
+
+export { UdpSocket } from './socket.js';
+export type { DgramContext, UdpSocketOptions, RemoteInfo, AddressInfo, BindOptions, SendCallback } from './socket.js';
+
+/** `stack.udp`: node:dgram's `createSocket`. */
+export interface UdpApi {
+  createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket;
+}
+
+export interface UdpApiOptions {
+  /**
+   * Where sockets post themselves to emit 'message' (a stack's event queue, which runs
+   * them once the receive batch is over). Default: at once, after the datagram was queued.
+   */
+  notifier?: Notifier;
+  /** Told when a socket starts or stops keeping the process alive (a stack's handle count). Default: nobody. */
+  handles?: HandleCounter;
+  /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). Default 1024. */
+  receiveQueueLimit?: number;
+}
+
+/** Without a stack: notify at once; a throwing listener becomes an uncaught exception on the next tick. */
+const IMMEDIATE: Notifier = {
+  post(t: Notifiable): void {
+    t.notifyQueued = false;
+    runUserCode(() => t.notify());
+  },
+};
+
+const NO_HANDLES: HandleCounter = { hold() {} };
+
+/** node:dgram's `createSocket` over a UDP core (a stack's UdpLayer). */
+export function createUdpApi(udp: SocketHost, options: UdpApiOptions = {}): UdpApi {
+  const receiveQueueLimit = options.receiveQueueLimit ?? 1024;
+  if (!Number.isInteger(receiveQueueLimit) || receiveQueueLimit < 0) {
+    throw outOfRange('options.receiveQueueLimit', 'an integer >= 0', options.receiveQueueLimit);
+  }
+  const ctx: DgramContext = { udp, notifier: options.notifier ?? IMMEDIATE, handles: options.handles ?? NO_HANDLES, receiveQueueLimit };
+  return { createSocket: (type, onMessage) => new UdpSocket(ctx, type, onMessage) };
+}
