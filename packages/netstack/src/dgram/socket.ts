@@ -28,7 +28,7 @@
  * Joining a group before `bind` keeps the membership for the socket (libuv binds the
  * socket to 0.0.0.0 there, after which Node's own `bind` fails with EINVAL).
  *
- * Multicast and socket options follow Linux (test/dgram-differential.test.ts runs the
+ * Multicast and socket options follow Linux (test/dgram/differential.test.ts runs the
  * same calls on a node:dgram socket and compares): the membership rules and their errno
  * are the core's (packages/udp/src/layer.ts, from net/ipv4/igmp.c); TTLs are converted as
  * libuv does (ToInt32, then range-checked); buffer sizes are doubled and capped by the
