@@ -159,7 +159,7 @@ export interface UdpSocket {
 
 export class UdpSocket extends EventEmitter {
   readonly type = 'udp4' as const;
-  readonly #udp: SocketHost;
+  readonly #layer: SocketHost;
   readonly #ctx: DgramContext;
   readonly #ep: UdpEndpoint;
   #closed = false;
@@ -212,7 +212,7 @@ export class UdpSocket extends EventEmitter {
       if (v !== undefined && (typeof v !== 'number' || v >>> 0 !== v)) throw badBufferSize();
     }
     this.#ctx = ctx;
-    this.#udp = ctx.udp;
+    this.#layer = ctx.udp;
     this.#wantRcvbuf = options.recvBufferSize;
     this.#wantSndbuf = options.sendBufferSize;
     const self = this;
@@ -288,8 +288,8 @@ export class UdpSocket extends EventEmitter {
   #bind(host: string, port: number): void {
     this.#bindState = 'binding';
     const addr = resolve(host);
-    const stackClosed = this.#udp.closed;
-    const code = addr === undefined || stackClosed ? undefined : this.#udp.bind(this.#ep, addr, port);
+    const stackClosed = this.#layer.closed;
+    const code = addr === undefined || stackClosed ? undefined : this.#layer.bind(this.#ep, addr, port);
     if (addr === undefined || stackClosed || code !== undefined) {
       const ex = addr === undefined ? lookupError(host)
         : stackClosed ? stackClosedError('bind', formatAddress(addr), port)
@@ -304,8 +304,8 @@ export class UdpSocket extends EventEmitter {
     this.#inTable = true;
     this.#syncHold();
     this.#boundAddr = addr;
-    if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#udp.rmemMax));
-    if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#udp.wmemMax));
+    if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#layer.rmemMax));
+    if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#layer.wmemMax));
     process.nextTick(() => this.#startListening());
   }
 
@@ -372,7 +372,7 @@ export class UdpSocket extends EventEmitter {
     const addr = resolve(host);
     if (addr === undefined) return fail(lookupError(host));
     if (!this.#inTable) return; // the implicit bind failed; its 'error' is on its way (Node drops the queued connect)
-    const code = this.#udp.connect(this.#ep, addr, portNumber);
+    const code = this.#layer.connect(this.#ep, addr, portNumber);
     if (code !== undefined) return fail(errnoException(code, 'connect', host, portNumber));
     process.nextTick(() => {
       if (this.#closed) return;
@@ -384,7 +384,7 @@ export class UdpSocket extends EventEmitter {
   disconnect(): void {
     this.#healthCheck();
     if (this.#connectState !== 'connected') throw notConnected();
-    this.#udp.disconnect(this.#ep, this.#boundAddr);
+    this.#layer.disconnect(this.#ep, this.#boundAddr);
     this.#connectState = 'disconnected';
   }
 
@@ -468,8 +468,8 @@ export class UdpSocket extends EventEmitter {
     // Linux: a UDP payload above 65507 bytes cannot fit one IPv4 datagram (EMSGSIZE);
     // a broadcast address (limited or the subnet's) needs SO_BROADCAST (EACCES, udp_sendmsg).
     if (total > UDP_MAX_PAYLOAD) code = 'EMSGSIZE';
-    else if (!this.#broadcast && (dst === BROADCAST || this.#udp.isBroadcast(dst))) code = 'EACCES';
-    else code = this.#udp.send(this.#ep, dst, dstPort, list, total, this.#ttl);
+    else if (!this.#broadcast && (dst === BROADCAST || this.#layer.isBroadcast(dst))) code = 'EACCES';
+    else code = this.#layer.send(this.#ep, dst, dstPort, list, total, this.#ttl);
     if (list === this.#one) list[0] = EMPTY_BYTES; // hold no caller's buffer
     if (code !== undefined) return this.#sendFailed(cb, errnoException(code, 'send', host ?? formatAddress(dst), dstPort));
     if (cb) process.nextTick(cb, null, total);
@@ -516,8 +516,8 @@ export class UdpSocket extends EventEmitter {
     if (typeof callback === 'function') this.on('close', callback);
     this.#healthCheck();
     this.#closed = true;
-    this.#udp.leaveAll(this.#ep);
-    if (this.#inTable) this.#udp.unbind(this.#ep);
+    this.#layer.leaveAll(this.#ep);
+    if (this.#inTable) this.#layer.unbind(this.#ep);
     this.#inTable = false;
     this.#syncHold();
     this.#queue = [];
@@ -552,7 +552,7 @@ export class UdpSocket extends EventEmitter {
   setRecvBufferSize(size: number): void {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     this.#fdCheck('recv');
-    if (size !== 0) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, this.#udp.rmemMax));
+    if (size !== 0) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(size, this.#layer.rmemMax));
   }
 
   getRecvBufferSize(): number {
@@ -563,7 +563,7 @@ export class UdpSocket extends EventEmitter {
   setSendBufferSize(size: number): void {
     if (typeof size !== 'number' || size >>> 0 !== size) throw badBufferSize();
     this.#fdCheck('send');
-    if (size !== 0) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, this.#udp.wmemMax));
+    if (size !== 0) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(size, this.#layer.wmemMax));
   }
 
   getSendBufferSize(): number {
@@ -617,7 +617,7 @@ export class UdpSocket extends EventEmitter {
     const a = parseAddress(interfaceAddress);
     if (a === undefined) throw errnoException('EINVAL', 'setMulticastInterface');
     if (!this.#inTable) throw errnoException('EBADF', 'setMulticastInterface');
-    if (!this.#udp.isLocalInterface(a)) throw errnoException('EADDRNOTAVAIL', 'setMulticastInterface');
+    if (!this.#layer.isLocalInterface(a)) throw errnoException('EADDRNOTAVAIL', 'setMulticastInterface');
   }
 
   /** IP_ADD_MEMBERSHIP: any-source membership of `multicastAddress`. */
@@ -650,13 +650,13 @@ export class UdpSocket extends EventEmitter {
     this.#membership('leave-source', 'dropSourceSpecificMembership', sourceAddress, groupAddress, interfaceAddress);
   }
 
-  /** Parses as libuv does (inet_pton: a bad address is EINVAL; Node stringifies non-strings), then asks the core. */
+  /** Parses as libuv does (inet_pton: a bad address is EINVAL; Node stringifies non-strings), then asks the layer. */
   #membership(op: MembershipOp, syscall: string, source: unknown, group: unknown, iface: unknown): void {
     const g = parseAddress(String(group));
     const s = source === undefined ? ANY : parseAddress(String(source));
     const i = iface === undefined || iface === null ? ANY : parseAddress(String(iface));
     if (g === undefined || s === undefined || i === undefined) throw errnoException('EINVAL', syscall);
-    const code = this.#udp.membership(this.#ep, op, g, i, s);
+    const code = this.#layer.membership(this.#ep, op, g, i, s);
     if (code !== undefined) throw errnoException(code, syscall);
   }
 
