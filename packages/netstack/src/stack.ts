@@ -26,7 +26,7 @@ import { UdpLayer } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
 import { createUdpApi, type UdpApi } from './dgram/index.js';
-import { invalidArgType, invalidArgValue, errnoError, stackClosedError } from './node-errors.js';
+import { invalidArgType, invalidArgValue, errnoError, outOfRange, stackClosedError } from './node-errors.js';
 import { NetstackError } from './errors.js';
 import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
@@ -498,6 +498,10 @@ export class Stack {
     if (!Number.isInteger(size) || size < 0 || size > 65507) {
       return Promise.reject(new NetstackError('ERR_OUT_OF_RANGE', `The value of "size" is out of range. It must be >= 0 && <= 65507. Received ${size}`));
     }
+    // The ICMP core checks its arguments too, with a plain coded error; Node's wording is the facade's.
+    const timeout = options.timeout ?? 1000;
+    if (typeof timeout !== 'number') return Promise.reject(invalidArgType('options.timeout', 'of type number', timeout));
+    if (!(timeout > 0) || !Number.isFinite(timeout)) return Promise.reject(outOfRange('options.timeout', 'a finite number > 0', timeout));
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal.reason));
     if (this.isClosed) return Promise.reject(stackClosedError('ping', host));
     // A pending ping is a handle (Node's pending request): it keeps the process alive
@@ -519,7 +523,7 @@ export class Stack {
       this.pings.add(onClose);
       let handle: { cancel(): boolean };
       try {
-        handle = this.icmp.ping(dst, { size, timeout: options.timeout ?? 1000 }, this.clock.now(), (err, result) => {
+        handle = this.icmp.ping(dst, { size, timeout }, this.clock.now(), (err, result) => {
           if (!finish()) return;
           // The core reports a code; Node's error (negative errno) is made here, at the edge.
           if (err) reject(errnoError(err.code, 'ping', host));

@@ -41,6 +41,12 @@ describe('createStack on an in-memory link', () => {
     await expect(s1.ping('10.0.0.9', { timeout: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
   });
 
+  it("a ping's failure is Node's error, made by the facade from the core's code (negative errno, syscall, address)", async () => {
+    const [s1] = await pair();
+    const err = await s1.ping('10.0.0.9', { timeout: 50 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ETIMEDOUT', errno: -110, syscall: 'ping', address: '10.0.0.9', message: 'ping ETIMEDOUT 10.0.0.9' });
+  });
+
   it('an aborted ping rejects with AbortError', async () => {
     const [s1] = await pair();
     const ac = new AbortController();
@@ -103,6 +109,16 @@ describe('createStack arguments', () => {
   it('ping rejects a bad size with ERR_OUT_OF_RANGE', async () => {
     const [s1] = await pair();
     await expect(s1.ping('10.0.0.2', { size: 70000 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+  it("ping rejects a bad timeout with Node's ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE (the facade's check, not the core's)", async () => {
+    const [s1] = await pair();
+    await expect(s1.ping('10.0.0.2', { timeout: 0 })).rejects.toMatchObject({
+      code: 'ERR_OUT_OF_RANGE', message: 'The value of "options.timeout" is out of range. It must be a finite number > 0. Received 0',
+    });
+    await expect(s1.ping('10.0.0.2', { timeout: '5' as unknown as number })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: `The "options.timeout" property must be of type number. Received type string ('5')`,
+    });
+    expect(s1.icmp.outstandingPings).toBe(0);
   });
   it('close() is idempotent and closes the link', async () => {
     const [s1] = await pair();
