@@ -4,8 +4,8 @@
  * made here from the core's errno codes.
  */
 import type { SocketHost } from '@netstack/udp';
-import { runUserCode, type Notifiable, type Notifier } from '../events.js';
-import type { HandleCounter } from '../lifetime.js';
+import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
+import { detachedLife, type HandleCounter } from '../lifetime.js';
 import { outOfRange } from '../node-errors.js';
 import { UdpSocket, type DgramContext, type RemoteInfo, type UdpSocketOptions } from './socket.js';
 
@@ -29,22 +29,12 @@ export interface UdpApiOptions {
   receiveQueueLimit?: number;
 }
 
-/** Without a stack: notify at once; a throwing listener becomes an uncaught exception on the next tick. */
-const IMMEDIATE: Notifier = {
-  post(t: Notifiable): void {
-    t.notifyQueued = false;
-    runUserCode(() => t.notify());
-  },
-};
-
-const NO_HANDLES: HandleCounter = { hold() {} };
-
 /** node:dgram's `createSocket` over a UDP core (a stack's UdpLayer). */
 export function createUdpApi(udp: SocketHost, options: UdpApiOptions = {}): UdpApi {
   const receiveQueueLimit = options.receiveQueueLimit ?? 1024;
   if (!Number.isInteger(receiveQueueLimit) || receiveQueueLimit < 0) {
     throw outOfRange('options.receiveQueueLimit', 'an integer >= 0', options.receiveQueueLimit);
   }
-  const ctx: DgramContext = { udp, notifier: options.notifier ?? IMMEDIATE, handles: options.handles ?? NO_HANDLES, receiveQueueLimit };
+  const ctx: DgramContext = { udp, notifier: options.notifier ?? IMMEDIATE_NOTIFIER, handles: options.handles ?? detachedLife(), receiveQueueLimit };
   return { createSocket: (type, onMessage) => new UdpSocket(ctx, type, onMessage) };
 }
