@@ -1,3 +1,5 @@
 export * from './wire.js';
 export * from './layer.js';
+export * from './ping.js';
+export { IcmpErrorSender, TokenBucket, type ErrorSenderCounters, type Subnet } from './reporter.js';
 export type { ErrnoError, CodedError as NodeStyleError } from '@netstack/ip';
