@@ -212,12 +212,12 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     this.handles = options.handles;
   }
 
-  /** @internal a socket starts (1) or stops (-1) keeping the process alive (SocketHost). */
+  /** SocketHost (public for the facades that build sockets on this layer): a socket starts (1) or stops (-1) keeping the process alive. */
   hold(delta: 1 | -1): void {
     this.handles?.hold(delta);
   }
 
-  /** @internal a socket with events to emit (SocketHost). */
+  /** SocketHost (public for the facades that build sockets on this layer): a socket with events to emit. */
   post(target: UdpNotifiable): void {
     this.notifier.post(target);
   }
