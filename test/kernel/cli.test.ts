@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandOptions } from '@netstack/netstack/cli';
-import { Netns, cli, repoRoot } from './netns.js';
+import { Netns, Server, cli, repoRoot } from './netns.js';
 
 let ns: Netns;
 
@@ -163,6 +163,28 @@ describe('createStack fails after the device was opened: one line, at once, the 
     expect(code, server.stderr).toBe(0);
     expect(ns.links()).toEqual(['lo']);
   });
+});
+
+describe('ping stops on a signal (signals.ts, the CLI\'s policy)', () => {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`ping -c 1000 -i 0.2: ${sig} after the first reply prints the summary, exits 0, the device gone`, async () => {
+      const p = new Server(ns.spawn(process.execPath, [cli, 'ping', '-c', '1000', '-i', '0.2']));
+      try {
+        await p.waitFor(/bytes from 10\.7\.0\.1: icmp_seq=1 /, 10_000);
+        p.child.kill(sig);
+        const exit = await p.exited;
+        expect(exit, p.stderr).toEqual({ code: 0, signal: null });
+        const m = p.stdout.match(/(\d+) packets transmitted, (\d+) received/);
+        expect(m, p.stdout).not.toBeNull();
+        // Stopped long before the 1000 (200 s): the signal ended the loop.
+        expect(Number(m![1])).toBeLessThan(100);
+        expect(Number(m![2])).toBeGreaterThanOrEqual(1);
+        expect(ns.links()).toEqual(['lo']);
+      } finally {
+        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      }
+    });
+  }
 });
 
 describe('runtime failures: exit 1, one line', () => {

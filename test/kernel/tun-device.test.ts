@@ -212,6 +212,22 @@ describe('TunDevice on a real tun, in a private namespace', () => {
     expect(linkExists(ns, 'tun0')).toBe(false);
   });
 
+  // The device installs no signal handler (signals are the CLI's policy): a program that
+  // sets none is ended by SIGINT/SIGTERM (Node's default action, no 'exit' event), and the
+  // kernel closes the fd and removes the non-persistent device, as for SIGKILL.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`a program with no handler dies of ${sig} and the kernel removes the device`, async () => {
+      const ns = makeNetns();
+      const fx = new Fixture(ns, { open: { name: 'tun0', kernelAddress: '10.7.0.1/24' } });
+      await fx.next('ready');
+      expect(linkExists(ns, 'tun0')).toBe(true);
+      fx.child.kill(sig);
+      const exit = await fx.exited;
+      expect(exit).toEqual({ code: null, signal: sig });
+      expect(linkExists(ns, 'tun0')).toBe(false);
+    });
+  }
+
   it('attaches to a persistent tun0 that already has the address and is up', async () => {
     const ns = makeNetns();
     for (const cmd of [

@@ -1,2 +1,4 @@
 export * from './wire.js';
 export * from './layer.js';
+export * from './ping.js';
+export { IcmpErrorSender, TokenBucket, type ErrorSenderCounters, type Subnet } from './reporter.js';

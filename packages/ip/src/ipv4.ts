@@ -43,7 +43,7 @@ const FLAG_DF = 0x4000;
 const FLAG_MF = 0x2000;
 const OFFSET_MASK = 0x1fff;
 
-/** Why `parseIpv4` refused a packet. Each maps to one drop counter. */
+/** Why `parseIpv4` refused a packet: a parser result. Each maps to one drop reason (`PARSE_DROP_REASON`, stats.ts). */
 export type Ipv4ParseError =
   /** Shorter than 20 bytes, than IHL*4, or than the Total Length field says. */
   | 'truncated'

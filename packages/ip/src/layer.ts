@@ -40,7 +40,7 @@ import {
 } from './ipv4.js';
 import { DEFAULT_PMTU_LIMITS, PmtuCache, plateauBelow, type PmtuLimits } from './pmtu.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.js';
-import { newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
+import { PARSE_DROP_REASON, newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
 import { ViewCache } from '@netstack/common';
 import type {
   ErrorReporter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
@@ -344,7 +344,7 @@ export class Ipv4Layer implements IpOutput {
     const total = IPV4_MIN_HEADER_LEN + length;
     const big = total > this.pathMtu(dst);
     if (big && !(gsoSize > 0 && this.link.offload?.tso4 === true)) {
-      c.dropped['out-too-big']++;
+      c.dropped.OutTooBig++;
       return 'EMSGSIZE';
     }
     const s = this.outScratch[this.outDepth] ?? this.newOutScratch();
@@ -439,7 +439,7 @@ export class Ipv4Layer implements IpOutput {
     const c = this.c;
     if (this.loopQueue.length >= LOOPBACK_MAX_PACKETS || this.loopBytes + datagram.length > LOOPBACK_MAX_BYTES) {
       c.OutDiscards++;
-      c.dropped['out-loopback-full']++;
+      c.dropped.OutLoopbackDiscards++;
       return 'ENOBUFS';
     }
     c.OutLoopback++;
@@ -454,7 +454,7 @@ export class Ipv4Layer implements IpOutput {
     c.InReceives++;
     const r = parseIpv4(packet, s.repr);
     if (typeof r === 'string') {
-      c.dropped[r]++;
+      c.dropped[PARSE_DROP_REASON[r]]++;
       if (r === 'bad-source') c.InAddrErrors++;
       else c.InHdrErrors++;
       return;
@@ -464,13 +464,13 @@ export class Ipv4Layer implements IpOutput {
     // source (Linux's martian check, fib_validate_source): what we send ourselves comes
     // through the loopback, and a forged one would make us answer ourselves.
     if (r.src === this.directedBroadcast || (!s.local && (r.src >>> 24 === 127 || (r.src === this.address && this.onLoopback !== undefined)))) {
-      c.dropped['bad-source']++;
+      c.dropped.InMartianSrc++;
       c.InAddrErrors++;
       return;
     }
     // RFC 1122 §3.3.1 / §3.3.6: a host accepts its address, broadcasts and multicast; it does not forward.
     if (r.dst !== this.address && !this.isBroadcastOrMulticast(r.dst) && !(s.local && r.dst >>> 24 === 127)) {
-      c.dropped['not-for-us']++;
+      c.dropped.InNotForUs++;
       c.InAddrErrors++;
       return;
     }
@@ -478,7 +478,7 @@ export class Ipv4Layer implements IpOutput {
     // for us only when this host is a member of its group (the transports say, through
     // `multicastFilter`; without one every group is accepted).
     if (this.multicastFilter !== undefined && isMulticast(r.dst) && !this.multicastFilter(r.dst, r.src)) {
-      c.dropped['not-for-us']++;
+      c.dropped.InNotForUs++;
       c.InAddrErrors++;
       return;
     }
@@ -508,7 +508,7 @@ export class Ipv4Layer implements IpOutput {
     const t = this.transports[r.protocol];
     if (t === undefined) {
       this.c.InUnknownProtos++;
-      this.c.dropped['unknown-protocol']++;
+      this.c.dropped.InUnknownProtos++;
       // RFC 1122 §3.2.2.1: protocol unreachable (code 2), subject to §3.2.2's exceptions.
       this.reportUnreachable(2, dg, now);
       return;
@@ -553,7 +553,7 @@ export class Ipv4Layer implements IpOutput {
    */
   deliverError(e: TransportError, now: number): void {
     if (!this.isLocalAddress(e.src)) {
-      this.c.dropped['error-not-ours']++;
+      this.c.dropped.ErrorNotOurs++;
       return;
     }
     if (e.icmpType === 3 && e.icmpCode === 4) {
@@ -564,7 +564,7 @@ export class Ipv4Layer implements IpOutput {
     }
     const t = this.transports[e.protocol & 0xff];
     if (t === undefined || t.receiveError === undefined) {
-      this.c.dropped['error-no-transport']++;
+      this.c.dropped.ErrorNoTransport++;
       return;
     }
     t.receiveError(e, now);
@@ -603,12 +603,12 @@ export class Ipv4Layer implements IpOutput {
     const c = this.c;
     c.OutRequests++;
     if (length > IPV4_MAX_PAYLOAD) {
-      c.dropped['out-too-big']++;
+      c.dropped.OutTooBig++;
       return 'EMSGSIZE';
     }
     if (this.route(dst) === undefined) {
       c.OutNoRoutes++;
-      c.dropped['out-no-route']++;
+      c.dropped.OutNoRoutes++;
       return 'ENETUNREACH';
     }
     return undefined;
@@ -628,7 +628,7 @@ export class Ipv4Layer implements IpOutput {
     if (total > mtu && df) {
       // RFC 791 §3.2 / RFC 1191 §3: DF and too big: the sender learns EMSGSIZE.
       c.FragFails++;
-      c.dropped['out-too-big']++;
+      c.dropped.OutTooBig++;
       return 'EMSGSIZE';
     }
     const s = this.outScratch[this.outDepth] ?? this.newOutScratch();
@@ -690,7 +690,7 @@ export class Ipv4Layer implements IpOutput {
 
   private linkDropped(): SendError {
     this.c.OutDiscards++;
-    this.c.dropped['out-link-dropped']++;
+    this.c.dropped.OutLinkDiscards++;
     return 'ENOBUFS';
   }
 

@@ -22,7 +22,7 @@
  *   (ReasmDuplicates). Retransmitting hosts and duplicating networks produce exact
  *   duplicates; differing overlaps are the signature of evasion/poisoning attacks.
  * - A discarded datagram becomes a tombstone (no buffer) until its timer runs out, so
- *   its remaining fragments are dropped (reasm-dead) instead of starting a new,
+ *   its remaining fragments are dropped (ReasmDeadFrags) instead of starting a new,
  *   doomed reassembly.
  * - Memory, counted as held (like Linux's ipfrag_high_thresh counting each skb's
  *   truesize): every datagram is charged DATAGRAM_CHARGE (its record, table slots and
@@ -47,7 +47,7 @@
  *   restarted by later fragments. Expiry happens when now >= first + timeoutMs.
  * - Counters (stats.ts): `dropped[reason]` counts FRAGMENTS, so every fragment handed
  *   in is, at any time, exactly one of: held, used in a reassembled datagram
- *   (ReasmFragsUsed), or dropped under one reasm-* reason. ReasmFails, ReasmTimeout,
+ *   (ReasmFragsUsed), or dropped under one Reasm*Frags reason (or ReasmDuplicates). ReasmFails, ReasmTimeout,
  *   ReasmOverlaps and ReasmEvicted count datagrams, as in /proc/net/snmp.
  */
 import { IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, headerSum, type Ipv4Repr } from './ipv4.js';
@@ -236,20 +236,20 @@ export class Reassembler {
     const last = !repr.moreFragments;
     const key = (repr.src >>> 0) * 65536 + repr.identification;
     let d = this.find(key, repr.dst, repr.protocol);
-    if (d?.dead) return this.dropFragment('reasm-dead', false);
+    if (d?.dead) return this.dropFragment('ReasmDeadFrags', false);
     // RFC 791 §3.2: every fragment but the last carries a non-zero multiple of 8 octets.
-    if (!last && (len === 0 || (len & 7) !== 0)) return this.dropFragment('reasm-bad-fragment', true);
+    if (!last && (len === 0 || (len & 7) !== 0)) return this.dropFragment('ReasmBadFrags', true);
     if (d === undefined) {
       d = this.create(key, repr, now);
-      if (d === undefined) return this.dropFragment('reasm-no-memory', true);
+      if (d === undefined) return this.dropFragment('ReasmNoMemoryFrags', true);
     }
     // 65535-byte limit on the datagram (RFC 791 §3.1 Total Length), header included.
     const hdrLen = repr.headerLength;
     const hl = start === 0 ? hdrLen : d.hdrLen !== 0 ? d.hdrLen : IPV4_MIN_HEADER_LEN;
     const maxEnd = Math.max(end, d.end, d.hi);
-    if (maxEnd + hl > IPV4_MAX_TOTAL_LEN) return this.kill(d, 'reasm-too-big');
+    if (maxEnd + hl > IPV4_MAX_TOTAL_LEN) return this.kill(d, 'ReasmTooBigFrags');
     // All fragments must agree on where the datagram ends.
-    if (last ? (d.end >= 0 ? end !== d.end : d.hi > end) : d.end >= 0 && end > d.end) return this.kill(d, 'reasm-inconsistent');
+    if (last ? (d.end >= 0 ? end !== d.end : d.hi > end) : d.end >= 0 && end > d.end) return this.kill(d, 'ReasmInconsistentFrags');
     if (len === 0) {
       // A last fragment without data: it only fixes the end.
       if (d.zeroLast) return this.duplicate();
@@ -269,12 +269,12 @@ export class Reassembler {
         return this.duplicate();
       }
       this.c.ReasmOverlaps++;
-      return this.kill(d, 'reasm-overlap');
+      return this.kill(d, 'ReasmOverlapFrags');
     }
     if (end > d.cap) {
       // Grow to the known end, or double (amortised O(1) copying per byte).
       const cap = last ? end : d.end >= 0 ? d.end : Math.min(MAX_DATA, Math.max((end + 7) & ~7, 2 * d.cap));
-      if (!this.grow(d, cap)) return this.kill(d, 'reasm-no-memory');
+      if (!this.grow(d, cap)) return this.kill(d, 'ReasmNoMemoryFrags');
       buf = d.buf!;
     }
     buf = buf!;
@@ -314,7 +314,7 @@ export class Reassembler {
       const c = this.c;
       c.ReasmTimeout++;
       c.ReasmFails++;
-      c.dropped['reasm-timeout'] += d.frags;
+      c.dropped.ReasmTimeoutFrags += d.frags;
       // RFC 1122 §3.3.2: time exceeded only when fragment zero is available.
       const buf = d.buf;
       if (onExpired !== undefined && buf !== undefined && d.firstEnd > 0) {
@@ -478,20 +478,20 @@ export class Reassembler {
     }
   }
 
-  /** Discards `d` to make room (oldest first): its fragments are dropped as reasm-evicted. */
+  /** Discards `d` to make room (oldest first): its fragments are dropped as ReasmEvictedFrags. */
   private evict(d: Datagram): void {
     const c = this.c;
     if (!d.dead) {
       c.ReasmFails++;
       c.ReasmEvicted++;
-      c.dropped['reasm-evicted'] += d.frags;
+      c.dropped.ReasmEvictedFrags += d.frags;
     }
     this.remove(d);
   }
 
   private duplicate(): 0 {
     this.c.ReasmDuplicates++;
-    this.c.dropped['reasm-duplicate']++;
+    this.c.dropped.ReasmDuplicates++;
     return 0;
   }
 

@@ -12,61 +12,91 @@
  * and every fragment handed to reassembly is, at any time, exactly one of: held (the
  * Reassembler's `fragments`), used in a reassembled datagram, or dropped for one reason:
  *
- *   ReasmReqds === fragments held + ReasmFragsUsed + sum of dropped['reasm-*']
+ *   ReasmReqds === fragments held + ReasmFragsUsed + sum of dropped['Reasm*']
  */
 import type { Ipv4ParseError } from './ipv4.js';
 
+/**
+ * Why a packet was dropped: one counter each in `dropped`, PascalCase like the counters
+ * above them and like /proc/net/snmp. A reason keeps the Linux name where Linux counts
+ * exactly that (InTruncatedPkts, InCsumErrors of IpExt), and the name of the counter it is
+ * all of where it is all of one (InUnknownProtos, OutNoRoutes, ReasmDuplicates). A reason
+ * that is one part of a counter gets its own name, never the counter's: InHdrErrors is the
+ * sum of five reasons, InAddrErrors of two, OutDiscards of two. Reassembly reasons count
+ * FRAGMENTS (suffix Frags), where ReasmTimeout, ReasmFails... count datagrams.
+ */
 export type Ipv4DropReason =
-  // Receive, per packet (InHdrErrors: the first five; InAddrErrors: bad-source, not-for-us).
-  | Ipv4ParseError
+  // Receive, per packet. InHdrErrors = the first five; InAddrErrors = InMartianSrc + InNotForUs.
+  /** Shorter than 20 bytes, than IHL*4, or than Total Length says (parse error 'truncated'; Linux's IpExt InTruncatedPkts is the last case). */
+  | 'InTruncatedPkts'
+  /** Version is not 4 (parse error 'bad-version'). */
+  | 'InBadVersion'
+  /** IHL < 5 (RFC 791 §3.1; parse error 'bad-ihl'). */
+  | 'InBadHeaderLength'
+  /** Total Length smaller than the header (parse error 'bad-total-length'). */
+  | 'InBadTotalLength'
+  /** Header checksum wrong (RFC 791 §3.1; parse error 'bad-checksum'; Linux's IpExt InCsumErrors). */
+  | 'InCsumErrors'
+  /** Source is multicast, limited or our directed broadcast, 127/8 from a link, or our own address from a link (RFC 1122 §3.2.1.3; Linux's martian source, rt_cache in_martian_src). */
+  | 'InMartianSrc'
   /** Destination is not our address, our directed broadcast, 255.255.255.255 or a multicast group this host joined (RFC 1122 §3.3.1: a host does not forward; RFC 1112 §6.2). */
-  | 'not-for-us'
-  /** No transport registered for the protocol (InUnknownProtos). */
-  | 'unknown-protocol'
+  | 'InNotForUs'
+  /** No transport registered for the protocol (all of InUnknownProtos). */
+  | 'InUnknownProtos'
   // Reassembly, counted in FRAGMENTS. When a datagram in progress is discarded, each
   // fragment it held (and the one that caused it) counts under the reason:
-  /** RFC 791 §3.2 reassembly timer ran out (ReasmTimeout). */
-  | 'reasm-timeout'
-  /** A fragment overlapped received data without being an exact duplicate (ReasmOverlaps). */
-  | 'reasm-overlap'
+  /** RFC 791 §3.2 reassembly timer ran out (ReasmTimeout counts the datagrams). */
+  | 'ReasmTimeoutFrags'
+  /** A fragment overlapped received data without being an exact duplicate (ReasmOverlaps counts the datagrams). */
+  | 'ReasmOverlapFrags'
   /** The datagram would exceed 65535 bytes. */
-  | 'reasm-too-big'
+  | 'ReasmTooBigFrags'
   /** Fragments disagree on where the datagram ends. */
-  | 'reasm-inconsistent'
+  | 'ReasmInconsistentFrags'
   /** Storing the fragment would exceed the reassembly memory cap even after evicting every other datagram. */
-  | 'reasm-no-memory'
-  /** Evicted (oldest first) to make room for newer fragments: the source's quota or the table was full (ReasmEvicted). */
-  | 'reasm-evicted'
+  | 'ReasmNoMemoryFrags'
+  /** Evicted (oldest first) to make room for newer fragments: the source's quota or the table was full (ReasmEvicted counts the datagrams). */
+  | 'ReasmEvictedFrags'
   // Per fragment:
   /** MF set with a length that is zero or not a multiple of 8 (RFC 791 §3.2). */
-  | 'reasm-bad-fragment'
+  | 'ReasmBadFrags'
   /** A fragment of a datagram already discarded (kept as a tombstone until its timer runs out). */
-  | 'reasm-dead'
-  /** An exact copy of a fragment already held (ReasmDuplicates). */
-  | 'reasm-duplicate'
+  | 'ReasmDeadFrags'
+  /** An exact copy of a fragment already held (all of ReasmDuplicates). */
+  | 'ReasmDuplicates'
   // Send, per datagram:
   /** Payload > 65515, or DF with a datagram larger than the path MTU (EMSGSIZE). */
-  | 'out-too-big'
-  /** No route (OutNoRoutes, ENETUNREACH). */
-  | 'out-no-route'
-  /** The link refused a packet (OutDiscards, ENOBUFS). */
-  | 'out-link-dropped'
-  /** The loopback queue was full (OutDiscards, ENOBUFS; Linux's netdev_max_backlog). */
-  | 'out-loopback-full'
+  | 'OutTooBig'
+  /** No route (all of OutNoRoutes, ENETUNREACH). */
+  | 'OutNoRoutes'
+  /** The link refused a packet (part of OutDiscards, ENOBUFS). */
+  | 'OutLinkDiscards'
+  /** The loopback queue was full (part of OutDiscards, ENOBUFS; Linux's netdev_max_backlog). */
+  | 'OutLoopbackDiscards'
   // ICMP errors routed through deliverError:
   /** The quoted datagram was not sent from our address. */
-  | 'error-not-ours'
+  | 'ErrorNotOurs'
   /** No transport registered for the quoted protocol. */
-  | 'error-no-transport';
+  | 'ErrorNoTransport';
 
 export const IPV4_DROP_REASONS: readonly Ipv4DropReason[] = [
-  'truncated', 'bad-version', 'bad-ihl', 'bad-total-length', 'bad-checksum', 'bad-source',
-  'not-for-us', 'unknown-protocol',
-  'reasm-timeout', 'reasm-overlap', 'reasm-too-big', 'reasm-inconsistent', 'reasm-no-memory',
-  'reasm-evicted', 'reasm-bad-fragment', 'reasm-dead', 'reasm-duplicate',
-  'out-too-big', 'out-no-route', 'out-link-dropped', 'out-loopback-full',
-  'error-not-ours', 'error-no-transport',
+  'InTruncatedPkts', 'InBadVersion', 'InBadHeaderLength', 'InBadTotalLength', 'InCsumErrors', 'InMartianSrc',
+  'InNotForUs', 'InUnknownProtos',
+  'ReasmTimeoutFrags', 'ReasmOverlapFrags', 'ReasmTooBigFrags', 'ReasmInconsistentFrags', 'ReasmNoMemoryFrags',
+  'ReasmEvictedFrags', 'ReasmBadFrags', 'ReasmDeadFrags', 'ReasmDuplicates',
+  'OutTooBig', 'OutNoRoutes', 'OutLinkDiscards', 'OutLoopbackDiscards',
+  'ErrorNotOurs', 'ErrorNoTransport',
 ];
+
+/** The drop reason of each `parseIpv4` refusal. */
+export const PARSE_DROP_REASON: Readonly<Record<Ipv4ParseError, Ipv4DropReason>> = {
+  'truncated': 'InTruncatedPkts',
+  'bad-version': 'InBadVersion',
+  'bad-ihl': 'InBadHeaderLength',
+  'bad-total-length': 'InBadTotalLength',
+  'bad-checksum': 'InCsumErrors',
+  'bad-source': 'InMartianSrc',
+};
 
 export interface Ipv4Stats {
   /** Every call to input(). */

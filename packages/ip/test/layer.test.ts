@@ -23,13 +23,13 @@ describe('input: validation drops are counted by reason', () => {
   const good = () => packet(Uint8Array.of(1, 2, 3, 4));
   const fix = (b: Uint8Array) => { new Ipv4Packet(b).fillChecksum(); return b; };
   it.each([
-    ['bad version', () => fix(Object.assign(good(), { 0: 0x65 })), 'bad-version', 'InHdrErrors'],
-    ['IHL < 5', () => Object.assign(good(), { 0: 0x43 }), 'bad-ihl', 'InHdrErrors'],
-    ['truncated', () => good().subarray(0, 22), 'truncated', 'InHdrErrors'],
-    ['bad checksum', () => Object.assign(good(), { 10: 0 }), 'bad-checksum', 'InHdrErrors'],
-    ['multicast source', () => packet(Uint8Array.of(1), { src: ip('239.1.2.3') }), 'bad-source', 'InAddrErrors'],
-    ['directed-broadcast source', () => packet(Uint8Array.of(1), { src: ip('10.7.0.255') }), 'bad-source', 'InAddrErrors'],
-    ['another host’s address', () => packet(Uint8Array.of(1), { dst: ip('10.7.0.3') }), 'not-for-us', 'InAddrErrors'],
+    ['bad version', () => fix(Object.assign(good(), { 0: 0x65 })), 'InBadVersion', 'InHdrErrors'],
+    ['IHL < 5', () => Object.assign(good(), { 0: 0x43 }), 'InBadHeaderLength', 'InHdrErrors'],
+    ['truncated', () => good().subarray(0, 22), 'InTruncatedPkts', 'InHdrErrors'],
+    ['bad checksum', () => Object.assign(good(), { 10: 0 }), 'InCsumErrors', 'InHdrErrors'],
+    ['multicast source', () => packet(Uint8Array.of(1), { src: ip('239.1.2.3') }), 'InMartianSrc', 'InAddrErrors'],
+    ['directed-broadcast source', () => packet(Uint8Array.of(1), { src: ip('10.7.0.255') }), 'InMartianSrc', 'InAddrErrors'],
+    ['another host’s address', () => packet(Uint8Array.of(1), { dst: ip('10.7.0.3') }), 'InNotForUs', 'InAddrErrors'],
   ] as const)('%s', (_n, make, reason, counter) => {
     const { layer, udp } = setup();
     layer.input(make(), 0);
@@ -66,7 +66,7 @@ describe('input: dispatch', () => {
     layer.input(packet(Uint8Array.of(1), { dst: ip(dst) }), 0);
     expect(udp.received[0]?.toBroadcast).toBe(true);
   });
-  it('multicastFilter: a group the host is no member of is dropped as not-for-us (RFC 1112 §6.2), asked with group and source', () => {
+  it('multicastFilter: a group the host is no member of is dropped as InNotForUs (RFC 1112 §6.2), asked with group and source', () => {
     const { layer, udp } = setup();
     const asked: string[] = [];
     layer.multicastFilter = (group, src) => {
@@ -79,7 +79,7 @@ describe('input: dispatch', () => {
     expect(asked).toEqual(['239.2.2.2 true', '239.1.1.1 true']);
     expect(udp.received.map((d) => d.payload[0])).toEqual([2, 3]);
     const s = layer.stats();
-    expect(s.dropped['not-for-us']).toBe(1);
+    expect(s.dropped.InNotForUs).toBe(1);
     expect(s.InAddrErrors).toBe(1);
     expect(balanced(s)).toBe(true);
   });
@@ -87,7 +87,7 @@ describe('input: dispatch', () => {
     const { layer, udp } = setup({ onLoopback: () => {} });
     layer.input(packet(Uint8Array.of(1), { src: US }), 0);
     expect(udp.received).toHaveLength(0);
-    expect(layer.stats().dropped['bad-source']).toBe(1);
+    expect(layer.stats().dropped.InMartianSrc).toBe(1);
     const bare = setup();
     bare.layer.input(packet(Uint8Array.of(1), { src: US }), 0);
     expect(bare.udp.received).toHaveLength(1); // without loopback, as before
@@ -120,7 +120,7 @@ describe('input: dispatch', () => {
     expect(Array.from(reporter.unreachable[0]!.packet)).toEqual(Array.from(p));
     const s = layer.stats();
     expect(s.InUnknownProtos).toBe(1);
-    expect(s.dropped['unknown-protocol']).toBe(1);
+    expect(s.dropped.InUnknownProtos).toBe(1);
     expect(balanced(s)).toBe(true);
   });
   it('unknown protocol to a broadcast/multicast destination never triggers an ICMP error', () => {
@@ -331,8 +331,8 @@ describe('path MTU (RFC 1191)', () => {
     expect(layer.pathMtu(FAR)).toBe(1500);
     layer.deliverError(err({ protocol: 99 }), 0);
     layer.deliverError(err({ src: ip('10.7.0.77') }), 0);
-    expect(layer.stats().dropped['error-no-transport']).toBe(1);
-    expect(layer.stats().dropped['error-not-ours']).toBe(1);
+    expect(layer.stats().dropped.ErrorNoTransport).toBe(1);
+    expect(layer.stats().dropped.ErrorNotOurs).toBe(1);
   });
   it('ages out 10 minutes after the last decrease (pollAt/poll)', () => {
     const { layer } = setup();

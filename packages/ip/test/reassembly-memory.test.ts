@@ -128,7 +128,7 @@ describe('reassembly memory: the cap holds against the real heap', () => {
       expect(growth).toBeLessThanOrEqual(2 * charged);
       expect(growth).toBeGreaterThanOrEqual(charged / 3);
       // Every fragment is held or explained by one counter.
-      const dropped = Object.entries(c.dropped).filter(([k]) => k.startsWith('reasm-')).reduce((a, [, v]) => a + v, 0);
+      const dropped = Object.entries(c.dropped).filter(([k]) => k.startsWith('Reasm')).reduce((a, [, v]) => a + v, 0);
       expect(fragments + c.ReasmFragsUsed + dropped).toBe(shape.count);
     });
   }

@@ -77,7 +77,7 @@ describe('reassembly: any fragmentation, any order, with duplicates', () => {
     layer.input(b!, 2);
     expect(udp.received).toHaveLength(1);
     expect(layer.stats().ReasmDuplicates).toBe(1);
-    expect(layer.stats().dropped['reasm-duplicate']).toBe(1);
+    expect(layer.stats().dropped.ReasmDuplicates).toBe(1);
   });
 });
 
@@ -117,14 +117,14 @@ describe('reassembly: overlaps discard the whole datagram', () => {
       expect(udp.received).toHaveLength(0);
       const s = layer.stats();
       expect(s.ReasmOverlaps).toBe(1);
-      // Counted per fragment: the rogue and every fragment held when it came; the rest are reasm-dead.
-      expect(s.dropped['reasm-overlap'] + s.dropped['reasm-dead'] + s.dropped['reasm-duplicate']).toBe(stream.length);
-      expect(s.dropped['reasm-overlap']).toBeGreaterThanOrEqual(2);
+      // Counted per fragment: the rogue and every fragment held when it came; the rest are ReasmDeadFrags.
+      expect(s.dropped.ReasmOverlapFrags + s.dropped.ReasmDeadFrags + s.dropped.ReasmDuplicates).toBe(stream.length);
+      expect(s.dropped.ReasmOverlapFrags).toBeGreaterThanOrEqual(2);
       expect(layer.reassemblyUsage().bytes).toBe(RECORD); // buffer freed at once; the tombstone's record stays until the timer
     }), { numRuns: 150 });
   });
 
-  it('fragments after the discard are dropped as reasm-dead until the tombstone expires', () => {
+  it('fragments after the discard are dropped as ReasmDeadFrags until the tombstone expires', () => {
     const { layer, udp } = setup();
     const data = bytes(64, 4);
     const [a, b, c] = fragments(data, [16, 32]);
@@ -133,8 +133,8 @@ describe('reassembly: overlaps discard the whole datagram', () => {
     layer.input(b!, 1);
     layer.input(c!, 1);
     expect(udp.received).toHaveLength(0);
-    expect(layer.stats().dropped['reasm-dead']).toBe(2);
-    expect(layer.stats().dropped['reasm-overlap']).toBe(2); // the one held and the overlapping one
+    expect(layer.stats().dropped.ReasmDeadFrags).toBe(2);
+    expect(layer.stats().dropped.ReasmOverlapFrags).toBe(2); // the one held and the overlapping one
     expect(layer.reassemblyUsage()).toEqual({ datagrams: 1, bytes: RECORD });
     layer.poll(30_000);
     expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
@@ -182,7 +182,7 @@ describe('reassembly: bounds', () => {
     layer.input(d[1]![0]!, 1);
     layer.input(d[2]![0]!, 2);
     const s = layer.stats();
-    expect([s.ReasmEvicted, s.dropped['reasm-evicted'], s.ReasmFails]).toEqual([1, 1, 1]);
+    expect([s.ReasmEvicted, s.dropped.ReasmEvictedFrags, s.ReasmFails]).toEqual([1, 1, 1]);
     for (const i of [1, 2, 0]) layer.input(d[i]![1]!, 3);
     expect(udp.received.map((r) => r.payload[0])).toEqual([bytes(32, 2)[0], bytes(32, 3)[0]]);
     expect(layer.reassemblyUsage().datagrams).toBe(1); // datagram 1's second half started a new one
@@ -195,7 +195,7 @@ describe('reassembly: bounds', () => {
     expect(layer.reassemblyUsage().bytes).toBe(held(48));
     const [x, y] = fragments(bytes(40, 6), [16], { identification: 2 });
     layer.input(x!, 1); // its record does not fit: datagram 1 goes
-    expect(layer.stats().dropped['reasm-evicted']).toBe(1);
+    expect(layer.stats().dropped.ReasmEvictedFrags).toBe(1);
     layer.input(b!, 2); // a new datagram 1, which evicts datagram 2
     layer.input(y!, 3); // a new datagram 2: evicts datagram 1 again
     expect(layer.stats().ReasmEvicted).toBe(3);
@@ -203,27 +203,27 @@ describe('reassembly: bounds', () => {
     const { layer: small } = setup({ maxReassemblyBytes: RECORD + 100 });
     small.input(a!, 0); // 48 bytes of payload need more than the cap, even alone
     expect(small.reassemblyUsage()).toEqual({ datagrams: 1, bytes: RECORD });
-    expect(small.stats().dropped['reasm-no-memory']).toBe(1);
+    expect(small.stats().dropped.ReasmNoMemoryFrags).toBe(1);
     const { layer: tiny } = setup({ maxReassemblyBytes: RECORD - 1 });
     tiny.input(a!, 0); // not even the record fits
     expect(tiny.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
-    expect(tiny.stats().dropped['reasm-no-memory']).toBe(1);
+    expect(tiny.stats().dropped.ReasmNoMemoryFrags).toBe(1);
   });
 
   it('a datagram beyond 65535 bytes is discarded', () => {
     const { layer } = setup();
     layer.input(packet(new Uint8Array(16), { fragmentOffset: 65504, moreFragments: false }), 0); // 20 + 65520 > 65535
-    expect(layer.stats().dropped['reasm-too-big']).toBe(1);
+    expect(layer.stats().dropped.ReasmTooBigFrags).toBe(1);
     expect(layer.reassemblyUsage().bytes).toBe(RECORD); // a tombstone
   });
 
   it('MF with a length that is not a multiple of 8 is a bad fragment; disagreeing ends are inconsistent', () => {
     const { layer } = setup();
     layer.input(packet(new Uint8Array(7), { moreFragments: true }), 0);
-    expect(layer.stats().dropped['reasm-bad-fragment']).toBe(1);
+    expect(layer.stats().dropped.ReasmBadFrags).toBe(1);
     layer.input(packet(new Uint8Array(8), { identification: 9, fragmentOffset: 16 }), 0); // ends at 24
     layer.input(packet(new Uint8Array(8), { identification: 9, fragmentOffset: 24, moreFragments: true }), 0); // beyond it
-    expect(layer.stats().dropped['reasm-inconsistent']).toBe(2); // per fragment: the one held and this one
+    expect(layer.stats().dropped.ReasmInconsistentFrags).toBe(2); // per fragment: the one held and this one
   });
 });
 
@@ -257,10 +257,10 @@ describe('reassembly: eviction order', () => {
   });
 });
 
-/** Fragments held + used + dropped under one reasm-* reason: the identity of stats.ts. */
+/** Fragments held + used + dropped under one Reasm* reason: the identity of stats.ts. */
 function explained(r: Reassembler, c: Ipv4Counters): number {
   let dropped = 0;
-  for (const [k, v] of Object.entries(c.dropped)) if (k.startsWith('reasm-')) dropped += v;
+  for (const [k, v] of Object.entries(c.dropped)) if (k.startsWith('Reasm')) dropped += v;
   return r.fragments + c.ReasmFragsUsed + dropped;
 }
 
@@ -310,7 +310,7 @@ describe('reassembly timeout (RFC 791 §3.2: 30 s from the first fragment)', () 
     layer.poll(31_000);
     expect(layer.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
     const s = layer.stats();
-    expect([s.ReasmTimeout, s.ReasmFails, s.dropped['reasm-timeout']]).toEqual([1, 1, 2]); // 2 fragments held
+    expect([s.ReasmTimeout, s.ReasmFails, s.dropped.ReasmTimeoutFrags]).toEqual([1, 1, 2]); // 2 fragments held
     expect(layer.pollAt()).toBe(Infinity);
     layer.input(c!, 31_001); // starts a new, incomplete reassembly
     expect(udp.received).toHaveLength(0);

@@ -6,15 +6,15 @@
  *
  * The identities (each layer's stats file states its own):
  *   IP    InReceives + ReasmOKs = InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers
- *         InHdrErrors = dropped[truncated, bad-version, bad-ihl, bad-total-length, bad-checksum]
- *         InAddrErrors = dropped[bad-source, not-for-us];  InUnknownProtos = dropped[unknown-protocol]
+ *         InHdrErrors = dropped[InTruncatedPkts, InBadVersion, InBadHeaderLength, InBadTotalLength, InCsumErrors]
+ *         InAddrErrors = dropped[InMartianSrc, InNotForUs];  InUnknownProtos = dropped[InUnknownProtos]
  *         fragments (ReasmReqds), when the reassembler counts its drops in fragments and the
  *         fragments it used (ReasmFragsUsed present):
- *           ReasmReqds = fragments held now + ReasmFragsUsed + dropped[reasm-*]
+ *           ReasmReqds = fragments held now + ReasmFragsUsed + dropped[Reasm*]
  *         exact when `reassemblyFragments` (held now) is given, else held >= 0. Without
- *         ReasmFragsUsed (reasm-* per datagram): each fragment is dropped on its own (reasm-dead,
- *         -bad-fragment, -table-full, -duplicate), discards its datagram without being kept
- *         (reasm-overlap, -too-big, -inconsistent, -no-memory: one fragment each), or is kept;
+ *         ReasmFragsUsed (Reasm* per datagram): each fragment is dropped on its own (ReasmDeadFrags,
+ *         ReasmBadFrags, ReasmDuplicates), discards its datagram without being kept
+ *         (ReasmOverlapFrags, -TooBig-, -Inconsistent-, -NoMemory-: one fragment each), or is kept;
  *         a completed datagram took at least 2 kept fragments and a timed-out one at least 1:
  *           kept = ReasmReqds - those drops >= 2 ReasmOKs + ReasmTimeout
  *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.inSegs
@@ -28,7 +28,7 @@
  * "Delivered" means a transport (or the ICMP layer) took the packet: a TCP segment handed to
  * a connection, an echo request answered, a datagram queued on a socket. `drops` lists every
  * receive-path drop reason with its count (zeros left out), `delivered` the delivered counts.
- * The input is `Stack.stats()` (flattened: `ip['dropped.not-for-us']`, `tcp['drops.noSocket']`).
+ * The input is `Stack.stats()` (flattened: `ip['dropped.InNotForUs']`, `tcp['drops.noSocket']`).
  */
 
 export type FlatStats = Record<string, Record<string, number>>;
@@ -42,10 +42,10 @@ export interface AccountingReport {
   delivered: Record<string, number>;
 }
 
-const IP_HDR = ['truncated', 'bad-version', 'bad-ihl', 'bad-total-length', 'bad-checksum'];
-const IP_ADDR = ['bad-source', 'not-for-us'];
-const REASM_FRAGMENT = ['reasm-dead', 'reasm-bad-fragment', 'reasm-table-full', 'reasm-duplicate'];
-const REASM_KILL = ['reasm-overlap', 'reasm-too-big', 'reasm-inconsistent', 'reasm-no-memory'];
+const IP_HDR = ['InTruncatedPkts', 'InBadVersion', 'InBadHeaderLength', 'InBadTotalLength', 'InCsumErrors'];
+const IP_ADDR = ['InMartianSrc', 'InNotForUs'];
+const REASM_FRAGMENT = ['ReasmDeadFrags', 'ReasmBadFrags', 'ReasmDuplicates'];
+const REASM_KILL = ['ReasmOverlapFrags', 'ReasmTooBigFrags', 'ReasmInconsistentFrags', 'ReasmNoMemoryFrags'];
 const TCP_PARSE = ['truncated', 'badDataOffset', 'badOption', 'badChecksum', 'badPort'];
 const TCP_LAYER = ['broadcast', 'noSocket', 'listenRst', 'listenAck', 'listenNoSyn', 'listenOverflow', 'synQueueFull', 'tableFull'];
 /** Segments a connection took and then discarded (or whose data it discarded): a subset of inDelivers. */
@@ -85,13 +85,13 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
     'InReceives + ReasmOKs = InHdrErrors + InAddrErrors + ReasmReqds + InUnknownProtos + InDelivers');
   eq('ip InHdrErrors', ip('InHdrErrors'), sum('ip', IP_HDR, 'dropped.'), IP_HDR.join(' + '));
   eq('ip InAddrErrors', ip('InAddrErrors'), sum('ip', IP_ADDR, 'dropped.'), IP_ADDR.join(' + '));
-  eq('ip InUnknownProtos', ip('InUnknownProtos'), ip('dropped.unknown-protocol'), 'unknown-protocol');
+  eq('ip InUnknownProtos', ip('InUnknownProtos'), ip('dropped.InUnknownProtos'), 'dropped.InUnknownProtos');
   const ipStats = stats['ip'] ?? {};
-  const reasm = Object.keys(ipStats).filter((k) => k.startsWith('dropped.reasm-')).map((k) => k.slice('dropped.'.length));
+  const reasm = Object.keys(ipStats).filter((k) => k.startsWith('dropped.Reasm')).map((k) => k.slice('dropped.'.length));
   const present = (keys: readonly string[]): string[] => keys.filter((k) => `dropped.${k}` in ipStats);
   if ('ReasmFragsUsed' in ipStats) {
     const held = ip('ReasmReqds') - ip('ReasmFragsUsed') - sum('ip', reasm, 'dropped.');
-    const terms = 'ReasmReqds = held + ReasmFragsUsed + dropped[reasm-*]';
+    const terms = 'ReasmReqds = held + ReasmFragsUsed + dropped[Reasm*]';
     if (options.reassemblyFragments !== undefined) eq('ip fragments held', held, options.reassemblyFragments, terms);
     else if (held < 0) violations.push(`ip fragments: ${held} held (${terms})`);
   } else {
@@ -101,7 +101,7 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
       violations.push(`ip fragments: ${kept} kept (ReasmReqds - per-fragment drops) < ${minKept} (2 ReasmOKs + ReasmTimeout)`);
     }
   }
-  drop('ip', [...IP_HDR, ...IP_ADDR, 'unknown-protocol', ...reasm], 'dropped.');
+  drop('ip', [...IP_HDR, ...IP_ADDR, 'InUnknownProtos', ...reasm], 'dropped.');
 
   // ---- IP -> transports (the stack registers exactly ICMP, UDP and TCP)
   const icmp = (k: string): number => get('icmp', k);

@@ -27,7 +27,7 @@ export class Capture {
   readonly #link: CaptureLink;
   readonly #onClose: (c: Capture) => void;
 
-  /** @internal use stack.capture() */
+  /** Use stack.capture() (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(path: string, file: PcapCapture, link: CaptureLink, onClose: (c: Capture) => void) {
     this.path = path;
     this.#file = file;

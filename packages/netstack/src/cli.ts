@@ -17,6 +17,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { createStack, type Stack } from './stack.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
+import { untilSignal } from './signals.js';
 
 /** The device and stack flags of serve, ping and fetch (deviceOptions below). */
 const DEVICE_HELP = `  --tun NAME           device name (default tun0)
@@ -342,21 +343,6 @@ function ccOption(text: string): 'cubic' | 'newreno' {
   throw new UsageError(`--cc must be cubic or newreno, got '${text}'`);
 }
 
-/** `signal` resolves on the first SIGINT/SIGTERM; `cancel()` removes the handlers. */
-function untilSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
-  let on!: (sig: NodeJS.Signals) => void;
-  const cancel = (): void => {
-    process.off('SIGINT', on);
-    process.off('SIGTERM', on);
-  };
-  const signal = new Promise<NodeJS.Signals>((res) => {
-    on = (sig) => { cancel(); res(sig); };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-  return { signal, cancel };
-}
-
 async function serve(args: string[]): Promise<number> {
   const { values } = parse(args, serveOptions);
   if (values.help) return help('serve');
@@ -419,9 +405,8 @@ async function ping(args: string[]): Promise<number> {
   }
   const stack = await stackFromOptions(values);
   const abort = new AbortController();
-  const onSig = (): void => abort.abort();
-  process.once('SIGINT', onSig);
-  process.once('SIGTERM', onSig);
+  const signals = untilSignal();
+  void signals.signal.then(() => abort.abort());
   let received = 0;
   let sent = 0;
   const rtts: number[] = [];
@@ -431,8 +416,7 @@ async function ping(args: string[]): Promise<number> {
     try {
       host = (await stack.dns.promises.lookup(name, { family: 4 }) as { address: string }).address;
     } catch (err) {
-      process.off('SIGINT', onSig);
-      process.off('SIGTERM', onSig);
+      signals.cancel();
       await closeStack(stack);
       throw err;
     }
@@ -456,8 +440,7 @@ async function ping(args: string[]): Promise<number> {
       if (i + 1 < count && left > 0 && !abort.signal.aborted) await delay(left, abort.signal);
     }
   } finally {
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
+    signals.cancel();
     await closeStack(stack);
     if (values.stats) process.stdout.write(`stats ${JSON.stringify(stack.stats())}\n`);
   }

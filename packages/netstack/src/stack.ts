@@ -223,7 +223,7 @@ export class Stack {
   /** The timer callback, bound once (no closure each time the timer is re-armed). */
   private readonly fire = (): void => this.onTimer();
 
-  /** @internal use createStack() */
+  /** Use createStack() (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(options: StackOptions) {
     // Everything that can be checked without side effects is checked first; what can only
     // fail once something is open (the device, the pcap file, a layer's option check) is in

@@ -126,9 +126,9 @@ describe('loopback', () => {
     while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
     pkt.writeUInt16BE(~sum & 0xffff, 10);
     b.send(pkt);
-    const before = stack.stats().ip!['dropped.bad-source'] ?? 0;
+    const before = stack.stats().ip!['dropped.InMartianSrc'] ?? 0;
     await new Promise<void>((resolve) => { const t = setInterval(() => { if ((stack!.stats().ip!['InReceives'] ?? 0) >= 1) { clearInterval(t); resolve(); } }, 1); });
-    expect(stack.stats().ip!['dropped.bad-source']).toBe(before + 1);
+    expect(stack.stats().ip!['dropped.InMartianSrc']).toBe(before + 1);
     expect(received).toBe(0);
     srv.close();
   });
@@ -152,7 +152,7 @@ describe('loopback and forged sources', () => {
       b.send(pkt);
       await new Promise<void>((resolve) => { const t = setInterval(() => { if ((s.stats().ip!['InReceives'] ?? 0) >= 1) { clearInterval(t); resolve(); } }, 1); });
       for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-      expect(s.stats().ip!['dropped.bad-source']).toBe(1);
+      expect(s.stats().ip!['dropped.InMartianSrc']).toBe(1);
       expect(heard).toBe(0);
       expect(s.stats().ip!['OutLoopback']).toBe(0);
       echo.close();

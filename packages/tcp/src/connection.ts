@@ -139,9 +139,9 @@ function isDsack(blocks: readonly SackBlock[], ack: number): boolean {
 }
 
 export class TcpConnection implements HeapEntry {
-  /** @internal heap bookkeeping */
+  /** HeapEntry (kept in the published types, as the interface requires): owned by the layer's timer heap, not for users. */
   heapIndex = -1;
-  /** @internal */
+  /** HeapEntry: owned by the layer's timer heap. */
   heapDeadline = Infinity;
   /** @internal hash-bucket chain in the connection table */
   nextInBucket: TcpConnection | undefined = undefined;
@@ -321,7 +321,7 @@ export class TcpConnection implements HeapEntry {
     windowProbes: 0,
   };
 
-  /** @internal created by the layer only */
+  /** Created by the layer only (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(
     private readonly layer: TcpLayer,
     private readonly cfg: ResolvedConfig,

@@ -149,7 +149,7 @@ export interface TcpLayerOptions {
   congestionControl?: CongestionControlName | ((smss: number) => CongestionControl);
 }
 
-/** @internal */
+/** The layer's options with every default applied, as connections read them (in the published types because TcpConnection's constructor names it). */
 export interface ResolvedConfig {
   isnKey: Uint8Array;
   msl: number;
@@ -344,7 +344,7 @@ export class TcpListener {
   lastCookieAt = -Infinity;
   private closed = false;
 
-  /** @internal */
+  /** Made by TcpLayer.listen(), not by users (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(private readonly layer: TcpLayer, opts: ListenOptions, readonly handler: ListenHandler) {
     this.port = opts.port;
     this.address = opts.address ?? 0;

@@ -27,7 +27,6 @@ export type { CodedError } from './errors.js';
 export {
   TunDevice,
   closeAllTunDevices,
-  installSignalHandlers,
   type TunConfig,
   type TunMode,
   type TunOptions,

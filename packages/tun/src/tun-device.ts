@@ -66,6 +66,11 @@
  * Node exit silently), and devices still open at process 'exit' are closed then (see
  * track()). Closing the last fd of a non-persistent device deletes it with its
  * addresses and routes; the kernel does the same when the process dies, even by SIGKILL.
+ * Signals are the program's policy, not the device's: it installs no signal handler. With
+ * none, SIGINT/SIGTERM end the process (Node's default action), the kernel closes the fd
+ * and removes the device (test/kernel/tun-device.test.ts). A program that wants an orderly
+ * close (the CLI: netstack's `signals.ts`) listens itself and calls close() or
+ * closeAllTunDevices().
  *
  * Kernel-side configuration uses ioctls on a short-lived AF_INET/SOCK_DGRAM socket, no
  * shell: SIOCSIFMTU, SIOCSIFADDR + SIOCSIFNETMASK (the on-link route follows from the
@@ -687,30 +692,6 @@ export class TunDevice implements Link {
 /** Closes every device still open (for exit paths that do not hold the devices). */
 export function closeAllTunDevices(): void {
   for (const dev of [...openDevices]) dev.close();
-}
-
-/**
- * Closes on SIGINT/SIGTERM: calls `closeFn` once, removes its handlers and, when no other
- * listener is left for the signal, re-raises it so the process ends as the signal asks.
- * Returns a function that removes the handlers.
- */
-export function installSignalHandlers(
-  closeFn: () => void = closeAllTunDevices,
-  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
-): () => void {
-  const uninstall = (): void => {
-    for (const s of signals) process.off(s, onSignal);
-  };
-  function onSignal(signal: NodeJS.Signals): void {
-    uninstall();
-    try {
-      closeFn();
-    } finally {
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    }
-  }
-  for (const s of signals) process.on(s, onSignal);
-  return uninstall;
 }
 
 interface ValidOptions {

@@ -9,7 +9,7 @@ import { FakeLibc } from './fake-libc.js';
 const holder = vi.hoisted(() => ({ libc: undefined as unknown }));
 vi.mock('../src/libc.js', () => ({ libc: () => holder.libc }));
 
-const { TunDevice, closeAllTunDevices, installSignalHandlers } = await import('../src/index.js');
+const { TunDevice, closeAllTunDevices } = await import('../src/index.js');
 
 const TUNSETIFF = 0x400454ca;
 const SIOCSIFADDR = 0x8916;
@@ -410,24 +410,5 @@ describe('life cycle', () => {
     closeAllTunDevices();
     expect([a.closed, b.closed]).toEqual([true, true]);
     expect(sys.openFds.size).toBe(0);
-  });
-
-  it('installSignalHandlers calls closeFn once and removes itself', () => {
-    const before = process.listenerCount('SIGTERM');
-    let closes = 0;
-    const uninstall = installSignalHandlers(() => void closes++);
-    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
-    // Keep another listener so the handler does not re-raise the signal at this process.
-    const keepAlive = (): void => {};
-    process.on('SIGTERM', keepAlive);
-    try {
-      process.emit('SIGTERM', 'SIGTERM');
-      process.emit('SIGTERM', 'SIGTERM');
-    } finally {
-      process.off('SIGTERM', keepAlive);
-    }
-    expect(closes).toBe(1);
-    expect(process.listenerCount('SIGTERM')).toBe(before);
-    uninstall();
   });
 });
