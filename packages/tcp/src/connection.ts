@@ -64,7 +64,6 @@ export interface TcpHandler {
   onClosed?(conn: TcpConnection, error?: TcpError): void;
 }
 
-
 export interface TcpConnectionStats {
   bytesWritten: number;
   bytesSent: number;

@@ -62,7 +62,7 @@ import { DeadlineHeap } from './heap.js';
 import type { SegmentPayload, TcpSegmentOut } from './host.js';
 import { generateIsn, timestampOffset } from './isn.js';
 import { TcpListener } from './listener.js';
-import type { ListenHandler, ListenerHost } from './listener.js';
+import type { ListenHandler } from './listener.js';
 import { MemoryAccount } from './ring.js';
 import { seqAdd, seqLe } from './seq.js';
 import { newTcpStats } from './types.js';
@@ -123,11 +123,13 @@ class SegmentWriter implements PayloadWriter {
 }
 
 /**
- * The layer implements `ListenerHost` (and so `TcpHost`, host.ts): the interface its
- * connections and listeners see of it. It demultiplexes segments to them, serialises
- * what they build, and keeps the table and the timers.
+ * The layer is the `ListenerHost` (and so the `TcpHost`, host.ts) of its listeners and
+ * connections: all they see of it (checked where it hands itself to them, `new
+ * TcpConnection(this, ...)`, `new TcpListener(this, ...)`; not an \`implements\` clause,
+ * which would put the @internal members into the published types). It demultiplexes
+ * segments to them, serialises what they build, and keeps the table and the timers.
  */
-export class TcpLayer implements TransportProtocol, ListenerHost {
+export class TcpLayer implements TransportProtocol {
   readonly protocol = PROTO_TCP;
   /** @internal */ readonly ip: IpOutput;
   /** @internal */ readonly config: ResolvedConfig;
