@@ -36,4 +36,11 @@ describe('layering (design card: common, then tun and ip at the bottom, only net
     ];
     expect(cycles(fake).length).toBeGreaterThan(0);
   });
+  it('counts type-only imports as edges: a cycle through `import type` is a cycle too', () => {
+    const fake = [
+      { pkg: 'tcp', file: 'packages/tcp/src/a.ts', specs: ['./b.js'], typeSpecs: [] },
+      { pkg: 'tcp', file: 'packages/tcp/src/b.ts', specs: [], typeSpecs: ['./a.js'] },
+    ];
+    expect(cycles(fake)).toEqual(['packages/tcp/src/a.ts -> packages/tcp/src/b.ts -> packages/tcp/src/a.ts']);
+  });
 });

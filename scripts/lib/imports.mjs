@@ -26,8 +26,9 @@ function walk(dir, out = []) {
   return out;
 }
 
-// Runtime imports only: `import type` / `export type` are erased by the compiler and
-// cannot form a load-order cycle (layering still counts them: see typeImportRe).
+// Runtime imports (importRe) and type-only ones (`import type` / `export type`, typeImportRe)
+// are kept apart for the error messages, but both are edges: the layering and the cycle
+// check count them alike (a type-only cycle is still two files that must be read together).
 const importRe = /(?:^|\n)\s*(?:import|export)\s(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 const typeImportRe = /(?:^|\n)\s*(?:import|export)\s+type\s[^;]*?from\s+['"]([^'"]+)['"]/g;
 
@@ -63,12 +64,12 @@ export function layeringViolations(graph = sourceGraph()) {
   return bad;
 }
 
-/** Import cycles between source files (relative imports) and between packages. */
+/** Import cycles between source files (relative imports) and between packages, type-only imports included. */
 export function cycles(graph = sourceGraph()) {
   const edges = new Map();
-  for (const { pkg, file, specs } of graph) {
+  for (const { pkg, file, specs, typeSpecs = [] } of graph) {
     const out = [];
-    for (const s of specs) {
+    for (const s of [...specs, ...typeSpecs]) {
       if (s.startsWith('.')) out.push(relative(root, resolve(dirname(join(root, file)), s.replace(/\.js$/, '.ts'))));
       const m = /^@netstack\/([^/]+)/.exec(s);
       if (m && m[1] !== pkg) out.push(`pkg:${m[1]}`);

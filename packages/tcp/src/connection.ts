@@ -1,7 +1,8 @@
 /**
  * One TCP connection: the RFC 9293 state machine as a pure object. Time is an
- * argument (`now`, ms); timers are deadlines the layer keeps in its heap; segments
- * leave through the layer (`TcpLayer` owns the wire, the table and the timers).
+ * argument (`now`, ms); timers are deadlines the host keeps in its heap; each segment
+ * is built whole here (`transmit`) and handed to the host (`TcpHost` in host.ts, which
+ * the layer implements: it owns the wire, the table and the timers).
  *
  * Reading guide (RFC 9293 §3.10 event processing):
  *  - `input()`        SEGMENT ARRIVES for every state but LISTEN (§3.10.7.3, §3.10.7.4)
@@ -11,30 +12,35 @@
  *  - `setState()`     the one choke point for state changes
  *  - the public methods (`write`, `read`, `shutdown`, `close`, `abort`...) are the
  *    user calls of §3.10.1-§3.10.6; see `layer.ts` for the endpoint API contract.
+ *
+ * This file imports neither `layer.ts` nor `listener.ts`: it sees them only as the
+ * `TcpHost` and `TcpParent` interfaces of host.ts.
  */
 import type { Ipv4Address } from '@netstack/ip';
-import type { CongestionControl, CongestionControlName } from './congestion.js';
+import type { CongestionControl } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
-import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
+import { newSegmentOut } from './host.js';
+import type { TcpHost, TcpParent } from './host.js';
 import { Rack } from './rack.js';
 import { Assembler, RingBuffer } from './ring.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { ACK, CWR, ECE, FIN, RST, SYN, PSH } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
+import type { ResolvedConfig, TcpConnectionOptions, TcpState } from './types.js';
 
-export type TcpState =
-  | 'CLOSED'
-  | 'LISTEN'
-  | 'SYN-SENT'
-  | 'SYN-RECEIVED'
-  | 'ESTABLISHED'
-  | 'FIN-WAIT-1'
-  | 'FIN-WAIT-2'
-  | 'CLOSE-WAIT'
-  | 'CLOSING'
-  | 'LAST-ACK'
-  | 'TIME-WAIT';
+/** RFC 3168 §5: the IP header's ECN field, Not-ECT and ECT(0). */
+const NOT_ECT = 0;
+const ECT0 = 2;
+/**
+ * The one outgoing segment record every connection fills and hands to its host (sending
+ * is synchronous and the host keeps nothing of it: no allocation per segment), with its
+ * timestamp option and preallocated SACK blocks (views of the first 1..4 of them).
+ */
+const TX = newSegmentOut();
+const TX_TS = { tsVal: 0, tsEcr: 0 };
+const TX_SACK: SackBlock[] = [{ left: 0, right: 0 }, { left: 0, right: 0 }, { left: 0, right: 0 }, { left: 0, right: 0 }];
+const TX_SACK_VIEWS: SackBlock[][] = [1, 2, 3, 4].map((n) => TX_SACK.slice(0, n));
 
 /**
  * Event callbacks of one connection. All are optional and invoked synchronously,
@@ -56,22 +62,6 @@ export interface TcpHandler {
    * layer finishes alone). `error` is set for resets, refusals and timeouts. Called once.
    */
   onClosed?(conn: TcpConnection, error?: TcpError): void;
-}
-
-/** Per-connection options (connect options, or inherited from the listener). */
-export interface TcpConnectionOptions {
-  /** Disable Nagle's algorithm (RFC 1122 §4.2.3.4). Default false. */
-  noDelay?: boolean;
-  /** Keepalive (RFC 1122 §4.2.3.6). Default false. */
-  keepAlive?: boolean;
-  /** Idle time before the first keepalive probe, ms. Default: the layer's keepAliveIdle (2 h). */
-  keepAliveInitialDelay?: number;
-  /** Send buffer bound in bytes. Default: the layer's sendBufferSize. */
-  sendBufferSize?: number;
-  /** Receive buffer bound in bytes (and so the largest window). Default: the layer's receiveBufferSize. */
-  receiveBufferSize?: number;
-  /** Congestion control for this connection. Default: the layer's congestionControl. */
-  congestionControl?: CongestionControlName;
 }
 
 export interface TcpConnectionStats {
@@ -150,7 +140,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal set while the connection is in the table */
   inTable = false;
   /** @internal passive open not yet accepted */
-  listener: TcpListener | undefined = undefined;
+  listener: TcpParent<TcpConnection> | undefined = undefined;
   /** @internal in the listener's accept queue */
   inAcceptQueue = false;
   /** @internal pending handler events (EV_*) */
@@ -292,7 +282,6 @@ export class TcpConnection implements HeapEntry {
   // --- ECN (RFC 3168 §6.1) ---
   /** @internal our SYN asked for ECN (ECE|CWR) */ ecnOffered = false;
   /** @internal both ends agreed on ECN: new data goes out ECT(0) */ ecnOk = false;
-  /** @internal the ECN field (IP TOS & 3) of the segment being input, set by the layer */ inEcn = 0;
   /** @internal a CE mark arrived: every segment carries ECE until the peer's CWR (§6.1.3) */ ecnEcho = false;
   /** @internal the window was reduced: the next new data segment carries CWR (§6.1.2) */ cwrPending = false;
   /** @internal an ECE reduces the window only once SND.UNA passes this (once per window, §6.1.2) */ ecnRecover = 0;
@@ -321,10 +310,11 @@ export class TcpConnection implements HeapEntry {
     windowProbes: 0,
   };
 
+  private readonly cfg: ResolvedConfig;
+
   /** Created by the layer only (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(
-    private readonly layer: TcpLayer,
-    private readonly cfg: ResolvedConfig,
+    private readonly layer: TcpHost<TcpConnection>,
     localAddress: Ipv4Address,
     localPort: number,
     remoteAddress: Ipv4Address,
@@ -337,6 +327,7 @@ export class TcpConnection implements HeapEntry {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.handler = handler ?? NOOP_HANDLER;
+    const cfg = this.cfg = layer.config;
     this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize, 64, cfg.memory);
     this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize, 64, cfg.memory);
     this.asm = new Assembler(cfg.maxOutOfOrderRanges);
@@ -346,7 +337,7 @@ export class TcpConnection implements HeapEntry {
     this.rto = cfg.rtoInitial;
     // RFC 9293 §3.7.1: the MSS we can receive, from the MTU of the interface towards the
     // peer (loopback: 65535, as Linux's lo gives 65483 with options).
-    this.advMss = Math.max(cfg.minMss, (layer.ip.interfaceMtu?.(remoteAddress) ?? layer.ip.mtu) - 40);
+    this.advMss = Math.max(cfg.minMss, layer.interfaceMtu(remoteAddress) - 40);
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
     let shift = 0;
@@ -433,7 +424,12 @@ export class TcpConnection implements HeapEntry {
 
   /** CLOSE of the sending side only (half-close): FIN after all queued data (§3.10.4). */
   shutdown(now: number): void {
-    this.layer.run(() => this.doShutdown(now), this);
+    this.layer.enter();
+    try {
+      this.doShutdown(now);
+    } finally {
+      this.layer.exit(this);
+    }
   }
 
   /**
@@ -443,19 +439,27 @@ export class TcpConnection implements HeapEntry {
    * finWait2Timeout.
    */
   close(now: number): void {
-    this.layer.run(() => {
+    this.layer.enter();
+    try {
       if (this._state === 'CLOSED' || this.userClosed) return;
       this.userClosed = true;
       if (this._state === 'SYN-SENT') { this.setState('CLOSED', now); return; }
       if (this.recvBuf.length > 0) { this.doAbort(now, undefined); return; }
       this.doShutdown(now);
       if (this._state === 'FIN-WAIT-2') this.finWait2At = now + this.cfg.finWait2Timeout;
-    }, this);
+    } finally {
+      this.layer.exit(this);
+    }
   }
 
   /** ABORT (§3.10.5): sends RST in synchronized states and closes at once. `onClosed` gets no error. */
   abort(now: number): void {
-    this.layer.run(() => this.doAbort(now, undefined), this);
+    this.layer.enter();
+    try {
+      this.doAbort(now, undefined);
+    } finally {
+      this.layer.exit(this);
+    }
   }
 
   /** Nagle's algorithm off (true) or on (false). */
@@ -469,7 +473,12 @@ export class TcpConnection implements HeapEntry {
     if (initialDelayMs > 0) this.keepIdle = initialDelayMs;
     this.lastRecvAt = now;
     this.keepProbes = 0;
-    this.layer.run(() => this.armKeepalive(), this);
+    this.layer.enter();
+    try {
+      this.armKeepalive();
+    } finally {
+      this.layer.exit(this);
+    }
   }
 
   // ================================================================== state
@@ -612,7 +621,7 @@ export class TcpConnection implements HeapEntry {
     if (f & ACK) {
       // §3.10.7.3: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable: RST (unless RST).
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
-        if (!(f & RST)) this.layer.sendRstFor(this, seg.ack, 0, RST);
+        if (!(f & RST)) this.sendRstFor(seg.ack);
         this.layer.counters.drops.badAck++;
         return;
       }
@@ -688,7 +697,7 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** @internal */
-  updateSndMss(pathMtu = this.layer.ip.pathMtu(this.remoteAddress)): void {
+  updateSndMss(pathMtu = this.layer.pathMtu(this.remoteAddress)): void {
     const mss = Math.max(this.cfg.minMss, Math.min(this.peerMss, pathMtu - 40));
     const eff = mss - (this.tsOk ? 12 : 0);
     if (eff !== this.sndMss) {
@@ -705,8 +714,7 @@ export class TcpConnection implements HeapEntry {
    * The pieces still respect the peer's MSS and the path MTU: sndMss is derived from both.
    */
   updateSndBurst(): void {
-    const ip = this.layer.ip;
-    const max = ip.checksumOffload === true && ip.maxSegmentPayload !== undefined ? ip.maxSegmentPayload(this.remoteAddress) : 0;
+    const max = this.layer.maxSegmentPayload(this.remoteAddress);
     const room = max - 20 - (this.tsOk ? 12 : 0);
     this.sndBurst = room >= 2 * this.sndMss ? Math.floor(room / this.sndMss) * this.sndMss : this.sndMss;
   }
@@ -722,9 +730,10 @@ export class TcpConnection implements HeapEntry {
 
   /**
    * @internal SEGMENT ARRIVES in SYN-RECEIVED and all synchronized states (§3.10.7.4).
-   * `seg` is the layer's reused record: valid only during this call.
+   * `seg` is the layer's reused record: valid only during this call. `ecn` is the ECN
+   * field of the IP header it came in (RFC 3168 §5: 3 is CE).
    */
-  input(seg: TcpRepr, now: number): void {
+  input(seg: TcpRepr, now: number, ecn: number): void {
     this.s.segmentsIn++;
     const st = this.layer.counters;
     if (this._state === 'SYN-SENT') { this.inputSynSent(seg, now); return; }
@@ -831,7 +840,7 @@ export class TcpConnection implements HeapEntry {
     if (this._state === 'SYN-RECEIVED') {
       // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT moves to ESTABLISHED, else RST.
       if (!(seqLt(this.sndUna, ack) && seqLe(ack, this.sndMax))) {
-        this.layer.sendRstFor(this, ack, 0, RST);
+        this.sendRstFor(ack);
         st.drops.badAck++;
         return;
       }
@@ -914,7 +923,7 @@ export class TcpConnection implements HeapEntry {
     // segment from now on; the first one is ACKed at once so the sender learns it in one RTT).
     if (this.ecnOk) {
       if (flags & CWR) { this.ecnEcho = false; st.ecnCwrReceived++; }
-      if (this.inEcn === 3 && payload.length > 0) {
+      if (ecn === 3 && payload.length > 0) {
         st.ecnCeReceived++;
         if (!this.ecnEcho) this.ackNow = true;
         this.ecnEcho = true;
@@ -1703,7 +1712,7 @@ export class TcpConnection implements HeapEntry {
    * @internal Fills `out` with up to `max` SACK blocks for the ACK being sent (RFC 2018 §4):
    * a pending D-SACK first (RFC 2883), then the block holding the most recently received
    * out-of-order segment, then the most recently reported other blocks, then any other
-   * held blocks. Returns the count. Allocation-free: `out` is the layer's preallocated blocks.
+   * held blocks. Returns the count. Allocation-free: `out` is the preallocated `TX_SACK`.
    * This is the receiver side; the peer's blocks feed the sender's scoreboard (RFC 6675, `sackUpdate`).
    */
   fillSackBlocks(out: readonly SackBlock[], max: number): number {
@@ -1735,7 +1744,7 @@ export class TcpConnection implements HeapEntry {
     return n + 1;
   }
 
-  /** @internal called by the layer when any segment carrying ACK left */
+  /** @internal called by `transmit` for every segment carrying ACK */
   onAckSent(): void {
     this.dsackPending = false;
     this.lastAckSent = this.rcvNxt;
@@ -1763,16 +1772,19 @@ export class TcpConnection implements HeapEntry {
     this.transmit(seq, RST | ACK, 0, 0, now);
   }
 
-  /** Emits one segment through the layer: `len` bytes from the send buffer at `dataOff`. */
+  /**
+   * Builds one segment whole and hands it to the host: `len` bytes from the send buffer
+   * at `dataOff`, the window field, timestamps, SACK blocks and the ECN marks.
+   */
   private transmit(seq: number, flags: number, dataOff: number, len: number, now: number): void {
     this.s.segmentsOut++;
-    let ect = false;
+    let ecn = NOT_ECT;
     if (this.ecnOk && !(flags & (SYN | RST))) {
       // RFC 3168 §6.1.3: ECE on every segment while a CE mark waits for the peer's CWR.
       if (this.ecnEcho) flags |= ECE;
       // §6.1.4-§6.1.6: only new data is ECT: not pure ACKs, retransmissions, or window probes.
       if (len > 0 && seqGe(seq, this.sndMax) && !this.probing) {
-        ect = true;
+        ecn = ECT0;
         if (this.cwrPending) {
           // §6.1.2: CWR on the first new data segment after a window reduction.
           flags |= CWR;
@@ -1781,7 +1793,86 @@ export class TcpConnection implements HeapEntry {
         }
       }
     }
-    this.layer.emitSegment(this, seq, flags, dataOff, len, now, ect);
+    const out = TX;
+    const r = out.repr;
+    const o = r.options;
+    const syn = (flags & SYN) !== 0;
+    const rst = (flags & RST) !== 0;
+    r.srcPort = this.localPort;
+    r.dstPort = this.remotePort;
+    r.seq = seq;
+    r.ack = flags & ACK ? this.rcvNxt : 0;
+    r.flags = flags;
+    r.urgent = 0;
+    r.window = rst ? 0 : this.windowField(syn);
+    o.mss = undefined;
+    o.windowScale = undefined;
+    o.sackPermitted = undefined;
+    o.sackBlocks = undefined;
+    o.timestamp = undefined;
+    if (syn) {
+      o.mss = this.advMss;
+      if (this.wsOffered) o.windowScale = this.rcvShift;
+      if (this.sackOffered) o.sackPermitted = true; // RFC 2018 §2
+      if (this.tsOffered) {
+        TX_TS.tsVal = this.tsNow(now);
+        TX_TS.tsEcr = flags & ACK ? this.tsRecent : 0;
+        o.timestamp = TX_TS;
+      }
+    } else if (this.tsOk && !rst) {
+      // RFC 7323 §3.2: TSopt in every non-RST segment once negotiated.
+      TX_TS.tsVal = this.tsNow(now);
+      TX_TS.tsEcr = this.tsRecent;
+      o.timestamp = TX_TS;
+    }
+    if (this.sackOk && flags & ACK && !syn && !rst) {
+      // RFC 2018 §3: at most 40 option bytes: 3 blocks with timestamps (12 + 2 + 2 + 8*3 = 40),
+      // 4 without (2 + 2 + 8*4 = 36). sndMss leaves room for the TS option only, so on a data
+      // segment the blocks must fit in what the payload leaves of the MSS (never on a
+      // super-segment: each piece would carry them). Pure ACKs always have room.
+      const max = o.timestamp !== undefined ? 3 : 4;
+      const fit = len === 0 ? max : len > this.sndMss ? 0 : Math.min(max, Math.floor((this.sndMss - len - 4) / 8));
+      const n = fit > 0 ? this.fillSackBlocks(TX_SACK, fit) : 0;
+      if (n > 0) o.sackBlocks = TX_SACK_VIEWS[n - 1];
+    }
+    if (flags & ACK && !rst) this.onAckSent();
+    out.payload = this.sendBuf;
+    out.dataOff = dataOff;
+    out.dataLen = len;
+    out.ecn = ecn;
+    out.offload = true;
+    out.gsoMss = this.sndMss;
+    // RFC 1191: the path is narrower than we thought; the retransmission uses the smaller MSS.
+    if (this.layer.send(this.remoteAddress, out) === 'EMSGSIZE') this.updateSndMss();
+  }
+
+  /**
+   * An RST <SEQ=seq> in answer to an unacceptable segment (§3.10.7.3, §3.10.7.4): no
+   * options, no window, checksummed here as the layer's RSTs for no connection are.
+   */
+  private sendRstFor(seq: number): void {
+    const out = TX;
+    const r = out.repr;
+    const o = r.options;
+    r.srcPort = this.localPort;
+    r.dstPort = this.remotePort;
+    r.seq = seq;
+    r.ack = 0;
+    r.flags = RST;
+    r.window = 0;
+    r.urgent = 0;
+    o.mss = undefined;
+    o.windowScale = undefined;
+    o.sackPermitted = undefined;
+    o.sackBlocks = undefined;
+    o.timestamp = undefined;
+    out.payload = undefined;
+    out.dataOff = 0;
+    out.dataLen = 0;
+    out.ecn = NOT_ECT;
+    out.offload = false;
+    out.gsoMss = 0;
+    this.layer.send(this.remoteAddress, out);
   }
 
   /**
@@ -2180,7 +2271,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal ICMP fragmentation needed (RFC 1191 §6.4): shrink the MSS and resend. */
   onPathMtu(mtu: number, now: number): void {
     const before = this.sndMss;
-    this.updateSndMss(Math.min(mtu, this.layer.ip.pathMtu(this.remoteAddress)));
+    this.updateSndMss(Math.min(mtu, this.layer.pathMtu(this.remoteAddress)));
     if (this.sndMss < before && this.isSynchronized() && seqLt(this.sndUna, this.sndMax)) {
       this.sndNxt = this.sndUna;
       this.retransmitFirst(now);

@@ -1,7 +1,7 @@
 /**
  * @netstack/tcp: an RFC 9293 TCP as a pure protocol core. See `layer.ts` for the
- * endpoint API contract, `connection.ts` for the state machine, `wire.ts` for the
- * segment format.
+ * endpoint API contract, `connection.ts` for the state machine, `host.ts` for the
+ * interface between them, `wire.ts` for the segment format.
  */
 export * from './seq.js';
 export * from './wire.js';
@@ -16,6 +16,8 @@ export { generateIsn, timestampOffset, makeSynCookie, checkSynCookie, cookieMssI
 export { TcpError } from './errors.js';
 export type { TcpErrorCode } from './errors.js';
 export { TcpConnection } from './connection.js';
-export type { TcpState, TcpHandler, TcpConnectionOptions, TcpConnectionStats } from './connection.js';
-export { TcpLayer, TcpListener } from './layer.js';
-export type { TcpLayerOptions, TcpStats, TcpDropCounters, ListenHandler, ListenOptions, ConnectOptions } from './layer.js';
+export type { TcpHandler, TcpConnectionStats } from './connection.js';
+export { TcpLayer } from './layer.js';
+export { TcpListener } from './listener.js';
+export type { ListenHandler } from './listener.js';
+export type { TcpState, TcpConnectionOptions, TcpLayerOptions, TcpStats, TcpDropCounters, ListenOptions, ConnectOptions } from './types.js';

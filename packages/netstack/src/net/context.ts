@@ -6,7 +6,13 @@ import type { Ipv4Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import type { Notifier } from '../events.js';
 import type { NetLife } from '../lifetime.js';
-import type { LookupFunction } from './socket.js';
+
+/** node's LookupFunction: `dns.lookup`'s shape (`all: true` when autoSelectFamily asks for every address). */
+export type LookupFunction = (
+  hostname: string,
+  options: { family?: number | undefined; hints: number; all?: boolean },
+  callback: (err: NodeJS.ErrnoException | null, address: string | { address: string; family: number }[], family?: number) => void,
+) => void;
 
 export interface StackClock {
   /** Current time in ms (performance.now() in production, virtual in simulation). */

@@ -18,6 +18,11 @@ import { HandleSlot } from '../lifetime.js';
 import { runUserCode, type Notifiable } from '../events.js';
 import { kAttachAccepted, kHandler, Socket, type AddressInfo } from './socket.js';
 
+declare module './socket.js' {
+  /** A socket's `server` (node's `socket.server`) is the `Server` that accepted it. */
+  interface AcceptingServer extends Server {}
+}
+
 export interface ServerOptions {
   /** Accepted sockets keep their writable side open after the peer's FIN. Default false. */
   allowHalfOpen?: boolean;

@@ -30,9 +30,8 @@ import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { formatAddress, parseAddress } from '@netstack/ip';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
-import { DEFAULT_HIGH_WATER_MARK, kContext, type NetContext } from './context.js';
+import { DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
 import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
-import type { Server } from './server.js';
 import { HandleSlot } from '../lifetime.js';
 import { rethrow, runUserCode, type Notifiable } from '../events.js';
 
@@ -51,12 +50,7 @@ export interface SocketOptions {
   keepAliveInitialDelay?: number;
 }
 
-/** node's LookupFunction: `dns.lookup`'s shape (`all: true` when autoSelectFamily asks for every address). */
-export type LookupFunction = (
-  hostname: string,
-  options: { family?: number | undefined; hints: number; all?: boolean },
-  callback: (err: NodeJS.ErrnoException | null, address: string | { address: string; family: number }[], family?: number) => void,
-) => void;
+export type { LookupFunction } from './context.js';
 
 /** Where to connect (node's TcpSocketConnectOpts). */
 export interface TcpConnectOptions {
@@ -89,6 +83,12 @@ export interface AddressInfo {
   family: 'IPv4';
   port: number;
 }
+
+/**
+ * The server that accepted a socket. server.ts merges its `Server` into this interface
+ * (\`declare module './socket.js'\`), so this file need not import server.ts, which imports it.
+ */
+export interface AcceptingServer {}
 
 /** @internal an accepted connection is attached through this (see server.ts). */
 export const kAttachAccepted: unique symbol = Symbol('netstack.net.attachAccepted');
@@ -123,7 +123,7 @@ const READ_CHUNK = 64 * 1024;
 
 export class Socket extends Duplex {
   /** The server that accepted this socket (node's `socket.server`), else null. */
-  server: Server | null = null;
+  server: AcceptingServer | null = null;
   /** "address:port" of each address tried when autoSelectFamily had several (node sets it then only). */
   declare autoSelectFamilyAttemptedAddresses: string[];
   /** The idle timeout set by `setTimeout`, ms (node's `socket.timeout`; undefined until set). */
@@ -500,7 +500,7 @@ export class Socket extends Duplex {
   }
 
   /** @internal attaches an accepted connection (server.ts). Returns the handler for `listener.accept`. */
-  [kAttachAccepted](conn: TcpConnection, server: Server, onDestroyed: () => void, pauseOnConnect: boolean): void {
+  [kAttachAccepted](conn: TcpConnection, server: AcceptingServer, onDestroyed: () => void, pauseOnConnect: boolean): void {
     this.#conn = conn;
     this.server = server;
     this.#syncLife();
