@@ -238,7 +238,7 @@ export class TcpConnection implements HeapEntry {
   // --- Fast retransmit / NewReno (RFC 5681 §3.2, RFC 6582) ---
   /** @internal */ dupAcks = 0;
   /** @internal the scoreboard (RFC 6675 §3): the peer's SACKed ranges within (SND.UNA, SND.MAX], at most SB_MAX */
-  readonly sb = new Scoreboard(SB_MAX);
+  readonly scoreboard = new Scoreboard(SB_MAX);
   /**
    * @internal loss recovery (RFC 6582, RFC 6675 §5, RFC 8985 glue, RFC 3708/3522 undo):
    * inRecovery, "recover", HighRxt... (recovery.ts)
@@ -311,7 +311,7 @@ export class TcpConnection implements HeapEntry {
     // peer (loopback: 65535, as Linux's lo gives 65483 with options).
     this.advMss = Math.max(cfg.minMss, (layer.ip.interfaceMtu?.(remoteAddress) ?? layer.ip.mtu) - 40);
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
-    this.recovery = new LossRecovery(this, this.sb, layer.counters, this.s);
+    this.recovery = new LossRecovery(this, this.scoreboard, layer.counters, this.s);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
     let shift = 0;
     while (shift < 14 && this.recvBuf.capacity >>> shift > 0xffff) shift++;
@@ -838,7 +838,7 @@ export class TcpConnection implements HeapEntry {
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
         if (dsack) st.dsacksReceived++;
-        sackNews = this.sb.update(sb, ack, this.sndUna, this.sndMax);
+        sackNews = this.scoreboard.update(sb, ack, this.sndUna, this.sndMax);
       }
       const flightBefore = seqDiff(this.sndMax, this.sndUna);
       const rack = this.rack;
@@ -1062,7 +1062,7 @@ export class TcpConnection implements HeapEntry {
     const flight = seqDiff(this.sndNxt, this.sndUna);
     this.sendBuf.discard(dataAcked);
     this.sndUna = ack;
-    if (this.sb.count > 0) this.sb.prune(ack);
+    if (this.scoreboard.count > 0) this.scoreboard.prune(ack);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.rttOnAck(seg, now);
     this.retries = 0;
@@ -1093,8 +1093,8 @@ export class TcpConnection implements HeapEntry {
    * SACKed data and returns how many octets from there precede the next SACKed range.
    */
   private sackSkip(): number {
-    this.sndNxt = this.sb.holeStart(this.sndNxt);
-    const next = this.sb.nextSacked(this.sndNxt);
+    this.sndNxt = this.scoreboard.holeStart(this.sndNxt);
+    const next = this.scoreboard.nextSacked(this.sndNxt);
     return next < 0 ? Infinity : seqDiff(next, this.sndNxt);
   }
 
@@ -1125,7 +1125,7 @@ export class TcpConnection implements HeapEntry {
   private armTlp(now: number): void {
     const rack = this.rack!;
     const s = this._state;
-    if (this.recovery.inRecovery || !seqGe(this.sndUna, this.recovery.recover) || this.sb.count > 0 || rack.tlpActive ||
+    if (this.recovery.inRecovery || !seqGe(this.sndUna, this.recovery.recover) || this.scoreboard.count > 0 || rack.tlpActive ||
       !seqLt(this.sndUna, this.sndMax) || this.sndWnd === 0 || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK')) {
       this.tlpAt = Infinity;
       return;
@@ -1428,7 +1428,7 @@ export class TcpConnection implements HeapEntry {
     }
     for (;;) {
       // Go-back-N (after a timeout) skips data the peer SACKed since.
-      const hole = this.sb.count > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
+      const hole = this.scoreboard.count > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
       const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
       const flight = seqDiff(this.sndNxt, this.sndUna);
       const unsent = Math.max(0, seqDiff(dataEnd, this.sndNxt));

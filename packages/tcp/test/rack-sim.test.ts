@@ -306,9 +306,9 @@ function snap(c: TcpConnection): Snap {
 /** Octets in [SND.UNA, end) that the scoreboard does not hold. */
 function unsackedTo(c: TcpConnection, end: number): number {
   let n = seqDiff(end, c.sndUna);
-  for (let i = 0; i < c.sb.count; i++) {
-    const l = seqGt(c.sb.left(i), c.sndUna) ? c.sb.left(i) : c.sndUna;
-    const r = seqLt(c.sb.right(i), end) ? c.sb.right(i) : end;
+  for (let i = 0; i < c.scoreboard.count; i++) {
+    const l = seqGt(c.scoreboard.left(i), c.sndUna) ? c.scoreboard.left(i) : c.sndUna;
+    const r = seqLt(c.scoreboard.right(i), end) ? c.scoreboard.right(i) : end;
     if (seqLt(l, r)) n -= seqDiff(r, l);
   }
   return n;

@@ -1030,7 +1030,7 @@ describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () =
     expect(t.conn.retries).toBe(1);
     expect(rack.lostBytes).toBe(0);
     expect(rack.records().every((r) => (r[3] & ~SL_RETRANS) === 0)).toBe(true);
-    expect([rack.tlpActive, rack.undoActive, t.conn.recovery.inRecovery, t.conn.sb.count]).toEqual([false, false, false, 0]);
+    expect([rack.tlpActive, rack.undoActive, t.conn.recovery.inRecovery, t.conn.scoreboard.count]).toEqual([false, false, false, 0]);
     expect([t.conn.rackAt, t.conn.tlpAt]).toEqual([Infinity, Infinity]);
     expect(t.conn.stats.cwnd).toBe(MSS); // RFC 5681 §3.1 eq. 4: the loss window
     expect(t.conn.stats.ssthresh).toBe(Math.floor(9 * MSS / 2));

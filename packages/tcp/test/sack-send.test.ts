@@ -23,7 +23,7 @@ const ackWith = (t: Ctx, k: number, blocks: SackBlock[] = []) => {
 /** The scoreboard as [a, b) pairs of segment numbers. */
 const board = (t: Ctx) => {
   const out: [number, number][] = [];
-  for (let i = 0; i < t.conn.sb.count; i++) out.push([(t.conn.sb.left(i) - t.iss - 1) / MSS + 1, (t.conn.sb.right(i) - t.iss - 1) / MSS + 1]);
+  for (let i = 0; i < t.conn.scoreboard.count; i++) out.push([(t.conn.scoreboard.left(i) - t.iss - 1) / MSS + 1, (t.conn.scoreboard.right(i) - t.iss - 1) / MSS + 1]);
   return out;
 };
 /** Which of our segments (by number) the layer sent since the last drain. */
@@ -67,7 +67,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     ackWith(t, 11); // the retransmitted 6: SND.UNA >= RecoveryPoint
     expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.conn.recovery.sackRecovery).toBe(false);
-    expect(t.conn.sb.count).toBe(0);
+    expect(t.conn.scoreboard.count).toBe(0);
     expect(t.conn.bytesInFlight).toBe(0);
     expect(t.now).toBeLessThan(rtoAt);
     const st = t.layer.stats();
@@ -201,13 +201,13 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     const blocks = (i: number): SackBlock[] => [{ left: (una + 2 * i * 10) >>> 0, right: (una + 2 * i * 10 + 10) >>> 0 }];
     // 40 disjoint 10-byte ranges, sent highest first: the lowest 32 are kept.
     for (let i = 40; i >= 1; i--) t.send({ seq: R, ack: una, flags: ACK, window: 65535, options: { sackBlocks: blocks(i) } });
-    expect(t.conn.sb.count).toBe(32);
-    expect(t.conn.sb.left(0)).toBe((una + 20) >>> 0);
-    for (let i = 1; i < 32; i++) expect(t.conn.sb.left(i) - t.conn.sb.right(i - 1)).toBe(10);
+    expect(t.conn.scoreboard.count).toBe(32);
+    expect(t.conn.scoreboard.left(0)).toBe((una + 20) >>> 0);
+    for (let i = 1; i < 32; i++) expect(t.conn.scoreboard.left(i) - t.conn.scoreboard.right(i - 1)).toBe(10);
     // One block covering ranges 1..20 merges them.
     t.send({ seq: R, ack: una, flags: ACK, window: 65535, options: { sackBlocks: [{ left: (una + 15) >>> 0, right: (una + 405) >>> 0 }] } });
-    expect(t.conn.sb.count).toBe(13);
-    expect([t.conn.sb.left(0), t.conn.sb.right(0)]).toEqual([(una + 15) >>> 0, (una + 410) >>> 0]);
+    expect(t.conn.scoreboard.count).toBe(13);
+    expect([t.conn.scoreboard.left(0), t.conn.scoreboard.right(0)]).toEqual([(una + 15) >>> 0, (una + 410) >>> 0]);
   });
 });
 
@@ -216,7 +216,7 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
     const t = tenInFlight(false);
     for (let k = 0; k < 3; k++) ackWith(t, 3, sb(t, [4, 6]));
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sb.count).toBe(0);
+    expect(t.conn.scoreboard.count).toBe(0);
     expect(t.conn.recovery.sackRecovery).toBe(false);
     expect(t.conn.stats.cwnd).toBe(4 * MSS + 3 * MSS); // RFC 6582 inflation
     ackWith(t, 6);
@@ -228,7 +228,7 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
     const t = tenInFlight(true, false);
     for (let k = 0; k < 3; k++) ackWith(t, 3, sb(t, [4, 6]));
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sb.count).toBe(0);
+    expect(t.conn.scoreboard.count).toBe(0);
     ackWith(t, 6);
     expect(sentSegs(t)).toEqual([6]);
   });
@@ -250,7 +250,7 @@ describe('retransmission timeout with SACK (RFC 6675 §5.1)', () => {
     t.drain();
     t.advance(t.layer.pollAt());
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sb.count).toBe(0);
+    expect(t.conn.scoreboard.count).toBe(0);
     // After the timeout: 3 arrives, and the peer reports 5..10 held (4 and ... lost).
     ackWith(t, 4, sb(t, [5, 11]));
     // cwnd 1 -> 2 segments: go-back-N resends 4, then skips 5..10: nothing else to send.
