@@ -1256,12 +1256,11 @@ export class TcpConnection implements HeapEntry {
   }
 
   /**
-   * @internal Fills `out` with up to `max` SACK blocks for the ACK being sent (RFC 2018 §4):
+   * @internal Fills `out` with up to `max` SACK blocks for the ACK being sent (RFC 2018 §4, sack-report.ts):
    * a pending D-SACK first (RFC 2883), then the block holding the most recently received
    * out-of-order segment, then the most recently reported other blocks, then any other
    * held blocks. Returns the count. Allocation-free: `out` is the layer's preallocated blocks.
-   * This is the receiver side (sack-report.ts); the peer's blocks feed the sender's scoreboard
-   * (RFC 6675, scoreboard.ts).
+   * This is the receiver side; the peer's blocks feed the sender's scoreboard (RFC 6675, `sackUpdate`).
    */
   fillSackBlocks(out: readonly SackBlock[], max: number): number {
     return this.sackReport.fill(out, max, this.asm, this.rcvNxt);
