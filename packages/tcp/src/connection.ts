@@ -23,7 +23,10 @@ import type { HeapEntry } from './heap.js';
 import { newSegmentOut } from './host.js';
 import type { TcpHost, TcpParent } from './host.js';
 import { Rack } from './rack.js';
+import { LossRecovery } from './recovery.js';
 import { Assembler, RingBuffer } from './ring.js';
+import { SackReport } from './sack-report.js';
+import { isDsack, Scoreboard } from './scoreboard.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { ACK, CWR, ECE, FIN, RST, SYN, PSH } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
@@ -103,8 +106,6 @@ export const EV_CLOSED = 16;
 const NOOP_HANDLER: TcpHandler = {};
 /** RFC 6675 §4: bound on the SACK scoreboard (disjoint SACKed ranges above SND.UNA). */
 const SB_MAX = 32;
-/** RFC 6675 §2 DupThresh. */
-const DUP_THRESH = 3;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 /**
@@ -116,17 +117,6 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 const RACK_MAX_RECORDS = 1024;
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK timer the PTO allows for (200 ms). */
 const WC_DEL_ACK_MS = 200;
-
-/**
- * RFC 2883 §4: the first SACK block is a D-SACK when it lies below the cumulative ACK,
- * or within the second block.
- */
-function isDsack(blocks: readonly SackBlock[], ack: number): boolean {
-  const b = blocks[0]!;
-  if (seqLt(b.left, ack)) return true;
-  const c = blocks[1];
-  return c !== undefined && seqGe(b.left, c.left) && seqLe(b.right, c.right);
-}
 
 export class TcpConnection implements HeapEntry {
   /** HeapEntry (kept in the published types, as the interface requires): owned by the layer's timer heap, not for users. */
@@ -180,16 +170,8 @@ export class TcpConnection implements HeapEntry {
   /** @internal Last.ACK.sent */ lastAckSent = 0;
   /** @internal we send SACK-permitted on our SYN / SYN-ACK (RFC 2018 §2) */ sackOffered = false;
   /** @internal both SYNs carried SACK-permitted: our ACKs carry SACK blocks (RFC 2018 §3) */ sackOk = false;
-  /**
-   * @internal RFC 2018 §4: a sequence number inside each of the most recently
-   * reported out-of-order blocks, most recent first (the block is looked up in
-   * `asm` when an ACK is built, so merges and filled holes are seen).
-   */
-  private readonly sackMarks: number[] = [0, 0, 0, 0];
-  private sackMarkCount = 0;
-  /** @internal RFC 2883 D-SACK: a duplicate range to report once as the first block */ dsackPending = false;
-  private dsackLeft = 0;
-  private dsackRight = 0;
+  /** @internal the SACK and D-SACK blocks our ACKs carry (RFC 2018 §4, RFC 2883 §4) */
+  readonly sackReport = new SackReport();
   /** @internal payload bytes per full segment we send (peer MSS, path MTU, minus TS option) */ sndMss = 536;
   /**
    * @internal most payload bytes one emit may carry: sndMss, or k*sndMss when the IP layer
@@ -245,27 +227,13 @@ export class TcpConnection implements HeapEntry {
   /** @internal */ readonly cc: CongestionControl;
   // --- Fast retransmit / NewReno (RFC 5681 §3.2, RFC 6582) ---
   /** @internal */ dupAcks = 0;
-  /** @internal */ inRecovery = false;
-  /** @internal RFC 6582 "recover" (RFC 6675 RecoveryPoint) */ recover = 0;
-  // --- SACK-based loss recovery (RFC 6675), only when sackOk ---
-  /** @internal the current recovery (inRecovery) is run by RFC 6675 §5, not RFC 6582 */ sackRecovery = false;
-  /** @internal RFC 6675 HighRxt, as an exclusive end: one past the highest octet retransmitted by NextSeg */ highRxt = 0;
+  /** @internal the scoreboard (RFC 6675 §3): the peer's SACKed ranges within (SND.UNA, SND.MAX], at most SB_MAX */
+  readonly scoreboard = new Scoreboard(SB_MAX);
   /**
-   * @internal RFC 6675 §4 rule 4 RescueRxt: a rescue retransmission needs HighACK > RescueRxt.
-   * Set to HighACK on entering recovery (so the rescue waits for the cumulative ACK to advance
-   * in this recovery: Linux has no rule 4 at all, and a rescue before any partial ACK only
-   * duplicates a tail that is still in flight), and to RecoveryPoint once sent.
+   * @internal loss recovery (RFC 6582, RFC 6675 §5, RFC 8985 glue, RFC 3708/3522 undo):
+   * inRecovery, "recover", HighRxt... (recovery.ts)
    */
-  rescueRxt = 0;
-  /**
-   * @internal the scoreboard (RFC 6675 §3): SACKed ranges [sbL[i], sbR[i]) within
-   * (SND.UNA, SND.MAX], ascending, disjoint and not adjacent; preallocated, at most SB_MAX.
-   */
-  readonly sbL = new Uint32Array(SB_MAX);
-  /** @internal */ readonly sbR = new Uint32Array(SB_MAX);
-  /** @internal ranges in use */ sbN = 0;
-  /** length of the hole found by sackNextHole (0: none) */
-  private holeLen = 0;
+  readonly recovery: LossRecovery;
   /**
    * @internal RACK-TLP (RFC 8985): the sent log and RACK's state; created at the first
    * data sent on a connection that negotiated SACK (with the layer's `rack` option).
@@ -273,11 +241,6 @@ export class TcpConnection implements HeapEntry {
   rack: Rack | undefined = undefined;
   /** @internal RACK's reordering timer (RFC 8985 §6.3) */ rackAt = Infinity;
   /** @internal the tail loss probe timer (RFC 8985 §7.2) */ tlpAt = Infinity;
-  /** @internal the current recovery proved spurious while ranges were still marked lost: undo at its end */
-  undoAtExit = false;
-  /** @internal this recovery already reduced again for a lost retransmission (RFC 8985 §9.3) */ lostRtxReduced = false;
-  /** @internal our TS clock at the recovery's first retransmission (RFC 3522 Eifel detection) */ retransTs = 0;
-  /** @internal */ retransTsSet = false;
 
   // --- ECN (RFC 3168 §6.1) ---
   /** @internal our SYN asked for ECN (ECE|CWR) */ ecnOffered = false;
@@ -339,6 +302,7 @@ export class TcpConnection implements HeapEntry {
     // peer (loopback: 65535, as Linux's lo gives 65483 with options).
     this.advMss = Math.max(cfg.minMss, layer.interfaceMtu(remoteAddress) - 40);
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
+    this.recovery = new LossRecovery(this, this.scoreboard, layer.counters, this.s);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
     let shift = 0;
     while (shift < 14 && this.recvBuf.capacity >>> shift > 0xffff) shift++;
@@ -883,7 +847,7 @@ export class TcpConnection implements HeapEntry {
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
         if (dsack) st.dsacksReceived++;
-        sackNews = this.sackUpdate(sb, ack);
+        sackNews = this.scoreboard.update(sb, ack, this.sndUna, this.sndMax);
       }
       const flightBefore = seqDiff(this.sndMax, this.sndUna);
       const rack = this.rack;
@@ -900,7 +864,7 @@ export class TcpConnection implements HeapEntry {
       }
       if (this.ecnOk && flags & ECE) this.onEce();
       if (rack !== undefined && this.rack !== undefined) {
-        this.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), flightBefore, now);
+        this.recovery.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), flightBefore, now);
       }
       // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
       // (never from a reordered ACK that PAWS let through: Linux does not either).
@@ -941,7 +905,7 @@ export class TcpConnection implements HeapEntry {
       const behind = seqDiff(this.rcvNxt, start);
       if (behind > 0) {
         // RFC 2883 §4 (as Linux): the part below RCV.NXT is reported as a D-SACK.
-        if (this.sackOk) this.setDsack(start, seqAdd(start, Math.min(behind, payload.length)));
+        if (this.sackOk) this.sackReport.setDsack(start, seqAdd(start, Math.min(behind, payload.length)));
         payload = payload.subarray(Math.min(behind, payload.length));
         start = this.rcvNxt;
       }
@@ -1034,18 +998,18 @@ export class TcpConnection implements HeapEntry {
       // so it is ACKed at once like the pieces it stands for (RFC 1122 §4.2.3.2).
       if (data.length >= this.rcvMssSeen) this.fullSegsUnacked += Math.floor(data.length / this.rcvMssSeen);
       if (hadHoles) this.ackNow = true; // RFC 5681 §4.2: filling a hole is ACKed at once
-      if (this.asm.isEmpty) this.sackMarkCount = 0;
+      if (this.asm.isEmpty) this.sackReport.clearBlocks();
       if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
       if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
       this.raise(EV_READABLE);
     } else {
       // Out of order: keep it if the assembler has room, and send a duplicate ACK at once (RFC 5681 §4.2).
       // RFC 2883 §4: data already held out of order is a duplicate: D-SACK it (the
-      // block holding it follows as the second block, from sackMarks).
-      if (this.sackOk && this.asm.covers(off, off + data.length)) this.setDsack(seqAdd(this.rcvNxt, off), seqAdd(this.rcvNxt, off + data.length));
+      // block holding it follows as the second block, see SackReport).
+      if (this.sackOk && this.asm.covers(off, off + data.length)) this.sackReport.setDsack(seqAdd(this.rcvNxt, off), seqAdd(this.rcvNxt, off + data.length));
       if (this.asm.add(off, off + data.length)) {
         this.recvBuf.writeAt(off, data);
-        if (this.sackOk) this.noteSackBlock(seqAdd(this.rcvNxt, off));
+        if (this.sackOk) this.sackReport.noteBlock(seqAdd(this.rcvNxt, off), this.asm, this.rcvNxt);
       } else {
         st.drops.reassemblyFull++;
       }
@@ -1107,45 +1071,17 @@ export class TcpConnection implements HeapEntry {
     const flight = seqDiff(this.sndNxt, this.sndUna);
     this.sendBuf.discard(dataAcked);
     this.sndUna = ack;
-    if (this.sbN > 0) this.sbPrune();
+    if (this.scoreboard.count > 0) this.scoreboard.prune(ack);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.rttOnAck(seg, now);
     this.retries = 0;
-    if (this.inRecovery) {
-      if (seqGe(ack, this.recover)) {
-        // RFC 6582 §3.2 step 4 / RFC 6675 §5 (A): full acknowledgment (SND.UNA >= RecoveryPoint) ends recovery.
-        const sack = this.sackRecovery;
-        this.inRecovery = false;
-        this.sackRecovery = false;
-        if ((this.undoAtExit || (this.rack !== undefined && this.rack.undoAtRecoveryEnd(this.echoedBeforeRetransmit(seg)))) &&
-          this.cc.onUndo !== undefined) {
-          this.undoAtExit = false;
-          this.cc.onUndo();
-          this.layer.counters.spuriousRecoveries++;
-        } else {
-          // RFC 6582 §3.2 step 4 option 1 deflates the window NewReno inflated. SACK recovery
-          // (RFC 6675 §5) never inflated it: it ran at cwnd = ssthresh and ends there (as
-          // Linux), not at FlightSize + SMSS, which after a recovery is often next to nothing.
-          this.cc.onExitRecovery(sack ? Number.MAX_SAFE_INTEGER : seqDiff(this.sndMax, this.sndUna));
-        }
-        this.rack?.onRecoveryExit();
-      } else if (this.sackRecovery) {
-        // RFC 6675 §5 (C): a partial ACK only updates the scoreboard; NextSeg() runs in
-        // output(). The timer restarts on new data acknowledged (RFC 6298 §5.3).
-        this.rtxAt = now + this.rto;
-      } else {
-        // RFC 6582 §3.2 step 5: partial ACK: retransmit the first unacknowledged segment, deflate.
-        this.cc.onPartialAck(dataAcked);
-        this.retransmitFirst(now);
-        this.rtxAt = now + this.rto;
-      }
-    } else {
-      this.cc.onAck(dataAcked, flight, now);
-    }
+    // RFC 6582 §3.2 steps 4-5, RFC 6675 §5 (A)-(C), RFC 3708/3522 undo: recovery.ts.
+    if (this.recovery.inRecovery) this.recovery.onAckInRecovery(ack, dataAcked, this.echoedTs(seg), now);
+    else this.cc.onAck(dataAcked, flight, now);
     this.dupAcks = 0;
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
     if (this.sndUna === this.sndMax) this.rtxAt = Infinity;
-    else if (!this.inRecovery || this.rtxAt === Infinity) this.rtxAt = now + this.rto;
+    else if (!this.recovery.inRecovery || this.rtxAt === Infinity) this.rtxAt = now + this.rto;
     if (this.rack !== undefined) this.armTlp(now);
     if (dataAcked > 0 && this.wantWritable) {
       this.wantWritable = false;
@@ -1153,236 +1089,11 @@ export class TcpConnection implements HeapEntry {
     }
   }
 
-  /** RFC 5681 §3.2 / RFC 6582 §3.2 steps 2-3. */
+  /** RFC 5681 §3.2 / RFC 6582 §3.2 steps 2-3 (recovery entry: recovery.ts). */
   private onDupAck(now: number): void {
     this.dupAcks++;
     this.layer.counters.dupAcks++;
-    // RFC 8985 §6: with RACK and a scoreboard, losses are marked by time (rackOnAck), not
-    // by counting duplicates. Without SACK blocks the DupThresh rule below still applies.
-    if (this.rack !== undefined && this.sbN > 0) return;
-    // RFC 6675 §5: with a scoreboard, recovery also starts when IsLost(HighACK + 1) (§5 (a)).
-    const sack = this.sackOk && this.sbN > 0;
-    if (!this.inRecovery && (this.dupAcks === 3 || (sack && this.dupAcks < 3 && seqLt(this.sndUna, this.sackLostEnd())))) {
-      // RFC 6582 §3.2 step 2 (and §4.1), RFC 6675 §5 step (4) note: only when the ACK covers more than "recover".
-      if (!seqGe(this.sndUna, this.recover)) return;
-      this.inRecovery = true;
-      this.recover = this.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
-      this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
-      this.noteReduction();
-      this.rack?.undoBegin();
-      this.undoAtExit = false;
-      this.retransTsSet = false;
-      if (this.rack !== undefined) { this.rack.tlpActive = false; this.tlpAt = Infinity; }
-      this.layer.counters.fastRetransmits++;
-      if (sack) {
-        // RFC 6675 §5 (4.2)-(4.3): cwnd = ssthresh (see sackCwnd), retransmit HighACK + 1, HighRxt past it.
-        // A peer that negotiated SACK but sent no blocks gets RFC 6582 recovery instead.
-        this.sackRecovery = true;
-        this.rescueRxt = this.sndUna;
-        this.highRxt = this.sndUna;
-        this.layer.counters.sackRecoveries++;
-        this.s.sackRecoveries++;
-        const seq = this.sackNextHole(this.sndMax);
-        if (this.holeLen > 0) this.sackRetransmit(seq, this.holeLen, true, now);
-      } else {
-        this.retransmitFirst(now);
-      }
-      this.rtxAt = now + this.rto;
-    } else if (this.inRecovery && !this.sackRecovery) {
-      this.cc.onDupAckInRecovery(); // may allow new data: output() runs after input
-    }
-  }
-
-  // ------------------------------------------------------------------ SACK scoreboard (RFC 6675)
-
-  /**
-   * RFC 6675 §5 / RFC 2018 §4: merges the SACK blocks of an ACK into the scoreboard.
-   * Ignored: empty blocks, blocks reaching below the cumulative ACK (D-SACK, RFC 2883 §4:
-   * a duplicate below SND.UNA), blocks reaching past SND.MAX. A D-SACK block inside
-   * already SACKed data merges without effect (it reports data the peer holds).
-   */
-  private sackUpdate(blocks: readonly SackBlock[], ack: number): boolean {
-    const before = this.sackedBytes();
-    const lo = seqGt(ack, this.sndUna) ? ack : this.sndUna;
-    for (let i = 0; i < blocks.length; i++) {
-      const b = blocks[i]!;
-      let l = b.left;
-      const r = b.right;
-      // A block reaching below this ACK is a D-SACK (or bogus): the receiver's SACK blocks
-      // are above RCV.NXT. One from a reordered older ACK is clipped to SND.UNA.
-      if (!seqLt(l, r) || seqLt(l, ack) || seqLe(r, lo) || seqGt(r, this.sndMax)) continue;
-      if (seqLt(l, lo)) l = lo;
-      this.sbInsert(l, r);
-    }
-    return this.sackedBytes() > before;
-  }
-
-  /** Octets in the scoreboard. */
-  private sackedBytes(): number {
-    let n = 0;
-    for (let i = 0; i < this.sbN; i++) n += seqDiff(this.sbR[i]!, this.sbL[i]!);
-    return n;
-  }
-
-  /** Inserts [l, r) into the scoreboard, merging overlapping and adjacent ranges. */
-  private sbInsert(l: number, r: number): void {
-    const L = this.sbL;
-    const R = this.sbR;
-    const n = this.sbN;
-    let i = 0;
-    while (i < n && seqLt(R[i]!, l)) i++;
-    let j = i;
-    while (j < n && seqLe(L[j]!, r)) {
-      if (seqLt(L[j]!, l)) l = L[j]!;
-      if (seqGt(R[j]!, r)) r = R[j]!;
-      j++;
-    }
-    const merged = j - i;
-    if (merged === 0) {
-      if (n === SB_MAX) {
-        if (i === n) return; // full: the highest range is what gives way (the data stays buffered)
-        this.sbN = n - 1;
-      }
-      for (let k = this.sbN; k > i; k--) { L[k] = L[k - 1]!; R[k] = R[k - 1]!; }
-      this.sbN++;
-    } else if (merged > 1) {
-      for (let k = j; k < n; k++) { L[k - merged + 1] = L[k]!; R[k - merged + 1] = R[k]!; }
-      this.sbN = n - merged + 1;
-    }
-    L[i] = l;
-    R[i] = r;
-  }
-
-  /** Drops what SND.UNA has passed. */
-  private sbPrune(): void {
-    const L = this.sbL;
-    const R = this.sbR;
-    const n = this.sbN;
-    const una = this.sndUna;
-    let k = 0;
-    while (k < n && seqLe(R[k]!, una)) k++;
-    if (k > 0) {
-      for (let m = k; m < n; m++) { L[m - k] = L[m]!; R[m - k] = R[m]!; }
-      this.sbN = n - k;
-    }
-    if (this.sbN > 0 && seqLt(L[0]!, una)) L[0] = una;
-  }
-
-  /**
-   * RFC 6675 §4 IsLost, for the whole scoreboard at once: IsLost is monotone (a lower
-   * octet has at least as much SACKed above it), and every octet of one hole has the same
-   * SACKed ranges above it. So an unSACKed octet is lost iff it is below the returned
-   * sequence number: the left edge of the highest range with DupThresh discontiguous
-   * SACKed ranges, or more than (DupThresh - 1) * SMSS SACKed bytes, at or above it.
-   * SND.UNA when nothing is lost.
-   */
-  private sackLostEnd(): number {
-    const L = this.sbL;
-    const R = this.sbR;
-    let bytes = 0;
-    for (let i = this.sbN - 1, c = 1; i >= 0; i--, c++) {
-      bytes += seqDiff(R[i]!, L[i]!);
-      if (c >= DUP_THRESH || bytes > (DUP_THRESH - 1) * this.sndMss) return L[i]!;
-    }
-    return this.sndUna;
-  }
-
-  /** UnSACKed octets in [a, b). */
-  private unsackedIn(a: number, b: number): number {
-    if (!seqLt(a, b)) return 0;
-    let n = seqDiff(b, a);
-    for (let i = 0; i < this.sbN; i++) {
-      const l = this.sbL[i]!;
-      const r = this.sbR[i]!;
-      const ol = seqGt(l, a) ? l : a;
-      const or = seqLt(r, b) ? r : b;
-      if (seqLt(ol, or)) n -= seqDiff(or, ol);
-    }
-    return n;
-  }
-
-  /**
-   * RFC 6675 §4 SetPipe(): over the unSACKed octets of [HighACK, HighData), one for
-   * each not lost, one more for each retransmitted (below HighRxt).
-   */
-  private sackPipe(): number {
-    if (this.rack !== undefined) return this.rackPipe(this.rack);
-    const una = this.sndUna;
-    const lostEnd = this.sackLostEnd();
-    const hr = seqGt(this.highRxt, this.sndMax) ? this.sndMax : this.highRxt;
-    return this.unsackedIn(seqGt(lostEnd, una) ? lostEnd : una, this.sndMax) + this.unsackedIn(una, hr);
-  }
-
-  /** RFC 6675 §5 (4.2): cwnd during SACK recovery is ssthresh (no RFC 6582 inflation). */
-  private sackCwnd(): number {
-    return this.cc.ssthresh;
-  }
-
-  /**
-   * The first unSACKed sequence number at or above max(HighACK, HighRxt) and below
-   * `bound`; `holeLen` gets the segment there: up to SMSS, not into the next SACKed range
-   * (0 when there is none).
-   */
-  private sackNextHole(bound: number): number {
-    return this.holeAt(seqGt(this.highRxt, this.sndUna) ? this.highRxt : this.sndUna, bound);
-  }
-
-  /** The first unSACKed sequence number at or above `s` and below `bound`; `holeLen` as sackNextHole. */
-  private holeAt(s: number, bound: number): number {
-    let end = this.sndMax;
-    for (let i = 0; i < this.sbN; i++) {
-      const l = this.sbL[i]!;
-      const r = this.sbR[i]!;
-      if (seqLe(r, s)) continue;
-      if (seqLe(l, s)) { s = r; continue; }
-      end = l;
-      break;
-    }
-    if (seqGt(end, bound)) end = bound;
-    this.holeLen = seqLt(s, end) ? Math.min(this.sndMss, seqDiff(end, s)) : 0;
-    return s;
-  }
-
-  /** Retransmits `len` octets at `seq` for NextSeg(); `high` moves HighRxt (not for rule 4). */
-  private sackRetransmit(seq: number, len: number, high: boolean, now: number): number {
-    const used = this.transmitAt(seq, len, now);
-    if (used === 0) return 0;
-    if (high) this.highRxt = seqAdd(seq, used);
-    this.s.sackRetransmits++;
-    this.layer.counters.sackRetransmits++;
-    return used;
-  }
-
-  /**
-   * RFC 6675 §5 (C) with NextSeg() rules 1 (`lost`), or 3 and 4: retransmits while
-   * cwnd - pipe >= 1 SMSS. Rule 2 (new data) is the ordinary send loop in output(),
-   * run between the two with the budget left.
-   */
-  private sackSend(lost: boolean, now: number): boolean {
-    if (this.rack !== undefined) return lost && this.rackSend(this.rack, now);
-    let sent = false;
-    const cwnd = this.sackCwnd();
-    while (this.sbN > 0 && cwnd - this.sackPipe() >= this.sndMss) {
-      // Rule 1: the first unSACKed octet > HighRxt, below the highest SACKed octet, IsLost.
-      // Rule 3: the same without IsLost (rule 1 found nothing), still below the highest SACKed octet.
-      const seq = this.sackNextHole(lost ? this.sackLostEnd() : this.sbR[this.sbN - 1]!);
-      if (this.holeLen === 0) break;
-      if (this.sackRetransmit(seq, this.holeLen, true, now) === 0) break;
-      sent = true;
-    }
-    if (!lost && seqGt(this.sndUna, this.rescueRxt) && seqLt(this.sndUna, this.sndMax) && cwnd - this.sackPipe() >= this.sndMss) {
-      // Rule 4 (rescue retransmission, once per recovery): a segment holding the highest
-      // outstanding unSACKed octet, when it is above every SACKed range; HighRxt stays.
-      const top = this.sbN > 0 ? this.sbR[this.sbN - 1]! : this.sndUna;
-      let low = seqGt(top, this.sndUna) ? top : this.sndUna;
-      if (seqGt(this.highRxt, low)) low = this.highRxt;
-      if (seqLt(low, this.sndMax)) {
-        this.rescueRxt = this.recover;
-        const len = Math.min(this.sndMss, seqDiff(this.sndMax, low));
-        if (this.sackRetransmit(seqAdd(this.sndMax, -len), len, false, now) > 0) sent = true;
-      }
-    }
-    return sent;
+    this.recovery.onDupAck(this.dupAcks, now);
   }
 
   /**
@@ -1391,14 +1102,9 @@ export class TcpConnection implements HeapEntry {
    * SACKed data and returns how many octets from there precede the next SACKed range.
    */
   private sackSkip(): number {
-    for (let i = 0; i < this.sbN; i++) {
-      const l = this.sbL[i]!;
-      const r = this.sbR[i]!;
-      if (seqLe(r, this.sndNxt)) continue;
-      if (seqLe(l, this.sndNxt)) { this.sndNxt = r; continue; }
-      return seqDiff(l, this.sndNxt);
-    }
-    return Infinity;
+    this.sndNxt = this.scoreboard.holeStart(this.sndNxt);
+    const next = this.scoreboard.nextSacked(this.sndNxt);
+    return next < 0 ? Infinity : seqDiff(next, this.sndNxt);
   }
 
   // ------------------------------------------------------------------ RACK-TLP (RFC 8985)
@@ -1414,135 +1120,10 @@ export class TcpConnection implements HeapEntry {
     return now - seqDiff(this.tsNow(now), ts.tsEcr) + 1;
   }
 
-  /**
-   * RFC 3522 (Eifel detection, as Linux's tcp_packet_delayed): the ACK echoes a timestamp
-   * older than the recovery's first retransmission, so an original, not a retransmission,
-   * completed it. False without timestamps or retransmissions.
-   */
-  private echoedBeforeRetransmit(seg: TcpRepr): boolean {
+  /** The ACK's echoed timestamp for RFC 3522 Eifel detection (recovery.ts); 0 without one. */
+  private echoedTs(seg: TcpRepr): number {
     const ts = seg.options.timestamp;
-    return this.retransTsSet && this.tsOk && ts !== undefined && ts.tsEcr !== 0 && seqLt(ts.tsEcr, this.retransTs);
-  }
-
-  /** RFC 8985 §6.2 steps 4-5 and §7.4 after an ACK was processed; `flightBefore` is FlightSize before it. */
-  private rackOnAck(rack: Rack, ack: number, dsack: SackBlock | undefined, dupAckWithoutSack: boolean, flightBefore: number, now: number): void {
-    if (dsack !== undefined) {
-      rack.onDsack(this.sndUna, this.sndNxt);
-      if (rack.undoActive && rack.undoOnDsack(dsack.left, dsack.right)) this.undoRecovery(rack);
-    }
-    if (rack.tlpActive && rack.tlpOnAck(ack, dsack, dupAckWithoutSack)) {
-      // §7.4: the probe repaired a loss: the congestion response of a fast recovery, at once,
-      // on the FlightSize before this ACK (after it, little or nothing is in flight).
-      this.cc.onEnterRecovery(flightBefore);
-      this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
-      this.noteReduction();
-      this.layer.counters.tlpRecoveries++;
-    }
-    // Detection only matters where a later-sent segment can have been delivered before an
-    // earlier one: holes in the scoreboard, a recovery under way, or a reordering timer.
-    if (this.sbN > 0 || this.inRecovery || this.rackAt !== Infinity || rack.lostBytes > 0) this.rackDetect(rack, now);
-  }
-
-  /**
-   * Every retransmission of the last recovery came back as a D-SACK: the recovery was
-   * spurious (reordering, not loss; RFC 3708), so its window reduction is undone (RFC 9438
-   * §4.9; Linux's tcp_try_undo_dsack). A recovery still under way ends now, unless RACK still
-   * holds ranges marked lost: then the undo waits for its end.
-   */
-  private undoRecovery(rack: Rack): void {
-    if (this.inRecovery) {
-      if (rack.lostBytes > 0) { this.undoAtExit = true; return; }
-      this.inRecovery = false;
-      this.sackRecovery = false;
-    }
-    this.undoAtExit = false;
-    if (this.cc.onUndo === undefined) return;
-    this.cc.onUndo();
-    this.layer.counters.spuriousRecoveries++;
-  }
-
-  /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
-  private rackDetect(rack: Rack, now: number): void {
-    const reo = rack.reorderWindow(this.inRecovery, Math.floor(this.sackedBytes() / this.sndMss), this.srtt, this.sndUna);
-    const timeout = rack.detectLoss(now, reo);
-    this.rackAt = timeout > 0 ? now + timeout : Infinity;
-    if (rack.newlyLost === 0) return;
-    this.layer.counters.rackLostBytes += rack.newlyLost;
-    if (this.inRecovery) {
-      // RFC 8985 §9.3: a lost retransmission is a new congestion signal; without PRR the
-      // window is reduced again, once per recovery.
-      if (rack.newlyLostRetrans > 0 && !this.lostRtxReduced) {
-        this.lostRtxReduced = true;
-        // On the window now in use (never above it: FlightSize has grown with new data), and
-        // without a second fast-recovery entry (NewReno's ssthresh + 3 SMSS could even grow a
-        // small window): ssthresh = β·that, cwnd = ssthresh, as for an ECN-Echo.
-        this.cc.onEcnEcho?.(Math.min(seqDiff(this.sndMax, this.sndUna), this.cc.cwnd));
-        this.noteReduction();
-        rack.undoEnd(); // a real loss: nothing to undo
-        this.layer.counters.lostRetransmits++;
-      }
-      return;
-    }
-    // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all.
-    if (!seqGe(this.sndUna, this.recover)) return;
-    // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
-    // RecoveryPoint = HighData, cwnd = ssthresh.
-    this.inRecovery = true;
-    this.sackRecovery = true;
-    this.recover = this.sndMax;
-    this.highRxt = this.sndUna;
-    this.rescueRxt = this.sndUna;
-    this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
-    this.noteReduction();
-    rack.undoBegin();
-    this.undoAtExit = false;
-    const c = this.layer.counters;
-    c.fastRetransmits++;
-    c.sackRecoveries++;
-    c.rackRecoveries++;
-    this.s.sackRecoveries++;
-    this.lostRtxReduced = false;
-    this.retransTsSet = false;
-    // RFC 8985 §7: a recovery ends the probe episode.
-    this.tlpAt = Infinity;
-    rack.tlpActive = false;
-    if (this.rtxAt === Infinity) this.rtxAt = now + this.rto;
-    // RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd - pipe allows
-    // (RACK may mark losses with little of cwnd left: waiting would leave it to the RTO).
-    this.rackSend(rack, now, true);
-  }
-
-  /**
-   * Pipe with RACK (RFC 8985 §6.2 with RFC 6675 §4's SetPipe as Linux counts it): unSACKed
-   * octets in flight, less those marked lost (a retransmitted range counts once, as the copy
-   * in flight).
-   */
-  private rackPipe(rack: Rack): number {
-    const p = this.unsackedIn(this.sndUna, this.sndMax) - rack.lostBytes;
-    return p > 0 ? p : 0;
-  }
-
-  /**
-   * NextSeg() with RACK: retransmit what RACK marked lost, lowest first, while cwnd - pipe
-   * >= 1 SMSS (`first`: one segment regardless, at the start of a recovery).
-   */
-  private rackSend(rack: Rack, now: number, first = false): boolean {
-    let sent = false;
-    const cwnd = this.sackCwnd();
-    let pipe = this.rackPipe(rack);
-    // Bounded: each round resends or unmarks a lost range.
-    for (let guard = 0; guard < 4096 && (cwnd - pipe >= this.sndMss || (first && !sent)); guard++) {
-      const start = rack.firstLost();
-      if (start < 0) break;
-      const seq = this.holeAt(seqLt(start, this.sndUna) ? this.sndUna : start, rack.lostEnd);
-      if (this.holeLen === 0) { rack.unmarkLost(start); continue; }
-      if (!this.retransTsSet) { this.retransTs = this.tsNow(now); this.retransTsSet = true; }
-      const used = this.sackRetransmit(seq, this.holeLen, true, now);
-      if (used === 0) break;
-      pipe += used;
-      sent = true;
-    }
-    return sent;
+    return this.tsOk && ts !== undefined ? ts.tsEcr : 0;
   }
 
   /**
@@ -1553,7 +1134,7 @@ export class TcpConnection implements HeapEntry {
   private armTlp(now: number): void {
     const rack = this.rack!;
     const s = this._state;
-    if (this.inRecovery || !seqGe(this.sndUna, this.recover) || this.sbN > 0 || rack.tlpActive ||
+    if (this.recovery.inRecovery || !seqGe(this.sndUna, this.recovery.recover) || this.scoreboard.count > 0 || rack.tlpActive ||
       !seqLt(this.sndUna, this.sndMax) || this.sndWnd === 0 || (s !== 'ESTABLISHED' && s !== 'CLOSE-WAIT' && s !== 'FIN-WAIT-1' && s !== 'CLOSING' && s !== 'LAST-ACK')) {
       this.tlpAt = Infinity;
       return;
@@ -1567,7 +1148,7 @@ export class TcpConnection implements HeapEntry {
   /** RFC 8985 §7.3: the probe timeout expired: send one segment of new data, or resend the last one. */
   private onTlp(now: number): void {
     const rack = this.rack;
-    if (rack === undefined || !this.isSynchronized() || !seqLt(this.sndUna, this.sndMax) || this.inRecovery) return;
+    if (rack === undefined || !this.isSynchronized() || !seqLt(this.sndUna, this.sndMax) || this.recovery.inRecovery) return;
     const dataStart = this.dataStartSeq();
     const dataEnd = seqAdd(dataStart, this.sendBuf.length);
     const flight = seqDiff(this.sndMax, this.sndUna);
@@ -1680,73 +1261,23 @@ export class TcpConnection implements HeapEntry {
 
   /** RFC 2883: a segment wholly below RCV.NXT (already received) is reported in a D-SACK. */
   private noteDuplicate(seq: number, len: number): void {
-    if (this.sackOk && len > 0 && seqLe(seqAdd(seq, len), this.rcvNxt)) this.setDsack(seq, seqAdd(seq, len));
-  }
-
-  private setDsack(left: number, right: number): void {
-    this.dsackPending = true;
-    this.dsackLeft = left;
-    this.dsackRight = right;
-  }
-
-  /** RFC 2018 §4: the out-of-order block holding `mark` becomes the most recently reported one. */
-  private noteSackBlock(mark: number): void {
-    const m = this.sackMarks;
-    const asm = this.asm;
-    const rn = this.rcvNxt;
-    const idx = asm.indexOf(seqDiff(mark, rn));
-    // Keep the others that still name a distinct held block, in order, behind the new one:
-    // first compact them in place (k <= i), then shift right by one.
-    let k = 0;
-    for (let i = 0; i < this.sackMarkCount; i++) {
-      const j = asm.indexOf(seqDiff(m[i]!, rn));
-      if (j >= 0 && j !== idx) m[k++] = m[i]!;
-    }
-    if (k > m.length - 1) k = m.length - 1;
-    for (let i = k; i > 0; i--) m[i] = m[i - 1]!;
-    m[0] = mark;
-    this.sackMarkCount = k + 1;
+    if (this.sackOk && len > 0 && seqLe(seqAdd(seq, len), this.rcvNxt)) this.sackReport.setDsack(seq, seqAdd(seq, len));
   }
 
   /**
-   * @internal Fills `out` with up to `max` SACK blocks for the ACK being sent (RFC 2018 §4):
+   * @internal Fills `out` with up to `max` SACK blocks for the ACK being sent (RFC 2018 §4, sack-report.ts):
    * a pending D-SACK first (RFC 2883), then the block holding the most recently received
    * out-of-order segment, then the most recently reported other blocks, then any other
    * held blocks. Returns the count. Allocation-free: `out` is the preallocated `TX_SACK`.
    * This is the receiver side; the peer's blocks feed the sender's scoreboard (RFC 6675, `sackUpdate`).
    */
   fillSackBlocks(out: readonly SackBlock[], max: number): number {
-    let n = 0;
-    if (this.dsackPending && n < max) {
-      const b = out[n++]!;
-      b.left = this.dsackLeft;
-      b.right = this.dsackRight;
-    }
-    const first = n; // blocks from here on are distinct held ranges
-    const asm = this.asm;
-    if (asm.isEmpty) return n;
-    const rn = this.rcvNxt;
-    for (let i = 0; i < this.sackMarkCount && n < max; i++) {
-      const j = asm.indexOf(seqDiff(this.sackMarks[i]!, rn));
-      if (j >= 0) n = this.pushBlock(out, first, n, seqAdd(rn, asm.rangeStart(j)), seqAdd(rn, asm.rangeEnd(j)));
-    }
-    for (let j = 0; j < asm.rangeCount && n < max; j++) {
-      n = this.pushBlock(out, first, n, seqAdd(rn, asm.rangeStart(j)), seqAdd(rn, asm.rangeEnd(j)));
-    }
-    return n;
-  }
-
-  private pushBlock(out: readonly SackBlock[], first: number, n: number, left: number, right: number): number {
-    for (let i = first; i < n; i++) if (out[i]!.left === left) return n;
-    const b = out[n]!;
-    b.left = left;
-    b.right = right;
-    return n + 1;
+    return this.sackReport.fill(out, max, this.asm, this.rcvNxt);
   }
 
   /** @internal called by `transmit` for every segment carrying ACK */
   onAckSent(): void {
-    this.dsackPending = false;
+    this.sackReport.onAckSent();
     this.lastAckSent = this.rcvNxt;
     this.ackNow = false;
     this.delackAt = Infinity;
@@ -1879,7 +1410,8 @@ export class TcpConnection implements HeapEntry {
    * RFC 3168 §6.1.2: the window was reduced (loss recovery, timeout or ECE): the next new
    * data carries CWR, and ECE does not reduce again within this window of data.
    */
-  private noteReduction(): void {
+  /** @internal */
+  noteReduction(): void {
     if (!this.ecnOk) return;
     this.cwrPending = true;
     this.ecnRecover = this.sndMax;
@@ -1887,7 +1419,7 @@ export class TcpConnection implements HeapEntry {
 
   /** RFC 3168 §6.1.2: an ACK with ECE: congestion on the path, reduce as for a loss, once per window. */
   private onEce(): void {
-    if (this.inRecovery || !seqGe(this.sndUna, this.ecnRecover)) return;
+    if (this.recovery.inRecovery || !seqGe(this.sndUna, this.ecnRecover)) return;
     if (this.cc.onEcnEcho === undefined) return;
     this.cc.onEcnEcho(seqDiff(this.sndMax, this.sndUna));
     this.layer.counters.ecnEceReductions++;
@@ -1898,7 +1430,8 @@ export class TcpConnection implements HeapEntry {
    * Sends the segment that starts at `seq` with at most `maxData` bytes, with SYN
    * and FIN as the state requires. Returns the sequence space it used.
    */
-  private transmitAt(seq: number, maxData: number, now: number): number {
+  /** @internal */
+  transmitAt(seq: number, maxData: number, now: number): number {
     const s = this._state;
     if (s === 'SYN-SENT' || s === 'SYN-RECEIVED') {
       if (seq !== this.iss) return 0;
@@ -1939,7 +1472,8 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** Retransmits the earliest unacknowledged segment (fast retransmit, partial ACK, RTO). */
-  private retransmitFirst(now: number): void {
+  /** @internal */
+  retransmitFirst(now: number): void {
     const outstanding = seqDiff(this.sndMax, this.sndUna);
     if (outstanding <= 0) return;
     const used = this.transmitAt(this.sndUna, Math.min(this.sndMss, outstanding), now);
@@ -1976,14 +1510,15 @@ export class TcpConnection implements HeapEntry {
     // RFC 6675 §5 (C): in SACK recovery, NextSeg() rule 1 (lost segments) first; new data
     // (rule 2) then gets what is left of cwnd - pipe; rules 3-4 follow the loop.
     let budget = Infinity;
-    if (this.sackRecovery) {
-      if (this.sackSend(true, now)) sent = true;
-      budget = this.sackCwnd() - this.sackPipe();
+    const recovery = this.recovery;
+    if (recovery.sackRecovery) {
+      if (recovery.send(true, now)) sent = true;
+      budget = recovery.cwnd() - recovery.pipe();
       if (budget < this.sndMss) budget = 0;
     }
     for (;;) {
       // Go-back-N (after a timeout) skips data the peer SACKed since.
-      const hole = this.sbN > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
+      const hole = this.scoreboard.count > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
       const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
       const flight = seqDiff(this.sndNxt, this.sndUna);
       const unsent = Math.max(0, seqDiff(dataEnd, this.sndNxt));
@@ -1991,9 +1526,9 @@ export class TcpConnection implements HeapEntry {
       if (unsent === 0 && !finPending) { this.persistAt = Infinity; break; }
       // RFC 3042 limited transmit: the first two duplicate ACKs may each release one
       // segment of new (never sent) data.
-      const limited = this.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
+      const limited = recovery.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
       const win = Math.min(this.sndWnd, this.cc.cwnd + limited);
-      const avail = this.sackRecovery ? Math.min(this.sndWnd - flight, budget) : win - flight;
+      const avail = recovery.sackRecovery ? Math.min(this.sndWnd - flight, budget) : win - flight;
       // A CWR segment goes alone, not in a super-segment (whose pieces would all repeat it).
       let len = Math.max(0, Math.min(unsent, this.cwrPending ? this.sndMss : this.sndBurst, avail, hole));
       if (len > this.sndMss && len % this.sndMss !== 0 && (len < unsent || !(this.noDelay || finPending))) {
@@ -2044,7 +1579,7 @@ export class TcpConnection implements HeapEntry {
       if (this.rtxAt === Infinity) this.rtxAt = now + this.rto; // RFC 6298 §5.1
       if (used === len + 1) break; // FIN sent
     }
-    if (this.sackRecovery && this.sackSend(false, now)) sent = true;
+    if (recovery.sackRecovery && recovery.send(false, now)) sent = true;
     // RFC 8985 §7.2: (re)start the probe timer after new data was sent.
     if (sentNew && this.rack !== undefined) this.armTlp(now);
     if (this.ackNow && !sent) this.sendAck(now);
@@ -2085,7 +1620,7 @@ export class TcpConnection implements HeapEntry {
       this.rackAt = Infinity;
       const rack = this.rack;
       if (rack !== undefined) {
-        this.rackDetect(rack, now);
+        this.recovery.rackDetect(rack, now);
         this.output(now);
       }
     }
@@ -2141,15 +1676,10 @@ export class TcpConnection implements HeapEntry {
       // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
       this.cc.onRto(seqDiff(this.sndMax, this.sndUna));
       this.noteReduction();
-      this.inRecovery = false;
-      this.sackRecovery = false;
-      this.recover = this.sndMax;
-      this.dupAcks = 0;
       // RFC 6675 §5.1 keeps RFC 2018 §8: the receiver may have reneged, so the SACK
       // information gathered so far is expunged; what arrives after the timeout is used.
-      this.sbN = 0;
-      this.highRxt = this.sndUna;
-      this.undoAtExit = false;
+      this.recovery.onRto();
+      this.dupAcks = 0;
       if (this.rack !== undefined) {
         this.rack.onRto();
         this.rackAt = Infinity;
@@ -2296,7 +1826,7 @@ export class TcpConnection implements HeapEntry {
     this.sndUna = iss;
     this.sndNxt = iss;
     this.sndMax = iss;
-    this.recover = iss;
+    this.recovery.recover = iss;
     this.wsOffered = offerWs;
     this.tsOffered = offerTs;
     this.sackOffered = offerSack;
@@ -2335,7 +1865,7 @@ export class TcpConnection implements HeapEntry {
     this.sndUna = seg.ack;
     this.sndNxt = seg.ack;
     this.sndMax = seg.ack;
-    this.recover = seg.ack;
+    this.recovery.recover = seg.ack;
     this.wsOffered = false;
     this.tsOffered = false;
     this.sackOffered = false; // the cookie does not encode SACK-permitted

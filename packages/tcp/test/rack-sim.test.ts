@@ -296,7 +296,7 @@ function snap(c: TcpConnection): Snap {
   const lc = (c as unknown as { layer: TcpLayer }).layer.stats();
   return {
     cwnd: st.cwnd, ssthresh: st.ssthresh, una: c.sndUna, nxt: c.sndNxt, max: c.sndMax, wnd: c.sndWnd,
-    inRecovery: c.inRecovery, sackRecovery: c.sackRecovery, synchronized: c.isSynchronized(), retries: c.retries,
+    inRecovery: c.recovery.inRecovery, sackRecovery: c.recovery.sackRecovery, synchronized: c.isSynchronized(), retries: c.retries,
     sent: st.bytesSent, resent: st.bytesRetransmitted, phase: c.cc instanceof Cubic ? c.cc.snapshot.phase : '',
     fastRetransmits: lc.fastRetransmits, spurious: lc.spuriousRecoveries, tlpProbes: lc.tlpProbes,
   };
@@ -306,9 +306,9 @@ function snap(c: TcpConnection): Snap {
 /** Octets in [SND.UNA, end) that the scoreboard does not hold. */
 function unsackedTo(c: TcpConnection, end: number): number {
   let n = seqDiff(end, c.sndUna);
-  for (let i = 0; i < c.sbN; i++) {
-    const l = seqGt(c.sbL[i]!, c.sndUna) ? c.sbL[i]! : c.sndUna;
-    const r = seqLt(c.sbR[i]!, end) ? c.sbR[i]! : end;
+  for (let i = 0; i < c.scoreboard.count; i++) {
+    const l = seqGt(c.scoreboard.left(i), c.sndUna) ? c.scoreboard.left(i) : c.sndUna;
+    const r = seqLt(c.scoreboard.right(i), end) ? c.scoreboard.right(i) : end;
     if (seqLt(l, r)) n -= seqDiff(r, l);
   }
   return n;

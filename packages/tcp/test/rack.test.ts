@@ -551,7 +551,7 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     expect(sentSegs(t)).toEqual([]);
     expect(t.conn.rackAt).toBe(Infinity);
     expect(t.conn.rack!.reorderingSeen).toBe(true); // §6.2 step 3: delivered below RACK.fack, never retransmitted
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.conn.stats.ssthresh).toBe(Infinity);
     expect(t.conn.stats.cwnd).toBe(12 * MSS); // slow start went on: + 1 SMSS for the ACK of new data
     ackAt(t, T + 80, 11);
@@ -567,12 +567,12 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     expect(t.conn.rackAt).toBe(T + 51);
     t.advance(T + 50.99);
     expect(sentSegs(t)).toEqual([]);
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     t.advance(T + 51);
     expect(sentSegs(t)).toEqual([3]);
     expect(t.conn.rackAt).toBe(Infinity);
-    expect(t.conn.inRecovery).toBe(true);
-    expect(t.conn.recover).toBe(S(t, 5)); // RecoveryPoint = HighData (RFC 6675 §5 (4.1))
+    expect(t.conn.recovery.inRecovery).toBe(true);
+    expect(t.conn.recovery.recover).toBe(S(t, 5)); // RecoveryPoint = HighData (RFC 6675 §5 (4.1))
     // RFC 5681 eq. 4: ssthresh = max(FlightSize / 2, 2 SMSS), 2 segments in flight.
     expect(t.conn.stats.ssthresh).toBe(2 * MSS);
     let st = stats(t);
@@ -581,7 +581,7 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     ackAt(t, T + 52, 3, sb(t, [4, 5]));
     expect(sentSegs(t)).toEqual([]);
     ackAt(t, T + 91, 5); // the retransmission arrives
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     st = stats(t);
     expect([st.rackRecoveries, st.fastRetransmits, st.retransSegs, st.spuriousRecoveries]).toEqual([1, 1, 1, 0]);
     expect(t.conn.stats.cwnd).toBeLessThanOrEqual(2 * MSS);
@@ -645,7 +645,7 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     noRto(t);
     // The second retransmission arrives, and everything else.
     peerAck(t, T + 122, new Set([...Array.from({ length: 13 }, (_, i) => i + 1), ...segs]));
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     expect(stats(t).fastRetransmits).toBe(1);
     expect(stats(t).retransSegs).toBe(2);
     noRto(t);
@@ -905,7 +905,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     ackAt(t, T + 160, 9, sb(t, [10, 11]));
     expect(sentSegs(t)).toEqual([9]);
     ackAt(t, T + 200, 11); // the recovery ends
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     const ssthresh = t.conn.stats.ssthresh;
     t.write(big(MSS));
     expect(sentSegs(t)).toEqual([11]);
@@ -961,7 +961,7 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
     expect(before.ssthresh).toBe(Infinity);
     ackAt(t, T + 41, 3, sb(t, [4, 8]));
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.inRecovery).toBe(true);
+    expect(t.conn.recovery.inRecovery).toBe(true);
     expect(t.conn.stats.ssthresh).toBeLessThan(before.cwnd);
     return { t, T, before };
   }
@@ -969,13 +969,13 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
   it('(g) the only retransmission D-SACKed during the recovery: cwnd and ssthresh restored, recovery over', () => {
     const { t, T, before } = spurious();
     ackAt(t, T + 42, 8); // the original 3 arrives: a partial ACK (RecoveryPoint is 11)
-    expect(t.conn.inRecovery).toBe(true);
+    expect(t.conn.recovery.inRecovery).toBe(true);
     ackAt(t, T + 43, 8, sb(t, [5, 6])); // a D-SACK of never-retransmitted data (a network duplicate): nothing
     expect(stats(t).spuriousRecoveries).toBe(0);
-    expect(t.conn.inRecovery).toBe(true);
+    expect(t.conn.recovery.inRecovery).toBe(true);
     ackAt(t, T + 81, 8, sb(t, [3, 4])); // 3' arrives: D-SACK
     expect(stats(t).spuriousRecoveries).toBe(1);
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.conn.stats.cwnd).toBe(before.cwnd);
     expect(t.conn.stats.ssthresh).toBe(before.ssthresh);
     ackAt(t, T + 82, 11);
@@ -986,7 +986,7 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
   it('(g) the D-SACK after the recovery ended: the reduction is undone then', () => {
     const { t, T, before } = spurious();
     ackAt(t, T + 42, 11); // 3 arrives last: a full ACK ends the recovery, reduced
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.conn.stats.cwnd).toBeLessThan(before.cwnd);
     expect(stats(t).spuriousRecoveries).toBe(0);
     ackAt(t, T + 81, 11, sb(t, [3, 4]));
@@ -1002,7 +1002,7 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
     const { t, T, before } = spurious();
     ackAt(t, T + 42, 3, sb(t, [4, 11])); // 3 really was lost
     ackAt(t, T + 81, 11); // 3' delivered; no D-SACK ever comes
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     expect(stats(t).spuriousRecoveries).toBe(0);
     expect(t.conn.stats.cwnd).toBeLessThan(before.cwnd);
   });
@@ -1022,7 +1022,7 @@ describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () =
     const rack = t.conn.rack!;
     expect(rack.lostBytes).toBe(4 * MSS);
     expect(rack.records().some((r) => r[3] & SL_SACKED)).toBe(true);
-    expect([rack.tlpActive, rack.undoActive, t.conn.inRecovery]).toEqual([false, true, true]); // the recovery ended the probe episode (§7)
+    expect([rack.tlpActive, rack.undoActive, t.conn.recovery.inRecovery]).toEqual([false, true, true]); // the recovery ended the probe episode (§7)
     // The retransmissions are lost too: the RTO armed by the probe (T+120 + 200) fires.
     expect(t.layer.pollAt()).toBe(T + 320);
     t.advance(T + 320);
@@ -1030,7 +1030,7 @@ describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () =
     expect(t.conn.retries).toBe(1);
     expect(rack.lostBytes).toBe(0);
     expect(rack.records().every((r) => (r[3] & ~SL_RETRANS) === 0)).toBe(true);
-    expect([rack.tlpActive, rack.undoActive, t.conn.inRecovery, t.conn.sbN]).toEqual([false, false, false, 0]);
+    expect([rack.tlpActive, rack.undoActive, t.conn.recovery.inRecovery, t.conn.scoreboard.count]).toEqual([false, false, false, 0]);
     expect([t.conn.rackAt, t.conn.tlpAt]).toEqual([Infinity, Infinity]);
     expect(t.conn.stats.cwnd).toBe(MSS); // RFC 5681 §3.1 eq. 4: the loss window
     expect(t.conn.stats.ssthresh).toBe(Math.floor(9 * MSS / 2));

@@ -23,7 +23,7 @@ const ackWith = (t: Ctx, k: number, blocks: SackBlock[] = []) => {
 /** The scoreboard as [a, b) pairs of segment numbers. */
 const board = (t: Ctx) => {
   const out: [number, number][] = [];
-  for (let i = 0; i < t.conn.sbN; i++) out.push([(t.conn.sbL[i]! - t.iss - 1) / MSS + 1, (t.conn.sbR[i]! - t.iss - 1) / MSS + 1]);
+  for (let i = 0; i < t.conn.scoreboard.count; i++) out.push([(t.conn.scoreboard.left(i) - t.iss - 1) / MSS + 1, (t.conn.scoreboard.right(i) - t.iss - 1) / MSS + 1]);
   return out;
 };
 /** Which of our segments (by number) the layer sent since the last drain. */
@@ -50,8 +50,8 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     expect(sentSegs(t)).toEqual([]);
     ackWith(t, 3, sb(t, [7, 8], [4, 6])); // 7: dupack 3 -> §5 (4): retransmit HighACK + 1
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sackRecovery).toBe(true);
-    expect(t.conn.recover).toBe(S(t, 11)); // RecoveryPoint = HighData
+    expect(t.conn.recovery.sackRecovery).toBe(true);
+    expect(t.conn.recovery.recover).toBe(S(t, 11)); // RecoveryPoint = HighData
     // ssthresh = cwnd = FlightSize / 2 = 4 segments; pipe = 6 (not lost: 1+3) + 3 (retransmitted) = 5.
     expect(t.conn.stats.ssthresh).toBe(4 * MSS);
     ackWith(t, 3, sb(t, [7, 9], [4, 6])); // 8: hole 6 has only 2 SACKed segments above: not lost; pipe 4
@@ -63,11 +63,11 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     expect(board(t)).toEqual([[4, 6], [7, 11]]);
     ackWith(t, 6, sb(t, [7, 11])); // the retransmitted 3: partial ACK, nothing to resend
     expect(sentSegs(t)).toEqual([]);
-    expect(t.conn.inRecovery).toBe(true);
+    expect(t.conn.recovery.inRecovery).toBe(true);
     ackWith(t, 11); // the retransmitted 6: SND.UNA >= RecoveryPoint
-    expect(t.conn.inRecovery).toBe(false);
-    expect(t.conn.sackRecovery).toBe(false);
-    expect(t.conn.sbN).toBe(0);
+    expect(t.conn.recovery.inRecovery).toBe(false);
+    expect(t.conn.recovery.sackRecovery).toBe(false);
+    expect(t.conn.scoreboard.count).toBe(0);
     expect(t.conn.bytesInFlight).toBe(0);
     expect(t.now).toBeLessThan(rtoAt);
     const st = t.layer.stats();
@@ -137,9 +137,9 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     // 10 arrives; 9 is not lost (one segment above it) but cwnd 4 - pipe 2 leaves room: rule 3.
     ackWith(t, 3, sb(t, [10, 11], [4, 9]));
     expect(sentSegs(t)).toEqual([9]);
-    expect(t.conn.highRxt).toBe(S(t, 10));
+    expect(t.conn.recovery.highRxt).toBe(S(t, 10));
     ackWith(t, 11);
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
   });
 
   it('rule 4: after a partial ACK, one rescue retransmission of the tail; rule 3 then fills the rest', () => {
@@ -161,7 +161,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     ackWith(t, 8, sb(t, [10, 11]));
     expect(sentSegs(t)).toEqual([8, 9]);
     ackWith(t, 11);
-    expect(t.conn.inRecovery).toBe(false);
+    expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.layer.stats().timeouts).toBe(0);
   });
 
@@ -201,13 +201,13 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     const blocks = (i: number): SackBlock[] => [{ left: (una + 2 * i * 10) >>> 0, right: (una + 2 * i * 10 + 10) >>> 0 }];
     // 40 disjoint 10-byte ranges, sent highest first: the lowest 32 are kept.
     for (let i = 40; i >= 1; i--) t.send({ seq: R, ack: una, flags: ACK, window: 65535, options: { sackBlocks: blocks(i) } });
-    expect(t.conn.sbN).toBe(32);
-    expect(t.conn.sbL[0]).toBe((una + 20) >>> 0);
-    for (let i = 1; i < 32; i++) expect(t.conn.sbL[i]! - t.conn.sbR[i - 1]!).toBe(10);
+    expect(t.conn.scoreboard.count).toBe(32);
+    expect(t.conn.scoreboard.left(0)).toBe((una + 20) >>> 0);
+    for (let i = 1; i < 32; i++) expect(t.conn.scoreboard.left(i) - t.conn.scoreboard.right(i - 1)).toBe(10);
     // One block covering ranges 1..20 merges them.
     t.send({ seq: R, ack: una, flags: ACK, window: 65535, options: { sackBlocks: [{ left: (una + 15) >>> 0, right: (una + 405) >>> 0 }] } });
-    expect(t.conn.sbN).toBe(13);
-    expect([t.conn.sbL[0], t.conn.sbR[0]]).toEqual([(una + 15) >>> 0, (una + 410) >>> 0]);
+    expect(t.conn.scoreboard.count).toBe(13);
+    expect([t.conn.scoreboard.left(0), t.conn.scoreboard.right(0)]).toEqual([(una + 15) >>> 0, (una + 410) >>> 0]);
   });
 });
 
@@ -216,8 +216,8 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
     const t = tenInFlight(false);
     for (let k = 0; k < 3; k++) ackWith(t, 3, sb(t, [4, 6]));
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sbN).toBe(0);
-    expect(t.conn.sackRecovery).toBe(false);
+    expect(t.conn.scoreboard.count).toBe(0);
+    expect(t.conn.recovery.sackRecovery).toBe(false);
     expect(t.conn.stats.cwnd).toBe(4 * MSS + 3 * MSS); // RFC 6582 inflation
     ackWith(t, 6);
     expect(sentSegs(t)).toEqual([6]);
@@ -228,7 +228,7 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
     const t = tenInFlight(true, false);
     for (let k = 0; k < 3; k++) ackWith(t, 3, sb(t, [4, 6]));
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sbN).toBe(0);
+    expect(t.conn.scoreboard.count).toBe(0);
     ackWith(t, 6);
     expect(sentSegs(t)).toEqual([6]);
   });
@@ -237,7 +237,7 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
     const t = tenInFlight();
     for (let k = 0; k < 3; k++) ackWith(t, 3);
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sackRecovery).toBe(false);
+    expect(t.conn.recovery.sackRecovery).toBe(false);
     ackWith(t, 6);
     expect(sentSegs(t)).toEqual([6]);
   });
@@ -250,7 +250,7 @@ describe('retransmission timeout with SACK (RFC 6675 §5.1)', () => {
     t.drain();
     t.advance(t.layer.pollAt());
     expect(sentSegs(t)).toEqual([3]);
-    expect(t.conn.sbN).toBe(0);
+    expect(t.conn.scoreboard.count).toBe(0);
     // After the timeout: 3 arrives, and the peer reports 5..10 held (4 and ... lost).
     ackWith(t, 4, sb(t, [5, 11]));
     // cwnd 1 -> 2 segments: go-back-N resends 4, then skips 5..10: nothing else to send.

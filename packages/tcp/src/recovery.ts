@@ -1,0 +1,411 @@
+/**
+ * Loss recovery of one connection's sending side, over the SACK scoreboard:
+ *  - entry and exit: RFC 5681 §3.2 fast retransmit / RFC 6582 NewReno (no SACK blocks),
+ *    RFC 6675 §5 SACK-based recovery (RecoveryPoint, HighRxt, RescueRxt, NextSeg, SetPipe);
+ *  - RACK-TLP glue (RFC 8985): time-based loss marking feeds recovery (`rackDetect`), the
+ *    pipe as RACK counts it, a probe that repaired a loss (§7.4), a lost retransmission
+ *    (§9.3); RACK's own state (sent log, timers' arithmetic) is in rack.ts;
+ *  - undo of spurious recoveries: D-SACK detection (RFC 3708) and Eifel detection with
+ *    timestamps (RFC 3522), the window restored through `CongestionControl.onUndo`.
+ *
+ * It owns the recovery variables and works on the connection through `RecoveryHost`
+ * (the sequence variables, the congestion controller and a way to retransmit), not on
+ * the whole connection. The connection's `input` calls in at the ACK steps, `output`
+ * for NextSeg(), and the timers at RTO and RACK's reordering timeout.
+ */
+import type { CongestionControl } from './congestion.js';
+import type { Rack } from './rack.js';
+import type { Scoreboard } from './scoreboard.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './seq.js';
+import type { SackBlock } from './wire.js';
+
+/** What recovery reads and drives of its connection. */
+export interface RecoveryHost {
+  /** SND.UNA (RFC 6675 HighACK) */
+  readonly sndUna: number;
+  readonly sndNxt: number;
+  /** SND.MAX, the highest sequence number sent (RFC 6675 HighData) */
+  readonly sndMax: number;
+  /** SMSS */
+  readonly sndMss: number;
+  /** both SYNs carried SACK-permitted (RFC 2018 §2) */
+  readonly sackOk: boolean;
+  readonly srtt: number;
+  readonly rto: number;
+  /** the retransmission timer's deadline (RFC 6298), ms; Infinity when unarmed */
+  rtxAt: number;
+  /** RACK's reordering timer (RFC 8985 §6.3) */
+  rackAt: number;
+  /** the tail loss probe timer (RFC 8985 §7.2) */
+  tlpAt: number;
+  readonly cc: CongestionControl;
+  /** RACK-TLP state, when RACK runs on this connection */
+  readonly rack: Rack | undefined;
+  /** Sends the segment at `seq` with at most `maxData` octets; returns the sequence space used (0: nothing sent). */
+  transmitAt(seq: number, maxData: number, now: number): number;
+  /** Retransmits the earliest unacknowledged segment (RFC 5681 §3.2 step 3, RFC 6582 §3.2 step 5). */
+  retransmitFirst(now: number): void;
+  /** Our TSval clock (RFC 7323 §5.4). */
+  tsNow(now: number): number;
+  /** The window was reduced (RFC 3168 §6.1.2: the next new data carries CWR). */
+  noteReduction(): void;
+}
+
+/** The layer's counters recovery increments (names as in `TcpStats`). */
+export interface RecoveryCounters {
+  fastRetransmits: number;
+  sackRecoveries: number;
+  sackRetransmits: number;
+  rackRecoveries: number;
+  rackLostBytes: number;
+  lostRetransmits: number;
+  tlpRecoveries: number;
+  spuriousRecoveries: number;
+}
+
+/** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
+export interface RecoveryStats {
+  sackRecoveries: number;
+  sackRetransmits: number;
+}
+
+export class LossRecovery {
+  /** A fast recovery (RFC 5681 §3.2 / RFC 6582, RFC 6675 §5 or RACK's) is under way. */
+  inRecovery = false;
+  /** RFC 6582 "recover" (RFC 6675 RecoveryPoint); after a timeout, the highest sent. */
+  recover = 0;
+  /** The current recovery (inRecovery) is run by RFC 6675 §5, not RFC 6582. */
+  sackRecovery = false;
+  /** RFC 6675 HighRxt, as an exclusive end: one past the highest octet retransmitted by NextSeg. */
+  highRxt = 0;
+  /**
+   * RFC 6675 §4 rule 4 RescueRxt: a rescue retransmission needs HighACK > RescueRxt.
+   * Set to HighACK on entering recovery (so the rescue waits for the cumulative ACK to advance
+   * in this recovery: Linux has no rule 4 at all, and a rescue before any partial ACK only
+   * duplicates a tail that is still in flight), and to RecoveryPoint once sent.
+   */
+  rescueRxt = 0;
+  /** The current recovery proved spurious while ranges were still marked lost: undo at its end. */
+  undoAtExit = false;
+  /** This recovery already reduced again for a lost retransmission (RFC 8985 §9.3). */
+  lostRtxReduced = false;
+  /** Our TS clock at the recovery's first retransmission (RFC 3522 Eifel detection). */
+  retransTs = 0;
+  retransTsSet = false;
+
+  constructor(
+    private readonly host: RecoveryHost,
+    /** the peer's SACKed ranges (RFC 6675 §3) */
+    readonly sb: Scoreboard,
+    private readonly counters: RecoveryCounters,
+    private readonly stats: RecoveryStats,
+  ) {}
+
+  // ------------------------------------------------------------------ entry and exit
+
+  /**
+   * RFC 5681 §3.2 / RFC 6582 §3.2 steps 2-3, RFC 6675 §5 step (4): a duplicate ACK
+   * (the `dupAcks`-th in a row, already counted) may start a recovery.
+   */
+  onDupAck(dupAcks: number, now: number): void {
+    const h = this.host;
+    const sb = this.sb;
+    // RFC 8985 §6: with RACK and a scoreboard, losses are marked by time (rackOnAck), not
+    // by counting duplicates. Without SACK blocks the DupThresh rule below still applies.
+    if (h.rack !== undefined && sb.count > 0) return;
+    // RFC 6675 §5: with a scoreboard, recovery also starts when IsLost(HighACK + 1) (§5 (a)).
+    const sack = h.sackOk && sb.count > 0;
+    if (!this.inRecovery && (dupAcks === 3 || (sack && dupAcks < 3 && seqLt(h.sndUna, sb.lostEnd(h.sndUna, h.sndMss))))) {
+      // RFC 6582 §3.2 step 2 (and §4.1), RFC 6675 §5 step (4) note: only when the ACK covers more than "recover".
+      if (!seqGe(h.sndUna, this.recover)) return;
+      this.inRecovery = true;
+      this.recover = h.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
+      h.cc.onEnterRecovery(seqDiff(h.sndMax, h.sndUna));
+      h.noteReduction();
+      h.rack?.undoBegin();
+      this.undoAtExit = false;
+      this.retransTsSet = false;
+      if (h.rack !== undefined) { h.rack.tlpActive = false; h.tlpAt = Infinity; }
+      this.counters.fastRetransmits++;
+      if (sack) {
+        // RFC 6675 §5 (4.2)-(4.3): cwnd = ssthresh (see cwnd()), retransmit HighACK + 1, HighRxt past it.
+        // A peer that negotiated SACK but sent no blocks gets RFC 6582 recovery instead.
+        this.sackRecovery = true;
+        this.rescueRxt = h.sndUna;
+        this.highRxt = h.sndUna;
+        this.counters.sackRecoveries++;
+        this.stats.sackRecoveries++;
+        const seq = this.nextHoleStart();
+        const len = sb.holeLength(seq, h.sndMax, h.sndMax, h.sndMss);
+        if (len > 0) this.retransmit(seq, len, true, now);
+      } else {
+        h.retransmitFirst(now);
+      }
+      h.rtxAt = now + h.rto;
+    } else if (this.inRecovery && !this.sackRecovery) {
+      h.cc.onDupAckInRecovery(); // may allow new data: output() runs after input
+    }
+  }
+
+  /**
+   * SND.UNA advanced to `ack` (`dataAcked` octets of data) during a recovery. `tsEcr`: the
+   * ACK's echoed timestamp, 0 without one (or without timestamps on the connection).
+   */
+  onAckInRecovery(ack: number, dataAcked: number, tsEcr: number, now: number): void {
+    const h = this.host;
+    if (seqGe(ack, this.recover)) {
+      // RFC 6582 §3.2 step 4 / RFC 6675 §5 (A): full acknowledgment (SND.UNA >= RecoveryPoint) ends recovery.
+      const sack = this.sackRecovery;
+      this.inRecovery = false;
+      this.sackRecovery = false;
+      const rack = h.rack;
+      if ((this.undoAtExit || (rack !== undefined && rack.undoAtRecoveryEnd(this.echoedBeforeRetransmit(tsEcr)))) &&
+        h.cc.onUndo !== undefined) {
+        this.undoAtExit = false;
+        h.cc.onUndo();
+        this.counters.spuriousRecoveries++;
+      } else {
+        // RFC 6582 §3.2 step 4 option 1 deflates the window NewReno inflated. SACK recovery
+        // (RFC 6675 §5) never inflated it: it ran at cwnd = ssthresh and ends there (as
+        // Linux), not at FlightSize + SMSS, which after a recovery is often next to nothing.
+        h.cc.onExitRecovery(sack ? Number.MAX_SAFE_INTEGER : seqDiff(h.sndMax, h.sndUna));
+      }
+      h.rack?.onRecoveryExit();
+    } else if (this.sackRecovery) {
+      // RFC 6675 §5 (C): a partial ACK only updates the scoreboard; NextSeg() runs in
+      // output(). The timer restarts on new data acknowledged (RFC 6298 §5.3).
+      h.rtxAt = now + h.rto;
+    } else {
+      // RFC 6582 §3.2 step 5: partial ACK: retransmit the first unacknowledged segment, deflate.
+      h.cc.onPartialAck(dataAcked);
+      h.retransmitFirst(now);
+      h.rtxAt = now + h.rto;
+    }
+  }
+
+  /**
+   * RFC 6298 §5.5-§5.7 with RFC 6582 §3.2 (recover := highest sent after a timeout): the
+   * recovery ends; RFC 6675 §5.1 keeps RFC 2018 §8: the receiver may have reneged, so the
+   * SACK information gathered so far is expunged (what arrives after the timeout is used).
+   */
+  onRto(): void {
+    const h = this.host;
+    this.inRecovery = false;
+    this.sackRecovery = false;
+    this.recover = h.sndMax;
+    this.sb.clear();
+    this.highRxt = h.sndUna;
+    this.undoAtExit = false;
+  }
+
+  /**
+   * RFC 3522 (Eifel detection, as Linux's tcp_packet_delayed): the ACK echoes a timestamp
+   * (`tsEcr`, 0: none) older than the recovery's first retransmission, so an original, not a
+   * retransmission, completed it. False without timestamps or retransmissions.
+   */
+  echoedBeforeRetransmit(tsEcr: number): boolean {
+    return this.retransTsSet && tsEcr !== 0 && seqLt(tsEcr, this.retransTs);
+  }
+
+  // ------------------------------------------------------------------ NextSeg and SetPipe (RFC 6675 §4)
+
+  /**
+   * RFC 6675 §4 SetPipe(): the octets in flight (with RACK: RFC 8985 §6.2 as Linux counts
+   * them, see rackPipe).
+   */
+  pipe(): number {
+    const h = this.host;
+    if (h.rack !== undefined) return this.rackPipe(h.rack);
+    return this.sb.pipe(h.sndUna, h.sndMax, this.highRxt, h.sndMss);
+  }
+
+  /** RFC 6675 §5 (4.2): cwnd during SACK recovery is ssthresh (no RFC 6582 inflation). */
+  cwnd(): number {
+    return this.host.cc.ssthresh;
+  }
+
+  /** The first unSACKed sequence number at or above max(HighACK, HighRxt) (NextSeg's search start). */
+  private nextHoleStart(): number {
+    const una = this.host.sndUna;
+    return this.sb.holeStart(seqGt(this.highRxt, una) ? this.highRxt : una);
+  }
+
+  /** Retransmits `len` octets at `seq` for NextSeg(); `high` moves HighRxt (not for rule 4). */
+  private retransmit(seq: number, len: number, high: boolean, now: number): number {
+    const used = this.host.transmitAt(seq, len, now);
+    if (used === 0) return 0;
+    if (high) this.highRxt = seqAdd(seq, used);
+    this.stats.sackRetransmits++;
+    this.counters.sackRetransmits++;
+    return used;
+  }
+
+  /**
+   * RFC 6675 §5 (C) with NextSeg() rules 1 (`lost`), or 3 and 4: retransmits while
+   * cwnd - pipe >= 1 SMSS. Rule 2 (new data) is the ordinary send loop in the connection's
+   * output(), run between the two with the budget left. With RACK: what RACK marked lost.
+   */
+  send(lost: boolean, now: number): boolean {
+    const h = this.host;
+    if (h.rack !== undefined) return lost && this.rackSend(h.rack, now);
+    const sb = this.sb;
+    const mss = h.sndMss;
+    let sent = false;
+    const cwnd = this.cwnd();
+    while (sb.count > 0 && cwnd - this.pipe() >= mss) {
+      // Rule 1: the first unSACKed octet > HighRxt, below the highest SACKed octet, IsLost.
+      // Rule 3: the same without IsLost (rule 1 found nothing), still below the highest SACKed octet.
+      const seq = this.nextHoleStart();
+      const len = sb.holeLength(seq, lost ? sb.lostEnd(h.sndUna, mss) : sb.highest(), h.sndMax, mss);
+      if (len === 0) break;
+      if (this.retransmit(seq, len, true, now) === 0) break;
+      sent = true;
+    }
+    if (!lost && seqGt(h.sndUna, this.rescueRxt) && seqLt(h.sndUna, h.sndMax) && cwnd - this.pipe() >= mss) {
+      // Rule 4 (rescue retransmission, once per recovery): a segment holding the highest
+      // outstanding unSACKed octet, when it is above every SACKed range; HighRxt stays.
+      const top = sb.count > 0 ? sb.highest() : h.sndUna;
+      let low = seqGt(top, h.sndUna) ? top : h.sndUna;
+      if (seqGt(this.highRxt, low)) low = this.highRxt;
+      if (seqLt(low, h.sndMax)) {
+        this.rescueRxt = this.recover;
+        const len = Math.min(mss, seqDiff(h.sndMax, low));
+        if (this.retransmit(seqAdd(h.sndMax, -len), len, false, now) > 0) sent = true;
+      }
+    }
+    return sent;
+  }
+
+  // ------------------------------------------------------------------ RACK-TLP glue (RFC 8985)
+
+  /**
+   * RFC 8985 §6.2 steps 4-5 and §7.4 after an ACK was processed; `dsack` the ACK's D-SACK
+   * block, if any; `flightBefore` is FlightSize before it.
+   */
+  rackOnAck(rack: Rack, ack: number, dsack: SackBlock | undefined, dupAckWithoutSack: boolean, flightBefore: number, now: number): void {
+    const h = this.host;
+    if (dsack !== undefined) {
+      rack.onDsack(h.sndUna, h.sndNxt);
+      if (rack.undoActive && rack.undoOnDsack(dsack.left, dsack.right)) this.undoRecovery(rack);
+    }
+    if (rack.tlpActive && rack.tlpOnAck(ack, dsack, dupAckWithoutSack)) {
+      // §7.4: the probe repaired a loss: the congestion response of a fast recovery, at once,
+      // on the FlightSize before this ACK (after it, little or nothing is in flight).
+      h.cc.onEnterRecovery(flightBefore);
+      h.cc.onExitRecovery(seqDiff(h.sndMax, h.sndUna));
+      h.noteReduction();
+      this.counters.tlpRecoveries++;
+    }
+    // Detection only matters where a later-sent segment can have been delivered before an
+    // earlier one: holes in the scoreboard, a recovery under way, or a reordering timer.
+    if (this.sb.count > 0 || this.inRecovery || h.rackAt !== Infinity || rack.lostBytes > 0) this.rackDetect(rack, now);
+  }
+
+  /**
+   * Every retransmission of the last recovery came back as a D-SACK: the recovery was
+   * spurious (reordering, not loss; RFC 3708), so its window reduction is undone (RFC 9438
+   * §4.9; Linux's tcp_try_undo_dsack). A recovery still under way ends now, unless RACK still
+   * holds ranges marked lost: then the undo waits for its end.
+   */
+  private undoRecovery(rack: Rack): void {
+    if (this.inRecovery) {
+      if (rack.lostBytes > 0) { this.undoAtExit = true; return; }
+      this.inRecovery = false;
+      this.sackRecovery = false;
+    }
+    this.undoAtExit = false;
+    const cc = this.host.cc;
+    if (cc.onUndo === undefined) return;
+    cc.onUndo();
+    this.counters.spuriousRecoveries++;
+  }
+
+  /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
+  rackDetect(rack: Rack, now: number): void {
+    const h = this.host;
+    const reo = rack.reorderWindow(this.inRecovery, Math.floor(this.sb.sackedBytes() / h.sndMss), h.srtt, h.sndUna);
+    const timeout = rack.detectLoss(now, reo);
+    h.rackAt = timeout > 0 ? now + timeout : Infinity;
+    if (rack.newlyLost === 0) return;
+    const c = this.counters;
+    c.rackLostBytes += rack.newlyLost;
+    if (this.inRecovery) {
+      // RFC 8985 §9.3: a lost retransmission is a new congestion signal; without PRR the
+      // window is reduced again, once per recovery.
+      if (rack.newlyLostRetrans > 0 && !this.lostRtxReduced) {
+        this.lostRtxReduced = true;
+        // On the window now in use (never above it: FlightSize has grown with new data), and
+        // without a second fast-recovery entry (NewReno's ssthresh + 3 SMSS could even grow a
+        // small window): ssthresh = β·that, cwnd = ssthresh, as for an ECN-Echo.
+        h.cc.onEcnEcho?.(Math.min(seqDiff(h.sndMax, h.sndUna), h.cc.cwnd));
+        h.noteReduction();
+        rack.undoEnd(); // a real loss: nothing to undo
+        c.lostRetransmits++;
+      }
+      return;
+    }
+    // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all.
+    if (!seqGe(h.sndUna, this.recover)) return;
+    // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
+    // RecoveryPoint = HighData, cwnd = ssthresh.
+    this.inRecovery = true;
+    this.sackRecovery = true;
+    this.recover = h.sndMax;
+    this.highRxt = h.sndUna;
+    this.rescueRxt = h.sndUna;
+    h.cc.onEnterRecovery(seqDiff(h.sndMax, h.sndUna));
+    h.noteReduction();
+    rack.undoBegin();
+    this.undoAtExit = false;
+    c.fastRetransmits++;
+    c.sackRecoveries++;
+    c.rackRecoveries++;
+    this.stats.sackRecoveries++;
+    this.lostRtxReduced = false;
+    this.retransTsSet = false;
+    // RFC 8985 §7: a recovery ends the probe episode.
+    h.tlpAt = Infinity;
+    rack.tlpActive = false;
+    if (h.rtxAt === Infinity) h.rtxAt = now + h.rto;
+    // RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd - pipe allows
+    // (RACK may mark losses with little of cwnd left: waiting would leave it to the RTO).
+    this.rackSend(rack, now, true);
+  }
+
+  /**
+   * Pipe with RACK (RFC 8985 §6.2 with RFC 6675 §4's SetPipe as Linux counts it): unSACKed
+   * octets in flight, less those marked lost (a retransmitted range counts once, as the copy
+   * in flight).
+   */
+  private rackPipe(rack: Rack): number {
+    const h = this.host;
+    const p = this.sb.unsackedIn(h.sndUna, h.sndMax) - rack.lostBytes;
+    return p > 0 ? p : 0;
+  }
+
+  /**
+   * NextSeg() with RACK: retransmit what RACK marked lost, lowest first, while cwnd - pipe
+   * >= 1 SMSS (`first`: one segment regardless, at the start of a recovery).
+   */
+  private rackSend(rack: Rack, now: number, first = false): boolean {
+    const h = this.host;
+    const sb = this.sb;
+    let sent = false;
+    const cwnd = this.cwnd();
+    let pipe = this.rackPipe(rack);
+    // Bounded: each round resends or unmarks a lost range.
+    for (let guard = 0; guard < 4096 && (cwnd - pipe >= h.sndMss || (first && !sent)); guard++) {
+      const start = rack.firstLost();
+      if (start < 0) break;
+      const seq = sb.holeStart(seqLt(start, h.sndUna) ? h.sndUna : start);
+      const len = sb.holeLength(seq, rack.lostEnd, h.sndMax, h.sndMss);
+      if (len === 0) { rack.unmarkLost(start); continue; }
+      if (!this.retransTsSet) { this.retransTs = h.tsNow(now); this.retransTsSet = true; }
+      const used = this.retransmit(seq, len, true, now);
+      if (used === 0) break;
+      pipe += used;
+      sent = true;
+    }
+    return sent;
+  }
+}
