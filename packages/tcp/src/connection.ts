@@ -1269,7 +1269,7 @@ export class TcpConnection implements HeapEntry {
    * a pending D-SACK first (RFC 2883), then the block holding the most recently received
    * out-of-order segment, then the most recently reported other blocks, then any other
    * held blocks. Returns the count. Allocation-free: `out` is the preallocated `TX_SACK`.
-   * This is the receiver side; the peer's blocks feed the sender's scoreboard (RFC 6675, `sackUpdate`).
+   * This is the receiver side; the peer's blocks feed the sender's scoreboard (RFC 6675, scoreboard.ts).
    */
   fillSackBlocks(out: readonly SackBlock[], max: number): number {
     return this.sackReport.fill(out, max, this.asm, this.rcvNxt);
