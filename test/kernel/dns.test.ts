@@ -113,7 +113,7 @@ describe('a real DNS server (dnsmasq) on the kernel side', () => {
     expect(out.dns.OutTcp).toBe(1);
     expect(out.dns.OutUdp).toBe(2);
     expect(out.udp.OutDatagrams).toBe(2);
-    expect(out.tcp.activeOpens).toBe(1);
+    expect(out.tcp.ActiveOpens).toBe(1);
     expect(out.dns.InMalformed + out.dns.InIdMismatch + out.dns.InQuestionMismatch).toBe(0);
     console.log(`dnsmasq over the stack: ${out.records.length} A records via TCP after TC; dns counters ${JSON.stringify(out.dns)}`);
   });

@@ -67,17 +67,17 @@ describe('ECN with the kernel as the peer (RFC 3168)', () => {
     runs.push(r);
     await transfer(r);
     const { tcp, impair, kernel } = await stop(r);
-    console.log(`ecn: tcp ${JSON.stringify({ n: tcp.ecnNegotiated, ce: tcp.ecnCeReceived, ece: tcp.ecnEceReductions, cwrOut: tcp.ecnCwrSent, cwrIn: tcp.ecnCwrReceived, rtx: tcp.retransSegs })} ` +
+    console.log(`ecn: tcp ${JSON.stringify({ n: tcp.EcnNegotiated, ce: tcp.EcnCeReceived, ece: tcp.EcnEceReductions, cwrOut: tcp.EcnCwrSent, cwrIn: tcp.EcnCwrReceived, rtx: tcp.RetransSegs })} ` +
       `impair ce ${impair.ceMarked}; kernel InECT0 ${kernel['IpExt.InECT0Pkts']} InCE ${kernel['IpExt.InCEPkts']}`);
-    expect(tcp.ecnNegotiated).toBe(2); // the GET's and the POST's connection
+    expect(tcp.EcnNegotiated).toBe(2); // the GET's and the POST's connection
     expect(kernel['IpExt.InECT0Pkts']).toBeGreaterThan(1000); // the stack's data went out ECT(0)
     expect(impair.ceMarked).toBeGreaterThan(20);
     expect(kernel['IpExt.InCEPkts']).toBeGreaterThan(0); // marks on our data reached the kernel ...
-    expect(tcp.ecnEceReductions).toBeGreaterThan(0); // ... which echoed ECE, and we reduced
-    expect(tcp.ecnCwrSent).toBeGreaterThan(0);
-    expect(tcp.ecnCeReceived).toBeGreaterThan(0); // marks on the kernel's data reached us ...
-    expect(tcp.ecnCwrReceived).toBeGreaterThan(0); // ... we echoed ECE, and the kernel answered CWR
-    expect(tcp.retransSegs).toBe(0); // marks, not losses
+    expect(tcp.EcnEceReductions).toBeGreaterThan(0); // ... which echoed ECE, and we reduced
+    expect(tcp.EcnCwrSent).toBeGreaterThan(0);
+    expect(tcp.EcnCeReceived).toBeGreaterThan(0); // marks on the kernel's data reached us ...
+    expect(tcp.EcnCwrReceived).toBeGreaterThan(0); // ... we echoed ECE, and the kernel answered CWR
+    expect(tcp.RetransSegs).toBe(0); // marks, not losses
   });
 
   it('tcp_ecn=2 (the default): the kernel does not ask, nothing is ECN-capable, nothing is marked', { timeout: 120_000 }, async () => {
@@ -85,9 +85,9 @@ describe('ECN with the kernel as the peer (RFC 3168)', () => {
     runs.push(r);
     await transfer(r);
     const { tcp, impair, kernel } = await stop(r);
-    expect(tcp.ecnNegotiated).toBe(0);
+    expect(tcp.EcnNegotiated).toBe(0);
     expect(kernel['IpExt.InECT0Pkts']).toBe(0);
     expect(impair.ceMarked).toBe(0);
-    expect([tcp.ecnEceReductions, tcp.ecnCwrSent, tcp.ecnCeReceived, tcp.ecnCwrReceived]).toEqual([0, 0, 0, 0]);
+    expect([tcp.EcnEceReductions, tcp.EcnCwrSent, tcp.EcnCeReceived, tcp.EcnCwrReceived]).toEqual([0, 0, 0, 0]);
   });
 });

@@ -122,15 +122,15 @@ describe('netstack serve --offload against the kernel', () => {
     const stats = await stopAndReadStats();
     // Sent: super-segments handed to the kernel with NEEDS_CSUM + GSO TCPv4.
     expect(stats.link!.txGsoPackets).toBeGreaterThan(100);
-    expect(stats.tcp!.outGsoSegs).toBeGreaterThan(100);
+    expect(stats.tcp!.OutGsoSegs).toBeGreaterThan(100);
     // Received: the kernel's GSO super-segments, taken whole without verifying the partial checksum.
     expect(stats.link!.rxGsoPackets).toBeGreaterThan(10);
     expect(stats.ip!.InGsoDatagrams).toBeGreaterThan(10);
-    expect(stats.tcp!.inCsumTrusted).toBeGreaterThan(0);
+    expect(stats.tcp!.InCsumTrusted).toBeGreaterThan(0);
     // Far fewer writes than 1448-byte segments would need.
     expect(stats.link!.txPackets).toBeLessThan(200_000_000 / 1448 / 4);
-    expect(stats.tcp!.inCsumErrors).toBe(0);
-    expect(stats.tcp!.retransSegs).toBeLessThan(100);
+    expect(stats.tcp!.InCsumErrors).toBe(0);
+    expect(stats.tcp!.RetransSegs).toBeLessThan(100);
   });
 });
 

@@ -76,9 +76,9 @@ describe(`${COUNT} concurrent TCP connections to echo :7`, () => {
     const tcp = JSON.parse(statsLine!.slice(6)).tcp;
     console.log(`stack tcp stats: ${JSON.stringify(Object.fromEntries(Object.entries(tcp).filter(([, v]) => v !== 0)))}`);
     expect(tcp.connections).toBe(0);
-    expect(tcp.currEstab).toBe(0);
-    expect(tcp.passiveOpens).toBe(COUNT);
-    expect(tcp).toMatchObject({ synCookiesSent: 0, listenOverflows: 0, listenDrops: 0, estabResets: 0, outRsts: 0, rstsReceived: 0, inCsumErrors: 0 });
+    expect(tcp.CurrEstab).toBe(0);
+    expect(tcp.PassiveOpens).toBe(COUNT);
+    expect(tcp).toMatchObject({ SyncookiesSent: 0, ListenOverflows: 0, ListenDrops: 0, EstabResets: 0, OutRsts: 0, RstsReceived: 0, InCsumErrors: 0 });
     const after = ns.snmp();
     expect(after['Tcp.InCsumErrors']).toBe(snmpBefore['Tcp.InCsumErrors']);
     expect(after['Ip.InHdrErrors']).toBe(snmpBefore['Ip.InHdrErrors']);

@@ -176,8 +176,8 @@ describe('the stack connects out to a kernel-side server', () => {
       // the segments of the body.
       expect(out().match(/^peer .*$/gm), out()).toEqual([expect.stringMatching(/^peer 10\.7\.1\.2 \d+ \/big$/)]);
       const stats = JSON.parse(r.stderr.split('\n').find((l) => l.startsWith('stats '))!.slice(6));
-      expect(stats.tcp.activeOpens).toBe(1);
-      expect(stats.tcp.inSegs).toBeGreaterThan(10); // 64 KB super-segments with offloads
+      expect(stats.tcp.ActiveOpens).toBe(1);
+      expect(stats.tcp.InSegs).toBeGreaterThan(10); // 64 KB super-segments with offloads
       expect(stats.link.rxBytes).toBeGreaterThan(5_000_000);
       expect(r.stderr.match(/sha256 ([0-9a-f]{64})/)?.[1], r.stderr).toBe(expectedSha);
       const got = readFileSync(body);
@@ -201,12 +201,12 @@ describe('shutdown of the clean instance', () => {
     const stats = JSON.parse(statsLine!.slice(6));
     console.log(`clean instance tcp stats: ${JSON.stringify(stats.tcp)}`);
     // 1 GiB + 10 MB + ... of downloads, 100 MB + 20 MB up, 400 + connections.
-    expect(stats.tcp.passiveOpens).toBeGreaterThanOrEqual(400);
-    expect(stats.tcp.rstsReceived).toBeGreaterThanOrEqual(1);
-    expect(stats.tcp.estabResets).toBeGreaterThanOrEqual(1);
-    expect(stats.tcp.outRsts).toBeGreaterThanOrEqual(2); // the two SYNs to :81
-    expect(stats.tcp.inCsumErrors).toBe(0);
-    expect(stats.tcp['drops.badChecksum']).toBe(0);
+    expect(stats.tcp.PassiveOpens).toBeGreaterThanOrEqual(400);
+    expect(stats.tcp.RstsReceived).toBeGreaterThanOrEqual(1);
+    expect(stats.tcp.EstabResets).toBeGreaterThanOrEqual(1);
+    expect(stats.tcp.OutRsts).toBeGreaterThanOrEqual(2); // the two SYNs to :81
+    expect(stats.tcp.InCsumErrors).toBe(0);
+    expect(stats.tcp['dropped.BadChecksum']).toBe(0);
     const after = ns.snmp();
     expect(after['Tcp.InCsumErrors']).toBe(snmpBefore['Tcp.InCsumErrors']);
     expect(after['Tcp.InErrs']).toBe(snmpBefore['Tcp.InErrs']);
@@ -256,7 +256,7 @@ describe(`an impaired link (--impair ${IMPAIR})`, () => {
     expect(stats.impair.lost).toBeGreaterThan(100);
     expect(stats.impair.reordered).toBeGreaterThan(100);
     expect(stats.impair.duplicated).toBeGreaterThan(10);
-    expect(stats.tcp.retransSegs).toBeGreaterThan(0);
+    expect(stats.tcp.RetransSegs).toBeGreaterThan(0);
     const after = ins.snmp();
     // Duplicated SYN-ACKs legitimately count as Tcp.InErrs in Linux, so only checksums here.
     expect(after['Tcp.InCsumErrors']).toBe(isnmpBefore['Tcp.InCsumErrors']);

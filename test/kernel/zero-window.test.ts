@@ -90,7 +90,7 @@ describe('zero window with the kernel as the receiver (RFC 9293 §3.8.6.1)', () 
     // Until the stack's counters show three probes of the kernel's zero window (200, 600, 1400 ms).
     let probes = 0;
     for (let i = 0; i < 150 && probes < 3; i++) {
-      probes = (await liveStats(server)).tcp!.windowProbes!;
+      probes = (await liveStats(server)).tcp!.WindowProbes!;
       if (probes < 3) await new Promise((r) => setTimeout(r, 100));
     }
     expect(probes).toBeGreaterThanOrEqual(3);
@@ -108,7 +108,7 @@ describe('zero window with the kernel as the receiver (RFC 9293 §3.8.6.1)', () 
     expect((await server.stop()).code, server.stderr).toBe(0);
     const lines = statsLines(server);
     const tcp = JSON.parse(lines[lines.length - 1]!.slice(6)).tcp as Record<string, number>;
-    expect(tcp.windowProbes).toBeGreaterThanOrEqual(probes);
+    expect(tcp.WindowProbes).toBeGreaterThanOrEqual(probes);
 
     // The capture, in the stack's order of events (received segments are recorded before
     // the stack handles them). No data ever left while the kernel's last window was zero,
@@ -142,7 +142,7 @@ describe('zero window with the kernel as the receiver (RFC 9293 §3.8.6.1)', () 
     expect(segs[data]!.seq).toBe(una); // from SND.UNA
     const openToData = segs[data]!.t - segs[opened]!.t;
     const gaps = probeSegs.map((s, i) => (i === 0 ? 0 : s.t - probeSegs[i - 1]!.t)).slice(1).map((x) => Math.round(x));
-    console.log(`zero window: ${episodes} episode(s), ${probeSegs.length} probes in the capture (gaps ${gaps.join(', ')} ms), counters windowProbes ${tcp.windowProbes}; ` +
+    console.log(`zero window: ${episodes} episode(s), ${probeSegs.length} probes in the capture (gaps ${gaps.join(', ')} ms), counters WindowProbes ${tcp.WindowProbes}; ` +
       `kernel queue at resume ${queued} B; window open -> stack data ${openToData.toFixed(3)} ms (capture); ` +
       `client: resume -> first byte beyond the queue ${r.msBeyondQueued} ms, ${N} B done in ${r.msEnd} ms`);
     expect(openToData).toBeLessThan(150); // at once: not an RTO (200 ms floor) nor a probe interval (load on a shared machine aside)

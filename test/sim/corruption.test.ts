@@ -30,7 +30,7 @@ describe('whole stack: corruption is caught by the checksums', () => {
             seed, mtu, clientBytes, serverBytes, clientChunks: [16_384], serverChunks: [5000], gapMs: 0, endOrder,
             impair: { corrupt: 0.02, delayMs, seed },
           });
-          expect(s.inErrs, 'TCP InErrs vs packets the shaper corrupted').toBe(s.corrupted);
+          expect(s.InErrs, 'TCP InErrs vs packets the shaper corrupted').toBe(s.corrupted);
           corrupted += s.corrupted;
           csum += s.csum;
         },

@@ -50,14 +50,14 @@ describe('whole stack: connection life cycles', () => {
             const clients = await echoBurst(sim, n, bytes);
             const outcome = await sim.run({ until: () => clients.every((c) => c.closed !== undefined), forMs: 3_600_000 });
             const tb = sim.b.stats().tcp!;
-            const ctx = `${outcome}; cookies sent ${tb['synCookiesSent']} recv ${tb['synCookiesRecv']} failed ${tb['synCookiesFailed']}; ` +
+            const ctx = `${outcome}; cookies sent ${tb['SyncookiesSent']} recv ${tb['SyncookiesRecv']} failed ${tb['SyncookiesFailed']}; ` +
               clients.map((c, i) => `#${i} read ${Buffer.concat(c.got).length}/${c.data.length} ${c.errors.join(',')}`).join('; ');
             expect(outcome, ctx).toBe('until');
             // A listener in cookie mode cannot accept a connection whose first segment to
             // arrive is not at ISS+1 (handshake ACK lost, FIN overtakes the data): the cookie
             // check fails and it answers RST, as Linux does (cookie_v4_check -> reset). Only
             // then may a client (and the half-made server side) see ECONNRESET.
-            const failed = tb['synCookiesFailed'] ?? 0;
+            const failed = tb['SyncookiesFailed'] ?? 0;
             let resets = 0;
             for (const c of clients) {
               const got = Buffer.concat(c.got);
@@ -73,7 +73,7 @@ describe('whole stack: connection life cycles', () => {
             }
             expect(resets, ctx).toBeLessThanOrEqual(failed);
             expect(serverErrors.filter((e) => e !== 'ECONNRESET' || failed === 0), ctx).toEqual([]);
-            cookies += tb['synCookiesRecv'] ?? 0;
+            cookies += tb['SyncookiesRecv'] ?? 0;
             // A client reset by a failed cookie check can leave the server a half-open
             // connection (its handshake ACK, reordered, arrives after the RST and passes
             // the cookie check; Linux behaves the same): nothing will ever arrive on it, so
@@ -126,7 +126,7 @@ describe('whole stack: connection life cycles', () => {
       expect(sim.b.tcpLayer.connections().map((x) => x.state)).toEqual(['TIME-WAIT']);
     }
     // At least one reconnect took the RFC 6191 path.
-    expect(sim.b.tcpLayer.stats().timeWaitReused).toBeGreaterThanOrEqual(1);
+    expect(sim.b.tcpLayer.stats().TimeWaitReused).toBeGreaterThanOrEqual(1);
     srv.close();
     expect(await sim.run({ forMs: 600_000 })).toBe('quiet');
     expect(sim.leaks()).toEqual([]);
@@ -163,7 +163,7 @@ describe('whole stack: connection life cycles', () => {
     }
     await sim.close();
     expect(connectMs).toEqual([0, 0, 0, 0, 0, 0]);
-    expect(sim.b.tcpLayer.stats().timeWaitReused).toBe(5);
+    expect(sim.b.tcpLayer.stats().TimeWaitReused).toBe(5);
   });
 
   it('connecting to a port nobody listens on fails with ECONNREFUSED and leaves nothing behind', async () => {

@@ -169,7 +169,7 @@ export function diffBytes(got: Buffer, want: Buffer): string | undefined {
   return `got ${got.length} bytes, want ${want.length}; first difference at offset ${i}`;
 }
 
-export interface TransferSummary { virtualMs: number; retrans: number; csum: number; inErrs: number; corrupted: number }
+export interface TransferSummary { virtualMs: number; retrans: number; csum: number; InErrs: number; corrupted: number }
 
 /** Runs one transfer and checks property 1 on it; throws with a readable message. */
 export async function checkTransfer(p: TransferParams): Promise<TransferSummary> {
@@ -191,9 +191,9 @@ export async function checkTransfer(p: TransferParams): Promise<TransferSummary>
     const sb = r.sim.b.stats();
     return {
       virtualMs: r.closedAt,
-      retrans: (sa.tcp!['retransSegs'] ?? 0) + (sb.tcp!['retransSegs'] ?? 0),
-      csum: (sa.tcp!['inCsumErrors'] ?? 0) + (sb.tcp!['inCsumErrors'] ?? 0),
-      inErrs: (sa.tcp!['inErrs'] ?? 0) + (sb.tcp!['inErrs'] ?? 0),
+      retrans: (sa.tcp!['RetransSegs'] ?? 0) + (sb.tcp!['RetransSegs'] ?? 0),
+      csum: (sa.tcp!['InCsumErrors'] ?? 0) + (sb.tcp!['InCsumErrors'] ?? 0),
+      InErrs: (sa.tcp!['InErrs'] ?? 0) + (sb.tcp!['InErrs'] ?? 0),
       corrupted: sa.impair?.['corrupted'] ?? 0,
     };
   } finally {

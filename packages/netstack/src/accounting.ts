@@ -17,18 +17,18 @@
  *         (ReasmOverlapFrags, -TooBig-, -Inconsistent-, -NoMemory-: one fragment each), or is kept;
  *         a completed datagram took at least 2 kept fragments and a timed-out one at least 1:
  *           kept = ReasmReqds - those drops >= 2 ReasmOKs + ReasmTimeout
- *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.inSegs
+ *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.InSegs
  *   ICMP  InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted
  *         InErrors = InCsumErrors + InTruncated + InErrorsNotOurs
  *   UDP   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
- *   TCP   inSegs = inDelivers + inErrs + drops[broadcast, noSocket, listenRst, listenAck,
- *                  listenNoSyn, listenOverflow, synQueueFull, tableFull]
- *         inErrs = drops[truncated, badDataOffset, badOption, badChecksum, badPort]
+ *   TCP   InSegs = InDelivers + InErrs + dropped[Broadcast, NoSocket, ListenRst, ListenAck,
+ *                  ListenNoSyn, ListenOverflow, SynQueueFull, TableFull]
+ *         InErrs = dropped[Truncated, BadDataOffset, BadOption, BadChecksum, BadPort]
  *
  * "Delivered" means a transport (or the ICMP layer) took the packet: a TCP segment handed to
  * a connection, an echo request answered, a datagram queued on a socket. `drops` lists every
  * receive-path drop reason with its count (zeros left out), `delivered` the delivered counts.
- * The input is `Stack.stats()` (flattened: `ip['dropped.InNotForUs']`, `tcp['drops.noSocket']`).
+ * The input is `Stack.stats()` (flattened: `ip['dropped.InNotForUs']`, `tcp['dropped.NoSocket']`).
  */
 
 export type FlatStats = Record<string, Record<string, number>>;
@@ -46,10 +46,10 @@ const IP_HDR = ['InTruncatedPkts', 'InBadVersion', 'InBadHeaderLength', 'InBadTo
 const IP_ADDR = ['InMartianSrc', 'InNotForUs'];
 const REASM_FRAGMENT = ['ReasmDeadFrags', 'ReasmBadFrags', 'ReasmDuplicates'];
 const REASM_KILL = ['ReasmOverlapFrags', 'ReasmTooBigFrags', 'ReasmInconsistentFrags', 'ReasmNoMemoryFrags'];
-const TCP_PARSE = ['truncated', 'badDataOffset', 'badOption', 'badChecksum', 'badPort'];
-const TCP_LAYER = ['broadcast', 'noSocket', 'listenRst', 'listenAck', 'listenNoSyn', 'listenOverflow', 'synQueueFull', 'tableFull'];
-/** Segments a connection took and then discarded (or whose data it discarded): a subset of inDelivers. */
-const TCP_CONN = ['outOfWindow', 'noAck', 'badAck', 'ackUnsent', 'ackTooOld', 'reassemblyFull'];
+const TCP_PARSE = ['Truncated', 'BadDataOffset', 'BadOption', 'BadChecksum', 'BadPort'];
+const TCP_LAYER = ['Broadcast', 'NoSocket', 'ListenRst', 'ListenAck', 'ListenNoSyn', 'ListenOverflow', 'SynQueueFull', 'TableFull'];
+/** Segments a connection took and then discarded (or whose data it discarded): a subset of InDelivers. */
+const TCP_CONN = ['OutOfWindow', 'NoAck', 'BadAck', 'AckUnsent', 'AckTooOld', 'ReassemblyFull'];
 
 export interface AccountingOptions {
   /** Fragments the reassembler holds now (0 when `ip.reassemblyUsage().datagrams` is 0): makes the fragment identity exact. */
@@ -107,8 +107,8 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
   const icmp = (k: string): number => get('icmp', k);
   const udp = (k: string): number => get('udp', k);
   const tcp = (k: string): number => get('tcp', k);
-  eq('ip -> transports', ip('InDelivers'), icmp('InMsgs') + udp('InReceives') + tcp('inSegs'),
-    'ip.InDelivers = icmp.InMsgs + udp.InReceives + tcp.inSegs');
+  eq('ip -> transports', ip('InDelivers'), icmp('InMsgs') + udp('InReceives') + tcp('InSegs'),
+    'ip.InDelivers = icmp.InMsgs + udp.InReceives + tcp.InSegs');
 
   // ---- ICMP
   eq('icmp receive', icmp('InMsgs'),
@@ -125,10 +125,10 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
   drop('udp', ['InCsumErrors', 'InHdrErrors', 'NoPorts', 'IgnoredMulti', 'RcvbufDrops']);
 
   // ---- TCP
-  eq('tcp receive', tcp('inSegs'), tcp('inDelivers') + tcp('inErrs') + sum('tcp', TCP_LAYER, 'drops.'),
-    `inSegs = inDelivers + inErrs + ${TCP_LAYER.join(' + ')}`);
-  eq('tcp inErrs', tcp('inErrs'), sum('tcp', TCP_PARSE, 'drops.'), TCP_PARSE.join(' + '));
-  drop('tcp', [...TCP_PARSE, ...TCP_LAYER], 'drops.');
+  eq('tcp receive', tcp('InSegs'), tcp('InDelivers') + tcp('InErrs') + sum('tcp', TCP_LAYER, 'dropped.'),
+    `InSegs = InDelivers + InErrs + ${TCP_LAYER.join(' + ')}`);
+  eq('tcp InErrs', tcp('InErrs'), sum('tcp', TCP_PARSE, 'dropped.'), TCP_PARSE.join(' + '));
+  drop('tcp', [...TCP_PARSE, ...TCP_LAYER], 'dropped.');
 
   const delivered: Record<string, number> = {
     'ip.InDelivers': ip('InDelivers'),
@@ -136,11 +136,11 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
     'icmp.InEchoReps matched': icmp('InEchoReps') - icmp('EchoReplyUnmatched') - icmp('EchoReplyCorrupt'),
     'icmp.InErrorsRouted': icmp('InErrorsRouted'),
     'udp.InDelivers': udp('InDelivers'),
-    'tcp.inDelivers': tcp('inDelivers'),
+    'tcp.InDelivers': tcp('InDelivers'),
   };
-  // Discarded by a connection after delivery (subset of tcp.inDelivers), reported beside the drops.
+  // Discarded by a connection after delivery (subset of tcp.InDelivers), reported beside the drops.
   for (const k of TCP_CONN) {
-    const v = get('tcp', `drops.${k}`);
+    const v = get('tcp', `dropped.${k}`);
     if (v !== 0) drops[`tcp.conn.${k}`] = v;
   }
   return { violations, drops, delivered };

@@ -620,10 +620,10 @@ async function demoInside(pcap: string): Promise<number> {
     kernelServer.close();
     const statsLine = ferr.split('\n').find((l) => l.startsWith('stats '));
     const fstats = statsLine === undefined ? undefined : (JSON.parse(statsLine.slice(6)) as { tcp?: Record<string, number> });
-    const opens = fstats?.tcp?.activeOpens;
+    const opens = fstats?.tcp?.ActiveOpens;
     const good = fcode === 0 && fout.includes('10.7.1.2 asked for /from-netstack') && opens === 1;
     process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.split('\n').filter((l) => l && !l.startsWith('stats ')).join('\n     ')}\n` +
-      `     the server saw the stack's address (10.7.1.2); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.inSegs ?? 0} segments in\n`);
+      `     the server saw the stack's address (10.7.1.2); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.InSegs ?? 0} segments in\n`);
     if (!good) failures++;
   }
 

@@ -105,7 +105,7 @@ describe('stub resolver over the stack', () => {
     expect(s.seen.map((q) => [q.transport, q.port])).toEqual([['udp', 53], ['tcp', 53]]);
     const st = s.a.dns.stats();
     expect([st.TcpFallbacks, st.OutTcp]).toEqual([1, 1]);
-    expect(s.a.stats().tcp!['activeOpens']).toBe(1);
+    expect(s.a.stats().tcp!['ActiveOpens']).toBe(1);
   });
 
   it('honours TTLs: served from the cache until the smallest TTL expires, then asked again', async () => {

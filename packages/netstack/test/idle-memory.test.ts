@@ -129,7 +129,7 @@ describe('memory per idle TCP connection', () => {
     await until(quiet, 'both stacks to go idle');
     expect(server.tcpLayer.connectionCount).toBe(N);
     expect(client.tcpLayer.connectionCount).toBe(N);
-    expect(server.stats().tcp!.currEstab).toBe(N);
+    expect(server.stats().tcp!.CurrEstab).toBe(N);
     const m1 = measure();
 
     // Take the client away: cut the wire first, so its resets never reach the server.
@@ -140,7 +140,7 @@ describe('memory per idle TCP connection', () => {
     for (let i = 0; i < 3; i++) await turn();
     const m2 = measure();
     expect(server.tcpLayer.connectionCount).toBe(N);
-    expect(server.stats().tcp!.currEstab).toBe(N);
+    expect(server.stats().tcp!.CurrEstab).toBe(N);
 
     const per = (a: Mem, b: Mem) => ({
       total: (total(b) - total(a)) / N,

@@ -52,7 +52,7 @@ describe('loopback', () => {
       expect(st.link!['txPackets']).toBe(0);
       expect(st.ip!['OutLoopback']).toBeGreaterThan(100);
       // The loopback MSS (65535 - 40): few, large segments.
-      expect(st.tcp!['outSegs']).toBeLessThan(1000);
+      expect(st.tcp!['OutSegs']).toBeLessThan(1000);
     });
   }
 

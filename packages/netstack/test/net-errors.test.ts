@@ -201,10 +201,10 @@ describe('resets', () => {
     const core = coreConn(a, c.localPort!)!;
     // Wait until the client's core holds bytes nobody read and its window is closed.
     await until(() => core.readableLength > 0 && core.stats.rcvWnd === 0);
-    const rstsBefore = a.tcp.stats().outRsts;
+    const rstsBefore = a.tcp.stats().OutRsts;
     const serverErr = errorOf(sock);
     c.destroy();
-    expect(a.tcp.stats().outRsts).toBe(rstsBefore + 1);
+    expect(a.tcp.stats().OutRsts).toBe(rstsBefore + 1);
     const err = await serverErr;
     expect(err.code).toBe('ECONNRESET');
     await once(server.close(), 'close');
@@ -216,12 +216,12 @@ describe('resets', () => {
     await once(server, 'listening');
     const c = pair.a.api.connect({ host: B_ADDR, port: 7 });
     const [[sock]] = await Promise.all([once(server, 'connection'), once(c, 'data')]) as [[Socket], unknown];
-    const rsts = pair.a.tcp.stats().outRsts;
+    const rsts = pair.a.tcp.stats().OutRsts;
     const serverEnd = once(sock as Socket, 'end');
     (sock as Socket).on('error', () => { throw new Error('no error expected'); });
     c.destroy();
     await serverEnd;
-    expect(pair.a.tcp.stats().outRsts).toBe(rsts);
+    expect(pair.a.tcp.stats().OutRsts).toBe(rsts);
     await once(server.close(), 'close');
   });
 });

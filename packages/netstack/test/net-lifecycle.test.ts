@@ -101,7 +101,7 @@ describe('timeouts and keepalive', () => {
     pair.b.dropOutgoing = () => true;
     const [err] = await once(c, 'error').catch((e: unknown) => [e]) as [ErrnoError];
     expect(err).toMatchObject({ code: 'ETIMEDOUT', errno: -110, syscall: 'read' });
-    expect(pair.a.tcp.stats().keepaliveProbes).toBeGreaterThanOrEqual(2);
+    expect(pair.a.tcp.stats().KeepaliveProbes).toBeGreaterThanOrEqual(2);
     s.destroy();
   });
 

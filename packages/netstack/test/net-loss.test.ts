@@ -28,7 +28,7 @@ describe('lossy link', () => {
     const reply = collect(c);
     c.end(data);
     expect((await reply).toString()).toBe(`${data.length} ${createHash('sha256').update(data).digest('hex')}`);
-    expect(pair.a.tcp.stats().retransSegs + pair.b.tcp.stats().retransSegs).toBeGreaterThan(0);
+    expect(pair.a.tcp.stats().RetransSegs + pair.b.tcp.stats().RetransSegs).toBeGreaterThan(0);
     await once(server.close(), 'close');
   });
 });

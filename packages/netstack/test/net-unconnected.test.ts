@@ -35,7 +35,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 
-const activeOpens = (s: Stack): number => s.stats().tcp!.activeOpens!;
+const ActiveOpens = (s: Stack): number => s.stats().tcp!.ActiveOpens!;
 
 describe('new stack.tcp.Socket() then connect()', () => {
   it('starts unconnected, connects when asked, and is a Socket', async () => {
@@ -151,7 +151,7 @@ describe('third-party drivers that make their own socket', () => {
     const log: PgLog = { startup: {}, queries: [], terminated: false, peer: undefined };
     const server = b.tcp.createServer((c) => servePg(c, log)).listen(5432);
     await once(server, 'listening');
-    const opens = activeOpens(a);
+    const opens = ActiveOpens(a);
     let made = 0;
     const client = new pg.Client({
       host: B,
@@ -174,7 +174,7 @@ describe('third-party drivers that make their own socket', () => {
     expect(log.queries).toEqual(['SELECT 42']);
     expect(log.terminated).toBe(true);
     expect(log.peer).toBe(A); // the server's peer is the client stack
-    expect(activeOpens(a) - opens).toBe(1);
+    expect(ActiveOpens(a) - opens).toBe(1);
     server.close();
   });
 
@@ -194,7 +194,7 @@ describe('third-party drivers that make their own socket', () => {
       }
     }
     const agent = new StackAgent({ keepAlive: true, maxSockets: 1 });
-    const opens = activeOpens(a);
+    const opens = ActiveOpens(a);
     const get = (path: string): Promise<string> => new Promise((resolveGet, reject) => {
       http.get({ host: B, port: 80, path, agent }, (res) => {
         const parts: Buffer[] = [];
@@ -204,7 +204,7 @@ describe('third-party drivers that make their own socket', () => {
     expect(await get('/one')).toBe(`GET /one from ${A}`);
     expect(await get('/two')).toBe(`GET /two from ${A}`);
     expect(peers).toEqual([A]); // one connection, reused
-    expect(activeOpens(a) - opens).toBe(1);
+    expect(ActiveOpens(a) - opens).toBe(1);
     agent.destroy();
     httpServer.closeAllConnections();
     server.close();
@@ -215,7 +215,7 @@ describe('third-party drivers that make their own socket', () => {
     const httpServer = http.createServer((req, res) => res.end(`hello ${req.socket.remoteAddress}`));
     const server = b.tcp.createServer((c) => httpServer.emit('connection', c)).listen(8080);
     await once(server, 'listening');
-    const opens = activeOpens(a);
+    const opens = ActiveOpens(a);
     const client = new UndiciClient(`http://${B}:8080`, {
       connect: (opts, cb) => {
         const s = new a.tcp.Socket();
@@ -227,7 +227,7 @@ describe('third-party drivers that make their own socket', () => {
     });
     const res = await client.request({ path: '/', method: 'GET' });
     expect(await res.body.text()).toBe(`hello ${A}`);
-    expect(activeOpens(a) - opens).toBe(1);
+    expect(ActiveOpens(a) - opens).toBe(1);
     await client.close();
     httpServer.closeAllConnections();
     server.close();

@@ -37,9 +37,9 @@ describe('two stacks with offloads on a memory link', () => {
       expect(sha(Buffer.concat(back))).toBe(sha(toClient));
       for (const s of [s1, s2]) {
         const st = s.stats();
-        expect(st.tcp!.outGsoSegs).toBeGreaterThan(0);
-        expect(st.tcp!.inCsumTrusted).toBeGreaterThan(0);
-        expect(st.tcp!.inCsumErrors).toBe(0);
+        expect(st.tcp!.OutGsoSegs).toBeGreaterThan(0);
+        expect(st.tcp!.InCsumTrusted).toBeGreaterThan(0);
+        expect(st.tcp!.InCsumErrors).toBe(0);
         expect(st.link!.txGsoPackets).toBeGreaterThan(0);
         expect(st.link!.rxGsoPackets).toBeGreaterThan(0);
         expect(st.ip!.InGsoDatagrams).toBeGreaterThan(0);

@@ -63,12 +63,12 @@ describe('stack.close()', () => {
     const { client, server } = await connected(a, b);
     const local = record(client);
     const peer = record(server);
-    const rstsBefore = a.stats().tcp?.['outRsts'] ?? 0;
+    const rstsBefore = a.stats().tcp?.['OutRsts'] ?? 0;
     await a.close();
     await closed(client);
     expect(local).toEqual(['error ECONNABORTED', 'close true']);
     expect(client.destroyed).toBe(true);
-    expect(a.stats().tcp?.['outRsts']).toBe(rstsBefore + 1);
+    expect(a.stats().tcp?.['OutRsts']).toBe(rstsBefore + 1);
     await closed(server);
     expect(peer).toEqual(['error ECONNRESET', 'close true']);
   });

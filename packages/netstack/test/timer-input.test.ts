@@ -106,7 +106,7 @@ describe('the facade timer reads pending input before it runs protocol timers', 
     c.once('connect', () => { connected = true; });
     await settle();
     expect(connected).toBe(true);
-    const tcpA = (): { retransSegs: number; tlpProbes: number } => a.stats().tcp as unknown as { retransSegs: number; tlpProbes: number };
+    const tcpA = (): { RetransSegs: number; TlpProbes: number } => a.stats().tcp as unknown as { RetransSegs: number; TlpProbes: number };
     const before = tcpA();
 
     // A sends one segment; B gets it and acknowledges it (its delayed ACK runs on B's own clock).
@@ -127,8 +127,8 @@ describe('the facade timer reads pending input before it runs protocol timers', 
 
     expect(devA.queue.length).toBe(0); // the timer read the ACK first
     const after = tcpA();
-    expect(after.tlpProbes - before.tlpProbes, 'tail loss probes').toBe(0);
-    expect(after.retransSegs - before.retransSegs, 'retransmitted segments').toBe(0);
+    expect(after.TlpProbes - before.TlpProbes, 'tail loss probes').toBe(0);
+    expect(after.RetransSegs - before.RetransSegs, 'retransmitted segments').toBe(0);
     expect(pair.pending(), 'nothing went out').toBe(0);
     expect(clockA.nextAt()).toBe(Infinity); // nothing in flight, no timer armed
     c.destroy();

@@ -586,7 +586,7 @@ export class TcpConnection implements HeapEntry {
       // §3.10.7.3: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable: RST (unless RST).
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
         if (!(f & RST)) this.sendRstFor(seg.ack);
-        this.layer.counters.drops.badAck++;
+        this.layer.counters.dropped.BadAck++;
         return;
       }
       ackOk = true;
@@ -594,7 +594,7 @@ export class TcpConnection implements HeapEntry {
     // second: the RST bit (RFC 5961 §3.2: acceptable only if it acknowledges our SYN)
     if (f & RST) {
       if (ackOk) {
-        this.layer.counters.attemptFails++;
+        this.layer.counters.AttemptFails++;
         this.fail(new TcpError('ECONNREFUSED', 'connection refused'), now);
       }
       return;
@@ -610,7 +610,7 @@ export class TcpConnection implements HeapEntry {
       // RFC 3168 §6.1.1: an ECN-setup SYN-ACK (ECE without CWR) answers our ECN-setup SYN.
       if (this.ecnOffered && (seg.flags & (ECE | CWR)) === ECE) {
         this.ecnOk = true;
-        this.layer.counters.ecnNegotiated++;
+        this.layer.counters.EcnNegotiated++;
       }
       this.sndUna = seg.ack;
       if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
@@ -730,7 +730,7 @@ export class TcpConnection implements HeapEntry {
       const older = seqLt(ts.tsVal, this.tsRecent) && now - this.tsRecentAge <= PAWS_IDLE_MS;
       if (older) disordered = this.isDisorderedAck(seg, flags, seq, payload.length, ts.tsVal);
       if (older && !disordered) {
-        st.pawsDrops++;
+        st.PawsDrops++;
         this.noteDuplicate(seq, payload.length);
         this.sendAck(now);
         return;
@@ -741,7 +741,7 @@ export class TcpConnection implements HeapEntry {
     const segLen = payload.length + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
     const wnd = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
     if (!this.acceptable(seq, segLen, wnd)) {
-      st.drops.outOfWindow++;
+      st.dropped.OutOfWindow++;
       if (flags & SYN) {
         // RFC 5961 §4 / §3.10.7.4: a SYN, whatever its sequence number, gets a (rate-limited) challenge ACK.
         this.challengeAck(now);
@@ -770,11 +770,11 @@ export class TcpConnection implements HeapEntry {
         this.challengeAck(now);
         return;
       }
-      st.rstsReceived++;
+      st.RstsReceived++;
       switch (this._state) {
         case 'SYN-RECEIVED':
           if (this.listener !== undefined) { this.setState('CLOSED', now); return; } // back to LISTEN
-          st.attemptFails++;
+          st.AttemptFails++;
           this.fail(new TcpError('ECONNREFUSED', 'connection refused'), now);
           return;
         case 'ESTABLISHED': case 'FIN-WAIT-1': case 'FIN-WAIT-2': case 'CLOSE-WAIT':
@@ -799,20 +799,20 @@ export class TcpConnection implements HeapEntry {
     }
 
     // fifth: the ACK field.
-    if (!(flags & ACK)) { st.drops.noAck++; return; }
+    if (!(flags & ACK)) { st.dropped.NoAck++; return; }
     const ack = seg.ack;
     if (this._state === 'SYN-RECEIVED') {
       // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT moves to ESTABLISHED, else RST.
       if (!(seqLt(this.sndUna, ack) && seqLe(ack, this.sndMax))) {
         this.sendRstFor(ack);
-        st.drops.badAck++;
+        st.dropped.BadAck++;
         return;
       }
       const l = this.listener;
       if (l !== undefined && l.acceptQueueFull()) {
         // Accept queue full: drop the ACK and stay in SYN-RECEIVED (Linux behaviour);
         // the SYN-ACK retransmission gives the application time to accept.
-        st.listenOverflows++;
+        st.ListenOverflows++;
         return;
       }
       this.sndUna = ack;
@@ -828,12 +828,12 @@ export class TcpConnection implements HeapEntry {
     } else {
       // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT.
       if (seqGt(ack, this.sndMax)) {
-        st.drops.ackUnsent++;
+        st.dropped.AckUnsent++;
         this.challengeAck(now);
         return;
       }
       if (seqLt(ack, (this.sndUna - this.maxSndWnd) >>> 0)) {
-        st.drops.ackTooOld++;
+        st.dropped.AckTooOld++;
         this.challengeAck(now);
         return;
       }
@@ -846,7 +846,7 @@ export class TcpConnection implements HeapEntry {
       let sackNews = true;
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
-        if (dsack) st.dsacksReceived++;
+        if (dsack) st.DsacksReceived++;
         sackNews = this.scoreboard.update(sb, ack, this.sndUna, this.sndMax);
       }
       const flightBefore = seqDiff(this.sndMax, this.sndUna);
@@ -886,9 +886,9 @@ export class TcpConnection implements HeapEntry {
     // RFC 3168 §6.1.3: CWR ends the echo; CE on in-window data (re)starts it (ECE on every
     // segment from now on; the first one is ACKed at once so the sender learns it in one RTT).
     if (this.ecnOk) {
-      if (flags & CWR) { this.ecnEcho = false; st.ecnCwrReceived++; }
+      if (flags & CWR) { this.ecnEcho = false; st.EcnCwrReceived++; }
       if (ecn === 3 && payload.length > 0) {
-        st.ecnCeReceived++;
+        st.EcnCeReceived++;
         if (!this.ecnEcho) this.ackNow = true;
         this.ecnEcho = true;
       }
@@ -1011,9 +1011,9 @@ export class TcpConnection implements HeapEntry {
         this.recvBuf.writeAt(off, data);
         if (this.sackOk) this.sackReport.noteBlock(seqAdd(this.rcvNxt, off), this.asm, this.rcvNxt);
       } else {
-        st.drops.reassemblyFull++;
+        st.dropped.ReassemblyFull++;
       }
-      st.outOfOrder++;
+      st.OutOfOrder++;
       this.ackNow = true;
     }
   }
@@ -1092,7 +1092,7 @@ export class TcpConnection implements HeapEntry {
   /** RFC 5681 §3.2 / RFC 6582 §3.2 steps 2-3 (recovery entry: recovery.ts). */
   private onDupAck(now: number): void {
     this.dupAcks++;
-    this.layer.counters.dupAcks++;
+    this.layer.counters.DupAcks++;
     this.recovery.onDupAck(this.dupAcks, now);
   }
 
@@ -1169,7 +1169,7 @@ export class TcpConnection implements HeapEntry {
       retrans = true;
     }
     rack.onProbeSent(this.sndMax, retrans);
-    this.layer.counters.tlpProbes++;
+    this.layer.counters.TlpProbes++;
     this.s.tlpProbes++;
     this.rtxAt = now + this.rto; // §7.3: the RTO timer is armed after the probe
   }
@@ -1228,9 +1228,9 @@ export class TcpConnection implements HeapEntry {
       this.challengeWindowStart = now;
       this.challengeCount = 0;
     }
-    if (this.challengeCount >= this.cfg.challengeAckLimit) { st.challengeAcksSuppressed++; return; }
+    if (this.challengeCount >= this.cfg.challengeAckLimit) { st.ChallengeAcksSuppressed++; return; }
     this.challengeCount++;
-    st.challengeAcks++;
+    st.ChallengeAcks++;
     this.sendAck(now);
   }
 
@@ -1320,7 +1320,7 @@ export class TcpConnection implements HeapEntry {
           // §6.1.2: CWR on the first new data segment after a window reduction.
           flags |= CWR;
           this.cwrPending = false;
-          this.layer.counters.ecnCwrSent++;
+          this.layer.counters.EcnCwrSent++;
         }
       }
     }
@@ -1422,7 +1422,7 @@ export class TcpConnection implements HeapEntry {
     if (this.recovery.inRecovery || !seqGe(this.sndUna, this.ecnRecover)) return;
     if (this.cc.onEcnEcho === undefined) return;
     this.cc.onEcnEcho(seqDiff(this.sndMax, this.sndUna));
-    this.layer.counters.ecnEceReductions++;
+    this.layer.counters.EcnEceReductions++;
     this.noteReduction();
   }
 
@@ -1454,7 +1454,7 @@ export class TcpConnection implements HeapEntry {
     if (retransmit) {
       this.s.retransmits++;
       this.s.bytesRetransmitted += len;
-      this.layer.counters.retransSegs++;
+      this.layer.counters.RetransSegs++;
       this.rttActive = false; // Karn's algorithm (RFC 6298 §3)
     } else {
       this.s.bytesSent += len;
@@ -1602,7 +1602,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (this.finWait2At <= now) {
       this.finWait2At = Infinity;
-      this.layer.counters.finWait2Timeouts++;
+      this.layer.counters.FinWait2Timeouts++;
       this.setState('CLOSED', now);
       return;
     }
@@ -1646,8 +1646,8 @@ export class TcpConnection implements HeapEntry {
     const limit = handshake ? this.cfg.synRetries : this.cfg.maxRetries;
     if (this.retries >= limit) {
       // Bounded retries (RFC 1122 §4.2.3.5 R2): give up.
-      this.layer.counters.timeouts++;
-      if (handshake) this.layer.counters.attemptFails++;
+      this.layer.counters.Timeouts++;
+      if (handshake) this.layer.counters.AttemptFails++;
       if (s === 'SYN-RECEIVED' && this.listener !== undefined) { this.setState('CLOSED', now); return; }
       this.fail(this.softError ?? new TcpError('ETIMEDOUT', 'connection timed out'), now);
       return;
@@ -1670,7 +1670,7 @@ export class TcpConnection implements HeapEntry {
     this.retries++;
     if (handshake) {
       this.synRetransmitted = true;
-      this.layer.counters.retransSegs++;
+      this.layer.counters.RetransSegs++;
       this.s.retransmits++;
     } else if (this.sndWnd > 0) {
       // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
@@ -1738,7 +1738,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (this.persistProbes >= this.cfg.maxRetries) {
       // maxRetries probes in a row without an ACK (Linux: tcp_retries2): the peer is gone.
-      this.layer.counters.timeouts++;
+      this.layer.counters.Timeouts++;
       this.fail(this.softError ?? new TcpError('ETIMEDOUT', 'connection timed out (zero-window probes unanswered)'), now);
       return;
     }
@@ -1747,12 +1747,12 @@ export class TcpConnection implements HeapEntry {
       // that answers every probe but never opens its window: that would pin the send buffer
       // at the peer's will. As Linux (tcp_probe_timer, SOCK_DEAD with tcp_orphan_retries = 0):
       // given up once the probe interval reached its cap; RST, since the peer is alive.
-      this.layer.counters.timeouts++;
+      this.layer.counters.Timeouts++;
       this.doAbort(now, new TcpError('ETIMEDOUT', 'closed connection timed out behind a zero window'));
       return;
     }
     this.persistProbes++;
-    this.layer.counters.windowProbes++;
+    this.layer.counters.WindowProbes++;
     this.s.windowProbes++;
     this.transmit(seqAdd(this.sndUna, -1), ACK, 0, 0, now);
     if (this.persistInterval() < this.cfg.rtoMax) this.persistBackoff++;
@@ -1779,12 +1779,12 @@ export class TcpConnection implements HeapEntry {
       return;
     }
     if (this.keepProbes >= this.cfg.keepAliveCount) {
-      this.layer.counters.keepaliveTimeouts++;
+      this.layer.counters.KeepaliveTimeouts++;
       this.fail(new TcpError('ETIMEDOUT', 'keepalive timed out'), now);
       return;
     }
     this.keepProbes++;
-    this.layer.counters.keepaliveProbes++;
+    this.layer.counters.KeepaliveProbes++;
     this.transmit(seqAdd(this.sndNxt, -1), ACK, 0, 0, now);
     this.armKeepalive();
   }
@@ -1811,7 +1811,7 @@ export class TcpConnection implements HeapEntry {
 
   /** @internal hard ICMP error */
   onHardError(error: TcpError, now: number): void {
-    this.layer.counters.attemptFails++;
+    this.layer.counters.AttemptFails++;
     this.fail(error, now);
   }
 
@@ -1849,7 +1849,7 @@ export class TcpConnection implements HeapEntry {
     // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is answered with an ECN-setup SYN-ACK.
     if (this.cfg.ecn !== false && (seg.flags & (ECE | CWR)) === (ECE | CWR)) {
       this.ecnOk = true;
-      this.layer.counters.ecnNegotiated++;
+      this.layer.counters.EcnNegotiated++;
     }
     this.sndWnd = seg.window; // unscaled in a SYN (RFC 7323 §2.2)
     this.sndWl1 = seg.seq;

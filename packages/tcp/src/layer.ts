@@ -195,7 +195,7 @@ export class TcpLayer implements TransportProtocol {
   /** A snapshot of the counters (/proc/net/snmp `Tcp:` names, plus drop reasons and extras). */
   stats(): TcpStats {
     const m = this.config.memory;
-    return { ...this.counters, bufferMemory: m.used, memoryPressure: m.pressureEvents, drops: { ...this.counters.drops } };
+    return { ...this.counters, BufferMemory: m.used, MemoryPressure: m.pressureEvents, dropped: { ...this.counters.dropped } };
   }
 
   /** Connections in the table (all states but LISTEN, TIME-WAIT included). */
@@ -334,10 +334,10 @@ export class TcpLayer implements TransportProtocol {
     const st = this.counters;
     const wasEst = prev === 'ESTABLISHED' || prev === 'CLOSE-WAIT';
     const isEst = next === 'ESTABLISHED' || next === 'CLOSE-WAIT';
-    if (wasEst && !isEst) st.currEstab--;
-    if (!wasEst && isEst) st.currEstab++;
+    if (wasEst && !isEst) st.CurrEstab--;
+    if (!wasEst && isEst) st.CurrEstab++;
     // RFC 1213 tcpEstabResets: ESTABLISHED/CLOSE-WAIT -> CLOSED.
-    if (wasEst && next === 'CLOSED') st.estabResets++;
+    if (wasEst && next === 'CLOSED') st.EstabResets++;
     c.listener?.childStateChanged(c, prev, next);
   }
 
@@ -371,7 +371,7 @@ export class TcpLayer implements TransportProtocol {
       const iss = generateIsn(this.config.isnKey, now, local, port, remote, opts.remotePort);
       c.initOpen(iss, now, timestampOffset(this.config.isnKey, local, port, remote, opts.remotePort), this.config.windowScaling, this.config.timestamps, this.config.sack);
       this.attach(c);
-      this.counters.activeOpens++;
+      this.counters.ActiveOpens++;
       c.setState('SYN-SENT', now);
       c.output(now);
       this.reschedule(c);
@@ -449,25 +449,25 @@ export class TcpLayer implements TransportProtocol {
 
   private receiveInner(d: InboundDatagram, now: number): void {
     const st = this.counters;
-    st.inSegs++;
+    st.InSegs++;
     // The link vouched for the checksum (a partial one from the local kernel holds only the
     // pseudo-header sum): verifying it would reject good segments.
     const trusted = d.checksumVerified === true;
-    if (trusted) st.inCsumTrusted++;
+    if (trusted) st.InCsumTrusted++;
     const seg = parseTcp(d.payload, d.src, d.dst, this.config.verifyChecksum && !trusted, this.rx);
     if (typeof seg === 'string') {
-      st.inErrs++;
+      st.InErrs++;
       switch (seg) {
-        case 'truncated': st.drops.truncated++; break;
-        case 'bad-data-offset': st.drops.badDataOffset++; break;
-        case 'bad-option': st.drops.badOption++; break;
-        case 'bad-checksum': st.drops.badChecksum++; st.inCsumErrors++; break;
-        case 'bad-port': st.drops.badPort++; break;
+        case 'truncated': st.dropped.Truncated++; break;
+        case 'bad-data-offset': st.dropped.BadDataOffset++; break;
+        case 'bad-option': st.dropped.BadOption++; break;
+        case 'bad-checksum': st.dropped.BadChecksum++; st.InCsumErrors++; break;
+        case 'bad-port': st.dropped.BadPort++; break;
       }
       return;
     }
     // RFC 1122 §4.2.3.10: segments to broadcast/multicast addresses are not TCP's.
-    if (d.toBroadcast) { st.drops.broadcast++; return; }
+    if (d.toBroadcast) { st.dropped.Broadcast++; return; }
     let c = this.lookup(d.dst, seg.dstPort, d.src, seg.srcPort);
     let minIss: number | undefined;
     if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && c.acceptsNewSyn(seg) &&
@@ -475,19 +475,19 @@ export class TcpLayer implements TransportProtocol {
       // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection,
       // with an ISS above the old SND.NXT.
       minIss = seqAdd(c.sndNxt, 0x20000);
-      st.timeWaitReused++;
+      st.TimeWaitReused++;
       c.setState('CLOSED', now);
       c = undefined;
     }
     if (c !== undefined) {
-      st.inDelivers++;
+      st.InDelivers++;
       c.input(seg, now, d.tos & 3);
       this.reschedule(c);
       return;
     }
     const l = this.findListener(d.dst, seg.dstPort);
     if (l !== undefined) { l.input(seg, d, now, minIss); return; }
-    st.drops.noSocket++;
+    st.dropped.NoSocket++;
     this.resetNowhere(seg, d.src);
   }
 
@@ -515,15 +515,15 @@ export class TcpLayer implements TransportProtocol {
     try {
       const st = this.counters;
       const q = err.quoted;
-      if (err.protocol !== PROTO_TCP || q.length < 8) { st.drops.icmpIgnored++; return; }
+      if (err.protocol !== PROTO_TCP || q.length < 8) { st.dropped.IcmpIgnored++; return; }
       const srcPort = (q[0]! << 8) | q[1]!;
       const dstPort = (q[2]! << 8) | q[3]!;
       const seq = ((q[4]! << 24) | (q[5]! << 16) | (q[6]! << 8) | q[7]!) >>> 0;
       const c = this.lookup(err.src, srcPort, err.dst, dstPort);
-      if (c === undefined) { st.drops.icmpIgnored++; return; }
+      if (c === undefined) { st.dropped.IcmpIgnored++; return; }
       // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.MAX.
-      if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.drops.icmpIgnored++; return; }
-      if (err.icmpType !== 3 || err.icmpCode > MAX_UNREACH_CODE) { st.drops.icmpIgnored++; return; } // source quench is deprecated (RFC 6633)
+      if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.dropped.IcmpIgnored++; return; }
+      if (err.icmpType !== 3 || err.icmpCode > MAX_UNREACH_CODE) { st.dropped.IcmpIgnored++; return; } // source quench is deprecated (RFC 6633)
       if (err.icmpCode === 4) {
         // fragmentation needed (RFC 1191 §6.4)
         if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
@@ -552,8 +552,8 @@ export class TcpLayer implements TransportProtocol {
     w.payload = seg.payload;
     w.dataOff = seg.dataOff;
     w.dataLen = len;
-    if (seg.repr.flags & RST) this.counters.outRsts++;
-    this.counters.outSegs++;
+    if (seg.repr.flags & RST) this.counters.OutRsts++;
+    this.counters.OutSegs++;
     const ip = this.ip;
     const opts = this.sendOptsEcn[seg.ecn & 3]!;
     let e: SendError | undefined;
@@ -566,15 +566,15 @@ export class TcpLayer implements TransportProtocol {
       e = ip.sendSegment(remote, PROTO_TCP, tcpHeaderLen(seg.repr) + len, w, gso, TCP_CSUM_OFFSET, opts);
       w.partial = false;
       if (e === undefined) {
-        this.counters.outCsumOffloaded++;
-        if (gso > 0) this.counters.outGsoSegs++;
+        this.counters.OutCsumOffloaded++;
+        if (gso > 0) this.counters.OutGsoSegs++;
       }
     } else {
       e = ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(seg.repr) + len, w, opts);
     }
     w.repr = w.own;
     w.payload = undefined;
-    if (e !== undefined) this.counters.sendErrors++;
+    if (e !== undefined) this.counters.SendErrors++;
     return e;
   }
 
@@ -614,10 +614,10 @@ export class TcpLayer implements TransportProtocol {
     w.repr = r;
     w.payload = undefined;
     w.dataLen = 0;
-    if (flags & RST) this.counters.outRsts++;
-    this.counters.outSegs++;
+    if (flags & RST) this.counters.OutRsts++;
+    this.counters.OutSegs++;
     const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, this.sendOpts);
-    if (e !== undefined) this.counters.sendErrors++;
+    if (e !== undefined) this.counters.SendErrors++;
   }
 }
 

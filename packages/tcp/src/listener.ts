@@ -135,26 +135,26 @@ export class TcpListener {
     const st = host.counters;
     const f = seg.flags;
     // first: RST is ignored
-    if (f & RST) { st.drops.listenRst++; return; }
+    if (f & RST) { st.dropped.ListenRst++; return; }
     // second: an ACK is answered by RST <SEQ=SEG.ACK> -- unless it carries a valid SYN cookie.
     if (f & ACK) {
       // Cookies are only checked while they may be outstanding (Linux's
       // tcp_synq_no_recent_overflow): a stray-ACK flood costs no hashing otherwise.
       if (!(f & SYN) && cfg.synCookies && now - this.lastCookieAt <= 2 * COOKIE_PERIOD_MS && this.tryCookie(seg, d, now)) return;
-      st.drops.listenAck++;
+      st.dropped.ListenAck++;
       host.resetNowhere(seg, d.src);
       return;
     }
     // third: SYN
-    if (!(f & SYN)) { st.drops.listenNoSyn++; return; }
-    if (this.acceptQueueFull()) { st.drops.listenOverflow++; st.listenOverflows++; st.listenDrops++; return; }
+    if (!(f & SYN)) { st.dropped.ListenNoSyn++; return; }
+    if (this.acceptQueueFull()) { st.dropped.ListenOverflow++; st.ListenOverflows++; st.ListenDrops++; return; }
     if (this.synQueueLength >= this.synBacklog) {
-      if (cfg.synCookies) { st.inDelivers++; this.sendCookie(seg, d, now); return; }
-      st.drops.synQueueFull++;
-      st.listenDrops++;
+      if (cfg.synCookies) { st.InDelivers++; this.sendCookie(seg, d, now); return; }
+      st.dropped.SynQueueFull++;
+      st.ListenDrops++;
       return;
     }
-    if (host.connectionCount >= cfg.maxConnections) { st.drops.tableFull++; st.listenDrops++; return; }
+    if (host.connectionCount >= cfg.maxConnections) { st.dropped.TableFull++; st.ListenDrops++; return; }
     const c = new TcpConnection(host, d.dst, seg.dstPort, d.src, seg.srcPort, this.options, undefined);
     let iss = generateIsn(cfg.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort);
     if (minIss !== undefined && seqLe(iss, minIss)) iss = minIss;
@@ -165,8 +165,8 @@ export class TcpListener {
     host.attach(c);
     c.initPassive(seg, now);
     c.setState('SYN-RECEIVED', now);
-    st.passiveOpens++;
-    st.inDelivers++;
+    st.PassiveOpens++;
+    st.InDelivers++;
     // Data and FIN on a SYN are not queued (the peer retransmits them).
     c.output(now);
     host.reschedule(c);
@@ -177,7 +177,7 @@ export class TcpListener {
     const host = this.host;
     const mssIdx = cookieMssIndex(seg.options.mss ?? 536);
     const cookie = makeSynCookie(host.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort, seg.seq, mssIdx);
-    host.counters.synCookiesSent++;
+    host.counters.SyncookiesSent++;
     this.lastCookieAt = now;
     host.sendRaw(d.src, seg.dstPort, seg.srcPort, cookie, seqAdd(seg.seq, 1), SYN | ACK, Math.min(this.options.receiveBufferSize ?? host.config.receiveBufferSize, 0xffff), true);
   }
@@ -190,20 +190,20 @@ export class TcpListener {
     const cookie = seqAdd(seg.ack, -1);
     const idx = checkSynCookie(cfg.isnKey, now, cookie, d.dst, seg.dstPort, d.src, seg.srcPort, seqAdd(seg.seq, -1));
     if (idx < 0) {
-      st.synCookiesFailed++;
+      st.SyncookiesFailed++;
       return false;
     }
-    if (this.acceptQueueFull()) { st.drops.listenOverflow++; st.listenOverflows++; return true; }
-    if (host.connectionCount >= cfg.maxConnections) { st.drops.tableFull++; st.listenOverflows++; return true; }
-    st.synCookiesRecv++;
-    st.inDelivers++;
+    if (this.acceptQueueFull()) { st.dropped.ListenOverflow++; st.ListenOverflows++; return true; }
+    if (host.connectionCount >= cfg.maxConnections) { st.dropped.TableFull++; st.ListenOverflows++; return true; }
+    st.SyncookiesRecv++;
+    st.InDelivers++;
     const c = new TcpConnection(host, d.dst, seg.dstPort, d.src, seg.srcPort, this.options, undefined);
     c.initOpen(cookie, now, 0, false, false, false);
     c.initFromCookie(seg, COOKIE_MSS_TABLE[idx]!, now);
     c.listener = this;
     this.children.add(c);
     host.attach(c);
-    st.passiveOpens++;
+    st.PassiveOpens++;
     // Straight to ESTABLISHED (the listener's SYN queue never held it).
     this.synQueueLength++;
     c.setState('SYN-RECEIVED', now);

@@ -53,14 +53,14 @@ export interface RecoveryHost {
 
 /** The layer's counters recovery increments (names as in `TcpStats`). */
 export interface RecoveryCounters {
-  fastRetransmits: number;
-  sackRecoveries: number;
-  sackRetransmits: number;
-  rackRecoveries: number;
-  rackLostBytes: number;
-  lostRetransmits: number;
-  tlpRecoveries: number;
-  spuriousRecoveries: number;
+  FastRetransmits: number;
+  SackRecoveries: number;
+  SackRetransmits: number;
+  RackRecoveries: number;
+  RackLostBytes: number;
+  LostRetransmits: number;
+  TlpRecoveries: number;
+  SpuriousRecoveries: number;
 }
 
 /** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
@@ -126,14 +126,14 @@ export class LossRecovery {
       this.undoAtExit = false;
       this.retransTsSet = false;
       if (h.rack !== undefined) { h.rack.tlpActive = false; h.tlpAt = Infinity; }
-      this.counters.fastRetransmits++;
+      this.counters.FastRetransmits++;
       if (sack) {
         // RFC 6675 §5 (4.2)-(4.3): cwnd = ssthresh (see cwnd()), retransmit HighACK + 1, HighRxt past it.
         // A peer that negotiated SACK but sent no blocks gets RFC 6582 recovery instead.
         this.sackRecovery = true;
         this.rescueRxt = h.sndUna;
         this.highRxt = h.sndUna;
-        this.counters.sackRecoveries++;
+        this.counters.SackRecoveries++;
         this.stats.sackRecoveries++;
         const seq = this.nextHoleStart();
         const len = sb.holeLength(seq, h.sndMax, h.sndMax, h.sndMss);
@@ -163,7 +163,7 @@ export class LossRecovery {
         h.cc.onUndo !== undefined) {
         this.undoAtExit = false;
         h.cc.onUndo();
-        this.counters.spuriousRecoveries++;
+        this.counters.SpuriousRecoveries++;
       } else {
         // RFC 6582 §3.2 step 4 option 1 deflates the window NewReno inflated. SACK recovery
         // (RFC 6675 §5) never inflated it: it ran at cwnd = ssthresh and ends there (as
@@ -236,7 +236,7 @@ export class LossRecovery {
     if (used === 0) return 0;
     if (high) this.highRxt = seqAdd(seq, used);
     this.stats.sackRetransmits++;
-    this.counters.sackRetransmits++;
+    this.counters.SackRetransmits++;
     return used;
   }
 
@@ -294,7 +294,7 @@ export class LossRecovery {
       h.cc.onEnterRecovery(flightBefore);
       h.cc.onExitRecovery(seqDiff(h.sndMax, h.sndUna));
       h.noteReduction();
-      this.counters.tlpRecoveries++;
+      this.counters.TlpRecoveries++;
     }
     // Detection only matters where a later-sent segment can have been delivered before an
     // earlier one: holes in the scoreboard, a recovery under way, or a reordering timer.
@@ -317,7 +317,7 @@ export class LossRecovery {
     const cc = this.host.cc;
     if (cc.onUndo === undefined) return;
     cc.onUndo();
-    this.counters.spuriousRecoveries++;
+    this.counters.SpuriousRecoveries++;
   }
 
   /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
@@ -328,7 +328,7 @@ export class LossRecovery {
     h.rackAt = timeout > 0 ? now + timeout : Infinity;
     if (rack.newlyLost === 0) return;
     const c = this.counters;
-    c.rackLostBytes += rack.newlyLost;
+    c.RackLostBytes += rack.newlyLost;
     if (this.inRecovery) {
       // RFC 8985 §9.3: a lost retransmission is a new congestion signal; without PRR the
       // window is reduced again, once per recovery.
@@ -340,7 +340,7 @@ export class LossRecovery {
         h.cc.onEcnEcho?.(Math.min(seqDiff(h.sndMax, h.sndUna), h.cc.cwnd));
         h.noteReduction();
         rack.undoEnd(); // a real loss: nothing to undo
-        c.lostRetransmits++;
+        c.LostRetransmits++;
       }
       return;
     }
@@ -357,9 +357,9 @@ export class LossRecovery {
     h.noteReduction();
     rack.undoBegin();
     this.undoAtExit = false;
-    c.fastRetransmits++;
-    c.sackRecoveries++;
-    c.rackRecoveries++;
+    c.FastRetransmits++;
+    c.SackRecoveries++;
+    c.RackRecoveries++;
     this.stats.sackRecoveries++;
     this.lostRtxReduced = false;
     this.retransTsSet = false;

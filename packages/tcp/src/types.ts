@@ -143,120 +143,120 @@ export interface ResolvedConfig {
 
 /** Drop reasons (bad or unwanted input), counted and never thrown. */
 export interface TcpDropCounters {
-  truncated: number;
-  badDataOffset: number;
-  badOption: number;
-  badChecksum: number;
-  badPort: number;
-  broadcast: number;
-  outOfWindow: number;
-  noAck: number;
-  badAck: number;
-  ackUnsent: number;
-  ackTooOld: number;
-  reassemblyFull: number;
-  listenNoSyn: number;
-  tableFull: number;
-  icmpIgnored: number;
+  Truncated: number;
+  BadDataOffset: number;
+  BadOption: number;
+  BadChecksum: number;
+  BadPort: number;
+  Broadcast: number;
+  OutOfWindow: number;
+  NoAck: number;
+  BadAck: number;
+  AckUnsent: number;
+  AckTooOld: number;
+  ReassemblyFull: number;
+  ListenNoSyn: number;
+  TableFull: number;
+  IcmpIgnored: number;
   /** No connection and no listener: answered with RST (unless itself an RST, RFC 9293 §3.10.7.1). */
-  noSocket: number;
+  NoSocket: number;
   /** An RST to a listener: ignored (RFC 9293 §3.10.7.2 first). */
-  listenRst: number;
+  ListenRst: number;
   /** An ACK to a listener that completes no SYN cookie: answered with RST (§3.10.7.2 second). */
-  listenAck: number;
-  /** A SYN (or a cookie-completing ACK) refused because the accept queue was full (also listenOverflows). */
-  listenOverflow: number;
-  /** A SYN refused because the SYN queue was full and SYN cookies are off (also listenDrops). */
-  synQueueFull: number;
+  ListenAck: number;
+  /** A SYN (or a cookie-completing ACK) refused because the accept queue was full (also ListenOverflows). */
+  ListenOverflow: number;
+  /** A SYN refused because the SYN queue was full and SYN cookies are off (also ListenDrops). */
+  SynQueueFull: number;
 }
 
 /**
- * Receive accounting: every segment the IP layer hands over (inSegs) ends in exactly one
- * of inDelivers (a connection took it, or a listener made one of it or answered it with a
- * SYN cookie) or one layer-level drop reason: the parse errors (inErrs = truncated +
- * badDataOffset + badOption + badChecksum + badPort), broadcast, noSocket, listenRst,
- * listenAck, listenNoSyn, listenOverflow, synQueueFull, tableFull. So
- *   inSegs = inDelivers + inErrs + broadcast + noSocket + listenRst + listenAck + listenNoSyn
- *            + listenOverflow + synQueueFull + tableFull
+ * Receive accounting: every segment the IP layer hands over (InSegs) ends in exactly one
+ * of InDelivers (a connection took it, or a listener made one of it or answered it with a
+ * SYN cookie) or one layer-level drop reason: the parse errors (InErrs = Truncated +
+ * BadDataOffset + BadOption + BadChecksum + BadPort), Broadcast, NoSocket, ListenRst,
+ * ListenAck, ListenNoSyn, ListenOverflow, SynQueueFull, TableFull. So
+ *   InSegs = InDelivers + InErrs + Broadcast + NoSocket + ListenRst + ListenAck + ListenNoSyn
+ *            + ListenOverflow + SynQueueFull + TableFull
  * Of the delivered ones, a connection may still discard the segment (or its data) and
- * count why: outOfWindow, noAck, badAck, ackUnsent, ackTooOld, reassemblyFull, pawsDrops,
- * challenge ACKs. icmpIgnored counts ICMP errors, not segments.
+ * count why: OutOfWindow, NoAck, BadAck, AckUnsent, AckTooOld, ReassemblyFull, PawsDrops,
+ * challenge ACKs. IcmpIgnored counts ICMP errors, not segments.
  */
 
 /** /proc/net/snmp `Tcp:` style counters plus drop reasons and TcpExt-like extras. */
 export interface TcpStats {
-  activeOpens: number;
-  passiveOpens: number;
-  attemptFails: number;
-  estabResets: number;
+  ActiveOpens: number;
+  PassiveOpens: number;
+  AttemptFails: number;
+  EstabResets: number;
   /** Connections in ESTABLISHED or CLOSE-WAIT now. */
-  currEstab: number;
-  inSegs: number;
-  outSegs: number;
-  retransSegs: number;
-  inErrs: number;
-  outRsts: number;
-  inCsumErrors: number;
-  synCookiesSent: number;
-  synCookiesRecv: number;
-  synCookiesFailed: number;
-  listenOverflows: number;
-  listenDrops: number;
-  pawsDrops: number;
-  challengeAcks: number;
-  challengeAcksSuppressed: number;
-  rstsReceived: number;
-  dupAcks: number;
-  fastRetransmits: number;
-  /** Loss recoveries run with the SACK scoreboard (RFC 6675 §5); also counted in fastRetransmits. */
-  sackRecoveries: number;
+  CurrEstab: number;
+  InSegs: number;
+  OutSegs: number;
+  RetransSegs: number;
+  InErrs: number;
+  OutRsts: number;
+  InCsumErrors: number;
+  SyncookiesSent: number;
+  SyncookiesRecv: number;
+  SyncookiesFailed: number;
+  ListenOverflows: number;
+  ListenDrops: number;
+  PawsDrops: number;
+  ChallengeAcks: number;
+  ChallengeAcksSuppressed: number;
+  RstsReceived: number;
+  DupAcks: number;
+  FastRetransmits: number;
+  /** Loss recoveries run with the SACK scoreboard (RFC 6675 §5); also counted in FastRetransmits. */
+  SackRecoveries: number;
   /** Segments retransmitted by RFC 6675 NextSeg() (rules 1, 3, 4) and the recovery's first retransmission. */
-  sackRetransmits: number;
+  SackRetransmits: number;
   /** Of the SACK recoveries, those started by RACK's time-based loss marking (RFC 8985 §6). */
-  rackRecoveries: number;
+  RackRecoveries: number;
   /** Bytes RACK marked lost (RFC 8985 §6.2 step 5). */
-  rackLostBytes: number;
+  RackLostBytes: number;
   /** Tail loss probes sent (RFC 8985 §7.3). */
-  tlpProbes: number;
+  TlpProbes: number;
   /** Retransmissions found lost again by RACK during a recovery (a further reduction, RFC 8985 §9.3). */
-  lostRetransmits: number;
+  LostRetransmits: number;
   /** Probes that repaired a loss: a congestion response without a recovery (RFC 8985 §7.4). */
-  tlpRecoveries: number;
+  TlpRecoveries: number;
   /** ACKs carrying a D-SACK (RFC 2883): a retransmission (or duplication) the peer did not need. */
-  dsacksReceived: number;
+  DsacksReceived: number;
   /** Recoveries undone: every retransmission came back as a D-SACK (RFC 3708; RFC 9438 §4.9). */
-  spuriousRecoveries: number;
+  SpuriousRecoveries: number;
   /** Connections that negotiated ECN (RFC 3168 §6.1.1). */
-  ecnNegotiated: number;
+  EcnNegotiated: number;
   /** Data segments received with CE (congestion experienced) in the IP header. */
-  ecnCeReceived: number;
+  EcnCeReceived: number;
   /** Window reductions in answer to ECE (RFC 3168 §6.1.2). */
-  ecnEceReductions: number;
+  EcnEceReductions: number;
   /** Segments sent with CWR, and received with CWR. */
-  ecnCwrSent: number;
-  ecnCwrReceived: number;
-  outOfOrder: number;
-  timeouts: number;
+  EcnCwrSent: number;
+  EcnCwrReceived: number;
+  OutOfOrder: number;
+  Timeouts: number;
   /** Zero-window probes sent (RFC 9293 §3.8.6.1): pure ACKs at SND.UNA - 1, no data. */
-  windowProbes: number;
-  keepaliveProbes: number;
-  keepaliveTimeouts: number;
-  finWait2Timeouts: number;
-  timeWaitReused: number;
-  sendErrors: number;
+  WindowProbes: number;
+  KeepaliveProbes: number;
+  KeepaliveTimeouts: number;
+  FinWait2Timeouts: number;
+  TimeWaitReused: number;
+  SendErrors: number;
   /** Segments sent with the checksum left to the link (IpOutput.sendSegment). */
-  outCsumOffloaded: number;
+  OutCsumOffloaded: number;
   /** Of those, super-segments of several MSS that the link segments (TSO/GSO). */
-  outGsoSegs: number;
+  OutGsoSegs: number;
   /** Segments received whose checksum the link vouched for (not verified here). */
-  inCsumTrusted: number;
+  InCsumTrusted: number;
   /** Segments a connection took (or a listener turned into one, or answered with a SYN cookie). */
-  inDelivers: number;
+  InDelivers: number;
   /** Gauge: bytes of buffer storage held by all connections now (against maxBufferMemory). */
-  bufferMemory: number;
+  BufferMemory: number;
   /** Times buffer storage reached maxBufferMemory, plus writes cut short by it (not by the buffer's own size). */
-  memoryPressure: number;
-  drops: TcpDropCounters;
+  MemoryPressure: number;
+  dropped: TcpDropCounters;
 }
 
 export interface ListenOptions {
@@ -282,23 +282,23 @@ export interface ConnectOptions {
   options?: TcpConnectionOptions;
 }
 
-/** The counters at zero (`bufferMemory` and `memoryPressure` are filled in by `stats()`). */
+/** The counters at zero (`BufferMemory` and `MemoryPressure` are filled in by `stats()`). */
 export function newTcpStats(): TcpStats {
   return {
-    activeOpens: 0, passiveOpens: 0, attemptFails: 0, estabResets: 0, currEstab: 0,
-    inSegs: 0, outSegs: 0, retransSegs: 0, inErrs: 0, outRsts: 0, inCsumErrors: 0,
-    synCookiesSent: 0, synCookiesRecv: 0, synCookiesFailed: 0, listenOverflows: 0, listenDrops: 0,
-    pawsDrops: 0, challengeAcks: 0, challengeAcksSuppressed: 0, rstsReceived: 0, dupAcks: 0,
-    fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0,
-    rackRecoveries: 0, rackLostBytes: 0, tlpProbes: 0, lostRetransmits: 0, tlpRecoveries: 0, dsacksReceived: 0, spuriousRecoveries: 0,
-    ecnNegotiated: 0, ecnCeReceived: 0, ecnEceReductions: 0, ecnCwrSent: 0, ecnCwrReceived: 0, outOfOrder: 0, timeouts: 0, windowProbes: 0, keepaliveProbes: 0,
-    keepaliveTimeouts: 0, finWait2Timeouts: 0, timeWaitReused: 0, sendErrors: 0,
-    outCsumOffloaded: 0, outGsoSegs: 0, inCsumTrusted: 0, inDelivers: 0, bufferMemory: 0, memoryPressure: 0,
-    drops: {
-      truncated: 0, badDataOffset: 0, badOption: 0, badChecksum: 0, badPort: 0, broadcast: 0,
-      outOfWindow: 0, noAck: 0, badAck: 0, ackUnsent: 0, ackTooOld: 0, reassemblyFull: 0,
-      listenNoSyn: 0, tableFull: 0, icmpIgnored: 0,
-      noSocket: 0, listenRst: 0, listenAck: 0, listenOverflow: 0, synQueueFull: 0,
+    ActiveOpens: 0, PassiveOpens: 0, AttemptFails: 0, EstabResets: 0, CurrEstab: 0,
+    InSegs: 0, OutSegs: 0, RetransSegs: 0, InErrs: 0, OutRsts: 0, InCsumErrors: 0,
+    SyncookiesSent: 0, SyncookiesRecv: 0, SyncookiesFailed: 0, ListenOverflows: 0, ListenDrops: 0,
+    PawsDrops: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
+    FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0,
+    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0,
+    EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
+    KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
+    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0,
+    dropped: {
+      Truncated: 0, BadDataOffset: 0, BadOption: 0, BadChecksum: 0, BadPort: 0, Broadcast: 0,
+      OutOfWindow: 0, NoAck: 0, BadAck: 0, AckUnsent: 0, AckTooOld: 0, ReassemblyFull: 0,
+      ListenNoSyn: 0, TableFull: 0, IcmpIgnored: 0,
+      NoSocket: 0, ListenRst: 0, ListenAck: 0, ListenOverflow: 0, SynQueueFull: 0,
     },
   };
 }

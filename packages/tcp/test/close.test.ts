@@ -179,7 +179,7 @@ describe('FIN processing (RFC 9293 §3.10.7.4 eighth)', () => {
     t.conn.abort(t.now);
     t.recv({ flags: RST | ACK, seq: t.iss + 1, ack: R });
     expect(t.events.log).toEqual(['closed']);
-    expect(t.layer.stats().outRsts).toBe(1);
+    expect(t.layer.stats().OutRsts).toBe(1);
   });
 
   it('RST in TIME-WAIT closes (no error: already reported)', () => {
@@ -215,7 +215,7 @@ describe('TIME-WAIT reuse (RFC 9293 §3.10.7.4, RFC 6191)', () => {
     const sa = t.recv({ flags: SYN | ACK, ack: R + 100_001 });
     expect(c.state).toBe('CLOSED');
     expect(((sa.seq - oldSndNxt) | 0) > 0).toBe(true);
-    expect(t.layer.stats().timeWaitReused).toBe(1);
+    expect(t.layer.stats().TimeWaitReused).toBe(1);
     t.send({ seq: R + 100_001, ack: sa.seq + 1, flags: ACK });
     expect(accepted).toHaveLength(2);
   });

@@ -40,7 +40,7 @@ describe('ECN negotiation (RFC 3168 §6.1.1)', () => {
     expect(syn.seg.flags).toBe(SYN | ECE | CWR);
     expect(syn.ecn).toBe(0); // §6.1.1: SYNs are never ECT
     expect(t.conn.ecnOk).toBe(true);
-    expect(t.layer.stats().ecnNegotiated).toBe(1);
+    expect(t.layer.stats().EcnNegotiated).toBe(1);
   });
 
   it('a SYN-ACK with both ECE and CWR, or with neither, is not ECN-setup: no ECN', () => {
@@ -65,7 +65,7 @@ describe('ECN negotiation (RFC 3168 §6.1.1)', () => {
       const [sa] = sent(t);
       expect(sa!.seg.flags).toBe(SYN | ACK | (expectEcn ? ECE : 0));
       expect(sa!.ecn).toBe(0);
-      expect(t.layer.stats().ecnNegotiated).toBe(expectEcn ? 1 : 0);
+      expect(t.layer.stats().EcnNegotiated).toBe(expectEcn ? 1 : 0);
     }
   });
 });
@@ -103,7 +103,7 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
     t.send({ seq: R, ack: t.iss + 1, flags: ACK, payload: 'a' }, REMOTE, CE);
     const [first] = sent(t); // ACKed at once, not after the delayed-ACK timer
     expect(first!.seg.flags & ECE).toBe(ECE);
-    expect(t.layer.stats().ecnCeReceived).toBe(1);
+    expect(t.layer.stats().EcnCeReceived).toBe(1);
     t.send({ seq: R + 1, ack: t.iss + 1, flags: ACK, payload: 'b' }, REMOTE, ECT0);
     t.send({ seq: R + 2, ack: t.iss + 1, flags: ACK, payload: 'c' }, REMOTE, ECT0);
     t.advance(t.now + 100); // the delayed ACK
@@ -120,7 +120,7 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
     const after = sent(t);
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((x) => (x.seg.flags & ECE) === 0)).toBe(true);
-    expect(t.layer.stats().ecnCwrReceived).toBe(1);
+    expect(t.layer.stats().EcnCwrReceived).toBe(1);
   });
 
   it('CE on a segment outside the window, or on a pure ACK, is not echoed', () => {
@@ -129,7 +129,7 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
     t.send({ seq: R, ack: t.iss + 1, flags: ACK }, REMOTE, CE);
     t.advance(t.now + 100);
     expect(sent(t).every((x) => (x.seg.flags & ECE) === 0)).toBe(true);
-    expect(t.layer.stats().ecnCeReceived).toBe(0);
+    expect(t.layer.stats().EcnCeReceived).toBe(0);
   });
 
   for (const cc of ['newreno', 'cubic'] as const) {
@@ -144,11 +144,11 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
       t.send({ seq: R, ack: t.iss + 1 + 2 * MSS, flags: ACK | ECE });
       const out = sent(t);
       const st = t.conn.stats;
-      expect(t.layer.stats().ecnEceReductions).toBe(1);
+      expect(t.layer.stats().EcnEceReductions).toBe(1);
       // FlightSize when the ECE arrives: 8 segments (RFC 5681 eq. 4 / RFC 9438 §4.6 with β = 0.7).
       expect(st.ssthresh).toBe(cc === 'newreno' ? 4 * MSS : Math.floor(8 * MSS * 0.7));
       expect(st.cwnd).toBeLessThan(before);
-      expect(t.layer.stats().retransSegs).toBe(0);
+      expect(t.layer.stats().RetransSegs).toBe(0);
       const withData = out.filter((x) => x.seg.payload.length > 0);
       if (withData.length > 0) {
         expect(withData[0]!.seg.flags & CWR).toBe(CWR);
@@ -160,7 +160,7 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
       // More ECE within the same window: no further reduction.
       const cwnd1 = t.conn.stats.cwnd;
       t.send({ seq: R, ack: t.iss + 1 + 4 * MSS, flags: ACK | ECE });
-      expect(t.layer.stats().ecnEceReductions).toBe(1);
+      expect(t.layer.stats().EcnEceReductions).toBe(1);
       expect(t.conn.stats.cwnd).toBeGreaterThanOrEqual(cwnd1);
     });
   }
@@ -171,7 +171,7 @@ describe('ECN on an established connection (RFC 3168 §6.1.2-§6.1.6)', () => {
     expect(sent(t).every((x) => x.ecn === 0)).toBe(true);
     const cwnd = t.conn.stats.cwnd;
     t.send({ seq: R, ack: t.iss + 1 + MSS, flags: ACK | ECE });
-    expect(t.layer.stats().ecnEceReductions).toBe(0);
+    expect(t.layer.stats().EcnEceReductions).toBe(0);
     expect(t.conn.stats.cwnd).toBeGreaterThanOrEqual(cwnd);
   });
 });

@@ -10,7 +10,7 @@ describe('CLOSED -> SYN-SENT (RFC 9293 §3.10.1 active OPEN)', () => {
     expect(syn.dstPort).toBe(REMOTE_PORT);
     expect(syn.srcPort).toBeGreaterThanOrEqual(49152);
     expect(t.conn.state).toBe('SYN-SENT');
-    expect(t.layer.stats().activeOpens).toBe(1);
+    expect(t.layer.stats().ActiveOpens).toBe(1);
   });
 
   it('offers window scale and timestamps only when configured', () => {
@@ -41,7 +41,7 @@ describe('SYN-SENT (RFC 9293 §3.10.7.3)', () => {
     expect(t.conn.state).toBe('ESTABLISHED');
     expect(t.events.log).toEqual(['established']);
     expect(t.conn.stats.sndMss).toBe(1200);
-    expect(t.layer.stats().currEstab).toBe(1);
+    expect(t.layer.stats().CurrEstab).toBe(1);
   });
 
   it('peer without MSS option: 536 (RFC 9293 §3.7.1)', () => {
@@ -96,7 +96,7 @@ describe('SYN-SENT (RFC 9293 §3.10.7.3)', () => {
     t.advance(6999); t.recvNothing();
     t.advance(7000); t.recvNothing();
     expect(t.events.log).toEqual(['closed:ETIMEDOUT']);
-    expect(t.layer.stats().attemptFails).toBe(1);
+    expect(t.layer.stats().AttemptFails).toBe(1);
     expect(t.layer.pollAt()).toBe(Infinity);
   });
 
@@ -152,7 +152,7 @@ describe('SYN-SENT (RFC 9293 §3.10.7.3)', () => {
     new DataView(quoted.buffer).setUint32(4, t.iss + 1000);
     t.layer.receiveError({ icmpType: 3, icmpCode: 3, reporter: REMOTE, src: LOCAL, dst: REMOTE, protocol: 6, quoted, nextHopMtu: 0 }, 1);
     expect(t.conn.state).toBe('SYN-SENT');
-    expect(t.layer.stats().drops.icmpIgnored).toBe(1);
+    expect(t.layer.stats().dropped.IcmpIgnored).toBe(1);
   });
 });
 
@@ -166,7 +166,7 @@ describe('LISTEN (RFC 9293 §3.10.7.2)', () => {
     t.recvNothing();
     expect(accepted).toHaveLength(1);
     expect(accepted[0]!.state).toBe('ESTABLISHED');
-    expect(t.layer.stats().passiveOpens).toBe(1);
+    expect(t.layer.stats().PassiveOpens).toBe(1);
   });
 
   it('a retransmitted SYN in SYN-RECEIVED gets the same SYN,ACK again', () => {
@@ -209,10 +209,10 @@ describe('LISTEN (RFC 9293 §3.10.7.2)', () => {
     t.recv({ flags: SYN | ACK });
     t.send({ seq: 777, flags: SYN, srcPort: 1002, options: { mss: 1460, windowScale: 7, timestamp: { tsVal: 1, tsEcr: 0 } } });
     const cookie = t.recv({ flags: SYN | ACK, ack: 778, options: { mss: 1460, windowScale: undefined, timestamp: undefined } });
-    expect(t.layer.stats().synCookiesSent).toBe(1);
+    expect(t.layer.stats().SyncookiesSent).toBe(1);
     expect(t.layer.connectionCount).toBe(1); // no state kept for the cookie
     t.send({ seq: 778, ack: cookie.seq + 1, flags: ACK, srcPort: 1002, payload: 'GET /' });
-    expect(t.layer.stats().synCookiesRecv).toBe(1);
+    expect(t.layer.stats().SyncookiesRecv).toBe(1);
     expect(accepted).toHaveLength(1);
     const c = accepted[0]!;
     expect(c.remotePort).toBe(1002);
@@ -229,14 +229,14 @@ describe('LISTEN (RFC 9293 §3.10.7.2)', () => {
     const cookie = t.recv({ flags: SYN | ACK });
     t.send({ seq: 6, ack: cookie.seq + 2, flags: ACK, srcPort: 1002 });
     t.recv({ flags: RST, seq: cookie.seq + 2 });
-    expect(t.layer.stats().synCookiesFailed).toBe(1);
+    expect(t.layer.stats().SyncookiesFailed).toBe(1);
   });
 
   it('a stray ACK when no cookie is outstanding draws RST without cookie validation', () => {
     const { t } = listening();
     t.send({ seq: 6, ack: 12345, flags: ACK, srcPort: 1002 });
     t.recv({ flags: RST, seq: 12345 });
-    expect(t.layer.stats().synCookiesFailed).toBe(0);
+    expect(t.layer.stats().SyncookiesFailed).toBe(0);
   });
 
   it('accept queue full: the final ACK is dropped until the application accepts', () => {
@@ -248,7 +248,7 @@ describe('LISTEN (RFC 9293 §3.10.7.2)', () => {
     expect(l.pending).toBe(1);
     t.send({ seq: 50, flags: SYN, srcPort: 1002 });
     t.recvNothing(); // SYN dropped while the accept queue is full
-    expect(t.layer.stats().listenOverflows).toBe(1);
+    expect(t.layer.stats().ListenOverflows).toBe(1);
     const c = l.accept(t.handler);
     expect(c?.remotePort).toBe(1001);
     expect(l.accept(t.handler)).toBeUndefined();
@@ -280,7 +280,7 @@ describe('segments to nowhere (RFC 9293 §3.10.7.1)', () => {
     t.send({ seq: REMOTE_ISS, flags: SYN, dstPort: 9999 });
     const r = t.recv({ flags: RST | ACK, seq: 0, ack: REMOTE_ISS + 1 });
     expect(r.srcPort).toBe(9999);
-    expect(t.layer.stats().outRsts).toBe(1);
+    expect(t.layer.stats().OutRsts).toBe(1);
   });
   it('ACK to a closed port: RST <SEQ=SEG.ACK>', () => {
     const t = new Ctx();
@@ -300,8 +300,8 @@ describe('segments to nowhere (RFC 9293 §3.10.7.1)', () => {
     b[4] = b[4]! ^ 0xff;
     t.layer.receive(datagram(b, REMOTE, LOCAL), 0);
     t.recvNothing();
-    expect(t.layer.stats().inCsumErrors).toBe(1);
-    expect(t.layer.stats().inErrs).toBe(1);
+    expect(t.layer.stats().InCsumErrors).toBe(1);
+    expect(t.layer.stats().InErrs).toBe(1);
   });
 });
 

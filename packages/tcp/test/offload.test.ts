@@ -82,7 +82,7 @@ describe('sending with segmentation offload', () => {
     expect(o.raw.length).toBe(32 + 14480);
     // Completed as the device does, the segment verifies (decode() in drain() checked it too).
     expect(parseTcp(o.raw, LOCAL, REMOTE, true, newTcpRepr())).toBe('bad-checksum'); // partial as sent
-    expect(t.layer.stats()).toMatchObject({ outGsoSegs: 1, outCsumOffloaded: 3 }); // SYN, ACK, data
+    expect(t.layer.stats()).toMatchObject({ OutGsoSegs: 1, OutCsumOffloaded: 3 }); // SYN, ACK, data
   });
 
   it('with a wide window a super-segment is capped at 45 x 1448 = 65160 bytes (65535 - 20 - 32 - 323)', () => {
@@ -138,10 +138,10 @@ describe('receiving super-segments', () => {
     seg[17] = p & 0xff;
     const d = datagram(seg, REMOTE, LOCAL);
     t.layer.receive({ ...d }, t.now);
-    expect(t.layer.stats().drops.badChecksum).toBe(1); // not vouched for: verified and refused
+    expect(t.layer.stats().dropped.BadChecksum).toBe(1); // not vouched for: verified and refused
     t.layer.receive({ ...d, checksumVerified: true }, t.now);
     expect(t.conn.readableLength).toBe(20_000);
     t.recv({ flags: ACK, ack: REMOTE_ISS + 1 + 20_000 });
-    expect(t.layer.stats().inCsumTrusted).toBe(1);
+    expect(t.layer.stats().InCsumTrusted).toBe(1);
   });
 });

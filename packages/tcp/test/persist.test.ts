@@ -122,7 +122,7 @@ describe('zero window with queued data, to a receiver that keeps no out-of-order
       probesAt(t, p, [200, 600, 1400, 3000, 6200]);
       expect(t.conn.sndNxt).toBe(una); // nothing beyond the window was sent
       expect(t.conn.stats.windowProbes).toBe(5);
-      expect(t.layer.counters.windowProbes).toBe(5);
+      expect(t.layer.counters.WindowProbes).toBe(5);
       expect(t.conn.stats.rto).toBe(200); // the persist backoff is not the RTO's
       expect(t.conn.rtxAt).toBe(Infinity);
       expect(t.conn.state).toBe('ESTABLISHED');
@@ -187,7 +187,7 @@ describe('zero window with queued data, to a receiver that keeps no out-of-order
     for (let k = 0; k < 11; k++) { at += Math.min(60_000, 200 * 2 ** k); times.push(at); }
     expect(times.slice(-3)).toEqual([102_200, 162_200, 222_200]);
     probesAt(t, p, times);
-    expect(t.layer.counters.keepaliveProbes).toBe(0); // data is queued: not idle (RFC 1122 §4.2.3.6)
+    expect(t.layer.counters.KeepaliveProbes).toBe(0); // data is queued: not idle (RFC 1122 §4.2.3.6)
     // 59.9 s before the next probe, the window opens.
     t.advance(222_300);
     p.wnd = 65535;
@@ -274,7 +274,7 @@ describe('zero window with queued data, to a receiver that keeps no out-of-order
     t.advance(162_200);
     t.recv({ flags: RST | ACK, seq: t.conn.sndUna });
     expect(t.conn.state).toBe('CLOSED');
-    expect(t.layer.counters.timeouts).toBe(1);
+    expect(t.layer.counters.Timeouts).toBe(1);
   });
 
   it('a window that shrinks to zero with data in flight: the timeout probes without data and does not back off the RTO; the window opens -> data from SND.UNA', () => {

@@ -157,7 +157,7 @@ describe.each(['newreno', 'cubic'] as const)('reordering without loss does not c
   it(`every 4 MiB transfer with RACK within ${BOUND}x of the loss-free time (median ${MEDIAN_BOUND}x); RFC 6675 DupThresh (rack: false) beyond ${BOUND}x`, () => {
     const base = bulk(1, { loss: 0, duplicate: 0, delay: 10, jitter: 0 }, { congestionControl: cc }, N_BIG);
     clean(base, N_BIG);
-    expect(base.la.stats().retransSegs).toBe(0);
+    expect(base.la.stats().RetransSegs).toBe(0);
     const lines: string[] = [`${cc}: loss-free ${base.doneAt.toFixed(0)} ms`];
     const ratios: number[] = [];
     for (const [p, d] of CELLS) {
@@ -168,7 +168,7 @@ describe.each(['newreno', 'cubic'] as const)('reordering without loss does not c
         const ratio = r.doneAt / base.doneAt;
         ratios.push(ratio);
         const st = r.la.stats();
-        cell.push(`${r.doneAt.toFixed(0)} ms ${ratio.toFixed(2)}x (recoveries ${st.fastRetransmits}, undone ${st.spuriousRecoveries})`);
+        cell.push(`${r.doneAt.toFixed(0)} ms ${ratio.toFixed(2)}x (recoveries ${st.FastRetransmits}, undone ${st.SpuriousRecoveries})`);
         expect(ratio, `RACK, reorder ${p * 100}% by ${d} ms, seed ${seed}: ${r.doneAt} ms vs ${base.doneAt} ms`).toBeLessThanOrEqual(BOUND);
       }
       // The contrast: the same property fails for the DupThresh sender (the test can fail).
@@ -176,7 +176,7 @@ describe.each(['newreno', 'cubic'] as const)('reordering without loss does not c
       clean(off, N_BIG);
       const offRatio = off.doneAt / base.doneAt;
       expect(offRatio, `rack: false, reorder ${p * 100}% by ${d} ms: ${off.doneAt} ms`).toBeGreaterThan(BOUND);
-      lines.push(`  reorder ${p * 100}% by ${d} ms: RACK ${cell.join(', ')}; rack: false ${off.doneAt.toFixed(0)} ms ${offRatio.toFixed(2)}x (recoveries ${off.la.stats().fastRetransmits})`);
+      lines.push(`  reorder ${p * 100}% by ${d} ms: RACK ${cell.join(', ')}; rack: false ${off.doneAt.toFixed(0)} ms ${offRatio.toFixed(2)}x (recoveries ${off.la.stats().FastRetransmits})`);
     }
     lines.push(`  RACK median ${median(ratios).toFixed(2)}x, max ${Math.max(...ratios).toFixed(2)}x`);
     console.log(lines.join('\n'));
@@ -197,7 +197,7 @@ describe('reordering without loss on a sub-millisecond path (RTT 0.4 ms)', () =>
     const r = bulk(1, fast(0.05), { congestionControl: cc, timestamps, rack }, N_BIG);
     clean(r, N_BIG);
     const st = r.la.stats();
-    console.log(`${cc}, timestamps ${timestamps}, rack ${rack}: loss-free ${base.doneAt.toFixed(1)} ms, reordered ${r.doneAt.toFixed(1)} ms (${(r.doneAt / base.doneAt).toFixed(2)}x), recoveries ${st.fastRetransmits}, undone ${st.spuriousRecoveries}, retransmitted ${st.retransSegs}`);
+    console.log(`${cc}, timestamps ${timestamps}, rack ${rack}: loss-free ${base.doneAt.toFixed(1)} ms, reordered ${r.doneAt.toFixed(1)} ms (${(r.doneAt / base.doneAt).toFixed(2)}x), recoveries ${st.FastRetransmits}, undone ${st.SpuriousRecoveries}, retransmitted ${st.RetransSegs}`);
     return r.doneAt / base.doneAt;
   }
 
@@ -246,12 +246,12 @@ describe('loss, duplication and reordering with RACK-TLP', () => {
         const st = r.la.stats();
         total.runs++;
         total.bytes += n;
-        total.rackRecoveries += st.rackRecoveries;
-        total.tlpProbes += st.tlpProbes;
-        total.tlpRecoveries += st.tlpRecoveries;
-        total.dsacks += st.dsacksReceived;
-        total.spurious += st.spuriousRecoveries;
-        total.retransSegs += st.retransSegs;
+        total.rackRecoveries += st.RackRecoveries;
+        total.tlpProbes += st.TlpProbes;
+        total.tlpRecoveries += st.TlpRecoveries;
+        total.dsacks += st.DsacksReceived;
+        total.spurious += st.SpuriousRecoveries;
+        total.retransSegs += st.RetransSegs;
         total.maxNow = Math.max(total.maxNow, r.sim.now);
       },
     ), { numRuns: runs });
@@ -274,8 +274,8 @@ describe('loss, duplication and reordering with RACK-TLP', () => {
       const n = 20_000;
       const r = bulk(seed, { loss: 0.05, duplicate: 0, delay: 10, jitter: 0 }, { congestionControl: 'cubic' }, n);
       clean(r, n);
-      probes += r.la.stats().tlpProbes;
-      rtx += r.la.stats().retransSegs;
+      probes += r.la.stats().TlpProbes;
+      rtx += r.la.stats().RetransSegs;
     }
     expect(probes).toBeGreaterThan(0);
     console.log(`30 transfers of 20 kB at 5 % loss: ${probes} probes, ${rtx} retransmitted segments`);
@@ -298,7 +298,7 @@ function snap(c: TcpConnection): Snap {
     cwnd: st.cwnd, ssthresh: st.ssthresh, una: c.sndUna, nxt: c.sndNxt, max: c.sndMax, wnd: c.sndWnd,
     inRecovery: c.recovery.inRecovery, sackRecovery: c.recovery.sackRecovery, synchronized: c.isSynchronized(), retries: c.retries,
     sent: st.bytesSent, resent: st.bytesRetransmitted, phase: c.cc instanceof Cubic ? c.cc.snapshot.phase : '',
-    fastRetransmits: lc.fastRetransmits, spurious: lc.spuriousRecoveries, tlpProbes: lc.tlpProbes,
+    fastRetransmits: lc.FastRetransmits, spurious: lc.SpuriousRecoveries, tlpProbes: lc.TlpProbes,
   };
 }
 
@@ -438,7 +438,7 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     expect(counts.events).toBeGreaterThan(500);
     expect(counts.acksGrown).toBeGreaterThan(50);
     expect(counts.sends).toBeGreaterThan(100);
-    expect(r.la.stats().fastRetransmits).toBeGreaterThan(0);
+    expect(r.la.stats().FastRetransmits).toBeGreaterThan(0);
     console.log(`${cc} seed ${seed}: ${r.doneAt.toFixed(0)} ms, events ${counts.events}, cwnd grew ${counts.acksGrown}, sends ${counts.sends} (${counts.recoverySends} in SACK recovery), RTOs ${counts.rtos}, undos ${counts.undos}`);
   }, 60_000);
 

@@ -556,7 +556,7 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     expect(t.conn.stats.cwnd).toBe(12 * MSS); // slow start went on: + 1 SMSS for the ACK of new data
     ackAt(t, T + 80, 11);
     const st = stats(t);
-    expect([st.retransSegs, st.fastRetransmits, st.sackRecoveries, st.rackRecoveries, st.rackLostBytes]).toEqual([0, 0, 0, 0, 0]);
+    expect([st.RetransSegs, st.FastRetransmits, st.SackRecoveries, st.RackRecoveries, st.RackLostBytes]).toEqual([0, 0, 0, 0, 0]);
     expect(t.conn.stats.cwnd).toBe(13 * MSS);
     expect(t.layer.pollAt()).toBe(Infinity);
   });
@@ -576,14 +576,14 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     // RFC 5681 eq. 4: ssthresh = max(FlightSize / 2, 2 SMSS), 2 segments in flight.
     expect(t.conn.stats.ssthresh).toBe(2 * MSS);
     let st = stats(t);
-    expect([st.rackRecoveries, st.fastRetransmits, st.sackRecoveries, st.rackLostBytes, st.retransSegs]).toEqual([1, 1, 1, MSS, 1]);
+    expect([st.RackRecoveries, st.FastRetransmits, st.SackRecoveries, st.RackLostBytes, st.RetransSegs]).toEqual([1, 1, 1, MSS, 1]);
     // A duplicate of the last ACK: the same recovery, nothing more to send.
     ackAt(t, T + 52, 3, sb(t, [4, 5]));
     expect(sentSegs(t)).toEqual([]);
     ackAt(t, T + 91, 5); // the retransmission arrives
     expect(t.conn.recovery.inRecovery).toBe(false);
     st = stats(t);
-    expect([st.rackRecoveries, st.fastRetransmits, st.retransSegs, st.spuriousRecoveries]).toEqual([1, 1, 1, 0]);
+    expect([st.RackRecoveries, st.FastRetransmits, st.RetransSegs, st.SpuriousRecoveries]).toEqual([1, 1, 1, 0]);
     expect(t.conn.stats.cwnd).toBeLessThanOrEqual(2 * MSS);
     noRto(t);
     expect(t.layer.pollAt()).toBe(Infinity);
@@ -600,7 +600,7 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     expect(sentSegs(t)).toEqual([3]);
     expect(t.now).toBe(T + 43);
     expect(t.conn.rackAt).toBe(Infinity);
-    expect(stats(t).rackRecoveries).toBe(1);
+    expect(stats(t).RackRecoveries).toBe(1);
   });
 
   it('(c) once reordering was seen, DupThresh SACKed segments no longer short-cut the reordering window', () => {
@@ -640,14 +640,14 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     ackAt(t, T + 82, 3, sb(t, [4, 12]));
     const segs = sentSegs(t);
     expect(segs[0]).toBe(3);
-    expect(stats(t).rackLostBytes).toBe(2 * MSS);
+    expect(stats(t).RackLostBytes).toBe(2 * MSS);
     expect(t.now).toBeLessThan(rtxAt);
     noRto(t);
     // The second retransmission arrives, and everything else.
     peerAck(t, T + 122, new Set([...Array.from({ length: 13 }, (_, i) => i + 1), ...segs]));
     expect(t.conn.recovery.inRecovery).toBe(false);
-    expect(stats(t).fastRetransmits).toBe(1);
-    expect(stats(t).retransSegs).toBe(2);
+    expect(stats(t).FastRetransmits).toBe(1);
+    expect(stats(t).RetransSegs).toBe(2);
     noRto(t);
   });
 
@@ -661,7 +661,7 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     const before = t.conn.stats.ssthresh;
     ackAt(t, T + 82, 3, sb(t, [4, 12]));
     expect(sentSegs(t)[0]).toBe(3);
-    expect(stats(t).rackLostBytes).toBe(2 * MSS);
+    expect(stats(t).RackLostBytes).toBe(2 * MSS);
     expect(t.conn.stats.ssthresh).toBeLessThan(before);
   });
 
@@ -712,9 +712,9 @@ describe('RACK on a connection: D-SACK reports', () => {
     ackAt(t, T + 40, 3);
     t.drain();
     for (let i = 1; i <= 3; i++) ackAt(t, T + 40 + i, 3, sb(t, [i % 2 + 1, i % 2 + 2]));
-    expect(stats(t).dsacksReceived).toBe(3);
+    expect(stats(t).DsacksReceived).toBe(3);
     expect(sentSegs(t)).toEqual([]);
-    expect(stats(t).fastRetransmits).toBe(0);
+    expect(stats(t).FastRetransmits).toBe(0);
     expect(t.conn.stats.ssthresh).toBe(Infinity);
   });
 });
@@ -745,7 +745,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     expect(sentSegs(t)).toEqual([]);
     t.advance(pto);
     expect(sentSegs(t)).toEqual([10]); // §7.3: no unsent data: retransmit the highest segment sent
-    expect(stats(t).tlpProbes).toBe(1);
+    expect(stats(t).TlpProbes).toBe(1);
     expect(t.conn.stats.tlpProbes).toBe(1);
     expect(t.conn.rack!.tlpActive).toBe(true);
     expect(t.conn.rack!.tlpIsRetrans).toBe(true);
@@ -755,11 +755,11 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     // The probe arrives; 9 is still missing: the SACK of 10 (sent at T+120) makes 9 (sent at T) lost.
     ackAt(t, pto + 40, 9, sb(t, [10, 11]));
     expect(sentSegs(t)).toEqual([9]);
-    expect(stats(t).rackRecoveries).toBe(1);
+    expect(stats(t).RackRecoveries).toBe(1);
     ackAt(t, pto + 80, 11);
     expect(t.conn.bytesInFlight).toBe(0);
     const st = stats(t);
-    expect([st.timeouts, st.tlpProbes, st.retransSegs, st.rackRecoveries]).toEqual([0, 1, 2, 1]);
+    expect([st.Timeouts, st.TlpProbes, st.RetransSegs, st.RackRecoveries]).toEqual([0, 1, 2, 1]);
     noRto(t);
     expect(t.layer.pollAt()).toBe(Infinity);
   });
@@ -776,7 +776,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     expect(t.conn.rtxAt).toBe(T + 280);
     // The probe's SACK: 1..10 were sent before 11 and are RACK.rtt old: all lost.
     ackAt(t, T + 120, 1, sb(t, [11, 12]));
-    expect(stats(t).rackLostBytes).toBe(10 * MSS);
+    expect(stats(t).RackLostBytes).toBe(10 * MSS);
     // Recovery: ssthresh = cwnd = FlightSize / 2 = 5.5 segments; pipe 0: five retransmissions.
     expect(t.conn.stats.ssthresh).toBe(Math.floor(11 * MSS / 2));
     expect(sentSegs(t)).toEqual([1, 2, 3, 4, 5]);
@@ -788,7 +788,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     }
     expect(t.conn.bytesInFlight).toBe(0);
     expect(have.size).toBe(20);
-    expect([stats(t).tlpProbes, stats(t).timeouts]).toEqual([1, 0]);
+    expect([stats(t).TlpProbes, stats(t).Timeouts]).toEqual([1, 0]);
   });
 
   it('(e) one segment in flight: PTO = 2*SRTT + WCDelAckT (200 ms)', () => {
@@ -813,7 +813,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     expect(t.conn.rtxAt).toBe(T + 200);
     t.advance(T + 200);
     expect(t.drain().map((s) => s.payload.length)).toEqual([100]);
-    expect(stats(t).tlpProbes).toBe(1);
+    expect(stats(t).TlpProbes).toBe(1);
     noRto(t); // no backoff: it was a probe
     expect(t.conn.stats.cwnd).toBe(10 * MSS);
     expect(t.conn.rtxAt).toBe(T + 400);
@@ -845,32 +845,32 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     const { t, T } = probeOfLast();
     ackAt(t, T + 280, 11); // ACK of exactly TLP.end_seq: the probe or the original? Not yet decided.
     expect(t.conn.rack!.tlpActive).toBe(true);
-    expect(stats(t).tlpRecoveries).toBe(0);
+    expect(stats(t).TlpRecoveries).toBe(0);
     const cwnd = t.conn.stats.cwnd;
     expect(cwnd).toBe(12 * MSS);
     t.write(big(2 * MSS));
     expect(sentSegs(t)).toEqual([11, 12]);
     ackAt(t, T + 320, 13); // beyond TLP.end_seq without a D-SACK: the original was lost
-    expect(stats(t).tlpRecoveries).toBe(1);
+    expect(stats(t).TlpRecoveries).toBe(1);
     expect(t.conn.rack!.tlpActive).toBe(false);
     expect(t.conn.stats.cwnd).toBeLessThan(cwnd);
     // RFC 5681 eq. 4 with a FlightSize of at most 2 segments.
     expect(t.conn.stats.ssthresh).toBe(2 * MSS);
-    expect([stats(t).fastRetransmits, stats(t).timeouts]).toEqual([0, 0]);
+    expect([stats(t).FastRetransmits, stats(t).Timeouts]).toEqual([0, 0]);
   });
 
   it('(f) a probe answered by a D-SACK (the original had arrived): no congestion response', () => {
     const { t, T } = probeOfLast();
     ackAt(t, T + 280, 11, sb(t, [10, 11])); // D-SACK of 10 (its first ACK was lost)
-    expect(stats(t).dsacksReceived).toBe(1);
+    expect(stats(t).DsacksReceived).toBe(1);
     expect(t.conn.rack!.tlpActive).toBe(false);
     t.write(big(2 * MSS));
     expect(sentSegs(t)).toEqual([11, 12]);
     ackAt(t, T + 320, 13);
-    expect(stats(t).tlpRecoveries).toBe(0);
+    expect(stats(t).TlpRecoveries).toBe(0);
     expect(t.conn.stats.ssthresh).toBe(Infinity);
     expect(t.conn.stats.cwnd).toBe(13 * MSS); // slow start untouched: 11, + 1 SMSS per ACK of new data
-    expect(stats(t).spuriousRecoveries).toBe(0);
+    expect(stats(t).SpuriousRecoveries).toBe(0);
   });
 
   // Regression test (a bug found by these tests and fixed; was in rack.ts tlpOnAck, as called from connection.ts rackOnAck): RFC 8985 §7.4.2
@@ -884,7 +884,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     t.write(big(2 * MSS));
     sentSegs(t);
     ackAt(t, T + 320, 13);
-    expect(stats(t).tlpRecoveries).toBe(1);
+    expect(stats(t).TlpRecoveries).toBe(1);
   });
 
   // Regression test (a bug found by these tests and fixed; was in connection.ts rackDetect: entering recovery clears tlpAt but not the probe's
@@ -911,7 +911,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     expect(sentSegs(t)).toEqual([11]);
     const armed = t.conn.tlpAt < Infinity; // a tail: a probe must be scheduled
     ackAt(t, T + 240, 12);
-    expect({ armed, tlpRecoveries: stats(t).tlpRecoveries, ssthresh: t.conn.stats.ssthresh }).toEqual({ armed: true, tlpRecoveries: 0, ssthresh });
+    expect({ armed, tlpRecoveries: stats(t).TlpRecoveries, ssthresh: t.conn.stats.ssthresh }).toEqual({ armed: true, tlpRecoveries: 0, ssthresh });
   });
 
   // Regression test (a bug found by these tests and fixed; was in rack.ts tlpOnAck): see the unit test above: a duplicate ACK without SACK
@@ -923,7 +923,7 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     t.write(big(MSS));
     expect(sentSegs(t)).toEqual([11]);
     ackAt(t, T + 285, 11); // the probe's, a plain duplicate ACK
-    expect(stats(t).tlpRecoveries).toBe(0);
+    expect(stats(t).TlpRecoveries).toBe(0);
     expect(t.conn.stats.ssthresh).toBe(Infinity);
   });
 });
@@ -944,7 +944,7 @@ describe('RACK.min_RTT before the first data RTT sample', () => {
     t.advance(T + 80);
     expect(sentSegs(t)).toEqual([10]);
     ackAt(t, T + 120, 1, sb(t, [10, 11]));
-    expect(stats(t).rackLostBytes).toBe(9 * MSS);
+    expect(stats(t).RackLostBytes).toBe(9 * MSS);
     expect(sentSegs(t)).toEqual([1, 2, 3, 4, 5]);
   });
 });
@@ -971,10 +971,10 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
     ackAt(t, T + 42, 8); // the original 3 arrives: a partial ACK (RecoveryPoint is 11)
     expect(t.conn.recovery.inRecovery).toBe(true);
     ackAt(t, T + 43, 8, sb(t, [5, 6])); // a D-SACK of never-retransmitted data (a network duplicate): nothing
-    expect(stats(t).spuriousRecoveries).toBe(0);
+    expect(stats(t).SpuriousRecoveries).toBe(0);
     expect(t.conn.recovery.inRecovery).toBe(true);
     ackAt(t, T + 81, 8, sb(t, [3, 4])); // 3' arrives: D-SACK
-    expect(stats(t).spuriousRecoveries).toBe(1);
+    expect(stats(t).SpuriousRecoveries).toBe(1);
     expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.conn.stats.cwnd).toBe(before.cwnd);
     expect(t.conn.stats.ssthresh).toBe(before.ssthresh);
@@ -988,14 +988,14 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
     ackAt(t, T + 42, 11); // 3 arrives last: a full ACK ends the recovery, reduced
     expect(t.conn.recovery.inRecovery).toBe(false);
     expect(t.conn.stats.cwnd).toBeLessThan(before.cwnd);
-    expect(stats(t).spuriousRecoveries).toBe(0);
+    expect(stats(t).SpuriousRecoveries).toBe(0);
     ackAt(t, T + 81, 11, sb(t, [3, 4]));
-    expect(stats(t).spuriousRecoveries).toBe(1);
+    expect(stats(t).SpuriousRecoveries).toBe(1);
     expect(t.conn.stats.cwnd).toBe(before.cwnd);
     expect(t.conn.stats.ssthresh).toBe(before.ssthresh);
     // A second D-SACK of the same data undoes nothing more.
     ackAt(t, T + 82, 11, sb(t, [3, 4]));
-    expect(stats(t).spuriousRecoveries).toBe(1);
+    expect(stats(t).SpuriousRecoveries).toBe(1);
   });
 
   it('(g) a recovery with a retransmission that was needed is not undone', () => {
@@ -1003,7 +1003,7 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
     ackAt(t, T + 42, 3, sb(t, [4, 11])); // 3 really was lost
     ackAt(t, T + 81, 11); // 3' delivered; no D-SACK ever comes
     expect(t.conn.recovery.inRecovery).toBe(false);
-    expect(stats(t).spuriousRecoveries).toBe(0);
+    expect(stats(t).SpuriousRecoveries).toBe(0);
     expect(t.conn.stats.cwnd).toBeLessThan(before.cwnd);
   });
 });
@@ -1045,7 +1045,7 @@ describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () =
     expect(t.conn.bytesInFlight).toBe(0);
     expect([...have].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const st = stats(t);
-    expect([st.rackRecoveries, st.spuriousRecoveries, st.tlpProbes]).toEqual([1, 0, 1]);
+    expect([st.RackRecoveries, st.SpuriousRecoveries, st.TlpProbes]).toEqual([1, 0, 1]);
     expect(t.layer.pollAt()).toBe(Infinity);
   });
 
@@ -1061,7 +1061,7 @@ describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () =
     expect(t.conn.retries).toBe(1);
     expect(t.conn.stats.cwnd).toBe(MSS);
     ackAt(t, t.now + 1, 11, sb(t, [3, 4])); // everything was there after all: D-SACK of 3
-    expect(stats(t).spuriousRecoveries).toBe(0);
+    expect(stats(t).SpuriousRecoveries).toBe(0);
     expect(t.conn.stats.cwnd).toBeLessThanOrEqual(2 * MSS);
     expect(t.conn.stats.cwnd).toBeLessThan(reduced);
   });

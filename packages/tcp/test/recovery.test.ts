@@ -44,8 +44,8 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   h.cc.cwnd = 20 * MSS;
   const sb = new Scoreboard(32);
   const c: RecoveryCounters = {
-    fastRetransmits: 0, sackRecoveries: 0, sackRetransmits: 0, rackRecoveries: 0, rackLostBytes: 0,
-    lostRetransmits: 0, tlpRecoveries: 0, spuriousRecoveries: 0,
+    FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
+    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
@@ -62,7 +62,7 @@ describe('LossRecovery: entry and exit', () => {
     t.r.onDupAck(2, 0);
     expect(t.r.inRecovery).toBe(false);
     t.r.onDupAck(3, 10);
-    expect([t.r.inRecovery, t.r.sackRecovery, t.r.recover, t.h.firstRetransmits, t.c.fastRetransmits]).toEqual([true, false, t.h.sndMax, 1, 1]);
+    expect([t.r.inRecovery, t.r.sackRecovery, t.r.recover, t.h.firstRetransmits, t.c.FastRetransmits]).toEqual([true, false, t.h.sndMax, 1, 1]);
     expect([t.h.cc.ssthresh, t.h.rtxAt, t.h.reductions]).toEqual([10 * MSS, 310, 1]);
     t.r.onAckInRecovery((UNA + 5 * MSS) >>> 0, 5 * MSS, 0, 20);
     expect([t.r.inRecovery, t.h.firstRetransmits, t.h.rtxAt]).toEqual([true, 2, 320]);
@@ -84,7 +84,7 @@ describe('LossRecovery: entry and exit', () => {
     const t = setup();
     expect(sack(t, 1, 2) && sack(t, 3, 4) && sack(t, 5, 6)).toBe(true);
     t.r.onDupAck(1, 0);
-    expect([t.r.inRecovery, t.r.sackRecovery, t.c.sackRecoveries]).toEqual([true, true, 1]);
+    expect([t.r.inRecovery, t.r.sackRecovery, t.c.SackRecoveries]).toEqual([true, true, 1]);
     expect(t.h.sent).toEqual([[0, MSS]]);
     expect(t.r.highRxt).toBe((UNA + MSS) >>> 0);
     // A partial ACK only restarts the timer (RFC 6675 §5 (C), RFC 6298 §5.3).

@@ -71,10 +71,10 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     expect(t.conn.bytesInFlight).toBe(0);
     expect(t.now).toBeLessThan(rtoAt);
     const st = t.layer.stats();
-    expect(st.timeouts).toBe(0);
-    expect(st.sackRecoveries).toBe(1);
-    expect(st.sackRetransmits).toBe(2);
-    expect(st.retransSegs).toBe(2);
+    expect(st.Timeouts).toBe(0);
+    expect(st.SackRecoveries).toBe(1);
+    expect(st.SackRetransmits).toBe(2);
+    expect(st.RetransSegs).toBe(2);
     expect(t.conn.stats.sackRetransmits).toBe(2);
     expect(t.conn.stats.cwnd).toBeLessThanOrEqual(t.conn.stats.ssthresh);
     expect(t.layer.pollAt()).toBe(Infinity);
@@ -85,7 +85,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     ackWith(t, 3, sb(t, [4, 7])); // three segments SACKed above 3 in one (ACKs were lost)
     expect(sentSegs(t)).toEqual([3]);
     expect(t.conn.dupAcks).toBe(1);
-    expect(t.layer.stats().sackRecoveries).toBe(1);
+    expect(t.layer.stats().SackRecoveries).toBe(1);
   });
 
   it('IsLost counts DupThresh discontiguous SACKed ranges, not only bytes (small segments)', () => {
@@ -100,7 +100,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     // Rule 1 sends 0 (lost); 2 and 4 are not lost (fewer than 3 ranges above) but cwnd
     // (2 SMSS, the floor of ssthresh) - pipe leaves room: rule 3 sends them too.
     expect(t.drain().map((s) => [s.seq, s.payload.length])).toEqual([[at(0), 100], [at(2), 100], [at(4), 100]]);
-    expect(t.layer.stats().sackRecoveries).toBe(1);
+    expect(t.layer.stats().SackRecoveries).toBe(1);
   });
 
   it('new data (rule 2) goes before a hole not yet lost (rule 3); once lost it is resent (rule 1)', () => {
@@ -126,7 +126,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     // 12 arrives: three segments above 8 and 9: lost; pipe 3 -> rule 1 resends both before new data.
     ackWith(t, 1, sb(t, [10, 13], [2, 8]));
     expect(sentSegs(t)).toEqual([8, 9, 15]);
-    expect(t.layer.stats().sackRetransmits).toBe(3);
+    expect(t.layer.stats().SackRetransmits).toBe(3);
   });
 
   it('rule 3 resends a hole not yet lost when there is room and no new data', () => {
@@ -162,7 +162,7 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     expect(sentSegs(t)).toEqual([8, 9]);
     ackWith(t, 11);
     expect(t.conn.recovery.inRecovery).toBe(false);
-    expect(t.layer.stats().timeouts).toBe(0);
+    expect(t.layer.stats().Timeouts).toBe(0);
   });
 
   it('D-SACK blocks and blocks outside [SND.UNA, SND.MAX] do not change the scoreboard', () => {
@@ -179,8 +179,8 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     ackWith(t, 3, [...sb(t, [9, 12], [8, 8])]);
     expect(board(t)).toEqual([[4, 6]]);
     // None of these SACKed new data: not duplicate ACKs (RFC 6675 §2), so no recovery.
-    expect(t.layer.stats().dupAcks).toBe(1); // the first, which SACKed 4 and 5
-    expect(t.layer.stats().sackRecoveries).toBe(0);
+    expect(t.layer.stats().DupAcks).toBe(1); // the first, which SACKed 4 and 5
+    expect(t.layer.stats().SackRecoveries).toBe(0);
     expect(sentSegs(t)).toEqual([]);
     // A D-SACK straddling SND.UNA is ignored (the receiver's blocks are above RCV.NXT).
     ackWith(t, 3, sb(t, [2, 5]));
@@ -221,7 +221,7 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
     expect(t.conn.stats.cwnd).toBe(4 * MSS + 3 * MSS); // RFC 6582 inflation
     ackWith(t, 6);
     expect(sentSegs(t)).toEqual([6]);
-    expect(t.layer.stats().sackRecoveries).toBe(0);
+    expect(t.layer.stats().SackRecoveries).toBe(0);
   });
 
   it('sack: false locally: the same', () => {

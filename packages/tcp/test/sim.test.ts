@@ -19,8 +19,8 @@ describe('deterministic simulation: two layers over a lossy, reordering, duplica
     expect(r.a.error).toBeUndefined();
     expect(r.b.error).toBeUndefined();
     expect(r.la.connectionCount + r.lb.connectionCount).toBe(0);
-    expect(r.la.stats().retransSegs + r.lb.stats().retransSegs).toBe(0);
-    console.log('clean', r.sim.now, r.sim.delivered, r.la.stats().outSegs, r.lb.stats().outSegs);
+    expect(r.la.stats().RetransSegs + r.lb.stats().RetransSegs).toBe(0);
+    console.log('clean', r.sim.now, r.sim.delivered, r.la.stats().OutSegs, r.lb.stats().OutSegs);
   });
 
   it('20% loss with a slow reader and a small buffer still delivers everything', () => {
@@ -30,7 +30,7 @@ describe('deterministic simulation: two layers over a lossy, reordering, duplica
     sameBytes(r.b.received, r.a.toSend);
     sameBytes(r.a.received, r.b.toSend);
     expect(r.la.connectionCount + r.lb.connectionCount).toBe(0);
-    expect(r.la.stats().retransSegs + r.lb.stats().retransSegs).toBeGreaterThan(0);
+    expect(r.la.stats().RetransSegs + r.lb.stats().RetransSegs).toBeGreaterThan(0);
   });
 
   let runs = 0; let totalBytes = 0; let maxNow = 0;
@@ -78,7 +78,7 @@ describe('deterministic simulation: two layers over a lossy, reordering, duplica
     ca!.write(new TextEncoder().encode('hi'), sim.now);
     sim.run(10_000, 200);
     expect(log).toContain('B:hi');
-    expect(la.stats().activeOpens + lb.stats().activeOpens).toBe(2);
+    expect(la.stats().ActiveOpens + lb.stats().ActiveOpens).toBe(2);
   });
 });
 
@@ -114,6 +114,6 @@ describe('many connections through one listener', () => {
     expect(sim.run(1_000_000)).toBe(true);
     expect(done).toHaveLength(40);
     expect(server.connectionCount + client.connectionCount).toBe(0);
-    expect(server.stats().passiveOpens).toBe(40);
+    expect(server.stats().PassiveOpens).toBe(40);
   });
 });

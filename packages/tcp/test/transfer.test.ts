@@ -148,7 +148,7 @@ describe('ESTABLISHED: receiving (RFC 9293 §3.10.7.4 seventh, RFC 1122 §4.2.3.
     t.send({ seq: R + 10, ack: t.iss + 1, flags: ACK, payload: 'x' });
     t.send({ seq: R + 20, ack: t.iss + 1, flags: ACK, payload: 'y' });
     t.send({ seq: R + 30, ack: t.iss + 1, flags: ACK, payload: 'z' });
-    expect(t.layer.stats().drops.reassemblyFull).toBe(1);
+    expect(t.layer.stats().dropped.ReassemblyFull).toBe(1);
   });
 
   it('receive window shrinks as the buffer fills, reopens with a window update on read (RFC 1122 §4.2.3.3)', () => {
@@ -185,7 +185,7 @@ describe('retransmission (RFC 6298)', () => {
     t.advance(200); t.recv({ seq: t.iss + 1, payload: 'x' });
     t.advance(599); t.recvNothing();
     t.advance(600); t.recv({ seq: t.iss + 1, payload: 'x' });
-    expect(t.layer.stats().retransSegs).toBe(2);
+    expect(t.layer.stats().RetransSegs).toBe(2);
     expect(t.conn.stats.cwnd).toBe(1460);
   });
 
@@ -271,7 +271,7 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)', () => {
     t.recvNothing();
     t.send({ seq: R, ack: una, flags: ACK });
     t.recv({ seq: una, len: 1460 });
-    expect(t.layer.stats().fastRetransmits).toBe(1);
+    expect(t.layer.stats().FastRetransmits).toBe(1);
     // ssthresh = flight/2 = 5*1460/2, cwnd = ssthresh + 3*SMSS
     expect(t.conn.stats.ssthresh).toBe(Math.floor(5 * 1460 / 2));
     expect(t.conn.stats.cwnd).toBe(Math.floor(5 * 1460 / 2) + 3 * 1460);
@@ -299,7 +299,7 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)', () => {
     t.recv({ seq: una });
     for (let i = 0; i < 3; i++) t.send({ seq: R, ack: una, flags: ACK });
     t.recvNothing();
-    expect(t.layer.stats().fastRetransmits).toBe(0);
+    expect(t.layer.stats().FastRetransmits).toBe(0);
   });
 
   it('ACKs that change the window are not duplicates', () => {
@@ -415,7 +415,7 @@ describe('timestamps (RFC 7323 §3-§5)', () => {
     t.send({ seq: R + 3, ack: t.iss + 1, flags: ACK, payload: 'old', options: { timestamp: { tsVal: 550, tsEcr: 0 } } });
     const a = t.recv({ flags: ACK, ack: R + 3 });
     expect(a.options.timestamp?.tsEcr).toBe(600);
-    expect(t.layer.stats().pawsDrops).toBe(1);
+    expect(t.layer.stats().PawsDrops).toBe(1);
     expect(t.read()).toBe('new');
   });
 
@@ -426,22 +426,22 @@ describe('timestamps (RFC 7323 §3-§5)', () => {
     const ecr = d.options.timestamp!.tsVal;
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 600, tsEcr: ecr } } });
     t.recvNothing();
-    const snap = () => ({ ...t.conn.stats, segmentsIn: 0, tsRecent: t.conn.tsRecent, sndUna: t.conn.sndUna, sndWl1: t.conn.sndWl1, dupAcks: t.layer.stats().dupAcks });
+    const snap = () => ({ ...t.conn.stats, segmentsIn: 0, tsRecent: t.conn.tsRecent, sndUna: t.conn.sndUna, sndWl1: t.conn.sndWl1, dupAcks: t.layer.stats().DupAcks });
     const before = snap();
     // Duplicate ACKs the network reordered: older TSval, same SEG.SEQ/SEG.ACK, same or smaller window.
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 590, tsEcr: ecr } } });
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 60000, options: { timestamp: { tsVal: 580, tsEcr: ecr } } });
     t.recvNothing();
-    expect(t.layer.stats().pawsDrops).toBe(0);
+    expect(t.layer.stats().PawsDrops).toBe(0);
     expect(snap()).toEqual(before);
     expect(t.conn.sndWnd).toBe(65535); // the stale smaller window is not applied
     expect(t.conn.state).toBe('ESTABLISHED');
     // Not a disordered ACK: a larger window (a window update), or a TSval older than one RTO.
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 65535, options: { timestamp: { tsVal: 570, tsEcr: ecr } } });
-    expect(t.layer.stats().pawsDrops).toBe(0); // equal window, still let through
+    expect(t.layer.stats().PawsDrops).toBe(0); // equal window, still let through
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 600 - t.conn.stats.rto - 1, tsEcr: ecr } } });
     t.recv({ flags: ACK, ack: R });
-    expect(t.layer.stats().pawsDrops).toBe(1);
+    expect(t.layer.stats().PawsDrops).toBe(1);
   });
 
   it('PAWS still drops (and ACKs) data or a window update with an older TSval', () => {
@@ -452,11 +452,11 @@ describe('timestamps (RFC 7323 §3-§5)', () => {
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, payload: 'old', options: { timestamp: { tsVal: 590, tsEcr: 0 } } });
     const a = t.recv({ flags: ACK, ack: R });
     expect(a.options.timestamp?.tsEcr).toBe(600);
-    expect(t.layer.stats().pawsDrops).toBe(1);
+    expect(t.layer.stats().PawsDrops).toBe(1);
     expect(t.conn.readableLength).toBe(0);
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, window: 40000, options: { timestamp: { tsVal: 590, tsEcr: ecr } } });
     t.recv({ flags: ACK, ack: R });
-    expect(t.layer.stats().pawsDrops).toBe(2);
+    expect(t.layer.stats().PawsDrops).toBe(2);
     expect(t.conn.sndWnd).toBe(30000);
   });
 
@@ -474,8 +474,8 @@ describe('RFC 5961 blind-attack defences', () => {
     t.send({ seq: R, flags: RST });
     expect(t.conn.state).toBe('CLOSED');
     expect(t.events.log).toEqual(['closed:ECONNRESET']);
-    expect(t.layer.stats().estabResets).toBe(1);
-    expect(t.layer.stats().currEstab).toBe(0);
+    expect(t.layer.stats().EstabResets).toBe(1);
+    expect(t.layer.stats().CurrEstab).toBe(0);
   });
 
   it('RST in window but not exact draws a challenge ACK (§3.2)', () => {
@@ -511,7 +511,7 @@ describe('RFC 5961 blind-attack defences', () => {
     const t = established({ challengeAckLimit: 2 });
     for (let i = 0; i < 5; i++) t.send({ seq: R + 10 + i, flags: RST });
     expect(t.drain()).toHaveLength(2);
-    expect(t.layer.stats().challengeAcksSuppressed).toBe(3);
+    expect(t.layer.stats().ChallengeAcksSuppressed).toBe(3);
     t.advance(1000);
     t.send({ seq: R + 10, flags: RST });
     expect(t.drain()).toHaveLength(1);
@@ -539,7 +539,7 @@ describe('path MTU (RFC 1191)', () => {
     t.ip.failNext = 'EMSGSIZE';
     t.write(big(1460));
     t.recvNothing();
-    expect(t.layer.stats().sendErrors).toBe(1);
+    expect(t.layer.stats().SendErrors).toBe(1);
     expect(t.conn.stats.sndMss).toBe(1160);
     t.advance(200);
     t.recv({ seq: t.iss + 1, len: 1160 });
