@@ -143,7 +143,7 @@ async function inside(test) {
     ext += Math.max(0, s.beforeGC.heapStatistics.externalMemory - s.afterGC.heapStatistics.externalMemory);
     if (s.gcType === 'Scavenge') scavenges++;
   }
-  const packets = (link1.rxPackets - link0.rxPackets) + (link1.txPackets - link0.txPackets);
+  const packets = (link1.RxPackets - link0.RxPackets) + (link1.TxPackets - link0.TxPackets);
   let rate;
   let unit;
   if (test === 'down') {

@@ -68,10 +68,10 @@ describe('ECN with the kernel as the peer (RFC 3168)', () => {
     await transfer(r);
     const { tcp, impair, kernel } = await stop(r);
     console.log(`ecn: tcp ${JSON.stringify({ n: tcp.EcnNegotiated, ce: tcp.EcnCeReceived, ece: tcp.EcnEceReductions, cwrOut: tcp.EcnCwrSent, cwrIn: tcp.EcnCwrReceived, rtx: tcp.RetransSegs })} ` +
-      `impair ce ${impair.ceMarked}; kernel InECT0 ${kernel['IpExt.InECT0Pkts']} InCE ${kernel['IpExt.InCEPkts']}`);
+      `impair ce ${impair.CeMarked}; kernel InECT0 ${kernel['IpExt.InECT0Pkts']} InCE ${kernel['IpExt.InCEPkts']}`);
     expect(tcp.EcnNegotiated).toBe(2); // the GET's and the POST's connection
     expect(kernel['IpExt.InECT0Pkts']).toBeGreaterThan(1000); // the stack's data went out ECT(0)
-    expect(impair.ceMarked).toBeGreaterThan(20);
+    expect(impair.CeMarked).toBeGreaterThan(20);
     expect(kernel['IpExt.InCEPkts']).toBeGreaterThan(0); // marks on our data reached the kernel ...
     expect(tcp.EcnEceReductions).toBeGreaterThan(0); // ... which echoed ECE, and we reduced
     expect(tcp.EcnCwrSent).toBeGreaterThan(0);
@@ -87,7 +87,7 @@ describe('ECN with the kernel as the peer (RFC 3168)', () => {
     const { tcp, impair, kernel } = await stop(r);
     expect(tcp.EcnNegotiated).toBe(0);
     expect(kernel['IpExt.InECT0Pkts']).toBe(0);
-    expect(impair.ceMarked).toBe(0);
+    expect(impair.CeMarked).toBe(0);
     expect([tcp.EcnEceReductions, tcp.EcnCwrSent, tcp.EcnCeReceived, tcp.EcnCwrReceived]).toEqual([0, 0, 0, 0]);
   });
 });

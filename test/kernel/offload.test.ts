@@ -121,14 +121,14 @@ describe('netstack serve --offload against the kernel', () => {
     }
     const stats = await stopAndReadStats();
     // Sent: super-segments handed to the kernel with NEEDS_CSUM + GSO TCPv4.
-    expect(stats.link!.txGsoPackets).toBeGreaterThan(100);
+    expect(stats.link!.TxGsoPackets).toBeGreaterThan(100);
     expect(stats.tcp!.OutGsoSegs).toBeGreaterThan(100);
     // Received: the kernel's GSO super-segments, taken whole without verifying the partial checksum.
-    expect(stats.link!.rxGsoPackets).toBeGreaterThan(10);
+    expect(stats.link!.RxGsoPackets).toBeGreaterThan(10);
     expect(stats.ip!.InGsoDatagrams).toBeGreaterThan(10);
     expect(stats.tcp!.InCsumTrusted).toBeGreaterThan(0);
     // Far fewer writes than 1448-byte segments would need.
-    expect(stats.link!.txPackets).toBeLessThan(200_000_000 / 1448 / 4);
+    expect(stats.link!.TxPackets).toBeLessThan(200_000_000 / 1448 / 4);
     expect(stats.tcp!.InCsumErrors).toBe(0);
     expect(stats.tcp!.RetransSegs).toBeLessThan(100);
   });
@@ -138,9 +138,9 @@ describe('UDP segmentation offload, counted', () => {
   it('the UDP_SEGMENT sends came over the device as super-datagrams and were split', async () => {
     const stats = await stopAndReadStats();
     // Both sends arrived whole (2 super-datagrams) and became their 85 datagrams; nothing malformed.
-    expect(stats.link!.rxUsoPackets).toBeGreaterThanOrEqual(2);
-    expect(stats.link!.rxUsoSegments).toBeGreaterThanOrEqual(85);
-    expect(stats.link!.rxUsoDropped).toBe(0);
+    expect(stats.link!.RxUsoPackets).toBeGreaterThanOrEqual(2);
+    expect(stats.link!.RxUsoSegments).toBeGreaterThanOrEqual(85);
+    expect(stats.link!.RxUsoDropped).toBe(0);
     // The UDP layer took each as its own datagram, trusting the partial checksum.
     expect(stats.udp!.InDatagrams).toBeGreaterThanOrEqual(85);
     expect(stats.udp!.InErrors).toBe(0);

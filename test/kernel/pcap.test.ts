@@ -96,10 +96,10 @@ afterAll(async () => {
 
 describe('the capture of netstack serve with offloads is what the wire carries', () => {
   it('offloads were in use: partial checksums and super-segments crossed the device both ways', () => {
-    expect(stats.link!.txCsumOffload).toBeGreaterThan(0);
-    expect(stats.link!.rxCsumPartial).toBeGreaterThan(0);
-    expect(stats.link!.txGsoPackets).toBeGreaterThan(0);
-    expect(stats.link!.rxGsoPackets).toBeGreaterThan(0);
+    expect(stats.link!.TxCsumOffload).toBeGreaterThan(0);
+    expect(stats.link!.RxCsumPartial).toBeGreaterThan(0);
+    expect(stats.link!.TxGsoPackets).toBeGreaterThan(0);
+    expect(stats.link!.RxGsoPackets).toBeGreaterThan(0);
   });
 
   it('tshark with checksum validation finds 0 bad checksums, 0 malformed packets, 0 expert errors', () => {

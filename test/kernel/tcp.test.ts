@@ -178,7 +178,7 @@ describe('the stack connects out to a kernel-side server', () => {
       const stats = JSON.parse(r.stderr.split('\n').find((l) => l.startsWith('stats '))!.slice(6));
       expect(stats.tcp.ActiveOpens).toBe(1);
       expect(stats.tcp.InSegs).toBeGreaterThan(10); // 64 KB super-segments with offloads
-      expect(stats.link.rxBytes).toBeGreaterThan(5_000_000);
+      expect(stats.link.RxBytes).toBeGreaterThan(5_000_000);
       expect(r.stderr.match(/sha256 ([0-9a-f]{64})/)?.[1], r.stderr).toBe(expectedSha);
       const got = readFileSync(body);
       expect(got.length).toBe(5_000_000);
@@ -253,9 +253,9 @@ describe(`an impaired link (--impair ${IMPAIR})`, () => {
     expect(ins.links()).not.toContain('tun0');
     const stats = JSON.parse(iserver.stdout.split('\n').find((l) => l.startsWith('stats '))!.slice(6));
     console.log(`impaired instance: tcp ${JSON.stringify(stats.tcp)} impair ${JSON.stringify(stats.impair)}`);
-    expect(stats.impair.lost).toBeGreaterThan(100);
-    expect(stats.impair.reordered).toBeGreaterThan(100);
-    expect(stats.impair.duplicated).toBeGreaterThan(10);
+    expect(stats.impair.Lost).toBeGreaterThan(100);
+    expect(stats.impair.Reordered).toBeGreaterThan(100);
+    expect(stats.impair.Duplicated).toBeGreaterThan(10);
     expect(stats.tcp.RetransSegs).toBeGreaterThan(0);
     const after = ins.snmp();
     // Duplicated SYN-ACKs legitimately count as Tcp.InErrs in Linux, so only checksums here.

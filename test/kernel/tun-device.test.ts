@@ -26,10 +26,10 @@ interface FixtureEvent {
 }
 
 interface Stats {
-  rxPackets: number;
-  rxDropped: number;
-  txPackets: number;
-  txDropped: number;
+  RxPackets: number;
+  RxDropped: number;
+  TxPackets: number;
+  TxDropped: number;
 }
 
 interface StatsEvent extends FixtureEvent {
@@ -283,8 +283,8 @@ describe('TunDevice on a real tun, in a private namespace', () => {
       const s = await fx.stats();
       expect(s.delivered.echoRequests).toBe(3);
       expect(s.delivered.echoReplies).toBe(3);
-      expect(s.stats.txPackets).toBe(3);
-      expect(s.stats.txDropped).toBe(0);
+      expect(s.stats.TxPackets).toBe(3);
+      expect(s.stats.TxDropped).toBe(0);
       // The kernel threw nothing away silently (bad header or checksum).
       const snmp = inNs(ns, 'cat', '/proc/net/snmp').stdout;
       expect(snmpValue(snmp, 'Ip', 'InHdrErrors')).toBe(0);
@@ -323,12 +323,12 @@ describe('TunDevice on a real tun, in a private namespace', () => {
       expect(s.delivered.ipv4).toBeGreaterThanOrEqual(1);
       if (ipv4Only) {
         expect(s.delivered.other).toBe(0);
-        expect(s.stats.rxDropped).toBeGreaterThanOrEqual(2);
+        expect(s.stats.RxDropped).toBeGreaterThanOrEqual(2);
       } else {
         expect(s.delivered.other).toBeGreaterThanOrEqual(2);
-        expect(s.stats.rxDropped).toBe(0);
+        expect(s.stats.RxDropped).toBe(0);
       }
-      expect(s.stats.rxPackets).toBe(s.delivered.ipv4 + s.delivered.other);
+      expect(s.stats.RxPackets).toBe(s.delivered.ipv4 + s.delivered.other);
     }
   });
 

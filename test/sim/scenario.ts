@@ -194,7 +194,7 @@ export async function checkTransfer(p: TransferParams): Promise<TransferSummary>
       retrans: (sa.tcp!['RetransSegs'] ?? 0) + (sb.tcp!['RetransSegs'] ?? 0),
       csum: (sa.tcp!['InCsumErrors'] ?? 0) + (sb.tcp!['InCsumErrors'] ?? 0),
       InErrs: (sa.tcp!['InErrs'] ?? 0) + (sb.tcp!['InErrs'] ?? 0),
-      corrupted: sa.impair?.['corrupted'] ?? 0,
+      corrupted: sa.impair?.['Corrupted'] ?? 0,
     };
   } finally {
     await r.sim.close();

@@ -924,7 +924,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     // ---- what the fuzz run must leave
     const afterFuzz = checkAccounting(stack.stats(), stack.ip.reassemblyUsage().datagrams === 0 ? { reassemblyFragments: 0 } : {});
     for (const v of afterFuzz.violations) failures.push(`accounting after the fuzz: ${v}`);
-    const linkRx = stack.stats()['link']!['rxPackets']!;
+    const linkRx = stack.stats()['link']!['RxPackets']!;
     const ipRx = stack.stats()['ip']!['InReceives']!;
     if (linkRx !== ipRx) failures.push(`link delivered ${linkRx} packets, IP counted ${ipRx}`);
     for (const q of quiet) {
@@ -1021,10 +1021,10 @@ async function serviceChecks(
 ): Promise<void> {
   const toTarget: Uint8Array[] = [];
   let rx: LinkReceiver | undefined;
-  const counters: LinkStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0 };
+  const counters: LinkStats = { RxPackets: 0, RxBytes: 0, TxPackets: 0, TxBytes: 0, TxDropped: 0, RxDropped: 0 };
   const link: Link = {
     mtu: 1500,
-    send(p) { counters.txPackets++; toTarget.push(p.slice()); return true; },
+    send(p) { counters.TxPackets++; toTarget.push(p.slice()); return true; },
     setReceiver(receiver) { rx = receiver; },
     stats: () => ({ ...counters }),
     close() {},

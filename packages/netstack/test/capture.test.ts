@@ -86,8 +86,8 @@ describe('stack.capture()', () => {
       const cap = await s1.capture(file);
       await traffic(s1, s2);
       const st = s1.stats();
-      expect(st.link!.txCsumOffload).toBeGreaterThan(0); // partial sums did cross the link
-      expect(st.link!.rxCsumPartial).toBeGreaterThan(0);
+      expect(st.link!.TxCsumOffload).toBeGreaterThan(0); // partial sums did cross the link
+      expect(st.link!.RxCsumPartial).toBeGreaterThan(0);
       await cap.close();
       expect(cap.closed).toBe(true);
       const v = verify(file);

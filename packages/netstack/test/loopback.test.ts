@@ -49,7 +49,7 @@ describe('loopback', () => {
       expect(sha(r.got)).toBe(sha(r.sent));
       expect(r.peer).toBe(ADDR);
       const st = s.stats();
-      expect(st.link!['txPackets']).toBe(0);
+      expect(st.link!['TxPackets']).toBe(0);
       expect(st.ip!['OutLoopback']).toBeGreaterThan(100);
       // The loopback MSS (65535 - 40): few, large segments.
       expect(st.tcp!['OutSegs']).toBeLessThan(1000);
@@ -62,7 +62,7 @@ describe('loopback', () => {
     expect(r.got.equals(r.sent)).toBe(true);
     expect(r.peer).toBe('127.0.0.1');
     expect(r.local).toBe('127.0.0.1');
-    expect(s.stats().link!['txPackets']).toBe(0);
+    expect(s.stats().link!['TxPackets']).toBe(0);
   });
 
   it('a closed port on loopback refuses at once (RST), ECONNREFUSED', async () => {
@@ -70,7 +70,7 @@ describe('loopback', () => {
     const c = s.tcp.connect({ host: ADDR, port: 9 });
     const [err] = await once(c, 'error') as [NodeJS.ErrnoException];
     expect(err.code).toBe('ECONNREFUSED');
-    expect(s.stats().link!['txPackets']).toBe(0);
+    expect(s.stats().link!['TxPackets']).toBe(0);
   });
 
   it('UDP to the own address and to 127.0.0.1, with the right source in rinfo', async () => {
@@ -91,7 +91,7 @@ describe('loopback', () => {
     const [m, rinfo] = await third as [Buffer, { address: string }];
     expect(m.toString()).toBe('to-127-socket');
     expect(rinfo.address).toBe('127.0.0.1');
-    expect(s.stats().link!['txPackets']).toBe(0);
+    expect(s.stats().link!['TxPackets']).toBe(0);
     for (const x of [server, bound127, client]) x.close();
   });
 
@@ -109,7 +109,7 @@ describe('loopback', () => {
     const s = await alone();
     expect((await s.ping(ADDR, { timeout: 1000 })).rttMs).toBeGreaterThanOrEqual(0);
     expect((await s.ping('127.0.0.1', { timeout: 1000 })).rttMs).toBeGreaterThanOrEqual(0);
-    expect(s.stats().link!['txPackets']).toBe(0);
+    expect(s.stats().link!['TxPackets']).toBe(0);
   });
 
   it('127/8 never arrives from the link (RFC 1122 §3.2.1.3 (g)): dropped as a bad source', async () => {

@@ -40,8 +40,8 @@ describe('two stacks with offloads on a memory link', () => {
         expect(st.tcp!.OutGsoSegs).toBeGreaterThan(0);
         expect(st.tcp!.InCsumTrusted).toBeGreaterThan(0);
         expect(st.tcp!.InCsumErrors).toBe(0);
-        expect(st.link!.txGsoPackets).toBeGreaterThan(0);
-        expect(st.link!.rxGsoPackets).toBeGreaterThan(0);
+        expect(st.link!.TxGsoPackets).toBeGreaterThan(0);
+        expect(st.link!.RxGsoPackets).toBeGreaterThan(0);
         expect(st.ip!.InGsoDatagrams).toBeGreaterThan(0);
       }
       server.close();

@@ -124,6 +124,6 @@ describe('createStack arguments', () => {
     const [s1] = await pair();
     await s1.close();
     await s1.close();
-    expect(s1.stats().link!.txPackets).toBe(0);
+    expect(s1.stats().link!.TxPackets).toBe(0);
   });
 });

@@ -42,7 +42,7 @@ class UsoLink implements Link {
   rx = 0;
   send(): boolean { return true; }
   setReceiver(r: LinkReceiver): void { this.#receiver = r; }
-  stats(): LinkStats { return { rxPackets: this.rx, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0 }; }
+  stats(): LinkStats { return { RxPackets: this.rx, RxBytes: 0, TxPackets: 0, TxBytes: 0, TxDropped: 0, RxDropped: 0 }; }
   close(): void {}
   inject(packet: Uint8Array, gsoSize: number): void {
     const n = this.#seg.begin(packet, gsoSize, true, 20, 6);

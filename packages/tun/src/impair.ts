@@ -50,14 +50,14 @@ export interface ImpairOptions {
 }
 
 export interface ImpairStats {
-  lost: number;
-  duplicated: number;
-  reordered: number;
-  corrupted: number;
+  Lost: number;
+  Duplicated: number;
+  Reordered: number;
+  Corrupted: number;
   /** Packets marked CE. */
-  ceMarked: number;
-  delayed: number;
-  overflow: number;
+  CeMarked: number;
+  Delayed: number;
+  Overflow: number;
 }
 
 const KEYS = new Set(['loss', 'dup', 'reorder', 'corrupt', 'ce', 'delay', 'seed']);
@@ -140,11 +140,11 @@ class Shaper {
   push(packet: Uint8Array): boolean {
     const s = this.spec;
     if (s.loss > 0 && this.random() < s.loss) {
-      this.stats.lost++;
+      this.stats.Lost++;
       return true; // lost on the wire: the sender does not know
     }
     const copies = s.dup > 0 && this.random() < s.dup ? 2 : 1;
-    if (copies === 2) this.stats.duplicated++;
+    if (copies === 2) this.stats.Duplicated++;
     for (let i = 0; i < copies; i++) {
       let p = packet;
       if (s.corrupt > 0 && this.random() < s.corrupt) {
@@ -152,28 +152,28 @@ class Shaper {
         const from = p.length > 20 ? 20 : 0;
         const at = from + Math.floor(this.random() * (p.length - from));
         p[at] = p[at]! ^ (1 << Math.floor(this.random() * 8));
-        this.stats.corrupted++;
+        this.stats.Corrupted++;
       }
       if (s.ce !== undefined && s.ce > 0 && p.length >= 20 && p[0]! >> 4 === 4 && ((p[1]! & 3) === 1 || (p[1]! & 3) === 2) &&
         this.random() < s.ce) {
         if (p === packet) p = packet.slice();
         markCe(p);
-        this.stats.ceMarked++;
+        this.stats.CeMarked++;
       }
       let delay = s.delayMs;
       if (s.reorder > 0 && this.random() < s.reorder) {
         delay += Math.max(s.delayMs, 1);
-        this.stats.reordered++;
+        this.stats.Reordered++;
       }
       if (delay <= 0) {
         this.out(p, true);
         continue;
       }
       if (this.heap.size >= this.maxQueued) {
-        this.stats.overflow++;
+        this.stats.Overflow++;
         continue;
       }
-      this.stats.delayed++;
+      this.stats.Delayed++;
       const held: Held = { heapIndex: -1, heapDeadline: Infinity, heapSeq: this.seq++, packet: p === packet ? packet.slice() : p };
       this.heap.schedule(held, this.scheduler.now() + delay);
       this.arm();
@@ -222,7 +222,7 @@ export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}
   const scheduler = options.scheduler ?? realTimeScheduler;
   const maxQueued = options.maxQueued ?? 4096;
   const random = seededRandom(spec.seed);
-  const stats: ImpairStats = { lost: 0, duplicated: 0, reordered: 0, corrupted: 0, ceMarked: 0, delayed: 0, overflow: 0 };
+  const stats: ImpairStats = { Lost: 0, Duplicated: 0, Reordered: 0, Corrupted: 0, CeMarked: 0, Delayed: 0, Overflow: 0 };
   let receiver: LinkReceiver = { packet() {} };
   let inBatch = false;
   const tx = new Shaper(spec, random, stats, scheduler, maxQueued, (p) => {

@@ -43,22 +43,22 @@ export interface LinkReceiver {
 }
 
 export interface LinkStats {
-  rxPackets: number;
-  rxBytes: number;
-  txPackets: number;
-  txBytes: number;
+  RxPackets: number;
+  RxBytes: number;
+  TxPackets: number;
+  TxBytes: number;
   /** Packets given to send() that did not leave (queue full, closed, write error). */
-  txDropped: number;
+  TxDropped: number;
   /** Packets read but dropped before the receiver (e.g. not IPv4 when the link filters). */
-  rxDropped: number;
+  RxDropped: number;
   /** Offloaded sends that carried a GSO super-segment (several MSS in one packet). */
-  txGsoPackets?: number;
+  TxGsoPackets?: number;
   /** Received GSO super-segments (meta.gsoType != 0), including UDP super-datagrams split by the link. */
-  rxGsoPackets?: number;
+  RxGsoPackets?: number;
   /** Sends that left the transport checksum to the link (NEEDS_CSUM), GSO or not. */
-  txCsumOffload?: number;
+  TxCsumOffload?: number;
   /** Received packets whose transport checksum was partial (NEEDS_CSUM). */
-  rxCsumPartial?: number;
+  RxCsumPartial?: number;
 }
 
 /** A device: the send half the IP layer writes to (`LinkOutput`, declared in @netstack/common), and the receive half. */

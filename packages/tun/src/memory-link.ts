@@ -16,11 +16,11 @@
  *   wire and still reaches the other end if that end is open.
  * - Packets over the MTU, empty packets, packets sent while either end is closed, and
  *   packets that find the direction's queue full (`queueLimit`, default 1024) are dropped,
- *   counted in the sender's `txDropped`, and `send` returns false.
+ *   counted in the sender's `TxDropped`, and `send` returns false.
  * - `filter(packet, direction)` sees each accepted packet and may return 'drop': a loss on
- *   the wire. The sender counted it as sent; the pair counts it in `stats().filtered`. It is
+ *   the wire. The sender counted it as sent; the pair counts it in `stats().Filtered`. It is
  *   the hook for an impairment shaper (the shaper itself is not here).
- * - Packets arriving at an end with no receiver are dropped and counted in its `rxDropped`.
+ * - Packets arriving at an end with no receiver are dropped and counted in its `RxDropped`.
  * - Delivery: by default asynchronous, one `setImmediate` per burst; each end's receiver gets
  *   the packets queued towards it (in order) then one `batchEnd()`. Packets sent from inside
  *   a receiver wait for the next batch, so two stacks ping-pong through the event loop.
@@ -58,7 +58,7 @@ export interface LinkPairOptions {
 
 export interface LinkPairStats {
   /** Packets the filter dropped on the wire. */
-  filtered: number;
+  Filtered: number;
 }
 
 export interface LinkPair {
@@ -124,16 +124,16 @@ export class EndState {
   hasReceiver = false;
   closed = false;
   readonly counters: LinkStats = {
-    rxPackets: 0,
-    rxBytes: 0,
-    txPackets: 0,
-    txBytes: 0,
-    txDropped: 0,
-    rxDropped: 0,
-    txGsoPackets: 0,
-    rxGsoPackets: 0,
-    txCsumOffload: 0,
-    rxCsumPartial: 0,
+    RxPackets: 0,
+    RxBytes: 0,
+    TxPackets: 0,
+    TxBytes: 0,
+    TxDropped: 0,
+    RxDropped: 0,
+    TxGsoPackets: 0,
+    RxGsoPackets: 0,
+    TxCsumOffload: 0,
+    RxCsumPartial: 0,
   };
 }
 
@@ -166,15 +166,15 @@ export class MemoryLink implements Link {
     const c = this.#self.counters;
     const len = packet.length;
     if (this.#self.closed || this.#peer.closed || len === 0 || len > this.mtu) {
-      c.txDropped++;
+      c.TxDropped++;
       return false;
     }
     if (!this.#wire.enqueue(this.#direction, packet)) {
-      c.txDropped++;
+      c.TxDropped++;
       return false;
     }
-    c.txPackets++;
-    c.txBytes += len;
+    c.TxPackets++;
+    c.TxBytes += len;
     return true;
   }
 
@@ -186,17 +186,17 @@ export class MemoryLink implements Link {
     const gso = gsoSize > 0 && len - hdrLen > gsoSize;
     if (this.offload === undefined || this.#self.closed || this.#peer.closed || hdrLen > len ||
       len > MAX_OFFLOAD_PACKET || (!gso && len > this.mtu)) {
-      c.txDropped++;
+      c.TxDropped++;
       return false;
     }
     if (!this.#wire.enqueue(this.#direction, packet, gso ? gsoSize : 0)) {
-      c.txDropped++;
+      c.TxDropped++;
       return false;
     }
-    c.txPackets++;
-    c.txBytes += len;
-    c.txCsumOffload!++;
-    if (gso) c.txGsoPackets!++;
+    c.TxPackets++;
+    c.TxBytes += len;
+    c.TxCsumOffload!++;
+    if (gso) c.TxGsoPackets!++;
     return true;
   }
 
@@ -291,11 +291,11 @@ export class Wire {
       if (packet === undefined) break;
       const c = to.counters;
       if (to.closed || !to.hasReceiver) {
-        c.rxDropped++;
+        c.RxDropped++;
         continue;
       }
-      c.rxPackets++;
-      c.rxBytes += packet.length;
+      c.RxPackets++;
+      c.RxBytes += packet.length;
       delivered++;
       const gso = queue.lastGso;
       if (gso < 0) {
@@ -307,8 +307,8 @@ export class Wire {
       meta.dataValid = false;
       meta.gsoType = gso > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE;
       meta.gsoSize = gso;
-      c.rxCsumPartial!++;
-      if (gso > 0) c.rxGsoPackets!++;
+      c.RxCsumPartial!++;
+      if (gso > 0) c.RxGsoPackets!++;
       to.receiver.packet(packet, meta);
     }
     if (delivered > 0 && !to.closed) to.receiver.batchEnd?.();
@@ -324,7 +324,7 @@ export class Wire {
       [this.#toA, this.#endA],
     ] as const) {
       if (!to.closed) continue;
-      to.counters.rxDropped += queue.size;
+      to.counters.RxDropped += queue.size;
       queue.clear();
     }
     if (this.pending() === 0 && this.#immediate !== undefined) {
@@ -358,7 +358,7 @@ export function createLinkPair(options: LinkPairOptions = {}): LinkPair {
     b: wire.b,
     pump: () => wire.pump(),
     pending: () => wire.pending(),
-    stats: () => ({ filtered: wire.filtered }),
+    stats: () => ({ Filtered: wire.filtered }),
     close: () => {
       wire.a.close();
       wire.b.close();

@@ -22,7 +22,7 @@
  *   probe.take()                    returns `sent` and empties it
  *   probe.onSend = fn               also called with each sent packet, synchronously inside the
  *                                   stack's send (the bytes are borrowed: copy what you keep)
- *   probe.stats()                   the link's counters (LinkStats) + `captureDropped`
+ *   probe.stats()                   the link's counters (LinkStats) + `CaptureDropped`
  *   probe.close()                   closes the link (what is sent or injected after is dropped)
  *
  * Semantics, like a device:
@@ -35,7 +35,7 @@
  * - Packets larger than the MTU are delivered anyway (a probe is for testing what the
  *   stack does with them); empty ones too. Nothing is validated: that is the point.
  * - `send` from the stack never fails while the link is open (except above `mtu`, counted
- *   in txDropped, as a device would refuse it). Do not call `inject` from inside `onSend`
+ *   in TxDropped, as a device would refuse it). Do not call `inject` from inside `onSend`
  *   (a device does not deliver inside a write): queue, and inject after the call returns.
  */
 import type { Link, LinkOffload, LinkReceiver, LinkStats, PacketMeta } from './link.js';
@@ -57,7 +57,7 @@ export interface ProbeLinkOptions {
 
 export interface ProbeLinkStats extends LinkStats {
   /** Sent packets dropped from `sent` because it held `capture` already. */
-  captureDropped: number;
+  CaptureDropped: number;
 }
 
 export interface ProbeLink {
@@ -84,16 +84,16 @@ class ProbeEnd implements Link {
   constructor(mtu: number, offload: boolean, private readonly probe: Probe) {
     this.mtu = mtu;
     this.offload = offload ? FULL_OFFLOAD : undefined;
-    this.counters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0 };
+    this.counters = { RxPackets: 0, RxBytes: 0, TxPackets: 0, TxBytes: 0, TxDropped: 0, RxDropped: 0 };
     if (offload) {
-      this.counters.txCsumOffload = 0;
-      this.counters.txGsoPackets = 0;
+      this.counters.TxCsumOffload = 0;
+      this.counters.TxGsoPackets = 0;
     }
   }
 
   send(packet: Uint8Array): boolean {
     if (this.closed || packet.length === 0 || packet.length > this.mtu) {
-      this.counters.txDropped++;
+      this.counters.TxDropped++;
       return false;
     }
     return this.probe.sentByStack(packet);
@@ -101,11 +101,11 @@ class ProbeEnd implements Link {
 
   sendOffload(packet: Uint8Array, gsoSize: number, _csumStart: number, _csumOffset: number): boolean {
     if (this.offload === undefined || this.closed || packet.length === 0 || packet.length > 65535) {
-      this.counters.txDropped++;
+      this.counters.TxDropped++;
       return false;
     }
-    this.counters.txCsumOffload!++;
-    if (gsoSize > 0 && packet.length > this.mtu) this.counters.txGsoPackets!++;
+    this.counters.TxCsumOffload!++;
+    if (gsoSize > 0 && packet.length > this.mtu) this.counters.TxGsoPackets!++;
     return this.probe.sentByStack(packet);
   }
 
@@ -128,7 +128,7 @@ class Probe implements ProbeLink {
   readonly sent: Uint8Array[] = [];
   onSend: ((packet: Uint8Array) => void) | undefined = undefined;
   private readonly capture: number;
-  private captureDropped = 0;
+  private CaptureDropped = 0;
   private open = false;
 
   constructor(mtu: number, capture: number, offload: boolean) {
@@ -139,12 +139,12 @@ class Probe implements ProbeLink {
   /** @internal the stack sent `packet` (borrowed). */
   sentByStack(packet: Uint8Array): boolean {
     const c = this.link.counters;
-    c.txPackets++;
-    c.txBytes += packet.length;
+    c.TxPackets++;
+    c.TxBytes += packet.length;
     if (this.capture > 0) {
       if (this.sent.length >= this.capture) {
         this.sent.shift();
-        this.captureDropped++;
+        this.CaptureDropped++;
       }
       this.sent.push(packet.slice());
     }
@@ -158,11 +158,11 @@ class Probe implements ProbeLink {
     const c = end.counters;
     const r = end.receiver;
     if (end.closed || r === undefined) {
-      c.rxDropped++;
+      c.RxDropped++;
       return false;
     }
-    c.rxPackets++;
-    c.rxBytes += packet.length;
+    c.RxPackets++;
+    c.RxBytes += packet.length;
     this.open = true;
     if (meta === undefined) r.packet(packet);
     else r.packet(packet, meta);
@@ -198,7 +198,7 @@ class Probe implements ProbeLink {
   }
 
   stats(): ProbeLinkStats {
-    return { ...this.link.counters, captureDropped: this.captureDropped };
+    return { ...this.link.counters, CaptureDropped: this.CaptureDropped };
   }
 
   close(): void {

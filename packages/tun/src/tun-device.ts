@@ -29,10 +29,10 @@
  *   so are the view objects: @netstack/common's ViewCache).
  * - Idle costs nothing: no timer, no thread, only the epoll registration.
  * - In `tun` mode with `ipv4Only` (default), packets whose version nibble is not 4 are
- *   dropped and counted in `rxDropped` (a fresh namespace sends IPv6 solicitations at once).
+ *   dropped and counted in `RxDropped` (a fresh namespace sends IPv6 solicitations at once).
  *   Packets read while no receiver is set are dropped and counted the same way.
- *   `rxPackets` counts packets read and handed on: read = rxPackets + rxDropped (a split UDP
- *   super-datagram counts once; the datagrams it became, in `rxUsoSegments`).
+ *   `RxPackets` counts packets read and handed on: read = RxPackets + RxDropped (a split UDP
+ *   super-datagram counts once; the datagrams it became, in `RxUsoSegments`).
  * - `send` drops and counts (returns false) what the kernel refuses (EAGAIN, ENOBUFS,
  *   EINVAL...), empty packets, packets over the MTU and anything sent after close().
  * - An unexpected read error (the device was deleted under us) stops polling and is
@@ -56,7 +56,7 @@
  * (gso_type UDP_L4); the device splits it in place into the datagrams the sender meant
  * before the receiver sees them (uso.ts: each with its own lengths, IPv4 header checksum
  * and a partial UDP checksum, meta.csumPartial), so receivers never see a UDP
- * super-datagram; a malformed one is dropped and counted (rxDropped, rxUsoDropped). USO is
+ * super-datagram; a malformed one is dropped and counted (RxDropped, RxUsoDropped). USO is
  * offered only with `ipv4Only` (the default): USO6 would bring IPv6 super-datagrams too,
  * which nothing here splits. Sending stays one datagram per write: `sendOffload` takes TCP.
  * If IFF_VNET_HDR itself is refused, the device opens without it and `offload` is undefined.
@@ -203,21 +203,21 @@ export interface TunConfig {
 
 export interface TunStats extends LinkStats {
   /** read() failures other than EAGAIN/EINTR (reading stops at the first). */
-  rxErrors: number;
-  /** write() failures (each is also counted in txDropped). */
-  txErrors: number;
+  RxErrors: number;
+  /** write() failures (each is also counted in TxDropped). */
+  TxErrors: number;
   /** errno of the last failed write, 0 if none. */
-  lastTxErrno: number;
-  txGsoPackets: number;
-  rxGsoPackets: number;
-  txCsumOffload: number;
-  rxCsumPartial: number;
-  /** UDP super-datagrams (gso_type UDP_L4) read and split; each also counts once in rxPackets and rxGsoPackets. */
-  rxUsoPackets: number;
+  LastTxErrno: number;
+  TxGsoPackets: number;
+  RxGsoPackets: number;
+  TxCsumOffload: number;
+  RxCsumPartial: number;
+  /** UDP super-datagrams (gso_type UDP_L4) read and split; each also counts once in RxPackets and RxGsoPackets. */
+  RxUsoPackets: number;
   /** Datagrams the split handed to the receiver. */
-  rxUsoSegments: number;
-  /** UDP super-datagrams refused as malformed (uso.ts `UsoRefusal`); each also counts in rxDropped. */
-  rxUsoDropped: number;
+  RxUsoSegments: number;
+  /** UDP super-datagrams refused as malformed (uso.ts `UsoRefusal`); each also counts in RxDropped. */
+  RxUsoDropped: number;
 }
 
 /** What a TunDevice negotiated: the Link's offloads, and whether USO is on. */
@@ -305,22 +305,22 @@ export class TunDevice implements Link {
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
   #stats: TunStats = {
-    rxPackets: 0,
-    rxBytes: 0,
-    txPackets: 0,
-    txBytes: 0,
-    txDropped: 0,
-    rxDropped: 0,
-    rxErrors: 0,
-    txErrors: 0,
-    lastTxErrno: 0,
-    txGsoPackets: 0,
-    rxGsoPackets: 0,
-    txCsumOffload: 0,
-    rxCsumPartial: 0,
-    rxUsoPackets: 0,
-    rxUsoSegments: 0,
-    rxUsoDropped: 0,
+    RxPackets: 0,
+    RxBytes: 0,
+    TxPackets: 0,
+    TxBytes: 0,
+    TxDropped: 0,
+    RxDropped: 0,
+    RxErrors: 0,
+    TxErrors: 0,
+    LastTxErrno: 0,
+    TxGsoPackets: 0,
+    RxGsoPackets: 0,
+    TxCsumOffload: 0,
+    RxCsumPartial: 0,
+    RxUsoPackets: 0,
+    RxUsoSegments: 0,
+    RxUsoDropped: 0,
   };
 
   /**
@@ -428,7 +428,7 @@ export class TunDevice implements Link {
     const len = packet.length;
     const limit = this.mode === 'tap' ? this.#mtu + TAP_OVERHEAD : this.#mtu;
     if (this.#fd < 0 || len === 0 || len > limit) {
-      stats.txDropped++;
+      stats.TxDropped++;
       return false;
     }
     const vl = this.#vnetLen;
@@ -456,13 +456,13 @@ export class TunDevice implements Link {
     const vl = this.#vnetLen;
     // The headers must be in the packet: TCP's data offset is at csumStart + 12.
     if (this.#fd < 0 || off === undefined || !off.csum || len < csumStart + 20 || len > MAX_OFFLOAD_PACKET) {
-      stats.txDropped++;
+      stats.TxDropped++;
       return false;
     }
     const hdrLen = csumStart + (packet[csumStart + 12]! >>> 4) * 4;
     const gso = gsoSize > 0 && len - hdrLen > gsoSize;
     if ((gso && !off.tso4) || (!gso && len > this.#mtu) || hdrLen > len) {
-      stats.txDropped++;
+      stats.TxDropped++;
       return false;
     }
     let out: Uint8Array;
@@ -485,8 +485,8 @@ export class TunDevice implements Link {
       hdrLen, gso ? gsoSize : 0, csumStart, csumOffset,
     );
     if (!this.#write(out, vl + len, len)) return false;
-    stats.txCsumOffload++;
-    if (gso) stats.txGsoPackets++;
+    stats.TxCsumOffload++;
+    if (gso) stats.TxGsoPackets++;
     return true;
   }
 
@@ -495,16 +495,16 @@ export class TunDevice implements Link {
     const stats = this.#stats;
     const w = this.#sys.write(this.#fd, buf, n);
     if (w === n) {
-      stats.txPackets++;
-      stats.txBytes += len;
+      stats.TxPackets++;
+      stats.TxBytes += len;
       return true;
     }
     // EAGAIN / ENOBUFS (queue full), EINVAL (not IP), or a short write: dropped.
     if (w < 0) {
-      stats.lastTxErrno = this.#sys.errno();
-      stats.txErrors++;
+      stats.LastTxErrno = this.#sys.errno();
+      stats.TxErrors++;
     }
-    stats.txDropped++;
+    stats.TxDropped++;
     return false;
   }
 
@@ -617,12 +617,12 @@ export class TunDevice implements Link {
       }
       reads++;
       if (n <= vl || !deliver || (filter && buf[vl]! >> 4 !== 4)) {
-        stats.rxDropped++;
+        stats.RxDropped++;
         continue;
       }
       if (vl === 0) {
-        stats.rxPackets++;
-        stats.rxBytes += n;
+        stats.RxPackets++;
+        stats.RxBytes += n;
         delivered++;
         receiver.packet(this.#rxViews.view(buf, 0, n));
         continue;
@@ -632,11 +632,11 @@ export class TunDevice implements Link {
         if (this.#splitUdp(buf.subarray(vl, n), meta, receiver)) delivered++;
         continue;
       }
-      stats.rxPackets++;
-      stats.rxBytes += n - vl;
+      stats.RxPackets++;
+      stats.RxBytes += n - vl;
       delivered++;
-      if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.rxGsoPackets++;
-      if (meta.csumPartial) stats.rxCsumPartial++;
+      if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.RxGsoPackets++;
+      if (meta.csumPartial) stats.RxCsumPartial++;
       receiver.packet(this.#rxViews.view(buf, vl, n), meta);
     }
     this.#lastReads = reads;
@@ -657,15 +657,15 @@ export class TunDevice implements Link {
       ? 'not negotiated'
       : seg.begin(packet, meta.gsoSize, meta.csumPartial, vnetCsumStart(this.#rxBuffer, 0), vnetCsumOffset(this.#rxBuffer, 0));
     if (typeof count === 'string') {
-      stats.rxDropped++;
-      stats.rxUsoDropped++;
+      stats.RxDropped++;
+      stats.RxUsoDropped++;
       return false;
     }
-    stats.rxPackets++;
-    stats.rxBytes += packet.length;
-    stats.rxGsoPackets++;
-    stats.rxCsumPartial++;
-    stats.rxUsoPackets++;
+    stats.RxPackets++;
+    stats.RxBytes += packet.length;
+    stats.RxGsoPackets++;
+    stats.RxCsumPartial++;
+    stats.RxUsoPackets++;
     const m = this.#usoMeta;
     for (let k = 0; k < count; k++) {
       if (this.#fd < 0) break; // close() from inside the receiver ends the split too
@@ -674,7 +674,7 @@ export class TunDevice implements Link {
       m.dataValid = false;
       m.gsoType = VIRTIO_NET_HDR_GSO_NONE;
       m.gsoSize = 0;
-      stats.rxUsoSegments++;
+      stats.RxUsoSegments++;
       receiver.packet(datagram, m);
     }
     return true;
@@ -682,7 +682,7 @@ export class TunDevice implements Link {
 
   #fail(err: CodedError): void {
     this.#failed = true;
-    this.#stats.rxErrors++;
+    this.#stats.RxErrors++;
     this.#poll?.stop();
     if (this.#onError) this.#onError(err);
     else process.emitWarning(err);

@@ -67,9 +67,9 @@ describe('impair', () => {
     const b = rig(spec({ loss: 0.2, seed: 9 }));
     a.send(5000); b.send(5000);
     expect(a.got).toEqual(b.got);
-    expect(5000 - a.got.length).toBe(a.shaped.impairStats().lost);
-    expect(a.shaped.impairStats().lost).toBeGreaterThan(850);
-    expect(a.shaped.impairStats().lost).toBeLessThan(1150);
+    expect(5000 - a.got.length).toBe(a.shaped.impairStats().Lost);
+    expect(a.shaped.impairStats().Lost).toBeGreaterThan(850);
+    expect(a.shaped.impairStats().Lost).toBeLessThan(1150);
   });
 
   it('holds packets for exactly the delay (virtual time: delay-1 nothing, delay everything)', () => {
@@ -87,15 +87,15 @@ describe('impair', () => {
     r.advance(100);
     expect([...r.got].sort((x, y) => x - y)).toEqual([...Array(200).keys()]);
     expect(r.got).not.toEqual([...Array(200).keys()]);
-    expect(r.shaped.impairStats().reordered).toBeGreaterThan(20);
+    expect(r.shaped.impairStats().Reordered).toBeGreaterThan(20);
   });
 
   it('duplicates: every packet arrives, some twice', () => {
     const r = rig(spec({ dup: 0.1, seed: 5 }));
     r.send(1000);
     expect(new Set(r.got).size).toBe(1000);
-    expect(r.got.length).toBe(1000 + r.shaped.impairStats().duplicated);
-    expect(r.shaped.impairStats().duplicated).toBeGreaterThan(50);
+    expect(r.got.length).toBe(1000 + r.shaped.impairStats().Duplicated);
+    expect(r.shaped.impairStats().Duplicated).toBeGreaterThan(50);
   });
 
   it('corrupts a byte beyond the IP header and leaves the sender\'s buffer alone', () => {
@@ -118,7 +118,7 @@ describe('impair', () => {
     const r = rig(spec({ delayMs: 10 }));
     r.send(100);
     expect(r.shaped.queued()).toBe(64);
-    expect(r.shaped.impairStats().overflow).toBe(36);
+    expect(r.shaped.impairStats().Overflow).toBe(36);
     r.advance(10);
     expect(r.got).toHaveLength(64);
   });
@@ -132,7 +132,7 @@ describe('impair', () => {
     shaped.setReceiver({ packet: () => { got++; }, batchEnd: () => { batches++; } });
     for (let i = 0; i < 1000; i++) pair.a.send(packet(i));
     pair.pump();
-    expect(got).toBe(1000 - shaped.impairStats().lost);
+    expect(got).toBe(1000 - shaped.impairStats().Lost);
     expect(got).toBeGreaterThan(400);
     expect(got).toBeLessThan(600);
     expect(batches).toBe(1);
@@ -153,7 +153,7 @@ describe('impair', () => {
       const r = rig(spec({ seed, dup, reorder, delayMs }), 4096);
       for (let i = 0; i < n; i++) { r.shaped.send(packet(i)); r.advance(i); }
       r.advance(n + 100);
-      expect(r.shaped.impairStats().overflow).toBe(0);
+      expect(r.shaped.impairStats().Overflow).toBe(0);
       expect(new Set(r.got).size).toBe(n);
     }), { numRuns: 50, seed: 0x1a2b });
   });
@@ -193,7 +193,7 @@ describe('impair ce= (ECN marking, RFC 3168 §5)', () => {
     expect(got.map((p) => p[1]! & 0xfc)).toEqual([0x28, 0x28, 0x28, 0x28]);
     for (const p of got) expect(headerSum(p)).toBe(0);
     expect(got[2]).toEqual(sentPackets[2]);
-    expect(shaped.impairStats().ceMarked).toBe(2);
+    expect(shaped.impairStats().CeMarked).toBe(2);
     // The sender's buffers are borrowed: never written.
     expect(sentPackets[0]![1]! & 3).toBe(2);
   });

@@ -32,8 +32,8 @@ describe('createLinkPair: automatic delivery', () => {
     expect(rb.log).toEqual([]); // not synchronously
     await rb.arrived;
     expect(rb.log).toEqual(['p1', 'p2', 'p3', 'end']);
-    expect(a.stats()).toMatchObject({ txPackets: 3, txBytes: 6, txDropped: 0 });
-    expect(b.stats()).toMatchObject({ rxPackets: 3, rxBytes: 6, rxDropped: 0 });
+    expect(a.stats()).toMatchObject({ TxPackets: 3, TxBytes: 6, TxDropped: 0 });
+    expect(b.stats()).toMatchObject({ RxPackets: 3, RxBytes: 6, RxDropped: 0 });
   });
 
   it('ping-pongs between two receivers through the event loop', async () => {
@@ -105,7 +105,7 @@ describe('createLinkPair: bounds and drops', () => {
     const pair = createLinkPair({ queueLimit: 3, autoDeliver: false });
     const results = [1, 2, 3, 4, 5].map((i) => pair.a.send(pkt(i)));
     expect(results).toEqual([true, true, true, false, false]);
-    expect(pair.a.stats()).toMatchObject({ txPackets: 3, txDropped: 2 });
+    expect(pair.a.stats()).toMatchObject({ TxPackets: 3, TxDropped: 2 });
     expect(pair.pending()).toBe(3);
     // The other direction has its own queue.
     expect(pair.b.send(pkt(9))).toBe(true);
@@ -117,14 +117,14 @@ describe('createLinkPair: bounds and drops', () => {
     expect(pair.a.send(new Uint8Array(68))).toBe(true);
     expect(pair.a.send(new Uint8Array(69))).toBe(false);
     expect(pair.a.send(new Uint8Array(0))).toBe(false);
-    expect(pair.a.stats()).toMatchObject({ txPackets: 1, txBytes: 68, txDropped: 2 });
+    expect(pair.a.stats()).toMatchObject({ TxPackets: 1, TxBytes: 68, TxDropped: 2 });
   });
 
-  it('counts packets arriving at an end without a receiver as rxDropped', () => {
+  it('counts packets arriving at an end without a receiver as RxDropped', () => {
     const pair = createLinkPair({ autoDeliver: false });
     pair.a.send(pkt(1));
     expect(pair.pump()).toBe(0);
-    expect(pair.b.stats()).toMatchObject({ rxPackets: 0, rxDropped: 1 });
+    expect(pair.b.stats()).toMatchObject({ RxPackets: 0, RxDropped: 1 });
   });
 
   it('lets a filter lose packets on the wire (the shaper hook), seeing each with its direction', () => {
@@ -146,8 +146,8 @@ describe('createLinkPair: bounds and drops', () => {
     expect(seen).toEqual(['a->b:1', 'a->b:2', 'a->b:3', 'a->b:4', 'b->a:5']);
     expect(rb.log).toEqual(['p1', 'p3', 'end']);
     expect(ra.log).toEqual(['p5', 'end']);
-    expect(pair.stats().filtered).toBe(2);
-    expect(pair.a.stats()).toMatchObject({ txPackets: 4, txDropped: 0 });
+    expect(pair.stats().Filtered).toBe(2);
+    expect(pair.a.stats()).toMatchObject({ TxPackets: 4, TxDropped: 0 });
   });
 
   it('refuses bad options with a code', () => {
@@ -197,11 +197,11 @@ describe('createLinkPair: close', () => {
     pair.b.close();
     expect(pair.b.closed).toBe(true);
     expect(pair.pending()).toBe(0);
-    expect(pair.b.stats().rxDropped).toBe(1);
+    expect(pair.b.stats().RxDropped).toBe(1);
     expect(pair.a.send(pkt(2))).toBe(false);
     expect(pair.b.send(pkt(3))).toBe(false);
-    expect(pair.a.stats().txDropped).toBe(1);
-    expect(pair.b.stats().txDropped).toBe(1);
+    expect(pair.a.stats().TxDropped).toBe(1);
+    expect(pair.b.stats().TxDropped).toBe(1);
   });
 
   it('cancels a scheduled delivery: nothing arrives after close', async () => {

@@ -134,7 +134,7 @@ describe('TunDevice with a vnet header', () => {
       { len: big.length, first: 0x45, meta: { csumPartial: true, dataValid: false, gsoType: 1, gsoSize: 1460 } },
       { len: 4, first: 0x45, meta: { csumPartial: false, dataValid: false, gsoType: 0, gsoSize: 0 } },
     ]);
-    expect(dev.stats()).toMatchObject({ rxPackets: 2, rxGsoPackets: 1, rxCsumPartial: 1, rxBytes: big.length + 4 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 2, RxGsoPackets: 1, RxCsumPartial: 1, RxBytes: big.length + 4 });
     const reads = sys.calls.filter((c) => c.fn === 'read').map((c) => c.args[1]);
     expect(reads[0]).toBe(65535 + 12);
   });
@@ -161,7 +161,7 @@ describe('TunDevice with a vnet header', () => {
     // One MSS or less: checksum offload only, no GSO.
     expect(dev.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(true);
     expect(decodeVnetHeader(sys.written[1]!)).toEqual({ flags: 1, gsoType: 0, hdrLen: 52, gsoSize: 0, csumStart: 20, csumOffset: 16 });
-    expect(dev.stats()).toMatchObject({ txPackets: 2, txGsoPackets: 1, txCsumOffload: 2, txDropped: 0 });
+    expect(dev.stats()).toMatchObject({ TxPackets: 2, TxGsoPackets: 1, TxCsumOffload: 2, TxDropped: 0 });
   });
 
   /** A UDP super-datagram as the kernel reads it out: vnet header (UDP_L4, NEEDS_CSUM) + IPv4/UDP. */
@@ -202,7 +202,7 @@ describe('TunDevice with a vnet header', () => {
     ]);
     expect(batches).toBe(1);
     expect(dev.stats()).toMatchObject({
-      rxPackets: 2, rxBytes: 2528 + 4, rxDropped: 0, rxGsoPackets: 1, rxCsumPartial: 1, rxUsoPackets: 1, rxUsoSegments: 3, rxUsoDropped: 0,
+      RxPackets: 2, RxBytes: 2528 + 4, RxDropped: 0, RxGsoPackets: 1, RxCsumPartial: 1, RxUsoPackets: 1, RxUsoSegments: 3, RxUsoDropped: 0,
     });
   });
 
@@ -213,7 +213,7 @@ describe('TunDevice with a vnet header', () => {
     sys.rx.push(usoRead(2500, 1000, { flags: 0 }), usoRead(2500, 1000, { csumStart: 0 }), usoRead(2500, 1000, { badIpSum: true }), usoRead(2500, 0));
     sys.fireReadable();
     expect(seen).toBe(0);
-    expect(dev.stats()).toMatchObject({ rxPackets: 0, rxDropped: 4, rxUsoDropped: 4, rxUsoPackets: 0, rxUsoSegments: 0 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 0, RxDropped: 4, RxUsoDropped: 4, RxUsoPackets: 0, RxUsoSegments: 0 });
   });
 
   it('a UDP super-datagram on a device without USO (older kernel) is dropped and counted', () => {
@@ -225,7 +225,7 @@ describe('TunDevice with a vnet header', () => {
     sys.rx.push(usoRead(2500, 1000));
     sys.fireReadable();
     expect(seen).toBe(0);
-    expect(dev.stats()).toMatchObject({ rxDropped: 1, rxUsoDropped: 1 });
+    expect(dev.stats()).toMatchObject({ RxDropped: 1, RxUsoDropped: 1 });
   });
 
   it('close() from inside the receiver ends the split', () => {
@@ -235,7 +235,7 @@ describe('TunDevice with a vnet header', () => {
     sys.rx.push(usoRead(2500, 1000));
     sys.fireReadable();
     expect(seen).toBe(1);
-    expect(dev.stats()).toMatchObject({ rxUsoPackets: 1, rxUsoSegments: 1 });
+    expect(dev.stats()).toMatchObject({ RxUsoPackets: 1, RxUsoSegments: 1 });
   });
 
   it('sendOffload refuses what the negotiation does not allow', () => {
@@ -245,7 +245,7 @@ describe('TunDevice with a vnet header', () => {
     expect(dev.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(true);
     const plain = TunDevice.open({ name: 'tun1' });
     expect(plain.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(false);
-    expect(plain.stats().txDropped).toBe(1);
+    expect(plain.stats().TxDropped).toBe(1);
   });
 });
 
@@ -265,8 +265,8 @@ describe('memory link and capture with offloads', () => {
       { len: 152, meta: { csumPartial: true, dataValid: false, gsoType: 0, gsoSize: 0 } },
       { len: 152, meta: undefined },
     ]);
-    expect(pair.a.stats()).toMatchObject({ txGsoPackets: 1, txCsumOffload: 2 });
-    expect(pair.b.stats()).toMatchObject({ rxGsoPackets: 1, rxCsumPartial: 2 });
+    expect(pair.a.stats()).toMatchObject({ TxGsoPackets: 1, TxCsumOffload: 2 });
+    expect(pair.b.stats()).toMatchObject({ RxGsoPackets: 1, RxCsumPartial: 2 });
   });
 
   it('without offload: true the memory link has no offload and refuses sendOffload', () => {

@@ -24,7 +24,7 @@ describe('createProbeLink', () => {
     expect(probe.sent.map((p) => [...p])).toEqual([[3, 2, 1]]);
     expect(probe.take().map((p) => [...p])).toEqual([[3, 2, 1]]);
     expect(probe.sent).toEqual([]);
-    expect(probe.stats()).toMatchObject({ rxPackets: 1, rxBytes: 3, txPackets: 1, txBytes: 3, txDropped: 0, captureDropped: 0 });
+    expect(probe.stats()).toMatchObject({ RxPackets: 1, RxBytes: 3, TxPackets: 1, TxBytes: 3, TxDropped: 0, CaptureDropped: 0 });
   });
 
   it('injectBatch and deliver/endBatch: one batchEnd per batch, none without a packet', () => {
@@ -49,7 +49,7 @@ describe('createProbeLink', () => {
     expect(probe.link.send(new Uint8Array(5))).toBe(false);
     expect(seen).toEqual([0, 1, 2, 3, 4]);
     expect(probe.sent.map((p) => p[0])).toEqual([3, 4]);
-    expect(probe.stats()).toMatchObject({ txPackets: 5, txDropped: 1, captureDropped: 3 });
+    expect(probe.stats()).toMatchObject({ TxPackets: 5, TxDropped: 1, CaptureDropped: 3 });
   });
 
   it('without a receiver, or closed, nothing is delivered and it is counted', () => {
@@ -61,7 +61,7 @@ describe('createProbeLink', () => {
     expect(probe.inject(Uint8Array.of(1))).toBe(false);
     expect(probe.link.send(Uint8Array.of(1))).toBe(false);
     expect(log).toEqual([]);
-    expect(probe.stats()).toMatchObject({ rxPackets: 0, rxDropped: 2, txDropped: 1 });
+    expect(probe.stats()).toMatchObject({ RxPackets: 0, RxDropped: 2, TxDropped: 1 });
   });
 
   it('a receiver that throws still gets its batchEnd, and the exception reaches the caller', () => {

@@ -218,7 +218,7 @@ describe('receive path', () => {
     sys.fireReadable();
     expect(seen).toEqual([1, 2, 3]);
     expect(events).toEqual(['packet:20', 'packet:40', 'packet:60', 'batchEnd']);
-    expect(dev.stats()).toMatchObject({ rxPackets: 3, rxBytes: 120, rxDropped: 0 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 3, RxBytes: 120, RxDropped: 0 });
     dev.close();
   });
 
@@ -259,7 +259,7 @@ describe('receive path', () => {
     for (let i = 1; i <= 10; i++) sys.rx.push(ipv4(20, i));
     expect(dev.pollNow()).toBe(10);
     expect(events).toEqual(['p1', 'p2', 'p3', 'p4', 'end', 'p5', 'p6', 'p7', 'p8', 'end', 'p9', 'p10', 'end']);
-    expect(dev.stats()).toMatchObject({ rxPackets: 10 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 10 });
     sys.fireReadable(); // the poll callback afterwards finds the queue empty
     expect(events.length).toBe(13);
     dev.close();
@@ -296,7 +296,7 @@ describe('receive path', () => {
     sys.rx.push(ipv6(), ipv4(), ipv6());
     sys.fireReadable();
     expect(got).toEqual([4]);
-    expect(dev.stats()).toMatchObject({ rxPackets: 1, rxDropped: 2 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 1, RxDropped: 2 });
     dev.close();
 
     const open = TunDevice.open({ ipv4Only: false });
@@ -312,7 +312,7 @@ describe('receive path', () => {
     const dev = TunDevice.open();
     sys.rx.push(ipv4(), ipv4());
     sys.fireReadable();
-    expect(dev.stats()).toMatchObject({ rxPackets: 0, rxDropped: 2 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 0, RxDropped: 2 });
     dev.close();
   });
 
@@ -348,7 +348,7 @@ describe('receive path', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: 'EBADFD', syscall: 'read' });
     expect(sys.pollState.stopped).toBe(true);
-    expect(dev.stats()).toMatchObject({ rxPackets: 1, rxErrors: 1 });
+    expect(dev.stats()).toMatchObject({ RxPackets: 1, RxErrors: 1 });
     dev.close();
   });
 
@@ -368,7 +368,7 @@ describe('send path', () => {
     expect(dev.send(p)).toBe(true);
     expect(dev.send(p.subarray(0, 50))).toBe(true);
     expect(sys.written.map((w) => w.length)).toEqual([100, 50]);
-    expect(dev.stats()).toMatchObject({ txPackets: 2, txBytes: 150, txDropped: 0 });
+    expect(dev.stats()).toMatchObject({ TxPackets: 2, TxBytes: 150, TxDropped: 0 });
     dev.close();
   });
 
@@ -383,7 +383,7 @@ describe('send path', () => {
     expect(dev.send(new Uint8Array(0))).toBe(false);
     dev.close();
     expect(dev.send(ipv4())).toBe(false);
-    expect(dev.stats()).toMatchObject({ txPackets: 0, txDropped: 5, txErrors: 2, lastTxErrno: 11 });
+    expect(dev.stats()).toMatchObject({ TxPackets: 0, TxDropped: 5, TxErrors: 2, LastTxErrno: 11 });
     expect(sys.calls.filter((c) => c.fn === 'write')).toHaveLength(2);
   });
 });
