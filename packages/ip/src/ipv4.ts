@@ -1,10 +1,10 @@
 /**
  * The IPv4 header on the wire (RFC 791 §3.1), at two levels (after smoltcp src/wire/ipv4.rs):
  *
- * - `Ipv4Packet` is a thin view over bytes with named field offsets. `checkLen()` is
- *   the one length validation; after it returns undefined no accessor reads out of
- *   bounds. Setters exist for emitting. The view can be re-pointed (`reset`) so the
- *   receive path reuses one instance.
+ * - `Ipv4Packet` is a thin view over bytes with named field offsets: the one place
+ *   that reads or writes a header field. `checkLen()` is the one length validation;
+ *   after it returns undefined no accessor reads out of bounds. Setters exist for
+ *   emitting. `parseIpv4` and `emitIpv4` work through one re-pointed instance (`reset`).
  * - `Ipv4Repr` is a plain, validated record. `parseIpv4` fills one (reusing `into`
  *   when given) or returns a `Ipv4ParseError` code; nothing is thrown for bad wire
  *   input. `emitIpv4` writes a header (checksum included) from a record; a record
@@ -97,83 +97,101 @@ export function headerSum(buf: Uint8Array, off: number, len: number): number {
   return sum;
 }
 
-/** A view over the bytes of one IPv4 packet, starting at byte 0 of `buffer`. */
+/**
+ * A view over the bytes of one IPv4 header, starting at `offset` of `buffer`. The one
+ * place that knows where each field lies: `parseIpv4` and `emitIpv4` read and write
+ * through it (one module-level instance, re-pointed with `reset`: no allocation).
+ */
 export class Ipv4Packet {
   buffer: Uint8Array;
+  offset: number;
 
-  constructor(buffer: Uint8Array = new Uint8Array(0)) {
+  constructor(buffer: Uint8Array = new Uint8Array(0), offset = 0) {
     this.buffer = buffer;
+    this.offset = offset;
   }
 
   /** Re-points the view at other bytes (no allocation); call `checkLen` again before reading. */
-  reset(buffer: Uint8Array): this {
+  reset(buffer: Uint8Array, offset = 0): this {
     this.buffer = buffer;
+    this.offset = offset;
     return this;
   }
 
   /**
    * The one length validation: at least 20 bytes, IHL >= 5, IHL*4 bytes present,
-   * Total Length >= IHL*4 and <= the buffer (longer buffers are link padding).
+   * Total Length >= IHL*4 and <= the bytes after `offset` (longer buffers are link padding).
    * The version is checked too, as nothing else in the header is meaningful without it.
    */
   checkLen(): Ipv4ParseError | undefined {
-    const b = this.buffer;
-    if (b.length < IPV4_MIN_HEADER_LEN) return 'truncated';
-    if (b[0]! >>> 4 !== 4) return 'bad-version';
-    const hl = (b[0]! & 0x0f) * 4;
+    const avail = this.buffer.length - this.offset;
+    if (avail < IPV4_MIN_HEADER_LEN) return 'truncated';
+    const vi = this.u8(IPV4_FIELD.VER_IHL);
+    if (vi >>> 4 !== 4) return 'bad-version';
+    const hl = (vi & 0x0f) * 4;
     if (hl < IPV4_MIN_HEADER_LEN) return 'bad-ihl';
-    if (b.length < hl) return 'truncated';
-    const total = (b[2]! << 8) | b[3]!;
+    if (avail < hl) return 'truncated';
+    const total = this.totalLength;
     if (total < hl) return 'bad-total-length';
-    if (total > b.length) return 'truncated';
+    if (total > avail) return 'truncated';
     return undefined;
   }
 
-  get version(): number { return this.buffer[IPV4_FIELD.VER_IHL]! >>> 4; }
-  get headerLength(): number { return (this.buffer[IPV4_FIELD.VER_IHL]! & 0x0f) * 4; }
-  get tos(): number { return this.buffer[IPV4_FIELD.TOS]!; }
+  get version(): number { return this.u8(IPV4_FIELD.VER_IHL) >>> 4; }
+  get headerLength(): number { return (this.u8(IPV4_FIELD.VER_IHL) & 0x0f) * 4; }
+  get tos(): number { return this.u8(IPV4_FIELD.TOS); }
   get totalLength(): number { return this.u16(IPV4_FIELD.LENGTH); }
   get identification(): number { return this.u16(IPV4_FIELD.IDENT); }
-  get dontFragment(): boolean { return (this.u16(IPV4_FIELD.FLG_OFF) & FLAG_DF) !== 0; }
-  get moreFragments(): boolean { return (this.u16(IPV4_FIELD.FLG_OFF) & FLAG_MF) !== 0; }
+  /** Flags and fragment offset as on the wire (the reserved bit included). */
+  get flagsAndOffset(): number { return this.u16(IPV4_FIELD.FLG_OFF); }
+  get dontFragment(): boolean { return (this.flagsAndOffset & FLAG_DF) !== 0; }
+  get moreFragments(): boolean { return (this.flagsAndOffset & FLAG_MF) !== 0; }
   /** In bytes. */
-  get fragmentOffset(): number { return (this.u16(IPV4_FIELD.FLG_OFF) & OFFSET_MASK) * 8; }
-  get ttl(): number { return this.buffer[IPV4_FIELD.TTL]!; }
-  get protocol(): number { return this.buffer[IPV4_FIELD.PROTOCOL]!; }
+  get fragmentOffset(): number { return (this.flagsAndOffset & OFFSET_MASK) * 8; }
+  get ttl(): number { return this.u8(IPV4_FIELD.TTL); }
+  get protocol(): number { return this.u8(IPV4_FIELD.PROTOCOL); }
   get checksum(): number { return this.u16(IPV4_FIELD.CHECKSUM); }
-  get src(): Ipv4Address { return readAddress(this.buffer, IPV4_FIELD.SRC); }
-  get dst(): Ipv4Address { return readAddress(this.buffer, IPV4_FIELD.DST); }
+  get src(): Ipv4Address { return readAddress(this.buffer, this.offset + IPV4_FIELD.SRC); }
+  get dst(): Ipv4Address { return readAddress(this.buffer, this.offset + IPV4_FIELD.DST); }
   /** True when the header checksum verifies (RFC 1071: the sum over the header is 0xffff). */
-  verifyChecksum(): boolean { return headerSum(this.buffer, 0, this.headerLength) === 0xffff; }
+  verifyChecksum(): boolean { return headerSum(this.buffer, this.offset, this.headerLength) === 0xffff; }
 
   /** Sets version 4 and IHL from `headerLength` (a multiple of 4 in 20..60). */
-  set headerLength(v: number) { this.buffer[IPV4_FIELD.VER_IHL] = 0x40 | (v >>> 2); }
-  set tos(v: number) { this.buffer[IPV4_FIELD.TOS] = v; }
+  set headerLength(v: number) { this.buffer[this.offset + IPV4_FIELD.VER_IHL] = 0x40 | (v >>> 2); }
+  set tos(v: number) { this.buffer[this.offset + IPV4_FIELD.TOS] = v; }
   set totalLength(v: number) { this.setU16(IPV4_FIELD.LENGTH, v); }
   set identification(v: number) { this.setU16(IPV4_FIELD.IDENT, v); }
   /** Writes flags and offset at once (the reserved bit zero, RFC 791 §3.1). `offset` in bytes, a multiple of 8. */
   setFragment(dontFragment: boolean, moreFragments: boolean, offset: number): void {
     this.setU16(IPV4_FIELD.FLG_OFF, (dontFragment ? FLAG_DF : 0) | (moreFragments ? FLAG_MF : 0) | ((offset >>> 3) & OFFSET_MASK));
   }
-  set ttl(v: number) { this.buffer[IPV4_FIELD.TTL] = v; }
-  set protocol(v: number) { this.buffer[IPV4_FIELD.PROTOCOL] = v; }
+  set ttl(v: number) { this.buffer[this.offset + IPV4_FIELD.TTL] = v; }
+  set protocol(v: number) { this.buffer[this.offset + IPV4_FIELD.PROTOCOL] = v; }
   set checksum(v: number) { this.setU16(IPV4_FIELD.CHECKSUM, v); }
-  set src(a: Ipv4Address) { writeAddress(this.buffer, IPV4_FIELD.SRC, a); }
-  set dst(a: Ipv4Address) { writeAddress(this.buffer, IPV4_FIELD.DST, a); }
+  set src(a: Ipv4Address) { writeAddress(this.buffer, this.offset + IPV4_FIELD.SRC, a); }
+  set dst(a: Ipv4Address) { writeAddress(this.buffer, this.offset + IPV4_FIELD.DST, a); }
   /** Zeroes the checksum field and writes the RFC 1071 checksum of the header. */
   fillChecksum(): void {
     this.checksum = 0;
-    this.checksum = ~headerSum(this.buffer, 0, this.headerLength) & 0xffff;
+    this.checksum = ~headerSum(this.buffer, this.offset, this.headerLength) & 0xffff;
   }
 
-  private u16(off: number): number {
-    return (this.buffer[off]! << 8) | this.buffer[off + 1]!;
+  private u8(field: number): number {
+    return this.buffer[this.offset + field]!;
   }
-  private setU16(off: number, v: number): void {
-    this.buffer[off] = v >>> 8;
-    this.buffer[off + 1] = v & 0xff;
+  private u16(field: number): number {
+    const o = this.offset + field;
+    return (this.buffer[o]! << 8) | this.buffer[o + 1]!;
+  }
+  private setU16(field: number, v: number): void {
+    const o = this.offset + field;
+    this.buffer[o] = v >>> 8;
+    this.buffer[o + 1] = v & 0xff;
   }
 }
+
+/** The view parse and emit use (both synchronous: never held across a call). */
+const VIEW = new Ipv4Packet();
 
 /**
  * Validates and decodes the header at the start of `bytes` into `into` (or a new
@@ -181,33 +199,28 @@ export class Ipv4Packet {
  * checksum (RFC 791 §3.1, RFC 1122 §3.2.1.2: silently discard on failure), and that
  * the source is neither multicast nor limited broadcast (RFC 1122 §3.2.1.3).
  * Options are skipped. The reserved flag bit is ignored (RFC 1122 §3.2.1 robustness).
- * Reads bytes directly: allocates nothing when `into` is given.
+ * Reads through the module's one view: allocates nothing when `into` is given.
  */
 export function parseIpv4(bytes: Uint8Array, into?: Ipv4Repr): Ipv4Repr | Ipv4ParseError {
-  // Inline checkLen (no view object on the hot path).
-  if (bytes.length < IPV4_MIN_HEADER_LEN) return 'truncated';
-  const b0 = bytes[0]!;
-  if (b0 >>> 4 !== 4) return 'bad-version';
-  const hl = (b0 & 0x0f) * 4;
-  if (hl < IPV4_MIN_HEADER_LEN) return 'bad-ihl';
-  if (bytes.length < hl) return 'truncated';
-  const total = (bytes[2]! << 8) | bytes[3]!;
-  if (total < hl) return 'bad-total-length';
-  if (total > bytes.length) return 'truncated';
+  const p = VIEW.reset(bytes);
+  const bad = p.checkLen();
+  if (bad !== undefined) return bad;
+  const hl = p.headerLength;
   if (headerSum(bytes, 0, hl) !== 0xffff) return 'bad-checksum';
-  const src = readAddress(bytes, IPV4_FIELD.SRC);
+  const src = p.src;
   if (isMulticast(src) || src === BROADCAST) return 'bad-source';
   const r = into ?? emptyIpv4Repr();
-  const fo = (bytes[6]! << 8) | bytes[7]!;
+  const fo = p.flagsAndOffset;
   r.src = src;
-  r.dst = readAddress(bytes, IPV4_FIELD.DST);
-  r.protocol = bytes[9]!;
-  r.ttl = bytes[8]!;
-  r.tos = bytes[1]!;
-  r.identification = (bytes[4]! << 8) | bytes[5]!;
+  r.dst = p.dst;
+  r.protocol = p.protocol;
+  r.ttl = p.ttl;
+  r.tos = p.tos;
+  r.identification = p.identification;
   r.dontFragment = (fo & FLAG_DF) !== 0;
   r.moreFragments = (fo & FLAG_MF) !== 0;
   r.fragmentOffset = (fo & OFFSET_MASK) * 8;
+  const total = p.totalLength;
   r.headerLength = hl;
   r.totalLength = total;
   r.payloadLength = total - hl;
@@ -254,25 +267,18 @@ export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array, offset: number): numbe
   if (!Number.isInteger(offset) || offset < 0 || offset + hl > buf.length) {
     throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `header of ${hl} bytes does not fit at offset ${offset} of a ${buf.length}-byte buffer`);
   }
-  const fo = (repr.dontFragment ? FLAG_DF : 0) | (repr.moreFragments ? FLAG_MF : 0) | (repr.fragmentOffset >>> 3);
-  buf[offset] = 0x40 | (hl >>> 2);
-  buf[offset + 1] = repr.tos;
-  buf[offset + 2] = repr.totalLength >>> 8;
-  buf[offset + 3] = repr.totalLength & 0xff;
-  buf[offset + 4] = repr.identification >>> 8;
-  buf[offset + 5] = repr.identification & 0xff;
-  buf[offset + 6] = fo >>> 8;
-  buf[offset + 7] = fo & 0xff;
-  buf[offset + 8] = repr.ttl;
-  buf[offset + 9] = repr.protocol;
-  buf[offset + 10] = 0;
-  buf[offset + 11] = 0;
-  writeAddress(buf, offset + IPV4_FIELD.SRC, repr.src);
-  writeAddress(buf, offset + IPV4_FIELD.DST, repr.dst);
+  const p = VIEW.reset(buf, offset);
+  p.headerLength = hl;
+  p.tos = repr.tos;
+  p.totalLength = repr.totalLength;
+  p.identification = repr.identification;
+  p.setFragment(repr.dontFragment, repr.moreFragments, repr.fragmentOffset);
+  p.ttl = repr.ttl;
+  p.protocol = repr.protocol;
+  p.src = repr.src;
+  p.dst = repr.dst;
   // RFC 791 §3.1 "Padding": options area, if any, is End-of-Option-List (zero).
   buf.fill(0, offset + IPV4_MIN_HEADER_LEN, offset + hl);
-  const c = ~headerSum(buf, offset, hl) & 0xffff;
-  buf[offset + 10] = c >>> 8;
-  buf[offset + 11] = c & 0xff;
+  p.fillChecksum();
   return hl;
 }
