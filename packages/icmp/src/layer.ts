@@ -41,7 +41,7 @@ import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode, parseIcmp, pars
 /** What the ICMP layer needs from the IP layer: its output, and the error router. */
 export interface IcmpIp extends IpOutput {
   /** Routes a decoded ICMP error to the transport named in the quoted header. */
-  deliverError(error: TransportError, now: number): void;
+  deliverError(error: TransportError<Ipv4Address>, now: number): void;
 }
 
 export interface IcmpOptions {
@@ -230,7 +230,7 @@ class EchoReplyWriter implements PayloadWriter {
  * -1 to quote the bytes as they are: not vouched for by the link, not TCP/UDP, a UDP
  * datagram without checksum (0, RFC 768), or the field not inside the quote.
  */
-function completedSum(d: InboundDatagram, quotedLength: number, w: ErrorWriter): number {
+function completedSum(d: InboundDatagram<Ipv4Address>, quotedLength: number, w: ErrorWriter): number {
   if (d.checksumVerified !== true || d.reassembled) return -1;
   const field = d.protocol === PROTO_TCP ? 16 : d.protocol === PROTO_UDP ? 6 : -1;
   const t = d.payload;
@@ -358,7 +358,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   }
 
   /** RFC 792 / RFC 1122 §3.2.2: one received ICMP message. Valid only during the call. */
-  receive(d: InboundDatagram, now: number): void {
+  receive(d: InboundDatagram<Ipv4Address>, now: number): void {
     const s = this.counters;
     s.InMsgs++;
     // The echo request, first and without a view or record object: ping floods are the
@@ -458,7 +458,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * An error quoting one of our echo requests fails that ping with the errno Linux
    * would give (host unreachable → EHOSTUNREACH, and so on).
    */
-  receiveError(e: TransportError, _now: number): void {
+  receiveError(e: TransportError<Ipv4Address>, _now: number): void {
     const q = e.quoted;
     if (q.length < 8 || q[0] !== IcmpType.EchoRequest) return;
     const id = (q[4]! << 8) | q[5]!;
@@ -473,7 +473,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   }
 
   /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
-  private answerEcho(d: InboundDatagram, _now: number): void {
+  private answerEcho(d: InboundDatagram<Ipv4Address>, _now: number): void {
     const s = this.counters;
     // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be
     // silently discarded (Linux: icmp_echo_ignore_broadcasts=1). A request from a
@@ -504,7 +504,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * Then rate-limited by a token bucket (RFC 1812 §4.3.2.8; Linux icmp_msgs_per_sec /
    * icmp_msgs_burst): 1000 a second with a burst of 50 by default.
    */
-  destinationUnreachable(code: number, original: InboundDatagram, now: number): void {
+  destinationUnreachable(code: number, original: InboundDatagram<Ipv4Address>, now: number): void {
     // RFC 1191 §4: code 4 carries the next-hop MTU in the low 16 bits; we are a host, so
     // the only "next hop" we know is our own link.
     const rest = (code & 0xff) === UnreachableCode.FragmentationNeeded ? this.ip.mtu & 0xffff : 0;
@@ -516,12 +516,12 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * (fragment reassembly time exceeded, RFC 1122 §3.3.2) quoting the first fragment.
    * Same rules, quoting and rate limit as `destinationUnreachable`.
    */
-  timeExceeded(code: number, original: InboundDatagram, now: number): void {
+  timeExceeded(code: number, original: InboundDatagram<Ipv4Address>, now: number): void {
     if (this.sendError(IcmpType.TimeExceeded, code, 0, original, now)) this.counters.OutTimeExcds++;
   }
 
   /** Checks the rules and the bucket, then sends; true when the error left. */
-  private sendError(type: number, code: number, rest: number, original: InboundDatagram, now: number): boolean {
+  private sendError(type: number, code: number, rest: number, original: InboundDatagram<Ipv4Address>, now: number): boolean {
     const s = this.counters;
     const reason = this.suppression(original);
     if (reason !== undefined) {
@@ -551,7 +551,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     return true;
   }
 
-  private suppression(original: InboundDatagram): 'SuppressedIcmpError' | 'SuppressedBroadcast' | 'SuppressedFragment' | 'SuppressedSource' | undefined {
+  private suppression(original: InboundDatagram<Ipv4Address>): 'SuppressedIcmpError' | 'SuppressedBroadcast' | 'SuppressedFragment' | 'SuppressedSource' | undefined {
     if (original.protocol === PROTO_ICMP) {
       const type = original.payload[0];
       if (type === undefined || !isInformational(type)) return 'SuppressedIcmpError';
