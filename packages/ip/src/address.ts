@@ -156,8 +156,9 @@ export function sameSubnet(a: Ipv4Address, b: Ipv4Address, prefixLength: number)
   return ((a & m) >>> 0) === ((b & m) >>> 0);
 }
 
-export function isMulticast(a: Ipv4Address): boolean {
-  return a >>> 28 === 0xe;
+/** 224.0.0.0/4 (RFC 5771), or ff00::/8 (RFC 4291 §2.7). */
+export function isMulticast(a: IpAddress): boolean {
+  return typeof a === 'number' ? a >>> 28 === 0xe : a.charCodeAt(0) === 0xff;
 }
 
 /** Limited broadcast, or the directed broadcast of the given subnet. */
