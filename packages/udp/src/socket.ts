@@ -33,7 +33,7 @@
  * rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, stackClosedError, type Ipv4Address } from '@netstack/ip';
+import { ANY, BROADCAST, formatAddress, parseAddress, stackClosedError, type IpAddress, type Ipv4Address } from '@netstack/ip';
 import {
   missingArgs,
   alreadyBound,
@@ -182,7 +182,7 @@ export class UdpSocket extends EventEmitter {
   #lastHost = '';
   #lastHostAddr: Ipv4Address = ANY;
   /** The last source address formatted for a 'message' rinfo, and its text. */
-  #lastSrc = -1;
+  #lastSrc: IpAddress = -1;
   #lastSrcText = '';
   readonly #onAbort = (): void => {
     if (!this.#closed) this.close();
@@ -429,7 +429,7 @@ export class UdpSocket extends EventEmitter {
     if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
     if (!this.#inTable) return; // the implicit bind failed: like Node, the queued send is dropped with the 'error'
 
-    let dst: Ipv4Address;
+    let dst: IpAddress;
     let dstPort: number;
     let host: string | undefined;
     if (connected) {
@@ -468,7 +468,7 @@ export class UdpSocket extends EventEmitter {
 
   // ---- receive ------------------------------------------------------------------
 
-  #onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean {
+  #onDatagram(payload: Uint8Array, src: IpAddress, srcPort: number): boolean {
     if (this.#closed) return false;
     if (src !== this.#lastSrc) {
       this.#lastSrc = src;
