@@ -12,7 +12,7 @@
  *  - the public methods (`write`, `read`, `shutdown`, `close`, `abort`...) are the
  *    user calls of §3.10.1-§3.10.6; see `layer.ts` for the endpoint API contract.
  */
-import type { Ipv4Address } from '@netstack/ip';
+import type { IpAddress } from '@netstack/ip';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
@@ -20,7 +20,7 @@ import type { TcpLayer, TcpListener, ResolvedConfig } from './layer.js';
 import { Rack } from './rack.js';
 import { Assembler, RingBuffer } from './ring.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
-import { ACK, CWR, ECE, FIN, RST, SYN, PSH } from './wire.js';
+import { ACK, CWR, ECE, FIN, RST, SYN, PSH, mssForMtu } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
 
 export type TcpState =
@@ -146,7 +146,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal hash-bucket chain in the connection table */
   nextInBucket: TcpConnection | undefined = undefined;
   /** @internal */
-  key = 0;
+  key: number | string = 0;
   /** @internal set while the connection is in the table */
   inTable = false;
   /** @internal passive open not yet accepted */
@@ -160,9 +160,9 @@ export class TcpConnection implements HeapEntry {
 
   private _state: TcpState = 'CLOSED';
   handler: TcpHandler;
-  readonly localAddress: Ipv4Address;
+  readonly localAddress: IpAddress;
   readonly localPort: number;
-  readonly remoteAddress: Ipv4Address;
+  readonly remoteAddress: IpAddress;
   readonly remotePort: number;
 
   // --- Send sequence variables (RFC 9293 §3.3.1) ---
@@ -325,9 +325,9 @@ export class TcpConnection implements HeapEntry {
   constructor(
     private readonly layer: TcpLayer,
     private readonly cfg: ResolvedConfig,
-    localAddress: Ipv4Address,
+    localAddress: IpAddress,
     localPort: number,
-    remoteAddress: Ipv4Address,
+    remoteAddress: IpAddress,
     remotePort: number,
     options: TcpConnectionOptions,
     handler: TcpHandler | undefined,
@@ -346,7 +346,7 @@ export class TcpConnection implements HeapEntry {
     this.rto = cfg.rtoInitial;
     // RFC 9293 §3.7.1: the MSS we can receive, from the MTU of the interface towards the
     // peer (loopback: 65535, as Linux's lo gives 65483 with options).
-    this.advMss = Math.max(cfg.minMss, (layer.ip.interfaceMtu?.(remoteAddress) ?? layer.ip.mtu) - 40);
+    this.advMss = Math.max(cfg.minMss, mssForMtu(layer.ip.interfaceMtu?.(remoteAddress) ?? layer.ip.mtu, layer.ip, remoteAddress));
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
     let shift = 0;
@@ -689,7 +689,7 @@ export class TcpConnection implements HeapEntry {
 
   /** @internal */
   updateSndMss(pathMtu = this.layer.ip.pathMtu(this.remoteAddress)): void {
-    const mss = Math.max(this.cfg.minMss, Math.min(this.peerMss, pathMtu - 40));
+    const mss = Math.max(this.cfg.minMss, Math.min(this.peerMss, mssForMtu(pathMtu, this.layer.ip, this.remoteAddress)));
     const eff = mss - (this.tsOk ? 12 : 0);
     if (eff !== this.sndMss) {
       this.sndMss = eff;

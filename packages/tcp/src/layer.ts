@@ -26,7 +26,7 @@
  *   tcp.pollAt() -> earliest deadline (ms) or Infinity;  tcp.poll(now) runs due timers
  *   tcp.stats()  -> /proc/net/snmp-style counters (a snapshot)
  *
- * Addresses are `Ipv4Address` numbers (see @netstack/ip `parseAddress`).
+ * Addresses are `IpAddress` values of either family (numbers for IPv4; see @netstack/ip).
  *
  * ## Events and re-entrancy
  * Handler callbacks (`TcpHandler`, `ListenHandler`) run synchronously but only
@@ -50,8 +50,8 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { EphemeralPorts, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, pseudoHeaderSum } from '@netstack/ip';
-import type { IcmpErrnoCode, InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
+import { EphemeralPorts, IPV6_ANY, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
+import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { Cubic } from './cubic.js';
@@ -62,7 +62,7 @@ import { DeadlineHeap } from './heap.js';
 import { MemoryAccount } from './ring.js';
 import { COOKIE_MSS_TABLE, COOKIE_PERIOD_MS, checkSynCookie, cookieMssIndex, generateIsn, makeSynCookie, timestampOffset } from './isn.js';
 import { seqAdd, seqLe } from './seq.js';
-import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
+import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, mssForMtu, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
 
 /** The message of the TcpError an ICMP error gives (strerror-like, as before). */
@@ -309,7 +309,7 @@ export interface ListenOptions {
   /** 0: an ephemeral port (RFC 6056), read it back from `TcpListener.port`. */
   port: number;
   /** Local address to accept on; default ANY (0). */
-  address?: Ipv4Address;
+  address?: IpAddress;
   /** Accept queue bound (completed connections not yet accepted). Default 128. */
   backlog?: number;
   /** SYN queue bound (SYN-RECEIVED connections). Default: backlog. */
@@ -319,10 +319,10 @@ export interface ListenOptions {
 }
 
 export interface ConnectOptions {
-  remoteAddress: Ipv4Address;
+  remoteAddress: IpAddress;
   remotePort: number;
   /** Default: the IP layer's source address towards the remote. */
-  localAddress?: Ipv4Address;
+  localAddress?: IpAddress;
   /** Default: an ephemeral port in 49152-65535 (RFC 6335), chosen by RFC 6056 Algorithm 4. */
   localPort?: number;
   options?: TcpConnectionOptions;
@@ -331,7 +331,7 @@ export interface ConnectOptions {
 /** A passive open (LISTEN). */
 export class TcpListener {
   readonly port: number;
-  readonly address: Ipv4Address;
+  readonly address: IpAddress;
   readonly backlog: number;
   readonly synBacklog: number;
   readonly options: TcpConnectionOptions;
@@ -381,7 +381,9 @@ export class TcpListener {
   }
 }
 
-function bucketKey(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+/** IPv4: a hash of the 4-tuple (bucket chains resolve collisions); IPv6: the exact `tupleKey`. */
+function bucketKey(localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number | string {
+  if (typeof localAddr !== 'number' || typeof remoteAddr !== 'number') return tupleKey(localAddr, localPort, remoteAddr, remotePort);
   let h = Math.imul(remoteAddr ^ 0x9e3779b9, 0x85ebca6b);
   h ^= Math.imul((remotePort << 16) | localPort, 0xc2b2ae35);
   h ^= Math.imul(localAddr, 0x27d4eb2f);
@@ -417,7 +419,7 @@ class SegmentWriter implements PayloadWriter {
   dataOff = 0;
   dataLen = 0;
   partial = false;
-  writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
+  writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void {
     const hl = emitTcpHeader(this.repr, buf, offset);
     if (this.dataLen > 0 && this.conn !== undefined) this.conn.sendBuf.peek(this.dataOff, this.dataLen, buf, offset + hl);
     if (this.partial) {
@@ -436,7 +438,7 @@ export class TcpLayer implements TransportProtocol {
   /** @internal */ readonly config: ResolvedConfig;
   /** @internal live counters; read them through `stats()` */
   readonly counters: TcpStats;
-  private readonly table = new Map<number, TcpConnection>();
+  private readonly table = new Map<number | string, TcpConnection>();
   private connCount = 0;
   private readonly listeners = new Map<number, TcpListener[]>();
   /** RFC 6056 Algorithm 4, keyed by isnKey: connect's, and listen(0)'s, ports. */
@@ -606,7 +608,7 @@ export class TcpLayer implements TransportProtocol {
 
   // ================================================================ table
 
-  private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
+  private lookup(localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): TcpConnection | undefined {
     let c = this.table.get(bucketKey(localAddr, localPort, remoteAddr, remotePort));
     while (c !== undefined) {
       if (c.localPort === localPort && c.remotePort === remotePort && c.remoteAddress === remoteAddr && c.localAddress === localAddr) return c;
@@ -681,11 +683,11 @@ export class TcpLayer implements TransportProtocol {
    */
   connect(opts: ConnectOptions, now: number, handler: TcpHandler): TcpConnection {
     return this.run(() => {
-      const remote = opts.remoteAddress >>> 0;
+      const remote = typeof opts.remoteAddress === 'number' ? opts.remoteAddress >>> 0 : opts.remoteAddress;
       if (!validPort(opts.remotePort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid remote port ${opts.remotePort}`);
       checkCongestionControl(opts.options?.congestionControl);
       if (opts.localPort !== undefined && !validPort(opts.localPort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid local port ${opts.localPort}`);
-      if (remote === 0 || remote === 0xffffffff || remote >>> 28 === 0xe) throw usageError('ERR_INVALID_ARG_VALUE', 'invalid remote address');
+      if (remote === 0 || remote === 0xffffffff || remote === IPV6_ANY || isMulticast(remote)) throw usageError('ERR_INVALID_ARG_VALUE', 'invalid remote address');
       const local = opts.localAddress ?? this.ip.sourceFor(remote);
       if (local === undefined) throw usageError('ENETUNREACH', 'no route to the remote address');
       if (this.connCount >= this.config.maxConnections) throw usageError('ENOBUFS', 'connection table full');
@@ -734,7 +736,7 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** A listener on `port` whose address overlaps `addr` (0.0.0.0 overlaps every address). */
-  private listenClash(port: number, addr: number): boolean {
+  private listenClash(port: number, addr: IpAddress): boolean {
     const list = this.listeners.get(port);
     return list !== undefined && list.some((l) => l.address === addr || l.address === 0 || addr === 0);
   }
@@ -753,7 +755,7 @@ export class TcpLayer implements TransportProtocol {
     }, undefined);
   }
 
-  private findListener(addr: number, port: number): TcpListener | undefined {
+  private findListener(addr: IpAddress, port: number): TcpListener | undefined {
     const list = this.listeners.get(port);
     if (list === undefined) return undefined;
     for (const l of list) if (l.address === addr) return l;
@@ -819,7 +821,7 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** RFC 9293 §3.10.7.1: a segment for no connection is answered with RST (never an RST). */
-  private resetNowhere(seg: TcpRepr, remote: number): void {
+  private resetNowhere(seg: TcpRepr, remote: IpAddress): void {
     if (seg.flags & RST) return;
     if (seg.flags & ACK) {
       this.sendRaw(remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, false);
@@ -1029,7 +1031,7 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */
-  private sendRaw(remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void {
+  private sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void {
     const w = this.writer;
     const r = w.repr;
     const o = r.options;
@@ -1040,7 +1042,7 @@ export class TcpLayer implements TransportProtocol {
     r.flags = flags;
     r.window = window;
     r.urgent = 0;
-    o.mss = mss ? Math.max(this.config.minMss, (this.ip.interfaceMtu?.(remote) ?? this.ip.mtu) - 40) : undefined;
+    o.mss = mss ? Math.max(this.config.minMss, mssForMtu(this.ip.interfaceMtu?.(remote) ?? this.ip.mtu, this.ip, remote)) : undefined;
     o.windowScale = undefined;
     o.sackPermitted = undefined;
     o.sackBlocks = undefined;
