@@ -29,6 +29,7 @@ import {
   type InboundDatagram,
   type IpOutput,
   type Ipv4Address,
+  type IpAddress,
   type PayloadWriter,
   type SendError,
   type SendOptions,
@@ -41,7 +42,7 @@ import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode, parseIcmp, pars
 /** What the ICMP layer needs from the IP layer: its output, and the error router. */
 export interface IcmpIp extends IpOutput {
   /** Routes a decoded ICMP error to the transport named in the quoted header. */
-  deliverError(error: TransportError<Ipv4Address>, now: number): void;
+  deliverError(error: TransportError, now: number): void;
 }
 
 export interface IcmpOptions {
@@ -190,7 +191,8 @@ function isInformational(type: number): boolean {
 }
 
 /** RFC 1122 §3.2.2: a source that does not define a single host. */
-function isNonUnicastSource(a: Ipv4Address, subnet: IcmpOptions['subnet']): boolean {
+function isNonUnicastSource(a: IpAddress, subnet: IcmpOptions['subnet']): boolean {
+  if (typeof a !== 'number') return true; // ICMPv4 answers IPv4 hosts only
   return (
     a === 0 || // zero address
     // 127/8 is a host here: the IP layer admits it only through its loopback (RFC 1122
@@ -230,7 +232,7 @@ class EchoReplyWriter implements PayloadWriter {
  * -1 to quote the bytes as they are: not vouched for by the link, not TCP/UDP, a UDP
  * datagram without checksum (0, RFC 768), or the field not inside the quote.
  */
-function completedSum(d: InboundDatagram<Ipv4Address>, quotedLength: number, w: ErrorWriter): number {
+function completedSum(d: InboundDatagram, quotedLength: number, w: ErrorWriter): number {
   if (d.checksumVerified !== true || d.reassembled) return -1;
   const field = d.protocol === PROTO_TCP ? 16 : d.protocol === PROTO_UDP ? 6 : -1;
   const t = d.payload;
@@ -358,7 +360,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   }
 
   /** RFC 792 / RFC 1122 §3.2.2: one received ICMP message. Valid only during the call. */
-  receive(d: InboundDatagram<Ipv4Address>, now: number): void {
+  receive(d: InboundDatagram, now: number): void {
     const s = this.counters;
     s.InMsgs++;
     // The echo request, first and without a view or record object: ping floods are the
@@ -458,7 +460,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * An error quoting one of our echo requests fails that ping with the errno Linux
    * would give (host unreachable → EHOSTUNREACH, and so on).
    */
-  receiveError(e: TransportError<Ipv4Address>, _now: number): void {
+  receiveError(e: TransportError, _now: number): void {
     const q = e.quoted;
     if (q.length < 8 || q[0] !== IcmpType.EchoRequest) return;
     const id = (q[4]! << 8) | q[5]!;
@@ -473,7 +475,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   }
 
   /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
-  private answerEcho(d: InboundDatagram<Ipv4Address>, _now: number): void {
+  private answerEcho(d: InboundDatagram, _now: number): void {
     const s = this.counters;
     // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be
     // silently discarded (Linux: icmp_echo_ignore_broadcasts=1). A request from a
@@ -504,7 +506,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * Then rate-limited by a token bucket (RFC 1812 §4.3.2.8; Linux icmp_msgs_per_sec /
    * icmp_msgs_burst): 1000 a second with a burst of 50 by default.
    */
-  destinationUnreachable(code: number, original: InboundDatagram<Ipv4Address>, now: number): void {
+  destinationUnreachable(code: number, original: InboundDatagram, now: number): void {
     // RFC 1191 §4: code 4 carries the next-hop MTU in the low 16 bits; we are a host, so
     // the only "next hop" we know is our own link.
     const rest = (code & 0xff) === UnreachableCode.FragmentationNeeded ? this.ip.mtu & 0xffff : 0;
@@ -516,12 +518,12 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    * (fragment reassembly time exceeded, RFC 1122 §3.3.2) quoting the first fragment.
    * Same rules, quoting and rate limit as `destinationUnreachable`.
    */
-  timeExceeded(code: number, original: InboundDatagram<Ipv4Address>, now: number): void {
+  timeExceeded(code: number, original: InboundDatagram, now: number): void {
     if (this.sendError(IcmpType.TimeExceeded, code, 0, original, now)) this.counters.OutTimeExcds++;
   }
 
   /** Checks the rules and the bucket, then sends; true when the error left. */
-  private sendError(type: number, code: number, rest: number, original: InboundDatagram<Ipv4Address>, now: number): boolean {
+  private sendError(type: number, code: number, rest: number, original: InboundDatagram, now: number): boolean {
     const s = this.counters;
     const reason = this.suppression(original);
     if (reason !== undefined) {
@@ -551,7 +553,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     return true;
   }
 
-  private suppression(original: InboundDatagram<Ipv4Address>): 'SuppressedIcmpError' | 'SuppressedBroadcast' | 'SuppressedFragment' | 'SuppressedSource' | undefined {
+  private suppression(original: InboundDatagram): 'SuppressedIcmpError' | 'SuppressedBroadcast' | 'SuppressedFragment' | 'SuppressedSource' | undefined {
     if (original.protocol === PROTO_ICMP) {
       const type = original.payload[0];
       if (type === undefined || !isInformational(type)) return 'SuppressedIcmpError';
@@ -689,7 +691,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     if (p.deadline <= this.earliest) this.earliestStale = true;
   }
 
-  private matchReply(src: Ipv4Address, id: number, seq: number, data: Uint8Array, ttl: number, now: number): void {
+  private matchReply(src: IpAddress, id: number, seq: number, data: Uint8Array, ttl: number, now: number): void {
     const entry = this.pings.get(id * 0x10000 + seq);
     if (entry === undefined || entry.dst !== src) {
       this.counters.EchoReplyUnmatched++;

@@ -292,7 +292,8 @@ export class Ipv4Layer implements IpOutput {
     return dst >>> 24 === 127 && this.onLoopback !== undefined ? LOOPBACK_ADDRESS : this.address;
   }
 
-  pathMtu(dst: Ipv4Address): number {
+  pathMtu(dst: IpAddress): number {
+    if (typeof dst !== 'number') return this.mtu; // not routed here (sourceFor says so)
     if (this.isLocal(dst)) return LOOPBACK_MTU;
     const link = this.mtu;
     const cached = this.pmtu.get(dst);
@@ -383,7 +384,7 @@ export class Ipv4Layer implements IpOutput {
    * non-initial fragment (a reassembled datagram is fine: it includes fragment 0), or
    * a source that is not a single host (0, 127/8, multicast, class E, our directed broadcast).
    */
-  reportUnreachable(code: number, datagram: InboundDatagram<Ipv4Address>, now: number): void {
+  reportUnreachable(code: number, datagram: InboundDatagram, now: number): void {
     const r = this.reporter;
     if (r === undefined || !this.mayAnswer(datagram)) {
       this.c.OutErrorReportsSuppressed++;
@@ -541,7 +542,8 @@ export class Ipv4Layer implements IpOutput {
     return dst === BROADCAST || dst === this.directedBroadcast || isMulticast(dst);
   }
 
-  private mayAnswer(dg: InboundDatagram<Ipv4Address>): boolean {
+  private mayAnswer(dg: InboundDatagram): boolean {
+    if (typeof dg.src !== 'number' || typeof dg.dst !== 'number') return false; // not a datagram of this layer
     if (dg.toBroadcast || this.isBroadcastOrMulticast(dg.dst)) return false;
     // 127/8 reaches us only through the loopback, where it is a host (Linux answers on lo).
     if ((!isUnicastHost(dg.src) && dg.src >>> 24 !== 127) || dg.src === this.directedBroadcast) return false;
@@ -558,8 +560,8 @@ export class Ipv4Layer implements IpOutput {
    * (type 3 code 4) lowers the path MTU first (RFC 1191 §6.1), so the transport sees
    * the new value; then the error goes to the transport of the quoted protocol.
    */
-  deliverError(e: TransportError<Ipv4Address>, now: number): void {
-    if (!this.isLocalAddress(e.src)) {
+  deliverError(e: TransportError, now: number): void {
+    if (typeof e.dst !== 'number' || !this.isLocalAddress(e.src)) {
       this.c.dropped['error-not-ours']++;
       return;
     }
