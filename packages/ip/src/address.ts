@@ -26,14 +26,6 @@ export function addressFamily(a: IpAddress): AddressFamily {
   return typeof a === 'number' ? 'IPv4' : 'IPv6';
 }
 
-export function isIpv4(a: IpAddress): a is Ipv4Address {
-  return typeof a === 'number';
-}
-
-export function isIpv6(a: IpAddress): a is Ipv6Address {
-  return typeof a === 'string';
-}
-
 /** 4 or 16: the bytes of `a` on the wire. */
 export function addressLength(a: IpAddress): 4 | 16 {
   return typeof a === 'number' ? 4 : 16;
@@ -51,8 +43,6 @@ export function minHeaderLength(a: IpAddress): 20 | 40 {
 
 /** The unspecified IPv6 address `::` (RFC 4291 §2.5.2). */
 export const IPV6_ANY = '\0'.repeat(16) as Ipv6Address;
-/** The IPv6 minimum link MTU (RFC 8200 §5). */
-export const IPV6_MIN_MTU = 1280;
 
 /** The IPv6 address in `buf[off..off+16)`. */
 export function readIpv6Address(buf: Uint8Array, off: number): Ipv6Address {
