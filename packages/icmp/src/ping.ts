@@ -6,7 +6,7 @@
  *
  * Pure protocol logic: time is the `now` argument (milliseconds); no clock, no timer.
  */
-import { PROTO_ICMP, formatAddress, type IpOutput, type Ipv4Address, type PayloadWriter, type SendError, type TransportError } from '@netstack/ip';
+import { PROTO_ICMP, formatAddress, type IpAddress, type IpOutput, type Ipv4Address, type PayloadWriter, type SendError, type TransportError } from '@netstack/ip';
 import { argTypeError, checkInteger, icmpErrorErrno, opError, rangeError, type OpError } from '@netstack/ip';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType } from './wire.js';
 
@@ -256,7 +256,7 @@ export class PingClient {
   }
 
   /** An echo reply (RFC 792) received by the layer: completes the ping it matches, or is counted. */
-  receiveReply(src: Ipv4Address, id: number, seq: number, data: Uint8Array, ttl: number, now: number): void {
+  receiveReply(src: IpAddress, id: number, seq: number, data: Uint8Array, ttl: number, now: number): void {
     const entry = this.pings.get(id * 0x10000 + seq);
     if (entry === undefined || entry.dst !== src) {
       this.counters.EchoReplyUnmatched++;

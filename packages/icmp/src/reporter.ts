@@ -18,6 +18,7 @@ import {
   isMulticast,
   type InboundDatagram,
   type IpOutput,
+  type IpAddress,
   type Ipv4Address,
   type PayloadWriter,
 } from '@netstack/ip';
@@ -71,7 +72,8 @@ function isInformational(type: number): boolean {
 }
 
 /** RFC 1122 §3.2.2: a source that does not define a single host. */
-export function isNonUnicastSource(a: Ipv4Address, subnet: Subnet | undefined): boolean {
+export function isNonUnicastSource(a: IpAddress, subnet: Subnet | undefined): boolean {
+  if (typeof a !== 'number') return true; // ICMPv4 answers IPv4 hosts only
   return (
     a === 0 || // zero address
     // 127/8 is a host here: the IP layer admits it only through its loopback (RFC 1122

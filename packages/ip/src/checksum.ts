@@ -7,6 +7,7 @@
  * that goes on the wire. A received packet is valid when the sum over it (checksum
  * field included) is 0xffff.
  */
+import type { IpAddress } from './address.js';
 
 /**
  * One's-complement sum of bytes [start, end) of `buf`, added to `initial`; result in 0..0xffff.
@@ -55,11 +56,26 @@ export function checksum(buf: Uint8Array, start = 0, end = buf.length, initial =
 }
 
 /**
- * Sum of the TCP/UDP pseudo-header (RFC 768, RFC 9293 §3.1): source, destination,
- * zero+protocol, transport length. Chain it through `sum16(..., initial)`.
+ * Sum of the TCP/UDP pseudo-header: for IPv4 (RFC 768, RFC 9293 §3.1) source,
+ * destination, zero+protocol, 16-bit transport length; for IPv6 (RFC 8200 §8.1) the
+ * 16-byte source and destination, the 32-bit upper-layer length, three zero bytes and
+ * the next header. Both sums are the address words plus protocol plus length, so one
+ * formula serves; the IPv4 branch is the one the hot path takes. Chain it through
+ * `sum16(..., initial)`.
  */
-export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
-  return fold((src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length);
+export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number, length: number): number {
+  if (typeof src === 'number' && typeof dst === 'number') {
+    return fold((src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length);
+  }
+  return fold(addressSum(src) + addressSum(dst) + protocol + (length >>> 16) + (length & 0xffff));
+}
+
+/** Sum of the 16-bit words of an address (2 for IPv4, 8 for IPv6), unfolded. */
+function addressSum(a: IpAddress): number {
+  if (typeof a === 'number') return (a >>> 16) + (a & 0xffff);
+  let s = 0;
+  for (let i = 0; i < 16; i += 2) s += (a.charCodeAt(i) << 8) | a.charCodeAt(i + 1);
+  return s;
 }
 
 /**

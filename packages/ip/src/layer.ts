@@ -31,7 +31,7 @@
  *   (super-segments from the kernel) are accepted like any other.
  */
 import {
-  BROADCAST, formatAddress, isBroadcast, isMulticast, parseAddress, prefixMask, sameSubnet, type Ipv4Address,
+  BROADCAST, formatAddress, isBroadcast, isMulticast, parseAddress, prefixMask, sameSubnet, type Ipv4Address, type IpAddress,
 } from './address.js';
 import { codedError } from './errors.js';
 import {
@@ -84,7 +84,7 @@ interface InScratch {
   /** The current packet came through the loopback queue (127/8 allowed). */
   local: boolean;
   repr: Ipv4Repr;
-  dg: InboundDatagram;
+  dg: InboundDatagram<Ipv4Address>;
   /** Reassembly output, allocated on first use. */
   asm: Uint8Array | undefined;
   /** The payload views handed to transports (no view per packet). */
@@ -100,7 +100,7 @@ interface OutScratch {
 
 const EMPTY = new Uint8Array(0);
 
-function newDatagram(): InboundDatagram {
+function newDatagram(): InboundDatagram<Ipv4Address> {
   return {
     src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, payload: EMPTY, packet: EMPTY, headerLength: IPV4_MIN_HEADER_LEN,
     toBroadcast: false, reassembled: false, checksumVerified: false,
@@ -164,7 +164,7 @@ export class Ipv4Layer implements IpOutput {
   private outDepth = 0;
   private pollBuf: Uint8Array | undefined;
   private readonly pollRepr: Ipv4Repr = emptyIpv4Repr();
-  private readonly pollDg: InboundDatagram = newDatagram();
+  private readonly pollDg: InboundDatagram<Ipv4Address> = newDatagram();
   private readonly pollViews = new ViewCache();
   /** Bound once: no closure per poll. */
   private readonly onExpired = (first: Uint8Array, now: number): void => this.reassemblyTimedOut(first, now);
@@ -261,7 +261,9 @@ export class Ipv4Layer implements IpOutput {
     return this.gateway;
   }
 
-  sourceFor(dst: Ipv4Address): Ipv4Address | undefined {
+  /** Undefined for an IPv6 `dst` too: this layer routes IPv4 only. */
+  sourceFor(dst: IpAddress): Ipv4Address | undefined {
+    if (typeof dst !== 'number') return undefined;
     return this.route(dst) === undefined ? undefined : this.sourceAddress(dst);
   }
 
@@ -271,8 +273,13 @@ export class Ipv4Layer implements IpOutput {
   }
 
   /** An address a socket may bind: ours, or 127/8 with loopback on. */
-  isLocalAddress(a: Ipv4Address): boolean {
-    return a === this.address || (this.onLoopback !== undefined && a >>> 24 === 127);
+  isLocalAddress(a: IpAddress): boolean {
+    return a === this.address || (typeof a === 'number' && this.onLoopback !== undefined && a >>> 24 === 127);
+  }
+
+  /** The IPv4 header this layer puts in front of a transport header: 20 (it sends no options). */
+  networkHeaderLength(): number {
+    return IPV4_MIN_HEADER_LEN;
   }
 
   /** The MTU of the interface that reaches `dst` (65535 for loopback): what an MSS is advertised from. */
@@ -285,7 +292,8 @@ export class Ipv4Layer implements IpOutput {
     return dst >>> 24 === 127 && this.onLoopback !== undefined ? LOOPBACK_ADDRESS : this.address;
   }
 
-  pathMtu(dst: Ipv4Address): number {
+  pathMtu(dst: IpAddress): number {
+    if (typeof dst !== 'number') return this.mtu; // not routed here (sourceFor says so)
     if (this.isLocal(dst)) return LOOPBACK_MTU;
     const link = this.mtu;
     const cached = this.pmtu.get(dst);
@@ -517,7 +525,7 @@ export class Ipv4Layer implements IpOutput {
     t.receive(dg, now);
   }
 
-  private fillDatagram(dg: InboundDatagram, r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, views: ViewCache): void {
+  private fillDatagram(dg: InboundDatagram<Ipv4Address>, r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, views: ViewCache): void {
     dg.src = r.src;
     dg.dst = r.dst;
     dg.protocol = r.protocol;
@@ -535,6 +543,7 @@ export class Ipv4Layer implements IpOutput {
   }
 
   private mayAnswer(dg: InboundDatagram): boolean {
+    if (typeof dg.src !== 'number' || typeof dg.dst !== 'number') return false; // not a datagram of this layer
     if (dg.toBroadcast || this.isBroadcastOrMulticast(dg.dst)) return false;
     // 127/8 reaches us only through the loopback, where it is a host (Linux answers on lo).
     if ((!isUnicastHost(dg.src) && dg.src >>> 24 !== 127) || dg.src === this.directedBroadcast) return false;
@@ -552,7 +561,7 @@ export class Ipv4Layer implements IpOutput {
    * the new value; then the error goes to the transport of the quoted protocol.
    */
   deliverError(e: TransportError, now: number): void {
-    if (!this.isLocalAddress(e.src)) {
+    if (typeof e.dst !== 'number' || !this.isLocalAddress(e.src)) {
       this.c.dropped.ErrorNotOurs++;
       return;
     }

@@ -15,6 +15,7 @@
  * follow each other.
  */
 import { createHash } from 'node:crypto';
+import { IPV6_ANY, writeAddress, type IpAddress } from './address.js';
 
 /** RFC 6335 §6 dynamic ports: 49152-65535. */
 export const EPHEMERAL_LOW = 49152;
@@ -29,9 +30,12 @@ export class EphemeralPorts {
   private readonly key: Uint8Array;
   private readonly table = new Uint32Array(TABLE_LENGTH);
   private readonly msg = new Uint8Array(16);
+  /** The message for an IPv6 3-tuple: 16-byte addresses, then the same 8 bytes. */
+  private readonly msg6 = new Uint8Array(40);
   /** Selections with no remote so far: each gets its own keyed starting point. */
   private serial = 0;
   private readonly msgView = new DataView(this.msg.buffer);
+  private readonly msg6View = new DataView(this.msg6.buffer);
 
   /** `key`: the stack's secret; `tag` separates this instance's hashes from other uses of the key. */
   constructor(key: Uint8Array, low = EPHEMERAL_LOW, high = EPHEMERAL_HIGH, private readonly tag = 6056) {
@@ -52,18 +56,21 @@ export class EphemeralPorts {
    * remotePort); undefined when every port of the range was tried (the caller's errno:
    * EADDRNOTAVAIL for connect, EADDRINUSE for bind/listen, as before).
    */
-  select(local: number, remote: number, remotePort: number, free: (port: number) => boolean): number | undefined {
-    const dv = this.msgView;
-    dv.setUint32(0, local >>> 0);
-    dv.setUint32(4, remote >>> 0);
-    dv.setUint16(8, remotePort);
-    dv.setUint16(10, this.tag & 0xffff);
+  select(local: IpAddress, remote: IpAddress, remotePort: number, free: (port: number) => boolean): number | undefined {
+    // The 3-tuple's bytes: 4-byte addresses for IPv4 (the message as it always was), 16 for IPv6.
+    const v4 = typeof local === 'number' && typeof remote === 'number';
+    const msg = v4 ? this.msg : this.msg6;
+    const dv = v4 ? this.msgView : this.msg6View;
+    let o = writeAddress(msg, 0, v4 ? local : widen(local));
+    o += writeAddress(msg, o, v4 ? remote : widen(remote));
+    dv.setUint16(o, remotePort);
+    dv.setUint16(o + 2, this.tag & 0xffff);
     // No remote (bind(0), listen(0)): Algorithm 4 would hand out successive ports from one
     // offset, so whoever saw one could guess the next. Each such selection starts from its
     // own keyed point instead (as Linux starts bind(0) at a random offset): still
     // deterministic for a given key, unpredictable without it.
-    dv.setUint32(12, remote === 0 && remotePort === 0 ? ++this.serial : 0);
-    const h = createHash('sha256').update(this.key).update(this.msg).digest();
+    dv.setUint32(o + 4, (remote === 0 || remote === IPV6_ANY) && remotePort === 0 ? ++this.serial : 0);
+    const h = createHash('sha256').update(this.key).update(msg).digest();
     const offset = h.readUInt32BE(0); // F
     const index = h.readUInt32BE(4) % TABLE_LENGTH; // G
     const n = this.high - this.low + 1;
@@ -75,4 +82,10 @@ export class EphemeralPorts {
     }
     return undefined;
   }
+}
+
+/** An address as 16 bytes for the IPv6 message: IPv4 as ::ffff:a.b.c.d (RFC 4291 §2.5.5.2). */
+function widen(a: IpAddress): IpAddress {
+  if (typeof a !== 'number') return a;
+  return (`\0\0\0\0\0\0\0\0\0\0\xff\xff` + String.fromCharCode(a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255)) as IpAddress;
 }

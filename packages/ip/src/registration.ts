@@ -12,7 +12,7 @@
  * through an `ErrorReporter` that the facade installs.
  */
 import type { PacketMeta } from '@netstack/common';
-import type { Ipv4Address } from './address.js';
+import type { IpAddress } from './address.js';
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -31,9 +31,10 @@ export type LinkPacketMeta = Readonly<PacketMeta>;
  * One received datagram, as the IP layer hands it to a transport. The record and
  * its views are reused: valid only during the `receive` call. Keep bytes by copying.
  */
-export interface InboundDatagram {
-  src: Ipv4Address;
-  dst: Ipv4Address;
+export interface InboundDatagram<A extends IpAddress = IpAddress> {
+  /** Of the family of the layer that delivers it (the IPv4 layer: `InboundDatagram<Ipv4Address>`). */
+  src: A;
+  dst: A;
   protocol: number;
   ttl: number;
   tos: number;
@@ -56,15 +57,15 @@ export interface InboundDatagram {
 }
 
 /** An ICMP error, decoded by icmp and routed by ip to the transport named in the quoted header. */
-export interface TransportError {
+export interface TransportError<A extends IpAddress = IpAddress> {
   /** ICMP type: 3 destination unreachable, 11 time exceeded, 12 parameter problem, 4 source quench. */
   icmpType: number;
   icmpCode: number;
   /** Who sent the ICMP error. */
-  reporter: Ipv4Address;
+  reporter: A;
   /** Fields of the quoted (our own, earlier sent) datagram. */
-  src: Ipv4Address;
-  dst: Ipv4Address;
+  src: A;
+  dst: A;
   protocol: number;
   /** The quoted transport bytes after the quoted IP header (at least 8: ports, TCP sequence number). */
   quoted: Uint8Array;
@@ -194,29 +195,35 @@ export interface SendOptions {
  */
 export interface PayloadWriter {
   /** Writes exactly the announced number of bytes at `buf[offset...]`; `src` is the chosen source address (pseudo-header). */
-  writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void;
+  writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void;
 }
 
 /** The IP layer as transports see it. */
 export interface IpOutput {
   /** The stack's own address. */
-  readonly address: Ipv4Address;
+  readonly address: IpAddress;
   /** The on-link subnet's broadcast address (-1 for /31 and /32: none). */
   readonly directedBroadcast?: number;
   /** The link MTU. */
   readonly mtu: number;
   /** Source address to use towards `dst`, or undefined when there is no route. */
-  sourceFor(dst: Ipv4Address): Ipv4Address | undefined;
+  sourceFor(dst: IpAddress): IpAddress | undefined;
   /** Path MTU towards `dst` (link MTU unless lowered by RFC 1191). */
+  /**
+   * Bytes of network-layer header in front of a transport header towards `dst` (20 for
+   * IPv4 without options); `minHeaderLength(dst)` when absent. Transports derive their
+   * MSS from it: MTU - this - the TCP header (RFC 9293 §3.7.1, RFC 8200 §5).
+   */
+  networkHeaderLength?(dst: IpAddress): number;
   /** The MTU of the interface towards `dst` (65535 for loopback destinations); `mtu` when absent. */
-  interfaceMtu?(dst: Ipv4Address): number;
+  interfaceMtu?(dst: IpAddress): number;
   /** An address sockets may bind (ours, or 127/8 with loopback); `address` alone when absent. */
-  isLocalAddress?(a: Ipv4Address): boolean;
-  pathMtu(dst: Ipv4Address): number;
+  isLocalAddress?(a: IpAddress): boolean;
+  pathMtu(dst: IpAddress): number;
   /** Sends `payload` (borrowed for the call) as one datagram, fragmenting when needed and allowed. */
-  send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined;
+  send(dst: IpAddress, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined;
   /** Like `send`, but the payload of `length` bytes is written by `writer` into the output buffer. */
-  sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined;
+  sendWith(dst: IpAddress, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined;
   /** Asks the installed ErrorReporter to answer `datagram` with destination unreachable `code`. */
   reportUnreachable(code: number, datagram: InboundDatagram, now: number): void;
 
@@ -226,7 +233,7 @@ export interface IpOutput {
    * The largest transport length (header + data) one `sendSegment` may carry towards `dst`:
    * 65515 (65535 - 20) when the link does TCP segmentation offload, else pathMtu - 20.
    */
-  maxSegmentPayload?(dst: Ipv4Address): number;
+  maxSegmentPayload?(dst: IpAddress): number;
   /** True when `sendSegment` may be used: the link completes partial transport checksums. */
   readonly checksumOffload?: boolean;
   /**
@@ -238,7 +245,7 @@ export interface IpOutput {
    * ENOBUFS when the link dropped it. Only valid while `checksumOffload` is true.
    */
   sendSegment?(
-    dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number,
+    dst: IpAddress, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number,
     options?: SendOptions,
   ): SendError | undefined;
 }

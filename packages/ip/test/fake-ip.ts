@@ -4,7 +4,7 @@
  * non-zero offset, into a buffer with slack after it, to catch writers that ignore the offset.
  */
 import { parseAddress } from '@netstack/ip';
-import type { InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
+import type { InboundDatagram, IpAddress, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
 
 export interface Sent {
   src: Ipv4Address;
@@ -29,7 +29,7 @@ export class FakeIp implements IpOutput {
   mtu = 1500;
   sent: Sent[] = [];
   /** Path MTU per destination (else `mtu`). */
-  pmtu = new Map<Ipv4Address, number>();
+  pmtu = new Map<IpAddress, number>();
   /** Destinations without a route: no source address, `sendWith` fails with ENETUNREACH. */
   noRoute = new Set<Ipv4Address>();
   /** Every send fails with this while set. */

@@ -1,7 +1,7 @@
 /** Test fixtures: a collecting link, a recording transport and reporter, packet builders. */
 import {
   Ipv4Layer, emitIpv4, parseAddress, type ErrorReporter, type InboundDatagram, type Ipv4LayerOptions, type Ipv4Repr,
-  type LinkOutput, type TransportError, type TransportProtocol,
+  type IpAddress, type LinkOutput, type TransportError, type TransportProtocol,
 } from '@netstack/ip';
 
 export const ip = (s: string): number => {
@@ -27,8 +27,8 @@ export class FakeLink implements LinkOutput {
 }
 
 export interface Received {
-  src: number;
-  dst: number;
+  src: IpAddress;
+  dst: IpAddress;
   protocol: number;
   ttl: number;
   payload: Uint8Array;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  Ipv4Layer, Ipv4Packet, parseIpv4, PROTO_TCP, PROTO_UDP, type Ipv4Stats, type PayloadWriter, type TransportError,
+  Ipv4Layer, Ipv4Packet, parseIpv4, PROTO_TCP, PROTO_UDP, type IpAddress, type Ipv4Stats, type PayloadWriter, type TransportError,
 } from '@netstack/ip';
 import { FAR, FakeLink, FakeReporter, FakeTransport, PEER, US, bytes, fragments, ip, makeLayer, packet, sameBytes } from './harness.js';
 
@@ -182,7 +182,7 @@ describe('routing and send', () => {
   });
   it('sendWith lets the writer fill the payload in place, given the source address', () => {
     const { layer, link } = makeLayer();
-    const seen: number[] = [];
+    const seen: IpAddress[] = [];
     const w: PayloadWriter = { writePayload(buf, off, src, dst) { seen.push(src, dst); buf.fill(7, off, off + 5); } };
     expect(layer.sendWith(PEER, PROTO_UDP, 5, w)).toBeUndefined();
     expect(seen).toEqual([US, PEER]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EPHEMERAL_HIGH, EPHEMERAL_LOW, EphemeralPorts } from '../src/index.js';
+import { createHash } from 'node:crypto';
+import { EPHEMERAL_HIGH, EPHEMERAL_LOW, EphemeralPorts, parseIpv6Address, writeAddress, type IpAddress } from '../src/index.js';
 
 const key = (b: number): Uint8Array => new Uint8Array(16).fill(b);
 const A = 0x0a000001;
@@ -72,5 +73,26 @@ describe('EphemeralPorts without a remote (bind(0), listen(0))', () => {
     expect(adjacent).toBeLessThan(3);
     // Still deterministic for a given key.
     for (let i = 0; i < 50; i++) expect(b.select(0, 0, 0, () => true)).toBe(ports[i]);
+  });
+
+  it('hashes the address bytes of either family (IPv4: 4-byte addresses, as before; IPv6: 16)', () => {
+    // The first selection, recomputed from RFC 6056 §3.3.4 outside the class.
+    const first = (k: Uint8Array, local: IpAddress, remote: IpAddress, rport: number): number => {
+      const len = typeof local === 'number' ? 4 : 16;
+      const msg = new Uint8Array(2 * len + 8);
+      writeAddress(msg, 0, local);
+      writeAddress(msg, len, remote);
+      new DataView(msg.buffer).setUint16(2 * len, rport);
+      new DataView(msg.buffer).setUint16(2 * len + 2, 6056);
+      const h = createHash('sha256').update(k).update(msg).digest();
+      const index = h.readUInt32BE(4) % 16;
+      const t = createHash('sha256').update(k).update(`rfc6056-table-6056-${index - (index % 8)}`).digest().readUInt32BE(4 * (index % 8));
+      return EPHEMERAL_LOW + ((h.readUInt32BE(0) + t) % (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
+    };
+    const a6 = parseIpv6Address('fd07::2')!, b6 = parseIpv6Address('fd07::1')!;
+    for (let k = 0; k < 20; k++) {
+      expect(new EphemeralPorts(key(k)).select(A, B, 80 + k, () => true)).toBe(first(key(k), A, B, 80 + k));
+      expect(new EphemeralPorts(key(k)).select(a6, b6, 80 + k, () => true)).toBe(first(key(k), a6, b6, 80 + k));
+    }
   });
 });

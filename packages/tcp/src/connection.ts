@@ -16,7 +16,7 @@
  * This file imports neither `layer.ts` nor `listener.ts`: it sees them only as the
  * `TcpHost` and `TcpParent` interfaces of host.ts.
  */
-import type { Ipv4Address } from '@netstack/ip';
+import type { IpAddress } from '@netstack/ip';
 import type { CongestionControl } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
@@ -126,7 +126,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal hash-bucket chain in the connection table */
   nextInBucket: TcpConnection | undefined = undefined;
   /** @internal */
-  key = 0;
+  key: number | string = 0;
   /** @internal set while the connection is in the table */
   inTable = false;
   /** @internal passive open not yet accepted */
@@ -140,9 +140,9 @@ export class TcpConnection implements HeapEntry {
 
   private _state: TcpState = 'CLOSED';
   handler: TcpHandler;
-  readonly localAddress: Ipv4Address;
+  readonly localAddress: IpAddress;
   readonly localPort: number;
-  readonly remoteAddress: Ipv4Address;
+  readonly remoteAddress: IpAddress;
   readonly remotePort: number;
 
   // --- Send sequence variables (RFC 9293 §3.3.1) ---
@@ -278,9 +278,9 @@ export class TcpConnection implements HeapEntry {
   /** Created by the layer only (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(
     private readonly layer: TcpHost<TcpConnection>,
-    localAddress: Ipv4Address,
+    localAddress: IpAddress,
     localPort: number,
-    remoteAddress: Ipv4Address,
+    remoteAddress: IpAddress,
     remotePort: number,
     options: TcpConnectionOptions,
     handler: TcpHandler | undefined,
@@ -300,7 +300,7 @@ export class TcpConnection implements HeapEntry {
     this.rto = cfg.rtoInitial;
     // RFC 9293 §3.7.1: the MSS we can receive, from the MTU of the interface towards the
     // peer (loopback: 65535, as Linux's lo gives 65483 with options).
-    this.advMss = Math.max(cfg.minMss, layer.interfaceMtu(remoteAddress) - 40);
+    this.advMss = Math.max(cfg.minMss, layer.mssForMtu(layer.interfaceMtu(remoteAddress), remoteAddress));
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     this.recovery = new LossRecovery(this, this.scoreboard, layer.counters, this.s);
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
@@ -662,7 +662,7 @@ export class TcpConnection implements HeapEntry {
 
   /** @internal */
   updateSndMss(pathMtu = this.layer.pathMtu(this.remoteAddress)): void {
-    const mss = Math.max(this.cfg.minMss, Math.min(this.peerMss, pathMtu - 40));
+    const mss = Math.max(this.cfg.minMss, Math.min(this.peerMss, this.layer.mssForMtu(pathMtu, this.remoteAddress)));
     const eff = mss - (this.tsOk ? 12 : 0);
     if (eff !== this.sndMss) {
       this.sndMss = eff;

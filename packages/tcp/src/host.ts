@@ -10,7 +10,7 @@
  * link) and sends. The host knows the connection type only as a parameter `C`, so this
  * file imports neither side.
  */
-import type { Ipv4Address, SendError } from '@netstack/ip';
+import type { IpAddress, SendError } from '@netstack/ip';
 import type { ResolvedConfig, TcpState, TcpStats } from './types.js';
 import { newTcpRepr } from './wire.js';
 import type { TcpRepr } from './wire.js';
@@ -66,13 +66,15 @@ export interface TcpHost<C> {
   /** The layer's counters, which connections count into (`stats()` snapshots them). */
   readonly counters: TcpStats;
   /** Sends one segment. An error is counted by the host; the connection reacts to EMSGSIZE. */
-  send(remote: Ipv4Address, seg: TcpSegmentOut): SendError | undefined;
+  send(remote: IpAddress, seg: TcpSegmentOut): SendError | undefined;
   /** The MTU of the interface towards `remote` (what our MSS option says we can receive, RFC 9293 §3.7.1). */
-  interfaceMtu(remote: Ipv4Address): number;
+  interfaceMtu(remote: IpAddress): number;
   /** The path MTU towards `remote` (RFC 1191). */
-  pathMtu(remote: Ipv4Address): number;
+  pathMtu(remote: IpAddress): number;
+  /** The MSS an MTU towards `remote` allows: less the network header the IP layer puts in front and the fixed TCP header (RFC 9293 §3.7.1). */
+  mssForMtu(mtu: number, remote: IpAddress): number;
   /** The largest transport length one segment may have with segmentation offload; 0 without. */
-  maxSegmentPayload(remote: Ipv4Address): number;
+  maxSegmentPayload(remote: IpAddress): number;
   /**
    * Opens an event (a user call, a segment, a timer); every `enter` is closed by one
    * `exit`, in a `finally`. Callbacks queued meanwhile run when the outermost event closes.

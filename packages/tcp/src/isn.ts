@@ -3,16 +3,23 @@
  * Pure computation over a secret key and the time passed in; no clock reads.
  */
 import { createHash } from 'node:crypto';
+import { addressLength, writeAddress, type IpAddress } from '@netstack/ip';
 
-function hash32(key: Uint8Array, a: number, b: number, c: number, d: number, e: number, f: number): number {
-  const msg = new Uint8Array(24);
+/**
+ * A keyed hash over two addresses and four 32-bit words: the message is the address bytes
+ * of either family (4 or 16 each, RFC 6528 §3 "localip, remoteip") with the words in
+ * between and after, so an IPv4 tuple hashes the same 24 bytes as it always did.
+ */
+function hash32(key: Uint8Array, a: IpAddress, b: number, c: IpAddress, d: number, e: number, f: number): number {
+  const msg = new Uint8Array(addressLength(a) + addressLength(c) + 16);
   const dv = new DataView(msg.buffer);
-  dv.setUint32(0, a >>> 0);
-  dv.setUint32(4, b >>> 0);
-  dv.setUint32(8, c >>> 0);
-  dv.setUint32(12, d >>> 0);
-  dv.setUint32(16, e >>> 0);
-  dv.setUint32(20, f >>> 0);
+  let o = writeAddress(msg, 0, a);
+  dv.setUint32(o, b >>> 0);
+  o += 4;
+  o += writeAddress(msg, o, c);
+  dv.setUint32(o, d >>> 0);
+  dv.setUint32(o + 4, e >>> 0);
+  dv.setUint32(o + 8, f >>> 0);
   const h = createHash('sha256').update(key).update(msg).digest();
   return h.readUInt32BE(0);
 }
@@ -21,7 +28,7 @@ function hash32(key: Uint8Array, a: number, b: number, c: number, d: number, e: 
  * RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
  * M a timer ticking every 4 µs, F a keyed hash (SHA-256 here).
  */
-export function generateIsn(key: Uint8Array, now: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+export function generateIsn(key: Uint8Array, now: number, localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number {
   const m = Math.floor(now * 250); // ms -> 4 µs ticks
   const f = hash32(key, localAddr, localPort, remoteAddr, remotePort, 0x6528, 0);
   return (m + f) >>> 0;
@@ -33,7 +40,7 @@ export function generateIsn(key: Uint8Array, now: number, localAddr: number, loc
  * of the same 4-tuple keeps a monotonic TSval clock, and a peer in TIME-WAIT
  * accepts its SYN (RFC 6191 §2); a random offset made that fail half of the time.
  */
-export function timestampOffset(key: Uint8Array, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+export function timestampOffset(key: Uint8Array, localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number {
   return hash32(key, localAddr, localPort, remoteAddr, remotePort, 0x7323, 0);
 }
 
@@ -52,14 +59,14 @@ export function cookieMssIndex(mss: number): number {
  * RFC 4987 §3.6 cookie: top 5 bits t (time counter mod 32), next 3 bits the MSS
  * index, low 24 bits a keyed hash of the 4-tuple, t and the client's ISN.
  */
-export function makeSynCookie(key: Uint8Array, now: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number, peerIsn: number, mssIndex: number): number {
+export function makeSynCookie(key: Uint8Array, now: number, localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number, peerIsn: number, mssIndex: number): number {
   const t = Math.floor(now / COOKIE_PERIOD_MS) & 31;
   const h = hash32(key, localAddr, (localPort << 16) | remotePort, remoteAddr, peerIsn, t, 0x4987) & 0xffffff;
   return ((t << 27) | ((mssIndex & 7) << 24) | h) >>> 0;
 }
 
 /** Checks a cookie (the ACK's SEG.ACK - 1); returns the MSS index or -1 when invalid or older than two periods. */
-export function checkSynCookie(key: Uint8Array, now: number, cookie: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number, peerIsn: number): number {
+export function checkSynCookie(key: Uint8Array, now: number, cookie: number, localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number, peerIsn: number): number {
   const t = cookie >>> 27;
   const nowT = Math.floor(now / COOKIE_PERIOD_MS) & 31;
   const age = (nowT - t) & 31;

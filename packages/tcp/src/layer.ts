@@ -26,7 +26,7 @@
  *   tcp.pollAt() -> earliest deadline (ms) or Infinity;  tcp.poll(now) runs due timers
  *   tcp.stats()  -> /proc/net/snmp-style counters (a snapshot)
  *
- * Addresses are `Ipv4Address` numbers (see @netstack/ip `parseAddress`).
+ * Addresses are `IpAddress` values of either family (numbers for IPv4; see @netstack/ip).
  *
  * ## Events and re-entrancy
  * Handler callbacks (`TcpHandler`, `ListenHandler`) run synchronously but only
@@ -50,8 +50,8 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { EphemeralPorts, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, pseudoHeaderSum } from '@netstack/ip';
-import type { IcmpErrnoCode, InboundDatagram, IpOutput, Ipv4Address, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
+import { EphemeralPorts, IPV6_ANY, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
+import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { Cubic } from './cubic.js';
@@ -67,7 +67,7 @@ import { MemoryAccount } from './ring.js';
 import { seqAdd, seqLe } from './seq.js';
 import { newTcpStats } from './types.js';
 import type { ConnectOptions, ListenOptions, ResolvedConfig, TcpLayerOptions, TcpState, TcpStats } from './types.js';
-import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
+import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, mssForMtu, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
 import type { TcpRepr } from './wire.js';
 
 /** The message of the TcpError an ICMP error gives (strerror-like, as before). */
@@ -83,7 +83,9 @@ const ICMP_ERROR_TEXT: Readonly<Record<IcmpErrnoCode, string>> = {
   EPROTO: 'protocol error',
 };
 
-function bucketKey(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+/** IPv4: a hash of the 4-tuple (bucket chains resolve collisions); IPv6: the exact `tupleKey`. */
+function bucketKey(localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number | string {
+  if (typeof localAddr !== 'number' || typeof remoteAddr !== 'number') return tupleKey(localAddr, localPort, remoteAddr, remotePort);
   let h = Math.imul(remoteAddr ^ 0x9e3779b9, 0x85ebca6b);
   h ^= Math.imul((remotePort << 16) | localPort, 0xc2b2ae35);
   h ^= Math.imul(localAddr, 0x27d4eb2f);
@@ -109,7 +111,7 @@ class SegmentWriter implements PayloadWriter {
   dataOff = 0;
   dataLen = 0;
   partial = false;
-  writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
+  writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void {
     const hl = emitTcpHeader(this.repr, buf, offset);
     if (this.dataLen > 0 && this.payload !== undefined) this.payload.peek(this.dataOff, this.dataLen, buf, offset + hl);
     if (this.partial) {
@@ -135,7 +137,7 @@ export class TcpLayer implements TransportProtocol {
   /** @internal */ readonly config: ResolvedConfig;
   /** @internal live counters; read them through `stats()` */
   readonly counters: TcpStats;
-  private readonly table = new Map<number, TcpConnection>();
+  private readonly table = new Map<number | string, TcpConnection>();
   private connCount = 0;
   private readonly listeners = new Map<number, TcpListener[]>();
   /** RFC 6056 Algorithm 4, keyed by isnKey: connect's, and listen(0)'s, ports. */
@@ -293,7 +295,7 @@ export class TcpLayer implements TransportProtocol {
 
   // ================================================================ table
 
-  private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): TcpConnection | undefined {
+  private lookup(localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): TcpConnection | undefined {
     let c = this.table.get(bucketKey(localAddr, localPort, remoteAddr, remotePort));
     while (c !== undefined) {
       if (c.localPort === localPort && c.remotePort === remotePort && c.remoteAddress === remoteAddr && c.localAddress === localAddr) return c;
@@ -351,11 +353,11 @@ export class TcpLayer implements TransportProtocol {
   connect(opts: ConnectOptions, now: number, handler: TcpHandler): TcpConnection {
     this.enter();
     try {
-      const remote = opts.remoteAddress >>> 0;
+      const remote = typeof opts.remoteAddress === 'number' ? opts.remoteAddress >>> 0 : opts.remoteAddress;
       if (!validPort(opts.remotePort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid remote port ${opts.remotePort}`);
       checkCongestionControl(opts.options?.congestionControl);
       if (opts.localPort !== undefined && !validPort(opts.localPort)) throw usageError('ERR_INVALID_ARG_VALUE', `invalid local port ${opts.localPort}`);
-      if (remote === 0 || remote === 0xffffffff || remote >>> 28 === 0xe) throw usageError('ERR_INVALID_ARG_VALUE', 'invalid remote address');
+      if (remote === 0 || remote === 0xffffffff || remote === IPV6_ANY || isMulticast(remote)) throw usageError('ERR_INVALID_ARG_VALUE', 'invalid remote address');
       const local = opts.localAddress ?? this.ip.sourceFor(remote);
       if (local === undefined) throw usageError('ENETUNREACH', 'no route to the remote address');
       if (this.connCount >= this.config.maxConnections) throw usageError('ENOBUFS', 'connection table full');
@@ -406,7 +408,7 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** A listener on `port` whose address overlaps `addr` (0.0.0.0 overlaps every address). */
-  private listenClash(port: number, addr: number): boolean {
+  private listenClash(port: number, addr: IpAddress): boolean {
     const list = this.listeners.get(port);
     return list !== undefined && list.some((l) => l.address === addr || l.address === 0 || addr === 0);
   }
@@ -428,7 +430,7 @@ export class TcpLayer implements TransportProtocol {
     }
   }
 
-  private findListener(addr: number, port: number): TcpListener | undefined {
+  private findListener(addr: IpAddress, port: number): TcpListener | undefined {
     const list = this.listeners.get(port);
     if (list === undefined) return undefined;
     for (const l of list) if (l.address === addr) return l;
@@ -492,7 +494,7 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** @internal RFC 9293 §3.10.7.1: a segment for no connection is answered with RST (never an RST). */
-  resetNowhere(seg: TcpRepr, remote: number): void {
+  resetNowhere(seg: TcpRepr, remote: IpAddress): void {
     if (seg.flags & RST) return;
     if (seg.flags & ACK) {
       this.sendRaw(remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, false);
@@ -545,7 +547,7 @@ export class TcpLayer implements TransportProtocol {
    * @internal Sends a segment a connection built (host.ts `TcpHost.send`): serialises it
    * (checksum here, or left to the link with segmentation offload) and counts it.
    */
-  send(remote: Ipv4Address, seg: TcpSegmentOut): SendError | undefined {
+  send(remote: IpAddress, seg: TcpSegmentOut): SendError | undefined {
     const w = this.writer;
     const len = seg.dataLen;
     w.repr = seg.repr;
@@ -579,23 +581,28 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** @internal (TcpHost) the MTU of the interface towards `remote`. */
-  interfaceMtu(remote: Ipv4Address): number {
+  interfaceMtu(remote: IpAddress): number {
     return this.ip.interfaceMtu?.(remote) ?? this.ip.mtu;
   }
 
   /** @internal (TcpHost) */
-  pathMtu(remote: Ipv4Address): number {
+  pathMtu(remote: IpAddress): number {
     return this.ip.pathMtu(remote);
   }
 
+  /** @internal (TcpHost) MTU less the IP layer's header towards `remote` and the fixed TCP header (RFC 9293 §3.7.1). */
+  mssForMtu(mtu: number, remote: IpAddress): number {
+    return mssForMtu(mtu, this.ip, remote);
+  }
+
   /** @internal (TcpHost) the largest transport length with segmentation offload; 0 without. */
-  maxSegmentPayload(remote: Ipv4Address): number {
+  maxSegmentPayload(remote: IpAddress): number {
     const ip = this.ip;
     return ip.checksumOffload === true && ip.maxSegmentPayload !== undefined ? ip.maxSegmentPayload(remote) : 0;
   }
 
   /** @internal Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */
-  sendRaw(remote: number, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void {
+  sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void {
     const w = this.writer;
     const r = w.own;
     const o = r.options;
@@ -606,7 +613,7 @@ export class TcpLayer implements TransportProtocol {
     r.flags = flags;
     r.window = window;
     r.urgent = 0;
-    o.mss = mss ? Math.max(this.config.minMss, (this.ip.interfaceMtu?.(remote) ?? this.ip.mtu) - 40) : undefined;
+    o.mss = mss ? Math.max(this.config.minMss, this.mssForMtu(this.interfaceMtu(remote), remote)) : undefined;
     o.windowScale = undefined;
     o.sackPermitted = undefined;
     o.sackBlocks = undefined;

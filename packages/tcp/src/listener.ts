@@ -4,7 +4,7 @@
  * is full. The layer finds the listener for a segment no connection takes and calls
  * `input`; the listener makes connections and hands them to the layer's table.
  */
-import type { InboundDatagram, Ipv4Address } from '@netstack/ip';
+import type { InboundDatagram, IpAddress } from '@netstack/ip';
 import { EV_CLOSED, TcpConnection } from './connection.js';
 import type { TcpHandler } from './connection.js';
 import type { TcpHost } from './host.js';
@@ -28,9 +28,9 @@ export interface ListenerHost extends TcpHost<TcpConnection> {
   /** Re-arms `c`'s timer. */
   reschedule(c: TcpConnection): void;
   /** RFC 9293 §3.10.7.1: RST for a segment that belongs to no connection (never to an RST). */
-  resetNowhere(seg: TcpRepr, remote: Ipv4Address): void;
+  resetNowhere(seg: TcpRepr, remote: IpAddress): void;
   /** A segment that belongs to no connection (the cookie SYN-ACK); `mss`: with our MSS option. */
-  sendRaw(remote: Ipv4Address, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void;
+  sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void;
   /** The listener has completed connections: call `deliverEvents` when the outermost event closes. */
   queueAcceptable(l: TcpListener): void;
   /** Stops listening: out of the port table, children reset. */
@@ -41,7 +41,7 @@ export interface ListenerHost extends TcpHost<TcpConnection> {
 /** Structurally the `TcpParent` (host.ts) of its connections (no `implements` clause: its parent side stays out of the published types). */
 export class TcpListener {
   readonly port: number;
-  readonly address: Ipv4Address;
+  readonly address: IpAddress;
   readonly backlog: number;
   readonly synBacklog: number;
   readonly options: TcpConnectionOptions;

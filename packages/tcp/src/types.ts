@@ -3,7 +3,7 @@
  * counters' zero record): what `TcpLayer` takes (`TcpLayerOptions`), what every
  * connection reads (`ResolvedConfig`), what `stats()` returns (`TcpStats`).
  */
-import type { Ipv4Address } from '@netstack/ip';
+import type { IpAddress } from '@netstack/ip';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import type { MemoryAccount } from './ring.js';
 
@@ -263,7 +263,7 @@ export interface ListenOptions {
   /** 0: an ephemeral port (RFC 6056), read it back from `TcpListener.port`. */
   port: number;
   /** Local address to accept on; default ANY (0). */
-  address?: Ipv4Address;
+  address?: IpAddress;
   /** Accept queue bound (completed connections not yet accepted). Default 128. */
   backlog?: number;
   /** SYN queue bound (SYN-RECEIVED connections). Default: backlog. */
@@ -273,10 +273,10 @@ export interface ListenOptions {
 }
 
 export interface ConnectOptions {
-  remoteAddress: Ipv4Address;
+  remoteAddress: IpAddress;
   remotePort: number;
   /** Default: the IP layer's source address towards the remote. */
-  localAddress?: Ipv4Address;
+  localAddress?: IpAddress;
   /** Default: an ephemeral port in 49152-65535 (RFC 6335), chosen by RFC 6056 Algorithm 4. */
   localPort?: number;
   options?: TcpConnectionOptions;

@@ -20,7 +20,7 @@
  * bytes, valid only while the caller owns them (during `receive`).
  */
 import { PROTO_TCP, pseudoHeaderSum, sum16, finish } from '@netstack/ip';
-import type { Ipv4Address } from '@netstack/ip';
+import { minHeaderLength, type IpAddress, type IpOutput } from '@netstack/ip';
 
 export const FIN = 0x01;
 export const SYN = 0x02;
@@ -33,6 +33,15 @@ export const CWR = 0x80;
 
 export const TCP_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
+
+/**
+ * The MSS for an MTU towards `dst` (RFC 9293 §3.7.1): the MTU less the network header the
+ * IP layer puts in front (20 for IPv4, 40 for IPv6 without extension headers, RFC 8200)
+ * and the fixed TCP header. Options are not subtracted here (RFC 6691).
+ */
+export function mssForMtu(mtu: number, ip: IpOutput, dst: IpAddress): number {
+  return mtu - (ip.networkHeaderLength?.(dst) ?? minHeaderLength(dst)) - TCP_HEADER_LEN;
+}
 
 const OPT_EOL = 0;
 const OPT_NOP = 1;
@@ -137,7 +146,7 @@ export function newTcpRepr(): TcpRepr {
 const EMPTY = new Uint8Array(0);
 
 /** Sum over the pseudo-header and the segment; 0xffff for a valid segment. */
-export function tcpChecksumSum(bytes: Uint8Array, start: number, end: number, src: Ipv4Address, dst: Ipv4Address): number {
+export function tcpChecksumSum(bytes: Uint8Array, start: number, end: number, src: IpAddress, dst: IpAddress): number {
   return sum16(bytes, start, end, pseudoHeaderSum(src, dst, PROTO_TCP, end - start));
 }
 
@@ -147,8 +156,8 @@ export function tcpChecksumSum(bytes: Uint8Array, start: number, end: number, sr
  */
 export function parseTcp(
   bytes: Uint8Array,
-  src: Ipv4Address,
-  dst: Ipv4Address,
+  src: IpAddress,
+  dst: IpAddress,
   verifyChecksum: boolean,
   into: TcpRepr = newTcpRepr(),
 ): TcpRepr | TcpParseError {
@@ -292,7 +301,7 @@ export function emitTcpHeader(repr: TcpRepr, buf: Uint8Array, off: number): numb
 }
 
 /** Computes and stores the checksum of the segment at buf[off, off+len). */
-export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: Ipv4Address, dst: Ipv4Address): void {
+export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: IpAddress, dst: IpAddress): void {
   buf[off + 16] = 0;
   buf[off + 17] = 0;
   const c = finish(tcpChecksumSum(buf, off, off + len, src, dst));
@@ -301,7 +310,7 @@ export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: 
 }
 
 /** Writes header, options and payload of `repr` at `buf[off...]`, checksummed. Returns the segment length. */
-export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: Ipv4Address, dst: Ipv4Address): number {
+export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: IpAddress, dst: IpAddress): number {
   const hl = emitTcpHeader(repr, buf, off);
   buf.set(repr.payload, off + hl);
   const len = hl + repr.payload.length;

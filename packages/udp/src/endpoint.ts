@@ -4,20 +4,20 @@
  * the core. The core reports failures as errno codes ('EADDRINUSE', ...); the facades
  * (node:dgram's UdpSocket and the DNS client in @netstack/netstack) make errors of them.
  */
-import type { Ipv4Address, SendError } from '@netstack/ip';
+import type { IpAddress, Ipv4Address, SendError } from '@netstack/ip';
 
 /** One socket's place in the port table. Owned by a socket facade; the layer only reads and routes. */
 export interface UdpEndpoint {
-  localAddr: Ipv4Address;
+  localAddr: IpAddress;
   localPort: number;
-  remoteAddr: Ipv4Address;
+  remoteAddr: IpAddress;
   /** 0 when not connected. */
   remotePort: number;
   readonly reuseAddr: boolean;
   /** Bind order, for ties in demultiplexing. */
   order: number;
   /** A datagram for this socket; `payload` is borrowed for the call. False when it was dropped (buffer full). */
-  onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): boolean;
+  onDatagram(payload: Uint8Array, src: IpAddress, srcPort: number, now: number): boolean;
   /** An ICMP error reported to this (connected) socket: an errno code such as ECONNREFUSED. */
   onError(code: string, now: number): void;
   /** Closes the owning socket (UdpLayer.close, when its stack closes). */
@@ -40,7 +40,7 @@ export interface Membership {
   readonly group: Ipv4Address;
   mode: 'include' | 'exclude';
   /** At most MAX_SOURCES (Linux igmp_max_msf). */
-  sources: Ipv4Address[];
+  sources: IpAddress[];
 }
 
 /** Linux net.ipv4.igmp_max_memberships: groups one socket may join (then ENOBUFS). */
@@ -55,19 +55,19 @@ export type MembershipOp = 'join' | 'leave' | 'join-source' | 'leave-source';
 export interface SocketHost {
   /** The layer was closed (UdpLayer.close: its stack closed): `bind` must not be called any more. */
   readonly closed: boolean;
-  bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined;
+  bind(ep: UdpEndpoint, addr: IpAddress, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined;
   unbind(ep: UdpEndpoint): void;
-  connect(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'ENETUNREACH' | undefined;
-  disconnect(ep: UdpEndpoint, boundAddr: Ipv4Address): void;
-  send(ep: UdpEndpoint, dst: Ipv4Address, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined;
+  connect(ep: UdpEndpoint, addr: IpAddress, port: number): 'ENETUNREACH' | undefined;
+  disconnect(ep: UdpEndpoint, boundAddr: IpAddress): void;
+  send(ep: UdpEndpoint, dst: IpAddress, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined;
   /** Changes `ep`'s memberships (Linux ip_mc_join_group / ip_mc_leave_group / ip_mc_source); an errno code on failure. */
   membership(ep: UdpEndpoint, op: MembershipOp, group: Ipv4Address, iface: Ipv4Address, source: Ipv4Address): string | undefined;
   /** Drops every membership of `ep` (the socket closes). */
   leaveAll(ep: UdpEndpoint): void;
   /** True for an address of this host's interface (or 0.0.0.0: "the default one"). */
-  isLocalInterface(addr: Ipv4Address): boolean;
+  isLocalInterface(addr: IpAddress): boolean;
   /** 255.255.255.255 or the subnet's directed broadcast: sending there needs SO_BROADCAST. */
-  isBroadcast(addr: Ipv4Address): boolean;
+  isBroadcast(addr: IpAddress): boolean;
   /** net.core.rmem_max / wmem_max: the caps of setRecvBufferSize / setSendBufferSize (before doubling). */
   readonly rmemMax: number;
   readonly wmemMax: number;

@@ -46,6 +46,7 @@ import {
   type InboundDatagram,
   type IpOutput,
   type Ipv4Address,
+  type IpAddress,
   type PayloadWriter,
   type SendError,
   type SendOptions,
@@ -77,11 +78,11 @@ export interface UdpLayerOptions {
 const ALL_HOSTS = 0xe0000001;
 
 /** Linux ip_mc_sf_allow for one membership: does its source filter let `src` through? */
-function allows(m: Membership, src: Ipv4Address): boolean {
+function allows(m: Membership, src: IpAddress): boolean {
   return m.mode === 'exclude' ? !m.sources.includes(src) : m.sources.includes(src);
 }
 
-function findMembership(ep: UdpEndpoint, group: Ipv4Address): Membership | undefined {
+function findMembership(ep: UdpEndpoint, group: IpAddress): Membership | undefined {
   for (const m of ep.memberships) if (m.group === group) return m;
   return undefined;
 }
@@ -119,7 +120,7 @@ class DatagramWriter implements PayloadWriter {
   dstPort = 0;
   chunks: readonly Uint8Array[] = [];
   length = 0;
-  writePayload(buf: Uint8Array, offset: number, src: Ipv4Address, dst: Ipv4Address): void {
+  writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void {
     let at = offset + UDP_HEADER_LEN;
     const chunks = this.chunks;
     for (let i = 0; i < chunks.length; i++) {
@@ -152,7 +153,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   readonly rmemMax: number;
   readonly wmemMax: number;
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
-  private readonly groups = new Map<Ipv4Address, Membership[]>();
+  private readonly groups = new Map<IpAddress, Membership[]>();
 
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
@@ -223,7 +224,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    * decides too. Counted once: IgnoredMulti (no socket matched), InDelivers (at least one
    * took a copy) or RcvbufDrops (every matching buffer was full).
    */
-  private deliverGroup(src: Ipv4Address, srcPort: number, dst: Ipv4Address, dstPort: number, payload: Uint8Array, now: number): void {
+  private deliverGroup(src: IpAddress, srcPort: number, dst: IpAddress, dstPort: number, payload: Uint8Array, now: number): void {
     const list = this.ports.get(dstPort);
     const multicast = isMulticast(dst);
     let matched = 0;
@@ -249,7 +250,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    * The IP layer's "member of group" question (Linux ip_check_mc_rcu): 224.0.0.1, or a
    * group some socket joined with a filter that lets `src` through.
    */
-  acceptsGroup(group: Ipv4Address, src: Ipv4Address): boolean {
+  acceptsGroup(group: IpAddress, src: IpAddress): boolean {
     if (group === ALL_HOSTS) return true;
     const list = this.groups.get(group);
     if (list === undefined) return false;
@@ -258,7 +259,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   }
 
   /** One copy to one socket; false when its buffer was full (counted). */
-  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: Ipv4Address, srcPort: number, now: number): boolean {
+  private deliver(ep: UdpEndpoint, payload: Uint8Array, src: IpAddress, srcPort: number, now: number): boolean {
     if (ep.onDatagram(payload, src, srcPort, now)) {
       this.counters.InDatagrams++;
       return true;
@@ -269,7 +270,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   }
 
   /** The best endpoint for a unicast datagram src:sport → dst:dport, or undefined. */
-  private lookup(dport: number, src: Ipv4Address, sport: number, dst: Ipv4Address): UdpEndpoint | undefined {
+  private lookup(dport: number, src: IpAddress, sport: number, dst: IpAddress): UdpEndpoint | undefined {
     const list = this.ports.get(dport);
     if (list === undefined) return undefined;
     let best: UdpEndpoint | undefined;
@@ -307,7 +308,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   // ---- port table (SocketHost: used by the socket facades) ----------------------------
 
   /** Binds `ep` to (addr, port); port 0 picks an ephemeral port. Returns an errno code on failure. */
-  bind(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
+  bind(ep: UdpEndpoint, addr: IpAddress, port: number): 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EMFILE' | undefined {
     if (this.closed) throw codedError(Error, 'ERR_INVALID_STATE', 'UdpLayer.bind after close (the socket checks SocketHost.closed first)');
     // Linux inet_bind: a local, multicast or broadcast address (a socket bound to a group
     // or broadcast address hears only datagrams sent there).
@@ -341,7 +342,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    * Connects a bound `ep` to (addr, port). Like Linux ip4_datagram_connect, a socket
    * bound to 0.0.0.0 takes the route's source address as its local address.
    */
-  connect(ep: UdpEndpoint, addr: Ipv4Address, port: number): 'ENETUNREACH' | undefined {
+  connect(ep: UdpEndpoint, addr: IpAddress, port: number): 'ENETUNREACH' | undefined {
     const src = this.ip.sourceFor(addr);
     if (src === undefined) return 'ENETUNREACH';
     if (ep.localAddr === ANY) ep.localAddr = src;
@@ -351,14 +352,14 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   }
 
   /** Undoes `connect`; the local address returns to what bind chose (Linux udp_disconnect). */
-  disconnect(ep: UdpEndpoint, boundAddr: Ipv4Address): void {
+  disconnect(ep: UdpEndpoint, boundAddr: IpAddress): void {
     ep.localAddr = boundAddr;
     ep.remoteAddr = ANY;
     ep.remotePort = 0;
   }
 
   /** Sends one datagram from `ep` gathered from `chunks` (`length` bytes in all). */
-  send(ep: UdpEndpoint, dst: Ipv4Address, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined {
+  send(ep: UdpEndpoint, dst: IpAddress, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined {
     const w = this.writer;
     w.srcPort = ep.localPort;
     w.dstPort = dstPort;
@@ -386,12 +387,12 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   }
 
   /** True for 255.255.255.255 and the subnet's directed broadcast (SocketHost). */
-  isBroadcast(addr: Ipv4Address): boolean {
+  isBroadcast(addr: IpAddress): boolean {
     return addr === BROADCAST || (this.ip.directedBroadcast !== undefined && addr === this.ip.directedBroadcast);
   }
 
   /** This host's one interface: its address, or 0.0.0.0 for "the default" (SocketHost). */
-  isLocalInterface(addr: Ipv4Address): boolean {
+  isLocalInterface(addr: IpAddress): boolean {
     return addr === ANY || addr === this.ip.address;
   }
 
@@ -461,7 +462,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (list.length === 0) this.groups.delete(m.group);
   }
 
-  private clashes(addr: Ipv4Address, port: number, reuseAddr: boolean): boolean {
+  private clashes(addr: IpAddress, port: number, reuseAddr: boolean): boolean {
     const list = this.ports.get(port);
     if (list === undefined) return false;
     for (const other of list) {
@@ -495,7 +496,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
  * Linux compute_score, reduced: -1 when `ep` cannot take src:sport → dst, else
  * 2 for a connected match plus 1 for an exact local address.
  */
-function score(ep: UdpEndpoint, src: Ipv4Address, sport: number, dst: Ipv4Address): number {
+function score(ep: UdpEndpoint, src: IpAddress, sport: number, dst: IpAddress): number {
   if (ep.localAddr !== ANY && ep.localAddr !== dst) return -1;
   if (ep.remotePort !== 0 && (ep.remoteAddr !== src || ep.remotePort !== sport)) return -1;
   return (ep.remotePort !== 0 ? 2 : 0) + (ep.localAddr !== ANY ? 1 : 0);

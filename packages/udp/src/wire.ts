@@ -16,7 +16,7 @@
  * length is dropped; bytes beyond the UDP length are trimmed. `payload` in a parsed
  * record is a view, valid while the packet's bytes are.
  */
-import { PROTO_UDP, pseudoHeaderSum, sum16, finish, type Ipv4Address, type ViewCache } from '@netstack/ip';
+import { PROTO_UDP, pseudoHeaderSum, sum16, finish, type IpAddress, type ViewCache } from '@netstack/ip';
 
 export const UDP_HEADER_LEN = 8;
 /** The largest UDP payload: 65535 - 20 (IPv4 header) - 8 (UDP header). */
@@ -51,14 +51,14 @@ export class UdpPacket {
   set checksum(v: number) { this.view.setUint16(CHECKSUM, v); }
 
   /** Verifies the checksum over the first `length` bytes; a zero checksum field means none (RFC 768). */
-  verifyChecksum(src: Ipv4Address, dst: Ipv4Address): boolean {
+  verifyChecksum(src: IpAddress, dst: IpAddress): boolean {
     if (this.checksum === 0) return true;
     const len = this.length;
     return sum16(this.bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)) === 0xffff;
   }
 
   /** Computes the checksum over the first `length` bytes; 0 is written as 0xffff. */
-  fillChecksum(src: Ipv4Address, dst: Ipv4Address): void {
+  fillChecksum(src: IpAddress, dst: IpAddress): void {
     const len = this.length;
     this.checksum = 0;
     const c = finish(sum16(this.bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)));
@@ -80,7 +80,7 @@ export type UdpParseError = 'truncated' | 'length' | 'checksum';
  * skips the checksum (the link vouched for it: InboundDatagram.checksumVerified; with
  * NEEDS_CSUM the field holds only the pseudo-header sum).
  */
-export function parseUdp(packet: UdpPacket, src: Ipv4Address, dst: Ipv4Address, verify = true): UdpRepr | UdpParseError {
+export function parseUdp(packet: UdpPacket, src: IpAddress, dst: IpAddress, verify = true): UdpRepr | UdpParseError {
   if (packet.bytes.length < UDP_HEADER_LEN) return 'truncated';
   const len = packet.length;
   if (len < UDP_HEADER_LEN || len > packet.bytes.length) return 'length';
@@ -93,7 +93,7 @@ export function parseUdp(packet: UdpPacket, src: Ipv4Address, dst: Ipv4Address, 
  * object), into a reused record; `payload` comes from `views` (no view per datagram).
  */
 export function parseUdpInto(
-  bytes: Uint8Array, src: Ipv4Address, dst: Ipv4Address, verify: boolean, into: UdpRepr, views: ViewCache,
+  bytes: Uint8Array, src: IpAddress, dst: IpAddress, verify: boolean, into: UdpRepr, views: ViewCache,
 ): UdpRepr | UdpParseError {
   if (bytes.length < UDP_HEADER_LEN) return 'truncated';
   const len = (bytes[LENGTH]! << 8) | bytes[LENGTH + 1]!;
@@ -113,7 +113,7 @@ export function parseUdpInto(
  * 0xffff). No view object: the send path's `emitUdp`.
  */
 export function emitUdpHeader(
-  buf: Uint8Array, offset: number, srcPort: number, dstPort: number, length: number, src: Ipv4Address, dst: Ipv4Address,
+  buf: Uint8Array, offset: number, srcPort: number, dstPort: number, length: number, src: IpAddress, dst: IpAddress,
 ): void {
   buf[offset + SRC_PORT] = srcPort >>> 8;
   buf[offset + SRC_PORT + 1] = srcPort & 0xff;
@@ -134,7 +134,7 @@ export function udpBufferLen(repr: UdpRepr): number {
 }
 
 /** Writes `repr` into `packet` (at least `udpBufferLen(repr)` bytes) with the checksum for `src` → `dst`. */
-export function emitUdp(repr: UdpRepr, packet: UdpPacket, src: Ipv4Address, dst: Ipv4Address): void {
+export function emitUdp(repr: UdpRepr, packet: UdpPacket, src: IpAddress, dst: IpAddress): void {
   packet.srcPort = repr.srcPort;
   packet.dstPort = repr.dstPort;
   packet.length = udpBufferLen(repr);

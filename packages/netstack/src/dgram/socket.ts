@@ -35,7 +35,7 @@
  * core's rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
+import { ANY, BROADCAST, formatAddress, parseAddress, type IpAddress, type Ipv4Address } from '@netstack/ip';
 import { UDP_MAX_PAYLOAD, type MembershipOp, type SocketHost, type UdpEndpoint } from '@netstack/udp';
 import { rethrow, type Notifiable, type Notifier } from '../events.js';
 import type { HandleCounter } from '../lifetime.js';
@@ -196,7 +196,7 @@ export class UdpSocket extends EventEmitter {
   #lastHost = '';
   #lastHostAddr: Ipv4Address = ANY;
   /** The last source address formatted for a 'message' rinfo, and its text. */
-  #lastSrc = -1;
+  #lastSrc: IpAddress = -1;
   #lastSrcText = '';
   readonly #onAbort = (): void => {
     if (!this.#closed) this.close();
@@ -444,7 +444,7 @@ export class UdpSocket extends EventEmitter {
     if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
     if (!this.#inTable) return; // the implicit bind failed: like Node, the queued send is dropped with the 'error'
 
-    let dst: Ipv4Address;
+    let dst: IpAddress;
     let dstPort: number;
     let host: string | undefined;
     if (connected) {
@@ -483,7 +483,7 @@ export class UdpSocket extends EventEmitter {
 
   // ---- receive ------------------------------------------------------------------
 
-  #onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean {
+  #onDatagram(payload: Uint8Array, src: IpAddress, srcPort: number): boolean {
     if (this.#closed) return false;
     if (src !== this.#lastSrc) {
       this.#lastSrc = src;

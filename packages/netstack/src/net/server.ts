@@ -9,7 +9,7 @@
  * socket is destroyed.
  */
 import { EventEmitter } from 'node:events';
-import { formatAddress, type Ipv4Address } from '@netstack/ip';
+import { addressFamily, formatAddress, type AddressFamily, type Ipv4Address } from '@netstack/ip';
 import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack/tcp';
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
 import { kContext, type NetContext } from './context.js';
@@ -52,10 +52,10 @@ export type ConnectionListener = (socket: Socket) => void;
 export interface DropInfo {
   localAddress: string;
   localPort: number;
-  localFamily: 'IPv4';
+  localFamily: AddressFamily;
   remoteAddress: string;
   remotePort: number;
-  remoteFamily: 'IPv4';
+  remoteFamily: AddressFamily;
 }
 
 interface InternalServerOptions extends ServerOptions {
@@ -188,7 +188,7 @@ export class Server extends EventEmitter {
       return this;
     }
     ctx.clock.schedule();
-    this.#address = { address: hostText, family: 'IPv4', port: this.#listener.port };
+    this.#address = { address: hostText, family: addressFamily(address), port: this.#listener.port };
     this.#syncLife();
     const signal = options.signal;
     if (signal !== undefined) {
@@ -211,8 +211,8 @@ export class Server extends EventEmitter {
         const c = l.accept({});
         if (c === undefined) break;
         const info: DropInfo = {
-          localAddress: formatAddress(c.localAddress), localPort: c.localPort, localFamily: 'IPv4',
-          remoteAddress: formatAddress(c.remoteAddress), remotePort: c.remotePort, remoteFamily: 'IPv4',
+          localAddress: formatAddress(c.localAddress), localPort: c.localPort, localFamily: addressFamily(c.localAddress),
+          remoteAddress: formatAddress(c.remoteAddress), remotePort: c.remotePort, remoteFamily: addressFamily(c.remoteAddress),
         };
         // node closes the handle: close(2) -- FIN, or RST if the peer already sent data.
         c.close(ctx.clock.now());
@@ -272,7 +272,7 @@ export class Server extends EventEmitter {
     await new Promise<void>((resolve, reject) => this.close((err) => (err ? reject(err) : resolve())));
   }
 
-  /** `{ address, family: 'IPv4', port }` while listening, else null. */
+  /** `{ address, family, port }` while listening, else null. */
   address(): AddressInfo | null {
     return this.#address !== undefined ? { ...this.#address } : null;
   }

@@ -27,7 +27,7 @@ import type { SocketConnectOpts as NetSocketConnectOpts } from 'node:net';
 import { ADDRCONFIG } from 'node:dns';
 import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
-import { formatAddress, parseAddress } from '@netstack/ip';
+import { addressFamily, formatAddress, parseAddress, type AddressFamily } from '@netstack/ip';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
 import { DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
@@ -80,7 +80,7 @@ export type ConnectOptions = SocketOptions & TcpConnectOptions;
 
 export interface AddressInfo {
   address: string;
-  family: 'IPv4';
+  family: AddressFamily;
   port: number;
 }
 
@@ -515,8 +515,8 @@ export class Socket extends Duplex {
   get [kHandler](): TcpHandler { return this.#handler; }
 
   #cacheAddresses(c: TcpConnection): void {
-    this.#local = { address: formatAddress(c.localAddress), family: 'IPv4', port: c.localPort };
-    this.#remote = { address: formatAddress(c.remoteAddress), family: 'IPv4', port: c.remotePort };
+    this.#local = { address: formatAddress(c.localAddress), family: addressFamily(c.localAddress), port: c.localPort };
+    this.#remote = { address: formatAddress(c.remoteAddress), family: addressFamily(c.remoteAddress), port: c.remotePort };
   }
 
   // ------------------------------------------------------------------ reading
@@ -842,13 +842,13 @@ export class Socket extends Duplex {
 
   get remoteAddress(): string | undefined { return this.#remote?.address; }
   get remotePort(): number | undefined { return this.#remote?.port; }
-  get remoteFamily(): 'IPv4' | undefined { return this.#remote?.family; }
+  get remoteFamily(): AddressFamily | undefined { return this.#remote?.family; }
   // localAddress, localPort, localFamily: getters defined in the static block below, typed
   // as net.Socket types them (optional properties), so that a Socket is a net.Socket to
   // TypeScript under exactOptionalPropertyTypes (a getter's `string | undefined` is not).
   declare readonly localAddress?: string;
   declare readonly localPort?: number;
-  declare readonly localFamily?: 'IPv4';
+  declare readonly localFamily?: AddressFamily;
   static {
     Object.defineProperties(Socket.prototype, {
       localAddress: { configurable: true, get(this: Socket) { return this.#local?.address; } },

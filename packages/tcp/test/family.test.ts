@@ -1,0 +1,154 @@
+/**
+ * TCP is address-family neutral: the connection table, the checksum (RFC 8200 §8.1
+ * pseudo-header), the MSS from the path's header overhead (RFC 9293 §3.7.1: MTU − 40 −
+ * 20 over IPv6), ISNs and SYN cookies (RFC 6528 over the address bytes) serve an IPv6
+ * 4-tuple as they serve IPv4. There is no IPv6 layer yet; a minimal IPv6 `IpOutput`
+ * stands in for it here.
+ */
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import {
+  PROTO_TCP, ipv6FromBytes, parseIpv6Address, sum16, writeAddress,
+  type IpAddress, type IpOutput, type Ipv6Address, type PayloadWriter, type SendError,
+} from '@netstack/ip';
+import {
+  ACK, SYN, TcpLayer, checkSynCookie, emitTcp, generateIsn, makeSynCookie, newTcpRepr, parseTcp, tcpHeaderLen, timestampOffset,
+  type TcpConnection, type TcpOptions, type TcpRepr,
+} from '../src/index.js';
+
+const OWN = parseIpv6Address('fd07::2')!;
+const PEER = parseIpv6Address('fd07::1')!;
+const KEY = new Uint8Array(16).fill(7);
+
+class Ip6 implements IpOutput {
+  readonly address = OWN;
+  readonly mtu = 1500;
+  sent: Uint8Array[] = [];
+  sourceFor(): IpAddress { return OWN; }
+  pathMtu(): number { return this.mtu; }
+  networkHeaderLength(): number { return 40; }
+  send(_dst: IpAddress, _protocol: number, payload: Uint8Array): SendError | undefined {
+    this.sent.push(payload.slice());
+    return undefined;
+  }
+  sendWith(dst: IpAddress, _protocol: number, length: number, writer: PayloadWriter): SendError | undefined {
+    const buf = new Uint8Array(length + 48);
+    writer.writePayload(buf, 40, OWN, dst);
+    this.sent.push(buf.slice(40, 40 + length));
+    return undefined;
+  }
+  reportUnreachable(): void {}
+}
+
+/** RFC 8200 §8.1, laid out as bytes: the checksum of what left verifies. */
+function verifies6(src: Ipv6Address, dst: Ipv6Address, seg: Uint8Array): boolean {
+  const ph = new Uint8Array(40);
+  writeAddress(ph, 0, src);
+  writeAddress(ph, 16, dst);
+  new DataView(ph.buffer).setUint32(32, seg.length);
+  ph[39] = PROTO_TCP;
+  return sum16(seg, 0, seg.length, sum16(ph)) === 0xffff;
+}
+
+function segment(fields: { srcPort: number; dstPort: number; seq: number; ack?: number; flags: number; options?: TcpOptions; payload?: string }): Uint8Array {
+  const r: TcpRepr = {
+    srcPort: fields.srcPort, dstPort: fields.dstPort, seq: fields.seq >>> 0, ack: (fields.ack ?? 0) >>> 0, flags: fields.flags,
+    window: 65535, urgent: 0, options: fields.options ?? {}, payload: Buffer.from(fields.payload ?? ''),
+  };
+  const buf = new Uint8Array(tcpHeaderLen(r) + r.payload.length);
+  emitTcp(r, buf, 0, PEER, OWN);
+  return buf;
+}
+
+function setup(synBacklog?: number) {
+  const ip6 = new Ip6();
+  const layer = new TcpLayer(ip6, { isnKey: KEY, timestamps: false, windowScaling: false, sack: false });
+  const accepted: TcpConnection[] = [];
+  const listener = layer.listen({ port: 80, address: OWN, ...(synBacklog === undefined ? {} : { synBacklog }) }, {
+    onAcceptable(l) { let c; while ((c = l.accept({}))) accepted.push(c); },
+  });
+  const inject = (bytes: Uint8Array, now = 0): void => layer.receive({
+    src: PEER, dst: OWN, protocol: PROTO_TCP, ttl: 64, tos: 0, payload: bytes, packet: bytes, headerLength: 0, toBroadcast: false, reassembled: false,
+  }, now);
+  /** The one segment sent since the last call, checked against the IPv6 pseudo-header and parsed. */
+  const sent = (): TcpRepr => {
+    expect(ip6.sent).toHaveLength(1);
+    const bytes = ip6.sent.pop()!;
+    expect(verifies6(OWN, PEER, bytes)).toBe(true);
+    const r = parseTcp(bytes, OWN, PEER, true, newTcpRepr());
+    if (typeof r === 'string') throw new Error(r);
+    return r;
+  };
+  /** Every segment sent since the last call, each checked and parsed. */
+  const allSent = (): TcpRepr[] => ip6.sent.splice(0).map((bytes) => {
+    expect(verifies6(OWN, PEER, bytes)).toBe(true);
+    const r = parseTcp(bytes, OWN, PEER, true, newTcpRepr());
+    if (typeof r === 'string') throw new Error(r);
+    return { ...r, payload: r.payload.slice() };
+  });
+  return { ip6, layer, listener, accepted, inject, sent, allSent };
+}
+
+describe('TCP over an IPv6 4-tuple', () => {
+  it('handshake and data: SYN-ACK with MSS 1440 (1500 − 40 − 20), checksums over the IPv6 pseudo-header', () => {
+    const { layer, accepted, inject, sent, allSent } = setup();
+    inject(segment({ srcPort: 40000, dstPort: 80, seq: 1000, flags: SYN, options: { mss: 1440 } }));
+    const sa = sent();
+    expect(sa.flags).toBe(SYN | ACK);
+    expect(sa.ack).toBe(1001);
+    expect(sa.options.mss).toBe(1440);
+    expect(sa.seq).toBe(generateIsn(KEY, 0, OWN, 80, PEER, 40000));
+    inject(segment({ srcPort: 40000, dstPort: 80, seq: 1001, ack: sa.seq + 1, flags: ACK, payload: 'GET /' }));
+    expect(accepted).toHaveLength(1);
+    const c = accepted[0]!;
+    expect([c.state, c.localAddress, c.remoteAddress, c.remotePort]).toEqual(['ESTABLISHED', OWN, PEER, 40000]);
+    expect(c.stats.sndMss).toBe(1440);
+    const into = new Uint8Array(16);
+    expect(Buffer.from(into.subarray(0, c.read(into, 0))).toString()).toBe('GET /');
+    // Our reply leaves with an IPv6 checksum too, and a second 4-tuple (another port) is a second connection.
+    c.write(Buffer.from('200'), 0);
+    layer.poll(1000);
+    expect(allSent().map((r) => Buffer.from(r.payload).toString())).toContain('200');
+    inject(segment({ srcPort: 40001, dstPort: 80, seq: 5000, flags: SYN }));
+    expect(sent().ack).toBe(5001);
+    expect(layer.connectionCount).toBe(2);
+  });
+
+  it('SYN cookies when the SYN queue is full: the cookie is keyed over the IPv6 tuple and completes the connection', () => {
+    const { layer, accepted, inject, sent } = setup(1);
+    inject(segment({ srcPort: 1001, dstPort: 80, seq: 10, flags: SYN }));
+    sent();
+    inject(segment({ srcPort: 1002, dstPort: 80, seq: 777, flags: SYN, options: { mss: 1440 } }));
+    const cookie = sent();
+    expect(layer.stats().SyncookiesSent).toBe(1);
+    expect(checkSynCookie(KEY, 0, cookie.seq, OWN, 80, PEER, 1002, 777)).toBeGreaterThanOrEqual(0);
+    inject(segment({ srcPort: 1002, dstPort: 80, seq: 778, ack: cookie.seq + 1, flags: ACK, payload: 'x' }));
+    expect(layer.stats().SyncookiesRecv).toBe(1);
+    expect(accepted.map((c) => c.remotePort)).toEqual([1002]);
+  });
+});
+
+describe('RFC 6528 ISNs, RFC 7323 timestamp offsets and RFC 4987 cookies over the address bytes', () => {
+  it('an IPv4 tuple hashes the same 24 bytes as always', () => {
+    const a = 0x0a000001, b = 0x0a000002;
+    const msg = Buffer.alloc(24);
+    msg.writeUInt32BE(a, 0); msg.writeUInt32BE(443, 4); msg.writeUInt32BE(b, 8); msg.writeUInt32BE(50000, 12); msg.writeUInt32BE(0x7323, 16);
+    expect(timestampOffset(KEY, a, 443, b, 50000)).toBe(createHash('sha256').update(KEY).update(msg).digest().readUInt32BE(0));
+  });
+
+  it('every byte of an IPv6 address changes the ISN, the timestamp offset and the cookie', () => {
+    const v6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => ipv6FromBytes(b)!);
+    fc.assert(fc.property(v6, v6, fc.integer({ min: 0, max: 15 }), fc.integer({ min: 1, max: 255 }), (l, r, i, x) => {
+      const bytes = Buffer.from(r, 'latin1');
+      bytes[i]! ^= x;
+      const r2 = ipv6FromBytes(bytes)!;
+      // 32-bit hashes: a collision is possible but a 2^-32 event per run.
+      expect(generateIsn(KEY, 0, l, 80, r2, 9)).not.toBe(generateIsn(KEY, 0, l, 80, r, 9));
+      expect(timestampOffset(KEY, r2, 80, l, 9)).not.toBe(timestampOffset(KEY, r, 80, l, 9));
+      const cookie = makeSynCookie(KEY, 0, l, 80, r, 9, 1234, 5);
+      expect(checkSynCookie(KEY, 0, cookie, l, 80, r, 9, 1234)).toBe(5);
+      expect(checkSynCookie(KEY, 0, cookie, l, 80, r2, 9, 1234)).toBe(-1);
+    }), { numRuns: 300 });
+  });
+});
