@@ -2,8 +2,10 @@
  * TCP on the wire (RFC 9293 §3.1, options from RFC 9293 §3.2, RFC 7323, RFC 2018).
  *
  * Two levels, after smoltcp's `wire/tcp.rs`:
- *  - `TcpPacket`: a thin view over a segment's bytes. `TcpPacket.check(bytes)`
- *    validates the lengths once; after it succeeds no accessor can read out of range.
+ *  - `TcpPacket`: a thin view over a segment's bytes, the one place that knows where
+ *    a fixed header field lies. `check()` validates the lengths once; after it
+ *    succeeds no accessor can read out of range. `parseTcp` and `emitTcpHeader` read
+ *    and write the fixed header through one re-pointed instance.
  *  - `TcpRepr`: a small plain record of everything the stack understands.
  *    `parseTcp` validates (checksum with the pseudo-header, data offset, option
  *    lengths) and fills a record; it never throws: malformed input yields a
@@ -95,33 +97,88 @@ export type TcpParseError =
   | 'bad-checksum'
   | 'bad-port';
 
-/** A view over a TCP segment. Call `check()` before reading anything. */
+const EMPTY = new Uint8Array(0);
+
+/** Byte offsets of the fixed header fields (RFC 9293 §3.1). */
+export const TCP_FIELD = {
+  SRC_PORT: 0,
+  DST_PORT: 2,
+  SEQ: 4,
+  ACK: 8,
+  DATA_OFFSET: 12,
+  FLAGS: 13,
+  WINDOW: 14,
+  CHECKSUM: 16,
+  URGENT: 18,
+} as const;
+
+/**
+ * A view over a TCP segment at `offset` of `buffer`: the one place that knows where a
+ * fixed header field lies (`parseTcp` and `emitTcpHeader` read and write through one
+ * re-pointed instance). Call `check()` before reading anything.
+ */
 export class TcpPacket {
-  readonly bytes: Uint8Array;
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
+  buffer: Uint8Array;
+  offset: number;
+  /** The segment ends at `end` (the buffer's end by default). */
+  end: number;
+  constructor(buffer: Uint8Array = EMPTY, offset = 0, end = buffer.length) {
+    this.buffer = buffer;
+    this.offset = offset;
+    this.end = end;
+  }
+  /** Re-points the view (no allocation). */
+  reset(buffer: Uint8Array, offset = 0, end = buffer.length): this {
+    this.buffer = buffer;
+    this.offset = offset;
+    this.end = end;
+    return this;
   }
   /** The one length check: header and the data offset fit in the bytes. */
   check(): TcpParseError | undefined {
-    const b = this.bytes;
-    if (b.length < TCP_HEADER_LEN) return 'truncated';
-    const off = this.headerLength;
-    if (off < TCP_HEADER_LEN || off > b.length) return 'bad-data-offset';
+    const len = this.end - this.offset;
+    if (len < TCP_HEADER_LEN) return 'truncated';
+    const hl = this.headerLength;
+    if (hl < TCP_HEADER_LEN || hl > len) return 'bad-data-offset';
     return undefined;
   }
-  get srcPort(): number { return (this.bytes[0]! << 8) | this.bytes[1]!; }
-  get dstPort(): number { return (this.bytes[2]! << 8) | this.bytes[3]!; }
-  get seq(): number { return read32(this.bytes, 4); }
-  get ack(): number { return read32(this.bytes, 8); }
+  get srcPort(): number { return this.u16(TCP_FIELD.SRC_PORT); }
+  get dstPort(): number { return this.u16(TCP_FIELD.DST_PORT); }
+  get seq(): number { return read32(this.buffer, this.offset + TCP_FIELD.SEQ); }
+  get ack(): number { return read32(this.buffer, this.offset + TCP_FIELD.ACK); }
   /** Data offset in bytes (RFC 9293 §3.1: 4 bits, in 32-bit words). */
-  get headerLength(): number { return (this.bytes[12]! >>> 4) * 4; }
-  get flags(): number { return this.bytes[13]!; }
-  get window(): number { return (this.bytes[14]! << 8) | this.bytes[15]!; }
-  get checksum(): number { return (this.bytes[16]! << 8) | this.bytes[17]!; }
-  get urgent(): number { return (this.bytes[18]! << 8) | this.bytes[19]!; }
-  get options(): Uint8Array { return this.bytes.subarray(TCP_HEADER_LEN, this.headerLength); }
-  get payload(): Uint8Array { return this.bytes.subarray(this.headerLength); }
+  get headerLength(): number { return (this.buffer[this.offset + TCP_FIELD.DATA_OFFSET]! >>> 4) * 4; }
+  get flags(): number { return this.buffer[this.offset + TCP_FIELD.FLAGS]!; }
+  get window(): number { return this.u16(TCP_FIELD.WINDOW); }
+  get checksum(): number { return this.u16(TCP_FIELD.CHECKSUM); }
+  get urgent(): number { return this.u16(TCP_FIELD.URGENT); }
+  get options(): Uint8Array { return this.buffer.subarray(this.offset + TCP_HEADER_LEN, this.offset + this.headerLength); }
+  get payload(): Uint8Array { return this.buffer.subarray(this.offset + this.headerLength, this.end); }
+
+  set srcPort(v: number) { this.setU16(TCP_FIELD.SRC_PORT, v); }
+  set dstPort(v: number) { this.setU16(TCP_FIELD.DST_PORT, v); }
+  set seq(v: number) { write32(this.buffer, this.offset + TCP_FIELD.SEQ, v); }
+  set ack(v: number) { write32(this.buffer, this.offset + TCP_FIELD.ACK, v); }
+  /** Writes the data offset (a multiple of 4 in 20..60; the reserved bits zero). */
+  set headerLength(v: number) { this.buffer[this.offset + TCP_FIELD.DATA_OFFSET] = (v >>> 2) << 4; }
+  set flags(v: number) { this.buffer[this.offset + TCP_FIELD.FLAGS] = v & 0xff; }
+  set window(v: number) { this.setU16(TCP_FIELD.WINDOW, v); }
+  set checksum(v: number) { this.setU16(TCP_FIELD.CHECKSUM, v); }
+  set urgent(v: number) { this.setU16(TCP_FIELD.URGENT, v); }
+
+  private u16(field: number): number {
+    const o = this.offset + field;
+    return (this.buffer[o]! << 8) | this.buffer[o + 1]!;
+  }
+  private setU16(field: number, v: number): void {
+    const o = this.offset + field;
+    this.buffer[o] = v >>> 8;
+    this.buffer[o + 1] = v & 255;
+  }
 }
+
+/** The view parse and emit use (both synchronous: never held across a call). */
+const VIEW = new TcpPacket();
 
 function read32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
@@ -143,7 +200,6 @@ export function newTcpRepr(): TcpRepr {
   };
 }
 
-const EMPTY = new Uint8Array(0);
 
 /** Sum over the pseudo-header and the segment; 0xffff for a valid segment. */
 export function tcpChecksumSum(bytes: Uint8Array, start: number, end: number, src: IpAddress, dst: IpAddress): number {
@@ -161,14 +217,14 @@ export function parseTcp(
   verifyChecksum: boolean,
   into: TcpRepr = newTcpRepr(),
 ): TcpRepr | TcpParseError {
-  // The view's one length check, inlined so the hot path allocates no view object.
-  if (bytes.length < TCP_HEADER_LEN) return 'truncated';
-  const hl = (bytes[12]! >>> 4) * 4;
-  if (hl < TCP_HEADER_LEN || hl > bytes.length) return 'bad-data-offset';
+  const p = VIEW.reset(bytes);
+  const bad = p.check();
+  if (bad !== undefined) return bad;
+  const hl = p.headerLength;
   // RFC 9293 §3.1: the checksum covers the pseudo-header, header and data.
   if (verifyChecksum && tcpChecksumSum(bytes, 0, bytes.length, src, dst) !== 0xffff) return 'bad-checksum';
-  const srcPort = (bytes[0]! << 8) | bytes[1]!;
-  const dstPort = (bytes[2]! << 8) | bytes[3]!;
+  const srcPort = p.srcPort;
+  const dstPort = p.dstPort;
   // Port 0 is reserved and never valid on the wire.
   if (srcPort === 0 || dstPort === 0) return 'bad-port';
   const o = into.options;
@@ -223,11 +279,11 @@ export function parseTcp(
   }
   into.srcPort = srcPort;
   into.dstPort = dstPort;
-  into.seq = read32(bytes, 4);
-  into.ack = read32(bytes, 8);
-  into.flags = bytes[13]!;
-  into.window = (bytes[14]! << 8) | bytes[15]!;
-  into.urgent = (bytes[18]! << 8) | bytes[19]!;
+  into.seq = p.seq;
+  into.ack = p.ack;
+  into.flags = p.flags;
+  into.window = p.window;
+  into.urgent = p.urgent;
   // No view for the empty payload of a pure ACK (most segments of a bulk transfer's return path).
   into.payload = hl === bytes.length ? EMPTY : bytes.subarray(hl);
   return into;
@@ -259,20 +315,16 @@ export function emitTcpHeader(repr: TcpRepr, buf: Uint8Array, off: number): numb
   if (hl > TCP_MAX_HEADER_LEN) {
     throw Object.assign(new Error('TCP options exceed 40 bytes'), { code: 'ERR_INVALID_ARG_VALUE' });
   }
-  buf[off] = repr.srcPort >>> 8;
-  buf[off + 1] = repr.srcPort & 255;
-  buf[off + 2] = repr.dstPort >>> 8;
-  buf[off + 3] = repr.dstPort & 255;
-  write32(buf, off + 4, repr.seq);
-  write32(buf, off + 8, repr.ack);
-  buf[off + 12] = (hl / 4) << 4;
-  buf[off + 13] = repr.flags & 0xff;
-  buf[off + 14] = repr.window >>> 8;
-  buf[off + 15] = repr.window & 255;
-  buf[off + 16] = 0;
-  buf[off + 17] = 0;
-  buf[off + 18] = repr.urgent >>> 8;
-  buf[off + 19] = repr.urgent & 255;
+  const p = VIEW.reset(buf, off);
+  p.srcPort = repr.srcPort;
+  p.dstPort = repr.dstPort;
+  p.seq = repr.seq;
+  p.ack = repr.ack;
+  p.headerLength = hl;
+  p.flags = repr.flags;
+  p.window = repr.window;
+  p.checksum = 0;
+  p.urgent = repr.urgent;
   let i = off + TCP_HEADER_LEN;
   if (o.mss !== undefined) {
     buf[i] = OPT_MSS; buf[i + 1] = 4; buf[i + 2] = o.mss >>> 8; buf[i + 3] = o.mss & 255;
@@ -302,11 +354,9 @@ export function emitTcpHeader(repr: TcpRepr, buf: Uint8Array, off: number): numb
 
 /** Computes and stores the checksum of the segment at buf[off, off+len). */
 export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: IpAddress, dst: IpAddress): void {
-  buf[off + 16] = 0;
-  buf[off + 17] = 0;
-  const c = finish(tcpChecksumSum(buf, off, off + len, src, dst));
-  buf[off + 16] = c >>> 8;
-  buf[off + 17] = c & 255;
+  const p = VIEW.reset(buf, off, off + len);
+  p.checksum = 0;
+  p.checksum = finish(tcpChecksumSum(buf, off, off + len, src, dst));
 }
 
 /** Writes header, options and payload of `repr` at `buf[off...]`, checksummed. Returns the segment length. */
