@@ -28,7 +28,7 @@ import { Assembler, RingBuffer } from './ring.js';
 import { SackReport } from './sack-report.js';
 import { isDsack, Scoreboard } from './scoreboard.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
-import { ACK, CWR, ECE, FIN, RST, SYN, PSH } from './wire.js';
+import { ACK, CWR, ECE, FIN, RST, SYN, PSH, clearTcpOptions } from './wire.js';
 import type { SackBlock, TcpRepr } from './wire.js';
 import type { ResolvedConfig, TcpConnectionOptions, TcpState } from './types.js';
 
@@ -1336,11 +1336,7 @@ export class TcpConnection implements HeapEntry {
     r.flags = flags;
     r.urgent = 0;
     r.window = rst ? 0 : this.windowField(syn);
-    o.mss = undefined;
-    o.windowScale = undefined;
-    o.sackPermitted = undefined;
-    o.sackBlocks = undefined;
-    o.timestamp = undefined;
+    clearTcpOptions(o);
     if (syn) {
       o.mss = this.advMss;
       if (this.wsOffered) o.windowScale = this.rcvShift;
@@ -1392,11 +1388,7 @@ export class TcpConnection implements HeapEntry {
     r.flags = RST;
     r.window = 0;
     r.urgent = 0;
-    o.mss = undefined;
-    o.windowScale = undefined;
-    o.sackPermitted = undefined;
-    o.sackBlocks = undefined;
-    o.timestamp = undefined;
+    clearTcpOptions(o);
     out.payload = undefined;
     out.dataOff = 0;
     out.dataLen = 0;

@@ -67,7 +67,7 @@ import { MemoryAccount } from './ring.js';
 import { seqAdd, seqLe } from './seq.js';
 import { newTcpStats } from './types.js';
 import type { ConnectOptions, ListenOptions, ResolvedConfig, TcpLayerOptions, TcpState, TcpStats } from './types.js';
-import { ACK, FIN, RST, SYN, emitTcpHeader, fillTcpChecksum, mssForMtu, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
+import { ACK, FIN, RST, SYN, clearTcpOptions, emitTcpHeader, fillTcpChecksum, mssForMtu, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
 import type { TcpRepr } from './wire.js';
 
 /** The message of the TcpError an ICMP error gives (strerror-like, as before). */
@@ -613,11 +613,8 @@ export class TcpLayer implements TransportProtocol {
     r.flags = flags;
     r.window = window;
     r.urgent = 0;
-    o.mss = mss ? Math.max(this.config.minMss, this.mssForMtu(this.interfaceMtu(remote), remote)) : undefined;
-    o.windowScale = undefined;
-    o.sackPermitted = undefined;
-    o.sackBlocks = undefined;
-    o.timestamp = undefined;
+    clearTcpOptions(o);
+    if (mss) o.mss = Math.max(this.config.minMss, this.mssForMtu(this.interfaceMtu(remote), remote));
     w.repr = r;
     w.payload = undefined;
     w.dataLen = 0;

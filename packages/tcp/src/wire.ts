@@ -228,12 +228,8 @@ export function parseTcp(
   // Port 0 is reserved and never valid on the wire.
   if (srcPort === 0 || dstPort === 0) return 'bad-port';
   const o = into.options;
-  o.mss = undefined;
-  o.windowScale = undefined;
-  o.sackPermitted = undefined;
-  o.sackBlocks = undefined;
   const tsRecord = o.timestamp;
-  o.timestamp = undefined;
+  clearTcpOptions(o);
   let i = TCP_HEADER_LEN;
   // RFC 9293 §3.2: kinds 0 and 1 are single bytes; all others carry a length
   // octet that counts kind and length; unknown kinds are skipped by length.
@@ -287,6 +283,15 @@ export function parseTcp(
   // No view for the empty payload of a pure ACK (most segments of a bulk transfer's return path).
   into.payload = hl === bytes.length ? EMPTY : bytes.subarray(hl);
   return into;
+}
+
+/** Marks every option absent (records are reused: keys are set to undefined, never deleted). */
+export function clearTcpOptions(o: TcpOptions): void {
+  o.mss = undefined;
+  o.windowScale = undefined;
+  o.sackPermitted = undefined;
+  o.sackBlocks = undefined;
+  o.timestamp = undefined;
 }
 
 /** Bytes of options `emitTcp` writes for `o` (always a multiple of 4). */
