@@ -29,8 +29,8 @@ import {
 } from '@netstack/ip';
 import { checkInteger, rangeError } from '@netstack/ip';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode, parseIcmp, parseQuotedIpv4 } from './wire.js';
-import { IcmpErrorSender, TokenBucket, isNonUnicastSource, type Subnet } from './reporter.js';
-import { PingClient, type PingCallback, type PingHandle, type PingOptions } from './ping.js';
+import { IcmpErrorSender, TokenBucket, isNonUnicastSource, type ErrorSenderCounters, type Subnet } from './reporter.js';
+import { PingClient, type PingCallback, type PingCounters, type PingHandle, type PingOptions } from './ping.js';
 
 /** What the ICMP layer needs from the IP layer: its output, and the error router. */
 export interface IcmpIp extends IpOutput {
@@ -53,8 +53,12 @@ export interface IcmpOptions {
   random?: () => number;
 }
 
-/** Counters named after /proc/net/snmp `Icmp:`, plus the reasons behind what was not sent. */
-export interface IcmpStats {
+/**
+ * Counters named after /proc/net/snmp `Icmp:`, plus the reasons behind what was not sent.
+ * The error reporter's and the ping client's counters are declared beside them
+ * (`ErrorSenderCounters`, reporter.ts; `PingCounters`, ping.ts): one object holds all.
+ */
+export interface IcmpStats extends ErrorSenderCounters, PingCounters {
   InMsgs: number;
   InErrors: number;
   InCsumErrors: number;
@@ -67,26 +71,9 @@ export interface IcmpStats {
   InEchoReps: number;
   /** Received types this host does not handle (timestamp, address mask, unknown). */
   InOther: number;
-  OutMsgs: number;
-  OutErrors: number;
-  OutDestUnreachs: number;
-  OutTimeExcds: number;
-  OutEchos: number;
   OutEchoReps: number;
-  /** Errors not sent because the token bucket was empty. */
-  RateLimited: number;
-  /** Errors not sent by RFC 1122 §3.2.2's rules (sum of the four below). */
-  Suppressed: number;
-  SuppressedIcmpError: number;
-  SuppressedBroadcast: number;
-  SuppressedFragment: number;
-  SuppressedSource: number;
   /** Echo requests not answered: to a broadcast/multicast address or from a non-unicast source. */
   EchoIgnored: number;
-  /** Echo replies matching no outstanding ping (or from the wrong host). */
-  EchoReplyUnmatched: number;
-  /** Echo replies matching a ping whose data differs from what was sent. */
-  EchoReplyCorrupt: number;
   /** Messages too short for their type (counted in InErrors too). */
   InTruncated: number;
   /** Errors (types 3, 4, 11, 12) handed to the IP layer, which routes them to the transport they quote. */

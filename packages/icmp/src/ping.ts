@@ -69,7 +69,9 @@ export interface PingCounters {
   OutMsgs: number;
   OutErrors: number;
   OutEchos: number;
+  /** Echo replies matching no outstanding ping (or from the wrong host). */
   EchoReplyUnmatched: number;
+  /** Echo replies matching a ping whose data differs from what was sent. */
   EchoReplyCorrupt: number;
 }
 

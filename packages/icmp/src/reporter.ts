@@ -36,7 +36,9 @@ export interface ErrorSenderCounters {
   OutErrors: number;
   OutDestUnreachs: number;
   OutTimeExcds: number;
+  /** Errors not sent because the token bucket was empty. */
   RateLimited: number;
+  /** Errors not sent by RFC 1122 §3.2.2's rules (sum of the four below). */
   Suppressed: number;
   SuppressedIcmpError: number;
   SuppressedBroadcast: number;
