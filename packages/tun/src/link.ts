@@ -61,6 +61,14 @@ export interface LinkStats {
   RxCsumPartial?: number;
 }
 
+/** Every link counter at zero (the offload ones included). */
+export function newLinkStats(): Required<LinkStats> {
+  return {
+    RxPackets: 0, RxBytes: 0, TxPackets: 0, TxBytes: 0, TxDropped: 0, RxDropped: 0,
+    TxGsoPackets: 0, RxGsoPackets: 0, TxCsumOffload: 0, RxCsumPartial: 0,
+  };
+}
+
 /** A device: the send half the IP layer writes to (`LinkOutput`, declared in @netstack/common), and the receive half. */
 export interface Link extends LinkOutput {
   /** Installs the receiver; replaces any earlier one. */

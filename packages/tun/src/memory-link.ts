@@ -36,6 +36,7 @@
  *   (our IP layer does). Plain `send` packets arrive without `meta`, as before.
  */
 import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
+import { newLinkStats } from './link.js';
 import { newPacketMeta, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from './vnet.js';
 import { argError } from './errors.js';
 import { MAX_MTU } from './ifreq.js';
@@ -123,18 +124,7 @@ export class EndState {
   receiver: LinkReceiver = noReceiver;
   hasReceiver = false;
   closed = false;
-  readonly counters: LinkStats = {
-    RxPackets: 0,
-    RxBytes: 0,
-    TxPackets: 0,
-    TxBytes: 0,
-    TxDropped: 0,
-    RxDropped: 0,
-    TxGsoPackets: 0,
-    RxGsoPackets: 0,
-    TxCsumOffload: 0,
-    RxCsumPartial: 0,
-  };
+  readonly counters: LinkStats = newLinkStats();
 }
 
 const FULL_OFFLOAD: LinkOffload = Object.freeze({ tso4: true, csum: true });

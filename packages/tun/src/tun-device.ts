@@ -79,6 +79,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
+import { newLinkStats } from './link.js';
 import { argError, Errno, sysError, type CodedError } from './errors.js';
 import { libc, type Libc, type PollEvents, type PollHandle } from './libc.js';
 import {
@@ -304,24 +305,7 @@ export class TunDevice implements Link {
   readonly #usoMeta: PacketMeta = newPacketMeta();
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
-  #stats: TunStats = {
-    RxPackets: 0,
-    RxBytes: 0,
-    TxPackets: 0,
-    TxBytes: 0,
-    TxDropped: 0,
-    RxDropped: 0,
-    RxErrors: 0,
-    TxErrors: 0,
-    LastTxErrno: 0,
-    TxGsoPackets: 0,
-    RxGsoPackets: 0,
-    TxCsumOffload: 0,
-    RxCsumPartial: 0,
-    RxUsoPackets: 0,
-    RxUsoSegments: 0,
-    RxUsoDropped: 0,
-  };
+  #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0 };
 
   /**
    * Opens (creating or attaching to) a TUN/TAP device, configures the kernel side and starts
