@@ -119,7 +119,7 @@ describe('the capture of netstack serve with offloads is what the wire carries',
     const lines = tshark('tcp', ['ip.src']);
     expect(lines.length).toBe(tcpRecords.length);
     // serve --stats: every packet seen was written (far below the 1 GiB default bound).
-    expect(stats.pcap).toEqual({ packets: records.length, bytes: readFileSync(pcap).length, notWritten: 0, maxBytes: 2 ** 30 });
+    expect(stats.pcap).toEqual({ Packets: records.length, Bytes: readFileSync(pcap).length, NotWritten: 0, MaxBytes: 2 ** 30 });
     const fromStack = lines.filter((l) => l === STACK).length;
     const fromKernel = lines.filter((l) => l === KERNEL).length;
     expect(fromStack).toBeGreaterThan(10);

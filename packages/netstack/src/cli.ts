@@ -328,7 +328,7 @@ async function closeStack(stack: Stack): Promise<void> {
 /** Counters of the --pcap capture, for --stats. */
 function captureStats(stack: Stack): Record<string, number> | undefined {
   const c = captures.get(stack);
-  return c === undefined ? undefined : { packets: c.packets, bytes: c.bytes, notWritten: c.notWritten, maxBytes: c.maxBytes };
+  return c === undefined ? undefined : { Packets: c.packets, Bytes: c.bytes, NotWritten: c.notWritten, MaxBytes: c.maxBytes };
 }
 
 function ecnOption(text: string | undefined): boolean | 'passive' {
