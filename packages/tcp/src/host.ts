@@ -84,7 +84,7 @@ export interface TcpHost<C> {
   exit(conn: C | undefined): void;
   /** `conn` has events for its handler: deliver them when the outermost event closes. */
   queueEvents(conn: C): void;
-  /** Every state change (counters such as currEstab; a listener's queues). */
+  /** Every state change (counters such as CurrEstab; a listener's queues). */
   onStateChange(conn: C, prev: TcpState, next: TcpState): void;
   /** `conn` reached CLOSED: out of the table, the timers and its listener. */
   detach(conn: C): void;
