@@ -203,10 +203,11 @@ export function parseIcmp6(
 ): Icmp6Repr | Icmp6ParseError {
   const packet = Icmp6Packet.checked(bytes);
   if (packet === undefined) return 'truncated';
+  // The checksum first, so a corrupted type byte counts as a checksum error.
+  if (options?.verifyChecksum !== false && !packet.verifyChecksum(src, dst)) return 'checksum';
   const type = packet.msgType;
   const minLength = MIN_LENGTH[type];
   if (minLength !== undefined && bytes.length < minLength) return 'truncated';
-  if (options?.verifyChecksum !== false && !packet.verifyChecksum(src, dst)) return 'checksum';
   const code = packet.msgCode;
   switch (type) {
     case Icmp6Type.EchoRequest:
