@@ -1,4 +1,5 @@
 export * from './wire.js';
+export * from './wire6.js';
 export * from './layer.js';
 export * from './ping.js';
 export { IcmpErrorSender, TokenBucket, type ErrorSenderCounters, type Subnet } from './reporter.js';
