@@ -8,7 +8,11 @@
  * about a second (RFC 4862 §5.4; longer with DupAddrDetectTransmits > 1), and the kernel
  * neither sends from it nor accepts traffic to it meanwhile. RTM_NEWADDR carries
  * `ifa_flags`, and IFA_F_NODAD (what `ip -6 addr add … nodad` sends) makes the address
- * usable at once. DAD is pointless on a TUN link anyway: it has exactly one other end, us.
+ * usable at once. On a TUN the kernel skips DAD by itself (the device is IFF_NOARP:
+ * addrconf_dad_begin), so there both ways give a usable address; on a TAP (Ethernet, with
+ * neighbour discovery) only nodad does, and DAD is pointless there too: the link has
+ * exactly one other end, us. Measured on 6.18 (test/kernel/tun-ipv6.test.ts): a TAP
+ * address added without the flag reads `tentative`, with it not.
  *
  * Message (all host order, little-endian here, except the address):
  *   nlmsghdr   u32 len, u16 type = RTM_NEWADDR (20), u16 flags = REQUEST|ACK|CREATE|EXCL,
