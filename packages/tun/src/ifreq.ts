@@ -32,6 +32,8 @@ export const SIOCSIFFLAGS = 0x8914;
 export const SIOCGIFADDR = 0x8915;
 export const SIOCSIFADDR = 0x8916;
 export const SIOCSIFNETMASK = 0x891c;
+/** ifr_ifindex (int32 at 16): the interface index rtnetlink names the device by. */
+export const SIOCGIFINDEX = 0x8933;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 /** ifr_qlen (int32 at 16): the device's txqueuelen, here the packets the kernel queues for the reader. */
@@ -135,6 +137,8 @@ export function readIfMtu(req: Buffer): number {
 /** ifr_qlen: an int32 at the union, like ifr_mtu. */
 export const writeIfQlen = writeIfMtu;
 export const readIfQlen = readIfMtu;
+/** ifr_ifindex: an int32 at the union too. */
+export const readIfIndex = readIfMtu;
 
 /** Writes a `sockaddr_in` (AF_INET, port 0) for `address` (4 bytes, network order) at offset 16. */
 export function writeIfAddr(req: Buffer, address: Uint8Array): void {

@@ -9,7 +9,11 @@
  * ioctl is variadic in C; koffi wants one prototype per argument form, so there are two:
  * `ioctlPtr` (the argument is a pointer to a buffer, e.g. TUNSETIFF, SIOCSIFADDR) and
  * `ioctlInt` (the argument is a value, e.g. TUNSETPERSIST).
+ *
+ * `send`/`recv` talk rtnetlink (netlink.ts). `readText` is not libc but belongs to the same
+ * seam: the one kind of file the device reads (a /proc/sys/net sysctl), so tests script it.
  */
+import { readFileSync } from 'node:fs';
 import koffi from 'koffi';
 
 export interface PollEvents {
@@ -33,6 +37,10 @@ export interface Libc {
   ioctlPtr(fd: number, request: number, arg: Uint8Array): number;
   ioctlInt(fd: number, request: number, arg: number): number;
   socket(domain: number, type: number, protocol: number): number;
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  /** A small text file (a sysctl under /proc/sys), or undefined when it cannot be read. */
+  readText(path: string): string | undefined;
   errno(): number;
   /** Level-triggered readability watch on the Node event loop (libuv uv_poll). */
   poll(fd: number, callback: (status: number, events: PollEvents) => void): PollHandle;
@@ -54,6 +62,8 @@ function load(): Libc {
   const ioctlPtr = lib.func('int ioctl(int fd, unsigned long request, _Inout_ void *arg)');
   const ioctlInt = lib.func('int ioctl(int fd, unsigned long request, int arg)');
   const socket = lib.func('int socket(int domain, int type, int protocol)');
+  const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
+  const recv = lib.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
   return {
     open: (path, flags) => open(path, flags) as number,
     close: (fd) => close(fd) as number,
@@ -62,6 +72,15 @@ function load(): Libc {
     ioctlPtr: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
     ioctlInt: (fd, request, arg) => ioctlInt(fd, request, arg) as number,
     socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
+    send: (fd, buf, len, flags) => send(fd, buf, len, flags) as number,
+    recv: (fd, buf, len, flags) => recv(fd, buf, len, flags) as number,
+    readText: (path) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
     errno: () => koffi.errno(),
     // koffi's typings declare the callback as (events); the native side calls (status, events).
     poll: (fd, callback) =>

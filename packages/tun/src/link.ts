@@ -25,8 +25,9 @@
  * - Received packets may then carry `meta`: `csumPartial`/`dataValid` mean the bytes come
  *   from the local kernel and never crossed a wire, so the receiver must not verify the
  *   transport checksum (with `csumPartial` it is NOT valid: it holds the pseudo-header sum);
- *   `gsoType != 0` marks a super-segment larger than the MTU. Only TCP comes that way: a link
- *   that negotiated UDP segmentation (`uso4`, a TunDevice) splits UDP super-datagrams
+ *   `gsoType != 0` marks a super-segment larger than the MTU (TCPV4 1, or TCPV6 4 from a
+ *   TunDevice with `tso6` that hands over IPv6). Only TCP comes that way: a link
+ *   that negotiated UDP segmentation (`uso4`/`uso6`, a TunDevice) splits UDP super-datagrams
  *   before its receiver, which sees each datagram with `csumPartial` and `gsoType` 0.
  */
 export type { PacketMeta, LinkOffload } from '@netstack/common';

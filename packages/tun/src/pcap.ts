@@ -295,14 +295,23 @@ const PROTO_TCP = 6;
 const PROTO_UDP = 17;
 
 /**
- * Where the transport checksum of a received IPv4 packet with a partial sum lives: the
- * offset of the field, or -1 when the packet is not one whole TCP/UDP-over-IPv4 datagram
+ * Where the transport checksum of a received IPv4 or IPv6 packet with a partial sum lives:
+ * the offset of the field, or -1 when the packet is not one whole TCP/UDP datagram
  * (then it is recorded as it came). The kernel's csum_start is the transport header
  * (skb_checksum_start_offset), i.e. the IPv4 header length; csum_offset is 16 for TCP and
  * 6 for UDP (linux tcp_v4_send_check, udp4_hwcsum); the vnet header's own values are not
  * kept in PacketMeta, so they are derived here as the kernel made them.
  */
 function partialChecksumField(p: Uint8Array): number {
+  if (p.length >= 40 && p[0]! >>> 4 === 6) {
+    // IPv6 (RFC 8200 §3): the kernel's partial sums start right after the 40-byte header
+    // (tcp_v6_send_check, udp6_hwcsum_outgoing); with an extension header first, leave it.
+    const end = 40 + ((p[4]! << 8) | p[5]!);
+    if (end > p.length) return -1;
+    if (p[6] === PROTO_TCP) return end >= 60 ? 56 : -1;
+    if (p[6] === PROTO_UDP) return end >= 48 ? 46 : -1;
+    return -1;
+  }
   if (p.length < 20 || p[0]! >>> 4 !== 4) return -1;
   const ihl = (p[0]! & 0x0f) * 4;
   const total = (p[2]! << 8) | p[3]!;
@@ -316,7 +325,7 @@ function partialChecksumField(p: Uint8Array): number {
 /**
  * Copies `packet` into `scratch` and completes its partial transport checksum there, as the
  * kernel (or a NIC) does before the packet reaches a wire (linux skb_checksum_help; virtio
- * spec §5.1.6.2): the one's-complement sum from `csumStart` to the end of the IPv4 datagram,
+ * spec §5.1.6.2): the one's-complement sum from `csumStart` to the end of the IPv4 or IPv6 datagram,
  * the field itself holding the pseudo-header sum, complemented; a UDP 0 is written 0xffff
  * (RFC 768: 0 means "no checksum"), a TCP 0 stays 0 (RFC 1624 §3). Returns the view of the
  * completed copy, or `packet` itself when the offsets do not fit (recorded as it is).
@@ -325,6 +334,7 @@ export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffs
   const len = packet.length;
   let end = len;
   if (len >= 20 && packet[0]! >>> 4 === 4) end = Math.min(len, (packet[2]! << 8) | packet[3]!);
+  else if (len >= 40 && packet[0]! >>> 4 === 6) end = Math.min(len, 40 + ((packet[4]! << 8) | packet[5]!));
   const at = csumStart + csumOffset;
   if (csumStart < 0 || at + 2 > end || len > scratch.length) return packet;
   scratch.set(packet);
@@ -356,7 +366,7 @@ class WireView {
     if (meta === undefined || !meta.csumPartial) return packet;
     const field = partialChecksumField(packet);
     if (field < 0) return packet;
-    const ihl = (packet[0]! & 0x0f) * 4;
+    const ihl = packet[0]! >>> 4 === 6 ? 40 : (packet[0]! & 0x0f) * 4;
     return completeChecksum(packet, ihl, field - ihl, (this.#scratch ??= new Uint8Array(MAX_PACKET)));
   }
 }

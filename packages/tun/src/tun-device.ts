@@ -9,11 +9,12 @@
  *   device.fd: number      the /dev/net/tun descriptor (-1 once closed)
  *   device.send(packet): boolean           one write() per packet, never writev
  *   device.sendOffload(packet, gsoSize, csumStart, csumOffset): boolean   (offload: true only)
- *   device.offload: { tso4, csum, uso4 } | undefined   what TUNSETOFFLOAD accepted
+ *   device.offload: { csum, tso4, tso6, uso4, uso6 } | undefined   what TUNSETOFFLOAD accepted
+ *   device.ipv6: boolean, device.ipv6Disabled: string | undefined   whether the kernel side has IPv6, and why not
  *   device.setReceiver(receiver): void
  *   device.pollNow(): number               drains what is queued now (Link.pollNow), synchronously, bounded
  *   device.stats(): TunStats
- *   device.configure({ kernelAddress?, mtu?, up?, txQueueLen? }): void   kernel-side settings, by ioctl
+ *   device.configure({ kernelAddress?, mtu?, up?, txQueueLen? }): void   kernel-side settings, by ioctl and rtnetlink
  *   device.ref() / device.unref()          keep / stop keeping the process alive
  *   device.close(): void                   idempotent; removes a non-persistent device
  *
@@ -30,6 +31,8 @@
  * - Idle costs nothing: no timer, no thread, only the epoll registration.
  * - In `tun` mode with `ipv4Only` (default), packets whose version nibble is not 4 are
  *   dropped and counted in `RxDropped` (a fresh namespace sends IPv6 solicitations at once).
+ *   `ipv4Only: false` hands over both families as read (IFF_NO_PI: the first nibble of
+ *   each packet says which; the receiver demultiplexes).
  *   Packets read while no receiver is set are dropped and counted the same way.
  *   `RxPackets` counts packets read and handed on: read = RxPackets + RxDropped (a split UDP
  *   super-datagram counts once; the datagrams it became, in `RxUsoSegments`).
@@ -42,11 +45,12 @@
  *
  * Offloads (`offload: true`, tun mode; TUN-FACTS "Offloads"): the device is opened with
  * IFF_VNET_HDR, TUNSETVNETHDRSZ 12 and TUNSETOFFLOAD down the ladder
- *   CSUM|TSO4|TSO_ECN|USO4|USO6 → CSUM|TSO4|TSO_ECN → CSUM|TSO4 → CSUM
+ *   CSUM|TSO4|TSO6|TSO_ECN|USO4|USO6 → CSUM|TSO4|TSO6|TSO_ECN → CSUM|TSO4|TSO6 → CSUM|TSO4 → CSUM
  * taking the next rung on EINVAL (an older kernel refuses flags it does not know). Every
  * read then starts with a virtio_net_hdr (vnet.ts, virtio spec §5.1.6): it is stripped and
  * decoded into the reused `meta` handed to `receiver.packet`; the kernel sends TCP
- * super-segments of up to ~64 KB with partial checksums. Every write starts with one too,
+ * super-segments of up to ~64 KB with partial checksums (gso_type TCPV4, or TCPV6 for
+ * TCP over IPv6 once TSO6 is on; the receiver sees them like the IPv4 ones). Every write starts with one too,
  * in the same contiguous buffer (never writev): `send` copies the packet behind a zero
  * header in a reused buffer; `sendOffload` writes the GSO/checksum header into the caller's
  * headroom (Link contract) and writes header + packet at once.
@@ -56,9 +60,11 @@
  * (gso_type UDP_L4); the device splits it in place into the datagrams the sender meant
  * before the receiver sees them (uso.ts: each with its own lengths, IPv4 header checksum
  * and a partial UDP checksum, meta.csumPartial), so receivers never see a UDP
- * super-datagram; a malformed one is dropped and counted (RxDropped, RxUsoDropped). USO is
- * offered only with `ipv4Only` (the default): USO6 would bring IPv6 super-datagrams too,
- * which nothing here splits. Sending stays one datagram per write: `sendOffload` takes TCP.
+ * super-datagram; a malformed one is dropped and counted (RxDropped, RxUsoDropped). The
+ * split handles IPv6 super-datagrams (same gso_type UDP_L4, 40-byte header) as well, so USO
+ * is offered whatever `ipv4Only` says (with it, IPv6 ones are dropped by the filter before
+ * any split). Sending stays one datagram per write: `sendOffload` takes TCP, of either
+ * family (gso_type from the version nibble: TCPV4 needs `tso4`, TCPV6 `tso6`).
  * If IFF_VNET_HDR itself is refused, the device opens without it and `offload` is undefined.
  *
  * Life: open devices are held in a module registry until close(), so neither the device
@@ -76,6 +82,19 @@
  * shell: SIOCSIFMTU, SIOCSIFADDR + SIOCSIFNETMASK (the on-link route follows from the
  * prefix), SIOCGIFFLAGS/SIOCSIFFLAGS for IFF_UP. Setting an address the device already
  * has is not an error; SIOCSIFADDR replaces the device's first IPv4 address otherwise.
+ *
+ * IPv6 kernel-side addresses (`kernelAddress: ['10.7.0.1/24', 'fd07::1/64']`) go over
+ * rtnetlink instead (netlink.ts says why: RTM_NEWADDR with IFA_F_NODAD, so the address is
+ * usable at once, never `tentative`), on a short-lived NETLINK_ROUTE socket, after the
+ * link is up; the kernel adds the on-link prefix route itself. Before that the device
+ * reads whether the namespace has IPv6 at all: `/proc/sys/net/ipv6/conf/{all,DEV}/
+ * disable_ipv6` (test harnesses often set `all` to 1), the MTU (IPv6 needs 1280, RFC 8200
+ * §5; below it the kernel removes IPv6 from the device). Where it is off, IPv6 is skipped,
+ * not an error: `device.ipv6` is false and `device.ipv6Disabled` says why in one line, and
+ * the IPv4 side works as before. A kernel refusal that means the same (EACCES: disabled on
+ * the device; EAFNOSUPPORT/EOPNOTSUPP: no IPv6) is reported the same way; any other
+ * refusal throws. An IPv6 address the device already has (EEXIST) is not an error, and is
+ * left as it is (flags included).
  */
 import { statSync } from 'node:fs';
 import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
@@ -88,6 +107,7 @@ import {
   TUNSETVNETHDRSZ,
   TUN_F_CSUM,
   TUN_F_TSO4,
+  TUN_F_TSO6,
   TUN_F_TSO_ECN,
   TUN_F_USO4,
   TUN_F_USO6,
@@ -95,6 +115,7 @@ import {
   VIRTIO_NET_HDR_GSO_ECN,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_GSO_UDP_L4,
   VNET_HDR_LEN,
   VNET_HDR_LEN_MIN,
@@ -106,6 +127,16 @@ import {
   type PacketMeta,
 } from './vnet.js';
 import { UdpSegmenter } from './uso.js';
+import {
+  AF_NETLINK,
+  MSG_DONTWAIT,
+  NETLINK_ROUTE,
+  SOCK_RAW,
+  decodeAck,
+  encodeNewAddr6,
+  parseIpv6Cidr,
+  type Ipv6Cidr,
+} from './netlink.js';
 import { ViewCache } from '@netstack/common';
 import {
   AF_INET,
@@ -124,6 +155,7 @@ import {
   readIfMtu,
   readIfName,
   SIOCGIFFLAGS,
+  SIOCGIFINDEX,
   SIOCGIFMTU,
   SIOCSIFADDR,
   SIOCSIFFLAGS,
@@ -143,6 +175,7 @@ import {
   writeIfMtu,
   writeIfQlen,
   readIfQlen,
+  readIfIndex,
   type Ipv4Cidr,
 } from './ifreq.js';
 
@@ -163,13 +196,22 @@ export interface TunOptions {
    * the device's TX dropped (`ip -s link`), and the senders retransmit. Unset: unchanged.
    */
   txQueueLen?: number;
-  /** Kernel-side IPv4 address with prefix, e.g. `10.7.0.1/24`. */
-  kernelAddress?: string;
+  /**
+   * Kernel-side address(es) with prefix: one IPv4 (`10.7.0.1/24`) and/or IPv6 ones
+   * (`fd07::1/64`), as a string or an array mixing both families. IPv6 is added with
+   * `nodad` over rtnetlink and skipped (device.ipv6 false, not an error) where the
+   * namespace has IPv6 off.
+   */
+  kernelAddress?: string | readonly string[];
   /** Bring the link up (true, the default) or down (false). */
   up?: boolean;
   /** Keep the device after the fd closes (TUNSETPERSIST). Unset: leave as it is. */
   persist?: boolean;
-  /** Drop and count packets whose version nibble is not 4. Default true; tun mode only. */
+  /**
+   * Drop and count packets whose version nibble is not 4. Default true; tun mode only.
+   * `false` hands over IPv6 too (and anything else the kernel routes to the device): the
+   * receiver demultiplexes by the version nibble.
+   */
   ipv4Only?: boolean;
   /** Packets read per poll callback before yielding to the event loop. Default 256. */
   readBudget?: number;
@@ -184,8 +226,8 @@ export interface TunOptions {
   napi?: boolean;
   /**
    * Negotiate TUN offloads (default false; tun mode only): IFF_VNET_HDR + checksum and TCP
-   * segmentation offload, and UDP segmentation offload on receive where the kernel has it
-   * (Linux 6.2+; only with `ipv4Only`). Falls back to fewer offloads, or none, when the
+   * segmentation offload for IPv4 and IPv6 (TSO4, TSO6), and UDP segmentation offload on
+   * receive for both (USO4 + USO6) where the kernel has it (Linux 6.2+). Falls back to fewer offloads, or none, when the
    * kernel refuses; `device.offload` says what was negotiated.
    */
   offload?: boolean;
@@ -194,7 +236,7 @@ export interface TunOptions {
 }
 
 export interface TunConfig {
-  kernelAddress?: string;
+  kernelAddress?: string | readonly string[];
   mtu?: number;
   /** Raise txqueuelen to at least this (see TunOptions). */
   txQueueLen?: number;
@@ -228,6 +270,13 @@ export interface TunOffload extends LinkOffload {
    * send UDP super-datagrams, which the device splits before its receiver (receive only).
    */
   readonly uso4: boolean;
+  /**
+   * TUN_F_TSO6 accepted: the kernel may send TCP/IPv6 super-segments (gso_type TCPV6), and
+   * `sendOffload` takes them (an IPv6 packet with gsoSize > 0).
+   */
+  readonly tso6: boolean;
+  /** TUN_F_USO6 accepted (always together with `uso4`): UDP/IPv6 super-datagrams are split too. */
+  readonly uso6: boolean;
 }
 
 /**
@@ -236,12 +285,15 @@ export interface TunOffload extends LinkOffload {
  * refuses either alone (leftover flags are EINVAL); older kernels refuse both.
  */
 const OFFLOAD_LADDER = [
-  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
-  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
   TUN_F_CSUM | TUN_F_TSO4,
   TUN_F_CSUM,
 ] as const;
-/** Largest packet sendOffload takes (an IPv4 datagram). */
+/** IPv6's minimum link MTU (RFC 8200 §5): below it the kernel takes IPv6 off the device. */
+const IPV6_MIN_MTU = 1280;
+/** Largest packet sendOffload takes (an IPv4 datagram; an IPv6 one stays within the same 64 KiB). */
 const MAX_OFFLOAD_PACKET = 65535;
 
 const DEV_NET_TUN = '/dev/net/tun';
@@ -294,6 +346,8 @@ export class TunDevice implements Link {
   /** virtio_net_hdr bytes before every packet (0: IFF_VNET_HDR off). */
   readonly #vnetLen: number;
   readonly #offload: TunOffload | undefined;
+  /** Why the kernel side has no IPv6 (undefined: it has). */
+  #ipv6Disabled: string | undefined;
   /** Reused write buffer for `send` (and unaligned `sendOffload`) when a vnet header is on. */
   readonly #txBuffer: Uint8Array | undefined;
   readonly #meta: PacketMeta = newPacketMeta();
@@ -337,13 +391,13 @@ export class TunDevice implements Link {
       }
       if (rc < 0) throw tunsetiffError(sys.errno(), opts.name);
       const name = readIfName(req);
-      const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd, opts.ipv4Only) : undefined;
+      const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd) : undefined;
       const config: TunConfig = { up: opts.up };
       if (opts.mtu !== undefined) config.mtu = opts.mtu;
       if (opts.txQueueLen !== undefined) config.txQueueLen = opts.txQueueLen;
       if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
       if (opts.persist !== undefined) config.persist = opts.persist;
-      const applied = applyConfig(sys, fd, name, config, opts.cidr);
+      const applied = applyConfig(sys, fd, name, config, opts.addresses);
       return new TunDevice(sys, fd, name, applied, opts, vnet);
     } catch (err) {
       sys.close(fd);
@@ -358,6 +412,7 @@ export class TunDevice implements Link {
     this.mode = opts.mode;
     this.#mtu = applied.mtu;
     this.#txQueueLen = applied.txQueueLen;
+    this.#ipv6Disabled = applied.ipv6Disabled;
     this.#ipv4Only = opts.ipv4Only;
     this.#readBudget = opts.readBudget;
     this.#onError = opts.onError;
@@ -382,6 +437,20 @@ export class TunDevice implements Link {
   /** What TUNSETOFFLOAD accepted; undefined when the device has no vnet header (offload off or refused). */
   get offload(): TunOffload | undefined {
     return this.#offload;
+  }
+
+  /**
+   * Whether the kernel side of the device has IPv6: the namespace and the device have it on
+   * (`disable_ipv6` 0), the MTU is at least 1280, and every IPv6 `kernelAddress` asked for
+   * was added. False is not an error: serve IPv4 only, and say `ipv6Disabled`.
+   */
+  get ipv6(): boolean {
+    return this.#ipv6Disabled === undefined;
+  }
+
+  /** Why `ipv6` is false, in one line (e.g. "IPv6 is disabled in this network namespace (net.ipv6.conf.all.disable_ipv6 = 1)"); undefined when it is true. */
+  get ipv6Disabled(): string | undefined {
+    return this.#ipv6Disabled;
   }
 
   /** Headroom `sendOffload` writes its virtio-net header into (undefined without one). */
@@ -427,9 +496,10 @@ export class TunDevice implements Link {
   }
 
   /**
-   * Link.sendOffload: one TCP/IPv4 packet with a partial checksum, a GSO super-segment when
+   * Link.sendOffload: one TCP packet with a partial checksum, a GSO super-segment when
    * it carries more than `gsoSize` payload bytes (virtio spec §5.1.6.2: flags NEEDS_CSUM,
-   * gso_type TCPV4, hdr_len = IP + TCP header, gso_size, csum_start, csum_offset).
+   * gso_type TCPV4 or TCPV6 by the packet's version nibble, hdr_len = IP (with any IPv6
+   * extension headers, up to csumStart) + TCP header, gso_size, csum_start, csum_offset).
    * The header goes into the caller's headroom when there is enough (the Link contract),
    * else the packet is copied behind it in the reused buffer.
    */
@@ -445,7 +515,8 @@ export class TunDevice implements Link {
     }
     const hdrLen = csumStart + (packet[csumStart + 12]! >>> 4) * 4;
     const gso = gsoSize > 0 && len - hdrLen > gsoSize;
-    if ((gso && !off.tso4) || (!gso && len > this.#mtu) || hdrLen > len) {
+    const v6 = packet[0]! >>> 4 === 6;
+    if ((gso && !(v6 ? off.tso6 : off.tso4)) || (!gso && len > this.#mtu) || hdrLen > len) {
       stats.TxDropped++;
       return false;
     }
@@ -465,7 +536,8 @@ export class TunDevice implements Link {
       out.set(packet, vl);
     }
     encodeVnetHeader(
-      out, 0, vl, VIRTIO_NET_HDR_F_NEEDS_CSUM, gso ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+      out, 0, vl, VIRTIO_NET_HDR_F_NEEDS_CSUM,
+      gso ? (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4) : VIRTIO_NET_HDR_GSO_NONE,
       hdrLen, gso ? gsoSize : 0, csumStart, csumOffset,
     );
     if (!this.#write(out, vl + len, len)) return false;
@@ -499,18 +571,20 @@ export class TunDevice implements Link {
   /** Changes kernel-side settings of the open device (same rules as the open options). */
   configure(config: TunConfig): void {
     const cfg: TunConfig = {};
-    let cidr: Ipv4Cidr | undefined;
+    let addresses: KernelAddresses | undefined;
     if (config.mtu !== undefined) cfg.mtu = validateMtu(config.mtu);
     if (config.txQueueLen !== undefined) cfg.txQueueLen = validateTxQueueLen(config.txQueueLen);
     if (config.kernelAddress !== undefined) {
-      cidr = parseIpv4Cidr(config.kernelAddress);
+      addresses = parseKernelAddresses(config.kernelAddress);
       cfg.kernelAddress = config.kernelAddress;
     }
     if (config.up !== undefined) cfg.up = validateBool(config.up, 'up');
     if (config.persist !== undefined) cfg.persist = validateBool(config.persist, 'persist');
     if (this.#fd < 0) throw closedError('configure');
-    const applied = applyConfig(this.#sys, this.#fd, this.name, cfg, cidr);
+    const applied = applyConfig(this.#sys, this.#fd, this.name, cfg, addresses);
     this.#mtu = applied.mtu;
+    // Read again every time: the sysctls, the MTU and the addresses of this call.
+    this.#ipv6Disabled = applied.ipv6Disabled;
     if (applied.txQueueLen !== undefined) this.#txQueueLen = applied.txQueueLen;
   }
 
@@ -683,8 +757,8 @@ interface ValidOptions {
   mode: TunMode;
   mtu: number | undefined;
   txQueueLen: number | undefined;
-  kernelAddress: string | undefined;
-  cidr: Ipv4Cidr | undefined;
+  kernelAddress: string | readonly string[] | undefined;
+  addresses: KernelAddresses | undefined;
   up: boolean;
   persist: boolean | undefined;
   ipv4Only: boolean;
@@ -705,7 +779,7 @@ function validateOptions(options: TunOptions): ValidOptions {
   const name = validateIfName(options.name ?? `${mode}%d`);
   const mtu = options.mtu === undefined ? undefined : validateMtu(options.mtu);
   const txQueueLen = options.txQueueLen === undefined ? undefined : validateTxQueueLen(options.txQueueLen);
-  const cidr = options.kernelAddress === undefined ? undefined : parseIpv4Cidr(options.kernelAddress);
+  const addresses = options.kernelAddress === undefined ? undefined : parseKernelAddresses(options.kernelAddress);
   const up = options.up === undefined ? true : validateBool(options.up, 'up');
   const persist = options.persist === undefined ? undefined : validateBool(options.persist, 'persist');
   const ipv4Only = options.ipv4Only === undefined ? mode === 'tun' : validateBool(options.ipv4Only, 'ipv4Only');
@@ -730,7 +804,7 @@ function validateOptions(options: TunOptions): ValidOptions {
     mtu,
     txQueueLen,
     kernelAddress: options.kernelAddress,
-    cidr,
+    addresses,
     up,
     persist,
     ipv4Only,
@@ -748,25 +822,66 @@ interface Negotiated {
 
 /**
  * After TUNSETIFF accepted IFF_VNET_HDR: header size 12 (or the kernel's default 10 when
- * TUNSETVNETHDRSZ is refused), then TUNSETOFFLOAD down the ladder until one is accepted
- * (the USO rung only with `uso`). Offloads refused altogether leave the header on with
- * { csum: false, tso4: false, uso4: false }.
+ * TUNSETVNETHDRSZ is refused), then TUNSETOFFLOAD down the ladder until one is accepted.
+ * What `offload` reports is the accepted rung's flags, never more. Offloads refused
+ * altogether leave the header on with every offload false.
  */
-function negotiateOffload(sys: Libc, fd: number, uso: boolean): Negotiated {
+function negotiateOffload(sys: Libc, fd: number): Negotiated {
   const size = new Uint8Array(4);
   new DataView(size.buffer).setInt32(0, VNET_HDR_LEN, true);
   const headerLength = sys.ioctlPtr(fd, TUNSETVNETHDRSZ, size) < 0 ? VNET_HDR_LEN_MIN : VNET_HDR_LEN;
   for (const flags of OFFLOAD_LADDER) {
-    if (!uso && (flags & TUN_F_USO4) !== 0) continue;
-    if (sys.ioctlInt(fd, TUNSETOFFLOAD, flags) >= 0) {
-      return {
-        headerLength,
-        offload: Object.freeze({ csum: true, tso4: (flags & TUN_F_TSO4) !== 0, uso4: (flags & TUN_F_USO4) !== 0 }),
-      };
-    }
+    if (sys.ioctlInt(fd, TUNSETOFFLOAD, flags) >= 0) return { headerLength, offload: offloadOf(flags, true) };
     if (sys.errno() !== Errno.EINVAL) break;
   }
-  return { headerLength, offload: Object.freeze({ csum: false, tso4: false, uso4: false }) };
+  return { headerLength, offload: offloadOf(0, false) };
+}
+
+function offloadOf(flags: number, csum: boolean): TunOffload {
+  return Object.freeze({
+    csum,
+    tso4: (flags & TUN_F_TSO4) !== 0,
+    tso6: (flags & TUN_F_TSO6) !== 0,
+    uso4: (flags & TUN_F_USO4) !== 0,
+    uso6: (flags & TUN_F_USO6) !== 0,
+  });
+}
+
+/** `kernelAddress` split by family: SIOCSIFADDR sets one IPv4 address; IPv6 ones go over rtnetlink. */
+interface KernelAddresses {
+  v4: Ipv4Cidr | undefined;
+  /** The IPv4 text as given (for error messages). */
+  v4Text: string | undefined;
+  v6: Ipv6Cidr[];
+}
+
+/** Most IPv6 kernel-side addresses one call adds. */
+const MAX_KERNEL_ADDRESSES6 = 16;
+
+function parseKernelAddresses(value: unknown): KernelAddresses {
+  const list: readonly unknown[] = typeof value === 'string' ? [value] : Array.isArray(value) ? value : [undefined];
+  if (list.length === 0) {
+    throw argError('ERR_INVALID_ARG_VALUE', 'The "kernelAddress" option must name at least one address, like "10.7.0.1/24" or ["10.7.0.1/24", "fd07::1/64"]');
+  }
+  const out: KernelAddresses = { v4: undefined, v4Text: undefined, v6: [] };
+  for (const item of list) {
+    if (typeof item !== 'string') {
+      throw argError('ERR_INVALID_ARG_TYPE', 'The "kernelAddress" option must be a string or an array of strings like ["10.7.0.1/24", "fd07::1/64"]');
+    }
+    if (item.includes(':')) {
+      out.v6.push(parseIpv6Cidr(item));
+    } else {
+      if (out.v4 !== undefined) {
+        throw argError('ERR_INVALID_ARG_VALUE', `The "kernelAddress" option takes one IPv4 address (SIOCSIFADDR sets the device's one), got ${JSON.stringify(out.v4Text)} and ${JSON.stringify(item)}`);
+      }
+      out.v4 = parseIpv4Cidr(item);
+      out.v4Text = item;
+    }
+  }
+  if (out.v6.length > MAX_KERNEL_ADDRESSES6) {
+    throw argError('ERR_OUT_OF_RANGE', `The "kernelAddress" option takes at most ${MAX_KERNEL_ADDRESSES6} IPv6 addresses, got ${out.v6.length}`);
+  }
+  return out;
 }
 
 function validateBool(value: unknown, option: string): boolean {
@@ -780,10 +895,13 @@ interface Applied {
   mtu: number;
   /** Read back when `txQueueLen` was asked for. */
   txQueueLen: number | undefined;
+  /** Why the kernel side has no IPv6 (see TunDevice.ipv6Disabled); undefined when it has. */
+  ipv6Disabled: string | undefined;
 }
 
 /** Applies kernel-side settings on `name`; returns the MTU (and txqueuelen) the kernel has afterwards. */
-function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, cidr: Ipv4Cidr | undefined): Applied {
+function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, addresses: KernelAddresses | undefined): Applied {
+  const cidr = addresses?.v4;
   if (config.persist !== undefined && sys.ioctlInt(tunFd, TUNSETPERSIST, config.persist ? 1 : 0) < 0) {
     throw sysError(sys.errno(), 'ioctl', `TUNSETPERSIST on ${name}`);
   }
@@ -804,7 +922,7 @@ function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, 
     }
     if (cidr !== undefined) {
       writeIfAddr(req, cidr.address);
-      ioctl(SIOCSIFADDR, `set address ${config.kernelAddress ?? ''}`, Errno.EEXIST);
+      ioctl(SIOCSIFADDR, `set address ${addresses?.v4Text ?? ''}`, Errno.EEXIST);
       writeIfAddr(req, cidr.netmask);
       ioctl(SIOCSIFNETMASK, `set netmask /${cidr.prefixLength}`, Errno.EEXIST);
     }
@@ -829,9 +947,70 @@ function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, 
     }
     ioctl(SIOCGIFMTU, 'read MTU');
     const mtu = readIfMtu(req);
-    return { mtu: Math.min(mtu, MAX_MTU), txQueueLen };
+    let ipv6Disabled = ipv6Off(sys, name, mtu);
+    const v6 = addresses?.v6 ?? [];
+    if (ipv6Disabled === undefined && v6.length > 0) {
+      ioctl(SIOCGIFINDEX, 'read the interface index');
+      ipv6Disabled = addIpv6Addresses(sys, name, readIfIndex(req), v6);
+    }
+    return { mtu: Math.min(mtu, MAX_MTU), txQueueLen, ipv6Disabled };
   } finally {
     sys.close(sock);
+  }
+}
+
+const SYSCTL_IPV6 = '/proc/sys/net/ipv6/conf';
+
+/**
+ * Why the kernel side of `name` has no IPv6, or undefined when it has: the sysctls of the
+ * namespace the process runs in (/proc/sys/net is per network namespace) and the MTU.
+ */
+function ipv6Off(sys: Libc, name: string, mtu: number): string | undefined {
+  const all = sys.readText(`${SYSCTL_IPV6}/all/disable_ipv6`);
+  if (all === undefined) {
+    return `IPv6 is not available: ${SYSCTL_IPV6}/all/disable_ipv6 cannot be read (a kernel without IPv6, booted with ipv6.disable=1, or no /proc)`;
+  }
+  if (all.trim() === '1') return 'IPv6 is disabled in this network namespace (net.ipv6.conf.all.disable_ipv6 = 1)';
+  if (sys.readText(`${SYSCTL_IPV6}/${name}/disable_ipv6`)?.trim() === '1') {
+    return `IPv6 is disabled on ${name} (net.ipv6.conf.${name}.disable_ipv6 = 1)`;
+  }
+  if (mtu < IPV6_MIN_MTU) return `IPv6 needs an MTU of at least ${IPV6_MIN_MTU} (RFC 8200 §5); ${name} has ${mtu}`;
+  return undefined;
+}
+
+/**
+ * Adds each IPv6 address with IFA_F_NODAD over a short-lived NETLINK_ROUTE socket
+ * (netlink.ts). Returns why IPv6 is off when the kernel's refusal says so (EACCES:
+ * disabled on the device; EAFNOSUPPORT/EOPNOTSUPP: no IPv6), undefined when every address
+ * is on the device (EEXIST: it was already); throws on any other refusal.
+ */
+function addIpv6Addresses(sys: Libc, name: string, ifindex: number, v6: readonly Ipv6Cidr[]): string | undefined {
+  const nl = sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (nl < 0) throw sysError(sys.errno(), 'socket', 'cannot open a NETLINK_ROUTE socket to add IPv6 addresses');
+  try {
+    const answer = new Uint8Array(1024);
+    for (let i = 0; i < v6.length; i++) {
+      const cidr = v6[i]!;
+      const seq = i + 1;
+      const req = encodeNewAddr6(cidr, ifindex, seq);
+      if (sys.send(nl, req, req.length, 0) !== req.length) {
+        throw configError(sys.errno(), name, `add address ${cidr.text} (rtnetlink send)`);
+      }
+      // rtnetlink handles the request inside send(): the answer is queued already.
+      const n = sys.recv(nl, answer, answer.length, MSG_DONTWAIT);
+      if (n < 0) throw configError(sys.errno(), name, `add address ${cidr.text} (rtnetlink answer)`);
+      const errno = decodeAck(answer, n, seq);
+      if (errno === undefined) throw configError(Errno.EIO, name, `add address ${cidr.text}: no rtnetlink answer to request ${seq}`);
+      if (errno === 0 || errno === Errno.EEXIST) continue;
+      if (errno === Errno.EACCES) return `IPv6 is disabled on ${name}: the kernel refused ${cidr.text} (EACCES)`;
+      if (errno === Errno.EAFNOSUPPORT || errno === Errno.EOPNOTSUPP) {
+        return `IPv6 is not available: the kernel refused ${cidr.text} (${errno === Errno.EAFNOSUPPORT ? 'EAFNOSUPPORT' : 'EOPNOTSUPP'})`;
+      }
+      throw configError(errno, name, `add address ${cidr.text}`);
+    }
+    return undefined;
+  } finally {
+    sys.close(nl);
   }
 }
 

@@ -35,7 +35,9 @@ export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
 export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
-/** UDP segmentation (USO): gso_size payload bytes per datagram, each with a copy of the headers. */
+/** TCP/IPv6 super-segment (TSO6); the IPv6 header may be followed by extension headers up to csum_start. */
+export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+/** UDP segmentation (USO), IPv4 and IPv6 alike: gso_size payload bytes per datagram, each with a copy of the headers. */
 export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
 export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 

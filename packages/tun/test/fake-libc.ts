@@ -22,6 +22,19 @@ export class FakeLibc implements Libc {
   ifMtu = 1500;
   ifTxQlen = 500;
   openFds = new Set<number>();
+  /** Interface index SIOCGIFINDEX reads back. */
+  ifIndex = 7;
+  /**
+   * Files readText() returns (sysctls); a path not here reads as '0\n' when it ends in
+   * disable_ipv6 (IPv6 on), else undefined. Set a value to undefined to make it unreadable.
+   */
+  files = new Map<string, string | undefined>();
+  /** What the fake rtnetlink answers each RTM_NEWADDR with: 0 or a positive errno (default 0). */
+  netlinkErrno = 0;
+  /** Requests sent on netlink sockets, in order. */
+  netlinkSent: Uint8Array[] = [];
+  #netlinkFds = new Set<number>();
+  #netlinkAnswers: Uint8Array[] = [];
   pollCallback: ((status: number, events: PollEvents) => void) | undefined;
   pollState = { refed: true, stopped: false, closed: false };
   #nextFd = 10;
@@ -95,6 +108,9 @@ export class FakeLibc implements Libc {
       case 0x8942:
         view.setInt32(16, this.ifTxQlen, true);
         break;
+      case 0x8933:
+        view.setInt32(16, this.ifIndex, true);
+        break;
       case 0x8943:
         this.ifTxQlen = view.getInt32(16, true);
         break;
@@ -112,7 +128,43 @@ export class FakeLibc implements Libc {
     if (this.#fail('socket')) return -1;
     const fd = this.#nextFd++;
     this.openFds.add(fd);
+    if (domain === 16) this.#netlinkFds.add(fd);
     return fd;
+  }
+
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number {
+    this.calls.push({ fn: 'send', args: [fd, len, flags] });
+    if (this.#fail('send')) return -1;
+    if (!this.#netlinkFds.has(fd)) throw new Error('send on a socket that is not netlink');
+    const req = buf.slice(0, len);
+    this.netlinkSent.push(req);
+    // NLMSG_ERROR: nlmsghdr (len 36, type 2, seq of the request), s32 -errno, the request's header.
+    const ack = new Uint8Array(36);
+    const v = new DataView(ack.buffer);
+    v.setUint32(0, 36, true);
+    v.setUint16(4, 2, true);
+    v.setUint32(8, new DataView(req.buffer).getUint32(8, true), true);
+    v.setInt32(16, -this.netlinkErrno, true);
+    ack.set(req.subarray(0, 16), 20);
+    this.#netlinkAnswers.push(ack);
+    return len;
+  }
+
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number {
+    this.calls.push({ fn: 'recv', args: [fd, len, flags] });
+    const a = this.#netlinkAnswers.shift();
+    if (a === undefined) {
+      this.lastErrno = 11;
+      return -1;
+    }
+    buf.set(a.subarray(0, Math.min(a.length, len)));
+    return Math.min(a.length, len);
+  }
+
+  readText(path: string): string | undefined {
+    this.calls.push({ fn: 'readText', args: [path] });
+    if (this.files.has(path)) return this.files.get(path);
+    return path.endsWith('/disable_ipv6') ? '0\n' : undefined;
   }
 
   errno(): number {

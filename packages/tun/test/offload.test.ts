@@ -65,42 +65,49 @@ describe('TunDevice offload negotiation', () => {
 
   const offloadCalls = (): unknown[] => sys.calls.filter((c) => c.args[1] === TUNSETOFFLOAD).map((c) => c.args[2]);
 
-  it('offload: true sets IFF_VNET_HDR, header size 12, then CSUM|TSO4|TSO_ECN|USO4|USO6', () => {
+  it('offload: true sets IFF_VNET_HDR, header size 12, then CSUM|TSO4|TSO6|TSO_ECN|USO4|USO6', () => {
     const dev = TunDevice.open({ offload: true });
     expect(setiffFlags()).toEqual([0x5011]);
     const size = sys.calls.find((c) => c.args[1] === TUNSETVNETHDRSZ)!.args[2] as Uint8Array;
     expect(Buffer.from(size).readInt32LE(0)).toBe(12);
-    expect(offloadCalls()).toEqual([1 | 2 | 8 | 0x20 | 0x40]);
-    expect(dev.offload).toEqual({ tso4: true, csum: true, uso4: true });
+    expect(offloadCalls()).toEqual([1 | 2 | 4 | 8 | 0x20 | 0x40]);
+    expect(dev.offload).toEqual({ tso4: true, tso6: true, csum: true, uso4: true, uso6: true });
     expect(dev.offloadHeadroom).toBe(12);
     expect(dev.vnetHeaderLength).toBe(12);
   });
 
   it('retries TUNSETOFFLOAD with fewer flags on EINVAL', () => {
+    for (let i = 0; i < 4; i++) sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    const dev = TunDevice.open({ offload: true });
+    expect(offloadCalls()).toEqual([0x6f, 15, 7, 3, 1]);
+    expect(dev.offload).toEqual({ tso4: false, tso6: false, csum: true, uso4: false, uso6: false });
+  });
+
+  it('a kernel refusing TSO6 (every rung with it): TSO4 alone, reported tso6 false', () => {
     for (let i = 0; i < 3; i++) sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
     const dev = TunDevice.open({ offload: true });
-    expect(offloadCalls()).toEqual([0x6b, 11, 3, 1]);
-    expect(dev.offload).toEqual({ tso4: false, csum: true, uso4: false });
+    expect(offloadCalls()).toEqual([0x6f, 15, 7, 3]);
+    expect(dev.offload).toEqual({ tso4: true, tso6: false, csum: true, uso4: false, uso6: false });
   });
 
   it('a kernel without USO (before 6.2) refuses the first rung: today\'s offloads, uso4 false', () => {
     sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
     const dev = TunDevice.open({ offload: true });
-    expect(offloadCalls()).toEqual([0x6b, 11]);
-    expect(dev.offload).toEqual({ tso4: true, csum: true, uso4: false });
+    expect(offloadCalls()).toEqual([0x6f, 15]);
+    expect(dev.offload).toEqual({ tso4: true, tso6: true, csum: true, uso4: false, uso6: false });
   });
 
-  it('USO is not offered without ipv4Only (USO6 would bring IPv6 super-datagrams nothing splits)', () => {
+  it('USO is offered without ipv4Only too (the split handles IPv6 super-datagrams)', () => {
     const dev = TunDevice.open({ offload: true, ipv4Only: false });
-    expect(offloadCalls()).toEqual([11]);
-    expect(dev.offload).toEqual({ tso4: true, csum: true, uso4: false });
+    expect(offloadCalls()).toEqual([0x6f]);
+    expect(dev.offload).toEqual({ tso4: true, tso6: true, csum: true, uso4: true, uso6: true });
   });
 
   it('an error other than EINVAL stops the ladder', () => {
     sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 1 });
     const dev = TunDevice.open({ offload: true });
-    expect(offloadCalls()).toEqual([0x6b]);
-    expect(dev.offload).toEqual({ tso4: false, csum: false, uso4: false });
+    expect(offloadCalls()).toEqual([0x6f]);
+    expect(dev.offload).toEqual({ tso4: false, tso6: false, csum: false, uso4: false, uso6: false });
   });
 
   it('opens without the vnet header when the kernel refuses IFF_VNET_HDR', () => {
@@ -238,8 +245,83 @@ describe('TunDevice with a vnet header', () => {
     expect(dev.stats()).toMatchObject({ RxUsoPackets: 1, RxUsoSegments: 1 });
   });
 
-  it('sendOffload refuses what the negotiation does not allow', () => {
+  /** A UDP/IPv6 super-datagram as the kernel reads it out: vnet header (UDP_L4, csum_start 40) + IPv6/UDP. */
+  function usoRead6(payload: number, gsoSize: number): Uint8Array {
+    const ulen = 8 + payload;
+    const p = new Uint8Array(12 + 40 + ulen);
+    encodeVnetHeader(p, 0, 12, 1, 5, 48, gsoSize, 40, 6);
+    const ip = p.subarray(12);
+    ip.set([0x60, 0, 0, 0, ulen >>> 8, ulen & 0xff, 17, 64, 0xfd, 7, ...new Array<number>(13).fill(0), 1, 0xfd, 7, ...new Array<number>(13).fill(0), 2]);
+    ip.set([0x9c, 0x40, 0, 7, ulen >>> 8, ulen & 0xff, 0x12, 0x34], 40);
+    for (let i = 0; i < payload; i++) ip[48 + i] = (i * 13) & 0xff;
+    return p;
+  }
+
+  it('a UDP/IPv6 super-datagram is split like an IPv4 one (ipv4Only: false)', () => {
+    const dev = TunDevice.open({ offload: true, ipv4Only: false });
+    expect(dev.offload?.uso6).toBe(true);
+    const got: { len: number; payloadLen: number; udpLen: number; first: number }[] = [];
+    dev.setReceiver({ packet: (p) => got.push({ len: p.length, payloadLen: (p[4]! << 8) | p[5]!, udpLen: (p[44]! << 8) | p[45]!, first: p[48]! }) });
+    sys.rx.push(usoRead6(2500, 1000));
+    sys.fireReadable();
+    expect(got).toEqual([
+      { len: 1048, payloadLen: 1008, udpLen: 1008, first: 0 },
+      { len: 1048, payloadLen: 1008, udpLen: 1008, first: (1000 * 13) & 0xff },
+      { len: 548, payloadLen: 508, udpLen: 508, first: (2000 * 13) & 0xff },
+    ]);
+    expect(dev.stats()).toMatchObject({ RxPackets: 1, RxDropped: 0, RxUsoPackets: 1, RxUsoSegments: 3, RxUsoDropped: 0 });
+  });
+
+  it('with ipv4Only (the default) an IPv6 super-datagram is dropped by the filter, before any split', () => {
+    const dev = TunDevice.open({ offload: true });
+    let seen = 0;
+    dev.setReceiver({ packet: () => seen++ });
+    sys.rx.push(usoRead6(2500, 1000));
+    sys.fireReadable();
+    expect(seen).toBe(0);
+    expect(dev.stats()).toMatchObject({ RxPackets: 0, RxDropped: 1, RxUsoPackets: 0, RxUsoDropped: 0 });
+  });
+
+  it('a TCP/IPv6 super-segment (gso_type TCPV6) reaches the receiver whole, with its meta', () => {
+    const dev = TunDevice.open({ offload: true, ipv4Only: false });
+    const got: { len: number; first: number; meta: unknown }[] = [];
+    dev.setReceiver({ packet: (p, meta) => got.push({ len: p.length, first: p[0]!, meta: { ...meta } }) });
+    const seg = new Uint8Array(40 + 32 + 30_000);
+    seg[0] = 0x60;
+    const hdr = new Uint8Array(12);
+    encodeVnetHeader(hdr, 0, 12, 1, 4, 72, 1428, 40, 16);
+    sys.rx.push(Uint8Array.from([...hdr, ...seg]));
+    sys.fireReadable();
+    expect(got).toEqual([{ len: seg.length, first: 0x60, meta: { csumPartial: true, dataValid: false, gsoType: 4, gsoSize: 1428 } }]);
+    expect(dev.stats()).toMatchObject({ RxPackets: 1, RxGsoPackets: 1, RxCsumPartial: 1 });
+  });
+
+  it('sendOffload marks an IPv6 super-segment TCPV6 (gso_type 4), csum_start past the 40-byte header', () => {
+    const dev = TunDevice.open({ offload: true, ipv4Only: false });
+    const p = new Uint8Array(40 + 32 + 4000);
+    p[0] = 0x60;
+    p[40 + 12] = 8 << 4;
+    expect(dev.sendOffload(p, 1428, 40, 16)).toBe(true);
+    expect(decodeVnetHeader(sys.written[0]!)).toEqual({ flags: 1, gsoType: 4, hdrLen: 72, gsoSize: 1428, csumStart: 40, csumOffset: 16 });
+    const v4 = tcpPacket(4000);
+    expect(dev.sendOffload(v4, 1448, 20, 16)).toBe(true);
+    expect(decodeVnetHeader(sys.written[1]!).gsoType).toBe(1);
+  });
+
+  it('sendOffload refuses an IPv6 super-segment without TSO6, and still takes IPv4 ones', () => {
     for (let i = 0; i < 3; i++) sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
+    const dev = TunDevice.open({ offload: true, ipv4Only: false }); // CSUM|TSO4
+    expect(dev.offload).toMatchObject({ tso4: true, tso6: false });
+    const p = new Uint8Array(40 + 32 + 4000);
+    p[0] = 0x60;
+    p[40 + 12] = 8 << 4;
+    expect(dev.sendOffload(p, 1428, 40, 16)).toBe(false);
+    expect(dev.sendOffload(tcpPacket(4000), 1448, 20, 16)).toBe(true);
+    expect(dev.stats()).toMatchObject({ TxDropped: 1, TxGsoPackets: 1 });
+  });
+
+  it('sendOffload refuses what the negotiation does not allow', () => {
+    for (let i = 0; i < 4; i++) sys.failures.push({ fn: 'ioctlInt', request: TUNSETOFFLOAD, errno: 22 });
     const dev = TunDevice.open({ offload: true }); // csum only
     expect(dev.sendOffload(tcpPacket(4000), 1448, 20, 16)).toBe(false); // > MTU needs TSO4
     expect(dev.sendOffload(tcpPacket(1000), 1448, 20, 16)).toBe(true);

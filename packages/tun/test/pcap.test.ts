@@ -311,6 +311,47 @@ describe('CaptureLink and PcapCapture', () => {
     expect(a.tapCount).toBe(1);
   });
 
+  it('completes received partial TCP and UDP checksums over IPv6 too (RFC 8200 §8.1 pseudo-header)', () => {
+    /** An IPv6 packet fd07::1 -> fd07::2 with a partial transport checksum (the pseudo-header sum). */
+    const partial6 = (nh: 6 | 17, data: number): Uint8Array => {
+      const th = nh === 6 ? 20 : 8;
+      const plen = th + data;
+      const p = new Uint8Array(40 + plen);
+      p.set([0x60, 0, 0, 0, plen >>> 8, plen & 0xff, nh, 64, 0xfd, 7]);
+      p[23] = 1;
+      p.set([0xfd, 7], 24);
+      p[39] = 2;
+      if (nh === 6) p[52] = 5 << 4; else p.set([0, 9, 0, 7, plen >>> 8, plen & 0xff], 40);
+      for (let i = 0; i < data; i++) p[40 + th + i] = (i * 11) & 0xff;
+      const ps = ones(Uint8Array.of(...p.subarray(8, 40), 0, 0, plen >>> 8, plen & 0xff, 0, 0, 0, nh), 0, 40);
+      const at = 40 + (nh === 6 ? 16 : 6);
+      p[at] = ps >>> 8; p[at + 1] = ps & 0xff;
+      return p;
+    };
+    const valid6 = (p: Uint8Array): boolean => {
+      const plen = (p[4]! << 8) | p[5]!;
+      return ones(p, 40, 40 + plen, ones(Uint8Array.of(...p.subarray(8, 40), 0, 0, plen >>> 8, plen & 0xff, 0, 0, 0, p[6]!), 0, 40)) === 0xffff;
+    };
+    const recorded: Uint8Array[] = [];
+    const writer = new PcapWriter({ write: (c) => void recorded.push(Uint8Array.from(c)) });
+    const pair = createLinkPair({ autoDeliver: false });
+    let tap: ((p: Uint8Array, m: { csumPartial: boolean; dataValid: boolean; gsoType: number; gsoSize: number }) => void) | undefined;
+    const inner = { ...pair.a, setReceiver: (r: { packet: typeof tap }) => { tap = r.packet; } } as unknown as typeof pair.a;
+    const b = capture(inner, writer);
+    b.setReceiver({ packet: () => {} });
+    const tcp6 = partial6(6, 3001);
+    const udp6 = partial6(17, 1000);
+    expect(valid6(tcp6)).toBe(false);
+    tap!(tcp6, { csumPartial: true, dataValid: false, gsoType: 4, gsoSize: 1428 });
+    tap!(udp6, { csumPartial: true, dataValid: false, gsoType: 0, gsoSize: 0 });
+    writer.close();
+    const recs = readPcap(Buffer.concat(recorded)).records;
+    expect(recs.map((r) => r.data.length)).toEqual([tcp6.length, udp6.length]);
+    expect(valid6(recs[0]!.data)).toBe(true);
+    expect(valid6(recs[1]!.data)).toBe(true);
+    expect(valid6(tcp6)).toBe(false); // the packet itself untouched
+  });
+
   it('taps come and go at run time; without one nothing is recorded', () => {
     const pair = createLinkPair({ autoDeliver: false });
     const link = new CaptureLink(pair.a);

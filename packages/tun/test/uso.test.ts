@@ -201,7 +201,7 @@ describe('UdpSegmenter: malformed super-datagrams are refused, untouched, never 
   const cases: [string, Uint8Array, string, { partial?: boolean; start?: number; offset?: number }?][] = [
     ['empty', new Uint8Array(0), 'header'],
     ['shorter than an IPv4 header', good.slice(0, 19), 'header'],
-    ['IPv6', mutate((p) => { p[0] = 0x60; }), 'header'],
+    ['version 5', mutate((p) => { p[0] = 0x55; }), 'header'],
     ['IHL 4', mutate((p) => { p[0] = 0x44; reck(p); }), 'header'],
     ['IHL beyond the bytes', mutate((p) => { p[0] = 0x4f; }, good.slice(0, 40)), 'header'],
     ['no room for the UDP header', mutate((p) => { p[2] = 0; p[3] = 24; reck(p); }, good.slice(0, 24)), 'header'],
@@ -248,4 +248,100 @@ describe('UdpSegmenter: malformed super-datagrams are refused, untouched, never 
     seg.segment(2);
     expect(() => seg.segment(3)).toThrow(RangeError);
   });
+});
+
+// IPv6 (RFC 8200): 40-byte header, Payload Length, no header checksum, the pseudo-header of §8.1.
+const SRC6 = [0xfd, 0x07, ...new Array<number>(13).fill(0), 1];
+const DST6 = [0xfd, 0x07, ...new Array<number>(13).fill(0), 2];
+
+/** RFC 8200 §8.1 pseudo-header sum (folded, not complemented) for upper-layer length `len`. */
+function pseudo6(len: number): number {
+  return onesSum([...SRC6, ...DST6, 0, 0, len >>> 8, len & 0xff, 0, 0, 0, 17]);
+}
+
+/** A UDP/IPv6 super-datagram as udp_v6_send_skb leaves it: flow label 0x12345, hop limit 64, partial checksum. */
+function superDatagram6(payload: Uint8Array, nextHeader = 17): Uint8Array {
+  const ulen = 8 + payload.length;
+  const p = new Uint8Array(40 + ulen);
+  p.set([0x60, 0x01, 0x23, 0x45, ulen >>> 8, ulen & 0xff, nextHeader, 64, ...SRC6, ...DST6]);
+  const pc = pseudo6(ulen);
+  p.set([0x9c, 0x40, 0, 7, ulen >>> 8, ulen & 0xff, pc >>> 8, pc & 0xff], 40);
+  p.set(payload, 48);
+  return p;
+}
+
+function split6(packet: Uint8Array, gsoSize: number): Uint8Array[] {
+  const seg = new UdpSegmenter();
+  const buf = packet.slice();
+  const n = seg.begin(buf, gsoSize, true, 40, 6);
+  if (typeof n === 'string') throw new Error(`refused: ${n}`);
+  const out: Uint8Array[] = [];
+  for (let k = 0; k < n; k++) out.push(seg.segment(k).slice());
+  return out;
+}
+
+function checkDatagram6(d: Uint8Array, payload: Uint8Array): void {
+  expect(d.length).toBe(48 + payload.length);
+  expect(hex(d.subarray(0, 4))).toBe('60012345'); // version, traffic class, flow label copied
+  expect((d[4]! << 8) | d[5]!).toBe(8 + payload.length); // Payload Length
+  expect([d[6], d[7]]).toEqual([17, 64]);
+  expect([...d.subarray(8, 40)]).toEqual([...SRC6, ...DST6]);
+  const ulen = (d[44]! << 8) | d[45]!;
+  expect(ulen).toBe(8 + payload.length);
+  expect((d[46]! << 8) | d[47]!).toBe(pseudo6(ulen)); // still partial, for its own length
+  const udp = [...d.subarray(40)];
+  const c = ~onesSum(udp) & 0xffff;
+  udp[6] = c >>> 8;
+  udp[7] = c & 0xff;
+  expect(onesSum([...SRC6, ...DST6, 0, 0, ulen >>> 8, ulen & 0xff, 0, 0, 0, 17, ...udp])).toBe(0xffff);
+  expect(hex(d.subarray(48))).toBe(hex(payload));
+}
+
+describe('UdpSegmenter: UDP/IPv6 super-datagrams', () => {
+  it('golden bytes (computed independently in Python): 10 payload bytes at gso_size 4', () => {
+    const input = '6001234500121140fd070000000000000000000000000001fd0700000000000000000000000000029c4000070012fa3500010203040506070809';
+    expect(hex(superDatagram6(Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)))).toBe(input);
+    const seg = new UdpSegmenter();
+    expect(seg.begin(fromHex(input), 4, true, 40, 6)).toBe(3);
+    expect(hex(seg.segment(0))).toBe('60012345000c1140fd070000000000000000000000000001fd0700000000000000000000000000029c400007000cfa2f00010203');
+    expect(hex(seg.segment(1))).toBe('60012345000c1140fd070000000000000000000000000001fd0700000000000000000000000000029c400007000cfa2f04050607');
+    expect(hex(seg.segment(2))).toBe('60012345000a1140fd070000000000000000000000000001fd0700000000000000000000000000029c400007000afa2d0809');
+  });
+
+  it('64 x 1000 bytes, the last one short; every datagram checks out after completing its checksum', () => {
+    const payload = pattern(64 * 1000 - 7, 5);
+    const ds = split6(superDatagram6(payload), 1000);
+    expect(ds).toHaveLength(64);
+    ds.forEach((d, k) => checkDatagram6(d, payload.subarray(k * 1000, (k + 1) * 1000)));
+    expect(ds[63]!.length).toBe(48 + 993);
+  });
+
+  it('gso_size below the 48 header bytes still splits exactly (headers overlap earlier datagrams only)', () => {
+    const payload = pattern(100, 2);
+    for (const g of [1, 5, 47, 48, 49]) {
+      const ds = split6(superDatagram6(payload), g);
+      expect(ds).toHaveLength(Math.ceil(100 / g));
+      ds.forEach((d, k) => checkDatagram6(d, payload.subarray(k * g, (k + 1) * g)));
+    }
+  });
+
+  const good6 = superDatagram6(pattern(3000));
+  const cases6: [string, Uint8Array, string, number?][] = [
+    ['shorter than the IPv6 + UDP headers', good6.slice(0, 47), 'header'],
+    ['Payload Length short of the bytes', ((p) => { p[5]! -= 1; return p; })(good6.slice()), 'length'],
+    ['Payload Length beyond the bytes', good6.slice(0, good6.length - 1), 'length'],
+    ['Payload Length 0 (a jumbogram)', ((p) => { p[4] = 0; p[5] = 0; return p; })(good6.slice()), 'length'],
+    ['an extension header first (hop-by-hop, 0)', superDatagram6(pattern(3000), 0), 'protocol'],
+    ['TCP', superDatagram6(pattern(3000), 6), 'protocol'],
+    ['UDP Length short of the payload', ((p) => { p[45]! -= 1; return p; })(good6.slice()), 'length'],
+    ['csum_start at the IPv4 place (20)', good6, 'csum', 20],
+  ];
+  for (const [name, packet, reason, start] of cases6) {
+    it(`refused, untouched: ${name} -> '${reason}'`, () => {
+      const seg = new UdpSegmenter();
+      const before = hex(packet);
+      expect(seg.begin(packet, 1000, true, start ?? 40, 6)).toBe(reason);
+      expect(hex(packet)).toBe(before);
+    });
+  }
 });
