@@ -28,7 +28,9 @@
  *   part starts, for the reassembler. The two per-fragment checks of RFC 8200 §4.5 that
  *   answer with a parameter problem are made here (M set with a length not a multiple of 8:
  *   pointer at Payload Length; reassembled Payload Length beyond 65535: pointer at the
- *   Fragment Offset). After reassembly (fragment header removed, the previous Next Header
+ *   Fragment Offset); and a first fragment (offset 0) must hold the whole header chain
+ *   through the start of the upper-layer header (RFC 7112 §5; code 3, pointer 0; the
+ *   upper-layer minimum as Linux's ipv6_frag_thdr_truncated: TCP 20, UDP 8, ICMPv6 4, else 1). After reassembly (fragment header removed, the previous Next Header
  *   rewritten, §4.5) the whole datagram is walked again from its fixed header.
  * - No Next Header (59): dropped (§4.7), no error.
  * - Anything else ends the walk as the upper-layer protocol, ESP, AH, Mobility, HIP, Shim6
@@ -106,8 +108,8 @@ export interface Ipv6ExtChain {
 /** RFC 4443 §3.4 Parameter Problem (type 4) to send about the dropped packet. */
 export interface Ipv6ParamProblem {
   type: 4;
-  /** 0 erroneous header field, 1 unrecognised Next Header, 2 unrecognised option. */
-  code: 0 | 1 | 2;
+  /** 0 erroneous header field, 1 unrecognised Next Header, 2 unrecognised option, 3 first fragment without the whole header chain (RFC 7112). */
+  code: 0 | 1 | 2 | 3;
   /** Offset in the packet (from the start of its fixed header) of the octet at fault. */
   pointer: number;
 }
@@ -140,7 +142,7 @@ function silent(reason: SilentReason): Ipv6ExtDrop {
   return SILENT[reason];
 }
 
-function problem(reason: Ipv6DropReason, code: 0 | 1 | 2, pointer: number): Ipv6ExtDrop {
+function problem(reason: Ipv6DropReason, code: 0 | 1 | 2 | 3, pointer: number): Ipv6ExtDrop {
   return { reason, icmp: { type: 4, code, pointer } };
 }
 
@@ -182,6 +184,51 @@ function walkOptions(p: Uint8Array, from: number, to: number, dstMulticast: bool
     i = next;
   }
   return undefined;
+}
+
+/** The least of an upper-layer header that must be in a first fragment (Linux's ipv6_frag_thdr_truncated: TCP, UDP, ICMPv6 headers; 1 byte of anything else). */
+function upperMinLength(protocol: number): number {
+  switch (protocol) {
+    case IPV6_NEXT_HEADER.TCP: return 20;
+    case IPV6_NEXT_HEADER.UDP: return 8;
+    case IPV6_NEXT_HEADER.ICMPV6: return 4;
+    case IPV6_NEXT_HEADER.NO_NEXT_HEADER: return 0;
+    default: return 1;
+  }
+}
+
+/**
+ * Whether the first fragment's fragmentable part, from `off` with Next Header `nh`, holds
+ * every extension header and the start of the upper-layer header (RFC 7112 §5). Only
+ * lengths are read (the headers are processed after reassembly); AH counts in 4-octet
+ * units (RFC 4302 §2.2). The walk stays within the chain bound.
+ */
+function firstFragmentHasChain(p: Uint8Array, off: number, nh: number, end: number, headers: number): boolean {
+  for (;;) {
+    let len: number;
+    switch (nh) {
+      case IPV6_NEXT_HEADER.HOP_BY_HOP:
+      case IPV6_NEXT_HEADER.ROUTING:
+      case IPV6_NEXT_HEADER.DESTINATION_OPTIONS:
+        if (off + 2 > end) return false;
+        len = (p[off + 1]! + 1) * 8;
+        break;
+      case IPV6_NEXT_HEADER.AH:
+        if (off + 2 > end) return false;
+        len = (p[off + 1]! + 2) * 4;
+        break;
+      case IPV6_NEXT_HEADER.FRAGMENT:
+        len = IPV6_FRAGMENT_HEADER_LEN;
+        break;
+      default:
+        return off + upperMinLength(nh) <= end;
+    }
+    // Beyond the bound the packet will be dropped after reassembly anyway: no need to look further.
+    if (++headers > IPV6_MAX_EXT_HEADERS || off + len > IPV6_MAX_CHAIN_BYTES) return true;
+    if (off + len > end) return false;
+    nh = p[off]!;
+    off += len;
+  }
 }
 
 /**
@@ -250,6 +297,8 @@ export function walkIpv6Extensions(packet: Uint8Array): Ipv6ExtResult {
           if (more && (length & 7) !== 0) return problem('Ip6InFragBadLength', 0, 4);
           // RFC 8200 §4.5: the reassembled Payload Length (unfragmentable extension headers + offset + length) beyond 65535 → code 0 at Fragment Offset.
           if (off - IPV6_HEADER_LEN + offset + length > IPV6_MAX_PAYLOAD) return problem('Ip6InFragTooBig', 0, off + IPV6_FRAGMENT_FIELD.OFFSET_FLAGS);
+          // RFC 8200 §4.5, RFC 7112 §5: the first fragment carries every header through the upper-layer one; else code 3, pointer 0.
+          if (offset === 0 && !firstFragmentHasChain(packet, dataOffset, next, end, headers)) return problem('Ip6InFragIncompleteChain', 3, 0);
           return { upperProtocol: next, upperOffset: dataOffset, nextHeaderField: off, end, headers, fragment };
         }
         // RFC 6946 §4: an atomic fragment is processed in isolation; go on after it.

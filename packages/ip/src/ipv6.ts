@@ -96,13 +96,16 @@ export type Ipv6DropReason =
   | 'Ip6InFragBadLength'
   /** A fragment that would reassemble beyond a 65535-byte payload (RFC 8200 §4.5). */
   | 'Ip6InFragTooBig'
+  /** A first fragment without the whole header chain through the upper-layer header (RFC 7112 §5, RFC 8200 §4.5: parameter problem code 3). */
+  | 'Ip6InFragIncompleteChain'
   /** Next Header 59: nothing follows (RFC 8200 §4.7). Linux hands it to a discarding handler and counts it delivered. */
   | 'Ip6InNoNextHeader';
 
 export const IPV6_DROP_REASONS: readonly Ipv6DropReason[] = [
   'Ip6InTruncatedPkts', 'Ip6InBadVersion', 'Ip6InJumbogram', 'Ip6InMartianSrc',
   'Ip6InExtTruncated', 'Ip6InExtChainTooLong', 'Ip6InHopByHopNotFirst', 'Ip6InBadOptions', 'Ip6InUnknownOption',
-  'Ip6InRoutingType0', 'Ip6InUnknownRoutingType', 'Ip6InFragBadLength', 'Ip6InFragTooBig', 'Ip6InNoNextHeader',
+  'Ip6InRoutingType0', 'Ip6InUnknownRoutingType', 'Ip6InFragBadLength', 'Ip6InFragTooBig', 'Ip6InFragIncompleteChain',
+  'Ip6InNoNextHeader',
 ];
 
 /** The /proc/net/snmp6 counters the receive-side drop reasons add to. */
@@ -128,6 +131,7 @@ export const IPV6_DROP_COUNTER: Readonly<Record<Ipv6DropReason, Ipv6DropCounter>
   Ip6InUnknownRoutingType: 'Ip6InHdrErrors',
   Ip6InFragBadLength: 'Ip6InHdrErrors',
   Ip6InFragTooBig: 'Ip6InHdrErrors',
+  Ip6InFragIncompleteChain: 'Ip6InHdrErrors',
   Ip6InNoNextHeader: 'Ip6InDelivers',
 };
 

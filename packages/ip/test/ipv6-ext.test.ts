@@ -229,6 +229,23 @@ describe('fragments (RFC 8200 §4.5, RFC 6946)', () => {
     // The last fragment may have any length; a later one is not walked into (its bytes are mid-datagram).
     expect(chain(walkIpv6Extensions(packet(FRAG, frag(DSTOPT, 1480, false, 1), 3))).fragment).toMatchObject({ offset: 1480, more: false, atomic: false });
   });
+  it('a first fragment must hold the whole header chain through the upper-layer header (RFC 7112 §5): code 3, pointer 0', () => {
+    const incomplete = { reason: 'Ip6InFragIncompleteChain', icmp: { type: 4, code: 3, pointer: 0 } };
+    // UDP needs 8 bytes, TCP 20, ICMPv6 4 in the first fragment (as Linux's ipv6_frag_thdr_truncated).
+    expect(chain(walkIpv6Extensions(packet(FRAG, frag(UDP, 0, true, 1), 8)))).toMatchObject({ upperOffset: 48 });
+    expect(walkIpv6Extensions(packet(FRAG, frag(UDP, 0, true, 1), 0))).toEqual(incomplete);
+    expect(walkIpv6Extensions(packet(FRAG, frag(6, 0, true, 1), 16))).toEqual(incomplete);
+    expect(chain(walkIpv6Extensions(packet(FRAG, frag(6, 0, true, 1), 24)))).toMatchObject({ upperOffset: 48 });
+    // A Destination Options header in the fragmentable part that continues in the next fragment.
+    expect(walkIpv6Extensions(packet(FRAG, [...frag(DSTOPT, 0, true, 1), UDP, 2, 1, 4, 0, 0, 0, 0], 8))).toEqual(incomplete);
+    expect(chain(walkIpv6Extensions(packet(FRAG, [...frag(DSTOPT, 0, true, 1), ...optionsHeader(UDP, [])], 8)))).toMatchObject({ upperProtocol: DSTOPT, upperOffset: 48 });
+    // AH counts in 4-octet units (RFC 4302 §2.2): Payload Len 4 = 24 bytes.
+    const ah = [UDP, 4, 0, 0, ...new Array<number>(20).fill(0x44)];
+    expect(chain(walkIpv6Extensions(packet(FRAG, [...frag(51, 0, true, 1), ...ah], 8)))).toMatchObject({ upperProtocol: 51 });
+    expect(walkIpv6Extensions(packet(FRAG, [...frag(51, 0, true, 1), ...ah.slice(0, 16)], 0))).toEqual(incomplete);
+    // Later fragments are not checked: their bytes are mid-datagram.
+    expect(chain(walkIpv6Extensions(packet(FRAG, frag(6, 8, true, 1), 0)))).toMatchObject({ upperOffset: 48 });
+  });
   it('M set with a length not a multiple of 8: parameter problem code 0 at Payload Length', () => {
     expect(walkIpv6Extensions(packet(FRAG, frag(UDP, 8, true, 1), 12))).toEqual({ reason: 'Ip6InFragBadLength', icmp: { type: 4, code: 0, pointer: 4 } });
     expect(chain(walkIpv6Extensions(packet(FRAG, frag(UDP, 8, true, 1), 16)))).toMatchObject({ upperOffset: 48 });
@@ -279,7 +296,7 @@ function checkResult(bytes: Uint8Array, r: Ipv6ExtResult): void {
     expect(IPV6_DROP_REASONS).toContain(r.reason);
     if (r.icmp !== undefined) {
       expect(r.icmp.type).toBe(4);
-      expect([0, 1, 2]).toContain(r.icmp.code);
+      expect([0, 1, 2, 3]).toContain(r.icmp.code);
       expect(r.icmp.pointer).toBeGreaterThanOrEqual(0);
       expect(r.icmp.pointer).toBeLessThan(Math.min(end, bytes.length));
     }
