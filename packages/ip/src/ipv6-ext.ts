@@ -126,11 +126,12 @@ export function isIpv6ExtDrop(r: Ipv6ExtResult): r is Ipv6ExtDrop {
   return (r as Ipv6ExtDrop).reason !== undefined;
 }
 
-type SilentReason = 'Ip6InTruncatedPkts' | 'Ip6InExtTruncated' | 'Ip6InExtChainTooLong' | 'Ip6InBadOptions' | 'Ip6InUnknownOption' | 'Ip6InNoNextHeader';
+type SilentReason = 'Ip6InTruncatedPkts' | 'Ip6InBadVersion' | 'Ip6InExtTruncated' | 'Ip6InExtChainTooLong' | 'Ip6InBadOptions' | 'Ip6InUnknownOption' | 'Ip6InNoNextHeader';
 
 /** Drops without an ICMP error, shared (frozen): no allocation on those paths. */
 const SILENT: Readonly<Record<SilentReason, Ipv6ExtDrop>> = {
   Ip6InTruncatedPkts: Object.freeze({ reason: 'Ip6InTruncatedPkts' }),
+  Ip6InBadVersion: Object.freeze({ reason: 'Ip6InBadVersion' }),
   Ip6InExtTruncated: Object.freeze({ reason: 'Ip6InExtTruncated' }),
   Ip6InExtChainTooLong: Object.freeze({ reason: 'Ip6InExtChainTooLong' }),
   Ip6InBadOptions: Object.freeze({ reason: 'Ip6InBadOptions' }),
@@ -231,15 +232,31 @@ function firstFragmentHasChain(p: Uint8Array, off: number, nh: number, end: numb
   }
 }
 
+function chainResult(
+  into: Ipv6ExtChain | undefined, upperProtocol: number, upperOffset: number, nextHeaderField: number, end: number,
+  headers: number, fragment: Ipv6Fragment | undefined,
+): Ipv6ExtChain {
+  if (into === undefined) return { upperProtocol, upperOffset, nextHeaderField, end, headers, fragment };
+  into.upperProtocol = upperProtocol;
+  into.upperOffset = upperOffset;
+  into.nextHeaderField = nextHeaderField;
+  into.end = end;
+  into.headers = headers;
+  into.fragment = fragment;
+  return into;
+}
+
 /**
  * Walks the extension headers of the IPv6 packet at the start of `packet` (its fixed
  * header first; `parseIpv6` is expected to have accepted it, but nothing here relies on
  * that: a short or inconsistent packet is a drop record, never an exception). Offsets in
- * the result and in ICMP pointers count from the start of the fixed header. Allocates only
- * the result (and the fragment record when there is one).
+ * the result and in ICMP pointers count from the start of the fixed header. Allocates
+ * nothing for a packet without a Fragment header when `into` is given (it is filled and
+ * returned; drops without an ICMP error are shared frozen records).
  */
-export function walkIpv6Extensions(packet: Uint8Array): Ipv6ExtResult {
-  if (packet.length < IPV6_HEADER_LEN || packet[0]! >>> 4 !== 6) return silent('Ip6InTruncatedPkts');
+export function walkIpv6Extensions(packet: Uint8Array, into?: Ipv6ExtChain): Ipv6ExtResult {
+  if (packet.length < IPV6_HEADER_LEN) return silent('Ip6InTruncatedPkts');
+  if (packet[0]! >>> 4 !== 6) return silent('Ip6InBadVersion');
   const end = IPV6_HEADER_LEN + ((packet[4]! << 8) | packet[5]!);
   if (end > packet.length) return silent('Ip6InTruncatedPkts');
   const dstMulticast = packet[24] === 0xff;
@@ -299,7 +316,7 @@ export function walkIpv6Extensions(packet: Uint8Array): Ipv6ExtResult {
           if (off - IPV6_HEADER_LEN + offset + length > IPV6_MAX_PAYLOAD) return problem('Ip6InFragTooBig', 0, off + IPV6_FRAGMENT_FIELD.OFFSET_FLAGS);
           // RFC 8200 §4.5, RFC 7112 §5: the first fragment carries every header through the upper-layer one; else code 3, pointer 0.
           if (offset === 0 && !firstFragmentHasChain(packet, dataOffset, next, end, headers)) return problem('Ip6InFragIncompleteChain', 3, 0);
-          return { upperProtocol: next, upperOffset: dataOffset, nextHeaderField: off, end, headers, fragment };
+          return chainResult(into, next, dataOffset, off, end, headers, fragment);
         }
         // RFC 6946 §4: an atomic fragment is processed in isolation; go on after it.
         nhField = off;
@@ -310,7 +327,7 @@ export function walkIpv6Extensions(packet: Uint8Array): Ipv6ExtResult {
       case IPV6_NEXT_HEADER.NO_NEXT_HEADER:
         return silent('Ip6InNoNextHeader');
       default:
-        return { upperProtocol: nh, upperOffset: off, nextHeaderField: nhField, end, headers, fragment };
+        return chainResult(into, nh, off, nhField, end, headers, fragment);
     }
   }
 }

@@ -50,6 +50,11 @@ describe('golden bytes', () => {
     const r = chain(walkIpv6Extensions(packet(HBH, hbh, 28, MULTICAST)));
     expect(r).toEqual({ upperProtocol: ICMP6, upperOffset: 48, nextHeaderField: 40, end: 76, headers: 1, fragment: undefined });
   });
+  it('fills and returns the record it is given', () => {
+    const into: Ipv6ExtChain = { upperProtocol: -1, upperOffset: -1, nextHeaderField: -1, end: -1, headers: -1, fragment: undefined };
+    expect(walkIpv6Extensions(packet(HBH, hex('3a00 0502 0000 0100')), into)).toBe(into);
+    expect(into).toEqual({ upperProtocol: ICMP6, upperOffset: 48, nextHeaderField: 40, end: 56, headers: 1, fragment: undefined });
+  });
   it('Destination Options with only PadN (RFC 8200 §4.2 layout: NH, Hdr Ext Len 0, PadN len 4)', () => {
     const d = hex('1100 0104 0000 0000');
     expect(optionsHeader(UDP, [])).toEqual(d);
@@ -185,6 +190,8 @@ describe('the chain', () => {
     expect(walkIpv6Extensions(new Uint8Array(39))).toEqual({ reason: 'Ip6InTruncatedPkts' });
     const b = packet(UDP, []);
     expect(walkIpv6Extensions(b.subarray(0, 47))).toEqual({ reason: 'Ip6InTruncatedPkts' });
+    b[0] = 0x45;
+    expect(walkIpv6Extensions(b)).toEqual({ reason: 'Ip6InBadVersion' });
   });
 });
 
@@ -323,6 +330,8 @@ describe('fast-check', () => {
         expect(() => { r = walkIpv6Extensions(bytes); }).not.toThrow();
         if (bytes.length >= 40 && 40 + ((bytes[4]! << 8) | bytes[5]!) <= bytes.length) checkResult(bytes, r!);
         else expect(r).toEqual({ reason: 'Ip6InTruncatedPkts' });
+        // Drops without an ICMP error are shared records: frozen, so no caller can change them for the next packet.
+        if (isIpv6ExtDrop(r!) && r.icmp === undefined) expect(Object.isFrozen(r)).toBe(true);
       },
     ), { numRuns: 3000 });
   });
