@@ -3,6 +3,8 @@ export * from './checksum.js';
 export * from './registration.js';
 export * from './errors.js';
 export * from './ipv4.js';
+export * from './ipv6.js';
+export * from './ipv6-ext.js';
 export * from './stats.js';
 export * from './reassembly.js';
 export * from './pmtu.js';
