@@ -117,6 +117,12 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = {
  * off-heap BackingStore record of the buffer, which memoryUsage() does not show.
  */
 export const DATAGRAM_CHARGE = 576;
+/**
+ * An IPv6 datagram's record also holds its source and destination addresses: two
+ * 16-character strings of 32 bytes each on the heap when, as on the wire path, each
+ * packet's addresses are fresh strings.
+ */
+export const DATAGRAM6_CHARGE = DATAGRAM_CHARGE + 64;
 /** Heap held by the record of one source address with datagrams in progress and its hash-table slots (measured 110..200 bytes). */
 export const SOURCE_CHARGE = 256;
 
@@ -152,7 +158,7 @@ function bufferLength(cap: number, room: number): number {
 /** Most a single datagram can be charged (65535 bytes of datagram, bitmaps, record). */
 export const REASSEMBLY_MAX_CHARGE = DATAGRAM_CHARGE + bufferLength(MAX_DATA, HDR_ROOM);
 /** Most a single IPv6 datagram can be charged (65535 bytes of fragmentable part, bitmaps, header room, record). */
-export const REASSEMBLY6_MAX_CHARGE = DATAGRAM_CHARGE + bufferLength(MAX_DATA6, HDR_ROOM6);
+export const REASSEMBLY6_MAX_CHARGE = DATAGRAM6_CHARGE + bufferLength(MAX_DATA6, HDR_ROOM6);
 
 /**
  * One IPv6 fragment as `add6` needs it: the caller walked the header chain to the
@@ -636,7 +642,8 @@ export class Reassembler {
     }
     const sources = v6 ? this.sources6 : this.sources;
     let s = sources.get(srcKey);
-    let charge = DATAGRAM_CHARGE;
+    const record = v6 ? DATAGRAM6_CHARGE : DATAGRAM_CHARGE;
+    let charge = record;
     if (s === undefined) {
       s = { addr: srcKey, v6, bytes: 0, count: 0, small: { oldest: undefined, newest: undefined }, large: { oldest: undefined, newest: undefined } };
       sources.set(srcKey, s);
@@ -656,7 +663,7 @@ export class Reassembler {
       this.remove(d);
       return undefined;
     }
-    if (charge > DATAGRAM_CHARGE) {
+    if (charge > record) {
       // The source's record is charged to the source, not to this datagram.
       d.charge -= SOURCE_CHARGE;
     }
