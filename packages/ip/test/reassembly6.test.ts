@@ -16,7 +16,7 @@ import {
   DATAGRAM6_CHARGE, DEFAULT_REASSEMBLY_LIMITS, REASM6_BAD_LENGTH, REASM6_INCOMPLETE_CHAIN, REASM6_TOO_BIG,
   REASSEMBLY6_MAX_CHARGE, REASSEMBLY_SMALL, Reassembler, SOURCE_CHARGE, emitIpv4, newIpv4Counters, parseIpv6Address,
   readIpv6Address, writeAddress,
-  type Ipv4Repr, type Ipv6Address, type Ipv6FragmentRepr, type Ipv6ReasmCounters, type ReassemblyLimits,
+  type Ipv4Repr, type Ipv6Address, type Ipv6ReasmFragment, type Ipv6ReasmCounters, type ReassemblyLimits,
 } from '@netstack/ip';
 import { bytes, sameBytes } from './harness.js';
 
@@ -29,7 +29,7 @@ const PEER6 = v6('fd07::1');
 const US6 = v6('fd07::2');
 
 interface Frag {
-  repr: Ipv6FragmentRepr;
+  repr: Ipv6ReasmFragment;
   packet: Uint8Array;
 }
 
@@ -98,7 +98,7 @@ function pieces(data: Uint8Array, cuts: number[], o: FragOptions = {}): Frag[] {
 const out = new Uint8Array(65536);
 
 /** Hands a copy of the fragment's record in (add6 writes the result into it). */
-function add(r: Reassembler, f: Frag, now: number): { n: number; repr: Ipv6FragmentRepr } {
+function add(r: Reassembler, f: Frag, now: number): { n: number; repr: Ipv6ReasmFragment } {
   const repr = { ...f.repr };
   return { n: r.add6(repr, f.packet, now, out), repr };
 }
