@@ -1,6 +1,9 @@
 /**
- * IPv4 reassembly (RFC 791 §3.2, RFC 815), as a pure state machine: time is an
- * argument, timeouts are data (`pollAt`/`poll`), nothing is thrown for wire input.
+ * IPv4 (RFC 791 §3.2, RFC 815) and IPv6 (RFC 8200 §4.5) reassembly, as a pure state
+ * machine: time is an argument, timeouts are data (`pollAt`/`poll`), nothing is thrown
+ * for wire input. `add` takes IPv4 fragments, `add6` IPv6 ones; both families share
+ * one table, one memory charge and one flood policy (below), so the bounds hold for
+ * the sum of both.
  *
  * Design (choices where the RFCs leave room):
  * - Key: (source, destination, protocol, identification) — RFC 791 §3.2. Looked up by
@@ -45,11 +48,37 @@
  * - Timer: `timeoutMs` from the FIRST fragment received (RFC 791 §3.2 suggests a
  *   15 s lower bound; RFC 1122 §3.3.2 a 60..120 s range; Linux uses 30 s), not
  *   restarted by later fragments. Expiry happens when now >= first + timeoutMs.
+ *   IPv6: `ipv6ReassemblyTimeoutMs`, 60 s (RFC 8200 §4.5). Each family has its own
+ *   creation-ordered list, which is therefore also its deadline order.
+ *
+ * IPv6 (RFC 8200 §4.5), where it differs:
+ * - Key: (source, destination, 32-bit identification), hashed with a per-table random
+ *   seed to a 53-bit number (`NumberTable` needs numbers), the chain compares all three.
+ * - Per-source quota keyed by the source's /64, not the whole address: a host chooses
+ *   its own interface identifier (SLAAC, RFC 8981 temporary addresses) and could take a
+ *   fresh quota per address; a prefix it cannot choose. The price: hosts behind one /64
+ *   share one quota (1 MiB by default, ~15 datagrams of 64 KiB in flight).
+ * - Overlaps: the same rule as IPv4, which is RFC 5722's (any overlap discards the
+ *   whole datagram, silently), with RFC 8200 §4.5's allowance for exact duplicates.
+ * - Atomic fragments (offset 0, M = 0; RFC 6946 §4) are delivered at once and never
+ *   enter the table, so they never mix with fragments of the same identification.
+ * - Errors the caller answers (RFC 8200 §4.5), returned as negative results:
+ *   REASM6_BAD_LENGTH, REASM6_TOO_BIG, REASM6_INCOMPLETE_CHAIN (RFC 7112 §5).
+ *   A datagram whose unfragmentable part plus fragmentable part would exceed 65535
+ *   bytes of payload is discarded silently.
+ * - Output: the fragmentable part alone; the Next Header of the first fragment's
+ *   Fragment header is written back into the caller's record (the unfragmentable part
+ *   was processed by the caller fragment by fragment, a host needs nothing more).
+ * - Counters: an `Ipv6ReasmCounters` record with the /proc/net/snmp6 names
+ *   (Ip6ReasmReqds, Ip6ReasmOKs, Ip6ReasmFails, Ip6ReasmTimeout, and the IPv4 extras
+ *   with the Ip6 prefix) and its own `dropped`, with the IPv4 reason names. Unlike
+ *   IPv4, where the layer counts ReasmReqds, `add6` counts Ip6ReasmReqds itself.
  * - Counters (stats.ts): `dropped[reason]` counts FRAGMENTS, so every fragment handed
  *   in is, at any time, exactly one of: held, used in a reassembled datagram
  *   (ReasmFragsUsed), or dropped under one Reasm*Frags reason (or ReasmDuplicates). ReasmFails, ReasmTimeout,
  *   ReasmOverlaps and ReasmEvicted count datagrams, as in /proc/net/snmp.
  */
+import type { IpAddress, Ipv6Address } from './address.js';
 import { IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, headerSum, type Ipv4Repr } from './ipv4.js';
 import { NumberTable } from './numtable.js';
 import type { Ipv4Counters, Ipv4DropReason } from './stats.js';
@@ -57,6 +86,8 @@ import type { Ipv4Counters, Ipv4DropReason } from './stats.js';
 export interface ReassemblyLimits {
   /** Default 30000. */
   reassemblyTimeoutMs: number;
+  /** IPv6 datagrams (RFC 8200 §4.5: 60 s). Default 60000. */
+  ipv6ReassemblyTimeoutMs: number;
   /** Datagrams in progress at once (tombstones included); the oldest is evicted beyond it. Default 16384. */
   maxReassemblies: number;
   /** Bytes held over all datagrams in progress, as charged (buffers + per-datagram and per-source overhead). Default 4 MiB. */
@@ -72,6 +103,7 @@ export interface ReassemblyLimits {
 
 export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = {
   reassemblyTimeoutMs: 30_000,
+  ipv6ReassemblyTimeoutMs: 60_000,
   maxReassemblies: 16384,
   maxReassemblyBytes: 4 * 1024 * 1024,
   maxReassemblyBytesPerSource: 1024 * 1024,
@@ -79,12 +111,20 @@ export const DEFAULT_REASSEMBLY_LIMITS: Readonly<ReassemblyLimits> = {
 
 /**
  * Heap held by one datagram in progress besides its buffer's bytes: the record (about
- * 25 fields), its hash-table slots (2..8 of 12 bytes), and the Uint8Array + ArrayBuffer
+ * 30 fields), its hash-table slots (2..8 of 12 bytes), and the Uint8Array + ArrayBuffer
  * objects of its buffer. Measured with process.memoryUsage() (heapUsed + arrayBuffers)
- * in test/reassembly-memory.test.ts: 440..490 bytes on Node 20, x64; rounded up for V8's
+ * in test/reassembly-memory.test.ts: 440..490 bytes on Node 20, x64, 527 since the
+ * record gained its IPv6 fields; rounded up for V8's
  * off-heap BackingStore record of the buffer, which memoryUsage() does not show.
  */
 export const DATAGRAM_CHARGE = 576;
+/**
+ * An IPv6 datagram's record also holds its source and destination addresses: two
+ * 16-character strings of 32 bytes each on the heap when, as on the wire path, each
+ * packet's addresses are fresh strings. Measured in test/reassembly6.test.ts with
+ * SOURCE_CHARGE: 790..890 bytes for a datagram and its source (charged 1024).
+ */
+export const DATAGRAM6_CHARGE = DATAGRAM_CHARGE + 192;
 /** Heap held by the record of one source address with datagrams in progress and its hash-table slots (measured 110..200 bytes). */
 export const SOURCE_CHARGE = 256;
 
@@ -92,6 +132,18 @@ export const SOURCE_CHARGE = 256;
 const HDR_ROOM = 60;
 /** Largest payload of a reassembled datagram (65535 - 20), rounded up to a block. */
 const MAX_DATA = 65520;
+/**
+ * IPv6: room kept for the first fragment's headers (IPv6 header, unfragmentable
+ * extension headers, Fragment header), quoted by time exceeded only. A first fragment
+ * with longer headers still reassembles; its expiry is just not reported.
+ */
+const HDR_ROOM6 = 128;
+/** IPv6: largest fragmentable part (Payload Length is 16 bits), rounded up to a block. */
+const MAX_DATA6 = 65536;
+/** IPv6: most a reassembled packet's Payload Length can say (RFC 8200 §3). */
+const IPV6_MAX_PAYLOAD = 65535;
+/** IPv6 header + Fragment header. */
+const IPV6_FRAG_HEADERS = 48;
 /** Datagrams sharing (source, identification) with another destination or protocol. */
 const MAX_SAME_KEY = 4;
 
@@ -100,13 +152,109 @@ function bitmapBytes(cap: number): number {
   return (cap + 63) >>> 6;
 }
 
-/** Buffer length for a payload capacity of `cap` bytes. */
-function bufferLength(cap: number): number {
-  return 2 * bitmapBytes(cap) + HDR_ROOM + cap;
+/** Buffer length for a payload capacity of `cap` bytes and `room` bytes of header. */
+function bufferLength(cap: number, room: number): number {
+  return 2 * bitmapBytes(cap) + room + cap;
 }
 
 /** Most a single datagram can be charged (65535 bytes of datagram, bitmaps, record). */
-export const REASSEMBLY_MAX_CHARGE = DATAGRAM_CHARGE + bufferLength(MAX_DATA);
+export const REASSEMBLY_MAX_CHARGE = DATAGRAM_CHARGE + bufferLength(MAX_DATA, HDR_ROOM);
+/** Most a single IPv6 datagram can be charged (65535 bytes of fragmentable part, bitmaps, header room, record). */
+export const REASSEMBLY6_MAX_CHARGE = DATAGRAM6_CHARGE + bufferLength(MAX_DATA6, HDR_ROOM6);
+
+/**
+ * One IPv6 fragment as `add6` needs it: the caller walked the header chain to the
+ * Fragment header (RFC 8200 §4.5) and, for the first fragment, on to the upper-layer
+ * header (RFC 7112).
+ */
+export interface Ipv6ReasmFragment {
+  src: Ipv6Address;
+  dst: Ipv6Address;
+  /** The Fragment header's 32-bit Identification. */
+  identification: number;
+  /** In bytes (the 13-bit field times 8). */
+  fragmentOffset: number;
+  /** The M flag. */
+  moreFragments: boolean;
+  /** The Fragment header's Next Header; on completion, the first fragment's (RFC 8200 §4.5). */
+  nextHeader: number;
+  /** Bytes of `packet` before the fragment's data: IPv6 header, unfragmentable extension headers, Fragment header. */
+  headerLength: number;
+  /** Bytes of fragment data after `headerLength`; on completion, the reassembled fragmentable part's length. */
+  payloadLength: number;
+  /**
+   * Offset-0 fragments only (ignored for the others): the fragment holds the whole header
+   * chain up to and including the upper-layer header (RFC 7112 §5). The caller decides.
+   */
+  headerChainComplete: boolean;
+}
+
+/** `add6`: M = 1 with a length not a multiple of 8: answer Parameter Problem code 0 pointing at Payload Length (offset 4; RFC 8200 §4.5). */
+export const REASM6_BAD_LENGTH = -1;
+/** `add6`: offset + length beyond 65535: answer Parameter Problem code 0 pointing at the Fragment Offset field (Fragment header + 2; RFC 8200 §4.5). */
+export const REASM6_TOO_BIG = -2;
+/** `add6`: a first fragment without the whole header chain: may answer Parameter Problem code 3 (RFC 7112 §5, RFC 8200 §4.5). */
+export const REASM6_INCOMPLETE_CHAIN = -3;
+
+/** The drop reasons of reassembly (IPv4's, counting fragments). */
+export type ReasmDropReason = Extract<Ipv4DropReason, `Reasm${string}`>;
+/** IPv6 reassembly's drop reasons: IPv4's, and a first fragment without the header chain (RFC 7112). */
+export type Ipv6ReasmDropReason = ReasmDropReason | 'ReasmIncompleteChainFrags';
+
+export const IPV6_REASM_DROP_REASONS: readonly Ipv6ReasmDropReason[] = [
+  'ReasmTimeoutFrags', 'ReasmOverlapFrags', 'ReasmTooBigFrags', 'ReasmInconsistentFrags', 'ReasmNoMemoryFrags',
+  'ReasmEvictedFrags', 'ReasmBadFrags', 'ReasmDeadFrags', 'ReasmDuplicates', 'ReasmIncompleteChainFrags',
+];
+
+/**
+ * IPv6 reassembly counters, named as /proc/net/snmp6 where Linux has the counter, with
+ * IPv4's meaning otherwise. As for IPv4: Ip6ReasmReqds === fragments held +
+ * Ip6ReasmFragsUsed + sum of dropped (an atomic fragment counts as used, and as
+ * Ip6ReasmOKs, as on Linux). An IPv6 layer's counters extend this record.
+ */
+export interface Ipv6ReasmCounters {
+  /** Fragment headers handed to `add6` (atomic fragments included). */
+  Ip6ReasmReqds: number;
+  /** Packets reassembled, atomic fragments included. */
+  Ip6ReasmOKs: number;
+  /** Packets given up and fragments refused, as IPv4's ReasmFails. */
+  Ip6ReasmFails: number;
+  Ip6ReasmTimeout: number;
+  Ip6ReasmOverlaps: number;
+  Ip6ReasmDuplicates: number;
+  Ip6ReasmEvicted: number;
+  Ip6ReasmFragsUsed: number;
+  /** Atomic fragments (RFC 6946), delivered without reassembly. */
+  Ip6ReasmAtomic: number;
+  dropped: Record<Ipv6ReasmDropReason, number>;
+}
+
+export function newIpv6ReasmCounters(): Ipv6ReasmCounters {
+  const dropped = {} as Record<Ipv6ReasmDropReason, number>;
+  for (const r of IPV6_REASM_DROP_REASONS) dropped[r] = 0;
+  return {
+    Ip6ReasmReqds: 0, Ip6ReasmOKs: 0, Ip6ReasmFails: 0, Ip6ReasmTimeout: 0, Ip6ReasmOverlaps: 0,
+    Ip6ReasmDuplicates: 0, Ip6ReasmEvicted: 0, Ip6ReasmFragsUsed: 0, Ip6ReasmAtomic: 0, dropped,
+  };
+}
+
+/** The counters the shared code paths touch, under IPv4's names. */
+type Tally = Pick<Ipv4Counters, 'ReasmOKs' | 'ReasmFails' | 'ReasmTimeout' | 'ReasmOverlaps' | 'ReasmDuplicates' | 'ReasmEvicted' | 'ReasmFragsUsed'>
+  & { dropped: Record<ReasmDropReason, number> };
+
+/** IPv6 counters seen under IPv4's names. */
+function tally6(c: Ipv6ReasmCounters): Tally {
+  return {
+    get ReasmOKs() { return c.Ip6ReasmOKs; }, set ReasmOKs(v) { c.Ip6ReasmOKs = v; },
+    get ReasmFails() { return c.Ip6ReasmFails; }, set ReasmFails(v) { c.Ip6ReasmFails = v; },
+    get ReasmTimeout() { return c.Ip6ReasmTimeout; }, set ReasmTimeout(v) { c.Ip6ReasmTimeout = v; },
+    get ReasmOverlaps() { return c.Ip6ReasmOverlaps; }, set ReasmOverlaps(v) { c.Ip6ReasmOverlaps = v; },
+    get ReasmDuplicates() { return c.Ip6ReasmDuplicates; }, set ReasmDuplicates(v) { c.Ip6ReasmDuplicates = v; },
+    get ReasmEvicted() { return c.Ip6ReasmEvicted; }, set ReasmEvicted(v) { c.Ip6ReasmEvicted = v; },
+    get ReasmFragsUsed() { return c.Ip6ReasmFragsUsed; }, set ReasmFragsUsed(v) { c.Ip6ReasmFragsUsed = v; },
+    dropped: c.dropped,
+  };
+}
 
 /** Datagrams in eviction order (oldest first). */
 interface Lane {
@@ -115,7 +263,9 @@ interface Lane {
 }
 
 interface Source {
+  /** IPv4: the address; IPv6: the seeded hash of its /64. */
   readonly addr: number;
+  readonly v6: boolean;
   /** Charged to this source: its datagrams and SOURCE_CHARGE. */
   bytes: number;
   count: number;
@@ -160,9 +310,13 @@ class Datagram {
   zeroLast = false;
   /** End of the fragment at offset 0 (for time exceeded), -1 until it arrives. */
   firstEnd = -1;
-  /** Length of the first fragment's header, 0 until it arrives. */
+  /** Length of the first fragment's header, 0 until it arrives (IPv6: or when longer than `room`). */
   hdrLen = 0;
-  /** [received bits][starts bits][header HDR_ROOM][payload cap] */
+  /** Bytes besides the payload counted against the 65535 limit: IPv4 the first fragment's header; IPv6 its unfragmentable extension headers. */
+  extra = 0;
+  /** IPv6: the first fragment's Next Header. */
+  nextHeader = 0;
+  /** [received bits][starts bits][header room][payload cap] */
   buf: Uint8Array | undefined = undefined;
   /** Payload capacity of `buf`. */
   cap = 0;
@@ -173,10 +327,17 @@ class Datagram {
 
   constructor(
     readonly key: number,
-    readonly dst: number,
+    readonly v6: boolean,
+    /** Compared for IPv6 only (IPv4's key holds the source). */
+    readonly src: IpAddress,
+    readonly dst: IpAddress,
+    /** IPv4: the protocol; IPv6: the identification. */
     readonly protocol: number,
     readonly source: Source,
+    readonly born: number,
     readonly deadline: number,
+    /** Header room: HDR_ROOM or HDR_ROOM6. */
+    readonly room: number,
   ) {}
 }
 
@@ -187,8 +348,14 @@ export class Reassembler {
   /** By `src * 65536 + id`; seeded, no tombstones (numtable.ts: why not a Map). */
   private readonly table = new NumberTable<Datagram>();
   private readonly sources = new NumberTable<Source>();
-  /** Every datagram, in creation (= deadline) order. */
+  /** IPv6: by the seeded hash of (src, dst, id); sources by that of the /64. */
+  private readonly table6 = new NumberTable<Datagram>();
+  private readonly sources6 = new NumberTable<Source>();
+  private readonly seed6 = globalThis.crypto.getRandomValues(new Int32Array(4));
+  /** Every IPv4 datagram, in creation (= deadline) order. */
   private readonly all: Lane = { oldest: undefined, newest: undefined };
+  /** Every IPv6 datagram, in creation (= deadline) order. */
+  private readonly all6: Lane = { oldest: undefined, newest: undefined };
   /** The small ones, oldest first: evicted before any other. */
   private readonly small: Lane = { oldest: undefined, newest: undefined };
   private count = 0;
@@ -196,10 +363,15 @@ export class Reassembler {
   private used = 0;
   private readonly limits: Readonly<ReassemblyLimits>;
   private readonly c: Ipv4Counters;
+  /** IPv6 counters (`add6`). */
+  readonly counters6: Ipv6ReasmCounters;
+  private readonly t6: Tally;
 
-  constructor(limits: Readonly<ReassemblyLimits>, counters: Ipv4Counters) {
+  constructor(limits: Readonly<ReassemblyLimits>, counters: Ipv4Counters, counters6: Ipv6ReasmCounters = newIpv6ReasmCounters()) {
     this.limits = limits;
     this.c = counters;
+    this.counters6 = counters6;
+    this.t6 = tally6(counters6);
   }
 
   /** Datagrams in progress (tombstones included). */
@@ -217,9 +389,9 @@ export class Reassembler {
     return this.used;
   }
 
-  /** Source addresses with datagrams in progress. */
+  /** Source addresses (IPv6: /64 prefixes) with datagrams in progress. */
   get sourceCount(): number {
-    return this.sources.size;
+    return this.sources.size + this.sources6.size;
   }
 
   /**
@@ -232,27 +404,103 @@ export class Reassembler {
   add(repr: Ipv4Repr, packet: Uint8Array, now: number, out: Uint8Array): number {
     const start = repr.fragmentOffset;
     const len = repr.payloadLength;
-    const end = start + len;
     const last = !repr.moreFragments;
     const key = (repr.src >>> 0) * 65536 + repr.identification;
+    const c = this.c;
     let d = this.find(key, repr.dst, repr.protocol);
-    if (d?.dead) return this.dropFragment('ReasmDeadFrags', false);
+    if (d?.dead) return dropFragment(c, 'ReasmDeadFrags', false);
     // RFC 791 §3.2: every fragment but the last carries a non-zero multiple of 8 octets.
-    if (!last && (len === 0 || (len & 7) !== 0)) return this.dropFragment('ReasmBadFrags', true);
+    if (!last && (len === 0 || (len & 7) !== 0)) return dropFragment(c, 'ReasmBadFrags', true);
     if (d === undefined) {
-      d = this.create(key, repr, now);
-      if (d === undefined) return this.dropFragment('ReasmNoMemoryFrags', true);
+      const src = repr.src >>> 0;
+      d = this.create(false, key, src, repr.dst, repr.protocol, src, now);
+      if (d === undefined) return dropFragment(c, 'ReasmNoMemoryFrags', true);
     }
-    // 65535-byte limit on the datagram (RFC 791 §3.1 Total Length), header included.
     const hdrLen = repr.headerLength;
-    const hl = start === 0 ? hdrLen : d.hdrLen !== 0 ? d.hdrLen : IPV4_MIN_HEADER_LEN;
+    return this.put(d, c, start, len, last, packet, hdrLen, hdrLen, out);
+  }
+
+  /**
+   * Adds one IPv6 fragment (RFC 8200 §4.5): `packet` from the IPv6 header to the end of
+   * the fragment's data, `f` its description. Returns the length of the reassembled
+   * fragmentable part, written at `out[0...]` (`out` must hold 65536 bytes), with
+   * `f.nextHeader` set to the first fragment's Next Header, `f.fragmentOffset` 0,
+   * `f.moreFragments` false and `f.payloadLength` that length; an atomic fragment
+   * (offset 0, M = 0; RFC 6946) is returned so at once. 0 when nothing is complete. A
+   * negative REASM6_* when the caller should answer with an ICMPv6 Parameter Problem;
+   * the fragment is dropped and counted either way.
+   */
+  add6(f: Ipv6ReasmFragment, packet: Uint8Array, now: number, out: Uint8Array): number {
+    const c = this.t6;
+    const c6 = this.counters6;
+    c6.Ip6ReasmReqds++;
+    const start = f.fragmentOffset;
+    const len = f.payloadLength;
+    const end = start + len;
+    const last = !f.moreFragments;
+    const hdrLen = f.headerLength;
+    if (start === 0 && !f.headerChainComplete) {
+      // RFC 7112 §5: the first fragment must hold the whole header chain; the packet is discarded.
+      c6.dropped.ReasmIncompleteChainFrags++;
+      c6.Ip6ReasmFails++;
+      return REASM6_INCOMPLETE_CHAIN;
+    }
+    if (start === 0 && last) {
+      // RFC 6946 §4: an atomic fragment is processed as a whole packet, outside the table.
+      out.set(packet.subarray(hdrLen, hdrLen + len), 0);
+      c6.Ip6ReasmAtomic++;
+      c6.Ip6ReasmOKs++;
+      c6.Ip6ReasmFragsUsed++;
+      return len;
+    }
+    // RFC 8200 §4.5: M = 1 with a length not a multiple of 8 is answered (pointer: Payload Length).
+    if (!last && (len & 7) !== 0) {
+      dropFragment(c, 'ReasmBadFrags', true);
+      return REASM6_BAD_LENGTH;
+    }
+    if (!last && len === 0) return dropFragment(c, 'ReasmBadFrags', true);
+    const key = this.key6(f.src, f.dst, f.identification);
+    let d = this.find6(key, f.src, f.dst, f.identification);
+    if (end > IPV6_MAX_PAYLOAD) {
+      // RFC 8200 §4.5: offset + length beyond 65535 is answered (pointer: Fragment Offset).
+      if (d === undefined || d.dead) dropFragment(c, 'ReasmTooBigFrags', d === undefined);
+      else this.kill(d, 'ReasmTooBigFrags');
+      return REASM6_TOO_BIG;
+    }
+    if (d?.dead) return dropFragment(c, 'ReasmDeadFrags', false);
+    if (d === undefined) {
+      d = this.create(true, key, f.src, f.dst, f.identification, this.prefix6(f.src), now);
+      if (d === undefined) return dropFragment(c, 'ReasmNoMemoryFrags', true);
+    }
+    if (start === 0) d.nextHeader = f.nextHeader;
+    const n = this.put(d, c, start, len, last, packet, hdrLen, hdrLen - IPV6_FRAG_HEADERS, out);
+    if (n !== 0) {
+      f.nextHeader = d.nextHeader;
+      f.fragmentOffset = 0;
+      f.moreFragments = false;
+      f.payloadLength = n;
+    }
+    return n;
+  }
+
+  /**
+   * Stores one fragment of `d` (the family's checks done): `packet[dataAt...]` holds its
+   * `len` bytes at offset `start`; `extra` is what, besides the payload, the datagram's
+   * size limit counts when this is the first fragment (IPv4 its header, IPv6 its
+   * unfragmentable extension headers). Returns `complete`'s length, or 0.
+   */
+  private put(d: Datagram, c: Tally, start: number, len: number, last: boolean, packet: Uint8Array, dataAt: number, extra: number, out: Uint8Array): number {
+    const end = start + len;
+    // 65535-byte limit: IPv4 the datagram, header included (RFC 791 §3.1 Total Length);
+    // IPv6 the reassembled Payload Length (RFC 8200 §4.5: discarded without an error).
+    const hl = start === 0 ? extra : d.firstEnd >= 0 ? d.extra : d.v6 ? 0 : IPV4_MIN_HEADER_LEN;
     const maxEnd = Math.max(end, d.end, d.hi);
-    if (maxEnd + hl > IPV4_MAX_TOTAL_LEN) return this.kill(d, 'ReasmTooBigFrags');
+    if (maxEnd + hl > (d.v6 ? IPV6_MAX_PAYLOAD : IPV4_MAX_TOTAL_LEN)) return this.kill(d, 'ReasmTooBigFrags');
     // All fragments must agree on where the datagram ends.
     if (last ? (d.end >= 0 ? end !== d.end : d.hi > end) : d.end >= 0 && end > d.end) return this.kill(d, 'ReasmInconsistentFrags');
     if (len === 0) {
       // A last fragment without data: it only fixes the end.
-      if (d.zeroLast) return this.duplicate();
+      if (d.zeroLast) return duplicate(c);
       d.zeroLast = true;
       d.end = end;
       d.frags++;
@@ -261,32 +509,37 @@ export class Reassembler {
     }
     const b0 = start >>> 3;
     const b1 = (end + 7) >>> 3;
+    const room = d.room;
     let buf = d.buf;
     if (buf !== undefined && anyBit(buf, 0, b0, Math.min(b1, (d.cap + 7) >>> 3))) {
       // Some of these bytes are held: an exact duplicate, or an overlap.
-      if (sameFragment(buf, d.bits, b0, b1) && sameBytes(buf, 2 * d.bits + HDR_ROOM + start, packet, hdrLen, len)) {
+      if (sameFragment(buf, d.bits, b0, b1) && sameBytes(buf, 2 * d.bits + room + start, packet, dataAt, len)) {
         if (last) d.end = end;
-        return this.duplicate();
+        return duplicate(c);
       }
-      this.c.ReasmOverlaps++;
+      c.ReasmOverlaps++;
       return this.kill(d, 'ReasmOverlapFrags');
     }
     if (end > d.cap) {
       // Grow to the known end, or double (amortised O(1) copying per byte).
-      const cap = last ? end : d.end >= 0 ? d.end : Math.min(MAX_DATA, Math.max((end + 7) & ~7, 2 * d.cap));
+      const cap = last ? end : d.end >= 0 ? d.end : Math.min(d.v6 ? MAX_DATA6 : MAX_DATA, Math.max((end + 7) & ~7, 2 * d.cap));
       if (!this.grow(d, cap)) return this.kill(d, 'ReasmNoMemoryFrags');
       buf = d.buf!;
     }
     buf = buf!;
     const bits = d.bits;
-    const base = 2 * bits + HDR_ROOM;
-    if (len <= 64) for (let i = 0; i < len; i++) buf[base + start + i] = packet[hdrLen + i]!;
-    else buf.set(packet.subarray(hdrLen, hdrLen + len), base + start);
+    const base = 2 * bits + room;
+    if (len <= 64) for (let i = 0; i < len; i++) buf[base + start + i] = packet[dataAt + i]!;
+    else buf.set(packet.subarray(dataAt, dataAt + len), base + start);
     setBits(buf, 0, b0, b1);
     buf[bits + (b0 >>> 3)]! |= 1 << (b0 & 7);
     if (start === 0) {
-      for (let i = 0; i < hdrLen; i++) buf[2 * bits + i] = packet[i]!;
-      d.hdrLen = hdrLen;
+      // The first fragment's header (IPv6: when it fits the room; only time exceeded quotes it).
+      if (dataAt <= room) {
+        for (let i = 0; i < dataAt; i++) buf[2 * bits + i] = packet[i]!;
+        d.hdrLen = dataAt;
+      }
+      d.extra = extra;
       d.firstEnd = end;
     }
     if (last) d.end = end;
@@ -301,33 +554,43 @@ export class Reassembler {
 
   /** Earliest reassembly deadline, or Infinity. */
   pollAt(): number {
-    // Deadlines are creation time + a constant: the oldest datagram's is the earliest.
+    // Deadlines are creation time + a constant per family: each list's oldest is its earliest.
     const d = this.all.oldest;
-    return d === undefined ? Infinity : d.deadline;
+    const d6 = this.all6.oldest;
+    return Math.min(d === undefined ? Infinity : d.deadline, d6 === undefined ? Infinity : d6.deadline);
   }
 
-  /** Expires datagrams whose timer ran out (RFC 791 §3.2, RFC 1122 §3.3.2). `out` must hold 65535 bytes. */
-  poll(now: number, out: Uint8Array, onExpired?: ExpiredFirstFragment): void {
-    for (let d = this.all.oldest; d !== undefined && d.deadline <= now; d = this.all.oldest) {
+  /**
+   * Expires datagrams whose timer ran out (RFC 791 §3.2, RFC 1122 §3.3.2; RFC 8200 §4.5).
+   * `out` must hold 65535 bytes. `onExpired` is called for IPv4 datagrams holding their
+   * first fragment, `onExpired6` for IPv6 ones (whose first fragment's headers fit the
+   * room kept for them): the first fragment as received, for time exceeded code 1.
+   */
+  poll(now: number, out: Uint8Array, onExpired?: ExpiredFirstFragment, onExpired6?: ExpiredFirstFragment): void {
+    this.expire(this.all, this.c, now, out, onExpired);
+    this.expire(this.all6, this.t6, now, out, onExpired6);
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  private expire(lane: Lane, c: Tally, now: number, out: Uint8Array, onExpired: ExpiredFirstFragment | undefined): void {
+    for (let d = lane.oldest; d !== undefined && d.deadline <= now; d = lane.oldest) {
       this.remove(d);
       if (d.dead) continue; // already counted when it was discarded
-      const c = this.c;
       c.ReasmTimeout++;
       c.ReasmFails++;
       c.dropped.ReasmTimeoutFrags += d.frags;
-      // RFC 1122 §3.3.2: time exceeded only when fragment zero is available.
+      // RFC 1122 §3.3.2 (RFC 8200 §4.5): time exceeded only when fragment zero is available.
       const buf = d.buf;
-      if (onExpired !== undefined && buf !== undefined && d.firstEnd > 0) {
+      if (onExpired !== undefined && buf !== undefined && d.firstEnd > 0 && d.hdrLen > 0) {
         const h = d.hdrLen;
         const at = 2 * d.bits;
         out.set(buf.subarray(at, at + h), 0);
-        out.set(buf.subarray(at + HDR_ROOM, at + HDR_ROOM + d.firstEnd), h);
+        out.set(buf.subarray(at + d.room, at + d.room + d.firstEnd), h);
         onExpired(out.subarray(0, h + d.firstEnd), now);
       }
     }
   }
-
-  // ---- internals ----------------------------------------------------------------------
 
   private find(key: number, dst: number, protocol: number): Datagram | undefined {
     let d = this.table.get(key);
@@ -335,34 +598,65 @@ export class Reassembler {
     return d;
   }
 
+  private find6(key: number, src: Ipv6Address, dst: Ipv6Address, id: number): Datagram | undefined {
+    let d = this.table6.get(key);
+    while (d !== undefined && (d.protocol !== id || d.src !== src || d.dst !== dst)) d = d.sameKey;
+    return d;
+  }
+
+  /** Seeded 53-bit hash of (src, dst, identification): the IPv6 table's key. */
+  private key6(src: Ipv6Address, dst: Ipv6Address, id: number): number {
+    const s = this.seed6;
+    let h1 = s[0]!;
+    let h2 = s[1]!;
+    for (let i = 0; i < 16; i += 4) {
+      const w1 = word(src, i);
+      const w2 = word(dst, i);
+      h1 = mix(mix(h1, w1), w2);
+      h2 = mix(mix(h2, w2), w1);
+    }
+    return hash53(mix(h1, id | 0), mix(h2, ~id));
+  }
+
+  /** Seeded 53-bit hash of the /64 of `src`: the IPv6 per-source quota's key. */
+  private prefix6(src: Ipv6Address): number {
+    const s = this.seed6;
+    const w1 = word(src, 0);
+    const w2 = word(src, 4);
+    return hash53(mix(mix(s[2]!, w1), w2), mix(mix(s[3]!, w2), w1));
+  }
+
   /** A new datagram, with room made for its record; undefined when even evicting every other cannot make it. */
-  private create(key: number, repr: Ipv4Repr, now: number): Datagram | undefined {
+  private create(v6: boolean, key: number, src: IpAddress, dst: IpAddress, protocol: number, srcKey: number, now: number): Datagram | undefined {
+    const table = v6 ? this.table6 : this.table;
     // Bounded chain of datagrams sharing (source, identification): evict its oldest.
     let chain = 0;
     let tail: Datagram | undefined;
-    for (let x = this.table.get(key); x !== undefined; x = x.sameKey) {
+    for (let x = table.get(key); x !== undefined; x = x.sameKey) {
       chain++;
       if (tail === undefined || x.deadline <= tail.deadline) tail = x;
     }
     if (chain >= MAX_SAME_KEY && tail !== undefined) this.evict(tail);
     while (this.count >= this.limits.maxReassemblies) {
-      const v = this.small.oldest ?? this.all.oldest;
+      const v = this.small.oldest ?? this.oldestExcept(undefined);
       if (v === undefined) break;
       this.evict(v);
     }
-    const addr = repr.src >>> 0;
-    let s = this.sources.get(addr);
-    let charge = DATAGRAM_CHARGE;
+    const sources = v6 ? this.sources6 : this.sources;
+    let s = sources.get(srcKey);
+    const record = v6 ? DATAGRAM6_CHARGE : DATAGRAM_CHARGE;
+    let charge = record;
     if (s === undefined) {
-      s = { addr, bytes: 0, count: 0, small: { oldest: undefined, newest: undefined }, large: { oldest: undefined, newest: undefined } };
-      this.sources.set(addr, s);
+      s = { addr: srcKey, v6, bytes: 0, count: 0, small: { oldest: undefined, newest: undefined }, large: { oldest: undefined, newest: undefined } };
+      sources.set(srcKey, s);
       charge += SOURCE_CHARGE;
     }
-    const d = new Datagram(key, repr.dst, repr.protocol, s, now + this.limits.reassemblyTimeoutMs);
+    const timeout = v6 ? this.limits.ipv6ReassemblyTimeoutMs : this.limits.reassemblyTimeoutMs;
+    const d = new Datagram(key, v6, src, dst, protocol, s, now, now + timeout, v6 ? HDR_ROOM6 : HDR_ROOM);
     // Link: the table's chain, the global and the source's lists.
-    d.sameKey = this.table.get(key);
-    this.table.set(key, d);
-    pushAll(this.all, d);
+    d.sameKey = table.get(key);
+    table.set(key, d);
+    pushAll(v6 ? this.all6 : this.all, d);
     pushSmall(this.small, d);
     pushSource(s.small, d);
     s.count++;
@@ -371,7 +665,7 @@ export class Reassembler {
       this.remove(d);
       return undefined;
     }
-    if (charge > DATAGRAM_CHARGE) {
+    if (charge > record) {
       // The source's record is charged to the source, not to this datagram.
       d.charge -= SOURCE_CHARGE;
     }
@@ -395,7 +689,7 @@ export class Reassembler {
     }
     while (this.used + delta > total) {
       let v = this.small.oldest === d ? d.smallNewer : this.small.oldest;
-      if (v === undefined) v = this.all.oldest === d ? d.newer : this.all.oldest;
+      if (v === undefined) v = this.oldestExcept(d);
       if (v === undefined) return false;
       this.evict(v);
     }
@@ -405,9 +699,18 @@ export class Reassembler {
     return true;
   }
 
+  /** The oldest datagram of either family other than `d`. */
+  private oldestExcept(d: Datagram | undefined): Datagram | undefined {
+    let a = this.all.oldest;
+    if (a !== undefined && a === d) a = d.newer;
+    let b = this.all6.oldest;
+    if (b !== undefined && b === d) b = d.newer;
+    return b !== undefined && (a === undefined || b.born < a.born) ? b : a;
+  }
+
   /** Moves `d`'s bitmaps, header and payload into a buffer for `cap` payload bytes. */
   private grow(d: Datagram, cap: number): boolean {
-    const len = bufferLength(cap);
+    const len = bufferLength(cap, d.room);
     const old = d.buf;
     if (!this.reserve(d, len - (old === undefined ? 0 : old.length))) return false;
     const buf = new Uint8Array(len);
@@ -416,7 +719,7 @@ export class Reassembler {
       const ob = d.bits;
       buf.set(old.subarray(0, ob), 0);
       buf.set(old.subarray(ob, 2 * ob), bits);
-      buf.set(old.subarray(2 * ob, 2 * ob + HDR_ROOM + d.cap), 2 * bits);
+      buf.set(old.subarray(2 * ob, 2 * ob + d.room + d.cap), 2 * bits);
     }
     d.buf = buf;
     d.cap = cap;
@@ -427,8 +730,16 @@ export class Reassembler {
   /** Writes the reassembled datagram to `out` and forgets `d`. */
   private complete(d: Datagram, out: Uint8Array): number {
     const buf = d.buf!;
-    const h = d.hdrLen;
     const at = 2 * d.bits;
+    if (d.v6) {
+      // RFC 8200 §4.5: the fragmentable part; the caller has the rest.
+      out.set(buf.subarray(at + d.room, at + d.room + d.end), 0);
+      this.remove(d);
+      this.t6.ReasmOKs++;
+      this.t6.ReasmFragsUsed += d.frags;
+      return d.end;
+    }
+    const h = d.hdrLen;
     out.set(buf.subarray(at, at + h), 0);
     const total = h + d.end;
     out[2] = total >>> 8;
@@ -450,17 +761,18 @@ export class Reassembler {
   /** Unlinks `d` from every structure and refunds its charge. */
   private remove(d: Datagram): void {
     // The chain of datagrams sharing the key.
-    const head = this.table.get(d.key);
+    const table = d.v6 ? this.table6 : this.table;
+    const head = table.get(d.key);
     if (head === d) {
-      if (d.sameKey === undefined) this.table.delete(d.key);
-      else this.table.set(d.key, d.sameKey);
+      if (d.sameKey === undefined) table.delete(d.key);
+      else table.set(d.key, d.sameKey);
     } else {
       let p = head;
       while (p !== undefined && p.sameKey !== d) p = p.sameKey;
       if (p !== undefined) p.sameKey = d.sameKey;
     }
     const s = d.source;
-    unlinkAll(this.all, d);
+    unlinkAll(d.v6 ? this.all6 : this.all, d);
     if (d.small) {
       unlinkSmall(this.small, d);
       unlinkSource(s.small, d);
@@ -474,13 +786,13 @@ export class Reassembler {
     s.bytes -= d.charge;
     if (--s.count === 0) {
       this.used -= s.bytes; // the source's own record
-      this.sources.delete(s.addr);
+      (s.v6 ? this.sources6 : this.sources).delete(s.addr);
     }
   }
 
   /** Discards `d` to make room (oldest first): its fragments are dropped as ReasmEvictedFrags. */
   private evict(d: Datagram): void {
-    const c = this.c;
+    const c = d.v6 ? this.t6 : this.c;
     if (!d.dead) {
       c.ReasmFails++;
       c.ReasmEvicted++;
@@ -489,21 +801,9 @@ export class Reassembler {
     this.remove(d);
   }
 
-  private duplicate(): 0 {
-    this.c.ReasmDuplicates++;
-    this.c.dropped.ReasmDuplicates++;
-    return 0;
-  }
-
-  private dropFragment(reason: Ipv4DropReason, fail: boolean): 0 {
-    this.c.dropped[reason]++;
-    if (fail) this.c.ReasmFails++;
-    return 0;
-  }
-
   /** Discards a datagram in progress and the fragment at hand, keeping a tombstone until its deadline. */
-  private kill(d: Datagram, reason: Ipv4DropReason): 0 {
-    const c = this.c;
+  private kill(d: Datagram, reason: ReasmDropReason): 0 {
+    const c = d.v6 ? this.t6 : this.c;
     c.ReasmFails++;
     c.dropped[reason] += d.frags + 1;
     this.held -= d.frags;
@@ -536,6 +836,46 @@ export class Reassembler {
     d.small = false;
     pushSource(s.large, d);
   }
+}
+
+function duplicate(c: Tally): 0 {
+  c.ReasmDuplicates++;
+  c.dropped.ReasmDuplicates++;
+  return 0;
+}
+
+function dropFragment(c: Tally, reason: ReasmDropReason, fail: boolean): 0 {
+  c.dropped[reason]++;
+  if (fail) c.ReasmFails++;
+  return 0;
+}
+
+/** Bytes i..i+3 of an IPv6 address as a 32-bit word. */
+function word(a: string, i: number): number {
+  return (a.charCodeAt(i) << 24) | (a.charCodeAt(i + 1) << 16) | (a.charCodeAt(i + 2) << 8) | a.charCodeAt(i + 3);
+}
+
+/** One murmur3 round of `k` into `h`. */
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** murmur3's finaliser. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** A non-negative 53-bit key from two 32-bit hashes. */
+function hash53(h1: number, h2: number): number {
+  return (fmix(h1) >>> 11) * 4294967296 + (fmix(h2) >>> 0);
 }
 
 // The three intrusive lists a datagram is on (O(1) unlinking, no node objects).
