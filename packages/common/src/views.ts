@@ -34,3 +34,55 @@ export class ViewCache {
     return made;
   }
 }
+
+/**
+ * The base of the header views (`Ipv4Packet`, `Ipv6Packet`, `TcpPacket`): bytes at
+ * `offset` of `buffer`, re-pointed with `reset` so one instance serves a whole module, and
+ * the big-endian field reads and writes every header is made of (RFC 791 §3.1 "network
+ * byte order"). A subclass names the fields; only it knows where each lies.
+ */
+export class HeaderView {
+  buffer: Uint8Array;
+  offset: number;
+
+  constructor(buffer: Uint8Array = new Uint8Array(0), offset = 0) {
+    this.buffer = buffer;
+    this.offset = offset;
+  }
+
+  /** Re-points the view at other bytes (no allocation); check lengths again before reading. */
+  reset(buffer: Uint8Array, offset = 0): this {
+    this.buffer = buffer;
+    this.offset = offset;
+    return this;
+  }
+
+  protected u8(field: number): number {
+    return this.buffer[this.offset + field]!;
+  }
+  protected setU8(field: number, v: number): void {
+    this.buffer[this.offset + field] = v;
+  }
+  protected u16(field: number): number {
+    const o = this.offset + field;
+    return (this.buffer[o]! << 8) | this.buffer[o + 1]!;
+  }
+  protected setU16(field: number, v: number): void {
+    const o = this.offset + field;
+    this.buffer[o] = v >>> 8;
+    this.buffer[o + 1] = v & 0xff;
+  }
+  protected u32(field: number): number {
+    const o = this.offset + field;
+    const b = this.buffer;
+    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+  }
+  protected setU32(field: number, v: number): void {
+    const o = this.offset + field;
+    const b = this.buffer;
+    b[o] = v >>> 24;
+    b[o + 1] = (v >>> 16) & 0xff;
+    b[o + 2] = (v >>> 8) & 0xff;
+    b[o + 3] = v & 0xff;
+  }
+}

@@ -16,6 +16,7 @@
  * and written as zero on emit.
  */
 import { checksum, readAddress, sum16 } from '@netstack/ip';
+import { ICMP_HEADER_LEN, IcmpHeaderView } from './header.js';
 
 /** ICMP message types (RFC 792). */
 export const IcmpType = {
@@ -53,52 +54,23 @@ export function isIcmpErrorType(type: number): boolean {
   return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
 }
 
-/** Length of the fixed ICMP header: type, code, checksum, 4 type-specific bytes. */
-export const ICMP_HEADER_LEN = 8;
+export { ICMP_HEADER_LEN };
 
-const TYPE = 0;
-const CODE = 1;
-const CHECKSUM = 2;
-const IDENT = 4; // echo
-const SEQ_NO = 6; // echo
 const POINTER = 4; // parameter problem
 const NEXT_HOP_MTU = 6; // destination unreachable, code 4 (RFC 1191 §4)
 
-/** A view over one ICMP message. Valid while `bytes` is. */
-export class IcmpPacket {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
-
-  /** Unchecked: `bytes` must hold at least 8 bytes (use `checked` for received data). */
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
+/** A view over one ICMP message (the shared header in header.ts). Valid while `bytes` is. */
+export class IcmpPacket extends IcmpHeaderView {
   /** The one length check: undefined when shorter than the fixed header. */
   static checked(bytes: Uint8Array): IcmpPacket | undefined {
     return bytes.length >= ICMP_HEADER_LEN ? new IcmpPacket(bytes) : undefined;
   }
 
-  get msgType(): number { return this.bytes[TYPE]!; }
-  set msgType(v: number) { this.bytes[TYPE] = v; }
-  get msgCode(): number { return this.bytes[CODE]!; }
-  set msgCode(v: number) { this.bytes[CODE] = v; }
-  get checksum(): number { return this.view.getUint16(CHECKSUM); }
-  set checksum(v: number) { this.view.setUint16(CHECKSUM, v); }
-  get echoIdent(): number { return this.view.getUint16(IDENT); }
-  set echoIdent(v: number) { this.view.setUint16(IDENT, v); }
-  get echoSeqNo(): number { return this.view.getUint16(SEQ_NO); }
-  set echoSeqNo(v: number) { this.view.setUint16(SEQ_NO, v); }
+  /** Parameter problem (RFC 792): the octet where the error was found (8 bits). */
   get pointer(): number { return this.bytes[POINTER]!; }
   set pointer(v: number) { this.bytes[POINTER] = v; }
   get nextHopMtu(): number { return this.view.getUint16(NEXT_HOP_MTU); }
   set nextHopMtu(v: number) { this.view.setUint16(NEXT_HOP_MTU, v); }
-  /** The 4 type-specific bytes after the checksum, as one number. */
-  get rest(): number { return this.view.getUint32(4); }
-  set rest(v: number) { this.view.setUint32(4, v); }
-  /** Everything after the 8-byte header: echo data or the quoted datagram. */
-  get data(): Uint8Array { return this.bytes.subarray(ICMP_HEADER_LEN); }
 
   /** The sum over the whole message, checksum included, is 0xffff when intact. */
   verifyChecksum(): boolean { return sum16(this.bytes) === 0xffff; }

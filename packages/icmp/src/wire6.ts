@@ -24,6 +24,7 @@
  * `emitIcmp6` quotes at most `ICMP6_MAX_QUOTE` bytes of the invoking packet.
  */
 import { IPV6_ANY, isMulticast, pseudoHeaderSum, readIpv6Address, sum16, finish, type Ipv6Address } from '@netstack/ip';
+import { ICMP_HEADER_LEN, IcmpHeaderView } from './header.js';
 
 /** The IPv6 next-header value of ICMPv6 (RFC 4443 §1). */
 export const IPPROTO_ICMPV6 = 58;
@@ -83,7 +84,7 @@ export function isIcmp6ErrorType(type: number): boolean {
 }
 
 /** Length of the fixed ICMPv6 header: type, code, checksum, 4 type-specific bytes. */
-export const ICMP6_HEADER_LEN = 8;
+export const ICMP6_HEADER_LEN = ICMP_HEADER_LEN;
 
 /** The fixed IPv6 header (RFC 8200 §3). */
 const IPV6_HEADER_LEN = 40;
@@ -111,51 +112,22 @@ const MIN_LENGTH: Readonly<Record<number, number>> = {
   143: 8, // MLDv2 report
 };
 
-const TYPE = 0;
-const CODE = 1;
-const CHECKSUM = 2;
-const IDENT = 4; // echo
-const SEQ_NO = 6; // echo
 const MTU = 4; // packet too big (RFC 4443 §3.2)
 const POINTER = 4; // parameter problem (RFC 4443 §3.4)
 
-/** A view over one ICMPv6 message. Valid while `bytes` is. */
-export class Icmp6Packet {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
-
-  /** Unchecked: `bytes` must hold at least 8 bytes (use `checked` for received data). */
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
+/** A view over one ICMPv6 message (the header shared with ICMPv4 in header.ts). Valid while `bytes` is. */
+export class Icmp6Packet extends IcmpHeaderView {
   /** The one length check: undefined when shorter than the fixed header. */
   static checked(bytes: Uint8Array): Icmp6Packet | undefined {
     return bytes.length >= ICMP6_HEADER_LEN ? new Icmp6Packet(bytes) : undefined;
   }
 
-  get msgType(): number { return this.bytes[TYPE]!; }
-  set msgType(v: number) { this.bytes[TYPE] = v; }
-  get msgCode(): number { return this.bytes[CODE]!; }
-  set msgCode(v: number) { this.bytes[CODE] = v; }
-  get checksum(): number { return this.view.getUint16(CHECKSUM); }
-  set checksum(v: number) { this.view.setUint16(CHECKSUM, v); }
-  get echoIdent(): number { return this.view.getUint16(IDENT); }
-  set echoIdent(v: number) { this.view.setUint16(IDENT, v); }
-  get echoSeqNo(): number { return this.view.getUint16(SEQ_NO); }
-  set echoSeqNo(v: number) { this.view.setUint16(SEQ_NO, v); }
   /** Packet too big: the MTU of the next-hop link (32 bits). */
   get mtu(): number { return this.view.getUint32(MTU); }
   set mtu(v: number) { this.view.setUint32(MTU, v); }
   /** Parameter problem: the octet offset of the error in the invoking packet (32 bits). */
   get pointer(): number { return this.view.getUint32(POINTER); }
   set pointer(v: number) { this.view.setUint32(POINTER, v); }
-  /** The 4 type-specific bytes after the checksum, as one number. */
-  get rest(): number { return this.view.getUint32(4); }
-  set rest(v: number) { this.view.setUint32(4, v); }
-  /** Everything after the 8-byte header: echo data or the quoted packet. */
-  get data(): Uint8Array { return this.bytes.subarray(ICMP6_HEADER_LEN); }
 
   /** The sum over the pseudo-header and the whole message is 0xffff when intact (RFC 4443 §2.3). */
   verifyChecksum(src: Ipv6Address, dst: Ipv6Address): boolean {

@@ -14,6 +14,7 @@
  * never interpreted. Emitted headers carry none; a `headerLength` above 20 is padded
  * with End-of-Option-List zeros (RFC 791 §3.1, "Padding").
  */
+import { HeaderView } from '@netstack/common';
 import { readAddress, writeAddress, isMulticast, BROADCAST, type Ipv4Address } from './address.js';
 import { codedError } from './errors.js';
 
@@ -102,21 +103,7 @@ export function headerSum(buf: Uint8Array, off: number, len: number): number {
  * place that knows where each field lies: `parseIpv4` and `emitIpv4` read and write
  * through it (one module-level instance, re-pointed with `reset`: no allocation).
  */
-export class Ipv4Packet {
-  buffer: Uint8Array;
-  offset: number;
-
-  constructor(buffer: Uint8Array = new Uint8Array(0), offset = 0) {
-    this.buffer = buffer;
-    this.offset = offset;
-  }
-
-  /** Re-points the view at other bytes (no allocation); call `checkLen` again before reading. */
-  reset(buffer: Uint8Array, offset = 0): this {
-    this.buffer = buffer;
-    this.offset = offset;
-    return this;
-  }
+export class Ipv4Packet extends HeaderView {
 
   /**
    * The one length validation: at least 20 bytes, IHL >= 5, IHL*4 bytes present,
@@ -157,16 +144,16 @@ export class Ipv4Packet {
   verifyChecksum(): boolean { return headerSum(this.buffer, this.offset, this.headerLength) === 0xffff; }
 
   /** Sets version 4 and IHL from `headerLength` (a multiple of 4 in 20..60). */
-  set headerLength(v: number) { this.buffer[this.offset + IPV4_FIELD.VER_IHL] = 0x40 | (v >>> 2); }
-  set tos(v: number) { this.buffer[this.offset + IPV4_FIELD.TOS] = v; }
+  set headerLength(v: number) { this.setU8(IPV4_FIELD.VER_IHL, 0x40 | (v >>> 2)); }
+  set tos(v: number) { this.setU8(IPV4_FIELD.TOS, v); }
   set totalLength(v: number) { this.setU16(IPV4_FIELD.LENGTH, v); }
   set identification(v: number) { this.setU16(IPV4_FIELD.IDENT, v); }
   /** Writes flags and offset at once (the reserved bit zero, RFC 791 §3.1). `offset` in bytes, a multiple of 8. */
   setFragment(dontFragment: boolean, moreFragments: boolean, offset: number): void {
     this.setU16(IPV4_FIELD.FLG_OFF, (dontFragment ? FLAG_DF : 0) | (moreFragments ? FLAG_MF : 0) | ((offset >>> 3) & OFFSET_MASK));
   }
-  set ttl(v: number) { this.buffer[this.offset + IPV4_FIELD.TTL] = v; }
-  set protocol(v: number) { this.buffer[this.offset + IPV4_FIELD.PROTOCOL] = v; }
+  set ttl(v: number) { this.setU8(IPV4_FIELD.TTL, v); }
+  set protocol(v: number) { this.setU8(IPV4_FIELD.PROTOCOL, v); }
   set checksum(v: number) { this.setU16(IPV4_FIELD.CHECKSUM, v); }
   set src(a: Ipv4Address) { writeAddress(this.buffer, this.offset + IPV4_FIELD.SRC, a); }
   set dst(a: Ipv4Address) { writeAddress(this.buffer, this.offset + IPV4_FIELD.DST, a); }
@@ -176,18 +163,6 @@ export class Ipv4Packet {
     this.checksum = ~headerSum(this.buffer, this.offset, this.headerLength) & 0xffff;
   }
 
-  private u8(field: number): number {
-    return this.buffer[this.offset + field]!;
-  }
-  private u16(field: number): number {
-    const o = this.offset + field;
-    return (this.buffer[o]! << 8) | this.buffer[o + 1]!;
-  }
-  private setU16(field: number, v: number): void {
-    const o = this.offset + field;
-    this.buffer[o] = v >>> 8;
-    this.buffer[o + 1] = v & 0xff;
-  }
 }
 
 /** The view parse and emit use (both synchronous: never held across a call). */

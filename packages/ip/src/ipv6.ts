@@ -15,6 +15,7 @@
  * `nextHeader` here is the first of the chain. This file also names the IPv6 drop reasons
  * (`Ipv6DropReason`) and the /proc/net/snmp6 counter each belongs to; no layer counts them yet.
  */
+import { HeaderView } from '@netstack/common';
 import { isMulticast, readIpv6Address, writeAddress, IPV6_ANY, type Ipv6Address } from './address.js';
 import { codedError } from './errors.js';
 
@@ -165,21 +166,7 @@ export function emptyIpv6Repr(): Ipv6Repr {
  * A view over the bytes of one IPv6 fixed header at `offset` of `buffer`: the one place
  * that knows where each field lies (one module-level instance, re-pointed with `reset`).
  */
-export class Ipv6Packet {
-  buffer: Uint8Array;
-  offset: number;
-
-  constructor(buffer: Uint8Array = new Uint8Array(0), offset = 0) {
-    this.buffer = buffer;
-    this.offset = offset;
-  }
-
-  /** Re-points the view at other bytes (no allocation); call `checkLen` again before reading. */
-  reset(buffer: Uint8Array, offset = 0): this {
-    this.buffer = buffer;
-    this.offset = offset;
-    return this;
-  }
+export class Ipv6Packet extends HeaderView {
 
   /**
    * The one length validation: 40 bytes present, version 6, and 40 + Payload Length bytes
@@ -210,23 +197,12 @@ export class Ipv6Packet {
     this.buffer[o + 2] = (flowLabel >>> 8) & 0xff;
     this.buffer[o + 3] = flowLabel & 0xff;
   }
-  set payloadLength(v: number) {
-    const o = this.offset + IPV6_FIELD.PAYLOAD_LENGTH;
-    this.buffer[o] = v >>> 8;
-    this.buffer[o + 1] = v & 0xff;
-  }
-  set nextHeader(v: number) { this.buffer[this.offset + IPV6_FIELD.NEXT_HEADER] = v; }
-  set hopLimit(v: number) { this.buffer[this.offset + IPV6_FIELD.HOP_LIMIT] = v; }
+  set payloadLength(v: number) { this.setU16(IPV6_FIELD.PAYLOAD_LENGTH, v); }
+  set nextHeader(v: number) { this.setU8(IPV6_FIELD.NEXT_HEADER, v); }
+  set hopLimit(v: number) { this.setU8(IPV6_FIELD.HOP_LIMIT, v); }
   set src(a: Ipv6Address) { writeAddress(this.buffer, this.offset + IPV6_FIELD.SRC, a); }
   set dst(a: Ipv6Address) { writeAddress(this.buffer, this.offset + IPV6_FIELD.DST, a); }
 
-  private u8(field: number): number {
-    return this.buffer[this.offset + field]!;
-  }
-  private u16(field: number): number {
-    const o = this.offset + field;
-    return (this.buffer[o]! << 8) | this.buffer[o + 1]!;
-  }
 }
 
 /** The view parse and emit use (both synchronous: never held across a call). */

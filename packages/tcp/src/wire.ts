@@ -21,6 +21,7 @@
  * Buffer ownership: the `payload` of a parsed record is a view into the input
  * bytes, valid only while the caller owns them (during `receive`).
  */
+import { HeaderView } from '@netstack/common';
 import { PROTO_TCP, pseudoHeaderSum, sum16, finish } from '@netstack/ip';
 import { minHeaderLength, type IpAddress, type IpOutput } from '@netstack/ip';
 
@@ -117,18 +118,15 @@ export const TCP_FIELD = {
  * fixed header field lies (`parseTcp` and `emitTcpHeader` read and write through one
  * re-pointed instance). Call `check()` before reading anything.
  */
-export class TcpPacket {
-  buffer: Uint8Array;
-  offset: number;
+export class TcpPacket extends HeaderView {
   /** The segment ends at `end` (the buffer's end by default). */
   end: number;
   constructor(buffer: Uint8Array = EMPTY, offset = 0, end = buffer.length) {
-    this.buffer = buffer;
-    this.offset = offset;
+    super(buffer, offset);
     this.end = end;
   }
   /** Re-points the view (no allocation). */
-  reset(buffer: Uint8Array, offset = 0, end = buffer.length): this {
+  override reset(buffer: Uint8Array, offset = 0, end = buffer.length): this {
     this.buffer = buffer;
     this.offset = offset;
     this.end = end;
@@ -144,11 +142,11 @@ export class TcpPacket {
   }
   get srcPort(): number { return this.u16(TCP_FIELD.SRC_PORT); }
   get dstPort(): number { return this.u16(TCP_FIELD.DST_PORT); }
-  get seq(): number { return read32(this.buffer, this.offset + TCP_FIELD.SEQ); }
-  get ack(): number { return read32(this.buffer, this.offset + TCP_FIELD.ACK); }
+  get seq(): number { return this.u32(TCP_FIELD.SEQ); }
+  get ack(): number { return this.u32(TCP_FIELD.ACK); }
   /** Data offset in bytes (RFC 9293 §3.1: 4 bits, in 32-bit words). */
-  get headerLength(): number { return (this.buffer[this.offset + TCP_FIELD.DATA_OFFSET]! >>> 4) * 4; }
-  get flags(): number { return this.buffer[this.offset + TCP_FIELD.FLAGS]!; }
+  get headerLength(): number { return (this.u8(TCP_FIELD.DATA_OFFSET) >>> 4) * 4; }
+  get flags(): number { return this.u8(TCP_FIELD.FLAGS); }
   get window(): number { return this.u16(TCP_FIELD.WINDOW); }
   get checksum(): number { return this.u16(TCP_FIELD.CHECKSUM); }
   get urgent(): number { return this.u16(TCP_FIELD.URGENT); }
@@ -157,24 +155,14 @@ export class TcpPacket {
 
   set srcPort(v: number) { this.setU16(TCP_FIELD.SRC_PORT, v); }
   set dstPort(v: number) { this.setU16(TCP_FIELD.DST_PORT, v); }
-  set seq(v: number) { write32(this.buffer, this.offset + TCP_FIELD.SEQ, v); }
-  set ack(v: number) { write32(this.buffer, this.offset + TCP_FIELD.ACK, v); }
+  set seq(v: number) { this.setU32(TCP_FIELD.SEQ, v); }
+  set ack(v: number) { this.setU32(TCP_FIELD.ACK, v); }
   /** Writes the data offset (a multiple of 4 in 20..60; the reserved bits zero). */
-  set headerLength(v: number) { this.buffer[this.offset + TCP_FIELD.DATA_OFFSET] = (v >>> 2) << 4; }
-  set flags(v: number) { this.buffer[this.offset + TCP_FIELD.FLAGS] = v & 0xff; }
+  set headerLength(v: number) { this.setU8(TCP_FIELD.DATA_OFFSET, (v >>> 2) << 4); }
+  set flags(v: number) { this.setU8(TCP_FIELD.FLAGS, v & 0xff); }
   set window(v: number) { this.setU16(TCP_FIELD.WINDOW, v); }
   set checksum(v: number) { this.setU16(TCP_FIELD.CHECKSUM, v); }
   set urgent(v: number) { this.setU16(TCP_FIELD.URGENT, v); }
-
-  private u16(field: number): number {
-    const o = this.offset + field;
-    return (this.buffer[o]! << 8) | this.buffer[o + 1]!;
-  }
-  private setU16(field: number, v: number): void {
-    const o = this.offset + field;
-    this.buffer[o] = v >>> 8;
-    this.buffer[o + 1] = v & 255;
-  }
 }
 
 /** The view parse and emit use (both synchronous: never held across a call). */
