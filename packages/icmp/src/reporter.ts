@@ -96,9 +96,10 @@ export function isNonUnicastSource(a: IpAddress, subnet: Subnet | undefined): bo
  * the whole datagram, also when the quote is cut short; for a DATA_VALID datagram it is the
  * value already there). Returns the field's offset in the quote and sets `w.sumValue`, or
  * -1 to quote the bytes as they are: not vouched for by the link, not TCP/UDP, a UDP
- * datagram without checksum (0, RFC 768), or the field not inside the quote.
+ * datagram without checksum (0, RFC 768), or the field not inside the quote. Family-neutral
+ * (the pseudo-header of either family): ICMPv6's reporter (layer6.ts) uses it too.
  */
-function completedSum(d: InboundDatagram, quotedLength: number, w: ErrorWriter): number {
+export function completedSum(d: InboundDatagram, quotedLength: number, w: { sumValue: number }): number {
   if (d.checksumVerified !== true || d.reassembled) return -1;
   const field = d.protocol === PROTO_TCP ? 16 : d.protocol === PROTO_UDP ? 6 : -1;
   const t = d.payload;
