@@ -242,6 +242,16 @@ describe('ICMPv6 echo (RFC 4443 §4.2)', () => {
     expect(parsedOut(out!)).toEqual({ kind: 'echoReply', ident: 1, seqNo: 2, data });
   });
 
+  it('answers from our unicast also when the IP layer counts a joined group among its local addresses', () => {
+    const { net, icmp } = setup();
+    net.local.add(ALL_NODES);
+    icmp.receive(icmpIn({ kind: 'echoRequest', ident: 1, seqNo: 2, data: new Uint8Array(0) }, PEER, ALL_NODES), 0);
+    const d = udpIn({ dst: ALL_NODES });
+    d.packet[42] = 0x85;
+    icmp.parameterProblem(2, 42, d, 0);
+    expect(net.take().map((o) => o.src)).toEqual([US, US]);
+  });
+
   it('answers a request the link vouched for with a checksum computed afresh (the received one may be partial)', () => {
     const { net, icmp } = setup();
     const d = icmpIn({ kind: 'echoRequest', ident: 3, seqNo: 4, data: Uint8Array.of(9, 8, 7, 6) }, PEER, US, { checksumVerified: true });
