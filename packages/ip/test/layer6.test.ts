@@ -207,6 +207,52 @@ describe('reassembly through the layer', () => {
       },
     ), { numRuns: 150 });
   });
+  it('mutated fragments (any byte of any fragment changed) never throw and keep both identities (fast-check)', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 17, max: 3000 }), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      (n, muts) => {
+        const { layer } = setup();
+        const data = bytes(n, n);
+        const mid = (n >>> 4) << 3;
+        const frags = [frag6(data, 0, mid, true), frag6(data, mid, n, false)];
+        for (const [which, at, v] of muts) {
+          const f = frags[which % 2]!;
+          f[at % f.length] = v;
+        }
+        for (const f of frags) layer.input(f, 0);
+        layer.poll(120_000);
+        return balanced(layer.stats()) && fragmentsBalanced(layer);
+      },
+    ), { numRuns: 300 });
+  });
+  it('a reassembled datagram holding another Fragment header is dropped, not reassembled twice', () => {
+    const { layer, udp } = setup();
+    // The inner packet's fragmentable part: a (non-atomic) Fragment header, then data.
+    const inner = concat(Uint8Array.of(17, 0, 0, 1, 0, 0, 0, 9), new Uint8Array(16));
+    layer.input(frag6(inner, 0, 16, true, { nh: 44 }), 0); // the whole chain in the first fragment (RFC 7112)
+    layer.input(frag6(inner, 16, inner.length, false, { nh: 44 }), 0);
+    expect(udp.received).toHaveLength(0);
+    const s = layer.stats();
+    expect([s.Ip6ReasmOKs, s.dropped.Ip6InNestedFragment, s.Ip6InHdrErrors]).toEqual([1, 1, 1]);
+    expect(balanced(s)).toBe(true);
+  });
+  it('a flood of IPv6 fragments through a layer sharing the IPv4 reassembler stays within the one bound', () => {
+    const link = new FakeLink(1500);
+    const limits = { maxReassemblyBytes: 256 * 1024, maxReassemblyBytesPerSource: 64 * 1024 };
+    const v4 = new Ipv4Layer({ address: US, prefixLength: 24, link, limits });
+    const { layer } = setup({ reassembler: v4.reassembler, link });
+    const data = bytes(1024, 5);
+    let peak = 0;
+    for (let i = 0; i < 2000; i++) {
+      const src = v6(`fd07:${(i % 50).toString(16)}::${(i + 1).toString(16)}`);
+      layer.input(frag6(data, 0, 1024, true, { id: i, src }), i);
+      peak = Math.max(peak, v4.reassemblyUsage().bytes);
+    }
+    expect(peak).toBeLessThanOrEqual(limits.maxReassemblyBytes);
+    expect(peak).toBeGreaterThan(limits.maxReassemblyBytes / 2); // charged to the shared instance
+    expect(layer.stats().Ip6ReasmEvicted).toBeGreaterThan(0);
+    expect(balanced(layer.stats())).toBe(true);
+  });
   it('atomic fragment (RFC 6946): delivered at once, counted as reassembled', () => {
     const { layer, udp } = setup();
     const data = Uint8Array.of(1, 2, 3);
