@@ -504,23 +504,17 @@ export class Ipv6Layer implements IpOutput {
       r.hopLimit = options?.ttl ?? this.defaultHopLimit;
       r.trafficClass = options?.tos ?? 0; // DSCP + ECN (RFC 8200 §7, RFC 3168)
       r.flowLabel = this.flowLabel(src, dst, protocol, options);
-      const at = FRAG_HDRS - IPV6_HEADER_LEN;
       const total = IPV6_HEADER_LEN + length;
-      const whole = (): Uint8Array => {
-        r.nextHeader = protocol;
-        r.payloadLength = length;
-        emitIpv6(r, buf, at);
-        return s.views.view(buf, at, at + total);
-      };
       if (options?.loopback === true) {
+        // Linux ip6_mc_output: a whole local copy first; hop limit 0 goes no further.
         if (this.onLoopback !== undefined) {
-          const e = this.loop(whole());
+          const e = this.loop(this.whole(s, protocol, length));
           if (r.hopLimit === 0) return e;
         } else if (r.hopLimit === 0) return undefined;
       }
-      if (this.isLocal(dst)) return this.loop(whole());
+      if (this.isLocal(dst)) return this.loop(this.whole(s, protocol, length));
       if (total <= mtu) {
-        if (!this.link.send(whole())) return this.linkDropped();
+        if (!this.link.send(this.whole(s, protocol, length))) return this.linkDropped();
         return undefined;
       }
       // RFC 8200 §4.5: fragments of (MTU - 48) & ~7 bytes, each behind a copy of the IPv6
@@ -545,6 +539,16 @@ export class Ipv6Layer implements IpOutput {
     } finally {
       this.outDepth--;
     }
+  }
+
+  /** The unfragmented datagram: its header at byte 8, just before the payload at 48. */
+  private whole(s: OutScratch, protocol: number, length: number): Uint8Array {
+    const r = s.repr;
+    const at = FRAG_HDRS - IPV6_HEADER_LEN;
+    r.nextHeader = protocol;
+    r.payloadLength = length;
+    emitIpv6(r, s.buf, at);
+    return s.views.view(s.buf, at, at + IPV6_HEADER_LEN + length);
   }
 
   private linkDropped(): SendError {

@@ -424,6 +424,20 @@ describe('send', () => {
   });
 });
 
+describe('multicast send with a local copy', () => {
+  it('SendOptions.loopback: a whole copy through the loopback queue beside the send; hop limit 0 stays on this host', () => {
+    const { layer, link, udp } = setup({ onLoopback: () => {} });
+    const G = v6('ff02::1');
+    expect(layer.send(G, PROTO_UDP, bytes(2000, 4), { loopback: true, ttl: 1 })).toBeUndefined();
+    expect(layer.send(G, PROTO_UDP, Uint8Array.of(7), { loopback: true, ttl: 0 })).toBeUndefined();
+    expect(link.sent.length).toBe(2); // the first, fragmented at 1500; the second not sent
+    expect(layer.deliverLoopback(0)).toBe(2);
+    expect(udp.received.map((d) => [d.payload.length, d.ttl, d.toBroadcast])).toEqual([[2000, 1, true], [1, 0, true]]);
+    expect(() => layer.send(G, PROTO_UDP, Uint8Array.of(7), { ttl: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(layer.stats().Ip6OutMcastPkts).toBe(2);
+  });
+});
+
 describe('path MTU from a translated Packet Too Big (RFC 8201)', () => {
   const ptb = (mtu: number, over: Partial<TransportError> = {}): TransportError => ({
     icmpType: 3, icmpCode: 4, reporter: v6('fd07::fe'), src: US6, dst: PEER6, protocol: PROTO_UDP,
