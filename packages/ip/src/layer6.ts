@@ -251,6 +251,8 @@ export class Ipv6Layer implements IpOutput {
   private readonly pollViews = new ViewCache();
   private readonly onExpired6 = (first: Uint8Array, now: number): void => this.reassemblyTimedOut(first, now);
   private readonly onLoopback: (() => void) | undefined;
+  private lastRouteDst: Ipv6Address | undefined = undefined;
+  private lastRoute: Ipv6Address | undefined = undefined;
   private loopQueue: Uint8Array[] = [];
   private loopBytes = 0;
 
@@ -364,6 +366,16 @@ export class Ipv6Layer implements IpOutput {
 
   /** Next hop towards `dst`, or undefined: on-link and multicast are direct, else the gateway. */
   route(dst: Ipv6Address): Ipv6Address | undefined {
+    // A pure function of `dst` (the configuration is fixed): transports send to the same
+    // destination in runs, so the last answer is kept (one entry: no bound to keep).
+    if (dst === this.lastRouteDst) return this.lastRoute;
+    const hop = this.findRoute(dst);
+    this.lastRouteDst = dst;
+    this.lastRoute = hop;
+    return hop;
+  }
+
+  private findRoute(dst: Ipv6Address): Ipv6Address | undefined {
     if (this.isLocal(dst)) return dst;
     if (dst === IPV6_ANY || dst === IPV6_LOOPBACK) return undefined;
     if (isMulticast(dst) || this.onLink(dst)) return dst;
@@ -686,7 +698,8 @@ export class Ipv6Layer implements IpOutput {
       return;
     }
     // RFC 4291 §2.5.3: ::1 never arrives from a link, in either field (Linux ip6_rcv_core).
-    if (!s.local && (r.src === IPV6_LOOPBACK || r.dst === IPV6_LOOPBACK)) {
+    // (The first byte first: a full compare only for addresses in ::/8.)
+    if (!s.local && ((r.src.charCodeAt(0) === 0 && r.src === IPV6_LOOPBACK) || (r.dst.charCodeAt(0) === 0 && r.dst === IPV6_LOOPBACK))) {
       this.drop('Ip6InLoopbackFromLink');
       return;
     }
@@ -696,7 +709,7 @@ export class Ipv6Layer implements IpOutput {
         return;
       }
       c.Ip6InMcastPkts++;
-    } else if (!this.ownSet.has(r.dst) && !(s.local && r.dst === IPV6_LOOPBACK)) {
+    } else if (r.dst !== this.address && !this.ownSet.has(r.dst) && !(s.local && r.dst === IPV6_LOOPBACK)) {
       this.drop('Ip6InNotForUs');
       return;
     }
