@@ -11,3 +11,6 @@ export * from './pmtu.js';
 export * from './layer.js';
 export { ViewCache } from '@netstack/common';
 export * from './ports.js';
+export * from './stats6.js';
+export * from './layer6.js';
+export * from './dual.js';

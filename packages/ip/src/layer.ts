@@ -749,6 +749,14 @@ export class Ipv4Layer implements IpOutput {
     return { datagrams: this.reasm.datagrams, bytes: this.reasm.bytes };
   }
 
+  /**
+   * The reassembler (one table, one memory bound for both families): an `Ipv6Layer`
+   * given it shares it (layer6.ts), so the bound covers IPv4 and IPv6 together.
+   */
+  get reassembler(): Reassembler {
+    return this.reasm;
+  }
+
   /** Destinations with a lowered path-MTU estimate. */
   pmtuCacheSize(): number {
     return this.pmtu.size;

@@ -16,7 +16,7 @@
  * Assumes `now` never goes backwards (insertion order is expiry order).
  */
 import { IPV4_MIN_MTU } from './ipv4.js';
-import type { Ipv4Address } from './address.js';
+import type { IpAddress } from './address.js';
 
 /** RFC 1191 §7, table 7-1: the MTU plateaus, largest first. */
 export const MTU_PLATEAUS: readonly number[] = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
@@ -46,7 +46,8 @@ interface Entry {
 }
 
 export class PmtuCache {
-  private readonly entries = new Map<Ipv4Address, Entry>();
+  /** Keyed by address of either family (the IPv6 layer keeps its own cache, minPmtu 1280). */
+  private readonly entries = new Map<IpAddress, Entry>();
   private readonly limits: Readonly<PmtuLimits>;
 
   constructor(limits: Readonly<PmtuLimits> = DEFAULT_PMTU_LIMITS) {
@@ -58,12 +59,12 @@ export class PmtuCache {
   }
 
   /** The cached estimate, or undefined (then the link MTU applies). */
-  get(dst: Ipv4Address): number | undefined {
+  get(dst: IpAddress): number | undefined {
     return this.entries.get(dst)?.mtu;
   }
 
   /** The path to `dst` was reported narrower than minPmtu: send without DF. */
-  locked(dst: Ipv4Address): boolean {
+  locked(dst: IpAddress): boolean {
     return this.entries.size > 0 && this.entries.get(dst)?.locked === true;
   }
 
@@ -72,7 +73,7 @@ export class PmtuCache {
    * that clamps) when that is below `current` (the estimate in use: the cached one or the
    * link MTU). Returns true when the estimate changed.
    */
-  lower(dst: Ipv4Address, mtu: number, current: number, now: number): boolean {
+  lower(dst: IpAddress, mtu: number, current: number, now: number): boolean {
     const floor = Math.max(IPV4_MIN_MTU, this.limits.minPmtu);
     const reported = Math.floor(mtu);
     const locked = reported < floor;

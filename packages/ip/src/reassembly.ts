@@ -365,6 +365,12 @@ export class Reassembler {
   private readonly c: Ipv4Counters;
   /** IPv6 counters (`add6`). */
   readonly counters6: Ipv6ReasmCounters;
+  /**
+   * `onExpired6` when `poll` is given none: set by an IPv6 layer that shares this instance
+   * with an IPv4 layer (layer6.ts), so whichever layer polls first, an IPv6 reassembly that
+   * times out is still reported (RFC 8200 §4.5 time exceeded code 1).
+   */
+  expired6: ExpiredFirstFragment | undefined = undefined;
   private readonly t6: Tally;
 
   constructor(limits: Readonly<ReassemblyLimits>, counters: Ipv4Counters, counters6: Ipv6ReasmCounters = newIpv6ReasmCounters()) {
@@ -568,7 +574,7 @@ export class Reassembler {
    */
   poll(now: number, out: Uint8Array, onExpired?: ExpiredFirstFragment, onExpired6?: ExpiredFirstFragment): void {
     this.expire(this.all, this.c, now, out, onExpired);
-    this.expire(this.all6, this.t6, now, out, onExpired6);
+    this.expire(this.all6, this.t6, now, out, onExpired6 ?? this.expired6);
   }
 
   // ---- internals ----------------------------------------------------------------------

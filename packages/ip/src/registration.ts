@@ -12,7 +12,7 @@
  * through an `ErrorReporter` that the facade installs.
  */
 import type { PacketMeta } from '@netstack/common';
-import type { IpAddress } from './address.js';
+import type { IpAddress, Ipv6Address } from './address.js';
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -166,6 +166,16 @@ export interface ErrorReporter {
   timeExceeded?(code: number, original: InboundDatagram, now: number): void;
 }
 
+/** What the IPv6 layer asks of ICMPv6 (RFC 4443): implemented by @netstack/icmp's Icmp6Layer. */
+export interface ErrorReporter6 {
+  /** Destination unreachable (RFC 4443 §3.1), e.g. code 4 port unreachable, quoting `original`. */
+  destinationUnreachable(code: number, original: InboundDatagram<Ipv6Address>, now: number): void;
+  /** Parameter problem (RFC 4443 §3.4): `code` 0/1/2/3, `pointer` the offset of the offending octet in `original.packet`. */
+  parameterProblem(code: number, pointer: number, original: InboundDatagram<Ipv6Address>, now: number): void;
+  /** Time exceeded (RFC 4443 §3.3), code 1: fragment reassembly time exceeded. */
+  timeExceeded?(code: number, original: InboundDatagram<Ipv6Address>, now: number): void;
+}
+
 export type SendError =
   /** Larger than the path allows with DF set, or larger than 65535 in all. */
   | 'EMSGSIZE'
@@ -187,6 +197,11 @@ export interface SendOptions {
    * here) the datagram stays on this host and is never sent.
    */
   loopback?: boolean;
+  /**
+   * IPv6 only: the Flow Label (20 bits, RFC 6437) for this datagram, e.g. one a transport
+   * derives per connection; without it the IPv6 layer labels by its own keyed hash (or 0).
+   */
+  flowLabel?: number;
 }
 
 /**
