@@ -52,6 +52,7 @@ import {
   isMulticast,
   pseudoHeaderSum,
   sum16,
+  type ErrorReporter6,
   type InboundDatagram,
   type IpAddress,
   type IpOutput,
@@ -82,16 +83,8 @@ export interface Icmp6Ip extends IpOutput {
   deliverError(error: TransportError, now: number): void;
 }
 
-/**
- * The IPv6 layer's error reporter. NOTE for the lead: helper L6 adds this same interface to
- * packages/ip/src/registration.ts; until that is merged it is declared here, identical.
- * Once it is, replace this declaration by a re-export of ip's.
- */
-export interface ErrorReporter6 {
-  destinationUnreachable(code: number, original: InboundDatagram<Ipv6Address>, now: number): void; // RFC 4443 §3.1
-  parameterProblem(code: number, pointer: number, original: InboundDatagram<Ipv6Address>, now: number): void; // §3.4
-  timeExceeded?(code: number, original: InboundDatagram<Ipv6Address>, now: number): void; // §3.3
-}
+/** The IPv6 layer's error reporter (RFC 4443 §3), declared beside the IPv6 layer in @netstack/ip. */
+export type { ErrorReporter6 } from '@netstack/ip';
 
 /**
  * The send options this layer passes: `source` is the address a reply or error must come

@@ -506,7 +506,8 @@ export class Ipv6Layer implements IpOutput {
     this.outDepth++;
     try {
       const buf = s.buf;
-      const src = this.sourceAddress(dst);
+      const want = options?.source;
+      const src = typeof want === 'string' && this.ownSet.has(want) ? want : this.sourceAddress(dst);
       // The payload goes at byte 48 once: room for an IPv6 header and a Fragment header in front.
       if (writer !== undefined) writer.writePayload(buf, FRAG_HDRS, src, dst);
       else buf.set(payload!, FRAG_HDRS);

@@ -202,6 +202,12 @@ export interface SendOptions {
    * derives per connection; without it the IPv6 layer labels by its own keyed hash (or 0).
    */
   flowLabel?: number;
+  /**
+   * IPv6 only: the source address, when it must be a particular one of ours (RFC 4443 §2.2:
+   * an ICMPv6 reply comes from the address the request was sent to). Ignored unless it is
+   * one of the layer's own addresses; then the layer's own choice (`sourceFor`).
+   */
+  source?: IpAddress;
 }
 
 /**

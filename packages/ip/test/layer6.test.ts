@@ -373,6 +373,14 @@ describe('send', () => {
     expect(layer.sourceFor(v6('2001:db8:1::9'))).toBe(g);
     expect(layer.sourceFor(PEER6)).toBe(US6);
   });
+  it('SendOptions.source picks one of our addresses (RFC 4443 §2.2 replies); an address not ours is ignored', () => {
+    const second = v6('fd07::3');
+    const { layer, link } = setup({ addresses: [US6, second] });
+    expect(layer.send(PEER6, PROTO_UDP, bytes(8, 1), { source: second })).toBeUndefined();
+    expect(layer.send(PEER6, PROTO_UDP, bytes(8, 2), { source: v6('fd07::99') })).toBeUndefined();
+    expect(layer.send(PEER6, PROTO_UDP, bytes(8, 3))).toBeUndefined();
+    expect(link.sent.map((p) => (parseIpv6(p) as { src: Ipv6Address }).src)).toEqual([second, US6, US6]);
+  });
   it('4000 bytes over MTU 1280: fragments of at most 1280 bytes, data multiples of 8, reassembled exactly; identification differs per datagram', () => {
     const { layer, link } = setup({ link: new FakeLink(1280) });
     const a = bytes(4000, 11);
