@@ -11,9 +11,7 @@ import {
   type InboundDatagram,
   type IpAddress,
   type Ipv6Address,
-  type PayloadWriter,
   type SendError,
-  type TransportError,
 } from '@netstack/ip';
 import {
   ICMP6_MAX_QUOTE,
@@ -25,10 +23,10 @@ import {
   type Icmp6Ip,
   type Icmp6Options,
   type Icmp6Repr,
-  type Icmp6SendOptions,
   type Icmp6Stats,
 } from '../src/index.js';
 import { hex, toHex } from './helpers.js';
+import { FakeIp, type Sent } from '../../ip/test/fake-ip.js';
 
 const a6 = (text: string): Ipv6Address => {
   const a = parseIpv6Address(text);
@@ -43,41 +41,15 @@ const OTHER = a6('fd07::99'); // not ours
 const ALL_NODES = a6('ff02::1');
 const LOOP = a6('::1');
 
-interface Sent6 {
-  src: Ipv6Address;
-  dst: Ipv6Address;
-  protocol: number;
-  payload: Uint8Array;
-  options: Icmp6SendOptions | undefined;
-}
+type Sent6 = Sent<Ipv6Address>;
 
-/**
- * A fake IPv6 layer: records what is sent. `sendWith` honours `options.source` (as the
- * IPv6 layer should) and writes at a non-zero offset into a buffer with slack after it.
- */
-class FakeIp6 implements Icmp6Ip {
-  readonly address: Ipv6Address = US;
-  readonly mtu = 1500;
+/** The shared fake IP layer for IPv6 (it honours `options.source`, as the IPv6 layer does). */
+class FakeIp6 extends FakeIp<Ipv6Address> implements Icmp6Ip {
   local = new Set<Ipv6Address>([US, US_LL, LOOP]);
-  sent: Sent6[] = [];
-  delivered: TransportError[] = [];
-  failNext: SendError | undefined = undefined;
-  sourceFor(_dst: IpAddress): IpAddress | undefined { return US; }
+  constructor() { super(US); }
   isLocalAddress(a: IpAddress): boolean { return typeof a === 'string' && this.local.has(a); }
-  pathMtu(): number { return this.mtu; }
-  send(): SendError | undefined { throw new Error('icmp6 sends through sendWith'); }
-  sendWith(dst: IpAddress, protocol: number, length: number, writer: PayloadWriter, options?: Icmp6SendOptions): SendError | undefined {
-    if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; return e; }
-    const src = options?.source ?? US;
-    const buf = new Uint8Array(40 + length + 7).fill(0xee);
-    writer.writePayload(buf, 40, src, dst);
-    expect(buf.subarray(40 + length)).toEqual(new Uint8Array(7).fill(0xee)); // wrote no further
-    this.sent.push({ src, dst: dst as Ipv6Address, protocol, payload: buf.slice(40, 40 + length), options: options === undefined ? undefined : { ...options } });
-    return undefined;
-  }
-  reportUnreachable(): void { throw new Error('icmp6 never asks for unreachable'); }
-  deliverError(e: TransportError): void { this.delivered.push({ ...e, quoted: e.quoted.slice() }); }
-  take(): Sent6[] { const s = this.sent; this.sent = []; return s; }
+  override send(): SendError | undefined { throw new Error('icmp6 sends through sendWith'); }
+  override reportUnreachable(): void { throw new Error('icmp6 never asks for unreachable'); }
 }
 
 function setup(options: Icmp6Options = {}) {

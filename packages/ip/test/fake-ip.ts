@@ -6,9 +6,9 @@
 import { parseAddress } from '@netstack/ip';
 import type { InboundDatagram, IpAddress, IpOutput, Ipv4Address, PayloadWriter, SendError, SendOptions, TransportError } from '@netstack/ip';
 
-export interface Sent {
-  src: Ipv4Address;
-  dst: Ipv4Address;
+export interface Sent<A extends IpAddress = Ipv4Address> {
+  src: A;
+  dst: A;
   protocol: number;
   /** The transport bytes (a copy). */
   payload: Uint8Array;
@@ -24,14 +24,18 @@ export function ip(text: string): Ipv4Address {
   return a;
 }
 
-export class FakeIp implements IpOutput {
-  readonly address: Ipv4Address;
+/**
+ * For IPv4 by default; `FakeIp<Ipv6Address>` (constructed with an IPv6 address) for the
+ * IPv6 transports' tests. `options.source` is honoured as the IPv6 layer does.
+ */
+export class FakeIp<A extends IpAddress = Ipv4Address> implements IpOutput {
+  readonly address: A;
   mtu = 1500;
-  sent: Sent[] = [];
+  sent: Sent<A>[] = [];
   /** Path MTU per destination (else `mtu`). */
   pmtu = new Map<IpAddress, number>();
   /** Destinations without a route: no source address, `sendWith` fails with ENETUNREACH. */
-  noRoute = new Set<Ipv4Address>();
+  noRoute = new Set<A>();
   /** Every send fails with this while set. */
   failWith: SendError | undefined = undefined;
   /** The next `sendWith` fails with this (once). */
@@ -43,27 +47,29 @@ export class FakeIp implements IpOutput {
   /** Where delivered errors go next (e.g. back to the icmp layer for protocol 1). */
   route: ((e: TransportError, now: number) => void) | undefined = undefined;
 
-  constructor(own: Ipv4Address | string = '10.0.0.2') {
-    this.address = typeof own === 'string' ? ip(own) : own;
+  constructor(own: IpAddress | string = '10.0.0.2') {
+    // A string of 16 characters is an Ipv6Address (address.ts); dotted text is parsed.
+    this.address = (typeof own === 'string' && own.length !== 16 ? ip(own) : own) as A;
   }
-  sourceFor(dst: Ipv4Address): Ipv4Address | undefined {
+  sourceFor(dst: A): A | undefined {
     return this.noRoute.has(dst) ? undefined : this.address;
   }
-  pathMtu(dst: Ipv4Address): number {
+  pathMtu(dst: A): number {
     return this.pmtu.get(dst) ?? this.mtu;
   }
-  send(dst: Ipv4Address, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined {
+  send(dst: A, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined {
     if (this.failWith) return this.failWith;
     this.record(dst, protocol, payload.slice(), options);
     return undefined;
   }
-  sendWith(dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
+  sendWith(dst: A, protocol: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
     if (this.noRoute.has(dst)) return 'ENETUNREACH';
     if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; return e; }
     if (this.failWith) return this.failWith;
-    const headroom = 20;
+    const headroom = typeof dst === 'number' ? 20 : 40;
     const buf = new Uint8Array(headroom + length + 7).fill(0xee);
-    writer.writePayload(buf, headroom, this.address, dst);
+    writer.writePayload(buf, headroom, this.sourceOf(options), dst);
+    if (buf.subarray(headroom + length).some((b) => b !== 0xee)) throw new Error('the writer wrote past its length');
     this.record(dst, protocol, buf.slice(headroom, headroom + length), options);
     return undefined;
   }
@@ -75,12 +81,16 @@ export class FakeIp implements IpOutput {
     this.route?.(e, now);
   }
   /** Everything sent since the last call. */
-  take(): Sent[] {
+  take(): Sent<A>[] {
     const s = this.sent;
     this.sent = [];
     return s;
   }
-  protected record(dst: Ipv4Address, protocol: number, payload: Uint8Array, options: SendOptions | undefined): void {
-    this.sent.push({ src: this.address, dst, protocol, payload, tos: options?.tos ?? 0, options: options === undefined ? undefined : { ...options } });
+  /** The source a send uses: `options.source` when given (the IPv6 layer honours it for its own addresses), else ours. */
+  protected sourceOf(options: SendOptions | undefined): A {
+    return (options?.source as A | undefined) ?? this.address;
+  }
+  protected record(dst: A, protocol: number, payload: Uint8Array, options: SendOptions | undefined): void {
+    this.sent.push({ src: this.sourceOf(options), dst, protocol, payload, tos: options?.tos ?? 0, options: options === undefined ? undefined : { ...options } });
   }
 }
