@@ -10,7 +10,7 @@
  * stack serves IPv4 only and says so in one line. Every ping is bounded (-c, -W, timeouts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netns, type Server } from './netns.js';
+import { Netns, cli, type Server } from './netns.js';
 
 type Stats = Record<string, Record<string, number>>;
 const statsLines = (s: Server): string[] => s.stdout.split('\n').filter((l) => l.startsWith('stats '));
@@ -112,6 +112,29 @@ describe('the kernel\'s ping -6 answered by netstack serve --addr6', () => {
     expect(n(stats, 'ip6', 'Ip6InReceives')).toBeGreaterThan(0);
     expect(ns.links()).not.toContain('tun0');
   }, 20_000);
+});
+
+describe('netstack serve --addr6 usage errors', () => {
+  let ns: Netns;
+  afterAll(async () => { await ns?.close(); });
+
+  it('exit 2 with one line naming the IPv6 flag, and no device left behind', async () => {
+    ns = Netns.create('ip6usage');
+    const cases: Array<[string[], RegExp]> = [
+      [['--addr6', 'fd08::2', '--kernel-addr6', 'fd07::1/64'], /^netstack serve: --addr6 fd08::2: fd08::2 is outside the kernel side's IPv6 prefix fd07::1\/64/],
+      [['--addr6', 'fd07::zz'], /^netstack serve: --addr6 must be an IPv6 address, got 'fd07::zz'/],
+      [['--kernel-addr6', 'fd07::1/64'], /^netstack serve: --kernel-addr6 needs --addr6 ADDR/],
+      [['--addr6', 'fd07::2', '--kernel-addr6', 'fd07::1/200'], /^netstack serve: --kernel-addr6 must hold .* got 'fd07::1\/200'/],
+      [['--addr6', 'fd07::1'], /^netstack serve: --addr6 must differ from the kernel side address fd07::1/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await ns.run(process.execPath, [cli, 'serve', ...args], { timeoutMs: 10_000 });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    }
+    expect(ns.links()).not.toContain('tun0');
+  }, 60_000);
 });
 
 describe('netstack serve --addr6 where the namespace has IPv6 off', () => {

@@ -250,7 +250,10 @@ function stackError(err: unknown, v: DeviceValues): Error {
   // An IPv6 address or prefix (createStack says "IPv6" of those): the flags of serve's dual stack.
   if (v.addr6 !== undefined && (option === 'address' || option === 'tun.kernelAddress') && /IPv6|::/.test(e.message)) {
     const flag6 = option === 'address' ? '--addr6' : '--kernel-addr6';
-    return new UsageError(`${flag6} ${option === 'address' ? v.addr6 : (v['kernel-addr6'] ?? '')}: ${e.message.replace(/^options\.\S+ /, '')}`);
+    const value6 = option === 'address' ? v.addr6 : (v['kernel-addr6'] ?? 'fd07::1/64');
+    const node6 = /^The (?:property|argument) '[^']*' (.*?)\.? Received .*$/s.exec(e.message);
+    if (node6) return new UsageError(`${flag6} ${node6[1]}, got '${value6}'`);
+    return new UsageError(`${flag6} ${value6}: ${e.message.replace(/^options\.\S+ /, '')}`);
   }
   const flag = FLAG_OF_OPTION.find(([o]) => o === option)![1];
   const given: Record<string, string | undefined> = {
