@@ -17,7 +17,11 @@
  *         (ReasmOverlapFrags, -TooBig-, -Inconsistent-, -NoMemory-: one fragment each), or is kept;
  *         a completed datagram took at least 2 kept fragments and a timed-out one at least 1:
  *           kept = ReasmReqds - those drops >= 2 ReasmOKs + ReasmTimeout
- *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.InSegs
+ *   IP6   (with IPv6: `ip6`, `icmp6` present) Ip6InReceives + Ip6ReasmOKs = Ip6InTruncatedPkts + Ip6InHdrErrors
+ *           + Ip6InAddrErrors + Ip6ReasmReqds + Ip6InUnknownProtos + Ip6InDelivers
+ *   IP -> transports  InDelivers = icmp.InMsgs + udp.InReceives + tcp.InSegs; with IPv6,
+ *         InDelivers + ip6.Ip6InDelivers - ip6.dropped.Ip6InNoNextHeader (delivered to a
+ *         discard, as Linux counts it) = icmp.InMsgs + icmp6.Icmp6InMsgs + udp.InReceives + tcp.InSegs
  *   ICMP  InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted
  *         InErrors = InCsumErrors + InTruncated + InErrorsNotOurs
  *   UDP   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
@@ -103,12 +107,28 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
   }
   drop('ip', [...IP_HDR, ...IP_ADDR, 'InUnknownProtos', ...reasm], 'dropped.');
 
-  // ---- IP -> transports (the stack registers exactly ICMP, UDP and TCP)
+  // ---- IPv6 (a dual stack)
+  const has6 = stats['ip6'] !== undefined;
+  const ip6 = (k: string): number => get('ip6', k);
+  if (has6) {
+    eq('ip6 receive', ip6('Ip6InReceives') + ip6('Ip6ReasmOKs'),
+      ip6('Ip6InTruncatedPkts') + ip6('Ip6InHdrErrors') + ip6('Ip6InAddrErrors') + ip6('Ip6ReasmReqds') + ip6('Ip6InUnknownProtos') + ip6('Ip6InDelivers'),
+      'Ip6InReceives + Ip6ReasmOKs = Ip6InTruncatedPkts + Ip6InHdrErrors + Ip6InAddrErrors + Ip6ReasmReqds + Ip6InUnknownProtos + Ip6InDelivers');
+    for (const [k, v] of Object.entries(stats['ip6']!)) if (k.startsWith('dropped.') && v !== 0) drops[`ip6.${k.slice('dropped.'.length)}`] = v;
+  }
+
+  // ---- IP -> transports (the stack registers exactly ICMP, UDP and TCP; ICMPv6 with IPv6)
   const icmp = (k: string): number => get('icmp', k);
   const udp = (k: string): number => get('udp', k);
   const tcp = (k: string): number => get('tcp', k);
-  eq('ip -> transports', ip('InDelivers'), icmp('InMsgs') + udp('InReceives') + tcp('InSegs'),
-    'ip.InDelivers = icmp.InMsgs + udp.InReceives + tcp.InSegs');
+  if (has6) {
+    eq('ip -> transports', ip('InDelivers') + ip6('Ip6InDelivers') - (stats['ip6']!['dropped.Ip6InNoNextHeader'] ?? 0),
+      icmp('InMsgs') + get('icmp6', 'Icmp6InMsgs') + udp('InReceives') + tcp('InSegs'),
+      'ip.InDelivers + ip6.Ip6InDelivers - ip6.dropped.Ip6InNoNextHeader = icmp.InMsgs + icmp6.Icmp6InMsgs + udp.InReceives + tcp.InSegs');
+  } else {
+    eq('ip -> transports', ip('InDelivers'), icmp('InMsgs') + udp('InReceives') + tcp('InSegs'),
+      'ip.InDelivers = icmp.InMsgs + udp.InReceives + tcp.InSegs');
+  }
 
   // ---- ICMP
   eq('icmp receive', icmp('InMsgs'),

@@ -68,6 +68,11 @@ SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters now, as a
 
 Options:
 ${DEVICE_HELP}
+  --addr6 ADDR         also serve IPv6 from ADDR (dual stack: ICMPv6 echo, and TCP and
+                       UDP over IPv6), inside --kernel-addr6's prefix (default: IPv4 only)
+  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix, with --addr6 (default
+                       fd07::1/64). Where the namespace has IPv6 off, the stack serves
+                       IPv4 only and says so in one line on stderr
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -142,7 +147,9 @@ const deviceOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-const serveOptions = { ...deviceOptions, stats: { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
+const serveOptions = {
+  ...deviceOptions, stats: { type: 'boolean' }, addr6: { type: 'string' }, 'kernel-addr6': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
 
@@ -240,6 +247,14 @@ function stackError(err: unknown, v: DeviceValues): Error {
   if (option === undefined || !argument) return e;
   // The CLI gives no gateway: the kernel side is the gateway, so the stack's address is off its subnet.
   if (option === 'gateway') return new UsageError(`--addr ${v.addr} is not inside --kernel-addr ${v['kernel-addr']} (the kernel side is the stack's gateway)`);
+  // An IPv6 address or prefix (createStack says "IPv6" of those): the flags of serve's dual stack.
+  if (v.addr6 !== undefined && (option === 'address' || option === 'tun.kernelAddress') && /IPv6|::/.test(e.message)) {
+    const flag6 = option === 'address' ? '--addr6' : '--kernel-addr6';
+    const value6 = option === 'address' ? v.addr6 : (v['kernel-addr6'] ?? 'fd07::1/64');
+    const node6 = /^The (?:property|argument) '[^']*' (.*?)\.? Received .*$/s.exec(e.message);
+    if (node6) return new UsageError(`${flag6} ${node6[1]}, got '${value6}'`);
+    return new UsageError(`${flag6} ${value6}: ${e.message.replace(/^options\.\S+ /, '')}`);
+  }
   const flag = FLAG_OF_OPTION.find(([o]) => o === option)![1];
   const given: Record<string, string | undefined> = {
     '--addr': v.addr, '--kernel-addr': v['kernel-addr'], '--tun': v.tun, '--mtu': v.mtu, '--impair': v.impair, '--pcap': v.pcap, '--ecn': v.ecn, '--cc': v.cc,
@@ -260,6 +275,9 @@ type DeviceValues = {
   impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
   dns?: string[] | undefined;
+  /** serve only: the stack's IPv6 address and the kernel side's IPv6 prefix. */
+  addr6?: string | undefined;
+  'kernel-addr6'?: string | undefined;
 };
 
 function dnsServers(values: string[]): string[] | 'host' {
@@ -282,12 +300,18 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
   const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
   if (!isIPv4(v.addr)) throw new UsageError(`--addr must be an IPv4 address, got '${v.addr}'`);
+  if (v['kernel-addr6'] !== undefined && v.addr6 === undefined) throw new UsageError('--kernel-addr6 needs --addr6 ADDR');
+  if (v.addr6 !== undefined && isIP(v.addr6) !== 6) throw new UsageError(`--addr6 must be an IPv6 address, got '${v.addr6}'`);
+  const kernel6 = v.addr6 === undefined ? undefined : v['kernel-addr6'] ?? 'fd07::1/64';
   const dns = v.dns !== undefined ? dnsServers(v.dns) : undefined;
   let stack: Stack;
   try {
     stack = await createStack({
-      tun: { name: v.tun, kernelAddress: v['kernel-addr'], mtu, ...(v['no-offload'] === true ? { offload: false } : {}) },
-      address: v.addr,
+      tun: {
+        name: v.tun, kernelAddress: kernel6 === undefined ? v['kernel-addr'] : [v['kernel-addr'], kernel6], mtu,
+        ...(v['no-offload'] === true ? { offload: false } : {}),
+      },
+      address: v.addr6 === undefined ? v.addr : [v.addr, v.addr6],
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
       ...(dns !== undefined ? { dns } : {}),
@@ -373,7 +397,11 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`stats ${JSON.stringify(now)}\n`);
   };
   process.on('SIGUSR2', printStats);
-  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}, stack ${stack.address}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
+  // Asked for IPv6 where the namespace has it off: IPv4 only, said in one line (not an error).
+  if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
+  const kernel6 = link.kernelAddress6.length > 0 ? ` ${link.kernelAddress6.join(' ')}` : '';
+  const stack6 = stack.addresses6.length > 0 ? ` ${stack.addresses6.join(' ')}` : '';
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}${kernel6}, stack ${stack.address}${stack6}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
   process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.

@@ -20,8 +20,11 @@
 import { randomBytes } from 'node:crypto';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
-import { Ipv4Layer, parseAddress, parseCidr, formatAddress, type Ipv4Address } from '@netstack/ip';
-import { IcmpLayer, type PingError } from '@netstack/icmp';
+import {
+  DualStackIp, IPV6_ANY, Ipv4Layer, Ipv6Layer, isMulticast, parseAddress, parseCidr, parseIpv6Address, formatAddress,
+  type Ipv4Address, type Ipv6Address,
+} from '@netstack/ip';
+import { IcmpLayer, Icmp6Layer, type PingError } from '@netstack/icmp';
 import { UdpLayer } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
@@ -46,6 +49,33 @@ function maskOf(prefixLength: number): number {
 function sameSubnet(a: Ipv4Address, b: Ipv4Address, prefixLength: number): boolean {
   const m = maskOf(prefixLength);
   return ((a & m) >>> 0) === ((b & m) >>> 0);
+}
+
+/** ::1 (RFC 4291 §2.5.3). */
+const IPV6_LOOPBACK = `${'\0'.repeat(15)}\u0001` as Ipv6Address;
+
+/** Whether the first `prefixLength` bits of two IPv6 addresses (latin1 byte strings) agree. */
+function sameSubnet6(a: Ipv6Address, b: Ipv6Address, prefixLength: number): boolean {
+  for (let i = 0, bits = prefixLength; bits > 0; i++, bits -= 8) {
+    const m = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((a.charCodeAt(i) & m) !== (b.charCodeAt(i) & m)) return false;
+  }
+  return true;
+}
+
+/** `x:x::x/len` (len 0..128, default 128), or undefined. Zone ids are refused (the kernel side is the device itself). */
+function parseCidr6(text: string): { address: Ipv6Address; prefixLength: number } | undefined {
+  const m = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/u.exec(text);
+  if (!m) return undefined;
+  const prefixLength = m[2] === undefined ? 128 : Number(m[2]);
+  if (prefixLength > 128) return undefined;
+  const address = parseIpv6Address(m[1]!);
+  return address === undefined ? undefined : { address, prefixLength };
+}
+
+/** A unicast address the stack can own: not ::, ::1 or multicast (RFC 4291 §2.5.2, §2.5.3, §2.7). */
+function ownable6(a: Ipv6Address): boolean {
+  return a !== IPV6_ANY && a !== IPV6_LOOPBACK && !isMulticast(a);
 }
 
 /**
@@ -76,8 +106,12 @@ function ipOption(err: unknown): string | undefined {
 export interface TunOptions {
   /** Device name (default: the kernel picks tunN). */
   name?: string;
-  /** Address and prefix of the kernel's side of the device, e.g. '10.7.0.1/24'. */
-  kernelAddress?: string;
+  /**
+   * Address and prefix of the kernel's side of the device, e.g. '10.7.0.1/24'; or one IPv4
+   * and any IPv6 ones, ['10.7.0.1/24', 'fd07::1/64'] (added with `nodad`; skipped, not an
+   * error, where the namespace has IPv6 off: see `StackInfo.ipv6Disabled`).
+   */
+  kernelAddress?: string | readonly string[];
   /** Device MTU, 68..65535 (default 1500). */
   mtu?: number;
   /**
@@ -110,8 +144,11 @@ const realClock: Clock = realTimeScheduler;
 const DEFAULT_TX_QUEUE_LEN = 1000;
 
 export interface StackOptions {
-  /** The stack's own IPv4 address, e.g. '10.7.0.2'. */
-  address: string;
+  /**
+   * The stack's own IPv4 address, e.g. '10.7.0.2'; or it and IPv6 ones, ['10.7.0.2',
+   * 'fd07::2'] (dual stack: the IPv6 layer, ICMPv6, and TCP and UDP over both families).
+   */
+  address: string | readonly string[];
   /** Open (or attach to) a TUN device in the current network namespace. */
   tun?: TunOptions;
   /** Or run on a link you made (e.g. one end of `createLinkPair()`). */
@@ -172,12 +209,29 @@ export interface LinkInfo {
    * splits into datagrams before the IP layer (see @netstack/tun uso.ts).
    */
   offload?: { tso4: boolean; csum: boolean; uso4?: boolean } | undefined;
+  /** The kernel side's IPv6 address(es) with prefix, canonical text (RFC 5952); empty without. */
+  kernelAddress6: string[];
+  /**
+   * Set when the stack was given IPv6 addresses but serves IPv4 only: why, in one line
+   * (e.g. "IPv6 is disabled in this network namespace (net.ipv6.conf.all.disable_ipv6 = 1)").
+   */
+  ipv6Disabled?: string;
 }
 
 export class Stack {
+  /** The IPv4 address (canonical text). */
   readonly address: string;
+  /** The IPv6 address(es) served (canonical text, RFC 5952); empty when IPv4 only. */
+  readonly addresses6: readonly string[];
+  /** The IPv4 layer (`dual.v4`). */
   readonly ip: Ipv4Layer;
+  /** The IPv6 layer (`dual.v6`), when the stack serves IPv6. */
+  readonly ip6: Ipv6Layer | undefined;
+  /** The IP layer the transports use: both families (`DualStackIp`, @netstack/ip). */
+  readonly dual: DualStackIp;
   readonly icmp: IcmpLayer;
+  /** ICMPv6 (RFC 4443), when the stack serves IPv6. */
+  readonly icmp6: Icmp6Layer | undefined;
   /** `stack.udp.createSocket('udp4')`, shaped like node:dgram. */
   readonly udp: UdpApi;
   private readonly udpLayer: UdpLayer;
@@ -230,8 +284,30 @@ export class Stack {
     // the try below, whose catch closes what was opened before the error leaves. Every
     // error carries `option`: the StackOptions path it is about (see optionError).
     if (options === null || typeof options !== 'object') throw optionError(invalidArgType('options', 'of type object', options), 'options');
-    const address = parseAddress(options.address);
-    if (address === undefined) throw optionError(invalidArgValue('options.address', options.address, 'must be an IPv4 address'), 'address');
+    // One IPv4 address, and any IPv6 ones (dual stack).
+    let address: Ipv4Address | undefined;
+    const addresses6: Ipv6Address[] = [];
+    if (typeof options.address === 'string') {
+      address = parseAddress(options.address);
+      if (address === undefined) {
+        const hint = parseIpv6Address(options.address) !== undefined ? 'must be an IPv4 address, or an array of one IPv4 and IPv6 addresses' : 'must be an IPv4 address';
+        throw optionError(invalidArgValue('options.address', options.address, hint), 'address');
+      }
+    } else if (Array.isArray(options.address)) {
+      for (const a of options.address as readonly unknown[]) {
+        const v4 = typeof a === 'string' ? parseAddress(a) : undefined;
+        const v6 = typeof a === 'string' && v4 === undefined ? parseIpv6Address(a) : undefined;
+        if (v4 !== undefined && address === undefined) address = v4;
+        else if (v6 !== undefined && ownable6(v6) && !addresses6.includes(v6)) addresses6.push(v6);
+        else {
+          const why = v4 !== undefined ? 'must hold one IPv4 address' : v6 !== undefined ? (addresses6.includes(v6) ? 'must not repeat an address' : 'must hold unicast IPv6 addresses (not ::, ::1 or multicast)') : 'must hold IPv4 and IPv6 addresses';
+          throw optionError(invalidArgValue('options.address', options.address, why), 'address');
+        }
+      }
+      if (address === undefined) throw optionError(invalidArgValue('options.address', options.address, 'must hold an IPv4 address (IPv6-only stacks are not supported yet)'), 'address');
+    } else {
+      throw optionError(invalidArgType('options.address', 'of type string or an array of strings', options.address), 'address');
+    }
     if ((options.tun === undefined) === (options.link === undefined)) {
       throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link'), options.tun === undefined ? 'tun' : 'link');
     }
@@ -248,10 +324,35 @@ export class Stack {
       if (gateway === undefined) throw optionError(invalidArgValue('options.gateway', options.gateway, 'must be an IPv4 address'), 'gateway');
     }
     let kernel: { address: Ipv4Address; prefixLength: number } | undefined;
+    const kernel6: { address: Ipv6Address; prefixLength: number }[] = [];
     if (options.tun) {
       if (typeof options.tun !== 'object') throw optionError(invalidArgType('options.tun', 'of type object', options.tun), 'tun');
-      kernel = parseCidr(options.tun.kernelAddress ?? '10.7.0.1/24');
+      const ka = options.tun.kernelAddress ?? '10.7.0.1/24';
+      if (typeof ka === 'string') {
+        kernel = parseCidr(ka);
+      } else if (Array.isArray(ka)) {
+        for (const c of ka as readonly unknown[]) {
+          const v4 = typeof c === 'string' ? parseCidr(c) : undefined;
+          const v6 = typeof c === 'string' && v4 === undefined ? parseCidr6(c) : undefined;
+          if (v4 !== undefined && kernel === undefined) kernel = v4;
+          else if (v6 !== undefined && ownable6(v6.address) && v6.prefixLength > 0) kernel6.push(v6);
+          else throw optionError(invalidArgValue('options.tun.kernelAddress', ka, "must hold one 'a.b.c.d/len' and any 'x:x::x/len'"), 'tun.kernelAddress');
+        }
+      } else {
+        throw optionError(invalidArgType('options.tun.kernelAddress', 'of type string or an array of strings', ka), 'tun.kernelAddress');
+      }
       if (kernel === undefined) throw optionError(invalidArgValue('options.tun.kernelAddress', options.tun.kernelAddress, "must be 'a.b.c.d/len'"), 'tun.kernelAddress');
+      const k6 = kernel6[0];
+      if (k6 !== undefined) {
+        for (const a of addresses6) {
+          if (kernel6.some((k) => k.address === a)) throw optionError(invalidArgValue('options.address', options.address, `must differ from the kernel side address ${formatAddress(a)}`), 'address');
+        }
+        const a6 = addresses6[0];
+        if (a6 !== undefined && !sameSubnet6(a6, k6.address, k6.prefixLength)) {
+          throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+            `options.address ${formatAddress(a6)} is outside the kernel side's IPv6 prefix ${formatAddress(k6.address)}/${k6.prefixLength}: pick an address in it, or change the kernel side's address`), 'address');
+        }
+      }
       if (kernel.address === address) throw optionError(invalidArgValue('options.address', options.address, 'must differ from the kernel side address'), 'address');
       if (options.prefixLength === undefined) prefixLength = kernel.prefixLength;
       if (gateway === undefined) {
@@ -287,28 +388,40 @@ export class Stack {
 
     let device: TunDevice | undefined;
     let option = 'tun';
+    /** The IPv6 addresses served: none when the device says the namespace has IPv6 off. */
+    let served6 = addresses6;
     try {
       let link: Link;
       if (options.tun) {
         const k = kernel!;
+        const k4 = `${formatAddress(k.address)}/${k.prefixLength}`;
+        const k6 = kernel6.map((c) => `${formatAddress(c.address)}/${c.prefixLength}`);
         device = TunDevice.open({
           ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
           mtu: options.tun.mtu ?? 1500,
           txQueueLen: options.tun.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
           ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
           offload: options.tun.offload ?? options.impair === undefined,
-          kernelAddress: `${formatAddress(k.address)}/${k.prefixLength}`,
+          kernelAddress: k6.length === 0 ? k4 : [k4, ...k6],
+          // The device's filter drops IPv6 unless the stack serves it (then DualStackIp demultiplexes).
+          ipv4Only: addresses6.length === 0,
         });
         // Nothing is ref'd yet: the device holds the process only while a handle needs it.
         device.unref();
         link = device;
         this.info = {
-          name: device.name, kernelAddress: `${formatAddress(k.address)}/${k.prefixLength}`, mtu: device.mtu,
+          name: device.name, kernelAddress: k4, mtu: device.mtu,
           offload: device.offload === undefined ? undefined : { ...device.offload },
+          kernelAddress6: device.ipv6 ? k6 : [],
         };
+        if (addresses6.length > 0 && !device.ipv6) {
+          // Not an error (issue 11): IPv4 only, and the reason said in one line.
+          served6 = [];
+          this.info.ipv6Disabled = device.ipv6Disabled ?? 'IPv6 is not available on the device';
+        }
       } else {
         link = options.link!;
-        this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload } };
+        this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };
       }
       this.device = device;
       option = 'impair';
@@ -324,23 +437,46 @@ export class Stack {
       this.address = formatAddress(address);
 
       option = 'address';
-      this.ip = new Ipv4Layer({
+      // One secret per stack (RFC 6528 ISNs, SYN cookies, RFC 6056 ports of both transports, RFC 6437 flow labels).
+      const key = options.tcpOptions?.isnKey ?? new Uint8Array(randomBytes(16));
+      const v4 = new Ipv4Layer({
         address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
         onLoopback: () => this.scheduleLoopback(),
       });
-      this.icmp = new IcmpLayer(this.ip);
-      this.ip.register(this.icmp);
-      this.ip.setErrorReporter(this.icmp);
-      // One secret per stack (RFC 6528 ISNs, SYN cookies, RFC 6056 ports of both transports).
-      const key = options.tcpOptions?.isnKey ?? new Uint8Array(randomBytes(16));
-      this.udpLayer = new UdpLayer(this.ip, { portKey: key });
-      this.ip.register(this.udpLayer);
+      this.ip = v4;
+      this.addresses6 = served6.map((a) => formatAddress(a));
+      const k6 = kernel6[0];
+      this.ip6 = served6.length === 0 ? undefined : new Ipv6Layer({
+        addresses: served6,
+        prefixLength: k6?.prefixLength ?? 64,
+        // The kernel side routes for us, as the IPv4 gateway defaults to its address.
+        ...(k6 !== undefined ? { gateway: k6.address } : {}),
+        link,
+        reassembler: v4.reassembler, // one memory bound over both families
+        ...(key.length >= 16 ? { flowLabelKey: key } : {}),
+        onLoopback: () => this.scheduleLoopback(),
+      });
+      this.dual = new DualStackIp(v4, this.ip6);
+      // ICMP per family, on its own layer (ICMPv4 is protocol 1, ICMPv6 58: never dual.register).
+      this.icmp = new IcmpLayer(v4);
+      v4.register(this.icmp);
+      v4.setErrorReporter(this.icmp);
+      if (this.ip6 !== undefined) {
+        this.icmp6 = new Icmp6Layer(this.ip6);
+        this.ip6.register(this.icmp6);
+        this.ip6.setErrorReporter6(this.icmp6);
+      } else {
+        this.icmp6 = undefined;
+      }
+      // The transports see one IP layer for both families (registered on both).
+      this.udpLayer = new UdpLayer(this.dual, { portKey: key });
+      this.dual.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
-      this.ip.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
+      v4.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
       this.udp = createUdpApi(this.udpLayer, { notifier: this.events, handles: this.life });
       option = 'tcpOptions';
-      this.tcpLayer = new TcpLayer(this.ip, { ...options.tcpOptions, isnKey: key });
-      this.ip.register(this.tcpLayer);
+      this.tcpLayer = new TcpLayer(this.dual, { ...options.tcpOptions, isnKey: key });
+      this.dual.register(this.tcpLayer);
     } catch (err) {
       // Close what was opened, in reverse: captures (their files), then the device. A link
       // the caller made is the caller's: left open, so it can be given to another attempt.
@@ -376,7 +512,13 @@ export class Stack {
         // The clock is read once per batch, at its first packet.
         if (!this.inBatch) { this.inBatch = true; this.rxNow = clock.now(); this.events.hold(); }
         try {
-          this.ip.input(packet, this.rxNow, meta);
+          // IPv6 (version nibble 6) to the IPv6 layer when the stack has one; everything else
+          // to the IPv4 layer as always, which counts a bad version among its header errors
+          // (so link RxPackets = ip.InReceives + ip6.Ip6InReceives). DualStackIp.input would
+          // count those in its own dispatch counters instead.
+          const ip6 = this.ip6;
+          if (ip6 !== undefined && packet.length > 0 && packet[0]! >>> 4 === 6) ip6.input(packet, this.rxNow, meta);
+          else this.ip.input(packet, this.rxNow, meta);
         } catch (e) {
           // A bug in a layer, never wire input (layers drop and count that): the batch
           // goes on, and the error surfaces as an uncaught exception on the next tick.
@@ -435,7 +577,7 @@ export class Stack {
     const outer = this.inBatch;
     if (!outer) { this.inBatch = true; this.rxNow = this.clock.now(); this.events.hold(); }
     try {
-      this.ip.deliverLoopback(this.rxNow);
+      this.dual.deliverLoopback(this.rxNow);
     } catch (e) {
       this.internalErrors++;
       process.nextTick(rethrow, e);
@@ -447,7 +589,7 @@ export class Stack {
   /** Re-arms the one timer to the earliest deadline any layer has. */
   schedule(): void {
     if (this.isClosed || this.inTimer) return;
-    const at = Math.min(this.ip.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt(), this.dnsRuntime.pollAt());
+    const at = Math.min(this.dual.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt(), this.dnsRuntime.pollAt());
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
@@ -483,7 +625,7 @@ export class Stack {
       if (this.isClosed) return; // closed from a callback of that input
     }
     const now = this.clock.now();
-    this.ip.poll(now);
+    this.dual.poll(now);
     this.icmp.poll(now);
     this.tcpLayer.poll(now);
     this.dnsRuntime.poll(now);
@@ -571,6 +713,9 @@ export class Stack {
       link: { ...this.link.stats() },
       ip: flat(this.ip.stats()),
       icmp: flat(this.icmp.stats()),
+      // With IPv6 only (`/proc/net/snmp6` names, as the layers count them).
+      ...(this.ip6 !== undefined ? { ip6: flat(this.ip6.stats()) } : {}),
+      ...(this.icmp6 !== undefined ? { icmp6: flat(this.icmp6.stats()) } : {}),
       udp: flat(this.udpLayer.stats()),
       tcp: flat(this.tcpLayer.stats()),
       dns: flat(this.dns.stats()),
@@ -581,7 +726,12 @@ export class Stack {
   }
 
   linkInfo(): LinkInfo {
-    return { ...this.info };
+    return { ...this.info, kernelAddress6: [...this.info.kernelAddress6] };
+  }
+
+  /** Why the stack serves IPv4 only although it was given IPv6 addresses (one line), else undefined. */
+  get ipv6Disabled(): string | undefined {
+    return this.info.ipv6Disabled;
   }
 
   /**

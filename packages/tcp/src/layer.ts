@@ -559,7 +559,10 @@ export class TcpLayer implements TransportProtocol {
     const ip = this.ip;
     const opts = this.sendOptsEcn[seg.ecn & 3]!;
     let e: SendError | undefined;
-    if (seg.offload && ip.checksumOffload === true && ip.sendSegment !== undefined) {
+    // Offload (checksum and segmentation) for IPv4 remotes only: the IP layer's one
+    // `checksumOffload` flag is its IPv4 path's (DualStackIp: no IPv6 offload path yet,
+    // its sendSegment refuses IPv6 destinations), so IPv6 segments are checksummed here.
+    if (seg.offload && typeof remote === 'number' && ip.checksumOffload === true && ip.sendSegment !== undefined) {
       // Offload path: checksum left partial; more than one MSS of data is a super-segment
       // that the link cuts into pieces of exactly gsoMss payload bytes (the connection's MSS
       // after TCP options, from the peer's MSS and the path MTU: RFC 9293 §3.7.1, RFC 6691).
@@ -595,10 +598,10 @@ export class TcpLayer implements TransportProtocol {
     return mssForMtu(mtu, this.ip, remote);
   }
 
-  /** @internal (TcpHost) the largest transport length with segmentation offload; 0 without. */
+  /** @internal (TcpHost) the largest transport length with segmentation offload; 0 without (and towards IPv6: see send). */
   maxSegmentPayload(remote: IpAddress): number {
     const ip = this.ip;
-    return ip.checksumOffload === true && ip.maxSegmentPayload !== undefined ? ip.maxSegmentPayload(remote) : 0;
+    return typeof remote === 'number' && ip.checksumOffload === true && ip.maxSegmentPayload !== undefined ? ip.maxSegmentPayload(remote) : 0;
   }
 
   /** @internal Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */

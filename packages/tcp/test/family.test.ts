@@ -61,8 +61,20 @@ function segment(fields: { srcPort: number; dstPort: number; seq: number; ack?: 
   return buf;
 }
 
-function setup(synBacklog?: number) {
-  const ip6 = new Ip6();
+/**
+ * An IP layer whose one `checksumOffload` flag is its IPv4 path's, as DualStackIp's is:
+ * `sendSegment` refuses an IPv6 destination exactly as DualStackIp's does (it throws).
+ */
+class Ip6WithV4Offload extends Ip6 {
+  readonly checksumOffload = true;
+  maxSegmentPayload(): number { return 65515; }
+  sendSegment(dst: IpAddress): SendError | undefined {
+    if (typeof dst !== 'number') throw Object.assign(new Error('no IPv6 offload path: use sendWith for IPv6 destinations'), { code: 'ERR_INVALID_STATE' });
+    return undefined;
+  }
+}
+
+function setup(synBacklog?: number, ip6: Ip6 = new Ip6()) {
   const layer = new TcpLayer(ip6, { isnKey: KEY, timestamps: false, windowScaling: false, sack: false });
   const accepted: TcpConnection[] = [];
   const listener = layer.listen({ port: 80, address: OWN, ...(synBacklog === undefined ? {} : { synBacklog }) }, {
@@ -113,6 +125,23 @@ describe('TCP over an IPv6 4-tuple', () => {
     inject(segment({ srcPort: 40001, dstPort: 80, seq: 5000, flags: SYN }));
     expect(sent().ack).toBe(5001);
     expect(layer.connectionCount).toBe(2);
+  });
+
+  it('an IP layer with IPv4 offload: IPv6 segments go through sendWith, checksummed, one MSS at most (no super-segment)', () => {
+    const ip6 = new Ip6WithV4Offload();
+    const { layer, accepted, inject, sent, allSent } = setup(undefined, ip6);
+    inject(segment({ srcPort: 40000, dstPort: 80, seq: 1000, flags: SYN, options: { mss: 1440 } }));
+    const sa = sent();
+    inject(segment({ srcPort: 40000, dstPort: 80, seq: 1001, ack: sa.seq + 1, flags: ACK }));
+    const c = accepted[0]!;
+    // Wider than the initial window allows in one MSS: with offload this would be one super-segment.
+    c.setNoDelay(true);
+    c.write(new Uint8Array(5000).fill(0x61), 0);
+    layer.poll(10);
+    const lens = allSent().map((r) => r.payload.length).filter((n) => n > 0);
+    expect(lens.reduce((a, b) => a + b, 0)).toBe(5000);
+    expect(Math.max(...lens)).toBeLessThanOrEqual(1440);
+    expect(layer.stats()).toMatchObject({ OutCsumOffloaded: 0, OutGsoSegs: 0, SendErrors: 0 });
   });
 
   it('SYN cookies when the SYN queue is full: the cookie is keyed over the IPv6 tuple and completes the connection', () => {
