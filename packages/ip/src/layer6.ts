@@ -63,6 +63,7 @@ import type {
   ErrorReporter6, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,
 } from './registration.js';
+import { fmix, mix, word } from './hash.js';
 
 export type Ipv6Limits = ReassemblyLimits & PmtuLimits;
 
@@ -182,32 +183,11 @@ function isUnicastHost6(a: Ipv6Address): boolean {
   return a !== IPV6_ANY && a !== IPV6_LOOPBACK && !isMulticast(a);
 }
 
-function word(a: string, i: number): number {
-  return (a.charCodeAt(i) << 24) | (a.charCodeAt(i + 1) << 16) | (a.charCodeAt(i + 2) << 8) | a.charCodeAt(i + 3);
-}
-
-/** One murmur3 round of `k` into `h`. */
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  h ^= Math.imul(k, 0x1b873593);
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /** Keyed hash of (src, dst, extra) under the key words `k0`, `k1`. */
 function hashAddrs(k0: number, k1: number, src: Ipv6Address, dst: Ipv6Address, extra: number): number {
   let h = k0;
   for (let i = 0; i < 16; i += 4) h = mix(mix(h, word(src, i)), word(dst, i));
-  return fmix(mix(mix(h, extra), k1));
+  return fmix(mix(mix(h, extra), k1)) >>> 0;
 }
 
 export class Ipv6Layer implements IpOutput {

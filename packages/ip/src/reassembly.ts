@@ -82,6 +82,7 @@ import type { IpAddress, Ipv6Address } from './address.js';
 import { IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, headerSum, type Ipv4Repr } from './ipv4.js';
 import { NumberTable } from './numtable.js';
 import type { Ipv4Counters, Ipv4DropReason } from './stats.js';
+import { fmix, mix, word } from './hash.js';
 
 export interface ReassemblyLimits {
   /** Default 30000. */
@@ -854,29 +855,6 @@ function dropFragment(c: Tally, reason: ReasmDropReason, fail: boolean): 0 {
   c.dropped[reason]++;
   if (fail) c.ReasmFails++;
   return 0;
-}
-
-/** Bytes i..i+3 of an IPv6 address as a 32-bit word. */
-function word(a: string, i: number): number {
-  return (a.charCodeAt(i) << 24) | (a.charCodeAt(i + 1) << 16) | (a.charCodeAt(i + 2) << 8) | a.charCodeAt(i + 3);
-}
-
-/** One murmur3 round of `k` into `h`. */
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  h ^= Math.imul(k, 0x1b873593);
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-/** murmur3's finaliser. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 /** A non-negative 53-bit key from two 32-bit hashes. */
