@@ -46,6 +46,7 @@ describe('netstack ping over IPv6 to the kernel side', () => {
       expect(r.stdout).toMatch(new RegExp(`^PING fd07::1 from fd07::2: ${size} data bytes`));
       expect(r.stdout.match(new RegExp(`^${size + 8} bytes from fd07::1: icmp_seq=\\d+ ttl=64 time=`, 'gm'))).toHaveLength(3);
       expect(r.stdout).toMatch(/3 packets transmitted, 3 received, 0% packet loss/);
+      console.log(`netstack ping ${args.join(' ')} -s ${size}: ${r.stdout.split('\n').find((l) => l.startsWith('rtt')) ?? ''}`);
       const st = statsOf(r.stdout);
       expect(n(st, 'icmp6', 'Icmp6OutEchos')).toBe(3);
       expect(n(st, 'icmp6', 'Icmp6InEchoReplies')).toBe(3);
