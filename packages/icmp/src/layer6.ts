@@ -16,7 +16,10 @@
  *   time exceeded about a received packet, under RFC 4443 §2.4(e) (`mayAnswerWithError6`)
  *   and a token bucket (§2.4(f)), quoting as much as fits in 1280 bytes (§2.4(c)).
  *
- * No ping client yet (`stack.ping('fd07::1')` is a later step): echo replies are counted.
+ * - Holds the ICMPv6 ping client (ping.ts's `PingClient` with `PING_IPV6`, RFC 4443 §4.1):
+ *   hands it echo replies and the errors that quote its requests; `ping`, `cancelPing`,
+ *   `pollAt` and `poll` are its, as on `IcmpLayer`.
+ *
  * Pure protocol logic: time is the `now` argument (milliseconds); no clock, no timer.
  * Bad input from the wire is counted and dropped; nothing is thrown from `receive`.
  *
@@ -62,7 +65,7 @@ import {
   type TransportError,
   type TransportProtocol,
 } from '@netstack/ip';
-import { checkInteger, rangeError } from '@netstack/ip';
+import { argTypeError, checkInteger, rangeError } from '@netstack/ip';
 import {
   ICMP6_HEADER_LEN,
   ICMP6_MAX_QUOTE,
@@ -76,6 +79,23 @@ import {
   type Icmp6NoErrorReason,
 } from './wire6.js';
 import { TokenBucket, completedSum } from './reporter.js';
+import { PingClient, type PingCallback, type PingCounters, type PingFamily, type PingHandle, type PingOptions } from './ping.js';
+
+/** Largest ICMPv6 echo data: 65535 (the Payload Length field, no jumbograms) - 8 (ICMPv6 header). */
+export const MAX_ECHO6_DATA = 65527;
+
+/** ICMPv6 echo (RFC 4443 §4.1): type 128, checksum over the IPv6 pseudo-header (§2.3) and the message. */
+export const PING_IPV6: PingFamily<Ipv6Address> = {
+  protocol: IPPROTO_ICMPV6,
+  echoRequestType: Icmp6Type.EchoRequest,
+  maxData: MAX_ECHO6_DATA,
+  checkDestination(dst: unknown): asserts dst is Ipv6Address {
+    if (typeof dst !== 'string' || dst.length !== 16) throw argTypeError('dst', 'an Ipv6Address (16 bytes)', dst);
+  },
+  fillChecksum(msg: Uint8Array, src: IpAddress, dst: IpAddress): void {
+    new Icmp6Packet(msg).fillChecksum(src as Ipv6Address, dst as Ipv6Address);
+  },
+};
 
 /** What the ICMPv6 layer needs from the IP layer: its output, and the error router (as `IcmpIp`). */
 export interface Icmp6Ip extends IpOutput {
@@ -101,6 +121,10 @@ export interface Icmp6Options {
   errorRatePerSecond?: number;
   /** Bucket size of the error rate limiter. Default 50 (as ICMPv4's). */
   errorBurst?: number;
+  /** Bound on outstanding pings. Default 1024 (as ICMPv4's). */
+  maxOutstandingPings?: number;
+  /** Random source in [0, 1) for the default echo identifier. Default Math.random. */
+  random?: () => number;
 }
 
 /**
@@ -119,8 +143,10 @@ export interface Icmp6Options {
  *   Icmp6ErrorsAsked = Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems
  *               + Icmp6Suppressed + Icmp6RateLimited + Icmp6ErrorSendFailed
  *   Icmp6Suppressed = the sum of the four Icmp6Suppressed* reasons
+ *   Icmp6InEchoReplies >= Icmp6EchoReplyUnmatched + Icmp6EchoReplyCorrupt (the rest matched a ping)
  *   Icmp6OutMsgs = Icmp6OutEchoReplies + Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems
- *   Icmp6OutErrors = Icmp6EchoSendFailed + Icmp6ErrorSendFailed
+ *               + Icmp6OutEchos
+ *   Icmp6OutErrors = Icmp6EchoSendFailed + Icmp6ErrorSendFailed + Icmp6PingSendFailed
  */
 export interface Icmp6Stats {
   Icmp6InMsgs: number;
@@ -163,8 +189,16 @@ export interface Icmp6Stats {
   Icmp6EchoIgnored: number;
   /** (not Linux) Echo replies the IP layer refused to send (counted in Icmp6OutErrors). */
   Icmp6EchoSendFailed: number;
+  /** (not Linux) Echo replies matching no outstanding ping (or from the wrong host). */
+  Icmp6EchoReplyUnmatched: number;
+  /** (not Linux) Echo replies matching a ping whose data differs from what was sent. */
+  Icmp6EchoReplyCorrupt: number;
   Icmp6OutMsgs: number;
   Icmp6OutErrors: number;
+  /** Echo requests sent by the ping client. */
+  Icmp6OutEchos: number;
+  /** (not Linux) Echo requests the IP layer refused to send (counted in Icmp6OutErrors). */
+  Icmp6PingSendFailed: number;
   Icmp6OutEchoReplies: number;
   Icmp6OutDestUnreachs: number;
   Icmp6OutTimeExcds: number;
@@ -200,6 +234,23 @@ function newStats(): Icmp6Stats {
     Icmp6OutParmProblems: 0, Icmp6ErrorsAsked: 0, Icmp6RateLimited: 0, Icmp6Suppressed: 0,
     Icmp6SuppressedAboutError: 0, Icmp6SuppressedAboutRedirect: 0, Icmp6SuppressedMulticast: 0,
     Icmp6SuppressedSource: 0, Icmp6ErrorSendFailed: 0,
+    Icmp6EchoReplyUnmatched: 0, Icmp6EchoReplyCorrupt: 0, Icmp6OutEchos: 0, Icmp6PingSendFailed: 0,
+  };
+}
+
+/** The ping client's counters (ping.ts `PingCounters`) as views of the `Icmp6*` ones. */
+function pingCounters(s: Icmp6Stats): PingCounters {
+  return {
+    get OutMsgs() { return s.Icmp6OutMsgs; },
+    set OutMsgs(v) { s.Icmp6OutMsgs = v; },
+    get OutErrors() { return s.Icmp6OutErrors; },
+    set OutErrors(v) { s.Icmp6PingSendFailed += v - s.Icmp6OutErrors; s.Icmp6OutErrors = v; },
+    get OutEchos() { return s.Icmp6OutEchos; },
+    set OutEchos(v) { s.Icmp6OutEchos = v; },
+    get EchoReplyUnmatched() { return s.Icmp6EchoReplyUnmatched; },
+    set EchoReplyUnmatched(v) { s.Icmp6EchoReplyUnmatched = v; },
+    get EchoReplyCorrupt() { return s.Icmp6EchoReplyCorrupt; },
+    set EchoReplyCorrupt(v) { s.Icmp6EchoReplyCorrupt = v; },
   };
 }
 
@@ -315,6 +366,7 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
   private readonly errorWriter = new Error6Writer();
   /** Reused options of every reply and error. */
   private readonly sendOptions: Icmp6SendOptions = { tos: 0 };
+  private readonly pinger: PingClient<Ipv6Address>;
 
   constructor(ip: Icmp6Ip, options: Icmp6Options = {}) {
     this.ip = ip;
@@ -323,6 +375,9 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     if (!(rate >= 0) || !Number.isFinite(rate)) throw rangeError('options.errorRatePerSecond', 'a finite number >= 0', rate);
     checkInteger(burst, 'options.errorBurst', 0, 2 ** 31 - 1);
     this.bucket = new TokenBucket(rate, burst);
+    const maxOutstanding = checkInteger(options.maxOutstandingPings ?? 1024, 'options.maxOutstandingPings', 1, 65536);
+    const defaultId = Math.floor((options.random ?? Math.random)() * 0x10000) & 0xffff;
+    this.pinger = new PingClient<Ipv6Address>(ip, pingCounters(this.counters), maxOutstanding, defaultId, PING_IPV6);
   }
 
   stats(): Readonly<Icmp6Stats> {
@@ -363,7 +418,8 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
         this.answerEcho(d as InboundDatagram<Ipv6Address>, verify);
         return;
       case 'echoReply':
-        s.Icmp6InEchoReplies++; // no IPv6 ping client yet
+        s.Icmp6InEchoReplies++;
+        this.pinger.receiveReply(src, repr.ident, repr.seqNo, repr.data, d.ttl, now);
         return;
       case 'other':
         // RS, RA, NS, NA, redirect, MLD: a host on a TUN link (no link layer, no router
@@ -423,10 +479,44 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
   }
 
   /**
-   * An ICMP error about an ICMPv6 message we sent, routed back by the IP layer. We send only
-   * echo replies and errors, about which nothing can be done: ignored.
+   * An ICMP error about an ICMPv6 message we sent, routed back by the IP layer (translated to
+   * ICMPv4's type/code, the table at the top). One quoting an echo request fails that ping
+   * with the errno Linux would give (ping.ts); about our replies and errors nothing can be done.
    */
-  receiveError(_e: TransportError, _now: number): void {}
+  receiveError(e: TransportError, _now: number): void {
+    this.pinger.receiveError(e);
+  }
+
+  // ---- the ping client (ping.ts, PING_IPV6) ------------------------------------
+
+  /**
+   * Sends one ICMPv6 echo request (RFC 4443 §4.1) with `options.size` data bytes
+   * (0..65527) to `dst`; `callback` is called exactly once, never from inside this call.
+   * `options.ttl` is the hop limit. See `PingClient.ping` for the outcomes and errors.
+   */
+  ping(dst: Ipv6Address, options: PingOptions, now: number, callback: PingCallback<Ipv6Address>): PingHandle {
+    return this.pinger.ping(dst, options, now, callback);
+  }
+
+  /** Forgets a ping without calling its callback (for AbortSignal at the facade). */
+  cancelPing(handle: PingHandle): boolean {
+    return this.pinger.cancel(handle);
+  }
+
+  /** Pings sent and waiting for a reply. */
+  get outstandingPings(): number {
+    return this.pinger.outstanding;
+  }
+
+  /** The earliest time `poll` has work: a queued ping failure or the first ping deadline; Infinity when none. */
+  pollAt(): number {
+    return this.pinger.pollAt();
+  }
+
+  /** Delivers queued ping send failures, then fails the pings whose deadline is `<= now` with ETIMEDOUT. */
+  poll(now: number): void {
+    this.pinger.poll(now);
+  }
 
   /** RFC 4443 §4.2: echo reply with the request's identifier, sequence number and data. */
   private answerEcho(d: InboundDatagram<Ipv6Address>, checksumValid: boolean): void {

@@ -1,8 +1,10 @@
 /**
- * The ping client of the ICMP layer (RFC 792 echo, RFC 1122 §3.2.2.6): echo requests keyed
- * by (identifier, sequence number), with a timeout driven by `pollAt()` / `poll(now)`.
- * `IcmpLayer` owns one and hands it the echo replies and the ICMP errors that quote one of
- * its requests; `stack.ping()` reaches it through `IcmpLayer.ping`.
+ * The ping client of the ICMP layers (RFC 792 echo, RFC 1122 §3.2.2.6; ICMPv6 echo, RFC 4443
+ * §4.1/§4.2): echo requests keyed by (identifier, sequence number), with a timeout driven by
+ * `pollAt()` / `poll(now)`. `IcmpLayer` owns one for IPv4 and `Icmp6Layer` one for IPv6
+ * (`PingFamily`: the request's type, its checksum, the destination check); each hands it the
+ * echo replies and the errors that quote one of its requests; `stack.ping()` reaches them
+ * through `IcmpLayer.ping` / `Icmp6Layer.ping`.
  *
  * Pure protocol logic: time is the `now` argument (milliseconds); no clock, no timer.
  */
@@ -12,6 +14,35 @@ import { ICMP_HEADER_LEN, IcmpPacket, IcmpType } from './wire.js';
 
 /** Largest echo data: 65535 - 20 (IP header) - 8 (ICMP header). */
 export const MAX_ECHO_DATA = 65507;
+
+/**
+ * What differs between ICMPv4 and ICMPv6 echo (the rest of the client is shared): the
+ * protocol number, the request's type, the largest data, how a destination is checked and
+ * how the checksum is filled (RFC 792: over the message; RFC 4443 §2.3: with the IPv6
+ * pseudo-header, over the `src`/`dst` the IP layer hands the writer).
+ */
+export interface PingFamily<A extends IpAddress> {
+  readonly protocol: number;
+  readonly echoRequestType: number;
+  readonly maxData: number;
+  /** Throws ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE unless `dst` is an address of the family. */
+  checkDestination(dst: unknown): asserts dst is A;
+  /** Fills the checksum of the echo request `msg` (its checksum field is zero). */
+  fillChecksum(msg: Uint8Array, src: IpAddress, dst: IpAddress): void;
+}
+
+/** ICMPv4 echo (RFC 792): type 8, checksum over the message. */
+export const PING_IPV4: PingFamily<Ipv4Address> = {
+  protocol: PROTO_ICMP,
+  echoRequestType: IcmpType.EchoRequest,
+  maxData: MAX_ECHO_DATA,
+  checkDestination(dst: unknown): asserts dst is Ipv4Address {
+    checkInteger(dst, 'dst', 0, 0xffffffff);
+  },
+  fillChecksum(msg: Uint8Array): void {
+    new IcmpPacket(msg).fillChecksum();
+  },
+};
 
 export interface PingOptions {
   /** Echo data bytes, 0..65507. Default 56 (ping's default). */
@@ -23,19 +54,19 @@ export interface PingOptions {
   ttl?: number;
 }
 
-export interface PingResult {
+export interface PingResult<A extends IpAddress = Ipv4Address> {
   rttMs: number;
   /** ICMP bytes of the reply (8 + data), as ping prints "64 bytes from". */
   bytes: number;
   ttl: number;
   id: number;
   seq: number;
-  address: Ipv4Address;
+  address: A;
 }
 
 /** A ping's failure: `code` (ETIMEDOUT, EHOSTUNREACH...), syscall 'ping', `address`; the facade makes Node's error of it. */
 export type PingError = OpError;
-export type PingCallback = (err: PingError | null, result: PingResult | undefined) => void;
+export type PingCallback<A extends IpAddress = Ipv4Address> = (err: PingError | null, result: PingResult<A> | undefined) => void;
 export interface PingHandle {
   readonly id: number;
   readonly seq: number;
@@ -46,11 +77,12 @@ export interface PingHandle {
 interface PendingPing {
   id: number;
   seq: number;
-  dst: Ipv4Address;
+  dst: IpAddress;
   size: number;
   sentAt: number;
   deadline: number;
-  callback: PingCallback;
+  /** Called with `address` of the client's family only (a PingCallback<A>, see PingClient.ping). */
+  callback: PingCallback<IpAddress>;
   /** Set once the callback ran or the ping was cancelled. */
   done: boolean;
   /** A failure found when sending, delivered by the next `poll`. */
@@ -58,7 +90,7 @@ interface PendingPing {
 }
 
 class Handle implements PingHandle {
-  constructor(private readonly client: PingClient, readonly entry: PendingPing) {}
+  constructor(private readonly client: PingClient<IpAddress>, readonly entry: PendingPing) {}
   get id(): number { return this.entry.id; }
   get seq(): number { return this.entry.seq; }
   cancel(): boolean { return this.client.cancel(this); }
@@ -77,20 +109,22 @@ export interface PingCounters {
 
 /** Writes an echo request with ping's data pattern (see `fillPingPattern`). */
 class EchoRequestWriter implements PayloadWriter {
+  constructor(private readonly family: PingFamily<IpAddress>) {}
   id = 0;
   seq = 0;
   sentAt = 0;
   length = 0;
-  writePayload(buf: Uint8Array, offset: number): void {
+  writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void {
     const len = this.length;
     const msg = buf.subarray(offset, offset + len);
-    const p = new IcmpPacket(msg);
-    p.msgType = IcmpType.EchoRequest;
+    const p = new IcmpPacket(msg); // the echo header is the same in both families
+    p.msgType = this.family.echoRequestType;
     p.msgCode = 0;
+    p.checksum = 0;
     p.echoIdent = this.id;
     p.echoSeqNo = this.seq;
     fillPingPattern(msg.subarray(ICMP_HEADER_LEN), this.sentAt);
-    p.fillChecksum();
+    this.family.fillChecksum(msg, src, dst);
   }
 }
 
@@ -115,7 +149,7 @@ function matchesPingPattern(data: Uint8Array, sentAt: number): boolean {
  * Outstanding pings and their deadlines. Bounded: `maxOutstanding` pings waiting for a
  * reply, and as many send failures waiting for the next `poll`.
  */
-export class PingClient {
+export class PingClient<A extends IpAddress = Ipv4Address> {
   private nextSeq = 1;
   /** Outstanding pings by id * 65536 + seq. Bounded by `maxOutstanding`. */
   private readonly pings = new Map<number, PendingPing>();
@@ -123,18 +157,22 @@ export class PingClient {
   private failed: PendingPing[] = [];
   private earliest = Infinity;
   private earliestStale = false;
-  private readonly requestWriter = new EchoRequestWriter();
+  private readonly requestWriter: EchoRequestWriter;
 
   /**
    * `ip` sends the requests; `counters` are the layer's (shared, updated in place);
-   * `defaultId` is the identifier of pings that name none (like ping's pid).
+   * `defaultId` is the identifier of pings that name none (like ping's pid); `family` is
+   * ICMPv4's (`PING_IPV4`, the default) or ICMPv6's (`PING_IPV6`, layer6.ts).
    */
   constructor(
     private readonly ip: IpOutput,
     private readonly counters: PingCounters,
     private readonly maxOutstanding: number,
     private readonly defaultId: number,
-  ) {}
+    private readonly family: PingFamily<A> = PING_IPV4 as unknown as PingFamily<A>,
+  ) {
+    this.requestWriter = new EchoRequestWriter(family as unknown as PingFamily<IpAddress>);
+  }
 
   /**
    * Sends one echo request to `dst`; `callback` is called exactly once, never from inside
@@ -148,10 +186,10 @@ export class PingClient {
    * with `2 × maxOutstandingPings` pings unfinished and never polling (ENOBUFS): the
    * queue of failures waiting for `poll` is bounded too.
    */
-  ping(dst: Ipv4Address, options: PingOptions, now: number, callback: PingCallback): PingHandle {
-    checkInteger(dst, 'dst', 0, 0xffffffff);
+  ping(dst: A, options: PingOptions, now: number, callback: PingCallback<A>): PingHandle {
+    this.family.checkDestination(dst);
     if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
-    const size = options.size === undefined ? 56 : checkInteger(options.size, 'options.size', 0, MAX_ECHO_DATA);
+    const size = options.size === undefined ? 56 : checkInteger(options.size, 'options.size', 0, this.family.maxData);
     const id = options.id === undefined ? this.defaultId : checkInteger(options.id, 'options.id', 0, 0xffff);
     const timeout = options.timeout ?? 1000;
     if (typeof timeout !== 'number') throw argTypeError('options.timeout', 'a number', timeout);
@@ -161,10 +199,12 @@ export class PingClient {
     if (typeof callback !== 'function') throw argTypeError('callback', 'a function', callback);
 
     const address = formatAddress(dst);
-    const entry: PendingPing = { id, seq: 0, dst, size, sentAt: now, deadline: now, callback, done: false, failure: undefined };
+    const entry: PendingPing = {
+      id, seq: 0, dst, size, sentAt: now, deadline: now, callback: callback as PingCallback<IpAddress>, done: false, failure: undefined,
+    };
     if (this.pings.size >= this.maxOutstanding) {
       this.fail(entry, opError('ENOBUFS', 'ping', address));
-      return new Handle(this, entry);
+      return new Handle(this as unknown as PingClient<IpAddress>, entry);
     }
     // The next sequence number whose (id, seq) is free; the table is smaller than 2^16.
     let seq = this.nextSeq;
@@ -177,18 +217,18 @@ export class PingClient {
     w.seq = seq;
     w.sentAt = now;
     w.length = ICMP_HEADER_LEN + size;
-    const err: SendError | undefined = this.ip.sendWith(dst, PROTO_ICMP, w.length, w, ttl === undefined ? {} : { ttl });
+    const err: SendError | undefined = this.ip.sendWith(dst, this.family.protocol, w.length, w, ttl === undefined ? {} : { ttl });
     if (err !== undefined) {
       this.counters.OutErrors++;
       this.fail(entry, opError(err, 'ping', address));
-      return new Handle(this, entry);
+      return new Handle(this as unknown as PingClient<IpAddress>, entry);
     }
     this.counters.OutMsgs++;
     this.counters.OutEchos++;
     entry.deadline = now + timeout;
     this.pings.set(id * 0x10000 + seq, entry);
     if (entry.deadline < this.earliest) this.earliest = entry.deadline;
-    return new Handle(this, entry);
+    return new Handle(this as unknown as PingClient<IpAddress>, entry);
   }
 
   /** Queues a failure for the next poll (bounded: see `ping`). */
@@ -270,17 +310,18 @@ export class PingClient {
     }
     this.removePing(entry);
     entry.done = true;
-    entry.callback(null, { rttMs: now - entry.sentAt, bytes: ICMP_HEADER_LEN + data.length, ttl, id, seq, address: src });
+    entry.callback(null, { rttMs: now - entry.sentAt, bytes: ICMP_HEADER_LEN + data.length, ttl, id, seq, address: src as A });
   }
 
   /**
    * An ICMP error about a message we sent (routed back by the IP layer). An error quoting
    * one of our echo requests fails that ping with the errno Linux would give (host
-   * unreachable → EHOSTUNREACH, and so on); any other is ignored.
+   * unreachable → EHOSTUNREACH, and so on); any other is ignored. ICMPv6 errors arrive
+   * translated to ICMPv4's type/code (layer6.ts's table).
    */
   receiveError(e: TransportError): void {
     const q = e.quoted;
-    if (q.length < 8 || q[0] !== IcmpType.EchoRequest) return;
+    if (q.length < 8 || q[0] !== this.family.echoRequestType) return;
     const id = (q[4]! << 8) | q[5]!;
     const seq = (q[6]! << 8) | q[7]!;
     const entry = this.pings.get(id * 0x10000 + seq);

@@ -153,8 +153,10 @@ function brokenIdentities(s: Icmp6Stats): string[] {
     + s.Icmp6Suppressed + s.Icmp6RateLimited + s.Icmp6ErrorSendFailed);
   check('Suppressed', s.Icmp6Suppressed, s.Icmp6SuppressedAboutError + s.Icmp6SuppressedAboutRedirect
     + s.Icmp6SuppressedMulticast + s.Icmp6SuppressedSource);
-  check('OutMsgs', s.Icmp6OutMsgs, s.Icmp6OutEchoReplies + s.Icmp6OutDestUnreachs + s.Icmp6OutTimeExcds + s.Icmp6OutParmProblems);
-  check('OutErrors', s.Icmp6OutErrors, s.Icmp6EchoSendFailed + s.Icmp6ErrorSendFailed);
+  check('OutMsgs', s.Icmp6OutMsgs, s.Icmp6OutEchoReplies + s.Icmp6OutDestUnreachs + s.Icmp6OutTimeExcds + s.Icmp6OutParmProblems
+    + s.Icmp6OutEchos);
+  check('OutErrors', s.Icmp6OutErrors, s.Icmp6EchoSendFailed + s.Icmp6ErrorSendFailed + s.Icmp6PingSendFailed);
+  if (s.Icmp6InEchoReplies < s.Icmp6EchoReplyUnmatched + s.Icmp6EchoReplyCorrupt) bad.push('InEchoReplies < unmatched + corrupt');
   return bad;
 }
 
@@ -588,5 +590,148 @@ describe('accounting identities (documented on Icmp6Stats)', () => {
     expect(brokenIdentities(s)).toEqual([]);
     s.Icmp6EchoIgnored++;
     expect(brokenIdentities(s)).toEqual(['InEchos: 1 != 2']);
+  });
+});
+
+describe('ping client over ICMPv6 (RFC 4443 §4.1/§4.2; ping.ts with PING_IPV6)', () => {
+  type Outcome = { err: { code: string; address?: string } | null; result: { address: Ipv6Address; bytes: number; ttl: number; seq: number; rttMs: number } | undefined };
+  function pinging(options: Icmp6Options = {}) {
+    const { net, icmp } = setup({ random: () => 0.5, ...options });
+    net.route = (e, now) => icmp.receiveError(e, now);
+    const outcomes: Outcome[] = [];
+    const cb = (err: Outcome['err'], result: Outcome['result']) => { outcomes.push({ err, result }); };
+    return { net, icmp, outcomes, cb };
+  }
+  /** The reply PEER's stack would send to `req` (same identifier, sequence number and data). */
+  const replyTo = (req: Icmp6Repr, hopLimit = 61, data?: Uint8Array) => {
+    if (req.kind !== 'echoRequest') throw new Error('not a request');
+    return datagram6({
+      src: PEER, dst: US, nextHeader: 58, hopLimit,
+      payload: icmp6Bytes({ kind: 'echoReply', ident: req.ident, seqNo: req.seqNo, data: data ?? req.data }, PEER, US),
+    });
+  };
+
+  it('sends a type 128 request with the pseudo-header checksum, and completes on the matching reply', () => {
+    const { net, icmp, outcomes, cb } = pinging();
+    icmp.ping(PEER, { size: 56 }, 1000, cb);
+    const [out, ...rest] = net.take();
+    expect(rest).toEqual([]);
+    expect(out!.dst).toBe(PEER);
+    expect(out!.payload[0]).toBe(128);
+    expect(out!.payload.length).toBe(64);
+    const req = parsedOut(out!); // verifies the checksum over the IPv6 pseudo-header
+    expect(req).toMatchObject({ kind: 'echoRequest', ident: 0x8000, seqNo: 1 });
+    // Not the ICMPv4 checksum: the message alone does not sum to 0xffff.
+    expect(sum16(out!.payload)).not.toBe(0xffff);
+    expect(outcomes).toEqual([]); // never from inside ping()
+    icmp.receive(replyTo(req, 61), 1003.5);
+    expect(outcomes).toEqual([{ err: null, result: { rttMs: 3.5, bytes: 64, ttl: 61, id: 0x8000, seq: 1, address: PEER } }]);
+    expect(icmp.outstandingPings).toBe(0);
+    expect(icmp.pollAt()).toBe(Infinity);
+    const s = icmp.stats();
+    expect(s).toMatchObject({ Icmp6OutEchos: 1, Icmp6OutMsgs: 1, Icmp6InEchoReplies: 1, Icmp6EchoReplyUnmatched: 0, Icmp6EchoReplyCorrupt: 0 });
+    expect(brokenIdentities(s)).toEqual([]);
+  });
+
+  it('any size 0..65527 (the IPv6 payload bound), a bigger one is refused', () => {
+    const { net, icmp, cb } = pinging();
+    for (const size of [0, 7, 8, 4000, 65527]) {
+      icmp.ping(PEER, { size }, 0, cb);
+      const [out] = net.take();
+      expect(out!.payload.length).toBe(8 + size);
+      expect(parsedOut(out!).kind).toBe('echoRequest');
+    }
+    expect(() => icmp.ping(PEER, { size: 65528 }, 0, cb)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => icmp.ping(0x0a070001 as unknown as Ipv6Address, {}, 0, cb)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  it('a reply from another host, or with other data, does not complete the ping; the deadline does (ETIMEDOUT)', () => {
+    const { net, icmp, outcomes, cb } = pinging();
+    icmp.ping(PEER, { size: 32, timeout: 500 }, 0, cb);
+    const req = parsedOut(net.take()[0]!);
+    if (req.kind !== 'echoRequest') throw new Error('no request');
+    const wrongHost = datagram6({
+      src: OTHER, dst: US, nextHeader: 58,
+      payload: icmp6Bytes({ kind: 'echoReply', ident: req.ident, seqNo: req.seqNo, data: req.data }, OTHER, US),
+    });
+    icmp.receive(wrongHost, 10);
+    const other = req.data.slice();
+    other[20]! ^= 1;
+    icmp.receive(replyTo(req, 64, other), 11);
+    expect(outcomes).toEqual([]);
+    expect(icmp.stats()).toMatchObject({ Icmp6EchoReplyUnmatched: 1, Icmp6EchoReplyCorrupt: 1, Icmp6InEchoReplies: 2 });
+    expect(icmp.pollAt()).toBe(500);
+    icmp.poll(499);
+    expect(outcomes).toEqual([]);
+    icmp.poll(500);
+    expect(outcomes).toEqual([{ err: expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'ping', address: 'fd07::1' }), result: undefined }]);
+    // The late reply is unmatched now.
+    icmp.receive(replyTo(req), 600);
+    expect(outcomes).toHaveLength(1);
+    expect(brokenIdentities(icmp.stats())).toEqual([]);
+  });
+
+  it.each([
+    [1, 3, 'EHOSTUNREACH'], // address unreachable
+    [1, 4, 'ECONNREFUSED'], // port unreachable
+    [1, 0, 'ENETUNREACH'], // no route
+    [3, 0, 'EHOSTUNREACH'], // hop limit exceeded
+  ] as const)('an ICMPv6 error %i/%i quoting our request fails the ping with %s', (type, code, errno) => {
+    const { net, icmp, outcomes, cb } = pinging();
+    icmp.ping(PEER, {}, 0, cb);
+    const sent = net.take()[0]!;
+    const quoted = ipv6Packet({ src: US, dst: PEER, nextHeader: 58, payload: sent.payload });
+    const repr: Icmp6Repr = type === 1
+      ? { kind: 'destinationUnreachable', code, quoted }
+      : { kind: 'timeExceeded', code, quoted };
+    icmp.receive(icmpIn(repr, ROUTER, US), 5);
+    expect(outcomes).toEqual([{ err: expect.objectContaining({ code: errno, syscall: 'ping', address: 'fd07::1' }), result: undefined }]);
+    expect(icmp.outstandingPings).toBe(0);
+    expect(icmp.pollAt()).toBe(Infinity);
+  });
+
+  it('an error quoting an echo request that is not outstanding changes nothing', () => {
+    const { net, icmp, outcomes, cb } = pinging();
+    icmp.ping(PEER, {}, 0, cb);
+    const sent = net.take()[0]!;
+    const payload = sent.payload.slice();
+    payload[7]! ^= 0x55; // another sequence number
+    const quoted = ipv6Packet({ src: US, dst: PEER, nextHeader: 58, payload });
+    icmp.receive(icmpIn({ kind: 'destinationUnreachable', code: 3, quoted }, ROUTER, US), 5);
+    expect(outcomes).toEqual([]);
+    expect(icmp.outstandingPings).toBe(1);
+  });
+
+  it('a send failure (no route) is delivered by the next poll, counted in Icmp6OutErrors', () => {
+    const { net, icmp, outcomes, cb } = pinging();
+    net.failNext = 'ENETUNREACH';
+    icmp.ping(PEER, {}, 7, cb);
+    expect(outcomes).toEqual([]);
+    expect(icmp.pollAt()).toBe(7);
+    icmp.poll(7);
+    expect(outcomes).toEqual([{ err: expect.objectContaining({ code: 'ENETUNREACH' }), result: undefined }]);
+    const s = icmp.stats();
+    expect(s).toMatchObject({ Icmp6OutErrors: 1, Icmp6PingSendFailed: 1, Icmp6OutEchos: 0, Icmp6OutMsgs: 0 });
+    expect(brokenIdentities(s)).toEqual([]);
+  });
+
+  it('cancelPing forgets the ping: no callback, the reply is unmatched', () => {
+    const { net, icmp, outcomes, cb } = pinging();
+    const h = icmp.ping(PEER, {}, 0, cb);
+    const req = parsedOut(net.take()[0]!);
+    expect(icmp.cancelPing(h)).toBe(true);
+    expect(icmp.cancelPing(h)).toBe(false);
+    icmp.receive(replyTo(req), 1);
+    icmp.poll(5000);
+    expect(outcomes).toEqual([]);
+    expect(icmp.stats().Icmp6EchoReplyUnmatched).toBe(1);
+  });
+
+  it('bounded: maxOutstandingPings outstanding, the next fails with ENOBUFS at the next poll', () => {
+    const { net, icmp, outcomes, cb } = pinging({ maxOutstandingPings: 2 });
+    for (let i = 0; i < 3; i++) icmp.ping(PEER, {}, 0, cb);
+    expect(net.take()).toHaveLength(2);
+    icmp.poll(0);
+    expect(outcomes).toEqual([{ err: expect.objectContaining({ code: 'ENOBUFS' }), result: undefined }]);
   });
 });

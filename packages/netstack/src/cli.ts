@@ -82,11 +82,17 @@ Pings HOST (default: the kernel side, 10.7.0.1) from the stack, through a TUN
 device it creates in the current network namespace.
 
 HOST is an IPv4 address, localhost (the stack's own loopback, 127.0.0.1), or a
-name with --dns.
+name with --dns; or an IPv6 address (ICMPv6 echo, RFC 4443): then the stack has
+IPv6 too (--addr6, default fd07::2; the kernel side --kernel-addr6, default
+fd07::1/64), and -6 with no HOST pings the kernel side's IPv6 address.
 
 Options:
+  -6, --ipv6           ping over IPv6 (HOST, if given, must be an IPv6 address)
+                       (default: IPv6 when HOST is an IPv6 address, else IPv4)
+  --addr6 ADDR         the stack's IPv6 address (default fd07::2 when pinging IPv6)
+  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -c, --count N        number of echo requests, 1..1000000 (default 4)
-  -s, --size SIZE      payload bytes, 0..65507 (default 56)
+  -s, --size SIZE      payload bytes, 0..65507 (IPv6: 0..65527) (default 56)
   -i, --interval SECONDS  interval (default 1)
   -W, --wait SECONDS   time to wait for each reply (default 1)
   --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
@@ -156,6 +162,9 @@ const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies
 const pingOptions = {
   ...deviceOptions,
   ...dnsOption,
+  ipv6: { type: 'boolean', short: '6' },
+  addr6: { type: 'string' },
+  'kernel-addr6': { type: 'string' },
   stats: { type: 'boolean' },
   count: { type: 'string', short: 'c', default: '4' },
   size: { type: 'string', short: 's', default: '56' },
@@ -421,17 +430,31 @@ async function ping(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, pingOptions, true);
   if (values.help) return help('ping');
   if (positionals.length > 1) throw new UsageError(`ping takes one HOST, got ${positionals.length}`);
-  let host = positionals[0] ?? values['kernel-addr'].split('/')[0]!;
+  // IPv6 (RFC 4443 echo) when asked (-6, --addr6) or when HOST is an IPv6 literal: the stack gets
+  // an IPv6 address as serve's --addr6 gives it one (default fd07::2, kernel side fd07::1/64).
+  const v6 = values.ipv6 === true || values.addr6 !== undefined || (positionals[0] !== undefined && isIP(positionals[0]) === 6);
+  if (v6 && positionals[0] !== undefined && isIP(positionals[0]) !== 6) {
+    throw new UsageError(`with -6 or --addr6, HOST must be an IPv6 address, got '${positionals[0]}'`);
+  }
+  const kernel6 = values['kernel-addr6'] ?? 'fd07::1/64';
+  const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
+  let host = positionals[0] ?? (v6 ? kernel6.split('/')[0]! : values['kernel-addr'].split('/')[0]!);
   const count = intOption('-c', values.count, 1, 1_000_000);
-  const size = intOption('-s', values.size, 0, 65507);
+  const size = intOption('-s', values.size, 0, v6 ? 65527 : 65507);
   const intervalMs = numOption('-i', values.interval, 0, 3600) * 1000;
   const timeout = numOption('-W', values.wait, 0.001, 3600) * 1000;
   // A name needs a resolver (--dns); 'localhost' is the stack's own loopback, 127.0.0.1.
   if (host === 'localhost') host = '127.0.0.1';
-  if (!isIPv4(host) && (values.dns === undefined || isIP(host) !== 0)) {
-    throw new UsageError(`HOST must be an IPv4 address (or a name, with --dns), got '${host}'`);
+  if (!v6 && !isIPv4(host) && (values.dns === undefined || isIP(host) !== 0)) {
+    throw new UsageError(`HOST must be an IPv4 or IPv6 address (or a name, with --dns), got '${host}'`);
   }
-  const stack = await stackFromOptions(values);
+  if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
+  const stack = await stackFromOptions(device);
+  if (v6 && stack.ip6 === undefined) {
+    // As ping -6 where no interface has IPv6: "connect: Network is unreachable".
+    await closeStack(stack);
+    throw Object.assign(new Error(`cannot ping ${host}: ${stack.ipv6Disabled ?? 'the stack has no IPv6 address'}`), { code: 'ENETUNREACH' });
+  }
   const abort = new AbortController();
   const signals = untilSignal();
   void signals.signal.then(() => abort.abort());
@@ -450,7 +473,7 @@ async function ping(args: string[]): Promise<number> {
     }
     name = `${name} (${host})`;
   }
-  process.stdout.write(`PING ${name} from ${stack.address}: ${size} data bytes\n`);
+  process.stdout.write(`PING ${name} from ${v6 ? stack.addresses6[0]! : stack.address}: ${size} data bytes\n`);
   try {
     for (let i = 0; i < count && !abort.signal.aborted; i++) {
       const started = performance.now();

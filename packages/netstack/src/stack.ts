@@ -589,7 +589,9 @@ export class Stack {
   /** Re-arms the one timer to the earliest deadline any layer has. */
   schedule(): void {
     if (this.isClosed || this.inTimer) return;
-    const at = Math.min(this.dual.pollAt(), this.icmp.pollAt(), this.tcpLayer.pollAt(), this.dnsRuntime.pollAt());
+    const at = Math.min(
+      this.dual.pollAt(), this.icmp.pollAt(), this.icmp6?.pollAt() ?? Infinity, this.tcpLayer.pollAt(), this.dnsRuntime.pollAt(),
+    );
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
@@ -627,18 +629,26 @@ export class Stack {
     const now = this.clock.now();
     this.dual.poll(now);
     this.icmp.poll(now);
+    this.icmp6?.poll(now);
     this.tcpLayer.poll(now);
     this.dnsRuntime.poll(now);
     this.schedule();
   }
 
-  /** Pings `host` from the stack; resolves with the round-trip time. */
+  /**
+   * Pings `host` (an IPv4 or IPv6 literal) from the stack; resolves with the round-trip time.
+   * IPv6 goes through ICMPv6 (RFC 4443 §4.1, `icmp6`); a stack without IPv6 rejects an IPv6
+   * literal with ENETUNREACH, as Linux's `ping -6` says "connect: Network is unreachable"
+   * where no interface has an IPv6 address (or IPv6 is disabled by sysctl).
+   */
   ping(host: string, options: PingOptions = {}): Promise<PingResult> {
-    const dst = parseAddress(host);
-    if (dst === undefined) return Promise.reject(invalidArgValue('host', host, 'must be an IPv4 address'));
+    const dst4 = parseAddress(host);
+    const dst6 = dst4 === undefined ? parseIpv6Address(host) : undefined;
+    if (dst4 === undefined && dst6 === undefined) return Promise.reject(invalidArgValue('host', host, 'must be an IPv4 or IPv6 address'));
+    const maxSize = dst6 !== undefined ? 65527 : 65507; // 65535 - (IPv4 header 20 | nothing: IPv6's length excludes it) - 8
     const size = options.size ?? 56;
-    if (!Number.isInteger(size) || size < 0 || size > 65507) {
-      return Promise.reject(new NetstackError('ERR_OUT_OF_RANGE', `The value of "size" is out of range. It must be >= 0 && <= 65507. Received ${size}`));
+    if (!Number.isInteger(size) || size < 0 || size > maxSize) {
+      return Promise.reject(new NetstackError('ERR_OUT_OF_RANGE', `The value of "size" is out of range. It must be >= 0 && <= ${maxSize}. Received ${size}`));
     }
     // The ICMP core checks its arguments too, with a plain coded error; Node's wording is the facade's.
     const timeout = options.timeout ?? 1000;
@@ -646,6 +656,8 @@ export class Stack {
     if (!(timeout > 0) || !Number.isFinite(timeout)) return Promise.reject(outOfRange('options.timeout', 'a finite number > 0', timeout));
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal.reason));
     if (this.isClosed) return Promise.reject(stackClosedError('ping', host));
+    const icmp6 = this.icmp6;
+    if (dst6 !== undefined && icmp6 === undefined) return Promise.reject(errnoError('ENETUNREACH', 'ping', host));
     // A pending ping is a handle (Node's pending request): it keeps the process alive
     // until its reply, its timeout, its abort or stack.close() (which fails it with ECONNABORTED).
     return new Promise((resolve, reject) => {
@@ -665,12 +677,16 @@ export class Stack {
       this.pings.add(onClose);
       let handle: { cancel(): boolean };
       try {
-        handle = this.icmp.ping(dst, { size, timeout }, this.clock.now(), (err, result) => {
+        const cb = (err: PingError | null, result: PingResult | undefined): void => {
           if (!finish()) return;
           // The core reports a code; Node's error (negative errno) is made here, at the edge.
           if (err) reject(errnoError(err.code, 'ping', host));
+          else if (dst6 !== undefined) resolve({ rttMs: result!.rttMs, bytes: result!.bytes, ttl: result!.ttl, seq: result!.seq });
           else resolve(result!);
-        });
+        };
+        handle = dst6 !== undefined
+          ? icmp6!.ping(dst6, { size, timeout }, this.clock.now(), cb)
+          : this.icmp.ping(dst4!, { size, timeout }, this.clock.now(), cb);
       } catch (e) {
         finish();
         // ENOBUFS when pings pile up unpolled (an OpError of the core); anything else as it is.
