@@ -2,7 +2,7 @@
  * The dual stack in createStack (issue 11): `address: ['10.7.0.2', 'fd07::2']` builds the
  * IPv6 layer and ICMPv6 beside IPv4, TCP and UDP over both; a single string is IPv4 only as
  * before. Two stacks on an in-memory link; the peer's IPv6 layer sends hand-made ICMPv6
- * echo requests (the stack has no IPv6 ping client yet).
+ * echo requests (the stack's own IPv6 ping is tested in ping6.test.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStack, createLinkPair, checkAccounting, type Stack } from '@netstack/netstack';
