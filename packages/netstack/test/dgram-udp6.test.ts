@@ -143,8 +143,8 @@ describe("createSocket('udp6') between two dual-stack stacks", () => {
     expect(await errorOf((cb) => only.send('z', 9, '::ffff:10.7.0.1', cb))).toEqual({ code: 'ENETUNREACH', message: 'send ENETUNREACH ::ffff:10.7.0.1:9' });
     expect(await errorOf((cb) => u6.send('z', 9, '::ffff:10.7.0.1', cb))).toBeNull();
     expect(await errorOf((cb) => u6.send(Buffer.alloc(65528), 9, 'fd07::1', cb))).toMatchObject({ code: 'EMSGSIZE' });
-    expect(await errorOf((cb) => s1.udp.createSocket('udp4').connect(9, '::1', cb))).toEqual({ code: 'EINVAL', message: 'connect EINVAL ::1:9' });
-    expect(await errorOf((cb) => s1.udp.createSocket('udp6').connect(9, '10.7.0.1', cb))).toEqual({ code: 'EINVAL', message: 'connect EINVAL 10.7.0.1:9' });
+    expect(await errorOf((cb) => s1.udp.createSocket('udp4').connect(9, '::1', cb as () => void))).toEqual({ code: 'EINVAL', message: 'connect EINVAL ::1:9' });
+    expect(await errorOf((cb) => s1.udp.createSocket('udp6').connect(9, '10.7.0.1', cb as () => void))).toEqual({ code: 'EINVAL', message: 'connect EINVAL 10.7.0.1:9' });
     const b6 = s1.udp.createSocket('udp4');
     expect(await bound(b6, 0, 'fd07::2').then(() => null, (e: Error & { code: string }) => ({ code: e.code, message: e.message }))).toEqual({ code: 'EINVAL', message: 'bind EINVAL fd07::2' });
     expect(() => s1.udp.createSocket('udp5' as 'udp4')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_TYPE', message: 'Bad socket type specified. Valid types are: udp4, udp6' }));
