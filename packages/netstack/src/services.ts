@@ -80,7 +80,9 @@ export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse)
 
 export async function startServices(stack: Stack): Promise<Services> {
   const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0 };
-  const udpEcho = stack.udp.createSocket('udp4');
+  // With an IPv6 address, one dual-stack udp6 socket on [::]:7 answers both families
+  // (IPv4 senders appear as ::ffff:a.b.c.d and are answered there, as Node's would be).
+  const udpEcho = stack.udp.createSocket(stack.addresses6.length > 0 ? 'udp6' : 'udp4');
   udpEcho.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
     // Wire input never makes a service throw: a datagram from port 0 cannot be answered
     // (node:dgram's send throws ERR_SOCKET_BAD_PORT, as Linux's sendto fails EINVAL).

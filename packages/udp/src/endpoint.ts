@@ -16,6 +16,13 @@ export interface UdpEndpoint {
   readonly reuseAddr: boolean;
   /** Bind order, for ties in demultiplexing. */
   order: number;
+  /**
+   * An AF_INET6 socket (node:dgram 'udp6'): 'dual' hears IPv4 too when bound to `::`
+   * (IPV6_V6ONLY off, Linux's default), 'only' does not (IPV6_V6ONLY). Absent for an
+   * AF_INET socket. A udp6 socket bound to an IPv4-mapped address holds the IPv4
+   * address itself in `localAddr` (the facade maps it back for display).
+   */
+  v6?: 'dual' | 'only';
   /** A datagram for this socket; `payload` is borrowed for the call. False when it was dropped (buffer full). */
   onDatagram(payload: Uint8Array, src: IpAddress, srcPort: number, now: number): boolean;
   /** An ICMP error reported to this (connected) socket: an errno code such as ECONNREFUSED. */

@@ -9,10 +9,14 @@
  *
  * Port table (Linux semantics without SO_REUSEADDR; with it when every socket on the
  * port sets `reuseAddr`): binding (addr, port) clashes with every socket on `port`
- * whose address is the same, or when either is 0.0.0.0 (EADDRINUSE).
+ * whose address is the same, or when either is the wildcard of that family
+ * (EADDRINUSE). An IPv6 socket bound to `::` without IPV6_V6ONLY (`v6: 'dual'`) is a
+ * wildcard of both families: it clashes with any IPv4 bind on the port, as on Linux
+ * (inet_bind_conflict / ipv6_rcv_saddr_equal); with IPV6_V6ONLY it covers IPv6 only.
  * Demultiplexing of unicast (Linux compute_score): a connected socket whose 4-tuple
  * matches beats one bound to the exact local address, which beats one bound to
- * 0.0.0.0; ties go to the most recently bound. Broadcast and multicast datagrams go
+ * a wildcard; then an AF_INET socket beats a dual-stack one for IPv4; ties go to the
+ * most recently bound. Broadcast and multicast datagrams go
  * to every matching socket (Linux __udp4_lib_mcast_deliver) and are never answered
  * with port unreachable (RFC 1122 §3.2.2).
  *
@@ -35,6 +39,7 @@
 import {
   ANY,
   BROADCAST,
+  IPV6_ANY,
   EphemeralPorts,
   PROTO_UDP,
   isMulticast,
@@ -312,13 +317,13 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (this.closed) throw codedError(Error, 'ERR_INVALID_STATE', 'UdpLayer.bind after close (the socket checks SocketHost.closed first)');
     // Linux inet_bind: a local, multicast or broadcast address (a socket bound to a group
     // or broadcast address hears only datagrams sent there).
-    if (addr !== ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
+    if (addr !== ANY && addr !== IPV6_ANY && !(this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address) && !isMulticast(addr) && !this.isBroadcast(addr)) return 'EADDRNOTAVAIL';
     if (this.bound >= this.maxSockets) return 'EMFILE';
     if (port === 0) {
       const p = this.ephemeral.select(addr, 0, 0, (q) => !this.ports.has(q));
       if (p === undefined) return 'EADDRINUSE';
       port = p;
-    } else if (this.clashes(addr, port, ep.reuseAddr)) return 'EADDRINUSE';
+    } else if (this.clashes(addr, port, ep.reuseAddr, ep.v6)) return 'EADDRINUSE';
     ep.localAddr = addr;
     ep.localPort = port;
     ep.order = ++this.order;
@@ -345,7 +350,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   connect(ep: UdpEndpoint, addr: IpAddress, port: number): 'ENETUNREACH' | undefined {
     const src = this.ip.sourceFor(addr);
     if (src === undefined) return 'ENETUNREACH';
-    if (ep.localAddr === ANY) ep.localAddr = src;
+    if (ep.localAddr === ANY || ep.localAddr === IPV6_ANY) ep.localAddr = src;
     ep.remoteAddr = addr;
     ep.remotePort = port;
     return undefined;
@@ -462,12 +467,17 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (list.length === 0) this.groups.delete(m.group);
   }
 
-  private clashes(addr: IpAddress, port: number, reuseAddr: boolean): boolean {
+  private clashes(addr: IpAddress, port: number, reuseAddr: boolean, v6: 'dual' | 'only' | undefined): boolean {
     const list = this.ports.get(port);
     if (list === undefined) return false;
+    const mine4 = cover4(addr, v6);
+    const mine6 = typeof addr === 'string' ? addr : undefined;
     for (const other of list) {
       if (reuseAddr && other.reuseAddr) continue;
-      if (other.localAddr === addr || other.localAddr === ANY || addr === ANY) return true;
+      const o4 = cover4(other.localAddr, other.v6);
+      if (mine4 !== undefined && o4 !== undefined && (mine4 === o4 || mine4 === ANY || o4 === ANY)) return true;
+      const o6 = typeof other.localAddr === 'string' ? other.localAddr : undefined;
+      if (mine6 !== undefined && o6 !== undefined && (mine6 === o6 || mine6 === IPV6_ANY || o6 === IPV6_ANY)) return true;
     }
     return false;
   }
@@ -493,11 +503,34 @@ export class UdpLayer implements TransportProtocol, SocketHost {
 }
 
 /**
- * Linux compute_score, reduced: -1 when `ep` cannot take src:sport → dst, else
- * 2 for a connected match plus 1 for an exact local address.
+ * The IPv4 addresses a bind covers: the address, ANY for all of them (0.0.0.0, or `::`
+ * on a dual-stack socket), undefined for none (an IPv6 address, `::` with IPV6_V6ONLY).
+ */
+function cover4(addr: IpAddress, v6: 'dual' | 'only' | undefined): Ipv4Address | undefined {
+  if (typeof addr === 'number') return addr;
+  return addr === IPV6_ANY && v6 === 'dual' ? ANY : undefined;
+}
+
+/**
+ * Linux compute_score (udp4 and udp6), reduced: -1 when `ep` cannot take src:sport →
+ * dst, else 4 for a connected match, plus 2 for an exact local address, plus 1 for a
+ * socket of the datagram's own family (an AF_INET socket beats a dual-stack one for IPv4).
+ * A wildcard hears its own family only: 0.0.0.0 IPv4, `::` IPv6 (and IPv4 when dual).
  */
 function score(ep: UdpEndpoint, src: IpAddress, sport: number, dst: IpAddress): number {
-  if (ep.localAddr !== ANY && ep.localAddr !== dst) return -1;
-  if (ep.remotePort !== 0 && (ep.remoteAddr !== src || ep.remotePort !== sport)) return -1;
-  return (ep.remotePort !== 0 ? 2 : 0) + (ep.localAddr !== ANY ? 1 : 0);
+  const local = ep.localAddr;
+  let sc: number;
+  if (local === ANY) {
+    if (typeof dst !== 'number') return -1;
+    sc = 0;
+  } else if (local === IPV6_ANY) {
+    if (typeof dst === 'number' && ep.v6 !== 'dual') return -1;
+    sc = 0;
+  } else if (local !== dst) return -1;
+  else sc = 2;
+  if (ep.remotePort !== 0) {
+    if (ep.remoteAddr !== src || ep.remotePort !== sport) return -1;
+    sc += 4;
+  }
+  return sc + (typeof dst === 'string' || ep.v6 === undefined ? 1 : 0);
 }

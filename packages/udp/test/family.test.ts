@@ -119,3 +119,36 @@ describe('UDP over an IPv6 4-tuple (core endpoints)', () => {
     expect(got.map((g) => g.payload)).toEqual(['reply']);
   });
 });
+
+describe('wildcards and the dual-stack port table (Linux inet_bind_conflict, compute_score)', () => {
+  const ANY6 = parseIpv6Address('::')!;
+  const ep = (got: { payload: string; src: IpAddress; port: number }[], localAddr: IpAddress, v6?: 'dual' | 'only', reuseAddr = false): UdpEndpoint =>
+    ({ ...endpoint(got), localAddr, reuseAddr, ...(v6 !== undefined ? { v6 } : {}) });
+
+  it('0.0.0.0 hears IPv4 only: an IPv6 datagram to its port is NoPorts; `::` hears it', () => {
+    const udp = new UdpLayer(new Ip6(), { portKey: new Uint8Array(16).fill(1) });
+    const got4: { payload: string; src: IpAddress; port: number }[] = [];
+    expect(udp.bind(ep(got4, 0), 0, 7)).toBeUndefined();
+    udp.receive(datagramIn(PEER, OWN, 40000, 7, 'v6'), 0);
+    expect(got4).toEqual([]);
+    expect(udp.stats().NoPorts).toBe(1);
+    const got6: { payload: string; src: IpAddress; port: number }[] = [];
+    expect(udp.bind(ep(got6, ANY6, 'only'), ANY6, 7)).toBeUndefined(); // ipv6Only: no IPv4 overlap
+    udp.receive(datagramIn(PEER, OWN, 40000, 7, 'v6'), 0);
+    expect(got6.map((g) => g.payload)).toEqual(['v6']);
+  });
+
+  it('a dual `::` bind clashes with 0.0.0.0 and any IPv4 address on its port, either way round; ipv6Only does not', () => {
+    const udp = new UdpLayer(new Ip6(), { portKey: new Uint8Array(16).fill(1) });
+    const none: { payload: string; src: IpAddress; port: number }[] = [];
+    expect(udp.bind(ep(none, ANY6, 'dual'), ANY6, 7)).toBeUndefined();
+    expect(udp.bind(ep(none, 0), 0, 7)).toBe('EADDRINUSE');
+    expect(udp.bind(ep(none, ANY6, 'only'), ANY6, 7)).toBe('EADDRINUSE');
+    expect(udp.bind(ep(none, 0), 0, 8)).toBeUndefined();
+    expect(udp.bind(ep(none, ANY6, 'dual'), ANY6, 8)).toBe('EADDRINUSE');
+    expect(udp.bind(ep(none, ANY6, 'only'), ANY6, 8)).toBeUndefined();
+    expect(udp.bind(ep(none, OWN), OWN, 8)).toBe('EADDRINUSE'); // under the ipv6Only `::`
+    expect(udp.bind(ep(none, OWN), OWN, 9)).toBeUndefined();
+    expect(udp.bind(ep(none, 0), 0, 9)).toBeUndefined(); // an IPv6 address leaves IPv4 free
+  });
+});

@@ -35,7 +35,7 @@ export const notRunning = (): NodeStyleError => withCode(new Error('Not running'
 export const alreadyBound = (): NodeStyleError => withCode(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
 export const isConnected = (): NodeStyleError => withCode(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
 export const notConnected = (): NodeStyleError => withCode(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
-export const badType = (): NodeStyleError => withCode(new TypeError('Bad socket type specified. Valid types are: udp4'), 'ERR_SOCKET_BAD_TYPE');
+export const badType = (): NodeStyleError => withCode(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), 'ERR_SOCKET_BAD_TYPE');
 export const badBufferSize = (): NodeStyleError => withCode(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
 export const bufferOutOfBounds = (name: string): NodeStyleError =>
   withCode(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');

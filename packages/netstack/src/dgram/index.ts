@@ -14,7 +14,7 @@ export type { DgramContext, UdpSocketOptions, RemoteInfo, AddressInfo, BindOptio
 
 /** `stack.udp`: node:dgram's `createSocket`. */
 export interface UdpApi {
-  createSocket(type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket;
+  createSocket(type: 'udp4' | 'udp6' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket;
 }
 
 export interface UdpApiOptions {

@@ -1,5 +1,5 @@
 /**
- * `UdpSocket`: node:dgram's Socket for 'udp4', the facade over one endpoint of the UDP
+ * `UdpSocket`: node:dgram's Socket for 'udp4' and 'udp6', the facade over one endpoint of the UDP
  * core (@netstack/udp's `UdpEndpoint`, reached through `SocketHost`). The core reports
  * failures as errno codes; the Node errors are made here.
  *
@@ -19,8 +19,8 @@
  * inside the packet path), or, for datagrams that arrived before it, after 'listening'.
  *
  * Differences from node:dgram, on purpose: `bind` validates its port (Node silently
- * truncates it); only IPv4 literals and 'localhost' resolve (other names fail with
- * ENOTFOUND); 'udp6', cluster and fd/handle binding are absent; datagrams leave at
+ * truncates it); only literals of the socket's family and 'localhost' resolve (other
+ * names fail with ENOTFOUND); cluster and fd/handle binding are absent; datagrams leave at
  * once (Node waits for 'listening' and its lookup); address() works from the `bind` call
  * on; errors about connected sockets carry address and port. On a closed socket every
  * method throws ERR_SOCKET_DGRAM_NOT_RUNNING (Node throws a TypeError from a null handle
@@ -33,9 +33,17 @@
  * are the core's (packages/udp/src/layer.ts, from net/ipv4/igmp.c); TTLs are converted as
  * libuv does (ToInt32, then range-checked); buffer sizes are doubled and capped by the
  * core's rmemMax/wmemMax, and a size of 0 changes nothing (Node reads then).
+ *
+ * 'udp6' (AF_INET6, as Node on Linux; checked against real node:dgram on ::1): binds to
+ * `::` by default, which also hears IPv4 unless `ipv6Only` (IPV6_V6ONLY); IPv4 peers
+ * appear IPv4-mapped (`::ffff:10.7.0.1`, family 'IPv6'), and IPv4 destinations must be
+ * given mapped: a plain dotted quad is EINVAL (Node hands it to an AF_INET6 socket as
+ * is), a mapped one on an `ipv6Only` socket ENETUNREACH. A udp4 socket given an IPv6
+ * literal fails with EINVAL too. The default destination is ::1 (127.0.0.1 for udp4).
+ * IPv6 multicast memberships are not implemented (EINVAL).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, type IpAddress, type Ipv4Address } from '@netstack/ip';
+import { ANY, BROADCAST, formatAddress, parseAddress, parseIpv6Address, type IpAddress } from '@netstack/ip';
 import { UDP_MAX_PAYLOAD, type MembershipOp, type SocketHost, type UdpEndpoint } from '@netstack/udp';
 import { rethrow, type Notifiable, type Notifier } from '../events.js';
 import type { HandleCounter } from '../lifetime.js';
@@ -71,7 +79,9 @@ export interface DgramContext {
 }
 
 export interface UdpSocketOptions {
-  type: 'udp4';
+  type: 'udp4' | 'udp6';
+  /** udp6 only: IPV6_V6ONLY, so a socket bound to `::` hears IPv6 only (default false: dual stack). */
+  ipv6Only?: boolean;
   recvBufferSize?: number;
   sendBufferSize?: number;
   /** SO_REUSEADDR: sockets that all set it may share a port. */
@@ -82,14 +92,14 @@ export interface UdpSocketOptions {
 
 export interface RemoteInfo {
   address: string;
-  family: 'IPv4';
+  family: 'IPv4' | 'IPv6';
   port: number;
   size: number;
 }
 
 export interface AddressInfo {
   address: string;
-  family: 'IPv4';
+  family: 'IPv4' | 'IPv6';
   port: number;
 }
 
@@ -114,10 +124,33 @@ const EMPTY_BUFFER = Buffer.alloc(0);
 
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
-/** 'localhost' and dotted quads; undefined for names we cannot resolve. */
-function resolve(host: string): Ipv4Address | undefined {
-  if (host === 'localhost') return 0x7f000001;
-  return parseAddress(host);
+/** ::ffff:0:0/96 (RFC 4291 §2.5.5.2). */
+const MAPPED_PREFIX = '\0\0\0\0\0\0\0\0\0\0\xff\xff';
+/** RFC 8200: a UDP payload above 65535 - 8 bytes does not fit the UDP length field (Linux udpv6_sendmsg: EMSGSIZE). */
+const UDP6_MAX_PAYLOAD = 65527;
+
+/**
+ * A literal or 'localhost' for a socket of `family` (6: AF_INET6): the address, 'EINVAL'
+ * for a literal of the other family (what libuv's sockaddr conversion gives Node), or
+ * undefined for a name we cannot resolve. On udp6 an IPv4-mapped address is the IPv4
+ * address itself (the core keys the IPv4 flow by it; `#text` maps it back), or
+ * 'ENETUNREACH' with IPV6_V6ONLY (Linux udpv6_sendmsg/ip6_datagram_connect).
+ */
+function resolve(host: string, family: 4 | 6, v6Only: boolean): IpAddress | 'EINVAL' | 'ENETUNREACH' | undefined {
+  if (family === 4) {
+    if (host === 'localhost') return 0x7f000001;
+    const a = parseAddress(host);
+    if (a !== undefined) return a;
+    return parseIpv6Address(host.split('%')[0]!) !== undefined ? 'EINVAL' : undefined;
+  }
+  if (host === 'localhost') host = '::1';
+  const a = parseIpv6Address(host.split('%')[0]!);
+  if (a === undefined) return parseAddress(host) !== undefined ? 'EINVAL' : undefined;
+  if (a.startsWith(MAPPED_PREFIX)) {
+    if (v6Only) return 'ENETUNREACH';
+    return ((a.charCodeAt(12) << 24) | (a.charCodeAt(13) << 16) | (a.charCodeAt(14) << 8) | a.charCodeAt(15)) >>> 0;
+  }
+  return a;
 }
 
 function toBytes(v: string | ArrayBufferView): Uint8Array {
@@ -158,7 +191,9 @@ export interface UdpSocket {
 }
 
 export class UdpSocket extends EventEmitter {
-  readonly type = 'udp4' as const;
+  readonly type: 'udp4' | 'udp6';
+  readonly #family: 4 | 6;
+  readonly #v6Only: boolean;
   readonly #layer: SocketHost;
   readonly #ctx: DgramContext;
   readonly #ep: UdpEndpoint;
@@ -172,7 +207,7 @@ export class UdpSocket extends EventEmitter {
   /** Counted in the host's ref'd handles (bound, open and ref'd), as libuv counts an active udp handle. */
   #held = false;
   /** The address `bind` chose (restored by disconnect). */
-  #boundAddr: Ipv4Address = ANY;
+  #boundAddr: IpAddress = ANY;
   #rcvbuf = RMEM_DEFAULT;
   #sndbuf = RMEM_DEFAULT;
   readonly #wantRcvbuf: number | undefined;
@@ -194,7 +229,7 @@ export class UdpSocket extends EventEmitter {
   readonly #one: Uint8Array[] = [EMPTY_BYTES];
   /** The last destination text `send` resolved, and its address (an echo answers the same peer again and again). */
   #lastHost = '';
-  #lastHostAddr: Ipv4Address = ANY;
+  #lastHostAddr: IpAddress = ANY;
   /** The last source address formatted for a 'message' rinfo, and its text. */
   #lastSrc: IpAddress = -1;
   #lastSrcText = '';
@@ -203,10 +238,13 @@ export class UdpSocket extends EventEmitter {
   };
 
   /** Use `stack.udp.createSocket`. */
-  constructor(ctx: DgramContext, type: 'udp4' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  constructor(ctx: DgramContext, type: 'udp4' | 'udp6' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
-    const options = typeof type === 'string' ? { type } : type;
-    if (options === null || typeof options !== 'object' || options.type !== 'udp4') throw badType();
+    const options: UdpSocketOptions = typeof type === 'string' ? { type } : type;
+    if (options === null || typeof options !== 'object' || (options.type !== 'udp4' && options.type !== 'udp6')) throw badType();
+    this.type = options.type;
+    this.#family = options.type === 'udp6' ? 6 : 4;
+    this.#v6Only = this.#family === 6 && !!options.ipv6Only;
     for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
       const v = options[name];
       if (v !== undefined && (typeof v !== 'number' || v >>> 0 !== v)) throw badBufferSize();
@@ -223,6 +261,7 @@ export class UdpSocket extends EventEmitter {
       remotePort: 0,
       reuseAddr: options.reuseAddr === true,
       order: 0,
+      ...(this.#family === 6 ? { v6: this.#v6Only ? ('only' as const) : ('dual' as const) } : {}),
       onDatagram(payload, src, srcPort) {
         return self.#onDatagram(payload, src, srcPort);
       },
@@ -267,7 +306,7 @@ export class UdpSocket extends EventEmitter {
     }
     if (typeof port === 'function') port = undefined;
     const portNumber = port === undefined || port === null ? 0 : validatePort(port, 'Port', true);
-    if (!address) address = '0.0.0.0';
+    if (!address) address = this.#family === 6 ? '::' : '0.0.0.0';
     validateString(address, 'address');
     if (typeof cb === 'function') {
       const onListening = (): void => {
@@ -287,13 +326,17 @@ export class UdpSocket extends EventEmitter {
 
   #bind(host: string, port: number): void {
     this.#bindState = 'binding';
-    const addr = resolve(host);
+    let addr = resolve(host, this.#family, false);
+    // A mapped address on an IPV6_V6ONLY socket: Linux inet6_bind says EINVAL.
+    if (this.#v6Only && typeof addr === 'number') addr = 'EINVAL';
     const stackClosed = this.#layer.closed;
-    const code = addr === undefined || stackClosed ? undefined : this.#layer.bind(this.#ep, addr, port);
-    if (addr === undefined || stackClosed || code !== undefined) {
+    const bad = typeof addr === 'string' && (addr === 'EINVAL' || addr === 'ENETUNREACH');
+    const code = addr === undefined || bad || stackClosed ? undefined : this.#layer.bind(this.#ep, addr as IpAddress, port);
+    if (addr === undefined || bad || stackClosed || code !== undefined) {
       const ex = addr === undefined ? lookupError(host)
-        : stackClosed ? stackClosedError('bind', formatAddress(addr), port)
-        : errnoException(code!, 'bind', formatAddress(addr), port);
+        : bad ? errnoException(addr as string, 'bind', host, port)
+        : stackClosed ? stackClosedError('bind', this.#text(addr as IpAddress), port)
+        : errnoException(code!, 'bind', this.#text(addr as IpAddress), port);
       process.nextTick(() => {
         if (this.#closed) return;
         this.#bindState = 'unbound';
@@ -303,7 +346,7 @@ export class UdpSocket extends EventEmitter {
     }
     this.#inTable = true;
     this.#syncHold();
-    this.#boundAddr = addr;
+    this.#boundAddr = addr as IpAddress;
     if (this.#wantRcvbuf) this.#rcvbuf = Math.max(SOCK_MIN_RCVBUF, 2 * Math.min(this.#wantRcvbuf, this.#layer.rmemMax));
     if (this.#wantSndbuf) this.#sndbuf = Math.max(SOCK_MIN_SNDBUF, 2 * Math.min(this.#wantSndbuf, this.#layer.wmemMax));
     process.nextTick(() => this.#startListening());
@@ -356,10 +399,10 @@ export class UdpSocket extends EventEmitter {
     this.#healthCheck();
     if (this.#connectState !== 'disconnected') throw isConnected();
     this.#connectState = 'connecting';
-    if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
+    if (this.#bindState === 'unbound') this.#bind(this.#family === 6 ? '::' : '0.0.0.0', 0);
     const cb = typeof callback === 'function' ? (callback as (err?: ErrnoError) => void) : undefined;
     if (cb) this.once('connect', cb);
-    const host = address || '127.0.0.1';
+    const host = address || (this.#family === 6 ? '::1' : '127.0.0.1');
     const fail = (ex: ErrnoError): void => {
       process.nextTick(() => {
         this.#connectState = 'disconnected';
@@ -369,8 +412,9 @@ export class UdpSocket extends EventEmitter {
         } else this.emit('error', ex);
       });
     };
-    const addr = resolve(host);
+    const addr = resolve(host, this.#family, this.#v6Only);
     if (addr === undefined) return fail(lookupError(host));
+    if (addr === 'EINVAL' || addr === 'ENETUNREACH') return fail(errnoException(addr, 'connect', host, portNumber));
     if (!this.#inTable) return; // the implicit bind failed; its 'error' is on its way (Node drops the queued connect)
     const code = this.#layer.connect(this.#ep, addr, portNumber);
     if (code !== undefined) return fail(errnoException(code, 'connect', host, portNumber));
@@ -441,7 +485,7 @@ export class UdpSocket extends EventEmitter {
       validateString(address, 'address');
     }
     this.#healthCheck();
-    if (this.#bindState === 'unbound') this.#bind('0.0.0.0', 0);
+    if (this.#bindState === 'unbound') this.#bind(this.#family === 6 ? '::' : '0.0.0.0', 0);
     if (!this.#inTable) return; // the implicit bind failed: like Node, the queued send is dropped with the 'error'
 
     let dst: IpAddress;
@@ -451,11 +495,12 @@ export class UdpSocket extends EventEmitter {
       dst = this.#ep.remoteAddr;
       dstPort = this.#ep.remotePort;
     } else {
-      host = typeof address === 'string' && address !== '' ? address : '127.0.0.1';
+      host = typeof address === 'string' && address !== '' ? address : this.#family === 6 ? '::1' : '127.0.0.1';
       if (host === this.#lastHost) dst = this.#lastHostAddr;
       else {
-        const a = resolve(host);
+        const a = resolve(host, this.#family, this.#v6Only);
         if (a === undefined) return this.#sendFailed(cb, lookupError(host));
+        if (a === 'EINVAL' || a === 'ENETUNREACH') return this.#sendFailed(cb, errnoException(a, 'send', host, portNumber));
         dst = a;
         this.#lastHost = host;
         this.#lastHostAddr = a;
@@ -467,11 +512,11 @@ export class UdpSocket extends EventEmitter {
     let code: string | undefined;
     // Linux: a UDP payload above 65507 bytes cannot fit one IPv4 datagram (EMSGSIZE);
     // a broadcast address (limited or the subnet's) needs SO_BROADCAST (EACCES, udp_sendmsg).
-    if (total > UDP_MAX_PAYLOAD) code = 'EMSGSIZE';
+    if (total > (typeof dst === 'number' ? UDP_MAX_PAYLOAD : UDP6_MAX_PAYLOAD)) code = 'EMSGSIZE';
     else if (!this.#broadcast && (dst === BROADCAST || this.#layer.isBroadcast(dst))) code = 'EACCES';
     else code = this.#layer.send(this.#ep, dst, dstPort, list, total, this.#ttl);
     if (list === this.#one) list[0] = EMPTY_BYTES; // hold no caller's buffer
-    if (code !== undefined) return this.#sendFailed(cb, errnoException(code, 'send', host ?? formatAddress(dst), dstPort));
+    if (code !== undefined) return this.#sendFailed(cb, errnoException(code, 'send', host ?? this.#text(dst), dstPort));
     if (cb) process.nextTick(cb, null, total);
   }
 
@@ -487,14 +532,14 @@ export class UdpSocket extends EventEmitter {
     if (this.#closed) return false;
     if (src !== this.#lastSrc) {
       this.#lastSrc = src;
-      this.#lastSrcText = formatAddress(src);
+      this.#lastSrcText = this.#text(src);
     }
     // A fresh rinfo and Buffer per datagram, as node:dgram gives: listeners may keep them.
     // Queued, not emitted: no user code runs inside the packet path. The socket posts
     // itself and emits when the stack's batch is over (or at once, without a stack).
     const cost = payload.length + QUEUE_OVERHEAD;
     if ((this.#queue.length - this.#qHead) >> 1 >= this.#ctx.receiveQueueLimit || this.#queuedBytes + cost > this.#rcvbuf) return false;
-    const rinfo: RemoteInfo = { address: this.#lastSrcText, family: 'IPv4', port: srcPort, size: payload.length };
+    const rinfo: RemoteInfo = { address: this.#lastSrcText, family: this.#family === 6 ? 'IPv6' : 'IPv4', port: srcPort, size: payload.length };
     this.#queue.push(Buffer.from(payload), rinfo);
     this.#queuedBytes += cost;
     if (this.#bindState === 'bound') this.#ctx.notifier.post(this.#notes);
@@ -504,7 +549,7 @@ export class UdpSocket extends EventEmitter {
   /** An ICMP error for this connected socket: 'error' on a later tick, as Node's recvmsg failure. */
   #onError(code: string): void {
     if (this.#closed || this.#connectState !== 'connected') return;
-    const ex = errnoException(code, 'recvmsg', formatAddress(this.#ep.remoteAddr), this.#ep.remotePort);
+    const ex = errnoException(code, 'recvmsg', this.#text(this.#ep.remoteAddr), this.#ep.remotePort);
     process.nextTick(() => {
       if (!this.#closed) this.emit('error', ex);
     });
@@ -536,13 +581,18 @@ export class UdpSocket extends EventEmitter {
   address(): AddressInfo {
     this.#healthCheck();
     if (!this.#inTable) throw errnoException('EBADF', 'getsockname');
-    return { address: formatAddress(this.#ep.localAddr), family: 'IPv4', port: this.#ep.localPort };
+    return { address: this.#text(this.#ep.localAddr), family: this.#family === 6 ? 'IPv6' : 'IPv4', port: this.#ep.localPort };
   }
 
   remoteAddress(): AddressInfo {
     this.#healthCheck();
     if (this.#connectState !== 'connected') throw notConnected();
-    return { address: formatAddress(this.#ep.remoteAddr), family: 'IPv4', port: this.#ep.remotePort };
+    return { address: this.#text(this.#ep.remoteAddr), family: this.#family === 6 ? 'IPv6' : 'IPv4', port: this.#ep.remotePort };
+  }
+
+  /** An address as this socket reports it: on udp6 an IPv4 one is IPv4-mapped (`::ffff:a.b.c.d`). */
+  #text(a: IpAddress): string {
+    return this.#family === 6 && typeof a === 'number' ? `::ffff:${formatAddress(a)}` : formatAddress(a);
   }
 
   /**

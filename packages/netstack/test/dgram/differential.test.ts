@@ -18,7 +18,7 @@
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { UdpSocket } from '../../src/index.js';
+import { createLinkPair, createStack, type UdpSocket } from '../../src/index.js';
 import { dgramLayer, type DgramLayer, FakeIp } from './helpers.js';
 
 type AnySocket = dgram.Socket | UdpSocket;
@@ -256,4 +256,142 @@ describe('node:dgram differential (this machine)', () => {
     n.close();
     s.close();
   });
+});
+
+// ---- udp6 (issue 11): the same udp6 calls on Node's loopback (::1 / 127.0.0.1) and on ours --------
+// Ours runs on two dual-stack stacks over a link pair: the 'server' sockets on one
+// (10.7.0.2, fd07::2), the 'client' sockets on the other (10.7.0.1, fd07::1). Addresses
+// are normalised to L4 / L6 and ports to P, so the outcomes compare as text. The kernel
+// side uses only the loopback interface and sockets of this process.
+
+interface Side {
+  srv(type: unknown): AnySocket;
+  cli(type: unknown): AnySocket;
+  S4: string;
+  S6: string;
+  C4: string;
+  C6: string;
+}
+
+const hasLoopback6 = ((): boolean => {
+  try {
+    return readFileSync('/proc/net/if_inet6', 'utf8').split('\n').some((l) => l.startsWith('00000000000000000000000000000001'));
+  } catch {
+    return false;
+  }
+})();
+
+function normalise(text: string): string {
+  return text
+    .replace(/fd07::[12]\b/g, 'L6').replace(/(?<![0-9a-f:])::1\b/g, 'L6')
+    .replace(/10\.7\.0\.[12]\b/g, 'L4').replace(/127\.0\.0\.1\b/g, 'L4')
+    .replace(/"port":[1-9]\d*/g, '"port":P').replace(/:[1-9]\d*$/g, ':P');
+}
+
+function sockErr(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return `error ${err.code} ${err.message}`;
+}
+
+function bindOutcome(s: AnySocket, port: number, address?: string): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = s as dgram.Socket;
+    sock.once('error', (e) => resolve(sockErr(e)));
+    const ok = (): void => resolve(`bound ${JSON.stringify(sock.address())}`);
+    if (address === undefined) sock.bind(port, ok);
+    else sock.bind(port, address, ok);
+  });
+}
+
+function sendOutcome(s: AnySocket, msg: Buffer, port: number, address: string): Promise<string> {
+  return new Promise((resolve) => (s as dgram.Socket).send(msg, port, address, (e, n) => resolve(e ? sockErr(e) : `sent ${n}`)));
+}
+
+function connectOutcome(s: AnySocket, port: number, address: string): Promise<string> {
+  return new Promise((resolve) => (s as dgram.Socket).connect(port, address, (e?: Error) =>
+    resolve(e ? sockErr(e) : `connected ${JSON.stringify((s as dgram.Socket).address())} ${JSON.stringify((s as dgram.Socket).remoteAddress())}`)));
+}
+
+/** What a server sees from one client datagram: rinfo without the port's number (bounded wait). */
+async function heard(server: AnySocket, client: AnySocket, port: number, dst: string): Promise<string> {
+  const got = new Promise<string>((resolve) => {
+    const t = setTimeout(() => resolve('timeout'), 2000);
+    (server as dgram.Socket).once('message', (m, r) => { clearTimeout(t); resolve(`${m.toString()} ${JSON.stringify(r)}`); });
+  });
+  (client as dgram.Socket).send('ping', port, dst);
+  return got;
+}
+
+async function udp6Scenario(x: Side): Promise<string[]> {
+  const out: string[] = [];
+  const all: AnySocket[] = [];
+  const srv = (t: unknown): AnySocket => { const s = x.srv(t); all.push(s); return s; };
+  const cli = (t: unknown): AnySocket => { const s = x.cli(t); all.push(s); return s; };
+  out.push(`bind udp6 default: ${await bindOutcome(srv('udp6'), 0)}`);
+  out.push(`bind udp6 L6: ${await bindOutcome(srv('udp6'), 0, x.S6)}`);
+  out.push(`bind udp6 mapped: ${await bindOutcome(srv('udp6'), 0, `::ffff:${x.S4}`)}`);
+  out.push(`bind udp6 L4: ${await bindOutcome(srv('udp6'), 0, x.S4)}`);
+  out.push(`bind udp4 L6: ${await bindOutcome(srv('udp4'), 0, x.S6)}`);
+  out.push(`bind udp6 ipv6Only ::: ${await bindOutcome(srv({ type: 'udp6', ipv6Only: true }), 0, '::')}`);
+
+  const server = srv('udp6');
+  await bindOutcome(server, 0);
+  const port = (server as dgram.Socket).address().port;
+  const c4 = cli('udp4');
+  await bindOutcome(c4, 0, x.C4);
+  out.push(`dual hears udp4: ${await heard(server, c4, port, x.S4)}`);
+  const c6 = cli('udp6');
+  await bindOutcome(c6, 0, x.C6);
+  out.push(`dual hears udp6: ${await heard(server, c6, port, x.S6)}`);
+  const cm = cli('udp6');
+  await bindOutcome(cm, 0);
+  out.push(`dual hears udp6 via mapped: ${await heard(server, cm, port, `::ffff:${x.S4}`)}`);
+
+  out.push(`send udp4 -> L6: ${await sendOutcome(cli('udp4'), Buffer.from('x'), port, x.S6)}`);
+  out.push(`send udp6 -> L4: ${await sendOutcome(cli('udp6'), Buffer.from('x'), port, x.S4)}`);
+  out.push(`send ipv6Only -> mapped: ${await sendOutcome(cli({ type: 'udp6', ipv6Only: true }), Buffer.from('x'), port, `::ffff:${x.S4}`)}`);
+  out.push(`send udp6 65528 -> L6: ${await sendOutcome(cli('udp6'), Buffer.alloc(65528), port, x.S6)}`);
+
+  out.push(`connect udp6 L6: ${await connectOutcome(cli('udp6'), port, x.S6)}`);
+  out.push(`connect udp6 mapped: ${await connectOutcome(cli('udp6'), port, `::ffff:${x.S4}`)}`);
+  out.push(`connect udp6 L4: ${await connectOutcome(cli('udp6'), port, x.S4)}`);
+  out.push(`connect udp4 L6: ${await connectOutcome(cli('udp4'), port, x.S6)}`);
+
+  // The port table: '::' (dual) against 0.0.0.0 and a specific IPv4 address, either way round.
+  out.push(`udp4 0.0.0.0 after dual ::: ${(await bindOutcome(srv('udp4'), port)).split(' ')[1]}`);
+  out.push(`udp4 L4 after dual ::: ${(await bindOutcome(srv('udp4'), port, x.S4)).split(' ')[1]}`);
+  out.push(`udp6 ipv6Only after dual ::: ${(await bindOutcome(srv({ type: 'udp6', ipv6Only: true }), port)).split(' ')[1]}`);
+  const v4 = srv('udp4');
+  await bindOutcome(v4, 0);
+  const p4 = (v4 as dgram.Socket).address().port;
+  out.push(`dual after udp4 0.0.0.0: ${(await bindOutcome(srv('udp6'), p4)).split(' ')[1]}`);
+  out.push(`ipv6Only after udp4 0.0.0.0: ${(await bindOutcome(srv({ type: 'udp6', ipv6Only: true }), p4)).split(' ')[1]}`);
+  out.push(`udp6 L6 after udp4 0.0.0.0: ${(await bindOutcome(srv('udp6'), p4, x.S6)).split(' ')[1]}`);
+  for (const s of all) try { s.close(); } catch { /* closed */ }
+  return out.map(normalise);
+}
+
+describe('node:dgram differential, udp6 (this machine\'s loopback against two dual-stack stacks)', () => {
+  it.skipIf(!hasLoopback6)('bind, send, receive, connect and port-table outcomes of udp6 are the same', async () => {
+    const theirs = await udp6Scenario({
+      srv: (t) => dgram.createSocket(t as dgram.SocketType), cli: (t) => dgram.createSocket(t as dgram.SocketType),
+      S4: '127.0.0.1', S6: '::1', C4: '127.0.0.1', C6: '::1',
+    });
+    const { a, b } = createLinkPair({ mtu: 1500 });
+    const s1 = await createStack({ link: a, address: ['10.7.0.2', 'fd07::2'] });
+    const s2 = await createStack({ link: b, address: ['10.7.0.1', 'fd07::1'] });
+    try {
+      const ours = await udp6Scenario({
+        srv: (t) => s1.udp.createSocket(t as 'udp6'), cli: (t) => s2.udp.createSocket(t as 'udp6'),
+        S4: '10.7.0.2', S6: 'fd07::2', C4: '10.7.0.1', C6: 'fd07::1',
+      });
+      expect(ours).toEqual(theirs);
+    } finally {
+      await Promise.all([s1.close(), s2.close()]);
+    }
+    // Not vacuous: Node refused across families, and a dual-stack socket heard IPv4 as mapped.
+    expect(theirs.filter((l) => l.includes('error EINVAL')).length).toBeGreaterThanOrEqual(4);
+    expect(theirs.some((l) => l.includes('"address":"::ffff:L4","family":"IPv6"'))).toBe(true);
+    expect(theirs.filter((l) => l.endsWith('EADDRINUSE')).length).toBeGreaterThanOrEqual(3);
+  }, 20_000);
 });

@@ -73,7 +73,7 @@ describe('bind and listening', () => {
     expect(() => s.bind(1, 7 as unknown as string)).toThrow(code('ERR_INVALID_ARG_TYPE'));
     s.bind(4000);
     expect(() => s.bind(4001)).toThrow(code('ERR_SOCKET_ALREADY_BOUND'));
-    expect(() => udp.createSocket('udp6' as 'udp4')).toThrow(code('ERR_SOCKET_BAD_TYPE'));
+    expect(() => udp.createSocket('udp5' as 'udp4')).toThrow(code('ERR_SOCKET_BAD_TYPE'));
     expect(() => udp.createSocket({ type: 'udp4', recvBufferSize: -1 })).toThrow(code('ERR_SOCKET_BAD_BUFFER_SIZE'));
   });
   it('address() throws EBADF before bind (like getsockname on an unbound socket)', () => {

@@ -1,0 +1,153 @@
+/**
+ * node:dgram 'udp6' over a link pair of dual-stack stacks (issue 11): echo over IPv6 of
+ * exact bytes (1, 1452, 8000 fragmented at the source, 65000), rinfo in Node's IPv6 form,
+ * a dual-stack socket hearing an IPv4 sender as `::ffff:a.b.c.d`, IPV6_V6ONLY, the
+ * Linux port-table rule between `::` and `0.0.0.0`, and the family errors Node gives.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createStack, createLinkPair, checkAccounting, type Stack, type UdpSocket, type RemoteInfo } from '@netstack/netstack';
+
+const open: Stack[] = [];
+afterEach(async () => { await Promise.all(open.splice(0).map((s) => s.close())); });
+
+async function pair(): Promise<[Stack, Stack]> {
+  const { a, b } = createLinkPair({ mtu: 1500 });
+  const s1 = await createStack({ link: a, address: ['10.7.0.2', 'fd07::2'] });
+  const s2 = await createStack({ link: b, address: ['10.7.0.1', 'fd07::1'] });
+  open.push(s1, s2);
+  return [s1, s2];
+}
+
+function bound(s: UdpSocket, port: number, address?: string): Promise<void> {
+  return new Promise((res, rej) => {
+    s.once('error', rej);
+    if (address === undefined) s.bind(port, () => res());
+    else s.bind(port, address, () => res());
+  });
+}
+
+function nextMessage(s: UdpSocket): Promise<[Buffer, RemoteInfo]> {
+  return new Promise((res) => s.once('message', (m: Buffer, r: RemoteInfo) => res([m, r])));
+}
+
+function errorOf(f: (cb: (e: (Error & { code?: string }) | null) => void) => void): Promise<{ code: string | undefined; message: string } | null> {
+  return new Promise((res) => f((e) => res(e ? { code: e.code, message: e.message } : null)));
+}
+
+describe("createSocket('udp6') between two dual-stack stacks", () => {
+  it('echoes 1, 1452, 8000 and 65000 bytes exactly over IPv6; rinfo and address() say IPv6', async () => {
+    const [s1, s2] = await pair();
+    const server = s1.udp.createSocket('udp6');
+    server.on('message', (m, r) => server.send(m, r.port, r.address));
+    await bound(server, 7);
+    expect(server.address()).toEqual({ address: '::', family: 'IPv6', port: 7 });
+    const client = s2.udp.createSocket('udp6');
+    await bound(client, 0, 'fd07::1');
+    expect(client.address()).toMatchObject({ address: 'fd07::1', family: 'IPv6' });
+    const seen: RemoteInfo[] = [];
+    server.on('message', (_m, r) => seen.push(r));
+    for (const size of [1, 1452, 8000, 65000]) {
+      const data = Buffer.from(Uint8Array.from({ length: size }, (_, i) => (i * 7 + size) & 0xff));
+      const got = nextMessage(client);
+      client.send(data, 7, 'fd07::2');
+      const [m, r] = await got;
+      expect(m.equals(data)).toBe(true);
+      expect(r).toEqual({ address: 'fd07::2', family: 'IPv6', port: 7, size });
+    }
+    expect(seen.map((r) => [r.address, r.family, r.port])).toEqual(Array(4).fill(['fd07::1', 'IPv6', client.address().port]));
+    const st = s1.stats();
+    expect(st['udp']).toMatchObject({ InDatagrams: 4, OutDatagrams: 4 });
+    expect(st['ip6']!['Ip6FragOKs']).toBe(2); // 8000 and 65000 answered in fragments
+    expect(st['ip6']!['Ip6ReasmOKs']).toBe(2);
+    for (const s of [s1, s2]) expect(checkAccounting(s.stats(), { reassemblyFragments: 0 }).violations).toEqual([]);
+    server.close();
+    client.close();
+  });
+
+  it("a dual-stack socket hears an IPv4 sender as '::ffff:a.b.c.d' and answers it; ipv6Only does not hear it", async () => {
+    const [s1, s2] = await pair();
+    const server = s1.udp.createSocket('udp6');
+    server.on('message', (m, r) => server.send(m, r.port, r.address));
+    await bound(server, 7);
+    const v4 = s2.udp.createSocket('udp4');
+    await bound(v4, 0);
+    const got = nextMessage(server);
+    const echoed = nextMessage(v4);
+    v4.send('hello', 7, '10.7.0.2');
+    const [, r] = await got;
+    expect(r).toEqual({ address: '::ffff:10.7.0.1', family: 'IPv6', port: v4.address().port, size: 5 });
+    const [m, r4] = await echoed;
+    expect(m.toString()).toBe('hello');
+    expect(r4).toEqual({ address: '10.7.0.2', family: 'IPv4', port: 7, size: 5 });
+    server.close();
+
+    const only = s1.udp.createSocket({ type: 'udp6', ipv6Only: true });
+    await bound(only, 9);
+    let heard = 0;
+    only.on('message', () => heard++);
+    const before = s1.stats()['udp']!['NoPorts']!;
+    v4.send('x', 9, '10.7.0.2');
+    for (let i = 0; i < 50 && s1.stats()['udp']!['NoPorts'] === before; i++) await new Promise((res) => setImmediate(res));
+    expect(s1.stats()['udp']!['NoPorts']).toBe(before + 1);
+    expect(heard).toBe(0);
+    only.close();
+    v4.close();
+  });
+
+  it('connect to an IPv6 peer: address() and remoteAddress() in IPv6 form; a connected echo', async () => {
+    const [s1, s2] = await pair();
+    const server = s1.udp.createSocket('udp6');
+    server.on('message', (m, r) => server.send(m, r.port, r.address));
+    await bound(server, 7);
+    const c = s2.udp.createSocket('udp6');
+    await new Promise<void>((res) => c.connect(7, 'fd07::2', () => res()));
+    expect(c.remoteAddress()).toEqual({ address: 'fd07::2', family: 'IPv6', port: 7 });
+    expect(c.address()).toMatchObject({ address: 'fd07::1', family: 'IPv6' });
+    const got = nextMessage(c);
+    c.send('abc');
+    expect((await got)[0].toString()).toBe('abc');
+    const m = s2.udp.createSocket('udp6');
+    await new Promise<void>((res) => m.connect(7, '::ffff:10.7.0.2', () => res()));
+    expect(m.remoteAddress()).toEqual({ address: '::ffff:10.7.0.2', family: 'IPv6', port: 7 });
+    expect(m.address()).toMatchObject({ address: '::ffff:10.7.0.1', family: 'IPv6' });
+    const got2 = nextMessage(m);
+    m.send('def');
+    expect((await got2)[1]).toMatchObject({ address: '::ffff:10.7.0.2', family: 'IPv6' });
+    for (const s of [server, c, m]) s.close();
+  });
+
+  it('port table: `::` (dual) and 0.0.0.0 clash on a port either way round; `::` with ipv6Only does not', async () => {
+    const [s1] = await pair();
+    const bindErr = (s: UdpSocket, port: number, address?: string): Promise<string> =>
+      bound(s, port, address).then(() => 'ok', (e: { code: string }) => e.code);
+    const d = s1.udp.createSocket('udp6');
+    expect(await bindErr(d, 5000)).toBe('ok');
+    expect(await bindErr(s1.udp.createSocket('udp4'), 5000)).toBe('EADDRINUSE');
+    expect(await bindErr(s1.udp.createSocket('udp4'), 5000, '10.7.0.2')).toBe('EADDRINUSE');
+    expect(await bindErr(s1.udp.createSocket('udp6'), 5000, 'fd07::2')).toBe('EADDRINUSE');
+    expect(await bindErr(s1.udp.createSocket('udp4'), 5001)).toBe('ok');
+    expect(await bindErr(s1.udp.createSocket('udp6'), 5001)).toBe('EADDRINUSE');
+    expect(await bindErr(s1.udp.createSocket({ type: 'udp6', ipv6Only: true }), 5001)).toBe('ok');
+    expect(await bindErr(s1.udp.createSocket('udp6'), 5002, 'fd07::2')).toBe('ok');
+    expect(await bindErr(s1.udp.createSocket('udp4'), 5002)).toBe('ok'); // no IPv4 overlap
+    expect(await bindErr(s1.udp.createSocket('udp6'), 5003, 'fd07::9')).toBe('EADDRNOTAVAIL');
+  });
+
+  it("family errors as Node on Linux: EINVAL across families, ENETUNREACH for a mapped peer on ipv6Only, ::1 by default", async () => {
+    const [s1] = await pair();
+    const u4 = s1.udp.createSocket('udp4');
+    const u6 = s1.udp.createSocket('udp6');
+    const only = s1.udp.createSocket({ type: 'udp6', ipv6Only: true });
+    expect(await errorOf((cb) => u4.send('z', 9, 'fd07::1', cb))).toEqual({ code: 'EINVAL', message: 'send EINVAL fd07::1:9' });
+    expect(await errorOf((cb) => u6.send('z', 9, '10.7.0.1', cb))).toEqual({ code: 'EINVAL', message: 'send EINVAL 10.7.0.1:9' });
+    expect(await errorOf((cb) => only.send('z', 9, '::ffff:10.7.0.1', cb))).toEqual({ code: 'ENETUNREACH', message: 'send ENETUNREACH ::ffff:10.7.0.1:9' });
+    expect(await errorOf((cb) => u6.send('z', 9, '::ffff:10.7.0.1', cb))).toBeNull();
+    expect(await errorOf((cb) => u6.send(Buffer.alloc(65528), 9, 'fd07::1', cb))).toMatchObject({ code: 'EMSGSIZE' });
+    expect(await errorOf((cb) => s1.udp.createSocket('udp4').connect(9, '::1', cb as () => void))).toEqual({ code: 'EINVAL', message: 'connect EINVAL ::1:9' });
+    expect(await errorOf((cb) => s1.udp.createSocket('udp6').connect(9, '10.7.0.1', cb as () => void))).toEqual({ code: 'EINVAL', message: 'connect EINVAL 10.7.0.1:9' });
+    const b6 = s1.udp.createSocket('udp4');
+    expect(await bound(b6, 0, 'fd07::2').then(() => null, (e: Error & { code: string }) => ({ code: e.code, message: e.message }))).toEqual({ code: 'EINVAL', message: 'bind EINVAL fd07::2' });
+    expect(() => s1.udp.createSocket('udp5' as 'udp4')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_TYPE', message: 'Bad socket type specified. Valid types are: udp4, udp6' }));
+    for (const s of [u4, u6, only]) s.close();
+  });
+});
