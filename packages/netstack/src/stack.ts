@@ -495,7 +495,7 @@ export class Stack {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback));
+    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6);
     this.dnsRuntime = createDns(options.dns, options.dnsOptions ?? {}, {
       udp: this.udpLayer,
       connectTcp: (address, port) => this.tcp.connect({ host: address, port }),

@@ -16,6 +16,9 @@ import { patternBytes } from '../../../test/sim/driver.js';
 
 export const A_ADDR = '10.0.0.1';
 export const B_ADDR = '10.0.0.2';
+/** The hosts' IPv6 addresses when `HostOptions.ipv6` asks for a dual stack. */
+export const A_ADDR6 = 'fd00::1';
+export const B_ADDR6 = 'fd00::2';
 
 export interface HostOptions {
   tcp?: TcpLayerOptions;
@@ -26,6 +29,8 @@ export interface HostOptions {
    * Only for tests whose every event comes from the two stacks (no kernel I/O, no real timers).
    */
   virtual?: boolean;
+  /** Dual stack: `a` also holds fd00::1, `b` fd00::2. */
+  ipv6?: boolean;
 }
 
 /** Real time whose timers all stop, and stay stopped, at `stop()`. */
@@ -101,9 +106,9 @@ export class Host {
   dropOutgoing: ((packet: Uint8Array) => boolean) | undefined = undefined;
   readonly #clock: StoppableClock | AutoClock;
 
-  constructor(readonly address: string, link: Link, options: HostOptions = {}, clock: StoppableClock | AutoClock = new StoppableClock()) {
+  constructor(readonly address: string, link: Link, options: HostOptions = {}, clock: StoppableClock | AutoClock = new StoppableClock(), address6?: string) {
     this.#clock = clock;
-    this.stack = new Stack({ link, address, prefixLength: 24, clock: this.#clock, ...(options.tcp !== undefined ? { tcpOptions: options.tcp } : {}) });
+    this.stack = new Stack({ link, address: options.ipv6 === true && address6 !== undefined ? [address, address6] : address, prefixLength: 24, clock: this.#clock, ...(options.tcp !== undefined ? { tcpOptions: options.tcp } : {}) });
     this.ip = this.stack.ip;
     this.tcp = this.stack.tcpLayer;
     this.api = this.stack.tcp;
@@ -130,8 +135,8 @@ export function createPair(options: HostOptions = {}, optionsB: HostOptions = op
   });
   const virtual = options.virtual === true ? new AutoClock() : undefined;
   if (virtual !== undefined) virtual.links = links;
-  a = new Host(A_ADDR, links.a, options, virtual);
-  b = new Host(B_ADDR, links.b, optionsB, virtual);
+  a = new Host(A_ADDR, links.a, options, virtual, A_ADDR6);
+  b = new Host(B_ADDR, links.b, optionsB, virtual, B_ADDR6);
   const pa = a;
   const pb = b;
   return { a: pa, b: pb, close: () => { pa.close(); pb.close(); links.close(); } };

@@ -50,7 +50,7 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { EphemeralPorts, IPV6_ANY, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
+import { EphemeralPorts, IPV6_ANY, addressFamily, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
 import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
@@ -393,13 +393,14 @@ export class TcpLayer implements TransportProtocol {
     checkCongestionControl(opts.options?.congestionControl);
     if (opts.backlog !== undefined && !(opts.backlog >= 1)) throw usageError('ERR_INVALID_ARG_VALUE', 'backlog must be >= 1');
     const addr = opts.address ?? 0;
+    const fam = addr === 0 ? opts.family : undefined;
     let port = opts.port;
     if (port === 0) {
-      const p = this.ports.select(addr, 0, 0, (q) => !this.listenClash(q, addr));
+      const p = this.ports.select(addr, 0, 0, (q) => !this.listenClash(q, addr, fam));
       if (p === undefined) throw usageError('EADDRINUSE', 'no ephemeral port available');
       port = p;
       opts = { ...opts, port };
-    } else if (this.listenClash(port, addr)) throw usageError('EADDRINUSE', `port ${port} is in use`);
+    } else if (this.listenClash(port, addr, fam)) throw usageError('EADDRINUSE', `port ${port} is in use`);
     const l = new TcpListener(this, opts, handler);
     const list = this.listeners.get(port);
     if (list === undefined) this.listeners.set(port, [l]);
@@ -407,10 +408,20 @@ export class TcpLayer implements TransportProtocol {
     return l;
   }
 
-  /** A listener on `port` whose address overlaps `addr` (0.0.0.0 overlaps every address). */
-  private listenClash(port: number, addr: IpAddress): boolean {
+  /**
+   * A listener on `port` whose address overlaps `addr` (ANY overlaps every address of the
+   * families it accepts: a `family`-limited ANY leaves the other family's addresses free).
+   */
+  private listenClash(port: number, addr: IpAddress, fam: 'IPv4' | 'IPv6' | undefined): boolean {
     const list = this.listeners.get(port);
-    return list !== undefined && list.some((l) => l.address === addr || l.address === 0 || addr === 0);
+    if (list === undefined) return false;
+    const takes = (f: 'IPv4' | 'IPv6' | undefined, b: IpAddress): boolean => f === undefined || addressFamily(b) === f;
+    return list.some((l) => {
+      if (l.address === 0 && addr === 0) return l.family === undefined || fam === undefined || l.family === fam;
+      if (l.address === 0) return takes(l.family, addr);
+      if (addr === 0) return takes(fam, l.address);
+      return l.address === addr;
+    });
   }
 
   /** @internal */
@@ -434,7 +445,7 @@ export class TcpLayer implements TransportProtocol {
     const list = this.listeners.get(port);
     if (list === undefined) return undefined;
     for (const l of list) if (l.address === addr) return l;
-    for (const l of list) if (l.address === 0) return l;
+    for (const l of list) if (l.address === 0 && (l.family === undefined || l.family === addressFamily(addr))) return l;
     return undefined;
   }
 

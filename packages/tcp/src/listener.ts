@@ -42,6 +42,8 @@ export interface ListenerHost extends TcpHost<TcpConnection> {
 export class TcpListener {
   readonly port: number;
   readonly address: IpAddress;
+  /** With address ANY: the one family accepted (ListenOptions.family); undefined: both. */
+  readonly family: 'IPv4' | 'IPv6' | undefined;
   readonly backlog: number;
   readonly synBacklog: number;
   readonly options: TcpConnectionOptions;
@@ -58,6 +60,7 @@ export class TcpListener {
   constructor(private readonly host: ListenerHost, opts: ListenOptions, readonly handler: ListenHandler) {
     this.port = opts.port;
     this.address = opts.address ?? 0;
+    this.family = this.address === 0 ? opts.family : undefined;
     this.backlog = opts.backlog ?? 128;
     this.synBacklog = opts.synBacklog ?? this.backlog;
     this.options = opts.options ?? {};

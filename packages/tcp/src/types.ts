@@ -262,8 +262,13 @@ export interface TcpStats {
 export interface ListenOptions {
   /** 0: an ephemeral port (RFC 6056), read it back from `TcpListener.port`. */
   port: number;
-  /** Local address to accept on; default ANY (0). */
+  /** Local address to accept on; default ANY (0), which accepts both families. */
   address?: IpAddress;
+  /**
+   * With address ANY: accept this family only (`'IPv4'`: node's `0.0.0.0` on a dual stack;
+   * `'IPv6'`: `::` with IPV6_V6ONLY, RFC 3493 §5.3). Default: both.
+   */
+  family?: 'IPv4' | 'IPv6';
   /** Accept queue bound (completed connections not yet accepted). Default 128. */
   backlog?: number;
   /** SYN queue bound (SYN-RECEIVED connections). Default: backlog. */

@@ -43,9 +43,10 @@
  * IPv6 multicast memberships are not implemented (EINVAL).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, parseIpv6Address, type IpAddress } from '@netstack/ip';
+import { ANY, BROADCAST, formatAddress, parseAddress, type IpAddress } from '@netstack/ip';
 import { UDP_MAX_PAYLOAD, type MembershipOp, type SocketHost, type UdpEndpoint } from '@netstack/udp';
 import { rethrow, type Notifiable, type Notifier } from '../events.js';
+import { formatMapped, parseIpv6Literal, unmapIpv4 } from '../ip-literal.js';
 import type { HandleCounter } from '../lifetime.js';
 import {
   missingArgs,
@@ -124,8 +125,6 @@ const EMPTY_BUFFER = Buffer.alloc(0);
 
 const BUFFER_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView';
 
-/** ::ffff:0:0/96 (RFC 4291 §2.5.5.2). */
-const MAPPED_PREFIX = '\0\0\0\0\0\0\0\0\0\0\xff\xff';
 /** RFC 8200: a UDP payload above 65535 - 8 bytes does not fit the UDP length field (Linux udpv6_sendmsg: EMSGSIZE). */
 const UDP6_MAX_PAYLOAD = 65527;
 
@@ -141,15 +140,13 @@ function resolve(host: string, family: 4 | 6, v6Only: boolean): IpAddress | 'EIN
     if (host === 'localhost') return 0x7f000001;
     const a = parseAddress(host);
     if (a !== undefined) return a;
-    return parseIpv6Address(host.split('%')[0]!) !== undefined ? 'EINVAL' : undefined;
+    return parseIpv6Literal(host) !== undefined ? 'EINVAL' : undefined;
   }
   if (host === 'localhost') host = '::1';
-  const a = parseIpv6Address(host.split('%')[0]!);
+  const a = parseIpv6Literal(host);
   if (a === undefined) return parseAddress(host) !== undefined ? 'EINVAL' : undefined;
-  if (a.startsWith(MAPPED_PREFIX)) {
-    if (v6Only) return 'ENETUNREACH';
-    return ((a.charCodeAt(12) << 24) | (a.charCodeAt(13) << 16) | (a.charCodeAt(14) << 8) | a.charCodeAt(15)) >>> 0;
-  }
+  const v4 = unmapIpv4(a);
+  if (v4 !== undefined) return v6Only ? 'ENETUNREACH' : v4;
   return a;
 }
 
@@ -592,7 +589,7 @@ export class UdpSocket extends EventEmitter {
 
   /** An address as this socket reports it: on udp6 an IPv4 one is IPv4-mapped (`::ffff:a.b.c.d`). */
   #text(a: IpAddress): string {
-    return this.#family === 6 && typeof a === 'number' ? `::ffff:${formatAddress(a)}` : formatAddress(a);
+    return this.#family === 6 ? formatMapped(a) : formatAddress(a);
   }
 
   /**

@@ -2,7 +2,7 @@
  * What every Socket and Server of one stack shares: the TCP core, the facade's
  * clock, and the stack's own address. Internal to `net/`.
  */
-import type { Ipv4Address } from '@netstack/ip';
+import type { Ipv4Address, Ipv6Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import type { Notifier } from '../events.js';
 import type { NetLife } from '../lifetime.js';
@@ -33,6 +33,8 @@ export interface NetContext {
   readonly clock: StackClock;
   readonly ownAddress: Ipv4Address;
   readonly ownAddressText: string;
+  /** The stack's IPv6 addresses: none on an IPv4-only stack (then the facade is IPv4 only, as before). */
+  readonly ownAddresses6: readonly Ipv6Address[];
   /** Where sockets and servers post themselves to emit events (the stack's event queue). */
   readonly events: Notifier;
   /** The stack's handle count and members (lifetime.ts): what keeps the process alive, what close() ends. */

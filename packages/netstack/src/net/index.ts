@@ -14,7 +14,7 @@
  * close, abort, connect, listen, accept) so the facade's one timer follows the
  * core's deadlines. Hosts are IPv4 literals or names resolved by `lookup` (the stack's dns.lookup).
  */
-import { formatAddress, parseAddress } from '@netstack/ip';
+import { formatAddress, parseAddress, parseIpv6Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
 import { detachedLife, type NetLife } from '../lifetime.js';
@@ -49,10 +49,15 @@ export interface TcpApi {
 }
 
 export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER,
-  life: NetLife = detachedLife(), lookup: LookupFunction = noLookup): TcpApi {
+  life: NetLife = detachedLife(), lookup: LookupFunction = noLookup, ownAddresses6: readonly string[] = []): TcpApi {
   const own = parseAddress(ownAddress);
   if (own === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address');
-  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), events, life, lookup };
+  const own6 = ownAddresses6.map((t) => {
+    const a = parseIpv6Address(t);
+    if (a === undefined) throw invalidArgValue('ownAddresses6', ownAddresses6, 'must hold IPv6 addresses');
+    return a;
+  });
+  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), ownAddresses6: own6, events, life, lookup };
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));

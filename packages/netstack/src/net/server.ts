@@ -9,7 +9,8 @@
  * socket is destroyed.
  */
 import { EventEmitter } from 'node:events';
-import { addressFamily, formatAddress, type AddressFamily, type Ipv4Address } from '@netstack/ip';
+import { addressFamily, formatAddress, type AddressFamily, type IpAddress } from '@netstack/ip';
+import { formatMapped, parseIpv6Literal, unmapIpv4 } from '../ip-literal.js';
 import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack/tcp';
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
 import { kContext, type NetContext } from './context.js';
@@ -39,8 +40,13 @@ export interface ServerOptions {
 
 export interface ListenOptionsNet {
   port?: number | string;
-  /** IPv4 literal: '0.0.0.0' (default) or the stack's own address. */
+  /**
+   * An IP literal: none (or '::') listens on both families on a dual-stack stack (node's
+   * `::`), on IPv4 on an IPv4-only one; '0.0.0.0' IPv4 only; or one of the stack's addresses.
+   */
   host?: string;
+  /** With host '::' (or none): IPv6 only (IPV6_V6ONLY). Default false. */
+  ipv6Only?: boolean;
   backlog?: number;
   /** Aborting closes the server. */
   signal?: AbortSignal;
@@ -75,6 +81,8 @@ export class Server extends EventEmitter {
   readonly #notes: Notifiable = { notifyQueued: false, notify: () => { if (this.#listener !== undefined) this.#onAcceptable(this.#listener); } };
   #address: AddressInfo | undefined = undefined;
   #connections = 0;
+  /** Listening as an AF_INET6 socket that hears IPv4: IPv4 peers reported as `::ffff:a.b.c.d`. */
+  #mapped = false;
   /** Its place in the stack's life (lifetime.ts): ref'd or not, counted, closed by stack.close(). */
   readonly #slot = new HandleSlot({ stackClosed: () => { this.close(); } });
 
@@ -143,12 +151,37 @@ export class Server extends EventEmitter {
       if (typeof options.port !== 'number' && typeof options.port !== 'string') throw invalidArgType('options.port', 'one of type number or string', options.port);
       port = validatePort(options.port, 'options.port');
     }
-    let address: Ipv4Address = 0;
+    validateBoolean(options.ipv6Only, 'options.ipv6Only');
+    // A dual-stack stack listens as node does on Linux: no host is `::`, which hears IPv4
+    // too (IPv4-mapped peers) unless ipv6Only; '0.0.0.0' hears IPv4 only. An IPv4-only
+    // stack keeps its IPv4 wildcard.
+    const dual = ctx.ownAddresses6.length > 0;
+    let address: IpAddress = 0;
     let hostText = '0.0.0.0';
-    if (options.host !== undefined && options.host !== '' && options.host !== '::' && options.host !== '0.0.0.0') {
-      const h = parseHost('options.host', options.host === 'localhost' ? '127.0.0.1' : options.host);
-      address = h.address;
-      hostText = h.text;
+    let family: AddressFamily | undefined;
+    /** Peers reported IPv4-mapped (an AF_INET6 listener's accepted IPv4 connections). */
+    let mapped = false;
+    const host = options.host;
+    if (host === undefined || host === '' || host === '::') {
+      if (dual) {
+        hostText = '::';
+        mapped = options.ipv6Only !== true;
+        if (!mapped) family = 'IPv6';
+      }
+    } else if (host === '0.0.0.0') {
+      if (dual) family = 'IPv4';
+    } else {
+      const v6 = typeof host === 'string' ? parseIpv6Literal(host) : undefined;
+      if (v6 !== undefined) {
+        const v4 = unmapIpv4(v6);
+        if (v4 !== undefined && options.ipv6Only !== true) { address = v4; mapped = true; } else address = v6;
+        // As getsockname(2) gives it back: RFC 5952 text.
+        hostText = mapped ? formatMapped(address) : formatAddress(address);
+      } else {
+        const h = parseHost('options.host', host === 'localhost' ? '127.0.0.1' : host);
+        address = h.address;
+        hostText = h.text;
+      }
     }
     let backlog = NODE_DEFAULT_BACKLOG;
     if (options.backlog !== undefined) {
@@ -162,7 +195,8 @@ export class Server extends EventEmitter {
       process.nextTick(() => this.emit('error', stackClosedError('listen', hostText, port)));
       return this;
     }
-    if (address !== 0 && address !== ctx.ownAddress && address >>> 24 !== 127) {
+    const ours = typeof address === 'number' ? address === 0 || address === ctx.ownAddress || address >>> 24 === 127 : ctx.ownAddresses6.includes(address);
+    if (!ours) {
       process.nextTick(() => this.emit('error', errnoError('EADDRNOTAVAIL', 'listen', hostText, port, true)));
       return this;
     }
@@ -177,7 +211,7 @@ export class Server extends EventEmitter {
     // stack's event queue runs this server (events.ts).
     const notes = this.#notes;
     const handler = { onAcceptable: (): void => ctx.events.post(notes) };
-    const listenOpts = (p: number): ListenOptions => ({ port: p, address, backlog, options: connOptions });
+    const listenOpts = (p: number): ListenOptions => ({ port: p, address, backlog, options: connOptions, ...(family !== undefined ? { family } : {}) });
     try {
       // Port 0: the core picks an ephemeral port (RFC 6056, the TCP layer's allocator).
       this.#listener = ctx.layer.listen(listenOpts(port), handler);
@@ -188,7 +222,8 @@ export class Server extends EventEmitter {
       return this;
     }
     ctx.clock.schedule();
-    this.#address = { address: hostText, family: addressFamily(address), port: this.#listener.port };
+    this.#mapped = mapped;
+    this.#address = { address: hostText, family: mapped || hostText === '::' ? 'IPv6' : addressFamily(address), port: this.#listener.port };
     this.#syncLife();
     const signal = options.signal;
     if (signal !== undefined) {
@@ -210,9 +245,11 @@ export class Server extends EventEmitter {
       if (this.maxConnections && this.#connections >= this.maxConnections) {
         const c = l.accept({});
         if (c === undefined) break;
+        const fmt = this.#mapped ? formatMapped : formatAddress;
+        const fam = (a: IpAddress): AddressFamily => (this.#mapped ? 'IPv6' : addressFamily(a));
         const info: DropInfo = {
-          localAddress: formatAddress(c.localAddress), localPort: c.localPort, localFamily: addressFamily(c.localAddress),
-          remoteAddress: formatAddress(c.remoteAddress), remotePort: c.remotePort, remoteFamily: addressFamily(c.remoteAddress),
+          localAddress: fmt(c.localAddress), localPort: c.localPort, localFamily: fam(c.localAddress),
+          remoteAddress: fmt(c.remoteAddress), remotePort: c.remotePort, remoteFamily: fam(c.remoteAddress),
         };
         // node closes the handle: close(2) -- FIN, or RST if the peer already sent data.
         c.close(ctx.clock.now());
@@ -231,7 +268,7 @@ export class Server extends EventEmitter {
       socket[kAttachAccepted](c, this, () => {
         this.#connections--;
         this.#emitCloseIfDrained();
-      }, o.pauseOnConnect === true);
+      }, o.pauseOnConnect === true, this.#mapped);
       runUserCode(() => this.emit('connection', socket));
     }
   }

@@ -27,7 +27,8 @@ import type { SocketConnectOpts as NetSocketConnectOpts } from 'node:net';
 import { ADDRCONFIG } from 'node:dns';
 import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
-import { addressFamily, formatAddress, parseAddress, type AddressFamily } from '@netstack/ip';
+import { addressFamily, formatAddress, parseAddress, type AddressFamily, type IpAddress } from '@netstack/ip';
+import { formatMapped, parseIpLiteral, parseIpv6Literal, unmapIpv4 } from '../ip-literal.js';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
 import { DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
@@ -149,6 +150,8 @@ export class Socket extends Duplex {
   /** The clock the idle timer was armed on (undefined: none). */
   #timerClock: IdleClock | undefined = undefined;
   #local: AddressInfo | undefined = undefined;
+  /** An AF_INET6 socket: IPv4 addresses reported IPv4-mapped, family 'IPv6'. */
+  #mapped = false;
   #remote: AddressInfo | undefined = undefined;
   /** Where we were asked to connect (for error messages before the peer is known). */
   #target: { address: string; port: number } | undefined = undefined;
@@ -235,17 +238,17 @@ export class Socket extends Duplex {
     // node: `options.host || 'localhost'`; an IP literal skips the lookup.
     const hostText: unknown = opts.host === undefined || opts.host === null || opts.host === '' ? 'localhost' : opts.host;
     if (typeof hostText !== 'string') throw invalidArgType('hostname', 'of type string', hostText);
-    const literal = parseAddress(hostText) !== undefined ? 4 : isIP(hostText);
-    let remote = 0;
+    const literal = parseAddress(hostText) !== undefined ? 4 : parseIpv6Literal(hostText) !== undefined ? 6 : 0;
+    let remote: IpAddress = 0;
     if (literal === 4) {
       remote = parseHost('options.host', hostText).address;
       if (remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) {
         throw invalidArgValue('options.host', opts.host, 'must be a unicast IPv4 address');
       }
     }
-    let localAddress: number | undefined;
+    let localAddress: IpAddress | undefined;
     if (opts.localAddress !== undefined) {
-      const a = typeof opts.localAddress === 'string' ? parseAddress(opts.localAddress) : undefined;
+      const a = typeof opts.localAddress === 'string' ? parseIpLiteral(opts.localAddress) : undefined;
       if (a === undefined) throw codedError(TypeError, 'ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${String(opts.localAddress)}`);
       localAddress = a;
     }
@@ -283,8 +286,11 @@ export class Socket extends Duplex {
     if (literal === 4) {
       process.nextTick(() => this.#startConnect(ctx, remote, port, localAddress, localPort));
     } else if (literal === 6) {
-      // No IPv6 on this stack: what Linux says to a connect(2) without an IPv6 route.
-      process.nextTick(() => { if (this.#connecting && !this.destroyed) this.destroy(errnoError('ENETUNREACH', 'connect', hostText, port)); });
+      process.nextTick(() => {
+        if (!this.#connecting || this.destroyed) return;
+        const ex = this.#connectAddress(ctx, hostText, 6, port, localAddress, localPort);
+        if (ex !== undefined) this.destroy(ex);
+      });
     } else {
       // node calls the lookup from inside connect() (lib/net.js lookupAndConnect).
       const autoSelect = opts.autoSelectFamily ?? getDefaultAutoSelectFamily();
@@ -302,7 +308,7 @@ export class Socket extends Duplex {
   }
 
   /** node's emitLookup (lib/net.js): one address. */
-  #afterLookup(ctx: NetContext, host: string, port: number, localAddress: number | undefined, localPort: number | undefined,
+  #afterLookup(ctx: NetContext, host: string, port: number, localAddress: IpAddress | undefined, localPort: number | undefined,
     err: NodeJS.ErrnoException | null, ip: unknown, addressType: unknown): void {
     this.emit('lookup', err, ip, addressType, host);
     if (!this.#connecting) return; // destroyed while looking up
@@ -414,26 +420,45 @@ export class Socket extends Duplex {
   }
 
   /** node's internalConnect for one resolved address; returns the error of a connect that failed at once. */
-  #connectAddress(ctx: NetContext, ip: string, family: number, port: number, localAddress: number | undefined, localPort: number | undefined): Error | undefined {
-    if (family === 6) return errnoError('ENETUNREACH', 'connect', ip, port);
+  #connectAddress(ctx: NetContext, ip: string, family: number, port: number, localAddress: IpAddress | undefined, localPort: number | undefined): Error | undefined {
+    if (family === 6) {
+      // No IPv6 on this stack: what Linux says to a connect(2) without an IPv6 route.
+      const a = parseIpv6Literal(ip);
+      if (a === undefined || ctx.ownAddresses6.length === 0) return errnoError('ENETUNREACH', 'connect', ip, port);
+      // An AF_INET6 socket towards an IPv4-mapped address speaks IPv4 and reports it mapped.
+      const v4 = unmapIpv4(a);
+      this.#mapped = true;
+      if (v4 !== undefined) {
+        if (v4 === 0 || v4 === 0xffffffff || v4 >>> 28 >= 0xe) return errnoError('ENETUNREACH', 'connect', ip, port);
+        return this.#openConn(ctx, v4, port, localAddress, localPort);
+      }
+      return this.#openConn(ctx, a, port, localAddress, localPort);
+    }
+    this.#mapped = false;
     const remote = parseAddress(ip);
     if (remote === undefined || remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) return errnoError('ENETUNREACH', 'connect', ip, port);
     return this.#openConn(ctx, remote, port, localAddress, localPort);
   }
 
-  #startConnect(ctx: NetContext, remote: number, port: number, localAddress: number | undefined, localPort: number | undefined): void {
+  #startConnect(ctx: NetContext, remote: IpAddress, port: number, localAddress: IpAddress | undefined, localPort: number | undefined): void {
     if (this.destroyed || !this.#connecting) return;
     const ex = this.#openConn(ctx, remote, port, localAddress, localPort);
     if (ex !== undefined) this.destroy(ex);
   }
 
   /** Opens the core connection; returns the error when it cannot even start. */
-  #openConn(ctx: NetContext, remote: number, port: number, localAddress: number | undefined, localPort: number | undefined): Error | undefined {
+  #openConn(ctx: NetContext, remote: IpAddress, port: number, localAddress: IpAddress | undefined, localPort: number | undefined): Error | undefined {
     const target = this.#target!;
     if (ctx.life.closed) return stackClosedError('connect', target.address, target.port);
-    // Ours: the stack's address, or 127/8 (its loopback).
-    if (localAddress !== undefined && localAddress !== 0 && localAddress !== ctx.ownAddress && localAddress >>> 24 !== 127) {
+    // Ours: the stack's address, or 127/8 (its loopback); one of its IPv6 addresses.
+    if (localAddress !== undefined && localAddress !== 0 && (typeof localAddress === 'number'
+      ? localAddress !== ctx.ownAddress && localAddress >>> 24 !== 127
+      : !ctx.ownAddresses6.includes(localAddress))) {
       return errnoError('EADDRNOTAVAIL', 'bind', formatAddress(localAddress), localPort);
+    }
+    if (localAddress !== undefined && localAddress !== 0 && typeof localAddress !== typeof remote) {
+      // bind(2) of one family, connect(2) to the other: Linux's EAFNOSUPPORT / EINVAL; node reports EINVAL.
+      return errnoError('EINVAL', 'connect', target.address, port);
     }
     if (port === 0) {
       // Linux refuses port 0 (the core rejects it as an argument).
@@ -500,8 +525,9 @@ export class Socket extends Duplex {
   }
 
   /** @internal attaches an accepted connection (server.ts). Returns the handler for `listener.accept`. */
-  [kAttachAccepted](conn: TcpConnection, server: AcceptingServer, onDestroyed: () => void, pauseOnConnect: boolean): void {
+  [kAttachAccepted](conn: TcpConnection, server: AcceptingServer, onDestroyed: () => void, pauseOnConnect: boolean, mapped = false): void {
     this.#conn = conn;
+    this.#mapped = mapped;
     this.server = server;
     this.#syncLife();
     this.#onDestroyed = onDestroyed;
@@ -515,8 +541,11 @@ export class Socket extends Duplex {
   get [kHandler](): TcpHandler { return this.#handler; }
 
   #cacheAddresses(c: TcpConnection): void {
-    this.#local = { address: formatAddress(c.localAddress), family: addressFamily(c.localAddress), port: c.localPort };
-    this.#remote = { address: formatAddress(c.remoteAddress), family: addressFamily(c.remoteAddress), port: c.remotePort };
+    // An AF_INET6 socket (dual-stack listener, connect to an IPv6 literal) reports IPv4 mapped.
+    const fmt = this.#mapped ? formatMapped : formatAddress;
+    const fam = (a: IpAddress): AddressFamily => (this.#mapped ? 'IPv6' : addressFamily(a));
+    this.#local = { address: fmt(c.localAddress), family: fam(c.localAddress), port: c.localPort };
+    this.#remote = { address: fmt(c.remoteAddress), family: fam(c.remoteAddress), port: c.remotePort };
   }
 
   // ------------------------------------------------------------------ reading
