@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseIpv6Address } from '@netstack/ip';
 import { TcpLayer } from '../src/index.js';
 import { FakeIp, LOCAL, REMOTE } from './harness.js';
 
@@ -41,5 +42,28 @@ describe('ephemeral ports (RFC 6056 Algorithm 4, keyed by isnKey)', () => {
     const t = layer();
     for (let i = 0; i < N; i++) t.listen({ port: 0 });
     expect(() => t.connect({ remoteAddress: REMOTE, remotePort: 80 }, 0, {})).toThrow(expect.objectContaining({ code: 'EADDRNOTAVAIL' }));
+  });
+
+  it('listen on ANY: both families clash; a family-limited ANY (0.0.0.0 / :: with V6ONLY) clashes with its own family only', () => {
+    const A6 = parseIpv6Address('fd00::2')!;
+    const inUse = (t: TcpLayer, o: Parameters<TcpLayer['listen']>[0]): boolean => {
+      try { t.listen(o); return false; } catch (e) { return (e as { code?: string }).code === 'EADDRINUSE'; }
+    };
+    // A dual ANY holds the port for both families.
+    const d = layer();
+    d.listen({ port: 80 });
+    expect([inUse(d, { port: 80, family: 'IPv4' }), inUse(d, { port: 80, family: 'IPv6' }), inUse(d, { port: 80, address: A6 })]).toEqual([true, true, true]);
+    // IPv6-only ANY beside IPv4-only ANY: both fit; a third of either family, a dual ANY, or an address of either does not.
+    const t = layer();
+    t.listen({ port: 80, family: 'IPv6' });
+    expect(inUse(t, { port: 80, family: 'IPv4' })).toBe(false);
+    expect([inUse(t, { port: 80, family: 'IPv6' }), inUse(t, { port: 80, family: 'IPv4' }), inUse(t, { port: 80 }), inUse(t, { port: 80, address: A6 }), inUse(t, { port: 80, address: LOCAL })])
+      .toEqual([true, true, true, true, true]);
+    // An IPv4-only ANY leaves an IPv6 address free, and the reverse.
+    const u = layer();
+    u.listen({ port: 81, family: 'IPv4' });
+    expect([inUse(u, { port: 81, address: A6 }), inUse(u, { port: 81, address: LOCAL })]).toEqual([false, true]);
+    // `family` only limits ANY: with an address it is ignored.
+    expect(u.listen({ port: 82, address: A6, family: 'IPv4' }).family).toBeUndefined();
   });
 });
