@@ -58,7 +58,8 @@ failures 1, each with one line on stderr.`,
   serve: `Usage: netstack serve [options]
 
 Creates (or attaches to) a TUN device in the current network namespace, gives the
-kernel side an address, and serves from the stack's own address: ICMP echo, UDP
+kernel side an address in each family (IPv4 and IPv6, unless --no-ipv6), and
+serves from the stack's own addresses, over both families: ICMP echo, UDP
 echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
 GET / (a short text), GET /bytes/N (N bytes, byte i = i % 256), POST /sink
 (answers {"bytes":N,"sha256":"..."}). Closed ports answer RST / ICMP port
@@ -68,11 +69,12 @@ SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters now, as a
 
 Options:
 ${DEVICE_HELP}
-  --addr6 ADDR         also serve IPv6 from ADDR (dual stack: ICMPv6 echo, and TCP and
-                       UDP over IPv6), inside --kernel-addr6's prefix (default: IPv4 only)
-  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix, with --addr6 (default
-                       fd07::1/64). Where the namespace has IPv6 off, the stack serves
-                       IPv4 only and says so in one line on stderr
+  --addr6 ADDR         the stack's IPv6 address, inside --kernel-addr6's prefix: the
+                       same services over IPv6 (ICMPv6 echo, UDP, TCP) (default fd07::2)
+  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64).
+                       Where the namespace has IPv6 off, the stack serves IPv4 only and
+                       says so in one line on stderr
+  --no-ipv6            serve IPv4 only (default off: both families)
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -155,6 +157,7 @@ const deviceOptions = {
 
 const serveOptions = {
   ...deviceOptions, stats: { type: 'boolean' }, addr6: { type: 'string' }, 'kernel-addr6': { type: 'string' },
+  'no-ipv6': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
@@ -376,6 +379,20 @@ function ccOption(text: string): 'cubic' | 'newreno' {
   throw new UsageError(`--cc must be cubic or newreno, got '${text}'`);
 }
 
+/**
+ * serve's families: both by default (the stack fd07::2, the kernel side fd07::1/64, beside
+ * IPv4), IPv4 only with --no-ipv6. The IPv6 defaults are applied here, not by parseArgs,
+ * so that --no-ipv6 beside an IPv6 flag the user typed is a usage error.
+ */
+function serveFamilies(v: DeviceValues & { 'no-ipv6'?: boolean | undefined }): DeviceValues {
+  if (v['no-ipv6'] === true) {
+    const typed = v.addr6 !== undefined ? '--addr6' : v['kernel-addr6'] !== undefined ? '--kernel-addr6' : undefined;
+    if (typed !== undefined) throw new UsageError(`--no-ipv6 contradicts ${typed}`);
+    return v;
+  }
+  return { ...v, addr6: v.addr6 ?? 'fd07::2', 'kernel-addr6': v['kernel-addr6'] ?? 'fd07::1/64' };
+}
+
 async function serve(args: string[]): Promise<number> {
   const { values } = parse(args, serveOptions);
   if (values.help) return help('serve');
@@ -385,7 +402,7 @@ async function serve(args: string[]): Promise<number> {
   let stack: Stack;
   let services: Awaited<ReturnType<typeof startServices>>;
   try {
-    stack = await stackFromOptions(values);
+    stack = await stackFromOptions(serveFamilies(values));
     try {
       services = await startServices(stack);
     } catch (err) {
@@ -406,7 +423,7 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`stats ${JSON.stringify(now)}\n`);
   };
   process.on('SIGUSR2', printStats);
-  // Asked for IPv6 where the namespace has it off: IPv4 only, said in one line (not an error).
+  // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
   const kernel6 = link.kernelAddress6.length > 0 ? ` ${link.kernelAddress6.join(' ')}` : '';
   const stack6 = stack.addresses6.length > 0 ? ` ${stack.addresses6.join(' ')}` : '';
