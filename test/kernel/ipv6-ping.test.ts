@@ -123,7 +123,9 @@ describe('netstack serve --addr6 usage errors', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--addr6', 'fd08::2', '--kernel-addr6', 'fd07::1/64'], /^netstack serve: --addr6 fd08::2: fd08::2 is outside the kernel side's IPv6 prefix fd07::1\/64/],
       [['--addr6', 'fd07::zz'], /^netstack serve: --addr6 must be an IPv6 address, got 'fd07::zz'/],
-      [['--kernel-addr6', 'fd07::1/64'], /^netstack serve: --kernel-addr6 needs --addr6 ADDR/],
+      [['--no-ipv6', '--kernel-addr6', 'fd07::1/64'], /^netstack serve: --no-ipv6 contradicts --kernel-addr6/],
+      [['--no-ipv6', '--addr6', 'fd07::2'], /^netstack serve: --no-ipv6 contradicts --addr6/],
+      [['--kernel-addr6', 'fd08::1/64'], /^netstack serve: --addr6 fd07::2: fd07::2 is outside the kernel side's IPv6 prefix fd08::1\/64/],
       [['--addr6', 'fd07::2', '--kernel-addr6', 'fd07::1/200'], /^netstack serve: --kernel-addr6 must hold .* got 'fd07::1\/200'/],
       [['--addr6', 'fd07::1'], /^netstack serve: --addr6 must differ from the kernel side address fd07::1/],
     ];
@@ -155,5 +157,44 @@ describe('netstack serve --addr6 where the namespace has IPv6 off', () => {
     expect(code).toBe(0);
     const stats = JSON.parse(statsLines(server).at(-1)!.slice(6)) as Stats;
     expect(stats['ip6']).toBeUndefined();
+  }, 30_000);
+});
+
+describe('netstack serve with no family flags: both families by default; --no-ipv6: IPv4 only', () => {
+  let ns: Netns;
+  afterAll(async () => { await ns?.close(); });
+
+  it('plain serve: fd07::1/64 and fd07::2 beside IPv4, and the kernel\'s ping -6 answered by netstack', async () => {
+    ns = Netns.create('ip6dflt');
+    ns.runSync('sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    const server = await ns.serve(['--stats']);
+    expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 fd07::2,/);
+    expect(server.stderr).not.toMatch(/IPv4 only/);
+    const r = await ns.run('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd07::2'], { timeoutMs: 15_000 });
+    expect(r.stdout, r.stderr).toMatch(/2 packets transmitted, 2 received/);
+    const { code } = await server.stop();
+    expect(code).toBe(0);
+    const stats = JSON.parse(statsLines(server).at(-1)!.slice(6)) as Stats;
+    expect(n(stats, 'icmp6', 'Icmp6OutEchoReplies')).toBe(2);
+  }, 30_000);
+
+  it('--no-ipv6: IPv4 only, no IPv6 address on either side, no stderr line', async () => {
+    const server = await ns.serve(['--no-ipv6', '--stats']);
+    expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24, stack 10\.7\.0\.2,/);
+    expect(server.stderr).not.toMatch(/IPv4 only/);
+    expect(ns.runSync('ip', ['-6', 'addr', 'show', 'dev', 'tun0'])).not.toMatch(/fd07::/);
+    const { code } = await server.stop();
+    expect(code).toBe(0);
+    const stats = JSON.parse(statsLines(server).at(-1)!.slice(6)) as Stats;
+    expect(stats['ip6']).toBeUndefined();
+  }, 30_000);
+
+  it('plain serve where the namespace has IPv6 off: IPv4 only, said in one line', async () => {
+    ns.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    const server = await ns.serve([]);
+    expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24, stack 10\.7\.0\.2,/);
+    expect(server.stderr.trim().split('\n').filter((l) => /IPv4 only/.test(l))).toHaveLength(1);
+    const { code } = await server.stop();
+    expect(code).toBe(0);
   }, 30_000);
 });

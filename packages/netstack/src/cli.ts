@@ -58,7 +58,8 @@ failures 1, each with one line on stderr.`,
   serve: `Usage: netstack serve [options]
 
 Creates (or attaches to) a TUN device in the current network namespace, gives the
-kernel side an address, and serves from the stack's own address: ICMP echo, UDP
+kernel side an address in each family (IPv4 and IPv6, unless --no-ipv6), and
+serves from the stack's own addresses, over both families: ICMP echo, UDP
 echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
 GET / (a short text), GET /bytes/N (N bytes, byte i = i % 256), POST /sink
 (answers {"bytes":N,"sha256":"..."}). Closed ports answer RST / ICMP port
@@ -68,11 +69,12 @@ SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters now, as a
 
 Options:
 ${DEVICE_HELP}
-  --addr6 ADDR         also serve IPv6 from ADDR (dual stack: ICMPv6 echo, and TCP and
-                       UDP over IPv6), inside --kernel-addr6's prefix (default: IPv4 only)
-  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix, with --addr6 (default
-                       fd07::1/64). Where the namespace has IPv6 off, the stack serves
-                       IPv4 only and says so in one line on stderr
+  --addr6 ADDR         the stack's IPv6 address, inside --kernel-addr6's prefix: the
+                       same services over IPv6 (ICMPv6 echo, UDP, TCP) (default fd07::2)
+  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64).
+                       Where the namespace has IPv6 off, the stack serves IPv4 only and
+                       says so in one line on stderr
+  --no-ipv6            serve IPv4 only (default off: both families)
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -126,10 +128,12 @@ Makes a private network namespace (unshare -n as root, unshare -rn otherwise),
 runs 'netstack serve' inside it, then against the stack: the kernel's own ping
 (56, 1472 and 4000 bytes), a kernel-side UDP echo client, curl (GET /, a 20 MB
 download, a 10 MB POST checked by sha256), nc to TCP echo and a closed port;
-then 'netstack fetch' from a kernel-side node:http server. Prints what happened
-and the stack's counters, checks the capture with tshark (checksum validation on:
-no bad checksum, nothing malformed) when it is installed, keeps the capture, and
-removes everything.
+over IPv6 (fd07::1 -> fd07::2): ping -6 (56 and 4000 bytes) and curl of
+/bytes/100000 checked by sha256, each proved by the stack's own counters; then
+'netstack fetch' from a kernel-side node:http server. Prints what happened and
+the stack's counters, checks the capture with tshark (checksum validation on: no
+bad checksum, nothing malformed, IPv6 packets in it) when it is installed, keeps
+the capture, and removes everything.
 
 Options:
   --pcap FILE          where to keep the capture of 'serve' (default netstack-demo.pcap, here;
@@ -155,6 +159,7 @@ const deviceOptions = {
 
 const serveOptions = {
   ...deviceOptions, stats: { type: 'boolean' }, addr6: { type: 'string' }, 'kernel-addr6': { type: 'string' },
+  'no-ipv6': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
@@ -376,6 +381,20 @@ function ccOption(text: string): 'cubic' | 'newreno' {
   throw new UsageError(`--cc must be cubic or newreno, got '${text}'`);
 }
 
+/**
+ * serve's families: both by default (the stack fd07::2, the kernel side fd07::1/64, beside
+ * IPv4), IPv4 only with --no-ipv6. The IPv6 defaults are applied here, not by parseArgs,
+ * so that --no-ipv6 beside an IPv6 flag the user typed is a usage error.
+ */
+function serveFamilies(v: DeviceValues & { 'no-ipv6'?: boolean | undefined }): DeviceValues {
+  if (v['no-ipv6'] === true) {
+    const typed = v.addr6 !== undefined ? '--addr6' : v['kernel-addr6'] !== undefined ? '--kernel-addr6' : undefined;
+    if (typed !== undefined) throw new UsageError(`--no-ipv6 contradicts ${typed}`);
+    return v;
+  }
+  return { ...v, addr6: v.addr6 ?? 'fd07::2', 'kernel-addr6': v['kernel-addr6'] ?? 'fd07::1/64' };
+}
+
 async function serve(args: string[]): Promise<number> {
   const { values } = parse(args, serveOptions);
   if (values.help) return help('serve');
@@ -385,7 +404,7 @@ async function serve(args: string[]): Promise<number> {
   let stack: Stack;
   let services: Awaited<ReturnType<typeof startServices>>;
   try {
-    stack = await stackFromOptions(values);
+    stack = await stackFromOptions(serveFamilies(values));
     try {
       services = await startServices(stack);
     } catch (err) {
@@ -406,7 +425,7 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`stats ${JSON.stringify(now)}\n`);
   };
   process.on('SIGUSR2', printStats);
-  // Asked for IPv6 where the namespace has it off: IPv4 only, said in one line (not an error).
+  // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
   const kernel6 = link.kernelAddress6.length > 0 ? ` ${link.kernelAddress6.join(' ')}` : '';
   const stack6 = stack.addresses6.length > 0 ? ` ${stack.addresses6.join(' ')}` : '';
@@ -600,6 +619,21 @@ async function demoInside(pcap: string): Promise<number> {
     throw new Error(`netstack serve did not become ready: ${out.trim()}`);
   }
   process.stdout.write(out);
+  const statsCount = (): number => out.split('\n').filter((l) => l.startsWith('stats ')).length;
+  // SIGUSR2: serve prints a 'stats {...}' line of its counters now; resolves with them (2 s bound).
+  const liveStats = (): Promise<DemoStats | undefined> => new Promise((res) => {
+    const before = statsCount();
+    const done = (): void => {
+      clearTimeout(timer);
+      server.stdout.off('data', onData);
+      const line = out.split('\n').filter((l) => l.startsWith('stats ')).at(-1);
+      res(statsCount() > before && line !== undefined ? JSON.parse(line.slice(6)) as DemoStats : undefined);
+    };
+    const onData = (): void => { if (statsCount() > before && out.endsWith('\n')) done(); };
+    const timer = setTimeout(done, 2000);
+    server.stdout.on('data', onData);
+    server.kill('SIGUSR2');
+  });
   let failures = 0;
   process.stdout.write('\n== the kernel\'s ping against the stack (10.7.0.1 -> 10.7.0.2) ==\n');
   for (const size of [56, 1472, 4000]) {
@@ -655,6 +689,42 @@ async function demoInside(pcap: string): Promise<number> {
     if (!refused) failures++;
   }
 
+  process.stdout.write('\n== IPv6: the kernel\'s ping -6 and curl against the stack (fd07::1 -> fd07::2) ==\n');
+  if (!/ stack \S+ fd07::2,/.test(out)) {
+    // serve runs IPv4 only where the namespace has IPv6 off (its stderr line says so above).
+    process.stdout.write('skip IPv6: serve runs IPv4 only in this namespace\n');
+  } else {
+    // netstack's own counters (SIGUSR2 stats before and after) prove the stack answered.
+    const n = (s: DemoStats | undefined, layer: string, key: string): number => s?.[layer]?.[key] ?? 0;
+    const s0 = await liveStats();
+    for (const size of [56, 4000]) {
+      const r = runTool('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', '-s', String(size), 'fd07::2'], 15_000);
+      const summary = r.out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('; ');
+      process.stdout.write(`${ok(r.ok)} ping -6 -s ${String(size).padEnd(4)}  ${summary || r.out.trim()}\n`);
+      if (!r.ok) failures++;
+    }
+    const s1 = await liveStats();
+    const replies = n(s1, 'icmp6', 'Icmp6OutEchoReplies') - n(s0, 'icmp6', 'Icmp6OutEchoReplies');
+    const reasm = n(s1, 'ip6', 'Ip6ReasmOKs') - n(s0, 'ip6', 'Ip6ReasmOKs');
+    const frag = n(s1, 'ip6', 'Ip6FragOKs') - n(s0, 'ip6', 'Ip6FragOKs');
+    // 4 echo replies; the two 4000-byte requests reassembled and their replies fragmented by the stack.
+    const counted = replies >= 4 && reasm >= 2 && frag >= 2;
+    process.stdout.write(`${ok(counted)} netstack counted it: icmp6.Icmp6OutEchoReplies +${replies}, ip6.Ip6ReasmOKs +${reasm}, ip6.Ip6FragOKs +${frag}\n`);
+    if (!counted) failures++;
+    const size = 100_000;
+    const want = createHash('sha256').update(Buffer.from(Array.from({ length: size }, (_, i) => i % 256))).digest('hex');
+    const r = spawnSync('curl', ['-sS', '-g', '-m', '10', `http://[fd07::2]/bytes/${size}`], { timeout: 15_000, maxBuffer: 4 << 20 });
+    const body = r.stdout as Buffer | null;
+    const got = body === null ? '' : createHash('sha256').update(body).digest('hex');
+    const s2 = await liveStats();
+    const opens = n(s2, 'tcp', 'PassiveOpens') - n(s1, 'tcp', 'PassiveOpens');
+    const delivered = n(s2, 'ip6', 'Ip6InDelivers') - n(s1, 'ip6', 'Ip6InDelivers');
+    const good = r.status === 0 && body?.length === size && got === want && opens === 1 && delivered > 0;
+    process.stdout.write(`${ok(good)} curl -g 'http://[fd07::2]/bytes/${size}'  -> ${body?.length ?? 0} bytes${got === want ? ' (sha256 matches)' : ` ${String(r.stderr).trim()}`}; ` +
+      `netstack: tcp.PassiveOpens +${opens}, ip6.Ip6InDelivers +${delivered}\n`);
+    if (!good) failures++;
+  }
+
   process.stdout.write('\n== the stack as a client: netstack fetch from a kernel-side node:http server ==\n');
   {
     // The server says who asked: 10.7.1.1 is the kernel's own address, so a client on the
@@ -680,12 +750,13 @@ async function demoInside(pcap: string): Promise<number> {
 
   server.kill('SIGTERM');
   const code: number | null = await new Promise((res) => server.on('exit', (c) => res(c)));
-  const statsLine = out.split('\n').find((l) => l.startsWith('stats '));
+  // The last stats line: serve's --stats on exit (the earlier ones are the SIGUSR2 snapshots).
+  const statsLine = out.split('\n').filter((l) => l.startsWith('stats ')).at(-1);
   if (statsLine) printCounters(JSON.parse(statsLine.slice(6)));
   const gone = !runTool('ip', ['link', 'show', 'tun0'], 5000).ok;
   process.stdout.write(`\n${ok(code === 0)} serve exited with ${code} on SIGTERM\n${ok(gone)} tun0 removed\n`);
   if (code !== 0 || !gone) failures++;
-  const check = checkCapture(pcap);
+  const check = checkCapture(pcap, / stack \S+ fd07::2,/.test(out));
   process.stdout.write(`${check.ok === undefined ? 'skip' : ok(check.ok)} capture: ${check.detail}\n`);
   if (check.ok === false) failures++;
   process.stdout.write(failures === 0 ? '\ndemo: all checks passed\n' : `\ndemo: ${failures} check(s) failed\n`);
@@ -694,10 +765,11 @@ async function demoInside(pcap: string): Promise<number> {
 
 /**
  * tshark's verdict on a capture, checksum validation on: packets, TCP packets, and frames
- * with a bad IPv4/TCP/UDP/ICMP checksum, a malformed packet or an expert error (must be 0).
+ * with a bad IPv4/TCP/UDP/ICMP/ICMPv6 checksum, a malformed packet or an expert error (must be 0);
+ * with want6 (serve ran both families), IPv6 packets must be in it.
  * ok undefined when tshark is not installed (said, not hidden).
  */
-function checkCapture(file: string): { ok: boolean | undefined; detail: string } {
+function checkCapture(file: string, want6: boolean): { ok: boolean | undefined; detail: string } {
   if (spawnSync('sh', ['-c', 'command -v tshark']).status !== 0) return { ok: undefined, detail: 'tshark not installed, not checked (apt-get install tshark)' };
   const count = (filter: string): number | undefined => {
     const r = spawnSync('tshark', ['-r', file, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
@@ -706,9 +778,12 @@ function checkCapture(file: string): { ok: boolean | undefined; detail: string }
   };
   const all = count('');
   const tcp = count('tcp');
-  const bad = count('_ws.expert.severity >= "Error" || _ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad"');
-  if (all === undefined || tcp === undefined || bad === undefined) return { ok: false, detail: `tshark could not read ${file}` };
-  return { ok: bad === 0 && all > 0, detail: `tshark with checksum validation: ${all} packets (${tcp} TCP), ${bad} with a bad checksum, malformed or an expert error` };
+  const ip6 = count('ipv6');
+  const bad = count('_ws.expert.severity >= "Error" || _ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad" || icmpv6.checksum.status == "Bad"');
+  if (all === undefined || tcp === undefined || ip6 === undefined || bad === undefined) return { ok: false, detail: `tshark could not read ${file}` };
+  // IPv6 packets must be in it when serve ran both families (then the demo's IPv6 checks ran).
+  const ok = bad === 0 && all > 0 && (!want6 || ip6 > 0);
+  return { ok, detail: `tshark with checksum validation: ${all} packets (${tcp} TCP, ${ip6} IPv6), ${bad} with a bad checksum, malformed or an expert error` };
 }
 
 function printCounters(stats: Record<string, unknown>): void {
@@ -721,6 +796,8 @@ function printCounters(stats: Record<string, unknown>): void {
     process.stdout.write(`${layer.padEnd(6)} ${parts.join(' ') || '(all zero)'}\n`);
   }
 }
+
+type DemoStats = Record<string, Record<string, number> | undefined>;
 
 interface EchoResult { ok: boolean; detail: string; error?: string }
 
