@@ -33,7 +33,7 @@
 import {
   BROADCAST, formatAddress, isBroadcast, isMulticast, parseAddress, prefixMask, sameSubnet, type Ipv4Address, type IpAddress,
 } from './address.js';
-import { codedError } from './errors.js';
+import { checkInteger, codedError } from './errors.js';
 import {
   IPV4_MAX_PAYLOAD, IPV4_MAX_TOTAL_LEN, IPV4_MIN_HEADER_LEN, IPV4_MIN_MTU, emitIpv4, emptyIpv4Repr, parseIpv4,
   type Ipv4Repr,
@@ -46,6 +46,7 @@ import type {
   ErrorReporter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,
 } from './registration.js';
+import { TransportTable } from './transports.js';
 
 export type Ipv4Limits = ReassemblyLimits & PmtuLimits;
 
@@ -123,10 +124,9 @@ function toAddress(name: string, v: unknown): Ipv4Address {
   throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be a number or a string`);
 }
 
+/** `checkInteger` (errors.ts) with the name first, as this file's calls read. */
 function checkInt(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be a number`);
-  if (!Number.isInteger(v) || v < min || v > max) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `${name} must be an integer in ${min}..${max}; got ${v}`);
-  return v;
+  return checkInteger(v, name, min, max);
 }
 
 /** A host address per RFC 1122 §3.2.1.3: not 0, 127/8, multicast or class E/broadcast. */
@@ -154,7 +154,7 @@ export class Ipv4Layer implements IpOutput {
   private readonly c: Ipv4Counters = newIpv4Counters();
   private readonly reasm: Reassembler;
   private readonly pmtu: PmtuCache;
-  private readonly transports: (TransportProtocol | undefined)[] = new Array<TransportProtocol | undefined>(256).fill(undefined);
+  private readonly transports = new TransportTable();
   private reporter: ErrorReporter | undefined;
   private readonly defaultTtl: number;
   private ident: number;
@@ -221,16 +221,12 @@ export class Ipv4Layer implements IpOutput {
 
   /** Installs the transport for `t.protocol`. Throws ERR_INVALID_STATE if another one holds it. */
   register(t: TransportProtocol): void {
-    if (typeof t !== 'object' || t === null || typeof t.receive !== 'function') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'transport must be a TransportProtocol');
-    const p = checkInt('transport.protocol', t.protocol, 0, 255);
-    const held = this.transports[p];
-    if (held !== undefined && held !== t) throw codedError(Error, 'ERR_INVALID_STATE', `protocol ${p} already has a transport`);
-    this.transports[p] = t;
+    this.transports.register(t);
   }
 
   /** Removes the transport for `protocol` (no-op when none). */
   unregister(protocol: number): void {
-    this.transports[checkInt('protocol', protocol, 0, 255)] = undefined;
+    this.transports.unregister(protocol);
   }
 
   /** Installs (or, with undefined, removes) the ICMP error sender. */
@@ -513,7 +509,7 @@ export class Ipv4Layer implements IpOutput {
     this.fillDatagram(dg, r, bytes, reassembled, s.views);
     dg.checksumVerified = verified;
     if (verified) this.c.InChecksumVerified++;
-    const t = this.transports[r.protocol];
+    const t = this.transports.slots[r.protocol];
     if (t === undefined) {
       this.c.InUnknownProtos++;
       this.c.dropped.InUnknownProtos++;
@@ -571,7 +567,7 @@ export class Ipv4Layer implements IpOutput {
       const mtu = e.nextHopMtu > 0 ? e.nextHopMtu : plateauBelow(e.originalLength !== undefined && e.originalLength > 0 ? e.originalLength : current);
       if (this.pmtu.lower(e.dst, mtu, current, now)) this.c.PmtuUpdates++;
     }
-    const t = this.transports[e.protocol & 0xff];
+    const t = this.transports.slots[e.protocol & 0xff];
     if (t === undefined || t.receiveError === undefined) {
       this.c.dropped.ErrorNoTransport++;
       return;

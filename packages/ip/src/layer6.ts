@@ -41,7 +41,7 @@
  *   IPv6 partial checksum are for the stack integration).
  */
 import { IPV6_ANY, formatAddress, isMulticast, parseIpv6Address, type IpAddress, type Ipv6Address } from './address.js';
-import { codedError } from './errors.js';
+import { checkInteger, codedError } from './errors.js';
 import {
   IPV6_HEADER_LEN, IPV6_MAX_FLOW_LABEL, IPV6_MAX_PAYLOAD, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PARSE_DROP_REASON,
   emitIpv6, emptyIpv6Repr, parseIpv6, type Ipv6DropReason, type Ipv6Repr,
@@ -64,6 +64,7 @@ import type {
   TransportProtocol,
 } from './registration.js';
 import { fmix, mix, word } from './hash.js';
+import { TransportTable } from './transports.js';
 
 export type Ipv6Limits = ReassemblyLimits & PmtuLimits;
 
@@ -142,10 +143,9 @@ function newChain(): Ipv6ExtChain {
   return { upperProtocol: 0, upperOffset: 0, nextHeaderField: 0, end: 0, headers: 0, fragment: undefined };
 }
 
+/** `checkInteger` (errors.ts) with the name first, as this file's calls read. */
 function checkInt(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be a number`);
-  if (!Number.isInteger(v) || v < min || v > max) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `${name} must be an integer in ${min}..${max}; got ${v}`);
-  return v;
+  return checkInteger(v, name, min, max);
 }
 
 function isIpv6(v: unknown): v is Ipv6Address {
@@ -211,7 +211,7 @@ export class Ipv6Layer implements IpOutput {
   /** The reassembler belongs to the IPv4 layer, which polls it. */
   private readonly sharedReasm: boolean;
   private readonly pmtu: PmtuCache;
-  private readonly transports: (TransportProtocol | undefined)[] = new Array<TransportProtocol | undefined>(256).fill(undefined);
+  private readonly transports = new TransportTable();
   private reporter: ErrorReporter6 | undefined;
   private readonly defaultHopLimit: number;
   private readonly groups: Set<Ipv6Address>;
@@ -304,16 +304,14 @@ export class Ipv6Layer implements IpOutput {
 
   // ---- registration -------------------------------------------------------------
 
+  /** Installs the transport for `t.protocol`. Throws ERR_INVALID_STATE if another one holds it. */
   register(t: TransportProtocol): void {
-    if (typeof t !== 'object' || t === null || typeof t.receive !== 'function') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'transport must be a TransportProtocol');
-    const p = checkInt('transport.protocol', t.protocol, 0, 255);
-    const held = this.transports[p];
-    if (held !== undefined && held !== t) throw codedError(Error, 'ERR_INVALID_STATE', `protocol ${p} already has a transport`);
-    this.transports[p] = t;
+    this.transports.register(t);
   }
 
+  /** Removes the transport for `protocol` (no-op when none). */
   unregister(protocol: number): void {
-    this.transports[checkInt('protocol', protocol, 0, 255)] = undefined;
+    this.transports.unregister(protocol);
   }
 
   /** Installs (or, with undefined, removes) the ICMPv6 error sender. */
@@ -775,7 +773,7 @@ export class Ipv6Layer implements IpOutput {
     // Dispatch to the upper-layer protocol.
     const dg = this.fillDatagram(s.dg, r, bytes, w.upperProtocol, w.upperOffset, reassembled, s.views);
     dg.checksumVerified = verified;
-    const t = this.transports[w.upperProtocol];
+    const t = this.transports.slots[w.upperProtocol];
     if (t === undefined) {
       c.Ip6InUnknownProtos++;
       c.dropped.Ip6InUnknownProtos++;
@@ -824,7 +822,7 @@ export class Ipv6Layer implements IpOutput {
       const mtu = Math.max(IPV6_MIN_MTU, e.nextHopMtu);
       if (this.pmtu.lower(e.dst, mtu, current, now)) this.c.Ip6PmtuUpdates++;
     }
-    const t = this.transports[e.protocol & 0xff];
+    const t = this.transports.slots[e.protocol & 0xff];
     if (t === undefined || t.receiveError === undefined) {
       this.c.dropped.Ip6ErrorNoTransport++;
       return;
