@@ -47,6 +47,7 @@ import type {
   TransportProtocol,
 } from './registration.js';
 import { TransportTable } from './transports.js';
+import { LoopbackQueue } from './loopback.js';
 
 export type Ipv4Limits = ReassemblyLimits & PmtuLimits;
 
@@ -75,8 +76,6 @@ export const LOOPBACK_ADDRESS: Ipv4Address = 0x7f000001;
 /** Linux's lo MTU is 65536; an IPv4 datagram is at most 65535 bytes. */
 const LOOPBACK_MTU = IPV4_MAX_TOTAL_LEN;
 /** Datagrams the loopback queue holds at most (Linux's netdev_max_backlog), and bytes. */
-const LOOPBACK_MAX_PACKETS = 1000;
-const LOOPBACK_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Per-nesting-depth receive scratch (allocated once per depth). */
 interface InScratch {
@@ -170,8 +169,7 @@ export class Ipv4Layer implements IpOutput {
   private readonly onExpired = (first: Uint8Array, now: number): void => this.reassemblyTimedOut(first, now);
   private readonly onLoopback: (() => void) | undefined;
   /** Datagrams looped back, not yet received (copies), and their bytes. */
-  private loopQueue: Uint8Array[] = [];
-  private loopBytes = 0;
+  private readonly loopQueue = new LoopbackQueue();
 
   constructor(options: Ipv4LayerOptions) {
     if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
@@ -420,10 +418,8 @@ export class Ipv4Layer implements IpOutput {
    * `onLoopback`). Returns how many.
    */
   deliverLoopback(now: number): number {
-    const q = this.loopQueue;
-    if (q.length === 0) return 0;
-    this.loopQueue = [];
-    this.loopBytes = 0;
+    if (this.loopQueue.length === 0) return 0;
+    const q = this.loopQueue.take();
     const s = this.inScratch[this.inDepth] ?? this.newInScratch();
     this.inDepth++;
     try {
@@ -441,14 +437,12 @@ export class Ipv4Layer implements IpOutput {
   /** Queues a copy of a datagram for ourselves. */
   private loop(datagram: Uint8Array): SendError | undefined {
     const c = this.c;
-    if (this.loopQueue.length >= LOOPBACK_MAX_PACKETS || this.loopBytes + datagram.length > LOOPBACK_MAX_BYTES) {
+    if (!this.loopQueue.push(datagram)) {
       c.OutDiscards++;
       c.dropped.OutLoopbackDiscards++;
       return 'ENOBUFS';
     }
     c.OutLoopback++;
-    this.loopQueue.push(datagram.slice());
-    this.loopBytes += datagram.length;
     if (this.loopQueue.length === 1) this.onLoopback!();
     return undefined;
   }

@@ -65,6 +65,7 @@ import type {
 } from './registration.js';
 import { fmix, mix, word } from './hash.js';
 import { TransportTable } from './transports.js';
+import { LoopbackQueue } from './loopback.js';
 
 export type Ipv6Limits = ReassemblyLimits & PmtuLimits;
 
@@ -102,8 +103,6 @@ export function solicitedNodeGroup(a: Ipv6Address): Ipv6Address {
 
 /** Linux's lo: 65536; a datagram carries at most 65535 payload bytes. */
 const LOOPBACK_MTU = 65535;
-const LOOPBACK_MAX_PACKETS = 1000;
-const LOOPBACK_MAX_BYTES = 16 * 1024 * 1024;
 const MAX_HEADROOM = 64;
 /** IPv6 header + Fragment header: where the payload is written in the output buffer. */
 const FRAG_HDRS = IPV6_HEADER_LEN + IPV6_FRAGMENT_HEADER_LEN;
@@ -233,8 +232,7 @@ export class Ipv6Layer implements IpOutput {
   private readonly onLoopback: (() => void) | undefined;
   private lastRouteDst: Ipv6Address | undefined = undefined;
   private lastRoute: Ipv6Address | undefined = undefined;
-  private loopQueue: Uint8Array[] = [];
-  private loopBytes = 0;
+  private readonly loopQueue = new LoopbackQueue();
 
   constructor(options: Ipv6LayerOptions) {
     if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
@@ -550,14 +548,12 @@ export class Ipv6Layer implements IpOutput {
 
   private loop(datagram: Uint8Array): SendError | undefined {
     const c = this.c;
-    if (this.loopQueue.length >= LOOPBACK_MAX_PACKETS || this.loopBytes + datagram.length > LOOPBACK_MAX_BYTES) {
+    if (!this.loopQueue.push(datagram)) {
       c.Ip6OutDiscards++;
       c.dropped.Ip6OutLoopbackDiscards++;
       return 'ENOBUFS';
     }
     c.Ip6OutLoopback++;
-    this.loopQueue.push(datagram.slice());
-    this.loopBytes += datagram.length;
     if (this.loopQueue.length === 1) this.onLoopback!();
     return undefined;
   }
@@ -568,10 +564,8 @@ export class Ipv6Layer implements IpOutput {
 
   /** Receives the datagrams queued for ourselves when called; returns how many. */
   deliverLoopback(now: number): number {
-    const q = this.loopQueue;
-    if (q.length === 0) return 0;
-    this.loopQueue = [];
-    this.loopBytes = 0;
+    if (this.loopQueue.length === 0) return 0;
+    const q = this.loopQueue.take();
     const s = this.inScratch[this.inDepth] ?? this.newInScratch();
     this.inDepth++;
     try {
