@@ -9,9 +9,8 @@
  * one line, ENETUNREACH (as Linux's ping -6 says "Network is unreachable"). Bounded: -c 3, -W 2.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netns, cli } from './netns.js';
+import { Netns, cli, statCount, type Stats } from './netns.js';
 
-type Stats = Record<string, Record<string, number>>;
 
 function snmp6(ns: Netns): Record<string, number> {
   const out: Record<string, number> = {};
@@ -28,7 +27,7 @@ function statsOf(stdout: string): Stats {
   return JSON.parse(line.slice(6)) as Stats;
 }
 
-const n = (s: Stats, layer: string, key: string): number => s[layer]?.[key] ?? 0;
+const n = statCount;
 
 describe('netstack ping over IPv6 to the kernel side', () => {
   let ns: Netns;

@@ -10,22 +10,10 @@
  * stack serves IPv4 only and says so in one line. Every ping is bounded (-c, -W, timeouts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netns, cli, type Server } from './netns.js';
+import { Netns, cli, type Server, liveStats, statsLines, statCount, type Stats } from './netns.js';
 
-type Stats = Record<string, Record<string, number>>;
-const statsLines = (s: Server): string[] => s.stdout.split('\n').filter((l) => l.startsWith('stats '));
 
-/** SIGUSR2 to `netstack serve`: it prints its counters; resolves with them (bounded wait). */
-async function liveStats(s: Server): Promise<Stats> {
-  const before = statsLines(s).length;
-  s.child.kill('SIGUSR2');
-  for (let i = 0; i < 200 && statsLines(s).length === before; i++) await new Promise((r) => setTimeout(r, 10));
-  const lines = statsLines(s);
-  if (lines.length === before) throw new Error(`no stats line after SIGUSR2: ${s.stderr.slice(-300)}`);
-  return JSON.parse(lines[lines.length - 1]!.slice(6)) as Stats;
-}
-
-const n = (s: Stats, layer: string, key: string): number => s[layer]?.[key] ?? 0;
+const n = statCount;
 
 /** /proc/net/snmp6 of the namespace as { Icmp6InEchoReplies: n, ... }. */
 function snmp6(ns: Netns): Record<string, number> {

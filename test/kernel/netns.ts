@@ -184,3 +184,24 @@ export class Server {
     return this.exited;
   }
 }
+
+/** `netstack serve --stats` counters: { layer: { counter: n } } (flattened keys, e.g. 'dropped.NoSocket'). */
+export type Stats = Record<string, Record<string, number>>;
+
+/** The `stats {...}` lines `netstack serve` printed so far (one per SIGUSR2, one at exit). */
+export function statsLines(s: Server): string[] {
+  return s.stdout.split('\n').filter((l) => l.startsWith('stats '));
+}
+
+/** SIGUSR2 to `netstack serve`: it prints its counters; resolves with them (bounded wait, 2 s). */
+export async function liveStats(s: Server): Promise<Stats> {
+  const before = statsLines(s).length;
+  s.child.kill('SIGUSR2');
+  for (let i = 0; i < 200 && statsLines(s).length === before; i++) await new Promise((r) => setTimeout(r, 10));
+  const lines = statsLines(s);
+  if (lines.length === before) throw new Error(`no stats line after SIGUSR2: ${s.stderr.slice(-300)}`);
+  return JSON.parse(lines[lines.length - 1]!.slice(6)) as Stats;
+}
+
+/** One counter of a stats snapshot, 0 when absent. */
+export const statCount = (s: Stats, layer: string, key: string): number => s[layer]?.[key] ?? 0;

@@ -7,21 +7,10 @@
  * (SIGUSR2 stats: tcp PassiveOpens +2, ip6 Ip6InReceives grew). Every wait is bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netns, type Server } from './netns.js';
+import { Netns, type Server, liveStats, statCount } from './netns.js';
 
-type Stats = Record<string, Record<string, number>>;
-const statsLines = (s: Server): string[] => s.stdout.split('\n').filter((l) => l.startsWith('stats '));
 
-async function liveStats(s: Server): Promise<Stats> {
-  const before = statsLines(s).length;
-  s.child.kill('SIGUSR2');
-  for (let i = 0; i < 200 && statsLines(s).length === before; i++) await new Promise((r) => setTimeout(r, 10));
-  const lines = statsLines(s);
-  if (lines.length === before) throw new Error(`no stats line after SIGUSR2: ${s.stderr.slice(-300)}`);
-  return JSON.parse(lines[lines.length - 1]!.slice(6)) as Stats;
-}
-
-const n = (s: Stats, layer: string, key: string): number => s[layer]?.[key] ?? 0;
+const n = statCount;
 
 /** Kernel-side: one echo round per host, all at once; one JSON line with what each saw. */
 const CLIENT = `

@@ -13,8 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPcap } from '@netstack/tun';
-import { Netns, repoRoot } from './netns.js';
-import type { Server } from './netns.js';
+import { Netns, repoRoot, liveStats, statsLines } from './netns.js';
 
 const STACK = '10.7.0.2';
 const N = 8_000_000;
@@ -26,18 +25,6 @@ function patternSha(n: number): string {
   for (let i = 0; i < chunk.length; i++) chunk[i] = i & 0xff;
   for (let done = 0; done < n; done += chunk.length) h.update(chunk.subarray(0, Math.min(chunk.length, n - done)));
   return h.digest('hex');
-}
-
-const statsLines = (s: Server): string[] => s.stdout.split('\n').filter((l) => l.startsWith('stats '));
-
-/** SIGUSR2 to `netstack serve`: it prints its counters; resolves with them (bounded wait). */
-async function liveStats(s: Server): Promise<Record<string, Record<string, number>>> {
-  const before = statsLines(s).length;
-  s.child.kill('SIGUSR2');
-  for (let i = 0; i < 200 && statsLines(s).length === before; i++) await new Promise((r) => setTimeout(r, 10));
-  const lines = statsLines(s);
-  if (lines.length === before) throw new Error(`no stats line after SIGUSR2: ${s.stderr.slice(-300)}`);
-  return JSON.parse(lines[lines.length - 1]!.slice(6));
 }
 
 interface Seg { t: number; fromStack: boolean; seq: number; ack: number; flags: number; window: number; len: number }
