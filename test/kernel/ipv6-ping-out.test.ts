@@ -33,7 +33,7 @@ describe('netstack ping over IPv6 to the kernel side', () => {
   let ns: Netns;
   beforeAll(() => {
     ns = Netns.create('ip6pingout');
-    ns.runSync('sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(false);
   });
   afterAll(async () => { await ns?.close(); });
 
@@ -81,7 +81,7 @@ describe('netstack ping -6 where the namespace has IPv6 off', () => {
 
   it('exit 1, one line, ENETUNREACH; no device left', async () => {
     ns = Netns.create('ip6pingoff');
-    ns.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(true);
     const r = await ns.run(process.execPath, [cli, 'ping', '-6', '-c', '1', '-W', '1'], { timeoutMs: 15_000 });
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('netstack ping:'));

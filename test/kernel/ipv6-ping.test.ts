@@ -31,7 +31,7 @@ describe('the kernel\'s ping -6 answered by netstack serve --addr6', () => {
   beforeAll(async () => {
     ns = Netns.create('ip6ping');
     // This namespace only (net.ipv6 sysctls are per namespace): IPv6 on, whatever the host's defaults.
-    ns.runSync('sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(false);
     server = await ns.serve(['--addr6', 'fd07::2', '--kernel-addr6', 'fd07::1/64', '--stats']);
   }, 30_000);
   afterAll(async () => { await ns?.close(); });
@@ -133,7 +133,7 @@ describe('netstack serve --addr6 where the namespace has IPv6 off', () => {
 
   it('serves IPv4 only and says so in one line on stderr; not an error', async () => {
     ns = Netns.create('ip6off');
-    ns.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(true);
     const server = await ns.serve(['--addr6', 'fd07::2', '--stats']);
     expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24, stack 10\.7\.0\.2,/);
     expect(server.stderr.trim().split('\n').filter((l) => /IPv4 only/.test(l))).toEqual([
@@ -154,7 +154,7 @@ describe('netstack serve with no family flags: both families by default; --no-ip
 
   it('plain serve: fd07::1/64 and fd07::2 beside IPv4, and the kernel\'s ping -6 answered by netstack', async () => {
     ns = Netns.create('ip6dflt');
-    ns.runSync('sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(false);
     const server = await ns.serve(['--stats']);
     expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 fd07::2,/);
     expect(server.stderr).not.toMatch(/IPv4 only/);
@@ -178,7 +178,7 @@ describe('netstack serve with no family flags: both families by default; --no-ip
   }, 30_000);
 
   it('plain serve where the namespace has IPv6 off: IPv4 only, said in one line', async () => {
-    ns.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(true);
     const server = await ns.serve([]);
     expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24, stack 10\.7\.0\.2,/);
     expect(server.stderr.trim().split('\n').filter((l) => /IPv4 only/.test(l))).toHaveLength(1);

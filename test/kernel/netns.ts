@@ -60,6 +60,12 @@ export class Netns {
     });
   }
 
+  /** Turns IPv6 on (false) or off (true) for the namespace and the devices made in it afterwards (net.ipv6.conf.{all,default}.disable_ipv6). */
+  setIpv6Disabled(disabled: boolean): void {
+    const v = disabled ? 1 : 0;
+    this.runSync('sh', ['-c', `echo ${v} > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo ${v} > /proc/sys/net/ipv6/conf/default/disable_ipv6`]);
+  }
+
   runSync(cmd: string, args: string[]): string {
     const r = spawnSync('ip', ['netns', 'exec', this.name, cmd, ...args], { encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${this.name}: ${r.stderr?.trim() || r.error?.message || `status ${r.status}`}`);

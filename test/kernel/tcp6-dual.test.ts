@@ -36,7 +36,7 @@ describe('a dual-stack node:net listener from the kernel side', () => {
   let server: Server;
   beforeAll(async () => {
     ns = Netns.create('tcp6d');
-    ns.runSync('sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(false);
     server = await ns.serve(['--addr6', 'fd07::2', '--kernel-addr6', 'fd07::1/64', '--stats']);
   }, 30_000);
   afterAll(async () => { await ns?.close(); });

@@ -49,7 +49,7 @@ describe('UDP echo over IPv6 from a kernel-side udp6 client', () => {
   let server: Server;
   beforeAll(async () => {
     ns = Netns.create('udp6');
-    ns.runSync('sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    ns.setIpv6Disabled(false);
     server = await ns.serve(['--addr6', 'fd07::2', '--kernel-addr6', 'fd07::1/64', '--stats']);
   }, 30_000);
   afterAll(async () => { await ns?.close(); });
