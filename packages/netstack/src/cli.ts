@@ -84,13 +84,15 @@ Pings HOST (default: the kernel side, 10.7.0.1) from the stack, through a TUN
 device it creates in the current network namespace.
 
 HOST is an IPv4 address, localhost (the stack's own loopback, 127.0.0.1), or a
-name with --dns; or an IPv6 address (ICMPv6 echo, RFC 4443): then the stack has
-IPv6 too (--addr6, default fd07::2; the kernel side --kernel-addr6, default
-fd07::1/64), and -6 with no HOST pings the kernel side's IPv6 address.
+name with --dns (its A record); or an IPv6 address (ICMPv6 echo, RFC 4443), or a
+name with -6 and --dns (its AAAA record): then the stack has IPv6 too (--addr6,
+default fd07::2; the kernel side --kernel-addr6, default fd07::1/64), and -6 with
+no HOST pings the kernel side's IPv6 address (-6 localhost: ::1).
 
 Options:
-  -6, --ipv6           ping over IPv6 (HOST, if given, must be an IPv6 address)
-                       (default: IPv6 when HOST is an IPv6 address, else IPv4)
+  -6, --ipv6           ping over IPv6 (HOST, if given, an IPv6 address or a name,
+                       resolved to its AAAA record) (default: IPv6 when HOST is an
+                       IPv6 address, else IPv4)
   --addr6 ADDR         the stack's IPv6 address (default fd07::2 when pinging IPv6)
   --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -c, --count N        number of echo requests, 1..1000000 (default 4)
@@ -98,25 +100,34 @@ Options:
   -i, --interval SECONDS  interval (default 1)
   -W, --wait SECONDS   time to wait for each reply (default 1)
   --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
-                       (an IPv4 address[:port]; repeat for more), or 'host' for the
-                       host's resolver (default: none, addresses and localhost only)
+                       (an IPv4 address[:port]; repeat for more; A records, AAAA
+                       with -6), or 'host' for the host's resolver (default: none,
+                       addresses and localhost only)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stdout (default off)
 ${DEVICE_HELP}
   -h, --help           this help`,
   fetch: `Usage: netstack fetch [options] URL
 
-Fetches URL (http://HOST[:PORT]/path: an IPv4 address, or a name with --dns) with
-node:http over the stack's TCP, through a TUN device it creates in the current
-network namespace. The body goes to stdout (or -o FILE); the status line, size,
-time and sha256 go to stderr.
+Fetches URL (http://HOST[:PORT]/path: an IPv4 address, an IPv6 address in
+brackets as http://[fd07::1]:8080/, or a name with --dns) with node:http over
+the stack's TCP, through a TUN device it creates in the current network
+namespace. An IPv6 URL (or -6) gives the stack IPv6 too (--addr6, default fd07::2;
+the kernel side --kernel-addr6, default fd07::1/64). The body goes to stdout (or
+-o FILE); the status line, size, time and sha256 go to stderr.
 
 Options:
+  -6, --ipv6           fetch over IPv6: the URL's host an IPv6 address, or a name
+                       resolved to its AAAA record (default: IPv6 when the URL's
+                       host is an IPv6 address, else IPv4)
+  --addr6 ADDR         the stack's IPv6 address (default fd07::2 when fetching over IPv6)
+  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
   --dns SERVER         resolve the URL's name with the stack's own resolver asking
-                       SERVER over the stack (an IPv4 address[:port]; repeat for more),
-                       or 'host' for the host's resolver (default: none)
+                       SERVER over the stack (an IPv4 address[:port]; repeat for more;
+                       A records, AAAA with -6), or 'host' for the host's resolver
+                       (default: none)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stderr (default off): tcp.ActiveOpens shows the request
                        went through the stack
@@ -179,6 +190,9 @@ const pingOptions = {
 const fetchOptions = {
   ...deviceOptions,
   ...dnsOption,
+  ipv6: { type: 'boolean', short: '6' },
+  addr6: { type: 'string' },
+  'kernel-addr6': { type: 'string' },
   stats: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   'max-time': { type: 'string', short: 'm', default: '30' },
@@ -451,9 +465,10 @@ async function ping(args: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`ping takes one HOST, got ${positionals.length}`);
   // IPv6 (RFC 4443 echo) when asked (-6, --addr6) or when HOST is an IPv6 literal: the stack gets
   // an IPv6 address as serve's --addr6 gives it one (default fd07::2, kernel side fd07::1/64).
+  // A name with -6 is resolved to its AAAA records, without to its A records (--dns).
   const v6 = values.ipv6 === true || values.addr6 !== undefined || (positionals[0] !== undefined && isIP(positionals[0]) === 6);
-  if (v6 && positionals[0] !== undefined && isIP(positionals[0]) !== 6) {
-    throw new UsageError(`with -6 or --addr6, HOST must be an IPv6 address, got '${positionals[0]}'`);
+  if (v6 && positionals[0] !== undefined && isIP(positionals[0]) === 4) {
+    throw new UsageError(`with -6 or --addr6, HOST must be an IPv6 address or a name, got '${positionals[0]}'`);
   }
   const kernel6 = values['kernel-addr6'] ?? 'fd07::1/64';
   const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
@@ -462,9 +477,9 @@ async function ping(args: string[]): Promise<number> {
   const size = intOption('-s', values.size, 0, v6 ? 65527 : 65507);
   const intervalMs = numOption('-i', values.interval, 0, 3600) * 1000;
   const timeout = numOption('-W', values.wait, 0.001, 3600) * 1000;
-  // A name needs a resolver (--dns); 'localhost' is the stack's own loopback, 127.0.0.1.
-  if (host === 'localhost') host = '127.0.0.1';
-  if (!v6 && !isIPv4(host) && (values.dns === undefined || isIP(host) !== 0)) {
+  // A name needs a resolver (--dns); 'localhost' is the stack's own loopback, 127.0.0.1 (::1 with -6).
+  if (host === 'localhost') host = v6 ? '::1' : '127.0.0.1';
+  if (isIP(host) === 0 && values.dns === undefined) {
     throw new UsageError(`HOST must be an IPv4 or IPv6 address (or a name, with --dns), got '${host}'`);
   }
   if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
@@ -482,9 +497,9 @@ async function ping(args: string[]): Promise<number> {
   const rtts: number[] = [];
   let name = host;
   if (isIP(name) === 0) {
-    // A name: resolved by the stack (--dns), as ping resolves before its first echo.
+    // A name: resolved by the stack (--dns), as ping resolves before its first echo: AAAA with -6, else A.
     try {
-      host = (await stack.dns.promises.lookup(name, { family: 4 }) as { address: string }).address;
+      host = (await stack.dns.promises.lookup(name, { family: v6 ? 6 : 4 }) as { address: string }).address;
     } catch (err) {
       signals.cancel();
       await closeStack(stack);
@@ -535,13 +550,27 @@ async function fetchCmd(args: string[]): Promise<number> {
   }
   if (url.protocol !== 'http:') throw new UsageError(`only http:// URLs, got '${url.protocol}'`);
   const timeoutMs = numOption('-m', values['max-time'], 0.001, 3600) * 1000;
-  const stack = await stackFromOptions(values);
-  const host = url.hostname;
+  // WHATWG URL keeps an IPv6 literal's brackets in hostname: http://[fd07::1]:8080/.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  // IPv6 as ping's: asked for (-6, --addr6) or an IPv6 literal in the URL; a name with -6 is
+  // resolved to its AAAA records (connect's family 6).
+  const v6 = values.ipv6 === true || values.addr6 !== undefined || isIP(host) === 6;
+  if (v6 && isIP(host) === 4) throw new UsageError(`with -6 or --addr6, the URL's host must be an IPv6 address or a name, got '${host}'`);
+  const kernel6 = values['kernel-addr6'] ?? 'fd07::1/64';
+  if (values['kernel-addr6'] !== undefined && !v6) throw new UsageError('--kernel-addr6 needs -6, --addr6 or an IPv6 URL');
+  if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
+  const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
   const port = Number(url.port || 80);
+  const stack = await stackFromOptions(device);
+  if (v6 && stack.ip6 === undefined) {
+    // As curl -6 where no interface has IPv6: the network is unreachable.
+    await closeStack(stack);
+    throw Object.assign(new Error(`cannot fetch over IPv6: ${stack.ipv6Disabled ?? 'the stack has no IPv6 address'}`), { code: 'ENETUNREACH' });
+  }
   const started = performance.now();
   try {
     const { status, code, bytes, sha256 } = await new Promise<{ status: string; code: number; bytes: number; sha256: string }>((resolveFetch, reject) => {
-      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), timeout: timeoutMs }, (res) => {
+      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port, ...(v6 ? { family: 6 } : {}) }), timeout: timeoutMs }, (res) => {
         const hash = createHash('sha256');
         let n = 0;
         const out = values.output !== undefined ? createWriteStream(values.output) : process.stdout;
