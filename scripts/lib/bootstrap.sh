@@ -1,6 +1,6 @@
 # Sourced by scripts/{test,demo,bench}: makes a fresh machine ready with nothing done by hand.
 # Installs pnpm (pinned: newer ones refuse our lock), the workspace's dependencies,
-# the kernel-side tools the demo and kernel tests drive (ping, nc), tshark (the kernel tests
+# the kernel-side tools the demo and kernel tests drive (ping, nc, curl), tshark (the kernel tests
 # check the stack's captures with it), dnsmasq (the kernel-side DNS server of test/kernel/dns.test.ts),
 # and builds.
 set -euo pipefail
@@ -15,7 +15,9 @@ fi
 
 need_pkgs=()
 command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
-command -v nc >/dev/null 2>&1 || need_pkgs+=(netcat-openbsd)
+# OpenBSD's nc: the demo uses -N (shut down on EOF) and -6, which other netcats lack.
+case "$(nc -h 2>&1 || true)" in *OpenBSD*) ;; *) need_pkgs+=(netcat-openbsd) ;; esac
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 command -v dnsmasq >/dev/null 2>&1 || need_pkgs+=(dnsmasq-base)

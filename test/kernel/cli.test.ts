@@ -98,6 +98,11 @@ describe('usage errors: exit 2 and one line naming the flag typed, before anythi
     [['serve', '--ecn', 'maybe'], /^netstack serve: --ecn must be on, passive or off/],
     [['fetch'], /^netstack fetch: fetch takes one URL, got 0/],
     [['fetch', 'ftp://10.7.0.1/'], /^netstack fetch: only http:\/\/ URLs/],
+    [['fetch', '-6', 'http://10.7.0.1/'], /^netstack fetch: with -6 or --addr6, the URL's host must be an IPv6 address or a name, got '10\.7\.0\.1'/],
+    [['fetch', '--kernel-addr6', 'fd07::1/64', 'http://10.7.0.1/'], /^netstack fetch: --kernel-addr6 needs -6, --addr6 or an IPv6 URL/],
+    [['fetch', '--addr6', 'ten', 'http://[fd07::1]/'], /^netstack fetch: --addr6 must be an IPv6 address, got 'ten'/],
+    [['ping', '-6', '-c', '1', '10.7.0.1'], /^netstack ping: with -6 or --addr6, HOST must be an IPv6 address or a name, got '10\.7\.0\.1'/],
+    [['ping', '-6', '-c', '1', 'web.internal'], /^netstack ping: HOST must be an IPv4 or IPv6 address \(or a name, with --dns\), got 'web.internal'/],
     [['frobnicate'], /^netstack frobnicate: unknown command 'frobnicate'/],
     [['help', 'frobnicate'], /^netstack help: no command 'frobnicate'/],
   ];
@@ -185,6 +190,53 @@ describe('ping stops on a signal (signals.ts, the CLI\'s policy)', () => {
       }
     });
   }
+});
+
+describe('netstack fetch over IPv6: the stack is the client', () => {
+  it("fetch 'http://[fd07::1]:8080/…': a kernel-side server on :: sees the stack's fd07::2 as its peer", async () => {
+    // The kernel's own server, IPv6 only: it answers with the peer address it saw.
+    const web = new Server(ns.spawn(process.execPath, ['-e', `
+      require('node:http').createServer((req, res) => res.end('peer ' + req.socket.remoteAddress + ' ' + req.socket.remoteFamily + ' host ' + req.headers.host + ' url ' + req.url + '\\n'))
+        .listen({ port: 8080, host: '::', ipv6Only: true }, () => console.log('listening'));
+      setTimeout(() => process.exit(0), 30000).unref();
+    `]));
+    try {
+      await web.waitFor(/listening/, 10_000);
+      const r = await netstack(['fetch', '--stats', '-m', '5', 'http://[fd07::1]:8080/over-v6']);
+      expect(r.code, r.stderr).toBe(0);
+      // fd07::2 is the stack's address, on no kernel interface: only the stack can have asked.
+      expect(r.stdout).toBe('peer fd07::2 IPv6 host [fd07::1]:8080 url /over-v6\n');
+      expect(r.stderr).toMatch(new RegExp(`^HTTP/1\\.1 200 OK; ${r.stdout.length} bytes in `, 'm'));
+      const stats = JSON.parse(r.stderr.split('\n').find((l) => l.startsWith('stats '))!.slice(6)) as Record<string, Record<string, number>>;
+      expect(stats.tcp!.ActiveOpens).toBe(1);
+      expect(stats.ip6!.Ip6InDelivers).toBeGreaterThan(0);
+      expect(stats.ip!.InDelivers).toBe(0); // nothing of it over IPv4
+      // --addr6 / --kernel-addr6 give other addresses; the peer says which.
+      const o = await netstack(['fetch', '-m', '5', '--kernel-addr6', 'fd07:9::1/64', '--addr6', 'fd07:9::77', 'http://[fd07:9::1]:8080/other']);
+      expect(o.code, o.stderr).toBe(0);
+      expect(o.stdout).toBe('peer fd07:9::77 IPv6 host [fd07:9::1]:8080 url /other\n');
+      expect(ns.links()).toEqual(['lo']);
+    } finally {
+      web.child.kill('SIGTERM');
+      await web.exited;
+    }
+  });
+
+  it('fetch over IPv6 where the namespace has IPv6 off: exit 1, one line (ENETUNREACH), the device gone', async () => {
+    const off = Netns.create('cli6off');
+    try {
+      off.setIpv6Disabled(true);
+      const t0 = performance.now();
+      const r = await off.run(process.execPath, [cli, 'fetch', '-m', '5', 'http://[fd07::1]:8080/'], { timeoutMs: 10_000 });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^netstack fetch: cannot fetch over IPv6: .*IPv6.* \(ENETUNREACH\)$/m);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(off.links()).toEqual(['lo']);
+    } finally {
+      await off.close();
+    }
+  });
 });
 
 describe('runtime failures: exit 1, one line', () => {

@@ -17,12 +17,15 @@ import { Netns, cli, repoRoot } from './netns.js';
 
 const DNS_ADDR = '10.7.9.1';
 const STACK = ['--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2'];
+/** The same device with IPv6 too: web.internal's AAAA record is the kernel side's fd07:1::1. */
+const STACK6 = [...STACK, '--kernel-addr6', 'fd07:1::1/64', '--addr6', 'fd07:1::2'];
 
 let ns: Netns;
 let dir: string;
 let dnsmasq: ChildProcess;
 let dnsLog = '';
 let web: ChildProcess;
+let web6: ChildProcess;
 
 function ensureDnsmasq(): void {
   if (spawnSync('sh', ['-c', 'command -v dnsmasq']).status === 0) return;
@@ -53,7 +56,7 @@ beforeAll(async () => {
   dnsmasq = ns.spawn('dnsmasq', [
     `--addn-hosts=${join(dir, 'hosts')}`,
     '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${DNS_ADDR}`,
-    '--port=53', '--address=/web.internal/10.7.1.1', '--local=/internal/', '--log-queries', '--log-facility=-',
+    '--port=53', '--address=/web.internal/10.7.1.1', '--address=/web.internal/fd07:1::1', '--local=/internal/', '--log-queries', '--log-facility=-',
     `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--cache-size=0',
   ]);
   dnsmasq.stdout!.on('data', (d: Buffer) => { dnsLog += d.toString(); });
@@ -65,10 +68,17 @@ beforeAll(async () => {
     setTimeout(() => process.exit(0), 120000).unref();
   `]);
   await waitOutput(web, /listening/, 'http server');
+  web6 = ns.spawn(process.execPath, ['-e', `
+    require('node:http').createServer((req, res) => res.end('peer ' + req.socket.remoteAddress + ' host ' + req.headers.host + '\\n'))
+      .listen({ port: 8086, host: '::', ipv6Only: true }, () => console.log('listening'));
+    setTimeout(() => process.exit(0), 120000).unref();
+  `]);
+  await waitOutput(web6, /listening/, 'http server (IPv6)');
 }, 320_000);
 
 afterAll(async () => {
   web?.kill('SIGTERM');
+  web6?.kill('SIGTERM');
   dnsmasq?.kill('SIGTERM');
   await ns?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -123,5 +133,24 @@ describe('a real DNS server (dnsmasq) on the kernel side', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^PING web\.internal \(10\.7\.1\.1\) from 10\.7\.1\.2/);
     expect(r.stdout).toMatch(/1 packets transmitted, 1 received/);
+  });
+
+  it('netstack ping -6 --dns pings a name by its AAAA record, asked over the stack', async () => {
+    const before = dnsLog.length;
+    const r = await ns.run(process.execPath, [cli, 'ping', '-6', '-c', '1', ...STACK6, '--dns', DNS_ADDR, 'web.internal'], { timeoutMs: 40_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^PING web\.internal \(fd07:1::1\) from fd07:1::2/);
+    expect(r.stdout).toMatch(/1 packets transmitted, 1 received/);
+    expect(dnsLog.slice(before)).toMatch(/query\[AAAA\] web\.internal from 10\.7\.1\.2/);
+    expect(dnsLog.slice(before)).not.toMatch(/query\[A\] /);
+  });
+
+  it('netstack fetch -6 --dns fetches a name by its AAAA record: the server sees the stack\'s IPv6 address', async () => {
+    const before = dnsLog.length;
+    const r = await ns.run(process.execPath, [cli, 'fetch', '-6', '-m', '20', ...STACK6, '--dns', DNS_ADDR, 'http://web.internal:8086/'], { timeoutMs: 40_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('peer fd07:1::2 host web.internal:8086\n');
+    expect(dnsLog.slice(before)).toMatch(/query\[AAAA\] web\.internal from 10\.7\.1\.2/);
+    expect(ns.links()).not.toContain('tun1');
   });
 });

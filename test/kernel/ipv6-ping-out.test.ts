@@ -68,7 +68,7 @@ describe('netstack ping over IPv6 to the kernel side', () => {
   it('usage: -6 with an IPv4 HOST, and -s beyond 65527, exit 2 in one line', async () => {
     const a = await ns.run(process.execPath, [cli, 'ping', '-6', '-c', '1', '10.7.0.1'], { timeoutMs: 10_000 });
     expect(a.code).toBe(2);
-    expect(a.stderr).toMatch(/^netstack ping: with -6 or --addr6, HOST must be an IPv6 address, got '10\.7\.0\.1'/);
+    expect(a.stderr).toMatch(/^netstack ping: with -6 or --addr6, HOST must be an IPv6 address or a name, got '10\.7\.0\.1'/);
     const b = await ns.run(process.execPath, [cli, 'ping', '-c', '1', '-s', '65528', 'fd07::1'], { timeoutMs: 10_000 });
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/^netstack ping: -s must be an integer in 0\.\.65527/);

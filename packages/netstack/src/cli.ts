@@ -48,8 +48,8 @@ Commands:
   serve   create a TUN device and serve ICMP, UDP/TCP echo, TCP discard and HTTP on it
   ping    ping a host on the kernel side from the stack
   fetch   HTTP GET a URL on the kernel side, with the stack as the client
-  demo    in a private network namespace: the kernel's ping and a UDP client
-          answered by the stack, with a pcap capture
+  demo    in a private network namespace: the kernel's ping, UDP and TCP clients
+          answered by the stack over IPv4 and IPv6, with a pcap capture
 Options:
   --version            print the version and exit
   -h, --help           this help
@@ -84,13 +84,15 @@ Pings HOST (default: the kernel side, 10.7.0.1) from the stack, through a TUN
 device it creates in the current network namespace.
 
 HOST is an IPv4 address, localhost (the stack's own loopback, 127.0.0.1), or a
-name with --dns; or an IPv6 address (ICMPv6 echo, RFC 4443): then the stack has
-IPv6 too (--addr6, default fd07::2; the kernel side --kernel-addr6, default
-fd07::1/64), and -6 with no HOST pings the kernel side's IPv6 address.
+name with --dns (its A record); or an IPv6 address (ICMPv6 echo, RFC 4443), or a
+name with -6 and --dns (its AAAA record): then the stack has IPv6 too (--addr6,
+default fd07::2; the kernel side --kernel-addr6, default fd07::1/64), and -6 with
+no HOST pings the kernel side's IPv6 address (-6 localhost: ::1).
 
 Options:
-  -6, --ipv6           ping over IPv6 (HOST, if given, must be an IPv6 address)
-                       (default: IPv6 when HOST is an IPv6 address, else IPv4)
+  -6, --ipv6           ping over IPv6 (HOST, if given, an IPv6 address or a name,
+                       resolved to its AAAA record) (default: IPv6 when HOST is an
+                       IPv6 address, else IPv4)
   --addr6 ADDR         the stack's IPv6 address (default fd07::2 when pinging IPv6)
   --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -c, --count N        number of echo requests, 1..1000000 (default 4)
@@ -98,25 +100,34 @@ Options:
   -i, --interval SECONDS  interval (default 1)
   -W, --wait SECONDS   time to wait for each reply (default 1)
   --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
-                       (an IPv4 address[:port]; repeat for more), or 'host' for the
-                       host's resolver (default: none, addresses and localhost only)
+                       (an IPv4 address[:port]; repeat for more; A records, AAAA
+                       with -6), or 'host' for the host's resolver (default: none,
+                       addresses and localhost only)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stdout (default off)
 ${DEVICE_HELP}
   -h, --help           this help`,
   fetch: `Usage: netstack fetch [options] URL
 
-Fetches URL (http://HOST[:PORT]/path: an IPv4 address, or a name with --dns) with
-node:http over the stack's TCP, through a TUN device it creates in the current
-network namespace. The body goes to stdout (or -o FILE); the status line, size,
-time and sha256 go to stderr.
+Fetches URL (http://HOST[:PORT]/path: an IPv4 address, an IPv6 address in
+brackets as http://[fd07::1]:8080/, or a name with --dns) with node:http over
+the stack's TCP, through a TUN device it creates in the current network
+namespace. An IPv6 URL (or -6) gives the stack IPv6 too (--addr6, default fd07::2;
+the kernel side --kernel-addr6, default fd07::1/64). The body goes to stdout (or
+-o FILE); the status line, size, time and sha256 go to stderr.
 
 Options:
+  -6, --ipv6           fetch over IPv6: the URL's host an IPv6 address, or a name
+                       resolved to its AAAA record (default: IPv6 when the URL's
+                       host is an IPv6 address, else IPv4)
+  --addr6 ADDR         the stack's IPv6 address (default fd07::2 when fetching over IPv6)
+  --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
   --dns SERVER         resolve the URL's name with the stack's own resolver asking
-                       SERVER over the stack (an IPv4 address[:port]; repeat for more),
-                       or 'host' for the host's resolver (default: none)
+                       SERVER over the stack (an IPv4 address[:port]; repeat for more;
+                       A records, AAAA with -6), or 'host' for the host's resolver
+                       (default: none)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stderr (default off): tcp.ActiveOpens shows the request
                        went through the stack
@@ -128,16 +139,22 @@ Makes a private network namespace (unshare -n as root, unshare -rn otherwise),
 runs 'netstack serve' inside it, then against the stack: the kernel's own ping
 (56, 1472 and 4000 bytes), a kernel-side UDP echo client, curl (GET /, a 20 MB
 download, a 10 MB POST checked by sha256), nc to TCP echo and a closed port;
-over IPv6 (fd07::1 -> fd07::2): ping -6 (56 and 4000 bytes) and curl of
-/bytes/100000 checked by sha256, each proved by the stack's own counters; then
-'netstack fetch' from a kernel-side node:http server. Prints what happened and
-the stack's counters, checks the capture with tshark (checksum validation on: no
-bad checksum, nothing malformed, IPv6 packets in it) when it is installed, keeps
-the capture, and removes everything.
+the same over IPv6 (fd07::1 -> fd07::2), each proved by the stack's own
+counters: ping -6 (56, 1452 and 4000 bytes), a kernel-side udp6 echo client
+(1, 1452, 8000 bytes), a closed UDP port (ICMPv6 port unreachable: ECONNREFUSED),
+curl -g of a 10 MB download and a 10 MB POST checked by sha256, nc -6 to TCP
+echo, a closed TCP port (RST); then 'netstack fetch' from a kernel-side node:http
+server over IPv4 and over IPv6 (http://[fd07:1::1]:8080/, on a second device),
+the server seeing the stack's address. Prints what happened and the stack's
+counters, checks the capture with tshark (checksum validation on: no bad
+checksum, nothing malformed, IPv6 packets in it) when it is installed, keeps
+the capture, and removes everything. Where the namespace has IPv6 off, the IPv6
+checks are skipped, and said so.
 
 Options:
   --pcap FILE          where to keep the capture of 'serve' (default netstack-demo.pcap, here;
-                       the stack of 'fetch' records to FILE without .pcap + -fetch.pcap)
+                       the stacks of 'fetch' record to FILE without .pcap + -fetch.pcap
+                       and -fetch6.pcap)
   --inside             internal: run the checks in the current namespace, as the
                        demo's own child does inside the namespace it made (default off)
   -h, --help           this help`,
@@ -179,6 +196,9 @@ const pingOptions = {
 const fetchOptions = {
   ...deviceOptions,
   ...dnsOption,
+  ipv6: { type: 'boolean', short: '6' },
+  addr6: { type: 'string' },
+  'kernel-addr6': { type: 'string' },
   stats: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   'max-time': { type: 'string', short: 'm', default: '30' },
@@ -451,9 +471,10 @@ async function ping(args: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`ping takes one HOST, got ${positionals.length}`);
   // IPv6 (RFC 4443 echo) when asked (-6, --addr6) or when HOST is an IPv6 literal: the stack gets
   // an IPv6 address as serve's --addr6 gives it one (default fd07::2, kernel side fd07::1/64).
+  // A name with -6 is resolved to its AAAA records, without to its A records (--dns).
   const v6 = values.ipv6 === true || values.addr6 !== undefined || (positionals[0] !== undefined && isIP(positionals[0]) === 6);
-  if (v6 && positionals[0] !== undefined && isIP(positionals[0]) !== 6) {
-    throw new UsageError(`with -6 or --addr6, HOST must be an IPv6 address, got '${positionals[0]}'`);
+  if (v6 && positionals[0] !== undefined && isIP(positionals[0]) === 4) {
+    throw new UsageError(`with -6 or --addr6, HOST must be an IPv6 address or a name, got '${positionals[0]}'`);
   }
   const kernel6 = values['kernel-addr6'] ?? 'fd07::1/64';
   const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
@@ -462,9 +483,9 @@ async function ping(args: string[]): Promise<number> {
   const size = intOption('-s', values.size, 0, v6 ? 65527 : 65507);
   const intervalMs = numOption('-i', values.interval, 0, 3600) * 1000;
   const timeout = numOption('-W', values.wait, 0.001, 3600) * 1000;
-  // A name needs a resolver (--dns); 'localhost' is the stack's own loopback, 127.0.0.1.
-  if (host === 'localhost') host = '127.0.0.1';
-  if (!v6 && !isIPv4(host) && (values.dns === undefined || isIP(host) !== 0)) {
+  // A name needs a resolver (--dns); 'localhost' is the stack's own loopback, 127.0.0.1 (::1 with -6).
+  if (host === 'localhost') host = v6 ? '::1' : '127.0.0.1';
+  if (isIP(host) === 0 && values.dns === undefined) {
     throw new UsageError(`HOST must be an IPv4 or IPv6 address (or a name, with --dns), got '${host}'`);
   }
   if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
@@ -482,9 +503,9 @@ async function ping(args: string[]): Promise<number> {
   const rtts: number[] = [];
   let name = host;
   if (isIP(name) === 0) {
-    // A name: resolved by the stack (--dns), as ping resolves before its first echo.
+    // A name: resolved by the stack (--dns), as ping resolves before its first echo: AAAA with -6, else A.
     try {
-      host = (await stack.dns.promises.lookup(name, { family: 4 }) as { address: string }).address;
+      host = (await stack.dns.promises.lookup(name, { family: v6 ? 6 : 4 }) as { address: string }).address;
     } catch (err) {
       signals.cancel();
       await closeStack(stack);
@@ -535,13 +556,27 @@ async function fetchCmd(args: string[]): Promise<number> {
   }
   if (url.protocol !== 'http:') throw new UsageError(`only http:// URLs, got '${url.protocol}'`);
   const timeoutMs = numOption('-m', values['max-time'], 0.001, 3600) * 1000;
-  const stack = await stackFromOptions(values);
-  const host = url.hostname;
+  // WHATWG URL keeps an IPv6 literal's brackets in hostname: http://[fd07::1]:8080/.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  // IPv6 as ping's: asked for (-6, --addr6) or an IPv6 literal in the URL; a name with -6 is
+  // resolved to its AAAA records (connect's family 6).
+  const v6 = values.ipv6 === true || values.addr6 !== undefined || isIP(host) === 6;
+  if (v6 && isIP(host) === 4) throw new UsageError(`with -6 or --addr6, the URL's host must be an IPv6 address or a name, got '${host}'`);
+  const kernel6 = values['kernel-addr6'] ?? 'fd07::1/64';
+  if (values['kernel-addr6'] !== undefined && !v6) throw new UsageError('--kernel-addr6 needs -6, --addr6 or an IPv6 URL');
+  if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
+  const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
   const port = Number(url.port || 80);
+  const stack = await stackFromOptions(device);
+  if (v6 && stack.ip6 === undefined) {
+    // As curl -6 where no interface has IPv6: the network is unreachable.
+    await closeStack(stack);
+    throw Object.assign(new Error(`cannot fetch over IPv6: ${stack.ipv6Disabled ?? 'the stack has no IPv6 address'}`), { code: 'ENETUNREACH' });
+  }
   const started = performance.now();
   try {
     const { status, code, bytes, sha256 } = await new Promise<{ status: string; code: number; bytes: number; sha256: string }>((resolveFetch, reject) => {
-      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port }), timeout: timeoutMs }, (res) => {
+      const req = http.get(url, { createConnection: () => stack.tcp.connect({ host, port, ...(v6 ? { family: 6 } : {}) }), timeout: timeoutMs }, (res) => {
         const hash = createHash('sha256');
         let n = 0;
         const out = values.output !== undefined ? createWriteStream(values.output) : process.stdout;
@@ -593,7 +628,7 @@ async function demo(args: string[]): Promise<number> {
   process.stdout.write(`netstack demo: private network namespace via 'unshare ${unshareArgs.join(' ')}'\n`);
   const child = spawn('unshare', [...unshareArgs, process.execPath, binPath, 'demo', '--inside', '--pcap', pcap], { stdio: 'inherit' });
   const code: number = await new Promise((res) => child.on('exit', (c, s) => res(c ?? (s ? 1 : 0))));
-  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (and ${values.pcap.replace(/\.pcap$/, '')}-fetch.pcap; open them in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
+  if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (and ${values.pcap.replace(/\.pcap$/, '')}-fetch.pcap, -fetch6.pcap; open them in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
   return code;
 }
 
@@ -689,63 +724,120 @@ async function demoInside(pcap: string): Promise<number> {
     if (!refused) failures++;
   }
 
-  process.stdout.write('\n== IPv6: the kernel\'s ping -6 and curl against the stack (fd07::1 -> fd07::2) ==\n');
-  if (!/ stack \S+ fd07::2,/.test(out)) {
+  process.stdout.write('\n== IPv6: the kernel\'s tools against the stack (fd07::1 -> fd07::2), each proved by the stack\'s counters ==\n');
+  const serving6 = / stack \S+ fd07::2,/.test(out);
+  if (!serving6) {
     // serve runs IPv4 only where the namespace has IPv6 off (its stderr line says so above).
     process.stdout.write('skip IPv6: serve runs IPv4 only in this namespace\n');
   } else {
-    // netstack's own counters (SIGUSR2 stats before and after) prove the stack answered.
+    // Each check runs between two SIGUSR2 snapshots of serve's counters: d(layer, key) is a
+    // counter's change across it, so the stack's own count proves it carried the check.
     const n = (s: DemoStats | undefined, layer: string, key: string): number => s?.[layer]?.[key] ?? 0;
-    const s0 = await liveStats();
-    for (const size of [56, 4000]) {
-      const r = runTool('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', '-s', String(size), 'fd07::2'], 15_000);
+    const counted = async <T>(run: () => T | Promise<T>): Promise<{ r: T; d: (layer: string, key: string) => number }> => {
+      const before = await liveStats();
+      const r = await run();
+      const after = await liveStats();
+      return { r, d: (layer, key) => n(after, layer, key) - n(before, layer, key) };
+    };
+    const report = (good: boolean, line: string): void => {
+      process.stdout.write(`${ok(good)} ${line}\n`);
+      if (!good) failures++;
+    };
+    for (const size of [56, 1452, 4000]) {
+      const { r, d } = await counted(() => runTool('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', '-s', String(size), 'fd07::2'], 15_000));
       const summary = r.out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('; ');
-      process.stdout.write(`${ok(r.ok)} ping -6 -s ${String(size).padEnd(4)}  ${summary || r.out.trim()}\n`);
-      if (!r.ok) failures++;
+      const [replies, reasm, frag] = [d('icmp6', 'Icmp6OutEchoReplies'), d('ip6', 'Ip6ReasmOKs'), d('ip6', 'Ip6FragOKs')];
+      // 1452 bytes of data make a 1500-byte packet, the MTU: whole both ways; 4000 in fragments both ways.
+      const whole = size === 4000 ? reasm === 2 && frag === 2 : reasm === 0 && frag === 0;
+      report(r.ok && replies === 2 && whole, `ping -6 -s ${String(size).padEnd(4)}  ${summary || r.out.trim()}\n` +
+        `       netstack: icmp6.Icmp6OutEchoReplies +${replies}, ip6.Ip6ReasmOKs +${reasm}, ip6.Ip6FragOKs +${frag}`);
     }
-    const s1 = await liveStats();
-    const replies = n(s1, 'icmp6', 'Icmp6OutEchoReplies') - n(s0, 'icmp6', 'Icmp6OutEchoReplies');
-    const reasm = n(s1, 'ip6', 'Ip6ReasmOKs') - n(s0, 'ip6', 'Ip6ReasmOKs');
-    const frag = n(s1, 'ip6', 'Ip6FragOKs') - n(s0, 'ip6', 'Ip6FragOKs');
-    // 4 echo replies; the two 4000-byte requests reassembled and their replies fragmented by the stack.
-    const counted = replies >= 4 && reasm >= 2 && frag >= 2;
-    process.stdout.write(`${ok(counted)} netstack counted it: icmp6.Icmp6OutEchoReplies +${replies}, ip6.Ip6ReasmOKs +${reasm}, ip6.Ip6FragOKs +${frag}\n`);
-    if (!counted) failures++;
-    const size = 100_000;
-    const want = createHash('sha256').update(Buffer.from(Array.from({ length: size }, (_, i) => i % 256))).digest('hex');
-    const r = spawnSync('curl', ['-sS', '-g', '-m', '10', `http://[fd07::2]/bytes/${size}`], { timeout: 15_000, maxBuffer: 4 << 20 });
-    const body = r.stdout as Buffer | null;
-    const got = body === null ? '' : createHash('sha256').update(body).digest('hex');
-    const s2 = await liveStats();
-    const opens = n(s2, 'tcp', 'PassiveOpens') - n(s1, 'tcp', 'PassiveOpens');
-    const delivered = n(s2, 'ip6', 'Ip6InDelivers') - n(s1, 'ip6', 'Ip6InDelivers');
-    const good = r.status === 0 && body?.length === size && got === want && opens === 1 && delivered > 0;
-    process.stdout.write(`${ok(good)} curl -g 'http://[fd07::2]/bytes/${size}'  -> ${body?.length ?? 0} bytes${got === want ? ' (sha256 matches)' : ` ${String(r.stderr).trim()}`}; ` +
-      `netstack: tcp.PassiveOpens +${opens}, ip6.Ip6InDelivers +${delivered}\n`);
-    if (!good) failures++;
+    for (const size of [1, 1452, 8000]) {
+      const { r, d } = await counted(() => udpEcho('fd07::2', 7, size, 2000));
+      const [inDg, outDg, reasm] = [d('udp', 'InDatagrams'), d('udp', 'OutDatagrams'), d('ip6', 'Ip6ReasmOKs')];
+      // 1452 bytes of UDP payload: a 1500-byte packet, whole; 8000 reassembled by the stack.
+      report(r.ok && inDg === 1 && outDg === 1 && reasm === (size === 8000 ? 1 : 0),
+        `udp6 ${String(size).padStart(5)} bytes to [fd07::2]:7: ${r.detail}; netstack: udp.InDatagrams +${inDg}, udp.OutDatagrams +${outDg}, ip6.Ip6ReasmOKs +${reasm}`);
+    }
+    {
+      const { r, d } = await counted(() => udpEcho('fd07::2', 9999, 16, 2000));
+      const unreach = d('icmp6', 'Icmp6OutDestUnreachs');
+      report(r.error === 'ECONNREFUSED' && unreach === 1,
+        `udp6 to closed port 9999: ${r.error ?? r.detail} (ICMPv6 port unreachable from the stack: icmp6.Icmp6OutDestUnreachs +${unreach})`);
+    }
+    {
+      const size = 10_000_000;
+      const pattern = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) pattern[i] = i % 256;
+      const want = createHash('sha256').update(pattern).digest('hex');
+      const t0 = performance.now();
+      const { r, d } = await counted(() => spawnSync('curl', ['-sS', '-g', '-m', '30', `http://[fd07::2]/bytes/${size}`], { timeout: 40_000, maxBuffer: size + (1 << 20) }));
+      const secs = (performance.now() - t0) / 1000;
+      const body = r.stdout as Buffer | null;
+      const got = body === null ? '' : createHash('sha256').update(body).digest('hex');
+      const [opens, delivered] = [d('tcp', 'PassiveOpens'), d('ip6', 'Ip6InDelivers')];
+      report(r.status === 0 && body?.length === size && got === want && opens === 1 && delivered > 0,
+        `curl -g 'http://[fd07::2]/bytes/${size}'  -> ${body?.length ?? 0} bytes in ${secs.toFixed(2)} s${got === want ? ' (sha256 matches)' : ` ${String(r.stderr).trim()}`}; ` +
+        `netstack: tcp.PassiveOpens +${opens}, ip6.Ip6InDelivers +${delivered}`);
+    }
+    {
+      const body = Buffer.alloc(10_000_000);
+      for (let i = 0; i < body.length; i++) body[i] = (i * 13 + 7) & 0xff;
+      const want = createHash('sha256').update(body).digest('hex');
+      const { r, d } = await counted(() => spawnSync('curl', ['-sS', '-g', '-m', '30', '--data-binary', '@-', 'http://[fd07::2]/sink'], { input: body, encoding: 'utf8', timeout: 40_000 }));
+      const [opens, delivered] = [d('tcp', 'PassiveOpens'), d('ip6', 'Ip6InDelivers')];
+      const good = r.status === 0 && r.stdout.includes(want) && r.stdout.includes(`"bytes":${body.length}`) && opens === 1 && delivered > 0;
+      report(good, `curl -g POST 'http://[fd07::2]/sink' 10 MB  -> ${r.stdout.trim() || r.stderr.trim()}${r.stdout.includes(want) ? ' (sha256 matches)' : ''}; ` +
+        `netstack: tcp.PassiveOpens +${opens}, ip6.Ip6InDelivers +${delivered}`);
+    }
+    {
+      const line = 'hello over our TCP, IPv6\n';
+      const { r, d } = await counted(() => spawnSync('nc', ['-6', '-N', 'fd07::2', '7'], { input: line, encoding: 'utf8', timeout: 10_000 }));
+      const [opens, delivered] = [d('tcp', 'PassiveOpens'), d('ip6', 'Ip6InDelivers')];
+      report(r.stdout === line && opens === 1 && delivered > 0, `nc -6 fd07::2 7 (echo)  -> ${JSON.stringify(r.stdout)}${r.stderr ? ` ${r.stderr.trim()}` : ''}; netstack: tcp.PassiveOpens +${opens}, ip6.Ip6InDelivers +${delivered}`);
+    }
+    {
+      const { r, d } = await counted(() => runTool('curl', ['-sS', '-g', '-m', '5', 'http://[fd07::2]:81/'], 10_000));
+      const refused = !r.ok && /Couldn't connect|refused/i.test(r.out);
+      const rsts = d('tcp', 'OutRsts');
+      report(refused && rsts >= 1, `curl -g to closed port [fd07::2]:81  -> ${r.out.trim()} (RST from the stack: tcp.OutRsts +${rsts})`);
+    }
   }
 
   process.stdout.write('\n== the stack as a client: netstack fetch from a kernel-side node:http server ==\n');
   {
-    // The server says who asked: 10.7.1.1 is the kernel's own address, so a client on the
-    // kernel's TCP would reach it too (over loopback); only the stack comes from 10.7.1.2.
-    const kernelServer = http.createServer((req, res) => res.end(`hello from the kernel side, ${req.socket.remoteAddress} asked for ${req.url}\n`));
+    // The server says who asked: 10.7.1.1 and fd07:1::1 are the kernel's own addresses, so a
+    // client on the kernel's TCP would reach it too (over loopback); only the stack comes
+    // from 10.7.1.2 or fd07:1::2. One server per family (the IPv6 one IPv6 only), port 8080.
+    const handler: http.RequestListener = (req, res) => res.end(`hello from the kernel side, ${req.socket.remoteAddress} asked for ${req.url}\n`);
+    const kernelServer = http.createServer(handler);
     await new Promise<void>((res) => kernelServer.listen(8080, '0.0.0.0', () => res()));
-    const fetchPcap = `${pcap.replace(/\.pcap$/, '')}-fetch.pcap`;
-    const child = spawn(process.execPath, [binPath, 'fetch', '--stats', '--pcap', fetchPcap, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', 'http://10.7.1.1:8080/from-netstack'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let fout = '';
-    let ferr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { ferr += d; });
-    const fcode: number | null = await new Promise((res) => child.on('exit', (c) => res(c)));
+    const kernelServer6 = serving6 ? http.createServer(handler) : undefined;
+    if (kernelServer6 !== undefined) await new Promise<void>((res) => kernelServer6.listen({ port: 8080, host: '::', ipv6Only: true }, () => res()));
+    const base = pcap.replace(/\.pcap$/, '');
+    const fetches: Array<{ url: string; peer: string; pcapFile: string; args: string[] }> = [
+      { url: 'http://10.7.1.1:8080/from-netstack', peer: '10.7.1.2', pcapFile: `${base}-fetch.pcap`, args: [] },
+    ];
+    if (serving6) fetches.push({ url: 'http://[fd07:1::1]:8080/from-netstack', peer: 'fd07:1::2', pcapFile: `${base}-fetch6.pcap`, args: ['--kernel-addr6', 'fd07:1::1/64', '--addr6', 'fd07:1::2'] });
+    for (const f of fetches) {
+      const child = spawn(process.execPath, [binPath, 'fetch', '--stats', '--pcap', f.pcapFile, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', ...f.args, f.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let fout = '';
+      let ferr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => { ferr += d; });
+      const fcode: number | null = await new Promise((res) => child.on('exit', (c) => res(c)));
+      const statsLine = ferr.split('\n').find((l) => l.startsWith('stats '));
+      const fstats = statsLine === undefined ? undefined : (JSON.parse(statsLine.slice(6)) as DemoStats);
+      const opens = fstats?.tcp?.ActiveOpens;
+      const v6 = f.peer.includes(':');
+      const delivered = (v6 ? fstats?.ip6?.Ip6InDelivers : fstats?.ip?.InDelivers) ?? 0;
+      const good = fcode === 0 && fout.includes(`, ${f.peer} asked for /from-netstack`) && opens === 1 && delivered > 0;
+      process.stdout.write(`${ok(good)} netstack fetch ${v6 ? `'${f.url}'` : f.url}  -> ${fout.trim()}\n     ${ferr.split('\n').filter((l) => l && !l.startsWith('stats ')).join('\n     ')}\n` +
+        `     the server saw the stack's address (${f.peer}); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.InSegs ?? 0} segments in; ${v6 ? 'ip6.Ip6InDelivers' : 'ip.InDelivers'} ${delivered}\n`);
+      if (!good) failures++;
+    }
     kernelServer.close();
-    const statsLine = ferr.split('\n').find((l) => l.startsWith('stats '));
-    const fstats = statsLine === undefined ? undefined : (JSON.parse(statsLine.slice(6)) as { tcp?: Record<string, number> });
-    const opens = fstats?.tcp?.ActiveOpens;
-    const good = fcode === 0 && fout.includes('10.7.1.2 asked for /from-netstack') && opens === 1;
-    process.stdout.write(`${ok(good)} netstack fetch http://10.7.1.1:8080/from-netstack  -> ${fout.trim()}\n     ${ferr.split('\n').filter((l) => l && !l.startsWith('stats ')).join('\n     ')}\n` +
-      `     the server saw the stack's address (10.7.1.2); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.InSegs ?? 0} segments in\n`);
-    if (!good) failures++;
+    kernelServer6?.close();
   }
 
   server.kill('SIGTERM');
@@ -801,10 +893,10 @@ type DemoStats = Record<string, Record<string, number> | undefined>;
 
 interface EchoResult { ok: boolean; detail: string; error?: string }
 
-/** One datagram to host:port from a kernel socket; checks the echo is exact. */
+/** One datagram to host:port from a kernel socket (udp6 for an IPv6 host); checks the echo is exact. */
 function udpEcho(host: string, port: number, size: number, timeoutMs: number): Promise<EchoResult> {
   return new Promise((res) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
     const payload = Buffer.alloc(size);
     for (let i = 0; i < size; i++) payload[i] = (i * 7 + 3) & 0xff;
     const started = performance.now();

@@ -502,6 +502,7 @@ export class Stack {
       now: () => (this.inBatch ? this.rxNow : clock.now()),
       schedule: () => this.schedule(),
       hold: (delta) => this.life.hold(delta),
+      ipv6: () => this.ip6 !== undefined,
     });
     this.dns = this.dnsRuntime.api;
 

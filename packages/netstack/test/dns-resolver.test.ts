@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CLASS_IN, TYPE_A, emitDnsMessage, parseDnsMessage, type DnsMessage } from '../src/dns/wire.js';
+import { CLASS_IN, TYPE_A, TYPE_AAAA, emitDnsMessage, parseDnsMessage, type DnsMessage } from '../src/dns/wire.js';
 import { DnsResolver, type UdpHandlers } from '../src/dns/resolver.js';
 import { B_ADDR, DnsSim, answer, capture, soa } from './dns-harness.js';
 import { createLinkPair } from '@netstack/tun';
@@ -252,6 +252,39 @@ describe('stub resolver over the stack', () => {
     await s.a.close();
     await s.run(() => rs.every((r) => r.done), 1);
     expect(rs.map((r) => r.args![0]!.code)).toEqual(Array(10).fill('EAI_CANCELED'));
+  });
+
+  it('family 6 asks for AAAA records (RFC 3596) when the stack serves IPv6; never on an IPv4-only stack', async () => {
+    sim = await DnsSim.create({ address: ['10.0.0.1', 'fd00::1'] });
+    const s = sim;
+    s.handler = (q) => {
+      const qq = q.questions[0]!;
+      if (qq.type === TYPE_A) return answer(q, [{ address: '10.0.0.9' }]);
+      return { ...q, qr: true, ra: true, rcode: 0, authorities: [], additionals: [],
+        answers: [{ name: qq.name, type: TYPE_AAAA, class: CLASS_IN, ttl: 300, data: { kind: 'AAAA', address: 'fd00:0:0:0:0:0:0:9' } }] };
+    };
+    const six = capture<LookupArgs>(s, (cb) => s.a.dns.lookup('web.internal', { family: 6 }, cb));
+    const four = capture<LookupArgs>(s, (cb) => s.a.dns.lookup('web.internal', cb));
+    await s.run(() => six.done && four.done);
+    expect(six.args).toEqual([null, 'fd00::9', 6]);
+    expect(four.args).toEqual([null, '10.0.0.9', 4]);
+    expect(s.seen.map((q) => q.type).sort()).toEqual([TYPE_A, TYPE_AAAA]);
+    await expect(s.a.dns.promises.lookup('web.internal', { family: 6, all: true })).resolves.toEqual([{ address: 'fd00::9', family: 6 }]);
+    expect(s.seen.length).toBe(2); // the cache keeps A and AAAA apart
+    // A name without AAAA records: NODATA, as getaddrinfo's ENOTFOUND (the cause names the AAAA query).
+    s.handler = (q) => ({ ...q, qr: true, ra: true, rcode: 0, answers: [], authorities: [], additionals: [] });
+    const none = capture<LookupArgs>(s, (cb) => s.a.dns.lookup('v4only.internal', { family: 6 }, cb));
+    await s.run(() => none.done);
+    expect([none.args![0]!.code, (none.args![0]!.cause as { syscall?: string }).syscall]).toEqual(['ENOTFOUND', 'queryAaaa']);
+    await s.close();
+    // IPv4 only: no AAAA query goes out (getaddrinfo with AI_ADDRCONFIG).
+    sim = await DnsSim.create();
+    const s4 = sim;
+    s4.handler = (q) => answer(q, [{ address: '10.0.0.9' }]);
+    const r = capture<LookupArgs>(s4, (cb) => s4.a.dns.lookup('web.internal', { family: 6 }, cb));
+    await s4.run(() => r.done);
+    expect(r.args![0]!.code).toBe('ENOTFOUND');
+    expect(s4.seen).toEqual([]);
   });
 
   it('without servers: literals and localhost only; names are ENOTFOUND', async () => {

@@ -10,9 +10,10 @@
  *  - nothing: IP literals and `localhost` only; every other name fails with ENOTFOUND.
  *
  * With a server list or with nothing, `localhost` and `*.localhost` are 127.0.0.1
- * without a query (RFC 6761 §6.3), and no AAAA query is ever sent (the stack is IPv4
- * only): `lookup` with `family: 6` fails with ENOTFOUND, as getaddrinfo with
- * AI_ADDRCONFIG does on a host without IPv6 addresses.
+ * without a query (RFC 6761 §6.3). `lookup` with `family: 6` asks the servers for AAAA
+ * records (RFC 3596) when the stack serves IPv6; on an IPv4-only stack no AAAA query is
+ * sent and it fails with ENOTFOUND, as getaddrinfo with AI_ADDRCONFIG does on a host
+ * without IPv6 addresses. `family` 0 (the default) asks for A records only.
  *
  * Errors are node:dns's: `lookup` fails as getaddrinfo does (`getaddrinfo ENOTFOUND
  * name` for NXDOMAIN and NODATA, `EAI_AGAIN` for timeouts and server failures, with
@@ -26,7 +27,7 @@ import { isIP } from 'node:net';
 import { ANY, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
 import type { SocketHost, UdpEndpoint } from '@netstack/udp';
 import { codedError, invalidArgType, invalidArgValue } from '../node-errors.js';
-import { DnsResolver, TYPE_A, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats, type TcpChannel } from './resolver.js';
+import { DnsResolver, TYPE_A, TYPE_AAAA, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats, type TcpChannel } from './resolver.js';
 
 export { DnsResolver, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats } from './resolver.js';
 
@@ -90,7 +91,7 @@ const UV_EAI_MEMORY = -3006;
 const UV_EAI_NONAME = -3008;
 
 /** node's dnsException for getaddrinfo: code, errno, syscall, hostname (lib/internal/errors.js). */
-function lookupError(code: DnsErrorCode, hostname: string): NodeJS.ErrnoException & { hostname: string } {
+function lookupError(code: DnsErrorCode, hostname: string, query = 'queryA'): NodeJS.ErrnoException & { hostname: string } {
   let errno: number;
   let shown: string;
   switch (code) {
@@ -104,7 +105,7 @@ function lookupError(code: DnsErrorCode, hostname: string): NodeJS.ErrnoExceptio
   e.code = shown;
   e.syscall = 'getaddrinfo';
   e.hostname = hostname;
-  if (shown !== code) Object.defineProperty(e, 'cause', { value: resolveError(code, 'queryA', hostname), enumerable: false, configurable: true, writable: true });
+  if (shown !== code) Object.defineProperty(e, 'cause', { value: resolveError(code, query, hostname), enumerable: false, configurable: true, writable: true });
   return e;
 }
 
@@ -120,8 +121,8 @@ function resolveError(code: DnsErrorCode, syscall: string, hostname: string): No
 
 const VALID_HINTS = dns.ADDRCONFIG | dns.V4MAPPED | dns.ALL;
 
-/** What a back-end answers: IPv4 addresses with their TTLs, or a resolver error code. */
-type Backend = (name: string, cb: (err: DnsErrorCode | undefined, addrs?: RecordWithTtl[]) => void) => void;
+/** What a back-end answers for a record type (A or AAAA): addresses with their TTLs, or a resolver error code. */
+type Backend = (name: string, type: number, cb: (err: DnsErrorCode | undefined, addrs?: RecordWithTtl[]) => void) => void;
 
 /** What the stack gives the DNS facade. */
 export interface DnsHost {
@@ -136,6 +137,8 @@ export interface DnsHost {
    * as libuv's getaddrinfo request keeps Node's loop alive.
    */
   hold?(delta: 1 | -1): void;
+  /** Whether the stack serves IPv6 now: then `lookup` with family 6 asks for AAAA records. */
+  ipv6?(): boolean;
 }
 
 /** The resolver's timer hooks, for the stack's one timer (pollAt/poll), and close. */
@@ -199,18 +202,18 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
   let servers: string[];
   if (option === 'host') {
     servers = ['host'];
-    backend = (_name, cb) => process.nextTick(cb, 'ENOTFOUND'); // unused: lookup and resolve4 call node:dns
+    backend = (_name, _type, cb) => process.nextTick(cb, 'ENOTFOUND'); // unused: lookup and resolve4 call node:dns
   } else if (option === undefined || option.length === 0) {
     servers = [];
-    backend = (_name, cb) => process.nextTick(cb, 'ENOTFOUND');
+    backend = (_name, _type, cb) => process.nextTick(cb, 'ENOTFOUND');
   } else {
     const list: DnsServer[] = option.map((text, i) => parseServer(text, i));
     servers = list.map((s) => (s.port === 53 ? s.address : `${s.address}:${s.port}`));
     const r = new DnsResolver(stackIo(host), { ...resolverOptions, servers: list });
     resolver = r;
-    backend = (name, cb) => {
+    backend = (name, type, cb) => {
       host.hold?.(1);
-      r.resolve(name, TYPE_A, host.now(), (err, answer) => {
+      r.resolve(name, type, host.now(), (err, answer) => {
         // The resolver may answer from inside this call or from the packet path: never run user code there.
         process.nextTick(() => { host.hold?.(-1); cb(err, answer?.addresses); });
       });
@@ -274,11 +277,18 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       return;
     }
     if (family === 6) {
-      // No AAAA is asked: the stack has no IPv6 address (getaddrinfo with AI_ADDRCONFIG).
-      process.nextTick(cb, lookupError('ENOTFOUND', name));
+      // No AAAA is asked when the stack has no IPv6 address (getaddrinfo with AI_ADDRCONFIG).
+      if (host.ipv6?.() !== true) {
+        process.nextTick(cb, lookupError('ENOTFOUND', name));
+        return;
+      }
+      backend(name, TYPE_AAAA, (err, addrs) => {
+        if (err !== undefined) cb(lookupError(err, name, 'queryAaaa'));
+        else answer(addrs!.map((a) => ({ address: a.address, family: 6 })));
+      });
       return;
     }
-    backend(name, (err, addrs) => {
+    backend(name, TYPE_A, (err, addrs) => {
       if (err !== undefined) cb(lookupError(err, name));
       else answer(addrs!.map((a) => ({ address: a.address, family: 4 })));
     });
@@ -298,7 +308,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       process.nextTick(cb, resolveError('ECONNREFUSED', 'queryA', hostname));
       return;
     }
-    backend(hostname, (err, addrs) => {
+    backend(hostname, TYPE_A, (err, addrs) => {
       if (err !== undefined) cb(resolveError(err, 'queryA', hostname));
       else cb(null, withTtl ? addrs! : addrs!.map((a) => a.address));
     });
