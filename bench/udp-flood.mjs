@@ -1,14 +1,16 @@
 // Kernel-side UDP echo load: keeps WINDOW datagrams of SIZE bytes in flight to
 // HOST:PORT for SECONDS (bounded in time and count) and prints
 // {"sent":N,"received":N,"perSecond":N}. Usage: node udp-flood.mjs HOST PORT SECONDS [SIZE] [WINDOW]
+// HOST an IPv4 or IPv6 address (a udp6 socket for the latter).
 import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
 
 const [host, port, secondsText, sizeText, windowText] = process.argv.slice(2);
 const seconds = Math.min(Number(secondsText), 60);
 const size = Number(sizeText ?? 64);
 const window = Number(windowText ?? 32);
 const maxCount = 50_000_000;
-const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+const sock = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
 const payload = Buffer.alloc(size, 0x5a);
 let sent = 0;
 let received = 0;
