@@ -154,6 +154,22 @@ describe('two stacks with offloads on a memory link', () => {
     }
   }, 30_000);
 
+  it('TCP to the stack\'s own IPv6 address on an offload link: partial-checksum segments looped whole, exact, nothing on the link', async () => {
+    const { a } = createLinkPair({ mtu: 1500, offload: true });
+    const s = await createStack({ link: a, address: ['10.0.0.1', 'fd07::1'] });
+    try {
+      await exchange(s, s, 'fd07::1');
+      const st = s.stats();
+      expect(st.link!.TxPackets).toBe(0);
+      expect(st.ip6!.Ip6OutLoopback).toBeGreaterThan(10);
+      expect(st.ip6!.Ip6OutOffloaded).toBe(0); // counted for the link only
+      expect(st.tcp!.OutCsumOffloaded).toBeGreaterThan(10);
+      expect(st.tcp!.InCsumErrors).toBe(0);
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+
   it('impair cannot be combined with an offload link', async () => {
     const { a } = createLinkPair({ offload: true });
     await expect(createStack({ link: a, address: '10.0.0.1', impair: 'loss=1%' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
