@@ -89,7 +89,7 @@ function patternSha(n: number): string {
 
 describe('netstack serve --offload against the kernel', () => {
   it('negotiates the offloads', () => {
-    expect(server.stdout).toMatch(/offload csum=true tso4=true uso4=true/);
+    expect(server.stdout).toMatch(/offload csum=true tso4=true tso6=true uso4=true uso6=true/);
   });
 
   it('UDP_SEGMENT sends from the kernel reach the stack as the datagrams meant, echoed exact', async () => {

@@ -11,6 +11,11 @@
 export interface LinkOffload {
   /** TCP/IPv4 segmentation offload: `sendOffload` with gsoSize > 0 may exceed the MTU. */
   readonly tso4: boolean;
+  /**
+   * TCP/IPv6 segmentation offload (TUN_F_TSO6): the same for a TCP/IPv6 packet (virtio
+   * gso_type TCPV6), and the link may deliver TCPV6 super-segments. Absent: false.
+   */
+  readonly tso6?: boolean;
   /** Checksum offload: `sendOffload` may leave the transport checksum partial. */
   readonly csum: boolean;
   /**
@@ -19,6 +24,8 @@ export interface LinkOffload {
    * nothing but the cost. `sendOffload` still takes TCP only. Absent: false.
    */
   readonly uso4?: boolean;
+  /** The same for UDP/IPv6 (TUN_F_USO6; a TunDevice agrees it only together with `uso4`). Absent: false. */
+  readonly uso6?: boolean;
 }
 
 /**
@@ -26,7 +33,8 @@ export interface LinkOffload {
  * MTU-sized datagrams with full checksums.
  * - `offload.csum`: `sendOffload` takes a packet whose transport checksum is partial.
  * - `offload.tso4`: `sendOffload` with gsoSize > 0 takes a TCP/IPv4 datagram of up to
- *   65535 bytes, larger than `mtu`, and the link (the kernel) segments it.
+ *   65535 bytes, larger than `mtu`, and the link (the kernel) segments it; `offload.tso6`
+ *   the same for a TCP/IPv6 datagram (IPv6 header + payload up to 65535 bytes in all).
  * - Ownership: `send` borrows `packet` for the call only; `sendOffload` borrows it AND the
  *   `offloadHeadroom` bytes before it in the same ArrayBuffer, which the link may overwrite
  *   (the IP layer reserves them in its output buffers, so the vnet header and the datagram
@@ -42,9 +50,11 @@ export interface LinkOutput {
   /** Bytes before `packet` that `sendOffload` may overwrite (see the ownership notes). */
   readonly offloadHeadroom?: number | undefined;
   /**
-   * Sends one TCP/IPv4 packet (IP header at 0) whose TCP checksum is partial: the field at
-   * `csumStart + csumOffset` holds the folded, uncomplemented pseudo-header sum over the whole
-   * TCP length (what Linux's tcp_v4_send_check writes), and the link (or the kernel behind
+   * Sends one TCP packet (IP header at 0, IPv4 or IPv6 by its version nibble; csumStart is
+   * where the TCP header starts: 20, or 40 for IPv6 without extension headers) whose TCP
+   * checksum is partial: the field at `csumStart + csumOffset` holds the folded,
+   * uncomplemented pseudo-header sum over the whole TCP length (what Linux's
+   * tcp_v4_send_check / tcp_v6_send_check write), and the link (or the kernel behind
    * it) completes it. With `gsoSize > 0` and more than `gsoSize` payload bytes the packet is
    * a super-segment of up to 65535 bytes that the link segments into `gsoSize`-byte payloads,
    * each with a copy of the headers (so `gsoSize` must already respect the peer's MSS and
@@ -64,7 +74,7 @@ export interface PacketMeta {
   /** DATA_VALID: the sender vouches for the checksum; no need to verify it. */
   dataValid: boolean;
   /**
-   * virtio gso_type (0 none, 1 TCPv4; 0x80 ECN bit): a super-segment of several MSS when not 0.
+   * virtio gso_type (0 none, 1 TCPv4, 4 TCPv6; 0x80 ECN bit): a super-segment of several MSS when not 0.
    * A TunDevice never hands over UDP_L4 (5): it splits UDP super-datagrams first (uso.ts).
    */
   gsoType: number;

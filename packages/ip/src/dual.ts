@@ -14,9 +14,10 @@
  *   `interfaceMtu`, `networkHeaderLength`, `sourceFor`) answer for the right family.
  * - `register`/`unregister` install a transport on both layers; `pollAt`/`poll` cover
  *   both (the IPv4 layer first: it drives a shared Reassembler); `stats()` gives both.
- * - Offload: `sendSegment` exists for IPv4 only (the IPv6 layer has none yet); asked for
- *   an IPv6 destination it throws ERR_INVALID_STATE. Transports must not call it for
- *   IPv6 until the IPv6 layer has an offload path (left for the stack integration).
+ * - Offload: `sendSegment` goes to the layer of the destination's family (TSO4 / TSO6 as
+ *   the link agreed: each layer's `maxSegmentPayload` says whether super-segments may go);
+ *   `checksumOffloadTo(dst)` says, per family, whether it may be used. Without an IPv6
+ *   layer an IPv6 destination gets ENETUNREACH, as for `sendWith`.
  */
 import type { IpAddress, Ipv4Address, Ipv6Address } from './address.js';
 import { codedError } from './errors.js';
@@ -74,9 +75,15 @@ export class DualStackIp implements IpOutput {
     return this.v4.mtu;
   }
 
-  /** The IPv4 layer's: `sendSegment` is for IPv4 destinations only. */
+  /** The IPv4 layer's (IpOutput: for IPv4 destinations); `checksumOffloadTo` answers per family. */
   get checksumOffload(): boolean {
     return this.v4.checksumOffload;
+  }
+
+  /** The checksum offload of the layer of `dst`'s family. */
+  checksumOffloadTo(dst: IpAddress): boolean {
+    if (typeof dst === 'number') return this.v4.checksumOffload;
+    return this.v6 !== undefined && this.v6.checksumOffload;
   }
 
   // ---- registration ----------------------------------------------------------------------
@@ -145,8 +152,9 @@ export class DualStackIp implements IpOutput {
   sendSegment(
     dst: IpAddress, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number, options?: SendOptions,
   ): SendError | undefined {
-    if (typeof dst !== 'number') throw codedError(Error, 'ERR_INVALID_STATE', 'no IPv6 offload path: use sendWith for IPv6 destinations');
-    return this.v4.sendSegment(dst, protocol, length, writer, gsoSize, csumOffset, options);
+    if (typeof dst === 'number') return this.v4.sendSegment(dst, protocol, length, writer, gsoSize, csumOffset, options);
+    if (this.v6 === undefined) return this.noIpv6();
+    return this.v6.sendSegment(dst, protocol, length, writer, gsoSize, csumOffset, options);
   }
 
   private noIpv6(): SendError {

@@ -37,8 +37,15 @@
  * - Loopback (with `onLoopback`), as layer.ts: a datagram to one of our addresses or ::1
  *   never touches the link; the host calls `deliverLoopback(now)`. ::1 arriving from a
  *   link is dropped (RFC 4291 §2.5.3).
- * - Offloads: none yet. `checksumOffload` is false and `sendSegment` absent (TSO6 and the
- *   IPv6 partial checksum are for the stack integration).
+ * - Offloads, as layer.ts (the link's `offload`, registration.ts `LinkOutput`): output
+ *   buffers keep `link.offloadHeadroom` bytes in front for the virtio-net header;
+ *   `sendSegment` emits ONE datagram (never fragmented: IPv6 routers never fragment and
+ *   we send it whole) with a partial transport checksum at csum_start 40 (we send no
+ *   extension headers), larger than the path MTU only when the link agreed TSO6
+ *   (`offload.tso6`; the link marks it gso_type TCPV6). `input` takes the link's meta:
+ *   NEEDS_CSUM / DATA_VALID become `checksumVerified`, and datagrams larger than the MTU
+ *   (TCPV6 super-segments from the kernel's GSO) are accepted and counted
+ *   (Ip6InGsoDatagrams).
  */
 import { IPV6_ANY, formatAddress, isMulticast, parseIpv6Address, type IpAddress, type Ipv6Address } from './address.js';
 import { checkInteger, codedError } from './errors.js';
@@ -108,6 +115,8 @@ const MAX_HEADROOM = 64;
 const FRAG_HDRS = IPV6_HEADER_LEN + IPV6_FRAGMENT_HEADER_LEN;
 /** Largest packet handled: header + 65535 bytes of payload. */
 const MAX_PACKET = IPV6_HEADER_LEN + IPV6_MAX_PAYLOAD;
+/** Largest datagram sent through the link's offload path: what a link takes in one piece. */
+const MAX_OFFLOAD_PACKET = 65535;
 /** RFC 7739 §5.3: counters the identification hash selects from. */
 const IDENT_COUNTERS = 2048;
 
@@ -402,14 +411,74 @@ export class Ipv6Layer implements IpOutput {
     return cached !== undefined && cached < link ? cached : link;
   }
 
-  /** pathMtu - 40: no segmentation offload for IPv6 yet. */
+  /**
+   * 65495 when the link segments TCP/IPv6 (TSO6): the datagram stays within the 65535
+   * bytes a link takes in one piece (no jumbograms, RFC 2675); else pathMtu - 40.
+   */
   maxSegmentPayload(dst: IpAddress): number {
+    if (this.checksumOffload && this.link.offload?.tso6 === true) return MAX_OFFLOAD_PACKET - IPV6_HEADER_LEN;
     return this.pathMtu(dst) - IPV6_HEADER_LEN;
   }
 
-  /** No IPv6 checksum offload yet: transports use `sendWith`. */
+  /** The link completes partial transport checksums: `sendSegment` may be used. */
   get checksumOffload(): boolean {
-    return false;
+    const l = this.link;
+    return l.offload?.csum === true && typeof l.sendOffload === 'function';
+  }
+
+  /**
+   * One datagram through the link's offload path (registration.ts `IpOutput.sendSegment`),
+   * as Ipv4Layer.sendSegment: never fragmented (RFC 8200 §4.5 fragments only at the source,
+   * and a super-segment is cut by the link along TCP segment boundaries instead: each piece
+   * carries at most `gsoSize` bytes, which the caller derived from the peer's MSS and the
+   * path MTU), transport checksum partial at `csumOffset` from the transport header, which
+   * starts at byte 40 (virtio spec §5.1.6.2 csum_start; we send no extension headers).
+   */
+  sendSegment(
+    dst: IpAddress, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number,
+    options?: SendOptions,
+  ): SendError | undefined {
+    const d = this.checkSend(dst, protocol, options);
+    checkInt('length', length, 0, Number.MAX_SAFE_INTEGER);
+    checkInt('gsoSize', gsoSize, 0, 0xffff);
+    checkInt('csumOffset', csumOffset, 0, 0xffff);
+    if (typeof writer !== 'object' || writer === null || typeof writer.writePayload !== 'function') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'writer must be a PayloadWriter');
+    }
+    if (!this.checksumOffload) throw codedError(Error, 'ERR_INVALID_STATE', 'the link has no checksum offload: use sendWith');
+    const c = this.c;
+    c.Ip6OutRequests++;
+    if (length > IPV6_MAX_PAYLOAD) {
+      c.dropped.Ip6OutTooBig++;
+      return 'EMSGSIZE';
+    }
+    if (this.route(d) === undefined) {
+      c.Ip6OutNoRoutes++;
+      c.dropped.Ip6OutNoRoutes++;
+      return 'ENETUNREACH';
+    }
+    const total = IPV6_HEADER_LEN + length;
+    const local = this.isLocal(d);
+    const big = total > this.pathMtu(d);
+    if (big && (local || !(gsoSize > 0 && this.link.offload?.tso6 === true) || total > MAX_OFFLOAD_PACKET)) {
+      c.dropped.Ip6OutTooBig++;
+      return 'EMSGSIZE';
+    }
+    const s = this.outScratch[this.outDepth] ?? this.newOutScratch();
+    this.outDepth++;
+    try {
+      const src = this.fillHeader(s, d, protocol, options);
+      writer.writePayload(s.buf, FRAG_HDRS, src, d);
+      const datagram = this.whole(s, protocol, length);
+      // Loopback trusts what it carries (Linux's lo: CHECKSUM_PARTIAL stays unverified).
+      if (local) return this.loop(datagram);
+      if (!this.link.sendOffload!(datagram, gsoSize, IPV6_HEADER_LEN, csumOffset)) return this.linkDropped();
+      c.Ip6OutOffloaded++;
+      if (big) c.Ip6OutGsoDatagrams++;
+      return undefined;
+    } finally {
+      this.outDepth--;
+    }
   }
 
   // ---- send -----------------------------------------------------------------------------
@@ -482,17 +551,11 @@ export class Ipv6Layer implements IpOutput {
     this.outDepth++;
     try {
       const buf = s.buf;
-      const want = options?.source;
-      const src = typeof want === 'string' && this.ownSet.has(want) ? want : this.sourceAddress(dst);
+      const src = this.fillHeader(s, dst, protocol, options);
+      const r = s.repr;
       // The payload goes at byte 48 once: room for an IPv6 header and a Fragment header in front.
       if (writer !== undefined) writer.writePayload(buf, FRAG_HDRS, src, dst);
       else buf.set(payload!, FRAG_HDRS);
-      const r = s.repr;
-      r.src = src;
-      r.dst = dst;
-      r.hopLimit = options?.ttl ?? this.defaultHopLimit;
-      r.trafficClass = options?.tos ?? 0; // DSCP + ECN (RFC 8200 §7, RFC 3168)
-      r.flowLabel = this.flowLabel(src, dst, protocol, options);
       const total = IPV6_HEADER_LEN + length;
       if (options?.loopback === true) {
         // Linux ip6_mc_output: a whole local copy first; hop limit 0 goes no further.
@@ -528,6 +591,19 @@ export class Ipv6Layer implements IpOutput {
     } finally {
       this.outDepth--;
     }
+  }
+
+  /** Source, hop limit, traffic class and flow label of `s.repr` for a datagram to `dst`; returns the source. */
+  private fillHeader(s: OutScratch, dst: Ipv6Address, protocol: number, options: SendOptions | undefined): Ipv6Address {
+    const want = options?.source;
+    const src = typeof want === 'string' && this.ownSet.has(want) ? want : this.sourceAddress(dst);
+    const r = s.repr;
+    r.src = src;
+    r.dst = dst;
+    r.hopLimit = options?.ttl ?? this.defaultHopLimit;
+    r.trafficClass = options?.tos ?? 0; // DSCP + ECN (RFC 8200 §7, RFC 3168)
+    r.flowLabel = this.flowLabel(src, dst, protocol, options);
+    return src;
   }
 
   /** The unfragmented datagram: its header at byte 8, just before the payload at 48. */
@@ -689,6 +765,8 @@ export class Ipv6Layer implements IpOutput {
     // Bytes past Payload Length are link padding (RFC 8200 §3).
     const end = IPV6_HEADER_LEN + r.payloadLength;
     const bytes = packet.length === end ? packet : s.views.view(packet, 0, end);
+    // A TCPV6 super-segment from the kernel's GSO (TSO6 agreed): larger than the link MTU.
+    if (!s.local && end > this.link.mtu) c.Ip6InGsoDatagrams++;
     this.walk(r, bytes, false, s.verified, s, now);
   }
 

@@ -252,18 +252,30 @@ export interface IpOutput {
 
   /**
    * The largest transport length (header + data) one `sendSegment` may carry towards `dst`:
-   * 65515 (65535 - 20) when the link does TCP segmentation offload, else pathMtu - 20.
+   * 65515 (65535 - 20) over IPv4 when the link does TSO4, 65495 (65535 - 40) over IPv6 when
+   * it does TSO6, else pathMtu less the network header.
    */
   maxSegmentPayload?(dst: IpAddress): number;
-  /** True when `sendSegment` may be used: the link completes partial transport checksums. */
+  /**
+   * True when `sendSegment` may be used towards IPv4 destinations: the link completes
+   * partial transport checksums. Without `checksumOffloadTo`, IPv6 destinations never use
+   * `sendSegment` (an IP output that offloads for IPv4 only).
+   */
   readonly checksumOffload?: boolean;
   /**
-   * Sends ONE IPv4 datagram (DF set, never fragmented) with a transport checksum left
+   * Whether `sendSegment` may be used towards `dst`, of either family (DualStackIp: the
+   * layer of `dst`'s family has checksum offload). Absent: `checksumOffload` for IPv4
+   * destinations, false for IPv6 ones.
+   */
+  checksumOffloadTo?(dst: IpAddress): boolean;
+  /**
+   * Sends ONE datagram (IPv4: DF set; never fragmented) with a transport checksum left
    * partial: `writer` writes `length` bytes with the checksum field at `csumOffset` from the
    * transport header holding the folded pseudo-header sum (not complemented). With
    * `gsoSize > 0` the datagram may exceed the MTU (up to `maxSegmentPayload`) and the link
-   * cuts it into `gsoSize`-byte payloads (TCP only). EMSGSIZE when it does not fit;
-   * ENOBUFS when the link dropped it. Only valid while `checksumOffload` is true.
+   * cuts it into `gsoSize`-byte payloads (TCP only; TSO4 or TSO6 by family). EMSGSIZE when
+   * it does not fit; ENOBUFS when the link dropped it. Only valid while offload is on
+   * towards `dst` (`checksumOffloadTo`, else `checksumOffload` for IPv4).
    */
   sendSegment?(
     dst: IpAddress, protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number,

@@ -91,6 +91,12 @@ export interface Ipv6LayerCounters {
   Ip6OutLoopback: number;
   /** Datagrams delivered with checksumVerified (the link vouched for the transport checksum). */
   Ip6InChecksumVerified: number;
+  /** Datagrams sent through the link's offload path (sendSegment), partial checksum. */
+  Ip6OutOffloaded: number;
+  /** Of those, datagrams larger than the path MTU (TSO6 super-segments the link segments). */
+  Ip6OutGsoDatagrams: number;
+  /** Datagrams received from the link larger than its MTU (TCPV6 super-segments from the kernel's GSO). */
+  Ip6InGsoDatagrams: number;
   dropped: Record<Ipv6DropReason | Ipv6LayerDropReason, number>;
 }
 
@@ -106,7 +112,8 @@ export function newIpv6LayerCounters(): Ipv6LayerCounters {
     Ip6InReceives: 0, Ip6InHdrErrors: 0, Ip6InAddrErrors: 0, Ip6InUnknownProtos: 0, Ip6InTruncatedPkts: 0,
     Ip6InDelivers: 0, Ip6InMcastPkts: 0, Ip6OutRequests: 0, Ip6OutNoRoutes: 0, Ip6OutDiscards: 0, Ip6OutMcastPkts: 0,
     Ip6FragOKs: 0, Ip6FragFails: 0, Ip6FragCreates: 0, Ip6OutErrorReports: 0, Ip6OutErrorReportsSuppressed: 0,
-    Ip6PmtuUpdates: 0, Ip6OutLoopback: 0, Ip6InChecksumVerified: 0, dropped,
+    Ip6PmtuUpdates: 0, Ip6OutLoopback: 0, Ip6InChecksumVerified: 0, Ip6OutOffloaded: 0, Ip6OutGsoDatagrams: 0,
+    Ip6InGsoDatagrams: 0, dropped,
   };
 }
 

@@ -85,10 +85,12 @@ describe('output: by destination family', () => {
     expect(udp.errors.map((x) => typeof x.dst)).toEqual(['string', 'number']);
     expect(dual.pollAt()).toBe(600_000);
   });
-  it('sendSegment is IPv4 only', () => {
+  it('sendSegment over a link without offload throws for either family (offload.test.ts has the offload path)', () => {
     const { dual } = setup();
     const w: PayloadWriter = { writePayload() {} };
+    expect([dual.checksumOffloadTo(PEER), dual.checksumOffloadTo(PEER6)]).toEqual([false, false]);
     expect(() => dual.sendSegment(PEER6, 6, 20, w, 0, 16)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => dual.sendSegment(PEER, 6, 20, w, 0, 16)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
   });
 });
 

@@ -437,7 +437,7 @@ async function serve(args: string[]): Promise<number> {
   }
   const stopped = signals.signal;
   const link = stack.linkInfo();
-  const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} uso4=${link.offload.uso4 === true}`;
+  const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} tso6=${link.offload.tso6 === true} uso4=${link.offload.uso4 === true} uso6=${link.offload.uso6 === true}`;
   // SIGUSR2: the counters of the running stack (SIGUSR1 is Node's inspector signal).
   const printStats = (): void => {
     const now = stack.stats();

@@ -124,8 +124,8 @@ export interface TunOptions {
   /** Open with IFF_NAPI so the kernel takes our writes in order (default true; see @netstack/tun). */
   napi?: boolean;
   /**
-   * Negotiate TUN offloads: IFF_VNET_HDR with checksum and TCP segmentation offload, so
-   * TCP sends and receives super-segments of up to 64 KB, one syscall each (measured
+   * Negotiate TUN offloads: IFF_VNET_HDR with checksum and TCP segmentation offload (TSO4
+   * and TSO6), so TCP over either family sends and receives super-segments of up to 64 KB, one syscall each (measured
    * 5-10x the download speed of one segment per syscall at MTU 1500), and UDP
    * segmentation offload on receive where the kernel has it (Linux 6.2+): a kernel-side
    * UDP_SEGMENT send arrives in one read, split by the device. Default: on,
@@ -204,11 +204,14 @@ export interface LinkInfo {
   kernelAddress: string;
   mtu: number;
   /**
-   * Offloads the link negotiated (TUN: TUNSETOFFLOAD), or undefined when none. `uso4` (a
-   * TUN device says it always): the kernel sends UDP super-datagrams, which the device
-   * splits into datagrams before the IP layer (see @netstack/tun uso.ts).
+   * Offloads the link negotiated (TUN: TUNSETOFFLOAD), or undefined when none. `tso4` /
+   * `tso6`: TCP super-segments of up to 64 KB both ways over IPv4 / IPv6 (the stack sends
+   * them to remotes of a family only when the link agreed that family's TSO). `uso4` /
+   * `uso6` (a TUN device says them always, and agrees both or neither): the kernel sends
+   * UDP super-datagrams, which the device splits into datagrams before the IP layer (see
+   * @netstack/tun uso.ts).
    */
-  offload?: { tso4: boolean; csum: boolean; uso4?: boolean } | undefined;
+  offload?: { tso4: boolean; tso6?: boolean; csum: boolean; uso4?: boolean; uso6?: boolean } | undefined;
   /** The kernel side's IPv6 address(es) with prefix, canonical text (RFC 5952); empty without. */
   kernelAddress6: string[];
   /**

@@ -20,6 +20,7 @@ import type { IpAddress } from '@netstack/ip';
 import type { CongestionControl } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
+import { flowLabel } from './isn.js';
 import { newSegmentOut } from './host.js';
 import type { TcpHost, TcpParent } from './host.js';
 import { Rack } from './rack.js';
@@ -144,6 +145,11 @@ export class TcpConnection implements HeapEntry {
   readonly localPort: number;
   readonly remoteAddress: IpAddress;
   readonly remotePort: number;
+  /**
+   * The IPv6 Flow Label of every segment this connection sends (RFC 6437 §3: a keyed hash
+   * of the 4-tuple, 20 bits, non-zero; isn.ts `flowLabel`), fixed at creation; 0 over IPv4.
+   */
+  readonly flowLabel: number;
 
   // --- Send sequence variables (RFC 9293 §3.3.1) ---
   /** @internal */ iss = 0;
@@ -291,6 +297,8 @@ export class TcpConnection implements HeapEntry {
     this.remotePort = remotePort;
     this.handler = handler ?? NOOP_HANDLER;
     const cfg = this.cfg = layer.config;
+    // RFC 6437 §3: one label for the connection's life, from its 4-tuple and the stack's key.
+    this.flowLabel = typeof remoteAddress === 'string' ? flowLabel(cfg.isnKey, localAddress, localPort, remoteAddress, remotePort) : 0;
     this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize, 64, cfg.memory);
     this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize, 64, cfg.memory);
     this.asm = new Assembler(cfg.maxOutOfOrderRanges);
@@ -1369,6 +1377,7 @@ export class TcpConnection implements HeapEntry {
     out.ecn = ecn;
     out.offload = true;
     out.gsoMss = this.sndMss;
+    out.flowLabel = this.flowLabel;
     // RFC 1191: the path is narrower than we thought; the retransmission uses the smaller MSS.
     if (this.layer.send(this.remoteAddress, out) === 'EMSGSIZE') this.updateSndMss();
   }
@@ -1395,6 +1404,7 @@ export class TcpConnection implements HeapEntry {
     out.ecn = NOT_ECT;
     out.offload = false;
     out.gsoMss = 0;
+    out.flowLabel = this.flowLabel;
     this.layer.send(this.remoteAddress, out);
   }
 

@@ -39,11 +39,13 @@ export interface TcpSegmentOut {
   offload: boolean;
   /** Payload bytes per piece of a super-segment (the connection's sndMss). */
   gsoMss: number;
+  /** The IPv6 Flow Label of the connection (RFC 6437 §3); 0 over IPv4, or none chosen. */
+  flowLabel: number;
 }
 
 /** A fresh segment record (each holder keeps one and reuses it: sending allocates nothing). */
 export function newSegmentOut(): TcpSegmentOut {
-  return { repr: newTcpRepr(), payload: undefined, dataOff: 0, dataLen: 0, ecn: 0, offload: true, gsoMss: 0 };
+  return { repr: newTcpRepr(), payload: undefined, dataOff: 0, dataLen: 0, ecn: 0, offload: true, gsoMss: 0, flowLabel: 0 };
 }
 
 /**

@@ -12,7 +12,7 @@ export { NewReno, initialWindow } from './congestion.js';
 export type { CongestionControl, CongestionControlName } from './congestion.js';
 export { Cubic, CUBIC_C, CUBIC_BETA, CUBIC_ALPHA, HYSTART } from './cubic.js';
 export type { CubicOptions, CubicSnapshot } from './cubic.js';
-export { generateIsn, timestampOffset, makeSynCookie, checkSynCookie, cookieMssIndex, COOKIE_MSS_TABLE, COOKIE_PERIOD_MS } from './isn.js';
+export { flowLabel, generateIsn, timestampOffset, makeSynCookie, checkSynCookie, cookieMssIndex, COOKIE_MSS_TABLE, COOKIE_PERIOD_MS } from './isn.js';
 export { TcpError } from './errors.js';
 export type { TcpErrorCode } from './errors.js';
 export { TcpConnection } from './connection.js';

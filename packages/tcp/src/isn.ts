@@ -44,6 +44,19 @@ export function timestampOffset(key: Uint8Array, localAddr: IpAddress, localPort
   return hash32(key, localAddr, localPort, remoteAddr, remotePort, 0x7323, 0);
 }
 
+/**
+ * RFC 6437 §3 (and Appendix A): the IPv6 Flow Label of a connection, a keyed hash of its
+ * 4-tuple (addresses and ports, the stack's secret key), 20 bits, never 0 (0 means
+ * "unlabelled"). A pure function of the tuple, so every segment of the connection, the
+ * SYN-cookie SYN-ACK sent before it exists and the RSTs about it carry the same label, and
+ * a new connection (other ports) gets another one. Never taken from the peer: each
+ * direction of a flow has its own label (§3: labels are not echoed).
+ */
+export function flowLabel(key: Uint8Array, localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number {
+  const l = hash32(key, localAddr, localPort, remoteAddr, remotePort, 0x6437, 0) & 0xfffff;
+  return l === 0 ? 1 : l;
+}
+
 /** MSS values a cookie can encode (3 bits); the largest not above the peer's is used. */
 export const COOKIE_MSS_TABLE = [216, 536, 1024, 1220, 1360, 1440, 1460, 8960] as const;
 /** Cookie time counter period: 64 s (RFC 4987 §3.6 "t, a slowly incrementing counter"). */

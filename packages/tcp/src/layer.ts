@@ -51,7 +51,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EphemeralPorts, IPV6_ANY, addressFamily, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
-import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, TransportError, TransportProtocol } from '@netstack/ip';
+import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, SendOptions, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { Cubic } from './cubic.js';
@@ -60,7 +60,7 @@ import type { TcpHandler } from './connection.js';
 import { TcpError, usageError } from './errors.js';
 import { DeadlineHeap } from './heap.js';
 import type { SegmentPayload, TcpSegmentOut } from './host.js';
-import { generateIsn, timestampOffset } from './isn.js';
+import { flowLabel, generateIsn, timestampOffset } from './isn.js';
 import { TcpListener } from './listener.js';
 import type { ListenHandler } from './listener.js';
 import { MemoryAccount } from './ring.js';
@@ -152,6 +152,8 @@ export class TcpLayer implements TransportProtocol {
   private readonly sendOpts = { dontFragment: true };
   /** The IP options with an ECN codepoint (RFC 3168 §5), by codepoint: ECT(0) is 2. */
   private readonly sendOptsEcn = [this.sendOpts, { dontFragment: true, tos: 1 }, { dontFragment: true, tos: 2 }, { dontFragment: true, tos: 3 }];
+  /** The same with a Flow Label (RFC 6437), set per segment: IPv6 segments of a connection. */
+  private readonly sendOptsLabel: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, flowLabel: 0 }));
 
   constructor(ip: IpOutput, options: TcpLayerOptions = {}) {
     this.ip = ip;
@@ -568,12 +570,17 @@ export class TcpLayer implements TransportProtocol {
     if (seg.repr.flags & RST) this.counters.OutRsts++;
     this.counters.OutSegs++;
     const ip = this.ip;
-    const opts = this.sendOptsEcn[seg.ecn & 3]!;
+    let opts: SendOptions;
+    if (seg.flowLabel !== 0) {
+      opts = this.sendOptsLabel[seg.ecn & 3]!;
+      opts.flowLabel = seg.flowLabel;
+    } else {
+      opts = this.sendOptsEcn[seg.ecn & 3]!;
+    }
     let e: SendError | undefined;
-    // Offload (checksum and segmentation) for IPv4 remotes only: the IP layer's one
-    // `checksumOffload` flag is its IPv4 path's (DualStackIp: no IPv6 offload path yet,
-    // its sendSegment refuses IPv6 destinations), so IPv6 segments are checksummed here.
-    if (seg.offload && typeof remote === 'number' && ip.checksumOffload === true && ip.sendSegment !== undefined) {
+    // Offload (checksum and segmentation) where the IP layer has it towards `remote`'s
+    // family (`offloadTo`); otherwise checksummed here, one MSS at most per datagram.
+    if (seg.offload && this.offloadTo(remote) && ip.sendSegment !== undefined) {
       // Offload path: checksum left partial; more than one MSS of data is a super-segment
       // that the link cuts into pieces of exactly gsoMss payload bytes (the connection's MSS
       // after TCP options, from the peer's MSS and the path MTU: RFC 9293 §3.7.1, RFC 6691).
@@ -609,10 +616,23 @@ export class TcpLayer implements TransportProtocol {
     return mssForMtu(mtu, this.ip, remote);
   }
 
-  /** @internal (TcpHost) the largest transport length with segmentation offload; 0 without (and towards IPv6: see send). */
+  /**
+   * The IP layer takes segments with a partial checksum towards `remote`
+   * (`IpOutput.checksumOffloadTo`; without it, `checksumOffload` for IPv4 remotes only).
+   */
+  private offloadTo(remote: IpAddress): boolean {
+    const ip = this.ip;
+    if (ip.checksumOffloadTo !== undefined) return ip.checksumOffloadTo(remote);
+    return typeof remote === 'number' && ip.checksumOffload === true;
+  }
+
+  /**
+   * @internal (TcpHost) the largest transport length with segmentation offload; 0 without.
+   * The IP layer's answer says whether super-segments may go (TSO4 / TSO6 as the link agreed).
+   */
   maxSegmentPayload(remote: IpAddress): number {
     const ip = this.ip;
-    return typeof remote === 'number' && ip.checksumOffload === true && ip.maxSegmentPayload !== undefined ? ip.maxSegmentPayload(remote) : 0;
+    return ip.maxSegmentPayload !== undefined && this.offloadTo(remote) ? ip.maxSegmentPayload(remote) : 0;
   }
 
   /** @internal Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */
@@ -634,7 +654,14 @@ export class TcpLayer implements TransportProtocol {
     w.dataLen = 0;
     if (flags & RST) this.counters.OutRsts++;
     this.counters.OutSegs++;
-    const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, this.sendOpts);
+    let opts: SendOptions = this.sendOpts;
+    if (typeof remote === 'string') {
+      // The label the connection of this tuple has (or would have): RFC 6437 §3. Our
+      // address is the one the IP layer sends from (the connection's, with one address).
+      opts = this.sendOptsLabel[0]!;
+      opts.flowLabel = flowLabel(this.config.isnKey, this.ip.sourceFor(remote) ?? remote, localPort, remote, remotePort);
+    }
+    const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, opts);
     if (e !== undefined) this.counters.SendErrors++;
   }
 }

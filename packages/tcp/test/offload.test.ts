@@ -6,8 +6,14 @@
  * bytes so the partial value itself can be checked.
  */
 import { describe, expect, it } from 'vitest';
-import { PROTO_TCP, finish, pseudoHeaderSum, sum16, type Ipv4Address, type PayloadWriter, type SendError } from '@netstack/ip';
-import { ACK, PSH, SYN, TcpLayer, parseTcp, newTcpRepr, type CongestionControl } from '../src/index.js';
+import {
+  PROTO_TCP, finish, parseIpv6Address, pseudoHeaderSum, sum16, type IpAddress, type IpOutput, type Ipv4Address, type PayloadWriter, type SendError,
+  type SendOptions,
+} from '@netstack/ip';
+import {
+  ACK, PSH, SYN, TcpLayer, emitTcp, flowLabel, parseTcp, newTcpRepr, tcpHeaderLen, type CongestionControl, type TcpConnection, type TcpOptions,
+  type TcpRepr,
+} from '../src/index.js';
 import { Ctx, FakeIp, LOCAL, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, datagram, encode } from './harness.js';
 
 interface Offloaded { gsoSize: number; csumOffset: number; raw: Uint8Array }
@@ -143,5 +149,151 @@ describe('receiving super-segments', () => {
     expect(t.conn.readableLength).toBe(20_000);
     t.recv({ flags: ACK, ack: REMOTE_ISS + 1 + 20_000 });
     expect(t.layer.stats().InCsumTrusted).toBe(1);
+  });
+});
+
+// ---- IPv6: TSO6 and the flow label ----------------------------------------------------
+
+const OWN6 = parseIpv6Address('fd07::2')!;
+const PEER6 = parseIpv6Address('fd07::1')!;
+const KEY6 = new Uint8Array(16).fill(9);
+
+interface Sent6 { raw: Uint8Array; gsoSize: number; offloaded: boolean; flowLabel: number | undefined; tos: number | undefined }
+
+/**
+ * A minimal IPv6 `IpOutput` (as family.test.ts's) with the offload members of an Ipv6Layer
+ * over a link that agreed checksum offload and, with `tso6`, TSO6: `checksumOffloadTo`,
+ * `maxSegmentPayload` (65495 with TSO6, else pathMtu − 40) and `sendSegment`, which keeps
+ * the raw (partial) bytes and the options (flow label) of every datagram.
+ */
+class Offload6Ip implements IpOutput {
+  readonly address = OWN6;
+  readonly mtu = 1500;
+  readonly checksumOffload = true;
+  sent: Sent6[] = [];
+  constructor(readonly tso6: boolean) {}
+  sourceFor(): IpAddress { return OWN6; }
+  pathMtu(): number { return this.mtu; }
+  networkHeaderLength(): number { return 40; }
+  checksumOffloadTo(dst: IpAddress): boolean { return typeof dst === 'string'; }
+  maxSegmentPayload(): number { return this.tso6 ? 65495 : this.mtu - 40; }
+  send(): SendError | undefined { throw new Error('not used'); }
+  sendWith(dst: IpAddress, _p: number, length: number, writer: PayloadWriter, options?: SendOptions): SendError | undefined {
+    const buf = new Uint8Array(40 + length);
+    writer.writePayload(buf, 40, OWN6, dst);
+    this.sent.push({ raw: buf.slice(40), gsoSize: 0, offloaded: false, flowLabel: options?.flowLabel, tos: options?.tos });
+    return undefined;
+  }
+  sendSegment(dst: IpAddress, _p: number, length: number, writer: PayloadWriter, gsoSize: number, _csumOffset: number, options?: SendOptions): SendError | undefined {
+    if (40 + length > this.mtu && !(this.tso6 && gsoSize > 0)) return 'EMSGSIZE';
+    const buf = new Uint8Array(40 + length);
+    writer.writePayload(buf, 40, OWN6, dst);
+    this.sent.push({ raw: buf.slice(40), gsoSize, offloaded: true, flowLabel: options?.flowLabel, tos: options?.tos });
+    return undefined;
+  }
+  reportUnreachable(): void {}
+}
+
+function seg6(f: { srcPort: number; dstPort: number; seq: number; ack?: number; flags: number; window?: number; options?: TcpOptions }): Uint8Array {
+  const r: TcpRepr = {
+    srcPort: f.srcPort, dstPort: f.dstPort, seq: f.seq >>> 0, ack: (f.ack ?? 0) >>> 0, flags: f.flags, window: f.window ?? 65535, urgent: 0,
+    options: f.options ?? {}, payload: new Uint8Array(0),
+  };
+  const buf = new Uint8Array(tcpHeaderLen(r));
+  emitTcp(r, buf, 0, PEER6, OWN6);
+  return buf;
+}
+
+/** An accepted IPv6 connection on port 80 from the peer's `port`, with timestamps (MSS 1440 − 12 = 1428) and a wide window. */
+function accept6(ip: Offload6Ip, layer: TcpLayer, port: number): TcpConnection {
+  const accepted: TcpConnection[] = [];
+  if (layer.connectionCount === 0) {
+    layer.listen({ port: 80, address: OWN6 }, { onAcceptable(l) { let c; while ((c = l.accept({}))) accepted.push(c); } });
+  }
+  const inject = (bytes: Uint8Array): void => layer.receive({
+    src: PEER6, dst: OWN6, protocol: PROTO_TCP, ttl: 64, tos: 0, payload: bytes, packet: bytes, headerLength: 0, toBroadcast: false, reassembled: false,
+  }, 0);
+  inject(seg6({ srcPort: port, dstPort: 80, seq: 1000, flags: SYN, options: { mss: 1440, windowScale: 7, timestamp: { tsVal: 1, tsEcr: 0 } } }));
+  const sa = parseTcp(ip.sent.at(-1)!.raw, OWN6, PEER6, false, newTcpRepr());
+  if (typeof sa === 'string') throw new Error(sa);
+  inject(seg6({ srcPort: port, dstPort: 80, seq: 1001, ack: sa.seq + 1, flags: ACK, window: 2000, options: { timestamp: { tsVal: 2, tsEcr: sa.options.timestamp!.tsVal } } }));
+  const c = layer.connections().find((x) => x.remotePort === port && x.state === 'ESTABLISHED');
+  if (c === undefined) throw new Error('not established');
+  return c;
+}
+
+describe('TCP over IPv6 with offload (TSO6) and the flow label', () => {
+  const setup6 = (tso6: boolean) => {
+    const ip = new Offload6Ip(tso6);
+    const layer = new TcpLayer(ip, { isnKey: KEY6, timestamps: true, windowScaling: true, sendBufferSize: 1 << 20, congestionControl: wide });
+    return { ip, layer };
+  };
+
+  it('TSO6 agreed: one write leaves as ONE super-segment, gso_size = MSS, checksum partial over the IPv6 pseudo-header', () => {
+    const { ip, layer } = setup6(true);
+    const c = accept6(ip, layer, 40000);
+    expect(c.stats.sndMss).toBe(1428);
+    ip.sent = [];
+    c.write(pattern(100_000), 0);
+    layer.poll(1);
+    const data = ip.sent.filter((s) => s.raw.length > 32);
+    expect(data[0]!.offloaded).toBe(true);
+    expect(data[0]!.gsoSize).toBe(1428);
+    const n = data[0]!.raw.length - 32;
+    expect(n).toBeGreaterThan(1428);
+    expect(n % 1428).toBe(0);
+    const field = (data[0]!.raw[16]! << 8) | data[0]!.raw[17]!;
+    expect(field).toBe(pseudoHeaderSum(OWN6, PEER6, PROTO_TCP, data[0]!.raw.length));
+    expect(layer.stats().OutGsoSegs).toBeGreaterThan(0);
+  });
+
+  it('TSO6 not agreed (a TSO4-only link): IPv6 segments are one MSS at most, checksum still offloaded', () => {
+    const { ip, layer } = setup6(false);
+    const c = accept6(ip, layer, 40000);
+    ip.sent = [];
+    c.write(pattern(100_000), 0);
+    layer.poll(1);
+    const lens = ip.sent.map((s) => s.raw.length - 32).filter((n) => n > 0);
+    expect(lens.length).toBeGreaterThan(1);
+    expect(Math.max(...lens)).toBeLessThanOrEqual(1428);
+    expect(ip.sent.every((s) => s.offloaded && s.gsoSize === 0)).toBe(true); // never a super-segment
+    expect(layer.stats()).toMatchObject({ OutGsoSegs: 0, SendErrors: 0 });
+  });
+
+  it('every segment of a connection carries one non-zero 20-bit label, a hash of its 4-tuple; another connection gets another', () => {
+    const { ip, layer } = setup6(true);
+    const a = accept6(ip, layer, 40000);
+    const b = accept6(ip, layer, 40001);
+    ip.sent = [];
+    a.write(pattern(5000), 0);
+    b.write(pattern(5000), 0);
+    a.setNoDelay(true);
+    layer.poll(1);
+    a.close(2);
+    layer.poll(3);
+    expect(a.flowLabel).toBe(flowLabel(KEY6, OWN6, 80, PEER6, 40000));
+    expect(b.flowLabel).toBe(flowLabel(KEY6, OWN6, 80, PEER6, 40001));
+    for (const l of [a.flowLabel, b.flowLabel]) expect(l > 0 && l <= 0xfffff).toBe(true);
+    expect(a.flowLabel).not.toBe(b.flowLabel);
+    const byPort = (port: number) => ip.sent.filter((s) => ((s.raw[2]! << 8) | s.raw[3]!) === port).map((s) => s.flowLabel);
+    const la = byPort(40000);
+    expect(la.length).toBeGreaterThan(1);
+    expect(new Set(la)).toEqual(new Set([a.flowLabel]));
+    expect(new Set(byPort(40001))).toEqual(new Set([b.flowLabel]));
+    // A different key, another label for the same tuple.
+    expect(flowLabel(new Uint8Array(16).fill(1), OWN6, 80, PEER6, 40000)).not.toBe(a.flowLabel);
+  });
+
+  it('the RST for no connection and the SYN-ACK of a connection carry the label of their tuple; IPv4 segments carry none', () => {
+    const { ip, layer } = setup6(true);
+    layer.receive({
+      src: PEER6, dst: OWN6, protocol: PROTO_TCP, ttl: 64, tos: 0, payload: seg6({ srcPort: 5555, dstPort: 81, seq: 1, flags: SYN }),
+      packet: new Uint8Array(0), headerLength: 0, toBroadcast: false, reassembled: false,
+    }, 0);
+    expect(ip.sent.at(-1)!.flowLabel).toBe(flowLabel(KEY6, OWN6, 81, PEER6, 5555));
+    accept6(ip, layer, 40002);
+    expect(ip.sent.at(-1)!.flowLabel).toBe(flowLabel(KEY6, OWN6, 80, PEER6, 40002));
+    const t = established();
+    expect(t.conn.flowLabel).toBe(0);
   });
 });

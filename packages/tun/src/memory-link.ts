@@ -28,16 +28,17 @@
  *   with virtual time: `while (pair.pump() > 0) {}` (bounded by the caller) runs to quiet.
  * - The packet given to `receiver.packet` is the link's private copy; the receiver may keep
  *   it (the contract still only promises it for the duration of the call).
- * - `offload: true` makes both ends offload-capable links (`offload` = { tso4, csum },
+ * - `offload: true` makes both ends offload-capable links (`offload` = { tso4, tso6, csum },
  *   `sendOffload`), like a virtio device between two guests: an offloaded packet crosses
  *   as it is, super-segment and partial checksum included, and arrives with `meta`
- *   (`csumPartial`, `gsoType` TCPv4 when it carries more than `gsoSize` payload bytes).
+ *   (`csumPartial`, `gsoType` TCPv4 or TCPv6 by the version nibble when it carries more
+ *   than `gsoSize` payload bytes).
  *   Nothing segments or completes checksums on the way, so both ends must honour `meta`
  *   (our IP layer does). Plain `send` packets arrive without `meta`, as before.
  */
 import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
 import { newLinkStats } from './link.js';
-import { newPacketMeta, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4 } from './vnet.js';
+import { newPacketMeta, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6 } from './vnet.js';
 import { argError } from './errors.js';
 import { MAX_MTU } from './ifreq.js';
 
@@ -127,7 +128,7 @@ export class EndState {
   readonly counters: LinkStats = newLinkStats();
 }
 
-const FULL_OFFLOAD: LinkOffload = Object.freeze({ tso4: true, csum: true });
+const FULL_OFFLOAD: LinkOffload = Object.freeze({ tso4: true, tso6: true, csum: true });
 const MAX_OFFLOAD_PACKET = 65535;
 
 export class MemoryLink implements Link {
@@ -295,7 +296,7 @@ export class Wire {
       const meta = this.#meta;
       meta.csumPartial = true;
       meta.dataValid = false;
-      meta.gsoType = gso > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE;
+      meta.gsoType = gso === 0 ? VIRTIO_NET_HDR_GSO_NONE : packet[0]! >>> 4 === 6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
       meta.gsoSize = gso;
       c.RxCsumPartial!++;
       if (gso > 0) c.RxGsoPackets!++;

@@ -48,7 +48,7 @@ export interface ProbeLinkOptions {
   /** Sent packets kept in `sent` (default 1024; 0 keeps none: use `onSend`). */
   capture?: number;
   /**
-   * Present an offload-capable link (checksum + TSO4, like createLinkPair's `offload`): the
+   * Present an offload-capable link (checksum + TSO4 + TSO6, like createLinkPair's `offload`): the
    * stack then sends TCP with partial checksums and super-segments, through `onSend`/`sent`
    * as they are. Default false.
    */
@@ -73,7 +73,7 @@ export interface ProbeLink {
   close(): void;
 }
 
-const FULL_OFFLOAD: LinkOffload = Object.freeze({ tso4: true, csum: true });
+const FULL_OFFLOAD: LinkOffload = Object.freeze({ tso4: true, tso6: true, csum: true });
 
 class ProbeEnd implements Link {
   readonly mtu: number;

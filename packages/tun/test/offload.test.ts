@@ -334,7 +334,7 @@ describe('TunDevice with a vnet header', () => {
 describe('memory link and capture with offloads', () => {
   it('an offloaded super-segment crosses as it is, with meta; plain packets without', () => {
     const pair = createLinkPair({ offload: true, autoDeliver: false });
-    expect(pair.a.offload).toEqual({ tso4: true, csum: true });
+    expect(pair.a.offload).toEqual({ tso4: true, tso6: true, csum: true });
     const got: { len: number; meta: unknown }[] = [];
     pair.b.setReceiver({ packet: (p, meta) => got.push({ len: p.length, meta: meta === undefined ? undefined : { ...meta } }) });
     expect(pair.a.sendOffload(tcpPacket(10_000), 1448, 20, 16)).toBe(true);
@@ -351,6 +351,26 @@ describe('memory link and capture with offloads', () => {
     expect(pair.b.stats()).toMatchObject({ RxGsoPackets: 1, RxCsumPartial: 2 });
   });
 
+  it('an IPv6 super-segment crosses marked TCPV6 (gso_type 4)', () => {
+    const pair = createLinkPair({ offload: true, autoDeliver: false });
+    const tcp6 = (n: number): Uint8Array => {
+      const p = new Uint8Array(60 + n);
+      p[0] = 0x60;
+      p[4] = (20 + n) >>> 8;
+      p[5] = (20 + n) & 0xff;
+      p[6] = 6;
+      p[7] = 64;
+      p[40 + 12] = 5 << 4;
+      return p;
+    };
+    const got: unknown[] = [];
+    pair.b.setReceiver({ packet: (p, meta) => got.push([p.length, meta?.gsoType]) });
+    expect(pair.a.sendOffload(tcp6(10_000), 1428, 40, 16)).toBe(true);
+    expect(pair.a.sendOffload(tcp6(100), 1428, 40, 16)).toBe(true);
+    pair.pump();
+    expect(got).toEqual([[10_060, 4], [160, 0]]);
+  });
+
   it('without offload: true the memory link has no offload and refuses sendOffload', () => {
     const pair = createLinkPair({ autoDeliver: false });
     expect(pair.a.offload).toBeUndefined();
@@ -363,7 +383,7 @@ describe('memory link and capture with offloads', () => {
     const writer = new PcapWriter({ write: (c) => chunks.push(c.slice()) });
     const a = capture(pair.a, writer);
     const b = capture(pair.b, writer);
-    expect(a.offload).toEqual({ tso4: true, csum: true });
+    expect(a.offload).toEqual({ tso4: true, tso6: true, csum: true });
     const metas: unknown[] = [];
     b.setReceiver({ packet: (_p, meta) => metas.push(meta?.gsoSize) });
     expect(a.sendOffload!(tcpPacket(5000), 1000, 20, 16)).toBe(true);
