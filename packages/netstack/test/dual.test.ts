@@ -56,7 +56,7 @@ describe('createStack with IPv4 and IPv6 addresses', () => {
     for (const s of [s1, s2]) expect(checkAccounting(s.stats(), { reassemblyFragments: 0 }).violations).toEqual([]);
   });
 
-  it('TCP over IPv6 between the two stacks (no offload path for IPv6), and the accounting holds', async () => {
+  it('TCP over IPv6 between the two stacks on a link without offloads, and the accounting holds', async () => {
     const [s1, s2] = await pair();
     const got: Uint8Array[] = [];
     s1.tcpLayer.listen({ port: 7, address: A6 }, {
