@@ -72,6 +72,8 @@ function danteConf(port: number, method: 'none' | 'username'): string {
     'user.privileged: root',
     'user.unprivileged: nobody',
     'client pass {\n  from: 0/0 to: 0/0\n  log: connect disconnect error\n}',
+    // The ruleset refuses 10.9.6.0/24: REP X'02' "connection not allowed by ruleset".
+    'socks block {\n  from: 0/0 to: 10.9.6.0/24\n  log: connect error\n}',
     'socks pass {\n  from: 0/0 to: 0/0\n  command: connect udpassociate udpreply\n  log: connect disconnect error\n}',
     '',
   ].join('\n');
@@ -123,6 +125,10 @@ beforeAll(async () => {
   p.runSync('ip', ['addr', 'add', 'fd00:9:1::1/64', 'dev', 'p0', 'nodad']);
   p.runSync('ip', ['link', 'set', 'p0', 'up']);
   for (const a of ['10.9.2.1/32', '10.9.3.1/32', 'fd00:9:2::1/128', 'fd00:9:3::1/128']) p.runSync('ip', ['addr', 'add', a, 'dev', 'lo']);
+  // What dante meets beyond: a host-unreachable and a prohibited route (the kernel answers
+  // its connect() at once with EHOSTUNREACH / EACCES, which dante reports as REP 4 / REP 1).
+  p.runSync('ip', ['route', 'add', 'unreachable', '10.9.5.0/24']);
+  p.runSync('ip', ['route', 'add', 'prohibit', '10.9.7.0/24']);
 
   dir = mkdtempSync(join(tmpdir(), 'netstack-socks5-'));
   writeFileSync(join(dir, 'passwd'), `root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n${USER}:x:64999:65534:socks5 test:/nonexistent:/usr/sbin/nologin\n`);
@@ -210,6 +216,29 @@ describe('CONNECT through dante (RFC 1928 §4-§6)', () => {
   });
 });
 
+describe('failure replies and the deadline', () => {
+  for (const [dst, why, code, rep] of [
+    ['10.9.5.1', 'an unreachable route', 'EHOSTUNREACH', 4],
+    ['10.9.6.1', 'dante\'s ruleset (socks block)', 'EACCES', 2],
+    ['10.9.7.1', 'a prohibit route (dante has no REP for EACCES)', 'ERR_SOCKS5_GENERAL_FAILURE', 1],
+  ] as const) {
+    it(`${dst}, refused by ${why}: REP ${rep} as ${code}`, async () => {
+      const r = await client({ op: 'connect', proxy: PROXY, destination: { address: dst, port: 7 }, bytes: 1, timeoutMs: 10_000 });
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: false, code, stage: 'reply', reply: rep });
+    });
+  }
+
+  it('a silent destination (a neighbour that never answers ARP): ETIMEDOUT at our deadline, before dante gives up', async () => {
+    const t0 = performance.now();
+    const r = await client({ op: 'connect', proxy: PROXY, destination: { address: '10.9.1.99', port: 7 }, bytes: 1, timeoutMs: 1000 });
+    const ms = performance.now() - t0;
+    expect(r, JSON.stringify(r)).toMatchObject({ ok: false, code: 'ETIMEDOUT', stage: 'timeout' });
+    expect(r.message).toMatch(/no reply within 1000 ms/);
+    // The fixture's own start-up is in this too; the bound is loose, the stage is the proof.
+    expect(ms).toBeLessThan(15_000);
+  });
+});
+
 describe('username/password (RFC 1929) against dante\'s system-password check', () => {
   it('the right password: connected, and dante logs the user', async () => {
     const logMark = danteLog.length;
@@ -265,14 +294,15 @@ describe('UDP ASSOCIATE through dante (RFC 1928 §7)', () => {
     for (const x of r.results) expect(x, JSON.stringify(x)).toMatchObject({ echoed: true, from: { address: '10.9.2.1', port: 7 } });
   });
 
-  it('a misbehaving relay (scripted, in the client namespace): strangers, bad headers and fragments dropped and counted; the proxy closing the control connection closes the association', async () => {
+  it('a misbehaving relay (scripted, in the client namespace): strangers, bad headers and fragments dropped and counted; a burst over the pending bound dropped and counted; the proxy closing the control connection closes the association', async () => {
     const r = await client({ op: 'fake-relay' });
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(r.delivered).toEqual([{ data: 'good', rinfo: { address: '10.9.2.1', family: 'IPv4', port: 7, size: 4 } }]);
-    expect(r.before).toMatchObject({ InDatagrams: 1, InWrongSource: 1, InHdrErrors: 1, InFragments: 1 });
+    expect(r.before).toMatchObject({ InDatagrams: 1, InWrongSource: 1, InHdrErrors: 1, InFragments: 1, OutDatagrams: 16, OutDiscards: 84, OutErrors: 0 });
+    expect(r.burst).toEqual({ accepted: 16, pendingAtBurst: { sends: 16, bytes: expect.any(Number) }, pendingAfter: { sends: 0, bytes: 0 }, relayed: 16 });
     expect(r.closeResult).toBe('closed');
     expect(r.isClosed).toBe(true);
     expect(r.sendAfter).toBe(false);
-    expect(r.after).toMatchObject({ OutDiscards: 1, OutDatagrams: 0 });
+    expect(r.after).toMatchObject({ OutDiscards: 85, OutDatagrams: 16 });
   });
 });

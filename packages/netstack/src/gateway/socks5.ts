@@ -762,8 +762,10 @@ export class Socks5UdpAssociation extends EventEmitter {
     relayPort: number,
     private readonly maxPendingSends: number,
     private readonly maxPendingBytes: number,
+    controlBytesIgnored: number,
   ) {
     super();
+    this.counters.ControlBytesIgnored = controlBytesIgnored;
     this.relayIp = relay;
     this.relay = { address: formatAddress(relay), family: typeof relay === 'number' ? 'IPv4' : 'IPv6', port: relayPort };
     udp.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
@@ -792,17 +794,18 @@ export class Socks5UdpAssociation extends EventEmitter {
 
   /** `send` with the destination as a record (the gateway's addresses are `IpAddress` values already). */
   sendTo(data: Uint8Array, ep: Socks5Endpoint): boolean {
-    if (this.closed || this.pendingSends >= this.maxPendingSends || this.pendingBytes + data.length > this.maxPendingBytes) {
+    const size = udpHeaderLength(ep) + data.length;
+    if (this.closed || this.pendingSends >= this.maxPendingSends || this.pendingBytes + size > this.maxPendingBytes) {
       this.counters.OutDiscards++;
       return false;
     }
     const dgramBytes = encodeUdpDatagram(ep, data);
     this.pendingSends++;
-    this.pendingBytes += dgramBytes.length;
+    this.pendingBytes += size;
     this.counters.OutDatagrams++;
     this.udp.send(dgramBytes, this.relay.port, this.relay.address, (err) => {
       this.pendingSends--;
-      this.pendingBytes -= dgramBytes.length;
+      this.pendingBytes -= size;
       if (err) this.counters.OutErrors++;
     });
     return true;
@@ -903,9 +906,7 @@ export function socks5UdpAssociate(options: Socks5UdpAssociateOptions): Promise<
         throw failRelay(control, udp, proxy, `the relay ${formatAddress(relay)} is not of the control connection's family`);
       }
       if (bound.port === 0) throw failRelay(control, udp, proxy, 'the relay port is 0');
-      const assoc = new Socks5UdpAssociation(control, udp!, relay, bound.port, maxPendingSends, maxPendingBytes);
-      if (leftover.length > 0) (assoc as unknown as { counters: Socks5UdpStats }).counters.ControlBytesIgnored += leftover.length;
-      return assoc;
+      return new Socks5UdpAssociation(control, udp!, relay, bound.port, maxPendingSends, maxPendingBytes, leftover.length);
     },
     (e: unknown) => {
       try {
