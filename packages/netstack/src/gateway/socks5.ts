@@ -754,7 +754,7 @@ export class Socks5UdpAssociation extends EventEmitter {
   private pendingBytes = 0;
   private closed = false;
 
-  /** @internal use `socks5UdpAssociate` */
+  /** Made by `socks5UdpAssociate`, with the sockets it set up; not meant to be called directly. */
   constructor(
     private readonly control: net.Socket,
     private readonly udp: dgram.Socket,
