@@ -31,7 +31,7 @@ import type { Duplex } from 'node:stream';
 import { domainToASCII } from 'node:url';
 import { formatAddress, readAddress, readIpv6Address, writeAddress, type IpAddress } from '@netstack/ip';
 import { errnoError, invalidArgType, invalidArgValue, codedError, type ErrnoError } from '../node-errors.js';
-import { parseIpLiteral } from '../ip-literal.js';
+import { parseIpLiteral, unmapIpv4 } from '../ip-literal.js';
 import { NetstackError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------
@@ -659,18 +659,24 @@ function checkAuth(a: unknown): HandshakeRequest['auth'] {
   return { username: toOctets(username, 'options.auth.username'), password: toOctets(password, 'options.auth.password') };
 }
 
+/** An IP literal as the address to send: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as dual-stack sockets report IPv4 peers) as the IPv4 address (ATYP 1). */
+function literal(text: string): IpAddress | undefined {
+  const ip = parseIpLiteral(text);
+  return typeof ip === 'string' ? unmapIpv4(ip) ?? ip : ip;
+}
+
 /** A destination's text as an endpoint: an IP literal as ATYP 1/4, any other host name as ATYP 3 (IDNA ASCII form). */
 export function checkDestination(d: unknown, name: string): Socks5Endpoint {
   if (typeof d !== 'object' || d === null) throw invalidArgType(name, 'of type object', d);
   const { address, host, port } = d as { address?: unknown; host?: unknown; port?: unknown };
   const p = checkPort(port, `${name}.port`);
   if (address !== undefined) {
-    const ip = typeof address === 'string' ? parseIpLiteral(address) : undefined;
+    const ip = typeof address === 'string' ? literal(address) : undefined;
     if (ip === undefined) throw invalidArgValue(`${name}.address`, address, 'must be an IPv4 or IPv6 address');
     return { host: ip, port: p };
   }
   if (typeof host !== 'string' || host === '') throw invalidArgType(`${name}.host`, 'a non-empty string', host);
-  const ip = parseIpLiteral(host);
+  const ip = literal(host);
   if (ip !== undefined) return { host: ip, port: p };
   const ascii = domainToASCII(host);
   if (ascii === '' || ascii.length > 255) throw invalidArgValue(`${name}.host`, host, 'must be a host name of at most 255 octets');
@@ -711,7 +717,7 @@ export interface Socks5UdpStats {
   InHdrErrors: number;
   /** From the relay with FRAG ≠ 0: fragments are not reassembled (§7 makes it optional), dropped. */
   InFragments: number;
-  /** Not from the relay's address and port (§7: the relay is the only peer). */
+  /** Not from the relay's address and port (§7: the relay is the only peer). The socket is connected to the relay, so the kernel drops these first; kept as a guard. */
   InWrongSource: number;
   /** Given to the kernel. */
   OutDatagrams: number;
@@ -803,7 +809,7 @@ export class Socks5UdpAssociation extends EventEmitter {
     this.pendingSends++;
     this.pendingBytes += size;
     this.counters.OutDatagrams++;
-    this.udp.send(dgramBytes, this.relay.port, this.relay.address, (err) => {
+    this.udp.send(dgramBytes, (err) => {
       this.pendingSends--;
       this.pendingBytes -= size;
       if (err) this.counters.OutErrors++;
@@ -906,7 +912,13 @@ export function socks5UdpAssociate(options: Socks5UdpAssociateOptions): Promise<
         throw failRelay(control, udp, proxy, `the relay ${formatAddress(relay)} is not of the control connection's family`);
       }
       if (bound.port === 0) throw failRelay(control, udp, proxy, 'the relay port is 0');
-      return new Socks5UdpAssociation(control, udp!, relay, bound.port, maxPendingSends, maxPendingBytes, leftover.length);
+      // Connected to the relay: the kernel then takes datagrams from the relay only, and a
+      // send needs no address lookup. The setup deadline still holds.
+      const relayIp = relay;
+      return connectUdp(udp!, relayIp, bound.port, timeoutMs, options.signal).then(
+        () => new Socks5UdpAssociation(control, udp!, relayIp, bound.port, maxPendingSends, maxPendingBytes, leftover.length),
+        (e: Error) => { throw failRelay(control, udp, proxy, `connect to the relay ${formatAddress(relayIp)}:${bound.port}: ${e.message}`); },
+      );
     },
     (e: unknown) => {
       try {
@@ -917,6 +929,22 @@ export function socks5UdpAssociate(options: Socks5UdpAssociateOptions): Promise<
       throw e;
     },
   );
+}
+
+/** dgram `connect` (no lookup: an address), bounded by the deadline. */
+function connectUdp(udp: dgram.Socket, relay: IpAddress, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(new Error('aborted')); return; }
+    const timer = setTimeout(() => reject(new Error(`no connect within ${timeoutMs} ms`)), timeoutMs);
+    const done = (e?: Error | null): void => {
+      clearTimeout(timer);
+      udp.removeListener('error', done);
+      if (e) reject(e);
+      else resolve();
+    };
+    udp.once('error', done);
+    udp.connect(port, formatAddress(relay), () => done());
+  });
 }
 
 function failRelay(control: net.Socket, udp: dgram.Socket | undefined, proxy: Socks5Proxy, why: string): Socks5Error {

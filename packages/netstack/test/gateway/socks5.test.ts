@@ -13,6 +13,7 @@ import { parseIpAddress, type IpAddress, type Ipv6Address } from '@netstack/ip';
 import {
   CMD_CONNECT,
   CMD_UDP_ASSOCIATE,
+  checkDestination,
   MAX_REPLY_LENGTH,
   Socks5Handshake,
   decodeUdpDatagram,
@@ -367,6 +368,13 @@ describe('the adapter (in-memory duplex)', () => {
     const p = handshakeOver(client, { command: CMD_CONNECT, destination: DST4 }, 5000, ac.signal);
     ac.abort(new Error('stop'));
     await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', socks5Stage: 'abort', cause: { message: 'stop' } });
+  });
+
+  it('destinations: an IPv4-mapped address goes as IPv4 (ATYP 1), a literal in host as an address, a name in its IDNA ASCII form', () => {
+    expect(checkDestination({ address: '::ffff:10.9.2.1', port: 7 }, 'd')).toEqual(DST4);
+    expect(checkDestination({ host: '10.9.2.1', port: 7 }, 'd')).toEqual(DST4);
+    expect(checkDestination({ host: 'fd00:9:2::1', port: 443 }, 'd')).toEqual(DST6);
+    expect(checkDestination({ host: 'ÉCHO.test', port: 7 }, 'd')).toEqual({ host: { domain: 'xn--cho-9la.test' }, port: 7 });
   });
 
   it('bad arguments throw at once, before any connection', () => {
