@@ -228,6 +228,12 @@ describe('failure replies and the deadline', () => {
     });
   }
 
+  it('the proxy itself refusing is ECONNREFUSED too, but at stage "proxy" with no REP: the gateway can tell the two apart', async () => {
+    const r = await client({ op: 'connect', proxy: { host: '10.9.1.1', port: 1099 }, destination: { address: '10.9.2.1', port: 7 }, bytes: 1, timeoutMs: 10_000 });
+    expect(r).toMatchObject({ ok: false, code: 'ECONNREFUSED', stage: 'proxy' });
+    expect(r.reply).toBeUndefined();
+  });
+
   it('a silent destination (a neighbour that never answers ARP): ETIMEDOUT at our deadline, before dante gives up', async () => {
     const t0 = performance.now();
     const r = await client({ op: 'connect', proxy: PROXY, destination: { address: '10.9.1.99', port: 7 }, bytes: 1, timeoutMs: 1000 });
