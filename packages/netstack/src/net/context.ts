@@ -35,6 +35,8 @@ export interface NetContext {
   readonly ownAddressText: string;
   /** The stack's IPv6 addresses: none on an IPv4-only stack (then the facade is IPv4 only, as before). */
   readonly ownAddresses6: readonly Ipv6Address[];
+  /** The name of the stack's one interface: the zone of its link-local addresses (`fe80::2%tun0`). */
+  readonly interfaceName: string;
   /** Where sockets and servers post themselves to emit events (the stack's event queue). */
   readonly events: Notifier;
   /** The stack's handle count and members (lifetime.ts): what keeps the process alive, what close() ends. */
