@@ -272,6 +272,44 @@ describe('ports of node test/parallel/test-net-* about IPv6', () => {
     verifyMustCalls();
   });
 
+  // test-net-server-address.js: address() of a server on an IPv4 address, on ::1, and with
+  // no host (`listen(0)`, `listen()`, `listen(null)`): '::' family 'IPv6' on a dual stack.
+  it('test-net-server-address', async () => {
+    const { b } = dual();
+    const cases: [unknown[], string, string][] = [
+      [[0, B_ADDR], B_ADDR, 'IPv4'], [[0, '::1'], '::1', 'IPv6'], [[0, B_ADDR6], B_ADDR6, 'IPv6'],
+      [[0], '::', 'IPv6'], [[], '::', 'IPv6'], [[null], '::', 'IPv6'],
+    ];
+    for (const [args, address, family] of cases) {
+      const server = b.api.createServer();
+      (server.listen as (...a: unknown[]) => unknown)(...args, mustCall());
+      await once(server, 'listening');
+      const a = server.address()!;
+      expect([a.address, a.family], JSON.stringify(args)).toEqual([address, family]);
+      expect(a.port).toBeGreaterThan(0);
+      await once(server.close(), 'close');
+    }
+    verifyMustCalls();
+  });
+
+  // test-net-client-bind-twice.js over IPv6: connect() from a local port a listener of the
+  // same host holds fails with EADDRINUSE (node: "bind EADDRINUSE ::1:port", from the bind).
+  it('test-net-client-bind-twice (IPv6)', async () => {
+    const { a, b } = dual();
+    const server1 = b.api.createServer(mustNotCall('server1 connection'));
+    server1.listen(0, B_ADDR6);
+    await once(server1, 'listening');
+    const server2 = a.api.createServer(mustNotCall('server2 connection'));
+    server2.listen(0, A_ADDR6);
+    await once(server2, 'listening');
+    const client = a.api.connect({ host: B_ADDR6, port: server1.address()!.port, localAddress: A_ADDR6, localPort: server2.address()!.port }, mustNotCall('connect'));
+    const [err] = await once(client, 'error') as [NodeJS.ErrnoException];
+    expect(err.code).toBe('EADDRINUSE');
+    expect([err.syscall, err.message]).toEqual(['bind', `bind EADDRINUSE ${A_ADDR6}:${server2.address()!.port}`]);
+    await Promise.all([once(server1.close(), 'close'), once(server2.close(), 'close')]);
+    verifyMustCalls();
+  });
+
   // test-net-autoselectfamily.js, its five cases. The name resolves to an IPv6 and an IPv4
   // address (AAAA first); the attempts alternate families from the first answer's.
   describe('test-net-autoselectfamily', () => {

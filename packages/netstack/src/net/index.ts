@@ -57,7 +57,7 @@ export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: str
     if (a === undefined) throw invalidArgValue('ownAddresses6', ownAddresses6, 'must hold IPv6 addresses');
     return a;
   });
-  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), ownAddresses6: own6, interfaceName, events, life, lookup };
+  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), ownAddresses6: own6, interfaceName, events, life, lookup, listening: new Map() };
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));

@@ -13,7 +13,7 @@ import { addressFamily, type AddressFamily, type IpAddress } from '@netstack/ip'
 import { formatReported, IPV6_LOOPBACK, splitIpv6Literal, unmapIpv4, zoneOk } from '../ip-literal.js';
 import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack/tcp';
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
-import { kContext, type NetContext } from './context.js';
+import { kContext, type ListenEntry, type NetContext } from './context.js';
 import { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import { HandleSlot } from '../lifetime.js';
 import { runUserCode, type Notifiable } from '../events.js';
@@ -80,6 +80,8 @@ export class Server extends EventEmitter {
   /** This server's place in the stack's event queue: accepts what the listener holds. */
   readonly #notes: Notifiable = { notifyQueued: false, notify: () => { if (this.#listener !== undefined) this.#onAcceptable(this.#listener); } };
   #address: AddressInfo | undefined = undefined;
+  /** This server's entry in the stack's table of listening ports (NetContext.listening). */
+  #entry: ListenEntry | undefined = undefined;
   #connections = 0;
   /** Listening as an AF_INET6 socket that hears IPv4: IPv4 peers reported as `::ffff:a.b.c.d`. */
   #mapped = false;
@@ -234,6 +236,10 @@ export class Server extends EventEmitter {
       return this;
     }
     ctx.clock.schedule();
+    this.#entry = { address, family };
+    const list = ctx.listening.get(this.#listener.port);
+    if (list === undefined) ctx.listening.set(this.#listener.port, [this.#entry]);
+    else list.push(this.#entry);
     this.#mapped = mapped;
     this.#address = { address: hostText, family: mapped || hostText === '::' ? 'IPv6' : addressFamily(address), port: this.#listener.port };
     this.#syncLife();
@@ -308,6 +314,11 @@ export class Server extends EventEmitter {
       this.#listener = undefined;
       this.#address = undefined;
       const ctx = this.#ctx!;
+      const list = ctx.listening.get(l.port);
+      const i = list === undefined || this.#entry === undefined ? -1 : list.indexOf(this.#entry);
+      if (i >= 0) list!.splice(i, 1);
+      if (list !== undefined && list.length === 0) ctx.listening.delete(l.port);
+      this.#entry = undefined;
       l.close(ctx.clock.now());
       ctx.clock.schedule();
       this.#syncLife();

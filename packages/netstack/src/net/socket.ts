@@ -31,7 +31,7 @@ import { addressFamily, IPV6_ANY, parseAddress, type AddressFamily, type IpAddre
 import { formatReported, IPV6_LOOPBACK, parseIpLiteral, parseIpv6Literal, splitIpv6Literal, unmapIpv4, zoneOk } from '../ip-literal.js';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
-import { DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
+import { bindClash, DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
 import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import { HandleSlot } from '../lifetime.js';
 import { rethrow, runUserCode, type Notifiable } from '../events.js';
@@ -465,6 +465,10 @@ export class Socket extends Duplex {
       local = l4 ?? la;
       localText = `${six ? formatReported(local, true, ctx.interfaceName) : localAddress.text}:${lport}`;
       if (local === 0 || local === IPV6_ANY_TEXT_ADDR) local = undefined;
+    }
+    // A port a listener of this stack holds: bind(2)'s EADDRINUSE (the core checks 4-tuples only).
+    if (localPort !== undefined && localPort !== 0 && bindClash(ctx, localPort, local, six)) {
+      return errnoError('EADDRINUSE', 'bind', localAddress?.text ?? (six ? '::' : '0.0.0.0'), localPort);
     }
     // node's afterConnect names the local address of a later failure when both were given.
     this.#localDetail = localAddress !== undefined && localPort !== undefined && localPort !== 0 ? `${localAddress.text}:${localPort}` : undefined;
