@@ -208,4 +208,49 @@ describe("createSocket('udp6') between two dual-stack stacks", () => {
     u.close();
     v4.close();
   });
+
+  // The ICMPv6 errors a connected udp6 socket hears (RFC 4443 §3.1), as 'error' events:
+  // port unreachable (code 4) ECONNREFUSED as on Linux; address unreachable (3) is a soft
+  // error, which Linux does not report on a UDP socket without IP_RECVERR (nor do we);
+  // administratively prohibited (1) EHOSTUNREACH where Linux gives EACCES
+  // (icmpv6_err_convert): a documented difference (README, @netstack/icmp layer6.ts).
+  it('ICMPv6 destination unreachable on a connected udp6 socket: codes 4, 3 (soft: none) and 1', async () => {
+    let last: Uint8Array | undefined;
+    const { a, b } = createLinkPair({ mtu: 1500, filter: (packet, dir) => { if (dir === 'a->b' && packet[0]! >> 4 === 6 && packet[6] === 17) last = packet.slice(); return 'pass'; } });
+    const s1 = await createStack({ link: a, address: ['10.7.0.2', 'fd07::2'] });
+    const s2 = await createStack({ link: b, address: ['10.7.0.1', 'fd07::1'] });
+    open.push(s1, s2);
+    const { icmp6Bytes, IPPROTO_ICMPV6 } = await import('@netstack/icmp');
+    const { parseIpv6Address } = await import('@netstack/ip');
+    const A6 = parseIpv6Address('fd07::2')!;
+    const B6 = parseIpv6Address('fd07::1')!;
+    // A socket on the peer's port 9, so that the peer's own stack answers nothing: only the hand-made errors arrive.
+    const sink = s2.udp.createSocket('udp6');
+    await bound(sink, 9);
+    const seen: string[] = [];
+    for (const codes of [[4], [3, 4], [1]]) {
+      const c = s1.udp.createSocket('udp6');
+      await new Promise<void>((res) => c.connect(9, 'fd07::1', () => res()));
+      last = undefined;
+      c.send('x');
+      for (let i = 0; i < 50 && last === undefined; i++) await new Promise((r) => setImmediate(r));
+      const errors: string[] = [];
+      c.on('error', (e: NodeJS.ErrnoException) => errors.push(`${e.code} ${e.syscall} ${e.message}`));
+      for (const code of codes) {
+        const before = s1.stats()['icmp6']!['Icmp6InDestUnreachs']!;
+        s2.ip6!.send(A6, IPPROTO_ICMPV6, icmp6Bytes({ kind: 'destinationUnreachable', code, quoted: last! }, B6, A6));
+        while (s1.stats()['icmp6']!['Icmp6InDestUnreachs'] === before) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => process.nextTick(r));
+      }
+      while (errors.length === 0) await new Promise((r) => setImmediate(r));
+      seen.push(`${codes.join('+')}: ${errors.join(', ')}`);
+      c.close();
+    }
+    expect(seen).toEqual([
+      '4: ECONNREFUSED recvmsg recvmsg ECONNREFUSED fd07::1:9',
+      '3+4: ECONNREFUSED recvmsg recvmsg ECONNREFUSED fd07::1:9',
+      '1: EHOSTUNREACH recvmsg recvmsg EHOSTUNREACH fd07::1:9',
+    ]);
+    sink.close();
+  });
 });
