@@ -11,7 +11,8 @@
  * zone is ignored (`::1%nosuch` binds as ::1). Addresses are reported back as Node does:
  * a link-local one with `%<interface name>` (`fe80::5%d0`), others without. The stack has
  * one interface: its name is `linkInfo().name` (the TUN device's name, 'memory' on a link
- * pair); a numeric zone (an interface index) names no interface here.
+ * pair); a numeric zone names no interface, as in node on Linux (libuv looks zones up with
+ * if_nametoindex, so `fe80::5%2` is EINVAL there too).
  */
 import { formatAddress, parseAddress, parseIpv6Address, type IpAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 

@@ -161,6 +161,9 @@ describe('node:net over IPv6', () => {
     const e1 = await failure(c1);
     expect([e1.code, e1.syscall, e1.message, (e1 as { address?: string }).address, (e1 as { port?: number }).port])
       .toEqual(['ENETUNREACH', 'connect', 'connect ENETUNREACH 2001:db8::1:9 - Local (:::0)', '2001:db8::1', 9]);
+    // The same for IPv4: node names the AF_INET socket's own address.
+    const e0 = await failure(a.api.connect(80, '10.9.9.9'));
+    expect([e0.code, e0.message]).toEqual(['ENETUNREACH', 'connect ENETUNREACH 10.9.9.9:80 - Local (0.0.0.0:0)']);
     // bind(2) of the other family: EINVAL, syscall bind, the local address named as given.
     const e2 = await failure(a.api.connect({ host: B_ADDR, port: 9, localAddress: A_ADDR6 }));
     expect([e2.code, e2.message]).toEqual(['EINVAL', `bind EINVAL ${A_ADDR6}`]);
