@@ -51,13 +51,14 @@ export interface NetContext {
   readonly listening: Map<number, ListenEntry[]>;
 }
 
-/** One listening server, as `NetContext.listening` holds it. */
+/** @internal One listening server, as `NetContext.listening` holds it. */
 export interface ListenEntry {
   address: IpAddress;
   family: 'IPv4' | 'IPv6' | undefined;
 }
 
 /**
+ * @internal
  * Whether a bind of `local` (undefined: the wildcard) of family `six` to `port` clashes
  * with a listener there, as Linux's bind conflict rule (inet_csk_bind_conflict): the
  * same address, or a wildcard on either side, of an overlapping family (a dual `::`
