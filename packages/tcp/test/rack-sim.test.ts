@@ -13,11 +13,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Cubic, NewReno, seqDiff, seqGt, seqLt } from '../src/index.js';
 import type { CongestionControlName, TcpConnection, TcpError, TcpLayer, TcpLayerOptions } from '../src/index.js';
-import { Sim } from './netsim.js';
+import { SIM_A, SIM_B, Sim } from './netsim.js';
 import type { LinkParams } from './netsim.js';
 
-const A = 0x0a000001;
-const B = 0x0a000002;
+const A = SIM_A;
+const B = SIM_B;
 const PORT = 8080;
 
 /** Byte i of the transfer. */
