@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACK, PSH, RST, SYN } from '../src/index.js';
-import { NET_HEADER, REMOTE_ISS, established } from './harness.js';
+import { FAMILY, NET_HEADER, REMOTE_ISS, established } from './harness.js';
 
 const R = REMOTE_ISS + 1;
 const big = (n: number, c = 0x61) => new Uint8Array(n).fill(c);
@@ -546,15 +546,16 @@ describe('path MTU (RFC 1191, RFC 8201)', () => {
     t.recv({ seq: t.iss + 1, len: mss });
   });
 
-  it('fragmentation needed / packet too big lowers the MSS and resends smaller', () => {
+  it('fragmentation needed / packet too big lowers the MSS and resends smaller; over IPv6 never below 1280 − 60', () => {
     const t = established();
     t.write(big(1460));
     t.recv({ len: 1460 });
     const quoted = new Uint8Array(8);
     const dv = new DataView(quoted.buffer);
     dv.setUint16(0, t.conn.localPort); dv.setUint16(2, t.conn.remotePort); dv.setUint32(4, t.iss + 1);
+    // A report of 1000: IPv4 takes it (RFC 1191); IPv6 takes 1280, its minimum MTU (RFC 8201 §4).
     t.layer.receiveError({ icmpType: 3, icmpCode: 4, reporter: t.conn.remoteAddress, src: t.conn.localAddress, dst: t.conn.remoteAddress, protocol: 6, quoted, nextHopMtu: 1000 }, t.now);
-    const mss = 1000 - NET_HEADER - 20;
+    const mss = FAMILY === 6 ? 1280 - 60 : 1000 - 40;
     expect(t.conn.stats.sndMss).toBe(mss);
     t.recv({ seq: t.iss + 1, len: mss });
     t.send({ seq: R, ack: t.iss + 1 + mss, flags: ACK });
