@@ -35,7 +35,7 @@ export default defineConfig({
         'packages/tcp/test/offload.test.ts', // TSO/checksum offload: the IPv4 path (sendSegment is IPv4's)
         'packages/tcp/test/family.test.ts', // IPv6 already, with MTU 1500 (MSS 1440)
         'packages/tcp/test/ports.test.ts', // names both families itself (wildcards, IPv6 vs IPv4 binds)
-        'packages/tcp/test/{ring,scoreboard}.test.ts', // no addresses: pure data structures
+        'packages/tcp/test/{ring,scoreboard,recovery}.test.ts', // no addresses: data structures, recovery on a fake host
       ]),
       ipv6('udp6', ['packages/udp/test/**/*.test.ts'], [
         'packages/udp/test/wire.test.ts', // golden bytes with IPv4 pseudo-header checksums
