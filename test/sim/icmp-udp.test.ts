@@ -112,6 +112,28 @@ describe('whole stack: ICMP and UDP over the impaired link', () => {
     await sim.close();
   }, 30_000);
 
+  it('closed ports end to end: a connected UDP socket gets ECONNREFUSED from the port unreachable; a TCP connect gets it from the RST', async () => {
+    const sim = await Sim.create({ seed: 5, impair: { delayMs: 2, seed: 5 } });
+    try {
+      const errors: string[] = [];
+      const client = sim.a.udp.createSocket(UDP_TYPE);
+      client.on('error', (e: NodeJS.ErrnoException) => errors.push(`udp ${e.code}`));
+      client.connect(9, B_ADDR, () => client.send(Buffer.from('anyone?')));
+      const c = sim.a.tcp.connect({ host: B_ADDR, port: 9 });
+      c.on('error', (e: NodeJS.ErrnoException) => errors.push(`tcp ${e.code}`));
+      await sim.run({ until: () => errors.length === 2, forMs: 5000 });
+      expect(errors.sort()).toEqual(['tcp ECONNREFUSED', 'udp ECONNREFUSED']);
+      // ICMPv4 type 3 code 3, or ICMPv6 type 1 code 4 (RFC 4443 §3.1), one each way.
+      expect([sim.icmpStat(sim.b, 'OutDestUnreachs'), sim.icmpStat(sim.a, 'InDestUnreachs')]).toEqual([1, 1]);
+      expect(sim.b.stats().tcp!['OutRsts']).toBe(1);
+      client.close();
+      expect(await sim.run({ forMs: 120_000 })).toBe('quiet');
+      expect(sim.leaks()).toEqual([]);
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('property: UDP datagrams up to 8 KB cross intact (fragmented, reordered, duplicated), none invented', async () => {
     await fc.assert(
       fc.asyncProperty(
