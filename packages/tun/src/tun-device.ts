@@ -15,7 +15,7 @@
  *   device.pollNow(): number               drains what is queued now (Link.pollNow), synchronously, bounded
  *   device.stats(): TunStats
  *   device.configure({ kernelAddress?, mtu?, up?, txQueueLen?, routes? }): void   kernel-side settings, by ioctl and rtnetlink
- *   device.netns: string | undefined      the namespace it was created in (`netns` option; netns.ts)
+ *   device.netns: string | undefined      the namespace file it was created in (`netns` option; netns.ts)
  *   device.ref() / device.unref()          keep / stop keeping the process alive
  *   device.close(): void                   idempotent; removes a non-persistent device
  *
@@ -435,11 +435,11 @@ export class TunDevice implements Link {
   }
 
   /**
-   * The network namespace the device was created in, as `netns` named it (e.g.
-   * `"blue"`, `of process 1234`, a path); undefined for the process's own.
+   * The file of the network namespace the device was created in (`/run/netns/NAME`,
+   * `/proc/PID/ns/net` or the path given); undefined for the process's own.
    */
   get netns(): string | undefined {
-    return this.#netns?.ns.label;
+    return this.#netns?.ns.path;
   }
 
   get mtu(): number {
