@@ -21,7 +21,7 @@
  * - after close the device is gone from G;
  * - the PID form (/proc/PID/ns/net of a `sleep` in G, killed afterwards);
  * - errors: a missing namespace name and a dead PID are ENOENT, a file that is not a
- *   namespace is EINVAL (setns), a gateway off the device's subnet is ENETUNREACH with the
+ *   namespace is EINVAL (setns), an unprivileged opener is EPERM (setns), a gateway off the device's subnet is ENETUNREACH with the
  *   half-made device removed from G.
  * Every wait is bounded (the script gives up after 8 s; every command has a timeout).
  */
@@ -125,9 +125,11 @@ function pair(): { h: Netns; g: Netns } {
   return { h, g };
 }
 
-/** Runs SCRIPT in `h` (the opener's own namespace). */
-async function openFrom(h: Netns, cfg: Record<string, unknown>): Promise<Result> {
-  const r = await h.run('env', [`TUN_DIST=${DIST_URL}`, process.execPath, '--input-type=module', '-e', SCRIPT, JSON.stringify(cfg)], { timeoutMs: 30_000 });
+/** Runs SCRIPT in `h` (the opener's own namespace); `asNobody`: without privileges (uid/gid 65534, no capabilities). */
+async function openFrom(h: Netns, cfg: Record<string, unknown>, asNobody = false): Promise<Result> {
+  const drop = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  const argv = [...drop, 'env', `TUN_DIST=${DIST_URL}`, process.execPath, '--input-type=module', '-e', SCRIPT, JSON.stringify(cfg)];
+  const r = await h.run(argv[0]!, argv.slice(1), { timeoutMs: 30_000 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (!line.startsWith('{')) throw new Error(`script failed (${r.code}/${r.signal}): ${r.stdout} ${r.stderr}`);
   return JSON.parse(line) as Result;
@@ -267,7 +269,11 @@ describe('TunDevice.open({ netns }): the device in another namespace, the proces
     expect(offLink.targetLinks).not.toContain('half0');
     expect(offLink.ownLinks).not.toContain('half0');
 
-    for (const r of [missing, noPid, notNs, offLink]) {
+    // Without CAP_SYS_ADMIN (an unprivileged user in H): setns refuses before any device exists.
+    const unprivileged = await openFrom(h, { open: { name: 'x0', netns: g.name } }, true);
+    expect(unprivileged.error).toMatchObject({ code: 'EPERM', syscall: 'setns' });
+
+    for (const r of [missing, noPid, notNs, offLink, unprivileged]) {
       expect(r.before).toBe(hId);
       expect(r.after).toBe(hId);
       expect(r.fdsAfter).toBe(r.fdsBefore);

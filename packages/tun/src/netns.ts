@@ -30,6 +30,10 @@
  *   `.async`) and synchronous fs reads; no await, no callback, no timer, no threadpool work
  *   can run in the window, and nothing else in the process creates sockets on this thread
  *   meanwhile (JavaScript is single-threaded; the event loop does not turn).
+ * - A thread created in the window would inherit the namespace (clone copies the creator's
+ *   nsproxy); none is: libuv starts its threadpool on the first asynchronous request, which
+ *   cannot be made in the window, V8's platform threads exist from startup, and libc is
+ *   loaded through koffi before the window opens.
  *
  * Coming back: if the second setns fails (it cannot, with the fd we opened ourselves and the
  * privileges the first one needed, short of a kernel refusal such as ENOMEM), the main
@@ -151,7 +155,10 @@ function setnsError(errno: number, ns: ResolvedNetns): CodedError {
     case Errno.EINVAL:
       return sysError(errno, 'setns', `${ns.path} is not a network namespace (${ns.label})`);
     case Errno.EPERM:
-      return sysError(errno, 'setns', `cannot enter the network namespace ${ns.label}: it needs CAP_SYS_ADMIN in the namespace's owning user namespace (run as root, or as the owner of a rootless namespace)`);
+      // A rootless namespace's owner has the capability only inside its user namespace, and
+      // a multithreaded process (Node is one) cannot join a user namespace (setns(2)): it
+      // must be started inside it.
+      return sysError(errno, 'setns', `cannot enter the network namespace ${ns.label}: it needs CAP_SYS_ADMIN in the process's own user namespace and in the one owning the namespace (run as root; for a rootless namespace, start the process inside its user namespace, e.g. \`nsenter --user --preserve-credentials -t PID\`)`);
     default:
       return sysError(errno, 'setns', `cannot enter the network namespace ${ns.label}`);
   }
