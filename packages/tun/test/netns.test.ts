@@ -17,7 +17,6 @@ vi.mock('../src/libc.js', () => ({ libc: () => holder.libc }));
 
 const { TunDevice, closeAllTunDevices } = await import('../src/index.js');
 
-const TUNSETIFF = 0x400454ca;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
 const SIOCSIFMTU = 0x8922;
