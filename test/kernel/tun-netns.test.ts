@@ -70,6 +70,10 @@ out.ipv6Disabled = dev.ipv6Disabled ?? null;
 out.offload = dev.offload ?? null;
 out.ownLinks = ip('-o', 'link', 'show');
 out.ownAddrs = ip('-o', 'addr', 'show');
+if (cfg.target) {
+  out.targetOpen = ip('-n', cfg.target, '-o', 'link', 'show');
+  out.targetRoutes = ip('-n', cfg.target, 'route', 'show');
+}
 if (cfg.configure) {
   dev.configure(cfg.configure);
   out.afterConfigure = here();
@@ -107,6 +111,7 @@ interface Result {
   name?: string; mtu?: number; netns?: string | null; ipv6?: boolean; ipv6Disabled?: string | null;
   offload?: Record<string, boolean> | null; mtuAfterConfigure?: number;
   ownLinks: string; ownAddrs?: string; targetLinks?: string; closedLinks?: string;
+  targetOpen?: string; targetRoutes?: string;
   echo4?: number; echo6?: number; other?: number;
 }
 
@@ -244,6 +249,21 @@ describe('TunDevice.open({ netns }): the device in another namespace, the proces
     expect(res.ipv6Disabled).toContain('disabled in this network namespace');
     expect(ipIn(h, '-o', 'link', 'show').length).toBeGreaterThan(0);
     expect(h.runSync('cat', ['/proc/sys/net/ipv6/conf/all/disable_ipv6']).trim()).toBe('0'); // H has IPv6: the value read was G's
+  }, 60_000);
+
+  it('a TAP goes into the namespace the same way (an Ethernet device, MTU 65520 as Podman asks slirp4netns for)', async () => {
+    const { h, g } = pair();
+    const res = await openFrom(h, {
+      open: { name: 'tap0', mode: 'tap', netns: g.name, kernelAddress: '10.0.2.100/24', mtu: 65520, ipv4Only: false, routes: [{ dst: 'default', via: '10.0.2.2' }] },
+      target: g.name,
+    });
+    expect(res.error).toBeUndefined();
+    expect(res.mtu).toBe(65520);
+    expect(res.targetOpen).toMatch(/tap0: <[^>]*\bUP\b[^>]*> mtu 65520 .*link\/ether/);
+    expect(res.targetRoutes).toMatch(/^default via 10\.0\.2\.2 dev tap0/m);
+    expect(res.ownLinks).not.toContain('tap0');
+    expect(res.after).toBe(res.before);
+    expect(ipIn(g, '-o', 'link', 'show')).not.toContain('tap0'); // closed by the script: gone
   }, 60_000);
 
   it('fails with Node-style codes and leaves nothing behind: thread at home, no extra fd, no half-made device', async () => {

@@ -397,17 +397,16 @@ export class TunDevice implements Link {
     const opts = validateOptions(options);
     const sys = libc();
     const ns = opts.netns;
-    if (ns === undefined) return new TunDevice(sys, create(sys, opts), opts, undefined);
     // Only the main thread enters the namespace, only for create() (synchronous), and is
     // back before anything else runs (netns.ts). The fd keeps the device in it.
-    const nsFd = openNetns(sys, ns);
+    const nsFd = ns === undefined ? -1 : openNetns(sys, ns);
     let made: Created | undefined;
     try {
-      made = inNetns(sys, nsFd, ns, () => create(sys, opts));
-      return new TunDevice(sys, made, opts, { fd: nsFd, ns });
+      made = ns === undefined ? create(sys, opts) : inNetns(sys, nsFd, ns, () => create(sys, opts));
+      return new TunDevice(sys, made, opts, ns === undefined ? undefined : { fd: nsFd, ns });
     } catch (err) {
       if (made !== undefined) sys.close(made.fd);
-      sys.close(nsFd);
+      if (nsFd >= 0) sys.close(nsFd);
       throw err;
     }
   }
