@@ -816,8 +816,8 @@ function create(sys: Libc, opts: ValidOptions): Created {
     if (opts.txQueueLen !== undefined) config.txQueueLen = opts.txQueueLen;
     if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
     if (opts.persist !== undefined) config.persist = opts.persist;
-      if (opts.netns !== undefined) loopbackUp(sys);
-    const applied = applyConfig(sys, fd, name, config, opts.addresses, opts.routesParsed);
+    if (opts.netns !== undefined) loopbackUp(sys);
+    const applied = applyConfig(sys, fd, name, config, opts.addresses, opts.routes);
     return { fd, name, applied, vnet };
   } catch (err) {
     sys.close(fd);
@@ -845,8 +845,7 @@ interface ValidOptions {
   readBudget: number;
   onError: ((err: CodedError) => void) | undefined;
   netns: ResolvedNetns | undefined;
-  routes: readonly TunRoute[] | undefined;
-  routesParsed: Route[] | undefined;
+  routes: Route[] | undefined;
 }
 
 function validateOptions(options: TunOptions): ValidOptions {
@@ -880,7 +879,7 @@ function validateOptions(options: TunOptions): ValidOptions {
     throw argError('ERR_INVALID_ARG_TYPE', 'The "onError" option must be a function');
   }
   const netns = options.netns === undefined ? undefined : resolveNetns(options.netns);
-  const routesParsed = options.routes === undefined ? undefined : parseRoutes(options.routes);
+  const routes = options.routes === undefined ? undefined : parseRoutes(options.routes);
   return {
     name,
     mode,
@@ -896,8 +895,7 @@ function validateOptions(options: TunOptions): ValidOptions {
     readBudget,
     onError: options.onError,
     netns,
-    routes: options.routes,
-    routesParsed,
+    routes,
   };
 }
 
