@@ -105,11 +105,19 @@ export interface EthernetStats {
   InDropUnknownType: number;
   /** After the interface was closed. */
   InDropClosed: number;
-  /** IP packets given to `send`: each ends in OutFrames, OutQueued, or one OutDrop* counter. */
+  /** IP packets given to `send`: each ends in OutSent, OutLinkDrops, OutQueued or one OutDrop* counter. */
   OutPackets: number;
-  OutFrames: number;
-  /** Waiting for resolution (they later leave, are discarded or reported unreachable: see the neighbour counters). */
+  /** Framed and taken by the link at once. */
+  OutSent: number;
+  /** The link refused the frame. */
+  OutLinkDrops: number;
+  /**
+   * Waiting for resolution: each later leaves (OutFlushed, or OutFlushLinkDrops), or is
+   * discarded (neighbour UnresolvedDiscards) or reported unreachable (neighbour UnreachableReports).
+   */
   OutQueued: number;
+  OutFlushed: number;
+  OutFlushLinkDrops: number;
   OutDropIpv6: number;
   OutDropMalformed: number;
   OutDropTooBig: number;
@@ -120,8 +128,6 @@ export interface EthernetStats {
   /** The neighbour cache refused it (queue bound, table full). */
   OutDropNeighbour: number;
   OutDropClosed: number;
-  /** Frames the link refused (ours, ARP included). */
-  OutLinkDrops: number;
   ArpInRequests: number;
   ArpInReplies: number;
   /** ARP packets dropped: truncated, not Ethernet/IPv4, bad operation, bad sender. */
@@ -136,16 +142,18 @@ export interface EthernetStats {
   ArpOutProbes: number;
   ArpOutAnnouncements: number;
   ArpConflicts: number;
+  /** ARP frames the link refused. */
+  ArpOutLinkDrops: number;
 }
 
 function newStats(): EthernetStats {
   return {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
-    InDropClosed: 0, OutPackets: 0, OutFrames: 0, OutQueued: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
-    OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, OutLinkDrops: 0, ArpInRequests: 0,
+    InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
+    OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, ArpInRequests: 0,
     ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
-    ArpOutRequests: 0, ArpOutReplies: 0, ArpOutProbes: 0, ArpOutAnnouncements: 0, ArpConflicts: 0,
+    ArpOutRequests: 0, ArpOutReplies: 0, ArpOutProbes: 0, ArpOutAnnouncements: 0, ArpConflicts: 0, ArpOutLinkDrops: 0,
   };
 }
 
@@ -237,7 +245,7 @@ export class EthernetInterface {
     this.#onConflict = options.onConflict;
     this.#cache = new NeighbourCache({
       solicit: (target, dstMac, now) => this.#sendRequest(target, dstMac, now),
-      transmit: (packet, dstMac) => { this.#transmit(packet, dstMac); },
+      transmit: (packet, dstMac) => { this.#transmit(packet, dstMac, false); },
       unreachable: (packet, target, now) => this.#onUnreachable?.(packet, target, now),
     }, options.neighbour, random);
     this.#acd = new AddressTable({
@@ -399,8 +407,8 @@ export class EthernetInterface {
       return false;
     }
     const dst = ((packet[16]! << 24) | (packet[17]! << 16) | (packet[18]! << 8) | packet[19]!) >>> 0;
-    if (dst === 0xffffffff || dst === this.#directed) return this.#transmit(packet, MAC_BROADCAST);
-    if (dst >>> 28 === 0xe) return this.#transmit(packet, ipv4MulticastMac(dst));
+    if (dst === 0xffffffff || dst === this.#directed) return this.#transmit(packet, MAC_BROADCAST, true);
+    if (dst >>> 28 === 0xe) return this.#transmit(packet, ipv4MulticastMac(dst), true);
     const address = this.#address;
     if (address === undefined) {
       c.OutDropNoRoute++;
@@ -419,7 +427,7 @@ export class EthernetInterface {
     const now = this.#inBatch ? this.#rxNow : this.#clock.now();
     const r = this.#cache.output(hop, packet, now);
     let ok: boolean;
-    if (typeof r === 'number') ok = this.#transmit(packet, r);
+    if (typeof r === 'number') ok = this.#transmit(packet, r, true);
     else if (r === 'queued') {
       c.OutQueued++;
       ok = true;
@@ -535,7 +543,8 @@ export class EthernetInterface {
 
   // ---- transmit ------------------------------------------------------------------------
 
-  #transmit(packet: Uint8Array, dst: MacAddress): boolean {
+  /** `direct`: from `send` (else a packet that waited for resolution). */
+  #transmit(packet: Uint8Array, dst: MacAddress, direct: boolean): boolean {
     const c = this.#c;
     const buf = this.#frameBuf;
     const t = this.#txRepr;
@@ -545,8 +554,11 @@ export class EthernetInterface {
     emitEthernet(t, buf, 0);
     buf.set(packet, ETHERNET_HEADER_LEN);
     const ok = this.#link.send(this.#views.view(buf, 0, ETHERNET_HEADER_LEN + packet.length));
-    if (ok) c.OutFrames++;
-    else c.OutLinkDrops++;
+    if (direct) {
+      if (ok) c.OutSent++;
+      else c.OutLinkDrops++;
+    } else if (ok) c.OutFlushed++;
+    else c.OutFlushLinkDrops++;
     return ok;
   }
 
@@ -574,7 +586,7 @@ export class EthernetInterface {
     a.targetIp = targetIp;
     emitArp(a, buf, ETHERNET_HEADER_LEN);
     c[counter]++;
-    if (!this.#link.send(buf)) c.OutLinkDrops++;
+    if (!this.#link.send(buf)) c.ArpOutLinkDrops++;
   }
 
   // ---- time ----------------------------------------------------------------------------
