@@ -350,3 +350,32 @@ describe('property: arbitrary frames', () => {
     );
   });
 });
+
+describe('an ARP flood through the interface', () => {
+  it('5000 requests for our address from fake senders: answered, the table stays bounded, active neighbours keep their entries', () => {
+    const { seg, peer, eth } = setup({ neighbour: { maxEntries: 32 } });
+    seg.run(5000);
+    const active = Array.from({ length: 8 }, (_, i) => ({ ip: ip(`10.7.0.${10 + i}`), mac: 0x525400002000 + i }));
+    for (const a of active) {
+      eth.send(ipv4(US, a.ip));
+      peer.port.send(arpFrame(US_MAC, a.mac, { operation: ARP_REPLY, senderMac: a.mac, senderIp: a.ip, targetMac: US_MAC, targetIp: US }));
+    }
+    seg.run(0);
+    peer.take();
+    const before = eth.counters().ethernet;
+    for (let i = 0; i < 5000; i++) {
+      const sender = (ip('10.8.0.0') + i) >>> 0;
+      eth.input(arpFrame(MAC_BROADCAST, 0x020000300000 + i, { operation: ARP_REQUEST, senderMac: 0x020000300000 + i, senderIp: sender, targetMac: 0, targetIp: US }), seg.clock.now());
+      if (i % 500 === 0) for (const a of active) eth.send(ipv4(US, a.ip));
+    }
+    seg.run(0);
+    expect(eth.neighbours.size).toBeLessThanOrEqual(32);
+    for (const a of active) expect(eth.neighbours.get(a.ip)?.mac).toBe(a.mac);
+    // Every IP packet to an active neighbour left at once, to its MAC; no new resolution.
+    const after = eth.counters().ethernet;
+    expect(after.ArpOutRequests).toBe(before.ArpOutRequests);
+    expect([after.OutSent - before.OutSent, after.OutQueued - before.OutQueued]).toEqual([80, 0]);
+    expect(eth.counters().ethernet.ArpOutReplies).toBe(5000);
+    expect(eth.counters().neighbour.ForcedEvictions).toBe(5000 - (32 - 8));
+  });
+});

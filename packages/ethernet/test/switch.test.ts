@@ -106,3 +106,25 @@ describe('LearningSwitch', () => {
     sw.close();
   });
 });
+
+describe('LearningSwitch property', () => {
+  it('arbitrary frames from arbitrary ports never throw; every accepted frame is forwarded, flooded or filtered', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(3), fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.tuple(fc.constantFrom(...M, MAC_BROADCAST), fc.constantFrom(...M)).map(([d, s]) => frame(d, s, 0x0800, body)))), { maxLength: 80 }),
+        (sends) => {
+          const seg = new Segment({ tableSize: 2, queueLimit: 8 });
+          const ports = [0, 1, 2, 3].map(() => seg.capture());
+          for (const [p, f] of sends) ports[p]!.port.send(f);
+          seg.run(0);
+          const s = seg.sw.stats();
+          expect(s.InFrames).toBe(sends.length);
+          expect(s.InErrors + s.Filtered + s.Forwarded + s.Flooded).toBe(s.InFrames);
+          expect(s.Entries).toBeLessThanOrEqual(2);
+        },
+      ),
+      { numRuns: 200, seed: 0x5eed },
+    );
+  });
+});
