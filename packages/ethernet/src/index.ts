@@ -8,6 +8,6 @@ export {
 export { AddressTable, DEFAULT_ACD_PARAMS, type AcdParams, type AcdHost, type AcdStats, type AddressConflict, type AddressState } from './acd.js';
 export {
   EthernetInterface, hostUnreachableError, toIpv4, MAX_MULTICAST_MACS, type EthernetInterfaceOptions, type EthernetStats, type FrameLink,
-  type FrameReceiver, type Ipv4Config,
+  type FrameReceiver, type Ipv4Config, type IpLinkStats,
 } from './interface.js';
 export { LearningSwitch, SwitchPort, type SwitchOptions, type SwitchStats, type SwitchPortStats } from './switch.js';

@@ -54,6 +54,16 @@ export interface FrameLink extends LinkOutput {
   close?(): void;
 }
 
+/** tun's `LinkStats` (the required part), at the IP level. */
+export interface IpLinkStats {
+  RxPackets: number;
+  RxBytes: number;
+  TxPackets: number;
+  TxBytes: number;
+  TxDropped: number;
+  RxDropped: number;
+}
+
 export interface Ipv4Config {
   /** Our address (a number, 10.7.0.2 === 0x0a070002, or dotted quad). */
   address: number | string;
@@ -210,6 +220,8 @@ export class EthernetInterface {
   readonly #frameBuf: Uint8Array;
   readonly #arpBuf = new Uint8Array(ETHERNET_HEADER_LEN + ARP_LEN);
   readonly #views = new ViewCache();
+  #rxBytes = 0;
+  #txBytes = 0;
   #inBatch = false;
   #rxNow = 0;
   #timer: unknown = undefined;
@@ -365,9 +377,20 @@ export class EthernetInterface {
     return this.#link.pollNow?.() ?? 0;
   }
 
-  /** The frame link's own stats (the Link shape); `counters()` has the interface's. */
-  stats(): object {
-    return this.#link.stats?.() ?? {};
+  /**
+   * The Link shape's counters, at the IP level (what a TUN device would report), so a stack
+   * that takes a `Link` can take this interface: Rx = IPv4 packets handed up, Tx = IPv4
+   * packets that left in frames, TxDropped = packets `send` refused or lost later,
+   * RxDropped = frames dropped here (ARP frames are in neither). `counters()` has the detail.
+   */
+  stats(): IpLinkStats {
+    const c = this.#c;
+    const n = this.#cache.stats();
+    return {
+      RxPackets: c.InIpv4, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
+      TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports,
+      RxDropped: c.InFrames - c.InIpv4 - c.InArp,
+    };
   }
 
   counters(): { ethernet: EthernetStats; neighbour: NeighbourStats; acd: ReturnType<AddressTable['stats']> } {
@@ -477,6 +500,7 @@ export class EthernetInterface {
     switch (r.ethertype) {
       case ETHERTYPE_IPV4: {
         c.InIpv4++;
+        this.#rxBytes += frame.length - ETHERNET_HEADER_LEN;
         const receiver = this.#receiver;
         if (receiver === undefined) return;
         const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
@@ -554,6 +578,7 @@ export class EthernetInterface {
     emitEthernet(t, buf, 0);
     buf.set(packet, ETHERNET_HEADER_LEN);
     const ok = this.#link.send(this.#views.view(buf, 0, ETHERNET_HEADER_LEN + packet.length));
+    if (ok) this.#txBytes += packet.length;
     if (direct) {
       if (ok) c.OutSent++;
       else c.OutLinkDrops++;
