@@ -36,9 +36,13 @@ import {
   ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, emptyEthernetRepr, parseEthernet, type EthernetRepr,
 } from './frame.js';
 import {
-  MAC_BROADCAST, MAC_ZERO, formatMac, ipv4MulticastMac, isMulticastMac, isUnicastMac, parseMac, randomMac, type MacAddress,
+  MAC_BROADCAST, MAC_ZERO, formatMac, ipv4MulticastMac, ipv6MulticastMac, isMulticastMac, isUnicastMac, parseMac, randomMac, type MacAddress,
 } from './mac.js';
 import { NeighbourCache, type NeighbourParams, type NeighbourStats } from './neighbour.js';
+import {
+  ICMPV6_NA, ICMPV6_NS, IPV6_ALL_NODES, IPV6_UNSPECIFIED, NDP_PACKET_LEN, bytesToAddress, emitNdp, isLinkLocal6, isMulticast6, parseNdp,
+  sameprefix6, solicitedNodeAddress, type NdpRepr,
+} from './ndp.js';
 
 /** What a frame link's receiver gets (the `LinkReceiver` shape of @netstack/tun). */
 export interface FrameReceiver {
@@ -75,11 +79,24 @@ export interface Ipv4Config {
   probe?: boolean;
 }
 
+/**
+ * IPv6 on the link (RFC 4861 address resolution only; no DAD, router discovery or MLD
+ * yet). Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
+ */
+export interface Ipv6Config {
+  addresses: readonly (string | Uint8Array)[];
+  /** The on-link prefix of the addresses (fe80::/10 is on-link anyway, RFC 4861 §5.2). */
+  prefixLength: number;
+  /** The default router (usually its link-local address). */
+  gateway?: string | Uint8Array;
+}
+
 export interface EthernetInterfaceOptions {
   link: FrameLink;
   /** Our MAC (a number or `02:…` text). Default: random, locally administered. */
   mac?: MacAddress | string;
   ipv4?: Ipv4Config;
+  ipv6?: Ipv6Config;
   /** IP MTU. Default: link.mtu - 14. */
   mtu?: number;
   clock?: Scheduler;
@@ -87,13 +104,16 @@ export interface EthernetInterfaceOptions {
   random?: () => number;
   neighbour?: Partial<NeighbourParams>;
   acd?: Partial<AcdParams>;
-  /** A packet that waited for a neighbour that never answered (copy; the caller may keep it). */
-  onUnreachable?: (packet: Uint8Array, nextHop: number, now: number) => void;
+  /**
+   * A packet that waited for a neighbour that never answered (copy; the caller may keep
+   * it). `nextHop`: an IPv4 number, or an IPv6 address (16 latin1 characters).
+   */
+  onUnreachable?: (packet: Uint8Array, nextHop: number | string, now: number) => void;
   /** An address conflict (RFC 5227). */
   onConflict?: (conflict: AddressConflict, now: number) => void;
 }
 
-/** Every received frame (InFrames) ends in exactly one of InIpv4, InArp or one InDrop* counter. */
+/** Every received frame (InFrames) ends in exactly one of InIpv4, InIpv6, InArp, NdpIn* or one InDrop* counter. */
 export interface EthernetStats {
   InFrames: number;
   InUnicast: number;
@@ -110,8 +130,18 @@ export interface EthernetStats {
   /** Unicast to another station (a bridge flooding, a TAP seeing everything). */
   InDropOtherHost: number;
   InDropMulticastNotJoined: number;
-  /** IPv6 (EtherType 0x86dd): TODO, neighbour discovery. */
+  /** IPv6 (EtherType 0x86dd) without an IPv6 configuration. */
   InDropIpv6: number;
+  /** IPv6 packets handed up (NS/NA are not: they are the interface's). */
+  InIpv6: number;
+  /** NS / NA consumed here, and NDP packets dropped (RFC 4861 §7.1 validation). */
+  NdpInSolicits: number;
+  NdpInAdverts: number;
+  NdpInInvalid: number;
+  NdpOutSolicits: number;
+  NdpOutAdverts: number;
+  /** An NA for one of our addresses from another station (DAD is a TODO: counted only). */
+  NdpConflicts: number;
   InDropUnknownType: number;
   /** After the interface was closed. */
   InDropClosed: number;
@@ -160,6 +190,7 @@ function newStats(): EthernetStats {
   return {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
+    InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
     OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, ArpInRequests: 0,
     ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
@@ -190,6 +221,13 @@ function mask(prefixLength: number): number {
   return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
 }
 
+/** RFC 2464 §7 for an address in latin1 form. */
+function ipv6MulticastMac6(a: string): MacAddress {
+  const b = new Uint8Array(16);
+  for (let i = 12; i < 16; i++) b[i] = a.charCodeAt(i);
+  return ipv6MulticastMac(b);
+}
+
 /** Multicast groups (MACs) joined at most. */
 export const MAX_MULTICAST_MACS = 256;
 /** 224.0.0.1, all-hosts: every IPv4 multicast host is a member (RFC 1112 §4). */
@@ -202,6 +240,12 @@ export class EthernetInterface {
   readonly #clock: Scheduler;
   readonly #c = newStats();
   readonly #cache: NeighbourCache;
+  readonly #cache6: NeighbourCache<string>;
+  /** Our IPv6 addresses (latin1 strings), their prefix, the router. */
+  #addresses6: string[] = [];
+  #prefix6 = 64;
+  #gateway6: string | undefined;
+  readonly #ndpBuf = new Uint8Array(ETHERNET_HEADER_LEN + NDP_PACKET_LEN);
   readonly #acd: AddressTable;
   #address: number | undefined;
   #prefixLength = 0;
@@ -260,6 +304,11 @@ export class EthernetInterface {
       transmit: (packet, dstMac) => { this.#transmit(packet, dstMac, false); },
       unreachable: (packet, target, now) => this.#onUnreachable?.(packet, target, now),
     }, options.neighbour, random);
+    this.#cache6 = new NeighbourCache<string>({
+      solicit: (target, dstMac) => this.#sendSolicit(target, dstMac),
+      transmit: (packet, dstMac) => { this.#transmit(packet, dstMac, false, ETHERTYPE_IPV6); },
+      unreachable: (packet, target, now) => this.#onUnreachable?.(packet, target, now),
+    }, options.neighbour, random);
     this.#acd = new AddressTable({
       probe: (address) => this.#sendArp(ARP_REQUEST, MAC_BROADCAST, 0, MAC_ZERO, address, 'ArpOutProbes'),
       announce: (address) => this.#sendArp(ARP_REQUEST, MAC_BROADCAST, address, MAC_ZERO, address, 'ArpOutAnnouncements'),
@@ -282,6 +331,33 @@ export class EthernetInterface {
       },
     });
     if (options.ipv4 !== undefined) this.configureIpv4(options.ipv4);
+    if (options.ipv6 !== undefined) this.configureIpv6(options.ipv6);
+  }
+
+  /**
+   * Sets the IPv6 addresses, their on-link prefix and the default router, and joins the
+   * all-nodes and solicited-node groups (RFC 4861 §7.2.1). No DAD yet (RFC 4862: TODO).
+   */
+  configureIpv6(config: Ipv6Config): void {
+    const addr = (name: string, v: unknown): string => {
+      if (typeof v === 'string' && v.length === 16 && !/[^\x00-\xff]/.test(v)) return v;
+      if (v instanceof Uint8Array && v.length === 16) return bytesToAddress(v);
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} must be an IPv6 address (16 bytes, or @netstack/ip's Ipv6Address)`);
+    };
+    const addresses = [...config.addresses].map((a, i) => addr(`ipv6.addresses[${i}]`, a));
+    if (addresses.length === 0 || addresses.length > 16 || addresses.some((a) => isMulticast6(a) || a === IPV6_UNSPECIFIED)) {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv6.addresses must hold 1..16 unicast addresses');
+    }
+    if (!Number.isInteger(config.prefixLength) || config.prefixLength < 1 || config.prefixLength > 128) {
+      throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `ipv6.prefixLength must be an integer in 1..128; got ${config.prefixLength}`);
+    }
+    for (const a of this.#addresses6) this.leaveMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
+    if (this.#addresses6.length > 0) this.leaveMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
+    this.#addresses6 = addresses;
+    this.#prefix6 = config.prefixLength;
+    this.#gateway6 = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
+    this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
+    for (const a of addresses) this.joinMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -363,6 +439,11 @@ export class EthernetInterface {
     return this.#cache;
   }
 
+  /** The IPv6 neighbour cache (keys: 16-character latin1 addresses). */
+  get neighbours6(): NeighbourCache<string> {
+    return this.#cache6;
+  }
+
   get addresses(): AddressTable {
     return this.#acd;
   }
@@ -386,15 +467,17 @@ export class EthernetInterface {
   stats(): IpLinkStats {
     const c = this.#c;
     const n = this.#cache.stats();
+    const n6 = this.#cache6.stats();
     return {
-      RxPackets: c.InIpv4, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
-      TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports,
-      RxDropped: c.InFrames - c.InIpv4 - c.InArp,
+      RxPackets: c.InIpv4 + c.InIpv6, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
+      TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports +
+        n6.UnresolvedDiscards + n6.UnreachableReports,
+      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts,
     };
   }
 
-  counters(): { ethernet: EthernetStats; neighbour: NeighbourStats; acd: ReturnType<AddressTable['stats']> } {
-    return { ethernet: { ...this.#c }, neighbour: this.#cache.stats(), acd: this.#acd.stats() };
+  counters(): { ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']> } {
+    return { ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats() };
   }
 
   close(): void {
@@ -404,6 +487,7 @@ export class EthernetInterface {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     this.#cache.clear();
+    this.#cache6.clear();
     this.#link.close?.();
   }
 
@@ -416,11 +500,7 @@ export class EthernetInterface {
       return false;
     }
     const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
-    if (version === 6) {
-      // TODO(issue 13): IPv6 over Ethernet needs neighbour discovery (RFC 4861).
-      c.OutDropIpv6++;
-      return false;
-    }
+    if (version === 6) return this.#send6(packet);
     if (version !== 4 || packet.length < 20) {
       c.OutDropMalformed++;
       return false;
@@ -513,10 +593,30 @@ export class EthernetInterface {
         this.#arpInput(this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length), now, unicast);
         if (!this.#inBatch) this.#rearm();
         return;
-      case ETHERTYPE_IPV6:
-        // TODO(issue 13): NDP (RFC 4861) before IPv6 can run over Ethernet.
-        c.InDropIpv6++;
+      case ETHERTYPE_IPV6: {
+        if (this.#addresses6.length === 0) {
+          c.InDropIpv6++;
+          return;
+        }
+        const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
+        const nd = parseNdp(payload);
+        if (nd === 'not-ndp') {
+          c.InIpv6++;
+          this.#rxBytes += payload.length;
+          const receiver = this.#receiver;
+          if (receiver === undefined) return;
+          if (meta === undefined) receiver.packet(payload);
+          else receiver.packet(payload, meta);
+          return;
+        }
+        if (typeof nd === 'string') {
+          c.NdpInInvalid++;
+          return;
+        }
+        this.#ndpInput(nd, r.src, now);
+        if (!this.#inBatch) this.#rearm();
         return;
+      }
       default:
         c.InDropUnknownType++;
     }
@@ -565,16 +665,118 @@ export class EthernetInterface {
     }
   }
 
+  /** RFC 4861 §7.2.3 (NS received) and §7.2.5 (NA received). */
+  #ndpInput(r: NdpRepr, frameSrc: MacAddress, now: number): void {
+    const c = this.#c;
+    const ours = this.#addresses6.includes(r.target);
+    if (r.type === ICMPV6_NS) {
+      c.NdpInSolicits++;
+      if (!ours) return;
+      if (r.src === IPV6_UNSPECIFIED) {
+        // Someone's DAD for our address (RFC 4862 §5.4.3): answer to all-nodes, unsolicited.
+        this.#sendAdvert(r.target, IPV6_ALL_NODES, ipv6MulticastMac6(IPV6_ALL_NODES), false);
+        return;
+      }
+      // §7.2.3: the sender's address goes into the cache (STALE), created if need be.
+      if (r.linkAddress !== undefined && isUnicastMac(r.linkAddress)) {
+        if (!this.#cache6.update(r.src, r.linkAddress, 'stale', now, true)) this.#cache6.create(r.src, r.linkAddress, now);
+      }
+      this.#sendAdvert(r.target, r.src, r.linkAddress ?? frameSrc, true);
+      return;
+    }
+    c.NdpInAdverts++;
+    if (ours) {
+      c.NdpConflicts++;
+      return;
+    }
+    const mac = r.linkAddress ?? this.#cache6.get(r.target)?.mac;
+    if (mac === undefined || !isUnicastMac(mac)) return;
+    this.#cache6.update(r.target, mac, r.solicited ? 'reply' : 'stale', now, r.override);
+  }
+
+  #send6(packet: Uint8Array): boolean {
+    const c = this.#c;
+    if (this.#addresses6.length === 0) {
+      c.OutDropIpv6++;
+      return false;
+    }
+    if (packet.length < 40) {
+      c.OutDropMalformed++;
+      return false;
+    }
+    if (packet.length > this.mtu) {
+      c.OutDropTooBig++;
+      return false;
+    }
+    const dst = bytesToAddress(packet, 24);
+    if (isMulticast6(dst)) return this.#transmit(packet, ipv6MulticastMac6(dst), true, ETHERTYPE_IPV6);
+    if (this.#addresses6.includes(dst)) {
+      c.OutDropLocal++;
+      return false;
+    }
+    const onLink = isLinkLocal6(dst) || this.#addresses6.some((a) => sameprefix6(a, dst, this.#prefix6));
+    const hop = onLink ? dst : this.#gateway6;
+    if (hop === undefined) {
+      c.OutDropNoRoute++;
+      return false;
+    }
+    const now = this.#inBatch ? this.#rxNow : this.#clock.now();
+    const r = this.#cache6.output(hop, packet, now);
+    let ok: boolean;
+    if (typeof r === 'number') ok = this.#transmit(packet, r, true, ETHERTYPE_IPV6);
+    else if (r === 'queued') {
+      c.OutQueued++;
+      ok = true;
+    } else {
+      c.OutDropNeighbour++;
+      ok = false;
+    }
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** An address of ours to speak from: link-local for a link-local peer, else one in its prefix, else the first. */
+  #source6(peer: string): string {
+    const a = this.#addresses6;
+    if (isLinkLocal6(peer)) return a.find(isLinkLocal6) ?? a[0]!;
+    return a.find((x) => !isLinkLocal6(x) && sameprefix6(x, peer, this.#prefix6)) ?? a[0]!;
+  }
+
+  #sendSolicit(target: string, dstMac: MacAddress | undefined): void {
+    // §7.2.2: multicast to the solicited-node address, or unicast to the known address (PROBE).
+    const dst = dstMac === undefined ? solicitedNodeAddress(target) : target;
+    this.#sendNdp({
+      type: ICMPV6_NS, src: this.#source6(target), dst, target, router: false, solicited: false, override: false, linkAddress: this.mac,
+    }, dstMac ?? ipv6MulticastMac6(dst), 'NdpOutSolicits');
+  }
+
+  #sendAdvert(target: string, dst: string, dstMac: MacAddress, solicited: boolean): void {
+    this.#sendNdp({ type: ICMPV6_NA, src: target, dst, target, router: false, solicited, override: true, linkAddress: this.mac }, dstMac, 'NdpOutAdverts');
+  }
+
+  #sendNdp(r: NdpRepr, dstMac: MacAddress, counter: keyof EthernetStats): void {
+    if (this.#closed || this.#addresses6.length === 0) return;
+    const buf = this.#ndpBuf;
+    const t = this.#txRepr;
+    t.dst = dstMac;
+    t.src = this.mac;
+    t.ethertype = ETHERTYPE_IPV6;
+    emitEthernet(t, buf, 0);
+    emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
+    this.#c[counter]++;
+    if (!this.#link.send(buf)) this.#c.ArpOutLinkDrops++;
+  }
+
   // ---- transmit ------------------------------------------------------------------------
 
   /** `direct`: from `send` (else a packet that waited for resolution). */
-  #transmit(packet: Uint8Array, dst: MacAddress, direct: boolean): boolean {
+  #transmit(packet: Uint8Array, dst: MacAddress, direct: boolean, ethertype = ETHERTYPE_IPV4): boolean {
     const c = this.#c;
     const buf = this.#frameBuf;
     const t = this.#txRepr;
     t.dst = dst;
     t.src = this.mac;
-    t.ethertype = ETHERTYPE_IPV4;
+    t.ethertype = ethertype;
     emitEthernet(t, buf, 0);
     buf.set(packet, ETHERNET_HEADER_LEN);
     const ok = this.#link.send(this.#views.view(buf, 0, ETHERNET_HEADER_LEN + packet.length));
@@ -618,7 +820,7 @@ export class EthernetInterface {
 
   /** The earliest deadline of the cache and the address table. */
   pollAt(): number {
-    return Math.min(this.#cache.pollAt(), this.#acd.pollAt());
+    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt());
   }
 
   /** Runs what is due at `now` (the timer does this; tests on virtual time may too). */
@@ -630,6 +832,7 @@ export class EthernetInterface {
     if (this.#closed) return;
     this.#acd.poll(now);
     this.#cache.poll(now);
+    this.#cache6.poll(now);
     this.#rearm();
   }
 
@@ -650,22 +853,34 @@ export class EthernetInterface {
 }
 
 /**
- * What Linux's arp_error_report makes of a packet that waited for a neighbour that never
- * answered: an ICMP host unreachable (type 3 code 1) about it, as the record @netstack/ip's
- * `deliverError` takes (`TransportError`, built here structurally: this package does not
- * import ip), so the transport that sent it sees EHOSTUNREACH. Undefined for a packet too
- * short to quote.
+ * What Linux's arp_error_report (and ndisc's error_report) makes of a packet that waited
+ * for a neighbour that never answered: an ICMP host unreachable about it (type 3 code 1;
+ * for IPv6 that is ICMPv6 address unreachable, which @netstack/ip's IPv6 layer takes in
+ * ICMPv4's terms), as the record `Ipv4Layer.deliverError` / `Ipv6Layer.deliverError` take
+ * (`TransportError`, built here structurally: this package does not import ip), so the
+ * transport that sent it sees EHOSTUNREACH. IPv6 addresses come as 16 latin1 characters
+ * (ip's `Ipv6Address`), the protocol is the fixed header's Next Header. Undefined for a
+ * packet too short to quote.
  */
-export function hostUnreachableError(packet: Uint8Array, reporter: number): {
-  icmpType: number; icmpCode: number; reporter: number; src: number; dst: number; protocol: number;
+export function hostUnreachableError<A extends number | string = number | string>(packet: Uint8Array, reporter: A): {
+  icmpType: number; icmpCode: number; reporter: A; src: A; dst: A; protocol: number;
   quoted: Uint8Array; nextHopMtu: number; originalLength: number;
 } | undefined {
-  if (packet.length < 20 || packet[0]! >>> 4 !== 4) return undefined;
+  const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
+  if (version === 6) {
+    if (packet.length < 48) return undefined;
+    return {
+      icmpType: 3, icmpCode: 1, reporter, src: bytesToAddress(packet, 8) as A, dst: bytesToAddress(packet, 24) as A, protocol: packet[6]!,
+      // RFC 4443 §3.1: as much as fits in the minimum MTU (1280 - 40 - 8).
+      quoted: packet.slice(40, Math.min(packet.length, 1232)), nextHopMtu: 0, originalLength: 40 + ((packet[4]! << 8) | packet[5]!),
+    };
+  }
+  if (packet.length < 20 || version !== 4) return undefined;
   const ihl = (packet[0]! & 0x0f) * 4;
   if (ihl < 20 || packet.length < ihl + 8) return undefined;
   const u32 = (o: number): number => ((packet[o]! << 24) | (packet[o + 1]! << 16) | (packet[o + 2]! << 8) | packet[o + 3]!) >>> 0;
   return {
-    icmpType: 3, icmpCode: 1, reporter, src: u32(12), dst: u32(16), protocol: packet[9]!,
+    icmpType: 3, icmpCode: 1, reporter, src: u32(12) as A, dst: u32(16) as A, protocol: packet[9]!,
     // RFC 1812 §4.3.2.3: as much of the datagram as fits in 576 bytes.
     quoted: packet.slice(ihl, Math.min(packet.length, 576 - 28)), nextHopMtu: 0,
     originalLength: (packet[2]! << 8) | packet[3]!,

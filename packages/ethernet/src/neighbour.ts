@@ -37,6 +37,9 @@
 import { DeadlineHeap, type HeapEntry } from '@netstack/common';
 import type { MacAddress } from './mac.js';
 
+/** An IPv4 address (number) or an IPv6 one (@netstack/ip's 16-character latin1 string). */
+export type NeighbourKey = number | string;
+
 export type NudState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'DELAY' | 'PROBE' | 'FAILED';
 
 export interface NeighbourParams {
@@ -76,13 +79,13 @@ export const DEFAULT_NEIGHBOUR_PARAMS: Readonly<NeighbourParams> = Object.freeze
 });
 
 /** What the cache asks of the interface. Called after the cache is consistent again. */
-export interface NeighbourHost {
+export interface NeighbourHost<K extends NeighbourKey = number> {
   /** Send an ARP request for `target`: broadcast when `mac` is undefined, else unicast to `mac` (PROBE). */
-  solicit(target: number, mac: MacAddress | undefined, now: number): void;
+  solicit(target: K, mac: MacAddress | undefined, now: number): void;
   /** `target` resolved to `mac`: send this packet, which waited for it (called in order). */
   transmit(packet: Uint8Array, mac: MacAddress, now: number): void;
   /** Resolution of `target` failed: this packet, which waited for it, cannot be delivered (EHOSTUNREACH). */
-  unreachable(packet: Uint8Array, target: number, now: number): void;
+  unreachable(packet: Uint8Array, target: K, now: number): void;
 }
 
 /** Counters, after Linux's /proc/net/stat/arp_cache, in this project's PascalCase. */
@@ -128,11 +131,11 @@ function newStats(): NeighbourStats {
 }
 
 /** One neighbour. */
-class Entry implements HeapEntry {
+class Entry<K> implements HeapEntry {
   heapIndex = -1;
   heapDeadline = Infinity;
   readonly heapSeq: number;
-  readonly ip: number;
+  readonly ip: K;
   mac: MacAddress | undefined = undefined;
   state: NudState = 'INCOMPLETE';
   /** Requests sent in this INCOMPLETE/PROBE round. */
@@ -150,15 +153,15 @@ class Entry implements HeapEntry {
   queue: Uint8Array[] = [];
   queueBytes = 0;
 
-  constructor(ip: number, seq: number, now: number) {
+  constructor(ip: K, seq: number, now: number) {
     this.ip = ip;
     this.heapSeq = seq;
     this.updated = now;
   }
 }
 
-export interface NeighbourEntryInfo {
-  ip: number;
+export interface NeighbourEntryInfo<K extends NeighbourKey = number> {
+  ip: K;
   mac: MacAddress | undefined;
   state: NudState;
   /** Packets waiting. */
@@ -172,20 +175,20 @@ export type NeighbourUpdate =
   /** Any other ARP from it (a request, a broadcast reply, a gratuitous ARP): STALE when the address is new. */
   | 'stale';
 
-export class NeighbourCache {
+export class NeighbourCache<K extends NeighbourKey = number> {
   readonly params: Readonly<NeighbourParams>;
-  readonly #host: NeighbourHost;
+  readonly #host: NeighbourHost<K>;
   readonly #random: () => number;
-  readonly #table = new Map<number, Entry>();
-  readonly #heap = new DeadlineHeap<Entry>();
+  readonly #table = new Map<K, Entry<K>>();
+  readonly #heap = new DeadlineHeap<Entry<K>>();
   /** Evictable entries, oldest first (a Set keeps insertion order; re-adding moves to the end). */
-  readonly #failed = new Set<Entry>();
-  readonly #staleUnused = new Set<Entry>();
-  readonly #staleUsed = new Set<Entry>();
+  readonly #failed = new Set<Entry<K>>();
+  readonly #staleUnused = new Set<Entry<K>>();
+  readonly #staleUsed = new Set<Entry<K>>();
   readonly #c = newStats();
   #seq = 0;
 
-  constructor(host: NeighbourHost, params: Partial<NeighbourParams> = {}, random: () => number = Math.random) {
+  constructor(host: NeighbourHost<K>, params: Partial<NeighbourParams> = {}, random: () => number = Math.random) {
     const p = { ...DEFAULT_NEIGHBOUR_PARAMS, ...params };
     for (const [k, v] of Object.entries(p)) {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'locktimeMs' ? 0 : 1) || v > 2 ** 31 - 1) {
@@ -208,16 +211,16 @@ export class NeighbourCache {
   }
 
   /** The entry for `ip`, as `ip neigh` shows it. */
-  get(ip: number): NeighbourEntryInfo | undefined {
+  get(ip: K): NeighbourEntryInfo<K> | undefined {
     const e = this.#table.get(ip);
     return e === undefined ? undefined : { ip: e.ip, mac: e.mac, state: e.state, queued: e.queue.length };
   }
 
-  entries(): NeighbourEntryInfo[] {
+  entries(): NeighbourEntryInfo<K>[] {
     return [...this.#table.keys()].map((ip) => this.get(ip)!);
   }
 
-  has(ip: number): boolean {
+  has(ip: K): boolean {
     return this.#table.has(ip);
   }
 
@@ -228,7 +231,7 @@ export class NeighbourCache {
    * copy waits for resolution, which this call may start); or 'dropped' (larger than the
    * queue bound, or the table is full of entries in active use; counted).
    */
-  output(ip: number, packet: Uint8Array, now: number): MacAddress | 'queued' | 'dropped' {
+  output(ip: K, packet: Uint8Array, now: number): MacAddress | 'queued' | 'dropped' {
     const c = this.#c;
     c.Lookups++;
     let e = this.#table.get(ip);
@@ -278,7 +281,7 @@ export class NeighbourCache {
    * entry for `ip` (returns false, changing nothing, when we have none). `override`: a
    * gratuitous ARP, whose address is taken at once even within locktime.
    */
-  update(ip: number, mac: MacAddress, kind: NeighbourUpdate, now: number, override = false): boolean {
+  update(ip: K, mac: MacAddress, kind: NeighbourUpdate, now: number, override = false): boolean {
     const e = this.#table.get(ip);
     if (e === undefined) return false;
     this.#merge(e, mac, kind, now, override);
@@ -290,7 +293,7 @@ export class NeighbourCache {
    * address from a neighbour we had no entry for. The entry starts STALE (Linux's
    * neigh_event_ns). Refused (counted) when the table is full of entries in active use.
    */
-  create(ip: number, mac: MacAddress, now: number): boolean {
+  create(ip: K, mac: MacAddress, now: number): boolean {
     if (this.#table.has(ip)) return this.update(ip, mac, 'stale', now);
     const e = this.#allocate(ip, now);
     if (e === undefined) return false;
@@ -303,14 +306,14 @@ export class NeighbourCache {
    * Forward progress seen by an upper layer (a TCP ACK for new data; Linux's neigh_confirm,
    * RFC 4861 §7.3.1): the neighbour is REACHABLE without an ARP exchange.
    */
-  confirm(ip: number, now: number): void {
+  confirm(ip: K, now: number): void {
     const e = this.#table.get(ip);
     if (e === undefined || e.mac === undefined || e.state === 'INCOMPLETE' || e.state === 'FAILED') return;
     this.#reachable(e, now);
   }
 
   /** Forgets `ip` (its waiting packets are dropped, not reported). */
-  delete(ip: number): boolean {
+  delete(ip: K): boolean {
     const e = this.#table.get(ip);
     if (e === undefined) return false;
     this.#destroy(e);
@@ -337,7 +340,7 @@ export class NeighbourCache {
     }
   }
 
-  #timeout(e: Entry, now: number): void {
+  #timeout(e: Entry<K>, now: number): void {
     const p = this.params;
     switch (e.state) {
       case 'REACHABLE':
@@ -379,7 +382,7 @@ export class NeighbourCache {
 
   // ---- internals -----------------------------------------------------------------------
 
-  #allocate(ip: number, now: number): Entry | undefined {
+  #allocate(ip: K, now: number): Entry<K> | undefined {
     const c = this.#c;
     if (this.#table.size >= this.params.maxEntries) {
       const victim = first(this.#failed) ?? first(this.#staleUnused) ?? first(this.#staleUsed);
@@ -396,7 +399,7 @@ export class NeighbourCache {
     return e;
   }
 
-  #destroy(e: Entry): void {
+  #destroy(e: Entry<K>): void {
     this.#heap.remove(e);
     this.#unlist(e);
     this.#dropQueue(e);
@@ -407,14 +410,14 @@ export class NeighbourCache {
   }
 
   /** Out of the eviction lists. */
-  #unlist(e: Entry): void {
+  #unlist(e: Entry<K>): void {
     this.#failed.delete(e);
     this.#staleUnused.delete(e);
     this.#staleUsed.delete(e);
   }
 
   /** The one place an entry changes state (and its timer). */
-  #setState(e: Entry, state: NudState, deadline: number): void {
+  #setState(e: Entry<K>, state: NudState, deadline: number): void {
     this.#unlist(e);
     e.state = state;
     if (state === 'FAILED') this.#failed.add(e);
@@ -422,7 +425,7 @@ export class NeighbourCache {
     this.#heap.schedule(e, deadline);
   }
 
-  #startResolution(e: Entry, now: number): void {
+  #startResolution(e: Entry<K>, now: number): void {
     e.probes = 0;
     e.mac = undefined;
     this.#setState(e, 'INCOMPLETE', now);
@@ -430,7 +433,7 @@ export class NeighbourCache {
   }
 
   /** One request now and the next timeout `retransMs` later. */
-  #probe(e: Entry, now: number): void {
+  #probe(e: Entry<K>, now: number): void {
     e.probes++;
     this.#heap.schedule(e, now + this.params.retransMs);
     const c = this.#c;
@@ -443,7 +446,7 @@ export class NeighbourCache {
     }
   }
 
-  #reachable(e: Entry, now: number): void {
+  #reachable(e: Entry<K>, now: number): void {
     e.confirmed = now;
     e.updated = now;
     this.#c.Confirmations++;
@@ -452,7 +455,7 @@ export class NeighbourCache {
     this.#setState(e, 'REACHABLE', e.reachableUntil);
   }
 
-  #merge(e: Entry, mac: MacAddress, kind: NeighbourUpdate, now: number, override: boolean): void {
+  #merge(e: Entry<K>, mac: MacAddress, kind: NeighbourUpdate, now: number, override: boolean): void {
     const c = this.#c;
     if (e.state === 'INCOMPLETE' || e.state === 'FAILED' || e.mac === undefined) {
       // First address: take it; flush what waited.
@@ -488,7 +491,7 @@ export class NeighbourCache {
     }
   }
 
-  #fail(e: Entry, now: number): void {
+  #fail(e: Entry<K>, now: number): void {
     const c = this.#c;
     c.ResFailed++;
     const waiting = e.queue;
@@ -503,7 +506,7 @@ export class NeighbourCache {
     }
   }
 
-  #flush(e: Entry, now: number): void {
+  #flush(e: Entry<K>, now: number): void {
     const waiting = e.queue;
     if (waiting.length === 0) return;
     this.#dropQueue(e, false);
@@ -511,7 +514,7 @@ export class NeighbourCache {
     for (const packet of waiting) this.#host.transmit(packet, mac, now);
   }
 
-  #enqueue(e: Entry, packet: Uint8Array): 'queued' | 'dropped' {
+  #enqueue(e: Entry<K>, packet: Uint8Array): 'queued' | 'dropped' {
     const c = this.#c;
     const p = this.params;
     const size = packet.byteLength;
@@ -537,7 +540,7 @@ export class NeighbourCache {
   }
 
   /** Empties the queue; `count`: the packets are discarded (not handed on), count them. */
-  #dropQueue(e: Entry, count = true): void {
+  #dropQueue(e: Entry<K>, count = true): void {
     if (count) this.#c.UnresolvedDiscards += e.queue.length;
     this.#c.QueuedBytes -= e.queueBytes;
     e.queue = [];

@@ -23,7 +23,7 @@ function setup(over: Partial<EthernetInterfaceOptions> = {}) {
   const peer = seg.capture();
   const port = seg.sw.port();
   const received: Uint8Array[] = [];
-  const unreachable: { packet: Uint8Array; hop: number; t: number }[] = [];
+  const unreachable: { packet: Uint8Array; hop: number | string; t: number }[] = [];
   const conflicts: AddressConflict[] = [];
   const eth = new EthernetInterface({
     link: port, mac: US_MAC, clock: seg.clock, random: () => 0,
@@ -305,7 +305,17 @@ describe('property: arbitrary frames', () => {
     sip: fc.oneof(fc.constantFrom(0, US, PEER, GW), fc.integer({ min: 0, max: 0xffffffff })),
     tip: fc.oneof(fc.constantFrom(0, US, PEER), fc.integer({ min: 0, max: 0xffffffff })),
   });
+  const ndpArb = fc.tuple(
+    fc.constantFrom(135, 136, 128), fc.constantFrom(255, 64), fc.uint8Array({ minLength: 0, maxLength: 60 }), fc.nat(40),
+    fc.constantFrom(US_MAC, mac('33:33:ff:00:00:02'), mac('33:33:00:00:00:01')),
+  )
+    .map(([type, hop, rest, plen, dst]) => {
+      const p = new Uint8Array(40 + 24 + rest.length);
+      p[0] = 0x60; p[5] = plen; p[6] = 58; p[7] = hop; p[8] = 0xfd; p[40] = type; p.set(rest, 64);
+      return frame(dst, PEER_MAC, 0x86dd, p);
+    });
   const frameArb = fc.oneof(
+    ndpArb,
     fc.uint8Array({ maxLength: 100 }),
     fc.tuple(dstArb, typeArb, fc.uint8Array({ maxLength: 80 })).map(([d, t, body]) => frame(d, PEER_MAC, t, body)),
     fc.tuple(dstArb, arpArb, fc.nat(28)).map(([d, a, cut]) => {
@@ -324,7 +334,8 @@ describe('property: arbitrary frames', () => {
   it('never throw; every frame ends in exactly one counter; tables stay bounded', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(frameArb, fc.integer({ min: 0, max: 5000 })), { maxLength: 60 }), (frames) => {
-        const { seg, eth } = setup({ neighbour: { maxEntries: 16 } });
+        const us6 = new Uint8Array(16); us6[0] = 0xfd; us6[15] = 2;
+        const { seg, eth } = setup({ neighbour: { maxEntries: 16 }, ipv6: { addresses: [us6], prefixLength: 64 } });
         let t = 0;
         for (const [f, dt] of frames) {
           t += dt;
@@ -336,7 +347,7 @@ describe('property: arbitrary frames', () => {
         seg.run(120_000);
         const e = eth.counters().ethernet;
         expect(e.InFrames).toBe(frames.length);
-        expect(e.InIpv4 + e.InArp + sumDrops(e)).toBe(e.InFrames);
+        expect(e.InIpv4 + e.InIpv6 + e.NdpInSolicits + e.NdpInAdverts + e.NdpInInvalid + e.InArp + sumDrops(e)).toBe(e.InFrames);
         expect(arpOutcomes(e)).toBe(e.InArp);
         expect(e.OutSent + e.OutQueued + e.OutDropNeighbour + e.OutDropLocal + e.OutDropNoRoute + e.OutLinkDrops).toBe(e.OutPackets);
         const n0 = eth.counters().neighbour;
