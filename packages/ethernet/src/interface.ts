@@ -142,6 +142,8 @@ export interface EthernetStats {
   NdpOutAdverts: number;
   /** An NA for one of our addresses from another station (DAD is a TODO: counted only). */
   NdpConflicts: number;
+  /** NDP frames the link refused. */
+  NdpOutLinkDrops: number;
   InDropUnknownType: number;
   /** After the interface was closed. */
   InDropClosed: number;
@@ -190,7 +192,7 @@ function newStats(): EthernetStats {
   return {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
-    InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0,
+    InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
     OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, ArpInRequests: 0,
     ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
@@ -764,7 +766,7 @@ export class EthernetInterface {
     emitEthernet(t, buf, 0);
     emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
     this.#c[counter]++;
-    if (!this.#link.send(buf)) this.#c.ArpOutLinkDrops++;
+    if (!this.#link.send(buf)) this.#c.NdpOutLinkDrops++;
   }
 
   // ---- transmit ------------------------------------------------------------------------
