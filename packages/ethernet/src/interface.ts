@@ -432,9 +432,13 @@ export class EthernetInterface {
     return this.leaveMulticast(ipv4MulticastMac(toIpv4('group', group)));
   }
 
-  /** Upper-layer reachability confirmation (Linux neigh_confirm), e.g. on a TCP ACK. */
-  confirmNeighbour(ip: number, now = this.#clock.now()): void {
-    this.#cache.confirm(ip, now);
+  /**
+   * Upper-layer reachability confirmation (Linux neigh_confirm, RFC 4861 §7.3.1), e.g. on a
+   * TCP ACK for new data: an IPv4 number or an IPv6 address (16 latin1 characters).
+   */
+  confirmNeighbour(ip: number | string, now = this.#clock.now()): void {
+    if (typeof ip === 'number') this.#cache.confirm(ip, now);
+    else this.#cache6.confirm(ip, now);
   }
 
   get neighbours(): NeighbourCache {

@@ -118,6 +118,22 @@ describe('EthernetInterface over IPv6', () => {
     expect(eth.counters().ethernet).toMatchObject({ NdpOutSolicits: 1, NdpInAdverts: 1, OutQueued: 1, OutFlushed: 1 });
   });
 
+  it('an upper-layer confirmation (confirmNeighbour) turns DELAY back into REACHABLE without a unicast NS', () => {
+    const { seg, peer, eth } = setup();
+    eth.send(ipv6(US6, PEER6));
+    peer.port.send(frame(US_MAC, PEER_MAC, 0x86dd, NA));
+    seg.run(30_000);
+    expect(eth.neighbours6.get(PEER6)?.state).toBe('STALE');
+    eth.send(ipv6(US6, PEER6));
+    expect(eth.neighbours6.get(PEER6)?.state).toBe('DELAY');
+    seg.run(1000);
+    eth.confirmNeighbour(PEER6);
+    peer.take();
+    seg.run(10_000);
+    expect(eth.neighbours6.get(PEER6)?.state).toBe('REACHABLE');
+    expect(peer.take()).toEqual([]);
+  });
+
   it('answers an NS for our address with a solicited NA (and learns the sender, STALE); ignores one for another target', () => {
     const { seg, peer, eth } = setup();
     const ns = new Uint8Array(72);
