@@ -1,5 +1,5 @@
 /**
- * IPv4 over an Ethernet link (RFC 894) without the IP layer knowing: `EthernetInterface`
+ * IPv4 (RFC 894) and IPv6 (RFC 2464) over an Ethernet link without the IP layer knowing: `EthernetInterface`
  * takes a link of FRAMES (a TAP device, a `LearningSwitch` port) and is itself a link of
  * IP PACKETS, the same shape as a TUN device (`send`, `mtu`, `setReceiver`, `pollNow`,
  * `stats`, `close`), so an `Ipv4Layer` (or a whole stack) runs over it unchanged.
@@ -18,8 +18,10 @@
  *   broadcast address, and to the multicast MACs we joined are accepted, everything else
  *   dropped and counted; IPv4 goes to the receiver (the payload as a view), ARP to the
  *   cache and the address table (acd.ts), the rest is dropped and counted by reason.
- * - IPv6 over Ethernet needs neighbour discovery (RFC 4861), which is not here yet: IPv6
- *   packets are dropped and counted both ways (OutDropIpv6, InDropIpv6).
+ * - IPv6 (with an `ipv6` configuration): the same with RFC 4861 address resolution (NS to
+ *   the solicited-node group, NA back; ndp.ts) in a second cache keyed by address; NS and
+ *   NA are consumed here, other IPv6 goes up. Router discovery, SLAAC, DAD and MLD are not
+ *   here yet. Without the configuration IPv6 is dropped and counted both ways.
  * - Time: the interface reads its `clock` (a `Scheduler` from @netstack/common, virtual
  *   in tests) once per received batch and per send, and keeps ONE timer armed at the
  *   earliest of the cache's and the address table's `pollAt()`.
