@@ -464,6 +464,10 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`stats ${JSON.stringify(now)}\n`);
   };
   process.on('SIGUSR2', printStats);
+  // TAP: another station claims the stack's address (RFC 5227): said on stderr, serving goes on.
+  stack.on('addressConflict', (c) => {
+    process.stderr.write(`netstack: address conflict: ${c.address} is claimed by ${c.mac} (${c.phase === 'probe' ? 'while probing: not taken' : c.defended ? 'defended, kept' : 'kept'})\n`);
+  });
   // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
   const kernel6 = link.kernelAddress6.length > 0 ? ` ${link.kernelAddress6.join(' ')}` : '';

@@ -1,0 +1,164 @@
+/**
+ * Kernel-facing, TAP (issue 13): `netstack serve --tap` in a private namespace. The kernel
+ * side (10.7.0.1/24 and fd07::1/64 on tap0) reaches the stack (10.7.0.2, fd07::2) over
+ * Ethernet: it ARPs (and solicits) for the stack's addresses and netstack answers with its
+ * own MAC, then ping (also fragmented, and a bounded flood), curl (100 MB, exact), UDP
+ * echo, a closed port, IPv6. The kernel's neighbour table holds the stack's MAC; the
+ * stack's eth counters show the ARP requests it answered; the pcap (taken at the device,
+ * LINKTYPE_ETHERNET) opens in tshark with nothing malformed and holds the ARP exchange.
+ * Then a bridge: br0 with tap0 and a veth to a second namespace, whose host reaches the
+ * stack across layer 2 (ARP both ways), and a station claiming the stack's address.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readPcap } from '@netstack/tun';
+import { Netns, Server, liveStats, repoRoot, statCount, type Stats } from './netns.js';
+
+const STACK = '10.7.0.2';
+const KERNEL = '10.7.0.1';
+const STACK6 = 'fd07::2';
+const MAC = '02:00:00:00:0a:02';
+let ns: Netns;
+let server: Server;
+let dir: string;
+let pcap: string;
+let kernelMac: string;
+
+/** sha256 of what the stack's /bytes/N serves: byte i is i % 256. */
+function bytesSha256(n: number): string {
+  const block = Buffer.alloc(1 << 20);
+  for (let i = 0; i < block.length; i++) block[i] = i & 0xff;
+  const h = createHash('sha256');
+  for (let left = n; left > 0; left -= block.length) h.update(left >= block.length ? block : block.subarray(0, left));
+  return h.digest('hex');
+}
+
+function tshark(file: string, filter: string, fields: string[]): string[] {
+  const r = spawnSync('tshark', ['-r', file, '-n', '-o', 'ip.check_checksum:TRUE', '-Y', filter, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])], {
+    encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`tshark -Y '${filter}': ${r.stderr || r.error?.message}`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'netstack-tap-'));
+  pcap = join(dir, 'tap.pcap');
+  ns = Netns.create('tap');
+  // The capture stops growing at 30 MB: the ARP, ping, UDP and the start of the 100 MB download.
+  server = await ns.serve(['--tap', '--mac', MAC, '--pcap', pcap, '--pcap-max-bytes', '30000000', '--stats']);
+  const m = server.stdout.match(/ready on tap0: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 fd07::2, mac (\S+) \(kernel side (\S+)\), mtu 1500, offload off/);
+  expect(m, server.stdout).not.toBeNull();
+  expect(m![1]).toBe(MAC);
+  kernelMac = m![2]!;
+  // The kernel side's MAC is tap0's own, as `ip link` shows it.
+  expect(ns.runSync('ip', ['-o', 'link', 'show', 'tap0'])).toContain(`link/ether ${kernelMac}`);
+}, 60_000);
+
+afterAll(async () => {
+  await ns?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('netstack serve --tap: the stack is a host on the kernel\'s Ethernet segment', () => {
+  it('ping at 56, 1472 and 4000 bytes (fragmented) comes back; the kernel learned the stack\'s MAC by ARP', async () => {
+    for (const size of [56, 1472, 4000]) {
+      const before = ns.snmp();
+      const r = await ns.run('ping', ['-c', '3', '-i', '0.2', '-W', '3', '-s', String(size), STACK], { timeoutMs: 20_000 });
+      expect(r.stdout, r.stderr).toMatch(/3 packets transmitted, 3 received/);
+      const after = ns.snmp();
+      expect(after['Ip.InHdrErrors']).toBe(before['Ip.InHdrErrors']);
+      if (size > 1472) expect(after['Ip.ReasmOKs']! - before['Ip.ReasmOKs']!).toBeGreaterThanOrEqual(3);
+    }
+    // The kernel's neighbour entry for the stack: our MAC, confirmed by traffic.
+    const neigh = ns.runSync('ip', ['neigh', 'show', 'dev', 'tap0', STACK]);
+    expect(neigh).toMatch(new RegExp(`^${STACK.replace(/\./g, '\\.')} lladdr ${MAC} (REACHABLE|STALE|DELAY)`));
+    const s = await liveStats(server);
+    // The kernel asked once (then its cache answered); the stack answered from its own MAC.
+    expect(statCount(s, 'eth', 'ArpInRequests')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'eth', 'ArpOutReplies')).toBe(statCount(s, 'eth', 'ArpInRequests'));
+    // Gratuitous ARP (RFC 5227 §2.3 announcements) when the address was taken.
+    expect(statCount(s, 'eth', 'ArpOutAnnouncements')).toBeGreaterThanOrEqual(1);
+    // The stack knows the kernel side (from its request, RFC 826: "if I am the target").
+    expect(statCount(s, 'eth', 'arp.Entries')).toBe(1);
+    expect(statCount(s, 'icmp', 'InEchos')).toBeGreaterThanOrEqual(9);
+    expect(statCount(s, 'eth', 'InIpv4')).toBeGreaterThanOrEqual(9 + 6); // 4000 bytes: 3 fragments each way
+  }, 90_000);
+
+  it('ping -f, bounded (-c 2000, 10 s), loses nothing', async () => {
+    const r = await ns.run('ping', ['-f', '-c', '2000', '-w', '10', '-q', STACK], { timeoutMs: 20_000 });
+    const m = r.stdout.match(/(\d+) packets transmitted, (\d+) received/);
+    expect(m, r.stdout + r.stderr).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(100);
+    expect(Number(m![1]) - Number(m![2])).toBeLessThanOrEqual(1);
+  }, 30_000);
+
+  it('UDP echo of 1, 1472, 8000 (fragmented) and 65507 bytes is exact', async () => {
+    const r = await ns.run(process.execPath, [join(repoRoot, 'test/kernel/fixtures/udp-client.mjs'), STACK, '7', '1,1472,8000,65507', '3000'], { timeoutMs: 30_000 });
+    const res = JSON.parse(r.stdout.trim());
+    expect(res.failures).toEqual([]);
+    expect(res.ok).toBe(true);
+  }, 40_000);
+
+  it('a closed TCP port answers RST (curl: connection refused)', async () => {
+    const before = await liveStats(server);
+    const r = await ns.run('curl', ['-sS', '-m', '5', `http://${STACK}:81/`], { timeoutMs: 10_000 });
+    expect(r.code, r.stderr).toBe(7); // CURLE_COULDNT_CONNECT: refused, at once (not a timeout, 28)
+    const after = await liveStats(server);
+    expect(statCount(after, 'tcp', 'OutRsts') - statCount(before, 'tcp', 'OutRsts')).toBeGreaterThanOrEqual(1);
+  }, 20_000);
+
+  it('IPv6 over TAP: ping -6 and curl -6 work; NS answered with the stack\'s MAC (NA), the kernel\'s cache holds it', async () => {
+    const before = await liveStats(server);
+    const p = await ns.run('ping', ['-6', '-c', '3', '-i', '0.2', '-W', '3', '-s', '3000', STACK6], { timeoutMs: 20_000 });
+    expect(p.stdout, p.stderr).toMatch(/3 packets transmitted, 3 received/);
+    const c = await ns.run('sh', ['-c', `curl -sS -g -m 60 'http://[${STACK6}]/bytes/5000000' | sha256sum`], { timeoutMs: 70_000 });
+    expect(c.stdout.split(' ')[0], c.stderr).toBe(bytesSha256(5_000_000));
+    expect(ns.runSync('ip', ['-6', 'neigh', 'show', 'dev', 'tap0', STACK6])).toMatch(new RegExp(`^fd07::2 lladdr ${MAC} (REACHABLE|STALE|DELAY)`));
+    const s = await liveStats(server);
+    expect(statCount(s, 'eth', 'NdpInSolicits')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'eth', 'NdpOutAdverts')).toBeGreaterThanOrEqual(1);
+    // Carried by netstack: 5 MB in frames of at most 1440 payload bytes (IPv6 + TCP headers), and the kernel's ACKs.
+    expect(statCount(s, 'eth', 'OutSent') - statCount(before, 'eth', 'OutSent')).toBeGreaterThan(5_000_000 / 1440);
+    expect(statCount(s, 'eth', 'InIpv6') - statCount(before, 'eth', 'InIpv6')).toBeGreaterThan(500);
+    expect(statCount(s, 'ip6', 'Ip6InReceives')).toBeGreaterThanOrEqual(statCount(s, 'eth', 'InIpv6'));
+  }, 90_000);
+
+  it('curl downloads /bytes/100000000 exact (sha256), over the stack', async () => {
+    const before = await liveStats(server);
+    const n = 100_000_000;
+    const r = await ns.run('sh', ['-c', `curl -sS -m 180 http://${STACK}/bytes/${n} | sha256sum`], { timeoutMs: 200_000 });
+    expect(r.stdout.split(' ')[0], r.stderr).toBe(bytesSha256(n));
+    const after = await liveStats(server);
+    // Carried by netstack over Ethernet frames: at most 1460 payload bytes in each.
+    expect(statCount(after, 'eth', 'OutSent') - statCount(before, 'eth', 'OutSent')).toBeGreaterThan(n / 1460);
+    expect(statCount(after, 'tcp', 'OutSegs') - statCount(before, 'tcp', 'OutSegs')).toBeGreaterThan(n / 1460);
+  }, 220_000);
+
+  it('the pcap (taken at the device) is Ethernet: tshark finds 0 malformed, the ARP exchange with both MACs, IP both ways', async () => {
+    const { code } = await server.stop();
+    expect(code).toBe(0);
+    const line = server.stdout.split('\n').find((l) => l.startsWith('stats ') && l.includes('"pcap"'));
+    const stats = JSON.parse(line!.slice(6)) as Stats;
+    expect(stats.pcap!.Packets).toBeGreaterThan(1000);
+    const file = readPcap(readFileSync(pcap));
+    expect(file.linkType).toBe(1); // LINKTYPE_ETHERNET
+    expect(tshark(pcap, '_ws.malformed || _ws.expert.severity >= "Error" || ip.checksum.status == "Bad"', ['frame.number'])).toEqual([]);
+    // The kernel's request for the stack's address, and the stack's reply from its MAC.
+    expect(tshark(pcap, `arp.opcode == 1 && arp.dst.proto_ipv4 == ${STACK} && eth.src == ${kernelMac}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+    expect(tshark(pcap, `arp.opcode == 2 && arp.src.hw_mac == ${MAC} && arp.src.proto_ipv4 == ${STACK} && eth.dst == ${kernelMac}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+    // Gratuitous ARP announcements of 10.7.0.2 from the stack (RFC 5227 §2.3).
+    expect(tshark(pcap, `arp.isgratuitous && arp.src.hw_mac == ${MAC}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+    expect(tshark(pcap, `eth.src == ${MAC} && ip.src == ${STACK} && ip.dst == ${KERNEL}`, ['frame.number']).length).toBeGreaterThan(100);
+    expect(tshark(pcap, `eth.src == ${kernelMac} && ip.src == ${KERNEL} && ip.dst == ${STACK}`, ['frame.number']).length).toBeGreaterThan(100);
+    // The closed port's RST, from the stack's MAC.
+    expect(tshark(pcap, `tcp.flags.reset == 1 && tcp.srcport == 81 && eth.src == ${MAC}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+    // IPv6: the kernel's NS for fd07::2 and the stack's NA from its MAC.
+    expect(tshark(pcap, `icmpv6.type == 135 && icmpv6.nd.ns.target_address == ${STACK6}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+    expect(tshark(pcap, `icmpv6.type == 136 && eth.src == ${MAC} && icmpv6.nd.na.target_address == ${STACK6}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+});
