@@ -22,6 +22,14 @@ const STACK = '10.7.0.2';
 const KERNEL = '10.7.0.1';
 const STACK6 = 'fd07::2';
 const MAC = '02:00:00:00:0a:02';
+const INTRUDER = '02:00:00:00:00:99';
+
+/** A gratuitous ARP request (RFC 5227 §3: sender = target = `ip`) from `mac`, as hex: Ethernet header + ARP. */
+function gratuitousArp(mac: string, ip: string): string {
+  const m = mac.replace(/:/g, '');
+  const a = ip.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('');
+  return `ffffffffffff${m}0806` + `0001080006040001${m}${a}000000000000${a}`;
+}
 let ns: Netns;
 let server: Server;
 let dir: string;
@@ -35,6 +43,18 @@ function bytesSha256(n: number): string {
   const h = createHash('sha256');
   for (let left = n; left > 0; left -= block.length) h.update(left >= block.length ? block : block.subarray(0, left));
   return h.digest('hex');
+}
+
+/** Resolves when the server's stderr matches `re` (an event: each chunk it writes), at most `ms` later. */
+function waitStderr(s: Server, re: RegExp, ms = 5000): Promise<void> {
+  return new Promise((resolveWait, reject) => {
+    if (re.test(s.stderr)) { resolveWait(); return; }
+    const stderr = s.child.stderr!;
+    const timer = setTimeout(() => { stderr.off('data', on); reject(new Error(`no ${re} on stderr: ${s.stderr.slice(-500)}`)); }, ms);
+    // Registered after Server's own listener, so s.stderr already holds the chunk.
+    const on = (): void => { if (re.test(s.stderr)) { clearTimeout(timer); stderr.off('data', on); resolveWait(); } };
+    stderr.on('data', on);
+  });
 }
 
 function tshark(file: string, filter: string, fields: string[]): string[] {
@@ -139,6 +159,19 @@ describe('netstack serve --tap: the stack is a host on the kernel\'s Ethernet se
     expect(statCount(after, 'tcp', 'OutSegs') - statCount(before, 'tcp', 'OutSegs')).toBeGreaterThan(n / 1460);
   }, 220_000);
 
+  it('a station claiming the stack\'s address (gratuitous ARP) is a conflict: reported, defended, the address kept (RFC 5227 §2.4)', async () => {
+    const before = await liveStats(server);
+    const r = await ns.run(process.execPath, [join(repoRoot, 'test/kernel/fixtures/raw-frame.mjs'), 'tap0', gratuitousArp(INTRUDER, STACK)], { timeoutMs: 10_000 });
+    expect(r.stdout, r.stderr).toContain('"sent":1');
+    await waitStderr(server, /address conflict: 10\.7\.0\.2 is claimed by 02:00:00:00:00:99 \(defended, kept\)/);
+    const after = await liveStats(server);
+    expect(statCount(after, 'eth', 'ArpConflicts') - statCount(before, 'eth', 'ArpConflicts')).toBe(1);
+    expect(statCount(after, 'eth', 'acd.Defenses') - statCount(before, 'eth', 'acd.Defenses')).toBe(1);
+    // Still ours: the kernel still reaches the stack.
+    const p = await ns.run('ping', ['-c', '1', '-W', '3', STACK], { timeoutMs: 10_000 });
+    expect(p.stdout).toMatch(/1 received/);
+  }, 30_000);
+
   it('the pcap (taken at the device) is Ethernet: tshark finds 0 malformed, the ARP exchange with both MACs, IP both ways', async () => {
     const { code } = await server.stop();
     expect(code).toBe(0);
@@ -160,5 +193,70 @@ describe('netstack serve --tap: the stack is a host on the kernel\'s Ethernet se
     // IPv6: the kernel's NS for fd07::2 and the stack's NA from its MAC.
     expect(tshark(pcap, `icmpv6.type == 135 && icmpv6.nd.ns.target_address == ${STACK6}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
     expect(tshark(pcap, `icmpv6.type == 136 && eth.src == ${MAC} && icmpv6.nd.na.target_address == ${STACK6}`, ['frame.number']).length).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+});
+
+describe('a bridge: br0 with tap0 and a veth to a second namespace, whose host reaches the stack across layer 2', () => {
+  const BR_MAC = '02:00:00:00:0b:02';
+  let a: Netns;
+  let b: Netns;
+  let srv: Server;
+
+  beforeAll(async () => {
+    a = Netns.create('tapbr');
+    b = Netns.create('tapbr-peer');
+    srv = await a.serve(['--tap', '--tap-name', 'tapbr0', '--no-ipv6', '--mac', BR_MAC, '--stats']);
+    expect(srv.stdout).toMatch(/ready on tapbr0: .* mac 02:00:00:00:0b:02/);
+    // tapbr0 becomes a port of br0 (the kernel side's address moves to the bridge, as on a
+    // host whose NIC is bridged), and a veth pair joins the second namespace to it.
+    for (const cmd of [
+      ['link', 'add', 'br0', 'type', 'bridge'],
+      ['link', 'set', 'tapbr0', 'master', 'br0'],
+      ['addr', 'flush', 'dev', 'tapbr0'],
+      ['addr', 'add', '10.7.0.1/24', 'dev', 'br0'],
+      ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1', 'netns', b.name],
+      ['link', 'set', 'veth0', 'master', 'br0'],
+      ['link', 'set', 'veth0', 'up'],
+      ['link', 'set', 'br0', 'up'],
+    ]) a.runSync('ip', cmd);
+    b.runSync('ip', ['addr', 'add', '10.7.0.3/24', 'dev', 'veth1']);
+    b.runSync('ip', ['addr', 'add', '10.7.0.4/24', 'dev', 'veth1']);
+    b.runSync('ip', ['link', 'set', 'veth1', 'up']);
+    // Both ports forwarding (STP is off: at once, once the carrier is up); bounded.
+    for (let i = 0; i < 100; i++) {
+      const ports = a.runSync('bridge', ['link', 'show']);
+      if (/tapbr0.*state forwarding/.test(ports) && /veth0.*state forwarding/.test(ports)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(a.runSync('bridge', ['link', 'show'])).toMatch(/veth0.*state forwarding/);
+  }, 60_000);
+
+  afterAll(async () => {
+    await srv?.stop();
+    await b?.close();
+    await a?.close();
+  });
+
+  it('ping and curl from the second namespace reach the stack; ARP both ways (the stack also resolves the peer itself)', async () => {
+    const p = await b.run('ping', ['-c', '3', '-i', '0.2', '-W', '3', '-I', '10.7.0.3', STACK], { timeoutMs: 20_000 });
+    expect(p.stdout, p.stderr).toMatch(/3 packets transmitted, 3 received/);
+    const c = await b.run('sh', ['-c', `curl -sS -m 60 --interface 10.7.0.3 http://${STACK}/bytes/20000000 | sha256sum`], { timeoutMs: 70_000 });
+    expect(c.stdout.split(' ')[0], c.stderr).toBe(bytesSha256(20_000_000));
+    // The peer's kernel learned the stack's MAC across the bridge.
+    expect(b.runSync('ip', ['neigh', 'show', 'dev', 'veth1', STACK])).toMatch(new RegExp(`lladdr ${BR_MAC} (REACHABLE|STALE|DELAY)`));
+    // The bridge learned the stack's MAC on tapbr0.
+    expect(a.runSync('bridge', ['fdb', 'show', 'br', 'br0'])).toMatch(new RegExp(`${BR_MAC} dev tapbr0`));
+    const before = await liveStats(srv);
+    // From 10.7.0.4: the peer knows the stack's MAC already (no request from .4), so the
+    // stack's reply to .4 needs its own ARP request, answered by the peer's kernel.
+    const p4 = await b.run('ping', ['-c', '2', '-i', '0.2', '-W', '3', '-I', '10.7.0.4', STACK], { timeoutMs: 20_000 });
+    expect(p4.stdout, p4.stderr).toMatch(/2 packets transmitted, 2 received/);
+    const after = await liveStats(srv);
+    expect(statCount(after, 'eth', 'ArpOutRequests') - statCount(before, 'eth', 'ArpOutRequests')).toBe(1);
+    expect(statCount(after, 'eth', 'ArpInReplies') - statCount(before, 'eth', 'ArpInReplies')).toBe(1);
+    expect(statCount(after, 'eth', 'OutQueued') - statCount(before, 'eth', 'OutQueued')).toBeGreaterThanOrEqual(1);
+    expect(statCount(after, 'eth', 'arp.Entries')).toBeGreaterThanOrEqual(2);
+    // The peer's kernel answered the stack's request: it holds 10.7.0.2 from it as well.
+    expect(statCount(after, 'eth', 'ArpInRequests')).toBeGreaterThanOrEqual(1);
   }, 120_000);
 });
