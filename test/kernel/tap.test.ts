@@ -260,3 +260,29 @@ describe('a bridge: br0 with tap0 and a veth to a second namespace, whose host r
     expect(statCount(after, 'eth', 'ArpInRequests')).toBeGreaterThanOrEqual(1);
   }, 120_000);
 });
+
+describe('serve --tap attaches to a persistent TAP, and refuses a TUN of that name', () => {
+  let c: Netns;
+  beforeAll(() => { c = Netns.create('tap-attach'); });
+  afterAll(async () => { await c?.close(); });
+
+  it('a persistent tap made by `ip tuntap` is attached to, answers, and stays after the stack exits', async () => {
+    c.runSync('ip', ['tuntap', 'add', 'dev', 'ptap0', 'mode', 'tap']);
+    const s = await c.serve(['--tap', '--tap-name', 'ptap0', '--no-ipv6']);
+    try {
+      const p = await c.run('ping', ['-c', '2', '-i', '0.2', '-W', '3', STACK], { timeoutMs: 15_000 });
+      expect(p.stdout, p.stderr).toMatch(/2 packets transmitted, 2 received/);
+    } finally {
+      expect((await s.stop()).code).toBe(0);
+    }
+    expect(c.links()).toContain('ptap0');
+  }, 40_000);
+
+  it('a TUN of that name: exit 1, one line saying so', async () => {
+    c.runSync('ip', ['tuntap', 'add', 'dev', 'ptun0', 'mode', 'tun']);
+    const r = await c.run(process.execPath, [join(repoRoot, 'packages/netstack/bin/netstack.js'), 'serve', '--tap', '--tap-name', 'ptun0'], { timeoutMs: 15_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ptun0 exists with other flags/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  }, 30_000);
+});
