@@ -286,3 +286,32 @@ describe('serve --tap attaches to a persistent TAP, and refuses a TUN of that na
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   }, 30_000);
 });
+
+describe('createStack({ tap }) as a library: its own ARP and NS, EHOSTUNREACH to ping, multicast membership', () => {
+  let d: Netns;
+  beforeAll(() => { d = Netns.create('tap-lib'); });
+  afterAll(async () => { await d?.close(); });
+
+  it('resolves the kernel side itself; an absent next hop is EHOSTUNREACH to ping (both families); addMembership opens the MAC filter', async () => {
+    const r = await d.run(process.execPath, [join(repoRoot, 'test/kernel/fixtures/tap-stack.mjs')], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout.trim());
+    expect(o.linkInfo).toMatchObject({ type: 'tap', name: 'tapx0', mac: '02:00:00:00:0c:02', mtu: 1500 });
+    expect(o.linkInfo.offload).toBeUndefined();
+    expect(o.pingKernel).toBe('ok');
+    expect(o.pingKernel6).toBe('ok');
+    // Linux's arp_error_report: 3 broadcast requests 1 s apart, then the waiting packet's transport hears EHOSTUNREACH.
+    expect(o.pingAbsent).toBe('EHOSTUNREACH');
+    expect(o.pingAbsent6).toBe('EHOSTUNREACH');
+    expect(o.eth['arp.ResFailed']).toBe(1);
+    expect(o.eth['arp.UnreachableReports']).toBe(1);
+    expect(o.eth['nd.UnreachableReports']).toBe(1);
+    // The stack asked for 10.7.0.1 (and 10.7.0.9) itself: requests out, the kernel's reply in.
+    expect(o.eth.ArpInReplies).toBeGreaterThanOrEqual(1);
+    expect(o.eth.ArpOutRequests).toBe(1 + 3);
+    expect(o.eth.NdpOutSolicits).toBeGreaterThanOrEqual(1 + 3);
+    // Multicast: only the datagram sent while the socket was a member arrived; the others were dropped by the MAC filter.
+    expect(o.multicast.got).toEqual(['marker-1', 'during', 'marker-2']);
+    expect(o.multicast.droppedAfter - o.multicast.droppedBefore).toBeGreaterThanOrEqual(2); // before-join, after-leave
+  }, 90_000);
+});
