@@ -13,7 +13,9 @@
  *   1500), so the stack starts with 1500-byte segments; the kernel drops them with Packet Too
  *   Big; the stack must lower the path MTU (Ip6PmtuUpdates) and the connection's MSS to
  *   1280 − 60 and resend, or the download never completes. It completes exact (i % 256 and
- *   sha256), in at least 20 MB / 1220 packets at B, on average no bigger than 1280.
+ *   sha256), in at least 20 MB / 1208 packets at B, on average no bigger than 1280, and
+ *   none of them a fragment (the IP layer alone, once it lowered the path MTU, would have cut
+ *   TCP's 1500-byte segments into fragments: a stack whose TCP ignores Packet Too Big fails here).
  * - ICMPv6: B pings fd07::2 from fd08::3 with 1400 bytes (1448-byte replies): the first reply is
  *   too big and lost (Packet Too Big); the stack then fragments the next replies to fit 1280
  *   (fragmentation at the source, RFC 8200 §4.5) and B reassembles them.
@@ -135,6 +137,11 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     // most 1280 − 40 − 20 − 12 (timestamps) = 1208 bytes.
     expect(kd(kb0, kb1, 'Ip6InReceives')).toBeGreaterThanOrEqual(Math.ceil(size / 1208));
     expect(kd(kb0, kb1, 'Ip6InOctets') / kd(kb0, kb1, 'Ip6InReceives')).toBeLessThanOrEqual(1280);
+    // And TCP itself made its segments smaller: none was cut into IPv6 fragments at the
+    // source to fit (which the IP layer alone, having lowered the path MTU, would do).
+    expect(delta(before, after, 'ip6', 'Ip6FragOKs')).toBe(0);
+    expect(kd(kb0, kb1, 'Ip6ReasmReqds')).toBe(0);
+    expect(kd(kb0, kb1, 'Ip6InOctets') / kd(kb0, kb1, 'Ip6InReceives')).toBeGreaterThan(1200);
     expect(kd(ka0, ka1, 'Ip6InTooBigErrors')).toBe(tooBigs);
     expect(n(after, 'stack', 'InternalErrors')).toBe(0);
   }, 60_000);
