@@ -87,15 +87,22 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     server = await a.serve(['--stats']);
     a.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding']);
     a.runSync('ip', ['link', 'add', 'vA', 'type', 'veth', 'peer', 'name', 'vB', 'netns', b.name]);
-    a.runSync('ip', ['-6', 'addr', 'add', 'fd08::1/64', 'dev', 'vA', 'nodad']);
     a.runSync('ip', ['link', 'set', 'vA', 'up']);
+    b.runSync('ip', ['link', 'set', 'vB', 'up']);
+    a.runSync('ip', ['-6', 'addr', 'add', 'fd08::1/64', 'dev', 'vA', 'nodad']);
     b.runSync('ip', ['-6', 'addr', 'add', 'fd08::2/64', 'dev', 'vB', 'nodad']);
     b.runSync('ip', ['-6', 'addr', 'add', 'fd08::3/64', 'dev', 'vB', 'nodad']);
-    b.runSync('ip', ['link', 'set', 'vB', 'up']);
     b.runSync('ip', ['-6', 'route', 'add', 'fd07::/64', 'via', 'fd08::1']);
     // The prefix route itself (same proto and metric, so replaced, not shadowed), its MTU locked.
     a.runSync('ip', ['-6', 'route', 'replace', 'fd08::/64', 'dev', 'vA', 'proto', 'kernel', 'metric', '256', 'mtu', 'lock', '1280']);
     expect(a.runSync('ip', ['-6', 'route', 'show', 'fd08::/64'])).toMatch(/mtu lock 1280/);
+    // A barrier, not a sleep: B joins each address's solicited-node group a moment after the
+    // address is added (its MLD report), and until then drops A's neighbour solicitations for
+    // it. Once A's kernel has pinged both addresses, it can forward to them (at most 5 s each).
+    for (const addr of ['fd08::2', 'fd08::3']) {
+      const r = await a.run('ping', ['-6', '-c', '1', '-w', '5', addr], { timeoutMs: 10_000 });
+      expect(r.stdout, r.stderr).toMatch(/1 received/);
+    }
   }, 30_000);
 
   afterAll(async () => {
@@ -154,7 +161,10 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     const after = await liveStats(server);
     const ka1 = snmp6(a);
     const kb1 = snmp6(b);
-    expect(r.stdout, r.stderr).toMatch(/3 packets transmitted, 2 received/);
+    const diff = (x: Record<string, number>, y: Record<string, number>): Record<string, number> => Object.fromEntries(Object.keys(y).filter((k) => y[k] !== (x[k] ?? 0)).map((k) => [k, y[k]! - (x[k] ?? 0)]));
+    const why = `${r.stdout}${r.stderr}\nstack: ${JSON.stringify(diff(before['ip6']!, after['ip6']!))} ${JSON.stringify(diff(before['icmp6']!, after['icmp6']!))} ${JSON.stringify(diff(before['link']!, after['link']!))}` +
+      `\nA: ${JSON.stringify(diff(ka0, ka1))}\nB: ${JSON.stringify(diff(kb0, kb1))}\nA neigh: ${a.runSync('ip', ['-6', 'neigh'])}\nB neigh: ${b.runSync('ip', ['-6', 'neigh'])}`;
+    expect(r.stdout, why).toMatch(/3 packets transmitted, 2 received/);
     expect(r.stdout).not.toMatch(/icmp_seq=1 /);
     expect(r.stdout).toMatch(/1408 bytes from fd07::2: icmp_seq=2 /);
     expect(r.stdout).toMatch(/1408 bytes from fd07::2: icmp_seq=3 /);
