@@ -4,7 +4,7 @@
  *
  * Two private namespaces made here (Netns.create; never the machine's own): in A,
  * `netstack serve` (tun0: kernel fd07::1/64, stack fd07::2, MTU 1500) and a veth to B
- * (A fd08::1/64, B fd08::2 and fd08::3/64), with IPv6 forwarding on in A and the route to
+ * (A fd08::1/64, B fd08::2, ::3 and ::4/64), with IPv6 forwarding on in A and the route to
  * fd08::/64 given a LOCKED MTU of 1280 (`mtu lock 1280`: a forwarding kernel honours only a
  * locked route MTU). So A's kernel is a router whose next hop toward B is 1280 bytes wide:
  * whatever the stack sends B that is bigger is dropped and answered with ICMPv6 Packet Too Big
@@ -19,6 +19,8 @@
  * - ICMPv6: B pings fd07::2 from fd08::3 with 1400 bytes (1448-byte replies): the first reply is
  *   too big and lost (Packet Too Big); the stack then fragments the next replies to fit 1280
  *   (fragmentation at the source, RFC 8200 §4.5) and B reassembles them.
+ * - UDP: the same from B's udp6 socket on fd08::4 to the stack's UDP echo :7: the first 1400-byte
+ *   echo is lost, the next two and an 8000-byte one arrive exact in fragments of at most 1280.
  * That netstack did it is proved by its counters (SIGUSR2 stats: icmp6 Icmp6InPktTooBigs,
  * ip6 Ip6PmtuUpdates / Ip6FragOKs) beside A's and B's /proc/net/snmp6. Every curl and ping is
  * bounded (-m, -c, -W, run timeouts).
@@ -92,6 +94,7 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     a.runSync('ip', ['-6', 'addr', 'add', 'fd08::1/64', 'dev', 'vA', 'nodad']);
     b.runSync('ip', ['-6', 'addr', 'add', 'fd08::2/64', 'dev', 'vB', 'nodad']);
     b.runSync('ip', ['-6', 'addr', 'add', 'fd08::3/64', 'dev', 'vB', 'nodad']);
+    b.runSync('ip', ['-6', 'addr', 'add', 'fd08::4/64', 'dev', 'vB', 'nodad']);
     b.runSync('ip', ['-6', 'route', 'add', 'fd07::/64', 'via', 'fd08::1']);
     // The prefix route itself (same proto and metric, so replaced, not shadowed), its MTU locked.
     a.runSync('ip', ['-6', 'route', 'replace', 'fd08::/64', 'dev', 'vA', 'proto', 'kernel', 'metric', '256', 'mtu', 'lock', '1280']);
@@ -99,7 +102,7 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     // A barrier, not a sleep: B joins each address's solicited-node group a moment after the
     // address is added (its MLD report), and until then drops A's neighbour solicitations for
     // it. Once A's kernel has pinged both addresses, it can forward to them (at most 5 s each).
-    for (const addr of ['fd08::2', 'fd08::3']) {
+    for (const addr of ['fd08::2', 'fd08::3', 'fd08::4']) {
       const r = await a.run('ping', ['-6', '-c', '1', '-w', '5', addr], { timeoutMs: 10_000 });
       expect(r.stdout, r.stderr).toMatch(/1 received/);
     }
@@ -177,6 +180,45 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     expect(delta(before, after, 'ip6', 'Ip6FragOKs')).toBe(2);
     expect(delta(before, after, 'ip6', 'Ip6FragCreates')).toBe(4);
     expect(kd(kb0, kb1, 'Ip6ReasmOKs')).toBe(2);
+  }, 30_000);
+
+  it('UDP echo of 1400 bytes to B [fd08::4]: the first reply is too big and lost; the next ones (and 8000 bytes) leave in fragments that fit', async () => {
+    // B's udp6 socket on fd08::4 sends each payload to [fd07::2]:7 and waits (bounded, 1 s) for its echo.
+    const CLIENT = `
+      const s = require('node:dgram').createSocket('udp6');
+      const out = [];
+      s.bind(0, 'fd08::4', async () => {
+        for (const size of [1400, 1400, 1400, 8000]) {
+          const p = Buffer.alloc(size);
+          for (let i = 0; i < size; i++) p[i] = (i * 7 + out.length) & 0xff;
+          out.push(await new Promise((res) => {
+            const t = setTimeout(() => { s.removeAllListeners('message'); res('timeout'); }, 1000);
+            s.once('message', (m, r) => { clearTimeout(t); res(m.equals(p) && r.address === 'fd07::2' ? 'exact' : 'wrong'); });
+            s.send(p, 7, 'fd07::2');
+          }));
+        }
+        console.log(JSON.stringify(out));
+        s.close();
+      });`;
+    const before = await liveStats(server);
+    const ka0 = snmp6(a);
+    const kb0 = snmp6(b);
+    const r = await b.run(process.execPath, ['-e', CLIENT], { timeoutMs: 20_000 });
+    const after = await liveStats(server);
+    const ka1 = snmp6(a);
+    const kb1 = snmp6(b);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual(['timeout', 'exact', 'exact', 'exact']);
+    expect(delta(before, after, 'udp', 'OutDatagrams')).toBe(4);
+    expect(kd(ka0, ka1, 'Icmp6OutPktTooBigs')).toBe(1);
+    expect(delta(before, after, 'icmp6', 'Icmp6InPktTooBigs')).toBe(1);
+    expect(delta(before, after, 'ip6', 'Ip6PmtuUpdates')).toBe(1);
+    // 1408 bytes of UDP in 2 fragments of ≤ 1232 payload bytes each, twice; 8008 in 7.
+    expect(delta(before, after, 'ip6', 'Ip6FragOKs')).toBe(3);
+    expect(delta(before, after, 'ip6', 'Ip6FragCreates')).toBe(2 + 2 + 7);
+    // B's own 8000-byte request came in fragments (B's link is 1500 wide) the stack reassembled.
+    expect(delta(before, after, 'ip6', 'Ip6ReasmOKs')).toBe(1);
+    expect(kd(kb0, kb1, 'Ip6ReasmOKs')).toBe(3);
   }, 30_000);
 
   it('exits 0 on SIGTERM, with no internal error', async () => {
