@@ -89,6 +89,10 @@ describe('a Packet Too Big from the kernel, as a router, lowers what netstack se
     server = await a.serve(['--stats']);
     a.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding']);
     a.runSync('ip', ['link', 'add', 'vA', 'type', 'veth', 'peer', 'name', 'vB', 'netns', b.name]);
+    // vA hands B single packets, never GSO super-packets (a segmentation-offloaded segment from
+    // the stack, forwarded whole through the veth, would reach B as one big packet): every
+    // packet B counts is one that crossed the 1280 route.
+    a.runSync('ip', ['link', 'set', 'dev', 'vA', 'gso_max_size', '1280']);
     a.runSync('ip', ['link', 'set', 'vA', 'up']);
     b.runSync('ip', ['link', 'set', 'vB', 'up']);
     a.runSync('ip', ['-6', 'addr', 'add', 'fd08::1/64', 'dev', 'vA', 'nodad']);
