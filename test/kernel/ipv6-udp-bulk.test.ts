@@ -7,7 +7,9 @@
  * back exact from fd07::2:7. Above 1452 both directions fragment: the kernel's request is
  * reassembled by the stack and the stack's reply fragmented at the source (RFC 8200 §4.5).
  * A connected udp6 socket sending to a closed port gets ECONNREFUSED from the stack's ICMPv6
- * port unreachable (RFC 4443 §3.1 code 4). That netstack carried it all is proved by its own
+ * port unreachable (RFC 4443 §3.1 code 4). A datagram the kernel sends with a zero checksum
+ * (UDP_NO_CHECK6_TX) is dropped and counted (RFC 8200 §8.1: mandatory over IPv6), neither
+ * echoed nor answered with an ICMPv6 error. That netstack carried it all is proved by its own
  * counters (SIGUSR2 stats: udp, ip6, icmp6) and the kernel's /proc/net/snmp6 (Udp6*,
  * Ip6ReasmOKs, Icmp6InDestUnreachs). Every wait is bounded (3 s per datagram, run timeout).
  */
@@ -141,6 +143,45 @@ describe('UDP echo over IPv6 at every size, from a kernel-side udp6 client', () 
     // Counted by type too (type 1: destination unreachable; the line appears from the first one on).
     expect((k1['Icmp6InType1'] ?? 0) - (k0['Icmp6InType1'] ?? 0)).toBe(1);
   }, 30_000);
+
+  it('a zero UDP checksum over IPv6 (the kernel\'s UDP_NO_CHECK6_TX) is dropped and counted, never echoed nor answered (RFC 8200 §8.1)', async () => {
+    // Python, for the socket option node:dgram lacks. The zero-checksum socket sends to the
+    // echo port and to a closed one; then a normal socket's echo is the barrier: the stack
+    // has handled both zero-checksum datagrams before it answers that one.
+    const ZERO = [
+      'import socket, json',
+      'z = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      'z.setsockopt(socket.SOL_UDP, 101, 1)  # UDP_NO_CHECK6_TX: the kernel sends checksum 0',
+      'ok = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      'ok.settimeout(3.0)',
+      "z.sendto(b'z' * 100, ('fd07::2', 7))",
+      "z.sendto(b'z' * 100, ('fd07::2', 9999))",
+      "ok.sendto(b'k' * 100, ('fd07::2', 7))",
+      'barrier = len(ok.recvfrom(2000)[0])',
+      'z.setblocking(False)',
+      'try:',
+      '    zero = len(z.recvfrom(2000)[0])',
+      'except BlockingIOError:',
+      '    zero = None',
+      "except OSError as e:",
+      '    zero = e.errno',
+      "print(json.dumps({'barrier': barrier, 'zeroAnswered': zero}))",
+    ].join('\n');
+    const before = await liveStats(server);
+    const k0 = snmp6(ns);
+    const r = await ns.run('python3', ['-c', ZERO], { timeoutMs: 10_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({ barrier: 100, zeroAnswered: null });
+    const after = await liveStats(server);
+    const k1 = snmp6(ns);
+    expect(delta(before, after, 'udp', 'InReceives')).toBe(3);
+    expect(delta(before, after, 'udp', 'InCsumErrors')).toBe(2);
+    expect(delta(before, after, 'udp', 'InErrors')).toBe(2);
+    expect(delta(before, after, 'udp', 'InDatagrams')).toBe(1);
+    expect(delta(before, after, 'udp', 'NoPorts')).toBe(0);
+    expect(delta(before, after, 'icmp6', 'Icmp6OutDestUnreachs')).toBe(0);
+    expect(k1['Icmp6InDestUnreachs']! - k0['Icmp6InDestUnreachs']!).toBe(0);
+  }, 20_000);
 
   it('exits 0 on SIGTERM, tun0 removed', async () => {
     const { code } = await server.stop();
