@@ -9,7 +9,10 @@
  * A connected udp6 socket sending to a closed port gets ECONNREFUSED from the stack's ICMPv6
  * port unreachable (RFC 4443 §3.1 code 4). A datagram the kernel sends with a zero checksum
  * (UDP_NO_CHECK6_TX) is dropped and counted (RFC 8200 §8.1: mandatory over IPv6), neither
- * echoed nor answered with an ICMPv6 error. That netstack carried it all is proved by its own
+ * echoed nor answered with an ICMPv6 error. Destination and hop-by-hop options the kernel
+ * adds (IPV6_DSTOPTS / IPV6_HOPOPTS) are skipped, or the datagram discarded with or without
+ * a Parameter Problem, as their type's two high bits say (RFC 8200 §4.2). That netstack
+ * carried it all is proved by its own
  * counters (SIGUSR2 stats: udp, ip6, icmp6) and the kernel's /proc/net/snmp6 (Udp6*,
  * Ip6ReasmOKs, Icmp6InDestUnreachs). Every wait is bounded (3 s per datagram, run timeout).
  */
@@ -182,6 +185,58 @@ describe('UDP echo over IPv6 at every size, from a kernel-side udp6 client', () 
     expect(delta(before, after, 'icmp6', 'Icmp6OutDestUnreachs')).toBe(0);
     expect(k1['Icmp6InDestUnreachs']! - k0['Icmp6InDestUnreachs']!).toBe(0);
   }, 20_000);
+
+  it('extension headers the kernel puts in front of UDP: options skipped, discarded or answered with a Parameter Problem by their type\'s two high bits (RFC 8200 §4.2)', async () => {
+    // Each case: a socket with the kernel's sticky IPV6_DSTOPTS / IPV6_HOPOPTS sends 50 bytes
+    // to the echo port, then a plain socket's echo is the barrier (the stack has handled the
+    // first datagram, and the kernel any ICMPv6 it got for it); the first socket is then
+    // read without waiting.
+    const EXT = [
+      'import socket, json',
+      'out = {}',
+      'ok = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      'ok.settimeout(3.0)',
+      'def trial(name, opt, hdr):',
+      '    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      '    s.setsockopt(socket.IPPROTO_IPV6, opt, bytes(hdr))',
+      "    s.sendto(b'e' * 50, ('fd07::2', 7))",
+      "    ok.sendto(b'k', ('fd07::2', 7))",
+      '    ok.recvfrom(2000)',
+      '    s.setblocking(False)',
+      '    try:',
+      "        out[name] = 'echoed' if len(s.recvfrom(2000)[0]) == 50 else 'wrong'",
+      '    except BlockingIOError:',
+      "        out[name] = 'dropped'",
+      'D, H = socket.IPV6_DSTOPTS, socket.IPV6_HOPOPTS',
+      // Next header (the kernel fills it), length in 8-octet units beyond the first, then options.
+      "trial('dst PadN', D, [0, 0, 1, 4, 0, 0, 0, 0])",
+      "trial('dst unknown 00', D, [0, 0, 0x1e, 4, 0, 0, 0, 0])",
+      "trial('dst unknown 01', D, [0, 0, 0x5e, 4, 0, 0, 0, 0])",
+      "trial('dst unknown 10', D, [0, 0, 0x9e, 4, 0, 0, 0, 0])",
+      "trial('dst unknown 11', D, [0, 0, 0xde, 4, 0, 0, 0, 0])",
+      "trial('hop router alert', H, [0, 0, 5, 2, 0, 0, 1, 0])",
+      'print(json.dumps(out))',
+    ].join('\n');
+    const before = await liveStats(server);
+    const k0 = snmp6(ns);
+    const r = await ns.run('python3', ['-c', EXT], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({
+      'dst PadN': 'echoed',
+      'dst unknown 00': 'echoed', // 00: skip over this option
+      'dst unknown 01': 'dropped', // 01: discard the packet
+      'dst unknown 10': 'dropped', // 10: discard, send Parameter Problem code 2
+      'dst unknown 11': 'dropped', // 11: the same unless the destination was multicast
+      'hop router alert': 'echoed',
+    });
+    const after = await liveStats(server);
+    const k1 = snmp6(ns);
+    expect(delta(before, after, 'ip6', 'dropped.Ip6InUnknownOption')).toBe(3);
+    expect(delta(before, after, 'icmp6', 'Icmp6OutParmProblems')).toBe(2);
+    expect(k1['Icmp6InParmProblems']! - k0['Icmp6InParmProblems']!).toBe(2);
+    // 3 with options echoed + 6 barriers.
+    expect(delta(before, after, 'udp', 'InDatagrams')).toBe(9);
+  }, 30_000);
 
   it('exits 0 on SIGTERM, tun0 removed', async () => {
     const { code } = await server.stop();
