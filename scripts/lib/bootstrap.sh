@@ -21,6 +21,7 @@ command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 command -v dnsmasq >/dev/null 2>&1 || need_pkgs+=(dnsmasq-base)
+command -v danted >/dev/null 2>&1 || need_pkgs+=(dante-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need_pkgs[*]}"

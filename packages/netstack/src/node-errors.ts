@@ -26,16 +26,20 @@ const UV_MESSAGE: Readonly<Record<string, string>> = {
   EADDRNOTAVAIL: 'address not available',
   ENOBUFS: 'no buffer space available',
   ENETUNREACH: 'network is unreachable',
+  EINVAL: 'invalid argument',
 };
 
 /**
  * Node's ExceptionWithHostPort ("connect ECONNREFUSED 10.0.0.2:80"; the port only
  * when non-zero) or, with `withUvMessage`, UVExceptionWithHostPort ("listen
- * EADDRINUSE: address already in use 0.0.0.0:80").
+ * EADDRINUSE: address already in use 0.0.0.0:80"). `local` is ExceptionWithHostPort's
+ * `additional`: the socket's own address, which node adds to a connect that failed at
+ * once ("connect ENETUNREACH 2001:db8::1:80 - Local (:::0)").
  */
-export function errnoError(code: string, syscall: string, address?: string, port?: number, withUvMessage = false): ErrnoError {
+export function errnoError(code: string, syscall: string, address?: string, port?: number, withUvMessage = false, local?: string): ErrnoError {
   let where = '';
   if (address !== undefined) where = port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
+  if (local !== undefined) where += ` - Local (${local})`;
   const uv = withUvMessage && UV_MESSAGE[code] !== undefined ? `: ${UV_MESSAGE[code]}` : '';
   const e = new Error(`${syscall} ${code}${uv}${where}`) as ErrnoError;
   // Node's own property order: errno, code, syscall, address, port.

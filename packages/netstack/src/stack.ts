@@ -476,7 +476,7 @@ export class Stack {
       this.dual.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       v4.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
-      this.udp = createUdpApi(this.udpLayer, { notifier: this.events, handles: this.life });
+      this.udp = createUdpApi(this.udpLayer, { notifier: this.events, handles: this.life, interfaceName: this.info.name, ipv6: this.ip6 !== undefined });
       option = 'tcpOptions';
       this.tcpLayer = new TcpLayer(this.dual, { ...options.tcpOptions, isnKey: key });
       this.dual.register(this.tcpLayer);
@@ -498,7 +498,7 @@ export class Stack {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6);
+    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6, this.info.name);
     this.dnsRuntime = createDns(options.dns, options.dnsOptions ?? {}, {
       udp: this.udpLayer,
       connectTcp: (address, port) => this.tcp.connect({ host: address, port }),

@@ -150,4 +150,107 @@ describe("createSocket('udp6') between two dual-stack stacks", () => {
     expect(() => s1.udp.createSocket('udp5' as 'udp4')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_TYPE', message: 'Bad socket type specified. Valid types are: udp4, udp6' }));
     for (const s of [u4, u6, only]) s.close();
   });
+
+  // What node 20 does on Linux, measured in a network namespace (a veth end holding
+  // fe80::5/64 nodad; and one with net.ipv6.conf.all.disable_ipv6 = 1).
+  it('zone ids as Node: bind and connect to a link-local address need the interface as zone (EINVAL); send does not; reported with it', async () => {
+    const { a, b } = createLinkPair({ mtu: 1500 });
+    const s1 = await createStack({ link: a, address: ['10.7.0.2', 'fe80::2'] });
+    const s2 = await createStack({ link: b, address: ['10.7.0.1', 'fe80::1'] });
+    open.push(s1, s2);
+    const zone = s1.linkInfo().name;
+    const bindErr = (s: UdpSocket, address: string): Promise<string> =>
+      bound(s, 0, address).then(() => 'ok', (e: Error) => e.message);
+    expect(await bindErr(s1.udp.createSocket('udp6'), 'fe80::2')).toBe('bind EINVAL fe80::2');
+    expect(await bindErr(s1.udp.createSocket('udp6'), 'fe80::2%nosuch')).toBe('bind EINVAL fe80::2%nosuch');
+    const server = s1.udp.createSocket('udp6');
+    await bound(server, 7, `fe80::2%${zone}`);
+    expect(server.address()).toEqual({ address: `fe80::2%${zone}`, family: 'IPv6', port: 7 });
+    server.on('message', (m, r) => server.send(m, r.port, r.address));
+    // A global address ignores a zone (node: '::1%nosuch' binds as ::1).
+    const g = s1.udp.createSocket('udp6');
+    await bound(g, 0, '::1%nosuch');
+    expect(g.address().address).toBe('::1');
+    g.close();
+    const c = s2.udp.createSocket('udp6');
+    expect(await errorOf((cb) => c.connect(7, 'fe80::2', cb as () => void))).toEqual({ code: 'EINVAL', message: 'connect EINVAL fe80::2:7' });
+    // send takes a link-local address without its zone (Linux routes it out of the one link).
+    for (const to of ['fe80::2', 'fe80::2%nosuch', `fe80::2%${zone}`]) {
+      const got = nextMessage(c);
+      expect(await errorOf((cb) => c.send(to, 7, to, cb))).toBeNull();
+      const [m, r] = await got;
+      expect(m.toString()).toBe(to);
+      expect(r).toEqual({ address: `fe80::2%${zone}`, family: 'IPv6', port: 7, size: to.length });
+    }
+    const cc = s2.udp.createSocket('udp6');
+    await new Promise<void>((res) => cc.connect(7, `fe80::2%${zone}`, () => res()));
+    expect(cc.remoteAddress()).toEqual({ address: `fe80::2%${zone}`, family: 'IPv6', port: 7 });
+    expect(cc.address()).toMatchObject({ address: `fe80::1%${zone}`, family: 'IPv6' });
+    for (const s of [server, c, cc]) s.close();
+  });
+
+  it('a udp6 socket on a stack without IPv6: binds `::`, IPv4-mapped peers work, IPv6 destinations are EADDRNOTAVAIL (Linux with IPv6 disabled)', async () => {
+    const { a, b } = createLinkPair({ mtu: 1500 });
+    const s1 = await createStack({ link: a, address: '10.7.0.2' });
+    const s2 = await createStack({ link: b, address: '10.7.0.1' });
+    open.push(s1, s2);
+    const u = s1.udp.createSocket('udp6');
+    await bound(u, 0);
+    expect(u.address()).toMatchObject({ address: '::', family: 'IPv6' });
+    expect(await errorOf((cb) => u.send('z', 9, 'fd07::1', cb))).toEqual({ code: 'EADDRNOTAVAIL', message: 'send EADDRNOTAVAIL fd07::1:9' });
+    expect(await errorOf((cb) => u.send('z', 9, '::1', cb))).toEqual({ code: 'EADDRNOTAVAIL', message: 'send EADDRNOTAVAIL ::1:9' });
+    const v4 = s2.udp.createSocket('udp4');
+    await bound(v4, 9);
+    const got = nextMessage(v4);
+    expect(await errorOf((cb) => u.send('mapped', 9, '::ffff:10.7.0.1', cb))).toBeNull();
+    const [m, r] = await got;
+    expect([m.toString(), r.address, r.port]).toEqual(['mapped', '10.7.0.2', u.address().port]);
+    u.close();
+    v4.close();
+  });
+
+  // The ICMPv6 errors a connected udp6 socket hears (RFC 4443 §3.1), as 'error' events:
+  // port unreachable (code 4) ECONNREFUSED as on Linux; address unreachable (3) is a soft
+  // error, which Linux does not report on a UDP socket without IP_RECVERR (nor do we);
+  // administratively prohibited (1) EHOSTUNREACH where Linux gives EACCES
+  // (icmpv6_err_convert): a documented difference (README, @netstack/icmp layer6.ts).
+  it('ICMPv6 destination unreachable on a connected udp6 socket: codes 4, 3 (soft: none) and 1', async () => {
+    let last: Uint8Array | undefined;
+    const { a, b } = createLinkPair({ mtu: 1500, filter: (packet, dir) => { if (dir === 'a->b' && packet[0]! >> 4 === 6 && packet[6] === 17) last = packet.slice(); return 'pass'; } });
+    const s1 = await createStack({ link: a, address: ['10.7.0.2', 'fd07::2'] });
+    const s2 = await createStack({ link: b, address: ['10.7.0.1', 'fd07::1'] });
+    open.push(s1, s2);
+    const { icmp6Bytes, IPPROTO_ICMPV6 } = await import('@netstack/icmp');
+    const { parseIpv6Address } = await import('@netstack/ip');
+    const A6 = parseIpv6Address('fd07::2')!;
+    const B6 = parseIpv6Address('fd07::1')!;
+    // A socket on the peer's port 9, so that the peer's own stack answers nothing: only the hand-made errors arrive.
+    const sink = s2.udp.createSocket('udp6');
+    await bound(sink, 9);
+    const seen: string[] = [];
+    for (const codes of [[4], [3, 4], [1]]) {
+      const c = s1.udp.createSocket('udp6');
+      await new Promise<void>((res) => c.connect(9, 'fd07::1', () => res()));
+      last = undefined;
+      c.send('x');
+      for (let i = 0; i < 50 && last === undefined; i++) await new Promise((r) => setImmediate(r));
+      const errors: string[] = [];
+      c.on('error', (e: NodeJS.ErrnoException) => errors.push(`${e.code} ${e.syscall} ${e.message}`));
+      for (const code of codes) {
+        const before = s1.stats()['icmp6']!['Icmp6InDestUnreachs']!;
+        s2.ip6!.send(A6, IPPROTO_ICMPV6, icmp6Bytes({ kind: 'destinationUnreachable', code, quoted: last! }, B6, A6));
+        while (s1.stats()['icmp6']!['Icmp6InDestUnreachs'] === before) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => process.nextTick(r));
+      }
+      while (errors.length === 0) await new Promise((r) => setImmediate(r));
+      seen.push(`${codes.join('+')}: ${errors.join(', ')}`);
+      c.close();
+    }
+    expect(seen).toEqual([
+      '4: ECONNREFUSED recvmsg recvmsg ECONNREFUSED fd07::1:9',
+      '3+4: ECONNREFUSED recvmsg recvmsg ECONNREFUSED fd07::1:9',
+      '1: EHOSTUNREACH recvmsg recvmsg EHOSTUNREACH fd07::1:9',
+    ]);
+    sink.close();
+  });
 });

@@ -27,6 +27,10 @@ export interface UdpApiOptions {
   handles?: HandleCounter;
   /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). Default 1024. */
   receiveQueueLimit?: number;
+  /** The name of the stack's one interface: the zone of its link-local addresses (`fe80::2%tun0`). Default 'memory'. */
+  interfaceName?: string;
+  /** Whether the stack has IPv6 (false: IPv6 destinations are EADDRNOTAVAIL, as on Linux with IPv6 disabled). Default true. */
+  ipv6?: boolean;
 }
 
 /** node:dgram's `createSocket` over a UDP core (a stack's UdpLayer). */
@@ -35,6 +39,9 @@ export function createUdpApi(udp: SocketHost, options: UdpApiOptions = {}): UdpA
   if (!Number.isInteger(receiveQueueLimit) || receiveQueueLimit < 0) {
     throw outOfRange('options.receiveQueueLimit', 'an integer >= 0', options.receiveQueueLimit);
   }
-  const ctx: DgramContext = { udp, notifier: options.notifier ?? IMMEDIATE_NOTIFIER, handles: options.handles ?? detachedLife(), receiveQueueLimit };
+  const ctx: DgramContext = {
+    udp, notifier: options.notifier ?? IMMEDIATE_NOTIFIER, handles: options.handles ?? detachedLife(), receiveQueueLimit,
+    interfaceName: options.interfaceName ?? 'memory', ipv6: options.ipv6 !== false,
+  };
   return { createSocket: (type, onMessage) => new UdpSocket(ctx, type, onMessage) };
 }

@@ -43,10 +43,10 @@
  * IPv6 multicast memberships are not implemented (EINVAL).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, formatAddress, parseAddress, type IpAddress } from '@netstack/ip';
+import { ANY, BROADCAST, IPV6_ANY, formatAddress, parseAddress, type IpAddress } from '@netstack/ip';
 import { UDP_MAX_PAYLOAD, type MembershipOp, type SocketHost, type UdpEndpoint } from '@netstack/udp';
 import { rethrow, type Notifiable, type Notifier } from '../events.js';
-import { formatMapped, parseIpv6Literal, unmapIpv4 } from '../ip-literal.js';
+import { formatReported, parseIpv6Literal, splitIpv6Literal, unmapIpv4, zoneOk } from '../ip-literal.js';
 import type { HandleCounter } from '../lifetime.js';
 import {
   missingArgs,
@@ -77,6 +77,10 @@ export interface DgramContext {
   readonly handles: HandleCounter;
   /** Bound on datagrams a socket's receive queue holds (also bounded by its receive buffer, in bytes). */
   readonly receiveQueueLimit: number;
+  /** The stack's interface name: the zone of link-local addresses, in what they are given and reported as. */
+  readonly interfaceName: string;
+  /** Whether the stack has IPv6 addresses. */
+  readonly ipv6: boolean;
 }
 
 export interface UdpSocketOptions {
@@ -133,9 +137,13 @@ const UDP6_MAX_PAYLOAD = 65527;
  * for a literal of the other family (what libuv's sockaddr conversion gives Node), or
  * undefined for a name we cannot resolve. On udp6 an IPv4-mapped address is the IPv4
  * address itself (the core keys the IPv4 flow by it; `#text` maps it back), or
- * 'ENETUNREACH' with IPV6_V6ONLY (Linux udpv6_sendmsg/ip6_datagram_connect).
+ * 'ENETUNREACH' with IPV6_V6ONLY (Linux udpv6_sendmsg/ip6_datagram_connect). A link-local
+ * address needs the zone of the stack's interface where `scoped` (bind, connect: EINVAL
+ * without, as Linux); a send takes it without (Linux routes it out of the one link).
+ * IPv6 on a stack without IPv6: EADDRNOTAVAIL where `scoped` is false (a send, as Linux
+ * with IPv6 disabled); a bind of `::` still works there, as on Linux.
  */
-function resolve(host: string, family: 4 | 6, v6Only: boolean): IpAddress | 'EINVAL' | 'ENETUNREACH' | undefined {
+function resolve(host: string, family: 4 | 6, v6Only: boolean, ctx: DgramContext, scoped: boolean): IpAddress | 'EINVAL' | 'ENETUNREACH' | 'EADDRNOTAVAIL' | undefined {
   if (family === 4) {
     if (host === 'localhost') return 0x7f000001;
     const a = parseAddress(host);
@@ -143,10 +151,13 @@ function resolve(host: string, family: 4 | 6, v6Only: boolean): IpAddress | 'EIN
     return parseIpv6Literal(host) !== undefined ? 'EINVAL' : undefined;
   }
   if (host === 'localhost') host = '::1';
-  const a = parseIpv6Literal(host);
-  if (a === undefined) return parseAddress(host) !== undefined ? 'EINVAL' : undefined;
+  const s = splitIpv6Literal(host);
+  if (s === undefined) return parseAddress(host) !== undefined ? 'EINVAL' : undefined;
+  const a = s.address;
   const v4 = unmapIpv4(a);
   if (v4 !== undefined) return v6Only ? 'ENETUNREACH' : v4;
+  if (scoped && !zoneOk(a, s.zone, ctx.interfaceName)) return 'EINVAL';
+  if (!ctx.ipv6 && !scoped && a !== IPV6_ANY) return 'EADDRNOTAVAIL';
   return a;
 }
 
@@ -323,11 +334,11 @@ export class UdpSocket extends EventEmitter {
 
   #bind(host: string, port: number): void {
     this.#bindState = 'binding';
-    let addr = resolve(host, this.#family, false);
+    let addr = resolve(host, this.#family, false, this.#ctx, true);
     // A mapped address on an IPV6_V6ONLY socket: Linux inet6_bind says EINVAL.
     if (this.#v6Only && typeof addr === 'number') addr = 'EINVAL';
     const stackClosed = this.#layer.closed;
-    const bad = typeof addr === 'string' && (addr === 'EINVAL' || addr === 'ENETUNREACH');
+    const bad = typeof addr === 'string' && (addr === 'EINVAL' || addr === 'ENETUNREACH' || addr === 'EADDRNOTAVAIL');
     const code = addr === undefined || bad || stackClosed ? undefined : this.#layer.bind(this.#ep, addr as IpAddress, port);
     if (addr === undefined || bad || stackClosed || code !== undefined) {
       const ex = addr === undefined ? lookupError(host)
@@ -409,9 +420,9 @@ export class UdpSocket extends EventEmitter {
         } else this.emit('error', ex);
       });
     };
-    const addr = resolve(host, this.#family, this.#v6Only);
+    const addr = resolve(host, this.#family, this.#v6Only, this.#ctx, true);
     if (addr === undefined) return fail(lookupError(host));
-    if (addr === 'EINVAL' || addr === 'ENETUNREACH') return fail(errnoException(addr, 'connect', host, portNumber));
+    if (addr === 'EINVAL' || addr === 'ENETUNREACH' || addr === 'EADDRNOTAVAIL') return fail(errnoException(addr, 'connect', host, portNumber));
     if (!this.#inTable) return; // the implicit bind failed; its 'error' is on its way (Node drops the queued connect)
     const code = this.#layer.connect(this.#ep, addr, portNumber);
     if (code !== undefined) return fail(errnoException(code, 'connect', host, portNumber));
@@ -495,9 +506,9 @@ export class UdpSocket extends EventEmitter {
       host = typeof address === 'string' && address !== '' ? address : this.#family === 6 ? '::1' : '127.0.0.1';
       if (host === this.#lastHost) dst = this.#lastHostAddr;
       else {
-        const a = resolve(host, this.#family, this.#v6Only);
+        const a = resolve(host, this.#family, this.#v6Only, this.#ctx, false);
         if (a === undefined) return this.#sendFailed(cb, lookupError(host));
-        if (a === 'EINVAL' || a === 'ENETUNREACH') return this.#sendFailed(cb, errnoException(a, 'send', host, portNumber));
+        if (a === 'EINVAL' || a === 'ENETUNREACH' || a === 'EADDRNOTAVAIL') return this.#sendFailed(cb, errnoException(a, 'send', host, portNumber));
         dst = a;
         this.#lastHost = host;
         this.#lastHostAddr = a;
@@ -587,9 +598,9 @@ export class UdpSocket extends EventEmitter {
     return { address: this.#text(this.#ep.remoteAddr), family: this.#family === 6 ? 'IPv6' : 'IPv4', port: this.#ep.remotePort };
   }
 
-  /** An address as this socket reports it: on udp6 an IPv4 one is IPv4-mapped (`::ffff:a.b.c.d`). */
+  /** An address as this socket reports it: on udp6 an IPv4 one is IPv4-mapped (`::ffff:a.b.c.d`), a link-local one with its zone. */
   #text(a: IpAddress): string {
-    return this.#family === 6 ? formatMapped(a) : formatAddress(a);
+    return this.#family === 6 ? formatReported(a, true, this.#ctx.interfaceName) : formatAddress(a);
   }
 
   /**

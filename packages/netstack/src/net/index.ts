@@ -49,7 +49,7 @@ export interface TcpApi {
 }
 
 export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER,
-  life: NetLife = detachedLife(), lookup: LookupFunction = noLookup, ownAddresses6: readonly string[] = []): TcpApi {
+  life: NetLife = detachedLife(), lookup: LookupFunction = noLookup, ownAddresses6: readonly string[] = [], interfaceName = 'memory'): TcpApi {
   const own = parseAddress(ownAddress);
   if (own === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address');
   const own6 = ownAddresses6.map((t) => {
@@ -57,7 +57,7 @@ export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: str
     if (a === undefined) throw invalidArgValue('ownAddresses6', ownAddresses6, 'must hold IPv6 addresses');
     return a;
   });
-  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), ownAddresses6: own6, events, life, lookup };
+  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), ownAddresses6: own6, interfaceName, events, life, lookup, listening: new Map() };
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));

@@ -9,11 +9,11 @@
  * socket is destroyed.
  */
 import { EventEmitter } from 'node:events';
-import { addressFamily, formatAddress, type AddressFamily, type IpAddress } from '@netstack/ip';
-import { formatMapped, parseIpv6Literal, unmapIpv4 } from '../ip-literal.js';
+import { addressFamily, type AddressFamily, type IpAddress } from '@netstack/ip';
+import { formatReported, IPV6_LOOPBACK, splitIpv6Literal, unmapIpv4, zoneOk } from '../ip-literal.js';
 import type { ListenOptions, TcpConnectionOptions, TcpListener } from '@netstack/tcp';
 import { parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort } from './args.js';
-import { kContext, type NetContext } from './context.js';
+import { kContext, type ListenEntry, type NetContext } from './context.js';
 import { codedError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import { HandleSlot } from '../lifetime.js';
 import { runUserCode, type Notifiable } from '../events.js';
@@ -80,6 +80,8 @@ export class Server extends EventEmitter {
   /** This server's place in the stack's event queue: accepts what the listener holds. */
   readonly #notes: Notifiable = { notifyQueued: false, notify: () => { if (this.#listener !== undefined) this.#onAcceptable(this.#listener); } };
   #address: AddressInfo | undefined = undefined;
+  /** This server's entry in the stack's table of listening ports (NetContext.listening). */
+  #entry: ListenEntry | undefined = undefined;
   #connections = 0;
   /** Listening as an AF_INET6 socket that hears IPv4: IPv4 peers reported as `::ffff:a.b.c.d`. */
   #mapped = false;
@@ -161,6 +163,8 @@ export class Server extends EventEmitter {
     let family: AddressFamily | undefined;
     /** Peers reported IPv4-mapped (an AF_INET6 listener's accepted IPv4 connections). */
     let mapped = false;
+    /** What Linux's bind(2) refuses with EINVAL before any address check (node: "listen EINVAL: invalid argument"). */
+    let invalid = false;
     const host = options.host;
     if (host === undefined || host === '' || host === '::') {
       if (dual) {
@@ -171,12 +175,16 @@ export class Server extends EventEmitter {
     } else if (host === '0.0.0.0') {
       if (dual) family = 'IPv4';
     } else {
-      const v6 = typeof host === 'string' ? parseIpv6Literal(host) : undefined;
+      const v6 = typeof host === 'string' ? splitIpv6Literal(host) : undefined;
       if (v6 !== undefined) {
-        const v4 = unmapIpv4(v6);
-        if (v4 !== undefined && options.ipv6Only !== true) { address = v4; mapped = true; } else address = v6;
-        // As getsockname(2) gives it back: RFC 5952 text.
-        hostText = mapped ? formatMapped(address) : formatAddress(address);
+        const v4 = unmapIpv4(v6.address);
+        // A mapped address with IPV6_V6ONLY (inet6_bind: EINVAL); a link-local one without
+        // a zone naming the stack's interface (inet6_bind: "requires an interface", EINVAL).
+        if (v4 !== undefined && options.ipv6Only !== true) { address = v4; mapped = true; } else address = v6.address;
+        invalid = (v4 !== undefined && options.ipv6Only === true) || !zoneOk(v6.address, v6.zone, ctx.interfaceName);
+        // As getsockname(2) gives it back (RFC 5952 text, a link-local one with its zone);
+        // an address refused is named as given.
+        hostText = invalid ? host : formatReported(address, mapped, ctx.interfaceName);
       } else {
         const h = parseHost('options.host', host === 'localhost' ? '127.0.0.1' : host);
         address = h.address;
@@ -195,7 +203,13 @@ export class Server extends EventEmitter {
       process.nextTick(() => this.emit('error', stackClosedError('listen', hostText, port)));
       return this;
     }
-    const ours = typeof address === 'number' ? address === 0 || address === ctx.ownAddress || address >>> 24 === 127 : ctx.ownAddresses6.includes(address);
+    if (invalid) {
+      process.nextTick(() => this.emit('error', errnoError('EINVAL', 'listen', hostText, port, true)));
+      return this;
+    }
+    // Ours: the stack's addresses, 127/8 and (with IPv6) ::1, its loopback.
+    const ours = typeof address === 'number' ? address === 0 || address === ctx.ownAddress || address >>> 24 === 127
+      : ctx.ownAddresses6.includes(address) || (address === IPV6_LOOPBACK && dual);
     if (!ours) {
       process.nextTick(() => this.emit('error', errnoError('EADDRNOTAVAIL', 'listen', hostText, port, true)));
       return this;
@@ -222,6 +236,10 @@ export class Server extends EventEmitter {
       return this;
     }
     ctx.clock.schedule();
+    this.#entry = { address, family };
+    const list = ctx.listening.get(this.#listener.port);
+    if (list === undefined) ctx.listening.set(this.#listener.port, [this.#entry]);
+    else list.push(this.#entry);
     this.#mapped = mapped;
     this.#address = { address: hostText, family: mapped || hostText === '::' ? 'IPv6' : addressFamily(address), port: this.#listener.port };
     this.#syncLife();
@@ -245,7 +263,7 @@ export class Server extends EventEmitter {
       if (this.maxConnections && this.#connections >= this.maxConnections) {
         const c = l.accept({});
         if (c === undefined) break;
-        const fmt = this.#mapped ? formatMapped : formatAddress;
+        const fmt = (a: IpAddress): string => formatReported(a, this.#mapped, ctx.interfaceName);
         const fam = (a: IpAddress): AddressFamily => (this.#mapped ? 'IPv6' : addressFamily(a));
         const info: DropInfo = {
           localAddress: fmt(c.localAddress), localPort: c.localPort, localFamily: fam(c.localAddress),
@@ -296,6 +314,11 @@ export class Server extends EventEmitter {
       this.#listener = undefined;
       this.#address = undefined;
       const ctx = this.#ctx!;
+      const list = ctx.listening.get(l.port);
+      const i = list === undefined || this.#entry === undefined ? -1 : list.indexOf(this.#entry);
+      if (i >= 0) list!.splice(i, 1);
+      if (list !== undefined && list.length === 0) ctx.listening.delete(l.port);
+      this.#entry = undefined;
       l.close(ctx.clock.now());
       ctx.clock.schedule();
       this.#syncLife();

@@ -27,11 +27,11 @@ import type { SocketConnectOpts as NetSocketConnectOpts } from 'node:net';
 import { ADDRCONFIG } from 'node:dns';
 import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
-import { addressFamily, formatAddress, parseAddress, type AddressFamily, type IpAddress } from '@netstack/ip';
-import { formatMapped, parseIpLiteral, parseIpv6Literal, unmapIpv4 } from '../ip-literal.js';
+import { addressFamily, IPV6_ANY, parseAddress, type AddressFamily, type IpAddress, type Ipv6Address } from '@netstack/ip';
+import { formatReported, IPV6_LOOPBACK, parseIpLiteral, parseIpv6Literal, splitIpv6Literal, unmapIpv4, zoneOk } from '../ip-literal.js';
 import type { TcpConnection, TcpConnectionOptions, TcpError, TcpHandler } from '@netstack/tcp';
 import { isPipeName, parseHost, validateAbortSignal, validateBoolean, validateFunction, validatePort, validateTimeout } from './args.js';
-import { DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
+import { bindClash, DEFAULT_HIGH_WATER_MARK, kContext, type LookupFunction, type NetContext } from './context.js';
 import { abortError, codedError, endedByPeerError, errnoError, invalidArgType, invalidArgValue, stackClosedError } from './errors.js';
 import { HandleSlot } from '../lifetime.js';
 import { rethrow, runUserCode, type Notifiable } from '../events.js';
@@ -102,6 +102,16 @@ interface PendingWrite {
   cb: (err?: Error | null) => void;
 }
 
+/** A `localAddress` as given: its text, the address, and its zone. */
+interface LocalAddress {
+  text: string;
+  address: IpAddress;
+  zone: string | undefined;
+}
+
+/** `::` (IPV6_ANY) as the facade compares it. */
+const IPV6_ANY_TEXT_ADDR = IPV6_ANY;
+
 interface InternalSocketOptions extends SocketOptions {
   [kContext]?: NetContext;
 }
@@ -152,6 +162,10 @@ export class Socket extends Duplex {
   #local: AddressInfo | undefined = undefined;
   /** An AF_INET6 socket: IPv4 addresses reported IPv4-mapped, family 'IPv6'. */
   #mapped = false;
+  /** The family of the single connect attempt under way ('connectionAttemptFailed' names it). */
+  #attemptFamily = 4;
+  /** node's details of a failed connect when localAddress and localPort were both given ("la:lp"). */
+  #localDetail: string | undefined = undefined;
   #remote: AddressInfo | undefined = undefined;
   /** Where we were asked to connect (for error messages before the peer is known). */
   #target: { address: string; port: number } | undefined = undefined;
@@ -246,11 +260,12 @@ export class Socket extends Duplex {
         throw invalidArgValue('options.host', opts.host, 'must be a unicast IPv4 address');
       }
     }
-    let localAddress: IpAddress | undefined;
+    let localAddress: LocalAddress | undefined;
     if (opts.localAddress !== undefined) {
       const a = typeof opts.localAddress === 'string' ? parseIpLiteral(opts.localAddress) : undefined;
       if (a === undefined) throw codedError(TypeError, 'ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${String(opts.localAddress)}`);
-      localAddress = a;
+      const text = opts.localAddress as string;
+      localAddress = { text, address: a, zone: typeof a === 'string' ? splitIpv6Literal(text)?.zone : undefined };
     }
     let localPort: number | undefined;
     if (opts.localPort !== undefined) {
@@ -283,12 +298,10 @@ export class Socket extends Duplex {
     this.#connecting = true;
     this.#target = { address: hostText, port };
     this.#syncLife();
-    if (literal === 4) {
-      process.nextTick(() => this.#startConnect(ctx, remote, port, localAddress, localPort));
-    } else if (literal === 6) {
+    if (literal !== 0) {
       process.nextTick(() => {
         if (!this.#connecting || this.destroyed) return;
-        const ex = this.#connectAddress(ctx, hostText, 6, port, localAddress, localPort);
+        const ex = this.#connectAddress(ctx, hostText, literal, port, localAddress, localPort, true);
         if (ex !== undefined) this.destroy(ex);
       });
     } else {
@@ -308,7 +321,7 @@ export class Socket extends Duplex {
   }
 
   /** node's emitLookup (lib/net.js): one address. */
-  #afterLookup(ctx: NetContext, host: string, port: number, localAddress: IpAddress | undefined, localPort: number | undefined,
+  #afterLookup(ctx: NetContext, host: string, port: number, localAddress: LocalAddress | undefined, localPort: number | undefined,
     err: NodeJS.ErrnoException | null, ip: unknown, addressType: unknown): void {
     this.emit('lookup', err, ip, addressType, host);
     if (!this.#connecting) return; // destroyed while looking up
@@ -316,7 +329,7 @@ export class Socket extends Duplex {
     if (typeof ip !== 'string' || isIP(ip) === 0) { process.nextTick(() => this.destroy(invalidIpError(ip))); return; }
     if (addressType !== 4 && addressType !== 6) { process.nextTick(() => this.destroy(badFamilyError(addressType, host, port))); return; }
     this.#target = { address: ip, port };
-    const ex = this.#connectAddress(ctx, ip, addressType, port, localAddress, localPort);
+    const ex = this.#connectAddress(ctx, ip, addressType, port, localAddress, localPort, true);
     if (ex !== undefined) this.destroy(ex);
   }
 
@@ -358,7 +371,7 @@ export class Socket extends Duplex {
     if (toAttempt.length === 1) {
       const only = toAttempt[0]!;
       this.#target = { address: only.address, port };
-      const ex = this.#connectAddress(ctx, only.address, only.family, port, undefined, localPort);
+      const ex = this.#connectAddress(ctx, only.address, only.family, port, undefined, localPort, true);
       if (ex !== undefined) this.destroy(ex);
       return;
     }
@@ -383,7 +396,7 @@ export class Socket extends Duplex {
     this.#target = { address, port: m.port };
     m.family = family;
     this.emit('connectionAttempt', address, m.port, family);
-    const ex = this.#connectAddress(ctx, address, family, m.port, undefined, m.localPort);
+    const ex = this.#connectAddress(ctx, address, family, m.port, undefined, m.localPort, false);
     if (ex !== undefined) {
       m.errors.push(ex);
       this.emit('connectionAttemptFailed', address, m.port, family, ex);
@@ -419,47 +432,76 @@ export class Socket extends Duplex {
     m.timer = undefined;
   }
 
-  /** node's internalConnect for one resolved address; returns the error of a connect that failed at once. */
-  #connectAddress(ctx: NetContext, ip: string, family: number, port: number, localAddress: IpAddress | undefined, localPort: number | undefined): Error | undefined {
-    if (family === 6) {
-      // No IPv6 on this stack: what Linux says to a connect(2) without an IPv6 route.
-      const a = parseIpv6Literal(ip);
-      if (a === undefined || ctx.ownAddresses6.length === 0) return errnoError('ENETUNREACH', 'connect', ip, port);
-      // An AF_INET6 socket towards an IPv4-mapped address speaks IPv4 and reports it mapped.
-      const v4 = unmapIpv4(a);
-      this.#mapped = true;
-      if (v4 !== undefined) {
-        if (v4 === 0 || v4 === 0xffffffff || v4 >>> 28 >= 0xe) return errnoError('ENETUNREACH', 'connect', ip, port);
-        return this.#openConn(ctx, v4, port, localAddress, localPort);
-      }
-      return this.#openConn(ctx, a, port, localAddress, localPort);
+  /**
+   * node's internalConnect for one resolved address (lib/net.js): bind when a local address
+   * or port is asked (errors with syscall 'bind'), 'connectionAttempt' (`single`: not when
+   * #connectMultiple emitted it), then connect. Returns the error of a connect that failed at
+   * once; node names the socket's own address in it ("- Local (:::0)"). The codes are what
+   * Linux gives node (measured with node 20 in a network namespace): a local address of the
+   * other family EINVAL, one the host does not hold EADDRNOTAVAIL, a link-local one without
+   * the interface's zone EINVAL (for the peer's address too); IPv6 on a host without IPv6
+   * (net.ipv6.conf.all.disable_ipv6 = 1, here a stack without IPv6 addresses)
+   * EADDRNOTAVAIL; no route ENETUNREACH.
+   */
+  #connectAddress(ctx: NetContext, ip: string, family: number, port: number, localAddress: LocalAddress | undefined,
+    localPort: number | undefined, single: boolean): Error | undefined {
+    // The socket's family is the peer's (an AF_INET6 socket for an IPv6 address, mapped or not).
+    const six = family === 6;
+    this.#mapped = six;
+    this.#attemptFamily = six ? 6 : 4;
+    const dual = ctx.ownAddresses6.length > 0;
+    let local: IpAddress | undefined;
+    let localText = six ? ':::0' : '0.0.0.0:0';
+    if (localAddress !== undefined) {
+      const la = localAddress.address;
+      const lport = localPort ?? 0;
+      // bind(2) of the other family: libuv cannot even make the sockaddr (EINVAL).
+      if ((typeof la === 'number') === six) return errnoError('EINVAL', 'bind', localAddress.text, lport);
+      const l4 = typeof la === 'string' ? unmapIpv4(la) : la;
+      if (typeof la === 'string' && l4 === undefined && !zoneOk(la, localAddress.zone, ctx.interfaceName)) return errnoError('EINVAL', 'bind', localAddress.text, lport);
+      const ours = l4 !== undefined ? l4 === 0 || l4 === ctx.ownAddress || l4 >>> 24 === 127
+        : la === IPV6_ANY_TEXT_ADDR || ctx.ownAddresses6.includes(la as Ipv6Address) || (la === IPV6_LOOPBACK && dual);
+      if (!ours) return errnoError('EADDRNOTAVAIL', 'bind', localAddress.text, lport);
+      local = l4 ?? la;
+      localText = `${six ? formatReported(local, true, ctx.interfaceName) : localAddress.text}:${lport}`;
+      if (local === 0 || local === IPV6_ANY_TEXT_ADDR) local = undefined;
     }
-    this.#mapped = false;
-    const remote = parseAddress(ip);
-    if (remote === undefined || remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe) return errnoError('ENETUNREACH', 'connect', ip, port);
-    return this.#openConn(ctx, remote, port, localAddress, localPort);
-  }
-
-  #startConnect(ctx: NetContext, remote: IpAddress, port: number, localAddress: IpAddress | undefined, localPort: number | undefined): void {
-    if (this.destroyed || !this.#connecting) return;
-    const ex = this.#openConn(ctx, remote, port, localAddress, localPort);
-    if (ex !== undefined) this.destroy(ex);
+    // A port a listener of this stack holds: bind(2)'s EADDRINUSE (the core checks 4-tuples only).
+    if (localPort !== undefined && localPort !== 0 && bindClash(ctx, localPort, local, six)) {
+      return errnoError('EADDRINUSE', 'bind', localAddress?.text ?? (six ? '::' : '0.0.0.0'), localPort);
+    }
+    // node's afterConnect names the local address of a later failure when both were given.
+    this.#localDetail = localAddress !== undefined && localPort !== undefined && localPort !== 0 ? `${localAddress.text}:${localPort}` : undefined;
+    if (single) this.emit('connectionAttempt', ip, port, family);
+    if (!this.#connecting || this.destroyed) return undefined;
+    let remote: IpAddress | undefined;
+    if (six) {
+      const a = splitIpv6Literal(ip);
+      const v4 = a === undefined ? undefined : unmapIpv4(a.address);
+      if (a === undefined) return errnoError('EINVAL', 'connect', ip, port, false, localText);
+      if (v4 !== undefined) {
+        // An AF_INET6 socket towards an IPv4-mapped address speaks IPv4 and reports it mapped.
+        if (local !== undefined && typeof local === 'string') return errnoError('EINVAL', 'connect', ip, port, false, localText);
+        remote = v4;
+      } else {
+        if (!dual) return errnoError('EADDRNOTAVAIL', 'connect', ip, port, false, localText);
+        if (!zoneOk(a.address, a.zone, ctx.interfaceName)) return errnoError('EINVAL', 'connect', ip, port, false, localText);
+        if (typeof local === 'number') return errnoError('EINVAL', 'connect', ip, port, false, localText);
+        remote = a.address;
+      }
+    } else {
+      remote = parseAddress(ip);
+    }
+    if (remote === undefined || (typeof remote === 'number' && (remote === 0 || remote === 0xffffffff || remote >>> 28 >= 0xe))) {
+      return errnoError('ENETUNREACH', 'connect', ip, port, false, localText);
+    }
+    return this.#openConn(ctx, remote, port, local, localPort, localText);
   }
 
   /** Opens the core connection; returns the error when it cannot even start. */
-  #openConn(ctx: NetContext, remote: IpAddress, port: number, localAddress: IpAddress | undefined, localPort: number | undefined): Error | undefined {
+  #openConn(ctx: NetContext, remote: IpAddress, port: number, localAddress: IpAddress | undefined, localPort: number | undefined, localText: string): Error | undefined {
     const target = this.#target!;
     if (ctx.life.closed) return stackClosedError('connect', target.address, target.port);
-    // Ours: the stack's address, or 127/8 (its loopback); one of its IPv6 addresses.
-    if (localAddress !== undefined && localAddress !== 0 && (typeof localAddress === 'number'
-      ? localAddress !== ctx.ownAddress && localAddress >>> 24 !== 127
-      : !ctx.ownAddresses6.includes(localAddress))) {
-      return errnoError('EADDRNOTAVAIL', 'bind', formatAddress(localAddress), localPort);
-    }
-    if (localAddress !== undefined && localAddress !== 0 && typeof localAddress !== typeof remote) {
-      // bind(2) of one family, connect(2) to the other: Linux's EAFNOSUPPORT / EINVAL; node reports EINVAL.
-      return errnoError('EINVAL', 'connect', target.address, port);
-    }
     if (port === 0) {
       // Linux refuses port 0 (the core rejects it as an argument).
       return errnoError('ECONNREFUSED', 'connect', target.address, port);
@@ -474,14 +516,14 @@ export class Socket extends Duplex {
       this.#conn = ctx.layer.connect({
         remoteAddress: remote,
         remotePort: port,
-        ...(localAddress !== undefined && localAddress !== 0 ? { localAddress } : {}),
+        ...(localAddress !== undefined ? { localAddress } : {}),
         ...(localPort !== undefined && localPort !== 0 ? { localPort } : {}),
         options,
       }, ctx.clock.now(), this.#handler);
     } catch (e) {
       ctx.clock.schedule();
       const code = (e as { code?: unknown }).code;
-      return errnoError(typeof code === 'string' && code.startsWith('E') && !code.startsWith('ERR_') ? code : 'ENETUNREACH', 'connect', target.address, port);
+      return errnoError(typeof code === 'string' && code.startsWith('E') && !code.startsWith('ERR_') ? code : 'ENETUNREACH', 'connect', target.address, port, false, localText);
     }
     ctx.clock.schedule();
     return undefined;
@@ -541,8 +583,10 @@ export class Socket extends Duplex {
   get [kHandler](): TcpHandler { return this.#handler; }
 
   #cacheAddresses(c: TcpConnection): void {
-    // An AF_INET6 socket (dual-stack listener, connect to an IPv6 literal) reports IPv4 mapped.
-    const fmt = this.#mapped ? formatMapped : formatAddress;
+    // An AF_INET6 socket (dual-stack listener, connect to an IPv6 literal) reports IPv4 mapped;
+    // a link-local address carries its zone.
+    const name = this.#ctx?.interfaceName ?? '';
+    const fmt = (a: IpAddress): string => formatReported(a, this.#mapped, name);
     const fam = (a: IpAddress): AddressFamily => (this.#mapped ? 'IPv6' : addressFamily(a));
     this.#local = { address: fmt(c.localAddress), family: fam(c.localAddress), port: c.localPort };
     this.#remote = { address: fmt(c.remoteAddress), family: fam(c.remoteAddress), port: c.remotePort };
@@ -673,8 +717,12 @@ export class Socket extends Duplex {
         return;
       }
       if (this.#connecting) {
+        // node's afterConnect: 'connectionAttemptFailed', then the error.
         const t = this.#target!;
-        this.destroy(errnoError(err.code, 'connect', t.address, t.port));
+        const ex = errnoError(err.code, 'connect', t.address, t.port, false, this.#localDetail);
+        if (this.#localDetail !== undefined) Object.assign(ex, { localAddress: this.#localDetail.slice(0, this.#localDetail.lastIndexOf(':')), localPort: Number(this.#localDetail.slice(this.#localDetail.lastIndexOf(':') + 1)) });
+        this.emit('connectionAttemptFailed', t.address, t.port, this.#attemptFamily, ex);
+        if (!this.destroyed) this.destroy(ex);
         return;
       }
       this.#pull();
