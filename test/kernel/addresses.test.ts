@@ -11,7 +11,7 @@
  */
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Netns, Server, liveStats, repoRoot, statCount as n } from './netns.js';
+import { Netns, Server, cli, liveStats, repoRoot, statCount as n } from './netns.js';
 
 const FIXTURE = resolve(repoRoot, 'test/kernel/fixtures/stack-serve.mjs');
 
@@ -90,5 +90,40 @@ describe('an IPv6-only stack on a tun', () => {
     expect(n(after, 'ip', 'OutRequests')).toBe(0);
     expect(n(after, 'stack', 'InternalErrors')).toBe(0);
     expect((await server.stop()).code).toBe(0);
+  }, 60_000);
+});
+
+describe('netstack serve: --addr repeated, --no-ipv4', () => {
+  it('--addr 10.7.0.2 --addr 10.7.0.3: both served (ping from each); the ready line names both', async () => {
+    ns = Netns.create('addrcli');
+    ns.setIpv6Disabled(false);
+    server = await ns.serve(['--addr', '10.7.0.2', '--addr', '10.7.0.3', '--stats']);
+    expect(server.stdout).toMatch(/ready on tun0: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 10\.7\.0\.3 fd07::2,/);
+    expect((await ping(ns, '10.7.0.3')).match(/bytes from 10\.7\.0\.3:/g)).toHaveLength(2);
+    expect(await curl(ns, 'http://10.7.0.3/bytes/1000')).toBe('200 1000 10.7.0.3');
+    const s = await liveStats(server);
+    expect(n(s, 'icmp', 'InEchos')).toBe(2);
+  }, 60_000);
+
+  it('--no-ipv4: IPv6 only, the kernel side without IPv4; ping -6 and curl', async () => {
+    ns = Netns.create('addrcli6');
+    ns.setIpv6Disabled(false);
+    server = await ns.serve(['--no-ipv4', '--stats']);
+    expect(server.stdout).toMatch(/ready on tun0: kernel fd07::1\/64, stack fd07::2,/);
+    expect((await ping(ns, 'fd07::2', true)).match(/bytes from fd07::2:/g)).toHaveLength(2);
+    expect(await curl(ns, 'http://[fd07::2]/bytes/1000')).toBe('200 1000 fd07::2');
+    const s = await liveStats(server);
+    expect(n(s, 'icmp6', 'Icmp6InEchos')).toBe(2);
+    expect(n(s, 'ip', 'InDelivers')).toBe(0);
+  }, 60_000);
+
+  it('--no-ipv4 beside --addr, --kernel-addr or --no-ipv6 is a usage error (exit 2, before anything opens)', async () => {
+    ns = Netns.create('addrcli-err');
+    for (const [args, flag] of [[['--addr', '10.7.0.2'], '--addr'], [['--kernel-addr', '10.7.0.1/24'], '--kernel-addr'], [['--no-ipv6'], '--no-ipv6']] as const) {
+      const r = await ns.run(process.execPath, [cli, 'serve', '--no-ipv4', ...args], { timeoutMs: 15_000 });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^netstack serve: --no-ipv4 contradicts ${flag}\\b`));
+    }
+    expect(ns.links()).toEqual(['lo']);
   }, 60_000);
 });
