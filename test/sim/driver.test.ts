@@ -59,6 +59,29 @@ describe('simulation driver', () => {
     await sim.close();
   });
 
+  it('family 6: a transfer over loss, duplication and reordering crosses as IPv6 (Ip6 counters rise, IPv4\'s stay 0); family 4 the reverse', async () => {
+    const counts: Record<string, number[]> = {};
+    for (const family of [4, 6] as const) {
+      const r = await runTransfer({
+        family, seed: 3, mtu: 1500, clientBytes: 50_000, serverBytes: 20_000, clientChunks: [4000], serverChunks: [3000], gapMs: 0,
+        endOrder: 'both', impair: { loss: 0.05, dup: 0.03, reorder: 0.2, delayMs: 3, seed: 3 },
+      });
+      try {
+        expect(r.outcome).toBe('until/quiet');
+        expect(Buffer.concat(r.server.chunks).equals(r.clientData)).toBe(true);
+        expect(r.sim.a.stats().tcp!['RetransSegs']).toBeGreaterThan(0);
+        const st = [r.sim.a.stats(), r.sim.b.stats()];
+        counts[family] = st.flatMap((s) => [s['ip']!['OutRequests']!, s['ip']!['InReceives']!, s['ip6']?.['Ip6OutRequests'] ?? 0, s['ip6']?.['Ip6InReceives'] ?? 0]);
+        expect(r.sim.familyLeaks()).toEqual([]);
+      } finally {
+        await r.sim.close();
+      }
+    }
+    const [v4a, v4b, v6a, v6b] = [counts[4]!.slice(0, 4), counts[4]!.slice(4), counts[6]!.slice(0, 4), counts[6]!.slice(4)];
+    for (const c of [v4a, v4b]) expect([c[0]! > 0, c[1]! > 0, c[2], c[3]]).toEqual([true, true, 0, 0]);
+    for (const c of [v6a, v6b]) expect([c[0], c[1], c[2]! > 0, c[3]! > 0]).toEqual([0, 0, true, true]);
+  }, 30_000);
+
   it('the run reports a transfer that cannot finish (a dead link) instead of passing', async () => {
     const r = await runTransfer({
       seed: 1, mtu: 1500, clientBytes: 10_000, serverBytes: 0, clientChunks: [1000], serverChunks: [1], gapMs: 0,

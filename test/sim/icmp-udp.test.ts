@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { A_ADDR, B_ADDR, Sim, patternBytes } from './driver.js';
+import { A_ADDR, B_ADDR, FAMILY, Sim, UDP_TYPE, patternBytes } from './driver.js';
 
 const SEED = Number(process.env.SIM_SEED ?? 0x5eed);
 
@@ -20,8 +20,6 @@ function ping(sim: Sim, from: 'a' | 'b', size: number, timeout = 1000): { done: 
   );
   return rec;
 }
-
-const num = (s: Record<string, Record<string, number>>, layer: string, key: string): number => s[layer]?.[key] ?? 0;
 
 describe('whole stack: ICMP and UDP over the impaired link', () => {
   it('property: without loss every ping is answered, whatever dup/reorder/delay/MTU/size (fragments included)', async () => {
@@ -57,24 +55,24 @@ describe('whole stack: ICMP and UDP over the impaired link', () => {
     );
   }, 60_000);
 
-  it('a 20 KB ping at MTU 576 is fragmented both ways and reassembled', async () => {
+  it('a 20 KB ping at MTU 576 (IPv6: 1280) is fragmented both ways and reassembled', async () => {
     const sim = await Sim.create({ mtu: 576, seed: 3, impair: { reorder: 0.3, delayMs: 2, dup: 0.02, seed: 3 } });
     const r = ping(sim, 'a', 20_000);
     await sim.run({ until: () => r.done, forMs: 5000 });
     expect(r.result).toEqual({ ok: true, bytes: 20_008 });
-    const sa = sim.a.stats();
-    const sb = sim.b.stats();
-    // 20 028 bytes of ICMP in 552-byte fragments: 37 each way.
-    expect(num(sa, 'ip', 'FragCreates')).toBe(37);
-    expect(num(sb, 'ip', 'FragCreates')).toBe(37);
-    expect(num(sa, 'ip', 'ReasmOKs')).toBe(1);
-    expect(num(sb, 'ip', 'ReasmOKs')).toBe(1);
+    // IPv4: 20 008 bytes of ICMP in 552-byte fragments (576 - 20, a multiple of 8): 37 each way.
+    // IPv6: 20 008 bytes of ICMPv6 in 1232-byte fragments (1280 - 40 - 8 for the fragment header): 17.
+    const frags = FAMILY === 6 ? 17 : 37;
+    expect(sim.ipStat(sim.a, 'FragCreates')).toBe(frags);
+    expect(sim.ipStat(sim.b, 'FragCreates')).toBe(frags);
+    expect(sim.ipStat(sim.a, 'ReasmOKs')).toBe(1);
+    expect(sim.ipStat(sim.b, 'ReasmOKs')).toBe(1);
     expect(await sim.run({ forMs: 120_000 })).toBe('quiet');
     expect(sim.leaks()).toEqual([]);
     await sim.close();
   }, 30_000);
 
-  it('10% loss over many pings: plausible reply ratios, and reassembly memory returns to 0 after 30 s', async () => {
+  it('10% loss over many pings: plausible reply ratios, and reassembly memory returns to 0 after 30 s (IPv6: 60 s)', async () => {
     const sim = await Sim.create({ mtu: 576, seed: 11, impair: { loss: 0.1, reorder: 0.1, delayMs: 3, seed: 11 } });
     // 200 small pings: a reply needs 2 packets through -> 0.81 expected.
     const small: ReturnType<typeof ping>[] = [];
@@ -82,10 +80,10 @@ describe('whole stack: ICMP and UDP over the impaired link', () => {
       small.push(ping(sim, i % 2 === 0 ? 'a' : 'b', 56));
       await sim.run({ forMs: 20 });
     }
-    // 100 pings of 2000 bytes: 4 fragments each way, 8 packets through -> 0.43 expected.
+    // 100 pings of 2000 bytes (IPv6 at MTU 1280: 4000): 4 fragments each way, 8 packets through -> 0.43 expected.
     const big: ReturnType<typeof ping>[] = [];
     for (let i = 0; i < 100; i++) {
-      big.push(ping(sim, 'a', 2000));
+      big.push(ping(sim, 'a', FAMILY === 6 ? 4000 : 2000));
       await sim.run({ forMs: 50 });
     }
     await sim.run({ until: () => [...small, ...big].every((r) => r.done), forMs: 5000 });
@@ -98,18 +96,43 @@ describe('whole stack: ICMP and UDP over the impaired link', () => {
     expect(ratio(big)).toBeLessThan(0.65);
     // Incomplete datagrams are held...
     const held = sim.a.ip.reassemblyUsage().bytes + sim.b.ip.reassemblyUsage().bytes;
-    console.log(`ping ratios: small ${ratio(small)}, 2000-byte ${ratio(big)}; reassembly bytes held ${held}`);
+    console.log(`ping ratios: small ${ratio(small)}, 4-fragment ${ratio(big)}; reassembly bytes held ${held}`);
     expect(held).toBeGreaterThan(0);
-    // ...until the reassembly timer (30 s) frees them.
-    await sim.run({ forMs: 30_001 });
+    // ...until the reassembly timer frees them: 30 s for IPv4 (Linux ipfrag_time), 60 s for IPv6 (RFC 8200 §4.5).
+    const reasmMs = FAMILY === 6 ? 60_000 : 30_000;
+    await sim.run({ forMs: reasmMs - 1_000 });
+    expect(sim.a.ip.reassemblyUsage().bytes + sim.b.ip.reassemblyUsage().bytes).toBeGreaterThan(0);
+    await sim.run({ forMs: 1_001 });
     expect(sim.a.ip.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
     expect(sim.b.ip.reassemblyUsage()).toEqual({ datagrams: 0, bytes: 0 });
-    const timeouts = num(sim.a.stats(), 'ip', 'ReasmTimeout') + num(sim.b.stats(), 'ip', 'ReasmTimeout');
+    const timeouts = sim.ipStat(sim.a, 'ReasmTimeout') + sim.ipStat(sim.b, 'ReasmTimeout');
     expect(timeouts).toBeGreaterThan(0);
     expect(await sim.run({ forMs: 120_000 })).toBe('quiet');
     expect(sim.leaks()).toEqual([]);
     await sim.close();
   }, 30_000);
+
+  it('closed ports end to end: a connected UDP socket gets ECONNREFUSED from the port unreachable; a TCP connect gets it from the RST', async () => {
+    const sim = await Sim.create({ seed: 5, impair: { delayMs: 2, seed: 5 } });
+    try {
+      const errors: string[] = [];
+      const client = sim.a.udp.createSocket(UDP_TYPE);
+      client.on('error', (e: NodeJS.ErrnoException) => errors.push(`udp ${e.code}`));
+      client.connect(9, B_ADDR, () => client.send(Buffer.from('anyone?')));
+      const c = sim.a.tcp.connect({ host: B_ADDR, port: 9 });
+      c.on('error', (e: NodeJS.ErrnoException) => errors.push(`tcp ${e.code}`));
+      await sim.run({ until: () => errors.length === 2, forMs: 5000 });
+      expect(errors.sort()).toEqual(['tcp ECONNREFUSED', 'udp ECONNREFUSED']);
+      // ICMPv4 type 3 code 3, or ICMPv6 type 1 code 4 (RFC 4443 §3.1), one each way.
+      expect([sim.icmpStat(sim.b, 'OutDestUnreachs'), sim.icmpStat(sim.a, 'InDestUnreachs')]).toEqual([1, 1]);
+      expect(sim.b.stats().tcp!['OutRsts']).toBe(1);
+      client.close();
+      expect(await sim.run({ forMs: 120_000 })).toBe('quiet');
+      expect(sim.leaks()).toEqual([]);
+    } finally {
+      await sim.close();
+    }
+  });
 
   it('property: UDP datagrams up to 8 KB cross intact (fragmented, reordered, duplicated), none invented', async () => {
     await fc.assert(
@@ -125,13 +148,13 @@ describe('whole stack: ICMP and UDP over the impaired link', () => {
           try {
             const got: Buffer[] = [];
             const echoed: Buffer[] = [];
-            const server = sim.b.udp.createSocket('udp4', (msg, rinfo) => {
+            const server = sim.b.udp.createSocket(UDP_TYPE, (msg, rinfo) => {
               got.push(msg);
               const r = rinfo as { address: string; port: number };
               server.send(msg, r.port, r.address);
             });
             server.bind(7);
-            const client = sim.a.udp.createSocket('udp4', (msg) => { echoed.push(msg); });
+            const client = sim.a.udp.createSocket(UDP_TYPE, (msg) => { echoed.push(msg); });
             client.bind(4000);
             await sim.settle();
             const sent = sizes.map((n, i) => patternBytes(n, seed + i));

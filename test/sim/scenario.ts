@@ -5,11 +5,13 @@
 import { expect } from 'vitest';
 import type { Stack } from '@netstack/netstack';
 import type { TcpLayerOptions } from '@netstack/tcp';
-import { B_ADDR, Sim, patternBytes, type ImpairParams, type SimOptions } from './driver.js';
+import { Sim, patternBytes, type ImpairParams, type SimOptions } from './driver.js';
 
 export type EndOrder = 'client-first' | 'server-first' | 'both';
 
 export interface TransferParams {
+  /** The Sim's family (default: the run's, FAMILY). */
+  family?: 4 | 6;
   seed: number;
   mtu: number;
   impair?: ImpairParams;
@@ -104,6 +106,7 @@ function writer(sim: Sim, s: Socket, side: Side, data: Buffer, chunks: number[],
 export async function runTransfer(p: TransferParams): Promise<TransferResult> {
   const msl = p.msl ?? 500;
   const sim = await Sim.create({
+    ...(p.family !== undefined ? { family: p.family } : {}),
     mtu: p.mtu,
     seed: p.seed,
     ...(p.impair !== undefined ? { impair: p.impair } : {}),
@@ -145,7 +148,7 @@ export async function runTransfer(p: TransferParams): Promise<TransferResult> {
   let serverClosed = false;
   srv.on('close', () => { serverClosed = true; });
 
-  const clientSocket = sim.a.tcp.connect({ host: B_ADDR, port: PORT, allowHalfOpen: true });
+  const clientSocket = sim.a.tcp.connect({ host: sim.bAddr, port: PORT, allowHalfOpen: true });
   observe(sim, clientSocket, client, p.readPauseMs ?? 0);
   clientSocket.on('end', maybeEnd);
   writer(sim, clientSocket, client, clientData, p.clientChunks, p.gapMs, () => { clientWritten = true; maybeEnd(); })();

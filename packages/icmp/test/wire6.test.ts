@@ -88,6 +88,25 @@ describe('ICMPv6 wire: golden bytes', () => {
     expect(parse(MLD2, a6('fe80::1'), a6('ff02::16'))).toEqual({ kind: 'other', type: 143, code: 0, body: MLD2.subarray(4) });
     expect(toHex(icmp6Bytes({ kind: 'other', type: 143, code: 0, body: MLD2.subarray(4) }, a6('fe80::1'), a6('ff02::16')))).toBe(toHex(MLD2));
   });
+  // Computed by wire6-golden.py (step 8): each at its fixed length (RFC 2710 §3, RFC 4861 §4.2-4.5).
+  const others: [string, Icmp6OtherType, string, string, string][] = [
+    ['MLD query (general, max response delay 10 s)', 130, 'fe80::1', 'ff02::1', '82005917 27100000 00000000000000000000000000000000'],
+    ['MLDv1 report', 131, 'fe80::1', 'ff02::1:ff00:2', '8300821d 00000000 ff0200000000000000000001ff000002'],
+    ['MLD done', 132, 'fe80::1', 'ff02::2', '8400801f 00000000 ff0200000000000000000001ff000002'],
+    ['router advertisement (hop limit 64, lifetime 1800 s)', 134, 'fe80::1', 'ff02::1', '86003527 40000708 00000000 00000000'],
+    ['neighbour solicitation for fd07::2', 135, 'fe80::1', 'ff02::1:ff00:2', '87007f1a 00000000 fd070000000000000000000000000002'],
+    ['neighbour advertisement (solicited, override)', 136, 'fd07::1', 'fd07::2', '88002091 60000000 fd070000000000000000000000000001'],
+    ['redirect', 137, 'fe80::1', 'fd07::2', '89004ed4 00000000 fe800000000000000000000000000002 20010db8000000000000000000000001'],
+  ];
+  for (const [name, type, src, dst, text] of others) {
+    it(`recognises ${name} (type ${type}) as other: parse and emit byte for byte; one byte short is refused`, () => {
+      const bytes = hex(text);
+      const repr: Icmp6Repr = { kind: 'other', type, code: 0, body: bytes.subarray(4) };
+      expect(parse(bytes, a6(src), a6(dst))).toEqual(repr);
+      expect(toHex(icmp6Bytes(repr, a6(src), a6(dst)))).toBe(toHex(bytes));
+      expect(parseIcmp6(bytes.subarray(0, bytes.length - 1), a6(src), a6(dst), { verifyChecksum: false })).toBe('truncated');
+    });
+  }
   it('writes reserved bytes as zero even over a dirty buffer', () => {
     const buf = new Uint8Array(8 + INVOKING.length).fill(0xff);
     emitIcmp6({ kind: 'destinationUnreachable', code: 4, quoted: INVOKING }, new Icmp6Packet(buf), S, K);

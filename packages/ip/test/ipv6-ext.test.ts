@@ -7,8 +7,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   IPV6_DROP_REASONS, IPV6_MAX_CHAIN_BYTES, IPV6_MAX_EXT_HEADERS, emitIpv6, emitIpv6FragmentHeader, isIpv6ExtDrop,
-  parseIpv6Address, walkIpv6Extensions, type Ipv6ExtChain, type Ipv6ExtDrop, type Ipv6ExtResult,
+  parseIpv6Address, walkIpv6Extensions, type Ipv6ExtChain, type Ipv6ExtDrop, type Ipv6ExtResult, type Ipv6Stats,
 } from '@netstack/ip';
+import { FakeTransport } from './harness.js';
+import { Reporter6, makeLayer6 } from './harness6.js';
 
 const UNICAST = parseIpv6Address('fd07::2')!;
 const MULTICAST = parseIpv6Address('ff02::16')!; // all MLDv2-capable routers
@@ -70,11 +72,36 @@ describe('golden bytes', () => {
       fragment: { identification: 0xdeadbeef, offset: 1232, more: true, atomic: false, headerOffset: 40, dataOffset: 48, prevNextHeaderField: 6, nextHeader: ICMP6 },
     });
   });
+  it('Fragment header round trip (fast-check): emitted at any offset, the RFC 8200 §4.5 fields read back by hand and by the walk', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 8188 }).map((o) => o * 8), fc.boolean(), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 8 }),
+      (next, offset, more, id, at) => {
+        const buf = new Uint8Array(at + 8 + 3).fill(0xee);
+        expect(emitIpv6FragmentHeader(buf, at, next, offset, more, id)).toBe(8);
+        const v = new DataView(buf.buffer, at, 8);
+        // Next Header, Reserved 0, Fragment Offset (13 bits) | Res (2 bits) 0 | M, Identification (32 bits); nothing outside.
+        expect([v.getUint8(0), v.getUint8(1), v.getUint16(2) >>> 3, v.getUint16(2) & 6, v.getUint16(2) & 1, v.getUint32(4)]).toEqual([next, 0, offset / 8, 0, more ? 1 : 0, id]);
+        expect([...buf.subarray(0, at), ...buf.subarray(at + 8)].every((b) => b === 0xee)).toBe(true);
+        // Through the walk, with 8 bytes of UDP after it (a multiple of 8, within 65535 at any offset here).
+        const r = chain(walkIpv6Extensions(packet(FRAG, Array.from(buf.subarray(at, at + 8)).map((b, i) => (i === 0 ? UDP : b)), 8)));
+        expect(r.fragment).toEqual({
+          identification: id, offset, more, atomic: offset === 0 && !more, headerOffset: 40, dataOffset: 48, prevNextHeaderField: 6, nextHeader: UDP,
+        });
+      },
+    ), { numRuns: 500 });
+  });
   it('emitIpv6FragmentHeader refuses what does not fit', () => {
     const buf = new Uint8Array(8);
     for (const args of [[0, 256, 0, 1], [0, 6, 12, 1], [0, 6, 65536, 1], [0, 6, 0, 2 ** 32], [1, 6, 0, 1]] as const) {
       expect(() => emitIpv6FragmentHeader(buf, args[0], args[1], args[2], false, args[3])).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     }
+  });
+  it('Segment Routing Header (RFC 8754 §2: type 4; one segment 2001:db8::1, Last Entry 0) is unknown here: answered while Segments Left ≠ 0, skipped at 0', () => {
+    // NH 17, Hdr Ext Len 2 ((8 + 16) / 8 - 1), Routing Type 4, Segments Left 1, Last Entry 0, Flags 0, Tag 0, Segment List[0].
+    const srh = hex('1102 0401 0000 0000 2001 0db8 0000 0000 0000 0000 0000 0001');
+    expect(drop(walkIpv6Extensions(packet(ROUTING, srh)))).toEqual({ reason: 'Ip6InUnknownRoutingType', icmp: { type: 4, code: 0, pointer: 42 } });
+    srh[3] = 0;
+    expect(chain(walkIpv6Extensions(packet(ROUTING, srh)))).toEqual({ upperProtocol: UDP, upperOffset: 64, nextHeaderField: 40, end: 72, headers: 1, fragment: undefined });
   });
   it('Routing header type 2 (RFC 6275 §6.4: Hdr Ext Len 2, Segments Left 1, home address) is unknown here', () => {
     const rh2 = [...hex('3a02 0201 0000 0000'), ...new Array<number>(16).fill(0x11)];
@@ -334,6 +361,61 @@ describe('fast-check', () => {
         if (isIpv6ExtDrop(r!) && r.icmp === undefined) expect(Object.isFrozen(r)).toBe(true);
       },
     ), { numRuns: 3000 });
+  });
+
+  it('through the layer: any chain, malformed included, never throws and is counted once, under the reason the walk gives', () => {
+    // One layer for the whole run (as on a link): each packet must move the counters by exactly its own outcome.
+    const { layer } = makeLayer6();
+    const reporter = new Reporter6();
+    layer.setErrorReporter6(reporter);
+    const udp = new FakeTransport(UDP);
+    layer.register(udp);
+    const identity = (st: Ipv6Stats): number => st.Ip6InReceives + st.Ip6ReasmOKs
+      - (st.Ip6InTruncatedPkts + st.Ip6InHdrErrors + st.Ip6InAddrErrors + st.Ip6ReasmReqds + st.Ip6InUnknownProtos + st.Ip6InDelivers);
+    let drops = 0, delivered = 0, answered = 0, now = 0;
+    fc.assert(fc.property(
+      fc.array(anyHdr, { maxLength: 12 }), upperArb, fc.integer({ min: 0, max: 64 }), fc.constantFrom('fd07::2', 'ff02::1'),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.option(fc.nat(), { freq: 5 }),
+      (hdrs, upper, upperLen, dst, flips, cut) => {
+        const { bytes: full } = build(hdrs, upper, upperLen, dst);
+        for (const [pos, v] of flips) full[40 + (pos % Math.max(1, full.length - 40))] = v;
+        const bytes = cut === null ? full : full.subarray(0, cut % (full.length + 1));
+        const before = layer.stats();
+        const calls = reporter.calls.length;
+        const got = udp.received.length;
+        expect(() => layer.input(bytes, now)).not.toThrow();
+        now += 1;
+        const after = layer.stats();
+        expect(after.Ip6InReceives).toBe(before.Ip6InReceives + 1);
+        expect(identity(after)).toBe(0);
+        if (bytes.length < 40 || 40 + ((bytes[4]! << 8) | bytes[5]!) > bytes.length) {
+          expect(after.Ip6InTruncatedPkts).toBe(before.Ip6InTruncatedPkts + 1);
+          return;
+        }
+        const w = walkIpv6Extensions(bytes);
+        if (isIpv6ExtDrop(w)) {
+          drops++;
+          expect(after.dropped[w.reason], w.reason).toBe(before.dropped[w.reason] + 1);
+          expect(udp.received.length).toBe(got);
+          // The parameter problem the walk asks for, to a unicast destination or (code 2) to any (RFC 4443 §2.4 (e)).
+          const answer = w.icmp !== undefined && (dst === 'fd07::2' || w.icmp.code === 2);
+          expect(reporter.calls.slice(calls).map((c) => [c.kind, c.code, c.pointer])).toEqual(answer ? [['param', w.icmp!.code, w.icmp!.pointer]] : []);
+          if (answer) answered++;
+        } else if (w.fragment !== undefined && !w.fragment.atomic) {
+          expect(after.Ip6ReasmReqds).toBe(before.Ip6ReasmReqds + 1);
+          expect(udp.received.length).toBe(got);
+        } else if (w.upperProtocol === UDP) {
+          delivered++;
+          expect(udp.received.length).toBe(got + 1);
+          expect(udp.received[got]!.payload.length).toBe(w.end - w.upperOffset);
+        } else {
+          expect(udp.received.length).toBe(got);
+          expect(after.Ip6InUnknownProtos + after.Ip6InDelivers).toBe(before.Ip6InUnknownProtos + before.Ip6InDelivers + 1);
+        }
+      },
+    ), { numRuns: 1000 });
+    // Not vacuous: all three outcomes were seen.
+    expect([drops > 0, delivered > 0, answered > 0]).toEqual([true, true, true]);
   });
 
   it('any byte string after a valid fixed header: never throws', () => {

@@ -393,6 +393,57 @@ describe('IPv6 reassembly under a fragment flood', () => {
     }
   });
 
+  it('any fragment stream (fast-check): charged bytes never above the total, every fragment accounted, all freed at the timeout; from at most three /64s (each under its quota, together under the total) the legitimate host always gets through', () => {
+    const limits: ReassemblyLimits = { ...DEFAULT_REASSEMBLY_LIMITS, maxReassemblyBytes: 256 * 1024, maxReassemblyBytesPerSource: 64 * 1024 };
+    const fragArb = fc.record({
+      iid: fc.integer({ min: 1, max: 40 }), id: fc.integer({ min: 0, max: 30 }),
+      offset: fc.integer({ min: 0, max: 8190 }).map((k) => k * 8), units: fc.integer({ min: 1, max: 190 }), tail: fc.integer({ min: 0, max: 7 }),
+      more: fc.boolean(), chain: fc.boolean(), unfrag: fc.constantFrom(0, 0, 8), net: fc.nat(),
+    });
+    let peak = 0;
+    let evicted = 0;
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 8 }), fc.array(fragArb, { minLength: 300, maxLength: 600 }), fc.array(fc.nat(), { minLength: 3, maxLength: 3 }),
+      (nets, stream, at) => {
+        const { r, c } = reassembler(limits);
+        const data = bytes(65535, 3);
+        const legit = bytes(4000, 4);
+        const legitSrc = v6('fd07:99::1');
+        const legitFrags = pieces(legit, [1232, 2464], { src: legitSrc, id: 0x7777 });
+        // The legitimate datagram's three fragments at random places in the flood, in order.
+        const slots = at.map((k) => k % (stream.length + 1)).sort((x, y) => x - y);
+        let ms = 0;
+        let delivered = 0;
+        const step = (f: Frag): void => {
+          const n = add(r, f, ms).n;
+          if (f.repr.src === legitSrc && n > 0) {
+            expect(sameBytes(out.subarray(0, n), legit)).toBe(true);
+            delivered++;
+          }
+          expect(r.bytes).toBeLessThanOrEqual(limits.maxReassemblyBytes);
+          peak = Math.max(peak, r.bytes);
+          ms += 0.01;
+        };
+        let li = 0;
+        stream.forEach((g, i) => {
+          while (li < 3 && slots[li] === i) step(legitFrags[li++]!);
+          const end = Math.min(65535 - g.unfrag, g.offset + g.units * 8 + (g.more ? 0 : g.tail));
+          if (end <= g.offset) return;
+          step(frag(data, g.offset, end, g.more, { src: v6(`fd07:${(g.net % nets) + 1}::${g.iid.toString(16)}`), id: g.id, unfrag: g.unfrag, chain: g.chain }));
+        });
+        while (li < 3) step(legitFrags[li++]!);
+        if (nets <= 3) expect(delivered).toBe(1);
+        identity(r, c);
+        evicted += c.Ip6ReasmEvicted;
+        r.poll(ms + 60_000, out);
+        expect([r.bytes, r.datagrams, r.fragments]).toEqual([0, 0, 0]);
+      },
+    ), { numRuns: 40 });
+    // Not vacuous: the bounds were reached and bit.
+    expect(evicted).toBeGreaterThan(0);
+    expect(peak).toBeGreaterThan(limits.maxReassemblyBytes * 0.75);
+  });
+
   it('both families share one bound: an IPv4 and an IPv6 flood together stay under the total and the datagram count', () => {
     const limits = { ...DEFAULT_REASSEMBLY_LIMITS, maxReassemblies: 3000 };
     const v4 = newIpv4Counters();

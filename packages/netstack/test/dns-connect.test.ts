@@ -11,6 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Client } from 'undici';
 import { A_ADDR, B_ADDR, DnsSim, answer } from './dns-harness.js';
+import { CLASS_IN, TYPE_A, TYPE_AAAA } from '../src/dns/wire.js';
 import type { LookupFunction } from '../src/net/index.js';
 
 let sim: DnsSim | undefined;
@@ -134,6 +135,35 @@ describe('connect({ host: name }) as node:net', () => {
     await s.run(() => got.length === 2);
     expect(got).toEqual(['127.0.0.1 hi 127.0.0.1', '127.0.0.1 hi 127.0.0.1']);
     expect(s.seen.length).toBe(0);
+  });
+
+  it("autoSelectFamily over the stack's own resolver on a dual stack: A and AAAA both tried (a silent IPv4 address, then IPv6)", async () => {
+    sim = await DnsSim.create({ address: [A_ADDR, 'fd00::1'] }, { address: [B_ADDR, 'fd00::2'] });
+    const s = sim;
+    const types: number[] = [];
+    s.handler = (q) => {
+      const qq = q.questions[0]!;
+      types.push(qq.type);
+      if (qq.type === TYPE_A) return answer(q, [{ address: '10.0.0.3' }]); // nobody there: silence
+      return { ...q, qr: true, ra: true, rcode: 0, authorities: [], additionals: [],
+        answers: [{ name: qq.name, type: TYPE_AAAA, class: CLASS_IN, ttl: 300, data: { kind: 'AAAA', address: 'fd00:0:0:0:0:0:0:2' } }] };
+    };
+    let peer: string | undefined;
+    s.b.tcp.createServer((c) => { peer = c.remoteAddress; c.end(); }).listen(80);
+    const ev: unknown[][] = [];
+    const c = s.a.tcp.connect({ host: 'web.internal', port: 80 });
+    for (const name of ['connectionAttempt', 'connectionAttemptTimeout']) c.on(name, (...a) => ev.push([name, ...a]));
+    c.on('connect', () => ev.push(['connect', c.remoteAddress, c.remoteFamily]));
+    await s.run(() => ev.some((e) => e[0] === 'connect') && peer !== undefined);
+    expect(types.sort()).toEqual([TYPE_A, TYPE_AAAA]);
+    expect(ev).toEqual([
+      ['connectionAttempt', '10.0.0.3', 80, 4],
+      ['connectionAttemptTimeout', '10.0.0.3', 80, 4],
+      ['connectionAttempt', 'fd00::2', 80, 6],
+      ['connect', 'fd00::2', 'IPv6'],
+    ]);
+    expect(peer).toBe('fd00::1');
+    c.destroy();
   });
 
   it('autoSelectFamily tries every address in turn: IPv6 unreachable at once, a silent one after the attempt timeout', async () => {

@@ -46,11 +46,11 @@ export class DnsSim {
 
   private constructor(readonly clock: VirtualClock, readonly pair: LinkPair, readonly a: Stack, readonly b: Stack) {}
 
-  static async create(aOptions: Partial<StackOptions> = {}): Promise<DnsSim> {
+  static async create(aOptions: Partial<StackOptions> = {}, bOptions: Partial<StackOptions> = {}): Promise<DnsSim> {
     const clock = new VirtualClock();
     const pair = createLinkPair({ mtu: 1500, autoDeliver: false });
     const a = await createStack({ link: pair.a, address: A_ADDR, clock, dns: [B_ADDR, `${B_ADDR}:5353`], ...aOptions });
-    const b = await createStack({ link: pair.b, address: B_ADDR, clock });
+    const b = await createStack({ link: pair.b, address: B_ADDR, clock, ...bOptions });
     const sim = new DnsSim(clock, pair, a, b);
     for (const port of [53, 5353]) {
       const s = b.udp.createSocket('udp4');

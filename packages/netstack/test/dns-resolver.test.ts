@@ -287,6 +287,34 @@ describe('stub resolver over the stack', () => {
     expect(s4.seen).toEqual([]);
   });
 
+  it('family 0 on a dual stack asks A and AAAA at once: IPv4 first (ipv6first on request), one family missing is not an error', async () => {
+    sim = await DnsSim.create({ address: ['10.0.0.1', 'fd00::1'] });
+    const s = sim;
+    const aaaa = (q: DnsMessage, address: string): DnsMessage => ({ ...q, qr: true, ra: true, rcode: 0, authorities: [], additionals: [],
+      answers: [{ name: q.questions[0]!.name, type: TYPE_AAAA, class: CLASS_IN, ttl: 300, data: { kind: 'AAAA', address } }] });
+    const empty = (q: DnsMessage): DnsMessage => ({ ...q, qr: true, ra: true, rcode: 0, answers: [], authorities: [], additionals: [] });
+    s.handler = (q) => {
+      const qq = q.questions[0]!;
+      if (qq.name === 'v6only.internal') return qq.type === TYPE_A ? empty(q) : aaaa(q, 'fd00:0:0:0:0:0:0:6');
+      if (qq.name === 'nothing.internal') return empty(q);
+      return qq.type === TYPE_A ? answer(q, [{ address: '10.0.0.9' }]) : aaaa(q, 'fd00:0:0:0:0:0:0:9');
+    };
+    const all = capture<LookupArgs>(s, (cb) => s.a.dns.lookup('web.internal', { all: true }, cb));
+    await s.run(() => all.done);
+    expect(all.args).toEqual([null, [{ address: '10.0.0.9', family: 4 }, { address: 'fd00::9', family: 6 }]]);
+    expect(s.seen.map((q) => q.type).sort()).toEqual([TYPE_A, TYPE_AAAA]);
+    await expect(s.a.dns.promises.lookup('web.internal', { all: true, order: 'ipv6first' }))
+      .resolves.toEqual([{ address: 'fd00::9', family: 6 }, { address: '10.0.0.9', family: 4 }]);
+    const v6only = capture<LookupArgs>(s, (cb) => s.a.dns.lookup('v6only.internal', cb));
+    const none = capture<LookupArgs>(s, (cb) => s.a.dns.lookup('nothing.internal', cb));
+    await s.run(() => v6only.done && none.done);
+    expect(v6only.args).toEqual([null, 'fd00::6', 6]);
+    expect([none.args![0]!.code, (none.args![0]!.cause as { syscall?: string }).syscall]).toEqual(['ENOTFOUND', 'queryA']);
+    await expect(s.a.dns.promises.lookup('localhost', { all: true }))
+      .resolves.toEqual([{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]);
+    await expect(s.a.dns.promises.lookup('localhost', { family: 6 })).resolves.toEqual({ address: '::1', family: 6 });
+  });
+
   it('without servers: literals and localhost only; names are ENOTFOUND', async () => {
     sim = await DnsSim.create({ dns: [] });
     const s = sim;

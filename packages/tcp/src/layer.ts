@@ -50,7 +50,7 @@
  * from the queue silently.
  */
 import { randomBytes } from 'node:crypto';
-import { EphemeralPorts, IPV6_ANY, addressFamily, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
+import { EphemeralPorts, IPV6_ANY, IPV6_MIN_MTU, addressFamily, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
 import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, SendOptions, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
@@ -543,8 +543,10 @@ export class TcpLayer implements TransportProtocol {
       if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.dropped.IcmpIgnored++; return; }
       if (err.icmpType !== 3 || err.icmpCode > MAX_UNREACH_CODE) { st.dropped.IcmpIgnored++; return; } // source quench is deprecated (RFC 6633)
       if (err.icmpCode === 4) {
-        // fragmentation needed (RFC 1191 §6.4)
-        if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
+        // fragmentation needed (RFC 1191 §6.4), or an ICMPv6 Packet Too Big translated to it:
+        // an IPv6 path MTU is never below 1280, a smaller report means 1280 (RFC 8201 §4).
+        if (typeof err.dst !== 'number') c.onPathMtu(Math.max(IPV6_MIN_MTU, err.nextHopMtu), now);
+        else if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
       } else {
         const errno = icmpErrorErrno(3, err.icmpCode)!;
         const e = new TcpError(errno.code, ICMP_ERROR_TEXT[errno.code]);

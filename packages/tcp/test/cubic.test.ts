@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { CUBIC_ALPHA, CUBIC_BETA, CUBIC_C, Cubic, HYSTART, NewReno, TcpLayer, initialWindow } from '../src/index.js';
 import type { TcpConnection, TcpError, TcpLayerOptions } from '../src/index.js';
 import { FakeIp } from './harness.js';
-import { Sim } from './netsim.js';
+import { SIM_A, SIM_B, Sim } from './netsim.js';
 import { sameBytes } from './scenario.js';
 
 const MSS = 1000;
@@ -388,8 +388,8 @@ describe('CUBIC property (RFC 9438 §4.6, §4.8; RFC 5681)', () => {
 
 // ============================================================== end to end
 
-const A = 0x0a000001;
-const B = 0x0a000002;
+const A = SIM_A;
+const B = SIM_B;
 
 interface End { received: number[]; closed: boolean; error: TcpError | undefined; conn: TcpConnection | undefined }
 

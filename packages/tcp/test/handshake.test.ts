@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ACK, RST, SYN } from '../src/index.js';
-import { Ctx, LOCAL, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, established, listening, synSent } from './harness.js';
+import { Ctx, FAMILY, LOCAL, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, established, listening, synSent } from './harness.js';
 
 describe('CLOSED -> SYN-SENT (RFC 9293 §3.10.1 active OPEN)', () => {
-  it('sends a SYN with our MSS (MTU - 40) and counts an active open', () => {
+  it('sends a SYN with our MSS (MTU - 40 over IPv4, MTU - 60 over IPv6) and counts an active open', () => {
     const t = new Ctx();
     t.conn = t.layer.connect({ remoteAddress: REMOTE, remotePort: REMOTE_PORT }, 0, t.handler);
     const syn = t.recv({ flags: SYN, ack: 0, options: { mss: 1460 } });
+    expect(syn.options.mss).toBe(t.ip.mtu - (FAMILY === 6 ? 60 : 40));
     expect(syn.dstPort).toBe(REMOTE_PORT);
     expect(syn.srcPort).toBeGreaterThanOrEqual(49152);
     expect(t.conn.state).toBe('SYN-SENT');

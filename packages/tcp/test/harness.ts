@@ -2,25 +2,46 @@
  * Test harness in smoltcp's style: a fake IpOutput that collects what the layer
  * sends, segment templates, `send` (inject from the peer) and `recv` (assert what
  * left), and fixtures that build a connection in a given state.
+ *
+ * Family: the `tcp` vitest project runs the trace tests over IPv4, `tcp6` over IPv6
+ * (test/family.ts). LOCAL/REMOTE are 10.0.0.1/10.0.0.2 or fd00::1/fd00::2; every segment
+ * that leaves or is injected has its checksum verified against the family's pseudo-header
+ * laid out by hand (RFC 8200 §8.1 for IPv6). The fake link's MTU is MSS + 40 over IPv4 and
+ * MSS + 60 over IPv6 (RFC 9293 §3.7.1, RFC 8200 §5), so both families segment at the same
+ * MSS (1460) and the traces' numbers hold for both; family.test.ts checks 1500 → 1440.
  */
 import { expect } from 'vitest';
-import type { InboundDatagram, Ipv4Address, TransportError } from '@netstack/ip';
+import { PROTO_TCP, parseIpv6Address } from '@netstack/ip';
+import type { InboundDatagram, IpAddress, TransportError } from '@netstack/ip';
 import { seededRandom } from '@netstack/common';
 import { FakeIp as SharedFakeIp } from '../../ip/test/fake-ip.js';
+import { FAMILY, NET_HEADER, checksumVerifies } from '../../../test/family.js';
 import {
   ACK, FIN, SYN, TcpLayer, emitTcp, newTcpRepr, parseTcp, tcpHeaderLen,
 } from '../src/index.js';
 import type { TcpConnection, TcpError, TcpHandler, TcpLayerOptions, TcpOptions, TcpRepr } from '../src/index.js';
 
-export const LOCAL: Ipv4Address = 0x0a000001; // 10.0.0.1
-export const REMOTE: Ipv4Address = 0x0a000002; // 10.0.0.2
+export { FAMILY, FAMILY_NAME, NET_HEADER } from '../../../test/family.js';
+
+const v6 = (text: string): IpAddress => parseIpv6Address(text)!;
+/** Host `n` of the test network: 10.0.0.n over IPv4, fd00::n over IPv6. */
+export const hostAddress = (n: number): IpAddress => (FAMILY === 6 ? v6(`fd00::${n.toString(16)}`) : (0x0a000000 | n));
+export const LOCAL: IpAddress = hostAddress(1);
+export const REMOTE: IpAddress = hostAddress(2);
 export const LOCAL_PORT = 49500;
 export const REMOTE_PORT = 80;
 export const REMOTE_ISS = 10_000;
+/** The MSS both families use in the traces (what the link MTU is set from). */
+export const MSS = 1460;
+/** The fake link's MTU: MSS + the family's network header + 20 (TCP). */
+export const MTU = MSS + NET_HEADER + 20;
 
-/** The shared fake IP layer, at LOCAL by default. */
-export class FakeIp extends SharedFakeIp {
-  constructor(address: Ipv4Address = LOCAL) { super(address); }
+/** The shared fake IP layer, at LOCAL by default, with the family's MTU. */
+export class FakeIp extends SharedFakeIp<IpAddress> {
+  constructor(address: IpAddress = LOCAL) {
+    super(address);
+    this.mtu = MTU;
+  }
 }
 
 /** A segment as tests write it: flags and numbers, payload as a string or bytes. */
@@ -35,7 +56,7 @@ export interface Seg {
   dstPort?: number;
 }
 
-export function datagram(bytes: Uint8Array, src: Ipv4Address, dst: Ipv4Address, tos = 0): InboundDatagram {
+export function datagram(bytes: Uint8Array, src: IpAddress, dst: IpAddress, tos = 0): InboundDatagram {
   return { src, dst, protocol: 6, ttl: 64, tos, payload: bytes, packet: bytes, headerLength: 0, toBroadcast: false, reassembled: false };
 }
 
@@ -52,10 +73,12 @@ export function encode(s: Seg, src = REMOTE, dst = LOCAL): Uint8Array {
   };
   const buf = new Uint8Array(tcpHeaderLen(r) + r.payload.length);
   emitTcp(r, buf, 0, src, dst);
+  if (!checksumVerifies(PROTO_TCP, src, dst, buf)) throw new Error('emitTcp wrote a checksum the pseudo-header does not verify');
   return buf;
 }
 
 export function decode(bytes: Uint8Array, src = LOCAL, dst = REMOTE): TcpRepr {
+  if (!checksumVerifies(PROTO_TCP, src, dst, bytes)) throw new Error('layer sent a segment whose checksum does not verify over the pseudo-header');
   const r = parseTcp(bytes, src, dst, true, newTcpRepr());
   if (typeof r === 'string') throw new Error(`layer sent a bad segment: ${r}`);
   r.payload = r.payload.slice();
@@ -101,7 +124,7 @@ export class Ctx {
   }
 
   /** Injects a segment from the peer. */
-  send(s: Seg, src = REMOTE, tos = 0): void {
+  send(s: Seg, src: IpAddress = REMOTE, tos = 0): void {
     this.layer.receive(datagram(encode(s, src, LOCAL), src, LOCAL, tos), this.now);
   }
 

@@ -13,11 +13,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Cubic, NewReno, seqDiff, seqGt, seqLt } from '../src/index.js';
 import type { CongestionControlName, TcpConnection, TcpError, TcpLayer, TcpLayerOptions } from '../src/index.js';
-import { Sim } from './netsim.js';
+import { FAMILY } from './harness.js';
+import { SIM_A, SIM_B, Sim } from './netsim.js';
 import type { LinkParams } from './netsim.js';
 
-const A = 0x0a000001;
-const B = 0x0a000002;
+const A = SIM_A;
+const B = SIM_B;
 const PORT = 8080;
 
 /** Byte i of the transfer. */
@@ -149,7 +150,9 @@ const median = (xs: number[]) => {
 const BOUND = 6;
 const MEDIAN_BOUND = 2;
 const N_BIG = 4 << 20;
-const SEEDS = [1, 2, 3];
+// Over IPv6 (project tcp6) one seed per cell: the link cuts the stream at the same MSS as over
+// IPv4, so this shows the family changes nothing without measuring the spread twice.
+const SEEDS = FAMILY === 6 ? [1] : [1, 2, 3];
 const CELLS: [number, number][] = [[0.05, 5], [0.05, 10], [0.25, 5], [0.25, 10]];
 const link = (reorder: number, reorderDelay: number): LinkParams => ({ loss: 0, duplicate: 0, delay: 10, jitter: 0, reorder, reorderDelay });
 

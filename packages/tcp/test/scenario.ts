@@ -1,7 +1,7 @@
 /** The two-sided transfer scenario used by the simulation tests. */
 import { expect } from 'vitest';
 import type { TcpConnection, TcpError, TcpHandler } from '../src/index.js';
-import { Sim } from './netsim.js';
+import { SIM_A as A, SIM_B as B, Sim } from './netsim.js';
 
 /** Byte equality without vitest's slow element-wise diff on large arrays. */
 export function sameBytes(got: number[], want: Uint8Array): void {
@@ -9,8 +9,6 @@ export function sameBytes(got: number[], want: Uint8Array): void {
   expect(Buffer.compare(Buffer.from(got), Buffer.from(want.buffer, want.byteOffset, want.length))).toBe(0);
 }
 
-const A = 0x0a000001;
-const B = 0x0a000002;
 const PORT = 8080;
 
 interface Side {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { TcpConnection, TcpHandler } from '../src/index.js';
-import { Sim } from './netsim.js';
+import { SIM_A, SIM_B, Sim } from './netsim.js';
 import { runTransfer, sameBytes } from './scenario.js';
 
-const A = 0x0a000001;
-const B = 0x0a000002;
+const A = SIM_A;
+const B = SIM_B;
 const PORT = 8080;
 
 describe('deterministic simulation: two layers over a lossy, reordering, duplicating link', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACK, PSH, RST, SYN } from '../src/index.js';
-import { REMOTE_ISS, established } from './harness.js';
+import { FAMILY, NET_HEADER, REMOTE_ISS, established } from './harness.js';
 
 const R = REMOTE_ISS + 1;
 const big = (n: number, c = 0x61) => new Uint8Array(n).fill(c);
@@ -532,30 +532,33 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
   });
 });
 
-describe('path MTU (RFC 1191)', () => {
+describe('path MTU (RFC 1191, RFC 8201)', () => {
   it('EMSGSIZE from the IP layer (DF set) lowers the MSS to the path MTU; the RTO resends smaller', () => {
     const t = established();
-    t.ip.pmtu.set(t.conn.remoteAddress, 1200);
+    t.ip.pmtu.set(t.conn.remoteAddress, 1300);
     t.ip.failNext = 'EMSGSIZE';
     t.write(big(1460));
     t.recvNothing();
     expect(t.layer.stats().SendErrors).toBe(1);
-    expect(t.conn.stats.sndMss).toBe(1160);
+    const mss = 1300 - NET_HEADER - 20; // 1260 over IPv4, 1240 over IPv6
+    expect(t.conn.stats.sndMss).toBe(mss);
     t.advance(200);
-    t.recv({ seq: t.iss + 1, len: 1160 });
+    t.recv({ seq: t.iss + 1, len: mss });
   });
 
-  it('fragmentation needed lowers the MSS and resends smaller', () => {
+  it('fragmentation needed / packet too big lowers the MSS and resends smaller; over IPv6 never below 1280 − 60', () => {
     const t = established();
     t.write(big(1460));
     t.recv({ len: 1460 });
     const quoted = new Uint8Array(8);
     const dv = new DataView(quoted.buffer);
     dv.setUint16(0, t.conn.localPort); dv.setUint16(2, t.conn.remotePort); dv.setUint32(4, t.iss + 1);
-    t.layer.receiveError({ icmpType: 3, icmpCode: 4, reporter: 1, src: t.conn.localAddress, dst: t.conn.remoteAddress, protocol: 6, quoted, nextHopMtu: 1000 }, t.now);
-    expect(t.conn.stats.sndMss).toBe(960);
-    t.recv({ seq: t.iss + 1, len: 960 });
-    t.send({ seq: R, ack: t.iss + 961, flags: ACK });
-    t.recv({ seq: t.iss + 961, len: 500 });
+    // A report of 1000: IPv4 takes it (RFC 1191); IPv6 takes 1280, its minimum MTU (RFC 8201 §4).
+    t.layer.receiveError({ icmpType: 3, icmpCode: 4, reporter: t.conn.remoteAddress, src: t.conn.localAddress, dst: t.conn.remoteAddress, protocol: 6, quoted, nextHopMtu: 1000 }, t.now);
+    const mss = FAMILY === 6 ? 1280 - 60 : 1000 - 40;
+    expect(t.conn.stats.sndMss).toBe(mss);
+    t.recv({ seq: t.iss + 1, len: mss });
+    t.send({ seq: R, ack: t.iss + 1 + mss, flags: ACK });
+    t.recv({ seq: t.iss + 1 + mss, len: 1460 - mss });
   });
 });

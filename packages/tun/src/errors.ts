@@ -27,6 +27,7 @@ export function argError(
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   EINTR: 4,
   EIO: 5,
   ENXIO: 6,
@@ -38,6 +39,7 @@ export const Errno = {
   EBUSY: 16,
   EEXIST: 17,
   ENODEV: 19,
+  ENOTDIR: 20,
   EINVAL: 22,
   EMFILE: 24,
   ENOSPC: 28,
@@ -45,7 +47,9 @@ export const Errno = {
   EOPNOTSUPP: 95,
   EAFNOSUPPORT: 97,
   EADDRNOTAVAIL: 99,
+  ENETUNREACH: 101,
   ENOBUFS: 105,
+  EHOSTUNREACH: 113,
   EBADFD: 77,
 } as const;
 

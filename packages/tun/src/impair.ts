@@ -12,7 +12,9 @@
  *            so the packets behind it overtake it (unlike netem, whose `reorder` sends
  *            that share early; the effect, packets out of order, is the same)
  *   corrupt  one byte of the packet is flipped with this probability (beyond the IP
- *            header's first 20 bytes when it is longer, so transports see the damage)
+ *            header's first 20 bytes when it is longer, so transports see the damage;
+ *            for IPv6 beyond its 40-byte header and a fragment header right after it:
+ *            IPv6 has no header checksum, its addresses are bytes 8..39)
  *   ce       an ECN-capable IPv4 packet (ECT(0) or ECT(1), RFC 3168 §5) is marked CE
  *            (congestion experienced) with this probability, as an AQM router would
  *            (netem's `ecn`); the header checksum is updated (RFC 1624). Others pass.
@@ -149,7 +151,7 @@ class Shaper {
       let p = packet;
       if (s.corrupt > 0 && this.random() < s.corrupt) {
         p = packet.slice();
-        const from = p.length > 20 ? 20 : 0;
+        const from = corruptFrom(p);
         const at = from + Math.floor(this.random() * (p.length - from));
         p[at] = p[at]! ^ (1 << Math.floor(this.random() * 8));
         this.stats.Corrupted++;
@@ -264,4 +266,15 @@ export function impair(link: Link, spec: ImpairSpec, options: ImpairOptions = {}
       link.close();
     },
   };
+}
+
+/**
+ * Where corruption may start: past the IPv4 header's first 20 bytes, or past the IPv6
+ * header (40 bytes, RFC 8200 §3) and a fragment header that follows it (8 bytes, §4.5),
+ * which nothing checksums; 0 for a packet no longer than that.
+ */
+function corruptFrom(p: Uint8Array): number {
+  let from = 20;
+  if (p.length > 0 && p[0]! >> 4 === 6) from = p.length > 48 && p[6] === 44 ? 48 : 40;
+  return p.length > from ? from : 0;
 }

@@ -34,6 +34,8 @@ export {
   type TunOffload,
   type TunStats,
 } from './tun-device.js';
+export { resolveNetns, type NetnsTarget } from './netns.js';
+export { parseRoute, type TunRoute } from './netlink.js';
 export { UdpSegmenter, UDP_MAX_SEGMENTS, type UsoRefusal } from './uso.js';
 export {
   PcapWriter,

@@ -10,10 +10,12 @@
  * `ioctlPtr` (the argument is a pointer to a buffer, e.g. TUNSETIFF, SIOCSIFADDR) and
  * `ioctlInt` (the argument is a value, e.g. TUNSETPERSIST).
  *
- * `send`/`recv` talk rtnetlink (netlink.ts). `readText` is not libc but belongs to the same
- * seam: the one kind of file the device reads (a /proc/sys/net sysctl), so tests script it.
+ * `send`/`recv` talk rtnetlink (netlink.ts). `setns` moves the calling thread into another
+ * network namespace and back (netns.ts). `readText` is not libc but belongs to the same
+ * seam: the one kind of file the device reads (a /proc/sys/net sysctl), so tests script it;
+ * so is `abort`, the one way out when the thread cannot return to its own namespace.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
 
 export interface PollEvents {
@@ -39,9 +41,13 @@ export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   send(fd: number, buf: Uint8Array, len: number, flags: number): number;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  /** setns(2): reassociates the calling thread with the namespace `fd` refers to. */
+  setns(fd: number, nstype: number): number;
   /** A small text file (a sysctl under /proc/sys), or undefined when it cannot be read. */
   readText(path: string): string | undefined;
   errno(): number;
+  /** Writes `message` to stderr synchronously and aborts the process (never returns). */
+  abort(message: string): never;
   /** Level-triggered readability watch on the Node event loop (libuv uv_poll). */
   poll(fd: number, callback: (status: number, events: PollEvents) => void): PollHandle;
 }
@@ -64,6 +70,7 @@ function load(): Libc {
   const socket = lib.func('int socket(int domain, int type, int protocol)');
   const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
   const recv = lib.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
+  const setns = lib.func('int setns(int fd, int nstype)');
   return {
     open: (path, flags) => open(path, flags) as number,
     close: (fd) => close(fd) as number,
@@ -74,6 +81,7 @@ function load(): Libc {
     socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
     send: (fd, buf, len, flags) => send(fd, buf, len, flags) as number,
     recv: (fd, buf, len, flags) => recv(fd, buf, len, flags) as number,
+    setns: (fd, nstype) => setns(fd, nstype) as number,
     readText: (path) => {
       try {
         return readFileSync(path, 'utf8');
@@ -82,6 +90,13 @@ function load(): Libc {
       }
     },
     errno: () => koffi.errno(),
+    abort: (message) => {
+      try {
+        writeSync(2, `${message}\n`);
+      } finally {
+        process.abort();
+      }
+    },
     // koffi's typings declare the callback as (events); the native side calls (status, events).
     poll: (fd, callback) =>
       koffi.node.poll(fd, { readable: true }, callback as unknown as (ev: PollEvents) => void) as PollHandle,

@@ -179,3 +179,149 @@ export function decodeAck(buf: Uint8Array, len: number, seq: number): number | u
   }
   return undefined;
 }
+
+/*
+ * Routes through the device (RTM_NEWROUTE; linux/rtnetlink.h), e.g. a namespace's default
+ * route via the gateway the stack plays (slirp4netns: `default via 10.0.2.2`).
+ *
+ *   nlmsghdr   type = RTM_NEWROUTE (24), flags = REQUEST|ACK|CREATE|REPLACE (what
+ *              `ip route replace` sends: the route is the one asked for afterwards, whether
+ *              or not one with the same destination and metric was there)
+ *   rtmsg      u8 family, u8 dst_len, u8 src_len = 0, u8 tos = 0, u8 table = RT_TABLE_MAIN
+ *              (254), u8 protocol = RTPROT_BOOT (3, `ip route`'s default), u8 scope
+ *              (UNIVERSE with a gateway, LINK without), u8 type = RTN_UNICAST (1), u32 flags = 0
+ *   rtattr     RTA_DST (1): the destination, network order (absent for a default route)
+ *   rtattr     RTA_OIF (4): u32 interface index
+ *   rtattr     RTA_GATEWAY (5): the next hop, network order (absent for an on-link route)
+ */
+const RTM_NEWROUTE = 24;
+const NLM_F_REPLACE = 0x100;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const RTN_UNICAST = 1;
+const AF_INET = 2;
+
+/** A route as given: `{ dst: 'default', via: '10.0.2.2' }`, `{ dst: '10.8.0.0/16' }` (on-link), `{ dst: '::/0', via: 'fd00::2' }`. */
+export interface TunRoute {
+  /** `default` (needs `via`, whose family it takes), or a CIDR whose host bits are zero (`0.0.0.0/0`, `10.8.0.0/16`, `::/0`, `fd08::/64`). */
+  dst: string;
+  /** The next hop (an address on the device's subnet); without it the destination is on-link (the device is point to point). */
+  via?: string;
+}
+
+/** A validated route. */
+export interface Route {
+  family: 4 | 6;
+  /** 4 or 16 bytes, network order. */
+  dst: Uint8Array;
+  dstLen: number;
+  via: Uint8Array | undefined;
+  /** `default via 10.0.2.2`, `10.8.0.0/16`, for messages. */
+  text: string;
+}
+
+/** Most routes one call adds. */
+export const MAX_ROUTES = 16;
+
+function parseAddress(text: string, option: string): { family: 4 | 6; bytes: Uint8Array } {
+  if (text.includes(':')) return { family: 6, bytes: parseIpv6Cidr(`${text}/128`, option).address };
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/u.exec(text);
+  const octets = m ? [m[1], m[2], m[3], m[4]].map(Number) : [];
+  if (!m || octets.some((o) => o > 255)) throw new RangeError('bad');
+  return { family: 4, bytes: Uint8Array.from(octets) };
+}
+
+function formatAddress(b: Uint8Array): string {
+  return b.length === 4 ? b.join('.') : formatIpv6(b);
+}
+
+/** Validates one route (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, before any system call). */
+export function parseRoute(value: unknown): Route {
+  const shape = 'like { dst: "default", via: "10.0.2.2" } or { dst: "10.8.0.0/16" }';
+  if (typeof value !== 'object' || value === null || typeof (value as TunRoute).dst !== 'string'
+    || ((value as TunRoute).via !== undefined && typeof (value as TunRoute).via !== 'string')) {
+    throw argError('ERR_INVALID_ARG_TYPE', `Each of the "routes" must be an object ${shape}`);
+  }
+  const { dst, via } = value as TunRoute;
+  const bad = (why: string): Error => argError('ERR_INVALID_ARG_VALUE', `The route ${JSON.stringify(value)} ${why}`);
+  let gw: { family: 4 | 6; bytes: Uint8Array } | undefined;
+  if (via !== undefined) {
+    try {
+      gw = parseAddress(via, 'routes');
+    } catch {
+      throw bad(`has an invalid "via" (an IPv4 or IPv6 address, no prefix): ${JSON.stringify(via)}`);
+    }
+  }
+  if (dst === 'default') {
+    if (gw === undefined) throw bad('needs "via" (its family says which default route); for an on-link default route say "0.0.0.0/0" or "::/0"');
+    const family = gw.family;
+    return { family, dst: new Uint8Array(family === 4 ? 4 : 16), dstLen: 0, via: gw.bytes, text: `default via ${formatAddress(gw.bytes)}` };
+  }
+  const m = /^([^/]+)\/(\d{1,3})$/u.exec(dst);
+  let net: { family: 4 | 6; bytes: Uint8Array };
+  try {
+    if (!m) throw new RangeError('bad');
+    net = parseAddress(m[1]!, 'routes');
+  } catch {
+    throw bad(`has an invalid "dst": "default" or a CIDR like "10.8.0.0/16" or "fd08::/64", got ${JSON.stringify(dst)}`);
+  }
+  const dstLen = Number(m[2]);
+  const bits = net.bytes.length * 8;
+  if (dstLen > bits) throw bad(`has a prefix longer than ${bits} bits`);
+  for (let i = 0; i < bits; i++) {
+    if (i >= dstLen && (net.bytes[i >> 3]! & (0x80 >> (i & 7))) !== 0) {
+      throw bad(`has host bits set in "dst" (the network of ${dst} is not ${formatAddress(net.bytes)})`);
+    }
+  }
+  if (gw !== undefined && gw.family !== net.family) throw bad('mixes an IPv4 and an IPv6 address');
+  const text = `${dstLen === 0 ? 'default' : `${formatAddress(net.bytes)}/${dstLen}`}${gw === undefined ? '' : ` via ${formatAddress(gw.bytes)}`}`;
+  return { family: net.family, dst: net.bytes, dstLen, via: gw?.bytes, text };
+}
+
+/** Validates the `routes` option: an array of at most MAX_ROUTES routes. */
+export function parseRoutes(value: unknown): Route[] {
+  if (!Array.isArray(value)) throw argError('ERR_INVALID_ARG_TYPE', 'The "routes" option must be an array like [{ dst: "default", via: "10.0.2.2" }]');
+  if (value.length > MAX_ROUTES) throw argError('ERR_OUT_OF_RANGE', `The "routes" option takes at most ${MAX_ROUTES} routes, got ${value.length}`);
+  return value.map(parseRoute);
+}
+
+/** The RTM_NEWROUTE request adding (or replacing) `route` through interface `ifindex`. */
+export function encodeNewRoute(route: Route, ifindex: number, seq: number): Uint8Array {
+  const alen = route.dst.length;
+  const len = NLMSG_HDRLEN + 12 + (route.dstLen > 0 ? 4 + alen : 0) + 8 + (route.via !== undefined ? 4 + alen : 0);
+  const out = new Uint8Array(len);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, len, true);
+  v.setUint16(4, RTM_NEWROUTE, true);
+  v.setUint16(6, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, true);
+  v.setUint32(8, seq >>> 0, true);
+  v.setUint32(12, 0, true);
+  out[16] = route.family === 4 ? AF_INET : AF_INET6;
+  out[17] = route.dstLen;
+  out[18] = 0; // src_len
+  out[19] = 0; // tos
+  out[20] = RT_TABLE_MAIN;
+  out[21] = RTPROT_BOOT;
+  out[22] = route.via !== undefined ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  out[23] = RTN_UNICAST;
+  v.setUint32(24, 0, true); // rtm_flags
+  let off = 28;
+  if (route.dstLen > 0) {
+    off = rtattr(v, off, RTA_DST, alen);
+    out.set(route.dst, off);
+    off += alen;
+  }
+  off = rtattr(v, off, RTA_OIF, 4);
+  v.setUint32(off, ifindex >>> 0, true);
+  off += 4;
+  if (route.via !== undefined) {
+    off = rtattr(v, off, RTA_GATEWAY, alen);
+    out.set(route.via, off);
+  }
+  return out;
+}

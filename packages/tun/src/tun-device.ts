@@ -14,7 +14,8 @@
  *   device.setReceiver(receiver): void
  *   device.pollNow(): number               drains what is queued now (Link.pollNow), synchronously, bounded
  *   device.stats(): TunStats
- *   device.configure({ kernelAddress?, mtu?, up?, txQueueLen? }): void   kernel-side settings, by ioctl and rtnetlink
+ *   device.configure({ kernelAddress?, mtu?, up?, txQueueLen?, routes? }): void   kernel-side settings, by ioctl and rtnetlink
+ *   device.netns: string | undefined      the namespace file it was created in (`netns` option; netns.ts)
  *   device.ref() / device.unref()          keep / stop keeping the process alive
  *   device.close(): void                   idempotent; removes a non-persistent device
  *
@@ -134,9 +135,14 @@ import {
   SOCK_RAW,
   decodeAck,
   encodeNewAddr6,
+  encodeNewRoute,
   parseIpv6Cidr,
+  parseRoutes,
   type Ipv6Cidr,
+  type Route,
+  type TunRoute,
 } from './netlink.js';
+import { inNetns, openNetns, resolveNetns, type NetnsTarget, type ResolvedNetns } from './netns.js';
 import { ViewCache } from '@netstack/common';
 import {
   AF_INET,
@@ -233,10 +239,29 @@ export interface TunOptions {
   offload?: boolean;
   /** Called once if reading fails for a reason other than EAGAIN (polling has stopped). */
   onError?: (err: CodedError) => void;
+  /**
+   * Create and configure the device inside another network namespace (netns.ts): a name
+   * made by `ip netns add` (`/run/netns/NAME`), a process id (`/proc/PID/ns/net`) or a path
+   * to a namespace file. Only the main thread enters it, synchronously, for the time of
+   * the creation and configuration, and returns; the process and its sockets stay in
+   * their own namespace. `lo` in the namespace is brought up too (as slirp4netns does).
+   * `configure()` later enters it the same way. Unset: the process's own namespace.
+   */
+  netns?: NetnsTarget;
+  /**
+   * Routes through the device, added after the addresses (RTM_NEWROUTE, replacing a route
+   * with the same destination and metric): `[{ dst: 'default', via: '10.0.2.2' },
+   * { dst: 'default', via: 'fd00::2' }]`, or on-link ones (`{ dst: '10.8.0.0/16' }`).
+   * The gateway must be on the device's subnet (else ENETUNREACH). IPv6 routes are skipped
+   * with the IPv6 addresses where the namespace has IPv6 off (device.ipv6 false).
+   */
+  routes?: readonly TunRoute[];
 }
 
 export interface TunConfig {
   kernelAddress?: string | readonly string[];
+  /** Routes to add (see TunOptions.routes). */
+  routes?: readonly TunRoute[];
   mtu?: number;
   /** Raise txqueuelen to at least this (see TunOptions). */
   txQueueLen?: number;
@@ -336,6 +361,8 @@ export class TunDevice implements Link {
   readonly #readBudget: number;
   readonly #ipv4Only: boolean;
   readonly #onError: ((err: CodedError) => void) | undefined;
+  /** The namespace the device lives in and an fd of it (for configure()); undefined: the process's own. */
+  #netns: { fd: number; ns: ResolvedNetns } | undefined;
   #receiver: LinkReceiver = noReceiver;
   #hasReceiver = false;
   #poll: PollHandle | undefined;
@@ -369,45 +396,26 @@ export class TunDevice implements Link {
   static open(options: TunOptions = {}): TunDevice {
     const opts = validateOptions(options);
     const sys = libc();
-    const fd = sys.open(DEV_NET_TUN, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) throw openError(sys.errno());
+    const ns = opts.netns;
+    // Only the main thread enters the namespace, only for create() (synchronous), and is
+    // back before anything else runs (netns.ts). The fd keeps the device in it.
+    const nsFd = ns === undefined ? -1 : openNetns(sys, ns);
+    let made: Created | undefined;
     try {
-      const req = ifreq(opts.name);
-      const base = (opts.mode === 'tap' ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
-      // Most wanted first; each EINVAL (an older kernel, a device that refuses a flag)
-      // drops one wish: NAPI first, then the vnet header.
-      const attempts: number[] = [];
-      if (opts.offload && opts.napi) attempts.push(base | IFF_NAPI | IFF_VNET_HDR);
-      if (opts.offload) attempts.push(base | IFF_VNET_HDR);
-      if (opts.napi) attempts.push(base | IFF_NAPI);
-      attempts.push(base);
-      let rc = -1;
-      let flags = base;
-      for (const f of attempts) {
-        flags = f;
-        writeIfFlags(req, f);
-        rc = sys.ioctlPtr(fd, TUNSETIFF, req);
-        if (rc >= 0 || sys.errno() !== Errno.EINVAL) break;
-      }
-      if (rc < 0) throw tunsetiffError(sys.errno(), opts.name);
-      const name = readIfName(req);
-      const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd) : undefined;
-      const config: TunConfig = { up: opts.up };
-      if (opts.mtu !== undefined) config.mtu = opts.mtu;
-      if (opts.txQueueLen !== undefined) config.txQueueLen = opts.txQueueLen;
-      if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
-      if (opts.persist !== undefined) config.persist = opts.persist;
-      const applied = applyConfig(sys, fd, name, config, opts.addresses);
-      return new TunDevice(sys, fd, name, applied, opts, vnet);
+      made = ns === undefined ? create(sys, opts) : inNetns(sys, nsFd, ns, () => create(sys, opts));
+      return new TunDevice(sys, made, opts, ns === undefined ? undefined : { fd: nsFd, ns });
     } catch (err) {
-      sys.close(fd);
+      if (made !== undefined) sys.close(made.fd);
+      if (nsFd >= 0) sys.close(nsFd);
       throw err;
     }
   }
 
-  private constructor(sys: Libc, fd: number, name: string, applied: Applied, opts: ValidOptions, vnet: Negotiated | undefined) {
+  private constructor(sys: Libc, made: Created, opts: ValidOptions, netns: { fd: number; ns: ResolvedNetns } | undefined) {
+    const { fd, name, applied, vnet } = made;
     this.#sys = sys;
     this.#fd = fd;
+    this.#netns = netns;
     this.name = name;
     this.mode = opts.mode;
     this.#mtu = applied.mtu;
@@ -423,6 +431,14 @@ export class TunDevice implements Link {
     this.#txBuffer = vnet === undefined ? undefined : new Uint8Array(this.#vnetLen + MAX_OFFLOAD_PACKET + TAP_OVERHEAD);
     this.#poll = sys.poll(fd, (status, events) => this.#onPoll(status, events));
     track(this);
+  }
+
+  /**
+   * The file of the network namespace the device was created in (`/run/netns/NAME`,
+   * `/proc/PID/ns/net` or the path given); undefined for the process's own.
+   */
+  get netns(): string | undefined {
+    return this.#netns?.ns.path;
   }
 
   get mtu(): number {
@@ -580,8 +596,15 @@ export class TunDevice implements Link {
     }
     if (config.up !== undefined) cfg.up = validateBool(config.up, 'up');
     if (config.persist !== undefined) cfg.persist = validateBool(config.persist, 'persist');
+    const routes = config.routes === undefined ? undefined : parseRoutes(config.routes);
     if (this.#fd < 0) throw closedError('configure');
-    const applied = applyConfig(this.#sys, this.#fd, this.name, cfg, addresses);
+    const sys = this.#sys;
+    const fd = this.#fd;
+    const netns = this.#netns;
+    // The device's name means something only in its own namespace: enter it again.
+    const applied = netns === undefined
+      ? applyConfig(sys, fd, this.name, cfg, addresses, routes)
+      : inNetns(sys, netns.fd, netns.ns, () => applyConfig(sys, fd, this.name, cfg, addresses, routes));
     this.#mtu = applied.mtu;
     // Read again every time: the sysctls, the MTU and the addresses of this call.
     this.#ipv6Disabled = applied.ipv6Disabled;
@@ -607,6 +630,10 @@ export class TunDevice implements Link {
     this.#poll = undefined;
     this.#sys.close(this.#fd);
     this.#fd = -1;
+    if (this.#netns !== undefined) {
+      this.#sys.close(this.#netns.fd);
+      this.#netns = undefined;
+    }
     this.#receiver = noReceiver;
     openDevices.delete(this);
   }
@@ -747,6 +774,57 @@ export class TunDevice implements Link {
   }
 }
 
+/** What create() made: the open fd and what the kernel has. */
+interface Created {
+  fd: number;
+  name: string;
+  applied: Applied;
+  vnet: Negotiated | undefined;
+}
+
+/**
+ * Opens /dev/net/tun, creates or attaches the device (TUNSETIFF), negotiates offloads and
+ * applies the kernel-side settings, all in the calling thread's network namespace (with
+ * `netns`, the target's: then `lo` is brought up too). Synchronous; closes the fd on failure.
+ */
+function create(sys: Libc, opts: ValidOptions): Created {
+  const fd = sys.open(DEV_NET_TUN, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw openError(sys.errno());
+  try {
+    const req = ifreq(opts.name);
+    const base = (opts.mode === 'tap' ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
+    // Most wanted first; each EINVAL (an older kernel, a device that refuses a flag)
+    // drops one wish: NAPI first, then the vnet header.
+    const attempts: number[] = [];
+    if (opts.offload && opts.napi) attempts.push(base | IFF_NAPI | IFF_VNET_HDR);
+    if (opts.offload) attempts.push(base | IFF_VNET_HDR);
+    if (opts.napi) attempts.push(base | IFF_NAPI);
+    attempts.push(base);
+    let rc = -1;
+    let flags = base;
+    for (const f of attempts) {
+      flags = f;
+      writeIfFlags(req, f);
+      rc = sys.ioctlPtr(fd, TUNSETIFF, req);
+      if (rc >= 0 || sys.errno() !== Errno.EINVAL) break;
+    }
+    if (rc < 0) throw tunsetiffError(sys.errno(), opts.name);
+    const name = readIfName(req);
+    const vnet = (flags & IFF_VNET_HDR) !== 0 ? negotiateOffload(sys, fd) : undefined;
+    const config: TunConfig = { up: opts.up };
+    if (opts.mtu !== undefined) config.mtu = opts.mtu;
+    if (opts.txQueueLen !== undefined) config.txQueueLen = opts.txQueueLen;
+    if (opts.kernelAddress !== undefined) config.kernelAddress = opts.kernelAddress;
+    if (opts.persist !== undefined) config.persist = opts.persist;
+    if (opts.netns !== undefined) loopbackUp(sys);
+    const applied = applyConfig(sys, fd, name, config, opts.addresses, opts.routes);
+    return { fd, name, applied, vnet };
+  } catch (err) {
+    sys.close(fd);
+    throw err;
+  }
+}
+
 /** Closes every device still open (for exit paths that do not hold the devices). */
 export function closeAllTunDevices(): void {
   for (const dev of [...openDevices]) dev.close();
@@ -766,6 +844,8 @@ interface ValidOptions {
   offload: boolean;
   readBudget: number;
   onError: ((err: CodedError) => void) | undefined;
+  netns: ResolvedNetns | undefined;
+  routes: Route[] | undefined;
 }
 
 function validateOptions(options: TunOptions): ValidOptions {
@@ -798,6 +878,8 @@ function validateOptions(options: TunOptions): ValidOptions {
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw argError('ERR_INVALID_ARG_TYPE', 'The "onError" option must be a function');
   }
+  const netns = options.netns === undefined ? undefined : resolveNetns(options.netns);
+  const routes = options.routes === undefined ? undefined : parseRoutes(options.routes);
   return {
     name,
     mode,
@@ -812,6 +894,8 @@ function validateOptions(options: TunOptions): ValidOptions {
     offload,
     readBudget,
     onError: options.onError,
+    netns,
+    routes,
   };
 }
 
@@ -899,8 +983,12 @@ interface Applied {
   ipv6Disabled: string | undefined;
 }
 
-/** Applies kernel-side settings on `name`; returns the MTU (and txqueuelen) the kernel has afterwards. */
-function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, addresses: KernelAddresses | undefined): Applied {
+/**
+ * Applies kernel-side settings on `name` (in the calling thread's network namespace);
+ * returns the MTU (and txqueuelen) the kernel has afterwards. Routes go last: a gateway
+ * must be on a subnet of the device, so after its addresses and with the link up.
+ */
+function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, addresses: KernelAddresses | undefined, routes?: readonly Route[]): Applied {
   const cidr = addresses?.v4;
   if (config.persist !== undefined && sys.ioctlInt(tunFd, TUNSETPERSIST, config.persist ? 1 : 0) < 0) {
     throw sysError(sys.errno(), 'ioctl', `TUNSETPERSIST on ${name}`);
@@ -949,10 +1037,18 @@ function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, 
     const mtu = readIfMtu(req);
     let ipv6Disabled = ipv6Off(sys, name, mtu);
     const v6 = addresses?.v6 ?? [];
-    if (ipv6Disabled === undefined && v6.length > 0) {
-      ioctl(SIOCGIFINDEX, 'read the interface index');
-      ipv6Disabled = addIpv6Addresses(sys, name, readIfIndex(req), v6);
-    }
+    let ifindex: number | undefined;
+    const index = (): number => {
+      if (ifindex === undefined) {
+        ioctl(SIOCGIFINDEX, 'read the interface index');
+        ifindex = readIfIndex(req);
+      }
+      return ifindex;
+    };
+    if (ipv6Disabled === undefined && v6.length > 0) ipv6Disabled = addIpv6Addresses(sys, name, index(), v6);
+    // IPv6 routes go with the IPv6 side: skipped, not refused, where it is off.
+    const wanted = (routes ?? []).filter((r) => r.family === 4 || ipv6Disabled === undefined);
+    if (wanted.length > 0) addRoutes(sys, name, index(), wanted);
     return { mtu: Math.min(mtu, MAX_MTU), txQueueLen, ipv6Disabled };
   } finally {
     sys.close(sock);
@@ -1011,6 +1107,58 @@ function addIpv6Addresses(sys: Libc, name: string, ifindex: number, v6: readonly
     return undefined;
   } finally {
     sys.close(nl);
+  }
+}
+
+/**
+ * Adds (or replaces) each route through `ifindex` over a short-lived NETLINK_ROUTE socket
+ * (netlink.ts, encodeNewRoute); throws on the first refusal, naming the route.
+ */
+function addRoutes(sys: Libc, name: string, ifindex: number, routes: readonly Route[]): void {
+  const nl = sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (nl < 0) throw sysError(sys.errno(), 'socket', 'cannot open a NETLINK_ROUTE socket to add routes');
+  try {
+    const answer = new Uint8Array(1024);
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i]!;
+      const seq = i + 1;
+      const req = encodeNewRoute(route, ifindex, seq);
+      if (sys.send(nl, req, req.length, 0) !== req.length) {
+        throw configError(sys.errno(), name, `add route ${route.text} (rtnetlink send)`);
+      }
+      const n = sys.recv(nl, answer, answer.length, MSG_DONTWAIT);
+      if (n < 0) throw configError(sys.errno(), name, `add route ${route.text} (rtnetlink answer)`);
+      const errno = decodeAck(answer, n, seq);
+      if (errno === undefined) throw configError(Errno.EIO, name, `add route ${route.text}: no rtnetlink answer to request ${seq}`);
+      if (errno === 0) continue;
+      if (errno === Errno.ENETUNREACH && route.via !== undefined) {
+        throw configError(errno, name, `add route ${route.text}: the gateway is not on a subnet of the device (give the device an address in the gateway's subnet, e.g. kernelAddress "10.0.2.100/24" for 10.0.2.2)`);
+      }
+      throw configError(errno, name, `add route ${route.text}`);
+    }
+  } finally {
+    sys.close(nl);
+  }
+}
+
+/**
+ * Brings `lo` up in the calling thread's namespace if it is down, as slirp4netns does when
+ * it configures a namespace (main.c configure_network: "set loopback device to UP"): a
+ * namespace made by `ip netns add` or `unshare -n` starts with `lo` down, and programs in
+ * it expect 127.0.0.1 to work.
+ */
+function loopbackUp(sys: Libc): void {
+  const sock = sys.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) throw sysError(sys.errno(), 'socket', 'cannot open an AF_INET socket for interface ioctls');
+  try {
+    const req = ifreq('lo');
+    if (sys.ioctlPtr(sock, SIOCGIFFLAGS, req) < 0) throw configError(sys.errno(), 'lo', 'read flags');
+    const flags = readIfFlags(req);
+    if ((flags & IFF_UP) !== 0) return;
+    writeIfFlags(req, flags | IFF_UP);
+    if (sys.ioctlPtr(sock, SIOCSIFFLAGS, req) < 0) throw configError(sys.errno(), 'lo', 'bring the link up');
+  } finally {
+    sys.close(sock);
   }
 }
 

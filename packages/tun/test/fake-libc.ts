@@ -51,6 +51,7 @@ export class FakeLibc implements Libc {
     if (this.#fail('open')) return -1;
     const fd = this.#nextFd++;
     this.openFds.add(fd);
+    this.#paths.set(fd, path === '/proc/thread-self/ns/net' ? 'own' : path);
     return fd;
   }
 
@@ -159,6 +160,27 @@ export class FakeLibc implements Libc {
     }
     buf.set(a.subarray(0, Math.min(a.length, len)));
     return Math.min(a.length, len);
+  }
+
+  /** The fd of the namespace each setns() call entered, in order. */
+  setnsCalls: number[] = [];
+  /** Which namespace the (fake) thread is in: the path opened for the fd it entered last; 'own' at first. */
+  threadNetns = 'own';
+  #paths = new Map<number, string>();
+  /** Messages abort() was called with (it throws instead of ending the process). */
+  aborted: string[] = [];
+
+  setns(fd: number, nstype: number): number {
+    this.calls.push({ fn: 'setns', args: [fd, nstype] });
+    if (this.#fail('setns')) return -1;
+    this.setnsCalls.push(fd);
+    this.threadNetns = this.#paths.get(fd) ?? `fd ${fd}`;
+    return 0;
+  }
+
+  abort(message: string): never {
+    this.aborted.push(message);
+    throw new Error(`abort: ${message}`);
   }
 
   readText(path: string): string | undefined {

@@ -114,6 +114,28 @@ describe('impair', () => {
     expect(diff[0]![1]).toBeGreaterThanOrEqual(20);
   });
 
+  it('corrupts IPv6 beyond its 40-byte header and a fragment header after it (no header checksum to catch it)', () => {
+    const clock = virtualClock();
+    const pair = createLinkPair({ autoDeliver: false, queueLimit: 10_000 });
+    const shaped = impair(pair.a, spec({ corrupt: 1, seed: 5 }), { scheduler: clock.scheduler });
+    const seen: Uint8Array[] = [];
+    pair.b.setReceiver({ packet: (p) => seen.push(p.slice()) });
+    // 60-byte IPv6 packets: next header UDP (17), or a fragment header (44) first.
+    const v6 = (nh: number): Uint8Array => { const p = new Uint8Array(60).fill(0xaa); p[0] = 0x60; p[4] = 0; p[5] = 20; p[6] = nh; p[7] = 64; return p; };
+    const lowest = { 17: Infinity, 44: Infinity };
+    for (let i = 0; i < 400; i++) {
+      for (const nh of [17, 44] as const) {
+        const p = v6(nh);
+        shaped.send(p);
+        pair.pump();
+        const got = seen.pop()!;
+        const at = [...got].findIndex((x, k) => x !== p[k]);
+        lowest[nh] = Math.min(lowest[nh], at);
+      }
+    }
+    expect(lowest).toEqual({ 17: 40, 44: 48 });
+  });
+
   it('bounds what it holds and counts the overflow', () => {
     const r = rig(spec({ delayMs: 10 }));
     r.send(100);

@@ -5,9 +5,18 @@
  * The node:dgram socket over it is tested in packages/netstack/test/dgram.
  */
 import { describe, expect, it } from 'vitest';
-import { PROTO_UDP, formatAddress, type Ipv4Address, type TransportError } from '@netstack/ip';
+import { PROTO_UDP, formatAddress, type IpAddress, type TransportError } from '@netstack/ip';
 import { UdpLayer, type UdpEndpoint } from '../src/index.js';
-import { FakeIp, ip, parseSent, udpIn } from './helpers.js';
+import { FAMILY, FakeIp, addr, anyIp, at, ip, parseSent, udpIn } from './helpers.js';
+
+// The run's family (project udp: IPv4, udp6: IPv6): the same tests over both.
+const ANY = at('0.0.0.0', '::');
+const OWN_TEXT = addr('10.0.0.2', 'fd00::2');
+const OWN = at('10.0.0.2', 'fd00::2');
+const P1 = addr('10.0.0.1', 'fd00::1');
+const P7 = addr('10.0.0.7', 'fd00::7');
+const NOT_OURS = at('10.9.9.9', 'fd09::9');
+const UNROUTED = at('192.0.2.1', '2001:db8::1');
 
 interface Got {
   datagrams: string[];
@@ -19,13 +28,13 @@ function endpoint(reuseAddr = false): UdpEndpoint & { got: Got } {
   const got: Got = { datagrams: [], errors: [], closed: 0 };
   return {
     got,
-    localAddr: ip('0.0.0.0'),
+    localAddr: ANY,
     localPort: 0,
-    remoteAddr: ip('0.0.0.0'),
+    remoteAddr: ANY,
     remotePort: 0,
     reuseAddr,
     order: 0,
-    onDatagram(payload: Uint8Array, src: Ipv4Address, srcPort: number): boolean {
+    onDatagram(payload: Uint8Array, src: IpAddress, srcPort: number): boolean {
       got.datagrams.push(`${formatAddress(src)}:${srcPort} ${Buffer.from(payload).toString()}`);
       return true;
     },
@@ -42,7 +51,7 @@ function endpoint(reuseAddr = false): UdpEndpoint & { got: Got } {
 }
 
 function setup(maxSockets?: number) {
-  const net = new FakeIp('10.0.0.2');
+  const net = new FakeIp<IpAddress>(OWN);
   const udp = new UdpLayer(net, { portKey: new Uint8Array(16).fill(3), ...(maxSockets !== undefined ? { maxSockets } : {}) });
   return { net, udp };
 }
@@ -51,53 +60,54 @@ describe('the port table reports errno codes', () => {
   it('bind: undefined on success, EADDRINUSE / EADDRNOTAVAIL / EMFILE as plain strings', () => {
     const { udp } = setup(3);
     const a = endpoint();
-    expect(udp.bind(a, ip('0.0.0.0'), 53)).toBeUndefined();
-    expect([a.localPort, formatAddress(a.localAddr)]).toEqual([53, '0.0.0.0']);
-    expect(udp.bind(endpoint(), ip('10.0.0.2'), 53)).toBe('EADDRINUSE');
-    expect(udp.bind(endpoint(), ip('10.9.9.9'), 54)).toBe('EADDRNOTAVAIL');
+    expect(udp.bind(a, ANY, 53)).toBeUndefined();
+    expect([a.localPort, formatAddress(a.localAddr)]).toEqual([53, formatAddress(ANY)]);
+    expect(udp.bind(endpoint(), OWN, 53)).toBe('EADDRINUSE');
+    expect(udp.bind(endpoint(), NOT_OURS, 54)).toBe('EADDRNOTAVAIL');
     const e = endpoint();
-    expect(udp.bind(e, ip('10.0.0.2'), 0)).toBeUndefined();
+    expect(udp.bind(e, OWN, 0)).toBeUndefined();
     expect(e.localPort).toBeGreaterThanOrEqual(49152);
-    expect(udp.bind(endpoint(), ip('0.0.0.0'), 55)).toBeUndefined();
-    expect(udp.bind(endpoint(), ip('0.0.0.0'), 56)).toBe('EMFILE');
+    expect(udp.bind(endpoint(), ANY, 55)).toBeUndefined();
+    expect(udp.bind(endpoint(), ANY, 56)).toBe('EMFILE');
     udp.unbind(a);
-    expect(udp.bind(endpoint(), ip('0.0.0.0'), 53)).toBeUndefined();
+    expect(udp.bind(endpoint(), ANY, 53)).toBeUndefined();
   });
-  it('connect: ENETUNREACH without a route; a 0.0.0.0 endpoint takes the route source', () => {
+  it('connect: ENETUNREACH without a route; a wildcard endpoint takes the route source', () => {
     const { net, udp } = setup();
     const a = endpoint();
-    udp.bind(a, ip('0.0.0.0'), 5000);
-    net.noRoute.add(ip('192.0.2.1'));
-    expect(udp.connect(a, ip('192.0.2.1'), 53)).toBe('ENETUNREACH');
-    expect(udp.connect(a, ip('10.0.0.7'), 53)).toBeUndefined();
-    expect([formatAddress(a.localAddr), formatAddress(a.remoteAddr), a.remotePort]).toEqual(['10.0.0.2', '10.0.0.7', 53]);
-    udp.disconnect(a, ip('0.0.0.0'));
-    expect([formatAddress(a.localAddr), a.remotePort]).toEqual(['0.0.0.0', 0]);
+    udp.bind(a, ANY, 5000);
+    net.noRoute.add(UNROUTED);
+    expect(udp.connect(a, UNROUTED, 53)).toBe('ENETUNREACH');
+    expect(udp.connect(a, anyIp(P7), 53)).toBeUndefined();
+    expect([formatAddress(a.localAddr), formatAddress(a.remoteAddr), a.remotePort]).toEqual([OWN_TEXT, P7, 53]);
+    udp.disconnect(a, ANY);
+    expect([formatAddress(a.localAddr), a.remotePort]).toEqual([formatAddress(ANY), 0]);
   });
   it('send: the IP layer\'s code comes back as it is (ENOBUFS counted as SndbufErrors)', () => {
     const { net, udp } = setup();
     const a = endpoint();
-    udp.bind(a, ip('0.0.0.0'), 5000);
-    expect(udp.send(a, ip('10.0.0.7'), 53, [Buffer.from('hi')], 2)).toBeUndefined();
+    udp.bind(a, ANY, 5000);
+    expect(udp.send(a, anyIp(P7), 53, [Buffer.from('hi')], 2)).toBeUndefined();
     expect(parseSent(net.sent[0]!)).toMatchObject({ srcPort: 5000, dstPort: 53, payload: Uint8Array.from(Buffer.from('hi')) });
     net.failNext = 'ENOBUFS';
-    expect(udp.send(a, ip('10.0.0.7'), 53, [Buffer.from('hi')], 2)).toBe('ENOBUFS');
+    expect(udp.send(a, anyIp(P7), 53, [Buffer.from('hi')], 2)).toBe('ENOBUFS');
     expect(udp.stats()).toMatchObject({ OutDatagrams: 1, SndbufErrors: 1 });
   });
-  it('membership: Linux\'s errno codes', () => {
+  // IPv4 groups (IGMP, Linux's ip_mc_join_group): one family by nature.
+  it.skipIf(FAMILY === 6)('membership: Linux\'s errno codes (IPv4 groups)', () => {
     const { udp } = setup();
     const a = endpoint();
     const G = ip('239.1.1.1');
-    const ANY = ip('0.0.0.0');
-    expect(udp.membership(a, 'join', ip('10.0.0.9'), ANY, ANY)).toBe('EINVAL'); // not a group
-    expect(udp.membership(a, 'join', G, ip('10.0.0.9'), ANY)).toBe('ENODEV'); // not our interface
-    expect(udp.membership(a, 'join', G, ANY, ANY)).toBeUndefined();
-    expect(udp.membership(a, 'join', G, ANY, ANY)).toBe('EADDRINUSE');
-    expect(udp.membership(a, 'leave', ip('239.1.1.2'), ANY, ANY)).toBe('EADDRNOTAVAIL');
-    expect(udp.membership(a, 'leave', G, ANY, ANY)).toBeUndefined();
+    const ANY4 = ip('0.0.0.0');
+    expect(udp.membership(a, 'join', ip('10.0.0.9'), ANY4, ANY4)).toBe('EINVAL'); // not a group
+    expect(udp.membership(a, 'join', G, ip('10.0.0.9'), ANY4)).toBe('ENODEV'); // not our interface
+    expect(udp.membership(a, 'join', G, ANY4, ANY4)).toBeUndefined();
+    expect(udp.membership(a, 'join', G, ANY4, ANY4)).toBe('EADDRINUSE');
+    expect(udp.membership(a, 'leave', ip('239.1.1.2'), ANY4, ANY4)).toBe('EADDRNOTAVAIL');
+    expect(udp.membership(a, 'leave', G, ANY4, ANY4)).toBeUndefined();
   });
   it('misuse of the core throws a coded error with a plain message (no Node wording)', () => {
-    const net = new FakeIp('10.0.0.2');
+    const net = new FakeIp<IpAddress>(OWN);
     let err: unknown;
     try {
       new UdpLayer(net, { ephemeralRange: [10, 5] });
@@ -109,7 +119,7 @@ describe('the port table reports errno codes', () => {
     expect((err as Error).message).not.toMatch(/^The value of/); // Node's ERR_OUT_OF_RANGE text is the facade's
     const { udp } = setup();
     udp.close();
-    expect(() => udp.bind(endpoint(), ip('0.0.0.0'), 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => udp.bind(endpoint(), ANY, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
   });
 });
 
@@ -118,15 +128,16 @@ describe('delivery and errors reach the endpoint', () => {
     const { udp } = setup();
     const any = endpoint();
     const connected = endpoint();
-    udp.bind(any, ip('0.0.0.0'), 53);
-    udp.bind(connected, ip('0.0.0.0'), 0);
-    udp.connect(connected, ip('10.0.0.7'), 9);
-    udp.receive(udpIn({ src: '10.0.0.1', srcPort: 7, dstPort: 53, payload: 'a' }), 0);
-    udp.receive(udpIn({ src: '10.0.0.7', srcPort: 9, dstPort: connected.localPort, payload: 'b' }), 0);
-    expect(any.got.datagrams).toEqual(['10.0.0.1:7 a']);
-    expect(connected.got.datagrams).toEqual(['10.0.0.7:9 b']);
+    udp.bind(any, ANY, 53);
+    udp.bind(connected, ANY, 0);
+    udp.connect(connected, anyIp(P7), 9);
+    udp.receive(udpIn({ src: P1, srcPort: 7, dstPort: 53, payload: 'a' }), 0);
+    udp.receive(udpIn({ src: P7, srcPort: 9, dstPort: connected.localPort, payload: 'b' }), 0);
+    expect(any.got.datagrams).toEqual([`${P1}:7 a`]);
+    expect(connected.got.datagrams).toEqual([`${P7}:9 b`]);
+    // Port unreachable as TCP and UDP receive it from either ICMP (ICMPv6 type 1 code 4 arrives translated).
     const unreachable = (sport: number, dport: number): TransportError => ({
-      icmpType: 3, icmpCode: 3, reporter: ip('10.0.0.7'), src: ip('10.0.0.2'), dst: ip('10.0.0.7'), protocol: PROTO_UDP,
+      icmpType: 3, icmpCode: 3, reporter: anyIp(P7), src: OWN, dst: anyIp(P7), protocol: PROTO_UDP,
       quoted: Uint8Array.from([sport >> 8, sport & 255, dport >> 8, dport & 255, 0, 8, 0, 0]), nextHopMtu: 0,
     });
     udp.receiveError(unreachable(connected.localPort, 9), 0);
@@ -138,8 +149,8 @@ describe('delivery and errors reach the endpoint', () => {
     const { udp } = setup();
     const a = endpoint();
     const b = endpoint();
-    udp.bind(a, ip('0.0.0.0'), 1000);
-    udp.bind(b, ip('10.0.0.2'), 1001);
+    udp.bind(a, ANY, 1000);
+    udp.bind(b, OWN, 1001);
     udp.close();
     expect([a.got.closed, b.got.closed, udp.closed]).toEqual([1, 1, true]);
   });

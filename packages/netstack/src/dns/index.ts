@@ -9,11 +9,12 @@
  *    network namespace, not through the stack);
  *  - nothing: IP literals and `localhost` only; every other name fails with ENOTFOUND.
  *
- * With a server list or with nothing, `localhost` and `*.localhost` are 127.0.0.1
- * without a query (RFC 6761 §6.3). `lookup` with `family: 6` asks the servers for AAAA
+ * With a server list or with nothing, `localhost` and `*.localhost` are 127.0.0.1 (and ::1
+ * on a stack that serves IPv6) without a query (RFC 6761 §6.3). `lookup` with `family: 6` asks the servers for AAAA
  * records (RFC 3596) when the stack serves IPv6; on an IPv4-only stack no AAAA query is
  * sent and it fails with ENOTFOUND, as getaddrinfo with AI_ADDRCONFIG does on a host
- * without IPv6 addresses. `family` 0 (the default) asks for A records only.
+ * without IPv6 addresses. `family` 0 (the default) asks for A records, and on a stack that
+ * serves IPv6 for AAAA too (in parallel; IPv4 answers first unless `order: 'ipv6first'`).
  *
  * Errors are node:dns's: `lookup` fails as getaddrinfo does (`getaddrinfo ENOTFOUND
  * name` for NXDOMAIN and NODATA, `EAI_AGAIN` for timeouts and server failures, with
@@ -253,6 +254,12 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       if (all) cb(null, addrs);
       else cb(null, addrs[0]!.address, addrs[0]!.family);
     };
+    // Both families' answers in one list: IPv4 first (what glibc's RFC 6724 §6 sort gives for
+    // private IPv4 beside ULA IPv6, and Node's 'ipv4first'), IPv6 first with order 'ipv6first'
+    // (or the legacy verbatim: false).
+    const o = typeof options === 'object' && options !== null ? options as LookupOptions : undefined;
+    const ipv6First = o?.order === 'ipv6first';
+    const ordered = (v4s: LookupAddress[], v6s: LookupAddress[]): LookupAddress[] => (ipv6First ? [...v6s, ...v4s] : [...v4s, ...v6s]);
     if (hostname === undefined || hostname === null || hostname === '') {
       // node: an empty hostname answers null (a connect then goes to localhost).
       process.nextTick(() => (all ? cb(null, []) : cb(null, null as unknown as string, family === 6 ? 6 : 4)));
@@ -264,21 +271,44 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       process.nextTick(answer, [{ address: name, family: literal }]);
       return;
     }
+    const v6 = host.ipv6?.() === true;
     if (option !== 'host' && isLocalhost(name)) {
-      // RFC 6761 §6.3: loopback, without asking anyone.
-      if (family === 6) process.nextTick(cb, lookupError('ENOTFOUND', name));
-      else process.nextTick(answer, [{ address: '127.0.0.1', family: 4 }]);
+      // RFC 6761 §6.3: loopback, without asking anyone (::1 too on a stack that serves IPv6).
+      const v4Loop = { address: '127.0.0.1', family: 4 };
+      const v6Loop = { address: '::1', family: 6 };
+      if (family === 6 && !v6) process.nextTick(cb, lookupError('ENOTFOUND', name));
+      else if (family === 6) process.nextTick(answer, [v6Loop]);
+      else process.nextTick(answer, family === 0 && v6 ? ordered([v4Loop], [v6Loop]) : [v4Loop]);
       return;
     }
     if (option === 'host') {
-      // The host's getaddrinfo; IPv4 answers unless IPv6 is asked for (the stack reaches only IPv4); its errors as they are.
-      const hints = typeof options === 'object' && options !== null ? (options as LookupOptions).hints ?? 0 : 0;
-      dns.lookup(name, { family: family === 6 ? 6 : 4, all: true, hints }, (err, addrs) => (err ? cb(err) : answer(addrs)));
+      // The host's getaddrinfo: on an IPv4-only stack IPv4 answers unless IPv6 is asked for; on a
+      // dual stack family 0 takes both, in the stack's order; its errors as they are.
+      const hints = o?.hints ?? 0;
+      const fam = family === 0 && v6 ? 0 : family === 6 ? 6 : 4;
+      dns.lookup(name, { family: fam, all: true, hints }, (err, addrs) => (err ? cb(err) : answer(fam === 0 ? ordered(addrs.filter((x) => x.family === 4), addrs.filter((x) => x.family === 6)) : addrs)));
+      return;
+    }
+    if (family === 0 && v6) {
+      // A dual stack asks both (getaddrinfo with AI_ADDRCONFIG on a host with both families),
+      // in parallel; one family's failure is not the name's while the other answers.
+      let a: LookupAddress[] | DnsErrorCode | undefined;
+      let aaaa: LookupAddress[] | DnsErrorCode | undefined;
+      const done = (): void => {
+        if (a === undefined || aaaa === undefined) return;
+        const v4s = typeof a === 'string' ? [] : a;
+        const v6s = typeof aaaa === 'string' ? [] : aaaa;
+        if (v4s.length + v6s.length > 0) answer(ordered(v4s, v6s));
+        // Both failed: the A query's error names it (a missing AAAA alone is not news).
+        else cb(typeof a === 'string' ? lookupError(a, name) : lookupError(aaaa as DnsErrorCode, name, 'queryAaaa'));
+      };
+      backend(name, TYPE_A, (err, addrs) => { a = err ?? addrs!.map((x) => ({ address: x.address, family: 4 })); done(); });
+      backend(name, TYPE_AAAA, (err, addrs) => { aaaa = err ?? addrs!.map((x) => ({ address: x.address, family: 6 })); done(); });
       return;
     }
     if (family === 6) {
       // No AAAA is asked when the stack has no IPv6 address (getaddrinfo with AI_ADDRCONFIG).
-      if (host.ipv6?.() !== true) {
+      if (!v6) {
         process.nextTick(cb, lookupError('ENOTFOUND', name));
         return;
       }
