@@ -79,6 +79,20 @@ describe('several IPv4 addresses', () => {
     expect(seen).toEqual([US2]);
   });
 
+  it('sendSegment (the offload path) takes SendOptions.source too', () => {
+    const offloaded: Uint8Array[] = [];
+    const link = {
+      mtu: 1500, offload: { tso4: true, csum: true },
+      send: (): boolean => true,
+      sendOffload: (p: Uint8Array): boolean => { offloaded.push(p.slice()); return true; },
+    };
+    const layer = new Ipv4Layer({ addresses: [US, US2], prefixLength: 24, link });
+    const w = { writePayload: (b: Uint8Array, o: number): void => { b.fill(0, o, o + 20); } };
+    expect(layer.sendSegment(PEER, 6, 20, w, 0, 16, { source: US2 })).toBeUndefined();
+    expect(layer.sendSegment(PEER, 6, 20, w, 0, 16)).toBeUndefined();
+    expect(offloaded.map(srcOf)).toEqual([US2, US]);
+  });
+
   it('with loopback on: each address is local, answered through the loopback with its own source', () => {
     let queued = 0;
     const { layer, link, udp } = setup({ onLoopback: () => { queued++; } });
