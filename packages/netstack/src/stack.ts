@@ -373,7 +373,8 @@ export class Stack {
     this.clock = clock;
     const checkPrefix = (name: 'prefixLength' | 'prefixLength6', max: number): void => {
       const v = options[name];
-      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max)) {
+      if (v !== undefined && typeof v !== 'number') throw optionError(invalidArgType(`options.${name}`, 'of type number', v), name);
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
         throw optionError(new NetstackError('ERR_OUT_OF_RANGE', `The "options.${name}" property must be an integer in 0..${max}. Received ${String(v)}`), name);
       }
     };
@@ -383,13 +384,15 @@ export class Stack {
     let prefixLength6 = options.prefixLength6 ?? 64;
     let gateway: Ipv4Address | undefined;
     if (options.gateway !== undefined) {
-      gateway = typeof options.gateway === 'string' ? parseAddress(options.gateway) : undefined;
+      if (typeof options.gateway !== 'string') throw optionError(invalidArgType('options.gateway', 'of type string', options.gateway), 'gateway');
+      gateway = parseAddress(options.gateway);
       if (gateway === undefined) throw optionError(invalidArgValue('options.gateway', options.gateway, 'must be an IPv4 address'), 'gateway');
       if (address === undefined) throw optionError(invalidArgValue('options.gateway', options.gateway, 'needs an IPv4 address in options.address to be on-link with'), 'gateway');
     }
     let gateway6: Ipv6Address | undefined;
     if (options.gateway6 !== undefined) {
-      gateway6 = typeof options.gateway6 === 'string' ? parseIpv6Address(options.gateway6) : undefined;
+      if (typeof options.gateway6 !== 'string') throw optionError(invalidArgType('options.gateway6', 'of type string', options.gateway6), 'gateway6');
+      gateway6 = parseIpv6Address(options.gateway6);
       if (gateway6 === undefined || !ownable6(gateway6)) throw optionError(invalidArgValue('options.gateway6', options.gateway6, 'must be a unicast IPv6 address'), 'gateway6');
       if (a6 === undefined) throw optionError(invalidArgValue('options.gateway6', options.gateway6, 'needs an IPv6 address in options.address to be on-link with'), 'gateway6');
     }

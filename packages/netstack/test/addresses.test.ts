@@ -166,6 +166,9 @@ describe('gateway and prefix per family', () => {
       [{ gateway6: 'fd07::2' }, 'ERR_INVALID_ARG_VALUE', 'gateway6'], // our own
       [{ gateway6: 'fd07::1:0:0:1', prefixLength6: 96 }, 'ERR_INVALID_ARG_VALUE', 'gateway6'],
       [{ gateway: '10.7.0.1', address: ['fd07::2'] }, 'ERR_INVALID_ARG_VALUE', 'gateway'],
+      [{ prefixLength6: '64' }, 'ERR_INVALID_ARG_TYPE', 'prefixLength6'],
+      [{ gateway6: 1 }, 'ERR_INVALID_ARG_TYPE', 'gateway6'],
+      [{ gateway: 0x0a070001 }, 'ERR_INVALID_ARG_TYPE', 'gateway'],
       [{ gateway6: 'fd07::1', address: ['10.7.0.2'] }, 'ERR_INVALID_ARG_VALUE', 'gateway6'],
     ];
     for (const [over, code, option] of cases) {
