@@ -127,3 +127,22 @@ describe('netstack serve: --addr repeated, --no-ipv4', () => {
     expect(ns.links()).toEqual(['lo']);
   }, 60_000);
 });
+
+describe('an IPv6-only stack where the namespace has IPv6 off', () => {
+  it('createStack fails with EAFNOSUPPORT and leaves no device; serve --no-ipv4 exits 1 with one line', async () => {
+    ns = Netns.create('addr-noip6');
+    ns.setIpv6Disabled(true);
+    server = new Server(ns.spawn(process.execPath, ['-e', `
+      import('${resolve(repoRoot, 'packages/netstack/dist/index.js')}').then(({ createStack }) => createStack({ address: 'fd07::2', tun: {} }))
+        .then(() => console.log('created'), (e) => console.log('failed', e.code, e.option, e.message));
+    `]));
+    const m = await server.waitFor(/(created|failed .*)\n/, 20_000);
+    expect(m[1]).toMatch(/^failed EAFNOSUPPORT address an IPv6-only stack cannot run here: .*disable_ipv6/);
+    await server.exited;
+    expect(ns.links()).toEqual(['lo']);
+    const r = await ns.run(process.execPath, [cli, 'serve', '--no-ipv4'], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^netstack serve: an IPv6-only stack cannot run here: .* \(EAFNOSUPPORT\)\n$/);
+    expect(ns.links()).toEqual(['lo']);
+  }, 60_000);
+});

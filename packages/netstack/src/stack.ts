@@ -502,9 +502,10 @@ export class Stack {
         };
         if (addresses6.length > 0 && !device.ipv6) {
           const why = device.ipv6Disabled ?? 'IPv6 is not available on the device';
-          // An IPv6-only stack has nothing left to serve.
+          // An IPv6-only stack has nothing left to serve: EAFNOSUPPORT (the arguments are
+          // fine; the namespace lacks the family), and the device goes with the error.
           if (address === undefined) {
-            throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', `options.address holds IPv6 addresses only, and ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
+            throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
           }
           // Not an error (issue 11): IPv4 only, and the reason said in one line.
           served6 = [];
