@@ -223,7 +223,7 @@ export interface PayloadWriter {
 
 /** The IP layer as transports see it. */
 export interface IpOutput {
-  /** The stack's own address. */
+  /** The stack's own (IPv4 primary) address; `isLocalAddress` knows every one of them. */
   readonly address: IpAddress;
   /** The on-link subnet's broadcast address (-1 for /31 and /32: none). */
   readonly directedBroadcast?: number;
