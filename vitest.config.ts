@@ -25,6 +25,7 @@ export default defineConfig({
       unit('common', ['packages/common/test/**/*.test.ts']),
       unit('tun', ['packages/tun/test/**/*.test.ts']),
       unit('ip', ['packages/ip/test/**/*.test.ts']),
+      unit('ethernet', ['packages/ethernet/test/**/*.test.ts']),
       unit('icmp', ['packages/icmp/test/**/*.test.ts']),
       unit('udp', ['packages/udp/test/**/*.test.ts']),
       unit('tcp', ['packages/tcp/test/**/*.test.ts']),

@@ -26,6 +26,20 @@ describe('layering (design card: common, then tun and ip at the bottom, only net
       'packages/ip/src/x.ts imports @netstack/tun',
     ]);
   });
+  it('ethernet sits between the device and IP and knows neither: it imports common only, and tun and ip do not import it', () => {
+    const fake = [
+      { pkg: 'ethernet', file: 'packages/ethernet/src/x.ts', specs: ['@netstack/common', '@netstack/ip'], typeSpecs: ['@netstack/tun'] },
+      { pkg: 'ip', file: 'packages/ip/src/x.ts', specs: ['@netstack/ethernet'] },
+      { pkg: 'tun', file: 'packages/tun/src/x.ts', specs: ['@netstack/ethernet'] },
+      { pkg: 'netstack', file: 'packages/netstack/src/x.ts', specs: ['@netstack/ethernet', '@netstack/tun', '@netstack/ip'] },
+    ];
+    expect(layeringViolations(fake)).toEqual([
+      'packages/ethernet/src/x.ts imports @netstack/ip',
+      'packages/ethernet/src/x.ts imports @netstack/tun',
+      'packages/ip/src/x.ts imports @netstack/ethernet',
+      'packages/tun/src/x.ts imports @netstack/ethernet',
+    ]);
+  });
   it('has no import cycle between files or packages', () => {
     expect(cycles()).toEqual([]);
   });

@@ -10,10 +10,11 @@ export const allowed = {
   common: [],
   tun: ['common'],
   ip: ['common'],
+  ethernet: ['common'],
   icmp: ['ip', 'common'],
   udp: ['ip', 'common'],
   tcp: ['ip', 'common'],
-  netstack: ['common', 'tun', 'ip', 'icmp', 'udp', 'tcp'],
+  netstack: ['common', 'tun', 'ip', 'ethernet', 'icmp', 'udp', 'tcp'],
 };
 
 function walk(dir, out = []) {

@@ -1,0 +1,14 @@
+export * from './mac.js';
+export * from './frame.js';
+export * from './arp.js';
+export * from './ndp.js';
+export {
+  NeighbourCache, DEFAULT_NEIGHBOUR_PARAMS, type NeighbourParams, type NeighbourHost, type NeighbourStats, type NeighbourEntryInfo,
+  type NeighbourUpdate, type NudState, type NeighbourKey,
+} from './neighbour.js';
+export { AddressTable, DEFAULT_ACD_PARAMS, type AcdParams, type AcdHost, type AcdStats, type AddressConflict, type AddressState } from './acd.js';
+export {
+  EthernetInterface, hostUnreachableError, toIpv4, MAX_MULTICAST_MACS, type EthernetInterfaceOptions, type EthernetStats, type FrameLink,
+  type FrameReceiver, type Ipv4Config, type Ipv6Config, type IpLinkStats,
+} from './interface.js';
+export { LearningSwitch, SwitchPort, type SwitchOptions, type SwitchStats, type SwitchPortStats } from './switch.js';

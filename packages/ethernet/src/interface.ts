@@ -1,0 +1,896 @@
+/**
+ * IPv4 (RFC 894) and IPv6 (RFC 2464) over an Ethernet link without the IP layer knowing: `EthernetInterface`
+ * takes a link of FRAMES (a TAP device, a `LearningSwitch` port) and is itself a link of
+ * IP PACKETS, the same shape as a TUN device (`send`, `mtu`, `setReceiver`, `pollNow`,
+ * `stats`, `close`), so an `Ipv4Layer` (or a whole stack) runs over it unchanged.
+ *
+ * - Send: the IPv4 destination picks the next hop by the interface's own on-link prefix
+ *   and gateway (the same values the IP layer was given: the IP layer does not say which
+ *   hop it chose, so the link works it out as a Linux neighbour output does from the
+ *   route): the limited or directed broadcast goes to ff:ff:ff:ff:ff:ff, a multicast group
+ *   to its RFC 1112 §6.4 MAC, an on-link address to itself, anything else to the gateway.
+ *   The next hop is resolved by the neighbour cache (neighbour.ts); a packet waiting for
+ *   resolution is accepted (`send` returns true) and leaves when the reply comes, or goes
+ *   to `onUnreachable` when resolution fails (build the EHOSTUNREACH with
+ *   `hostUnreachableError` and hand it to the IP layer's `deliverError`, as Linux's
+ *   arp_error_report sends itself an ICMP host unreachable).
+ * - Receive (RFC 1122 §2.3.2 / IEEE 802.3 addressing): frames to our MAC, to the
+ *   broadcast address, and to the multicast MACs we joined are accepted, everything else
+ *   dropped and counted; IPv4 goes to the receiver (the payload as a view), ARP to the
+ *   cache and the address table (acd.ts), the rest is dropped and counted by reason.
+ * - IPv6 (with an `ipv6` configuration): the same with RFC 4861 address resolution (NS to
+ *   the solicited-node group, NA back; ndp.ts) in a second cache keyed by address; NS and
+ *   NA are consumed here, other IPv6 goes up. Router discovery, SLAAC, DAD and MLD are not
+ *   here yet. Without the configuration IPv6 is dropped and counted both ways.
+ * - Time: the interface reads its `clock` (a `Scheduler` from @netstack/common, virtual
+ *   in tests) once per received batch and per send, and keeps ONE timer armed at the
+ *   earliest of the cache's and the address table's `pollAt()`.
+ * - Frame links report `mtu` as their largest frame without FCS (1514 for an IP MTU of
+ *   1500); the interface's IP MTU is that minus 14 unless `mtu` is given.
+ * - Ownership: as the Link contract. `send` borrows the packet (copied into one reused
+ *   frame buffer, or into the neighbour queue); received payload views are valid during
+ *   the receiver's call only.
+ */
+import { realTimeScheduler, ViewCache, type LinkOutput, type PacketMeta, type Scheduler } from '@netstack/common';
+import { ARP_LEN, ARP_REPLY, ARP_REQUEST, emitArp, emptyArpRepr, parseArp, type ArpRepr } from './arp.js';
+import { AddressTable, type AcdParams, type AddressConflict } from './acd.js';
+import {
+  ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, emptyEthernetRepr, parseEthernet, type EthernetRepr,
+} from './frame.js';
+import {
+  MAC_BROADCAST, MAC_ZERO, formatMac, ipv4MulticastMac, ipv6MulticastMac, isMulticastMac, isUnicastMac, parseMac, randomMac, type MacAddress,
+} from './mac.js';
+import { NeighbourCache, type NeighbourParams, type NeighbourStats } from './neighbour.js';
+import {
+  ICMPV6_NA, ICMPV6_NS, IPV6_ALL_NODES, IPV6_UNSPECIFIED, NDP_PACKET_LEN, bytesToAddress, emitNdp, isLinkLocal6, isMulticast6, parseNdp,
+  sameprefix6, solicitedNodeAddress, type NdpRepr,
+} from './ndp.js';
+
+/** What a frame link's receiver gets (the `LinkReceiver` shape of @netstack/tun). */
+export interface FrameReceiver {
+  packet(frame: Uint8Array, meta?: PacketMeta): void;
+  batchEnd?(): void;
+}
+
+/** A link of Ethernet frames: a TAP device or a switch port (structurally tun's `Link`). */
+export interface FrameLink extends LinkOutput {
+  setReceiver(receiver: FrameReceiver): void;
+  pollNow?(): number;
+  stats?(): object;
+  close?(): void;
+}
+
+/** tun's `LinkStats` (the required part), at the IP level. */
+export interface IpLinkStats {
+  RxPackets: number;
+  RxBytes: number;
+  TxPackets: number;
+  TxBytes: number;
+  TxDropped: number;
+  RxDropped: number;
+}
+
+export interface Ipv4Config {
+  /** Our address (a number, 10.7.0.2 === 0x0a070002, or dotted quad). */
+  address: number | string;
+  /** The on-link prefix, 0..32. */
+  prefixLength: number;
+  /** The default gateway, on-link. */
+  gateway?: number | string;
+  /** Probe for the address before taking it (RFC 5227); default false: take it and announce it. */
+  probe?: boolean;
+}
+
+/**
+ * IPv6 on the link (RFC 4861 address resolution only; no DAD, router discovery or MLD
+ * yet). Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
+ */
+export interface Ipv6Config {
+  addresses: readonly (string | Uint8Array)[];
+  /** The on-link prefix of the addresses (fe80::/10 is on-link anyway, RFC 4861 §5.2). */
+  prefixLength: number;
+  /** The default router (usually its link-local address). */
+  gateway?: string | Uint8Array;
+}
+
+export interface EthernetInterfaceOptions {
+  link: FrameLink;
+  /** Our MAC (a number or `02:…` text). Default: random, locally administered. */
+  mac?: MacAddress | string;
+  ipv4?: Ipv4Config;
+  ipv6?: Ipv6Config;
+  /** IP MTU. Default: link.mtu - 14. */
+  mtu?: number;
+  clock?: Scheduler;
+  /** [0, 1): the MAC, the reachable-time and probe jitter. Default Math.random. */
+  random?: () => number;
+  neighbour?: Partial<NeighbourParams>;
+  acd?: Partial<AcdParams>;
+  /**
+   * A packet that waited for a neighbour that never answered (copy; the caller may keep
+   * it). `nextHop`: an IPv4 number, or an IPv6 address (16 latin1 characters).
+   */
+  onUnreachable?: (packet: Uint8Array, nextHop: number | string, now: number) => void;
+  /** An address conflict (RFC 5227). */
+  onConflict?: (conflict: AddressConflict, now: number) => void;
+}
+
+/** Every received frame (InFrames) ends in exactly one of InIpv4, InIpv6, InArp, NdpIn* or one InDrop* counter. */
+export interface EthernetStats {
+  InFrames: number;
+  InUnicast: number;
+  InBroadcast: number;
+  InMulticast: number;
+  InIpv4: number;
+  InArp: number;
+  InDropTruncated: number;
+  InDropBadSource: number;
+  /** IEEE 802.3 length-type frames (802.2 LLC/SNAP). */
+  InDropLengthType: number;
+  /** 802.1Q / 802.1ad tagged frames: this host has no VLAN interface. */
+  InDropVlan: number;
+  /** Unicast to another station (a bridge flooding, a TAP seeing everything). */
+  InDropOtherHost: number;
+  InDropMulticastNotJoined: number;
+  /** IPv6 (EtherType 0x86dd) without an IPv6 configuration. */
+  InDropIpv6: number;
+  /** IPv6 packets handed up (NS/NA are not: they are the interface's). */
+  InIpv6: number;
+  /** NS / NA consumed here, and NDP packets dropped (RFC 4861 §7.1 validation). */
+  NdpInSolicits: number;
+  NdpInAdverts: number;
+  NdpInInvalid: number;
+  NdpOutSolicits: number;
+  NdpOutAdverts: number;
+  /** An NA for one of our addresses from another station (DAD is a TODO: counted only). */
+  NdpConflicts: number;
+  /** NDP frames the link refused. */
+  NdpOutLinkDrops: number;
+  InDropUnknownType: number;
+  /** After the interface was closed. */
+  InDropClosed: number;
+  /** IP packets given to `send`: each ends in OutSent, OutLinkDrops, OutQueued or one OutDrop* counter. */
+  OutPackets: number;
+  /** Framed and taken by the link at once. */
+  OutSent: number;
+  /** The link refused the frame. */
+  OutLinkDrops: number;
+  /**
+   * Waiting for resolution: each later leaves (OutFlushed, or OutFlushLinkDrops), or is
+   * discarded (neighbour UnresolvedDiscards) or reported unreachable (neighbour UnreachableReports).
+   */
+  OutQueued: number;
+  OutFlushed: number;
+  OutFlushLinkDrops: number;
+  OutDropIpv6: number;
+  OutDropMalformed: number;
+  OutDropTooBig: number;
+  /** No IPv4 configuration, or off-link without a gateway. */
+  OutDropNoRoute: number;
+  /** Addressed to one of our own addresses (this link does not loop back). */
+  OutDropLocal: number;
+  /** The neighbour cache refused it (queue bound, table full). */
+  OutDropNeighbour: number;
+  OutDropClosed: number;
+  ArpInRequests: number;
+  ArpInReplies: number;
+  /** ARP packets dropped: truncated, not Ethernet/IPv4, bad operation, bad sender. */
+  ArpInTruncated: number;
+  ArpInUnsupported: number;
+  ArpInBadOp: number;
+  ArpInBadSender: number;
+  /** ARP frames that carry our own MAC as sender (our own, looped back by a bridge). */
+  ArpInFromSelf: number;
+  ArpOutRequests: number;
+  ArpOutReplies: number;
+  ArpOutProbes: number;
+  ArpOutAnnouncements: number;
+  ArpConflicts: number;
+  /** ARP frames the link refused. */
+  ArpOutLinkDrops: number;
+}
+
+function newStats(): EthernetStats {
+  return {
+    InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
+    InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
+    InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
+    InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
+    OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, ArpInRequests: 0,
+    ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
+    ArpOutRequests: 0, ArpOutReplies: 0, ArpOutProbes: 0, ArpOutAnnouncements: 0, ArpConflicts: 0, ArpOutLinkDrops: 0,
+  };
+}
+
+function codeError(ctor: RangeErrorConstructor | TypeErrorConstructor, code: string, message: string): Error {
+  const e = new ctor(message);
+  (e as Error & { code: string }).code = code;
+  return e;
+}
+
+/** Dotted quad or number → IPv4 number; throws a coded error otherwise. */
+export function toIpv4(name: string, v: unknown): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return v;
+  if (typeof v === 'string') {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+    if (m !== null) {
+      const o = m.slice(1).map(Number);
+      if (o.every((x) => x <= 255)) return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+    }
+  }
+  throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} is not an IPv4 address: ${JSON.stringify(v)}`);
+}
+
+function mask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+/** RFC 2464 §7 for an address in latin1 form. */
+function ipv6MulticastMac6(a: string): MacAddress {
+  const b = new Uint8Array(16);
+  for (let i = 12; i < 16; i++) b[i] = a.charCodeAt(i);
+  return ipv6MulticastMac(b);
+}
+
+/** Multicast groups (MACs) joined at most. */
+export const MAX_MULTICAST_MACS = 256;
+/** 224.0.0.1, all-hosts: every IPv4 multicast host is a member (RFC 1112 §4). */
+const ALL_HOSTS_MAC = ipv4MulticastMac(0xe0000001);
+
+export class EthernetInterface {
+  readonly mac: MacAddress;
+  readonly mtu: number;
+  readonly #link: FrameLink;
+  readonly #clock: Scheduler;
+  readonly #c = newStats();
+  readonly #cache: NeighbourCache;
+  readonly #cache6: NeighbourCache<string>;
+  /** Our IPv6 addresses (latin1 strings), their prefix, the router. */
+  #addresses6: string[] = [];
+  #prefix6 = 64;
+  #gateway6: string | undefined;
+  readonly #ndpBuf = new Uint8Array(ETHERNET_HEADER_LEN + NDP_PACKET_LEN);
+  readonly #acd: AddressTable;
+  #address: number | undefined;
+  #prefixLength = 0;
+  #gateway: number | undefined;
+  #directed = -1;
+  readonly #groups = new Map<MacAddress, number>();
+  #receiver: FrameReceiver | undefined;
+  #closed = false;
+  readonly #onUnreachable: EthernetInterfaceOptions['onUnreachable'];
+  readonly #onConflict: EthernetInterfaceOptions['onConflict'];
+  // Receive and send scratch (no allocation per packet).
+  readonly #rxRepr: EthernetRepr = emptyEthernetRepr();
+  readonly #arpRepr: ArpRepr = emptyArpRepr();
+  readonly #txRepr: EthernetRepr = emptyEthernetRepr();
+  readonly #txArp: ArpRepr = emptyArpRepr();
+  readonly #frameBuf: Uint8Array;
+  readonly #arpBuf = new Uint8Array(ETHERNET_HEADER_LEN + ARP_LEN);
+  readonly #views = new ViewCache();
+  #rxBytes = 0;
+  #txBytes = 0;
+  #inBatch = false;
+  #rxNow = 0;
+  #timer: unknown = undefined;
+  #timerAt = Infinity;
+
+  constructor(options: EthernetInterfaceOptions) {
+    if (typeof options !== 'object' || options === null) throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
+    const link = options.link;
+    if (typeof link !== 'object' || link === null || typeof link.send !== 'function' || typeof link.setReceiver !== 'function') {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.link must be a frame link (send, setReceiver, mtu)');
+    }
+    const random = options.random ?? Math.random;
+    let mac: MacAddress;
+    if (options.mac === undefined) mac = randomMac(random);
+    else if (typeof options.mac === 'string') {
+      const m = parseMac(options.mac);
+      if (m === undefined) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.mac is not a MAC address: ${JSON.stringify(options.mac)}`);
+      mac = m;
+    } else mac = options.mac;
+    if (typeof mac !== 'number' || !Number.isInteger(mac) || mac < 0 || mac > MAC_BROADCAST || !isUnicastMac(mac)) {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.mac must be a unicast MAC address; got ${typeof mac === 'number' ? formatMac(mac) : String(mac)}`);
+    }
+    this.mac = mac;
+    const mtu = options.mtu ?? link.mtu - ETHERNET_HEADER_LEN;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu + ETHERNET_HEADER_LEN > link.mtu) {
+      throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `the IP MTU must be an integer in 68..link.mtu - 14 (${link.mtu - ETHERNET_HEADER_LEN}); got ${mtu}`);
+    }
+    this.mtu = mtu;
+    this.#frameBuf = new Uint8Array(ETHERNET_HEADER_LEN + mtu);
+    this.#link = link;
+    this.#clock = options.clock ?? realTimeScheduler;
+    this.#onUnreachable = options.onUnreachable;
+    this.#onConflict = options.onConflict;
+    this.#cache = new NeighbourCache({
+      solicit: (target, dstMac, now) => this.#sendRequest(target, dstMac, now),
+      transmit: (packet, dstMac) => { this.#transmit(packet, dstMac, false); },
+      unreachable: (packet, target, now) => this.#onUnreachable?.(packet, target, now),
+    }, options.neighbour, random);
+    this.#cache6 = new NeighbourCache<string>({
+      solicit: (target, dstMac) => this.#sendSolicit(target, dstMac),
+      transmit: (packet, dstMac) => { this.#transmit(packet, dstMac, false, ETHERTYPE_IPV6); },
+      unreachable: (packet, target, now) => this.#onUnreachable?.(packet, target, now),
+    }, options.neighbour, random);
+    this.#acd = new AddressTable({
+      probe: (address) => this.#sendArp(ARP_REQUEST, MAC_BROADCAST, 0, MAC_ZERO, address, 'ArpOutProbes'),
+      announce: (address) => this.#sendArp(ARP_REQUEST, MAC_BROADCAST, address, MAC_ZERO, address, 'ArpOutAnnouncements'),
+      conflict: (event, now) => {
+        this.#c.ArpConflicts++;
+        if (event.phase === 'probe' && event.address === this.#address) this.#address = undefined;
+        this.#onConflict?.(event, now);
+      },
+    }, options.acd, random);
+    this.#groups.set(ALL_HOSTS_MAC, 1);
+    link.setReceiver({
+      packet: (frame, meta) => {
+        if (!this.#inBatch) { this.#inBatch = true; this.#rxNow = this.#clock.now(); }
+        this.input(frame, this.#rxNow, meta);
+      },
+      batchEnd: () => {
+        this.#inBatch = false;
+        this.#rearm();
+        this.#receiver?.batchEnd?.();
+      },
+    });
+    if (options.ipv4 !== undefined) this.configureIpv4(options.ipv4);
+    if (options.ipv6 !== undefined) this.configureIpv6(options.ipv6);
+  }
+
+  /**
+   * Sets the IPv6 addresses, their on-link prefix and the default router, and joins the
+   * all-nodes and solicited-node groups (RFC 4861 §7.2.1). No DAD yet (RFC 4862: TODO).
+   */
+  configureIpv6(config: Ipv6Config): void {
+    const addr = (name: string, v: unknown): string => {
+      if (typeof v === 'string' && v.length === 16 && !/[^\x00-\xff]/.test(v)) return v;
+      if (v instanceof Uint8Array && v.length === 16) return bytesToAddress(v);
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} must be an IPv6 address (16 bytes, or @netstack/ip's Ipv6Address)`);
+    };
+    const addresses = [...config.addresses].map((a, i) => addr(`ipv6.addresses[${i}]`, a));
+    if (addresses.length === 0 || addresses.length > 16 || addresses.some((a) => isMulticast6(a) || a === IPV6_UNSPECIFIED)) {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv6.addresses must hold 1..16 unicast addresses');
+    }
+    if (!Number.isInteger(config.prefixLength) || config.prefixLength < 1 || config.prefixLength > 128) {
+      throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `ipv6.prefixLength must be an integer in 1..128; got ${config.prefixLength}`);
+    }
+    for (const a of this.#addresses6) this.leaveMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
+    if (this.#addresses6.length > 0) this.leaveMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
+    this.#addresses6 = addresses;
+    this.#prefix6 = config.prefixLength;
+    this.#gateway6 = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
+    this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
+    for (const a of addresses) this.joinMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
+  }
+
+  // ---- configuration -------------------------------------------------------------------
+
+  /**
+   * Sets the IPv4 address, on-link prefix and gateway (replacing any earlier one), and
+   * announces it (or probes first, `probe: true`). The IP layer above must be given the
+   * same values.
+   */
+  configureIpv4(config: Ipv4Config): void {
+    const address = toIpv4('ipv4.address', config.address);
+    const prefixLength = config.prefixLength;
+    if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 32) {
+      throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `ipv4.prefixLength must be an integer in 0..32; got ${prefixLength}`);
+    }
+    const gateway = config.gateway === undefined ? undefined : toIpv4('ipv4.gateway', config.gateway);
+    if (gateway !== undefined && ((gateway ^ address) & mask(prefixLength)) !== 0) {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv4.gateway must be on-link');
+    }
+    if (this.#address !== undefined) this.#acd.remove(this.#address);
+    this.#address = address;
+    this.#prefixLength = prefixLength;
+    this.#gateway = gateway;
+    this.#directed = prefixLength >= 31 ? -1 : ((address | ~mask(prefixLength)) >>> 0);
+    this.#acd.add(address, this.#clock.now(), { probe: config.probe === true });
+    this.#poll(this.#clock.now());
+  }
+
+  /** Another address of ours on this link (answered for; announced, or probed first). */
+  addAddress(address: number | string, options: { probe?: boolean } = {}): boolean {
+    const ok = this.#acd.add(toIpv4('address', address), this.#clock.now(), options);
+    this.#poll(this.#clock.now());
+    return ok;
+  }
+
+  removeAddress(address: number | string): boolean {
+    const a = toIpv4('address', address);
+    if (a === this.#address) this.#address = undefined;
+    return this.#acd.remove(a);
+  }
+
+  /** 'probing' (tentative), 'bound', or undefined when not ours. */
+  addressState(address: number | string): 'probing' | 'bound' | undefined {
+    return this.#acd.state(toIpv4('address', address));
+  }
+
+  /** Accept frames to a multicast MAC (reference counted). False when MAX_MULTICAST_MACS are joined. */
+  joinMulticast(mac: MacAddress): boolean {
+    if (!isMulticastMac(mac)) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${formatMac(mac)} is not a multicast MAC`);
+    const n = this.#groups.get(mac);
+    if (n === undefined && this.#groups.size >= MAX_MULTICAST_MACS) return false;
+    this.#groups.set(mac, (n ?? 0) + 1);
+    return true;
+  }
+
+  leaveMulticast(mac: MacAddress): boolean {
+    const n = this.#groups.get(mac);
+    if (n === undefined) return false;
+    if (n <= 1) this.#groups.delete(mac);
+    else this.#groups.set(mac, n - 1);
+    return true;
+  }
+
+  /** Joins the MAC of an IPv4 group (RFC 1112 §6.4). */
+  joinIpv4Group(group: number | string): boolean {
+    return this.joinMulticast(ipv4MulticastMac(toIpv4('group', group)));
+  }
+
+  leaveIpv4Group(group: number | string): boolean {
+    return this.leaveMulticast(ipv4MulticastMac(toIpv4('group', group)));
+  }
+
+  /**
+   * Upper-layer reachability confirmation (Linux neigh_confirm, RFC 4861 §7.3.1), e.g. on a
+   * TCP ACK for new data: an IPv4 number or an IPv6 address (16 latin1 characters).
+   */
+  confirmNeighbour(ip: number | string, now = this.#clock.now()): void {
+    if (typeof ip === 'number') this.#cache.confirm(ip, now);
+    else this.#cache6.confirm(ip, now);
+  }
+
+  get neighbours(): NeighbourCache {
+    return this.#cache;
+  }
+
+  /** The IPv6 neighbour cache (keys: 16-character latin1 addresses). */
+  get neighbours6(): NeighbourCache<string> {
+    return this.#cache6;
+  }
+
+  get addresses(): AddressTable {
+    return this.#acd;
+  }
+
+  // ---- the Link shape, IP side ---------------------------------------------------------
+
+  setReceiver(receiver: FrameReceiver): void {
+    this.#receiver = receiver;
+  }
+
+  pollNow(): number {
+    return this.#link.pollNow?.() ?? 0;
+  }
+
+  /**
+   * The Link shape's counters, at the IP level (what a TUN device would report), so a stack
+   * that takes a `Link` can take this interface: Rx = IPv4 packets handed up, Tx = IPv4
+   * packets that left in frames, TxDropped = packets `send` refused or lost later,
+   * RxDropped = frames dropped here (ARP frames are in neither). `counters()` has the detail.
+   */
+  stats(): IpLinkStats {
+    const c = this.#c;
+    const n = this.#cache.stats();
+    const n6 = this.#cache6.stats();
+    return {
+      RxPackets: c.InIpv4 + c.InIpv6, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
+      TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports +
+        n6.UnresolvedDiscards + n6.UnreachableReports,
+      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts,
+    };
+  }
+
+  counters(): { ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']> } {
+    return { ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats() };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.cancel(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#cache.clear();
+    this.#cache6.clear();
+    this.#link.close?.();
+  }
+
+  /** One IPv4 packet from the IP layer (borrowed for the call). */
+  send(packet: Uint8Array): boolean {
+    const c = this.#c;
+    c.OutPackets++;
+    if (this.#closed) {
+      c.OutDropClosed++;
+      return false;
+    }
+    const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
+    if (version === 6) return this.#send6(packet);
+    if (version !== 4 || packet.length < 20) {
+      c.OutDropMalformed++;
+      return false;
+    }
+    if (packet.length > this.mtu) {
+      c.OutDropTooBig++;
+      return false;
+    }
+    const dst = ((packet[16]! << 24) | (packet[17]! << 16) | (packet[18]! << 8) | packet[19]!) >>> 0;
+    if (dst === 0xffffffff || dst === this.#directed) return this.#transmit(packet, MAC_BROADCAST, true);
+    if (dst >>> 28 === 0xe) return this.#transmit(packet, ipv4MulticastMac(dst), true);
+    const address = this.#address;
+    if (address === undefined) {
+      c.OutDropNoRoute++;
+      return false;
+    }
+    if (this.#acd.isOurs(dst)) {
+      c.OutDropLocal++;
+      return false;
+    }
+    const m = mask(this.#prefixLength);
+    const hop = ((dst ^ address) & m) === 0 ? dst : this.#gateway;
+    if (hop === undefined) {
+      c.OutDropNoRoute++;
+      return false;
+    }
+    const now = this.#inBatch ? this.#rxNow : this.#clock.now();
+    const r = this.#cache.output(hop, packet, now);
+    let ok: boolean;
+    if (typeof r === 'number') ok = this.#transmit(packet, r, true);
+    else if (r === 'queued') {
+      c.OutQueued++;
+      ok = true;
+    } else {
+      c.OutDropNeighbour++;
+      ok = false;
+    }
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  // ---- receive -------------------------------------------------------------------------
+
+  /** One frame from the link (borrowed for the call). Never throws for bad input. */
+  input(frame: Uint8Array, now: number, meta?: PacketMeta): void {
+    const c = this.#c;
+    c.InFrames++;
+    if (this.#closed) {
+      c.InDropClosed++;
+      return;
+    }
+    const r = parseEthernet(frame, this.#rxRepr);
+    if (typeof r === 'string') {
+      if (r === 'truncated') c.InDropTruncated++;
+      else if (r === 'bad-source') c.InDropBadSource++;
+      else if (r === 'length-type') c.InDropLengthType++;
+      else c.InDropVlan++;
+      return;
+    }
+    const dst = r.dst;
+    let unicast = false;
+    if (dst === this.mac) {
+      c.InUnicast++;
+      unicast = true;
+    } else if (dst === MAC_BROADCAST) {
+      c.InBroadcast++;
+    } else if (isMulticastMac(dst)) {
+      if (!this.#groups.has(dst)) {
+        c.InDropMulticastNotJoined++;
+        return;
+      }
+      c.InMulticast++;
+    } else {
+      c.InDropOtherHost++;
+      return;
+    }
+    switch (r.ethertype) {
+      case ETHERTYPE_IPV4: {
+        c.InIpv4++;
+        this.#rxBytes += frame.length - ETHERNET_HEADER_LEN;
+        const receiver = this.#receiver;
+        if (receiver === undefined) return;
+        const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
+        if (meta === undefined) receiver.packet(payload);
+        else receiver.packet(payload, meta);
+        return;
+      }
+      case ETHERTYPE_ARP:
+        c.InArp++;
+        this.#arpInput(this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length), now, unicast);
+        if (!this.#inBatch) this.#rearm();
+        return;
+      case ETHERTYPE_IPV6: {
+        if (this.#addresses6.length === 0) {
+          c.InDropIpv6++;
+          return;
+        }
+        const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
+        const nd = parseNdp(payload);
+        if (nd === 'not-ndp') {
+          c.InIpv6++;
+          this.#rxBytes += payload.length;
+          const receiver = this.#receiver;
+          if (receiver === undefined) return;
+          if (meta === undefined) receiver.packet(payload);
+          else receiver.packet(payload, meta);
+          return;
+        }
+        if (typeof nd === 'string') {
+          c.NdpInInvalid++;
+          return;
+        }
+        this.#ndpInput(nd, r.src, now);
+        if (!this.#inBatch) this.#rearm();
+        return;
+      }
+      default:
+        c.InDropUnknownType++;
+    }
+  }
+
+  /** RFC 826 "Packet Reception", with RFC 5227's checks first. */
+  #arpInput(bytes: Uint8Array, now: number, unicastToUs: boolean): void {
+    const c = this.#c;
+    const r = parseArp(bytes, this.#arpRepr);
+    if (typeof r === 'string') {
+      if (r === 'truncated') c.ArpInTruncated++;
+      else if (r === 'unsupported') c.ArpInUnsupported++;
+      else c.ArpInBadOp++;
+      return;
+    }
+    const sha = r.senderMac;
+    const sip = r.senderIp;
+    const tip = r.targetIp;
+    if (sha === this.mac) {
+      c.ArpInFromSelf++;
+      return;
+    }
+    // A station address is unicast; a sender IP is 0 (a probe) or a unicast host address
+    // (not multicast/class E, not 127/8, not the limited broadcast: Linux's arp_process).
+    if (!isUnicastMac(sha) || sip >>> 28 >= 0xe || sip >>> 24 === 127 || (sip === 0 && r.operation !== ARP_REQUEST)) {
+      c.ArpInBadSender++;
+      return;
+    }
+    if (r.operation === ARP_REQUEST) c.ArpInRequests++;
+    else c.ArpInReplies++;
+    // RFC 5227 §2.1.1 / §2.4: someone else claims (or probes for) an address of ours.
+    if (this.#acd.seen(sha, sip, tip, now)) return;
+    const forUs = this.#acd.isBound(tip);
+    if (sip === 0) {
+      // A probe for an address we hold: answer it (so the prober sees the conflict).
+      if (forUs) this.#sendArp(ARP_REPLY, sha, tip, sha, 0, 'ArpOutReplies');
+      return;
+    }
+    // Merge: a reply to us confirms; anything else makes a new address STALE. A gratuitous
+    // ARP (sender = target) overrides within locktime.
+    const kind = r.operation === ARP_REPLY && unicastToUs ? 'reply' : 'stale';
+    const merged = this.#cache.update(sip, sha, kind, now, sip === tip);
+    if (forUs) {
+      if (!merged) this.#cache.create(sip, sha, now);
+      if (r.operation === ARP_REQUEST) this.#sendArp(ARP_REPLY, sha, tip, sha, sip, 'ArpOutReplies');
+    }
+  }
+
+  /** RFC 4861 §7.2.3 (NS received) and §7.2.5 (NA received). */
+  #ndpInput(r: NdpRepr, frameSrc: MacAddress, now: number): void {
+    const c = this.#c;
+    const ours = this.#addresses6.includes(r.target);
+    if (r.type === ICMPV6_NS) {
+      c.NdpInSolicits++;
+      if (!ours) return;
+      if (r.src === IPV6_UNSPECIFIED) {
+        // Someone's DAD for our address (RFC 4862 §5.4.3): answer to all-nodes, unsolicited.
+        this.#sendAdvert(r.target, IPV6_ALL_NODES, ipv6MulticastMac6(IPV6_ALL_NODES), false);
+        return;
+      }
+      // §7.2.3: the sender's address goes into the cache (STALE), created if need be.
+      if (r.linkAddress !== undefined && isUnicastMac(r.linkAddress)) {
+        if (!this.#cache6.update(r.src, r.linkAddress, 'stale', now, true)) this.#cache6.create(r.src, r.linkAddress, now);
+      }
+      this.#sendAdvert(r.target, r.src, r.linkAddress ?? frameSrc, true);
+      return;
+    }
+    c.NdpInAdverts++;
+    if (ours) {
+      c.NdpConflicts++;
+      return;
+    }
+    const mac = r.linkAddress ?? this.#cache6.get(r.target)?.mac;
+    if (mac === undefined || !isUnicastMac(mac)) return;
+    this.#cache6.update(r.target, mac, r.solicited ? 'reply' : 'stale', now, r.override);
+  }
+
+  #send6(packet: Uint8Array): boolean {
+    const c = this.#c;
+    if (this.#addresses6.length === 0) {
+      c.OutDropIpv6++;
+      return false;
+    }
+    if (packet.length < 40) {
+      c.OutDropMalformed++;
+      return false;
+    }
+    if (packet.length > this.mtu) {
+      c.OutDropTooBig++;
+      return false;
+    }
+    const dst = bytesToAddress(packet, 24);
+    if (isMulticast6(dst)) return this.#transmit(packet, ipv6MulticastMac6(dst), true, ETHERTYPE_IPV6);
+    if (this.#addresses6.includes(dst)) {
+      c.OutDropLocal++;
+      return false;
+    }
+    const onLink = isLinkLocal6(dst) || this.#addresses6.some((a) => sameprefix6(a, dst, this.#prefix6));
+    const hop = onLink ? dst : this.#gateway6;
+    if (hop === undefined) {
+      c.OutDropNoRoute++;
+      return false;
+    }
+    const now = this.#inBatch ? this.#rxNow : this.#clock.now();
+    const r = this.#cache6.output(hop, packet, now);
+    let ok: boolean;
+    if (typeof r === 'number') ok = this.#transmit(packet, r, true, ETHERTYPE_IPV6);
+    else if (r === 'queued') {
+      c.OutQueued++;
+      ok = true;
+    } else {
+      c.OutDropNeighbour++;
+      ok = false;
+    }
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** An address of ours to speak from: link-local for a link-local peer, else one in its prefix, else the first. */
+  #source6(peer: string): string {
+    const a = this.#addresses6;
+    if (isLinkLocal6(peer)) return a.find(isLinkLocal6) ?? a[0]!;
+    return a.find((x) => !isLinkLocal6(x) && sameprefix6(x, peer, this.#prefix6)) ?? a[0]!;
+  }
+
+  #sendSolicit(target: string, dstMac: MacAddress | undefined): void {
+    // §7.2.2: multicast to the solicited-node address, or unicast to the known address (PROBE).
+    const dst = dstMac === undefined ? solicitedNodeAddress(target) : target;
+    this.#sendNdp({
+      type: ICMPV6_NS, src: this.#source6(target), dst, target, router: false, solicited: false, override: false, linkAddress: this.mac,
+    }, dstMac ?? ipv6MulticastMac6(dst), 'NdpOutSolicits');
+  }
+
+  #sendAdvert(target: string, dst: string, dstMac: MacAddress, solicited: boolean): void {
+    this.#sendNdp({ type: ICMPV6_NA, src: target, dst, target, router: false, solicited, override: true, linkAddress: this.mac }, dstMac, 'NdpOutAdverts');
+  }
+
+  #sendNdp(r: NdpRepr, dstMac: MacAddress, counter: keyof EthernetStats): void {
+    if (this.#closed || this.#addresses6.length === 0) return;
+    const buf = this.#ndpBuf;
+    const t = this.#txRepr;
+    t.dst = dstMac;
+    t.src = this.mac;
+    t.ethertype = ETHERTYPE_IPV6;
+    emitEthernet(t, buf, 0);
+    emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
+    this.#c[counter]++;
+    if (!this.#link.send(buf)) this.#c.NdpOutLinkDrops++;
+  }
+
+  // ---- transmit ------------------------------------------------------------------------
+
+  /** `direct`: from `send` (else a packet that waited for resolution). */
+  #transmit(packet: Uint8Array, dst: MacAddress, direct: boolean, ethertype = ETHERTYPE_IPV4): boolean {
+    const c = this.#c;
+    const buf = this.#frameBuf;
+    const t = this.#txRepr;
+    t.dst = dst;
+    t.src = this.mac;
+    t.ethertype = ethertype;
+    emitEthernet(t, buf, 0);
+    buf.set(packet, ETHERNET_HEADER_LEN);
+    const ok = this.#link.send(this.#views.view(buf, 0, ETHERNET_HEADER_LEN + packet.length));
+    if (ok) this.#txBytes += packet.length;
+    if (direct) {
+      if (ok) c.OutSent++;
+      else c.OutLinkDrops++;
+    } else if (ok) c.OutFlushed++;
+    else c.OutFlushLinkDrops++;
+    return ok;
+  }
+
+  #sendRequest(target: number, dstMac: MacAddress | undefined, _now: number): void {
+    // The source: our address (Linux arp_solicit picks the queued packet's source when it
+    // is ours; we have one address per interface).
+    const src = this.#address !== undefined && this.#acd.isBound(this.#address) ? this.#address : (this.#acd.primary() ?? 0);
+    this.#sendArp(ARP_REQUEST, dstMac ?? MAC_BROADCAST, src, dstMac ?? MAC_ZERO, target, 'ArpOutRequests');
+  }
+
+  #sendArp(operation: number, dst: MacAddress, senderIp: number, targetMac: MacAddress, targetIp: number, counter: keyof EthernetStats): void {
+    if (this.#closed) return;
+    const c = this.#c;
+    const buf = this.#arpBuf;
+    const t = this.#txRepr;
+    t.dst = dst;
+    t.src = this.mac;
+    t.ethertype = ETHERTYPE_ARP;
+    emitEthernet(t, buf, 0);
+    const a = this.#txArp;
+    a.operation = operation;
+    a.senderMac = this.mac;
+    a.senderIp = senderIp;
+    a.targetMac = targetMac;
+    a.targetIp = targetIp;
+    emitArp(a, buf, ETHERNET_HEADER_LEN);
+    c[counter]++;
+    if (!this.#link.send(buf)) c.ArpOutLinkDrops++;
+  }
+
+  // ---- time ----------------------------------------------------------------------------
+
+  /** The earliest deadline of the cache and the address table. */
+  pollAt(): number {
+    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt());
+  }
+
+  /** Runs what is due at `now` (the timer does this; tests on virtual time may too). */
+  poll(now: number): void {
+    this.#poll(now);
+  }
+
+  #poll(now: number): void {
+    if (this.#closed) return;
+    this.#acd.poll(now);
+    this.#cache.poll(now);
+    this.#cache6.poll(now);
+    this.#rearm();
+  }
+
+  #rearm(): void {
+    if (this.#closed) return;
+    const at = this.pollAt();
+    if (at === this.#timerAt) return;
+    if (this.#timer !== undefined) this.#clock.cancel(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at === Infinity) return;
+    this.#timer = this.#clock.setTimer(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#poll(this.#clock.now());
+    }, Math.max(0, at - this.#clock.now()));
+  }
+}
+
+/**
+ * What Linux's arp_error_report (and ndisc's error_report) makes of a packet that waited
+ * for a neighbour that never answered: an ICMP host unreachable about it (type 3 code 1;
+ * for IPv6 that is ICMPv6 address unreachable, which @netstack/ip's IPv6 layer takes in
+ * ICMPv4's terms), as the record `Ipv4Layer.deliverError` / `Ipv6Layer.deliverError` take
+ * (`TransportError`, built here structurally: this package does not import ip), so the
+ * transport that sent it sees EHOSTUNREACH. IPv6 addresses come as 16 latin1 characters
+ * (ip's `Ipv6Address`), the protocol is the fixed header's Next Header. Undefined for a
+ * packet too short to quote.
+ */
+export function hostUnreachableError<A extends number | string = number | string>(packet: Uint8Array, reporter: A): {
+  icmpType: number; icmpCode: number; reporter: A; src: A; dst: A; protocol: number;
+  quoted: Uint8Array; nextHopMtu: number; originalLength: number;
+} | undefined {
+  const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
+  if (version === 6) {
+    if (packet.length < 48) return undefined;
+    return {
+      icmpType: 3, icmpCode: 1, reporter, src: bytesToAddress(packet, 8) as A, dst: bytesToAddress(packet, 24) as A, protocol: packet[6]!,
+      // RFC 4443 §3.1: as much as fits in the minimum MTU (1280 - 40 - 8).
+      quoted: packet.slice(40, Math.min(packet.length, 1232)), nextHopMtu: 0, originalLength: 40 + ((packet[4]! << 8) | packet[5]!),
+    };
+  }
+  if (packet.length < 20 || version !== 4) return undefined;
+  const ihl = (packet[0]! & 0x0f) * 4;
+  if (ihl < 20 || packet.length < ihl + 8) return undefined;
+  const u32 = (o: number): number => ((packet[o]! << 24) | (packet[o + 1]! << 16) | (packet[o + 2]! << 8) | packet[o + 3]!) >>> 0;
+  return {
+    icmpType: 3, icmpCode: 1, reporter, src: u32(12) as A, dst: u32(16) as A, protocol: packet[9]!,
+    // RFC 1812 §4.3.2.3: as much of the datagram as fits in 576 bytes.
+    quoted: packet.slice(ihl, Math.min(packet.length, 576 - 28)), nextHopMtu: 0,
+    originalLength: (packet[2]! << 8) | packet[3]!,
+  };
+}
