@@ -22,7 +22,9 @@ import { untilSignal } from './signals.js';
 /** The device and stack flags of serve, ping and fetch (deviceOptions below). */
 const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
-  --addr ADDR          the stack's address, inside --kernel-addr's subnet (default 10.7.0.2)
+  --addr ADDR          the stack's IPv4 address, inside --kernel-addr's subnet; serve
+                       takes it repeated, for several (the first is the primary)
+                       (default 10.7.0.2)
   --mtu N              device MTU, 68..65535 (default 1500)
   --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW) as the
                        wire carries them: checksums complete, TCP super-segments
@@ -75,6 +77,9 @@ ${DEVICE_HELP}
                        Where the namespace has IPv6 off, the stack serves IPv4 only and
                        says so in one line on stderr
   --no-ipv6            serve IPv4 only (default off: both families)
+  --no-ipv4            serve IPv6 only: the stack and the kernel side have IPv6
+                       addresses only, IPv4 from the stack is ENETUNREACH (default
+                       off: both families)
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -176,7 +181,9 @@ const deviceOptions = {
 
 const serveOptions = {
   ...deviceOptions, stats: { type: 'boolean' }, addr6: { type: 'string' }, 'kernel-addr6': { type: 'string' },
-  'no-ipv6': { type: 'boolean' },
+  'no-ipv6': { type: 'boolean' }, 'no-ipv4': { type: 'boolean' },
+  // Repeatable, and their defaults applied by serveFamilies (so --no-ipv4 can tell what was typed).
+  addr: { type: 'string', multiple: true }, 'kernel-addr': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
@@ -309,6 +316,10 @@ type DeviceValues = {
   impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
   dns?: string[] | undefined;
+  /** serve only: the stack's IPv4 addresses after `addr` (--addr repeated). */
+  moreAddr?: string[] | undefined;
+  /** serve only: no IPv4 at all (--no-ipv4; `addr` and `kernel-addr` are then unused). */
+  noIpv4?: boolean | undefined;
   /** serve only: the stack's IPv6 address and the kernel side's IPv6 prefix. */
   addr6?: string | undefined;
   'kernel-addr6'?: string | undefined;
@@ -333,7 +344,8 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
   const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
-  if (!isIPv4(v.addr)) throw new UsageError(`--addr must be an IPv4 address, got '${v.addr}'`);
+  const addrs4 = v.noIpv4 === true ? [] : [v.addr, ...(v.moreAddr ?? [])];
+  for (const a of addrs4) if (!isIPv4(a)) throw new UsageError(`--addr must be an IPv4 address, got '${a}'`);
   if (v['kernel-addr6'] !== undefined && v.addr6 === undefined) throw new UsageError('--kernel-addr6 needs --addr6 ADDR');
   if (v.addr6 !== undefined && isIP(v.addr6) !== 6) throw new UsageError(`--addr6 must be an IPv6 address, got '${v.addr6}'`);
   const kernel6 = v.addr6 === undefined ? undefined : v['kernel-addr6'] ?? 'fd07::1/64';
@@ -342,10 +354,10 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   try {
     stack = await createStack({
       tun: {
-        name: v.tun, kernelAddress: kernel6 === undefined ? v['kernel-addr'] : [v['kernel-addr'], kernel6], mtu,
+        name: v.tun, kernelAddress: kernel6 === undefined ? v['kernel-addr'] : v.noIpv4 === true ? [kernel6] : [v['kernel-addr'], kernel6], mtu,
         ...(v['no-offload'] === true ? { offload: false } : {}),
       },
-      address: v.addr6 === undefined ? v.addr : [v.addr, v.addr6],
+      address: v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
       ...(dns !== undefined ? { dns } : {}),
@@ -406,8 +418,18 @@ function ccOption(text: string): 'cubic' | 'newreno' {
  * IPv4), IPv4 only with --no-ipv6. The IPv6 defaults are applied here, not by parseArgs,
  * so that --no-ipv6 beside an IPv6 flag the user typed is a usage error.
  */
-function serveFamilies(v: DeviceValues & { 'no-ipv6'?: boolean | undefined }): DeviceValues {
-  if (v['no-ipv6'] === true) {
+function serveFamilies(
+  values: Omit<DeviceValues, 'addr' | 'kernel-addr'> & { addr?: string[] | undefined; 'kernel-addr'?: string | undefined; 'no-ipv6'?: boolean | undefined; 'no-ipv4'?: boolean | undefined },
+): DeviceValues {
+  const { addr, 'kernel-addr': kernelAddr, ...rest } = values;
+  if (values['no-ipv4'] === true) {
+    // IPv6 only: the kernel side too (its IPv4 address would be of no use to the stack).
+    const typed = values['no-ipv6'] === true ? '--no-ipv6' : addr !== undefined ? '--addr' : kernelAddr !== undefined ? '--kernel-addr' : undefined;
+    if (typed !== undefined) throw new UsageError(`--no-ipv4 contradicts ${typed}`);
+    return { ...rest, addr: '', 'kernel-addr': '', noIpv4: true, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': values['kernel-addr6'] ?? 'fd07::1/64' };
+  }
+  const v: DeviceValues = { ...rest, addr: addr?.[0] ?? '10.7.0.2', moreAddr: addr?.slice(1) ?? [], 'kernel-addr': kernelAddr ?? '10.7.0.1/24' };
+  if (values['no-ipv6'] === true) {
     const typed = v.addr6 !== undefined ? '--addr6' : v['kernel-addr6'] !== undefined ? '--kernel-addr6' : undefined;
     if (typed !== undefined) throw new UsageError(`--no-ipv6 contradicts ${typed}`);
     return v;
@@ -447,9 +469,9 @@ async function serve(args: string[]): Promise<number> {
   process.on('SIGUSR2', printStats);
   // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
-  const kernel6 = link.kernelAddress6.length > 0 ? ` ${link.kernelAddress6.join(' ')}` : '';
-  const stack6 = stack.addresses6.length > 0 ? ` ${stack.addresses6.join(' ')}` : '';
-  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}${kernel6}, stack ${stack.address}${stack6}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
+  const kernel = [link.kernelAddress, ...link.kernelAddress6].filter((a) => a !== '').join(' ');
+  const own = [...stack.addresses4, ...stack.addresses6].join(' ');
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${kernel}, stack ${own}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
   process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.
