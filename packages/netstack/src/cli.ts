@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { createStack, type Stack } from './stack.js';
+import { checkDnsOption } from './dns/index.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 import { untilSignal } from './signals.js';
@@ -105,8 +106,8 @@ Options:
   -i, --interval SECONDS  interval (default 1)
   -W, --wait SECONDS   time to wait for each reply (default 1)
   --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
-                       (an IPv4 address[:port]; repeat for more; A records, AAAA
-                       with -6), or 'host' for the host's resolver (default: none,
+                       (an IPv4 address[:port] or IPv6 [address]:port; repeat for
+                       more; A records, AAAA with -6), or 'host' for the host's resolver (default: none,
                        addresses and localhost only)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stdout (default off)
@@ -130,8 +131,8 @@ Options:
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
   --dns SERVER         resolve the URL's name with the stack's own resolver asking
-                       SERVER over the stack (an IPv4 address[:port]; repeat for more;
-                       A records, AAAA with -6), or 'host' for the host's resolver
+                       SERVER over the stack (an IPv4 address[:port] or IPv6
+                       [address]:port; repeat for more; A records, AAAA with -6), or 'host' for the host's resolver
                        (default: none)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stderr (default off): tcp.ActiveOpens shows the request
@@ -327,12 +328,13 @@ type DeviceValues = {
 
 function dnsServers(values: string[]): string[] | 'host' {
   if (values.length === 1 && values[0] === 'host') return 'host';
-  for (const v of values) {
-    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/.exec(v);
-    if (m === null || m.slice(1, 5).some((x) => Number(x) > 255) || (m[5] !== undefined && (Number(m[5]) < 1 || Number(m[5]) > 65535))) {
-      throw new UsageError(`--dns must be an IPv4 address[:port] or 'host', got '${v}'`);
+  values.forEach((v, i) => {
+    try {
+      checkDnsOption([v]);
+    } catch {
+      throw new UsageError(`--dns must be an IPv4 address[:port], an IPv6 address ([addr]:port) or 'host', got '${values[i]}'`);
     }
-  }
+  });
   return values;
 }
 
