@@ -66,6 +66,9 @@ export {
 } from './memory-link.js';
 export {
   impair,
+  createShaper,
+  newImpairStats,
+  defaultQueueBytes,
   realTimeScheduler,
   parseImpairSpec,
   formatImpairSpec,
@@ -75,5 +78,7 @@ export {
   type ImpairScheduler,
   type ImpairStats,
   type ImpairedLink,
+  type DirectionalShaper,
+  type GilbertElliott,
 } from './impair.js';
 export { createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from './probe-link.js';
