@@ -81,4 +81,15 @@ export {
   type DirectionalShaper,
   type GilbertElliott,
 } from './impair.js';
+export {
+  relayLinks,
+  openRelay,
+  relaySpecs,
+  type Relay,
+  type RelayDirectionStats,
+  type RelayOptions,
+  type RelaySideOptions,
+  type RelayStats,
+  type TunRelay,
+} from './relay.js';
 export { createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from './probe-link.js';
