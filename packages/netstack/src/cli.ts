@@ -166,6 +166,10 @@ Options:
   --a-name NAME        A's device name (default relay0)
   --b-name NAME        B's device name (default relay0)
   --mtu N              both devices' MTU, 68..65535 (default 1500)
+  --txqueuelen N       raise both devices' txqueuelen to N packets, 1..65536: what the
+                       kernel queues for the relay to read before it drops (such drops
+                       are not the shaper's; 'ip -s link' shows them as TX dropped)
+                       (default the kernel's, 500)
   --impair SPEC        impair both directions alike, each with its own shaper
                        (B->A seeded seed+1), or up:SPEC;down:SPEC (up: A->B,
                        down: B->A); SPEC as
@@ -262,6 +266,7 @@ const relayOptions = {
   'a-name': { type: 'string', default: 'relay0' },
   'b-name': { type: 'string', default: 'relay0' },
   mtu: { type: 'string', default: '1500' },
+  txqueuelen: { type: 'string' },
   impair: { type: 'string' },
   'impair-ab': { type: 'string' },
   'impair-ba': { type: 'string' },
@@ -992,6 +997,7 @@ async function relay(args: string[]): Promise<number> {
   if (v.help) return help('relay');
   if (v.a === undefined || v.b === undefined) throw new UsageError(`${v.a === undefined ? '--a' : '--b'} NETNS is required`);
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
+  const txq = v.txqueuelen === undefined ? {} : { txQueueLen: intOption('--txqueuelen', v.txqueuelen, 1, 65536) };
   if (v.impair !== undefined && (v['impair-ab'] !== undefined || v['impair-ba'] !== undefined)) {
     throw new UsageError(`--impair contradicts ${v['impair-ab'] !== undefined ? '--impair-ab' : '--impair-ba'} (give both directions with --impair-ab and --impair-ba)`);
   }
@@ -1017,8 +1023,8 @@ async function relay(args: string[]): Promise<number> {
   let r: TunRelay;
   try {
     r = openRelay(
-      { name: v['a-name'], netns: netnsOption(v.a), kernelAddress: aAddr, mtu },
-      { name: v['b-name'], netns: netnsOption(v.b), kernelAddress: bAddr, mtu },
+      { name: v['a-name'], netns: netnsOption(v.a), kernelAddress: aAddr, mtu, ...txq },
+      { name: v['b-name'], netns: netnsOption(v.b), kernelAddress: bAddr, mtu, ...txq },
       specs,
     );
   } catch (err) {
