@@ -16,6 +16,9 @@
  *   issue's scenario (a)) is exact (byte count and sha256), the relay's counters show
  *   what it applied in each direction, and A's kernel counted retransmissions;
  * - with A → B lost entirely, ping fails (the relay is the only path);
+ * - Linux ↔ relay ↔ netstack: `netstack serve` in B on its own TUN (B's kernel forwards
+ *   between it and the relay's device), a 20 MiB download and upload from A, exact,
+ *   through loss and reordering in both directions;
  * - a 10 Mbit/s bottleneck A → B bounds the throughput: the transfer takes at least
  *   size x 8 / 10^7 seconds (payload alone; headers only add), the queue was used.
  */
@@ -171,4 +174,66 @@ describe('netstack relay: Linux ↔ relay ↔ Linux', () => {
     expect(s.ba.QueueHighWater).toBe(0);
     process.stdout.write(`relay: 2 MiB through rate=10mbit,queue=100 in ${(r.ms! / 1000).toFixed(2)} s (floor ${(floorMs / 1000).toFixed(2)} s); queue high water ${s.ab.QueueHighWater}, dropped ${s.ab.QueueDropped}\n`);
   }, 90_000);
+
+  it('Linux ↔ relay ↔ netstack: 20 MiB each way with netstack serve behind the relay (B forwards to its TUN), exact through loss and reordering', async () => {
+    const { a, b, relay } = await setUp(['--impair', 'loss=1%,reorder=10%,delay=2ms,seed=3']);
+    // B forwards between the relay's device and netstack's own TUN (10.7.0.1/24, the stack 10.7.0.2);
+    // A reaches 10.7.0.0/24 through the relay. The stack's gateway is B's kernel (10.7.0.1).
+    b.runSync('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    a.runSync('ip', ['route', 'add', '10.7.0.0/24', 'dev', 'relay0']);
+    const serve = await b.serve(['--no-ipv6', '--stats']);
+    const size = 20 * 1024 * 1024;
+    const before = await stats(relay);
+    const r = await a.run(process.execPath, ['--input-type=module', '-e', HTTP_CLIENT, String(size)], { timeoutMs: 120_000 });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    expect(line, r.stderr).toMatch(/^\{/);
+    const got = JSON.parse(line) as { down: { bytes: number; sha256: string }; up: { bytes: number; sha256: string; answer: string }; downMs: number; upMs: number };
+    // Download: netstack sends byte i = i % 256; upload: the client's pattern, netstack's sink answers its sha256.
+    const down = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) down[i] = i % 256;
+    expect(got.down).toEqual({ bytes: size, sha256: createHash('sha256').update(down).digest('hex') });
+    expect(got.up.answer).toContain(`"bytes":${size}`);
+    expect(got.up.answer).toContain(pattern(size));
+    const after = await stats(relay);
+    for (const d of ['ab', 'ba'] as const) {
+      expect(after[d].Packets - before[d].Packets).toBeGreaterThan(size / 1500);
+      expect(after[d].Lost - before[d].Lost).toBeGreaterThan(0);
+    }
+    const end = await serve.stop();
+    expect(end.code).toBe(0);
+    process.stdout.write(`relay: Linux <-> netstack through loss=1%,reorder=10%,delay=2ms: 20 MiB down (netstack sending) in ${(got.downMs / 1000).toFixed(2)} s, ` +
+      `up (netstack receiving) in ${(got.upMs / 1000).toFixed(2)} s\n`);
+  }, 240_000);
 });
+
+/** A: GET http://10.7.0.2/bytes/SIZE (hashed), then POST SIZE pattern bytes to /sink; prints sizes, hashes and times. */
+const HTTP_CLIENT = String.raw`
+const http = await import('node:http');
+const { createHash } = await import('node:crypto');
+const size = Number(process.argv[1]);
+const t0 = performance.now();
+const down = await new Promise((res, rej) => {
+  http.get('http://10.7.0.2/bytes/' + size, (rsp) => {
+    const h = createHash('sha256');
+    let bytes = 0;
+    rsp.on('data', (d) => { bytes += d.length; h.update(d); });
+    rsp.on('end', () => res({ bytes, sha256: h.digest('hex') }));
+  }).on('error', rej);
+});
+const downMs = performance.now() - t0;
+const body = Buffer.alloc(size);
+for (let i = 0; i < size; i++) body[i] = (i * 7 + 3) & 255;
+const t1 = performance.now();
+const up = await new Promise((res, rej) => {
+  const req = http.request('http://10.7.0.2/sink', { method: 'POST', headers: { 'content-length': size } }, (rsp) => {
+    let answer = '';
+    rsp.on('data', (d) => { answer += d; });
+    rsp.on('end', () => res({ bytes: size, answer }));
+  });
+  req.on('error', rej);
+  req.end(body);
+});
+console.log(JSON.stringify({ down, up, downMs, upMs: performance.now() - t1 }));
+process.exit(0);
+`;
+
