@@ -129,6 +129,33 @@ describe('netstack relay: Linux ↔ relay ↔ Linux', () => {
     expect(b.links()).not.toContain('relay0');
   }, 60_000);
 
+  it('usage errors exit 2 naming the flag; a missing namespace B exits 1 and leaves no device in A', async () => {
+    const [h, a] = [Netns.create('rlh'), Netns.create('rla')];
+    spaces.push(h, a);
+    const run = (args: string[]) => h.run(process.execPath, [cli, 'relay', ...args], { timeoutMs: 20_000 });
+    const cases: Array<[string[], RegExp]> = [
+      [['--a', a.name], /--b NETNS is required/],
+      [['--a', a.name, '--b', 'x', '--impair', 'loss=1%', '--impair-ba', 'loss=1%'], /--impair contradicts --impair-ba/],
+      [['--a', a.name, '--b', 'x', '--impair-ab', 'up:loss=1%'], /--impair-ab is one direction/],
+      [['--a', a.name, '--b', 'x', '--impair', 'rate=10mbit,queue=0'], /--impair 'rate=10mbit,queue=0': bad impairment queue/],
+      [['--a', a.name, '--b', 'x', '--a-addr', '10.9.0.1'], /--a-addr must be an IPv4 or IPv6 CIDR/],
+      [['--a', a.name, '--b', 'x', '--mtu', '70000'], /--mtu must be an integer in 68\.\.65535/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(re);
+    }
+    // (The process exits here, which alone would remove A's device: this checks what a
+    // user sees, not openRelay's own close of A, which a long-lived caller relies on.)
+    const missing = `netstack-rl-missing-${process.pid}`;
+    const r = await run(['--a', a.name, '--b', missing]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ENOENT/);
+    expect(a.links()).not.toContain('relay0');
+    expect(h.links()).not.toContain('relay0');
+  }, 60_000);
+
   it('with A → B lost entirely, ping fails: the relay is the only path', async () => {
     const { a, relay } = await setUp(['--impair-ab', 'loss=100%']);
     const p = await a.run('ping', ['-c', '3', '-i', '0.2', '-W', '1', '10.9.0.2'], { timeoutMs: 15_000 });
