@@ -72,7 +72,10 @@ const pattern = (size: number): string => {
   return createHash('sha256').update(b).digest('hex');
 };
 
-interface Direction { Packets: number; Forwarded: number; Lost: number; BurstLost: number; Reordered: number; Delayed: number; QueueDropped: number; QueueHighWater: number }
+interface Direction {
+  Packets: number; Forwarded: number; Lost: number; BurstLost: number; Reordered: number; Delayed: number; Duplicated: number;
+  QueueDropped: number; QueueHighWater: number; QueuedPackets: number; QueueDelaySumMs: number; QueueDelayMaxMs: number;
+}
 interface RelayStats { ab: Direction; ba: Direction }
 
 const spaces: Netns[] = [];
@@ -199,7 +202,11 @@ describe('netstack relay: Linux ↔ relay ↔ Linux', () => {
     expect(s.ab.QueueHighWater).toBeGreaterThan(1);
     expect(s.ab.QueueHighWater).toBeLessThanOrEqual(100);
     expect(s.ba.QueueHighWater).toBe(0);
-    process.stdout.write(`relay: 2 MiB through rate=10mbit,queue=100 in ${(r.ms! / 1000).toFixed(2)} s (floor ${(floorMs / 1000).toFixed(2)} s); queue high water ${s.ab.QueueHighWater}, dropped ${s.ab.QueueDropped}\n`);
+    // Every data packet waited its serialisation at least (a full one: 1500 x 8 / 10^7 s = 1.2 ms).
+    expect(s.ab.QueuedPackets).toBeGreaterThan(size / 1500);
+    expect(s.ab.QueueDelayMaxMs).toBeGreaterThan(1.2);
+    process.stdout.write(`relay: 2 MiB through rate=10mbit,queue=100 in ${(r.ms! / 1000).toFixed(2)} s (floor ${(floorMs / 1000).toFixed(2)} s); queue high water ${s.ab.QueueHighWater}, ` +
+      `dropped ${s.ab.QueueDropped}, mean sojourn ${(s.ab.QueueDelaySumMs / s.ab.QueuedPackets).toFixed(1)} ms, max ${s.ab.QueueDelayMaxMs.toFixed(1)} ms\n`);
   }, 90_000);
 
   it('Linux ↔ relay ↔ netstack: 20 MiB each way with netstack serve behind the relay (B forwards to its TUN), exact through loss and reordering', async () => {

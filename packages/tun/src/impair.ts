@@ -25,7 +25,9 @@
  *            packet bytes, no link-layer overhead), waiting in a FIFO drop-tail queue
  *   queue    the bottleneck queue's bound in packets, the one being serialised included
  *            (default 1000, Linux's txqueuelen); a packet that finds it full is dropped
- *            and counted (`QueueDropped`). Needs `rate`.
+ *            and counted (`QueueDropped`). Needs `rate`. `QueueDelaySumMs` /
+ *            `QueuedPackets` is the mean time in the queue (`QueueDelayMaxMs` the longest):
+ *            the queueing delay a sender causes (bufferbloat).
  *   queuebytes  the same queue's bound in bytes (`150000`, `64k`, `1m`: k/m are 1024s;
  *            default min(queue x 64 KiB, 64 MiB), so memory is bounded for any packet size)
  *   gel      bursty loss, a Gilbert–Elliott chain: `gel=P/R[/LB[/LG]]`. Per packet the
@@ -119,17 +121,26 @@ export interface ImpairStats {
   BurstLost: number;
   /** The most packets the bottleneck queue held at once. */
   QueueHighWater: number;
+  /** Packets that passed the bottleneck queue. */
+  QueuedPackets: number;
+  /** Their total time in it, arrival to the end of their own serialisation (ms): the mean sojourn is this / QueuedPackets. */
+  QueueDelaySumMs: number;
+  /** The longest such time (ms). */
+  QueueDelayMaxMs: number;
 }
 
 function sumStats(a: ImpairStats, b: ImpairStats): ImpairStats {
   const out = newImpairStats();
-  for (const k of Object.keys(out) as Array<keyof ImpairStats>) out[k] = k === 'QueueHighWater' ? Math.max(a[k], b[k]) : a[k] + b[k];
+  for (const k of Object.keys(out) as Array<keyof ImpairStats>) out[k] = k === 'QueueHighWater' || k === 'QueueDelayMaxMs' ? Math.max(a[k], b[k]) : a[k] + b[k];
   return out;
 }
 
 /** Every impairment counter at zero. */
 export function newImpairStats(): ImpairStats {
-  return { Lost: 0, Duplicated: 0, Reordered: 0, Corrupted: 0, CeMarked: 0, Delayed: 0, Overflow: 0, QueueDropped: 0, BurstLost: 0, QueueHighWater: 0 };
+  return {
+    Lost: 0, Duplicated: 0, Reordered: 0, Corrupted: 0, CeMarked: 0, Delayed: 0, Overflow: 0, QueueDropped: 0, BurstLost: 0,
+    QueueHighWater: 0, QueuedPackets: 0, QueueDelaySumMs: 0, QueueDelayMaxMs: 0,
+  };
 }
 
 const KEYS = new Set(['loss', 'dup', 'reorder', 'corrupt', 'ce', 'delay', 'seed', 'rate', 'queue', 'queuebytes', 'gel']);
@@ -383,7 +394,11 @@ class Shaper {
     this.qSize.push(size);
     this.qBytes += size;
     if (inQueue + 1 > this.stats.QueueHighWater) this.stats.QueueHighWater = inQueue + 1;
-    return depart - now;
+    const sojourn = depart - now;
+    this.stats.QueuedPackets++;
+    this.stats.QueueDelaySumMs += sojourn;
+    if (sojourn > this.stats.QueueDelayMaxMs) this.stats.QueueDelayMaxMs = sojourn;
+    return sojourn;
   }
 
   private arm(): void {

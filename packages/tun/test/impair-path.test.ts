@@ -87,6 +87,8 @@ describe('the bottleneck (rate, drop-tail queue)', () => {
     expect(r.got).toEqual([...Array(10).keys()].map((i) => ({ id: i, at: 5 + (i + 1) })));
     expect(r.sh.stats().QueueHighWater).toBe(10);
     expect(r.sh.stats().QueueDropped).toBe(0);
+    // Sojourn: packet i waits i ms and is serialised in 1: 1 + 2 + ... + 10.
+    expect(r.sh.stats()).toMatchObject({ QueuedPackets: 10, QueueDelaySumMs: 55, QueueDelayMaxMs: 10 });
   });
 
   it('packet sizes set the times: 125, 1250, 12500 bytes at 1 Mbit/s take 1, 10, 100 ms', () => {
