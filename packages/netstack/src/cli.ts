@@ -1,5 +1,5 @@
 /**
- * The `netstack` command line: serve, ping, demo.
+ * The `netstack` command line: serve, ping, fetch, demo, relay.
  *
  * Every command works in the network namespace it is started in. `demo` is the one
  * that makes its own private namespace (unshare), so it is safe to run anywhere.
@@ -19,6 +19,7 @@ import { checkDnsOption } from './dns/index.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 import { untilSignal } from './signals.js';
+import { formatImpairSpec, openRelay, parseImpairSpec, relaySpecs, type ImpairSpec, type TunDevice, type TunRelay } from '@netstack/tun';
 
 /** The device and stack flags of serve, ping and fetch (deviceOptions below). */
 const DEVICE_HELP = `  --tun NAME           device name (default tun0)
@@ -33,7 +34,10 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
-                       (ce=P% marks ECN-capable packets CE instead) (default none)
+                       (ce=P% marks ECN-capable packets CE instead), also
+                       rate=100mbit,queue=100 (a bottleneck), gel=P/R (bursty
+                       loss), and up:SPEC;down:SPEC (up: what the stack sends)
+                       (default none)
   --ecn MODE           ECN (RFC 3168): passive (accepted when the peer asks),
                        on (also asked for on outgoing connections), off (default passive)
   --cc NAME            TCP congestion control: cubic or newreno (default cubic)
@@ -41,6 +45,13 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
                        (default: offloads on)`;
+
+/** The spec text of --impair, shared by the help of serve/ping/fetch and relay. */
+const IMPAIR_HELP = `                       loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,ce=1%,
+                       rate=100mbit,queue=100,queuebytes=150000 (a bottleneck: a
+                       drop-tail queue of packets/bytes served at the rate),
+                       gel=P/R[/LB[/LG]] (bursty loss: good->bad P, bad->good R, loss
+                       LB in bad (100%), LG in good (0%)), seed=N`;
 
 const HELP: Record<string, string> = {
   main: `netstack: a userspace TCP/IP stack on a Linux TUN device
@@ -53,6 +64,8 @@ Commands:
   fetch   HTTP GET a URL on the kernel side, with the stack as the client
   demo    in a private network namespace: the kernel's ping, UDP and TCP clients
           answered by the stack over IPv4 and IPv6, with a pcap capture
+  relay   join two network namespaces with a TUN device in each, through the
+          impairment shaper in each direction (a path for two stacks to share)
 Options:
   --version            print the version and exit
   -h, --help           this help
@@ -139,6 +152,42 @@ Options:
                        went through the stack
 ${DEVICE_HELP}
   -h, --help           this help`,
+  relay: `Usage: netstack relay --a NETNS --b NETNS [options]
+
+Opens a TUN device in each of two network namespaces (a name from 'ip netns add',
+a PID, or a path), while this process stays in its own, and forwards every IP
+packet (IPv4 and IPv6) read from one to the other, through the impairment shaper
+in each direction: namespace A reaches B's addresses through the relay and back.
+The devices have no offloads (plain packets up to the MTU). Prints a line
+containing 'ready' once relaying; exits 0 on SIGINT/SIGTERM after removing both
+devices. SIGUSR2 prints the counters now, as a 'stats {...}' line, and keeps going.
+
+Options:
+  --a NETNS            namespace of side A (default: none, required)
+  --b NETNS            namespace of side B (default: none, required)
+  --a-addr CIDR        A's device address; repeat for more, one IPv4 and IPv6 ones
+                       (default 10.9.0.1/24 and fd09::1/64)
+  --b-addr CIDR        B's device address, the same way (default 10.9.0.2/24 and
+                       fd09::2/64)
+  --a-name NAME        A's device name (default relay0)
+  --b-name NAME        B's device name (default relay0)
+  --mtu N              both devices' MTU, 68..65535 (default 1500)
+  --txqueuelen N       raise both devices' txqueuelen to N packets, 1..65536: what the
+                       kernel queues for the relay to read before it drops (such drops
+                       are not the shaper's; 'ip -s link' shows them as TX dropped)
+                       (default the kernel's, 500)
+  --impair SPEC        impair both directions alike, each with its own shaper
+                       (B->A seeded seed+1), or up:SPEC;down:SPEC (up: A->B,
+                       down: B->A); SPEC as
+${IMPAIR_HELP}
+                       (default none)
+  --impair-ab SPEC     impair A->B only (instead of --impair) (default none)
+  --impair-ba SPEC     impair B->A only (instead of --impair) (default none)
+  --stats              print the counters on exit, as a 'stats {...}' line: per
+                       direction ab and ba, packets read, forwarded, refused, and
+                       what the shaper did (Lost, BurstLost, QueueDropped, ...)
+                       (default off)
+  -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
 Makes a private network namespace (unshare -n as root, unshare -rn otherwise),
@@ -217,9 +266,25 @@ const demoOptions = {
   inside: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
+const relayOptions = {
+  a: { type: 'string' },
+  b: { type: 'string' },
+  'a-addr': { type: 'string', multiple: true },
+  'b-addr': { type: 'string', multiple: true },
+  'a-name': { type: 'string', default: 'relay0' },
+  'b-name': { type: 'string', default: 'relay0' },
+  mtu: { type: 'string', default: '1500' },
+  txqueuelen: { type: 'string' },
+  impair: { type: 'string' },
+  'impair-ab': { type: 'string' },
+  'impair-ba': { type: 'string' },
+  stats: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
 /** Every command's flags, as parsed (the help test checks each is documented). */
 export const commandOptions: Readonly<Record<string, NonNullable<ParseArgsConfig['options']>>> = {
-  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions,
+  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions, relay: relayOptions,
 };
 
 /** A mistake in the command line: one line on stderr, exit status 2. */
@@ -936,6 +1001,75 @@ function udpEcho(host: string, port: number, size: number, timeoutMs: number): P
   });
 }
 
+/** A spec of --impair/--impair-ab/--impair-ba, or a usage error naming the flag. */
+function impairOption(flag: string, text: string, directional: boolean): ImpairSpec {
+  let spec: ImpairSpec;
+  try {
+    spec = parseImpairSpec(text);
+  } catch (err) {
+    throw new UsageError(`${flag} '${text}': ${(err as Error).message}`);
+  }
+  if (!directional && spec.down !== undefined) throw new UsageError(`${flag} is one direction: give a plain SPEC, not up:/down:`);
+  return spec;
+}
+
+/** A --a/--b namespace: digits are a PID, anything else a name or a path. */
+const netnsOption = (text: string): string | number => (/^\d+$/.test(text) ? Number(text) : text);
+
+async function relay(args: string[]): Promise<number> {
+  const { values: v } = parse(args, relayOptions);
+  if (v.help) return help('relay');
+  if (v.a === undefined || v.b === undefined) throw new UsageError(`${v.a === undefined ? '--a' : '--b'} NETNS is required`);
+  const mtu = intOption('--mtu', v.mtu, 68, 65535);
+  const txq = v.txqueuelen === undefined ? {} : { txQueueLen: intOption('--txqueuelen', v.txqueuelen, 1, 65536) };
+  if (v.impair !== undefined && (v['impair-ab'] !== undefined || v['impair-ba'] !== undefined)) {
+    throw new UsageError(`--impair contradicts ${v['impair-ab'] !== undefined ? '--impair-ab' : '--impair-ba'} (give both directions with --impair-ab and --impair-ba)`);
+  }
+  let specs: { ab?: ImpairSpec; ba?: ImpairSpec } = {};
+  if (v.impair !== undefined) specs = relaySpecs(impairOption('--impair', v.impair, true));
+  if (v['impair-ab'] !== undefined) specs.ab = impairOption('--impair-ab', v['impair-ab'], false);
+  if (v['impair-ba'] !== undefined) specs.ba = impairOption('--impair-ba', v['impair-ba'], false);
+  const addrs = (flag: string, given: string[] | undefined, defaults: string[]): string[] => {
+    const list = given ?? defaults;
+    for (const c of list) {
+      const [addr, len, extra] = c.split('/');
+      const family = isIP(addr ?? '');
+      if (family === 0 || len === undefined || extra !== undefined || !/^\d+$/.test(len) || Number(len) > (family === 4 ? 32 : 128)) {
+        throw new UsageError(`${flag} must be an IPv4 or IPv6 CIDR like 10.9.0.1/24, got '${c}'`);
+      }
+    }
+    if (list.filter((c) => isIPv4(c.split('/')[0]!)).length > 1) throw new UsageError(`${flag}: at most one IPv4 address per device`);
+    return list;
+  };
+  const aAddr = addrs('--a-addr', v['a-addr'], ['10.9.0.1/24', 'fd09::1/64']);
+  const bAddr = addrs('--b-addr', v['b-addr'], ['10.9.0.2/24', 'fd09::2/64']);
+  const signals = untilSignal();
+  let r: TunRelay;
+  try {
+    r = openRelay(
+      { name: v['a-name'], netns: netnsOption(v.a), kernelAddress: aAddr, mtu, ...txq },
+      { name: v['b-name'], netns: netnsOption(v.b), kernelAddress: bAddr, mtu, ...txq },
+      specs,
+    );
+  } catch (err) {
+    signals.cancel();
+    throw err;
+  }
+  const statsNow = (): Record<string, unknown> => ({ ...r.stats(), devices: r.deviceStats() });
+  const printStats = (): void => { process.stdout.write(`stats ${JSON.stringify(statsNow())}\n`); };
+  process.on('SIGUSR2', printStats);
+  const side = (d: TunDevice, addrList: string[]): string =>
+    `${d.netns ?? 'own namespace'} ${d.name} ${addrList.filter((c) => d.ipv6 || isIPv4(c.split('/')[0]!)).join(' ')}${d.ipv6 ? '' : ` (IPv4 only: ${d.ipv6Disabled ?? 'no IPv6'})`}`;
+  const shown = (s: ImpairSpec | undefined): string => (s === undefined ? 'none' : formatImpairSpec(s));
+  process.stdout.write(`netstack relay ready: A ${side(r.a, aAddr)} <-> B ${side(r.b, bAddr)}, mtu ${r.a.mtu}; a->b ${shown(specs.ab)}; b->a ${shown(specs.ba)}\n`);
+  await signals.signal;
+  process.off('SIGUSR2', printStats);
+  const stats = statsNow();
+  r.close();
+  if (v.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
+  return 0;
+}
+
 function help(cmd: string): number {
   process.stdout.write(`${HELP[cmd] ?? HELP.main}\n`);
   return 0;
@@ -959,6 +1093,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'ping': return await ping(rest);
       case 'fetch': return await fetchCmd(rest);
       case 'demo': return await demo(rest);
+      case 'relay': return await relay(rest);
       case '--version':
       case '-V':
         process.stdout.write(`netstack ${version()}\n`);
