@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { Netns, cli, repoRoot } from './netns.js';
 
 const DNS_ADDR = '10.7.9.1';
+/** dnsmasq listens here too: a server the stack reaches over IPv6. */
+const DNS_ADDR6 = 'fd07:9::1';
 const STACK = ['--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2'];
 /** The same device with IPv6 too: web.internal's AAAA record is the kernel side's fd07:1::1. */
 const STACK6 = [...STACK, '--kernel-addr6', 'fd07:1::1/64', '--addr6', 'fd07:1::2'];
@@ -51,11 +53,12 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'netstack-dns-'));
   // On the namespace's lo (this kernel has no dummy devices): a local address like any other.
   ns.runSync('ip', ['addr', 'add', `${DNS_ADDR}/32`, 'dev', 'lo']);
+  ns.runSync('ip', ['-6', 'addr', 'add', `${DNS_ADDR6}/128`, 'dev', 'lo', 'nodad']);
   // 60 addresses for big.internal: about 1 KB of answer, over UDP's 512 octets (TC set: TCP).
   writeFileSync(join(dir, 'hosts'), Array.from({ length: 60 }, (_, i) => `10.7.2.${i + 1} big.internal\n`).join(''));
   dnsmasq = ns.spawn('dnsmasq', [
     `--addn-hosts=${join(dir, 'hosts')}`,
-    '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${DNS_ADDR}`,
+    '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${DNS_ADDR}`, `--listen-address=${DNS_ADDR6}`,
     '--port=53', '--address=/web.internal/10.7.1.1', '--address=/web.internal/fd07:1::1', '--local=/internal/', '--log-queries', '--log-facility=-',
     `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--cache-size=0',
   ]);
@@ -143,6 +146,16 @@ describe('a real DNS server (dnsmasq) on the kernel side', () => {
     expect(r.stdout).toMatch(/1 packets transmitted, 1 received/);
     expect(dnsLog.slice(before)).toMatch(/query\[AAAA\] web\.internal from 10\.7\.1\.2/);
     expect(dnsLog.slice(before)).not.toMatch(/query\[A\] /);
+  });
+
+  it('a DNS server reached over IPv6 ([addr]:port): the query comes from the stack\'s IPv6 address', async () => {
+    const before = dnsLog.length;
+    const r = await ns.run(process.execPath, [cli, 'fetch', '-m', '20', ...STACK6, '--dns', `[${DNS_ADDR6}]:53`, 'http://web.internal:8086/'], { timeoutMs: 40_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('peer fd07:1::2 host web.internal:8086\n');
+    const log = dnsLog.slice(before);
+    expect(log).toMatch(/query\[AAAA\] web\.internal from fd07:1::2/);
+    expect(log).not.toMatch(/from 10\.7\.1\.2/);
   });
 
   it('netstack fetch -6 --dns fetches a name by its AAAA record: the server sees the stack\'s IPv6 address', async () => {

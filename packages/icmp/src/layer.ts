@@ -126,7 +126,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   private readonly pinger: PingClient;
   private readonly replyWriter = new EchoReplyWriter();
   /** The options of every echo reply, reused (its TOS is the request's). */
-  private readonly replyOptions: SendOptions = { tos: 0 };
+  private readonly replyOptions: SendOptions = { tos: 0, source: undefined };
 
   constructor(ip: IcmpIp, options: IcmpOptions = {}) {
     this.ip = ip;
@@ -263,6 +263,9 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     }
     this.replyWriter.request = d.payload;
     this.replyOptions.tos = d.tos;
+    // From the address the request was sent to (the host may have several; RFC 1122
+    // §3.2.2.6, Linux icmp_reply: the reply's source is the request's destination).
+    this.replyOptions.source = d.dst;
     const err = this.ip.sendWith(d.src, PROTO_ICMP, d.payload.length, this.replyWriter, this.replyOptions);
     this.replyWriter.request = EMPTY;
     if (err === undefined) {

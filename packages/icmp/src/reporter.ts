@@ -21,6 +21,7 @@ import {
   type IpAddress,
   type Ipv4Address,
   type PayloadWriter,
+  type SendOptions,
 } from '@netstack/ip';
 import { ICMP_HEADER_LEN, IcmpPacket, IcmpType, UnreachableCode } from './wire.js';
 
@@ -145,6 +146,8 @@ class ErrorWriter implements PayloadWriter {
  */
 export class IcmpErrorSender {
   private readonly writer = new ErrorWriter();
+  /** The error's source: the offending datagram's destination when it is ours (Linux __icmp_send; the IP layer checks). */
+  private readonly options: SendOptions = { source: undefined };
 
   /**
    * `ip` sends the errors; `counters` are the layer's (shared, updated in place);
@@ -207,7 +210,8 @@ export class IcmpErrorSender {
     const room = this.datagramLimit - 20 - ICMP_HEADER_LEN;
     w.quoted = original.packet.subarray(0, Math.min(original.packet.length, room));
     w.sumAt = completedSum(original, w.quoted.length, w);
-    const err = this.ip.sendWith(original.src, PROTO_ICMP, ICMP_HEADER_LEN + w.quoted.length, w);
+    this.options.source = original.dst;
+    const err = this.ip.sendWith(original.src, PROTO_ICMP, ICMP_HEADER_LEN + w.quoted.length, w, this.options);
     w.quoted = EMPTY;
     w.sumAt = -1;
     if (err !== undefined) {

@@ -16,6 +16,16 @@
  *   transport sending from `receive`, a link delivering synchronously) get their
  *   own scratch per nesting depth, allocated once.
  * - A host, not a router (RFC 1122 §3.3.1): datagrams for other addresses are dropped.
+ * - Addresses: one or more (`addresses`; `address` is the first, the primary), each with
+ *   the on-link prefix `prefixLength` (every address's subnet is on-link, as Linux adds a
+ *   prefix route per address). Any of them is accepted, answered from and bindable. The
+ *   source towards an unbound destination (RFC 1122 §3.3.4.3 leaves the choice to the
+ *   host; this is Linux's fib_select_addr / inet_select_addr): the destination itself when
+ *   it is ours, else the address whose subnet holds the destination (or, off-link, the
+ *   gateway), else the primary. `SendOptions.source` (a socket bound to one of them, an
+ *   ICMP reply from the address asked) overrides it. With no address at all
+ *   (`addresses: []`, an IPv6-only host) only loopback 127/8 is routed: everything from
+ *   the link is dropped (`InNotForUs`) and every other destination is ENETUNREACH.
  * - Loopback (when the host gives `onLoopback`), as Linux's `lo`: a datagram to our own
  *   address or to 127.0.0.0/8 never touches the link. It is copied into a bounded queue
  *   and the host calls `deliverLoopback(now)` soon after (a batch of its own, like the
@@ -52,9 +62,14 @@ import { LoopbackQueue } from './loopback.js';
 export type Ipv4Limits = ReassemblyLimits & PmtuLimits;
 
 export interface Ipv4LayerOptions {
-  /** Our address (number or dotted quad). */
-  address: Ipv4Address | string;
-  /** Length of the on-link prefix, 0..32. */
+  /** Our address (number or dotted quad). Give this or `addresses`. */
+  address?: Ipv4Address | string;
+  /**
+   * Our addresses, the first the primary (`address`); each with `prefixLength`. Empty: no
+   * IPv4 address (only loopback 127/8 works: an IPv6-only host). Give this or `address`.
+   */
+  addresses?: readonly (Ipv4Address | string)[];
+  /** Length of the on-link prefix of every address, 0..32. */
   prefixLength: number;
   /** Default gateway; must be on-link. Without it only the on-link prefix is reachable. */
   gateway?: Ipv4Address | string;
@@ -134,10 +149,13 @@ function isUnicastHost(a: Ipv4Address): boolean {
 }
 
 export class Ipv4Layer implements IpOutput {
+  /** The primary address: the first of `addresses`; 0 (0.0.0.0) when the layer has none. */
   readonly address: Ipv4Address;
+  /** Every address of ours, the primary first; empty on a layer without IPv4 addresses. */
+  readonly addresses: readonly Ipv4Address[];
   readonly prefixLength: number;
   readonly gateway: Ipv4Address | undefined;
-  /** Our subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021). */
+  /** The primary address's subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021) and without an address. */
   readonly directedBroadcast: number;
   readonly limits: Readonly<Ipv4Limits>;
   /**
@@ -147,6 +165,12 @@ export class Ipv4Layer implements IpOutput {
    */
   multicastFilter: ((group: Ipv4Address, src: Ipv4Address) => boolean) | undefined = undefined;
 
+  /** The layer has at least one address. */
+  private readonly hasAddress: boolean;
+  /** The addresses after the primary (a Set when there are any): most layers have one. */
+  private readonly secondary: Set<Ipv4Address> | undefined;
+  /** Directed broadcasts of the secondary addresses' subnets that differ from `directedBroadcast`. */
+  private readonly otherBroadcasts: readonly number[];
   private readonly link: LinkOutput;
   /** Bytes reserved before each output datagram for the link (LinkOutput.offloadHeadroom). */
   private readonly headroom: number;
@@ -173,16 +197,40 @@ export class Ipv4Layer implements IpOutput {
 
   constructor(options: Ipv4LayerOptions) {
     if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
-    this.address = toAddress('options.address', options.address);
-    if (!isUnicastHost(this.address)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.address ${formatAddress(this.address)} is not a unicast host address`);
-    this.prefixLength = checkInt('options.prefixLength', options.prefixLength, 0, 32);
-    if (this.prefixLength < 31 && isBroadcast(this.address, { address: this.address, prefixLength: this.prefixLength })) {
-      throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.address ${formatAddress(this.address)} is the subnet's broadcast address`);
+    let list: { name: string; value: unknown }[];
+    if (options.addresses !== undefined) {
+      if (options.address !== undefined) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', 'options.address and options.addresses are exclusive');
+      if (!Array.isArray(options.addresses)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.addresses must be an array');
+      list = (options.addresses as readonly unknown[]).map((value, i) => ({ name: `options.addresses[${i}]`, value }));
+    } else {
+      list = [{ name: 'options.address', value: options.address }];
     }
-    this.directedBroadcast = this.prefixLength >= 31 ? -1 : ((this.address | ~prefixMask(this.prefixLength)) >>> 0);
+    this.prefixLength = checkInt('options.prefixLength', options.prefixLength, 0, 32);
+    const addrs: Ipv4Address[] = [];
+    const broadcasts: number[] = [];
+    for (const { name, value } of list) {
+      const a = toAddress(name, value);
+      if (!isUnicastHost(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} ${formatAddress(a)} is not a unicast host address`);
+      if (this.prefixLength < 31 && isBroadcast(a, { address: a, prefixLength: this.prefixLength })) {
+        throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} ${formatAddress(a)} is the subnet's broadcast address`);
+      }
+      if (addrs.includes(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} ${formatAddress(a)} is given twice`);
+      addrs.push(a);
+      const b = this.prefixLength >= 31 ? -1 : ((a | ~prefixMask(this.prefixLength)) >>> 0);
+      if (!broadcasts.includes(b)) broadcasts.push(b);
+    }
+    this.addresses = Object.freeze(addrs);
+    this.hasAddress = addrs.length > 0;
+    this.address = addrs[0] ?? 0;
+    this.secondary = addrs.length > 1 ? new Set(addrs.slice(1)) : undefined;
+    this.directedBroadcast = broadcasts[0] ?? -1;
+    this.otherBroadcasts = Object.freeze(broadcasts.slice(1).filter((b) => b !== -1));
+    for (const a of addrs) {
+      if (this.isDirectedBroadcast(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.addresses ${formatAddress(a)} is the broadcast address of another address's subnet`);
+    }
     if (options.gateway !== undefined) {
       const g = toAddress('options.gateway', options.gateway);
-      if (!isUnicastHost(g) || g === this.address || g === this.directedBroadcast || !sameSubnet(g, this.address, this.prefixLength)) {
+      if (!isUnicastHost(g) || this.isOwn(g) || this.isDirectedBroadcast(g) || !this.onLink(g)) {
         throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.gateway ${formatAddress(g)} is not an on-link host address`);
       }
       this.gateway = g;
@@ -249,10 +297,31 @@ export class Ipv4Layer implements IpOutput {
    */
   route(dst: Ipv4Address): Ipv4Address | undefined {
     if (this.isLocal(dst)) return dst;
+    // Without an address nothing but loopback has a route (Linux: no prefix route, no
+    // default route, and the limited broadcast has no source: ENETUNREACH).
+    if (!this.hasAddress) return undefined;
     if (dst === BROADCAST || isMulticast(dst)) return dst;
     if (dst === 0 || dst >>> 24 === 127) return undefined;
-    if (sameSubnet(dst, this.address, this.prefixLength)) return dst;
+    if (this.onLink(dst)) return dst;
     return this.gateway;
+  }
+
+  /** In the subnet of one of our addresses (each address brings its prefix route). */
+  private onLink(a: Ipv4Address): boolean {
+    if (!this.hasAddress) return false;
+    if (sameSubnet(a, this.address, this.prefixLength)) return true;
+    if (this.secondary !== undefined) for (const x of this.secondary) if (sameSubnet(a, x, this.prefixLength)) return true;
+    return false;
+  }
+
+  /** One of our addresses (not 127/8: see `isLocalAddress`). */
+  private isOwn(a: Ipv4Address): boolean {
+    return a === this.address ? this.hasAddress : this.secondary !== undefined && this.secondary.has(a);
+  }
+
+  /** The directed broadcast of one of our subnets. */
+  private isDirectedBroadcast(a: number): boolean {
+    return a === this.directedBroadcast || (this.otherBroadcasts.length > 0 && this.otherBroadcasts.includes(a));
   }
 
   /** Undefined for an IPv6 `dst` too: this layer routes IPv4 only. */
@@ -263,12 +332,12 @@ export class Ipv4Layer implements IpOutput {
 
   /** With loopback on: our own address and 127/8, which never leave through the link. */
   isLocal(dst: Ipv4Address): boolean {
-    return this.onLoopback !== undefined && (dst === this.address || dst >>> 24 === 127);
+    return this.onLoopback !== undefined && (dst >>> 24 === 127 || this.isOwn(dst));
   }
 
-  /** An address a socket may bind: ours, or 127/8 with loopback on. */
+  /** An address a socket may bind: one of ours, or 127/8 with loopback on. */
   isLocalAddress(a: IpAddress): boolean {
-    return a === this.address || (typeof a === 'number' && this.onLoopback !== undefined && a >>> 24 === 127);
+    return typeof a === 'number' && (this.isOwn(a) || (this.onLoopback !== undefined && a >>> 24 === 127));
   }
 
   /** The IPv4 header this layer puts in front of a transport header: 20 (it sends no options). */
@@ -281,9 +350,33 @@ export class Ipv4Layer implements IpOutput {
     return this.isLocal(dst) ? LOOPBACK_MTU : this.mtu;
   }
 
-  /** 127.0.0.1 towards 127/8, our address otherwise. */
+  /**
+   * The source towards `dst` for a socket bound to no address: 127.0.0.1 towards 127/8;
+   * with one address, it. With several (Linux fib_select_addr / inet_select_addr): `dst`
+   * itself when it is ours (a local route's source), else the address whose subnet holds
+   * `dst`, off-link the one whose subnet holds the gateway, else the primary.
+   */
   private sourceAddress(dst: Ipv4Address): Ipv4Address {
-    return dst >>> 24 === 127 && this.onLoopback !== undefined ? LOOPBACK_ADDRESS : this.address;
+    if (dst >>> 24 === 127 && this.onLoopback !== undefined) return LOOPBACK_ADDRESS;
+    const more = this.secondary;
+    if (more === undefined) return this.address;
+    if (more.has(dst)) return dst;
+    const p = this.prefixLength;
+    const via = this.gateway !== undefined && !this.onLink(dst) ? this.gateway : dst;
+    if (sameSubnet(via, this.address, p)) return this.address;
+    for (const x of more) if (sameSubnet(via, x, p)) return x;
+    return this.address;
+  }
+
+  /**
+   * The source of a datagram to `dst`: `options.source` when it is one of ours (a socket
+   * bound to it, an ICMP reply from the address asked), or a 127/8 address towards a
+   * local destination (loopback); else the layer's choice (`sourceAddress`).
+   */
+  private pickSource(dst: Ipv4Address, options: SendOptions | undefined): Ipv4Address {
+    const want = options?.source;
+    if (typeof want === 'number' && (this.isOwn(want) || (want >>> 24 === 127 && this.isLocal(dst)))) return want;
+    return this.sourceAddress(dst);
   }
 
   pathMtu(dst: IpAddress): number {
@@ -353,7 +446,7 @@ export class Ipv4Layer implements IpOutput {
     this.outDepth++;
     try {
       const buf = s.buf;
-      const src = this.sourceAddress(dst);
+      const src = this.pickSource(dst, options);
       writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
       const r = this.fillHeader(s.repr, src, dst, protocol, options, !this.pmtu.locked(dst));
       r.moreFragments = false;
@@ -461,13 +554,15 @@ export class Ipv4Layer implements IpOutput {
     // (g) never arrives from a link, in either field. Nor does our own address as the
     // source (Linux's martian check, fib_validate_source): what we send ourselves comes
     // through the loopback, and a forged one would make us answer ourselves.
-    if (r.src === this.directedBroadcast || (!s.local && (r.src >>> 24 === 127 || (r.src === this.address && this.onLoopback !== undefined)))) {
+    if (this.isDirectedBroadcast(r.src) || (!s.local && (r.src >>> 24 === 127 || (this.onLoopback !== undefined && this.isOwn(r.src))))) {
       c.dropped.InMartianSrc++;
       c.InAddrErrors++;
       return;
     }
-    // RFC 1122 §3.3.1 / §3.3.6: a host accepts its address, broadcasts and multicast; it does not forward.
-    if (r.dst !== this.address && !this.isBroadcastOrMulticast(r.dst) && !(s.local && r.dst >>> 24 === 127)) {
+    // RFC 1122 §3.3.1 / §3.3.6: a host accepts its addresses, broadcasts and multicast; it
+    // does not forward. Without an address of its own, nothing from the link is for it.
+    if (s.local ? !(r.dst >>> 24 === 127 || this.isOwn(r.dst) || this.isBroadcastOrMulticast(r.dst))
+      : !this.hasAddress || (!this.isOwn(r.dst) && !this.isBroadcastOrMulticast(r.dst))) {
       c.dropped.InNotForUs++;
       c.InAddrErrors++;
       return;
@@ -524,19 +619,19 @@ export class Ipv4Layer implements IpOutput {
     dg.packet = bytes;
     dg.payload = views.view(bytes, r.headerLength, r.totalLength);
     dg.headerLength = r.headerLength;
-    dg.toBroadcast = r.dst !== this.address && this.isBroadcastOrMulticast(r.dst);
+    dg.toBroadcast = this.isBroadcastOrMulticast(r.dst) && !this.isOwn(r.dst);
     dg.reassembled = reassembled;
   }
 
   private isBroadcastOrMulticast(dst: Ipv4Address): boolean {
-    return dst === BROADCAST || dst === this.directedBroadcast || isMulticast(dst);
+    return dst === BROADCAST || this.isDirectedBroadcast(dst) || isMulticast(dst);
   }
 
   private mayAnswer(dg: InboundDatagram): boolean {
     if (typeof dg.src !== 'number' || typeof dg.dst !== 'number') return false; // not a datagram of this layer
     if (dg.toBroadcast || this.isBroadcastOrMulticast(dg.dst)) return false;
     // 127/8 reaches us only through the loopback, where it is a host (Linux answers on lo).
-    if ((!isUnicastHost(dg.src) && dg.src >>> 24 !== 127) || dg.src === this.directedBroadcast) return false;
+    if ((!isUnicastHost(dg.src) && dg.src >>> 24 !== 127) || this.isDirectedBroadcast(dg.src)) return false;
     // Non-initial fragment: offset field non-zero in the quoted header.
     const p = dg.packet;
     if (!dg.reassembled && p.length >= 8 && (((p[6]! << 8) | p[7]!) & 0x1fff) !== 0) return false;
@@ -634,7 +729,7 @@ export class Ipv4Layer implements IpOutput {
     this.outDepth++;
     try {
       const buf = s.buf;
-      const src = this.sourceAddress(dst);
+      const src = this.pickSource(dst, options);
       // The payload goes at byte 20 once; each header is written just before its piece.
       if (writer !== undefined) writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
       else buf.set(payload!, IPV4_MIN_HEADER_LEN);

@@ -203,11 +203,13 @@ export interface SendOptions {
    */
   flowLabel?: number;
   /**
-   * IPv6 only: the source address, when it must be a particular one of ours (RFC 4443 §2.2:
-   * an ICMPv6 reply comes from the address the request was sent to). Ignored unless it is
-   * one of the layer's own addresses; then the layer's own choice (`sourceFor`).
+   * The source address, when it must be a particular one of ours: a socket bound to one of
+   * several addresses, a connection accepted on one, an ICMP reply from the address the
+   * request was sent to (RFC 1122 §3.2.2.6, RFC 4443 §2.2). Ignored unless it is one of the
+   * layer's own addresses (IPv4: or 127/8 towards a local destination); then the layer's
+   * own choice (`sourceFor`).
    */
-  source?: IpAddress;
+  source?: IpAddress | undefined;
 }
 
 /**
@@ -221,7 +223,7 @@ export interface PayloadWriter {
 
 /** The IP layer as transports see it. */
 export interface IpOutput {
-  /** The stack's own address. */
+  /** The stack's own (IPv4 primary) address; `isLocalAddress` knows every one of them. */
   readonly address: IpAddress;
   /** The on-link subnet's broadcast address (-1 for /31 and /32: none). */
   readonly directedBroadcast?: number;

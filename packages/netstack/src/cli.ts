@@ -1,5 +1,5 @@
 /**
- * The `netstack` command line: serve, ping, demo.
+ * The `netstack` command line: serve, ping, fetch, demo, relay.
  *
  * Every command works in the network namespace it is started in. `demo` is the one
  * that makes its own private namespace (unshare), so it is safe to run anywhere.
@@ -15,14 +15,18 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { createStack, type Stack } from './stack.js';
+import { checkDnsOption } from './dns/index.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 import { untilSignal } from './signals.js';
+import { formatImpairSpec, openRelay, parseImpairSpec, relaySpecs, type ImpairSpec, type TunDevice, type TunRelay } from '@netstack/tun';
 
 /** The device and stack flags of serve, ping and fetch (deviceOptions below). */
 const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --kernel-addr CIDR   kernel side address and prefix (default 10.7.0.1/24)
-  --addr ADDR          the stack's address, inside --kernel-addr's subnet (default 10.7.0.2)
+  --addr ADDR          the stack's IPv4 address, inside --kernel-addr's subnet; serve
+                       takes it repeated, for several (the first is the primary)
+                       (default 10.7.0.2)
   --mtu N              device MTU, 68..65535 (default 1500)
   --pcap FILE          record both directions to FILE (pcap, LINKTYPE_RAW) as the
                        wire carries them: checksums complete, TCP super-segments
@@ -30,7 +34,10 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --pcap-max-bytes N   the capture file stops growing at N bytes (default 1 GiB)
   --impair SPEC        impair the link both ways, deterministic for a seed:
                        loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,seed=N
-                       (ce=P% marks ECN-capable packets CE instead) (default none)
+                       (ce=P% marks ECN-capable packets CE instead), also
+                       rate=100mbit,queue=100 (a bottleneck), gel=P/R (bursty
+                       loss), and up:SPEC;down:SPEC (up: what the stack sends)
+                       (default none)
   --ecn MODE           ECN (RFC 3168): passive (accepted when the peer asks),
                        on (also asked for on outgoing connections), off (default passive)
   --cc NAME            TCP congestion control: cubic or newreno (default cubic)
@@ -38,6 +45,13 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
                        (default: offloads on)`;
+
+/** The spec text of --impair, shared by the help of serve/ping/fetch and relay. */
+const IMPAIR_HELP = `                       loss=3%,dup=1%,reorder=25%,delay=5ms,corrupt=0.1%,ce=1%,
+                       rate=100mbit,queue=100,queuebytes=150000 (a bottleneck: a
+                       drop-tail queue of packets/bytes served at the rate),
+                       gel=P/R[/LB[/LG]] (bursty loss: good->bad P, bad->good R, loss
+                       LB in bad (100%), LG in good (0%)), seed=N`;
 
 const HELP: Record<string, string> = {
   main: `netstack: a userspace TCP/IP stack on a Linux TUN device
@@ -50,6 +64,8 @@ Commands:
   fetch   HTTP GET a URL on the kernel side, with the stack as the client
   demo    in a private network namespace: the kernel's ping, UDP and TCP clients
           answered by the stack over IPv4 and IPv6, with a pcap capture
+  relay   join two network namespaces with a TUN device in each, through the
+          impairment shaper in each direction (a path for two stacks to share)
 Options:
   --version            print the version and exit
   -h, --help           this help
@@ -75,6 +91,9 @@ ${DEVICE_HELP}
                        Where the namespace has IPv6 off, the stack serves IPv4 only and
                        says so in one line on stderr
   --no-ipv6            serve IPv4 only (default off: both families)
+  --no-ipv4            serve IPv6 only: the stack and the kernel side have IPv6
+                       addresses only, IPv4 from the stack is ENETUNREACH (default
+                       off: both families)
   --tap                a TAP device instead of the TUN: the stack is a host on an
                        Ethernet segment with its own MAC, answers ARP and neighbour
                        solicitations, and resolves the kernel side's MAC itself;
@@ -108,8 +127,8 @@ Options:
   -i, --interval SECONDS  interval (default 1)
   -W, --wait SECONDS   time to wait for each reply (default 1)
   --dns SERVER         resolve a HOST name with the stack's own resolver asking SERVER
-                       (an IPv4 address[:port]; repeat for more; A records, AAAA
-                       with -6), or 'host' for the host's resolver (default: none,
+                       (an IPv4 address[:port] or IPv6 [address]:port; repeat for
+                       more; A records, AAAA with -6), or 'host' for the host's resolver (default: none,
                        addresses and localhost only)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stdout (default off)
@@ -133,13 +152,49 @@ Options:
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
   --dns SERVER         resolve the URL's name with the stack's own resolver asking
-                       SERVER over the stack (an IPv4 address[:port]; repeat for more;
-                       A records, AAAA with -6), or 'host' for the host's resolver
+                       SERVER over the stack (an IPv4 address[:port] or IPv6
+                       [address]:port; repeat for more; A records, AAAA with -6), or 'host' for the host's resolver
                        (default: none)
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stderr (default off): tcp.ActiveOpens shows the request
                        went through the stack
 ${DEVICE_HELP}
+  -h, --help           this help`,
+  relay: `Usage: netstack relay --a NETNS --b NETNS [options]
+
+Opens a TUN device in each of two network namespaces (a name from 'ip netns add',
+a PID, or a path), while this process stays in its own, and forwards every IP
+packet (IPv4 and IPv6) read from one to the other, through the impairment shaper
+in each direction: namespace A reaches B's addresses through the relay and back.
+The devices have no offloads (plain packets up to the MTU). Prints a line
+containing 'ready' once relaying; exits 0 on SIGINT/SIGTERM after removing both
+devices. SIGUSR2 prints the counters now, as a 'stats {...}' line, and keeps going.
+
+Options:
+  --a NETNS            namespace of side A (default: none, required)
+  --b NETNS            namespace of side B (default: none, required)
+  --a-addr CIDR        A's device address; repeat for more, one IPv4 and IPv6 ones
+                       (default 10.9.0.1/24 and fd09::1/64)
+  --b-addr CIDR        B's device address, the same way (default 10.9.0.2/24 and
+                       fd09::2/64)
+  --a-name NAME        A's device name (default relay0)
+  --b-name NAME        B's device name (default relay0)
+  --mtu N              both devices' MTU, 68..65535 (default 1500)
+  --txqueuelen N       raise both devices' txqueuelen to N packets, 1..65536: what the
+                       kernel queues for the relay to read before it drops (such drops
+                       are not the shaper's; 'ip -s link' shows them as TX dropped)
+                       (default the kernel's, 500)
+  --impair SPEC        impair both directions alike, each with its own shaper
+                       (B->A seeded seed+1), or up:SPEC;down:SPEC (up: A->B,
+                       down: B->A); SPEC as
+${IMPAIR_HELP}
+                       (default none)
+  --impair-ab SPEC     impair A->B only (instead of --impair) (default none)
+  --impair-ba SPEC     impair B->A only (instead of --impair) (default none)
+  --stats              print the counters on exit, as a 'stats {...}' line: per
+                       direction ab and ba, packets read, forwarded, refused, and
+                       what the shaper did (Lost, BurstLost, QueueDropped, ...)
+                       (default off)
   -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
@@ -184,7 +239,9 @@ const deviceOptions = {
 
 const serveOptions = {
   ...deviceOptions, stats: { type: 'boolean' }, addr6: { type: 'string' }, 'kernel-addr6': { type: 'string' },
-  'no-ipv6': { type: 'boolean' },
+  'no-ipv6': { type: 'boolean' }, 'no-ipv4': { type: 'boolean' },
+  // Repeatable, and their defaults applied by serveFamilies (so --no-ipv4 can tell what was typed).
+  addr: { type: 'string', multiple: true }, 'kernel-addr': { type: 'string' },
   tap: { type: 'boolean' }, 'tap-name': { type: 'string' }, mac: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
@@ -218,9 +275,25 @@ const demoOptions = {
   inside: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
+const relayOptions = {
+  a: { type: 'string' },
+  b: { type: 'string' },
+  'a-addr': { type: 'string', multiple: true },
+  'b-addr': { type: 'string', multiple: true },
+  'a-name': { type: 'string', default: 'relay0' },
+  'b-name': { type: 'string', default: 'relay0' },
+  mtu: { type: 'string', default: '1500' },
+  txqueuelen: { type: 'string' },
+  impair: { type: 'string' },
+  'impair-ab': { type: 'string' },
+  'impair-ba': { type: 'string' },
+  stats: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
 /** Every command's flags, as parsed (the help test checks each is documented). */
 export const commandOptions: Readonly<Record<string, NonNullable<ParseArgsConfig['options']>>> = {
-  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions,
+  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions, relay: relayOptions,
 };
 
 /** A mistake in the command line: one line on stderr, exit status 2. */
@@ -323,6 +396,10 @@ type DeviceValues = {
   impair?: string | undefined;
   'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
   dns?: string[] | undefined;
+  /** serve only: the stack's IPv4 addresses after `addr` (--addr repeated). */
+  moreAddr?: string[] | undefined;
+  /** serve only: no IPv4 at all (--no-ipv4; `addr` and `kernel-addr` are then unused). */
+  noIpv4?: boolean | undefined;
   /** serve only: the stack's IPv6 address and the kernel side's IPv6 prefix. */
   addr6?: string | undefined;
   'kernel-addr6'?: string | undefined;
@@ -334,12 +411,13 @@ type DeviceValues = {
 
 function dnsServers(values: string[]): string[] | 'host' {
   if (values.length === 1 && values[0] === 'host') return 'host';
-  for (const v of values) {
-    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/.exec(v);
-    if (m === null || m.slice(1, 5).some((x) => Number(x) > 255) || (m[5] !== undefined && (Number(m[5]) < 1 || Number(m[5]) > 65535))) {
-      throw new UsageError(`--dns must be an IPv4 address[:port] or 'host', got '${v}'`);
+  values.forEach((v, i) => {
+    try {
+      checkDnsOption([v]);
+    } catch {
+      throw new UsageError(`--dns must be an IPv4 address[:port], an IPv6 address ([addr]:port) or 'host', got '${values[i]}'`);
     }
-  }
+  });
   return values;
 }
 
@@ -351,20 +429,21 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
   const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
-  if (!isIPv4(v.addr)) throw new UsageError(`--addr must be an IPv4 address, got '${v.addr}'`);
+  const addrs4 = v.noIpv4 === true ? [] : [v.addr, ...(v.moreAddr ?? [])];
+  for (const a of addrs4) if (!isIPv4(a)) throw new UsageError(`--addr must be an IPv4 address, got '${a}'`);
   if (v['kernel-addr6'] !== undefined && v.addr6 === undefined) throw new UsageError('--kernel-addr6 needs --addr6 ADDR');
   if (v.addr6 !== undefined && isIP(v.addr6) !== 6) throw new UsageError(`--addr6 must be an IPv6 address, got '${v.addr6}'`);
   const kernel6 = v.addr6 === undefined ? undefined : v['kernel-addr6'] ?? 'fd07::1/64';
   const dns = v.dns !== undefined ? dnsServers(v.dns) : undefined;
   if (v.tap !== true && (v['tap-name'] !== undefined || v.mac !== undefined)) throw new UsageError(`${v.mac !== undefined ? '--mac' : '--tap-name'} needs --tap`);
-  const kernelAddress = kernel6 === undefined ? v['kernel-addr'] : [v['kernel-addr'], kernel6];
+  const kernelAddress = kernel6 === undefined ? v['kernel-addr'] : v.noIpv4 === true ? [kernel6] : [v['kernel-addr'], kernel6];
   let stack: Stack;
   try {
     stack = await createStack({
       ...(v.tap === true
         ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}) } }
         : { tun: { name: v.tun, kernelAddress, mtu, ...(v['no-offload'] === true ? { offload: false } : {}) } }),
-      address: v.addr6 === undefined ? v.addr : [v.addr, v.addr6],
+      address: v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
       ...(dns !== undefined ? { dns } : {}),
@@ -425,8 +504,18 @@ function ccOption(text: string): 'cubic' | 'newreno' {
  * IPv4), IPv4 only with --no-ipv6. The IPv6 defaults are applied here, not by parseArgs,
  * so that --no-ipv6 beside an IPv6 flag the user typed is a usage error.
  */
-function serveFamilies(v: DeviceValues & { 'no-ipv6'?: boolean | undefined }): DeviceValues {
-  if (v['no-ipv6'] === true) {
+function serveFamilies(
+  values: Omit<DeviceValues, 'addr' | 'kernel-addr'> & { addr?: string[] | undefined; 'kernel-addr'?: string | undefined; 'no-ipv6'?: boolean | undefined; 'no-ipv4'?: boolean | undefined },
+): DeviceValues {
+  const { addr, 'kernel-addr': kernelAddr, ...rest } = values;
+  if (values['no-ipv4'] === true) {
+    // IPv6 only: the kernel side too (its IPv4 address would be of no use to the stack).
+    const typed = values['no-ipv6'] === true ? '--no-ipv6' : addr !== undefined ? '--addr' : kernelAddr !== undefined ? '--kernel-addr' : undefined;
+    if (typed !== undefined) throw new UsageError(`--no-ipv4 contradicts ${typed}`);
+    return { ...rest, addr: '', 'kernel-addr': '', noIpv4: true, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': values['kernel-addr6'] ?? 'fd07::1/64' };
+  }
+  const v: DeviceValues = { ...rest, addr: addr?.[0] ?? '10.7.0.2', moreAddr: addr?.slice(1) ?? [], 'kernel-addr': kernelAddr ?? '10.7.0.1/24' };
+  if (values['no-ipv6'] === true) {
     const typed = v.addr6 !== undefined ? '--addr6' : v['kernel-addr6'] !== undefined ? '--kernel-addr6' : undefined;
     if (typed !== undefined) throw new UsageError(`--no-ipv6 contradicts ${typed}`);
     return v;
@@ -470,11 +559,11 @@ async function serve(args: string[]): Promise<number> {
   });
   // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
-  const kernel6 = link.kernelAddress6.length > 0 ? ` ${link.kernelAddress6.join(' ')}` : '';
-  const stack6 = stack.addresses6.length > 0 ? ` ${stack.addresses6.join(' ')}` : '';
+  const kernel = [link.kernelAddress, ...link.kernelAddress6].filter((a) => a !== '').join(' ');
+  const own = [...stack.addresses4, ...stack.addresses6].join(' ');
   // On a TAP: the MACs of both ends (the kernel side's is the device's own).
   const macs = link.type === 'tap' ? `, mac ${link.mac ?? '?'} (kernel side ${link.kernelMac ?? '?'})` : '';
-  process.stdout.write(`netstack ready on ${link.name}: kernel ${link.kernelAddress}${kernel6}, stack ${stack.address}${stack6}${macs}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${kernel}, stack ${own}${macs}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
   process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.
@@ -937,6 +1026,75 @@ function udpEcho(host: string, port: number, size: number, timeoutMs: number): P
   });
 }
 
+/** A spec of --impair/--impair-ab/--impair-ba, or a usage error naming the flag. */
+function impairOption(flag: string, text: string, directional: boolean): ImpairSpec {
+  let spec: ImpairSpec;
+  try {
+    spec = parseImpairSpec(text);
+  } catch (err) {
+    throw new UsageError(`${flag} '${text}': ${(err as Error).message}`);
+  }
+  if (!directional && spec.down !== undefined) throw new UsageError(`${flag} is one direction: give a plain SPEC, not up:/down:`);
+  return spec;
+}
+
+/** A --a/--b namespace: digits are a PID, anything else a name or a path. */
+const netnsOption = (text: string): string | number => (/^\d+$/.test(text) ? Number(text) : text);
+
+async function relay(args: string[]): Promise<number> {
+  const { values: v } = parse(args, relayOptions);
+  if (v.help) return help('relay');
+  if (v.a === undefined || v.b === undefined) throw new UsageError(`${v.a === undefined ? '--a' : '--b'} NETNS is required`);
+  const mtu = intOption('--mtu', v.mtu, 68, 65535);
+  const txq = v.txqueuelen === undefined ? {} : { txQueueLen: intOption('--txqueuelen', v.txqueuelen, 1, 65536) };
+  if (v.impair !== undefined && (v['impair-ab'] !== undefined || v['impair-ba'] !== undefined)) {
+    throw new UsageError(`--impair contradicts ${v['impair-ab'] !== undefined ? '--impair-ab' : '--impair-ba'} (give both directions with --impair-ab and --impair-ba)`);
+  }
+  let specs: { ab?: ImpairSpec; ba?: ImpairSpec } = {};
+  if (v.impair !== undefined) specs = relaySpecs(impairOption('--impair', v.impair, true));
+  if (v['impair-ab'] !== undefined) specs.ab = impairOption('--impair-ab', v['impair-ab'], false);
+  if (v['impair-ba'] !== undefined) specs.ba = impairOption('--impair-ba', v['impair-ba'], false);
+  const addrs = (flag: string, given: string[] | undefined, defaults: string[]): string[] => {
+    const list = given ?? defaults;
+    for (const c of list) {
+      const [addr, len, extra] = c.split('/');
+      const family = isIP(addr ?? '');
+      if (family === 0 || len === undefined || extra !== undefined || !/^\d+$/.test(len) || Number(len) > (family === 4 ? 32 : 128)) {
+        throw new UsageError(`${flag} must be an IPv4 or IPv6 CIDR like 10.9.0.1/24, got '${c}'`);
+      }
+    }
+    if (list.filter((c) => isIPv4(c.split('/')[0]!)).length > 1) throw new UsageError(`${flag}: at most one IPv4 address per device`);
+    return list;
+  };
+  const aAddr = addrs('--a-addr', v['a-addr'], ['10.9.0.1/24', 'fd09::1/64']);
+  const bAddr = addrs('--b-addr', v['b-addr'], ['10.9.0.2/24', 'fd09::2/64']);
+  const signals = untilSignal();
+  let r: TunRelay;
+  try {
+    r = openRelay(
+      { name: v['a-name'], netns: netnsOption(v.a), kernelAddress: aAddr, mtu, ...txq },
+      { name: v['b-name'], netns: netnsOption(v.b), kernelAddress: bAddr, mtu, ...txq },
+      specs,
+    );
+  } catch (err) {
+    signals.cancel();
+    throw err;
+  }
+  const statsNow = (): Record<string, unknown> => ({ ...r.stats(), devices: r.deviceStats() });
+  const printStats = (): void => { process.stdout.write(`stats ${JSON.stringify(statsNow())}\n`); };
+  process.on('SIGUSR2', printStats);
+  const side = (d: TunDevice, addrList: string[]): string =>
+    `${d.netns ?? 'own namespace'} ${d.name} ${addrList.filter((c) => d.ipv6 || isIPv4(c.split('/')[0]!)).join(' ')}${d.ipv6 ? '' : ` (IPv4 only: ${d.ipv6Disabled ?? 'no IPv6'})`}`;
+  const shown = (s: ImpairSpec | undefined): string => (s === undefined ? 'none' : formatImpairSpec(s));
+  process.stdout.write(`netstack relay ready: A ${side(r.a, aAddr)} <-> B ${side(r.b, bAddr)}, mtu ${r.a.mtu}; a->b ${shown(specs.ab)}; b->a ${shown(specs.ba)}\n`);
+  await signals.signal;
+  process.off('SIGUSR2', printStats);
+  const stats = statsNow();
+  r.close();
+  if (v.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
+  return 0;
+}
+
 function help(cmd: string): number {
   process.stdout.write(`${HELP[cmd] ?? HELP.main}\n`);
   return 0;
@@ -960,6 +1118,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'ping': return await ping(rest);
       case 'fetch': return await fetchCmd(rest);
       case 'demo': return await demo(rest);
+      case 'relay': return await relay(rest);
       case '--version':
       case '-V':
         process.stdout.write(`netstack ${version()}\n`);

@@ -76,6 +76,23 @@ function parseCidr6(text: string): { address: Ipv6Address; prefixLength: number 
   return address === undefined ? undefined : { address, prefixLength };
 }
 
+/** An IPv4 address the stack can own (RFC 1122 §3.2.1.3): not 0, 127/8, multicast (224/4) or 240/4. */
+function ownable4(a: Ipv4Address): boolean {
+  return a !== 0 && a >>> 24 !== 127 && a >>> 28 < 0xe;
+}
+
+/** The directed broadcast of one of the addresses' subnets (none for /31 and /32, RFC 3021). */
+function isDirectedBroadcast(a: Ipv4Address, addresses: readonly Ipv4Address[], prefixLength: number): boolean {
+  if (prefixLength >= 31) return false;
+  const host = ~maskOf(prefixLength) >>> 0;
+  return addresses.some((x) => sameSubnet(a, x, prefixLength)) && ((a & host) >>> 0) === host;
+}
+
+/** fe80::/10 (RFC 4291 §2.5.6): on-link whatever the prefix. */
+function isLinkLocal6(a: Ipv6Address): boolean {
+  return a.charCodeAt(0) === 0xfe && (a.charCodeAt(1) & 0xc0) === 0x80;
+}
+
 /** A unicast address the stack can own: not ::, ::1 or multicast (RFC 4291 §2.5.2, §2.5.3, §2.7). */
 function ownable6(a: Ipv6Address): boolean {
   return a !== IPV6_ANY && a !== IPV6_LOOPBACK && !isMulticast(a);
@@ -83,7 +100,7 @@ function ownable6(a: Ipv6Address): boolean {
 
 /**
  * Marks an error from createStack() with `option`: the StackOptions path it is about
- * ('address', 'gateway', 'prefixLength', 'tun', 'tun.kernelAddress', 'tun.mtu', 'impair',
+ * ('address', 'gateway', 'prefixLength', 'gateway6', 'prefixLength6', 'tun', 'tun.kernelAddress', 'tun.mtu', 'impair',
  * 'pcap', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
  * inner layer already named is kept.
  */
@@ -112,7 +129,9 @@ export interface TunOptions {
   /**
    * Address and prefix of the kernel's side of the device, e.g. '10.7.0.1/24'; or one IPv4
    * and any IPv6 ones, ['10.7.0.1/24', 'fd07::1/64'] (added with `nodad`; skipped, not an
-   * error, where the namespace has IPv6 off: see `StackInfo.ipv6Disabled`).
+   * error, where the namespace has IPv6 off: see `StackInfo.ipv6Disabled`); IPv6 only,
+   * ['fd07::1/64'], for an IPv6-only stack. An IPv4 one is required when the stack has
+   * IPv4 addresses. Default '10.7.0.1/24', or 'fd07::1/64' for an IPv6-only stack.
    */
   kernelAddress?: string | readonly string[];
   /** Device MTU, 68..65535 (default 1500). */
@@ -148,8 +167,13 @@ const DEFAULT_TX_QUEUE_LEN = 1000;
 
 export interface StackOptions {
   /**
-   * The stack's own IPv4 address, e.g. '10.7.0.2'; or it and IPv6 ones, ['10.7.0.2',
-   * 'fd07::2'] (dual stack: the IPv6 layer, ICMPv6, and TCP and UDP over both families).
+   * The stack's own address(es): e.g. '10.7.0.2'; ['10.7.0.2', 'fd07::2'] (dual stack: the
+   * IPv6 layer, ICMPv6, and TCP and UDP over both families); ['10.7.0.2', '10.7.0.3',
+   * 'fd07::2'] (several of a family: each is answered, bindable and listened on); 'fd07::2'
+   * (IPv6 only: IPv4 has loopback 127/8 alone, anything else is ENETUNREACH, as on a Linux
+   * host with no IPv4 address). The first of each family is its primary, the source when
+   * none of the stack's subnets holds the destination. RFC 4291 §2.2 text; no prefixes here
+   * (`prefixLength`, `prefixLength6`).
    */
   address: string | readonly string[];
   /** Open (or attach to) a TUN device in the current network namespace. */
@@ -162,10 +186,27 @@ export interface StackOptions {
   tap?: TapOptions;
   /** Or run on a link you made (e.g. one end of `createLinkPair()`). */
   link?: Link;
-  /** Prefix length of the on-link subnet (default: the tun's kernelAddress prefix, else 24). */
+  /**
+   * IPv4: prefix length of the on-link subnet of each IPv4 address, 0..32 (default: the
+   * tun's kernelAddress prefix, else 24).
+   */
   prefixLength?: number;
-  /** Default gateway (default: the kernel side's address on a tun). */
+  /**
+   * IPv4 default gateway, on-link (in the subnet of one of the stack's IPv4 addresses).
+   * Default: the kernel side's IPv4 address on a tun; none on a link (then off-link
+   * destinations are ENETUNREACH).
+   */
   gateway?: string;
+  /**
+   * IPv6: prefix length of the on-link prefix (of the first IPv6 address), 0..128
+   * (default: the tun's first IPv6 kernelAddress prefix, else 64). fe80::/10 is always on-link.
+   */
+  prefixLength6?: number;
+  /**
+   * IPv6 default gateway, on-link (in that prefix, or link-local fe80::/10). Default: the
+   * kernel side's first IPv6 address on a tun; none on a link (ENETUNREACH off-link).
+   */
+  gateway6?: string;
   /** Replace the real clock (virtual time for simulation). */
   clock?: Clock;
   /** Options of the TCP layer (buffer sizes, MSL, limits). */
@@ -216,6 +257,7 @@ export interface LinkInfo {
   mac?: string;
   /** TAP: the kernel side's MAC (the device's own, as `ip link` shows it). */
   kernelMac?: string;
+  /** The kernel side's IPv4 address with prefix; '' without (a memory link, an IPv6-only kernel side). */
   kernelAddress: string;
   mtu: number;
   /**
@@ -243,11 +285,19 @@ export interface LinkInfo {
  *   for it. Emitted on a later tick, never from inside the packet path.
  */
 export class Stack extends EventEmitter {
-  /** The IPv4 address (canonical text). */
+  /**
+   * The primary address (canonical text): the first IPv4 address, or on an IPv6-only stack
+   * the first IPv6 one.
+   */
   readonly address: string;
+  /** The IPv4 addresses (dotted quads), the primary first; empty on an IPv6-only stack. */
+  readonly addresses4: readonly string[];
   /** The IPv6 address(es) served (canonical text, RFC 5952); empty when IPv4 only. */
   readonly addresses6: readonly string[];
-  /** The IPv4 layer (`dual.v4`). */
+  /**
+   * The IPv4 layer (`dual.v4`). On an IPv6-only stack it has no address (`addresses` empty,
+   * `address` 0): loopback 127/8 only, everything from the link dropped and counted.
+   */
   readonly ip: Ipv4Layer;
   /** The IPv6 layer (`dual.v6`), when the stack serves IPv6. */
   readonly ip6: Ipv6Layer | undefined;
@@ -311,30 +361,34 @@ export class Stack extends EventEmitter {
     // the try below, whose catch closes what was opened before the error leaves. Every
     // error carries `option`: the StackOptions path it is about (see optionError).
     if (options === null || typeof options !== 'object') throw optionError(invalidArgType('options', 'of type object', options), 'options');
-    // One IPv4 address, and any IPv6 ones (dual stack).
-    let address: Ipv4Address | undefined;
+    // Any number of IPv4 and IPv6 addresses, at least one in all; the first of each family
+    // is its primary (the source when no rule picks another).
+    const addresses4: Ipv4Address[] = [];
     const addresses6: Ipv6Address[] = [];
-    if (typeof options.address === 'string') {
-      address = parseAddress(options.address);
-      if (address === undefined) {
-        const hint = parseIpv6Address(options.address) !== undefined ? 'must be an IPv4 address, or an array of one IPv4 and IPv6 addresses' : 'must be an IPv4 address';
-        throw optionError(invalidArgValue('options.address', options.address, hint), 'address');
+    const given: readonly unknown[] | undefined = typeof options.address === 'string' ? [options.address]
+      : Array.isArray(options.address) ? options.address as readonly unknown[] : undefined;
+    if (given === undefined) throw optionError(invalidArgType('options.address', 'of type string or an array of strings', options.address), 'address');
+    if (given.length === 0) throw optionError(invalidArgValue('options.address', options.address, 'must name at least one address'), 'address');
+    for (const a of given) {
+      const v4 = typeof a === 'string' ? parseAddress(a) : undefined;
+      const v6 = typeof a === 'string' && v4 === undefined ? parseIpv6Address(a) : undefined;
+      let why: string | undefined;
+      if (v4 !== undefined) {
+        if (addresses4.includes(v4)) why = 'must not repeat an address';
+        else if (!ownable4(v4)) why = 'must hold unicast IPv4 addresses (not 0.0.0.0, 127/8, multicast or 240/4)';
+        else addresses4.push(v4);
+      } else if (v6 !== undefined) {
+        if (addresses6.includes(v6)) why = 'must not repeat an address';
+        else if (!ownable6(v6)) why = 'must hold unicast IPv6 addresses (not ::, ::1 or multicast)';
+        else addresses6.push(v6);
+      } else {
+        why = 'must hold IPv4 and IPv6 addresses';
       }
-    } else if (Array.isArray(options.address)) {
-      for (const a of options.address as readonly unknown[]) {
-        const v4 = typeof a === 'string' ? parseAddress(a) : undefined;
-        const v6 = typeof a === 'string' && v4 === undefined ? parseIpv6Address(a) : undefined;
-        if (v4 !== undefined && address === undefined) address = v4;
-        else if (v6 !== undefined && ownable6(v6) && !addresses6.includes(v6)) addresses6.push(v6);
-        else {
-          const why = v4 !== undefined ? 'must hold one IPv4 address' : v6 !== undefined ? (addresses6.includes(v6) ? 'must not repeat an address' : 'must hold unicast IPv6 addresses (not ::, ::1 or multicast)') : 'must hold IPv4 and IPv6 addresses';
-          throw optionError(invalidArgValue('options.address', options.address, why), 'address');
-        }
-      }
-      if (address === undefined) throw optionError(invalidArgValue('options.address', options.address, 'must hold an IPv4 address (IPv6-only stacks are not supported yet)'), 'address');
-    } else {
-      throw optionError(invalidArgType('options.address', 'of type string or an array of strings', options.address), 'address');
+      if (why !== undefined) throw optionError(invalidArgValue('options.address', options.address, why), 'address');
     }
+    /** The IPv4 primary; undefined on an IPv6-only stack. */
+    const address = addresses4[0];
+    const a6 = addresses6[0];
     if ([options.tun, options.tap, options.link].filter((o) => o !== undefined).length !== 1) {
       throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun, options.tap and options.link'), options.tun === undefined ? options.tap === undefined ? 'tun' : 'tap' : 'link');
     }
@@ -342,14 +396,30 @@ export class Stack extends EventEmitter {
     checkDnsOption(options.dns); // before anything is opened
     const clock = options.clock ?? realClock;
     this.clock = clock;
+    const checkPrefix = (name: 'prefixLength' | 'prefixLength6', max: number): void => {
+      const v = options[name];
+      if (v !== undefined && typeof v !== 'number') throw optionError(invalidArgType(`options.${name}`, 'of type number', v), name);
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
+        throw optionError(new NetstackError('ERR_OUT_OF_RANGE', `The "options.${name}" property must be an integer in 0..${max}. Received ${String(v)}`), name);
+      }
+    };
+    checkPrefix('prefixLength', 32);
+    checkPrefix('prefixLength6', 128);
     let prefixLength = options.prefixLength ?? 24;
-    if (options.prefixLength !== undefined && (!Number.isInteger(options.prefixLength) || options.prefixLength < 0 || options.prefixLength > 32)) {
-      throw optionError(new NetstackError('ERR_OUT_OF_RANGE', `The "options.prefixLength" property must be an integer in 0..32. Received ${String(options.prefixLength)}`), 'prefixLength');
-    }
+    let prefixLength6 = options.prefixLength6 ?? 64;
     let gateway: Ipv4Address | undefined;
     if (options.gateway !== undefined) {
+      if (typeof options.gateway !== 'string') throw optionError(invalidArgType('options.gateway', 'of type string', options.gateway), 'gateway');
       gateway = parseAddress(options.gateway);
       if (gateway === undefined) throw optionError(invalidArgValue('options.gateway', options.gateway, 'must be an IPv4 address'), 'gateway');
+      if (address === undefined) throw optionError(invalidArgValue('options.gateway', options.gateway, 'needs an IPv4 address in options.address to be on-link with'), 'gateway');
+    }
+    let gateway6: Ipv6Address | undefined;
+    if (options.gateway6 !== undefined) {
+      if (typeof options.gateway6 !== 'string') throw optionError(invalidArgType('options.gateway6', 'of type string', options.gateway6), 'gateway6');
+      gateway6 = parseIpv6Address(options.gateway6);
+      if (gateway6 === undefined || !ownable6(gateway6)) throw optionError(invalidArgValue('options.gateway6', options.gateway6, 'must be a unicast IPv6 address'), 'gateway6');
+      if (a6 === undefined) throw optionError(invalidArgValue('options.gateway6', options.gateway6, 'needs an IPv6 address in options.address to be on-link with'), 'gateway6');
     }
     let kernel: { address: Ipv4Address; prefixLength: number } | undefined;
     const kernel6: { address: Ipv6Address; prefixLength: number }[] = [];
@@ -358,46 +428,60 @@ export class Stack extends EventEmitter {
     const devKey = options.tun !== undefined ? 'tun' : 'tap';
     if (dev) {
       if (typeof dev !== 'object') throw optionError(invalidArgType(`options.${devKey}`, 'of type object', dev), devKey);
-      const ka = dev.kernelAddress ?? '10.7.0.1/24';
-      if (typeof ka === 'string') {
-        kernel = parseCidr(ka);
-      } else if (Array.isArray(ka)) {
-        for (const c of ka as readonly unknown[]) {
-          const v4 = typeof c === 'string' ? parseCidr(c) : undefined;
-          const v6 = typeof c === 'string' && v4 === undefined ? parseCidr6(c) : undefined;
-          if (v4 !== undefined && kernel === undefined) kernel = v4;
-          else if (v6 !== undefined && ownable6(v6.address) && v6.prefixLength > 0) kernel6.push(v6);
-          else throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, ka, "must hold one 'a.b.c.d/len' and any 'x:x::x/len'"), `${devKey}.kernelAddress`);
-        }
-      } else {
-        throw optionError(invalidArgType(`options.${devKey}.kernelAddress`, 'of type string or an array of strings', ka), `${devKey}.kernelAddress`);
+      // The kernel side's default: 10.7.0.1/24, or fd07::1/64 for an IPv6-only stack.
+      const ka = dev.kernelAddress ?? (address !== undefined ? '10.7.0.1/24' : 'fd07::1/64');
+      const kl: readonly unknown[] | undefined = typeof ka === 'string' ? [ka] : Array.isArray(ka) ? ka as readonly unknown[] : undefined;
+      if (kl === undefined) throw optionError(invalidArgType(`options.${devKey}.kernelAddress`, 'of type string or an array of strings', ka), `${devKey}.kernelAddress`);
+      for (const c of kl) {
+        const v4 = typeof c === 'string' ? parseCidr(c) : undefined;
+        const v6 = typeof c === 'string' && v4 === undefined ? parseCidr6(c) : undefined;
+        if (v4 !== undefined && kernel === undefined) kernel = v4;
+        else if (v6 !== undefined && ownable6(v6.address) && v6.prefixLength > 0) kernel6.push(v6);
+        else throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, ka, "must hold one 'a.b.c.d/len' and any 'x:x::x/len'"), `${devKey}.kernelAddress`);
       }
-      if (kernel === undefined) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must be 'a.b.c.d/len'"), `${devKey}.kernelAddress`);
+      if (kernel === undefined && address !== undefined) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'a.b.c.d/len' (the stack has IPv4 addresses)"), `${devKey}.kernelAddress`);
+      if (address === undefined && kernel6.length === 0) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'x:x::x/len' (the stack has IPv6 addresses only)"), `${devKey}.kernelAddress`);
       const k6 = kernel6[0];
       if (k6 !== undefined) {
         for (const a of addresses6) {
           if (kernel6.some((k) => k.address === a)) throw optionError(invalidArgValue('options.address', options.address, `must differ from the kernel side address ${formatAddress(a)}`), 'address');
         }
-        const a6 = addresses6[0];
-        if (a6 !== undefined && !sameSubnet6(a6, k6.address, k6.prefixLength)) {
-          throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
-            `options.address ${formatAddress(a6)} is outside the kernel side's IPv6 prefix ${formatAddress(k6.address)}/${k6.prefixLength}: pick an address in it, or change the kernel side's address`), 'address');
+        if (options.prefixLength6 === undefined) prefixLength6 = k6.prefixLength;
+        if (a6 !== undefined && gateway6 === undefined) {
+          if (!sameSubnet6(a6, k6.address, k6.prefixLength)) {
+            throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+              `options.address ${formatAddress(a6)} is outside the kernel side's IPv6 prefix ${formatAddress(k6.address)}/${k6.prefixLength}: pick an address in it, or change the kernel side's address`), 'address');
+          }
+          // The kernel side routes for us, as the IPv4 gateway defaults to its address.
+          gateway6 = k6.address;
         }
       }
-      if (kernel.address === address) throw optionError(invalidArgValue('options.address', options.address, 'must differ from the kernel side address'), 'address');
-      if (options.prefixLength === undefined) prefixLength = kernel.prefixLength;
-      if (gateway === undefined) {
-        if (!sameSubnet(address, kernel.address, prefixLength)) {
-          const net = `${formatAddress(kernel.address & maskOf(prefixLength))}/${prefixLength}`;
-          throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
-            `options.address ${formatAddress(address)} is outside the kernel side's subnet ${net} (options.${devKey}.kernelAddress ${formatAddress(kernel.address)}/${kernel.prefixLength}): pick an address in ${net}, or change the kernel side's address`), 'address');
+      if (kernel !== undefined && address !== undefined) {
+        if (addresses4.includes(kernel.address)) throw optionError(invalidArgValue('options.address', options.address, 'must differ from the kernel side address'), 'address');
+        if (options.prefixLength === undefined) prefixLength = kernel.prefixLength;
+        if (gateway === undefined) {
+          if (!sameSubnet(address, kernel.address, prefixLength)) {
+            const net = `${formatAddress(kernel.address & maskOf(prefixLength))}/${prefixLength}`;
+            throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+              `options.address ${formatAddress(address)} is outside the kernel side's subnet ${net} (options.${devKey}.kernelAddress ${formatAddress(kernel.address)}/${kernel.prefixLength}): pick an address in ${net}, or change the kernel side's address`), 'address');
+          }
+          gateway = kernel.address;
         }
-        gateway = kernel.address;
       }
     }
-    if (gateway !== undefined && !sameSubnet(address, gateway, prefixLength)) {
+    // A gateway is on-link (RFC 1122 §3.3.1.1; RFC 4861 §5.2): in a subnet of one of the
+    // stack's addresses (IPv6: the primary's prefix, or link-local), and not one of them.
+    if (gateway !== undefined) {
+      const pl = prefixLength;
+      const g = gateway;
+      if (!addresses4.some((a) => sameSubnet(a, g, pl)) || addresses4.includes(g) || !ownable4(g) || isDirectedBroadcast(g, addresses4, pl)) {
+        throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+          `options.gateway ${formatAddress(g)} is not an on-link host on the stack's subnet ${formatAddress(address! & maskOf(pl))}/${pl}`), 'gateway');
+      }
+    }
+    if (gateway6 !== undefined && (addresses6.includes(gateway6) || !(isLinkLocal6(gateway6) || sameSubnet6(a6!, gateway6, prefixLength6)))) {
       throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
-        `options.gateway ${formatAddress(gateway)} is not on the stack's subnet ${formatAddress(address & maskOf(prefixLength))}/${prefixLength}`), 'gateway');
+        `options.gateway6 ${formatAddress(gateway6)} is not an on-link host: it must be in the prefix of ${formatAddress(a6!)}/${prefixLength6} or link-local (fe80::/10), and not the stack's own`), 'gateway6');
     }
     let spec: ImpairSpec | undefined;
     if (options.impair !== undefined) {
@@ -427,8 +511,7 @@ export class Stack extends EventEmitter {
     try {
       let link: Link;
       if (options.tun) {
-        const k = kernel!;
-        const k4 = `${formatAddress(k.address)}/${k.prefixLength}`;
+        const k4 = kernel === undefined ? '' : `${formatAddress(kernel.address)}/${kernel.prefixLength}`;
         const k6 = kernel6.map((c) => `${formatAddress(c.address)}/${c.prefixLength}`);
         device = TunDevice.open({
           ...(options.tun.name !== undefined ? { name: options.tun.name } : {}),
@@ -436,7 +519,7 @@ export class Stack extends EventEmitter {
           txQueueLen: options.tun.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
           ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
           offload: options.tun.offload ?? options.impair === undefined,
-          kernelAddress: k6.length === 0 ? k4 : [k4, ...k6],
+          kernelAddress: k6.length === 0 ? k4 : k4 === '' ? k6 : [k4, ...k6],
           // The device's filter drops IPv6 unless the stack serves it (then DualStackIp demultiplexes).
           ipv4Only: addresses6.length === 0,
         });
@@ -449,20 +532,27 @@ export class Stack extends EventEmitter {
           kernelAddress6: device.ipv6 ? k6 : [],
         };
         if (addresses6.length > 0 && !device.ipv6) {
+          const why = device.ipv6Disabled ?? 'IPv6 is not available on the device';
+          // An IPv6-only stack has nothing left to serve: EAFNOSUPPORT (the arguments are
+          // fine; the namespace lacks the family), and the device goes with the error.
+          if (address === undefined) {
+            throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
+          }
           // Not an error (issue 11): IPv4 only, and the reason said in one line.
           served6 = [];
-          this.info.ipv6Disabled = device.ipv6Disabled ?? 'IPv6 is not available on the device';
+          this.info.ipv6Disabled = why;
         }
       } else if (options.tap) {
         // A TAP device: the Ethernet interface over its frames is the IP layers' link (tap.ts).
         option = 'tap';
-        const k = kernel!;
-        const k4 = `${formatAddress(k.address)}/${k.prefixLength}`;
+        const k4 = kernel === undefined ? '' : `${formatAddress(kernel.address)}/${kernel.prefixLength}`;
         const k6 = kernel6.map((c) => `${formatAddress(c.address)}/${c.prefixLength}`);
         const t = openTap(options.tap, {
-          kernelAddress: k6.length === 0 ? k4 : [k4, ...k6],
+          kernelAddress: k6.length === 0 ? k4 : k4 === '' ? k6 : [k4, ...k6],
           txQueueLen: options.tap.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
-          ipv4: { address, prefixLength: options.prefixLength ?? k.prefixLength, ...(gateway !== undefined ? { gateway } : {}) },
+          // The interface answers ARP for every IPv4 address (the first configured, the others added).
+          ipv4: address === undefined ? undefined : { address, prefixLength, ...(gateway !== undefined ? { gateway } : {}) },
+          more4: addresses4.slice(1),
           clock,
           onUnreachable: (packet, now) => this.hostUnreachable(packet, now),
           onConflict: (event) => process.nextTick(() => this.emit('addressConflict', event)),
@@ -477,10 +567,14 @@ export class Stack extends EventEmitter {
           kernelAddress6: device.ipv6 ? k6 : [],
         };
         if (addresses6.length > 0 && !device.ipv6) {
+          const why = device.ipv6Disabled ?? 'IPv6 is not available on the device';
+          if (address === undefined) {
+            throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
+          }
           served6 = [];
-          this.info.ipv6Disabled = device.ipv6Disabled ?? 'IPv6 is not available on the device';
+          this.info.ipv6Disabled = why;
         }
-        configureTap6(t.eth, served6, kernel6[0]?.prefixLength ?? 64, kernel6[0]?.address);
+        configureTap6(t.eth, served6, prefixLength6, gateway6);
       } else {
         link = options.link!;
         this.info = { type: 'link', name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };
@@ -502,23 +596,23 @@ export class Stack extends EventEmitter {
       option = 'pcap';
       if (options.pcap !== undefined) this.startCapture(options.pcap, {});
       this.link = link;
-      this.address = formatAddress(address);
+      this.addresses4 = addresses4.map((a) => formatAddress(a));
+      this.address = address !== undefined ? formatAddress(address) : formatAddress(a6!);
 
       option = 'address';
       // One secret per stack (RFC 6528 ISNs, SYN cookies, RFC 6056 ports of both transports, RFC 6437 flow labels).
       const key = options.tcpOptions?.isnKey ?? new Uint8Array(randomBytes(16));
+      // Without IPv4 addresses (an IPv6-only stack) the layer has loopback 127/8 only.
       const v4 = new Ipv4Layer({
-        address, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
+        addresses: addresses4, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
         onLoopback: () => this.scheduleLoopback(),
       });
       this.ip = v4;
       this.addresses6 = served6.map((a) => formatAddress(a));
-      const k6 = kernel6[0];
       this.ip6 = served6.length === 0 ? undefined : new Ipv6Layer({
         addresses: served6,
-        prefixLength: k6?.prefixLength ?? 64,
-        // The kernel side routes for us, as the IPv4 gateway defaults to its address.
-        ...(k6 !== undefined ? { gateway: k6.address } : {}),
+        prefixLength: prefixLength6,
+        ...(gateway6 !== undefined ? { gateway: gateway6 } : {}),
         link,
         reassembler: v4.reassembler, // one memory bound over both families
         ...(key.length >= 16 ? { flowLabelKey: key } : {}),
@@ -569,7 +663,7 @@ export class Stack extends EventEmitter {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.address, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6, this.info.name);
+    }, this.addresses4, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6, this.info.name);
     this.dnsRuntime = createDns(options.dns, options.dnsOptions ?? {}, {
       udp: this.udpLayer,
       connectTcp: (address, port) => this.tcp.connect({ host: address, port }),

@@ -95,6 +95,8 @@ export interface TapWiring {
   kernelAddress: string | string[];
   txQueueLen: number;
   ipv4: { address: Ipv4Address; prefixLength: number; gateway?: Ipv4Address } | undefined;
+  /** The stack's other IPv4 addresses (answered for and announced as the first). */
+  more4: readonly Ipv4Address[];
   clock: Scheduler;
   onUnreachable: (packet: Uint8Array, now: number) => void;
   onConflict: (event: AddressConflictEvent) => void;
@@ -128,6 +130,7 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
       onUnreachable: (packet, _hop, now) => w.onUnreachable(packet, now),
       onConflict: (c) => w.onConflict({ address: formatIpv4(c.address), mac: formatMac(c.mac), phase: c.phase, defended: c.defended }),
     });
+    for (const a of w.more4) eth.addAddress(a);
     return { device, frames, eth };
   } catch (err) {
     device.close();

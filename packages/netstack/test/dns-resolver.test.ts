@@ -338,8 +338,17 @@ describe('stub resolver over the stack', () => {
     const pair = createLinkPair();
     await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: ['10.0.0.300'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: '10.0.0.2' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    for (const bad of ['fd00::1::53', 'fd00::zz', '[fd00::1]:0', '[fd00::1]:x', 'fd00::1]', '[fd00::1']) {
+      await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: [bad] }), bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    }
     expect(pair.a.closed).toBe(false);
     pair.close();
+    const pair2 = createLinkPair();
+    // IPv6 servers as node:dns setServers writes them; getServers gives them back in RFC 5952 text.
+    const ok = await createStack({ link: pair2.a, address: ['10.0.0.5', 'fd00::5'], dns: ['FD00:0::1', '[fd00::2]:5353', '10.0.0.2:53'] });
+    expect(ok.dns.getServers()).toEqual(['fd00::1', '[fd00::2]:5353', '10.0.0.2']);
+    await ok.close();
+    pair2.close();
   });
 });
 

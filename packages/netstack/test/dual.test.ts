@@ -96,7 +96,8 @@ describe('createStack with IPv4 and IPv6 addresses', () => {
   it('option errors name the option, Node style', async () => {
     const { a } = createLinkPair({ mtu: 1500 });
     const bad = async (address: unknown): Promise<unknown> => createStack({ link: a, address: address as string }).then(() => undefined, (e: unknown) => e);
-    for (const address of [['fd07::2'], ['10.7.0.2', 'fd07::zz'], ['10.7.0.2', '::1'], ['10.7.0.2', 'ff02::1'], ['10.7.0.2', '10.7.0.3'], 'fd07::2', 42]) {
+    // (IPv6-only stacks and several IPv4 addresses are valid since: addresses.test.ts.)
+    for (const address of [[], ['10.7.0.2', 'fd07::zz'], ['10.7.0.2', '::1'], ['10.7.0.2', 'ff02::1'], ['10.7.0.2', '10.7.0.2'], 42]) {
       const e = await bad(address) as { code?: string; option?: string };
       expect(e, JSON.stringify(address)).toBeInstanceOf(Error);
       expect(e.option).toBe('address');

@@ -1379,7 +1379,7 @@ export class TcpConnection implements HeapEntry {
     out.gsoMss = this.sndMss;
     out.flowLabel = this.flowLabel;
     // RFC 1191: the path is narrower than we thought; the retransmission uses the smaller MSS.
-    if (this.layer.send(this.remoteAddress, out) === 'EMSGSIZE') this.updateSndMss();
+    if (this.layer.send(this.remoteAddress, out, this.localAddress) === 'EMSGSIZE') this.updateSndMss();
   }
 
   /**
@@ -1405,7 +1405,7 @@ export class TcpConnection implements HeapEntry {
     out.offload = false;
     out.gsoMss = 0;
     out.flowLabel = this.flowLabel;
-    this.layer.send(this.remoteAddress, out);
+    this.layer.send(this.remoteAddress, out, this.localAddress);
   }
 
   /**

@@ -67,8 +67,11 @@ export interface TcpHost<C> {
   readonly config: ResolvedConfig;
   /** The layer's counters, which connections count into (`stats()` snapshots them). */
   readonly counters: TcpStats;
-  /** Sends one segment. An error is counted by the host; the connection reacts to EMSGSIZE. */
-  send(remote: IpAddress, seg: TcpSegmentOut): SendError | undefined;
+  /**
+   * Sends one segment from `local` (the connection's address: the host may have several;
+   * absent, the IP layer's choice). An error is counted by the host; the connection reacts to EMSGSIZE.
+   */
+  send(remote: IpAddress, seg: TcpSegmentOut, local?: IpAddress): SendError | undefined;
   /** The MTU of the interface towards `remote` (what our MSS option says we can receive, RFC 9293 §3.7.1). */
   interfaceMtu(remote: IpAddress): number;
   /** The path MTU towards `remote` (RFC 1191). */

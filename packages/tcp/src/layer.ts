@@ -149,11 +149,14 @@ export class TcpLayer implements TransportProtocol {
   private readonly listenQueue: TcpListener[] = [];
   /** Events open (see `enter`): callbacks wait until it is back at 0. */
   private depth = 0;
-  private readonly sendOpts = { dontFragment: true };
-  /** The IP options with an ECN codepoint (RFC 3168 §5), by codepoint: ECT(0) is 2. */
-  private readonly sendOptsEcn = [this.sendOpts, { dontFragment: true, tos: 1 }, { dontFragment: true, tos: 2 }, { dontFragment: true, tos: 3 }];
+  /**
+   * The IP options with an ECN codepoint (RFC 3168 §5), by codepoint: ECT(0) is 2. `source`
+   * is set per segment: the connection's local address (one of several the host may have).
+   */
+  private readonly sendOptsEcn: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, source: undefined }));
+  private readonly sendOpts = this.sendOptsEcn[0]!;
   /** The same with a Flow Label (RFC 6437), set per segment: IPv6 segments of a connection. */
-  private readonly sendOptsLabel: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, flowLabel: 0 }));
+  private readonly sendOptsLabel: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, flowLabel: 0, source: undefined }));
 
   constructor(ip: IpOutput, options: TcpLayerOptions = {}) {
     this.ip = ip;
@@ -503,17 +506,17 @@ export class TcpLayer implements TransportProtocol {
     const l = this.findListener(d.dst, seg.dstPort);
     if (l !== undefined) { l.input(seg, d, now, minIss); return; }
     st.dropped.NoSocket++;
-    this.resetNowhere(seg, d.src);
+    this.resetNowhere(seg, d.src, d.dst);
   }
 
   /** @internal RFC 9293 §3.10.7.1: a segment for no connection is answered with RST (never an RST). */
-  resetNowhere(seg: TcpRepr, remote: IpAddress): void {
+  resetNowhere(seg: TcpRepr, remote: IpAddress, local?: IpAddress): void {
     if (seg.flags & RST) return;
     if (seg.flags & ACK) {
-      this.sendRaw(remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, false);
+      this.sendRaw(remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, false, local);
     } else {
       const len = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
-      this.sendRaw(remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), RST | ACK, 0, false);
+      this.sendRaw(remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), RST | ACK, 0, false, local);
     }
   }
 
@@ -562,7 +565,7 @@ export class TcpLayer implements TransportProtocol {
    * @internal Sends a segment a connection built (host.ts `TcpHost.send`): serialises it
    * (checksum here, or left to the link with segmentation offload) and counts it.
    */
-  send(remote: IpAddress, seg: TcpSegmentOut): SendError | undefined {
+  send(remote: IpAddress, seg: TcpSegmentOut, local?: IpAddress): SendError | undefined {
     const w = this.writer;
     const len = seg.dataLen;
     w.repr = seg.repr;
@@ -579,6 +582,7 @@ export class TcpLayer implements TransportProtocol {
     } else {
       opts = this.sendOptsEcn[seg.ecn & 3]!;
     }
+    opts.source = local; // the connection's address: ours, one of several (the IP layer checks)
     let e: SendError | undefined;
     // Offload (checksum and segmentation) where the IP layer has it towards `remote`'s
     // family (`offloadTo`); otherwise checksummed here, one MSS at most per datagram.
@@ -638,7 +642,7 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /** @internal Sends a segment that belongs to no connection (RST, SYN-cookie SYN-ACK). */
-  sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void {
+  sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean, local?: IpAddress): void {
     const w = this.writer;
     const r = w.own;
     const o = r.options;
@@ -661,8 +665,10 @@ export class TcpLayer implements TransportProtocol {
       // The label the connection of this tuple has (or would have): RFC 6437 §3. Our
       // address is the one the IP layer sends from (the connection's, with one address).
       opts = this.sendOptsLabel[0]!;
-      opts.flowLabel = flowLabel(this.config.isnKey, this.ip.sourceFor(remote) ?? remote, localPort, remote, remotePort);
+      opts.flowLabel = flowLabel(this.config.isnKey, local ?? this.ip.sourceFor(remote) ?? remote, localPort, remote, remotePort);
     }
+    // From the address the segment we answer was sent to (one of several the host may have).
+    opts.source = local;
     const e = this.ip.sendWith(remote, PROTO_TCP, tcpHeaderLen(r), w, opts);
     if (e !== undefined) this.counters.SendErrors++;
   }

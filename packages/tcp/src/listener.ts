@@ -28,9 +28,10 @@ export interface ListenerHost extends TcpHost<TcpConnection> {
   /** Re-arms `c`'s timer. */
   reschedule(c: TcpConnection): void;
   /** RFC 9293 §3.10.7.1: RST for a segment that belongs to no connection (never to an RST). */
-  resetNowhere(seg: TcpRepr, remote: IpAddress): void;
+  resetNowhere(seg: TcpRepr, remote: IpAddress, local?: IpAddress): void;
   /** A segment that belongs to no connection (the cookie SYN-ACK); `mss`: with our MSS option. */
-  sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean): void;
+  /** `local`: our address the answer comes from (the one the segment answered was sent to); else the IP layer's choice. */
+  sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean, local?: IpAddress): void;
   /** The listener has completed connections: call `deliverEvents` when the outermost event closes. */
   queueAcceptable(l: TcpListener): void;
   /** Stops listening: out of the port table, children reset. */
@@ -145,7 +146,7 @@ export class TcpListener {
       // tcp_synq_no_recent_overflow): a stray-ACK flood costs no hashing otherwise.
       if (!(f & SYN) && cfg.synCookies && now - this.lastCookieAt <= 2 * COOKIE_PERIOD_MS && this.tryCookie(seg, d, now)) return;
       st.dropped.ListenAck++;
-      host.resetNowhere(seg, d.src);
+      host.resetNowhere(seg, d.src, d.dst);
       return;
     }
     // third: SYN
@@ -182,7 +183,7 @@ export class TcpListener {
     const cookie = makeSynCookie(host.config.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort, seg.seq, mssIdx);
     host.counters.SyncookiesSent++;
     this.lastCookieAt = now;
-    host.sendRaw(d.src, seg.dstPort, seg.srcPort, cookie, seqAdd(seg.seq, 1), SYN | ACK, Math.min(this.options.receiveBufferSize ?? host.config.receiveBufferSize, 0xffff), true);
+    host.sendRaw(d.src, seg.dstPort, seg.srcPort, cookie, seqAdd(seg.seq, 1), SYN | ACK, Math.min(this.options.receiveBufferSize ?? host.config.receiveBufferSize, 0xffff), true, d.dst);
   }
 
   /** An ACK that may complete a SYN cookie: true when it was one (and so handled). */

@@ -66,6 +66,9 @@ export {
 } from './memory-link.js';
 export {
   impair,
+  createShaper,
+  newImpairStats,
+  defaultQueueBytes,
   realTimeScheduler,
   parseImpairSpec,
   formatImpairSpec,
@@ -75,5 +78,18 @@ export {
   type ImpairScheduler,
   type ImpairStats,
   type ImpairedLink,
+  type DirectionalShaper,
+  type GilbertElliott,
 } from './impair.js';
+export {
+  relayLinks,
+  openRelay,
+  relaySpecs,
+  type Relay,
+  type RelayDirectionStats,
+  type RelayOptions,
+  type RelaySideOptions,
+  type RelayStats,
+  type TunRelay,
+} from './relay.js';
 export { createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from './probe-link.js';

@@ -172,9 +172,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly rxRepr: UdpRepr = { srcPort: 0, dstPort: 0, payload: new Uint8Array(0) };
   private readonly rxViews = new ViewCache();
   /** The send options when a socket sets its TTL, or a copy is looped back (reused). */
-  private readonly ttlOptions: SendOptions = { ttl: 64 };
-  private readonly loopOptions: SendOptions = { loopback: true };
-  private readonly loopTtlOptions: SendOptions = { ttl: 64, loopback: true };
+  // `source` is set per send: the socket's bound address (the host may have several).
+  private readonly plainOptions: SendOptions = { source: undefined };
+  private readonly ttlOptions: SendOptions = { ttl: 64, source: undefined };
+  private readonly loopOptions: SendOptions = { loopback: true, source: undefined };
+  private readonly loopTtlOptions: SendOptions = { ttl: 64, loopback: true, source: undefined };
 
   constructor(ip: IpOutput, options: UdpLayerOptions = {}) {
     this.ip = ip;
@@ -383,14 +385,20 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     // Linux ip_mc_output: multicast to a group this host is a member of loops back when
     // IP_MULTICAST_LOOP is set; a broadcast always does.
     const loop = multicast ? ep.mcLoop && this.acceptsGroup(dst, this.ip.address) : this.isBroadcast(dst);
-    let options: SendOptions | undefined;
+    let options: SendOptions;
     if (loop) {
       options = ttl === undefined ? this.loopOptions : this.loopTtlOptions;
       if (ttl !== undefined) options.ttl = ttl;
     } else if (ttl !== undefined) {
       options = this.ttlOptions;
       options.ttl = ttl;
+    } else {
+      options = this.plainOptions;
     }
+    // A socket bound (or connected) to one of our addresses sends from it (Linux
+    // ip_route_output with the socket's saddr); bound to the wildcard, the IP layer chooses.
+    const local = ep.localAddr;
+    options.source = local === ANY || local === IPV6_ANY ? undefined : local;
     // Multicast TTL 0 without a local copy goes nowhere (and is not an error).
     const err = ttl === 0 && !loop ? undefined : this.ip.sendWith(dst, PROTO_UDP, w.length, w, options);
     w.chunks = NO_CHUNKS;
@@ -404,9 +412,9 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     return addr === BROADCAST || (this.ip.directedBroadcast !== undefined && addr === this.ip.directedBroadcast);
   }
 
-  /** This host's one interface: its address, or 0.0.0.0 for "the default" (SocketHost). */
+  /** This host's one interface: one of its IPv4 addresses, or 0.0.0.0 for "the default" (SocketHost). */
   isLocalInterface(addr: IpAddress): boolean {
-    return addr === ANY || addr === this.ip.address;
+    return addr === ANY || (typeof addr === 'number' && addr >>> 24 !== 127 && (this.ip.isLocalAddress?.(addr) ?? addr === this.ip.address));
   }
 
   // ---- multicast membership (Linux net/ipv4/igmp.c, per socket) ------------------------

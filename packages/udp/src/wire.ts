@@ -9,7 +9,10 @@
  * The checksum covers the pseudo-header (source, destination, zero, protocol 17,
  * UDP length), the header and the data (RFC 768). On send it is always computed,
  * and a computed 0 is sent as 0xffff (RFC 768: "all zero transmitted ... means the
- * transmitter generated no checksum"). On receive 0 means "none" and is accepted.
+ * transmitter generated no checksum"). On receive 0 means "none" and is accepted over
+ * IPv4; over IPv6 the checksum is mandatory (RFC 8200 §8.1: "IPv6 receivers must discard
+ * UDP packets containing a zero checksum"), so a zero field there fails as 'checksum'
+ * (Linux counts it in Udp6InCsumErrors and sends no ICMPv6 either).
  *
  * The length field is checked against the IP payload (RFC 768, RFC 1122 §4.1.3.4
  * is silent; Linux udp_rcv does the same): an IP payload shorter than the UDP
@@ -50,9 +53,13 @@ export class UdpPacket {
   get checksum(): number { return this.view.getUint16(CHECKSUM); }
   set checksum(v: number) { this.view.setUint16(CHECKSUM, v); }
 
-  /** Verifies the checksum over the first `length` bytes; a zero checksum field means none (RFC 768). */
+  /**
+   * Verifies the checksum over the first `length` bytes; a zero checksum field means none
+   * over IPv4 (RFC 768) and is refused over IPv6 (RFC 8200 §8.1; the family is the type
+   * of `src`: a string is IPv6).
+   */
   verifyChecksum(src: IpAddress, dst: IpAddress): boolean {
-    if (this.checksum === 0) return true;
+    if (this.checksum === 0) return typeof src === 'number';
     const len = this.length;
     return sum16(this.bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)) === 0xffff;
   }
@@ -84,6 +91,8 @@ export function parseUdp(packet: UdpPacket, src: IpAddress, dst: IpAddress, veri
   if (packet.bytes.length < UDP_HEADER_LEN) return 'truncated';
   const len = packet.length;
   if (len < UDP_HEADER_LEN || len > packet.bytes.length) return 'length';
+  // RFC 8200 §8.1: a zero checksum field is refused over IPv6 even when the link vouched for the checksum.
+  if (packet.checksum === 0 && typeof src !== 'number') return 'checksum';
   if (verify && !packet.verifyChecksum(src, dst)) return 'checksum';
   return { srcPort: packet.srcPort, dstPort: packet.dstPort, payload: packet.bytes.subarray(UDP_HEADER_LEN, len) };
 }
@@ -98,9 +107,12 @@ export function parseUdpInto(
   if (bytes.length < UDP_HEADER_LEN) return 'truncated';
   const len = (bytes[LENGTH]! << 8) | bytes[LENGTH + 1]!;
   if (len < UDP_HEADER_LEN || len > bytes.length) return 'length';
-  // RFC 768: a zero checksum field means none.
-  if (verify && ((bytes[CHECKSUM]! << 8) | bytes[CHECKSUM + 1]!) !== 0 &&
-    sum16(bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)) !== 0xffff) return 'checksum';
+  const field = (bytes[CHECKSUM]! << 8) | bytes[CHECKSUM + 1]!;
+  // RFC 8200 §8.1: over IPv6 (a string address) a zero checksum field is an error, whether or
+  // not the link vouched for the checksum (a partial checksum from the link is never 0).
+  if (field === 0 && typeof src !== 'number') return 'checksum';
+  // RFC 768: over IPv4 a zero checksum field means none.
+  if (verify && field !== 0 && sum16(bytes, 0, len, pseudoHeaderSum(src, dst, PROTO_UDP, len)) !== 0xffff) return 'checksum';
   into.srcPort = (bytes[SRC_PORT]! << 8) | bytes[SRC_PORT + 1]!;
   into.dstPort = (bytes[DST_PORT]! << 8) | bytes[DST_PORT + 1]!;
   into.payload = views.view(bytes, UDP_HEADER_LEN, len);

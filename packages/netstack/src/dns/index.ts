@@ -25,7 +25,7 @@
  */
 import dns from 'node:dns';
 import { isIP } from 'node:net';
-import { ANY, formatAddress, parseAddress, type Ipv4Address } from '@netstack/ip';
+import { ANY, IPV6_ANY, formatAddress, parseIpAddress, type IpAddress } from '@netstack/ip';
 import type { SocketHost, UdpEndpoint } from '@netstack/udp';
 import { codedError, invalidArgType, invalidArgValue } from '../node-errors.js';
 import { DnsResolver, TYPE_A, TYPE_AAAA, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats, type TcpChannel } from './resolver.js';
@@ -159,7 +159,7 @@ function isLocalhost(name: string): boolean {
 function stackIo(host: DnsHost): ResolverIo {
   return {
     openUdp(localPort, server, h) {
-      const dst = parseAddress(server.address)!;
+      const dst = parseIpAddress(server.address)!;
       const udp = host.udp;
       let open = true;
       const ep: UdpEndpoint = {
@@ -168,7 +168,8 @@ function stackIo(host: DnsHost): ResolverIo {
         onError: (code, now) => { if (open) h.error(code, now); },
         close: () => { if (open) { open = false; udp.unbind(ep); } },
       };
-      const err = udp.bind(ep, ANY, localPort);
+      // The wildcard of the server's family (an IPv6 server: from one of our IPv6 addresses).
+      const err = udp.bind(ep, typeof dst === 'number' ? ANY : IPV6_ANY, localPort);
       if (err !== undefined) return err;
       const cerr = udp.connect(ep, dst, server.port);
       if (cerr !== undefined) { udp.unbind(ep); return cerr; }
@@ -209,7 +210,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
     backend = (_name, _type, cb) => process.nextTick(cb, 'ENOTFOUND');
   } else {
     const list: DnsServer[] = option.map((text, i) => parseServer(text, i));
-    servers = list.map((s) => (s.port === 53 ? s.address : `${s.address}:${s.port}`));
+    servers = list.map((s) => (s.port === 53 ? s.address : s.address.includes(':') ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`));
     const r = new DnsResolver(stackIo(host), { ...resolverOptions, servers: list });
     resolver = r;
     backend = (name, type, cb) => {
@@ -383,14 +384,14 @@ function idle(): DnsResolver {
   return (idleResolver ??= new DnsResolver({ openUdp: () => 'ENETUNREACH', openTcp: () => 'ENETUNREACH' }, { servers: [] }));
 }
 
-/** 'a.b.c.d' or 'a.b.c.d:port'. */
+/** 'a.b.c.d', 'a.b.c.d:port', an IPv6 literal, or '[IPv6]:port' (node:dns setServers' forms); RFC 5952 text kept. */
 function parseServer(text: unknown, i: number): DnsServer {
   if (typeof text !== 'string') throw invalidArgType(`options.dns[${i}]`, 'of type string', text);
-  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
-  const addr: Ipv4Address | undefined = m === null ? undefined : parseAddress(m[1]!);
-  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text) ?? /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text) ?? /^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*)()$/.exec(text);
+  const addr: IpAddress | undefined = m === null ? undefined : parseIpAddress(m[1]!);
+  const port = m?.[2] === undefined || m[2] === '' ? 53 : Number(m[2]);
   if (m === null || addr === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw invalidArgValue(`options.dns[${i}]`, text, "must be an IPv4 address, optionally with ':port'");
+    throw invalidArgValue(`options.dns[${i}]`, text, "must be an IPv4 or IPv6 address, optionally with ':port' (IPv6 as '[addr]:port')");
   }
   return { address: formatAddress(addr), port };
 }

@@ -71,7 +71,7 @@ export interface DnsAnswer {
 export type ResolveCallback = (err: DnsErrorCode | undefined, answer?: DnsAnswer) => void;
 
 export interface DnsServer {
-  /** IPv4 address, dotted. */
+  /** IPv4 address (dotted) or IPv6 address (RFC 5952 text). */
   address: string;
   port: number;
 }

@@ -31,8 +31,8 @@ export interface StackClock {
 export interface NetContext {
   readonly layer: TcpLayer;
   readonly clock: StackClock;
-  readonly ownAddress: Ipv4Address;
-  readonly ownAddressText: string;
+  /** The stack's IPv4 addresses, the primary first: none on an IPv6-only stack. */
+  readonly ownAddresses4: readonly Ipv4Address[];
   /** The stack's IPv6 addresses: none on an IPv4-only stack (then the facade is IPv4 only, as before). */
   readonly ownAddresses6: readonly Ipv6Address[];
   /** The name of the stack's one interface: the zone of its link-local addresses (`fe80::2%tun0`). */

@@ -14,7 +14,7 @@
  * close, abort, connect, listen, accept) so the facade's one timer follows the
  * core's deadlines. Hosts are IPv4 literals or names resolved by `lookup` (the stack's dns.lookup).
  */
-import { formatAddress, parseAddress, parseIpv6Address } from '@netstack/ip';
+import { parseAddress, parseIpv6Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
 import { detachedLife, type NetLife } from '../lifetime.js';
@@ -48,16 +48,23 @@ export interface TcpApi {
   readonly Socket: new (options?: SocketOptions) => Socket;
 }
 
-export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string, events: Notifier = IMMEDIATE_NOTIFIER,
+/**
+ * `ownAddress`: the stack's IPv4 address, or all of them (the primary first; none on an
+ * IPv6-only stack); `ownAddresses6` its IPv6 ones. Binds and listens take these.
+ */
+export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string | readonly string[], events: Notifier = IMMEDIATE_NOTIFIER,
   life: NetLife = detachedLife(), lookup: LookupFunction = noLookup, ownAddresses6: readonly string[] = [], interfaceName = 'memory'): TcpApi {
-  const own = parseAddress(ownAddress);
-  if (own === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address');
+  const own4 = (typeof ownAddress === 'string' ? [ownAddress] : ownAddress).map((t) => {
+    const a = parseAddress(t);
+    if (a === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address or a list of them');
+    return a;
+  });
   const own6 = ownAddresses6.map((t) => {
     const a = parseIpv6Address(t);
     if (a === undefined) throw invalidArgValue('ownAddresses6', ownAddresses6, 'must hold IPv6 addresses');
     return a;
   });
-  const ctx: NetContext = { layer, clock, ownAddress: own, ownAddressText: formatAddress(own), ownAddresses6: own6, interfaceName, events, life, lookup, listening: new Map() };
+  const ctx: NetContext = { layer, clock, ownAddresses4: own4, ownAddresses6: own6, interfaceName, events, life, lookup, listening: new Map() };
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));

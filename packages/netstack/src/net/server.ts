@@ -208,7 +208,7 @@ export class Server extends EventEmitter {
       return this;
     }
     // Ours: the stack's addresses, 127/8 and (with IPv6) ::1, its loopback.
-    const ours = typeof address === 'number' ? address === 0 || address === ctx.ownAddress || address >>> 24 === 127
+    const ours = typeof address === 'number' ? address === 0 || ctx.ownAddresses4.includes(address) || address >>> 24 === 127
       : ctx.ownAddresses6.includes(address) || (address === IPV6_LOOPBACK && dual);
     if (!ours) {
       process.nextTick(() => this.emit('error', errnoError('EADDRNOTAVAIL', 'listen', hostText, port, true)));

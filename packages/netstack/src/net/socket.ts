@@ -459,7 +459,7 @@ export class Socket extends Duplex {
       if ((typeof la === 'number') === six) return errnoError('EINVAL', 'bind', localAddress.text, lport);
       const l4 = typeof la === 'string' ? unmapIpv4(la) : la;
       if (typeof la === 'string' && l4 === undefined && !zoneOk(la, localAddress.zone, ctx.interfaceName)) return errnoError('EINVAL', 'bind', localAddress.text, lport);
-      const ours = l4 !== undefined ? l4 === 0 || l4 === ctx.ownAddress || l4 >>> 24 === 127
+      const ours = l4 !== undefined ? l4 === 0 || ctx.ownAddresses4.includes(l4) || l4 >>> 24 === 127
         : la === IPV6_ANY_TEXT_ADDR || ctx.ownAddresses6.includes(la as Ipv6Address) || (la === IPV6_LOOPBACK && dual);
       if (!ours) return errnoError('EADDRNOTAVAIL', 'bind', localAddress.text, lport);
       local = l4 ?? la;
