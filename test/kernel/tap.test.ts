@@ -278,6 +278,33 @@ describe('serve --tap attaches to a persistent TAP, and refuses a TUN of that na
     expect(c.links()).toContain('ptap0');
   }, 40_000);
 
+  it('several IPv4 addresses are each answered by ARP with the one MAC; an IPv6-only stack works over a TAP too', async () => {
+    const s4 = await c.serve(['--tap', '--tap-name', 'mtap0', '--no-ipv6', '--addr', STACK, '--addr', '10.7.0.3', '--mac', MAC, '--stats']);
+    try {
+      for (const host of [STACK, '10.7.0.3']) {
+        const p = await c.run('ping', ['-c', '1', '-W', '3', host], { timeoutMs: 10_000 });
+        expect(p.stdout, p.stderr).toMatch(/1 received/);
+        expect(c.runSync('ip', ['neigh', 'show', 'dev', 'mtap0', host])).toContain(`lladdr ${MAC}`);
+      }
+      const st = await liveStats(s4);
+      expect(statCount(st, 'eth', 'ArpOutReplies')).toBe(2);
+      expect(statCount(st, 'eth', 'acd.OutAnnouncements')).toBeGreaterThanOrEqual(2); // both addresses announced
+      expect(statCount(st, 'frames', 'RxPackets')).toBeGreaterThanOrEqual(statCount(st, 'eth', 'InFrames'));
+    } finally {
+      expect((await s4.stop()).code).toBe(0);
+    }
+    const s6 = await c.serve(['--tap', '--tap-name', 'v6tap0', '--no-ipv4']);
+    try {
+      expect(s6.stdout).toMatch(/ready on v6tap0: kernel fd07::1\/64, stack fd07::2, mac /);
+      const p = await c.run('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '3', STACK6], { timeoutMs: 10_000 });
+      expect(p.stdout, p.stderr).toMatch(/2 received/);
+      const h = await c.run('curl', ['-sS', '-g', '-m', '10', `http://[${STACK6}]/`], { timeoutMs: 15_000 });
+      expect(h.stdout).toContain('netstack');
+    } finally {
+      expect((await s6.stop()).code).toBe(0);
+    }
+  }, 60_000);
+
   it('a TUN of that name: exit 1, one line saying so', async () => {
     c.runSync('ip', ['tuntap', 'add', 'dev', 'ptun0', 'mode', 'tun']);
     const r = await c.run(process.execPath, [join(repoRoot, 'packages/netstack/bin/netstack.js'), 'serve', '--tap', '--tap-name', 'ptun0'], { timeoutMs: 15_000 });

@@ -940,6 +940,8 @@ export class Stack extends EventEmitter {
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
       // On a TAP: the Ethernet interface's counters (ARP, NS/NA, frames by fate; tap.ts tapStats).
       ...(this.eth !== undefined ? { eth: tapStats(this.eth) } : {}),
+      // On a TAP, `link` is the interface's IP-level view; the device's own counters (frames) are here.
+      ...(this.eth !== undefined && this.device !== undefined ? { frames: { ...this.device.stats() } } : {}),
       // Exceptions thrown by a layer (bugs, never wire input), caught at the batch and re-thrown.
       stack: { InternalErrors: this.internalErrors },
     };
