@@ -305,6 +305,17 @@ describe('serve --tap attaches to a persistent TAP, and refuses a TUN of that na
     }
   }, 60_000);
 
+  it('usage errors name the flag: --mac without --tap, a group MAC; no device is left', async () => {
+    const bin = join(repoRoot, 'packages/netstack/bin/netstack.js');
+    const noTap = await c.run(process.execPath, [bin, 'serve', '--mac', MAC], { timeoutMs: 15_000 });
+    expect(noTap.code).toBe(2);
+    expect(noTap.stderr).toMatch(/--mac needs --tap/);
+    const group = await c.run(process.execPath, [bin, 'serve', '--tap', '--tap-name', 'gtap0', '--mac', '01:00:5e:00:00:01'], { timeoutMs: 15_000 });
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/--mac must be a unicast MAC address/);
+    expect(c.links()).not.toContain('gtap0');
+  }, 30_000);
+
   it('a TUN of that name: exit 1, one line saying so', async () => {
     c.runSync('ip', ['tuntap', 'add', 'dev', 'ptun0', 'mode', 'tun']);
     const r = await c.run(process.execPath, [join(repoRoot, 'packages/netstack/bin/netstack.js'), 'serve', '--tap', '--tap-name', 'ptun0'], { timeoutMs: 15_000 });

@@ -73,7 +73,8 @@ Run 'netstack <command> --help' for its options. Usage errors exit 2, runtime
 failures 1, each with one line on stderr.`,
   serve: `Usage: netstack serve [options]
 
-Creates (or attaches to) a TUN device in the current network namespace, gives the
+Creates (or attaches to) a TUN device (a TAP with --tap: the stack is then a host
+on its Ethernet segment) in the current network namespace, gives the
 kernel side an address in each family (IPv4 and IPv6, unless --no-ipv6), and
 serves from the stack's own addresses, over both families: ICMP echo, UDP
 echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
