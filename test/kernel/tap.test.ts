@@ -276,6 +276,8 @@ describe('serve --tap attaches to a persistent TAP, and refuses a TUN of that na
       expect((await s.stop()).code).toBe(0);
     }
     expect(c.links()).toContain('ptap0');
+    // With its address and route (a persistent device keeps them): removed, so the next tests' subnet is theirs alone.
+    c.runSync('ip', ['link', 'del', 'ptap0']);
   }, 40_000);
 
   it('several IPv4 addresses are each answered by ARP with the one MAC; an IPv6-only stack works over a TAP too', async () => {
