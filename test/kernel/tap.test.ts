@@ -196,7 +196,7 @@ describe('netstack serve --tap: the stack is a host on the kernel\'s Ethernet se
   }, 120_000);
 });
 
-describe('a bridge: br0 with tap0 and a veth to a second namespace, whose host reaches the stack across layer 2', () => {
+describe('a bridge: br0 with the TAP and a veth to a second namespace, whose host reaches the stack across layer 2', () => {
   const BR_MAC = '02:00:00:00:0b:02';
   let a: Netns;
   let b: Netns;
@@ -259,6 +259,19 @@ describe('a bridge: br0 with tap0 and a veth to a second namespace, whose host r
     // The peer's kernel answered the stack's request: it holds 10.7.0.2 from it as well.
     expect(statCount(after, 'eth', 'ArpInRequests')).toBeGreaterThanOrEqual(1);
   }, 120_000);
+
+  it('a broadcast UDP datagram from the second namespace (10.7.0.255, ff:ff:ff:ff:ff:ff across the bridge) reaches the stack\'s echo, which answers', async () => {
+    const before = await liveStats(srv);
+    const script = `const s = require('node:dgram').createSocket('udp4');
+      s.bind(0, '10.7.0.3', () => { s.setBroadcast(true); s.send('to everyone', 7, '10.7.0.255'); });
+      s.on('message', (m, r) => { console.log(JSON.stringify({ text: String(m), from: r.address })); process.exit(0); });
+      setTimeout(() => { console.log('{}'); process.exit(1); }, 5000);`;
+    const r = await b.run(process.execPath, ['-e', script], { timeoutMs: 10_000 });
+    expect(JSON.parse(r.stdout.trim()), r.stderr).toEqual({ text: 'to everyone', from: STACK });
+    const after = await liveStats(srv);
+    expect(statCount(after, 'eth', 'InBroadcast') - statCount(before, 'eth', 'InBroadcast')).toBeGreaterThanOrEqual(1);
+    expect(statCount(after, 'udp', 'InDatagrams') - statCount(before, 'udp', 'InDatagrams')).toBe(1);
+  }, 30_000);
 });
 
 describe('serve --tap attaches to a persistent TAP, and refuses a TUN of that name', () => {
