@@ -368,3 +368,27 @@ describe('createStack({ tap }) as a library: its own ARP and NS, EHOSTUNREACH to
     expect(o.multicast.droppedAfter - o.multicast.droppedBefore).toBeGreaterThanOrEqual(2); // before-join, after-leave
   }, 90_000);
 });
+
+describe('two netstack TAP stacks on one Linux bridge talk to each other through it', () => {
+  let e: Netns;
+  beforeAll(() => { e = Netns.create('tap-two'); });
+  afterAll(async () => { await e?.close(); });
+
+  it('B resolves A by ARP across br0, pings it and echoes 1 MB over TCP exact; A sees B\'s address as the peer', async () => {
+    const r = await e.run(process.execPath, [join(repoRoot, 'test/kernel/fixtures/tap-two-stacks.mjs')], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout.trim());
+    expect(o.ping).toBe(64);
+    expect(o.echoExact).toBe(true);
+    expect(o.peer).toBe('10.7.0.4');
+    // B asked (broadcast, flooded by the bridge), A answered (unicast, forwarded by the bridge).
+    expect(o.b.ArpOutRequests).toBe(1);
+    expect(o.a.ArpOutReplies).toBe(1);
+    expect(o.b.ArpInReplies).toBe(1);
+    expect(o.a.InIpv4).toBeGreaterThan(1_000_000 / 1460);
+    expect(o.b.InIpv4).toBeGreaterThan(1_000_000 / 1460);
+    // The bridge learned each stack's MAC on its own port.
+    expect(o.fdb).toMatch(/02:00:00:00:0d:0a dev tapa0/);
+    expect(o.fdb).toMatch(/02:00:00:00:0d:0b dev tapb0/);
+  }, 90_000);
+});
