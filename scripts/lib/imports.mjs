@@ -14,6 +14,8 @@ export const allowed = {
   udp: ['ip', 'common'],
   tcp: ['ip', 'common'],
   netstack: ['common', 'tun', 'ip', 'icmp', 'udp', 'tcp'],
+  // The WireGuard protocol knows no device and no stack: at most the shared leaf.
+  wireguard: ['common'],
 };
 
 function walk(dir, out = []) {
