@@ -1,0 +1,163 @@
+/**
+ * @netstack/wireguard against wireguard-go, a WireGuard implementation nobody here wrote.
+ *
+ * Two private namespaces joined by a veth (192.0.2.1 | 192.0.2.2). In B, wireguard-go runs
+ * wg0 (10.9.0.2/24), configured with `wg`; in A, test/kernel/fixtures/wg-peer.mjs drives the
+ * pure WireGuardDevice over a node:dgram socket on 192.0.2.1:51821 (10.9.0.1 inside).
+ *
+ * - initiate: our side starts the handshake with an ICMP echo request to 10.9.0.2; the
+ *   kernel behind wireguard-go answers, and the reply comes back through the tunnel.
+ * - respond: `ping 10.9.0.1` in B makes wireguard-go start the handshake; our side answers
+ *   the echo request, and ping exits 0.
+ *
+ * Each run's transcript (every call into the device and what it sent) is what
+ * packages/wireguard/test/fixtures/wireguard-go-*.json hold; with UPDATE_WG_FIXTURES=1 the
+ * run rewrites them. packages/wireguard/test/transcript.test.ts replays them offline.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Netns, repoRoot } from './netns.js';
+
+const fixture = resolve(repoRoot, 'test/kernel/fixtures/wg-peer.mjs');
+const OUR_KEY = createHash('sha256').update('netstack-wireguard-interop-a').digest();
+const THEIR_KEY = createHash('sha256').update('netstack-wireguard-interop-b').digest();
+
+function b64(k: Buffer): string {
+  return k.toString('base64');
+}
+
+beforeAll(() => {
+  // Never skip silently: the interop needs wireguard-go and wg (apt-get install -y wireguard-go wireguard-tools).
+  for (const tool of ['wireguard-go', 'wg']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      throw new Error(`this test needs '${tool}': apt-get install -y wireguard-go wireguard-tools`);
+    }
+  }
+});
+
+let cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+interface Setup { a: Netns; b: Netns; ourPublic: string; theirPublic: string }
+
+async function setup(weKnowEndpoint: boolean, theyKnowEndpoint: boolean): Promise<Setup> {
+  const a = Netns.create('wga');
+  cleanup.push(() => a.close());
+  const b = Netns.create('wgb');
+  cleanup.push(() => b.close());
+  a.runSync('ip', ['link', 'add', 'vwa', 'type', 'veth', 'peer', 'name', 'vwb']);
+  a.runSync('ip', ['link', 'set', 'vwb', 'netns', b.name]);
+  a.runSync('ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'vwa']);
+  a.runSync('ip', ['link', 'set', 'vwa', 'up']);
+  b.runSync('ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'vwb']);
+  b.runSync('ip', ['link', 'set', 'vwb', 'up']);
+
+  const ourPublic = b.runSync('sh', ['-c', `echo ${b64(OUR_KEY)} | wg pubkey`]).trim();
+  const theirPublic = b.runSync('sh', ['-c', `echo ${b64(THEIR_KEY)} | wg pubkey`]).trim();
+  const dir = mkdtempSync(join(tmpdir(), 'netstack-wg-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const keyFile = join(dir, 'key');
+  writeFileSync(keyFile, b64(THEIR_KEY) + '\n', { mode: 0o600 });
+
+  // wireguard-go in the foreground, verbose: it says when its UAPI socket is up.
+  const wgo = b.spawn('env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', 'wg0']);
+  let log = '';
+  await new Promise<void>((ready, fail) => {
+    const timer = setTimeout(() => fail(new Error(`wireguard-go did not start: ${log}`)), 10_000);
+    const on = (d: Buffer): void => {
+      log += d.toString();
+      if (/UAPI listener started/.test(log)) {
+        clearTimeout(timer);
+        ready();
+      }
+    };
+    wgo.stdout!.on('data', on);
+    wgo.stderr!.on('data', on);
+    wgo.on('exit', (code) => { clearTimeout(timer); fail(new Error(`wireguard-go exited ${code}: ${log}`)); });
+  });
+  cleanup.push(() => { wgo.kill('SIGTERM'); });
+  b.runSync('wg', ['set', 'wg0', 'listen-port', '51820', 'private-key', keyFile,
+    'peer', ourPublic, 'allowed-ips', '10.9.0.1/32', ...(theyKnowEndpoint ? ['endpoint', '192.0.2.1:51821'] : [])]);
+  b.runSync('ip', ['addr', 'add', '10.9.0.2/24', 'dev', 'wg0']);
+  b.runSync('ip', ['link', 'set', 'wg0', 'up']);
+  void weKnowEndpoint;
+  return { a, b, ourPublic, theirPublic };
+}
+
+function peerConfig(s: Setup, mode: 'initiate' | 'respond'): string {
+  return JSON.stringify({
+    privateKey: OUR_KEY.toString('hex'),
+    seed: `interop-${mode}`,
+    localIp: '10.9.0.1',
+    peerIp: '10.9.0.2',
+    listen: { address: '192.0.2.1', port: 51821 },
+    peer: { publicKey: s.theirPublic, allowedIps: ['10.9.0.2/32'], ...(mode === 'initiate' ? { endpoint: { address: '192.0.2.2', port: 51820 } } : {}) },
+  });
+}
+
+interface Transcript {
+  mode: string;
+  stats: Record<string, number>;
+  inner?: string;
+  events: Array<{ call: string; out: unknown[] }>;
+}
+
+function saveFixture(mode: string, t: Transcript, s: Setup): void {
+  if (process.env.UPDATE_WG_FIXTURES !== '1') return;
+  const path = resolve(repoRoot, `packages/wireguard/test/fixtures/wireguard-go-${mode}.json`);
+  const wgVersion = spawnSync('wireguard-go', ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  writeFileSync(path, JSON.stringify({ recordedWith: wgVersion, theirPublic: s.theirPublic, ourPublic: s.ourPublic, ...t }, null, 1) + '\n');
+}
+
+describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
+  it('we initiate: handshake, then an ICMP echo through the tunnel answered by the kernel behind wireguard-go', async () => {
+    const s = await setup(true, false);
+    const r = await s.a.run(process.execPath, [fixture, 'initiate', peerConfig(s, 'initiate')], { timeoutMs: 15_000 });
+    const t = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Transcript;
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(t.stats).toMatchObject({ OutInitiations: 1, InResponses: 1, InDataPackets: 1, InHandshakeErrors: 0, InDecryptErrors: 0 });
+    // The inner packet: ICMP echo reply (type 0) from 10.9.0.2 to 10.9.0.1, our payload back.
+    const inner = Buffer.from(t.inner!, 'hex');
+    expect(inner[9]).toBe(1);
+    expect(inner[20]).toBe(0);
+    expect([...inner.subarray(12, 20)].join('.')).toBe('10.9.0.2.10.9.0.1');
+    expect(inner.subarray(28).toString()).toBe('netstack wireguard');
+    // wireguard-go agrees: it has a handshake with us and counted the bytes.
+    const dump = s.b.runSync('wg', ['show', 'wg0', 'dump']).trim().split('\n');
+    const peer = dump.find((l) => l.startsWith(s.ourPublic))!.split('\t');
+    expect(Number(peer[4])).toBeGreaterThan(0); // latest handshake (Unix seconds)
+    expect(Number(peer[5])).toBeGreaterThan(0); // rx bytes
+    saveFixture('initiate', t, s);
+  });
+
+  it('they initiate: `ping 10.9.0.1` behind wireguard-go; we answer the echo', async () => {
+    const s = await setup(false, true);
+    const child = s.a.spawn(process.execPath, [fixture, 'respond', peerConfig(s, 'respond')]);
+    let out = '';
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    await new Promise<void>((ready, fail) => {
+      const timer = setTimeout(() => fail(new Error(`peer did not start: ${out} ${err}`)), 10_000);
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('listening')) { clearTimeout(timer); ready(); }
+      });
+    });
+    const ping = await s.b.run('ping', ['-c', '1', '-W', '5', '10.9.0.1'], { timeoutMs: 10_000 });
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    expect(await exited, err).toBe(0);
+    const t = JSON.parse(out.trim().split('\n').at(-1)!) as Transcript;
+    expect(t.stats).toMatchObject({ InInitiations: 1, OutResponses: 1, InDataPackets: 1, OutDataPackets: 1, InHandshakeErrors: 0 });
+    const inner = Buffer.from(t.inner!, 'hex');
+    expect(inner[20]).toBe(8); // the echo request we answered
+    saveFixture('respond', t, s);
+  });
+});
