@@ -292,7 +292,12 @@ export class WireGuardDevice {
     const psk = config.presharedKey === undefined ? new Uint8Array(32) : key32(config.presharedKey, 'presharedKey');
     const peer = new Peer(this.local, remote, psk, config.endpoint, (config.persistentKeepalive ?? 0) * 1000);
     this.peers.set(k, peer);
-    for (const prefix of config.allowedIps ?? []) this.allowed.insert(prefix, peer);
+    try {
+      for (const prefix of config.allowedIps ?? []) this.allowed.insert(prefix, peer);
+    } catch (err) {
+      this.removePeer(k); // all or nothing
+      throw err;
+    }
     // wireguard-go sends a keepalive when a peer with persistent keepalive comes up.
     if (peer.persistentKeepalive > 0 && now !== undefined) peer.persistentKeepaliveAt = now;
   }

@@ -368,6 +368,25 @@ describe('keepalives (KEEPALIVE_TIMEOUT, persistent keepalive)', () => {
   });
 });
 
+describe('configuration', () => {
+  it('a bad key or prefix throws with a code, and leaves no half-added peer', () => {
+    const p = pair();
+    expect(() => p.a.addPeer({ publicKey: 'c2hvcnQ=' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    const k = seededBytes('c')(32);
+    expect(() => p.a.addPeer({ publicKey: k, allowedIps: ['10.0.0.0/8', 'nonsense'] })).toThrow(/not an IP prefix/);
+    expect(p.a.peer(k)).toBeUndefined();
+    expect(p.a.sizes).toMatchObject({ peers: 1, allowedIps: 2 });
+  });
+  it('peer() reports like wg show; removePeer frees its indices and prefixes', () => {
+    const p = pair();
+    establish(p, 1000);
+    expect(p.a.peer(keyB.publicKey)).toMatchObject({ endpoint: EP_B, allowedIps: [`${IP_B}/32`, 'fd00:0:0:0:0:0:0:2/128'], lastHandshake: 1000, hasSession: true });
+    expect(p.a.sizes.indices).toBe(1);
+    expect(p.a.removePeer(keyB.publicKey)).toBe(true);
+    expect(p.a.sizes).toMatchObject({ peers: 0, indices: 0, allowedIps: 0 });
+  });
+});
+
 describe('defaults', () => {
   it('the whitepaper\'s constants', () => {
     expect(DEFAULT_TIMERS).toMatchObject({ rekeyAfterTime: 120_000, rejectAfterTime: 180_000, rekeyAttemptTime: 90_000, rekeyTimeout: 5_000, keepaliveTimeout: 10_000, rekeyAfterMessages: 2 ** 60 });
