@@ -6,7 +6,8 @@
  * pure WireGuardDevice over a node:dgram socket on 192.0.2.1:51821 (10.9.0.1 inside).
  *
  * - initiate: our side starts the handshake with an ICMP echo request to 10.9.0.2; the
- *   kernel behind wireguard-go answers, and the reply comes back through the tunnel.
+ *   kernel behind wireguard-go answers, and the reply comes back through the tunnel; then
+ *   the same with ICMPv6 to fd00:9::2 (the inner IPv6 path and its source check).
  * - respond: `ping 10.9.0.1` in B makes wireguard-go start the handshake; our side answers
  *   the echo request, and ping exits 0.
  *
@@ -84,8 +85,9 @@ async function setup(weKnowEndpoint: boolean, theyKnowEndpoint: boolean): Promis
   });
   cleanup.push(() => { wgo.kill('SIGTERM'); });
   b.runSync('wg', ['set', 'wg0', 'listen-port', '51820', 'private-key', keyFile,
-    'peer', ourPublic, 'allowed-ips', '10.9.0.1/32', ...(theyKnowEndpoint ? ['endpoint', '192.0.2.1:51821'] : [])]);
+    'peer', ourPublic, 'allowed-ips', '10.9.0.1/32,fd00:9::1/128', ...(theyKnowEndpoint ? ['endpoint', '192.0.2.1:51821'] : [])]);
   b.runSync('ip', ['addr', 'add', '10.9.0.2/24', 'dev', 'wg0']);
+  b.runSync('ip', ['addr', 'add', 'fd00:9::2/64', 'dev', 'wg0', 'nodad']);
   b.runSync('ip', ['link', 'set', 'wg0', 'up']);
   void weKnowEndpoint;
   return { a, b, ourPublic, theirPublic };
@@ -97,8 +99,9 @@ function peerConfig(s: Setup, mode: 'initiate' | 'respond'): string {
     seed: `interop-${mode}`,
     localIp: '10.9.0.1',
     peerIp: '10.9.0.2',
+    ...(mode === 'initiate' ? { localIp6: 'fd00:9::1', peerIp6: 'fd00:9::2' } : {}),
     listen: { address: '192.0.2.1', port: 51821 },
-    peer: { publicKey: s.theirPublic, allowedIps: ['10.9.0.2/32'], ...(mode === 'initiate' ? { endpoint: { address: '192.0.2.2', port: 51820 } } : {}) },
+    peer: { publicKey: s.theirPublic, allowedIps: ['10.9.0.2/32', 'fd00:9::2/128'], ...(mode === 'initiate' ? { endpoint: { address: '192.0.2.2', port: 51820 } } : {}) },
   });
 }
 
@@ -106,6 +109,7 @@ interface Transcript {
   mode: string;
   stats: Record<string, number>;
   inner?: string;
+  replies?: string[];
   events: Array<{ call: string; out: unknown[] }>;
 }
 
@@ -117,18 +121,24 @@ function saveFixture(mode: string, t: Transcript, s: Setup): void {
 }
 
 describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
-  it('we initiate: handshake, then an ICMP echo through the tunnel answered by the kernel behind wireguard-go', async () => {
+  it('we initiate: handshake, then an ICMP echo and an ICMPv6 echo through the tunnel, answered by the kernel behind wireguard-go', async () => {
     const s = await setup(true, false);
     const r = await s.a.run(process.execPath, [fixture, 'initiate', peerConfig(s, 'initiate')], { timeoutMs: 15_000 });
     const t = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Transcript;
     expect(r.code, r.stderr + r.stdout).toBe(0);
-    expect(t.stats).toMatchObject({ OutInitiations: 1, InResponses: 1, InDataPackets: 1, InHandshakeErrors: 0, InDecryptErrors: 0 });
+    expect(t.stats).toMatchObject({ OutInitiations: 1, InResponses: 1, InDataPackets: 2, InHandshakeErrors: 0, InDecryptErrors: 0 });
     // The inner packet: ICMP echo reply (type 0) from 10.9.0.2 to 10.9.0.1, our payload back.
     const inner = Buffer.from(t.inner!, 'hex');
     expect(inner[9]).toBe(1);
     expect(inner[20]).toBe(0);
     expect([...inner.subarray(12, 20)].join('.')).toBe('10.9.0.2.10.9.0.1');
     expect(inner.subarray(28).toString()).toBe('netstack wireguard');
+    // Then IPv6 inside the same session: an ICMPv6 echo reply (129) from fd00:9::2.
+    const inner6 = Buffer.from(t.replies![1]!, 'hex');
+    expect(inner6[0]! >> 4).toBe(6);
+    expect(inner6[40]).toBe(129);
+    expect(inner6.subarray(8, 24).toString('hex')).toBe('fd000009000000000000000000000002');
+    expect(inner6.subarray(48).toString()).toBe('netstack wireguard v6');
     // wireguard-go agrees: it has a handshake with us and counted the bytes.
     const dump = s.b.runSync('wg', ['show', 'wg0', 'dump']).trim().split('\n');
     const peer = dump.find((l) => l.startsWith(s.ourPublic))!.split('\t');
