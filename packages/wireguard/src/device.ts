@@ -359,7 +359,9 @@ export class WireGuardDevice {
       } else {
         const peer = this.allowed.lookup(dst);
         if (peer === undefined) this.stats.OutNoRoutes++;
-        else {
+        else if (peer.staged.length === 0 && peer.endpoint !== undefined && this.usable(peer.current, now)) {
+          this.sendPackets(peer, peer.current!, [packet], now); // the fast path: no copy, no queue
+        } else {
           this.stage(peer, Uint8Array.from(packet));
           this.sendStaged(peer, now);
         }
@@ -579,11 +581,16 @@ export class WireGuardDevice {
     peer.staged.push(packet);
   }
 
+  /** A session we may still send on (REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME). */
+  private usable(kp: Keypair | undefined, now: number): boolean {
+    return kp !== undefined && kp.sendCounter < this.timers.rejectAfterMessages && now - kp.created < this.timers.rejectAfterTime;
+  }
+
   /** wireguard-go SendStagedPackets: encrypt what waits on the current session, or start a handshake. */
   private sendStaged(peer: Peer, now: number): void {
     if (peer.staged.length === 0) return;
     const kp = peer.current;
-    if (kp === undefined || kp.sendCounter >= this.timers.rejectAfterMessages || now - kp.created >= this.timers.rejectAfterTime) {
+    if (!this.usable(kp, now)) {
       this.sendInitiation(peer, now, false);
       return;
     }
@@ -594,6 +601,12 @@ export class WireGuardDevice {
     }
     const packets = peer.staged;
     peer.staged = [];
+    this.sendPackets(peer, kp!, packets, now);
+  }
+
+  /** Encrypts `packets` on `kp` to the peer's endpoint, then the timers of a send (timers.go). */
+  private sendPackets(peer: Peer, kp: Keypair, packets: Uint8Array[], now: number): void {
+    const endpoint = peer.endpoint!;
     let data = false;
     for (const p of packets) {
       if (kp.sendCounter >= this.timers.rejectAfterMessages) {
@@ -607,7 +620,7 @@ export class WireGuardDevice {
         data = true;
       }
       peer.txBytes += datagram.length;
-      this.output(peer.endpoint, datagram);
+      this.output(endpoint, datagram);
     }
     this.anyAuthenticatedPacketTraversal(peer, now);
     this.anyAuthenticatedPacketSent(peer);
