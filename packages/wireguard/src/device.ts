@@ -374,8 +374,12 @@ export class WireGuardDevice {
 
   /** Initiates a handshake with a peer now (as a first packet would). */
   initiateHandshake(publicKey: Uint8Array | string, now: number): Outgoing[] {
-    const peer = this.peerOf(publicKey);
-    if (peer !== undefined) this.sendInitiation(peer, now, false);
+    try {
+      const peer = this.peerOf(publicKey);
+      if (peer !== undefined) this.sendInitiation(peer, now, false);
+    } catch {
+      this.stats.InInternalErrors++;
+    }
     return this.takeOutgoing();
   }
 

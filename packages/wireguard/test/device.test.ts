@@ -80,6 +80,36 @@ describe('handshake', () => {
     expect(p.b.stats.InInitiations).toBe(2);
   });
 
+  it('simultaneous initiations cross: both answer, both responses miss, and the jittered retry settles it', () => {
+    const p = pair({ bKnowsA: true });
+    const ia = p.a.encapsulate(packet(IP_A, IP_B, 1), 0);
+    const ib = p.b.encapsulate(packet(IP_B, IP_A, 2), 0);
+    deliver(ia, p.b, EP_A, 1);
+    deliver(ib, p.a, EP_B, 1);
+    const ra = p.a.takeOutgoing();
+    const rb = p.b.takeOutgoing();
+    expect([sizes(ra), sizes(rb)]).toEqual([[92], [92]]);
+    deliver(ra, p.b, EP_A, 2); // each answers an initiation the other has since replaced
+    deliver(rb, p.a, EP_B, 2);
+    expect(p.a.stats.InHandshakeErrors + p.b.stats.InHandshakeErrors).toBe(2);
+    // Now run both clocks forward, delivering everything, until each side has delivered the other's packet.
+    const got = { a: [] as number[], b: [] as number[] };
+    let now = 2;
+    for (let step = 0; step < 20 && (got.a.length === 0 || got.b.length === 0); step++) {
+      now = Math.min(p.a.pollAt(), p.b.pollAt());
+      let outA = p.a.poll(now);
+      let outB = p.b.poll(now);
+      while (outA.length + outB.length > 0) {
+        got.b.push(...deliver(outA, p.b, EP_A, now).map(tagOf));
+        got.a.push(...deliver(outB, p.a, EP_B, now).map(tagOf));
+        outA = p.a.takeOutgoing();
+        outB = p.b.takeOutgoing();
+      }
+    }
+    expect(got).toEqual({ a: [2], b: [1] });
+    expect(now).toBeLessThan(5_334 + 1);
+  });
+
   it('an unknown peer\'s initiation is a handshake error', () => {
     const p = pair();
     const stranger = new WireGuardDevice({ privateKey: seededBytes('x')(32), peers: [{ publicKey: keyB.publicKey, endpoint: EP_B, allowedIps: ['0.0.0.0/0'] }] });
