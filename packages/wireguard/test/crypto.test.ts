@@ -65,7 +65,7 @@ describe('ChaCha20-Poly1305 (RFC 8439 §2.8.2)', () => {
     const sealed = sealRaw(key, nonce, LADIES, ad);
     for (const i of [0, 50, sealed.length - 1]) {
       const bad = Uint8Array.from(sealed);
-      bad[i] ^= 1;
+      bad[i]! ^= 1;
       expect(openRaw(key, nonce, bad, ad)).toBeUndefined();
     }
     expect(openRaw(key, nonce, sealed, h('50515253c0c1c2c3c4c5c6c6'))).toBeUndefined();
@@ -173,7 +173,7 @@ describe('XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha)', () => {
     expect(hx(sealed.subarray(0, 32))).toBe('bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb');
     expect(hx(sealed.subarray(sealed.length - 16))).toBe('c0875924c1c7987947deafd8780acf49');
     expect(hx(xopen(key, nonce, sealed, ad))).toBe(hx(LADIES));
-    sealed[3] ^= 0x80;
+    sealed[3]! ^= 0x80;
     expect(xopen(key, nonce, sealed, ad)).toBeUndefined();
   });
 });

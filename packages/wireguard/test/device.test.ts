@@ -64,7 +64,7 @@ describe('handshake', () => {
     deliver(init, p.b, EP_A, 1000);
     expect(p.b.stats.InHandshakeReplays).toBe(1);
     const bad = Uint8Array.from(init[0]!.datagram);
-    bad[120] ^= 1;
+    bad[120]! ^= 1;
     p.b.decapsulate(bad, EP_A, 2000);
     expect(p.b.stats.InMac1Errors).toBe(1);
     expect(p.b.stats.InInitiations).toBe(1);
@@ -262,10 +262,10 @@ describe('cookies under load (§5.3, §5.4.7)', () => {
     deliver(p.a.encapsulate(packet(IP_A, IP_B, 1), 0), p.b, EP_A, 0, true);
     const reply = p.b.takeOutgoing()[0]!.datagram;
     const bad = Uint8Array.from(reply);
-    bad[40] ^= 1;
+    bad[40]! ^= 1;
     p.a.decapsulate(bad, EP_B, 1);
     const unknown = Uint8Array.from(reply);
-    unknown[4] ^= 0xff;
+    unknown[4]! ^= 0xff;
     p.a.decapsulate(unknown, EP_B, 1);
     expect(p.a.stats).toMatchObject({ InCookieErrors: 2, InCookieReplies: 0 });
   });
@@ -330,7 +330,7 @@ describe('cryptokey routing and roaming', () => {
     // A forged datagram from elsewhere does not move it.
     const m = p.a.encapsulate(packet(IP_A, IP_B, 4), 3)[0]!.datagram;
     const forged = Uint8Array.from(m);
-    forged[40] ^= 1;
+    forged[40]! ^= 1;
     p.b.decapsulate(forged, { address: '203.0.113.66', port: 1 }, 3);
     expect(p.b.peer(keyA.publicKey)!.endpoint).toEqual(moved);
   });

@@ -74,7 +74,7 @@ describe('transcripts recorded with wireguard-go', () => {
     const t = load('initiate');
     const e = t.events.find((x) => x.call === 'decapsulate')!;
     const b = Buffer.from(e.hex!, 'hex');
-    b[50] ^= 1; // in the encrypted-nothing field: MAC1 then fails first
+    b[50]! ^= 1; // in the encrypted-nothing field: MAC1 then fails first
     e.hex = b.toString('hex');
     expect(() => replay(t)).toThrow();
   });
