@@ -32,10 +32,10 @@ function b64(k: Buffer): string {
 }
 
 beforeAll(() => {
-  // Never skip silently: the interop needs wireguard-go and wg (apt-get install -y wireguard-go wireguard-tools).
+  // Never skip silently: the interop needs wireguard-go and wg (apt-get install -y --no-install-recommends wireguard-go wireguard-tools).
   for (const tool of ['wireguard-go', 'wg']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
-      throw new Error(`this test needs '${tool}': apt-get install -y wireguard-go wireguard-tools`);
+      throw new Error(`this test needs '${tool}': apt-get install -y --no-install-recommends wireguard-go wireguard-tools`);
     }
   }
 });
