@@ -93,10 +93,11 @@ async function setup(weKnowEndpoint: boolean, theyKnowEndpoint: boolean): Promis
   return { a, b, ourPublic, theirPublic };
 }
 
-function peerConfig(s: Setup, mode: 'initiate' | 'respond'): string {
+function peerConfig(s: Setup, mode: 'initiate' | 'respond', underLoad = false): string {
   return JSON.stringify({
     privateKey: OUR_KEY.toString('hex'),
-    seed: `interop-${mode}`,
+    seed: `interop-${mode}${underLoad ? '-load' : ''}`,
+    underLoad,
     localIp: '10.9.0.1',
     peerIp: '10.9.0.2',
     ...(mode === 'initiate' ? { localIp6: 'fd00:9::1', peerIp6: 'fd00:9::2' } : {}),
@@ -147,9 +148,9 @@ describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
     saveFixture('initiate', t, s);
   });
 
-  it('they initiate: `ping 10.9.0.1` behind wireguard-go; we answer the echo', async () => {
+  async function theyInitiate(underLoad: boolean): Promise<Transcript> {
     const s = await setup(false, true);
-    const child = s.a.spawn(process.execPath, [fixture, 'respond', peerConfig(s, 'respond')]);
+    const child = s.a.spawn(process.execPath, [fixture, 'respond', peerConfig(s, 'respond', underLoad)]);
     let out = '';
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
@@ -161,13 +162,27 @@ describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
         if (out.includes('listening')) { clearTimeout(timer); ready(); }
       });
     });
-    const ping = await s.b.run('ping', ['-c', '1', '-W', '5', '10.9.0.1'], { timeoutMs: 10_000 });
+    // Under load the first initiation gets our cookie reply; wireguard-go retransmits after
+    // REKEY_TIMEOUT (5 s + jitter) with mac2: the echo request waits that long in its queue.
+    const ping = await s.b.run('ping', ['-c', '1', '-W', '12', '10.9.0.1'], { timeoutMs: 15_000 });
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
     expect(await exited, err).toBe(0);
     const t = JSON.parse(out.trim().split('\n').at(-1)!) as Transcript;
     expect(t.stats).toMatchObject({ InInitiations: 1, OutResponses: 1, InDataPackets: 1, OutDataPackets: 1, InHandshakeErrors: 0 });
     const inner = Buffer.from(t.inner!, 'hex');
     expect(inner[20]).toBe(8); // the echo request we answered
-    saveFixture('respond', t, s);
+    saveFixture(underLoad ? 'respond-load' : 'respond', t, s);
+    return t;
+  }
+
+  it('they initiate: `ping 10.9.0.1` behind wireguard-go; we answer the echo', async () => {
+    const t = await theyInitiate(false);
+    expect(t.stats.InCookieChallenges).toBe(0);
   });
+
+  it('they initiate while we are under load: our cookie reply, wireguard-go\'s retry with a valid mac2, then the echo', async () => {
+    const t = await theyInitiate(true);
+    // wireguard-go took our XChaCha20-Poly1305 cookie reply and computed mac2 from it.
+    expect(t.stats).toMatchObject({ InCookieChallenges: 1, OutCookieReplies: 1, InInitiations: 1 });
+  }, 30_000);
 });
