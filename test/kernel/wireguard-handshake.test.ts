@@ -93,7 +93,7 @@ async function setup(weKnowEndpoint: boolean, theyKnowEndpoint: boolean): Promis
   return { a, b, ourPublic, theirPublic };
 }
 
-function peerConfig(s: Setup, mode: 'initiate' | 'respond', underLoad = false): string {
+function peerConfig(s: Setup, mode: 'initiate' | 'respond' | 'rekey', underLoad = false): string {
   return JSON.stringify({
     privateKey: OUR_KEY.toString('hex'),
     seed: `interop-${mode}${underLoad ? '-load' : ''}`,
@@ -101,8 +101,10 @@ function peerConfig(s: Setup, mode: 'initiate' | 'respond', underLoad = false): 
     localIp: '10.9.0.1',
     peerIp: '10.9.0.2',
     ...(mode === 'initiate' ? { localIp6: 'fd00:9::1', peerIp6: 'fd00:9::2' } : {}),
+    // REKEY_TIMEOUT short too: no two initiations are closer than it, and the first was at 0.
+    ...(mode === 'rekey' ? { timers: { rekeyAfterTime: 1000, rekeyTimeout: 500 } } : {}),
     listen: { address: '192.0.2.1', port: 51821 },
-    peer: { publicKey: s.theirPublic, allowedIps: ['10.9.0.2/32', 'fd00:9::2/128'], ...(mode === 'initiate' ? { endpoint: { address: '192.0.2.2', port: 51820 } } : {}) },
+    peer: { publicKey: s.theirPublic, allowedIps: ['10.9.0.2/32', 'fd00:9::2/128'], ...(mode !== 'respond' ? { endpoint: { address: '192.0.2.2', port: 51820 } } : {}) },
   });
 }
 
@@ -146,6 +148,17 @@ describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
     expect(Number(peer[4])).toBeGreaterThan(0); // latest handshake (Unix seconds)
     expect(Number(peer[5])).toBeGreaterThan(0); // rx bytes
     saveFixture('initiate', t, s);
+  });
+
+  it('rekey after a short REKEY_AFTER_TIME (test settings: 1 s, REKEY_TIMEOUT 0.5 s): wireguard-go takes the new handshake mid-session', async () => {
+    const s = await setup(true, false);
+    const r = await s.a.run(process.execPath, [fixture, 'rekey', peerConfig(s, 'rekey')], { timeoutMs: 20_000 });
+    const t = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Transcript;
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    // Echo 1 on the first session; echo 2 on it too, with the new initiation beside it; echo 3 on the second.
+    expect(t.stats).toMatchObject({ OutInitiations: 2, InResponses: 2, InDataPackets: 3, InHandshakeErrors: 0, InDecryptErrors: 0, InUnknownIndex: 0 });
+    expect(t.replies!.map((h) => Buffer.from(h, 'hex').readUInt16BE(26))).toEqual([1, 2, 3]);
+    saveFixture('rekey', t, s);
   });
 
   async function theyInitiate(underLoad: boolean): Promise<Transcript> {

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { WireGuardDevice, type Endpoint, type PeerConfig } from '../src/index.js';
+import { WireGuardDevice, type Endpoint, type PeerConfig, type Timers } from '../src/index.js';
 import { seededBytes } from './helpers.js';
 
 interface Event {
@@ -25,7 +25,7 @@ interface Transcript {
   recordedWith: string;
   mode: string;
   wallClockOffset: number;
-  config: { privateKey: string; seed: string; peer: PeerConfig };
+  config: { privateKey: string; seed: string; peer: PeerConfig; timers?: Partial<Timers> };
   events: Event[];
   stats: Record<string, number>;
 }
@@ -40,6 +40,7 @@ function replay(t: Transcript): WireGuardDevice {
     random: () => (r = (r * 1103515245 + 12345) >>> 0) / 4294967296,
     wallClockOffset: t.wallClockOffset,
     peers: [t.config.peer],
+    ...(t.config.timers ? { timers: t.config.timers } : {}),
   });
   for (const e of t.events) {
     let out;
@@ -76,6 +77,13 @@ describe('transcripts recorded with wireguard-go', () => {
     const wg = replay(t);
     expect(wg.stats).toEqual(t.stats);
     expect(wg.stats).toMatchObject({ InCookieChallenges: 1, OutCookieReplies: 1, InInitiations: 1, InDataPackets: 1 });
+  });
+
+  it('rekey mid-session (REKEY_AFTER_TIME 1 s): the second handshake and both sessions replay', () => {
+    const t = load('rekey');
+    const wg = replay(t);
+    expect(wg.stats).toEqual(t.stats);
+    expect(wg.stats).toMatchObject({ OutInitiations: 2, InResponses: 2, InDataPackets: 3 });
   });
 
   it('a changed byte anywhere in wireguard-go\'s response makes the replay fail (the check can fail)', () => {
