@@ -68,6 +68,9 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw.buffer, raw.byteOffset, 32).toString('base64url') }, format: 'jwk' });
 }
 
+/** RFC 8410 §7: the PKCS#8 prefix of a raw X25519 private key. */
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
 /** A Curve25519 private key: its raw bytes, its public key and its cached KeyObject. */
 export class PrivateKey {
   readonly raw: Uint8Array;
@@ -79,8 +82,15 @@ export class PrivateKey {
     if (raw.length !== 32) throw new RangeError('a Curve25519 private key is 32 bytes');
     this.raw = Uint8Array.from(raw);
     const d = Buffer.from(this.raw).toString('base64url');
-    // The JWK needs the public half too: compute it from d with OpenSSL first.
-    const probe = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: d }, format: 'jwk' });
+    // A JWK private key must carry `x` (the public half), which is what we want to compute:
+    // Node (20, 22) builds the key from `d` alone, so a placeholder `x` gets OpenSSL to derive
+    // the real one; should a Node check `x`, the PKCS#8 route (about 5 times slower) does it.
+    let probe: KeyObject;
+    try {
+      probe = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: d }, format: 'jwk' });
+    } catch {
+      probe = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, this.raw]), format: 'der', type: 'pkcs8' });
+    }
     const x = createPublicKey(probe).export({ format: 'jwk' }).x!;
     this.object = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x }, format: 'jwk' });
     this.publicKey = Uint8Array.from(Buffer.from(x, 'base64url'));
