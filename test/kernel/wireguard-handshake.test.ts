@@ -11,6 +11,10 @@
  * - respond: `ping 10.9.0.1` in B makes wireguard-go start the handshake; our side answers
  *   the echo request, and ping exits 0.
  *
+ * - rekey: REKEY_AFTER_TIME set to 1 s on our side; wireguard-go takes the new handshake.
+ * - roaming: our address changes and wireguard-go follows; its port changes and we follow
+ *   (checked to fail with the endpoint update on transport packets removed).
+ *
  * Each run's transcript (every call into the device and what it sent) is what
  * packages/wireguard/test/fixtures/wireguard-go-*.json hold; with UPDATE_WG_FIXTURES=1 the
  * run rewrites them. packages/wireguard/test/transcript.test.ts replays them offline.
@@ -93,7 +97,7 @@ async function setup(weKnowEndpoint: boolean, theyKnowEndpoint: boolean): Promis
   return { a, b, ourPublic, theirPublic };
 }
 
-function peerConfig(s: Setup, mode: 'initiate' | 'respond' | 'rekey', underLoad = false): string {
+function peerConfig(s: Setup, mode: 'initiate' | 'respond' | 'rekey' | 'roam', underLoad = false): string {
   return JSON.stringify({
     privateKey: OUR_KEY.toString('hex'),
     seed: `interop-${mode}${underLoad ? '-load' : ''}`,
@@ -159,6 +163,42 @@ describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
     expect(t.stats).toMatchObject({ OutInitiations: 2, InResponses: 2, InDataPackets: 3, InHandshakeErrors: 0, InDecryptErrors: 0, InUnknownIndex: 0 });
     expect(t.replies!.map((h) => Buffer.from(h, 'hex').readUInt16BE(26))).toEqual([1, 2, 3]);
     saveFixture('rekey', t, s);
+  });
+
+  it('roaming both ways: wireguard-go follows our new address, and we follow its new port', async () => {
+    const s = await setup(true, false);
+    const child = s.a.spawn(process.execPath, [fixture, 'roam', peerConfig(s, 'roam')]);
+    let out = '';
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const waitFor = (what: string): Promise<void> => new Promise((ready, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no ${what}: ${out} ${err}`)), 10_000);
+      const check = (): void => { if (out.includes(what)) { clearTimeout(timer); ready(); } };
+      child.stdout!.on('data', check);
+      check();
+    });
+    await waitFor('phase1');
+    // Our side moves: 192.0.2.1 -> 192.0.2.5. Echo 2 leaves from the new address.
+    // (the old one first: deleting a primary address takes its secondaries along)
+    s.a.runSync('ip', ['addr', 'del', '192.0.2.1/24', 'dev', 'vwa']);
+    s.a.runSync('ip', ['addr', 'add', '192.0.2.5/24', 'dev', 'vwa']);
+    child.stdin!.write('go\n');
+    await waitFor('phase2');
+    expect(s.b.runSync('wg', ['show', 'wg0', 'endpoints'])).toContain('192.0.2.5:51821');
+    // wireguard-go's side moves: its socket to port 51830 (changing its address instead would
+    // test wireguard-go's sticky source address, not us). Its ping reaches us from there, and
+    // our answer goes where the authenticated packet came from (nothing listens on 51820 now).
+    s.b.runSync('wg', ['set', 'wg0', 'listen-port', '51830']);
+    const ping = await s.b.run('ping', ['-c', '1', '-W', '5', '10.9.0.1'], { timeoutMs: 10_000 });
+    expect(ping.code, ping.stdout + ping.stderr + out + err).toBe(0);
+    child.stdin!.write('end\n');
+    expect(await exited, err).toBe(0);
+    const t = JSON.parse(out.trim().split('\n').at(-1)!) as Transcript & { events: Array<{ call: string; out: Array<{ to: { address: string; port: number } }> }> };
+    const last = t.events.filter((e) => e.call === 'encapsulate').at(-1)!;
+    expect(last.out.map((o) => o.to)).toEqual([{ address: '192.0.2.2', port: 51830 }]);
+    expect(t.stats).toMatchObject({ InHandshakeErrors: 0, InDecryptErrors: 0, InSourceErrors: 0 });
   });
 
   async function theyInitiate(underLoad: boolean): Promise<Transcript> {
