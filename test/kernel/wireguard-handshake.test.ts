@@ -195,7 +195,7 @@ describe('@netstack/wireguard ↔ wireguard-go over a veth', () => {
     expect(ping.code, ping.stdout + ping.stderr + out + err).toBe(0);
     child.stdin!.write('end\n');
     expect(await exited, err).toBe(0);
-    const t = JSON.parse(out.trim().split('\n').at(-1)!) as Transcript & { events: Array<{ call: string; out: Array<{ to: { address: string; port: number } }> }> };
+    const t = JSON.parse(out.trim().split('\n').at(-1)!) as { stats: Record<string, number>; events: Array<{ call: string; out: Array<{ to: { address: string; port: number } }> }> };
     const last = t.events.filter((e) => e.call === 'encapsulate').at(-1)!;
     expect(last.out.map((o) => o.to)).toEqual([{ address: '192.0.2.2', port: 51830 }]);
     expect(t.stats).toMatchObject({ InHandshakeErrors: 0, InDecryptErrors: 0, InSourceErrors: 0 });
