@@ -30,6 +30,7 @@ export default defineConfig({
       unit('udp', ['packages/udp/test/**/*.test.ts']),
       unit('tcp', ['packages/tcp/test/**/*.test.ts']),
       unit('netstack', ['packages/netstack/test/**/*.test.ts']),
+      unit('wireguard', ['packages/wireguard/test/**/*.test.ts']),
       unit('sim', ['test/sim/**/*.test.ts', 'test/*.test.ts']),
       ipv6('tcp6', ['packages/tcp/test/**/*.test.ts'], [
         'packages/tcp/test/wire.test.ts', // golden bytes with IPv4 pseudo-header checksums

@@ -40,6 +40,19 @@ describe('layering (design card: common, then tun and ip at the bottom, only net
       'packages/tun/src/x.ts imports @netstack/ethernet',
     ]);
   });
+  it('wireguard knows no device and no stack: only common, never tun, ip or a transport', () => {
+    const fake = [
+      { pkg: 'wireguard', file: 'packages/wireguard/src/x.ts', specs: ['@netstack/common', '@netstack/tun'], typeSpecs: ['@netstack/ip', '@netstack/netstack'] },
+      { pkg: 'tun', file: 'packages/tun/src/x.ts', specs: ['@netstack/wireguard'] },
+    ];
+    expect(layeringViolations(fake)).toEqual([
+      'packages/wireguard/src/x.ts imports @netstack/tun',
+      'packages/wireguard/src/x.ts imports @netstack/ip',
+      'packages/wireguard/src/x.ts imports @netstack/netstack',
+      'packages/tun/src/x.ts imports @netstack/wireguard',
+    ]);
+    expect(sourceGraph().some((f: { pkg: string }) => f.pkg === 'wireguard')).toBe(true);
+  });
   it('has no import cycle between files or packages', () => {
     expect(cycles()).toEqual([]);
   });

@@ -2,6 +2,7 @@
 # Installs pnpm (pinned: newer ones refuse our lock), the workspace's dependencies,
 # the kernel-side tools the demo and kernel tests drive (ping, nc, curl), tshark (the kernel tests
 # check the stack's captures with it), dnsmasq (the kernel-side DNS server of test/kernel/dns.test.ts),
+# wireguard-go and wg (the WireGuard interop test),
 # and builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -22,6 +23,16 @@ command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 command -v dnsmasq >/dev/null 2>&1 || need_pkgs+=(dnsmasq-base)
 command -v danted >/dev/null 2>&1 || need_pkgs+=(dante-server)
+# The WireGuard peer nobody here wrote (test/kernel/wireguard-handshake.test.ts), configured with wg.
+# Without recommends: wireguard-tools recommends wireguard-modules, i.e. a whole linux-image (and systemd).
+wg_pkgs=()
+command -v wireguard-go >/dev/null 2>&1 || wg_pkgs+=(wireguard-go)
+command -v wg >/dev/null 2>&1 || wg_pkgs+=(wireguard-tools)
+if [ ${#wg_pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  log "installing ${wg_pkgs[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wg_pkgs[@]}"; } >/dev/null 2>&1 \
+    || { log "apt-get install ${wg_pkgs[*]} failed"; exit 1; }
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need_pkgs[*]}"

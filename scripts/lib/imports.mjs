@@ -15,6 +15,8 @@ export const allowed = {
   udp: ['ip', 'common'],
   tcp: ['ip', 'common'],
   netstack: ['common', 'tun', 'ip', 'ethernet', 'icmp', 'udp', 'tcp'],
+  // The WireGuard protocol knows no device and no stack: at most the shared leaf.
+  wireguard: ['common'],
 };
 
 function walk(dir, out = []) {
