@@ -68,6 +68,8 @@ export function openCapture(path: string, options: CaptureOptions, link: Capture
   const o: PcapCaptureOptions = {
     ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
     ...(options.snaplen !== undefined ? { snaplen: options.snaplen } : {}),
+    // LINKTYPE_RAW on a TUN or a link of IP packets, LINKTYPE_ETHERNET at a TAP device.
+    linkType: link.linkType,
   };
   return new Capture(path, PcapCapture.open(path, o), link, onClose);
 }

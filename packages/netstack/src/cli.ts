@@ -73,7 +73,8 @@ Run 'netstack <command> --help' for its options. Usage errors exit 2, runtime
 failures 1, each with one line on stderr.`,
   serve: `Usage: netstack serve [options]
 
-Creates (or attaches to) a TUN device in the current network namespace, gives the
+Creates (or attaches to) a TUN device (a TAP with --tap: the stack is then a host
+on its Ethernet segment) in the current network namespace, gives the
 kernel side an address in each family (IPv4 and IPv6, unless --no-ipv6), and
 serves from the stack's own addresses, over both families: ICMP echo, UDP
 echo :7, TCP echo :7, TCP discard :9 and HTTP/1.1 :80 (node:http over our TCP):
@@ -94,6 +95,14 @@ ${DEVICE_HELP}
   --no-ipv4            serve IPv6 only: the stack and the kernel side have IPv6
                        addresses only, IPv4 from the stack is ENETUNREACH (default
                        off: both families)
+  --tap                a TAP device instead of the TUN: the stack is a host on an
+                       Ethernet segment with its own MAC, answers ARP and neighbour
+                       solicitations, and resolves the kernel side's MAC itself;
+                       --pcap then records Ethernet frames (LINKTYPE_ETHERNET, ARP
+                       included); no offloads (default off: TUN)
+  --tap-name NAME      the TAP device's name (default tap0; --tun is for TUN)
+  --mac MAC            the stack's MAC on the TAP, e.g. 02:00:00:00:00:02 (default:
+                       random, locally administered)
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -234,6 +243,7 @@ const serveOptions = {
   'no-ipv6': { type: 'boolean' }, 'no-ipv4': { type: 'boolean' },
   // Repeatable, and their defaults applied by serveFamilies (so --no-ipv4 can tell what was typed).
   addr: { type: 'string', multiple: true }, 'kernel-addr': { type: 'string' },
+  tap: { type: 'boolean' }, 'tap-name': { type: 'string' }, mac: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
@@ -324,6 +334,10 @@ const FLAG_OF_OPTION: ReadonlyArray<[option: string, flag: string]> = [
   ['tun.name', '--tun'],
   ['tun.mtu', '--mtu'],
   ['tun.offload', '--no-offload'],
+  ['tap.kernelAddress', '--kernel-addr'],
+  ['tap.name', '--tap-name'],
+  ['tap.mtu', '--mtu'],
+  ['tap.mac', '--mac'],
   ['tcpOptions.congestionControl', '--cc'],
   ['tcpOptions.ecn', '--ecn'],
   ['gateway', '--addr'],
@@ -355,7 +369,7 @@ function stackError(err: unknown, v: DeviceValues): Error {
   // The CLI gives no gateway: the kernel side is the gateway, so the stack's address is off its subnet.
   if (option === 'gateway') return new UsageError(`--addr ${v.addr} is not inside --kernel-addr ${v['kernel-addr']} (the kernel side is the stack's gateway)`);
   // An IPv6 address or prefix (createStack says "IPv6" of those): the flags of serve's dual stack.
-  if (v.addr6 !== undefined && (option === 'address' || option === 'tun.kernelAddress') && /IPv6|::/.test(e.message)) {
+  if (v.addr6 !== undefined && (option === 'address' || option === 'tun.kernelAddress' || option === 'tap.kernelAddress') && /IPv6|::/.test(e.message)) {
     const flag6 = option === 'address' ? '--addr6' : '--kernel-addr6';
     const value6 = option === 'address' ? v.addr6 : (v['kernel-addr6'] ?? 'fd07::1/64');
     const node6 = /^The (?:property|argument) '[^']*' (.*?)\.? Received .*$/s.exec(e.message);
@@ -365,6 +379,7 @@ function stackError(err: unknown, v: DeviceValues): Error {
   const flag = FLAG_OF_OPTION.find(([o]) => o === option)![1];
   const given: Record<string, string | undefined> = {
     '--addr': v.addr, '--kernel-addr': v['kernel-addr'], '--tun': v.tun, '--mtu': v.mtu, '--impair': v.impair, '--pcap': v.pcap, '--ecn': v.ecn, '--cc': v.cc,
+    '--tap-name': v['tap-name'], '--mac': v.mac,
   };
   const value = given[flag];
   // Node's style, "The property 'options.x' must be ... Received ...", said of the flag.
@@ -389,6 +404,10 @@ type DeviceValues = {
   /** serve only: the stack's IPv6 address and the kernel side's IPv6 prefix. */
   addr6?: string | undefined;
   'kernel-addr6'?: string | undefined;
+  /** serve only: a TAP device (--tap), its name and the stack's MAC. */
+  tap?: boolean | undefined;
+  'tap-name'?: string | undefined;
+  mac?: string | undefined;
 };
 
 function dnsServers(values: string[]): string[] | 'host' {
@@ -417,13 +436,14 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   if (v.addr6 !== undefined && isIP(v.addr6) !== 6) throw new UsageError(`--addr6 must be an IPv6 address, got '${v.addr6}'`);
   const kernel6 = v.addr6 === undefined ? undefined : v['kernel-addr6'] ?? 'fd07::1/64';
   const dns = v.dns !== undefined ? dnsServers(v.dns) : undefined;
+  if (v.tap !== true && (v['tap-name'] !== undefined || v.mac !== undefined)) throw new UsageError(`${v.mac !== undefined ? '--mac' : '--tap-name'} needs --tap`);
+  const kernelAddress = kernel6 === undefined ? v['kernel-addr'] : v.noIpv4 === true ? [kernel6] : [v['kernel-addr'], kernel6];
   let stack: Stack;
   try {
     stack = await createStack({
-      tun: {
-        name: v.tun, kernelAddress: kernel6 === undefined ? v['kernel-addr'] : v.noIpv4 === true ? [kernel6] : [v['kernel-addr'], kernel6], mtu,
-        ...(v['no-offload'] === true ? { offload: false } : {}),
-      },
+      ...(v.tap === true
+        ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}) } }
+        : { tun: { name: v.tun, kernelAddress, mtu, ...(v['no-offload'] === true ? { offload: false } : {}) } }),
       address: v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
@@ -534,11 +554,17 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(`stats ${JSON.stringify(now)}\n`);
   };
   process.on('SIGUSR2', printStats);
+  // TAP: another station claims the stack's address (RFC 5227): said on stderr, serving goes on.
+  stack.on('addressConflict', (c) => {
+    process.stderr.write(`netstack: address conflict: ${c.address} is claimed by ${c.mac} (${c.phase === 'probe' ? 'while probing: not taken' : c.defended ? 'defended, kept' : 'kept'})\n`);
+  });
   // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
   const kernel = [link.kernelAddress, ...link.kernelAddress6].filter((a) => a !== '').join(' ');
   const own = [...stack.addresses4, ...stack.addresses6].join(' ');
-  process.stdout.write(`netstack ready on ${link.name}: kernel ${kernel}, stack ${own}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
+  // On a TAP: the MACs of both ends (the kernel side's is the device's own).
+  const macs = link.type === 'tap' ? `, mac ${link.mac ?? '?'} (kernel side ${link.kernelMac ?? '?'})` : '';
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${kernel}, stack ${own}${macs}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
   await stopped;
   process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.

@@ -18,6 +18,7 @@
  * ERR_STACK_CLOSED. A failing constructor closes what it opened before it throws.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
 import {
@@ -35,6 +36,8 @@ import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue, rethrow } from './events.js';
 import { Lifetime } from './lifetime.js';
+import { checkTapOptions, configureTap6, openTap, tapStats, type AddressConflictEvent, type TapOptions } from './tap.js';
+import { formatMac, hostUnreachableError, type EthernetInterface } from '@netstack/ethernet';
 import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 
@@ -108,10 +111,10 @@ function optionError(err: unknown, option: string): unknown {
   return err;
 }
 
-/** The TUN device names its bad option as `The "mtu" option`: that is options.tun.mtu. */
-function tunOption(err: unknown): string | undefined {
+/** The TUN device names its bad option as `The "mtu" option`: that is options.tun.mtu (options.tap.mtu on a TAP). */
+function tunOption(err: unknown, device: 'tun' | 'tap' = 'tun'): string | undefined {
   const m = err instanceof Error ? /The "(\w+)" option/.exec(err.message) : null;
-  return m ? `tun.${m[1]}` : undefined;
+  return m ? `${device}.${m[1]}` : undefined;
 }
 
 /** The IP layer names its bad option as `options.gateway ...`. */
@@ -175,6 +178,12 @@ export interface StackOptions {
   address: string | readonly string[];
   /** Open (or attach to) a TUN device in the current network namespace. */
   tun?: TunOptions;
+  /**
+   * Or a TAP device: the stack is a host on an Ethernet segment (ARP, neighbour discovery,
+   * its own MAC `tap.mac`), e.g. `{ name: 'tap0', kernelAddress: ['10.7.0.1/24', 'fd07::1/64'] }`
+   * (see tap.ts and the README's TAP section).
+   */
+  tap?: TapOptions;
   /** Or run on a link you made (e.g. one end of `createLinkPair()`). */
   link?: Link;
   /**
@@ -241,7 +250,13 @@ export interface PingResult {
 }
 
 export interface LinkInfo {
+  /** What the stack runs on: a TUN device (IP packets), a TAP device (Ethernet frames), or a link given as `link`. */
+  type: 'tun' | 'tap' | 'link';
   name: string;
+  /** TAP: the stack's own MAC on the segment (`aa:bb:cc:dd:ee:ff`). */
+  mac?: string;
+  /** TAP: the kernel side's MAC (the device's own, as `ip link` shows it). */
+  kernelMac?: string;
   /** The kernel side's IPv4 address with prefix; '' without (a memory link, an IPv6-only kernel side). */
   kernelAddress: string;
   mtu: number;
@@ -263,7 +278,13 @@ export interface LinkInfo {
   ipv6Disabled?: string;
 }
 
-export class Stack {
+/**
+ * Events (a Stack is an EventEmitter):
+ * - `'addressConflict'` (`AddressConflictEvent`), on a TAP: another station on the segment
+ *   claims the stack's IPv4 address (RFC 5227 §2.4: defended once, kept) or answered a probe
+ *   for it. Emitted on a later tick, never from inside the packet path.
+ */
+export class Stack extends EventEmitter {
   /**
    * The primary address (canonical text): the first IPv4 address, or on an IPv6-only stack
    * the first IPv6 one.
@@ -297,6 +318,8 @@ export class Stack {
   private readonly dnsRuntime: DnsRuntime;
   private readonly link: Link;
   private readonly device: TunDevice | undefined;
+  /** The Ethernet interface on a TAP device (the link the IP layers see), else undefined. */
+  private readonly eth: EthernetInterface | undefined;
   /**
    * What keeps the process alive: the count of ref'd handles (servers, sockets, UDP
    * sockets, pings) and the stack's own ref()/unref() (lifetime.ts).
@@ -332,6 +355,7 @@ export class Stack {
 
   /** Use createStack() (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(options: StackOptions) {
+    super();
     // Everything that can be checked without side effects is checked first; what can only
     // fail once something is open (the device, the pcap file, a layer's option check) is in
     // the try below, whose catch closes what was opened before the error leaves. Every
@@ -365,9 +389,10 @@ export class Stack {
     /** The IPv4 primary; undefined on an IPv6-only stack. */
     const address = addresses4[0];
     const a6 = addresses6[0];
-    if ((options.tun === undefined) === (options.link === undefined)) {
-      throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun and options.link'), options.tun === undefined ? 'tun' : 'link');
+    if ([options.tun, options.tap, options.link].filter((o) => o !== undefined).length !== 1) {
+      throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun, options.tap and options.link'), options.tun === undefined ? options.tap === undefined ? 'tun' : 'tap' : 'link');
     }
+    if (options.tap !== undefined) checkTapOptions(options.tap);
     checkDnsOption(options.dns); // before anything is opened
     const clock = options.clock ?? realClock;
     this.clock = clock;
@@ -398,21 +423,24 @@ export class Stack {
     }
     let kernel: { address: Ipv4Address; prefixLength: number } | undefined;
     const kernel6: { address: Ipv6Address; prefixLength: number }[] = [];
-    if (options.tun) {
-      if (typeof options.tun !== 'object') throw optionError(invalidArgType('options.tun', 'of type object', options.tun), 'tun');
+    // The kernel side of a device, TUN or TAP: the same addresses, the same defaults.
+    const dev = options.tun ?? options.tap;
+    const devKey = options.tun !== undefined ? 'tun' : 'tap';
+    if (dev) {
+      if (typeof dev !== 'object') throw optionError(invalidArgType(`options.${devKey}`, 'of type object', dev), devKey);
       // The kernel side's default: 10.7.0.1/24, or fd07::1/64 for an IPv6-only stack.
-      const ka = options.tun.kernelAddress ?? (address !== undefined ? '10.7.0.1/24' : 'fd07::1/64');
+      const ka = dev.kernelAddress ?? (address !== undefined ? '10.7.0.1/24' : 'fd07::1/64');
       const kl: readonly unknown[] | undefined = typeof ka === 'string' ? [ka] : Array.isArray(ka) ? ka as readonly unknown[] : undefined;
-      if (kl === undefined) throw optionError(invalidArgType('options.tun.kernelAddress', 'of type string or an array of strings', ka), 'tun.kernelAddress');
+      if (kl === undefined) throw optionError(invalidArgType(`options.${devKey}.kernelAddress`, 'of type string or an array of strings', ka), `${devKey}.kernelAddress`);
       for (const c of kl) {
         const v4 = typeof c === 'string' ? parseCidr(c) : undefined;
         const v6 = typeof c === 'string' && v4 === undefined ? parseCidr6(c) : undefined;
         if (v4 !== undefined && kernel === undefined) kernel = v4;
         else if (v6 !== undefined && ownable6(v6.address) && v6.prefixLength > 0) kernel6.push(v6);
-        else throw optionError(invalidArgValue('options.tun.kernelAddress', ka, "must hold one 'a.b.c.d/len' and any 'x:x::x/len'"), 'tun.kernelAddress');
+        else throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, ka, "must hold one 'a.b.c.d/len' and any 'x:x::x/len'"), `${devKey}.kernelAddress`);
       }
-      if (kernel === undefined && address !== undefined) throw optionError(invalidArgValue('options.tun.kernelAddress', options.tun.kernelAddress, "must hold an 'a.b.c.d/len' (the stack has IPv4 addresses)"), 'tun.kernelAddress');
-      if (address === undefined && kernel6.length === 0) throw optionError(invalidArgValue('options.tun.kernelAddress', options.tun.kernelAddress, "must hold an 'x:x::x/len' (the stack has IPv6 addresses only)"), 'tun.kernelAddress');
+      if (kernel === undefined && address !== undefined) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'a.b.c.d/len' (the stack has IPv4 addresses)"), `${devKey}.kernelAddress`);
+      if (address === undefined && kernel6.length === 0) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'x:x::x/len' (the stack has IPv6 addresses only)"), `${devKey}.kernelAddress`);
       const k6 = kernel6[0];
       if (k6 !== undefined) {
         for (const a of addresses6) {
@@ -435,7 +463,7 @@ export class Stack {
           if (!sameSubnet(address, kernel.address, prefixLength)) {
             const net = `${formatAddress(kernel.address & maskOf(prefixLength))}/${prefixLength}`;
             throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
-              `options.address ${formatAddress(address)} is outside the kernel side's subnet ${net} (options.tun.kernelAddress ${formatAddress(kernel.address)}/${kernel.prefixLength}): pick an address in ${net}, or change the kernel side's address`), 'address');
+              `options.address ${formatAddress(address)} is outside the kernel side's subnet ${net} (options.${devKey}.kernelAddress ${formatAddress(kernel.address)}/${kernel.prefixLength}): pick an address in ${net}, or change the kernel side's address`), 'address');
           }
           gateway = kernel.address;
         }
@@ -474,6 +502,9 @@ export class Stack {
     }
 
     let device: TunDevice | undefined;
+    /** On a TAP: the capture point on the device's frames, and the Ethernet interface. */
+    let tapFrames: CaptureLink | undefined;
+    let tapEth: EthernetInterface | undefined;
     let option = 'tun';
     /** The IPv6 addresses served: none when the device says the namespace has IPv6 off. */
     let served6 = addresses6;
@@ -496,7 +527,7 @@ export class Stack {
         device.unref();
         link = device;
         this.info = {
-          name: device.name, kernelAddress: k4, mtu: device.mtu,
+          type: 'tun', name: device.name, kernelAddress: k4, mtu: device.mtu,
           offload: device.offload === undefined ? undefined : { ...device.offload },
           kernelAddress6: device.ipv6 ? k6 : [],
         };
@@ -511,18 +542,57 @@ export class Stack {
           served6 = [];
           this.info.ipv6Disabled = why;
         }
+      } else if (options.tap) {
+        // A TAP device: the Ethernet interface over its frames is the IP layers' link (tap.ts).
+        option = 'tap';
+        const k4 = kernel === undefined ? '' : `${formatAddress(kernel.address)}/${kernel.prefixLength}`;
+        const k6 = kernel6.map((c) => `${formatAddress(c.address)}/${c.prefixLength}`);
+        const t = openTap(options.tap, {
+          kernelAddress: k6.length === 0 ? k4 : k4 === '' ? k6 : [k4, ...k6],
+          txQueueLen: options.tap.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
+          // The interface answers ARP for every IPv4 address (the first configured, the others added).
+          ipv4: address === undefined ? undefined : { address, prefixLength, ...(gateway !== undefined ? { gateway } : {}) },
+          more4: addresses4.slice(1),
+          clock,
+          onUnreachable: (packet, now) => this.hostUnreachable(packet, now),
+          onConflict: (event) => process.nextTick(() => this.emit('addressConflict', event)),
+        });
+        device = t.device;
+        tapFrames = t.frames;
+        tapEth = t.eth;
+        link = t.eth;
+        this.info = {
+          type: 'tap', name: device.name, kernelAddress: k4, mtu: t.eth.mtu, offload: undefined,
+          mac: formatMac(t.eth.mac), ...(device.kernelMac !== undefined ? { kernelMac: device.kernelMac } : {}),
+          kernelAddress6: device.ipv6 ? k6 : [],
+        };
+        if (addresses6.length > 0 && !device.ipv6) {
+          const why = device.ipv6Disabled ?? 'IPv6 is not available on the device';
+          if (address === undefined) {
+            throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
+          }
+          served6 = [];
+          this.info.ipv6Disabled = why;
+        }
+        configureTap6(t.eth, served6, prefixLength6, gateway6);
       } else {
         link = options.link!;
-        this.info = { name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };
+        this.info = { type: 'link', name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };
       }
       this.device = device;
+      this.eth = tapEth;
       option = 'impair';
       if (spec !== undefined) {
         this.impaired = impair(link, spec, { scheduler: clock });
         link = this.impaired;
       }
-      this.tapPoint = new CaptureLink(link);
-      link = this.tapPoint;
+      // Captures record at the device: a TAP's frames (LINKTYPE_ETHERNET), else the IP packets.
+      if (tapFrames !== undefined) {
+        this.tapPoint = tapFrames;
+      } else {
+        this.tapPoint = new CaptureLink(link);
+        link = this.tapPoint;
+      }
       option = 'pcap';
       if (options.pcap !== undefined) this.startCapture(options.pcap, {});
       this.link = link;
@@ -561,7 +631,12 @@ export class Stack {
         this.icmp6 = undefined;
       }
       // The transports see one IP layer for both families (registered on both).
-      this.udpLayer = new UdpLayer(this.dual, { portKey: key });
+      // On a TAP, the groups the sockets join open the interface's multicast MAC filter (RFC 1112 §6.4).
+      const eth = tapEth;
+      this.udpLayer = new UdpLayer(this.dual, {
+        portKey: key,
+        ...(eth !== undefined ? { onGroupChange: (g: Ipv4Address, joined: boolean) => { if (joined) eth.joinIpv4Group(g); else eth.leaveIpv4Group(g); } } : {}),
+      });
       this.dual.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       v4.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
@@ -574,8 +649,9 @@ export class Stack {
       // the caller made is the caller's: left open, so it can be given to another attempt.
       for (const c of [...this.captures]) void c.close();
       this.captures.clear();
+      tapEth?.close(); // its timer (announcements), and the device under it
       device?.close();
-      throw optionError(err, tunOption(err) ?? ipOption(err) ?? option);
+      throw optionError(err, tunOption(err, devKey) ?? ipOption(err) ?? option);
     }
     // On a real clock (and not on a virtual one: time moves only when the caller says), the
     // process is kept alive exactly while the stack has ref'd handles (lifetime.ts).
@@ -729,6 +805,39 @@ export class Stack {
   }
 
   /**
+   * A packet that waited for a neighbour that never answered (TAP): Linux's
+   * arp_error_report / ndisc_error_report, an ICMP host (address) unreachable about it to
+   * its own transport, so the socket sees EHOSTUNREACH.
+   */
+  override on(event: 'addressConflict', listener: (conflict: AddressConflictEvent) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+
+  override once(event: 'addressConflict', listener: (conflict: AddressConflictEvent) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener);
+  }
+
+  private hostUnreachable(packet: Uint8Array, now: number): void {
+    if (this.isClosed) return;
+    const v6 = packet.length > 0 && packet[0]! >>> 4 === 6;
+    const reporter = v6 ? this.ip6?.addresses[0] : this.ip.address;
+    if (reporter === undefined) return;
+    const e = hostUnreachableError(packet, reporter);
+    if (e === undefined) return;
+    this.events.hold();
+    try {
+      this.dual.deliverError(e as Parameters<DualStackIp['deliverError']>[0], now);
+    } finally {
+      this.events.release();
+    }
+    this.schedule();
+  }
+
+  /**
    * Pings `host` (an IPv4 or IPv6 literal) from the stack; resolves with the round-trip time.
    * IPv6 goes through ICMPv6 (RFC 4443 §4.1, `icmp6`); a stack without IPv6 rejects an IPv6
    * literal with ENETUNREACH, as Linux's `ping -6` says "connect: Network is unreachable"
@@ -829,6 +938,10 @@ export class Stack {
       tcp: flat(this.tcpLayer.stats()),
       dns: flat(this.dns.stats()),
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
+      // On a TAP: the Ethernet interface's counters (ARP, NS/NA, frames by fate; tap.ts tapStats).
+      ...(this.eth !== undefined ? { eth: tapStats(this.eth) } : {}),
+      // On a TAP, `link` is the interface's IP-level view; the device's own counters (frames) are here.
+      ...(this.eth !== undefined && this.device !== undefined ? { frames: { ...this.device.stats() } } : {}),
       // Exceptions thrown by a layer (bugs, never wire input), caught at the batch and re-thrown.
       stack: { InternalErrors: this.internalErrors },
     };

@@ -106,6 +106,23 @@ describe('createStack arguments', () => {
   it('needs exactly one of tun and link', async () => {
     await expect(createStack({ address: '10.0.0.1' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
   });
+  it('needs exactly one of tun, tap and link; a bad tap option is refused before any device is opened', async () => {
+    const { a } = createLinkPair();
+    await expect(createStack({ link: a, tap: {}, address: '10.0.0.1' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: /exactly one of options.tun, options.tap and options.link/ });
+    await expect(createStack({ tun: {}, tap: {}, address: '10.0.0.1' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    for (const mac of ['01:00:5e:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '02:00:00:00:00', 'x']) {
+      await expect(createStack({ tap: { mac }, address: '10.7.0.2' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', option: 'tap.mac' });
+    }
+    await expect(createStack({ tap: 'tap0' as never, address: '10.7.0.2' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', option: 'tap' });
+    // The kernel side is checked as for a TUN, and named as the tap's.
+    await expect(createStack({ tap: { kernelAddress: 'nope' }, address: '10.7.0.2' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', option: 'tap.kernelAddress' });
+    await expect(createStack({ tap: { kernelAddress: '10.8.0.1/24' }, address: '10.7.0.2' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: /options\.tap\.kernelAddress/ });
+  });
+  it('linkInfo() says what the stack runs on: a link given as `link`', async () => {
+    const [s1] = await pair();
+    expect(s1.linkInfo()).toMatchObject({ type: 'link', name: 'memory' });
+    expect(s1.linkInfo().mac).toBeUndefined();
+  });
   it('ping rejects a bad size with ERR_OUT_OF_RANGE', async () => {
     const [s1] = await pair();
     await expect(s1.ping('10.0.0.2', { size: 70000 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });

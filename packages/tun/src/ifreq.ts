@@ -34,6 +34,10 @@ export const SIOCSIFADDR = 0x8916;
 export const SIOCSIFNETMASK = 0x891c;
 /** ifr_ifindex (int32 at 16): the interface index rtnetlink names the device by. */
 export const SIOCGIFINDEX = 0x8933;
+/** The device's hardware address (ifr_hwaddr: a sockaddr, sa_family ARPHRD_ETHER, the MAC in sa_data). */
+export const SIOCGIFHWADDR = 0x8927;
+/** ARPHRD_ETHER (if_arp.h): the sa_family of an Ethernet device's hwaddr. */
+export const ARPHRD_ETHER = 1;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 /** ifr_qlen (int32 at 16): the device's txqueuelen, here the packets the kernel queues for the reader. */
@@ -139,6 +143,18 @@ export const writeIfQlen = writeIfMtu;
 export const readIfQlen = readIfMtu;
 /** ifr_ifindex: an int32 at the union too. */
 export const readIfIndex = readIfMtu;
+
+/**
+ * The MAC of a SIOCGIFHWADDR answer as `aa:bb:cc:dd:ee:ff` (ifr_hwaddr at offset 16:
+ * sa_family, then the 6 bytes in sa_data); undefined when the family is not ARPHRD_ETHER
+ * (a TUN device has no hardware address).
+ */
+export function readIfHwaddr(req: Uint8Array): string | undefined {
+  if ((req[UNION_OFFSET]! | (req[UNION_OFFSET + 1]! << 8)) !== ARPHRD_ETHER) return undefined;
+  const out: string[] = [];
+  for (let i = 0; i < 6; i++) out.push(req[UNION_OFFSET + 2 + i]!.toString(16).padStart(2, '0'));
+  return out.join(':');
+}
 
 /** Writes a `sockaddr_in` (AF_INET, port 0) for `address` (4 bytes, network order) at offset 16. */
 export function writeIfAddr(req: Buffer, address: Uint8Array): void {

@@ -428,11 +428,25 @@ export function capture(link: Link, writer: PcapWriter, options: CaptureOptions 
  *   with GSO (tcpdump -i tun0 sees the same). Wireshark shows each as one large segment.
  */
 export class CaptureLink implements Link {
+  /**
+   * What the link carries, for the file's header: LINKTYPE_RAW (101, IP packets: a TUN,
+   * the default) or LINKTYPE_ETHERNET (1, frames: a TAP, so Wireshark shows Ethernet
+   * headers and ARP). A file capture takes it from here (netstack's `stack.capture`).
+   * Frames are recorded as they are: a TAP carries no offload metadata (no vnet header).
+   */
+  readonly linkType: number;
   readonly #inner: Link;
+  readonly #frames: boolean;
   #taps: readonly PacketTap[] = [];
 
-  constructor(inner: Link) {
+  constructor(inner: Link, options: { linkType?: number } = {}) {
+    const linkType = options.linkType ?? LINKTYPE_RAW;
+    if (linkType !== LINKTYPE_RAW && linkType !== LINKTYPE_ETHERNET) {
+      throw argError('ERR_INVALID_ARG_VALUE', `The "linkType" option must be LINKTYPE_RAW (101) or LINKTYPE_ETHERNET (1), got ${String(linkType)}`);
+    }
+    this.linkType = linkType;
     this.#inner = inner;
+    this.#frames = linkType === LINKTYPE_ETHERNET;
   }
 
   /** Starts showing packets to `tap` (from the next packet on). */
@@ -479,7 +493,8 @@ export class CaptureLink implements Link {
   setReceiver(receiver: LinkReceiver): void {
     const wrapped: LinkReceiver = {
       packet: (packet, meta) => {
-        if (this.#taps.length !== 0) for (const t of this.#taps) t.received(packet, meta);
+        // Frames carry no offload metadata: recorded as they are (no checksum to complete).
+        if (this.#taps.length !== 0) for (const t of this.#taps) t.received(packet, this.#frames ? undefined : meta);
         if (meta === undefined) receiver.packet(packet);
         else receiver.packet(packet, meta);
       },

@@ -4,7 +4,9 @@
  * API
  *   TunDevice.open(options?: TunOptions): TunDevice          synchronous; throws CodedError
  *   device.name: string    the kernel's name (reads back `tun%d` choices)
- *   device.mtu: number     the device MTU as the kernel has it
+ *   device.mtu: number     the device MTU as the kernel has it (an IP MTU, also on a TAP)
+ *   device.frameMtu: number   the largest packet `send` takes and a read gives: `mtu`, + 14 on a TAP (Ethernet header)
+ *   device.kernelMac: string | undefined   a TAP's own MAC (the kernel side's, SIOCGIFHWADDR), `aa:bb:cc:dd:ee:ff`
  *   device.txQueueLen: number | undefined   the kernel's queue towards us, when configured
  *   device.fd: number      the /dev/net/tun descriptor (-1 once closed)
  *   device.send(packet): boolean           one write() per packet, never writev
@@ -162,6 +164,8 @@ import {
   readIfName,
   SIOCGIFFLAGS,
   SIOCGIFINDEX,
+  SIOCGIFHWADDR,
+  readIfHwaddr,
   SIOCGIFMTU,
   SIOCSIFADDR,
   SIOCSIFFLAGS,
@@ -325,6 +329,8 @@ const DEV_NET_TUN = '/dev/net/tun';
 const TUN_RX_BUFFER = 65535;
 /** Ethernet header + one VLAN tag on top of the MTU in TAP mode. */
 const TAP_OVERHEAD = 18;
+/** The Ethernet II header (dst, src, EtherType): a TAP's frames are the MTU + this. */
+const ETHERNET_HEADER = 14;
 const DEFAULT_READ_BUDGET = 256;
 /** Reads one pollNow() may make (or the txQueueLen, when larger): twice a tun queue's default (TUN_READQ_SIZE, 500). */
 const POLL_NOW_MAX = 1024;
@@ -353,6 +359,11 @@ const noReceiver: LinkReceiver = { packet() {} };
 export class TunDevice implements Link {
   readonly name: string;
   readonly mode: TunMode;
+  /**
+   * TAP: the device's own MAC, the kernel side's station address on the segment (what
+   * `ip link` shows as link/ether), read once at open; undefined on a TUN.
+   */
+  readonly kernelMac: string | undefined;
   #mtu: number;
   #txQueueLen: number | undefined;
   #fd: number;
@@ -412,12 +423,13 @@ export class TunDevice implements Link {
   }
 
   private constructor(sys: Libc, made: Created, opts: ValidOptions, netns: { fd: number; ns: ResolvedNetns } | undefined) {
-    const { fd, name, applied, vnet } = made;
+    const { fd, name, applied, vnet, kernelMac } = made;
     this.#sys = sys;
     this.#fd = fd;
     this.#netns = netns;
     this.name = name;
     this.mode = opts.mode;
+    this.kernelMac = kernelMac;
     this.#mtu = applied.mtu;
     this.#txQueueLen = applied.txQueueLen;
     this.#ipv6Disabled = applied.ipv6Disabled;
@@ -443,6 +455,16 @@ export class TunDevice implements Link {
 
   get mtu(): number {
     return this.#mtu;
+  }
+
+  /**
+   * The largest frame a TAP carries without FCS or VLAN tag: `mtu` + 14 (1514 for an MTU of
+   * 1500), what an Ethernet layer over the device takes as its frame link's MTU
+   * (@netstack/ethernet's EthernetInterface). On a TUN, `mtu`. (`send` takes up to 4 more
+   * bytes on a TAP, for one 802.1Q tag.)
+   */
+  get frameMtu(): number {
+    return this.mode === 'tap' ? this.#mtu + ETHERNET_HEADER : this.#mtu;
   }
 
   /** The device's txqueuelen as the kernel has it after `txQueueLen` was applied; undefined when never asked. */
@@ -780,6 +802,8 @@ interface Created {
   name: string;
   applied: Applied;
   vnet: Negotiated | undefined;
+  /** A TAP's MAC (SIOCGIFHWADDR); undefined on a TUN. */
+  kernelMac: string | undefined;
 }
 
 /**
@@ -818,7 +842,8 @@ function create(sys: Libc, opts: ValidOptions): Created {
     if (opts.persist !== undefined) config.persist = opts.persist;
     if (opts.netns !== undefined) loopbackUp(sys);
     const applied = applyConfig(sys, fd, name, config, opts.addresses, opts.routes);
-    return { fd, name, applied, vnet };
+    const kernelMac = opts.mode === 'tap' ? readHwaddr(sys, name) : undefined;
+    return { fd, name, applied, vnet, kernelMac };
   } catch (err) {
     sys.close(fd);
     throw err;
@@ -1050,6 +1075,23 @@ function applyConfig(sys: Libc, tunFd: number, name: string, config: TunConfig, 
     const wanted = (routes ?? []).filter((r) => r.family === 4 || ipv6Disabled === undefined);
     if (wanted.length > 0) addRoutes(sys, name, index(), wanted);
     return { mtu: Math.min(mtu, MAX_MTU), txQueueLen, ipv6Disabled };
+  } finally {
+    sys.close(sock);
+  }
+}
+
+/**
+ * A TAP's MAC by SIOCGIFHWADDR on a short-lived AF_INET socket (in the calling thread's
+ * namespace): the kernel gives a TAP a random locally administered one (eth_hw_addr_random
+ * in tun.c), which neighbours on the segment see as the kernel side's station address.
+ */
+function readHwaddr(sys: Libc, name: string): string | undefined {
+  const sock = sys.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) throw sysError(sys.errno(), 'socket', 'cannot open an AF_INET socket for interface ioctls');
+  try {
+    const req = ifreq(name);
+    if (sys.ioctlPtr(sock, SIOCGIFHWADDR, req) < 0) throw configError(sys.errno(), name, 'read the MAC address');
+    return readIfHwaddr(req);
   } finally {
     sys.close(sock);
   }

@@ -24,6 +24,8 @@ export class FakeLibc implements Libc {
   openFds = new Set<number>();
   /** Interface index SIOCGIFINDEX reads back. */
   ifIndex = 7;
+  /** What SIOCGIFHWADDR answers: ARPHRD_ETHER and this MAC (a TAP's), or nothing (a TUN's: family 0). */
+  ifHwaddr: number[] | undefined = undefined;
   /**
    * Files readText() returns (sysctls); a path not here reads as '0\n' when it ends in
    * disable_ipv6 (IPv6 on), else undefined. Set a value to undefined to make it unreadable.
@@ -108,6 +110,12 @@ export class FakeLibc implements Libc {
         break;
       case 0x8942:
         view.setInt32(16, this.ifTxQlen, true);
+        break;
+      case 0x8927:
+        if (this.ifHwaddr !== undefined) {
+          view.setUint16(16, 1, true);
+          for (let i = 0; i < 6; i++) view.setUint8(18 + i, this.ifHwaddr[i]!);
+        }
         break;
       case 0x8933:
         view.setInt32(16, this.ifIndex, true);

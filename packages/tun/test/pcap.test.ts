@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capture, CaptureLink, completeChecksum, createLinkPair, DEFAULT_CAPTURE_MAX_BYTES, LINKTYPE_RAW, PcapCapture, PcapWriter, readPcap, type PacketTap, type PcapSink } from '../src/index.js';
+import { capture, CaptureLink, completeChecksum, createLinkPair, DEFAULT_CAPTURE_MAX_BYTES, LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapCapture, PcapWriter, readPcap, type PacketTap, type PcapSink } from '../src/index.js';
 
 function memorySink(): PcapSink & { bytes(): Uint8Array; writes: number; closed: boolean } {
   const chunks: Uint8Array[] = [];
@@ -261,6 +261,35 @@ describe('completeChecksum', () => {
 });
 
 describe('CaptureLink and PcapCapture', () => {
+  it('a link of Ethernet frames (a TAP) says LINKTYPE_ETHERNET; its frames are recorded as they are, never "completed" as IP', () => {
+    const pair = createLinkPair({ mtu: 1514, autoDeliver: false });
+    const raw = new CaptureLink(pair.b);
+    expect(raw.linkType).toBe(LINKTYPE_RAW);
+    const a = new CaptureLink(pair.a, { linkType: LINKTYPE_ETHERNET });
+    expect(a.linkType).toBe(1);
+    const sink = memorySink();
+    const cap = PcapCapture.toSink(sink, { clock: () => 1000, linkType: a.linkType });
+    a.addTap(cap);
+    a.setReceiver({ packet: () => {} });
+    // An ARP request frame: broadcast, EtherType 0x0806.
+    const arp = Uint8Array.from(Buffer.from('ffffffffffff0200000000020806000108000604000102000000000' + '20a0700020000000000000a070001', 'hex'));
+    expect(a.send(arp)).toBe(true);
+    // A received frame with a (bogus) partial-checksum meta: a frame has no IP header at 0, so it is not touched.
+    let deliver: ((p: Uint8Array, m: { csumPartial: boolean; dataValid: boolean; gsoType: number; gsoSize: number }) => void) | undefined;
+    const inner = { mtu: 1514, send: () => true, setReceiver: (r: { packet: typeof deliver }) => { deliver = r.packet; }, stats: () => pair.a.stats(), close: () => {} };
+    const b = new CaptureLink(inner as never, { linkType: LINKTYPE_ETHERNET });
+    b.addTap(cap);
+    b.setReceiver({ packet: () => {} });
+    const frame = Uint8Array.from(arp);
+    frame[0] = 0x02;
+    deliver!(frame, { csumPartial: true, dataValid: false, gsoType: 0, gsoSize: 0 });
+    cap.close();
+    const file = readPcap(sink.bytes());
+    expect(file.linkType).toBe(LINKTYPE_ETHERNET);
+    expect(file.records.map((r) => [...r.data])).toEqual([[...arp], [...frame]]);
+    expect(() => new CaptureLink(pair.a, { linkType: 113 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
   it('records complete checksums both ways with offloads, and hands the stack its own bytes untouched', () => {
     const pair = createLinkPair({ offload: true, autoDeliver: false });
     const sink = memorySink();

@@ -136,6 +136,27 @@ describe('open and configure', () => {
     dev.close();
   });
 
+  it('a TAP reads its own MAC (SIOCGIFHWADDR) and reports frames of mtu + 14; a TUN has neither', () => {
+    sys.ifHwaddr = [0xe2, 0xa8, 0x73, 0x6d, 0x2d, 0xf2];
+    const tap = TunDevice.open({ mode: 'tap', mtu: 1500 });
+    expect(tap.kernelMac).toBe('e2:a8:73:6d:2d:f2');
+    expect(tap.mtu).toBe(1500);
+    expect(tap.frameMtu).toBe(1514);
+    // No vnet header and no version filter on a TAP: an ARP frame (EtherType 0x0806, first nibble 0) is delivered.
+    expect(tap.offload).toBeUndefined();
+    tap.close();
+    const hw = sys.calls.filter((c) => c.args[1] === 0x8927);
+    expect(hw).toHaveLength(1);
+    expect(Buffer.from(hw[0]!.args[2] as Uint8Array).subarray(0, 5).toString('latin1')).toBe('tap0\0');
+    sys.calls.length = 0;
+    const tun = TunDevice.open({ mtu: 1500 });
+    expect(tun.kernelMac).toBeUndefined();
+    expect(tun.frameMtu).toBe(1500);
+    expect(sys.calls.some((c) => c.args[1] === 0x8927)).toBe(false);
+    tun.close();
+    expect(sys.openFds.size).toBe(0);
+  });
+
   it('napi: false opens without IFF_NAPI', () => {
     const dev = TunDevice.open({ napi: false });
     const setiff = sys.calls.find((c) => c.args[1] === TUNSETIFF)!;

@@ -77,6 +77,12 @@ export interface UdpLayerOptions {
    */
   rmemMax?: number;
   wmemMax?: number;
+  /**
+   * The host joined (`true`: the first membership of `group` among all sockets) or left
+   * (`false`: its last one went) an IPv4 group: what a link below must hear of, e.g. an
+   * Ethernet interface's multicast MAC filter (RFC 1112 §6.4; netstack over TAP).
+   */
+  onGroupChange?: (group: Ipv4Address, joined: boolean) => void;
 }
 
 /** 224.0.0.1: every multicast-capable interface is a member (RFC 1112 §4). */
@@ -159,6 +165,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   readonly wmemMax: number;
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
   private readonly groups = new Map<IpAddress, Membership[]>();
+  private readonly onGroupChange: ((group: Ipv4Address, joined: boolean) => void) | undefined;
 
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
@@ -179,6 +186,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     }
     this.ephemeral = new EphemeralPorts(options.portKey ?? new Uint8Array(randomBytes(16)), lo, hi, 17);
     this.maxSockets = options.maxSockets ?? 65536;
+    this.onGroupChange = options.onGroupChange;
     this.rmemMax = options.rmemMax ?? 212992;
     this.wmemMax = options.wmemMax ?? 212992;
     for (const k of ['rmemMax', 'wmemMax'] as const) {
@@ -438,7 +446,10 @@ export class UdpLayer implements TransportProtocol, SocketHost {
         m = { group, mode: op === 'join' ? 'exclude' : 'include', sources: [] };
         ep.memberships.push(m);
         let list = this.groups.get(group);
-        if (list === undefined) this.groups.set(group, (list = []));
+        if (list === undefined) {
+          this.groups.set(group, (list = []));
+          this.onGroupChange?.(group, true);
+        }
         list.push(m);
       }
       if (op === 'join') return undefined;
@@ -472,7 +483,10 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const list = this.groups.get(m.group);
     if (list === undefined) return;
     list.splice(list.indexOf(m), 1);
-    if (list.length === 0) this.groups.delete(m.group);
+    if (list.length === 0) {
+      this.groups.delete(m.group);
+      this.onGroupChange?.(m.group as Ipv4Address, false);
+    }
   }
 
   private clashes(addr: IpAddress, port: number, reuseAddr: boolean, v6: 'dual' | 'only' | undefined): boolean {

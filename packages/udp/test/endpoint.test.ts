@@ -106,6 +106,24 @@ describe('the port table reports errno codes', () => {
     expect(udp.membership(a, 'leave', ip('239.1.1.2'), ANY4, ANY4)).toBe('EADDRNOTAVAIL');
     expect(udp.membership(a, 'leave', G, ANY4, ANY4)).toBeUndefined();
   });
+  it.skipIf(FAMILY === 6)('onGroupChange: the host\'s first membership of a group joins it, its last leave (or close) leaves it', () => {
+    const changes: string[] = [];
+    const net = new FakeIp<IpAddress>(OWN);
+    const udp = new UdpLayer(net, { onGroupChange: (g, joined) => changes.push(`${joined ? '+' : '-'}${formatAddress(g)}`) });
+    const a = endpoint();
+    const b = endpoint();
+    const G = ip('239.1.1.1');
+    const ANY4 = ip('0.0.0.0');
+    expect(udp.membership(a, 'join', G, ANY4, ANY4)).toBeUndefined();
+    expect(udp.membership(b, 'join', G, ANY4, ANY4)).toBeUndefined(); // a second socket: the host is a member already
+    expect(udp.membership(a, 'join-source', ip('239.1.1.2'), ANY4, ip('10.0.0.1'))).toBeUndefined();
+    expect(changes).toEqual(['+239.1.1.1', '+239.1.1.2']);
+    expect(udp.membership(a, 'leave', G, ANY4, ANY4)).toBeUndefined();
+    expect(changes).toHaveLength(2); // b still holds it
+    udp.leaveAll(b);
+    udp.leaveAll(a);
+    expect(changes).toEqual(['+239.1.1.1', '+239.1.1.2', '-239.1.1.1', '-239.1.1.2']);
+  });
   it('misuse of the core throws a coded error with a plain message (no Node wording)', () => {
     const net = new FakeIp<IpAddress>(OWN);
     let err: unknown;

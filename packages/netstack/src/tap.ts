@@ -1,0 +1,166 @@
+/**
+ * A stack on a TAP device (issue 13): the device carries Ethernet frames, so the stack's
+ * link is an `EthernetInterface` (@netstack/ethernet: ARP, the neighbour cache, RFC 5227,
+ * NS/NA) over it, and the IP layers above stay as they are on a TUN.
+ *
+ *   TAP device (frames, mtu + 14) → CaptureLink (LINKTYPE_ETHERNET: where pcap records)
+ *     → EthernetInterface (IP packets) → [impair] → Ipv4Layer / Ipv6Layer
+ *
+ * - No vnet offloads on a TAP (yet): the interface copies each IP packet behind its
+ *   Ethernet header and does not pass checksum/TSO metadata through (its README's TODO:
+ *   `sendOffload` with csumStart + 14), so the device opens without IFF_VNET_HDR and the
+ *   stack sends MTU-sized segments with full checksums.
+ * - The device does not filter by IP version (a TAP hands over frames: ARP, IPv4, IPv6).
+ * - pcap is taken at the device, so the file holds the frames (ARP, NS/NA, Ethernet
+ *   headers) and is LINKTYPE_ETHERNET (1). With `impair`, the shaper works on IP packets
+ *   above the interface (it reads IP headers), so the capture records what the wire
+ *   carries after it; on a TUN the capture sits above the shaper.
+ */
+import { TunDevice, CaptureLink, LINKTYPE_ETHERNET, type Link, type LinkReceiver, type TunStats } from '@netstack/tun';
+import { EthernetInterface, formatMac, parseMac, type AddressConflict } from '@netstack/ethernet';
+import type { Scheduler } from '@netstack/common';
+import type { Ipv4Address, Ipv6Address } from '@netstack/ip';
+import { invalidArgType, invalidArgValue } from './node-errors.js';
+
+export interface TapOptions {
+  /** Device name (default: the kernel picks tapN). An existing persistent TAP is attached to. */
+  name?: string;
+  /**
+   * Address and prefix of the kernel's side of the device, as for `tun`: '10.7.0.1/24', or
+   * ['10.7.0.1/24', 'fd07::1/64']. The kernel then ARPs (and solicits) for the stack's
+   * address like for any host on the segment.
+   */
+  kernelAddress?: string | readonly string[];
+  /** The device's (IP) MTU, 68..65521 (default 1500); frames are up to 14 bytes longer. */
+  mtu?: number;
+  /** The device's txqueuelen, raised to at least this (default 1000, as for `tun`). */
+  txQueueLen?: number;
+  /** Open with IFF_NAPI (default true). */
+  napi?: boolean;
+  /**
+   * The stack's own MAC on the segment, 'xx:xx:xx:xx:xx:xx' (unicast). Default: a random
+   * locally administered one (02:…), new for each stack.
+   */
+  mac?: string;
+}
+
+/** What `'addressConflict'` reports (RFC 5227 §2.1.1 while probing, §2.4 once bound). */
+export interface AddressConflictEvent {
+  /** The address in conflict (dotted quad). */
+  address: string;
+  /** The MAC of the other station that claims it. */
+  mac: string;
+  /** 'probe': found while probing (the address was not taken); 'bound': a host claims an address the stack holds (defended, kept). */
+  phase: AddressConflict['phase'];
+  /** 'bound' only: the stack sent a defending announcement (false: it had within the last 10 s). */
+  defended: boolean;
+}
+
+/** What openTap built: the device, the capture point on its frames, and the interface (the stack's link). */
+export interface TapLink {
+  device: TunDevice;
+  frames: CaptureLink;
+  eth: EthernetInterface;
+}
+
+/** Checks `tap` and its `mac` (no side effects). */
+export function checkTapOptions(tap: unknown): void {
+  if (tap === null || typeof tap !== 'object') throw Object.assign(invalidArgType('options.tap', 'of type object', tap), { option: 'tap' });
+  const mac = (tap as TapOptions).mac;
+  if (mac !== undefined) {
+    const m = typeof mac === 'string' ? parseMac(mac) : undefined;
+    // Unicast: the group bit (the first octet's lowest bit) clear, and not 00:00:00:00:00:00.
+    if (m === undefined || m === 0 || Math.floor(m / 2 ** 40) % 2 === 1) {
+      throw Object.assign(invalidArgValue('options.tap.mac', mac, "must be a unicast MAC address like '02:00:00:00:00:02'"), { option: 'tap.mac' });
+    }
+  }
+}
+
+/**
+ * The device's frames as the interface's frame link: the same device, with `mtu` the
+ * largest frame (device.frameMtu: the IP MTU + 14), as @netstack/ethernet expects.
+ */
+function frameLink(device: TunDevice): Link {
+  return {
+    get mtu() { return device.frameMtu; },
+    send: (frame: Uint8Array) => device.send(frame),
+    setReceiver: (receiver: LinkReceiver) => device.setReceiver(receiver),
+    pollNow: () => device.pollNow(),
+    stats: (): TunStats => device.stats(),
+    close: () => device.close(),
+  };
+}
+
+export interface TapWiring {
+  kernelAddress: string | string[];
+  txQueueLen: number;
+  ipv4: { address: Ipv4Address; prefixLength: number; gateway?: Ipv4Address } | undefined;
+  /** The stack's other IPv4 addresses (answered for and announced as the first). */
+  more4: readonly Ipv4Address[];
+  clock: Scheduler;
+  onUnreachable: (packet: Uint8Array, now: number) => void;
+  onConflict: (event: AddressConflictEvent) => void;
+}
+
+/**
+ * Opens the TAP device (no offloads, no version filter) and builds the Ethernet interface
+ * over it. On failure nothing is left open. IPv6 is configured afterwards (`configureIpv6`),
+ * once the device said whether the kernel side has it.
+ */
+export function openTap(tap: TapOptions, w: TapWiring): TapLink {
+  const device = TunDevice.open({
+    mode: 'tap',
+    ...(tap.name !== undefined ? { name: tap.name } : {}),
+    mtu: tap.mtu ?? 1500,
+    txQueueLen: w.txQueueLen,
+    ...(tap.napi !== undefined ? { napi: tap.napi } : {}),
+    offload: false,
+    kernelAddress: w.kernelAddress,
+    ipv4Only: false,
+  });
+  try {
+    // Nothing is ref'd yet: the device holds the process only while a handle needs it.
+    device.unref();
+    const frames = new CaptureLink(frameLink(device), { linkType: LINKTYPE_ETHERNET });
+    const eth = new EthernetInterface({
+      link: frames,
+      clock: w.clock,
+      ...(tap.mac !== undefined ? { mac: tap.mac } : {}),
+      ...(w.ipv4 !== undefined ? { ipv4: w.ipv4 } : {}),
+      onUnreachable: (packet, _hop, now) => w.onUnreachable(packet, now),
+      onConflict: (c) => w.onConflict({ address: formatIpv4(c.address), mac: formatMac(c.mac), phase: c.phase, defended: c.defended }),
+    });
+    for (const a of w.more4) eth.addAddress(a);
+    return { device, frames, eth };
+  } catch (err) {
+    device.close();
+    throw err;
+  }
+}
+
+/** IPv6 on the interface: our addresses, their prefix and the router (the kernel side). */
+export function configureTap6(eth: EthernetInterface, addresses: readonly Ipv6Address[], prefixLength: number, gateway: Ipv6Address | undefined): void {
+  if (addresses.length === 0) return;
+  eth.configureIpv6({ addresses, prefixLength, ...(gateway !== undefined ? { gateway } : {}) });
+}
+
+/**
+ * The interface's counters for `stack.stats().eth`: the Ethernet ones as they are
+ * (ArpInRequests, ArpOutReplies, NdpInSolicits...), the ARP cache's as `arp.*`, the IPv6
+ * neighbour cache's as `nd.*`, the address table's (RFC 5227) as `acd.*`.
+ */
+export function tapStats(eth: EthernetInterface): Record<string, number> {
+  const c = eth.counters();
+  const out: Record<string, number> = { ...c.ethernet } as unknown as Record<string, number>;
+  const add = (prefix: string, o: object): void => {
+    for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[`${prefix}.${k}`] = v;
+  };
+  add('arp', c.neighbour);
+  add('nd', c.neighbour6);
+  add('acd', c.acd);
+  return out;
+}
+
+function formatIpv4(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
+}
