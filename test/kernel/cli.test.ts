@@ -90,7 +90,7 @@ describe('usage errors: exit 2 and one line naming the flag typed, before anythi
   const cases: Array<[string[], RegExp]> = [
     [['ping', '-c', '0'], /^netstack ping: -c must be an integer in 1\.\.1000000, got '0'/],
     [['ping', '-c', '1', 'web.internal'], /^netstack ping: HOST must be an IPv4 or IPv6 address \(or a name, with --dns\), got 'web.internal'/],
-    [['ping', '-c', '1', '--dns', 'nine', 'web.internal'], /^netstack ping: --dns must be an IPv4 address\[:port\] or 'host', got 'nine'/],
+    [['ping', '-c', '1', '--dns', 'nine', 'web.internal'], /^netstack ping: --dns must be an IPv4 address\[:port\], an IPv6 address \(\[addr\]:port\) or 'host', got 'nine'/],
     [['ping', '-W', 'soon'], /^netstack ping: -W must be a number/],
     [['serve', '--mtu', '5'], /^netstack serve: --mtu must be an integer in 68\.\.65535, got '5'/],
     [['serve', '--addr', 'ten'], /^netstack serve: --addr must be an IPv4 address, got 'ten'/],
