@@ -30,6 +30,9 @@ const ADDR2 = 0xc0a80065;
 const DNS = 0xc0a80035;
 const BCAST = 0xffffffff;
 
+/** Server options; undefined leaves one out. */
+type Opts = { [K in keyof DhcpOptions]?: DhcpOptions[K] | undefined };
+
 interface Sent { at: number; m: DhcpMessage; to: DhcpDestination }
 
 /**
@@ -83,12 +86,12 @@ class Trace {
   types(): number[] { return this.sent.map((s) => s.m.options.messageType!); }
 
   /** The server's reply to `req` (RFC 2131 §4.3.1 shape), as bytes, delivered at `now`. */
-  reply(req: DhcpMessage, type: number, o: Partial<DhcpOptions> = {}, fields: Partial<DhcpMessage> = {}): void {
+  reply(req: DhcpMessage, type: number, o: Opts = {}, fields: Partial<DhcpMessage> = {}): void {
     this.c.input(serverReply(req, type, o, fields), this.now);
   }
 }
 
-function serverReply(req: DhcpMessage, type: number, o: Partial<DhcpOptions> = {}, fields: Partial<DhcpMessage> = {}): Uint8Array {
+function serverReply(req: DhcpMessage, type: number, o: Opts = {}, fields: Partial<DhcpMessage> = {}): Uint8Array {
   const options: DhcpOptions = type === DHCPNAK
     ? { messageType: type, serverId: SERVER, message: 'wrong network' }
     : { messageType: type, serverId: SERVER, leaseTime: 3600, subnetMask: 0xffffff00, routers: [SERVER], dnsServers: [DNS, 0x08080808], mtu: 1400 };
@@ -96,12 +99,12 @@ function serverReply(req: DhcpMessage, type: number, o: Partial<DhcpOptions> = {
     op: 2, htype: 1, hlen: 6, hops: 0, xid: req.xid, secs: 0, broadcast: req.broadcast,
     ciaddr: req.ciaddr, yiaddr: type === DHCPNAK ? 0 : ADDR, siaddr: 0, giaddr: 0, chaddr: req.chaddr, sname: '', file: '',
     ...fields,
-    options: { ...options, ...o },
+    options: { ...options, ...o } as DhcpOptions,
   });
 }
 
 /** A client BOUND at t=0.2 s on ADDR from SERVER (lease 3600 s, the REQUEST sent at 0.1 s). */
-function bound(o: Partial<DhcpOptions> = {}): Trace {
+function bound(o: Opts = {}): Trace {
   const t = new Trace().start();
   t.now = 100;
   t.reply(t.last().m, DHCPOFFER);
@@ -435,11 +438,11 @@ describe('DHCP client: malformed and foreign replies', () => {
       ['InMalformed', Uint8Array.of(1, 2, 3)],
       ['InMalformed', (() => { const b = offer.slice(); b[236] = 0; return b; })()],
       ['InNotReply', emitDhcp({ ...d })], // another client's DISCOVER on the broadcast
-      ['InNotDhcp', serverReply(d, DHCPOFFER, { messageType: undefined } as Partial<DhcpOptions>)],
+      ['InNotDhcp', serverReply(d, DHCPOFFER, { messageType: undefined })],
       ['InChaddrMismatch', serverReply(d, DHCPOFFER, {}, { chaddr: OTHER_MAC })],
       ['InChaddrMismatch', serverReply(d, DHCPOFFER, {}, { htype: 6 })],
       ['InXidMismatch', serverReply(d, DHCPOFFER, {}, { xid: d.xid + 1 })],
-      ['InBadReply', serverReply(d, DHCPOFFER, { serverId: undefined } as Partial<DhcpOptions>)],
+      ['InBadReply', serverReply(d, DHCPOFFER, { serverId: undefined })],
       ['InBadReply', serverReply(d, DHCPOFFER, {}, { yiaddr: 0 })],
       ['InBadReply', serverReply(d, DHCPOFFER, {}, { yiaddr: 0xe0000001 })],
       ['InUnexpected', serverReply(d, DHCPACK)],
@@ -465,7 +468,7 @@ describe('DHCP client: malformed and foreign replies', () => {
       [{ subnetMask: 0xff00ff00 }, {}],
       [{}, { yiaddr: 0xc0a800ff }],
       [{ serverId: undefined }, {}],
-    ] as [Partial<DhcpOptions>, Partial<DhcpMessage>][]) t.reply(r, DHCPACK, o, f);
+    ] as [Opts, Partial<DhcpMessage>][]) t.reply(r, DHCPACK, o, f);
     expect(t.c.stats().InBadReply).toBe(3 + 5);
     expect(t.c.state).toBe('REQUESTING');
     expect(t.applied.length).toBe(0);
