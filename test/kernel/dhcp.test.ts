@@ -6,7 +6,8 @@
  * itself (source 0.0.0.0 before a lease, as the client says) and hands every IPv4/UDP
  * datagram to port 68 read from the device to `client.input`. DHCP does not need a MAC on
  * the wire (chaddr is in the message and the client asks for broadcast replies), so a TUN
- * link carries the whole protocol.
+ * link carries the whole protocol. The packets are src/dhcp/frame.ts's (`dhcpClientPacket`,
+ * `dhcpServerPayload`): the kernel checks their checksums before dnsmasq sees them.
  *
  * Proven (each can fail): the lease (address in dnsmasq's range, /24, router, DNS, MTU
  * from dnsmasq's options) arrives through DISCOVER/OFFER/REQUEST/ACK; dnsmasq's lease file
@@ -25,42 +26,30 @@ import { Netns, repoRoot } from './netns.js';
 
 const TUN_DIST = pathToFileURL(resolve(repoRoot, 'packages/tun/dist/index.js')).href;
 const DHCP_DIST = pathToFileURL(resolve(repoRoot, 'packages/netstack/dist/dhcp/client.js')).href;
+const FRAME_DIST = pathToFileURL(resolve(repoRoot, 'packages/netstack/dist/dhcp/frame.js')).href;
 const MAC = '02:00:5e:10:00:42';
 
 /**
  * The harness: opens tun1 (10.7.1.1/24 on the kernel side), runs a DhcpClient on it, and
  * prints one JSON line per step: `acquired`, then on stdin `renew`, `rebind`, `close`, each
- * answered by the line of what followed. Bytes out: IPv4 (TTL 64, DF clear) + UDP 68 → 67
- * with its checksum; in: IPv4 UDP to port 68, others ignored.
+ * answered by the line of what followed. Packets out: `dhcpClientPacket`; in: what
+ * `dhcpServerPayload` takes (the rest counted in `drops`).
  */
 const SCRIPT = String.raw`
 const { TunDevice } = await import(process.env.TUN_DIST);
 const { DhcpClient } = await import(process.env.DHCP_DIST);
 const readline = await import('node:readline');
 const dev = TunDevice.open({ name: 'tun1', kernelAddress: '10.7.1.1/24' });
-const sum = (b, s = 0) => { for (let i = 0; i + 1 < b.length; i += 2) s += (b[i] << 8) | b[i + 1]; if (b.length & 1) s += b[b.length - 1] << 8; while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); return s; };
-const put32 = (b, o, x) => { b[o] = x >>> 24; b[o + 1] = (x >>> 16) & 255; b[o + 2] = (x >>> 8) & 255; b[o + 3] = x & 255; };
-const get32 = (b, o) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+const { dhcpClientPacket, dhcpServerPayload } = await import(process.env.FRAME_DIST);
 const dot = (a) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
 const sent = [];
-function frame(payload, src, dst) {
-  const p = new Uint8Array(28 + payload.length);
-  p[0] = 0x45; p[2] = p.length >> 8; p[3] = p.length & 255; p[8] = 64; p[9] = 17;
-  put32(p, 12, src); put32(p, 16, dst);
-  const h = ~sum(p.subarray(0, 20)) & 0xffff; p[10] = h >> 8; p[11] = h & 255;
-  p[20] = 0; p[21] = 68; p[22] = 0; p[23] = 67; p[24] = (8 + payload.length) >> 8; p[25] = (8 + payload.length) & 255;
-  p.set(payload, 28);
-  const pseudo = new Uint8Array(12); put32(pseudo, 0, src); put32(pseudo, 4, dst); pseudo[9] = 17; pseudo[10] = p[24]; pseudo[11] = p[25];
-  let c = ~sum(p.subarray(20), sum(pseudo)) & 0xffff; if (c === 0) c = 0xffff;
-  p[26] = c >> 8; p[27] = c & 255;
-  return p;
-}
+const drops = {};
 let offset = 0;
 const now = () => performance.now() + offset;
 let waiting;
 const events = [];
 const client = new DhcpClient({
-  send(bytes, to) { sent.push({ type: bytes[242], to: dot(to.address), from: dot(to.source) }); dev.send(frame(bytes, to.source, to.address)); },
+  send(bytes, to) { sent.push({ type: bytes[242], to: dot(to.address), from: dot(to.source) }); dev.send(dhcpClientPacket(bytes, to)); },
   apply(lease) { events.push({ apply: dot(lease.address) }); },
   remove(lease) { events.push({ remove: dot(lease.address) }); },
   event(e) {
@@ -74,15 +63,14 @@ let timer;
 const arm = () => { clearTimeout(timer); const at = client.pollAt(); if (at !== Infinity) timer = setTimeout(() => { client.poll(now()); arm(); }, Math.max(0, at - now())); };
 dev.setReceiver({
   packet(p) {
-    if ((p[0] >> 4) !== 4 || p[9] !== 17) return;
-    const ihl = (p[0] & 15) * 4;
-    if (p[ihl + 2] !== 0 || p[ihl + 3] !== 68) return;
-    client.input(p.subarray(ihl + 8), now());
+    const m = dhcpServerPayload(p);
+    if (typeof m === 'string') { drops[m] = (drops[m] ?? 0) + 1; return; }
+    client.input(m, now());
     arm();
   },
 });
 const step = (f) => new Promise((r) => { const give = setTimeout(() => { waiting = undefined; r(); }, 15000); waiting = () => { clearTimeout(give); r(); }; f(); arm(); });
-const report = (what) => { console.log(JSON.stringify({ what, state: client.state, events: events.splice(0), sent: sent.splice(0), stats: client.stats() })); };
+const report = (what) => { console.log(JSON.stringify({ what, state: client.state, events: events.splice(0), sent: sent.splice(0), stats: client.stats(), drops })); };
 await step(() => client.start(now()));
 report('acquired');
 const rl = readline.createInterface({ input: process.stdin });
@@ -114,6 +102,7 @@ interface Step {
   events: Record<string, unknown>[];
   sent: { type: number; to: string; from: string }[];
   stats: Record<string, number>;
+  drops: Record<string, number>;
 }
 
 async function nextLine(timeoutMs = 20_000): Promise<Step> {
@@ -146,7 +135,7 @@ beforeAll(async () => {
     if (Date.now() - t0 > 20_000) throw new Error(`dnsmasq did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  harness = ns.spawn('env', [`TUN_DIST=${TUN_DIST}`, `DHCP_DIST=${DHCP_DIST}`, `MAC=${MAC}`, process.execPath, '--input-type=module', '-e', SCRIPT]);
+  harness = ns.spawn('env', [`TUN_DIST=${TUN_DIST}`, `DHCP_DIST=${DHCP_DIST}`, `FRAME_DIST=${FRAME_DIST}`, `MAC=${MAC}`, process.execPath, '--input-type=module', '-e', SCRIPT]);
   let buf = '';
   harness.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
