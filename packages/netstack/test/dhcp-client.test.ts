@@ -6,6 +6,7 @@
  * or foreign reply dropped and counted without effect.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { DhcpClient, type DhcpDestination, type DhcpEvent, type DhcpLease } from '../src/dhcp/client.js';
 import {
   DHCPACK,
@@ -479,4 +480,65 @@ describe('DHCP client: malformed and foreign replies', () => {
     expect(t.c.state).toBe('BOUND');
     expect(t.c.stats().InXidMismatch).toBe(2);
   });
+});
+
+describe('DHCP client: properties against a random server (fast-check)', () => {
+  it('a lease is never held past its end, apply/remove stay balanced, no deadline in the past, sending stays bounded', () => {
+    type Act = { kind: 'drop' | 'answer' | 'nak' | 'garbage' | 'foreign'; delay: number; lease: number };
+    const act = fc.record({
+      kind: fc.constantFrom('drop', 'answer', 'answer', 'answer', 'nak', 'garbage', 'foreign'),
+      delay: fc.nat(5000),
+      lease: fc.integer({ min: 30, max: 900 }),
+    }) as fc.Arbitrary<Act>;
+    const total: Record<string, number> = {};
+    fc.assert(fc.property(fc.array(act, { minLength: 1, maxLength: 60 }), fc.nat(0xffffffff), fc.array(fc.nat(2000), { maxLength: 40 }), (acts, seed, jitter) => {
+      const t = new Trace();
+      t.jitter = jitter;
+      t.nextXid = seed;
+      const pending: { at: number; bytes: Uint8Array }[] = [];
+      let i = 0;
+      let seen = 0;
+      const HORIZON = 4 * 3600_000;
+      const onSent = (): void => {
+        for (; seen < t.sent.length; seen++) {
+          const s = t.sent[seen]!;
+          const a = acts[i++ % acts.length]!;
+          const type = s.m.options.messageType;
+          if (a.kind === 'drop' || type === DHCPDECLINE || type === DHCPRELEASE) continue;
+          const at = s.at + a.delay;
+          let bytes: Uint8Array;
+          if (a.kind === 'garbage') bytes = Uint8Array.of(2, 1, 6, 0, ...new Array(40).fill(a.delay & 255));
+          else if (a.kind === 'foreign') bytes = serverReply(s.m, type === DHCPDISCOVER ? DHCPOFFER : DHCPACK, {}, { xid: (s.m.xid + 1) >>> 0 });
+          else if (a.kind === 'nak' && type === DHCPREQUEST) bytes = serverReply(s.m, DHCPNAK);
+          else bytes = serverReply(s.m, type === DHCPDISCOVER ? DHCPOFFER : DHCPACK, { leaseTime: a.lease }, s.m.ciaddr !== 0 ? { yiaddr: s.m.ciaddr } : {});
+          if (pending.length < 64) pending.push({ at, bytes }); // the scripted network's own bound
+        }
+      };
+      const c = t.c;
+      t.start();
+      onSent();
+      for (let step = 0; step < 5000; step++) {
+        pending.sort((x, y) => x.at - y.at);
+        const next = Math.min(c.pollAt(), pending[0]?.at ?? Infinity);
+        if (next > HORIZON) break;
+        t.now = Math.max(t.now, next);
+        if (pending[0] !== undefined && pending[0].at <= t.now) c.input(pending.shift()!.bytes, t.now);
+        c.poll(t.now);
+        onSent();
+        // Invariants (plain checks: expect() per step is too slow for thousands of steps).
+        if (!(c.pollAt() > t.now)) throw new Error(`deadline ${c.pollAt()} not after now ${t.now} in ${c.state}`);
+        const lease = c.lease;
+        if (lease !== undefined && !(t.now < lease.expiresAt)) throw new Error(`lease held at ${t.now}, past its end ${lease.expiresAt}`);
+        let applied = 0;
+        for (const [, p] of t.applied) if (p === undefined) applied++;
+        if (applied - t.removed.length !== (lease === undefined ? 0 : 1)) throw new Error(`applied ${applied} removed ${t.removed.length} lease ${lease !== undefined}`);
+      }
+      // Bounded sending: at most 12 messages in any 10 s.
+      const at = t.sent.map((s) => s.at);
+      for (let k = 12; k < at.length; k++) expect(at[k]! - at[k - 12]!).toBeGreaterThanOrEqual(10_000);
+      for (const [k, v] of Object.entries(c.stats())) total[k] = (total[k] ?? 0) + v;
+    }), { numRuns: 120 });
+    // The runs went through every path the invariants are about.
+    for (const k of ['Acquired', 'Renewed', 'Expired', 'InNaks', 'InMalformed', 'InXidMismatch', 'Retransmits']) expect(total[k], k).toBeGreaterThan(0);
+  }, 60_000);
 });
