@@ -3,8 +3,8 @@
  * arms no timer. Time is an argument (`start(now)`, `input(bytes, now)`, `poll(now)`,
  * `conflict(address, now)`, `close(now)`), and `pollAt()` says when it next needs to run.
  * Datagrams leave, and the lease reaches the stack, through `DhcpClientIo`; the embedding
- * binds UDP port 68, hands every datagram from port 67 to `input`, and calls the io's
- * effects' results nowhere back in (no re-entry needed).
+ * hands every datagram from port 67 to port 68 to `input` (frame.ts does the IPv4/UDP part
+ * for an embedding that carries DHCP beside its address-less IP layer: README.md, "Wiring").
  *
  * States (RFC names): INIT → SELECTING (DISCOVER broadcast) → REQUESTING (REQUEST
  * broadcast naming the first acceptable OFFER's server) → BOUND (the lease applied) → at T1
