@@ -54,6 +54,12 @@ export interface InboundDatagram<A extends IpAddress = IpAddress> {
    * their checksum (with NEEDS_CSUM it holds only the pseudo-header sum). Absent = false.
    */
   checksumVerified?: boolean;
+  /**
+   * The destination is not one of ours: delivered only by a layer with
+   * `acceptAnyDestination` (any-address termination). A transport answers it from `dst`
+   * with `SendOptions.transparent`, or hands it to an interception hook. Absent = false.
+   */
+  foreign?: boolean;
 }
 
 /** An ICMP error, decoded by icmp and routed by ip to the transport named in the quoted header. */
@@ -210,6 +216,12 @@ export interface SendOptions {
    * own choice (`sourceFor`).
    */
   source?: IpAddress | undefined;
+  /**
+   * IP_TRANSPARENT: `source` may be any unicast address, not only one of ours (the original
+   * destination of an intercepted connection or flow). Honoured only by a layer with
+   * `acceptAnyDestination`; otherwise the rule above applies.
+   */
+  transparent?: boolean;
 }
 
 /**
