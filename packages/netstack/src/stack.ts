@@ -902,6 +902,7 @@ export class Stack {
     // Members first, while the link is up: each socket resets its connection (RST out now).
     for (const m of this.life.close()) m.stackClosed(now);
     for (const c of this.tcpLayer.connections()) c.abort(now);
+    this.tcpLayer.cancelIntercepts(now); // pending decisions: their signals abort
     this.isClosed = true;
     // Closed in the middle of a batch (the device ends it without batchEnd): run what waits.
     this.inBatch = false;

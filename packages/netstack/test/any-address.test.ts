@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLinkPair } from '@netstack/tun';
 import { Stack } from '../src/stack.js';
+import { checkAccounting } from '../src/accounting.js';
 import type { InterceptInfo, InterceptDecision } from '../src/net/index.js';
 import type { Socket } from '../src/net/socket.js';
 import { AutoClock, until } from './harness-net.js';
@@ -21,7 +22,12 @@ function makePair(anyAddress = true) {
 }
 
 let current: ReturnType<typeof makePair> | undefined;
-afterEach(() => { current?.close(); current = undefined; });
+afterEach(() => {
+  // Every packet either stack received is explained (the new drop reasons included).
+  if (current !== undefined) for (const s of [current.a, current.b]) expect(checkAccounting(s.stats()).violations).toEqual([]);
+  current?.close();
+  current = undefined;
+});
 
 function connectResult(s: Socket): Promise<string> {
   return new Promise((resolve) => {
@@ -91,6 +97,30 @@ describe('anyAddress: TCP interception over a memory link pair', () => {
     const s = p.a.tcp.connect({ host: '192.0.2.55', port: 80 });
     await until(() => p.b.stats().ip!['dropped.InNotForUs']! > 0);
     expect(asked).toBe(0);
+    s.destroy();
+  });
+});
+
+describe('anyAddress: ICMP echo and cancellation', () => {
+  it('an echo to a foreign destination is not answered by B (counted)', async () => {
+    const p = (current = makePair());
+    await expect(p.a.ping('192.0.2.55', { timeout: 500 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(p.b.stats().icmp!.EchoForeign).toBe(1);
+    await expect(p.a.ping('10.0.0.2', { timeout: 500 })).resolves.toMatchObject({ seq: expect.any(Number) });
+  });
+
+  it("a pending decision's signal aborts when B closes", async () => {
+    const p = (current = makePair());
+    const signals: AbortSignal[] = [];
+    p.b.tcp.intercept((_i, d) => { signals.push(d.signal); });
+    const s = p.a.tcp.connect({ host: '192.0.2.55', port: 80 });
+    s.on('error', () => {});
+    await until(() => signals.length === 1);
+    // A's stack closing resets nothing in SYN-SENT (no RST for an unsynchronized connection):
+    // B's request stays until it expires or B closes.
+    expect(signals[0]!.aborted).toBe(false);
+    await p.b.close();
+    await until(() => signals[0]!.aborted);
     s.destroy();
   });
 });

@@ -222,6 +222,22 @@ export class TcpLayer implements TransportProtocol, InterceptOwner {
     this.interceptHandler = handler;
   }
 
+  /**
+   * Ends every pending interception request ('closed': `oncancel` runs, later decisions are
+   * no-ops); a stack closing calls it. Nothing is sent: the clients' SYNs time out.
+   */
+  cancelIntercepts(now: number): void {
+    this.enter();
+    try {
+      for (const r of this.intercepts.clear()) {
+        r.outcomeValue = 'closed';
+        this.interceptQueue.push({ req: r, why: 'closed', now });
+      }
+    } finally {
+      this.exit(undefined);
+    }
+  }
+
   /** Interception requests pending now. */
   get pendingIntercepts(): number { return this.intercepts.size; }
 
