@@ -553,7 +553,7 @@ export class TcpLayer implements TransportProtocol, InterceptOwner {
     let minIss: number | undefined;
     const foreignHook = d.foreign === true && this.interceptHandler !== undefined;
     if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && c.acceptsNewSyn(seg) &&
-      (foreignHook || this.findListener(d.dst, seg.dstPort) !== undefined)) {
+      (foreignHook || (d.foreign !== true && this.findListener(d.dst, seg.dstPort) !== undefined))) {
       // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection,
       // with an ISS above the old SND.NXT.
       minIss = seqAdd(c.sndNxt, 0x20000);
@@ -571,7 +571,9 @@ export class TcpLayer implements TransportProtocol, InterceptOwner {
       const r = this.intercepts.get(tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort));
       if (r !== undefined) { this.pendingSegment(r, seg, now); return; }
     }
-    const l = this.findListener(d.dst, seg.dstPort);
+    // Listeners take our own addresses only: a wildcard listener is not IP_TRANSPARENT, so a
+    // foreign destination goes to the interception hook (or is reset), never to it.
+    const l = d.foreign === true ? undefined : this.findListener(d.dst, seg.dstPort);
     const pureSyn = (seg.flags & (SYN | ACK | RST)) === SYN;
     if (l !== undefined && !(l.intercept && pureSyn && this.interceptHandler !== undefined)) { l.input(seg, d, now, minIss); return; }
     if (pureSyn && (l !== undefined || foreignHook)) {

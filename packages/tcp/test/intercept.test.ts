@@ -191,6 +191,19 @@ describe(`TCP interception (IPv${FAMILY})`, () => {
     expect(t.out().map((o) => [o.src, o.flags])).toEqual([[ORIG, RST | ACK]]);
   });
 
+  it('a wildcard listener on the port does not take foreign SYNs: the hook does', () => {
+    const t = new Gw();
+    let acceptable = 0;
+    t.layer.listen({ port: ORIG_PORT }, { onAcceptable: () => { acceptable++; } });
+    t.syn();
+    expect(t.requests).toHaveLength(1);
+    expect(t.out()).toEqual([]);
+    t.layer.setIntercept(undefined);
+    t.syn(CLIENT_PORT + 1);
+    expect(t.out().map((o) => [o.src, o.flags]), 'no hook: reset, not the listener').toEqual([[ORIG, RST | ACK]]);
+    expect(acceptable).toBe(0);
+  });
+
   it('a listener flagged intercept sends its SYNs to the hook; accepted connections take its options', () => {
     const t = new Gw();
     t.layer.listen({ port: 8080, intercept: true, options: { noDelay: true } });
