@@ -95,7 +95,7 @@ export class InterceptRequest {
   /** @internal bytes charged against maxPendingBytes */
   readonly cost: number;
 
-  /** @internal made by the layer */
+  /** Made by the layer, not by users (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(
     private readonly owner: InterceptOwner, seg: TcpRepr, local: IpAddress, remote: IpAddress, packet: Uint8Array, headerLength: number,
     ttl: number, tos: number, now: number, foreign: boolean, minIss: number | undefined, listenerOptions: TcpConnectionOptions | undefined, key: string,

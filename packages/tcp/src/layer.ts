@@ -63,7 +63,7 @@ import type { SegmentPayload, TcpSegmentOut } from './host.js';
 import { flowLabel, generateIsn, timestampOffset } from './isn.js';
 import { TcpListener, openPassive } from './listener.js';
 import { INTERCEPT_REQUEST_OVERHEAD, InterceptRequest, PendingIntercepts, resolveInterceptLimits } from './intercept.js';
-import type { InterceptHandler, InterceptOwner, InterceptRefusal } from './intercept.js';
+import type { InterceptHandler, InterceptRefusal } from './intercept.js';
 import type { ListenHandler } from './listener.js';
 import { MemoryAccount } from './ring.js';
 import { seqAdd, seqLe } from './seq.js';
@@ -133,7 +133,7 @@ class SegmentWriter implements PayloadWriter {
  * which would put the members kept out of the published types back into them). It demultiplexes
  * segments to them, serialises what they build, and keeps the table and the timers.
  */
-export class TcpLayer implements TransportProtocol, InterceptOwner {
+export class TcpLayer implements TransportProtocol {
   readonly protocol = PROTO_TCP;
   /** @internal */ readonly ip: IpOutput;
   /** @internal */ readonly config: ResolvedConfig;
@@ -622,7 +622,7 @@ export class TcpLayer implements TransportProtocol, InterceptOwner {
     st.dropped.InterceptStray++;
   }
 
-  /** @internal (InterceptOwner) `InterceptRequest.accept`. */
+  /** @internal (the requests' `InterceptOwner`: no `implements` clause, which would publish these) `InterceptRequest.accept`. */
   acceptIntercept(r: InterceptRequest, handler: TcpHandler, options: TcpConnectionOptions | undefined, now: number): TcpConnection | undefined {
     checkCongestionControl(options?.congestionControl);
     if (this.connCount >= this.config.maxConnections) throw usageError('ENOBUFS', 'connection table full');

@@ -73,7 +73,7 @@ export class UdpFlow {
   /** Anything the handler wants to keep with the flow (e.g. its relay socket). */
   context: unknown = undefined;
 
-  /** @internal made by the layer */
+  /** Made by the layer, not by users (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(private readonly owner: FlowOwner, readonly key: string, local: IpAddress, localPort: number, remote: IpAddress, remotePort: number, now: number) {
     this.family = typeof local === 'number' ? 'IPv4' : 'IPv6';
     this.localAddress = local;

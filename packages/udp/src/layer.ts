@@ -61,7 +61,7 @@ import {
 } from '@netstack/ip';
 import { randomBytes } from 'node:crypto';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import { FLOW_OVERHEAD, FlowTable, UdpFlow, resolveFlowLimits, type FlowOwner, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
+import { FLOW_OVERHEAD, FlowTable, UdpFlow, resolveFlowLimits, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
 import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint } from './endpoint.js';
 
 export type { UdpEndpoint } from './endpoint.js';
@@ -163,7 +163,8 @@ class DatagramWriter implements PayloadWriter {
 
 const NO_CHUNKS: readonly Uint8Array[] = [];
 
-export class UdpLayer implements TransportProtocol, SocketHost, FlowOwner {
+/** Structurally the `FlowOwner` of its flows too (no `implements` clause: the internal side stays out of the published types). */
+export class UdpLayer implements TransportProtocol, SocketHost {
   readonly protocol = PROTO_UDP;
   private readonly ip: IpOutput;
   /** RFC 6056 Algorithm 4 over ephemeralRange: bind(0)'s ports. */

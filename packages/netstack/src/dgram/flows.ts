@@ -49,7 +49,7 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
   /** @internal */ closedWhy: 'idle' | 'closed' | 'shutdown' | undefined = undefined;
   #closeEmitted = false;
 
-  /** @internal made by the interceptor */
+  /** Made by `interceptFlows`, not by users (not tagged internal: a stripped constructor would read as a public one without arguments). */
   constructor(readonly flow: UdpFlow, iface: string, private readonly clock: FlowClock) {
     super();
     const fmt = (a: IpAddress): string => formatReported(a, false, iface);
@@ -78,7 +78,7 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
     this.clock.schedule();
   }
 
-  /** @internal emits what is queued, then 'close' once ended. */
+  /** The event queue's call (Notifiable): emits what is queued, then 'close' once ended. Not for users. */
   notify(): void {
     const q = this.queue;
     this.queue = [];

@@ -66,7 +66,7 @@ export interface InterceptDecision {
 
 export type InterceptListener = (info: InterceptInfo, decision: InterceptDecision) => void;
 
-/** Queues the core's requests and cancellations and runs the listener from the event queue. */
+/** @internal Queues the core's requests and cancellations and runs the listener from the event queue. */
 export class TcpInterceptor implements Notifiable {
   notifyQueued = false;
   #listener: InterceptListener | undefined;
