@@ -90,6 +90,19 @@ describe('anyAddress: TCP interception over a memory link pair', () => {
     expect(p.b.stats().tcp!.InterceptRefusedIcmp).toBeGreaterThanOrEqual(2);
   });
 
+  it('IPv6: admin-prohibited (ICMPv6 code 1) fails the connect at once; host-unreachable (code 3) when the SYN times out', async () => {
+    const p = (current = makePair());
+    p.b.tcp.intercept((info, d) => d.refuse(info.localPort === 81 ? 'admin-prohibited' : 'host-unreachable'));
+    const t0 = p.clock.now();
+    const fast = await connectResult(p.a.tcp.connect({ host: '2001:db8::55', port: 81 }));
+    expect(p.clock.now() - t0).toBeLessThan(1000);
+    const slow = await connectResult(p.a.tcp.connect({ host: '2001:db8::55', port: 80 }));
+    expect(p.clock.now() - t0).toBeGreaterThan(60_000);
+    expect([fast, slow]).toEqual(['EHOSTUNREACH', 'EHOSTUNREACH']);
+    const s6 = p.b.stats().icmp6!;
+    expect(s6['Icmp6OutDestUnreachs']).toBeGreaterThanOrEqual(2);
+  });
+
   it('without anyAddress nothing is intercepted: the datagrams are not for B', async () => {
     const p = (current = makePair(false));
     let asked = 0;

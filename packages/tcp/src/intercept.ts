@@ -13,9 +13,9 @@
  * - `refuse('rst')`: RST|ACK from the original destination (RFC 9293 §3.10.7.1: the answer
  *   of a closed port), so the client sees ECONNREFUSED.
  * - `refuse('net-unreachable' | 'host-unreachable' | 'admin-prohibited')`: an ICMP
- *   destination unreachable quoting the SYN (IPv4 codes 0, 1, 13, RFC 792 / RFC 1812
- *   §5.2.7.1; ICMPv6 codes 0, 3, 1, RFC 4443 §3.1), through the IP layer's error reporter
- *   (rate-limited, family-correct, from our own address as a router's would be).
+ *   destination unreachable quoting the SYN (codes 0, 1, 13, RFC 792 / RFC 1812
+ *   §5.2.7.1, through the IP layer's error reporter, whose IPv6 layer answers with the
+ *   RFC 4443 §3.1 codes 0, 3, 1): rate-limited, from our own address as a router's would be.
  * - `refuse('drop')`: nothing; the client's SYN times out.
  *
  * While pending: a retransmitted SYN for the tuple is absorbed (dropped.InterceptSynAbsorbed),

@@ -657,11 +657,11 @@ export class TcpLayer implements TransportProtocol {
           break;
         default: {
           st.InterceptRefusedIcmp++;
-          // Destination unreachable quoting the SYN: IPv4 RFC 792 / RFC 1812 §5.2.7.1 codes
-          // 0 net, 1 host, 13 communication administratively prohibited; ICMPv6 RFC 4443
-          // §3.1 codes 0 no route, 3 address unreachable, 1 administratively prohibited.
-          const v4 = r.family === 'IPv4';
-          const code = kind === 'net-unreachable' ? 0 : kind === 'host-unreachable' ? (v4 ? 1 : 3) : (v4 ? 13 : 1);
+          // Destination unreachable quoting the SYN, in ICMPv4 codes as transports speak
+          // them (RFC 792 / RFC 1812 §5.2.7.1): 0 net, 1 host, 13 communication
+          // administratively prohibited. The IPv6 layer answers each with its RFC 4443 §3.1
+          // code (0 no route, 3 address unreachable, 1 administratively prohibited).
+          const code = kind === 'net-unreachable' ? 0 : kind === 'host-unreachable' ? 1 : 13;
           const p = r.packet;
           this.ip.reportUnreachable(code, {
             src: r.remoteAddress, dst: r.localAddress, protocol: PROTO_TCP, ttl: r.ttl, tos: r.tos, payload: p.subarray(r.headerLength),
