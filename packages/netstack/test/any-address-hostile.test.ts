@@ -96,9 +96,8 @@ describe('anyAddress under hostile input', () => {
       else probe.inject(udp(dst, sport, pick([53, 123]), Math.floor(rnd() * 600)));
       probe.take();
       if (i % 500 === 0) clock.advance(1000);
-      const st = stack.stats();
-      maxPending = Math.max(maxPending, st.tcp!.InterceptPending!);
-      expect(st.udp!.Flows).toBeLessThanOrEqual(30);
+      maxPending = Math.max(maxPending, stack.tcpLayer.pendingIntercepts);
+      if (i % 100 === 0) expect(stack.stats().udp!.Flows).toBeLessThanOrEqual(30);
     }
     const st = stack.stats();
     expect(st.stack!.InternalErrors).toBe(0);
