@@ -226,7 +226,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     }
     const q = parseQuotedIpv4(repr.quoted);
     // Ours: from our address, or from 127/8 over the IP layer's loopback.
-    if (q === undefined || !(this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)) {
+    if (q === undefined || !(this.ip.isOwnSource?.(q.src) ?? this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)) {
       s.InErrorsNotOurs++;
       s.InErrors++;
       return;

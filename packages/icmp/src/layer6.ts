@@ -460,7 +460,7 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     const isPtb = repr.kind === 'packetTooBig';
     if (
       q === undefined || q.unparsed || (q.fragmentOffset !== 0 && !isPtb)
-      || !(this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)
+      || !(this.ip.isOwnSource?.(q.src) ?? this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)
     ) {
       s.Icmp6InErrorsNotOurs++;
       s.Icmp6InErrors++;

@@ -364,6 +364,11 @@ export class Ipv4Layer implements IpOutput {
     return typeof a === 'number' && (this.isOwn(a) || (this.onLoopback !== undefined && a >>> 24 === 127));
   }
 
+  /** `IpOutput.isOwnSource`: ours, or with `acceptAnyDestination` a foreign unicast address we may have sent from. */
+  isOwnSource(a: IpAddress): boolean {
+    return this.isLocalAddress(a) || (typeof a === 'number' && this.acceptAnyDestination && this.isForeignUnicast(a));
+  }
+
   /** The IPv4 header this layer puts in front of a transport header: 20 (it sends no options). */
   networkHeaderLength(): number {
     return IPV4_MIN_HEADER_LEN;
@@ -692,7 +697,7 @@ export class Ipv4Layer implements IpOutput {
    * the new value; then the error goes to the transport of the quoted protocol.
    */
   deliverError(e: TransportError, now: number): void {
-    if (typeof e.dst !== 'number' || !this.isLocalAddress(e.src)) {
+    if (typeof e.dst !== 'number' || !this.isOwnSource(e.src)) {
       this.c.dropped.ErrorNotOurs++;
       return;
     }

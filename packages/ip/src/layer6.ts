@@ -370,6 +370,11 @@ export class Ipv6Layer implements IpOutput {
     return typeof a === 'string' && (this.ownSet.has(a) || (this.onLoopback !== undefined && a === IPV6_LOOPBACK));
   }
 
+  /** `IpOutput.isOwnSource`: ours, or with `acceptAnyDestination` a foreign unicast address we may have sent from. */
+  isOwnSource(a: IpAddress): boolean {
+    return this.isLocalAddress(a) || (typeof a === 'string' && this.acceptAnyDestination && this.isForeignUnicast(a));
+  }
+
   /** Next hop towards `dst`, or undefined: on-link and multicast are direct, else the gateway. */
   route(dst: Ipv6Address): Ipv6Address | undefined {
     // A pure function of `dst` (the configuration is fixed): transports send to the same
@@ -923,7 +928,7 @@ export class Ipv6Layer implements IpOutput {
    * then the error goes to the transport of `e.protocol`.
    */
   deliverError(e: TransportError, now: number): void {
-    if (typeof e.dst !== 'string' || !this.isLocalAddress(e.src)) {
+    if (typeof e.dst !== 'string' || !this.isOwnSource(e.src)) {
       this.c.dropped.Ip6ErrorNotOurs++;
       return;
     }

@@ -254,6 +254,13 @@ export interface IpOutput {
   interfaceMtu?(dst: IpAddress): number;
   /** An address sockets may bind (ours, or 127/8 with loopback); `address` alone when absent. */
   isLocalAddress?(a: IpAddress): boolean;
+  /**
+   * An address our datagrams may carry as source: `isLocalAddress`, and on a layer with
+   * `acceptAnyDestination` any foreign unicast address (sent with `transparent`). An ICMP
+   * error quoting a datagram from such a source is ours (routed to its transport).
+   * `isLocalAddress` when absent.
+   */
+  isOwnSource?(a: IpAddress): boolean;
   pathMtu(dst: IpAddress): number;
   /** Sends `payload` (borrowed for the call) as one datagram, fragmenting when needed and allowed. */
   send(dst: IpAddress, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined;

@@ -71,6 +71,22 @@ describe('IPv4 acceptAnyDestination', () => {
   });
 });
 
+describe('ICMP errors about datagrams sent from a foreign source', () => {
+  it('are routed to the transport only on a layer that may have sent them (isOwnSource)', () => {
+    for (const any of [false, true]) {
+      const { layer } = makeLayer({ gateway: PEER, ...(any ? { acceptAnyDestination: true } : {}) });
+      const errors: unknown[] = [];
+      layer.register({ protocol: PROTO_UDP, receive() {}, receiveError: (e) => { errors.push(e.src); } });
+      expect(layer.isOwnSource(FAR)).toBe(any);
+      expect(layer.isOwnSource(US)).toBe(true);
+      expect(layer.isOwnSource(ip('224.0.0.1'))).toBe(false);
+      layer.deliverError({ icmpType: 3, icmpCode: 3, reporter: PEER, src: FAR, dst: PEER, protocol: PROTO_UDP, quoted: new Uint8Array(8), nextHopMtu: 0 }, 0);
+      expect(errors).toEqual(any ? [FAR] : []);
+      expect(layer.stats().dropped.ErrorNotOurs).toBe(any ? 0 : 1);
+    }
+  });
+});
+
 describe('IPv6 acceptAnyDestination', () => {
   function setup(any: boolean) {
     const { layer, link } = makeLayer6({ link: new FakeLink(1500), ...(any ? { acceptAnyDestination: true } : {}) });

@@ -10,6 +10,7 @@ import { Stack } from '../src/stack.js';
 import { checkAccounting } from '../src/accounting.js';
 import type { InterceptInfo, InterceptDecision } from '../src/net/index.js';
 import type { Socket } from '../src/net/socket.js';
+import type { UdpFlowSocket } from '../src/dgram/index.js';
 import { AutoClock, until } from './harness-net.js';
 
 function makePair(anyAddress = true) {
@@ -157,6 +158,25 @@ describe('anyAddress: UDP flows over a memory link pair', () => {
       const st = p.b.stats().udp!;
       expect([st.FlowsCreated, st.FlowOutDatagrams]).toEqual([1, 1]);
       sock.close();
+    });
+
+    it(`${fam}: the client's port unreachable about a reply reaches the flow as 'icmpError'`, async () => {
+      const p = (current = makePair());
+      const errors: string[] = [];
+      let flow: UdpFlowSocket | undefined;
+      p.b.udp.interceptFlows((f) => {
+        flow = f;
+        f.on('icmpError', (e: NodeJS.ErrnoException) => errors.push(e.code!));
+      });
+      const sock = p.a.udp.createSocket(type);
+      sock.send('query', 53, dst);
+      await until(() => flow !== undefined);
+      sock.close();
+      flow!.send('late reply'); // finds no socket at A: port unreachable back to the original destination
+      await until(() => errors.length === 1);
+      expect(errors).toEqual(['ECONNREFUSED']);
+      expect(p.a.stats().udp!.NoPorts).toBe(1);
+      expect(p.b.stats().udp!.FlowIcmpErrors).toBe(1);
     });
   }
 });

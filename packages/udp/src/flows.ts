@@ -42,6 +42,11 @@ export interface UdpFlowHandler {
    * -1 when it could not be taken (counted FlowRcvbufErrors).
    */
   onDatagram(flow: UdpFlow, payload: Uint8Array, now: number): number;
+  /**
+   * An ICMP error quoting a datagram the flow sent (e.g. the client's port unreachable):
+   * `errno` as Linux's icmp_err_convert gives it, and whether it is a hard error.
+   */
+  onError?(flow: UdpFlow, errno: string, fatal: boolean, icmpType: number, icmpCode: number, now: number): void;
   /** The flow ended: idle timeout ('idle'), `flow.close()` ('closed'), the layer closed ('shutdown'). */
   onClose?(flow: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void;
 }

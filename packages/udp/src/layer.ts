@@ -127,6 +127,8 @@ export interface UdpStats {
   /** Flows expired idle, and closed by their handler. */
   FlowExpired: number;
   FlowClosed: number;
+  /** ICMP errors quoting a flow's datagram, handed to the handler's onError. */
+  FlowIcmpErrors: number;
   /** Datagrams sent through flows (from the original destination; also in OutDatagrams). */
   FlowOutDatagrams: number;
   /** Gauges: flows now, and the bytes charged for them. */
@@ -180,7 +182,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
     InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
     ForeignDrops: 0, FlowsCreated: 0, FlowRefused: 0, FlowTableFull: 0, FlowMemoryDrops: 0, FlowRcvbufErrors: 0,
-    FlowExpired: 0, FlowClosed: 0, FlowOutDatagrams: 0, Flows: 0, FlowBytes: 0,
+    FlowExpired: 0, FlowClosed: 0, FlowIcmpErrors: 0, FlowOutDatagrams: 0, Flows: 0, FlowBytes: 0,
   };
   private flowHandler: UdpFlowHandler | undefined = undefined;
   private readonly flows: FlowTable;
@@ -431,6 +433,16 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const q = e.quoted;
     const sport = (q[0]! << 8) | q[1]!;
     const dport = (q[2]! << 8) | q[3]!;
+    if (this.flows.size > 0 && !(this.ip.isLocalAddress?.(e.src) ?? e.src === this.ip.address)) {
+      // A datagram a flow sent from its original destination (flows.ts).
+      const f = this.flows.get(tupleKey(e.src, sport, e.dst, dport));
+      const errno = icmpErrorErrno(e.icmpType, e.icmpCode);
+      if (f !== undefined && errno !== undefined) {
+        this.counters.FlowIcmpErrors++;
+        this.flowHandler?.onError?.(f, errno.code, errno.fatal, e.icmpType, e.icmpCode, now);
+      }
+      return;
+    }
     const ep = this.lookup(sport, e.dst, dport, e.src);
     if (ep === undefined || ep.remotePort === 0) return;
     // Like Linux udp_err with IP_RECVERR off: only the fatal ones (icmp_err_convert's flag).

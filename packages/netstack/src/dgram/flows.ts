@@ -16,7 +16,9 @@
  * on `flow.close()`, or with the stack. Bounded: the core's count and bytes, and here a
  * per-flow queue of at most 64 datagrams (more arriving before they are emitted are
  * dropped, counted FlowRcvbufErrors). Without a listener such datagrams are dropped
- * (ForeignDrops).
+ * (ForeignDrops). An ICMP error the client sends about a reply (its port closed: what
+ * Linux gives an IP_RECVERR socket) is an 'icmpError' event (an Error with `code` the errno,
+ * `icmpType`, `icmpCode`, `fatal`); not 'error', so a flow without listeners never throws.
  */
 import { EventEmitter } from 'node:events';
 import { addressFamily, type AddressFamily, type IpAddress } from '@netstack/ip';
@@ -47,6 +49,7 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
   readonly remoteFamily: AddressFamily;
   /** @internal */ queue: Buffer[] = [];
   /** @internal */ closedWhy: 'idle' | 'closed' | 'shutdown' | undefined = undefined;
+  /** @internal ICMP errors waiting to be emitted (at most 8: later ones are dropped) */ icmpErrors: Error[] = [];
   #closeEmitted = false;
 
   /** Made by `interceptFlows`, not by users (not tagged internal: a stripped constructor would read as a public one without arguments). */
@@ -87,6 +90,9 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
     this.flow.release(n);
     const rinfo = (size: number): FlowRemoteInfo => ({ address: this.remoteAddress, family: this.remoteFamily, port: this.remotePort, size });
     for (const msg of q) runUserCode(() => this.emit('message', msg, rinfo(msg.length)));
+    const errs = this.icmpErrors;
+    this.icmpErrors = [];
+    for (const e of errs) runUserCode(() => this.emit('icmpError', e));
     if (this.closedWhy !== undefined && !this.#closeEmitted) {
       this.#closeEmitted = true;
       const why = this.closedWhy;
@@ -122,6 +128,12 @@ export function interceptFlows(udp: UdpLayer, notifier: Notifier, clock: FlowClo
       s.queue.push(Buffer.from(payload));
       notifier.post(s);
       return payload.length;
+    },
+    onError: (flow, errno, fatal, icmpType, icmpCode) => {
+      const s = sockets.get(flow);
+      if (s === undefined || s.icmpErrors.length >= 8) return;
+      s.icmpErrors.push(Object.assign(new Error(`ICMP error from ${s.remoteAddress}: ${errno}`), { code: errno, icmpType, icmpCode, fatal }));
+      notifier.post(s);
     },
     onClose: (flow, why) => {
       const s = sockets.get(flow);
