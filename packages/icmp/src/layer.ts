@@ -74,6 +74,13 @@ export interface IcmpStats extends ErrorSenderCounters, PingCounters {
   OutEchoReps: number;
   /** Echo requests not answered: to a broadcast/multicast address or from a non-unicast source. */
   EchoIgnored: number;
+  /**
+   * Echo requests to a foreign destination (an IP layer with `acceptAnyDestination`) the
+   * stack did not answer itself: the host did not take them through `foreignEcho`.
+   */
+  EchoForeign: number;
+  /** Echo requests to a foreign destination taken by the `foreignEcho` hook (the echo relay). */
+  EchoForeignTaken: number;
   /** Messages too short for their type (counted in InErrors too). */
   InTruncated: number;
   /** Errors (types 3, 4, 11, 12) handed to the IP layer, which routes them to the transport they quote. */
@@ -84,7 +91,7 @@ export interface IcmpStats extends ErrorSenderCounters, PingCounters {
 
 /**
  * Every received message (InMsgs) ends in exactly one of: InErrors (= InCsumErrors +
- * InTruncated + InErrorsNotOurs), InEchos (answered, or EchoIgnored), InEchoReps (matched,
+ * InTruncated + InErrorsNotOurs), InEchos (answered, or EchoIgnored, EchoForeign, EchoForeignTaken), InEchoReps (matched,
  * or EchoReplyUnmatched / EchoReplyCorrupt), InRedirects, InOther (both ignored) or
  * InErrorsRouted. So InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted.
  */
@@ -112,7 +119,7 @@ function newStats(): IcmpStats {
     InSrcQuenchs: 0, InRedirects: 0, InEchos: 0, InEchoReps: 0, InOther: 0,
     OutMsgs: 0, OutErrors: 0, OutDestUnreachs: 0, OutTimeExcds: 0, OutEchos: 0, OutEchoReps: 0,
     RateLimited: 0, Suppressed: 0, SuppressedIcmpError: 0, SuppressedBroadcast: 0, SuppressedFragment: 0,
-    SuppressedSource: 0, EchoIgnored: 0, EchoReplyUnmatched: 0, EchoReplyCorrupt: 0,
+    SuppressedSource: 0, EchoIgnored: 0, EchoForeign: 0, EchoForeignTaken: 0, EchoReplyUnmatched: 0, EchoReplyCorrupt: 0,
     InTruncated: 0, InErrorsRouted: 0, InErrorsNotOurs: 0,
   };
 }
@@ -219,7 +226,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     }
     const q = parseQuotedIpv4(repr.quoted);
     // Ours: from our address, or from 127/8 over the IP layer's loopback.
-    if (q === undefined || !(this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)) {
+    if (q === undefined || !(this.ip.isOwnSource?.(q.src) ?? this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)) {
       s.InErrorsNotOurs++;
       s.InErrors++;
       return;
@@ -252,8 +259,21 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   }
 
   /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
-  private answerEcho(d: InboundDatagram, _now: number): void {
+  /**
+   * An echo request to a destination that is not ours (`InboundDatagram.foreign`: the IP
+   * layer terminates any address): never answered by the stack itself, which would claim
+   * the host is there. The hook (the later echo relay) returns true when it takes it
+   * (counted EchoForeignTaken); otherwise it is dropped, counted EchoForeign.
+   */
+  foreignEcho: ((request: InboundDatagram, now: number) => boolean) | undefined = undefined;
+
+  private answerEcho(d: InboundDatagram, now: number): void {
     const s = this.counters;
+    if (d.foreign === true) {
+      if (this.foreignEcho !== undefined && this.foreignEcho(d, now)) s.EchoForeignTaken++;
+      else s.EchoForeign++;
+      return;
+    }
     // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be
     // silently discarded (Linux: icmp_echo_ignore_broadcasts=1). A request from a
     // source that is no single host cannot be answered (RFC 1122 §3.2.1.3).

@@ -139,7 +139,7 @@ export interface Icmp6Options {
  *   Icmp6InInformational = the sum of the In counters of types 130-137 and 143
  *   Icmp6InDestUnreachs + Icmp6InPktTooBigs + Icmp6InTimeExcds + Icmp6InParmProblems
  *               = Icmp6InErrorsRouted + Icmp6InErrorsNotOurs
- *   Icmp6InEchos = Icmp6OutEchoReplies + Icmp6EchoIgnored + Icmp6EchoSendFailed
+ *   Icmp6InEchos = Icmp6OutEchoReplies + Icmp6EchoIgnored + Icmp6EchoSendFailed + Icmp6EchoForeign + Icmp6EchoForeignTaken
  *   Icmp6ErrorsAsked = Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems
  *               + Icmp6Suppressed + Icmp6RateLimited + Icmp6ErrorSendFailed
  *   Icmp6Suppressed = the sum of the four Icmp6Suppressed* reasons
@@ -187,6 +187,10 @@ export interface Icmp6Stats {
   Icmp6InErrorsNotOurs: number;
   /** (not Linux) Echo requests not answered: from `::` or a multicast source. */
   Icmp6EchoIgnored: number;
+  /** (not Linux) Echo requests to a foreign destination (`acceptAnyDestination`) not answered: no `foreignEcho` hook took them. */
+  Icmp6EchoForeign: number;
+  /** (not Linux) Echo requests to a foreign destination taken by the `foreignEcho` hook. */
+  Icmp6EchoForeignTaken: number;
   /** (not Linux) Echo replies the IP layer refused to send (counted in Icmp6OutErrors). */
   Icmp6EchoSendFailed: number;
   /** (not Linux) Echo replies matching no outstanding ping (or from the wrong host). */
@@ -229,7 +233,7 @@ function newStats(): Icmp6Stats {
     Icmp6InRouterSolicits: 0, Icmp6InRouterAdvertisements: 0, Icmp6InNeighborSolicits: 0,
     Icmp6InNeighborAdvertisements: 0, Icmp6InRedirects: 0, Icmp6InMLDv2Reports: 0, Icmp6InInformational: 0,
     Icmp6InUnknown: 0, Icmp6InUnknownErrors: 0, Icmp6InTruncated: 0, Icmp6InWrongFamily: 0,
-    Icmp6InErrorsRouted: 0, Icmp6InErrorsNotOurs: 0, Icmp6EchoIgnored: 0, Icmp6EchoSendFailed: 0,
+    Icmp6InErrorsRouted: 0, Icmp6InErrorsNotOurs: 0, Icmp6EchoIgnored: 0, Icmp6EchoForeign: 0, Icmp6EchoForeignTaken: 0, Icmp6EchoSendFailed: 0,
     Icmp6OutMsgs: 0, Icmp6OutErrors: 0, Icmp6OutEchoReplies: 0, Icmp6OutDestUnreachs: 0, Icmp6OutTimeExcds: 0,
     Icmp6OutParmProblems: 0, Icmp6ErrorsAsked: 0, Icmp6RateLimited: 0, Icmp6Suppressed: 0,
     Icmp6SuppressedAboutError: 0, Icmp6SuppressedAboutRedirect: 0, Icmp6SuppressedMulticast: 0,
@@ -415,6 +419,12 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     switch (repr.kind) {
       case 'echoRequest':
         s.Icmp6InEchos++;
+        if (d.foreign === true) {
+          // As IcmpLayer.foreignEcho: never answered by the stack for a foreign destination.
+          if (this.foreignEcho !== undefined && this.foreignEcho(d as InboundDatagram<Ipv6Address>, now)) s.Icmp6EchoForeignTaken++;
+          else s.Icmp6EchoForeign++;
+          return;
+        }
         this.answerEcho(d as InboundDatagram<Ipv6Address>, verify);
         return;
       case 'echoReply':
@@ -450,7 +460,7 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     const isPtb = repr.kind === 'packetTooBig';
     if (
       q === undefined || q.unparsed || (q.fragmentOffset !== 0 && !isPtb)
-      || !(this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)
+      || !(this.ip.isOwnSource?.(q.src) ?? this.ip.isLocalAddress?.(q.src) ?? q.src === this.ip.address)
     ) {
       s.Icmp6InErrorsNotOurs++;
       s.Icmp6InErrors++;
@@ -519,6 +529,9 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
   }
 
   /** RFC 4443 §4.2: echo reply with the request's identifier, sequence number and data. */
+  /** Echo requests to a foreign destination (`InboundDatagram.foreign`): true when taken (the later echo relay). */
+  foreignEcho: ((request: InboundDatagram<Ipv6Address>, now: number) => boolean) | undefined = undefined;
+
   private answerEcho(d: InboundDatagram<Ipv6Address>, checksumValid: boolean): void {
     const s = this.counters;
     // A reply goes to the request's source, which must be a single node (RFC 4443 §2.2).

@@ -127,6 +127,11 @@ export class DualStackIp implements IpOutput {
     return this.v6 !== undefined && this.v6.isLocalAddress(a);
   }
 
+  isOwnSource(a: IpAddress): boolean {
+    if (typeof a === 'number') return this.v4.isOwnSource(a);
+    return this.v6 !== undefined && this.v6.isOwnSource(a);
+  }
+
   pathMtu(dst: IpAddress): number {
     if (typeof dst === 'number') return this.v4.pathMtu(dst);
     return this.v6 !== undefined ? this.v6.pathMtu(dst) : this.v4.mtu;

@@ -84,6 +84,16 @@ export interface Ipv4LayerOptions {
    * then calls `deliverLoopback(now)` (soon, and outside the call that sent it).
    */
   onLoopback?: () => void;
+  /**
+   * Any-address termination (gVisor's promiscuous mode with spoofing, smoltcp `any_ip`,
+   * Linux's TPROXY route + IP_TRANSPARENT): a unicast datagram from the link for a
+   * destination that is not ours is delivered to the transports flagged `foreign` instead
+   * of dropped (`InNotForUs`), and a send whose `SendOptions` say `transparent` may use any
+   * unicast source (the foreign address a connection was accepted on). Martians are still
+   * dropped: a source that is not a single host, a broadcast or multicast destination this
+   * host does not take. Default false (a host: RFC 1122 §3.3.1).
+   */
+  acceptAnyDestination?: boolean;
 }
 
 /** 127.0.0.1: the source of datagrams to 127/8 (Linux: `local 127.0.0.0/8 dev lo src 127.0.0.1`). */
@@ -118,7 +128,7 @@ const EMPTY = new Uint8Array(0);
 function newDatagram(): InboundDatagram<Ipv4Address> {
   return {
     src: 0, dst: 0, protocol: 0, ttl: 0, tos: 0, payload: EMPTY, packet: EMPTY, headerLength: IPV4_MIN_HEADER_LEN,
-    toBroadcast: false, reassembled: false, checksumVerified: false,
+    toBroadcast: false, reassembled: false, checksumVerified: false, foreign: false,
   };
 }
 
@@ -158,6 +168,8 @@ export class Ipv4Layer implements IpOutput {
   /** The primary address's subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021) and without an address. */
   readonly directedBroadcast: number;
   readonly limits: Readonly<Ipv4Limits>;
+  /** `Ipv4LayerOptions.acceptAnyDestination`: foreign unicast destinations are delivered (flagged) and transparent sends allowed. */
+  readonly acceptAnyDestination: boolean;
   /**
    * "Is this host a member of `group` for datagrams from `src`?" (RFC 1112 §6.2), asked
    * for every multicast datagram received; set by whoever owns the memberships (the
@@ -261,6 +273,10 @@ export class Ipv4Layer implements IpOutput {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.onLoopback must be a function');
     }
     this.onLoopback = options.onLoopback;
+    if (options.acceptAnyDestination !== undefined && typeof options.acceptAnyDestination !== 'boolean') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.acceptAnyDestination must be a boolean');
+    }
+    this.acceptAnyDestination = options.acceptAnyDestination === true;
   }
 
   // ---- registration -------------------------------------------------------------
@@ -319,6 +335,14 @@ export class Ipv4Layer implements IpOutput {
     return a === this.address ? this.hasAddress : this.secondary !== undefined && this.secondary.has(a);
   }
 
+  /**
+   * A unicast host address that is not ours (RFC 1122 §3.2.1.3: not 0, 127/8, multicast,
+   * class E or a broadcast of our subnets): what `acceptAnyDestination` terminates.
+   */
+  private isForeignUnicast(a: Ipv4Address): boolean {
+    return isUnicastHost(a) && !this.isOwn(a) && !this.isDirectedBroadcast(a);
+  }
+
   /** The directed broadcast of one of our subnets. */
   private isDirectedBroadcast(a: number): boolean {
     return a === this.directedBroadcast || (this.otherBroadcasts.length > 0 && this.otherBroadcasts.includes(a));
@@ -338,6 +362,11 @@ export class Ipv4Layer implements IpOutput {
   /** An address a socket may bind: one of ours, or 127/8 with loopback on. */
   isLocalAddress(a: IpAddress): boolean {
     return typeof a === 'number' && (this.isOwn(a) || (this.onLoopback !== undefined && a >>> 24 === 127));
+  }
+
+  /** `IpOutput.isOwnSource`: ours, or with `acceptAnyDestination` a foreign unicast address we may have sent from. */
+  isOwnSource(a: IpAddress): boolean {
+    return this.isLocalAddress(a) || (typeof a === 'number' && this.acceptAnyDestination && this.isForeignUnicast(a));
   }
 
   /** The IPv4 header this layer puts in front of a transport header: 20 (it sends no options). */
@@ -375,7 +404,15 @@ export class Ipv4Layer implements IpOutput {
    */
   private pickSource(dst: Ipv4Address, options: SendOptions | undefined): Ipv4Address {
     const want = options?.source;
-    if (typeof want === 'number' && (this.isOwn(want) || (want >>> 24 === 127 && this.isLocal(dst)))) return want;
+    if (typeof want === 'number') {
+      if (this.isOwn(want) || (want >>> 24 === 127 && this.isLocal(dst))) return want;
+      // IP_TRANSPARENT (Linux ip_route_output with FLOWI_FLAG_ANYSRC): a foreign unicast
+      // source, only when the layer terminates any address and the sender asks for it.
+      if (options!.transparent === true && this.acceptAnyDestination && this.isForeignUnicast(want)) {
+        this.c.OutTransparent++;
+        return want;
+      }
+    }
     return this.sourceAddress(dst);
   }
 
@@ -561,11 +598,24 @@ export class Ipv4Layer implements IpOutput {
     }
     // RFC 1122 §3.3.1 / §3.3.6: a host accepts its addresses, broadcasts and multicast; it
     // does not forward. Without an address of its own, nothing from the link is for it.
+    let foreign = false;
     if (s.local ? !(r.dst >>> 24 === 127 || this.isOwn(r.dst) || this.isBroadcastOrMulticast(r.dst))
       : !this.hasAddress || (!this.isOwn(r.dst) && !this.isBroadcastOrMulticast(r.dst))) {
-      c.dropped.InNotForUs++;
-      c.InAddrErrors++;
-      return;
+      // Any-address termination: a unicast destination that is not ours, from a link, is
+      // delivered flagged `foreign`, from a single-host source only (0.0.0.0 may only
+      // broadcast, RFC 1122 §3.2.1.3 (a); the other martians went above or in parseIpv4).
+      if (!(this.acceptAnyDestination && !s.local && this.hasAddress && this.isForeignUnicast(r.dst))) {
+        c.dropped.InNotForUs++;
+        c.InAddrErrors++;
+        return;
+      }
+      if (!isUnicastHost(r.src)) {
+        c.dropped.InMartianSrc++;
+        c.InAddrErrors++;
+        return;
+      }
+      foreign = true;
+      c.InForeign++;
     }
     // RFC 1112 §6.2 (Linux ip_route_input_mc / ip_check_mc_rcu): a multicast datagram is
     // for us only when this host is a member of its group (the transports say, through
@@ -586,17 +636,18 @@ export class Ipv4Layer implements IpOutput {
       const whole = out.subarray(0, len);
       parseIpv4(whole, r); // a header we just rebuilt: always valid
       // The pieces' meta is gone: a reassembled datagram is always verified by its transport.
-      this.dispatch(r, whole, true, false, s, now);
+      this.dispatch(r, whole, true, false, s, now, foreign);
       return;
     }
     if (r.totalLength > this.link.mtu) c.InGsoDatagrams++;
-    this.dispatch(r, bytes, false, s.verified, s, now);
+    this.dispatch(r, bytes, false, s.verified, s, now, foreign);
   }
 
-  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, verified: boolean, s: InScratch, now: number): void {
+  private dispatch(r: Ipv4Repr, bytes: Uint8Array, reassembled: boolean, verified: boolean, s: InScratch, now: number, foreign: boolean): void {
     const dg = s.dg;
     this.fillDatagram(dg, r, bytes, reassembled, s.views);
     dg.checksumVerified = verified;
+    dg.foreign = foreign;
     if (verified) this.c.InChecksumVerified++;
     const t = this.transports.slots[r.protocol];
     if (t === undefined) {
@@ -646,7 +697,7 @@ export class Ipv4Layer implements IpOutput {
    * the new value; then the error goes to the transport of the quoted protocol.
    */
   deliverError(e: TransportError, now: number): void {
-    if (typeof e.dst !== 'number' || !this.isLocalAddress(e.src)) {
+    if (typeof e.dst !== 'number' || !this.isOwnSource(e.src)) {
       this.c.dropped.ErrorNotOurs++;
       return;
     }
@@ -810,6 +861,7 @@ export class Ipv4Layer implements IpOutput {
     const dg = this.pollDg;
     this.fillDatagram(dg, repr, first, false, this.pollViews);
     dg.checksumVerified = false;
+    dg.foreign = false;
     if (!this.mayAnswer(dg)) {
       this.c.OutErrorReportsSuppressed++;
       return;

@@ -94,6 +94,13 @@ export interface Ipv6LayerOptions {
   flowLabelKey?: Uint8Array;
   /** Turns loopback on, as `Ipv4LayerOptions.onLoopback`. */
   onLoopback?: () => void;
+  /**
+   * Any-address termination, as `Ipv4LayerOptions.acceptAnyDestination`: a unicast
+   * destination not ours (not multicast, ::, ::1) is delivered flagged `foreign` (from a
+   * unicast source only: not ::, multicast), and `SendOptions.transparent` may send from
+   * any unicast source. Default false.
+   */
+  acceptAnyDestination?: boolean;
 }
 
 /** ::1 (RFC 4291 §2.5.3). */
@@ -127,6 +134,8 @@ interface InScratch {
   chain: Ipv6ExtChain;
   frag: Ipv6ReasmFragment;
   dg: InboundDatagram<Ipv6Address>;
+  /** The datagram being received is for a foreign destination (`acceptAnyDestination`). */
+  foreign: boolean;
   /** Reassembly output: the unfragmentable part then the reassembled fragmentable part. */
   asm: Uint8Array | undefined;
   views: ViewCache;
@@ -143,7 +152,7 @@ const EMPTY = new Uint8Array(0);
 function newDatagram(): InboundDatagram<Ipv6Address> {
   return {
     src: IPV6_ANY, dst: IPV6_ANY, protocol: 0, ttl: 0, tos: 0, payload: EMPTY, packet: EMPTY, headerLength: IPV6_HEADER_LEN,
-    toBroadcast: false, reassembled: false, checksumVerified: false,
+    toBroadcast: false, reassembled: false, checksumVerified: false, foreign: false,
   };
 }
 
@@ -307,6 +316,18 @@ export class Ipv6Layer implements IpOutput {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.onLoopback must be a function');
     }
     this.onLoopback = options.onLoopback;
+    if (options.acceptAnyDestination !== undefined && typeof options.acceptAnyDestination !== 'boolean') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.acceptAnyDestination must be a boolean');
+    }
+    this.acceptAnyDestination = options.acceptAnyDestination === true;
+  }
+
+  /** `Ipv6LayerOptions.acceptAnyDestination`. */
+  readonly acceptAnyDestination: boolean;
+
+  /** A unicast address (not ::, ::1, multicast) that is not ours: what `acceptAnyDestination` terminates. */
+  private isForeignUnicast(a: Ipv6Address): boolean {
+    return a !== IPV6_ANY && a !== IPV6_LOOPBACK && !isMulticast(a) && a !== this.address && !this.ownSet.has(a);
   }
 
   // ---- registration -------------------------------------------------------------
@@ -347,6 +368,11 @@ export class Ipv6Layer implements IpOutput {
 
   isLocalAddress(a: IpAddress): boolean {
     return typeof a === 'string' && (this.ownSet.has(a) || (this.onLoopback !== undefined && a === IPV6_LOOPBACK));
+  }
+
+  /** `IpOutput.isOwnSource`: ours, or with `acceptAnyDestination` a foreign unicast address we may have sent from. */
+  isOwnSource(a: IpAddress): boolean {
+    return this.isLocalAddress(a) || (typeof a === 'string' && this.acceptAnyDestination && this.isForeignUnicast(a));
   }
 
   /** Next hop towards `dst`, or undefined: on-link and multicast are direct, else the gateway. */
@@ -596,7 +622,13 @@ export class Ipv6Layer implements IpOutput {
   /** Source, hop limit, traffic class and flow label of `s.repr` for a datagram to `dst`; returns the source. */
   private fillHeader(s: OutScratch, dst: Ipv6Address, protocol: number, options: SendOptions | undefined): Ipv6Address {
     const want = options?.source;
-    const src = typeof want === 'string' && this.ownSet.has(want) ? want : this.sourceAddress(dst);
+    let src: Ipv6Address;
+    if (typeof want === 'string' && this.ownSet.has(want)) src = want;
+    else if (typeof want === 'string' && options!.transparent === true && this.acceptAnyDestination && this.isForeignUnicast(want)) {
+      // IP_TRANSPARENT / IPV6_TRANSPARENT: the original destination of an intercepted flow.
+      this.c.Ip6OutTransparent++;
+      src = want;
+    } else src = this.sourceAddress(dst);
     const r = s.repr;
     r.src = src;
     r.dst = dst;
@@ -752,6 +784,7 @@ export class Ipv6Layer implements IpOutput {
       this.drop('Ip6InLoopbackFromLink');
       return;
     }
+    let foreign = false;
     if (isMulticast(r.dst)) {
       if (!this.joined(r.dst, r.src)) {
         this.drop('Ip6InNotForUs');
@@ -759,9 +792,19 @@ export class Ipv6Layer implements IpOutput {
       }
       c.Ip6InMcastPkts++;
     } else if (r.dst !== this.address && !this.ownSet.has(r.dst) && !(s.local && r.dst === IPV6_LOOPBACK)) {
-      this.drop('Ip6InNotForUs');
-      return;
+      if (!(this.acceptAnyDestination && !s.local && this.isForeignUnicast(r.dst))) {
+        this.drop('Ip6InNotForUs');
+        return;
+      }
+      // Any-address termination: from a single host only (not ::, not multicast: RFC 4291 §2.5.2, §2.7).
+      if (r.src === IPV6_ANY || isMulticast(r.src)) {
+        this.drop('Ip6InMartianSrc');
+        return;
+      }
+      foreign = true;
+      c.Ip6InForeign++;
     }
+    s.foreign = foreign;
     // Bytes past Payload Length are link padding (RFC 8200 §3).
     const end = IPV6_HEADER_LEN + r.payloadLength;
     const bytes = packet.length === end ? packet : s.views.view(packet, 0, end);
@@ -845,6 +888,7 @@ export class Ipv6Layer implements IpOutput {
     // Dispatch to the upper-layer protocol.
     const dg = this.fillDatagram(s.dg, r, bytes, w.upperProtocol, w.upperOffset, reassembled, s.views);
     dg.checksumVerified = verified;
+    dg.foreign = s.foreign;
     const t = this.transports.slots[w.upperProtocol];
     if (t === undefined) {
       c.Ip6InUnknownProtos++;
@@ -884,7 +928,7 @@ export class Ipv6Layer implements IpOutput {
    * then the error goes to the transport of `e.protocol`.
    */
   deliverError(e: TransportError, now: number): void {
-    if (typeof e.dst !== 'string' || !this.isLocalAddress(e.src)) {
+    if (typeof e.dst !== 'string' || !this.isOwnSource(e.src)) {
       this.c.dropped.Ip6ErrorNotOurs++;
       return;
     }
@@ -946,7 +990,7 @@ export class Ipv6Layer implements IpOutput {
 
   private newInScratch(): InScratch {
     const s: InScratch = {
-      verified: false, local: false, repr: emptyIpv6Repr(), chain: newChain(),
+      verified: false, local: false, foreign: false, repr: emptyIpv6Repr(), chain: newChain(),
       frag: {
         src: IPV6_ANY, dst: IPV6_ANY, identification: 0, fragmentOffset: 0, moreFragments: false, nextHeader: 0, headerLength: 0,
         payloadLength: 0, headerChainComplete: true,

@@ -54,6 +54,12 @@ export interface InboundDatagram<A extends IpAddress = IpAddress> {
    * their checksum (with NEEDS_CSUM it holds only the pseudo-header sum). Absent = false.
    */
   checksumVerified?: boolean;
+  /**
+   * The destination is not one of ours: delivered only by a layer with
+   * `acceptAnyDestination` (any-address termination). A transport answers it from `dst`
+   * with `SendOptions.transparent`, or hands it to an interception hook. Absent = false.
+   */
+  foreign?: boolean;
 }
 
 /** An ICMP error, decoded by icmp and routed by ip to the transport named in the quoted header. */
@@ -210,6 +216,12 @@ export interface SendOptions {
    * own choice (`sourceFor`).
    */
   source?: IpAddress | undefined;
+  /**
+   * IP_TRANSPARENT: `source` may be any unicast address, not only one of ours (the original
+   * destination of an intercepted connection or flow). Honoured only by a layer with
+   * `acceptAnyDestination`; otherwise the rule above applies.
+   */
+  transparent?: boolean;
 }
 
 /**
@@ -242,6 +254,13 @@ export interface IpOutput {
   interfaceMtu?(dst: IpAddress): number;
   /** An address sockets may bind (ours, or 127/8 with loopback); `address` alone when absent. */
   isLocalAddress?(a: IpAddress): boolean;
+  /**
+   * An address our datagrams may carry as source: `isLocalAddress`, and on a layer with
+   * `acceptAnyDestination` any foreign unicast address (sent with `transparent`). An ICMP
+   * error quoting a datagram from such a source is ours (routed to its transport).
+   * `isLocalAddress` when absent.
+   */
+  isOwnSource?(a: IpAddress): boolean;
   pathMtu(dst: IpAddress): number;
   /** Sends `payload` (borrowed for the call) as one datagram, fragmenting when needed and allowed. */
   send(dst: IpAddress, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined;

@@ -148,6 +148,10 @@ export interface Ipv4Stats {
   InChecksumVerified: number;
   /** Datagrams sent to our own addresses (and 127/8), looped back without touching the link (Linux's lo). */
   OutLoopback: number;
+  /** Datagrams for a destination not ours delivered to the transports (`acceptAnyDestination`), flagged `foreign`. */
+  InForeign: number;
+  /** Datagrams sent from a foreign source (`SendOptions.transparent` under `acceptAnyDestination`). */
+  OutTransparent: number;
   dropped: Record<Ipv4DropReason, number>;
 }
 
@@ -164,6 +168,7 @@ export function newIpv4Counters(): Ipv4Counters {
     FragOKs: 0, FragFails: 0, FragCreates: 0,
     OutErrorReports: 0, OutErrorReportsSuppressed: 0, PmtuUpdates: 0,
     OutOffloaded: 0, OutGsoDatagrams: 0, InGsoDatagrams: 0, InChecksumVerified: 0, OutLoopback: 0,
+    InForeign: 0, OutTransparent: 0,
     dropped,
   };
 }

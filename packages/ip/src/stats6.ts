@@ -25,6 +25,8 @@ export type Ipv6LayerDropReason =
   | 'Ip6InLoopbackFromLink'
   /** Destination not one of our addresses nor a multicast group we are in (a host does not forward, RFC 8200 §1; Ip6InAddrErrors). */
   | 'Ip6InNotForUs'
+  /** `acceptAnyDestination`: a datagram for a foreign destination from :: or a multicast source (Ip6InAddrErrors). */
+  | 'Ip6InMartianSrc'
   /** No transport for the upper-layer protocol (all of Ip6InUnknownProtos, beside Ip6InHopByHopNotFirst). */
   | 'Ip6InUnknownProtos'
   /** A reassembled datagram holding another (non-atomic) Fragment header: not reassembled twice (Ip6InHdrErrors). */
@@ -43,7 +45,7 @@ export type Ipv6LayerDropReason =
   | 'Ip6ErrorNoTransport';
 
 export const IPV6_LAYER_DROP_REASONS: readonly Ipv6LayerDropReason[] = [
-  'Ip6InLoopbackFromLink', 'Ip6InNotForUs', 'Ip6InUnknownProtos', 'Ip6InNestedFragment',
+  'Ip6InLoopbackFromLink', 'Ip6InNotForUs', 'Ip6InMartianSrc', 'Ip6InUnknownProtos', 'Ip6InNestedFragment',
   'Ip6OutTooBig', 'Ip6OutNoRoutes', 'Ip6OutLinkDiscards', 'Ip6OutLoopbackDiscards', 'Ip6ErrorNotOurs', 'Ip6ErrorNoTransport',
 ];
 
@@ -54,6 +56,7 @@ export type Ipv6StatsDropReason = Ipv6DropReason | Ipv6LayerDropReason | `Ip6${I
 export const IPV6_LAYER_DROP_COUNTER: Readonly<Partial<Record<Ipv6LayerDropReason, Ipv6DropCounter | 'Ip6InAddrErrors'>>> = {
   Ip6InLoopbackFromLink: 'Ip6InHdrErrors',
   Ip6InNotForUs: 'Ip6InAddrErrors',
+  Ip6InMartianSrc: 'Ip6InAddrErrors',
   Ip6InUnknownProtos: 'Ip6InUnknownProtos',
   Ip6InNestedFragment: 'Ip6InHdrErrors',
 };
@@ -97,6 +100,10 @@ export interface Ipv6LayerCounters {
   Ip6OutGsoDatagrams: number;
   /** Datagrams received from the link larger than its MTU (TCPV6 super-segments from the kernel's GSO). */
   Ip6InGsoDatagrams: number;
+  /** Datagrams for a destination not ours delivered flagged `foreign` (`acceptAnyDestination`). */
+  Ip6InForeign: number;
+  /** Datagrams sent from a foreign source (`SendOptions.transparent`). */
+  Ip6OutTransparent: number;
   dropped: Record<Ipv6DropReason | Ipv6LayerDropReason, number>;
 }
 
@@ -113,7 +120,7 @@ export function newIpv6LayerCounters(): Ipv6LayerCounters {
     Ip6InDelivers: 0, Ip6InMcastPkts: 0, Ip6OutRequests: 0, Ip6OutNoRoutes: 0, Ip6OutDiscards: 0, Ip6OutMcastPkts: 0,
     Ip6FragOKs: 0, Ip6FragFails: 0, Ip6FragCreates: 0, Ip6OutErrorReports: 0, Ip6OutErrorReportsSuppressed: 0,
     Ip6PmtuUpdates: 0, Ip6OutLoopback: 0, Ip6InChecksumVerified: 0, Ip6OutOffloaded: 0, Ip6OutGsoDatagrams: 0,
-    Ip6InGsoDatagrams: 0, dropped,
+    Ip6InGsoDatagrams: 0, Ip6InForeign: 0, Ip6OutTransparent: 0, dropped,
   };
 }
 

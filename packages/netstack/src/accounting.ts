@@ -25,8 +25,10 @@
  *   ICMP  InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted
  *         InErrors = InCsumErrors + InTruncated + InErrorsNotOurs
  *   UDP   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
+ *                  + ForeignDrops + FlowRefused + FlowTableFull + FlowMemoryDrops + FlowRcvbufErrors
  *   TCP   InSegs = InDelivers + InErrs + dropped[Broadcast, NoSocket, ListenRst, ListenAck,
- *                  ListenNoSyn, ListenOverflow, SynQueueFull, TableFull]
+ *                  ListenNoSyn, ListenOverflow, SynQueueFull, TableFull, InterceptSynAbsorbed,
+ *                  InterceptFull, InterceptStray]
  *         InErrs = dropped[Truncated, BadDataOffset, BadOption, BadChecksum, BadPort]
  *
  * "Delivered" means a transport (or the ICMP layer) took the packet: a TCP segment handed to
@@ -51,7 +53,12 @@ const IP_ADDR = ['InMartianSrc', 'InNotForUs'];
 const REASM_FRAGMENT = ['ReasmDeadFrags', 'ReasmBadFrags', 'ReasmDuplicates'];
 const REASM_KILL = ['ReasmOverlapFrags', 'ReasmTooBigFrags', 'ReasmInconsistentFrags', 'ReasmNoMemoryFrags'];
 const TCP_PARSE = ['Truncated', 'BadDataOffset', 'BadOption', 'BadChecksum', 'BadPort'];
-const TCP_LAYER = ['Broadcast', 'NoSocket', 'ListenRst', 'ListenAck', 'ListenNoSyn', 'ListenOverflow', 'SynQueueFull', 'TableFull'];
+const TCP_LAYER = [
+  'Broadcast', 'NoSocket', 'ListenRst', 'ListenAck', 'ListenNoSyn', 'ListenOverflow', 'SynQueueFull', 'TableFull',
+  'InterceptSynAbsorbed', 'InterceptFull', 'InterceptStray',
+];
+/** UDP receive drops (flows to foreign destinations after the socket ones). */
+const UDP_DROPS = ['InCsumErrors', 'InHdrErrors', 'NoPorts', 'IgnoredMulti', 'RcvbufDrops', 'ForeignDrops', 'FlowRefused', 'FlowTableFull', 'FlowMemoryDrops', 'FlowRcvbufErrors'];
 /** Segments a connection took and then discarded (or whose data it discarded): a subset of InDelivers. */
 const TCP_CONN = ['OutOfWindow', 'NoAck', 'BadAck', 'AckUnsent', 'AckTooOld', 'ReassemblyFull'];
 
@@ -136,13 +143,11 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
     'InMsgs = InErrors + InEchos + InEchoReps + InRedirects + InOther + InErrorsRouted');
   eq('icmp InErrors', icmp('InErrors'), icmp('InCsumErrors') + icmp('InTruncated') + icmp('InErrorsNotOurs'),
     'InErrors = InCsumErrors + InTruncated + InErrorsNotOurs');
-  drop('icmp', ['InCsumErrors', 'InTruncated', 'InErrorsNotOurs', 'EchoIgnored', 'EchoReplyUnmatched', 'EchoReplyCorrupt', 'InRedirects', 'InOther']);
+  drop('icmp', ['InCsumErrors', 'InTruncated', 'InErrorsNotOurs', 'EchoIgnored', 'EchoForeign', 'EchoReplyUnmatched', 'EchoReplyCorrupt', 'InRedirects', 'InOther']);
 
   // ---- UDP
-  eq('udp receive', udp('InReceives'),
-    udp('InDelivers') + udp('InCsumErrors') + udp('InHdrErrors') + udp('NoPorts') + udp('IgnoredMulti') + udp('RcvbufDrops'),
-    'InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops');
-  drop('udp', ['InCsumErrors', 'InHdrErrors', 'NoPorts', 'IgnoredMulti', 'RcvbufDrops']);
+  eq('udp receive', udp('InReceives'), udp('InDelivers') + sum('udp', UDP_DROPS, ''), `InReceives = InDelivers + ${UDP_DROPS.join(' + ')}`);
+  drop('udp', UDP_DROPS);
 
   // ---- TCP
   eq('tcp receive', tcp('InSegs'), tcp('InDelivers') + tcp('InErrs') + sum('tcp', TCP_LAYER, 'dropped.'),
@@ -152,7 +157,7 @@ export function checkAccounting(stats: FlatStats, options: AccountingOptions = {
 
   const delivered: Record<string, number> = {
     'ip.InDelivers': ip('InDelivers'),
-    'icmp.InEchos answered': icmp('InEchos') - icmp('EchoIgnored'),
+    'icmp.InEchos answered': icmp('InEchos') - icmp('EchoIgnored') - icmp('EchoForeign'),
     'icmp.InEchoReps matched': icmp('InEchoReps') - icmp('EchoReplyUnmatched') - icmp('EchoReplyCorrupt'),
     'icmp.InErrorsRouted': icmp('InErrorsRouted'),
     'udp.InDelivers': udp('InDelivers'),

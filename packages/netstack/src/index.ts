@@ -11,6 +11,7 @@ export type { StackDns, DnsOption, DnsResolverOptions, LookupOptions, LookupAddr
 export { Socket, Server } from './net/index.js';
 export type {
   TcpApi, SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, ServerOptions, ConnectionListener, ListenOptionsNet, ErrnoError,
+  InterceptInfo, InterceptDecision, InterceptListener, InterceptAcceptOptions,
 } from './net/index.js';
-export { UdpSocket } from './dgram/index.js';
-export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback } from './dgram/index.js';
+export { UdpSocket, UdpFlowSocket } from './dgram/index.js';
+export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback, FlowListener, FlowRemoteInfo } from './dgram/index.js';

@@ -26,7 +26,7 @@ import {
   type Ipv4Address, type Ipv6Address,
 } from '@netstack/ip';
 import { IcmpLayer, Icmp6Layer, type PingError } from '@netstack/icmp';
-import { UdpLayer } from '@netstack/udp';
+import { UdpLayer, type UdpFlowLimits } from '@netstack/udp';
 import { TcpLayer, type TcpLayerOptions } from '@netstack/tcp';
 import { createTcpApi, type TcpApi } from './net/index.js';
 import { createUdpApi, type UdpApi } from './dgram/index.js';
@@ -231,6 +231,16 @@ export interface StackOptions {
   dns?: DnsOption;
   /** Timeouts, tries and cache bounds of the stub resolver (see dns/resolver.ts). */
   dnsOptions?: DnsResolverOptions;
+  /**
+   * Any-address termination (the namespace gateway's core, issue 12): packets routed to
+   * the stack for destinations that are not its own are terminated here instead of
+   * dropped: TCP connections go to `stack.tcp.intercept(...)`, UDP flows to
+   * `stack.udp.interceptFlows(...)`, both answering from the original destination
+   * (IP_TRANSPARENT); ICMP echo to them is not answered. Both families. Default false.
+   */
+  anyAddress?: boolean;
+  /** Bounds and idle timeout of UDP flows to foreign destinations (@netstack/udp flows.ts). */
+  udpFlows?: UdpFlowLimits;
 }
 
 export interface PingOptions {
@@ -394,6 +404,8 @@ export class Stack extends EventEmitter {
     }
     if (options.tap !== undefined) checkTapOptions(options.tap);
     checkDnsOption(options.dns); // before anything is opened
+    if (options.anyAddress !== undefined && typeof options.anyAddress !== 'boolean') throw optionError(invalidArgType('options.anyAddress', 'of type boolean', options.anyAddress), 'anyAddress');
+    const anyAddress = options.anyAddress === true;
     const clock = options.clock ?? realClock;
     this.clock = clock;
     const checkPrefix = (name: 'prefixLength' | 'prefixLength6', max: number): void => {
@@ -606,6 +618,7 @@ export class Stack extends EventEmitter {
       const v4 = new Ipv4Layer({
         addresses: addresses4, prefixLength, ...(gateway !== undefined ? { gateway } : {}), link,
         onLoopback: () => this.scheduleLoopback(),
+        acceptAnyDestination: anyAddress,
       });
       this.ip = v4;
       this.addresses6 = served6.map((a) => formatAddress(a));
@@ -617,6 +630,7 @@ export class Stack extends EventEmitter {
         reassembler: v4.reassembler, // one memory bound over both families
         ...(key.length >= 16 ? { flowLabelKey: key } : {}),
         onLoopback: () => this.scheduleLoopback(),
+        acceptAnyDestination: anyAddress,
       });
       this.dual = new DualStackIp(v4, this.ip6);
       // ICMP per family, on its own layer (ICMPv4 is protocol 1, ICMPv6 58: never dual.register).
@@ -633,14 +647,20 @@ export class Stack extends EventEmitter {
       // The transports see one IP layer for both families (registered on both).
       // On a TAP, the groups the sockets join open the interface's multicast MAC filter (RFC 1112 §6.4).
       const eth = tapEth;
+      option = 'udpFlows';
       this.udpLayer = new UdpLayer(this.dual, {
         portKey: key,
         ...(eth !== undefined ? { onGroupChange: (g: Ipv4Address, joined: boolean) => { if (joined) eth.joinIpv4Group(g); else eth.leaveIpv4Group(g); } } : {}),
+        ...(options.udpFlows !== undefined ? { flows: options.udpFlows } : {}),
       });
+      option = 'address';
       this.dual.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       v4.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
-      this.udp = createUdpApi(this.udpLayer, { notifier: this.events, handles: this.life, interfaceName: this.info.name, ipv6: this.ip6 !== undefined });
+      this.udp = createUdpApi(this.udpLayer, {
+        notifier: this.events, handles: this.life, interfaceName: this.info.name, ipv6: this.ip6 !== undefined,
+        flows: { layer: this.udpLayer, clock: { now: () => (this.inBatch ? this.rxNow : clock.now()), schedule: () => this.schedule() } },
+      });
       option = 'tcpOptions';
       this.tcpLayer = new TcpLayer(this.dual, { ...options.tcpOptions, isnKey: key });
       this.dual.register(this.tcpLayer);
@@ -760,6 +780,7 @@ export class Stack extends EventEmitter {
     if (this.isClosed || this.inTimer) return;
     const at = Math.min(
       this.dual.pollAt(), this.icmp.pollAt(), this.icmp6?.pollAt() ?? Infinity, this.tcpLayer.pollAt(), this.dnsRuntime.pollAt(),
+      this.udpLayer.pollAt(),
     );
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
@@ -800,6 +821,7 @@ export class Stack extends EventEmitter {
     this.icmp.poll(now);
     this.icmp6?.poll(now);
     this.tcpLayer.poll(now);
+    this.udpLayer.poll(now);
     this.dnsRuntime.poll(now);
     this.schedule();
   }
@@ -994,6 +1016,7 @@ export class Stack extends EventEmitter {
     // Members first, while the link is up: each socket resets its connection (RST out now).
     for (const m of this.life.close()) m.stackClosed(now);
     for (const c of this.tcpLayer.connections()) c.abort(now);
+    this.tcpLayer.cancelIntercepts(now); // pending decisions: their signals abort
     this.isClosed = true;
     // Closed in the middle of a batch (the device ends it without batchEnd): run what waits.
     this.inBatch = false;

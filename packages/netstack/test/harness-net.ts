@@ -69,7 +69,7 @@ const IDLE_TURNS = 2;
  * is armed it checks, one event-loop turn at a time, whether the wire is empty; after
  * IDLE_TURNS quiet turns it moves time to the earliest deadline and fires what is due then.
  */
-class AutoClock extends VirtualClock {
+export class AutoClock extends VirtualClock {
   #idle = 0;
   #pumping = false;
   #stopped = false;

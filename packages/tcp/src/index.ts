@@ -20,4 +20,6 @@ export type { TcpHandler, TcpConnectionStats } from './connection.js';
 export { TcpLayer } from './layer.js';
 export { TcpListener } from './listener.js';
 export type { ListenHandler } from './listener.js';
-export type { TcpState, TcpConnectionOptions, TcpLayerOptions, TcpStats, TcpDropCounters, ListenOptions, ConnectOptions } from './types.js';
+export { InterceptRequest, INTERCEPT_REFUSALS, INTERCEPT_REQUEST_OVERHEAD } from './intercept.js';
+export type { InterceptHandler, InterceptRefusal, InterceptOutcome } from './intercept.js';
+export type { TcpState, TcpConnectionOptions, TcpLayerOptions, TcpStats, TcpDropCounters, ListenOptions, ConnectOptions, InterceptLimits } from './types.js';

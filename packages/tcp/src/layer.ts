@@ -61,12 +61,14 @@ import { TcpError, usageError } from './errors.js';
 import { DeadlineHeap } from './heap.js';
 import type { SegmentPayload, TcpSegmentOut } from './host.js';
 import { flowLabel, generateIsn, timestampOffset } from './isn.js';
-import { TcpListener } from './listener.js';
+import { TcpListener, openPassive } from './listener.js';
+import { INTERCEPT_REQUEST_OVERHEAD, InterceptRequest, PendingIntercepts, resolveInterceptLimits } from './intercept.js';
+import type { InterceptHandler, InterceptRefusal } from './intercept.js';
 import type { ListenHandler } from './listener.js';
 import { MemoryAccount } from './ring.js';
 import { seqAdd, seqLe } from './seq.js';
 import { newTcpStats } from './types.js';
-import type { ConnectOptions, ListenOptions, ResolvedConfig, TcpLayerOptions, TcpState, TcpStats } from './types.js';
+import type { ConnectOptions, ListenOptions, ResolvedConfig, TcpConnectionOptions, TcpLayerOptions, TcpState, TcpStats } from './types.js';
 import { ACK, FIN, RST, SYN, clearTcpOptions, emitTcpHeader, fillTcpChecksum, mssForMtu, newTcpRepr, parseTcp, tcpHeaderLen } from './wire.js';
 import type { TcpRepr } from './wire.js';
 
@@ -153,10 +155,17 @@ export class TcpLayer implements TransportProtocol {
    * The IP options with an ECN codepoint (RFC 3168 §5), by codepoint: ECT(0) is 2. `source`
    * is set per segment: the connection's local address (one of several the host may have).
    */
-  private readonly sendOptsEcn: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, source: undefined }));
+  // `transparent`: a connection accepted on a foreign address (intercept.ts) sends from it;
+  // the IP layer honours that only when it terminates any address.
+  private readonly sendOptsEcn: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, source: undefined, transparent: true }));
   private readonly sendOpts = this.sendOptsEcn[0]!;
   /** The same with a Flow Label (RFC 6437), set per segment: IPv6 segments of a connection. */
-  private readonly sendOptsLabel: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, flowLabel: 0, source: undefined }));
+  private readonly sendOptsLabel: SendOptions[] = [0, 1, 2, 3].map((tos) => ({ dontFragment: true, tos, flowLabel: 0, source: undefined, transparent: true }));
+  /** The interception hook (setIntercept) and its pending requests (intercept.ts). */
+  private interceptHandler: InterceptHandler | undefined = undefined;
+  private readonly intercepts: PendingIntercepts;
+  /** Requests to hand to the hook, and cancellations to report, when the outermost event closes. */
+  private readonly interceptQueue: { req: InterceptRequest; why: 'new' | 'reset' | 'expired' | 'closed'; now: number }[] = [];
 
   constructor(ip: IpOutput, options: TcpLayerOptions = {}) {
     this.ip = ip;
@@ -197,12 +206,48 @@ export class TcpLayer implements TransportProtocol {
       if (typeof v === 'number' && !(v >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', `option ${k} must be a non-negative number`);
     }
     this.counters = newTcpStats();
+    this.intercepts = new PendingIntercepts(resolveInterceptLimits(o.intercept));
   }
+
+  /**
+   * Installs (or, with undefined, removes) the interception hook (intercept.ts): it sees
+   * every SYN for a foreign destination (an IP layer with `acceptAnyDestination`) that no
+   * connection takes, and every SYN to a listener flagged `intercept`, before anything is
+   * answered, and decides with `request.accept(...)` / `request.refuse(...)`. Without a
+   * hook such SYNs are answered as always (a foreign one with RST from its destination).
+   * Removing it leaves pending requests to expire.
+   */
+  setIntercept(handler: InterceptHandler | undefined): void {
+    if (handler !== undefined && typeof handler !== 'function') throw usageError('ERR_INVALID_ARG_TYPE', 'intercept handler must be a function');
+    this.interceptHandler = handler;
+  }
+
+  /**
+   * Ends every pending interception request ('closed': `oncancel` runs, later decisions are
+   * no-ops); a stack closing calls it. Nothing is sent: the clients' SYNs time out.
+   */
+  cancelIntercepts(now: number): void {
+    this.enter();
+    try {
+      for (const r of this.intercepts.clear()) {
+        r.outcomeValue = 'closed';
+        this.interceptQueue.push({ req: r, why: 'closed', now });
+      }
+    } finally {
+      this.exit(undefined);
+    }
+  }
+
+  /** Interception requests pending now. */
+  get pendingIntercepts(): number { return this.intercepts.size; }
 
   /** A snapshot of the counters (/proc/net/snmp `Tcp:` names, plus drop reasons and extras). */
   stats(): TcpStats {
     const m = this.config.memory;
-    return { ...this.counters, BufferMemory: m.used, MemoryPressure: m.pressureEvents, dropped: { ...this.counters.dropped } };
+    return {
+      ...this.counters, BufferMemory: m.used, MemoryPressure: m.pressureEvents,
+      InterceptPending: this.intercepts.size, InterceptPendingBytes: this.intercepts.bytes, dropped: { ...this.counters.dropped },
+    };
   }
 
   /** Connections in the table (all states but LISTEN, TIME-WAIT included). */
@@ -221,7 +266,7 @@ export class TcpLayer implements TransportProtocol {
 
   /** Earliest timer deadline (ms), Infinity when nothing is armed. O(1). */
   pollAt(): number {
-    return this.timers.peekDeadline();
+    return Math.min(this.timers.peekDeadline(), this.intercepts.pollAt());
   }
 
   /** Runs every timer due at `now`. */
@@ -236,6 +281,13 @@ export class TcpLayer implements TransportProtocol {
         if (c.heapIndex >= 0 && c.heapDeadline <= now) {
           // Defensive: a timer that did not move would spin; push it forward.
           this.timers.schedule(c, now + 1);
+        }
+      }
+      if (this.intercepts.size > 0) {
+        for (const r of this.intercepts.expire(now)) {
+          r.outcomeValue = 'expired';
+          this.counters.InterceptExpired++;
+          this.interceptQueue.push({ req: r, why: 'expired', now });
         }
       }
     } finally {
@@ -266,14 +318,25 @@ export class TcpLayer implements TransportProtocol {
   private flushEvents(): void {
     this.depth++;
     try {
-      while (this.eventQueue.length > 0 || this.listenQueue.length > 0) {
+      while (this.eventQueue.length > 0 || this.listenQueue.length > 0 || this.interceptQueue.length > 0) {
         const c = this.eventQueue.shift();
         if (c !== undefined) {
           c.eventQueued = false;
           c.deliverEvents();
           continue;
         }
-        this.listenQueue.shift()!.deliverEvents();
+        const l = this.listenQueue.shift();
+        if (l !== undefined) { l.deliverEvents(); continue; }
+        const { req, why, now } = this.interceptQueue.shift()!;
+        if (why === 'new') {
+          // Decided (or cancelled) before its turn: nothing to ask.
+          if (req.pending) {
+            const h = this.interceptHandler;
+            if (h !== undefined) h(req, now);
+          }
+        } else {
+          req.oncancel?.(req, why);
+        }
       }
     } finally {
       this.depth--;
@@ -488,8 +551,9 @@ export class TcpLayer implements TransportProtocol {
     if (d.toBroadcast) { st.dropped.Broadcast++; return; }
     let c = this.lookup(d.dst, seg.dstPort, d.src, seg.srcPort);
     let minIss: number | undefined;
+    const foreignHook = d.foreign === true && this.interceptHandler !== undefined;
     if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && c.acceptsNewSyn(seg) &&
-      this.findListener(d.dst, seg.dstPort) !== undefined) {
+      (foreignHook || (d.foreign !== true && this.findListener(d.dst, seg.dstPort) !== undefined))) {
       // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a TIME-WAIT connection,
       // with an ISS above the old SND.NXT.
       minIss = seqAdd(c.sndNxt, 0x20000);
@@ -503,10 +567,112 @@ export class TcpLayer implements TransportProtocol {
       this.reschedule(c);
       return;
     }
-    const l = this.findListener(d.dst, seg.dstPort);
-    if (l !== undefined) { l.input(seg, d, now, minIss); return; }
+    if (this.intercepts.size > 0) {
+      const r = this.intercepts.get(tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort));
+      if (r !== undefined) { this.pendingSegment(r, seg, now); return; }
+    }
+    // Listeners take our own addresses only: a wildcard listener is not IP_TRANSPARENT, so a
+    // foreign destination goes to the interception hook (or is reset), never to it.
+    const l = d.foreign === true ? undefined : this.findListener(d.dst, seg.dstPort);
+    const pureSyn = (seg.flags & (SYN | ACK | RST)) === SYN;
+    if (l !== undefined && !(l.intercept && pureSyn && this.interceptHandler !== undefined)) { l.input(seg, d, now, minIss); return; }
+    if (pureSyn && (l !== undefined || foreignHook)) {
+      this.interceptSyn(seg, d, now, minIss, l?.options);
+      return;
+    }
     st.dropped.NoSocket++;
     this.resetNowhere(seg, d.src, d.dst);
+  }
+
+  // ================================================================ interception (intercept.ts)
+
+  /** A SYN becomes a pending request, handed to the hook when the event closes. */
+  private interceptSyn(seg: TcpRepr, d: InboundDatagram, now: number, minIss: number | undefined, listenerOptions: TcpConnectionOptions | undefined): void {
+    const st = this.counters;
+    const key = tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort);
+    // Bounded before anything is copied (the request's cost: intercept.ts).
+    if (!this.intercepts.hasRoom(INTERCEPT_REQUEST_OVERHEAD + d.packet.length)) { st.dropped.InterceptFull++; return; }
+    const r = new InterceptRequest(this, seg, d.dst, d.src, d.packet, d.headerLength, d.ttl, d.tos, now, d.foreign === true, minIss, listenerOptions, key);
+    this.intercepts.add(r);
+    st.InDelivers++;
+    st.InterceptRequests++;
+    this.interceptQueue.push({ req: r, why: 'new', now });
+  }
+
+  /**
+   * A segment for a tuple whose interception is pending. A SYN (the client's
+   * retransmission) is absorbed; an RST whose sequence number is the SYN's (+1) ends the
+   * request (RFC 9293 §3.10.7.3's check, we having sent nothing); anything else is dropped.
+   */
+  private pendingSegment(r: InterceptRequest, seg: TcpRepr, now: number): void {
+    const st = this.counters;
+    if (seg.flags & RST) {
+      if (seg.seq === r.syn.seq || seg.seq === seqAdd(r.syn.seq, 1)) {
+        this.intercepts.remove(r);
+        r.outcomeValue = 'reset';
+        st.InDelivers++;
+        st.InterceptClientResets++;
+        this.interceptQueue.push({ req: r, why: 'reset', now });
+        return;
+      }
+      st.dropped.InterceptStray++;
+      return;
+    }
+    if ((seg.flags & (SYN | ACK)) === SYN) { st.dropped.InterceptSynAbsorbed++; return; }
+    st.dropped.InterceptStray++;
+  }
+
+  /** @internal (the requests' `InterceptOwner`: no `implements` clause, which would publish these) `InterceptRequest.accept`. */
+  acceptIntercept(r: InterceptRequest, handler: TcpHandler, options: TcpConnectionOptions | undefined, now: number): TcpConnection | undefined {
+    checkCongestionControl(options?.congestionControl);
+    if (this.connCount >= this.config.maxConnections) throw usageError('ENOBUFS', 'connection table full');
+    this.enter();
+    let c: TcpConnection | undefined;
+    try {
+      this.intercepts.remove(r);
+      r.outcomeValue = 'accepted';
+      this.counters.InterceptAccepted++;
+      c = openPassive(this, r.syn, r.localAddress, r.remoteAddress, options ?? r.listenerOptions ?? {}, handler, undefined, r.minIss, now);
+      return c;
+    } finally {
+      this.exit(c);
+    }
+  }
+
+  /** @internal (InterceptOwner) `InterceptRequest.refuse`. */
+  refuseIntercept(r: InterceptRequest, kind: InterceptRefusal, now: number): boolean {
+    this.enter();
+    try {
+      this.intercepts.remove(r);
+      r.outcomeValue = 'refused';
+      const st = this.counters;
+      switch (kind) {
+        case 'rst':
+          // The answer of a closed port (RFC 9293 §3.10.7.1), from the original destination.
+          st.InterceptRefusedRst++;
+          this.resetNowhere(r.syn, r.remoteAddress, r.localAddress);
+          break;
+        case 'drop':
+          st.InterceptDropped++;
+          break;
+        default: {
+          st.InterceptRefusedIcmp++;
+          // Destination unreachable quoting the SYN, in ICMPv4 codes as transports speak
+          // them (RFC 792 / RFC 1812 §5.2.7.1): 0 net, 1 host, 13 communication
+          // administratively prohibited. The IPv6 layer answers each with its RFC 4443 §3.1
+          // code (0 no route, 3 address unreachable, 1 administratively prohibited).
+          const code = kind === 'net-unreachable' ? 0 : kind === 'host-unreachable' ? 1 : 13;
+          const p = r.packet;
+          this.ip.reportUnreachable(code, {
+            src: r.remoteAddress, dst: r.localAddress, protocol: PROTO_TCP, ttl: r.ttl, tos: r.tos, payload: p.subarray(r.headerLength),
+            packet: p, headerLength: r.headerLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: r.foreign,
+          }, now);
+        }
+      }
+      return true;
+    } finally {
+      this.exit(undefined);
+    }
   }
 
   /** @internal RFC 9293 §3.10.7.1: a segment for no connection is answered with RST (never an RST). */

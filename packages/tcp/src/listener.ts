@@ -38,6 +38,39 @@ export interface ListenerHost extends TcpHost<TcpConnection> {
   closeListener(l: TcpListener, now: number): void;
 }
 
+/**
+ * RFC 9293 §3.10.7.2 third (SYN in LISTEN), the part that makes the connection: ISS (RFC
+ * 6528, above `minIss` for a TIME-WAIT reuse, RFC 6191), the options offered back only
+ * where the SYN offered them (window scale, timestamps, SACK-permitted: RFC 7323 §1.3,
+ * RFC 2018 §2; MSS and ECN setup in `initPassive`), SYN-RECEIVED, and the SYN-ACK sent.
+ * `parent`: the listener that owns it until accepted; none for an intercepted SYN accepted
+ * by its hook (intercept.ts), whose `handler` holds it from the start. `local`/`remote`:
+ * the SYN's destination and source.
+ */
+export function openPassive(
+  host: ListenerHost, seg: TcpRepr, local: IpAddress, remote: IpAddress, options: TcpConnectionOptions, handler: TcpHandler | undefined,
+  parent: TcpListener | undefined, minIss: number | undefined, now: number,
+): TcpConnection {
+  const cfg = host.config;
+  const c = new TcpConnection(host, local, seg.dstPort, remote, seg.srcPort, options, handler);
+  let iss = generateIsn(cfg.isnKey, now, local, seg.dstPort, remote, seg.srcPort);
+  if (minIss !== undefined && seqLe(iss, minIss)) iss = minIss;
+  c.initOpen(iss, now, timestampOffset(cfg.isnKey, local, seg.dstPort, remote, seg.srcPort), cfg.windowScaling && seg.options.windowScale !== undefined, cfg.timestamps && seg.options.timestamp !== undefined, cfg.sack && seg.options.sackPermitted === true);
+  if (parent !== undefined) {
+    c.listener = parent;
+    parent.children.add(c);
+    parent.synQueueLength++;
+  }
+  host.attach(c);
+  c.initPassive(seg, now);
+  c.setState('SYN-RECEIVED', now);
+  host.counters.PassiveOpens++;
+  // Data and FIN on a SYN are not queued (the peer retransmits them).
+  c.output(now);
+  host.reschedule(c);
+  return c;
+}
+
 /** A passive open (LISTEN). */
 /** Structurally the `TcpParent` (host.ts) of its connections (no `implements` clause: its parent side stays out of the published types). */
 export class TcpListener {
@@ -48,6 +81,8 @@ export class TcpListener {
   readonly backlog: number;
   readonly synBacklog: number;
   readonly options: TcpConnectionOptions;
+  /** New connections go to the layer's interception hook first (ListenOptions.intercept). */
+  readonly intercept: boolean;
   /** @internal */ synQueueLength = 0;
   /** @internal */ readonly acceptQueue: TcpConnection[] = [];
   /** @internal every connection still owned by this listener (SYN queue + accept queue) */
@@ -65,6 +100,7 @@ export class TcpListener {
     this.backlog = opts.backlog ?? 128;
     this.synBacklog = opts.synBacklog ?? this.backlog;
     this.options = opts.options ?? {};
+    this.intercept = opts.intercept === true;
   }
 
   get isClosed(): boolean { return this.closed; }
@@ -159,21 +195,8 @@ export class TcpListener {
       return;
     }
     if (host.connectionCount >= cfg.maxConnections) { st.dropped.TableFull++; st.ListenDrops++; return; }
-    const c = new TcpConnection(host, d.dst, seg.dstPort, d.src, seg.srcPort, this.options, undefined);
-    let iss = generateIsn(cfg.isnKey, now, d.dst, seg.dstPort, d.src, seg.srcPort);
-    if (minIss !== undefined && seqLe(iss, minIss)) iss = minIss;
-    c.initOpen(iss, now, timestampOffset(cfg.isnKey, d.dst, seg.dstPort, d.src, seg.srcPort), cfg.windowScaling && seg.options.windowScale !== undefined, cfg.timestamps && seg.options.timestamp !== undefined, cfg.sack && seg.options.sackPermitted === true);
-    c.listener = this;
-    this.children.add(c);
-    this.synQueueLength++;
-    host.attach(c);
-    c.initPassive(seg, now);
-    c.setState('SYN-RECEIVED', now);
-    st.PassiveOpens++;
     st.InDelivers++;
-    // Data and FIN on a SYN are not queued (the peer retransmits them).
-    c.output(now);
-    host.reschedule(c);
+    openPassive(host, seg, d.dst, d.src, this.options, undefined, this, minIss, now);
   }
 
   /** RFC 4987 §3.6: the SYN queue is full: answer with a SYN-ACK whose ISS is a cookie, keep no state. */

@@ -37,6 +37,16 @@ export interface TcpConnectionOptions {
   congestionControl?: CongestionControlName;
 }
 
+/** Bounds and timeout of pending interception requests (intercept.ts). */
+export interface InterceptLimits {
+  /** Requests pending at once. Default 1024 (gVisor's forwarder: maxInFlight). */
+  maxPending?: number;
+  /** Bytes they may hold together (the stored SYN and its datagram, plus a fixed overhead). Default 1 MiB. */
+  maxPendingBytes?: number;
+  /** A request not decided within this many ms is forgotten. Default 75 000 (a client's connect timeout, Linux tcp_syn_retries 6 is ~127 s, BSD's 75 s). */
+  pendingTimeout?: number;
+}
+
 export interface TcpLayerOptions {
   /** Secret for RFC 6528 ISNs, SYN cookies and RFC 6056 ephemeral ports. Default: 16 random bytes. */
   isnKey?: Uint8Array;
@@ -106,6 +116,8 @@ export interface TcpLayerOptions {
   verifyChecksum?: boolean;
   /** Congestion control by name, or a factory. Default 'cubic' (RFC 9438 with HyStart++, as Linux); 'newreno' (RFC 5681, RFC 6582) selectable per stack and per connection. */
   congestionControl?: CongestionControlName | ((smss: number) => CongestionControl);
+  /** Bounds and timeout of pending interception requests (see `TcpLayer.setIntercept`). */
+  intercept?: InterceptLimits;
 }
 
 /** The layer's options with every default applied, as connections read them (in the published types because the connection's host names it). */
@@ -168,6 +180,12 @@ export interface TcpDropCounters {
   ListenOverflow: number;
   /** A SYN refused because the SYN queue was full and SYN cookies are off (also ListenDrops). */
   SynQueueFull: number;
+  /** A SYN retransmitted for a tuple whose interception is still pending: absorbed (intercept.ts). */
+  InterceptSynAbsorbed: number;
+  /** A SYN to intercept refused because the pending requests are at their count or byte bound. */
+  InterceptFull: number;
+  /** Any other segment (not SYN, not RST) for a tuple whose interception is pending: dropped. */
+  InterceptStray: number;
 }
 
 /**
@@ -177,7 +195,8 @@ export interface TcpDropCounters {
  * BadDataOffset + BadOption + BadChecksum + BadPort), Broadcast, NoSocket, ListenRst,
  * ListenAck, ListenNoSyn, ListenOverflow, SynQueueFull, TableFull. So
  *   InSegs = InDelivers + InErrs + Broadcast + NoSocket + ListenRst + ListenAck + ListenNoSyn
- *            + ListenOverflow + SynQueueFull + TableFull
+ *            + ListenOverflow + SynQueueFull + TableFull + InterceptSynAbsorbed + InterceptFull + InterceptStray
+ * (a SYN that becomes an interception request, and a client's RST that ends one, are InDelivers)
  * Of the delivered ones, a connection may still discard the segment (or its data) and
  * count why: OutOfWindow, NoAck, BadAck, AckUnsent, AckTooOld, ReassemblyFull, PawsDrops,
  * challenge ACKs. IcmpIgnored counts ICMP errors, not segments.
@@ -256,6 +275,21 @@ export interface TcpStats {
   BufferMemory: number;
   /** Times buffer storage reached maxBufferMemory, plus writes cut short by it (not by the buffer's own size). */
   MemoryPressure: number;
+  /** Interception (intercept.ts): SYNs handed to the hook as requests. */
+  InterceptRequests: number;
+  /** Requests accepted (the SYN-ACK went out from the original destination then). */
+  InterceptAccepted: number;
+  /** Requests refused with RST, with an ICMP error, or dropped by decision. */
+  InterceptRefusedRst: number;
+  InterceptRefusedIcmp: number;
+  InterceptDropped: number;
+  /** Requests the client ended with RST while pending. */
+  InterceptClientResets: number;
+  /** Requests not decided within `intercept.pendingTimeout`: forgotten (the client's SYN times out). */
+  InterceptExpired: number;
+  /** Gauges: requests pending now, and the bytes they hold (against the bounds). */
+  InterceptPending: number;
+  InterceptPendingBytes: number;
   dropped: TcpDropCounters;
 }
 
@@ -275,6 +309,12 @@ export interface ListenOptions {
   synBacklog?: number;
   /** Options for accepted connections. */
   options?: TcpConnectionOptions;
+  /**
+   * New connections on this listener go to the layer's interception hook first
+   * (`TcpLayer.setIntercept`): the SYN-ACK leaves only when the hook accepts. Without a
+   * hook installed the listener answers SYNs itself. Default false.
+   */
+  intercept?: boolean;
 }
 
 export interface ConnectOptions {
@@ -299,11 +339,14 @@ export function newTcpStats(): TcpStats {
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
     OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0,
+    InterceptRequests: 0, InterceptAccepted: 0, InterceptRefusedRst: 0, InterceptRefusedIcmp: 0, InterceptDropped: 0,
+    InterceptClientResets: 0, InterceptExpired: 0, InterceptPending: 0, InterceptPendingBytes: 0,
     dropped: {
       Truncated: 0, BadDataOffset: 0, BadOption: 0, BadChecksum: 0, BadPort: 0, Broadcast: 0,
       OutOfWindow: 0, NoAck: 0, BadAck: 0, AckUnsent: 0, AckTooOld: 0, ReassemblyFull: 0,
       ListenNoSyn: 0, TableFull: 0, IcmpIgnored: 0,
       NoSocket: 0, ListenRst: 0, ListenAck: 0, ListenOverflow: 0, SynQueueFull: 0,
+      InterceptSynAbsorbed: 0, InterceptFull: 0, InterceptStray: 0,
     },
   };
 }

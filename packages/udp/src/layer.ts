@@ -41,6 +41,7 @@ import {
   BROADCAST,
   IPV6_ANY,
   EphemeralPorts,
+  tupleKey,
   PROTO_UDP,
   isMulticast,
   ViewCache,
@@ -60,6 +61,7 @@ import {
 } from '@netstack/ip';
 import { randomBytes } from 'node:crypto';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
+import { FLOW_OVERHEAD, FlowTable, UdpFlow, resolveFlowLimits, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
 import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint } from './endpoint.js';
 
 export type { UdpEndpoint } from './endpoint.js';
@@ -83,6 +85,8 @@ export interface UdpLayerOptions {
    * Ethernet interface's multicast MAC filter (RFC 1112 §6.4; netstack over TAP).
    */
   onGroupChange?: (group: Ipv4Address, joined: boolean) => void;
+  /** Bounds and idle timeout of flows to foreign destinations (flows.ts, `setFlowHandler`). */
+  flows?: UdpFlowLimits;
 }
 
 /** 224.0.0.1: every multicast-capable interface is a member (RFC 1112 §4). */
@@ -117,12 +121,34 @@ export interface UdpStats {
   InHdrErrors: number;
   /** Datagrams no socket took because every matching socket's buffer was full (RcvbufErrors counts each copy). */
   RcvbufDrops: number;
+  /** Flows (flows.ts): datagrams for a foreign destination without a flow handler (dropped, no ICMP). */
+  ForeignDrops: number;
+  /** Flows made, refused by the handler, refused because the table was full (count) or out of bytes. */
+  FlowsCreated: number;
+  FlowRefused: number;
+  FlowTableFull: number;
+  FlowMemoryDrops: number;
+  /** Datagrams of a flow its handler could not take. */
+  FlowRcvbufErrors: number;
+  /** Flows expired idle, and closed by their handler. */
+  FlowExpired: number;
+  FlowClosed: number;
+  /** ICMP errors quoting a flow's datagram, handed to the handler's onError. */
+  FlowIcmpErrors: number;
+  /** Datagrams sent through flows (from the original destination; also in OutDatagrams). */
+  FlowOutDatagrams: number;
+  /** Gauges: flows now, and the bytes charged for them. */
+  Flows: number;
+  FlowBytes: number;
 }
 
 /**
  * Every received datagram (InReceives) ends in exactly one of InDelivers, InCsumErrors,
- * InHdrErrors, NoPorts, IgnoredMulti (broadcast/multicast for no socket) or RcvbufDrops:
+ * InHdrErrors, NoPorts, IgnoredMulti (broadcast/multicast for no socket), RcvbufDrops, or
+ * for a foreign destination (flows.ts) ForeignDrops, FlowRefused, FlowTableFull,
+ * FlowMemoryDrops, FlowRcvbufErrors:
  *   InReceives = InDelivers + InCsumErrors + InHdrErrors + NoPorts + IgnoredMulti + RcvbufDrops
+ *              + ForeignDrops + FlowRefused + FlowTableFull + FlowMemoryDrops + FlowRcvbufErrors
  */
 
 /** Writes the gathered chunks, then the UDP header and checksum, straight into the IP output buffer (no view object). */
@@ -145,6 +171,7 @@ class DatagramWriter implements PayloadWriter {
 
 const NO_CHUNKS: readonly Uint8Array[] = [];
 
+/** Structurally the `FlowOwner` of its flows too (no `implements` clause: the internal side stays out of the published types). */
 export class UdpLayer implements TransportProtocol, SocketHost {
   readonly protocol = PROTO_UDP;
   private readonly ip: IpOutput;
@@ -160,7 +187,13 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly counters: UdpStats = {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
     InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
+    ForeignDrops: 0, FlowsCreated: 0, FlowRefused: 0, FlowTableFull: 0, FlowMemoryDrops: 0, FlowRcvbufErrors: 0,
+    FlowExpired: 0, FlowClosed: 0, FlowIcmpErrors: 0, FlowOutDatagrams: 0, Flows: 0, FlowBytes: 0,
   };
+  private flowHandler: UdpFlowHandler | undefined = undefined;
+  private readonly flows: FlowTable;
+  /** The options of flow sends: from the original destination (IP_TRANSPARENT). */
+  private readonly flowOptions: SendOptions = { source: undefined, transparent: true };
   readonly rmemMax: number;
   readonly wmemMax: number;
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
@@ -192,10 +225,103 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     for (const k of ['rmemMax', 'wmemMax'] as const) {
       if (!Number.isInteger(this[k]) || this[k] < 1 || this[k] > 0x3fffffff) throw rangeError(`options.${k}`, 'an integer in [1, 2**30)', options[k]);
     }
+    this.flows = new FlowTable(resolveFlowLimits(options.flows));
   }
 
   stats(): Readonly<UdpStats> {
-    return { ...this.counters };
+    return { ...this.counters, Flows: this.flows.size, FlowBytes: this.flows.bytes };
+  }
+
+  // ---- flows to foreign destinations (flows.ts) ----------------------------------
+
+  /**
+   * Installs (or, with undefined, removes) the handler of flows to foreign destinations
+   * (an IP layer with `acceptAnyDestination`). Without one such datagrams are dropped
+   * (ForeignDrops): ordinary sockets, even wildcard ones, never see them.
+   */
+  setFlowHandler(handler: UdpFlowHandler | undefined): void {
+    if (handler !== undefined && (typeof handler !== 'object' || handler === null || typeof handler.onFlow !== 'function' || typeof handler.onDatagram !== 'function')) {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'handler must be a UdpFlowHandler');
+    }
+    this.flowHandler = handler;
+  }
+
+  /** Flows now. */
+  get flowCount(): number { return this.flows.size; }
+
+  /** Earliest flow idle expiry; Infinity when none. */
+  pollAt(): number {
+    return this.flows.pollAt();
+  }
+
+  /** Expires flows idle at `now` (their handler's onClose 'idle'). */
+  poll(now: number): void {
+    if (this.flows.size === 0) return;
+    for (const f of this.flows.expire(now)) {
+      f.closedFlag = true;
+      this.counters.FlowExpired++;
+      this.flowHandler?.onClose?.(f, 'idle', now);
+    }
+  }
+
+  private flowInput(d: InboundDatagram, srcPort: number, dstPort: number, payload: Uint8Array, now: number): void {
+    const s = this.counters;
+    const h = this.flowHandler;
+    if (h === undefined) { s.ForeignDrops++; return; }
+    const key = tupleKey(d.dst, dstPort, d.src, srcPort);
+    const t = this.flows;
+    let f = t.get(key);
+    if (f === undefined) {
+      if (t.size >= t.limits.maxFlows) { s.FlowTableFull++; return; }
+      if (t.bytes + FLOW_OVERHEAD + payload.length > t.limits.maxFlowBytes) { s.FlowMemoryDrops++; return; }
+      f = new UdpFlow(this, key, d.dst, dstPort, d.src, srcPort, now);
+      if (h.onFlow(f, now) === false) { s.FlowRefused++; return; }
+      t.add(f);
+      s.FlowsCreated++;
+    } else if (t.bytes + payload.length > t.limits.maxFlowBytes) {
+      s.FlowMemoryDrops++;
+      return;
+    }
+    t.touch(f, now);
+    const kept = h.onDatagram(f, payload, now);
+    if (kept < 0) { s.FlowRcvbufErrors++; return; }
+    if (!f.closedFlag && kept > 0) { f.held += kept; t.bytes += kept; }
+    f.datagramsIn++;
+    f.bytesIn += payload.length;
+    s.InDatagrams++;
+    s.InDelivers++;
+  }
+
+  /** @internal (FlowOwner) */
+  flowSend(f: UdpFlow, chunks: readonly Uint8Array[], length: number, now: number): SendError | undefined {
+    if (this.flows.get(f.key) === f) this.flows.touch(f, now);
+    const w = this.writer;
+    w.srcPort = f.localPort;
+    w.dstPort = f.remotePort;
+    w.chunks = chunks;
+    w.length = UDP_HEADER_LEN + length;
+    const o = this.flowOptions;
+    o.source = f.localAddress;
+    const err = this.ip.sendWith(f.remoteAddress, PROTO_UDP, w.length, w, o);
+    w.chunks = NO_CHUNKS;
+    if (err === undefined) { this.counters.OutDatagrams++; this.counters.FlowOutDatagrams++; }
+    else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
+    return err;
+  }
+
+  /** @internal (FlowOwner) */
+  flowRelease(f: UdpFlow, n: number): void {
+    const give = Math.max(0, Math.min(n, f.held));
+    f.held -= give;
+    if (this.flows.get(f.key) === f) this.flows.bytes -= give;
+  }
+
+  /** @internal (FlowOwner) */
+  flowClose(f: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void {
+    this.flows.remove(f);
+    f.closedFlag = true;
+    if (why === 'closed') this.counters.FlowClosed++;
+    this.flowHandler?.onClose?.(f, why, now);
   }
 
   // ---- receive path -----------------------------------------------------------
@@ -216,6 +342,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const srcPort = repr.srcPort;
     const dstPort = repr.dstPort;
     const payload = repr.payload;
+    if (d.foreign === true) {
+      // Any-address termination: a flow, never a socket (a wildcard socket is not IP_TRANSPARENT).
+      this.flowInput(d, srcPort, dstPort, payload, now);
+      return;
+    }
     if (d.toBroadcast) {
       // Every socket that matches gets its own copy; no ICMP either way (RFC 1122 §3.2.2).
       this.deliverGroup(d.src, srcPort, d.dst, dstPort, payload, now);
@@ -310,6 +441,16 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const q = e.quoted;
     const sport = (q[0]! << 8) | q[1]!;
     const dport = (q[2]! << 8) | q[3]!;
+    if (this.flows.size > 0 && !(this.ip.isLocalAddress?.(e.src) ?? e.src === this.ip.address)) {
+      // A datagram a flow sent from its original destination (flows.ts).
+      const f = this.flows.get(tupleKey(e.src, sport, e.dst, dport));
+      const errno = icmpErrorErrno(e.icmpType, e.icmpCode);
+      if (f !== undefined && errno !== undefined) {
+        this.counters.FlowIcmpErrors++;
+        this.flowHandler?.onError?.(f, errno.code, errno.fatal, e.icmpType, e.icmpCode, now);
+      }
+      return;
+    }
     const ep = this.lookup(sport, e.dst, dport, e.src);
     if (ep === undefined || ep.remotePort === 0) return;
     // Like Linux udp_err with IP_RECVERR off: only the fatal ones (icmp_err_convert's flag).
@@ -511,6 +652,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    */
   close(): void {
     this.closed = true;
+    for (const f of this.flows.all()) this.flowClose(f, 'shutdown', 0);
     const all: UdpEndpoint[] = [];
     for (const list of this.ports.values()) all.push(...list);
     for (const ep of all) ep.close();

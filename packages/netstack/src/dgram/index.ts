@@ -3,18 +3,28 @@
  * built on the UDP core's endpoints (@netstack/udp's `SocketHost`), with Node's errors
  * made here from the core's errno codes.
  */
-import type { SocketHost } from '@netstack/udp';
+import type { SocketHost, UdpLayer } from '@netstack/udp';
+import { interceptFlows, type FlowClock, type FlowListener } from './flows.js';
 import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
 import { detachedLife, type HandleCounter } from '../lifetime.js';
 import { outOfRange } from '../node-errors.js';
 import { UdpSocket, type DgramContext, type RemoteInfo, type UdpSocketOptions } from './socket.js';
 
 export { UdpSocket } from './socket.js';
+export { UdpFlowSocket } from './flows.js';
+export type { FlowListener, FlowRemoteInfo } from './flows.js';
 export type { DgramContext, UdpSocketOptions, RemoteInfo, AddressInfo, BindOptions, SendCallback } from './socket.js';
 
 /** `stack.udp`: node:dgram's `createSocket`. */
 export interface UdpApi {
   createSocket(type: 'udp4' | 'udp6' | UdpSocketOptions, onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket;
+  /**
+   * On a stack with `anyAddress: true`: every new flow (4-tuple) to an address not the
+   * stack's is handed to `listener` as a `UdpFlowSocket` ('message', `send` from the
+   * original destination, 'close'; dgram/flows.ts). No argument: removes it (such
+   * datagrams are then dropped). Throws ERR_INVALID_STATE on a UDP API without flows.
+   */
+  interceptFlows(listener?: FlowListener): void;
 }
 
 export interface UdpApiOptions {
@@ -31,6 +41,8 @@ export interface UdpApiOptions {
   interfaceName?: string;
   /** Whether the stack has IPv6 (false: IPv6 destinations are EADDRNOTAVAIL, as on Linux with IPv6 disabled). Default true. */
   ipv6?: boolean;
+  /** The UDP layer and clock for `interceptFlows` (a stack gives them). */
+  flows?: { layer: UdpLayer; clock: FlowClock };
 }
 
 /** node:dgram's `createSocket` over a UDP core (a stack's UdpLayer). */
@@ -43,5 +55,12 @@ export function createUdpApi(udp: SocketHost, options: UdpApiOptions = {}): UdpA
     udp, notifier: options.notifier ?? IMMEDIATE_NOTIFIER, handles: options.handles ?? detachedLife(), receiveQueueLimit,
     interfaceName: options.interfaceName ?? 'memory', ipv6: options.ipv6 !== false,
   };
-  return { createSocket: (type, onMessage) => new UdpSocket(ctx, type, onMessage) };
+  const flows = options.flows;
+  return {
+    createSocket: (type, onMessage) => new UdpSocket(ctx, type, onMessage),
+    interceptFlows: (listener?: FlowListener) => {
+      if (flows === undefined) throw Object.assign(new Error('this UDP API has no flows (made without a UDP layer)'), { code: 'ERR_INVALID_STATE' });
+      interceptFlows(flows.layer, ctx.notifier, flows.clock, ctx.interfaceName, listener);
+    },
+  };
 }

@@ -21,6 +21,7 @@ import { detachedLife, type NetLife } from '../lifetime.js';
 import { kContext, type NetContext, type StackClock } from './context.js';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { Server, type ConnectionListener, type ServerOptions } from './server.js';
+import { TcpInterceptor, type InterceptListener } from './intercept.js';
 import { normalizeConnectArgs, Socket, type ConnectOptions, type LookupFunction, type SocketOptions } from './socket.js';
 
 /** Without a resolver: every name is ENOTFOUND, as getaddrinfo says it (node's dnsException). */
@@ -33,6 +34,7 @@ export type { StackClock } from './context.js';
 export type { ServerOptions, ConnectionListener, ListenOptionsNet, DropInfo } from './server.js';
 export type { SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, LookupFunction } from './socket.js';
 export type { ErrnoError } from './errors.js';
+export type { InterceptInfo, InterceptDecision, InterceptListener, InterceptAcceptOptions } from './intercept.js';
 export { Socket, Server };
 
 export interface TcpApi {
@@ -46,6 +48,14 @@ export interface TcpApi {
    * e.g. pg's `stream` option). Its instances are `Socket`s.
    */
   readonly Socket: new (options?: SocketOptions) => Socket;
+  /**
+   * Sees every new connection to an address not the stack's (`createStack({ anyAddress:
+   * true })`) before the handshake is answered, and decides: `decision.accept()` gives a
+   * Socket whose localAddress/localPort are the original destination, `decision.refuse(kind)`
+   * answers RST or an ICMP error, or drops (net/intercept.ts). No argument: removes it
+   * (such connections are then answered with RST).
+   */
+  intercept(listener?: InterceptListener): void;
 }
 
 /**
@@ -90,5 +100,9 @@ export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: str
     (socket.connect as (...a: unknown[]) => Socket)(...args);
     return socket;
   };
-  return { createServer, connect: connect as TcpApi['connect'], createConnection: connect as TcpApi['connect'], Socket: StackSocket };
+  const interceptor = new TcpInterceptor(ctx);
+  return {
+    createServer, connect: connect as TcpApi['connect'], createConnection: connect as TcpApi['connect'], Socket: StackSocket,
+    intercept: (listener?: InterceptListener) => interceptor.set(listener),
+  };
 }

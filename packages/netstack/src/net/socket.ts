@@ -567,7 +567,7 @@ export class Socket extends Duplex {
   }
 
   /** @internal attaches an accepted connection (server.ts). Returns the handler for `listener.accept`. */
-  [kAttachAccepted](conn: TcpConnection, server: AcceptingServer, onDestroyed: () => void, pauseOnConnect: boolean, mapped = false): void {
+  [kAttachAccepted](conn: TcpConnection, server: AcceptingServer | null, onDestroyed: () => void, pauseOnConnect: boolean, mapped = false): void {
     this.#conn = conn;
     this.#mapped = mapped;
     this.server = server;

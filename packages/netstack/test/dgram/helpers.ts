@@ -10,7 +10,7 @@ export { FakeIp, ip, type Sent } from '../../../ip/test/fake-ip.js';
 export { parseSent, udpIn, rawIn, tick, hex, toHex, type UdpSpec } from '../../../udp/test/helpers.js';
 
 /** A UDP core and the dgram facade over it, as a stack wires them (without its event queue: 'message' is emitted at once). */
-export type DgramLayer = UdpLayer & UdpApi;
+export type DgramLayer = UdpLayer & Pick<UdpApi, 'createSocket'>;
 
 export function dgramLayer(ip: IpOutput, options: UdpLayerOptions & UdpApiOptions = {}): DgramLayer {
   const udp = new UdpLayer(ip, options);

@@ -1,0 +1,175 @@
+/**
+ * UDP flows to any destination (any-address termination, issue 12): with an IP layer that
+ * has `acceptAnyDestination`, a datagram for a destination that is not ours
+ * (`InboundDatagram.foreign`) goes to no socket but to the layer's flow handler
+ * (`UdpLayer.setFlowHandler`), keyed by its 4-tuple, with its ORIGINAL destination (what
+ * Linux gives an IP_TRANSPARENT socket through IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR),
+ * and a reply sent through the flow leaves FROM that destination (IP_TRANSPARENT).
+ *
+ * Bounded: at most `maxFlows` flows, and `maxFlowBytes` bytes in all, each flow charged
+ * FLOW_OVERHEAD plus the bytes its handler keeps (what `onDatagram` said it kept, until
+ * `flow.release(n)`). A datagram of a new flow beyond the count is dropped (FlowTableFull),
+ * one beyond the bytes too (FlowMemoryDrops). A flow idle (no datagram either way) for
+ * `idleTimeout` ms expires (FlowExpired; Linux conntrack's udp timeout is 30 s, 120 s for
+ * a stream: default 60 s). Pure: time passed in, `pollAt()`/`poll(now)`; the table is kept
+ * in least-recently-active order (a Map re-inserted on activity), so the first entry is
+ * always the next to expire.
+ */
+import type { IpAddress, SendError } from '@netstack/ip';
+
+/** Estimated bytes of one flow's state (the object, its Map entry and key string). */
+export const FLOW_OVERHEAD = 320;
+
+export interface UdpFlowLimits {
+  /** Flows at once. Default 4096. */
+  maxFlows?: number;
+  /** Bytes of flow state plus data handlers keep, all flows together. Default 4 MiB. */
+  maxFlowBytes?: number;
+  /** A flow with no datagram either way for this many ms expires. Default 60 000. */
+  idleTimeout?: number;
+}
+
+/** What the layer's flow handler implements. */
+export interface UdpFlowHandler {
+  /**
+   * A new flow (its first datagram follows in `onDatagram`). Return false to refuse it:
+   * the datagram is dropped (FlowRefused) and no state kept.
+   */
+  onFlow(flow: UdpFlow, now: number): boolean;
+  /**
+   * One datagram of the flow; `payload` is borrowed for the call. Return the bytes kept
+   * (a copy queued for later: charged until `flow.release`), 0 when consumed at once, or
+   * -1 when it could not be taken (counted FlowRcvbufErrors).
+   */
+  onDatagram(flow: UdpFlow, payload: Uint8Array, now: number): number;
+  /**
+   * An ICMP error quoting a datagram the flow sent (e.g. the client's port unreachable):
+   * `errno` as Linux's icmp_err_convert gives it, and whether it is a hard error.
+   */
+  onError?(flow: UdpFlow, errno: string, fatal: boolean, icmpType: number, icmpCode: number, now: number): void;
+  /** The flow ended: idle timeout ('idle'), `flow.close()` ('closed'), the layer closed ('shutdown'). */
+  onClose?(flow: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void;
+}
+
+/** What a flow asks of its layer. */
+export interface FlowOwner {
+  /** Sends and marks the flow active at `now`. */
+  flowSend(flow: UdpFlow, chunks: readonly Uint8Array[], length: number, now: number): SendError | undefined;
+  flowClose(flow: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void;
+  flowRelease(flow: UdpFlow, n: number): void;
+}
+
+export class UdpFlow {
+  readonly family: 'IPv4' | 'IPv6';
+  /** The original destination (what the client sent to): replies leave from it. */
+  readonly localAddress: IpAddress;
+  readonly localPort: number;
+  /** The client. */
+  readonly remoteAddress: IpAddress;
+  readonly remotePort: number;
+  readonly createdAt: number;
+  /** @internal */ lastActive: number;
+  /** @internal bytes the handler keeps (charged) */ held = 0;
+  /** @internal */ closedFlag = false;
+  datagramsIn = 0;
+  datagramsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Anything the handler wants to keep with the flow (e.g. its relay socket). */
+  context: unknown = undefined;
+
+  /** Made by the layer, not by users (not tagged internal: a stripped constructor would read as a public one without arguments). */
+  constructor(private readonly owner: FlowOwner, readonly key: string, local: IpAddress, localPort: number, remote: IpAddress, remotePort: number, now: number) {
+    this.family = typeof local === 'number' ? 'IPv4' : 'IPv6';
+    this.localAddress = local;
+    this.localPort = localPort;
+    this.remoteAddress = remote;
+    this.remotePort = remotePort;
+    this.createdAt = now;
+    this.lastActive = now;
+  }
+
+  get closed(): boolean { return this.closedFlag; }
+
+  /**
+   * Sends one datagram to the client from the original destination (gathered from
+   * `chunks`), refreshing the flow's idle timer. Returns the IP layer's error, or
+   * 'ECLOSED' after close.
+   */
+  send(data: Uint8Array | readonly Uint8Array[], now: number): SendError | 'ECLOSED' | undefined {
+    if (this.closedFlag) return 'ECLOSED';
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    const e = this.owner.flowSend(this, chunks, length, now);
+    if (e === undefined) { this.datagramsOut++; this.bytesOut += length; }
+    return e;
+  }
+
+  /** Gives back `n` bytes the handler had kept (see `UdpFlowHandler.onDatagram`). */
+  release(n: number): void {
+    this.owner.flowRelease(this, n);
+  }
+
+  /** Ends the flow now (its state goes; a later datagram of the tuple makes a new flow). */
+  close(now: number): void {
+    if (this.closedFlag) return;
+    this.owner.flowClose(this, 'closed', now);
+  }
+}
+
+export interface ResolvedFlowLimits {
+  maxFlows: number;
+  maxFlowBytes: number;
+  idleTimeout: number;
+}
+
+export function resolveFlowLimits(l: UdpFlowLimits | undefined): ResolvedFlowLimits {
+  const r = { maxFlows: l?.maxFlows ?? 4096, maxFlowBytes: l?.maxFlowBytes ?? 4 * 1024 * 1024, idleTimeout: l?.idleTimeout ?? 60_000 };
+  for (const [k, v] of Object.entries(r)) {
+    if (!(typeof v === 'number' && v >= 0)) throw Object.assign(new RangeError(`flow limit ${k} must be a non-negative number`), { code: 'ERR_OUT_OF_RANGE' });
+  }
+  return r;
+}
+
+/** The flows by key in least-recently-active order, with the bytes charged. */
+export class FlowTable {
+  private readonly map = new Map<string, UdpFlow>();
+  bytes = 0;
+  constructor(readonly limits: ResolvedFlowLimits) {}
+  get size(): number { return this.map.size; }
+  get(key: string): UdpFlow | undefined { return this.map.get(key); }
+  add(f: UdpFlow): void { this.map.set(f.key, f); this.bytes += FLOW_OVERHEAD; }
+  /** Marks activity: to the end of the order. */
+  touch(f: UdpFlow, now: number): void {
+    f.lastActive = now;
+    this.map.delete(f.key);
+    this.map.set(f.key, f);
+  }
+  remove(f: UdpFlow): void {
+    if (this.map.get(f.key) !== f) return;
+    this.map.delete(f.key);
+    this.bytes -= FLOW_OVERHEAD + f.held;
+    f.held = 0;
+  }
+  /** The earliest idle expiry: the first flow's (every activity moves a flow to the end). */
+  pollAt(): number {
+    let at = Infinity;
+    for (const f of this.map.values()) { at = f.lastActive + this.limits.idleTimeout; break; }
+    return at;
+  }
+  /** Flows idle at `now`, removed from the table, oldest first. */
+  expire(now: number): UdpFlow[] {
+    const out: UdpFlow[] = [];
+    const t = this.limits.idleTimeout;
+    for (;;) {
+      let first: UdpFlow | undefined;
+      for (const f of this.map.values()) { first = f; break; }
+      if (first === undefined || first.lastActive + t > now) break;
+      out.push(first);
+      this.remove(first);
+    }
+    return out;
+  }
+  all(): UdpFlow[] { return [...this.map.values()]; }
+}
