@@ -2,25 +2,28 @@
 // namespace A (always Linux): one bounded TCP transfer, timed from the connection's
 // establishment to its completion, printed as one JSON line.
 //
-//   get HOST SIZE PATTERN TIMEOUT_MS [SS_MS]   HTTP GET http://HOST/bytes/SIZE: the server
+//   get HOST SIZE PATTERN TIMEOUT_MS [SS_MS [CC]]   HTTP GET http://HOST/bytes/SIZE: the server
 //       sends (download); every byte is checked against PATTERN ('mod256': byte i is
 //       i % 256, netstack serve's; 'a': 0x61, bench/kernel-tcp-server.mjs's).
-//   put HOST SIZE TIMEOUT_MS [SS_MS]           SIZE zero bytes into TCP discard HOST:9, then
+//   put HOST SIZE TIMEOUT_MS [SS_MS [CC]]           SIZE zero bytes into TCP discard HOST:9, then
 //       FIN; done when the server closes its side (it has read everything) (upload).
 //
 // Done: {ok:true, bytes, ms}. Past TIMEOUT_MS: {ok:false, timedOut:true, bytes, ms} (bytes
 // received, or for put written into the socket), exit 0: the bench shows "timed out".
 // A failure (reset, wrong bytes): {ok:false, error, bytes, ms}. With SS_MS, `ss -tin` of
 // this connection (this namespace's Linux end) every SS_MS ms and once at completion, raw,
-// in `ss` (at most 2000 samples, a bound on memory).
+// in `ss` (at most 2000 samples, a bound on memory). CC (not 'default'): this socket's
+// congestion control (TCP_CONGESTION, bench/tcp-cc.mjs), set before any data is sent.
 import http from 'node:http';
 import net from 'node:net';
 import { execFile, spawnSync } from 'node:child_process';
+import { setCongestion } from './tcp-cc.mjs';
 
 const [mode, host, ...rest] = process.argv.slice(2);
 const size = Number(rest[0]);
 const timeoutMs = Number(mode === 'get' ? rest[2] : rest[1]);
 const ssMs = Number(mode === 'get' ? rest[3] : rest[2]) || 0;
+const cc = (mode === 'get' ? rest[4] : rest[3]) ?? 'default';
 if ((mode !== 'get' && mode !== 'put') || !host || !(size > 0) || !(timeoutMs > 0)) {
   console.error('usage: impaired-client.mjs get HOST SIZE mod256|a TIMEOUT_MS [SS_MS] | put HOST SIZE TIMEOUT_MS [SS_MS]');
   process.exit(2);
@@ -54,6 +57,7 @@ function sampleNow() {
   else ss.push(tail);
 }
 function started(sock) {
+  if (cc !== 'default') setCongestion(sock, cc);
   t0 = performance.now();
   localPort = sock.localPort ?? 0;
   if (ssMs) ssTimer = setInterval(sampleAsync, ssMs);

@@ -13,7 +13,7 @@
 // (--impair-ab / --impair-ba, each with its own seed). netstack sits behind B's
 // forwarding on its own TUN; the Linux endpoint sits in C behind the same forwarding
 // (a veth to B), so both paths cross the relay and one kernel forwarding hop in B.
-// The Linux endpoint serves with bench/kernel-tcp-server.mjs (HTTP :80 /bytes/N,
+// The Linux endpoint serves with bench/impaired-linux-server.mjs (HTTP :80 /bytes/N,
 // discard :9); netstack serve with its own HTTP and discard.
 //
 // Directions: 'down' = the endpoint sends (A GETs /bytes/SIZE: netstack sending to Linux
@@ -31,15 +31,15 @@
 // checked against the server's pattern; upload: the discard server read all before
 // closing) and by the relay's data-direction packet count. Linux's per-destination
 // metrics cache is off (net.ipv4.tcp_no_metrics_save=1 in A and C) so one run's ssthresh
-// does not seed the next. Linux's congestion control in A and C is --linux-cc (default
-// cubic, as netstack's default; a new namespace otherwise inherits the machine's, which
-// may be bbr; named in the output); --cc applies to netstack sending (down); 'up' measures netstack as the
+// does not seed the next. Linux's congestion control on A's and C's sockets is --linux-cc
+// (default cubic, as netstack's; set per socket with TCP_CONGESTION, as a namespace may only
+// default to what the machine allows, e.g. reno or bbr; named in the output); --cc applies to netstack sending (down); 'up' measures netstack as the
 // receiver, with the first --cc only. The relay's own ceiling is about 95 MB/s at MTU 1500:
 // figures near it measure the relay, not the stacks.
 //
 // Usage: node bench/impaired.mjs [--quick] [--seeds N] [--scenarios a,b,...] [--dirs down,up]
 //          [--cc cubic,newreno] [--linux-cc cubic] [--size BYTES] [--timeout S] [--ss]
-//          [--targets linux,netstack]
+//          [--targets linux,netstack] [--txqueuelen N] [--strict]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
@@ -80,13 +80,18 @@ ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.wh
   --cc LIST          netstack's congestion control(s) for down, serve --cc (default cubic,newreno);
                      up uses the first only (the receiver's)
   --targets LIST     linux,netstack (default both)
-  --linux-cc NAME    Linux's congestion control in A and C (net.ipv4.tcp_congestion_control,
-                     one of /proc/sys/net/ipv4/tcp_available_congestion_control), or 'default'
-                     for what a new namespace inherits (default cubic: netstack's default)
+  --linux-cc NAME    Linux's congestion control on A's and C's sockets (TCP_CONGESTION, any of
+                     /proc/sys/net/ipv4/tcp_available_congestion_control), or 'default' for
+                     what a new namespace inherits, e.g. bbr (default cubic: netstack's default)
   --size B           bytes per transfer (default 20 MiB; --quick 4 MiB)
   --timeout S        each transfer's bound in seconds: past it the cell says "timed out"
                      (default 120; --quick 40)
   --ss               sample 'ss -tin' of A's (Linux) end every 250 ms into the raw JSON
+  --txqueuelen N     the relay devices' txqueuelen (relay --txqueuelen): what the kernel
+                     queues for the relay to read; drops there are not the shaper's and are
+                     reported per transfer as 'kernel tx drops' (default 1000)
+  --strict           exit 1 when any transfer failed or timed out (a correctness check for
+                     CI: bytes exact, no stall; never a timing assertion)
 Topology: A (Linux client) <-> netstack relay (in H, shaper per direction) <-> B (forwards)
   -> netstack serve on a TUN in B, or Linux in C behind a veth: the same relay and one
   forwarding hop for both. A fresh relay per transfer, same seed for both stacks.
@@ -104,6 +109,8 @@ const { values } = parseArgs({
     size: { type: 'string' },
     timeout: { type: 'string' },
     ss: { type: 'boolean' },
+    strict: { type: 'boolean' },
+    txqueuelen: { type: 'string', default: '1000' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -129,6 +136,7 @@ const dirs = list(values.dirs, Object.keys(DIRS), 'dirs');
 const ccs = list(values.cc, ['cubic', 'newreno'], 'cc');
 const targetKinds = list(values.targets, ['linux', 'netstack'], 'targets');
 const ssMs = values.ss ? 250 : 0;
+const txqueuelen = clampInt(values.txqueuelen, 1, 65536, 'txqueuelen');
 const linuxCcWanted = values['linux-cc'];
 if (!/^[a-z0-9_]+$/.test(linuxCcWanted)) usage(`bad --linux-cc '${linuxCcWanted}'`);
 if (process.getuid() !== 0) { console.error('bench --impaired: needs root to make network namespaces'); process.exit(1); }
@@ -225,9 +233,11 @@ async function setUpPath() {
   inNs(B, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
   for (const ns of [A, C]) {
     inNs(ns, 'sysctl', ['-q', '-w', 'net.ipv4.tcp_no_metrics_save=1']);
-    if (linuxCcWanted !== 'default') inNs(ns, 'sysctl', ['-q', '-w', `net.ipv4.tcp_congestion_control=${linuxCcWanted}`]);
   }
-  linuxCc = inNs(C, 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control']).trim();
+  // Per socket (TCP_CONGESTION, bench/tcp-cc.mjs): a namespace's default may only be one the
+  // machine allows (tcp_allowed_congestion_control), and the machine's settings are not ours to change.
+  const nsDefault = inNs(C, 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control']).trim();
+  linuxCc = linuxCcWanted === 'default' ? nsDefault : linuxCcWanted;
   // C behind B: a veth, C's default route through B.
   sh('ip', ['link', 'add', 'vb', 'netns', B, 'type', 'veth', 'peer', 'name', 'vc', 'netns', C]);
   inNs(B, 'ip', ['addr', 'add', '10.8.0.1/24', 'dev', 'vb']);
@@ -236,7 +246,7 @@ async function setUpPath() {
   inNs(C, 'ip', ['link', 'set', 'vc', 'up']);
   inNs(C, 'ip', ['route', 'add', 'default', 'via', '10.8.0.1']);
   if (targetKinds.includes('linux')) {
-    servers.linux = await startIn(C, process.execPath, [resolve(root, 'bench/kernel-tcp-server.mjs')], /ready/, 'Linux server in C');
+    servers.linux = await startIn(C, process.execPath, [resolve(root, 'bench/impaired-linux-server.mjs'), linuxCc], /ready/, 'Linux server in C');
   }
   if (targetKinds.includes('netstack')) {
     // One serve per --cc, each on its own TUN in B (10.7.N.1 kernel side, 10.7.N.2 the stack; the stack's gateway is B).
@@ -250,7 +260,7 @@ async function setUpPath() {
 async function startRelay(ab, ba) {
   if (relay) await stop(relay);
   relay = null;
-  const args = [cli, 'relay', '--a', A, '--b', B, '--a-addr', '10.9.0.1/24', '--b-addr', '10.9.0.2/24'];
+  const args = [cli, 'relay', '--a', A, '--b', B, '--a-addr', '10.9.0.1/24', '--b-addr', '10.9.0.2/24', '--txqueuelen', String(txqueuelen)];
   if (ab) args.push('--impair-ab', ab);
   if (ba) args.push('--impair-ba', ba);
   relay = await startIn(H, process.execPath, args, /ready/, 'relay');
@@ -277,8 +287,8 @@ async function transfer({ scenario, dir, target, cc, seed }) {
   const rel0 = await statsOf(r, 'relay');
   const ns0 = target === 'netstack' ? await statsOf(server, `serve --cc ${cc}`).catch(() => null) : null;
   const args = dir === 'down'
-    ? ['get', host, String(size), target === 'linux' ? 'a' : 'mod256', String(timeoutS * 1000), String(ssMs)]
-    : ['put', host, String(size), String(timeoutS * 1000), String(ssMs)];
+    ? ['get', host, String(size), target === 'linux' ? 'a' : 'mod256', String(timeoutS * 1000), String(ssMs), linuxCc]
+    : ['put', host, String(size), String(timeoutS * 1000), String(ssMs), linuxCc];
   const c = spawnSync('ip', ['netns', 'exec', A, process.execPath, resolve(root, 'bench/impaired-client.mjs'), ...args],
     { encoding: 'utf8', timeout: (timeoutS + 20) * 1000, maxBuffer: 64 << 20 });
   const line = (c.stdout ?? '').trim().split('\n').pop() ?? '';
@@ -324,7 +334,7 @@ try {
   await startRelay(null, null);
   for (const col of cols) {
     const host = col.target === 'linux' ? LINUX_ADDR : nsAddr(ccs.indexOf(col.cc));
-    for (const args of [['get', host, String(4 * MiB), col.target === 'linux' ? 'a' : 'mod256', '20000'], ['put', host, String(4 * MiB), '20000']]) {
+    for (const args of [['get', host, String(4 * MiB), col.target === 'linux' ? 'a' : 'mod256', '20000', '0', linuxCc], ['put', host, String(4 * MiB), '20000', '0', linuxCc]]) {
       const out = inNs(A, process.execPath, [resolve(root, 'bench/impaired-client.mjs'), ...args], { timeout: 40_000, check: false }).trim();
       if (!out.includes('"ok":true')) throw new Error(`warm-up ${args[0]} ${col.head} through the clean relay failed: ${out.slice(0, 300)}`);
     }
@@ -396,6 +406,11 @@ console.log(`\n${lines.join('\n')}`);
 if (qLines.length > 2) console.log(`\nBottleneck queue (the relay's, data direction; QueueDelaySumMs / QueuedPackets, medians):\n${qLines.join('\n')}`);
 const failures = samples.filter((s) => s.error);
 if (failures.length) console.log(`\nNot measured: ${failures.map((s) => `${s.scenario} ${s.dir} ${s.col} seed ${s.seed}: ${s.error}`).join('; ')}`);
+const txd = samples.filter((s) => s.kernelTxDropped.a + s.kernelTxDropped.b > 0);
+if (txd.length) {
+  console.log(`\nKernel drops before the relay (relay0 TX dropped in A/B: the relay read too late, e.g. on a busy machine; losses the shaper did not choose) in ${txd.length} of ${samples.length} transfers: ` +
+    txd.map((s) => `${s.scenario} ${s.dir} ${s.col} seed ${s.seed}: ${s.kernelTxDropped.a}/${s.kernelTxDropped.b}`).join('; '));
+}
 const outDir = resolve(root, 'results');
 mkdirSync(outDir, { recursive: true });
 const outFile = resolve(outDir, `impaired-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -408,4 +423,4 @@ writeFileSync(outFile, `${JSON.stringify({
   samples,
 }, null, 1)}\n`);
 console.log(`\nRaw results: ${outFile}`);
-if (failed) process.exitCode = 1;
+if (failed || (values.strict && (failures.length || samples.length === 0))) process.exitCode = 1;
