@@ -193,6 +193,19 @@ function startIn(ns, cmd, args, readyRe, what) {
     child.exited.then((x) => { clearTimeout(timer); rej(new Error(`${what} exited (${x.signal ?? x.code}): ${out.trim().slice(-300)}`)); });
   });
 }
+/** A bounded run to completion in `ns`, asynchronous (a signal to the bench is handled at once, and kills it). */
+function runIn(ns, cmd, args, timeoutMs) {
+  return new Promise((res) => {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { if (stdout.length < 64 << 20) stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (status, signal) => { clearTimeout(timer); procs.delete(child); res({ status, signal, stdout, stderr }); });
+  });
+}
 /** SIGUSR2 -> the next 'stats {...}' line, parsed (bounded wait). */
 async function statsOf(child, what) {
   const before = child.statsCount;
@@ -289,8 +302,7 @@ async function transfer({ scenario, dir, target, cc, seed }) {
   const args = dir === 'down'
     ? ['get', host, String(size), target === 'linux' ? 'a' : 'mod256', String(timeoutS * 1000), String(ssMs), linuxCc]
     : ['put', host, String(size), String(timeoutS * 1000), String(ssMs), linuxCc];
-  const c = spawnSync('ip', ['netns', 'exec', A, process.execPath, resolve(root, 'bench/impaired-client.mjs'), ...args],
-    { encoding: 'utf8', timeout: (timeoutS + 20) * 1000, maxBuffer: 64 << 20 });
+  const c = await runIn(A, process.execPath, [resolve(root, 'bench/impaired-client.mjs'), ...args], (timeoutS + 20) * 1000);
   const line = (c.stdout ?? '').trim().split('\n').pop() ?? '';
   let res;
   try { res = JSON.parse(line); } catch { res = { ok: false, error: `client printed no result (${c.status ?? c.signal}): ${(c.stderr ?? '').trim().slice(-200)}` }; }
@@ -335,7 +347,7 @@ try {
   for (const col of cols) {
     const host = col.target === 'linux' ? LINUX_ADDR : nsAddr(ccs.indexOf(col.cc));
     for (const args of [['get', host, String(4 * MiB), col.target === 'linux' ? 'a' : 'mod256', '20000', '0', linuxCc], ['put', host, String(4 * MiB), '20000', '0', linuxCc]]) {
-      const out = inNs(A, process.execPath, [resolve(root, 'bench/impaired-client.mjs'), ...args], { timeout: 40_000, check: false }).trim();
+      const out = (await runIn(A, process.execPath, [resolve(root, 'bench/impaired-client.mjs'), ...args], 40_000)).stdout.trim();
       if (!out.includes('"ok":true')) throw new Error(`warm-up ${args[0]} ${col.head} through the clean relay failed: ${out.slice(0, 300)}`);
     }
   }
