@@ -71,7 +71,9 @@ const DIRS = {
 };
 
 const USAGE = `usage: pnpm bench --impaired [options]   (root: makes network namespaces)
-  --quick            a short smoke run: 1 seed, --size 4 MiB, --timeout 40
+  --quick            a short smoke run: 1 seed, --size 4 MiB, --timeout 40 (a few
+                     minutes for all scenarios; the default run takes tens of minutes:
+                     under 3 % loss a CUBIC sender moves well under 1 MB/s)
   --seeds N          seeds per cell, the median reported (default 3; --quick 1)
   --scenarios LIST   subset of ${Object.keys(SCENARIOS).join(',')} (default all):
 ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.what}`).join('\n')}
@@ -363,7 +365,7 @@ try {
           samples.push(s);
           const q = SCENARIOS[scenario].data.includes('rate=') ? `, queue mean ${s.queueDelayMeanMs.toFixed(1)} ms max ${Number(s.queueDelayMaxMs).toFixed(1)} ms, dropped ${s.relay[DIRS[dir].dataDir].QueueDropped}` : '';
           const d = s.relay[DIRS[dir].dataDir];
-          console.log(`  seed ${seed} ${scenario} ${dir} ${col.head}: ${s.error ? s.error : `${s.value.toFixed(2)} MB/s`} (data dir lost ${d.Lost + (d.BurstLost ?? 0)}, ` +
+          console.log(`  seed ${seed} ${scenario} ${dir} ${col.head}: ${s.error ? s.error : `${s.value.toFixed(2)} MB/s`} (data dir lost ${d.Lost}${d.BurstLost ? ` (in bursts ${d.BurstLost})` : ''}, ` +
             `reordered ${d.Reordered}, dup ${d.Duplicated}${q}; kernel tx drops ${s.kernelTxDropped.a + s.kernelTxDropped.b})`);
         }
       }
