@@ -12,7 +12,8 @@
 // received, or for put written into the socket), exit 0: the bench shows "timed out".
 // A failure (reset, wrong bytes): {ok:false, error, bytes, ms}. With SS_MS, `ss -tin` of
 // this connection (this namespace's Linux end) every SS_MS ms and once at completion, raw,
-// in `ss` (at most 2000 samples, a bound on memory). CC (not 'default'): this socket's
+// in `ss` (at most 2000 samples, a bound on memory); for put, the one marked final is the
+// last seen while data was in flight (within ~20 ms of the end, or the last periodic one). CC (not 'default'): this socket's
 // congestion control (TCP_CONGESTION, bench/tcp-cc.mjs), set before any data is sent.
 import http from 'node:http';
 import net from 'node:net';
@@ -53,8 +54,10 @@ function sampleNow() {
   if (!ssMs || !localPort) return;
   const r = spawnSync('ss', ssArgs(), { encoding: 'utf8', timeout: 2000 });
   const out = (r.stdout ?? '').trim();
-  if (out.includes('bytes_acked') || !tail) ss.push({ ms: Math.round(performance.now() - t0), final: true, out });
-  else ss.push(tail);
+  if (out.includes('bytes_acked')) { ss.push({ ms: Math.round(performance.now() - t0), final: true, out }); return; }
+  // put: at 'end' the connection is gone from ss; the last state seen with counters stands for it.
+  const last = tail ?? [...ss].reverse().find((x) => x.out.includes('bytes_acked'));
+  if (last) ss.push({ ...last, final: true });
 }
 function started(sock) {
   if (cc !== 'default') setCongestion(sock, cc);

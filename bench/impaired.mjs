@@ -286,6 +286,18 @@ async function startRelay(ab, ba) {
 }
 const diff = (a, b) => Object.fromEntries(Object.keys(b).filter((k) => typeof b[k] === 'number').map((k) => [k, k === 'QueueHighWater' || k === 'QueueDelayMaxMs' ? b[k] : b[k] - (a[k] ?? 0)]));
 
+/** A few fields of one `ss -tin` entry (the Linux end A at the end of a transfer), numbers. */
+function ssFields(out) {
+  const num = (re) => { const m = re.exec(out); return m ? Number(m[1]) : NaN; };
+  return {
+    cc: /\t\s*(\w+) wscale/.exec(out)?.[1] ?? null,
+    segsOut: num(/\bsegs_out:(\d+)/), segsIn: num(/\bsegs_in:(\d+)/), cwnd: num(/\bcwnd:(\d+)/), ssthresh: num(/\bssthresh:(\d+)/),
+    retrans: num(/\bretrans:\d+\/(\d+)/), bytesRetrans: num(/\bbytes_retrans:(\d+)/), dsackDups: num(/\bdsack_dups:(\d+)/),
+    reordSeen: num(/\breord_seen:(\d+)/), rwndLimitedPct: num(/\brwnd_limited:\d+ms\(([\d.]+)%\)/), sndWnd: num(/\bsnd_wnd:(\d+)/),
+    rcvSpace: num(/\brcv_space:(\d+)/), rcvOoopack: num(/\brcv_ooopack:(\d+)/), rttMs: num(/\brtt:([\d.]+)\//),
+  };
+}
+
 /** One transfer: fresh relay, client in A, counters before/after. Returns the sample. */
 async function transfer({ scenario, dir, target, cc, seed }) {
   const sc = SCENARIOS[scenario];
@@ -316,7 +328,7 @@ async function transfer({ scenario, dir, target, cc, seed }) {
   if (ns0 && ns1) sample.netstackTcp = diff(ns0.tcp ?? {}, ns1.tcp ?? {});
   sample.bytes = res.bytes;
   sample.ms = res.ms;
-  if (res.ss) sample.ss = res.ss;
+  if (res.ss) { sample.ss = res.ss; sample.ssFinal = ssFields(res.ss.filter((x) => x.final).pop()?.out ?? ''); }
   const data = sample.relay[DIRS[dir].dataDir];
   if (res.ok) {
     sample.value = res.bytes / (res.ms / 1000) / 1e6;
@@ -418,6 +430,19 @@ console.log(`\nMedians over ${seeds} seed(s) of ${(size / MiB).toFixed(size % Mi
 for (const s of scenarios) console.log(`  (${s}) ${SCENARIOS[s].what}: data ${SCENARIOS[s].data}; ACKs ${SCENARIOS[s].ack}`);
 console.log(`\n${lines.join('\n')}`);
 if (qLines.length > 2) console.log(`\nBottleneck queue (the relay's, data direction; QueueDelaySumMs / QueuedPackets, medians):\n${qLines.join('\n')}`);
+if (ssMs) {
+  // The evidence the issue asks for, from A's socket at each transfer's end (down: A receives, its
+  // ACKs; up: A sends, its retransmissions and what the receiver's window allowed), and netstack's own counters.
+  const ev = ['| scenario | direction | stack | A segs out | A retrans | A dsack_dups | A rwnd_limited % | A snd_wnd | A rcv_ooopack | netstack RetransSegs | netstack PawsDrops |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  for (const scenario of scenarios) for (const dir of dirs) for (const col of colsFor(dir)) {
+    const ok = samples.filter((x) => x.scenario === scenario && x.dir === dir && x.col === col.head && x.ssFinal);
+    if (!ok.length) continue;
+    const m = (f) => fmt(median(ok.map(f)));
+    ev.push(`| ${scenario} | ${dir} | ${col.head} | ${m((x) => x.ssFinal.segsOut)} | ${m((x) => x.ssFinal.retrans)} | ${m((x) => x.ssFinal.dsackDups)} | ${m((x) => x.ssFinal.rwndLimitedPct)} | ` +
+      `${m((x) => x.ssFinal.sndWnd)} | ${m((x) => x.ssFinal.rcvOoopack)} | ${col.target === 'netstack' ? m((x) => x.netstackTcp?.RetransSegs) : '—'} | ${col.target === 'netstack' ? m((x) => x.netstackTcp?.PawsDrops) : '—'} |`);
+  }
+  console.log(`\nss -tin of A (Linux) at each transfer's end, medians (n/a: ss did not show the field):\n${ev.join('\n')}`);
+}
 const failures = samples.filter((s) => s.error);
 if (failures.length) console.log(`\nNot measured: ${failures.map((s) => `${s.scenario} ${s.dir} ${s.col} seed ${s.seed}: ${s.error}`).join('; ')}`);
 const txd = samples.filter((s) => s.kernelTxDropped.a + s.kernelTxDropped.b > 0);
