@@ -58,7 +58,9 @@ const USAGE = `usage: pnpm bench [options]
   --no-offload       netstack without TUN offloads (serve --no-offload): one syscall per
                      MTU-sized packet, so the per-packet cost of the stack shows
   --no-warmup        skip the unmeasured warm-up (2000 pings, 1 s of HTTP) of every target
-Ratios: a ratio above 1 means netstack did better (higher rate, shorter RTT, less memory).`;
+Ratios: a ratio above 1 means netstack did better (higher rate, shorter RTT, less memory).
+pnpm bench --impaired [options]: TCP on bad networks, netstack against Linux through the same
+  impaired path (netstack relay): bench/impaired.mjs, its own --help.`;
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean' },
