@@ -11,6 +11,7 @@
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { TunDevice, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
 import {
   PrivateKey, WireGuardDevice,
@@ -259,7 +260,7 @@ export class Tunnel {
     for (const p of this.peers()) {
       lines.push('', `peer: ${p.publicKey}`);
       if (p.endpoint !== undefined) lines.push(`  endpoint: ${isIP(p.endpoint.address) === 6 ? `[${p.endpoint.address}]` : p.endpoint.address}:${p.endpoint.port}`);
-      lines.push(`  allowed ips: ${p.allowedIps.length > 0 ? p.allowedIps.join(', ') : '(none)'}`);
+      lines.push(`  allowed ips: ${p.allowedIps.length > 0 ? p.allowedIps.map(canonical).join(', ') : '(none)'}`);
       if (p.lastHandshake !== undefined) lines.push(`  latest handshake: ${ago(now - p.lastHandshake)}`);
       if (p.rxBytes > 0 || p.txBytes > 0) lines.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
       if (p.persistentKeepalive > 0) lines.push(`  persistent keepalive: every ${p.persistentKeepalive} seconds`);
@@ -278,6 +279,16 @@ export class Tunnel {
       try { s?.close(); } catch { /* already closed */ }
     }
     if (this.ownsDevice) this.device.close();
+  }
+}
+
+/** A prefix as wg shows it (RFC 5952 IPv6 text). */
+function canonical(prefix: string): string {
+  try {
+    const [addr, len] = ipaddr.parseCIDR(prefix);
+    return `${addr.toString()}/${len}`;
+  } catch {
+    return prefix;
   }
 }
 

@@ -1,0 +1,334 @@
+/**
+ * `netstack tunnel` (createTunnel: @netstack/tun + @netstack/wireguard + node:dgram) against
+ * wireguard-go, a WireGuard implementation nobody here wrote, configured with `wg`.
+ *
+ *   namespace A                                      namespace B
+ *   netstack tunnel --config wg0.conf                wireguard-go wgbNNN (wg set ...)
+ *   device wg0 10.100.0.1/24 fd00:100::1/64          10.100.0.2/24 fd00:100::2/64
+ *        |  UDP 51820                                     |  UDP 51820
+ *   veth vta 10.99.0.1/24  <------------------------>  veth vtb 10.99.0.2/24
+ *
+ * ping and ping -6 both ways; 50 MB over TCP each way, exact (sha256, curl against a node:http
+ * server in the other namespace); UDP echoes both ways (kernel sockets each side, sizes up to
+ * a fragmented 3000 bytes); the handshake started by either side; wireguard-go killed and
+ * started again (a new handshake, traffic resumes); the underlay (a tshark capture on B's
+ * veth) carries only UDP between the two WireGuard ports; SIGTERM exits 0 with the device
+ * removed. Then `netstack tunnel` on both ends. Every wait is bounded.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { cli, liveStats, Netns, repoRoot, Server, statCount, type Stats } from './netns.js';
+
+const A_KEY = createHash('sha256').update('netstack-tunnel-interop-a').digest().toString('base64');
+const B_KEY = createHash('sha256').update('netstack-tunnel-interop-b').digest().toString('base64');
+const udpClient = resolve(repoRoot, 'test/kernel/fixtures/udp-client.mjs');
+const WG_PORT = 51820;
+
+beforeAll(() => {
+  // Never skip silently: the interop needs wireguard-go and wg (scripts/lib/bootstrap.sh installs them).
+  for (const tool of ['wireguard-go', 'wg', 'curl', 'tshark']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      throw new Error(`this test needs '${tool}': apt-get install -y --no-install-recommends wireguard-go wireguard-tools curl tshark`);
+    }
+  }
+});
+
+let cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+interface Pair {
+  a: Netns;
+  b: Netns;
+  dir: string;
+  aPublic: string;
+  bPublic: string;
+  /** B's WireGuard interface (wireguard-go's, or a second `netstack tunnel`'s). */
+  bDev: string;
+  tunnel: Server;
+  wgo?: ChildProcess;
+  startWireguardGo(withEndpoint: boolean): Promise<void>;
+  stopWireguardGo(): Promise<void>;
+}
+
+function pubkey(ns: Netns, key: string): string {
+  return ns.runSync('sh', ['-c', `echo ${key} | wg pubkey`]).trim();
+}
+
+function conf(privateKey: string, addresses: string, peerKey: string, allowed: string, endpoint: string | undefined): string {
+  return `# netstack tunnel test\n[Interface]\nPrivateKey = ${privateKey}\nAddress = ${addresses}\nListenPort = ${WG_PORT}\nMTU = 1420\n\n` +
+    `[Peer]\nPublicKey = ${peerKey}\nAllowedIPs = ${allowed}\n${endpoint !== undefined ? `Endpoint = ${endpoint}\n` : ''}`;
+}
+
+async function startTunnel(ns: Netns, file: string, name: string): Promise<Server> {
+  const t = new Server(ns.spawn(process.execPath, [cli, 'tunnel', '--config', file, '--tun', name, '--stats']));
+  await t.waitFor(/ready/, 20_000);
+  return t;
+}
+
+/**
+ * A and B joined by a veth; `netstack tunnel` in A; in B wireguard-go (peerB 'wireguard-go')
+ * or a second `netstack tunnel`. `aKnowsB`/`bKnowsA`: whether each side's config has the
+ * other's endpoint (the one that knows starts the handshake).
+ */
+async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnowsA: boolean): Promise<Pair> {
+  const a = Netns.create('wta');
+  cleanup.push(() => a.close());
+  const b = Netns.create('wtb');
+  cleanup.push(() => b.close());
+  a.runSync('ip', ['link', 'add', 'vta', 'type', 'veth', 'peer', 'name', 'vtb']);
+  a.runSync('ip', ['link', 'set', 'vtb', 'netns', b.name]);
+  a.runSync('ip', ['addr', 'add', '10.99.0.1/24', 'dev', 'vta']);
+  a.runSync('ip', ['link', 'set', 'vta', 'up']);
+  b.runSync('ip', ['addr', 'add', '10.99.0.2/24', 'dev', 'vtb']);
+  b.runSync('ip', ['link', 'set', 'vtb', 'up']);
+  const dir = mkdtempSync(join(tmpdir(), 'netstack-wgt-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const aPublic = pubkey(a, A_KEY);
+  const bPublic = pubkey(b, B_KEY);
+  // wireguard-go's UAPI socket is /var/run/wireguard/NAME.sock, shared by every namespace: a unique name.
+  const bDev = peerB === 'wireguard-go' ? `wgb${process.pid % 1_000_000}` : 'wg0';
+  const aFile = join(dir, 'wg0.conf');
+  // A routes 10.200.0.0/24 to B too (a route the tunnel adds, beyond its own subnet).
+  writeFileSync(aFile, conf(A_KEY, '10.100.0.1/24, fd00:100::1/64', bPublic, '10.100.0.2/32, fd00:100::2/128, 10.200.0.0/24', aKnowsB ? `10.99.0.2:${WG_PORT}` : undefined), { mode: 0o600 });
+  const pair: Pair = {
+    a, b, dir, aPublic, bPublic, bDev,
+    tunnel: undefined as unknown as Server,
+    async startWireguardGo(withEndpoint: boolean) {
+      const wgo = b.spawn('env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', bDev]);
+      let log = '';
+      await new Promise<void>((ready, fail) => {
+        const timer = setTimeout(() => fail(new Error(`wireguard-go did not start: ${log}`)), 10_000);
+        const on = (d: Buffer): void => {
+          log += d.toString();
+          if (/UAPI listener started/.test(log)) { clearTimeout(timer); ready(); }
+        };
+        wgo.stdout!.on('data', on);
+        wgo.stderr!.on('data', on);
+        wgo.on('exit', (code) => { clearTimeout(timer); fail(new Error(`wireguard-go exited ${code}: ${log}`)); });
+      });
+      pair.wgo = wgo;
+      const keyFile = join(dir, 'b.key');
+      writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
+      b.runSync('wg', ['set', bDev, 'listen-port', String(WG_PORT), 'private-key', keyFile,
+        'peer', aPublic, 'allowed-ips', '10.100.0.1/32,fd00:100::1/128', ...(withEndpoint ? ['endpoint', `10.99.0.1:${WG_PORT}`] : [])]);
+      b.runSync('ip', ['addr', 'add', '10.100.0.2/24', 'dev', bDev]);
+      b.runSync('ip', ['addr', 'add', 'fd00:100::2/64', 'dev', bDev, 'nodad']);
+      b.runSync('ip', ['link', 'set', bDev, 'up']);
+    },
+    async stopWireguardGo() {
+      const w = pair.wgo;
+      if (w === undefined || w.exitCode !== null || w.signalCode !== null) return;
+      const gone = new Promise((r) => w.once('exit', r));
+      w.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+      pair.wgo = undefined;
+    },
+  };
+  if (peerB === 'wireguard-go') {
+    await pair.startWireguardGo(bKnowsA);
+    cleanup.push(() => pair.stopWireguardGo());
+  } else {
+    const bFile = join(dir, 'b.conf');
+    writeFileSync(bFile, conf(B_KEY, '10.100.0.2/24, fd00:100::2/64', aPublic, '10.100.0.1/32, fd00:100::1/128', bKnowsA ? `10.99.0.1:${WG_PORT}` : undefined), { mode: 0o600 });
+    const tb = await startTunnel(b, bFile, bDev);
+    cleanup.push(async () => { if (tb.child.exitCode === null) await tb.stop(); });
+  }
+  pair.tunnel = await startTunnel(a, aFile, 'wg0');
+  cleanup.push(async () => { if (pair.tunnel.child.exitCode === null) await pair.tunnel.stop(); });
+  return pair;
+}
+
+async function ping(ns: Netns, args: string[]): Promise<void> {
+  const r = await ns.run('ping', ['-c', '3', '-i', '0.2', '-W', '5', ...args], { timeoutMs: 15_000 });
+  expect(r.code, `${ns.name} ping ${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+  expect(r.stdout).toMatch(/3 received/);
+}
+
+/** curl http://HOST:8080/big from `client`, served by `server`: the body's sha256 equals the server's. */
+async function download(server: Netns, client: Netns, host: string, size: number): Promise<void> {
+  const http = await server.httpFixture(8080, size);
+  try {
+    const r = await client.run('sh', ['-c', `curl -sS --fail --max-time 120 http://${host}:8080/big | sha256sum`], { timeoutMs: 130_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split(' ')[0]).toBe(http.sha256);
+  } finally {
+    http.child.kill('SIGTERM');
+  }
+}
+
+/** A kernel UDP echo server in `ns` on HOST:7; `udp-client.mjs` in the other checks each echo exact. */
+async function udpEcho(server: Netns, client: Netns, host: string): Promise<void> {
+  const echo = server.spawn(process.execPath, ['-e', `const s=require('node:dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(7,'${host}',()=>console.log('up'));setTimeout(()=>process.exit(3),60000).unref()`]);
+  try {
+    await new Promise<void>((ok, fail) => {
+      const t = setTimeout(() => fail(new Error('udp echo server did not start')), 10_000);
+      echo.stdout!.on('data', () => { clearTimeout(t); ok(); });
+    });
+    const r = await client.run(process.execPath, [udpClient, host, '7', '1,2,100,512,1000,1300-1392,3000', '3000'], { timeoutMs: 60_000 });
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; failures: unknown[] };
+    expect(out.failures).toEqual([]);
+    expect(out.ok).toBe(true);
+  } finally {
+    echo.kill('SIGKILL');
+  }
+}
+
+async function stopAndCheck(p: Pair): Promise<Stats> {
+  const { code } = await p.tunnel.stop();
+  expect(code, p.tunnel.stderr).toBe(0);
+  expect(p.a.links()).not.toContain('wg0');
+  const line = p.tunnel.stdout.split('\n').filter((l) => l.startsWith('stats ')).at(-1)!;
+  return JSON.parse(line.slice(6)) as Stats;
+}
+
+describe('netstack tunnel ↔ wireguard-go over a veth', () => {
+  it('we initiate; ping both ways (IPv4, IPv6), 50 MB over TCP each way exact, UDP both ways; the underlay carries only WireGuard UDP; SIGTERM removes the device', async () => {
+    const p = await setup('wireguard-go', true, false);
+    expect(p.tunnel.stdout).toMatch(new RegExp(`ready on wg0: 10\\.100\\.0\\.1/24 fd00:100::1/64, mtu 1420, listening on UDP port ${WG_PORT}, public key ${p.aPublic.replace(/[+/]/g, '\\$&')}, 1 peer, routes 10\\.200\\.0\\.0/24`));
+    // The device and its routes in A, as the config says.
+    expect(p.a.runSync('ip', ['-o', 'addr', 'show', 'dev', 'wg0'])).toMatch(/10\.100\.0\.1\/24/);
+    expect(p.a.runSync('ip', ['route', 'show', 'dev', 'wg0'])).toMatch(/10\.200\.0\.0\/24/);
+
+    // The underlay, seen from B's veth for the whole test: IPv4 packets only (ARP and IPv6
+    // link-local chatter are not IP traffic between the hosts).
+    const pcap = join(p.dir, 'underlay.pcap');
+    const cap = p.b.spawn('tshark', ['-i', 'vtb', '-f', 'ip', '-s', '128', '-w', pcap, '-q']);
+    let capErr = '';
+    await new Promise<void>((ok, fail) => {
+      const t = setTimeout(() => fail(new Error(`tshark did not start: ${capErr}`)), 15_000);
+      cap.stderr!.on('data', (d: Buffer) => { capErr += d.toString(); if (/Capturing on/.test(capErr)) { clearTimeout(t); ok(); } });
+    });
+    // tshark says 'Capturing on' a moment before dumpcap captures: underlay pings (ICMP, told
+    // apart below) until one is in the file, so the tunnel's first packets are in it too.
+    let sentinels = 0;
+    for (; sentinels < 50; sentinels++) {
+      await p.b.run('ping', ['-c', '1', '-W', '1', '10.99.0.1'], { timeoutMs: 5_000 });
+      const n = spawnSync('tshark', ['-r', pcap, '-q', '-z', 'io,stat,0'], { encoding: 'utf8', timeout: 10_000 }).stdout;
+      if (/\|\s*[1-9]\d*\s*\|/.test(n.split('\n').filter((l) => l.includes('<>')).join('\n'))) break;
+    }
+    sentinels++;
+
+    // A starts: B has no endpoint for A until A's initiation reaches it.
+    await ping(p.a, ['10.100.0.2']);
+    let s = await liveStats(p.tunnel);
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'wireguard', 'InResponses')).toBe(1);
+    expect(statCount(s, 'wireguard', 'InInitiations')).toBe(0);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['-6', 'fd00:100::2']);
+    await ping(p.b, ['-6', 'fd00:100::1']);
+
+    await download(p.b, p.a, '10.100.0.2', 50_000_000); // B -> A through the tunnel
+    await download(p.a, p.b, '10.100.0.1', 50_000_000); // A -> B
+    await udpEcho(p.b, p.a, '10.100.0.2');
+    await udpEcho(p.a, p.b, '10.100.0.1');
+
+    s = await liveStats(p.tunnel);
+    // 100 MB crossed: each way at least 50 MB of inner packets, and as many datagrams.
+    expect(statCount(s, 'tunnel', 'TunRxBytes')).toBeGreaterThan(50_000_000);
+    expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(50_000_000);
+    expect(statCount(s, 'tunnel', 'UdpTxDatagrams')).toBeGreaterThanOrEqual(statCount(s, 'wireguard', 'OutDataPackets'));
+    expect(statCount(s, 'tunnel', 'UdpTxBytes')).toBeGreaterThan(statCount(s, 'tunnel', 'TunRxBytes'));
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+    expect(statCount(s, 'wireguard', 'InSourceErrors')).toBe(0);
+    expect(statCount(s, 'wireguard', 'InReplays')).toBeLessThan(10);
+    // wireguard-go agrees: a handshake with us, and its byte counts.
+    const dump = p.b.runSync('wg', ['show', p.bDev, 'dump']).trim().split('\n');
+    const peer = dump.find((l) => l.startsWith(p.aPublic))!.split('\t');
+    expect(peer[2]).toBe(`10.99.0.1:${WG_PORT}`);
+    expect(Number(peer[5])).toBeGreaterThan(50_000_000); // rx
+    expect(Number(peer[6])).toBeGreaterThan(50_000_000); // tx
+
+    // SIGUSR1: a `wg show`-like status.
+    const before = p.tunnel.stdout.length;
+    p.tunnel.child.kill('SIGUSR1');
+    await p.tunnel.waitFor(/peer: .*\n {2}endpoint: 10\.99\.0\.2:51820\n {2}allowed ips: 10\.100\.0\.2\/32, 10\.200\.0\.0\/24, fd00:100::2\/128\n {2}latest handshake: .*\n {2}transfer: [\d.]+ MiB received, [\d.]+ MiB sent/, 5_000);
+    expect(p.tunnel.stdout.slice(before)).toMatch(/^interface: wg0\n {2}public key: /);
+
+    // The underlay: every IPv4 packet on B's veth is UDP between the two WireGuard sockets.
+    cap.kill('SIGINT');
+    await new Promise((r) => { if (cap.exitCode !== null) r(null); else cap.once('exit', r); });
+    const read = spawnSync('tshark', ['-r', pcap, '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'ip.proto', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'wg.type'], { encoding: 'utf8', timeout: 60_000, maxBuffer: 1 << 28 });
+    expect(read.status, read.stderr).toBe(0);
+    const fields = read.stdout;
+    const rows = fields.trim().split('\n').map((l) => l.split('\t'));
+    expect(rows.length).toBeGreaterThan(70_000); // 100 MB in ~1420-byte packets, plus the rest
+    const icmp = rows.filter(([src, dst, proto]) => proto === '1' && (src === '10.99.0.1' || src === '10.99.0.2') && (dst === '10.99.0.1' || dst === '10.99.0.2'));
+    expect(icmp.length).toBeLessThanOrEqual(2 * sentinels);
+    const other = rows.filter(([src, dst, proto, sport, dport, type]) => proto !== '1' &&
+      !(proto === '17' && sport === String(WG_PORT) && dport === String(WG_PORT) && /^[1-4]$/.test(type ?? '') &&
+        ((src === '10.99.0.1' && dst === '10.99.0.2') || (src === '10.99.0.2' && dst === '10.99.0.1'))));
+    expect(other.slice(0, 5)).toEqual([]);
+    // tshark's WireGuard dissector: the handshake and the data messages.
+    const types = rows.reduce<Record<string, number>>((m, r) => { m[r[5] ?? ''] = (m[r[5] ?? ''] ?? 0) + 1; return m; }, {});
+    expect(types['1'], JSON.stringify(types)).toBeGreaterThanOrEqual(1);
+    expect(types['2'], JSON.stringify(types)).toBeGreaterThanOrEqual(1);
+    expect(rows.filter((r) => r[5] === '4').length).toBeGreaterThan(70_000);
+
+    const final = await stopAndCheck(p);
+    expect(statCount(final, 'tunnel', 'TunRxPackets')).toBeGreaterThan(0);
+    expect(p.tunnel.stdout).toMatch(/interface: wg0\n[\s\S]*\nstats \{/);
+  }, 300_000);
+
+  it('wireguard-go initiates (we have no endpoint for it); then we reach it at the endpoint we learned', async () => {
+    const p = await setup('wireguard-go', false, true);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['10.100.0.2']);
+    const s = await liveStats(p.tunnel);
+    expect(statCount(s, 'wireguard', 'InInitiations')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'wireguard', 'OutResponses')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBe(0);
+    await stopAndCheck(p);
+  }, 60_000);
+
+  it('wireguard-go restarts (new keys in memory, new handshake): traffic resumes', async () => {
+    const p = await setup('wireguard-go', true, true);
+    await ping(p.a, ['10.100.0.2']);
+    const s1 = await liveStats(p.tunnel);
+    await p.stopWireguardGo();
+    expect(p.b.links()).not.toContain(p.bDev);
+    await p.startWireguardGo(true);
+    // Its first packet to us is a new initiation; we answer; both directions work again.
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['10.100.0.2']);
+    const s2 = await liveStats(p.tunnel);
+    expect(statCount(s2, 'wireguard', 'InInitiations')).toBeGreaterThan(statCount(s1, 'wireguard', 'InInitiations'));
+    expect(statCount(s2, 'wireguard', 'InHandshakeReplays')).toBe(0);
+    await stopAndCheck(p);
+  }, 90_000);
+
+  it('bad config: exit 2, the file and line named, nothing created', async () => {
+    const a = Netns.create('wtc');
+    cleanup.push(() => a.close());
+    const dir = mkdtempSync(join(tmpdir(), 'netstack-wgt-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'bad.conf');
+    writeFileSync(file, `[Interface]\nPrivateKey = ${A_KEY}\nAddress = 10.100.0.1/24\n[Peer]\nPublicKey = nope\n`);
+    const r = await a.run(process.execPath, [cli, 'tunnel', '--config', file], { timeoutMs: 15_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^netstack tunnel: .*bad\.conf: line 5: PublicKey must be 32 bytes/);
+    expect(a.links()).toEqual(['lo']);
+    expect(readFileSync(file, 'utf8')).toContain('nope');
+  }, 30_000);
+});
+
+describe('netstack tunnel on both ends', () => {
+  it('ping both ways and 20 MB each way exact', async () => {
+    const p = await setup('netstack', true, false);
+    await ping(p.a, ['10.100.0.2']);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.b, ['-6', 'fd00:100::1']);
+    await download(p.b, p.a, '10.100.0.2', 20_000_000);
+    await download(p.a, p.b, '10.100.0.1', 20_000_000);
+    const s = await stopAndCheck(p);
+    expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(20_000_000);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+  }, 180_000);
+});
