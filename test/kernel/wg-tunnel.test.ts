@@ -52,7 +52,7 @@ interface Pair {
   /** B's WireGuard interface (wireguard-go's, or a second `netstack tunnel`'s). */
   bDev: string;
   tunnel: Server;
-  wgo?: ChildProcess;
+  wgo?: ChildProcess | undefined;
   startWireguardGo(withEndpoint: boolean): Promise<void>;
   stopWireguardGo(): Promise<void>;
 }
