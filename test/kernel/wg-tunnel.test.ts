@@ -66,8 +66,8 @@ function conf(privateKey: string, addresses: string, peerKey: string, allowed: s
     `[Peer]\nPublicKey = ${peerKey}\nAllowedIPs = ${allowed}\n${endpoint !== undefined ? `Endpoint = ${endpoint}\n` : ''}`;
 }
 
-async function startTunnel(ns: Netns, file: string, name: string): Promise<Server> {
-  const t = new Server(ns.spawn(process.execPath, [cli, 'tunnel', '--config', file, '--tun', name, '--stats']));
+async function startTunnel(ns: Netns, file: string, name: string, extra: string[] = []): Promise<Server> {
+  const t = new Server(ns.spawn(process.execPath, [cli, 'tunnel', '--config', file, '--tun', name, '--stats', ...extra]));
   await t.waitFor(/ready/, 20_000);
   return t;
 }
@@ -77,7 +77,7 @@ async function startTunnel(ns: Netns, file: string, name: string): Promise<Serve
  * or a second `netstack tunnel`. `aKnowsB`/`bKnowsA`: whether each side's config has the
  * other's endpoint (the one that knows starts the handshake).
  */
-async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnowsA: boolean): Promise<Pair> {
+async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnowsA: boolean, aArgs: string[] = []): Promise<Pair> {
   const a = Netns.create('wta');
   cleanup.push(() => a.close());
   const b = Netns.create('wtb');
@@ -140,7 +140,7 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
     const tb = await startTunnel(b, bFile, bDev);
     cleanup.push(async () => { if (tb.child.exitCode === null) await tb.stop(); });
   }
-  pair.tunnel = await startTunnel(a, aFile, 'wg0');
+  pair.tunnel = await startTunnel(a, aFile, 'wg0', aArgs);
   cleanup.push(async () => { if (pair.tunnel.child.exitCode === null) await pair.tunnel.stop(); });
   return pair;
 }
@@ -152,12 +152,15 @@ async function ping(ns: Netns, args: string[]): Promise<void> {
 }
 
 /** curl http://HOST:8080/big from `client`, served by `server`: the body's sha256 equals the server's. */
-async function download(server: Netns, client: Netns, host: string, size: number): Promise<void> {
+async function download(server: Netns, client: Netns, host: string, size: number, label = ''): Promise<number> {
   const http = await server.httpFixture(8080, size);
   try {
-    const r = await client.run('sh', ['-c', `curl -sS --fail --max-time 120 http://${host}:8080/big | sha256sum`], { timeoutMs: 130_000 });
+    const r = await client.run('sh', ['-c', `curl -sS --fail --max-time 120 -w '%{stderr}speed %{speed_download}\\n' http://${host}:8080/big | sha256sum`], { timeoutMs: 130_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.split(' ')[0]).toBe(http.sha256);
+    const mbs = Number(/speed (\S+)/.exec(r.stderr)?.[1]) / 1e6;
+    if (label) process.stdout.write(`wg-tunnel ${label}: ${(size / 1e6).toFixed(0)} MB at ${mbs.toFixed(1)} MB/s\n`);
+    return mbs;
   } finally {
     http.child.kill('SIGTERM');
   }
@@ -225,8 +228,8 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     await ping(p.a, ['-6', 'fd00:100::2']);
     await ping(p.b, ['-6', 'fd00:100::1']);
 
-    await download(p.b, p.a, '10.100.0.2', 50_000_000); // B -> A through the tunnel
-    await download(p.a, p.b, '10.100.0.1', 50_000_000); // A -> B
+    await download(p.b, p.a, '10.100.0.2', 50_000_000, 'wireguard-go -> netstack tunnel (no offload)'); // B -> A through the tunnel
+    await download(p.a, p.b, '10.100.0.1', 50_000_000, 'netstack tunnel (no offload) -> wireguard-go'); // A -> B
     await udpEcho(p.b, p.a, '10.100.0.2');
     await udpEcho(p.a, p.b, '10.100.0.1');
 
@@ -276,6 +279,21 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(statCount(final, 'tunnel', 'TunRxPackets')).toBeGreaterThan(0);
     expect(p.tunnel.stdout).toMatch(/interface: wg0\n[\s\S]*\nstats \{/);
   }, 300_000);
+
+  it('with TUN offloads: TSO super-segments cut before encryption, 50 MB each way exact', async () => {
+    const p = await setup('wireguard-go', true, false, ['--offload']);
+    expect(p.tunnel.stdout).toMatch(/offload csum\+tso4\+tso6/);
+    await ping(p.a, ['10.100.0.2']);
+    await download(p.b, p.a, '10.100.0.2', 50_000_000, 'wireguard-go -> netstack tunnel --offload');
+    await download(p.a, p.b, '10.100.0.1', 50_000_000, 'netstack tunnel --offload -> wireguard-go');
+    await udpEcho(p.a, p.b, '10.100.0.1');
+    const s = await stopAndCheck(p);
+    // A's kernel sent super-segments; each was cut into several wire-sized segments.
+    expect(statCount(s, 'tunnel', 'TunRxGsoPackets')).toBeGreaterThan(100);
+    expect(statCount(s, 'tunnel', 'TunRxGsoSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunRxGsoPackets'));
+    expect(statCount(s, 'tunnel', 'TunRxOffloadErrors')).toBe(0);
+    expect(statCount(s, 'wireguard', 'OutInnerErrors')).toBe(0);
+  }, 120_000);
 
   it('wireguard-go initiates (we have no endpoint for it); then we reach it at the endpoint we learned', async () => {
     const p = await setup('wireguard-go', false, true);

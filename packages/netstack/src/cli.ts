@@ -214,6 +214,9 @@ Options:
                        wg-quick, when it is a valid interface name; else wg0)
   --listen-port N      UDP port, 0..65535, instead of the config's ListenPort
                        (default the config's, else 0: any)
+  --offload            negotiate TUN offloads: the kernel hands over TCP
+                       super-segments up to 64 KB, cut into MTU-sized segments
+                       before encryption (as wireguard-go) (default off)
   --stats              print the status and the counters on exit, as a
                        'stats {...}' line (default off)
   -h, --help           this help`,
@@ -315,6 +318,7 @@ const tunnelOptions = {
   config: { type: 'string' },
   tun: { type: 'string' },
   'listen-port': { type: 'string' },
+  offload: { type: 'boolean' },
   stats: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -1169,7 +1173,7 @@ async function tunnel(args: string[]): Promise<number> {
   let t: Awaited<ReturnType<typeof createTunnel>>;
   try {
     t = await createTunnel({
-      tun: { name, mtu: config.mtu ?? 1420, ...(config.addresses.length > 0 ? { kernelAddress: config.addresses } : {}), routes },
+      tun: { name, mtu: config.mtu ?? 1420, offload: v.offload === true, ...(config.addresses.length > 0 ? { kernelAddress: config.addresses } : {}), routes },
       privateKey: config.privateKey,
       listenPort: listenOverride ?? config.listenPort ?? 0,
       peers,
@@ -1185,7 +1189,7 @@ async function tunnel(args: string[]): Promise<number> {
   process.on('SIGUSR1', status);
   process.on('SIGUSR2', printStats);
   const addrs = config.addresses.filter((a) => dev.ipv6 || isIPv4(a.split('/')[0]!));
-  process.stdout.write(`netstack tunnel ready on ${dev.name}: ${addrs.join(' ') || 'no address'}, mtu ${dev.mtu}, listening on UDP port ${t.listenPort}, public key ${t.publicKey}, ${peers.length} peer${peers.length === 1 ? '' : 's'}${routes.length > 0 ? `, routes ${routes.map((r) => r.dst).join(' ')}` : ''}${dev.ipv6 ? '' : ` (IPv4 only: ${dev.ipv6Disabled ?? 'no IPv6'})`}\n`);
+  process.stdout.write(`netstack tunnel ready on ${dev.name}: ${addrs.join(' ') || 'no address'}, mtu ${dev.mtu}${dev.offload ? `, offload ${Object.entries(dev.offload).filter(([, on]) => on === true).map(([k]) => k).join('+')}` : ''}, listening on UDP port ${t.listenPort}, public key ${t.publicKey}, ${peers.length} peer${peers.length === 1 ? '' : 's'}${routes.length > 0 ? `, routes ${routes.map((r) => r.dst).join(' ')}` : ''}${dev.ipv6 ? '' : ` (IPv4 only: ${dev.ipv6Disabled ?? 'no IPv6'})`}\n`);
   await signals.signal;
   process.off('SIGUSR1', status);
   process.off('SIGUSR2', printStats);

@@ -13,6 +13,7 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { TunDevice, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
+import { forEachSegment } from './segment.js';
 import {
   PrivateKey, WireGuardDevice,
   type Endpoint, type Outgoing, type PeerStatus, type Timers, type WireGuardStats,
@@ -73,6 +74,13 @@ export interface TunnelCounters {
   UdpRxUnderLoad: number;
   /** Times the timer fired. */
   TimerFires: number;
+  /** TSO super-segments read from the device (offload on), and the segments cut from them. */
+  TunRxGsoPackets: number;
+  TunRxGsoSegments: number;
+  /** Partial checksums completed (NEEDS_CSUM packets that were not super-segments). */
+  TunRxCsumCompleted: number;
+  /** Offloaded packets that could not be cut or completed (dropped). */
+  TunRxOffloadErrors: number;
 }
 
 export interface TunnelStats {
@@ -85,7 +93,7 @@ function newCounters(): TunnelCounters {
   return {
     TunRxPackets: 0, TunRxBytes: 0, TunTxPackets: 0, TunTxBytes: 0, TunTxDropped: 0,
     UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpRxUnderLoad: 0,
-    TimerFires: 0,
+    TimerFires: 0, TunRxGsoPackets: 0, TunRxGsoSegments: 0, TunRxCsumCompleted: 0, TunRxOffloadErrors: 0,
   };
 }
 
@@ -115,6 +123,10 @@ export class Tunnel {
   private loadSecond = 0;
   private loadCount = 0;
   private readonly underLoadRate: number;
+  /** Where super-segments are cut (one at a time: encapsulate copies what it keeps). */
+  private readonly scratch = new Uint8Array(65535);
+  private segmentNow = 0;
+  private readonly emitSegment = (seg: Uint8Array): void => { this.send(this.wg.encapsulate(seg, this.segmentNow)); };
   private readonly onSent = (err: Error | null): void => { if (err) this.counters.UdpTxErrors++; };
 
   /** @internal use createTunnel */
@@ -173,11 +185,22 @@ export class Tunnel {
   }
 
   /** A packet the kernel routed into the device: encrypt it to its peer. */
-  private packet(p: Uint8Array, _meta?: PacketMeta): void {
+  private packet(p: Uint8Array, meta?: PacketMeta): void {
     if (this.closedFlag) return;
-    this.counters.TunRxPackets++;
-    this.counters.TunRxBytes += p.length;
-    this.send(this.wg.encapsulate(p, performance.now()));
+    const c = this.counters;
+    c.TunRxPackets++;
+    c.TunRxBytes += p.length;
+    const now = performance.now();
+    if (meta !== undefined && (meta.gsoType !== 0 || meta.csumPartial)) {
+      // Offloads on: cut a TSO super-segment into MSS-sized segments, or complete a partial
+      // checksum, before encryption (the far end's kernel verifies what it gets).
+      this.segmentNow = now;
+      const n = forEachSegment(p, meta.gsoType, meta.gsoSize, meta.csumPartial, this.scratch, this.emitSegment);
+      if (n < 0) c.TunRxOffloadErrors++;
+      else if (meta.gsoType !== 0) { c.TunRxGsoPackets++; c.TunRxGsoSegments += n; } else c.TunRxCsumCompleted++;
+    } else {
+      this.send(this.wg.encapsulate(p, now));
+    }
     this.arm();
   }
 
