@@ -101,3 +101,16 @@ PersistentKeepalive = off
     expect(e.message).toBe('no [Interface] section');
   });
 });
+
+describe('the routes of a tunnel (netstack tunnel)', () => {
+  it('one on-link route per allowed IP outside the interface subnets; /0 left out and said; duplicates once', async () => {
+    const { tunnelRoutes } = await import('../src/cli.js');
+    const c = parseWgConfig(`[Interface]\nPrivateKey = ${K1}\nAddress = 10.100.0.1/24, fd00:100::1/64\n` +
+      `[Peer]\nPublicKey = ${K2}\nAllowedIPs = 10.100.0.2/32, 10.200.0.0/16, fd00:100::2/128, fd00:200::/48\n` +
+      `[Peer]\nPublicKey = ${K3}\nAllowedIPs = 0.0.0.0/0, 10.200.0.0/16, 10.100.0.0/16`);
+    expect(tunnelRoutes(c)).toEqual({
+      routes: [{ dst: '10.200.0.0/16' }, { dst: 'fd00:200::/48' }, { dst: '10.100.0.0/16' }],
+      skipped: ['0.0.0.0/0 (a default route needs policy routing)'],
+    });
+  });
+});
