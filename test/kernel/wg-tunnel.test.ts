@@ -343,8 +343,8 @@ describe('netstack tunnel on both ends', () => {
     await ping(p.a, ['10.100.0.2']);
     await ping(p.b, ['10.100.0.1']);
     await ping(p.b, ['-6', 'fd00:100::1']);
-    await download(p.b, p.a, '10.100.0.2', 20_000_000);
-    await download(p.a, p.b, '10.100.0.1', 20_000_000);
+    await download(p.b, p.a, '10.100.0.2', 20_000_000, 'netstack tunnel -> netstack tunnel');
+    await download(p.a, p.b, '10.100.0.1', 20_000_000, 'netstack tunnel -> netstack tunnel (other way)');
     const s = await stopAndCheck(p);
     expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(20_000_000);
     expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
