@@ -280,7 +280,7 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(p.tunnel.stdout).toMatch(/interface: wg0\n[\s\S]*\nstats \{/);
   }, 300_000);
 
-  it('with TUN offloads: TSO super-segments cut before encryption, 50 MB each way exact', async () => {
+  it('with TUN offloads: TSO super-segments cut before encryption, received segments coalesced (GRO), 50 MB each way exact', async () => {
     const p = await setup('wireguard-go', true, false, ['--offload']);
     expect(p.tunnel.stdout).toMatch(/offload csum\+tso4\+tso6/);
     await ping(p.a, ['10.100.0.2']);
@@ -292,6 +292,10 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(statCount(s, 'tunnel', 'TunRxGsoPackets')).toBeGreaterThan(100);
     expect(statCount(s, 'tunnel', 'TunRxGsoSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunRxGsoPackets'));
     expect(statCount(s, 'tunnel', 'TunRxOffloadErrors')).toBe(0);
+    // And the other way: the inner segments from wireguard-go written to A's kernel coalesced.
+    expect(statCount(s, 'tunnel', 'TunTxGroPackets')).toBeGreaterThan(100);
+    expect(statCount(s, 'tunnel', 'TunTxGroSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunTxGroPackets'));
+    expect(statCount(s, 'tunnel', 'TunTxDropped')).toBe(0);
     expect(statCount(s, 'wireguard', 'OutInnerErrors')).toBe(0);
   }, 120_000);
 

@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { TunDevice, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
 import { forEachSegment } from './segment.js';
+import { Coalescer } from './gro.js';
 import {
   PrivateKey, WireGuardDevice,
   type Endpoint, type Outgoing, type PeerStatus, type Timers, type WireGuardStats,
@@ -50,6 +51,11 @@ export interface TunnelOptions {
    * 1/8 full). Default 1000.
    */
   underLoadRate?: number;
+  /**
+   * With a device that has TSO and checksum offload (`tun.offload`), coalesce consecutive
+   * inner TCP segments of a flow into super-segments before writing them (GRO-style). Default true.
+   */
+  coalesce?: boolean;
   /** UDP socket buffer sizes asked for (SO_RCVBUF/SO_SNDBUF; the kernel caps them at rmem_max/wmem_max). Default 4 MiB. */
   socketBufferSize?: number;
 }
@@ -81,6 +87,9 @@ export interface TunnelCounters {
   TunRxCsumCompleted: number;
   /** Offloaded packets that could not be cut or completed (dropped). */
   TunRxOffloadErrors: number;
+  /** Receive coalescing (offload on): super-segments written and the inner packets in them. */
+  TunTxGroPackets: number;
+  TunTxGroSegments: number;
 }
 
 export interface TunnelStats {
@@ -94,6 +103,7 @@ function newCounters(): TunnelCounters {
     TunRxPackets: 0, TunRxBytes: 0, TunTxPackets: 0, TunTxBytes: 0, TunTxDropped: 0,
     UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpRxUnderLoad: 0,
     TimerFires: 0, TunRxGsoPackets: 0, TunRxGsoSegments: 0, TunRxCsumCompleted: 0, TunRxOffloadErrors: 0,
+    TunTxGroPackets: 0, TunTxGroSegments: 0,
   };
 }
 
@@ -127,6 +137,13 @@ export class Tunnel {
   private readonly scratch = new Uint8Array(65535);
   private segmentNow = 0;
   private readonly emitSegment = (seg: Uint8Array): void => { this.send(this.wg.encapsulate(seg, this.segmentNow)); };
+  /** GRO-style coalescing of inner packets towards the device (when it has TSO and checksum offload). */
+  private readonly gro: Coalescer | undefined;
+  private groScheduled = false;
+  private readonly groFlush = (): void => {
+    this.groScheduled = false;
+    this.gro?.flush();
+  };
   private readonly onSent = (err: Error | null): void => { if (err) this.counters.UdpTxErrors++; };
 
   /** @internal use createTunnel */
@@ -148,6 +165,7 @@ export class Tunnel {
       })),
     });
     this.publicKey = Buffer.from(new PrivateKey(raw).publicKey).toString('base64');
+    this.gro = options.coalesce !== false && Coalescer.usable(device) ? new Coalescer(device) : undefined;
   }
 
   /** @internal */
@@ -222,7 +240,17 @@ export class Tunnel {
     }
     const inner = this.wg.decapsulate(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), { address: rinfo.address, port: rinfo.port }, now, underLoad);
     this.send(this.wg.takeOutgoing());
-    if (inner !== undefined) {
+    if (inner !== undefined && this.gro !== undefined) {
+      // Coalesced with the next ones of this batch of datagrams; written at the latest once
+      // the event loop has delivered the batch (setImmediate runs after the poll phase).
+      c.TunTxPackets++;
+      c.TunTxBytes += inner.length;
+      this.gro.add(inner);
+      if (!this.groScheduled) {
+        this.groScheduled = true;
+        setImmediate(this.groFlush);
+      }
+    } else if (inner !== undefined) {
       if (this.device.send(inner)) {
         c.TunTxPackets++;
         c.TunTxBytes += inner.length;
@@ -268,7 +296,14 @@ export class Tunnel {
   };
 
   stats(): TunnelStats {
-    return { tunnel: { ...this.counters }, wireguard: { ...this.wg.stats }, device: this.device.stats() };
+    const g = this.gro?.stats;
+    const tunnel = { ...this.counters };
+    if (g !== undefined) {
+      tunnel.TunTxGroPackets = g.GroPackets;
+      tunnel.TunTxGroSegments = g.GroSegments;
+      tunnel.TunTxDropped += g.GroDropped;
+    }
+    return { tunnel, wireguard: { ...this.wg.stats }, device: this.device.stats() };
   }
 
   /** Each peer's status (`wg show`'s fields); `lastHandshake` is on the `performance.now()` clock. */
