@@ -67,7 +67,10 @@ function conf(privateKey: string, addresses: string, peerKey: string, allowed: s
 }
 
 async function startTunnel(ns: Netns, file: string, name: string, extra: string[] = []): Promise<Server> {
-  const t = new Server(ns.spawn(process.execPath, [cli, 'tunnel', '--config', file, '--tun', name, '--stats', ...extra]));
+  // NETSTACK_TUNNEL_TIMERS=JSON (a test hook) as an argument of env: `ip netns exec` passes the environment on.
+  const timers = extra.find((a) => a.startsWith('NETSTACK_TUNNEL_TIMERS='));
+  const args = [cli, 'tunnel', '--config', file, '--tun', name, '--stats', ...extra.filter((a) => a !== timers)];
+  const t = new Server(timers === undefined ? ns.spawn(process.execPath, args) : ns.spawn('env', [timers, process.execPath, ...args]));
   await t.waitFor(/ready/, 20_000);
   return t;
 }
@@ -325,6 +328,35 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(statCount(s2, 'wireguard', 'InHandshakeReplays')).toBe(0);
     await stopAndCheck(p);
   }, 90_000);
+
+  it('rekey after a short REKEY_AFTER_TIME (test hook: 1 s): wireguard-go takes each new handshake, no ping lost', async () => {
+    const p = await setup('wireguard-go', true, false, ['NETSTACK_TUNNEL_TIMERS={"rekeyAfterTime":1000,"rekeyTimeout":500}']);
+    const r = await p.a.run('ping', ['-c', '12', '-i', '0.25', '-W', '5', '10.100.0.2'], { timeoutMs: 20_000 });
+    expect(r.stdout).toMatch(/12 received/);
+    const s = await liveStats(p.tunnel);
+    // 3 s of traffic on 1 s sessions: at least two more handshakes, all answered (1 without the hook: checked).
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBeGreaterThanOrEqual(3);
+    expect(statCount(s, 'wireguard', 'InResponses')).toBeGreaterThanOrEqual(3);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors') + statCount(s, 'wireguard', 'InUnknownIndex')).toBe(0);
+    await stopAndCheck(p);
+  }, 60_000);
+
+  it('roaming: wireguard-go follows our new underlay address, and we follow its new port', async () => {
+    const p = await setup('wireguard-go', true, false);
+    await ping(p.a, ['10.100.0.2']);
+    // Our side moves: 10.99.0.1 -> 10.99.0.5 (the tunnel's socket is bound to the wildcard).
+    p.a.runSync('ip', ['addr', 'del', '10.99.0.1/24', 'dev', 'vta']);
+    p.a.runSync('ip', ['addr', 'add', '10.99.0.5/24', 'dev', 'vta']);
+    await ping(p.a, ['10.100.0.2']);
+    expect(p.b.runSync('wg', ['show', p.bDev, 'endpoints'])).toContain(`10.99.0.5:${WG_PORT}`);
+    // wireguard-go's side moves to port 51830: its ping reaches us from there, and our
+    // answers go where the authenticated packets came from (nothing listens on 51820 now).
+    p.b.runSync('wg', ['set', p.bDev, 'listen-port', '51830']);
+    await ping(p.b, ['10.100.0.1']);
+    p.tunnel.child.kill('SIGUSR1');
+    await p.tunnel.waitFor(/endpoint: 10\.99\.0\.2:51830/, 5_000);
+    await stopAndCheck(p);
+  }, 60_000);
 
   it('bad config: exit 2, the file and line named, nothing created', async () => {
     const a = Netns.create('wtc');

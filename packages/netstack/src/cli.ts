@@ -24,6 +24,7 @@ import { lookup } from 'node:dns/promises';
 import { basename } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { createTunnel, type TunnelPeer } from './tunnel/tunnel.js';
+import { DEFAULT_TIMERS, type Timers } from '@netstack/wireguard';
 import { parseWgConfig, WgConfigError, type WgConfig } from './tunnel/config.js';
 
 /** The device and stack flags of serve, ping and fetch (deviceOptions below). */
@@ -1136,6 +1137,25 @@ export function tunnelRoutes(config: Pick<WgConfig, 'addresses' | 'peers'>): { r
   return { routes, skipped };
 }
 
+/**
+ * A test hook, not a flag: NETSTACK_TUNNEL_TIMERS='{"rekeyAfterTime":1000,...}' overrides the
+ * protocol's timers (ms), so a test sees a rekey in a second instead of two minutes.
+ */
+function testTimers(): { timers?: Partial<Timers> } {
+  const text = process.env.NETSTACK_TUNNEL_TIMERS;
+  if (text === undefined || text === '') return {};
+  let t: unknown;
+  try {
+    t = JSON.parse(text);
+  } catch {
+    throw new UsageError(`NETSTACK_TUNNEL_TIMERS is not JSON: '${text}'`);
+  }
+  if (typeof t !== 'object' || t === null || Object.entries(t).some(([k, v]) => !(k in DEFAULT_TIMERS) || typeof v !== 'number' || !(v > 0))) {
+    throw new UsageError(`NETSTACK_TUNNEL_TIMERS must name timers (${Object.keys(DEFAULT_TIMERS).join(', ')}) with positive numbers, got '${text}'`);
+  }
+  return { timers: t as Partial<Timers> };
+}
+
 async function tunnel(args: string[]): Promise<number> {
   const { values: v } = parse(args, tunnelOptions);
   if (v.help) return help('tunnel');
@@ -1177,6 +1197,7 @@ async function tunnel(args: string[]): Promise<number> {
       privateKey: config.privateKey,
       listenPort: listenOverride ?? config.listenPort ?? 0,
       peers,
+      ...testTimers(),
     });
   } catch (err) {
     signals.cancel();
