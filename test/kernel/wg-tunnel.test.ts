@@ -373,6 +373,58 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
   }, 30_000);
 });
 
+describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) ↔ wireguard-go', () => {
+  it('the Node process fetches 20 MB exact from a kernel-side server behind wireguard-go, and a kernel-side curl reaches its HTTP server', async () => {
+    // A holds only the underlay (no wg0): the stack in the Node process is 10.100.0.1.
+    const a = Netns.create('wsa');
+    cleanup.push(() => a.close());
+    const b = Netns.create('wsb');
+    cleanup.push(() => b.close());
+    a.runSync('ip', ['link', 'add', 'vta', 'type', 'veth', 'peer', 'name', 'vtb']);
+    a.runSync('ip', ['link', 'set', 'vtb', 'netns', b.name]);
+    a.runSync('ip', ['addr', 'add', '10.99.0.1/24', 'dev', 'vta']);
+    a.runSync('ip', ['link', 'set', 'vta', 'up']);
+    b.runSync('ip', ['addr', 'add', '10.99.0.2/24', 'dev', 'vtb']);
+    b.runSync('ip', ['link', 'set', 'vtb', 'up']);
+    const dir = mkdtempSync(join(tmpdir(), 'netstack-wgs-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const bDev = `wgs${process.pid % 1_000_000}`;
+    const wgo = b.spawn('wireguard-go', ['-f', bDev]);
+    cleanup.push(() => { wgo.kill('SIGTERM'); });
+    for (let i = 0; i < 100 && spawnSync('test', ['-S', `/var/run/wireguard/${bDev}.sock`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const keyFile = join(dir, 'b.key');
+    writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
+    const aPublic = pubkey(b, A_KEY);
+    b.runSync('wg', ['set', bDev, 'listen-port', String(WG_PORT), 'private-key', keyFile, 'peer', aPublic, 'allowed-ips', '10.100.0.1/32']);
+    b.runSync('ip', ['addr', 'add', '10.100.0.2/24', 'dev', bDev]);
+    b.runSync('ip', ['link', 'set', bDev, 'up']);
+    const http = await b.httpFixture(8080, 20_000_000);
+    cleanup.push(() => { http.child.kill('SIGTERM'); });
+
+    const child = new Server(a.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/wg-stack.mjs'), JSON.stringify({
+      privateKey: A_KEY, listenPort: WG_PORT, address: '10.100.0.1', fetch: 'http://10.100.0.2:8080/big',
+      peer: { publicKey: pubkey(a, B_KEY), allowedIPs: ['10.100.0.0/24'], endpoint: { address: '10.99.0.2', port: WG_PORT } },
+    })]));
+    const [, sha, bytes, ms] = await child.waitFor(/fetched (\w+) (\d+) (\d+)/, 60_000);
+    process.stdout.write(`wg-tunnel netstack on a WireGuard link <- wireguard-go: 20 MB at ${(20_000 / Number(ms)).toFixed(1)} MB/s\n`);
+    expect(Number(bytes)).toBe(20_000_000);
+    expect(sha).toBe(http.sha256);
+    // wireguard-go's kernel saw the stack's address as the client.
+    expect(http.out()).toMatch(/peer 10\.100\.0\.1 \d+ \/big/);
+    await child.waitFor(/serving/, 10_000);
+    const r = await b.run('curl', ['-sS', '--max-time', '10', 'http://10.100.0.1:8080/'], { timeoutMs: 15_000 });
+    expect(r.stdout).toBe('hello from a node process on WireGuard, to 10.100.0.2\n');
+    child.child.stdin!.write('end\n');
+    const [line] = await child.waitFor(/stats .*\n/, 10_000);
+    expect((await child.exited).code, child.stderr).toBe(0);
+    const s = JSON.parse(line.slice(6)) as Stats;
+    expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(20_000_000);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+    expect(statCount(s, 'tcp', 'ActiveOpens')).toBe(1);
+    expect(statCount(s, 'tcp', 'PassiveOpens')).toBe(1);
+  }, 120_000);
+});
+
 describe('netstack tunnel on both ends', () => {
   it('ping both ways and 20 MB each way exact', async () => {
     const p = await setup('netstack', true, false);

@@ -13,5 +13,5 @@ export type {
 } from './net/index.js';
 export { UdpSocket } from './dgram/index.js';
 export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback } from './dgram/index.js';
-export { createTunnel, Tunnel, parseWgConfig, WgConfigError } from './tunnel/index.js';
-export type { TunnelOptions, TunnelPeer, TunnelCounters, TunnelStats, WgConfig, WgPeerConfig, WgEndpoint } from './tunnel/index.js';
+export { createTunnel, Tunnel, parseWgConfig, WgConfigError, createWireGuardLink, WireGuardLink } from './tunnel/index.js';
+export type { TunnelOptions, TunnelPeer, TunnelCounters, TunnelStats, WgConfig, WgPeerConfig, WgEndpoint, WireGuardLinkOptions } from './tunnel/index.js';

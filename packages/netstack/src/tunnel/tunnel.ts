@@ -56,6 +56,8 @@ export interface TunnelOptions {
    * inner TCP segments of a flow into super-segments before writing them (GRO-style). Default true.
    */
   coalesce?: boolean;
+  /** Unref the UDP sockets: they do not keep the process alive (a stack on a WireGuard link decides that). */
+  unref?: boolean;
   /** UDP socket buffer sizes asked for (SO_RCVBUF/SO_SNDBUF; the kernel caps them at rmem_max/wmem_max). Default 4 MiB. */
   socketBufferSize?: number;
 }
@@ -187,6 +189,10 @@ export class Tunnel {
       // IPv6 off in this namespace (EAFNOSUPPORT, EADDRNOTAVAIL): IPv4 endpoints only.
       this.ipv6Unavailable = `no IPv6 UDP socket: ${(err as Error & { code?: string }).code ?? (err as Error).message}`;
       s6.close();
+    }
+    if (options.unref === true) {
+      s4.unref();
+      this.sock6?.unref();
     }
     this.device.setReceiver({ packet: (p, meta) => { this.packet(p, meta); } });
     // Peers with an endpoint and a persistent keepalive start at once (wg does the same on `up`).
