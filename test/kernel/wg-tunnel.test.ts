@@ -374,7 +374,7 @@ describe('netstack tunnel â†” wireguard-go over a veth', () => {
 });
 
 describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†” wireguard-go', () => {
-  it('the Node process fetches 20 MB exact from a kernel-side server behind wireguard-go, and a kernel-side curl reaches its HTTP server', async () => {
+  for (const how of ['createStack({ wireguard: { config } })', 'createStack({ link: await createWireGuardLink(...) })'] as const) it(`${how}: the Node process fetches 20 MB exact from a kernel-side server behind wireguard-go, and a kernel-side curl reaches its HTTP server`, async () => {
     // A holds only the underlay (no wg0): the stack in the Node process is 10.100.0.1.
     const a = Netns.create('wsa');
     cleanup.push(() => a.close());
@@ -401,12 +401,15 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†
     const http = await b.httpFixture(8080, 20_000_000);
     cleanup.push(() => { http.child.kill('SIGTERM'); });
 
+    const bPublic = pubkey(a, B_KEY);
+    const viaLink = how.includes('createWireGuardLink');
     const child = new Server(a.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/wg-stack.mjs'), JSON.stringify({
-      privateKey: A_KEY, listenPort: WG_PORT, address: '10.100.0.1', fetch: 'http://10.100.0.2:8080/big',
-      peer: { publicKey: pubkey(a, B_KEY), allowedIPs: ['10.100.0.0/24'], endpoint: { address: '10.99.0.2', port: WG_PORT } },
+      address: '10.100.0.1', fetch: 'http://10.100.0.2:8080/big',
+      config: conf(A_KEY, '10.100.0.1/24', bPublic, '10.100.0.0/24', `10.99.0.2:${WG_PORT}`),
+      ...(viaLink ? { link: { privateKey: A_KEY, listenPort: WG_PORT, peer: { publicKey: bPublic, allowedIPs: ['10.100.0.0/24'], endpoint: { address: '10.99.0.2', port: WG_PORT } } } } : {}),
     })]));
     const [, sha, bytes, ms] = await child.waitFor(/fetched (\w+) (\d+) (\d+)/, 60_000);
-    process.stdout.write(`wg-tunnel netstack on a WireGuard link <- wireguard-go: 20 MB at ${(20_000 / Number(ms)).toFixed(1)} MB/s\n`);
+    process.stdout.write(`wg-tunnel netstack on a WireGuard link (${viaLink ? 'createWireGuardLink' : 'wireguard option'}) <- wireguard-go: 20 MB at ${(20_000 / Number(ms)).toFixed(1)} MB/s\n`);
     expect(Number(bytes)).toBe(20_000_000);
     expect(sha).toBe(http.sha256);
     // wireguard-go's kernel saw the stack's address as the client.
@@ -418,8 +421,14 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†
     const [line] = await child.waitFor(/stats .*\n/, 10_000);
     expect((await child.exited).code, child.stderr).toBe(0);
     const s = JSON.parse(line.slice(6)) as Stats;
-    expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(20_000_000);
-    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+    if (viaLink) {
+      expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(20_000_000);
+      expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+    }
+    // wireguard-go sent the 20 MB to us, at the stack's endpoint.
+    const peer = b.runSync('wg', ['show', bDev, 'dump']).trim().split('\n').find((l) => l.startsWith(aPublic))!.split('\t');
+    expect(peer[2]).toBe(`10.99.0.1:${WG_PORT}`);
+    expect(Number(peer[6])).toBeGreaterThan(20_000_000);
     expect(statCount(s, 'tcp', 'ActiveOpens')).toBe(1);
     expect(statCount(s, 'tcp', 'PassiveOpens')).toBe(1);
   }, 120_000);

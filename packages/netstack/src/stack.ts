@@ -35,6 +35,7 @@ import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue, rethrow } from './events.js';
 import { Lifetime } from './lifetime.js';
+import { wireGuardLinkFor, type StackWireGuardOptions } from './tunnel/stack-option.js';
 import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 
@@ -177,6 +178,8 @@ export interface StackOptions {
   tun?: TunOptions;
   /** Or run on a link you made (e.g. one end of `createLinkPair()`). */
   link?: Link;
+  /** Or on a WireGuard session (no device, no privileges): `{ config }` (wg-quick text) or `{ privateKey, peers }`. */
+  wireguard?: StackWireGuardOptions;
   /**
    * IPv4: prefix length of the on-link subnet of each IPv4 address, 0..32 (default: the
    * tun's kernelAddress prefix, else 24).
@@ -918,5 +921,18 @@ function flat(obj: object): Record<string, number> {
 /** Creates a stack on a TUN device (`tun`) or on a link you provide (`link`). */
 export async function createStack(options: StackOptions): Promise<Stack> {
   // Async so that argument errors reject (and so device set-up can become async).
+  if (options.wireguard !== undefined) {
+    const { wireguard, ...rest } = options;
+    if (rest.tun !== undefined || rest.link !== undefined) {
+      throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun, options.link and options.wireguard'), 'wireguard');
+    }
+    const link = await wireGuardLinkFor(wireguard);
+    try {
+      return new Stack({ ...rest, link });
+    } catch (err) {
+      link.close();
+      throw err;
+    }
+  }
   return new Stack(options);
 }

@@ -71,7 +71,7 @@ export class WireGuardLink implements Link {
   readonly counters = newLinkStats();
   private closedFlag = false;
 
-  /** @internal use createWireGuardLink */
+  /** Use createWireGuardLink. */
   constructor(private readonly side: TunnelSide, readonly tunnel: Tunnel) {}
 
   get mtu(): number {

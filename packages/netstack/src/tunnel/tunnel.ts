@@ -148,7 +148,7 @@ export class Tunnel {
   };
   private readonly onSent = (err: Error | null): void => { if (err) this.counters.UdpTxErrors++; };
 
-  /** @internal use createTunnel */
+  /** Use createTunnel (it binds the sockets and starts the tunnel). */
   constructor(options: TunnelOptions, device: Link, ownsDevice: boolean) {
     this.device = device;
     this.ownsDevice = ownsDevice;
