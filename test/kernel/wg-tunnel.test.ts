@@ -374,7 +374,7 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
 });
 
 describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) ↔ wireguard-go', () => {
-  for (const how of ['createStack({ wireguard: { config } })', 'createStack({ link: await createWireGuardLink(...) })'] as const) it(`${how}: the Node process fetches 20 MB exact from a kernel-side server behind wireguard-go, and a kernel-side curl reaches its HTTP server`, async () => {
+  for (const how of ['createStack({ wireguard: { config } })', 'createStack({ link: await createWireGuardLink(...) })', 'netstack fetch --wireguard'] as const) it(`${how}: the Node process fetches 20 MB exact from a kernel-side server behind wireguard-go${how.startsWith('netstack') ? '' : ', and a kernel-side curl reaches its HTTP server'}`, async () => {
     // A holds only the underlay (no wg0): the stack in the Node process is 10.100.0.1.
     const a = Netns.create('wsa');
     cleanup.push(() => a.close());
@@ -402,6 +402,18 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) �
     cleanup.push(() => { http.child.kill('SIGTERM'); });
 
     const bPublic = pubkey(a, B_KEY);
+    if (how === 'netstack fetch --wireguard') {
+      const file = join(dir, 'a.conf');
+      writeFileSync(file, conf(A_KEY, '10.100.0.1/24', bPublic, '10.100.0.0/24', `10.99.0.2:${WG_PORT}`), { mode: 0o600 });
+      const f = await a.run(process.execPath, [cli, 'fetch', '--wireguard', file, '--stats', '-o', '/dev/null', 'http://10.100.0.2:8080/big'], { timeoutMs: 60_000 });
+      expect(f.code, f.stderr).toBe(0);
+      expect(f.stderr).toMatch(new RegExp(`HTTP/1.1 200 OK; 20000000 bytes in .* sha256 ${http.sha256}`));
+      process.stdout.write(`wg-tunnel netstack fetch --wireguard <- wireguard-go: ${/\(([\d.]+ MB\/s)\)/.exec(f.stderr)?.[1]}\n`);
+      expect(http.out()).toMatch(/peer 10\.100\.0\.1 \d+ \/big/);
+      // No device was made: A has the underlay only.
+      expect(a.links().sort()).toEqual(['lo', 'vta']);
+      return;
+    }
     const viaLink = how.includes('createWireGuardLink');
     const child = new Server(a.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/wg-stack.mjs'), JSON.stringify({
       address: '10.100.0.1', fetch: 'http://10.100.0.2:8080/big',

@@ -150,6 +150,10 @@ Options:
   --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
+  --wireguard FILE     no TUN device: the stack's link is a WireGuard session of
+                       FILE (wg-quick format); its Address(es) are the stack's,
+                       the outer UDP goes through a kernel socket; no root needed
+                       (the device flags are then unused) (default: none)
   --dns SERVER         resolve the URL's name with the stack's own resolver asking
                        SERVER over the stack (an IPv4 address[:port] or IPv6
                        [address]:port; repeat for more; A records, AAAA with -6), or 'host' for the host's resolver
@@ -292,6 +296,7 @@ const fetchOptions = {
   stats: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   'max-time': { type: 'string', short: 'm', default: '30' },
+  wireguard: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 const demoOptions = {
   pcap: { type: 'string', default: 'netstack-demo.pcap' },
@@ -675,6 +680,33 @@ async function ping(args: string[]): Promise<number> {
   return received > 0 ? 0 : 1;
 }
 
+/**
+ * fetch --wireguard FILE: a stack whose link is the WireGuard session of a wg-quick config
+ * (createStack({ wireguard })), with the config's Address(es) as its own; no device.
+ */
+async function wireGuardStack(file: string, dns: string[] | undefined): Promise<Stack> {
+  let text: string;
+  let config: WgConfig;
+  try {
+    text = readFileSync(file, 'utf8');
+    config = parseWgConfig(text);
+  } catch (err) {
+    if (err instanceof WgConfigError) throw new UsageError(`--wireguard ${file}: ${err.message}`);
+    throw err;
+  }
+  if (config.addresses.length === 0) throw new UsageError(`--wireguard ${file}: [Interface] has no Address (the stack's own)`);
+  const v4 = config.addresses.filter((a) => isIPv4(a.split('/')[0]!));
+  const v6 = config.addresses.filter((a) => !isIPv4(a.split('/')[0]!));
+  const servers = dns !== undefined ? dnsServers(dns) : undefined;
+  return createStack({
+    wireguard: { config: text },
+    address: config.addresses.map((a) => a.split('/')[0]!),
+    ...(v4[0] !== undefined ? { prefixLength: Number(v4[0].split('/')[1]) } : {}),
+    ...(v6[0] !== undefined ? { prefixLength6: Number(v6[0].split('/')[1]) } : {}),
+    ...(servers !== undefined ? { dns: servers } : {}),
+  });
+}
+
 async function fetchCmd(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, fetchOptions, true);
   if (values.help) return help('fetch');
@@ -698,7 +730,7 @@ async function fetchCmd(args: string[]): Promise<number> {
   if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
   const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
   const port = Number(url.port || 80);
-  const stack = await stackFromOptions(device);
+  const stack = values.wireguard !== undefined ? await wireGuardStack(values.wireguard, values.dns) : await stackFromOptions(device);
   if (v6 && stack.ip6 === undefined) {
     // As curl -6 where no interface has IPv6: the network is unreachable.
     await closeStack(stack);
