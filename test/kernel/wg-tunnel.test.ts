@@ -358,6 +358,32 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     await stopAndCheck(p);
   }, 60_000);
 
+  it('junk on the WireGuard port is dropped and counted, never thrown; the tunnel keeps working', async () => {
+    const p = await setup('wireguard-go', true, false);
+    await ping(p.a, ['10.100.0.2']);
+    const s1 = await liveStats(p.tunnel);
+    // From B's underlay: 200 datagrams of random bytes and sizes, and 50 transport-shaped ones (type 4, unknown index).
+    const junk = await p.b.run(process.execPath, ['-e', `
+      const s = require('node:dgram').createSocket('udp4');
+      const c = require('node:crypto');
+      let n = 0;
+      const out = [];
+      for (let i = 0; i < 200; i++) out.push(c.randomBytes(1 + (i * 37) % 1500));
+      for (let i = 0; i < 50; i++) { const b = c.randomBytes(64); b.writeUInt32LE(4, 0); out.push(b); }
+      for (const b of out) s.send(b, ${WG_PORT}, '10.99.0.1', () => { if (++n === out.length) s.close(); });
+    `], { timeoutMs: 10_000 });
+    expect(junk.code, junk.stderr).toBe(0);
+    await ping(p.a, ['10.100.0.2']);
+    const s2 = await liveStats(p.tunnel);
+    const d = (k: string): number => statCount(s2, 'wireguard', k) - statCount(s1, 'wireguard', k);
+    expect(statCount(s2, 'tunnel', 'UdpRxDatagrams') - statCount(s1, 'tunnel', 'UdpRxDatagrams')).toBeGreaterThanOrEqual(250 + 3);
+    // Each junk datagram lands in exactly one drop counter (random bytes: mostly unknown type or length).
+    expect(d('InHdrErrors') + d('InMac1Errors') + d('InUnknownIndex') + d('InHandshakeErrors')).toBe(250);
+    expect(d('InInternalErrors')).toBe(0);
+    expect(p.tunnel.child.exitCode).toBe(null);
+    await stopAndCheck(p);
+  }, 60_000);
+
   it('bad config: exit 2, the file and line named, nothing created', async () => {
     const a = Netns.create('wtc');
     cleanup.push(() => a.close());
