@@ -80,7 +80,7 @@ async function startTunnel(ns: Netns, file: string, name: string, extra: string[
  * or a second `netstack tunnel`. `aKnowsB`/`bKnowsA`: whether each side's config has the
  * other's endpoint (the one that knows starts the handshake).
  */
-async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnowsA: boolean, aArgs: string[] = []): Promise<Pair> {
+async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnowsA: boolean, aArgs: string[] = [], underlay6 = false): Promise<Pair> {
   const a = Netns.create('wta');
   cleanup.push(() => a.close());
   const b = Netns.create('wtb');
@@ -91,6 +91,12 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
   a.runSync('ip', ['link', 'set', 'vta', 'up']);
   b.runSync('ip', ['addr', 'add', '10.99.0.2/24', 'dev', 'vtb']);
   b.runSync('ip', ['link', 'set', 'vtb', 'up']);
+  if (underlay6) {
+    a.runSync('ip', ['addr', 'add', 'fd99::1/64', 'dev', 'vta', 'nodad']);
+    b.runSync('ip', ['addr', 'add', 'fd99::2/64', 'dev', 'vtb', 'nodad']);
+  }
+  const aEnd = underlay6 ? `[fd99::1]:${WG_PORT}` : `10.99.0.1:${WG_PORT}`;
+  const bEnd = underlay6 ? `[fd99::2]:${WG_PORT}` : `10.99.0.2:${WG_PORT}`;
   const dir = mkdtempSync(join(tmpdir(), 'netstack-wgt-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const aPublic = pubkey(a, A_KEY);
@@ -99,7 +105,7 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
   const bDev = peerB === 'wireguard-go' ? `wgb${process.pid % 1_000_000}` : 'wg0';
   const aFile = join(dir, 'wg0.conf');
   // A routes 10.200.0.0/24 to B too (a route the tunnel adds, beyond its own subnet).
-  writeFileSync(aFile, conf(A_KEY, '10.100.0.1/24, fd00:100::1/64', bPublic, '10.100.0.2/32, fd00:100::2/128, 10.200.0.0/24', aKnowsB ? `10.99.0.2:${WG_PORT}` : undefined), { mode: 0o600 });
+  writeFileSync(aFile, conf(A_KEY, '10.100.0.1/24, fd00:100::1/64', bPublic, '10.100.0.2/32, fd00:100::2/128, 10.200.0.0/24', aKnowsB ? bEnd : undefined), { mode: 0o600 });
   const pair: Pair = {
     a, b, dir, aPublic, bPublic, bDev,
     tunnel: undefined as unknown as Server,
@@ -120,7 +126,7 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
       const keyFile = join(dir, 'b.key');
       writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
       b.runSync('wg', ['set', bDev, 'listen-port', String(WG_PORT), 'private-key', keyFile,
-        'peer', aPublic, 'allowed-ips', '10.100.0.1/32,fd00:100::1/128', ...(withEndpoint ? ['endpoint', `10.99.0.1:${WG_PORT}`] : [])]);
+        'peer', aPublic, 'allowed-ips', '10.100.0.1/32,fd00:100::1/128', ...(withEndpoint ? ['endpoint', aEnd] : [])]);
       b.runSync('ip', ['addr', 'add', '10.100.0.2/24', 'dev', bDev]);
       b.runSync('ip', ['addr', 'add', 'fd00:100::2/64', 'dev', bDev, 'nodad']);
       b.runSync('ip', ['link', 'set', bDev, 'up']);
@@ -139,7 +145,7 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
     cleanup.push(() => pair.stopWireguardGo());
   } else {
     const bFile = join(dir, 'b.conf');
-    writeFileSync(bFile, conf(B_KEY, '10.100.0.2/24, fd00:100::2/64', aPublic, '10.100.0.1/32, fd00:100::1/128', bKnowsA ? `10.99.0.1:${WG_PORT}` : undefined), { mode: 0o600 });
+    writeFileSync(bFile, conf(B_KEY, '10.100.0.2/24, fd00:100::2/64', aPublic, '10.100.0.1/32, fd00:100::1/128', bKnowsA ? aEnd : undefined), { mode: 0o600 });
     const tb = await startTunnel(b, bFile, bDev);
     cleanup.push(async () => { if (tb.child.exitCode === null) await tb.stop(); });
   }
@@ -355,6 +361,18 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     await ping(p.b, ['10.100.0.1']);
     p.tunnel.child.kill('SIGUSR1');
     await p.tunnel.waitFor(/endpoint: 10\.99\.0\.2:51830/, 5_000);
+    await stopAndCheck(p);
+  }, 60_000);
+
+  it('an IPv6 underlay (endpoint [fd99::2]:51820, the udp6 socket): ping both ways and 10 MB exact', async () => {
+    const p = await setup('wireguard-go', true, false, [], true);
+    await ping(p.a, ['10.100.0.2']);
+    await ping(p.b, ['-6', 'fd00:100::1']);
+    await download(p.b, p.a, '10.100.0.2', 10_000_000);
+    const peer = p.b.runSync('wg', ['show', p.bDev, 'dump']).trim().split('\n').find((l) => l.startsWith(p.aPublic))!.split('\t');
+    expect(peer[2]).toBe(`[fd99::1]:${WG_PORT}`);
+    p.tunnel.child.kill('SIGUSR1');
+    await p.tunnel.waitFor(/endpoint: \[fd99::2\]:51820/, 5_000);
     await stopAndCheck(p);
   }, 60_000);
 

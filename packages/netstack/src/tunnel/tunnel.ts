@@ -56,6 +56,12 @@ export interface TunnelOptions {
    * inner TCP segments of a flow into super-segments before writing them (GRO-style). Default true.
    */
   coalesce?: boolean;
+  /**
+   * Datagrams that may wait in a socket's send queue (libuv queues a send the kernel's full
+   * buffer refuses, without a bound of its own); beyond, dropped and counted, as a full
+   * device queue would. Default 4096.
+   */
+  maxSendQueue?: number;
   /** Unref the UDP sockets: they do not keep the process alive (a stack on a WireGuard link decides that). */
   unref?: boolean;
   /** UDP socket buffer sizes asked for (SO_RCVBUF/SO_SNDBUF; the kernel caps them at rmem_max/wmem_max). Default 4 MiB. */
@@ -78,6 +84,8 @@ export interface TunnelCounters {
   UdpTxBytes: number;
   /** Sends the kernel refused (the callback's error), or with no socket of the endpoint's family. */
   UdpTxErrors: number;
+  /** Datagrams not sent because the socket's send queue (libuv's, behind a full kernel buffer) held `maxSendQueue` already. */
+  UdpTxQueueDrops: number;
   /** Datagrams handled as under load. */
   UdpRxUnderLoad: number;
   /** Times the timer fired. */
@@ -103,7 +111,7 @@ export interface TunnelStats {
 function newCounters(): TunnelCounters {
   return {
     TunRxPackets: 0, TunRxBytes: 0, TunTxPackets: 0, TunTxBytes: 0, TunTxDropped: 0,
-    UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpRxUnderLoad: 0,
+    UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpTxQueueDrops: 0, UdpRxUnderLoad: 0,
     TimerFires: 0, TunRxGsoPackets: 0, TunRxGsoSegments: 0, TunRxCsumCompleted: 0, TunRxOffloadErrors: 0,
     TunTxGroPackets: 0, TunTxGroSegments: 0,
   };
@@ -135,6 +143,7 @@ export class Tunnel {
   private loadSecond = 0;
   private loadCount = 0;
   private readonly underLoadRate: number;
+  private readonly maxSendQueue: number;
   /** Where super-segments are cut (one at a time: encapsulate copies what it keeps). */
   private readonly scratch = new Uint8Array(65535);
   private segmentNow = 0;
@@ -153,6 +162,7 @@ export class Tunnel {
     this.device = device;
     this.ownsDevice = ownsDevice;
     this.underLoadRate = options.underLoadRate ?? 1000;
+    this.maxSendQueue = options.maxSendQueue ?? 4096;
     const raw = typeof options.privateKey === 'string' ? Uint8Array.from(Buffer.from(options.privateKey, 'base64')) : options.privateKey;
     this.wg = new WireGuardDevice({
       privateKey: raw,
@@ -273,6 +283,10 @@ export class Tunnel {
       const sock = isIP(o.endpoint.address) === 6 ? this.sock6 : this.sock4;
       if (sock === undefined) {
         c.UdpTxErrors++;
+        continue;
+      }
+      if (sock.getSendQueueCount() >= this.maxSendQueue) {
+        c.UdpTxQueueDrops++;
         continue;
       }
       c.UdpTxDatagrams++;
