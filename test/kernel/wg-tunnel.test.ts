@@ -434,7 +434,13 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const bDev = `wgs${process.pid % 1_000_000}`;
     const wgo = b.spawn('wireguard-go', ['-f', bDev]);
-    cleanup.push(() => { wgo.kill('SIGTERM'); });
+    // SIGTERM and its exit (bounded) before the namespace's SIGKILL: it removes its UAPI socket then.
+    cleanup.push(async () => {
+      if (wgo.exitCode !== null || wgo.signalCode !== null) return;
+      const gone = new Promise((r) => wgo.once('exit', r));
+      wgo.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+    });
     for (let i = 0; i < 100 && spawnSync('test', ['-S', `/var/run/wireguard/${bDev}.sock`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
     const keyFile = join(dir, 'b.key');
     writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
