@@ -15,3 +15,5 @@ export type {
 } from './net/index.js';
 export { UdpSocket, UdpFlowSocket } from './dgram/index.js';
 export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback, FlowListener, FlowRemoteInfo } from './dgram/index.js';
+export { createTunnel, Tunnel, parseWgConfig, WgConfigError, createWireGuardLink, WireGuardLink } from './tunnel/index.js';
+export type { TunnelOptions, TunnelPeer, TunnelCounters, TunnelStats, WgConfig, WgPeerConfig, WgEndpoint, WireGuardLinkOptions } from './tunnel/index.js';
