@@ -18,6 +18,8 @@
  *   between 10.99.0.1:51821 and 10.99.0.2:51820, every datagram a WireGuard message (ARP
  *   aside, filtered out; the capture's start sentinels, ICMP between the veth addresses,
  *   counted apart).
+ * - IPv6 inside the same session (the stack's second address, fd00:100::2): curl and ping -6
+ *   from B answered by the stack.
  * - The WireGuard counters appear in the stack's link counters (stack.stats().link).
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -89,8 +91,11 @@ describe('createStack({ wireguard }) in a plain node process ↔ wireguard-go (n
     const aPublic = pubkey(b, A_KEY);
     const bPublic = pubkey(b, B_KEY);
     // wireguard-go knows no endpoint for us: it learns it from our first initiation.
-    b.runSync('wg', ['set', dev, 'listen-port', String(B_PORT), 'private-key', keyFile, 'peer', aPublic, 'allowed-ips', '10.100.0.2/32']);
+    b.runSync('wg', ['set', dev, 'listen-port', String(B_PORT), 'private-key', keyFile, 'peer', aPublic, 'allowed-ips', '10.100.0.2/32,fd00:100::2/128']);
     b.runSync('ip', ['addr', 'add', '10.100.0.1/24', 'dev', dev]);
+    // IPv6 inside the tunnel only (the underlay keeps it off).
+    b.runSync('sh', ['-c', `echo 0 > /proc/sys/net/ipv6/conf/${dev}/disable_ipv6`]);
+    b.runSync('ip', ['addr', 'add', 'fd00:100::1/64', 'dev', dev, 'nodad']);
     b.runSync('ip', ['link', 'set', dev, 'up']);
     const http = await b.httpFixture(8080, 20_000_000, 90_000);
     cleanup.push(() => { http.child.kill('SIGTERM'); });
@@ -116,11 +121,11 @@ describe('createStack({ wireguard }) in a plain node process ↔ wireguard-go (n
 
     // The node process in A.
     const child = new Server(a.spawn(process.execPath, [fixture, JSON.stringify({
-      address: '10.100.0.2',
+      address: ['10.100.0.2', 'fd00:100::2'],
       fetch: 'http://10.100.0.1:8080/big',
       wireguard: {
         privateKey: A_KEY, listenPort: A_PORT,
-        peers: [{ publicKey: bPublic, allowedIPs: ['10.100.0.0/24'], endpoint: { address: '10.99.0.2', port: B_PORT } }],
+        peers: [{ publicKey: bPublic, allowedIPs: ['10.100.0.0/24', 'fd00:100::/64'], endpoint: { address: '10.99.0.2', port: B_PORT } }],
       },
     })]));
     cleanup.push(() => { child.child.kill('SIGKILL'); });
@@ -140,10 +145,17 @@ describe('createStack({ wireguard }) in a plain node process ↔ wireguard-go (n
     await child.waitFor(/serving/, 10_000);
     const r = await b.run('curl', ['-sS', '--max-time', '10', 'http://10.100.0.2:8080/'], { timeoutMs: 15_000 });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('hello through WireGuard, to 10.100.0.1\n');
+    // A dual-stack listener (listen(8080), as node's on ::) sees an IPv4 client v4-mapped.
+    expect(r.stdout).toBe('hello through WireGuard, to ::ffff:10.100.0.1\n');
     const ping = await b.run('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.100.0.2'], { timeoutMs: 15_000 });
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
     expect(ping.stdout).toMatch(/3 packets transmitted, 3 received/);
+    // And IPv6 inside the same session: the stack's second address.
+    const r6 = await b.run('curl', ['-sS', '-g', '--max-time', '10', 'http://[fd00:100::2]:8080/'], { timeoutMs: 15_000 });
+    expect(r6.code, r6.stderr).toBe(0);
+    expect(r6.stdout).toBe('hello through WireGuard, to fd00:100::1\n');
+    const ping6 = await b.run('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd00:100::2'], { timeoutMs: 15_000 });
+    expect(ping6.code, ping6.stdout + ping6.stderr).toBe(0);
 
     child.child.stdin!.write('end\n');
     const [line] = await child.waitFor(/stats .*\n/, 10_000);
@@ -152,7 +164,9 @@ describe('createStack({ wireguard }) in a plain node process ↔ wireguard-go (n
     expect(statCount(s, 'icmp', 'InEchos')).toBe(3);
     expect(statCount(s, 'icmp', 'OutEchoReps')).toBe(3);
     expect(statCount(s, 'tcp', 'ActiveOpens')).toBe(1);
-    expect(statCount(s, 'tcp', 'PassiveOpens')).toBe(1);
+    expect(statCount(s, 'tcp', 'PassiveOpens')).toBe(2);
+    expect(statCount(s, 'icmp6', 'Icmp6InEchos')).toBe(2);
+    expect(statCount(s, 'icmp6', 'Icmp6OutEchoReplies')).toBe(2);
     // The WireGuard counters in the link's: one handshake, ours; 20 MB of data in, no bad message.
     expect(statCount(s, 'link', 'OutInitiations')).toBeGreaterThanOrEqual(1);
     expect(statCount(s, 'link', 'InResponses')).toBe(1);
