@@ -39,6 +39,7 @@ import { Lifetime } from './lifetime.js';
 import { checkTapOptions, configureTap6, openTap, tapStats, type AddressConflictEvent, type TapOptions } from './tap.js';
 import { formatMac, hostUnreachableError, type EthernetInterface } from '@netstack/ethernet';
 import { wireGuardLinkFor, type StackWireGuardOptions } from './tunnel/stack-option.js';
+import { checkWireGuardOptions } from './wireguard-options.js';
 import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 
@@ -1061,6 +1062,11 @@ export async function createStack(options: StackOptions): Promise<Stack> {
     const { wireguard, ...rest } = options;
     if (rest.tun !== undefined || rest.tap !== undefined || rest.link !== undefined) {
       throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun, options.tap, options.link and options.wireguard'), 'wireguard');
+    }
+    try {
+      checkWireGuardOptions(wireguard);
+    } catch (err) {
+      throw optionError(err, 'wireguard');
     }
     const link = await wireGuardLinkFor(wireguard);
     try {

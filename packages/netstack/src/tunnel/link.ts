@@ -95,10 +95,16 @@ export class WireGuardLink implements Link {
     return true;
   }
 
-  /** The stack's view: sent = TxPackets, received = what the tunnel handed over. */
+  /**
+   * The stack's view: sent = TxPackets, received = what the tunnel handed over; then the
+   * protocol's counters (In*, Out*: @netstack/wireguard) and the UDP socket's (Udp*), so
+   * `stack.stats().link` shows them on a stack made with `createStack({ wireguard })`.
+   */
   stats(): LinkStats {
     const s = this.side.counters;
-    return { ...this.counters, RxPackets: s.TxPackets, RxBytes: s.TxBytes, RxDropped: s.TxDropped };
+    const t = this.tunnel.stats();
+    const udp = Object.fromEntries(Object.entries(t.tunnel).filter(([k]) => k.startsWith('Udp')));
+    return { ...t.wireguard, ...udp, ...this.counters, RxPackets: s.TxPackets, RxBytes: s.TxBytes, RxDropped: s.TxDropped };
   }
 
   /** Closes the tunnel: its timer and both UDP sockets. Idempotent. */
