@@ -1135,7 +1135,7 @@ export class Stack extends EventEmitter {
     for (const c of this.tcpLayer.connections()) c.abort(now);
     // RFC 2131 §4.4.6: RELEASE the lease (unicast to the server, from the address), after the
     // RSTs above left from it and before the link closes.
-    this.dhcpClient?.close(now);
+    const releaseWaits = this.dhcpClient?.close(now);
     for (const fail of [...this.addressWaiters]) fail(stackClosedError('whenAddress'));
     this.isClosed = true;
     // Closed in the middle of a batch (the device ends it without batchEnd): run what waits.
@@ -1146,6 +1146,14 @@ export class Stack extends EventEmitter {
     this.udpLayer.close();
     for (const fail of [...this.pings]) fail(errnoError('ECONNABORTED', 'ping'));
     this.setHeld(false);
+    // The RELEASE waits for the server's MAC (ARP; the interface resolves it below the closed
+    // stack): the link stays open until it left, at most 1 s (then it is lost, as the lease
+    // will simply expire at the server).
+    if (releaseWaits !== undefined) {
+      for (let waited = 0; waited < 1000 && releaseWaits(); waited += 50) {
+        await new Promise<void>((resolve) => { this.clock.setTimer(resolve, 50); });
+      }
+    }
     // What was sent above is on the wire: a link pair still delivers it to the peer, a TUN
     // device wrote it already. Then the device goes.
     this.link.close();

@@ -195,10 +195,22 @@ export class DhcpWiring {
     }
   }
 
-  /** RELEASE (unicast to the server, from the lease) and remove; before the link closes. */
-  close(now: number): void {
+  /**
+   * RELEASE (unicast to the server, from the lease) and remove; before the link closes.
+   * Returns a check that says whether the RELEASE still waits for the server's MAC (ARP):
+   * the stack then keeps the link open a moment (bounded) so it can leave.
+   */
+  close(now: number): (() => boolean) | undefined {
+    const server = this.client.lease?.serverId;
     this.client.close(now);
     this.#waiters.clear();
+    if (server === undefined) return undefined;
+    const eth = this.#host.eth;
+    const waiting = (): boolean => {
+      const n = eth.neighbours.get(server);
+      return n !== undefined && n.state === 'INCOMPLETE' && n.queued > 0;
+    };
+    return waiting() ? waiting : undefined;
   }
 
   /** Stops waiting (a whenAddress timed out or was aborted). */
