@@ -27,6 +27,8 @@ class Server {
   readonly seen: { at: number; type: number; src: number; dst: number; m: DhcpMessage }[] = [];
   readonly declined = new Set<number>();
   answering = true;
+  /** An address to ACK a renewal with instead of the one held (the server moved the client). */
+  moveTo: number | undefined;
   constructor(readonly clock: VirtualClock, sw: LearningSwitch, readonly pool: number[], readonly leaseTime = 600) {
     this.eth = new EthernetInterface({ link: sw.port(), mac: '02:00:00:00:00:01', clock, ipv4: { address: SERVER, prefixLength: 24 } });
     this.eth.setReceiver({ packet: (p) => this.packet(p) });
@@ -47,7 +49,7 @@ class Server {
     if (!this.answering) return;
     const offer = this.pool.find((a) => !this.declined.has(a))!;
     if (type === DHCPDISCOVER) this.reply(m, DHCPOFFER, offer);
-    else if (type === DHCPREQUEST) this.reply(m, DHCPACK, m.ciaddr !== 0 ? m.ciaddr : m.options.requestedIp!);
+    else if (type === DHCPREQUEST) this.reply(m, DHCPACK, m.ciaddr !== 0 ? this.moveTo ?? m.ciaddr : m.options.requestedIp!);
   }
 
   private reply(req: DhcpMessage, type: number, yiaddr: number): void {
@@ -169,6 +171,19 @@ describe("createStack({ address: 'dhcp' }) over Ethernet", () => {
     expect(stack.dns.getServers()).toEqual([]);
     expect(eth.addressState('10.7.0.50')).toBeUndefined();
     expect(server.types().at(-1)).toBe(DHCPDISCOVER); // looking for a new lease
+    await close(run, stack);
+  });
+
+  it('a renewal ACKed with another address: the old one leaves at once, the new one is probed, then \'lease\' changed', { timeout: 30_000 }, async () => {
+    const { server, stack, events, run } = await segment();
+    await run(11_000);
+    server.moveTo = ip('10.7.0.51');
+    await run(stack.lease!.renewAt.getTime() - Date.now() + 500);
+    expect(stack.ip.addresses).toEqual([]); // 10.7.0.50 gone, 10.7.0.51 still probing
+    await run(10_000);
+    expect(stack.address).toBe('10.7.0.51');
+    expect(events.map((x) => [x.name, x.e.type, x.e.address])).toEqual([['lease', 'acquired', '10.7.0.50'], ['lease', 'changed', '10.7.0.51']]);
+    expect(stack.stats().dhcp).toMatchObject({ Changed: 1, Applied: 2, Removed: 1 });
     await close(run, stack);
   });
 

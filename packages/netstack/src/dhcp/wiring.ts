@@ -239,7 +239,8 @@ export class DhcpWiring {
       return;
     }
     this.#pending = lease;
-    this.#pendingType = this.#bound === undefined && this.#lostBound === undefined && this.#c.Applied === 0 ? 'acquired' : 'changed';
+    // Another address replacing one users saw (the client removed it just now): 'changed'.
+    this.#pendingType = this.#lostBound !== undefined ? 'changed' : 'acquired';
     eth.configureIpv4({ ...cfg, probe: this.#probe });
     if (!this.#probe) this.#commit(lease, this.#pendingType);
   }
@@ -254,6 +255,7 @@ export class DhcpWiring {
       return;
     }
     this.#c.Applied++;
+    this.#lostBound = undefined; // replaced ('changed'): no loss to report
     this.#bound = lease;
     this.#boundType = type;
     this.#setMtu(lease.mtu);
@@ -286,9 +288,11 @@ export class DhcpWiring {
         this.#host.emit('lease', this.#view(e.lease, 'renewed'));
       }
     } else if (e.type === 'lost') {
-      if (this.#lostBound?.address === e.lease.address) {
+      // The address users saw: this lease's, or the one it was replacing while its probe ran.
+      const seen = this.#lostBound;
+      if (seen !== undefined) {
         this.#lostBound = undefined;
-        this.#host.emit('leaseLost', { address: formatAddress(e.lease.address), reason: e.reason });
+        this.#host.emit('leaseLost', { address: formatAddress(seen.address), reason: e.reason });
       }
     }
   }
