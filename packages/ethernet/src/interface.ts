@@ -239,7 +239,7 @@ const ALL_HOSTS_MAC = ipv4MulticastMac(0xe0000001);
 
 export class EthernetInterface {
   readonly mac: MacAddress;
-  readonly mtu: number;
+  #mtu: number;
   readonly #link: FrameLink;
   readonly #clock: Scheduler;
   readonly #c = newStats();
@@ -297,8 +297,10 @@ export class EthernetInterface {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu + ETHERNET_HEADER_LEN > link.mtu) {
       throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `the IP MTU must be an integer in 68..link.mtu - 14 (${link.mtu - ETHERNET_HEADER_LEN}); got ${mtu}`);
     }
-    this.mtu = mtu;
-    this.#frameBuf = new Uint8Array(ETHERNET_HEADER_LEN + mtu);
+    this.#mtu = mtu;
+    // The largest frame the link takes, whatever the IP MTU is now (setMtu): a packet queued
+    // for resolution under a larger MTU still fits when it is flushed.
+    this.#frameBuf = new Uint8Array(Math.max(link.mtu, ETHERNET_HEADER_LEN + mtu));
     this.#link = link;
     this.#clock = options.clock ?? realTimeScheduler;
     this.#onUnreachable = options.onUnreachable;
@@ -365,6 +367,24 @@ export class EthernetInterface {
   }
 
   // ---- configuration -------------------------------------------------------------------
+
+  /** The IP MTU: the largest IPv4/IPv6 packet `send` takes (what the IP layers above read). */
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  /**
+   * Changes the IP MTU (a DHCP lease's option 26, RFC 2132 §5.1): 68..link.mtu - 14. The IP
+   * layers read it on each use, so new datagrams and new TCP connections follow at once;
+   * open connections keep the MSS they agreed. Packets already queued for resolution leave as they are.
+   */
+  setMtu(mtu: number): void {
+    const max = this.#link.mtu - ETHERNET_HEADER_LEN;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > max) {
+      throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `the IP MTU must be an integer in 68..link.mtu - 14 (${max}); got ${mtu}`);
+    }
+    this.#mtu = mtu;
+  }
 
   /**
    * Sets the IPv4 address, on-link prefix and gateway (replacing any earlier one), and

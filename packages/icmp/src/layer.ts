@@ -133,7 +133,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   private readonly pinger: PingClient;
   private readonly replyWriter = new EchoReplyWriter();
   /** The options of every echo reply, reused (its TOS is the request's). */
-  private readonly replyOptions: SendOptions = { tos: 0, source: undefined };
+  private readonly replyOptions: SendOptions = { tos: 0, source: undefined, sourceFallback: true };
 
   constructor(ip: IcmpIp, options: IcmpOptions = {}) {
     this.ip = ip;

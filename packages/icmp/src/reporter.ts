@@ -147,7 +147,7 @@ class ErrorWriter implements PayloadWriter {
 export class IcmpErrorSender {
   private readonly writer = new ErrorWriter();
   /** The error's source: the offending datagram's destination when it is ours (Linux __icmp_send; the IP layer checks). */
-  private readonly options: SendOptions = { source: undefined };
+  private readonly options: SendOptions = { source: undefined, sourceFallback: true };
 
   /**
    * `ip` sends the errors; `counters` are the layer's (shared, updated in place);

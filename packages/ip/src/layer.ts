@@ -159,14 +159,16 @@ function isUnicastHost(a: Ipv4Address): boolean {
 }
 
 export class Ipv4Layer implements IpOutput {
+  // The addressing: read-only to users, written by `setAddressing` alone (the constructor
+  // and `configure`), all five together with the private fields derived from them.
   /** The primary address: the first of `addresses`; 0 (0.0.0.0) when the layer has none. */
-  readonly address: Ipv4Address;
+  readonly address: Ipv4Address = 0;
   /** Every address of ours, the primary first; empty on a layer without IPv4 addresses. */
-  readonly addresses: readonly Ipv4Address[];
-  readonly prefixLength: number;
-  readonly gateway: Ipv4Address | undefined;
+  readonly addresses: readonly Ipv4Address[] = [];
+  readonly prefixLength: number = 0;
+  readonly gateway: Ipv4Address | undefined = undefined;
   /** The primary address's subnet's directed broadcast, or -1 for /31 and /32 (RFC 3021) and without an address. */
-  readonly directedBroadcast: number;
+  readonly directedBroadcast: number = -1;
   readonly limits: Readonly<Ipv4Limits>;
   /** `Ipv4LayerOptions.acceptAnyDestination`: foreign unicast destinations are delivered (flagged) and transparent sends allowed. */
   readonly acceptAnyDestination: boolean;
@@ -178,11 +180,13 @@ export class Ipv4Layer implements IpOutput {
   multicastFilter: ((group: Ipv4Address, src: Ipv4Address) => boolean) | undefined = undefined;
 
   /** The layer has at least one address. */
-  private readonly hasAddress: boolean;
+  private hasAddress = false;
   /** The addresses after the primary (a Set when there are any): most layers have one. */
-  private readonly secondary: Set<Ipv4Address> | undefined;
+  private secondary: Set<Ipv4Address> | undefined = undefined;
   /** Directed broadcasts of the secondary addresses' subnets that differ from `directedBroadcast`. */
-  private readonly otherBroadcasts: readonly number[];
+  private otherBroadcasts: readonly number[] = [];
+  /** Times `configure` changed the addressing (stats `Reconfigurations`). */
+  private reconfigurations = 0;
   private readonly link: LinkOutput;
   /** Bytes reserved before each output datagram for the link (LinkOutput.offloadHeadroom). */
   private readonly headroom: number;
@@ -209,46 +213,7 @@ export class Ipv4Layer implements IpOutput {
 
   constructor(options: Ipv4LayerOptions) {
     if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
-    let list: { name: string; value: unknown }[];
-    if (options.addresses !== undefined) {
-      if (options.address !== undefined) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', 'options.address and options.addresses are exclusive');
-      if (!Array.isArray(options.addresses)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.addresses must be an array');
-      list = (options.addresses as readonly unknown[]).map((value, i) => ({ name: `options.addresses[${i}]`, value }));
-    } else {
-      list = [{ name: 'options.address', value: options.address }];
-    }
-    this.prefixLength = checkInt('options.prefixLength', options.prefixLength, 0, 32);
-    const addrs: Ipv4Address[] = [];
-    const broadcasts: number[] = [];
-    for (const { name, value } of list) {
-      const a = toAddress(name, value);
-      if (!isUnicastHost(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} ${formatAddress(a)} is not a unicast host address`);
-      if (this.prefixLength < 31 && isBroadcast(a, { address: a, prefixLength: this.prefixLength })) {
-        throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} ${formatAddress(a)} is the subnet's broadcast address`);
-      }
-      if (addrs.includes(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} ${formatAddress(a)} is given twice`);
-      addrs.push(a);
-      const b = this.prefixLength >= 31 ? -1 : ((a | ~prefixMask(this.prefixLength)) >>> 0);
-      if (!broadcasts.includes(b)) broadcasts.push(b);
-    }
-    this.addresses = Object.freeze(addrs);
-    this.hasAddress = addrs.length > 0;
-    this.address = addrs[0] ?? 0;
-    this.secondary = addrs.length > 1 ? new Set(addrs.slice(1)) : undefined;
-    this.directedBroadcast = broadcasts[0] ?? -1;
-    this.otherBroadcasts = Object.freeze(broadcasts.slice(1).filter((b) => b !== -1));
-    for (const a of addrs) {
-      if (this.isDirectedBroadcast(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.addresses ${formatAddress(a)} is the broadcast address of another address's subnet`);
-    }
-    if (options.gateway !== undefined) {
-      const g = toAddress('options.gateway', options.gateway);
-      if (!isUnicastHost(g) || this.isOwn(g) || this.isDirectedBroadcast(g) || !this.onLink(g)) {
-        throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `options.gateway ${formatAddress(g)} is not an on-link host address`);
-      }
-      this.gateway = g;
-    } else {
-      this.gateway = undefined;
-    }
+    this.setAddressing('options', options.addresses, options.address, options.prefixLength, options.gateway);
     const link = options.link;
     if (typeof link !== 'object' || link === null || typeof link.send !== 'function') {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.link must be a LinkOutput');
@@ -277,6 +242,93 @@ export class Ipv4Layer implements IpOutput {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options.acceptAnyDestination must be a boolean');
     }
     this.acceptAnyDestination = options.acceptAnyDestination === true;
+  }
+
+  // ---- addressing ---------------------------------------------------------------
+
+  /**
+   * Replaces the addresses, their on-link prefix and the default gateway at runtime (a
+   * DHCP lease bound, changed or lost): `addresses: []` leaves loopback only. Checked as
+   * the constructor checks them (an error changes nothing); takes effect at once for
+   * everything after the call: what is accepted from the link, routes and source choice.
+   *
+   * What happens to users of an address that goes (Linux `ip addr del`): sockets bound to
+   * 0.0.0.0 go on (their next datagram leaves from the new address); a connection or socket
+   * bound to a removed address is not closed or reset, but every datagram it sends is
+   * refused with ENETUNREACH and counted in `OutNoRoutes` (Linux's ip_queue_xmit fails the
+   * route for a source that is no longer local: EHOSTUNREACH to TCP, which retransmits and
+   * times out; EINVAL to UDP's sendto), and what arrives for it is no longer for us
+   * (`InNotForUs`). Given back before the connection gives up, the address works again.
+   * Fragments in reassembly and the path-MTU cache are kept (keyed by remote). Returns
+   * whether anything changed (counted in `Reconfigurations`).
+   */
+  configure(config: { addresses: readonly (Ipv4Address | string)[]; prefixLength: number; gateway?: Ipv4Address | string | undefined }): boolean {
+    if (typeof config !== 'object' || config === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'config must be an object');
+    if (config.addresses === undefined) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'config.addresses must be an array');
+    const before = { a: this.addresses, p: this.prefixLength, g: this.gateway };
+    this.setAddressing('config', config.addresses, undefined, config.prefixLength, config.gateway);
+    const same = before.p === this.prefixLength && before.g === this.gateway && before.a.length === this.addresses.length &&
+      before.a.every((a, i) => a === this.addresses[i]);
+    if (!same) this.reconfigurations++;
+    return !same;
+  }
+
+  /**
+   * Checks and sets the addressing (`name` prefixes the error messages: 'options' from the
+   * constructor, 'config' from `configure`). Nothing is written until everything checked.
+   */
+  private setAddressing(
+    name: string, addresses: readonly unknown[] | undefined, address: unknown, prefixLengthIn: unknown, gatewayIn: unknown,
+  ): void {
+    let list: { name: string; value: unknown }[];
+    if (addresses !== undefined) {
+      if (address !== undefined) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name}.address and ${name}.addresses are exclusive`);
+      if (!Array.isArray(addresses)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name}.addresses must be an array`);
+      list = (addresses as readonly unknown[]).map((value, i) => ({ name: `${name}.addresses[${i}]`, value }));
+    } else {
+      list = [{ name: `${name}.address`, value: address }];
+    }
+    const prefixLength = checkInt(`${name}.prefixLength`, prefixLengthIn, 0, 32);
+    const addrs: Ipv4Address[] = [];
+    const broadcasts: number[] = [];
+    for (const { name: n, value } of list) {
+      const a = toAddress(n, value);
+      if (!isUnicastHost(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${n} ${formatAddress(a)} is not a unicast host address`);
+      if (prefixLength < 31 && isBroadcast(a, { address: a, prefixLength })) {
+        throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${n} ${formatAddress(a)} is the subnet's broadcast address`);
+      }
+      if (addrs.includes(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${n} ${formatAddress(a)} is given twice`);
+      addrs.push(a);
+      const b = prefixLength >= 31 ? -1 : ((a | ~prefixMask(prefixLength)) >>> 0);
+      if (!broadcasts.includes(b)) broadcasts.push(b);
+    }
+    const directed = broadcasts[0] ?? -1;
+    const others = broadcasts.slice(1).filter((b) => b !== -1);
+    const isDirected = (a: number): boolean => a === directed || others.includes(a);
+    for (const a of addrs) {
+      if (isDirected(a)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name}.addresses ${formatAddress(a)} is the broadcast address of another address's subnet`);
+    }
+    let gateway: Ipv4Address | undefined;
+    if (gatewayIn !== undefined) {
+      const g = toAddress(`${name}.gateway`, gatewayIn);
+      const onLink = addrs.some((a) => sameSubnet(g, a, prefixLength));
+      if (!isUnicastHost(g) || addrs.includes(g) || isDirected(g) || !onLink) {
+        throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name}.gateway ${formatAddress(g)} is not an on-link host address`);
+      }
+      gateway = g;
+    }
+    // The one writer of the read-only addressing fields.
+    const w = this as unknown as {
+      address: Ipv4Address; addresses: readonly Ipv4Address[]; prefixLength: number; gateway: Ipv4Address | undefined; directedBroadcast: number;
+    };
+    w.addresses = Object.freeze(addrs);
+    w.address = addrs[0] ?? 0;
+    w.prefixLength = prefixLength;
+    w.gateway = gateway;
+    w.directedBroadcast = directed;
+    this.hasAddress = addrs.length > 0;
+    this.secondary = addrs.length > 1 ? new Set(addrs.slice(1)) : undefined;
+    this.otherBroadcasts = Object.freeze(others);
   }
 
   // ---- registration -------------------------------------------------------------
@@ -470,7 +522,7 @@ export class Ipv4Layer implements IpOutput {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'writer must be a PayloadWriter');
     }
     if (!this.checksumOffload) throw codedError(Error, 'ERR_INVALID_STATE', 'the link has no checksum offload: use sendWith');
-    const refused = this.admit(dst, length);
+    const refused = this.admit(dst, length, options);
     if (refused !== undefined) return refused;
     const c = this.c;
     const total = IPV4_MIN_HEADER_LEN + length;
@@ -743,15 +795,20 @@ export class Ipv4Layer implements IpOutput {
     return r;
   }
 
-  /** Counts a send request and refuses what can never leave: too big for IPv4, or no route. */
-  private admit(dst: Ipv4Address, length: number): SendError | undefined {
+  /**
+   * Counts a send request and refuses what can never leave: too big for IPv4, no route, or
+   * a source that is no longer ours (`configure` removed it: Linux's route lookup fails
+   * for a non-local source, counted as OutNoRoutes there too).
+   */
+  private admit(dst: Ipv4Address, length: number, options: SendOptions | undefined): SendError | undefined {
     const c = this.c;
     c.OutRequests++;
     if (length > IPV4_MAX_PAYLOAD) {
       c.dropped.OutTooBig++;
       return 'EMSGSIZE';
     }
-    if (this.route(dst) === undefined) {
+    const want = options?.source;
+    if (this.route(dst) === undefined || this.sourceGone(want, options)) {
       c.OutNoRoutes++;
       c.dropped.OutNoRoutes++;
       return 'ENETUNREACH';
@@ -759,11 +816,23 @@ export class Ipv4Layer implements IpOutput {
     return undefined;
   }
 
+  /**
+   * A unicast source a caller asks for that is not ours (any more): a socket bound to an
+   * address `configure` removed. 0, 127/8, broadcasts and multicast (sockets bound to a
+   * group) are not sources this refuses: `pickSource` chooses for them as before. Nor is a
+   * transparent send's foreign source under `acceptAnyDestination` (IP_TRANSPARENT).
+   */
+  private sourceGone(want: IpAddress | undefined, options: SendOptions | undefined): boolean {
+    if (typeof want !== 'number' || !isUnicastHost(want) || this.isOwn(want) || this.isDirectedBroadcast(want)) return false;
+    if (options!.sourceFallback === true) return false;
+    return !(options!.transparent === true && this.acceptAnyDestination && this.isForeignUnicast(want));
+  }
+
   private output(
     dst: Ipv4Address, protocol: number, length: number, writer: PayloadWriter | undefined, payload: Uint8Array | undefined,
     options: SendOptions | undefined,
   ): SendError | undefined {
-    const refused = this.admit(dst, length);
+    const refused = this.admit(dst, length, options);
     if (refused !== undefined) return refused;
     const c = this.c;
     // A path locked at the PMTU floor goes without DF (pmtu.ts).
@@ -873,8 +942,8 @@ export class Ipv4Layer implements IpOutput {
   // ---- introspection ------------------------------------------------------------------------
 
   /** A detached snapshot of the counters. */
-  stats(): Ipv4Stats {
-    return snapshotIpv4Counters(this.c);
+  stats(): Ipv4Stats & { Reconfigurations: number } {
+    return { ...snapshotIpv4Counters(this.c), Reconfigurations: this.reconfigurations };
   }
 
   /**

@@ -217,6 +217,14 @@ export interface SendOptions {
    */
   source?: IpAddress | undefined;
   /**
+   * `source` is only a preference: when it is not (or no longer) one of ours, the layer
+   * chooses as for no `source` (ICMP replies and errors about a datagram to an address that
+   * is not ours, e.g. one terminated by `acceptAnyDestination`: Linux icmp_reply/__icmp_send
+   * then take the route's source). Without it, an IPv4 unicast `source` that is not ours
+   * (a socket bound to an address `configure` removed) fails with ENETUNREACH.
+   */
+  sourceFallback?: boolean;
+  /**
    * IP_TRANSPARENT: `source` may be any unicast address, not only one of ours (the original
    * destination of an intercepted connection or flow). Honoured only by a layer with
    * `acceptAnyDestination`; otherwise the rule above applies.

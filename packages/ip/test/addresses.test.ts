@@ -66,14 +66,16 @@ describe('several IPv4 addresses', () => {
     expect(gw7.send(FAR, PROTO_UDP, Uint8Array.of(1))).toBeUndefined();
   });
 
-  it('SendOptions.source: any of ours is used as given, a foreign one is ignored', () => {
+  it('SendOptions.source: any of ours is used as given, a foreign unicast one is refused (ENETUNREACH, as Linux fails the route)', () => {
     const { layer, link } = setup();
     layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: US2 });
     layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: OTHER });
     layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: US });
-    layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: ip('10.7.0.9') });
+    expect(layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: ip('10.7.0.9') })).toBe('ENETUNREACH');
     layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: ip('127.0.0.1') }); // not towards a local destination
+    layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: ip('224.0.0.9') }); // a socket bound to a group: the layer chooses
     expect(link.sent.map(srcOf)).toEqual([US2, OTHER, US, US, US]);
+    expect(layer.stats().OutNoRoutes).toBe(1);
     const seen: number[] = [];
     layer.sendWith(PEER, PROTO_UDP, 1, { writePayload: (b, o, src) => { b[o] = 0; seen.push(src as number); } }, { source: US2 });
     expect(seen).toEqual([US2]);
@@ -170,7 +172,8 @@ describe('no IPv4 address (an IPv6-only host)', () => {
 
 it('one address still behaves as before: US is the only source, others not ours', () => {
   const { layer, link } = setup({ addresses: [US] });
-  layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: US2 });
+  layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: US });
+  expect(layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { source: US2 })).toBe('ENETUNREACH');
   expect(link.sent.map(srcOf)).toEqual([US]);
   expect(layer.isLocalAddress(US2)).toBe(false);
 });

@@ -58,7 +58,16 @@ describe('IPv4 acceptAnyDestination', () => {
   it('sends from a foreign source only with the option and transparent', () => {
     for (const [any, transparent, want] of [[false, true, US], [true, false, US], [true, true, FAR]] as const) {
       const { layer, link } = setup(any);
-      expect(layer.send(PEER, PROTO_UDP, body, { source: FAR, ...(transparent ? { transparent: true } : {}) })).toBeUndefined();
+      // Without both, a source that is not ours is refused (a socket on a removed address,
+      // ENETUNREACH), unless the sender takes any source of ours instead (sourceFallback: ICMP).
+      const opts = { source: FAR, ...(transparent ? { transparent: true } : {}) };
+      if (want === US) {
+        expect(layer.send(PEER, PROTO_UDP, body, opts)).toBe('ENETUNREACH');
+        expect(link.sent).toHaveLength(0);
+        expect(layer.send(PEER, PROTO_UDP, body, { ...opts, sourceFallback: true })).toBeUndefined();
+      } else {
+        expect(layer.send(PEER, PROTO_UDP, body, opts)).toBeUndefined();
+      }
       const r = parseIpv4(link.sent[0]!, emptyIpv4Repr());
       expect(typeof r === 'string' ? r : r.src, `any=${any} transparent=${transparent}`).toBe(want);
       expect(layer.stats().OutTransparent).toBe(want === FAR ? 1 : 0);

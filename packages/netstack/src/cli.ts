@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { createStack, type Stack } from './stack.js';
+import type { StackLease } from './dhcp/wiring.js';
 import { checkDnsOption } from './dns/index.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
@@ -110,6 +111,14 @@ ${DEVICE_HELP}
   --tap-name NAME      the TAP device's name (default tap0; --tun is for TUN)
   --mac MAC            the stack's MAC on the TAP, e.g. 02:00:00:00:00:02 (default:
                        random, locally administered)
+  --dhcp               with --tap: the stack's IPv4 address, prefix, router, DNS
+                       servers and MTU come from a DHCP server on the segment
+                       (instead of --addr); 'ready' is printed once the lease is
+                       bound (after its ARP probe) and names it; renewals and
+                       losses are said on stderr; SIGINT/SIGTERM RELEASE the lease
+                       (default off: the static --addr)
+  --dhcp-timeout SEC   with --dhcp: give up (exit 1) when no lease is bound within
+                       SEC seconds (default 60)
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -281,6 +290,7 @@ const serveOptions = {
   // Repeatable, and their defaults applied by serveFamilies (so --no-ipv4 can tell what was typed).
   addr: { type: 'string', multiple: true }, 'kernel-addr': { type: 'string' },
   tap: { type: 'boolean' }, 'tap-name': { type: 'string' }, mac: { type: 'string' },
+  dhcp: { type: 'boolean' }, 'dhcp-timeout': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
@@ -455,6 +465,8 @@ type DeviceValues = {
   tap?: boolean | undefined;
   'tap-name'?: string | undefined;
   mac?: string | undefined;
+  /** serve only: the IPv4 address by DHCP (--dhcp, with --tap). */
+  dhcp?: boolean | undefined;
 };
 
 function dnsServers(values: string[]): string[] | 'host' {
@@ -477,7 +489,8 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
   const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
-  const addrs4 = v.noIpv4 === true ? [] : [v.addr, ...(v.moreAddr ?? [])];
+  if (v.dhcp === true && v.tap !== true) throw new UsageError('--dhcp needs --tap (DHCP runs on an Ethernet segment)');
+  const addrs4 = v.noIpv4 === true || v.dhcp === true ? [] : [v.addr, ...(v.moreAddr ?? [])];
   for (const a of addrs4) if (!isIPv4(a)) throw new UsageError(`--addr must be an IPv4 address, got '${a}'`);
   if (v['kernel-addr6'] !== undefined && v.addr6 === undefined) throw new UsageError('--kernel-addr6 needs --addr6 ADDR');
   if (v.addr6 !== undefined && isIP(v.addr6) !== 6) throw new UsageError(`--addr6 must be an IPv6 address, got '${v.addr6}'`);
@@ -491,7 +504,8 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
       ...(v.tap === true
         ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}) } }
         : { tun: { name: v.tun, kernelAddress, mtu, ...(v['no-offload'] === true ? { offload: false } : {}) } }),
-      address: v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
+      address: v.dhcp === true ? ['dhcp', ...(v.addr6 !== undefined ? [v.addr6] : [])]
+        : v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
       ...(dns !== undefined ? { dns } : {}),
@@ -553,9 +567,18 @@ function ccOption(text: string): 'cubic' | 'newreno' {
  * so that --no-ipv6 beside an IPv6 flag the user typed is a usage error.
  */
 function serveFamilies(
-  values: Omit<DeviceValues, 'addr' | 'kernel-addr'> & { addr?: string[] | undefined; 'kernel-addr'?: string | undefined; 'no-ipv6'?: boolean | undefined; 'no-ipv4'?: boolean | undefined },
+  values: Omit<DeviceValues, 'addr' | 'kernel-addr'> & {
+    addr?: string[] | undefined; 'kernel-addr'?: string | undefined; 'no-ipv6'?: boolean | undefined; 'no-ipv4'?: boolean | undefined;
+    'dhcp-timeout'?: string | undefined;
+  },
 ): DeviceValues {
   const { addr, 'kernel-addr': kernelAddr, ...rest } = values;
+  if (values.dhcp === true) {
+    const typed = values['no-ipv4'] === true ? '--no-ipv4' : addr !== undefined ? '--addr' : undefined;
+    if (typed !== undefined) throw new UsageError(`--dhcp contradicts ${typed} (the lease gives the IPv4 address)`);
+  } else if (values['dhcp-timeout'] !== undefined) {
+    throw new UsageError('--dhcp-timeout needs --dhcp');
+  }
   if (values['no-ipv4'] === true) {
     // IPv6 only: the kernel side too (its IPv4 address would be of no use to the stack).
     const typed = values['no-ipv6'] === true ? '--no-ipv6' : addr !== undefined ? '--addr' : kernelAddr !== undefined ? '--kernel-addr' : undefined;
@@ -579,6 +602,7 @@ async function serve(args: string[]): Promise<number> {
   const signals = untilSignal();
   let stack: Stack;
   let services: Awaited<ReturnType<typeof startServices>>;
+  const dhcpTimeout = values['dhcp-timeout'] === undefined ? 60 : numOption('--dhcp-timeout', values['dhcp-timeout'], 0.001, 86400);
   try {
     stack = await stackFromOptions(serveFamilies(values));
     try {
@@ -592,6 +616,24 @@ async function serve(args: string[]): Promise<number> {
     throw err;
   }
   const stopped = signals.signal;
+  if (values.dhcp === true) {
+    // DHCP: said on stderr as it goes; 'ready' waits for the first lease (bounded), a signal meanwhile ends it cleanly.
+    stack.on('lease', (l) => {
+      if (l.type !== 'acquired') process.stderr.write(`netstack: dhcp lease ${l.type}: ${describeLease(l)}\n`);
+    });
+    stack.on('leaseLost', (l) => { process.stderr.write(`netstack: dhcp lease lost: ${l.address} (${l.reason})\n`); });
+    process.stderr.write(`netstack: waiting for a DHCP lease on ${stack.linkInfo().name} (mac ${stack.linkInfo().mac ?? '?'})\n`);
+    const got = await Promise.race([
+      stack.whenAddress({ timeout: dhcpTimeout * 1000 }).then(() => 'bound' as const, (e: Error) => e),
+      stopped.then(() => 'signal' as const),
+    ]);
+    if (got !== 'bound') {
+      await services.close();
+      await closeStack(stack);
+      if (got === 'signal') return 0;
+      throw Object.assign(new Error(`no DHCP lease within ${dhcpTimeout} s on ${stack.linkInfo().name}`), { code: 'ETIMEDOUT' });
+    }
+  }
   const link = stack.linkInfo();
   const offload = link.offload === undefined ? 'off' : `csum=${link.offload.csum} tso4=${link.offload.tso4} tso6=${link.offload.tso6 === true} uso4=${link.offload.uso4 === true} uso6=${link.offload.uso6 === true}`;
   // SIGUSR2: the counters of the running stack (SIGUSR1 is Node's inspector signal).
@@ -611,7 +653,9 @@ async function serve(args: string[]): Promise<number> {
   const own = [...stack.addresses4, ...stack.addresses6].join(' ');
   // On a TAP: the MACs of both ends (the kernel side's is the device's own).
   const macs = link.type === 'tap' ? `, mac ${link.mac ?? '?'} (kernel side ${link.kernelMac ?? '?'})` : '';
-  process.stdout.write(`netstack ready on ${link.name}: kernel ${kernel}, stack ${own}${macs}, mtu ${link.mtu}, offload ${offload}; serving ${services.describe()}\n`);
+  const lease = stack.lease;
+  const dhcp = lease === undefined ? '' : `, dhcp lease ${describeLease(lease)}`;
+  process.stdout.write(`netstack ready on ${link.name}: kernel ${kernel}, stack ${own}${macs}, mtu ${link.mtu}, offload ${offload}${dhcp}; serving ${services.describe()}\n`);
   await stopped;
   process.off('SIGUSR2', printStats);
   // A gauge beside the counters: the TCP table (every state but LISTEN) when the signal came.
@@ -625,6 +669,14 @@ async function serve(args: string[]): Promise<number> {
   if (pcap !== undefined) stats.pcap = pcap;
   if (values.stats) process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
   return 0;
+}
+
+/** One line for a DHCP lease: '10.7.0.50/24 router 10.7.0.1 dns 10.7.0.1 mtu 1400 from 10.7.0.1 until <ISO>'. */
+function describeLease(l: StackLease): string {
+  const parts = [`${l.address}/${l.prefixLength}`, `router ${l.gateway ?? 'none'}`, `dns ${l.dns.length > 0 ? l.dns.join(',') : 'none'}`];
+  if (l.mtu !== undefined) parts.push(`mtu ${l.mtu}`);
+  parts.push(`from ${l.server}`, l.expires === null ? 'forever' : `until ${l.expires.toISOString()}`);
+  return parts.join(' ');
 }
 
 async function ping(args: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 export { Stack, createStack } from './stack.js';
 export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo } from './stack.js';
 export type { TapOptions, AddressConflictEvent } from './tap.js';
+export type { DhcpStackOptions, StackLease, StackLeaseLost } from './dhcp/wiring.js';
 export { NetstackError } from './errors.js';
 export { createLinkPair, createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from '@netstack/tun';
 export { checkAccounting, type AccountingOptions, type AccountingReport, type FlatStats } from './accounting.js';

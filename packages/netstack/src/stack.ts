@@ -40,6 +40,7 @@ import { checkTapOptions, configureTap6, openTap, tapStats, type AddressConflict
 import { formatMac, hostUnreachableError, type EthernetInterface } from '@netstack/ethernet';
 import { wireGuardLinkFor, type StackWireGuardOptions } from './tunnel/stack-option.js';
 import { checkWireGuardOptions } from './wireguard-options.js';
+import { DhcpWiring, isDhcpReply, type DhcpStackOptions, type StackLease, type StackLeaseLost } from './dhcp/wiring.js';
 import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 
@@ -88,6 +89,13 @@ function isDirectedBroadcast(a: Ipv4Address, addresses: readonly Ipv4Address[], 
   if (prefixLength >= 31) return false;
   const host = ~maskOf(prefixLength) >>> 0;
   return addresses.some((x) => sameSubnet(a, x, prefixLength)) && ((a & host) >>> 0) === host;
+}
+
+/** An @netstack/ethernet EthernetInterface (structurally: a copy of the package loaded twice is one too). */
+function isEthernetInterface(link: unknown): link is EthernetInterface {
+  const l = link as Partial<EthernetInterface> | undefined;
+  return typeof l === 'object' && l !== null && typeof l.configureIpv4 === 'function' && typeof l.addressState === 'function'
+    && typeof l.setMtu === 'function' && typeof l.mac === 'number';
 }
 
 /** fe80::/10 (RFC 4291 §2.5.6): on-link whatever the prefix. */
@@ -176,8 +184,15 @@ export interface StackOptions {
    * host with no IPv4 address). The first of each family is its primary, the source when
    * none of the stack's subnets holds the destination. RFC 4291 §2.2 text; no prefixes here
    * (`prefixLength`, `prefixLength6`).
+   *
+   * 'dhcp' (or ['dhcp', 'fd07::2']): the IPv4 address, prefix, router, DNS servers and MTU
+   * come from a DHCP server on the segment (RFC 2131; needs `tap`, or an `EthernetInterface`
+   * as `link`). createStack resolves at once, without an IPv4 address; `stack.whenAddress()`
+   * waits for the first lease, `'lease'` / `'leaseLost'` report changes (see `dhcp`).
    */
   address: string | readonly string[];
+  /** Options of the DHCP client, with `address: 'dhcp'` (host name, a remembered address, the probe). */
+  dhcp?: DhcpStackOptions;
   /** Open (or attach to) a TUN device in the current network namespace. */
   tun?: TunOptions;
   /**
@@ -301,11 +316,17 @@ export interface LinkInfo {
 export class Stack extends EventEmitter {
   /**
    * The primary address (canonical text): the first IPv4 address, or on an IPv6-only stack
-   * the first IPv6 one.
+   * the first IPv6 one. With DHCP: the lease's address; before a lease (or after it ended)
+   * the first IPv6 address, else '0.0.0.0'.
    */
-  readonly address: string;
-  /** The IPv4 addresses (dotted quads), the primary first; empty on an IPv6-only stack. */
-  readonly addresses4: readonly string[];
+  get address(): string {
+    const v4 = this.ip.addresses[0];
+    return v4 !== undefined ? formatAddress(v4) : this.addresses6[0] ?? '0.0.0.0';
+  }
+  /** The IPv4 addresses (dotted quads), the primary first; empty on an IPv6-only stack (and on a DHCP stack without a lease). */
+  get addresses4(): readonly string[] {
+    return this.ip.addresses.map((a) => formatAddress(a));
+  }
   /** The IPv6 address(es) served (canonical text, RFC 5952); empty when IPv4 only. */
   readonly addresses6: readonly string[];
   /**
@@ -334,6 +355,8 @@ export class Stack extends EventEmitter {
   private readonly device: TunDevice | undefined;
   /** The Ethernet interface on a TAP device (the link the IP layers see), else undefined. */
   private readonly eth: EthernetInterface | undefined;
+  /** The DHCP client and what it applies (address 'dhcp'), else undefined. */
+  private readonly dhcpClient: DhcpWiring | undefined;
   /**
    * What keeps the process alive: the count of ref'd handles (servers, sockets, UDP
    * sockets, pings) and the stack's own ref()/unref() (lifetime.ts).
@@ -342,6 +365,8 @@ export class Stack extends EventEmitter {
   /** The keep-alive on a link that is not a TUN device (a ref'd interval that never fires). */
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly virtualClock: boolean = false;
+  /** whenAddress() calls waiting: stack.close() fails them. */
+  private readonly addressWaiters = new Set<(err: Error) => void>();
   /** Pings waiting for a reply: stack.close() fails them. */
   private readonly pings = new Set<(err: Error) => void>();
   /** Where captures tap the link (stack.capture); forwards only while none runs. */
@@ -383,7 +408,14 @@ export class Stack extends EventEmitter {
       : Array.isArray(options.address) ? options.address as readonly unknown[] : undefined;
     if (given === undefined) throw optionError(invalidArgType('options.address', 'of type string or an array of strings', options.address), 'address');
     if (given.length === 0) throw optionError(invalidArgValue('options.address', options.address, 'must name at least one address'), 'address');
+    /** The IPv4 address comes by DHCP ('dhcp' among the addresses). */
+    let useDhcp = false;
     for (const a of given) {
+      if (a === 'dhcp') {
+        if (useDhcp) throw optionError(invalidArgValue('options.address', options.address, "must not repeat 'dhcp'"), 'address');
+        useDhcp = true;
+        continue;
+      }
       const v4 = typeof a === 'string' ? parseAddress(a) : undefined;
       const v6 = typeof a === 'string' && v4 === undefined ? parseIpv6Address(a) : undefined;
       let why: string | undefined;
@@ -399,6 +431,26 @@ export class Stack extends EventEmitter {
         why = 'must hold IPv4 and IPv6 addresses';
       }
       if (why !== undefined) throw optionError(invalidArgValue('options.address', options.address, why), 'address');
+    }
+    if (useDhcp) {
+      if (addresses4.length > 0) throw optionError(invalidArgValue('options.address', options.address, "must not mix 'dhcp' with static IPv4 addresses (the lease gives the IPv4 address)"), 'address');
+      if (options.tap === undefined && !isEthernetInterface(options.link)) {
+        throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+          "options.address 'dhcp' needs an Ethernet segment: options.tap (or an EthernetInterface as options.link); a TUN device carries no broadcast for DHCP"), 'address');
+      }
+      for (const k of ['gateway', 'prefixLength'] as const) {
+        if (options[k] !== undefined) throw optionError(invalidArgValue(`options.${k}`, options[k], "must not be given with address 'dhcp' (the lease gives it)"), k);
+      }
+      const d = options.dhcp;
+      if (d !== undefined && (d === null || typeof d !== 'object')) throw optionError(invalidArgType('options.dhcp', 'of type object', d), 'dhcp');
+      if (d?.address !== undefined && (typeof d.address !== 'string' || parseAddress(d.address) === undefined || !ownable4(parseAddress(d.address)!))) {
+        throw optionError(invalidArgValue('options.dhcp.address', d.address, 'must be a unicast IPv4 address'), 'dhcp.address');
+      }
+      if (d?.hostName !== undefined && (typeof d.hostName !== 'string' || d.hostName === '' || d.hostName.length > 255)) {
+        throw optionError(invalidArgValue('options.dhcp.hostName', d.hostName, 'must be a string of 1..255 characters'), 'dhcp.hostName');
+      }
+    } else if (options.dhcp !== undefined) {
+      throw optionError(invalidArgValue('options.dhcp', options.dhcp, "needs address 'dhcp'"), 'dhcp');
     }
     /** The IPv4 primary; undefined on an IPv6-only stack. */
     const address = addresses4[0];
@@ -445,7 +497,7 @@ export class Stack extends EventEmitter {
     if (dev) {
       if (typeof dev !== 'object') throw optionError(invalidArgType(`options.${devKey}`, 'of type object', dev), devKey);
       // The kernel side's default: 10.7.0.1/24, or fd07::1/64 for an IPv6-only stack.
-      const ka = dev.kernelAddress ?? (address !== undefined ? '10.7.0.1/24' : 'fd07::1/64');
+      const ka = dev.kernelAddress ?? (address !== undefined || useDhcp ? '10.7.0.1/24' : 'fd07::1/64');
       const kl: readonly unknown[] | undefined = typeof ka === 'string' ? [ka] : Array.isArray(ka) ? ka as readonly unknown[] : undefined;
       if (kl === undefined) throw optionError(invalidArgType(`options.${devKey}.kernelAddress`, 'of type string or an array of strings', ka), `${devKey}.kernelAddress`);
       for (const c of kl) {
@@ -456,7 +508,7 @@ export class Stack extends EventEmitter {
         else throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, ka, "must hold one 'a.b.c.d/len' and any 'x:x::x/len'"), `${devKey}.kernelAddress`);
       }
       if (kernel === undefined && address !== undefined) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'a.b.c.d/len' (the stack has IPv4 addresses)"), `${devKey}.kernelAddress`);
-      if (address === undefined && kernel6.length === 0) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'x:x::x/len' (the stack has IPv6 addresses only)"), `${devKey}.kernelAddress`);
+      if (address === undefined && kernel6.length === 0 && !useDhcp) throw optionError(invalidArgValue(`options.${devKey}.kernelAddress`, dev.kernelAddress, "must hold an 'x:x::x/len' (the stack has IPv6 addresses only)"), `${devKey}.kernelAddress`);
       const k6 = kernel6[0];
       if (k6 !== undefined) {
         for (const a of addresses6) {
@@ -612,8 +664,6 @@ export class Stack extends EventEmitter {
       option = 'pcap';
       if (options.pcap !== undefined) this.startCapture(options.pcap, {});
       this.link = link;
-      this.addresses4 = addresses4.map((a) => formatAddress(a));
-      this.address = address !== undefined ? formatAddress(address) : formatAddress(a6!);
 
       option = 'address';
       // One secret per stack (RFC 6528 ISNs, SYN cookies, RFC 6056 ports of both transports, RFC 6437 flow labels).
@@ -687,7 +737,7 @@ export class Stack extends EventEmitter {
       schedule: () => this.schedule(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       cancel: (h) => clock.cancel(h),
-    }, this.addresses4, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6, this.info.name);
+    }, () => this.ip.addresses, this.events, this.life, (hostname, opts, cb) => this.dns.lookup(hostname, opts, cb as LookupCallback), this.addresses6, this.info.name);
     this.dnsRuntime = createDns(options.dns, options.dnsOptions ?? {}, {
       udp: this.udpLayer,
       connectTcp: (address, port) => this.tcp.connect({ host: address, port }),
@@ -698,8 +748,26 @@ export class Stack extends EventEmitter {
     });
     this.dns = this.dnsRuntime.api;
 
+    // DHCP (address 'dhcp'): the client beside the IPv4 layer, on the Ethernet interface.
+    const dhcpEth = useDhcp ? tapEth ?? (options.link as EthernetInterface) : undefined;
+    if (dhcpEth !== undefined) {
+      const dnsRuntime = this.dnsRuntime;
+      this.dhcpClient = new DhcpWiring({
+        eth: dhcpEth,
+        ip: this.ip,
+        now: () => (this.inBatch ? this.rxNow : clock.now()),
+        schedule: () => this.schedule(),
+        leaseDns: (servers) => { dnsRuntime.leaseServers(servers); },
+        mtuChanged: (mtu) => { this.info.mtu = mtu; },
+        emit: (event: string, payload: unknown) => { process.nextTick(() => { if (event !== 'lease' || !this.isClosed) this.emit(event, payload); }); },
+      }, options.dhcp ?? {});
+    } else {
+      this.dhcpClient = undefined;
+    }
+
     // A receive batch is one bracket of the event queue: the user's handlers run after
     // its last packet and its end (coalesced ACKs out, timer re-armed), never inside.
+    const dhcp = this.dhcpClient;
     this.link.setReceiver({
       packet: (packet, meta) => {
         // The clock is read once per batch, at its first packet.
@@ -710,6 +778,8 @@ export class Stack extends EventEmitter {
           // (so link RxPackets = ip.InReceives + ip6.Ip6InReceives). DualStackIp.input would
           // count those in its own dispatch counters instead.
           const ip6 = this.ip6;
+          // DHCP replies (UDP 67 → 68) to the client, before the IPv4 layer (which has no address yet).
+          if (dhcp !== undefined && packet[9] === 17 && isDhcpReply(packet) && dhcp.input(packet, this.rxNow)) return;
           if (ip6 !== undefined && packet.length > 0 && packet[0]! >>> 4 === 6) ip6.input(packet, this.rxNow, meta);
           else this.ip.input(packet, this.rxNow, meta);
         } catch (e) {
@@ -721,6 +791,11 @@ export class Stack extends EventEmitter {
       },
       batchEnd: () => this.endBatch(),
     });
+    if (dhcp !== undefined) {
+      // The first DISCOVER (or INIT-REBOOT REQUEST) now; the rest on the stack's timer.
+      dhcp.start(clock.now());
+      this.schedule();
+    }
   }
 
   /**
@@ -745,6 +820,8 @@ export class Stack extends EventEmitter {
     if (!this.inBatch) return;
     this.inBatch = false;
     try {
+      // An address probed for a lease may have become ours (or been found in use) in this batch.
+      this.dhcpClient?.check(this.rxNow);
       this.schedule();
     } finally {
       this.events.release();
@@ -785,6 +862,7 @@ export class Stack extends EventEmitter {
     const at = Math.min(
       this.dual.pollAt(), this.icmp.pollAt(), this.icmp6?.pollAt() ?? Infinity, this.tcpLayer.pollAt(), this.dnsRuntime.pollAt(),
       this.udpLayer.pollAt(),
+      this.dhcpClient?.pollAt() ?? Infinity,
     );
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
@@ -827,6 +905,7 @@ export class Stack extends EventEmitter {
     this.tcpLayer.poll(now);
     this.udpLayer.poll(now);
     this.dnsRuntime.poll(now);
+    this.dhcpClient?.poll(now);
     this.schedule();
   }
 
@@ -836,15 +915,74 @@ export class Stack extends EventEmitter {
    * its own transport, so the socket sees EHOSTUNREACH.
    */
   override on(event: 'addressConflict', listener: (conflict: AddressConflictEvent) => void): this;
+  override on(event: 'lease', listener: (lease: StackLease) => void): this;
+  override on(event: 'leaseLost', listener: (lost: StackLeaseLost) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
   }
 
   override once(event: 'addressConflict', listener: (conflict: AddressConflictEvent) => void): this;
+  override once(event: 'lease', listener: (lease: StackLease) => void): this;
+  override once(event: 'leaseLost', listener: (lost: StackLeaseLost) => void): this;
   override once(event: string | symbol, listener: (...args: any[]) => void): this;
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.once(event, listener);
+  }
+
+  /** With address 'dhcp': the lease in use (in the IP layer), else undefined. */
+  get lease(): StackLease | undefined {
+    return this.dhcpClient?.lease;
+  }
+
+  /**
+   * Resolves with the stack's IPv4 address once it has one: at once for a static address;
+   * with address 'dhcp', when the first lease is bound (after its RFC 5227 probe, when the
+   * IPv4 layer uses it; `stack.lease` then has its details). Rejects with ETIMEDOUT after
+   * `options.timeout` ms (default: never), with an AbortError on `options.signal`, with
+   * ERR_STACK_CLOSED on close(); ERR_INVALID_STATE on a stack without IPv4 (IPv6 only).
+   * While pending it keeps the process alive, as a pending request does.
+   */
+  whenAddress(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<string> {
+    if (options === null || typeof options !== 'object') return Promise.reject(invalidArgType('options', 'of type object', options));
+    const timeout = options.timeout;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))) {
+      return Promise.reject(outOfRange('options.timeout', 'a finite number > 0', timeout));
+    }
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal.reason));
+    if (this.isClosed) return Promise.reject(stackClosedError('whenAddress'));
+    const dhcp = this.dhcpClient;
+    if (this.ip.addresses.length > 0) return Promise.resolve(this.address);
+    if (dhcp === undefined) return Promise.reject(new NetstackError('ERR_INVALID_STATE', 'the stack has no IPv4 address and no DHCP client (address \'dhcp\')'));
+    return new Promise((resolve, reject) => {
+      const signal = options.signal;
+      let timer: unknown;
+      let done = false;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        dhcp.cancelWait(onBound);
+        this.addressWaiters.delete(onClose);
+        signal?.removeEventListener('abort', onAbort);
+        if (timer !== undefined) this.clock.cancel(timer);
+        this.life.hold(-1);
+        return true;
+      };
+      // Resolved on a later tick: never from inside the packet path.
+      const onBound = (): void => { process.nextTick(() => { if (finish()) resolve(this.address); }); };
+      const onClose = (err: Error): void => { if (finish()) reject(err); };
+      const onAbort = (): void => { if (finish()) reject(abortError(signal!.reason)); };
+      this.life.hold(1);
+      this.addressWaiters.add(onClose);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout !== undefined) {
+        timer = this.clock.setTimer(() => {
+          timer = undefined;
+          if (finish()) reject(errnoError('ETIMEDOUT', 'whenAddress'));
+        }, timeout);
+      }
+      dhcp.waitFor(onBound);
+    });
   }
 
   private hostUnreachable(packet: Uint8Array, now: number): void {
@@ -963,6 +1101,7 @@ export class Stack extends EventEmitter {
       udp: flat(this.udpLayer.stats()),
       tcp: flat(this.tcpLayer.stats()),
       dns: flat(this.dns.stats()),
+      ...(this.dhcpClient !== undefined ? { dhcp: flat(this.dhcpClient.stats()) } : {}),
       ...(this.impaired ? { impair: { ...this.impaired.impairStats() } } : {}),
       // On a TAP: the Ethernet interface's counters (ARP, NS/NA, frames by fate; tap.ts tapStats).
       ...(this.eth !== undefined ? { eth: tapStats(this.eth) } : {}),
@@ -1021,6 +1160,10 @@ export class Stack extends EventEmitter {
     for (const m of this.life.close()) m.stackClosed(now);
     for (const c of this.tcpLayer.connections()) c.abort(now);
     this.tcpLayer.cancelIntercepts(now); // pending decisions: their signals abort
+    // RFC 2131 §4.4.6: RELEASE the lease (unicast to the server, from the address), after the
+    // RSTs above left from it and before the link closes.
+    const releaseWaits = this.dhcpClient?.close(now);
+    for (const fail of [...this.addressWaiters]) fail(stackClosedError('whenAddress'));
     this.isClosed = true;
     // Closed in the middle of a batch (the device ends it without batchEnd): run what waits.
     this.inBatch = false;
@@ -1030,6 +1173,14 @@ export class Stack extends EventEmitter {
     this.udpLayer.close();
     for (const fail of [...this.pings]) fail(errnoError('ECONNABORTED', 'ping'));
     this.setHeld(false);
+    // The RELEASE waits for the server's MAC (ARP; the interface resolves it below the closed
+    // stack): the link stays open until it left, at most 1 s (then it is lost, as the lease
+    // will simply expire at the server).
+    if (releaseWaits !== undefined) {
+      for (let waited = 0; waited < 1000 && releaseWaits(); waited += 50) {
+        await new Promise<void>((resolve) => { this.clock.setTimer(resolve, 50); });
+      }
+    }
     // What was sent above is on the wire: a link pair still delivers it to the peer, a TUN
     // device wrote it already. Then the device goes.
     this.link.close();

@@ -115,7 +115,8 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
     txQueueLen: w.txQueueLen,
     ...(tap.napi !== undefined ? { napi: tap.napi } : {}),
     offload: false,
-    kernelAddress: w.kernelAddress,
+    // None (a DHCP stack on a bridge port: the kernel side has no address of its own).
+    ...(w.kernelAddress === '' || w.kernelAddress.length === 0 ? {} : { kernelAddress: w.kernelAddress }),
     ipv4Only: false,
   });
   try {

@@ -79,6 +79,12 @@ export interface StackDns {
   };
   /** The servers asked, as node:dns's getServers(): [] without servers, ['host'] with the host's resolver. */
   getServers(): string[];
+  /**
+   * node:dns's setServers: the stub resolver asks these from now on ('a.b.c.d', 'a.b.c.d:port',
+   * IPv6 forms; [] for none), the cache is cleared, and a DHCP lease's servers no longer replace
+   * them. Queries in flight finish with the servers they started with.
+   */
+  setServers(servers: readonly string[]): void;
   /** The stub resolver's counters (all zero with 'host' or without servers). */
   stats(): ResolverStats;
   /** Drops every cached answer. */
@@ -145,6 +151,8 @@ export interface DnsHost {
 /** The resolver's timer hooks, for the stack's one timer (pollAt/poll), and close. */
 export interface DnsRuntime {
   readonly api: StackDns;
+  /** A DHCP lease's servers (dotted quads; [] when the lease ends): used unless the user named servers. True when applied. */
+  leaseServers(servers: readonly string[]): boolean;
   pollAt(): number;
   poll(now: number): void;
   close(): void;
@@ -200,19 +208,24 @@ function stackIo(host: DnsHost): ResolverIo {
 /** Makes `stack.dns` for a stack. */
 export function createDns(option: DnsOption | undefined, resolverOptions: DnsResolverOptions, host: DnsHost): DnsRuntime {
   let resolver: DnsResolver | undefined;
-  let backend: Backend;
-  let servers: string[];
-  if (option === 'host') {
-    servers = ['host'];
-    backend = (_name, _type, cb) => process.nextTick(cb, 'ENOTFOUND'); // unused: lookup and resolve4 call node:dns
-  } else if (option === undefined || option.length === 0) {
-    servers = [];
-    backend = (_name, _type, cb) => process.nextTick(cb, 'ENOTFOUND');
-  } else {
-    const list: DnsServer[] = option.map((text, i) => parseServer(text, i));
+  /** 'host': node:dns; else the stub resolver over `servers` (none: ENOTFOUND). */
+  let mode: 'host' | 'servers' = option === 'host' ? 'host' : 'servers';
+  let servers: string[] = option === 'host' ? ['host'] : [];
+  /** The servers were named by the user (the `dns` option or `setServers`): a DHCP lease's do not replace them. */
+  let userSet = option !== undefined;
+  const notFound: Backend = (_name, _type, cb) => process.nextTick(cb, 'ENOTFOUND');
+  let backend: Backend = notFound;
+  const useServers = (list: DnsServer[]): void => {
+    mode = 'servers';
     servers = list.map((s) => (s.port === 53 ? s.address : s.address.includes(':') ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`));
-    const r = new DnsResolver(stackIo(host), { ...resolverOptions, servers: list });
-    resolver = r;
+    if (list.length === 0) {
+      resolver?.setServers([]);
+      backend = notFound;
+      return;
+    }
+    if (resolver !== undefined) resolver.setServers(list);
+    else resolver = new DnsResolver(stackIo(host), { ...resolverOptions, servers: list });
+    const r = resolver;
     backend = (name, type, cb) => {
       host.hold?.(1);
       r.resolve(name, type, host.now(), (err, answer) => {
@@ -221,7 +234,8 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       });
       host.schedule();
     };
-  }
+  };
+  if (option !== undefined && option !== 'host') useServers(option.map((text, i) => parseServer(text, i)));
 
   const lookup = (hostname: unknown, options: unknown, callback?: unknown): void => {
     let family = 0;
@@ -273,7 +287,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       return;
     }
     const v6 = host.ipv6?.() === true;
-    if (option !== 'host' && isLocalhost(name)) {
+    if (mode !== 'host' && isLocalhost(name)) {
       // RFC 6761 §6.3: loopback, without asking anyone (::1 too on a stack that serves IPv6).
       const v4Loop = { address: '127.0.0.1', family: 4 };
       const v6Loop = { address: '::1', family: 6 };
@@ -282,7 +296,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       else process.nextTick(answer, family === 0 && v6 ? ordered([v4Loop], [v6Loop]) : [v4Loop]);
       return;
     }
-    if (option === 'host') {
+    if (mode === 'host') {
       // The host's getaddrinfo: on an IPv4-only stack IPv4 answers unless IPv6 is asked for; on a
       // dual stack family 0 takes both, in the stack's order; its errors as they are.
       const hints = o?.hints ?? 0;
@@ -331,7 +345,7 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
     if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
     const withTtl = options !== undefined && options !== null && (options as ResolveOptions).ttl === true;
     const cb = callback as (err: NodeJS.ErrnoException | null, addresses?: string[] | RecordWithTtl[]) => void;
-    if (option === 'host') {
+    if (mode === 'host') {
       dns.resolve4(hostname, { ttl: withTtl }, cb as (err: NodeJS.ErrnoException | null, a: string[] | RecordWithTtl[]) => void);
       return;
     }
@@ -360,11 +374,22 @@ export function createDns(option: DnsOption | undefined, resolverOptions: DnsRes
       }),
     },
     getServers: () => [...servers],
+    setServers: (list: unknown) => {
+      if (!Array.isArray(list)) throw invalidArgType('servers', 'an instance of Array', list);
+      const parsed = list.map((text, i) => parseServer(text, i, 'servers'));
+      userSet = true;
+      useServers(parsed);
+    },
     stats: () => (resolver ?? idle()).stats(),
     clearCache: () => resolver?.clearCache(),
   };
   return {
     api,
+    leaseServers: (list) => {
+      if (userSet) return false;
+      useServers(list.map((text, i) => parseServer(text, i, 'lease.dns')));
+      return true;
+    },
     pollAt: () => resolver?.pollAt() ?? Infinity,
     poll: (now) => resolver?.poll(now),
     close: () => resolver?.close(),
@@ -385,13 +410,13 @@ function idle(): DnsResolver {
 }
 
 /** 'a.b.c.d', 'a.b.c.d:port', an IPv6 literal, or '[IPv6]:port' (node:dns setServers' forms); RFC 5952 text kept. */
-function parseServer(text: unknown, i: number): DnsServer {
-  if (typeof text !== 'string') throw invalidArgType(`options.dns[${i}]`, 'of type string', text);
+function parseServer(text: unknown, i: number, name = 'options.dns'): DnsServer {
+  if (typeof text !== 'string') throw invalidArgType(`${name}[${i}]`, 'of type string', text);
   const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text) ?? /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text) ?? /^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*)()$/.exec(text);
   const addr: IpAddress | undefined = m === null ? undefined : parseIpAddress(m[1]!);
   const port = m?.[2] === undefined || m[2] === '' ? 53 : Number(m[2]);
   if (m === null || addr === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw invalidArgValue(`options.dns[${i}]`, text, "must be an IPv4 or IPv6 address, optionally with ':port' (IPv6 as '[addr]:port')");
+    throw invalidArgValue(`${name}[${i}]`, text, "must be an IPv4 or IPv6 address, optionally with ':port' (IPv6 as '[addr]:port')");
   }
   return { address: formatAddress(addr), port };
 }

@@ -208,7 +208,8 @@ const MAX_CNAME_CHAIN = 16;
 const TCP_MAX_MESSAGE = 65535;
 
 export class DnsResolver {
-  readonly servers: readonly DnsServer[];
+  /** The servers asked, in order (replaced by `setServers`). */
+  servers: readonly DnsServer[];
   private readonly timeout: number;
   private readonly tries: number;
   private readonly maxCacheEntries: number;
@@ -314,6 +315,16 @@ export class DnsResolver {
   clearCache(): void {
     this.cache.clear();
     this.cacheBytes = 0;
+  }
+
+  /**
+   * Replaces the servers (node:dns setServers; a DHCP lease's option 6): new queries ask
+   * these, queries in flight finish with the attempts they planned. The cache is cleared:
+   * its answers came from the old servers (often another network).
+   */
+  setServers(servers: readonly DnsServer[]): void {
+    this.servers = servers.map((s) => ({ ...s }));
+    this.clearCache();
   }
 
   // ---- attempts -----------------------------------------------------------------

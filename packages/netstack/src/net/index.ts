@@ -14,7 +14,7 @@
  * close, abort, connect, listen, accept) so the facade's one timer follows the
  * core's deadlines. Hosts are IPv4 literals or names resolved by `lookup` (the stack's dns.lookup).
  */
-import { parseAddress, parseIpv6Address } from '@netstack/ip';
+import { parseAddress, parseIpv6Address, type Ipv4Address } from '@netstack/ip';
 import type { TcpLayer } from '@netstack/tcp';
 import { IMMEDIATE_NOTIFIER, type Notifier } from '../events.js';
 import { detachedLife, type NetLife } from '../lifetime.js';
@@ -62,9 +62,11 @@ export interface TcpApi {
  * `ownAddress`: the stack's IPv4 address, or all of them (the primary first; none on an
  * IPv6-only stack); `ownAddresses6` its IPv6 ones. Binds and listens take these.
  */
-export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string | readonly string[], events: Notifier = IMMEDIATE_NOTIFIER,
+export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: string | readonly string[] | (() => readonly Ipv4Address[]), events: Notifier = IMMEDIATE_NOTIFIER,
   life: NetLife = detachedLife(), lookup: LookupFunction = noLookup, ownAddresses6: readonly string[] = [], interfaceName = 'memory'): TcpApi {
-  const own4 = (typeof ownAddress === 'string' ? [ownAddress] : ownAddress).map((t) => {
+  // A function: the IPv4 addresses as they are now (a stack whose address comes by DHCP).
+  const live = typeof ownAddress === 'function' ? ownAddress : undefined;
+  const own4 = live !== undefined ? [] : (typeof ownAddress === 'string' ? [ownAddress] : ownAddress as readonly string[]).map((t) => {
     const a = parseAddress(t);
     if (a === undefined) throw invalidArgValue('ownAddress', ownAddress, 'must be an IPv4 address or a list of them');
     return a;
@@ -75,6 +77,7 @@ export function createTcpApi(layer: TcpLayer, clock: StackClock, ownAddress: str
     return a;
   });
   const ctx: NetContext = { layer, clock, ownAddresses4: own4, ownAddresses6: own6, interfaceName, events, life, lookup, listening: new Map() };
+  if (live !== undefined) Object.defineProperty(ctx, 'ownAddresses4', { get: live, enumerable: true });
   const createServer = (options?: ServerOptions | ConnectionListener, onConnection?: ConnectionListener): Server => {
     if (typeof options === 'function' || options === undefined) {
       return new Server({ [kContext]: ctx } as ServerOptions, (options ?? onConnection));
