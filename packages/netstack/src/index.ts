@@ -15,3 +15,4 @@ export type {
 } from './net/index.js';
 export { UdpSocket, UdpFlowSocket } from './dgram/index.js';
 export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback, FlowListener, FlowRemoteInfo } from './dgram/index.js';
+export { createGateway, type Gateway, type GatewayOptions, type GatewayLimits, type GatewayStats, type GatewayFlowInfo, type GatewayVerdict, type PublishOptions } from './gateway/gateway.js';
