@@ -284,10 +284,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (r.dns) stats.DnsTcp++;
     stats.TcpActive++;
     let released = false;
-    const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(up); } };
+    const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); } };
     // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
     const up = net.connect({ host: r.host, port: r.port, allowHalfOpen: true, signal: d.signal, noDelay: true, highWaterMark: limits.highWaterMark } as net.NetConnectOpts);
-    live.add(up);
+    const entry = { destroy: (): void => { clearTimeout(timer); up.destroy(); release(); } };
+    live.add(entry);
     const timer = setTimeout(() => {
       stats.TcpUpstreamTimeout++;
       up.destroy();
@@ -336,7 +337,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (r.dns) stats.DnsUdp++;
     stats.UdpActive++;
     const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
-    live.add({ destroy: () => flow.close() });
+    const entry = { destroy: (): void => end() };
+    live.add(entry);
     /** Datagrams from the guest before the socket is connected (at most 64). */
     let early: Buffer[] | undefined = [];
     let ended = false;
@@ -344,6 +346,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (ended) return;
       ended = true;
       stats.UdpActive--;
+      live.delete(entry);
       try { sock.close(); } catch { /* closed already */ }
       flow.close();
     };

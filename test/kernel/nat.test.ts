@@ -1,0 +1,177 @@
+/**
+ * `netstack nat` (packages/netstack/src/gateway/gateway.ts) on issue 12's topology, in
+ * namespaces this file makes and removes:
+ *
+ *   G (the guest: empty; tap0 10.0.2.100/24 appears, made by nat)
+ *        ║ the TUN device (created in G by the nat process running in H)
+ *   H (runs `netstack nat --netns G`)  h0 10.8.0.2/24 ──veth── w0 10.8.0.1/24  W ("the internet")
+ *                                                                    servers on 10.8.0.1 (fixtures/nat-servers.mjs), dnsmasq
+ *
+ * G has no route anywhere but the device: everything it reaches, netstack re-originated
+ * from H (W's servers see 10.8.0.2 as the peer). 10.8.2.0/24 is routed by H to W, where a
+ * blackhole route drops it silently (a silent address).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Netns, Server, cli, repoRoot } from './netns.js';
+
+const SERVERS = resolve(repoRoot, 'test/kernel/fixtures/nat-servers.mjs');
+const CLIENT = resolve(repoRoot, 'test/kernel/fixtures/nat-client.mjs');
+
+let g: Netns;
+let h: Netns;
+let w: Netns;
+let nat: Server;
+let dir: string;
+
+function ensureDnsmasq(): void {
+  if (spawnSync('sh', ['-c', 'command -v dnsmasq']).status === 0) return;
+  const r = spawnSync('sh', ['-c', 'apt-get install -y -qq dnsmasq-base || (apt-get update -qq && apt-get install -y -qq dnsmasq-base)'], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0) throw new Error(`apt-get install dnsmasq-base failed: ${r.stderr}`);
+}
+
+async function client(...args: string[]): Promise<Record<string, unknown>> {
+  const r = await g.run(process.execPath, [CLIENT, ...args], { timeoutMs: 70_000 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try { return JSON.parse(line) as Record<string, unknown>; } catch { throw new Error(`client ${args.join(' ')}: ${r.stdout} ${r.stderr}`); }
+}
+
+function patternSha(n: number): string {
+  const p = Buffer.alloc(65536);
+  for (let i = 0; i < p.length; i++) p[i] = i % 256;
+  const h = createHash('sha256');
+  for (let left = n; left > 0; left -= p.length) h.update(left >= p.length ? p : p.subarray(0, left));
+  return h.digest('hex');
+}
+
+beforeAll(async () => {
+  ensureDnsmasq();
+  g = Netns.create('natg');
+  h = Netns.create('nath');
+  w = Netns.create('natw');
+  dir = mkdtempSync(join(tmpdir(), 'netstack-nat-'));
+  const sh = (cmd: string): void => {
+    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  };
+  // The veth is made inside H with its peer moved to W at once: nothing in the machine's namespace.
+  h.runSync('ip', ['link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'w0', 'netns', w.name]);
+  h.runSync('ip', ['addr', 'add', '10.8.0.2/24', 'dev', 'h0']);
+  h.runSync('ip', ['link', 'set', 'h0', 'up']);
+  h.runSync('ip', ['route', 'add', '10.8.2.0/24', 'via', '10.8.0.1']);
+  w.runSync('ip', ['addr', 'add', '10.8.0.1/24', 'dev', 'w0']);
+  w.runSync('ip', ['link', 'set', 'w0', 'up']);
+  w.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+  w.runSync('ip', ['route', 'add', 'blackhole', '10.8.2.0/24']);
+  void sh;
+  const servers = w.spawn(process.execPath, [SERVERS, '10.8.0.1']);
+  await new Promise<void>((res, rej) => {
+    let out = '';
+    const t = setTimeout(() => rej(new Error(`servers: ${out}`)), 20_000);
+    servers.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening')) { clearTimeout(t); res(); } });
+    servers.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  });
+  const dns = w.spawn('dnsmasq', ['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', '--listen-address=10.8.0.1',
+    '--address=/www.nat.test/10.8.0.42', '--log-facility=-', `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--user=root']);
+  await new Promise<void>((res, rej) => {
+    let err = '';
+    const t = setTimeout(() => rej(new Error(`dnsmasq: ${err}`)), 10_000);
+    dns.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (/started|compile time/.test(err)) { clearTimeout(t); res(); } });
+    dns.on('exit', (c) => { clearTimeout(t); rej(new Error(`dnsmasq exited ${c}: ${err}`)); });
+  });
+  nat = new Server(h.spawn(process.execPath, [cli, 'nat', '--netns', g.name, '--dns', '10.8.0.1', '--stats']));
+  await nat.waitFor(/ready/, 20_000);
+}, 120_000);
+
+afterAll(async () => {
+  for (const ns of [g, h, w]) await ns?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('netstack nat: a namespace reaches the internet through the stack', () => {
+  it('G has the device, its address and the default route; G has no other way out', () => {
+    expect(g.links()).toContain('tap0');
+    expect(g.runSync('ip', ['-4', 'addr', 'show', 'tap0'])).toContain('10.0.2.100/24');
+    expect(g.runSync('ip', ['route'])).toMatch(/default via 10\.0\.2\.2 dev tap0/);
+    expect(h.links()).not.toContain('tap0');
+  });
+
+  it('downloads 200 MB exact, and the server sees H as the peer (re-originated)', async () => {
+    const n = 200 * 1024 * 1024;
+    const r = await g.run('sh', ['-c', `curl -sS --max-time 120 http://10.8.0.1/bytes/${n} | sha256sum`], { timeoutMs: 130_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split(' ')[0]).toBe(patternSha(n));
+    const peer = await g.run('curl', ['-sS', '--max-time', '10', 'http://10.8.0.1/peer']);
+    expect(peer.stdout).toBe('10.8.0.2');
+  }, 140_000);
+
+  it('uploads 50 MB with the same sha256 at the server', async () => {
+    const file = join(dir, 'up.bin');
+    const data = randomBytes(50 * 1024 * 1024);
+    writeFileSync(file, data);
+    const r = await g.run('curl', ['-sS', '--max-time', '60', '--data-binary', `@${file}`, '-H', 'content-type: application/octet-stream', 'http://10.8.0.1/sink'], { timeoutMs: 70_000 });
+    expect(JSON.parse(r.stdout)).toEqual({ bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+  }, 80_000);
+
+  it('64 concurrent TCP echo connections, each exact', async () => {
+    const r = await client('concurrent', '10.8.0.1', '7', '64', '65536');
+    expect(r).toEqual({ ok: 64, results: [true] });
+  }, 80_000);
+
+  it('half-close across the relay: the client FIN reaches the server, whose answer still comes back', async () => {
+    const r = await client('half', '10.8.0.1', '9', '300000');
+    expect(r.answer).toBe(r.expected);
+  }, 80_000);
+
+  it('UDP echo of several sizes', async () => {
+    const sizes = ['0', '1', '100', '1472', '1473', '8000', '65507'];
+    const r = await client('udp', '10.8.0.1', '7', ...sizes);
+    expect(r.ok).toEqual(sizes.map(() => true));
+  }, 80_000);
+
+  it('DNS through 10.0.2.3, over UDP and over TCP, answered by the upstream in W', async () => {
+    expect(await client('dns-udp', '10.0.2.3', 'www.nat.test')).toEqual({ address: '10.8.0.42' });
+    expect(await client('dns-tcp', '10.0.2.3', 'www.nat.test')).toEqual({ address: '10.8.0.42' });
+  }, 30_000);
+
+  it('a closed port in W is refused at once (RST), a silent address times out, an unrouted one is unreachable at once', async () => {
+    let t0 = performance.now();
+    const closed = await g.run('curl', ['-sS', '--connect-timeout', '5', 'http://10.8.0.1:81/']);
+    expect(closed.code).toBe(7);
+    expect(closed.stderr).toMatch(/Couldn't connect|Connection refused/);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    t0 = performance.now();
+    const silent = await g.run('curl', ['-sS', '--connect-timeout', '2', 'http://10.8.2.1/']);
+    expect(silent.code).toBe(28);
+    expect(performance.now() - t0).toBeGreaterThan(1900);
+    t0 = performance.now();
+    const unrouted = await g.run('curl', ['-sS', '--connect-timeout', '5', 'http://10.99.0.1/']);
+    expect(unrouted.code).toBe(7);
+    expect(performance.now() - t0).toBeLessThan(3000);
+  }, 30_000);
+
+  it('10.0.2.2 (the host) is refused by default', async () => {
+    const t0 = performance.now();
+    const r = await g.run('curl', ['-sS', '--connect-timeout', '5', 'http://10.0.2.2/']);
+    expect(r.code).toBe(7);
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  it('SIGTERM: exits 0 with counters, the device is gone from G', async () => {
+    const { code } = await nat.stop();
+    expect(code).toBe(0);
+    const line = nat.stdout.split('\n').find((l) => l.startsWith('stats '));
+    const stats = JSON.parse(line!.slice(6)) as { gateway: Record<string, number> };
+    expect(stats.gateway.TcpAccepted).toBeGreaterThanOrEqual(64 + 4);
+    expect(stats.gateway.TcpUpstreamRefused).toBeGreaterThanOrEqual(1);
+    expect(stats.gateway.TcpRefusedHost).toBeGreaterThanOrEqual(1);
+    expect(stats.gateway.DnsUdp).toBeGreaterThanOrEqual(1);
+    expect(stats.gateway.DnsTcp).toBeGreaterThanOrEqual(1);
+    expect(stats.gateway.TcpBytesIn).toBeGreaterThan(200 * 1024 * 1024);
+    expect(g.links()).not.toContain('tap0');
+  }, 20_000);
+});
