@@ -175,3 +175,54 @@ describe('netstack nat: a namespace reaches the internet through the stack', () 
     expect(g.links()).not.toContain('tap0');
   }, 20_000);
 });
+
+describe('netstack nat --allow-host-loopback --publish', () => {
+  let g2: Netns;
+  let h2: Netns;
+  let nat2: Server;
+
+  beforeAll(async () => {
+    g2 = Netns.create('natg2');
+    h2 = Netns.create('nath2');
+    // The host's loopback service (in H2, the gateway's own namespace) and the guest's servers (G2, every address).
+    for (const [ns, addr] of [[h2, '127.0.0.1'], [g2, '0.0.0.0']] as const) {
+      const s = ns.spawn(process.execPath, [SERVERS, addr]);
+      await new Promise<void>((res, rej) => {
+        let out = '';
+        const t = setTimeout(() => rej(new Error(`servers: ${out}`)), 20_000);
+        s.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening')) { clearTimeout(t); res(); } });
+        s.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      });
+    }
+    nat2 = new Server(h2.spawn(process.execPath, [cli, 'nat', '--netns', g2.name, '--allow-host-loopback', '--publish', '8080:80', '--publish', '8007:7/udp']));
+    await nat2.waitFor(/ready/, 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const ns of [g2, h2]) await ns?.close();
+  });
+
+  it('10.0.2.2 reaches the host\'s 127.0.0.1 with the flag', async () => {
+    const r = await g2.run('curl', ['-sS', '--max-time', '10', 'http://10.0.2.2/peer']);
+    expect(r.stdout).toBe('127.0.0.1');
+  });
+
+  it('a published TCP port on the host reaches the guest\'s server (exact bytes)', async () => {
+    const n = 10 * 1024 * 1024;
+    const r = await h2.run('sh', ['-c', `curl -sS --max-time 30 http://127.0.0.1:8080/bytes/${n} | sha256sum`], { timeoutMs: 40_000 });
+    expect(r.stdout.split(' ')[0]).toBe(patternSha(n));
+    // The guest sees the gateway's own address as the peer.
+    expect((await h2.run('curl', ['-sS', '--max-time', '10', 'http://127.0.0.1:8080/peer'])).stdout).toBe('10.0.2.1');
+  }, 50_000);
+
+  it('a published UDP port on the host reaches the guest\'s echo', async () => {
+    const r = await h2.run(process.execPath, [CLIENT, 'udp', '127.0.0.1', '8007', '1', '1000', '8000']);
+    expect(JSON.parse(r.stdout).ok).toEqual([true, true, true]);
+  }, 30_000);
+
+  it('exits 0 on SIGTERM, the published ports closed', async () => {
+    expect((await nat2.stop()).code).toBe(0);
+    const r = await h2.run('curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:8080/']);
+    expect(r.code).toBe(7);
+  }, 20_000);
+});

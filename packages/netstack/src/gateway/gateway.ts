@@ -397,7 +397,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // UDP: one stack socket per host-side peer, bounded by maxUdp; replies go back to that peer.
     const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     servers.add(sock);
-    const peers = new Map<string, ReturnType<Stack['udp']['createSocket']>>();
+    const peers = new Map<string, { s: ReturnType<Stack['udp']['createSocket']>; idle: NodeJS.Timeout }>();
+    const drop = (key: string): void => {
+      const e = peers.get(key);
+      if (e === undefined) return;
+      peers.delete(key);
+      clearTimeout(e.idle);
+      try { e.s.close(); } catch { /* closed with the stack */ }
+    };
+    live.add({ destroy: () => { for (const k of [...peers.keys()]) drop(k); } });
     sock.on('message', (msg, rinfo) => {
       const key = `${rinfo.address}|${rinfo.port}`;
       let inner = peers.get(key);
@@ -405,17 +413,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         if (peers.size >= limits.maxUdp) { stats.UdpDropped++; return; }
         stats.PublishedConnections++;
         const s = stack.udp.createSocket('udp4');
-        inner = s;
-        peers.set(key, s);
-        let idle = setTimeout(() => { peers.delete(key); s.close(); }, limits.udpIdleTimeout);
+        const e = { s, idle: setTimeout(() => drop(key), limits.udpIdleTimeout) };
+        inner = e;
+        peers.set(key, e);
         s.on('message', (m: Buffer) => {
-          clearTimeout(idle);
-          idle = setTimeout(() => { peers.delete(key); s.close(); }, limits.udpIdleTimeout);
+          e.idle.refresh();
           sock.send(m, rinfo.port, rinfo.address);
         });
         s.on('error', () => {});
       }
-      inner.send(msg, p.guestPort, target);
+      inner.idle.refresh();
+      inner.s.send(msg, p.guestPort, target);
     });
     await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(p.hostPort, host, () => resolve()); });
     return sock.address().port;
