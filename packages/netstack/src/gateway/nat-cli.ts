@@ -35,7 +35,7 @@ SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters as a
 
 Options:
   --netns NS           the namespace: a name (ip netns add NAME), a PID, or a path
-                       to a network namespace file (required)
+                       to a network namespace file (default none: required)
   --mtu N              the device's MTU, 68..65535 (default 65520)
   --dns UPSTREAM       DNS server for 10.0.2.3: IP, IP:PORT or [IPv6]:PORT (default:
                        the first nameserver of /etc/resolv.conf)
