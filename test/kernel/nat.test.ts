@@ -298,3 +298,70 @@ async function client3(ns: Netns, ...args: string[]): Promise<Record<string, unk
   const r = await ns.run(process.execPath, [CLIENT, ...args], { timeoutMs: 70_000 });
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
 }
+
+describe('netstack nat --socks5: the tun2socks mode through Debian\'s dante-server in W', () => {
+  let g4: Netns;
+  let nat4: Server;
+  let danted: ReturnType<Netns['spawn']>;
+
+  beforeAll(async () => {
+    if (spawnSync('sh', ['-c', 'command -v danted']).status !== 0) {
+      const r = spawnSync('sh', ['-c', 'apt-get install -y -qq dante-server || (apt-get update -qq && apt-get install -y -qq dante-server)'], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (r.status !== 0) throw new Error(`apt-get install dante-server failed: ${r.stderr}`);
+    }
+    const conf = join(dir, 'danted.conf');
+    writeFileSync(conf, [
+      'logoutput: stderr', 'internal: 10.8.0.1 port = 1080', 'external: 10.8.0.1', 'socksmethod: none', 'clientmethod: none',
+      'user.privileged: root', 'user.unprivileged: nobody',
+      'client pass {\n  from: 0/0 to: 0/0\n}',
+      'socks pass {\n  from: 0/0 to: 0/0\n  command: connect udpassociate udpreply\n}', '',
+    ].join('\n'));
+    danted = w.spawn('danted', ['-f', conf]);
+    await new Promise<void>((res, rej) => {
+      let out = '';
+      const t = setTimeout(() => rej(new Error(`danted: ${out}`)), 20_000);
+      const on = (d: Buffer): void => { out += d.toString(); if (/running/.test(out)) { clearTimeout(t); res(); } };
+      danted.stdout!.on('data', on);
+      danted.stderr!.on('data', on);
+    });
+    g4 = Netns.create('natg4');
+    nat4 = new Server(h.spawn(process.execPath, [cli, 'nat', '--netns', g4.name, '--socks5', '10.8.0.1:1080', '--dns', '10.8.0.1', '--stats']));
+    await nat4.waitFor(/ready/, 20_000);
+  }, 320_000);
+
+  afterAll(async () => {
+    danted?.kill('SIGTERM');
+    if (danted && danted.exitCode === null && danted.signalCode === null) {
+      await new Promise((r) => { const t = setTimeout(r, 5000); danted.once('exit', () => { clearTimeout(t); r(null); }); });
+    }
+    await g4?.close();
+  });
+
+  it('TCP goes through the proxy: the server sees dante\'s external address, the bytes exact', async () => {
+    expect((await g4.run('curl', ['-sS', '--max-time', '10', 'http://10.8.0.1/peer'])).stdout).toBe('10.8.0.1');
+    const n = 20 * 1024 * 1024;
+    const r = await g4.run('sh', ['-c', `curl -sS --max-time 60 http://10.8.0.1/bytes/${n} | sha256sum`], { timeoutMs: 70_000 });
+    expect(r.stdout.split(' ')[0]).toBe(patternSha(n));
+    expect(await client3(g4, 'half', '10.8.0.1', '9', '100000').then((x) => x.answer === x.expected)).toBe(true);
+  }, 90_000);
+
+  it('a refusal reported by the proxy reaches the guest as a refusal', async () => {
+    const t0 = performance.now();
+    const r = await g4.run('curl', ['-sS', '--connect-timeout', '5', 'http://10.8.0.1:81/']);
+    expect(r.code).toBe(7);
+    expect(performance.now() - t0).toBeLessThan(3000);
+  }, 30_000);
+
+  it('UDP and DNS go through UDP ASSOCIATE', async () => {
+    const r = await client3(g4, 'udp', '10.8.0.1', '7', '1', '1000', '8000');
+    expect(r.ok).toEqual([true, true, true]);
+    expect(await client3(g4, 'dns-udp', '10.0.2.3', 'www.nat.test')).toEqual({ address: '10.8.0.42' });
+  }, 30_000);
+
+  it('exits 0 on SIGTERM', async () => {
+    expect((await nat4.stop()).code).toBe(0);
+    const stats = JSON.parse(nat4.stdout.split('\n').find((l) => l.startsWith('stats '))!.slice(6)) as { gateway: Record<string, number> };
+    expect(stats.gateway.TcpUpstreamRefused).toBeGreaterThanOrEqual(1);
+    expect(stats.gateway.UdpFlows).toBeGreaterThanOrEqual(2);
+  }, 20_000);
+});

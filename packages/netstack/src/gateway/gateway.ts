@@ -35,6 +35,7 @@ import type { InterceptRefusal } from '@netstack/tcp';
 import { createStack, type Stack } from '../stack.js';
 import type { InterceptInfo, Socket } from '../net/index.js';
 import type { UdpFlowSocket } from '../dgram/index.js';
+import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
 
 /** What a policy sees: the flow's protocol and original 4-tuple. */
 export interface GatewayFlowInfo {
@@ -80,6 +81,12 @@ export interface GatewayOptions {
   /** 10.0.2.2 reaches the host's 127.0.0.1 (fd00::2: ::1). Default false: refused. */
   allowHostLoopback?: boolean;
   limits?: GatewayLimits;
+  /**
+   * The tun2socks mode: every TCP connection through this SOCKS5 proxy (RFC 1928 CONNECT;
+   * RFC 1929 with `auth`), every UDP flow through its own UDP ASSOCIATE. The DNS forwarder
+   * goes through it too; 10.0.2.2 with `allowHostLoopback` does not (the host's loopback).
+   */
+  socks5?: { proxy: Socks5Proxy; auth?: Socks5Auth };
   /** Per-flow decision for embedders (allow lists, logging, rewriting). */
   policy?: (info: GatewayFlowInfo) => GatewayVerdict;
 }
@@ -244,23 +251,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const live = new Set<{ destroy(): void }>();
 
   /** Where a flow goes: a refusal, or the host and port to re-originate to (`host: true`: the special host address). */
-  const route = (info: GatewayFlowInfo): { refuse: InterceptRefusal; why: 'policy' | 'host' } | { host: string; port: number; dns: boolean } => {
+  const route = (info: GatewayFlowInfo): { refuse: InterceptRefusal; why: 'policy' | 'host' } | { host: string; port: number; dns: boolean; loopback: boolean } => {
     if (options.policy !== undefined) {
       const v = options.policy(info);
-      if (typeof v === 'object') return { host: v.host, port: v.port, dns: false };
+      if (typeof v === 'object') return { host: v.host, port: v.port, dns: false, loopback: false };
       if (v !== 'allow') return { refuse: v, why: 'policy' };
     }
     const dst = info.localAddress;
     if (dst === gatewayAddr || dst === gateway6) {
       if (options.allowHostLoopback !== true) return { refuse: 'rst', why: 'host' };
-      return { host: dst === gatewayAddr ? '127.0.0.1' : '::1', port: info.localPort, dns: false };
+      return { host: dst === gatewayAddr ? '127.0.0.1' : '::1', port: info.localPort, dns: false, loopback: true };
     }
     if (dst === dnsAddr || dst === dns6) {
       if (info.localPort !== 53) return { refuse: 'rst', why: 'host' };
-      return { host: dnsUpstream.host, port: dnsUpstream.port, dns: true };
+      return { host: dnsUpstream.host, port: dnsUpstream.port, dns: true, loopback: false };
     }
     if (forbidden(dst)) return { refuse: 'admin-prohibited', why: 'host' };
-    return { host: dst, port: info.localPort, dns: false };
+    return { host: dst, port: info.localPort, dns: false, loopback: false };
   };
   const infoOf = (protocol: 'tcp' | 'udp', i: { localAddress: string; localPort: number; remoteAddress: string; remotePort: number; localFamily: string }): GatewayFlowInfo => ({
     protocol, localAddress: i.localAddress, localPort: i.localPort, remoteAddress: i.remoteAddress, remotePort: i.remotePort,
@@ -286,38 +293,60 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     let released = false;
     const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); } };
     // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
-    const up = net.connect({ host: r.host, port: r.port, allowHalfOpen: true, signal: d.signal, noDelay: true, highWaterMark: limits.highWaterMark } as net.NetConnectOpts);
-    const entry = { destroy: (): void => { clearTimeout(timer); up.destroy(); release(); } };
+    const viaSocks = options.socks5 !== undefined && !r.loopback;
+    const ac = new AbortController();
+    d.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    let up: net.Socket | undefined;
+    const entry = { destroy: (): void => { clearTimeout(timer); ac.abort(); up?.destroy(); release(); } };
     live.add(entry);
     const timer = setTimeout(() => {
       stats.TcpUpstreamTimeout++;
-      up.destroy();
+      ac.abort();
+      up?.destroy();
       d.refuse('drop');
       release();
     }, limits.connectTimeout);
-    let connected = false;
-    up.once('connect', () => {
-      connected = true;
+    const failed = (e: Error & { code?: string }): void => {
       clearTimeout(timer);
-      const s = d.accept({ allowHalfOpen: true, highWaterMark: limits.highWaterMark, noDelay: true });
-      if (s === null) { up.resetAndDestroy(); release(); return; }
-      stats.TcpAccepted++;
-      up.removeAllListeners('error');
-      live.add(s);
-      relay(s, up, stats, () => { live.delete(s); release(); });
-    });
-    up.on('error', (e: Error & { code?: string }) => {
-      if (!connected) {
-        clearTimeout(timer);
-        if (e.name !== 'AbortError') {
-          const m = refusalFor(e.code);
-          stats[m.counter]++;
-          d.refuse(m.kind);
-        }
-        release();
+      if (e.name !== 'AbortError' && e.code !== 'ABORT_ERR' && !released) {
+        const m = refusalFor(e.code);
+        stats[m.counter]++;
+        d.refuse(m.kind);
       }
-    });
-    up.once('close', () => { if (!connected) release(); });
+      release();
+    };
+    const connected = (sock: net.Socket): void => {
+      clearTimeout(timer);
+      if (released) { sock.destroy(); return; }
+      const s = d.accept({ allowHalfOpen: true, highWaterMark: limits.highWaterMark, noDelay: true });
+      if (s === null) { sock.resetAndDestroy(); release(); return; }
+      stats.TcpAccepted++;
+      live.add(s);
+      relay(s, sock, stats, () => { live.delete(s); release(); });
+    };
+    if (viaSocks) {
+      const socks = options.socks5!;
+      socks5Connect({
+        proxy: socks.proxy, ...(socks.auth !== undefined ? { auth: socks.auth } : {}),
+        destination: { address: r.host, port: r.port }, timeoutMs: limits.connectTimeout, signal: ac.signal,
+      }).then(({ socket }) => {
+        // FIN from the destination must not end our side too (half-close): Duplex reads this on 'end'.
+        socket.allowHalfOpen = true;
+        socket.setNoDelay(true);
+        up = socket;
+        connected(socket);
+      }, (e: Error & { code?: string }) => {
+        if (e.code === 'ETIMEDOUT' && !released) { stats.TcpUpstreamTimeout++; clearTimeout(timer); d.refuse('drop'); release(); return; }
+        failed(e);
+      });
+      return;
+    }
+    // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
+    const sock = net.connect({ host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark } as net.NetConnectOpts);
+    up = sock;
+    let isUp = false;
+    sock.once('connect', () => { isUp = true; sock.removeAllListeners('error'); connected(sock); });
+    sock.on('error', (e: Error & { code?: string }) => { if (!isUp) failed(e); });
   });
 
   stack.udp.interceptFlows((flow: UdpFlowSocket) => {
@@ -336,39 +365,58 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     if (r.dns) stats.DnsUdp++;
     stats.UdpActive++;
-    const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
+    const target = r;
+    /** The upstream: a connected node:dgram socket, or (tun2socks) a UDP ASSOCIATE of its own. */
+    let send: ((msg: Buffer) => void) | undefined;
+    let closeUp = (): void => {};
     const entry = { destroy: (): void => end() };
     live.add(entry);
-    /** Datagrams from the guest before the socket is connected (at most 64). */
-    let early: Buffer[] | undefined = [];
+    /** Datagrams from the guest before the upstream is ready (at most 64). */
+    const early: Buffer[] = [];
     let ended = false;
     const end = (): void => {
       if (ended) return;
       ended = true;
       stats.UdpActive--;
       live.delete(entry);
-      try { sock.close(); } catch { /* closed already */ }
+      closeUp();
       flow.close();
     };
-    sock.on('error', () => { stats.UdpErrors++; end(); });
-    sock.on('message', (msg) => {
+    const received = (msg: Buffer): void => {
       stats.UdpDatagramsIn++;
       stats.UdpBytesIn += msg.length;
       flow.send(msg, () => {});
-    });
-    sock.connect(r.port, r.host, () => {
-      const q = early ?? [];
-      early = undefined;
-      for (const m of q) sock.send(m);
-    });
+    };
+    const ready = (f: (msg: Buffer) => void): void => {
+      send = f;
+      for (const m of early.splice(0)) f(m);
+    };
+    if (options.socks5 !== undefined && !r.loopback) {
+      const socks = options.socks5;
+      let assoc: Socks5UdpAssociation | undefined;
+      closeUp = () => assoc?.close();
+      socks5UdpAssociate({ proxy: socks.proxy, ...(socks.auth !== undefined ? { auth: socks.auth } : {}), timeoutMs: limits.connectTimeout }).then((a) => {
+        assoc = a;
+        if (ended) { a.close(); return; }
+        a.on('message', (data: Buffer) => received(data));
+        a.on('close', () => end());
+        ready((m) => { if (!a.send(m, { address: target.host, port: target.port })) stats.UdpDropped++; });
+      }, () => { stats.UdpErrors++; end(); });
+    } else {
+      const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
+      closeUp = () => { try { sock.close(); } catch { /* closed already */ } };
+      sock.on('error', () => { stats.UdpErrors++; end(); });
+      sock.on('message', received);
+      sock.connect(r.port, r.host, () => ready((m) => sock.send(m, (err) => { if (err) stats.UdpDropped++; })));
+    }
     flow.on('message', (msg: Buffer) => {
       stats.UdpDatagramsOut++;
       stats.UdpBytesOut += msg.length;
-      if (early !== undefined) {
+      if (send === undefined) {
         if (early.length < 64) early.push(msg); else stats.UdpDropped++;
         return;
       }
-      sock.send(msg, (err) => { if (err) stats.UdpDropped++; });
+      send(msg);
     });
     flow.on('close', end);
   });

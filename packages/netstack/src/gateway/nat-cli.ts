@@ -14,6 +14,8 @@ export const natOptions = {
   'allow-host-loopback': { type: 'boolean' },
   publish: { type: 'string', multiple: true },
   'no-ipv6': { type: 'boolean' },
+  socks5: { type: 'string' },
+  'socks5-user': { type: 'string' },
   'max-tcp': { type: 'string' },
   'max-udp': { type: 'string' },
   stats: { type: 'boolean' },
@@ -45,6 +47,12 @@ Options:
   --publish SPEC       HOSTPORT:NSPORT[/udp]: listen on this host's HOSTPORT (all
                        addresses) and forward into the namespace's 10.0.2.100:NSPORT;
                        repeat for several (default none)
+  --socks5 HOST:PORT   the tun2socks mode: every TCP connection through this SOCKS5
+                       proxy (CONNECT), every UDP flow through a UDP ASSOCIATE of its
+                       own, DNS to --dns included (default none: direct)
+  --socks5-user USER   RFC 1929 username for --socks5; the password is read from the
+                       environment variable NETSTACK_SOCKS5_PASSWORD (default none: no
+                       authentication)
   --no-ipv6            IPv4 only in the namespace (default off: both families)
   --max-tcp N          TCP connections at once; more are refused with RST (default 4096)
   --max-udp N          UDP flows at once; more are dropped (default 1024)
@@ -81,6 +89,17 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
     if (!m || hostPort > 65535 || guestPort < 1 || guestPort > 65535) throw usage(`--publish must be HOSTPORT:NSPORT[/udp], got '${p}'`);
     return { hostPort, guestPort, protocol: (m[3] ?? 'tcp') as 'tcp' | 'udp' };
   });
+  let socks5: { proxy: { host: string; port: number }; auth?: { username: string; password: string } } | undefined;
+  if (v.socks5 !== undefined) {
+    const proxy = parseHostPort(v.socks5, 1080);
+    if (proxy === undefined) throw usage(`--socks5 must be HOST:PORT, got '${v.socks5}'`);
+    socks5 = { proxy };
+    if (v['socks5-user'] !== undefined) {
+      const password = process.env.NETSTACK_SOCKS5_PASSWORD;
+      if (password === undefined) throw usage('--socks5-user needs the password in NETSTACK_SOCKS5_PASSWORD');
+      socks5.auth = { username: v['socks5-user'], password };
+    }
+  } else if (v['socks5-user'] !== undefined) throw usage('--socks5-user needs --socks5');
   const signals = untilSignal();
   let gw: Gateway | undefined;
   try {
@@ -90,6 +109,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
       ...(v.dns !== undefined ? { dns: v.dns } : {}),
       allowHostLoopback: v['allow-host-loopback'] === true,
       ipv6: v['no-ipv6'] !== true,
+      ...(socks5 !== undefined ? { socks5 } : {}),
       limits: { ...(maxTcp !== undefined ? { maxTcp } : {}), ...(maxUdp !== undefined ? { maxUdp } : {}) },
     });
     const published: string[] = [];
@@ -103,7 +123,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
     process.on('SIGUSR2', printStats);
     const a = g.addresses;
     const info = g.stack.linkInfo();
-    process.stdout.write(`netstack nat ready: ${g.device} in ${typeof netns === 'number' ? `pid ${netns}` : netns}: guest ${a.guest}/24${info.kernelAddress6.length > 0 ? ` ${a.guest6}/64` : ''}, gateway ${a.gateway}, dns ${a.dns} -> ${g.dnsUpstream.host}:${g.dnsUpstream.port}, mtu ${info.mtu}${published.length > 0 ? `, publish ${published.join(' ')}` : ''}${v['allow-host-loopback'] ? ', host loopback allowed' : ''}\n`);
+    process.stdout.write(`netstack nat ready: ${g.device} in ${typeof netns === 'number' ? `pid ${netns}` : netns}: guest ${a.guest}/24${info.kernelAddress6.length > 0 ? ` ${a.guest6}/64` : ''}, gateway ${a.gateway}, dns ${a.dns} -> ${g.dnsUpstream.host}:${g.dnsUpstream.port}, mtu ${info.mtu}${published.length > 0 ? `, publish ${published.join(' ')}` : ''}${v['allow-host-loopback'] ? ', host loopback allowed' : ''}${socks5 !== undefined ? `, via socks5 ${v.socks5}` : ''}\n`);
     await signals.signal;
     process.off('SIGUSR2', printStats);
     const stats = statsNow();
