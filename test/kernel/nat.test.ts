@@ -61,14 +61,16 @@ beforeAll(async () => {
   // The veth is made inside H with its peer moved to W at once: nothing in the machine's namespace.
   h.runSync('ip', ['link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'w0', 'netns', w.name]);
   h.runSync('ip', ['addr', 'add', '10.8.0.2/24', 'dev', 'h0']);
+  h.runSync('ip', ['addr', 'add', 'fd08::2/64', 'dev', 'h0', 'nodad']);
   h.runSync('ip', ['link', 'set', 'h0', 'up']);
   h.runSync('ip', ['route', 'add', '10.8.2.0/24', 'via', '10.8.0.1']);
   w.runSync('ip', ['addr', 'add', '10.8.0.1/24', 'dev', 'w0']);
+  w.runSync('ip', ['addr', 'add', 'fd08::1/64', 'dev', 'w0', 'nodad']);
   w.runSync('ip', ['link', 'set', 'w0', 'up']);
   w.runSync('sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
   w.runSync('ip', ['route', 'add', 'blackhole', '10.8.2.0/24']);
   void sh;
-  const servers = w.spawn(process.execPath, [SERVERS, '10.8.0.1']);
+  const servers = w.spawn(process.execPath, [SERVERS, '10.8.0.1', 'fd08::1']);
   await new Promise<void>((res, rej) => {
     let out = '';
     const t = setTimeout(() => rej(new Error(`servers: ${out}`)), 20_000);
@@ -108,6 +110,16 @@ describe('netstack nat: a namespace reaches the internet through the stack', () 
     const peer = await g.run('curl', ['-sS', '--max-time', '10', 'http://10.8.0.1/peer']);
     expect(peer.stdout).toBe('10.8.0.2');
   }, 140_000);
+
+  it('IPv6: G reaches W over IPv6 through fd00::2, re-originated from H\'s IPv6 address', async () => {
+    expect(g.runSync('ip', ['-6', 'route'])).toMatch(/default via fd00::2 dev tap0/);
+    const n = 5 * 1024 * 1024;
+    const r = await g.run('sh', ['-c', `curl -sS --max-time 30 'http://[fd08::1]/bytes/${n}' | sha256sum`], { timeoutMs: 40_000 });
+    expect(r.stdout.split(' ')[0]).toBe(patternSha(n));
+    expect((await g.run('curl', ['-sS', '--max-time', '10', 'http://[fd08::1]/peer'])).stdout).toBe('fd08::2');
+    // fd00::2 is the host, refused like 10.0.2.2.
+    expect((await g.run('curl', ['-sS', '--connect-timeout', '5', 'http://[fd00::2]/'])).code).toBe(7);
+  }, 60_000);
 
   it('uploads 50 MB with the same sha256 at the server', async () => {
     const file = join(dir, 'up.bin');
@@ -363,5 +375,31 @@ describe('netstack nat --socks5: the tun2socks mode through Debian\'s dante-serv
     const stats = JSON.parse(nat4.stdout.split('\n').find((l) => l.startsWith('stats '))!.slice(6)) as { gateway: Record<string, number> };
     expect(stats.gateway.TcpUpstreamRefused).toBeGreaterThanOrEqual(1);
     expect(stats.gateway.UdpFlows).toBeGreaterThanOrEqual(2);
+  }, 20_000);
+});
+
+describe('netstack nat: usage and set-up errors', () => {
+  const run = (args: string[]) => h.run(process.execPath, [cli, 'nat', ...args], { timeoutMs: 10_000 });
+  it('exits 2 with one line naming the flag for usage mistakes', async () => {
+    for (const [args, re] of [
+      [[], /--netns is required/],
+      [['--netns', 'x', '--publish', '80'], /--publish must be HOSTPORT:NSPORT/],
+      [['--netns', 'x', '--mtu', '10'], /--mtu must be an integer in 68\.\.65535/],
+      [['--netns', 'x', '--dns', '1.2.3.4:0'], /--dns must be/],
+      [['--netns', 'x', '--socks5-user', 'u'], /--socks5-user needs --socks5/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    }
+  }, 60_000);
+
+  it('a namespace that does not exist: exit 1, ENOENT, nothing left behind', async () => {
+    const r = await run(['--netns', `netstack-nat-none-${process.pid}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ENOENT/);
+    expect(h.links().filter((l) => l.startsWith('tap'))).toEqual([]);
   }, 20_000);
 });
