@@ -275,6 +275,17 @@ describe('createGateway embedded: policy, bounds, resets, back-pressure (in H, g
     expect(await g3.run(process.execPath, [CLIENT, 'reset', '10.8.0.1', '11']).then((r) => JSON.parse(r.stdout))).toEqual({ error: 'ECONNRESET' });
   }, 30_000);
 
+  it('a reset by the guest reaches the server as ECONNRESET', async () => {
+    const before = Number((await g3.run('curl', ['-sS', '--max-time', '10', 'http://10.8.0.1/resets'])).stdout);
+    expect(await client3(g3, 'rst', '10.8.0.1', '12')).toEqual({ reset: true });
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = Number((await g3.run('curl', ['-sS', '--max-time', '10', 'http://10.8.0.1/resets'])).stdout);
+    }
+    expect(after).toBe(before + 1);
+  }, 30_000);
+
   it('over the TCP bound, new connections are refused (RST) and counted', async () => {
     const before = (await statsNow()).gateway.TcpRefusedLimit!;
     const r = await client3(g3, 'concurrent', '10.8.0.1', '7', '12', '2000000');
