@@ -14,7 +14,7 @@ export const allowed = {
   icmp: ['ip', 'common'],
   udp: ['ip', 'common'],
   tcp: ['ip', 'common'],
-  netstack: ['common', 'tun', 'ip', 'ethernet', 'icmp', 'udp', 'tcp'],
+  netstack: ['common', 'tun', 'ip', 'ethernet', 'icmp', 'udp', 'tcp', 'wireguard'],
   // The WireGuard protocol knows no device and no stack: at most the shared leaf.
   wireguard: ['common'],
 };

@@ -1,5 +1,5 @@
 /**
- * The `netstack` command line: serve, ping, fetch, demo, relay.
+ * The `netstack` command line: serve, ping, fetch, demo, relay, tunnel.
  *
  * Every command works in the network namespace it is started in. `demo` is the one
  * that makes its own private namespace (unshare), so it is safe to run anywhere.
@@ -20,7 +20,13 @@ import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 import { untilSignal } from './signals.js';
 import { nat, natOptions, NAT_HELP } from './gateway/nat-cli.js';
-import { formatImpairSpec, openRelay, parseImpairSpec, relaySpecs, type ImpairSpec, type TunDevice, type TunRelay } from '@netstack/tun';
+import { formatImpairSpec, openRelay, parseImpairSpec, relaySpecs, type ImpairSpec, type TunDevice, type TunRelay, type TunRoute } from '@netstack/tun';
+import { lookup } from 'node:dns/promises';
+import { basename } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import { createTunnel, type TunnelPeer } from './tunnel/tunnel.js';
+import { DEFAULT_TIMERS, type Timers } from '@netstack/wireguard';
+import { parseWgConfig, WgConfigError, type WgConfig } from './tunnel/config.js';
 
 /** The device and stack flags of serve, ping and fetch (deviceOptions below). */
 const DEVICE_HELP = `  --tun NAME           device name (default tun0)
@@ -70,6 +76,7 @@ Commands:
           impairment shaper in each direction (a path for two stacks to share)
   nat     give a network namespace network access through the stack (user-mode
           networking, as slirp4netns and pasta)
+  tunnel  a WireGuard tunnel on a TUN device, from a wg-quick config (wg0.conf)
 Options:
   --version            print the version and exit
   -h, --help           this help
@@ -156,6 +163,10 @@ Options:
   --kernel-addr6 CIDR  the kernel side's IPv6 address and prefix (default fd07::1/64)
   -o, --output FILE    write the body to FILE (default stdout)
   -m, --max-time SECONDS  give up after this long (default 30)
+  --wireguard FILE     no TUN device: the stack's link is a WireGuard session of
+                       FILE (wg-quick format); its Address(es) are the stack's,
+                       the outer UDP goes through a kernel socket; no root needed
+                       (the device flags are then unused) (default: none)
   --dns SERVER         resolve the URL's name with the stack's own resolver asking
                        SERVER over the stack (an IPv4 address[:port] or IPv6
                        [address]:port; repeat for more; A records, AAAA with -6), or 'host' for the host's resolver
@@ -200,6 +211,32 @@ ${IMPAIR_HELP}
                        direction ab and ba, packets read, forwarded, refused, and
                        what the shaper did (Lost, BurstLost, QueueDropped, ...)
                        (default off)
+  -h, --help           this help`,
+  tunnel: `Usage: netstack tunnel --config FILE [options]
+
+A WireGuard tunnel (interoperates with wireguard-go and the kernel's wireguard):
+reads FILE in wg-quick's format ([Interface] PrivateKey, Address, ListenPort,
+MTU; [Peer] PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive),
+creates a TUN device with the interface's addresses and on-link routes for the
+peers' allowed IPs, encrypts each packet the kernel routes into it to the right
+peer, and sends it in a UDP datagram through the kernel's own stack; datagrams
+from the peers are decrypted and their packets written to the device. Prints a
+line containing 'ready' once the device is up (before any handshake). SIGUSR1
+prints a 'wg show'-like status, SIGUSR2 the counters as a 'stats {...}' line;
+exits 0 on SIGINT/SIGTERM after removing the device. An allowed IP of /0 is not
+routed (that needs wg-quick's policy routing): add the route yourself.
+
+Options:
+  --config FILE        the wg-quick configuration (default: none, required)
+  --tun NAME           device name (default FILE's name without .conf, as
+                       wg-quick, when it is a valid interface name; else wg0)
+  --listen-port N      UDP port, 0..65535, instead of the config's ListenPort
+                       (default the config's, else 0: any)
+  --offload            negotiate TUN offloads: the kernel hands over TCP
+                       super-segments up to 64 KB, cut into MTU-sized segments
+                       before encryption (as wireguard-go) (default off)
+  --stats              print the status and the counters on exit, as a
+                       'stats {...}' line (default off)
   -h, --help           this help`,
   demo: `Usage: netstack demo [options]
 
@@ -273,6 +310,7 @@ const fetchOptions = {
   stats: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   'max-time': { type: 'string', short: 'm', default: '30' },
+  wireguard: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 const demoOptions = {
   pcap: { type: 'string', default: 'netstack-demo.pcap' },
@@ -296,9 +334,18 @@ const relayOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
+const tunnelOptions = {
+  config: { type: 'string' },
+  tun: { type: 'string' },
+  'listen-port': { type: 'string' },
+  offload: { type: 'boolean' },
+  stats: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
 /** Every command's flags, as parsed (the help test checks each is documented). */
 export const commandOptions: Readonly<Record<string, NonNullable<ParseArgsConfig['options']>>> = {
-  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions, relay: relayOptions, nat: natOptions,
+  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions, relay: relayOptions, tunnel: tunnelOptions, nat: natOptions,
 };
 
 /** A mistake in the command line: one line on stderr, exit status 2. */
@@ -663,6 +710,33 @@ async function ping(args: string[]): Promise<number> {
   return received > 0 ? 0 : 1;
 }
 
+/**
+ * fetch --wireguard FILE: a stack whose link is the WireGuard session of a wg-quick config
+ * (createStack({ wireguard })), with the config's Address(es) as its own; no device.
+ */
+async function wireGuardStack(file: string, dns: string[] | undefined): Promise<Stack> {
+  let text: string;
+  let config: WgConfig;
+  try {
+    text = readFileSync(file, 'utf8');
+    config = parseWgConfig(text);
+  } catch (err) {
+    if (err instanceof WgConfigError) throw new UsageError(`--wireguard ${file}: ${err.message}`);
+    throw err;
+  }
+  if (config.addresses.length === 0) throw new UsageError(`--wireguard ${file}: [Interface] has no Address (the stack's own)`);
+  const v4 = config.addresses.filter((a) => isIPv4(a.split('/')[0]!));
+  const v6 = config.addresses.filter((a) => !isIPv4(a.split('/')[0]!));
+  const servers = dns !== undefined ? dnsServers(dns) : undefined;
+  return createStack({
+    wireguard: { config: text },
+    address: config.addresses.map((a) => a.split('/')[0]!),
+    ...(v4[0] !== undefined ? { prefixLength: Number(v4[0].split('/')[1]) } : {}),
+    ...(v6[0] !== undefined ? { prefixLength6: Number(v6[0].split('/')[1]) } : {}),
+    ...(servers !== undefined ? { dns: servers } : {}),
+  });
+}
+
 async function fetchCmd(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, fetchOptions, true);
   if (values.help) return help('fetch');
@@ -686,7 +760,7 @@ async function fetchCmd(args: string[]): Promise<number> {
   if (v6 && isIP(kernel6.split('/')[0]!) !== 6) throw new UsageError(`--kernel-addr6 must be an IPv6 CIDR, got '${kernel6}'`);
   const device: DeviceValues = v6 ? { ...values, addr6: values.addr6 ?? 'fd07::2', 'kernel-addr6': kernel6 } : values;
   const port = Number(url.port || 80);
-  const stack = await stackFromOptions(device);
+  const stack = values.wireguard !== undefined ? await wireGuardStack(values.wireguard, values.dns) : await stackFromOptions(device);
   if (v6 && stack.ip6 === undefined) {
     // As curl -6 where no interface has IPv6: the network is unreachable.
     await closeStack(stack);
@@ -1100,6 +1174,115 @@ async function relay(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The routes of a tunnel: one on-link route per allowed IP, except those the interface's own
+ * subnets already cover (the kernel made those routes with the addresses) and /0 (a default
+ * route through the tunnel would take the tunnel's own UDP too: wg-quick avoids that with
+ * policy routing, a fwmark and a second table, which is not done here). Returns the routes
+ * and what was left out, for the user.
+ */
+export function tunnelRoutes(config: Pick<WgConfig, 'addresses' | 'peers'>): { routes: TunRoute[]; skipped: string[] } {
+  const nets = config.addresses.map((a) => ipaddr.parseCIDR(a));
+  const routes: TunRoute[] = [];
+  const skipped: string[] = [];
+  const seen = new Set<string>();
+  for (const p of config.peers) {
+    for (const prefix of p.allowedIPs) {
+      const [addr, len] = ipaddr.parseCIDR(prefix);
+      if (len === 0) { skipped.push(`${prefix} (a default route needs policy routing)`); continue; }
+      if (nets.some(([n, l]) => n.kind() === addr.kind() && l <= len && addr.match(n, l))) continue;
+      if (seen.has(prefix)) continue;
+      seen.add(prefix);
+      routes.push({ dst: prefix });
+    }
+  }
+  return { routes, skipped };
+}
+
+/**
+ * A test hook, not a flag: NETSTACK_TUNNEL_TIMERS='{"rekeyAfterTime":1000,...}' overrides the
+ * protocol's timers (ms), so a test sees a rekey in a second instead of two minutes.
+ */
+function testTimers(): { timers?: Partial<Timers> } {
+  const text = process.env.NETSTACK_TUNNEL_TIMERS;
+  if (text === undefined || text === '') return {};
+  let t: unknown;
+  try {
+    t = JSON.parse(text);
+  } catch {
+    throw new UsageError(`NETSTACK_TUNNEL_TIMERS is not JSON: '${text}'`);
+  }
+  if (typeof t !== 'object' || t === null || Object.entries(t).some(([k, v]) => !(k in DEFAULT_TIMERS) || typeof v !== 'number' || !(v > 0))) {
+    throw new UsageError(`NETSTACK_TUNNEL_TIMERS must name timers (${Object.keys(DEFAULT_TIMERS).join(', ')}) with positive numbers, got '${text}'`);
+  }
+  return { timers: t as Partial<Timers> };
+}
+
+async function tunnel(args: string[]): Promise<number> {
+  const { values: v } = parse(args, tunnelOptions);
+  if (v.help) return help('tunnel');
+  if (v.config === undefined) throw new UsageError('--config FILE is required');
+  const listenOverride = v['listen-port'] === undefined ? undefined : intOption('--listen-port', v['listen-port'], 0, 65535);
+  const fileName = basename(v.config).replace(/\.conf$/, '');
+  const name = v.tun ?? (/^[a-zA-Z0-9_=+.-]{1,15}$/.test(fileName) ? fileName : 'wg0');
+  let config: WgConfig;
+  try {
+    config = parseWgConfig(readFileSync(v.config, 'utf8'));
+  } catch (err) {
+    if (err instanceof WgConfigError) throw new UsageError(`${v.config}: ${err.message}`);
+    throw err;
+  }
+  for (const i of config.ignored) process.stderr.write(`netstack tunnel: ${v.config}: line ${i.line}: ${i.key} is wg-quick's, not acted on here\n`);
+  if (config.addresses.filter((a) => isIPv4(a.split('/')[0]!)).length > 1) throw new UsageError(`${v.config}: at most one IPv4 Address per device`);
+  const peers: TunnelPeer[] = [];
+  for (const p of config.peers) {
+    let endpoint: TunnelPeer['endpoint'];
+    if (p.endpoint !== undefined) {
+      const address = isIP(p.endpoint.host) !== 0 ? p.endpoint.host : (await lookup(p.endpoint.host)).address;
+      endpoint = { address, port: p.endpoint.port };
+    }
+    peers.push({
+      publicKey: p.publicKey,
+      allowedIPs: p.allowedIPs,
+      ...(p.presharedKey !== undefined ? { presharedKey: p.presharedKey } : {}),
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...(p.persistentKeepalive !== undefined ? { persistentKeepalive: p.persistentKeepalive } : {}),
+    });
+  }
+  const { routes, skipped } = tunnelRoutes(config);
+  for (const s of skipped) process.stderr.write(`netstack tunnel: not routed: ${s}\n`);
+  const signals = untilSignal();
+  let t: Awaited<ReturnType<typeof createTunnel>>;
+  try {
+    t = await createTunnel({
+      tun: { name, mtu: config.mtu ?? 1420, offload: v.offload === true, ...(config.addresses.length > 0 ? { kernelAddress: config.addresses } : {}), routes },
+      privateKey: config.privateKey,
+      listenPort: listenOverride ?? config.listenPort ?? 0,
+      peers,
+      ...testTimers(),
+    });
+  } catch (err) {
+    signals.cancel();
+    throw err;
+  }
+  const dev = t.device as TunDevice;
+  const status = (): void => { process.stdout.write(`${t.status(dev.name)}\n`); };
+  const printStats = (): void => { process.stdout.write(`stats ${JSON.stringify(t.stats())}\n`); };
+  // SIGUSR1 is Node's inspector signal: a listener replaces that (wg's users expect a status there).
+  process.on('SIGUSR1', status);
+  process.on('SIGUSR2', printStats);
+  const addrs = config.addresses.filter((a) => dev.ipv6 || isIPv4(a.split('/')[0]!));
+  process.stdout.write(`netstack tunnel ready on ${dev.name}: ${addrs.join(' ') || 'no address'}, mtu ${dev.mtu}${dev.offload ? `, offload ${Object.entries(dev.offload).filter(([, on]) => on === true).map(([k]) => k).join('+')}` : ''}, listening on UDP port ${t.listenPort}, public key ${t.publicKey}, ${peers.length} peer${peers.length === 1 ? '' : 's'}${routes.length > 0 ? `, routes ${routes.map((r) => r.dst).join(' ')}` : ''}${dev.ipv6 ? '' : ` (IPv4 only: ${dev.ipv6Disabled ?? 'no IPv6'})`}\n`);
+  await signals.signal;
+  process.off('SIGUSR1', status);
+  process.off('SIGUSR2', printStats);
+  const stats = t.stats();
+  const text = t.status(dev.name);
+  t.close();
+  if (v.stats) process.stdout.write(`${text}\nstats ${JSON.stringify(stats)}\n`);
+  return 0;
+}
+
 function help(cmd: string): number {
   process.stdout.write(`${HELP[cmd] ?? HELP.main}\n`);
   return 0;
@@ -1125,6 +1308,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'demo': return await demo(rest);
       case 'relay': return await relay(rest);
       case 'nat': return await nat(rest, (m) => new UsageError(m));
+      case 'tunnel': return await tunnel(rest);
       case '--version':
       case '-V':
         process.stdout.write(`netstack ${version()}\n`);

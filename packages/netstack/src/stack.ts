@@ -38,6 +38,8 @@ import { EventQueue, rethrow } from './events.js';
 import { Lifetime } from './lifetime.js';
 import { checkTapOptions, configureTap6, openTap, tapStats, type AddressConflictEvent, type TapOptions } from './tap.js';
 import { formatMac, hostUnreachableError, type EthernetInterface } from '@netstack/ethernet';
+import { wireGuardLinkFor, type StackWireGuardOptions } from './tunnel/stack-option.js';
+import { checkWireGuardOptions } from './wireguard-options.js';
 import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 
@@ -193,6 +195,8 @@ export interface StackOptions {
   tap?: TapOptions;
   /** Or run on a link you made (e.g. one end of `createLinkPair()`). */
   link?: Link;
+  /** Or on a WireGuard session (no device, no privileges): `{ config }` (wg-quick text) or `{ privateKey, peers }`. */
+  wireguard?: StackWireGuardOptions;
   /**
    * IPv4: prefix length of the on-link subnet of each IPv4 address, 0..32 (default: the
    * tun's kernelAddress prefix, else 24).
@@ -1063,5 +1067,23 @@ function flat(obj: object): Record<string, number> {
 /** Creates a stack on a TUN device (`tun`) or on a link you provide (`link`). */
 export async function createStack(options: StackOptions): Promise<Stack> {
   // Async so that argument errors reject (and so device set-up can become async).
+  if (options.wireguard !== undefined) {
+    const { wireguard, ...rest } = options;
+    if (rest.tun !== undefined || rest.tap !== undefined || rest.link !== undefined) {
+      throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun, options.tap, options.link and options.wireguard'), 'wireguard');
+    }
+    try {
+      checkWireGuardOptions(wireguard);
+    } catch (err) {
+      throw optionError(err, 'wireguard');
+    }
+    const link = await wireGuardLinkFor(wireguard);
+    try {
+      return new Stack({ ...rest, link });
+    } catch (err) {
+      link.close();
+      throw err;
+    }
+  }
   return new Stack(options);
 }
