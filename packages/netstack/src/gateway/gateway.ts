@@ -292,8 +292,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     stats.TcpActive++;
     let released = false;
     const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); } };
-    // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
-    const viaSocks = options.socks5 !== undefined && !r.loopback;
+    // Through the proxy, except the host's loopback (10.0.2.2 with the flag, a loopback DNS upstream): the proxy cannot reach it.
+    const viaSocks = options.socks5 !== undefined && !r.loopback && !forbidden(r.host);
     const ac = new AbortController();
     d.signal.addEventListener('abort', () => ac.abort(), { once: true });
     let up: net.Socket | undefined;
@@ -326,10 +326,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     };
     if (viaSocks) {
       const socks = options.socks5!;
-      socks5Connect({
-        proxy: socks.proxy, ...(socks.auth !== undefined ? { auth: socks.auth } : {}),
-        destination: { address: r.host, port: r.port }, timeoutMs: limits.connectTimeout, signal: ac.signal,
-      }).then(({ socket }) => {
+      let attempt;
+      try {
+        attempt = socks5Connect({
+          proxy: socks.proxy, ...(socks.auth !== undefined ? { auth: socks.auth } : {}),
+          // A name (a policy's rewrite) goes to the proxy as a name (ATYP 3).
+          destination: net.isIP(r.host) !== 0 ? { address: r.host, port: r.port } : { host: r.host, port: r.port },
+          timeoutMs: limits.connectTimeout, signal: ac.signal,
+        });
+      } catch (e) {
+        failed(e as Error & { code?: string });
+        return;
+      }
+      attempt.then(({ socket }) => {
         // FIN from the destination must not end our side too (half-close): Duplex reads this on 'end'.
         socket.allowHalfOpen = true;
         socket.setNoDelay(true);
@@ -391,7 +400,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       send = f;
       for (const m of early.splice(0)) f(m);
     };
-    if (options.socks5 !== undefined && !r.loopback) {
+    if (options.socks5 !== undefined && !r.loopback && !forbidden(r.host)) {
       const socks = options.socks5;
       let assoc: Socks5UdpAssociation | undefined;
       closeUp = () => assoc?.close();
@@ -400,7 +409,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         if (ended) { a.close(); return; }
         a.on('message', (data: Buffer) => received(data));
         a.on('close', () => end());
-        ready((m) => { if (!a.send(m, { address: target.host, port: target.port })) stats.UdpDropped++; });
+        const dest = net.isIP(target.host) !== 0 ? { address: target.host, port: target.port } : { host: target.host, port: target.port };
+        ready((m) => {
+          let sent = false;
+          try { sent = a.send(m, dest); } catch { /* a destination the client refuses */ }
+          if (!sent) stats.UdpDropped++;
+        });
       }, () => { stats.UdpErrors++; end(); });
     } else {
       const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
