@@ -20,6 +20,7 @@ import { checkDnsOption } from './dns/index.js';
 import type { Capture } from './capture.js';
 import { startServices } from './services.js';
 import { untilSignal } from './signals.js';
+import { nat, natOptions, NAT_HELP } from './gateway/nat-cli.js';
 import { formatImpairSpec, openRelay, parseImpairSpec, relaySpecs, type ImpairSpec, type TunDevice, type TunRelay, type TunRoute } from '@netstack/tun';
 import { lookup } from 'node:dns/promises';
 import { basename } from 'node:path';
@@ -61,6 +62,7 @@ const IMPAIR_HELP = `                       loss=3%,dup=1%,reorder=25%,delay=5ms
                        LB in bad (100%), LG in good (0%)), seed=N`;
 
 const HELP: Record<string, string> = {
+  nat: NAT_HELP,
   main: `netstack: a userspace TCP/IP stack on a Linux TUN device
 
 Usage: netstack <command> [options]
@@ -73,6 +75,8 @@ Commands:
           answered by the stack over IPv4 and IPv6, with a pcap capture
   relay   join two network namespaces with a TUN device in each, through the
           impairment shaper in each direction (a path for two stacks to share)
+  nat     give a network namespace network access through the stack (user-mode
+          networking, as slirp4netns and pasta)
   tunnel  a WireGuard tunnel on a TUN device, from a wg-quick config (wg0.conf)
 Options:
   --version            print the version and exit
@@ -351,7 +355,7 @@ const tunnelOptions = {
 
 /** Every command's flags, as parsed (the help test checks each is documented). */
 export const commandOptions: Readonly<Record<string, NonNullable<ParseArgsConfig['options']>>> = {
-  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions, relay: relayOptions, tunnel: tunnelOptions,
+  serve: serveOptions, ping: pingOptions, fetch: fetchOptions, demo: demoOptions, relay: relayOptions, tunnel: tunnelOptions, nat: natOptions,
 };
 
 /** A mistake in the command line: one line on stderr, exit status 2. */
@@ -1355,6 +1359,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'fetch': return await fetchCmd(rest);
       case 'demo': return await demo(rest);
       case 'relay': return await relay(rest);
+      case 'nat': return await nat(rest, (m) => new UsageError(m));
       case 'tunnel': return await tunnel(rest);
       case '--version':
       case '-V':

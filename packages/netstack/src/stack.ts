@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realTimeScheduler, type Scheduler } from '@netstack/common';
-import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link } from '@netstack/tun';
+import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link, type NetnsTarget, type TunRoute } from '@netstack/tun';
 import {
   DualStackIp, IPV6_ANY, Ipv4Layer, Ipv6Layer, isMulticast, parseAddress, parseCidr, parseIpv6Address, formatAddress,
   type Ipv4Address, type Ipv6Address,
@@ -166,6 +166,13 @@ export interface TunOptions {
    * `linkInfo().offload` says what was agreed.
    */
   offload?: boolean;
+  /**
+   * Create the device in another network namespace (`ip netns add` name, PID or path;
+   * @netstack/tun's `netns`): the stack and its sockets stay in the process's own.
+   */
+  netns?: NetnsTarget;
+  /** Routes through the device added on the kernel side (@netstack/tun's `routes`), e.g. `[{ dst: 'default', via: '10.0.2.2' }]`. */
+  routes?: readonly TunRoute[];
 }
 
 /** The facade's clock: real by default, virtual in simulation (the common `Scheduler`, as the impairment shaper's). */
@@ -586,6 +593,8 @@ export class Stack extends EventEmitter {
           mtu: options.tun.mtu ?? 1500,
           txQueueLen: options.tun.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
           ...(options.tun.napi !== undefined ? { napi: options.tun.napi } : {}),
+          ...(options.tun.netns !== undefined ? { netns: options.tun.netns } : {}),
+          ...(options.tun.routes !== undefined ? { routes: options.tun.routes } : {}),
           offload: options.tun.offload ?? options.impair === undefined,
           kernelAddress: k6.length === 0 ? k4 : k4 === '' ? k6 : [k4, ...k6],
           // The device's filter drops IPv6 unless the stack serves it (then DualStackIp demultiplexes).

@@ -1,0 +1,513 @@
+/**
+ * `createGateway({ netns })`: user-mode networking for a network namespace (issue 12; the
+ * job of slirp4netns and pasta). A stack with `anyAddress` runs on a TUN device created
+ * INSIDE the target namespace (kernel side 10.0.2.100/24, default route via 10.0.2.2;
+ * fd00::100/64 via fd00::2), while this process and every socket it opens stay in their
+ * own namespace. Every TCP connection and UDP flow the namespace makes is terminated by the
+ * stack and re-originated by a kernel socket here (`node:net` / `node:dgram`):
+ *
+ * - TCP (stack.tcp.intercept): the upstream `net.connect` runs first; the client's SYN is
+ *   answered only on its 'connect' (so the client's connect() succeeds only if the real
+ *   destination accepted). ECONNREFUSED -> RST; EHOSTUNREACH / ENETUNREACH -> the ICMP
+ *   unreachable of that kind; no answer within `limits.connectTimeout` -> nothing (the
+ *   client's SYN times out). Then bytes both ways through `pipe()` (back-pressure end to
+ *   end: a side that is not read closes the other's TCP window), FIN <-> end() with
+ *   allowHalfOpen on both sides, RST <-> resetAndDestroy().
+ * - UDP (stack.udp.interceptFlows): one connected `node:dgram` socket per flow, closed
+ *   with the flow (the stack's idle expiry, `limits.udpIdleTimeout`).
+ * - 10.0.2.2 (fd00::2) is the host: refused (RST; UDP dropped) unless
+ *   `allowHostLoopback`, which maps it to 127.0.0.1 (::1). Loopback, unspecified and
+ *   IPv4-mapped destinations are refused whatever the guest sends.
+ * - 10.0.2.3 (fd00::3) port 53 is a DNS forwarder (UDP and TCP) to `dns` (default: the
+ *   first nameserver of /etc/resolv.conf). Other ports there are refused.
+ * - `policy(info)` (embedders): 'allow', a refusal kind, or `{ host, port }` to rewrite
+ *   the destination; it runs after the bounds and before the special addresses' rules.
+ * - Bounds: `limits.maxTcp` connections (relaying or connecting) and `limits.maxUdp`
+ *   flows; a new one over the bound is refused (RST / dropped) and counted
+ *   (`TcpRefusedLimit`, `UdpRefusedLimit`). Memory per TCP connection: the two sockets'
+ *   buffers (highWaterMark each way) and the stack's windows.
+ */
+import net from 'node:net';
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import type { NetnsTarget } from '@netstack/tun';
+import type { InterceptRefusal } from '@netstack/tcp';
+import { createStack, type Stack } from '../stack.js';
+import type { InterceptInfo, Socket } from '../net/index.js';
+import type { UdpFlowSocket } from '../dgram/index.js';
+import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
+
+/** What a policy sees: the flow's protocol and original 4-tuple. */
+export interface GatewayFlowInfo {
+  protocol: 'tcp' | 'udp';
+  /** The original destination (where the guest sent). */
+  localAddress: string;
+  localPort: number;
+  /** The guest's end. */
+  remoteAddress: string;
+  remotePort: number;
+  family: 'IPv4' | 'IPv6';
+}
+
+/** 'allow', a refusal (UDP: any refusal drops the flow), or where to connect instead. */
+export type GatewayVerdict = 'allow' | InterceptRefusal | { host: string; port: number };
+
+export interface GatewayLimits {
+  /** TCP connections at once, connecting or relaying (default 4096). */
+  maxTcp?: number;
+  /** UDP flows at once (default 1024). */
+  maxUdp?: number;
+  /** An upstream TCP connect with no answer after this many ms is given up: the client's SYN times out (default 60 000; the stack keeps a decision pending for 75 s). */
+  connectTimeout?: number;
+  /** A UDP flow with no datagram either way for this many ms ends (default 60 000). */
+  udpIdleTimeout?: number;
+  /** Buffered bytes per direction per TCP connection on each side of the relay (default 256 KiB). */
+  highWaterMark?: number;
+}
+
+export interface GatewayOptions {
+  /** The namespace to give network access: an `ip netns add` name, a PID, or a path. */
+  netns: NetnsTarget;
+  /** Device MTU (default 65520, as slirp4netns). */
+  mtu?: number;
+  /** Device name inside the namespace (default 'tap0', as slirp4netns and Podman name it). */
+  name?: string;
+  /** Addresses (slirp4netns's defaults). */
+  address?: { guest?: string; gateway?: string; dns?: string };
+  /** IPv6 too: fd00::100/64 in the namespace, fd00::2 the host, fd00::3 DNS (default true; skipped where the namespace has IPv6 off). */
+  ipv6?: boolean;
+  /** Upstream DNS server for 10.0.2.3: 'IP', 'IP:PORT' or '[IPv6]:PORT' (default: the first nameserver in /etc/resolv.conf). */
+  dns?: string;
+  /** 10.0.2.2 reaches the host's 127.0.0.1 (fd00::2: ::1). Default false: refused. */
+  allowHostLoopback?: boolean;
+  limits?: GatewayLimits;
+  /**
+   * The tun2socks mode: every TCP connection through this SOCKS5 proxy (RFC 1928 CONNECT;
+   * RFC 1929 with `auth`), every UDP flow through its own UDP ASSOCIATE. The DNS forwarder
+   * goes through it too; 10.0.2.2 with `allowHostLoopback` does not (the host's loopback).
+   */
+  socks5?: { proxy: Socks5Proxy; auth?: Socks5Auth };
+  /** Per-flow decision for embedders (allow lists, logging, rewriting). */
+  policy?: (info: GatewayFlowInfo) => GatewayVerdict;
+}
+
+export interface GatewayStats {
+  TcpRequests: number; TcpAccepted: number; TcpActive: number; TcpRefusedLimit: number; TcpRefusedPolicy: number;
+  TcpRefusedHost: number; TcpUpstreamRefused: number; TcpUpstreamUnreachable: number; TcpUpstreamTimeout: number;
+  TcpUpstreamOtherError: number; TcpResets: number; TcpBytesOut: number; TcpBytesIn: number;
+  UdpFlows: number; UdpActive: number; UdpRefusedLimit: number; UdpRefusedPolicy: number; UdpRefusedHost: number;
+  UdpDatagramsOut: number; UdpDatagramsIn: number; UdpBytesOut: number; UdpBytesIn: number; UdpDropped: number; UdpErrors: number;
+  DnsTcp: number; DnsUdp: number;
+  Published: number; PublishedConnections: number;
+}
+
+export interface PublishOptions {
+  protocol?: 'tcp' | 'udp';
+  /** Host-side port to listen on (0: any). */
+  hostPort: number;
+  /** Host-side address (default '0.0.0.0'). */
+  hostAddress?: string;
+  /** The guest's port (on its 10.0.2.100). */
+  guestPort: number;
+}
+
+export interface Gateway {
+  readonly stack: Stack;
+  /** The device's name in the namespace. */
+  readonly device: string;
+  /** The guest's, the host's and the DNS addresses as configured. */
+  readonly addresses: { guest: string; gateway: string; dns: string; guest6?: string; gateway6?: string; dns6?: string };
+  /** The upstream DNS server (host, port). */
+  readonly dnsUpstream: { host: string; port: number };
+  stats(): GatewayStats;
+  /** Listens on the host side and forwards into the namespace (Podman's -p). Resolves with the bound port. */
+  publish(options: PublishOptions): Promise<number>;
+  /** Ends every relay, closes published listeners, removes the device. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_MTU = 65520;
+
+/** The first `nameserver` of resolv.conf text, or undefined. */
+export function firstNameserver(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m) return m[1]!.replace(/%.*$/, '');
+  }
+  return undefined;
+}
+
+/** 'IP', 'IP:PORT', '[IPv6]:PORT' or a bare IPv6 -> { host, port } (default port 53). */
+export function parseHostPort(text: string, defaultPort = 53): { host: string; port: number } | undefined {
+  const ok = (p: number): boolean => Number.isInteger(p) && p > 0 && p < 65536;
+  let m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (m) {
+    const port = m[2] === undefined ? defaultPort : Number(m[2]);
+    return net.isIPv6(m[1]!) && ok(port) ? { host: m[1]!, port } : undefined;
+  }
+  if (net.isIPv6(text)) return { host: text, port: defaultPort };
+  m = /^([^:]+)(?::(\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  return m[1] !== '' && ok(port) ? { host: m[1]!, port } : undefined;
+}
+
+/** Destinations never re-originated from the guest: loopback, unspecified, IPv4-mapped/compatible IPv6 (they would reach the host's own loopback). */
+function forbidden(address: string): boolean {
+  if (net.isIPv4(address)) {
+    const first = Number(address.split('.')[0]);
+    return first === 127 || first === 0;
+  }
+  const a = address.toLowerCase();
+  return a === '::1' || a === '::' || a.startsWith('::ffff:') || /^::(\d+\.){3}\d+$/.test(a);
+}
+
+function cidr(text: string): { address: string; prefix: number } {
+  const [a, p] = text.split('/');
+  return { address: a!, prefix: p === undefined ? 24 : Number(p) };
+}
+
+/** Maps an upstream connect error to what the guest's client should see. */
+function refusalFor(code: string | undefined): { kind: InterceptRefusal; counter: 'TcpUpstreamRefused' | 'TcpUpstreamUnreachable' | 'TcpUpstreamOtherError' } {
+  switch (code) {
+    case 'ECONNREFUSED': return { kind: 'rst', counter: 'TcpUpstreamRefused' };
+    case 'EHOSTUNREACH': return { kind: 'host-unreachable', counter: 'TcpUpstreamUnreachable' };
+    case 'ENETUNREACH': return { kind: 'net-unreachable', counter: 'TcpUpstreamUnreachable' };
+    case 'EACCES': case 'EPERM': return { kind: 'admin-prohibited', counter: 'TcpUpstreamUnreachable' };
+    case 'ETIMEDOUT': return { kind: 'drop', counter: 'TcpUpstreamOtherError' };
+    default: return { kind: 'rst', counter: 'TcpUpstreamOtherError' };
+  }
+}
+
+/** Relays one accepted guest socket and its upstream socket both ways until both are done. */
+function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void): void {
+  let closed = 0;
+  const onClose = (): void => {
+    if (++closed === 2) {
+      stats.TcpBytesOut += up.bytesWritten;
+      stats.TcpBytesIn += up.bytesRead;
+      done();
+    }
+  };
+  guest.once('close', onClose);
+  up.once('close', onClose);
+  // RST <-> resetAndDestroy (a reset is ECONNRESET on the side that received it); any
+  // other failure resets the other side too, as the peer's connection is broken.
+  guest.on('error', () => { stats.TcpResets++; if (!up.destroyed) up.resetAndDestroy(); });
+  up.on('error', () => { stats.TcpResets++; if (!guest.destroyed) guest.resetAndDestroy(); });
+  // pipe(): back-pressure (pause the reader while the other side's write says false) and
+  // FIN -> end() (both sides allowHalfOpen, so the other direction keeps flowing).
+  guest.pipe(up);
+  up.pipe(guest);
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const guestCidr = cidr(options.address?.guest ?? '10.0.2.100/24');
+  const gatewayAddr = options.address?.gateway ?? '10.0.2.2';
+  const dnsAddr = options.address?.dns ?? '10.0.2.3';
+  // The stack's own address: hidden, so that 10.0.2.2 and 10.0.2.3 are intercepted like
+  // any destination (their rules below); .1 of the guest's subnet unless that is taken.
+  const base = guestCidr.address.split('.').map(Number);
+  const own = [1, 4, 5, 6].map((h) => `${base[0]}.${base[1]}.${base[2]}.${h}`).find((a) => a !== guestCidr.address && a !== gatewayAddr && a !== dnsAddr)!;
+  const v6 = options.ipv6 !== false;
+  const guest6 = 'fd00::100', gateway6 = 'fd00::2', dns6 = 'fd00::3', own6 = 'fd00::1';
+  const limits = {
+    maxTcp: options.limits?.maxTcp ?? 4096,
+    maxUdp: options.limits?.maxUdp ?? 1024,
+    connectTimeout: options.limits?.connectTimeout ?? 60_000,
+    udpIdleTimeout: options.limits?.udpIdleTimeout ?? 60_000,
+    highWaterMark: options.limits?.highWaterMark ?? 256 * 1024,
+  };
+  let upstreamText = options.dns;
+  if (upstreamText === undefined) {
+    let conf = '';
+    try { conf = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none: the forwarder refuses */ }
+    upstreamText = firstNameserver(conf) ?? '127.0.0.1';
+  }
+  const dnsUpstream = parseHostPort(upstreamText);
+  if (dnsUpstream === undefined) throw Object.assign(new Error(`options.dns must be 'IP', 'IP:PORT' or '[IPv6]:PORT', got '${upstreamText}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+
+  const stack = await createStack({
+    address: v6 ? [own, own6] : own,
+    anyAddress: true,
+    udpFlows: { maxFlows: limits.maxUdp, idleTimeout: limits.udpIdleTimeout },
+    tun: {
+      name: options.name ?? 'tap0',
+      netns: options.netns,
+      mtu: options.mtu ?? DEFAULT_MTU,
+      kernelAddress: v6 ? [`${guestCidr.address}/${guestCidr.prefix}`, `${guest6}/64`] : `${guestCidr.address}/${guestCidr.prefix}`,
+      routes: v6 ? [{ dst: 'default', via: gatewayAddr }, { dst: 'default', via: gateway6 }] : [{ dst: 'default', via: gatewayAddr }],
+    },
+  });
+
+  const stats: GatewayStats = {
+    TcpRequests: 0, TcpAccepted: 0, TcpActive: 0, TcpRefusedLimit: 0, TcpRefusedPolicy: 0, TcpRefusedHost: 0,
+    TcpUpstreamRefused: 0, TcpUpstreamUnreachable: 0, TcpUpstreamTimeout: 0, TcpUpstreamOtherError: 0, TcpResets: 0,
+    TcpBytesOut: 0, TcpBytesIn: 0,
+    UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
+    UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0,
+    DnsTcp: 0, DnsUdp: 0, Published: 0, PublishedConnections: 0,
+  };
+  const live = new Set<{ destroy(): void }>();
+
+  /** Where a flow goes: a refusal, or the host and port to re-originate to (`host: true`: the special host address). */
+  const route = (info: GatewayFlowInfo): { refuse: InterceptRefusal; why: 'policy' | 'host' } | { host: string; port: number; dns: boolean; loopback: boolean } => {
+    if (options.policy !== undefined) {
+      const v = options.policy(info);
+      if (typeof v === 'object') return { host: v.host, port: v.port, dns: false, loopback: false };
+      if (v !== 'allow') return { refuse: v, why: 'policy' };
+    }
+    const dst = info.localAddress;
+    if (dst === gatewayAddr || dst === gateway6) {
+      if (options.allowHostLoopback !== true) return { refuse: 'rst', why: 'host' };
+      return { host: dst === gatewayAddr ? '127.0.0.1' : '::1', port: info.localPort, dns: false, loopback: true };
+    }
+    if (dst === dnsAddr || dst === dns6) {
+      if (info.localPort !== 53) return { refuse: 'rst', why: 'host' };
+      return { host: dnsUpstream.host, port: dnsUpstream.port, dns: true, loopback: false };
+    }
+    if (forbidden(dst)) return { refuse: 'admin-prohibited', why: 'host' };
+    return { host: dst, port: info.localPort, dns: false, loopback: false };
+  };
+  const infoOf = (protocol: 'tcp' | 'udp', i: { localAddress: string; localPort: number; remoteAddress: string; remotePort: number; localFamily: string }): GatewayFlowInfo => ({
+    protocol, localAddress: i.localAddress, localPort: i.localPort, remoteAddress: i.remoteAddress, remotePort: i.remotePort,
+    family: i.localFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+  });
+
+  stack.tcp.intercept((info: InterceptInfo, d) => {
+    stats.TcpRequests++;
+    if (stats.TcpActive >= limits.maxTcp) { stats.TcpRefusedLimit++; d.refuse('rst'); return; }
+    let r;
+    try {
+      r = route(infoOf('tcp', info));
+    } catch {
+      r = { refuse: 'rst' as const, why: 'policy' as const };
+    }
+    if ('refuse' in r) {
+      if (r.why === 'policy') stats.TcpRefusedPolicy++; else stats.TcpRefusedHost++;
+      d.refuse(r.refuse);
+      return;
+    }
+    if (r.dns) stats.DnsTcp++;
+    stats.TcpActive++;
+    let released = false;
+    const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); } };
+    // Through the proxy, except the host's loopback (10.0.2.2 with the flag, a loopback DNS upstream): the proxy cannot reach it.
+    const viaSocks = options.socks5 !== undefined && !r.loopback && !forbidden(r.host);
+    const ac = new AbortController();
+    d.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    let up: net.Socket | undefined;
+    const entry = { destroy: (): void => { clearTimeout(timer); ac.abort(); up?.destroy(); release(); } };
+    live.add(entry);
+    const timer = setTimeout(() => {
+      stats.TcpUpstreamTimeout++;
+      ac.abort();
+      up?.destroy();
+      d.refuse('drop');
+      release();
+    }, limits.connectTimeout);
+    const failed = (e: Error & { code?: string }): void => {
+      clearTimeout(timer);
+      if (e.name !== 'AbortError' && e.code !== 'ABORT_ERR' && !released) {
+        const m = refusalFor(e.code);
+        stats[m.counter]++;
+        d.refuse(m.kind);
+      }
+      release();
+    };
+    const connected = (sock: net.Socket): void => {
+      clearTimeout(timer);
+      if (released) { sock.destroy(); return; }
+      const s = d.accept({ allowHalfOpen: true, highWaterMark: limits.highWaterMark, noDelay: true });
+      if (s === null) { sock.resetAndDestroy(); release(); return; }
+      stats.TcpAccepted++;
+      live.add(s);
+      relay(s, sock, stats, () => { live.delete(s); release(); });
+    };
+    if (viaSocks) {
+      const socks = options.socks5!;
+      let attempt;
+      try {
+        attempt = socks5Connect({
+          proxy: socks.proxy, ...(socks.auth !== undefined ? { auth: socks.auth } : {}),
+          // A name (a policy's rewrite) goes to the proxy as a name (ATYP 3).
+          destination: net.isIP(r.host) !== 0 ? { address: r.host, port: r.port } : { host: r.host, port: r.port },
+          timeoutMs: limits.connectTimeout, signal: ac.signal,
+        });
+      } catch (e) {
+        failed(e as Error & { code?: string });
+        return;
+      }
+      attempt.then(({ socket }) => {
+        // FIN from the destination must not end our side too (half-close): Duplex reads this on 'end'.
+        socket.allowHalfOpen = true;
+        socket.setNoDelay(true);
+        up = socket;
+        connected(socket);
+      }, (e: Error & { code?: string }) => {
+        if (e.code === 'ETIMEDOUT' && !released) { stats.TcpUpstreamTimeout++; clearTimeout(timer); d.refuse('drop'); release(); return; }
+        failed(e);
+      });
+      return;
+    }
+    // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
+    const sock = net.connect({ host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark } as net.NetConnectOpts);
+    up = sock;
+    let isUp = false;
+    sock.once('connect', () => { isUp = true; sock.removeAllListeners('error'); connected(sock); });
+    sock.on('error', (e: Error & { code?: string }) => { if (!isUp) failed(e); });
+  });
+
+  stack.udp.interceptFlows((flow: UdpFlowSocket) => {
+    stats.UdpFlows++;
+    if (stats.UdpActive >= limits.maxUdp) { stats.UdpRefusedLimit++; flow.close(); return; }
+    let r;
+    try {
+      r = route(infoOf('udp', flow));
+    } catch {
+      r = { refuse: 'drop' as const, why: 'policy' as const };
+    }
+    if ('refuse' in r) {
+      if (r.why === 'policy') stats.UdpRefusedPolicy++; else stats.UdpRefusedHost++;
+      flow.close();
+      return;
+    }
+    if (r.dns) stats.DnsUdp++;
+    stats.UdpActive++;
+    const target = r;
+    /** The upstream: a connected node:dgram socket, or (tun2socks) a UDP ASSOCIATE of its own. */
+    let send: ((msg: Buffer) => void) | undefined;
+    let closeUp = (): void => {};
+    const entry = { destroy: (): void => end() };
+    live.add(entry);
+    /** Datagrams from the guest before the upstream is ready (at most 64). */
+    const early: Buffer[] = [];
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      stats.UdpActive--;
+      live.delete(entry);
+      closeUp();
+      flow.close();
+    };
+    const received = (msg: Buffer): void => {
+      stats.UdpDatagramsIn++;
+      stats.UdpBytesIn += msg.length;
+      flow.send(msg, () => {});
+    };
+    const ready = (f: (msg: Buffer) => void): void => {
+      send = f;
+      for (const m of early.splice(0)) f(m);
+    };
+    if (options.socks5 !== undefined && !r.loopback && !forbidden(r.host)) {
+      const socks = options.socks5;
+      let assoc: Socks5UdpAssociation | undefined;
+      closeUp = () => assoc?.close();
+      socks5UdpAssociate({ proxy: socks.proxy, ...(socks.auth !== undefined ? { auth: socks.auth } : {}), timeoutMs: limits.connectTimeout }).then((a) => {
+        assoc = a;
+        if (ended) { a.close(); return; }
+        a.on('message', (data: Buffer) => received(data));
+        a.on('close', () => end());
+        const dest = net.isIP(target.host) !== 0 ? { address: target.host, port: target.port } : { host: target.host, port: target.port };
+        ready((m) => {
+          let sent = false;
+          try { sent = a.send(m, dest); } catch { /* a destination the client refuses */ }
+          if (!sent) stats.UdpDropped++;
+        });
+      }, () => { stats.UdpErrors++; end(); });
+    } else {
+      const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
+      closeUp = () => { try { sock.close(); } catch { /* closed already */ } };
+      sock.on('error', () => { stats.UdpErrors++; end(); });
+      sock.on('message', received);
+      sock.connect(r.port, r.host, () => ready((m) => sock.send(m, (err) => { if (err) stats.UdpDropped++; })));
+    }
+    flow.on('message', (msg: Buffer) => {
+      stats.UdpDatagramsOut++;
+      stats.UdpBytesOut += msg.length;
+      if (send === undefined) {
+        if (early.length < 64) early.push(msg); else stats.UdpDropped++;
+        return;
+      }
+      send(msg);
+    });
+    flow.on('close', end);
+  });
+
+  const servers = new Set<net.Server | dgram.Socket>();
+  const publish = async (p: PublishOptions): Promise<number> => {
+    const host = p.hostAddress ?? '0.0.0.0';
+    const target = guestCidr.address;
+    stats.Published++;
+    if ((p.protocol ?? 'tcp') === 'tcp') {
+      const server = net.createServer({ allowHalfOpen: true }, (c) => {
+        stats.PublishedConnections++;
+        const s = stack.tcp.connect({ host: target, port: p.guestPort, allowHalfOpen: true } as never) as Socket;
+        live.add(c); live.add(s);
+        let n = 0;
+        const done = (): void => { if (++n === 2) { live.delete(c); live.delete(s); } };
+        c.once('close', done); s.once('close', done);
+        c.on('error', () => { if (!s.destroyed) s.resetAndDestroy(); });
+        s.on('error', () => { if (!c.destroyed) c.resetAndDestroy(); });
+        c.pipe(s); s.pipe(c);
+      });
+      servers.add(server);
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(p.hostPort, host, () => resolve()); });
+      return (server.address() as net.AddressInfo).port;
+    }
+    // UDP: one stack socket per host-side peer, bounded by maxUdp; replies go back to that peer.
+    const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    servers.add(sock);
+    const peers = new Map<string, { s: ReturnType<Stack['udp']['createSocket']>; idle: NodeJS.Timeout }>();
+    const drop = (key: string): void => {
+      const e = peers.get(key);
+      if (e === undefined) return;
+      peers.delete(key);
+      clearTimeout(e.idle);
+      try { e.s.close(); } catch { /* closed with the stack */ }
+    };
+    live.add({ destroy: () => { for (const k of [...peers.keys()]) drop(k); } });
+    sock.on('message', (msg, rinfo) => {
+      const key = `${rinfo.address}|${rinfo.port}`;
+      let inner = peers.get(key);
+      if (inner === undefined) {
+        if (peers.size >= limits.maxUdp) { stats.UdpDropped++; return; }
+        stats.PublishedConnections++;
+        const s = stack.udp.createSocket('udp4');
+        const e = { s, idle: setTimeout(() => drop(key), limits.udpIdleTimeout) };
+        inner = e;
+        peers.set(key, e);
+        s.on('message', (m: Buffer) => {
+          e.idle.refresh();
+          sock.send(m, rinfo.port, rinfo.address);
+        });
+        s.on('error', () => {});
+      }
+      inner.idle.refresh();
+      inner.s.send(msg, p.guestPort, target);
+    });
+    await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(p.hostPort, host, () => resolve()); });
+    return sock.address().port;
+  };
+
+  // An open gateway holds the process, as a listening server does (the stack alone holds it
+  // only while it has ref'd handles; intercepting is not one).
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+  return {
+    stack,
+    device: stack.linkInfo().name,
+    addresses: { guest: guestCidr.address, gateway: gatewayAddr, dns: dnsAddr, ...(v6 ? { guest6, gateway6, dns6 } : {}) },
+    dnsUpstream,
+    stats: () => ({ ...stats }),
+    publish,
+    close: async () => {
+      clearInterval(keepAlive);
+      stack.tcp.intercept();
+      stack.udp.interceptFlows();
+      for (const s of servers) s.close();
+      for (const x of [...live]) x.destroy();
+      await stack.close();
+    },
+  };
+}
