@@ -109,6 +109,8 @@ const NOOP_HANDLER: TcpHandler = {};
 const SB_MAX = 32;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/** Linux's tcp_invalid_ratelimit: at most one reply per this many ms to PAWS-rejected pure ACKs. */
+const PAWS_ACK_INTERVAL_MS = 500;
 /**
  * Bound of RACK's sent log (records; a record is a run of segments sent at one instant,
  * split where SACK blocks or retransmissions end). 256 KiB in flight in 1460-byte
@@ -269,6 +271,8 @@ export class TcpConnection implements HeapEntry {
   private lastSendAt = 0;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
+  /** When the last duplicate ACK answering a PAWS-rejected pure ACK left (Linux's last_oow_ack_time). */
+  private pawsAckAt = -Infinity;
   /** @internal last soft error (ICMP), reported if the connection times out */ softError: TcpError | undefined = undefined;
   private _error: TcpError | undefined = undefined;
   private closedNotified = false;
@@ -740,6 +744,16 @@ export class TcpConnection implements HeapEntry {
       if (older && !disordered) {
         st.PawsDrops++;
         this.noteDuplicate(seq, payload.length);
+        // RFC 7323 §5.3 R1 says "send an acknowledgment in reply"; for a segment without data
+        // (nor SYN) Linux answers at most once per tcp_invalid_ratelimit (500 ms) per connection
+        // (tcp_oow_rate_limited, against ACK loops). The common case is an older cumulative ACK
+        // (SEG.ACK < SND.UNA) the network reordered behind a newer one: measured in
+        // `bench --impaired` (d), a Linux receiver's ACKs failed PAWS ~700 times in 8 MiB, all of
+        // them such ACKs, and each drew a useless duplicate ACK. Data is always answered (D-SACK).
+        if (payload.length === 0 && !(flags & SYN)) {
+          if (now - this.pawsAckAt < PAWS_ACK_INTERVAL_MS) { st.PawsAcksSuppressed++; return; }
+          this.pawsAckAt = now;
+        }
         this.sendAck(now);
         return;
       }

@@ -222,6 +222,11 @@ export interface TcpStats {
   ListenOverflows: number;
   ListenDrops: number;
   PawsDrops: number;
+  /**
+   * PAWS-rejected pure ACKs not answered with a duplicate ACK: at most one such answer per
+   * 500 ms per connection (Linux's tcp_oow_rate_limited, TcpExtTCPACKSkippedPAWS).
+   */
+  PawsAcksSuppressed: number;
   ChallengeAcks: number;
   ChallengeAcksSuppressed: number;
   RstsReceived: number;
@@ -333,7 +338,7 @@ export function newTcpStats(): TcpStats {
     ActiveOpens: 0, PassiveOpens: 0, AttemptFails: 0, EstabResets: 0, CurrEstab: 0,
     InSegs: 0, OutSegs: 0, RetransSegs: 0, InErrs: 0, OutRsts: 0, InCsumErrors: 0,
     SyncookiesSent: 0, SyncookiesRecv: 0, SyncookiesFailed: 0, ListenOverflows: 0, ListenDrops: 0,
-    PawsDrops: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
+    PawsDrops: 0, PawsAcksSuppressed: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0,
     RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,

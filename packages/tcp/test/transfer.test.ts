@@ -444,6 +444,33 @@ describe('timestamps (RFC 7323 §3-§5)', () => {
     expect(t.layer.stats().PawsDrops).toBe(1);
   });
 
+  it('PAWS: reordered older cumulative ACKs are dropped, answered at most once per 500 ms (Linux tcp_oow_rate_limited)', () => {
+    const t = established({ timestamps: true }, { timestamp: { tsVal: 500, tsEcr: 1 } });
+    t.write('abcdef');
+    const ecr = t.recv({ payload: 'abcdef' }).options.timestamp!.tsVal;
+    // The newer ACK (all six bytes) overtakes older ones (three bytes, SEG.ACK < SND.UNA).
+    t.send({ seq: R, ack: t.iss + 7, flags: ACK, options: { timestamp: { tsVal: 600, tsEcr: ecr } } });
+    t.recvNothing();
+    const older = () => t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 599, tsEcr: ecr } } });
+    older();
+    t.recv({ flags: ACK, ack: R }); // the first one is answered (RFC 7323 §5.3 R1)
+    older(); older();
+    t.step(499);
+    older();
+    t.recvNothing(); // within 500 ms: dropped silently
+    expect(t.layer.stats().PawsDrops).toBe(4);
+    expect(t.layer.stats().PawsAcksSuppressed).toBe(3);
+    t.step(1);
+    older();
+    t.recv({ flags: ACK, ack: R });
+    // Data is always answered (its duplicate is reported, RFC 2883), whatever the limit.
+    t.send({ seq: R, ack: t.iss + 7, flags: ACK, payload: 'x', options: { timestamp: { tsVal: 598, tsEcr: ecr } } });
+    t.recv({ flags: ACK, ack: R });
+    expect(t.layer.stats().PawsDrops).toBe(6);
+    expect(t.layer.stats().PawsAcksSuppressed).toBe(3);
+    expect(t.conn.sndUna).toBe(t.iss + 7);
+  });
+
   it('PAWS still drops (and ACKs) data or a window update with an older TSval', () => {
     const t = established({ timestamps: true }, { timestamp: { tsVal: 500, tsEcr: 1 } });
     t.write('abc');
