@@ -370,13 +370,13 @@ describe('window scaling (RFC 7323 §2)', () => {
   it('both offered: their window is shifted, ours is advertised scaled', () => {
     const t = established({ windowScaling: true }, { windowScale: 2 });
     expect(t.conn.stats.sndWndShift).toBe(2);
-    expect(t.conn.stats.rcvWndShift).toBe(3);
+    expect(t.conn.stats.rcvWndShift).toBe(7); // covers the 6 MiB autotuning ceiling
     t.send({ seq: R, ack: t.iss + 1, flags: ACK, window: 1000 }); // 4000 bytes
     t.write(big(5000));
     expect(t.drain().map((s) => s.payload.length)).toEqual([1460, 1460]); // no 1080-byte runt (SWS)
     t.send({ seq: R, ack: t.iss + 1, flags: ACK, payload: 'x' });
     t.advance(40);
-    t.recv({ flags: ACK, window: (256 * 1024 - 1) >>> 3 });
+    t.recv({ flags: ACK, window: (256 * 1024 - 1) >>> 7 });
   });
 
   it('only we offered: no scaling either way', () => {
