@@ -109,6 +109,8 @@ const NOOP_HANDLER: TcpHandler = {};
 const SB_MAX = 32;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/** Linux's tcp_invalid_ratelimit: at most one reply per this many ms to PAWS-rejected pure ACKs. */
+const PAWS_ACK_INTERVAL_MS = 500;
 /**
  * Bound of RACK's sent log (records; a record is a run of segments sent at one instant,
  * split where SACK blocks or retransmissions end). 256 KiB in flight in 1460-byte
@@ -192,6 +194,14 @@ export class TcpConnection implements HeapEntry {
   // --- Buffers ---
   /** @internal */ readonly sendBuf: RingBuffer;
   /** @internal */ readonly recvBuf: RingBuffer;
+  // Receive-buffer autotuning (Linux's Dynamic Right-Sizing: tcp_rcv_space_adjust, tcp_rcv_rtt_*).
+  /** @internal the largest the receive buffer may grow to (receiveBufferMax) */ readonly rcvBufMax: number;
+  /** @internal bytes the application read in the last measured round trip (Linux rcvq_space.space); 0 before the first read */ rcvSpace = 0;
+  /** @internal bytesRead when the current measurement began (rcvq_space.seq) */ private rcvSpaceRead = 0;
+  /** @internal when the current measurement began (rcvq_space.time) */ private rcvSpaceTime = 0;
+  /** @internal the receiver's RTT estimate in ms (Linux rcv_rtt_est), from the TSecr of arriving data; 0 before a sample */ rcvRtt = 0;
+  /** @internal the TSecr of the last RTT sample: one sample per echoed value */ private rcvRttEcr = -1;
+  /** @internal capacity granted above the initial size, given back to the layer's budget at CLOSED */ private rcvGrown = 0;
   /** @internal */ readonly asm: Assembler;
   /** @internal the user shut down the sending side: FIN queued at finSeq */ finQueued = false;
   /** @internal */ finSeq = 0;
@@ -269,6 +279,8 @@ export class TcpConnection implements HeapEntry {
   private lastSendAt = 0;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
+  /** When the last duplicate ACK answering a PAWS-rejected pure ACK left (Linux's last_oow_ack_time). */
+  private pawsAckAt = -Infinity;
   /** @internal last soft error (ICMP), reported if the connection times out */ softError: TcpError | undefined = undefined;
   private _error: TcpError | undefined = undefined;
   private closedNotified = false;
@@ -301,6 +313,9 @@ export class TcpConnection implements HeapEntry {
     this.flowLabel = typeof remoteAddress === 'string' ? flowLabel(cfg.isnKey, localAddress, localPort, remoteAddress, remotePort) : 0;
     this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize, 64, cfg.memory);
     this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize, 64, cfg.memory);
+    // As Linux: a per-socket size (SO_RCVBUF) is not autotuned unless a maximum is given too.
+    this.rcvBufMax = Math.max(this.recvBuf.capacity,
+      options.receiveBufferMax ?? (options.receiveBufferSize !== undefined ? 0 : cfg.receiveBufferMax));
     this.asm = new Assembler(cfg.maxOutOfOrderRanges);
     this.noDelay = options.noDelay ?? false;
     this.keepAlive = options.keepAlive ?? false;
@@ -311,9 +326,10 @@ export class TcpConnection implements HeapEntry {
     this.advMss = Math.max(cfg.minMss, layer.mssForMtu(layer.interfaceMtu(remoteAddress), remoteAddress));
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     this.recovery = new LossRecovery(this, this.scoreboard, layer.counters, this.s);
-    // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the buffer.
+    // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the largest buffer
+    // autotuning may grow to (Linux picks it from tcp_rmem[2] the same way).
     let shift = 0;
-    while (shift < 14 && this.recvBuf.capacity >>> shift > 0xffff) shift++;
+    while (shift < 14 && this.rcvBufMax >>> shift > 0xffff) shift++;
     this.rcvShift = shift;
   }
 
@@ -377,6 +393,7 @@ export class TcpConnection implements HeapEntry {
       const n = this.recvBuf.read(into);
       if (n === 0) return 0;
       this.s.bytesRead += n;
+      if (this.rcvBufMax > this.recvBuf.capacity) this.rcvSpaceAdjust(now);
       if (this._state === 'TIME-WAIT') this.recvBuf.release();
       if (this.isSynchronized() && this._state !== 'TIME-WAIT' && !this.remoteFin) {
         // Send a window update when the window would at least double and grow by a
@@ -511,6 +528,9 @@ export class TcpConnection implements HeapEntry {
         // data once the user has read it.
         this.sendBuf.clear();
         this.recvBuf.dispose();
+        // The window autotuning promised goes back to the layer's budget.
+        this.cfg.memory.grown -= this.rcvGrown;
+        this.rcvGrown = 0;
         this.notifyClosed(this._error);
         this.layer.detach(this);
         break;
@@ -740,6 +760,16 @@ export class TcpConnection implements HeapEntry {
       if (older && !disordered) {
         st.PawsDrops++;
         this.noteDuplicate(seq, payload.length);
+        // RFC 7323 §5.3 R1 says "send an acknowledgment in reply"; for a segment without data
+        // (nor SYN) Linux answers at most once per tcp_invalid_ratelimit (500 ms) per connection
+        // (tcp_oow_rate_limited, against ACK loops). The common case is an older cumulative ACK
+        // (SEG.ACK < SND.UNA) the network reordered behind a newer one: measured in
+        // `bench --impaired` (d), a Linux receiver's ACKs failed PAWS ~700 times in 8 MiB, all of
+        // them such ACKs, and each drew a useless duplicate ACK. Data is always answered (D-SACK).
+        if (payload.length === 0 && !(flags & SYN)) {
+          if (now - this.pawsAckAt < PAWS_ACK_INTERVAL_MS) { st.PawsAcksSuppressed++; return; }
+          this.pawsAckAt = now;
+        }
         this.sendAck(now);
         return;
       }
@@ -928,6 +958,7 @@ export class TcpConnection implements HeapEntry {
         this.doAbort(now, undefined);
         return;
       }
+      if (payload.length > 0 && ts !== undefined && this.tsOk) this.rcvRttSample(ts.tsEcr, payload.length, now);
       if (payload.length > 0) this.receiveText(payload, off, now);
       else if (behind > 0) this.ackNow = true; // pure duplicate data: ACK at once (RFC 5681 §4.2)
     }
@@ -1243,6 +1274,65 @@ export class TcpConnection implements HeapEntry {
   }
 
   // ================================================================== output
+
+  /**
+   * The receiver's RTT (Linux's tcp_rcv_rtt_measure_ts): a full-sized data segment echoes the
+   * TSval of the ACK that released it, so now minus that TSval is a round trip as the receiver
+   * sees it. One sample per echoed value; smoothed with gain 1/8 (tcp_rcv_rtt_update).
+   */
+  private rcvRttSample(tsEcr: number, len: number, now: number): void {
+    if (this.rcvBufMax <= this.recvBuf.capacity || tsEcr === 0 || tsEcr === this.rcvRttEcr || len < Math.min(this.advMss, 536)) return;
+    this.rcvRttEcr = tsEcr;
+    const d = seqDiff(this.tsNow(now), tsEcr);
+    if (d < 0 || d > 60_000) return; // not an echo of ours (or from before a wrap)
+    const sample = Math.max(d, 1);
+    this.rcvRtt = this.rcvRtt === 0 ? sample : this.rcvRtt + (sample - this.rcvRtt) / 8;
+  }
+
+  /**
+   * Receive-buffer autotuning, Linux's Dynamic Right-Sizing (tcp_rcv_space_adjust; RFC 7323 §6
+   * allows the large windows, §2.3 the scale): once per receiver RTT, if the application read
+   * more than in the last one (`copied`), the buffer, and so the window, grows to
+   * 2 * copied + 16 * MSS (2x to ride out a loss without the window limiting the sender), plus
+   * twice the relative growth again to keep up with a sender in slow start, up to
+   * `rcvBufMax`. Never shrinks. Only reads grow it: an application that does not read keeps
+   * today's buffer. Bounded by the layer's budget (receiveBufferBudget) and not done at all while
+   * buffer storage is at maxBufferMemory (Linux does not grow under tcp_mem pressure).
+   */
+  private rcvSpaceAdjust(now: number): void {
+    const bytesRead = this.s.bytesRead;
+    if (this.rcvSpace === 0) {
+      // The first read starts the first measurement. Linux starts from an initial window's worth
+      // (tcp_init_buffer_space) with a 128 KiB buffer; ours starts at 256 KiB, so it starts from
+      // half of it: growth only once the application reads more than that per RTT, i.e. once
+      // 2x its reads would no longer fit (a slow reader keeps today's buffer).
+      this.rcvSpace = Math.max(this.advMss, this.recvBuf.capacity >>> 1);
+      this.rcvSpaceRead = 0;
+      this.rcvSpaceTime = now;
+      return;
+    }
+    const rtt = this.rcvRtt > 0 ? this.rcvRtt : this.srtt;
+    if (rtt <= 0 || now - this.rcvSpaceTime < rtt) return;
+    const copied = bytesRead - this.rcvSpaceRead;
+    if (copied > this.rcvSpace) {
+      let win = 2 * copied + 16 * this.advMss;
+      win += 2 * Math.floor(win * (copied - this.rcvSpace) / this.rcvSpace);
+      const cap = this.recvBuf.capacity;
+      const m = this.cfg.memory;
+      if (win > cap && m.used < m.limit) {
+        const grant = Math.min(Math.min(win, this.rcvBufMax) - cap, Math.max(0, m.growLimit - m.grown));
+        if (grant > 0) {
+          this.recvBuf.grow(cap + grant);
+          m.grown += grant;
+          this.rcvGrown += grant;
+          this.layer.counters.RcvBufGrowths++;
+        }
+      }
+      this.rcvSpace = copied;
+    }
+    this.rcvSpaceRead = bytesRead;
+    this.rcvSpaceTime = now;
+  }
 
   /** The window to advertise, with receiver SWS avoidance (RFC 1122 §4.2.3.3). */
   private windowToAdvertise(): number {

@@ -182,9 +182,11 @@ export class TcpLayer implements TransportProtocol {
       delayedAckMs: o.delayedAckMs ?? 40,
       sendBufferSize: o.sendBufferSize ?? 256 * 1024,
       receiveBufferSize: o.receiveBufferSize ?? 256 * 1024,
+      // Linux's tcp_rmem[2] (6 MiB); a receiveBufferSize given alone stays fixed.
+      receiveBufferMax: Math.max(o.receiveBufferMax ?? (o.receiveBufferSize !== undefined ? 0 : 6 * 1024 * 1024), o.receiveBufferSize ?? 256 * 1024),
       maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 64,
       maxConnections: o.maxConnections ?? 65_536,
-      memory: new MemoryAccount(o.maxBufferMemory ?? 256 * 1024 * 1024),
+      memory: new MemoryAccount(o.maxBufferMemory ?? 256 * 1024 * 1024, 4096, o.receiveBufferBudget ?? 64 * 1024 * 1024),
       windowScaling: o.windowScaling ?? true,
       timestamps: o.timestamps ?? true,
       sack: o.sack ?? true,
@@ -201,6 +203,7 @@ export class TcpLayer implements TransportProtocol {
       congestionControl: congestionFactory(o.congestionControl),
     };
     if (!(this.config.memory.limit >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', 'option maxBufferMemory must be a non-negative number');
+    if (!(this.config.memory.growLimit >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', 'option receiveBufferBudget must be a non-negative number');
     this.ports = new EphemeralPorts(this.config.isnKey);
     for (const [k, v] of Object.entries(this.config)) {
       if (typeof v === 'number' && !(v >= 0)) throw usageError('ERR_INVALID_ARG_VALUE', `option ${k} must be a non-negative number`);
@@ -245,7 +248,7 @@ export class TcpLayer implements TransportProtocol {
   stats(): TcpStats {
     const m = this.config.memory;
     return {
-      ...this.counters, BufferMemory: m.used, MemoryPressure: m.pressureEvents,
+      ...this.counters, BufferMemory: m.used, MemoryPressure: m.pressureEvents, RcvBufAutotuned: m.grown,
       InterceptPending: this.intercepts.size, InterceptPendingBytes: this.intercepts.bytes, dropped: { ...this.counters.dropped },
     };
   }

@@ -25,13 +25,23 @@ export class MemoryAccount {
   used = 0;
   /** Times the storage reached the limit, plus writes cut short by it (not by the ring's own capacity). */
   pressureEvents = 0;
-  constructor(readonly limit: number, readonly guaranteed = 4096) {}
+  /**
+   * Receive-buffer capacity granted by autotuning above the connections' initial sizes, all
+   * connections together (a promise of window, not storage: storage still counts in `used`).
+   */
+  grown = 0;
+  /**
+   * `growLimit`: the most `grown` may reach (the layer's `receiveBufferBudget`), so that many
+   * connections cannot all be promised their largest window.
+   */
+  constructor(readonly limit: number, readonly guaranteed = 4096, readonly growLimit = Infinity) {}
   /** Bytes rings may still grow by before the limit. */
   get headroom(): number { return Math.max(0, this.limit - this.used); }
 }
 
 export class RingBuffer {
-  readonly capacity: number;
+  /** The bound on stored bytes; only `grow` changes it (receive-buffer autotuning), never down. */
+  capacity: number;
   private buf: Uint8Array;
   private head = 0;
   private len = 0;
@@ -59,6 +69,14 @@ export class RingBuffer {
     const a = this.account;
     if (a === undefined) return this.capacity;
     return Math.min(this.capacity, Math.max(a.guaranteed, this.buf.length + a.headroom));
+  }
+
+  /**
+   * Raises the capacity to `capacity` (never lowers it). Storage is not allocated here: it
+   * still grows lazily as bytes arrive, against the account.
+   */
+  grow(capacity: number): void {
+    if (capacity > this.capacity) this.capacity = capacity;
   }
 
   /** Bytes stored (readable). */

@@ -31,8 +31,18 @@ export interface TcpConnectionOptions {
   keepAliveInitialDelay?: number;
   /** Send buffer bound in bytes. Default: the layer's sendBufferSize. */
   sendBufferSize?: number;
-  /** Receive buffer bound in bytes (and so the largest window). Default: the layer's receiveBufferSize. */
+  /**
+   * Receive buffer in bytes at the start (and so the initial window). Default: the layer's
+   * receiveBufferSize. Set here without `receiveBufferMax`, it is fixed (no autotuning), as
+   * Linux's SO_RCVBUF locks the buffer.
+   */
   receiveBufferSize?: number;
+  /**
+   * The largest receive buffer autotuning may grow this connection's to (Linux's Dynamic
+   * Right-Sizing, tcp_rcv_space_adjust). Default: the layer's receiveBufferMax, or
+   * `receiveBufferSize` when that is set here. Also sets the window scale we offer.
+   */
+  receiveBufferMax?: number;
   /** Congestion control for this connection. Default: the layer's congestionControl. */
   congestionControl?: CongestionControlName;
 }
@@ -66,8 +76,22 @@ export interface TcpLayerOptions {
   delayedAckMs?: number;
   /** Default send buffer per connection, bytes. Default 256 KiB. */
   sendBufferSize?: number;
-  /** Default receive buffer per connection, bytes (bounds the window). Default 256 KiB. */
+  /** Default receive buffer per connection at the start, bytes (the initial window). Default 256 KiB. */
   receiveBufferSize?: number;
+  /**
+   * Receive-buffer autotuning (Linux's Dynamic Right-Sizing, tcp_rcv_space_adjust): while the
+   * application reads fast, a connection's receive buffer grows to about twice what it read in
+   * the last round trip, up to this many bytes (Linux's tcp_rmem[2]). Default 6 MiB, or
+   * `receiveBufferSize` when only that is set (a fixed size stays fixed). Also sets the window
+   * scale offered (RFC 7323 §2.3: 7 for 6 MiB).
+   */
+  receiveBufferMax?: number;
+  /**
+   * Bytes of receive-buffer capacity autotuning may add above the connections' initial sizes,
+   * all connections together. Growth also stops while buffer storage is at maxBufferMemory.
+   * Default 64 MiB.
+   */
+  receiveBufferBudget?: number;
   /** Out-of-order ranges kept per connection (the reassembly queue bound; storage grows with use). Default 64: heavy reordering at a full window makes dozens of holes. */
   maxOutOfOrderRanges?: number;
   /** Connections in the table, all states. Default 65 536. */
@@ -133,6 +157,7 @@ export interface ResolvedConfig {
   delayedAckMs: number;
   sendBufferSize: number;
   receiveBufferSize: number;
+  receiveBufferMax: number;
   maxOutOfOrderRanges: number;
   maxConnections: number;
   /** The storage of every connection's buffers, against maxBufferMemory. */
@@ -222,6 +247,11 @@ export interface TcpStats {
   ListenOverflows: number;
   ListenDrops: number;
   PawsDrops: number;
+  /**
+   * PAWS-rejected pure ACKs not answered with a duplicate ACK: at most one such answer per
+   * 500 ms per connection (Linux's tcp_oow_rate_limited, TcpExtTCPACKSkippedPAWS).
+   */
+  PawsAcksSuppressed: number;
   ChallengeAcks: number;
   ChallengeAcksSuppressed: number;
   RstsReceived: number;
@@ -275,6 +305,10 @@ export interface TcpStats {
   BufferMemory: number;
   /** Times buffer storage reached maxBufferMemory, plus writes cut short by it (not by the buffer's own size). */
   MemoryPressure: number;
+  /** Receive-buffer autotuning: times a connection's receive buffer grew. */
+  RcvBufGrowths: number;
+  /** Gauge: receive-buffer capacity autotuning granted above the initial sizes, all connections (against receiveBufferBudget). */
+  RcvBufAutotuned: number;
   /** Interception (intercept.ts): SYNs handed to the hook as requests. */
   InterceptRequests: number;
   /** Requests accepted (the SYN-ACK went out from the original destination then). */
@@ -327,18 +361,18 @@ export interface ConnectOptions {
   options?: TcpConnectionOptions;
 }
 
-/** The counters at zero (`BufferMemory` and `MemoryPressure` are filled in by `stats()`). */
+/** The counters at zero (`BufferMemory`, `MemoryPressure` and `RcvBufAutotuned` are filled in by `stats()`). */
 export function newTcpStats(): TcpStats {
   return {
     ActiveOpens: 0, PassiveOpens: 0, AttemptFails: 0, EstabResets: 0, CurrEstab: 0,
     InSegs: 0, OutSegs: 0, RetransSegs: 0, InErrs: 0, OutRsts: 0, InCsumErrors: 0,
     SyncookiesSent: 0, SyncookiesRecv: 0, SyncookiesFailed: 0, ListenOverflows: 0, ListenDrops: 0,
-    PawsDrops: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
+    PawsDrops: 0, PawsAcksSuppressed: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0,
     RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
-    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0,
+    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0,
     InterceptRequests: 0, InterceptAccepted: 0, InterceptRefusedRst: 0, InterceptRefusedIcmp: 0, InterceptDropped: 0,
     InterceptClientResets: 0, InterceptExpired: 0, InterceptPending: 0, InterceptPendingBytes: 0,
     dropped: {

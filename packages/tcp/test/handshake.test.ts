@@ -18,8 +18,19 @@ describe('CLOSED -> SYN-SENT (RFC 9293 §3.10.1 active OPEN)', () => {
     const t = new Ctx({ windowScaling: true, timestamps: true });
     t.layer.connect({ remoteAddress: REMOTE, remotePort: REMOTE_PORT }, 5, t.handler);
     const syn = t.recv({ flags: SYN });
-    expect(syn.options.windowScale).toBe(3); // 256 KiB buffer
+    expect(syn.options.windowScale).toBe(7); // the 6 MiB autotuning ceiling (Linux's tcp_rmem[2] gives 7 too)
     expect(syn.options.timestamp?.tsEcr).toBe(0);
+  });
+
+  it('the window scale covers the autotuning ceiling, or the fixed buffer (RFC 7323 §2.3)', () => {
+    const shiftFor = (o: { receiveBufferSize?: number; receiveBufferMax?: number }) => {
+      const t = new Ctx({ windowScaling: true, ...o });
+      t.layer.connect({ remoteAddress: REMOTE, remotePort: REMOTE_PORT }, 5, t.handler);
+      return t.recv({ flags: SYN }).options.windowScale;
+    };
+    expect(shiftFor({ receiveBufferSize: 256 * 1024 })).toBe(3); // a fixed size: not autotuned
+    expect(shiftFor({ receiveBufferMax: 1 << 20 })).toBe(5);
+    expect(shiftFor({ receiveBufferSize: 64 * 1024, receiveBufferMax: 16 << 20 })).toBe(9);
   });
 
   it('ISNs differ per 4-tuple and advance with the 4 µs clock (RFC 6528)', () => {

@@ -439,7 +439,8 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     clean(r, n);
     // The checks ran, on the interesting events too.
     expect(counts.events).toBeGreaterThan(500);
-    expect(counts.acksGrown).toBeGreaterThan(50);
+    // (cubic seed 11 finishes in half the time with receive-buffer autotuning: 25 growing ACKs, not 85)
+    expect(counts.acksGrown).toBeGreaterThan(20);
     expect(counts.sends).toBeGreaterThan(100);
     expect(r.la.stats().FastRetransmits).toBeGreaterThan(0);
     console.log(`${cc} seed ${seed}: ${r.doneAt.toFixed(0)} ms, events ${counts.events}, cwnd grew ${counts.acksGrown}, sends ${counts.sends} (${counts.recoverySends} in SACK recovery), RTOs ${counts.rtos}, undos ${counts.undos}`);

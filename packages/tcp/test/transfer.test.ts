@@ -370,13 +370,13 @@ describe('window scaling (RFC 7323 §2)', () => {
   it('both offered: their window is shifted, ours is advertised scaled', () => {
     const t = established({ windowScaling: true }, { windowScale: 2 });
     expect(t.conn.stats.sndWndShift).toBe(2);
-    expect(t.conn.stats.rcvWndShift).toBe(3);
+    expect(t.conn.stats.rcvWndShift).toBe(7); // covers the 6 MiB autotuning ceiling
     t.send({ seq: R, ack: t.iss + 1, flags: ACK, window: 1000 }); // 4000 bytes
     t.write(big(5000));
     expect(t.drain().map((s) => s.payload.length)).toEqual([1460, 1460]); // no 1080-byte runt (SWS)
     t.send({ seq: R, ack: t.iss + 1, flags: ACK, payload: 'x' });
     t.advance(40);
-    t.recv({ flags: ACK, window: (256 * 1024 - 1) >>> 3 });
+    t.recv({ flags: ACK, window: (256 * 1024 - 1) >>> 7 });
   });
 
   it('only we offered: no scaling either way', () => {
@@ -442,6 +442,33 @@ describe('timestamps (RFC 7323 §3-§5)', () => {
     t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 600 - t.conn.stats.rto - 1, tsEcr: ecr } } });
     t.recv({ flags: ACK, ack: R });
     expect(t.layer.stats().PawsDrops).toBe(1);
+  });
+
+  it('PAWS: reordered older cumulative ACKs are dropped, answered at most once per 500 ms (Linux tcp_oow_rate_limited)', () => {
+    const t = established({ timestamps: true }, { timestamp: { tsVal: 500, tsEcr: 1 } });
+    t.write('abcdef');
+    const ecr = t.recv({ payload: 'abcdef' }).options.timestamp!.tsVal;
+    // The newer ACK (all six bytes) overtakes older ones (three bytes, SEG.ACK < SND.UNA).
+    t.send({ seq: R, ack: t.iss + 7, flags: ACK, options: { timestamp: { tsVal: 600, tsEcr: ecr } } });
+    t.recvNothing();
+    const older = () => t.send({ seq: R, ack: t.iss + 4, flags: ACK, options: { timestamp: { tsVal: 599, tsEcr: ecr } } });
+    older();
+    t.recv({ flags: ACK, ack: R }); // the first one is answered (RFC 7323 §5.3 R1)
+    older(); older();
+    t.step(499);
+    older();
+    t.recvNothing(); // within 500 ms: dropped silently
+    expect(t.layer.stats().PawsDrops).toBe(4);
+    expect(t.layer.stats().PawsAcksSuppressed).toBe(3);
+    t.step(1);
+    older();
+    t.recv({ flags: ACK, ack: R });
+    // Data is always answered (its duplicate is reported, RFC 2883), whatever the limit.
+    t.send({ seq: R, ack: t.iss + 7, flags: ACK, payload: 'x', options: { timestamp: { tsVal: 598, tsEcr: ecr } } });
+    t.recv({ flags: ACK, ack: R });
+    expect(t.layer.stats().PawsDrops).toBe(6);
+    expect(t.layer.stats().PawsAcksSuppressed).toBe(3);
+    expect(t.conn.sndUna).toBe(t.iss + 7);
   });
 
   it('PAWS still drops (and ACKs) data or a window update with an older TSval', () => {
