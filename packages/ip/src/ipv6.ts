@@ -282,6 +282,17 @@ export function emitIpv6(repr: Ipv6Repr, buf: Uint8Array, offset: number): numbe
   if (!Number.isInteger(offset) || offset < 0 || offset + IPV6_HEADER_LEN > buf.length) {
     throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `header of 40 bytes does not fit at offset ${offset} of a ${buf.length}-byte buffer`);
   }
+  return writeIpv6Header(repr, buf, offset);
+}
+
+/**
+ * `emitIpv6` without its checks, for the IPv6 layer's own output path, whose records are
+ * valid by construction (addresses from its own configuration or a checked `send`, hop
+ * limit, traffic class and flow label checked in `send`, lengths bounded before the call,
+ * 40 bytes in front of the payload in its own buffer): the checks cost more than the
+ * header (as the IPv4 layer, which checks only at its API). Returns 40.
+ */
+export function writeIpv6Header(repr: Ipv6Repr, buf: Uint8Array, offset: number): number {
   const p = VIEW.reset(buf, offset);
   p.setVersionClassFlow(repr.trafficClass, repr.flowLabel);
   p.payloadLength = repr.payloadLength;

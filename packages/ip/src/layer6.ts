@@ -51,7 +51,7 @@ import { IPV6_ANY, formatAddress, isMulticast, parseIpv6Address, type IpAddress,
 import { checkInteger, codedError } from './errors.js';
 import {
   IPV6_HEADER_LEN, IPV6_MAX_FLOW_LABEL, IPV6_MAX_PAYLOAD, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PARSE_DROP_REASON,
-  emitIpv6, emptyIpv6Repr, parseIpv6, type Ipv6DropReason, type Ipv6Repr,
+  emptyIpv6Repr, parseIpv6, writeIpv6Header, type Ipv6DropReason, type Ipv6Repr,
 } from './ipv6.js';
 import {
   IPV6_FRAGMENT_HEADER_LEN, IPV6_MAX_CHAIN_BYTES, emitIpv6FragmentHeader, isIpv6ExtDrop, walkIpv6Extensions, type Ipv6ExtChain,
@@ -578,7 +578,7 @@ export class Ipv6Layer implements IpOutput {
       for (let off = 0; off < length; off += per) {
         const n = Math.min(per, length - off);
         r.payloadLength = IPV6_FRAGMENT_HEADER_LEN + n;
-        emitIpv6(r, buf, off);
+        writeIpv6Header(r, buf, off);
         emitIpv6FragmentHeader(buf, off + IPV6_HEADER_LEN, protocol, off, off + n < length, ident);
         c.Ip6FragCreates++;
         if (!this.link.send(buf.subarray(off, off + FRAG_HDRS + n))) {
@@ -612,7 +612,7 @@ export class Ipv6Layer implements IpOutput {
     const at = FRAG_HDRS - IPV6_HEADER_LEN;
     r.nextHeader = protocol;
     r.payloadLength = length;
-    emitIpv6(r, s.buf, at);
+    writeIpv6Header(r, s.buf, at); // valid by construction: checked in send/sendWith
     return s.views.view(s.buf, at, at + IPV6_HEADER_LEN + length);
   }
 
