@@ -241,6 +241,10 @@ export class Ipv6Layer implements IpOutput {
   private readonly onLoopback: (() => void) | undefined;
   private lastRouteDst: Ipv6Address | undefined = undefined;
   private lastRoute: Ipv6Address | undefined = undefined;
+  private lastFlowSrc: Ipv6Address | undefined = undefined;
+  private lastFlowDst: Ipv6Address | undefined = undefined;
+  private lastFlowProtocol = -1;
+  private lastFlowLabel = 0;
   private readonly loopQueue = new LoopbackQueue();
 
   constructor(options: Ipv6LayerOptions) {
@@ -515,8 +519,16 @@ export class Ipv6Layer implements IpOutput {
     if (options?.flowLabel !== undefined) return options.flowLabel;
     const k = this.flowKey;
     if (k === undefined) return 0;
+    // A pure function of (src, dst, protocol) under a fixed key, and packets come in flows:
+    // the last answer is kept (one entry: no bound to keep), as `route` does.
+    if (dst === this.lastFlowDst && src === this.lastFlowSrc && protocol === this.lastFlowProtocol) return this.lastFlowLabel;
     const h = hashAddrs(k[0]!, k[1]!, src, dst, protocol ^ k[2]!) & IPV6_MAX_FLOW_LABEL;
-    return h === 0 ? 1 : h;
+    const label = h === 0 ? 1 : h;
+    this.lastFlowSrc = src;
+    this.lastFlowDst = dst;
+    this.lastFlowProtocol = protocol;
+    this.lastFlowLabel = label;
+    return label;
   }
 
   /** RFC 7739 §5.3: F(src, dst, key1) + counter[G(src, dst, key2)]++, never 0. */

@@ -352,6 +352,16 @@ describe('send', () => {
     other.layer.send(PEER6, PROTO_UDP, Uint8Array.of(1));
     expect((parseIpv6(other.link.sent[0]!) as { flowLabel: number }).flowLabel).not.toBe(labels[0]);
   });
+  it('flow label: interleaved flows each keep their own label (destination and protocol both count)', () => {
+    const { layer, link } = setup({ flowLabelKey: new Uint8Array(16).fill(7) });
+    const other = v6('fd07::9');
+    // Each send changes one of destination and protocol from the one before.
+    const flows: [Ipv6Address, number][] = [[PEER6, PROTO_UDP], [PEER6, PROTO_TCP], [other, PROTO_TCP], [other, PROTO_UDP]];
+    for (let round = 0; round < 3; round++) for (const [d, p] of flows) layer.send(d, p, Uint8Array.of(round));
+    const labels = link.sent.map((p) => (parseIpv6(p) as { flowLabel: number }).flowLabel);
+    expect(labels.slice(4)).toEqual([...labels.slice(0, 4), ...labels.slice(0, 4)]);
+    expect(new Set(labels.slice(0, 4)).size).toBe(4);
+  });
   it('routing: on-link prefix and fe80::/10 direct; off-link needs the gateway; :: and ::1 never', () => {
     const bare = setup();
     expect(bare.layer.sourceFor(v6('fe80::1'))).toBe(US6);
