@@ -93,7 +93,7 @@ describe('parseIpv6', () => {
     for (const field of [8, 24]) {
       for (let i = 0; i < 16; i++) {
         const b = withPayload(GOLDEN, 48);
-        b[field + i] ^= 0x01;
+        b[field + i]! ^= 0x01;
         expect(parseIpv6(b, into)).toBe(into);
         expect(into.src).toBe(ipv6FromBytes(b.subarray(8, 24)));
         expect(into.dst).toBe(ipv6FromBytes(b.subarray(24, 40)));
