@@ -241,6 +241,9 @@ export class Ipv6Layer implements IpOutput {
   private readonly onLoopback: (() => void) | undefined;
   private lastRouteDst: Ipv6Address | undefined = undefined;
   private lastRoute: Ipv6Address | undefined = undefined;
+  private lastLocalDst: Ipv6Address | undefined = undefined;
+  private lastLocal = false;
+  private lastCheckedDst: Ipv6Address | undefined = undefined;
   private lastFlowSrc: Ipv6Address | undefined = undefined;
   private lastFlowDst: Ipv6Address | undefined = undefined;
   private lastFlowProtocol = -1;
@@ -346,7 +349,13 @@ export class Ipv6Layer implements IpOutput {
 
   /** With loopback on: our addresses and ::1, which never leave through the link. */
   isLocal(dst: Ipv6Address): boolean {
-    return this.onLoopback !== undefined && (dst === IPV6_LOOPBACK || this.ownSet.has(dst));
+    if (this.onLoopback === undefined) return false;
+    // A pure function of `dst` (the addresses are fixed), asked twice per send: the last answer is kept.
+    if (dst === this.lastLocalDst) return this.lastLocal;
+    const local = dst === IPV6_LOOPBACK || this.ownSet.has(dst);
+    this.lastLocalDst = dst;
+    this.lastLocal = local;
+    return local;
   }
 
   isLocalAddress(a: IpAddress): boolean {
@@ -503,7 +512,15 @@ export class Ipv6Layer implements IpOutput {
   }
 
   private checkSend(dst: unknown, protocol: unknown, options: SendOptions | undefined): Ipv6Address {
-    if (!isIpv6(dst)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'dst must be an Ipv6Address');
+    // The last destination that passed is kept: a flow's sends check 16 characters once.
+    const last = this.lastCheckedDst;
+    let d: Ipv6Address;
+    if (last !== undefined && dst === last) d = last;
+    else {
+      if (!isIpv6(dst)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'dst must be an Ipv6Address');
+      d = dst;
+      this.lastCheckedDst = d;
+    }
     checkInt('protocol', protocol, 0, 255);
     if (options !== undefined) {
       if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
@@ -511,7 +528,7 @@ export class Ipv6Layer implements IpOutput {
       if (options.tos !== undefined) checkInt('options.tos', options.tos, 0, 255);
       if (options.flowLabel !== undefined) checkInt('options.flowLabel', options.flowLabel, 0, IPV6_MAX_FLOW_LABEL);
     }
-    return dst;
+    return d;
   }
 
   /** RFC 6437 §3: the same label for every packet of a flow, from a keyed hash. */

@@ -440,6 +440,29 @@ describe('send', () => {
     expect(udp.received.map((d) => [d.src, d.dst, d.payload.length])).toEqual([[US6, US6, 3000], [v6('::1'), v6('::1'), 1]]);
     expect(balanced(layer.stats())).toBe(true);
   });
+  it('loopback and link sends interleaved: each destination goes its own way every time', () => {
+    const { layer, link } = setup({ onLoopback: () => {} });
+    for (let i = 0; i < 3; i++) {
+      expect(layer.send(US6, PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+      expect(layer.send(PEER6, PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+      expect(layer.send(PEER6, PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+      expect(layer.send(v6('::1'), PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+    }
+    expect([link.sent.length, layer.loopbackPending]).toEqual([6, 6]);
+    expect(layer.pathMtu(US6)).toBe(65535);
+    expect(layer.pathMtu(PEER6)).toBe(1500);
+  });
+  it('a destination that is no Ipv6Address throws, also right after a good one', () => {
+    const { layer } = setup();
+    // First of all, before any destination passed.
+    expect(() => layer.send(undefined as unknown as Ipv6Address, PROTO_UDP, Uint8Array.of(1))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    for (const bad of [undefined, 'fd07::1', PEER6.slice(0, 15), `${PEER6}\0`, 7, '\u0100'.repeat(16)]) {
+      expect(layer.send(PEER6, PROTO_UDP, Uint8Array.of(1))).toBeUndefined();
+      expect(() => layer.send(bad as Ipv6Address, PROTO_UDP, Uint8Array.of(1))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      const w: PayloadWriter = { writePayload() {} };
+      expect(() => layer.sendWith(bad as Ipv6Address, PROTO_UDP, 0, w)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+  });
 });
 
 describe('multicast send with a local copy', () => {
