@@ -401,7 +401,20 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     const dst = d.dst;
     // RFC 4443 §2.3: the checksum covers the pseudo-header; skipped when the link vouched for it.
     const verify = d.checksumVerified !== true;
-    const repr = parseIcmp6(d.payload, src, dst, { verifyChecksum: verify });
+    // The echo request, first and without a view or record object, as ICMPv4's: ping floods
+    // are the volume. The same checks as parseIcmp6's for it (8 bytes, then the checksum).
+    const b = d.payload;
+    if (b.length >= ICMP6_HEADER_LEN && b[0] === Icmp6Type.EchoRequest) {
+      if (verify && sum16(b, 0, b.length, pseudoHeaderSum(src, dst, IPPROTO_ICMPV6, b.length)) !== 0xffff) {
+        s.Icmp6InCsumErrors++;
+        s.Icmp6InErrors++;
+        return;
+      }
+      s.Icmp6InEchos++;
+      this.answerEcho(d as InboundDatagram<Ipv6Address>, verify);
+      return;
+    }
+    const repr = parseIcmp6(b, src, dst, { verifyChecksum: verify });
     if (repr === 'checksum') {
       s.Icmp6InCsumErrors++;
       s.Icmp6InErrors++;

@@ -70,11 +70,27 @@ export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number
   return fold(addressSum(src) + addressSum(dst) + protocol + (length >>> 16) + (length & 0xffff));
 }
 
+/**
+ * The last two IPv6 addresses summed and their sums: a packet's source and destination,
+ * and its answer's the same two swapped, come back packet after packet (the IP layer hands
+ * the same string objects on, so the compare is usually one pointer compare).
+ */
+let sumAddrA = '';
+let sumValueA = 0;
+let sumAddrB = '';
+let sumValueB = 0;
+
 /** Sum of the 16-bit words of an address (2 for IPv4, 8 for IPv6), unfolded. */
 function addressSum(a: IpAddress): number {
   if (typeof a === 'number') return (a >>> 16) + (a & 0xffff);
+  if (a === sumAddrA) return sumValueA;
+  if (a === sumAddrB) return sumValueB;
   let s = 0;
   for (let i = 0; i < 16; i += 2) s += (a.charCodeAt(i) << 8) | a.charCodeAt(i + 1);
+  sumAddrB = sumAddrA;
+  sumValueB = sumValueA;
+  sumAddrA = a;
+  sumValueA = s;
   return s;
 }
 

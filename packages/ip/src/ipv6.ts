@@ -16,7 +16,7 @@
  * (`Ipv6DropReason`) and the /proc/net/snmp6 counter each belongs to; no layer counts them yet.
  */
 import { HeaderView } from '@netstack/common';
-import { isMulticast, readIpv6Address, writeAddress, IPV6_ANY, type Ipv6Address } from './address.js';
+import { readIpv6Address, writeAddress, IPV6_ANY, type Ipv6Address } from './address.js';
 import { codedError } from './errors.js';
 
 /** Byte offsets of the fixed header fields (RFC 8200 §3). */
@@ -223,17 +223,26 @@ export function parseIpv6(bytes: Uint8Array, into?: Ipv6Repr): Ipv6Repr | Ipv6Pa
   const payloadLength = p.payloadLength;
   const nextHeader = p.nextHeader;
   if (payloadLength === 0 && nextHeader === IPV6_NEXT_HEADER.HOP_BY_HOP) return 'jumbogram';
-  const src = p.src;
-  if (isMulticast(src)) return 'bad-source';
+  // RFC 4291 §2.7: a multicast source (first byte 0xff) is never valid.
+  if (bytes[IPV6_FIELD.SRC] === 0xff) return 'bad-source';
   const r = into ?? emptyIpv6Repr();
-  r.src = src;
-  r.dst = p.dst;
+  // A reused record keeps the addresses of the previous packet, and traffic comes in flows:
+  // when the bytes match, the same string is kept (no 16-character string built per packet,
+  // and its hash, computed once, serves every Set/Map lookup downstream).
+  if (!sameIpv6Address(bytes, IPV6_FIELD.SRC, r.src)) r.src = p.src;
+  if (!sameIpv6Address(bytes, IPV6_FIELD.DST, r.dst)) r.dst = p.dst;
   r.nextHeader = nextHeader;
   r.hopLimit = p.hopLimit;
   r.trafficClass = p.trafficClass;
   r.flowLabel = p.flowLabel;
   r.payloadLength = payloadLength;
   return r;
+}
+
+/** True when `buf[off..off+16)` holds the bytes of `a`. */
+function sameIpv6Address(buf: Uint8Array, off: number, a: Ipv6Address): boolean {
+  for (let i = 0; i < 16; i++) if (buf[off + i] !== a.charCodeAt(i)) return false;
+  return true;
 }
 
 /** Bytes of the fixed header: always 40. */
@@ -273,6 +282,17 @@ export function emitIpv6(repr: Ipv6Repr, buf: Uint8Array, offset: number): numbe
   if (!Number.isInteger(offset) || offset < 0 || offset + IPV6_HEADER_LEN > buf.length) {
     throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `header of 40 bytes does not fit at offset ${offset} of a ${buf.length}-byte buffer`);
   }
+  return writeIpv6Header(repr, buf, offset);
+}
+
+/**
+ * `emitIpv6` without its checks, for the IPv6 layer's own output path, whose records are
+ * valid by construction (addresses from its own configuration or a checked `send`, hop
+ * limit, traffic class and flow label checked in `send`, lengths bounded before the call,
+ * 40 bytes in front of the payload in its own buffer): the checks cost more than the
+ * header (as the IPv4 layer, which checks only at its API). Returns 40.
+ */
+export function writeIpv6Header(repr: Ipv6Repr, buf: Uint8Array, offset: number): number {
   const p = VIEW.reset(buf, offset);
   p.setVersionClassFlow(repr.trafficClass, repr.flowLabel);
   p.payloadLength = repr.payloadLength;

@@ -51,7 +51,7 @@ import { IPV6_ANY, formatAddress, isMulticast, parseIpv6Address, type IpAddress,
 import { checkInteger, codedError } from './errors.js';
 import {
   IPV6_HEADER_LEN, IPV6_MAX_FLOW_LABEL, IPV6_MAX_PAYLOAD, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PARSE_DROP_REASON,
-  emitIpv6, emptyIpv6Repr, parseIpv6, type Ipv6DropReason, type Ipv6Repr,
+  emptyIpv6Repr, parseIpv6, writeIpv6Header, type Ipv6DropReason, type Ipv6Repr,
 } from './ipv6.js';
 import {
   IPV6_FRAGMENT_HEADER_LEN, IPV6_MAX_CHAIN_BYTES, emitIpv6FragmentHeader, isIpv6ExtDrop, walkIpv6Extensions, type Ipv6ExtChain,
@@ -250,6 +250,13 @@ export class Ipv6Layer implements IpOutput {
   private readonly onLoopback: (() => void) | undefined;
   private lastRouteDst: Ipv6Address | undefined = undefined;
   private lastRoute: Ipv6Address | undefined = undefined;
+  private lastLocalDst: Ipv6Address | undefined = undefined;
+  private lastLocal = false;
+  private lastCheckedDst: Ipv6Address | undefined = undefined;
+  private lastFlowSrc: Ipv6Address | undefined = undefined;
+  private lastFlowDst: Ipv6Address | undefined = undefined;
+  private lastFlowProtocol = -1;
+  private lastFlowLabel = 0;
   private readonly loopQueue = new LoopbackQueue();
 
   constructor(options: Ipv6LayerOptions) {
@@ -363,7 +370,13 @@ export class Ipv6Layer implements IpOutput {
 
   /** With loopback on: our addresses and ::1, which never leave through the link. */
   isLocal(dst: Ipv6Address): boolean {
-    return this.onLoopback !== undefined && (dst === IPV6_LOOPBACK || this.ownSet.has(dst));
+    if (this.onLoopback === undefined) return false;
+    // A pure function of `dst` (the addresses are fixed), asked twice per send: the last answer is kept.
+    if (dst === this.lastLocalDst) return this.lastLocal;
+    const local = dst === IPV6_LOOPBACK || this.ownSet.has(dst);
+    this.lastLocalDst = dst;
+    this.lastLocal = local;
+    return local;
   }
 
   isLocalAddress(a: IpAddress): boolean {
@@ -525,7 +538,15 @@ export class Ipv6Layer implements IpOutput {
   }
 
   private checkSend(dst: unknown, protocol: unknown, options: SendOptions | undefined): Ipv6Address {
-    if (!isIpv6(dst)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'dst must be an Ipv6Address');
+    // The last destination that passed is kept: a flow's sends check 16 characters once.
+    const last = this.lastCheckedDst;
+    let d: Ipv6Address;
+    if (last !== undefined && dst === last) d = last;
+    else {
+      if (!isIpv6(dst)) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'dst must be an Ipv6Address');
+      d = dst;
+      this.lastCheckedDst = d;
+    }
     checkInt('protocol', protocol, 0, 255);
     if (options !== undefined) {
       if (typeof options !== 'object' || options === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'options must be an object');
@@ -533,7 +554,7 @@ export class Ipv6Layer implements IpOutput {
       if (options.tos !== undefined) checkInt('options.tos', options.tos, 0, 255);
       if (options.flowLabel !== undefined) checkInt('options.flowLabel', options.flowLabel, 0, IPV6_MAX_FLOW_LABEL);
     }
-    return dst;
+    return d;
   }
 
   /** RFC 6437 §3: the same label for every packet of a flow, from a keyed hash. */
@@ -541,8 +562,16 @@ export class Ipv6Layer implements IpOutput {
     if (options?.flowLabel !== undefined) return options.flowLabel;
     const k = this.flowKey;
     if (k === undefined) return 0;
+    // A pure function of (src, dst, protocol) under a fixed key, and packets come in flows:
+    // the last answer is kept (one entry: no bound to keep), as `route` does.
+    if (dst === this.lastFlowDst && src === this.lastFlowSrc && protocol === this.lastFlowProtocol) return this.lastFlowLabel;
     const h = hashAddrs(k[0]!, k[1]!, src, dst, protocol ^ k[2]!) & IPV6_MAX_FLOW_LABEL;
-    return h === 0 ? 1 : h;
+    const label = h === 0 ? 1 : h;
+    this.lastFlowSrc = src;
+    this.lastFlowDst = dst;
+    this.lastFlowProtocol = protocol;
+    this.lastFlowLabel = label;
+    return label;
   }
 
   /** RFC 7739 §5.3: F(src, dst, key1) + counter[G(src, dst, key2)]++, never 0. */
@@ -604,7 +633,7 @@ export class Ipv6Layer implements IpOutput {
       for (let off = 0; off < length; off += per) {
         const n = Math.min(per, length - off);
         r.payloadLength = IPV6_FRAGMENT_HEADER_LEN + n;
-        emitIpv6(r, buf, off);
+        writeIpv6Header(r, buf, off);
         emitIpv6FragmentHeader(buf, off + IPV6_HEADER_LEN, protocol, off, off + n < length, ident);
         c.Ip6FragCreates++;
         if (!this.link.send(buf.subarray(off, off + FRAG_HDRS + n))) {
@@ -644,7 +673,7 @@ export class Ipv6Layer implements IpOutput {
     const at = FRAG_HDRS - IPV6_HEADER_LEN;
     r.nextHeader = protocol;
     r.payloadLength = length;
-    emitIpv6(r, s.buf, at);
+    writeIpv6Header(r, s.buf, at); // valid by construction: checked in send/sendWith
     return s.views.view(s.buf, at, at + IPV6_HEADER_LEN + length);
   }
 

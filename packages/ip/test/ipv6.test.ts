@@ -86,6 +86,22 @@ describe('parseIpv6', () => {
     expect(parseIpv6(withPayload(GOLDEN, 48), into)).toBe(into);
     expect(into.flowLabel).toBe(0x12345);
   });
+  it('a reused record takes each new address, down to its last byte', () => {
+    const into = emptyIpv6Repr();
+    parseIpv6(withPayload(GOLDEN, 48), into);
+    // Every byte of the source, then of the destination, changed in turn: the record follows.
+    for (const field of [8, 24]) {
+      for (let i = 0; i < 16; i++) {
+        const b = withPayload(GOLDEN, 48);
+        b[field + i]! ^= 0x01;
+        expect(parseIpv6(b, into)).toBe(into);
+        expect(into.src).toBe(ipv6FromBytes(b.subarray(8, 24)));
+        expect(into.dst).toBe(ipv6FromBytes(b.subarray(24, 40)));
+      }
+    }
+    // The same bytes again: the same values as a fresh parse.
+    expect(parseIpv6(withPayload(GOLDEN, 48), into)).toEqual(goldenRepr());
+  });
   it('ignores link padding after Payload Length', () => {
     expect(parseIpv6(withPayload(GOLDEN, 60))).toMatchObject({ payloadLength: 8 });
   });

@@ -352,6 +352,16 @@ describe('send', () => {
     other.layer.send(PEER6, PROTO_UDP, Uint8Array.of(1));
     expect((parseIpv6(other.link.sent[0]!) as { flowLabel: number }).flowLabel).not.toBe(labels[0]);
   });
+  it('flow label: interleaved flows each keep their own label (destination and protocol both count)', () => {
+    const { layer, link } = setup({ flowLabelKey: new Uint8Array(16).fill(7) });
+    const other = v6('fd07::9');
+    // Each send changes one of destination and protocol from the one before.
+    const flows: [Ipv6Address, number][] = [[PEER6, PROTO_UDP], [PEER6, PROTO_TCP], [other, PROTO_TCP], [other, PROTO_UDP]];
+    for (let round = 0; round < 3; round++) for (const [d, p] of flows) layer.send(d, p, Uint8Array.of(round));
+    const labels = link.sent.map((p) => (parseIpv6(p) as { flowLabel: number }).flowLabel);
+    expect(labels.slice(4)).toEqual([...labels.slice(0, 4), ...labels.slice(0, 4)]);
+    expect(new Set(labels.slice(0, 4)).size).toBe(4);
+  });
   it('routing: on-link prefix and fe80::/10 direct; off-link needs the gateway; :: and ::1 never', () => {
     const bare = setup();
     expect(bare.layer.sourceFor(v6('fe80::1'))).toBe(US6);
@@ -429,6 +439,29 @@ describe('send', () => {
     expect(layer.deliverLoopback(0)).toBe(2);
     expect(udp.received.map((d) => [d.src, d.dst, d.payload.length])).toEqual([[US6, US6, 3000], [v6('::1'), v6('::1'), 1]]);
     expect(balanced(layer.stats())).toBe(true);
+  });
+  it('loopback and link sends interleaved: each destination goes its own way every time', () => {
+    const { layer, link } = setup({ onLoopback: () => {} });
+    for (let i = 0; i < 3; i++) {
+      expect(layer.send(US6, PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+      expect(layer.send(PEER6, PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+      expect(layer.send(PEER6, PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+      expect(layer.send(v6('::1'), PROTO_UDP, Uint8Array.of(i))).toBeUndefined();
+    }
+    expect([link.sent.length, layer.loopbackPending]).toEqual([6, 6]);
+    expect(layer.pathMtu(US6)).toBe(65535);
+    expect(layer.pathMtu(PEER6)).toBe(1500);
+  });
+  it('a destination that is no Ipv6Address throws, also right after a good one', () => {
+    const { layer } = setup();
+    // First of all, before any destination passed.
+    expect(() => layer.send(undefined as unknown as Ipv6Address, PROTO_UDP, Uint8Array.of(1))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    for (const bad of [undefined, 'fd07::1', PEER6.slice(0, 15), `${PEER6}\0`, 7, '\u0100'.repeat(16)]) {
+      expect(layer.send(PEER6, PROTO_UDP, Uint8Array.of(1))).toBeUndefined();
+      expect(() => layer.send(bad as Ipv6Address, PROTO_UDP, Uint8Array.of(1))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      const w: PayloadWriter = { writePayload() {} };
+      expect(() => layer.sendWith(bad as Ipv6Address, PROTO_UDP, 0, w)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    }
   });
 });
 

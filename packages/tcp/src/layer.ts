@@ -85,8 +85,28 @@ const ICMP_ERROR_TEXT: Readonly<Record<IcmpErrnoCode, string>> = {
   EPROTO: 'protocol error',
 };
 
-/** IPv4: a hash of the 4-tuple (bucket chains resolve collisions); IPv6: the exact `tupleKey`. */
-function bucketKey(localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number | string {
+/** Bytes i..i+3 of an IPv6 address (16 latin1 characters) as a 32-bit word. */
+function word6(a: string, i: number): number {
+  return (a.charCodeAt(i) << 24) | (a.charCodeAt(i + 1) << 16) | (a.charCodeAt(i + 2) << 8) | a.charCodeAt(i + 3);
+}
+
+/**
+ * A hash of the 4-tuple, for either family (bucket chains resolve collisions): no string
+ * is built per segment (an IPv6 `tupleKey` is a 38-character string, built, flattened and
+ * hashed on every lookup). A mixed pair, which no connection has, keys by `tupleKey`.
+ * Exported for the tests only (not from the package index).
+ */
+export function bucketKey(localAddr: IpAddress, localPort: number, remoteAddr: IpAddress, remotePort: number): number | string {
+  if (typeof localAddr === 'string' && typeof remoteAddr === 'string') {
+    let h = Math.imul(((remotePort << 16) | localPort) ^ 0x9e3779b9, 0xc2b2ae35);
+    for (let i = 0; i < 16; i += 4) {
+      h = Math.imul(h ^ word6(remoteAddr, i), 0x85ebca6b);
+      h ^= h >>> 13;
+      h = Math.imul(h ^ word6(localAddr, i), 0x27d4eb2f);
+      h ^= h >>> 15;
+    }
+    return h | 0;
+  }
   if (typeof localAddr !== 'number' || typeof remoteAddr !== 'number') return tupleKey(localAddr, localPort, remoteAddr, remotePort);
   let h = Math.imul(remoteAddr ^ 0x9e3779b9, 0x85ebca6b);
   h ^= Math.imul((remotePort << 16) | localPort, 0xc2b2ae35);

@@ -12,8 +12,9 @@ import {
   PROTO_TCP, ipv6FromBytes, parseIpv6Address, sum16, writeAddress,
   type IpAddress, type IpOutput, type Ipv6Address, type PayloadWriter, type SendError,
 } from '@netstack/ip';
+import { bucketKey } from '../src/layer.js';
 import {
-  ACK, SYN, TcpLayer, checkSynCookie, emitTcp, generateIsn, makeSynCookie, newTcpRepr, parseTcp, tcpHeaderLen, timestampOffset,
+  ACK, RST, SYN, TcpLayer, checkSynCookie, emitTcp, generateIsn, makeSynCookie, newTcpRepr, parseTcp, tcpHeaderLen, timestampOffset,
   type TcpConnection, type TcpOptions, type TcpRepr,
 } from '../src/index.js';
 
@@ -155,6 +156,57 @@ describe('TCP over an IPv6 4-tuple', () => {
     inject(segment({ srcPort: 1002, dstPort: 80, seq: 778, ack: cookie.seq + 1, flags: ACK, payload: 'x' }));
     expect(layer.stats().SyncookiesRecv).toBe(1);
     expect(accepted.map((c) => c.remotePort)).toEqual([1002]);
+  });
+});
+
+describe('the connection table keys IPv6 4-tuples by a 32-bit hash', () => {
+  it('two connections whose tuples share a bucket stay apart: data, then a reset of either', () => {
+    // Search peers fd07::1:x and their ports for two tuples with the same hash (a birthday
+    // search: about 80,000 tuples on average).
+    const seen = new Map<number | string, [Ipv6Address, number]>();
+    let pair: [[Ipv6Address, number], [Ipv6Address, number]] | undefined;
+    for (let x = 1; pair === undefined && x < 64; x++) {
+      const peer = parseIpv6Address(`fd07::1:${x.toString(16)}`)!;
+      for (let port = 1024; port < 65536; port++) {
+        const k = bucketKey(OWN, 80, peer, port);
+        const other = seen.get(k);
+        if (other !== undefined) { pair = [other, [peer, port]]; break; }
+        seen.set(k, [peer, port]);
+      }
+    }
+    expect(pair).toBeDefined();
+    const [[pa, qa], [pb, qb]] = pair!;
+    expect(typeof bucketKey(OWN, 80, pa, qa)).toBe('number');
+    expect(bucketKey(OWN, 80, pa, qa)).toBe(bucketKey(OWN, 80, pb, qb));
+
+    const { ip6, layer, accepted } = setup();
+    const seg = (src: Ipv6Address, srcPort: number, seq: number, ack: number, flags: number, payload = ''): void => {
+      const r: TcpRepr = { srcPort, dstPort: 80, seq: seq >>> 0, ack: ack >>> 0, flags, window: 65535, urgent: 0, options: {}, payload: Buffer.from(payload) };
+      const buf = new Uint8Array(tcpHeaderLen(r) + r.payload.length);
+      emitTcp(r, buf, 0, src, OWN);
+      layer.receive({ src, dst: OWN, protocol: PROTO_TCP, ttl: 64, tos: 0, payload: buf, packet: buf, headerLength: 0, toBroadcast: false, reassembled: false }, 0);
+    };
+    const isn = (peer: Ipv6Address, port: number): number => generateIsn(KEY, 0, OWN, 80, peer, port);
+    for (const [peer, port] of [[pa, qa], [pb, qb]] as const) {
+      seg(peer, port, 100, 0, SYN);
+      seg(peer, port, 101, isn(peer, port) + 1, ACK);
+    }
+    ip6.sent.length = 0;
+    expect(layer.connectionCount).toBe(2);
+    expect(accepted.map((c) => [c.remoteAddress, c.remotePort])).toEqual([[pa, qa], [pb, qb]]);
+    const [ca, cb] = accepted as [TcpConnection, TcpConnection];
+    const read = (c: TcpConnection): string => { const into = new Uint8Array(64); return Buffer.from(into.subarray(0, c.read(into, 0))).toString(); };
+    seg(pb, qb, 101, isn(pb, qb) + 1, ACK, 'to b');
+    seg(pa, qa, 101, isn(pa, qa) + 1, ACK, 'to a');
+    expect([read(ca), read(cb)]).toEqual(['to a', 'to b']);
+    // A reset of the one added first (behind the other in the bucket), then data for the other.
+    seg(pa, qa, 105, 0, RST);
+    expect(ca.state).toBe('CLOSED');
+    expect(layer.connectionCount).toBe(1);
+    seg(pb, qb, 105, isn(pb, qb) + 1, ACK, 'more');
+    expect(read(cb)).toBe('more');
+    seg(pb, qb, 109, 0, RST);
+    expect(layer.connectionCount).toBe(0);
   });
 });
 
