@@ -583,6 +583,19 @@ export class Stack extends EventEmitter {
     let option = 'tun';
     /** The IPv6 addresses served: none when the device says the namespace has IPv6 off. */
     let served6 = addresses6;
+    /** A device (TUN or TAP) in a namespace without IPv6: serve IPv4 only and say why in `info`. */
+    const ipv6Unavailable = (dev: TunDevice, info: LinkInfo): void => {
+      if (addresses6.length === 0 || dev.ipv6) return;
+      const why = dev.ipv6Disabled ?? 'IPv6 is not available on the device';
+      // An IPv6-only stack has nothing left to serve: EAFNOSUPPORT (the arguments are
+      // fine; the namespace lacks the family), and the device goes with the error.
+      if (address === undefined) {
+        throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
+      }
+      // Not an error (issue 11): IPv4 only, and the reason said in one line.
+      served6 = [];
+      info.ipv6Disabled = why;
+    };
     try {
       let link: Link;
       if (options.tun) {
@@ -608,17 +621,7 @@ export class Stack extends EventEmitter {
           offload: device.offload === undefined ? undefined : { ...device.offload },
           kernelAddress6: device.ipv6 ? k6 : [],
         };
-        if (addresses6.length > 0 && !device.ipv6) {
-          const why = device.ipv6Disabled ?? 'IPv6 is not available on the device';
-          // An IPv6-only stack has nothing left to serve: EAFNOSUPPORT (the arguments are
-          // fine; the namespace lacks the family), and the device goes with the error.
-          if (address === undefined) {
-            throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
-          }
-          // Not an error (issue 11): IPv4 only, and the reason said in one line.
-          served6 = [];
-          this.info.ipv6Disabled = why;
-        }
+        ipv6Unavailable(device, this.info);
       } else if (options.tap) {
         // A TAP device: the Ethernet interface over its frames is the IP layers' link (tap.ts).
         option = 'tap';
@@ -643,14 +646,7 @@ export class Stack extends EventEmitter {
           mac: formatMac(t.eth.mac), ...(device.kernelMac !== undefined ? { kernelMac: device.kernelMac } : {}),
           kernelAddress6: device.ipv6 ? k6 : [],
         };
-        if (addresses6.length > 0 && !device.ipv6) {
-          const why = device.ipv6Disabled ?? 'IPv6 is not available on the device';
-          if (address === undefined) {
-            throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
-          }
-          served6 = [];
-          this.info.ipv6Disabled = why;
-        }
+        ipv6Unavailable(device, this.info);
         configureTap6(t.eth, served6, prefixLength6, gateway6);
       } else {
         link = options.link!;
