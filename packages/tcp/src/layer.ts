@@ -710,12 +710,15 @@ export class TcpLayer implements TransportProtocol {
   }
 
   /**
-   * ICMP errors (RFC 1122 §4.2.3.9, RFC 5927 §4.1 sequence check, RFC 1191 PMTU).
-   * Destination unreachable only, through the one table (`icmpErrorErrno`, Linux's
-   * icmp_err_convert): a fatal code in SYN-SENT ends the connect with its errno
-   * (port → ECONNREFUSED, protocol → ENOPROTOOPT, …); any other is a soft error,
-   * reported only if the connection times out (RFC 1122 §4.2.3.9, RFC 5461 §4.1).
-   * Codes above 15 are ignored (Linux tcp_v4_err).
+   * ICMP errors (RFC 1122 §4.2.3.9, RFC 5927 §4.1 sequence check, RFC 1191 PMTU):
+   * destination unreachable (codes 0..15), time exceeded and parameter problem, through the
+   * one table (`icmpErrorErrno`, Linux's icmp_err_convert). In SYN-SENT any of them ends the
+   * connect at once with its errno (port → ECONNREFUSED, host unreachable → EHOSTUNREACH,
+   * time exceeded → EHOSTUNREACH, …), as Linux's tcp_v4_err/tcp_v6_err do for a connect in
+   * progress (what a Node client on Linux sees; RFC 1122 §4.2.3.9 would keep the soft codes
+   * soft, RFC 5461 §4.1 discusses why stacks abort). Once connected, every one is a soft
+   * error, reported only if the connection times out. Unreachable codes above 15 and other
+   * types are ignored (Linux tcp_v4_err).
    */
   receiveError(err: TransportError, now: number): void {
     this.enter();
@@ -730,16 +733,17 @@ export class TcpLayer implements TransportProtocol {
       if (c === undefined) { st.dropped.IcmpIgnored++; return; }
       // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.MAX.
       if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.dropped.IcmpIgnored++; return; }
-      if (err.icmpType !== 3 || err.icmpCode > MAX_UNREACH_CODE) { st.dropped.IcmpIgnored++; return; } // source quench is deprecated (RFC 6633)
-      if (err.icmpCode === 4) {
+      const known = (err.icmpType === 3 && err.icmpCode <= MAX_UNREACH_CODE) || err.icmpType === 11 || err.icmpType === 12;
+      if (!known) { st.dropped.IcmpIgnored++; return; } // source quench is deprecated (RFC 6633)
+      if (err.icmpType === 3 && err.icmpCode === 4) {
         // fragmentation needed (RFC 1191 §6.4), or an ICMPv6 Packet Too Big translated to it:
         // an IPv6 path MTU is never below 1280, a smaller report means 1280 (RFC 8201 §4).
         if (typeof err.dst !== 'number') c.onPathMtu(Math.max(IPV6_MIN_MTU, err.nextHopMtu), now);
         else if (err.nextHopMtu >= 68) c.onPathMtu(err.nextHopMtu, now);
       } else {
-        const errno = icmpErrorErrno(3, err.icmpCode)!;
+        const errno = icmpErrorErrno(err.icmpType, err.icmpCode)!;
         const e = new TcpError(errno.code, ICMP_ERROR_TEXT[errno.code]);
-        if (errno.fatal && c.state === 'SYN-SENT') c.onHardError(e, now);
+        if (c.state === 'SYN-SENT') c.onHardError(e, now);
         else c.softError = e;
       }
       this.reschedule(c);

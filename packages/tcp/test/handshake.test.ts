@@ -133,26 +133,43 @@ describe('SYN-SENT (RFC 9293 §3.10.7.3)', () => {
     expect(t.conn.state).toBe('CLOSED');
   });
 
-  it('ICMP errors in SYN-SENT follow the one table (icmp_err_convert): fatal codes end the connect with their errno, others are soft', () => {
-    const cases: [code: number, log: string[], state: string][] = [
-      [2, ['closed:ENOPROTOOPT'], 'CLOSED'], // protocol unreachable (was ECONNREFUSED)
-      [7, ['closed:EHOSTDOWN'], 'CLOSED'], // host unknown (was a soft EHOSTUNREACH)
-      [10, ['closed:EHOSTUNREACH'], 'CLOSED'], // host prohibited (was soft)
-      [1, [], 'SYN-SENT'], // host unreachable: soft
-      [12, [], 'SYN-SENT'], // host unreachable for TOS: soft
-      [16, [], 'SYN-SENT'], // beyond the table: ignored, like Linux tcp_v4_err
+  it('ICMP errors in SYN-SENT follow the one table (icmp_err_convert) and end the connect at once, as Linux tcp_v4_err does', () => {
+    const cases: [type: number, code: number, log: string[], state: string][] = [
+      [3, 2, ['closed:ENOPROTOOPT'], 'CLOSED'], // protocol unreachable
+      [3, 7, ['closed:EHOSTDOWN'], 'CLOSED'], // host unknown
+      [3, 10, ['closed:EHOSTUNREACH'], 'CLOSED'], // host prohibited
+      [3, 0, ['closed:ENETUNREACH'], 'CLOSED'], // net unreachable: soft in RFC 1122, fatal to a connect on Linux
+      [3, 1, ['closed:EHOSTUNREACH'], 'CLOSED'], // host unreachable: likewise
+      [3, 12, ['closed:EHOSTUNREACH'], 'CLOSED'], // host unreachable for TOS
+      [11, 0, ['closed:EHOSTUNREACH'], 'CLOSED'], // time exceeded (Linux: EHOSTUNREACH)
+      [12, 0, ['closed:EPROTO'], 'CLOSED'], // parameter problem
+      [3, 16, [], 'SYN-SENT'], // beyond the table: ignored, like Linux tcp_v4_err
+      [4, 0, [], 'SYN-SENT'], // source quench: ignored (RFC 6633)
     ];
-    for (const [code, log, state] of cases) {
+    for (const [type, code, log, state] of cases) {
       const t = synSent();
       const quoted = new Uint8Array(8);
       new DataView(quoted.buffer).setUint16(0, LOCAL_PORT);
       new DataView(quoted.buffer).setUint16(2, REMOTE_PORT);
       new DataView(quoted.buffer).setUint32(4, t.iss);
-      t.layer.receiveError({ icmpType: 3, icmpCode: code, reporter: REMOTE, src: LOCAL, dst: REMOTE, protocol: 6, quoted, nextHopMtu: 0 }, 1);
-      expect(t.events.log, `code ${code}`).toEqual(log);
-      expect(t.conn.state, `code ${code}`).toBe(state);
-      if (code === 1) expect(t.conn.softError?.code).toBe('EHOSTUNREACH');
-      if (code === 16) expect(t.conn.softError).toBeUndefined();
+      t.layer.receiveError({ icmpType: type, icmpCode: code, reporter: REMOTE, src: LOCAL, dst: REMOTE, protocol: 6, quoted, nextHopMtu: 0 }, 1);
+      expect(t.events.log, `type ${type} code ${code}`).toEqual(log);
+      expect(t.conn.state, `type ${type} code ${code}`).toBe(state);
+      if (state === 'SYN-SENT') expect(t.conn.softError).toBeUndefined();
+    }
+  });
+
+  it('once connected, the same ICMP errors are soft: the connection goes on and the error is kept for a timeout (RFC 1122 §4.2.3.9)', () => {
+    for (const [type, code, errno] of [[3, 1, 'EHOSTUNREACH'], [3, 0, 'ENETUNREACH'], [11, 0, 'EHOSTUNREACH']] as const) {
+      const t = established();
+      t.write('x');
+      const quoted = new Uint8Array(8);
+      new DataView(quoted.buffer).setUint16(0, LOCAL_PORT);
+      new DataView(quoted.buffer).setUint16(2, REMOTE_PORT);
+      new DataView(quoted.buffer).setUint32(4, t.iss + 1);
+      t.layer.receiveError({ icmpType: type, icmpCode: code, reporter: REMOTE, src: LOCAL, dst: REMOTE, protocol: 6, quoted, nextHopMtu: 0 }, t.now);
+      expect(t.conn.state).toBe('ESTABLISHED');
+      expect(t.conn.softError?.code).toBe(errno);
     }
   });
 
