@@ -258,7 +258,6 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     this.pinger.receiveError(e);
   }
 
-  /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
   /**
    * An echo request to a destination that is not ours (`InboundDatagram.foreign`: the IP
    * layer terminates any address): never answered by the stack itself, which would claim
@@ -267,6 +266,7 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    */
   foreignEcho: ((request: InboundDatagram, now: number) => boolean) | undefined = undefined;
 
+  /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
   private answerEcho(d: InboundDatagram, now: number): void {
     const s = this.counters;
     if (d.foreign === true) {

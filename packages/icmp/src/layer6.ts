@@ -541,10 +541,10 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     this.pinger.poll(now);
   }
 
-  /** RFC 4443 §4.2: echo reply with the request's identifier, sequence number and data. */
   /** Echo requests to a foreign destination (`InboundDatagram.foreign`): true when taken (the later echo relay). */
   foreignEcho: ((request: InboundDatagram<Ipv6Address>, now: number) => boolean) | undefined = undefined;
 
+  /** RFC 4443 §4.2: echo reply with the request's identifier, sequence number and data. */
   private answerEcho(d: InboundDatagram<Ipv6Address>, checksumValid: boolean): void {
     const s = this.counters;
     // A reply goes to the request's source, which must be a single node (RFC 4443 §2.2).

@@ -251,7 +251,6 @@ export interface IpOutput {
   readonly mtu: number;
   /** Source address to use towards `dst`, or undefined when there is no route. */
   sourceFor(dst: IpAddress): IpAddress | undefined;
-  /** Path MTU towards `dst` (link MTU unless lowered by RFC 1191). */
   /**
    * Bytes of network-layer header in front of a transport header towards `dst` (20 for
    * IPv4 without options); `minHeaderLength(dst)` when absent. Transports derive their
@@ -269,6 +268,7 @@ export interface IpOutput {
    * `isLocalAddress` when absent.
    */
   isOwnSource?(a: IpAddress): boolean;
+  /** Path MTU towards `dst` (link MTU unless lowered by RFC 1191 / RFC 8201). */
   pathMtu(dst: IpAddress): number;
   /** Sends `payload` (borrowed for the call) as one datagram, fragmenting when needed and allowed. */
   send(dst: IpAddress, protocol: number, payload: Uint8Array, options?: SendOptions): SendError | undefined;

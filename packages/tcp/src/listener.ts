@@ -29,8 +29,11 @@ export interface ListenerHost extends TcpHost<TcpConnection> {
   reschedule(c: TcpConnection): void;
   /** RFC 9293 §3.10.7.1: RST for a segment that belongs to no connection (never to an RST). */
   resetNowhere(seg: TcpRepr, remote: IpAddress, local?: IpAddress): void;
-  /** A segment that belongs to no connection (the cookie SYN-ACK); `mss`: with our MSS option. */
-  /** `local`: our address the answer comes from (the one the segment answered was sent to); else the IP layer's choice. */
+  /**
+   * A segment that belongs to no connection (the cookie SYN-ACK); `mss`: with our MSS option;
+   * `local`: our address the answer comes from (the one the segment answered was sent to),
+   * else the IP layer's choice.
+   */
   sendRaw(remote: IpAddress, localPort: number, remotePort: number, seq: number, ack: number, flags: number, window: number, mss: boolean, local?: IpAddress): void;
   /** The listener has completed connections: call `deliverEvents` when the outermost event closes. */
   queueAcceptable(l: TcpListener): void;
