@@ -47,6 +47,7 @@ describe('pnpm bench --impaired (quick, as a correctness check)', () => {
     rmSync(file!);
     // 2 scenarios x 2 directions x {Linux, netstack cubic}.
     expect(res.samples).toHaveLength(8);
+    let sampled = 0;
     for (const s of res.samples) {
       const what = `${s.scenario} ${s.dir} ${s.col}`;
       expect(s.error, what).toBeUndefined();
@@ -59,10 +60,16 @@ describe('pnpm bench --impaired (quick, as a correctness check)', () => {
         expect(data.QueuedPackets, what).toBeGreaterThan(0);
         expect(ack.QueuedPackets, what).toBe(0);
       }
-      // A's socket (Linux) as ss saw it: the congestion control the bench set.
+      // A's socket (Linux) as ss saw it: the congestion control the bench set. A 1 MiB transfer
+      // can end before the first sample (then nothing is seen); what is seen must be cubic.
       const seen = (s.ss ?? []).map((x) => x.out).join('\n');
-      expect(seen, what).toMatch(/\bcubic\b/);
+      if (seen.trim() !== '') {
+        sampled++;
+        expect(seen, what).toMatch(/\bcubic\b/);
+        expect(seen, what).not.toMatch(/\bbbr\b/);
+      }
     }
+    expect(sampled, 'transfers with an ss sample').toBeGreaterThanOrEqual(2);
     expect(res.table.some((l) => /^\| d \| down \| [\d.]+ \| [\d.]+ \| [\d.]+x \|$/.test(l)), res.table.join('\n')).toBe(true);
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toContain(`nsi-${r.pid}-`);
   }, 300_000);
