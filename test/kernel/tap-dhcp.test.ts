@@ -60,7 +60,7 @@ beforeAll(async () => {
   ns = Netns.create('tapdhcp');
   dir = mkdtempSync(join(tmpdir(), 'netstack-tapdhcp-'));
   // dnsmasq first (wildcard socket on port 67, no DNS: --port=0); it serves tap0 once serve
-  // created it with 10.7.0.1/24 (a DISCOVER sent before that is retransmitted 4 s later).
+  // gave it 10.7.0.1/24 (a DISCOVER sent before that is retransmitted 4 s later).
   dnsmasq = ns.spawn('dnsmasq', [
     '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--port=0', '--interface=tap0',
     '--dhcp-range=10.7.0.50,10.7.0.60,255.255.255.0,2m', '--dhcp-option=option:router,10.7.0.1',
@@ -71,6 +71,10 @@ beforeAll(async () => {
   dnsmasq.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
   dnsmasq.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
   await until('dnsmasq to start', () => /started, version/.test(log), 20_000);
+  // A persistent tap0 (serve attaches to it) outlives serve: the RELEASE serve sends on SIGTERM
+  // must still find tap0 and its address when dnsmasq reads it (with a tap0 that serve created,
+  // the device could be gone first: "DHCP packet received on tap0 which has no address").
+  ns.runSync('ip', ['tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
   server = await ns.serve(['--tap', '--dhcp', '--no-ipv6', '--mac', MAC, '--stats'], 45_000);
 }, 360_000);
 
