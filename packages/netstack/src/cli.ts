@@ -1337,7 +1337,7 @@ async function demoBridge(c: BridgeContext): Promise<() => boolean> {
     // the stack's echo reply waits for its own ARP request, answered by the client's kernel.
     const { r, d } = await c.counted(() => runTool('nsenter', inPeer('ping', ['-c', '2', '-i', '0.2', '-W', '2', '-I', '10.7.0.4', '10.7.0.2']), 15_000));
     const summary = r.out.split('\n').filter((l) => /packets transmitted/.test(l)).join('; ');
-    report(r.ok && d('eth', 'ArpOutRequests') === 1 && d('eth', 'ArpInReplies') === 1,
+    report(r.ok && d('eth', 'ArpOutRequests') >= 1 && d('eth', 'ArpInReplies') >= 1,
       `ping 10.7.0.4 -> 10.7.0.2  ${summary || r.out.trim()}; the stack resolved 10.7.0.4 itself: eth.ArpOutRequests +${d('eth', 'ArpOutRequests')}, ` +
       `eth.ArpInReplies +${d('eth', 'ArpInReplies')}, eth.OutQueued +${d('eth', 'OutQueued')} (the reply waited for it)`);
   }
