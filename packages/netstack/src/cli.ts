@@ -73,7 +73,8 @@ Commands:
   ping    ping a host on the kernel side from the stack
   fetch   HTTP GET a URL on the kernel side, with the stack as the client
   demo    in a private network namespace: the kernel's ping, UDP and TCP clients
-          answered by the stack over IPv4 and IPv6, with a pcap capture
+          answered by the stack over IPv4 and IPv6, with a pcap capture (--tap: over
+          TAP, with DHCP and a bridge to a second namespace)
   relay   join two network namespaces with a TUN device in each, through the
           impairment shaper in each direction (a path for two stacks to share)
   nat     give a network namespace network access through the stack (user-mode
