@@ -145,8 +145,8 @@ export interface Icmp6Options {
  *   Icmp6Suppressed = the sum of the four Icmp6Suppressed* reasons
  *   Icmp6InEchoReplies >= Icmp6EchoReplyUnmatched + Icmp6EchoReplyCorrupt (the rest matched a ping)
  *   Icmp6OutMsgs = Icmp6OutEchoReplies + Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems
- *               + Icmp6OutEchos
- *   Icmp6OutErrors = Icmp6EchoSendFailed + Icmp6ErrorSendFailed + Icmp6PingSendFailed
+ *               + Icmp6OutEchos + Icmp6OutEchoRepliesRelayed
+ *   Icmp6OutErrors = Icmp6EchoSendFailed + Icmp6ErrorSendFailed + Icmp6PingSendFailed + Icmp6RelaySendFailed
  */
 export interface Icmp6Stats {
   Icmp6InMsgs: number;
@@ -191,6 +191,10 @@ export interface Icmp6Stats {
   Icmp6EchoForeign: number;
   /** (not Linux) Echo requests to a foreign destination taken by the `foreignEcho` hook. */
   Icmp6EchoForeignTaken: number;
+  /** (not Linux) Echo replies sent for taken requests (`answerForeignEcho`: the relay's destination answered). Not in Icmp6OutEchoReplies. */
+  Icmp6OutEchoRepliesRelayed: number;
+  /** (not Linux) Relayed echo replies the IP layer refused (`answerForeignEcho`). */
+  Icmp6RelaySendFailed: number;
   /** (not Linux) Echo replies the IP layer refused to send (counted in Icmp6OutErrors). */
   Icmp6EchoSendFailed: number;
   /** (not Linux) Echo replies matching no outstanding ping (or from the wrong host). */
@@ -233,7 +237,7 @@ function newStats(): Icmp6Stats {
     Icmp6InRouterSolicits: 0, Icmp6InRouterAdvertisements: 0, Icmp6InNeighborSolicits: 0,
     Icmp6InNeighborAdvertisements: 0, Icmp6InRedirects: 0, Icmp6InMLDv2Reports: 0, Icmp6InInformational: 0,
     Icmp6InUnknown: 0, Icmp6InUnknownErrors: 0, Icmp6InTruncated: 0, Icmp6InWrongFamily: 0,
-    Icmp6InErrorsRouted: 0, Icmp6InErrorsNotOurs: 0, Icmp6EchoIgnored: 0, Icmp6EchoForeign: 0, Icmp6EchoForeignTaken: 0, Icmp6EchoSendFailed: 0,
+    Icmp6InErrorsRouted: 0, Icmp6InErrorsNotOurs: 0, Icmp6EchoIgnored: 0, Icmp6EchoForeign: 0, Icmp6EchoForeignTaken: 0, Icmp6OutEchoRepliesRelayed: 0, Icmp6RelaySendFailed: 0, Icmp6EchoSendFailed: 0,
     Icmp6OutMsgs: 0, Icmp6OutErrors: 0, Icmp6OutEchoReplies: 0, Icmp6OutDestUnreachs: 0, Icmp6OutTimeExcds: 0,
     Icmp6OutParmProblems: 0, Icmp6ErrorsAsked: 0, Icmp6RateLimited: 0, Icmp6Suppressed: 0,
     Icmp6SuppressedAboutError: 0, Icmp6SuppressedAboutRedirect: 0, Icmp6SuppressedMulticast: 0,
@@ -411,6 +415,13 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
         return;
       }
       s.Icmp6InEchos++;
+      if (d.foreign === true) {
+        // As IcmpLayer.foreignEcho: never answered by the stack for a foreign destination
+        // (this fast path answered them from our own address before: no guest ping matched).
+        if (this.foreignEcho !== undefined && this.foreignEcho(d as InboundDatagram<Ipv6Address>, now)) s.Icmp6EchoForeignTaken++;
+        else s.Icmp6EchoForeign++;
+        return;
+      }
       this.answerEcho(d as InboundDatagram<Ipv6Address>, verify);
       return;
     }
@@ -543,6 +554,35 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
 
   /** Echo requests to a foreign destination (`InboundDatagram.foreign`): true when taken (the later echo relay). */
   foreignEcho: ((request: InboundDatagram<Ipv6Address>, now: number) => boolean) | undefined = undefined;
+
+  /**
+   * As IcmpLayer.answerForeignEcho: the echo reply (RFC 4443 §4.2) to a foreign request the
+   * `foreignEcho` hook took, FROM its destination (`SendOptions.transparent`), checksum
+   * computed afresh. True when it left (Icmp6OutMsgs, Icmp6OutEchoRepliesRelayed; else Icmp6RelaySendFailed).
+   */
+  answerForeignEcho(request: InboundDatagram<Ipv6Address>): boolean {
+    const s = this.counters;
+    const w = this.replyWriter;
+    w.request = request.payload;
+    w.requestSrc = request.src;
+    w.requestDst = request.dst;
+    w.checksumValid = false;
+    const o = this.sendOptions;
+    o.tos = request.tos;
+    o.source = request.dst;
+    o.transparent = true;
+    const err = this.ip.sendWith(request.src, IPPROTO_ICMPV6, request.payload.length, w, o);
+    o.transparent = false;
+    w.request = EMPTY;
+    if (err !== undefined) {
+      s.Icmp6OutErrors++;
+      s.Icmp6RelaySendFailed++;
+      return false;
+    }
+    s.Icmp6OutMsgs++;
+    s.Icmp6OutEchoRepliesRelayed++;
+    return true;
+  }
 
   /** RFC 4443 §4.2: echo reply with the request's identifier, sequence number and data. */
   private answerEcho(d: InboundDatagram<Ipv6Address>, checksumValid: boolean): void {

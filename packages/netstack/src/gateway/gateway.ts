@@ -36,10 +36,11 @@ import { createStack, type Stack } from '../stack.js';
 import type { InterceptInfo, Socket } from '../net/index.js';
 import type { UdpFlowSocket } from '../dgram/index.js';
 import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
+import { startEchoRelay, type EchoRelayStats, type EchoRoute, type EchoSocketFactory } from './echo-relay.js';
 
-/** What a policy sees: the flow's protocol and original 4-tuple. */
+/** What a policy sees: the flow's protocol and original 4-tuple (ICMP echo: localPort 0, remotePort the guest's identifier). */
 export interface GatewayFlowInfo {
-  protocol: 'tcp' | 'udp';
+  protocol: 'tcp' | 'udp' | 'icmp';
   /** The original destination (where the guest sent). */
   localAddress: string;
   localPort: number;
@@ -49,7 +50,7 @@ export interface GatewayFlowInfo {
   family: 'IPv4' | 'IPv6';
 }
 
-/** 'allow', a refusal (UDP: any refusal drops the flow), or where to connect instead. */
+/** 'allow', a refusal (UDP: any refusal drops the flow; ICMP echo: 'rst' answers administratively prohibited), or where to connect instead (ICMP echo: `host` must be an address of the same family). */
 export type GatewayVerdict = 'allow' | InterceptRefusal | { host: string; port: number };
 
 export interface GatewayLimits {
@@ -63,6 +64,10 @@ export interface GatewayLimits {
   udpIdleTimeout?: number;
   /** Buffered bytes per direction per TCP connection on each side of the relay (default 256 KiB). */
   highWaterMark?: number;
+  /** ICMP echoes relayed and waiting for their reply at once (default 1024; echo-relay.ts). */
+  maxEchoes?: number;
+  /** ms a relayed ICMP echo waits for its reply (default 10 000). */
+  echoTimeout?: number;
 }
 
 export interface GatewayOptions {
@@ -89,9 +94,12 @@ export interface GatewayOptions {
   socks5?: { proxy: Socks5Proxy; auth?: Socks5Auth };
   /** Per-flow decision for embedders (allow lists, logging, rewriting). */
   policy?: (info: GatewayFlowInfo) => GatewayVerdict;
+  /** @internal the host's ICMP echo socket (tests script it; default @netstack/host's PingSocket) */
+  echoSocket?: EchoSocketFactory;
 }
 
-export interface GatewayStats {
+/** The counters; the Icmp* ones are the echo relay's (echo-relay.ts). */
+export interface GatewayStats extends EchoRelayStats {
   TcpRequests: number; TcpAccepted: number; TcpActive: number; TcpRefusedLimit: number; TcpRefusedPolicy: number;
   TcpRefusedHost: number; TcpUpstreamRefused: number; TcpUpstreamUnreachable: number; TcpUpstreamTimeout: number;
   TcpUpstreamOtherError: number; TcpResets: number; TcpBytesOut: number; TcpBytesIn: number;
@@ -247,7 +255,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
     UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0,
     DnsTcp: 0, DnsUdp: 0, Published: 0, PublishedConnections: 0,
-  };
+  } as Omit<GatewayStats, keyof EchoRelayStats> as GatewayStats;
   const live = new Set<{ destroy(): void }>();
 
   /** Where a flow goes: a refusal, or the host and port to re-originate to (`host: true`: the special host address). */
@@ -435,6 +443,28 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     flow.on('close', end);
   });
 
+  // ICMP echo to any destination: relayed through the host's unprivileged echo socket
+  // (refused with administratively prohibited where ping_group_range forbids it). The
+  // gateway's own addresses answer here; loopback and unspecified ones are refused, and so
+  // is everything in the SOCKS5 mode (a proxy carries no ICMP: relaying it here would leak
+  // around the proxy).
+  const echo = startEchoRelay(stack, {
+    ...(options.limits?.maxEchoes !== undefined ? { maxOutstanding: options.limits.maxEchoes } : {}),
+    ...(options.limits?.echoTimeout !== undefined ? { timeout: options.limits.echoTimeout } : {}),
+    ...(options.echoSocket !== undefined ? { openSocket: options.echoSocket } : {}),
+    route: (dst, family, src, id): EchoRoute => {
+      if (options.policy !== undefined) {
+        const v = options.policy({ protocol: 'icmp', localAddress: dst, localPort: 0, remoteAddress: src, remotePort: id, family });
+        if (typeof v === 'object') return { relay: v.host };
+        if (v !== 'allow') return { refuse: v === 'rst' ? 'admin-prohibited' : v, why: 'policy' };
+      }
+      if (dst === gatewayAddr || dst === gateway6 || dst === dnsAddr || dst === dns6) return 'local';
+      if (forbidden(dst) || options.socks5 !== undefined) return { refuse: 'admin-prohibited', why: 'host' };
+      return { relay: dst };
+    },
+  });
+  live.add({ destroy: () => echo.close() });
+
   const servers = new Set<net.Server | dgram.Socket>();
   const publish = async (p: PublishOptions): Promise<number> => {
     const host = p.hostAddress ?? '0.0.0.0';
@@ -499,7 +529,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     device: stack.linkInfo().name,
     addresses: { guest: guestCidr.address, gateway: gatewayAddr, dns: dnsAddr, ...(v6 ? { guest6, gateway6, dns6 } : {}) },
     dnsUpstream,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, ...echo.stats() }),
     publish,
     close: async () => {
       clearInterval(keepAlive);

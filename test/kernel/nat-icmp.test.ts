@@ -1,0 +1,108 @@
+/**
+ * `netstack nat`: ICMP through the gateway (gateway/echo-relay.ts, @netstack/host), on
+ * issue 12's topology (as nat.test.ts), in namespaces this file makes and removes:
+ *
+ *   G (the guest; tap0 10.0.2.100/24, fd00::100/64, made by nat)
+ *        ║ the TUN device
+ *   H (runs `netstack nat --netns G`)  h0 10.8.0.2/24 fd08::2/64 ──veth── w0 10.8.0.1/24 fd08::1/64  W
+ *
+ * W counts, with nftables, the echo requests that arrive from H's addresses: a ping from G
+ * answered while W's counter moves proves the echo was re-originated by H's kernel (G has
+ * no route to W but the device). `net.ipv4.ping_group_range` is per network namespace:
+ * H starts with the kernel default "1 0" (no group may open an ICMP echo socket), so the
+ * gateway must refuse; then this file widens it in H alone and the same gateway relays.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Netns, Server, cli, liveStats, statCount } from './netns.js';
+
+let g: Netns;
+let h: Netns;
+let w: Netns;
+let nat: Server;
+
+/** W's counters of echo requests from H: [IPv4, IPv6]. */
+function wCounters(): [number, number] {
+  const out = w.runSync('nft', ['list', 'chain', 'inet', 'natw', 'in']);
+  const v4 = /ip saddr 10\.8\.0\.2 icmp type echo-request counter packets (\d+)/.exec(out);
+  const v6 = /ip6 saddr fd08::2 icmpv6 type echo-request counter packets (\d+)/.exec(out);
+  if (!v4 || !v6) throw new Error(`nft counters not found: ${out}`);
+  return [Number(v4[1]), Number(v6[1])];
+}
+
+beforeAll(async () => {
+  g = Netns.create('nig');
+  h = Netns.create('nih');
+  w = Netns.create('niw');
+  h.runSync('ip', ['link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'w0', 'netns', w.name]);
+  h.runSync('ip', ['addr', 'add', '10.8.0.2/24', 'dev', 'h0']);
+  h.runSync('ip', ['addr', 'add', 'fd08::2/64', 'dev', 'h0', 'nodad']);
+  h.runSync('ip', ['link', 'set', 'h0', 'up']);
+  w.runSync('ip', ['addr', 'add', '10.8.0.1/24', 'dev', 'w0']);
+  w.runSync('ip', ['addr', 'add', 'fd08::1/64', 'dev', 'w0', 'nodad']);
+  w.runSync('ip', ['link', 'set', 'w0', 'up']);
+  w.runSync('nft', ['add', 'table', 'inet', 'natw']);
+  w.runSync('nft', ['add', 'chain', 'inet', 'natw', 'in', '{ type filter hook input priority 0; }']);
+  w.runSync('nft', ['add', 'rule', 'inet', 'natw', 'in', 'ip', 'saddr', '10.8.0.2', 'icmp', 'type', 'echo-request', 'counter']);
+  w.runSync('nft', ['add', 'rule', 'inet', 'natw', 'in', 'ip6', 'saddr', 'fd08::2', 'icmpv6', 'type', 'echo-request', 'counter']);
+  nat = new Server(h.spawn(process.execPath, [cli, 'nat', '--netns', g.name, '--dns', '10.8.0.1']));
+  await nat.waitFor(/ready/, 20_000);
+}, 60_000);
+
+afterAll(async () => {
+  await nat?.stop();
+  for (const ns of [g, h, w]) await ns?.close();
+});
+
+describe('netstack nat: ICMP echo from the namespace', () => {
+  it('H forbids ICMP echo sockets (ping_group_range "1 0"): the guest is told "administratively prohibited" at once, nothing reaches W', async () => {
+    expect(h.runSync('cat', ['/proc/sys/net/ipv4/ping_group_range']).trim().split(/\s+/)).toEqual(['1', '0']);
+    const t0 = performance.now();
+    const r4 = await g.run('ping', ['-n', '-c', '1', '-W', '5', '10.8.0.1'], { timeoutMs: 15_000 });
+    // iputils: ICMP destination unreachable code 13 is "Packet filtered"; ICMPv6 code 1 "Administratively prohibited".
+    expect(r4.code).not.toBe(0);
+    expect(r4.stdout).toMatch(/Packet filtered/);
+    const r6 = await g.run('ping', ['-6', '-n', '-c', '1', '-W', '5', 'fd08::1'], { timeoutMs: 15_000 });
+    expect(r6.code).not.toBe(0);
+    expect(r6.stdout).toMatch(/Administratively prohibited/i);
+    // At once, not a 5 s wait.
+    expect(performance.now() - t0).toBeLessThan(4000);
+    expect(wCounters()).toEqual([0, 0]);
+    const s = await liveStats(nat);
+    expect(statCount(s, 'gateway', 'IcmpEchoRefusedSocket')).toBe(2);
+    expect(statCount(s, 'gateway', 'IcmpEchoRelayed')).toBe(0);
+  }, 30_000);
+
+  it('ping_group_range widened in H: the same gateway relays; replies come from the destination with the guest\'s id and seq, W sees H as the source', async () => {
+    h.runSync('sh', ['-c', 'echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range']);
+    const r4 = await g.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '5', '10.8.0.1'], { timeoutMs: 20_000 });
+    expect(r4.stdout).toMatch(/3 packets transmitted, 3 received/);
+    // iputils prints a reply only when it matched its own identifier; each sequence number once.
+    for (const seq of [1, 2, 3]) expect(r4.stdout).toMatch(new RegExp(`bytes from 10\\.8\\.0\\.1: icmp_seq=${seq} `));
+    const r6 = await g.run('ping', ['-6', '-n', '-c', '3', '-i', '0.2', '-W', '5', '-s', '1000', 'fd08::1'], { timeoutMs: 20_000 });
+    expect(r6.stdout).toMatch(/3 packets transmitted, 3 received/);
+    for (const seq of [1, 2, 3]) expect(r6.stdout).toMatch(new RegExp(`1008 bytes from fd08::1: icmp_seq=${seq} `));
+    expect(wCounters()).toEqual([3, 3]);
+    const s = await liveStats(nat);
+    expect(statCount(s, 'gateway', 'IcmpEchoRelayed')).toBe(6);
+    expect(statCount(s, 'gateway', 'IcmpEchoReplies')).toBe(6);
+    expect(statCount(s, 'gateway', 'IcmpEchoOutstanding')).toBe(0);
+    const stack = (s as unknown as { stack: { icmp: Record<string, number>; icmp6: Record<string, number> } }).stack;
+    expect(stack.icmp.OutEchoRepsRelayed).toBe(3);
+    expect(stack.icmp6.Icmp6OutEchoRepliesRelayed).toBe(3);
+  }, 60_000);
+
+  it('the gateway\'s own address answers locally; an address H has no route to is "Network Unreachable" at once', async () => {
+    const before = wCounters();
+    const local = await g.run('ping', ['-n', '-c', '1', '-W', '5', '10.0.2.2'], { timeoutMs: 15_000 });
+    expect(local.stdout).toMatch(/1 received/);
+    const t0 = performance.now();
+    const unrouted = await g.run('ping', ['-n', '-c', '1', '-W', '5', '10.99.0.1'], { timeoutMs: 15_000 });
+    expect(unrouted.code).not.toBe(0);
+    expect(unrouted.stdout).toMatch(/Destination Net Unreachable/);
+    expect(performance.now() - t0).toBeLessThan(4000);
+    expect(wCounters()).toEqual(before);
+    const s = await liveStats(nat);
+    expect(statCount(s, 'gateway', 'IcmpEchoLocal')).toBe(1);
+    expect(statCount(s, 'gateway', 'IcmpEchoSendErrors')).toBe(1);
+  }, 30_000);
+});
