@@ -15,6 +15,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Netns, Server, cli, liveStats, statCount } from './netns.js';
 
+/** In G: a connected UDP socket sends to HOST:PORT twice (0.5 s apart) and prints the first error's code, or 'none' after 3 s. */
+const UDP_PROBE = `
+const dgram = require('node:dgram');
+const [host, port] = process.argv.slice(1);
+const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+const done = (what) => { console.log(what); process.exit(0); };
+s.on('error', (e) => done(e.code));
+s.connect(Number(port), host, (err) => {
+  if (err) return done('connect ' + err.code);
+  s.send('probe');
+  setTimeout(() => s.send('probe'), 500).unref();
+});
+setTimeout(() => done('none'), 3000);
+`;
+
 let g: Netns;
 let h: Netns;
 let w: Netns;
@@ -51,6 +66,25 @@ beforeAll(async () => {
 afterAll(async () => {
   await nat?.stop();
   for (const ns of [g, h, w]) await ns?.close();
+});
+
+describe('netstack nat: ICMP errors for relayed UDP flows', () => {
+  it('a closed UDP port in W: W\'s port unreachable reaches H\'s socket (ECONNREFUSED) and G\'s connected socket fails with ECONNREFUSED too, both families', async () => {
+    for (const host of ['10.8.0.1', 'fd08::1']) {
+      const t0 = performance.now();
+      const r = await g.run(process.execPath, ['-e', UDP_PROBE, host, '9999'], { timeoutMs: 10_000 });
+      expect(r.stdout.trim()).toBe('ECONNREFUSED');
+      expect(performance.now() - t0).toBeLessThan(2900);
+    }
+    // An address H has no route to: H's connect fails (ENETUNREACH) and G is told net
+    // unreachable, a soft error its connected socket does not report (Linux); counted.
+    const r = await g.run(process.execPath, ['-e', UDP_PROBE, '10.99.0.1', '9999'], { timeoutMs: 10_000 });
+    expect(r.stdout.trim()).toBe('none');
+    const s = await liveStats(nat);
+    expect(statCount(s, 'gateway', 'UdpUnreachable')).toBeGreaterThanOrEqual(3);
+    const stack = (s as unknown as { stack: { udp: Record<string, number> } }).stack;
+    expect(stack.udp.FlowUnreachReports).toBe(statCount(s, 'gateway', 'UdpUnreachable'));
+  }, 40_000);
 });
 
 describe('netstack nat: ICMP echo from the namespace', () => {

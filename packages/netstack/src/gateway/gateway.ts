@@ -105,6 +105,8 @@ export interface GatewayStats extends EchoRelayStats {
   TcpUpstreamOtherError: number; TcpResets: number; TcpBytesOut: number; TcpBytesIn: number;
   UdpFlows: number; UdpActive: number; UdpRefusedLimit: number; UdpRefusedPolicy: number; UdpRefusedHost: number;
   UdpDatagramsOut: number; UdpDatagramsIn: number; UdpBytesOut: number; UdpBytesIn: number; UdpDropped: number; UdpErrors: number;
+  /** UDP upstream errors answered to the guest with ICMP destination unreachable (port: ECONNREFUSED; host; net; prohibited). */
+  UdpUnreachable: number;
   DnsTcp: number; DnsUdp: number;
   Published: number; PublishedConnections: number;
 }
@@ -187,6 +189,18 @@ function refusalFor(code: string | undefined): { kind: InterceptRefusal; counter
   }
 }
 
+/**
+ * A UDP flow's upstream error as the guest's client expects it (what Linux's
+ * icmp_err_convert gives back): ECONNREFUSED -> port unreachable, EHOSTUNREACH -> host
+ * unreachable, ENETUNREACH -> net unreachable, EACCES/EPERM -> administratively
+ * prohibited (counted UdpUnreachable); other errors send nothing.
+ */
+function unreachableTo(flow: UdpFlowSocket, code: string | undefined, stats: GatewayStats): void {
+  const kind = code === 'ECONNREFUSED' ? 'port' : code === 'EHOSTUNREACH' ? 'host' : code === 'ENETUNREACH' ? 'net'
+    : code === 'EACCES' || code === 'EPERM' ? 'admin-prohibited' : undefined;
+  if (kind !== undefined && flow.unreachable(kind)) stats.UdpUnreachable++;
+}
+
 /** Relays one accepted guest socket and its upstream socket both ways until both are done. */
 function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void): void {
   let closed = 0;
@@ -253,7 +267,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     TcpUpstreamRefused: 0, TcpUpstreamUnreachable: 0, TcpUpstreamTimeout: 0, TcpUpstreamOtherError: 0, TcpResets: 0,
     TcpBytesOut: 0, TcpBytesIn: 0,
     UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
-    UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0,
+    UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0, UdpUnreachable: 0,
     DnsTcp: 0, DnsUdp: 0, Published: 0, PublishedConnections: 0,
   } as Omit<GatewayStats, keyof EchoRelayStats> as GatewayStats;
   const live = new Set<{ destroy(): void }>();
@@ -427,9 +441,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     } else {
       const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
       closeUp = () => { try { sock.close(); } catch { /* closed already */ } };
-      sock.on('error', () => { stats.UdpErrors++; end(); });
+      // The upstream's errors reach the guest as the ICMP a router or the destination would
+      // have sent it (ECONNREFUSED: W's port unreachable; a connected node:dgram socket
+      // reports it on its next receive or send): `unreachableTo` (echo-relay.ts's kin).
+      sock.on('error', (e: Error & { code?: string }) => { stats.UdpErrors++; unreachableTo(flow, e.code, stats); end(); });
       sock.on('message', received);
-      sock.connect(r.port, r.host, () => ready((m) => sock.send(m, (err) => { if (err) stats.UdpDropped++; })));
+      sock.connect(r.port, r.host, (err?: Error & { code?: string }) => {
+        if (err) { stats.UdpErrors++; unreachableTo(flow, err.code, stats); end(); return; }
+        ready((m) => sock.send(m, (e: (Error & { code?: string }) | null) => { if (e) { stats.UdpDropped++; unreachableTo(flow, e.code, stats); } }));
+      });
     }
     flow.on('message', (msg: Buffer) => {
       stats.UdpDatagramsOut++;
