@@ -13,7 +13,19 @@
  * gateway must refuse; then this file widens it in H alone and the same gateway relays.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Netns, Server, cli, liveStats, statCount } from './netns.js';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Netns, Server, cli, liveStats, repoRoot, statCount } from './netns.js';
+
+const SERVERS = resolve(repoRoot, 'test/kernel/fixtures/nat-servers.mjs');
+
+function patternSha(n: number): string {
+  const p = Buffer.alloc(65536);
+  for (let i = 0; i < p.length; i++) p[i] = i % 256;
+  const h = createHash('sha256');
+  for (let left = n; left > 0; left -= p.length) h.update(left >= p.length ? p : p.subarray(0, left));
+  return h.digest('hex');
+}
 
 /** In G: a connected UDP socket sends to HOST:PORT twice (0.5 s apart) and prints the first error's code, or 'none' after 3 s. */
 const UDP_PROBE = `
@@ -140,3 +152,66 @@ describe('netstack nat: ICMP echo from the namespace', () => {
     expect(statCount(s, 'gateway', 'IcmpEchoSendErrors')).toBe(1);
   }, 30_000);
 });
+
+describe('netstack nat --tap: the device in the namespace is a TAP, same addresses', () => {
+  let g2: Netns;
+  let nat2: Server;
+
+  beforeAll(async () => {
+    g2 = Netns.create('nig2');
+    // W's servers (HTTP on 10.8.0.1 and fd08::1), as nat.test.ts has them.
+    const servers = w.spawn(process.execPath, [SERVERS, '10.8.0.1', 'fd08::1']);
+    await new Promise<void>((res, rej) => {
+      let out = '';
+      const t = setTimeout(() => rej(new Error(`servers: ${out}`)), 20_000);
+      servers.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening')) { clearTimeout(t); res(); } });
+      servers.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    });
+    h.runSync('sh', ['-c', 'echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range']);
+    nat2 = new Server(h.spawn(process.execPath, [cli, 'nat', '--netns', g2.name, '--tap', '--dns', '10.8.0.1']));
+    await nat2.waitFor(/ready.*tap/, 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await nat2?.stop();
+    await g2?.close();
+  });
+
+  it('G2 has an Ethernet tap0 with the addresses and routes; 10.0.2.2 and fd00::2 resolve to the stack\'s MAC (proxy ARP / NDP)', async () => {
+    const link = g2.runSync('ip', ['link', 'show', 'tap0']);
+    expect(link).toMatch(/link\/ether /);
+    expect(g2.runSync('ip', ['-4', 'addr', 'show', 'tap0'])).toContain('10.0.2.100/24');
+    expect(g2.runSync('ip', ['-6', 'addr', 'show', 'tap0'])).toContain('fd00::100/64');
+    expect(g2.runSync('ip', ['route'])).toMatch(/default via 10\.0\.2\.2 dev tap0/);
+    expect(g2.runSync('ip', ['-6', 'route'])).toMatch(/default via fd00::2 dev tap0/);
+    expect((await g2.run('ping', ['-n', '-c', '1', '-W', '5', '10.0.2.2'])).stdout).toMatch(/1 received/);
+    expect((await g2.run('ping', ['-6', '-n', '-c', '1', '-W', '5', 'fd00::2'])).stdout).toMatch(/1 received/);
+    const neigh = g2.runSync('ip', ['neigh', 'show', 'dev', 'tap0']);
+    const mac4 = /10\.0\.2\.2 lladdr (\S+)/.exec(neigh)?.[1];
+    const mac6 = /fd00::2 lladdr (\S+)/.exec(neigh)?.[1];
+    expect(mac4).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    expect(mac6).toBe(mac4);
+    // Not the kernel side's own MAC: the stack's.
+    expect(link).not.toContain(mac4!);
+  }, 30_000);
+
+  it('curl through it: 20 MB exact over IPv4 and IPv6, re-originated from H; ping to W relayed', async () => {
+    const n = 20 * 1024 * 1024;
+    const r4 = await g2.run('sh', ['-c', `curl -sS --max-time 60 http://10.8.0.1/bytes/${n} | sha256sum`], { timeoutMs: 70_000 });
+    expect(r4.stderr).toBe('');
+    expect(r4.stdout.split(' ')[0]).toBe(patternSha(n));
+    const r6 = await g2.run('sh', ['-c', `curl -sS --max-time 60 'http://[fd08::1]/bytes/${n}' | sha256sum`], { timeoutMs: 70_000 });
+    expect(r6.stdout.split(' ')[0]).toBe(patternSha(n));
+    expect((await g2.run('curl', ['-sS', '--max-time', '10', 'http://10.8.0.1/peer'])).stdout).toBe('10.8.0.2');
+    expect((await g2.run('curl', ['-sS', '--max-time', '10', 'http://[fd08::1]/peer'])).stdout).toBe('fd08::2');
+    const before = wCounters();
+    const p = await g2.run('ping', ['-n', '-c', '2', '-i', '0.2', '-W', '5', '10.8.0.1'], { timeoutMs: 15_000 });
+    expect(p.stdout).toMatch(/2 packets transmitted, 2 received/);
+    expect(wCounters()[0]).toBe(before[0] + 2);
+    const s = await liveStats(nat2);
+    expect(statCount(s, 'gateway', 'TcpAccepted')).toBeGreaterThanOrEqual(4);
+    const stack = (s as unknown as { stack: { eth: Record<string, number> } }).stack;
+    expect(stack.eth.ArpInRequests).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+});
+

@@ -73,8 +73,15 @@ export interface GatewayLimits {
 export interface GatewayOptions {
   /** The namespace to give network access: an `ip netns add` name, a PID, or a path. */
   netns: NetnsTarget;
-  /** Device MTU (default 65520, as slirp4netns). */
+  /** Device MTU (default 65520, as slirp4netns; at most 65521 with `tap`). */
   mtu?: number;
+  /**
+   * A TAP device instead of TUN (slirp4netns's kind: an Ethernet segment, for what needs
+   * one: a bridge, DHCP clients, software that reads MACs). Same addresses; the stack
+   * answers ARP and neighbour solicitations for the gateway's 10.0.2.2 and 10.0.2.3
+   * (fd00::2, fd00::3: proxy ARP) while their traffic stays intercepted. Default false.
+   */
+  tap?: boolean;
   /** Device name inside the namespace (default 'tap0', as slirp4netns and Podman name it). */
   name?: string;
   /** Addresses (slirp4netns's defaults). */
@@ -249,17 +256,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const dnsUpstream = parseHostPort(upstreamText);
   if (dnsUpstream === undefined) throw Object.assign(new Error(`options.dns must be 'IP', 'IP:PORT' or '[IPv6]:PORT', got '${upstreamText}'`), { code: 'ERR_INVALID_ARG_VALUE' });
 
+  const device = {
+    name: options.name ?? 'tap0',
+    netns: options.netns,
+    mtu: options.mtu ?? DEFAULT_MTU,
+    kernelAddress: v6 ? [`${guestCidr.address}/${guestCidr.prefix}`, `${guest6}/64`] : `${guestCidr.address}/${guestCidr.prefix}`,
+    routes: v6 ? [{ dst: 'default', via: gatewayAddr }, { dst: 'default', via: gateway6 }] : [{ dst: 'default', via: gatewayAddr }],
+  };
   const stack = await createStack({
     address: v6 ? [own, own6] : own,
     anyAddress: true,
     udpFlows: { maxFlows: limits.maxUdp, idleTimeout: limits.udpIdleTimeout },
-    tun: {
-      name: options.name ?? 'tap0',
-      netns: options.netns,
-      mtu: options.mtu ?? DEFAULT_MTU,
-      kernelAddress: v6 ? [`${guestCidr.address}/${guestCidr.prefix}`, `${guest6}/64`] : `${guestCidr.address}/${guestCidr.prefix}`,
-      routes: v6 ? [{ dst: 'default', via: gatewayAddr }, { dst: 'default', via: gateway6 }] : [{ dst: 'default', via: gatewayAddr }],
-    },
+    // TAP: the guest's subnet is on-link (the stack ARPs for the guest), and the gateway's
+    // addresses are answered for by proxy ARP / NDP, not owned (their traffic is intercepted).
+    ...(options.tap === true
+      ? { tap: { ...device, proxyArp: v6 ? [gatewayAddr, dnsAddr, gateway6, dns6] : [gatewayAddr, dnsAddr] }, prefixLength: guestCidr.prefix, prefixLength6: 64 }
+      : { tun: device }),
   });
 
   const stats: GatewayStats = {
