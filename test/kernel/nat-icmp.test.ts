@@ -67,6 +67,13 @@ beforeAll(async () => {
   w.runSync('ip', ['addr', 'add', '10.8.0.1/24', 'dev', 'w0']);
   w.runSync('ip', ['addr', 'add', 'fd08::1/64', 'dev', 'w0', 'nodad']);
   w.runSync('ip', ['link', 'set', 'w0', 'up']);
+  // W is also a router towards 10.8.3.0/24 and fd08:3::/64 (on w0, where nobody answers): a
+  // datagram H sends there with TTL 1 expires at W, which says so from 10.8.0.1 / fd08::1.
+  w.runSync('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  w.runSync('ip', ['route', 'add', '10.8.3.0/24', 'dev', 'w0']);
+  w.runSync('ip', ['route', 'add', 'fd08:3::/64', 'dev', 'w0']);
+  h.runSync('ip', ['route', 'add', '10.8.3.0/24', 'via', '10.8.0.1']);
+  h.runSync('ip', ['route', 'add', 'fd08:3::/64', 'via', 'fd08::1']);
   w.runSync('nft', ['add', 'table', 'inet', 'natw']);
   w.runSync('nft', ['add', 'chain', 'inet', 'natw', 'in', '{ type filter hook input priority 0; }']);
   w.runSync('nft', ['add', 'rule', 'inet', 'natw', 'in', 'ip', 'saddr', '10.8.0.2', 'icmp', 'type', 'echo-request', 'counter']);
@@ -136,6 +143,23 @@ describe('netstack nat: ICMP echo from the namespace', () => {
     expect(stack.icmp.OutEchoRepsRelayed).toBe(3);
     expect(stack.icmp6.Icmp6OutEchoRepliesRelayed).toBe(3);
   }, 60_000);
+
+  it('traceroute-like: TTL 1 expires at the gateway (10.0.2.2), TTL 2 at W, whose time exceeded reaches the guest from W (IP_RECVERR); ping works after', async () => {
+    const t1 = await g.run('ping', ['-n', '-c', '1', '-t', '1', '-W', '3', '10.8.3.1'], { timeoutMs: 10_000 });
+    expect(t1.stdout).toMatch(/From 10\.0\.2\.2 icmp_seq=1 Time to live exceeded/);
+    const t2 = await g.run('ping', ['-n', '-c', '1', '-t', '2', '-W', '3', '10.8.3.1'], { timeoutMs: 10_000 });
+    expect(t2.stdout).toMatch(/From 10\.8\.0\.1 icmp_seq=1 Time to live exceeded/);
+    const t6 = await g.run('ping', ['-6', '-n', '-c', '1', '-t', '2', '-W', '3', 'fd08:3::1'], { timeoutMs: 10_000 });
+    expect(t6.stdout).toMatch(/From fd08::1 icmp_seq=1 Time exceeded/);
+    const t61 = await g.run('ping', ['-6', '-n', '-c', '1', '-t', '1', '-W', '3', 'fd08:3::1'], { timeoutMs: 10_000 });
+    expect(t61.stdout).toMatch(/From fd00::2 icmp_seq=1 Time exceeded/);
+    // The host socket's poll survives the errors (libuv stops it on POLLERR; it is restarted).
+    expect((await g.run('ping', ['-n', '-c', '1', '-W', '3', '10.8.0.1'])).stdout).toMatch(/1 received/);
+    expect((await g.run('ping', ['-6', '-n', '-c', '1', '-W', '3', 'fd08::1'])).stdout).toMatch(/1 received/);
+    const s = await liveStats(nat);
+    expect(statCount(s, 'gateway', 'IcmpEchoTtlExceeded')).toBe(2);
+    expect(statCount(s, 'gateway', 'IcmpEchoErrors')).toBe(2);
+  }, 40_000);
 
   it('the gateway\'s own address answers locally; an address H has no route to is "Network Unreachable" at once', async () => {
     const before = wCounters();

@@ -29,7 +29,7 @@
  * views valid during the call only).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { hostLibc, type HostLibc, type PollHandle } from './libc.js';
+import { hostLibc, type HostLibc, type MsgBuffers, type PollHandle } from './libc.js';
 
 export interface CodedError extends Error {
   code: string;
@@ -46,6 +46,16 @@ const IPPROTO_ICMP = 1;
 const IPPROTO_ICMPV6 = 58;
 const EAGAIN = 11;
 const EINTR = 4;
+const SOL_IP = 0;
+const IP_TTL = 2;
+const IP_RECVERR = 11;
+const SOL_IPV6 = 41;
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_RECVERR = 25;
+const MSG_ERRQUEUE = 0x2000;
+/** sock_extended_err.ee_origin (linux/errqueue.h; 1, local, is not an ICMP error). */
+const SO_EE_ORIGIN_ICMP = 2;
+const SO_EE_ORIGIN_ICMP6 = 3;
 
 /** Linux errno names the socket reports (x86-64 / arm64 generic values). */
 const ERRNO: Record<number, string> = {
@@ -73,14 +83,40 @@ export interface PingSocketStats {
   OutErrors: number;
   /** Messages received and handed on. */
   InMsgs: number;
-  /** recvfrom() failures other than EAGAIN/EINTR. */
+  /** recvfrom() failures other than EAGAIN/EINTR (a pending socket error is read once so). */
   InErrors: number;
+  /** ICMP errors about our requests read from the error queue (IP_RECVERR) and handed on. */
+  InIcmpErrors: number;
+  /** Error queue entries that were not ICMP errors (local: EMSGSIZE...) or did not parse. */
+  InOtherErrors: number;
+}
+
+/**
+ * An ICMP error about one of our echo requests (IP_RECVERR / IPV6_RECVERR, read from the
+ * socket's error queue): from `offender` (the router or host that sent it), ICMP `type`
+ * and `code` as sent (ICMPv6 types for an IPv6 socket), `info` the MTU of a fragmentation
+ * needed / packet too big, `errno` the kernel's conversion, `message` the start of the
+ * request it quotes (type, code, checksum, id, seq...). Views valid during the call.
+ */
+export interface PingSocketError {
+  type: number;
+  code: number;
+  info: number;
+  errno: string;
+  offender: Uint8Array;
+  message: Uint8Array;
 }
 
 export interface PingSocketOptions {
   family: 4 | 6;
   /** One echo reply: `message` the ICMP message (type, code, checksum, id, seq, data), `from` its sender (4 or 16 bytes). Views valid during the call. */
   onMessage: (message: Uint8Array, from: Uint8Array) => void;
+  /**
+   * ICMP errors about our requests (time exceeded, unreachable, fragmentation needed /
+   * packet too big): with it the socket has IP_RECVERR (IPV6_RECVERR) on and drains its
+   * error queue; without it the kernel keeps them to itself.
+   */
+  onError?: (error: PingSocketError) => void;
   /** @internal the libc seam (tests) */
   libc?: HostLibc;
 }
@@ -95,17 +131,22 @@ export class PingSocket {
   readonly #sys: HostLibc;
   #poll: PollHandle | undefined;
   readonly #onMessage: (message: Uint8Array, from: Uint8Array) => void;
+  readonly #onError: ((error: PingSocketError) => void) | undefined;
+  #errq: MsgBuffers | undefined;
+  /** The hop limit last set (IP_TTL / IPV6_UNICAST_HOPS), or -1: the kernel's default. */
+  #ttl = -1;
   readonly #buf = new Uint8Array(65536);
   readonly #addr = new Uint8Array(28);
   readonly #addrLen = new Uint32Array(1);
   readonly #sendAddr = new Uint8Array(28);
-  readonly #stats: PingSocketStats = { OutEchos: 0, OutErrors: 0, InMsgs: 0, InErrors: 0 };
+  readonly #stats: PingSocketStats = { OutEchos: 0, OutErrors: 0, InMsgs: 0, InErrors: 0, InIcmpErrors: 0, InOtherErrors: 0 };
 
-  private constructor(family: 4 | 6, fd: number, sys: HostLibc, onMessage: (m: Uint8Array, f: Uint8Array) => void) {
+  private constructor(family: 4 | 6, fd: number, sys: HostLibc, onMessage: (m: Uint8Array, f: Uint8Array) => void, onError: ((e: PingSocketError) => void) | undefined) {
     this.family = family;
     this.#fd = fd;
     this.#sys = sys;
     this.#onMessage = onMessage;
+    this.#onError = onError;
   }
 
   /** Opens the socket (throws a CodedError with the errno name as `code`: EACCES where ping_group_range forbids it). */
@@ -121,8 +162,16 @@ export class PingSocket {
       const e = sys.errno();
       throw sysError(e, 'socket', `ICMP${six ? 'v6' : ''} echo socket (SOCK_DGRAM, IPPROTO_ICMP${six ? 'V6' : ''})${e === 13 ? ': the group of this process is outside net.ipv4.ping_group_range' : ''}`);
     }
-    const s = new PingSocket(options.family, fd, sys, options.onMessage);
-    s.#poll = sys.poll(fd, (status) => s.#onPoll(status));
+    const s = new PingSocket(options.family, fd, sys, options.onMessage, options.onError);
+    if (options.onError !== undefined) {
+      if (sys.setsockoptInt(fd, six ? SOL_IPV6 : SOL_IP, six ? IPV6_RECVERR : IP_RECVERR, 1) < 0) {
+        const e = sys.errno();
+        sys.close(fd);
+        throw sysError(e, 'setsockopt', six ? 'IPV6_RECVERR' : 'IP_RECVERR');
+      }
+      s.#errq = sys.msgBuffers(576, 256);
+    }
+    s.#poll = sys.poll(fd, s.#pollCallback);
     open.add(s);
     if (!exitHook) {
       exitHook = true;
@@ -143,12 +192,22 @@ export class PingSocket {
 
   /**
    * Sends one echo request (`message`: type 8 / ICMPv6 128, code 0, at least 8 bytes; the
-   * kernel overwrites the identifier and checksum). `dst`: 4 or 16 bytes, or text.
+   * kernel overwrites the identifier and checksum). `dst`: 4 or 16 bytes, or text; `ttl`
+   * (1..255): the hop limit of this and later requests (IP_TTL / IPV6_UNICAST_HOPS).
    * Returns undefined when the kernel took it, else the errno name (never throws for
    * what the kernel refuses).
    */
-  send(dst: Uint8Array | string, message: Uint8Array): string | undefined {
+  send(dst: Uint8Array | string, message: Uint8Array, ttl?: number): string | undefined {
     if (this.#fd < 0) return 'EBADF';
+    // RFC 1122 §3.2.1.7: the hop limit is the sender's; one setsockopt when it changes.
+    const want = ttl === undefined ? -1 : ttl;
+    if (want !== this.#ttl && want >= 1 && want <= 255) {
+      if (this.#sys.setsockoptInt(this.#fd, this.family === 6 ? SOL_IPV6 : SOL_IP, this.family === 6 ? IPV6_UNICAST_HOPS : IP_TTL, want) < 0) {
+        this.#stats.OutErrors++;
+        return errnoName(this.#sys.errno());
+      }
+      this.#ttl = want;
+    }
     const d = typeof dst === 'string' ? addressBytes(dst) : dst;
     if (d === undefined || d.length !== (this.family === 6 ? 16 : 4)) return 'EINVAL';
     const a = this.#sendAddr;
@@ -187,7 +246,38 @@ export class PingSocket {
     this.#poll = undefined;
     this.#sys.close(this.#fd);
     this.#fd = -1;
+    if (this.#errq !== undefined) this.#sys.freeMsgBuffers(this.#errq);
+    this.#errq = undefined;
     open.delete(this);
+  }
+
+  /** Reads the error queue (MSG_ERRQUEUE) until EAGAIN or the budget; each ICMP error to onError. */
+  #drainErrors(): void {
+    const q = this.#errq!;
+    const sys = this.#sys;
+    for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {
+      q.reset();
+      const n = sys.recvmsg(this.#fd, q, MSG_ERRQUEUE);
+      if (n < 0) {
+        const e = sys.errno();
+        if (e === EINTR) continue;
+        return; // EAGAIN: the queue is empty
+      }
+      const at = findRecvErr(q.control, q.controlLength());
+      // struct sock_extended_err: errno u32, origin u8, type u8, code u8, pad u8, info u32, data u32; then the offender's sockaddr.
+      if (at < 0 || at + 16 + 8 > q.control.length) { this.#stats.InOtherErrors++; continue; }
+      const c = q.control;
+      const v = new DataView(c.buffer, c.byteOffset + at, c.length - at);
+      const origin = c[at + 4]!;
+      if (origin !== SO_EE_ORIGIN_ICMP && origin !== SO_EE_ORIGIN_ICMP6) { this.#stats.InOtherErrors++; continue; }
+      const family = v.getUint16(16, true);
+      const offender = family === AF_INET6 ? c.subarray(at + 24, at + 40) : c.subarray(at + 20, at + 24);
+      this.#stats.InIcmpErrors++;
+      this.#onError!({
+        type: c[at + 5]!, code: c[at + 6]!, info: v.getUint32(8, true), errno: errnoName(v.getUint32(0, true)),
+        offender, message: q.data.subarray(0, Math.min(n, q.data.length)),
+      });
+    }
   }
 
   #readId(): void {
@@ -197,7 +287,11 @@ export class PingSocket {
 
   #onPoll(status: number): void {
     if (this.#fd < 0) return;
-    if (status < 0) { this.#stats.InErrors++; return; }
+    // libuv stops a poll handle on POLLERR (an ICMP error queued: IP_RECVERR) and reports
+    // UV_EBADF: drain what is there (the error queue and the pending socket error, which a
+    // recvfrom returns once), then watch again.
+    const restart = status < 0;
+    if (this.#errq !== undefined) this.#drainErrors();
     const sys = this.#sys;
     const buf = this.#buf;
     const addr = this.#addr;
@@ -206,7 +300,7 @@ export class PingSocket {
       const n = sys.recvfrom(this.#fd, buf, buf.length, 0, addr, this.#addrLen);
       if (n < 0) {
         const e = sys.errno();
-        if (e === EAGAIN) return;
+        if (e === EAGAIN) break;
         if (e === EINTR) continue;
         // An asynchronous error queued on the socket (read once, then cleared): counted.
         this.#stats.InErrors++;
@@ -217,7 +311,24 @@ export class PingSocket {
       this.#stats.InMsgs++;
       this.#onMessage(buf.subarray(0, n), from);
     }
+    if (restart && this.#fd >= 0) this.#poll?.start({ readable: true }, this.#pollCallback);
   }
+
+  readonly #pollCallback = (status: number): void => this.#onPoll(status);
+}
+
+/** The cmsg IP_RECVERR / IPV6_RECVERR in `control` (LP64 cmsghdr: len @0, level @8, type @12, data @16), or -1. */
+function findRecvErr(control: Uint8Array, length: number): number {
+  const v = new DataView(control.buffer, control.byteOffset, control.length);
+  for (let off = 0; off + 16 <= length;) {
+    const len = Number(v.getBigUint64(off, true));
+    if (len < 16 || off + len > length) return -1;
+    const level = v.getInt32(off + 8, true);
+    const type = v.getInt32(off + 12, true);
+    if ((level === SOL_IP && type === IP_RECVERR) || (level === SOL_IPV6 && type === IPV6_RECVERR)) return off + 16;
+    off += (len + 7) & ~7;
+  }
+  return -1;
 }
 
 /** `net.ipv4.ping_group_range` of this process's network namespace (it also governs IPv6), or undefined when unreadable. */

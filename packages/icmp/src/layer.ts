@@ -334,6 +334,18 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
     this.errors.timeExceeded(code, original, now);
   }
 
+  /**
+   * The echo relay's errors: an ICMP error (3 destination unreachable, with `mtu` for code
+   * 4 fragmentation needed; 11 time exceeded) that a router or host beyond the stack sent
+   * about what the relay re-sent for `original` (the guest's datagram), passed on FROM
+   * `from` (that router: a foreign source, sent transparent), quoting `original`, so the
+   * guest's traceroute sees each hop and its PMTU the real next-hop MTU. Same rules and
+   * rate limit as the stack's own errors. True when it left.
+   */
+  relayError(type: 3 | 11, code: number, mtu: number, original: InboundDatagram, from: Ipv4Address, now: number): boolean {
+    return this.errors.relay(type, code, mtu, original, from, now);
+  }
+
   // ---- the ping client (ping.ts) ---------------------------------------------
 
   /**

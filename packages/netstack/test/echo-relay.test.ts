@@ -10,17 +10,18 @@ import { createLinkPair } from '@netstack/tun';
 import { Stack } from '../src/stack.js';
 import { checkAccounting } from '../src/accounting.js';
 import { startEchoRelay, type EchoRelay, type EchoRelayOptions, type EchoSocket } from '../src/gateway/echo-relay.js';
+import type { PingSocketError } from '@netstack/host';
 import { AutoClock, until } from './harness-net.js';
 
 /** A host echo socket: records what is sent; `answer()` replies as the kernel would (its own id, our seq). */
 class FakeSocket implements EchoSocket {
-  sent: { dst: number[]; message: Uint8Array }[] = [];
+  sent: { dst: number[]; message: Uint8Array; ttl: number | undefined }[] = [];
   closed = false;
   fail: string | undefined = undefined;
-  constructor(readonly family: 4 | 6, readonly onMessage: (m: Uint8Array, from: Uint8Array) => void) {}
-  send(dst: Uint8Array, message: Uint8Array): string | undefined {
+  constructor(readonly family: 4 | 6, readonly onMessage: (m: Uint8Array, from: Uint8Array) => void, readonly onError: (e: PingSocketError) => void) {}
+  send(dst: Uint8Array, message: Uint8Array, ttl?: number): string | undefined {
     if (this.fail !== undefined) return this.fail;
-    this.sent.push({ dst: [...dst], message: Uint8Array.from(message) });
+    this.sent.push({ dst: [...dst], message: Uint8Array.from(message), ttl });
     return undefined;
   }
   close(): void { this.closed = true; }
@@ -46,10 +47,10 @@ function makePair(relay: Omit<EchoRelayOptions, 'openSocket' | 'now'> = { route:
   const r: EchoRelay = startEchoRelay(b, {
     ...relay,
     now: () => clock.now(),
-    openSocket: (family, onMessage) => {
+    openSocket: (family, onMessage, onError) => {
       opens++;
       if (refuseOpen !== undefined) throw Object.assign(new Error(`socket failed: ${refuseOpen}`), { code: refuseOpen });
-      const s = new FakeSocket(family, onMessage);
+      const s = new FakeSocket(family, onMessage, onError);
       sockets.push(s);
       return s;
     },
@@ -153,4 +154,26 @@ describe('echo relay: A pings any address through B', () => {
     expect(p.relay.stats()).toMatchObject({ IcmpEchoLocal: 1, IcmpEchoRefusedPolicy: 1 });
     expect(p.opens()).toBe(0);
   });
+
+  for (const fam of [4, 6] as const) {
+    it(`IPv${fam}: an ICMP error from beyond (time exceeded) reaches A from the router that sent it, and ends the echo`, async () => {
+      const p = (current = makePair({ route: (dst) => ({ relay: dst }), hop: { 4: '10.0.0.254', 6: 'fd00::fe' } }));
+      const router = fam === 4 ? [198, 51, 100, 1] : [0x20, 1, 0x0d, 0xb8, ...new Array(11).fill(0), 0x01];
+      const r = p.a.ping(DST[fam].text, { timeout: 5000 }).then(() => 'ok', (e: Error & { code?: string }) => e.code);
+      await until(() => (p.sockets[0]?.sent.length ?? 0) === 1);
+      const s = p.sockets[0]!;
+      // Relayed with one hop less than A sent (A's default 64).
+      expect(s.sent[0]!.ttl).toBe(63);
+      s.onError({ type: fam === 4 ? 11 : 3, code: 0, info: 0, errno: 'EHOSTUNREACH', offender: Uint8Array.from(router), message: s.sent[0]!.message.subarray(0, 8) });
+      // A's ping fails at once with the error's errno (Linux icmp_err_convert: time exceeded -> EHOSTUNREACH).
+      expect(await r).toBe('EHOSTUNREACH');
+      const a = p.a.stats();
+      expect(fam === 4 ? a.icmp!.InTimeExcds : a.icmp6!.Icmp6InTimeExcds).toBe(1);
+      expect(p.relay.stats()).toMatchObject({ IcmpEchoErrors: 1, IcmpEchoOutstanding: 0 });
+      // The same error again matches nothing.
+      s.onError({ type: fam === 4 ? 11 : 3, code: 0, info: 0, errno: 'EHOSTUNREACH', offender: Uint8Array.from(router), message: s.sent[0]!.message.subarray(0, 8) });
+      expect(p.relay.stats().IcmpEchoErrorsUnmatched).toBe(1);
+    });
+  }
 });
+

@@ -28,21 +28,28 @@
  *   (IcmpEchoExpired; checked at every echo, reply and stats(): no timer).
  * - A reply whose data differs from the request's is dropped (IcmpEchoRepliesCorrupt):
  *   the guest's reply is built from its own request.
+ * - The gateway is a router hop (`hop`): an echo with TTL 1 is answered with time exceeded
+ *   from the gateway's address (RFC 1812 §5.3.1); the others leave with TTL - 1 (IP_TTL /
+ *   IPV6_UNICAST_HOPS per send). The host socket has IP_RECVERR (IPV6_RECVERR) on: an ICMP
+ *   error a router or the destination sends about a relayed echo (time exceeded,
+ *   unreachable, fragmentation needed / packet too big with its MTU) goes to the guest FROM
+ *   that router, quoting the guest's own echo (its IP header and first 64 bytes, kept
+ *   while it waits): the guest's `traceroute -I` / `mtr` see every hop.
  */
 import net from 'node:net';
-import { PingSocket, addressBytes } from '@netstack/host';
-import { formatAddress, type InboundDatagram, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { PingSocket, addressBytes, type PingSocketError } from '@netstack/host';
+import { formatAddress, ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type IpAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import type { Stack } from '../stack.js';
 
 /** What the relay needs of a host echo socket (PingSocket; tests pass their own). */
 export interface EchoSocket {
-  /** Sends one echo request (the kernel writes the identifier and checksum); the errno name when refused. */
-  send(dst: Uint8Array, message: Uint8Array): string | undefined;
+  /** Sends one echo request with hop limit `ttl` (the kernel writes the identifier and checksum); the errno name when refused. */
+  send(dst: Uint8Array, message: Uint8Array, ttl?: number): string | undefined;
   close(): void;
 }
 
-/** Opens the host's echo socket of `family` (throws a coded Error when the host refuses: EACCES...). */
-export type EchoSocketFactory = (family: 4 | 6, onMessage: (message: Uint8Array, from: Uint8Array) => void) => EchoSocket;
+/** Opens the host's echo socket of `family` (throws a coded Error when the host refuses: EACCES...); `onError` gets the ICMP errors about its requests (IP_RECVERR). */
+export type EchoSocketFactory = (family: 4 | 6, onMessage: (message: Uint8Array, from: Uint8Array) => void, onError: (error: PingSocketError) => void) => EchoSocket;
 
 /** What to do with one echo: relay it to `dst` (the destination, or a policy's rewrite), answer it here, or refuse it with ICMP. */
 export type EchoRoute = { relay: string } | 'local' | { refuse: 'net-unreachable' | 'host-unreachable' | 'admin-prohibited' | 'drop'; why: 'policy' | 'host' };
@@ -56,6 +63,13 @@ export interface EchoRelayOptions {
   timeout?: number;
   /** Where each echo goes. */
   route: (dst: string, family: 'IPv4' | 'IPv6', src: string, id: number) => EchoRoute;
+  /**
+   * The gateway's router address per family (10.0.2.2, fd00::2): an echo arriving with
+   * TTL (hop limit) 1 is answered from it with time exceeded, as the router it is (RFC 1812
+   * §5.3.1), and the others are relayed with one less, so a guest's `traceroute -I` sees
+   * the gateway, then each hop beyond. Absent: relayed with the host's default TTL.
+   */
+  hop?: { 4?: string; 6?: string };
   /** The stack's clock (ms; default performance.now(), the stack's real clock): `timeout` is counted in it. */
   now?: () => number;
   /** The host socket (default: PingSocket.open, unref'd). */
@@ -87,6 +101,12 @@ export interface EchoRelayStats {
   IcmpEchoRepliesUnmatched: number;
   /** Replies whose data differs from the request's: dropped. */
   IcmpEchoRepliesCorrupt: number;
+  /** ICMP errors from beyond (time exceeded, unreachable, fragmentation needed / packet too big) passed on to the guest from their sender. */
+  IcmpEchoErrors: number;
+  /** ICMP errors from beyond matching no echo waiting, or of a kind not passed on. */
+  IcmpEchoErrorsUnmatched: number;
+  /** Echoes with TTL 1 answered with time exceeded from the gateway's own address (`hop`). */
+  IcmpEchoTtlExceeded: number;
   /** Echoes waiting now. */
   IcmpEchoOutstanding: number;
 }
@@ -110,7 +130,10 @@ interface Waiting {
   bytes: number;
 }
 
-const defaultSocket: EchoSocketFactory = (family, onMessage) => PingSocket.open({ family, onMessage }).unref();
+const defaultSocket: EchoSocketFactory = (family, onMessage, onError) => PingSocket.open({ family, onMessage, onError }).unref();
+
+/** Bytes of the guest's datagram kept for an error's quote: its IP header and the ICMP message's start (RFC 792: at least 8; traceroute matches on id/seq). */
+const QUOTE_DATA = 64;
 
 /** ICMPv4 destination-unreachable codes as transports speak them; the IPv6 layer maps them (RFC 4443 §3.1). */
 const UNREACH_CODE = { 'net-unreachable': 0, 'host-unreachable': 1, 'admin-prohibited': 13 } as const;
@@ -131,7 +154,8 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
   const st: EchoRelayStats = {
     IcmpEchoRequests: 0, IcmpEchoRelayed: 0, IcmpEchoReplies: 0, IcmpEchoLocal: 0, IcmpEchoRefusedSocket: 0, IcmpEchoRefusedHost: 0,
     IcmpEchoRefusedPolicy: 0, IcmpEchoSendErrors: 0, IcmpEchoDroppedLimit: 0, IcmpEchoExpired: 0,
-    IcmpEchoRepliesUnmatched: 0, IcmpEchoRepliesCorrupt: 0, IcmpEchoOutstanding: 0,
+    IcmpEchoRepliesUnmatched: 0, IcmpEchoRepliesCorrupt: 0, IcmpEchoErrors: 0, IcmpEchoErrorsUnmatched: 0,
+    IcmpEchoTtlExceeded: 0, IcmpEchoOutstanding: 0,
   };
   /** By `${family}:${seq}`, in the order sent (= the order they expire: one timeout for all). */
   const waiting = new Map<string, Waiting>();
@@ -152,6 +176,36 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       forget(w);
       st.IcmpEchoExpired++;
     }
+  };
+
+  const hopOf = (family: 4 | 6): IpAddress | undefined => {
+    const t = options.hop?.[family];
+    return t === undefined ? undefined : parseIpAddress(t);
+  };
+  const hop4 = hopOf(4);
+  const hop6 = hopOf(6);
+
+  /** An ICMP error from beyond about one of our requests (IP_RECVERR): to the guest, from its sender, quoting the guest's echo. */
+  const onError = (family: 4 | 6, e: PingSocketError): void => {
+    expire(clock());
+    const m = e.message;
+    const w = m.length >= 8 ? waiting.get(`${family}:${(m[6]! << 8) | m[7]!}`) : undefined;
+    if (w === undefined) { st.IcmpEchoErrorsUnmatched++; return; }
+    let sent: boolean;
+    if (family === 4) {
+      // RFC 792: 3 destination unreachable (code 4 with the next-hop MTU, RFC 1191), 11 time exceeded.
+      if ((e.type !== 3 && e.type !== 11) || e.offender.length !== 4) { st.IcmpEchoErrorsUnmatched++; return; }
+      sent = stack.icmp.relayError(e.type, e.code, e.info, w.request, readAddress(e.offender, 0), clock());
+    } else {
+      // RFC 4443: 1 destination unreachable, 2 packet too big (the MTU), 3 time exceeded.
+      const from = e.offender.length === 16 ? ipv6FromBytes(e.offender) : undefined;
+      if ((e.type !== 1 && e.type !== 2 && e.type !== 3) || from === undefined || stack.icmp6 === undefined) { st.IcmpEchoErrorsUnmatched++; return; }
+      sent = stack.icmp6.relayError(e.type, e.code, e.info, w.request as InboundDatagram<Ipv6Address>, from, clock());
+    }
+    // The echo is answered (an error ends it): forgotten.
+    forget(w);
+    if (sent) st.IcmpEchoErrors++;
+    stack.schedule();
   };
 
   /** A reply from the host socket of `family`. */
@@ -204,11 +258,21 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       refuse(d, 'admin-prohibited', now);
       return true;
     }
-    if (waiting.size >= maxOutstanding || bytes + p.length + ENTRY_OVERHEAD > maxBytes) { st.IcmpEchoDroppedLimit++; return true; }
+    // RFC 1812 §5.3.1: a router does not forward a datagram whose TTL it would take to 0.
+    const hop = family === 4 ? hop4 : hop6;
+    if (hop !== undefined && d.ttl <= 1) {
+      const sent = family === 4
+        ? stack.icmp.relayError(11, 0, 0, d as InboundDatagram<Ipv4Address>, hop as Ipv4Address, now)
+        : stack.icmp6?.relayError(3, 0, 0, d as InboundDatagram<Ipv6Address>, hop as Ipv6Address, now) ?? false;
+      if (sent) st.IcmpEchoTtlExceeded++;
+      return true;
+    }
+    const quoteLength = Math.min(d.packet.length, d.headerLength + QUOTE_DATA);
+    if (waiting.size >= maxOutstanding || bytes + p.length + quoteLength + ENTRY_OVERHEAD > maxBytes) { st.IcmpEchoDroppedLimit++; return true; }
     let sock = sockets[family];
     if (sock === undefined) {
       try {
-        sock = open(family, (m, from) => onReply(family, m, from));
+        sock = open(family, (m, from) => onReply(family, m, from), (e) => onError(family, e));
         sockets[family] = sock;
       } catch {
         // ping_group_range (EACCES), or no ICMP socket in this kernel: refused, never a raw socket.
@@ -226,19 +290,20 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     out[2] = 0; out[3] = 0; // checksum: the kernel's
     out[4] = 0; out[5] = 0; // identifier: the kernel's
     out[6] = seq >> 8; out[7] = seq & 0xff;
-    const err = sock.send(to, out);
+    const err = sock.send(to, out, hop !== undefined ? d.ttl - 1 : undefined);
     if (err !== undefined) {
       st.IcmpEchoSendErrors++;
       refuse(d, err === 'ENETUNREACH' ? 'net-unreachable' : err === 'EHOSTUNREACH' ? 'host-unreachable' : err === 'EACCES' || err === 'EPERM' ? 'admin-prohibited' : 'drop', now);
       return true;
     }
     st.IcmpEchoRelayed++;
-    // The copy the reply mirrors: the guest's request as it came (payload; the addresses and TOS).
+    // The copy the reply mirrors: the guest's request as it came (payload; the addresses and
+    // TOS), and the start of its datagram, which an error from beyond quotes.
     const request: InboundDatagram = {
-      src: d.src, dst: d.dst, protocol: d.protocol, ttl: d.ttl, tos: d.tos, payload: Uint8Array.from(p), packet: new Uint8Array(0),
-      headerLength: 0, toBroadcast: false, reassembled: false, foreign: true,
+      src: d.src, dst: d.dst, protocol: d.protocol, ttl: d.ttl, tos: d.tos, payload: Uint8Array.from(p), packet: d.packet.slice(0, quoteLength),
+      headerLength: d.headerLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: true,
     };
-    const w: Waiting = { family, seq, request, dst: to, expires: now + timeout, bytes: p.length + ENTRY_OVERHEAD };
+    const w: Waiting = { family, seq, request, dst: to, expires: now + timeout, bytes: p.length + quoteLength + ENTRY_OVERHEAD };
     waiting.set(`${family}:${seq}`, w);
     bytes += w.bytes;
     st.IcmpEchoOutstanding = waiting.size;

@@ -484,6 +484,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.limits?.maxEchoes !== undefined ? { maxOutstanding: options.limits.maxEchoes } : {}),
     ...(options.limits?.echoTimeout !== undefined ? { timeout: options.limits.echoTimeout } : {}),
     ...(options.echoSocket !== undefined ? { openSocket: options.echoSocket } : {}),
+    // The gateway is a router hop: TTL 1 ends here (time exceeded from 10.0.2.2), the rest leave with one less.
+    hop: v6 ? { 4: gatewayAddr, 6: gateway6 } : { 4: gatewayAddr },
     route: (dst, family, src, id): EchoRoute => {
       if (options.policy !== undefined) {
         const v = options.policy({ protocol: 'icmp', localAddress: dst, localPort: 0, remoteAddress: src, remotePort: id, family });
