@@ -73,7 +73,7 @@ describe('UdpFlowSocket.unreachable: the relay tells the client its upstream fai
       await new Promise<void>((r) => s.connect(53, dst, () => r()));
       s.send('one');
       s.send('two');
-      const inUnreach = (): number => (fam === 4 ? p.a.stats().icmp!.InDestUnreachs : p.a.stats().icmp6!.Icmp6InDestUnreachs);
+      const inUnreach = (): number => (fam === 4 ? p.a.stats().icmp!.InDestUnreachs : p.a.stats().icmp6!.Icmp6InDestUnreachs) ?? 0;
       await until(() => inUnreach() === 2);
       expect(errors).toEqual([]);
       expect(p.b.stats().udp!.FlowUnreachReports).toBe(2);
