@@ -647,7 +647,7 @@ export class Stack extends EventEmitter {
           kernelAddress6: device.ipv6 ? k6 : [],
         };
         ipv6Unavailable(device, this.info);
-        configureTap6(t.eth, served6, prefixLength6, gateway6);
+        configureTap6(t.eth, served6, prefixLength6, gateway6, options.tap.proxyArp);
       } else {
         link = options.link!;
         this.info = { type: 'link', name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };
