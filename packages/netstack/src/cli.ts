@@ -49,7 +49,7 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --ecn MODE           ECN (RFC 3168): passive (accepted when the peer asks),
                        on (also asked for on outgoing connections), off (default passive)
   --cc NAME            TCP congestion control: cubic or newreno (default cubic)
-  --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
+  --no-offload         do not negotiate TUN (or TAP) offloads (by default IFF_VNET_HDR with
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
                        (default: offloads on)`;
@@ -506,7 +506,7 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   try {
     stack = await createStack({
       ...(v.tap === true
-        ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}) } }
+        ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}), ...(v['no-offload'] === true ? { offload: false } : {}) } }
         : { tun: { name: v.tun, kernelAddress, mtu, ...(v['no-offload'] === true ? { offload: false } : {}) } }),
       address: v.dhcp === true ? ['dhcp', ...(v.addr6 !== undefined ? [v.addr6] : [])]
         : v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
