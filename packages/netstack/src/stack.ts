@@ -788,7 +788,8 @@ export class Stack extends EventEmitter {
           // count those in its own dispatch counters instead.
           const ip6 = this.ip6;
           // DHCP replies (UDP 67 → 68) to the client, before the IPv4 layer (which has no address yet).
-          if (dhcp !== undefined && packet[9] === 17 && isDhcpReply(packet) && dhcp.input(packet, this.rxNow)) return;
+          // With TAP offloads a local server's reply comes with a partial UDP checksum (meta).
+          if (dhcp !== undefined && packet[9] === 17 && isDhcpReply(packet) && dhcp.input(packet, this.rxNow, meta !== undefined && (meta.csumPartial || meta.dataValid))) return;
           if (ip6 !== undefined && packet.length > 0 && packet[0]! >>> 4 === 6) ip6.input(packet, this.rxNow, meta);
           else this.ip.input(packet, this.rxNow, meta);
         } catch (e) {
