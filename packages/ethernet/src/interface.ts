@@ -286,6 +286,10 @@ export class EthernetInterface {
   #txBytes = 0;
   #inBatch = false;
   #rxNow = 0;
+  /** The link's offloads, read once (a device's do not change while it is open); undefined without sendOffload. */
+  readonly #offload: LinkOffload | undefined;
+  /** Bytes the link writes before a frame in sendOffload (its vnet header). */
+  readonly #linkHeadroom: number;
   /** sendOffload: whole-buffer views of the IP layer's output buffers (a few), to frame in their headroom. */
   readonly #offBases: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
   /** sendOffload without enough headroom: the frame is built here (allocated on first use). */
@@ -325,6 +329,8 @@ export class EthernetInterface {
     // for resolution under a larger MTU still fits when it is flushed.
     this.#frameBuf = new Uint8Array(Math.max(link.mtu, ETHERNET_HEADER_LEN + mtu));
     this.#link = link;
+    this.#offload = typeof link.sendOffload === 'function' ? link.offload ?? undefined : undefined;
+    this.#linkHeadroom = this.#offload === undefined ? 0 : link.offloadHeadroom ?? 0;
     this.#clock = options.clock ?? realTimeScheduler;
     this.#onUnreachable = options.onUnreachable;
     this.#onConflict = options.onConflict;
@@ -601,8 +607,7 @@ export class EthernetInterface {
    * super-segments, and the interface frames them for the link. Undefined otherwise.
    */
   get offload(): LinkOffload | undefined {
-    const l = this.#link;
-    return typeof l.sendOffload === 'function' ? l.offload ?? undefined : undefined;
+    return this.#offload;
   }
 
   /**
@@ -611,7 +616,7 @@ export class EthernetInterface {
    * 12-byte virtio-net header), so header, frame and datagram leave in one write, uncopied.
    */
   get offloadHeadroom(): number | undefined {
-    return this.offload === undefined ? undefined : ETHERNET_HEADER_LEN + (this.#link.offloadHeadroom ?? 0);
+    return this.#offload === undefined ? undefined : ETHERNET_HEADER_LEN + this.#linkHeadroom;
   }
 
   /**
@@ -630,7 +635,7 @@ export class EthernetInterface {
       c.OutDropClosed++;
       return false;
     }
-    const off = this.offload;
+    const off = this.#offload;
     const len = packet.length;
     const version = len > 0 ? packet[0]! >>> 4 : 0;
     const v6 = version === 6;
@@ -716,7 +721,7 @@ export class EthernetInterface {
     const c = this.#c;
     const l2 = ETHERNET_HEADER_LEN;
     const len = packet.length;
-    const linkRoom = this.#link.offloadHeadroom ?? 0;
+    const linkRoom = this.#linkHeadroom;
     let frame: Uint8Array;
     if (packet.byteOffset >= l2 + linkRoom) {
       // In place: a whole-buffer view of the packet's ArrayBuffer (cached: the IP layers
