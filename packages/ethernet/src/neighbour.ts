@@ -216,6 +216,16 @@ export class NeighbourCache<K extends NeighbourKey = number> {
     return e === undefined ? undefined : { ip: e.ip, mac: e.mac, state: e.state, queued: e.queue.length };
   }
 
+  /**
+   * Whether `output(ip, …)` would return an address now rather than queue (REACHABLE,
+   * STALE, DELAY, PROBE): what the interface asks before it hands over a super-segment,
+   * which cannot wait in the queue. Changes nothing, allocates nothing.
+   */
+  usable(ip: K): boolean {
+    const s = this.#table.get(ip)?.state;
+    return s !== undefined && s !== 'INCOMPLETE' && s !== 'FAILED';
+  }
+
   entries(): NeighbourEntryInfo<K>[] {
     return [...this.#table.keys()].map((ip) => this.get(ip)!);
   }
