@@ -111,7 +111,8 @@ ${DEVICE_HELP}
                        Ethernet segment with its own MAC, answers ARP and neighbour
                        solicitations, and resolves the kernel side's MAC itself;
                        --pcap then records Ethernet frames (LINKTYPE_ETHERNET, ARP
-                       included); no offloads (default off: TUN)
+                       included); offloads as on a TUN (--no-offload: none)
+                       (default off: TUN)
   --tap-name NAME      the TAP device's name (default tap0; --tun is for TUN)
   --mac MAC            the stack's MAC on the TAP, e.g. 02:00:00:00:00:02 (default:
                        random, locally administered)
