@@ -91,7 +91,7 @@ afterAll(async () => {
 
 describe('netstack serve --tap --dhcp against dnsmasq (private namespace)', () => {
   it('ready names the lease: address in the range, /24, router, DNS and MTU from dnsmasq; its lease file holds our MAC', () => {
-    const m = server.stdout.match(/ready on tap0: kernel 10\.7\.0\.1\/24, stack (10\.7\.0\.\d+), mac 02:00:00:00:0d:02 \(kernel side \S+\), mtu 1400, offload off, dhcp lease (\S+) router 10\.7\.0\.1 dns 10\.7\.0\.1 mtu 1400 from 10\.7\.0\.1 until \S+;/);
+    const m = server.stdout.match(/ready on tap0: kernel 10\.7\.0\.1\/24, stack (10\.7\.0\.\d+), mac 02:00:00:00:0d:02 \(kernel side \S+\), mtu 1400, offload csum=true tso4=true tso6=true uso4=true uso6=true, dhcp lease (\S+) router 10\.7\.0\.1 dns 10\.7\.0\.1 mtu 1400 from 10\.7\.0\.1 until \S+;/);
     expect(m, `${server.stdout}\n${server.stderr}`).not.toBeNull();
     address = m![1]!;
     expect(m![2]).toBe(`${address}/24`);

@@ -50,7 +50,7 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --ecn MODE           ECN (RFC 3168): passive (accepted when the peer asks),
                        on (also asked for on outgoing connections), off (default passive)
   --cc NAME            TCP congestion control: cubic or newreno (default cubic)
-  --no-offload         do not negotiate TUN offloads (by default IFF_VNET_HDR with
+  --no-offload         do not negotiate TUN (or TAP) offloads (by default IFF_VNET_HDR with
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
                        (default: offloads on)`;
@@ -113,7 +113,8 @@ ${DEVICE_HELP}
                        Ethernet segment with its own MAC, answers ARP and neighbour
                        solicitations, and resolves the kernel side's MAC itself;
                        --pcap then records Ethernet frames (LINKTYPE_ETHERNET, ARP
-                       included); no offloads (default off: TUN)
+                       included); offloads as on a TUN (--no-offload: none)
+                       (default off: TUN)
   --tap-name NAME      the TAP device's name (default tap0; --tun is for TUN)
   --mac MAC            the stack's MAC on the TAP, e.g. 02:00:00:00:00:02 (default:
                        random, locally administered)
@@ -528,7 +529,7 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   try {
     stack = await createStack({
       ...(v.tap === true
-        ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}) } }
+        ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}), ...(v['no-offload'] === true ? { offload: false } : {}) } }
         : { tun: { name: v.tun, kernelAddress, mtu, ...(v['no-offload'] === true ? { offload: false } : {}) } }),
       address: v.dhcp === true ? ['dhcp', ...(v.addr6 !== undefined ? [v.addr6] : [])]
         : v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
