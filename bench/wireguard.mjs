@@ -202,7 +202,9 @@ async function startEnd(side, kind, offload) {
   if (kind === 'ns') {
     const file = join(dir, `${side}.conf`);
     writeFileSync(file, wgConf(side), { mode: 0o600 });
-    const child = await startIn(s.ns, process.execPath, [cli, 'tunnel', '--config', file, '--tun', dev, ...(offload ? ['--offload'] : [])], /ready/, `netstack tunnel in ${side}`);
+    // NETSTACK_BENCH_TUNNEL_NODE_ARGS: node flags for the netstack tunnels (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'), to profile them.
+    const nodeArgs = (process.env.NETSTACK_BENCH_TUNNEL_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = await startIn(s.ns, process.execPath, [...nodeArgs, cli, 'tunnel', '--config', file, '--tun', dev, offload ? '--offload' : '--no-offload'], /ready/, `netstack tunnel in ${side}`);
     return { child, pid: child.pid };
   }
   const child = await startIn(s.ns, 'env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', dev], /UAPI listener started/, `wireguard-go in ${side}`);
@@ -225,15 +227,32 @@ async function pingRtt(quickCount = 20) {
   return m ? { avg: Number(m[2]), min: Number(m[1]), max: Number(m[3]), received: Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0) } : { avg: NaN, min: NaN, max: NaN, received: 0 };
 }
 
+/** A few /proc/net/snmp counters of a namespace: TCP retransmissions, UDP receive/send buffer drops. */
+function snmp(ns) {
+  const lines = inNs(ns, 'cat', ['/proc/net/snmp']).split('\n');
+  const out = {};
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const k = lines[i].trim().split(/\s+/);
+    const v = lines[i + 1].trim().split(/\s+/);
+    const proto = k[0].replace(':', '');
+    if (proto !== 'Tcp' && proto !== 'Udp') continue;
+    for (let j = 1; j < k.length; j++) if (['RetransSegs', 'RcvbufErrors', 'SndbufErrors', 'InErrors'].includes(k[j])) out[`${proto}${k[j]}`] = Number(v[j]);
+  }
+  return out;
+}
+const snmpDiff = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k] - (a[k] ?? 0)]));
+
 /** One transfer through A -> B's 10.100.0.2 (or the veth's 10.99.0.2), with the CPU of `pids` across it. */
 async function transfer(dirn, host, pids) {
+  const snmp0 = [snmp(A), snmp(B)];
   const cpu0 = pids.map(cpuSeconds);
   const r = await runIn(A, process.execPath, [resolve(root, 'bench/wireguard-xfer.mjs'), dirn, host, String(size), String(timeoutS * 1000)], timeoutS * 1000 + 10_000);
   const cpu1 = pids.map(cpuSeconds);
+  const kernel = { A: snmpDiff(snmp0[0], snmp(A)), B: snmpDiff(snmp0[1], snmp(B)) };
   let x;
   try { x = JSON.parse(r.stdout.trim().split('\n').at(-1)); } catch { x = { bytes: 0, ms: NaN, done: false, error: r.stderr.trim().slice(-200) || `status ${r.status}` }; }
   const gb = x.bytes / 1e9;
-  return { ...x, mbps: x.bytes / MB / (x.ms / 1000), cpuPerGb: pids.map((_, i) => (cpu1[i] - cpu0[i]) / gb) };
+  return { ...x, mbps: x.bytes / MB / (x.ms / 1000), cpuPerGb: pids.map((_, i) => (cpu1[i] - cpu0[i]) / gb), kernel };
 }
 
 const median = (xs) => {
@@ -282,7 +301,9 @@ for (const run of runs) {
       down.push(d); up.push(u);
     }
     results.pairs[run.key] = { label: run.label, rtt, down, up };
-    console.error(`  ${run.label}: rtt ${fmt(rtt.avg, 3)} ms, down ${fmt(median(down.map((x) => x.mbps)))} MB/s, up ${fmt(median(up.map((x) => x.mbps)))} MB/s`);
+    const k = (xs, side, key) => xs.reduce((n, x) => n + (x.kernel?.[side]?.[key] ?? 0), 0);
+    console.error(`  ${run.label}: rtt ${fmt(rtt.avg, 3)} ms, down ${fmt(median(down.map((x) => x.mbps)))} MB/s, up ${fmt(median(up.map((x) => x.mbps)))} MB/s` +
+      ` (TCP retransmitted: down ${k(down, 'B', 'TcpRetransSegs')}, up ${k(up, 'A', 'TcpRetransSegs')}; UDP receive-buffer drops: A ${k([...down, ...up], 'A', 'UdpRcvbufErrors')}, B ${k([...down, ...up], 'B', 'UdpRcvbufErrors')})`);
   } catch (err) {
     failures.push(`${run.label}: ${err.message}`);
     console.error(`  ${run.label}: FAILED ${err.message}`);

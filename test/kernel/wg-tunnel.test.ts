@@ -201,8 +201,8 @@ async function stopAndCheck(p: Pair): Promise<Stats> {
 }
 
 describe('netstack tunnel ↔ wireguard-go over a veth', () => {
-  it('we initiate; ping both ways (IPv4, IPv6), 50 MB over TCP each way exact, UDP both ways; the underlay carries only WireGuard UDP; SIGTERM removes the device', async () => {
-    const p = await setup('wireguard-go', true, false);
+  it('--no-offload, we initiate; ping both ways (IPv4, IPv6), 50 MB over TCP each way exact, UDP both ways; the underlay carries only WireGuard UDP; SIGTERM removes the device', async () => {
+    const p = await setup('wireguard-go', true, false, ['--no-offload']);
     expect(p.tunnel.stdout).toMatch(new RegExp(`ready on wg0: 10\\.100\\.0\\.1/24 fd00:100::1/64, mtu 1420, listening on UDP port ${WG_PORT}, public key ${p.aPublic.replace(/[+/]/g, '\\$&')}, 1 peer, routes 10\\.200\\.0\\.0/24`));
     // The device and its routes in A, as the config says.
     expect(p.a.runSync('ip', ['-o', 'addr', 'show', 'dev', 'wg0'])).toMatch(/10\.100\.0\.1\/24/);
@@ -289,7 +289,7 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(p.tunnel.stdout).toMatch(/interface: wg0\n[\s\S]*\nstats \{/);
   }, 300_000);
 
-  it('with TUN offloads: TSO super-segments cut before encryption, received segments coalesced (GRO), 50 MB each way exact', async () => {
+  it('with TUN offloads (the default; --offload says so): TSO super-segments cut before encryption, received segments coalesced (GRO), 50 MB each way exact', async () => {
     const p = await setup('wireguard-go', true, false, ['--offload']);
     expect(p.tunnel.stdout).toMatch(/offload csum\+tso4\+tso6/);
     await ping(p.a, ['10.100.0.2']);
@@ -497,8 +497,10 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) �
 });
 
 describe('netstack tunnel on both ends', () => {
-  it('ping both ways and 20 MB each way exact', async () => {
+  it('ping both ways and 20 MB each way exact (offloads on by default at both ends)', async () => {
     const p = await setup('netstack', true, false);
+    // Offloads are the default (no flag given): the ready line names what was negotiated.
+    expect(p.tunnel.stdout).toMatch(/mtu 1420, offload csum\+tso4\+tso6/);
     await ping(p.a, ['10.100.0.2']);
     await ping(p.b, ['10.100.0.1']);
     await ping(p.b, ['-6', 'fd00:100::1']);

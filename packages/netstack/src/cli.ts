@@ -243,7 +243,10 @@ Options:
                        (default the config's, else 0: any)
   --offload            negotiate TUN offloads: the kernel hands over TCP
                        super-segments up to 64 KB, cut into MTU-sized segments
-                       before encryption (as wireguard-go) (default off)
+                       before encryption (as wireguard-go), and takes received
+                       segments of a flow coalesced (GRO-style) (default on)
+  --no-offload         a plain TUN device: one packet per read and per write
+                       (default off)
   --stats              print the status and the counters on exit, as a
                        'stats {...}' line (default off)
   -h, --help           this help`,
@@ -349,6 +352,7 @@ const tunnelOptions = {
   tun: { type: 'string' },
   'listen-port': { type: 'string' },
   offload: { type: 'boolean' },
+  'no-offload': { type: 'boolean' },
   stats: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -1273,6 +1277,7 @@ function testTimers(): { timers?: Partial<Timers> } {
 async function tunnel(args: string[]): Promise<number> {
   const { values: v } = parse(args, tunnelOptions);
   if (v.help) return help('tunnel');
+  if (v.offload === true && v['no-offload'] === true) throw new UsageError('--offload and --no-offload contradict each other');
   if (v.config === undefined) throw new UsageError('--config FILE is required');
   const listenOverride = v['listen-port'] === undefined ? undefined : intOption('--listen-port', v['listen-port'], 0, 65535);
   const fileName = basename(v.config).replace(/\.conf$/, '');
@@ -1307,7 +1312,8 @@ async function tunnel(args: string[]): Promise<number> {
   let t: Awaited<ReturnType<typeof createTunnel>>;
   try {
     t = await createTunnel({
-      tun: { name, mtu: config.mtu ?? 1420, offload: v.offload === true, ...(config.addresses.length > 0 ? { kernelAddress: config.addresses } : {}), routes },
+      // Offloads by default: fewer reads and writes, less CPU per byte (pnpm bench --wireguard measures both).
+      tun: { name, mtu: config.mtu ?? 1420, offload: v['no-offload'] !== true, ...(config.addresses.length > 0 ? { kernelAddress: config.addresses } : {}), routes },
       privateKey: config.privateKey,
       listenPort: listenOverride ?? config.listenPort ?? 0,
       peers,
