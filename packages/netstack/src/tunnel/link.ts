@@ -18,7 +18,7 @@ function newLinkStats(): LinkStats {
 }
 import { createTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 
-export type WireGuardLinkOptions = Omit<TunnelOptions, 'device' | 'tun' | 'mtu' | 'coalesce'> & {
+export type WireGuardLinkOptions = Omit<TunnelOptions, 'device' | 'tun' | 'mtu' | 'coalesce' | 'dropOwnDatagrams'> & {
   /** The tunnel MTU, inner packets (default 1420, as wg-quick). */
   mtu?: number;
 };
@@ -119,6 +119,7 @@ export class WireGuardLink implements Link {
 /** Binds the UDP sockets and starts the WireGuard session's adapter; resolves with the link for `createStack({ link })`. */
 export async function createWireGuardLink(options: WireGuardLinkOptions): Promise<WireGuardLink> {
   const side = new TunnelSide(options.mtu ?? 1420);
-  const tunnel = await createTunnel({ ...options, device: side, unref: true });
+  // The stack's UDP ports are its own, not the kernel's: a stack socket may use the tunnel's port number.
+  const tunnel = await createTunnel({ ...options, device: side, unref: true, dropOwnDatagrams: false });
   return new WireGuardLink(side, tunnel);
 }

@@ -64,6 +64,12 @@ export interface TunnelOptions {
   maxSendQueue?: number;
   /** Unref the UDP sockets: they do not keep the process alive (a stack on a WireGuard link decides that). */
   unref?: boolean;
+  /**
+   * Drop UDP packets from the tunnel's own port read from the device (its datagrams routed
+   * back into it, TunRxLoopDrops) instead of encrypting them again. Default true; false for a
+   * device whose UDP ports are not the kernel's (a userspace stack: createWireGuardLink).
+   */
+  dropOwnDatagrams?: boolean;
   /** UDP socket buffer sizes asked for (SO_RCVBUF/SO_SNDBUF; the kernel caps them at rmem_max/wmem_max). Default 4 MiB. */
   socketBufferSize?: number;
 }
@@ -100,6 +106,11 @@ export interface TunnelCounters {
   /** Receive coalescing (offload on): super-segments written and the inner packets in them. */
   TunTxGroPackets: number;
   TunTxGroSegments: number;
+  /**
+   * UDP packets from the tunnel's own port read from the device: its datagrams routed into
+   * itself (an endpoint behind a /0 with no underlay route), dropped rather than encrypted again.
+   */
+  TunRxLoopDrops: number;
 }
 
 export interface TunnelStats {
@@ -113,7 +124,7 @@ function newCounters(): TunnelCounters {
     TunRxPackets: 0, TunRxBytes: 0, TunTxPackets: 0, TunTxBytes: 0, TunTxDropped: 0,
     UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpTxQueueDrops: 0, UdpRxUnderLoad: 0,
     TimerFires: 0, TunRxGsoPackets: 0, TunRxGsoSegments: 0, TunRxCsumCompleted: 0, TunRxOffloadErrors: 0,
-    TunTxGroPackets: 0, TunTxGroSegments: 0,
+    TunTxGroPackets: 0, TunTxGroSegments: 0, TunRxLoopDrops: 0,
   };
 }
 
@@ -153,6 +164,7 @@ export class Tunnel {
   private loadCount = 0;
   private readonly underLoadRate: number;
   private readonly maxSendQueue: number;
+  private readonly dropOwn: boolean;
   /** Where super-segments are cut (one at a time: encapsulate copies what it keeps). */
   private readonly scratch = new Uint8Array(65535);
   private segmentNow = 0;
@@ -172,6 +184,7 @@ export class Tunnel {
     this.ownsDevice = ownsDevice;
     this.underLoadRate = options.underLoadRate ?? 1000;
     this.maxSendQueue = options.maxSendQueue ?? 4096;
+    this.dropOwn = options.dropOwnDatagrams !== false;
     const raw = typeof options.privateKey === 'string' ? Uint8Array.from(Buffer.from(options.privateKey, 'base64')) : options.privateKey;
     this.wg = new WireGuardDevice({
       privateKey: raw,
@@ -233,6 +246,10 @@ export class Tunnel {
     const c = this.counters;
     c.TunRxPackets++;
     c.TunRxBytes += p.length;
+    if (this.dropOwn && isFromPort(p, this.listenPort)) {
+      c.TunRxLoopDrops++;
+      return;
+    }
     const now = performance.now();
     if (meta !== undefined && (meta.gsoType !== 0 || meta.csumPartial)) {
       // Offloads on: cut a TSO super-segment into MSS-sized segments, or complete a partial
@@ -367,6 +384,26 @@ export class Tunnel {
     }
     if (this.ownsDevice) this.device.close();
   }
+}
+
+/**
+ * An unfragmented (or first-fragment) UDP packet whose source port is `port`: the tunnel's own
+ * datagram come back through the device. IPv4 with its options; IPv6 with UDP right after the
+ * fixed header (the kernel's own UDP has no extension headers).
+ */
+function isFromPort(p: Uint8Array, port: number): boolean {
+  const v = p[0]! >> 4;
+  let l4: number;
+  if (v === 4) {
+    if (p[9] !== 17 || (((p[6]! & 0x1f) << 8) | p[7]!) !== 0) return false;
+    l4 = (p[0]! & 0x0f) * 4;
+  } else if (v === 6) {
+    if (p[6] !== 17) return false;
+    l4 = 40;
+  } else {
+    return false;
+  }
+  return p.length >= l4 + 8 && ((p[l4]! << 8) | p[l4 + 1]!) === port;
 }
 
 /** A prefix as wg shows it (RFC 5952 IPv6 text). */
