@@ -9,7 +9,7 @@
  *   veth vta 10.99.0.1/24  <------------------------>  veth vtb 10.99.0.2/24
  *
  * ping and ping -6 both ways; 50 MB over TCP each way, exact (sha256, curl against a node:http
- * server in the other namespace); UDP echoes both ways (kernel sockets each side, sizes up to
+ * server in the other namespace), and a curl of 1 GiB exact; UDP echoes both ways (kernel sockets each side, sizes up to
  * a fragmented 3000 bytes); the handshake started by either side; wireguard-go killed and
  * started again (a new handshake, traffic resumes); the underlay (a tshark capture on B's
  * veth) carries only UDP between the two WireGuard ports; SIGTERM exits 0 with the device
@@ -307,6 +307,34 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(statCount(s, 'tunnel', 'TunTxDropped')).toBe(0);
     expect(statCount(s, 'wireguard', 'OutInnerErrors')).toBe(0);
   }, 120_000);
+
+  it('curl 1 GiB exact through the tunnel (wireguard-go sends, netstack tunnel receives: decrypt and GRO; sha256 at the end)', async () => {
+    const p = await setup('wireguard-go', true, false);
+    await ping(p.a, ['10.100.0.2']);
+    const size = 2 ** 30;
+    const server = p.b.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/big-http-server.mjs'), '8080', String(size), '150000']);
+    cleanup.push(() => { server.kill('SIGKILL'); });
+    let out = '';
+    const sha256 = await new Promise<string>((ok, fail) => {
+      const t = setTimeout(() => fail(new Error(`big-http-server did not start: ${out}`)), 30_000);
+      server.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const m = /listening \d+ \d+ ([0-9a-f]{64})/.exec(out);
+        if (m) { clearTimeout(t); ok(m[1]!); }
+      });
+    });
+    const t0 = performance.now();
+    const r = await p.a.run('sh', ['-c', `curl -sS --fail --max-time 120 -w '%{stderr}bytes %{size_download}\\n' http://10.100.0.2:8080/big | sha256sum`], { timeoutMs: 130_000 });
+    const secs = (performance.now() - t0) / 1000;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`bytes ${size}\\b`));
+    expect(r.stdout.split(' ')[0]).toBe(sha256);
+    process.stdout.write(`wg-tunnel curl 1 GiB wireguard-go -> netstack tunnel: ${secs.toFixed(1)} s (${(size / 1e6 / secs).toFixed(1)} MB/s)\n`);
+    const s = await stopAndCheck(p);
+    expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(size);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+    expect(statCount(s, 'tunnel', 'TunTxDropped')).toBe(0);
+  }, 180_000);
 
   it('wireguard-go initiates (we have no endpoint for it); then we reach it at the endpoint we learned', async () => {
     const p = await setup('wireguard-go', false, true);
