@@ -52,6 +52,9 @@ interface Pair {
   /** B's WireGuard interface (wireguard-go's, or a second `netstack tunnel`'s). */
   bDev: string;
   tunnel: Server;
+  /** B's `netstack tunnel` (peerB 'netstack'), and its config file. */
+  bTunnel?: Server | undefined;
+  bFile?: string;
   wgo?: ChildProcess | undefined;
   startWireguardGo(withEndpoint: boolean): Promise<void>;
   stopWireguardGo(): Promise<void>;
@@ -146,8 +149,9 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
   } else {
     const bFile = join(dir, 'b.conf');
     writeFileSync(bFile, conf(B_KEY, '10.100.0.2/24, fd00:100::2/64', aPublic, '10.100.0.1/32, fd00:100::1/128', bKnowsA ? aEnd : undefined), { mode: 0o600 });
-    const tb = await startTunnel(b, bFile, bDev);
-    cleanup.push(async () => { if (tb.child.exitCode === null) await tb.stop(); });
+    pair.bFile = bFile;
+    pair.bTunnel = await startTunnel(b, bFile, bDev);
+    cleanup.push(async () => { const tb = pair.bTunnel; if (tb !== undefined && tb.child.exitCode === null) await tb.stop(); });
   }
   pair.tunnel = await startTunnel(a, aFile, 'wg0', aArgs);
   cleanup.push(async () => { if (pair.tunnel.child.exitCode === null) await pair.tunnel.stop(); });
@@ -525,6 +529,55 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†
 });
 
 describe('netstack tunnel on both ends', () => {
+  it('B initiates (A has no endpoint for it); UDP both ways; then A reaches B at the endpoint it learned', async () => {
+    const p = await setup('netstack', false, true);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['10.100.0.2']);
+    await udpEcho(p.b, p.a, '10.100.0.2');
+    await udpEcho(p.a, p.b, '10.100.0.1');
+    const s = await liveStats(p.tunnel);
+    expect(statCount(s, 'wireguard', 'InInitiations')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBe(0);
+    const sb = await liveStats(p.bTunnel!);
+    expect(statCount(sb, 'wireguard', 'OutInitiations')).toBeGreaterThanOrEqual(1);
+    expect(statCount(sb, 'wireguard', 'InResponses')).toBeGreaterThanOrEqual(1);
+    await stopAndCheck(p);
+  }, 90_000);
+
+  it('rekey after a short REKEY_AFTER_TIME (test hook, 1 s, on A): B takes each new handshake, no ping lost', async () => {
+    const p = await setup('netstack', true, false, ['NETSTACK_TUNNEL_TIMERS={"rekeyAfterTime":1000,"rekeyTimeout":500}']);
+    const r = await p.a.run('ping', ['-c', '12', '-i', '0.25', '-W', '5', '10.100.0.2'], { timeoutMs: 20_000 });
+    expect(r.stdout).toMatch(/12 received/);
+    const s = await liveStats(p.tunnel);
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBeGreaterThanOrEqual(3);
+    expect(statCount(s, 'wireguard', 'InResponses')).toBeGreaterThanOrEqual(3);
+    const sb = await liveStats(p.bTunnel!);
+    expect(statCount(sb, 'wireguard', 'InInitiations')).toBeGreaterThanOrEqual(3);
+    expect(statCount(sb, 'wireguard', 'InDecryptErrors') + statCount(sb, 'wireguard', 'InUnknownIndex')).toBe(0);
+    await stopAndCheck(p);
+  }, 60_000);
+
+  it('B restarts (new keys in memory, a new handshake): traffic resumes; then A roams to a new underlay address and B follows', async () => {
+    const p = await setup('netstack', true, true);
+    await ping(p.a, ['10.100.0.2']);
+    const s1 = await liveStats(p.tunnel);
+    const { code } = await p.bTunnel!.stop();
+    expect(code).toBe(0);
+    p.bTunnel = await startTunnel(p.b, p.bFile!, p.bDev);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['10.100.0.2']);
+    const s2 = await liveStats(p.tunnel);
+    expect(statCount(s2, 'wireguard', 'InInitiations')).toBeGreaterThan(statCount(s1, 'wireguard', 'InInitiations'));
+    expect(statCount(s2, 'wireguard', 'InHandshakeReplays')).toBe(0);
+    // Roaming: A's underlay moves 10.99.0.1 -> 10.99.0.5; B's answers follow A's authenticated packets.
+    p.a.runSync('ip', ['addr', 'del', '10.99.0.1/24', 'dev', 'vta']);
+    p.a.runSync('ip', ['addr', 'add', '10.99.0.5/24', 'dev', 'vta']);
+    await ping(p.a, ['10.100.0.2']);
+    p.bTunnel.child.kill('SIGUSR1');
+    await p.bTunnel.waitFor(/endpoint: 10\.99\.0\.5:51820/, 5_000);
+    await stopAndCheck(p);
+  }, 90_000);
+
   it('ping both ways and 20 MB each way exact (offloads on by default at both ends)', async () => {
     const p = await setup('netstack', true, false);
     // Offloads are the default (no flag given): the ready line names what was negotiated.
