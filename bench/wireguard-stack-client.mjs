@@ -4,8 +4,9 @@
 // connection, not timed), then /bytes/BYTES from bench/kernel-tcp-server.mjs behind the
 // peer, counting the body, bounded in time.
 //   node wireguard-stack-client.mjs '{"config": "...", "address": "10.100.0.1", "host": "10.100.0.2", "bytes": N, "timeoutMs": T}'
-// Prints one JSON line: { bytes, ms, done, cpuMs } (cpuMs: this process's user+system CPU
-// during the timed transfer: the stack and the tunnel both live here).
+// Prints one JSON line: { bytes, ms, done, cpuMs, linkTx, linkRx } (cpuMs: this process's
+// user+system CPU during the timed transfer: the stack and the tunnel both live here; linkTx,
+// linkRx: the inner packets the stack sent and received meanwhile).
 import { createStack } from '../packages/netstack/dist/index.js';
 
 const o = JSON.parse(process.argv[2]);
@@ -17,14 +18,17 @@ function get(size, timeoutMs) {
     let t0 = 0;
     let bytes = 0;
     let cpu0 = process.cpuUsage();
+    let link0 = stack.stats().link;
     let finished = false;
     const finish = (done) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       const cpu = process.cpuUsage(cpu0);
+      const link = stack.stats().link;
       sock.destroy();
-      resolve({ bytes, ms: performance.now() - t0, done, cpuMs: (cpu.user + cpu.system) / 1000 });
+      // Packets the stack sent (ACKs, mostly) and received through the WireGuard link during the transfer.
+      resolve({ bytes, ms: performance.now() - t0, done, cpuMs: (cpu.user + cpu.system) / 1000, linkTx: link.TxPackets - link0.TxPackets, linkRx: link.RxPackets - link0.RxPackets });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     const sock = stack.tcp.connect({ host: o.host, port: 80 });
@@ -32,6 +36,7 @@ function get(size, timeoutMs) {
     sock.on('connect', () => {
       t0 = performance.now();
       cpu0 = process.cpuUsage();
+      link0 = stack.stats().link;
       sock.write(`GET /bytes/${size} HTTP/1.1\r\nHost: ${o.host}\r\nConnection: close\r\n\r\n`);
     });
     let head = '';

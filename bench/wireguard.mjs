@@ -202,7 +202,7 @@ async function startEnd(side, kind, offload) {
   if (kind === 'ns') {
     const file = join(dir, `${side}.conf`);
     writeFileSync(file, wgConf(side), { mode: 0o600 });
-    // NETSTACK_BENCH_TUNNEL_NODE_ARGS: node flags for the netstack tunnels (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'), to profile them.
+    // NETSTACK_BENCH_TUNNEL_NODE_ARGS: node flags for the netstack tunnels and the stack client (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'), to profile them.
     const nodeArgs = (process.env.NETSTACK_BENCH_TUNNEL_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = await startIn(s.ns, process.execPath, [...nodeArgs, cli, 'tunnel', '--config', file, '--tun', dev, offload ? '--offload' : '--no-offload'], /ready/, `netstack tunnel in ${side}`);
     return { child, pid: child.pid };
@@ -320,7 +320,8 @@ if (!values['no-stack']) {
     const samples = [];
     for (let i = 0; i < reps; i++) {
       const cpuB0 = cpuSeconds(endB.pid);
-      const r = await runIn(A, process.execPath, [resolve(root, 'bench/wireguard-stack-client.mjs'), JSON.stringify({
+      const nodeArgs = (process.env.NETSTACK_BENCH_TUNNEL_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const r = await runIn(A, process.execPath, [...nodeArgs, resolve(root, 'bench/wireguard-stack-client.mjs'), JSON.stringify({
         config: wgConf('A', { address: false }), address: SIDE.A.addr, host: SIDE.B.addr, bytes: size, timeoutMs: timeoutS * 1000,
       })], timeoutS * 1000 + 30_000);
       const cpuB1 = cpuSeconds(endB.pid);
