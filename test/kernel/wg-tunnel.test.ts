@@ -305,6 +305,11 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(statCount(s, 'tunnel', 'TunRxGsoPackets')).toBeGreaterThan(100);
     expect(statCount(s, 'tunnel', 'TunRxGsoSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunRxGsoPackets'));
     expect(statCount(s, 'tunnel', 'TunRxOffloadErrors')).toBe(0);
+    // The cuts of a super-segment left in UDP GSO sends (several datagrams per call), none refused.
+    expect(statCount(s, 'tunnel', 'UdpTxGsoSends')).toBeGreaterThan(100);
+    expect(statCount(s, 'tunnel', 'UdpTxGsoDatagrams')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'UdpTxGsoSends'));
+    expect(statCount(s, 'tunnel', 'UdpTxGsoFallbacks')).toBe(0);
+    expect(statCount(s, 'tunnel', 'UdpTxErrors')).toBe(0);
     // And the other way: the inner segments from wireguard-go written to A's kernel coalesced.
     expect(statCount(s, 'tunnel', 'TunTxGroPackets')).toBeGreaterThan(100);
     expect(statCount(s, 'tunnel', 'TunTxGroSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunTxGroPackets'));
@@ -339,6 +344,21 @@ describe('netstack tunnel ↔ wireguard-go over a veth', () => {
     expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
     expect(statCount(s, 'tunnel', 'TunTxDropped')).toBe(0);
   }, 180_000);
+
+  it('UDP GSO refused by the path (underlay MTU 1400 < the 1452-byte datagrams): one fallback, then datagram by datagram (fragmented), 10 MB exact', async () => {
+    const p = await setup('wireguard-go', true, false);
+    // Both veth ends at 1400: a GSO send whose segments exceed the path MTU is EINVAL.
+    p.a.runSync('ip', ['link', 'set', 'vta', 'mtu', '1400']);
+    p.b.runSync('ip', ['link', 'set', 'vtb', 'mtu', '1400']);
+    await ping(p.a, ['10.100.0.2']);
+    await download(p.a, p.b, '10.100.0.1', 10_000_000); // A sends: super-segments cut, GSO tried
+    const s = await stopAndCheck(p);
+    expect(statCount(s, 'tunnel', 'UdpTxGsoFallbacks')).toBe(1);
+    expect(statCount(s, 'tunnel', 'TunRxGsoPackets')).toBeGreaterThan(10);
+    // At most the sends in flight when it was refused failed; everything after went one by one.
+    expect(statCount(s, 'tunnel', 'UdpTxErrors')).toBeLessThan(64);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+  }, 90_000);
 
   it('wireguard-go initiates (we have no endpoint for it); then we reach it at the endpoint we learned', async () => {
     const p = await setup('wireguard-go', false, true);

@@ -18,7 +18,7 @@ function newLinkStats(): LinkStats {
 }
 import { createTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 
-export type WireGuardLinkOptions = Omit<TunnelOptions, 'device' | 'tun' | 'mtu' | 'dropOwnDatagrams'> & {
+export type WireGuardLinkOptions = Omit<TunnelOptions, 'device' | 'tun' | 'mtu' | 'dropOwnDatagrams' | 'udpGso'> & {
   /** The tunnel MTU, inner packets (default 1420, as wg-quick). */
   mtu?: number;
 };
@@ -158,6 +158,7 @@ export class WireGuardLink implements Link {
 export async function createWireGuardLink(options: WireGuardLinkOptions): Promise<WireGuardLink> {
   const side = new TunnelSide(options.mtu ?? 1420, options.coalesce !== false);
   // The stack's UDP ports are its own, not the kernel's: a stack socket may use the tunnel's port number.
-  const tunnel = await createTunnel({ ...options, device: side, unref: true, dropOwnDatagrams: false });
+  // No UDP GSO: the stack hands over no super-segments to cut (its segments are sent one by one).
+  const tunnel = await createTunnel({ ...options, device: side, unref: true, dropOwnDatagrams: false, udpGso: false });
   return new WireGuardLink(side, tunnel);
 }

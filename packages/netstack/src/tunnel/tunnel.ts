@@ -12,7 +12,7 @@
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { TunDevice, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
+import { disableUdpGso, enableUdpGso, TunDevice, UDP_GSO_MAX_BYTES, UDP_GSO_MAX_SEGMENTS, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
 import { forEachSegment } from './segment.js';
 import { Coalescer } from './gro.js';
 import {
@@ -70,6 +70,14 @@ export interface TunnelOptions {
    * device whose UDP ports are not the kernel's (a userspace stack: createWireGuardLink).
    */
   dropOwnDatagrams?: boolean;
+  /**
+   * Send the datagrams cut from one TSO super-segment in one call, segmented by the kernel
+   * (UDP GSO, `UDP_SEGMENT`; @netstack/tun enableUdpGso) instead of one `dgram.send` each.
+   * Used only with a device that hands over super-segments; the first send the kernel refuses
+   * (a path that cannot do it: IPsec, an underlay MTU below the datagrams) turns it off for
+   * that socket (UdpTxGsoFallbacks). Default true.
+   */
+  udpGso?: boolean;
   /** UDP socket buffer sizes asked for (SO_RCVBUF/SO_SNDBUF; the kernel caps them at rmem_max/wmem_max). Default 4 MiB. */
   socketBufferSize?: number;
 }
@@ -94,6 +102,11 @@ export interface TunnelCounters {
   UdpTxQueueDrops: number;
   /** Datagrams handled as under load. */
   UdpRxUnderLoad: number;
+  /** UDP GSO sends (several datagrams in one call) and the datagrams in them (also in UdpTxDatagrams). */
+  UdpTxGsoSends: number;
+  UdpTxGsoDatagrams: number;
+  /** Sockets whose UDP GSO was turned off after the kernel refused a send (then sent one by one). */
+  UdpTxGsoFallbacks: number;
   /** Times the timer fired. */
   TimerFires: number;
   /** TSO super-segments read from the device (offload on), and the segments cut from them. */
@@ -123,6 +136,7 @@ function newCounters(): TunnelCounters {
   return {
     TunRxPackets: 0, TunRxBytes: 0, TunTxPackets: 0, TunTxBytes: 0, TunTxDropped: 0,
     UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpTxQueueDrops: 0, UdpRxUnderLoad: 0,
+    UdpTxGsoSends: 0, UdpTxGsoDatagrams: 0, UdpTxGsoFallbacks: 0,
     TimerFires: 0, TunRxGsoPackets: 0, TunRxGsoSegments: 0, TunRxCsumCompleted: 0, TunRxOffloadErrors: 0,
     TunTxGroPackets: 0, TunTxGroSegments: 0, TunRxLoopDrops: 0,
   };
@@ -168,7 +182,19 @@ export class Tunnel {
   /** Where super-segments are cut (one at a time: encapsulate copies what it keeps). */
   private readonly scratch = new Uint8Array(65535);
   private segmentNow = 0;
-  private readonly emitSegment = (seg: Uint8Array): void => { this.send(this.wg.encapsulate(seg, this.segmentNow)); };
+  /** The datagrams of the super-segment being cut (sent together: `sendBatch`). */
+  private readonly batch: Outgoing[] = [];
+  private readonly emitSegment = (seg: Uint8Array): void => {
+    for (const o of this.wg.encapsulate(seg, this.segmentNow)) this.batch.push(o);
+  };
+  /** UDP GSO segment size per socket (0: off): the largest datagram, tunnel MTU + 32. */
+  private gso4 = 0;
+  private gso6 = 0;
+  private readonly wantGso: boolean;
+  /** The tunnel MTU (inner packets). */
+  private readonly mtu: number;
+  private readonly onGsoSent4 = (err: Error | null): void => { if (err) this.gsoFailed(4); };
+  private readonly onGsoSent6 = (err: Error | null): void => { if (err) this.gsoFailed(6); };
   /** GRO-style coalescing of inner packets towards the device (when it has TSO and checksum offload). */
   private readonly gro: Coalescer | undefined;
   private groScheduled = false;
@@ -185,6 +211,8 @@ export class Tunnel {
     this.underLoadRate = options.underLoadRate ?? 1000;
     this.maxSendQueue = options.maxSendQueue ?? 4096;
     this.dropOwn = options.dropOwnDatagrams !== false;
+    this.wantGso = options.udpGso !== false;
+    this.mtu = options.mtu ?? device.mtu;
     const raw = typeof options.privateKey === 'string' ? Uint8Array.from(Buffer.from(options.privateKey, 'base64')) : options.privateKey;
     this.wg = new WireGuardDevice({
       privateKey: raw,
@@ -222,6 +250,13 @@ export class Tunnel {
       this.ipv6Unavailable = `no IPv6 UDP socket: ${(err as Error & { code?: string }).code ?? (err as Error).message}`;
       s6.close();
     }
+    // UDP GSO only where super-segments come from the device (its TSO): the cuts are same-sized datagrams.
+    const o = this.device.offload;
+    if (this.wantGso && o !== undefined && (o.tso4 || o.tso6 === true)) {
+      const size = this.mtu + 32; // transport header 16 + tag 16 around a payload padded at most to the MTU
+      if (enableUdpGso(s4, size)) this.gso4 = size;
+      if (this.sock6 !== undefined && enableUdpGso(this.sock6, size)) this.gso6 = size;
+    }
     if (options.unref === true) {
       s4.unref();
       this.sock6?.unref();
@@ -256,6 +291,8 @@ export class Tunnel {
       // checksum, before encryption (the far end's kernel verifies what it gets).
       this.segmentNow = now;
       const n = forEachSegment(p, meta.gsoType, meta.gsoSize, meta.csumPartial, this.scratch, this.emitSegment);
+      this.sendBatch(this.batch);
+      this.batch.length = 0;
       if (n < 0) c.TunRxOffloadErrors++;
       else if (meta.gsoType !== 0) { c.TunRxGsoPackets++; c.TunRxGsoSegments += n; } else c.TunRxCsumCompleted++;
     } else {
@@ -303,22 +340,93 @@ export class Tunnel {
     this.arm();
   }
 
-  private send(out: Outgoing[]): void {
-    const c = this.counters;
-    for (const o of out) {
-      const sock = isIP(o.endpoint.address) === 6 ? this.sock6 : this.sock4;
-      if (sock === undefined) {
-        c.UdpTxErrors++;
+  /**
+   * Datagrams in order, those of a run to one endpoint sent in one UDP GSO call where the
+   * socket has it: every datagram of the run but the last exactly the segment size, the last
+   * at most that, within the kernel's bounds; anything else one by one (`send`).
+   */
+  private sendBatch(out: Outgoing[]): void {
+    let i = 0;
+    while (i < out.length) {
+      const first = out[i]!;
+      const v6 = isIP(first.endpoint.address) === 6;
+      const size = v6 ? this.gso6 : this.gso4;
+      const sock = v6 ? this.sock6 : this.sock4;
+      if (size === 0 || sock === undefined || first.datagram.length !== size) {
+        this.sendOne(first);
+        i++;
         continue;
       }
+      const max = Math.min(UDP_GSO_MAX_SEGMENTS, Math.floor(UDP_GSO_MAX_BYTES / size));
+      let j = i + 1;
+      while (j < out.length && j - i < max) {
+        const o = out[j]!;
+        if (o.endpoint.port !== first.endpoint.port || o.endpoint.address !== first.endpoint.address || o.datagram.length > size) break;
+        j++;
+        if (o.datagram.length < size) break; // a shorter datagram ends the run
+      }
+      if (j - i === 1) {
+        this.sendOne(first);
+        i = j;
+        continue;
+      }
+      const c = this.counters;
+      const k = j - i;
       if (sock.getSendQueueCount() >= this.maxSendQueue) {
-        c.UdpTxQueueDrops++;
+        c.UdpTxQueueDrops += k;
+        i = j;
         continue;
       }
-      c.UdpTxDatagrams++;
-      c.UdpTxBytes += o.datagram.length;
-      sock.send(o.datagram, o.endpoint.port, o.endpoint.address, this.onSent);
+      const list: Uint8Array[] = [];
+      let bytes = 0;
+      for (let x = i; x < j; x++) {
+        const d = out[x]!.datagram;
+        list.push(d);
+        bytes += d.length;
+      }
+      c.UdpTxDatagrams += k;
+      c.UdpTxBytes += bytes;
+      c.UdpTxGsoSends++;
+      c.UdpTxGsoDatagrams += k;
+      sock.send(list, first.endpoint.port, first.endpoint.address, v6 ? this.onGsoSent6 : this.onGsoSent4);
+      i = j;
     }
+  }
+
+  /** A GSO send refused (EIO, EINVAL: the path cannot): that socket sends one by one from now on. */
+  private gsoFailed(family: 4 | 6): void {
+    const c = this.counters;
+    c.UdpTxErrors++;
+    const sock = family === 6 ? this.sock6 : this.sock4;
+    if ((family === 6 ? this.gso6 : this.gso4) === 0) return;
+    if (family === 6) this.gso6 = 0;
+    else this.gso4 = 0;
+    c.UdpTxGsoFallbacks++;
+    // UDP_SEGMENT 0: off again for every send on the socket (a single datagram then fragments as before).
+    if (sock !== undefined && !this.closedFlag) disableUdpGso(sock);
+  }
+
+  private sendOne(o: Outgoing): void {
+    const c = this.counters;
+    const v6 = isIP(o.endpoint.address) === 6;
+    const sock = v6 ? this.sock6 : this.sock4;
+    if (sock === undefined) {
+      c.UdpTxErrors++;
+      return;
+    }
+    if (sock.getSendQueueCount() >= this.maxSendQueue) {
+      c.UdpTxQueueDrops++;
+      return;
+    }
+    c.UdpTxDatagrams++;
+    c.UdpTxBytes += o.datagram.length;
+    // With GSO on, a refused single send (a datagram beyond the path MTU) turns it off too.
+    const gso = v6 ? this.gso6 : this.gso4;
+    sock.send(o.datagram, o.endpoint.port, o.endpoint.address, gso === 0 ? this.onSent : v6 ? this.onGsoSent6 : this.onGsoSent4);
+  }
+
+  private send(out: Outgoing[]): void {
+    for (const o of out) this.sendOne(o);
   }
 
   /** One timer, at the protocol's earliest deadline; re-armed only when that comes sooner. */
