@@ -383,6 +383,10 @@ for (const offload of offloads) {
     const homogeneous = [mb(ns, d), mb('wgo-wgo', d)].filter(Number.isFinite);
     if (results.pairs[mixed] && homogeneous.length > 0) {
       ratios.push([`mixed/better homogeneous ${d}${tag2}${homogeneous.length === 1 ? ' (one pair measured)' : ''}`, goal(mb(mixed, d) / Math.max(...homogeneous), 0.9)]);
+      // Which end limits the mixed pair: against each homogeneous pair (no goal: information).
+      for (const [k, name] of [[ns, 'netstack'], ['wgo-wgo', 'wireguard-go']]) {
+        if (results.pairs[k]) ratios.push([`  mixed/${name} pair ${d}${tag2}`, fmt(mb(mixed, d) / mb(k, d), 2)]);
+      }
     }
   }
   if (results.stack && results.pairs[mixed]) ratios.push([`stack client/tunnel down${tag2}`, goal(cell(results.stack.down, (x) => x.mbps) / mb(mixed, 'down'), 0.5)]);
