@@ -147,8 +147,9 @@ describe('netstack serve --tap --dhcp against dnsmasq (private namespace)', () =
     // A TCP checksum 0xffff for 0x0000 (RFC 1624: the same sum; a warning in tshark) is allowed from the kernel only.
     expect(tshark('_ws.malformed || _ws.expert.severity >= "Error" || ip.checksum.status == "Bad" || udp.checksum.status == "Bad" || ' +
       `(tcp.checksum.status == "Bad" && !tcp.checksum.ffff) || (tcp.checksum.ffff && ip.src == ${a})`)).toBe(0);
-    // DHCP (RFC 2131 §3.1). The first DISCOVER is sent while createStack runs, before serve's
-    // capture starts, so it is not asserted here; dnsmasq's OFFER to our MAC is.
+    // DHCP (RFC 2131 §3.1): the first DISCOVER (sent while createStack runs: the capture starts
+    // inside createStack, so it is there), broadcast from our MAC; dnsmasq's OFFER to our MAC.
+    expect(tshark(`dhcp.option.dhcp == 1 && eth.src == ${MAC} && eth.dst == ff:ff:ff:ff:ff:ff && ip.src == 0.0.0.0`)).toBeGreaterThanOrEqual(1);
     expect(tshark(`dhcp.option.dhcp == 2 && dhcp.hw.mac_addr == ${MAC} && dhcp.ip.your == ${a}`)).toBeGreaterThanOrEqual(1);
     // SELECTING: broadcast, the offered address as option 50, no ciaddr (§4.3.2).
     expect(tshark(`dhcp.option.dhcp == 3 && eth.src == ${MAC} && eth.dst == ff:ff:ff:ff:ff:ff && dhcp.option.requested_ip_address == ${a} && dhcp.ip.client == 0.0.0.0`)).toBeGreaterThanOrEqual(1);

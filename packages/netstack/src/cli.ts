@@ -543,21 +543,17 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
       ...(dns !== undefined ? { dns } : {}),
+      // Started by createStack itself, so the packets it sends (a DHCP DISCOVER, ARP probes) are in it.
+      ...(v.pcap !== undefined ? { pcap: { path: v.pcap, maxBytes } } : {}),
     });
   } catch (err) {
-    throw stackError(err, v);
-  }
-  if (v.pcap !== undefined) {
-    // Started before any packet can be read: the device's first read is an I/O callback,
-    // after these microtasks.
-    try {
-      captures.set(stack, await stack.capture(v.pcap, { maxBytes }));
-    } catch (err) {
-      await stack.close();
-      const e = err as Error & { code?: string };
+    const e = err as Error & { code?: string; option?: unknown };
+    if (v.pcap !== undefined && e.option === 'pcap' && !/^ERR_/.test(e.code ?? '')) {
       throw Object.assign(new Error(`--pcap ${v.pcap}: cannot write the capture (${e.code ?? e.message})`), e.code !== undefined ? { code: e.code } : {});
     }
+    throw stackError(err, v);
   }
+  if (stack.pcapCapture !== undefined) captures.set(stack, stack.pcapCapture);
   return stack;
 }
 

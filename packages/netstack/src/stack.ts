@@ -239,9 +239,12 @@ export interface StackOptions {
   tcpOptions?: TcpLayerOptions;
   /**
    * Record both directions to this pcap file (what the stack sent and received, before
-   * impairment), as `stack.capture(pcap)` does from the start (1 GiB bound).
+   * impairment), as `stack.capture(pcap)` does, from the start: the packets createStack
+   * itself sends (a DHCP DISCOVER, RFC 5227 probes) included. A string is the path (1 GiB
+   * bound); `{ path, maxBytes, snaplen }` sets the capture's options. `stack.pcapCapture` is
+   * the running capture.
    */
-  pcap?: string;
+  pcap?: string | ({ path: string } & CaptureOptions);
   /**
    * Impair the link in both directions, e.g. 'loss=3%,dup=1%,reorder=25%,delay=5ms,seed=1'
    * (see @netstack/tun impair.ts). Deterministic for a seed.
@@ -379,6 +382,8 @@ export class Stack extends EventEmitter {
   /** Where captures tap the link (stack.capture); forwards only while none runs. */
   private readonly tapPoint: CaptureLink;
   private readonly captures = new Set<Capture>();
+  /** The capture the `pcap` option started (undefined without it); it ends at `close()` on it or the stack's. */
+  readonly pcapCapture: Capture | undefined;
   private readonly impaired: ImpairedLink | undefined;
   private readonly info: LinkInfo;
   private readonly clock: Clock;
@@ -573,8 +578,9 @@ export class Stack extends EventEmitter {
         throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'options.impair cannot be combined with an offload link (the shaper does not carry offload metadata)'), 'impair');
       }
     }
-    if (options.pcap !== undefined && (typeof options.pcap !== 'string' || options.pcap === '')) {
-      throw optionError(invalidArgType('options.pcap', 'a non-empty string', options.pcap), 'pcap');
+    if (options.pcap !== undefined && (typeof options.pcap === 'string' ? options.pcap === ''
+      : options.pcap === null || typeof options.pcap !== 'object' || typeof options.pcap.path !== 'string' || options.pcap.path === '')) {
+      throw optionError(invalidArgType('options.pcap', 'a non-empty string or an object with a non-empty path', options.pcap), 'pcap');
     }
 
     let device: TunDevice | undefined;
@@ -671,7 +677,10 @@ export class Stack extends EventEmitter {
         link = this.tapPoint;
       }
       option = 'pcap';
-      if (options.pcap !== undefined) this.startCapture(options.pcap, {});
+      if (options.pcap !== undefined) {
+        const { path, ...captureOptions } = typeof options.pcap === 'string' ? { path: options.pcap } : options.pcap;
+        this.pcapCapture = this.startCapture(path, captureOptions);
+      }
       this.link = link;
 
       option = 'address';

@@ -179,4 +179,25 @@ describe('stack.capture()', () => {
     expect(v.big).toBe(0);
     expect(v.tcp).toBeGreaterThan(100);
   }, 30_000);
+
+  it('the pcap option as { path, maxBytes }: the bound is the capture\'s, stack.pcapCapture is it; a bad value is ERR_INVALID_ARG_TYPE', async () => {
+    const { a, b } = createLinkPair({ mtu: 1500 });
+    const file = join(dir, 'opt-bounded.pcap');
+    const s1 = await createStack({ link: a, address: '10.0.0.1', pcap: { path: file, maxBytes: 4096 } });
+    const s2 = await createStack({ link: b, address: '10.0.0.2' });
+    try {
+      expect(s1.pcapCapture?.path).toBe(file);
+      expect(s1.pcapCapture?.maxBytes).toBe(4096);
+      expect(s2.pcapCapture).toBeUndefined();
+      await traffic(s1, s2);
+      expect(s1.pcapCapture?.notWritten).toBeGreaterThan(0);
+    } finally {
+      await s1.close();
+      await s2.close();
+    }
+    expect(statSync(file).size).toBeLessThanOrEqual(4096);
+    for (const pcap of [{ path: '' }, { maxBytes: 1 }, null, 7]) {
+      await expect(createStack({ link: createLinkPair().a, address: '10.0.0.9', pcap: pcap as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', option: 'pcap' });
+    }
+  }, 30_000);
 });
