@@ -29,8 +29,17 @@ export interface TcpConnectionOptions {
   keepAlive?: boolean;
   /** Idle time before the first keepalive probe, ms. Default: the layer's keepAliveIdle (2 h). */
   keepAliveInitialDelay?: number;
-  /** Send buffer bound in bytes. Default: the layer's sendBufferSize. */
+  /**
+   * Send buffer in bytes at the start. Default: the layer's sendBufferSize. Set here without
+   * `sendBufferMax`, it is fixed (no autotuning), as Linux's SO_SNDBUF locks the buffer.
+   */
   sendBufferSize?: number;
+  /**
+   * The largest send buffer autotuning may grow this connection's to (Linux's
+   * tcp_sndbuf_expand: twice the congestion window). Default: the layer's sendBufferMax, or
+   * `sendBufferSize` when that is set here.
+   */
+  sendBufferMax?: number;
   /**
    * Receive buffer in bytes at the start (and so the initial window). Default: the layer's
    * receiveBufferSize. Set here without `receiveBufferMax`, it is fixed (no autotuning), as
@@ -74,8 +83,21 @@ export interface TcpLayerOptions {
   synRetries?: number;
   /** Delayed-ACK timeout, ms (RFC 1122 §4.2.3.2: < 500). Default 40 (Linux's minimum). */
   delayedAckMs?: number;
-  /** Default send buffer per connection, bytes. Default 256 KiB. */
+  /** Default send buffer per connection at the start, bytes. Default 256 KiB. */
   sendBufferSize?: number;
+  /**
+   * Send-buffer autotuning (Linux's tcp_sndbuf_expand): when an ACK frees space for a writer
+   * that found the buffer full, and the congestion window is not what limits the connection, the
+   * buffer grows to twice the congestion window, up to this many bytes (Linux's tcp_wmem[2]).
+   * Default 4 MiB, or `sendBufferSize` when only that is set (a fixed size stays fixed).
+   */
+  sendBufferMax?: number;
+  /**
+   * Bytes of send-buffer capacity autotuning may add above the connections' initial sizes, all
+   * connections together. Growth also stops while buffer storage is at maxBufferMemory.
+   * Default 64 MiB.
+   */
+  sendBufferBudget?: number;
   /** Default receive buffer per connection at the start, bytes (the initial window). Default 256 KiB. */
   receiveBufferSize?: number;
   /**
@@ -156,6 +178,7 @@ export interface ResolvedConfig {
   synRetries: number;
   delayedAckMs: number;
   sendBufferSize: number;
+  sendBufferMax: number;
   receiveBufferSize: number;
   receiveBufferMax: number;
   maxOutOfOrderRanges: number;
@@ -309,6 +332,10 @@ export interface TcpStats {
   RcvBufGrowths: number;
   /** Gauge: receive-buffer capacity autotuning granted above the initial sizes, all connections (against receiveBufferBudget). */
   RcvBufAutotuned: number;
+  /** Send-buffer autotuning: times a connection's send buffer grew. */
+  SndBufGrowths: number;
+  /** Gauge: send-buffer capacity autotuning granted above the initial sizes, all connections (against sendBufferBudget). */
+  SndBufAutotuned: number;
   /** Interception (intercept.ts): SYNs handed to the hook as requests. */
   InterceptRequests: number;
   /** Requests accepted (the SYN-ACK went out from the original destination then). */
@@ -361,7 +388,7 @@ export interface ConnectOptions {
   options?: TcpConnectionOptions;
 }
 
-/** The counters at zero (`BufferMemory`, `MemoryPressure` and `RcvBufAutotuned` are filled in by `stats()`). */
+/** The counters at zero (`BufferMemory`, `MemoryPressure`, `RcvBufAutotuned` and `SndBufAutotuned` are filled in by `stats()`). */
 export function newTcpStats(): TcpStats {
   return {
     ActiveOpens: 0, PassiveOpens: 0, AttemptFails: 0, EstabResets: 0, CurrEstab: 0,
@@ -372,7 +399,7 @@ export function newTcpStats(): TcpStats {
     RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
-    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0,
+    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0, SndBufGrowths: 0, SndBufAutotuned: 0,
     InterceptRequests: 0, InterceptAccepted: 0, InterceptRefusedRst: 0, InterceptRefusedIcmp: 0, InterceptDropped: 0,
     InterceptClientResets: 0, InterceptExpired: 0, InterceptPending: 0, InterceptPendingBytes: 0,
     dropped: {
