@@ -119,21 +119,22 @@ describe('LossRecovery: NextSeg() and SetPipe() (RFC 6675 §4)', () => {
     expect(t.r.recoverFs).toBe(20 * MSS); // RFC 6937: RecoverFS = snd.nxt - snd.una
     // Not lost: 7..9 and 12..19 (11 SMSS); retransmitted: 0 (1 SMSS).
     expect(t.r.pipe()).toBe(12 * MSS);
-    // RFC 6937: pipe > ssthresh: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out:
-    // one SMSS delivered gives half an SMSS, which the forced retransmission already used.
+    // RFC 6937: pipe > ssthresh: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+    // (CEIL in whole segments, as RFC 6937 §5 counts): one SMSS delivered gives CEIL(0.5) = 1
+    // segment, which the forced retransmission already used.
     t.r.prrOnAck(MSS, false);
     expect(t.r.sendBudget()).toBe(0);
     expect(t.r.send(true, 0)).toBe(false);
     expect(t.h.sent.length).toBe(1);
-    // Two more SMSS delivered: prr_delivered 3 SMSS -> CEIL(1.5 SMSS) - 1 SMSS: less than a segment.
+    // Two more SMSS delivered: prr_delivered 3 SMSS -> CEIL(1.5) = 2 segments - 1 sent: segment 2 (lost) goes.
     t.r.prrOnAck(2 * MSS, false);
-    expect(t.r.sendBudget()).toBe(MSS / 2);
-    expect(t.r.send(true, 0)).toBe(false);
-    // One more: CEIL(2 SMSS) - 1 SMSS = 1 SMSS: segment 2 (lost) goes.
-    t.r.prrOnAck(MSS, false);
     expect(t.r.sendBudget()).toBe(MSS);
     expect(t.r.send(true, 0)).toBe(true);
     expect(t.h.sent).toEqual([[0, MSS], [2 * MSS, MSS]]);
+    // One more: CEIL(2) - 2 = 0: nothing.
+    t.r.prrOnAck(MSS, false);
+    expect(t.r.sendBudget()).toBe(0);
+    expect(t.r.send(true, 0)).toBe(false);
     expect([t.r.prrOut, t.r.prrDelivered]).toEqual([2 * MSS, 4 * MSS]);
   });
 

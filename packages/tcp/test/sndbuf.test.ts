@@ -32,12 +32,15 @@ interface Run {
   maxAutotuned: number;
 }
 
-function transfer(o: { n: number; conns?: number; a?: TcpLayerOptions; read?: boolean; until?: number; delay?: number }): Run {
-  const sim = new Sim(1, { loss: 0, duplicate: 0, delay: o.delay ?? 20, jitter: 0 });
+function transfer(o: {
+  n: number; conns?: number; a?: TcpLayerOptions; b?: TcpLayerOptions; read?: boolean; until?: number; delay?: number;
+  reorder?: number; reorderDelay?: number; seed?: number;
+}): Run & { lb: TcpLayer } {
+  const sim = new Sim(o.seed ?? 1, { loss: 0, duplicate: 0, delay: o.delay ?? 20, jitter: 0, reorder: o.reorder ?? 0, reorderDelay: o.reorderDelay ?? 0 });
   const la = sim.host(SIM_A, { ...o.a });
-  const lb = sim.host(SIM_B, {});
+  const lb = sim.host(SIM_B, { ...o.b });
   const conns = o.conns ?? 1;
-  const r: Run = { la, senders: [], received: [], written: [], badBytes: 0, doneAt: NaN, maxCapacity: 0, maxCwnd: 0, maxAutotuned: 0 };
+  const r: Run & { lb: TcpLayer } = { la, lb, senders: [], received: [], written: [], badBytes: 0, doneAt: NaN, maxCapacity: 0, maxCwnd: 0, maxAutotuned: 0 };
   const buf = new Uint8Array(64 * KiB);
   lb.listen({ port: PORT }, {
     onAcceptable: (l) => {
@@ -138,5 +141,24 @@ describe('send-buffer autotuning (Linux tcp_sndbuf_expand)', () => {
     expect(set.received).toEqual([2 * MiB]);
     expect(set.maxCapacity).toBe(128 * KiB);
     expect(set.la.stats().SndBufGrowths).toBe(0);
+  }, 120_000);
+
+  it('25 % reordering, no loss, with autotuned buffers: the receiver keeps every out-of-order segment (hundreds of holes)', () => {
+    // 10 ms RTT, a quarter of the segments 5 ms late: the window grows to MBs and the receiver
+    // sees hundreds of holes at once. With 64 out-of-order ranges (the old default) it dropped
+    // 600-800 segments per 4 MiB here (dropped.ReassemblyFull) and the sender resent them.
+    const n = 4 * MiB;
+    for (const seed of [1, 2]) {
+      const r = transfer({ n, delay: 5, reorder: 0.25, reorderDelay: 5, seed });
+      expect(r.received).toEqual([n]);
+      expect(r.badBytes).toBe(0);
+      expect(r.lb.stats().OutOfOrder).toBeGreaterThan(1000);
+      expect(r.lb.stats().dropped.ReassemblyFull).toBe(0);
+      expect(r.la.stats().RetransSegs).toBeLessThan(20);
+      // The same with the old bound: drops, and hundreds of retransmissions.
+      const old = transfer({ n, delay: 5, reorder: 0.25, reorderDelay: 5, seed, b: { maxOutOfOrderRanges: 64 } });
+      expect(old.received).toEqual([n]);
+      expect(old.lb.stats().dropped.ReassemblyFull).toBeGreaterThan(100);
+    }
   }, 120_000);
 });
