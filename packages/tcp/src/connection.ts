@@ -1000,6 +1000,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (this.rcvFinSeq !== undefined && this.rcvNxt === this.rcvFinSeq) this.receiveFin(now);
     this.output(now);
+    this.recovery.holdRetransmits = false;
     if (this.sndSpaceFreed) { this.sndSpaceFreed = false; this.sndBufExpand(); }
   }
 

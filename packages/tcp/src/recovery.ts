@@ -64,6 +64,10 @@ export interface RecoveryCounters {
   LostRetransmits: number;
   TlpRecoveries: number;
   SpuriousRecoveries: number;
+  /** Spurious recoveries undone at a partial ACK (Linux's TCPPartialUndo). */
+  PartialUndos: number;
+  /** Partial ACKs that showed reordering with retransmissions outstanding: nothing more resent on them. */
+  PartialUndoHolds: number;
 }
 
 /** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
@@ -103,6 +107,12 @@ export class LossRecovery {
   prrAllow = 0;
   /** The retransmission that started this recovery whatever the window, not yet weighed against an ACK's sndcnt. */
   private prrForced = 0;
+  /**
+   * This ACK showed, by Eifel detection on a partial ACK, that the network reordered more than
+   * RACK allowed for while retransmissions are outstanding: it marks and resends nothing (see
+   * undoPartial); cleared when the ACK's sending is done.
+   */
+  holdRetransmits = false;
   /** Our TS clock at the recovery's first retransmission (RFC 3522 Eifel detection). */
   retransTs = 0;
   retransTsSet = false;
@@ -190,6 +200,8 @@ export class LossRecovery {
       // RFC 6675 §5 (C): a partial ACK only updates the scoreboard; NextSeg() runs in
       // output(). The timer restarts on new data acknowledged (RFC 6298 §5.3).
       h.rtxAt = now + h.rto;
+      const rack = h.rack;
+      if (rack !== undefined && rack.undoActive && this.echoedBeforeRetransmit(tsEcr)) this.undoPartial(rack);
     } else {
       // RFC 6582 §3.2 step 5: partial ACK: retransmit the first unacknowledged segment, deflate.
       h.cc.onPartialAck(dataAcked);
@@ -211,6 +223,36 @@ export class LossRecovery {
     this.sb.clear();
     this.highRxt = h.sndUna;
     this.undoAtExit = false;
+  }
+
+  /**
+   * Linux's tcp_try_undo_partial: a partial ACK echoes a timestamp from before the recovery's
+   * first retransmission (RFC 3522 Eifel detection), so the hole at SND.UNA was filled by the
+   * original, delayed, not by a retransmission: the network reorders more than RACK allowed
+   * for. As Linux: reordering is noted (RACK's window widens, RFC 8985 §6.2 step 4); with
+   * retransmissions still outstanding (they may be as unneeded as this one) this ACK clocks out
+   * new data only and marks and resends nothing more ("we clock out new packets but do not mark
+   * more packets lost or retransmit more"); with none outstanding and nothing left marked lost,
+   * the reduction is undone now (RFC 9438 §4.9) rather than when the recovery ends.
+   */
+  private undoPartial(rack: Rack): void {
+    const h = this.host;
+    rack.reorderingSeen = true;
+    const outstanding = seqLt(h.sndUna, this.highRxt) && this.sb.unsackedIn(h.sndUna, this.highRxt) > 0;
+    if (outstanding || rack.lostBytes > 0) {
+      this.holdRetransmits = true;
+      this.counters.PartialUndoHolds++;
+      return;
+    }
+    this.inRecovery = false;
+    this.sackRecovery = false;
+    this.undoAtExit = false;
+    rack.undoEnd();
+    rack.onRecoveryExit();
+    if (h.cc.onUndo === undefined) return;
+    h.cc.onUndo();
+    this.counters.SpuriousRecoveries++;
+    this.counters.PartialUndos++;
   }
 
   /**
@@ -325,7 +367,7 @@ export class LossRecovery {
    */
   send(lost: boolean, now: number): boolean {
     const h = this.host;
-    if (h.rack !== undefined) return lost && this.rackSend(h.rack, now);
+    if (h.rack !== undefined) return lost && !this.holdRetransmits && this.rackSend(h.rack, now);
     const sb = this.sb;
     const mss = h.sndMss;
     let sent = false;
@@ -376,6 +418,7 @@ export class LossRecovery {
     }
     // Detection only matters where a later-sent segment can have been delivered before an
     // earlier one: holes in the scoreboard, a recovery under way, or a reordering timer.
+    if (this.holdRetransmits) return; // Linux's tcp_try_undo_partial: mark nothing more lost on this ACK
     if (this.sb.count > 0 || this.inRecovery || h.rackAt !== Infinity || rack.lostBytes > 0) this.rackDetect(rack, now);
   }
 

@@ -45,7 +45,7 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   const sb = new Scoreboard(32);
   const c: RecoveryCounters = {
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
-    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0,
+    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
