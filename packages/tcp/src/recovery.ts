@@ -6,7 +6,8 @@
  *    pipe as RACK counts it, a probe that repaired a loss (§7.4), a lost retransmission
  *    (§9.3); RACK's own state (sent log, timers' arithmetic) is in rack.ts;
  *  - undo of spurious recoveries: D-SACK detection (RFC 3708) and Eifel detection with
- *    timestamps (RFC 3522), the window restored through `CongestionControl.onUndo`;
+ *    timestamps (RFC 3522) at the recovery's end and on partial ACKs (Linux's
+ *    tcp_try_undo_partial), the window restored through `CongestionControl.onUndo`;
  *  - how much a SACK recovery sends: Proportional Rate Reduction (RFC 6937, as Linux's
  *    tcp_cwnd_reduction and RFC 9937's choice of bound): the window goes down to ssthresh
  *    over the round trip in proportion to what the peer delivers, not in one step.
