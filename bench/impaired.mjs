@@ -41,7 +41,7 @@
 //          [--cc cubic,newreno] [--linux-cc cubic] [--size BYTES] [--timeout S] [--ss]
 //          [--targets linux,netstack] [--txqueuelen N] [--strict]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,9 @@ ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.wh
   --txqueuelen N     the relay devices' txqueuelen (relay --txqueuelen): what the kernel
                      queues for the relay to read; drops there are not the shaper's and are
                      reported per transfer as 'kernel tx drops' (default 1000)
+  --baseline DIR     also measure another build of netstack (a worktree's root, built) as a
+                     column 'netstack CC (baseline)', first --cc, in the same run on the same
+                     seeds: before/after figures for a change without the machine's drift
   --strict           exit 1 when any transfer failed or timed out (a correctness check for
                      CI: bytes exact, no stall; never a timing assertion)
 Topology: A (Linux client) <-> netstack relay (in H, shaper per direction) <-> B (forwards)
@@ -113,6 +116,7 @@ const { values } = parseArgs({
     ss: { type: 'boolean' },
     strict: { type: 'boolean' },
     txqueuelen: { type: 'string', default: '1000' },
+    baseline: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -138,6 +142,8 @@ const dirs = list(values.dirs, Object.keys(DIRS), 'dirs');
 const ccs = list(values.cc, ['cubic', 'newreno'], 'cc');
 const targetKinds = list(values.targets, ['linux', 'netstack'], 'targets');
 const ssMs = values.ss ? 250 : 0;
+const baseCli = values.baseline ? resolve(values.baseline, 'packages/netstack/bin/netstack.js') : null;
+if (baseCli && !existsSync(resolve(values.baseline, 'packages/netstack/dist/cli.js'))) usage(`--baseline ${values.baseline}: no built netstack there (run pnpm exec tsc -b in it)`);
 const txqueuelen = clampInt(values.txqueuelen, 1, 65536, 'txqueuelen');
 const linuxCcWanted = values['linux-cc'];
 if (!/^[a-z0-9_]+$/.test(linuxCcWanted)) usage(`bad --linux-cc '${linuxCcWanted}'`);
@@ -269,6 +275,11 @@ async function setUpPath() {
       servers[cc] = await startIn(B, process.execPath, [cli, 'serve', '--no-ipv6', '--tun', `tun${i}`, '--kernel-addr', `10.7.${i}.1/24`, '--addr', nsAddr(i), '--cc', cc],
         /ready/, `netstack serve --cc ${cc}`);
     }
+    if (baseCli) {
+      const i = ccs.length;
+      servers.base = await startIn(B, process.execPath, [baseCli, 'serve', '--no-ipv6', '--tun', `tun${i}`, '--kernel-addr', `10.7.${i}.1/24`, '--addr', nsAddr(i), '--cc', ccs[0]],
+        /ready/, `baseline netstack serve --cc ${ccs[0]}`);
+    }
   }
 }
 /** A fresh relay in H between A and B with these per-direction specs; A's routes through it. */
@@ -299,15 +310,15 @@ function ssFields(out) {
 }
 
 /** One transfer: fresh relay, client in A, counters before/after. Returns the sample. */
-async function transfer({ scenario, dir, target, cc, seed }) {
+async function transfer({ scenario, dir, target, cc, seed, key }) {
   const sc = SCENARIOS[scenario];
   const dataSpec = `${sc.data},seed=${seed}`;
   const ackSpec = `${sc.ack},seed=${seed + 1}`;
   const [ab, ba] = DIRS[dir].dataDir === 'ab' ? [dataSpec, ackSpec] : [ackSpec, dataSpec];
-  const host = target === 'linux' ? LINUX_ADDR : nsAddr(ccs.indexOf(cc));
+  const host = target === 'linux' ? LINUX_ADDR : nsAddr(key === 'base' ? ccs.length : ccs.indexOf(cc));
   const sample = { scenario, dir, target, cc: target === 'linux' ? linuxCc : cc, seed, size, ab, ba, host, value: NaN };
   const r = await startRelay(ab, ba);
-  const server = servers[target === 'linux' ? 'linux' : cc];
+  const server = servers[target === 'linux' ? 'linux' : key === 'base' ? 'base' : cc];
   const ends = target === 'linux' ? [A, C] : [A];
   const retrans0 = ends.map((ns) => snmpTcp(ns, 'RetransSegs'));
   const tx0 = { a: txDropped(A), b: txDropped(B) };
@@ -348,7 +359,8 @@ async function transfer({ scenario, dir, target, cc, seed }) {
 const startedAt = new Date();
 const samples = [];
 const cols = [...(targetKinds.includes('linux') ? [{ target: 'linux', cc: null, head: 'Linux' }] : []),
-  ...(targetKinds.includes('netstack') ? ccs.map((cc) => ({ target: 'netstack', cc, head: `netstack ${cc}` })) : [])];
+  ...(targetKinds.includes('netstack') ? ccs.map((cc) => ({ target: 'netstack', cc, head: `netstack ${cc}` })) : []),
+  ...(baseCli && targetKinds.includes('netstack') ? [{ target: 'netstack', cc: ccs[0], key: 'base', head: `netstack ${ccs[0]} (baseline)` }] : [])];
 const colsFor = (dir) => cols.filter((c) => c.target === 'linux' || dir === 'down' || c.cc === ccs[0]);
 let failed = false;
 try {
@@ -359,7 +371,7 @@ try {
   // path works), and netstack's JIT has compiled its data path before the first figure.
   await startRelay(null, null);
   for (const col of cols) {
-    const host = col.target === 'linux' ? LINUX_ADDR : nsAddr(ccs.indexOf(col.cc));
+    const host = col.target === 'linux' ? LINUX_ADDR : nsAddr(col.key === 'base' ? ccs.length : ccs.indexOf(col.cc));
     for (const args of [['get', host, String(4 * MiB), col.target === 'linux' ? 'a' : 'mod256', '20000', '0', linuxCc], ['put', host, String(4 * MiB), '20000', '0', linuxCc]]) {
       const out = (await runIn(A, process.execPath, [resolve(root, 'bench/impaired-client.mjs'), ...args], 40_000)).stdout.trim();
       if (!out.includes('"ok":true')) throw new Error(`warm-up ${args[0]} ${col.head} through the clean relay failed: ${out.slice(0, 300)}`);
@@ -372,7 +384,7 @@ try {
         const order = colsFor(dir);
         if (seed % 2 === 0) order.reverse(); // interleaved: who goes first alternates
         for (const col of order) {
-          const s = await transfer({ scenario, dir, target: col.target, cc: col.cc, seed });
+          const s = await transfer({ scenario, dir, target: col.target, cc: col.cc, seed, key: col.key });
           s.col = col.head;
           samples.push(s);
           const q = SCENARIOS[scenario].data.includes('rate=') ? `, queue mean ${s.queueDelayMeanMs.toFixed(1)} ms max ${Number(s.queueDelayMaxMs).toFixed(1)} ms, dropped ${s.relay[DIRS[dir].dataDir].QueueDropped}` : '';

@@ -17,6 +17,7 @@
  * `TcpHost` and `TcpParent` interfaces of host.ts.
  */
 import type { IpAddress } from '@netstack/ip';
+import { initialWindow } from './congestion.js';
 import type { CongestionControl } from './congestion.js';
 import { TcpError, usageError } from './errors.js';
 import type { HeapEntry } from './heap.js';
@@ -202,6 +203,10 @@ export class TcpConnection implements HeapEntry {
   /** @internal the receiver's RTT estimate in ms (Linux rcv_rtt_est), from the TSecr of arriving data; 0 before a sample */ rcvRtt = 0;
   /** @internal the TSecr of the last RTT sample: one sample per echoed value */ private rcvRttEcr = -1;
   /** @internal capacity granted above the initial size, given back to the layer's budget at CLOSED */ private rcvGrown = 0;
+  // Send-buffer autotuning (Linux's tcp_sndbuf_expand, from tcp_new_space).
+  /** @internal the largest the send buffer may grow to (sendBufferMax) */ readonly sndBufMax: number;
+  /** @internal send capacity granted above the initial size, given back to the layer's budget at TIME-WAIT or CLOSED */ private sndGrown = 0;
+  /** @internal an ACK freed send-buffer space for a writer that found it full: consider growing it once the ACK's sending is done */ private sndSpaceFreed = false;
   /** @internal */ readonly asm: Assembler;
   /** @internal the user shut down the sending side: FIN queued at finSeq */ finQueued = false;
   /** @internal */ finSeq = 0;
@@ -312,6 +317,9 @@ export class TcpConnection implements HeapEntry {
     // RFC 6437 §3: one label for the connection's life, from its 4-tuple and the stack's key.
     this.flowLabel = typeof remoteAddress === 'string' ? flowLabel(cfg.isnKey, localAddress, localPort, remoteAddress, remotePort) : 0;
     this.sendBuf = new RingBuffer(options.sendBufferSize ?? cfg.sendBufferSize, 64, cfg.memory);
+    // As Linux: a per-socket size (SO_SNDBUF) is not autotuned unless a maximum is given too.
+    this.sndBufMax = Math.max(this.sendBuf.capacity,
+      options.sendBufferMax ?? (options.sendBufferSize !== undefined ? 0 : cfg.sendBufferMax));
     this.recvBuf = new RingBuffer(options.receiveBufferSize ?? cfg.receiveBufferSize, 64, cfg.memory);
     // As Linux: a per-socket size (SO_RCVBUF) is not autotuned unless a maximum is given too.
     this.rcvBufMax = Math.max(this.recvBuf.capacity,
@@ -518,6 +526,7 @@ export class TcpConnection implements HeapEntry {
         // and not yet read stays until read (see read()).
         this.sendBuf.clear();
         this.recvBuf.dispose(); // given back once the user has read what is left
+        this.giveBackSndGrowth();
         this.notifyClosed(undefined);
         break;
       case 'CLOSED':
@@ -531,6 +540,7 @@ export class TcpConnection implements HeapEntry {
         // The window autotuning promised goes back to the layer's budget.
         this.cfg.memory.grown -= this.rcvGrown;
         this.rcvGrown = 0;
+        this.giveBackSndGrowth();
         this.notifyClosed(this._error);
         this.layer.detach(this);
         break;
@@ -882,6 +892,10 @@ export class TcpConnection implements HeapEntry {
       // RFC 6675 §2: with SACK blocks, an ACK is a duplicate only if it SACKs new data (an ACK
       // carrying just a D-SACK, or blocks already known, says nothing about a new arrival).
       let sackNews = true;
+      // RFC 6937 DeliveredData = change in SND.UNA + change in SACKed octets (for PRR, below).
+      const una0 = this.sndUna;
+      const sacked0 = this.scoreboard.count > 0 ? this.scoreboard.sackedBytes() : 0;
+      const lost0 = st.RackLostBytes;
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
         if (dsack) st.DsacksReceived++;
@@ -903,6 +917,11 @@ export class TcpConnection implements HeapEntry {
       if (this.ecnOk && flags & ECE) this.onEce();
       if (rack !== undefined && this.rack !== undefined) {
         this.recovery.rackOnAck(rack, ack, dsack ? sb![0] : undefined, dupAck && (sb === undefined || sb.length === 0), flightBefore, now);
+      }
+      if (this.recovery.sackRecovery) {
+        // RFC 6937 §3.1: PRR's sndcnt for this ACK (the recovery may have begun on it).
+        const delivered = seqDiff(this.sndUna, una0) + (this.scoreboard.count > 0 ? this.scoreboard.sackedBytes() : 0) - sacked0;
+        this.recovery.prrOnAck(delivered, seqGt(this.sndUna, una0) && st.RackLostBytes === lost0);
       }
       // §3.10.7.4 fifth: update the send window if the segment is not older than the last update
       // (never from a reordered ACK that PAWS let through: Linux does not either).
@@ -981,6 +1000,55 @@ export class TcpConnection implements HeapEntry {
     }
     if (this.rcvFinSeq !== undefined && this.rcvNxt === this.rcvFinSeq) this.receiveFin(now);
     this.output(now);
+    this.recovery.holdRetransmits = false;
+    if (this.sndSpaceFreed) { this.sndSpaceFreed = false; this.sndBufExpand(); }
+  }
+
+  /**
+   * Send-buffer autotuning, as Linux's tcp_new_space / tcp_should_expand_sndbuf /
+   * tcp_sndbuf_expand: after an ACK freed space for a writer that found the buffer full, and
+   * after that ACK's sending, if the congestion window is not full (what limited the
+   * connection was the buffer, or the peer's window, not cwnd), the buffer grows to twice the
+   * congestion window in segments (at least the initial window's, and the reordering degree +
+   * 1; Linux's factor 2 covers fast recovery, in which SND.UNA stands still while data after
+   * it keeps going out: "Cubic needs 1.7", rounded up), up to `sndBufMax` (tcp_wmem[2]).
+   * Linux counts each segment's memory (about 3x its payload without GSO), this counts payload.
+   * Never shrinks. Not done while buffer storage is at maxBufferMemory (Linux: not under
+   * tcp_mem pressure), and bounded by the layer's sendBufferBudget over all connections. The
+   * storage itself still grows lazily as the application writes.
+   */
+  private sndBufExpand(): void {
+    const cap = this.sendBuf.capacity;
+    const max = this.sndBufMax;
+    if (max <= cap || !this.isSynchronized()) return;
+    const m = this.cfg.memory;
+    if (m.used >= m.limit) return;
+    // tcp_should_expand_sndbuf: "If we filled the congestion window, do not expand."
+    if (this.cwndRoom() < this.sndMss) return;
+    const mss = this.sndMss;
+    // nr_segs = max(TCP_INIT_CWND, cwnd, reordering + 1), with Linux's initial tp->reordering of 3.
+    const segs = Math.max(Math.ceil(this.cc.cwnd / mss), Math.ceil(initialWindow(mss) / mss), 4);
+    const want = Math.min(2 * segs * mss, max);
+    if (want <= cap) return;
+    const grant = Math.min(want - cap, Math.max(0, m.sndGrowLimit - m.sndGrown));
+    if (grant <= 0) return;
+    this.sendBuf.grow(cap + grant);
+    m.sndGrown += grant;
+    this.sndGrown += grant;
+    this.layer.counters.SndBufGrowths++;
+  }
+
+  /** What the congestion window allows to send now beyond what is in flight (negative: over it). */
+  private cwndRoom(): number {
+    const r = this.recovery;
+    if (r.sackRecovery) return r.sendBudget();
+    return this.cc.cwnd - seqDiff(this.sndNxt, this.sndUna);
+  }
+
+  /** The send-buffer capacity autotuning granted goes back to the layer's budget (no more data to send). */
+  private giveBackSndGrowth(): void {
+    this.cfg.memory.sndGrown -= this.sndGrown;
+    this.sndGrown = 0;
   }
 
   /**
@@ -1124,6 +1192,9 @@ export class TcpConnection implements HeapEntry {
     if (this.rack !== undefined) this.armTlp(now);
     if (dataAcked > 0 && this.wantWritable) {
       this.wantWritable = false;
+      // Linux's tcp_check_space: the queue shrank under a writer that found it full (SOCK_NOSPACE):
+      // tcp_new_space may grow the buffer, once this ACK's sending is done (see input()).
+      if (this.sndBufMax > this.sendBuf.capacity) this.sndSpaceFreed = true;
       this.raise(EV_WRITABLE);
     }
   }
@@ -1605,7 +1676,8 @@ export class TcpConnection implements HeapEntry {
     const recovery = this.recovery;
     if (recovery.sackRecovery) {
       if (recovery.send(true, now)) sent = true;
-      budget = recovery.cwnd() - recovery.pipe();
+      // RFC 6937: what PRR's sndcnt leaves after rule 1's retransmissions.
+      budget = recovery.sendBudget();
       if (budget < this.sndMss) budget = 0;
     }
     for (;;) {
@@ -1657,6 +1729,7 @@ export class TcpConnection implements HeapEntry {
       sent = true;
       if (seqGe(seq, this.sndMax)) sentNew = true;
       budget -= used;
+      if (recovery.sackRecovery) recovery.noteSent(used); // RFC 6937 prr_out
       this.sndNxt = seqAdd(seq, used);
       if (seqGt(this.sndNxt, this.sndMax)) {
         // Time one segment per RTT when timestamps are off (RFC 6298 §3, Karn).

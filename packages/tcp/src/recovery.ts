@@ -6,7 +6,11 @@
  *    pipe as RACK counts it, a probe that repaired a loss (§7.4), a lost retransmission
  *    (§9.3); RACK's own state (sent log, timers' arithmetic) is in rack.ts;
  *  - undo of spurious recoveries: D-SACK detection (RFC 3708) and Eifel detection with
- *    timestamps (RFC 3522), the window restored through `CongestionControl.onUndo`.
+ *    timestamps (RFC 3522) at the recovery's end and on partial ACKs (Linux's
+ *    tcp_try_undo_partial), the window restored through `CongestionControl.onUndo`;
+ *  - how much a SACK recovery sends: Proportional Rate Reduction (RFC 6937, as Linux's
+ *    tcp_cwnd_reduction and RFC 9937's choice of bound): the window goes down to ssthresh
+ *    over the round trip in proportion to what the peer delivers, not in one step.
  *
  * It owns the recovery variables and works on the connection through `RecoveryHost`
  * (the sequence variables, the congestion controller and a way to retransmit), not on
@@ -61,6 +65,10 @@ export interface RecoveryCounters {
   LostRetransmits: number;
   TlpRecoveries: number;
   SpuriousRecoveries: number;
+  /** Spurious recoveries undone at a partial ACK (Linux's TCPPartialUndo). */
+  PartialUndos: number;
+  /** Partial ACKs that showed reordering with retransmissions outstanding: nothing more resent on them. */
+  PartialUndoHolds: number;
 }
 
 /** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
@@ -89,6 +97,23 @@ export class LossRecovery {
   undoAtExit = false;
   /** This recovery already reduced again for a lost retransmission (RFC 8985 §9.3). */
   lostRtxReduced = false;
+  // --- Proportional Rate Reduction (RFC 6937 §3.1), in SACK recovery ---
+  /** RFC 6937 prr_delivered: octets the peer delivered (cumulatively or selectively) since the recovery began. */
+  prrDelivered = 0;
+  /** RFC 6937 prr_out: octets sent (retransmitted or new) since the recovery began. */
+  prrOut = 0;
+  /** RFC 6937 RecoverFS: FlightSize (SND.NXT - SND.UNA) when the recovery began. */
+  recoverFs = 0;
+  /** What may still be sent on the last ACK's sndcnt (RFC 6937: cwnd = pipe + sndcnt), octets. */
+  prrAllow = 0;
+  /** The retransmission that started this recovery whatever the window, not yet weighed against an ACK's sndcnt. */
+  private prrForced = 0;
+  /**
+   * This ACK showed, by Eifel detection on a partial ACK, that the network reordered more than
+   * RACK allowed for while retransmissions are outstanding: it marks and resends nothing (see
+   * undoPartial); cleared when the ACK's sending is done.
+   */
+  holdRetransmits = false;
   /** Our TS clock at the recovery's first retransmission (RFC 3522 Eifel detection). */
   retransTs = 0;
   retransTsSet = false;
@@ -133,6 +158,7 @@ export class LossRecovery {
         this.sackRecovery = true;
         this.rescueRxt = h.sndUna;
         this.highRxt = h.sndUna;
+        this.prrStart();
         this.counters.SackRecoveries++;
         this.stats.sackRecoveries++;
         const seq = this.nextHoleStart();
@@ -175,6 +201,8 @@ export class LossRecovery {
       // RFC 6675 §5 (C): a partial ACK only updates the scoreboard; NextSeg() runs in
       // output(). The timer restarts on new data acknowledged (RFC 6298 §5.3).
       h.rtxAt = now + h.rto;
+      const rack = h.rack;
+      if (rack !== undefined && rack.undoActive && this.echoedBeforeRetransmit(tsEcr)) this.undoPartial(rack);
     } else {
       // RFC 6582 §3.2 step 5: partial ACK: retransmit the first unacknowledged segment, deflate.
       h.cc.onPartialAck(dataAcked);
@@ -199,6 +227,36 @@ export class LossRecovery {
   }
 
   /**
+   * Linux's tcp_try_undo_partial: a partial ACK echoes a timestamp from before the recovery's
+   * first retransmission (RFC 3522 Eifel detection), so the hole at SND.UNA was filled by the
+   * original, delayed, not by a retransmission: the network reorders more than RACK allowed
+   * for. As Linux: reordering is noted (RACK's window widens, RFC 8985 §6.2 step 4); with
+   * retransmissions still outstanding (they may be as unneeded as this one) this ACK clocks out
+   * new data only and marks and resends nothing more ("we clock out new packets but do not mark
+   * more packets lost or retransmit more"); with none outstanding and nothing left marked lost,
+   * the reduction is undone now (RFC 9438 §4.9) rather than when the recovery ends.
+   */
+  private undoPartial(rack: Rack): void {
+    const h = this.host;
+    rack.reorderingSeen = true;
+    const outstanding = seqLt(h.sndUna, this.highRxt) && this.sb.unsackedIn(h.sndUna, this.highRxt) > 0;
+    if (outstanding || rack.lostBytes > 0) {
+      this.holdRetransmits = true;
+      this.counters.PartialUndoHolds++;
+      return;
+    }
+    this.inRecovery = false;
+    this.sackRecovery = false;
+    this.undoAtExit = false;
+    rack.undoEnd();
+    rack.onRecoveryExit();
+    if (h.cc.onUndo === undefined) return;
+    h.cc.onUndo();
+    this.counters.SpuriousRecoveries++;
+    this.counters.PartialUndos++;
+  }
+
+  /**
    * RFC 3522 (Eifel detection, as Linux's tcp_packet_delayed): the ACK echoes a timestamp
    * (`tsEcr`, 0: none) older than the recovery's first retransmission, so an original, not a
    * retransmission, completed it. False without timestamps or retransmissions.
@@ -219,9 +277,71 @@ export class LossRecovery {
     return this.sb.pipe(h.sndUna, h.sndMax, this.highRxt, h.sndMss);
   }
 
-  /** RFC 6675 §5 (4.2): cwnd during SACK recovery is ssthresh (no RFC 6582 inflation). */
-  cwnd(): number {
-    return this.host.cc.ssthresh;
+  /**
+   * What a SACK recovery may send now, octets: RFC 6937's sndcnt of the last ACK less what was
+   * sent since (cwnd = pipe + sndcnt). RFC 6675 §5 (4.2) set cwnd = ssthresh at once instead.
+   */
+  sendBudget(): number {
+    return this.prrAllow;
+  }
+
+  /** RFC 6937 §3.1, on entering a SACK recovery: prr_delivered = prr_out = 0, RecoverFS = snd.nxt - snd.una. */
+  private prrStart(): void {
+    const h = this.host;
+    this.prrDelivered = 0;
+    this.prrOut = 0;
+    this.prrAllow = 0;
+    this.prrForced = 0;
+    // RFC 6937's RecoverFS (RFC 9937 takes pipe instead; Linux takes the cwnd before the cut,
+    // prior_cwnd): with FlightSize, CUBIC's ssthresh = 0.7 FlightSize gives sndcnt = 0.7 of
+    // what is delivered, exactly its multiplicative decrease spread over the round trip.
+    this.recoverFs = Math.max(seqDiff(h.sndMax, h.sndUna), h.sndMss);
+  }
+
+  /** Octets sent in a SACK recovery (new data by the connection's send loop, retransmissions here): RFC 6937 prr_out. */
+  noteSent(octets: number): void {
+    this.prrOut += octets;
+    this.prrAllow -= octets;
+    // The first retransmission of a recovery goes whatever the window (RFC 6675 §5 (4.3)).
+    if (this.prrOut === octets) this.prrForced = octets;
+  }
+
+  /**
+   * RFC 6937 §3.1 "on every ACK during recovery": `delivered` is DeliveredData (the change in
+   * SND.UNA plus the change in SACKed octets); `safe`: the ACK advanced SND.UNA and marked no
+   * new loss. The bound that applies once pipe is at or below ssthresh is chosen as RFC 9937
+   * and Linux's tcp_cwnd_reduction choose it: the Slow Start Reduction Bound (catch up to
+   * ssthresh, at most DeliveredData + 1 SMSS per ACK) only on such a safe ACK, else the
+   * Conservative Reduction Bound (packet conservation: no more than was delivered).
+   */
+  prrOnAck(delivered: number, safe: boolean): void {
+    if (!this.sackRecovery || delivered <= 0) return; // Linux: nothing delivered, nothing more to send
+    const h = this.host;
+    this.prrDelivered += delivered;
+    // The entering ACK's own retransmission (sent before this ACK's sndcnt was known) is weighed
+    // as Linux weighs it: sndcnt is computed without it, then at least covers it
+    // (tcp_cwnd_reduction: sndcnt = max(sndcnt, prr_out ? 0 : 1)), and what it used is taken off.
+    const forced = this.prrForced;
+    this.prrForced = 0;
+    const out = this.prrOut - forced;
+    const pipe = this.pipe() - forced;
+    const ssthresh = h.cc.ssthresh;
+    let sndcnt: number;
+    if (pipe > ssthresh) {
+      // Proportional Rate Reduction: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out,
+      // the CEIL in segments as RFC 6937 §5's examples and Linux (which counts packets) take it:
+      // in bytes it would lag one ACK behind the figure (half a segment allowed, none sent).
+      const mss = h.sndMss;
+      sndcnt = Math.ceil((this.prrDelivered * ssthresh) / this.recoverFs / mss) * mss - out;
+    } else {
+      // The reduction bound: packet conservation, max(prr_delivered - prr_out, DeliveredData)
+      // (Linux's form of the CRB), plus one SMSS on a safe ACK (the SSRB), at most up to ssthresh.
+      const limit = Math.max(this.prrDelivered - out, delivered) + (safe ? h.sndMss : 0);
+      sndcnt = Math.min(ssthresh - pipe, limit);
+    }
+    if (forced > 0 && sndcnt < forced) sndcnt = forced;
+    sndcnt -= forced;
+    this.prrAllow = sndcnt > 0 ? sndcnt : 0;
   }
 
   /** The first unSACKed sequence number at or above max(HighACK, HighRxt) (NextSeg's search start). */
@@ -234,6 +354,7 @@ export class LossRecovery {
   private retransmit(seq: number, len: number, high: boolean, now: number): number {
     const used = this.host.transmitAt(seq, len, now);
     if (used === 0) return 0;
+    this.noteSent(used);
     if (high) this.highRxt = seqAdd(seq, used);
     this.stats.sackRetransmits++;
     this.counters.SackRetransmits++;
@@ -247,21 +368,21 @@ export class LossRecovery {
    */
   send(lost: boolean, now: number): boolean {
     const h = this.host;
-    if (h.rack !== undefined) return lost && this.rackSend(h.rack, now);
+    if (h.rack !== undefined) return lost && !this.holdRetransmits && this.rackSend(h.rack, now);
     const sb = this.sb;
     const mss = h.sndMss;
     let sent = false;
-    const cwnd = this.cwnd();
-    while (sb.count > 0 && cwnd - this.pipe() >= mss) {
+    while (sb.count > 0 && this.prrAllow > 0) {
       // Rule 1: the first unSACKed octet > HighRxt, below the highest SACKed octet, IsLost.
       // Rule 3: the same without IsLost (rule 1 found nothing), still below the highest SACKed octet.
       const seq = this.nextHoleStart();
       const len = sb.holeLength(seq, lost ? sb.lostEnd(h.sndUna, mss) : sb.highest(), h.sndMax, mss);
-      if (len === 0) break;
+      // A segment goes when it fits in what PRR allows (a full one needs cwnd - pipe >= SMSS).
+      if (len === 0 || len > this.prrAllow) break;
       if (this.retransmit(seq, len, true, now) === 0) break;
       sent = true;
     }
-    if (!lost && seqGt(h.sndUna, this.rescueRxt) && seqLt(h.sndUna, h.sndMax) && cwnd - this.pipe() >= mss) {
+    if (!lost && seqGt(h.sndUna, this.rescueRxt) && seqLt(h.sndUna, h.sndMax) && this.prrAllow >= mss) {
       // Rule 4 (rescue retransmission, once per recovery): a segment holding the highest
       // outstanding unSACKed octet, when it is above every SACKed range; HighRxt stays.
       const top = sb.count > 0 ? sb.highest() : h.sndUna;
@@ -269,7 +390,7 @@ export class LossRecovery {
       if (seqGt(this.highRxt, low)) low = this.highRxt;
       if (seqLt(low, h.sndMax)) {
         this.rescueRxt = this.recover;
-        const len = Math.min(mss, seqDiff(h.sndMax, low));
+        const len = Math.min(mss, seqDiff(h.sndMax, low), this.prrAllow);
         if (this.retransmit(seqAdd(h.sndMax, -len), len, false, now) > 0) sent = true;
       }
     }
@@ -298,6 +419,7 @@ export class LossRecovery {
     }
     // Detection only matters where a later-sent segment can have been delivered before an
     // earlier one: holes in the scoreboard, a recovery under way, or a reordering timer.
+    if (this.holdRetransmits) return; // Linux's tcp_try_undo_partial: mark nothing more lost on this ACK
     if (this.sb.count > 0 || this.inRecovery || h.rackAt !== Infinity || rack.lostBytes > 0) this.rackDetect(rack, now);
   }
 
@@ -353,6 +475,7 @@ export class LossRecovery {
     this.recover = h.sndMax;
     this.highRxt = h.sndUna;
     this.rescueRxt = h.sndUna;
+    this.prrStart();
     h.cc.onEnterRecovery(seqDiff(h.sndMax, h.sndUna));
     h.noteReduction();
     rack.undoBegin();
@@ -391,19 +514,18 @@ export class LossRecovery {
     const h = this.host;
     const sb = this.sb;
     let sent = false;
-    const cwnd = this.cwnd();
-    let pipe = this.rackPipe(rack);
     // Bounded: each round resends or unmarks a lost range.
-    for (let guard = 0; guard < 4096 && (cwnd - pipe >= h.sndMss || (first && !sent)); guard++) {
+    for (let guard = 0; guard < 4096 && (this.prrAllow > 0 || (first && !sent)); guard++) {
       const start = rack.firstLost();
       if (start < 0) break;
       const seq = sb.holeStart(seqLt(start, h.sndUna) ? h.sndUna : start);
       const len = sb.holeLength(seq, rack.lostEnd, h.sndMax, h.sndMss);
       if (len === 0) { rack.unmarkLost(start); continue; }
+      // A segment goes when it fits in what PRR allows (a full one needs cwnd - pipe >= SMSS).
+      if (len > this.prrAllow && !(first && !sent)) break;
       if (!this.retransTsSet) { this.retransTs = h.tsNow(now); this.retransTsSet = true; }
       const used = this.retransmit(seq, len, true, now);
       if (used === 0) break;
-      pipe += used;
       sent = true;
     }
     return sent;

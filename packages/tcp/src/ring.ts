@@ -34,7 +34,9 @@ export class MemoryAccount {
    * `growLimit`: the most `grown` may reach (the layer's `receiveBufferBudget`), so that many
    * connections cannot all be promised their largest window.
    */
-  constructor(readonly limit: number, readonly guaranteed = 4096, readonly growLimit = Infinity) {}
+  /** The same for send buffers (Linux's tcp_sndbuf_expand), against `sndGrowLimit` (the layer's `sendBufferBudget`). */
+  sndGrown = 0;
+  constructor(readonly limit: number, readonly guaranteed = 4096, readonly growLimit = Infinity, readonly sndGrowLimit = Infinity) {}
   /** Bytes rings may still grow by before the limit. */
   get headroom(): number { return Math.max(0, this.limit - this.used); }
 }

@@ -29,8 +29,17 @@ export interface TcpConnectionOptions {
   keepAlive?: boolean;
   /** Idle time before the first keepalive probe, ms. Default: the layer's keepAliveIdle (2 h). */
   keepAliveInitialDelay?: number;
-  /** Send buffer bound in bytes. Default: the layer's sendBufferSize. */
+  /**
+   * Send buffer in bytes at the start. Default: the layer's sendBufferSize. Set here without
+   * `sendBufferMax`, it is fixed (no autotuning), as Linux's SO_SNDBUF locks the buffer.
+   */
   sendBufferSize?: number;
+  /**
+   * The largest send buffer autotuning may grow this connection's to (Linux's
+   * tcp_sndbuf_expand: twice the congestion window). Default: the layer's sendBufferMax, or
+   * `sendBufferSize` when that is set here.
+   */
+  sendBufferMax?: number;
   /**
    * Receive buffer in bytes at the start (and so the initial window). Default: the layer's
    * receiveBufferSize. Set here without `receiveBufferMax`, it is fixed (no autotuning), as
@@ -74,8 +83,21 @@ export interface TcpLayerOptions {
   synRetries?: number;
   /** Delayed-ACK timeout, ms (RFC 1122 §4.2.3.2: < 500). Default 40 (Linux's minimum). */
   delayedAckMs?: number;
-  /** Default send buffer per connection, bytes. Default 256 KiB. */
+  /** Default send buffer per connection at the start, bytes. Default 256 KiB. */
   sendBufferSize?: number;
+  /**
+   * Send-buffer autotuning (Linux's tcp_sndbuf_expand): when an ACK frees space for a writer
+   * that found the buffer full, and the congestion window is not what limits the connection, the
+   * buffer grows to twice the congestion window, up to this many bytes (Linux's tcp_wmem[2]).
+   * Default 4 MiB, or `sendBufferSize` when only that is set (a fixed size stays fixed).
+   */
+  sendBufferMax?: number;
+  /**
+   * Bytes of send-buffer capacity autotuning may add above the connections' initial sizes, all
+   * connections together. Growth also stops while buffer storage is at maxBufferMemory.
+   * Default 64 MiB.
+   */
+  sendBufferBudget?: number;
   /** Default receive buffer per connection at the start, bytes (the initial window). Default 256 KiB. */
   receiveBufferSize?: number;
   /**
@@ -92,7 +114,7 @@ export interface TcpLayerOptions {
    * Default 64 MiB.
    */
   receiveBufferBudget?: number;
-  /** Out-of-order ranges kept per connection (the reassembly queue bound; storage grows with use). Default 64: heavy reordering at a full window makes dozens of holes. */
+  /** Out-of-order ranges kept per connection (the reassembly queue bound; storage grows with use). Default 256: 25 % reordering at an autotuned window of megabytes makes hundreds of holes. */
   maxOutOfOrderRanges?: number;
   /** Connections in the table, all states. Default 65 536. */
   maxConnections?: number;
@@ -156,6 +178,7 @@ export interface ResolvedConfig {
   synRetries: number;
   delayedAckMs: number;
   sendBufferSize: number;
+  sendBufferMax: number;
   receiveBufferSize: number;
   receiveBufferMax: number;
   maxOutOfOrderRanges: number;
@@ -275,6 +298,10 @@ export interface TcpStats {
   DsacksReceived: number;
   /** Recoveries undone: every retransmission came back as a D-SACK (RFC 3708; RFC 9438 §4.9). */
   SpuriousRecoveries: number;
+  /** Spurious recoveries undone at a partial ACK by Eifel detection (Linux tcp_try_undo_partial, TCPPartialUndo). */
+  PartialUndos: number;
+  /** Partial ACKs that showed the hole filled by a delayed original while retransmissions were out: nothing more marked lost or resent on them (Linux tcp_try_undo_partial). */
+  PartialUndoHolds: number;
   /** Connections that negotiated ECN (RFC 3168 §6.1.1). */
   EcnNegotiated: number;
   /** Data segments received with CE (congestion experienced) in the IP header. */
@@ -309,6 +336,10 @@ export interface TcpStats {
   RcvBufGrowths: number;
   /** Gauge: receive-buffer capacity autotuning granted above the initial sizes, all connections (against receiveBufferBudget). */
   RcvBufAutotuned: number;
+  /** Send-buffer autotuning: times a connection's send buffer grew. */
+  SndBufGrowths: number;
+  /** Gauge: send-buffer capacity autotuning granted above the initial sizes, all connections (against sendBufferBudget). */
+  SndBufAutotuned: number;
   /** Interception (intercept.ts): SYNs handed to the hook as requests. */
   InterceptRequests: number;
   /** Requests accepted (the SYN-ACK went out from the original destination then). */
@@ -361,7 +392,7 @@ export interface ConnectOptions {
   options?: TcpConnectionOptions;
 }
 
-/** The counters at zero (`BufferMemory`, `MemoryPressure` and `RcvBufAutotuned` are filled in by `stats()`). */
+/** The counters at zero (`BufferMemory`, `MemoryPressure`, `RcvBufAutotuned` and `SndBufAutotuned` are filled in by `stats()`). */
 export function newTcpStats(): TcpStats {
   return {
     ActiveOpens: 0, PassiveOpens: 0, AttemptFails: 0, EstabResets: 0, CurrEstab: 0,
@@ -369,10 +400,10 @@ export function newTcpStats(): TcpStats {
     SyncookiesSent: 0, SyncookiesRecv: 0, SyncookiesFailed: 0, ListenOverflows: 0, ListenDrops: 0,
     PawsDrops: 0, PawsAcksSuppressed: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0,
-    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0,
+    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
-    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0,
+    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0, SndBufGrowths: 0, SndBufAutotuned: 0,
     InterceptRequests: 0, InterceptAccepted: 0, InterceptRefusedRst: 0, InterceptRefusedIcmp: 0, InterceptDropped: 0,
     InterceptClientResets: 0, InterceptExpired: 0, InterceptPending: 0, InterceptPendingBytes: 0,
     dropped: {

@@ -146,6 +146,12 @@ const median = (xs: number[]) => {
  * the same runs had medians 1.56x / 3.48x and a worst case of 5.33x. With rack: false every run
  * is 12-30x. Bounds: every run within BOUND = 6x, the median within MEDIAN_BOUND = 2x; the
  * DupThresh sender (rack: false) exceeds BOUND in every cell (the contrast).
+ *
+ * The sender's buffer is held at 256 KiB here (sendBufferMax), as when these bounds were set:
+ * send-buffer autotuning (2026-12) makes the loss-free run twice as fast (CUBIC 410 -> 190 ms,
+ * NewReno 450 -> 270 ms) and the reordered runs faster too, but less (a real reduction takes
+ * CUBIC ~1.5 s to regrow whatever the buffer), so the ratio would measure the buffer, not
+ * the congestion response.
  */
 const BOUND = 6;
 const MEDIAN_BOUND = 2;
@@ -158,7 +164,8 @@ const link = (reorder: number, reorderDelay: number): LinkParams => ({ loss: 0, 
 
 describe.each(['newreno', 'cubic'] as const)('reordering without loss does not collapse throughput (%s)', (cc: CongestionControlName) => {
   it(`every 4 MiB transfer with RACK within ${BOUND}x of the loss-free time (median ${MEDIAN_BOUND}x); RFC 6675 DupThresh (rack: false) beyond ${BOUND}x`, () => {
-    const base = bulk(1, { loss: 0, duplicate: 0, delay: 10, jitter: 0 }, { congestionControl: cc }, N_BIG);
+    const fixed = { sendBufferMax: 256 * 1024 };
+    const base = bulk(1, { loss: 0, duplicate: 0, delay: 10, jitter: 0 }, { congestionControl: cc, ...fixed }, N_BIG);
     clean(base, N_BIG);
     expect(base.la.stats().RetransSegs).toBe(0);
     const lines: string[] = [`${cc}: loss-free ${base.doneAt.toFixed(0)} ms`];
@@ -166,7 +173,7 @@ describe.each(['newreno', 'cubic'] as const)('reordering without loss does not c
     for (const [p, d] of CELLS) {
       const cell: string[] = [];
       for (const seed of SEEDS) {
-        const r = bulk(seed, link(p, d), { congestionControl: cc }, N_BIG);
+        const r = bulk(seed, link(p, d), { congestionControl: cc, ...fixed }, N_BIG);
         clean(r, N_BIG);
         const ratio = r.doneAt / base.doneAt;
         ratios.push(ratio);
@@ -175,7 +182,7 @@ describe.each(['newreno', 'cubic'] as const)('reordering without loss does not c
         expect(ratio, `RACK, reorder ${p * 100}% by ${d} ms, seed ${seed}: ${r.doneAt} ms vs ${base.doneAt} ms`).toBeLessThanOrEqual(BOUND);
       }
       // The contrast: the same property fails for the DupThresh sender (the test can fail).
-      const off = bulk(SEEDS[0]!, link(p, d), { congestionControl: cc, rack: false }, N_BIG);
+      const off = bulk(SEEDS[0]!, link(p, d), { congestionControl: cc, rack: false, ...fixed }, N_BIG);
       clean(off, N_BIG);
       const offRatio = off.doneAt / base.doneAt;
       expect(offRatio, `rack: false, reorder ${p * 100}% by ${d} ms: ${off.doneAt} ms`).toBeGreaterThan(BOUND);
@@ -292,6 +299,8 @@ interface Snap {
   inRecovery: boolean; sackRecovery: boolean; synchronized: boolean; retries: number;
   sent: number; resent: number; phase: string;
   fastRetransmits: number; spurious: number; tlpProbes: number;
+  /** Octets the scoreboard holds as SACKed (above SND.UNA). */
+  sacked: number;
 }
 
 function snap(c: TcpConnection): Snap {
@@ -302,7 +311,17 @@ function snap(c: TcpConnection): Snap {
     inRecovery: c.recovery.inRecovery, sackRecovery: c.recovery.sackRecovery, synchronized: c.isSynchronized(), retries: c.retries,
     sent: st.bytesSent, resent: st.bytesRetransmitted, phase: c.cc instanceof Cubic ? c.cc.snapshot.phase : '',
     fastRetransmits: lc.FastRetransmits, spurious: lc.SpuriousRecoveries, tlpProbes: lc.TlpProbes,
+    sacked: sackedOctets(c),
   };
+}
+
+function sackedOctets(c: TcpConnection): number {
+  let n = 0;
+  for (let i = 0; i < c.scoreboard.count; i++) {
+    const l = seqGt(c.scoreboard.left(i), c.sndUna) ? c.scoreboard.left(i) : c.sndUna;
+    if (seqLt(l, c.scoreboard.right(i))) n += seqDiff(c.scoreboard.right(i), l);
+  }
+  return n;
 }
 
 /** RFC 6675 §4 pipe as RACK counts it: unSACKed octets in flight less those marked lost. */
@@ -346,12 +365,18 @@ function pipe(c: TcpConnection): number {
  *     moved, SND.NXT - SND.UNA <= min(SND.WND, cwnd + 2 SMSS) (RFC 3042 limited transmit; none
  *     in RFC 6582 recovery, whose cwnd is inflated instead), + SMSS for a tail loss probe (RFC
  *     8985 §7.3 sends it whatever cwnd) or for the retransmission that starts a recovery, + 1
- *     for a FIN; in SACK recovery pipe <= cwnd (= ssthresh there, RFC 6675 §5 (4.2)),
- *     computed from the scoreboard and RACK's lost bytes.
+ *     for a FIN; in SACK recovery what Proportional Rate Reduction allows (RFC 6937 §3.1), with
+ *     its own count here: either pipe <= ssthresh (the reduction bounds never send past it;
+ *     pipe from the scoreboard and RACK's lost bytes), or prr_out <= CEIL(prr_delivered *
+ *     ssthresh / RecoverFS) in whole SMSS, as RFC 6937 §5 counts (+ the recovery's first retransmission, which goes whatever the
+ *     window), prr_delivered summing each event's change in SND.UNA and SACKed octets since the
+ *     recovery began, prr_out the octets sent and resent since, RecoverFS the flight then.
  */
 function cwndChecker(cc: CongestionControlName) {
   let b: Snap | undefined;
   let rtoSinceRecovery = false;
+  /** RFC 6937's variables, counted here from what the connection shows (undefined: not in SACK recovery). */
+  let prr: { delivered: number; out: number; recoverFs: number } | undefined;
   const counts = { events: 0, acksGrown: 0, rtos: 0, sends: 0, recoverySends: 0, undos: 0 };
   const observe: Observer = (c, phase, kind, now) => {
     if (phase === 'before') { b = snap(c); return; }
@@ -401,6 +426,16 @@ function cwndChecker(cc: CongestionControlName) {
     // step 3, RFC 6675 §5 (4.3); outside SACK recovery only a send that moved SND.NXT counts.)
     const entry = a.fastRetransmits > b.fastRetransmits ? SMSS : 0;
     const probe = a.tlpProbes > b.tlpProbes ? SMSS : 0;
+    if (!a.sackRecovery) prr = undefined;
+    else {
+      // The flight when the recovery began: after this event's ACK, before its new data.
+      if (entry > 0 || prr === undefined) prr = { delivered: 0, out: 0, recoverFs: seqDiff(a.max, a.una) - (a.sent - b.sent) };
+      const delivered = seqDiff(a.una, b.una) + a.sacked - b.sacked;
+      if (delivered > 0) prr.delivered += delivered;
+      prr.out += a.sent - b.sent + a.resent - b.resent;
+    }
+    const prrOk = (): boolean => prr !== undefined &&
+      prr.out <= Math.ceil((prr.delivered * a.ssthresh) / prr.recoverFs / SMSS) * SMSS + SMSS + probe;
     if (a.sackRecovery && entry > 0 && (a.sent > b.sent || a.resent > b.resent)) {
       // The recovery's first retransmission goes whatever pipe is (pipe may already exceed the
       // new ssthresh): exactly one segment, and no new data with it.
@@ -408,11 +443,11 @@ function cwndChecker(cc: CongestionControlName) {
       counts.recoverySends++;
       // Beyond that one, what cwnd - pipe allows (RFC 6675 §5 (C)).
       const forcedOnly = a.resent - b.resent <= SMSS && a.sent === b.sent;
-      if (!forcedOnly) expect(pipe(c), `pipe after entering SACK recovery (cwnd ${a.ssthresh}), ${at}`).toBeLessThanOrEqual(a.ssthresh + probe + entry);
+      if (!forcedOnly && !prrOk()) expect(pipe(c), `pipe after entering SACK recovery (ssthresh ${a.ssthresh}, PRR ${JSON.stringify(prr)}), ${at}`).toBeLessThanOrEqual(a.ssthresh + probe + entry);
     } else if (a.sackRecovery && (a.sent > b.sent || a.resent > b.resent)) {
       counts.sends++;
       counts.recoverySends++;
-      expect(pipe(c), `pipe after sending in SACK recovery (cwnd ${a.ssthresh}), ${at}`).toBeLessThanOrEqual(a.ssthresh + probe + entry);
+      if (!prrOk()) expect(pipe(c), `pipe after sending in SACK recovery (ssthresh ${a.ssthresh}, PRR ${JSON.stringify(prr)}), ${at}`).toBeLessThanOrEqual(a.ssthresh + probe + entry);
     } else if (!a.sackRecovery && seqGt(a.nxt, b.nxt)) {
       counts.sends++;
       const limited = a.inRecovery ? 0 : 2 * SMSS;
@@ -438,7 +473,8 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     const r = bulk(seed, l, { congestionControl: cc }, n, observe);
     clean(r, n);
     // The checks ran, on the interesting events too.
-    expect(counts.events).toBeGreaterThan(500);
+    // (newreno seed 13 has 489 with PRR and send-buffer autotuning)
+    expect(counts.events).toBeGreaterThan(400);
     // (cubic seed 11 finishes in half the time with receive-buffer autotuning: 25 growing ACKs, not 85)
     expect(counts.acksGrown).toBeGreaterThan(20);
     expect(counts.sends).toBeGreaterThan(100);

@@ -45,7 +45,7 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   const sb = new Scoreboard(32);
   const c: RecoveryCounters = {
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
-    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0,
+    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
@@ -110,23 +110,39 @@ describe('LossRecovery: NextSeg() and SetPipe() (RFC 6675 §4)', () => {
   // IsLost: more than 2 SMSS SACKed above: below 5 (the ranges from 5 up hold 4 SMSS).
   const board = (t: ReturnType<typeof setup>): void => { sack(t, 1, 2); sack(t, 3, 4); sack(t, 5, 7); sack(t, 10, 12); };
 
-  it('SetPipe counts unSACKed octets not lost, and retransmitted ones again; nothing goes while cwnd - pipe < SMSS', () => {
+  it('SetPipe counts unSACKed octets not lost, and retransmitted ones again; nothing goes while PRR allows less than the segment', () => {
     const t = setup();
     board(t);
     t.r.onDupAck(1, 0); // IsLost(HighACK + 1): recovery, segment 0 resent
     expect(t.h.sent).toEqual([[0, MSS]]);
-    expect(t.r.cwnd()).toBe(10 * MSS); // RFC 6675 §5 (4.2): ssthresh = FlightSize / 2
+    expect(t.h.cc.ssthresh).toBe(10 * MSS); // RFC 6675 §5 (4.2): ssthresh = FlightSize / 2
+    expect(t.r.recoverFs).toBe(20 * MSS); // RFC 6937: RecoverFS = snd.nxt - snd.una
     // Not lost: 7..9 and 12..19 (11 SMSS); retransmitted: 0 (1 SMSS).
     expect(t.r.pipe()).toBe(12 * MSS);
+    // RFC 6937: pipe > ssthresh: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+    // (CEIL in whole segments, as RFC 6937 §5 counts): one SMSS delivered gives CEIL(0.5) = 1
+    // segment, which the forced retransmission already used.
+    t.r.prrOnAck(MSS, false);
+    expect(t.r.sendBudget()).toBe(0);
     expect(t.r.send(true, 0)).toBe(false);
     expect(t.h.sent.length).toBe(1);
+    // Two more SMSS delivered: prr_delivered 3 SMSS -> CEIL(1.5) = 2 segments - 1 sent: segment 2 (lost) goes.
+    t.r.prrOnAck(2 * MSS, false);
+    expect(t.r.sendBudget()).toBe(MSS);
+    expect(t.r.send(true, 0)).toBe(true);
+    expect(t.h.sent).toEqual([[0, MSS], [2 * MSS, MSS]]);
+    // One more: CEIL(2) - 2 = 0: nothing.
+    t.r.prrOnAck(MSS, false);
+    expect(t.r.sendBudget()).toBe(0);
+    expect(t.r.send(true, 0)).toBe(false);
+    expect([t.r.prrOut, t.r.prrDelivered]).toEqual([2 * MSS, 4 * MSS]);
   });
 
   it('rule 1 sends the lost holes in order, rule 3 the rest below the highest SACKed octet, rule 4 one rescue after HighACK moved', () => {
     const t = setup();
     board(t);
     t.r.onDupAck(1, 0);
-    t.h.cc.ssthresh = 40 * MSS; // room for everything
+    t.r.prrAllow = 40 * MSS; // room for everything (as if RFC 6937's sndcnt allowed it)
     t.h.sent.length = 0;
     expect(t.r.send(true, 0)).toBe(true);
     expect(t.h.sent).toEqual([[2 * MSS, MSS], [4 * MSS, MSS]]); // rule 1: lost, above HighRxt

@@ -113,14 +113,17 @@ describe('SACK-based loss recovery (RFC 6675)', () => {
     expect(sentSegs(t)).toEqual([11, 12]);
     ackWith(t, 1, sb(t, [2, 5]));
     expect(sentSegs(t)).toEqual([1]);
-    // FlightSize 12 -> cwnd 6; pipe = 8 (5..12) + 1 (rxt).
+    // FlightSize 12 -> ssthresh 6, RecoverFS 12: PRR (RFC 6937) sends one segment per two
+    // delivered. 5, 6, 7 arrive (prr_delivered 4 with 4): CEIL(4 * 6 / 12) - 1 = 1: new data 13
+    // (the one-step cut of RFC 6675 §5 sent nothing here: pipe 9 over cwnd 6).
     ackWith(t, 1, sb(t, [2, 6]));
     ackWith(t, 1, sb(t, [2, 7]));
     ackWith(t, 1, sb(t, [2, 8]));
-    expect(sentSegs(t)).toEqual([]);
-    // 8, 9 lost too; 10 arrives: 8, 9 not lost yet (one segment above); pipe 5: new data 13, not 8.
-    ackWith(t, 1, sb(t, [10, 11], [2, 8]));
     expect(sentSegs(t)).toEqual([13]);
+    // 8, 9 lost too; 10 arrives: 8, 9 not lost yet (one segment above): PRR's share is used up.
+    ackWith(t, 1, sb(t, [10, 11], [2, 8]));
+    expect(sentSegs(t)).toEqual([]);
+    // 11 arrives: one more allowed: new data 14, not the holes 8, 9 (not lost yet: rule 2 before rule 3).
     ackWith(t, 1, sb(t, [10, 12], [2, 8]));
     expect(sentSegs(t)).toEqual([14]);
     // 12 arrives: three segments above 8 and 9: lost; pipe 3 -> rule 1 resends both before new data.
