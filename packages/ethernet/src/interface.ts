@@ -41,6 +41,9 @@ import {
   MAC_BROADCAST, MAC_ZERO, formatMac, ipv4MulticastMac, ipv6MulticastMac, isMulticastMac, isUnicastMac, parseMac, randomMac, type MacAddress,
 } from './mac.js';
 import { NeighbourCache, type NeighbourParams, type NeighbourStats } from './neighbour.js';
+import { GroupMembership, type McastMessage, type McastParams, type McastStats } from './mcast.js';
+import { ALL_SYSTEMS, IGMP_IP_HEADER_LEN, IPPROTO_IGMP, emitIgmp, parseIgmp } from './igmp.js';
+import { MLD_HEADERS_LEN, emitMld, parseMld } from './mld.js';
 import {
   ICMPV6_NA, ICMPV6_NS, IPV6_ALL_NODES, IPV6_UNSPECIFIED, NDP_PACKET_LEN, bytesToAddress, emitNdp, isLinkLocal6, isMulticast6, parseNdp,
   sameprefix6, solicitedNodeAddress, type NdpRepr,
@@ -106,6 +109,10 @@ export interface EthernetInterfaceOptions {
   random?: () => number;
   neighbour?: Partial<NeighbourParams>;
   acd?: Partial<AcdParams>;
+  /** IGMP (RFC 3376 / 2236) timers and version: robustness 2, v3 unless an older querier is heard. */
+  igmp?: Partial<McastParams>;
+  /** MLD (RFC 3810 / 2710), the same machine for IPv6. */
+  mld?: Partial<McastParams>;
   /**
    * A packet that waited for a neighbour that never answered (copy; the caller may keep
    * it). `nextHop`: an IPv4 number, or an IPv6 address (16 latin1 characters).
@@ -146,6 +153,21 @@ export interface EthernetStats {
   NdpConflicts: number;
   /** NDP frames the link refused. */
   NdpOutLinkDrops: number;
+  /** IGMP (IPv4 protocol 2) consumed here: queries, other hosts' v1/v2 reports, the rest (leaves, v3 reports), invalid. */
+  IgmpInQueries: number;
+  IgmpInReports: number;
+  IgmpInOther: number;
+  IgmpInInvalid: number;
+  /** IGMP reports and leaves sent (a v3 report split over several packets counts each). */
+  IgmpOutMessages: number;
+  /** MLD (ICMPv6 130/131/132/143) consumed here, as IGMP. */
+  MldInQueries: number;
+  MldInReports: number;
+  MldInOther: number;
+  MldInInvalid: number;
+  MldOutMessages: number;
+  /** IGMP / MLD frames the link refused. */
+  McastOutLinkDrops: number;
   InDropUnknownType: number;
   /** After the interface was closed. */
   InDropClosed: number;
@@ -195,6 +217,8 @@ function newStats(): EthernetStats {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
     InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
+    IgmpInQueries: 0, IgmpInReports: 0, IgmpInOther: 0, IgmpInInvalid: 0, IgmpOutMessages: 0,
+    MldInQueries: 0, MldInReports: 0, MldInOther: 0, MldInInvalid: 0, MldOutMessages: 0, McastOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
     OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, ArpInRequests: 0,
     ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
@@ -256,6 +280,11 @@ export class EthernetInterface {
   #gateway: number | undefined;
   #directed = -1;
   readonly #groups = new Map<MacAddress, number>();
+  /** IGMP and MLD host state (mcast.ts): the groups reported, their timers. */
+  readonly #igmp: GroupMembership<number>;
+  readonly #mld: GroupMembership<string>;
+  #ipId = 0;
+  readonly #mcastBuf: Uint8Array;
   #receiver: FrameReceiver | undefined;
   #closed = false;
   readonly #onUnreachable: EthernetInterfaceOptions['onUnreachable'];
@@ -325,6 +354,9 @@ export class EthernetInterface {
       },
     }, options.acd, random);
     this.#groups.set(ALL_HOSTS_MAC, 1);
+    this.#mcastBuf = new Uint8Array(link.mtu);
+    this.#igmp = new GroupMembership<number>((m) => this.#sendIgmp(m), options.igmp, random);
+    this.#mld = new GroupMembership<string>((m) => this.#sendMld(m), options.mld, random);
     link.setReceiver({
       packet: (frame, meta) => {
         if (!this.#inBatch) { this.#inBatch = true; this.#rxNow = this.#clock.now(); }
@@ -357,13 +389,17 @@ export class EthernetInterface {
     if (!Number.isInteger(config.prefixLength) || config.prefixLength < 1 || config.prefixLength > 128) {
       throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `ipv6.prefixLength must be an integer in 1..128; got ${config.prefixLength}`);
     }
-    for (const a of this.#addresses6) this.leaveMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
+    const now = this.#clock.now();
+    for (const a of this.#addresses6) this.leaveIpv6Group(solicitedNodeAddress(a), now);
     if (this.#addresses6.length > 0) this.leaveMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
     this.#addresses6 = addresses;
     this.#prefix6 = config.prefixLength;
     this.#gateway6 = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
     this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
-    for (const a of addresses) this.joinMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
+    // RFC 4861 §7.2.1 / RFC 3810 §6: the solicited-node groups are joined, and reported by
+    // MLD like any group (a snooping bridge forwards NS for our addresses only then).
+    for (const a of addresses) this.joinIpv6Group(solicitedNodeAddress(a), now);
+    if (!this.#inBatch) this.#rearm();
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -445,13 +481,57 @@ export class EthernetInterface {
     return true;
   }
 
-  /** Joins the MAC of an IPv4 group (RFC 1112 §6.4). */
-  joinIpv4Group(group: number | string): boolean {
-    return this.joinMulticast(ipv4MulticastMac(toIpv4('group', group)));
+  /**
+   * Joins an IPv4 group (reference counted): its MAC (RFC 1112 §6.4) passes the filter, and
+   * IGMP reports the group (mcast.ts; never 224.0.0.1, RFC 2236 §6). False when the MAC
+   * table is full.
+   */
+  joinIpv4Group(group: number | string, now = this.#clock.now()): boolean {
+    const g = toIpv4('group', group);
+    if (g >>> 28 !== 0xe) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${String(group)} is not an IPv4 multicast group`);
+    if (!this.joinMulticast(ipv4MulticastMac(g))) return false;
+    if (g !== ALL_SYSTEMS) this.#igmp.join(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
   }
 
-  leaveIpv4Group(group: number | string): boolean {
-    return this.leaveMulticast(ipv4MulticastMac(toIpv4('group', group)));
+  /** The last reference sends IGMP's leave (v3 TO_IN({}), v2 Leave Group). */
+  leaveIpv4Group(group: number | string, now = this.#clock.now()): boolean {
+    const g = toIpv4('group', group);
+    if (!this.leaveMulticast(ipv4MulticastMac(g))) return false;
+    if (g !== ALL_SYSTEMS) this.#igmp.leave(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  /**
+   * Joins an IPv6 group (16 bytes or a 16-character latin1 string; reference counted): its
+   * MAC (RFC 2464 §7), and MLD reports it unless it is ff02::1 or of scope 0/1 (RFC 3810 §6).
+   */
+  joinIpv6Group(group: string | Uint8Array, now = this.#clock.now()): boolean {
+    const g = typeof group === 'string' ? group : bytesToAddress(group);
+    if (g.length !== 16 || !isMulticast6(g)) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'not an IPv6 multicast group');
+    if (!this.joinMulticast(ipv6MulticastMac6(g))) return false;
+    if (mldReportable(g)) this.#mld.join(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  leaveIpv6Group(group: string | Uint8Array, now = this.#clock.now()): boolean {
+    const g = typeof group === 'string' ? group : bytesToAddress(group);
+    if (!this.leaveMulticast(ipv6MulticastMac6(g))) return false;
+    if (mldReportable(g)) this.#mld.leave(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  /** The IGMP and MLD host state machines (mcast.ts), for their groups, version and counters. */
+  get igmp(): GroupMembership<number> {
+    return this.#igmp;
+  }
+
+  get mld(): GroupMembership<string> {
+    return this.#mld;
   }
 
   /**
@@ -500,12 +580,18 @@ export class EthernetInterface {
       RxPackets: c.InIpv4 + c.InIpv6, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
       TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports +
         n6.UnresolvedDiscards + n6.UnreachableReports,
-      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts,
+      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts - c.IgmpInQueries - c.IgmpInReports -
+        c.IgmpInOther - c.MldInQueries - c.MldInReports - c.MldInOther,
     };
   }
 
-  counters(): { ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']> } {
-    return { ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats() };
+  counters(): {
+    ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']>; igmp: McastStats; mld: McastStats;
+  } {
+    return {
+      ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats(), igmp: this.#igmp.stats(),
+      mld: this.#mld.stats(),
+    };
   }
 
   close(): void {
@@ -516,6 +602,8 @@ export class EthernetInterface {
     this.#timerAt = Infinity;
     this.#cache.clear();
     this.#cache6.clear();
+    this.#igmp.clear();
+    this.#mld.clear();
     this.#link.close?.();
   }
 
@@ -607,6 +695,11 @@ export class EthernetInterface {
     }
     switch (r.ethertype) {
       case ETHERTYPE_IPV4: {
+        if (frame.length > ETHERNET_HEADER_LEN + 9 && frame[ETHERNET_HEADER_LEN + 9] === IPPROTO_IGMP && frame[ETHERNET_HEADER_LEN]! >>> 4 === 4) {
+          this.#igmpInput(this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length), now);
+          if (!this.#inBatch) this.#rearm();
+          return;
+        }
         c.InIpv4++;
         this.#rxBytes += frame.length - ETHERNET_HEADER_LEN;
         const receiver = this.#receiver;
@@ -628,6 +721,10 @@ export class EthernetInterface {
         }
         const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
         const nd = parseNdp(payload);
+        if (nd === 'not-ndp' && this.#mldInput(payload, now)) {
+          if (!this.#inBatch) this.#rearm();
+          return;
+        }
         if (nd === 'not-ndp') {
           c.InIpv6++;
           this.#rxBytes += payload.length;
@@ -648,6 +745,70 @@ export class EthernetInterface {
       default:
         c.InDropUnknownType++;
     }
+  }
+
+  /** IGMP, consumed here (igmp.ts): queries and other hosts' reports drive the machine. */
+  #igmpInput(packet: Uint8Array, now: number): void {
+    const c = this.#c;
+    const m = parseIgmp(packet);
+    if (typeof m === 'string') {
+      c.IgmpInInvalid++;
+      return;
+    }
+    if (m.type === 'query') {
+      c.IgmpInQueries++;
+      this.#igmp.query(m.query, now);
+    } else if (m.type === 'report') {
+      c.IgmpInReports++;
+      this.#igmp.heard(m.group, now);
+    } else c.IgmpInOther++;
+  }
+
+  /** MLD, consumed here (mld.ts); false for any other IPv6 packet. */
+  #mldInput(packet: Uint8Array, now: number): boolean {
+    const c = this.#c;
+    const m = parseMld(packet);
+    if (m === 'not-mld') return false;
+    if (typeof m === 'string') c.MldInInvalid++;
+    else if (m.type === 'query') {
+      c.MldInQueries++;
+      this.#mld.query(m.query, now);
+    } else if (m.type === 'report') {
+      c.MldInReports++;
+      this.#mld.heard(m.group, now);
+    } else c.MldInOther++;
+    return true;
+  }
+
+  #sendIgmp(m: McastMessage<number>): void {
+    // RFC 3376 §4.2.13: our address, or 0.0.0.0 before we have one.
+    const src = this.#address !== undefined && this.#acd.isBound(this.#address) ? this.#address : (this.#acd.primary() ?? 0);
+    for (const part of splitRecords(m, this.#mtu - IGMP_IP_HEADER_LEN, 8, 4)) {
+      const n = emitIgmp(part, src, this.#ipId = (this.#ipId + 1) & 0xffff, this.#mcastBuf, ETHERNET_HEADER_LEN);
+      const dst = part.kind === 'v3' ? 0xe0000016 : part.kind === 'leave' ? 0xe0000002 : part.group;
+      this.#c.IgmpOutMessages++;
+      this.#sendMcastFrame(ipv4MulticastMac(dst), ETHERTYPE_IPV4, n);
+    }
+  }
+
+  #sendMld(m: McastMessage<string>): void {
+    // RFC 3810 §5.2.13: a link-local source, or :: while none is usable.
+    const src = this.#addresses6.find(isLinkLocal6) ?? IPV6_UNSPECIFIED;
+    for (const part of splitRecords(m, this.#mtu - MLD_HEADERS_LEN, 20, 16)) {
+      const n = emitMld(part, src, this.#mcastBuf, ETHERNET_HEADER_LEN);
+      this.#c.MldOutMessages++;
+      this.#sendMcastFrame(ipv6MulticastMac(this.#mcastBuf.subarray(ETHERNET_HEADER_LEN + 24, ETHERNET_HEADER_LEN + 40)), ETHERTYPE_IPV6, n);
+    }
+  }
+
+  #sendMcastFrame(dstMac: MacAddress, ethertype: number, ipLength: number): void {
+    if (this.#closed) return;
+    const t = this.#txRepr;
+    t.dst = dstMac;
+    t.src = this.mac;
+    t.ethertype = ethertype;
+    emitEthernet(t, this.#mcastBuf, 0);
+    if (!this.#link.send(this.#views.view(this.#mcastBuf, 0, ETHERNET_HEADER_LEN + ipLength))) this.#c.McastOutLinkDrops++;
   }
 
   /** RFC 826 "Packet Reception", with RFC 5227's checks first. */
@@ -848,7 +1009,7 @@ export class EthernetInterface {
 
   /** The earliest deadline of the cache and the address table. */
   pollAt(): number {
-    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt());
+    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt(), this.#igmp.pollAt(), this.#mld.pollAt());
   }
 
   /** Runs what is due at `now` (the timer does this; tests on virtual time may too). */
@@ -861,6 +1022,8 @@ export class EthernetInterface {
     this.#acd.poll(now);
     this.#cache.poll(now);
     this.#cache6.poll(now);
+    this.#igmp.poll(now);
+    this.#mld.poll(now);
     this.#rearm();
   }
 
@@ -878,6 +1041,38 @@ export class EthernetInterface {
       this.#poll(this.#clock.now());
     }, Math.max(0, at - this.#clock.now()));
   }
+}
+
+/** RFC 3810 §6: no MLD for ff02::1, nor for scopes 0 (reserved) and 1 (interface-local). */
+function mldReportable(g: string): boolean {
+  const scope = g.charCodeAt(1) & 0x0f;
+  return g !== IPV6_ALL_NODES && scope > 1;
+}
+
+/**
+ * A v3 report split so that each part's records fit in `room` bytes (the message's 8-byte
+ * header, each record `recordLen` plus `sourceLen` per source); other messages as they are.
+ */
+function splitRecords<G>(m: McastMessage<G>, room: number, recordLen: number, sourceLen: number): McastMessage<G>[] {
+  if (m.kind !== 'v3') return [m];
+  const parts: McastMessage<G>[] = [];
+  let cur: McastMessage<G> & { kind: 'v3' } = { kind: 'v3', records: [] };
+  let used = 8;
+  for (const r of m.records) {
+    // A record too big for one packet is cut to the sources that fit (RFC 3376 §4.2.16).
+    const maxSources = Math.max(0, Math.floor((room - 8 - recordLen) / sourceLen));
+    const rec = r.sources.length > maxSources ? { ...r, sources: r.sources.slice(0, maxSources) } : r;
+    const size = recordLen + sourceLen * rec.sources.length;
+    if (used + size > room && cur.records.length > 0) {
+      parts.push(cur);
+      cur = { kind: 'v3', records: [] };
+      used = 8;
+    }
+    cur.records.push(rec);
+    used += size;
+  }
+  if (cur.records.length > 0) parts.push(cur);
+  return parts;
 }
 
 /**

@@ -101,6 +101,9 @@ function setup() {
     onUnreachable: (packet, hop) => unreachable.push({ packet, hop }),
   });
   eth.setReceiver({ packet: (p) => { received.push(p.slice()); } });
+  // The MLDv2 reports of the solicited-node group (at once and 500 ms later: igmp.test.ts).
+  seg.run(1000);
+  expect(peer.take().map((f) => f[14 + 48])).toEqual([143, 143]);
   return { seg, peer, eth, received, unreachable };
 }
 

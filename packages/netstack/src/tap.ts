@@ -148,7 +148,8 @@ export function configureTap6(eth: EthernetInterface, addresses: readonly Ipv6Ad
 /**
  * The interface's counters for `stack.stats().eth`: the Ethernet ones as they are
  * (ArpInRequests, ArpOutReplies, NdpInSolicits...), the ARP cache's as `arp.*`, the IPv6
- * neighbour cache's as `nd.*`, the address table's (RFC 5227) as `acd.*`.
+ * neighbour cache's as `nd.*`, the address table's (RFC 5227) as `acd.*`, the IGMP and MLD
+ * host machines' (groups reported, queries heard) as `igmp.*` and `mld.*`.
  */
 export function tapStats(eth: EthernetInterface): Record<string, number> {
   const c = eth.counters();
@@ -159,6 +160,8 @@ export function tapStats(eth: EthernetInterface): Record<string, number> {
   add('arp', c.neighbour);
   add('nd', c.neighbour6);
   add('acd', c.acd);
+  add('igmp', c.igmp);
+  add('mld', c.mld);
   return out;
 }
 
