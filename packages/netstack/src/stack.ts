@@ -23,7 +23,7 @@ import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link, type NetnsTarget, type TunRoute } from '@netstack/tun';
 import {
   DualStackIp, IPV6_ANY, Ipv4Layer, Ipv6Layer, isMulticast, parseAddress, parseCidr, parseIpv6Address, formatAddress,
-  type Ipv4Address, type Ipv6Address,
+  type IpAddress, type Ipv4Address, type Ipv6Address,
 } from '@netstack/ip';
 import { IcmpLayer, Icmp6Layer, type PingError } from '@netstack/icmp';
 import { UdpLayer, type UdpFlowLimits } from '@netstack/udp';
@@ -704,18 +704,28 @@ export class Stack extends EventEmitter {
         this.icmp6 = undefined;
       }
       // The transports see one IP layer for both families (registered on both).
-      // On a TAP, the groups the sockets join open the interface's multicast MAC filter (RFC 1112 §6.4).
-      const eth = tapEth;
+      // On Ethernet (a TAP, or an EthernetInterface as the link), the groups the sockets join
+      // open the interface's multicast MAC filter (RFC 1112 §6.4, RFC 2464 §7) and are
+      // reported by IGMP or MLD (@netstack/ethernet mcast.ts); an IPv6 group comes as an Ipv6Address.
+      const eth = tapEth ?? (isEthernetInterface(options.link) ? options.link : undefined);
       option = 'udpFlows';
       this.udpLayer = new UdpLayer(this.dual, {
         portKey: key,
-        ...(eth !== undefined ? { onGroupChange: (g: Ipv4Address, joined: boolean) => { if (joined) eth.joinIpv4Group(g); else eth.leaveIpv4Group(g); } } : {}),
+        ...(eth !== undefined ? {
+          onGroupChange: (g: IpAddress, joined: boolean) => {
+            if (typeof g === 'number') {
+              if (joined) eth.joinIpv4Group(g); else eth.leaveIpv4Group(g);
+            } else if (joined) eth.joinIpv6Group(g); else eth.leaveIpv6Group(g);
+          },
+        } : {}),
         ...(options.udpFlows !== undefined ? { flows: options.udpFlows } : {}),
       });
       option = 'address';
       this.dual.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       v4.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
+      // IPv6 likewise (udp6 addMembership); ff02::1 and our solicited-node groups are the layer's own.
+      if (this.ip6 !== undefined) this.ip6.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
       this.udp = createUdpApi(this.udpLayer, {
         notifier: this.events, handles: this.life, interfaceName: this.info.name, ipv6: this.ip6 !== undefined,
         flows: { layer: this.udpLayer, clock: { now: () => (this.inBatch ? this.rxNow : clock.now()), schedule: () => this.schedule() } },
