@@ -18,3 +18,7 @@ export {
 } from './mcast.js';
 export * from './igmp.js';
 export * from './mld.js';
+export {
+  Ipv6AddressTable, DEFAULT_ADDR6_PARAMS, type Addr6Host, type Addr6Info, type Addr6Params, type Addr6State, type Addr6Origin, type Addr6Stats,
+} from './addr6.js';
+export { parseRa, emitRs, eui64, ICMPV6_RA, ICMPV6_RS, type RaRepr, type PrefixInfo, type RaDropReason } from './ra.js';

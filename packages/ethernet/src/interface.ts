@@ -44,6 +44,8 @@ import { NeighbourCache, type NeighbourParams, type NeighbourStats } from './nei
 import { GroupMembership, type McastMessage, type McastParams, type McastStats } from './mcast.js';
 import { ALL_SYSTEMS, IGMP_IP_HEADER_LEN, IPPROTO_IGMP, emitIgmp, parseIgmp } from './igmp.js';
 import { MLD_HEADERS_LEN, emitMld, parseMld } from './mld.js';
+import { Ipv6AddressTable, type Addr6Info, type Addr6Params, type Addr6Stats } from './addr6.js';
+import { emitRs, eui64, parseRa } from './ra.js';
 import {
   ICMPV6_NA, ICMPV6_NS, IPV6_ALL_NODES, IPV6_UNSPECIFIED, NDP_PACKET_LEN, bytesToAddress, emitNdp, isLinkLocal6, isMulticast6, parseNdp,
   sameprefix6, solicitedNodeAddress, type NdpRepr,
@@ -89,11 +91,24 @@ export interface Ipv4Config {
  * yet). Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
  */
 export interface Ipv6Config {
+  /** May be empty with `slaac`. */
   addresses: readonly (string | Uint8Array)[];
   /** The on-link prefix of the addresses (fe80::/10 is on-link anyway, RFC 4861 §5.2). */
   prefixLength: number;
-  /** The default router (usually its link-local address). */
+  /** The default router (usually its link-local address). Without it, an RA's router (with `slaac`). */
   gateway?: string | Uint8Array;
+  /**
+   * Duplicate address detection for these addresses (RFC 4862 §5.4): 'optimistic' (the
+   * default: usable at once, RFC 4429, the NS still sent and a duplicate reported and given
+   * up), 'full' (tentative until DAD passed), 'none'.
+   */
+  dad?: 'full' | 'optimistic' | 'none';
+  /**
+   * SLAAC (RFC 4862 §5.5): a link-local address fe80::EUI-64 (full DAD) is added, routers
+   * are solicited, and the A-flagged /64 prefixes of Router Advertisements give addresses
+   * (full DAD) with their lifetimes; the RA's source becomes the default router.
+   */
+  slaac?: boolean;
 }
 
 export interface EthernetInterfaceOptions {
@@ -118,8 +133,17 @@ export interface EthernetInterfaceOptions {
    * it). `nextHop`: an IPv4 number, or an IPv6 address (16 latin1 characters).
    */
   onUnreachable?: (packet: Uint8Array, nextHop: number | string, now: number) => void;
-  /** An address conflict (RFC 5227). */
+  /** An IPv4 address conflict (RFC 5227). */
   onConflict?: (conflict: AddressConflict, now: number) => void;
+  /** An IPv6 address conflict (DAD found a duplicate, phase 'probe'; or a bound address claimed, 'bound'). */
+  onConflict6?: (conflict: { address: string; mac: MacAddress | undefined; phase: 'probe' | 'bound' }, now: number) => void;
+  /**
+   * The usable IPv6 addresses or the default router changed (DAD passed, SLAAC formed or
+   * expired an address, a router came or went): give them to the IPv6 layer.
+   */
+  onIpv6Change?: (change: { addresses: string[]; gateway: string | undefined }, now: number) => void;
+  /** DAD and SLAAC timers (addr6.ts). */
+  addr6?: Partial<Addr6Params>;
 }
 
 /** Every received frame (InFrames) ends in exactly one of InIpv4, InIpv6, InArp, NdpIn* or one InDrop* counter. */
@@ -149,8 +173,14 @@ export interface EthernetStats {
   NdpInInvalid: number;
   NdpOutSolicits: number;
   NdpOutAdverts: number;
-  /** An NA for one of our addresses from another station (DAD is a TODO: counted only). */
+  /** An NA for one of our addresses from another station (a duplicate while probing; reported once bound). */
   NdpConflicts: number;
+  /** DAD probes sent (NS from ::, RFC 4862 §5.4.2), Router Solicitations sent, Router Advertisements taken. */
+  NdpOutDadProbes: number;
+  NdpOutRouterSolicits: number;
+  NdpInRouterAdverts: number;
+  /** NS/NA/RA frames carrying our own MAC as source (looped back by a bridge): ignored. */
+  NdpInFromSelf: number;
   /** NDP frames the link refused. */
   NdpOutLinkDrops: number;
   /** IGMP (IPv4 protocol 2) consumed here: queries, other hosts' v1/v2 reports, the rest (leaves, v3 reports), invalid. */
@@ -217,6 +247,7 @@ function newStats(): EthernetStats {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
     InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
+    NdpOutDadProbes: 0, NdpOutRouterSolicits: 0, NdpInRouterAdverts: 0, NdpInFromSelf: 0,
     IgmpInQueries: 0, IgmpInReports: 0, IgmpInOther: 0, IgmpInInvalid: 0, IgmpOutMessages: 0,
     MldInQueries: 0, MldInReports: 0, MldInOther: 0, MldInInvalid: 0, MldOutMessages: 0, McastOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
@@ -270,9 +301,20 @@ export class EthernetInterface {
   readonly #cache: NeighbourCache;
   readonly #cache6: NeighbourCache<string>;
   /** Our IPv6 addresses (latin1 strings), their prefix, the router. */
+  /** The usable ones (answered for, sources): the table's `usable()`, refreshed on each change. */
   #addresses6: string[] = [];
+  /** IPv6 is on (configured, or SLAAC). */
+  #ipv6On = false;
   #prefix6 = 64;
+  /** The configured router; else the RA's. */
+  #gateway6Config: string | undefined;
   #gateway6: string | undefined;
+  /** DAD, SLAAC, routers (addr6.ts). */
+  readonly #addr6: Ipv6AddressTable;
+  /** Addresses whose solicited-node group is joined (every address in the table). */
+  readonly #snJoined = new Set<string>();
+  readonly #onConflict6: EthernetInterfaceOptions['onConflict6'];
+  readonly #onIpv6Change: EthernetInterfaceOptions['onIpv6Change'];
   readonly #ndpBuf = new Uint8Array(ETHERNET_HEADER_LEN + NDP_PACKET_LEN);
   readonly #acd: AddressTable;
   #address: number | undefined;
@@ -357,6 +399,14 @@ export class EthernetInterface {
     this.#mcastBuf = new Uint8Array(link.mtu);
     this.#igmp = new GroupMembership<number>((m) => this.#sendIgmp(m), options.igmp, random);
     this.#mld = new GroupMembership<string>((m) => this.#sendMld(m), options.mld, random);
+    this.#onConflict6 = options.onConflict6;
+    this.#onIpv6Change = options.onIpv6Change;
+    this.#addr6 = new Ipv6AddressTable({
+      dadSolicit: (target) => this.#sendDadProbe(target),
+      routerSolicit: () => this.#sendRs(),
+      changed: (now) => this.#addresses6Changed(now),
+      conflict: (address, mac, phase, now) => this.#onConflict6?.({ address, mac, phase }, now),
+    }, eui64(mac), options.addr6, random);
     link.setReceiver({
       packet: (frame, meta) => {
         if (!this.#inBatch) { this.#inBatch = true; this.#rxNow = this.#clock.now(); }
@@ -373,8 +423,10 @@ export class EthernetInterface {
   }
 
   /**
-   * Sets the IPv6 addresses, their on-link prefix and the default router, and joins the
-   * all-nodes and solicited-node groups (RFC 4861 §7.2.1). No DAD yet (RFC 4862: TODO).
+   * Sets the IPv6 addresses, their on-link prefix and the default router; joins all-nodes
+   * and each address's solicited-node group (RFC 4861 §7.2.1, reported by MLD) and runs
+   * DAD (`dad`, default optimistic; RFC 4862 §5.4). With `slaac`, adds the link-local
+   * address and starts router solicitation (addr6.ts). Addresses SLAAC formed stay.
    */
   configureIpv6(config: Ipv6Config): void {
     const addr = (name: string, v: unknown): string => {
@@ -383,23 +435,68 @@ export class EthernetInterface {
       throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} must be an IPv6 address (16 bytes, or @netstack/ip's Ipv6Address)`);
     };
     const addresses = [...config.addresses].map((a, i) => addr(`ipv6.addresses[${i}]`, a));
-    if (addresses.length === 0 || addresses.length > 16 || addresses.some((a) => isMulticast6(a) || a === IPV6_UNSPECIFIED)) {
-      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv6.addresses must hold 1..16 unicast addresses');
+    if ((addresses.length === 0 && config.slaac !== true) || addresses.length > 16 || addresses.some((a) => isMulticast6(a) || a === IPV6_UNSPECIFIED)) {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv6.addresses must hold 1..16 unicast addresses (or none, with slaac)');
     }
     if (!Number.isInteger(config.prefixLength) || config.prefixLength < 1 || config.prefixLength > 128) {
       throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `ipv6.prefixLength must be an integer in 1..128; got ${config.prefixLength}`);
     }
+    const dad = config.dad ?? 'optimistic';
+    if (dad !== 'full' && dad !== 'optimistic' && dad !== 'none') throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', "ipv6.dad must be 'full', 'optimistic' or 'none'");
     const now = this.#clock.now();
-    for (const a of this.#addresses6) this.leaveIpv6Group(solicitedNodeAddress(a), now);
-    if (this.#addresses6.length > 0) this.leaveMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
-    this.#addresses6 = addresses;
+    if (!this.#ipv6On) {
+      this.#ipv6On = true;
+      this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
+    }
     this.#prefix6 = config.prefixLength;
-    this.#gateway6 = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
-    this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
-    // RFC 4861 §7.2.1 / RFC 3810 §6: the solicited-node groups are joined, and reported by
-    // MLD like any group (a snooping bridge forwards NS for our addresses only then).
-    for (const a of addresses) this.joinIpv6Group(solicitedNodeAddress(a), now);
+    this.#gateway6Config = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
+    // Static addresses no longer listed go; SLAAC's and the link-local one SLAAC made stay.
+    for (const e of this.#addr6.list()) if (e.origin === 'static' && !addresses.includes(e.address)) this.#addr6.remove(e.address, now);
+    for (const a of addresses) this.#addr6.add(a, now, { origin: 'static', dad });
+    if (config.slaac === true && !this.#addr6.slaac) {
+      const ll = '\xfe\x80' + '\0'.repeat(6) + eui64(this.mac);
+      if (!this.#addr6.has(ll)) this.#addr6.add(ll, now, { origin: 'link-local', dad: 'full' });
+      this.#addr6.startSlaac(now);
+    }
+    this.#addresses6Changed(now);
     if (!this.#inBatch) this.#rearm();
+  }
+
+  /** The table changed: the usable list, the groups, the router; the IPv6 layer is told. */
+  #addresses6Changed(now: number): void {
+    // RFC 4862 §5.4.2: the solicited-node group of every address, tentative ones first of all.
+    const all = new Set(this.#addr6.list().map((e) => e.address));
+    for (const a of [...this.#snJoined]) {
+      if (all.has(a)) continue;
+      this.#snJoined.delete(a);
+      this.leaveIpv6Group(solicitedNodeAddress(a), now);
+    }
+    for (const a of all) {
+      if (this.#snJoined.has(a)) continue;
+      this.#snJoined.add(a);
+      this.joinIpv6Group(solicitedNodeAddress(a), now);
+    }
+    const usable = this.#addr6.usable();
+    const router = this.#addr6.router();
+    const gateway = this.#gateway6Config ?? router?.address;
+    const same = gateway === this.#gateway6 && usable.length === this.#addresses6.length && usable.every((a, i) => a === this.#addresses6[i]);
+    this.#addresses6 = usable;
+    this.#gateway6 = gateway;
+    if (router?.mac !== undefined && isUnicastMac(router.mac) && this.#cache6.get(router.address) === undefined) {
+      // RFC 4861 §6.3.4: the RA's source link-layer address creates a STALE entry.
+      this.#cache6.create(router.address, router.mac, now);
+    }
+    if (!same) this.#onIpv6Change?.({ addresses: [...usable], gateway }, now);
+  }
+
+  /** Our IPv6 addresses with their DAD / SLAAC state and lifetimes (tentative ones too). */
+  ipv6Addresses(): Addr6Info[] {
+    return this.#addr6.list();
+  }
+
+  /** The usable IPv6 addresses (answered for, sources) and the default router in use. */
+  get ipv6(): { addresses: string[]; gateway: string | undefined } {
+    return { addresses: [...this.#addresses6], gateway: this.#gateway6 };
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -587,10 +684,11 @@ export class EthernetInterface {
 
   counters(): {
     ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']>; igmp: McastStats; mld: McastStats;
+    addr6: Addr6Stats;
   } {
     return {
       ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats(), igmp: this.#igmp.stats(),
-      mld: this.#mld.stats(),
+      mld: this.#mld.stats(), addr6: this.#addr6.stats(),
     };
   }
 
@@ -715,12 +813,16 @@ export class EthernetInterface {
         if (!this.#inBatch) this.#rearm();
         return;
       case ETHERTYPE_IPV6: {
-        if (this.#addresses6.length === 0) {
+        if (!this.#ipv6On) {
           c.InDropIpv6++;
           return;
         }
         const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
         const nd = parseNdp(payload);
+        if (nd === 'not-ndp' && this.#raInput(payload, r.src, now)) {
+          if (!this.#inBatch) this.#rearm();
+          return;
+        }
         if (nd === 'not-ndp' && this.#mldInput(payload, now)) {
           if (!this.#inBatch) this.#rearm();
           return;
@@ -778,6 +880,38 @@ export class EthernetInterface {
       this.#mld.heard(m.group, now);
     } else c.MldInOther++;
     return true;
+  }
+
+  /** A Router Advertisement (ra.ts), consumed here; false for any other packet. */
+  #raInput(packet: Uint8Array, frameSrc: MacAddress, now: number): boolean {
+    const ra = parseRa(packet);
+    if (ra === 'not-ra') return false;
+    const c = this.#c;
+    if (typeof ra === 'string') c.NdpInInvalid++;
+    else if (frameSrc === this.mac) c.NdpInFromSelf++;
+    else {
+      c.NdpInRouterAdverts++;
+      // Routers and prefixes are taken with SLAAC on only (a static configuration stays as given).
+      if (this.#addr6.slaac) this.#addr6.routerAdvert(ra, now);
+    }
+    return true;
+  }
+
+  #sendDadProbe(target: string): void {
+    // RFC 4862 §5.4.2: from ::, to the target's solicited-node group, without SLLA.
+    const dst = solicitedNodeAddress(target);
+    this.#sendNdp({
+      type: ICMPV6_NS, src: IPV6_UNSPECIFIED, dst, target, router: false, solicited: false, override: false, linkAddress: undefined,
+    }, ipv6MulticastMac6(dst), 'NdpOutDadProbes');
+  }
+
+  #sendRs(): void {
+    if (this.#closed) return;
+    // RFC 4861 §6.3.7: from a usable link-local address (with SLLA), else from :: (without).
+    const src = this.#addresses6.find(isLinkLocal6) ?? IPV6_UNSPECIFIED;
+    const n = emitRs(src, this.mac, this.#mcastBuf, ETHERNET_HEADER_LEN);
+    this.#c.NdpOutRouterSolicits++;
+    this.#sendMcastFrame(0x3333_0000_0002, ETHERTYPE_IPV6, n);
   }
 
   #sendIgmp(m: McastMessage<number>): void {
@@ -857,15 +991,26 @@ export class EthernetInterface {
   /** RFC 4861 §7.2.3 (NS received) and §7.2.5 (NA received). */
   #ndpInput(r: NdpRepr, frameSrc: MacAddress, now: number): void {
     const c = this.#c;
+    if (frameSrc === this.mac) {
+      // Our own NS/NA looped back (a bridge's hairpin, a reflecting segment): not another node.
+      c.NdpInFromSelf++;
+      return;
+    }
     const ours = this.#addresses6.includes(r.target);
     if (r.type === ICMPV6_NS) {
       c.NdpInSolicits++;
-      if (!ours) return;
       if (r.src === IPV6_UNSPECIFIED) {
-        // Someone's DAD for our address (RFC 4862 §5.4.3): answer to all-nodes, unsolicited.
-        this.#sendAdvert(r.target, IPV6_ALL_NODES, ipv6MulticastMac6(IPV6_ALL_NODES), false);
+        // RFC 4862 §5.4.3: another node's DAD for an address we are probing for: a duplicate.
+        if (this.#addr6.dadSolicitation(r.target, now)) {
+          c.NdpConflicts++;
+          return;
+        }
+        // For an address we hold: answer to all-nodes, unsolicited (we defend it).
+        if (ours) this.#sendAdvert(r.target, IPV6_ALL_NODES, ipv6MulticastMac6(IPV6_ALL_NODES), false);
         return;
       }
+      // A tentative address is not answered for (§5.4.3).
+      if (!ours) return;
       // §7.2.3: the sender's address goes into the cache (STALE), created if need be.
       if (r.linkAddress !== undefined && isUnicastMac(r.linkAddress)) {
         if (!this.#cache6.update(r.src, r.linkAddress, 'stale', now, true)) this.#cache6.create(r.src, r.linkAddress, now);
@@ -874,8 +1019,10 @@ export class EthernetInterface {
       return;
     }
     c.NdpInAdverts++;
-    if (ours) {
+    if (this.#addr6.has(r.target)) {
+      // §5.4.4: a duplicate while probing; once bound, another station claims it (reported).
       c.NdpConflicts++;
+      this.#addr6.advertisement(r.target, r.linkAddress ?? frameSrc, now);
       return;
     }
     const mac = r.linkAddress ?? this.#cache6.get(r.target)?.mac;
@@ -885,7 +1032,7 @@ export class EthernetInterface {
 
   #send6(packet: Uint8Array): boolean {
     const c = this.#c;
-    if (this.#addresses6.length === 0) {
+    if (!this.#ipv6On) {
       c.OutDropIpv6++;
       return false;
     }
@@ -924,18 +1071,20 @@ export class EthernetInterface {
     return ok;
   }
 
-  /** An address of ours to speak from: link-local for a link-local peer, else one in its prefix, else the first. */
-  #source6(peer: string): string {
+  /** An address of ours to speak from: link-local for a link-local peer, else one in its prefix, else the first (none yet: undefined). */
+  #source6(peer: string): string | undefined {
     const a = this.#addresses6;
-    if (isLinkLocal6(peer)) return a.find(isLinkLocal6) ?? a[0]!;
-    return a.find((x) => !isLinkLocal6(x) && sameprefix6(x, peer, this.#prefix6)) ?? a[0]!;
+    if (isLinkLocal6(peer)) return a.find(isLinkLocal6) ?? a[0];
+    return a.find((x) => !isLinkLocal6(x) && sameprefix6(x, peer, this.#prefix6)) ?? a[0];
   }
 
   #sendSolicit(target: string, dstMac: MacAddress | undefined): void {
     // §7.2.2: multicast to the solicited-node address, or unicast to the known address (PROBE).
     const dst = dstMac === undefined ? solicitedNodeAddress(target) : target;
+    const src = this.#source6(target);
+    if (src === undefined) return; // every address still tentative: nothing to ask from
     this.#sendNdp({
-      type: ICMPV6_NS, src: this.#source6(target), dst, target, router: false, solicited: false, override: false, linkAddress: this.mac,
+      type: ICMPV6_NS, src, dst, target, router: false, solicited: false, override: false, linkAddress: this.mac,
     }, dstMac ?? ipv6MulticastMac6(dst), 'NdpOutSolicits');
   }
 
@@ -944,16 +1093,16 @@ export class EthernetInterface {
   }
 
   #sendNdp(r: NdpRepr, dstMac: MacAddress, counter: keyof EthernetStats): void {
-    if (this.#closed || this.#addresses6.length === 0) return;
+    if (this.#closed || !this.#ipv6On) return;
     const buf = this.#ndpBuf;
     const t = this.#txRepr;
     t.dst = dstMac;
     t.src = this.mac;
     t.ethertype = ETHERTYPE_IPV6;
     emitEthernet(t, buf, 0);
-    emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
+    const n = emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
     this.#c[counter]++;
-    if (!this.#link.send(buf)) this.#c.NdpOutLinkDrops++;
+    if (!this.#link.send(n === NDP_PACKET_LEN ? buf : this.#views.view(buf, 0, ETHERNET_HEADER_LEN + n))) this.#c.NdpOutLinkDrops++;
   }
 
   // ---- transmit ------------------------------------------------------------------------
@@ -1009,7 +1158,7 @@ export class EthernetInterface {
 
   /** The earliest deadline of the cache and the address table. */
   pollAt(): number {
-    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt(), this.#igmp.pollAt(), this.#mld.pollAt());
+    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt(), this.#igmp.pollAt(), this.#mld.pollAt(), this.#addr6.pollAt());
   }
 
   /** Runs what is due at `now` (the timer does this; tests on virtual time may too). */
@@ -1022,6 +1171,7 @@ export class EthernetInterface {
     this.#acd.poll(now);
     this.#cache.poll(now);
     this.#cache6.poll(now);
+    this.#addr6.poll(now);
     this.#igmp.poll(now);
     this.#mld.poll(now);
     this.#rearm();
