@@ -55,7 +55,7 @@ export interface Addr6Host {
   dadSolicit(target: string, now: number): void;
   /** A Router Solicitation. */
   routerSolicit(now: number): void;
-  /** The usable addresses or the router changed (read `usable()` and `router()`). */
+  /** The table changed: an address came, went or changed state, or the router did (read `list()`, `usable()` and `router()`). */
   changed(now: number): void;
   /** A duplicate (phase 'probe': the address was given up) or another station claiming a bound address ('bound'). */
   conflict(address: string, mac: number | undefined, phase: 'probe' | 'bound', now: number): void;
@@ -148,7 +148,8 @@ export class Ipv6AddressTable {
       e.timer = now + Math.floor(this.#random() * this.#p.maxSolicitationDelayMs);
     }
     this.#entries.set(address, e);
-    if (e.state !== 'tentative') this.#host.changed(now);
+    // Also for a tentative one: the caller joins its solicited-node group before the first NS (§5.4.2).
+    this.#host.changed(now);
     return true;
   }
 
@@ -156,7 +157,7 @@ export class Ipv6AddressTable {
     const e = this.#entries.get(address);
     if (e === undefined) return false;
     this.#entries.delete(address);
-    if (e.state !== 'tentative') this.#host.changed(now);
+    this.#host.changed(now);
     return true;
   }
 
@@ -191,10 +192,10 @@ export class Ipv6AddressTable {
    * An NS from :: for `target` (RFC 4862 §5.4.3): true when it made a duplicate of an
    * address we are probing for; false otherwise (a bound address is defended by the caller).
    */
-  dadSolicitation(target: string, now: number): boolean {
+  dadSolicitation(target: string, mac: number | undefined, now: number): boolean {
     const e = this.#entries.get(target);
     if (e === undefined || !this.#probing(e)) return false;
-    this.#duplicate(e, undefined, now);
+    this.#duplicate(e, mac, now);
     return true;
   }
 
@@ -222,10 +223,9 @@ export class Ipv6AddressTable {
   }
 
   #duplicate(e: Entry, mac: number | undefined, now: number): void {
-    const wasUsable = e.state !== 'tentative';
     this.#entries.delete(e.address);
     this.#c.DadDuplicates++;
-    if (wasUsable) this.#host.changed(now);
+    this.#host.changed(now);
     this.#host.conflict(e.address, mac, 'probe', now);
   }
 
@@ -297,7 +297,7 @@ export class Ipv6AddressTable {
       if (e.validUntil <= now) {
         this.#entries.delete(e.address);
         this.#c.Expired++;
-        if (e.state !== 'tentative') changed = true;
+        changed = true;
         continue;
       }
       if (e.timer <= now) {
