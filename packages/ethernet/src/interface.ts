@@ -19,12 +19,15 @@
  *   dropped and counted; IPv4 goes to the receiver (the payload as a view), ARP to the
  *   cache and the address table (acd.ts), the rest is dropped and counted by reason.
  * - IPv6 (with an `ipv6` configuration): the same with RFC 4861 address resolution (NS to
- *   the solicited-node group, NA back; ndp.ts) in a second cache keyed by address; NS and
- *   NA are consumed here, other IPv6 goes up. Router discovery, SLAAC, DAD and MLD are not
- *   here yet. Without the configuration IPv6 is dropped and counted both ways.
+ *   the solicited-node group, NA back; ndp.ts) in a second cache keyed by address; our
+ *   addresses with DAD, SLAAC from Router Advertisements and the RA's router (addr6.ts,
+ *   ra.ts); NS, NA, RA and MLD are consumed here, other IPv6 goes up. Without the
+ *   configuration IPv6 is dropped and counted both ways.
+ * - Multicast: the groups joined pass the MAC filter and are reported by IGMP / MLD
+ *   (mcast.ts, igmp.ts, mld.ts); IGMP (IPv4 protocol 2) is consumed here too.
  * - Time: the interface reads its `clock` (a `Scheduler` from @netstack/common, virtual
  *   in tests) once per received batch and per send, and keeps ONE timer armed at the
- *   earliest of the cache's and the address table's `pollAt()`.
+ *   earliest `pollAt()` of its machines (neighbour caches, address tables, IGMP, MLD).
  * - Frame links report `mtu` as their largest frame without FCS (1514 for an IP MTU of
  *   1500); the interface's IP MTU is that minus 14 unless `mtu` is given.
  * - Ownership: as the Link contract. `send` borrows the packet (copied into one reused
@@ -87,8 +90,8 @@ export interface Ipv4Config {
 }
 
 /**
- * IPv6 on the link (RFC 4861 address resolution only; no DAD, router discovery or MLD
- * yet). Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
+ * IPv6 on the link: RFC 4861 address resolution, DAD and SLAAC (RFC 4862), MLD for the
+ * groups. Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
  */
 export interface Ipv6Config {
   /** May be empty with `slaac`. */
@@ -1001,7 +1004,7 @@ export class EthernetInterface {
       c.NdpInSolicits++;
       if (r.src === IPV6_UNSPECIFIED) {
         // RFC 4862 §5.4.3: another node's DAD for an address we are probing for: a duplicate.
-        if (this.#addr6.dadSolicitation(r.target, now)) {
+        if (this.#addr6.dadSolicitation(r.target, frameSrc, now)) {
           c.NdpConflicts++;
           return;
         }

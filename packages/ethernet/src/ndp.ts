@@ -1,8 +1,8 @@
 /**
  * IPv6 neighbour discovery over Ethernet (RFC 4861), the part that replaces ARP: Neighbor
  * Solicitation (type 135) and Neighbor Advertisement (type 136) with their link-layer
- * address options (RFC 4861 §4.6.1, RFC 2464 §6), as whole IPv6 packets. Router discovery,
- * redirects, DAD (RFC 4862) and MLD are not here (README: TODO).
+ * address options (RFC 4861 §4.6.1, RFC 2464 §6), as whole IPv6 packets. Router discovery
+ * is ra.ts, DAD and SLAAC addr6.ts, MLD mld.ts; redirects are not done (README: TODO).
  *
  * Addresses are @netstack/ip's `Ipv6Address` form, structurally: a 16-character string,
  * one latin1 character per byte in network order (so they are Map keys as they are).
