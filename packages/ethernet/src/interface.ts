@@ -680,8 +680,8 @@ export class EthernetInterface {
       RxPackets: c.InIpv4 + c.InIpv6, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
       TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports +
         n6.UnresolvedDiscards + n6.UnreachableReports,
-      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts - c.IgmpInQueries - c.IgmpInReports -
-        c.IgmpInOther - c.MldInQueries - c.MldInReports - c.MldInOther,
+      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts - c.NdpInRouterAdverts - c.IgmpInQueries -
+        c.IgmpInReports - c.IgmpInOther - c.MldInQueries - c.MldInReports - c.MldInOther,
     };
   }
 
