@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { EthernetInterface, LearningSwitch } from '@netstack/ethernet';
-import { formatAddress, parseIpv6Address } from '@netstack/ip';
+import { formatAddress, parseIpv6Address, type IpAddress } from '@netstack/ip';
 import { createStack, type Stack } from '@netstack/netstack';
 
 async function host(sw: LearningSwitch, address: string, mac: string, address6: string): Promise<{ stack: Stack; eth: EthernetInterface }> {
@@ -37,12 +37,12 @@ describe('UDP multicast between stacks on a switch', () => {
         await send('marker-1', unicastB);
         while (!got.includes('marker-1')) await once(rx, 'message');
         rx.addMembership(group);
-        const reported = family === 'udp4' ? b.eth.igmp.groups().map((g) => formatAddress(g)) : b.eth.mld.groups().map((g) => formatAddress(g));
+        const reported = family === 'udp4' ? b.eth.igmp.groups().map((g) => formatAddress(g)) : b.eth.mld.groups().map((g) => formatAddress(g as IpAddress));
         expect(reported).toContain(group);
         await send('during');
         while (!got.includes('during')) await once(rx, 'message');
         rx.dropMembership(group);
-        expect(family === 'udp4' ? b.eth.igmp.groups() : b.eth.mld.groups().map((g) => formatAddress(g))).not.toContain(group);
+        expect(family === 'udp4' ? b.eth.igmp.groups() : b.eth.mld.groups().map((g) => formatAddress(g as IpAddress))).not.toContain(group);
         await send('after-leave');
         await send('marker-2', unicastB);
         while (!got.includes('marker-2')) await once(rx, 'message');

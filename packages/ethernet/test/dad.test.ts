@@ -125,7 +125,7 @@ describe('DAD (RFC 4862 §5.4)', () => {
     expect(eth.counters().ethernet.NdpInFromSelf).toBe(1);
     send(ndp(ICMPV6_NS, IPV6_UNSPECIFIED, solicitedNodeAddress(US6), US6, PEER_MAC), snMac(US6));
     seg.run(0);
-    expect(conflicts).toEqual([{ address: US6, mac: undefined, phase: 'probe' }]);
+    expect(conflicts).toEqual([{ address: US6, mac: PEER_MAC, phase: 'probe' }]);
     expect(eth.ipv6Addresses()).toEqual([]);
   });
 
@@ -216,7 +216,7 @@ describe('SLAAC (RFC 4862 §5.5) and router discovery (RFC 4861 §6.3)', () => {
     seg.run(3000);
     send(ra(1800, [['fd070000000000000000000000000000', 64, 0xc0, 30, 20]]), 0x3333_0000_0001, ROUTER_MAC);
     const bad = ra(1800, []);
-    bad[60] ^= 1;
+    bad[60] = bad[60]! ^ 1;
     send(bad, 0x3333_0000_0001, ROUTER_MAC);
     seg.run(2000);
     expect(eth.ipv6.addresses).toEqual([US6]);
