@@ -24,6 +24,7 @@ export default defineConfig({
     projects: [
       unit('common', ['packages/common/test/**/*.test.ts']),
       unit('tun', ['packages/tun/test/**/*.test.ts']),
+      unit('host', ['packages/host/test/**/*.test.ts']),
       unit('ip', ['packages/ip/test/**/*.test.ts']),
       unit('ethernet', ['packages/ethernet/test/**/*.test.ts']),
       unit('icmp', ['packages/icmp/test/**/*.test.ts']),

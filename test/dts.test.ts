@@ -16,7 +16,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PACKAGES = ['common', 'tun', 'ip', 'ethernet', 'icmp', 'udp', 'tcp', 'wireguard', 'netstack'];
+const PACKAGES = ['common', 'tun', 'host', 'ip', 'ethernet', 'icmp', 'udp', 'tcp', 'wireguard', 'netstack'];
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 function walk(dir: string, out: string[] = []): string[] {

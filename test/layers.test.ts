@@ -6,7 +6,7 @@ describe('layering (design card: common, then tun and ip at the bottom, only net
   it('reads every package source', () => {
     expect(sourceGraph().length).toBeGreaterThan(6);
   });
-  it('no package imports a layer it may not, and koffi stays in tun', () => {
+  it('no package imports a layer it may not, and koffi stays in tun and host', () => {
     expect(layeringViolations()).toEqual([]);
   });
   it('detects a violation when one is present', () => {
@@ -52,6 +52,21 @@ describe('layering (design card: common, then tun and ip at the bottom, only net
       'packages/tun/src/x.ts imports @netstack/wireguard',
     ]);
     expect(sourceGraph().some((f: { pkg: string }) => f.pkg === 'wireguard')).toBe(true);
+  });
+  it('host (the ICMP echo socket) talks to the kernel through koffi and knows no protocol: only netstack imports it', () => {
+    const fake = [
+      { pkg: 'host', file: 'packages/host/src/x.ts', specs: ['koffi', '@netstack/ip', '@netstack/icmp'], typeSpecs: ['@netstack/common'] },
+      { pkg: 'icmp', file: 'packages/icmp/src/x.ts', specs: ['@netstack/host', 'koffi'] },
+      { pkg: 'netstack', file: 'packages/netstack/src/x.ts', specs: ['@netstack/host'] },
+    ];
+    expect(layeringViolations(fake)).toEqual([
+      'packages/host/src/x.ts imports @netstack/ip',
+      'packages/host/src/x.ts imports @netstack/icmp',
+      'packages/host/src/x.ts imports @netstack/common',
+      'packages/icmp/src/x.ts imports @netstack/host',
+      'packages/icmp/src/x.ts imports koffi (only packages/tun and packages/host may)',
+    ]);
+    expect(sourceGraph().some((f: { pkg: string }) => f.pkg === 'host')).toBe(true);
   });
   it('has no import cycle between files or packages', () => {
     expect(cycles()).toEqual([]);

@@ -17,7 +17,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PACKAGES = ['common', 'tun', 'ip', 'ethernet', 'icmp', 'udp', 'tcp', 'wireguard', 'netstack'];
+const PACKAGES = ['common', 'tun', 'host', 'ip', 'ethernet', 'icmp', 'udp', 'tcp', 'wireguard', 'netstack'];
 const tsc = join(repo, 'node_modules/typescript/bin/tsc');
 
 let dir: string;

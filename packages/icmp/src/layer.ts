@@ -81,6 +81,8 @@ export interface IcmpStats extends ErrorSenderCounters, PingCounters {
   EchoForeign: number;
   /** Echo requests to a foreign destination taken by the `foreignEcho` hook (the echo relay). */
   EchoForeignTaken: number;
+  /** Echo replies sent for taken requests (`answerForeignEcho`: the relay's destination answered). Not in OutEchoReps. */
+  OutEchoRepsRelayed: number;
   /** Messages too short for their type (counted in InErrors too). */
   InTruncated: number;
   /** Errors (types 3, 4, 11, 12) handed to the IP layer, which routes them to the transport they quote. */
@@ -119,7 +121,7 @@ function newStats(): IcmpStats {
     InSrcQuenchs: 0, InRedirects: 0, InEchos: 0, InEchoReps: 0, InOther: 0,
     OutMsgs: 0, OutErrors: 0, OutDestUnreachs: 0, OutTimeExcds: 0, OutEchos: 0, OutEchoReps: 0,
     RateLimited: 0, Suppressed: 0, SuppressedIcmpError: 0, SuppressedBroadcast: 0, SuppressedFragment: 0,
-    SuppressedSource: 0, EchoIgnored: 0, EchoForeign: 0, EchoForeignTaken: 0, EchoReplyUnmatched: 0, EchoReplyCorrupt: 0,
+    SuppressedSource: 0, EchoIgnored: 0, EchoForeign: 0, EchoForeignTaken: 0, OutEchoRepsRelayed: 0, EchoReplyUnmatched: 0, EchoReplyCorrupt: 0,
     InTruncated: 0, InErrorsRouted: 0, InErrorsNotOurs: 0,
   };
 }
@@ -134,6 +136,8 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   private readonly replyWriter = new EchoReplyWriter();
   /** The options of every echo reply, reused (its TOS is the request's). */
   private readonly replyOptions: SendOptions = { tos: 0, source: undefined, sourceFallback: true };
+  /** The options of a relayed echo reply: from the request's foreign destination (IP_TRANSPARENT). */
+  private readonly relayOptions: SendOptions = { tos: 0, source: undefined, transparent: true };
 
   constructor(ip: IcmpIp, options: IcmpOptions = {}) {
     this.ip = ip;
@@ -266,6 +270,30 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
    */
   foreignEcho: ((request: InboundDatagram, now: number) => boolean) | undefined = undefined;
 
+  /**
+   * The echo reply to a foreign echo request the `foreignEcho` hook took, once the relay's
+   * real destination answered: mirrors `request` (identifier, sequence number and data,
+   * RFC 792) FROM its destination (a foreign source: `SendOptions.transparent`, which the
+   * IP layer allows only with `acceptAnyDestination`), with its TOS. `request` is the
+   * hook's datagram or a copy kept since (its checksum was verified before the hook ran).
+   * True when it left (counted OutMsgs and OutEchoRepsRelayed; else OutErrors).
+   */
+  answerForeignEcho(request: InboundDatagram): boolean {
+    const s = this.counters;
+    this.replyWriter.request = request.payload;
+    this.relayOptions.tos = request.tos;
+    this.relayOptions.source = request.dst;
+    const err = this.ip.sendWith(request.src, PROTO_ICMP, request.payload.length, this.replyWriter, this.relayOptions);
+    this.replyWriter.request = EMPTY;
+    if (err !== undefined) {
+      s.OutErrors++;
+      return false;
+    }
+    s.OutMsgs++;
+    s.OutEchoRepsRelayed++;
+    return true;
+  }
+
   /** RFC 1122 §3.2.2.6: echo reply with the request's identifier, sequence number and data. */
   private answerEcho(d: InboundDatagram, now: number): void {
     const s = this.counters;
@@ -304,6 +332,18 @@ export class IcmpLayer implements TransportProtocol, ErrorReporter {
   /** ErrorReporter: time exceeded about `original`. See `IcmpErrorSender.timeExceeded`. */
   timeExceeded(code: number, original: InboundDatagram, now: number): void {
     this.errors.timeExceeded(code, original, now);
+  }
+
+  /**
+   * The echo relay's errors: an ICMP error (3 destination unreachable, with `mtu` for code
+   * 4 fragmentation needed; 11 time exceeded) that a router or host beyond the stack sent
+   * about what the relay re-sent for `original` (the guest's datagram), passed on FROM
+   * `from` (that router: a foreign source, sent transparent), quoting `original`, so the
+   * guest's traceroute sees each hop and its PMTU the real next-hop MTU. Same rules and
+   * rate limit as the stack's own errors. True when it left.
+   */
+  relayError(type: 3 | 11, code: number, mtu: number, original: InboundDatagram, from: Ipv4Address, now: number): boolean {
+    return this.errors.relay(type, code, mtu, original, from, now);
   }
 
   // ---- the ping client (ping.ts) ---------------------------------------------

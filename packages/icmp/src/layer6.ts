@@ -140,13 +140,13 @@ export interface Icmp6Options {
  *   Icmp6InDestUnreachs + Icmp6InPktTooBigs + Icmp6InTimeExcds + Icmp6InParmProblems
  *               = Icmp6InErrorsRouted + Icmp6InErrorsNotOurs
  *   Icmp6InEchos = Icmp6OutEchoReplies + Icmp6EchoIgnored + Icmp6EchoSendFailed + Icmp6EchoForeign + Icmp6EchoForeignTaken
- *   Icmp6ErrorsAsked = Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems
+ *   Icmp6ErrorsAsked = Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems + Icmp6OutPktTooBigs
  *               + Icmp6Suppressed + Icmp6RateLimited + Icmp6ErrorSendFailed
  *   Icmp6Suppressed = the sum of the four Icmp6Suppressed* reasons
  *   Icmp6InEchoReplies >= Icmp6EchoReplyUnmatched + Icmp6EchoReplyCorrupt (the rest matched a ping)
  *   Icmp6OutMsgs = Icmp6OutEchoReplies + Icmp6OutDestUnreachs + Icmp6OutTimeExcds + Icmp6OutParmProblems
- *               + Icmp6OutEchos
- *   Icmp6OutErrors = Icmp6EchoSendFailed + Icmp6ErrorSendFailed + Icmp6PingSendFailed
+ *               + Icmp6OutPktTooBigs + Icmp6OutEchos + Icmp6OutEchoRepliesRelayed
+ *   Icmp6OutErrors = Icmp6EchoSendFailed + Icmp6ErrorSendFailed + Icmp6PingSendFailed + Icmp6RelaySendFailed
  */
 export interface Icmp6Stats {
   Icmp6InMsgs: number;
@@ -191,6 +191,10 @@ export interface Icmp6Stats {
   Icmp6EchoForeign: number;
   /** (not Linux) Echo requests to a foreign destination taken by the `foreignEcho` hook. */
   Icmp6EchoForeignTaken: number;
+  /** (not Linux) Echo replies sent for taken requests (`answerForeignEcho`: the relay's destination answered). Not in Icmp6OutEchoReplies. */
+  Icmp6OutEchoRepliesRelayed: number;
+  /** (not Linux) Relayed echo replies the IP layer refused (`answerForeignEcho`). */
+  Icmp6RelaySendFailed: number;
   /** (not Linux) Echo replies the IP layer refused to send (counted in Icmp6OutErrors). */
   Icmp6EchoSendFailed: number;
   /** (not Linux) Echo replies matching no outstanding ping (or from the wrong host). */
@@ -209,6 +213,8 @@ export interface Icmp6Stats {
   Icmp6OutParmProblems: number;
   /** (not Linux) Calls of the error reporter. */
   Icmp6ErrorsAsked: number;
+  /** Packet too big sent (only relayed: `relayError`, the gateway's echo relay; a host never sends its own). */
+  Icmp6OutPktTooBigs: number;
   /** (not Linux) Errors not sent: token bucket empty (RFC 4443 §2.4(f)). */
   Icmp6RateLimited: number;
   /** (not Linux) Errors not sent by RFC 4443 §2.4(e): the sum of the four below. */
@@ -233,9 +239,9 @@ function newStats(): Icmp6Stats {
     Icmp6InRouterSolicits: 0, Icmp6InRouterAdvertisements: 0, Icmp6InNeighborSolicits: 0,
     Icmp6InNeighborAdvertisements: 0, Icmp6InRedirects: 0, Icmp6InMLDv2Reports: 0, Icmp6InInformational: 0,
     Icmp6InUnknown: 0, Icmp6InUnknownErrors: 0, Icmp6InTruncated: 0, Icmp6InWrongFamily: 0,
-    Icmp6InErrorsRouted: 0, Icmp6InErrorsNotOurs: 0, Icmp6EchoIgnored: 0, Icmp6EchoForeign: 0, Icmp6EchoForeignTaken: 0, Icmp6EchoSendFailed: 0,
+    Icmp6InErrorsRouted: 0, Icmp6InErrorsNotOurs: 0, Icmp6EchoIgnored: 0, Icmp6EchoForeign: 0, Icmp6EchoForeignTaken: 0, Icmp6OutEchoRepliesRelayed: 0, Icmp6RelaySendFailed: 0, Icmp6EchoSendFailed: 0,
     Icmp6OutMsgs: 0, Icmp6OutErrors: 0, Icmp6OutEchoReplies: 0, Icmp6OutDestUnreachs: 0, Icmp6OutTimeExcds: 0,
-    Icmp6OutParmProblems: 0, Icmp6ErrorsAsked: 0, Icmp6RateLimited: 0, Icmp6Suppressed: 0,
+    Icmp6OutParmProblems: 0, Icmp6ErrorsAsked: 0, Icmp6OutPktTooBigs: 0, Icmp6RateLimited: 0, Icmp6Suppressed: 0,
     Icmp6SuppressedAboutError: 0, Icmp6SuppressedAboutRedirect: 0, Icmp6SuppressedMulticast: 0,
     Icmp6SuppressedSource: 0, Icmp6ErrorSendFailed: 0,
     Icmp6EchoReplyUnmatched: 0, Icmp6EchoReplyCorrupt: 0, Icmp6OutEchos: 0, Icmp6PingSendFailed: 0,
@@ -370,6 +376,8 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
   private readonly errorWriter = new Error6Writer();
   /** Reused options of every reply and error. */
   private readonly sendOptions: Icmp6SendOptions = { tos: 0 };
+  /** The source of the error being relayed (`relayError`), else undefined. */
+  private relayFrom: Ipv6Address | undefined = undefined;
   private readonly pinger: PingClient<Ipv6Address>;
 
   constructor(ip: Icmp6Ip, options: Icmp6Options = {}) {
@@ -411,6 +419,13 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
         return;
       }
       s.Icmp6InEchos++;
+      if (d.foreign === true) {
+        // As IcmpLayer.foreignEcho: never answered by the stack for a foreign destination
+        // (this fast path answered them from our own address before: no guest ping matched).
+        if (this.foreignEcho !== undefined && this.foreignEcho(d as InboundDatagram<Ipv6Address>, now)) s.Icmp6EchoForeignTaken++;
+        else s.Icmp6EchoForeign++;
+        return;
+      }
       this.answerEcho(d as InboundDatagram<Ipv6Address>, verify);
       return;
     }
@@ -544,6 +559,35 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
   /** Echo requests to a foreign destination (`InboundDatagram.foreign`): true when taken (the later echo relay). */
   foreignEcho: ((request: InboundDatagram<Ipv6Address>, now: number) => boolean) | undefined = undefined;
 
+  /**
+   * As IcmpLayer.answerForeignEcho: the echo reply (RFC 4443 §4.2) to a foreign request the
+   * `foreignEcho` hook took, FROM its destination (`SendOptions.transparent`), checksum
+   * computed afresh. True when it left (Icmp6OutMsgs, Icmp6OutEchoRepliesRelayed; else Icmp6RelaySendFailed).
+   */
+  answerForeignEcho(request: InboundDatagram<Ipv6Address>): boolean {
+    const s = this.counters;
+    const w = this.replyWriter;
+    w.request = request.payload;
+    w.requestSrc = request.src;
+    w.requestDst = request.dst;
+    w.checksumValid = false;
+    const o = this.sendOptions;
+    o.tos = request.tos;
+    o.source = request.dst;
+    o.transparent = true;
+    const err = this.ip.sendWith(request.src, IPPROTO_ICMPV6, request.payload.length, w, o);
+    o.transparent = false;
+    w.request = EMPTY;
+    if (err !== undefined) {
+      s.Icmp6OutErrors++;
+      s.Icmp6RelaySendFailed++;
+      return false;
+    }
+    s.Icmp6OutMsgs++;
+    s.Icmp6OutEchoRepliesRelayed++;
+    return true;
+  }
+
   /** RFC 4443 §4.2: echo reply with the request's identifier, sequence number and data. */
   private answerEcho(d: InboundDatagram<Ipv6Address>, checksumValid: boolean): void {
     const s = this.counters;
@@ -596,6 +640,28 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     if (this.sendError(Icmp6Type.TimeExceeded, code, 0, original, now)) this.counters.Icmp6OutTimeExcds++;
   }
 
+  /**
+   * The echo relay's errors, as IcmpLayer.relayError: an ICMPv6 error (1 destination
+   * unreachable, 2 packet too big with `rest` the MTU, 3 time exceeded) a router or host
+   * beyond the stack sent about what the relay re-sent for `original`, passed on FROM
+   * `from` (transparent), quoting `original`. Same rules and rate limit as our own.
+   */
+  relayError(type: 1 | 2 | 3, code: number, rest: number, original: InboundDatagram<Ipv6Address>, from: Ipv6Address, now: number): boolean {
+    this.relayFrom = from;
+    try {
+      const sent = this.sendError(type as Icmp6ErrorType, code, type === 2 ? rest >>> 0 : 0, original, now);
+      if (sent) {
+        const s = this.counters;
+        if (type === 1) s.Icmp6OutDestUnreachs++;
+        else if (type === 2) s.Icmp6OutPktTooBigs++;
+        else s.Icmp6OutTimeExcds++;
+      }
+      return sent;
+    } finally {
+      this.relayFrom = undefined;
+    }
+  }
+
   /** RFC 4443 §2.4(e) rules, then the bucket (§2.4(f)), then the send; true when the error left. */
   private sendError(type: Icmp6ErrorType, code: number, rest: number, original: InboundDatagram<Ipv6Address>, now: number): boolean {
     const s = this.counters;
@@ -631,8 +697,10 @@ export class Icmp6Layer implements TransportProtocol, ErrorReporter6 {
     w.sumAt = completedSum(original, w.quoted.length, w);
     const o = this.sendOptions;
     o.tos = 0;
-    o.source = this.sourceAnswering(original);
+    o.source = this.relayFrom ?? this.sourceAnswering(original);
+    o.transparent = this.relayFrom !== undefined;
     const err = this.ip.sendWith(original.src, IPPROTO_ICMPV6, ICMP6_HEADER_LEN + w.quoted.length, w, o);
+    o.transparent = false;
     w.quoted = EMPTY;
     w.sumAt = -1;
     if (err !== undefined) {

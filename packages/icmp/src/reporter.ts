@@ -147,7 +147,9 @@ class ErrorWriter implements PayloadWriter {
 export class IcmpErrorSender {
   private readonly writer = new ErrorWriter();
   /** The error's source: the offending datagram's destination when it is ours (Linux __icmp_send; the IP layer checks). */
-  private readonly options: SendOptions = { source: undefined, sourceFallback: true };
+  private readonly options: SendOptions = { source: undefined, sourceFallback: true, transparent: false };
+  /** The source of the error being relayed (`relay`), else undefined: the offending datagram's destination. */
+  private from: Ipv4Address | undefined = undefined;
 
   /**
    * `ip` sends the errors; `counters` are the layer's (shared, updated in place);
@@ -190,6 +192,27 @@ export class IcmpErrorSender {
     if (this.send(IcmpType.TimeExceeded, code, 0, original, now)) this.counters.OutTimeExcds++;
   }
 
+  /**
+   * An error a router or host beyond us sent about what a relay re-sent for `original`
+   * (the gateway's echo relay: the host kernel's IP_RECVERR): destination unreachable
+   * (`rest` the next-hop MTU for code 4, RFC 1191 §4) or time exceeded, FROM `from` (a
+   * foreign source: `SendOptions.transparent`), quoting `original`. Same rules and rate
+   * limit as our own errors; counted as they are (OutDestUnreachs, OutTimeExcds).
+   */
+  relay(type: typeof IcmpType.DestinationUnreachable | typeof IcmpType.TimeExceeded, code: number, rest: number, original: InboundDatagram, from: Ipv4Address, now: number): boolean {
+    this.from = from;
+    try {
+      const sent = this.send(type, code, type === IcmpType.DestinationUnreachable && code === UnreachableCode.FragmentationNeeded ? rest & 0xffff : 0, original, now);
+      if (sent) {
+        if (type === IcmpType.DestinationUnreachable) this.counters.OutDestUnreachs++;
+        else this.counters.OutTimeExcds++;
+      }
+      return sent;
+    } finally {
+      this.from = undefined;
+    }
+  }
+
   /** Checks the rules and the bucket, then sends; true when the error left. */
   private send(type: number, code: number, rest: number, original: InboundDatagram, now: number): boolean {
     const s = this.counters;
@@ -210,7 +233,8 @@ export class IcmpErrorSender {
     const room = this.datagramLimit - 20 - ICMP_HEADER_LEN;
     w.quoted = original.packet.subarray(0, Math.min(original.packet.length, room));
     w.sumAt = completedSum(original, w.quoted.length, w);
-    this.options.source = original.dst;
+    this.options.source = this.from ?? original.dst;
+    this.options.transparent = this.from !== undefined;
     const err = this.ip.sendWith(original.src, PROTO_ICMP, ICMP_HEADER_LEN + w.quoted.length, w, this.options);
     w.quoted = EMPTY;
     w.sumAt = -1;

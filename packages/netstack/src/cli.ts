@@ -5,14 +5,15 @@
  * that makes its own private namespace (unshare), so it is safe to run anywhere.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { createStack, type Stack } from './stack.js';
 import type { StackLease } from './dhcp/wiring.js';
@@ -72,7 +73,8 @@ Commands:
   ping    ping a host on the kernel side from the stack
   fetch   HTTP GET a URL on the kernel side, with the stack as the client
   demo    in a private network namespace: the kernel's ping, UDP and TCP clients
-          answered by the stack over IPv4 and IPv6, with a pcap capture
+          answered by the stack over IPv4 and IPv6, with a pcap capture (--tap: over
+          TAP, with DHCP and a bridge to a second namespace)
   relay   join two network namespaces with a TUN device in each, through the
           impairment shaper in each direction (a path for two stacks to share)
   nat     give a network namespace network access through the stack (user-mode
@@ -183,6 +185,12 @@ Options:
   --stats              print the stack's counters on exit, as a 'stats {...}' line
                        on stderr (default off): tcp.ActiveOpens shows the request
                        went through the stack
+  --tap                a TAP device instead of the TUN: the stack is a host on an
+                       Ethernet segment and resolves the kernel side's MAC itself
+                       (ARP, neighbour solicitation); no offloads (default off: TUN)
+  --tap-name NAME      the TAP device's name (default tap0; --tun is for TUN)
+  --mac MAC            the stack's MAC on the TAP (default: random, locally
+                       administered)
 ${DEVICE_HELP}
   -h, --help           this help`,
   relay: `Usage: netstack relay --a NETNS --b NETNS [options]
@@ -265,10 +273,22 @@ checksum, nothing malformed, IPv6 packets in it) when it is installed, keeps
 the capture, and removes everything. Where the namespace has IPv6 off, the IPv6
 checks are skipped, and said so.
 
+With --tap, the same over TAP devices: the stack is a host on tap0's Ethernet
+segment (the kernel ARPs for 10.7.0.2 and the stack answers with its MAC,
+02:00:00:00:07:02), its IPv4 address leased by DHCP from dnsmasq on the segment
+(a static 10.7.0.2 where dnsmasq is not installed, said so); 'fetch' runs over a
+TAP too. Then tap0 joins a Linux bridge br0 with a veth to a second private
+namespace, whose client 10.7.0.3 reaches the stack across layer 2 (ping, ping -6,
+curl of 10 MB checked by sha256): the stack learns that client by ARP and
+resolves 10.7.0.4 itself (its counters shown). The capture is Ethernet
+(LINKTYPE_ETHERNET): tshark must find ARP, DHCP (when leased) and IP in it.
+
 Options:
   --pcap FILE          where to keep the capture of 'serve' (default netstack-demo.pcap, here;
                        the stacks of 'fetch' record to FILE without .pcap + -fetch.pcap
                        and -fetch6.pcap)
+  --tap                the demo over TAP devices, with DHCP and a bridge to a second
+                       namespace (above) (default off: TUN)
   --inside             internal: run the checks in the current namespace, as the
                        demo's own child does inside the namespace it made (default off)
   -h, --help           this help`,
@@ -321,9 +341,11 @@ const fetchOptions = {
   output: { type: 'string', short: 'o' },
   'max-time': { type: 'string', short: 'm', default: '30' },
   wireguard: { type: 'string' },
+  tap: { type: 'boolean' }, 'tap-name': { type: 'string' }, mac: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 const demoOptions = {
   pcap: { type: 'string', default: 'netstack-demo.pcap' },
+  tap: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   inside: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
@@ -858,7 +880,7 @@ async function demo(args: string[]): Promise<number> {
   const { values } = parse(args, demoOptions);
   if (values.help) return help('demo');
   const pcap = resolve(values.pcap);
-  if (values.inside) return demoInside(pcap);
+  if (values.inside) return demoInside(pcap, values.tap === true);
   // A private network namespace that lives exactly as long as the processes in it.
   const asRoot = process.getuid?.() === 0;
   const unshareArgs = asRoot ? ['--net'] : ['--map-root-user', '--net'];
@@ -871,7 +893,7 @@ async function demo(args: string[]): Promise<number> {
     );
   }
   process.stdout.write(`netstack demo: private network namespace via 'unshare ${unshareArgs.join(' ')}'\n`);
-  const child = spawn('unshare', [...unshareArgs, process.execPath, binPath, 'demo', '--inside', '--pcap', pcap], { stdio: 'inherit' });
+  const child = spawn('unshare', [...unshareArgs, process.execPath, binPath, 'demo', '--inside', '--pcap', pcap, ...(values.tap === true ? ['--tap'] : [])], { stdio: 'inherit' });
   const code: number = await new Promise((res) => child.on('exit', (c, s) => res(c ?? (s ? 1 : 0))));
   if (code === 0) process.stdout.write(`\ncapture kept: ${pcap} (and ${values.pcap.replace(/\.pcap$/, '')}-fetch.pcap, -fetch6.pcap; open them in Wireshark, or: tshark -r ${values.pcap})\nthe namespace and the device are gone with the demo's processes.\n`);
   return code;
@@ -883,20 +905,28 @@ function runTool(cmd: string, args: string[], timeoutMs: number): { ok: boolean;
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
 }
 
-async function demoInside(pcap: string): Promise<number> {
+async function demoInside(pcap: string, tap: boolean): Promise<number> {
   const ok = (b: boolean): string => (b ? 'ok  ' : 'FAIL');
   runTool('ip', ['link', 'set', 'lo', 'up'], 5000);
-  const server = spawn(process.execPath, [binPath, 'serve', '--pcap', pcap, '--stats'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const dev = tap ? 'tap0' : 'tun0';
+  // TAP: the stack's IPv4 address by DHCP from dnsmasq on the segment, where dnsmasq is installed.
+  const dhcp = tap ? await startDemoDhcp() : undefined;
+  const leased = typeof dhcp === 'object' ? dhcp : undefined;
+  if (typeof dhcp === 'string') process.stdout.write(`skip DHCP: ${dhcp}; the stack takes the static 10.7.0.2\n`);
+  if (leased !== undefined) process.stdout.write(`dnsmasq serves DHCP on tap0 (and later br0): 10.7.0.2 for ${DEMO_MAC}, router 10.7.0.1, lease 2 min\n`);
+  const serveArgs = tap ? ['--tap', '--mac', DEMO_MAC, ...(leased !== undefined ? ['--dhcp', '--dhcp-timeout', '30'] : [])] : [];
+  const server = spawn(process.execPath, [binPath, 'serve', ...serveArgs, '--pcap', pcap, '--stats'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   server.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   const ready = await new Promise<boolean>((res) => {
-    const timer = setTimeout(() => res(false), 20_000);
+    const timer = setTimeout(() => res(false), leased !== undefined ? 40_000 : 20_000);
     server.stdout.on('data', () => { if (/ready/.test(out)) { clearTimeout(timer); res(true); } });
     server.on('exit', () => { clearTimeout(timer); res(false); });
   });
   if (!ready) {
     server.kill('SIGKILL');
-    throw new Error(`netstack serve did not become ready: ${out.trim()}`);
+    leased?.stop();
+    throw new Error(`netstack serve did not become ready: ${out.trim()}${leased !== undefined ? `; dnsmasq: ${leased.log().trim().split('\n').slice(-3).join(' | ')}` : ''}`);
   }
   process.stdout.write(out);
   const statsCount = (): number => out.split('\n').filter((l) => l.startsWith('stats ')).length;
@@ -915,12 +945,45 @@ async function demoInside(pcap: string): Promise<number> {
     server.kill('SIGUSR2');
   });
   let failures = 0;
+  // Each check runs between two SIGUSR2 snapshots of serve's counters: d(layer, key) is a
+  // counter's change across it, so the stack's own count proves it carried the check.
+  const n = (s: DemoStats | undefined, layer: string, key: string): number => s?.[layer]?.[key] ?? 0;
+  const counted = async <T>(run: () => T | Promise<T>): Promise<{ r: T; d: (layer: string, key: string) => number; after: DemoStats | undefined }> => {
+    const before = await liveStats();
+    const r = await run();
+    const after = await liveStats();
+    return { r, d: (layer, key) => n(after, layer, key) - n(before, layer, key), after };
+  };
+  const report = (good: boolean, line: string): void => {
+    process.stdout.write(`${ok(good)} ${line}\n`);
+    if (!good) failures++;
+  };
+  const macs = / mac (\S+) \(kernel side (\S+)\)/.exec(out);
+  const stackMac = macs?.[1] ?? '?';
+  const kernelMac = macs?.[2] ?? '?';
+  if (tap) {
+    process.stdout.write(`\n== TAP: the stack is a host on tap0's Ethernet segment, mac ${stackMac} (the kernel side's: ${kernelMac}) ==\n`);
+    if (leased !== undefined) {
+      const lease = /dhcp lease (\S+) router (\S+) dns (\S+) (?:mtu \d+ )?from (\S+)/.exec(out);
+      const ack = leased.log().split('\n').find((l) => /DHCPACK\(tap0\) 10\.7\.0\.2 /.test(l) && l.includes(stackMac));
+      report(lease?.[1] === '10.7.0.2/24' && lease[2] === '10.7.0.1' && lease[4] === '10.7.0.1' && ack !== undefined,
+        `dhcp: the stack leased ${lease?.[1] ?? 'nothing'} (router ${lease?.[2] ?? '?'}) from ${lease?.[4] ?? '?'}; dnsmasq: ${ack?.replace(/^.*?(DHCPACK)/, '$1') ?? 'no DHCPACK for it'}`);
+    }
+  }
   process.stdout.write('\n== the kernel\'s ping against the stack (10.7.0.1 -> 10.7.0.2) ==\n');
   for (const size of [56, 1472, 4000]) {
     const r = runTool('ping', ['-c', '3', '-i', '0.2', '-W', '2', '-s', String(size), '10.7.0.2'], 15_000);
     const summary = r.out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('; ');
     process.stdout.write(`${ok(r.ok)} ping -s ${String(size).padEnd(4)}  ${summary || r.out.trim()}\n`);
     if (!r.ok) failures++;
+  }
+  if (tap) {
+    // The kernel asked for 10.7.0.2 by ARP and the stack answered from its own MAC.
+    const neigh = runTool('ip', ['neigh', 'show', 'dev', 'tap0', '10.7.0.2'], 5000).out.trim();
+    const s = await liveStats();
+    report(neigh.includes(`lladdr ${stackMac}`) && n(s, 'eth', 'ArpInRequests') >= 1 && n(s, 'eth', 'ArpOutReplies') >= 1,
+      `ARP: the kernel's neighbour table: ${neigh || 'no entry for 10.7.0.2'}; netstack: eth.ArpInRequests ${n(s, 'eth', 'ArpInRequests')}, ` +
+      `eth.ArpOutReplies ${n(s, 'eth', 'ArpOutReplies')}, eth.ArpOutAnnouncements ${n(s, 'eth', 'ArpOutAnnouncements')}, neighbour table eth.arp.Entries ${n(s, 'eth', 'arp.Entries')}`);
   }
   process.stdout.write('\n== a kernel-side UDP client against the stack\'s echo on port 7 ==\n');
   for (const size of [1, 1472, 8000]) {
@@ -975,19 +1038,6 @@ async function demoInside(pcap: string): Promise<number> {
     // serve runs IPv4 only where the namespace has IPv6 off (its stderr line says so above).
     process.stdout.write('skip IPv6: serve runs IPv4 only in this namespace\n');
   } else {
-    // Each check runs between two SIGUSR2 snapshots of serve's counters: d(layer, key) is a
-    // counter's change across it, so the stack's own count proves it carried the check.
-    const n = (s: DemoStats | undefined, layer: string, key: string): number => s?.[layer]?.[key] ?? 0;
-    const counted = async <T>(run: () => T | Promise<T>): Promise<{ r: T; d: (layer: string, key: string) => number }> => {
-      const before = await liveStats();
-      const r = await run();
-      const after = await liveStats();
-      return { r, d: (layer, key) => n(after, layer, key) - n(before, layer, key) };
-    };
-    const report = (good: boolean, line: string): void => {
-      process.stdout.write(`${ok(good)} ${line}\n`);
-      if (!good) failures++;
-    };
     for (const size of [56, 1452, 4000]) {
       const { r, d } = await counted(() => runTool('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', '-s', String(size), 'fd07::2'], 15_000));
       const summary = r.out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('; ');
@@ -1065,7 +1115,8 @@ async function demoInside(pcap: string): Promise<number> {
     ];
     if (serving6) fetches.push({ url: 'http://[fd07:1::1]:8080/from-netstack', peer: 'fd07:1::2', pcapFile: `${base}-fetch6.pcap`, args: ['--kernel-addr6', 'fd07:1::1/64', '--addr6', 'fd07:1::2'] });
     for (const f of fetches) {
-      const child = spawn(process.execPath, [binPath, 'fetch', '--stats', '--pcap', f.pcapFile, '--tun', 'tun1', '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', ...f.args, f.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const device = tap ? ['--tap', '--tap-name', 'tap1'] : ['--tun', 'tun1'];
+      const child = spawn(process.execPath, [binPath, 'fetch', '--stats', '--pcap', f.pcapFile, ...device, '--kernel-addr', '10.7.1.1/24', '--addr', '10.7.1.2', ...f.args, f.url], { stdio: ['ignore', 'pipe', 'pipe'] });
       let fout = '';
       let ferr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => { fout += d; });
@@ -1076,51 +1127,281 @@ async function demoInside(pcap: string): Promise<number> {
       const opens = fstats?.tcp?.ActiveOpens;
       const v6 = f.peer.includes(':');
       const delivered = (v6 ? fstats?.ip6?.Ip6InDelivers : fstats?.ip?.InDelivers) ?? 0;
-      const good = fcode === 0 && fout.includes(`, ${f.peer} asked for /from-netstack`) && opens === 1 && delivered > 0;
+      // Over a TAP the fetching stack resolved the kernel side's MAC itself: ARP (IPv4) or a neighbour solicitation (IPv6).
+      const resolvedBy = v6 ? 'eth.NdpOutSolicits' : 'eth.ArpOutRequests';
+      const asked = fstats?.eth?.[v6 ? 'NdpOutSolicits' : 'ArpOutRequests'] ?? 0;
+      const good = fcode === 0 && fout.includes(`, ${f.peer} asked for /from-netstack`) && opens === 1 && delivered > 0 && (!tap || asked >= 1);
       process.stdout.write(`${ok(good)} netstack fetch ${v6 ? `'${f.url}'` : f.url}  -> ${fout.trim()}\n     ${ferr.split('\n').filter((l) => l && !l.startsWith('stats ')).join('\n     ')}\n` +
-        `     the server saw the stack's address (${f.peer}); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.InSegs ?? 0} segments in; ${v6 ? 'ip6.Ip6InDelivers' : 'ip.InDelivers'} ${delivered}\n`);
+        `     the server saw the stack's address (${f.peer}); the stack's TCP counted ${opens ?? 'no'} active open(s), ${fstats?.tcp?.InSegs ?? 0} segments in; ${v6 ? 'ip6.Ip6InDelivers' : 'ip.InDelivers'} ${delivered}` +
+        `${tap ? `; ${resolvedBy} ${asked} (it resolved the kernel side's MAC itself)` : ''}\n`);
       if (!good) failures++;
     }
     kernelServer.close();
     kernelServer6?.close();
   }
 
+  // TAP: the bridge stays until serve's RELEASE (on SIGTERM) reached dnsmasq on br0.
+  const removeBridge = tap ? await demoBridge({ kernelMac, stackMac, serving6, counted, report, n }) : undefined;
+
   server.kill('SIGTERM');
   const code: number | null = await new Promise((res) => server.on('exit', (c) => res(c)));
   // The last stats line: serve's --stats on exit (the earlier ones are the SIGUSR2 snapshots).
   const statsLine = out.split('\n').filter((l) => l.startsWith('stats ')).at(-1);
   if (statsLine) printCounters(JSON.parse(statsLine.slice(6)));
-  const gone = !runTool('ip', ['link', 'show', 'tun0'], 5000).ok;
-  process.stdout.write(`\n${ok(code === 0)} serve exited with ${code} on SIGTERM\n${ok(gone)} tun0 removed\n`);
+  const gone = !runTool('ip', ['link', 'show', dev], 5000).ok;
+  process.stdout.write(`\n${ok(code === 0)} serve exited with ${code} on SIGTERM\n${ok(gone)} ${dev} removed\n`);
   if (code !== 0 || !gone) failures++;
-  const check = checkCapture(pcap, / stack \S+ fd07::2,/.test(out));
+  if (leased !== undefined) {
+    // On SIGTERM the stack RELEASEs its lease (RFC 2131 §4.4.6); tap0 was a port of br0 by then.
+    const released = await leased.waitLog(/DHCPRELEASE\((?:br0|tap0)\) 10\.7\.0\.2 /, 5000);
+    const line = leased.log().split('\n').find((l) => /DHCPRELEASE/.test(l));
+    report(released, `dhcp: the lease released on exit; dnsmasq: ${line?.replace(/^.*?(DHCPRELEASE)/, '$1') ?? 'no DHCPRELEASE'}`);
+    leased.stop();
+  }
+  if (removeBridge !== undefined) report(removeBridge(), 'br0 removed');
+  const tapWants: CaptureWant[] = [
+    { label: 'ARP', test: (f) => f.protocols.includes('arp') },
+    { label: 'IPv4', test: (f) => f.protocols.includes('ip') },
+    ...(leased !== undefined ? [{ label: 'DHCP', test: (f: CaptureFrame) => f.protocols.includes('dhcp') }] : []),
+    { label: 'from 10.7.0.3 across the bridge', test: (f) => f.src === '10.7.0.3' },
+  ];
+  const check = checkCapture(pcap, / stack \S+ fd07::2,/.test(out), tap ? tapWants : []);
   process.stdout.write(`${check.ok === undefined ? 'skip' : ok(check.ok)} capture: ${check.detail}\n`);
   if (check.ok === false) failures++;
   process.stdout.write(failures === 0 ? '\ndemo: all checks passed\n' : `\ndemo: ${failures} check(s) failed\n`);
   return failures === 0 ? 0 : 1;
 }
 
+/** The TAP demo's MAC (locally administered; 07:02 as in 10.7.0.2): dnsmasq keeps 10.7.0.2 for it. */
+const DEMO_MAC = '02:00:00:00:07:02';
+
+/** Resolves after `ms` (a bounded poll's step, never a synchronisation by itself). */
+const pause = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+/** dnsmasq serving DHCP to the TAP demo: its log, a bounded wait for a line of it, and its end. */
+interface DemoDhcp { log(): string; waitLog(re: RegExp, ms: number): Promise<boolean>; stop(): void }
+
+/**
+ * dnsmasq (Debian's dnsmasq-base) as the DHCP server of the demo's segment: on tap0 and,
+ * once it is bridged, br0 (whichever holds 10.7.0.1/24); no DNS (--port=0); 10.7.0.2 kept
+ * for DEMO_MAC (a one-address range besides), router 10.7.0.1, lease 2 min (its least).
+ * A string when dnsmasq is not installed (the demo then says so and uses the static
+ * address). Killed on exit whatever happens, so a failed demo leaves nothing running.
+ */
+async function startDemoDhcp(): Promise<DemoDhcp | string> {
+  if (spawnSync('sh', ['-c', 'command -v dnsmasq']).status !== 0) return 'dnsmasq is not installed (apt-get install dnsmasq-base)';
+  const dir = mkdtempSync(join(tmpdir(), 'netstack-demo-dhcp-'));
+  // In a user namespace (the demo without root) only root is mapped: dnsmasq must stay root, not become 'nobody'.
+  let userns = true;
+  try { userns = !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8')); } catch { /* keep true */ }
+  const child: ChildProcess = spawn('dnsmasq', [
+    '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--port=0', '--interface=tap0', '--interface=br0',
+    '--dhcp-range=10.7.0.2,10.7.0.2,255.255.255.0,2m', `--dhcp-host=${DEMO_MAC},10.7.0.2`, '--dhcp-option=option:router,10.7.0.1',
+    '--dhcp-authoritative', `--dhcp-leasefile=${join(dir, 'leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+    '--log-dhcp', '--log-facility=-', ...(userns ? ['--user=root'] : []),
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  let exited = false;
+  const stop = (): void => {
+    process.off('exit', stop);
+    if (!exited) child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', stop);
+  child.on('exit', () => { exited = true; });
+  child.on('error', (e) => { log += `${e.message}\n`; exited = true; });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { log += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { log += d; });
+  const waitLog = (re: RegExp, ms: number): Promise<boolean> => new Promise((res) => {
+    if (re.test(log)) { res(true); return; }
+    const done = (v: boolean): void => { clearTimeout(timer); child.stdout!.off('data', on); child.stderr!.off('data', on); child.off('exit', gone); res(v); };
+    // Registered after the log's own listeners: `log` already holds the chunk.
+    const on = (): void => { if (re.test(log)) done(true); };
+    const gone = (): void => done(re.test(log));
+    const timer = setTimeout(() => done(false), ms);
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.on('exit', gone);
+  });
+  if (!(await waitLog(/started, version/, 10_000))) {
+    stop();
+    throw new Error(`dnsmasq did not start: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  return { log: () => log, waitLog, stop };
+}
+
+interface BridgeContext {
+  kernelMac: string;
+  stackMac: string;
+  serving6: boolean;
+  counted: <T>(run: () => T | Promise<T>) => Promise<{ r: T; d: (layer: string, key: string) => number; after: DemoStats | undefined }>;
+  report: (good: boolean, line: string) => void;
+  n: (s: DemoStats | undefined, layer: string, key: string) => number;
+}
+
+/**
+ * The TAP demo's second part: tap0 becomes a port of a Linux bridge br0 (the kernel side's
+ * addresses move to br0, as on a host whose NIC is bridged), and a veth pair joins br0 to a
+ * second private network namespace (a child process made by `unshare --net`; commands run
+ * in it with nsenter), whose client 10.7.0.3 (and 10.7.0.4, fd07::3) reaches the stack
+ * across layer 2. The veth pair and the namespace are removed before it returns; br0 by the
+ * function it returns (true when removed), once serve has exited.
+ */
+async function demoBridge(c: BridgeContext): Promise<() => boolean> {
+  const report = c.report;
+  const removeBridge = (): boolean => runTool('ip', ['link', 'del', 'br0'], 5000).ok;
+  process.stdout.write('\n== a Linux bridge: br0 joins tap0 and a veth to a second private namespace, whose client 10.7.0.3 reaches the stack across layer 2 ==\n');
+  // The second namespace: a process that waits in it (bounded: 300 s), killed at the end.
+  const peer = spawn('unshare', ['--net', 'sh', '-c', 'echo up; exec sleep 300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const killPeer = (): void => { process.off('exit', killPeer); peer.kill('SIGKILL'); };
+  process.on('exit', killPeer);
+  const up = await new Promise<boolean>((res) => {
+    const timer = setTimeout(() => res(false), 5000);
+    peer.stdout.setEncoding('utf8').on('data', (d: string) => { if (d.includes('up')) { clearTimeout(timer); res(true); } });
+    peer.on('exit', () => { clearTimeout(timer); res(false); });
+    peer.on('error', () => { clearTimeout(timer); res(false); });
+  });
+  if (!up || peer.pid === undefined) {
+    killPeer();
+    report(false, 'a second network namespace (unshare --net) could not be made');
+    return () => true;
+  }
+  const inPeer = (cmd: string, args: string[]): string[] => [`--net=/proc/${peer.pid}/ns/net`, cmd, ...args];
+  const steps: Array<[string, string[]]> = [
+    // br0 keeps the kernel side's MAC (tap0's), so the stack's neighbour entry for 10.7.0.1 stays right.
+    ['ip', ['link', 'add', 'br0', ...(c.kernelMac !== '?' ? ['address', c.kernelMac] : []), 'type', 'bridge']],
+    ['ip', ['link', 'set', 'tap0', 'master', 'br0']],
+    ['ip', ['addr', 'flush', 'dev', 'tap0', 'scope', 'global']],
+    ['ip', ['addr', 'add', '10.7.0.1/24', 'dev', 'br0']],
+    ...(c.serving6 ? [['ip', ['-6', 'addr', 'add', 'fd07::1/64', 'dev', 'br0', 'nodad']] as [string, string[]]] : []),
+    ['ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1', 'netns', String(peer.pid)]],
+    ['ip', ['link', 'set', 'veth0', 'master', 'br0']],
+    ['ip', ['link', 'set', 'veth0', 'up']],
+    ['ip', ['link', 'set', 'br0', 'up']],
+    ['nsenter', inPeer('ip', ['link', 'set', 'lo', 'up'])],
+    ['nsenter', inPeer('ip', ['addr', 'add', '10.7.0.3/24', 'dev', 'veth1'])],
+    ['nsenter', inPeer('ip', ['addr', 'add', '10.7.0.4/24', 'dev', 'veth1'])],
+    ...(c.serving6 ? [['nsenter', inPeer('ip', ['-6', 'addr', 'add', 'fd07::3/64', 'dev', 'veth1', 'nodad'])]] as Array<[string, string[]]> : []),
+    ['nsenter', inPeer('ip', ['link', 'set', 'veth1', 'up'])],
+  ];
+  for (const [cmd, args] of steps) {
+    const r = runTool(cmd, args, 5000);
+    if (!r.ok) {
+      report(false, `${cmd} ${args.join(' ')}: ${r.out.trim()}`);
+      runTool('ip', ['link', 'del', 'veth0'], 5000);
+      killPeer();
+      removeBridge();
+      return () => true;
+    }
+  }
+  // Both ports forwarding (STP off: at once, once the carrier is up); bounded, 5 s.
+  let ports = '';
+  for (let i = 0; i < 100; i++) {
+    ports = runTool('bridge', ['link', 'show'], 5000).out;
+    if (/tap0.*state forwarding/.test(ports) && /veth0.*state forwarding/.test(ports)) break;
+    await pause(50);
+  }
+  report(/tap0.*state forwarding/.test(ports) && /veth0.*state forwarding/.test(ports),
+    `br0 (mac ${c.kernelMac}, 10.7.0.1/24${c.serving6 ? ', fd07::1/64' : ''}) with ports tap0 (the stack's segment) and veth0 (to the namespace of 10.7.0.3${c.serving6 ? ', fd07::3' : ''}): both forwarding`);
+  {
+    const { r, d, after } = await c.counted(() => runTool('nsenter', inPeer('ping', ['-c', '3', '-i', '0.2', '-W', '2', '-I', '10.7.0.3', '10.7.0.2']), 15_000));
+    const summary = r.out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('; ');
+    report(r.ok && d('icmp', 'InEchos') === 3, `ping 10.7.0.3 -> 10.7.0.2 across br0  ${summary || r.out.trim()}; netstack: icmp.InEchos +${d('icmp', 'InEchos')}`);
+    // The client asked for 10.7.0.2 by ARP (broadcast, flooded by br0); the stack answered and,
+    // being the target, learned the asker (RFC 826): a new entry in its neighbour table.
+    report(d('eth', 'ArpInRequests') >= 1 && d('eth', 'ArpOutReplies') >= 1 && c.n(after, 'eth', 'arp.Entries') >= 2,
+      `the stack learned 10.7.0.3 by ARP: eth.ArpInRequests +${d('eth', 'ArpInRequests')}, eth.ArpOutReplies +${d('eth', 'ArpOutReplies')}; ` +
+      `its neighbour table now ${c.n(after, 'eth', 'arp.Entries')} entries (the kernel side, 10.7.0.3), eth.arp.Entries +${d('eth', 'arp.Entries')}`);
+  }
+  {
+    const size = 10_000_000;
+    const pattern = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) pattern[i] = i % 256;
+    const want = createHash('sha256').update(pattern).digest('hex');
+    const t0 = performance.now();
+    const { r, d } = await c.counted(() => spawnSync('nsenter', inPeer('curl', ['-sS', '-m', '30', '--interface', '10.7.0.3', `http://10.7.0.2/bytes/${size}`]), { timeout: 40_000, maxBuffer: size + (1 << 20) }));
+    const secs = (performance.now() - t0) / 1000;
+    const body = r.stdout as Buffer | null;
+    const got = body === null ? '' : createHash('sha256').update(body).digest('hex');
+    report(r.status === 0 && body?.length === size && got === want && d('tcp', 'PassiveOpens') === 1,
+      `curl --interface 10.7.0.3 http://10.7.0.2/bytes/${size}  -> ${body?.length ?? 0} bytes in ${secs.toFixed(2)} s${got === want ? ' (sha256 matches)' : ` ${String(r.stderr).trim()}`}; ` +
+      `netstack: tcp.PassiveOpens +${d('tcp', 'PassiveOpens')}, eth.OutSent +${d('eth', 'OutSent')} frames`);
+  }
+  {
+    // Layer 2 both ways: the client's kernel holds the stack's MAC; br0 learned it on tap0.
+    const neigh = runTool('nsenter', inPeer('ip', ['neigh', 'show', 'dev', 'veth1', '10.7.0.2']), 5000).out.trim();
+    const fdb = runTool('bridge', ['fdb', 'show', 'br', 'br0'], 5000).out.split('\n').find((l) => l.startsWith(`${c.stackMac} dev tap0`))?.trim();
+    report(neigh.includes(`lladdr ${c.stackMac}`) && fdb !== undefined, `the client's neighbour table: ${neigh || 'no entry'}; br0's forwarding table: ${fdb ?? `no ${c.stackMac} on tap0`}`);
+  }
+  {
+    // From 10.7.0.4: the client's kernel knows the stack's MAC already (no request from .4), so
+    // the stack's echo reply waits for its own ARP request, answered by the client's kernel.
+    const { r, d } = await c.counted(() => runTool('nsenter', inPeer('ping', ['-c', '2', '-i', '0.2', '-W', '2', '-I', '10.7.0.4', '10.7.0.2']), 15_000));
+    const summary = r.out.split('\n').filter((l) => /packets transmitted/.test(l)).join('; ');
+    report(r.ok && d('eth', 'ArpOutRequests') >= 1 && d('eth', 'ArpInReplies') >= 1,
+      `ping 10.7.0.4 -> 10.7.0.2  ${summary || r.out.trim()}; the stack resolved 10.7.0.4 itself: eth.ArpOutRequests +${d('eth', 'ArpOutRequests')}, ` +
+      `eth.ArpInReplies +${d('eth', 'ArpInReplies')}, eth.OutQueued +${d('eth', 'OutQueued')} (the reply waited for it)`);
+  }
+  if (c.serving6) {
+    const { r, d } = await c.counted(() => runTool('nsenter', inPeer('ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd07::2']), 15_000));
+    const summary = r.out.split('\n').filter((l) => /packets transmitted/.test(l)).join('; ');
+    report(r.ok && d('icmp6', 'Icmp6OutEchoReplies') === 2 && d('eth', 'NdpInSolicits') >= 1,
+      `ping -6 fd07::3 -> fd07::2  ${summary || r.out.trim()}; neighbour discovery across br0: eth.NdpInSolicits +${d('eth', 'NdpInSolicits')}, eth.NdpOutAdverts +${d('eth', 'NdpOutAdverts')}`);
+  }
+  // The veth pair (both ends) and the second namespace go now; br0 once serve has exited.
+  const del = runTool('ip', ['link', 'del', 'veth0'], 5000);
+  killPeer();
+  report(del.ok && !runTool('ip', ['link', 'show', 'veth0'], 5000).ok, 'the veth pair removed, the second namespace ended');
+  return removeBridge;
+}
+
+/** Wireshark's expert severity "Error" (PI_ERROR, 0x00800000): a field value at least this is an error. */
+const PI_ERROR = 0x00800000;
+
 /**
  * tshark's verdict on a capture, checksum validation on: packets, TCP packets, and frames
  * with a bad IPv4/TCP/UDP/ICMP/ICMPv6 checksum, a malformed packet or an expert error (must be 0);
- * with want6 (serve ran both families), IPv6 packets must be in it.
- * ok undefined when tshark is not installed (said, not hidden).
+ * with want6 (serve ran both families), IPv6 packets must be in it; each of `wants` must
+ * match at least one packet. One pass of tshark (a TAP capture has a frame per segment:
+ * tens of thousands), listing each frame's protocols, source, expert severities and
+ * checksum statuses (0: bad), counted here. A TCP checksum of 0xffff where 0x0000 was
+ * computed is the same one's-complement sum (RFC 1624 §3; tshark calls it bad): allowed in
+ * the kernel's packets (Linux sends it now and then over a TAP without offloads), counted
+ * and said, never in the stack's (`own`: its addresses). ok undefined when tshark is not
+ * installed (said, not hidden).
  */
-function checkCapture(file: string, want6: boolean): { ok: boolean | undefined; detail: string } {
+function checkCapture(file: string, want6: boolean, wants: CaptureWant[] = [], own: readonly string[] = ['10.7.0.2', 'fd07::2']): { ok: boolean | undefined; detail: string } {
   if (spawnSync('sh', ['-c', 'command -v tshark']).status !== 0) return { ok: undefined, detail: 'tshark not installed, not checked (apt-get install tshark)' };
-  const count = (filter: string): number | undefined => {
-    const r = spawnSync('tshark', ['-r', file, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
-      ...(filter ? ['-Y', filter] : []), '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
-    return r.status === 0 ? r.stdout.split('\n').filter(Boolean).length : undefined;
-  };
-  const all = count('');
-  const tcp = count('tcp');
-  const ip6 = count('ipv6');
-  const bad = count('_ws.expert.severity >= "Error" || _ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad" || icmpv6.checksum.status == "Bad"');
-  if (all === undefined || tcp === undefined || ip6 === undefined || bad === undefined) return { ok: false, detail: `tshark could not read ${file}` };
+  const checksums = ['ip', 'tcp', 'udp', 'icmp', 'icmpv6'].map((p) => `${p}.checksum.status`);
+  const r = spawnSync('tshark', ['-r', file, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
+    '-T', 'fields', ...['frame.protocols', 'ip.src', '_ws.expert.severity', 'ipv6.src', 'tcp.checksum', 'tcp.checksum_calculated', ...checksums].flatMap((f) => ['-e', f])],
+    { encoding: 'utf8', timeout: 120_000, maxBuffer: 512 << 20 });
+  if (r.status !== 0) return { ok: false, detail: `tshark could not read ${file}: ${String(r.stderr).trim().split('\n').at(-1) ?? ''}` };
+  let bad = 0;
+  let ffff = 0;
+  const frames: CaptureFrame[] = r.stdout.split('\n').filter(Boolean).map((l) => {
+    const [protocols = '', src = '', severity = '', src6 = '', tcpSum = '', tcpCalc = '', ipStatus = '', tcpStatus = '', ...status] = l.split('\t');
+    const values = (f: string): number[] => (f === '' ? [] : f.split(',').map(Number));
+    const protos = protocols.split(':');
+    // The outer header's source (an ICMP error lists the quoted packet's after it).
+    const from = (src.split(',')[0] || src6.split(',')[0]) ?? '';
+    const rfc1624 = values(tcpStatus)[0] === 0 && Number(tcpSum.split(',')[0]) === 0xffff && Number(tcpCalc.split(',')[0]) === 0 && !own.includes(from);
+    if (rfc1624) ffff++;
+    // Malformed: the _ws.malformed pseudo-protocol; a checksum status 0 is PROTO_CHECKSUM_E_BAD.
+    const badSum = [ipStatus, ...status].some((f) => values(f).includes(0)) || (!rfc1624 && values(tcpStatus).includes(0));
+    if (protos.includes('_ws.malformed') || values(severity).some((v) => v >= PI_ERROR) || badSum) bad++;
+    return { protocols: protos, src };
+  });
+  const count = (test: (f: CaptureFrame) => boolean): number => frames.reduce((k, f) => k + (test(f) ? 1 : 0), 0);
+  const all = frames.length;
+  const tcp = count((f) => f.protocols.includes('tcp'));
+  const ip6 = count((f) => f.protocols.includes('ipv6'));
+  const wanted = wants.map((w) => ({ ...w, count: count(w.test) }));
   // IPv6 packets must be in it when serve ran both families (then the demo's IPv6 checks ran).
-  const ok = bad === 0 && all > 0 && (!want6 || ip6 > 0);
-  return { ok, detail: `tshark with checksum validation: ${all} packets (${tcp} TCP, ${ip6} IPv6), ${bad} with a bad checksum, malformed or an expert error` };
+  const ok = bad === 0 && all > 0 && (!want6 || ip6 > 0) && wanted.every((w) => w.count > 0);
+  const more = wanted.map((w) => `, ${w.count} ${w.label}`).join('');
+  const kernelFfff = ffff > 0 ? ` (and ${ffff} of the kernel's TCP checksums written 0xffff for 0x0000, the same sum: RFC 1624)` : '';
+  return { ok, detail: `tshark with checksum validation: ${all} packets (${tcp} TCP, ${ip6} IPv6${more}), ${bad} with a bad checksum, malformed or an expert error${kernelFfff}` };
 }
 
 function printCounters(stats: Record<string, unknown>): void {
@@ -1135,6 +1416,11 @@ function printCounters(stats: Record<string, unknown>): void {
 }
 
 type DemoStats = Record<string, Record<string, number> | undefined>;
+
+/** A frame of a capture as checkCapture sees it: tshark's frame.protocols (eth, ethertype, ip, tcp, ...) and ip.src. */
+interface CaptureFrame { protocols: string[]; src: string }
+/** A kind of packet the capture must hold (checkCapture), counted. */
+interface CaptureWant { label: string; test: (f: CaptureFrame) => boolean }
 
 interface EchoResult { ok: boolean; detail: string; error?: string }
 

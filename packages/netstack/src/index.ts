@@ -17,5 +17,6 @@ export type {
 export { UdpSocket, UdpFlowSocket } from './dgram/index.js';
 export type { UdpApi, UdpSocketOptions, RemoteInfo, BindOptions, SendCallback, FlowListener, FlowRemoteInfo } from './dgram/index.js';
 export { createGateway, type Gateway, type GatewayOptions, type GatewayLimits, type GatewayStats, type GatewayFlowInfo, type GatewayVerdict, type PublishOptions } from './gateway/gateway.js';
+export type { EchoRelayStats } from './gateway/echo-relay.js';
 export { createTunnel, Tunnel, parseWgConfig, WgConfigError, createWireGuardLink, WireGuardLink } from './tunnel/index.js';
 export type { TunnelOptions, TunnelPeer, TunnelCounters, TunnelStats, WgConfig, WgPeerConfig, WgEndpoint, WireGuardLinkOptions } from './tunnel/index.js';

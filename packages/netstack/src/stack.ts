@@ -690,7 +690,7 @@ export class Stack extends EventEmitter {
           served6 = [...served6, this.slaacLinkLocal];
           this.info.slaac = true;
         }
-        configureTap6(t.eth, served6.filter((a) => a !== this.slaacLinkLocal), prefixLength6, gateway6, this.slaacLinkLocal !== undefined);
+        configureTap6(t.eth, served6.filter((a) => a !== this.slaacLinkLocal), prefixLength6, gateway6, options.tap.proxyArp, this.slaacLinkLocal !== undefined);
       } else {
         link = options.link!;
         this.info = { type: 'link', name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };

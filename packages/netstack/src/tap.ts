@@ -16,10 +16,10 @@
  *   above the interface (it reads IP headers), so the capture records what the wire
  *   carries after it; on a TUN the capture sits above the shaper.
  */
-import { TunDevice, CaptureLink, LINKTYPE_ETHERNET, type Link, type LinkReceiver, type TunStats } from '@netstack/tun';
+import { TunDevice, CaptureLink, LINKTYPE_ETHERNET, type Link, type LinkReceiver, type NetnsTarget, type TunRoute, type TunStats } from '@netstack/tun';
 import { EthernetInterface, eui64, formatMac, parseMac, type AddressConflict } from '@netstack/ethernet';
 import type { Scheduler } from '@netstack/common';
-import { formatAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { formatAddress, parseAddress, parseIpv6Address, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import { invalidArgType, invalidArgValue } from './node-errors.js';
 
 export interface TapOptions {
@@ -42,6 +42,17 @@ export interface TapOptions {
    * locally administered one (02:…), new for each stack.
    */
   mac?: string;
+  /** Create the device in another network namespace (as `tun.netns`): the stack and its sockets stay in the process's own. */
+  netns?: NetnsTarget;
+  /** Routes through the device added on the kernel side (as `tun.routes`), e.g. `[{ dst: 'default', via: '10.0.2.2' }]`. */
+  routes?: readonly TunRoute[];
+  /**
+   * Addresses the interface answers ARP requests and neighbour solicitations for although
+   * the stack does not own them (proxy ARP, RFC 1027): a gateway's (`netstack nat --tap`:
+   * 10.0.2.2, 10.0.2.3, fd00::2, fd00::3). The IP layers see their traffic as foreign
+   * (`anyAddress`). IPv4 and IPv6 literals.
+   */
+  proxyArp?: readonly string[];
 }
 
 /** What `'addressConflict'` reports (RFC 5227 §2.1.1 while probing, §2.4 once bound). */
@@ -73,6 +84,10 @@ export function checkTapOptions(tap: unknown): void {
     if (m === undefined || m === 0 || Math.floor(m / 2 ** 40) % 2 === 1) {
       throw Object.assign(invalidArgValue('options.tap.mac', mac, "must be a unicast MAC address like '02:00:00:00:00:02'"), { option: 'tap.mac' });
     }
+  }
+  const proxy = (tap as TapOptions).proxyArp;
+  if (proxy !== undefined && (!Array.isArray(proxy) || proxy.some((a) => typeof a !== 'string' || (parseAddress(a) === undefined && parseIpv6Address(a) === undefined)))) {
+    throw Object.assign(invalidArgValue('options.tap.proxyArp', proxy, 'must be an array of IPv4 and IPv6 addresses'), { option: 'tap.proxyArp' });
   }
 }
 
@@ -116,6 +131,8 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
     mtu: tap.mtu ?? 1500,
     txQueueLen: w.txQueueLen,
     ...(tap.napi !== undefined ? { napi: tap.napi } : {}),
+    ...(tap.netns !== undefined ? { netns: tap.netns } : {}),
+    ...(tap.routes !== undefined ? { routes: tap.routes } : {}),
     offload: false,
     // None (a DHCP stack on a bridge port: the kernel side has no address of its own).
     ...(w.kernelAddress === '' || w.kernelAddress.length === 0 ? {} : { kernelAddress: w.kernelAddress }),
@@ -137,6 +154,10 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
       onIpv6Change: (c) => w.onIpv6Change({ addresses: c.addresses as Ipv6Address[], gateway: c.gateway as Ipv6Address | undefined }),
     });
     for (const a of w.more4) eth.addAddress(a);
+    for (const text of tap.proxyArp ?? []) {
+      const a = parseAddress(text);
+      if (a !== undefined) eth.addAddress(a);
+    }
     return { device, frames, eth };
   } catch (err) {
     device.close();
@@ -149,9 +170,15 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
  * runs for them (optimistic: usable at once, a duplicate reported). With `slaac`, the
  * interface adds fe80::EUI-64 and takes addresses and the router from RAs (RFC 4862).
  */
-export function configureTap6(eth: EthernetInterface, addresses: readonly Ipv6Address[], prefixLength: number, gateway: Ipv6Address | undefined, slaac = false): void {
+export function configureTap6(
+  eth: EthernetInterface, addresses: readonly Ipv6Address[], prefixLength: number, gateway: Ipv6Address | undefined, proxy?: readonly string[], slaac = false,
+): void {
   if (addresses.length === 0 && !slaac) return;
-  eth.configureIpv6({ addresses, prefixLength: slaac ? 64 : prefixLength, ...(gateway !== undefined ? { gateway } : {}), ...(slaac ? { slaac } : {}) });
+  // Proxied addresses (TapOptions.proxyArp) are answered for as ours, after the stack's own (its source addresses).
+  const more = (proxy ?? []).map((t) => parseIpv6Address(t)).filter((a): a is Ipv6Address => a !== undefined && !addresses.includes(a));
+  eth.configureIpv6({
+    addresses: [...addresses, ...more], prefixLength: slaac ? 64 : prefixLength, ...(gateway !== undefined ? { gateway } : {}), ...(slaac ? { slaac } : {}),
+  });
 }
 
 /** The link-local address SLAAC gives the interface (RFC 4862 §5.3): fe80::, then the MAC's modified EUI-64. */

@@ -17,8 +17,11 @@
  */
 import type { IpAddress, SendError } from '@netstack/ip';
 
-/** Estimated bytes of one flow's state (the object, its Map entry and key string). */
-export const FLOW_OVERHEAD = 320;
+/** The longest quote a flow keeps of its first datagram (IP header, extension headers, UDP header); a longer one is not kept. */
+export const FLOW_QUOTE_MAX = 128;
+
+/** Estimated bytes of one flow's state (the object, its Map entry and key string, 320; its quote, at most FLOW_QUOTE_MAX). */
+export const FLOW_OVERHEAD = 320 + FLOW_QUOTE_MAX;
 
 export interface UdpFlowLimits {
   /** Flows at once. Default 4096. */
@@ -57,6 +60,7 @@ export interface FlowOwner {
   flowSend(flow: UdpFlow, chunks: readonly Uint8Array[], length: number, now: number): SendError | undefined;
   flowClose(flow: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void;
   flowRelease(flow: UdpFlow, n: number): void;
+  flowUnreachable(flow: UdpFlow, code: number, now: number): boolean;
 }
 
 export class UdpFlow {
@@ -75,6 +79,8 @@ export class UdpFlow {
   datagramsOut = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** @internal the first datagram's IP + UDP headers (for an ICMP error about the flow) */ quote: Uint8Array | undefined = undefined;
+  /** @internal */ quoteHeaderLength = 0;
   /** Anything the handler wants to keep with the flow (e.g. its relay socket). */
   context: unknown = undefined;
 
@@ -104,6 +110,21 @@ export class UdpFlow {
     const e = this.owner.flowSend(this, chunks, length, now);
     if (e === undefined) { this.datagramsOut++; this.bytesOut += length; }
     return e;
+  }
+
+  /**
+   * Tells the client its datagrams cannot be delivered, as a router or the destination
+   * would: an ICMP destination unreachable (RFC 792; `code` in ICMPv4 codes as transports
+   * speak them: 3 port, 1 host, 0 net, 13 administratively prohibited; the IPv6 layer sends
+   * the RFC 4443 §3.1 equivalent) quoting the flow's first datagram, whose IP and UDP
+   * headers are what the client's kernel finds its socket by (a connected Linux socket
+   * then fails with ECONNREFUSED, EHOSTUNREACH...). For a relay whose upstream reported
+   * the error. The IP layer's rules and the ICMP rate limit apply. False when the flow is
+   * closed or kept no quote (headers over FLOW_QUOTE_MAX).
+   */
+  reportUnreachable(code: number, now: number): boolean {
+    if (this.closedFlag) return false;
+    return this.owner.flowUnreachable(this, code, now);
   }
 
   /** Gives back `n` bytes the handler had kept (see `UdpFlowHandler.onDatagram`). */

@@ -62,7 +62,7 @@ import {
 } from '@netstack/ip';
 import { randomBytes } from 'node:crypto';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import { FLOW_OVERHEAD, FlowTable, UdpFlow, resolveFlowLimits, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
+import { FLOW_OVERHEAD, FLOW_QUOTE_MAX, FlowTable, UdpFlow, resolveFlowLimits, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
 import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint } from './endpoint.js';
 
 export type { UdpEndpoint } from './endpoint.js';
@@ -139,6 +139,8 @@ export interface UdpStats {
   FlowIcmpErrors: number;
   /** Datagrams sent through flows (from the original destination; also in OutDatagrams). */
   FlowOutDatagrams: number;
+  /** ICMP destination unreachables asked for a flow's client (`UdpFlow.reportUnreachable`: the relay's upstream failed). */
+  FlowUnreachReports: number;
   /** Gauges: flows now, and the bytes charged for them. */
   Flows: number;
   FlowBytes: number;
@@ -190,7 +192,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
     InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
     ForeignDrops: 0, FlowsCreated: 0, FlowRefused: 0, FlowTableFull: 0, FlowMemoryDrops: 0, FlowRcvbufErrors: 0,
-    FlowExpired: 0, FlowClosed: 0, FlowIcmpErrors: 0, FlowOutDatagrams: 0, Flows: 0, FlowBytes: 0,
+    FlowExpired: 0, FlowClosed: 0, FlowIcmpErrors: 0, FlowOutDatagrams: 0, FlowUnreachReports: 0, Flows: 0, FlowBytes: 0,
   };
   private flowHandler: UdpFlowHandler | undefined = undefined;
   private readonly flows: FlowTable;
@@ -277,6 +279,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       if (t.size >= t.limits.maxFlows) { s.FlowTableFull++; return; }
       if (t.bytes + FLOW_OVERHEAD + payload.length > t.limits.maxFlowBytes) { s.FlowMemoryDrops++; return; }
       f = new UdpFlow(this, key, d.dst, dstPort, d.src, srcPort, now);
+      // The first datagram's IP and UDP headers, kept for an ICMP error about the flow
+      // (UdpFlow.reportUnreachable): what the client's kernel finds its socket by.
+      const ql = d.headerLength + UDP_HEADER_LEN;
+      if (ql <= FLOW_QUOTE_MAX && d.packet.length >= ql) f.quote = d.packet.slice(0, ql);
+      f.quoteHeaderLength = d.headerLength;
       if (h.onFlow(f, now) === false) { s.FlowRefused++; return; }
       t.add(f);
       s.FlowsCreated++;
@@ -309,6 +316,18 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     if (err === undefined) { this.counters.OutDatagrams++; this.counters.FlowOutDatagrams++; }
     else if (err === 'ENOBUFS') this.counters.SndbufErrors++;
     return err;
+  }
+
+  /** @internal (FlowOwner) RFC 1122 §4.1.3.1 / RFC 792: destination unreachable to the client, quoting its first datagram. */
+  flowUnreachable(f: UdpFlow, code: number, now: number): boolean {
+    const q = f.quote;
+    if (q === undefined) return false;
+    this.counters.FlowUnreachReports++;
+    this.ip.reportUnreachable(code, {
+      src: f.remoteAddress, dst: f.localAddress, protocol: PROTO_UDP, ttl: 64, tos: 0, payload: q.subarray(f.quoteHeaderLength),
+      packet: q, headerLength: f.quoteHeaderLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: true,
+    }, now);
+    return true;
   }
 
   /** @internal (FlowOwner) */

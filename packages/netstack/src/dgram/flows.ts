@@ -12,7 +12,8 @@
  *
  * Every datagram of the flow is a 'message' (msg a Buffer copy, rinfo the client as
  * node:dgram gives it). `flow.send(msg[, cb])` sends one datagram to the client FROM the
- * original destination (IP_TRANSPARENT). Flows end when idle (`udpFlows.idleTimeout`),
+ * original destination (IP_TRANSPARENT); `flow.unreachable(kind)` answers it with an ICMP
+ * destination unreachable instead (the relay's upstream said ECONNREFUSED...). Flows end when idle (`udpFlows.idleTimeout`),
  * on `flow.close()`, or with the stack. Bounded: the core's count and bytes, and here a
  * per-flow queue of at most 64 datagrams (more arriving before they are emitted are
  * dropped, counted FlowRcvbufErrors). Without a listener such datagrams are dropped
@@ -73,6 +74,21 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
     const err = e === undefined ? null : Object.assign(new Error(`send ${e}`), { code: e, syscall: 'send' });
     if (cb !== undefined) process.nextTick(cb, err);
     else if (err !== null) process.nextTick(() => this.emit('error', err));
+  }
+
+  /**
+   * Tells the client its datagrams cannot be delivered: an ICMP destination unreachable
+   * quoting the flow's first datagram (RFC 792; ICMPv6 RFC 4443 §3.1), from the stack.
+   * 'port' (code 3: the client's connected socket fails with ECONNREFUSED), 'host' (1:
+   * EHOSTUNREACH), 'net' (0: ENETUNREACH), 'admin-prohibited' (13; ICMPv6 code 1). What a
+   * relay does when its upstream socket reports that error. The flow stays open. False
+   * when it is closed (or kept no quote).
+   */
+  unreachable(kind: 'port' | 'host' | 'net' | 'admin-prohibited' = 'port'): boolean {
+    const code = kind === 'port' ? 3 : kind === 'host' ? 1 : kind === 'net' ? 0 : 13;
+    const sent = this.flow.reportUnreachable(code, this.clock.now());
+    this.clock.schedule();
+    return sent;
   }
 
   /** Ends the flow ('close' with 'closed' follows). */

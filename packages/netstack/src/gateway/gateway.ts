@@ -36,10 +36,11 @@ import { createStack, type Stack } from '../stack.js';
 import type { InterceptInfo, Socket } from '../net/index.js';
 import type { UdpFlowSocket } from '../dgram/index.js';
 import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
+import { startEchoRelay, type EchoRelayStats, type EchoRoute, type EchoSocketFactory } from './echo-relay.js';
 
-/** What a policy sees: the flow's protocol and original 4-tuple. */
+/** What a policy sees: the flow's protocol and original 4-tuple (ICMP echo: localPort 0, remotePort the guest's identifier). */
 export interface GatewayFlowInfo {
-  protocol: 'tcp' | 'udp';
+  protocol: 'tcp' | 'udp' | 'icmp';
   /** The original destination (where the guest sent). */
   localAddress: string;
   localPort: number;
@@ -49,7 +50,7 @@ export interface GatewayFlowInfo {
   family: 'IPv4' | 'IPv6';
 }
 
-/** 'allow', a refusal (UDP: any refusal drops the flow), or where to connect instead. */
+/** 'allow', a refusal (UDP: any refusal drops the flow; ICMP echo: 'rst' answers administratively prohibited), or where to connect instead (ICMP echo: `host` must be an address of the same family). */
 export type GatewayVerdict = 'allow' | InterceptRefusal | { host: string; port: number };
 
 export interface GatewayLimits {
@@ -63,13 +64,24 @@ export interface GatewayLimits {
   udpIdleTimeout?: number;
   /** Buffered bytes per direction per TCP connection on each side of the relay (default 256 KiB). */
   highWaterMark?: number;
+  /** ICMP echoes relayed and waiting for their reply at once (default 1024; echo-relay.ts). */
+  maxEchoes?: number;
+  /** ms a relayed ICMP echo waits for its reply (default 10 000). */
+  echoTimeout?: number;
 }
 
 export interface GatewayOptions {
   /** The namespace to give network access: an `ip netns add` name, a PID, or a path. */
   netns: NetnsTarget;
-  /** Device MTU (default 65520, as slirp4netns). */
+  /** Device MTU (default 65520, as slirp4netns; at most 65521 with `tap`). */
   mtu?: number;
+  /**
+   * A TAP device instead of TUN (slirp4netns's kind: an Ethernet segment, for what needs
+   * one: a bridge, DHCP clients, software that reads MACs). Same addresses; the stack
+   * answers ARP and neighbour solicitations for the gateway's 10.0.2.2 and 10.0.2.3
+   * (fd00::2, fd00::3: proxy ARP) while their traffic stays intercepted. Default false.
+   */
+  tap?: boolean;
   /** Device name inside the namespace (default 'tap0', as slirp4netns and Podman name it). */
   name?: string;
   /** Addresses (slirp4netns's defaults). */
@@ -89,14 +101,19 @@ export interface GatewayOptions {
   socks5?: { proxy: Socks5Proxy; auth?: Socks5Auth };
   /** Per-flow decision for embedders (allow lists, logging, rewriting). */
   policy?: (info: GatewayFlowInfo) => GatewayVerdict;
+  /** @internal the host's ICMP echo socket (tests script it; default @netstack/host's PingSocket) */
+  echoSocket?: EchoSocketFactory;
 }
 
-export interface GatewayStats {
+/** The counters; the Icmp* ones are the echo relay's (echo-relay.ts). */
+export interface GatewayStats extends EchoRelayStats {
   TcpRequests: number; TcpAccepted: number; TcpActive: number; TcpRefusedLimit: number; TcpRefusedPolicy: number;
   TcpRefusedHost: number; TcpUpstreamRefused: number; TcpUpstreamUnreachable: number; TcpUpstreamTimeout: number;
   TcpUpstreamOtherError: number; TcpResets: number; TcpBytesOut: number; TcpBytesIn: number;
   UdpFlows: number; UdpActive: number; UdpRefusedLimit: number; UdpRefusedPolicy: number; UdpRefusedHost: number;
   UdpDatagramsOut: number; UdpDatagramsIn: number; UdpBytesOut: number; UdpBytesIn: number; UdpDropped: number; UdpErrors: number;
+  /** UDP upstream errors answered to the guest with ICMP destination unreachable (port: ECONNREFUSED; host; net; prohibited). */
+  UdpUnreachable: number;
   DnsTcp: number; DnsUdp: number;
   Published: number; PublishedConnections: number;
 }
@@ -179,6 +196,18 @@ function refusalFor(code: string | undefined): { kind: InterceptRefusal; counter
   }
 }
 
+/**
+ * A UDP flow's upstream error as the guest's client expects it (what Linux's
+ * icmp_err_convert gives back): ECONNREFUSED -> port unreachable, EHOSTUNREACH -> host
+ * unreachable, ENETUNREACH -> net unreachable, EACCES/EPERM -> administratively
+ * prohibited (counted UdpUnreachable); other errors send nothing.
+ */
+function unreachableTo(flow: UdpFlowSocket, code: string | undefined, stats: GatewayStats): void {
+  const kind = code === 'ECONNREFUSED' ? 'port' : code === 'EHOSTUNREACH' ? 'host' : code === 'ENETUNREACH' ? 'net'
+    : code === 'EACCES' || code === 'EPERM' ? 'admin-prohibited' : undefined;
+  if (kind !== undefined && flow.unreachable(kind)) stats.UdpUnreachable++;
+}
+
 /** Relays one accepted guest socket and its upstream socket both ways until both are done. */
 function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void): void {
   let closed = 0;
@@ -227,17 +256,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const dnsUpstream = parseHostPort(upstreamText);
   if (dnsUpstream === undefined) throw Object.assign(new Error(`options.dns must be 'IP', 'IP:PORT' or '[IPv6]:PORT', got '${upstreamText}'`), { code: 'ERR_INVALID_ARG_VALUE' });
 
+  const device = {
+    name: options.name ?? 'tap0',
+    netns: options.netns,
+    mtu: options.mtu ?? DEFAULT_MTU,
+    kernelAddress: v6 ? [`${guestCidr.address}/${guestCidr.prefix}`, `${guest6}/64`] : `${guestCidr.address}/${guestCidr.prefix}`,
+    routes: v6 ? [{ dst: 'default', via: gatewayAddr }, { dst: 'default', via: gateway6 }] : [{ dst: 'default', via: gatewayAddr }],
+  };
   const stack = await createStack({
     address: v6 ? [own, own6] : own,
     anyAddress: true,
     udpFlows: { maxFlows: limits.maxUdp, idleTimeout: limits.udpIdleTimeout },
-    tun: {
-      name: options.name ?? 'tap0',
-      netns: options.netns,
-      mtu: options.mtu ?? DEFAULT_MTU,
-      kernelAddress: v6 ? [`${guestCidr.address}/${guestCidr.prefix}`, `${guest6}/64`] : `${guestCidr.address}/${guestCidr.prefix}`,
-      routes: v6 ? [{ dst: 'default', via: gatewayAddr }, { dst: 'default', via: gateway6 }] : [{ dst: 'default', via: gatewayAddr }],
-    },
+    // TAP: the guest's subnet is on-link (the stack ARPs for the guest), and the gateway's
+    // addresses are answered for by proxy ARP / NDP, not owned (their traffic is intercepted).
+    ...(options.tap === true
+      ? { tap: { ...device, proxyArp: v6 ? [gatewayAddr, dnsAddr, gateway6, dns6] : [gatewayAddr, dnsAddr] }, prefixLength: guestCidr.prefix, prefixLength6: 64 }
+      : { tun: device }),
   });
 
   const stats: GatewayStats = {
@@ -245,9 +279,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     TcpUpstreamRefused: 0, TcpUpstreamUnreachable: 0, TcpUpstreamTimeout: 0, TcpUpstreamOtherError: 0, TcpResets: 0,
     TcpBytesOut: 0, TcpBytesIn: 0,
     UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
-    UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0,
+    UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0, UdpUnreachable: 0,
     DnsTcp: 0, DnsUdp: 0, Published: 0, PublishedConnections: 0,
-  };
+  } as Omit<GatewayStats, keyof EchoRelayStats> as GatewayStats;
   const live = new Set<{ destroy(): void }>();
 
   /** Where a flow goes: a refusal, or the host and port to re-originate to (`host: true`: the special host address). */
@@ -419,9 +453,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     } else {
       const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
       closeUp = () => { try { sock.close(); } catch { /* closed already */ } };
-      sock.on('error', () => { stats.UdpErrors++; end(); });
+      // The upstream's errors reach the guest as the ICMP a router or the destination would
+      // have sent it (ECONNREFUSED: W's port unreachable; a connected node:dgram socket
+      // reports it on its next receive or send): `unreachableTo` (echo-relay.ts's kin).
+      sock.on('error', (e: Error & { code?: string }) => { stats.UdpErrors++; unreachableTo(flow, e.code, stats); end(); });
       sock.on('message', received);
-      sock.connect(r.port, r.host, () => ready((m) => sock.send(m, (err) => { if (err) stats.UdpDropped++; })));
+      sock.connect(r.port, r.host, (err?: Error & { code?: string }) => {
+        if (err) { stats.UdpErrors++; unreachableTo(flow, err.code, stats); end(); return; }
+        ready((m) => sock.send(m, (e: (Error & { code?: string }) | null) => { if (e) { stats.UdpDropped++; unreachableTo(flow, e.code, stats); } }));
+      });
     }
     flow.on('message', (msg: Buffer) => {
       stats.UdpDatagramsOut++;
@@ -434,6 +474,30 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     });
     flow.on('close', end);
   });
+
+  // ICMP echo to any destination: relayed through the host's unprivileged echo socket
+  // (refused with administratively prohibited where ping_group_range forbids it). The
+  // gateway's own addresses answer here; loopback and unspecified ones are refused, and so
+  // is everything in the SOCKS5 mode (a proxy carries no ICMP: relaying it here would leak
+  // around the proxy).
+  const echo = startEchoRelay(stack, {
+    ...(options.limits?.maxEchoes !== undefined ? { maxOutstanding: options.limits.maxEchoes } : {}),
+    ...(options.limits?.echoTimeout !== undefined ? { timeout: options.limits.echoTimeout } : {}),
+    ...(options.echoSocket !== undefined ? { openSocket: options.echoSocket } : {}),
+    // The gateway is a router hop: TTL 1 ends here (time exceeded from 10.0.2.2), the rest leave with one less.
+    hop: v6 ? { 4: gatewayAddr, 6: gateway6 } : { 4: gatewayAddr },
+    route: (dst, family, src, id): EchoRoute => {
+      if (options.policy !== undefined) {
+        const v = options.policy({ protocol: 'icmp', localAddress: dst, localPort: 0, remoteAddress: src, remotePort: id, family });
+        if (typeof v === 'object') return { relay: v.host };
+        if (v !== 'allow') return { refuse: v === 'rst' ? 'admin-prohibited' : v, why: 'policy' };
+      }
+      if (dst === gatewayAddr || dst === gateway6 || dst === dnsAddr || dst === dns6) return 'local';
+      if (forbidden(dst) || options.socks5 !== undefined) return { refuse: 'admin-prohibited', why: 'host' };
+      return { relay: dst };
+    },
+  });
+  live.add({ destroy: () => echo.close() });
 
   const servers = new Set<net.Server | dgram.Socket>();
   const publish = async (p: PublishOptions): Promise<number> => {
@@ -499,7 +563,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     device: stack.linkInfo().name,
     addresses: { guest: guestCidr.address, gateway: gatewayAddr, dns: dnsAddr, ...(v6 ? { guest6, gateway6, dns6 } : {}) },
     dnsUpstream,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, ...echo.stats() }),
     publish,
     close: async () => {
       clearInterval(keepAlive);

@@ -9,6 +9,7 @@ import { untilSignal } from '../signals.js';
 
 export const natOptions = {
   netns: { type: 'string' },
+  tap: { type: 'boolean' },
   mtu: { type: 'string' },
   dns: { type: 'string' },
   'allow-host-loopback': { type: 'boolean' },
@@ -31,6 +32,10 @@ process and its sockets stay in their own namespace. Every TCP connection and UD
 flow the namespace makes is re-originated here by an ordinary socket: its peers see
 this namespace's address. 10.0.2.3 (fd00::3) port 53 forwards DNS (UDP and TCP) to
 --dns. 10.0.2.2 (fd00::2) is this host: refused unless --allow-host-loopback.
+ICMP echo (ping) to any address is relayed through this host's unprivileged ICMP
+socket where net.ipv4.ping_group_range admits this process's group; otherwise it
+is answered 'administratively prohibited' (no raw socket is used). UDP errors
+upstream (port unreachable...) reach the namespace as ICMP.
 Prints a line containing 'ready' once the namespace has its network; exits 0 on
 SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters as a
 'stats {...}' line and keeps serving.
@@ -38,7 +43,11 @@ SIGINT/SIGTERM after removing the device. SIGUSR2 prints the counters as a
 Options:
   --netns NS           the namespace: a name (ip netns add NAME), a PID, or a path
                        to a network namespace file (default none: required)
-  --mtu N              the device's MTU, 68..65535 (default 65520)
+  --tap                a TAP device (Ethernet: ARP, neighbour discovery; the stack
+                       answers for 10.0.2.2 and 10.0.2.3 by proxy ARP) instead of TUN,
+                       same addresses (default off: TUN)
+  --mtu N              the device's MTU, 68..65535, at most 65521 with --tap
+                       (default 65520)
   --dns UPSTREAM       DNS server for 10.0.2.3: IP, IP:PORT or [IPv6]:PORT (default:
                        the first nameserver of /etc/resolv.conf)
   --allow-host-loopback
@@ -79,7 +88,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
   if (v.help) { process.stdout.write(`${NAT_HELP}\n`); return 0; }
   if (v.netns === undefined || v.netns === '') throw usage('--netns is required');
   const netns = /^\d+$/.test(v.netns) ? Number(v.netns) : v.netns;
-  const mtu = int('--mtu', v.mtu, 68, 65535, usage);
+  const mtu = int('--mtu', v.mtu, 68, v.tap === true ? 65521 : 65535, usage);
   const maxTcp = int('--max-tcp', v['max-tcp'], 1, 1 << 20, usage);
   const maxUdp = int('--max-udp', v['max-udp'], 1, 1 << 20, usage);
   if (v.dns !== undefined && parseHostPort(v.dns) === undefined) throw usage(`--dns must be IP, IP:PORT or [IPv6]:PORT, got '${v.dns}'`);
@@ -105,6 +114,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
   try {
     gw = await createGateway({
       netns,
+      ...(v.tap === true ? { tap: true } : {}),
       ...(mtu !== undefined ? { mtu } : {}),
       ...(v.dns !== undefined ? { dns: v.dns } : {}),
       allowHostLoopback: v['allow-host-loopback'] === true,
@@ -123,7 +133,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
     process.on('SIGUSR2', printStats);
     const a = g.addresses;
     const info = g.stack.linkInfo();
-    process.stdout.write(`netstack nat ready: ${g.device} in ${typeof netns === 'number' ? `pid ${netns}` : netns}: guest ${a.guest}/24${info.kernelAddress6.length > 0 ? ` ${a.guest6}/64` : ''}, gateway ${a.gateway}, dns ${a.dns} -> ${g.dnsUpstream.host}:${g.dnsUpstream.port}, mtu ${info.mtu}${published.length > 0 ? `, publish ${published.join(' ')}` : ''}${v['allow-host-loopback'] ? ', host loopback allowed' : ''}${socks5 !== undefined ? `, via socks5 ${v.socks5}` : ''}\n`);
+    process.stdout.write(`netstack nat ready: ${g.device} in ${typeof netns === 'number' ? `pid ${netns}` : netns}: guest ${a.guest}/24${info.kernelAddress6.length > 0 ? ` ${a.guest6}/64` : ''}, gateway ${a.gateway}, dns ${a.dns} -> ${g.dnsUpstream.host}:${g.dnsUpstream.port}, mtu ${info.mtu}${info.type === 'tap' ? ', tap' : ''}${published.length > 0 ? `, publish ${published.join(' ')}` : ''}${v['allow-host-loopback'] ? ', host loopback allowed' : ''}${socks5 !== undefined ? `, via socks5 ${v.socks5}` : ''}\n`);
     await signals.signal;
     process.off('SIGUSR2', printStats);
     const stats = statsNow();

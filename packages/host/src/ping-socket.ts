@@ -1,0 +1,361 @@
+/**
+ * The unprivileged ICMP echo socket Linux offers and Node does not:
+ * `socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP)` (IPv6: AF_INET6,
+ * IPPROTO_ICMPV6), Linux 3.0+ (net/ipv4/ping.c). What it allows:
+ *
+ * - Only echo requests go out (type 8 code 0; ICMPv6 128 code 0), at least 8 bytes; the
+ *   kernel sets the identifier to the socket's "port" (`id`, picked at the first send or
+ *   bind) and computes the checksum; the sequence number and data are ours.
+ * - Only echo replies that carry that identifier come back (the ICMP message alone, no IP
+ *   header), with the sender's address.
+ * - Who may open one is the namespace's `net.ipv4.ping_group_range` (low high: the
+ *   process's group must be in it; IPv6 reads the same sysctl). Debian's default "1 0"
+ *   allows nobody (socket() fails with EACCES); no capability bypasses it. It is per
+ *   network namespace, as a sysctl under /proc/sys/net is.
+ *
+ * API
+ *   PingSocket.open({ family, onMessage, onError? }): PingSocket   synchronous; throws a CodedError
+ *     (code EACCES: ping_group_range excludes us; EAFNOSUPPORT / EPROTONOSUPPORT: no such socket here)
+ *   socket.send(dst, message): string | undefined     one sendto(); the errno name when the kernel refuses
+ *   socket.id: number                                 the echo identifier the kernel writes (0 before the first send)
+ *   socket.stats(): PingSocketStats
+ *   socket.ref() / socket.unref() / socket.close()
+ *   pingGroupRange(): { low, high } | undefined       the sysctl as this namespace has it
+ *   addressBytes(text): Uint8Array | undefined        dotted quad or IPv6 text -> 4 or 16 bytes
+ *
+ * Receive path: the fd is watched by `koffi.node.poll` (libuv uv_poll, level-triggered) as
+ * @netstack/tun's device is; on readability it drains with recvfrom() into one reused
+ * buffer until EAGAIN or 64 messages, handing each to `onMessage(message, from)` (both
+ * views valid during the call only).
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { hostLibc, type HostLibc, type MsgBuffers, type PollHandle } from './libc.js';
+
+export interface CodedError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const IPPROTO_ICMP = 1;
+const IPPROTO_ICMPV6 = 58;
+const EAGAIN = 11;
+const EINTR = 4;
+const SOL_IP = 0;
+const IP_TTL = 2;
+const IP_RECVERR = 11;
+const SOL_IPV6 = 41;
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_RECVERR = 25;
+const MSG_ERRQUEUE = 0x2000;
+/** sock_extended_err.ee_origin (linux/errqueue.h; 1, local, is not an ICMP error). */
+const SO_EE_ORIGIN_ICMP = 2;
+const SO_EE_ORIGIN_ICMP6 = 3;
+
+/** Linux errno names the socket reports (x86-64 / arm64 generic values). */
+const ERRNO: Record<number, string> = {
+  1: 'EPERM', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE',
+  23: 'ENFILE', 90: 'EMSGSIZE', 93: 'EPROTONOSUPPORT', 94: 'ESOCKTNOSUPPORT', 97: 'EAFNOSUPPORT',
+  99: 'EADDRNOTAVAIL', 101: 'ENETUNREACH', 105: 'ENOBUFS', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH',
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO[errno] ?? `E${errno}`;
+}
+
+function sysError(errno: number, syscall: string, message: string): CodedError {
+  const code = errnoName(errno);
+  return Object.assign(new Error(`${syscall} failed: ${code}: ${message}`), { code, errno, syscall });
+}
+
+/** Messages drained per readability callback (the rest on the next turn of the loop). */
+const READ_BUDGET = 64;
+
+export interface PingSocketStats {
+  /** Echo requests the kernel took. */
+  OutEchos: number;
+  /** sendto() refusals (EAGAIN, ENETUNREACH, EHOSTUNREACH, EINVAL...). */
+  OutErrors: number;
+  /** Messages received and handed on. */
+  InMsgs: number;
+  /** recvfrom() failures other than EAGAIN/EINTR (a pending socket error is read once so). */
+  InErrors: number;
+  /** ICMP errors about our requests read from the error queue (IP_RECVERR) and handed on. */
+  InIcmpErrors: number;
+  /** Error queue entries that were not ICMP errors (local: EMSGSIZE...) or did not parse. */
+  InOtherErrors: number;
+}
+
+/**
+ * An ICMP error about one of our echo requests (IP_RECVERR / IPV6_RECVERR, read from the
+ * socket's error queue): from `offender` (the router or host that sent it), ICMP `type`
+ * and `code` as sent (ICMPv6 types for an IPv6 socket), `info` the MTU of a fragmentation
+ * needed / packet too big, `errno` the kernel's conversion, `message` the start of the
+ * request it quotes (type, code, checksum, id, seq...). Views valid during the call.
+ */
+export interface PingSocketError {
+  type: number;
+  code: number;
+  info: number;
+  errno: string;
+  offender: Uint8Array;
+  message: Uint8Array;
+}
+
+export interface PingSocketOptions {
+  family: 4 | 6;
+  /** One echo reply: `message` the ICMP message (type, code, checksum, id, seq, data), `from` its sender (4 or 16 bytes). Views valid during the call. */
+  onMessage: (message: Uint8Array, from: Uint8Array) => void;
+  /**
+   * ICMP errors about our requests (time exceeded, unreachable, fragmentation needed /
+   * packet too big): with it the socket has IP_RECVERR (IPV6_RECVERR) on and drains its
+   * error queue; without it the kernel keeps them to itself.
+   */
+  onError?: (error: PingSocketError) => void;
+  /** @internal the libc seam (tests) */
+  libc?: HostLibc;
+}
+
+const open = new Set<PingSocket>();
+let exitHook = false;
+
+export class PingSocket {
+  readonly family: 4 | 6;
+  #fd: number;
+  #id = 0;
+  readonly #sys: HostLibc;
+  #poll: PollHandle | undefined;
+  readonly #onMessage: (message: Uint8Array, from: Uint8Array) => void;
+  readonly #onError: ((error: PingSocketError) => void) | undefined;
+  #errq: MsgBuffers | undefined;
+  /** The hop limit last set (IP_TTL / IPV6_UNICAST_HOPS), or -1: the kernel's default. */
+  #ttl = -1;
+  readonly #buf = new Uint8Array(65536);
+  readonly #addr = new Uint8Array(28);
+  readonly #addrLen = new Uint32Array(1);
+  readonly #sendAddr = new Uint8Array(28);
+  readonly #stats: PingSocketStats = { OutEchos: 0, OutErrors: 0, InMsgs: 0, InErrors: 0, InIcmpErrors: 0, InOtherErrors: 0 };
+
+  private constructor(family: 4 | 6, fd: number, sys: HostLibc, onMessage: (m: Uint8Array, f: Uint8Array) => void, onError: ((e: PingSocketError) => void) | undefined) {
+    this.family = family;
+    this.#fd = fd;
+    this.#sys = sys;
+    this.#onMessage = onMessage;
+    this.#onError = onError;
+  }
+
+  /** Opens the socket (throws a CodedError with the errno name as `code`: EACCES where ping_group_range forbids it). */
+  static open(options: PingSocketOptions): PingSocket {
+    if (options === null || typeof options !== 'object' || (options.family !== 4 && options.family !== 6)) {
+      throw Object.assign(new TypeError('options.family must be 4 or 6'), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    if (typeof options.onMessage !== 'function') throw Object.assign(new TypeError('options.onMessage must be a function'), { code: 'ERR_INVALID_ARG_TYPE' });
+    const sys = options.libc ?? hostLibc();
+    const six = options.family === 6;
+    const fd = sys.socket(six ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, six ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+    if (fd < 0) {
+      const e = sys.errno();
+      throw sysError(e, 'socket', `ICMP${six ? 'v6' : ''} echo socket (SOCK_DGRAM, IPPROTO_ICMP${six ? 'V6' : ''})${e === 13 ? ': the group of this process is outside net.ipv4.ping_group_range' : ''}`);
+    }
+    const s = new PingSocket(options.family, fd, sys, options.onMessage, options.onError);
+    if (options.onError !== undefined) {
+      if (sys.setsockoptInt(fd, six ? SOL_IPV6 : SOL_IP, six ? IPV6_RECVERR : IP_RECVERR, 1) < 0) {
+        const e = sys.errno();
+        sys.close(fd);
+        throw sysError(e, 'setsockopt', six ? 'IPV6_RECVERR' : 'IP_RECVERR');
+      }
+      s.#errq = sys.msgBuffers(576, 256);
+    }
+    s.#poll = sys.poll(fd, s.#pollCallback);
+    open.add(s);
+    if (!exitHook) {
+      exitHook = true;
+      // As @netstack/tun: a poll handle must not call into JavaScript during teardown.
+      process.on('exit', () => { for (const x of [...open]) x.close(); });
+    }
+    return s;
+  }
+
+  /** The echo identifier the kernel writes into every request (its "port"; 0 until the first send). */
+  get id(): number {
+    return this.#id;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /**
+   * Sends one echo request (`message`: type 8 / ICMPv6 128, code 0, at least 8 bytes; the
+   * kernel overwrites the identifier and checksum). `dst`: 4 or 16 bytes, or text; `ttl`
+   * (1..255): the hop limit of this and later requests (IP_TTL / IPV6_UNICAST_HOPS).
+   * Returns undefined when the kernel took it, else the errno name (never throws for
+   * what the kernel refuses).
+   */
+  send(dst: Uint8Array | string, message: Uint8Array, ttl?: number): string | undefined {
+    if (this.#fd < 0) return 'EBADF';
+    // RFC 1122 §3.2.1.7: the hop limit is the sender's; one setsockopt when it changes.
+    const want = ttl === undefined ? -1 : ttl;
+    if (want !== this.#ttl && want >= 1 && want <= 255) {
+      if (this.#sys.setsockoptInt(this.#fd, this.family === 6 ? SOL_IPV6 : SOL_IP, this.family === 6 ? IPV6_UNICAST_HOPS : IP_TTL, want) < 0) {
+        this.#stats.OutErrors++;
+        return errnoName(this.#sys.errno());
+      }
+      this.#ttl = want;
+    }
+    const d = typeof dst === 'string' ? addressBytes(dst) : dst;
+    if (d === undefined || d.length !== (this.family === 6 ? 16 : 4)) return 'EINVAL';
+    const a = this.#sendAddr;
+    a.fill(0);
+    let len: number;
+    if (this.family === 4) {
+      a[0] = AF_INET & 0xff; a[1] = AF_INET >> 8; // sa_family: host order (little-endian on every Linux port we run)
+      a.set(d, 4);
+      len = 16;
+    } else {
+      a[0] = AF_INET6 & 0xff; a[1] = AF_INET6 >> 8;
+      a.set(d, 8);
+      len = 28;
+    }
+    const r = this.#sys.sendto(this.#fd, message, message.length, 0, a, len);
+    if (r < 0) {
+      this.#stats.OutErrors++;
+      return errnoName(this.#sys.errno());
+    }
+    this.#stats.OutEchos++;
+    if (this.#id === 0) this.#readId();
+    return undefined;
+  }
+
+  stats(): PingSocketStats {
+    return { ...this.#stats };
+  }
+
+  ref(): this { this.#poll?.ref(); return this; }
+  unref(): this { this.#poll?.unref(); return this; }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#poll?.close();
+    this.#poll = undefined;
+    this.#sys.close(this.#fd);
+    this.#fd = -1;
+    if (this.#errq !== undefined) this.#sys.freeMsgBuffers(this.#errq);
+    this.#errq = undefined;
+    open.delete(this);
+  }
+
+  /** Reads the error queue (MSG_ERRQUEUE) until EAGAIN or the budget; each ICMP error to onError. */
+  #drainErrors(): void {
+    const q = this.#errq!;
+    const sys = this.#sys;
+    for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {
+      q.reset();
+      const n = sys.recvmsg(this.#fd, q, MSG_ERRQUEUE);
+      if (n < 0) {
+        const e = sys.errno();
+        if (e === EINTR) continue;
+        return; // EAGAIN: the queue is empty
+      }
+      const at = findRecvErr(q.control, q.controlLength());
+      // struct sock_extended_err: errno u32, origin u8, type u8, code u8, pad u8, info u32, data u32; then the offender's sockaddr.
+      if (at < 0 || at + 16 + 8 > q.control.length) { this.#stats.InOtherErrors++; continue; }
+      const c = q.control;
+      const v = new DataView(c.buffer, c.byteOffset + at, c.length - at);
+      const origin = c[at + 4]!;
+      if (origin !== SO_EE_ORIGIN_ICMP && origin !== SO_EE_ORIGIN_ICMP6) { this.#stats.InOtherErrors++; continue; }
+      const family = v.getUint16(16, true);
+      const offender = family === AF_INET6 ? c.subarray(at + 24, at + 40) : c.subarray(at + 20, at + 24);
+      this.#stats.InIcmpErrors++;
+      this.#onError!({
+        type: c[at + 5]!, code: c[at + 6]!, info: v.getUint32(8, true), errno: errnoName(v.getUint32(0, true)),
+        offender, message: q.data.subarray(0, Math.min(n, q.data.length)),
+      });
+    }
+  }
+
+  #readId(): void {
+    this.#addrLen[0] = 28;
+    if (this.#sys.getsockname(this.#fd, this.#addr, this.#addrLen) === 0) this.#id = (this.#addr[2]! << 8) | this.#addr[3]!;
+  }
+
+  #onPoll(status: number): void {
+    if (this.#fd < 0) return;
+    // libuv stops a poll handle on POLLERR (an ICMP error queued: IP_RECVERR) and reports
+    // UV_EBADF: drain what is there (the error queue and the pending socket error, which a
+    // recvfrom returns once), then watch again.
+    const restart = status < 0;
+    if (this.#errq !== undefined) this.#drainErrors();
+    const sys = this.#sys;
+    const buf = this.#buf;
+    const addr = this.#addr;
+    for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {
+      this.#addrLen[0] = 28;
+      const n = sys.recvfrom(this.#fd, buf, buf.length, 0, addr, this.#addrLen);
+      if (n < 0) {
+        const e = sys.errno();
+        if (e === EAGAIN) break;
+        if (e === EINTR) continue;
+        // An asynchronous error queued on the socket (read once, then cleared): counted.
+        this.#stats.InErrors++;
+        continue;
+      }
+      const family = addr[0]! | (addr[1]! << 8);
+      const from = family === AF_INET6 ? addr.subarray(8, 24) : addr.subarray(4, 8);
+      this.#stats.InMsgs++;
+      this.#onMessage(buf.subarray(0, n), from);
+    }
+    if (restart && this.#fd >= 0) this.#poll?.start({ readable: true }, this.#pollCallback);
+  }
+
+  readonly #pollCallback = (status: number): void => this.#onPoll(status);
+}
+
+/** The cmsg IP_RECVERR / IPV6_RECVERR in `control` (LP64 cmsghdr: len @0, level @8, type @12, data @16), or -1. */
+function findRecvErr(control: Uint8Array, length: number): number {
+  const v = new DataView(control.buffer, control.byteOffset, control.length);
+  for (let off = 0; off + 16 <= length;) {
+    const len = Number(v.getBigUint64(off, true));
+    if (len < 16 || off + len > length) return -1;
+    const level = v.getInt32(off + 8, true);
+    const type = v.getInt32(off + 12, true);
+    if ((level === SOL_IP && type === IP_RECVERR) || (level === SOL_IPV6 && type === IPV6_RECVERR)) return off + 16;
+    off += (len + 7) & ~7;
+  }
+  return -1;
+}
+
+/** `net.ipv4.ping_group_range` of this process's network namespace (it also governs IPv6), or undefined when unreadable. */
+export function pingGroupRange(sys: HostLibc = hostLibc()): { low: number; high: number } | undefined {
+  const t = sys.readText('/proc/sys/net/ipv4/ping_group_range');
+  const m = t === undefined ? null : /^\s*(\d+)\s+(\d+)\s*$/.exec(t);
+  return m ? { low: Number(m[1]), high: Number(m[2]) } : undefined;
+}
+
+/** A dotted quad -> 4 bytes, IPv6 text (RFC 4291 §2.2, an embedded dotted quad allowed; no zone) -> 16 bytes; else undefined. */
+export function addressBytes(text: string): Uint8Array | undefined {
+  if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
+  if (!isIPv6(text) || text.includes('%')) return undefined;
+  let t = text;
+  const last = t.lastIndexOf(':');
+  if (t.slice(last + 1).includes('.')) {
+    // An embedded dotted quad (::ffff:1.2.3.4): as its two 16-bit groups.
+    const q = t.slice(last + 1).split('.').map(Number);
+    t = `${t.slice(0, last + 1)}${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
+  }
+  const halves = t.split('::');
+  const part = (x: string | undefined): number[] => (x === undefined || x === '' ? [] : x.split(':').map((g) => parseInt(g, 16)));
+  const h = part(halves[0]);
+  const r = part(halves[1]);
+  const groups = halves.length === 2 ? [...h, ...new Array<number>(Math.max(0, 8 - h.length - r.length)).fill(0), ...r] : h;
+  if (groups.length !== 8) return undefined;
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff; });
+  return out;
+}
