@@ -268,8 +268,9 @@ export class GroupMembership<G> {
     if (q.maxRespMs > 0) this.#queryResponseMs = q.maxRespMs;
     const v = this.version(now);
     if (v < before) this.#cancelAll();
-    // RFC 2236 §2.2 / RFC 1112: v1 queries say no time; 10 s (100 tenths).
-    const maxResp = q.version === 1 || q.maxRespMs <= 0 ? 10_000 : q.maxRespMs;
+    // RFC 1112 / RFC 2236 §4: v1 queries say no time: 10 s (100 tenths). A v2/v3 Max Resp
+    // Time of 0 means at once (Linux: one jiffy).
+    const maxResp = q.version === 1 ? 10_000 : Math.max(1, q.maxRespMs);
     const at = now + this.#delay(maxResp);
     if (v < 3) {
       // RFC 2236 §3: each group concerned starts its timer, or keeps an earlier one.

@@ -308,6 +308,22 @@ describe('the machine alone (mcast.ts)', () => {
     expect(m.pollAt()).toBe(Infinity);
   });
 
+  it('a Max Resp Time of 0 (v2/v3) is answered at once; a v1 query (no time) within 10 s', () => {
+    const sent: { t: number; m: McastMessage<number> }[] = [];
+    const m = new GroupMembership<number>((msg, t) => sent.push({ t, m: msg }), {}, () => 0.99);
+    m.join(1, 0);
+    m.poll(0);
+    m.poll(5000);
+    sent.length = 0;
+    m.query({ version: 3, group: undefined, maxRespMs: 0, sources: [], qrv: 0, qqiMs: 0 }, 10_000);
+    expect(m.pollAt()).toBe(10_001);
+    m.poll(10_001);
+    m.query({ version: 1, group: undefined, maxRespMs: 0, sources: [], qrv: 0, qqiMs: 0 }, 20_000);
+    expect(m.pollAt()).toBe(20_000 + 9900);
+    m.poll(29_900);
+    expect(sent.map((x) => [x.t, x.m.kind === 'report' ? `v${x.m.version}` : x.m.kind])).toEqual([[10_001, 'v3'], [29_900, 'v1']]);
+  });
+
   it('is bounded: past maxGroups a join is refused and counted', () => {
     const m = new GroupMembership<number>(() => {}, { maxGroups: 2 }, () => 0.5);
     expect([m.join(1, 0), m.join(2, 0), m.join(3, 0)]).toEqual([true, true, false]);
