@@ -60,4 +60,38 @@ describe('UDP multicast between stacks on a switch', () => {
       }
     });
   }
+
+  it('a source-specific join (addSourceSpecificMembership) is the interface\'s INCLUDE filter, reported with its source (IGMPv3); its drop leaves', { timeout: 20_000 }, async () => {
+    const sw = new LearningSwitch();
+    const a = await host(sw, '10.9.0.1', '02:00:00:00:05:01', 'fd00::1');
+    const b = await host(sw, '10.9.0.2', '02:00:00:00:05:02', 'fd00::2');
+    try {
+      const rx = b.stack.udp.createSocket('udp4');
+      rx.bind(5000);
+      await once(rx, 'listening');
+      rx.addSourceSpecificMembership('10.9.0.1', '232.1.1.1');
+      expect(b.eth.igmp.filter(0xe8010101)).toEqual({ mode: 'include', sources: [0x0a090001] });
+      const tx = a.stack.udp.createSocket('udp4');
+      tx.send('from the source', 5000, '232.1.1.1');
+      const [msg] = await once(rx, 'message');
+      expect(String(msg)).toBe('from the source');
+      // An any-source member on another socket makes it EXCLUDE {}; its close, INCLUDE again.
+      const any = b.stack.udp.createSocket('udp4');
+      any.bind(5001);
+      await once(any, 'listening');
+      any.addMembership('232.1.1.1');
+      expect(b.eth.igmp.filter(0xe8010101)).toEqual({ mode: 'exclude', sources: [] });
+      any.close();
+      expect(b.eth.igmp.filter(0xe8010101)).toEqual({ mode: 'include', sources: [0x0a090001] });
+      rx.dropSourceSpecificMembership('10.9.0.1', '232.1.1.1');
+      expect(b.eth.igmp.has(0xe8010101)).toBe(false);
+      expect(b.eth.counters().igmp).toMatchObject({ Joins: 1, Leaves: 1 });
+      tx.close();
+      rx.close();
+    } finally {
+      await b.stack.close();
+      await a.stack.close();
+      sw.close();
+    }
+  });
 });

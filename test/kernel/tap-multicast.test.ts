@@ -4,7 +4,7 @@
  * the querier: IGMPv3, then IGMPv2; MLDv2). The bridge's multicast database listing the
  * group on the TAP port is the proof that the real kernel understood the report; its
  * staying there past the membership interval proves the stack answered the queries; its
- * leaving proves the leave. The fixture (fixtures/tap-multicast.mjs) does the steps and
+ * leaving proves the leave; a source-specific join makes an (S, G) entry. The fixture (fixtures/tap-multicast.mjs) does the steps and
  * prints what it saw; the pcap it took opens in tshark with nothing malformed, and tshark's
  * own dissector reads the reports (TTL 1, Router Alert, the group records).
  */
@@ -56,6 +56,9 @@ describe('IGMP and MLD over TAP, judged by a snooping Linux bridge that is also 
     expect(o.leave6Ms).toBeLessThan(10_000);
     // 4–6. Leaves: dropMembership (v3 and v2) and the socket's close.
     expect(o.leaveMs).toBeLessThan(10_000);
+    // Source-specific: the bridge's IGMPv3 snooping made an (S, G) entry from our ALLOW record, and removed it after our BLOCK.
+    expect(o.mdbSsm).toMatch(/dev br0 port tapm0 grp 232\.1\.1\.1 src 10\.7\.0\.1 temp/);
+    expect(o.ssmLeaveMs).toBeLessThan(10_000);
     expect(o.joinV2Ms).toBeLessThan(10_000);
     expect(o.v2Sent).toBeGreaterThanOrEqual(4); // the join, then answers to the v2 queries over 11 s (membership 5 s)
     expect(o.leaveV2Ms).toBeLessThan(10_000);
@@ -82,6 +85,14 @@ describe('IGMP and MLD over TAP, judged by a snooping Linux bridge that is also 
     // A join (CHANGE_TO_EXCLUDE_MODE = 4), an answer (MODE_IS_EXCLUDE = 2) and a leave (CHANGE_TO_INCLUDE_MODE = 3) of 239.1.2.3.
     const kinds = new Set(v3.filter((l) => l.includes('239.1.2.3')).map((l) => l.split('\t')[3]));
     expect([...kinds].sort()).toEqual(['2', '3', '4']);
+    // The source-specific records: ALLOW_NEW_SOURCES (5) of 10.7.0.1 for 232.1.1.1, then for the
+    // drop BLOCK_OLD_SOURCES (6) of it, or CHANGE_TO_INCLUDE_MODE (3) {} when the ALLOW was still
+    // being retransmitted (the whole state), and MODE_IS_INCLUDE (1) {10.7.0.1} in answers to
+    // the queries meanwhile; nothing else.
+    const ssm = new Set(tshark(pcap, 'igmp.type == 0x22 && igmp.maddr == 232.1.1.1 && eth.src == 02:00:00:00:0e:02', ['igmp.record_type', 'igmp.saddr']));
+    expect(ssm).toContain('5\t10.7.0.1');
+    expect(ssm.has('6\t10.7.0.1') || ssm.has('3\t')).toBe(true);
+    for (const r of ssm) expect(['1\t10.7.0.1', '5\t10.7.0.1', '6\t10.7.0.1', '3\t']).toContain(r);
     // IGMPv2: a report to the group itself, a Leave to 224.0.0.2.
     expect(tshark(pcap, 'igmp.type == 0x16 && eth.src == 02:00:00:00:0e:02', ['ip.dst']).map((l) => l.trim())).toContain('239.1.2.4');
     expect(tshark(pcap, 'igmp.type == 0x17 && eth.src == 02:00:00:00:0e:02', ['ip.dst', 'igmp.maddr'])).toContain('224.0.0.2\t239.1.2.4');

@@ -14,7 +14,7 @@ export {
 export { LearningSwitch, SwitchPort, type SwitchOptions, type SwitchStats, type SwitchPortStats } from './switch.js';
 export {
   GroupMembership, DEFAULT_MCAST_PARAMS, MODE_IS_INCLUDE, MODE_IS_EXCLUDE, CHANGE_TO_INCLUDE_MODE, CHANGE_TO_EXCLUDE_MODE,
-  type McastVersion, type McastMessage, type McastQuery, type McastParams, type McastStats, type GroupRecord,
+  ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES, type GroupFilter, type McastVersion, type McastMessage, type McastQuery, type McastParams, type McastStats, type GroupRecord,
 } from './mcast.js';
 export * from './igmp.js';
 export * from './mld.js';

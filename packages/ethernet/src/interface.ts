@@ -44,7 +44,7 @@ import {
   MAC_BROADCAST, MAC_ZERO, formatMac, ipv4MulticastMac, ipv6MulticastMac, isMulticastMac, isUnicastMac, parseMac, randomMac, type MacAddress,
 } from './mac.js';
 import { NeighbourCache, type NeighbourParams, type NeighbourStats } from './neighbour.js';
-import { GroupMembership, type McastMessage, type McastParams, type McastStats } from './mcast.js';
+import { GroupMembership, type GroupFilter, type McastMessage, type McastParams, type McastStats } from './mcast.js';
 import { ALL_SYSTEMS, IGMP_IP_HEADER_LEN, IPPROTO_IGMP, emitIgmp, parseIgmp } from './igmp.js';
 import { MLD_HEADERS_LEN, emitMld, parseMld } from './mld.js';
 import { Ipv6AddressTable, type Addr6Info, type Addr6Params, type Addr6Stats } from './addr6.js';
@@ -330,6 +330,8 @@ export class EthernetInterface {
   readonly #mld: GroupMembership<string>;
   #ipId = 0;
   readonly #mcastBuf: Uint8Array;
+  /** Groups whose MAC `setIpv4GroupFilter` / `setIpv6GroupFilter` holds a reference to. */
+  readonly #filterMacs = new Set<number | string>();
   #receiver: FrameReceiver | undefined;
   #closed = false;
   readonly #onUnreachable: EthernetInterfaceOptions['onUnreachable'];
@@ -622,6 +624,45 @@ export class EthernetInterface {
     if (!this.leaveMulticast(ipv6MulticastMac6(g))) return false;
     if (mldReportable(g)) this.#mld.leave(g, now);
     if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  /**
+   * Sets an IPv4 group's source filter (RFC 3376 §3.2: the merge of the sockets' filters,
+   * as the stack's UDP layer computes it): a member state (EXCLUDE, or INCLUDE with sources)
+   * holds the MAC open and IGMPv3 reports the change with its sources (ALLOW / BLOCK /
+   * TO_IN / TO_EX); INCLUDE {} leaves. False when the MAC table or the group table is full.
+   */
+  setIpv4GroupFilter(group: number | string, filter: GroupFilter<number | string>, now = this.#clock.now()): boolean {
+    const g = toIpv4('group', group);
+    if (g >>> 28 !== 0xe) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${String(group)} is not an IPv4 multicast group`);
+    const f = { mode: filter.mode, sources: filter.sources.map((x) => toIpv4('source', x)) };
+    if (!this.#filterMac(g, ipv4MulticastMac(g), f.mode === 'exclude' || f.sources.length > 0)) return false;
+    const ok = g === ALL_SYSTEMS || this.#igmp.setFilter(g, f, now);
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** `setIpv4GroupFilter` for an IPv6 group, reported by MLDv2 (addresses as 16-character strings). */
+  setIpv6GroupFilter(group: string | Uint8Array, filter: GroupFilter<string>, now = this.#clock.now()): boolean {
+    const g = typeof group === 'string' ? group : bytesToAddress(group);
+    if (g.length !== 16 || !isMulticast6(g)) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'not an IPv6 multicast group');
+    if (!this.#filterMac(g, ipv6MulticastMac6(g), filter.mode === 'exclude' || filter.sources.length > 0)) return false;
+    const ok = !mldReportable(g) || this.#mld.setFilter(g, filter, now);
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** One MAC reference per filtered group while it is a member. */
+  #filterMac(key: number | string, mac: MacAddress, member: boolean): boolean {
+    const had = this.#filterMacs.has(key);
+    if (member && !had) {
+      if (!this.joinMulticast(mac)) return false;
+      this.#filterMacs.add(key);
+    } else if (!member && had) {
+      this.leaveMulticast(mac);
+      this.#filterMacs.delete(key);
+    }
     return true;
   }
 

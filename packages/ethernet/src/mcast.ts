@@ -37,6 +37,14 @@ export const MODE_IS_INCLUDE = 1;
 export const MODE_IS_EXCLUDE = 2;
 export const CHANGE_TO_INCLUDE_MODE = 3;
 export const CHANGE_TO_EXCLUDE_MODE = 4;
+export const ALLOW_NEW_SOURCES = 5;
+export const BLOCK_OLD_SOURCES = 6;
+
+/** A group's reception state on the interface (RFC 3376 §3.2): INCLUDE {} is "not a member". */
+export interface GroupFilter<G> {
+  mode: 'include' | 'exclude';
+  sources: readonly G[];
+}
 
 export interface GroupRecord<G> {
   type: number;
@@ -103,7 +111,10 @@ export interface McastStats {
 }
 
 interface Group<G> {
+  /** Any-source joins (`join`): while > 0 the state is EXCLUDE {}. */
   refs: number;
+  /** The state set by `setFilter` (the sockets' merged filters), INCLUDE {} by default. */
+  filter: GroupFilter<G>;
   /** v1/v2: we sent the last report heard for the group (RFC 2236 §3 "flag"). */
   lastReporter: boolean;
   /** The group's response (or, v1/v2, unsolicited repeat) timer. */
@@ -112,9 +123,21 @@ interface Group<G> {
   pendingSources: G[] | undefined;
   /** v1/v2: unsolicited repeats still to send. */
   repeats: number;
-  /** v3: a state change still to be retransmitted `left` times. */
-  change: { type: number; left: number } | undefined;
+  /** v3: a state change's records, still to be (re)transmitted `left` times. */
+  change: { records: GroupRecord<G>[]; left: number } | undefined;
 }
+
+const EMPTY: GroupFilter<never> = { mode: 'include', sources: [] };
+
+function isMember<G>(f: GroupFilter<G>): boolean {
+  return f.mode === 'exclude' || f.sources.length > 0;
+}
+
+function sameFilter<G>(a: GroupFilter<G>, b: GroupFilter<G>): boolean {
+  return a.mode === b.mode && a.sources.length === b.sources.length && a.sources.every((x) => b.sources.includes(x));
+}
+
+const minus = <G>(a: readonly G[], b: readonly G[]): G[] => a.filter((x) => !b.includes(x));
 
 export class GroupMembership<G> {
   readonly #send: (m: McastMessage<G>, now: number) => void;
@@ -158,67 +181,121 @@ export class GroupMembership<G> {
   /** The groups joined (not those only retransmitting their leave). */
   groups(): G[] {
     const out: G[] = [];
-    for (const [g, s] of this.#groups) if (s.refs > 0) out.push(g);
+    for (const [g, s] of this.#groups) if (this.#member(s)) out.push(g);
     return out;
   }
 
   has(group: G): boolean {
-    return (this.#groups.get(group)?.refs ?? 0) > 0;
+    const s = this.#groups.get(group);
+    return s !== undefined && this.#member(s);
   }
 
-  /** One more reference to `group`; the first sends the join. False when the table is full. */
-  join(group: G, now: number): boolean {
+  /** The group's reception state: EXCLUDE {} while joined any-source, else the filter set. */
+  filter(group: G): GroupFilter<G> {
+    const s = this.#groups.get(group);
+    return s === undefined ? EMPTY : this.#state(s);
+  }
+
+  #state(s: Group<G>): GroupFilter<G> {
+    return s.refs > 0 ? { mode: 'exclude', sources: [] } : s.filter;
+  }
+
+  #member(s: Group<G>): boolean {
+    return s.refs > 0 || isMember(s.filter);
+  }
+
+  #get(group: G): Group<G> | undefined {
     let s = this.#groups.get(group);
-    if (s !== undefined && s.refs > 0) {
-      s.refs++;
-      return true;
+    if (s !== undefined) return s;
+    if (this.#groups.size >= this.#p.maxGroups) {
+      this.#c.GroupsFull++;
+      return undefined;
     }
-    if (s === undefined) {
-      if (this.#groups.size >= this.#p.maxGroups) {
-        this.#c.GroupsFull++;
-        return false;
-      }
-      s = { refs: 0, lastReporter: false, timer: Infinity, pendingSources: undefined, repeats: 0, change: undefined };
-      this.#groups.set(group, s);
-    }
-    s.refs = 1;
-    this.#c.Joins++;
-    this.#stateChange(group, s, CHANGE_TO_EXCLUDE_MODE, now);
+    s = { refs: 0, filter: EMPTY, lastReporter: false, timer: Infinity, pendingSources: undefined, repeats: 0, change: undefined };
+    this.#groups.set(group, s);
+    return s;
+  }
+
+  /**
+   * Sets the group's source filter (RFC 3376 §3.2, the merge of the sockets' filters:
+   * EXCLUDE {} when one is any-source, else INCLUDE of the union of their sources;
+   * INCLUDE {} leaves). A change is reported as RFC 3376 §5.1 says (ALLOW / BLOCK within a
+   * mode, TO_IN / TO_EX across). False when the table is full.
+   */
+  setFilter(group: G, filter: GroupFilter<G>, now: number): boolean {
+    const s = isMember(filter) ? this.#get(group) : this.#groups.get(group);
+    if (s === undefined) return !isMember(filter);
+    const before = this.#state(s);
+    s.filter = { mode: filter.mode, sources: [...new Set(filter.sources)] };
+    this.#changed(group, s, before, now);
     return true;
   }
 
-  /** One reference less; the last sends the leave. False when not joined. */
+  /** One more any-source reference to `group`; the first sends the join. False when the table is full. */
+  join(group: G, now: number): boolean {
+    const s = this.#get(group);
+    if (s === undefined) return false;
+    const before = this.#state(s);
+    s.refs++;
+    this.#changed(group, s, before, now);
+    return true;
+  }
+
+  /** One any-source reference less; the last sends the leave (or the change to the filter left). False when not joined. */
   leave(group: G, now: number): boolean {
     const s = this.#groups.get(group);
     if (s === undefined || s.refs === 0) return false;
-    if (--s.refs > 0) return true;
-    this.#c.Leaves++;
-    this.#stateChange(group, s, CHANGE_TO_INCLUDE_MODE, now);
+    const before = this.#state(s);
+    s.refs--;
+    this.#changed(group, s, before, now);
     return true;
   }
 
-  #stateChange(group: G, s: Group<G>, type: number, now: number): void {
+  /** The group's state went from `before` to its current one: report it. */
+  #changed(group: G, s: Group<G>, before: GroupFilter<G>, now: number): void {
+    const after = this.#state(s);
+    if (sameFilter(before, after)) {
+      if (!this.#member(s) && s.change === undefined) this.#groups.delete(group);
+      return;
+    }
+    const was = isMember(before);
+    const is = isMember(after);
+    if (!was && is) this.#c.Joins++;
+    if (was && !is) this.#c.Leaves++;
     const v = this.version(now);
-    s.timer = Infinity;
-    s.pendingSources = undefined;
     if (v === 3) {
-      // RFC 3376 §5.1: sent at once, then robustness − 1 more times (a change replacing a
-      // pending one starts the count again).
-      // The first goes out on the next poll at `now` (so changes made together, as an
-      // interface's addresses, share one report: Linux's igmp_ifc_event timer).
-      s.change = { type, left: this.#robustness };
+      // RFC 3376 §5.1: sent at once, then robustness − 1 more times. The first goes out on
+      // the next poll at `now` (so changes made together, as an interface's addresses, share
+      // one report: Linux's igmp_ifc_event timer). A change while an earlier one is still
+      // being retransmitted is sent as the whole new state (TO_IN / TO_EX), which covers both.
+      const whole: GroupRecord<G> = { type: after.mode === 'include' ? CHANGE_TO_INCLUDE_MODE : CHANGE_TO_EXCLUDE_MODE, group, sources: after.sources };
+      let records: GroupRecord<G>[];
+      if (s.change !== undefined || before.mode !== after.mode) records = [whole];
+      else {
+        const [allow, block] = after.mode === 'include'
+          ? [minus(after.sources, before.sources), minus(before.sources, after.sources)]
+          : [minus(before.sources, after.sources), minus(after.sources, before.sources)];
+        records = [];
+        if (allow.length > 0) records.push({ type: ALLOW_NEW_SOURCES, group, sources: allow });
+        if (block.length > 0) records.push({ type: BLOCK_OLD_SOURCES, group, sources: block });
+      }
+      s.timer = Infinity;
+      s.pendingSources = undefined;
+      s.change = { records, left: this.#robustness };
       this.#changeTimer = now;
       return;
     }
+    // v1/v2 carry no sources: a report when the host becomes a member, a leave when it stops.
     s.change = undefined;
-    if (type === CHANGE_TO_EXCLUDE_MODE) {
+    if (!was && is) {
+      s.timer = Infinity;
       s.repeats = this.#robustness - 1;
       this.#reportV12(group, s, v, now);
-      return;
+    } else if (was && !is) {
+      // RFC 2236 §3: a Leave Group when we were the last host to report (never in v1).
+      if (v === 2 && s.lastReporter) this.#emit({ kind: 'leave', group }, now);
+      this.#groups.delete(group);
     }
-    // RFC 2236 §3: a Leave Group when we were the last host to report (never in v1).
-    if (v === 2 && s.lastReporter) this.#emit({ kind: 'leave', group }, now);
-    this.#groups.delete(group);
   }
 
   /** A v1/v2 report of `group`, and its next unsolicited repeat if any is left. */
@@ -237,12 +314,12 @@ export class GroupMembership<G> {
     let more = false;
     for (const [group, s] of this.#groups) {
       if (s.change === undefined || s.change.left <= 0) continue;
-      records.push({ type: s.change.type, group, sources: [] });
+      records.push(...s.change.records);
       s.change.left--;
       if (s.change.left > 0) more = true;
       else {
-        if (s.refs === 0) this.#groups.delete(group);
-        else s.change = undefined;
+        s.change = undefined;
+        if (!this.#member(s)) this.#groups.delete(group);
       }
     }
     if (records.length > 0) this.#emit({ kind: 'v3', records }, now);
@@ -275,7 +352,7 @@ export class GroupMembership<G> {
     if (v < 3) {
       // RFC 2236 §3: each group concerned starts its timer, or keeps an earlier one.
       for (const [group, s] of this.#groups) {
-        if (s.refs === 0 || (q.group !== undefined && q.group !== group)) continue;
+        if (!this.#member(s) || (q.group !== undefined && q.group !== group)) continue;
         if (at < s.timer) s.timer = at;
         s.repeats = 0;
       }
@@ -288,7 +365,7 @@ export class GroupMembership<G> {
       return;
     }
     const s = this.#groups.get(q.group);
-    if (s === undefined || s.refs === 0) return;
+    if (s === undefined || !this.#member(s)) return;
     if (s.timer === Infinity) { // 3
       s.timer = at;
       s.pendingSources = q.sources.length > 0 ? [...q.sources] : undefined;
@@ -303,7 +380,7 @@ export class GroupMembership<G> {
   /** Another host's v1/v2 report of `group` (RFC 2236 §3: ours is then not needed). */
   heard(group: G, now: number): void {
     const s = this.#groups.get(group);
-    if (s === undefined || s.refs === 0 || this.version(now) === 3) return;
+    if (s === undefined || !this.#member(s) || this.version(now) === 3) return;
     if (s.timer !== Infinity) this.#c.Suppressed++;
     s.timer = Infinity;
     s.repeats = 0;
@@ -318,7 +395,7 @@ export class GroupMembership<G> {
       s.pendingSources = undefined;
       s.repeats = 0;
       s.change = undefined;
-      if (s.refs === 0) this.#groups.delete(group);
+      if (!this.#member(s)) this.#groups.delete(group);
     }
   }
 
@@ -334,24 +411,37 @@ export class GroupMembership<G> {
     if (this.#ifTimer <= now) {
       this.#ifTimer = Infinity;
       const records: GroupRecord<G>[] = [];
-      for (const [group, s] of this.#groups) if (s.refs > 0) records.push({ type: MODE_IS_EXCLUDE, group, sources: [] });
+      for (const [group, s] of this.#groups) if (this.#member(s)) records.push(this.#current(group, s));
       if (records.length > 0 && v === 3) this.#emit({ kind: 'v3', records }, now);
     }
     const records: GroupRecord<G>[] = [];
     for (const [group, s] of this.#groups) {
       if (s.timer > now) continue;
       s.timer = Infinity;
-      if (s.refs === 0) continue;
+      if (!this.#member(s)) continue;
       if (v < 3) {
         this.#reportV12(group, s, v, now);
         continue;
       }
       const pending = s.pendingSources;
       s.pendingSources = undefined;
-      // RFC 3376 §5.2: EXCLUDE({}) mode: IS_EX({}) to a group query, IS_IN(B − {}) to a source query.
-      records.push(pending === undefined ? { type: MODE_IS_EXCLUDE, group, sources: [] } : { type: MODE_IS_INCLUDE, group, sources: pending });
+      if (pending === undefined) {
+        records.push(this.#current(group, s));
+        continue;
+      }
+      // RFC 3376 §5.2, a group-and-source query for B: INCLUDE(A) answers IS_IN(A ∩ B),
+      // EXCLUDE(X) answers IS_IN(B − X); nothing when that is empty.
+      const f = this.#state(s);
+      const asked = f.mode === 'include' ? pending.filter((x) => f.sources.includes(x)) : minus(pending, f.sources);
+      if (asked.length > 0) records.push({ type: MODE_IS_INCLUDE, group, sources: asked });
     }
     if (records.length > 0) this.#emit({ kind: 'v3', records }, now);
+  }
+
+  /** A Current-State Record (RFC 3376 §4.2.12): IS_IN(A) or IS_EX(X). */
+  #current(group: G, s: Group<G>): GroupRecord<G> {
+    const f = this.#state(s);
+    return { type: f.mode === 'include' ? MODE_IS_INCLUDE : MODE_IS_EXCLUDE, group, sources: f.sources };
   }
 
   /** Forgets every group and timer, sending nothing (the interface is going away). */
@@ -363,7 +453,7 @@ export class GroupMembership<G> {
 
   stats(): McastStats {
     let n = 0;
-    for (const s of this.#groups.values()) if (s.refs > 0) n++;
+    for (const s of this.#groups.values()) if (this.#member(s)) n++;
     return { ...this.#c, Groups: n };
   }
 

@@ -324,6 +324,53 @@ describe('the machine alone (mcast.ts)', () => {
     expect(sent.map((x) => [x.t, x.m.kind === 'report' ? `v${x.m.version}` : x.m.kind])).toEqual([[10_001, 'v3'], [29_900, 'v1']]);
   });
 
+  it('source filters (RFC 3376 §5.1): ALLOW / BLOCK within a mode, TO_EX / TO_IN across, the whole state when a change is still pending; queries answered with the sources', () => {
+    const sent: { t: number; m: McastMessage<number> }[] = [];
+    const m = new GroupMembership<number>((msg, t) => sent.push({ t, m: msg }), {}, () => 0.5);
+    const S1 = 11;
+    const S2 = 12;
+    const S3 = 13;
+    const recs = () => sent.splice(0).map((x) => (x.m.kind === 'v3' ? x.m.records.map((r) => [r.type, [...r.sources].sort()]) : x.m.kind));
+    // INCLUDE {} → INCLUDE {S1}: ALLOW(S1), twice.
+    m.setFilter(1, { mode: 'include', sources: [S1] }, 0);
+    m.poll(0);
+    m.poll(500);
+    expect(recs()).toEqual([[[5, [S1]]], [[5, [S1]]]]);
+    expect(m.has(1)).toBe(true);
+    // → INCLUDE {S2} (nothing pending): ALLOW(S2) and BLOCK(S1).
+    m.setFilter(1, { mode: 'include', sources: [S2] }, 1000);
+    m.poll(1000);
+    expect(recs()).toEqual([[[5, [S2]], [6, [S1]]]]);
+    // → INCLUDE {S2, S3} while the last is pending: the whole state, TO_IN({S2, S3}).
+    m.setFilter(1, { mode: 'include', sources: [S2, S3] }, 1100);
+    m.poll(1100);
+    m.poll(1600);
+    expect(recs()).toEqual([[[3, [S2, S3]]], [[3, [S2, S3]]]]);
+    // Queries: general → IS_IN({S2, S3}); group-and-source for {S1, S3} → IS_IN({S3}); for {S1} → nothing.
+    m.query({ version: 3, group: undefined, maxRespMs: 1000, sources: [], qrv: 2, qqiMs: 125_000 }, 5000);
+    m.poll(5500);
+    m.query({ version: 3, group: 1, maxRespMs: 1000, sources: [S1, S3], qrv: 2, qqiMs: 125_000 }, 6000);
+    m.poll(6500);
+    m.query({ version: 3, group: 1, maxRespMs: 1000, sources: [S1], qrv: 2, qqiMs: 125_000 }, 7000);
+    m.poll(7500);
+    expect(recs()).toEqual([[[1, [S2, S3]]], [[1, [S3]]]]);
+    // An any-source join on top: EXCLUDE {} (TO_EX); its leave: back to the filter, TO_IN({S2, S3}).
+    m.join(1, 10_000);
+    m.poll(10_000);
+    m.poll(10_500);
+    m.leave(1, 11_000);
+    m.poll(11_000);
+    m.poll(11_500);
+    expect(recs()).toEqual([[[4, []]], [[4, []]], [[3, [S2, S3]]], [[3, [S2, S3]]]]);
+    // INCLUDE {} at last: BLOCK({S2, S3}), and the group is gone.
+    m.setFilter(1, { mode: 'include', sources: [] }, 20_000);
+    m.poll(20_000);
+    m.poll(20_500);
+    expect(recs()).toEqual([[[6, [S2, S3]]], [[6, [S2, S3]]]]);
+    expect(m.has(1)).toBe(false);
+    expect(m.stats()).toMatchObject({ Groups: 0, Joins: 1, Leaves: 1 });
+  });
+
   it('is bounded: past maxGroups a join is refused and counted', () => {
     const m = new GroupMembership<number>(() => {}, { maxGroups: 2 }, () => 0.5);
     expect([m.join(1, 0), m.join(2, 0), m.join(3, 0)]).toEqual([true, true, false]);

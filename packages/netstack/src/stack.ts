@@ -756,10 +756,10 @@ export class Stack extends EventEmitter {
       this.udpLayer = new UdpLayer(this.dual, {
         portKey: key,
         ...(eth !== undefined ? {
-          onGroupChange: (g: IpAddress, joined: boolean) => {
-            if (typeof g === 'number') {
-              if (joined) eth.joinIpv4Group(g); else eth.leaveIpv4Group(g);
-            } else if (joined) eth.joinIpv6Group(g); else eth.leaveIpv6Group(g);
+          // The merged source filter of each group (RFC 3376 §3.2): IGMPv3 / MLDv2 report its sources.
+          onFilterChange: (g: IpAddress, mode: 'include' | 'exclude', sources: IpAddress[]) => {
+            if (typeof g === 'number') eth.setIpv4GroupFilter(g, { mode, sources: sources as number[] });
+            else eth.setIpv6GroupFilter(g, { mode, sources: sources as string[] });
           },
         } : {}),
         ...(options.udpFlows !== undefined ? { flows: options.udpFlows } : {}),

@@ -87,6 +87,13 @@ export interface UdpLayerOptions {
    * IGMP/MLD reports (RFC 1112 §6.4, RFC 2464 §7; netstack over TAP).
    */
   onGroupChange?: (group: IpAddress, joined: boolean) => void;
+  /**
+   * The host's reception state for `group` changed (RFC 3376 §3.2, Linux ip_mc_msfilter's
+   * merge of the sockets' filters): 'exclude' with no sources when some membership is
+   * any-source, else 'include' with the union of the source-specific memberships' sources;
+   * ('include', []) when no socket is a member any more. What IGMPv3 / MLDv2 report.
+   */
+  onFilterChange?: (group: IpAddress, mode: 'include' | 'exclude', sources: IpAddress[]) => void;
   /** Bounds and idle timeout of flows to foreign destinations (flows.ts, `setFlowHandler`). */
   flows?: UdpFlowLimits;
 }
@@ -203,6 +210,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
   private readonly groups = new Map<IpAddress, Membership[]>();
   private readonly onGroupChange: ((group: IpAddress, joined: boolean) => void) | undefined;
+  private readonly onFilterChange: UdpLayerOptions['onFilterChange'];
 
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
@@ -224,6 +232,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     this.ephemeral = new EphemeralPorts(options.portKey ?? new Uint8Array(randomBytes(16)), lo, hi, 17);
     this.maxSockets = options.maxSockets ?? 65536;
     this.onGroupChange = options.onGroupChange;
+    this.onFilterChange = options.onFilterChange;
     this.rmemMax = options.rmemMax ?? 212992;
     this.wmemMax = options.wmemMax ?? 212992;
     for (const k of ['rmemMax', 'wmemMax'] as const) {
@@ -588,6 +597,29 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    * refusal. `iface` is 0.0.0.0 or the interface's address.
    */
   membership(ep: UdpEndpoint, op: MembershipOp, group: IpAddress, iface: Ipv4Address, source: IpAddress): string | undefined {
+    const code = this.changeMembership(ep, op, group, iface, source);
+    if (code === undefined) this.filterChanged(group);
+    return code;
+  }
+
+  /** The merged filter of `group` to `onFilterChange` (RFC 3376 §3.2: any EXCLUDE wins, with the intersection of their lists, here always empty). */
+  private filterChanged(group: IpAddress): void {
+    if (this.onFilterChange === undefined) return;
+    const list = this.groups.get(group);
+    if (list === undefined || list.length === 0) {
+      this.onFilterChange(group, 'include', []);
+      return;
+    }
+    if (list.some((m) => m.mode === 'exclude')) {
+      this.onFilterChange(group, 'exclude', []);
+      return;
+    }
+    const sources = new Set<IpAddress>();
+    for (const m of list) for (const x of m.sources) sources.add(x);
+    this.onFilterChange(group, 'include', [...sources]);
+  }
+
+  private changeMembership(ep: UdpEndpoint, op: MembershipOp, group: IpAddress, iface: Ipv4Address, source: IpAddress): string | undefined {
     if (op === 'leave') {
       // ip_mc_leave_group matches the interface address given at join: none other was possible here.
       if (!this.isLocalInterface(iface)) return 'EADDRNOTAVAIL';
@@ -649,6 +681,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       this.groups.delete(m.group);
       this.onGroupChange?.(m.group, false);
     }
+    this.filterChanged(m.group);
   }
 
   private clashes(addr: IpAddress, port: number, reuseAddr: boolean, v6: 'dual' | 'only' | undefined): boolean {
