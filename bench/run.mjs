@@ -17,9 +17,14 @@
 // side then serves with the node:http/node:net fixture on '::' (the Go peer-server
 // listens on tcp4 only). --family 4 (the default) is the IPv4-only run as before.
 //
+// --tap: netstack over a TAP device (serve --tap: Ethernet frames, ARP, its own MAC) as a
+// third target beside netstack over TUN and the kernel's veth, same tests, same run, with
+// the ratio TAP/TUN per row and issue 13's goal check (each TAP figure within 10 % of
+// TUN's). Offloads on both devices by default (--no-offload: off on both).
+//
 // Usage: node bench/run.mjs [--quick] [--reps N] [--seconds S] [--mtu 1500|65000]
 //          [--tests ping,flood,udp,down,up,echo,rps,rpsclose,conns] [--conns N] [--targets a,b] [--no-peers]
-//          [--no-offload] [--family 4|6]
+//          [--no-offload] [--family 4|6] [--tap]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
@@ -37,7 +42,7 @@ const USAGE = `usage: pnpm bench [options]
   --reps N           repetitions, interleaved target by target (default 3; --quick 1)
   --seconds S        duration of flood and udp (default 3; --quick 2)
   --tests LIST       subset of ${ALL_TESTS.join(',')} (default all; --family 6: all but conns)
-  --targets LIST     subset of netstack,kernel,gvisor,lwip (default all that exist)
+  --targets LIST     subset of netstack,kernel,gvisor,lwip (default all that exist; with --tap: netstack,tap,kernel)
   --family 4|6       4 (default): IPv4 only. 6: every test over IPv6 (fd07::1 -> fd07::2) and
                      over IPv4 against the same netstack and kernel processes, with the
                      ratios IPv6/IPv4; each measurement proved by the receiver's IP counters
@@ -56,7 +61,12 @@ const USAGE = `usage: pnpm bench [options]
   --quiet-wait S     ... for at most S seconds (default 10; --quick 2), then go on anyway
   --no-peers         kernel and netstack only
   --no-offload       netstack without TUN offloads (serve --no-offload): one syscall per
-                     MTU-sized packet, so the per-packet cost of the stack shows
+                     MTU-sized packet, so the per-packet cost of the stack shows (with --tap:
+                     without TAP offloads either)
+  --tap              netstack over a TAP too (serve --tap: frames, ARP; tap0 10.7.0.1/24 in
+                     its own namespace), beside netstack over TUN and the kernel, with the
+                     ratios TAP/TUN and the goal check (each TAP figure within 10 % of TUN's).
+                     Peers are not measured (pnpm bench --tap)
   --no-warmup        skip the unmeasured warm-up (2000 pings, 1 s of HTTP) of every target
 Ratios: a ratio above 1 means netstack did better (higher rate, shorter RTT, less memory).
 pnpm bench --impaired [options]: TCP on bad networks, netstack against Linux through the same
@@ -81,6 +91,7 @@ const { values } = parseArgs({
     'no-peers': { type: 'boolean' },
     'no-offload': { type: 'boolean' },
     'no-warmup': { type: 'boolean' },
+    tap: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -110,6 +121,8 @@ const slow = { down: Math.min(big.down, (quick ? 20 : 100) * MiB), up: Math.max(
 const probeSize = quick ? 20 * MiB : 100 * MiB;
 if (values.family !== '4' && values.family !== '6') { console.error(`bench: --family must be 4 or 6\n${USAGE}`); process.exit(2); }
 const fam6 = values.family === '6';
+/** --tap: a third target, netstack over a TAP device, compared with netstack over TUN. */
+const tapMode = Boolean(values.tap);
 const tests = (values.tests ?? ALL_TESTS.filter((t) => !fam6 || t !== 'conns').join(',')).split(',').filter(Boolean);
 for (const t of tests) if (!ALL_TESTS.includes(t)) { console.error(`bench: unknown test ${t}\n${USAGE}`); process.exit(2); }
 tests.sort((a, b) => ALL_TESTS.indexOf(a) - ALL_TESTS.indexOf(b)); // always in ALL_TESTS order (conns first)
@@ -130,7 +143,7 @@ function mkns(name) {
   namespaces.push(name);
   inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
   // IPv6 on in the namespace whatever the machine's defaults (a new device inherits 'default').
-  if (fam6) inNs(name, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
+  if (fam6 || tapMode) inNs(name, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
   return name;
 }
 const procs = new Set();
@@ -251,6 +264,19 @@ async function contract(ns, cmd, args, readyRe) {
 const targets = {
   netstack: async () => contract(mkns(`${tag}-ours`), process.execPath,
     [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tun', 'tun0', '--mtu', String(mtu), ...(values['no-offload'] ? ['--no-offload'] : [])], /ready/),
+  // --tap: serve --tap makes tap0 itself (kernel side 10.7.0.1/24 and fd07::1/64, the MTU, up):
+  // the kernel then ARPs for 10.7.0.2 and the stack answers with its own MAC.
+  ...(tapMode ? {
+    tap: async () => {
+      const ns = mkns(`${tag}-tap`);
+      const args = [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tap', '--tap-name', 'tap0', '--mtu', String(mtu), ...(values['no-offload'] ? ['--no-offload'] : [])];
+      const p = await startIn(ns, process.execPath, args, /ready/);
+      if (fam6 && !p.log().split('\n').some((l) => /ready/.test(l) && l.includes(` ${ADDR6}`))) throw new Error(`serve --tap serves no IPv6 at ${ADDR6}: ${p.log().trim()}`);
+      await waitPing(ns);
+      if (tests.some((t) => !['ping', 'flood', 'udp'].includes(t))) await waitHttp(ns);
+      return { client: ns, pid: realPid(p.pid), child: p, procKind: 'stack', command: ['node', ...args].join(' '), ready: p.log().split('\n').find((l) => /ready/.test(l)) };
+    },
+  } : {}),
   kernel: async () => {
     const a = mkns(`${tag}-kc`);
     const b = mkns(`${tag}-ks`);
@@ -286,11 +312,12 @@ const targets = {
       command: existsSync(goServer) ? `${goServer} -stack kernel (+ node bench/udp-echo-server.mjs for UDP)` : `node bench/kernel-tcp-server.mjs${fam6 ? ' ::' : ''} (+ node bench/udp-echo-server.mjs${fam6 ? ' 7 ::' : ''})` };
   },
 };
-const peersSkipped = fam6 && !values['no-peers'] && (existsSync(resolve(peersDir, 'peer-server')) || existsSync(resolve(peersDir, 'lwip-peer')));
-if (!fam6 && !values['no-peers'] && existsSync(resolve(peersDir, 'peer-server'))) {
+const noPeers = values['no-peers'] || tapMode;
+const peersSkipped = fam6 && !noPeers && (existsSync(resolve(peersDir, 'peer-server')) || existsSync(resolve(peersDir, 'lwip-peer')));
+if (!fam6 && !noPeers && existsSync(resolve(peersDir, 'peer-server'))) {
   targets.gvisor = async () => contract(mkns(`${tag}-gv`), resolve(peersDir, 'peer-server'), ['-stack', 'gvisor', '-tun', 'tun0', '-addr', ADDR], null);
 }
-if (!fam6 && !values['no-peers'] && existsSync(resolve(peersDir, 'lwip-peer'))) {
+if (!fam6 && !noPeers && existsSync(resolve(peersDir, 'lwip-peer'))) {
   targets.lwip = async () => contract(mkns(`${tag}-lw`), resolve(peersDir, 'lwip-peer'), ['-t', 'tun0', '-a', ADDR], null);
 }
 if (values.targets) {
@@ -393,6 +420,7 @@ const median = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a -
 const samples = [];
 const startedAt = new Date();
 console.log(`bench: targets ${Object.keys(targets).join(', ')}; tests ${tests.join(', ')}; MTU ${mtu}; ${reps} rep(s), interleaved${quick ? '; quick' : ''}${values['no-offload'] ? '; netstack --no-offload' : ''}`);
+if (tapMode) console.log(`  --tap: 'netstack' is netstack serve over TUN (tun0), 'tap' netstack serve --tap over TAP (tap0, Ethernet, ARP), 'kernel' the kernel over a veth pair; peers not measured`);
 if (fam6) {
   console.log(`  family 6: every test over IPv6 (fd07::1 -> ${ADDR6}) and over IPv4 (10.7.0.1 -> ${ADDR}) against the same processes; each measurement proved by the receiver's IP input counters`);
   console.log(`  peers (gVisor, lwIP): ${peersSkipped ? 'skipped' : 'not measured'} for --family 6 (their servers in ../shared/peers listen on IPv4 only); kernel side: node fixtures on '::'`);
@@ -489,6 +517,12 @@ try {
       running[name] = await up();
       running[name].name = name;
       console.log(`  ${name}: up (${running[name].procKind} pid ${running[name].pid}, ${readFileSync(`/proc/${running[name].pid}/comm`, 'utf8').trim()})`);
+      if (tapMode && name !== 'kernel') {
+        // What each device agreed (offloads), from serve's ready line.
+        const ready = running[name].child.log().split('\n').find((l) => /ready/.test(l)) ?? '';
+        running[name].offload = ready.match(/offload ([^;,]+)/)?.[1] ?? 'unknown';
+        console.log(`  ${name}: offload ${running[name].offload}`);
+      }
     } catch (e) {
       setupErrors[name] = e.message.split('\n').slice(0, 3).join(' / ');
       console.error(`  ${name}: setup failed: ${setupErrors[name]}`);
@@ -551,13 +585,18 @@ try {
 const targetNames = Object.keys(running);
 const names = fam6 ? targetNames.flatMap((n) => [`${n} IPv6`, `${n} IPv4`]) : targetNames;
 const targetOf = (col) => (fam6 ? col.replace(/ IPv[46]$/, '') : col);
-const refs = names.filter((n) => n !== 'netstack');
+const refs = names.filter((n) => n !== 'netstack' && !(tapMode && n === 'tap'));
 // The ratio columns: netstack against each reference, or with --family 6 each
 // target's IPv6 against its IPv4 (issue 11's goal), and netstack IPv6 against the kernel's IPv6.
 const ratioCols = fam6
   ? [...targetNames.map((n) => ({ head: `${n} IPv6/IPv4`, a: `${n} IPv6`, b: `${n} IPv4` })),
     ...(running.netstack ? targetNames.filter((n) => n !== 'netstack').map((n) => ({ head: `netstack vs ${n} (IPv6)`, a: 'netstack IPv6', b: `${n} IPv6` })) : [])]
-  : refs.map((r) => ({ head: `netstack vs ${r}`, a: 'netstack', b: r }));
+  : [
+    // --tap: TAP against TUN first (issue 13's goal), then each netstack against the kernel.
+    ...(tapMode && running.tap && running.netstack ? [{ head: 'TAP/TUN', a: 'tap', b: 'netstack' }] : []),
+    ...refs.map((r) => ({ head: `netstack vs ${r}`, a: 'netstack', b: r })),
+    ...(tapMode && running.tap ? refs.map((r) => ({ head: `tap vs ${r}`, a: 'tap', b: r })) : []),
+  ];
 const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(3)) : 'n/a');
 const pick = (test, name, key = 'value') => samples.filter((s) => s.test === test && s.target === name && !s.error).map((s) => s[key]);
 const rows = [];
@@ -578,6 +617,16 @@ if (tests.includes('down')) {
   rows.push({ label: 'down: CPU per GB', unit: 'CPU-s/GB', better: 'lower', procRow: true,
     m: Object.fromEntries(names.map((n) => [n, median(samples.filter((s) => s.test === 'down' && s.target === n && !s.error).map((s) => (s.procCpuPct / 100) * s.wallS / (s.bytes / 1e9)))])) });
   rows.push({ label: 'down: machine busy', unit: '% of all cores', better: null, m: Object.fromEntries(names.map((n) => [n, median(pick('down', n, 'machineBusyPct'))])) });
+}
+if (tapMode) {
+  // --tap: the stack's CPU per packet in the packet-rate rows, which a busy shared machine
+  // distorts less than the rates themselves: CPU-s of the stack process during the
+  // measurement / (rate x the test's seconds), in µs (the rate's own window, so approximate).
+  for (const test of ['flood', 'udp'].filter((x) => tests.includes(x))) {
+    rows.push({ label: `${test}: CPU per packet`, unit: 'µs of CPU per reply (approx.)', better: 'lower', procRow: true,
+      m: Object.fromEntries(names.map((n) => [n, median(samples.filter((s) => s.test === test && s.target === n && !s.error)
+        .map((s) => ((s.procCpuPct / 100) * s.wallS) / (s.value * seconds) * 1e6))])) });
+  }
 }
 rows.push({ label: 'peak RSS (VmHWM)', unit: 'MB', better: 'lower', procRow: true, m: Object.fromEntries(names.map((n) => [n, running[targetOf(n)].peakRssMB])) });
 const lines = [];
@@ -626,6 +675,13 @@ if (fam6) {
   });
   if (goal6.length) console.log(`\nIPv6 goal check (netstack IPv6 within 10 % of netstack IPv4 in this run, i.e. IPv6/IPv4 >= 0.9x, MTU ${mtu}): ${goal6.join('; ')}`);
   if (tests.includes('conns')) console.log('conns is in no goal check with --family 6: both families run in one process, so rep 1 of the second family (IPv4) holds its connections in a process the first one (IPv6) has already grown.');
+} else if (tapMode) {
+  // Issue 13: each netstack figure over TAP within 10 % of the same figure over TUN in this run.
+  const goalTap = rows.filter((r) => tests.includes(r.label) && r.better).map((row) => {
+    const x = running.tap && running.netstack ? ratioOf(row, { a: 'tap', b: 'netstack' }) : NaN;
+    return Number.isFinite(x) ? `${row.label} ${fmt(x)}x ${x >= 0.9 ? 'met' : 'NOT met'}` : `${row.label} unknown`;
+  });
+  if (goalTap.length) console.log(`\nTAP goal check (netstack over TAP within 10 % of netstack over TUN in this run, i.e. TAP/TUN >= 0.9x, MTU ${mtu}; offload TUN ${running.netstack?.offload ?? '?'}, TAP ${running.tap?.offload ?? '?'}): ${goalTap.join('; ')}`);
 } else if (goal.length) console.log(`\nGoal check (netstack >= gVisor, MTU ${mtu}): ${goal.join('; ')}`);
 else if (tests.some((t) => ['down', 'up', 'rpsclose'].includes(t))) console.log('\nGoal check: needs both netstack and gvisor measured');
 const busyBefore = samples.map((s) => s.busyBeforePct);
@@ -646,10 +702,10 @@ const outFile = resolve(outDir, `bench-${startedAt.toISOString().replace(/[:.]/g
 writeFileSync(outFile, `${JSON.stringify({
   startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
   machine: { hostname: hostname(), cpus: cpus().length, kernel: release(), node: process.version },
-  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, family: fam6 ? 6 : 4, noOffload: Boolean(values['no-offload']), tests, conns: connsCount, slowMBps, sizes: { big, slow, probe: probeSize } },
+  options: { quick, reps, quietBusy, quietWait, seconds, wrkTime, mtu, family: fam6 ? 6 : 4, noOffload: Boolean(values['no-offload']), tap: tapMode, tests, conns: connsCount, slowMBps, sizes: { big, slow, probe: probeSize } },
   targets: Object.fromEntries(targetNames.map((n) => {
     const t = running[n];
-    return [n, { command: t.command, procKind: t.procKind, pid: t.pid, sizes: t.sizes, probeMBps: t.probeMBps, peakRssMB: t.peakRssMB, endRssMB: t.endRssMB, cpuTotalS: t.cpuTotalS, exitedEarly: t.exitedEarly ?? null, logTail: t.child.log().slice(-2000) }];
+    return [n, { command: t.command, offload: t.offload, procKind: t.procKind, pid: t.pid, sizes: t.sizes, probeMBps: t.probeMBps, peakRssMB: t.peakRssMB, endRssMB: t.endRssMB, cpuTotalS: t.cpuTotalS, exitedEarly: t.exitedEarly ?? null, logTail: t.child.log().slice(-2000) }];
   })),
   setupErrors,
   medians: Object.fromEntries(rows.map((r) => [r.label, { unit: r.unit, better: r.better, ...r.m }])),

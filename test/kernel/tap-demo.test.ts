@@ -74,7 +74,7 @@ describe('netstack demo --tap', () => {
 
   it('says what it proved: the lease, ARP both ways, fetch over a TAP, the bridge, the RELEASE', () => {
     const o = run.stdout;
-    expect(o).toMatch(/ready on tap0: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 fd07::2, mac 02:00:00:00:07:02 \(kernel side \S+\), mtu 1500, offload off, dhcp lease 10\.7\.0\.2\/24 router 10\.7\.0\.1 /);
+    expect(o).toMatch(/ready on tap0: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 fd07::2, mac 02:00:00:00:07:02 \(kernel side \S+\), mtu 1500, offload csum=true tso4=true tso6=true uso4=true uso6=true, dhcp lease 10\.7\.0\.2\/24 router 10\.7\.0\.1 /);
     expect(o).toMatch(/^ok +dhcp: the stack leased 10\.7\.0\.2\/24 \(router 10\.7\.0\.1\) from 10\.7\.0\.1; dnsmasq: DHCPACK\(tap0\) 10\.7\.0\.2 02:00:00:00:07:02/m);
     expect(o).toMatch(/^ok +ARP: the kernel's neighbour table: 10\.7\.0\.2 lladdr 02:00:00:00:07:02 /m);
     expect(o).toMatch(/^ok +netstack fetch http:\/\/10\.7\.1\.1:8080\/from-netstack .*\n.*\n.*eth\.ArpOutRequests [1-9]/m);
@@ -95,13 +95,15 @@ describe('netstack demo --tap', () => {
     // same sum) is a warning in tshark and allowed from the kernel (Linux writes it now and then); never from the stack.
     const bad = '_ws.malformed || _ws.expert.severity >= "Error" || ip.checksum.status == "Bad" || udp.checksum.status == "Bad" || ' +
       '(tcp.checksum.status == "Bad" && !tcp.checksum.ffff) || (tcp.checksum.ffff && ip.src == 10.7.0.2)';
-    const frames = tshark(pcap, '', ['eth.src', 'ip.src', 'ip.dst', 'tcp.srcport']).map((l) => l.split('\t'));
-    const count = (src: string, dst: string, mac?: string, port?: string): number =>
-      frames.filter(([m, s, d, p]) => s === src && d === dst && (mac === undefined || m === mac) && (port === undefined || p === port)).length;
+    const frames = tshark(pcap, '', ['eth.src', 'ip.src', 'ip.dst', 'tcp.srcport', 'tcp.len']).map((l) => l.split('\t'));
+    // TCP payload bytes (not frames: with the TAP's offloads a frame in the capture may be a 64 KB segment).
+    const bytes = (src: string, dst: string, mac?: string, port?: string): number =>
+      frames.filter(([m, s, d, p]) => s === src && d === dst && (mac === undefined || m === mac) && (port === undefined || p === port))
+        .reduce((sum, f) => sum + Number(f[4] || 0), 0);
     // IP both ways with the kernel side, and with the client across the bridge (its 10 MB download).
-    expect(count('10.7.0.2', '10.7.0.1', MAC)).toBeGreaterThan(1000);
-    expect(count('10.7.0.1', '10.7.0.2')).toBeGreaterThan(1000);
-    expect(count('10.7.0.2', '10.7.0.3', MAC, '80')).toBeGreaterThan(10_000_000 / 1460);
+    expect(bytes('10.7.0.2', '10.7.0.1', MAC)).toBeGreaterThan(1_000_000);
+    expect(bytes('10.7.0.1', '10.7.0.2')).toBeGreaterThan(1_000_000);
+    expect(bytes('10.7.0.2', '10.7.0.3', MAC, '80')).toBeGreaterThanOrEqual(10_000_000);
     const small = join(dir, 'l2.pcap');
     tshark(pcap, `arp || dhcp || icmpv6 || ${bad}`, ['frame.number'], ['-w', small]);
     const has = (filter: string): number => tshark(small, filter).length;

@@ -9,7 +9,7 @@
  *   veth vta 10.99.0.1/24  <------------------------>  veth vtb 10.99.0.2/24
  *
  * ping and ping -6 both ways; 50 MB over TCP each way, exact (sha256, curl against a node:http
- * server in the other namespace); UDP echoes both ways (kernel sockets each side, sizes up to
+ * server in the other namespace), and a curl of 1 GiB exact; UDP echoes both ways (kernel sockets each side, sizes up to
  * a fragmented 3000 bytes); the handshake started by either side; wireguard-go killed and
  * started again (a new handshake, traffic resumes); the underlay (a tshark capture on B's
  * veth) carries only UDP between the two WireGuard ports; SIGTERM exits 0 with the device
@@ -52,6 +52,9 @@ interface Pair {
   /** B's WireGuard interface (wireguard-go's, or a second `netstack tunnel`'s). */
   bDev: string;
   tunnel: Server;
+  /** B's `netstack tunnel` (peerB 'netstack'), and its config file. */
+  bTunnel?: Server | undefined;
+  bFile?: string;
   wgo?: ChildProcess | undefined;
   startWireguardGo(withEndpoint: boolean): Promise<void>;
   stopWireguardGo(): Promise<void>;
@@ -146,8 +149,9 @@ async function setup(peerB: 'wireguard-go' | 'netstack', aKnowsB: boolean, bKnow
   } else {
     const bFile = join(dir, 'b.conf');
     writeFileSync(bFile, conf(B_KEY, '10.100.0.2/24, fd00:100::2/64', aPublic, '10.100.0.1/32, fd00:100::1/128', bKnowsA ? aEnd : undefined), { mode: 0o600 });
-    const tb = await startTunnel(b, bFile, bDev);
-    cleanup.push(async () => { if (tb.child.exitCode === null) await tb.stop(); });
+    pair.bFile = bFile;
+    pair.bTunnel = await startTunnel(b, bFile, bDev);
+    cleanup.push(async () => { const tb = pair.bTunnel; if (tb !== undefined && tb.child.exitCode === null) await tb.stop(); });
   }
   pair.tunnel = await startTunnel(a, aFile, 'wg0', aArgs);
   cleanup.push(async () => { if (pair.tunnel.child.exitCode === null) await pair.tunnel.stop(); });
@@ -201,8 +205,8 @@ async function stopAndCheck(p: Pair): Promise<Stats> {
 }
 
 describe('netstack tunnel â†” wireguard-go over a veth', () => {
-  it('we initiate; ping both ways (IPv4, IPv6), 50 MB over TCP each way exact, UDP both ways; the underlay carries only WireGuard UDP; SIGTERM removes the device', async () => {
-    const p = await setup('wireguard-go', true, false);
+  it('--no-offload, we initiate; ping both ways (IPv4, IPv6), 50 MB over TCP each way exact, UDP both ways; the underlay carries only WireGuard UDP; SIGTERM removes the device', async () => {
+    const p = await setup('wireguard-go', true, false, ['--no-offload']);
     expect(p.tunnel.stdout).toMatch(new RegExp(`ready on wg0: 10\\.100\\.0\\.1/24 fd00:100::1/64, mtu 1420, listening on UDP port ${WG_PORT}, public key ${p.aPublic.replace(/[+/]/g, '\\$&')}, 1 peer, routes 10\\.200\\.0\\.0/24`));
     // The device and its routes in A, as the config says.
     expect(p.a.runSync('ip', ['-o', 'addr', 'show', 'dev', 'wg0'])).toMatch(/10\.100\.0\.1\/24/);
@@ -289,7 +293,7 @@ describe('netstack tunnel â†” wireguard-go over a veth', () => {
     expect(p.tunnel.stdout).toMatch(/interface: wg0\n[\s\S]*\nstats \{/);
   }, 300_000);
 
-  it('with TUN offloads: TSO super-segments cut before encryption, received segments coalesced (GRO), 50 MB each way exact', async () => {
+  it('with TUN offloads (the default; --offload says so): TSO super-segments cut before encryption, received segments coalesced (GRO), 50 MB each way exact', async () => {
     const p = await setup('wireguard-go', true, false, ['--offload']);
     expect(p.tunnel.stdout).toMatch(/offload csum\+tso4\+tso6/);
     await ping(p.a, ['10.100.0.2']);
@@ -301,12 +305,60 @@ describe('netstack tunnel â†” wireguard-go over a veth', () => {
     expect(statCount(s, 'tunnel', 'TunRxGsoPackets')).toBeGreaterThan(100);
     expect(statCount(s, 'tunnel', 'TunRxGsoSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunRxGsoPackets'));
     expect(statCount(s, 'tunnel', 'TunRxOffloadErrors')).toBe(0);
+    // The cuts of a super-segment left in UDP GSO sends (several datagrams per call), none refused.
+    expect(statCount(s, 'tunnel', 'UdpTxGsoSends')).toBeGreaterThan(100);
+    expect(statCount(s, 'tunnel', 'UdpTxGsoDatagrams')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'UdpTxGsoSends'));
+    expect(statCount(s, 'tunnel', 'UdpTxGsoFallbacks')).toBe(0);
+    expect(statCount(s, 'tunnel', 'UdpTxErrors')).toBe(0);
     // And the other way: the inner segments from wireguard-go written to A's kernel coalesced.
     expect(statCount(s, 'tunnel', 'TunTxGroPackets')).toBeGreaterThan(100);
     expect(statCount(s, 'tunnel', 'TunTxGroSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunTxGroPackets'));
     expect(statCount(s, 'tunnel', 'TunTxDropped')).toBe(0);
     expect(statCount(s, 'wireguard', 'OutInnerErrors')).toBe(0);
   }, 120_000);
+
+  it('curl 1 GiB exact through the tunnel (wireguard-go sends, netstack tunnel receives: decrypt and GRO; sha256 at the end)', async () => {
+    const p = await setup('wireguard-go', true, false);
+    await ping(p.a, ['10.100.0.2']);
+    const size = 2 ** 30;
+    const server = p.b.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/big-http-server.mjs'), '8080', String(size), '150000']);
+    cleanup.push(() => { server.kill('SIGKILL'); });
+    let out = '';
+    const sha256 = await new Promise<string>((ok, fail) => {
+      const t = setTimeout(() => fail(new Error(`big-http-server did not start: ${out}`)), 30_000);
+      server.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const m = /listening \d+ \d+ ([0-9a-f]{64})/.exec(out);
+        if (m) { clearTimeout(t); ok(m[1]!); }
+      });
+    });
+    const t0 = performance.now();
+    const r = await p.a.run('sh', ['-c', `curl -sS --fail --max-time 120 -w '%{stderr}bytes %{size_download}\\n' http://10.100.0.2:8080/big | sha256sum`], { timeoutMs: 130_000 });
+    const secs = (performance.now() - t0) / 1000;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`bytes ${size}\\b`));
+    expect(r.stdout.split(' ')[0]).toBe(sha256);
+    process.stdout.write(`wg-tunnel curl 1 GiB wireguard-go -> netstack tunnel: ${secs.toFixed(1)} s (${(size / 1e6 / secs).toFixed(1)} MB/s)\n`);
+    const s = await stopAndCheck(p);
+    expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(size);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+    expect(statCount(s, 'tunnel', 'TunTxDropped')).toBe(0);
+  }, 180_000);
+
+  it('UDP GSO refused by the path (underlay MTU 1400 < the 1452-byte datagrams): one fallback, then datagram by datagram (fragmented), 10 MB exact', async () => {
+    const p = await setup('wireguard-go', true, false);
+    // Both veth ends at 1400: a GSO send whose segments exceed the path MTU is EINVAL.
+    p.a.runSync('ip', ['link', 'set', 'vta', 'mtu', '1400']);
+    p.b.runSync('ip', ['link', 'set', 'vtb', 'mtu', '1400']);
+    await ping(p.a, ['10.100.0.2']);
+    await download(p.a, p.b, '10.100.0.1', 10_000_000); // A sends: super-segments cut, GSO tried
+    const s = await stopAndCheck(p);
+    expect(statCount(s, 'tunnel', 'UdpTxGsoFallbacks')).toBe(1);
+    expect(statCount(s, 'tunnel', 'TunRxGsoPackets')).toBeGreaterThan(10);
+    // At most the sends in flight when it was refused failed; everything after went one by one.
+    expect(statCount(s, 'tunnel', 'UdpTxErrors')).toBeLessThan(64);
+    expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+  }, 90_000);
 
   it('wireguard-go initiates (we have no endpoint for it); then we reach it at the endpoint we learned', async () => {
     const p = await setup('wireguard-go', false, true);
@@ -486,6 +538,12 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†
     if (viaLink) {
       expect(statCount(s, 'tunnel', 'TunTxBytes')).toBeGreaterThan(20_000_000);
       expect(statCount(s, 'wireguard', 'InDecryptErrors')).toBe(0);
+      // Receive coalescing on the link: runs of decrypted segments reach the stack as one
+      // super-segment each, and the stack ACKs a run at once, not every second segment: far
+      // fewer datagrams back (about half as many as received without it; a handful with it).
+      expect(statCount(s, 'tunnel', 'TunTxGroPackets')).toBeGreaterThan(100);
+      expect(statCount(s, 'tunnel', 'TunTxGroSegments')).toBeGreaterThan(2 * statCount(s, 'tunnel', 'TunTxGroPackets'));
+      expect(statCount(s, 'wireguard', 'OutDataPackets')).toBeLessThan(statCount(s, 'wireguard', 'InDataPackets') / 4);
     }
     // wireguard-go sent the 20 MB to us, at the stack's endpoint.
     const peer = b.runSync('wg', ['show', bDev, 'dump']).trim().split('\n').find((l) => l.startsWith(aPublic))!.split('\t');
@@ -497,8 +555,59 @@ describe('a netstack on a WireGuard link (createWireGuardLink: no TUN device) â†
 });
 
 describe('netstack tunnel on both ends', () => {
-  it('ping both ways and 20 MB each way exact', async () => {
+  it('B initiates (A has no endpoint for it); UDP both ways; then A reaches B at the endpoint it learned', async () => {
+    const p = await setup('netstack', false, true);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['10.100.0.2']);
+    await udpEcho(p.b, p.a, '10.100.0.2');
+    await udpEcho(p.a, p.b, '10.100.0.1');
+    const s = await liveStats(p.tunnel);
+    expect(statCount(s, 'wireguard', 'InInitiations')).toBeGreaterThanOrEqual(1);
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBe(0);
+    const sb = await liveStats(p.bTunnel!);
+    expect(statCount(sb, 'wireguard', 'OutInitiations')).toBeGreaterThanOrEqual(1);
+    expect(statCount(sb, 'wireguard', 'InResponses')).toBeGreaterThanOrEqual(1);
+    await stopAndCheck(p);
+  }, 90_000);
+
+  it('rekey after a short REKEY_AFTER_TIME (test hook, 1 s, on A): B takes each new handshake, no ping lost', async () => {
+    const p = await setup('netstack', true, false, ['NETSTACK_TUNNEL_TIMERS={"rekeyAfterTime":1000,"rekeyTimeout":500}']);
+    const r = await p.a.run('ping', ['-c', '12', '-i', '0.25', '-W', '5', '10.100.0.2'], { timeoutMs: 20_000 });
+    expect(r.stdout).toMatch(/12 received/);
+    const s = await liveStats(p.tunnel);
+    expect(statCount(s, 'wireguard', 'OutInitiations')).toBeGreaterThanOrEqual(3);
+    expect(statCount(s, 'wireguard', 'InResponses')).toBeGreaterThanOrEqual(3);
+    const sb = await liveStats(p.bTunnel!);
+    expect(statCount(sb, 'wireguard', 'InInitiations')).toBeGreaterThanOrEqual(3);
+    expect(statCount(sb, 'wireguard', 'InDecryptErrors') + statCount(sb, 'wireguard', 'InUnknownIndex')).toBe(0);
+    await stopAndCheck(p);
+  }, 60_000);
+
+  it('B restarts (new keys in memory, a new handshake): traffic resumes; then A roams to a new underlay address and B follows', async () => {
+    const p = await setup('netstack', true, true);
+    await ping(p.a, ['10.100.0.2']);
+    const s1 = await liveStats(p.tunnel);
+    const { code } = await p.bTunnel!.stop();
+    expect(code).toBe(0);
+    p.bTunnel = await startTunnel(p.b, p.bFile!, p.bDev);
+    await ping(p.b, ['10.100.0.1']);
+    await ping(p.a, ['10.100.0.2']);
+    const s2 = await liveStats(p.tunnel);
+    expect(statCount(s2, 'wireguard', 'InInitiations')).toBeGreaterThan(statCount(s1, 'wireguard', 'InInitiations'));
+    expect(statCount(s2, 'wireguard', 'InHandshakeReplays')).toBe(0);
+    // Roaming: A's underlay moves 10.99.0.1 -> 10.99.0.5; B's answers follow A's authenticated packets.
+    p.a.runSync('ip', ['addr', 'del', '10.99.0.1/24', 'dev', 'vta']);
+    p.a.runSync('ip', ['addr', 'add', '10.99.0.5/24', 'dev', 'vta']);
+    await ping(p.a, ['10.100.0.2']);
+    p.bTunnel.child.kill('SIGUSR1');
+    await p.bTunnel.waitFor(/endpoint: 10\.99\.0\.5:51820/, 5_000);
+    await stopAndCheck(p);
+  }, 90_000);
+
+  it('ping both ways and 20 MB each way exact (offloads on by default at both ends)', async () => {
     const p = await setup('netstack', true, false);
+    // Offloads are the default (no flag given): the ready line names what was negotiated.
+    expect(p.tunnel.stdout).toMatch(/mtu 1420, offload csum\+tso4\+tso6/);
     await ping(p.a, ['10.100.0.2']);
     await ping(p.b, ['10.100.0.1']);
     await ping(p.b, ['-6', 'fd00:100::1']);

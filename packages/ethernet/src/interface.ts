@@ -34,7 +34,8 @@
  *   frame buffer, or into the neighbour queue); received payload views are valid during
  *   the receiver's call only.
  */
-import { realTimeScheduler, ViewCache, type LinkOutput, type PacketMeta, type Scheduler } from '@netstack/common';
+import { realTimeScheduler, ViewCache, type LinkOffload, type LinkOutput, type PacketMeta, type Scheduler } from '@netstack/common';
+import { completePartialChecksum } from './offload.js';
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, emitArp, emptyArpRepr, parseArp, type ArpRepr } from './arp.js';
 import { AddressTable, type AcdParams, type AddressConflict } from './acd.js';
 import {
@@ -226,6 +227,19 @@ export interface EthernetStats {
   OutDropLocal: number;
   /** The neighbour cache refused it (queue bound, table full). */
   OutDropNeighbour: number;
+  /**
+   * Of OutSent / OutLinkDrops: packets that went to the link's `sendOffload` (partial
+   * checksum, a GSO super-segment or not), framed in place in the IP layer's headroom.
+   */
+  OutOffload: number;
+  /** Of OutOffload: the super-segments (larger than the MTU: the link segments them). */
+  OutOffloadGso: number;
+  /**
+   * An offloaded super-segment for a neighbour not resolved yet (INCOMPLETE, FAILED, or
+   * none): it cannot wait in the queue (it leaves later by plain `send`, at most one MTU),
+   * so it is dropped and TCP sends it again (its retransmission is one MSS, which waits).
+   */
+  OutDropGsoUnresolved: number;
   OutDropClosed: number;
   ArpInRequests: number;
   ArpInReplies: number;
@@ -254,7 +268,7 @@ function newStats(): EthernetStats {
     IgmpInQueries: 0, IgmpInReports: 0, IgmpInOther: 0, IgmpInInvalid: 0, IgmpOutMessages: 0,
     MldInQueries: 0, MldInReports: 0, MldInOther: 0, MldInInvalid: 0, MldOutMessages: 0, McastOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
-    OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutDropClosed: 0, ArpInRequests: 0,
+    OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutOffload: 0, OutOffloadGso: 0, OutDropGsoUnresolved: 0, OutDropClosed: 0, ArpInRequests: 0,
     ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
     ArpOutRequests: 0, ArpOutReplies: 0, ArpOutProbes: 0, ArpOutAnnouncements: 0, ArpConflicts: 0, ArpOutLinkDrops: 0,
   };
@@ -348,6 +362,23 @@ export class EthernetInterface {
   #txBytes = 0;
   #inBatch = false;
   #rxNow = 0;
+  /** The link's offloads, read once (a device's do not change while it is open); undefined without sendOffload. */
+  readonly #offload: LinkOffload | undefined;
+  /** Bytes the link writes before a frame in sendOffload (its vnet header). */
+  readonly #linkHeadroom: number;
+  /** sendOffload: whole-buffer views of the IP layer's output buffers (a few), to frame in their headroom. */
+  readonly #offBases: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  /** sendOffload without enough headroom: the frame is built here (allocated on first use). */
+  #offBuf: Uint8Array | undefined;
+  /** #writeHeader's last header and what it was made for. */
+  readonly #hdr = new Uint8Array(ETHERNET_HEADER_LEN);
+  #hdrDst = -1;
+  #hdrType = -1;
+  /** The offsets of the packet being queued by sendOffload (for #completeQueued). */
+  #qCsumStart = 0;
+  #qCsumOffset = 0;
+  /** Completes an offloaded packet's checksum in the neighbour queue's copy (bound once). */
+  readonly #completeQueued = (copy: Uint8Array): void => { completePartialChecksum(copy, this.#qCsumStart, this.#qCsumOffset); };
   #timer: unknown = undefined;
   #timerAt = Infinity;
 
@@ -378,6 +409,8 @@ export class EthernetInterface {
     // for resolution under a larger MTU still fits when it is flushed.
     this.#frameBuf = new Uint8Array(Math.max(link.mtu, ETHERNET_HEADER_LEN + mtu));
     this.#link = link;
+    this.#offload = typeof link.sendOffload === 'function' ? link.offload ?? undefined : undefined;
+    this.#linkHeadroom = this.#offload === undefined ? 0 : link.offloadHeadroom ?? 0;
     this.#clock = options.clock ?? realTimeScheduler;
     this.#onUnreachable = options.onUnreachable;
     this.#onConflict = options.onConflict;
@@ -800,6 +833,182 @@ export class EthernetInterface {
     return ok;
   }
 
+  // ---- offloads (a TAP with a vnet header) ---------------------------------------------
+
+  /**
+   * The link's offloads (checksum, TSO4/TSO6, USO on receive), when it takes offloaded
+   * frames (`sendOffload`): the IP layers then hand over partial checksums and TCP
+   * super-segments, and the interface frames them for the link. Undefined otherwise.
+   */
+  get offload(): LinkOffload | undefined {
+    return this.#offload;
+  }
+
+  /**
+   * Headroom the IP layers keep before each datagram they pass to `sendOffload`: the
+   * Ethernet header (14) and whatever the link itself writes before the frame (a TAP's
+   * 12-byte virtio-net header), so header, frame and datagram leave in one write, uncopied.
+   */
+  get offloadHeadroom(): number | undefined {
+    return this.#offload === undefined ? undefined : ETHERNET_HEADER_LEN + this.#linkHeadroom;
+  }
+
+  /**
+   * LinkOutput.sendOffload: one TCP packet (IPv4 or IPv6 by its version nibble) with a
+   * partial checksum, a super-segment when larger than the MTU. The next hop is chosen and
+   * resolved as for `send`; the Ethernet header is written into the 14 bytes before the
+   * packet (the headroom the IP layer keeps) and the frame goes to the link's
+   * `sendOffload` with csumStart + 14 (virtio offsets count from the frame's first byte).
+   * A packet that must wait for resolution is queued with its checksum completed (the
+   * queue leaves by plain `send`); a super-segment cannot wait (OutDropGsoUnresolved).
+   */
+  sendOffload(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean {
+    const c = this.#c;
+    c.OutPackets++;
+    if (this.#closed) {
+      c.OutDropClosed++;
+      return false;
+    }
+    const off = this.#offload;
+    const len = packet.length;
+    const version = len > 0 ? packet[0]! >>> 4 : 0;
+    const v6 = version === 6;
+    const ipHeader = v6 ? 40 : 20;
+    if (off === undefined || (version !== 4 && !v6) || len < ipHeader || csumStart < ipHeader || csumStart + csumOffset + 2 > len) {
+      c.OutDropMalformed++;
+      return false;
+    }
+    const big = len > this.mtu;
+    if (big && !(gsoSize > 0 && (v6 ? off.tso6 === true : off.tso4) && len <= (v6 ? 40 + 65535 : 65535))) {
+      c.OutDropTooBig++;
+      return false;
+    }
+    // The next hop, as `send` / `#send6` choose it.
+    let hop: number | string;
+    if (v6) {
+      if (this.#addresses6.length === 0) {
+        c.OutDropIpv6++;
+        return false;
+      }
+      const dst = bytesToAddress(packet, 24);
+      if (isMulticast6(dst)) return this.#transmitOffload(packet, ipv6MulticastMac6(dst), ETHERTYPE_IPV6, gsoSize, csumStart, csumOffset, big);
+      if (this.#addresses6.includes(dst)) {
+        c.OutDropLocal++;
+        return false;
+      }
+      const onLink = isLinkLocal6(dst) || this.#addresses6.some((a) => sameprefix6(a, dst, this.#prefix6));
+      const h = onLink ? dst : this.#gateway6;
+      if (h === undefined) {
+        c.OutDropNoRoute++;
+        return false;
+      }
+      hop = h;
+    } else {
+      const dst = ((packet[16]! << 24) | (packet[17]! << 16) | (packet[18]! << 8) | packet[19]!) >>> 0;
+      if (dst === 0xffffffff || dst === this.#directed) return this.#transmitOffload(packet, MAC_BROADCAST, ETHERTYPE_IPV4, gsoSize, csumStart, csumOffset, big);
+      if (dst >>> 28 === 0xe) return this.#transmitOffload(packet, ipv4MulticastMac(dst), ETHERTYPE_IPV4, gsoSize, csumStart, csumOffset, big);
+      const address = this.#address;
+      if (address === undefined) {
+        c.OutDropNoRoute++;
+        return false;
+      }
+      if (this.#acd.isOurs(dst)) {
+        c.OutDropLocal++;
+        return false;
+      }
+      const h = ((dst ^ address) & mask(this.#prefixLength)) === 0 ? dst : this.#gateway;
+      if (h === undefined) {
+        c.OutDropNoRoute++;
+        return false;
+      }
+      hop = h;
+    }
+    const now = this.#inBatch ? this.#rxNow : this.#clock.now();
+    if (big) {
+      // Only a usable entry takes a super-segment (one lookup per ~64 KB).
+      if (!(typeof hop === 'number' ? this.#cache.usable(hop) : this.#cache6.usable(hop))) {
+        c.OutDropGsoUnresolved++;
+        return false;
+      }
+    }
+    this.#qCsumStart = csumStart;
+    this.#qCsumOffset = csumOffset;
+    const r = typeof hop === 'number'
+      ? this.#cache.output(hop, packet, now, this.#completeQueued)
+      : this.#cache6.output(hop, packet, now, this.#completeQueued);
+    let ok: boolean;
+    if (typeof r === 'number') ok = this.#transmitOffload(packet, r, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4, gsoSize, csumStart, csumOffset, big);
+    else if (r === 'queued') {
+      c.OutQueued++;
+      ok = true;
+    } else {
+      c.OutDropNeighbour++;
+      ok = false;
+    }
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** Frames `packet` in the 14 bytes before it (or in #offBuf) and hands it to the link's sendOffload. */
+  #transmitOffload(packet: Uint8Array, dst: MacAddress, ethertype: number, gsoSize: number, csumStart: number, csumOffset: number, big: boolean): boolean {
+    const c = this.#c;
+    const l2 = ETHERNET_HEADER_LEN;
+    const len = packet.length;
+    const linkRoom = this.#linkHeadroom;
+    let frame: Uint8Array;
+    if (packet.byteOffset >= l2 + linkRoom) {
+      // In place: a whole-buffer view of the packet's ArrayBuffer (cached: the IP layers
+      // send from a few buffers), and the frame a cached view of it.
+      const bases = this.#offBases;
+      let base = bases[0]!;
+      if (base === undefined || base.buffer !== packet.buffer) {
+        base = bases.find((b) => b !== undefined && b.buffer === packet.buffer) ?? this.#newOffBase(packet.buffer as ArrayBuffer);
+      }
+      frame = this.#views.view(base, packet.byteOffset - l2, packet.byteOffset + len);
+    } else {
+      const buf = (this.#offBuf ??= new Uint8Array(linkRoom + l2 + 40 + 65535));
+      buf.set(packet, linkRoom + l2);
+      frame = this.#views.view(buf, linkRoom, linkRoom + l2 + len);
+    }
+    this.#writeHeader(frame, dst, ethertype);
+    const ok = this.#link.sendOffload!(frame, gsoSize, csumStart + l2, csumOffset);
+    c.OutOffload++;
+    if (big) c.OutOffloadGso++;
+    if (ok) {
+      this.#txBytes += len;
+      c.OutSent++;
+    } else c.OutLinkDrops++;
+    return ok;
+  }
+
+  /**
+   * The 14-byte header of an IP frame at `frame[0]`: from the bytes made for the last
+   * (destination, EtherType), which a flow repeats packet after packet (MAC numbers are
+   * 48-bit doubles: writing one costs two float divisions, copying 14 bytes does not).
+   */
+  #writeHeader(frame: Uint8Array, dst: MacAddress, ethertype: number): void {
+    const h = this.#hdr;
+    if (dst !== this.#hdrDst || ethertype !== this.#hdrType) {
+      const t = this.#txRepr;
+      t.dst = dst;
+      t.src = this.mac;
+      t.ethertype = ethertype;
+      emitEthernet(t, h, 0);
+      this.#hdrDst = dst;
+      this.#hdrType = ethertype;
+    }
+    for (let i = 0; i < ETHERNET_HEADER_LEN; i++) frame[i] = h[i]!;
+  }
+
+  #newOffBase(buffer: ArrayBuffer): Uint8Array {
+    const base = new Uint8Array(buffer);
+    const bases = this.#offBases;
+    // Most recent first: the next packet most likely comes from the same buffer.
+    for (let i = bases.length - 1; i > 0; i--) bases[i] = bases[i - 1];
+    bases[0] = base;
+    return base;
+  }
+
   // ---- receive -------------------------------------------------------------------------
 
   /** One frame from the link (borrowed for the call). Never throws for bad input. */
@@ -1155,11 +1364,7 @@ export class EthernetInterface {
   #transmit(packet: Uint8Array, dst: MacAddress, direct: boolean, ethertype = ETHERTYPE_IPV4): boolean {
     const c = this.#c;
     const buf = this.#frameBuf;
-    const t = this.#txRepr;
-    t.dst = dst;
-    t.src = this.mac;
-    t.ethertype = ethertype;
-    emitEthernet(t, buf, 0);
+    this.#writeHeader(buf, dst, ethertype);
     buf.set(packet, ETHERNET_HEADER_LEN);
     const ok = this.#link.send(this.#views.view(buf, 0, ETHERNET_HEADER_LEN + packet.length));
     if (ok) this.#txBytes += packet.length;

@@ -216,6 +216,16 @@ export class NeighbourCache<K extends NeighbourKey = number> {
     return e === undefined ? undefined : { ip: e.ip, mac: e.mac, state: e.state, queued: e.queue.length };
   }
 
+  /**
+   * Whether `output(ip, …)` would return an address now rather than queue (REACHABLE,
+   * STALE, DELAY, PROBE): what the interface asks before it hands over a super-segment,
+   * which cannot wait in the queue. Changes nothing, allocates nothing.
+   */
+  usable(ip: K): boolean {
+    const s = this.#table.get(ip)?.state;
+    return s !== undefined && s !== 'INCOMPLETE' && s !== 'FAILED';
+  }
+
   entries(): NeighbourEntryInfo<K>[] {
     return [...this.#table.keys()].map((ip) => this.get(ip)!);
   }
@@ -230,8 +240,10 @@ export class NeighbourCache<K extends NeighbourKey = number> {
    * A packet for next hop `ip`. Returns the address to send it to now; or 'queued' (a
    * copy waits for resolution, which this call may start); or 'dropped' (larger than the
    * queue bound, or the table is full of entries in active use; counted).
+   * `prepare`, when given, is called on the queued copy before it is kept (the interface
+   * completes an offloaded packet's partial checksum there: the copy leaves later by plain send).
    */
-  output(ip: K, packet: Uint8Array, now: number): MacAddress | 'queued' | 'dropped' {
+  output(ip: K, packet: Uint8Array, now: number, prepare?: (copy: Uint8Array) => void): MacAddress | 'queued' | 'dropped' {
     const c = this.#c;
     c.Lookups++;
     let e = this.#table.get(ip);
@@ -252,10 +264,10 @@ export class NeighbourCache<K extends NeighbourKey = number> {
           this.#setState(e, 'DELAY', now + this.params.delayFirstProbeMs);
           return e.mac!;
         case 'INCOMPLETE':
-          return this.#enqueue(e, packet);
+          return this.#enqueue(e, packet, prepare);
         case 'FAILED': {
           // Asked again: a new resolution round (Linux neigh_event_send).
-          const r = this.#enqueue(e, packet);
+          const r = this.#enqueue(e, packet, prepare);
           if (r === 'queued') this.#startResolution(e, now);
           return r;
         }
@@ -269,7 +281,7 @@ export class NeighbourCache<K extends NeighbourKey = number> {
     if (e === undefined) return 'dropped';
     e.used = now;
     e.everUsed = true;
-    const r = this.#enqueue(e, packet);
+    const r = this.#enqueue(e, packet, prepare);
     this.#startResolution(e, now);
     return r;
   }
@@ -514,7 +526,7 @@ export class NeighbourCache<K extends NeighbourKey = number> {
     for (const packet of waiting) this.#host.transmit(packet, mac, now);
   }
 
-  #enqueue(e: Entry<K>, packet: Uint8Array): 'queued' | 'dropped' {
+  #enqueue(e: Entry<K>, packet: Uint8Array, prepare?: (copy: Uint8Array) => void): 'queued' | 'dropped' {
     const c = this.#c;
     const p = this.params;
     const size = packet.byteLength;
@@ -533,7 +545,9 @@ export class NeighbourCache<K extends NeighbourKey = number> {
       c.UnresolvedDiscards++;
       return 'dropped';
     }
-    e.queue.push(packet.slice());
+    const copy = packet.slice();
+    prepare?.(copy);
+    e.queue.push(copy);
     e.queueBytes += size;
     c.QueuedBytes += size;
     return 'queued';

@@ -601,8 +601,9 @@ export class Stack extends EventEmitter {
       } catch (e) {
         throw optionError(e, 'impair');
       }
-      if (options.tun?.offload === true) {
-        throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'options.impair cannot be combined with options.tun.offload (the shaper does not carry offload metadata)'), 'impair');
+      if (options.tun?.offload === true || options.tap?.offload === true) {
+        const which = options.tun?.offload === true ? 'tun' : 'tap';
+        throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', `options.impair cannot be combined with options.${which}.offload (the shaper does not carry offload metadata)`), 'impair');
       }
       if (options.link?.offload !== undefined) {
         throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'options.impair cannot be combined with an offload link (the shaper does not carry offload metadata)'), 'impair');
@@ -666,6 +667,8 @@ export class Stack extends EventEmitter {
         const t = openTap(options.tap, {
           kernelAddress: k6.length === 0 ? k4 : k4 === '' ? k6 : [k4, ...k6],
           txQueueLen: options.tap.txQueueLen ?? DEFAULT_TX_QUEUE_LEN,
+          // As on a TUN: offloads unless the shaper sits above the interface.
+          offload: options.tap.offload ?? options.impair === undefined,
           // The interface answers ARP for every IPv4 address (the first configured, the others added).
           ipv4: address === undefined ? undefined : { address, prefixLength, ...(gateway !== undefined ? { gateway } : {}) },
           more4: addresses4.slice(1),
@@ -679,7 +682,8 @@ export class Stack extends EventEmitter {
         tapEth = t.eth;
         link = t.eth;
         this.info = {
-          type: 'tap', name: device.name, kernelAddress: k4, mtu: t.eth.mtu, offload: undefined,
+          type: 'tap', name: device.name, kernelAddress: k4, mtu: t.eth.mtu,
+          offload: t.eth.offload === undefined ? undefined : { ...t.eth.offload },
           mac: formatMac(t.eth.mac), ...(device.kernelMac !== undefined ? { kernelMac: device.kernelMac } : {}),
           kernelAddress6: device.ipv6 ? k6 : [],
         };
@@ -838,7 +842,8 @@ export class Stack extends EventEmitter {
           // count those in its own dispatch counters instead.
           const ip6 = this.ip6;
           // DHCP replies (UDP 67 → 68) to the client, before the IPv4 layer (which has no address yet).
-          if (dhcp !== undefined && packet[9] === 17 && isDhcpReply(packet) && dhcp.input(packet, this.rxNow)) return;
+          // With TAP offloads a local server's reply comes with a partial UDP checksum (meta).
+          if (dhcp !== undefined && packet[9] === 17 && isDhcpReply(packet) && dhcp.input(packet, this.rxNow, meta !== undefined && (meta.csumPartial || meta.dataValid))) return;
           if (ip6 !== undefined && packet.length > 0 && packet[0]! >>> 4 === 6) ip6.input(packet, this.rxNow, meta);
           else this.ip.input(packet, this.rxNow, meta);
         } catch (e) {

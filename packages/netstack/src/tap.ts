@@ -6,10 +6,12 @@
  *   TAP device (frames, mtu + 14) → CaptureLink (LINKTYPE_ETHERNET: where pcap records)
  *     → EthernetInterface (IP packets) → [impair] → Ipv4Layer / Ipv6Layer
  *
- * - No vnet offloads on a TAP (yet): the interface copies each IP packet behind its
- *   Ethernet header and does not pass checksum/TSO metadata through (its README's TODO:
- *   `sendOffload` with csumStart + 14), so the device opens without IFF_VNET_HDR and the
- *   stack sends MTU-sized segments with full checksums.
+ * - Offloads as on a TUN (`tap.offload`, default on unless `impair` is set): the device
+ *   opens with IFF_VNET_HDR and the offload ladder (checksum, TSO4/TSO6, USO on receive);
+ *   the interface passes them through: TCP leaves as super-segments with partial checksums,
+ *   framed in place in the IP layer's headroom (14 + the 12-byte vnet header, csum_start
+ *   counted from the Ethernet header), and the kernel's super-segments come in whole
+ *   (@netstack/ethernet's README, "Offloads"). `offload: false` opens without them.
  * - The device does not filter by IP version (a TAP hands over frames: ARP, IPv4, IPv6).
  * - pcap is taken at the device, so the file holds the frames (ARP, NS/NA, Ethernet
  *   headers) and is LINKTYPE_ETHERNET (1). With `impair`, the shaper works on IP packets
@@ -37,6 +39,12 @@ export interface TapOptions {
   txQueueLen?: number;
   /** Open with IFF_NAPI (default true). */
   napi?: boolean;
+  /**
+   * Negotiate offloads as on a TUN (IFF_VNET_HDR, checksum, TSO4/TSO6, USO on receive),
+   * before the Ethernet header. Default true unless `impair` is set (the shaper does not
+   * carry offload metadata); `stack.linkInfo().offload` says what was agreed.
+   */
+  offload?: boolean;
   /**
    * The stack's own MAC on the segment, 'xx:xx:xx:xx:xx:xx' (unicast). Default: a random
    * locally administered one (02:…), new for each stack.
@@ -96,7 +104,7 @@ export function checkTapOptions(tap: unknown): void {
  * largest frame (device.frameMtu: the IP MTU + 14), as @netstack/ethernet expects.
  */
 function frameLink(device: TunDevice): Link {
-  return {
+  const link: Link = {
     get mtu() { return device.frameMtu; },
     send: (frame: Uint8Array) => device.send(frame),
     setReceiver: (receiver: LinkReceiver) => device.setReceiver(receiver),
@@ -104,10 +112,24 @@ function frameLink(device: TunDevice): Link {
     stats: (): TunStats => device.stats(),
     close: () => device.close(),
   };
+  // With a vnet header: offloaded frames (csumStart from the frame's first byte) into the
+  // device's headroom, as the interface hands them over.
+  if (device.offload !== undefined) {
+    const offload = device.offload;
+    const headroom = device.offloadHeadroom;
+    Object.assign(link, {
+      offload,
+      offloadHeadroom: headroom,
+      sendOffload: (frame: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number) => device.sendOffload(frame, gsoSize, csumStart, csumOffset),
+    });
+  }
+  return link;
 }
 
 export interface TapWiring {
   kernelAddress: string | string[];
+  /** Negotiate offloads (tap.offload, or the stack's default). */
+  offload: boolean;
   txQueueLen: number;
   ipv4: { address: Ipv4Address; prefixLength: number; gateway?: Ipv4Address } | undefined;
   /** The stack's other IPv4 addresses (answered for and announced as the first). */
@@ -120,7 +142,7 @@ export interface TapWiring {
 }
 
 /**
- * Opens the TAP device (no offloads, no version filter) and builds the Ethernet interface
+ * Opens the TAP device (offloads as asked, no version filter) and builds the Ethernet interface
  * over it. On failure nothing is left open. IPv6 is configured afterwards (`configureIpv6`),
  * once the device said whether the kernel side has it.
  */
@@ -133,7 +155,7 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
     ...(tap.napi !== undefined ? { napi: tap.napi } : {}),
     ...(tap.netns !== undefined ? { netns: tap.netns } : {}),
     ...(tap.routes !== undefined ? { routes: tap.routes } : {}),
-    offload: false,
+    offload: w.offload,
     // None (a DHCP stack on a bridge port: the kernel side has no address of its own).
     ...(w.kernelAddress === '' || w.kernelAddress.length === 0 ? {} : { kernelAddress: w.kernelAddress }),
     ipv4Only: false,

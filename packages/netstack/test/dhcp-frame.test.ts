@@ -70,6 +70,21 @@ describe('DHCP packets (IPv4/UDP around the message)', () => {
     expect(dhcpServerPayload(serverPacket(msg).subarray(0, 30))).toBe('not-ipv4'); // shorter than Total Length
   });
 
+  it('dhcpServerPayload with trusted (TAP offload meta): a partial UDP checksum from a local server is taken', () => {
+    const msg = Uint8Array.from({ length: 300 }, (_, i) => i & 255);
+    const p = serverPacket(msg, { dst: 0xc0a80064 });
+    // What a server on the same host sends through a TAP with offloads: the field holds only
+    // the pseudo-header sum (virtio NEEDS_CSUM), the kernel never completed it.
+    const partial = pseudo(0xc0a80001, 0xc0a80064, 308);
+    p[26] = partial >> 8; p[27] = partial & 255;
+    expect(dhcpServerPayload(p)).toBe('udp-malformed');
+    const got = dhcpServerPayload(p, true);
+    expect(got instanceof Uint8Array ? Array.from(got) : got).toEqual(Array.from(msg));
+    // The IPv4 header is still checked.
+    p[8] = 63;
+    expect(dhcpServerPayload(p, true)).toBe('not-ipv4');
+  });
+
   it('never throws on arbitrary packets (fast-check)', () => {
     const reasons = new Set(['not-ipv4', 'fragment', 'not-udp', 'udp-malformed', 'not-dhcp']);
     const good = serverPacket(new Uint8Array(40));

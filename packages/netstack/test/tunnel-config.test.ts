@@ -103,14 +103,34 @@ PersistentKeepalive = off
 });
 
 describe('the routes of a tunnel (netstack tunnel)', () => {
-  it('one on-link route per allowed IP outside the interface subnets; /0 left out and said; duplicates once', async () => {
+  it('one on-link route per allowed IP outside the interface subnets; a /0 as its two /1 halves, its family named; duplicates once', async () => {
     const { tunnelRoutes } = await import('../src/cli.js');
     const c = parseWgConfig(`[Interface]\nPrivateKey = ${K1}\nAddress = 10.100.0.1/24, fd00:100::1/64\n` +
       `[Peer]\nPublicKey = ${K2}\nAllowedIPs = 10.100.0.2/32, 10.200.0.0/16, fd00:100::2/128, fd00:200::/48\n` +
       `[Peer]\nPublicKey = ${K3}\nAllowedIPs = 0.0.0.0/0, 10.200.0.0/16, 10.100.0.0/16`);
     expect(tunnelRoutes(c)).toEqual({
-      routes: [{ dst: '10.200.0.0/16' }, { dst: 'fd00:200::/48' }, { dst: '10.100.0.0/16' }],
-      skipped: ['0.0.0.0/0 (a default route needs policy routing)'],
+      routes: [{ dst: '10.200.0.0/16' }, { dst: 'fd00:200::/48' }, { dst: '0.0.0.0/1' }, { dst: '128.0.0.0/1' }, { dst: '10.100.0.0/16' }],
+      skipped: [],
+      defaults: new Set([4]),
     });
+    const v6 = parseWgConfig(`[Interface]\nPrivateKey = ${K1}\nAddress = 10.100.0.1/24\n[Peer]\nPublicKey = ${K2}\nAllowedIPs = ::/0, 0.0.0.0/0, ::/0`);
+    expect(tunnelRoutes(v6)).toEqual({
+      routes: [{ dst: '::/1' }, { dst: '8000::/1' }, { dst: '0.0.0.0/1' }, { dst: '128.0.0.0/1' }],
+      skipped: [],
+      defaults: new Set([4, 6]),
+    });
+  });
+});
+
+describe('underlay routes for a /0 peer (parseRouteGet: `ip route get` output)', () => {
+  it('gateway and device, on-link, IPv6; local and unreachable endpoints get none', async () => {
+    const { parseRouteGet } = await import('../src/tunnel/underlay-routes.js');
+    expect(parseRouteGet('10.98.0.2 via 10.99.0.254 dev vta src 10.99.0.1 uid 0 \n    cache \n')).toEqual({ via: '10.99.0.254', dev: 'vta' });
+    expect(parseRouteGet('10.99.0.2 dev vta src 10.99.0.1 uid 0 \n    cache \n')).toEqual({ dev: 'vta' });
+    expect(parseRouteGet('2001:db8::2 from :: via fe80::1 dev eth0 proto ra src 2001:db8::1 metric 1024 pref medium\n')).toEqual({ via: 'fe80::1', dev: 'eth0' });
+    expect(parseRouteGet('10.1.0.2 via inet6 fe80::1 dev eth0 src 10.1.0.1 uid 0\n')).toEqual({ via: 'fe80::1', dev: 'eth0' });
+    expect(parseRouteGet('local 10.99.0.1 dev lo src 10.99.0.1 uid 0 \n    cache <local> \n')).toBeUndefined();
+    expect(parseRouteGet('unreachable 10.5.0.1 uid 0\n')).toBeUndefined();
+    expect(parseRouteGet('')).toBeUndefined();
   });
 });

@@ -93,3 +93,4 @@ export {
   type TunRelay,
 } from './relay.js';
 export { createProbeLink, type ProbeLink, type ProbeLinkOptions, type ProbeLinkStats } from './probe-link.js';
+export { disableUdpGso, enableUdpGso, UDP_GSO_MAX_BYTES, UDP_GSO_MAX_SEGMENTS } from './udp-gso.js';

@@ -50,6 +50,8 @@ export interface Libc {
   abort(message: string): never;
   /** Level-triggered readability watch on the Node event loop (libuv uv_poll). */
   poll(fd: number, callback: (status: number, events: PollEvents) => void): PollHandle;
+  /** setsockopt(2) with an int value (udp-gso.ts: UDP_SEGMENT). Optional: the tests' scripted libc has none. */
+  setsockoptInt?(fd: number, level: number, name: number, value: number): number;
 }
 
 let cached: Libc | undefined;
@@ -71,6 +73,8 @@ function load(): Libc {
   const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
   const recv = lib.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
   const setns = lib.func('int setns(int fd, int nstype)');
+  const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)');
+  const intArg = Buffer.alloc(4);
   return {
     open: (path, flags) => open(path, flags) as number,
     close: (fd) => close(fd) as number,
@@ -82,6 +86,10 @@ function load(): Libc {
     send: (fd, buf, len, flags) => send(fd, buf, len, flags) as number,
     recv: (fd, buf, len, flags) => recv(fd, buf, len, flags) as number,
     setns: (fd, nstype) => setns(fd, nstype) as number,
+    setsockoptInt: (fd, level, name, value) => {
+      intArg.writeInt32LE(value);
+      return setsockopt(fd, level, name, intArg, 4) as number;
+    },
     readText: (path) => {
       try {
         return readFileSync(path, 'utf8');

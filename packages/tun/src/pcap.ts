@@ -329,12 +329,15 @@ function partialChecksumField(p: Uint8Array): number {
  * the field itself holding the pseudo-header sum, complemented; a UDP 0 is written 0xffff
  * (RFC 768: 0 means "no checksum"), a TCP 0 stays 0 (RFC 1624 §3). Returns the view of the
  * completed copy, or `packet` itself when the offsets do not fit (recorded as it is).
+ * `ipOffset`: where the IP header starts (14 in an Ethernet frame from a TAP, whose
+ * csumStart counts from the frame's first byte, as the vnet header's does).
  */
-export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffset: number, scratch: Uint8Array): Uint8Array {
+export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffset: number, scratch: Uint8Array, ipOffset = 0): Uint8Array {
   const len = packet.length;
   let end = len;
-  if (len >= 20 && packet[0]! >>> 4 === 4) end = Math.min(len, (packet[2]! << 8) | packet[3]!);
-  else if (len >= 40 && packet[0]! >>> 4 === 6) end = Math.min(len, 40 + ((packet[4]! << 8) | packet[5]!));
+  const v = ipOffset;
+  if (len >= v + 20 && packet[v]! >>> 4 === 4) end = Math.min(len, v + ((packet[v + 2]! << 8) | packet[v + 3]!));
+  else if (len >= v + 40 && packet[v]! >>> 4 === 6) end = Math.min(len, v + 40 + ((packet[v + 4]! << 8) | packet[v + 5]!));
   const at = csumStart + csumOffset;
   if (csumStart < 0 || at + 2 > end || len > scratch.length) return packet;
   scratch.set(packet);
@@ -352,24 +355,43 @@ export function completeChecksum(packet: Uint8Array, csumStart: number, csumOffs
 /** Largest packet a link hands over: an IPv4 datagram (TSO super-segments included). */
 const MAX_PACKET = 65535;
 
-/** The bytes a wire would carry for a packet seen at the link: checksums completed on a copy. */
+/**
+ * The bytes a wire would carry for a packet seen at the link: checksums completed on a copy.
+ * `frames`: the link carries Ethernet II frames (a TAP, LINKTYPE_ETHERNET): the IP datagram
+ * starts after the 14-byte header and offsets count from the frame's first byte.
+ */
 class WireView {
   /** Reused for every completed copy; allocated on the first packet that needs it. */
   #scratch: Uint8Array | undefined;
+  readonly #l2: number;
+
+  constructor(frames = false) {
+    this.#l2 = frames ? ETHERNET_HEADER_LEN : 0;
+  }
 
   sent(packet: Uint8Array, csumStart: number, csumOffset: number): Uint8Array {
     if (csumStart < 0) return packet;
-    return completeChecksum(packet, csumStart, csumOffset, (this.#scratch ??= new Uint8Array(MAX_PACKET)));
+    return completeChecksum(packet, csumStart, csumOffset, (this.#scratch ??= new Uint8Array(MAX_PACKET + this.#l2)), this.#l2);
   }
 
   received(packet: Uint8Array, meta: PacketMeta | undefined): Uint8Array {
     if (meta === undefined || !meta.csumPartial) return packet;
-    const field = partialChecksumField(packet);
+    const l2 = this.#l2;
+    if (l2 > 0) {
+      // Only IPv4 (0x0800) and IPv6 (0x86dd) frames carry a checksum to complete.
+      if (packet.length < l2) return packet;
+      const type = (packet[12]! << 8) | packet[13]!;
+      if (type !== 0x0800 && type !== 0x86dd) return packet;
+    }
+    const ip = l2 === 0 ? packet : packet.subarray(l2);
+    const field = partialChecksumField(ip);
     if (field < 0) return packet;
-    const ihl = packet[0]! >>> 4 === 6 ? 40 : (packet[0]! & 0x0f) * 4;
-    return completeChecksum(packet, ihl, field - ihl, (this.#scratch ??= new Uint8Array(MAX_PACKET)));
+    const ihl = ip[0]! >>> 4 === 6 ? 40 : (ip[0]! & 0x0f) * 4;
+    return completeChecksum(packet, l2 + ihl, field - ihl, (this.#scratch ??= new Uint8Array(MAX_PACKET + l2)), l2);
   }
 }
+
+const ETHERNET_HEADER_LEN = 14;
 
 export interface CaptureOptions {
   /** Clock in milliseconds since the epoch (default: performance.timeOrigin + now()). */
@@ -432,11 +454,12 @@ export class CaptureLink implements Link {
    * What the link carries, for the file's header: LINKTYPE_RAW (101, IP packets: a TUN,
    * the default) or LINKTYPE_ETHERNET (1, frames: a TAP, so Wireshark shows Ethernet
    * headers and ARP). A file capture takes it from here (netstack's `stack.capture`).
-   * Frames are recorded as they are: a TAP carries no offload metadata (no vnet header).
+   * Frames with offloads (a TAP with a vnet header) are completed like packets: the
+   * checksum offsets count from the frame's first byte (taps that record frames know it:
+   * a PcapCapture with linkType LINKTYPE_ETHERNET).
    */
   readonly linkType: number;
   readonly #inner: Link;
-  readonly #frames: boolean;
   #taps: readonly PacketTap[] = [];
 
   constructor(inner: Link, options: { linkType?: number } = {}) {
@@ -446,7 +469,6 @@ export class CaptureLink implements Link {
     }
     this.linkType = linkType;
     this.#inner = inner;
-    this.#frames = linkType === LINKTYPE_ETHERNET;
   }
 
   /** Starts showing packets to `tap` (from the next packet on). */
@@ -493,8 +515,7 @@ export class CaptureLink implements Link {
   setReceiver(receiver: LinkReceiver): void {
     const wrapped: LinkReceiver = {
       packet: (packet, meta) => {
-        // Frames carry no offload metadata: recorded as they are (no checksum to complete).
-        if (this.#taps.length !== 0) for (const t of this.#taps) t.received(packet, this.#frames ? undefined : meta);
+        if (this.#taps.length !== 0) for (const t of this.#taps) t.received(packet, meta);
         if (meta === undefined) receiver.packet(packet);
         else receiver.packet(packet, meta);
       },
@@ -543,7 +564,7 @@ export class PcapCapture implements PacketTap {
   readonly maxBytes: number;
   readonly #writer: PcapWriter;
   readonly #clock: () => number;
-  readonly #wire = new WireView();
+  readonly #wire: WireView;
   #notWritten = 0;
   #limitReached = false;
   #error: Error | undefined;
@@ -569,6 +590,7 @@ export class PcapCapture implements PacketTap {
 
   private constructor(writer: PcapWriter, maxBytes: number, clock: () => number) {
     this.#writer = writer;
+    this.#wire = new WireView(writer.linkType === LINKTYPE_ETHERNET);
     this.maxBytes = maxBytes;
     this.#clock = clock;
   }

@@ -46,7 +46,7 @@
  *   An exception thrown by the receiver propagates (it is a bug in the receiver); the
  *   device stays consistent.
  *
- * Offloads (`offload: true`, tun mode; TUN-FACTS "Offloads"): the device is opened with
+ * Offloads (`offload: true`, tun or tap mode; TUN-FACTS "Offloads"): the device is opened with
  * IFF_VNET_HDR, TUNSETVNETHDRSZ 12 and TUNSETOFFLOAD down the ladder
  *   CSUM|TSO4|TSO6|TSO_ECN|USO4|USO6 → CSUM|TSO4|TSO6|TSO_ECN → CSUM|TSO4|TSO6 → CSUM|TSO4 → CSUM
  * taking the next rung on EINVAL (an older kernel refuses flags it does not know). Every
@@ -69,6 +69,12 @@
  * any split). Sending stays one datagram per write: `sendOffload` takes TCP, of either
  * family (gso_type from the version nibble: TCPV4 needs `tso4`, TCPV6 `tso6`).
  * If IFF_VNET_HDR itself is refused, the device opens without it and `offload` is undefined.
+ * On a TAP (`mode: 'tap'`) the same ladder and the same header, before the Ethernet header
+ * (what QEMU's virtio-net hands a tap): the offsets in it count from the frame's first
+ * byte, so csum_start and hdr_len are 14 more than on a TUN. `sendOffload` then takes a
+ * frame (the family from the EtherType; without GSO up to `frameMtu`, with it up to 65535
+ * + 14), received super-segments come as frames with `meta`, and a UDP super-datagram is
+ * split into frames, each datagram behind a copy of the Ethernet header.
  *
  * Life: open devices are held in a module registry until close(), so neither the device
  * nor its poll handle can be garbage-collected while open (a collected poll handle makes
@@ -235,10 +241,11 @@ export interface TunOptions {
    */
   napi?: boolean;
   /**
-   * Negotiate TUN offloads (default false; tun mode only): IFF_VNET_HDR + checksum and TCP
+   * Negotiate TUN offloads (default false; tun and tap mode): IFF_VNET_HDR + checksum and TCP
    * segmentation offload for IPv4 and IPv6 (TSO4, TSO6), and UDP segmentation offload on
    * receive for both (USO4 + USO6) where the kernel has it (Linux 6.2+). Falls back to fewer offloads, or none, when the
-   * kernel refuses; `device.offload` says what was negotiated.
+   * kernel refuses; `device.offload` says what was negotiated. On a TAP the vnet header's
+   * offsets count from the Ethernet header (csum_start = 14 + the IP header length).
    */
   offload?: boolean;
   /** Called once if reading fails for a reason other than EAGAIN (polling has stopped). */
@@ -335,6 +342,12 @@ const DEFAULT_READ_BUDGET = 256;
 /** Reads one pollNow() may make (or the txQueueLen, when larger): twice a tun queue's default (TUN_READQ_SIZE, 500). */
 const POLL_NOW_MAX = 1024;
 
+/** An IPv4 (0x0800) or IPv6 (0x86dd) EtherType at `buf[off]`: what a TAP's UDP super-datagram must carry. */
+function isIpEtherType(buf: Uint8Array, off: number): boolean {
+  const t = (buf[off]! << 8) | buf[off + 1]!;
+  return t === 0x0800 || t === 0x86dd;
+}
+
 /** Open devices, held strongly until close() so no poll handle is collected while open. */
 const openDevices = new Set<TunDevice>();
 let exitHookInstalled = false;
@@ -395,6 +408,8 @@ export class TunDevice implements Link {
   readonly #uso: UdpSegmenter | undefined;
   /** The meta of each datagram of a split super-datagram (reused). */
   readonly #usoMeta: PacketMeta = newPacketMeta();
+  /** TAP: the Ethernet header of the super-datagram being split, put before each datagram. */
+  readonly #usoEth = new Uint8Array(ETHERNET_HEADER);
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
   #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0 };
@@ -546,15 +561,20 @@ export class TunDevice implements Link {
     const len = packet.length;
     const off = this.#offload;
     const vl = this.#vnetLen;
+    // On a TAP the packet is a frame: the IP datagram starts after the Ethernet header, and
+    // csum_start (like hdr_len) counts from the frame's first byte (virtio spec §5.1.6.2:
+    // offsets are from the start of the packet the device carries).
+    const l2 = this.mode === 'tap' ? ETHERNET_HEADER : 0;
     // The headers must be in the packet: TCP's data offset is at csumStart + 12.
-    if (this.#fd < 0 || off === undefined || !off.csum || len < csumStart + 20 || len > MAX_OFFLOAD_PACKET) {
+    if (this.#fd < 0 || off === undefined || !off.csum || csumStart < l2 + 20 || len < csumStart + 20 || len > MAX_OFFLOAD_PACKET + l2) {
       stats.TxDropped++;
       return false;
     }
     const hdrLen = csumStart + (packet[csumStart + 12]! >>> 4) * 4;
     const gso = gsoSize > 0 && len - hdrLen > gsoSize;
-    const v6 = packet[0]! >>> 4 === 6;
-    if ((gso && !(v6 ? off.tso6 : off.tso4)) || (!gso && len > this.#mtu) || hdrLen > len) {
+    // The family: the version nibble on a TUN, the EtherType on a TAP (0x86dd: IPv6).
+    const v6 = l2 === 0 ? packet[0]! >>> 4 === 6 : packet[12] === 0x86 && packet[13] === 0xdd;
+    if ((gso && !(v6 ? off.tso6 : off.tso4)) || (!gso && len > this.#mtu + l2) || hdrLen > len) {
       stats.TxDropped++;
       return false;
     }
@@ -736,7 +756,7 @@ export class TunDevice implements Link {
       }
       decodeVnetMeta(buf, 0, meta);
       if ((meta.gsoType & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) {
-        if (this.#splitUdp(buf.subarray(vl, n), meta, receiver)) delivered++;
+        if (this.#splitUdp(buf, vl, n, meta, receiver)) delivered++;
         continue;
       }
       stats.RxPackets++;
@@ -757,23 +777,31 @@ export class TunDevice implements Link {
    * a partial checksum. False (dropped, counted) when USO was not negotiated or it is
    * malformed; nothing reaches the receiver then.
    */
-  #splitUdp(packet: Uint8Array, meta: PacketMeta, receiver: LinkReceiver): boolean {
+  #splitUdp(buf: Uint8Array, vl: number, n: number, meta: PacketMeta, receiver: LinkReceiver): boolean {
     const stats = this.#stats;
     const seg = this.#uso;
+    // On a TAP the super-datagram is a frame: split its IP part (csum_start counts from the
+    // frame's first byte) and put the Ethernet header back in front of each datagram below.
+    const l2 = this.mode === 'tap' ? ETHERNET_HEADER : 0;
+    const packet = buf.subarray(vl + l2, n);
     const count = seg === undefined
       ? 'not negotiated'
-      : seg.begin(packet, meta.gsoSize, meta.csumPartial, vnetCsumStart(this.#rxBuffer, 0), vnetCsumOffset(this.#rxBuffer, 0));
+      : n - vl < l2 || (l2 > 0 && !isIpEtherType(buf, vl + 12))
+        ? 'header'
+        : seg.begin(packet, meta.gsoSize, meta.csumPartial, vnetCsumStart(buf, 0) - l2, vnetCsumOffset(buf, 0));
     if (typeof count === 'string') {
       stats.RxDropped++;
       stats.RxUsoDropped++;
       return false;
     }
     stats.RxPackets++;
-    stats.RxBytes += packet.length;
+    stats.RxBytes += n - vl;
     stats.RxGsoPackets++;
     stats.RxCsumPartial++;
     stats.RxUsoPackets++;
     const m = this.#usoMeta;
+    const eth = this.#usoEth;
+    if (l2 > 0) for (let i = 0; i < l2; i++) eth[i] = buf[vl + i]!;
     for (let k = 0; k < count; k++) {
       if (this.#fd < 0) break; // close() from inside the receiver ends the split too
       const datagram = seg!.segment(k);
@@ -782,7 +810,15 @@ export class TunDevice implements Link {
       m.gsoType = VIRTIO_NET_HDR_GSO_NONE;
       m.gsoSize = 0;
       stats.RxUsoSegments++;
-      receiver.packet(datagram, m);
+      if (l2 === 0) {
+        receiver.packet(datagram, m);
+        continue;
+      }
+      // The 14 bytes before datagram k belong to the ones already handed over (or, for the
+      // first, are the frame's own header): the Ethernet header is written there again.
+      const at = datagram.byteOffset - buf.byteOffset - l2;
+      for (let i = 0; i < l2; i++) buf[at + i] = eth[i]!;
+      receiver.packet(this.#rxViews.view(buf, at, at + l2 + datagram.length), m);
     }
     return true;
   }
@@ -893,9 +929,6 @@ function validateOptions(options: TunOptions): ValidOptions {
   }
   const napi = options.napi === undefined ? true : validateBool(options.napi, 'napi');
   const offload = options.offload === undefined ? false : validateBool(options.offload, 'offload');
-  if (offload && mode === 'tap') {
-    throw argError('ERR_INVALID_ARG_VALUE', 'The "offload" option applies to tun mode only (offloaded packets start with the IP header)');
-  }
   const readBudget = options.readBudget ?? DEFAULT_READ_BUDGET;
   if (!Number.isInteger(readBudget) || readBudget < 1 || readBudget > 65536) {
     throw argError('ERR_OUT_OF_RANGE', `The "readBudget" option must be an integer in 1..65536, got ${readBudget}`);

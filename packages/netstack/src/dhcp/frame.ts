@@ -48,8 +48,13 @@ export function dhcpClientPacket(payload: Uint8Array, to: DhcpDestination, ident
   return out;
 }
 
-/** The DHCP message inside an IPv4 packet from a server (UDP 67 → 68), as a view; else why not. */
-export function dhcpServerPayload(packet: Uint8Array): Uint8Array | DhcpPacketDrop {
+/**
+ * The DHCP message inside an IPv4 packet from a server (UDP 67 → 68), as a view; else why not.
+ * `trusted`: the link vouched for the UDP checksum (offload meta: partial from the local
+ * kernel, or DATA_VALID), which is then not verified, as the UDP layer does (a server in
+ * the same host, behind a TAP with offloads, sends it partial).
+ */
+export function dhcpServerPayload(packet: Uint8Array, trusted = false): Uint8Array | DhcpPacketDrop {
   if (packet.length < 1 || packet[0]! >>> 4 !== 4) return 'not-ipv4';
   const r = parseIpv4(packet);
   if (typeof r === 'string') return 'not-ipv4';
@@ -57,7 +62,7 @@ export function dhcpServerPayload(packet: Uint8Array): Uint8Array | DhcpPacketDr
   if (r.protocol !== PROTO_UDP) return 'not-udp';
   const body = packet.subarray(r.headerLength, r.totalLength);
   if (body.length < UDP_HEADER_LEN) return 'udp-malformed';
-  const u = parseUdp(new UdpPacket(body), r.src, r.dst);
+  const u = parseUdp(new UdpPacket(body), r.src, r.dst, !trusted);
   if (typeof u === 'string') return 'udp-malformed';
   if (u.srcPort !== DHCP_SERVER_PORT || u.dstPort !== DHCP_CLIENT_PORT) return 'not-dhcp';
   return u.payload;

@@ -157,9 +157,12 @@ export class DhcpWiring {
     this.client.start(now);
   }
 
-  /** A packet `isDhcpReply` said yes to: true when the client took it, false to give it to the IP layer. */
-  input(packet: Uint8Array, now: number): boolean {
-    const m = dhcpServerPayload(packet);
+  /**
+   * A packet `isDhcpReply` said yes to: true when the client took it, false to give it to the
+   * IP layer. `trusted`: the link's meta vouched for the checksum (csumPartial / dataValid).
+   */
+  input(packet: Uint8Array, now: number, trusted = false): boolean {
+    const m = dhcpServerPayload(packet, trusted);
     if (typeof m === 'string') { this.#c.InLeftToIp++; return false; }
     this.#c.InReplies++;
     this.client.input(m, now);

@@ -12,7 +12,7 @@
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { TunDevice, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
+import { disableUdpGso, enableUdpGso, TunDevice, UDP_GSO_MAX_BYTES, UDP_GSO_MAX_SEGMENTS, type Link, type PacketMeta, type TunOptions } from '@netstack/tun';
 import { forEachSegment } from './segment.js';
 import { Coalescer } from './gro.js';
 import {
@@ -64,6 +64,20 @@ export interface TunnelOptions {
   maxSendQueue?: number;
   /** Unref the UDP sockets: they do not keep the process alive (a stack on a WireGuard link decides that). */
   unref?: boolean;
+  /**
+   * Drop UDP packets from the tunnel's own port read from the device (its datagrams routed
+   * back into it, TunRxLoopDrops) instead of encrypting them again. Default true; false for a
+   * device whose UDP ports are not the kernel's (a userspace stack: createWireGuardLink).
+   */
+  dropOwnDatagrams?: boolean;
+  /**
+   * Send the datagrams cut from one TSO super-segment in one call, segmented by the kernel
+   * (UDP GSO, `UDP_SEGMENT`; @netstack/tun enableUdpGso) instead of one `dgram.send` each.
+   * Used only with a device that hands over super-segments; the first send the kernel refuses
+   * (a path that cannot do it: IPsec, an underlay MTU below the datagrams) turns it off for
+   * that socket (UdpTxGsoFallbacks). Default true.
+   */
+  udpGso?: boolean;
   /** UDP socket buffer sizes asked for (SO_RCVBUF/SO_SNDBUF; the kernel caps them at rmem_max/wmem_max). Default 4 MiB. */
   socketBufferSize?: number;
 }
@@ -88,6 +102,11 @@ export interface TunnelCounters {
   UdpTxQueueDrops: number;
   /** Datagrams handled as under load. */
   UdpRxUnderLoad: number;
+  /** UDP GSO sends (several datagrams in one call) and the datagrams in them (also in UdpTxDatagrams). */
+  UdpTxGsoSends: number;
+  UdpTxGsoDatagrams: number;
+  /** Sockets whose UDP GSO was turned off after the kernel refused a send (then sent one by one). */
+  UdpTxGsoFallbacks: number;
   /** Times the timer fired. */
   TimerFires: number;
   /** TSO super-segments read from the device (offload on), and the segments cut from them. */
@@ -100,6 +119,11 @@ export interface TunnelCounters {
   /** Receive coalescing (offload on): super-segments written and the inner packets in them. */
   TunTxGroPackets: number;
   TunTxGroSegments: number;
+  /**
+   * UDP packets from the tunnel's own port read from the device: its datagrams routed into
+   * itself (an endpoint behind a /0 with no underlay route), dropped rather than encrypted again.
+   */
+  TunRxLoopDrops: number;
 }
 
 export interface TunnelStats {
@@ -112,9 +136,19 @@ function newCounters(): TunnelCounters {
   return {
     TunRxPackets: 0, TunRxBytes: 0, TunTxPackets: 0, TunTxBytes: 0, TunTxDropped: 0,
     UdpRxDatagrams: 0, UdpRxBytes: 0, UdpTxDatagrams: 0, UdpTxBytes: 0, UdpTxErrors: 0, UdpTxQueueDrops: 0, UdpRxUnderLoad: 0,
+    UdpTxGsoSends: 0, UdpTxGsoDatagrams: 0, UdpTxGsoFallbacks: 0,
     TimerFires: 0, TunRxGsoPackets: 0, TunRxGsoSegments: 0, TunRxCsumCompleted: 0, TunRxOffloadErrors: 0,
-    TunTxGroPackets: 0, TunTxGroSegments: 0,
+    TunTxGroPackets: 0, TunTxGroSegments: 0, TunRxLoopDrops: 0,
   };
+}
+
+/**
+ * dgram's `lookup` for endpoints that are IP literals already (the config's host names are
+ * resolved once, before the tunnel starts): answers at once. The default (dns.lookup) answers
+ * an IP literal on the next tick, i.e. one deferred call per datagram sent.
+ */
+function literal(family: 4 | 6): (address: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void) => void {
+  return (address, _options, callback) => { callback(null, address, family); };
 }
 
 function bind(sock: dgram.Socket, port: number, address: string): Promise<void> {
@@ -144,10 +178,23 @@ export class Tunnel {
   private loadCount = 0;
   private readonly underLoadRate: number;
   private readonly maxSendQueue: number;
+  private readonly dropOwn: boolean;
   /** Where super-segments are cut (one at a time: encapsulate copies what it keeps). */
   private readonly scratch = new Uint8Array(65535);
   private segmentNow = 0;
-  private readonly emitSegment = (seg: Uint8Array): void => { this.send(this.wg.encapsulate(seg, this.segmentNow)); };
+  /** The datagrams of the super-segment being cut (sent together: `sendBatch`). */
+  private readonly batch: Outgoing[] = [];
+  private readonly emitSegment = (seg: Uint8Array): void => {
+    for (const o of this.wg.encapsulate(seg, this.segmentNow)) this.batch.push(o);
+  };
+  /** UDP GSO segment size per socket (0: off): the largest datagram, tunnel MTU + 32. */
+  private gso4 = 0;
+  private gso6 = 0;
+  private readonly wantGso: boolean;
+  /** The tunnel MTU (inner packets). */
+  private readonly mtu: number;
+  private readonly onGsoSent4 = (err: Error | null): void => { if (err) this.gsoFailed(4); };
+  private readonly onGsoSent6 = (err: Error | null): void => { if (err) this.gsoFailed(6); };
   /** GRO-style coalescing of inner packets towards the device (when it has TSO and checksum offload). */
   private readonly gro: Coalescer | undefined;
   private groScheduled = false;
@@ -163,6 +210,9 @@ export class Tunnel {
     this.ownsDevice = ownsDevice;
     this.underLoadRate = options.underLoadRate ?? 1000;
     this.maxSendQueue = options.maxSendQueue ?? 4096;
+    this.dropOwn = options.dropOwnDatagrams !== false;
+    this.wantGso = options.udpGso !== false;
+    this.mtu = options.mtu ?? device.mtu;
     const raw = typeof options.privateKey === 'string' ? Uint8Array.from(Buffer.from(options.privateKey, 'base64')) : options.privateKey;
     this.wg = new WireGuardDevice({
       privateKey: raw,
@@ -183,13 +233,13 @@ export class Tunnel {
   /** @internal */
   async start(options: TunnelOptions): Promise<void> {
     const size = options.socketBufferSize ?? 4 << 20;
-    const s4 = dgram.createSocket({ type: 'udp4', recvBufferSize: size, sendBufferSize: size });
+    const s4 = dgram.createSocket({ type: 'udp4', recvBufferSize: size, sendBufferSize: size, lookup: literal(4) });
     this.sock4 = s4;
     await bind(s4, options.listenPort ?? 0, '0.0.0.0');
     this.listenPort = s4.address().port;
     s4.on('message', (msg, rinfo) => { this.datagram(msg, rinfo); });
     s4.on('error', () => { this.counters.UdpTxErrors++; });
-    const s6 = dgram.createSocket({ type: 'udp6', ipv6Only: true, recvBufferSize: size, sendBufferSize: size });
+    const s6 = dgram.createSocket({ type: 'udp6', ipv6Only: true, recvBufferSize: size, sendBufferSize: size, lookup: literal(6) });
     try {
       await bind(s6, this.listenPort, '::');
       this.sock6 = s6;
@@ -199,6 +249,13 @@ export class Tunnel {
       // IPv6 off in this namespace (EAFNOSUPPORT, EADDRNOTAVAIL): IPv4 endpoints only.
       this.ipv6Unavailable = `no IPv6 UDP socket: ${(err as Error & { code?: string }).code ?? (err as Error).message}`;
       s6.close();
+    }
+    // UDP GSO only where super-segments come from the device (its TSO): the cuts are same-sized datagrams.
+    const o = this.device.offload;
+    if (this.wantGso && o !== undefined && (o.tso4 || o.tso6 === true)) {
+      const size = this.mtu + 32; // transport header 16 + tag 16 around a payload padded at most to the MTU
+      if (enableUdpGso(s4, size)) this.gso4 = size;
+      if (this.sock6 !== undefined && enableUdpGso(this.sock6, size)) this.gso6 = size;
     }
     if (options.unref === true) {
       s4.unref();
@@ -224,12 +281,18 @@ export class Tunnel {
     const c = this.counters;
     c.TunRxPackets++;
     c.TunRxBytes += p.length;
+    if (this.dropOwn && isFromPort(p, this.listenPort)) {
+      c.TunRxLoopDrops++;
+      return;
+    }
     const now = performance.now();
     if (meta !== undefined && (meta.gsoType !== 0 || meta.csumPartial)) {
       // Offloads on: cut a TSO super-segment into MSS-sized segments, or complete a partial
       // checksum, before encryption (the far end's kernel verifies what it gets).
       this.segmentNow = now;
       const n = forEachSegment(p, meta.gsoType, meta.gsoSize, meta.csumPartial, this.scratch, this.emitSegment);
+      this.sendBatch(this.batch);
+      this.batch.length = 0;
       if (n < 0) c.TunRxOffloadErrors++;
       else if (meta.gsoType !== 0) { c.TunRxGsoPackets++; c.TunRxGsoSegments += n; } else c.TunRxCsumCompleted++;
     } else {
@@ -277,22 +340,93 @@ export class Tunnel {
     this.arm();
   }
 
-  private send(out: Outgoing[]): void {
-    const c = this.counters;
-    for (const o of out) {
-      const sock = isIP(o.endpoint.address) === 6 ? this.sock6 : this.sock4;
-      if (sock === undefined) {
-        c.UdpTxErrors++;
+  /**
+   * Datagrams in order, those of a run to one endpoint sent in one UDP GSO call where the
+   * socket has it: every datagram of the run but the last exactly the segment size, the last
+   * at most that, within the kernel's bounds; anything else one by one (`send`).
+   */
+  private sendBatch(out: Outgoing[]): void {
+    let i = 0;
+    while (i < out.length) {
+      const first = out[i]!;
+      const v6 = isIP(first.endpoint.address) === 6;
+      const size = v6 ? this.gso6 : this.gso4;
+      const sock = v6 ? this.sock6 : this.sock4;
+      if (size === 0 || sock === undefined || first.datagram.length !== size) {
+        this.sendOne(first);
+        i++;
         continue;
       }
+      const max = Math.min(UDP_GSO_MAX_SEGMENTS, Math.floor(UDP_GSO_MAX_BYTES / size));
+      let j = i + 1;
+      while (j < out.length && j - i < max) {
+        const o = out[j]!;
+        if (o.endpoint.port !== first.endpoint.port || o.endpoint.address !== first.endpoint.address || o.datagram.length > size) break;
+        j++;
+        if (o.datagram.length < size) break; // a shorter datagram ends the run
+      }
+      if (j - i === 1) {
+        this.sendOne(first);
+        i = j;
+        continue;
+      }
+      const c = this.counters;
+      const k = j - i;
       if (sock.getSendQueueCount() >= this.maxSendQueue) {
-        c.UdpTxQueueDrops++;
+        c.UdpTxQueueDrops += k;
+        i = j;
         continue;
       }
-      c.UdpTxDatagrams++;
-      c.UdpTxBytes += o.datagram.length;
-      sock.send(o.datagram, o.endpoint.port, o.endpoint.address, this.onSent);
+      const list: Uint8Array[] = [];
+      let bytes = 0;
+      for (let x = i; x < j; x++) {
+        const d = out[x]!.datagram;
+        list.push(d);
+        bytes += d.length;
+      }
+      c.UdpTxDatagrams += k;
+      c.UdpTxBytes += bytes;
+      c.UdpTxGsoSends++;
+      c.UdpTxGsoDatagrams += k;
+      sock.send(list, first.endpoint.port, first.endpoint.address, v6 ? this.onGsoSent6 : this.onGsoSent4);
+      i = j;
     }
+  }
+
+  /** A GSO send refused (EIO, EINVAL: the path cannot): that socket sends one by one from now on. */
+  private gsoFailed(family: 4 | 6): void {
+    const c = this.counters;
+    c.UdpTxErrors++;
+    const sock = family === 6 ? this.sock6 : this.sock4;
+    if ((family === 6 ? this.gso6 : this.gso4) === 0) return;
+    if (family === 6) this.gso6 = 0;
+    else this.gso4 = 0;
+    c.UdpTxGsoFallbacks++;
+    // UDP_SEGMENT 0: off again for every send on the socket (a single datagram then fragments as before).
+    if (sock !== undefined && !this.closedFlag) disableUdpGso(sock);
+  }
+
+  private sendOne(o: Outgoing): void {
+    const c = this.counters;
+    const v6 = isIP(o.endpoint.address) === 6;
+    const sock = v6 ? this.sock6 : this.sock4;
+    if (sock === undefined) {
+      c.UdpTxErrors++;
+      return;
+    }
+    if (sock.getSendQueueCount() >= this.maxSendQueue) {
+      c.UdpTxQueueDrops++;
+      return;
+    }
+    c.UdpTxDatagrams++;
+    c.UdpTxBytes += o.datagram.length;
+    // With GSO on, a refused single send (a datagram beyond the path MTU) turns it off too.
+    const gso = v6 ? this.gso6 : this.gso4;
+    sock.send(o.datagram, o.endpoint.port, o.endpoint.address, gso === 0 ? this.onSent : v6 ? this.onGsoSent6 : this.onGsoSent4);
+  }
+
+  private send(out: Outgoing[]): void {
+    for (const o of out) this.sendOne(o);
   }
 
   /** One timer, at the protocol's earliest deadline; re-armed only when that comes sooner. */
@@ -358,6 +492,26 @@ export class Tunnel {
     }
     if (this.ownsDevice) this.device.close();
   }
+}
+
+/**
+ * An unfragmented (or first-fragment) UDP packet whose source port is `port`: the tunnel's own
+ * datagram come back through the device. IPv4 with its options; IPv6 with UDP right after the
+ * fixed header (the kernel's own UDP has no extension headers).
+ */
+function isFromPort(p: Uint8Array, port: number): boolean {
+  const v = p[0]! >> 4;
+  let l4: number;
+  if (v === 4) {
+    if (p[9] !== 17 || (((p[6]! & 0x1f) << 8) | p[7]!) !== 0) return false;
+    l4 = (p[0]! & 0x0f) * 4;
+  } else if (v === 6) {
+    if (p[6] !== 17) return false;
+    l4 = 40;
+  } else {
+    return false;
+  }
+  return p.length >= l4 + 8 && ((p[l4]! << 8) | p[l4 + 1]!) === port;
 }
 
 /** A prefix as wg shows it (RFC 5952 IPv6 text). */
