@@ -19,12 +19,15 @@
  *   dropped and counted; IPv4 goes to the receiver (the payload as a view), ARP to the
  *   cache and the address table (acd.ts), the rest is dropped and counted by reason.
  * - IPv6 (with an `ipv6` configuration): the same with RFC 4861 address resolution (NS to
- *   the solicited-node group, NA back; ndp.ts) in a second cache keyed by address; NS and
- *   NA are consumed here, other IPv6 goes up. Router discovery, SLAAC, DAD and MLD are not
- *   here yet. Without the configuration IPv6 is dropped and counted both ways.
+ *   the solicited-node group, NA back; ndp.ts) in a second cache keyed by address; our
+ *   addresses with DAD, SLAAC from Router Advertisements and the RA's router (addr6.ts,
+ *   ra.ts); NS, NA, RA and MLD are consumed here, other IPv6 goes up. Without the
+ *   configuration IPv6 is dropped and counted both ways.
+ * - Multicast: the groups joined pass the MAC filter and are reported by IGMP / MLD
+ *   (mcast.ts, igmp.ts, mld.ts); IGMP (IPv4 protocol 2) is consumed here too.
  * - Time: the interface reads its `clock` (a `Scheduler` from @netstack/common, virtual
  *   in tests) once per received batch and per send, and keeps ONE timer armed at the
- *   earliest of the cache's and the address table's `pollAt()`.
+ *   earliest `pollAt()` of its machines (neighbour caches, address tables, IGMP, MLD).
  * - Frame links report `mtu` as their largest frame without FCS (1514 for an IP MTU of
  *   1500); the interface's IP MTU is that minus 14 unless `mtu` is given.
  * - Ownership: as the Link contract. `send` borrows the packet (copied into one reused
@@ -42,6 +45,11 @@ import {
   MAC_BROADCAST, MAC_ZERO, formatMac, ipv4MulticastMac, ipv6MulticastMac, isMulticastMac, isUnicastMac, parseMac, randomMac, type MacAddress,
 } from './mac.js';
 import { NeighbourCache, type NeighbourParams, type NeighbourStats } from './neighbour.js';
+import { GroupMembership, type GroupFilter, type McastMessage, type McastParams, type McastStats } from './mcast.js';
+import { ALL_SYSTEMS, IGMP_IP_HEADER_LEN, IPPROTO_IGMP, emitIgmp, parseIgmp } from './igmp.js';
+import { MLD_HEADERS_LEN, emitMld, parseMld } from './mld.js';
+import { Ipv6AddressTable, type Addr6Info, type Addr6Params, type Addr6Stats } from './addr6.js';
+import { emitRs, eui64, parseRa } from './ra.js';
 import {
   ICMPV6_NA, ICMPV6_NS, IPV6_ALL_NODES, IPV6_UNSPECIFIED, NDP_PACKET_LEN, bytesToAddress, emitNdp, isLinkLocal6, isMulticast6, parseNdp,
   sameprefix6, solicitedNodeAddress, type NdpRepr,
@@ -83,15 +91,28 @@ export interface Ipv4Config {
 }
 
 /**
- * IPv6 on the link (RFC 4861 address resolution only; no DAD, router discovery or MLD
- * yet). Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
+ * IPv6 on the link: RFC 4861 address resolution, DAD and SLAAC (RFC 4862), MLD for the
+ * groups. Addresses as @netstack/ip's `Ipv6Address` (16 latin1 characters) or 16 bytes.
  */
 export interface Ipv6Config {
+  /** May be empty with `slaac`. */
   addresses: readonly (string | Uint8Array)[];
   /** The on-link prefix of the addresses (fe80::/10 is on-link anyway, RFC 4861 §5.2). */
   prefixLength: number;
-  /** The default router (usually its link-local address). */
+  /** The default router (usually its link-local address). Without it, an RA's router (with `slaac`). */
   gateway?: string | Uint8Array;
+  /**
+   * Duplicate address detection for these addresses (RFC 4862 §5.4): 'optimistic' (the
+   * default: usable at once, RFC 4429, the NS still sent and a duplicate reported and given
+   * up), 'full' (tentative until DAD passed), 'none'.
+   */
+  dad?: 'full' | 'optimistic' | 'none';
+  /**
+   * SLAAC (RFC 4862 §5.5): a link-local address fe80::EUI-64 (full DAD) is added, routers
+   * are solicited, and the A-flagged /64 prefixes of Router Advertisements give addresses
+   * (full DAD) with their lifetimes; the RA's source becomes the default router.
+   */
+  slaac?: boolean;
 }
 
 export interface EthernetInterfaceOptions {
@@ -107,13 +128,26 @@ export interface EthernetInterfaceOptions {
   random?: () => number;
   neighbour?: Partial<NeighbourParams>;
   acd?: Partial<AcdParams>;
+  /** IGMP (RFC 3376 / 2236) timers and version: robustness 2, v3 unless an older querier is heard. */
+  igmp?: Partial<McastParams>;
+  /** MLD (RFC 3810 / 2710), the same machine for IPv6. */
+  mld?: Partial<McastParams>;
   /**
    * A packet that waited for a neighbour that never answered (copy; the caller may keep
    * it). `nextHop`: an IPv4 number, or an IPv6 address (16 latin1 characters).
    */
   onUnreachable?: (packet: Uint8Array, nextHop: number | string, now: number) => void;
-  /** An address conflict (RFC 5227). */
+  /** An IPv4 address conflict (RFC 5227). */
   onConflict?: (conflict: AddressConflict, now: number) => void;
+  /** An IPv6 address conflict (DAD found a duplicate, phase 'probe'; or a bound address claimed, 'bound'). */
+  onConflict6?: (conflict: { address: string; mac: MacAddress | undefined; phase: 'probe' | 'bound' }, now: number) => void;
+  /**
+   * The usable IPv6 addresses or the default router changed (DAD passed, SLAAC formed or
+   * expired an address, a router came or went): give them to the IPv6 layer.
+   */
+  onIpv6Change?: (change: { addresses: string[]; gateway: string | undefined }, now: number) => void;
+  /** DAD and SLAAC timers (addr6.ts). */
+  addr6?: Partial<Addr6Params>;
 }
 
 /** Every received frame (InFrames) ends in exactly one of InIpv4, InIpv6, InArp, NdpIn* or one InDrop* counter. */
@@ -143,10 +177,31 @@ export interface EthernetStats {
   NdpInInvalid: number;
   NdpOutSolicits: number;
   NdpOutAdverts: number;
-  /** An NA for one of our addresses from another station (DAD is a TODO: counted only). */
+  /** An NA for one of our addresses from another station (a duplicate while probing; reported once bound). */
   NdpConflicts: number;
+  /** DAD probes sent (NS from ::, RFC 4862 §5.4.2), Router Solicitations sent, Router Advertisements taken. */
+  NdpOutDadProbes: number;
+  NdpOutRouterSolicits: number;
+  NdpInRouterAdverts: number;
+  /** NS/NA/RA frames carrying our own MAC as source (looped back by a bridge): ignored. */
+  NdpInFromSelf: number;
   /** NDP frames the link refused. */
   NdpOutLinkDrops: number;
+  /** IGMP (IPv4 protocol 2) consumed here: queries, other hosts' v1/v2 reports, the rest (leaves, v3 reports), invalid. */
+  IgmpInQueries: number;
+  IgmpInReports: number;
+  IgmpInOther: number;
+  IgmpInInvalid: number;
+  /** IGMP reports and leaves sent (a v3 report split over several packets counts each). */
+  IgmpOutMessages: number;
+  /** MLD (ICMPv6 130/131/132/143) consumed here, as IGMP. */
+  MldInQueries: number;
+  MldInReports: number;
+  MldInOther: number;
+  MldInInvalid: number;
+  MldOutMessages: number;
+  /** IGMP / MLD frames the link refused. */
+  McastOutLinkDrops: number;
   InDropUnknownType: number;
   /** After the interface was closed. */
   InDropClosed: number;
@@ -209,6 +264,9 @@ function newStats(): EthernetStats {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
     InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
+    NdpOutDadProbes: 0, NdpOutRouterSolicits: 0, NdpInRouterAdverts: 0, NdpInFromSelf: 0,
+    IgmpInQueries: 0, IgmpInReports: 0, IgmpInOther: 0, IgmpInInvalid: 0, IgmpOutMessages: 0,
+    MldInQueries: 0, MldInReports: 0, MldInOther: 0, MldInInvalid: 0, MldOutMessages: 0, McastOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
     OutDropNoRoute: 0, OutDropLocal: 0, OutDropNeighbour: 0, OutOffload: 0, OutOffloadGso: 0, OutDropGsoUnresolved: 0, OutDropClosed: 0, ArpInRequests: 0,
     ArpInReplies: 0, ArpInTruncated: 0, ArpInUnsupported: 0, ArpInBadOp: 0, ArpInBadSender: 0, ArpInFromSelf: 0,
@@ -260,9 +318,20 @@ export class EthernetInterface {
   readonly #cache: NeighbourCache;
   readonly #cache6: NeighbourCache<string>;
   /** Our IPv6 addresses (latin1 strings), their prefix, the router. */
+  /** The usable ones (answered for, sources): the table's `usable()`, refreshed on each change. */
   #addresses6: string[] = [];
+  /** IPv6 is on (configured, or SLAAC). */
+  #ipv6On = false;
   #prefix6 = 64;
+  /** The configured router; else the RA's. */
+  #gateway6Config: string | undefined;
   #gateway6: string | undefined;
+  /** DAD, SLAAC, routers (addr6.ts). */
+  readonly #addr6: Ipv6AddressTable;
+  /** Addresses whose solicited-node group is joined (every address in the table). */
+  readonly #snJoined = new Set<string>();
+  readonly #onConflict6: EthernetInterfaceOptions['onConflict6'];
+  readonly #onIpv6Change: EthernetInterfaceOptions['onIpv6Change'];
   readonly #ndpBuf = new Uint8Array(ETHERNET_HEADER_LEN + NDP_PACKET_LEN);
   readonly #acd: AddressTable;
   #address: number | undefined;
@@ -270,6 +339,13 @@ export class EthernetInterface {
   #gateway: number | undefined;
   #directed = -1;
   readonly #groups = new Map<MacAddress, number>();
+  /** IGMP and MLD host state (mcast.ts): the groups reported, their timers. */
+  readonly #igmp: GroupMembership<number>;
+  readonly #mld: GroupMembership<string>;
+  #ipId = 0;
+  readonly #mcastBuf: Uint8Array;
+  /** Groups whose MAC `setIpv4GroupFilter` / `setIpv6GroupFilter` holds a reference to. */
+  readonly #filterMacs = new Set<number | string>();
   #receiver: FrameReceiver | undefined;
   #closed = false;
   readonly #onUnreachable: EthernetInterfaceOptions['onUnreachable'];
@@ -358,6 +434,17 @@ export class EthernetInterface {
       },
     }, options.acd, random);
     this.#groups.set(ALL_HOSTS_MAC, 1);
+    this.#mcastBuf = new Uint8Array(link.mtu);
+    this.#igmp = new GroupMembership<number>((m) => this.#sendIgmp(m), options.igmp, random);
+    this.#mld = new GroupMembership<string>((m) => this.#sendMld(m), options.mld, random);
+    this.#onConflict6 = options.onConflict6;
+    this.#onIpv6Change = options.onIpv6Change;
+    this.#addr6 = new Ipv6AddressTable({
+      dadSolicit: (target) => this.#sendDadProbe(target),
+      routerSolicit: () => this.#sendRs(),
+      changed: (now) => this.#addresses6Changed(now),
+      conflict: (address, mac, phase, now) => this.#onConflict6?.({ address, mac, phase }, now),
+    }, eui64(mac), options.addr6, random);
     link.setReceiver({
       packet: (frame, meta) => {
         if (!this.#inBatch) { this.#inBatch = true; this.#rxNow = this.#clock.now(); }
@@ -374,8 +461,10 @@ export class EthernetInterface {
   }
 
   /**
-   * Sets the IPv6 addresses, their on-link prefix and the default router, and joins the
-   * all-nodes and solicited-node groups (RFC 4861 §7.2.1). No DAD yet (RFC 4862: TODO).
+   * Sets the IPv6 addresses, their on-link prefix and the default router; joins all-nodes
+   * and each address's solicited-node group (RFC 4861 §7.2.1, reported by MLD) and runs
+   * DAD (`dad`, default optimistic; RFC 4862 §5.4). With `slaac`, adds the link-local
+   * address and starts router solicitation (addr6.ts). Addresses SLAAC formed stay.
    */
   configureIpv6(config: Ipv6Config): void {
     const addr = (name: string, v: unknown): string => {
@@ -384,19 +473,68 @@ export class EthernetInterface {
       throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} must be an IPv6 address (16 bytes, or @netstack/ip's Ipv6Address)`);
     };
     const addresses = [...config.addresses].map((a, i) => addr(`ipv6.addresses[${i}]`, a));
-    if (addresses.length === 0 || addresses.length > 16 || addresses.some((a) => isMulticast6(a) || a === IPV6_UNSPECIFIED)) {
-      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv6.addresses must hold 1..16 unicast addresses');
+    if ((addresses.length === 0 && config.slaac !== true) || addresses.length > 16 || addresses.some((a) => isMulticast6(a) || a === IPV6_UNSPECIFIED)) {
+      throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'ipv6.addresses must hold 1..16 unicast addresses (or none, with slaac)');
     }
     if (!Number.isInteger(config.prefixLength) || config.prefixLength < 1 || config.prefixLength > 128) {
       throw codeError(RangeError, 'ERR_OUT_OF_RANGE', `ipv6.prefixLength must be an integer in 1..128; got ${config.prefixLength}`);
     }
-    for (const a of this.#addresses6) this.leaveMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
-    if (this.#addresses6.length > 0) this.leaveMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
-    this.#addresses6 = addresses;
+    const dad = config.dad ?? 'optimistic';
+    if (dad !== 'full' && dad !== 'optimistic' && dad !== 'none') throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', "ipv6.dad must be 'full', 'optimistic' or 'none'");
+    const now = this.#clock.now();
+    if (!this.#ipv6On) {
+      this.#ipv6On = true;
+      this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
+    }
     this.#prefix6 = config.prefixLength;
-    this.#gateway6 = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
-    this.joinMulticast(ipv6MulticastMac6(IPV6_ALL_NODES));
-    for (const a of addresses) this.joinMulticast(ipv6MulticastMac6(solicitedNodeAddress(a)));
+    this.#gateway6Config = config.gateway === undefined ? undefined : addr('ipv6.gateway', config.gateway);
+    // Static addresses no longer listed go; SLAAC's and the link-local one SLAAC made stay.
+    for (const e of this.#addr6.list()) if (e.origin === 'static' && !addresses.includes(e.address)) this.#addr6.remove(e.address, now);
+    for (const a of addresses) this.#addr6.add(a, now, { origin: 'static', dad });
+    if (config.slaac === true && !this.#addr6.slaac) {
+      const ll = '\xfe\x80' + '\0'.repeat(6) + eui64(this.mac);
+      if (!this.#addr6.has(ll)) this.#addr6.add(ll, now, { origin: 'link-local', dad: 'full' });
+      this.#addr6.startSlaac(now);
+    }
+    this.#addresses6Changed(now);
+    if (!this.#inBatch) this.#rearm();
+  }
+
+  /** The table changed: the usable list, the groups, the router; the IPv6 layer is told. */
+  #addresses6Changed(now: number): void {
+    // RFC 4862 §5.4.2: the solicited-node group of every address, tentative ones first of all.
+    const all = new Set(this.#addr6.list().map((e) => e.address));
+    for (const a of [...this.#snJoined]) {
+      if (all.has(a)) continue;
+      this.#snJoined.delete(a);
+      this.leaveIpv6Group(solicitedNodeAddress(a), now);
+    }
+    for (const a of all) {
+      if (this.#snJoined.has(a)) continue;
+      this.#snJoined.add(a);
+      this.joinIpv6Group(solicitedNodeAddress(a), now);
+    }
+    const usable = this.#addr6.usable();
+    const router = this.#addr6.router();
+    const gateway = this.#gateway6Config ?? router?.address;
+    const same = gateway === this.#gateway6 && usable.length === this.#addresses6.length && usable.every((a, i) => a === this.#addresses6[i]);
+    this.#addresses6 = usable;
+    this.#gateway6 = gateway;
+    if (router?.mac !== undefined && isUnicastMac(router.mac) && this.#cache6.get(router.address) === undefined) {
+      // RFC 4861 §6.3.4: the RA's source link-layer address creates a STALE entry.
+      this.#cache6.create(router.address, router.mac, now);
+    }
+    if (!same) this.#onIpv6Change?.({ addresses: [...usable], gateway }, now);
+  }
+
+  /** Our IPv6 addresses with their DAD / SLAAC state and lifetimes (tentative ones too). */
+  ipv6Addresses(): Addr6Info[] {
+    return this.#addr6.list();
+  }
+
+  /** The usable IPv6 addresses (answered for, sources) and the default router in use. */
+  get ipv6(): { addresses: string[]; gateway: string | undefined } {
+    return { addresses: [...this.#addresses6], gateway: this.#gateway6 };
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -478,13 +616,96 @@ export class EthernetInterface {
     return true;
   }
 
-  /** Joins the MAC of an IPv4 group (RFC 1112 §6.4). */
-  joinIpv4Group(group: number | string): boolean {
-    return this.joinMulticast(ipv4MulticastMac(toIpv4('group', group)));
+  /**
+   * Joins an IPv4 group (reference counted): its MAC (RFC 1112 §6.4) passes the filter, and
+   * IGMP reports the group (mcast.ts; never 224.0.0.1, RFC 2236 §6). False when the MAC
+   * table is full.
+   */
+  joinIpv4Group(group: number | string, now = this.#clock.now()): boolean {
+    const g = toIpv4('group', group);
+    if (g >>> 28 !== 0xe) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${String(group)} is not an IPv4 multicast group`);
+    if (!this.joinMulticast(ipv4MulticastMac(g))) return false;
+    if (g !== ALL_SYSTEMS) this.#igmp.join(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
   }
 
-  leaveIpv4Group(group: number | string): boolean {
-    return this.leaveMulticast(ipv4MulticastMac(toIpv4('group', group)));
+  /** The last reference sends IGMP's leave (v3 TO_IN({}), v2 Leave Group). */
+  leaveIpv4Group(group: number | string, now = this.#clock.now()): boolean {
+    const g = toIpv4('group', group);
+    if (!this.leaveMulticast(ipv4MulticastMac(g))) return false;
+    if (g !== ALL_SYSTEMS) this.#igmp.leave(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  /**
+   * Joins an IPv6 group (16 bytes or a 16-character latin1 string; reference counted): its
+   * MAC (RFC 2464 §7), and MLD reports it unless it is ff02::1 or of scope 0/1 (RFC 3810 §6).
+   */
+  joinIpv6Group(group: string | Uint8Array, now = this.#clock.now()): boolean {
+    const g = typeof group === 'string' ? group : bytesToAddress(group);
+    if (g.length !== 16 || !isMulticast6(g)) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'not an IPv6 multicast group');
+    if (!this.joinMulticast(ipv6MulticastMac6(g))) return false;
+    if (mldReportable(g)) this.#mld.join(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  leaveIpv6Group(group: string | Uint8Array, now = this.#clock.now()): boolean {
+    const g = typeof group === 'string' ? group : bytesToAddress(group);
+    if (!this.leaveMulticast(ipv6MulticastMac6(g))) return false;
+    if (mldReportable(g)) this.#mld.leave(g, now);
+    if (!this.#inBatch) this.#rearm();
+    return true;
+  }
+
+  /**
+   * Sets an IPv4 group's source filter (RFC 3376 §3.2: the merge of the sockets' filters,
+   * as the stack's UDP layer computes it): a member state (EXCLUDE, or INCLUDE with sources)
+   * holds the MAC open and IGMPv3 reports the change with its sources (ALLOW / BLOCK /
+   * TO_IN / TO_EX); INCLUDE {} leaves. False when the MAC table or the group table is full.
+   */
+  setIpv4GroupFilter(group: number | string, filter: GroupFilter<number | string>, now = this.#clock.now()): boolean {
+    const g = toIpv4('group', group);
+    if (g >>> 28 !== 0xe) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', `${String(group)} is not an IPv4 multicast group`);
+    const f = { mode: filter.mode, sources: filter.sources.map((x) => toIpv4('source', x)) };
+    if (!this.#filterMac(g, ipv4MulticastMac(g), f.mode === 'exclude' || f.sources.length > 0)) return false;
+    const ok = g === ALL_SYSTEMS || this.#igmp.setFilter(g, f, now);
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** `setIpv4GroupFilter` for an IPv6 group, reported by MLDv2 (addresses as 16-character strings). */
+  setIpv6GroupFilter(group: string | Uint8Array, filter: GroupFilter<string>, now = this.#clock.now()): boolean {
+    const g = typeof group === 'string' ? group : bytesToAddress(group);
+    if (g.length !== 16 || !isMulticast6(g)) throw codeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'not an IPv6 multicast group');
+    if (!this.#filterMac(g, ipv6MulticastMac6(g), filter.mode === 'exclude' || filter.sources.length > 0)) return false;
+    const ok = !mldReportable(g) || this.#mld.setFilter(g, filter, now);
+    if (!this.#inBatch) this.#rearm();
+    return ok;
+  }
+
+  /** One MAC reference per filtered group while it is a member. */
+  #filterMac(key: number | string, mac: MacAddress, member: boolean): boolean {
+    const had = this.#filterMacs.has(key);
+    if (member && !had) {
+      if (!this.joinMulticast(mac)) return false;
+      this.#filterMacs.add(key);
+    } else if (!member && had) {
+      this.leaveMulticast(mac);
+      this.#filterMacs.delete(key);
+    }
+    return true;
+  }
+
+  /** The IGMP and MLD host state machines (mcast.ts), for their groups, version and counters. */
+  get igmp(): GroupMembership<number> {
+    return this.#igmp;
+  }
+
+  get mld(): GroupMembership<string> {
+    return this.#mld;
   }
 
   /**
@@ -533,12 +754,19 @@ export class EthernetInterface {
       RxPackets: c.InIpv4 + c.InIpv6, RxBytes: this.#rxBytes, TxPackets: c.OutSent + c.OutFlushed, TxBytes: this.#txBytes,
       TxDropped: c.OutPackets - c.OutSent - c.OutQueued + c.OutFlushLinkDrops + n.UnresolvedDiscards + n.UnreachableReports +
         n6.UnresolvedDiscards + n6.UnreachableReports,
-      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts,
+      RxDropped: c.InFrames - c.InIpv4 - c.InIpv6 - c.InArp - c.NdpInSolicits - c.NdpInAdverts - c.NdpInRouterAdverts - c.IgmpInQueries -
+        c.IgmpInReports - c.IgmpInOther - c.MldInQueries - c.MldInReports - c.MldInOther,
     };
   }
 
-  counters(): { ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']> } {
-    return { ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats() };
+  counters(): {
+    ethernet: EthernetStats; neighbour: NeighbourStats; neighbour6: NeighbourStats; acd: ReturnType<AddressTable['stats']>; igmp: McastStats; mld: McastStats;
+    addr6: Addr6Stats;
+  } {
+    return {
+      ethernet: { ...this.#c }, neighbour: this.#cache.stats(), neighbour6: this.#cache6.stats(), acd: this.#acd.stats(), igmp: this.#igmp.stats(),
+      mld: this.#mld.stats(), addr6: this.#addr6.stats(),
+    };
   }
 
   close(): void {
@@ -549,6 +777,8 @@ export class EthernetInterface {
     this.#timerAt = Infinity;
     this.#cache.clear();
     this.#cache6.clear();
+    this.#igmp.clear();
+    this.#mld.clear();
     this.#link.close?.();
   }
 
@@ -816,6 +1046,11 @@ export class EthernetInterface {
     }
     switch (r.ethertype) {
       case ETHERTYPE_IPV4: {
+        if (frame.length > ETHERNET_HEADER_LEN + 9 && frame[ETHERNET_HEADER_LEN + 9] === IPPROTO_IGMP && frame[ETHERNET_HEADER_LEN]! >>> 4 === 4) {
+          this.#igmpInput(this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length), now);
+          if (!this.#inBatch) this.#rearm();
+          return;
+        }
         c.InIpv4++;
         this.#rxBytes += frame.length - ETHERNET_HEADER_LEN;
         const receiver = this.#receiver;
@@ -831,12 +1066,20 @@ export class EthernetInterface {
         if (!this.#inBatch) this.#rearm();
         return;
       case ETHERTYPE_IPV6: {
-        if (this.#addresses6.length === 0) {
+        if (!this.#ipv6On) {
           c.InDropIpv6++;
           return;
         }
         const payload = this.#views.view(frame, ETHERNET_HEADER_LEN, frame.length);
         const nd = parseNdp(payload);
+        if (nd === 'not-ndp' && this.#raInput(payload, r.src, now)) {
+          if (!this.#inBatch) this.#rearm();
+          return;
+        }
+        if (nd === 'not-ndp' && this.#mldInput(payload, now)) {
+          if (!this.#inBatch) this.#rearm();
+          return;
+        }
         if (nd === 'not-ndp') {
           c.InIpv6++;
           this.#rxBytes += payload.length;
@@ -857,6 +1100,102 @@ export class EthernetInterface {
       default:
         c.InDropUnknownType++;
     }
+  }
+
+  /** IGMP, consumed here (igmp.ts): queries and other hosts' reports drive the machine. */
+  #igmpInput(packet: Uint8Array, now: number): void {
+    const c = this.#c;
+    const m = parseIgmp(packet);
+    if (typeof m === 'string') {
+      c.IgmpInInvalid++;
+      return;
+    }
+    if (m.type === 'query') {
+      c.IgmpInQueries++;
+      this.#igmp.query(m.query, now);
+    } else if (m.type === 'report') {
+      c.IgmpInReports++;
+      this.#igmp.heard(m.group, now);
+    } else c.IgmpInOther++;
+  }
+
+  /** MLD, consumed here (mld.ts); false for any other IPv6 packet. */
+  #mldInput(packet: Uint8Array, now: number): boolean {
+    const c = this.#c;
+    const m = parseMld(packet);
+    if (m === 'not-mld') return false;
+    if (typeof m === 'string') c.MldInInvalid++;
+    else if (m.type === 'query') {
+      c.MldInQueries++;
+      this.#mld.query(m.query, now);
+    } else if (m.type === 'report') {
+      c.MldInReports++;
+      this.#mld.heard(m.group, now);
+    } else c.MldInOther++;
+    return true;
+  }
+
+  /** A Router Advertisement (ra.ts), consumed here; false for any other packet. */
+  #raInput(packet: Uint8Array, frameSrc: MacAddress, now: number): boolean {
+    const ra = parseRa(packet);
+    if (ra === 'not-ra') return false;
+    const c = this.#c;
+    if (typeof ra === 'string') c.NdpInInvalid++;
+    else if (frameSrc === this.mac) c.NdpInFromSelf++;
+    else {
+      c.NdpInRouterAdverts++;
+      // Routers and prefixes are taken with SLAAC on only (a static configuration stays as given).
+      if (this.#addr6.slaac) this.#addr6.routerAdvert(ra, now);
+    }
+    return true;
+  }
+
+  #sendDadProbe(target: string): void {
+    // RFC 4862 §5.4.2: from ::, to the target's solicited-node group, without SLLA.
+    const dst = solicitedNodeAddress(target);
+    this.#sendNdp({
+      type: ICMPV6_NS, src: IPV6_UNSPECIFIED, dst, target, router: false, solicited: false, override: false, linkAddress: undefined,
+    }, ipv6MulticastMac6(dst), 'NdpOutDadProbes');
+  }
+
+  #sendRs(): void {
+    if (this.#closed) return;
+    // RFC 4861 §6.3.7: from a usable link-local address (with SLLA), else from :: (without).
+    const src = this.#addresses6.find(isLinkLocal6) ?? IPV6_UNSPECIFIED;
+    const n = emitRs(src, this.mac, this.#mcastBuf, ETHERNET_HEADER_LEN);
+    this.#c.NdpOutRouterSolicits++;
+    this.#sendMcastFrame(0x3333_0000_0002, ETHERTYPE_IPV6, n);
+  }
+
+  #sendIgmp(m: McastMessage<number>): void {
+    // RFC 3376 §4.2.13: our address, or 0.0.0.0 before we have one.
+    const src = this.#address !== undefined && this.#acd.isBound(this.#address) ? this.#address : (this.#acd.primary() ?? 0);
+    for (const part of splitRecords(m, this.#mtu - IGMP_IP_HEADER_LEN, 8, 4)) {
+      const n = emitIgmp(part, src, this.#ipId = (this.#ipId + 1) & 0xffff, this.#mcastBuf, ETHERNET_HEADER_LEN);
+      const dst = part.kind === 'v3' ? 0xe0000016 : part.kind === 'leave' ? 0xe0000002 : part.group;
+      this.#c.IgmpOutMessages++;
+      this.#sendMcastFrame(ipv4MulticastMac(dst), ETHERTYPE_IPV4, n);
+    }
+  }
+
+  #sendMld(m: McastMessage<string>): void {
+    // RFC 3810 §5.2.13: a link-local source, or :: while none is usable.
+    const src = this.#addresses6.find(isLinkLocal6) ?? IPV6_UNSPECIFIED;
+    for (const part of splitRecords(m, this.#mtu - MLD_HEADERS_LEN, 20, 16)) {
+      const n = emitMld(part, src, this.#mcastBuf, ETHERNET_HEADER_LEN);
+      this.#c.MldOutMessages++;
+      this.#sendMcastFrame(ipv6MulticastMac(this.#mcastBuf.subarray(ETHERNET_HEADER_LEN + 24, ETHERNET_HEADER_LEN + 40)), ETHERTYPE_IPV6, n);
+    }
+  }
+
+  #sendMcastFrame(dstMac: MacAddress, ethertype: number, ipLength: number): void {
+    if (this.#closed) return;
+    const t = this.#txRepr;
+    t.dst = dstMac;
+    t.src = this.mac;
+    t.ethertype = ethertype;
+    emitEthernet(t, this.#mcastBuf, 0);
+    if (!this.#link.send(this.#views.view(this.#mcastBuf, 0, ETHERNET_HEADER_LEN + ipLength))) this.#c.McastOutLinkDrops++;
   }
 
   /** RFC 826 "Packet Reception", with RFC 5227's checks first. */
@@ -905,15 +1244,26 @@ export class EthernetInterface {
   /** RFC 4861 §7.2.3 (NS received) and §7.2.5 (NA received). */
   #ndpInput(r: NdpRepr, frameSrc: MacAddress, now: number): void {
     const c = this.#c;
+    if (frameSrc === this.mac) {
+      // Our own NS/NA looped back (a bridge's hairpin, a reflecting segment): not another node.
+      c.NdpInFromSelf++;
+      return;
+    }
     const ours = this.#addresses6.includes(r.target);
     if (r.type === ICMPV6_NS) {
       c.NdpInSolicits++;
-      if (!ours) return;
       if (r.src === IPV6_UNSPECIFIED) {
-        // Someone's DAD for our address (RFC 4862 §5.4.3): answer to all-nodes, unsolicited.
-        this.#sendAdvert(r.target, IPV6_ALL_NODES, ipv6MulticastMac6(IPV6_ALL_NODES), false);
+        // RFC 4862 §5.4.3: another node's DAD for an address we are probing for: a duplicate.
+        if (this.#addr6.dadSolicitation(r.target, frameSrc, now)) {
+          c.NdpConflicts++;
+          return;
+        }
+        // For an address we hold: answer to all-nodes, unsolicited (we defend it).
+        if (ours) this.#sendAdvert(r.target, IPV6_ALL_NODES, ipv6MulticastMac6(IPV6_ALL_NODES), false);
         return;
       }
+      // A tentative address is not answered for (§5.4.3).
+      if (!ours) return;
       // §7.2.3: the sender's address goes into the cache (STALE), created if need be.
       if (r.linkAddress !== undefined && isUnicastMac(r.linkAddress)) {
         if (!this.#cache6.update(r.src, r.linkAddress, 'stale', now, true)) this.#cache6.create(r.src, r.linkAddress, now);
@@ -922,8 +1272,10 @@ export class EthernetInterface {
       return;
     }
     c.NdpInAdverts++;
-    if (ours) {
+    if (this.#addr6.has(r.target)) {
+      // §5.4.4: a duplicate while probing; once bound, another station claims it (reported).
       c.NdpConflicts++;
+      this.#addr6.advertisement(r.target, r.linkAddress ?? frameSrc, now);
       return;
     }
     const mac = r.linkAddress ?? this.#cache6.get(r.target)?.mac;
@@ -933,7 +1285,7 @@ export class EthernetInterface {
 
   #send6(packet: Uint8Array): boolean {
     const c = this.#c;
-    if (this.#addresses6.length === 0) {
+    if (!this.#ipv6On) {
       c.OutDropIpv6++;
       return false;
     }
@@ -972,18 +1324,20 @@ export class EthernetInterface {
     return ok;
   }
 
-  /** An address of ours to speak from: link-local for a link-local peer, else one in its prefix, else the first. */
-  #source6(peer: string): string {
+  /** An address of ours to speak from: link-local for a link-local peer, else one in its prefix, else the first (none yet: undefined). */
+  #source6(peer: string): string | undefined {
     const a = this.#addresses6;
-    if (isLinkLocal6(peer)) return a.find(isLinkLocal6) ?? a[0]!;
-    return a.find((x) => !isLinkLocal6(x) && sameprefix6(x, peer, this.#prefix6)) ?? a[0]!;
+    if (isLinkLocal6(peer)) return a.find(isLinkLocal6) ?? a[0];
+    return a.find((x) => !isLinkLocal6(x) && sameprefix6(x, peer, this.#prefix6)) ?? a[0];
   }
 
   #sendSolicit(target: string, dstMac: MacAddress | undefined): void {
     // §7.2.2: multicast to the solicited-node address, or unicast to the known address (PROBE).
     const dst = dstMac === undefined ? solicitedNodeAddress(target) : target;
+    const src = this.#source6(target);
+    if (src === undefined) return; // every address still tentative: nothing to ask from
     this.#sendNdp({
-      type: ICMPV6_NS, src: this.#source6(target), dst, target, router: false, solicited: false, override: false, linkAddress: this.mac,
+      type: ICMPV6_NS, src, dst, target, router: false, solicited: false, override: false, linkAddress: this.mac,
     }, dstMac ?? ipv6MulticastMac6(dst), 'NdpOutSolicits');
   }
 
@@ -992,16 +1346,16 @@ export class EthernetInterface {
   }
 
   #sendNdp(r: NdpRepr, dstMac: MacAddress, counter: keyof EthernetStats): void {
-    if (this.#closed || this.#addresses6.length === 0) return;
+    if (this.#closed || !this.#ipv6On) return;
     const buf = this.#ndpBuf;
     const t = this.#txRepr;
     t.dst = dstMac;
     t.src = this.mac;
     t.ethertype = ETHERTYPE_IPV6;
     emitEthernet(t, buf, 0);
-    emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
+    const n = emitNdp(r, this.mac, buf, ETHERNET_HEADER_LEN);
     this.#c[counter]++;
-    if (!this.#link.send(buf)) this.#c.NdpOutLinkDrops++;
+    if (!this.#link.send(n === NDP_PACKET_LEN ? buf : this.#views.view(buf, 0, ETHERNET_HEADER_LEN + n))) this.#c.NdpOutLinkDrops++;
   }
 
   // ---- transmit ------------------------------------------------------------------------
@@ -1053,7 +1407,7 @@ export class EthernetInterface {
 
   /** The earliest deadline of the cache and the address table. */
   pollAt(): number {
-    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt());
+    return Math.min(this.#cache.pollAt(), this.#cache6.pollAt(), this.#acd.pollAt(), this.#igmp.pollAt(), this.#mld.pollAt(), this.#addr6.pollAt());
   }
 
   /** Runs what is due at `now` (the timer does this; tests on virtual time may too). */
@@ -1066,6 +1420,9 @@ export class EthernetInterface {
     this.#acd.poll(now);
     this.#cache.poll(now);
     this.#cache6.poll(now);
+    this.#addr6.poll(now);
+    this.#igmp.poll(now);
+    this.#mld.poll(now);
     this.#rearm();
   }
 
@@ -1083,6 +1440,38 @@ export class EthernetInterface {
       this.#poll(this.#clock.now());
     }, Math.max(0, at - this.#clock.now()));
   }
+}
+
+/** RFC 3810 §6: no MLD for ff02::1, nor for scopes 0 (reserved) and 1 (interface-local). */
+function mldReportable(g: string): boolean {
+  const scope = g.charCodeAt(1) & 0x0f;
+  return g !== IPV6_ALL_NODES && scope > 1;
+}
+
+/**
+ * A v3 report split so that each part's records fit in `room` bytes (the message's 8-byte
+ * header, each record `recordLen` plus `sourceLen` per source); other messages as they are.
+ */
+function splitRecords<G>(m: McastMessage<G>, room: number, recordLen: number, sourceLen: number): McastMessage<G>[] {
+  if (m.kind !== 'v3') return [m];
+  const parts: McastMessage<G>[] = [];
+  let cur: McastMessage<G> & { kind: 'v3' } = { kind: 'v3', records: [] };
+  let used = 8;
+  for (const r of m.records) {
+    // A record too big for one packet is cut to the sources that fit (RFC 3376 §4.2.16).
+    const maxSources = Math.max(0, Math.floor((room - 8 - recordLen) / sourceLen));
+    const rec = r.sources.length > maxSources ? { ...r, sources: r.sources.slice(0, maxSources) } : r;
+    const size = recordLen + sourceLen * rec.sources.length;
+    if (used + size > room && cur.records.length > 0) {
+      parts.push(cur);
+      cur = { kind: 'v3', records: [] };
+      used = 8;
+    }
+    cur.records.push(rec);
+    used += size;
+  }
+  if (cur.records.length > 0) parts.push(cur);
+  return parts;
 }
 
 /**

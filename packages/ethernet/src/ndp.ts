@@ -1,8 +1,8 @@
 /**
  * IPv6 neighbour discovery over Ethernet (RFC 4861), the part that replaces ARP: Neighbor
  * Solicitation (type 135) and Neighbor Advertisement (type 136) with their link-layer
- * address options (RFC 4861 §4.6.1, RFC 2464 §6), as whole IPv6 packets. Router discovery,
- * redirects, DAD (RFC 4862) and MLD are not here (README: TODO).
+ * address options (RFC 4861 §4.6.1, RFC 2464 §6), as whole IPv6 packets. Router discovery
+ * is ra.ts, DAD and SLAAC addr6.ts, MLD mld.ts; redirects are not done (README: TODO).
  *
  * Addresses are @netstack/ip's `Ipv6Address` form, structurally: a 16-character string,
  * one latin1 character per byte in network order (so they are Map keys as they are).
@@ -138,7 +138,8 @@ export const NDP_PACKET_LEN = IPV6_HEADER_LEN + ND_LEN + 8;
 
 /**
  * Writes a whole IPv6 packet (hop limit 255, RFC 4861 §7.1) carrying an NS (with SLLA) or
- * an NA (with TLLA) at `off` of `buf`; returns its length (72).
+ * an NA (with TLLA) at `off` of `buf`; returns its length (72; 64 for a DAD NS from ::,
+ * which carries no option).
  */
 export function emitNdp(repr: NdpRepr, mac: MacAddress, buf: Uint8Array, off = 0): number {
   const p = buf.subarray(off, off + NDP_PACKET_LEN);
@@ -153,12 +154,16 @@ export function emitNdp(repr: NdpRepr, mac: MacAddress, buf: Uint8Array, off = 0
   p[40] = repr.type;
   if (repr.type === ICMPV6_NA) p[44] = (repr.router ? 0x80 : 0) | (repr.solicited ? 0x40 : 0) | (repr.override ? 0x20 : 0);
   writeAddress(p, 48, repr.target);
-  p[64] = repr.type === ICMPV6_NS ? OPT_SLLA : OPT_TLLA;
-  p[65] = 1;
-  writeMac(p, 66, mac);
-  const sum = icmp6Sum(p, ND_LEN + 8);
+  // RFC 4861 §4.3: no SLLA from the unspecified address (a DAD probe, RFC 4862 §5.4.2).
+  const withOption = !(repr.type === ICMPV6_NS && repr.src === IPV6_UNSPECIFIED);
+  if (withOption) {
+    p[64] = repr.type === ICMPV6_NS ? OPT_SLLA : OPT_TLLA;
+    p[65] = 1;
+    writeMac(p, 66, mac);
+  } else p[5] = ND_LEN;
+  const sum = icmp6Sum(p, withOption ? ND_LEN + 8 : ND_LEN);
   const ck = ~sum & 0xffff;
   p[42] = ck >>> 8;
   p[43] = ck & 0xff;
-  return NDP_PACKET_LEN;
+  return withOption ? NDP_PACKET_LEN : NDP_PACKET_LEN - 8;
 }

@@ -101,6 +101,11 @@ function setup() {
     onUnreachable: (packet, hop) => unreachable.push({ packet, hop }),
   });
   eth.setReceiver({ packet: (p) => { received.push(p.slice()); } });
+  // The MLDv2 reports of the solicited-node group (at once and 500 ms later: igmp.test.ts),
+  // and the DAD probe for US6 (optimistic DAD, 500 ms in, done 1 s later: dad.test.ts).
+  seg.run(2000);
+  const kinds = peer.take().map((f) => (f[14 + 6] === 0 ? `mld ${f[14 + 48]}` : `ns ${f[14 + 40]} from ${toHex(f.subarray(22, 38))}`));
+  expect(kinds).toEqual(['mld 143', `ns 135 from ${'0'.repeat(32)}`, 'mld 143']);
   return { seg, peer, eth, received, unreachable };
 }
 

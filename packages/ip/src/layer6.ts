@@ -363,9 +363,60 @@ export class Ipv6Layer implements IpOutput {
     return Math.min(this.link.mtu, LOOPBACK_MTU);
   }
 
-  /** In the first address's prefix, or link-local (RFC 4861 §5.2). */
+  /** In the prefix of one of our addresses, or link-local (RFC 4861 §5.2). */
   private onLink(a: Ipv6Address): boolean {
-    return isLinkLocal(a) || commonPrefix(a, this.address) >= this.prefixLength;
+    if (isLinkLocal(a)) return true;
+    for (const x of this.addresses) if (commonPrefix(a, x) >= this.prefixLength) return true;
+    return false;
+  }
+
+  /**
+   * Replaces the addresses, their prefix length and the default router at runtime (SLAAC,
+   * RFC 4862 §5.5: an address formed from a router's prefix, a router learnt or gone), as
+   * `Ipv4Layer.configure` does for IPv4 (the same rules for users of an address that goes:
+   * not closed, refused as they send). At least one address stays (the link-local one).
+   * Returns whether anything changed.
+   */
+  configure(config: { addresses: readonly (Ipv6Address | string)[]; prefixLength?: number; gateway?: Ipv6Address | string | undefined }): boolean {
+    if (typeof config !== 'object' || config === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'config must be an object');
+    const list = config.addresses;
+    if (!Array.isArray(list) || list.length === 0) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', 'config.addresses must name at least one address');
+    const addrs = (list as readonly unknown[]).map((a, i) => {
+      const x = toAddress6(`config.addresses[${i}]`, a);
+      if (!isUnicastHost6(x)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `config.addresses[${i}] ${formatAddress(x)} is not a unicast host address`);
+      return x;
+    });
+    const prefixLength = config.prefixLength === undefined ? this.prefixLength : checkInt('config.prefixLength', config.prefixLength, 0, 128);
+    let gateway: Ipv6Address | undefined;
+    if (config.gateway !== undefined) {
+      const g = toAddress6('config.gateway', config.gateway);
+      if (!isUnicastHost6(g) || addrs.includes(g)) throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `config.gateway ${formatAddress(g)} is not a host address`);
+      gateway = g;
+    }
+    const same = prefixLength === this.prefixLength && gateway === this.gateway && addrs.length === this.addresses.length &&
+      addrs.every((a, i) => a === this.addresses[i]);
+    if (same) return false;
+    // The one writer of the read-only addressing fields after the constructor.
+    const w = this as unknown as { address: Ipv6Address; addresses: readonly Ipv6Address[]; prefixLength: number; gateway: Ipv6Address | undefined };
+    for (const a of this.addresses) this.groups.delete(solicitedNodeGroup(a));
+    w.addresses = Object.freeze(addrs);
+    w.address = addrs[0]!;
+    w.prefixLength = prefixLength;
+    w.gateway = gateway;
+    this.ownSet.clear();
+    for (const a of addrs) {
+      this.ownSet.add(a);
+      this.groups.add(solicitedNodeGroup(a));
+    }
+    // The one-entry answers depend on the addressing.
+    this.lastRouteDst = undefined;
+    this.lastRoute = undefined;
+    this.lastLocalDst = undefined;
+    this.lastLocal = false;
+    this.lastCheckedDst = undefined;
+    this.lastFlowSrc = undefined;
+    this.lastFlowDst = undefined;
+    return true;
   }
 
   /** With loopback on: our addresses and ::1, which never leave through the link. */

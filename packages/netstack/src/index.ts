@@ -1,5 +1,5 @@
 export { Stack, createStack } from './stack.js';
-export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo } from './stack.js';
+export type { StackOptions, Clock, TunOptions, PingOptions, PingResult, LinkInfo, StackAddress6Change } from './stack.js';
 export type { TapOptions, AddressConflictEvent } from './tap.js';
 export type { DhcpStackOptions, StackLease, StackLeaseLost } from './dhcp/wiring.js';
 export { NetstackError } from './errors.js';

@@ -23,7 +23,7 @@ import { realTimeScheduler, type Scheduler } from '@netstack/common';
 import { TunDevice, CaptureLink, impair, parseImpairSpec, type ImpairSpec, type ImpairedLink, type Link, type NetnsTarget, type TunRoute } from '@netstack/tun';
 import {
   DualStackIp, IPV6_ANY, Ipv4Layer, Ipv6Layer, isMulticast, parseAddress, parseCidr, parseIpv6Address, formatAddress,
-  type Ipv4Address, type Ipv6Address,
+  type IpAddress, type Ipv4Address, type Ipv6Address,
 } from '@netstack/ip';
 import { IcmpLayer, Icmp6Layer, type PingError } from '@netstack/icmp';
 import { UdpLayer, type UdpFlowLimits } from '@netstack/udp';
@@ -36,7 +36,7 @@ import { abortError } from './net/errors.js';
 import { Capture, openCapture, type CaptureOptions } from './capture.js';
 import { EventQueue, rethrow } from './events.js';
 import { Lifetime } from './lifetime.js';
-import { checkTapOptions, configureTap6, openTap, tapStats, type AddressConflictEvent, type TapOptions } from './tap.js';
+import { checkTapOptions, configureTap6, openTap, slaacLinkLocal, tapStats, type AddressConflictEvent, type TapOptions } from './tap.js';
 import { formatMac, hostUnreachableError, type EthernetInterface } from '@netstack/ethernet';
 import { wireGuardLinkFor, type StackWireGuardOptions } from './tunnel/stack-option.js';
 import { checkWireGuardOptions } from './wireguard-options.js';
@@ -196,6 +196,12 @@ export interface StackOptions {
    * come from a DHCP server on the segment (RFC 2131; needs `tap`, or an `EthernetInterface`
    * as `link`). createStack resolves at once, without an IPv4 address; `stack.whenAddress()`
    * waits for the first lease, `'lease'` / `'leaseLost'` report changes (see `dhcp`).
+   *
+   * 'slaac' (e.g. ['10.7.0.2', 'slaac'] or ['dhcp', 'slaac']; needs `tap`): IPv6 by stateless
+   * autoconfiguration (RFC 4862): the link-local address fe80::EUI-64 of the MAC, router
+   * solicitations, and from each router advertisement's autonomous /64 prefix an address
+   * (after duplicate address detection) with the prefix's lifetimes, the router as the
+   * default gateway. `'address6'` reports each change; `stack.addresses6` follows.
    */
   address: string | readonly string[];
   /** Options of the DHCP client, with `address: 'dhcp'` (host name, a remembered address, the probe). */
@@ -296,6 +302,8 @@ export interface LinkInfo {
   mac?: string;
   /** TAP: the kernel side's MAC (the device's own, as `ip link` shows it). */
   kernelMac?: string;
+  /** TAP with address 'slaac': IPv6 addresses come from router advertisements (RFC 4862). */
+  slaac?: boolean;
   /** The kernel side's IPv4 address with prefix; '' without (a memory link, an IPv6-only kernel side). */
   kernelAddress: string;
   mtu: number;
@@ -317,11 +325,21 @@ export interface LinkInfo {
   ipv6Disabled?: string;
 }
 
+/** What `'address6'` reports: the IPv6 addresses now served and the default router. */
+export interface StackAddress6Change {
+  addresses: string[];
+  gateway?: string;
+}
+
 /**
  * Events (a Stack is an EventEmitter):
  * - `'addressConflict'` (`AddressConflictEvent`), on a TAP: another station on the segment
  *   claims the stack's IPv4 address (RFC 5227 §2.4: defended once, kept) or answered a probe
- *   for it. Emitted on a later tick, never from inside the packet path.
+ *   for it; or, for an IPv6 address, duplicate address detection found it in use (RFC 4862
+ *   §5.4: phase 'probe', the address is not used) or another station advertises it once
+ *   the stack holds it (phase 'bound', kept). Emitted on a later tick, never from inside the packet path.
+ * - `'address6'` (`StackAddress6Change`), on a TAP: the IPv6 addresses served or the default
+ *   router changed (SLAAC formed or expired an address, a router came or went, DAD passed).
  */
 export class Stack extends EventEmitter {
   /**
@@ -337,8 +355,15 @@ export class Stack extends EventEmitter {
   get addresses4(): readonly string[] {
     return this.ip.addresses.map((a) => formatAddress(a));
   }
-  /** The IPv6 address(es) served (canonical text, RFC 5952); empty when IPv4 only. */
+  /**
+   * The IPv6 address(es) served (canonical text, RFC 5952); empty when IPv4 only. With
+   * 'slaac' the list follows the interface (the link-local address, then what SLAAC forms;
+   * the same array, updated in place; `'address6'` says when).
+   */
   readonly addresses6: readonly string[];
+  private addresses6Mutable: string[] = [];
+  /** With 'slaac': fe80::EUI-64 of the MAC, always kept on the IPv6 layer (it needs one address). */
+  private slaacLinkLocal: Ipv6Address | undefined = undefined;
   /**
    * The IPv4 layer (`dual.v4`). On an IPv6-only stack it has no address (`addresses` empty,
    * `address` 0): loopback 127/8 only, everything from the link dropped and counted.
@@ -422,7 +447,18 @@ export class Stack extends EventEmitter {
     if (given.length === 0) throw optionError(invalidArgValue('options.address', options.address, 'must name at least one address'), 'address');
     /** The IPv4 address comes by DHCP ('dhcp' among the addresses). */
     let useDhcp = false;
+    /** IPv6 addresses by SLAAC from router advertisements ('slaac' among the addresses; TAP). */
+    let useSlaac = false;
     for (const a of given) {
+      if (a === 'slaac') {
+        if (useSlaac) throw optionError(invalidArgValue('options.address', options.address, "must not repeat 'slaac'"), 'address');
+        if (options.tap === undefined) {
+          throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE',
+            "options.address 'slaac' needs an Ethernet segment: options.tap (router advertisements and duplicate address detection are link-layer multicast)"), 'address');
+        }
+        useSlaac = true;
+        continue;
+      }
       if (a === 'dhcp') {
         if (useDhcp) throw optionError(invalidArgValue('options.address', options.address, "must not repeat 'dhcp'"), 'address');
         useDhcp = true;
@@ -645,6 +681,7 @@ export class Stack extends EventEmitter {
           clock,
           onUnreachable: (packet, now) => this.hostUnreachable(packet, now),
           onConflict: (event) => process.nextTick(() => this.emit('addressConflict', event)),
+          onIpv6Change: (change) => this.ipv6Changed(change.addresses, change.gateway),
         });
         device = t.device;
         tapFrames = t.frames;
@@ -657,7 +694,13 @@ export class Stack extends EventEmitter {
           kernelAddress6: device.ipv6 ? k6 : [],
         };
         ipv6Unavailable(device, this.info);
-        configureTap6(t.eth, served6, prefixLength6, gateway6, options.tap.proxyArp);
+        if (useSlaac && device.ipv6) {
+          // RFC 4862 §5.3: the link-local address fe80::EUI-64 first; SLAAC adds the others.
+          this.slaacLinkLocal = slaacLinkLocal(t.eth);
+          served6 = [...served6, this.slaacLinkLocal];
+          this.info.slaac = true;
+        }
+        configureTap6(t.eth, served6.filter((a) => a !== this.slaacLinkLocal), prefixLength6, gateway6, options.tap.proxyArp, this.slaacLinkLocal !== undefined);
       } else {
         link = options.link!;
         this.info = { type: 'link', name: 'memory', kernelAddress: '', mtu: link.mtu, offload: link.offload === undefined ? undefined : { ...link.offload }, kernelAddress6: [] };
@@ -694,6 +737,7 @@ export class Stack extends EventEmitter {
       });
       this.ip = v4;
       this.addresses6 = served6.map((a) => formatAddress(a));
+      this.addresses6Mutable = this.addresses6 as string[];
       this.ip6 = served6.length === 0 ? undefined : new Ipv6Layer({
         addresses: served6,
         prefixLength: prefixLength6,
@@ -717,18 +761,28 @@ export class Stack extends EventEmitter {
         this.icmp6 = undefined;
       }
       // The transports see one IP layer for both families (registered on both).
-      // On a TAP, the groups the sockets join open the interface's multicast MAC filter (RFC 1112 §6.4).
-      const eth = tapEth;
+      // On Ethernet (a TAP, or an EthernetInterface as the link), the groups the sockets join
+      // open the interface's multicast MAC filter (RFC 1112 §6.4, RFC 2464 §7) and are
+      // reported by IGMP or MLD (@netstack/ethernet mcast.ts); an IPv6 group comes as an Ipv6Address.
+      const eth = tapEth ?? (isEthernetInterface(options.link) ? options.link : undefined);
       option = 'udpFlows';
       this.udpLayer = new UdpLayer(this.dual, {
         portKey: key,
-        ...(eth !== undefined ? { onGroupChange: (g: Ipv4Address, joined: boolean) => { if (joined) eth.joinIpv4Group(g); else eth.leaveIpv4Group(g); } } : {}),
+        ...(eth !== undefined ? {
+          // The merged source filter of each group (RFC 3376 §3.2): IGMPv3 / MLDv2 report its sources.
+          onFilterChange: (g: IpAddress, mode: 'include' | 'exclude', sources: IpAddress[]) => {
+            if (typeof g === 'number') eth.setIpv4GroupFilter(g, { mode, sources: sources as number[] });
+            else eth.setIpv6GroupFilter(g, { mode, sources: sources as string[] });
+          },
+        } : {}),
         ...(options.udpFlows !== undefined ? { flows: options.udpFlows } : {}),
       });
       option = 'address';
       this.dual.register(this.udpLayer);
       // Multicast delivery needs membership (RFC 1112 §6.2): the sockets' groups are the UDP layer's.
       v4.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
+      // IPv6 likewise (udp6 addMembership); ff02::1 and our solicited-node groups are the layer's own.
+      if (this.ip6 !== undefined) this.ip6.multicastFilter = (group, src) => this.udpLayer.acceptsGroup(group, src);
       this.udp = createUdpApi(this.udpLayer, {
         notifier: this.events, handles: this.life, interfaceName: this.info.name, ipv6: this.ip6 !== undefined,
         flows: { layer: this.udpLayer, clock: { now: () => (this.inBatch ? this.rxNow : clock.now()), schedule: () => this.schedule() } },
@@ -934,6 +988,7 @@ export class Stack extends EventEmitter {
    * its own transport, so the socket sees EHOSTUNREACH.
    */
   override on(event: 'addressConflict', listener: (conflict: AddressConflictEvent) => void): this;
+  override on(event: 'address6', listener: (change: StackAddress6Change) => void): this;
   override on(event: 'lease', listener: (lease: StackLease) => void): this;
   override on(event: 'leaseLost', listener: (lost: StackLeaseLost) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -942,6 +997,7 @@ export class Stack extends EventEmitter {
   }
 
   override once(event: 'addressConflict', listener: (conflict: AddressConflictEvent) => void): this;
+  override once(event: 'address6', listener: (change: StackAddress6Change) => void): this;
   override once(event: 'lease', listener: (lease: StackLease) => void): this;
   override once(event: 'leaseLost', listener: (lost: StackLeaseLost) => void): this;
   override once(event: string | symbol, listener: (...args: any[]) => void): this;
@@ -1002,6 +1058,26 @@ export class Stack extends EventEmitter {
       }
       dhcp.waitFor(onBound);
     });
+  }
+
+  /**
+   * The Ethernet interface's usable IPv6 addresses or router changed (DAD passed, SLAAC
+   * formed or expired an address, an RA's router came or went): the IPv6 layer follows, and
+   * `'address6'` says so on a later tick. Before the layer exists (the constructor's
+   * configuration) it is built with the same addresses.
+   */
+  private ipv6Changed(addresses: readonly string[], gateway: string | undefined): void {
+    const ip6 = (this as { ip6?: Ipv6Layer }).ip6;
+    if (ip6 === undefined || this.isClosed) return;
+    const ll = this.slaacLinkLocal;
+    let list = addresses as readonly Ipv6Address[];
+    // The layer keeps at least one address: with SLAAC the link-local one (tentative or not).
+    if (list.length === 0) list = ll !== undefined ? [ll] : ip6.addresses;
+    if (!ip6.configure({ addresses: list, ...(gateway !== undefined ? { gateway } : {}) })) return;
+    const text = list.map((a) => formatAddress(a));
+    this.addresses6Mutable.splice(0, this.addresses6Mutable.length, ...text);
+    const change: StackAddress6Change = { addresses: [...text], ...(gateway !== undefined ? { gateway: formatAddress(gateway as Ipv6Address) } : {}) };
+    process.nextTick(() => { if (!this.isClosed) this.emit('address6', change); });
   }
 
   private hostUnreachable(packet: Uint8Array, now: number): void {

@@ -19,9 +19,9 @@
  *   carries after it; on a TUN the capture sits above the shaper.
  */
 import { TunDevice, CaptureLink, LINKTYPE_ETHERNET, type Link, type LinkReceiver, type NetnsTarget, type TunRoute, type TunStats } from '@netstack/tun';
-import { EthernetInterface, formatMac, parseMac, type AddressConflict } from '@netstack/ethernet';
+import { EthernetInterface, eui64, formatMac, parseMac, type AddressConflict } from '@netstack/ethernet';
 import type { Scheduler } from '@netstack/common';
-import { parseAddress, parseIpv6Address, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { formatAddress, parseAddress, parseIpv6Address, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import { invalidArgType, invalidArgValue } from './node-errors.js';
 
 export interface TapOptions {
@@ -65,7 +65,7 @@ export interface TapOptions {
 
 /** What `'addressConflict'` reports (RFC 5227 §2.1.1 while probing, §2.4 once bound). */
 export interface AddressConflictEvent {
-  /** The address in conflict (dotted quad). */
+  /** The address in conflict (dotted quad, or IPv6 text). */
   address: string;
   /** The MAC of the other station that claims it. */
   mac: string;
@@ -137,6 +137,8 @@ export interface TapWiring {
   clock: Scheduler;
   onUnreachable: (packet: Uint8Array, now: number) => void;
   onConflict: (event: AddressConflictEvent) => void;
+  /** The usable IPv6 addresses or the router changed (DAD, SLAAC, RAs). */
+  onIpv6Change: (change: { addresses: Ipv6Address[]; gateway: Ipv6Address | undefined }) => void;
 }
 
 /**
@@ -169,6 +171,9 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
       ...(w.ipv4 !== undefined ? { ipv4: w.ipv4 } : {}),
       onUnreachable: (packet, _hop, now) => w.onUnreachable(packet, now),
       onConflict: (c) => w.onConflict({ address: formatIpv4(c.address), mac: formatMac(c.mac), phase: c.phase, defended: c.defended }),
+      // RFC 4862 §5.4: a duplicate found by DAD ('probe': not used), or a bound address claimed ('bound': kept).
+      onConflict6: (c) => w.onConflict({ address: formatAddress(c.address as Ipv6Address), mac: c.mac === undefined ? '00:00:00:00:00:00' : formatMac(c.mac), phase: c.phase, defended: false }),
+      onIpv6Change: (c) => w.onIpv6Change({ addresses: c.addresses as Ipv6Address[], gateway: c.gateway as Ipv6Address | undefined }),
     });
     for (const a of w.more4) eth.addAddress(a);
     for (const text of tap.proxyArp ?? []) {
@@ -182,18 +187,32 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
   }
 }
 
-/** IPv6 on the interface: our addresses, their prefix and the router (the kernel side). */
-export function configureTap6(eth: EthernetInterface, addresses: readonly Ipv6Address[], prefixLength: number, gateway: Ipv6Address | undefined, proxy?: readonly string[]): void {
-  if (addresses.length === 0) return;
+/**
+ * IPv6 on the interface: our addresses, their prefix and the router (the kernel side); DAD
+ * runs for them (optimistic: usable at once, a duplicate reported). With `slaac`, the
+ * interface adds fe80::EUI-64 and takes addresses and the router from RAs (RFC 4862).
+ */
+export function configureTap6(
+  eth: EthernetInterface, addresses: readonly Ipv6Address[], prefixLength: number, gateway: Ipv6Address | undefined, proxy?: readonly string[], slaac = false,
+): void {
+  if (addresses.length === 0 && !slaac) return;
   // Proxied addresses (TapOptions.proxyArp) are answered for as ours, after the stack's own (its source addresses).
   const more = (proxy ?? []).map((t) => parseIpv6Address(t)).filter((a): a is Ipv6Address => a !== undefined && !addresses.includes(a));
-  eth.configureIpv6({ addresses: [...addresses, ...more], prefixLength, ...(gateway !== undefined ? { gateway } : {}) });
+  eth.configureIpv6({
+    addresses: [...addresses, ...more], prefixLength: slaac ? 64 : prefixLength, ...(gateway !== undefined ? { gateway } : {}), ...(slaac ? { slaac } : {}),
+  });
+}
+
+/** The link-local address SLAAC gives the interface (RFC 4862 §5.3): fe80::, then the MAC's modified EUI-64. */
+export function slaacLinkLocal(eth: EthernetInterface): Ipv6Address {
+  return ('\xfe\x80' + '\0'.repeat(6) + eui64(eth.mac)) as Ipv6Address;
 }
 
 /**
  * The interface's counters for `stack.stats().eth`: the Ethernet ones as they are
  * (ArpInRequests, ArpOutReplies, NdpInSolicits...), the ARP cache's as `arp.*`, the IPv6
- * neighbour cache's as `nd.*`, the address table's (RFC 5227) as `acd.*`.
+ * neighbour cache's as `nd.*`, the address table's (RFC 5227) as `acd.*`, the IGMP and MLD
+ * host machines' (groups reported, queries heard) as `igmp.*` and `mld.*`.
  */
 export function tapStats(eth: EthernetInterface): Record<string, number> {
   const c = eth.counters();
@@ -204,6 +223,9 @@ export function tapStats(eth: EthernetInterface): Record<string, number> {
   add('arp', c.neighbour);
   add('nd', c.neighbour6);
   add('acd', c.acd);
+  add('igmp', c.igmp);
+  add('mld', c.mld);
+  add('addr6', c.addr6);
   return out;
 }
 

@@ -44,7 +44,7 @@ export interface UdpEndpoint {
  * (IP_ADD_SOURCE_MEMBERSHIP). There is one interface, so no interface index.
  */
 export interface Membership {
-  readonly group: Ipv4Address;
+  readonly group: IpAddress;
   mode: 'include' | 'exclude';
   /** At most MAX_SOURCES (Linux igmp_max_msf). */
   sources: IpAddress[];
@@ -68,7 +68,7 @@ export interface SocketHost {
   disconnect(ep: UdpEndpoint, boundAddr: IpAddress): void;
   send(ep: UdpEndpoint, dst: IpAddress, dstPort: number, chunks: readonly Uint8Array[], length: number, ttl?: number): SendError | undefined;
   /** Changes `ep`'s memberships (Linux ip_mc_join_group / ip_mc_leave_group / ip_mc_source); an errno code on failure. */
-  membership(ep: UdpEndpoint, op: MembershipOp, group: Ipv4Address, iface: Ipv4Address, source: Ipv4Address): string | undefined;
+  membership(ep: UdpEndpoint, op: MembershipOp, group: IpAddress, iface: Ipv4Address, source: IpAddress): string | undefined;
   /** Drops every membership of `ep` (the socket closes). */
   leaveAll(ep: UdpEndpoint): void;
   /** True for an address of this host's interface (or 0.0.0.0: "the default one"). */

@@ -27,8 +27,9 @@
  * otherwise. A member datagram then goes to every socket on the port whose own filter
  * allows it: a socket with a membership of that group needs its filter to agree; a
  * socket without one receives it too (Linux's IP_MULTICAST_ALL, on by default and not
- * settable from node:dgram). IGMP reports are not sent: on a TUN device there is no
- * multicast router to tell; membership filters delivery only.
+ * settable from node:dgram). Over TUN no IGMP/MLD reports are sent (a point-to-point
+ * device has no multicast router to tell; membership filters delivery only); over
+ * Ethernet `onGroupChange` tells the interface, which reports (@netstack/ethernet mcast.ts).
  * Multicast sends use the socket's multicast TTL (default 1) and, with IP_MULTICAST_LOOP
  * (default on), a copy of a datagram to a group this host joined is delivered locally as
  * Linux's ip_mc_output does; so is a copy of every broadcast (Linux loops broadcasts
@@ -81,10 +82,18 @@ export interface UdpLayerOptions {
   wmemMax?: number;
   /**
    * The host joined (`true`: the first membership of `group` among all sockets) or left
-   * (`false`: its last one went) an IPv4 group: what a link below must hear of, e.g. an
-   * Ethernet interface's multicast MAC filter (RFC 1112 §6.4; netstack over TAP).
+   * (`false`: its last one went) a group, IPv4 (a number) or IPv6 (an Ipv6Address): what a
+   * link below must hear of, e.g. an Ethernet interface's multicast MAC filter and its
+   * IGMP/MLD reports (RFC 1112 §6.4, RFC 2464 §7; netstack over TAP).
    */
-  onGroupChange?: (group: Ipv4Address, joined: boolean) => void;
+  onGroupChange?: (group: IpAddress, joined: boolean) => void;
+  /**
+   * The host's reception state for `group` changed (RFC 3376 §3.2, Linux ip_mc_msfilter's
+   * merge of the sockets' filters): 'exclude' with no sources when some membership is
+   * any-source, else 'include' with the union of the source-specific memberships' sources;
+   * ('include', []) when no socket is a member any more. What IGMPv3 / MLDv2 report.
+   */
+  onFilterChange?: (group: IpAddress, mode: 'include' | 'exclude', sources: IpAddress[]) => void;
   /** Bounds and idle timeout of flows to foreign destinations (flows.ts, `setFlowHandler`). */
   flows?: UdpFlowLimits;
 }
@@ -200,7 +209,8 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   readonly wmemMax: number;
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
   private readonly groups = new Map<IpAddress, Membership[]>();
-  private readonly onGroupChange: ((group: Ipv4Address, joined: boolean) => void) | undefined;
+  private readonly onGroupChange: ((group: IpAddress, joined: boolean) => void) | undefined;
+  private readonly onFilterChange: UdpLayerOptions['onFilterChange'];
 
   private readonly writer = new DatagramWriter();
   /** The receive path's record and payload views, reused (nothing allocated per datagram). */
@@ -222,6 +232,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     this.ephemeral = new EphemeralPorts(options.portKey ?? new Uint8Array(randomBytes(16)), lo, hi, 17);
     this.maxSockets = options.maxSockets ?? 65536;
     this.onGroupChange = options.onGroupChange;
+    this.onFilterChange = options.onFilterChange;
     this.rmemMax = options.rmemMax ?? 212992;
     this.wmemMax = options.wmemMax ?? 212992;
     for (const k of ['rmemMax', 'wmemMax'] as const) {
@@ -585,7 +596,30 @@ export class UdpLayer implements TransportProtocol, SocketHost {
    * IP_DROP_SOURCE_MEMBERSHIP ('leave-source', ip_mc_source), with Linux's errno for each
    * refusal. `iface` is 0.0.0.0 or the interface's address.
    */
-  membership(ep: UdpEndpoint, op: MembershipOp, group: Ipv4Address, iface: Ipv4Address, source: Ipv4Address): string | undefined {
+  membership(ep: UdpEndpoint, op: MembershipOp, group: IpAddress, iface: Ipv4Address, source: IpAddress): string | undefined {
+    const code = this.changeMembership(ep, op, group, iface, source);
+    if (code === undefined) this.filterChanged(group);
+    return code;
+  }
+
+  /** The merged filter of `group` to `onFilterChange` (RFC 3376 §3.2: any EXCLUDE wins, with the intersection of their lists, here always empty). */
+  private filterChanged(group: IpAddress): void {
+    if (this.onFilterChange === undefined) return;
+    const list = this.groups.get(group);
+    if (list === undefined || list.length === 0) {
+      this.onFilterChange(group, 'include', []);
+      return;
+    }
+    if (list.some((m) => m.mode === 'exclude')) {
+      this.onFilterChange(group, 'exclude', []);
+      return;
+    }
+    const sources = new Set<IpAddress>();
+    for (const m of list) for (const x of m.sources) sources.add(x);
+    this.onFilterChange(group, 'include', [...sources]);
+  }
+
+  private changeMembership(ep: UdpEndpoint, op: MembershipOp, group: IpAddress, iface: Ipv4Address, source: IpAddress): string | undefined {
     if (op === 'leave') {
       // ip_mc_leave_group matches the interface address given at join: none other was possible here.
       if (!this.isLocalInterface(iface)) return 'EADDRNOTAVAIL';
@@ -645,8 +679,9 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     list.splice(list.indexOf(m), 1);
     if (list.length === 0) {
       this.groups.delete(m.group);
-      this.onGroupChange?.(m.group as Ipv4Address, false);
+      this.onGroupChange?.(m.group, false);
     }
+    this.filterChanged(m.group);
   }
 
   private clashes(addr: IpAddress, port: number, reuseAddr: boolean, v6: 'dual' | 'only' | undefined): boolean {

@@ -43,7 +43,7 @@
  * IPv6 multicast memberships are not implemented (EINVAL).
  */
 import { EventEmitter } from 'node:events';
-import { ANY, BROADCAST, IPV6_ANY, formatAddress, parseAddress, type IpAddress } from '@netstack/ip';
+import { ANY, BROADCAST, IPV6_ANY, formatAddress, parseAddress, parseIpv6Address, type IpAddress } from '@netstack/ip';
 import { UDP_MAX_PAYLOAD, type MembershipOp, type SocketHost, type UdpEndpoint } from '@netstack/udp';
 import { rethrow, type Notifiable, type Notifier } from '../events.js';
 import { formatReported, parseIpv6Literal, splitIpv6Literal, unmapIpv4, zoneOk } from '../ip-literal.js';
@@ -710,7 +710,20 @@ export class UdpSocket extends EventEmitter {
 
   /** Parses as libuv does (inet_pton: a bad address is EINVAL; Node stringifies non-strings), then asks the layer. */
   #membership(op: MembershipOp, syscall: string, source: unknown, group: unknown, iface: unknown): void {
-    const g = parseAddress(String(group));
+    const text = String(group);
+    if (this.#family === 6 && text.includes(':')) {
+      // IPV6_ADD_MEMBERSHIP (RFC 3493 §5.2) / MCAST_JOIN_SOURCE_GROUP: the interface is an
+      // address whose zone names it (libuv's scope id); the stack has one, so any address does.
+      const v6 = (t: string): IpAddress | undefined => parseIpv6Address(t.replace(/%.*$/, ''));
+      const g6 = v6(text);
+      const s6 = source === undefined ? ANY : v6(String(source));
+      const bad = iface !== undefined && iface !== null && v6(String(iface)) === undefined;
+      if (g6 === undefined || s6 === undefined || bad) throw errnoException('EINVAL', syscall);
+      const code = this.#layer.membership(this.#ep, op, g6, ANY, s6);
+      if (code !== undefined) throw errnoException(code, syscall);
+      return;
+    }
+    const g = parseAddress(text);
     const s = source === undefined ? ANY : parseAddress(String(source));
     const i = iface === undefined || iface === null ? ANY : parseAddress(String(iface));
     if (g === undefined || s === undefined || i === undefined) throw errnoException('EINVAL', syscall);
