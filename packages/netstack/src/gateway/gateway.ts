@@ -179,8 +179,88 @@ function refusalFor(code: string | undefined): { kind: InterceptRefusal; counter
   }
 }
 
-/** Relays one accepted guest socket and its upstream socket both ways until both are done. */
-function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void): void {
+/**
+ * Bytes one upstream read may take: the reused buffer of `UpstreamReader`, one per relayed
+ * connection (node's own read size; 64 KiB x maxTcp at most, touched only as data arrives).
+ */
+const UPSTREAM_READ_BUFFER = 64 * 1024;
+/**
+ * The stack's send buffer per connection toward the guest (the core's default is 256 KiB:
+ * four segments at the default MTU 65520, too few to keep the guest's receiver busy while
+ * the upstream is read; 1 MiB measured up to twice the download rate). The core's memory
+ * account (maxBufferMemory, 256 MiB) bounds the sum over connections; a ring grows only as
+ * it fills.
+ */
+const GUEST_SEND_BUFFER = 1024 * 1024;
+/** Bytes an upstream may send before its guest socket exists (copied; then the upstream pauses). */
+const MAX_EARLY_BYTES = UPSTREAM_READ_BUFFER;
+
+/**
+ * The upstream -> guest direction without an allocation per read: the upstream socket
+ * reads into ONE buffer of its own (node:net's `onread`), and each read is written to the
+ * guest socket at once, which copies it into the core's send buffer. If the core took
+ * only part of it, the guest socket holds the rest (a view of that buffer) until the
+ * peer's ACKs make room: the upstream is paused (its kernel receive buffer fills and its
+ * window closes: back-pressure end to end) and resumed when the write completes, so the
+ * buffer is never overwritten while referenced. (A `'data'` listener instead gets a
+ * fresh 64 KiB buffer per read: at a few GB/s that garbage is the relay's largest cost.)
+ */
+class UpstreamReader {
+  readonly buffer = Buffer.allocUnsafe(UPSTREAM_READ_BUFFER);
+  #guest: Socket | undefined;
+  #up: net.Socket | undefined;
+  /** Reads before the guest socket was attached: copies, at most MAX_EARLY_BYTES + one read. */
+  #early: Buffer[] | undefined;
+  #earlyBytes = 0;
+  #paused = false;
+  readonly #resume = (): void => {
+    if (!this.#paused || (this.#guest !== undefined && this.#guest.writableLength > 0)) return;
+    this.#paused = false;
+    const up = this.#up;
+    if (up !== undefined && !up.destroyed) up.resume();
+  };
+
+  /** node:net's `onread.callback`: false pauses the upstream (node's readStop). */
+  readonly onRead = (n: number, buf: Buffer): boolean => {
+    const guest = this.#guest;
+    if (guest === undefined) {
+      (this.#early ??= []).push(Buffer.from(buf.subarray(0, n)));
+      this.#earlyBytes += n;
+      return this.#earlyBytes < MAX_EARLY_BYTES;
+    }
+    return this.#write(guest, buf.subarray(0, n));
+  };
+
+  #write(guest: Socket, chunk: Buffer): boolean {
+    // A guest that is gone or ended takes nothing more; its 'error' (if any) resets the upstream.
+    if (guest.destroyed || guest.writableEnded) return true;
+    guest.write(chunk, this.#resume);
+    // Nothing left in the guest socket: the core copied all of it and the buffer is free.
+    if (guest.writableLength === 0) return true;
+    this.#paused = true;
+    return false;
+  }
+
+  /** Starts delivering to `guest` (what arrived before first); the upstream's FIN ends it. */
+  attach(guest: Socket, up: net.Socket): void {
+    this.#guest = guest;
+    this.#up = up;
+    const early = this.#early;
+    this.#early = undefined;
+    let more = true;
+    for (const chunk of early ?? []) more = this.#write(guest, chunk) && more;
+    if (early !== undefined && more) up.resume();
+    // FIN -> end() (allowHalfOpen on both sides: the other direction keeps flowing).
+    up.once('end', () => { if (!guest.destroyed) guest.end(); });
+  }
+}
+
+/**
+ * Relays one accepted guest socket and its upstream socket both ways until both are done.
+ * With `reader` (an upstream made with its `onRead`), upstream -> guest goes through it;
+ * without (a SOCKS5 socket, made elsewhere), through pipe().
+ */
+function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void, reader?: UpstreamReader): void {
   let closed = 0;
   const onClose = (): void => {
     if (++closed === 2) {
@@ -198,7 +278,8 @@ function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => v
   // pipe(): back-pressure (pause the reader while the other side's write says false) and
   // FIN -> end() (both sides allowHalfOpen, so the other direction keeps flowing).
   guest.pipe(up);
-  up.pipe(guest);
+  if (reader !== undefined) reader.attach(guest, up);
+  else up.pipe(guest);
 }
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
@@ -230,6 +311,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const stack = await createStack({
     address: v6 ? [own, own6] : own,
     anyAddress: true,
+    tcpOptions: { sendBufferSize: GUEST_SEND_BUFFER },
     udpFlows: { maxFlows: limits.maxUdp, idleTimeout: limits.udpIdleTimeout },
     tun: {
       name: options.name ?? 'tap0',
@@ -315,14 +397,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       release();
     };
-    const connected = (sock: net.Socket): void => {
+    const connected = (sock: net.Socket, reader?: UpstreamReader): void => {
       clearTimeout(timer);
       if (released) { sock.destroy(); return; }
       const s = d.accept({ allowHalfOpen: true, highWaterMark: limits.highWaterMark, noDelay: true });
       if (s === null) { sock.resetAndDestroy(); release(); return; }
       stats.TcpAccepted++;
       live.add(s);
-      relay(s, sock, stats, () => { live.delete(s); release(); });
+      relay(s, sock, stats, () => { live.delete(s); release(); }, reader);
     };
     if (viaSocks) {
       const socks = options.socks5!;
@@ -351,10 +433,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
-    const sock = net.connect({ host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark } as net.NetConnectOpts);
+    const reader = new UpstreamReader();
+    const sock = net.connect({
+      host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark,
+      onread: { buffer: reader.buffer, callback: reader.onRead },
+    } as net.NetConnectOpts);
     up = sock;
     let isUp = false;
-    sock.once('connect', () => { isUp = true; sock.removeAllListeners('error'); connected(sock); });
+    sock.once('connect', () => { isUp = true; sock.removeAllListeners('error'); connected(sock, reader); });
     sock.on('error', (e: Error & { code?: string }) => { if (!isUp) failed(e); });
   });
 
