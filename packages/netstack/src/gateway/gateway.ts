@@ -180,10 +180,14 @@ function refusalFor(code: string | undefined): { kind: InterceptRefusal; counter
 }
 
 /**
- * Bytes one upstream read may take: the reused buffer of `UpstreamReader`, one per relayed
- * connection (node's own read size; 64 KiB x maxTcp at most, touched only as data arrives).
+ * Bytes one read may take: the reused buffer of a `Pump`, one per direction per relayed
+ * connection (node's own read size), from a small pool so that a new connection does not
+ * allocate (64 KiB x 2 x maxTcp at most while relaying; pages touched only as data arrives).
  */
-const UPSTREAM_READ_BUFFER = 64 * 1024;
+const RELAY_BUFFER = 64 * 1024;
+/** Buffers kept for reuse when their connections end (4 MiB). */
+const POOL_MAX = 64;
+const pool: Buffer[] = [];
 /**
  * The stack's send buffer per connection toward the guest (the core's default is 256 KiB:
  * four segments at the default MTU 65520, too few to keep the guest's receiver busy while
@@ -192,80 +196,106 @@ const UPSTREAM_READ_BUFFER = 64 * 1024;
  * it fills.
  */
 const GUEST_SEND_BUFFER = 1024 * 1024;
-/** Bytes an upstream may send before its guest socket exists (copied; then the upstream pauses). */
-const MAX_EARLY_BYTES = UPSTREAM_READ_BUFFER;
+/** Bytes a source may deliver before its destination is attached (copied; then the source pauses). */
+const MAX_EARLY_BYTES = RELAY_BUFFER;
+
+/** The writable side a `Pump` writes to: a node:net or a netstack Socket. */
+interface PumpSink {
+  write(chunk: Buffer, cb: (err?: Error | null) => void): boolean;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  end(): unknown;
+}
+/** The side a `Pump` reads from (made with the pump's `onread`). */
+interface PumpSource {
+  resume(): unknown;
+  readonly destroyed: boolean;
+  once(event: 'end', listener: () => void): unknown;
+}
 
 /**
- * The upstream -> guest direction without an allocation per read: the upstream socket
- * reads into ONE buffer of its own (node:net's `onread`), and each read is written to the
- * guest socket at once, which copies it into the core's send buffer. If the core took
- * only part of it, the guest socket holds the rest (a view of that buffer) until the
- * peer's ACKs make room: the upstream is paused (its kernel receive buffer fills and its
- * window closes: back-pressure end to end) and resumed when the write completes, so the
- * buffer is never overwritten while referenced. (A `'data'` listener instead gets a
- * fresh 64 KiB buffer per read: at a few GB/s that garbage is the relay's largest cost.)
+ * One direction of the relay without an allocation per read: the source socket reads
+ * into ONE buffer (the `onread` option, of node:net and of the stack's Socket alike), and
+ * each read is written to the other socket at once. The stack's Socket copies it into the
+ * core's send buffer; a node:net socket hands it to the kernel (write(2) at once when the
+ * socket buffer has room). If the destination kept any of it (the core's send buffer or
+ * the kernel's socket buffer was full), the source is paused (its receive buffer fills and
+ * its window closes: back-pressure end to end) until that write completes, so the buffer
+ * is never overwritten while referenced. (A 'data' listener instead gets a fresh 64 KiB
+ * buffer per read: at a few GB/s that garbage was the relay's largest cost.)
  */
-class UpstreamReader {
-  readonly buffer = Buffer.allocUnsafe(UPSTREAM_READ_BUFFER);
-  #guest: Socket | undefined;
-  #up: net.Socket | undefined;
-  /** Reads before the guest socket was attached: copies, at most MAX_EARLY_BYTES + one read. */
+class Pump {
+  readonly buffer: Buffer = pool.pop() ?? Buffer.allocUnsafeSlow(RELAY_BUFFER);
+  #from: PumpSource | undefined;
+  #to: PumpSink | undefined;
+  /** Reads before the destination was attached: copies, at most MAX_EARLY_BYTES + one read. */
   #early: Buffer[] | undefined;
   #earlyBytes = 0;
   #paused = false;
+  #released = false;
   readonly #resume = (): void => {
-    if (!this.#paused || (this.#guest !== undefined && this.#guest.writableLength > 0)) return;
+    if (!this.#paused || (this.#to !== undefined && this.#to.writableLength > 0)) return;
     this.#paused = false;
-    const up = this.#up;
-    if (up !== undefined && !up.destroyed) up.resume();
+    const from = this.#from;
+    if (from !== undefined && !from.destroyed) from.resume();
   };
 
-  /** node:net's `onread.callback`: false pauses the upstream (node's readStop). */
-  readonly onRead = (n: number, buf: Buffer): boolean => {
-    const guest = this.#guest;
-    if (guest === undefined) {
-      (this.#early ??= []).push(Buffer.from(buf.subarray(0, n)));
+  /** The `onread.callback`: false pauses the source. */
+  readonly onRead = (n: number): boolean => {
+    const chunk = this.buffer.subarray(0, n);
+    const to = this.#to;
+    if (to === undefined) {
+      (this.#early ??= []).push(Buffer.from(chunk));
       this.#earlyBytes += n;
       return this.#earlyBytes < MAX_EARLY_BYTES;
     }
-    return this.#write(guest, buf.subarray(0, n));
+    return this.#write(to, chunk);
   };
 
-  #write(guest: Socket, chunk: Buffer): boolean {
-    // A guest that is gone or ended takes nothing more; its 'error' (if any) resets the upstream.
-    if (guest.destroyed || guest.writableEnded) return true;
-    guest.write(chunk, this.#resume);
-    // Nothing left in the guest socket: the core copied all of it and the buffer is free.
-    if (guest.writableLength === 0) return true;
+  #write(to: PumpSink, chunk: Buffer): boolean {
+    // A destination that is gone or ended takes nothing more; its 'error' (if any) resets the source.
+    if (to.destroyed || to.writableEnded) return true;
+    to.write(chunk, this.#resume);
+    // Nothing left in the destination: it copied all of it and the buffer is free.
+    if (to.writableLength === 0) return true;
     this.#paused = true;
     return false;
   }
 
-  /** Starts delivering to `guest` (what arrived before first); the upstream's FIN ends it. */
-  attach(guest: Socket, up: net.Socket): void {
-    this.#guest = guest;
-    this.#up = up;
+  /** Starts delivering to `to` (what arrived before first); the source's FIN ends `to` (allowHalfOpen: the other direction keeps flowing). */
+  attach(from: PumpSource, to: PumpSink): void {
+    this.#from = from;
+    this.#to = to;
     const early = this.#early;
     this.#early = undefined;
     let more = true;
-    for (const chunk of early ?? []) more = this.#write(guest, chunk) && more;
-    if (early !== undefined && more) up.resume();
-    // FIN -> end() (allowHalfOpen on both sides: the other direction keeps flowing).
-    up.once('end', () => { if (!guest.destroyed) guest.end(); });
+    for (const chunk of early ?? []) more = this.#write(to, chunk) && more;
+    if (early !== undefined && more) from.resume();
+    from.once('end', () => { if (!to.destroyed) to.end(); });
+  }
+
+  /** Gives the buffer back to the pool: only once both sockets are closed (nothing can read into it or hold a view of it), or the source never got one. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (pool.length < POOL_MAX) pool.push(this.buffer);
   }
 }
 
 /**
  * Relays one accepted guest socket and its upstream socket both ways until both are done.
- * With `reader` (an upstream made with its `onRead`), upstream -> guest goes through it;
+ * With `pumps` (sockets made with their `onRead`), each direction goes through its pump;
  * without (a SOCKS5 socket, made elsewhere), through pipe().
  */
-function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void, reader?: UpstreamReader): void {
+function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => void, pumps?: { down: Pump; up: Pump }): void {
   let closed = 0;
   const onClose = (): void => {
     if (++closed === 2) {
       stats.TcpBytesOut += up.bytesWritten;
       stats.TcpBytesIn += up.bytesRead;
+      pumps?.down.release();
+      pumps?.up.release();
       done();
     }
   };
@@ -275,11 +305,15 @@ function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => v
   // other failure resets the other side too, as the peer's connection is broken.
   guest.on('error', () => { stats.TcpResets++; if (!up.destroyed) up.resetAndDestroy(); });
   up.on('error', () => { stats.TcpResets++; if (!guest.destroyed) guest.resetAndDestroy(); });
+  if (pumps !== undefined) {
+    pumps.up.attach(guest, up);
+    pumps.down.attach(up, guest);
+    return;
+  }
   // pipe(): back-pressure (pause the reader while the other side's write says false) and
   // FIN -> end() (both sides allowHalfOpen, so the other direction keeps flowing).
   guest.pipe(up);
-  if (reader !== undefined) reader.attach(guest, up);
-  else up.pipe(guest);
+  up.pipe(guest);
 }
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
@@ -397,14 +431,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       release();
     };
-    const connected = (sock: net.Socket, reader?: UpstreamReader): void => {
+    const connected = (sock: net.Socket, down?: Pump): void => {
       clearTimeout(timer);
       if (released) { sock.destroy(); return; }
-      const s = d.accept({ allowHalfOpen: true, highWaterMark: limits.highWaterMark, noDelay: true });
-      if (s === null) { sock.resetAndDestroy(); release(); return; }
+      const upPump = down !== undefined ? new Pump() : undefined;
+      const s = d.accept({ allowHalfOpen: true, highWaterMark: limits.highWaterMark, noDelay: true, ...(upPump !== undefined ? { onread: { buffer: upPump.buffer, callback: upPump.onRead } } : {}) });
+      if (s === null) { sock.resetAndDestroy(); upPump?.release(); release(); return; }
       stats.TcpAccepted++;
       live.add(s);
-      relay(s, sock, stats, () => { live.delete(s); release(); }, reader);
+      relay(s, sock, stats, () => { live.delete(s); release(); }, down !== undefined && upPump !== undefined ? { down, up: upPump } : undefined);
     };
     if (viaSocks) {
       const socks = options.socks5!;
@@ -433,15 +468,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
-    const reader = new UpstreamReader();
+    const down = new Pump();
     const sock = net.connect({
       host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark,
-      onread: { buffer: reader.buffer, callback: reader.onRead },
+      onread: { buffer: down.buffer, callback: down.onRead },
     } as net.NetConnectOpts);
     up = sock;
     let isUp = false;
-    sock.once('connect', () => { isUp = true; sock.removeAllListeners('error'); connected(sock, reader); });
-    sock.on('error', (e: Error & { code?: string }) => { if (!isUp) failed(e); });
+    sock.once('connect', () => { isUp = true; sock.removeAllListeners('error'); connected(sock, down); });
+    // Not connected: the socket never read, its buffer goes back at once.
+    sock.on('error', (e: Error & { code?: string }) => { if (!isUp) { down.release(); failed(e); } });
   });
 
   stack.udp.interceptFlows((flow: UdpFlowSocket) => {
