@@ -10,9 +10,10 @@
  *   answered only on its 'connect' (so the client's connect() succeeds only if the real
  *   destination accepted). ECONNREFUSED -> RST; EHOSTUNREACH / ENETUNREACH -> the ICMP
  *   unreachable of that kind; no answer within `limits.connectTimeout` -> nothing (the
- *   client's SYN times out). Then bytes both ways through `pipe()` (back-pressure end to
- *   end: a side that is not read closes the other's TCP window), FIN <-> end() with
- *   allowHalfOpen on both sides, RST <-> resetAndDestroy().
+ *   client's SYN times out). Then bytes both ways through a `Pump` each (below; `pipe()`
+ *   for SOCKS5 sockets) with back-pressure end to end (a side that is not read closes the
+ *   other's TCP window), FIN <-> end() with allowHalfOpen on both sides, RST <->
+ *   resetAndDestroy().
  * - UDP (stack.udp.interceptFlows): one connected `node:dgram` socket per flow, closed
  *   with the flow (the stack's idle expiry, `limits.udpIdleTimeout`).
  * - 10.0.2.2 (fd00::2) is the host: refused (RST; UDP dropped) unless
