@@ -227,7 +227,9 @@ interface PumpSource {
  * buffer per read: at a few GB/s that garbage was the relay's largest cost.)
  */
 class Pump {
-  readonly buffer: Buffer = pool.pop() ?? Buffer.allocUnsafeSlow(RELAY_BUFFER);
+  readonly #storage: Buffer = pool.pop() ?? Buffer.allocUnsafeSlow(RELAY_BUFFER);
+  /** What one read fills: the first `size` bytes of the pooled storage. */
+  readonly buffer: Buffer;
   #from: PumpSource | undefined;
   #to: PumpSink | undefined;
   /** Reads before the destination was attached: copies, at most MAX_EARLY_BYTES + one read. */
@@ -235,6 +237,11 @@ class Pump {
   #earlyBytes = 0;
   #paused = false;
   #released = false;
+  /** `size`: bytes per read (at most RELAY_BUFFER). */
+  constructor(size = RELAY_BUFFER) {
+    this.buffer = this.#storage.subarray(0, Math.min(size, RELAY_BUFFER));
+  }
+
   readonly #resume = (): void => {
     if (!this.#paused || (this.#to !== undefined && this.#to.writableLength > 0)) return;
     this.#paused = false;
@@ -280,7 +287,7 @@ class Pump {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    if (pool.length < POOL_MAX) pool.push(this.buffer);
+    if (pool.length < POOL_MAX) pool.push(this.#storage);
   }
 }
 
@@ -334,6 +341,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     udpIdleTimeout: options.limits?.udpIdleTimeout ?? 60_000,
     highWaterMark: options.limits?.highWaterMark ?? 256 * 1024,
   };
+  // Bytes per upstream read: whole segments toward the guest. The stack sends each write at
+  // once (noDelay), so a 64 KiB read at MTU 65520 went out as a 65468-byte segment and a
+  // 68-byte one: twice the packets (and TUN writes) a download needs. A segment carries the
+  // MTU less the IP and TCP headers and the timestamp option (12 bytes, which a Linux guest
+  // negotiates); as many whole ones as fit in RELAY_BUFFER.
+  const mtu = options.mtu ?? DEFAULT_MTU;
+  const wholeSegments = (ipHeader: number): number => {
+    const payload = mtu - ipHeader - 20 - 12;
+    return payload > 0 ? Math.max(1, Math.floor(RELAY_BUFFER / payload)) * payload : RELAY_BUFFER;
+  };
+  const downRead4 = wholeSegments(20), downRead6 = wholeSegments(40);
   let upstreamText = options.dns;
   if (upstreamText === undefined) {
     let conf = '';
@@ -351,7 +369,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     tun: {
       name: options.name ?? 'tap0',
       netns: options.netns,
-      mtu: options.mtu ?? DEFAULT_MTU,
+      mtu,
       kernelAddress: v6 ? [`${guestCidr.address}/${guestCidr.prefix}`, `${guest6}/64`] : `${guestCidr.address}/${guestCidr.prefix}`,
       routes: v6 ? [{ dst: 'default', via: gatewayAddr }, { dst: 'default', via: gateway6 }] : [{ dst: 'default', via: gatewayAddr }],
     },
@@ -469,7 +487,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     // highWaterMark reaches stream.Duplex through net.Socket's options (not in @types/node's NetConnectOpts).
-    const down = new Pump();
+    const down = new Pump(info.localFamily === 'IPv6' ? downRead6 : downRead4);
     const sock = net.connect({
       host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark,
       onread: { buffer: down.buffer, callback: down.onRead },
