@@ -32,7 +32,7 @@ const noLookup: LookupFunction = (hostname, _options, callback) => {
 
 export type { StackClock } from './context.js';
 export type { ServerOptions, ConnectionListener, ListenOptionsNet, DropInfo } from './server.js';
-export type { SocketOptions, TcpConnectOptions, ConnectOptions, AddressInfo, LookupFunction } from './socket.js';
+export type { SocketOptions, SocketOnRead, TcpConnectOptions, ConnectOptions, AddressInfo, LookupFunction } from './socket.js';
 export type { ErrnoError } from './errors.js';
 export type { InterceptInfo, InterceptDecision, InterceptListener, InterceptAcceptOptions } from './intercept.js';
 export { Socket, Server };

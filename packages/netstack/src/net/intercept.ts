@@ -37,7 +37,7 @@ import { formatReported } from '../ip-literal.js';
 import type { NetContext } from './context.js';
 import { kContext } from './context.js';
 import { invalidArgType } from './errors.js';
-import { kAttachAccepted, kHandler, Socket, type SocketOptions } from './socket.js';
+import { kAttachAccepted, kHandler, Socket, type SocketOnRead, type SocketOptions } from './socket.js';
 
 /** The original 4-tuple of an intercepted connection. */
 export interface InterceptInfo {
@@ -55,6 +55,8 @@ export interface InterceptAcceptOptions {
   allowHalfOpen?: boolean;
   highWaterMark?: number;
   noDelay?: boolean;
+  /** node's `onread` (see SocketOptions.onread): the client's bytes into one reused buffer. */
+  onread?: SocketOnRead;
 }
 
 export interface InterceptDecision {
@@ -112,6 +114,7 @@ export class TcpInterceptor implements Notifiable {
         const socket = new Socket({
           allowHalfOpen: options.allowHalfOpen === true,
           ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
+          ...(options.onread !== undefined ? { onread: options.onread } : {}),
           [kContext]: ctx,
         } as SocketOptions);
         let c;

@@ -49,6 +49,19 @@ export interface SocketOptions {
   keepAlive?: boolean;
   /** ms before the first keepalive probe. */
   keepAliveInitialDelay?: number;
+  /**
+   * node's `onread`: received bytes are copied into ONE reused buffer and handed to
+   * `callback(bytes, buffer)` instead of 'data' (no allocation per read). `false` from the
+   * callback pauses reading (the core's receive window closes as its buffer fills) until
+   * `resume()`. A function as `buffer` is called once, when the socket is made.
+   */
+  onread?: SocketOnRead;
+}
+
+/** node's `onread` option (net.Socket): one buffer for every read, and the callback that takes each. */
+export interface SocketOnRead {
+  buffer: Uint8Array | (() => Uint8Array);
+  callback: (bytesWritten: number, buf: Uint8Array) => boolean | void;
 }
 
 export type { LookupFunction } from './context.js';
@@ -146,6 +159,8 @@ export class Socket extends Duplex {
   #connecting = false;
   #coreClosed = false;
   #reading = false;
+  /** The `onread` option, its buffer made (undefined: bytes go through push/'data'). */
+  #onread: { buffer: Uint8Array; callback: SocketOnRead['callback'] } | undefined = undefined;
   #eofPushed = false;
   #resetting = false;
   #pending: PendingWrite | undefined = undefined;
@@ -192,6 +207,14 @@ export class Socket extends Duplex {
       writableHighWaterMark: options.writableHighWaterMark ?? hwm ?? DEFAULT_HIGH_WATER_MARK,
     });
     this.#ctx = (options as InternalSocketOptions)[kContext];
+    const onread = options.onread;
+    if (onread !== undefined && onread !== null) {
+      if (typeof onread !== 'object') throw invalidArgType('options.onread', 'of type object', onread);
+      validateFunction(onread.callback, 'options.onread.callback');
+      const buffer = typeof onread.buffer === 'function' ? onread.buffer() : onread.buffer;
+      if (!(buffer instanceof Uint8Array) || buffer.length === 0) throw invalidArgType('options.onread.buffer', 'an instance of Buffer, TypedArray, or a function returning one', buffer);
+      this.#onread = { buffer, callback: onread.callback };
+    }
     if (options.noDelay === true) this.#noDelay = true;
     if (options.keepAlive !== undefined || options.keepAliveInitialDelay !== undefined) {
       this.#keepAlive = { enable: options.keepAlive === true, delay: Math.max(0, Math.trunc(options.keepAliveInitialDelay ?? 0)) };
@@ -599,13 +622,42 @@ export class Socket extends Duplex {
     this.#pull();
   }
 
+  /** With `onread`, reading stops here too (node's readStop), as nothing is pushed to pause. */
+  override pause(): this {
+    if (this.#onread !== undefined) this.#reading = false;
+    return super.pause();
+  }
+
+  /** With `onread`, reading starts again from the stack's event queue (node's tryReadStart: bytes come later, not inside resume()). */
+  override resume(): this {
+    if (this.#onread !== undefined && !this.#reading && !this.destroyed) {
+      this.#reading = true;
+      this.#note(EV_READ);
+    }
+    return super.resume();
+  }
+
   /** Moves readable bytes from the core into the stream while the stream wants them. */
   #pull(): void {
     const c = this.#conn;
     const ctx = this.#ctx;
     if (c === undefined || ctx === undefined || this.destroyed || this.#eofPushed) return;
     let took = false;
-    while (this.#reading && c.readableLength > 0 && !this.destroyed) {
+    const onread = this.#onread;
+    while (onread !== undefined && this.#reading && c.readableLength > 0 && !this.destroyed) {
+      const n = c.read(onread.buffer, ctx.clock.now());
+      if (n === 0) break;
+      took = true;
+      this.#bytesRead += n;
+      let more: boolean | void = true;
+      try {
+        more = onread.callback(n, onread.buffer);
+      } catch (e) {
+        process.nextTick(rethrow, e);
+      }
+      if (more === false) this.#reading = false;
+    }
+    while (onread === undefined && this.#reading && c.readableLength > 0 && !this.destroyed) {
       const buf = Buffer.allocUnsafe(Math.min(c.readableLength, READ_CHUNK));
       const n = c.read(buf, ctx.clock.now());
       if (n === 0) break;
