@@ -232,12 +232,14 @@ describe(`an impaired link (--impair ${IMPAIR})`, () => {
     await ins?.close();
   });
 
-  it('GET /bytes/20000000 arrives exact', { timeout: 150_000 }, async () => {
-    const r = await curlPattern(ins, `http://${STACK}/bytes/20000000`, 120);
+  // 8 MB: the stack sends through loss on its data and its ACKs, about 1 MB/s with CUBIC
+  // (the kernel's POST below is faster: a namespace here inherits BBR); exactness is the point.
+  it('GET /bytes/8000000 arrives exact', { timeout: 150_000 }, async () => {
+    const r = await curlPattern(ins, `http://${STACK}/bytes/8000000`, 120);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.bytes).toBe(20_000_000);
+    expect(r.bytes).toBe(8_000_000);
     expect(r.firstBad).toBe(-1);
-    console.log(`impaired GET 20 MB: ${r.seconds.toFixed(1)} s, ${mbps(r.bytes, r.seconds)}`);
+    console.log(`impaired GET 8 MB: ${r.seconds.toFixed(1)} s, ${mbps(r.bytes, r.seconds)}`);
   });
 
   it('POST /sink of 20 MB arrives exact', { timeout: 150_000 }, async () => {
