@@ -15,8 +15,11 @@ export interface CongestionControl {
   setMss(smss: number): void;
   /** The handshake's SYN or SYN-ACK was retransmitted: initial window is one segment (RFC 5681 §3.1). */
   onSynLoss(): void;
-  /** A new cumulative ACK outside recovery acknowledged `acked` bytes. */
-  onAck(acked: number, flight: number, now: number): void;
+  /**
+   * A new cumulative ACK outside recovery acknowledged `acked` bytes. `cwndLimited` false: the
+   * sender did not use its window (RFC 7661 §4.2, Linux tcp_is_cwnd_limited): no growth.
+   */
+  onAck(acked: number, flight: number, now: number, cwndLimited?: boolean): void;
   /** Third duplicate ACK: entering fast retransmit / fast recovery with `flight` bytes outstanding. */
   onEnterRecovery(flight: number): void;
   /** A further duplicate ACK during fast recovery. */
@@ -82,7 +85,9 @@ export class NewReno implements CongestionControl {
     this.cwnd = this.smss; // RFC 5681 §3.1 (and RFC 6928 §2)
   }
 
-  onAck(acked: number, _flight: number, _now: number): void {
+  onAck(acked: number, _flight: number, _now: number, cwndLimited = true): void {
+    // Linux tcp_reno_cong_avoid: "if (!tcp_is_cwnd_limited(sk)) return;" (RFC 7661 §4.2).
+    if (!cwndLimited) return;
     if (this.cwnd < this.ssthresh) {
       // RFC 5681 §3.1 eq. 2: slow start, cwnd += min(N, SMSS)
       this.cwnd += Math.min(acked, this.smss);

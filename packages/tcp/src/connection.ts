@@ -207,6 +207,11 @@ export class TcpConnection implements HeapEntry {
   /** @internal the largest the send buffer may grow to (sendBufferMax) */ readonly sndBufMax: number;
   /** @internal send capacity granted above the initial size, given back to the layer's budget at TIME-WAIT or CLOSED */ private sndGrown = 0;
   /** @internal an ACK freed send-buffer space for a writer that found it full: consider growing it once the ACK's sending is done */ private sndSpaceFreed = false;
+  // Congestion-window validation (RFC 7661 §4.2's rule as Linux's tcp_cwnd_validate keeps it):
+  // the window grows on an ACK only when the sender used it.
+  /** @internal the last window's sending filled cwnd (Linux tp->is_cwnd_limited) */ cwndLimitedFlag = false;
+  /** @internal the most bytes outstanding in the window since cwndUsageSeq (Linux max_packets_out, in bytes) */ maxFlightOut = 0;
+  /** @internal the window measured ends when SND.UNA reaches this (Linux cwnd_usage_seq); undefined before the first send */ private cwndUsageSeq: number | undefined = undefined;
   /** @internal */ readonly asm: Assembler;
   /** @internal the user shut down the sending side: FIN queued at finSeq */ finQueued = false;
   /** @internal */ finSeq = 0;
@@ -1038,6 +1043,33 @@ export class TcpConnection implements HeapEntry {
     this.layer.counters.SndBufGrowths++;
   }
 
+  /**
+   * Linux's tcp_is_cwnd_limited (RFC 7661 §4.2: no growth while the window is not used): the
+   * last window's sending was limited by cwnd; or, in slow start, cwnd is below twice the most
+   * that was outstanding in it (so slow start still doubles what the sender really sent, one
+   * RTT behind: Linux's "ensure cwnd grows to twice what was ACKed").
+   */
+  private isCwndLimited(): boolean {
+    if (this.cwndLimitedFlag) return true;
+    const cc = this.cc;
+    return cc.cwnd < cc.ssthresh && cc.cwnd < 2 * this.maxFlightOut;
+  }
+
+  /**
+   * Linux's tcp_cwnd_validate, after each round of sending: a window (SND.UNA reaching the
+   * SND.MAX of the window's start) that was cwnd-limited at any point counts as such; else the
+   * most outstanding in it is kept. `limited`: what is in flight fills cwnd now.
+   */
+  private cwndValidate(limited: boolean): void {
+    const out = seqDiff(this.sndMax, this.sndUna);
+    const u = this.cwndUsageSeq;
+    if (u === undefined || seqGe(this.sndUna, u) || limited || (!this.cwndLimitedFlag && out > this.maxFlightOut)) {
+      this.cwndLimitedFlag = limited;
+      this.maxFlightOut = out;
+      this.cwndUsageSeq = this.sndMax;
+    }
+  }
+
   /** What the congestion window allows to send now beyond what is in flight (negative: over it). */
   private cwndRoom(): number {
     const r = this.recovery;
@@ -1184,7 +1216,7 @@ export class TcpConnection implements HeapEntry {
     this.retries = 0;
     // RFC 6582 §3.2 steps 4-5, RFC 6675 §5 (A)-(C), RFC 3708/3522 undo: recovery.ts.
     if (this.recovery.inRecovery) this.recovery.onAckInRecovery(ack, dataAcked, this.echoedTs(seg), now);
-    else this.cc.onAck(dataAcked, flight, now);
+    else this.cc.onAck(dataAcked, flight, now, this.isCwndLimited());
     this.dupAcks = 0;
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
     if (this.sndUna === this.sndMax) this.rtxAt = Infinity;
@@ -1745,6 +1777,9 @@ export class TcpConnection implements HeapEntry {
       if (used === len + 1) break; // FIN sent
     }
     if (recovery.sackRecovery && recovery.send(false, now)) sent = true;
+    // Linux tcp_write_xmit: is_cwnd_limited |= (packets_in_flight >= cwnd), then tcp_cwnd_validate.
+    const cwndFull = this.cwndRoom() < this.sndMss;
+    if (sent || cwndFull) this.cwndValidate(cwndFull);
     // RFC 8985 §7.2: (re)start the probe timer after new data was sent.
     if (sentNew && this.rack !== undefined) this.armTlp(now);
     if (this.ackNow && !sent) this.sendAck(now);

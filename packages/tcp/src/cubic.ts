@@ -130,28 +130,33 @@ export class Cubic implements CongestionControl {
     this.pendingRtt = rtt;
   }
 
-  onAck(acked: number, flight: number, now: number): void {
+  onAck(acked: number, flight: number, now: number, cwndLimited = true): void {
     const rtt = this.pendingRtt;
     this.pendingRtt = -1;
     this.rtoBackoff = false;
     if (acked <= 0) return;
     this.ackedTotal += acked;
     if (this.w < this.ssthresh) {
-      if (this.hystart) this.hystartAck(acked, flight, rtt);
-      else this.w += Math.min(acked, this.smss); // RFC 5681 §3.1 eq. 2 (RFC 9438 §4.10)
+      // HyStart++'s rounds and RTT samples go on (Linux: hystart_update from pkts_acked);
+      // the growth only when the window was used.
+      if (this.hystart) this.hystartAck(acked, flight, rtt, cwndLimited);
+      else if (cwndLimited) this.w += Math.min(acked, this.smss); // RFC 5681 §3.1 eq. 2 (RFC 9438 §4.10)
       return;
     }
+    // RFC 9438 §5.8 / RFC 7661 §4.2, as Linux's cubictcp_cong_avoid ("if
+    // (!tcp_is_cwnd_limited(sk)) return;"): no growth, W_est included, while not cwnd-limited.
+    if (!cwndLimited) return;
     this.avoidance(acked, now);
   }
 
   /** RFC 9406 §4.2: slow start and Conservative Slow Start, once per ACK. */
-  private hystartAck(acked: number, flight: number, rtt: number): void {
+  private hystartAck(acked: number, flight: number, rtt: number, grow: boolean): void {
     const H = HYSTART;
     // §4.2: the first round covers what is outstanding when the first ACK arrives.
     if (this.windowEnd < 0) this.windowEnd = this.ackedTotal - acked + flight;
     // §4.2: cwnd += min(N, L*SMSS), divided by CSS_GROWTH_DIVISOR in CSS.
     const inc = Math.min(acked, H.L * this.smss);
-    this.w += this.css ? inc / H.CSS_GROWTH_DIVISOR : inc;
+    if (grow) this.w += this.css ? inc / H.CSS_GROWTH_DIVISOR : inc;
     if (rtt >= 0) {
       this.currentRoundMinRtt = Math.min(this.currentRoundMinRtt, rtt);
       this.rttSampleCount++;

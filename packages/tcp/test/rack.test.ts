@@ -531,7 +531,9 @@ describe('RACK on a connection: reordering (RFC 8985 §6)', () => {
     expect(t.conn.rack !== undefined).toBe(options.rack !== false); // on by default with SACK
     ackAt(t, T + 40, 3);
     if (options.rack !== false) expect(t.conn.rack!.minRtt).toBe(40);
-    expect(t.conn.stats.cwnd).toBe(11 * MSS); // RFC 5681 §3.1 eq. 2: + min(N, SMSS)
+    // RFC 5681 §3.1 eq. 2: + min(N, SMSS), only when the window was used (RFC 7661 §4.2 as
+    // Linux's tcp_is_cwnd_limited: in slow start, while cwnd < twice the flight).
+    expect(t.conn.stats.cwnd).toBe((10 < 2 * n ? 11 : 10) * MSS);
     return { t, T };
   }
 
@@ -872,7 +874,9 @@ describe('TLP on a connection (RFC 8985 §7)', () => {
     ackAt(t, T + 320, 13);
     expect(stats(t).TlpRecoveries).toBe(0);
     expect(t.conn.stats.ssthresh).toBe(Infinity);
-    expect(t.conn.stats.cwnd).toBe(13 * MSS); // slow start untouched: 11, + 1 SMSS per ACK of new data
+    // Slow start untouched: 11, + 1 SMSS for the ACK of 10 (the probe's flight), none for the
+    // two segments after it (not cwnd-limited: 12 >= 2 x 2, RFC 7661 §4.2, Linux tcp_is_cwnd_limited).
+    expect(t.conn.stats.cwnd).toBe(12 * MSS);
     expect(stats(t).SpuriousRecoveries).toBe(0);
   });
 

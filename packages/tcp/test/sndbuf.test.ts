@@ -108,6 +108,10 @@ describe('send-buffer autotuning (Linux tcp_sndbuf_expand)', () => {
     // Twice the congestion window at most (Linux's factor 2), never past sendBufferMax (4 MiB).
     expect(tuned.maxCapacity).toBeLessThanOrEqual(Math.min(2 * tuned.maxCwnd, 4 * MiB));
     expect(tuned.la.stats().SndBufGrowths).toBeGreaterThan(0);
+    // cwnd grows only when used (RFC 7661 §4.2, Linux tcp_is_cwnd_limited): with at most 256 KiB
+    // in flight, in slow start up to twice that (+ one ACK's growth, at most L = 8 SMSS), not
+    // + every byte acked (before: 8.4 MB after 8 MiB).
+    expect(fixed.maxCwnd).toBeLessThanOrEqual(2 * 256 * KiB + 8 * 1460);
     expect(tuned.doneAt).toBeLessThan(0.5 * fixed.doneAt);
     console.log(`8 MiB at 40 ms RTT: send buffer fixed at 256 KiB ${fixed.doneAt.toFixed(0)} ms, autotuned ${tuned.doneAt.toFixed(0)} ms ` +
       `(buffer up to ${tuned.maxCapacity} B, cwnd up to ${tuned.maxCwnd} B, ${tuned.la.stats().SndBufGrowths} growths)`);
