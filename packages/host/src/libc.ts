@@ -30,6 +30,10 @@ export interface HostLibc {
   /** recvfrom(2): the sender's sockaddr into `addr`, its length into `addrLen[0]` (in: the room). */
   recvfrom(fd: number, buf: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: Uint32Array): number;
   getsockname(fd: number, addr: Uint8Array, addrLen: Uint32Array): number;
+  /** connect(2) with a sockaddr in `addr`. */
+  connect(fd: number, addr: Uint8Array, addrLen: number): number;
+  /** send(2) on a connected socket. */
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
   setsockoptInt(fd: number, level: number, name: number, value: number): number;
   /** recvmsg(2) on a `MsgBuffers` block (its msghdr first); returns the data length. */
   recvmsg(fd: number, block: MsgBuffers, flags: number): number;
@@ -79,6 +83,8 @@ function load(): HostLibc {
   const sendto = lib.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
   const recvfrom = lib.func('long recvfrom(int fd, _Out_ void *buf, size_t len, int flags, _Out_ void *addr, _Inout_ uint32_t *addrlen)');
   const getsockname = lib.func('int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *addrlen)');
+  const connect = lib.func('int connect(int fd, const void *addr, uint32_t addrlen)');
+  const send = lib.func('long send(int fd, const void *buf, size_t len, int flags)');
   const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
   const recvmsg = lib.func('long recvmsg(int fd, void *msg, int flags)');
   const intBuf = new Int32Array(1);
@@ -88,6 +94,8 @@ function load(): HostLibc {
     sendto: (fd, buf, len, flags, addr, addrLen) => sendto(fd, buf, len, flags, addr, addrLen) as number,
     recvfrom: (fd, buf, len, flags, addr, addrLen) => recvfrom(fd, buf, len, flags, addr, addrLen) as number,
     getsockname: (fd, addr, addrLen) => getsockname(fd, addr, addrLen) as number,
+    connect: (fd, addr, addrLen) => connect(fd, addr, addrLen) as number,
+    send: (fd, buf, len, flags) => send(fd, buf, len, flags) as number,
     setsockoptInt: (fd, level, name, value) => {
       intBuf[0] = value;
       return setsockopt(fd, level, name, intBuf, 4) as number;

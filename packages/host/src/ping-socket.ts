@@ -61,14 +61,15 @@ const SO_EE_ORIGIN_ICMP6 = 3;
 const ERRNO: Record<number, string> = {
   1: 'EPERM', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE',
   23: 'ENFILE', 90: 'EMSGSIZE', 93: 'EPROTONOSUPPORT', 94: 'ESOCKTNOSUPPORT', 97: 'EAFNOSUPPORT',
-  99: 'EADDRNOTAVAIL', 101: 'ENETUNREACH', 105: 'ENOBUFS', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH',
+  99: 'EADDRNOTAVAIL', 71: 'EPROTO', 101: 'ENETUNREACH', 92: 'ENOPROTOOPT', 110: 'ETIMEDOUT', 105: 'ENOBUFS', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH',
 };
 
 export function errnoName(errno: number): string {
   return ERRNO[errno] ?? `E${errno}`;
 }
 
-function sysError(errno: number, syscall: string, message: string): CodedError {
+/** @internal an Error with the errno name as `code` (udp-socket.ts too). */
+export function sysError(errno: number, syscall: string, message: string): CodedError {
   const code = errnoName(errno);
   return Object.assign(new Error(`${syscall} failed: ${code}: ${message}`), { code, errno, syscall });
 }
@@ -318,7 +319,7 @@ export class PingSocket {
 }
 
 /** The cmsg IP_RECVERR / IPV6_RECVERR in `control` (LP64 cmsghdr: len @0, level @8, type @12, data @16), or -1. */
-function findRecvErr(control: Uint8Array, length: number): number {
+export function findRecvErr(control: Uint8Array, length: number): number {
   const v = new DataView(control.buffer, control.byteOffset, control.length);
   for (let off = 0; off + 16 <= length;) {
     const len = Number(v.getBigUint64(off, true));

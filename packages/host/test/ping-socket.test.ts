@@ -13,6 +13,8 @@ function fakeLibc(socketErrno?: number, range = '1\t0\n'): HostLibc & { sent: { 
     close: () => 0,
     sendto: (_fd, buf, len, _flags, addr, addrLen) => { sent.push({ addr: addr.slice(0, addrLen), len, msg: buf.slice(0, len) }); return len; },
     recvfrom: () => ((errno = 11), -1),
+    connect: () => 0,
+    send: () => 0,
     getsockname: (_fd, addr) => { addr[2] = 0x12; addr[3] = 0x34; return 0; },
     setsockoptInt: () => 0,
     readText: () => range,
