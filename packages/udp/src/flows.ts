@@ -15,7 +15,18 @@
  * in least-recently-active order (a Map re-inserted on activity), so the first entry is
  * always the next to expire.
  */
-import type { IpAddress, SendError } from '@netstack/ip';
+import type { InboundDatagram, IpAddress, SendError } from '@netstack/ip';
+
+/**
+ * How one of the flow's datagrams arrived, for a relay that re-sends it as a router would
+ * (RFC 1812 §5.3.1): its TTL (hop limit), and whether it may not be fragmented on the way
+ * (IPv4: DF set, RFC 791; IPv6: it arrived in one packet, which no router fragments, RFC
+ * 8200 §5). Borrowed for the call (the layer reuses it).
+ */
+export interface FlowDatagramInfo {
+  ttl: number;
+  dontFragment: boolean;
+}
 
 /** The longest quote a flow keeps of its first datagram (IP header, extension headers, UDP header); a longer one is not kept. */
 export const FLOW_QUOTE_MAX = 128;
@@ -42,9 +53,9 @@ export interface UdpFlowHandler {
   /**
    * One datagram of the flow; `payload` is borrowed for the call. Return the bytes kept
    * (a copy queued for later: charged until `flow.release`), 0 when consumed at once, or
-   * -1 when it could not be taken (counted FlowRcvbufErrors).
+   * -1 when it could not be taken (counted FlowRcvbufErrors). `info`: its TTL and DF.
    */
-  onDatagram(flow: UdpFlow, payload: Uint8Array, now: number): number;
+  onDatagram(flow: UdpFlow, payload: Uint8Array, now: number, info: FlowDatagramInfo): number;
   /**
    * An ICMP error quoting a datagram the flow sent (e.g. the client's port unreachable):
    * `errno` as Linux's icmp_err_convert gives it, and whether it is a hard error.
@@ -125,6 +136,21 @@ export class UdpFlow {
   reportUnreachable(code: number, now: number): boolean {
     if (this.closedFlag) return false;
     return this.owner.flowUnreachable(this, code, now);
+  }
+
+  /**
+   * The flow's first datagram as an ICMP error about the flow quotes it (its IP and UDP
+   * headers: what the client's kernel finds its socket by), for a relay passing on an
+   * error from beyond (IcmpLayer.relayError: time exceeded, fragmentation needed / packet
+   * too big from the router that sent it). Undefined when closed or no quote was kept.
+   */
+  quoteDatagram(): InboundDatagram | undefined {
+    const q = this.quote;
+    if (this.closedFlag || q === undefined) return undefined;
+    return {
+      src: this.remoteAddress, dst: this.localAddress, protocol: 17, ttl: q[0]! >> 4 === 4 ? q[8]! : q[7]!, tos: 0, payload: q.subarray(this.quoteHeaderLength),
+      packet: q, headerLength: this.quoteHeaderLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: true,
+    };
   }
 
   /** Gives back `n` bytes the handler had kept (see `UdpFlowHandler.onDatagram`). */

@@ -62,7 +62,7 @@ import {
 } from '@netstack/ip';
 import { randomBytes } from 'node:crypto';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import { FLOW_OVERHEAD, FLOW_QUOTE_MAX, FlowTable, UdpFlow, resolveFlowLimits, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
+import { FLOW_OVERHEAD, FLOW_QUOTE_MAX, FlowTable, UdpFlow, resolveFlowLimits, type FlowDatagramInfo, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
 import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint } from './endpoint.js';
 
 export type { UdpEndpoint } from './endpoint.js';
@@ -205,6 +205,8 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly flows: FlowTable;
   /** The options of flow sends: from the original destination (IP_TRANSPARENT). */
   private readonly flowOptions: SendOptions = { source: undefined, transparent: true };
+  /** The per-datagram info lent to the flow handler (reused). */
+  private readonly flowInfo: FlowDatagramInfo = { ttl: 0, dontFragment: false };
   readonly rmemMax: number;
   readonly wmemMax: number;
   /** Every membership of every socket, by group (the interface's state: what `acceptsGroup` reads). */
@@ -301,7 +303,11 @@ export class UdpLayer implements TransportProtocol, SocketHost {
       return;
     }
     t.touch(f, now);
-    const kept = h.onDatagram(f, payload, now);
+    const info = this.flowInfo;
+    info.ttl = d.ttl;
+    // RFC 791 DF (the header's flags, octet 6, 0x40); IPv6: arrived whole (RFC 8200 §5: routers never fragment).
+    info.dontFragment = typeof d.src === 'number' ? !d.reassembled && ((d.packet[6] ?? 0) & 0x40) !== 0 : !d.reassembled;
+    const kept = h.onDatagram(f, payload, now, info);
     if (kept < 0) { s.FlowRcvbufErrors++; return; }
     if (!f.closedFlag && kept > 0) { f.held += kept; t.bytes += kept; }
     f.datagramsIn++;

@@ -22,7 +22,7 @@
  * `icmpType`, `icmpCode`, `fatal`); not 'error', so a flow without listeners never throws.
  */
 import { EventEmitter } from 'node:events';
-import { addressFamily, type AddressFamily, type IpAddress } from '@netstack/ip';
+import { addressFamily, type AddressFamily, type InboundDatagram, type IpAddress } from '@netstack/ip';
 import type { UdpFlow, UdpLayer } from '@netstack/udp';
 import { runUserCode, type Notifiable, type Notifier } from '../events.js';
 import { formatReported } from '../ip-literal.js';
@@ -35,6 +35,10 @@ export interface FlowRemoteInfo {
   family: AddressFamily;
   port: number;
   size: number;
+  /** The datagram's TTL (hop limit) as it arrived. */
+  ttl: number;
+  /** DF was set (IPv4), or it arrived unfragmented (IPv6): a relay re-sends it so (RFC 1812 §5.3.1). */
+  dontFragment: boolean;
 }
 
 /** One flow: an EventEmitter with 'message' (msg, rinfo) and 'close' (why). */
@@ -49,6 +53,7 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
   readonly remotePort: number;
   readonly remoteFamily: AddressFamily;
   /** @internal */ queue: Buffer[] = [];
+  /** @internal per queued datagram: its TTL, plus 256 when DF */ queueInfo: number[] = [];
   /** @internal */ closedWhy: 'idle' | 'closed' | 'shutdown' | undefined = undefined;
   /** @internal ICMP errors waiting to be emitted (at most 8: later ones are dropped) */ icmpErrors: Error[] = [];
   #closeEmitted = false;
@@ -91,6 +96,15 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
     return sent;
   }
 
+  /**
+   * The flow's first datagram (its IP and UDP headers) as an ICMP error about the flow
+   * quotes it: for a relay passing on an error from beyond (`stack.icmp.relayError`).
+   * Undefined when closed or no quote was kept.
+   */
+  quoteDatagram(): InboundDatagram | undefined {
+    return this.flow.quoteDatagram();
+  }
+
   /** Ends the flow ('close' with 'closed' follows). */
   close(): void {
     this.flow.close(this.clock.now());
@@ -100,12 +114,14 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
   /** The event queue's call (Notifiable): emits what is queued, then 'close' once ended. Not for users. */
   notify(): void {
     const q = this.queue;
+    const qi = this.queueInfo;
     this.queue = [];
+    this.queueInfo = [];
     let n = 0;
     for (const msg of q) n += msg.length;
     this.flow.release(n);
-    const rinfo = (size: number): FlowRemoteInfo => ({ address: this.remoteAddress, family: this.remoteFamily, port: this.remotePort, size });
-    for (const msg of q) runUserCode(() => this.emit('message', msg, rinfo(msg.length)));
+    const rinfo = (size: number, i: number): FlowRemoteInfo => ({ address: this.remoteAddress, family: this.remoteFamily, port: this.remotePort, size, ttl: i & 0xff, dontFragment: i >= 256 });
+    for (let k = 0; k < q.length; k++) { const msg = q[k]!; const i = qi[k] ?? 64; runUserCode(() => this.emit('message', msg, rinfo(msg.length, i))); }
     const errs = this.icmpErrors;
     this.icmpErrors = [];
     for (const e of errs) runUserCode(() => this.emit('icmpError', e));
@@ -138,10 +154,11 @@ export function interceptFlows(udp: UdpLayer, notifier: Notifier, clock: FlowClo
       notifier.post(announce);
       return true;
     },
-    onDatagram: (flow, payload) => {
+    onDatagram: (flow, payload, _now, info) => {
       const s = sockets.get(flow);
       if (s === undefined || s.queue.length >= FLOW_QUEUE_LIMIT) return -1;
       s.queue.push(Buffer.from(payload));
+      s.queueInfo.push((info.ttl & 0xff) | (info.dontFragment ? 256 : 0));
       notifier.post(s);
       return payload.length;
     },

@@ -35,7 +35,9 @@ import type { NetnsTarget } from '@netstack/tun';
 import type { InterceptRefusal } from '@netstack/tcp';
 import { createStack, type Stack } from '../stack.js';
 import type { InterceptInfo, Socket } from '../net/index.js';
-import type { UdpFlowSocket } from '../dgram/index.js';
+import type { FlowRemoteInfo, UdpFlowSocket } from '../dgram/index.js';
+import { UdpSocket, type UdpSocketError } from '@netstack/host';
+import { ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
 import { startEchoRelay, type EchoRelayStats, type EchoRoute, type EchoSocketFactory } from './echo-relay.js';
 
@@ -115,6 +117,12 @@ export interface GatewayStats extends EchoRelayStats {
   UdpDatagramsOut: number; UdpDatagramsIn: number; UdpBytesOut: number; UdpBytesIn: number; UdpDropped: number; UdpErrors: number;
   /** UDP upstream errors answered to the guest with ICMP destination unreachable (port: ECONNREFUSED; host; net; prohibited). */
   UdpUnreachable: number;
+  /** ICMP errors from beyond about a UDP flow's datagrams (unreachable, time exceeded, fragmentation needed / packet too big) passed on to the guest from their sender. */
+  UdpIcmpRelayed: number;
+  /** Guest datagrams with TTL (hop limit) 1 to a relayed destination: answered with time exceeded from the gateway's address (RFC 1812 §5.3.1). */
+  UdpTtlExceeded: number;
+  /** Guest datagrams with DF over the path MTU the host knows (EMSGSIZE): answered with fragmentation needed / packet too big from the gateway's address, with that MTU. */
+  UdpFragNeeded: number;
   DnsTcp: number; DnsUdp: number;
   Published: number; PublishedConnections: number;
 }
@@ -434,9 +442,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     TcpBytesOut: 0, TcpBytesIn: 0,
     UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
     UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0, UdpUnreachable: 0,
+    UdpIcmpRelayed: 0, UdpTtlExceeded: 0, UdpFragNeeded: 0,
     DnsTcp: 0, DnsUdp: 0, Published: 0, PublishedConnections: 0,
   } as Omit<GatewayStats, keyof EchoRelayStats> as GatewayStats;
   const live = new Set<{ destroy(): void }>();
+  /** The gateway's router address per family: the source of what it says as a hop (time exceeded, fragmentation needed). */
+  const hop4 = parseIpAddress(gatewayAddr);
+  const hop6 = v6 ? parseIpAddress(gateway6) : undefined;
 
   /** Where a flow goes: a refusal, or the host and port to re-originate to (`host: true`: the special host address). */
   const route = (info: GatewayFlowInfo): { refuse: InterceptRefusal; why: 'policy' | 'host' } | { host: string; port: number; dns: boolean; loopback: boolean } => {
@@ -578,12 +590,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     stats.UdpActive++;
     const target = r;
     /** The upstream: a connected node:dgram socket, or (tun2socks) a UDP ASSOCIATE of its own. */
-    let send: ((msg: Buffer) => void) | undefined;
+    let send: ((msg: Buffer, info?: FlowRemoteInfo) => void) | undefined;
     let closeUp = (): void => {};
     const entry = { destroy: (): void => end() };
     live.add(entry);
     /** Datagrams from the guest before the upstream is ready (at most 64). */
-    const early: Buffer[] = [];
+    const early: { msg: Buffer; info: FlowRemoteInfo }[] = [];
     let ended = false;
     const end = (): void => {
       if (ended) return;
@@ -593,14 +605,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       closeUp();
       flow.close();
     };
-    const received = (msg: Buffer): void => {
+    const received = (msg: Uint8Array): void => {
       stats.UdpDatagramsIn++;
       stats.UdpBytesIn += msg.length;
       flow.send(msg, () => {});
     };
-    const ready = (f: (msg: Buffer) => void): void => {
+    const ready = (f: (msg: Buffer, info?: FlowRemoteInfo) => void): void => {
       send = f;
-      for (const m of early.splice(0)) f(m);
+      for (const m of early.splice(0)) f(m.msg, m.info);
     };
     if (options.socks5 !== undefined && !r.loopback && !forbidden(r.host)) {
       const socks = options.socks5;
@@ -618,7 +630,69 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           if (!sent) stats.UdpDropped++;
         });
       }, () => { stats.UdpErrors++; end(); });
+    } else if (net.isIP(r.host) !== 0) {
+      // A host UdpSocket (@netstack/host: IP_RECVERR), so that what routers beyond say about
+      // the flow reaches the guest. The gateway is a router hop for relayed destinations
+      // (RFC 1812 §5.3.1): each datagram leaves with the guest's TTL less one and its DF;
+      // TTL 1 ends here. The DNS forwarder and the host's loopback are the gateway itself:
+      // its own datagrams, the host's defaults.
+      const family = net.isIPv6(r.host) ? 6 : 4;
+      const same = (family === 6) === (flow.localFamily === 'IPv6');
+      const routed = !r.dns && !r.loopback && same;
+      const hop = family === 6 ? hop6 : hop4;
+      const passOn = (e: UdpSocketError): void => {
+        const q = flow.quoteDatagram();
+        if (q === undefined || !same) { if (e.origin === 'icmp') unreachableTo(flow, e.errno, stats); return; }
+        const now = performance.now();
+        let sent = false;
+        if (e.origin === 'local') {
+          // RFC 1191 / RFC 8201: over the path MTU with DF: the gateway says so with that MTU.
+          if (e.errno !== 'EMSGSIZE' || !routed || hop === undefined) return;
+          sent = family === 4 ? stack.icmp.relayError(3, 4, e.info, q, hop as Ipv4Address, now) : stack.icmp6?.relayError(2, 0, e.info, q as InboundDatagram<Ipv6Address>, hop as Ipv6Address, now) ?? false;
+          if (sent) stats.UdpFragNeeded++;
+        } else if (family === 4) {
+          // RFC 792: 3 destination unreachable (code 4 with the next-hop MTU, RFC 1191), 11 time exceeded.
+          if ((e.type !== 3 && e.type !== 11) || e.offender.length !== 4) return;
+          sent = stack.icmp.relayError(e.type, e.code, e.info, q, readAddress(e.offender, 0) as Ipv4Address, now);
+          if (sent) stats.UdpIcmpRelayed++;
+        } else {
+          // RFC 4443: 1 destination unreachable, 2 packet too big (the MTU), 3 time exceeded.
+          const from = ipv6FromBytes(e.offender);
+          if ((e.type !== 1 && e.type !== 2 && e.type !== 3) || from === undefined) return;
+          sent = stack.icmp6?.relayError(e.type, e.code, e.info, q as InboundDatagram<Ipv6Address>, from, now) ?? false;
+          if (sent) stats.UdpIcmpRelayed++;
+        }
+        stack.schedule();
+      };
+      let sock: UdpSocket;
+      try {
+        sock = UdpSocket.open({ family, onMessage: (data) => received(data), onError: passOn }).unref();
+      } catch {
+        stats.UdpErrors++;
+        end();
+        return;
+      }
+      closeUp = () => sock.close();
+      const err = sock.connect(r.host, r.port);
+      if (err !== undefined) { stats.UdpErrors++; unreachableTo(flow, err, stats); end(); return; }
+      ready((m, info) => {
+        if (routed && info !== undefined) {
+          if (info.ttl <= 1 && hop !== undefined) {
+            const q = flow.quoteDatagram();
+            const now = performance.now();
+            const sent = q !== undefined && (family === 4 ? stack.icmp.relayError(11, 0, 0, q, hop as Ipv4Address, now) : stack.icmp6?.relayError(3, 0, 0, q as InboundDatagram<Ipv6Address>, hop as Ipv6Address, now) === true);
+            if (sent) { stats.UdpTtlExceeded++; stack.schedule(); }
+            return;
+          }
+          const e = sock.send(m, { ttl: info.ttl - 1, dontFragment: info.dontFragment });
+          if (e !== undefined) { stats.UdpDropped++; if (e !== 'EMSGSIZE') unreachableTo(flow, e, stats); }
+          return;
+        }
+        const e = sock.send(m);
+        if (e !== undefined) { stats.UdpDropped++; unreachableTo(flow, e, stats); }
+      });
     } else {
+      // A name (a policy's rewrite): node:dgram resolves it; the host's errors map as they can.
       const sock = dgram.createSocket({ type: net.isIPv6(r.host) ? 'udp6' : 'udp4' });
       closeUp = () => { try { sock.close(); } catch { /* closed already */ } };
       // The upstream's errors reach the guest as the ICMP a router or the destination would
@@ -631,14 +705,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         ready((m) => sock.send(m, (e: (Error & { code?: string }) | null) => { if (e) { stats.UdpDropped++; unreachableTo(flow, e.code, stats); } }));
       });
     }
-    flow.on('message', (msg: Buffer) => {
+    flow.on('message', (msg: Buffer, rinfo: FlowRemoteInfo) => {
       stats.UdpDatagramsOut++;
       stats.UdpBytesOut += msg.length;
       if (send === undefined) {
-        if (early.length < 64) early.push(msg); else stats.UdpDropped++;
+        if (early.length < 64) early.push({ msg, info: rinfo }); else stats.UdpDropped++;
         return;
       }
-      send(msg);
+      send(msg, rinfo);
     });
     flow.on('close', end);
   });
