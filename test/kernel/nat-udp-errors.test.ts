@@ -12,7 +12,10 @@
  * (10.0.2.2 / fd00::2: TTL 1 ends there), hop 2 = R (its time exceeded, relayed from R),
  * hop 3 = W (its port unreachable). A 1400-byte datagram with DF from G to W must come
  * back as R's fragmentation needed / packet too big with MTU 1280: G's kernel learns that
- * path MTU (its route cache says `mtu 1280`).
+ * path MTU (its route cache says `mtu 1280`). Once G has forgotten it (route cache
+ * flushed) and H's kernel still knows it, the next such datagram fails H's send (EMSGSIZE):
+ * the gateway tells G the MTU itself, from 10.0.2.2 / fd00::2, and still carries the
+ * datagram (H fragments it): W's listener gets exactly those two.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -30,6 +33,17 @@ s.connect(Number(port), host, () => {
 });
 `;
 
+/** In W: a UDP listener on port 9 of both families that prints "got FAMILY SIZE" per datagram (bound 30 s). */
+const SINK = `
+const dgram = require('node:dgram');
+for (const [type, host] of [['udp4', '10.8.1.2'], ['udp6', 'fd08:1::2']]) {
+  const s = dgram.createSocket(type);
+  s.on('message', (m) => console.log('got ' + type + ' ' + m.length));
+  s.bind(9, host, () => console.log('bound ' + type));
+}
+setTimeout(() => process.exit(0), 30000);
+`;
+
 const traceroute = ['/usr/sbin/traceroute', '/usr/bin/traceroute'].find((p) => existsSync(p));
 
 let g: Netns;
@@ -37,6 +51,7 @@ let h: Netns;
 let r: Netns;
 let w: Netns;
 let nat: Server;
+let sink: Server | undefined;
 
 beforeAll(async () => {
   g = Netns.create('nug');
@@ -67,6 +82,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await sink?.stop();
   await nat?.stop();
   for (const ns of [g, h, r, w]) await ns?.close();
 });
@@ -88,6 +104,8 @@ describe('netstack nat: ICMP errors from beyond the gateway about UDP flows', ()
   }, 90_000);
 
   it('a 1400-byte datagram with DF from G to W: R\'s fragmentation needed / packet too big with MTU 1280 reaches G, whose kernel learns the path MTU', async () => {
+    sink = new Server(w.spawn(process.execPath, ['-e', SINK]));
+    await sink.waitFor(/bound udp4[\s\S]*bound udp6|bound udp6[\s\S]*bound udp4/, 10_000);
     for (const [dst, route] of [['10.8.1.2', ['route', 'get', '10.8.1.2']], ['fd08:1::2', ['-6', 'route', 'get', 'fd08:1::2']]] as const) {
       expect(g.runSync('ip', [...route])).not.toMatch(/mtu 1280/);
       const r1 = await g.run(process.execPath, ['-e', SEND_BIG, dst, '9', '1400'], { timeoutMs: 10_000 });
@@ -109,5 +127,8 @@ describe('netstack nat: ICMP errors from beyond the gateway about UDP flows', ()
     }
     s = await liveStats(nat);
     expect(statCount(s, 'gateway', 'UdpFragNeeded')).toBe(2);
+    // The first two died at R (DF, as on any path); the last two were still carried, fragmented by H.
+    await sink.waitFor(/got udp4 1400[\s\S]*got udp6 1400/, 5_000);
+    expect(sink.stdout.match(/got /g)?.length).toBe(2);
   }, 60_000);
 });

@@ -684,8 +684,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             if (sent) { stats.UdpTtlExceeded++; stack.schedule(); }
             return;
           }
-          const e = sock.send(m, { ttl: info.ttl - 1, dontFragment: info.dontFragment });
-          if (e !== undefined) { stats.UdpDropped++; if (e !== 'EMSGSIZE') unreachableTo(flow, e, stats); }
+          let e = sock.send(m, { ttl: info.ttl - 1, dontFragment: info.dontFragment });
+          // Over the path MTU the host knows: the guest has been told it (fragmentation
+          // needed from the gateway, the local error's MTU: passOn), and this datagram still
+          // goes, fragmented by the host, where a router would drop it: the guest learns the
+          // MTU without losing what the host can carry (slirp4netns and pasta fragment it
+          // and say nothing).
+          if (e === 'EMSGSIZE') e = sock.send(m, { ttl: info.ttl - 1, dontFragment: false });
+          if (e !== undefined) { stats.UdpDropped++; unreachableTo(flow, e, stats); }
           return;
         }
         const e = sock.send(m);
