@@ -9,6 +9,7 @@ import { createLinkPair } from '@netstack/tun';
 import { Stack } from '../src/stack.js';
 import { checkAccounting } from '../src/accounting.js';
 import type { UdpFlowSocket } from '../src/dgram/index.js';
+import { parseIpAddress, type InboundDatagram, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import { AutoClock, until } from './harness-net.js';
 
 function makePair() {
@@ -77,6 +78,43 @@ describe('UdpFlowSocket.unreachable: the relay tells the client its upstream fai
       await until(() => inUnreach() === 2);
       expect(errors).toEqual([]);
       expect(p.b.stats().udp!.FlowUnreachReports).toBe(2);
+      s.close();
+    });
+  }
+});
+
+describe('flow datagrams carry their TTL and DF; quoteDatagram() feeds a relayed ICMP error from a router', () => {
+  for (const [fam, dst, router] of [[4, '192.0.2.55', '198.51.100.1'], [6, '2001:db8::55', '2001:db8:1::1']] as const) {
+    it(`IPv${fam}: rinfo.ttl is A's setTTL, rinfo.dontFragment as sent; time exceeded relayed from a router reaches A from that router`, async () => {
+      const p = (current = makePair());
+      const seen: { ttl: number; df: boolean }[] = [];
+      let flow: UdpFlowSocket | undefined;
+      p.b.udp.interceptFlows((f) => {
+        flow = f;
+        f.on('message', (_m: Buffer, rinfo: { ttl: number; dontFragment: boolean }) => seen.push({ ttl: rinfo.ttl, df: rinfo.dontFragment }));
+      });
+      const s = p.a.udp.createSocket(fam === 4 ? 'udp4' : 'udp6');
+      await new Promise<void>((r) => s.connect(53, dst, () => r()));
+      s.setTTL(7);
+      s.send('one');
+      s.setTTL(1);
+      s.send('two');
+      await until(() => seen.length === 2);
+      expect(seen.map((x) => x.ttl)).toEqual([7, 1]);
+      // IPv6: each arrived in one packet (unfragmented); IPv4: the DF bit as A's stack set it (the same both times).
+      if (fam === 6) expect(seen.map((x) => x.df)).toEqual([true, true]);
+      else expect(seen[0]!.df).toBe(seen[1]!.df);
+      const q = flow!.quoteDatagram()!;
+      expect(q.protocol).toBe(17);
+      expect(q.ttl).toBe(7); // the first datagram's
+      const before = fam === 4 ? p.a.stats().icmp!.InTimeExcds : p.a.stats().icmp6!.Icmp6InTimeExcds;
+      const from = parseIpAddress(router)!;
+      const sent = fam === 4 ? p.b.icmp.relayError(11, 0, 0, q, from as Ipv4Address, p.clock.now()) : p.b.icmp6!.relayError(3, 0, 0, q as InboundDatagram<Ipv6Address>, from as Ipv6Address, p.clock.now());
+      expect(sent).toBe(true);
+      p.b.schedule();
+      await until(() => (fam === 4 ? p.a.stats().icmp!.InTimeExcds : p.a.stats().icmp6!.Icmp6InTimeExcds) === before + 1);
+      flow!.close();
+      expect(flow!.quoteDatagram()).toBeUndefined();
       s.close();
     });
   }
