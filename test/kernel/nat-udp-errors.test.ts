@@ -72,6 +72,9 @@ beforeAll(async () => {
   r.runSync('ip', ['link', 'set', 'r0', 'up']);
   r.runSync('ip', ['link', 'set', 'r1', 'up']);
   r.runSync('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  // Every probe from H comes from the one address: R's and W's per-peer ICMP rate limits
+  // (burst 6, then 1/s) must not decide what this file sees.
+  for (const ns of [r, w]) ns.runSync('sysctl', ['-qw', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0']);
   w.runSync('ip', ['addr', 'add', '10.8.1.2/24', 'dev', 'w1']);
   w.runSync('ip', ['addr', 'add', 'fd08:1::2/64', 'dev', 'w1', 'nodad']);
   w.runSync('ip', ['link', 'set', 'w1', 'up']);
