@@ -14,8 +14,15 @@
  *   for SOCKS5 sockets) with back-pressure end to end (a side that is not read closes the
  *   other's TCP window), FIN <-> end() with allowHalfOpen on both sides, RST <->
  *   resetAndDestroy().
- * - UDP (stack.udp.interceptFlows): one connected `node:dgram` socket per flow, closed
- *   with the flow (the stack's idle expiry, `limits.udpIdleTimeout`).
+ * - UDP (stack.udp.interceptFlows): one connected host socket per flow, closed with the
+ *   flow (the stack's idle expiry, `limits.udpIdleTimeout`): @netstack/host's UdpSocket
+ *   (IP_RECVERR; node:dgram for a policy's rewrite to a host name). As a router hop (RFC
+ *   1812 §5.3.1): the guest's TTL less one and its DF per datagram, TTL 1 answered with
+ *   time exceeded from 10.0.2.2 / fd00::2, routers' ICMP errors about the flow passed on
+ *   from them, a DF datagram over the known path MTU answered with fragmentation needed /
+ *   packet too big (and still carried, fragmented by the host).
+ * - TCP needs no ICMP passed on: the guest's connection ends here; the upstream's ICMP is
+ *   the host kernel's business, and the connect's failures are mapped (above).
  * - 10.0.2.2 (fd00::2) is the host: refused (RST; UDP dropped) unless
  *   `allowHostLoopback`, which maps it to 127.0.0.1 (::1). Loopback, unspecified and
  *   IPv4-mapped destinations are refused whatever the guest sends.
