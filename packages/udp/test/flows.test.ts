@@ -59,6 +59,26 @@ describe(`UDP flows to foreign destinations (IPv${FAMILY})`, () => {
     expect([st.FlowsCreated, st.Flows, st.FlowOutDatagrams, st.InDelivers]).toEqual([2, 2, 1, 4]);
   });
 
+  it('lends each datagram\'s TTL and DF (IPv4: the DF bit; IPv6: arrived unfragmented; reassembled: never) and quotes the first datagram for a relayed error', () => {
+    const t = setup();
+    const infos: string[] = [];
+    const h: UdpFlowHandler = { onFlow: (f) => { t.flows.push(f); return true; }, onDatagram: (_f, _p, _now, i) => { infos.push(`${i.ttl}/${i.dontFragment}`); return 0; } };
+    t.udp.setFlowHandler(h);
+    const dg = (ttl: number, df: boolean, reassembled: boolean) => {
+      const d = { ...udpIn({ src: CLIENT, dst: ORIG, srcPort: 40000, dstPort: 53, payload: 'p' }), foreign: true, ttl, reassembled };
+      if (FAMILY === 4) { d.packet[6] = df ? 0x40 : 0; d.packet[8] = ttl; } else d.packet[7] = ttl;
+      return d;
+    };
+    t.udp.receive(dg(9, true, false), 0);
+    t.udp.receive(dg(1, false, false), 0);
+    t.udp.receive(dg(3, true, true), 0);
+    expect(infos).toEqual(FAMILY === 4 ? ['9/true', '1/false', '3/false'] : ['9/true', '1/true', '3/false']);
+    const q = t.flows[0]!.quoteDatagram()!;
+    expect([q.src, q.dst, q.protocol, q.ttl, q.headerLength, q.payload.length]).toEqual([at(CLIENT, CLIENT), at(ORIG, ORIG), 17, 9, FAMILY === 4 ? 20 : 40, 8]);
+    t.flows[0]!.close(1);
+    expect(t.flows[0]!.quoteDatagram()).toBeUndefined();
+  });
+
   it('without a handler foreign datagrams are dropped and counted', () => {
     const t = setup();
     t.udp.setFlowHandler(undefined);
