@@ -2,7 +2,7 @@
 # Installs pnpm (pinned: newer ones refuse our lock), the workspace's dependencies,
 # the kernel-side tools the demo and kernel tests drive (ping, nc, curl), tshark (the kernel tests
 # check the stack's captures with it), dnsmasq (the kernel-side DNS server of test/kernel/dns.test.ts),
-# wireguard-go and wg (the WireGuard interop test),
+# wireguard-go and wg (the WireGuard interop test), traceroute (the gateway's UDP error test),
 # and builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -23,6 +23,8 @@ command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
 command -v dnsmasq >/dev/null 2>&1 || need_pkgs+=(dnsmasq-base)
 command -v danted >/dev/null 2>&1 || need_pkgs+=(dante-server)
+# traceroute: test/kernel/nat-udp-errors.test.ts (UDP probes through the gateway).
+[ -x /usr/sbin/traceroute ] || [ -x /usr/bin/traceroute ] || need_pkgs+=(traceroute)
 # The WireGuard peer nobody here wrote (test/kernel/wireguard-handshake.test.ts), configured with wg.
 # Without recommends: wireguard-tools recommends wireguard-modules, i.e. a whole linux-image (and systemd).
 wg_pkgs=()

@@ -107,7 +107,7 @@ describe('flow datagrams carry their TTL and DF; quoteDatagram() feeds a relayed
       const q = flow!.quoteDatagram()!;
       expect(q.protocol).toBe(17);
       expect(q.ttl).toBe(7); // the first datagram's
-      const before = fam === 4 ? p.a.stats().icmp!.InTimeExcds : p.a.stats().icmp6!.Icmp6InTimeExcds;
+      const before = (fam === 4 ? p.a.stats().icmp!.InTimeExcds : p.a.stats().icmp6!.Icmp6InTimeExcds) ?? 0;
       const from = parseIpAddress(router)!;
       const sent = fam === 4 ? p.b.icmp.relayError(11, 0, 0, q, from as Ipv4Address, p.clock.now()) : p.b.icmp6!.relayError(3, 0, 0, q as InboundDatagram<Ipv6Address>, from as Ipv6Address, p.clock.now());
       expect(sent).toBe(true);
