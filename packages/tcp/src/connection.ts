@@ -1088,7 +1088,9 @@ export class TcpConnection implements HeapEntry {
    */
   private windowFlight(): number {
     const r = this.recovery;
-    if (this.scoreboard.count > 0 && !r.inRecovery && seqLt(this.sndUna, r.recover)) {
+    // (recover <= SND.MAX too: a "recover" left 2^31 octets behind by a long clean transfer
+    // would pass seqLt again.)
+    if (this.scoreboard.count > 0 && !r.inRecovery && seqLt(this.sndUna, r.recover) && seqLe(r.recover, this.sndMax)) {
       return this.scoreboard.unsackedIn(this.sndUna, this.sndNxt);
     }
     return seqDiff(this.sndNxt, this.sndUna);
