@@ -95,6 +95,10 @@ ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.wh
   --baseline DIR     also measure another build of netstack (a worktree's root, built) as a
                      column 'netstack CC (baseline)', first --cc, in the same run on the same
                      seeds: before/after figures for a change without the machine's drift
+  --serve-arg ARG    one more argument for every 'netstack serve' (not the baseline's),
+                     repeatable: e.g. --serve-arg=--no-offload (an experiment's knob)
+  --capture DIR      capture A's relay device (headers, 96 B a packet) per transfer with
+                     tshark into DIR/<scenario>-<dir>-<column>-seed<N>.pcap
   --strict           exit 1 when any transfer failed or timed out (a correctness check for
                      CI: bytes exact, no stall; never a timing assertion)
 Topology: A (Linux client) <-> netstack relay (in H, shaper per direction) <-> B (forwards)
@@ -117,6 +121,8 @@ const { values } = parseArgs({
     strict: { type: 'boolean' },
     txqueuelen: { type: 'string', default: '1000' },
     baseline: { type: 'string' },
+    'serve-arg': { type: 'string', multiple: true },
+    capture: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -144,6 +150,8 @@ const targetKinds = list(values.targets, ['linux', 'netstack'], 'targets');
 const ssMs = values.ss ? 250 : 0;
 const baseCli = values.baseline ? resolve(values.baseline, 'packages/netstack/bin/netstack.js') : null;
 if (baseCli && !existsSync(resolve(values.baseline, 'packages/netstack/dist/cli.js'))) usage(`--baseline ${values.baseline}: no built netstack there (run pnpm exec tsc -b in it)`);
+const serveArgs = values['serve-arg'] ?? [];
+const captureDir = values.capture ? resolve(values.capture) : null;
 const txqueuelen = clampInt(values.txqueuelen, 1, 65536, 'txqueuelen');
 const linuxCcWanted = values['linux-cc'];
 if (!/^[a-z0-9_]+$/.test(linuxCcWanted)) usage(`bad --linux-cc '${linuxCcWanted}'`);
@@ -237,6 +245,12 @@ const snmpTcp = (ns, key) => {
   const ls = inNs(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Tcp: ')).map((l) => l.trim().split(/\s+/));
   return Number(ls[1]?.[ls[0]?.indexOf(key) ?? -1]);
 };
+/** A's TcpExt counters (/proc/net/netstat) that say how its receiver ACKed: per transfer, as deltas. */
+const TCPEXT_KEYS = ['TCPBacklogCoalesce', 'DelayedACKs', 'DelayedACKLocked', 'TCPHPHits', 'TCPOFOQueue', 'TCPOFOMerge', 'TCPRcvCoalesce', 'TCPBacklogDrop', 'TCPPureAcks'];
+const tcpExt = (ns) => {
+  const ls = inNs(ns, 'cat', ['/proc/net/netstat']).split('\n').filter((l) => l.startsWith('TcpExt: ')).map((l) => l.trim().split(/\s+/));
+  return Object.fromEntries(TCPEXT_KEYS.map((k) => [k, Number(ls[1]?.[ls[0]?.indexOf(k) ?? -1])]));
+};
 
 // ---------------------------------------------------------------- the path
 const H = mkns('h'); // the relay's own namespace (never the machine's)
@@ -272,7 +286,7 @@ async function setUpPath() {
   if (targetKinds.includes('netstack')) {
     // One serve per --cc, each on its own TUN in B (10.7.N.1 kernel side, 10.7.N.2 the stack; the stack's gateway is B).
     for (const [i, cc] of ccs.entries()) {
-      servers[cc] = await startIn(B, process.execPath, [cli, 'serve', '--no-ipv6', '--tun', `tun${i}`, '--kernel-addr', `10.7.${i}.1/24`, '--addr', nsAddr(i), '--cc', cc],
+      servers[cc] = await startIn(B, process.execPath, [cli, 'serve', '--no-ipv6', '--tun', `tun${i}`, '--kernel-addr', `10.7.${i}.1/24`, '--addr', nsAddr(i), '--cc', cc, ...serveArgs],
         /ready/, `netstack serve --cc ${cc}`);
     }
     if (baseCli) {
@@ -321,13 +335,22 @@ async function transfer({ scenario, dir, target, cc, seed, key }) {
   const server = servers[target === 'linux' ? 'linux' : key === 'base' ? 'base' : cc];
   const ends = target === 'linux' ? [A, C] : [A];
   const retrans0 = ends.map((ns) => snmpTcp(ns, 'RetransSegs'));
+  const ext0 = tcpExt(A);
+  const outSegs0 = snmpTcp(A, 'OutSegs');
   const tx0 = { a: txDropped(A), b: txDropped(B) };
   const rel0 = await statsOf(r, 'relay');
   const ns0 = target === 'netstack' ? await statsOf(server, `serve --cc ${cc}`).catch(() => null) : null;
   const args = dir === 'down'
     ? ['get', host, String(size), target === 'linux' ? 'a' : 'mod256', String(timeoutS * 1000), String(ssMs), linuxCc]
     : ['put', host, String(size), String(timeoutS * 1000), String(ssMs), linuxCc];
+  let cap = null;
+  if (captureDir) {
+    mkdirSync(captureDir, { recursive: true });
+    const file = resolve(captureDir, `${scenario}-${dir}-${target === 'linux' ? 'linux' : `${cc}${key === 'base' ? '-base' : ''}`}-seed${seed}.pcap`);
+    cap = await startIn(A, 'tshark', ['-i', 'relay0', '-s', '96', '-w', file], /Capturing on/, 'tshark in A');
+  }
   const c = await runIn(A, process.execPath, [resolve(root, 'bench/impaired-client.mjs'), ...args], (timeoutS + 20) * 1000);
+  if (cap) await stop(cap);
   const line = (c.stdout ?? '').trim().split('\n').pop() ?? '';
   let res;
   try { res = JSON.parse(line); } catch { res = { ok: false, error: `client printed no result (${c.status ?? c.signal}): ${(c.stderr ?? '').trim().slice(-200)}` }; }
@@ -335,6 +358,8 @@ async function transfer({ scenario, dir, target, cc, seed, key }) {
   const ns1 = ns0 ? await statsOf(server, `serve --cc ${cc}`).catch(() => null) : null;
   sample.relay = { ab: diff(rel0.ab, rel1.ab), ba: diff(rel0.ba, rel1.ba) };
   sample.kernelTxDropped = { a: txDropped(A) - tx0.a, b: txDropped(B) - tx0.b };
+  sample.tcpExtA = diff(ext0, tcpExt(A));
+  sample.tcpExtA.OutSegs = snmpTcp(A, 'OutSegs') - outSegs0;
   sample.linuxRetransSegs = Object.fromEntries(ends.map((ns, i) => [ns === A ? 'A' : 'C', snmpTcp(ns, 'RetransSegs') - retrans0[i]]));
   if (ns0 && ns1) sample.netstackTcp = diff(ns0.tcp ?? {}, ns1.tcp ?? {});
   sample.bytes = res.bytes;
@@ -390,7 +415,8 @@ try {
           const q = SCENARIOS[scenario].data.includes('rate=') ? `, queue mean ${s.queueDelayMeanMs.toFixed(1)} ms max ${Number(s.queueDelayMaxMs).toFixed(1)} ms, dropped ${s.relay[DIRS[dir].dataDir].QueueDropped}` : '';
           const d = s.relay[DIRS[dir].dataDir];
           console.log(`  seed ${seed} ${scenario} ${dir} ${col.head}: ${s.error ? s.error : `${s.value.toFixed(2)} MB/s`} (data dir lost ${d.Lost}${d.BurstLost ? ` (in bursts ${d.BurstLost})` : ''}, ` +
-            `reordered ${d.Reordered}, dup ${d.Duplicated}${q}; kernel tx drops ${s.kernelTxDropped.a + s.kernelTxDropped.b})`);
+            `reordered ${d.Reordered}, dup ${d.Duplicated}${q}; kernel tx drops ${s.kernelTxDropped.a + s.kernelTxDropped.b}; ` +
+            `A: out segs ${s.tcpExtA.OutSegs}, backlog-coalesced ${s.tcpExtA.TCPBacklogCoalesce}, delayed ACKs ${s.tcpExtA.DelayedACKs})`);
         }
       }
     }

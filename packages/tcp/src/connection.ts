@@ -1074,7 +1074,26 @@ export class TcpConnection implements HeapEntry {
   private cwndRoom(): number {
     const r = this.recovery;
     if (r.sackRecovery) return r.sendBudget();
-    return this.cc.cwnd - seqDiff(this.sndNxt, this.sndUna);
+    return this.cc.cwnd - this.windowFlight();
+  }
+
+  /**
+   * What counts against cwnd outside SACK recovery: SND.NXT - SND.UNA, except while going
+   * back N after a timeout (SND.UNA below "recover", not in a fast recovery) with a
+   * scoreboard kept across it (LossRecovery.onRto): then what the peer SACKed below SND.NXT
+   * is not in flight, and what lies above SND.NXT unSACKed counts as lost, as Linux's
+   * tcp_packets_in_flight in the loss state (packets_out - sacked_out - lost_out +
+   * retrans_out, every unSACKed segment marked lost by tcp_timeout_mark_lost) and RFC 6675
+   * §4 SetPipe: only the holes resent since the timeout are in flight.
+   */
+  private windowFlight(): number {
+    const r = this.recovery;
+    // (recover <= SND.MAX too: a "recover" left 2^31 octets behind by a long clean transfer
+    // would pass seqLt again.)
+    if (this.scoreboard.count > 0 && !r.inRecovery && seqLt(this.sndUna, r.recover) && seqLe(r.recover, this.sndMax)) {
+      return this.scoreboard.unsackedIn(this.sndUna, this.sndNxt);
+    }
+    return seqDiff(this.sndNxt, this.sndUna);
   }
 
   /** The send-buffer capacity autotuning granted goes back to the layer's budget (no more data to send). */
@@ -1723,8 +1742,7 @@ export class TcpConnection implements HeapEntry {
       // RFC 3042 limited transmit: the first two duplicate ACKs may each release one
       // segment of new (never sent) data.
       const limited = recovery.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
-      const win = Math.min(this.sndWnd, this.cc.cwnd + limited);
-      const avail = recovery.sackRecovery ? Math.min(this.sndWnd - flight, budget) : win - flight;
+      const avail = recovery.sackRecovery ? Math.min(this.sndWnd - flight, budget) : Math.min(this.cc.cwnd + limited - this.windowFlight(), this.sndWnd - flight);
       // A CWR segment goes alone, not in a super-segment (whose pieces would all repeat it).
       let len = Math.max(0, Math.min(unsent, this.cwrPending ? this.sndMss : this.sndBurst, avail, hole));
       if (len > this.sndMss && len % this.sndMss !== 0 && (len < unsent || !(this.noDelay || finPending))) {
@@ -1876,12 +1894,12 @@ export class TcpConnection implements HeapEntry {
       // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
       this.cc.onRto(seqDiff(this.sndMax, this.sndUna));
       this.noteReduction();
-      // RFC 6675 §5.1 keeps RFC 2018 §8: the receiver may have reneged, so the SACK
-      // information gathered so far is expunged; what arrives after the timeout is used.
-      this.recovery.onRto();
+      // The scoreboard survives unless the receiver reneged (Linux's tcp_timeout_mark_lost,
+      // RFC 6675 §5.1): go-back-N below then resends only what the peer has not SACKed.
+      const reneged = this.recovery.onRto();
       this.dupAcks = 0;
       if (this.rack !== undefined) {
-        this.rack.onRto();
+        this.rack.onRto(reneged);
         this.rackAt = Infinity;
         this.tlpAt = Infinity;
       }

@@ -479,13 +479,16 @@ export class Rack {
   }
 
   /**
-   * After a retransmission timeout the connection forgets its SACK information and goes
-   * back N (RFC 6675 §5.1, RFC 2018 §8): the log forgets SACKed and lost marks with it,
-   * and a probe outstanding is over.
+   * After a retransmission timeout the connection goes back N over what the peer has not
+   * SACKed (recovery.ts onRto): lost marks go (go-back-N resends all of it), SACKed marks stay
+   * as the scoreboard does, unless the receiver reneged (`reneged`: the scoreboard was
+   * expunged, as Linux's tcp_timeout_mark_lost clears TCPCB_SACKED_ACKED); a probe
+   * outstanding is over.
    */
-  onRto(): void {
+  onRto(reneged = true): void {
     const h = this.head;
-    for (let k = 0; k < this.n; k++) this.fl[h + k] = this.fl[h + k]! & SL_RETRANS;
+    const keep = reneged ? SL_RETRANS : SL_RETRANS | SL_SACKED;
+    for (let k = 0; k < this.n; k++) this.fl[h + k] = this.fl[h + k]! & keep;
     this.lostBytes = 0;
     this.tlpActive = false;
     this.undoActive = false;

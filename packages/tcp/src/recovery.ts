@@ -20,7 +20,7 @@
 import type { CongestionControl } from './congestion.js';
 import type { Rack } from './rack.js';
 import type { Scoreboard } from './scoreboard.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import type { SackBlock } from './wire.js';
 
 /** What recovery reads and drives of its connection. */
@@ -69,6 +69,8 @@ export interface RecoveryCounters {
   PartialUndos: number;
   /** Partial ACKs that showed reordering with retransmissions outstanding: nothing more resent on them. */
   PartialUndoHolds: number;
+  /** Retransmission timeouts that found the receiver reneging on its SACKs: the scoreboard expunged (Linux's TCPSACKReneging). */
+  SackRenegings: number;
 }
 
 /** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
@@ -213,17 +215,29 @@ export class LossRecovery {
 
   /**
    * RFC 6298 §5.5-§5.7 with RFC 6582 §3.2 (recover := highest sent after a timeout): the
-   * recovery ends; RFC 6675 §5.1 keeps RFC 2018 §8: the receiver may have reneged, so the
-   * SACK information gathered so far is expunged (what arrives after the timeout is used).
+   * recovery ends. The SACK scoreboard survives the timeout unless the receiver shows it
+   * reneged, as Linux's tcp_timeout_mark_lost: RFC 2018 §8 said to expunge it, but RFC 6675
+   * §5.1 notes that with a robust test for reneging an implementation may keep and use it
+   * across the timeout (RFC 2018 Errata 1610), and RFC 8985 §6.3 marks lost on an RTO only
+   * what is not SACKed. Linux's test: the segment at SND.UNA is itself marked SACKed (the
+   * receiver holds it by its SACKs yet its cumulative ACK does not pass it): then every mark
+   * goes (TCPSACKReneging). Kept, go-back-N resends only the holes (output's sackSkip), not
+   * a whole window the peer already holds. Returns whether the scoreboard was expunged.
    */
-  onRto(): void {
+  onRto(): boolean {
     const h = this.host;
     this.inRecovery = false;
     this.sackRecovery = false;
     this.recover = h.sndMax;
-    this.sb.clear();
+    this.sb.prune(h.sndUna);
+    const reneged = this.sb.count > 0 && seqLe(this.sb.left(0), h.sndUna);
+    if (reneged) {
+      this.sb.clear();
+      this.counters.SackRenegings++;
+    }
     this.highRxt = h.sndUna;
     this.undoAtExit = false;
+    return reneged;
   }
 
   /**

@@ -46,8 +46,8 @@ export class Scoreboard {
   highest(): number { return this.R[this.n - 1]!; }
 
   /**
-   * RFC 6675 §5.1 / RFC 2018 §8: after a retransmission timeout the receiver may have
-   * reneged: the SACK information gathered so far is expunged.
+   * Forgets every range: at a recovery's end, and at a retransmission timeout when the
+   * receiver reneged (RFC 2018 §8; LossRecovery.onRto keeps the ranges otherwise).
    */
   clear(): void { this.n = 0; }
 

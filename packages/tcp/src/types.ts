@@ -302,6 +302,8 @@ export interface TcpStats {
   PartialUndos: number;
   /** Partial ACKs that showed the hole filled by a delayed original while retransmissions were out: nothing more marked lost or resent on them (Linux tcp_try_undo_partial). */
   PartialUndoHolds: number;
+  /** Retransmission timeouts that found the receiver reneging on its SACKs (the segment at SND.UNA SACKed): the scoreboard expunged, as Linux's TCPSACKReneging; otherwise it survives the timeout. */
+  SackRenegings: number;
   /** Connections that negotiated ECN (RFC 3168 §6.1.1). */
   EcnNegotiated: number;
   /** Data segments received with CE (congestion experienced) in the IP header. */
@@ -400,7 +402,7 @@ export function newTcpStats(): TcpStats {
     SyncookiesSent: 0, SyncookiesRecv: 0, SyncookiesFailed: 0, ListenOverflows: 0, ListenDrops: 0,
     PawsDrops: 0, PawsAcksSuppressed: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0,
-    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0,
+    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
     OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0, SndBufGrowths: 0, SndBufAutotuned: 0,

@@ -1018,7 +1018,7 @@ describe.each(['newreno', 'cubic'] as const)('spurious recovery undone by D-SACK
 });
 
 describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () => {
-  it('(h) an RTO clears RACK state (lost and SACKed marks, timers, the probe, the undo episode); go-back-N still delivers every segment', () => {
+  it('(h) an RTO clears RACK state (lost marks, timers, the probe, the undo episode) but keeps SACKed marks (Linux tcp_timeout_mark_lost); go-back-N delivers every segment and resends none the peer SACKed', () => {
     const t = est(40);
     const T = t.now;
     t.write(big(10 * MSS));
@@ -1040,21 +1040,26 @@ describe('retransmission timeout with RACK (RFC 6298 §5, RFC 6675 §5.1)', () =
     expect(sentSegs(t)).toEqual([2]);
     expect(t.conn.retries).toBe(1);
     expect(rack.lostBytes).toBe(0);
-    expect(rack.records().every((r) => (r[3] & ~SL_RETRANS) === 0)).toBe(true);
-    expect([rack.tlpActive, rack.undoActive, t.conn.recovery.inRecovery, t.conn.scoreboard.count]).toEqual([false, false, false, 0]);
+    expect(rack.records().every((r) => (r[3] & SL_LOST) === 0)).toBe(true);
+    // The probe's segment 10 stays SACKed in the log and on the scoreboard (not reneged: 2 is not SACKed).
+    expect(rack.records().filter((r) => r[3] & SL_SACKED).length).toBe(1);
+    expect([rack.tlpActive, rack.undoActive, t.conn.recovery.inRecovery, t.conn.scoreboard.count]).toEqual([false, false, false, 1]);
+    expect(stats(t).SackRenegings).toBe(0);
     expect([t.conn.rackAt, t.conn.tlpAt]).toEqual([Infinity, Infinity]);
     expect(t.conn.stats.cwnd).toBe(MSS); // RFC 5681 §3.1 eq. 4: the loss window
     expect(t.conn.stats.ssthresh).toBe(Math.floor(9 * MSS / 2));
     // Go-back-N with a peer that holds 1 and 10: every segment arrives, no new RACK recovery, no undo.
     const have = new Set([1, 10]);
     let at = T + 320;
+    const resent: number[] = [];
     for (let i = 0; i < 20 && t.conn.bytesInFlight > 0; i++) {
-      for (const k of sentSegs(t)) have.add(k);
+      for (const k of sentSegs(t)) { have.add(k); resent.push(k); }
       at += 40;
       peerAck(t, at, have);
     }
     expect(t.conn.bytesInFlight).toBe(0);
     expect([...have].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(resent).not.toContain(10);
     const st = stats(t);
     expect([st.RackRecoveries, st.SpuriousRecoveries, st.TlpProbes]).toEqual([1, 0, 1]);
     expect(t.layer.pollAt()).toBe(Infinity);

@@ -45,7 +45,7 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   const sb = new Scoreboard(32);
   const c: RecoveryCounters = {
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
-    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0,
+    LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
@@ -96,12 +96,22 @@ describe('LossRecovery: entry and exit', () => {
     expect([t.r.inRecovery, t.r.sackRecovery, t.h.cc.cwnd]).toEqual([false, false, t.h.cc.ssthresh]);
   });
 
-  it('RFC 6675 §5.1 (RFC 2018 §8): a timeout ends recovery and forgets the scoreboard', () => {
+  it('RFC 6675 §5.1 (Linux tcp_timeout_mark_lost): a timeout ends recovery and keeps the scoreboard when the segment at SND.UNA is not SACKed', () => {
     const t = setup();
     sack(t, 1, 2); sack(t, 3, 4); sack(t, 5, 6);
     t.r.onDupAck(1, 0);
-    t.r.onRto();
-    expect([t.r.inRecovery, t.r.sackRecovery, t.sb.count, t.r.highRxt, t.r.recover]).toEqual([false, false, 0, UNA, t.h.sndMax]);
+    expect(t.r.onRto()).toBe(false);
+    expect([t.r.inRecovery, t.r.sackRecovery, t.sb.count, t.r.highRxt, t.r.recover]).toEqual([false, false, 3, UNA, t.h.sndMax]);
+    expect(t.c.SackRenegings).toBe(0);
+  });
+
+  it('RFC 2018 §8 reneging (Linux TCPSACKReneging): the segment at SND.UNA SACKed yet not cumulatively ACKed: the timeout expunges the scoreboard', () => {
+    const t = setup();
+    sack(t, 0, 2); sack(t, 3, 4); // the receiver reported SND.UNA's segment held, its ACK does not pass it
+    expect(t.sb.left(0)).toBe(UNA);
+    expect(t.r.onRto()).toBe(true);
+    expect([t.r.inRecovery, t.sb.count, t.r.highRxt, t.r.recover]).toEqual([false, 0, UNA, t.h.sndMax]);
+    expect(t.c.SackRenegings).toBe(1);
   });
 });
 

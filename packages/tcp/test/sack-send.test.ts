@@ -247,20 +247,43 @@ describe('without SACK the RFC 6582 path is unchanged', () => {
 });
 
 describe('retransmission timeout with SACK (RFC 6675 §5.1)', () => {
-  it('expunges the scoreboard (RFC 2018 §8), then go-back-N skips data SACKed afterwards', () => {
+  it('keeps the scoreboard across the timeout (Linux tcp_timeout_mark_lost): go-back-N resends only holes, SACKed data not in flight', () => {
     const t = tenInFlight();
-    ackWith(t, 3, sb(t, [4, 6]));
+    // Before the timeout the peer reports 4, 5, 7 and 8 held (3, 6, 9, 10 lost): recovery
+    // resends 3, which is lost too.
+    ackWith(t, 3, sb(t, [4, 6], [7, 9]));
+    t.drain();
+    t.advance(t.layer.pollAt());
+    expect(sentSegs(t)).toEqual([3]);
+    expect(t.conn.retries).toBe(1);
+    expect(board(t)).toEqual([[4, 6], [7, 9]]);
+    expect(t.layer.stats().SackRenegings).toBe(0);
+    // 3 arrives; the peer's ACK carries no blocks this time (a receiver reports at most 3-4
+    // blocks, the ACKs that repeated them may be lost): what was learnt before the timeout
+    // still counts. cwnd 2: 6 goes; 7 and 8 are skipped and not counted in flight, 9 goes.
+    // (Expunged, go-back-N resent 6 and 7, a segment the peer holds.)
+    ackWith(t, 6);
+    expect(sentSegs(t)).toEqual([6, 9]);
+    expect(t.conn.sndNxt).toBe(S(t, 10));
+    ackWith(t, 10); // 6 and 9 arrived: cwnd 3, the last hole
+    expect(sentSegs(t)).toEqual([10]);
+    ackWith(t, 11);
+    expect(t.conn.bytesInFlight).toBe(0);
+    expect(t.layer.stats().RetransSegs).toBe(5); // 3 twice, 6, 9, 10: nothing the peer held
+  });
+
+  it('expunges the scoreboard when the receiver reneged (RFC 2018 §8; Linux: the segment at SND.UNA SACKed): go-back-N resends it all', () => {
+    const t = tenInFlight();
+    // The peer SACKs 3..5 yet its cumulative ACK stays at 3: it may discard what it SACKed.
+    ackWith(t, 3, sb(t, [3, 6]));
+    expect(board(t)).toEqual([[3, 6]]);
     t.drain();
     t.advance(t.layer.pollAt());
     expect(sentSegs(t)).toEqual([3]);
     expect(t.conn.scoreboard.count).toBe(0);
-    // After the timeout: 3 arrives, and the peer reports 5..10 held (4 and ... lost).
-    ackWith(t, 4, sb(t, [5, 11]));
-    // cwnd 1 -> 2 segments: go-back-N resends 4, then skips 5..10: nothing else to send.
-    expect(sentSegs(t)).toEqual([4]);
-    expect(t.conn.sndNxt).toBe(S(t, 11));
-    ackWith(t, 11);
-    expect(t.conn.bytesInFlight).toBe(0);
+    expect(t.layer.stats().SackRenegings).toBe(1);
+    ackWith(t, 4); // it had dropped 4 and 5: cwnd 2 resends them
+    expect(sentSegs(t)).toEqual([4, 5]);
   });
 
   it('go-back-N sends a short hole between SACKed ranges at once (no Nagle)', () => {
