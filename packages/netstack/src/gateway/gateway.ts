@@ -35,6 +35,7 @@ import type { NetnsTarget } from '@netstack/tun';
 import type { InterceptRefusal } from '@netstack/tcp';
 import { createStack, type Stack } from '../stack.js';
 import type { InterceptInfo, Socket } from '../net/index.js';
+import { kWriteNow } from '../net/socket.js';
 import type { UdpFlowSocket } from '../dgram/index.js';
 import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
 import { startEchoRelay, type EchoRelayStats, type EchoRoute, type EchoSocketFactory } from './echo-relay.js';
@@ -319,6 +320,13 @@ class Pump {
     // stack copied it all into its send buffer) then schedules nothing (Writable's onwrite
     // queues a process.nextTick only for a callback or a 'drain'); a small request/response
     // relayed costs one tick and one callback scope less per direction.
+    // A stack Socket takes it straight into its send buffer when nothing is queued there.
+    const now = (to as { [kWriteNow]?: (c: Uint8Array) => number })[kWriteNow];
+    if (now !== undefined) {
+      const n = now.call(to, chunk);
+      if (n === chunk.length) return true;
+      if (n > 0) chunk = chunk.subarray(n);
+    }
     to.write(chunk);
     // Nothing left in the destination: it copied all of it and the buffer is free.
     if (to.writableLength === 0) return true;
