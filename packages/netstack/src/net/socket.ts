@@ -108,6 +108,13 @@ export interface AcceptingServer {}
 export const kAttachAccepted: unique symbol = Symbol('netstack.net.attachAccepted');
 /** @internal the core handler of a socket (the listener's accept needs it). */
 export const kHandler: unique symbol = Symbol('netstack.net.handler');
+/**
+ * @internal the gateway relay's write (gateway.ts `Pump`): straight into the core's send
+ * buffer when nothing is queued in the stream (no Writable machinery per chunk). Returns
+ * the bytes the core took (the caller writes the rest with `write()`), or -1 when the
+ * stream must do it (connecting, queued writes, ended, destroyed, an error to report).
+ */
+export const kWriteNow: unique symbol = Symbol('netstack.net.writeNow');
 
 interface PendingWrite {
   chunk: Buffer;
@@ -706,6 +713,28 @@ export class Socket extends Duplex {
     const first = chunks[0];
     if (chunks.length === 1 && first !== undefined) { this._write(first.chunk, first.encoding, cb); return; }
     this._write(Buffer.concat(chunks.map((c) => c.chunk)), 'buffer' as BufferEncoding, cb);
+  }
+
+  /** @internal see `kWriteNow`. */
+  [kWriteNow](chunk: Uint8Array): number {
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (c === undefined || ctx === undefined || this.#connecting || this.#pending !== undefined || this.destroyed
+      || this.writableEnded || this.writableLength !== 0 || this.writableCorked !== 0 || c.state === 'CLOSED') return -1;
+    let n: number;
+    try {
+      n = c.write(chunk, ctx.clock.now());
+    } catch {
+      // EPIPE and the like: write() reports it the stream's way.
+      ctx.clock.schedule();
+      return -1;
+    }
+    ctx.clock.schedule();
+    if (n > 0) {
+      this.#bytesDispatched += n;
+      this.#touch();
+    }
+    return n;
   }
 
   /** Copies the pending chunk into the core as far as it accepts; completes the write when all is in. */
