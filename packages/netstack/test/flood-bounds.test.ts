@@ -23,7 +23,7 @@ describe('table bounds under floods', () => {
     expect(res.synFlood.cookiesSent).toBe(100_000 - 128);
     expect(res.synFlood.bytes).toBeLessThanOrEqual(2 * res.synFlood.boundBytes);
     // 50 000 one-byte segments at random offsets of one connection's window: every one
-    // held or dropped within the receive buffer (256 KiB) and 64 ranges.
+    // held or dropped within the receive buffer (256 KiB) and 256 ranges (maxOutOfOrderRanges).
     expect(res.oooFlood.outOfOrder).toBe(50_000);
     expect(res.oooFlood.bytes).toBeLessThanOrEqual(2 * res.oooFlood.boundBytes);
     // UDP: a batch queues at most recvBufferSize (212 992 bytes, 1400 + 256 per datagram)
