@@ -8,9 +8,16 @@
  * opens, echoes its own payload exact and closes cleanly; the stack's counters prove cookies
  * were sent AND accepted (SyncookiesRecv), none failed, and all of it over IPv6. Bounded: the
  * client gives up after 30 s.
+ *
+ * The overflow is made certain, not left to timing (a fast stack can finish each handshake
+ * before the next SYN arrives, and then never needs a cookie: CI saw that once): the stack is
+ * stopped (SIGSTOP) while the client connects, the TUN's queue is raised above COUNT so no
+ * SYN is dropped, and the stack is resumed once the kernel counts every connect's SYN sent
+ * (Tcp ActiveOpens of the namespace). It then reads 1200 SYNs before any ACK: 511 fill the SYN queue, the rest get cookies.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Netns, type Server, repoRoot, statCount, statsLines, type Stats } from './netns.js';
 
 const n = statCount;
@@ -28,8 +35,22 @@ describe(`${COUNT} IPv6 connections at once: past the SYN queue, SYN cookies`, (
   afterAll(async () => { await ns?.close(); });
 
   it(`all ${COUNT} to [fd07::2]:7 open, echo exact and close; cookies sent and accepted over IPv6`, async () => {
-    const r = await ns.run('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, client,
+    const tun = ns.links().find((l) => l !== 'lo')!;
+    ns.runSync('ip', ['link', 'set', 'dev', tun, 'txqueuelen', String(2 * COUNT + 100)]);
+    const opens = (): number => ns.snmp()['Tcp.ActiveOpens'] ?? 0;
+    const before = opens();
+    const pid = server.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    let resumed = false;
+    const resume = (): void => { if (!resumed) { resumed = true; process.kill(pid, 'SIGCONT'); } };
+    const clientDone = ns.run('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, client,
       'fd07::2', '7', String(COUNT), '--wave', String(COUNT), '--timeout-ms', '30000'], { timeoutMs: 40_000 });
+    try {
+      // A condition, polled: the kernel sent every SYN toward the stopped stack (bounded: 10 s).
+      for (let i = 0; i < 200 && opens() < before + COUNT; i++) await delay(50);
+      expect(opens() - before, 'the kernel sent every SYN while the stack was stopped').toBeGreaterThanOrEqual(COUNT);
+    } finally { resume(); }
+    const r = await clientDone;
     const line = r.stdout.trim().split('\n').pop() ?? '';
     expect(line.startsWith('{'), `client printed no result (code ${r.code ?? r.signal}): ${r.stdout.slice(-300)} ${r.stderr.slice(-500)}`).toBe(true);
     const res = JSON.parse(line);
