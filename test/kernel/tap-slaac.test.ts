@@ -10,7 +10,9 @@
  * the kernel on-link and an address off its prefix (fd99::1, through the router). B's
  * would-be address is already the kernel's: B's DAD probe is answered by the kernel, B
  * reports 'addressConflict' (phase 'probe', the kernel side's MAC) and serves only its
- * link-local address.
+ * link-local address. A's router also advertises MTU 1400 and Cur Hop Limit 37 (RFC 4861
+ * §6.3.4): the kernel sees A's replies with hop limit 37, and a 1448-byte reply arrives as
+ * fragments the kernel reassembles (it would fit the TAP's 1500 whole).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -52,6 +54,11 @@ describe('SLAAC and DAD over TAP against radvd (private namespace)', () => {
     expect(o.kernelLinkLocal).toMatch(/^fe80::/);
     expect(o.changeA.gateway).toBe(o.kernelLinkLocal);
     expect(o.kernelPingsA).toBe('3');
+    // RFC 4861 §6.3.4: the RA's Cur Hop Limit (37) and MTU (1400, below the TAP's 1500) applied.
+    expect(o.replyHopLimits).toEqual([37]);
+    expect(o.bigPingA).toBe('1');
+    expect(o.kernelReassembled).toBe(1);
+    expect(o.ethA.RaMtuIgnored).toBe(0);
     expect(o.kernelNeigh).toMatch(/fd07::ff:fe00:f02 lladdr 02:00:00:00:0f:02 (REACHABLE|STALE|DELAY)/);
     expect(o.aPingsKernel).toBe('ok');
     expect(o.aPingsOffLink).toBe('ok');

@@ -146,6 +146,12 @@ export interface EthernetInterfaceOptions {
    * expired an address, a router came or went): give them to the IPv6 layer.
    */
   onIpv6Change?: (change: { addresses: string[]; gateway: string | undefined }, now: number) => void;
+  /**
+   * The link parameters of a Router Advertisement taken with SLAAC on (RFC 4861 §6.3.4): its
+   * MTU option (within 1280..this interface's IP MTU; one outside is ignored and counted) and
+   * a non-zero Cur Hop Limit, for the IPv6 layer. Called for every such RA that has either.
+   */
+  onRouterParams?: (params: { mtu: number | undefined; hopLimit: number | undefined }, now: number) => void;
   /** DAD and SLAAC timers (addr6.ts). */
   addr6?: Partial<Addr6Params>;
 }
@@ -185,6 +191,8 @@ export interface EthernetStats {
   NdpInRouterAdverts: number;
   /** NS/NA/RA frames carrying our own MAC as source (looped back by a bridge): ignored. */
   NdpInFromSelf: number;
+  /** RFC 4861 §6.3.4: an RA's MTU option below 1280 or above the link's IP MTU, not applied. */
+  RaMtuIgnored: number;
   /** NDP frames the link refused. */
   NdpOutLinkDrops: number;
   /** IGMP (IPv4 protocol 2) consumed here: queries, other hosts' v1/v2 reports, the rest (leaves, v3 reports), invalid. */
@@ -264,7 +272,7 @@ function newStats(): EthernetStats {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
     InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
-    NdpOutDadProbes: 0, NdpOutRouterSolicits: 0, NdpInRouterAdverts: 0, NdpInFromSelf: 0,
+    NdpOutDadProbes: 0, NdpOutRouterSolicits: 0, NdpInRouterAdverts: 0, NdpInFromSelf: 0, RaMtuIgnored: 0,
     IgmpInQueries: 0, IgmpInReports: 0, IgmpInOther: 0, IgmpInInvalid: 0, IgmpOutMessages: 0,
     MldInQueries: 0, MldInReports: 0, MldInOther: 0, MldInInvalid: 0, MldOutMessages: 0, McastOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
@@ -332,6 +340,7 @@ export class EthernetInterface {
   readonly #snJoined = new Set<string>();
   readonly #onConflict6: EthernetInterfaceOptions['onConflict6'];
   readonly #onIpv6Change: EthernetInterfaceOptions['onIpv6Change'];
+  readonly #onRouterParams: EthernetInterfaceOptions['onRouterParams'];
   readonly #ndpBuf = new Uint8Array(ETHERNET_HEADER_LEN + NDP_PACKET_LEN);
   readonly #acd: AddressTable;
   #address: number | undefined;
@@ -439,6 +448,7 @@ export class EthernetInterface {
     this.#mld = new GroupMembership<string>((m) => this.#sendMld(m), options.mld, random);
     this.#onConflict6 = options.onConflict6;
     this.#onIpv6Change = options.onIpv6Change;
+    this.#onRouterParams = options.onRouterParams;
     this.#addr6 = new Ipv6AddressTable({
       dadSolicit: (target) => this.#sendDadProbe(target),
       routerSolicit: () => this.#sendRs(),
@@ -1144,8 +1154,20 @@ export class EthernetInterface {
     else if (frameSrc === this.mac) c.NdpInFromSelf++;
     else {
       c.NdpInRouterAdverts++;
-      // Routers and prefixes are taken with SLAAC on only (a static configuration stays as given).
-      if (this.#addr6.slaac) this.#addr6.routerAdvert(ra, now);
+      // Routers, prefixes and link parameters are taken with SLAAC on only (a static
+      // configuration stays as given).
+      if (this.#addr6.slaac) {
+        this.#addr6.routerAdvert(ra, now);
+        // RFC 4861 §6.3.4: a non-zero Cur Hop Limit becomes the default; the MTU option is
+        // taken when it is at least IPv6's minimum (RFC 8200 §5) and within the link's MTU.
+        let mtu = ra.mtu;
+        if (mtu !== undefined && (mtu < 1280 || mtu > this.#mtu)) {
+          c.RaMtuIgnored++;
+          mtu = undefined;
+        }
+        const hopLimit = ra.curHopLimit === 0 ? undefined : ra.curHopLimit;
+        if (mtu !== undefined || hopLimit !== undefined) this.#onRouterParams?.({ mtu, hopLimit }, now);
+      }
     }
     return true;
   }

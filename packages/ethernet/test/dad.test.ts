@@ -28,14 +28,14 @@ function sum16(b: Uint8Array, start: number, end: number, init = 0): number {
 }
 
 /** An RA from fe80::1 (built here): router lifetime, and prefixes [prefix hex, length, flags, valid, preferred]. */
-function ra(routerLifetime: number, prefixes: [string, number, number, number, number][]): Uint8Array {
-  const icmpLen = 16 + 8 + 32 * prefixes.length;
+function ra(routerLifetime: number, prefixes: [string, number, number, number, number][], link: { mtu?: number; curHopLimit?: number } = {}): Uint8Array {
+  const icmpLen = 16 + 8 + 32 * prefixes.length + (link.mtu !== undefined ? 8 : 0);
   const p = new Uint8Array(40 + icmpLen);
   const dv = new DataView(p.buffer);
   p[0] = 0x60; dv.setUint16(4, icmpLen); p[6] = 58; p[7] = 255;
   p.set(hex('fe800000000000000000000000000001'), 8);
   p.set(hex('ff020000000000000000000000000001'), 24);
-  p[40] = 134; p[44] = 64; dv.setUint16(46, routerLifetime);
+  p[40] = 134; p[44] = link.curHopLimit ?? 64; dv.setUint16(46, routerLifetime);
   p[56] = 1; p[57] = 1; p.set(hex('525400000001'), 58);
   prefixes.forEach(([prefix, len, flags, valid, preferred], i) => {
     const o = 64 + 32 * i;
@@ -43,6 +43,10 @@ function ra(routerLifetime: number, prefixes: [string, number, number, number, n
     dv.setUint32(o + 4, valid); dv.setUint32(o + 8, preferred);
     p.set(hex(prefix), o + 16);
   });
+  if (link.mtu !== undefined) {
+    const o = 64 + 32 * prefixes.length;
+    p[o] = 5; p[o + 1] = 1; dv.setUint32(o + 4, link.mtu);
+  }
   let s = sum16(p, 8, 40);
   s = sum16(p, 40, p.length, s + icmpLen + 58);
   dv.setUint16(42, ~s & 0xffff);
@@ -210,8 +214,30 @@ describe('SLAAC (RFC 4862 §5.5) and router discovery (RFC 4861 §6.3)', () => {
     expect(e.preferredUntil).toBe(t + 60_000);
   });
 
+  it('link parameters (RFC 4861 §6.3.4): the MTU option within 1280..the IP MTU and a non-zero Cur Hop Limit go to onRouterParams', () => {
+    const params: { t: number; mtu: number | undefined; hopLimit: number | undefined }[] = [];
+    const { seg, eth, send } = setup({ onRouterParams: (p, t) => params.push({ t, ...p }) });
+    eth.configureIpv6({ addresses: [], prefixLength: 64, slaac: true });
+    seg.run(3000);
+    const t0 = seg.clock.now();
+    send(ra(1800, [], { mtu: 1400, curHopLimit: 37 }), 0x3333_0000_0001, ROUTER_MAC);
+    expect(parseRa(ra(1800, [], { mtu: 1400, curHopLimit: 37 }))).toMatchObject({ mtu: 1400, curHopLimit: 37 });
+    // Below 1280 and above the interface's 1500: ignored and counted; the hop limit still taken.
+    send(ra(1800, [], { mtu: 1000, curHopLimit: 20 }), 0x3333_0000_0001, ROUTER_MAC);
+    send(ra(1800, [], { mtu: 9000, curHopLimit: 0 }), 0x3333_0000_0001, ROUTER_MAC);
+    // Neither: a Cur Hop Limit of 0 is "unspecified", no MTU option.
+    send(ra(1800, [], { curHopLimit: 0 }), 0x3333_0000_0001, ROUTER_MAC);
+    send(ra(1800, [], { mtu: 1500 }), 0x3333_0000_0001, ROUTER_MAC);
+    seg.run(0);
+    expect(params).toEqual([
+      { t: t0, mtu: 1400, hopLimit: 37 }, { t: t0, mtu: undefined, hopLimit: 20 }, { t: t0, mtu: 1500, hopLimit: 64 },
+    ]);
+    expect(eth.counters().ethernet).toMatchObject({ NdpInRouterAdverts: 5, RaMtuIgnored: 2 });
+  });
+
   it('RAs are consumed but not acted on without slaac; a bad one is counted', () => {
-    const { seg, eth, send } = setup();
+    const params: unknown[] = [];
+    const { seg, eth, send } = setup({ onRouterParams: (p) => params.push(p) });
     eth.configureIpv6({ addresses: [US6], prefixLength: 64 });
     seg.run(3000);
     send(ra(1800, [['fd070000000000000000000000000000', 64, 0xc0, 30, 20]]), 0x3333_0000_0001, ROUTER_MAC);
@@ -222,5 +248,8 @@ describe('SLAAC (RFC 4862 §5.5) and router discovery (RFC 4861 §6.3)', () => {
     expect(eth.ipv6.addresses).toEqual([US6]);
     expect(eth.ipv6.gateway).toBeUndefined();
     expect(eth.counters().ethernet).toMatchObject({ NdpInRouterAdverts: 1, NdpInInvalid: 1, InIpv6: 0 });
+    send(ra(1800, [], { mtu: 1400, curHopLimit: 37 }), 0x3333_0000_0001, ROUTER_MAC);
+    seg.run(0);
+    expect(params).toEqual([]);
   });
 });

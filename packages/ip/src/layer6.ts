@@ -230,7 +230,9 @@ export class Ipv6Layer implements IpOutput {
   private readonly pmtu: PmtuCache;
   private readonly transports = new TransportTable();
   private reporter: ErrorReporter6 | undefined;
-  private readonly defaultHopLimit: number;
+  private defaultHopLimit: number;
+  /** The link MTU a router advertised (RFC 4861 §6.3.4), or Infinity: `mtu` takes the smaller of it and the link's. */
+  private advertisedMtu = Infinity;
   private readonly groups: Set<Ipv6Address>;
   private readonly ownSet: Set<Ipv6Address>;
   /** Flow-label key words, or undefined (labels 0). */
@@ -360,7 +362,34 @@ export class Ipv6Layer implements IpOutput {
   // ---- addresses and routes ---------------------------------------------------------
 
   get mtu(): number {
-    return Math.min(this.link.mtu, LOOPBACK_MTU);
+    return Math.min(this.link.mtu, LOOPBACK_MTU, this.advertisedMtu);
+  }
+
+  /** Hop Limit of datagrams sent without `SendOptions.ttl`. */
+  get hopLimit(): number {
+    return this.defaultHopLimit;
+  }
+
+  /**
+   * RFC 4861 §6.3.4: a Router Advertisement's link parameters. `mtu` (1280..link.mtu) becomes
+   * the link MTU for IPv6 (new datagrams and new TCP connections follow; open connections keep
+   * the MSS they agreed); `hopLimit` (1..255) the default Hop Limit (CurHopLimit). Either may
+   * be left out. Returns whether anything changed.
+   */
+  setLinkParams(params: { mtu?: number | undefined; hopLimit?: number | undefined }): boolean {
+    if (typeof params !== 'object' || params === null) throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'params must be an object');
+    const mtu = params.mtu === undefined ? undefined : checkInt('params.mtu', params.mtu, IPV6_MIN_MTU, this.link.mtu);
+    const hop = params.hopLimit === undefined ? undefined : checkInt('params.hopLimit', params.hopLimit, 1, 255);
+    let changed = false;
+    if (mtu !== undefined && mtu !== this.advertisedMtu) {
+      this.advertisedMtu = mtu;
+      changed = true;
+    }
+    if (hop !== undefined && hop !== this.defaultHopLimit) {
+      this.defaultHopLimit = hop;
+      changed = true;
+    }
+    return changed;
   }
 
   /** In the prefix of one of our addresses, or link-local (RFC 4861 §5.2). */

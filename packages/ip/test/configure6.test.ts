@@ -45,4 +45,36 @@ describe('Ipv6Layer.configure', () => {
     expect(udp.received).toHaveLength(1);
     expect(() => layer.configure({ addresses: [] })).toThrow(/at least one/);
   });
+
+  it('setLinkParams (an RA\'s MTU and Cur Hop Limit, RFC 4861 §6.3.4): new datagrams fragment to the MTU and carry the hop limit', () => {
+    const link = new FakeLink(1500);
+    const layer = new Ipv6Layer({ addresses: [LL, SLAAC], prefixLength: 64, link });
+    expect([layer.mtu, layer.hopLimit, layer.pathMtu(PEER)]).toEqual([1500, 64, 1500]);
+    const body = new Uint8Array(1440);
+    expect(layer.send(PEER, PROTO_UDP, body)).toBeUndefined();
+    expect(link.sent.map((p) => [p.length, p[7]])).toEqual([[1480, 64]]);
+    expect(layer.setLinkParams({ mtu: 1400, hopLimit: 37 })).toBe(true);
+    expect(layer.setLinkParams({ mtu: 1400, hopLimit: 37 })).toBe(false);
+    expect([layer.mtu, layer.hopLimit, layer.pathMtu(PEER)]).toEqual([1400, 37, 1400]);
+    link.sent.length = 0;
+    expect(layer.send(PEER, PROTO_UDP, body)).toBeUndefined();
+    // 1440 + 40 > 1400: two fragments, each within 1400, each with Hop Limit 37.
+    expect(link.sent.length).toBe(2);
+    for (const p of link.sent) {
+      expect(p.length).toBeLessThanOrEqual(1400);
+      expect(p[7]).toBe(37);
+      expect(p[6]).toBe(44);
+    }
+    // An explicit ttl still wins; the hop limit alone changes only the hop limit.
+    link.sent.length = 0;
+    layer.send(PEER, PROTO_UDP, Uint8Array.of(1), { ttl: 5 });
+    expect(link.sent[0]![7]).toBe(5);
+    expect(layer.setLinkParams({ hopLimit: 255 })).toBe(true);
+    expect(layer.mtu).toBe(1400);
+    // Out of range: below IPv6's 1280 or above the link's MTU, a hop limit of 0.
+    for (const bad of [{ mtu: 1279 }, { mtu: 1501 }, { hopLimit: 0 }, { hopLimit: 256 }, { mtu: 1400.5 }]) {
+      expect(() => layer.setLinkParams(bad)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    }
+    expect([layer.mtu, layer.hopLimit]).toEqual([1400, 255]);
+  });
 });

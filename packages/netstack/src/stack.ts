@@ -682,6 +682,8 @@ export class Stack extends EventEmitter {
           onUnreachable: (packet, now) => this.hostUnreachable(packet, now),
           onConflict: (event) => process.nextTick(() => this.emit('addressConflict', event)),
           onIpv6Change: (change) => this.ipv6Changed(change.addresses, change.gateway),
+          // RFC 4861 §6.3.4: an RA's MTU and Cur Hop Limit (SLAAC on) for the IPv6 layer.
+          onRouterParams: (params) => { if (!this.isClosed) (this as { ip6?: Ipv6Layer }).ip6?.setLinkParams(params); },
         });
         device = t.device;
         tapFrames = t.frames;

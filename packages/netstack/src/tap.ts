@@ -139,6 +139,8 @@ export interface TapWiring {
   onConflict: (event: AddressConflictEvent) => void;
   /** The usable IPv6 addresses or the router changed (DAD, SLAAC, RAs). */
   onIpv6Change: (change: { addresses: Ipv6Address[]; gateway: Ipv6Address | undefined }) => void;
+  /** A Router Advertisement's MTU and Cur Hop Limit (SLAAC on; RFC 4861 §6.3.4). */
+  onRouterParams: (params: { mtu: number | undefined; hopLimit: number | undefined }) => void;
 }
 
 /**
@@ -174,6 +176,7 @@ export function openTap(tap: TapOptions, w: TapWiring): TapLink {
       // RFC 4862 §5.4: a duplicate found by DAD ('probe': not used), or a bound address claimed ('bound': kept).
       onConflict6: (c) => w.onConflict({ address: formatAddress(c.address as Ipv6Address), mac: c.mac === undefined ? '00:00:00:00:00:00' : formatMac(c.mac), phase: c.phase, defended: false }),
       onIpv6Change: (c) => w.onIpv6Change({ addresses: c.addresses as Ipv6Address[], gateway: c.gateway as Ipv6Address | undefined }),
+      onRouterParams: (p) => w.onRouterParams(p),
     });
     for (const a of w.more4) eth.addAddress(a);
     for (const text of tap.proxyArp ?? []) {
