@@ -166,12 +166,12 @@ export class Server {
 
   private wake(): void { for (const w of this.waiters.splice(0)) w(); }
 
-  /** Resolves when stdout matches `re`; rejects on exit or after `timeoutMs`. */
-  waitFor(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+  /** Resolves when stdout (or stderr) matches `re`; rejects on exit or after `timeoutMs`. */
+  waitFor(re: RegExp, timeoutMs = 20_000, from: 'stdout' | 'stderr' = 'stdout'): Promise<RegExpMatchArray> {
     return new Promise((resolveWait, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} (stdout: ${this.stdout.slice(-500)} stderr: ${this.stderr.slice(-500)})`)), timeoutMs);
       const check = (): void => {
-        const m = this.stdout.match(re);
+        const m = this[from].match(re);
         if (m) { clearTimeout(timer); resolveWait(m); return; }
         if (this.child.exitCode !== null || this.child.signalCode !== null) {
           clearTimeout(timer);

@@ -17,7 +17,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Netns, repoRoot } from './netns.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Netns, repoRoot, statCount, statsLines, type Stats } from './netns.js';
 
 let ns: Netns;
 
@@ -72,4 +74,42 @@ describe('SLAAC and DAD over TAP against radvd (private namespace)', () => {
     expect(o.addressesB).toEqual(['fe80::ff:fe00:f03']);
     expect(o.ethB['addr6.DadDuplicates']).toBe(1);
   }, 150_000);
+
+  it('netstack serve --tap --slaac: ready with the link-local address, the RA\'s address said on stderr; the kernel pings it and the stack answered', async () => {
+    const server = await ns.serve(['--tap', '--tap-name', 'tapsv', '--mac', '02:00:00:00:0e:02', '--slaac', '--stats']);
+    const dir = mkdtempSync(join(tmpdir(), 'netstack-radvd-'));
+    try {
+      // Ready at once, with the link-local address of the MAC (no static fd07::2).
+      expect(server.stdout).toMatch(/ready on tapsv: kernel 10\.7\.0\.1\/24 fd07::1\/64, stack 10\.7\.0\.2 fe80::ff:fe00:e02,/);
+      const conf = join(dir, 'radvd.conf');
+      writeFileSync(conf, 'interface tapsv {\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  MaxRtrAdvInterval 4;\n  prefix fd07::/64 { AdvOnLink on; AdvAutonomous on; };\n};\n');
+      ns.spawn('radvd', ['-n', '-C', conf, '-p', join(dir, 'radvd.pid'), '-m', 'stderr']);
+      const line = await server.waitFor(/netstack: ipv6 (.*fd07::ff:fe00:e02.*) router (fe80::\S+)/, 30_000, 'stderr');
+      expect(line[1]!.split(' ')).toEqual(['fe80::ff:fe00:e02', 'fd07::ff:fe00:e02']);
+      const ping = await ns.run('ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd07::ff:fe00:e02']);
+      expect(ping.stdout).toMatch(/3 received/);
+      const { code } = await server.stop();
+      expect(code, server.stderr).toBe(0);
+      const stats = JSON.parse(statsLines(server).at(-1)!.slice(6)) as Stats;
+      // The stack answered the echoes (only it holds fd07::ff:fe00:e02), and took the RA.
+      expect(statCount(stats, 'icmp6', 'Icmp6InEchos')).toBeGreaterThanOrEqual(3);
+      expect(statCount(stats, 'icmp6', 'Icmp6OutEchoReplies')).toBeGreaterThanOrEqual(3);
+      expect(statCount(stats, 'eth', 'addr6.SlaacAdded')).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('--slaac usage: needs --tap; contradicts --addr6 and --no-ipv6', async () => {
+    for (const [args, msg] of [
+      [['--slaac'], /--slaac needs --tap/],
+      [['--tap', '--slaac', '--addr6', 'fd07::2'], /--slaac contradicts --addr6/],
+      [['--tap', '--slaac', '--no-ipv6'], /--slaac contradicts --no-ipv6/],
+    ] as const) {
+      const r = await ns.run(process.execPath, [join(repoRoot, 'packages/netstack/bin/netstack.js'), 'serve', ...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(ns.links()).toEqual(['lo']);
+    }
+  });
 });

@@ -127,6 +127,13 @@ ${DEVICE_HELP}
                        (default off: the static --addr)
   --dhcp-timeout SEC   with --dhcp: give up (exit 1) when no lease is bound within
                        SEC seconds (default 60)
+  --slaac              with --tap: the stack's IPv6 addresses come from router
+                       advertisements on the segment (RFC 4862: a link-local
+                       address from the MAC, one per advertised /64, the router as
+                       default gateway, the RA's MTU and hop limit) instead of
+                       --addr6; 'ready' names the link-local address, and each
+                       change is said on stderr ('netstack: ipv6 ...')
+                       (default off: the static --addr6)
   --stats              print the stack's counters as JSON on exit (tcp.connections:
                        the TCP table's size when the signal came) (default off)
   -h, --help           this help`,
@@ -321,7 +328,7 @@ const serveOptions = {
   // Repeatable, and their defaults applied by serveFamilies (so --no-ipv4 can tell what was typed).
   addr: { type: 'string', multiple: true }, 'kernel-addr': { type: 'string' },
   tap: { type: 'boolean' }, 'tap-name': { type: 'string' }, mac: { type: 'string' },
-  dhcp: { type: 'boolean' }, 'dhcp-timeout': { type: 'string' },
+  dhcp: { type: 'boolean' }, 'dhcp-timeout': { type: 'string' }, slaac: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 /** --dns (ping, fetch): servers for the stack's resolver, or 'host'. */
 const dnsOption = { dns: { type: 'string', multiple: true } } as const satisfies ParseArgsConfig['options'];
@@ -501,6 +508,8 @@ type DeviceValues = {
   mac?: string | undefined;
   /** serve only: the IPv4 address by DHCP (--dhcp, with --tap). */
   dhcp?: boolean | undefined;
+  /** serve only: the IPv6 addresses by SLAAC (--slaac, with --tap). */
+  slaac?: boolean | undefined;
 };
 
 function dnsServers(values: string[]): string[] | 'host' {
@@ -524,11 +533,14 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
   const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
   if (v.dhcp === true && v.tap !== true) throw new UsageError('--dhcp needs --tap (DHCP runs on an Ethernet segment)');
+  if (v.slaac === true && v.tap !== true) throw new UsageError('--slaac needs --tap (router advertisements come on an Ethernet segment)');
   const addrs4 = v.noIpv4 === true || v.dhcp === true ? [] : [v.addr, ...(v.moreAddr ?? [])];
   for (const a of addrs4) if (!isIPv4(a)) throw new UsageError(`--addr must be an IPv4 address, got '${a}'`);
-  if (v['kernel-addr6'] !== undefined && v.addr6 === undefined) throw new UsageError('--kernel-addr6 needs --addr6 ADDR');
+  if (v['kernel-addr6'] !== undefined && v.addr6 === undefined && v.slaac !== true) throw new UsageError('--kernel-addr6 needs --addr6 ADDR');
   if (v.addr6 !== undefined && isIP(v.addr6) !== 6) throw new UsageError(`--addr6 must be an IPv6 address, got '${v.addr6}'`);
-  const kernel6 = v.addr6 === undefined ? undefined : v['kernel-addr6'] ?? 'fd07::1/64';
+  const kernel6 = v.addr6 === undefined && v.slaac !== true ? undefined : v['kernel-addr6'] ?? 'fd07::1/64';
+  // The stack's IPv6: the static --addr6, or 'slaac' (addresses from router advertisements).
+  const own6 = v.slaac === true ? ['slaac'] : v.addr6 !== undefined ? [v.addr6] : [];
   const dns = v.dns !== undefined ? dnsServers(v.dns) : undefined;
   if (v.tap !== true && (v['tap-name'] !== undefined || v.mac !== undefined)) throw new UsageError(`${v.mac !== undefined ? '--mac' : '--tap-name'} needs --tap`);
   const kernelAddress = kernel6 === undefined ? v['kernel-addr'] : v.noIpv4 === true ? [kernel6] : [v['kernel-addr'], kernel6];
@@ -538,8 +550,8 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
       ...(v.tap === true
         ? { tap: { name: v['tap-name'] ?? 'tap0', kernelAddress, mtu, ...(v.mac !== undefined ? { mac: v.mac } : {}), ...(v['no-offload'] === true ? { offload: false } : {}) } }
         : { tun: { name: v.tun, kernelAddress, mtu, ...(v['no-offload'] === true ? { offload: false } : {}) } }),
-      address: v.dhcp === true ? ['dhcp', ...(v.addr6 !== undefined ? [v.addr6] : [])]
-        : v.addr6 === undefined && addrs4.length === 1 ? v.addr : [...addrs4, ...(v.addr6 !== undefined ? [v.addr6] : [])],
+      address: v.dhcp === true ? ['dhcp', ...own6]
+        : own6.length === 0 && addrs4.length === 1 ? v.addr : [...addrs4, ...own6],
       ...(v.impair !== undefined ? { impair: v.impair } : {}),
       tcpOptions,
       ...(dns !== undefined ? { dns } : {}),
@@ -609,6 +621,14 @@ function serveFamilies(
   } else if (values['dhcp-timeout'] !== undefined) {
     throw new UsageError('--dhcp-timeout needs --dhcp');
   }
+  if (values.slaac === true) {
+    // The router advertisements give the stack's IPv6 addresses; the kernel side keeps --kernel-addr6.
+    const typed = values['no-ipv6'] === true ? '--no-ipv6' : values.addr6 !== undefined ? '--addr6' : undefined;
+    if (typed !== undefined) throw new UsageError(`--slaac contradicts ${typed} (router advertisements give the IPv6 addresses)`);
+    if (values.tap !== true) throw new UsageError('--slaac needs --tap (router advertisements come on an Ethernet segment)');
+    const { addr6: _none, ...noAddr6 } = serveFamilies({ ...values, slaac: false });
+    return { ...noAddr6, slaac: true };
+  }
   if (values['no-ipv4'] === true) {
     // IPv6 only: the kernel side too (its IPv4 address would be of no use to the stack).
     const typed = values['no-ipv6'] === true ? '--no-ipv6' : addr !== undefined ? '--addr' : kernelAddr !== undefined ? '--kernel-addr' : undefined;
@@ -677,6 +697,12 @@ async function serve(args: string[]): Promise<number> {
   stack.on('addressConflict', (c) => {
     process.stderr.write(`netstack: address conflict: ${c.address} is claimed by ${c.mac} (${c.phase === 'probe' ? 'while probing: not taken' : c.defended ? 'defended, kept' : 'kept'})\n`);
   });
+  // SLAAC: each change of the IPv6 addresses or router, said on stderr as it comes.
+  if (values.slaac === true) {
+    stack.on('address6', (c) => {
+      process.stderr.write(`netstack: ipv6 ${c.addresses.join(' ')}${c.gateway !== undefined ? ` router ${c.gateway}` : ''}\n`);
+    });
+  }
   // IPv6 (the default) where the namespace has it off: IPv4 only, said in one line (not an error).
   if (stack.ipv6Disabled !== undefined) process.stderr.write(`netstack: serving IPv4 only: ${stack.ipv6Disabled}\n`);
   const kernel = [link.kernelAddress, ...link.kernelAddress6].filter((a) => a !== '').join(' ');
