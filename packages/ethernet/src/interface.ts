@@ -193,6 +193,8 @@ export interface EthernetStats {
   NdpInFromSelf: number;
   /** RFC 4861 §6.3.4: an RA's MTU option below 1280 or above the link's IP MTU, not applied. */
   RaMtuIgnored: number;
+  /** An RA's Reachable Time or Retrans Timer above an hour (MAX_REACHABLE_TIME, §10), not applied. */
+  RaTimersIgnored: number;
   /** NDP frames the link refused. */
   NdpOutLinkDrops: number;
   /** IGMP (IPv4 protocol 2) consumed here: queries, other hosts' v1/v2 reports, the rest (leaves, v3 reports), invalid. */
@@ -272,7 +274,7 @@ function newStats(): EthernetStats {
     InFrames: 0, InUnicast: 0, InBroadcast: 0, InMulticast: 0, InIpv4: 0, InArp: 0, InDropTruncated: 0, InDropBadSource: 0,
     InDropLengthType: 0, InDropVlan: 0, InDropOtherHost: 0, InDropMulticastNotJoined: 0, InDropIpv6: 0, InDropUnknownType: 0,
     InIpv6: 0, NdpInSolicits: 0, NdpInAdverts: 0, NdpInInvalid: 0, NdpOutSolicits: 0, NdpOutAdverts: 0, NdpConflicts: 0, NdpOutLinkDrops: 0,
-    NdpOutDadProbes: 0, NdpOutRouterSolicits: 0, NdpInRouterAdverts: 0, NdpInFromSelf: 0, RaMtuIgnored: 0,
+    NdpOutDadProbes: 0, NdpOutRouterSolicits: 0, NdpInRouterAdverts: 0, NdpInFromSelf: 0, RaMtuIgnored: 0, RaTimersIgnored: 0,
     IgmpInQueries: 0, IgmpInReports: 0, IgmpInOther: 0, IgmpInInvalid: 0, IgmpOutMessages: 0,
     MldInQueries: 0, MldInReports: 0, MldInOther: 0, MldInInvalid: 0, MldOutMessages: 0, McastOutLinkDrops: 0,
     InDropClosed: 0, OutPackets: 0, OutSent: 0, OutLinkDrops: 0, OutQueued: 0, OutFlushed: 0, OutFlushLinkDrops: 0, OutDropIpv6: 0, OutDropMalformed: 0, OutDropTooBig: 0,
@@ -316,6 +318,9 @@ function ipv6MulticastMac6(a: string): MacAddress {
 export const MAX_MULTICAST_MACS = 256;
 /** 224.0.0.1, all-hosts: every IPv4 multicast host is a member (RFC 1112 §4). */
 const ALL_HOSTS_MAC = ipv4MulticastMac(0xe0000001);
+
+/** RFC 4861 §10: MAX_REACHABLE_TIME, the most an RA's Reachable Time may say (also taken as the Retrans Timer's bound). */
+const MAX_REACHABLE_TIME_MS = 3_600_000;
 
 export class EthernetInterface {
   readonly mac: MacAddress;
@@ -1167,6 +1172,13 @@ export class EthernetInterface {
         }
         const hopLimit = ra.curHopLimit === 0 ? undefined : ra.curHopLimit;
         if (mtu !== undefined || hopLimit !== undefined) this.#onRouterParams?.({ mtu, hopLimit }, now);
+        // Reachable Time and Retrans Timer (0: unspecified) for IPv6 neighbour discovery; at
+        // most MAX_REACHABLE_TIME (an hour, §10), a retransmission interval of at least 10 ms as Linux's.
+        const timers: { baseReachableMs?: number; retransMs?: number } = {};
+        if (ra.reachableTimeMs > MAX_REACHABLE_TIME_MS || ra.retransTimerMs > MAX_REACHABLE_TIME_MS) c.RaTimersIgnored++;
+        if (ra.reachableTimeMs > 0 && ra.reachableTimeMs <= MAX_REACHABLE_TIME_MS) timers.baseReachableMs = ra.reachableTimeMs;
+        if (ra.retransTimerMs > 0 && ra.retransTimerMs <= MAX_REACHABLE_TIME_MS) timers.retransMs = Math.max(10, ra.retransTimerMs);
+        this.#cache6.setTimers(timers);
       }
     }
     return true;

@@ -65,6 +65,17 @@ export interface NeighbourParams {
   totalQueueBytes: number;
 }
 
+function checkedParams(p: NeighbourParams): Readonly<NeighbourParams> {
+  for (const [k, v] of Object.entries(p)) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'locktimeMs' ? 0 : 1) || v > 2 ** 31 - 1) {
+      const err = new RangeError(`neighbour parameter ${k} must be an integer in ${k === 'locktimeMs' ? 0 : 1}..2^31-1; got ${String(v)}`);
+      (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+      throw err;
+    }
+  }
+  return Object.freeze(p);
+}
+
 export const DEFAULT_NEIGHBOUR_PARAMS: Readonly<NeighbourParams> = Object.freeze({
   maxEntries: 1024,
   retransMs: 1000,
@@ -176,7 +187,8 @@ export type NeighbourUpdate =
   | 'stale';
 
 export class NeighbourCache<K extends NeighbourKey = number> {
-  readonly params: Readonly<NeighbourParams>;
+  /** Replaced whole (never mutated) by `setTimers`. */
+  #params: Readonly<NeighbourParams>;
   readonly #host: NeighbourHost<K>;
   readonly #random: () => number;
   readonly #table = new Map<K, Entry<K>>();
@@ -189,17 +201,26 @@ export class NeighbourCache<K extends NeighbourKey = number> {
   #seq = 0;
 
   constructor(host: NeighbourHost<K>, params: Partial<NeighbourParams> = {}, random: () => number = Math.random) {
-    const p = { ...DEFAULT_NEIGHBOUR_PARAMS, ...params };
-    for (const [k, v] of Object.entries(p)) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'locktimeMs' ? 0 : 1) || v > 2 ** 31 - 1) {
-        const err = new RangeError(`neighbour parameter ${k} must be an integer in ${k === 'locktimeMs' ? 0 : 1}..2^31-1; got ${String(v)}`);
-        (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-        throw err;
-      }
-    }
-    this.params = Object.freeze(p);
+    this.#params = checkedParams({ ...DEFAULT_NEIGHBOUR_PARAMS, ...params });
     this.#host = host;
     this.#random = random;
+  }
+
+  get params(): Readonly<NeighbourParams> {
+    return this.#params;
+  }
+
+  /**
+   * RFC 4861 §6.3.4: a Router Advertisement's Reachable Time and Retrans Timer (the caller
+   * passes the non-zero ones) become BaseReachableTime and RetransTimer: the next
+   * confirmation draws its reachable time from the new base, the next solicitation waits the
+   * new interval. Returns whether anything changed.
+   */
+  setTimers(timers: { baseReachableMs?: number; retransMs?: number }): boolean {
+    const next = checkedParams({ ...this.params, ...timers });
+    if (next.baseReachableMs === this.params.baseReachableMs && next.retransMs === this.params.retransMs) return false;
+    this.#params = next;
+    return true;
   }
 
   get size(): number {

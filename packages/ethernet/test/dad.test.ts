@@ -28,7 +28,7 @@ function sum16(b: Uint8Array, start: number, end: number, init = 0): number {
 }
 
 /** An RA from fe80::1 (built here): router lifetime, and prefixes [prefix hex, length, flags, valid, preferred]. */
-function ra(routerLifetime: number, prefixes: [string, number, number, number, number][], link: { mtu?: number; curHopLimit?: number } = {}): Uint8Array {
+function ra(routerLifetime: number, prefixes: [string, number, number, number, number][], link: { mtu?: number; curHopLimit?: number; reachableMs?: number; retransMs?: number } = {}): Uint8Array {
   const icmpLen = 16 + 8 + 32 * prefixes.length + (link.mtu !== undefined ? 8 : 0);
   const p = new Uint8Array(40 + icmpLen);
   const dv = new DataView(p.buffer);
@@ -36,6 +36,7 @@ function ra(routerLifetime: number, prefixes: [string, number, number, number, n
   p.set(hex('fe800000000000000000000000000001'), 8);
   p.set(hex('ff020000000000000000000000000001'), 24);
   p[40] = 134; p[44] = link.curHopLimit ?? 64; dv.setUint16(46, routerLifetime);
+  dv.setUint32(48, link.reachableMs ?? 0); dv.setUint32(52, link.retransMs ?? 0);
   p[56] = 1; p[57] = 1; p.set(hex('525400000001'), 58);
   prefixes.forEach(([prefix, len, flags, valid, preferred], i) => {
     const o = 64 + 32 * i;
@@ -235,6 +236,41 @@ describe('SLAAC (RFC 4862 §5.5) and router discovery (RFC 4861 §6.3)', () => {
     expect(eth.counters().ethernet).toMatchObject({ NdpInRouterAdverts: 5, RaMtuIgnored: 2 });
   });
 
+  it('NUD timers (RFC 4861 §6.3.4): the RA\'s Reachable Time and Retrans Timer drive IPv6 neighbour discovery; 0 leaves them, above an hour is ignored', () => {
+    const { seg, peer, eth, send } = setup();
+    eth.configureIpv6({ addresses: [], prefixLength: 64, slaac: true });
+    seg.run(3000);
+    expect(eth.neighbours6.params).toMatchObject({ baseReachableMs: 30_000, retransMs: 1000 });
+    send(ra(1800, [], { reachableMs: 10_000, retransMs: 250 }), 0x3333_0000_0001, ROUTER_MAC);
+    seg.run(0);
+    expect(eth.neighbours6.params).toMatchObject({ baseReachableMs: 10_000, retransMs: 250 });
+    // A neighbour that never answers: three NS, 250 ms apart (not 1 s), then unreachable.
+    const pkt = new Uint8Array(48);
+    pkt[0] = 0x60; pkt[5] = 8; pkt[6] = 17; pkt[7] = 64;
+    pkt.set(Buffer.from(US_LL, 'latin1'), 8);
+    pkt.set(Buffer.from(ROUTER_LL, 'latin1').map((b, i) => (i === 15 ? 0x99 : b)), 24);
+    peer.take();
+    const t0 = seg.clock.now();
+    const times: number[] = [];
+    eth.send(pkt);
+    for (let i = 0; i < 41; i++) {
+      seg.run(i === 0 ? 0 : 25);
+      for (const f of peer.take()) if (f[14 + 6] === 58 && f[14 + 40] === ICMPV6_NS) times.push(seg.clock.now() - t0);
+    }
+    expect(times).toEqual([0, 250, 500]);
+    // 0 leaves a value as it is; more than MAX_REACHABLE_TIME (an hour) is ignored and counted.
+    send(ra(1800, [], { reachableMs: 0, retransMs: 3_600_001 }), 0x3333_0000_0001, ROUTER_MAC);
+    seg.run(0);
+    expect(eth.neighbours6.params).toMatchObject({ baseReachableMs: 10_000, retransMs: 250 });
+    expect(eth.counters().ethernet.RaTimersIgnored).toBe(1);
+    // Below 10 ms is taken as 10 ms (Linux's floor).
+    send(ra(1800, [], { retransMs: 1 }), 0x3333_0000_0001, ROUTER_MAC);
+    seg.run(0);
+    expect(eth.neighbours6.params.retransMs).toBe(10);
+    // The IPv4 (ARP) cache keeps its own timers.
+    expect(eth.neighbours.params).toMatchObject({ baseReachableMs: 30_000, retransMs: 1000 });
+  });
+
   it('RAs are consumed but not acted on without slaac; a bad one is counted', () => {
     const params: unknown[] = [];
     const { seg, eth, send } = setup({ onRouterParams: (p) => params.push(p) });
@@ -248,8 +284,9 @@ describe('SLAAC (RFC 4862 §5.5) and router discovery (RFC 4861 §6.3)', () => {
     expect(eth.ipv6.addresses).toEqual([US6]);
     expect(eth.ipv6.gateway).toBeUndefined();
     expect(eth.counters().ethernet).toMatchObject({ NdpInRouterAdverts: 1, NdpInInvalid: 1, InIpv6: 0 });
-    send(ra(1800, [], { mtu: 1400, curHopLimit: 37 }), 0x3333_0000_0001, ROUTER_MAC);
+    send(ra(1800, [], { mtu: 1400, curHopLimit: 37, reachableMs: 5000, retransMs: 100 }), 0x3333_0000_0001, ROUTER_MAC);
     seg.run(0);
     expect(params).toEqual([]);
+    expect(eth.neighbours6.params).toMatchObject({ baseReachableMs: 30_000, retransMs: 1000 });
   });
 });
