@@ -949,21 +949,16 @@ export class Stack extends EventEmitter {
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
-    this.events.hold();
-    try {
-      this.runTimers();
-    } finally {
-      this.events.release();
-    }
-  }
-
-  private runTimers(): void {
     // Input first. Node runs expired timers before it polls for I/O, so after a busy
     // stretch this callback can run while ACKs already sit unread in the device: the
     // retransmission and tail-loss-probe timers they would cancel must not fire first
     // (spurious retransmissions, D-SACKed back). A bounded, non-blocking drain (tun:
     // until EAGAIN, at most its queue length); its batchEnd calls must not re-arm the
-    // timer (done once below, after the protocol timers).
+    // timer (done once below, after the protocol timers). Each of its batches is a bracket
+    // of the event queue of its own, as a readability callback's: the application accepts
+    // and reads between them. (One bracket around the whole drain let up to 1024 packets
+    // in before anyone accepted: 511 completed handshakes filled a listener's accept queue
+    // and the next were dropped, ListenOverflows, with at most 256 handshakes in flight.)
     if (this.link.pollNow !== undefined) {
       this.inTimer = true;
       try {
@@ -973,6 +968,15 @@ export class Stack extends EventEmitter {
       }
       if (this.isClosed) return; // closed from a callback of that input
     }
+    this.events.hold();
+    try {
+      this.runTimers();
+    } finally {
+      this.events.release();
+    }
+  }
+
+  private runTimers(): void {
     const now = this.clock.now();
     this.dual.poll(now);
     this.icmp.poll(now);

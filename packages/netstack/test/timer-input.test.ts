@@ -50,7 +50,8 @@ class ManualClock implements Clock {
 class QueueingLink implements Link {
   readonly queue: Uint8Array[] = [];
   private receiver: LinkReceiver = { packet() {} };
-  constructor(private readonly inner: Link) {
+  /** `budget`: packets per batch, as a TUN device's read budget (pollNow reads batch after batch). */
+  constructor(private readonly inner: Link, private readonly budget = Infinity) {
     inner.setReceiver({ packet: (p) => void this.queue.push(p.slice()) });
   }
   get mtu(): number { return this.inner.mtu; }
@@ -59,12 +60,16 @@ class QueueingLink implements Link {
   stats(): LinkStats { return this.inner.stats(); }
   close(): void { this.inner.close(); }
   readable(): number {
-    const batch = this.queue.splice(0);
+    const batch = this.queue.splice(0, this.budget);
     for (const p of batch) this.receiver.packet(p);
     if (batch.length > 0) this.receiver.batchEnd?.();
     return batch.length;
   }
-  pollNow(): number { return this.readable(); }
+  pollNow(): number {
+    let n = 0;
+    while (this.queue.length > 0) n += this.readable();
+    return n;
+  }
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -131,6 +136,56 @@ describe('the facade timer reads pending input before it runs protocol timers', 
     expect(after.RetransSegs - before.RetransSegs, 'retransmitted segments').toBe(0);
     expect(pair.pending(), 'nothing went out').toBe(0);
     expect(clockA.nextAt()).toBe(Infinity); // nothing in flight, no timer armed
+    c.destroy();
+  });
+
+  it('each batch of that drain is a bracket of its own: the application runs between them, as after a readability callback', async () => {
+    pair = createLinkPair({ autoDeliver: false });
+    // One packet per batch: a TUN device's read budget in small.
+    const devA = new QueueingLink(pair.a, 1);
+    const clockA = new ManualClock();
+    const clockB = new ManualClock();
+    const a = await createStack({ link: devA, address: '10.0.0.1', clock: clockA });
+    const b = await createStack({ link: pair.b, address: '10.0.0.2', clock: clockB });
+    stacks = [a, b];
+    let serverSide: import('../src/index.js').Socket | undefined;
+    b.tcp.createServer((s) => { s.on('error', () => {}); s.setNoDelay(true); serverSide = s; }).listen(9);
+    const settle = async (): Promise<void> => {
+      let idle = 0;
+      for (let i = 0; i < 1000 && idle < 3; i++) {
+        const moved = pair!.pump() + devA.readable();
+        await turn();
+        idle = moved === 0 && pair!.pending() === 0 && devA.queue.length === 0 ? idle + 1 : 0;
+      }
+      expect(idle, 'the link did not go quiet').toBe(3);
+    };
+    const c = a.tcp.connect({ host: '10.0.0.2', port: 9 });
+    c.on('error', () => {});
+    await settle();
+    expect(serverSide).toBeDefined();
+    // What A's application saw, and how many packets still waited in A's device then.
+    const seen: number[] = [];
+    c.on('data', (d: Buffer) => { seen.push(devA.queue.length); void d; });
+    // A has data in flight (its timer armed); B sends three segments, which wait in A's device.
+    c.write('x');
+    for (let i = 0; i < 3; i++) await turn();
+    expect(pair.pump()).toBe(1);
+    for (let i = 0; i < 3; i++) await turn();
+    serverSide!.write(Buffer.alloc(3 * 1460, 7));
+    for (let i = 0; i < 3; i++) await turn();
+    pair.pump();
+    const queued = devA.queue.length;
+    expect(queued).toBeGreaterThanOrEqual(3);
+    // A's timer fires before any readability callback: it drains the device, one batch at a time.
+    expect(clockA.fireNext()).toBe(1);
+    expect(devA.queue.length).toBe(0);
+    for (let i = 0; i < 3; i++) await turn();
+    // 'data' is emitted on the stream's own tick, so count the bytes rather than the calls;
+    // what matters is that the readable side was fed between batches: the first delivery
+    // happened while packets still waited (the old single bracket fed it only at the end).
+    expect(c.bytesRead).toBe(3 * 1460);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(Math.max(...seen), `queue lengths at each 'data': ${seen.join(',')}`).toBeGreaterThan(0);
     c.destroy();
   });
 });
