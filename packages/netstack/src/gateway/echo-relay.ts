@@ -35,16 +35,24 @@
  *   unreachable, fragmentation needed / packet too big with its MTU) goes to the guest FROM
  *   that router, quoting the guest's own echo (its IP header and first 64 bytes, kept
  *   while it waits): the guest's `traceroute -I` / `mtr` see every hop.
+ * - No wait for a reply that is already there: right after a send the socket is read
+ *   (`receiveNow`): where the destination is on a local link (a veth, a bridge), the host's
+ *   kernel has answered before sendto() returned, and the reply goes to the guest in the
+ *   same turn as its request (IcmpEchoRepliesAtOnce), with no wake-up of the event loop
+ *   for the socket's readability; else that read finds nothing (one EAGAIN) and the reply
+ *   comes through the socket's readability watch.
  */
 import net from 'node:net';
 import { PingSocket, addressBytes, type PingSocketError } from '@netstack/host';
-import { formatAddress, ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type IpAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { addressBytes as ipAddressBytes, formatAddress, ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type IpAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import type { Stack } from '../stack.js';
 
 /** What the relay needs of a host echo socket (PingSocket; tests pass their own). */
 export interface EchoSocket {
   /** Sends one echo request with hop limit `ttl` (the kernel writes the identifier and checksum); the errno name when refused. */
   send(dst: Uint8Array, message: Uint8Array, ttl?: number): string | undefined;
+  /** Reads the replies already queued, now, each to the factory's `onMessage` (PingSocket.receiveNow); optional. */
+  receiveNow?(): number;
   close(): void;
 }
 
@@ -83,6 +91,8 @@ export interface EchoRelayStats {
   IcmpEchoRelayed: number;
   /** Replies relayed back to the guest. */
   IcmpEchoReplies: number;
+  /** Of IcmpEchoReplies, those already queued when their request had been sent: read at once, relayed in the same turn (a destination on a local link). */
+  IcmpEchoRepliesAtOnce: number;
   /** Answered here (the gateway's own addresses). */
   IcmpEchoLocal: number;
   /** Refused: this host allows no ICMP echo socket (ping_group_range), or has none. */
@@ -138,6 +148,11 @@ const QUOTE_DATA = 64;
 /** ICMPv4 destination-unreachable codes as transports speak them; the IPv6 layer maps them (RFC 4443 §3.1). */
 const UNREACH_CODE = { 'net-unreachable': 0, 'host-unreachable': 1, 'admin-prohibited': 13 } as const;
 
+/** The key of a waiting echo: its family and the sequence number it was relayed with. */
+function keyOf(family: 4 | 6, seq: number): number {
+  return family * 0x10000 + seq;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -152,20 +167,20 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
   const open = options.openSocket ?? defaultSocket;
   const clock = options.now ?? (() => performance.now());
   const st: EchoRelayStats = {
-    IcmpEchoRequests: 0, IcmpEchoRelayed: 0, IcmpEchoReplies: 0, IcmpEchoLocal: 0, IcmpEchoRefusedSocket: 0, IcmpEchoRefusedHost: 0,
+    IcmpEchoRequests: 0, IcmpEchoRelayed: 0, IcmpEchoReplies: 0, IcmpEchoRepliesAtOnce: 0, IcmpEchoLocal: 0, IcmpEchoRefusedSocket: 0, IcmpEchoRefusedHost: 0,
     IcmpEchoRefusedPolicy: 0, IcmpEchoSendErrors: 0, IcmpEchoDroppedLimit: 0, IcmpEchoExpired: 0,
     IcmpEchoRepliesUnmatched: 0, IcmpEchoRepliesCorrupt: 0, IcmpEchoErrors: 0, IcmpEchoErrorsUnmatched: 0,
     IcmpEchoTtlExceeded: 0, IcmpEchoOutstanding: 0,
   };
-  /** By `${family}:${seq}`, in the order sent (= the order they expire: one timeout for all). */
-  const waiting = new Map<string, Waiting>();
+  /** By keyOf(family, seq), in the order sent (= the order they expire: one timeout for all). */
+  const waiting = new Map<number, Waiting>();
   let bytes = 0;
   const nextSeq = { 4: 0, 6: 0 };
   const sockets: { 4: EchoSocket | undefined; 6: EchoSocket | undefined } = { 4: undefined, 6: undefined };
   let closed = false;
 
   const forget = (w: Waiting): void => {
-    waiting.delete(`${w.family}:${w.seq}`);
+    waiting.delete(keyOf(w.family, w.seq));
     bytes -= w.bytes;
     st.IcmpEchoOutstanding = waiting.size;
   };
@@ -189,7 +204,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
   const onError = (family: 4 | 6, e: PingSocketError): void => {
     expire(clock());
     const m = e.message;
-    const w = m.length >= 8 ? waiting.get(`${family}:${(m[6]! << 8) | m[7]!}`) : undefined;
+    const w = m.length >= 8 ? waiting.get(keyOf(family, (m[6]! << 8) | m[7]!)) : undefined;
     if (w === undefined) { st.IcmpEchoErrorsUnmatched++; return; }
     let sent: boolean;
     if (family === 4) {
@@ -214,7 +229,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     if (message.length < 8 || message[0] !== (family === 4 ? 0 : 129)) { st.IcmpEchoRepliesUnmatched++; return; }
     expire(clock());
     const seq = (message[6]! << 8) | message[7]!;
-    const w = waiting.get(`${family}:${seq}`);
+    const w = waiting.get(keyOf(family, seq));
     if (w === undefined || !sameBytes(w.dst, from)) { st.IcmpEchoRepliesUnmatched++; return; }
     forget(w);
     if (!sameBytes(message.subarray(8), w.request.payload.subarray(8))) { st.IcmpEchoRepliesCorrupt++; return; }
@@ -252,8 +267,9 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       refuse(d, r.refuse, now);
       return true;
     }
-    const to = addressBytes(r.relay);
-    if (to === undefined || to.length !== (family === 4 ? 4 : 16) || net.isIP(r.relay) === 0) {
+    // The destination as it came (the usual case) needs no parsing back from text.
+    const to = r.relay === dst ? ipAddressBytes(d.dst) : addressBytes(r.relay);
+    if (to === undefined || to.length !== (family === 4 ? 4 : 16) || (r.relay !== dst && net.isIP(r.relay) === 0)) {
       st.IcmpEchoRefusedPolicy++;
       refuse(d, 'admin-prohibited', now);
       return true;
@@ -283,8 +299,8 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     }
     // A sequence number not in use (at most maxOutstanding < 65536 are).
     let seq = nextSeq[family];
-    for (let i = 0; i < 65536 && waiting.has(`${family}:${seq}`); i++) seq = (seq + 1) & 0xffff;
-    if (waiting.has(`${family}:${seq}`)) { st.IcmpEchoDroppedLimit++; return true; }
+    for (let i = 0; i < 65536 && waiting.has(keyOf(family, seq)); i++) seq = (seq + 1) & 0xffff;
+    if (waiting.has(keyOf(family, seq))) { st.IcmpEchoDroppedLimit++; return true; }
     nextSeq[family] = (seq + 1) & 0xffff;
     const out = Uint8Array.from(p);
     out[2] = 0; out[3] = 0; // checksum: the kernel's
@@ -304,9 +320,17 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       headerLength: d.headerLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: true,
     };
     const w: Waiting = { family, seq, request, dst: to, expires: now + timeout, bytes: p.length + quoteLength + ENTRY_OVERHEAD };
-    waiting.set(`${family}:${seq}`, w);
+    waiting.set(keyOf(family, seq), w);
     bytes += w.bytes;
     st.IcmpEchoOutstanding = waiting.size;
+    // The reply may be there already (a local link: the kernel ran the destination's answer
+    // before sendto() returned): relayed now, in this turn, rather than after the event
+    // loop's next wake-up for the socket. Registered first, so the reply finds its echo.
+    if (sock.receiveNow !== undefined) {
+      const before = st.IcmpEchoReplies;
+      sock.receiveNow();
+      st.IcmpEchoRepliesAtOnce += st.IcmpEchoReplies - before;
+    }
     return true;
   };
 
