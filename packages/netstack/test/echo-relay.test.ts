@@ -156,6 +156,26 @@ describe('echo relay: A pings any address through B', () => {
     expect(p.relay.stats()).toMatchObject({ IcmpEchoReplies: 2, IcmpEchoRepliesAtOnce: 1, IcmpEchoOutstanding: 0 });
   });
 
+  it('prepare: the sockets are opened at the start, one per family; the first echo opens none', async () => {
+    const p = (current = makePair({ route: (dst) => ({ relay: dst }), prepare: true }));
+    expect(p.opens()).toBe(2);
+    expect(p.sockets.map((s) => s.family)).toEqual([4, 6]);
+    const r = p.a.ping(DST[4].text, { timeout: 5000 });
+    await until(() => p.sockets[0]!.sent.length === 1);
+    p.sockets[0]!.answer(0);
+    await r;
+    expect(p.opens()).toBe(2);
+  });
+
+  it('prepare, refused at the start (ping_group_range): silent then; the first echo tries again and is refused, counted', async () => {
+    const p = (current = makePair({ route: (dst) => ({ relay: dst }), prepare: true }, 'EACCES'));
+    expect(p.opens()).toBe(2);
+    expect(p.relay.stats().IcmpEchoRefusedSocket).toBe(0);
+    await p.a.ping(DST[4].text, { timeout: 5000 }).catch(() => {});
+    expect(p.opens()).toBe(3);
+    expect(p.relay.stats()).toMatchObject({ IcmpEchoRequests: 1, IcmpEchoRefusedSocket: 1 });
+  });
+
   it('a send the host refuses maps to the unreachable of that kind; EAGAIN drops', async () => {
     const p = (current = makePair());
     // Open the socket with one echo, answered.

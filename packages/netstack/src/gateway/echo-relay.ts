@@ -7,7 +7,9 @@
  * guest's identifier and sequence number (`answerForeignEcho`: the reply mirrors the
  * guest's request, RFC 792 / RFC 4443 §4.2). As slirp4netns and pasta do.
  *
- * - One host socket per family, opened at the first echo that needs it. The kernel writes
+ * - One host socket per family, opened at the first echo that needs it (or at the start
+ *   with `prepare`, as the gateway does: the first echo then pays no socket, no binding of
+ *   libc through koffi, no poll handle). The kernel writes
  *   its own identifier into every request it sends, so guests' echoes are told apart by
  *   the sequence number: each relayed echo gets a fresh one (16 bits per family; those in
  *   use are skipped), and the reply's sequence number and sender find the guest's echo.
@@ -78,6 +80,12 @@ export interface EchoRelayOptions {
    * the gateway, then each hop beyond. Absent: relayed with the host's default TTL.
    */
   hop?: { 4?: string; 6?: string };
+  /**
+   * Open the host sockets now (IPv4, and IPv6 where the stack has it) rather than at the
+   * first echo of each family, so that echo does not wait for them. A refusal now is
+   * silent: the first echo tries again (and is refused, counted, as without this).
+   */
+  prepare?: boolean;
   /** The stack's clock (ms; default performance.now(), the stack's real clock): `timeout` is counted in it. */
   now?: () => number;
   /** The host socket (default: PingSocket.open, unref'd). */
@@ -288,8 +296,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     let sock = sockets[family];
     if (sock === undefined) {
       try {
-        sock = open(family, (m, from) => onReply(family, m, from), (e) => onError(family, e));
-        sockets[family] = sock;
+        sock = openSocket(family);
       } catch {
         // ping_group_range (EACCES), or no ICMP socket in this kernel: refused, never a raw socket.
         st.IcmpEchoRefusedSocket++;
@@ -333,6 +340,18 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     }
     return true;
   };
+
+  /** Opens the host socket of `family` (throws what the factory throws). */
+  const openSocket = (family: 4 | 6): EchoSocket => {
+    const sock = open(family, (m, from) => onReply(family, m, from), (e) => onError(family, e));
+    sockets[family] = sock;
+    return sock;
+  };
+  if (options.prepare === true) {
+    for (const f of stack.icmp6 !== undefined ? [4, 6] as const : [4] as const) {
+      try { openSocket(f); } catch { /* refused now: the first echo tries again */ }
+    }
+  }
 
   stack.icmp.foreignEcho = hook(4);
   if (stack.icmp6 !== undefined) stack.icmp6.foreignEcho = hook(6) as (d: InboundDatagram<Ipv6Address>, now: number) => boolean;
