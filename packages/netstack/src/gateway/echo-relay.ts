@@ -309,7 +309,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     for (let i = 0; i < 65536 && waiting.has(keyOf(family, seq)); i++) seq = (seq + 1) & 0xffff;
     if (waiting.has(keyOf(family, seq))) { st.IcmpEchoDroppedLimit++; return true; }
     nextSeq[family] = (seq + 1) & 0xffff;
-    const out = Uint8Array.from(p);
+    const out = p.slice();
     out[2] = 0; out[3] = 0; // checksum: the kernel's
     out[4] = 0; out[5] = 0; // identifier: the kernel's
     out[6] = seq >> 8; out[7] = seq & 0xff;
@@ -323,7 +323,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     // The copy the reply mirrors: the guest's request as it came (payload; the addresses and
     // TOS), and the start of its datagram, which an error from beyond quotes.
     const request: InboundDatagram = {
-      src: d.src, dst: d.dst, protocol: d.protocol, ttl: d.ttl, tos: d.tos, payload: Uint8Array.from(p), packet: d.packet.slice(0, quoteLength),
+      src: d.src, dst: d.dst, protocol: d.protocol, ttl: d.ttl, tos: d.tos, payload: p.slice(), packet: d.packet.slice(0, quoteLength),
       headerLength: d.headerLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: true,
     };
     const w: Waiting = { family, seq, request, dst: to, expires: now + timeout, bytes: p.length + quoteLength + ENTRY_OVERHEAD };
