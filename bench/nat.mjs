@@ -32,7 +32,8 @@
 //   HTTP k-a     wrk -t1 -c16 on GET /hello (keep-alive): requests/s
 //   HTTP new     the same with 'connection: close' (a new TCP connection per request)
 //   UDP          64-byte datagrams to W's echo, 16 in flight: datagrams/s answered
-//   ping         ping -c 20 -i 0.05 10.8.0.1: RTT ms (avg) and replies (some answer, some
+//   ping         ping -c 20 -i 0.05 10.8.0.1 after 200 unmeasured, 2 ms apart (--no-warmup: none):
+//                RTT ms (avg; the table adds the median of every reply) and replies (some answer, some
 //                relay, some do neither)
 //   CPU/GB       the gateway process's utime+stime (/proc/PID/stat) during download and
 //                upload, seconds per 10^9 bytes moved
@@ -67,6 +68,7 @@ const USAGE = `usage: pnpm bench --nat [options]   (root: makes network namespac
   --gateways LIST    subset of ${GATEWAYS.join(',')} (default all)
   --tests LIST       subset of ${TESTS.join(',')} (default all; the CPU rows
                      come with down/up, peak RSS always)
+  --no-warmup        measure ping without the unmeasured 200 pings (2 ms apart) before it
   --strict           exit 1 when any row failed (a correctness check, never a timing one)
 Topology: G (guest, fresh per gateway) -> the gateway in H -> W's servers on ${SERVER}.
 The machine's other load moves these figures: compare gateways within one run.`;
@@ -80,6 +82,7 @@ const { values } = parseArgs({
     gateways: { type: 'string', default: GATEWAYS.join(',') },
     tests: { type: 'string', default: TESTS.join(',') },
     strict: { type: 'boolean' },
+    'no-warmup': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -91,6 +94,7 @@ const clampInt = (v, lo, hi, name) => {
   return n;
 };
 const quick = Boolean(values.quick);
+const warmup = !values['no-warmup'];
 const reps = clampInt(values.reps ?? (quick ? 1 : 3), 1, 50, 'reps');
 const size = clampInt(values.size ?? (quick ? 256 : 1024) * MiB, 1024, 16 * 1024 * MiB, 'size');
 const seconds = clampInt(values.seconds ?? (quick ? 2 : 5), 1, 120, 'seconds');
@@ -268,10 +272,16 @@ async function measure(kind, rep) {
     rows.udp = udp.error ? { error: udp.error } : { value: udp.perSecond, sent: udp.sent };
     }
     if (tests.has('ping')) {
-    const p = await runIn(g, 'ping', ['-n', '-q', '-c', '20', '-i', '0.05', '-W', '1', SERVER], 15_000);
+    // Unmeasured first (as bench/run.mjs warms every target with 2000 pings): a gateway's
+    // first echoes pay one-time costs (opening its ICMP socket; for netstack, compiling its
+    // relay path and running it in V8's interpreter until it tiers up) that are not a
+    // round trip's.
+    if (warmup) await runIn(g, 'ping', ['-n', '-q', '-c', '200', '-i', '0.002', '-W', '1', SERVER], 15_000);
+    const p = await runIn(g, 'ping', ['-n', '-c', '20', '-i', '0.05', '-W', '1', SERVER], 15_000);
     const received = Number(/(\d+) (?:packets )?received/.exec(p.stdout)?.[1] ?? 0);
     const avg = /= [\d.]+\/([\d.]+)\//.exec(p.stdout)?.[1];
-    rows.ping = received > 0 ? { value: Number(avg), received, sent: 20 } : { value: NaN, received: 0, sent: 20, note: 'no reply' };
+    const times = [...p.stdout.matchAll(/time=([\d.]+)/g)].map((m) => Number(m[1]));
+    rows.ping = received > 0 ? { value: Number(avg), received, sent: 20, median: median(times), times } : { value: NaN, received: 0, sent: 20, note: 'no reply' };
     }
     rows.rss = { value: peakRss(pid) / MiB };
     if (rows.download) rows.cpuDown = rows.download.error ? { error: rows.download.error } : { value: rows.download.cpuPerGB };
@@ -312,12 +322,12 @@ for (let rep = 0; rep < reps; rep++) {
 }
 await stop(servers);
 
-const median = (xs) => {
+function median(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
+}
 const med = (kind, key) => median(samples.filter((s) => s.kind === kind).map((s) => s.rows[key]?.value ?? NaN));
 const fmt = (x, d) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const head = ['row', ...gateways];
@@ -333,7 +343,8 @@ for (const r of ROWS.filter((x) => samples.some((smp) => smp.rows[x.key] !== und
     if (r.key === 'ping') {
       const s = samples.filter((x) => x.kind === k).map((x) => x.rows.ping).filter(Boolean);
       const rec = s.reduce((a, x) => a + (x.received ?? 0), 0), sent = s.reduce((a, x) => a + (x.sent ?? 0), 0);
-      return Number.isFinite(vals[k]) ? `${fmt(vals[k], 3)} (${rec}/${sent} replies)` : `no reply (0/${sent})`;
+      const perPing = median(s.flatMap((x) => x.times ?? []));
+      return Number.isFinite(vals[k]) ? `${fmt(vals[k], 3)} (median ${fmt(perPing, 3)}; ${rec}/${sent} replies)` : `no reply (0/${sent})`;
     }
     return fmt(vals[k], r.digits);
   })];
@@ -362,7 +373,7 @@ writeFileSync(outFile, `${JSON.stringify({
     slirp4netns: sh('slirp4netns', ['--version'], { check: false }).split('\n')[0],
     pasta: sh('sh', ['-c', 'dpkg-query -W -f "${Version}" passt 2>/dev/null || true'], { check: false }).trim(),
   },
-  options: { quick, reps, size, seconds, gateways, tests: [...tests] },
+  options: { quick, reps, size, seconds, gateways, tests: [...tests], warmup },
   table, samples,
 }, null, 1)}\n`);
 console.log(`\nRaw results: ${outFile}`);
