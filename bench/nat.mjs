@@ -32,7 +32,8 @@
 //   HTTP k-a     wrk -t1 -c16 on GET /hello (keep-alive): requests/s
 //   HTTP new     the same with 'connection: close' (a new TCP connection per request)
 //   UDP          64-byte datagrams to W's echo, 16 in flight: datagrams/s answered
-//   ping         ping -c 20 -i 0.05 10.8.0.1: RTT ms (avg) and replies (some answer, some
+//   ping         ping -c 20 -i 0.05 10.8.0.1 after 200 unmeasured, 2 ms apart (--no-warmup: none):
+//                RTT ms (avg; the table adds the median of every reply) and replies (some answer, some
 //                relay, some do neither)
 //   CPU/GB       the gateway process's utime+stime (/proc/PID/stat) during download and
 //                upload, seconds per 10^9 bytes moved
@@ -57,6 +58,7 @@ const CLIENT = resolve(root, 'bench/nat-client.mjs');
 const MiB = 1 << 20;
 const SERVER = '10.8.0.1';
 const GATEWAYS = ['netstack', 'slirp4netns', 'pasta'];
+const TESTS = ['down', 'up', 'echo', 'rps', 'rpsclose', 'udp', 'ping'];
 
 const USAGE = `usage: pnpm bench --nat [options]   (root: makes network namespaces)
   --quick            a short smoke run: 1 repetition, --size 256 MiB, --seconds 2
@@ -64,6 +66,9 @@ const USAGE = `usage: pnpm bench --nat [options]   (root: makes network namespac
   --size B           bytes per download and per upload (default 1 GiB; --quick 256 MiB)
   --seconds S        length of each timed row: echo, HTTP, UDP (default 5; --quick 2)
   --gateways LIST    subset of ${GATEWAYS.join(',')} (default all)
+  --tests LIST       subset of ${TESTS.join(',')} (default all; the CPU rows
+                     come with down/up, peak RSS always)
+  --no-warmup        measure ping without the unmeasured 200 pings (2 ms apart) before it
   --strict           exit 1 when any row failed (a correctness check, never a timing one)
 Topology: G (guest, fresh per gateway) -> the gateway in H -> W's servers on ${SERVER}.
 The machine's other load moves these figures: compare gateways within one run.`;
@@ -75,7 +80,9 @@ const { values } = parseArgs({
     size: { type: 'string' },
     seconds: { type: 'string' },
     gateways: { type: 'string', default: GATEWAYS.join(',') },
+    tests: { type: 'string', default: TESTS.join(',') },
     strict: { type: 'boolean' },
+    'no-warmup': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -87,12 +94,16 @@ const clampInt = (v, lo, hi, name) => {
   return n;
 };
 const quick = Boolean(values.quick);
+const warmup = !values['no-warmup'];
 const reps = clampInt(values.reps ?? (quick ? 1 : 3), 1, 50, 'reps');
 const size = clampInt(values.size ?? (quick ? 256 : 1024) * MiB, 1024, 16 * 1024 * MiB, 'size');
 const seconds = clampInt(values.seconds ?? (quick ? 2 : 5), 1, 120, 'seconds');
 const gateways = values.gateways.split(',').filter(Boolean);
 for (const g of gateways) if (!GATEWAYS.includes(g)) usage(`unknown gateway '${g}'`);
 if (gateways.length === 0) usage('--gateways is empty');
+const tests = new Set(values.tests.split(',').filter(Boolean));
+for (const t of tests) if (!TESTS.includes(t)) usage(`unknown test '${t}'`);
+if (tests.size === 0) usage('--tests is empty');
 if (process.getuid() !== 0) { console.error('bench --nat: needs root to make network namespaces'); process.exit(1); }
 for (const [tool, pkg] of [['curl', 'curl'], ['wrk', 'wrk'], ['ping', 'iputils-ping'], ...gateways.filter((g) => g !== 'netstack').map((g) => [g, g === 'pasta' ? 'passt' : g])]) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) { console.error(`bench --nat: ${tool} missing (Debian ${pkg}); scripts/bench installs it`); process.exit(1); }
@@ -237,28 +248,44 @@ async function measure(kind, rep) {
     const pid = child.pid;
     // Download (curl) and upload (node client), with the gateway's CPU time across each.
     let cpu0 = cpuOf(pid);
+    if (tests.has('down')) {
     const dl = await runIn(g, 'curl', ['-sS', '--max-time', String(timeoutFor(size) / 1000), '-o', '/dev/null', '-w', '%{size_download} %{time_starttransfer} %{time_total}', `http://${SERVER}/bytes/${size}`], timeoutFor(size) + 5000);
     let cpu = cpuOf(pid) - cpu0;
     const [bytes, , total] = dl.stdout.trim().split(' ').map(Number);
     rows.download = bytes === size ? { value: size / total / 1e6, cpuPerGB: cpu / (size / 1e9) } : { error: `curl: ${bytes} of ${size} bytes ${dl.stderr.trim().slice(-200)}` };
+    }
+    if (tests.has('up')) {
     cpu0 = cpuOf(pid);
     const up = json(await runIn(g, process.execPath, [CLIENT, 'up', SERVER, '9', String(size), String(timeoutFor(size))], timeoutFor(size) + 5000));
     cpu = cpuOf(pid) - cpu0;
     rows.upload = up.error ? { error: up.error } : { value: size / (up.ms / 1000) / 1e6, cpuPerGB: cpu / (size / 1e9) };
+    }
+    if (tests.has('echo')) {
     const echo = json(await runIn(g, process.execPath, [CLIENT, 'echo', SERVER, '7', String(seconds), '64'], (seconds + 20) * 1000));
     rows.echo = echo.error ? { error: echo.error } : { value: echo.perSecond };
+    }
     const wrkArgs = ['-t1', '-c16', `-d${seconds}s`, '--timeout', '5s'];
-    rows.httpKeepAlive = wrkRate(await runIn(g, 'wrk', [...wrkArgs, `http://${SERVER}/hello`], (seconds + 20) * 1000));
-    rows.httpNew = wrkRate(await runIn(g, 'wrk', [...wrkArgs, '-H', 'Connection: close', `http://${SERVER}/hello`], (seconds + 20) * 1000));
+    if (tests.has('rps')) rows.httpKeepAlive = wrkRate(await runIn(g, 'wrk', [...wrkArgs, `http://${SERVER}/hello`], (seconds + 20) * 1000));
+    if (tests.has('rpsclose')) rows.httpNew = wrkRate(await runIn(g, 'wrk', [...wrkArgs, '-H', 'Connection: close', `http://${SERVER}/hello`], (seconds + 20) * 1000));
+    if (tests.has('udp')) {
     const udp = json(await runIn(g, process.execPath, [CLIENT, 'udp', SERVER, '7', String(seconds), '64', '16'], (seconds + 20) * 1000));
     rows.udp = udp.error ? { error: udp.error } : { value: udp.perSecond, sent: udp.sent };
-    const p = await runIn(g, 'ping', ['-n', '-q', '-c', '20', '-i', '0.05', '-W', '1', SERVER], 15_000);
+    }
+    if (tests.has('ping')) {
+    // Unmeasured first (as bench/run.mjs warms every target with 2000 pings): a gateway's
+    // first echoes pay one-time costs (opening its ICMP socket; for netstack, compiling its
+    // relay path and running it in V8's interpreter until it tiers up) that are not a
+    // round trip's.
+    if (warmup) await runIn(g, 'ping', ['-n', '-q', '-c', '200', '-i', '0.002', '-W', '1', SERVER], 15_000);
+    const p = await runIn(g, 'ping', ['-n', '-c', '20', '-i', '0.05', '-W', '1', SERVER], 15_000);
     const received = Number(/(\d+) (?:packets )?received/.exec(p.stdout)?.[1] ?? 0);
     const avg = /= [\d.]+\/([\d.]+)\//.exec(p.stdout)?.[1];
-    rows.ping = received > 0 ? { value: Number(avg), received, sent: 20 } : { value: NaN, received: 0, sent: 20, note: 'no reply' };
+    const times = [...p.stdout.matchAll(/time=([\d.]+)/g)].map((m) => Number(m[1]));
+    rows.ping = received > 0 ? { value: Number(avg), received, sent: 20, median: median(times), times } : { value: NaN, received: 0, sent: 20, note: 'no reply' };
+    }
     rows.rss = { value: peakRss(pid) / MiB };
-    rows.cpuDown = rows.download.error ? { error: rows.download.error } : { value: rows.download.cpuPerGB };
-    rows.cpuUp = rows.upload.error ? { error: rows.upload.error } : { value: rows.upload.cpuPerGB };
+    if (rows.download) rows.cpuDown = rows.download.error ? { error: rows.download.error } : { value: rows.download.cpuPerGB };
+    if (rows.upload) rows.cpuUp = rows.upload.error ? { error: rows.upload.error } : { value: rows.upload.cpuPerGB };
   } catch (e) {
     rows.setup = { error: e.message };
   } finally {
@@ -295,12 +322,12 @@ for (let rep = 0; rep < reps; rep++) {
 }
 await stop(servers);
 
-const median = (xs) => {
+function median(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
+}
 const med = (kind, key) => median(samples.filter((s) => s.kind === kind).map((s) => s.rows[key]?.value ?? NaN));
 const fmt = (x, d) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const head = ['row', ...gateways];
@@ -309,13 +336,15 @@ for (const o of ratios) head.push(`netstack/${o}`);
 if (ratios.length) head.push('goal');
 const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
 const table = [];
-for (const r of ROWS) {
+// Only the rows measured (--tests).
+for (const r of ROWS.filter((x) => samples.some((smp) => smp.rows[x.key] !== undefined))) {
   const vals = Object.fromEntries(gateways.map((k) => [k, med(k, r.key)]));
   const cells = [r.name, ...gateways.map((k) => {
     if (r.key === 'ping') {
       const s = samples.filter((x) => x.kind === k).map((x) => x.rows.ping).filter(Boolean);
       const rec = s.reduce((a, x) => a + (x.received ?? 0), 0), sent = s.reduce((a, x) => a + (x.sent ?? 0), 0);
-      return Number.isFinite(vals[k]) ? `${fmt(vals[k], 3)} (${rec}/${sent} replies)` : `no reply (0/${sent})`;
+      const perPing = median(s.flatMap((x) => x.times ?? []));
+      return Number.isFinite(vals[k]) ? `${fmt(vals[k], 3)} (median ${fmt(perPing, 3)}; ${rec}/${sent} replies)` : `no reply (0/${sent})`;
     }
     return fmt(vals[k], r.digits);
   })];
@@ -344,7 +373,7 @@ writeFileSync(outFile, `${JSON.stringify({
     slirp4netns: sh('slirp4netns', ['--version'], { check: false }).split('\n')[0],
     pasta: sh('sh', ['-c', 'dpkg-query -W -f "${Version}" passt 2>/dev/null || true'], { check: false }).trim(),
   },
-  options: { quick, reps, size, seconds, gateways },
+  options: { quick, reps, size, seconds, gateways, tests: [...tests], warmup },
   table, samples,
 }, null, 1)}\n`);
 console.log(`\nRaw results: ${outFile}`);

@@ -17,6 +17,7 @@
  *   PingSocket.open({ family, onMessage, onError? }): PingSocket   synchronous; throws a CodedError
  *     (code EACCES: ping_group_range excludes us; EAFNOSUPPORT / EPROTONOSUPPORT: no such socket here)
  *   socket.send(dst, message): string | undefined     one sendto(); the errno name when the kernel refuses
+ *   socket.receiveNow(): number                       reads the replies already queued, now (as the watch would)
  *   socket.id: number                                 the echo identifier the kernel writes (0 before the first send)
  *   socket.stats(): PingSocketStats
  *   socket.ref() / socket.unref() / socket.close()
@@ -26,7 +27,13 @@
  * Receive path: the fd is watched by `koffi.node.poll` (libuv uv_poll, level-triggered) as
  * @netstack/tun's device is; on readability it drains with recvfrom() into one reused
  * buffer until EAGAIN or 64 messages, handing each to `onMessage(message, from)` (both
- * views valid during the call only).
+ * views valid during the call only). The error queue is read only when the watch reports
+ * POLLERR (Linux sets EPOLLERR while sk_error_queue is not empty, and libuv turns it into a
+ * negative status): a reply costs one recvfrom() and the EAGAIN that ends the drain.
+ * `receiveNow()` runs the same drain at once: where the destination is on a local link
+ * (a veth, a bridge), the kernel has usually queued the reply before sendto() returns
+ * (the softirq runs when the send re-enables bottom halves), and reading it then saves
+ * the event loop's wake-up for it (an epoll_wait and a callback into JavaScript).
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { hostLibc, type HostLibc, type MsgBuffers, type PollHandle } from './libc.js';
@@ -84,6 +91,8 @@ export interface PingSocketStats {
   OutErrors: number;
   /** Messages received and handed on. */
   InMsgs: number;
+  /** Of InMsgs, those read by `receiveNow()` (already queued when asked) rather than by the readability watch. */
+  InMsgsNow: number;
   /** recvfrom() failures other than EAGAIN/EINTR (a pending socket error is read once so). */
   InErrors: number;
   /** ICMP errors about our requests read from the error queue (IP_RECVERR) and handed on. */
@@ -136,11 +145,13 @@ export class PingSocket {
   #errq: MsgBuffers | undefined;
   /** The hop limit last set (IP_TTL / IPV6_UNICAST_HOPS), or -1: the kernel's default. */
   #ttl = -1;
+  /** A drain is running (its buffer lent to onMessage): receiveNow() from inside it reads nothing. */
+  #receiving = false;
   readonly #buf = new Uint8Array(65536);
   readonly #addr = new Uint8Array(28);
   readonly #addrLen = new Uint32Array(1);
   readonly #sendAddr = new Uint8Array(28);
-  readonly #stats: PingSocketStats = { OutEchos: 0, OutErrors: 0, InMsgs: 0, InErrors: 0, InIcmpErrors: 0, InOtherErrors: 0 };
+  readonly #stats: PingSocketStats = { OutEchos: 0, OutErrors: 0, InMsgs: 0, InMsgsNow: 0, InErrors: 0, InIcmpErrors: 0, InOtherErrors: 0 };
 
   private constructor(family: 4 | 6, fd: number, sys: HostLibc, onMessage: (m: Uint8Array, f: Uint8Array) => void, onError: ((e: PingSocketError) => void) | undefined) {
     this.family = family;
@@ -237,6 +248,20 @@ export class PingSocket {
     return { ...this.#stats };
   }
 
+  /**
+   * Reads the replies the kernel has already queued, now, as the readability watch would
+   * on its next turn (until EAGAIN or 64), each to `onMessage`; returns how many. For a
+   * caller that has just sent: a destination on a local link has usually answered before
+   * sendto() returned. One recvfrom() (EAGAIN) when nothing is there. From inside
+   * `onMessage` (a drain running): 0, nothing read (the running drain goes on).
+   */
+  receiveNow(): number {
+    if (this.#fd < 0 || this.#receiving) return 0;
+    const n = this.#receive();
+    this.#stats.InMsgsNow += n;
+    return n;
+  }
+
   ref(): this { this.#poll?.ref(); return this; }
   unref(): this { this.#poll?.unref(); return this; }
 
@@ -290,12 +315,30 @@ export class PingSocket {
     if (this.#fd < 0) return;
     // libuv stops a poll handle on POLLERR (an ICMP error queued: IP_RECVERR) and reports
     // UV_EBADF: drain what is there (the error queue and the pending socket error, which a
-    // recvfrom returns once), then watch again.
+    // recvfrom returns once), then watch again. Only then: an entry in the error queue is
+    // what raises POLLERR (datagram_poll: EPOLLERR while sk_error_queue is not empty), so a
+    // plain readable turn has nothing there and skips that recvmsg().
     const restart = status < 0;
-    if (this.#errq !== undefined) this.#drainErrors();
+    if (restart && this.#errq !== undefined) this.#drainErrors();
+    this.#receive();
+    if (restart && this.#fd >= 0) this.#poll?.start({ readable: true }, this.#pollCallback);
+  }
+
+  /** recvfrom() until EAGAIN or the budget, each message to onMessage; returns how many. */
+  #receive(): number {
+    this.#receiving = true;
+    try {
+      return this.#receiveAll();
+    } finally {
+      this.#receiving = false;
+    }
+  }
+
+  #receiveAll(): number {
     const sys = this.#sys;
     const buf = this.#buf;
     const addr = this.#addr;
+    let got = 0;
     for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {
       this.#addrLen[0] = 28;
       const n = sys.recvfrom(this.#fd, buf, buf.length, 0, addr, this.#addrLen);
@@ -310,9 +353,10 @@ export class PingSocket {
       const family = addr[0]! | (addr[1]! << 8);
       const from = family === AF_INET6 ? addr.subarray(8, 24) : addr.subarray(4, 8);
       this.#stats.InMsgs++;
+      got++;
       this.#onMessage(buf.subarray(0, n), from);
     }
-    if (restart && this.#fd >= 0) this.#poll?.start({ readable: true }, this.#pollCallback);
+    return got;
   }
 
   readonly #pollCallback = (status: number): void => this.#onPoll(status);

@@ -262,9 +262,11 @@ export class UdpSocket {
   #onPoll(status: number): void {
     if (this.#fd < 0) return;
     // libuv stops a poll handle on POLLERR (an error queued: IP_RECVERR) and reports
-    // UV_EBADF: drain the queue (which clears the pending error), then watch again.
+    // UV_EBADF: drain the queue (which clears the pending error), then watch again. Only
+    // then: an error queue entry is what raises POLLERR (EPOLLERR while sk_error_queue is
+    // not empty), so a plain readable turn skips that recvmsg().
     const restart = status < 0;
-    this.#drainErrors();
+    if (restart) this.#drainErrors();
     const sys = this.#sys;
     const buf = (rxBuf ??= new Uint8Array(65536));
     for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {

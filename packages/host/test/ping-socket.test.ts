@@ -111,6 +111,60 @@ describe('PingSocket', () => {
     s.close();
   });
 
+  it('a readable turn (status 0) reads replies with recvfrom() only: the error queue is read on POLLERR alone', () => {
+    const sys = fakeLibc();
+    const rxq: number[][] = [[0, 0, 0, 0, 0x12, 0x34, 0, 1]];
+    let recvmsgs = 0;
+    sys.msgBuffers = () => ({ ptr: null, header: new DataView(new ArrayBuffer(72)), name: new Uint8Array(32), control: new Uint8Array(256), data: new Uint8Array(576), reset() {}, controlLength: () => 0 });
+    sys.recvmsg = () => { recvmsgs++; return -1; }; // errno 0 here: the drain stops at any failure
+    sys.recvfrom = (_fd, buf, _len, _flags, addr, addrLen) => {
+      const m = rxq.shift();
+      if (m === undefined) return -1; // errno() is EAGAIN (11) below
+      buf.set(m);
+      addr.set([2, 0, 0, 0, 10, 8, 0, 1]);
+      addrLen[0] = 16;
+      return m.length;
+    };
+    sys.errno = () => 11;
+    let onPoll: ((status: number) => void) | undefined;
+    sys.poll = (_fd, cb) => { onPoll = (st) => cb(st, { readable: true, writable: false, disconnect: false }); return { start() {}, stop() {}, close() {}, ref() {}, unref() {} }; };
+    const got: number[][] = [];
+    const s = PingSocket.open({ family: 4, onMessage: (m, from) => got.push([...m, ...from]), onError: () => {}, libc: sys });
+    onPoll!(0);
+    expect(got).toEqual([[0, 0, 0, 0, 0x12, 0x34, 0, 1, 10, 8, 0, 1]]);
+    expect(recvmsgs).toBe(0);
+    onPoll!(-9); // POLLERR: now the error queue is read
+    expect(recvmsgs).toBe(1);
+    expect(s.stats()).toMatchObject({ InMsgs: 1, InMsgsNow: 0 });
+    s.close();
+  });
+
+  it('receiveNow: reads the replies already queued at once (counted InMsgsNow); none from inside onMessage; 0 once closed', () => {
+    const sys = fakeLibc();
+    const rxq: number[][] = [];
+    sys.recvfrom = (_fd, buf, _len, _flags, addr, addrLen) => {
+      const m = rxq.shift();
+      if (m === undefined) return -1;
+      buf.set(m);
+      addr.set([2, 0, 0, 0, 10, 8, 0, 1]);
+      addrLen[0] = 16;
+      return m.length;
+    };
+    sys.errno = () => 11;
+    const got: number[] = [];
+    let nested = -1;
+    const s: PingSocket = PingSocket.open({ family: 4, onMessage: (m) => { got.push(m[7]!); if (m[7] === 2) nested = s.receiveNow(); }, libc: sys });
+    expect(s.receiveNow()).toBe(0); // nothing queued: one EAGAIN
+    rxq.push([0, 0, 0, 0, 0x12, 0x34, 0, 1], [0, 0, 0, 0, 0x12, 0x34, 0, 2], [0, 0, 0, 0, 0x12, 0x34, 0, 3]);
+    expect(s.receiveNow()).toBe(3);
+    expect(got).toEqual([1, 2, 3]);
+    expect(nested).toBe(0); // from inside onMessage: the running drain reads the rest
+    expect(s.stats()).toMatchObject({ InMsgs: 3, InMsgsNow: 3 });
+    s.close();
+    rxq.push([0, 0, 0, 0, 0x12, 0x34, 0, 4]);
+    expect(s.receiveNow()).toBe(0);
+  });
+
   it('pingGroupRange reads the sysctl', () => {
     expect(pingGroupRange(fakeLibc(undefined, '1\t0\n'))).toEqual({ low: 1, high: 0 });
     expect(pingGroupRange(fakeLibc(undefined, '0 2147483647\n'))).toEqual({ low: 0, high: 2147483647 });

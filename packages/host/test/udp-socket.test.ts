@@ -115,6 +115,23 @@ describe('UdpSocket', () => {
     expect(t.restarted()).toBe(1);
   });
 
+  it('a readable turn (status 0) reads datagrams with recvfrom() only: the error queue is read on POLLERR alone (it is what raises POLLERR)', () => {
+    const t = scripted();
+    let recvmsgs = 0;
+    const inner = t.sys.recvmsg;
+    t.sys.recvmsg = (fd, b, flags) => { recvmsgs++; return inner(fd, b, flags); };
+    const rx: number[][] = [];
+    UdpSocket.open({ family: 4, onMessage: (d) => rx.push([...d]), onError: () => {}, libc: t.sys });
+    t.rxq.push(Uint8Array.of(1), Uint8Array.of(2));
+    t.poll(0);
+    expect(rx).toEqual([[1], [2]]);
+    expect(recvmsgs).toBe(0);
+    expect(t.restarted()).toBe(0);
+    t.poll(-9); // POLLERR: the queue is read (empty here: one recvmsg, EAGAIN)
+    expect(recvmsgs).toBe(1);
+    expect(t.restarted()).toBe(1);
+  });
+
   it('a send failed by an ICMP error\'s pending socket error drains the queue (the error is reported) and is sent once more; EMSGSIZE is not retried', () => {
     const t = scripted();
     const got: string[] = [];

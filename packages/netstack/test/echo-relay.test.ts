@@ -36,7 +36,30 @@ class FakeSocket implements EchoSocket {
   }
 }
 
-function makePair(relay: Omit<EchoRelayOptions, 'openSocket' | 'now'> = { route: (dst) => ({ relay: dst }) }, refuseOpen?: string) {
+/**
+ * A host socket on a local link: the destination's reply is queued by the time send()
+ * returns (as the kernel's softirq does for a veth), and nothing ever signals readability:
+ * only receiveNow() hands it on.
+ */
+class QueuedReplySocket extends FakeSocket {
+  queued: number[] = [];
+  reads = 0;
+  /** false: the destination is far away, its reply is not there when send() returns. */
+  local = true;
+  override send(dst: Uint8Array, message: Uint8Array, ttl?: number): string | undefined {
+    const err = super.send(dst, message, ttl);
+    if (err === undefined && this.local) this.queued.push(this.sent.length - 1);
+    return err;
+  }
+  receiveNow(): number {
+    this.reads++;
+    const n = this.queued.length;
+    for (const i of this.queued.splice(0)) this.answer(i);
+    return n;
+  }
+}
+
+function makePair(relay: Omit<EchoRelayOptions, 'openSocket' | 'now'> = { route: (dst) => ({ relay: dst }) }, refuseOpen?: string, socket: typeof FakeSocket = FakeSocket) {
   const links = createLinkPair({ mtu: 1500 });
   const clock = new AutoClock();
   clock.links = links;
@@ -50,7 +73,7 @@ function makePair(relay: Omit<EchoRelayOptions, 'openSocket' | 'now'> = { route:
     openSocket: (family, onMessage, onError) => {
       opens++;
       if (refuseOpen !== undefined) throw Object.assign(new Error(`socket failed: ${refuseOpen}`), { code: refuseOpen });
-      const s = new FakeSocket(family, onMessage, onError);
+      const s = new socket(family, onMessage, onError);
       sockets.push(s);
       return s;
     },
@@ -106,6 +129,52 @@ describe('echo relay: A pings any address through B', () => {
       expect(p.opens()).toBe(2);
     });
   }
+
+  for (const fam of [4, 6] as const) {
+    it(`IPv${fam}: a reply already queued when the send returns (a local link) is read at once and relayed in the same turn, without a readability callback`, async () => {
+      const p = (current = makePair(undefined, undefined, QueuedReplySocket));
+      // The socket never calls onMessage by itself: the pings resolve only if the relay reads right after each send.
+      for (let i = 0; i < 3; i++) await p.a.ping(DST[fam].text, { size: 56, timeout: 5000 });
+      const s = p.sockets[0] as QueuedReplySocket;
+      expect(s.sent).toHaveLength(3);
+      expect(s.reads).toBe(3); // one read per relayed echo
+      expect(p.relay.stats()).toMatchObject({ IcmpEchoRelayed: 3, IcmpEchoReplies: 3, IcmpEchoRepliesAtOnce: 3, IcmpEchoOutstanding: 0 });
+    });
+  }
+
+  it('a reply not yet there when the send returns: the read at once finds nothing, the reply comes through the socket later (not counted at once)', async () => {
+    const p = (current = makePair(undefined, undefined, QueuedReplySocket));
+    await p.a.ping(DST[4].text, { timeout: 5000 }); // opens the socket; answered at once
+    const s = p.sockets[0] as QueuedReplySocket;
+    s.local = false;
+    const second = p.a.ping(DST[4].text, { timeout: 5000 });
+    await until(() => s.sent.length === 2);
+    expect(s.reads).toBe(2); // read after each send; the second found nothing
+    expect(p.relay.stats()).toMatchObject({ IcmpEchoRelayed: 2, IcmpEchoReplies: 1, IcmpEchoRepliesAtOnce: 1, IcmpEchoOutstanding: 1 });
+    s.answer(1); // the readability watch, later
+    await second;
+    expect(p.relay.stats()).toMatchObject({ IcmpEchoReplies: 2, IcmpEchoRepliesAtOnce: 1, IcmpEchoOutstanding: 0 });
+  });
+
+  it('prepare: the sockets are opened at the start, one per family; the first echo opens none', async () => {
+    const p = (current = makePair({ route: (dst) => ({ relay: dst }), prepare: true }));
+    expect(p.opens()).toBe(2);
+    expect(p.sockets.map((s) => s.family)).toEqual([4, 6]);
+    const r = p.a.ping(DST[4].text, { timeout: 5000 });
+    await until(() => p.sockets[0]!.sent.length === 1);
+    p.sockets[0]!.answer(0);
+    await r;
+    expect(p.opens()).toBe(2);
+  });
+
+  it('prepare, refused at the start (ping_group_range): silent then; the first echo tries again and is refused, counted', async () => {
+    const p = (current = makePair({ route: (dst) => ({ relay: dst }), prepare: true }, 'EACCES'));
+    expect(p.opens()).toBe(2);
+    expect(p.relay.stats().IcmpEchoRefusedSocket).toBe(0);
+    await p.a.ping(DST[4].text, { timeout: 5000 }).catch(() => {});
+    expect(p.opens()).toBe(3);
+    expect(p.relay.stats()).toMatchObject({ IcmpEchoRequests: 1, IcmpEchoRefusedSocket: 1 });
+  });
 
   it('a send the host refuses maps to the unreachable of that kind; EAGAIN drops', async () => {
     const p = (current = makePair());

@@ -7,7 +7,9 @@
  * guest's identifier and sequence number (`answerForeignEcho`: the reply mirrors the
  * guest's request, RFC 792 / RFC 4443 §4.2). As slirp4netns and pasta do.
  *
- * - One host socket per family, opened at the first echo that needs it. The kernel writes
+ * - One host socket per family, opened at the first echo that needs it (or at the start
+ *   with `prepare`, as the gateway does: the first echo then pays no socket, no binding of
+ *   libc through koffi, no poll handle). The kernel writes
  *   its own identifier into every request it sends, so guests' echoes are told apart by
  *   the sequence number: each relayed echo gets a fresh one (16 bits per family; those in
  *   use are skipped), and the reply's sequence number and sender find the guest's echo.
@@ -35,16 +37,24 @@
  *   unreachable, fragmentation needed / packet too big with its MTU) goes to the guest FROM
  *   that router, quoting the guest's own echo (its IP header and first 64 bytes, kept
  *   while it waits): the guest's `traceroute -I` / `mtr` see every hop.
+ * - No wait for a reply that is already there: right after a send the socket is read
+ *   (`receiveNow`): where the destination is on a local link (a veth, a bridge), the host's
+ *   kernel has answered before sendto() returned, and the reply goes to the guest in the
+ *   same turn as its request (IcmpEchoRepliesAtOnce), with no wake-up of the event loop
+ *   for the socket's readability; else that read finds nothing (one EAGAIN) and the reply
+ *   comes through the socket's readability watch.
  */
 import net from 'node:net';
 import { PingSocket, addressBytes, type PingSocketError } from '@netstack/host';
-import { formatAddress, ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type IpAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { addressBytes as ipAddressBytes, formatAddress, ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type IpAddress, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
 import type { Stack } from '../stack.js';
 
 /** What the relay needs of a host echo socket (PingSocket; tests pass their own). */
 export interface EchoSocket {
   /** Sends one echo request with hop limit `ttl` (the kernel writes the identifier and checksum); the errno name when refused. */
   send(dst: Uint8Array, message: Uint8Array, ttl?: number): string | undefined;
+  /** Reads the replies already queued, now, each to the factory's `onMessage` (PingSocket.receiveNow); optional. */
+  receiveNow?(): number;
   close(): void;
 }
 
@@ -70,6 +80,12 @@ export interface EchoRelayOptions {
    * the gateway, then each hop beyond. Absent: relayed with the host's default TTL.
    */
   hop?: { 4?: string; 6?: string };
+  /**
+   * Open the host sockets now (IPv4, and IPv6 where the stack has it) rather than at the
+   * first echo of each family, so that echo does not wait for them. A refusal now is
+   * silent: the first echo tries again (and is refused, counted, as without this).
+   */
+  prepare?: boolean;
   /** The stack's clock (ms; default performance.now(), the stack's real clock): `timeout` is counted in it. */
   now?: () => number;
   /** The host socket (default: PingSocket.open, unref'd). */
@@ -83,6 +99,8 @@ export interface EchoRelayStats {
   IcmpEchoRelayed: number;
   /** Replies relayed back to the guest. */
   IcmpEchoReplies: number;
+  /** Of IcmpEchoReplies, those already queued when their request had been sent: read at once, relayed in the same turn (a destination on a local link). */
+  IcmpEchoRepliesAtOnce: number;
   /** Answered here (the gateway's own addresses). */
   IcmpEchoLocal: number;
   /** Refused: this host allows no ICMP echo socket (ping_group_range), or has none. */
@@ -138,6 +156,11 @@ const QUOTE_DATA = 64;
 /** ICMPv4 destination-unreachable codes as transports speak them; the IPv6 layer maps them (RFC 4443 §3.1). */
 const UNREACH_CODE = { 'net-unreachable': 0, 'host-unreachable': 1, 'admin-prohibited': 13 } as const;
 
+/** The key of a waiting echo: its family and the sequence number it was relayed with. */
+function keyOf(family: 4 | 6, seq: number): number {
+  return family * 0x10000 + seq;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -152,20 +175,20 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
   const open = options.openSocket ?? defaultSocket;
   const clock = options.now ?? (() => performance.now());
   const st: EchoRelayStats = {
-    IcmpEchoRequests: 0, IcmpEchoRelayed: 0, IcmpEchoReplies: 0, IcmpEchoLocal: 0, IcmpEchoRefusedSocket: 0, IcmpEchoRefusedHost: 0,
+    IcmpEchoRequests: 0, IcmpEchoRelayed: 0, IcmpEchoReplies: 0, IcmpEchoRepliesAtOnce: 0, IcmpEchoLocal: 0, IcmpEchoRefusedSocket: 0, IcmpEchoRefusedHost: 0,
     IcmpEchoRefusedPolicy: 0, IcmpEchoSendErrors: 0, IcmpEchoDroppedLimit: 0, IcmpEchoExpired: 0,
     IcmpEchoRepliesUnmatched: 0, IcmpEchoRepliesCorrupt: 0, IcmpEchoErrors: 0, IcmpEchoErrorsUnmatched: 0,
     IcmpEchoTtlExceeded: 0, IcmpEchoOutstanding: 0,
   };
-  /** By `${family}:${seq}`, in the order sent (= the order they expire: one timeout for all). */
-  const waiting = new Map<string, Waiting>();
+  /** By keyOf(family, seq), in the order sent (= the order they expire: one timeout for all). */
+  const waiting = new Map<number, Waiting>();
   let bytes = 0;
   const nextSeq = { 4: 0, 6: 0 };
   const sockets: { 4: EchoSocket | undefined; 6: EchoSocket | undefined } = { 4: undefined, 6: undefined };
   let closed = false;
 
   const forget = (w: Waiting): void => {
-    waiting.delete(`${w.family}:${w.seq}`);
+    waiting.delete(keyOf(w.family, w.seq));
     bytes -= w.bytes;
     st.IcmpEchoOutstanding = waiting.size;
   };
@@ -189,7 +212,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
   const onError = (family: 4 | 6, e: PingSocketError): void => {
     expire(clock());
     const m = e.message;
-    const w = m.length >= 8 ? waiting.get(`${family}:${(m[6]! << 8) | m[7]!}`) : undefined;
+    const w = m.length >= 8 ? waiting.get(keyOf(family, (m[6]! << 8) | m[7]!)) : undefined;
     if (w === undefined) { st.IcmpEchoErrorsUnmatched++; return; }
     let sent: boolean;
     if (family === 4) {
@@ -214,7 +237,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     if (message.length < 8 || message[0] !== (family === 4 ? 0 : 129)) { st.IcmpEchoRepliesUnmatched++; return; }
     expire(clock());
     const seq = (message[6]! << 8) | message[7]!;
-    const w = waiting.get(`${family}:${seq}`);
+    const w = waiting.get(keyOf(family, seq));
     if (w === undefined || !sameBytes(w.dst, from)) { st.IcmpEchoRepliesUnmatched++; return; }
     forget(w);
     if (!sameBytes(message.subarray(8), w.request.payload.subarray(8))) { st.IcmpEchoRepliesCorrupt++; return; }
@@ -252,8 +275,9 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       refuse(d, r.refuse, now);
       return true;
     }
-    const to = addressBytes(r.relay);
-    if (to === undefined || to.length !== (family === 4 ? 4 : 16) || net.isIP(r.relay) === 0) {
+    // The destination as it came (the usual case) needs no parsing back from text.
+    const to = r.relay === dst ? ipAddressBytes(d.dst) : addressBytes(r.relay);
+    if (to === undefined || to.length !== (family === 4 ? 4 : 16) || (r.relay !== dst && net.isIP(r.relay) === 0)) {
       st.IcmpEchoRefusedPolicy++;
       refuse(d, 'admin-prohibited', now);
       return true;
@@ -272,8 +296,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     let sock = sockets[family];
     if (sock === undefined) {
       try {
-        sock = open(family, (m, from) => onReply(family, m, from), (e) => onError(family, e));
-        sockets[family] = sock;
+        sock = openSocket(family);
       } catch {
         // ping_group_range (EACCES), or no ICMP socket in this kernel: refused, never a raw socket.
         st.IcmpEchoRefusedSocket++;
@@ -283,10 +306,10 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     }
     // A sequence number not in use (at most maxOutstanding < 65536 are).
     let seq = nextSeq[family];
-    for (let i = 0; i < 65536 && waiting.has(`${family}:${seq}`); i++) seq = (seq + 1) & 0xffff;
-    if (waiting.has(`${family}:${seq}`)) { st.IcmpEchoDroppedLimit++; return true; }
+    for (let i = 0; i < 65536 && waiting.has(keyOf(family, seq)); i++) seq = (seq + 1) & 0xffff;
+    if (waiting.has(keyOf(family, seq))) { st.IcmpEchoDroppedLimit++; return true; }
     nextSeq[family] = (seq + 1) & 0xffff;
-    const out = Uint8Array.from(p);
+    const out = p.slice();
     out[2] = 0; out[3] = 0; // checksum: the kernel's
     out[4] = 0; out[5] = 0; // identifier: the kernel's
     out[6] = seq >> 8; out[7] = seq & 0xff;
@@ -300,15 +323,35 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
     // The copy the reply mirrors: the guest's request as it came (payload; the addresses and
     // TOS), and the start of its datagram, which an error from beyond quotes.
     const request: InboundDatagram = {
-      src: d.src, dst: d.dst, protocol: d.protocol, ttl: d.ttl, tos: d.tos, payload: Uint8Array.from(p), packet: d.packet.slice(0, quoteLength),
+      src: d.src, dst: d.dst, protocol: d.protocol, ttl: d.ttl, tos: d.tos, payload: p.slice(), packet: d.packet.slice(0, quoteLength),
       headerLength: d.headerLength, toBroadcast: false, reassembled: false, checksumVerified: false, foreign: true,
     };
     const w: Waiting = { family, seq, request, dst: to, expires: now + timeout, bytes: p.length + quoteLength + ENTRY_OVERHEAD };
-    waiting.set(`${family}:${seq}`, w);
+    waiting.set(keyOf(family, seq), w);
     bytes += w.bytes;
     st.IcmpEchoOutstanding = waiting.size;
+    // The reply may be there already (a local link: the kernel ran the destination's answer
+    // before sendto() returned): relayed now, in this turn, rather than after the event
+    // loop's next wake-up for the socket. Registered first, so the reply finds its echo.
+    if (sock.receiveNow !== undefined) {
+      const before = st.IcmpEchoReplies;
+      sock.receiveNow();
+      st.IcmpEchoRepliesAtOnce += st.IcmpEchoReplies - before;
+    }
     return true;
   };
+
+  /** Opens the host socket of `family` (throws what the factory throws). */
+  const openSocket = (family: 4 | 6): EchoSocket => {
+    const sock = open(family, (m, from) => onReply(family, m, from), (e) => onError(family, e));
+    sockets[family] = sock;
+    return sock;
+  };
+  if (options.prepare === true) {
+    for (const f of stack.icmp6 !== undefined ? [4, 6] as const : [4] as const) {
+      try { openSocket(f); } catch { /* refused now: the first echo tries again */ }
+    }
+  }
 
   stack.icmp.foreignEcho = hook(4);
   if (stack.icmp6 !== undefined) stack.icmp6.foreignEcho = hook(6) as (d: InboundDatagram<Ipv6Address>, now: number) => boolean;
