@@ -13,6 +13,9 @@
  * SMSS per duplicate ACK, deflate on partial ACKs, exit to min(ssthresh,
  * flight + SMSS)); CUBIC chooses ssthresh (β_cubic), W_max and the growth after.
  *
+ * Beyond the RFC, as Linux: before any congestion event has set W_max (and after a
+ * timeout), congestion avoidance grows at least 5 % per RTT (bictcp_update's cnt <= 20).
+ *
  * Not implemented: spurious-congestion undo (RFC 9438 §4.9), the ECN branch of
  * §4.6 (the stack negotiates no ECN), pacing (so HyStart++ uses L = 8).
  */
