@@ -205,5 +205,5 @@ describe('receive-buffer autotuning (Linux Dynamic Right-Sizing)', () => {
     // Without the budget the same four grow further.
     const free = transfer({ n, conns: 4 });
     expect(free.maxAutotuned).toBeGreaterThan(1 * MiB);
-  });
+  }, 30_000); // 32 MiB simulated: 2-4 s alone, over vitest's 5 s default when the four tcp/sim projects share two busy cores
 });
