@@ -89,6 +89,7 @@ ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.wh
   --timeout S        each transfer's bound in seconds: past it the cell says "timed out"
                      (default 120; --quick 40)
   --ss               sample 'ss -tin' of A's (Linux) end every 250 ms into the raw JSON
+  --ss-ms N          ... every N ms instead (10..1000; at most 2000 samples a transfer)
   --txqueuelen N     the relay devices' txqueuelen (relay --txqueuelen): what the kernel
                      queues for the relay to read; drops there are not the shaper's and are
                      reported per transfer as 'kernel tx drops' (default 1000)
@@ -118,6 +119,7 @@ const { values } = parseArgs({
     size: { type: 'string' },
     timeout: { type: 'string' },
     ss: { type: 'boolean' },
+    'ss-ms': { type: 'string' },
     strict: { type: 'boolean' },
     txqueuelen: { type: 'string', default: '1000' },
     baseline: { type: 'string' },
@@ -147,7 +149,7 @@ const scenarios = list(values.scenarios ?? Object.keys(SCENARIOS).join(','), Obj
 const dirs = list(values.dirs, Object.keys(DIRS), 'dirs');
 const ccs = list(values.cc, ['cubic', 'newreno'], 'cc');
 const targetKinds = list(values.targets, ['linux', 'netstack'], 'targets');
-const ssMs = values.ss ? 250 : 0;
+const ssMs = values.ss || values['ss-ms'] !== undefined ? clampInt(values['ss-ms'] ?? 250, 10, 1000, 'ss-ms') : 0;
 const baseCli = values.baseline ? resolve(values.baseline, 'packages/netstack/bin/netstack.js') : null;
 if (baseCli && !existsSync(resolve(values.baseline, 'packages/netstack/dist/cli.js'))) usage(`--baseline ${values.baseline}: no built netstack there (run pnpm exec tsc -b in it)`);
 const serveArgs = values['serve-arg'] ?? [];

@@ -200,6 +200,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal bytes the application read in the last measured round trip (Linux rcvq_space.space); 0 before the first read */ rcvSpace = 0;
   /** @internal bytesRead when the current measurement began (rcvq_space.seq) */ private rcvSpaceRead = 0;
   /** @internal when the current measurement began (rcvq_space.time) */ private rcvSpaceTime = 0;
+  /** @internal rcvSpace is a measurement, not the initial window's guess (see rcvSpaceAdjust) */ private rcvSpaceMeasured = false;
   /** @internal the receiver's RTT estimate in ms (Linux rcv_rtt_est), from the TSecr of arriving data; 0 before a sample */ rcvRtt = 0;
   /** @internal the TSecr of the last RTT sample: one sample per echoed value */ private rcvRttEcr = -1;
   /** @internal capacity granted above the initial size, given back to the layer's budget at CLOSED */ private rcvGrown = 0;
@@ -1424,11 +1425,19 @@ export class TcpConnection implements HeapEntry {
   private rcvSpaceAdjust(now: number): void {
     const bytesRead = this.s.bytesRead;
     if (this.rcvSpace === 0) {
-      // The first read starts the first measurement. Linux starts from an initial window's worth
-      // (tcp_init_buffer_space) with a 128 KiB buffer; ours starts at 256 KiB, so it starts from
-      // half of it: growth only once the application reads more than that per RTT, i.e. once
-      // 2x its reads would no longer fit (a slow reader keeps today's buffer).
-      this.rcvSpace = Math.max(this.advMss, this.recvBuf.capacity >>> 1);
+      // The first read starts the first measurement, from an initial window's worth as Linux's
+      // tcp_init_buffer_space (rcvq_space.space = min(rcv_wnd, TCP_INIT_CWND * advmss)): a
+      // sender in slow start doubles what arrives each RTT from its initial window on, and the
+      // window must stay ahead of it. (It started from half the 256 KiB buffer: growth only once
+      // 128 KiB arrived in one RTT, by when the next RTT's 256 KiB already met the window: a
+      // Linux CUBIC sender at 50 ms RTT was window-limited at 300-550 segments of cwnd, sent the
+      // backlog in a burst when the window opened, and its HyStart left slow start on the delay
+      // that burst made in the bottleneck queue (bench --impaired (c) up, tcp_probe traces).)
+      // Unlike Linux, the first measurement that beats this guess grows by 2 * copied + 16 MSS
+      // only, without the slow-start term: our 256 KiB start (Linux's is 128 KiB) covers a slow
+      // start's first rounds, and a reader that takes a steady 32 KiB per RTT keeps today's
+      // buffer instead of being taken for a sender doubling from 10 segments.
+      this.rcvSpace = Math.max(this.advMss, Math.min(this.recvBuf.capacity, 10 * this.advMss));
       this.rcvSpaceRead = 0;
       this.rcvSpaceTime = now;
       return;
@@ -1438,7 +1447,8 @@ export class TcpConnection implements HeapEntry {
     const copied = bytesRead - this.rcvSpaceRead;
     if (copied > this.rcvSpace) {
       let win = 2 * copied + 16 * this.advMss;
-      win += 2 * Math.floor(win * (copied - this.rcvSpace) / this.rcvSpace);
+      if (this.rcvSpaceMeasured) win += 2 * Math.floor(win * (copied - this.rcvSpace) / this.rcvSpace);
+      this.rcvSpaceMeasured = true;
       const cap = this.recvBuf.capacity;
       const m = this.cfg.memory;
       if (win > cap && m.used < m.limit) {

@@ -13,6 +13,9 @@
  * SMSS per duplicate ACK, deflate on partial ACKs, exit to min(ssthresh,
  * flight + SMSS)); CUBIC chooses ssthresh (β_cubic), W_max and the growth after.
  *
+ * Beyond the RFC, as Linux: before any congestion event has set W_max (and after a
+ * timeout), congestion avoidance grows at least 5 % per RTT (bictcp_update's cnt <= 20).
+ *
  * Not implemented: spurious-congestion undo (RFC 9438 §4.9), the ECN branch of
  * §4.6 (the stack negotiates no ECN), pacing (so HyStart++ uses L = 8).
  */
@@ -78,6 +81,12 @@ export class Cubic implements CongestionControl {
   private rtoBackoff = false;
   /** Smoothed RTT, ms (RFC 6298 §2.3 weights), for W_cubic(t + RTT) (§4.2). */
   private srtt = 0;
+  /**
+   * A fast recovery or ECN-Echo has set W_max from a congestion event (Linux's
+   * last_max_cwnd != 0). Until then (and again after a timeout, which resets Linux's state),
+   * congestion avoidance grows at least 5 % per RTT: see `avoidance`.
+   */
+  private lossSeen = false;
 
   // --- RFC 9406 §4.2 state ---
   private hystart: boolean;
@@ -235,6 +244,15 @@ export class Cubic implements CongestionControl {
       const target = Math.min(Math.max(this.wCubic(t + this.srtt / 1000), cwnd), 1.5 * cwnd);
       next = cwnd + ((target - cwnd) / cwnd) * segs;
     }
+    // Linux's bictcp_update: "The initial growth of cubic function may be too conservative
+    // when the available bandwidth is still unknown": while no congestion event has set W_max
+    // (last_max_cwnd == 0), at least one segment per 20 acknowledged, 5 % per RTT. RFC 9438
+    // §4.10 starts the stage after a loss-free HyStart++ exit at K = 0, W_max = cwnd, where
+    // W_cubic stays flat for seconds and W_est adds one segment per RTT: bench --impaired (e)
+    // down (ACK path impaired, data clean) left slow start at 150-840 segments on a noisy RTT
+    // and then grew 70 segments in a second (13 ms RTT), where Linux's sender grew 500 -> 980
+    // in half a second (tcp_probe). Within the checker's CA bound (at most N/2 per ACK).
+    if (!this.lossSeen) next = Math.max(next, cwnd + segs / 20);
     this.w = next * this.smss;
   }
 
@@ -260,6 +278,7 @@ export class Cubic implements CongestionControl {
     };
     this.reduce(flight);
     this.kZeroNext = false;
+    this.lossSeen = true;
     // RFC 6582 §3.2 step 2 with CUBIC's ssthresh; cwnd >= max(ssthresh, 2) of §4.6 holds.
     this.w = this.ssthresh + 3 * this.smss;
     this.inRecovery = true;
@@ -275,6 +294,7 @@ export class Cubic implements CongestionControl {
     this.prior = undefined;
     this.reduce(flight);
     this.kZeroNext = false;
+    this.lossSeen = true;
     this.w = Math.max(this.ssthresh, 2 * this.smss);
   }
 
@@ -325,6 +345,8 @@ export class Cubic implements CongestionControl {
       this.kZeroNext = true;
       this.rtoBackoff = true;
     }
+    // Linux's cubictcp_state(TCP_CA_Loss) -> bictcp_reset: last_max_cwnd = 0 again.
+    this.lossSeen = false;
     this.w = this.smss; // RFC 9438 §4.8 / RFC 5681 §3.1: loss window, one segment
   }
 }

@@ -291,6 +291,41 @@ describe('HyStart++ (RFC 9406)', () => {
     expect(fresh.cc.snapshot.wMax).toBe(fresh.cc.snapshot.cwndEpoch);
   });
 
+  it('after a loss-free exit, congestion avoidance grows at least 5 % per RTT until a loss (Linux bictcp_update, last_max_cwnd == 0)', () => {
+    const ss = new SlowStarter(new Cubic(MSS));
+    ss.round(50); ss.round(50); ss.round(70);
+    while (ss.cc.snapshot.phase === 'css') ss.round(70);
+    expect(ss.cc.snapshot.phase).toBe('avoidance');
+    const cc = ss.cc;
+    const d = new Driver(cc, 70);
+    d.now = ss.now;
+    const w0 = cc.cwnd / MSS;
+    for (let i = 0; i < 10; i++) d.roundTrip();
+    // RFC 9438 §4.10 alone (K = 0, W_max = cwnd): W_cubic moves 0.4 * 0.7^3 < 0.2 segment in
+    // 0.7 s and W_est one segment per RTT: w0 + ~10. Linux: one segment per 20 acknowledged.
+    const ratio = (cc.cwnd / MSS) / w0;
+    expect(ratio).toBeGreaterThan(1.05 ** 10 * 0.95);
+    expect(ratio).toBeLessThan(1.05 ** 10 * 1.05);
+    // A loss sets W_max: from then on CUBIC's own curve (concave back towards W_max), slower.
+    const wLoss = cc.cwnd;
+    cc.onEnterRecovery(wLoss);
+    cc.onExitRecovery(wLoss);
+    const w1 = cc.cwnd / MSS;
+    const d2 = new Driver(cc, 70);
+    d2.now = d.now + 70;
+    for (let i = 0; i < 10; i++) d2.roundTrip();
+    expect((cc.cwnd / MSS) / w1).toBeLessThan(1.3);
+    // A timeout resets it as Linux's bictcp_reset (TCP_CA_Loss): the floor again in the next CA stage.
+    cc.onRto(cc.cwnd);
+    let now = d2.now + 1000;
+    while (cc.cwnd < cc.ssthresh) cc.onAck(MSS, cc.cwnd, now++);
+    const w2 = cc.cwnd / MSS;
+    const d3 = new Driver(cc, 70);
+    d3.now = now;
+    for (let i = 0; i < 10; i++) d3.roundTrip();
+    expect((cc.cwnd / MSS) / w2).toBeGreaterThan(1.05 ** 10 * 0.95);
+  });
+
   it('an RTT below the CSS baseline returns to slow start (spurious exit)', () => {
     const ss = new SlowStarter(new Cubic(MSS));
     ss.round(50); ss.round(50); ss.round(70);
