@@ -8,7 +8,8 @@
  *  - `input()`        SEGMENT ARRIVES for every state but LISTEN (§3.10.7.3, §3.10.7.4)
  *  - `output()`       what to send now: SYN/SYN-ACK, data within min(SND.WND, cwnd), FIN, ACK
  *  - `onTimer()`      retransmission (RFC 6298), delayed ACK (RFC 1122 §4.2.3.2),
- *                     persist (§3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT, FIN-WAIT-2
+ *                     persist (§3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT, FIN-WAIT-2,
+ *                     pacing (pacing.ts: data that waited for its departure time)
  *  - `setState()`     the one choke point for state changes
  *  - the public methods (`write`, `read`, `shutdown`, `close`, `abort`...) are the
  *    user calls of §3.10.1-§3.10.6; see `layer.ts` for the endpoint API contract.

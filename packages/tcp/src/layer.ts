@@ -217,7 +217,7 @@ export class TcpLayer implements TransportProtocol {
       sack: o.sack ?? true,
       rack: o.rack ?? true,
       ecn: o.ecn ?? 'passive',
-      pacing: o.pacing ?? false,
+      pacing: o.pacing ?? true,
       pacingSsRatio: o.pacingSsRatio ?? 200,
       pacingCaRatio: o.pacingCaRatio ?? 120,
       synCookies: o.synCookies ?? true,

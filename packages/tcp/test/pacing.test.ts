@@ -4,15 +4,19 @@
  *  - the Pacer's arithmetic: the rate (slow-start and congestion-avoidance ratios,
  *    max(cwnd, flight) / SRTT), the first 10 segments unpaced, the departure time with its
  *    jitter credit, the slack, the autosized super-segment;
- *  - a trace: an ACK that opens 20 segments in slow start sends them spread over about half
+ *  - a trace: an ACK that opens 18 segments in slow start sends them spread over about half
  *    the RTT (200 %), never more than the burst limit at one instant, the pacing timer sending
- *    the rest; with `pacing: false` the same ACK sends all 20 at once (the code before);
+ *    the rest; with `pacing: false` the same ACK sends all 18 at once (the code before);
  *  - the simulator: a bulk transfer over a 40 ms RTT arrives exact, no instant carries more
  *    than the limit (rate * slack plus one autosized segment), the transfer takes about as
- *    long as unpaced (no bottleneck there to gain from), and the timers all stop.
+ *    long as unpaced (no bottleneck there to gain from), and the timers all stop; on a 0.8 ms
+ *    path pacing never holds data (the clean local link is unchanged).
+ * On the code before pacing the trace and the simulator's limits fail (every window left at
+ * one instant).
  */
 import { describe, expect, it } from 'vitest';
 import { ACK, SYN } from '../src/index.js';
+import type { IpOutput } from '@netstack/ip';
 import type { TcpConnection, TcpLayerOptions } from '../src/index.js';
 import { PACING_SLACK_MS, Pacer } from '../src/pacing.js';
 import { REMOTE_ISS, decode, synSent } from './harness.js';
@@ -94,7 +98,7 @@ describe('pacing a connection (trace, virtual time)', () => {
     expect(sentSegs(t)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     t.step(100);
     // One ACK for all 10: slow start grows cwnd by what it acked, at most L = 8 SMSS (RFC 3465
-    // §2.3), so 18 segments may go: 8 new ones at once without pacing.
+    // §2.3), so 18 segments may go, all at once without pacing.
     t.send({ seq: REMOTE_ISS + 1, ack: (t.iss + 1 + 10 * MSS) >>> 0, flags: ACK, window: 65535 });
     return t;
   }
@@ -149,7 +153,7 @@ describe('pacing a connection (trace, virtual time)', () => {
 const PORT = 8080;
 const pattern = (i: number) => (i * 131 + (i >>> 9)) & 255;
 
-interface Sent { at: number; len: number; rate: number; active: boolean; burst: number }
+interface Sent { at: number; len: number; rate: number; active: boolean }
 
 function bulk(n: number, link: Partial<LinkParams>, a: TcpLayerOptions, seed = 1) {
   const sim = new Sim(seed, { loss: 0, duplicate: 0, delay: 20, jitter: 0, ...link });
@@ -174,16 +178,16 @@ function bulk(n: number, link: Partial<LinkParams>, a: TcpLayerOptions, seed = 1
     },
   });
   // Every data segment A sends, with the time and A's pacer then.
-  const ip = (la as unknown as { ip: { sendWith: (...x: unknown[]) => unknown } }).ip;
+  const ip = (la as unknown as { ip: IpOutput }).ip;
   const sendWith = ip.sendWith.bind(ip);
-  ip.sendWith = (dst: unknown, p: unknown, length: unknown, writer: { writePayload: (b: Uint8Array, o: number, s: unknown, d: unknown) => void }, o: unknown) => {
-    const b = new Uint8Array(length as number);
+  ip.sendWith = (dst, p, length, writer, o) => {
+    const b = new Uint8Array(length);
     writer.writePayload(b, 0, SIM_A, SIM_B);
     const seg = decode(b, SIM_A, SIM_B);
     const s = r.sender;
     const pacer = s?.pacer;
     if (seg.payload.length > 0 && s !== undefined) {
-      r.sent.push({ at: sim.now, len: seg.payload.length, rate: pacer?.rate ?? 0, active: pacer?.active ?? false, burst: s.sndBurst });
+      r.sent.push({ at: sim.now, len: seg.payload.length, rate: pacer?.rate ?? 0, active: pacer?.active ?? false });
     }
     return sendWith(dst, p, length, writer, o);
   };
@@ -247,5 +251,24 @@ describe('pacing in the simulator (virtual time)', () => {
     expect(paced.doneAt).toBeLessThan(1.15 * unpaced.doneAt);
     console.log(`4 MiB, 40 ms RTT: paced ${paced.doneAt.toFixed(0)} ms (${ip.length} instants, largest ${maxPaced} B), ` +
       `unpaced ${unpaced.doneAt.toFixed(0)} ms (${iu.length} instants, largest ${maxUnpaced} B)`);
+  }, 120_000);
+
+  it('a sub-millisecond path (a clean local link): pacing never holds data, the transfer is unchanged', () => {
+    // The 1 ms slack covers a whole window whenever SRTT is under ~1.2 ms (2 ms in slow start):
+    // on a clean local link pacing changes nothing. An RTT of 0.8 ms, timed without timestamps
+    // (whose 1 ms ticks would measure 0). (At 2 ms it holds data 1,867 times.)
+    const n = 8 * 1024 * 1024;
+    const paced = bulk(n, { delay: 0.4 }, { pacing: true, timestamps: false });
+    const unpaced = bulk(n, { delay: 0.4 }, { pacing: false, timestamps: false });
+    for (const r of [paced, unpaced]) {
+      expect(r.received).toBe(n);
+      expect(r.bad).toBe(0);
+    }
+    expect(paced.sent.some((x) => x.active)).toBe(true);
+    expect(paced.la.stats().PacingDelays).toBe(0);
+    const srtt = paced.sender!.stats.srtt;
+    expect(srtt).toBeGreaterThan(0.7);
+    expect(srtt).toBeLessThan(1.2);
+    expect(paced.doneAt).toBe(unpaced.doneAt);
   }, 120_000);
 });
