@@ -51,6 +51,8 @@ const DEVICE_HELP = `  --tun NAME           device name (default tun0)
   --ecn MODE           ECN (RFC 3168): passive (accepted when the peer asks),
                        on (also asked for on outgoing connections), off (default passive)
   --cc NAME            TCP congestion control: cubic or newreno (default cubic)
+  --pacing MODE        TCP sender pacing (Linux's internal pacing): on or off (default
+                       the stack's: on)
   --no-offload         do not negotiate TUN (or TAP) offloads (by default IFF_VNET_HDR with
                        checksum + TCP segmentation offload: 64 KB TCP
                        super-segments both ways; off when --impair is given)
@@ -318,6 +320,7 @@ const deviceOptions = {
   impair: { type: 'string' },
   ecn: { type: 'string', default: 'passive' },
   cc: { type: 'string' },
+  pacing: { type: 'string' },
   'no-offload': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -493,7 +496,7 @@ function stackError(err: unknown, v: DeviceValues): Error {
 type DeviceValues = {
   tun: string; 'kernel-addr': string; addr: string; mtu: string; pcap?: string | undefined; 'pcap-max-bytes'?: string | undefined;
   impair?: string | undefined;
-  'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined;
+  'no-offload'?: boolean | undefined; ecn?: string | undefined; cc?: string | undefined; pacing?: string | undefined;
   dns?: string[] | undefined;
   /** serve only: the stack's IPv4 addresses after `addr` (--addr repeated). */
   moreAddr?: string[] | undefined;
@@ -531,7 +534,10 @@ async function stackFromOptions(v: DeviceValues): Promise<Stack> {
   const maxBytes = v['pcap-max-bytes'] === undefined ? PCAP_MAX_BYTES : intOption('--pcap-max-bytes', v['pcap-max-bytes'], 24, Number.MAX_SAFE_INTEGER);
   if (v['pcap-max-bytes'] !== undefined && v.pcap === undefined) throw new UsageError('--pcap-max-bytes needs --pcap FILE');
   const mtu = intOption('--mtu', v.mtu, 68, 65535);
-  const tcpOptions = { ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}) };
+  const tcpOptions = {
+    ecn: ecnOption(v.ecn), ...(v.cc !== undefined ? { congestionControl: ccOption(v.cc) } : {}),
+    ...(v.pacing !== undefined ? { pacing: pacingOption(v.pacing) } : {}),
+  };
   if (v.dhcp === true && v.tap !== true) throw new UsageError('--dhcp needs --tap (DHCP runs on an Ethernet segment)');
   if (v.slaac === true && v.tap !== true) throw new UsageError('--slaac needs --tap (router advertisements come on an Ethernet segment)');
   const addrs4 = v.noIpv4 === true || v.dhcp === true ? [] : [v.addr, ...(v.moreAddr ?? [])];
@@ -596,6 +602,12 @@ function ecnOption(text: string | undefined): boolean | 'passive' {
   if (text === 'on') return true;
   if (text === 'off') return false;
   throw new UsageError(`--ecn must be on, passive or off, got '${text}'`);
+}
+
+function pacingOption(text: string): boolean {
+  if (text === 'on') return true;
+  if (text === 'off') return false;
+  throw new UsageError(`--pacing must be on or off, got '${text}'`);
 }
 
 function ccOption(text: string): 'cubic' | 'newreno' {

@@ -8,7 +8,8 @@
  *  - `input()`        SEGMENT ARRIVES for every state but LISTEN (§3.10.7.3, §3.10.7.4)
  *  - `output()`       what to send now: SYN/SYN-ACK, data within min(SND.WND, cwnd), FIN, ACK
  *  - `onTimer()`      retransmission (RFC 6298), delayed ACK (RFC 1122 §4.2.3.2),
- *                     persist (§3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT, FIN-WAIT-2
+ *                     persist (§3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT, FIN-WAIT-2,
+ *                     pacing (pacing.ts: data that waited for its departure time)
  *  - `setState()`     the one choke point for state changes
  *  - the public methods (`write`, `read`, `shutdown`, `close`, `abort`...) are the
  *    user calls of §3.10.1-§3.10.6; see `layer.ts` for the endpoint API contract.
@@ -25,6 +26,7 @@ import { flowLabel } from './isn.js';
 import { newSegmentOut } from './host.js';
 import type { TcpHost, TcpParent } from './host.js';
 import { Rack } from './rack.js';
+import { Pacer } from './pacing.js';
 import { LossRecovery } from './recovery.js';
 import { Assembler, RingBuffer } from './ring.js';
 import { SackReport } from './sack-report.js';
@@ -268,6 +270,12 @@ export class TcpConnection implements HeapEntry {
   rack: Rack | undefined = undefined;
   /** @internal RACK's reordering timer (RFC 8985 §6.3) */ rackAt = Infinity;
   /** @internal the tail loss probe timer (RFC 8985 §7.2) */ tlpAt = Infinity;
+  /**
+   * @internal sender pacing (pacing.ts, Linux's internal pacing): the departure-time clock
+   * and rate; undefined when the connection does not pace (the layer's or its own `pacing`).
+   */
+  readonly pacer: Pacer | undefined;
+  /** @internal the pacing timer (Linux's tcp_pace_kick): data waits for its departure time */ paceAt = Infinity;
 
   // --- ECN (RFC 3168 §6.1) ---
   /** @internal our SYN asked for ECN (ECE|CWR) */ ecnOffered = false;
@@ -340,6 +348,7 @@ export class TcpConnection implements HeapEntry {
     this.advMss = Math.max(cfg.minMss, layer.mssForMtu(layer.interfaceMtu(remoteAddress), remoteAddress));
     this.cc = cfg.congestionControl(this.sndMss, options.congestionControl);
     this.recovery = new LossRecovery(this, this.scoreboard, layer.counters, this.s);
+    this.pacer = (options.pacing ?? cfg.pacing) ? new Pacer(cfg.pacingSsRatio, cfg.pacingCaRatio) : undefined;
     // RFC 7323 §2.3: the smallest shift whose scaled 16-bit window covers the largest buffer
     // autotuning may grow to (Linux picks it from tcp_rmem[2] the same way).
     let shift = 0;
@@ -525,7 +534,7 @@ export class TcpConnection implements HeapEntry {
         break;
       case 'TIME-WAIT':
         // RFC 9293 §3.10.7.4: stay 2 MSL, then delete the TCB.
-        this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.rackAt = this.tlpAt = Infinity;
+        this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.rackAt = this.tlpAt = this.paceAt = Infinity;
         this.timeWaitAt = now + 2 * this.cfg.msl;
         this.rack = undefined;
         // No data moves in TIME-WAIT: all we sent is acknowledged; what was received
@@ -537,7 +546,7 @@ export class TcpConnection implements HeapEntry {
         break;
       case 'CLOSED':
         this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.timeWaitAt = Infinity;
-        this.rackAt = this.tlpAt = Infinity;
+        this.rackAt = this.tlpAt = this.paceAt = Infinity;
         this.rack = undefined;
         // The storage goes back to the layer's account: unsent data is void, received
         // data once the user has read it.
@@ -1685,6 +1694,9 @@ export class TcpConnection implements HeapEntry {
     }
     this.transmit(seq, flags, off, len, now);
     this.lastSendAt = now;
+    // Linux's tcp_update_skb_after_send: every data segment (new, retransmitted, probe) moves
+    // the departure time on (pacing.ts).
+    if (len > 0) this.pacer?.onSent(len, Math.ceil(len / this.sndMss), now);
     let rack = this.rack;
     if (rack === undefined && this.sackOk && this.cfg.rack) {
       rack = this.rack = new Rack(RACK_MAX_RECORDS);
@@ -1741,6 +1753,15 @@ export class TcpConnection implements HeapEntry {
       budget = recovery.sendBudget();
       if (budget < this.sndMss) budget = 0;
     }
+    // Sender pacing (pacing.ts): the rate from this moment's cwnd and SRTT, as Linux's
+    // tcp_update_pacing_rate after each ACK; the super-segment size autosized from it.
+    const pacer = this.pacer;
+    let burst = this.sndBurst;
+    if (pacer !== undefined) {
+      this.paceAt = Infinity;
+      pacer.update(this.cc.cwnd, this.cc.ssthresh, seqDiff(this.sndMax, this.sndUna), this.srtt);
+      if (burst > this.sndMss) burst = pacer.autosize(this.sndMss, burst, Math.min(this.rack?.minRtt ?? Infinity, this.srtt));
+    }
     for (;;) {
       // Go-back-N (after a timeout) skips data the peer SACKed since.
       const hole = this.scoreboard.count > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
@@ -1754,7 +1775,7 @@ export class TcpConnection implements HeapEntry {
       const limited = recovery.inRecovery || this.sndNxt !== this.sndMax ? 0 : Math.min(this.dupAcks, 2) * this.sndMss;
       const avail = recovery.sackRecovery ? Math.min(this.sndWnd - flight, budget) : Math.min(this.cc.cwnd + limited - this.windowFlight(), this.sndWnd - flight);
       // A CWR segment goes alone, not in a super-segment (whose pieces would all repeat it).
-      let len = Math.max(0, Math.min(unsent, this.cwrPending ? this.sndMss : this.sndBurst, avail, hole));
+      let len = Math.max(0, Math.min(unsent, this.cwrPending ? this.sndMss : burst, avail, hole));
       if (len > this.sndMss && len % this.sndMss !== 0 && (len < unsent || !(this.noDelay || finPending))) {
         // A super-segment (offload) ends on a whole MSS unless its tail is the last data and
         // Nagle would let that tail go at once: exactly what MSS-at-a-time sending does
@@ -1778,6 +1799,16 @@ export class TcpConnection implements HeapEntry {
         const swsOk = isLast || len >= this.maxSndWnd / 2;
         if (!(nagleOk && swsOk)) {
           if (flight === 0 && this.persistAt === Infinity) this.persistAt = now + this.rto; // SWS override timer
+          break;
+        }
+      }
+      if (pacer !== undefined) {
+        // Linux's tcp_pacing_check: the data waits for its departure time; the pacing timer
+        // sends it then (onTimer), unless an ACK's output comes first.
+        const until = pacer.blockedUntil(now);
+        if (until > now) {
+          this.paceAt = until;
+          this.layer.counters.PacingDelays++;
           break;
         }
       }
@@ -1818,7 +1849,7 @@ export class TcpConnection implements HeapEntry {
   /** @internal the earliest armed deadline */
   nextDeadline(): number {
     return Math.min(this.rtxAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt, this.finWait2At,
-      this.rackAt, this.tlpAt);
+      this.rackAt, this.tlpAt, this.paceAt);
   }
 
   /** @internal runs every timer whose deadline has passed. */
@@ -1851,6 +1882,11 @@ export class TcpConnection implements HeapEntry {
         this.recovery.rackDetect(rack, now);
         this.output(now);
       }
+    }
+    if (this.paceAt <= now) {
+      // Linux's tcp_pace_kick: the departure time came; send what waited for it.
+      this.paceAt = Infinity;
+      this.output(now);
     }
     if (this.persistAt <= now) {
       this.persistAt = Infinity;

@@ -54,6 +54,8 @@ export interface TcpConnectionOptions {
   receiveBufferMax?: number;
   /** Congestion control for this connection. Default: the layer's congestionControl. */
   congestionControl?: CongestionControlName;
+  /** Sender pacing for this connection (see the layer's `pacing`). Default: the layer's. */
+  pacing?: boolean;
 }
 
 /** Bounds and timeout of pending interception requests (intercept.ts). */
@@ -144,6 +146,18 @@ export interface TcpLayerOptions {
    * are echoed with ECE until the peer's CWR, and an ECE halves the window once per window of data.
    */
   ecn?: boolean | 'passive';
+  /**
+   * Sender pacing (pacing.ts), as Linux's internal pacing: data leaves at a rate of
+   * max(cwnd, flight) / SRTT times `pacingSsRatio` % in slow start (cwnd < ssthresh / 2), else
+   * `pacingCaRatio` %, instead of everything an ACK opens back to back; offload super-segments
+   * carry about 1 ms of that rate (Linux's tcp_tso_autosize). The first 10 segments are not
+   * paced. Default true.
+   */
+  pacing?: boolean;
+  /** Pacing rate in slow start, percent of cwnd / SRTT. Default 200 (Linux's tcp_pacing_ss_ratio). */
+  pacingSsRatio?: number;
+  /** Pacing rate otherwise, percent of cwnd / SRTT. Default 120 (Linux's tcp_pacing_ca_ratio). */
+  pacingCaRatio?: number;
   /** SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6). Default true. */
   synCookies?: boolean;
   /** Keepalive idle time, ms. Default 7 200 000 (RFC 1122 §4.2.3.6: >= 2 h). */
@@ -190,6 +204,9 @@ export interface ResolvedConfig {
   sack: boolean;
   rack: boolean;
   ecn: boolean | 'passive';
+  pacing: boolean;
+  pacingSsRatio: number;
+  pacingCaRatio: number;
   synCookies: boolean;
   keepAliveIdle: number;
   keepAliveInterval: number;
@@ -342,6 +359,8 @@ export interface TcpStats {
   SndBufGrowths: number;
   /** Gauge: send-buffer capacity autotuning granted above the initial sizes, all connections (against sendBufferBudget). */
   SndBufAutotuned: number;
+  /** Sender pacing: times a connection's data waited for its departure time (the pacing timer armed). */
+  PacingDelays: number;
   /** Interception (intercept.ts): SYNs handed to the hook as requests. */
   InterceptRequests: number;
   /** Requests accepted (the SYN-ACK went out from the original destination then). */
@@ -405,7 +424,7 @@ export function newTcpStats(): TcpStats {
     RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
-    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0, SndBufGrowths: 0, SndBufAutotuned: 0,
+    OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0, SndBufGrowths: 0, SndBufAutotuned: 0, PacingDelays: 0,
     InterceptRequests: 0, InterceptAccepted: 0, InterceptRefusedRst: 0, InterceptRefusedIcmp: 0, InterceptDropped: 0,
     InterceptClientResets: 0, InterceptExpired: 0, InterceptPending: 0, InterceptPendingBytes: 0,
     dropped: {

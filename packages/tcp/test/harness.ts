@@ -109,8 +109,9 @@ export class Ctx {
 
   constructor(options: TcpLayerOptions = {}) {
     this.ip = new FakeIp();
+    // Traces script when each segment leaves: unpaced unless a test asks (pacing.test.ts).
     this.layer = new TcpLayer(this.ip, {
-      isnKey: new Uint8Array(16).fill(7), timestamps: false, windowScaling: false,
+      isnKey: new Uint8Array(16).fill(7), timestamps: false, windowScaling: false, pacing: false,
       ...options,
     });
     const ev = this.events;
