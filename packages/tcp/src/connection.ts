@@ -909,7 +909,7 @@ export class TcpConnection implements HeapEntry {
       const flightBefore = seqDiff(this.sndMax, this.sndUna);
       const rack = this.rack;
       // RFC 8985 §6.2 steps 1-3: what this ACK delivered, cumulatively or selectively.
-      if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now));
+      if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now), this.recovery.inRtoEpisode());
       let dupAck = false;
       if (seqGt(ack, this.sndUna)) {
         this.onNewAck(seg, ack, now);

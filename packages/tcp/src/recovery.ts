@@ -139,6 +139,8 @@ export class LossRecovery {
   rtoTs = 0;
   /** A retransmission timeout fired and SND.UNA has not passed its "recover" since (see inLossState). */
   private afterRto = false;
+  /** The recovery under way began from a timeout's loss state (a retransmission lost again). */
+  private fromRto = false;
 
   constructor(
     private readonly host: RecoveryHost,
@@ -166,6 +168,7 @@ export class LossRecovery {
       // RFC 6582 §3.2 step 2 (and §4.1), RFC 6675 §5 step (4) note: only when the ACK covers more than "recover".
       if (!seqGe(h.sndUna, this.recover)) return;
       this.inRecovery = true;
+      this.fromRto = false;
       this.recover = h.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
       h.cc.onEnterRecovery(seqDiff(h.sndMax, h.sndUna));
       h.noteReduction();
@@ -274,6 +277,14 @@ export class LossRecovery {
    * RFC 8985's "RTO recovery". (recover <= SND.MAX too: a "recover" left 2^31 octets behind
    * by a long clean transfer would pass seqLt again.)
    */
+  /**
+   * The timeout's episode: its loss state, or a recovery that began there. What is resent in it
+   * is nearly all retransmissions (rack.ts onAck's `sackEchoUseless`).
+   */
+  inRtoEpisode(): boolean {
+    return this.inLossState() || (this.inRecovery && this.fromRto);
+  }
+
   inLossState(): boolean {
     const h = this.host;
     return this.afterRto && !this.inRecovery && seqLt(h.sndUna, this.recover) && seqLe(this.recover, h.sndMax);
@@ -583,6 +594,7 @@ export class LossRecovery {
     this.inRecovery = true;
     this.sackRecovery = true;
     this.afterRto = false;
+    this.fromRto = loss;
     this.recover = h.sndMax;
     this.highRxt = h.sndUna;
     this.rescueRxt = h.sndUna;
