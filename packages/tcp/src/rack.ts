@@ -355,9 +355,9 @@ export class Rack {
         // (`sackEchoUseless`) everything go-back-N resends is a retransmission: with the echo
         // test RACK would see none of it delivered and could not find one lost again, so only
         // the min_RTT test applies there, as Linux's tcp_rack_advance has it for every delivery.
-        // Elsewhere RFC 8985 §6.2 step 2's echo test stays: applied to every SACK, as Linux
-        // does, it made a sender on a reordering path (bench --impaired (d), 4 MiB, 5 seeds)
-        // resend 2-3x as much (57/112/59/88 retransmissions against 31/90/18/24).
+        // Elsewhere RFC 8985 §6.2 step 2's echo test stays (nothing changes outside a timeout's
+        // episode; applied to every SACK, as Linux does, one reordering-only bench run resent
+        // more, weak evidence: see the README).
         this.deliver(i, now, sackEchoUseless ? Infinity : echoTime);
       }
     }
