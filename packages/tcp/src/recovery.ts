@@ -588,6 +588,11 @@ export class LossRecovery {
       h.endGoBackN();
       c.RtoLostRetransmits++;
       this.rtoUndo = false;
+    } else if (!seqGe(h.sndUna, this.recover)) {
+      // Not after a timeout but below "recover": a recovery undone before its end (D-SACK or
+      // Eifel on a partial ACK) left it there; no new recovery until SND.UNA passes it (RFC
+      // 6582 §3.2 step 2's guard, as before).
+      return;
     }
     // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
     // RecoveryPoint = HighData, cwnd = ssthresh.
