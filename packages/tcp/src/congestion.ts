@@ -28,14 +28,19 @@ export interface CongestionControl {
   onPartialAck(acked: number): void;
   /** A full ACK ended fast recovery; `flight` is what remains outstanding. */
   onExitRecovery(flight: number): void;
-  /** Retransmission timeout with `flight` bytes outstanding. */
-  onRto(flight: number): void;
+  /**
+   * Retransmission timeout with `flight` bytes outstanding. `saveUndo`: the timeout begins a
+   * new loss episode (none under way): keep the window from before it, for `onUndo` should the
+   * timeout prove spurious (Linux's tcp_enter_loss: prior_cwnd, prior_ssthresh); otherwise what
+   * was kept stays as it is.
+   */
+  onRto(flight: number, saveUndo?: boolean): void;
   /** Sending resumes after an idle period longer than RTO (RFC 5681 §4.1). */
   onIdleRestart?(): void;
   /**
    * The last fast recovery was spurious (D-SACK showed every retransmission unneeded,
-   * RFC 3708): undo its reduction (RFC 9438 §4.9; Linux tcp_undo_cwnd_reduction) and
-   * leave recovery.
+   * RFC 3708), or the last timeout (RFC 3522 Eifel detection, with `saveUndo`): undo its
+   * reduction (RFC 9438 §4.9; Linux tcp_undo_cwnd_reduction) and leave recovery.
    */
   onUndo?(): void;
   /**
@@ -145,11 +150,11 @@ export class NewReno implements CongestionControl {
     this.cwnd = Math.min(this.cwnd, initialWindow(this.smss));
   }
 
-  onRto(flight: number): void {
+  onRto(flight: number, saveUndo = false): void {
+    if (saveUndo) { this.priorCwnd = this.cwnd; this.priorSsthresh = this.ssthresh; }
     // RFC 5681 §3.1 eq. 4 and the loss window of one segment.
     this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
     this.cwnd = this.smss;
     this.caAcked = 0;
-    this.priorCwnd = 0;
   }
 }

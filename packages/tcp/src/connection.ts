@@ -919,7 +919,7 @@ export class TcpConnection implements HeapEntry {
       const flightBefore = seqDiff(this.sndMax, this.sndUna);
       const rack = this.rack;
       // RFC 8985 §6.2 steps 1-3: what this ACK delivered, cumulatively or selectively.
-      if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now));
+      if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now), this.recovery.inRtoEpisode());
       let dupAck = false;
       if (seqGt(ack, this.sndUna)) {
         this.onNewAck(seg, ack, now);
@@ -1237,6 +1237,7 @@ export class TcpConnection implements HeapEntry {
     const dataStart = this.dataStartSeq();
     const dataAcked = Math.max(0, Math.min(seqDiff(ack, dataStart), this.sendBuf.length));
     const flight = seqDiff(this.sndNxt, this.sndUna);
+    const wasLoss = this.recovery.inLossState();
     this.sendBuf.discard(dataAcked);
     this.sndUna = ack;
     if (this.scoreboard.count > 0) this.scoreboard.prune(ack);
@@ -1245,7 +1246,11 @@ export class TcpConnection implements HeapEntry {
     this.retries = 0;
     // RFC 6582 §3.2 steps 4-5, RFC 6675 §5 (A)-(C), RFC 3708/3522 undo: recovery.ts.
     if (this.recovery.inRecovery) this.recovery.onAckInRecovery(ack, dataAcked, this.echoedTs(seg), now);
-    else this.cc.onAck(dataAcked, flight, now, this.isCwndLimited());
+    else {
+      // After a timeout: Eifel detection may undo it (recovery.ts onAckAfterRto), before growth.
+      this.recovery.onAckAfterRto(wasLoss, this.echoedTs(seg));
+      this.cc.onAck(dataAcked, flight, now, this.isCwndLimited());
+    }
     this.dupAcks = 0;
     // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
     if (this.sndUna === this.sndMax) this.rtxAt = Infinity;
@@ -1707,6 +1712,11 @@ export class TcpConnection implements HeapEntry {
     return used;
   }
 
+  /** @internal RecoveryHost: go-back-N after a timeout stops; SND.NXT = SND.MAX (recovery.ts). */
+  endGoBackN(): void {
+    this.sndNxt = this.sndMax;
+  }
+
   /** Retransmits the earliest unacknowledged segment (fast retransmit, partial ACK, RTO). */
   /** @internal */
   retransmitFirst(now: number): void {
@@ -1937,12 +1947,13 @@ export class TcpConnection implements HeapEntry {
       this.layer.counters.RetransSegs++;
       this.s.retransmits++;
     } else if (this.sndWnd > 0) {
-      // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout).
-      this.cc.onRto(seqDiff(this.sndMax, this.sndUna));
+      // RFC 5681 §3.1 eq. 4 and RFC 6582 §3.2 (recover := highest sent after a timeout). A
+      // timeout that begins a loss episode may be undone (recovery.ts onAckAfterRto).
+      this.cc.onRto(seqDiff(this.sndMax, this.sndUna), !this.recovery.inRecovery && !this.recovery.inLossState());
       this.noteReduction();
       // The scoreboard survives unless the receiver reneged (Linux's tcp_timeout_mark_lost,
       // RFC 6675 §5.1): go-back-N below then resends only what the peer has not SACKed.
-      const reneged = this.recovery.onRto();
+      const reneged = this.recovery.onRto(now);
       this.dupAcks = 0;
       if (this.rack !== undefined) {
         this.rack.onRto(reneged);

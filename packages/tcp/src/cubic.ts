@@ -334,10 +334,16 @@ export class Cubic implements CongestionControl {
     this.epochStart = undefined;
   }
 
-  onRto(flight: number): void {
+  onRto(flight: number, saveUndo = false): void {
     this.pendingRtt = -1;
     this.inRecovery = false;
-    this.prior = undefined;
+    // RFC 9438 §4.9 with Linux's tcp_enter_loss: what a spurious timeout would have to restore.
+    if (saveUndo) {
+      this.prior = {
+        w: this.w, ssthresh: this.ssthresh, wMax: this.wMax, k: this.k, wEst: this.wEst, cwndEpoch: this.cwndEpoch,
+        cwndPrior: this.cwndPrior, epochStart: this.epochStart, hystart: this.hystart, css: this.css,
+      };
+    }
     if (!this.rtoBackoff) {
       // RFC 9438 §4.8: ssthresh with β_cubic as in §4.6; the next CA stage uses K = 0.
       // A repeated timeout of the same data keeps ssthresh (RFC 5681 §3.1).

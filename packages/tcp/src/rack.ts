@@ -314,7 +314,7 @@ export class Rack {
    * here), `echoTime` the send time its timestamp echoes (-Infinity without one).
    * Records wholly below `una` leave the log.
    */
-  onAck(una: number, blocks: readonly { left: number; right: number }[] | undefined, now: number, echoTime: number): void {
+  onAck(una: number, blocks: readonly { left: number; right: number }[] | undefined, now: number, echoTime: number, sackEchoUseless = false): void {
     // Cumulatively acknowledged records (ascending sequence order).
     while (this.n > 0) {
       const i = this.head;
@@ -349,7 +349,16 @@ export class Rack {
         if (f & SL_SACKED) continue;
         if (f & SL_LOST) this.lostBytes -= seqDiff(this.end[i]!, this.start[i]!);
         this.fl[i] = (f & ~SL_LOST) | SL_SACKED;
-        this.deliver(i, now, echoTime);
+        // A SACK's timestamp echo says nothing of which copy arrived: with a hole below, the
+        // receiver echoes the segment before the hole (RFC 7323 §4.3, TS.Recent moves only with
+        // SEG.SEQ <= Last.ACK.sent), always older than a retransmission. After a timeout
+        // (`sackEchoUseless`) everything go-back-N resends is a retransmission: with the echo
+        // test RACK would see none of it delivered and could not find one lost again, so only
+        // the min_RTT test applies there, as Linux's tcp_rack_advance has it for every delivery.
+        // Elsewhere RFC 8985 §6.2 step 2's echo test stays (nothing changes outside a timeout's
+        // episode; applied to every SACK, as Linux does, one reordering-only bench run resent
+        // more, weak evidence: see the README).
+        this.deliver(i, now, sackEchoUseless ? Infinity : echoTime);
       }
     }
   }
@@ -476,6 +485,29 @@ export class Rack {
       this.fl[i] = this.fl[i]! & ~SL_LOST;
       this.lostBytes -= seqDiff(this.end[i]!, this.start[i]!);
     }
+  }
+
+  /**
+   * Marks lost every logged record in [seq, end) neither SACKed nor marked already (a record
+   * reaching below `seq` is split there first; one that cannot be split is left). Used when a
+   * recovery takes over what go-back-N after a timeout had yet to resend (recovery.ts).
+   */
+  markLostBetween(seq: number, end: number): void {
+    this.splitAt(seq);
+    for (let k = this.firstAtOrAbove(seq); k < this.n; k++) {
+      const i = this.head + k;
+      if (!seqLe(this.end[i]!, end)) break;
+      const f = this.fl[i]!;
+      if (f & (SL_SACKED | SL_LOST)) continue;
+      this.fl[i] = f | SL_LOST;
+      this.lostBytes += seqDiff(this.end[i]!, this.start[i]!);
+    }
+  }
+
+  /** Clears every lost mark (a timeout undone: Linux's tcp_undo_cwnd_reduction with unmark_loss). */
+  clearLost(): void {
+    for (let k = 0; k < this.n; k++) this.fl[this.head + k] = this.fl[this.head + k]! & ~SL_LOST;
+    this.lostBytes = 0;
   }
 
   /**

@@ -53,6 +53,11 @@ export interface RecoveryHost {
   tsNow(now: number): number;
   /** The window was reduced (RFC 3168 §6.1.2: the next new data carries CWR). */
   noteReduction(): void;
+  /**
+   * Go-back-N after a timeout stops where it is: SND.NXT = SND.MAX (what it had yet to
+   * resend is marked lost in RACK's log first, so a recovery resends it from there).
+   */
+  endGoBackN(): void;
 }
 
 /** The layer's counters recovery increments (names as in `TcpStats`). */
@@ -71,6 +76,12 @@ export interface RecoveryCounters {
   PartialUndoHolds: number;
   /** Retransmission timeouts that found the receiver reneging on its SACKs: the scoreboard expunged (Linux's TCPSACKReneging). */
   SackRenegings: number;
+  /** Retransmission timeouts with data outstanding (Linux's TCPTimeouts). */
+  RetransTimeouts: number;
+  /** Retransmission timeouts shown spurious by RFC 3522 Eifel detection and undone (Linux's TCPLossUndo). */
+  LossUndos: number;
+  /** Retransmissions sent after a timeout that RACK found lost again: a recovery started from the timeout's go-back-N (Linux's FLAG_LOST_RETRANS in TCP_CA_Loss). */
+  RtoLostRetransmits: number;
 }
 
 /** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
@@ -119,6 +130,17 @@ export class LossRecovery {
   /** Our TS clock at the recovery's first retransmission (RFC 3522 Eifel detection). */
   retransTs = 0;
   retransTsSet = false;
+  /**
+   * The timeout episode under way (SND.UNA below "recover" after an RTO) began from the open
+   * state, so it may be undone (Linux's tcp_enter_loss calls tcp_init_undo only then); `rtoTs`
+   * is our TS clock at its first retransmission (Linux's retrans_stamp) for Eifel detection.
+   */
+  rtoUndo = false;
+  rtoTs = 0;
+  /** A retransmission timeout fired and SND.UNA has not passed its "recover" since (see inLossState). */
+  private afterRto = false;
+  /** The recovery under way began from a timeout's loss state (a retransmission lost again). */
+  private fromRto = false;
 
   constructor(
     private readonly host: RecoveryHost,
@@ -146,6 +168,7 @@ export class LossRecovery {
       // RFC 6582 §3.2 step 2 (and §4.1), RFC 6675 §5 step (4) note: only when the ACK covers more than "recover".
       if (!seqGe(h.sndUna, this.recover)) return;
       this.inRecovery = true;
+      this.fromRto = false;
       this.recover = h.sndMax; // RFC 6675 §5 (4.1): RecoveryPoint = HighData
       h.cc.onEnterRecovery(seqDiff(h.sndMax, h.sndUna));
       h.noteReduction();
@@ -224,8 +247,16 @@ export class LossRecovery {
    * goes (TCPSACKReneging). Kept, go-back-N resends only the holes (output's sackSkip), not
    * a whole window the peer already holds. Returns whether the scoreboard was expunged.
    */
-  onRto(): boolean {
+  onRto(now: number): boolean {
     const h = this.host;
+    this.counters.RetransTimeouts++;
+    // RFC 3522 / Linux's tcp_enter_loss: an episode that begins with this timeout (not a fast
+    // recovery under way, not a timeout repeated before SND.UNA passed the last one's
+    // "recover") may turn out spurious; its first retransmission, which follows at once, is
+    // stamped now. A repeated timeout keeps the stamp of the first.
+    if (this.inRecovery) this.rtoUndo = false;
+    else if (!this.inLossState()) { this.rtoUndo = true; this.rtoTs = h.tsNow(now); }
+    this.afterRto = true;
     this.inRecovery = false;
     this.sackRecovery = false;
     this.recover = h.sndMax;
@@ -238,6 +269,60 @@ export class LossRecovery {
     this.highRxt = h.sndUna;
     this.undoAtExit = false;
     return reneged;
+  }
+
+  /**
+   * After a retransmission timeout, until SND.UNA reaches "recover" (RFC 6582 §3.2, the
+   * highest sequence sent when it fired) and no fast recovery began since: Linux's TCP_CA_Loss,
+   * RFC 8985's "RTO recovery". (recover <= SND.MAX too: a "recover" left 2^31 octets behind
+   * by a long clean transfer would pass seqLt again.)
+   */
+  /**
+   * The timeout's episode: its loss state, or a recovery that began there. What is resent in it
+   * is nearly all retransmissions (rack.ts onAck's `sackEchoUseless`).
+   */
+  inRtoEpisode(): boolean {
+    return this.inLossState() || (this.inRecovery && this.fromRto);
+  }
+
+  inLossState(): boolean {
+    const h = this.host;
+    return this.afterRto && !this.inRecovery && seqLt(h.sndUna, this.recover) && seqLe(this.recover, h.sndMax);
+  }
+
+  /**
+   * A new cumulative ACK (SND.UNA already moved to `ack`) while not in a fast recovery; `wasLoss`:
+   * the connection was in the timeout's loss state before it. As Linux's tcp_process_loss with
+   * tcp_try_undo_loss: when the ACK echoes a timestamp from before the episode's first
+   * retransmission (RFC 3522 Eifel detection, Linux's tcp_packet_delayed), what it acknowledges
+   * had arrived before anything was resent: the timeout was spurious (typically every ACK of a
+   * flight lost, not the data). The window from before the timeout is restored (RFC 4015 §1
+   * leaves the response open; Linux's tcp_undo_cwnd_reduction: cwnd = max(cwnd, prior_cwnd),
+   * ssthresh = max(ssthresh, prior_ssthresh)) and the loss state ends: go-back-N stops, what it
+   * had not resent counts as in flight again (Linux clears the lost marks; RACK marks it lost
+   * later if it was). Returns true when the timeout was undone.
+   */
+  onAckAfterRto(wasLoss: boolean, tsEcr: number): boolean {
+    if (!wasLoss) return false;
+    const h = this.host;
+    if (!seqLt(h.sndUna, this.recover)) {
+      // RFC 8985 §6.2 step 4: "exiting Fast or RTO recovery" counts towards the reset of the
+      // reordering window's multiplier, as a fast recovery's end does.
+      h.rack?.onRecoveryExit();
+      this.afterRto = false;
+    }
+    if (!this.rtoUndo || tsEcr === 0 || !seqLt(tsEcr, this.rtoTs) || h.cc.onUndo === undefined) {
+      if (!seqLt(h.sndUna, this.recover)) this.rtoUndo = false;
+      return false;
+    }
+    this.rtoUndo = false;
+    this.afterRto = false;
+    this.recover = h.sndUna;
+    h.rack?.clearLost();
+    h.endGoBackN();
+    h.cc.onUndo();
+    this.counters.LossUndos++;
+    return true;
   }
 
   /**
@@ -300,7 +385,7 @@ export class LossRecovery {
   }
 
   /** RFC 6937 §3.1, on entering a SACK recovery: prr_delivered = prr_out = 0, RecoverFS = snd.nxt - snd.una. */
-  private prrStart(): void {
+  private prrStart(flight?: number): void {
     const h = this.host;
     this.prrDelivered = 0;
     this.prrOut = 0;
@@ -309,7 +394,8 @@ export class LossRecovery {
     // RFC 6937's RecoverFS (RFC 9937 takes pipe instead; Linux takes the cwnd before the cut,
     // prior_cwnd): with FlightSize, CUBIC's ssthresh = 0.7 FlightSize gives sndcnt = 0.7 of
     // what is delivered, exactly its multiplicative decrease spread over the round trip.
-    this.recoverFs = Math.max(seqDiff(h.sndMax, h.sndUna), h.sndMss);
+    // After a timeout only what go-back-N resent is in flight (`flight`), not SND.NXT - SND.UNA.
+    this.recoverFs = Math.max(flight ?? seqDiff(h.sndMax, h.sndUna), h.sndMss);
   }
 
   /** Octets sent in a SACK recovery (new data by the connection's send loop, retransmissions here): RFC 6937 prr_out. */
@@ -459,7 +545,10 @@ export class LossRecovery {
   /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
   rackDetect(rack: Rack, now: number): void {
     const h = this.host;
-    const reo = rack.reorderWindow(this.inRecovery, Math.floor(this.sb.sackedBytes() / h.sndMss), h.srtt, h.sndUna);
+    // RFC 8985 §6.2 step 4: with no reordering seen, reo_wnd is 0 "in Fast or RTO recovery"
+    // (Linux's tcp_rack_reo_wnd: icsk_ca_state >= TCP_CA_Recovery, which includes TCP_CA_Loss).
+    const loss = this.inLossState();
+    const reo = rack.reorderWindow(this.inRecovery || loss, Math.floor(this.sb.sackedBytes() / h.sndMss), h.srtt, h.sndUna);
     const timeout = rack.detectLoss(now, reo);
     h.rackAt = timeout > 0 ? now + timeout : Infinity;
     if (rack.newlyLost === 0) return;
@@ -480,17 +569,42 @@ export class LossRecovery {
       }
       return;
     }
-    // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all.
-    if (!seqGe(h.sndUna, this.recover)) return;
+    let reduceOn = seqDiff(h.sndMax, h.sndUna);
+    if (loss) {
+      // After a timeout (SND.UNA below "recover", recovery off) go-back-N resends it all, below
+      // SND.NXT once. What RACK marks lost there is a retransmission sent since the timeout and
+      // lost again (a mark above SND.NXT is data go-back-N has yet to resend). RFC 8985 §6.2
+      // marks losses on every ACK, RTO recovery included; Linux (tcp_fastretrans_alert in
+      // TCP_CA_Loss: FLAG_LOST_RETRANS falls through to tcp_enter_recovery) then starts a fast
+      // recovery at once instead of waiting for another timeout, a new congestion signal
+      // (RFC 8985 §9.3) reducing from the window in use (Linux's ssthresh from the current cwnd).
+      const first = rack.firstLost();
+      if (first < 0 || !seqLt(first, h.sndNxt)) return;
+      const oldNxt = h.sndNxt;
+      reduceOn = Math.min(this.sb.unsackedIn(h.sndUna, oldNxt), h.cc.cwnd);
+      // The rest of the go-back-N is lost by the timeout's verdict (Linux's tcp_timeout_mark_lost
+      // marked it lost when the timer fired): it is resent by the recovery from here, lowest first.
+      rack.markLostBetween(oldNxt, h.sndMax);
+      h.endGoBackN();
+      c.RtoLostRetransmits++;
+      this.rtoUndo = false;
+    } else if (!seqGe(h.sndUna, this.recover)) {
+      // Not after a timeout but below "recover": a recovery undone before its end (D-SACK or
+      // Eifel on a partial ACK) left it there; no new recovery until SND.UNA passes it (RFC
+      // 6582 §3.2 step 2's guard, as before).
+      return;
+    }
     // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
     // RecoveryPoint = HighData, cwnd = ssthresh.
     this.inRecovery = true;
     this.sackRecovery = true;
+    this.afterRto = false;
+    this.fromRto = loss;
     this.recover = h.sndMax;
     this.highRxt = h.sndUna;
     this.rescueRxt = h.sndUna;
-    this.prrStart();
-    h.cc.onEnterRecovery(seqDiff(h.sndMax, h.sndUna));
+    this.prrStart(loss ? reduceOn : undefined);
+    h.cc.onEnterRecovery(reduceOn);
     h.noteReduction();
     rack.undoBegin();
     this.undoAtExit = false;
@@ -498,7 +612,8 @@ export class LossRecovery {
     c.SackRecoveries++;
     c.RackRecoveries++;
     this.stats.sackRecoveries++;
-    this.lostRtxReduced = false;
+    // (A recovery started by a lost retransmission after a timeout is that reduction already.)
+    this.lostRtxReduced = loss;
     this.retransTsSet = false;
     // RFC 8985 §7: a recovery ends the probe episode.
     h.tlpAt = Infinity;

@@ -26,6 +26,12 @@ export interface LinkParams {
   /** Probability that a segment is held back by `reorderDelay` more (those behind it overtake it). */
   reorder?: number;
   reorderDelay?: number;
+  /**
+   * Bursty loss besides `loss`: a Gilbert–Elliott chain per direction (per sender), moved per
+   * segment good→bad with probability `p` and bad→good with `r`, every segment lost while bad
+   * (as bench --impaired's gel=P/R). Unset: no random draw is spent on it (seeds replay as before).
+   */
+  burst?: { p: number; r: number };
 }
 
 interface Ev { at: number; order: number; run: () => void }
@@ -72,9 +78,20 @@ export class Sim {
     return layer;
   }
 
+  /** Gilbert–Elliott state per sending address (LinkParams.burst): true while bad. */
+  private bad = new Map<IpAddress, boolean>();
+
   private transmit(src: IpAddress, dst: IpAddress, bytes: Uint8Array): void {
     if (!checksumVerifies(PROTO_TCP, src, dst, bytes)) this.badChecksums++;
-    const copies = this.rand() < this.link.loss ? 0 : this.rand() < this.link.duplicate ? 2 : 1;
+    const ge = this.link.burst;
+    let burstLost = false;
+    if (ge !== undefined) {
+      const was = this.bad.get(src) ?? false;
+      const bad = was ? !(this.rand() < ge.r) : this.rand() < ge.p;
+      this.bad.set(src, bad);
+      burstLost = bad;
+    }
+    const copies = burstLost || this.rand() < this.link.loss ? 0 : this.rand() < this.link.duplicate ? 2 : 1;
     if (copies === 0) this.dropped++;
     for (let i = 0; i < copies; i++) {
       let at = this.now + this.link.delay + this.rand() * this.link.jitter;

@@ -235,7 +235,7 @@ describe('reordering without loss on a sub-millisecond path (RTT 0.4 ms)', () =>
 describe('loss, duplication and reordering with RACK-TLP', () => {
   it('property: any seed, loss <= 5 %, duplication, reordering: exact bytes, clean close, no timer left armed (and the window checks below hold)', () => {
     const runs = Number(process.env.TCP_SIM_RUNS ?? 150);
-    const total = { runs: 0, bytes: 0, rackRecoveries: 0, tlpProbes: 0, tlpRecoveries: 0, dsacks: 0, spurious: 0, retransSegs: 0, maxNow: 0 };
+    const total = { runs: 0, bytes: 0, rackRecoveries: 0, tlpProbes: 0, tlpRecoveries: 0, dsacks: 0, spurious: 0, retransSegs: 0, maxNow: 0, rtos: 0, rtoLostRetransmits: 0, lossUndos: 0 };
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 0x7fffffff }),
       fc.record({
@@ -262,6 +262,9 @@ describe('loss, duplication and reordering with RACK-TLP', () => {
         total.dsacks += st.DsacksReceived;
         total.spurious += st.SpuriousRecoveries;
         total.retransSegs += st.RetransSegs;
+        total.rtos += st.RetransTimeouts;
+        total.rtoLostRetransmits += st.RtoLostRetransmits;
+        total.lossUndos += st.LossUndos;
         total.maxNow = Math.max(total.maxNow, r.sim.now);
       },
     ), { numRuns: runs });
@@ -297,6 +300,9 @@ describe('loss, duplication and reordering with RACK-TLP', () => {
 interface Snap {
   cwnd: number; ssthresh: number; una: number; nxt: number; max: number; wnd: number;
   inRecovery: boolean; sackRecovery: boolean; synchronized: boolean; retries: number;
+  /** After a timeout, before SND.UNA passed its "recover" (go-back-N; Linux's TCP_CA_Loss). */
+  loss: boolean;
+  lossUndos: number;
   sent: number; resent: number; phase: string;
   fastRetransmits: number; spurious: number; tlpProbes: number;
   /** Octets the scoreboard holds as SACKed (above SND.UNA). */
@@ -309,6 +315,7 @@ function snap(c: TcpConnection): Snap {
   return {
     cwnd: st.cwnd, ssthresh: st.ssthresh, una: c.sndUna, nxt: c.sndNxt, max: c.sndMax, wnd: c.sndWnd,
     inRecovery: c.recovery.inRecovery, sackRecovery: c.recovery.sackRecovery, synchronized: c.isSynchronized(), retries: c.retries,
+    loss: c.recovery.inLossState(), lossUndos: lc.LossUndos,
     sent: st.bytesSent, resent: st.bytesRetransmitted, phase: c.cc instanceof Cubic ? c.cc.snapshot.phase : '',
     fastRetransmits: lc.FastRetransmits, spurious: lc.SpuriousRecoveries, tlpProbes: lc.TlpProbes,
     sacked: sackedOctets(c),
@@ -375,9 +382,11 @@ function pipe(c: TcpConnection): number {
 function cwndChecker(cc: CongestionControlName) {
   let b: Snap | undefined;
   let rtoSinceRecovery = false;
+  /** The window when the current loss episode's timeout fired (check 3'). */
+  let rtoPrior: { cwnd: number; ssthresh: number } | undefined;
   /** RFC 6937's variables, counted here from what the connection shows (undefined: not in SACK recovery). */
   let prr: { delivered: number; out: number; recoverFs: number } | undefined;
-  const counts = { events: 0, acksGrown: 0, rtos: 0, sends: 0, recoverySends: 0, undos: 0 };
+  const counts = { events: 0, acksGrown: 0, rtos: 0, sends: 0, recoverySends: 0, undos: 0, lossEntries: 0, lossUndos: 0 };
   const observe: Observer = (c, phase, kind, now) => {
     if (phase === 'before') { b = snap(c); return; }
     if (b === undefined || !b.synchronized) return;
@@ -391,6 +400,10 @@ function cwndChecker(cc: CongestionControlName) {
     if (a.retries > b.retries && b.wnd > 0 && seqLt(b.una, b.max)) {
       counts.rtos++;
       rtoSinceRecovery = true;
+      // What an undo of this timeout may restore at most: the window before it (a timeout that
+      // begins a loss episode; a repeated one keeps the first's).
+      if (!b.loss && !b.inRecovery) rtoPrior = { cwnd: b.cwnd, ssthresh: b.ssthresh };
+      else if (b.inRecovery) rtoPrior = undefined;
       expect(a.cwnd, `cwnd after an RTO, ${at}`).toBe(SMSS);
       const flight = seqDiff(b.max, b.una);
       const eq = cc === 'newreno' ? Math.max(Math.floor(flight / 2), 2 * SMSS) : Math.max(Math.floor(flight * 0.7), 2 * SMSS);
@@ -402,10 +415,22 @@ function cwndChecker(cc: CongestionControlName) {
       counts.undos++;
       expect(rtoSinceRecovery, `an undo after an RTO, ${at}`).toBe(false);
     }
+    // 3'. A timeout undone (RFC 3522 Eifel detection, Linux's tcp_try_undo_loss): only one that
+    // began a loss episode, in it, restoring at most the window from before it (growth on the
+    // same ACK aside: at most 8 SMSS in slow start, half of what it acknowledges in avoidance).
+    if (a.lossUndos > b.lossUndos) {
+      counts.lossUndos++;
+      expect(b.loss, `a timeout undone outside its loss episode, ${at}`).toBe(true);
+      expect(rtoPrior, `a timeout undone that did not begin an episode, ${at}`).toBeDefined();
+      expect(a.cwnd, `cwnd after a timeout undone, ${at}`).toBeLessThanOrEqual(Math.max(rtoPrior!.cwnd, b.cwnd) + Math.max(8 * SMSS, seqDiff(a.una, b.una)));
+      if (rtoPrior!.ssthresh !== Infinity) expect(a.ssthresh, `ssthresh after a timeout undone, ${at}`).toBeLessThanOrEqual(Math.max(rtoPrior!.ssthresh, b.ssthresh));
+      expect(a.loss, `the loss state after an undo, ${at}`).toBe(false);
+      rtoPrior = undefined;
+    }
     // 4.
     const grow = a.cwnd - b.cwnd;
     const acked = seqDiff(a.una, b.una);
-    if (a.spurious === b.spurious && grow > 0) {
+    if (a.spurious === b.spurious && a.lossUndos === b.lossUndos && grow > 0) {
       counts.acksGrown++;
       if (a.fastRetransmits > b.fastRetransmits) {
         expect(a.cwnd, `cwnd on entering recovery, ${at}`).toBeLessThanOrEqual(a.ssthresh + 3 * SMSS);
@@ -429,7 +454,20 @@ function cwndChecker(cc: CongestionControlName) {
     if (!a.sackRecovery) prr = undefined;
     else {
       // The flight when the recovery began: after this event's ACK, before its new data.
-      if (entry > 0 || prr === undefined) prr = { delivered: 0, out: 0, recoverFs: seqDiff(a.max, a.una) - (a.sent - b.sent) };
+      if (entry > 0 || prr === undefined) {
+        let recoverFs = seqDiff(a.max, a.una) - (a.sent - b.sent);
+        if (entry > 0 && b.loss && a.lossUndos === b.lossUndos) {
+          // A recovery that a lost retransmission started during go-back-N after a timeout
+          // (recovery.ts rackDetect, Linux's tcp_enter_recovery from TCP_CA_Loss): RecoverFS is
+          // the window in use then, min(cwnd, what go-back-N had resent and the peer had not
+          // SACKed) (Linux's prior_cwnd), never more than that resent part.
+          const resentEnd = seqGt(a.una, b.nxt) ? a.una : b.nxt;
+          recoverFs = c.recovery.recoverFs;
+          expect(recoverFs, `RecoverFS of a recovery begun after a timeout, ${at}`).toBeLessThanOrEqual(Math.max(unsackedTo(c, resentEnd), SMSS));
+          counts.lossEntries++;
+        }
+        prr = { delivered: 0, out: 0, recoverFs };
+      }
       const delivered = seqDiff(a.una, b.una) + a.sacked - b.sacked;
       if (delivered > 0) prr.delivered += delivered;
       prr.out += a.sent - b.sent + a.resent - b.resent;
@@ -466,6 +504,13 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     ['cubic', 11, { loss: 0.02, duplicate: 0.01, delay: 10, jitter: 1, reorder: 0.1, reorderDelay: 8 }],
     ['cubic', 12, { loss: 0.05, duplicate: 0.02, delay: 5, jitter: 0, reorder: 0.25, reorderDelay: 5 }],
     ['cubic', 13, { loss: 0.005, duplicate: 0, delay: 20, jitter: 0, reorder: 0.05, reorderDelay: 20 }],
+    // Bursty loss both ways (bench --impaired (f): gel=0.5%/30%, 5 ms, here at 1-2 %): timeouts
+    // after a whole flight's ACKs were lost (undone by Eifel detection), retransmissions lost
+    // again during go-back-N (a recovery from there). Seeds chosen to hit those paths.
+    ['newreno', 21, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.01, r: 0.3 } }],
+    ['newreno', 37, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }],
+    ['cubic', 33, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }],
+    ['cubic', 38, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }],
   ];
   it.each(cases)('%s, seed %i: at every ACK and timer of a 1 MiB transfer', (cc, seed, l) => {
     const n = 1 << 20;
@@ -479,7 +524,9 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     expect(counts.acksGrown).toBeGreaterThan(20);
     expect(counts.sends).toBeGreaterThan(100);
     expect(r.la.stats().FastRetransmits).toBeGreaterThan(0);
-    console.log(`${cc} seed ${seed}: ${r.doneAt.toFixed(0)} ms, events ${counts.events}, cwnd grew ${counts.acksGrown}, sends ${counts.sends} (${counts.recoverySends} in SACK recovery), RTOs ${counts.rtos}, undos ${counts.undos}`);
+    // The bursty cells went through what they are here for.
+    if (l.burst !== undefined) expect(counts.lossEntries + counts.lossUndos).toBeGreaterThan(0);
+    console.log(`${cc} seed ${seed}: ${r.doneAt.toFixed(0)} ms, events ${counts.events}, cwnd grew ${counts.acksGrown}, sends ${counts.sends} (${counts.recoverySends} in SACK recovery), RTOs ${counts.rtos}, undos ${counts.undos}, recoveries from go-back-N ${counts.lossEntries}, timeouts undone ${counts.lossUndos}`);
   }, 60_000);
 
   it('the checker itself fails on a violation (a controller that grows 2 SMSS per ACK in slow start)', () => {

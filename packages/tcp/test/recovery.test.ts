@@ -36,6 +36,7 @@ class FakeHost implements RecoveryHost {
   retransmitFirst(): void { this.firstRetransmits++; }
   tsNow(now: number): number { return now; }
   noteReduction(): void { this.reductions++; }
+  endGoBackN(): void { this.sndNxt = this.sndMax; }
 }
 
 function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: RecoveryCounters } {
@@ -46,6 +47,7 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   const c: RecoveryCounters = {
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
     LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0,
+    RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
@@ -74,7 +76,7 @@ describe('LossRecovery: entry and exit', () => {
 
   it('RFC 6582 §4.1: after a timeout, duplicate ACKs below "recover" start no recovery', () => {
     const t = setup(false);
-    t.r.onRto();
+    t.r.onRto(0);
     expect(t.r.recover).toBe(t.h.sndMax);
     t.r.onDupAck(3, 0);
     expect(t.r.inRecovery).toBe(false);
@@ -100,7 +102,7 @@ describe('LossRecovery: entry and exit', () => {
     const t = setup();
     sack(t, 1, 2); sack(t, 3, 4); sack(t, 5, 6);
     t.r.onDupAck(1, 0);
-    expect(t.r.onRto()).toBe(false);
+    expect(t.r.onRto(0)).toBe(false);
     expect([t.r.inRecovery, t.r.sackRecovery, t.sb.count, t.r.highRxt, t.r.recover]).toEqual([false, false, 3, UNA, t.h.sndMax]);
     expect(t.c.SackRenegings).toBe(0);
   });
@@ -109,7 +111,7 @@ describe('LossRecovery: entry and exit', () => {
     const t = setup();
     sack(t, 0, 2); sack(t, 3, 4); // the receiver reported SND.UNA's segment held, its ACK does not pass it
     expect(t.sb.left(0)).toBe(UNA);
-    expect(t.r.onRto()).toBe(true);
+    expect(t.r.onRto(0)).toBe(true);
     expect([t.r.inRecovery, t.sb.count, t.r.highRxt, t.r.recover]).toEqual([false, 0, UNA, t.h.sndMax]);
     expect(t.c.SackRenegings).toBe(1);
   });
