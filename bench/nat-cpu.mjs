@@ -9,7 +9,8 @@
 // threads). Prints per-sample lines and the medians, µs per round trip.
 //
 // Usage: node bench/nat-cpu.mjs [--gateways netstack,slirp4netns] (netstack:K=V+K2=V2: netstack
-//          with these environment variables, e.g. netstack:NETSTACK_TUN_WAIT=poll, A/B in one run) [--trips N] [--warmup N]
+//          with these environment variables, e.g. netstack:NETSTACK_TUN_WAIT=poll; netstack@DIR: the
+//          build in checkout DIR, e.g. a worktree of an older commit: A/B in one run) [--trips N] [--warmup N]
 //          [--reps N] [--size B] [--node-args '...'] [--perf FILE] [--tap]
 //   --node-args  extra node options for the netstack gateway (e.g. --perf-basic-prof,
 //                --cpu-prof --cpu-prof-dir=DIR)
@@ -133,9 +134,12 @@ async function sample(kind, rep) {
   let child;
   try {
     if (kind.startsWith('netstack')) {
-      // 'netstack:K=V+K2=V2': the same gateway with these environment variables (A/B in one run).
-      const env = Object.fromEntries((kind.split(':')[1] ?? '').split('+').filter(Boolean).map((kv) => kv.split('=')));
-      child = startIn(H, process.execPath, [...nodeArgs, cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER, ...(values.tap ? ['--tap'] : [])], env);
+      // 'netstack:K=V+K2=V2': the same gateway with these environment variables; 'netstack@DIR':
+      // the one built in another checkout (a worktree of an older commit): A/B in one run.
+      const [head, envText] = kind.split(':');
+      const env = Object.fromEntries((envText ?? '').split('+').filter(Boolean).map((kv) => kv.split('=')));
+      const dir = head.includes('@') ? head.slice(head.indexOf('@') + 1) : undefined;
+      child = startIn(H, process.execPath, [...nodeArgs, dir ? resolve(dir, 'packages/netstack/bin/netstack.js') : cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER, ...(values.tap ? ['--tap'] : [])], env);
       if (values.log) { const f = createWriteStream(values.log, { flags: 'a' }); child.stdout.pipe(f); child.stderr.pipe(f); }
     }
     else child = startIn(H, 'slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', `/run/netns/${g}`, 'tap0']);
