@@ -15,7 +15,12 @@
 //   --node-args  extra node options for the netstack gateway (e.g. --perf-basic-prof,
 //                --cpu-prof --cpu-prof-dir=DIR)
 //   --log FILE   the netstack gateway's stdout and stderr, whole (e.g. for --trace-deopt)
-//   --perf FILE  perf record -g of the gateway (first netstack sample) during the client's run
+//   --callgrind DIR  run netstack gateways under valgrind's callgrind, counting nothing until
+//                the warm-up is done (callgrind_control -z) and dumping after the measured
+//                round trips: user-space instructions per round trip, independent of the
+//                machine's load (valgrind runs it ~50x slower: use small --trips)
+//   --perf FILE  perf record -g of the gateway (first netstack sample) during the measured round
+//                trips (strace:FILE: strace -c -f instead)
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { resolve, dirname } from 'node:path';
@@ -38,6 +43,7 @@ const { values } = parseArgs({
     perf: { type: 'string' },
     tap: { type: 'boolean' },
     log: { type: 'string' },
+    callgrind: { type: 'string' },
   },
 });
 const gateways = values.gateways.split(',').filter(Boolean);
@@ -139,24 +145,31 @@ async function sample(kind, rep) {
       const [head, envText] = kind.split(':');
       const env = Object.fromEntries((envText ?? '').split('+').filter(Boolean).map((kv) => kv.split('=')));
       const dir = head.includes('@') ? head.slice(head.indexOf('@') + 1) : undefined;
-      child = startIn(H, process.execPath, [...nodeArgs, dir ? resolve(dir, 'packages/netstack/bin/netstack.js') : cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER, ...(values.tap ? ['--tap'] : [])], env);
+      const vg = values.callgrind ? ['valgrind', '--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${values.callgrind}/cg.${kind.replace(/[^a-z0-9]/gi, '')}.${rep}.%p`, process.execPath] : [process.execPath];
+      child = startIn(H, vg[0], [...vg.slice(1), ...nodeArgs, dir ? resolve(dir, 'packages/netstack/bin/netstack.js') : cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER, ...(values.tap ? ['--tap'] : [])], env);
       if (values.log) { const f = createWriteStream(values.log, { flags: 'a' }); child.stdout.pipe(f); child.stderr.pipe(f); }
     }
     else child = startIn(H, 'slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', `/run/netns/${g}`, 'tap0']);
     const ready = () => (!kind.startsWith('netstack') || child.log().includes('ready')) && /default via/.test(inNs(g, 'ip', ['-4', 'route', 'show', 'default'], { check: false }));
-    await until(child, ready, 20_000, kind);
+    await until(child, ready, values.callgrind ? 300_000 : 20_000, kind);
     let perf, onWarm;
+    if (values.callgrind && kind.startsWith('netstack')) {
+      onWarm = async () => { sh('callgrind_control', ['-z', String(child.pid)], { timeout: 60_000 }); };
+    }
     if (values.perf && kind.startsWith('netstack') && !perfDone) {
       perfDone = true;
       // Attached after the warm-up (the client waits), so the profile holds the steady state only.
       onWarm = async () => {
-        perf = spawn('perf', ['record', '-g', ...(process.env.PERF_EVENT ? ['-e', process.env.PERF_EVENT] : []), '-o', values.perf, '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+        perf = values.perf.startsWith('strace:')
+          ? spawn('strace', [...(process.env.STRACE_FULL ? ['-tt'] : ['-c']), '-f', '-o', values.perf.slice(7), '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+          : spawn('perf', ['record', '-g', ...(process.env.PERF_EVENT ? ['-e', process.env.PERF_EVENT] : []), '-o', values.perf, '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
         // perf says nothing until it ends; give it time to attach to every thread.
         await new Promise((r) => setTimeout(r, 1000));
       };
     }
     const r = await runIn(g, process.execPath, [CLIENT, 'echo-cpu', SERVER, '7', String(trips), String(warmup), String(child.pid), String(size)], 130_000, onWarm);
     if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
+    if (values.callgrind && kind.startsWith('netstack')) sh('callgrind_control', ['-d', String(child.pid)], { timeout: 60_000 });
     const o = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
     if (o.error || o.trips === undefined) throw new Error(`client: ${o.error ?? r.stderr.slice(-300)}`);
     return o;
@@ -180,8 +193,10 @@ for (let rep = 0; rep < reps; rep++) {
 }
 await stop(servers);
 const median = (xs) => { const v = [...xs].sort((a, b) => a - b); const m = v.length >> 1; return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2; };
-console.log('\nmedians, µs of the gateway\'s CPU per round trip:');
+console.log('\nmedians (and the lowest sample: the least disturbed by the machine\'s other load), µs of the gateway\'s CPU per round trip:');
 for (const g of gateways) {
   const r = results[g];
-  console.log(`  ${g.padEnd(12)} user ${median(r.map((x) => x.user)).toFixed(1)}  sys ${median(r.map((x) => x.sys)).toFixed(1)}  user+sys ${median(r.map((x) => x.user + x.sys)).toFixed(1)}  run ${median(r.map((x) => x.run)).toFixed(1)}  (${median(r.map((x) => x.rate)).toFixed(0)} round trips/s)`);
+  const min = (xs) => Math.min(...xs);
+  console.log(`  ${g.padEnd(12)} user ${median(r.map((x) => x.user)).toFixed(1)}  sys ${median(r.map((x) => x.sys)).toFixed(1)}  user+sys ${median(r.map((x) => x.user + x.sys)).toFixed(1)}  run ${median(r.map((x) => x.run)).toFixed(1)}  (${median(r.map((x) => x.rate)).toFixed(0)} round trips/s)` +
+    `;  lowest: user ${min(r.map((x) => x.user)).toFixed(1)} sys ${min(r.map((x) => x.sys)).toFixed(1)} run ${min(r.map((x) => x.run)).toFixed(1)}`);
 }
