@@ -15,6 +15,10 @@
 //   --node-args  extra node options for the netstack gateway (e.g. --perf-basic-prof,
 //                --cpu-prof --cpu-prof-dir=DIR)
 //   --log FILE   the netstack gateway's stdout and stderr, whole (e.g. for --trace-deopt)
+//   --download B instead of echo round trips: curl GET /bytes/B in G, the gateway's CPU over it
+//                (µs per MB in the 'per round trip' columns: the download path's CPU, e.g. to
+//                check that a change for small round trips costs bulk transfers nothing)
+//   --wrk S      instead: wrk -t1 -c16 -dS on GET /hello (keep-alive), the gateway's CPU per request
 //   --callgrind DIR  run netstack gateways under valgrind's callgrind, counting nothing until
 //                the warm-up is done (callgrind_control -z) and dumping after the measured
 //                round trips: user-space instructions per round trip, independent of the
@@ -22,7 +26,7 @@
 //   --perf FILE  perf record -g of the gateway (first netstack sample) during the measured round
 //                trips (strace:FILE: strace -c -f instead)
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,6 +48,8 @@ const { values } = parseArgs({
     tap: { type: 'boolean' },
     log: { type: 'string' },
     callgrind: { type: 'string' },
+    download: { type: 'string' },
+    wrk: { type: 'string' },
   },
 });
 const gateways = values.gateways.split(',').filter(Boolean);
@@ -167,6 +173,25 @@ async function sample(kind, rep) {
         await new Promise((r) => setTimeout(r, 1000));
       };
     }
+    if (values.wrk) {
+      const stat = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8'); const x = f.slice(f.lastIndexOf(')') + 2).split(' '); return [Number(x[11]) / 100, Number(x[12]) / 100]; };
+      const t0 = performance.now(), c0 = stat();
+      const w = await runIn(g, 'wrk', ['-t1', '-c16', `-d${values.wrk}s`, '--timeout', '5s', `http://${SERVER}/hello`], (Number(values.wrk) + 20) * 1000);
+      const c1 = stat(), ms = performance.now() - t0;
+      const n = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? NaN);
+      if (!(n > 0)) throw new Error(`wrk: ${w.stdout.slice(-300)} ${w.stderr.slice(-200)}`);
+      return { trips: n, ms, utime: c1[0] - c0[0], stime: c1[1] - c0[1], runNs: 0, perMB: true };
+    }
+    if (values.download) {
+      const stat = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8'); const x = f.slice(f.lastIndexOf(')') + 2).split(' '); return [Number(x[11]) / 100, Number(x[12]) / 100]; };
+      const bytes = Number(values.download);
+      const t0 = performance.now(), c0 = stat();
+      const d = await runIn(g, 'curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `http://${SERVER}/bytes/${bytes}`], 300_000);
+      const c1 = stat(), ms = performance.now() - t0;
+      if (Number(d.stdout) !== bytes) throw new Error(`curl: ${d.stdout} of ${bytes} ${d.stderr.slice(-200)}`);
+      // Scaled so that us(x) below gives µs per MB: trips = bytes / 1e6.
+      return { trips: bytes / 1e6, ms, utime: c1[0] - c0[0], stime: c1[1] - c0[1], runNs: 0, perMB: true };
+    }
     const r = await runIn(g, process.execPath, [CLIENT, 'echo-cpu', SERVER, '7', String(trips), String(warmup), String(child.pid), String(size)], 130_000, onWarm);
     if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
     if (values.callgrind && kind.startsWith('netstack')) sh('callgrind_control', ['-d', String(child.pid)], { timeout: 60_000 });
@@ -179,14 +204,14 @@ async function sample(kind, rep) {
   }
 }
 
-const us = (s) => (s * 1e6) / trips;
+const us = (s, o) => (s * 1e6) / (o?.perMB ? o.trips : trips);
 const results = Object.fromEntries(gateways.map((g) => [g, []]));
 console.log(`nat-cpu: ${gateways.join(', ')}; ${reps} rep(s) of ${trips} round trips of ${size} B (after ${warmup}); load ${sh('cat', ['/proc/loadavg']).trim()}`);
 for (let rep = 0; rep < reps; rep++) {
   for (let i = 0; i < gateways.length; i++) {
     const kind = gateways[(i + rep) % gateways.length];
     const o = await sample(kind, rep);
-    const row = { user: us(o.utime), sys: us(o.stime), run: o.runNs / 1e3 / trips, rate: trips / (o.ms / 1000) };
+    const row = { user: us(o.utime, o), sys: us(o.stime, o), run: o.runNs / 1e3 / o.trips, rate: o.trips / (o.ms / 1000) };
     results[kind].push(row);
     console.log(`  rep ${rep + 1} ${kind}: user ${row.user.toFixed(1)} µs, sys ${row.sys.toFixed(1)} µs, run ${row.run.toFixed(1)} µs per round trip; ${row.rate.toFixed(0)} round trips/s (load ${sh('cat', ['/proc/loadavg']).trim().split(' ')[0]})`);
   }
