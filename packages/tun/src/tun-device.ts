@@ -436,6 +436,8 @@ export class TunDevice implements Link {
   readonly #usoEth = new Uint8Array(ETHERNET_HEADER);
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
+  /** The packet view `#txView` was last used for (a view's buffer and offset never change). */
+  #txKey: Uint8Array | undefined;
   #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0 };
 
   /**
@@ -603,7 +605,11 @@ export class TunDevice implements Link {
       return false;
     }
     let out: Uint8Array;
-    if (packet.byteOffset >= vl) {
+    if (packet === this.#txKey) {
+      // The very view sent last (the IP layer reuses its views per length): same buffer and
+      // offset, so the same write view; no `.buffer` read (V8 answers it in C++, per read).
+      out = this.#txView!;
+    } else if (packet.byteOffset >= vl) {
       // [headroom + packet] in the caller's buffer: one view, cached per (buffer, offset)
       // because the IP layer sends from the same place every time (no allocation per send).
       const start = packet.byteOffset - vl;
@@ -612,6 +618,7 @@ export class TunDevice implements Link {
         view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
         this.#txView = view;
       }
+      this.#txKey = packet;
       out = view;
     } else {
       out = this.#txBuffer!;
