@@ -69,8 +69,8 @@ class Fixture {
   #waiters: { name: string; resolve: (e: FixtureEvent) => void }[] = [];
   stderr = '';
 
-  constructor(ns: string, config: object) {
-    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, FIXTURE, JSON.stringify(config)]);
+  constructor(ns: string, config: object, env: Record<string, string> = {}) {
+    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, FIXTURE, JSON.stringify(config)], { env: { ...process.env, ...env } });
     this.child.stderr.on('data', (d: Buffer) => {
       this.stderr += d.toString();
     });
@@ -181,6 +181,25 @@ describe('TunDevice on a real tun, in a private namespace', () => {
     const closed = await fx.next('closed');
     expect(closed.fdsAfter).toBe(closed.fdsBefore);
     expect(closed.sendAfterClose).toBe(false);
+    expect(linkExists(ns, 'tun0')).toBe(false);
+  });
+
+  it.each([
+    ['Node\'s libuv stream on a duplicate descriptor (the default)', {}, 2],
+    ['the koffi poll with NETSTACK_TUN_WAIT=poll', { NETSTACK_TUN_WAIT: 'poll' }, 1],
+  ] as const)('waits through %s: the ping is answered, every descriptor of /dev/net/tun closed on close()', async (_, env, fds) => {
+    if (!existsSync(PING)) throw new Error(`${PING} is missing: install iputils-ping to run this test`);
+    const ns = makeNetns();
+    const fx = new Fixture(ns, { open: { name: 'tun0', kernelAddress: '10.7.0.1/24' }, echo: true }, env);
+    const ready = await fx.next('ready');
+    expect(ready.tunFds).toBe(fds);
+    const ping = await inNsAsync(ns, PING, '-c', '3', '-W', '2', '-i', '0.2', '10.7.0.2');
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    expect(ping.stdout).toMatch(/3 packets transmitted, 3 received/);
+    fx.command('close');
+    const closed = await fx.next('closed');
+    expect(closed.tunFds).toBe(0);
+    expect(closed.fdsAfter).toBe(closed.fdsBefore);
     expect(linkExists(ns, 'tun0')).toBe(false);
   });
 

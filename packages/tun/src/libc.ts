@@ -10,6 +10,11 @@
  * `ioctlPtr` (the argument is a pointer to a buffer, e.g. TUNSETIFF, SIOCSIFADDR) and
  * `ioctlInt` (the argument is a value, e.g. TUNSETPERSIST).
  *
+ * `readStream` is the device's wait for readability when Node's own libuv stream can do it
+ * (uv-stream.ts: no koffi poll object per wake-up, no EAGAIN read); it reads a duplicate
+ * of the fd (fcntl F_DUPFD_CLOEXEC), which it closes. `NETSTACK_TUN_WAIT=poll` in the
+ * environment turns it off (koffi poll, as before: for comparisons).
+ *
  * `send`/`recv` talk rtnetlink (netlink.ts). `setns` moves the calling thread into another
  * network namespace and back (netns.ts). `readText` is not libc but belongs to the same
  * seam: the one kind of file the device reads (a /proc/sys/net sysctl), so tests script it;
@@ -17,6 +22,9 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
+import { openReadStream, readStreamAvailable, type ReadStream } from './uv-stream.js';
+
+export type { ReadStream } from './uv-stream.js';
 
 export interface PollEvents {
   readable: boolean;
@@ -50,9 +58,19 @@ export interface Libc {
   abort(message: string): never;
   /** Level-triggered readability watch on the Node event loop (libuv uv_poll). */
   poll(fd: number, callback: (status: number, events: PollEvents) => void): PollHandle;
+  /**
+   * Reads `fd` through a libuv stream into `buffer`, `onRead(n)` per read (one packet;
+   * n <= 0: nothing, or a negative errno / UV_EOF after which reading has stopped).
+   * Optional (the tests' scripted libc may leave it out); undefined when not usable: the
+   * device then polls.
+   */
+  readStream?(fd: number, buffer: Uint8Array, onRead: (n: number) => void): ReadStream | undefined;
   /** setsockopt(2) with an int value (udp-gso.ts: UDP_SEGMENT). Optional: the tests' scripted libc has none. */
   setsockoptInt?(fd: number, level: number, name: number, value: number): number;
 }
+
+/** fcntl(2): duplicate to the lowest free fd >= arg, with FD_CLOEXEC. */
+const F_DUPFD_CLOEXEC = 1030;
 
 let cached: Libc | undefined;
 
@@ -74,6 +92,8 @@ function load(): Libc {
   const recv = lib.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
   const setns = lib.func('int setns(int fd, int nstype)');
   const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)');
+  // Variadic in C; the third argument is an int for F_DUPFD_CLOEXEC (as ioctlInt).
+  const fcntlInt = lib.func('int fcntl(int fd, int cmd, int arg)');
   const intArg = Buffer.alloc(4);
   return {
     open: (path, flags) => open(path, flags) as number,
@@ -89,6 +109,12 @@ function load(): Libc {
     setsockoptInt: (fd, level, name, value) => {
       intArg.writeInt32LE(value);
       return setsockopt(fd, level, name, intArg, 4) as number;
+    },
+    readStream: (fd, buffer, onRead) => {
+      if (process.env.NETSTACK_TUN_WAIT === 'poll' || !readStreamAvailable()) return undefined;
+      const dup = fcntlInt(fd, F_DUPFD_CLOEXEC, 3) as number;
+      if (dup < 0) return undefined;
+      return openReadStream(dup, buffer, onRead, (f) => close(f));
     },
     readText: (path) => {
       try {

@@ -22,13 +22,23 @@
  *   device.close(): void                   idempotent; removes a non-persistent device
  *
  * Packet path (the measurements behind it: the README's Performance section and bench/):
- * - The fd is O_NONBLOCK and watched by `koffi.node.poll` (libuv uv_poll, level-triggered).
- *   On readability the device drains with synchronous `read()` calls into ONE reused
- *   65535-byte buffer until EAGAIN or `readBudget` packets, handing each to
- *   `receiver.packet(view)` and calling `receiver.batchEnd()` once per batch. When the
- *   budget runs out the callback returns: the level-triggered poll fires again on the next
- *   turn of the event loop, after timers and immediates had their turn (that is the yield;
- *   no setImmediate is needed, and none could race the poll into a double drain).
+ * - The fd is O_NONBLOCK. Where Node's own libuv stream can read it (uv-stream.ts: a pipe
+ *   handle on a duplicate fd, the default), libuv waits (level-triggered epoll) and reads
+ *   ONE packet per wake-up into ONE reused 65535-byte buffer (uv__read stops at a short
+ *   read, and a tun read is one packet); the device hands it to `receiver.packet(view)`.
+ *   Whether it then reads on with synchronous `read()` calls (until EAGAIN or `readBudget`
+ *   packets) is adaptive, so that a lone packet costs no read that finds the queue empty:
+ *   it reads on when the packet was full-sized (a GSO super-segment, or the MTU: a bulk
+ *   sender), when the previous wake-up's reading on found more (a burst), and otherwise
+ *   on every PROBE_EVERY-th wake-up (a burst of small packets is found within that many
+ *   wake-ups; until then each costs one more turn of the event loop, never a packet: the
+ *   level-triggered epoll brings the loop back while any is queued). Then one
+ *   `receiver.batchEnd()`. Elsewhere (`NETSTACK_TUN_WAIT=poll`, a runtime without the
+ *   binding) the fd is watched by `koffi.node.poll` (libuv uv_poll, level-triggered) and
+ *   each wake-up drains with `read()` until EAGAIN or `readBudget` packets. Either way,
+ *   when the budget runs out the callback returns: epoll reports the fd again on the next
+ *   turn of the event loop, after timers and immediates had their turn (that is the
+ *   yield; no setImmediate is needed, and none could race into a double drain).
  * - The view passed to `packet()` is valid only during the call (the buffer is reused, and
  *   so are the view objects: @netstack/common's ViewCache).
  * - Idle costs nothing: no timer, no thread, only the epoll registration.
@@ -109,7 +119,8 @@ import { statSync } from 'node:fs';
 import type { Link, LinkOffload, LinkReceiver, LinkStats } from './link.js';
 import { newLinkStats } from './link.js';
 import { argError, Errno, sysError, type CodedError } from './errors.js';
-import { libc, type Libc, type PollEvents, type PollHandle } from './libc.js';
+import { libc, type Libc, type PollEvents, type PollHandle, type ReadStream } from './libc.js';
+import { UV_EOF } from './uv-stream.js';
 import {
   IFF_VNET_HDR,
   TUNSETOFFLOAD,
@@ -339,6 +350,12 @@ const TAP_OVERHEAD = 18;
 /** The Ethernet II header (dst, src, EtherType): a TAP's frames are the MTU + this. */
 const ETHERNET_HEADER = 14;
 const DEFAULT_READ_BUDGET = 256;
+/**
+ * With the libuv stream: a wake-up whose packet was small, after one whose reading on found
+ * nothing, reads on only every PROBE_EVERY-th time (a probe: one read that may find the
+ * queue empty per this many lone packets).
+ */
+const PROBE_EVERY = 8;
 /** Reads one pollNow() may make (or the txQueueLen, when larger): twice a tun queue's default (TUN_READQ_SIZE, 500). */
 const POLL_NOW_MAX = 1024;
 
@@ -389,7 +406,14 @@ export class TunDevice implements Link {
   #netns: { fd: number; ns: ResolvedNetns } | undefined;
   #receiver: LinkReceiver = noReceiver;
   #hasReceiver = false;
-  #poll: PollHandle | undefined;
+  /** The readability watch: the libuv stream (one packet per wake-up), or the koffi poll. */
+  #poll: PollHandle | ReadStream | undefined;
+  /** With the stream: the last reading on found packets (read on after the next wake-up too). */
+  #burst = false;
+  /** With the stream: wake-ups left until the next probe. */
+  #probeIn = PROBE_EVERY;
+  /** The last packet taken was full-sized (GSO, or the frame MTU): a bulk sender, read on. */
+  #lastFull = false;
   /** A read or poll error stopped reading (pollNow reads no more either). */
   #failed = false;
   /** Reads that returned a packet in the last #drain. */
@@ -412,6 +436,8 @@ export class TunDevice implements Link {
   readonly #usoEth = new Uint8Array(ETHERNET_HEADER);
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
+  /** The packet view `#txView` was last used for (a view's buffer and offset never change). */
+  #txKey: Uint8Array | undefined;
   #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0 };
 
   /**
@@ -456,7 +482,7 @@ export class TunDevice implements Link {
     this.#uso = vnet?.offload.uso4 === true ? new UdpSegmenter() : undefined;
     this.#rxBuffer = new Uint8Array(this.#vnetLen + TUN_RX_BUFFER + (opts.mode === 'tap' ? TAP_OVERHEAD : 0));
     this.#txBuffer = vnet === undefined ? undefined : new Uint8Array(this.#vnetLen + MAX_OFFLOAD_PACKET + TAP_OVERHEAD);
-    this.#poll = sys.poll(fd, (status, events) => this.#onPoll(status, events));
+    this.#poll = sys.readStream?.(fd, this.#rxBuffer, this.#onStreamRead) ?? sys.poll(fd, (status, events) => this.#onPoll(status, events));
     track(this);
   }
 
@@ -579,7 +605,11 @@ export class TunDevice implements Link {
       return false;
     }
     let out: Uint8Array;
-    if (packet.byteOffset >= vl) {
+    if (packet === this.#txKey) {
+      // The very view sent last (the IP layer reuses its views per length): same buffer and
+      // offset, so the same write view; no `.buffer` read (V8 answers it in C++, per read).
+      out = this.#txView!;
+    } else if (packet.byteOffset >= vl) {
       // [headroom + packet] in the caller's buffer: one view, cached per (buffer, offset)
       // because the IP layer sends from the same place every time (no allocation per send).
       const start = packet.byteOffset - vl;
@@ -588,6 +618,7 @@ export class TunDevice implements Link {
         view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
         this.#txView = view;
       }
+      this.#txKey = packet;
       out = view;
     } else {
       out = this.#txBuffer!;
@@ -716,19 +747,44 @@ export class TunDevice implements Link {
   }
 
   /**
+   * The libuv stream's read: one packet at rxBuffer[0..n) (n > 0), nothing (0), or an error
+   * after which libuv has stopped reading (-errno, UV_EOF). Reads on (#readOn) when the
+   * packet was full-sized, the last reading on found more, or a probe is due; then one
+   * batchEnd.
+   */
+  readonly #onStreamRead = (n: number): void => {
+    if (this.#fd < 0 || this.#failed) return;
+    if (n <= 0) {
+      if (n === 0 || n === -Errno.EAGAIN || n === -Errno.EINTR) return;
+      this.#fail(n === UV_EOF
+        ? sysError(Errno.EIO, 'read', `reading ${this.name} failed (end of file); the device stopped reading`)
+        : sysError(-n, 'read', `reading ${this.name} failed; the device stopped reading`));
+      return;
+    }
+    let delivered = this.#take(n);
+    if (this.#fd >= 0 && !this.#failed && (this.#lastFull || this.#burst || --this.#probeIn <= 0)) {
+      this.#probeIn = PROBE_EVERY;
+      delivered += this.#readOn(this.#readBudget - 1);
+      this.#burst = this.#lastReads > 0;
+    }
+    if (delivered > 0 && this.#fd >= 0) this.#receiver.batchEnd?.();
+  };
+
+  /**
    * Reads up to `budget` packets (until EAGAIN), hands them to the receiver, then one
    * batchEnd. Returns the packets delivered; `#lastReads` says how many reads returned a
    * packet (budget: the queue may hold more).
    */
   #drain(budget: number): number {
+    const delivered = this.#readOn(budget);
+    if (delivered > 0 && this.#fd >= 0) this.#receiver.batchEnd?.();
+    return delivered;
+  }
+
+  /** #drain without the batchEnd: the reads and deliveries; `#lastReads` = reads that returned a packet. */
+  #readOn(budget: number): number {
     const sys = this.#sys;
     const buf = this.#rxBuffer;
-    const stats = this.#stats;
-    const receiver = this.#receiver;
-    const filter = this.#ipv4Only;
-    const deliver = this.#hasReceiver;
-    const vl = this.#vnetLen;
-    const meta = this.#meta;
     let delivered = 0;
     let reads = 0;
     for (let i = 0; i < budget; i++) {
@@ -743,32 +799,47 @@ export class TunDevice implements Link {
         break;
       }
       reads++;
-      if (n <= vl || !deliver || (filter && buf[vl]! >> 4 !== 4)) {
-        stats.RxDropped++;
-        continue;
-      }
-      if (vl === 0) {
-        stats.RxPackets++;
-        stats.RxBytes += n;
-        delivered++;
-        receiver.packet(this.#rxViews.view(buf, 0, n));
-        continue;
-      }
-      decodeVnetMeta(buf, 0, meta);
-      if ((meta.gsoType & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) {
-        if (this.#splitUdp(buf, vl, n, meta, receiver)) delivered++;
-        continue;
-      }
-      stats.RxPackets++;
-      stats.RxBytes += n - vl;
-      delivered++;
-      if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.RxGsoPackets++;
-      if (meta.csumPartial) stats.RxCsumPartial++;
-      receiver.packet(this.#rxViews.view(buf, vl, n), meta);
+      delivered += this.#take(n);
     }
     this.#lastReads = reads;
-    if (delivered > 0 && this.#fd >= 0) receiver.batchEnd?.();
     return delivered;
+  }
+
+  /**
+   * One read of `n` bytes at rxBuffer[0..n): filtered, decoded (vnet header), split (a UDP
+   * super-datagram) and handed to the receiver, counted. Returns 1 when something was
+   * delivered. Sets #lastFull.
+   */
+  #take(n: number): number {
+    const buf = this.#rxBuffer;
+    const stats = this.#stats;
+    const vl = this.#vnetLen;
+    if (n <= vl || !this.#hasReceiver || (this.#ipv4Only && buf[vl]! >> 4 !== 4)) {
+      stats.RxDropped++;
+      this.#lastFull = false;
+      return 0;
+    }
+    const receiver = this.#receiver;
+    if (vl === 0) {
+      stats.RxPackets++;
+      stats.RxBytes += n;
+      this.#lastFull = n >= this.frameMtu;
+      receiver.packet(this.#rxViews.view(buf, 0, n));
+      return 1;
+    }
+    const meta = this.#meta;
+    decodeVnetMeta(buf, 0, meta);
+    if ((meta.gsoType & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_UDP_L4) {
+      this.#lastFull = true;
+      return this.#splitUdp(buf, vl, n, meta, receiver) ? 1 : 0;
+    }
+    stats.RxPackets++;
+    stats.RxBytes += n - vl;
+    if (meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE) stats.RxGsoPackets++;
+    if (meta.csumPartial) stats.RxCsumPartial++;
+    this.#lastFull = meta.gsoType !== VIRTIO_NET_HDR_GSO_NONE || n - vl >= this.frameMtu;
+    receiver.packet(this.#rxViews.view(buf, vl, n), meta);
+    return 1;
   }
 
   /**

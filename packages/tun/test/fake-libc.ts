@@ -2,7 +2,7 @@
  * A scripted stand-in for the libc bindings, so the device logic (validation order, error
  * mapping, the drain loop, send accounting) runs without privileges. Every call is logged.
  */
-import type { Libc, PollEvents, PollHandle } from '../src/libc.js';
+import type { Libc, PollEvents, PollHandle, ReadStream } from '../src/libc.js';
 
 export type Call = { fn: string; args: unknown[] };
 
@@ -40,6 +40,40 @@ export class FakeLibc implements Libc {
   pollCallback: ((status: number, events: PollEvents) => void) | undefined;
   pollState = { refed: true, stopped: false, closed: false };
   #nextFd = 10;
+  /**
+   * With `stream: true` the fake offers `readStream` (the libuv stream the real libc uses
+   * where Node's binding is there): fireReadable() then reads ONE packet as uv__read does
+   * (logged as 'uvread') and hands its length over; the device's own reads stay 'read'.
+   */
+  readonly streamMode: boolean;
+  streamRead: ((n: number) => void) | undefined;
+  #streamBuffer: Uint8Array | undefined;
+
+  constructor(options: { stream?: boolean } = {}) {
+    this.streamMode = options.stream === true;
+    if (!this.streamMode) this.readStream = undefined;
+  }
+
+  readStream?(fd: number, buffer: Uint8Array, onRead: (n: number) => void): ReadStream | undefined {
+    this.calls.push({ fn: 'readStream', args: [fd] });
+    const dup = this.#nextFd++;
+    this.openFds.add(dup);
+    this.streamRead = onRead;
+    this.#streamBuffer = buffer;
+    this.pollState = { refed: true, stopped: false, closed: false };
+    const state = this.pollState;
+    return {
+      stop: () => { state.stopped = true; },
+      close: () => {
+        if (state.closed) return;
+        state.closed = true;
+        this.calls.push({ fn: 'close', args: [dup] });
+        this.openFds.delete(dup);
+      },
+      ref: () => { if (!state.closed) state.refed = true; },
+      unref: () => { if (!state.closed) state.refed = false; },
+    };
+  }
 
   #fail(fn: string, request?: number): boolean {
     const i = this.failures.findIndex((f) => f.fn === fn && (f.request === undefined || f.request === request));
@@ -226,8 +260,28 @@ export class FakeLibc implements Libc {
     };
   }
 
-  /** Fires the poll callback as libuv would on readability. */
+  /**
+   * Fires the poll callback as libuv would on readability; in stream mode, one uv__read:
+   * the next packet into the device's buffer (or nothing on EAGAIN, or the read error,
+   * after which reading stops).
+   */
   fireReadable(): void {
+    if (this.streamMode) {
+      if (this.streamRead === undefined || this.pollState.closed || this.pollState.stopped) throw new Error('stream not reading');
+      this.calls.push({ fn: 'uvread', args: [] });
+      const packet = this.rx.shift();
+      if (packet === undefined) {
+        if (this.readErrno === 11) { this.streamRead(0); return; }
+        this.pollState.stopped = true;
+        this.streamRead(-this.readErrno);
+        return;
+      }
+      const buf = this.#streamBuffer!;
+      const n = Math.min(packet.length, buf.length);
+      buf.set(packet.subarray(0, n));
+      this.streamRead(n);
+      return;
+    }
     if (this.pollCallback === undefined || this.pollState.closed || this.pollState.stopped) {
       throw new Error('poll not active');
     }

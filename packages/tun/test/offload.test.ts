@@ -171,6 +171,25 @@ describe('TunDevice with a vnet header', () => {
     expect(dev.stats()).toMatchObject({ TxPackets: 2, TxGsoPackets: 1, TxCsumOffload: 2, TxDropped: 0 });
   });
 
+  it('sendOffload re-sending the same view writes its current bytes; another view, another buffer, its own (the write view cache)', () => {
+    const dev = TunDevice.open({ offload: true });
+    const a = new Uint8Array(12 + 20 + 32 + 100);
+    const pa = a.subarray(12);
+    pa.set(tcpPacket(100));
+    const b = new Uint8Array(40 + 12 + 20 + 32 + 200);
+    const pb = b.subarray(40 + 12);
+    pb.set(tcpPacket(200));
+    pb[60] = 0xbb;
+    const first = [...pa];
+    expect(dev.sendOffload(pa, 1448, 20, 16)).toBe(true);
+    pa[60] = 0xaa; // the same view again, its bytes changed (a new segment in the same place)
+    expect(dev.sendOffload(pa, 1448, 20, 16)).toBe(true);
+    expect(dev.sendOffload(pb, 1448, 20, 16)).toBe(true);
+    expect(dev.sendOffload(pa, 1448, 20, 16)).toBe(true);
+    expect(sys.written.map((w) => [w.length, w[12 + 60]])).toEqual([[12 + 152, first[60]], [12 + 152, 0xaa], [12 + 252, 0xbb], [12 + 152, 0xaa]]);
+    expect(sys.written.map((w) => [...w.subarray(12)])).toEqual([first, [...pa], [...pb], [...pa]]);
+  });
+
   /** A UDP super-datagram as the kernel reads it out: vnet header (UDP_L4, NEEDS_CSUM) + IPv4/UDP. */
   function usoRead(payload: number, gsoSize: number, opts: { flags?: number; csumStart?: number; badIpSum?: boolean } = {}): Uint8Array {
     const total = 28 + payload;

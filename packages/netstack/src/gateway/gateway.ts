@@ -321,9 +321,19 @@ class Pump {
     if (from !== undefined && !from.destroyed) from.resume();
   };
 
+  /**
+   * The last view of `buffer` handed on, reused while reads have its length (a request or
+   * reply of the same size each time: no Buffer allocated, and no `.buffer` read, which
+   * Buffer#subarray does through a C++ getter, per read). Safe because the source is paused
+   * while the destination holds any of a chunk (below), so a view is never re-handed while
+   * referenced.
+   */
+  #view: Buffer | undefined;
+
   /** The `onread.callback`: false pauses the source. */
   readonly onRead = (n: number): boolean => {
-    const chunk = this.buffer.subarray(0, n);
+    const v = this.#view;
+    const chunk = v !== undefined && v.length === n ? v : (this.#view = this.buffer.subarray(0, n));
     const to = this.#to;
     if (to === undefined) {
       (this.#early ??= []).push(Buffer.from(chunk));
