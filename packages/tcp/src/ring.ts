@@ -189,6 +189,19 @@ export class RingBuffer {
     if (first < n) dst.set(this.buf.subarray(0, n - first), dstOff + first);
   }
 
+  /**
+   * Points `into.gathered` (and `into.gathered2` when they wrap, else undefined) at `n`
+   * readable bytes starting `offset` bytes in, without copying: views of the storage, valid
+   * until the ring is next written, grown or released (host.ts `SegmentPayload.viewInto`).
+   */
+  viewInto(offset: number, n: number, into: { gathered: Uint8Array; gathered2: Uint8Array | undefined }): void {
+    const size = this.buf.length;
+    const pos = (this.head + offset) % size;
+    const first = Math.min(n, size - pos);
+    into.gathered = this.buf.subarray(pos, pos + first);
+    into.gathered2 = first < n ? this.buf.subarray(0, n - first) : undefined;
+  }
+
   /** Copies up to `into.length` readable bytes out and removes them. */
   read(into: Uint8Array): number {
     const n = Math.min(into.length, this.len);
