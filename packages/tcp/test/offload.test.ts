@@ -192,6 +192,27 @@ describe('sending from the send buffer in place (GatherWriter)', () => {
   });
 });
 
+describe('writing into the send buffer in place (writeSpace / commitWrite)', () => {
+  it('bytes filled into the view go out as written ones, in order with write(); nothing after shutdown', () => {
+    const t = established(wide, 64 * 1024);
+    t.conn.setNoDelay(true);
+    const data = pattern(10_000);
+    const a = t.conn.writeSpace(6000);
+    expect(a.length).toBe(6000);
+    a.set(data.subarray(0, 6000));
+    expect(t.conn.commitWrite(a, 6000, t.now)).toBe(6000);
+    expect(t.write(data.subarray(6000, 7000))).toBe(1000);
+    const b = t.conn.writeSpace(4000);
+    b.set(data.subarray(7000, 10_000));
+    expect(t.conn.commitWrite(b, 3000, t.now)).toBe(3000);
+    const out = t.drain().flatMap((s) => [...s.payload]);
+    expect(Buffer.from(out).equals(Buffer.from(data))).toBe(true);
+    expect(t.conn.stats.bytesWritten).toBe(10_000);
+    t.conn.shutdown(t.now);
+    expect(t.conn.writeSpace(100).length).toBe(0);
+  });
+});
+
 describe('receiving super-segments', () => {
   it('a 20 000-byte segment the link vouched for is taken whole, unverified, and ACKed at once', () => {
     const t = established();
