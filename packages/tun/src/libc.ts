@@ -57,7 +57,7 @@ export interface Libc {
    * parts (tun-device.ts `sendOffloadGather`: the headers, then a send buffer's bytes in
    * place). Optional: a libc without it has the device copy instead.
    */
-  writeGather?(fd: number, a: Uint8Array, b: Uint8Array, c: Uint8Array | undefined): number;
+  writeGather?: ((fd: number, a: Uint8Array, b: Uint8Array, c: Uint8Array | undefined) => number) | undefined;
 }
 
 let cached: Libc | undefined;
