@@ -62,6 +62,14 @@ export interface LinkOutput {
    * also when `offload` does not allow it.
    */
   sendOffload?(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean;
+  /**
+   * `sendOffload` of the packet `head` + `data` + `data2` (when given), the pieces not
+   * joined by the caller: `head` holds the IP and TCP headers (the TCP header whole, with
+   * `offloadHeadroom` bytes before `head` as before sendOffload's packet), `data` and
+   * `data2` the payload where it is kept (a TCP send buffer: no copy into a packet buffer).
+   * All three are borrowed for the call only. Optional: the IP layer uses it where present.
+   */
+  sendOffloadGather?(head: Uint8Array, data: Uint8Array, data2: Uint8Array | undefined, gsoSize: number, csumStart: number, csumOffset: number): boolean;
 }
 
 /**

@@ -53,9 +53,10 @@ import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from '.
 import { PARSE_DROP_REASON, newIpv4Counters, snapshotIpv4Counters, type Ipv4Counters, type Ipv4Stats } from './stats.js';
 import { ViewCache } from '@netstack/common';
 import type {
-  ErrorReporter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
+  ErrorReporter, GatherWriter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,
 } from './registration.js';
+import { gatherLength } from './registration.js';
 import { TransportTable } from './transports.js';
 import { LoopbackQueue } from './loopback.js';
 
@@ -536,7 +537,12 @@ export class Ipv4Layer implements IpOutput {
     try {
       const buf = s.buf;
       const src = this.pickSource(dst, options);
-      writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
+      const local = this.isLocal(dst);
+      // The writer's last bytes straight from where it keeps them, when the link takes a
+      // packet in pieces (registration.ts `GatherWriter`): not copied into `buf` first.
+      const gather = local ? 0 : gatherLength(writer, this.link);
+      if (gather > 0) (writer as GatherWriter).writeHead(buf, IPV4_MIN_HEADER_LEN, src, dst);
+      else writer.writePayload(buf, IPV4_MIN_HEADER_LEN, src, dst);
       const r = this.fillHeader(s.repr, src, dst, protocol, options, !this.pmtu.locked(dst));
       r.moreFragments = false;
       r.fragmentOffset = 0;
@@ -544,8 +550,11 @@ export class Ipv4Layer implements IpOutput {
       r.totalLength = total;
       emitIpv4(r, buf, 0);
       // Loopback trusts what it carries (Linux's lo: CHECKSUM_PARTIAL stays unverified).
-      if (this.isLocal(dst)) return this.loop(buf.subarray(0, total));
-      if (!this.link.sendOffload!(s.views.view(buf, 0, total), gsoSize, IPV4_MIN_HEADER_LEN, csumOffset)) return this.linkDropped();
+      if (local) return this.loop(buf.subarray(0, total));
+      const sent = gather > 0
+        ? this.link.sendOffloadGather!(s.views.view(buf, 0, total - gather), (writer as GatherWriter).gathered, (writer as GatherWriter).gathered2, gsoSize, IPV4_MIN_HEADER_LEN, csumOffset)
+        : this.link.sendOffload!(s.views.view(buf, 0, total), gsoSize, IPV4_MIN_HEADER_LEN, csumOffset);
+      if (!sent) return this.linkDropped();
       c.OutOffloaded++;
       if (big) c.OutGsoDatagrams++;
       return undefined;

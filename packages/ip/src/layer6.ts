@@ -67,9 +67,10 @@ import {
 } from './stats6.js';
 import { ViewCache } from '@netstack/common';
 import type {
-  ErrorReporter6, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
+  ErrorReporter6, GatherWriter, InboundDatagram, IpOutput, LinkOutput, LinkPacketMeta, PayloadWriter, SendError, SendOptions, TransportError,
   TransportProtocol,
 } from './registration.js';
+import { gatherLength } from './registration.js';
 import { fmix, mix, word } from './hash.js';
 import { TransportTable } from './transports.js';
 import { LoopbackQueue } from './loopback.js';
@@ -587,11 +588,17 @@ export class Ipv6Layer implements IpOutput {
     this.outDepth++;
     try {
       const src = this.fillHeader(s, d, protocol, options);
-      writer.writePayload(s.buf, FRAG_HDRS, src, d);
-      const datagram = this.whole(s, protocol, length);
+      // The writer's last bytes straight from where it keeps them, as IPv4's sendSegment.
+      const gather = local ? 0 : gatherLength(writer, this.link);
+      if (gather > 0) (writer as GatherWriter).writeHead(s.buf, FRAG_HDRS, src, d);
+      else writer.writePayload(s.buf, FRAG_HDRS, src, d);
+      const datagram = this.whole(s, protocol, length, gather);
       // Loopback trusts what it carries (Linux's lo: CHECKSUM_PARTIAL stays unverified).
       if (local) return this.loop(datagram);
-      if (!this.link.sendOffload!(datagram, gsoSize, IPV6_HEADER_LEN, csumOffset)) return this.linkDropped();
+      const sent = gather > 0
+        ? this.link.sendOffloadGather!(datagram, (writer as GatherWriter).gathered, (writer as GatherWriter).gathered2, gsoSize, IPV6_HEADER_LEN, csumOffset)
+        : this.link.sendOffload!(datagram, gsoSize, IPV6_HEADER_LEN, csumOffset);
+      if (!sent) return this.linkDropped();
       c.Ip6OutOffloaded++;
       if (big) c.Ip6OutGsoDatagrams++;
       return undefined;
@@ -748,13 +755,14 @@ export class Ipv6Layer implements IpOutput {
   }
 
   /** The unfragmented datagram: its header at byte 8, just before the payload at 48. */
-  private whole(s: OutScratch, protocol: number, length: number): Uint8Array {
+  /** The datagram in `s.buf` with its header written; `gathered` bytes of its payload are not in the view (they leave from elsewhere: sendSegment). */
+  private whole(s: OutScratch, protocol: number, length: number, gathered = 0): Uint8Array {
     const r = s.repr;
     const at = FRAG_HDRS - IPV6_HEADER_LEN;
     r.nextHeader = protocol;
     r.payloadLength = length;
     writeIpv6Header(r, s.buf, at); // valid by construction: checked in send/sendWith
-    return s.views.view(s.buf, at, at + IPV6_HEADER_LEN + length);
+    return s.views.view(s.buf, at, at + IPV6_HEADER_LEN + length - gathered);
   }
 
   private linkDropped(): SendError {

@@ -24,6 +24,7 @@ export const PROTO_UDP = 17;
  * ip and tun may not import each other). `LinkPacketMeta` is given to `Ipv4Layer.input` by
  * links with offloads: a reused record, valid during the call.
  */
+import type { LinkOutput } from '@netstack/common';
 export type { LinkOutput } from '@netstack/common';
 export type LinkPacketMeta = Readonly<PacketMeta>;
 
@@ -239,6 +240,31 @@ export interface SendOptions {
 export interface PayloadWriter {
   /** Writes exactly the announced number of bytes at `buf[offset...]`; `src` is the chosen source address (pseudo-header). */
   writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void;
+}
+
+/**
+ * A PayloadWriter whose last bytes may leave from where they are kept: `sendSegment` over a
+ * link with `sendOffloadGather` (a TCP send buffer's bytes written to the TUN device in
+ * place, not copied into the IP layer's buffer first). Implemented on a reused object.
+ */
+export interface GatherWriter extends PayloadWriter {
+  /** Bytes at the end of the payload that `writeHead` leaves out (0: none; writePayload is used). */
+  gatherLength(): number;
+  /**
+   * Writes the first `length - gatherLength()` bytes at `buf[offset...]` as writePayload
+   * would (the checksum field partial: `sendSegment` only), and points `gathered` (and
+   * `gathered2`, else undefined) at the rest, in order: valid until the next call.
+   */
+  writeHead(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void;
+  gathered: Uint8Array;
+  gathered2: Uint8Array | undefined;
+}
+
+/** Bytes of `writer`'s payload that `sendSegment` leaves in place over `link` (0: all copied into the datagram). */
+export function gatherLength(writer: PayloadWriter, link: LinkOutput): number {
+  if (link.sendOffloadGather === undefined) return 0;
+  const w = writer as Partial<GatherWriter>;
+  return w.gatherLength === undefined ? 0 : w.gatherLength();
 }
 
 /** The IP layer as transports see it. */

@@ -108,6 +108,8 @@ export const EV_REMOTE_FIN = 8;
 export const EV_CLOSED = 16;
 
 const NOOP_HANDLER: TcpHandler = {};
+/** writeSpace's answer when nothing may be written. */
+const NO_SPACE = new Uint8Array(0);
 /** RFC 6675 §4: bound on the SACK scoreboard (disjoint SACKed ranges above SND.UNA). */
 const SB_MAX = 32;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
@@ -399,6 +401,51 @@ export class TcpConnection implements HeapEntry {
       this.s.bytesWritten += n;
       if (n < data.length) this.wantWritable = true;
       if (n > 0) this.output(now);
+      return n;
+    } finally {
+      this.layer.exit(this);
+    }
+  }
+
+  /**
+   * SEND in place, first half: a view of up to `max` bytes of free send-buffer storage to
+   * fill (a socket read straight into it: no copy of the data into the buffer), empty when
+   * nothing may be written now (the buffer is full, or sending was shut down). Then
+   * `commitWrite` with the view and the count filled; nothing else may write to the
+   * connection in between (its bytes would land in the same storage).
+   */
+  writeSpace(max: number): Uint8Array {
+    if (!this.canWrite()) return NO_SPACE;
+    return this.sendBuf.tailSpace(max);
+  }
+
+  /** Bytes the send buffer may still take now (what `write` would take at most). */
+  get sendFree(): number {
+    return this.canWrite() ? this.sendBuf.free : 0;
+  }
+
+  /**
+   * Asks for EV_WRITABLE (onWritable) at the next ACK that frees send-buffer space, as a
+   * `write` the buffer could not take all of does: a writer in place (writeSpace) that
+   * found too little room waits for it so.
+   */
+  wantSpace(): void {
+    this.wantWritable = true;
+  }
+
+  /**
+   * SEND in place, second half: the first `n` bytes of `space` (from `writeSpace`) join the
+   * send buffer as `write` would have taken them, and go out as the window allows. If the
+   * view is no longer the buffer's free tail (its storage was released: a connection torn
+   * down meanwhile), they are handed to `write` instead (which takes what it can, or throws
+   * EPIPE as it would). Returns the bytes taken.
+   */
+  commitWrite(space: Uint8Array, n: number, now: number): number {
+    if (!this.canWrite() || !this.sendBuf.commitTail(space, n)) return this.write(space.subarray(0, n), now);
+    this.layer.enter();
+    try {
+      this.s.bytesWritten += n;
+      this.output(now);
       return n;
     } finally {
       this.layer.exit(this);

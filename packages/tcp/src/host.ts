@@ -19,6 +19,12 @@ import type { TcpRepr } from './wire.js';
 export interface SegmentPayload {
   /** Copies `n` bytes at `offset` into `dst` at `dstOff`. */
   peek(offset: number, n: number, dst: Uint8Array, dstOff: number): void;
+  /**
+   * Points `into.gathered` (and `into.gathered2`, else undefined) at the `n` bytes at
+   * `offset` where they are stored, without copying (views valid until the buffer next
+   * changes): the host may then hand them to a link that writes a packet in pieces.
+   */
+  viewInto?(offset: number, n: number, into: { gathered: Uint8Array; gathered2: Uint8Array | undefined }): void;
 }
 
 /** One segment as a connection hands it to its host: complete but for the checksum. */

@@ -51,7 +51,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EphemeralPorts, IPV6_ANY, IPV6_MIN_MTU, addressFamily, MAX_UNREACH_CODE, PROTO_TCP, icmpErrorErrno, isMulticast, pseudoHeaderSum, tupleKey } from '@netstack/ip';
-import type { IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, PayloadWriter, SendError, SendOptions, TransportError, TransportProtocol } from '@netstack/ip';
+import type { GatherWriter, IcmpErrnoCode, InboundDatagram, IpAddress, IpOutput, SendError, SendOptions, TransportError, TransportProtocol } from '@netstack/ip';
 import { NewReno } from './congestion.js';
 import type { CongestionControl, CongestionControlName } from './congestion.js';
 import { Cubic } from './cubic.js';
@@ -118,6 +118,14 @@ export function bucketKey(localAddr: IpAddress, localPort: number, remoteAddr: I
 /** Offset of the checksum field in the TCP header (RFC 9293 §3.1): virtio csum_offset. */
 const TCP_CSUM_OFFSET = 16;
 /**
+ * Segments with at least this much data leave from the send buffer in place where the link
+ * takes a packet in pieces (`SegmentWriter.gatherLength`); smaller ones are copied, which
+ * costs less than a writev of three pieces (and their buffer may be one V8 keeps on its heap).
+ */
+const GATHER_MIN = 1024;
+const NO_BYTES = new Uint8Array(0);
+
+/**
  * The reused writer handed to `ip.sendWith` / `ip.sendSegment`: header from `repr`,
  * payload from a send buffer (`payload`). With `partial` the checksum is left to the link
  * (virtio spec §5.1.6.2, CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum
@@ -125,7 +133,7 @@ const TCP_CSUM_OFFSET = 16;
  * "sum from csum_start, complement, store" gives the right value (and, for a super-segment,
  * the kernel's GSO adjusts the length per piece, tcp4_gso_segment).
  */
-class SegmentWriter implements PayloadWriter {
+class SegmentWriter implements GatherWriter {
   /** The layer's own record, for segments of no connection (`sendRaw`). */
   readonly own: TcpRepr = newTcpRepr();
   repr: TcpRepr = this.own;
@@ -133,16 +141,36 @@ class SegmentWriter implements PayloadWriter {
   dataOff = 0;
   dataLen = 0;
   partial = false;
+  /** GatherWriter: the data where the send buffer keeps it (writeHead), dropped after each send. */
+  gathered: Uint8Array = NO_BYTES;
+  gathered2: Uint8Array | undefined = undefined;
   writePayload(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void {
     const hl = emitTcpHeader(this.repr, buf, offset);
     if (this.dataLen > 0 && this.payload !== undefined) this.payload.peek(this.dataOff, this.dataLen, buf, offset + hl);
     if (this.partial) {
-      const p = pseudoHeaderSum(src, dst, PROTO_TCP, hl + this.dataLen);
-      buf[offset + TCP_CSUM_OFFSET] = p >>> 8;
-      buf[offset + TCP_CSUM_OFFSET + 1] = p & 255;
+      this.partialSum(buf, offset, hl, src, dst);
     } else {
       fillTcpChecksum(buf, offset, hl + this.dataLen, src, dst);
     }
+  }
+  /**
+   * GatherWriter: a partial-checksum segment's data (GATHER_MIN bytes or more) may leave from
+   * the send buffer itself (the link writes the headers and the data in one writev): its
+   * checksum is the link's to complete, so the data is never read here.
+   */
+  gatherLength(): number {
+    const p = this.payload;
+    return this.partial && this.dataLen >= GATHER_MIN && p !== undefined && p.viewInto !== undefined ? this.dataLen : 0;
+  }
+  writeHead(buf: Uint8Array, offset: number, src: IpAddress, dst: IpAddress): void {
+    const hl = emitTcpHeader(this.repr, buf, offset);
+    this.payload!.viewInto!(this.dataOff, this.dataLen, this);
+    this.partialSum(buf, offset, hl, src, dst);
+  }
+  private partialSum(buf: Uint8Array, offset: number, hl: number, src: IpAddress, dst: IpAddress): void {
+    const p = pseudoHeaderSum(src, dst, PROTO_TCP, hl + this.dataLen);
+    buf[offset + TCP_CSUM_OFFSET] = p >>> 8;
+    buf[offset + TCP_CSUM_OFFSET + 1] = p & 255;
   }
 }
 
@@ -805,6 +833,8 @@ export class TcpLayer implements TransportProtocol {
     }
     w.repr = w.own;
     w.payload = undefined;
+    w.gathered = NO_BYTES;
+    w.gathered2 = undefined;
     if (e !== undefined) this.counters.SendErrors++;
     return e;
   }

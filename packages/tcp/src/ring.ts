@@ -174,6 +174,34 @@ export class RingBuffer {
     }
   }
 
+  /**
+   * The free storage right after the readable bytes, up to `max` bytes and up to where it
+   * stops being contiguous (the storage's end, or the head), grown first as `write` would
+   * grow it for that many bytes: a view to fill in place (a socket's read lands straight in
+   * the send buffer), then `commitTail`. Empty when nothing is free.
+   */
+  tailSpace(max: number): Uint8Array {
+    const want = Math.min(max, this.free);
+    if (want <= 0) return EMPTY;
+    this.reserve(this.len + want);
+    const size = this.buf.length;
+    const pos = (this.head + this.len) % size;
+    const end = pos >= this.head && this.len < size ? size : this.head;
+    return this.buf.subarray(pos, Math.min(pos + want, end));
+  }
+
+  /**
+   * Makes the first `n` bytes of `space` (from `tailSpace`) readable, if it is still this
+   * ring's tail (the storage neither grew nor was released since, nothing written after it,
+   * `n` within it and within `free`); false otherwise, nothing changed (copy with `write`).
+   */
+  commitTail(space: Uint8Array, n: number): boolean {
+    if (n <= 0 || n > space.length || n > this.free || space.buffer !== this.buf.buffer || this.buf.length === 0) return false;
+    if (space.byteOffset !== this.buf.byteOffset + (this.head + this.len) % this.buf.length) return false;
+    this.len += n;
+    return true;
+  }
+
   /** Makes `n` bytes previously placed by writeAt(0..) readable. */
   commit(n: number): void {
     this.len += n;
@@ -187,6 +215,19 @@ export class RingBuffer {
     const first = Math.min(n, size - pos);
     dst.set(this.buf.subarray(pos, pos + first), dstOff);
     if (first < n) dst.set(this.buf.subarray(0, n - first), dstOff + first);
+  }
+
+  /**
+   * Points `into.gathered` (and `into.gathered2` when they wrap, else undefined) at `n`
+   * readable bytes starting `offset` bytes in, without copying: views of the storage, valid
+   * until the ring is next written, grown or released (host.ts `SegmentPayload.viewInto`).
+   */
+  viewInto(offset: number, n: number, into: { gathered: Uint8Array; gathered2: Uint8Array | undefined }): void {
+    const size = this.buf.length;
+    const pos = (this.head + offset) % size;
+    const first = Math.min(n, size - pos);
+    into.gathered = this.buf.subarray(pos, pos + first);
+    into.gathered2 = first < n ? this.buf.subarray(0, n - first) : undefined;
   }
 
   /** Copies up to `into.length` readable bytes out and removes them. */

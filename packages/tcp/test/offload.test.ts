@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  PROTO_TCP, finish, parseIpv6Address, pseudoHeaderSum, sum16, type IpAddress, type IpOutput, type Ipv4Address, type PayloadWriter, type SendError,
+  PROTO_TCP, finish, parseIpv6Address, pseudoHeaderSum, sum16, type GatherWriter, type IpAddress, type IpOutput, type Ipv4Address, type PayloadWriter, type SendError,
   type SendOptions,
 } from '@netstack/ip';
 import {
@@ -21,10 +21,24 @@ interface Offloaded { gsoSize: number; csumOffset: number; raw: Uint8Array }
 class OffloadIp extends FakeIp {
   readonly checksumOffload = true;
   offloaded: Offloaded[] = [];
+  /** Take the data of a GatherWriter where it is (as the IP layer over a link with sendOffloadGather), recording how. */
+  gather = false;
+  gathers: { head: number; pieces: Uint8Array[] }[] = [];
   maxSegmentPayload(_dst: Ipv4Address): number { return 65515; }
   sendSegment(dst: Ipv4Address, _protocol: number, length: number, writer: PayloadWriter, gsoSize: number, csumOffset: number): SendError | undefined {
     const buf = new Uint8Array(20 + length);
-    writer.writePayload(buf, 20, this.address, dst);
+    const g = writer as PayloadWriter & Partial<GatherWriter>;
+    const n = this.gather && g.gatherLength !== undefined ? g.gatherLength() : 0;
+    if (n > 0) {
+      g.writeHead!(buf, 20, this.address, dst);
+      const pieces = g.gathered2 === undefined ? [g.gathered!] : [g.gathered!, g.gathered2];
+      this.gathers.push({ head: length - n, pieces });
+      let at = 20 + length - n;
+      for (const p of pieces) { buf.set(p, at); at += p.length; }
+      expect(at).toBe(20 + length);
+    } else {
+      writer.writePayload(buf, 20, this.address, dst);
+    }
     const raw = buf.slice(20);
     this.offloaded.push({ gsoSize, csumOffset, raw });
     const done = raw.slice();
@@ -45,19 +59,19 @@ const wide = (): CongestionControl => ({
 
 class OffloadCtx extends Ctx {
   declare ip: OffloadIp;
-  constructor(cc?: () => CongestionControl) {
+  constructor(cc?: () => CongestionControl, sendBufferSize = 1 << 20) {
     super();
     this.ip = new OffloadIp();
     this.layer = new TcpLayer(this.ip, {
       isnKey: new Uint8Array(16).fill(7), timestamps: true, windowScaling: true,
-      sendBufferSize: 1 << 20, ...(cc ? { congestionControl: cc } : {}),
+      sendBufferSize, ...(cc ? { congestionControl: cc } : {}),
     });
   }
 }
 
 /** ESTABLISHED with timestamps (so the MSS after options is 1460 - 12 = 1448) and a scaled window. */
-function established(cc?: () => CongestionControl): OffloadCtx {
-  const t = new OffloadCtx(cc);
+function established(cc?: () => CongestionControl, sendBufferSize?: number): OffloadCtx {
+  const t = new OffloadCtx(cc, sendBufferSize);
   t.conn = t.layer.connect({ remoteAddress: REMOTE, remotePort: REMOTE_PORT, localPort: LOCAL_PORT }, t.now, t.handler);
   const syn = t.recv({ flags: SYN });
   t.iss = syn.seq;
@@ -131,6 +145,71 @@ describe('sending with segmentation offload', () => {
     t.write(pattern(100));
     t.drain();
     expect(t.ip.offloaded.map((o) => o.gsoSize)).toEqual([0]);
+  });
+});
+
+describe('sending from the send buffer in place (GatherWriter)', () => {
+  it('a segment of 1024 bytes or more leaves with its header written and its data as views of the send buffer, two where the buffer wraps; smaller ones are copied', () => {
+    const t = established(wide, 64 * 1024);
+    t.conn.setNoDelay(true);
+    t.ip.gather = true;
+    const data = pattern(200_000);
+    const got: number[] = [];
+    let written = 0;
+    let acked = t.iss + 1;
+    // Write what fits, take what left, acknowledge it all: the buffer's tail comes round its end.
+    const take = (): void => {
+      for (const seg of t.drain()) {
+        for (const b of seg.payload) got.push(b);
+        acked = (acked + seg.payload.length) >>> 0;
+      }
+    };
+    for (let round = 0; round < 12 && got.length < data.length; round++) {
+      written += t.write(data.subarray(written));
+      take();
+      t.send({ seq: REMOTE_ISS + 1, ack: acked, flags: ACK, window: 65535, options: { timestamp: { tsVal: 200 + round, tsEcr: 0 } } });
+      take();
+    }
+    expect(written).toBe(data.length);
+    expect(got.length).toBe(data.length);
+    expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+    const g = t.ip.gathers;
+    expect(g.length).toBeGreaterThan(3);
+    // The header only in the IP layer's buffer (20 + 12 bytes of timestamp option), the data in the send buffer's storage.
+    expect(g.every((x) => x.head === 32)).toBe(true);
+    const storage = g[g.length - 1]!.pieces[0]!.buffer;
+    expect(g.filter((x) => x.pieces.every((p) => p.buffer === storage)).length).toBeGreaterThan(2);
+    expect(g.some((x) => x.pieces.length === 2)).toBe(true);
+    // Every data segment of 1024 bytes or more went in place.
+    expect(g.length).toBe(t.ip.offloaded.filter((o) => o.raw.length - 32 >= 1024).length);
+    const before = g.length;
+    t.write(pattern(1023));
+    expect(t.drain().map((x) => x.payload.length)).toEqual([1023]);
+    expect(t.ip.gathers.length).toBe(before);
+    t.write(pattern(1024));
+    expect(t.drain().map((x) => x.payload.length)).toEqual([1024]);
+    expect(t.ip.gathers.length).toBe(before + 1);
+  });
+});
+
+describe('writing into the send buffer in place (writeSpace / commitWrite)', () => {
+  it('bytes filled into the view go out as written ones, in order with write(); nothing after shutdown', () => {
+    const t = established(wide, 64 * 1024);
+    t.conn.setNoDelay(true);
+    const data = pattern(10_000);
+    const a = t.conn.writeSpace(6000);
+    expect(a.length).toBe(6000);
+    a.set(data.subarray(0, 6000));
+    expect(t.conn.commitWrite(a, 6000, t.now)).toBe(6000);
+    expect(t.write(data.subarray(6000, 7000))).toBe(1000);
+    const b = t.conn.writeSpace(4000);
+    b.set(data.subarray(7000, 10_000));
+    expect(t.conn.commitWrite(b, 3000, t.now)).toBe(3000);
+    const out = t.drain().flatMap((s) => [...s.payload]);
+    expect(Buffer.from(out).equals(Buffer.from(data))).toBe(true);
+    expect(t.conn.stats.bytesWritten).toBe(10_000);
+    t.conn.shutdown(t.now);
+    expect(t.conn.writeSpace(100).length).toBe(0);
   });
 });
 

@@ -91,3 +91,63 @@ describe('RingBuffer with a MemoryAccount (maxBufferMemory)', () => {
     expect(r.free).toBe(700);
   });
 });
+
+describe('RingBuffer tailSpace / commitTail (filled in place)', () => {
+  const read = (r: RingBuffer): number[] => {
+    const out = new Uint8Array(r.length);
+    r.read(out);
+    return [...out];
+  };
+
+  it('hands out the contiguous free storage after the readable bytes (grown first), up to the end or the head', () => {
+    const r = new RingBuffer(16, 4);
+    const a = r.tailSpace(6);
+    expect(a.length).toBe(6);
+    expect(r.allocated).toBe(8); // grown as a 6-byte write would grow it
+    a.set([1, 2, 3, 4, 5, 6]);
+    expect(r.commitTail(a, 6)).toBe(true);
+    expect(r.length).toBe(6);
+    r.discard(4); // head at 4: free storage is [6, 8) then [0, 4)
+    const b = r.tailSpace(16);
+    // Grown to 16 (the whole capacity): the readable bytes unwrapped to 0, the tail at 2.
+    expect(r.allocated).toBe(16);
+    expect(b.length).toBe(14);
+    b.set([7, 8, 9], 0);
+    expect(r.commitTail(b, 3)).toBe(true);
+    expect(read(r)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('stops at the head where the free storage wraps, and is empty when full', () => {
+    const r = new RingBuffer(8, 8);
+    r.write(Uint8Array.of(1, 2, 3, 4, 5, 6));
+    r.discard(5); // head 5, one readable byte; the tail at 6
+    const a = r.tailSpace(8);
+    expect(a.length).toBe(2); // [6, 8): the storage's end
+    a.set([7, 8]);
+    expect(r.commitTail(a, 2)).toBe(true);
+    const b = r.tailSpace(8);
+    expect(b.length).toBe(5); // [0, 5): up to the head
+    b.set([9, 10, 11, 12, 13]);
+    expect(r.commitTail(b, 5)).toBe(true);
+    expect(r.free).toBe(0);
+    expect(r.tailSpace(8).length).toBe(0);
+    expect(read(r)).toEqual([6, 7, 8, 9, 10, 11, 12, 13]);
+  });
+
+  it('refuses a view that is no longer the tail: written after, grown, released, or n beyond it', () => {
+    const r = new RingBuffer(64, 4);
+    const a = r.tailSpace(4);
+    r.write(Uint8Array.of(1)); // the tail moved
+    expect(r.commitTail(a, 1)).toBe(false);
+    const b = r.tailSpace(3);
+    expect(r.commitTail(b, 4)).toBe(false); // more than the view
+    expect(r.commitTail(b, 0)).toBe(false);
+    r.write(new Uint8Array(20)); // grows: the storage b points into is gone
+    expect(r.commitTail(b, 1)).toBe(false);
+    r.clear();
+    const c = r.tailSpace(8);
+    r.release(); // nothing stored: released
+    expect(r.commitTail(c, 1)).toBe(false);
+    expect(r.length).toBe(0);
+  });
+});

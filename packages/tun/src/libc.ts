@@ -67,6 +67,12 @@ export interface Libc {
   readStream?(fd: number, buffer: Uint8Array, onRead: (n: number) => void): ReadStream | undefined;
   /** setsockopt(2) with an int value (udp-gso.ts: UDP_SEGMENT). Optional: the tests' scripted libc has none. */
   setsockoptInt?(fd: number, level: number, name: number, value: number): number;
+  /**
+   * writev(2) of up to three pieces, in order (`c` may be undefined): one packet given in
+   * parts (tun-device.ts `sendOffloadGather`: the headers, then a send buffer's bytes in
+   * place). Optional: a libc without it has the device copy instead.
+   */
+  writeGather?: ((fd: number, a: Uint8Array, b: Uint8Array, c: Uint8Array | undefined) => number) | undefined;
 }
 
 /** fcntl(2): duplicate to the lowest free fd >= arg, with FD_CLOEXEC. */
@@ -95,6 +101,33 @@ function load(): Libc {
   // Variadic in C; the third argument is an int for F_DUPFD_CLOEXEC (as ioctlInt).
   const fcntlInt = lib.func('int fcntl(int fd, int cmd, int arg)');
   const intArg = Buffer.alloc(4);
+  const writev = lib.func('long writev(int fd, const void *iov, int iovcnt)');
+  // The address of a buffer's bytes, for the iovec (struct iovec { void *base; size_t len; }):
+  // memmove(p, p, 0) returns p. koffi passes a typed array's own memory for a pointer
+  // argument (no copy), but marshalling an array of iovec structs with typed arrays inside
+  // cost ~4 us a call (measured), as much as copying the 64 KB it avoids; a raw iovec built
+  // here costs what write() does. An ArrayBuffer's memory never moves while the object lives
+  // (V8 keeps backing stores in place; reading .buffer moves a small on-heap array out first,
+  // once), so its address is cached per ArrayBuffer. A detached (emptied) buffer is never
+  // written from: its pieces' lengths are 0 and the call is refused before the iovec is built.
+  const addressOf = lib.func('intptr_t memmove(void *dst, const void *src, size_t n)');
+  const addresses = new WeakMap<ArrayBufferLike, number>();
+  const iov = new Uint8Array(48);
+  const iovView = new DataView(iov.buffer);
+  const setIov = (i: number, buf: Uint8Array): void => {
+    const ab = buf.buffer;
+    let base = addresses.get(ab);
+    if (base === undefined) {
+      const whole = new Uint8Array(ab, 0, 1);
+      base = addressOf(whole, whole, 0) as number;
+      addresses.set(ab, base);
+    }
+    const a = base + buf.byteOffset;
+    iovView.setUint32(i * 16, a % 0x1_0000_0000, true);
+    iovView.setUint32(i * 16 + 4, Math.floor(a / 0x1_0000_0000), true);
+    iovView.setUint32(i * 16 + 8, buf.byteLength, true);
+    iovView.setUint32(i * 16 + 12, 0, true);
+  };
   return {
     open: (path, flags) => open(path, flags) as number,
     close: (fd) => close(fd) as number,
@@ -115,6 +148,13 @@ function load(): Libc {
       const dup = fcntlInt(fd, F_DUPFD_CLOEXEC, 3) as number;
       if (dup < 0) return undefined;
       return openReadStream(dup, buffer, onRead, (f) => close(f));
+    },
+    writeGather: (fd, a, b, c) => {
+      if (a.byteLength === 0 || b.byteLength === 0 || (c !== undefined && c.byteLength === 0)) return -1;
+      setIov(0, a);
+      setIov(1, b);
+      if (c !== undefined) setIov(2, c);
+      return writev(fd, iov, c === undefined ? 2 : 3) as number;
     },
     readText: (path) => {
       try {

@@ -138,6 +138,8 @@ export class MemoryLink implements Link {
   readonly #direction: LinkDirection;
   readonly #self: EndState;
   readonly #peer: EndState;
+  /** sendOffloadGather's packet joined (allocated on first use). */
+  #joined: Uint8Array | undefined;
 
   /** Made by createLinkPair(). */
   constructor(wire: Wire, direction: LinkDirection, mtu: number, self: EndState, peer: EndState, offload = false) {
@@ -189,6 +191,24 @@ export class MemoryLink implements Link {
     c.TxCsumOffload!++;
     if (gso) c.TxGsoPackets!++;
     return true;
+  }
+
+  /**
+   * Link.sendOffloadGather (only with `offload: true`): the pieces joined in order, then as
+   * sendOffload (the wire copies what it carries anyway), so a stack over a memory link
+   * sends from its send buffers in place as over a TUN device.
+   */
+  sendOffloadGather(head: Uint8Array, data: Uint8Array, data2: Uint8Array | undefined, gsoSize: number, csumStart: number, csumOffset: number): boolean {
+    const len = head.length + data.length + (data2 === undefined ? 0 : data2.length);
+    if (len > MAX_OFFLOAD_PACKET) {
+      this.#self.counters.TxDropped++;
+      return false;
+    }
+    const j = (this.#joined ??= new Uint8Array(MAX_OFFLOAD_PACKET));
+    j.set(head, 0);
+    j.set(data, head.length);
+    if (data2 !== undefined) j.set(data2, head.length + data.length);
+    return this.sendOffload(j.subarray(0, len), gsoSize, csumStart, csumOffset);
   }
 
   setReceiver(receiver: LinkReceiver): void {

@@ -449,6 +449,9 @@ export function capture(link: Link, writer: PcapWriter, options: CaptureOptions 
  *   cut into the MSS-sized segments the kernel makes of them: what tcpdump shows on a host
  *   with GSO (tcpdump -i tun0 sees the same). Wireshark shows each as one large segment.
  */
+/** A joined packet's room: the largest offload packet (65535) and a TAP's Ethernet header and tag. */
+const JOINED_SIZE = 65535 + 18;
+
 export class CaptureLink implements Link {
   /**
    * What the link carries, for the file's header: LINKTYPE_RAW (101, IP packets: a TUN,
@@ -461,6 +464,8 @@ export class CaptureLink implements Link {
   readonly linkType: number;
   readonly #inner: Link;
   #taps: readonly PacketTap[] = [];
+  /** sendOffloadGather's packet joined (with the inner link's headroom before it), allocated on first use. */
+  #joined: Uint8Array | undefined;
 
   constructor(inner: Link, options: { linkType?: number } = {}) {
     const linkType = options.linkType ?? LINKTYPE_RAW;
@@ -510,6 +515,24 @@ export class CaptureLink implements Link {
     const sent = inner.sendOffload !== undefined && inner.sendOffload(packet, gsoSize, csumStart, csumOffset);
     if (sent && this.#taps.length !== 0) for (const t of this.#taps) t.sent(packet, csumStart, csumOffset);
     return sent;
+  }
+
+  /**
+   * Link.sendOffloadGather: the inner link's, in pieces, while no tap watches; otherwise (or
+   * when the inner link has none) the pieces are joined into one packet for sendOffload,
+   * so the taps see it whole.
+   */
+  sendOffloadGather(head: Uint8Array, data: Uint8Array, data2: Uint8Array | undefined, gsoSize: number, csumStart: number, csumOffset: number): boolean {
+    const inner = this.#inner;
+    if (this.#taps.length === 0 && inner.sendOffloadGather !== undefined) return inner.sendOffloadGather(head, data, data2, gsoSize, csumStart, csumOffset);
+    const room = inner.offloadHeadroom ?? 0;
+    const len = head.length + data.length + (data2 === undefined ? 0 : data2.length);
+    if (this.#joined === undefined || this.#joined.length < room + len) this.#joined = new Uint8Array(room + Math.max(len, JOINED_SIZE));
+    const j = this.#joined;
+    j.set(head, room);
+    j.set(data, room + head.length);
+    if (data2 !== undefined) j.set(data2, room + head.length + data.length);
+    return this.sendOffload(j.subarray(room, room + len), gsoSize, csumStart, csumOffset);
   }
 
   setReceiver(receiver: LinkReceiver): void {

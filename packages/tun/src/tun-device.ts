@@ -308,6 +308,8 @@ export interface TunStats extends LinkStats {
   RxUsoSegments: number;
   /** UDP super-datagrams refused as malformed (uso.ts `UsoRefusal`); each also counts in RxDropped. */
   RxUsoDropped: number;
+  /** Packets `sendOffloadGather` wrote in pieces (writev), their data not copied into a packet buffer. */
+  TxGathered: number;
 }
 
 /** What a TunDevice negotiated: the Link's offloads, and whether USO is on. */
@@ -436,9 +438,7 @@ export class TunDevice implements Link {
   readonly #usoEth = new Uint8Array(ETHERNET_HEADER);
   /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
   #txView: Uint8Array | undefined;
-  /** The packet view `#txView` was last used for (a view's buffer and offset never change). */
-  #txKey: Uint8Array | undefined;
-  #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0 };
+  #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0, TxGathered: 0 };
 
   /**
    * Opens (creating or attaching to) a TUN/TAP device, configures the kernel side and starts
@@ -583,56 +583,121 @@ export class TunDevice implements Link {
    * else the packet is copied behind it in the reused buffer.
    */
   sendOffload(packet: Uint8Array, gsoSize: number, csumStart: number, csumOffset: number): boolean {
-    const stats = this.#stats;
     const len = packet.length;
-    const off = this.#offload;
     const vl = this.#vnetLen;
+    const gso = this.#checkOffload(packet, len, gsoSize, csumStart);
+    if (gso < 0) return false;
+    let out: Uint8Array;
+    if (packet.byteOffset >= vl) {
+      // [headroom + packet] in the caller's buffer: one view, cached per (buffer, offset)
+      // because the IP layer sends from the same place every time (no allocation per send).
+      out = this.#headroomView(packet);
+    } else {
+      out = this.#txBuffer!;
+      out.set(packet, vl);
+    }
+    this.#encodeOffload(out, packet, gso, gsoSize, csumStart, csumOffset);
+    if (!this.#write(out, vl + len, len)) return false;
+    this.#stats.TxCsumOffload++;
+    if (gso > 0) this.#stats.TxGsoPackets++;
+    return true;
+  }
+
+  /**
+   * Link.sendOffloadGather: `sendOffload` of the packet `head` + `data` + `data2` (when
+   * given) without joining them: one writev(2) of [vnet header + head] (the header in
+   * `head`'s headroom), `data` and `data2` where they are (a TCP send buffer's bytes: no
+   * copy into a packet buffer first; `TxGathered`). `head` holds the IP and TCP headers
+   * (csumStart, the TCP header's length). Refused (false, TxDropped) where sendOffload
+   * would refuse the whole packet. Without writev in the libc, or without headroom before
+   * `head`, the pieces are copied into one buffer and written as sendOffload does.
+   */
+  sendOffloadGather(head: Uint8Array, data: Uint8Array, data2: Uint8Array | undefined, gsoSize: number, csumStart: number, csumOffset: number): boolean {
+    const len = head.length + data.length + (data2 === undefined ? 0 : data2.length);
+    const vl = this.#vnetLen;
+    const gso = this.#checkOffload(head, len, gsoSize, csumStart);
+    if (gso < 0) return false;
+    // The TCP header must be whole in `head` (hdr_len bytes are what the kernel copies first).
+    if (csumStart + (head[csumStart + 12]! >>> 4) * 4 > head.length) {
+      this.#stats.TxDropped++;
+      return false;
+    }
+    const sys = this.#sys;
+    const stats = this.#stats;
+    if (sys.writeGather !== undefined && head.byteOffset >= vl && data.length > 0 && (data2 === undefined || data2.length > 0)) {
+      const out = this.#headroomView(head);
+      this.#encodeOffload(out, head, gso, gsoSize, csumStart, csumOffset);
+      const w = sys.writeGather(this.#fd, out.subarray(0, vl + head.length), data, data2);
+      if (w !== vl + len) return this.#writeFailed(w);
+      stats.TxPackets++;
+      stats.TxBytes += len;
+      stats.TxGathered++;
+    } else {
+      const out = this.#txBuffer!;
+      out.set(head, vl);
+      out.set(data, vl + head.length);
+      if (data2 !== undefined) out.set(data2, vl + head.length + data.length);
+      this.#encodeOffload(out, out.subarray(vl, vl + len), gso, gsoSize, csumStart, csumOffset);
+      if (!this.#write(out, vl + len, len)) return false;
+    }
+    stats.TxCsumOffload++;
+    if (gso > 0) stats.TxGsoPackets++;
+    return true;
+  }
+
+  /**
+   * What `sendOffload` checks of a packet of `len` bytes whose headers start `head`: -1
+   * (refused, counted in TxDropped), 0 (not a super-segment) or 1 (a GSO super-segment).
+   */
+  #checkOffload(head: Uint8Array, len: number, gsoSize: number, csumStart: number): number {
+    const stats = this.#stats;
+    const off = this.#offload;
     // On a TAP the packet is a frame: the IP datagram starts after the Ethernet header, and
     // csum_start (like hdr_len) counts from the frame's first byte (virtio spec §5.1.6.2:
     // offsets are from the start of the packet the device carries).
     const l2 = this.mode === 'tap' ? ETHERNET_HEADER : 0;
     // The headers must be in the packet: TCP's data offset is at csumStart + 12.
-    if (this.#fd < 0 || off === undefined || !off.csum || csumStart < l2 + 20 || len < csumStart + 20 || len > MAX_OFFLOAD_PACKET + l2) {
+    if (this.#fd < 0 || off === undefined || !off.csum || csumStart < l2 + 20 || head.length < csumStart + 20 || len > MAX_OFFLOAD_PACKET + l2) {
       stats.TxDropped++;
-      return false;
+      return -1;
     }
-    const hdrLen = csumStart + (packet[csumStart + 12]! >>> 4) * 4;
+    const hdrLen = csumStart + (head[csumStart + 12]! >>> 4) * 4;
     const gso = gsoSize > 0 && len - hdrLen > gsoSize;
     // The family: the version nibble on a TUN, the EtherType on a TAP (0x86dd: IPv6).
-    const v6 = l2 === 0 ? packet[0]! >>> 4 === 6 : packet[12] === 0x86 && packet[13] === 0xdd;
+    const v6 = l2 === 0 ? head[0]! >>> 4 === 6 : head[12] === 0x86 && head[13] === 0xdd;
     if ((gso && !(v6 ? off.tso6 : off.tso4)) || (!gso && len > this.#mtu + l2) || hdrLen > len) {
       stats.TxDropped++;
-      return false;
+      return -1;
     }
-    let out: Uint8Array;
-    if (packet === this.#txKey) {
-      // The very view sent last (the IP layer reuses its views per length): same buffer and
-      // offset, so the same write view; no `.buffer` read (V8 answers it in C++, per read).
-      out = this.#txView!;
-    } else if (packet.byteOffset >= vl) {
-      // [headroom + packet] in the caller's buffer: one view, cached per (buffer, offset)
-      // because the IP layer sends from the same place every time (no allocation per send).
-      const start = packet.byteOffset - vl;
-      let view = this.#txView;
-      if (view === undefined || view.buffer !== packet.buffer || view.byteOffset !== start) {
-        view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
-        this.#txView = view;
-      }
-      this.#txKey = packet;
-      out = view;
-    } else {
-      out = this.#txBuffer!;
-      out.set(packet, vl);
+    return gso ? 1 : 0;
+  }
+
+  /** The view [headroom + packet...] over `packet`'s buffer, cached per (buffer, offset): the IP layer sends from the same place every time. */
+  #headroomView(packet: Uint8Array): Uint8Array {
+    const start = packet.byteOffset - this.#vnetLen;
+    let view = this.#txView;
+    if (view === undefined || view.buffer !== packet.buffer || view.byteOffset !== start) {
+      view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
+      this.#txView = view;
     }
+    return view;
+  }
+
+  /**
+   * The virtio-net header at out[0] for the packet whose headers start `head` (virtio spec
+   * §5.1.6.2: flags NEEDS_CSUM, gso_type TCPV4 or TCPV6 by the packet's version nibble (a
+   * TAP's EtherType), hdr_len = IP (with any IPv6 extension headers, up to csumStart) + TCP
+   * header, gso_size, csum_start, csum_offset).
+   */
+  #encodeOffload(out: Uint8Array, head: Uint8Array, gso: number, gsoSize: number, csumStart: number, csumOffset: number): void {
+    const l2 = this.mode === 'tap' ? ETHERNET_HEADER : 0;
+    const v6 = l2 === 0 ? head[0]! >>> 4 === 6 : head[12] === 0x86 && head[13] === 0xdd;
+    const hdrLen = csumStart + (head[csumStart + 12]! >>> 4) * 4;
     encodeVnetHeader(
-      out, 0, vl, VIRTIO_NET_HDR_F_NEEDS_CSUM,
-      gso ? (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4) : VIRTIO_NET_HDR_GSO_NONE,
-      hdrLen, gso ? gsoSize : 0, csumStart, csumOffset,
+      out, 0, this.#vnetLen, VIRTIO_NET_HDR_F_NEEDS_CSUM,
+      gso > 0 ? (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4) : VIRTIO_NET_HDR_GSO_NONE,
+      hdrLen, gso > 0 ? gsoSize : 0, csumStart, csumOffset,
     );
-    if (!this.#write(out, vl + len, len)) return false;
-    stats.TxCsumOffload++;
-    if (gso) stats.TxGsoPackets++;
-    return true;
   }
 
   /** One write() of `n` bytes from `buf`; `len` is the packet's own length for the counters. */
@@ -644,6 +709,12 @@ export class TunDevice implements Link {
       stats.TxBytes += len;
       return true;
     }
+    return this.#writeFailed(w);
+  }
+
+  /** A write that returned `w` (not the whole packet) counted: always false. */
+  #writeFailed(w: number): boolean {
+    const stats = this.#stats;
     // EAGAIN / ENOBUFS (queue full), EINVAL (not IP), or a short write: dropped.
     if (w < 0) {
       stats.LastTxErrno = this.#sys.errno();

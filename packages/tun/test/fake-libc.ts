@@ -51,7 +51,8 @@ export class FakeLibc implements Libc {
 
   constructor(options: { stream?: boolean } = {}) {
     this.streamMode = options.stream === true;
-    if (!this.streamMode) this.readStream = undefined;
+    // Without stream mode the method is absent, as in a libc without Node's binding.
+    if (!this.streamMode) Object.defineProperty(this, 'readStream', { value: undefined });
   }
 
   readStream?(fd: number, buffer: Uint8Array, onRead: (n: number) => void): ReadStream | undefined {
@@ -118,6 +119,22 @@ export class FakeLibc implements Libc {
     this.written.push(buf.slice(0, len));
     return len;
   }
+
+  /** writev(2) of the pieces (undefined: this libc has none, as a libc without writev: the device copies). */
+  writeGather: ((fd: number, a: Uint8Array, b: Uint8Array, c: Uint8Array | undefined) => number) | undefined = (fd, a, b, c) => {
+    const len = a.length + b.length + (c === undefined ? 0 : c.length);
+    this.calls.push({ fn: 'writeGather', args: [fd, c === undefined ? 2 : 3, len] });
+    if (this.writeErrno !== 0) {
+      this.lastErrno = this.writeErrno;
+      return -1;
+    }
+    const joined = new Uint8Array(len);
+    joined.set(a, 0);
+    joined.set(b, a.length);
+    if (c !== undefined) joined.set(c, a.length + b.length);
+    this.written.push(joined);
+    return len;
+  };
 
   ioctlPtr(fd: number, request: number, arg: Uint8Array): number {
     this.calls.push({ fn: 'ioctlPtr', args: [fd, request, Uint8Array.from(arg)] });

@@ -10,7 +10,7 @@ const holder = vi.hoisted(() => ({ libc: undefined as unknown }));
 vi.mock('../src/libc.js', () => ({ libc: () => holder.libc }));
 
 const {
-  TunDevice, closeAllTunDevices, createLinkPair, capture, PcapWriter, readPcap,
+  TunDevice, closeAllTunDevices, createLinkPair, capture, CaptureLink, PcapWriter, readPcap,
   encodeVnetHeader, decodeVnetHeader, decodeVnetMeta, newPacketMeta,
 } = await import('../src/index.js');
 
@@ -188,6 +188,72 @@ describe('TunDevice with a vnet header', () => {
     expect(dev.sendOffload(pa, 1448, 20, 16)).toBe(true);
     expect(sys.written.map((w) => [w.length, w[12 + 60]])).toEqual([[12 + 152, first[60]], [12 + 152, 0xaa], [12 + 252, 0xbb], [12 + 152, 0xaa]]);
     expect(sys.written.map((w) => [...w.subarray(12)])).toEqual([first, [...pa], [...pb], [...pa]]);
+  });
+
+  /** `packet` cut into a head (IP + TCP headers, `headroom` bytes before it) and two data pieces in other buffers. */
+  function pieces(packet: Uint8Array, hdr: number, cut: number, headroom = 12): { head: Uint8Array; data: Uint8Array; data2: Uint8Array } {
+    const frame = new Uint8Array(headroom + hdr);
+    frame.set(packet.subarray(0, hdr), headroom);
+    const store = new Uint8Array(packet.length + 100);
+    store.set(packet.subarray(hdr + cut), 0); // data2 at the start, as a ring's wrapped bytes
+    store.set(packet.subarray(hdr, hdr + cut), 100 + packet.length - hdr - cut);
+    return {
+      head: frame.subarray(headroom),
+      data: store.subarray(100 + packet.length - hdr - cut, 100 + packet.length - hdr),
+      data2: store.subarray(0, packet.length - hdr - cut),
+    };
+  }
+
+  it('sendOffloadGather: one writev of the vnet header and headers (from the headroom) and the data in place, the bytes sendOffload writes', () => {
+    const dev = TunDevice.open({ offload: true });
+    const whole = tcpPacket(4000);
+    const { head, data, data2 } = pieces(whole, 52, 2500);
+    expect(dev.sendOffloadGather(head, data, data2, 1448, 20, 16)).toBe(true);
+    expect(dev.sendOffloadGather(head, data.subarray(0, 1000), undefined, 1448, 20, 16)).toBe(true);
+    expect(sys.syscalls().filter((f) => f === 'writeGather' || f === 'write')).toEqual(['writeGather', 'writeGather']);
+    expect(sys.calls.filter((c) => c.fn === 'writeGather').map((c) => c.args.slice(1))).toEqual([[3, 12 + 4052], [2, 12 + 1052]]);
+    const frame = new Uint8Array(12 + whole.length);
+    frame.set(whole, 12);
+    expect(dev.sendOffload(frame.subarray(12), 1448, 20, 16)).toBe(true);
+    expect([...sys.written[0]!]).toEqual([...sys.written[2]!]);
+    expect(decodeVnetHeader(sys.written[0]!)).toEqual({ flags: 1, gsoType: 1, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16 });
+    // One MSS or less: checksum offload only.
+    expect(decodeVnetHeader(sys.written[1]!)).toEqual({ flags: 1, gsoType: 0, hdrLen: 52, gsoSize: 0, csumStart: 20, csumOffset: 16 });
+    expect([...sys.written[1]!.subarray(12 + 52)]).toEqual([...whole.subarray(52, 52 + 1000)]);
+    expect(dev.stats()).toMatchObject({ TxPackets: 3, TxGathered: 2, TxGsoPackets: 2, TxCsumOffload: 3, TxBytes: 4052 + 1052 + 4052, TxDropped: 0 });
+  });
+
+  it('sendOffloadGather without writev in the libc (or without headroom): the pieces copied into one write, the same bytes', () => {
+    const dev = TunDevice.open({ offload: true });
+    const whole = tcpPacket(4000);
+    const { head, data, data2 } = pieces(whole, 52, 2500);
+    const noRoom = pieces(whole, 52, 2500, 0);
+    expect(dev.sendOffloadGather(noRoom.head, noRoom.data, noRoom.data2, 1448, 20, 16)).toBe(true);
+    sys.writeGather = undefined;
+    expect(dev.sendOffloadGather(head, data, data2, 1448, 20, 16)).toBe(true);
+    expect(sys.syscalls().filter((f) => f === 'writeGather' || f === 'write')).toEqual(['write', 'write']);
+    const frame = new Uint8Array(12 + whole.length);
+    frame.set(whole, 12);
+    expect(dev.sendOffload(frame.subarray(12), 1448, 20, 16)).toBe(true);
+    expect([...sys.written[0]!]).toEqual([...sys.written[2]!]);
+    expect([...sys.written[1]!]).toEqual([...sys.written[2]!]);
+    expect(dev.stats()).toMatchObject({ TxPackets: 3, TxGathered: 0, TxDropped: 0 });
+  });
+
+  it('sendOffloadGather refuses what sendOffload refuses, and a TCP header not whole in the head; a failed writev is counted', () => {
+    const dev = TunDevice.open({ offload: true, mtu: 1500 });
+    const whole = tcpPacket(4000);
+    const cut = pieces(whole, 40, 2500); // the 32-byte TCP header ends at 52: 12 bytes of it in the data
+    expect(dev.sendOffloadGather(cut.head, cut.data, cut.data2, 1448, 20, 16)).toBe(false);
+    const big = pieces(whole, 52, 2500);
+    expect(dev.sendOffloadGather(big.head, big.data, big.data2, 0, 20, 16)).toBe(false); // > MTU, no GSO asked
+    const huge = tcpPacket(65_535 - 52 + 1);
+    const h = pieces(huge, 52, 30_000);
+    expect(dev.sendOffloadGather(h.head, h.data, h.data2, 1448, 20, 16)).toBe(false); // 65536 bytes
+    expect(sys.syscalls().filter((f) => f === 'writeGather' || f === 'write')).toEqual([]);
+    sys.writeErrno = 105; // ENOBUFS
+    expect(dev.sendOffloadGather(big.head, big.data, big.data2, 1448, 20, 16)).toBe(false);
+    expect(dev.stats()).toMatchObject({ TxPackets: 0, TxGathered: 0, TxDropped: 4, TxErrors: 1, LastTxErrno: 105 });
   });
 
   /** A UDP super-datagram as the kernel reads it out: vnet header (UDP_L4, NEEDS_CSUM) + IPv4/UDP. */
@@ -394,6 +460,35 @@ describe('memory link and capture with offloads', () => {
     const pair = createLinkPair({ autoDeliver: false });
     expect(pair.a.offload).toBeUndefined();
     expect(pair.a.sendOffload(tcpPacket(100), 1448, 20, 16)).toBe(false);
+  });
+
+  it('sendOffloadGather over a memory link and a capture: the packet crosses whole; a watched capture joins the pieces for its taps', () => {
+    const pair = createLinkPair({ offload: true, autoDeliver: false });
+    const chunks: Uint8Array[] = [];
+    const writer = new PcapWriter({ write: (c) => chunks.push(c.slice()) });
+    const a = capture(pair.a, writer);
+    const got: Uint8Array[] = [];
+    const metas: unknown[] = [];
+    pair.b.setReceiver({ packet: (p, meta) => { got.push(p.slice()); metas.push(meta?.gsoSize); } });
+    const whole = tcpPacket(5000);
+    const head = whole.slice(0, 52);
+    expect(a.sendOffloadGather(head, whole.slice(52, 3052), whole.slice(3052), 1000, 20, 16)).toBe(true);
+    writer.close();
+    // No tap: the pieces go on to the inner link as they are.
+    const bare = new CaptureLink(pair.a);
+    const inner = vi.spyOn(pair.a, 'sendOffloadGather');
+    const data = whole.slice(52);
+    expect(bare.sendOffloadGather(head, data, undefined, 1000, 20, 16)).toBe(true);
+    expect(inner).toHaveBeenCalledWith(head, data, undefined, 1000, 20, 16);
+    pair.pump();
+    expect(metas).toEqual([1000, 1000]);
+    expect(got.map((p) => [...p])).toEqual([[...whole], [...whole]]);
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const all = new Uint8Array(total);
+    let o = 0;
+    for (const c of chunks) { all.set(c, o); o += c.length; }
+    expect(readPcap(all).records.map((r) => r.data.length)).toEqual([5052]);
+    expect(pair.a.stats()).toMatchObject({ TxPackets: 2, TxCsumOffload: 2, TxGsoPackets: 2 });
   });
 
   it('capture passes offloads through and records the super-segment', () => {

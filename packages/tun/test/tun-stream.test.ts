@@ -123,7 +123,7 @@ describe('TunDevice over a libuv read stream', () => {
   });
 
   it('a stream read error stops reading and is reported once through onError', () => {
-    const errors: { code: string; syscall: string }[] = [];
+    const errors: { code: string; syscall?: string | undefined }[] = [];
     const dev = TunDevice.open({ mtu: 1500, onError: (e) => void errors.push(e) });
     dev.setReceiver({ packet: () => {} });
     sys.readErrno = 77; // EBADFD: the device went away

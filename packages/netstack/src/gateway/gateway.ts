@@ -42,7 +42,7 @@ import type { NetnsTarget } from '@netstack/tun';
 import type { InterceptRefusal } from '@netstack/tcp';
 import { createStack, type Stack } from '../stack.js';
 import type { InterceptInfo, Socket } from '../net/index.js';
-import { kWriteNow } from '../net/socket.js';
+import { kCommitSpace, kWhenSpace, kWriteNow, kWriteSpace } from '../net/socket.js';
 import type { FlowRemoteInfo, UdpFlowSocket } from '../dgram/index.js';
 import { UdpSocket, type UdpSocketError } from '@netstack/host';
 import { ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
@@ -121,6 +121,8 @@ export interface GatewayStats extends EchoRelayStats {
   TcpRequests: number; TcpAccepted: number; TcpActive: number; TcpRefusedLimit: number; TcpRefusedPolicy: number;
   TcpRefusedHost: number; TcpUpstreamRefused: number; TcpUpstreamUnreachable: number; TcpUpstreamTimeout: number;
   TcpUpstreamOtherError: number; TcpResets: number; TcpBytesOut: number; TcpBytesIn: number;
+  /** Of TcpBytesIn, the bytes upstream reads put straight into the stack's send buffer toward the guest (not copied there). */
+  TcpBytesInPlace: number;
   UdpFlows: number; UdpActive: number; UdpRefusedLimit: number; UdpRefusedPolicy: number; UdpRefusedHost: number;
   UdpDatagramsOut: number; UdpDatagramsIn: number; UdpBytesOut: number; UdpBytesIn: number; UdpDropped: number; UdpErrors: number;
   /** UDP upstream errors answered to the guest with ICMP destination unreachable (port: ECONNREFUSED; host; net; prohibited). */
@@ -257,6 +259,8 @@ let bigInUse = 0;
  * it fills.
  */
 const GUEST_SEND_BUFFER = 1024 * 1024;
+/** The read right after the relay waited for room in the guest's send buffer (Pump.nextBuffer): copied in. */
+const SMALL_READ = 4096;
 /** Bytes a source may deliver before its destination is attached (copied; then the source pauses). */
 const MAX_EARLY_BYTES = RELAY_BUFFER;
 /** The write a `Pump` queues behind one its destination kept: its callback says everything before it was written. */
@@ -273,6 +277,7 @@ interface PumpSink {
 /** The side a `Pump` reads from (made with the pump's `onread`). */
 interface PumpSource {
   resume(): unknown;
+  pause(): unknown;
   readonly destroyed: boolean;
   once(event: 'end', listener: () => void): unknown;
 }
@@ -300,18 +305,28 @@ class Pump {
   #earlyBytes = 0;
   #paused = false;
   #released = false;
+  /** The payload of one segment toward the guest (upstream -> guest), else undefined. */
+  readonly #segment: number | undefined;
+  /** Bytes read straight into the destination's send buffer (`nextBuffer`; GatewayStats.TcpBytesInPlace). */
+  inPlace = 0;
+  /** The destination's send-buffer view the next read fills (`nextBuffer`), else undefined. */
+  #space: Uint8Array | undefined;
+  /** The first read after a wait for room (`nextBuffer`): a small piece of the pooled buffer. */
+  readonly #small: Uint8Array;
   /**
    * `segment` (upstream -> guest): the payload of one segment toward the guest; a read then
    * takes whole segments, up to 256 KiB while fewer than BIG_MAX such reads are in use, else
    * up to 64 KiB. Without: 64 KiB.
    */
   constructor(segment?: number) {
+    this.#segment = segment !== undefined && segment > 0 ? segment : undefined;
     this.#big = segment !== undefined && bigInUse < BIG_MAX;
     if (this.#big) bigInUse++;
     this.#storage = this.#big ? bigPool.pop() ?? Buffer.allocUnsafeSlow(BIG_RELAY_BUFFER) : pool.pop() ?? Buffer.allocUnsafeSlow(RELAY_BUFFER);
     const cap = this.#storage.length;
     const size = segment !== undefined && segment > 0 && segment <= cap ? Math.floor(cap / segment) * segment : cap;
     this.buffer = this.#storage.subarray(0, size);
+    this.#small = this.#storage.subarray(0, SMALL_READ);
   }
 
   readonly #resume = (): void => {
@@ -330,8 +345,58 @@ class Pump {
    */
   #view: Buffer | undefined;
 
+  /**
+   * The `onread.buffer` function of the upstream socket (node asks before the first read and
+   * after each): where the next read lands. Toward a stack Socket that can take it, a view
+   * of the free storage of its send buffer (`kWriteSpace`: the read IS the write, no copy
+   * into the send buffer), whole segments of it; else (not attached yet, paused, a write
+   * queued, less than one segment free before the buffer wraps) the pooled buffer, whose
+   * reads are copied in as before.
+   */
+  readonly nextBuffer = (): Uint8Array => {
+    this.#space = undefined;
+    const to = this.#to;
+    const seg = this.#segment;
+    if (to === undefined || seg === undefined || this.#paused) return this.buffer;
+    const take = (to as { [kWriteSpace]?: (max: number) => Uint8Array })[kWriteSpace];
+    if (take === undefined) return this.buffer;
+    const space = take.call(to, this.buffer.length);
+    if (space.length < seg) {
+      const from = this.#from;
+      const wait = (to as { [kWhenSpace]?: (now: number, later: number, cb: () => void) => boolean })[kWhenSpace];
+      if (from !== undefined && wait !== undefined && !wait.call(to, seg, Math.min(this.buffer.length, 4 * seg), this.#resumeSpace)) {
+        // Less than a segment free: stop reading until ACKs free a whole read's worth
+        // (kWhenSpace), so that the reads go on in place. The read node makes first when it
+        // resumes lands in a small piece of the pooled buffer (its buffer is chosen now) and
+        // is copied in.
+        this.#paused = true;
+        from.pause();
+        return this.#small;
+      }
+      // Room enough, but the free storage ends (wraps) before a segment: a short read in
+      // place, the next one from the storage's start.
+      if (space.length > 0) {
+        this.#space = space;
+        return space;
+      }
+      return this.buffer;
+    }
+    this.#space = space.length % seg === 0 ? space : space.subarray(0, space.length - (space.length % seg));
+    return this.#space;
+  };
+
+  /** kWhenSpace's callback: the send buffer has room again; reading resumes. */
+  readonly #resumeSpace = (): void => {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const from = this.#from;
+    if (from !== undefined && !from.destroyed) from.resume();
+  };
+
   /** The `onread.callback`: false pauses the source. */
-  readonly onRead = (n: number): boolean => {
+  readonly onRead = (n: number, buf?: Uint8Array): boolean => {
+    const space = this.#space;
+    if (space !== undefined && buf === space) return this.#commit(space, n);
     const v = this.#view;
     const chunk = v !== undefined && v.length === n ? v : (this.#view = this.buffer.subarray(0, n));
     const to = this.#to;
@@ -342,6 +407,19 @@ class Pump {
     }
     return this.#write(to, chunk);
   };
+
+  /** A read that landed in the destination's send buffer (`nextBuffer`): sent from there (`kCommitSpace`). */
+  #commit(space: Uint8Array, n: number): boolean {
+    this.#space = undefined;
+    const to = this.#to!;
+    if (to.destroyed || to.writableEnded) return true;
+    const k = (to as unknown as { [kCommitSpace]: (s: Uint8Array, n: number) => number })[kCommitSpace](space, n);
+    if (k > 0) this.inPlace += k;
+    if (k === n) return true;
+    // The stream must take the rest (it was not ready, or the buffer changed): a copy, as
+    // the view is send-buffer storage the stack may write into.
+    return this.#write(to, Buffer.from(space.subarray(Math.max(0, k), n)));
+  }
 
   #write(to: PumpSink, chunk: Buffer): boolean {
     // A destination that is gone or ended takes nothing more; its 'error' (if any) resets the source.
@@ -401,6 +479,7 @@ function relay(guest: Socket, up: net.Socket, stats: GatewayStats, done: () => v
     if (++closed === 2) {
       stats.TcpBytesOut += up.bytesWritten;
       stats.TcpBytesIn += up.bytesRead;
+      if (pumps !== undefined) stats.TcpBytesInPlace += pumps.down.inPlace;
       pumps?.down.release();
       pumps?.up.release();
       done();
@@ -478,7 +557,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const stats: GatewayStats = {
     TcpRequests: 0, TcpAccepted: 0, TcpActive: 0, TcpRefusedLimit: 0, TcpRefusedPolicy: 0, TcpRefusedHost: 0,
     TcpUpstreamRefused: 0, TcpUpstreamUnreachable: 0, TcpUpstreamTimeout: 0, TcpUpstreamOtherError: 0, TcpResets: 0,
-    TcpBytesOut: 0, TcpBytesIn: 0,
+    TcpBytesOut: 0, TcpBytesIn: 0, TcpBytesInPlace: 0,
     UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
     UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0, UdpUnreachable: 0,
     UdpIcmpRelayed: 0, UdpTtlExceeded: 0, UdpFragNeeded: 0,
@@ -602,7 +681,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     down = pump;
     const sock = net.connect({
       host: r.host, port: r.port, allowHalfOpen: true, signal: ac.signal, noDelay: true, highWaterMark: limits.highWaterMark,
-      onread: { buffer: pump.buffer, callback: pump.onRead },
+      onread: { buffer: pump.nextBuffer, callback: pump.onRead },
     } as net.NetConnectOpts);
     up = sock;
     let isUp = false;

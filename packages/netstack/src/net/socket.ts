@@ -115,6 +115,23 @@ export const kHandler: unique symbol = Symbol('netstack.net.handler');
  * stream must do it (connecting, queued writes, ended, destroyed, an error to report).
  */
 export const kWriteNow: unique symbol = Symbol('netstack.net.writeNow');
+/**
+ * @internal the gateway relay's read straight into the core's send buffer (gateway.ts
+ * `Pump`): `[kWriteSpace](max)` is a view of free send-buffer storage (empty when the
+ * stream must write instead, as for kWriteNow, or nothing is free), which an upstream
+ * socket's read fills; `[kCommitSpace](view, n)` then sends those bytes as kWriteNow would
+ * have (copied in if the buffer changed meanwhile). -1: the stream must write them.
+ */
+export const kWriteSpace: unique symbol = Symbol('netstack.net.writeSpace');
+export const kCommitSpace: unique symbol = Symbol('netstack.net.commitSpace');
+/**
+ * @internal `[kWhenSpace](now, later, cb)`: true when the core's send buffer may take `now`
+ * bytes at once; else false, and `cb` is called once it may take `later` (checked as ACKs
+ * free space), so a relay whose source found too little room stops reading until then,
+ * instead of reading into a buffer of its own and copying. One waiter; dropped when the
+ * socket is destroyed.
+ */
+export const kWhenSpace: unique symbol = Symbol('netstack.net.whenSpace');
 
 interface PendingWrite {
   chunk: Buffer;
@@ -137,6 +154,8 @@ interface InternalSocketOptions extends SocketOptions {
 }
 
 const NOOP_HANDLER: TcpHandler = {};
+/** kWriteSpace's answer when the stream must write. */
+const NO_SPACE = new Uint8Array(0);
 
 const EV_ESTABLISHED = 1;
 const EV_READ = 2;
@@ -171,6 +190,8 @@ export class Socket extends Duplex {
   #eofPushed = false;
   #resetting = false;
   #pending: PendingWrite | undefined = undefined;
+  /** The kWhenSpace waiter: called once the core's send buffer may take `min` bytes. */
+  #spaceWaiter: { min: number; cb: () => void } | undefined = undefined;
   #bytesRead = 0;
   #bytesDispatched = 0;
   #noDelay: boolean | undefined;
@@ -575,7 +596,7 @@ export class Socket extends Duplex {
     n.events = 0;
     if (ev & EV_ESTABLISHED) runUserCode(() => this.#onEstablished());
     if (ev & EV_READ) runUserCode(() => this.#pull());
-    if (ev & EV_WRITE) runUserCode(() => this.#flushWrite());
+    if (ev & EV_WRITE) runUserCode(() => { this.#flushWrite(); this.#checkSpace(); });
     if (ev & EV_CLOSED) {
       const err = n.error;
       n.error = undefined;
@@ -735,6 +756,59 @@ export class Socket extends Duplex {
       this.#touch();
     }
     return n;
+  }
+
+  /** @internal see `kWriteSpace`. */
+  [kWriteSpace](max: number): Uint8Array {
+    const c = this.#conn;
+    if (c === undefined || this.#ctx === undefined || this.#connecting || this.#pending !== undefined || this.destroyed
+      || this.writableEnded || this.writableLength !== 0 || this.writableCorked !== 0 || c.state === 'CLOSED') return NO_SPACE;
+    return c.writeSpace(max);
+  }
+
+  /** @internal see `kWhenSpace`. */
+  [kWhenSpace](now: number, later: number, cb: () => void): boolean {
+    const c = this.#conn;
+    if (c !== undefined && c.sendFree >= now) return true;
+    this.#spaceWaiter = { min: later, cb };
+    this.#checkSpace();
+    return false;
+  }
+
+  /** Calls the kWhenSpace waiter if the send buffer has its room now, else asks the core to say when an ACK frees some. */
+  #checkSpace(): void {
+    const w = this.#spaceWaiter;
+    const c = this.#conn;
+    if (w === undefined || c === undefined) return;
+    if (this.destroyed) { this.#spaceWaiter = undefined; return; }
+    if (c.sendFree >= w.min || c.state === 'CLOSED') {
+      this.#spaceWaiter = undefined;
+      w.cb();
+      return;
+    }
+    c.wantSpace();
+  }
+
+  /** @internal see `kWriteSpace`. */
+  [kCommitSpace](space: Uint8Array, n: number): number {
+    const c = this.#conn;
+    const ctx = this.#ctx;
+    if (c === undefined || ctx === undefined || this.#connecting || this.#pending !== undefined || this.destroyed
+      || this.writableEnded || this.writableLength !== 0 || this.writableCorked !== 0 || c.state === 'CLOSED') return -1;
+    let taken: number;
+    try {
+      taken = c.commitWrite(space, n, ctx.clock.now());
+    } catch {
+      // EPIPE and the like: write() reports it the stream's way.
+      ctx.clock.schedule();
+      return -1;
+    }
+    ctx.clock.schedule();
+    if (taken > 0) {
+      this.#bytesDispatched += taken;
+      this.#touch();
+    }
+    return taken;
   }
 
   /** Copies the pending chunk into the core as far as it accepts; completes the write when all is in. */
