@@ -248,28 +248,29 @@ async function measure(kind, rep) {
     const pid = child.pid;
     // Download (curl) and upload (node client), with the gateway's CPU time across each.
     let cpu0 = cpuOf(pid);
+    let cpu = 0;
     if (tests.has('down')) {
-    const dl = await runIn(g, 'curl', ['-sS', '--max-time', String(timeoutFor(size) / 1000), '-o', '/dev/null', '-w', '%{size_download} %{time_starttransfer} %{time_total}', `http://${SERVER}/bytes/${size}`], timeoutFor(size) + 5000);
-    let cpu = cpuOf(pid) - cpu0;
-    const [bytes, , total] = dl.stdout.trim().split(' ').map(Number);
-    rows.download = bytes === size ? { value: size / total / 1e6, cpuPerGB: cpu / (size / 1e9) } : { error: `curl: ${bytes} of ${size} bytes ${dl.stderr.trim().slice(-200)}` };
+      const dl = await runIn(g, 'curl', ['-sS', '--max-time', String(timeoutFor(size) / 1000), '-o', '/dev/null', '-w', '%{size_download} %{time_starttransfer} %{time_total}', `http://${SERVER}/bytes/${size}`], timeoutFor(size) + 5000);
+      cpu = cpuOf(pid) - cpu0;
+      const [bytes, , total] = dl.stdout.trim().split(' ').map(Number);
+      rows.download = bytes === size ? { value: size / total / 1e6, cpuPerGB: cpu / (size / 1e9) } : { error: `curl: ${bytes} of ${size} bytes ${dl.stderr.trim().slice(-200)}` };
     }
     if (tests.has('up')) {
-    cpu0 = cpuOf(pid);
-    const up = json(await runIn(g, process.execPath, [CLIENT, 'up', SERVER, '9', String(size), String(timeoutFor(size))], timeoutFor(size) + 5000));
-    cpu = cpuOf(pid) - cpu0;
-    rows.upload = up.error ? { error: up.error } : { value: size / (up.ms / 1000) / 1e6, cpuPerGB: cpu / (size / 1e9) };
+      cpu0 = cpuOf(pid);
+      const up = json(await runIn(g, process.execPath, [CLIENT, 'up', SERVER, '9', String(size), String(timeoutFor(size))], timeoutFor(size) + 5000));
+      cpu = cpuOf(pid) - cpu0;
+      rows.upload = up.error ? { error: up.error } : { value: size / (up.ms / 1000) / 1e6, cpuPerGB: cpu / (size / 1e9) };
     }
     if (tests.has('echo')) {
-    const echo = json(await runIn(g, process.execPath, [CLIENT, 'echo', SERVER, '7', String(seconds), '64'], (seconds + 20) * 1000));
-    rows.echo = echo.error ? { error: echo.error } : { value: echo.perSecond };
+      const echo = json(await runIn(g, process.execPath, [CLIENT, 'echo', SERVER, '7', String(seconds), '64'], (seconds + 20) * 1000));
+      rows.echo = echo.error ? { error: echo.error } : { value: echo.perSecond };
     }
     const wrkArgs = ['-t1', '-c16', `-d${seconds}s`, '--timeout', '5s'];
     if (tests.has('rps')) rows.httpKeepAlive = wrkRate(await runIn(g, 'wrk', [...wrkArgs, `http://${SERVER}/hello`], (seconds + 20) * 1000));
     if (tests.has('rpsclose')) rows.httpNew = wrkRate(await runIn(g, 'wrk', [...wrkArgs, '-H', 'Connection: close', `http://${SERVER}/hello`], (seconds + 20) * 1000));
     if (tests.has('udp')) {
-    const udp = json(await runIn(g, process.execPath, [CLIENT, 'udp', SERVER, '7', String(seconds), '64', '16'], (seconds + 20) * 1000));
-    rows.udp = udp.error ? { error: udp.error } : { value: udp.perSecond, sent: udp.sent };
+      const udp = json(await runIn(g, process.execPath, [CLIENT, 'udp', SERVER, '7', String(seconds), '64', '16'], (seconds + 20) * 1000));
+      rows.udp = udp.error ? { error: udp.error } : { value: udp.perSecond, sent: udp.sent };
     }
     if (tests.has('ping')) {
     // Unmeasured first (as bench/run.mjs warms every target with 2000 pings): a gateway's
