@@ -274,6 +274,9 @@ interface PumpSink {
   readonly writableEnded: boolean;
   end(): unknown;
 }
+/** A read of this many bytes marks a relayed flow as bulk: its next reads go in place (Pump.nextBuffer). */
+const BULK_READ = 16 * 1024;
+
 /** The side a `Pump` reads from (made with the pump's `onread`). */
 interface PumpSource {
   resume(): unknown;
@@ -313,6 +316,10 @@ class Pump {
   #space: Uint8Array | undefined;
   /** The first read after a wait for room (`nextBuffer`): a small piece of the pooled buffer. */
   readonly #small: Uint8Array;
+  /** Bytes of the last read (`onRead`): the next in-place read is offered at most twice that. */
+  #lastRead = 0;
+  /** A read brought BULK_READ or more (or a segment) (`onRead`): reads go in place from then on (`nextBuffer`). */
+  #bulk = false;
   /**
    * `segment` (upstream -> guest): the payload of one segment toward the guest; a read then
    * takes whole segments, up to 256 KiB while fewer than BIG_MAX such reads are in use, else
@@ -357,10 +364,17 @@ class Pump {
     this.#space = undefined;
     const to = this.#to;
     const seg = this.#segment;
-    if (to === undefined || seg === undefined || this.#paused) return this.buffer;
+    // In place only once the flow has shown it is a bulk one (a read brought at least 16 KiB,
+    // or a whole segment where segments are smaller), and at most twice the last read (at
+    // least a segment): handing out free send-buffer storage makes
+    // the ring take that storage at once, and a request/response connection that reads a few
+    // hundred bytes would hold a whole read's worth (256 KiB) from its first read on (HTTP with
+    // a new connection each: ~2,700 requests/s against ~3,200 with copies). A bulk flow's
+    // reads double to the full size within a few reads.
+    if (to === undefined || seg === undefined || this.#paused || !this.#bulk) return this.buffer;
     const take = (to as { [kWriteSpace]?: (max: number) => Uint8Array })[kWriteSpace];
     if (take === undefined) return this.buffer;
-    const space = take.call(to, this.buffer.length);
+    const space = take.call(to, Math.min(this.buffer.length, Math.max(seg, 2 * this.#lastRead)));
     if (space.length < seg) {
       const from = this.#from;
       const wait = (to as { [kWhenSpace]?: (now: number, later: number, cb: () => void) => boolean })[kWhenSpace];
@@ -396,6 +410,8 @@ class Pump {
   /** The `onread.callback`: false pauses the source. */
   readonly onRead = (n: number, buf?: Uint8Array): boolean => {
     const space = this.#space;
+    this.#lastRead = n;
+    if (n >= BULK_READ || (this.#segment !== undefined && n >= this.#segment)) this.#bulk = true;
     if (space !== undefined && buf === space) return this.#commit(space, n);
     const v = this.#view;
     const chunk = v !== undefined && v.length === n ? v : (this.#view = this.buffer.subarray(0, n));
