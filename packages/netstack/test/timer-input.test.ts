@@ -74,6 +74,17 @@ class QueueingLink implements Link {
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** Moves packets both ways (A reading its device as its poll callback would) until quiet; bounded. */
+async function settleLinks(pair: LinkPair, devA: QueueingLink): Promise<void> {
+  let idle = 0;
+  for (let i = 0; i < 1000 && idle < 3; i++) {
+    const moved = pair.pump() + devA.readable();
+    await turn();
+    idle = moved === 0 && pair.pending() === 0 && devA.queue.length === 0 ? idle + 1 : 0;
+  }
+  expect(idle, 'the link did not go quiet').toBe(3);
+}
+
 let stacks: Stack[] = [];
 let pair: LinkPair | undefined;
 afterEach(async () => {
@@ -94,16 +105,7 @@ describe('the facade timer reads pending input before it runs protocol timers', 
     stacks = [a, b];
     b.tcp.createServer((s) => { s.on('error', () => {}); s.resume(); }).listen(9);
 
-    /** Moves packets both ways (A reading its device as its poll callback would) until quiet; bounded. */
-    const settle = async (): Promise<void> => {
-      let idle = 0;
-      for (let i = 0; i < 1000 && idle < 3; i++) {
-        const moved = pair!.pump() + devA.readable();
-        await turn();
-        idle = moved === 0 && pair!.pending() === 0 && devA.queue.length === 0 ? idle + 1 : 0;
-      }
-      expect(idle, 'the link did not go quiet').toBe(3);
-    };
+    const settle = (): Promise<void> => settleLinks(pair!, devA);
 
     const c = a.tcp.connect({ host: '10.0.0.2', port: 9 });
     c.on('error', () => {}); // afterEach's stack.close() aborts it (ECONNABORTED)
@@ -150,15 +152,7 @@ describe('the facade timer reads pending input before it runs protocol timers', 
     stacks = [a, b];
     let serverSide: import('../src/index.js').Socket | undefined;
     b.tcp.createServer((s) => { s.on('error', () => {}); s.setNoDelay(true); serverSide = s; }).listen(9);
-    const settle = async (): Promise<void> => {
-      let idle = 0;
-      for (let i = 0; i < 1000 && idle < 3; i++) {
-        const moved = pair!.pump() + devA.readable();
-        await turn();
-        idle = moved === 0 && pair!.pending() === 0 && devA.queue.length === 0 ? idle + 1 : 0;
-      }
-      expect(idle, 'the link did not go quiet').toBe(3);
-    };
+    const settle = (): Promise<void> => settleLinks(pair!, devA);
     const c = a.tcp.connect({ host: '10.0.0.2', port: 9 });
     c.on('error', () => {});
     await settle();
