@@ -274,6 +274,7 @@ interface PumpSink {
   readonly writableEnded: boolean;
   end(): unknown;
 }
+
 /** A read of this many bytes marks a relayed flow as bulk: its next reads go in place (Pump.nextBuffer). */
 const BULK_READ = 16 * 1024;
 
@@ -296,7 +297,8 @@ interface PumpSource {
  * is never overwritten while referenced. (A 'data' listener instead gets a fresh 64 KiB
  * buffer per read: at a few GB/s that garbage was the relay's largest cost.)
  */
-class Pump {
+/** @internal exported for its tests (test/gateway/pump.test.ts) */
+export class Pump {
   readonly #storage: Buffer;
   readonly #big: boolean;
   /** What one read fills: the start of the pooled storage. */
