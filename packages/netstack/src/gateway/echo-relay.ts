@@ -9,7 +9,7 @@
  *
  * - One host socket per family, opened at the first echo that needs it (or at the start
  *   with `prepare`, as the gateway does: the first echo then pays no socket, no binding of
- *   libc through koffi, no poll handle). The kernel writes
+ *   libc in @netstack/host, no poll handle). The kernel writes
  *   its own identifier into every request it sends, so guests' echoes are told apart by
  *   the sequence number: each relayed echo gets a fresh one (16 bits per family; those in
  *   use are skipped), and the reply's sequence number and sender find the guest's echo.

@@ -871,7 +871,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // The gateway is a router hop: TTL 1 ends here (time exceeded from 10.0.2.2), the rest leave with one less.
     hop: v6 ? { 4: gatewayAddr, 6: gateway6 } : { 4: gatewayAddr },
     // The host sockets at the start (none in the SOCKS5 mode, which relays no echo): the
-    // guest's first ping waits for no socket() and no koffi binding of libc.
+    // guest's first ping waits for no socket() and no binding of libc in @netstack/host.
     prepare: options.socks5 === undefined,
     route: (dst, family, src, id): EchoRoute => {
       if (options.policy !== undefined) {
