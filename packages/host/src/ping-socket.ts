@@ -35,54 +35,17 @@
  * (the softirq runs when the send re-enables bottom halves), and reading it then saves
  * the event loop's wake-up for it (an epoll_wait and a callback into JavaScript).
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { hostLibc, type HostLibc, type MsgBuffers, type PollHandle } from './libc.js';
+import {
+  AF_INET, AF_INET6, EAGAIN, EINTR, IP_TTL, IPV6_UNICAST_HOPS, READ_BUDGET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_IP, SOL_IPV6,
+  addressBytes, checkFamily, drainErrorQueue, enableRecvErr, errnoName, registerOpen, sockaddrAddress, sysError, writeSockaddr,
+  type CodedError, type QueuedError,
+} from './sock.js';
 
-export interface CodedError extends Error {
-  code: string;
-  errno?: number;
-  syscall?: string;
-}
+export { addressBytes, errnoName, type CodedError };
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const IPPROTO_ICMP = 1;
 const IPPROTO_ICMPV6 = 58;
-const EAGAIN = 11;
-const EINTR = 4;
-const SOL_IP = 0;
-const IP_TTL = 2;
-const IP_RECVERR = 11;
-const SOL_IPV6 = 41;
-const IPV6_UNICAST_HOPS = 16;
-const IPV6_RECVERR = 25;
-const MSG_ERRQUEUE = 0x2000;
-/** sock_extended_err.ee_origin (linux/errqueue.h; 1, local, is not an ICMP error). */
-const SO_EE_ORIGIN_ICMP = 2;
-const SO_EE_ORIGIN_ICMP6 = 3;
-
-/** Linux errno names the socket reports (x86-64 / arm64 generic values). */
-const ERRNO: Record<number, string> = {
-  1: 'EPERM', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE',
-  23: 'ENFILE', 90: 'EMSGSIZE', 93: 'EPROTONOSUPPORT', 94: 'ESOCKTNOSUPPORT', 97: 'EAFNOSUPPORT',
-  99: 'EADDRNOTAVAIL', 71: 'EPROTO', 101: 'ENETUNREACH', 92: 'ENOPROTOOPT', 110: 'ETIMEDOUT', 105: 'ENOBUFS', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH',
-};
-
-export function errnoName(errno: number): string {
-  return ERRNO[errno] ?? `E${errno}`;
-}
-
-/** @internal an Error with the errno name as `code` (udp-socket.ts too). */
-export function sysError(errno: number, syscall: string, message: string): CodedError {
-  const code = errnoName(errno);
-  return Object.assign(new Error(`${syscall} failed: ${code}: ${message}`), { code, errno, syscall });
-}
-
-/** Messages drained per readability callback (the rest on the next turn of the loop). */
-const READ_BUDGET = 64;
 
 export interface PingSocketStats {
   /** Echo requests the kernel took. */
@@ -108,14 +71,7 @@ export interface PingSocketStats {
  * needed / packet too big, `errno` the kernel's conversion, `message` the start of the
  * request it quotes (type, code, checksum, id, seq...). Views valid during the call.
  */
-export interface PingSocketError {
-  type: number;
-  code: number;
-  info: number;
-  errno: string;
-  offender: Uint8Array;
-  message: Uint8Array;
-}
+export type PingSocketError = Omit<QueuedError, 'origin'>;
 
 export interface PingSocketOptions {
   family: 4 | 6;
@@ -132,7 +88,6 @@ export interface PingSocketOptions {
 }
 
 const open = new Set<PingSocket>();
-let exitHook = false;
 
 export class PingSocket {
   readonly family: 4 | 6;
@@ -163,9 +118,7 @@ export class PingSocket {
 
   /** Opens the socket (throws a CodedError with the errno name as `code`: EACCES where ping_group_range forbids it). */
   static open(options: PingSocketOptions): PingSocket {
-    if (options === null || typeof options !== 'object' || (options.family !== 4 && options.family !== 6)) {
-      throw Object.assign(new TypeError('options.family must be 4 or 6'), { code: 'ERR_INVALID_ARG_VALUE' });
-    }
+    checkFamily(options);
     if (typeof options.onMessage !== 'function') throw Object.assign(new TypeError('options.onMessage must be a function'), { code: 'ERR_INVALID_ARG_TYPE' });
     const sys = options.libc ?? hostLibc();
     const six = options.family === 6;
@@ -176,20 +129,11 @@ export class PingSocket {
     }
     const s = new PingSocket(options.family, fd, sys, options.onMessage, options.onError);
     if (options.onError !== undefined) {
-      if (sys.setsockoptInt(fd, six ? SOL_IPV6 : SOL_IP, six ? IPV6_RECVERR : IP_RECVERR, 1) < 0) {
-        const e = sys.errno();
-        sys.close(fd);
-        throw sysError(e, 'setsockopt', six ? 'IPV6_RECVERR' : 'IP_RECVERR');
-      }
+      enableRecvErr(sys, fd, six);
       s.#errq = sys.msgBuffers(576, 256);
     }
     s.#poll = sys.poll(fd, s.#pollCallback);
-    open.add(s);
-    if (!exitHook) {
-      exitHook = true;
-      // As @netstack/tun: a poll handle must not call into JavaScript during teardown.
-      process.on('exit', () => { for (const x of [...open]) x.close(); });
-    }
+    registerOpen(open, s);
     return s;
   }
 
@@ -223,17 +167,7 @@ export class PingSocket {
     const d = typeof dst === 'string' ? addressBytes(dst) : dst;
     if (d === undefined || d.length !== (this.family === 6 ? 16 : 4)) return 'EINVAL';
     const a = this.#sendAddr;
-    a.fill(0);
-    let len: number;
-    if (this.family === 4) {
-      a[0] = AF_INET & 0xff; a[1] = AF_INET >> 8; // sa_family: host order (little-endian on every Linux port we run)
-      a.set(d, 4);
-      len = 16;
-    } else {
-      a[0] = AF_INET6 & 0xff; a[1] = AF_INET6 >> 8;
-      a.set(d, 8);
-      len = 28;
-    }
+    const len = writeSockaddr(a, d, 0);
     const r = this.#sys.sendto(this.#fd, message, message.length, 0, a, len);
     if (r < 0) {
       this.#stats.OutErrors++;
@@ -279,31 +213,11 @@ export class PingSocket {
 
   /** Reads the error queue (MSG_ERRQUEUE) until EAGAIN or the budget; each ICMP error to onError. */
   #drainErrors(): void {
-    const q = this.#errq!;
-    const sys = this.#sys;
-    for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {
-      q.reset();
-      const n = sys.recvmsg(this.#fd, q, MSG_ERRQUEUE);
-      if (n < 0) {
-        const e = sys.errno();
-        if (e === EINTR) continue;
-        return; // EAGAIN: the queue is empty
-      }
-      const at = findRecvErr(q.control, q.controlLength());
-      // struct sock_extended_err: errno u32, origin u8, type u8, code u8, pad u8, info u32, data u32; then the offender's sockaddr.
-      if (at < 0 || at + 16 + 8 > q.control.length) { this.#stats.InOtherErrors++; continue; }
-      const c = q.control;
-      const v = new DataView(c.buffer, c.byteOffset + at, c.length - at);
-      const origin = c[at + 4]!;
-      if (origin !== SO_EE_ORIGIN_ICMP && origin !== SO_EE_ORIGIN_ICMP6) { this.#stats.InOtherErrors++; continue; }
-      const family = v.getUint16(16, true);
-      const offender = family === AF_INET6 ? c.subarray(at + 24, at + 40) : c.subarray(at + 20, at + 24);
+    drainErrorQueue(this.#sys, this.#fd, this.#errq!, () => this.#fd >= 0, (e) => {
+      if (e.origin !== 'icmp') { this.#stats.InOtherErrors++; return; }
       this.#stats.InIcmpErrors++;
-      this.#onError!({
-        type: c[at + 5]!, code: c[at + 6]!, info: v.getUint32(8, true), errno: errnoName(v.getUint32(0, true)),
-        offender, message: q.data.subarray(0, Math.min(n, q.data.length)),
-      });
-    }
+      this.#onError!({ type: e.type, code: e.code, info: e.info, errno: e.errno, offender: e.offender, message: e.message });
+    }, () => { this.#stats.InOtherErrors++; });
   }
 
   #readId(): void {
@@ -350,8 +264,7 @@ export class PingSocket {
         this.#stats.InErrors++;
         continue;
       }
-      const family = addr[0]! | (addr[1]! << 8);
-      const from = family === AF_INET6 ? addr.subarray(8, 24) : addr.subarray(4, 8);
+      const from = sockaddrAddress(addr);
       this.#stats.InMsgs++;
       got++;
       this.#onMessage(buf.subarray(0, n), from);
@@ -362,45 +275,9 @@ export class PingSocket {
   readonly #pollCallback = (status: number): void => this.#onPoll(status);
 }
 
-/** The cmsg IP_RECVERR / IPV6_RECVERR in `control` (LP64 cmsghdr: len @0, level @8, type @12, data @16), or -1. */
-export function findRecvErr(control: Uint8Array, length: number): number {
-  const v = new DataView(control.buffer, control.byteOffset, control.length);
-  for (let off = 0; off + 16 <= length;) {
-    const len = Number(v.getBigUint64(off, true));
-    if (len < 16 || off + len > length) return -1;
-    const level = v.getInt32(off + 8, true);
-    const type = v.getInt32(off + 12, true);
-    if ((level === SOL_IP && type === IP_RECVERR) || (level === SOL_IPV6 && type === IPV6_RECVERR)) return off + 16;
-    off += (len + 7) & ~7;
-  }
-  return -1;
-}
-
 /** `net.ipv4.ping_group_range` of this process's network namespace (it also governs IPv6), or undefined when unreadable. */
 export function pingGroupRange(sys: HostLibc = hostLibc()): { low: number; high: number } | undefined {
   const t = sys.readText('/proc/sys/net/ipv4/ping_group_range');
   const m = t === undefined ? null : /^\s*(\d+)\s+(\d+)\s*$/.exec(t);
   return m ? { low: Number(m[1]), high: Number(m[2]) } : undefined;
-}
-
-/** A dotted quad -> 4 bytes, IPv6 text (RFC 4291 §2.2, an embedded dotted quad allowed; no zone) -> 16 bytes; else undefined. */
-export function addressBytes(text: string): Uint8Array | undefined {
-  if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
-  if (!isIPv6(text) || text.includes('%')) return undefined;
-  let t = text;
-  const last = t.lastIndexOf(':');
-  if (t.slice(last + 1).includes('.')) {
-    // An embedded dotted quad (::ffff:1.2.3.4): as its two 16-bit groups.
-    const q = t.slice(last + 1).split('.').map(Number);
-    t = `${t.slice(0, last + 1)}${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
-  }
-  const halves = t.split('::');
-  const part = (x: string | undefined): number[] => (x === undefined || x === '' ? [] : x.split(':').map((g) => parseInt(g, 16)));
-  const h = part(halves[0]);
-  const r = part(halves[1]);
-  const groups = halves.length === 2 ? [...h, ...new Array<number>(Math.max(0, 8 - h.length - r.length)).fill(0), ...r] : h;
-  if (groups.length !== 8) return undefined;
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff; });
-  return out;
 }

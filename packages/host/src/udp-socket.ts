@@ -27,32 +27,17 @@
  *   `onMessage` are valid during the call only): no memory per socket but the fd.
  */
 import { hostLibc, type HostLibc, type MsgBuffers, type PollHandle } from './libc.js';
-import { addressBytes, errnoName, findRecvErr, sysError } from './ping-socket.js';
+import {
+  AF_INET, AF_INET6, EAGAIN, EINTR, IP_TTL, IPV6_UNICAST_HOPS, READ_BUDGET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_IP, SOL_IPV6,
+  addressBytes, checkFamily, drainErrorQueue, enableRecvErr, errnoName, registerOpen, sysError, writeSockaddr, type QueuedError,
+} from './sock.js';
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const IPPROTO_UDP = 17;
-const EAGAIN = 11;
-const EINTR = 4;
-const SOL_IP = 0;
-const IP_TTL = 2;
 const IP_MTU_DISCOVER = 10;
-const IP_RECVERR = 11;
-const SOL_IPV6 = 41;
-const IPV6_UNICAST_HOPS = 16;
 const IPV6_MTU_DISCOVER = 23;
-const IPV6_RECVERR = 25;
 /** IP_PMTUDISC_DONT / _DO (the same values for IPv6). */
 const PMTUDISC_DONT = 0;
 const PMTUDISC_DO = 2;
-const MSG_ERRQUEUE = 0x2000;
-const SO_EE_ORIGIN_LOCAL = 1;
-const SO_EE_ORIGIN_ICMP = 2;
-const SO_EE_ORIGIN_ICMP6 = 3;
-const READ_BUDGET = 64;
 /** send() errors that may be an ICMP error's pending socket error rather than this send's own. */
 const PENDING = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EPROTO', 'EMSGSIZE', 'ETIMEDOUT']);
 
@@ -72,19 +57,7 @@ export interface UdpSocketStats {
 }
 
 /** One error queue entry (struct sock_extended_err and the offender). Views valid during the call. */
-export interface UdpSocketError {
-  origin: 'icmp' | 'local';
-  /** ICMP (ICMPv6 on an IPv6 socket) type and code as sent; 0 for a local error. */
-  type: number;
-  code: number;
-  /** The MTU of a fragmentation needed / packet too big, or of a local EMSGSIZE. */
-  info: number;
-  errno: string;
-  /** Who sent the ICMP error (4 or 16 bytes); empty for a local error. */
-  offender: Uint8Array;
-  /** The start of the payload of the datagram it is about. */
-  message: Uint8Array;
-}
+export type UdpSocketError = QueuedError;
 
 export interface UdpSocketOptions {
   family: 4 | 6;
@@ -96,7 +69,6 @@ export interface UdpSocketOptions {
 }
 
 const open = new Set<UdpSocket>();
-let exitHook = false;
 /** Shared by every socket (JavaScript runs one callback at a time; views are lent for the call). */
 let rxBuf: Uint8Array | undefined;
 const errqs = new WeakMap<HostLibc, MsgBuffers>();
@@ -122,9 +94,7 @@ export class UdpSocket {
 
   /** Opens the socket with IP_RECVERR (IPV6_RECVERR) on; throws a CodedError (errno name as `code`). */
   static open(options: UdpSocketOptions): UdpSocket {
-    if (options === null || typeof options !== 'object' || (options.family !== 4 && options.family !== 6)) {
-      throw Object.assign(new TypeError('options.family must be 4 or 6'), { code: 'ERR_INVALID_ARG_VALUE' });
-    }
+    checkFamily(options);
     if (typeof options.onMessage !== 'function' || typeof options.onError !== 'function') {
       throw Object.assign(new TypeError('options.onMessage and options.onError must be functions'), { code: 'ERR_INVALID_ARG_TYPE' });
     }
@@ -132,19 +102,11 @@ export class UdpSocket {
     const six = options.family === 6;
     const fd = sys.socket(six ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
     if (fd < 0) throw sysError(sys.errno(), 'socket', `UDP${six ? '6' : ''} socket`);
-    if (sys.setsockoptInt(fd, six ? SOL_IPV6 : SOL_IP, six ? IPV6_RECVERR : IP_RECVERR, 1) < 0) {
-      const e = sys.errno();
-      sys.close(fd);
-      throw sysError(e, 'setsockopt', six ? 'IPV6_RECVERR' : 'IP_RECVERR');
-    }
+    enableRecvErr(sys, fd, six);
     const s = new UdpSocket(options.family, fd, sys, options.onMessage, options.onError);
     if (!errqs.has(sys)) errqs.set(sys, sys.msgBuffers(576, 256));
     s.#poll = sys.poll(fd, s.#pollCallback);
-    open.add(s);
-    if (!exitHook) {
-      exitHook = true;
-      process.on('exit', () => { for (const x of [...open]) x.close(); });
-    }
+    registerOpen(open, s);
     return s;
   }
 
@@ -158,18 +120,7 @@ export class UdpSocket {
     const d = typeof address === 'string' ? addressBytes(address) : address;
     if (d === undefined || d.length !== (this.family === 6 ? 16 : 4) || !Number.isInteger(port) || port < 0 || port > 65535) return 'EINVAL';
     const a = new Uint8Array(28);
-    let len: number;
-    if (this.family === 4) {
-      a[0] = AF_INET & 0xff; a[1] = AF_INET >> 8; // sa_family: host order (little-endian on every Linux port we run)
-      a[2] = port >> 8; a[3] = port & 0xff;
-      a.set(d, 4);
-      len = 16;
-    } else {
-      a[0] = AF_INET6 & 0xff; a[1] = AF_INET6 >> 8;
-      a[2] = port >> 8; a[3] = port & 0xff;
-      a.set(d, 8);
-      len = 28;
-    }
+    const len = writeSockaddr(a, d, port);
     return this.#sys.connect(this.#fd, a, len) < 0 ? errnoName(this.#sys.errno()) : undefined;
   }
 
@@ -227,36 +178,11 @@ export class UdpSocket {
 
   /** Reads the error queue until EAGAIN or the budget, each entry to onError; returns how many. */
   #drainErrors(): number {
-    const q = errqs.get(this.#sys)!;
-    const sys = this.#sys;
-    let read = 0;
-    for (let i = 0; i < READ_BUDGET && this.#fd >= 0; i++) {
-      q.reset();
-      const n = sys.recvmsg(this.#fd, q, MSG_ERRQUEUE);
-      if (n < 0) {
-        if (sys.errno() === EINTR) continue;
-        break; // EAGAIN: the queue is empty
-      }
-      read++;
-      const at = findRecvErr(q.control, q.controlLength());
-      // struct sock_extended_err: errno u32, origin u8, type u8, code u8, pad u8, info u32, data u32; then the offender's sockaddr.
-      if (at < 0 || at + 16 + 8 > q.control.length) { this.#stats.InOtherErrors++; continue; }
-      const c = q.control;
-      const v = new DataView(c.buffer, c.byteOffset + at, c.length - at);
-      const origin = c[at + 4]!;
-      const message = q.data.subarray(0, Math.min(n, q.data.length));
-      if (origin === SO_EE_ORIGIN_LOCAL) {
-        this.#stats.InLocalErrors++;
-        this.#onError({ origin: 'local', type: 0, code: 0, info: v.getUint32(8, true), errno: errnoName(v.getUint32(0, true)), offender: c.subarray(0, 0), message });
-        continue;
-      }
-      if (origin !== SO_EE_ORIGIN_ICMP && origin !== SO_EE_ORIGIN_ICMP6) { this.#stats.InOtherErrors++; continue; }
-      const family = v.getUint16(16, true);
-      const offender = family === AF_INET6 ? c.subarray(at + 24, at + 40) : c.subarray(at + 20, at + 24);
-      this.#stats.InIcmpErrors++;
-      this.#onError({ origin: 'icmp', type: c[at + 5]!, code: c[at + 6]!, info: v.getUint32(8, true), errno: errnoName(v.getUint32(0, true)), offender, message });
-    }
-    return read;
+    return drainErrorQueue(this.#sys, this.#fd, errqs.get(this.#sys)!, () => this.#fd >= 0, (e) => {
+      if (e.origin === 'local') this.#stats.InLocalErrors++;
+      else this.#stats.InIcmpErrors++;
+      this.#onError(e);
+    }, () => { this.#stats.InOtherErrors++; });
   }
 
   #onPoll(status: number): void {
