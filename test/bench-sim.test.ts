@@ -44,6 +44,17 @@ describe('bench --sim harness', () => {
     expect(r.data.queueDelayMeanMs).toBeGreaterThan(0);
   });
 
+  it('the bottleneck serialises IP packets: a transfer it limits moves 1448 bytes of data per 1500 at the rate', () => {
+    // 10 Mbit/s, 2 ms RTT, a queue far above the BDP: the link never idles after the first
+    // round trips. Full segments carry 1448 bytes (MSS 1460 less the 12 of the timestamp
+    // option) in 1500-byte packets, the 20 bytes of IPv4 header counted as on the real path.
+    const r = simTransfer(shared, tcp, { data: 'delay=1ms,rate=10mbit,queuebytes=200k', ack: 'delay=1ms', seed: 1, cc: 'cubic', size: 2048 * KiB });
+    expect(r.ok).toBe(true);
+    const line = 1.25 * 1448 / 1500; // MB/s
+    expect(r.mbps).toBeLessThanOrEqual(line);
+    expect(r.mbps).toBeGreaterThan(0.99 * line);
+  });
+
   it('fails a transfer that delivers a wrong byte (two 16-bit words swapped: the checksum still verifies)', () => {
     class Swapping extends TcpLayer {
       private data = 0;
