@@ -77,6 +77,10 @@ export interface SimRow {
   pass: boolean;
 }
 
+/** The period of the transfer's byte pattern (a prime). */
+export const PERIOD: number;
+/** The transfer's bytes: byte i of the stream is block[i % PERIOD]; block[x] = block[x % PERIOD] for every x. */
+export function patternBlock(seededRandom: SimShared['seededRandom'], seed: number): Uint8Array;
 export function importFrom(root: string, rel: string): Promise<unknown>;
 export function loadShared(root: string): Promise<SimShared>;
 export function loadTcp(root: string): Promise<SimTcp>;

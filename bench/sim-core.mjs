@@ -29,7 +29,7 @@ const MTU = 1500;
 const IP_HEADER = 20;
 const PORT = 8080;
 /** The pattern repeats with this period (a prime, so it never lines up with segment sizes). */
-const PERIOD = 65521;
+export const PERIOD = 65521;
 
 /** Imports a built tree's module (an absolute path under `root`). */
 export async function importFrom(root, rel) {
@@ -46,6 +46,20 @@ export async function loadShared(root) {
 /** A built tree's TCP: its packages/tcp/dist/index.js (TcpLayer and what it exports). */
 export async function loadTcp(root) {
   return importFrom(root, 'packages/tcp/dist/index.js');
+}
+
+/**
+ * The transfer's bytes: PERIOD seeded bytes and the first 65536 of them again, so a chunk
+ * of up to 64 KiB of the stream from any offset i is block.subarray(i % PERIOD, ...): byte x
+ * of the block is byte x % PERIOD (the writer and the reader cut the stream at different
+ * places, so this must hold for every x).
+ */
+export function patternBlock(seededRandom, seed) {
+  const block = new Uint8Array(PERIOD + 65536);
+  const prand = seededRandom(seed ^ 0x5eed);
+  for (let i = 0; i < PERIOD; i++) block[i] = Math.floor(prand() * 256);
+  for (let i = PERIOD; i < block.length; i++) block[i] = block[i - PERIOD];
+  return block;
 }
 
 /** RFC 1071 checksum of the TCP segment over the IPv4 pseudo-header: true when it verifies. */
@@ -119,11 +133,8 @@ export function simTransfer(shared, tcp, { data, ack, seed, cc, size, limitMs = 
   const la = host(A);
   const lb = host(B);
 
-  // The data: byte i is block[i % PERIOD], the block from the seed.
-  const block = new Uint8Array(PERIOD + 65536);
-  const prand = seededRandom(seed ^ 0x5eed);
-  for (let i = 0; i < PERIOD; i++) block[i] = Math.floor(prand() * 256);
-  block.copyWithin(PERIOD, 0, 65536);
+  // The data: byte i of the stream is block[i % PERIOD] (patternBlock).
+  const block = patternBlock(seededRandom, seed);
   const r = { received: 0, badBytes: 0, badAt: [], doneAt: NaN, closedA: false, closedB: false, errA: undefined, errB: undefined, sender: undefined };
   let written = 0;
   const pump = (c) => {

@@ -9,7 +9,7 @@ import { VirtualClock, seededRandom } from '@netstack/common';
 import type { InboundDatagram } from '@netstack/ip';
 import { createShaper, parseImpairSpec } from '@netstack/tun';
 import { TcpLayer } from '@netstack/tcp';
-import { compare, runMatrix, simTransfer } from '../bench/sim-core.mjs';
+import { PERIOD, compare, patternBlock, runMatrix, simTransfer } from '../bench/sim-core.mjs';
 import type { SimShared, SimTcp } from '../bench/sim-core.mjs';
 import { SCENARIOS } from '../bench/impaired-scenarios.mjs';
 
@@ -33,6 +33,15 @@ describe('bench --sim harness', () => {
     expect(simTransfer(shared, tcp, opts)).toEqual(r);
     // Another seed meets other losses.
     expect(simTransfer(shared, tcp, { ...opts, seed: 2 }).doneAtMs).not.toBe(r.doneAtMs);
+  });
+
+  it("the pattern is a function of the stream offset alone, wherever a chunk starts (block[x] = block[x % PERIOD])", () => {
+    const block = patternBlock(seededRandom, 3);
+    expect(block.length).toBe(PERIOD + 65536);
+    let wrong = 0;
+    for (let x = PERIOD; x < block.length; x++) if (block[x] !== block[x % PERIOD]) wrong++;
+    expect(wrong).toBe(0);
+    expect(new Set(block.subarray(0, 4096)).size).toBeGreaterThan(200);
   });
 
   it('the bottleneck of (c) holds the sender to 100 Mbit/s of IP packets and queues', () => {
