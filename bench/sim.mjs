@@ -36,8 +36,8 @@ const USAGE = `usage: pnpm bench --sim [options]   (no root, no network: a simul
                      (HEAD itself on main, or without a main branch): the ratios then show
                      what the branch and its uncommitted changes do. Built in a temporary
                      worktree under /tmp (pnpm install --offline, tsc -b packages/tcp), removed
-                     at the end. When REV is HEAD and packages/ has no uncommitted change, the
-                     current tree stands for it (nothing to build; every ratio is exactly 1).
+                     at the end. When packages/ is the same in REV and in the working tree,
+                     the current tree stands for it (nothing to build; every ratio is 1).
   --baseline-dir DIR a built tree to use as the baseline instead (e.g. another worktree)
   --no-baseline      the current tree only (figures, no ratios)
   --seeds N          seeds 1..N per cell, the median reported (default 5)
@@ -106,7 +106,6 @@ const cleanup = () => {
   if (worktree === undefined || values.keep) return;
   spawnSync('git', ['worktree', 'remove', '--force', worktree], { cwd: root, stdio: 'ignore' });
   rmSync(worktree, { recursive: true, force: true });
-  spawnSync('git', ['worktree', 'prune'], { cwd: root, stdio: 'ignore' });
   worktree = undefined;
 };
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
@@ -124,10 +123,13 @@ if (values['no-baseline']) {
   if (rev === undefined) usage(`--baseline ${revText}: not a revision of this repository`);
   const subject = git('log', '-1', '--format=%h %s', rev) ?? rev;
   baseLabel = `${values.baseline ?? `merge-base HEAD main`} = ${subject.length > 100 ? `${subject.slice(0, 97)}...` : subject}`;
-  const dirty = git('status', '--porcelain', '--', 'packages');
-  if (rev === head && dirty === '') {
+  // packages/ of the working tree the same as REV's (tracked files equal, nothing untracked):
+  // the same TCP, nothing to build.
+  const same = spawnSync('git', ['diff', '--quiet', rev, '--', 'packages'], { cwd: root }).status === 0 &&
+    git('ls-files', '--others', '--exclude-standard', '--', 'packages') === '';
+  if (same) {
     baseRoot = root;
-    baseLabel += ' (the current tree: HEAD with no change under packages/, so nothing to build)';
+    baseLabel += ' (packages/ as in the current tree, so nothing to build: every ratio is exactly 1)';
   } else {
     worktree = mkdtempSync(join(tmpdir(), `netstack-sim-baseline-${rev.slice(0, 12)}-`));
     rmSync(worktree, { recursive: true, force: true }); // git worktree add wants to create it
