@@ -7,8 +7,9 @@
 // shaper on a virtual clock), for each --cc, over seeds 1..N, a bulk transfer of --size
 // bytes from A to B (one direction: the simulated path has the same TCP at both ends, so
 // "netstack sending" and "netstack receiving" are the same run). Two columns on the same
-// cells: the current tree's TCP (its packages/tcp/dist, built by scripts/bench) and a
-// baseline revision's, built in a temporary git worktree under /tmp (removed afterwards).
+// cells: the current tree's TCP (its packages/tcp/dist, built by scripts/bench; or --current
+// REV's) and a baseline revision's, built in a temporary git worktree under /tmp (removed
+// afterwards).
 // The simulator, the shaper and the clock are this tree's for both: only the TCP differs.
 //
 // Figures are virtual-time throughput (bytes / virtual seconds until the receiver read the
@@ -32,13 +33,16 @@ const USAGE = `usage: pnpm bench --sim [options]   (no root, no network: a simul
   Issue 15's scenarios on the deterministic simulator, the current tree's TCP against a
   baseline revision's on the same seeds: a throughput regression guard.
   --baseline REV     the revision to compare with (any git revision: a commit, a branch,
-                     HEAD~3). Default: where this branch left main, git merge-base HEAD main
+                     HEAD~3, a tag). Default: where this branch left main, git merge-base HEAD main
                      (HEAD itself on main, or without a main branch): the ratios then show
                      what the branch and its uncommitted changes do. Built in a temporary
                      worktree under /tmp (pnpm install --offline, tsc -b packages/tcp), removed
                      at the end. When packages/ is the same in REV and in the working tree,
                      the current tree stands for it (nothing to build; every ratio is 1).
   --baseline-dir DIR a built tree to use as the baseline instead (e.g. another worktree)
+  --current REV      the current column from a revision instead of the working tree (built
+                     like the baseline), e.g. a helper's branch before merging it:
+                     --current s21-x (baseline: git merge-base s21-x main)
   --no-baseline      the current tree only (figures, no ratios)
   --seeds N          seeds 1..N per cell, the median reported (default 5)
   --scenarios LIST   subset of ${Object.keys(SCENARIOS).join(',')} (default all):
@@ -47,7 +51,7 @@ ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.wh
   --size B           bytes per transfer (default 16 MiB)
   --threshold X      the lowest acceptable ratio of medians current/baseline (default 0.95)
   --strict           exit 1 when a cell's ratio is below --threshold
-  --keep             keep the baseline's worktree (its path is printed)
+  --keep             keep the temporary worktrees (their paths are printed)
 Each transfer is bounded to 600 s of virtual time; a transfer that does not finish, or
 delivers a wrong byte, fails (counted as 0 MB/s) and a failure of the current tree exits 1.
 The default run: 7 scenarios x 2 cc x 5 seeds x 2 columns = 140 transfers of 16 MiB,
@@ -56,6 +60,7 @@ about half a minute of CPU plus the baseline's build (seconds to a minute).`;
 const { values } = parseArgs({
   options: {
     baseline: { type: 'string' },
+    current: { type: 'string' },
     'baseline-dir': { type: 'string' },
     'no-baseline': { type: 'boolean' },
     seeds: { type: 'string', default: '5' },
@@ -97,64 +102,82 @@ for (const pkg of ['tcp', 'tun', 'common', 'ip']) {
   }
 }
 
-// ------------------------------------------------------------------ the baseline's TCP
-let baseRoot;
-let baseLabel;
-let worktree;
+// ------------------------------------------------------------------ the two TCPs
 const head = git('rev-parse', 'HEAD');
+const dirty = git('status', '--porcelain', '--', 'packages') !== '';
+/** Temporary worktrees made here, removed at the end (unless --keep). */
+const worktrees = [];
 const cleanup = () => {
-  if (worktree === undefined || values.keep) return;
-  spawnSync('git', ['worktree', 'remove', '--force', worktree], { cwd: root, stdio: 'ignore' });
-  rmSync(worktree, { recursive: true, force: true });
-  worktree = undefined;
+  if (values.keep) return;
+  for (const w of worktrees.splice(0)) {
+    spawnSync('git', ['worktree', 'remove', '--force', w], { cwd: root, stdio: 'ignore' });
+    rmSync(w, { recursive: true, force: true });
+  }
 };
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
+/** Built trees by commit, so two columns of one commit share one build. */
+const built = new Map();
 
-if (values['no-baseline']) {
-  baseRoot = undefined;
-} else if (values['baseline-dir'] !== undefined) {
-  baseRoot = resolve(values['baseline-dir']);
-  if (!existsSync(join(baseRoot, 'packages/tcp/dist/index.js'))) usage(`--baseline-dir ${baseRoot}: no packages/tcp/dist/index.js (build it: pnpm exec tsc -b)`);
-  const rev = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: baseRoot, encoding: 'utf8' }).stdout?.trim();
-  baseLabel = `${baseRoot}${rev ? ` (at ${rev}, plus whatever is uncommitted there)` : ''}`;
-} else {
-  const revText = values.baseline ?? (git('merge-base', 'HEAD', 'main') ?? 'HEAD');
+/**
+ * A revision's built tree: the working tree itself when packages/ there is the same as the
+ * revision's (tracked files equal, nothing untracked: the same TCP, nothing to build), else
+ * a worktree of it under /tmp, installed offline and built (packages/tcp and what it needs).
+ */
+function treeOf(revText, option) {
   const rev = git('rev-parse', '--verify', '--quiet', `${revText}^{commit}`);
-  if (rev === undefined) usage(`--baseline ${revText}: not a revision of this repository`);
+  if (rev === undefined) usage(`${option} ${revText}: not a revision of this repository`);
   const subject = git('log', '-1', '--format=%h %s', rev) ?? rev;
-  baseLabel = `${values.baseline ?? `merge-base HEAD main`} = ${subject.length > 100 ? `${subject.slice(0, 97)}...` : subject}`;
-  // packages/ of the working tree the same as REV's (tracked files equal, nothing untracked):
-  // the same TCP, nothing to build.
+  let label = `${revText} = ${subject.length > 100 ? `${subject.slice(0, 97)}...` : subject}`;
   const same = spawnSync('git', ['diff', '--quiet', rev, '--', 'packages'], { cwd: root }).status === 0 &&
     git('ls-files', '--others', '--exclude-standard', '--', 'packages') === '';
-  if (same) {
-    baseRoot = root;
-    baseLabel += ' (packages/ as in the current tree, so nothing to build: every ratio is exactly 1)';
-  } else {
-    worktree = mkdtempSync(join(tmpdir(), `netstack-sim-baseline-${rev.slice(0, 12)}-`));
-    rmSync(worktree, { recursive: true, force: true }); // git worktree add wants to create it
-    log(`building the baseline ${rev.slice(0, 12)} in ${worktree}`);
+  if (same) return { root, label: `${label} (packages/ as in the working tree: its build, nothing to build)` };
+  let dir = built.get(rev);
+  if (dir === undefined) {
+    dir = mkdtempSync(join(tmpdir(), `netstack-sim-${rev.slice(0, 12)}-`));
+    rmSync(dir, { recursive: true, force: true }); // git worktree add wants to create it
+    log(`building ${rev.slice(0, 12)} in ${dir}`);
     const step = (cmd, args) => {
-      const r = spawnSync(cmd, args, { cwd: cmd === 'git' ? root : worktree, encoding: 'utf8' });
+      const r = spawnSync(cmd, args, { cwd: cmd === 'git' ? root : dir, encoding: 'utf8' });
       if (r.status !== 0) {
         console.error(`bench --sim: ${cmd} ${args.join(' ')} failed:\n${(r.stderr || r.stdout || '').slice(-2000)}`);
         cleanup();
         process.exit(1);
       }
     };
-    step('git', ['worktree', 'add', '--detach', worktree, rev]);
+    step('git', ['worktree', 'add', '--detach', dir, rev]);
+    worktrees.push(dir);
     step('pnpm', ['install', '--frozen-lockfile', '--offline']);
     step('pnpm', ['exec', 'tsc', '-b', 'packages/tcp']);
-    baseRoot = worktree;
+    built.set(rev, dir);
+    if (values.keep) label += ` (kept in ${dir})`;
   }
+  return { root: dir, label };
 }
+
+let cur;
+if (values.current !== undefined) cur = treeOf(values.current, '--current');
+else cur = { root, label: `the working tree at ${head?.slice(0, 12) ?? '?'}${dirty ? ' with uncommitted changes under packages/' : ''}` };
+let base;
+if (values['no-baseline']) {
+  base = undefined;
+} else if (values['baseline-dir'] !== undefined) {
+  const dir = resolve(values['baseline-dir']);
+  if (!existsSync(join(dir, 'packages/tcp/dist/index.js'))) usage(`--baseline-dir ${dir}: no packages/tcp/dist/index.js (build it: pnpm exec tsc -b)`);
+  const rev = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: dir, encoding: 'utf8' }).stdout?.trim();
+  base = { root: dir, label: `${dir}${rev ? ` (at ${rev}, plus whatever is uncommitted there)` : ''}` };
+} else {
+  base = treeOf(values.baseline ?? (git('merge-base', values.current ?? 'HEAD', 'main')?.slice(0, 12) ?? 'HEAD'), '--baseline');
+  if (values.baseline === undefined) base.label = `merge-base ${values.current ?? 'HEAD'} main: ${base.label}`;
+}
+if (base !== undefined && base.root === cur.root) base.label += '; the same build as the current column: every ratio is exactly 1';
+const baseRoot = base?.root;
+const baseLabel = base?.label;
 
 // ------------------------------------------------------------------ run
 const shared = await loadShared(root);
-const columns = [{ name: 'current', tcp: await loadTcp(root) }];
+const columns = [{ name: 'current', tcp: await loadTcp(cur.root) }];
 if (baseRoot !== undefined) columns.push({ name: 'baseline', tcp: await loadTcp(baseRoot) });
-const dirty = git('status', '--porcelain', '--', 'packages') !== '';
-log(`current: ${root} at ${head?.slice(0, 12) ?? '?'}${dirty ? ' with uncommitted changes under packages/' : ''}`);
+log(`current: ${cur.label}`);
 if (baseLabel !== undefined) log(`baseline: ${baseLabel}`);
 log(`${Object.keys(scenarios).length} scenario(s) x ${ccs.length} cc x ${seeds} seed(s) x ${columns.length} column(s), ${size} bytes each`);
 
@@ -210,14 +233,15 @@ if (baseRoot !== undefined) {
 lines.push('Virtual time: these figures are exact and repeat bit for bit on any machine under any load (seeded shaper, virtual clock,');
 lines.push('fixed ISN keys); they are not wall-clock speeds. A change to the TCP moves them chaotically seed by seed, hence medians.');
 lines.push(`(queue ms: mean time in the bottleneck queue of the data direction, (c) and (g); rtx segs: the sender's RetransSegs, median)`);
-lines.push(`current: ${head?.slice(0, 12) ?? '?'}${dirty ? ' + uncommitted changes' : ''}${baseLabel !== undefined ? `; baseline: ${baseLabel}` : ''}`);
+lines.push(`current: ${cur.label}`);
+if (baseLabel !== undefined) lines.push(`baseline: ${baseLabel}`);
 lines.push(`wall ${fmt(wallS, 1)} s, CPU ${fmt((cpu.user + cpu.system) / 1e6, 1)} s for ${samples.length} transfers (the only figures here that depend on the machine)`);
 console.log(lines.join('\n'));
 
 const resultsDir = join(root, 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `sim-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ size, seeds, ccs, scenarios, threshold, current: { head, dirty }, baseline: baseLabel ?? null, rows, samples }, null, 1));
+writeFileSync(file, JSON.stringify({ size, seeds, ccs, scenarios, threshold, current: cur.label, baseline: baseLabel ?? null, rows, samples }, null, 1));
 console.log(`samples: ${file}`);
 
 const failedCurrent = samples.filter((s) => s.column === 'current' && !s.ok);
