@@ -42,7 +42,8 @@ export interface SimResult {
   events: number;
   retransSegs: number;
   outSegs: number;
-  cwndEnd: number | undefined;
+  /** The sender's layer counters at the end (TcpLayer.stats()). */
+  sender: Record<string, number>;
   data: { lost: number; queueDropped: number; queued: number; queueDelayMeanMs: number };
   ack: { lost: number };
 }

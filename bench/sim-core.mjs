@@ -176,7 +176,6 @@ export function simTransfer(shared, tcp, { data, ack, seed, cc, size, limitMs = 
     onWritable: pump,
     onClosed: (_c, e) => { r.closedA = true; r.errA = e; },
   });
-  const sender = r.sender;
 
   // The loop (netsim.ts's): the earliest of the shapers' next release and the layers' timers.
   let events = 0;
@@ -220,7 +219,8 @@ export function simTransfer(shared, tcp, { data, ack, seed, cc, size, limitMs = 
     events,
     retransSegs: st.RetransSegs ?? 0,
     outSegs: st.OutSegs ?? 0,
-    cwndEnd: sender?.stats?.cwnd,
+    /** The sender's layer counters at the end (TcpLayer.stats(): RetransTimeouts, SpuriousRecoveries, ...). */
+    sender: { ...st },
     data: { lost: dataStats.Lost, queueDropped: dataStats.QueueDropped, queued: dataStats.QueuedPackets, queueDelayMeanMs: dataStats.QueuedPackets > 0 ? dataStats.QueueDelaySumMs / dataStats.QueuedPackets : 0 },
     ack: { lost: ackStats.Lost },
   };
