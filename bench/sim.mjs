@@ -139,7 +139,8 @@ function treeOf(revText, option) {
     const step = (cmd, args) => {
       const r = spawnSync(cmd, args, { cwd: cmd === 'git' ? root : dir, encoding: 'utf8' });
       if (r.status !== 0) {
-        console.error(`bench --sim: ${cmd} ${args.join(' ')} failed:\n${(r.stderr || r.stdout || '').slice(-2000)}`);
+        console.error(`bench --sim: ${cmd} ${args.join(' ')} failed:\n${(r.stderr || r.stdout || '').slice(-2000)}` +
+          (cmd === 'pnpm' ? '\n(an older lockfile may want packages the local store lacks: build that tree yourself and give --baseline-dir)' : ''));
         cleanup();
         process.exit(1);
       }
@@ -176,7 +177,9 @@ const baseLabel = base?.label;
 // ------------------------------------------------------------------ run
 const shared = await loadShared(root);
 const columns = [{ name: 'current', tcp: await loadTcp(cur.root) }];
-if (baseRoot !== undefined) columns.push({ name: 'baseline', tcp: await loadTcp(baseRoot) });
+// The same build in both columns: the baseline's samples are the current ones (deterministic).
+const sameBuild = baseRoot !== undefined && baseRoot === cur.root;
+if (baseRoot !== undefined && !sameBuild) columns.push({ name: 'baseline', tcp: await loadTcp(baseRoot) });
 log(`current: ${cur.label}`);
 if (baseLabel !== undefined) log(`baseline: ${baseLabel}`);
 log(`${Object.keys(scenarios).length} scenario(s) x ${ccs.length} cc x ${seeds} seed(s) x ${columns.length} column(s), ${size} bytes each`);
@@ -198,6 +201,7 @@ try {
 } finally {
   cleanup();
 }
+if (sameBuild) samples = samples.concat(samples.map((x) => ({ ...x, column: 'baseline' })));
 const wallS = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 
@@ -235,7 +239,7 @@ lines.push('fixed ISN keys); they are not wall-clock speeds. A change to the TCP
 lines.push(`(queue ms: mean time in the bottleneck queue of the data direction, (c) and (g); rtx segs: the sender's RetransSegs, median)`);
 lines.push(`current: ${cur.label}`);
 if (baseLabel !== undefined) lines.push(`baseline: ${baseLabel}`);
-lines.push(`wall ${fmt(wallS, 1)} s, CPU ${fmt((cpu.user + cpu.system) / 1e6, 1)} s for ${samples.length} transfers (the only figures here that depend on the machine)`);
+lines.push(`wall ${fmt(wallS, 1)} s, CPU ${fmt((cpu.user + cpu.system) / 1e6, 1)} s for ${n} transfers run (the only figures here that depend on the machine)`);
 console.log(lines.join('\n'));
 
 const resultsDir = join(root, 'results');
