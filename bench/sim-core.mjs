@@ -135,7 +135,7 @@ export function simTransfer(shared, tcp, { data, ack, seed, cc, size, limitMs = 
 
   // The data: byte i of the stream is block[i % PERIOD] (patternBlock).
   const block = patternBlock(seededRandom, seed);
-  const r = { received: 0, badBytes: 0, badAt: [], doneAt: NaN, closedA: false, closedB: false, errA: undefined, errB: undefined, sender: undefined };
+  const r = { received: 0, badBytes: 0, badAt: [], doneAt: NaN, closedA: false, closedB: false, errA: undefined, errB: undefined };
   let written = 0;
   const pump = (c) => {
     while (written < size) {
@@ -171,7 +171,7 @@ export function simTransfer(shared, tcp, { data, ack, seed, cc, size, limitMs = 
       }) !== undefined) { /* accept every queued connection */ }
     },
   });
-  r.sender = la.connect({ remoteAddress: B, remotePort: PORT }, 0, {
+  la.connect({ remoteAddress: B, remotePort: PORT }, 0, {
     onEstablished: pump,
     onWritable: pump,
     onClosed: (_c, e) => { r.closedA = true; r.errA = e; },
