@@ -46,25 +46,13 @@ import { cpus, release, hostname } from 'node:os';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+// The scenarios (a)-(g): shared with bench/sim.mjs (the simulator's regression guard).
+import { SCENARIOS } from './impaired-scenarios.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'packages/netstack/bin/netstack.js');
 const MiB = 1 << 20;
 
-/**
- * The scenarios: impairment of the data direction and of the ACK direction (shaper specs
- * without seed; the bench adds seed=S to data, seed=S+1 to ACKs). BDPs at MTU 1500:
- * (c) 100 Mbit/s x 50 ms = 625 000 bytes, (g) 20 Mbit/s x 20 ms = 50 000 bytes (x 4).
- */
-const SCENARIOS = {
-  a: { what: '5 ms, 3 % loss, 25 % reorder, 1 % dup (both ways)', data: 'loss=3%,dup=1%,reorder=25%,delay=5ms', ack: 'loss=3%,dup=1%,reorder=25%,delay=5ms' },
-  b: { what: '20 ms RTT, 1 % loss (both ways)', data: 'loss=1%,delay=10ms', ack: 'loss=1%,delay=10ms' },
-  c: { what: '50 ms RTT, 0.1 % loss, 100 Mbit/s, 1-BDP queue', data: 'loss=0.1%,delay=25ms,rate=100mbit,queuebytes=625000', ack: 'loss=0.1%,delay=25ms' },
-  d: { what: 'reordering only: 25 %, 5 ms (both ways)', data: 'reorder=25%,delay=5ms', ack: 'reorder=25%,delay=5ms' },
-  e: { what: 'ACK path only: (a) on the ACKs, data clean', data: 'delay=5ms', ack: 'loss=3%,dup=1%,reorder=25%,delay=5ms' },
-  f: { what: 'bursty loss: gel=0.5%/30% (bad mean 3.3 packets), 5 ms (both ways)', data: 'gel=0.5%/30%,delay=5ms', ack: 'gel=0.5%/30%,delay=5ms' },
-  g: { what: 'bufferbloat: 20 Mbit/s, 20 ms RTT, 4-BDP queue (200 000 B)', data: 'delay=10ms,rate=20mbit,queuebytes=200000', ack: 'delay=10ms' },
-};
 const DIRS = {
   down: { what: 'endpoint sends (netstack -> Linux)', dataDir: 'ba' },
   up: { what: 'Linux sends to endpoint (Linux -> netstack)', dataDir: 'ab' },
