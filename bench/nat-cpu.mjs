@@ -153,7 +153,7 @@ async function sample(kind, rep) {
       // 'netstack:K=V+K2=V2': the same gateway with these environment variables; 'netstack@DIR':
       // the one built in another checkout (a worktree of an older commit): A/B in one run.
       const [head, envText] = kind.split(':');
-      const env = Object.fromEntries((envText ?? '').split('+').filter(Boolean).map((kv) => kv.split('=')));
+      const env = Object.fromEntries((envText ?? '').split('+').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       const dir = head.includes('@') ? head.slice(head.indexOf('@') + 1) : undefined;
       const vg = values.callgrind ? ['valgrind', '--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${values.callgrind}/cg.${kind.replace(/[^a-z0-9]/gi, '')}.${rep}.%p`, process.execPath] : [process.execPath];
       child = startIn(H, vg[0], [...vg.slice(1), ...nodeArgs, dir ? resolve(dir, 'packages/netstack/bin/netstack.js') : cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER, ...(values.tap ? ['--tap'] : [])], env);
