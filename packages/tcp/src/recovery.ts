@@ -444,6 +444,35 @@ export class LossRecovery {
     this.prrAllow = sndcnt > 0 ? sndcnt : 0;
   }
 
+  /**
+   * ssthresh went down again during this SACK recovery (a lost retransmission, RFC 5681 §4.3 /
+   * RFC 8985 §9.3): what the last ACK's sndcnt left (`prrAllow`, computed against the old
+   * ssthresh) is weighed again at once against the new one, never raised: RFC 6937 §3.1 with the
+   * new ssthresh and no new delivery, i.e. CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+   * while pipe > ssthresh (nothing, typically: the recovery has already sent its share of the
+   * old target), else at most ssthresh - pipe. This happens on RACK's reordering timer, between
+   * ACKs (an ACK's own reduction is followed by its prrOnAck, unless it delivered nothing), and
+   * is what Linux does whenever ssthresh changes: cwnd = pipe + sndcnt is recomputed with the
+   * new ssthresh before anything more is sent (tcp_rack_reo_timeout: tcp_enter_recovery, then
+   * tcp_cwnd_reduction; an ACK's reduction is followed by tcp_cwnd_reduction in tcp_cong_control).
+   * Linux itself does not reduce twice in TCP_CA_Recovery (tcp_fastretrans_alert only enters a
+   * recovery for a lost retransmission from TCP_CA_Loss): the second cut is RFC 5681's rule.
+   * Without this, pipe stayed above the new ssthresh by the old budget (the window checker of
+   * test/rack-sim.test.ts, newreno seed 156 at 2 % bursty loss: 4 segments with pipe 34752
+   * over an ssthresh of 26788).
+   */
+  prrRebound(): void {
+    if (!this.sackRecovery || this.prrAllow <= 0) return;
+    const h = this.host;
+    const ssthresh = h.cc.ssthresh;
+    const pipe = this.pipe();
+    const mss = h.sndMss;
+    const allow = pipe > ssthresh
+      ? Math.ceil((this.prrDelivered * ssthresh) / this.recoverFs / mss) * mss - this.prrOut
+      : ssthresh - pipe;
+    if (allow < this.prrAllow) this.prrAllow = allow > 0 ? allow : 0;
+  }
+
   /** The first unSACKed sequence number at or above max(HighACK, HighRxt) (NextSeg's search start). */
   private nextHoleStart(): number {
     const una = this.host.sndUna;
@@ -566,6 +595,7 @@ export class LossRecovery {
         h.noteReduction();
         rack.undoEnd(); // a real loss: nothing to undo
         c.LostRetransmits++;
+        this.prrRebound();
       }
       return;
     }
