@@ -18,6 +18,7 @@ class FakeHost implements RecoveryHost {
   sndMax = (UNA + 20 * MSS) >>> 0;
   sndMss = MSS;
   sackOk = true;
+  frtoOk = false;
   srtt = 50;
   rto = 300;
   rtxAt = Infinity;
@@ -47,7 +48,7 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   const c: RecoveryCounters = {
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
     LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0,
-    RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0,
+    RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0, SpuriousRtos: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
