@@ -183,6 +183,12 @@ export class TcpConnection implements HeapEntry {
   /** @internal Last.ACK.sent */ lastAckSent = 0;
   /** @internal we send SACK-permitted on our SYN / SYN-ACK (RFC 2018 §2) */ sackOffered = false;
   /** @internal both SYNs carried SACK-permitted: our ACKs carry SACK blocks (RFC 2018 §3) */ sackOk = false;
+  /**
+   * @internal RecoveryHost: RFC 5682 F-RTO (its SACK-enhanced algorithm, §3, as Linux's default
+   * tcp_frto=2) judges a timeout when SACK is on and timestamps are off; with timestamps RFC 3522
+   * Eifel detection does (recovery.ts onAckAfterRto).
+   */
+  get frtoOk(): boolean { return this.sackOk && !this.tsOk; }
   /** @internal the SACK and D-SACK blocks our ACKs carry (RFC 2018 §4, RFC 2883 §4) */
   readonly sackReport = new SackReport();
   /** @internal payload bytes per full segment we send (peer MSS, path MTU, minus TS option) */ sndMss = 536;
@@ -957,6 +963,8 @@ export class TcpConnection implements HeapEntry {
       // RFC 6937 DeliveredData = change in SND.UNA + change in SACKed octets (for PRR, below).
       const una0 = this.sndUna;
       const sacked0 = this.scoreboard.count > 0 ? this.scoreboard.sackedBytes() : 0;
+      // RFC 5682 F-RTO: what the timeout had not resent, before this ACK (recovery.ts).
+      const frtoOrig = this.recovery.frtoOriginals();
       const lost0 = st.RackLostBytes;
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
@@ -969,12 +977,16 @@ export class TcpConnection implements HeapEntry {
       if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now), this.recovery.inRtoEpisode());
       let dupAck = false;
       if (seqGt(ack, this.sndUna)) {
-        this.onNewAck(seg, ack, now);
-      } else if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
-        seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
-        // RFC 5681 §2 duplicate ACK (RFC 6675 §2 with SACK).
-        dupAck = true;
-        if (sackNews) this.onDupAck(now);
+        this.onNewAck(seg, ack, now, frtoOrig);
+      } else {
+        if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
+          seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
+          // RFC 5681 §2 duplicate ACK (RFC 6675 §2 with SACK).
+          dupAck = true;
+          if (sackNews) this.onDupAck(now);
+        }
+        // RFC 5682 §3.1 steps 2-3 on an ACK that does not move SND.UNA.
+        if (this.recovery.frto !== 0) this.recovery.frtoOnAck(frtoOrig, (dupAck || (sb !== undefined && sb.length > 0)) && sackNews);
       }
       if (this.ecnOk && flags & ECE) this.onEce();
       if (rack !== undefined && this.rack !== undefined) {
@@ -1280,7 +1292,7 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** SND.UNA < SEG.ACK =< SND.MAX: new data acknowledged. */
-  private onNewAck(seg: TcpRepr, ack: number, now: number): void {
+  private onNewAck(seg: TcpRepr, ack: number, now: number, frtoOrig = 0): void {
     const dataStart = this.dataStartSeq();
     const dataAcked = Math.max(0, Math.min(seqDiff(ack, dataStart), this.sendBuf.length));
     const flight = seqDiff(this.sndNxt, this.sndUna);
@@ -1295,7 +1307,7 @@ export class TcpConnection implements HeapEntry {
     if (this.recovery.inRecovery) this.recovery.onAckInRecovery(ack, dataAcked, this.echoedTs(seg), now);
     else {
       // After a timeout: Eifel detection may undo it (recovery.ts onAckAfterRto), before growth.
-      this.recovery.onAckAfterRto(wasLoss, this.echoedTs(seg));
+      this.recovery.onAckAfterRto(wasLoss, this.echoedTs(seg), frtoOrig);
       this.cc.onAck(dataAcked, flight, now, this.isCwndLimited());
     }
     this.dupAcks = 0;
@@ -1759,6 +1771,32 @@ export class TcpConnection implements HeapEntry {
     return used;
   }
 
+  /**
+   * RFC 5682 §3.1 step 2b: the ACK of the timeout's retransmission came and did not reach
+   * RecoveryPoint: up to two new (never sent) segments go at SND.MAX, whatever cwnd (SND.NXT,
+   * go-back-N's position, stays). Returns whether F-RTO holds go-back-N (step 3): false when no
+   * new data can go (none queued, or the peer's window): then conventional RTO recovery
+   * ("refrain from entering step 3").
+   */
+  private frtoSend(now: number): boolean {
+    const r = this.recovery;
+    const allowed = r.frtoNew;
+    if (allowed === 0) return true; // sent already: waiting for the next ACK
+    r.frtoNew = 0;
+    const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
+    let room = Math.min(allowed, seqDiff(dataEnd, this.sndMax), seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndMax));
+    let sent = false;
+    while (room > 0) {
+      const used = this.transmitAt(this.sndMax, Math.min(room, this.sndMss), now);
+      if (used === 0) break;
+      this.sndMax = seqAdd(this.sndMax, used);
+      room -= used;
+      sent = true;
+    }
+    if (!sent) r.frto = 0;
+    return sent;
+  }
+
   /** @internal RecoveryHost: go-back-N after a timeout stops; SND.NXT = SND.MAX (recovery.ts). */
   endGoBackN(): void {
     this.sndNxt = this.sndMax;
@@ -1819,7 +1857,11 @@ export class TcpConnection implements HeapEntry {
       pacer.update(this.cc.cwnd, this.cc.ssthresh, seqDiff(this.sndMax, this.sndUna), this.srtt);
       if (burst > this.sndMss) burst = pacer.autosize(this.sndMss, burst, Math.min(this.rack?.minRtt ?? Infinity, this.srtt));
     }
+    // RFC 5682 §3.1 step 2b (F-RTO): new data in place of retransmissions; go-back-N holds
+    // until the next ACK shows whether the timeout was spurious (recovery.ts).
+    const frtoHold = recovery.frto === 2 && this.frtoSend(now);
     for (;;) {
+      if (frtoHold) break;
       // Go-back-N (after a timeout) skips data the peer SACKed since.
       const hole = this.scoreboard.count > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
       const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
