@@ -711,12 +711,16 @@ export class LossRecovery {
       h.endGoBackN();
       c.RtoLostRetransmits++;
       this.rtoUndo = false;
-    } else if (!seqGe(h.sndUna, this.recover)) {
-      // Not after a timeout but below "recover": a recovery undone before its end (D-SACK or
-      // Eifel on a partial ACK) left it there; no new recovery until SND.UNA passes it (RFC
-      // 6582 §3.2 step 2's guard, as before).
-      return;
     }
+    // Not after a timeout but below "recover" (a recovery undone before its end, by D-SACK or
+    // by Eifel on a partial ACK, left it there): a new loss starts a new recovery at once, as
+    // Linux's: tcp_try_undo_partial / tcp_try_undo_dsack leave the connection in Open or
+    // Disorder (tcp_try_keep_open), where tcp_fastretrans_alert enters Recovery as soon as
+    // tcp_time_to_recover (RACK marked a loss), with no high_seq guard for a SACK connection.
+    // RFC 6582 §3.2 step 2's guard (no second reduction for the same window) has nothing to
+    // guard here: the window's reduction was undone. Waiting for SND.UNA to pass "recover"
+    // instead, as before, waited for the hole itself: bench --impaired (c) down (20 MiB, seeds
+    // 1 and 4) stalled 160-190 ms after each partial undo until the retransmission timeout.
     // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
     // RecoveryPoint = HighData, cwnd = ssthresh.
     this.inRecovery = true;
