@@ -1239,13 +1239,16 @@ export class TcpConnection implements HeapEntry {
       if (this.asm.isEmpty) this.sackReport.clearBlocks();
       if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
       if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
-      this.lastDataAt = now;
       // Linux's tcp_measure_rcv_mss: a full-sized segment with PSH (the end of a sender's write:
       // it may be waiting for this ACK, cwnd- or buffer-bound) or a small segment marks the
       // waiting ACK "pushed"; a second small one "pushed twice". `read` then ACKs at once
       // once the application has taken everything (tcp_cleanup_rbuf), not at the next segment
-      // or the delayed-ACK timer.
-      if (!this.ackNow) {
+      // or the delayed-ACK timer. Deliberately not for the connection's first data (Linux
+      // quick-ACKs that instead): a new connection's first request is usually answered at
+      // once, and its reply carries the ACK (one packet less per request/response connection).
+      const first = this.lastDataAt === -Infinity;
+      this.lastDataAt = now;
+      if (!this.ackNow && !first) {
         if (data.length < this.rcvMssSeen) this.ackPushed = this.ackPushed > 0 ? 2 : 1;
         else if (psh && this.ackPushed === 0) this.ackPushed = 1;
       }

@@ -40,19 +40,36 @@ describe('delayed ACK of a pushed segment (Linux tcp_measure_rcv_mss / tcp_clean
 
   it('a read that leaves bytes behind does not ACK: the application has not caught up', () => {
     const t = established();
-    t.send({ seq: R, ack: t.iss + 1, flags: ACK | PSH, payload: big(1460) });
-    expect(t.read(1000).length).toBe(1000);
+    t.send({ seq: R, ack: t.iss + 1, flags: ACK, payload: big(1460) });
+    t.send({ seq: R + 1460, ack: t.iss + 1, flags: ACK, payload: big(1460) });
+    t.recv({ flags: ACK, ack: R + 2920 });
+    t.send({ seq: R + 2920, ack: t.iss + 1, flags: ACK | PSH, payload: big(1460) });
+    expect(t.read(3000).length).toBe(3000);
     t.recvNothing();
-    expect(t.read().length).toBe(460);
-    t.recv({ flags: ACK, ack: R + 1460 });
+    expect(t.read().length).toBe(1380);
+    t.recv({ flags: ACK, ack: R + 3 * 1460 });
   });
 
   it('a small segment read at once is ACKed at the read (no 40 ms stall of a Nagle sender)', () => {
     const t = established();
     t.send({ seq: R, ack: t.iss + 1, flags: ACK | PSH, payload: 'abc' });
-    t.recvNothing();
     expect(t.read()).toBe('abc');
-    t.recv({ flags: ACK, ack: R + 3 });
+    t.recvNothing(); // the connection's first data: a reply would carry the ACK (see below)
+    t.advance(40); t.recv({ flags: ACK, ack: R + 3 }); // none came: the timer
+    t.advance(100);
+    t.send({ seq: R + 3, ack: t.iss + 1, flags: ACK | PSH, payload: 'def' });
+    t.recvNothing();
+    expect(t.read()).toBe('def');
+    t.recv({ flags: ACK, ack: R + 6 }); // at the read, not at 140 ms
+  });
+
+  it("a new connection's first request is not ACKed at the read: the reply carries the ACK", () => {
+    const t = established();
+    t.send({ seq: R, ack: t.iss + 1, flags: ACK | PSH, payload: 'GET /' });
+    expect(t.read()).toBe('GET /');
+    t.recvNothing();
+    t.write('200');
+    t.recv({ flags: ACK | PSH, ack: R + 5, payload: '200' });
   });
 
   it('interactive (we replied within the delayed-ACK interval): the reply carries the ACK, no extra ACK at the read', () => {
