@@ -296,6 +296,22 @@ export class TcpConnection implements HeapEntry {
   // --- ACK generation ---
   /** @internal */ ackNow = false;
   private fullSegsUnacked = 0;
+  /**
+   * The ACK waiting (delayed) covers a "pushed" segment: 1 after a full-sized segment with PSH
+   * or a small one, 2 after a second small one (Linux's ICSK_ACK_PUSHED / ICSK_ACK_PUSHED2, set
+   * in tcp_measure_rcv_mss). A read that empties the receive buffer then sends it at once (see
+   * `read`, Linux's tcp_cleanup_rbuf). Cleared with every ACK sent.
+   */
+  private ackPushed = 0;
+  /**
+   * Interactive (Linux's pingpong mode, inet_csk_in_pingpong_mode): we sent data within a
+   * delayed-ACK interval of receiving some (tcp_event_data_sent), so our ACKs ride on our
+   * replies and a read does not ACK a pushed segment alone; left when the delayed-ACK timer
+   * fires (tcp_delack_timer_handler).
+   */
+  private pingpong = false;
+  /** When in-order data last arrived (Linux's icsk_ack.lrcvtime). */
+  private lastDataAt = -Infinity;
 
   // --- Options of this connection ---
   private noDelay: boolean;
@@ -472,14 +488,21 @@ export class TcpConnection implements HeapEntry {
       if (this.rcvBufMax > this.recvBuf.capacity) this.rcvSpaceAdjust(now);
       if (this._state === 'TIME-WAIT') this.recvBuf.release();
       if (this.isSynchronized() && this._state !== 'TIME-WAIT' && !this.remoteFin) {
+        // Linux's tcp_cleanup_rbuf: a waiting ACK that covers a pushed segment goes now when
+        // this read took everything received (unless interactive and pushed once only: the
+        // reply will carry it). RFC 1122 §4.2.3.2 leaves the delay to the receiver ("SHOULD
+        // implement a delayed ACK", never "must delay"); a sender that ended a write with PSH
+        // and waits on its window gets the ACK a round trip sooner than the next segment or
+        // the timer would give it.
+        if (this.ackPushed > 0 && this.delackAt !== Infinity && this.recvBuf.length === 0 && (this.ackPushed === 2 || !this.pingpong)) {
+          this.ackNow = true;
+        }
         // Send a window update when the window would at least double and grow by a
         // segment (receiver SWS avoidance, RFC 1122 §4.2.3.3; Linux's rule).
         const cur = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
         const next = this.windowToAdvertise();
-        if (next >= 2 * cur && next - cur >= Math.min(this.recvBuf.capacity / 2, this.advMss)) {
-          this.ackNow = true;
-          this.output(now);
-        }
+        if (next >= 2 * cur && next - cur >= Math.min(this.recvBuf.capacity / 2, this.advMss)) this.ackNow = true;
+        if (this.ackNow) this.output(now);
       }
       return n;
     } finally {
@@ -1052,7 +1075,7 @@ export class TcpConnection implements HeapEntry {
         return;
       }
       if (payload.length > 0 && ts !== undefined && this.tsOk) this.rcvRttSample(ts.tsEcr, payload.length, now);
-      if (payload.length > 0) this.receiveText(payload, off, now);
+      if (payload.length > 0) this.receiveText(payload, off, (flags & PSH) !== 0, now);
       else if (behind > 0) this.ackNow = true; // pure duplicate data: ACK at once (RFC 5681 §4.2)
     }
 
@@ -1204,7 +1227,7 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** Places in-window text at offset `off` from RCV.NXT (reassembly of out-of-order segments). */
-  private receiveText(data: Uint8Array, off: number, now: number): void {
+  private receiveText(data: Uint8Array, off: number, psh: boolean, now: number): void {
     const st = this.layer.counters;
     if (off === 0) {
       const hadHoles = !this.asm.isEmpty;
@@ -1228,6 +1251,19 @@ export class TcpConnection implements HeapEntry {
       if (this.asm.isEmpty) this.sackReport.clearBlocks();
       if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
       if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
+      // Linux's tcp_measure_rcv_mss: a full-sized segment with PSH (the end of a sender's write:
+      // it may be waiting for this ACK, cwnd- or buffer-bound) or a small segment marks the
+      // waiting ACK "pushed"; a second small one "pushed twice". `read` then ACKs at once
+      // once the application has taken everything (tcp_cleanup_rbuf), not at the next segment
+      // or the delayed-ACK timer. Deliberately not for the connection's first data (Linux
+      // quick-ACKs that instead): a new connection's first request is usually answered at
+      // once, and its reply carries the ACK (one packet less per request/response connection).
+      const first = this.lastDataAt === -Infinity;
+      this.lastDataAt = now;
+      if (!this.ackNow && !first) {
+        if (data.length < this.rcvMssSeen) this.ackPushed = this.ackPushed > 0 ? 2 : 1;
+        else if (psh && this.ackPushed === 0) this.ackPushed = 1;
+      }
       this.raise(EV_READABLE);
     } else {
       // Out of order: keep it if the assembler has room, and send a duplicate ACK at once (RFC 5681 §4.2).
@@ -1585,6 +1621,7 @@ export class TcpConnection implements HeapEntry {
     this.ackNow = false;
     this.delackAt = Infinity;
     this.fullSegsUnacked = 0;
+    this.ackPushed = 0;
   }
 
   /**
@@ -1612,6 +1649,9 @@ export class TcpConnection implements HeapEntry {
    */
   private transmit(seq: number, flags: number, dataOff: number, len: number, now: number): void {
     this.s.segmentsOut++;
+    // Linux's tcp_event_data_sent: data sent within a delayed-ACK interval of receiving some
+    // is a reply: the connection is interactive (pingpong) until the delayed-ACK timer fires.
+    if (len > 0 && now - this.lastDataAt < this.cfg.delayedAckMs) this.pingpong = true;
     let ecn = NOT_ECT;
     if (this.ecnOk && !(flags & (SYN | RST))) {
       // RFC 3168 §6.1.3: ECE on every segment while a CE mark waits for the peer's CWR.
@@ -1993,6 +2033,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (this.delackAt <= now) {
       this.delackAt = Infinity;
+      this.pingpong = false; // Linux's tcp_delack_timer_handler: inet_csk_exit_pingpong_mode
       if (this.isSynchronized()) this.sendAck(now);
     }
     if (this.keepaliveAt <= now) {
