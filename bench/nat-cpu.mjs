@@ -32,6 +32,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nsKit } from './lib/ns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'packages/netstack/bin/netstack.js');
@@ -60,77 +61,19 @@ const trips = Number(values.trips), warmup = Number(values.warmup), reps = Numbe
 const nodeArgs = values['node-args'].split(' ').filter(Boolean);
 if (process.getuid() !== 0) { console.error('nat-cpu: needs root to make network namespaces'); process.exit(1); }
 
-const tag = `nsc-${process.pid}`;
-const namespaces = [];
-const procs = new Set();
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 30_000 });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
-  return r.stdout ?? '';
-}
-const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-function mkns(suffix) {
-  const name = `${tag}-${suffix}`;
-  sh('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-  return name;
-}
-function delns(name) {
-  const i = namespaces.indexOf(name);
-  if (i >= 0) namespaces.splice(i, 1);
-  sh('ip', ['netns', 'del', name], { check: false });
-}
-function cleanup() {
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
-  procs.clear();
-  for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { cleanup(); process.exit(130); });
-
-function startIn(ns, cmd, args, env = {}) {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  procs.add(child);
-  let out = '';
-  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.log = () => out;
-  child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal }; res(child.exitInfo); }));
-  return child;
-}
-async function until(child, check, ms, what) {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    if (child.exitInfo) throw new Error(`${what} exited (${child.exitInfo.signal ?? child.exitInfo.code}): ${child.log().trim().slice(-300)}`);
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} not ready in ${ms / 1000} s: ${child.log().trim().slice(-300)}`);
-}
+const { sh, inNs, mkns, delns, spawnIn: startIn, until, runIn: runInKit, stop: stopKit } = nsKit('nsc', 'nat-cpu');
+/** A bounded run in `ns`; with `onWarm`, the client pauses after its warm-up ('warm') until onWarm() resolves ('go'). */
 function runIn(ns, cmd, args, timeoutMs, onWarm) {
-  return new Promise((res) => {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [onWarm ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, NAT_CPU_PAUSE: onWarm ? '1' : '0' } });
-    procs.add(child);
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      stdout += d;
+  return runInKit(ns, cmd, args, timeoutMs, {
+    maxOutput: 64 << 20,
+    stdin: onWarm ? 'pipe' : 'ignore',
+    env: { NAT_CPU_PAUSE: onWarm ? '1' : '0' },
+    onStdout: (child, stdout) => {
       if (onWarm && stdout.includes('warm\n')) { const f = onWarm; onWarm = undefined; f().then(() => child.stdin.write('go\n')); }
-    });
-    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); procs.delete(child); res({ status, signal, stdout, stderr }); });
+    },
   });
 }
-async function stop(child) {
-  if (child.exitInfo) return child.exitInfo;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  const x = await child.exited;
-  clearTimeout(t);
-  return x;
-}
+const stop = (child) => stopKit(child, 10_000);
 
 const H = mkns('h');
 const W = mkns('w');
