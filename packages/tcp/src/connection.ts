@@ -118,11 +118,11 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 const PAWS_ACK_INTERVAL_MS = 500;
 /**
  * Bound of RACK's sent log (records; a record is a run of segments sent at one instant,
- * split where SACK blocks or retransmissions end). 256 KiB in flight in 1460-byte
- * segments sent one by one is 180 records; beyond the bound RACK degrades gracefully
- * (see rack.ts).
+ * split where SACK blocks or retransmissions end): at least this many, and two per full
+ * segment the send buffer can hold at its largest (sndBufMax), see rackMaxRecords. Beyond
+ * the bound RACK degrades (see rack.ts).
  */
-const RACK_MAX_RECORDS = 1024;
+const RACK_MIN_RECORDS = 1024;
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK timer the PTO allows for (200 ms). */
 const WC_DEL_ACK_MS = 200;
 
@@ -1751,7 +1751,15 @@ export class TcpConnection implements HeapEntry {
     if (len > 0) this.pacer?.onSent(len, Math.ceil(len / this.sndMss), now);
     let rack = this.rack;
     if (rack === undefined && this.sackOk && this.cfg.rack) {
-      rack = this.rack = new Rack(RACK_MAX_RECORDS);
+      // Two records per segment in flight: each unSACKed run sent at one instant (one segment
+      // a record when every ACK releases one or two, without pacing) and a SACKed run between
+      // two (rack.ts merges adjacent SACKed ones at the bound). A fixed 1024 was filled by a
+      // send buffer autotuned to MBs: 2000 segments in flight in bench --sim (d) without pacing
+      // then split no more, a retransmission marked its whole record resent and the rest of it
+      // was never sent (a hole at SND.UNA until the RTO, on a path that loses nothing).
+      // 25 bytes a record: 4 MiB in 1448-byte segments is 5794 records, 145 KiB at most,
+      // grown by doubling as used.
+      rack = this.rack = new Rack(Math.max(RACK_MIN_RECORDS, 2 * Math.ceil(this.sndBufMax / this.sndMss)));
       // The handshake's RTT (RFC 8985 §6.2 step 1), when it measured more than a tick.
       if (this.srtt >= 1) rack.onRttSample(this.srtt);
     }
