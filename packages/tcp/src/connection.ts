@@ -1951,7 +1951,7 @@ export class TcpConnection implements HeapEntry {
       this.rackAt = Infinity;
       const rack = this.rack;
       if (rack !== undefined) {
-        this.recovery.rackDetect(rack, now);
+        this.recovery.rackDetect(rack, now, true);
         this.output(now);
       }
     }
