@@ -204,6 +204,21 @@ describe('Scoreboard examples', () => {
     expect([sb.count, sb.left(0), sb.right(0)]).toEqual([1, s(18), s(60)]);
   });
 
+  it('grows from 8 ranges as the peer reports more holes, up to its bound, keeping every range', () => {
+    const sb = new Scoreboard(40);
+    // 45 disjoint ranges in a scrambled order (each insert lands somewhere inside the arrays).
+    const order: number[] = [];
+    for (let k = 0; k < 45; k++) order.push((k * 17) % 45);
+    for (const k of order) sb.update([blk(10 * k, 10 * k + 5)], s(0), s(0), s(1000));
+    // The 40 lowest are kept (a range above all others gives way at the bound; one below evicts the highest).
+    expect(sb.count).toBe(40);
+    for (let i = 0; i < 40; i++) expect([sb.left(i), sb.right(i)]).toEqual([s(10 * i), s(10 * i + 5)]);
+    expect(sb.sackedBytes()).toBe(200);
+    // Merges after growth: one block over ranges 3..12.
+    sb.update([blk(30, 125)], s(0), s(0), s(1000));
+    expect([sb.count, sb.left(3), sb.right(3), sb.left(4)]).toEqual([31, s(30), s(125), s(130)]);
+  });
+
   it('bound: a new range above all others gives way; one below evicts the highest', () => {
     const sb = new Scoreboard(3);
     for (const l of [10, 20, 30]) sb.update([blk(l, l + 5)], s(0), s(0), s(100));
