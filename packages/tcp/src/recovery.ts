@@ -554,7 +554,10 @@ export class LossRecovery {
     const reo = rack.reorderWindow(this.inRecovery || loss, Math.floor(this.sb.sackedBytes() / h.sndMss), h.srtt, h.sndUna);
     const timeout = rack.detectLoss(now, reo);
     h.rackAt = timeout > 0 ? now + timeout : Infinity;
-    if (rack.newlyLost === 0) return;
+    // A recovery starts when anything is marked lost (Linux's tcp_time_to_recover: lost_out),
+    // not only on this ACK's new marks: ranges still marked lost when the last recovery ended
+    // (sent after its RecoveryPoint) would otherwise wait for the RTO.
+    if (rack.newlyLost === 0 && (this.inRecovery || rack.lostBytes === 0)) return;
     const c = this.counters;
     c.RackLostBytes += rack.newlyLost;
     if (this.inRecovery) {
