@@ -40,7 +40,6 @@
 // Usage: node bench/impaired.mjs [--quick] [--seeds N] [--scenarios a,b,...] [--dirs down,up]
 //          [--cc cubic,newreno] [--linux-cc cubic] [--size BYTES] [--timeout S] [--ss]
 //          [--targets linux,netstack] [--txqueuelen N] [--strict]
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
 import { resolve, dirname } from 'node:path';
@@ -48,6 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 // The scenarios (a)-(g): shared with bench/sim.mjs (the simulator's regression guard).
 import { SCENARIOS } from './impaired-scenarios.mjs';
+import { nsKit, intOption } from './lib/ns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'packages/netstack/bin/netstack.js');
@@ -118,11 +118,7 @@ const { values } = parseArgs({
 });
 if (values.help) { console.log(USAGE); process.exit(0); }
 const usage = (msg) => { console.error(`bench --impaired: ${msg}\n${USAGE}`); process.exit(2); };
-const clampInt = (v, lo, hi, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < lo || n > hi) usage(`--${name} must be an integer in ${lo}..${hi}`);
-  return n;
-};
+const clampInt = (v, lo, hi, name) => intOption(v, lo, hi, name, usage);
 const list = (v, allowed, name) => {
   const xs = v.split(',').filter(Boolean);
   for (const x of xs) if (!allowed.includes(x)) usage(`unknown ${name} '${x}'`);
@@ -148,35 +144,11 @@ if (!/^[a-z0-9_]+$/.test(linuxCcWanted)) usage(`bad --linux-cc '${linuxCcWanted}
 if (process.getuid() !== 0) { console.error('bench --impaired: needs root to make network namespaces'); process.exit(1); }
 
 // ---------------------------------------------------------------- namespaces and processes
-const tag = `nsi-${process.pid}`;
-const namespaces = [];
-const procs = new Set();
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 30_000, maxBuffer: 16 << 20 });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
-  return r.stdout ?? '';
-}
-const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-function mkns(suffix) {
-  const name = `${tag}-${suffix}`;
-  sh('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-  return name;
-}
-function cleanup() {
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
-  procs.clear();
-  for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { console.error(`\nbench --impaired: ${s}, removing the namespaces`); cleanup(); process.exit(130); });
+const { sh, inNs, mkns, cleanup, spawnIn, ready, runIn: runInKit, stop } = nsKit('nsi', 'bench --impaired');
 
 /** A long-running process in `ns`; resolves once its output matches `readyRe`. Keeps its 'stats {...}' lines. */
 function startIn(ns, cmd, args, readyRe, what) {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.add(child);
-  let out = '';
+  const child = spawnIn(ns, cmd, args);
   let partial = '';
   child.stats = [];
   child.statsCount = 0;
@@ -186,32 +158,10 @@ function startIn(ns, cmd, args, readyRe, what) {
     if (partial.length > 1 << 20) partial = '';
     for (const l of lines) if (l.startsWith('stats ')) { child.statsCount++; child.stats.push(l.slice(6)); if (child.stats.length > 8) child.stats.shift(); }
   });
-  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.log = () => out;
-  child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal }; res(child.exitInfo); }));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${what} not ready in 30 s: ${out.trim().slice(-300)}`)), 30_000);
-    const check = () => { if (readyRe.test(out)) { clearTimeout(timer); res(child); } };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.exited.then((x) => { clearTimeout(timer); rej(new Error(`${what} exited (${x.signal ?? x.code}): ${out.trim().slice(-300)}`)); });
-  });
+  return ready(child, readyRe, what);
 }
-/** A bounded run to completion in `ns`, asynchronous (a signal to the bench is handled at once, and kills it). */
-function runIn(ns, cmd, args, timeoutMs) {
-  return new Promise((res) => {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => { if (stdout.length < 64 << 20) stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); procs.delete(child); res({ status, signal, stdout, stderr }); });
-  });
-}
+/** A bounded run to completion in `ns` (output kept up to 64 MiB: the client's JSON). */
+const runIn = (ns, cmd, args, timeoutMs) => runInKit(ns, cmd, args, timeoutMs, { maxOutput: 64 << 20 });
 /** SIGUSR2 -> the next 'stats {...}' line, parsed (bounded wait). */
 async function statsOf(child, what) {
   const before = child.statsCount;
@@ -221,14 +171,6 @@ async function statsOf(child, what) {
   while (!fresh() && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
   if (!fresh()) throw new Error(`${what}: no stats line within 3 s of SIGUSR2`);
   return JSON.parse(child.stats[child.stats.length - 1]);
-}
-async function stop(child) {
-  if (child.exitInfo) return child.exitInfo;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  const x = await child.exited;
-  clearTimeout(t);
-  return x;
 }
 const txDropped = (ns) => Number(/TX:[^\n]*\n\s*\d+\s+\d+\s+\d+\s+(\d+)/.exec(inNs(ns, 'ip', ['-s', 'link', 'show', 'relay0'], { check: false }))?.[1] ?? NaN);
 const snmpTcp = (ns, key) => {

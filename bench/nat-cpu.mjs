@@ -19,6 +19,8 @@
 //                (µs per MB in the 'per round trip' columns: the download path's CPU, e.g. to
 //                check that a change for small round trips costs bulk transfers nothing)
 //   --wrk S      instead: wrk -t1 -c16 -dS on GET /hello (keep-alive), the gateway's CPU per request
+//                (after 2 s unmeasured unless --warmup 0; --perf attaches after it)
+//   --close      with --wrk: 'Connection: close' (a new TCP connection per request)
 //   --callgrind DIR  run netstack gateways under valgrind's callgrind, counting nothing until
 //                the warm-up is done (callgrind_control -z) and dumping after the measured
 //                round trips: user-space instructions per round trip, independent of the
@@ -30,6 +32,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nsKit } from './lib/ns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'packages/netstack/bin/netstack.js');
@@ -50,6 +53,7 @@ const { values } = parseArgs({
     callgrind: { type: 'string' },
     download: { type: 'string' },
     wrk: { type: 'string' },
+    close: { type: 'boolean' },
   },
 });
 const gateways = values.gateways.split(',').filter(Boolean);
@@ -57,77 +61,19 @@ const trips = Number(values.trips), warmup = Number(values.warmup), reps = Numbe
 const nodeArgs = values['node-args'].split(' ').filter(Boolean);
 if (process.getuid() !== 0) { console.error('nat-cpu: needs root to make network namespaces'); process.exit(1); }
 
-const tag = `nsc-${process.pid}`;
-const namespaces = [];
-const procs = new Set();
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 30_000 });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
-  return r.stdout ?? '';
-}
-const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-function mkns(suffix) {
-  const name = `${tag}-${suffix}`;
-  sh('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-  return name;
-}
-function delns(name) {
-  const i = namespaces.indexOf(name);
-  if (i >= 0) namespaces.splice(i, 1);
-  sh('ip', ['netns', 'del', name], { check: false });
-}
-function cleanup() {
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
-  procs.clear();
-  for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { cleanup(); process.exit(130); });
-
-function startIn(ns, cmd, args, env = {}) {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  procs.add(child);
-  let out = '';
-  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.log = () => out;
-  child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal }; res(child.exitInfo); }));
-  return child;
-}
-async function until(child, check, ms, what) {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    if (child.exitInfo) throw new Error(`${what} exited (${child.exitInfo.signal ?? child.exitInfo.code}): ${child.log().trim().slice(-300)}`);
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} not ready in ${ms / 1000} s: ${child.log().trim().slice(-300)}`);
-}
+const { sh, inNs, mkns, delns, spawnIn: startIn, until, runIn: runInKit, stop: stopKit } = nsKit('nsc', 'nat-cpu');
+/** A bounded run in `ns`; with `onWarm`, the client pauses after its warm-up ('warm') until onWarm() resolves ('go'). */
 function runIn(ns, cmd, args, timeoutMs, onWarm) {
-  return new Promise((res) => {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [onWarm ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, NAT_CPU_PAUSE: onWarm ? '1' : '0' } });
-    procs.add(child);
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      stdout += d;
+  return runInKit(ns, cmd, args, timeoutMs, {
+    maxOutput: 64 << 20,
+    stdin: onWarm ? 'pipe' : 'ignore',
+    env: { NAT_CPU_PAUSE: onWarm ? '1' : '0' },
+    onStdout: (child, stdout) => {
       if (onWarm && stdout.includes('warm\n')) { const f = onWarm; onWarm = undefined; f().then(() => child.stdin.write('go\n')); }
-    });
-    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); procs.delete(child); res({ status, signal, stdout, stderr }); });
+    },
   });
 }
-async function stop(child) {
-  if (child.exitInfo) return child.exitInfo;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  const x = await child.exited;
-  clearTimeout(t);
-  return x;
-}
+const stop = (child) => stopKit(child, 10_000);
 
 const H = mkns('h');
 const W = mkns('w');
@@ -140,7 +86,8 @@ inNs(W, 'ip', ['link', 'set', 'w0', 'up']);
 const servers = startIn(W, process.execPath, [resolve(root, 'bench/nat-servers.mjs'), SERVER]);
 await until(servers, () => servers.log().includes('listening'), 20_000, 'servers in W');
 
-let perfDone = false;
+/** Gateways profiled already (--perf: the first sample of each). */
+const perfDone = new Set();
 async function sample(kind, rep) {
   const g = mkns(`g${rep}-${kind.replace(/[^a-z0-9]/gi, '').slice(0, 16)}`);
   let child;
@@ -149,7 +96,7 @@ async function sample(kind, rep) {
       // 'netstack:K=V+K2=V2': the same gateway with these environment variables; 'netstack@DIR':
       // the one built in another checkout (a worktree of an older commit): A/B in one run.
       const [head, envText] = kind.split(':');
-      const env = Object.fromEntries((envText ?? '').split('+').filter(Boolean).map((kv) => kv.split('=')));
+      const env = Object.fromEntries((envText ?? '').split('+').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       const dir = head.includes('@') ? head.slice(head.indexOf('@') + 1) : undefined;
       const vg = values.callgrind ? ['valgrind', '--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${values.callgrind}/cg.${kind.replace(/[^a-z0-9]/gi, '')}.${rep}.%p`, process.execPath] : [process.execPath];
       child = startIn(H, vg[0], [...vg.slice(1), ...nodeArgs, dir ? resolve(dir, 'packages/netstack/bin/netstack.js') : cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER, ...(values.tap ? ['--tap'] : [])], env);
@@ -162,22 +109,30 @@ async function sample(kind, rep) {
     if (values.callgrind && kind.startsWith('netstack')) {
       onWarm = async () => { sh('callgrind_control', ['-z', String(child.pid)], { timeout: 60_000 }); };
     }
-    if (values.perf && kind.startsWith('netstack') && !perfDone) {
-      perfDone = true;
+    if (values.perf && !perfDone.has(kind)) {
+      perfDone.add(kind);
+      // One file per gateway when there are several: FILE.KIND.
+      const file = gateways.length > 1 ? `${values.perf}.${kind.replace(/[^a-z0-9]/gi, '')}` : values.perf;
       // Attached after the warm-up (the client waits), so the profile holds the steady state only.
       onWarm = async () => {
         perf = values.perf.startsWith('strace:')
-          ? spawn('strace', [...(process.env.STRACE_FULL ? ['-tt'] : ['-c']), '-f', '-o', values.perf.slice(7), '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
-          : spawn('perf', ['record', '-g', ...(process.env.PERF_EVENT ? ['-e', process.env.PERF_EVENT] : []), '-o', values.perf, '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+          ? spawn('strace', [...(process.env.STRACE_FULL ? ['-tt'] : ['-c']), '-f', '-o', file.slice(7), '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+          : spawn('perf', ['record', '-g', ...(process.env.PERF_EVENT ? ['-e', process.env.PERF_EVENT] : []), '-o', file, '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
         // perf says nothing until it ends; give it time to attach to every thread.
         await new Promise((r) => setTimeout(r, 1000));
       };
     }
     if (values.wrk) {
       const stat = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8'); const x = f.slice(f.lastIndexOf(')') + 2).split(' '); return [Number(x[11]) / 100, Number(x[12]) / 100]; };
+      const wrk = (s) => runIn(g, 'wrk', ['-t1', '-c16', `-d${s}s`, '--timeout', '5s', ...(values.close ? ['-H', 'Connection: close'] : []), `http://${SERVER}/hello`], (Number(s) + 20) * 1000);
+      // Unmeasured first, as the echo's warm-up: a JIT-compiled gateway's first requests run
+      // in V8's interpreter; slirp4netns gets the same.
+      if (warmup > 0) await wrk(2);
+      if (onWarm) await onWarm();
       const t0 = performance.now(), c0 = stat();
-      const w = await runIn(g, 'wrk', ['-t1', '-c16', `-d${values.wrk}s`, '--timeout', '5s', `http://${SERVER}/hello`], (Number(values.wrk) + 20) * 1000);
+      const w = await wrk(values.wrk);
       const c1 = stat(), ms = performance.now() - t0;
+      if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
       const n = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? NaN);
       if (!(n > 0)) throw new Error(`wrk: ${w.stdout.slice(-300)} ${w.stderr.slice(-200)}`);
       return { trips: n, ms, utime: c1[0] - c0[0], stime: c1[1] - c0[1], runNs: 0, perMB: true };

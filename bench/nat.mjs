@@ -24,7 +24,8 @@
 // All IPv4 only. H allows unprivileged ICMP echo sockets (net.ipv4.ping_group_range =
 // 0 2147483647, in H only), so a gateway that relays ping through them can.
 //
-// Rows, from G to W's servers (each bounded in time; a failure is reported, not skipped):
+// Rows, from G to W's servers (each bounded in time; a failure is reported, not skipped; echo,
+// HTTP and UDP each after 1 s of the same load unmeasured, every gateway alike, --no-warmup: none):
 //   download     curl GET /bytes/SIZE to /dev/null: MB/s (curl's own, bytes counted)
 //   upload       bench/nat-client.mjs 'up': SIZE bytes into W's discard, which answers the
 //                count: MB/s from connect to the answer
@@ -45,12 +46,13 @@
 //
 // Usage: node bench/nat.mjs [--quick] [--reps N] [--size BYTES] [--seconds S]
 //          [--gateways netstack,slirp4netns,pasta] [--strict]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, hostname } from 'node:os';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nsKit, intOption } from './lib/ns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'packages/netstack/bin/netstack.js');
@@ -68,7 +70,8 @@ const USAGE = `usage: pnpm bench --nat [options]   (root: makes network namespac
   --gateways LIST    subset of ${GATEWAYS.join(',')} (default all)
   --tests LIST       subset of ${TESTS.join(',')} (default all; the CPU rows
                      come with down/up, peak RSS always)
-  --no-warmup        measure ping without the unmeasured 200 pings (2 ms apart) before it
+  --no-warmup        no unmeasured warm-up: 1 s of the same load before echo, HTTP and UDP,
+                     200 pings (2 ms apart) before ping
   --strict           exit 1 when any row failed (a correctness check, never a timing one)
 Topology: G (guest, fresh per gateway) -> the gateway in H -> W's servers on ${SERVER}.
 The machine's other load moves these figures: compare gateways within one run.`;
@@ -88,11 +91,7 @@ const { values } = parseArgs({
 });
 if (values.help) { console.log(USAGE); process.exit(0); }
 const usage = (msg) => { console.error(`bench --nat: ${msg}\n${USAGE}`); process.exit(2); };
-const clampInt = (v, lo, hi, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < lo || n > hi) usage(`--${name} must be an integer in ${lo}..${hi}`);
-  return n;
-};
+const clampInt = (v, lo, hi, name) => intOption(v, lo, hi, name, usage);
 const quick = Boolean(values.quick);
 const warmup = !values['no-warmup'];
 const reps = clampInt(values.reps ?? (quick ? 1 : 3), 1, 50, 'reps');
@@ -110,78 +109,7 @@ for (const [tool, pkg] of [['curl', 'curl'], ['wrk', 'wrk'], ['ping', 'iputils-p
 }
 
 // ---------------------------------------------------------------- namespaces and processes
-const tag = `nsn-${process.pid}`;
-const namespaces = [];
-const procs = new Set();
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 30_000, maxBuffer: 16 << 20 });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
-  return r.stdout ?? '';
-}
-const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-function mkns(suffix) {
-  const name = `${tag}-${suffix}`;
-  sh('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-  return name;
-}
-function delns(name) {
-  const i = namespaces.indexOf(name);
-  if (i >= 0) namespaces.splice(i, 1);
-  sh('ip', ['netns', 'del', name], { check: false });
-}
-function cleanup() {
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
-  procs.clear();
-  for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { console.error(`\nbench --nat: ${s}, removing the namespaces`); cleanup(); process.exit(130); });
-
-/** A long-running process in `ns` (`ip netns exec` execs it: the child's PID is the process's). */
-function startIn(ns, cmd, args) {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.add(child);
-  let out = '';
-  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.log = () => out;
-  child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal }; res(child.exitInfo); }));
-  return child;
-}
-/** Resolves once `check()` is true (polled every 50 ms), rejects after `ms` or when `child` exits. */
-async function until(child, check, ms, what) {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    if (child.exitInfo) throw new Error(`${what} exited (${child.exitInfo.signal ?? child.exitInfo.code}): ${child.log().trim().slice(-300)}`);
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} not ready in ${ms / 1000} s: ${child.log().trim().slice(-300)}`);
-}
-/** A bounded run to completion in `ns`, asynchronous (a signal to the bench is handled at once, and kills it). */
-function runIn(ns, cmd, args, timeoutMs) {
-  return new Promise((res) => {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => { if (stdout.length < 1 << 20) stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); procs.delete(child); res({ status, signal, stdout, stderr }); });
-  });
-}
-async function stop(child) {
-  if (child.exitInfo) return child.exitInfo;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  const x = await child.exited;
-  clearTimeout(t);
-  return x;
-}
+const { sh, inNs, mkns, delns, spawnIn: startIn, until, runIn, stop } = nsKit('nsn', 'bench --nat');
 const CLK_TCK = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
 /** utime + stime of the process (all its threads), seconds. */
 function cpuOf(pid) {
@@ -261,14 +189,29 @@ async function measure(kind, rep) {
       cpu = cpuOf(pid) - cpu0;
       rows.upload = up.error ? { error: up.error } : { value: size / (up.ms / 1000) / 1e6, cpuPerGB: cpu / (size / 1e9) };
     }
+    // The timed request/response rows each start after an unmeasured second of the same
+    // load (every gateway alike; --no-warmup: none): a JIT-compiled gateway (netstack) runs its
+    // relay path in V8's interpreter until it tiers up, a one-time cost that the measured
+    // seconds would otherwise carry only when the row runs on a cold process (the first
+    // row of a --tests subset, e.g. echo right after start).
+    const warm = (args) => (warmup ? runIn(g, ...args) : Promise.resolve());
     if (tests.has('echo')) {
+      await warm([process.execPath, [CLIENT, 'echo', SERVER, '7', '1', '64'], 20_000]);
       const echo = json(await runIn(g, process.execPath, [CLIENT, 'echo', SERVER, '7', String(seconds), '64'], (seconds + 20) * 1000));
       rows.echo = echo.error ? { error: echo.error } : { value: echo.perSecond };
     }
     const wrkArgs = ['-t1', '-c16', `-d${seconds}s`, '--timeout', '5s'];
-    if (tests.has('rps')) rows.httpKeepAlive = wrkRate(await runIn(g, 'wrk', [...wrkArgs, `http://${SERVER}/hello`], (seconds + 20) * 1000));
-    if (tests.has('rpsclose')) rows.httpNew = wrkRate(await runIn(g, 'wrk', [...wrkArgs, '-H', 'Connection: close', `http://${SERVER}/hello`], (seconds + 20) * 1000));
+    const warmArgs = ['-t1', '-c16', '-d1s', '--timeout', '5s'];
+    if (tests.has('rps')) {
+      await warm(['wrk', [...warmArgs, `http://${SERVER}/hello`], 20_000]);
+      rows.httpKeepAlive = wrkRate(await runIn(g, 'wrk', [...wrkArgs, `http://${SERVER}/hello`], (seconds + 20) * 1000));
+    }
+    if (tests.has('rpsclose')) {
+      await warm(['wrk', [...warmArgs, '-H', 'Connection: close', `http://${SERVER}/hello`], 20_000]);
+      rows.httpNew = wrkRate(await runIn(g, 'wrk', [...wrkArgs, '-H', 'Connection: close', `http://${SERVER}/hello`], (seconds + 20) * 1000));
+    }
     if (tests.has('udp')) {
+      await warm([process.execPath, [CLIENT, 'udp', SERVER, '7', '1', '64', '16'], 20_000]);
       const udp = json(await runIn(g, process.execPath, [CLIENT, 'udp', SERVER, '7', String(seconds), '64', '16'], (seconds + 20) * 1000));
       rows.udp = udp.error ? { error: udp.error } : { value: udp.perSecond, sent: udp.sent };
     }

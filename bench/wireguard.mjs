@@ -26,13 +26,14 @@
 //
 // Usage: node bench/wireguard.mjs [--quick] [--reps N] [--size BYTES] [--timeout S]
 //          [--offload both|on|off] [--pairs LIST] [--no-stack] [--strict]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nsKit, intOption } from './lib/ns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = resolve(root, 'packages/netstack/bin/netstack.js');
@@ -70,11 +71,7 @@ const { values } = parseArgs({
 });
 if (values.help) { console.log(USAGE); process.exit(0); }
 const usage = (msg) => { console.error(`bench --wireguard: ${msg}\n${USAGE}`); process.exit(2); };
-const clampInt = (v, lo, hi, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < lo || n > hi) usage(`--${name} must be an integer in ${lo}..${hi}`);
-  return n;
-};
+const clampInt = (v, lo, hi, name) => intOption(v, lo, hi, name, usage);
 const quick = Boolean(values.quick);
 const reps = clampInt(values.reps ?? (quick ? 1 : 3), 1, 50, 'reps');
 const size = clampInt(values.size ?? (quick ? 50_000_000 : 200_000_000), 100_000, 8_000_000_000, 'size');
@@ -90,71 +87,10 @@ for (const tool of ['wireguard-go', 'wg', 'ping', 'ip']) {
 }
 
 // ---------------------------------------------------------------- namespaces and processes
-const tag = `nsw-${process.pid}`;
-const namespaces = [];
-const procs = new Set();
 const dir = mkdtempSync(join(tmpdir(), 'netstack-bench-wg-'));
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 30_000, maxBuffer: 16 << 20, input: opts.input });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
-  return r.stdout ?? '';
-}
-const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-function mkns(suffix) {
-  const name = `${tag}-${suffix}`;
-  sh('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-  return name;
-}
-function cleanup() {
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
-  procs.clear();
-  for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
-  rmSync(dir, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { console.error(`\nbench --wireguard: ${s}, removing the namespaces`); cleanup(); process.exit(130); });
-
+const { sh, inNs, mkns, spawnIn, ready, runIn, stop } = nsKit('nsw', 'bench --wireguard', { onCleanup: () => rmSync(dir, { recursive: true, force: true }) });
 /** A long-running process in `ns`; resolves once its output matches `readyRe`. */
-function startIn(ns, cmd, args, readyRe, what) {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.add(child);
-  let out = '';
-  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.log = () => out;
-  child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal }; res(child.exitInfo); }));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${what} not ready in 30 s: ${out.trim().slice(-300)}`)), 30_000);
-    const check = () => { if (readyRe.test(out)) { clearTimeout(timer); res(child); } };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.exited.then((x) => { clearTimeout(timer); rej(new Error(`${what} exited (${x.signal ?? x.code}): ${out.trim().slice(-300)}`)); });
-  });
-}
-/** A bounded run to completion in `ns`. */
-function runIn(ns, cmd, args, timeoutMs) {
-  return new Promise((res) => {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => { if (stdout.length < 1 << 20) stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d) => { if (stderr.length < 1 << 20) stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status, signal) => { clearTimeout(timer); procs.delete(child); res({ status, signal, stdout, stderr }); });
-  });
-}
-async function stop(child) {
-  if (!child || child.exitInfo) return child?.exitInfo;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  const x = await child.exited;
-  clearTimeout(t);
-  return x;
-}
+const startIn = (ns, cmd, args, readyRe, what) => ready(spawnIn(ns, cmd, args), readyRe, what);
 const clockTicks = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
 /** User + system CPU seconds of a process and all its threads so far (/proc/PID/stat fields 14, 15). */
 function cpuSeconds(pid) {

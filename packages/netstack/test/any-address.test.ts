@@ -9,6 +9,7 @@ import { createLinkPair } from '@netstack/tun';
 import { Stack } from '../src/stack.js';
 import { checkAccounting } from '../src/accounting.js';
 import type { InterceptInfo, InterceptDecision } from '../src/net/index.js';
+import { kOnCancel } from '../src/net/intercept.js';
 import type { Socket } from '../src/net/socket.js';
 import type { UdpFlowSocket } from '../src/dgram/index.js';
 import { AutoClock, until } from './harness-net.js';
@@ -136,6 +137,43 @@ describe('anyAddress: ICMP echo and cancellation', () => {
     await p.b.close();
     await until(() => signals[0]!.aborted);
     s.destroy();
+  });
+
+  it("kOnCancel (the gateway's hook): runs once when the request ends undecided, with no AbortSignal made; one read later is aborted already", async () => {
+    const p = (current = makePair());
+    const decisions: InterceptDecision[] = [];
+    let cancels = 0;
+    p.b.tcp.intercept((_i, d) => {
+      decisions.push(d);
+      (d as InterceptDecision & { [kOnCancel](fn: () => void): void })[kOnCancel](() => { cancels++; });
+    });
+    const s = p.a.tcp.connect({ host: '192.0.2.55', port: 80 });
+    s.on('error', () => {});
+    await until(() => decisions.length === 1);
+    expect(cancels).toBe(0);
+    await p.b.close();
+    await until(() => cancels === 1);
+    expect(decisions[0]!.pending).toBe(false);
+    expect(decisions[0]!.signal.aborted).toBe(true);
+    expect(cancels).toBe(1);
+    s.destroy();
+  });
+
+  it('kOnCancel does not run for a request that was decided', async () => {
+    const p = (current = makePair());
+    let cancels = 0;
+    const accepted: Socket[] = [];
+    p.b.tcp.intercept((_i, d) => {
+      (d as InterceptDecision & { [kOnCancel](fn: () => void): void })[kOnCancel](() => { cancels++; });
+      const sock = d.accept();
+      if (sock !== null) { sock.on('error', () => {}); accepted.push(sock); }
+    });
+    const s = p.a.tcp.connect({ host: '192.0.2.55', port: 80 });
+    expect(await connectResult(s)).toBe('connect');
+    s.destroy();
+    await p.b.close();
+    expect(accepted).toHaveLength(1);
+    expect(cancels).toBe(0);
   });
 });
 

@@ -190,6 +190,12 @@ export class TcpConnection implements HeapEntry {
   /** @internal Last.ACK.sent */ lastAckSent = 0;
   /** @internal we send SACK-permitted on our SYN / SYN-ACK (RFC 2018 §2) */ sackOffered = false;
   /** @internal both SYNs carried SACK-permitted: our ACKs carry SACK blocks (RFC 2018 §3) */ sackOk = false;
+  /**
+   * @internal RecoveryHost: RFC 5682 F-RTO (its SACK-enhanced algorithm, §3, as Linux's default
+   * tcp_frto=2) judges a timeout when SACK is on and timestamps are off; with timestamps RFC 3522
+   * Eifel detection does (recovery.ts onAckAfterRto).
+   */
+  get frtoOk(): boolean { return this.sackOk && !this.tsOk; }
   /** @internal the SACK and D-SACK blocks our ACKs carry (RFC 2018 §4, RFC 2883 §4) */
   readonly sackReport = new SackReport();
   /** @internal payload bytes per full segment we send (peer MSS, path MTU, minus TS option) */ sndMss = 536;
@@ -297,6 +303,22 @@ export class TcpConnection implements HeapEntry {
   // --- ACK generation ---
   /** @internal */ ackNow = false;
   private fullSegsUnacked = 0;
+  /**
+   * The ACK waiting (delayed) covers a "pushed" segment: 1 after a full-sized segment with PSH
+   * or a small one, 2 after a second small one (Linux's ICSK_ACK_PUSHED / ICSK_ACK_PUSHED2, set
+   * in tcp_measure_rcv_mss). A read that empties the receive buffer then sends it at once (see
+   * `read`, Linux's tcp_cleanup_rbuf). Cleared with every ACK sent.
+   */
+  private ackPushed = 0;
+  /**
+   * Interactive (Linux's pingpong mode, inet_csk_in_pingpong_mode): we sent data within a
+   * delayed-ACK interval of receiving some (tcp_event_data_sent), so our ACKs ride on our
+   * replies and a read does not ACK a pushed segment alone; left when the delayed-ACK timer
+   * fires (tcp_delack_timer_handler).
+   */
+  private pingpong = false;
+  /** When in-order data last arrived (Linux's icsk_ack.lrcvtime). */
+  private lastDataAt = -Infinity;
 
   // --- Options of this connection ---
   private noDelay: boolean;
@@ -473,14 +495,21 @@ export class TcpConnection implements HeapEntry {
       if (this.rcvBufMax > this.recvBuf.capacity) this.rcvSpaceAdjust(now);
       if (this._state === 'TIME-WAIT') this.recvBuf.release();
       if (this.isSynchronized() && this._state !== 'TIME-WAIT' && !this.remoteFin) {
+        // Linux's tcp_cleanup_rbuf: a waiting ACK that covers a pushed segment goes now when
+        // this read took everything received (unless interactive and pushed once only: the
+        // reply will carry it). RFC 1122 §4.2.3.2 leaves the delay to the receiver ("SHOULD
+        // implement a delayed ACK", never "must delay"); a sender that ended a write with PSH
+        // and waits on its window gets the ACK a round trip sooner than the next segment or
+        // the timer would give it.
+        if (this.ackPushed > 0 && this.delackAt !== Infinity && this.recvBuf.length === 0 && (this.ackPushed === 2 || !this.pingpong)) {
+          this.ackNow = true;
+        }
         // Send a window update when the window would at least double and grow by a
         // segment (receiver SWS avoidance, RFC 1122 §4.2.3.3; Linux's rule).
         const cur = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
         const next = this.windowToAdvertise();
-        if (next >= 2 * cur && next - cur >= Math.min(this.recvBuf.capacity / 2, this.advMss)) {
-          this.ackNow = true;
-          this.output(now);
-        }
+        if (next >= 2 * cur && next - cur >= Math.min(this.recvBuf.capacity / 2, this.advMss)) this.ackNow = true;
+        if (this.ackNow) this.output(now);
       }
       return n;
     } finally {
@@ -964,6 +993,8 @@ export class TcpConnection implements HeapEntry {
       // RFC 6937 DeliveredData = change in SND.UNA + change in SACKed octets (for PRR, below).
       const una0 = this.sndUna;
       const sacked0 = this.scoreboard.count > 0 ? this.scoreboard.sackedBytes() : 0;
+      // RFC 5682 F-RTO: what the timeout had not resent, before this ACK (recovery.ts).
+      const frtoOrig = this.recovery.frtoOriginals();
       const lost0 = st.RackLostBytes;
       if (this.sackOk && sb !== undefined && sb.length > 0) {
         dsack = isDsack(sb, ack);
@@ -976,12 +1007,16 @@ export class TcpConnection implements HeapEntry {
       if (rack !== undefined) rack.onAck(ack, sb, now, this.echoTime(seg, now), this.recovery.inRtoEpisode());
       let dupAck = false;
       if (seqGt(ack, this.sndUna)) {
-        this.onNewAck(seg, ack, now);
-      } else if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
-        seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
-        // RFC 5681 §2 duplicate ACK (RFC 6675 §2 with SACK).
-        dupAck = true;
-        if (sackNews) this.onDupAck(now);
+        this.onNewAck(seg, ack, now, frtoOrig);
+      } else {
+        if (ack === this.sndUna && payload.length === 0 && !(flags & (SYN | FIN)) &&
+          seqLt(this.sndUna, this.sndMax) && (seg.window << this.sndShift) === oldWnd && oldWnd !== 0) {
+          // RFC 5681 §2 duplicate ACK (RFC 6675 §2 with SACK).
+          dupAck = true;
+          if (sackNews) this.onDupAck(now);
+        }
+        // RFC 5682 §3.1 steps 2-3 on an ACK that does not move SND.UNA.
+        if (this.recovery.frto !== 0) this.recovery.frtoOnAck(frtoOrig, (dupAck || (sb !== undefined && sb.length > 0)) && sackNews);
       }
       if (this.ecnOk && flags & ECE) this.onEce();
       if (rack !== undefined && this.rack !== undefined) {
@@ -1047,7 +1082,7 @@ export class TcpConnection implements HeapEntry {
         return;
       }
       if (payload.length > 0 && ts !== undefined && this.tsOk) this.rcvRttSample(ts.tsEcr, payload.length, now);
-      if (payload.length > 0) this.receiveText(payload, off, now);
+      if (payload.length > 0) this.receiveText(payload, off, (flags & PSH) !== 0, now);
       else if (behind > 0) this.ackNow = true; // pure duplicate data: ACK at once (RFC 5681 §4.2)
     }
 
@@ -1199,7 +1234,7 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** Places in-window text at offset `off` from RCV.NXT (reassembly of out-of-order segments). */
-  private receiveText(data: Uint8Array, off: number, now: number): void {
+  private receiveText(data: Uint8Array, off: number, psh: boolean, now: number): void {
     const st = this.layer.counters;
     if (off === 0) {
       const hadHoles = !this.asm.isEmpty;
@@ -1223,6 +1258,19 @@ export class TcpConnection implements HeapEntry {
       if (this.asm.isEmpty) this.sackReport.clearBlocks();
       if (this.fullSegsUnacked >= 2) this.ackNow = true; // RFC 1122 §4.2.3.2: every second full-sized segment
       if (!this.ackNow && this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAckMs;
+      // Linux's tcp_measure_rcv_mss: a full-sized segment with PSH (the end of a sender's write:
+      // it may be waiting for this ACK, cwnd- or buffer-bound) or a small segment marks the
+      // waiting ACK "pushed"; a second small one "pushed twice". `read` then ACKs at once
+      // once the application has taken everything (tcp_cleanup_rbuf), not at the next segment
+      // or the delayed-ACK timer. Deliberately not for the connection's first data (Linux
+      // quick-ACKs that instead): a new connection's first request is usually answered at
+      // once, and its reply carries the ACK (one packet less per request/response connection).
+      const first = this.lastDataAt === -Infinity;
+      this.lastDataAt = now;
+      if (!this.ackNow && !first) {
+        if (data.length < this.rcvMssSeen) this.ackPushed = this.ackPushed > 0 ? 2 : 1;
+        else if (psh && this.ackPushed === 0) this.ackPushed = 1;
+      }
       this.raise(EV_READABLE);
     } else {
       // Out of order: keep it if the assembler has room, and send a duplicate ACK at once (RFC 5681 §4.2).
@@ -1287,7 +1335,7 @@ export class TcpConnection implements HeapEntry {
   }
 
   /** SND.UNA < SEG.ACK =< SND.MAX: new data acknowledged. */
-  private onNewAck(seg: TcpRepr, ack: number, now: number): void {
+  private onNewAck(seg: TcpRepr, ack: number, now: number, frtoOrig = 0): void {
     const dataStart = this.dataStartSeq();
     const dataAcked = Math.max(0, Math.min(seqDiff(ack, dataStart), this.sendBuf.length));
     const flight = seqDiff(this.sndNxt, this.sndUna);
@@ -1302,7 +1350,7 @@ export class TcpConnection implements HeapEntry {
     if (this.recovery.inRecovery) this.recovery.onAckInRecovery(ack, dataAcked, this.echoedTs(seg), now);
     else {
       // After a timeout: Eifel detection may undo it (recovery.ts onAckAfterRto), before growth.
-      this.recovery.onAckAfterRto(wasLoss, this.echoedTs(seg));
+      this.recovery.onAckAfterRto(wasLoss, this.echoedTs(seg), frtoOrig);
       this.cc.onAck(dataAcked, flight, now, this.isCwndLimited());
     }
     this.dupAcks = 0;
@@ -1580,6 +1628,7 @@ export class TcpConnection implements HeapEntry {
     this.ackNow = false;
     this.delackAt = Infinity;
     this.fullSegsUnacked = 0;
+    this.ackPushed = 0;
   }
 
   /**
@@ -1607,6 +1656,9 @@ export class TcpConnection implements HeapEntry {
    */
   private transmit(seq: number, flags: number, dataOff: number, len: number, now: number): void {
     this.s.segmentsOut++;
+    // Linux's tcp_event_data_sent: data sent within a delayed-ACK interval of receiving some
+    // is a reply: the connection is interactive (pingpong) until the delayed-ACK timer fires.
+    if (len > 0 && now - this.lastDataAt < this.cfg.delayedAckMs) this.pingpong = true;
     let ecn = NOT_ECT;
     if (this.ecnOk && !(flags & (SYN | RST))) {
       // RFC 3168 §6.1.3: ECE on every segment while a CE mark waits for the peer's CWR.
@@ -1774,6 +1826,32 @@ export class TcpConnection implements HeapEntry {
     return used;
   }
 
+  /**
+   * RFC 5682 §3.1 step 2b: the ACK of the timeout's retransmission came and did not reach
+   * RecoveryPoint: up to two new (never sent) segments go at SND.MAX, whatever cwnd (SND.NXT,
+   * go-back-N's position, stays). Returns whether F-RTO holds go-back-N (step 3): false when no
+   * new data can go (none queued, or the peer's window): then conventional RTO recovery
+   * ("refrain from entering step 3").
+   */
+  private frtoSend(now: number): boolean {
+    const r = this.recovery;
+    const allowed = r.frtoNew;
+    if (allowed === 0) return true; // sent already: waiting for the next ACK
+    r.frtoNew = 0;
+    const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
+    let room = Math.min(allowed, seqDiff(dataEnd, this.sndMax), seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndMax));
+    let sent = false;
+    while (room > 0) {
+      const used = this.transmitAt(this.sndMax, Math.min(room, this.sndMss), now);
+      if (used === 0) break;
+      this.sndMax = seqAdd(this.sndMax, used);
+      room -= used;
+      sent = true;
+    }
+    if (!sent) r.frto = 0;
+    return sent;
+  }
+
   /** @internal RecoveryHost: go-back-N after a timeout stops; SND.NXT = SND.MAX (recovery.ts). */
   endGoBackN(): void {
     this.sndNxt = this.sndMax;
@@ -1834,7 +1912,11 @@ export class TcpConnection implements HeapEntry {
       pacer.update(this.cc.cwnd, this.cc.ssthresh, seqDiff(this.sndMax, this.sndUna), this.srtt);
       if (burst > this.sndMss) burst = pacer.autosize(this.sndMss, burst, Math.min(this.rack?.minRtt ?? Infinity, this.srtt));
     }
+    // RFC 5682 §3.1 step 2b (F-RTO): new data in place of retransmissions; go-back-N holds
+    // until the next ACK shows whether the timeout was spurious (recovery.ts).
+    const frtoHold = recovery.frto === 2 && this.frtoSend(now);
     for (;;) {
+      if (frtoHold) break;
       // Go-back-N (after a timeout) skips data the peer SACKed since.
       const hole = this.scoreboard.count > 0 && seqLt(this.sndNxt, this.sndMax) ? this.sackSkip() : Infinity;
       const dataEnd = seqAdd(this.dataStartSeq(), this.sendBuf.length);
@@ -1966,6 +2048,7 @@ export class TcpConnection implements HeapEntry {
     }
     if (this.delackAt <= now) {
       this.delackAt = Infinity;
+      this.pingpong = false; // Linux's tcp_delack_timer_handler: inet_csk_exit_pingpong_mode
       if (this.isSynchronized()) this.sendAck(now);
     }
     if (this.keepaliveAt <= now) {

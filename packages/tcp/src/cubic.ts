@@ -95,6 +95,8 @@ export class Cubic implements CongestionControl {
   private lastRoundMinRtt = Infinity;
   private currentRoundMinRtt = Infinity;
   private cssBaselineMinRtt = Infinity;
+  /** RttThresh when CSS began (ms): a further rise by as much over the CSS baseline ends CSS (see hystartAck). */
+  private cssThresh = Infinity;
   private rttSampleCount = 0;
   /** Rounds in cumulative-acked-bytes coordinates: windowEnd is SND.NXT when the round began (-1: none yet). */
   private ackedTotal = 0;
@@ -178,6 +180,7 @@ export class Cubic implements CongestionControl {
           if (this.currentRoundMinRtt >= this.lastRoundMinRtt + thresh) {
             // §4.2: the delay rose: leave slow start for CSS.
             this.cssBaselineMinRtt = this.currentRoundMinRtt;
+            this.cssThresh = thresh;
             this.css = true;
             this.cssRounds = 0;
           }
@@ -186,6 +189,19 @@ export class Cubic implements CongestionControl {
         // §4.2: the RTT fell below the baseline: the exit was spurious, resume slow start.
         this.cssBaselineMinRtt = Infinity;
         this.css = false;
+      } else if (this.cssRounds > 0 && this.currentRoundMinRtt >= this.cssBaselineMinRtt + this.cssThresh) {
+        // A later CSS round whose minimum RTT rose by RttThresh again, over the baseline: the
+        // first rise was a queue building, not jitter, and it is still building. CSS ends now
+        // (RFC 9406 §4.3: the constants, CSS_ROUNDS among them, "MAY" be tuned for different
+        // network characteristics), as Linux's HyStart ends slow start at its first delay
+        // signal (tcp_cubic.c hystart_update: ssthresh = cwnd once curr_rtt > delay_min +
+        // clamp(delay_min / 8, 4, 16) ms). Five rounds of CSS grow cwnd x1.25^5 ~ x3 from the
+        // first signal: bench --impaired (g) (20 Mbit/s, 20 ms, a 200 000 B drop-tail queue:
+        // 172 packets fit in the path) entered CSS at 60-127 segments and left it at 160-214
+        // while the queueing delay rose 20 -> 75 ms: 43-119 packets dropped at the queue, where
+        // Linux's HyStart left at 29-144 (TCPHystartDelayCwnd) and lost 0-15.
+        this.exitSlowStart();
+        return;
       }
     }
     if (this.ackedTotal < this.windowEnd) return;
@@ -194,16 +210,20 @@ export class Cubic implements CongestionControl {
     this.lastRoundMinRtt = this.currentRoundMinRtt;
     this.currentRoundMinRtt = Infinity;
     this.rttSampleCount = 0;
-    if (this.css && ++this.cssRounds >= H.CSS_ROUNDS) {
-      // §4.2: CSS_ROUNDS rounds of CSS (the one it began in counts): congestion
-      // avoidance with ssthresh = cwnd; RFC 9438 §4.10: cwnd_prior = cwnd, then K = 0
-      // and W_max = cwnd_epoch.
-      this.css = false;
-      this.hystart = false;
-      this.ssthresh = Math.floor(this.w);
-      this.cwndPrior = this.w / this.smss;
-      this.kZeroNext = true;
-    }
+    // §4.2: CSS_ROUNDS rounds of CSS (the one it began in counts): congestion avoidance.
+    if (this.css && ++this.cssRounds >= H.CSS_ROUNDS) this.exitSlowStart();
+  }
+
+  /**
+   * RFC 9406 §4.2: leave (conservative) slow start for congestion avoidance with ssthresh =
+   * cwnd; RFC 9438 §4.10: cwnd_prior = cwnd, then K = 0 and W_max = cwnd_epoch.
+   */
+  private exitSlowStart(): void {
+    this.css = false;
+    this.hystart = false;
+    this.ssthresh = Math.floor(this.w);
+    this.cwndPrior = this.w / this.smss;
+    this.kZeroNext = true;
   }
 
   /** W_cubic(t) = C (t - K)^3 + W_max (RFC 9438 §4.2 Figure 1), t in seconds, segments. */

@@ -34,6 +34,11 @@ export interface RecoveryHost {
   readonly sndMss: number;
   /** both SYNs carried SACK-permitted (RFC 2018 §2) */
   readonly sackOk: boolean;
+  /**
+   * RFC 5682 F-RTO may judge a timeout (SACK-enhanced, §3): SACK on and timestamps off (with
+   * timestamps RFC 3522 Eifel detection does it, onAckAfterRto).
+   */
+  readonly frtoOk: boolean;
   readonly srtt: number;
   readonly rto: number;
   /** the retransmission timer's deadline (RFC 6298), ms; Infinity when unarmed */
@@ -82,6 +87,8 @@ export interface RecoveryCounters {
   LossUndos: number;
   /** Retransmissions sent after a timeout that RACK found lost again: a recovery started from the timeout's go-back-N (Linux's FLAG_LOST_RETRANS in TCP_CA_Loss). */
   RtoLostRetransmits: number;
+  /** Retransmission timeouts shown spurious by RFC 5682 F-RTO and undone (Linux's TCPSpuriousRTOs); also counted in LossUndos. */
+  SpuriousRtos: number;
 }
 
 /** The connection's own statistics recovery increments (names as in `TcpConnectionStats`). */
@@ -141,6 +148,20 @@ export class LossRecovery {
   private afterRto = false;
   /** The recovery under way began from a timeout's loss state (a retransmission lost again). */
   private fromRto = false;
+  /**
+   * RFC 5682 F-RTO (SACK-enhanced, §3.1, as Linux's tcp_process_loss) in the timeout's loss
+   * state: 0 off; 1 step 2, the timeout's retransmission of SND.UNA sent, waiting for an ACK
+   * that advances SND.UNA; 2 step 3, new data sent in place of further retransmissions,
+   * waiting for the next ACK. Go-back-N holds while 2 (the connection's output).
+   */
+  frto: 0 | 1 | 2 = 0;
+  /**
+   * F-RTO's end of the data sent before the timeout (RFC 5682 RecoveryPoint, Linux's high_seq),
+   * moved to SND.MAX when step 2b sends new data: octets below it the timeout did not resend.
+   */
+  private frtoHigh = 0;
+  /** Step 2b: new data the connection's output may send now in place of retransmissions, octets (RFC 5682: up to two segments). */
+  frtoNew = 0;
 
   constructor(
     private readonly host: RecoveryHost,
@@ -256,6 +277,12 @@ export class LossRecovery {
     // stamped now. A repeated timeout keeps the stamp of the first.
     if (this.inRecovery) this.rtoUndo = false;
     else if (!this.inLossState()) { this.rtoUndo = true; this.rtoTs = h.tsNow(now); }
+    // RFC 5682 §3.1 step 1: F-RTO only for a timeout with no recovery under way (one that
+    // begins an episode, as for Eifel above); a repeated timeout goes back to conventional
+    // RTO recovery ("If RecoveryPoint >= SND.UNA, do not enter step 2").
+    this.frto = h.frtoOk && !this.inRecovery && !this.inLossState() ? 1 : 0;
+    this.frtoHigh = h.sndMax;
+    this.frtoNew = 0;
     this.afterRto = true;
     this.inRecovery = false;
     this.sackRecovery = false;
@@ -302,27 +329,93 @@ export class LossRecovery {
    * had not resent counts as in flight again (Linux clears the lost marks; RACK marks it lost
    * later if it was). Returns true when the timeout was undone.
    */
-  onAckAfterRto(wasLoss: boolean, tsEcr: number): boolean {
-    if (!wasLoss) return false;
+  onAckAfterRto(wasLoss: boolean, tsEcr: number, frtoOrig = 0): boolean {
+    if (!wasLoss) { this.frto = 0; return false; }
     const h = this.host;
+    // RFC 5682 §3.1 (as Linux's FLAG_ORIG_SACK_ACKED): the ACK delivered data the timeout had
+    // not resent (acknowledged or SACKed below RecoveryPoint): the originals were still in flight.
+    const frtoSpurious = this.frto !== 0 && this.frtoOriginals() < frtoOrig;
     if (!seqLt(h.sndUna, this.recover)) {
       // RFC 8985 §6.2 step 4: "exiting Fast or RTO recovery" counts towards the reset of the
       // reordering window's multiplier, as a fast recovery's end does.
       h.rack?.onRecoveryExit();
       this.afterRto = false;
     }
-    if (!this.rtoUndo || tsEcr === 0 || !seqLt(tsEcr, this.rtoTs) || h.cc.onUndo === undefined) {
+    const eifel = tsEcr !== 0 && seqLt(tsEcr, this.rtoTs);
+    if (!this.rtoUndo || !(eifel || frtoSpurious) || h.cc.onUndo === undefined) {
       if (!seqLt(h.sndUna, this.recover)) this.rtoUndo = false;
+      this.frtoStep(true, false);
       return false;
     }
+    this.undoLoss(frtoSpurious && !eifel);
+    return true;
+  }
+
+  /**
+   * An ACK that did not advance SND.UNA in the timeout's loss state with F-RTO under way
+   * (`frtoOrig`: frtoOriginals() before its SACK blocks; `news`: a duplicate ACK or one that
+   * SACKed new data). RFC 5682 §3.1 / Linux's tcp_process_loss: SACKed data the timeout had not
+   * resent shows the timeout spurious (undone); in step 3 any other duplicate ACK or new SACK
+   * shows the loss real (F-RTO ends, go-back-N resumes: step 3a); in step 2 it waits.
+   */
+  frtoOnAck(frtoOrig: number, news: boolean): void {
+    if (this.frto === 0) return;
+    if (!this.inLossState()) { this.frto = 0; return; }
+    if (this.rtoUndo && this.host.cc.onUndo !== undefined && this.frtoOriginals() < frtoOrig) {
+      this.undoLoss(true);
+      return;
+    }
+    this.frtoStep(false, news);
+  }
+
+  /**
+   * Octets below F-RTO's RecoveryPoint that the timeout has not resent and the peer has not
+   * acknowledged nor SACKed: [max(SND.UNA, SND.NXT), RecoveryPoint) less SACKed (go-back-N
+   * resent [SND.UNA, SND.NXT) at most: it holds during F-RTO). 0 without F-RTO.
+   */
+  frtoOriginals(): number {
+    if (this.frto === 0) return 0;
+    const h = this.host;
+    const from = seqGt(h.sndNxt, h.sndUna) ? h.sndNxt : h.sndUna;
+    return seqLt(from, this.frtoHigh) ? this.sb.unsackedIn(from, this.frtoHigh) : 0;
+  }
+
+  /**
+   * F-RTO's next step once the ACK did not show the timeout spurious; `advanced`: it moved
+   * SND.UNA; `news`: a duplicate ACK or new SACK information.
+   */
+  private frtoStep(advanced: boolean, news: boolean): void {
+    if (this.frto === 0) return;
+    if (!this.inLossState()) { this.frto = 0; return; } // 2a: RecoveryPoint covered; or a recovery began
+    if (this.frto === 1) {
+      if (!advanced) return; // step 2: duplicate ACKs before the retransmission's ACK: wait
+      // Step 2b: up to two new segments instead of more retransmissions; their fate decides.
+      this.frtoHigh = this.host.sndMax;
+      this.frtoNew = 2 * this.host.sndMss;
+      this.frto = 2;
+      return;
+    }
+    // Step 3a: the loss was real (a duplicate ACK or SACK of the new data, or the cumulative
+    // ACK moved without originals, which cannot be a delayed flight): conventional recovery.
+    if (advanced || news) this.frto = 0;
+  }
+
+  /**
+   * The timeout was spurious (Eifel, or F-RTO when `frto`): the window from before it is restored
+   * (Linux's tcp_undo_cwnd_reduction) and the loss state ends.
+   */
+  private undoLoss(frto: boolean): void {
+    const h = this.host;
     this.rtoUndo = false;
     this.afterRto = false;
+    this.frto = 0;
+    this.frtoNew = 0;
     this.recover = h.sndUna;
     h.rack?.clearLost();
     h.endGoBackN();
-    h.cc.onUndo();
+    h.cc.onUndo!();
     this.counters.LossUndos++;
-    return true;
+    if (frto) this.counters.SpuriousRtos++;
   }
 
   /**
@@ -442,6 +535,35 @@ export class LossRecovery {
     if (forced > 0 && sndcnt < forced) sndcnt = forced;
     sndcnt -= forced;
     this.prrAllow = sndcnt > 0 ? sndcnt : 0;
+  }
+
+  /**
+   * ssthresh went down again during this SACK recovery (a lost retransmission, RFC 5681 §4.3 /
+   * RFC 8985 §9.3): what the last ACK's sndcnt left (`prrAllow`, computed against the old
+   * ssthresh) is weighed again at once against the new one, never raised: RFC 6937 §3.1 with the
+   * new ssthresh and no new delivery, i.e. CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+   * while pipe > ssthresh (nothing, typically: the recovery has already sent its share of the
+   * old target), else at most ssthresh - pipe. This happens on RACK's reordering timer, between
+   * ACKs (an ACK's own reduction is followed by its prrOnAck, unless it delivered nothing), and
+   * is what Linux does whenever ssthresh changes: cwnd = pipe + sndcnt is recomputed with the
+   * new ssthresh before anything more is sent (tcp_rack_reo_timeout: tcp_enter_recovery, then
+   * tcp_cwnd_reduction; an ACK's reduction is followed by tcp_cwnd_reduction in tcp_cong_control).
+   * Linux itself does not reduce twice in TCP_CA_Recovery (tcp_fastretrans_alert only enters a
+   * recovery for a lost retransmission from TCP_CA_Loss): the second cut is RFC 5681's rule.
+   * Without this, pipe stayed above the new ssthresh by the old budget (the window checker of
+   * test/rack-sim.test.ts, newreno seed 156 at 2 % bursty loss: 4 segments with pipe 34752
+   * over an ssthresh of 26788).
+   */
+  prrRebound(): void {
+    if (!this.sackRecovery || this.prrAllow <= 0) return;
+    const h = this.host;
+    const ssthresh = h.cc.ssthresh;
+    const pipe = this.pipe();
+    const mss = h.sndMss;
+    const allow = pipe > ssthresh
+      ? Math.ceil((this.prrDelivered * ssthresh) / this.recoverFs / mss) * mss - this.prrOut
+      : ssthresh - pipe;
+    if (allow < this.prrAllow) this.prrAllow = allow > 0 ? allow : 0;
   }
 
   /** The first unSACKed sequence number at or above max(HighACK, HighRxt) (NextSeg's search start). */
@@ -572,6 +694,7 @@ export class LossRecovery {
         h.noteReduction();
         rack.undoEnd(); // a real loss: nothing to undo
         c.LostRetransmits++;
+        this.prrRebound();
       }
       return;
     }
@@ -594,17 +717,23 @@ export class LossRecovery {
       h.endGoBackN();
       c.RtoLostRetransmits++;
       this.rtoUndo = false;
-    } else if (!seqGe(h.sndUna, this.recover)) {
-      // Not after a timeout but below "recover": a recovery undone before its end (D-SACK or
-      // Eifel on a partial ACK) left it there; no new recovery until SND.UNA passes it (RFC
-      // 6582 §3.2 step 2's guard, as before).
-      return;
     }
+    // Not after a timeout but below "recover" (a recovery undone before its end, by D-SACK or
+    // by Eifel on a partial ACK, left it there): a new loss starts a new recovery at once, as
+    // Linux's: tcp_try_undo_partial / tcp_try_undo_dsack leave the connection in Open or
+    // Disorder (tcp_try_keep_open), where tcp_fastretrans_alert enters Recovery as soon as
+    // tcp_time_to_recover (RACK marked a loss), with no high_seq guard for a SACK connection.
+    // RFC 6582 §3.2 step 2's guard (no second reduction for the same window) has nothing to
+    // guard here: the window's reduction was undone. Waiting for SND.UNA to pass "recover"
+    // instead, as before, waited for the hole itself: bench --impaired (c) down (20 MiB, seeds
+    // 1 and 4) stalled 160-190 ms after each partial undo until the retransmission timeout.
     // RFC 8985 §6.2 (segments marked lost start loss recovery) with RFC 6675 §5 (4.1)-(4.2):
     // RecoveryPoint = HighData, cwnd = ssthresh.
     this.inRecovery = true;
     this.sackRecovery = true;
     this.afterRto = false;
+    this.frto = 0; // (a lost retransmission: the loss is real, RFC 5682 §3.1 step 3a)
+    this.frtoNew = 0;
     this.fromRto = loss;
     this.recover = h.sndMax;
     this.highRxt = h.sndUna;

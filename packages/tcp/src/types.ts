@@ -323,10 +323,12 @@ export interface TcpStats {
   SackRenegings: number;
   /** Retransmission timeouts that fired with data outstanding (Linux's TcpExt TCPTimeouts; `Timeouts` counts connections given up). */
   RetransTimeouts: number;
-  /** Retransmission timeouts undone: an ACK echoed a timestamp from before the first retransmission (RFC 3522 Eifel detection, Linux's tcp_try_undo_loss, TCPLossUndo). */
+  /** Retransmission timeouts undone: an ACK echoed a timestamp from before the first retransmission (RFC 3522 Eifel detection, Linux's tcp_try_undo_loss, TCPLossUndo), or F-RTO showed the timeout spurious (SpuriousRtos). */
   LossUndos: number;
   /** Retransmissions sent after a timeout that RACK found lost again: a recovery started at once (Linux's FLAG_LOST_RETRANS in TCP_CA_Loss) instead of another timeout. */
   RtoLostRetransmits: number;
+  /** Retransmission timeouts shown spurious by RFC 5682 F-RTO (SACK on, timestamps off: data the timeout had not resent was acknowledged or SACKed) and undone; Linux's TCPSpuriousRTOs. Also in LossUndos. */
+  SpuriousRtos: number;
   /** Connections that negotiated ECN (RFC 3168 §6.1.1). */
   EcnNegotiated: number;
   /** Data segments received with CE (congestion experienced) in the IP header. */
@@ -427,7 +429,7 @@ export function newTcpStats(): TcpStats {
     SyncookiesSent: 0, SyncookiesRecv: 0, SyncookiesFailed: 0, ListenOverflows: 0, ListenDrops: 0,
     PawsDrops: 0, PawsAcksSuppressed: 0, ChallengeAcks: 0, ChallengeAcksSuppressed: 0, RstsReceived: 0, DupAcks: 0,
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0,
-    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0, RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0,
+    RackRecoveries: 0, RackLostBytes: 0, TlpProbes: 0, LostRetransmits: 0, TlpRecoveries: 0, DsacksReceived: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0, RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0, SpuriousRtos: 0,
     EcnNegotiated: 0, EcnCeReceived: 0, EcnEceReductions: 0, EcnCwrSent: 0, EcnCwrReceived: 0, OutOfOrder: 0, Timeouts: 0, WindowProbes: 0, KeepaliveProbes: 0,
     KeepaliveTimeouts: 0, FinWait2Timeouts: 0, TimeWaitReused: 0, SendErrors: 0,
     OutCsumOffloaded: 0, OutGsoSegs: 0, InCsumTrusted: 0, InDelivers: 0, BufferMemory: 0, MemoryPressure: 0, RcvBufGrowths: 0, RcvBufAutotuned: 0, SndBufGrowths: 0, SndBufAutotuned: 0, PacingDelays: 0,

@@ -326,6 +326,39 @@ describe('HyStart++ (RFC 9406)', () => {
     expect((cc.cwnd / MSS) / w2).toBeGreaterThan(1.05 ** 10 * 0.95);
   });
 
+  it('a CSS round whose RTT rises by RttThresh again over the baseline ends CSS at once (a queue still building)', () => {
+    // RttThresh = 6.25 ms (lastRoundMinRTT 50). CSS begins at 70 ms; the next round's minimum
+    // RTT at 76 (a rise below RttThresh over the baseline) stays in CSS; at 76.25 it ends.
+    const stay = new SlowStarter(new Cubic(MSS));
+    stay.round(50); stay.round(50); stay.round(70);
+    expect(stay.cc.snapshot.phase).toBe('css');
+    stay.round(76);
+    expect(stay.cc.snapshot.phase).toBe('css');
+    const go = new SlowStarter(new Cubic(MSS));
+    go.round(50); go.round(50); go.round(70);
+    expect(go.cc.snapshot.phase).toBe('css');
+    const phases: string[] = [];
+    let atExit = { cwnd: 0, ssthresh: 0 };
+    go.round(76.25, () => {
+      const p = go.cc.snapshot.phase;
+      if (p === 'avoidance' && phases.at(-1) === 'css') atExit = { cwnd: go.cc.cwnd, ssthresh: go.cc.ssthresh };
+      phases.push(p);
+    });
+    // Decided on the round's N_RTT_SAMPLE-th sample, as the entry to CSS is.
+    expect(phases[H.N_RTT_SAMPLE - 2]).toBe('css');
+    expect(phases[H.N_RTT_SAMPLE - 1]).toBe('avoidance');
+    expect(go.cc.snapshot.phase).toBe('avoidance');
+    expect(atExit.ssthresh).toBe(atExit.cwnd);
+    // As after CSS_ROUNDS: K = 0, W_max = cwnd_epoch in the CA stage that follows (RFC 9438 §4.10).
+    go.round(76.25);
+    expect(go.cc.snapshot.k).toBe(0);
+    expect(go.cc.snapshot.wMax).toBe(go.cc.snapshot.cwndEpoch);
+    // Where CSS_ROUNDS lets a steady RTT grow cwnd x1.25 a round for 3 more rounds.
+    stay.round(76); stay.round(76); stay.round(76);
+    expect(stay.cc.snapshot.phase).toBe('avoidance');
+    expect(stay.cc.ssthresh).toBeGreaterThan(1.25 ** 2 * atExit.ssthresh);
+  });
+
   it('an RTT below the CSS baseline returns to slow start (spurious exit)', () => {
     const ss = new SlowStarter(new Cubic(MSS));
     ss.round(50); ss.round(50); ss.round(70);

@@ -303,10 +303,14 @@ interface Snap {
   /** After a timeout, before SND.UNA passed its "recover" (go-back-N; Linux's TCP_CA_Loss). */
   loss: boolean;
   lossUndos: number;
+  /** F-RTO's undos (RFC 5682), also in lossUndos. */
+  spuriousRtos: number;
   sent: number; resent: number; phase: string;
   fastRetransmits: number; spurious: number; tlpProbes: number;
   /** Octets the scoreboard holds as SACKed (above SND.UNA). */
   sacked: number;
+  /** What PRR still lets the SACK recovery send on the last ACK's sndcnt (for the path counts only). */
+  prrAllow: number;
 }
 
 function snap(c: TcpConnection): Snap {
@@ -315,10 +319,11 @@ function snap(c: TcpConnection): Snap {
   return {
     cwnd: st.cwnd, ssthresh: st.ssthresh, una: c.sndUna, nxt: c.sndNxt, max: c.sndMax, wnd: c.sndWnd,
     inRecovery: c.recovery.inRecovery, sackRecovery: c.recovery.sackRecovery, synchronized: c.isSynchronized(), retries: c.retries,
-    loss: c.recovery.inLossState(), lossUndos: lc.LossUndos,
+    loss: c.recovery.inLossState(), lossUndos: lc.LossUndos, spuriousRtos: lc.SpuriousRtos,
     sent: st.bytesSent, resent: st.bytesRetransmitted, phase: c.cc instanceof Cubic ? c.cc.snapshot.phase : '',
     fastRetransmits: lc.FastRetransmits, spurious: lc.SpuriousRecoveries, tlpProbes: lc.TlpProbes,
     sacked: sackedOctets(c),
+    prrAllow: c.recovery.prrAllow,
   };
 }
 
@@ -378,6 +383,8 @@ function pipe(c: TcpConnection): number {
  *     ssthresh / RecoverFS) in whole SMSS, as RFC 6937 §5 counts (+ the recovery's first retransmission, which goes whatever the
  *     window), prr_delivered summing each event's change in SND.UNA and SACKed octets since the
  *     recovery began, prr_out the octets sent and resent since, RecoverFS the flight then.
+ *     In the loss state after a timeout, new data sent while go-back-N stays where it is (RFC
+ *     5682 F-RTO step 2b, timestamps off): at most two segments.
  */
 function cwndChecker(cc: CongestionControlName) {
   let b: Snap | undefined;
@@ -386,7 +393,7 @@ function cwndChecker(cc: CongestionControlName) {
   let rtoPrior: { cwnd: number; ssthresh: number } | undefined;
   /** RFC 6937's variables, counted here from what the connection shows (undefined: not in SACK recovery). */
   let prr: { delivered: number; out: number; recoverFs: number } | undefined;
-  const counts = { events: 0, acksGrown: 0, rtos: 0, sends: 0, recoverySends: 0, undos: 0, lossEntries: 0, lossUndos: 0 };
+  const counts = { events: 0, acksGrown: 0, rtos: 0, sends: 0, recoverySends: 0, undos: 0, lossEntries: 0, lossUndos: 0, rereductions: 0, rereducedWithBudget: 0, frtoSends: 0, frtoUndos: 0 };
   const observe: Observer = (c, phase, kind, now) => {
     if (phase === 'before') { b = snap(c); return; }
     if (b === undefined || !b.synchronized) return;
@@ -415,7 +422,7 @@ function cwndChecker(cc: CongestionControlName) {
       counts.undos++;
       expect(rtoSinceRecovery, `an undo after an RTO, ${at}`).toBe(false);
     }
-    // 3'. A timeout undone (RFC 3522 Eifel detection, Linux's tcp_try_undo_loss): only one that
+    // 3'. A timeout undone (RFC 3522 Eifel detection or RFC 5682 F-RTO, Linux's tcp_try_undo_loss): only one that
     // began a loss episode, in it, restoring at most the window from before it (growth on the
     // same ACK aside: at most 8 SMSS in slow start, half of what it acknowledges in avoidance).
     if (a.lossUndos > b.lossUndos) {
@@ -426,6 +433,13 @@ function cwndChecker(cc: CongestionControlName) {
       if (rtoPrior!.ssthresh !== Infinity) expect(a.ssthresh, `ssthresh after a timeout undone, ${at}`).toBeLessThanOrEqual(Math.max(rtoPrior!.ssthresh, b.ssthresh));
       expect(a.loss, `the loss state after an undo, ${at}`).toBe(false);
       rtoPrior = undefined;
+    }
+    // (Path count: ssthresh lowered again inside a SACK recovery, RFC 5681 §4.3's second
+    // reduction for a lost retransmission, with some of the last ACK's PRR budget unspent: the
+    // sends after it are held to the new ssthresh by check 5.)
+    if (b.sackRecovery && a.sackRecovery && a.fastRetransmits === b.fastRetransmits && a.ssthresh < b.ssthresh) {
+      counts.rereductions++;
+      if (b.prrAllow > 0) counts.rereducedWithBudget++;
     }
     // 4.
     const grow = a.cwnd - b.cwnd;
@@ -494,13 +508,26 @@ function cwndChecker(cc: CongestionControlName) {
       const limited = a.inRecovery ? 0 : 2 * SMSS;
       expect(sentUnsacked(c), `flight after sending (cwnd ${a.cwnd}, window ${a.wnd}), ${at}`)
         .toBeLessThanOrEqual(Math.min(a.wnd, a.cwnd + limited) + probe + entry + 1);
+    } else if (!a.sackRecovery && b.loss && a.nxt === b.nxt && seqGt(a.max, b.max)) {
+      // New data in the loss state with go-back-N where it was: RFC 5682 F-RTO step 2b, at most
+      // two new segments whatever cwnd (+ 1 for a FIN), and only once per timeout.
+      counts.sends++;
+      counts.frtoSends++;
+      expect(seqDiff(a.max, b.max), `F-RTO's new data, ${at}`).toBeLessThanOrEqual(2 * SMSS + 1 + probe);
     }
+    if (a.spuriousRtos > b.spuriousRtos) counts.frtoUndos++;
   };
   return { observe, counts };
 }
 
 describe('the congestion window never exceeds what the RFCs allow', () => {
-  const cases: [CongestionControlName, number, LinkParams][] = [
+  /**
+   * What a cell is there to meet: 'rto' (bursty default): a timeout undone or a recovery begun in
+   * its go-back-N; 'rereduce': ssthresh lowered again inside a SACK recovery with PRR budget
+   * unspent; 'frto': timestamps off, RFC 5682 F-RTO's new data sent and a timeout undone by it.
+   */
+  type Path = 'rto' | 'rereduce' | 'frto';
+  const cases: [CongestionControlName, number, LinkParams, Path?][] = [
     ['newreno', 11, { loss: 0.02, duplicate: 0.01, delay: 10, jitter: 1, reorder: 0.1, reorderDelay: 8 }],
     ['newreno', 12, { loss: 0.05, duplicate: 0.02, delay: 5, jitter: 0, reorder: 0.25, reorderDelay: 5 }],
     ['newreno', 13, { loss: 0.005, duplicate: 0, delay: 20, jitter: 0, reorder: 0.05, reorderDelay: 20 }],
@@ -517,11 +544,25 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     ['cubic', 132, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.01, r: 0.3 } }],
     ['cubic', 38, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }],
     ['cubic', 229, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }],
+    // newreno 156: a retransmission lost during a PRR recovery, found by RACK's reordering timer
+    // between two ACKs with 4 segments of the last ACK's sndcnt unspent. ssthresh goes down again
+    // (RFC 5681 §4.3, RFC 8985 §9.3) and, on the old code, that budget (computed against the old
+    // ssthresh) was still sent: pipe 34752 over the new ssthresh 26788 at 86.2 ms. Now it is
+    // weighed against the new one first (recovery.ts prrRebound, as Linux recomputes
+    // cwnd = pipe + sndcnt whenever ssthresh changes). Found by a scan of seeds 1-300 of both
+    // bursty shapes for both controllers (the describe 'scan' below, TCP_SIM_SCAN=1-300): the
+    // only seed the checker rejected. (cubic seed 40, where this was first seen, no longer
+    // meets it: pacing and autotuning moved every send.)
+    ['newreno', 156, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }, 'rereduce'],
+    // Timestamps off: F-RTO (RFC 5682) judges the timeouts: step 2b's new data, and a timeout
+    // shown spurious by data it had not resent (the scan with TCP_SIM_SCAN_TS=0 found these).
+    ['newreno', 111, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }, 'frto'],
+    ['cubic', 241, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }, 'frto'],
   ];
-  it.each(cases)('%s, seed %i: at every ACK and timer of a 1 MiB transfer', (cc, seed, l) => {
+  it.each(cases)('%s, seed %i: at every ACK and timer of a 1 MiB transfer', (cc, seed, l, path) => {
     const n = 1 << 20;
     const { observe, counts } = cwndChecker(cc);
-    const r = bulk(seed, l, { congestionControl: cc }, n, observe);
+    const r = bulk(seed, l, { congestionControl: cc, ...(path === 'frto' ? { timestamps: false } : {}) }, n, observe);
     clean(r, n);
     // The checks ran, on the interesting events too.
     // (newreno seed 13 has 489 with PRR and send-buffer autotuning)
@@ -531,8 +572,10 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     expect(counts.sends).toBeGreaterThan(100);
     expect(r.la.stats().FastRetransmits).toBeGreaterThan(0);
     // The bursty cells went through what they are here for.
-    if (l.burst !== undefined) expect(counts.lossEntries + counts.lossUndos).toBeGreaterThan(0);
-    console.log(`${cc} seed ${seed}: ${r.doneAt.toFixed(0)} ms, events ${counts.events}, cwnd grew ${counts.acksGrown}, sends ${counts.sends} (${counts.recoverySends} in SACK recovery), RTOs ${counts.rtos}, undos ${counts.undos}, recoveries from go-back-N ${counts.lossEntries}, timeouts undone ${counts.lossUndos}`);
+    if (path === 'rereduce') expect(counts.rereducedWithBudget).toBeGreaterThan(0);
+    else if (path === 'frto') expect([counts.frtoSends > 0, counts.frtoUndos > 0]).toEqual([true, true]);
+    else if (l.burst !== undefined) expect(counts.lossEntries + counts.lossUndos).toBeGreaterThan(0);
+    console.log(`${cc} seed ${seed}: ${r.doneAt.toFixed(0)} ms, events ${counts.events}, cwnd grew ${counts.acksGrown}, sends ${counts.sends} (${counts.recoverySends} in SACK recovery), RTOs ${counts.rtos}, undos ${counts.undos}, recoveries from go-back-N ${counts.lossEntries}, timeouts undone ${counts.lossUndos}, reduced again in recovery ${counts.rereductions} (${counts.rereducedWithBudget} with PRR budget left), F-RTO new data ${counts.frtoSends}, undone by F-RTO ${counts.frtoUndos}`);
   }, 60_000);
 
   it('the checker itself fails on a violation (a controller that grows 2 SMSS per ACK in slow start)', () => {
@@ -547,4 +590,62 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     };
     expect(() => bulk(1, { loss: 0, duplicate: 0, delay: 10, jitter: 0 }, { congestionControl: greedy }, n, observe)).toThrow(/growth per ACK/);
   });
+});
+
+// ====================================================================== seed scan (off by default)
+
+/**
+ * A seed scan of the window checker over the bursty shapes (bench --impaired (f) at 1 % and
+ * 2 %), skipped unless TCP_SIM_SCAN=FROM-TO is set: it prints each seed the checker (or the
+ * exact-delivery check) rejects and never fails; a diagnostic, not a slow test. Options:
+ * TCP_SIM_SCAN_V=1 prints every run (completion time, paths met) and, for a rejected run, the
+ * sender's state before the failing event and the connections' state at the end;
+ * TCP_SIM_SCAN_NOCHECK=1 runs without the checker (completion times to compare two builds);
+ * TCP_SIM_SCAN_TS=0 with timestamps off. (Seeds 1-300, both controllers: newreno 156 at 2 %
+ * was the one checker failure, now a case above; cubic 42 at 2 % ends in ETIMEDOUT: the
+ * Gilbert-Elliott chain of the ACK direction moves only when B sends, i.e. once per backed-off
+ * retransmission, and stayed bad for 30 of them.)
+ */
+describe.skipIf(process.env.TCP_SIM_SCAN === undefined)('scan: the window checker over bursty-loss seeds', () => {
+  const [from, to] = (process.env.TCP_SIM_SCAN ?? '1-1').split('-').map(Number) as [number, number];
+  const verbose = process.env.TCP_SIM_SCAN_V !== undefined;
+  const timestamps = process.env.TCP_SIM_SCAN_TS !== '0';
+  it.each(['newreno', 'cubic'] as const)('%s', (cc) => {
+    const bad: string[] = [];
+    for (const p of [0.01, 0.02]) {
+      for (let seed = from; seed <= to; seed++) {
+        const n = 1 << 20;
+        const chk = cwndChecker(cc);
+        const counts = chk.counts;
+        let last = '';
+        let frtoBefore = 0;
+        let frtoTimeouts = 0;
+        const observe: Observer = (c, phase, kind, now) => {
+          if (phase === 'before') frtoBefore = c.recovery.frto;
+          else if (frtoBefore === 2 && c.recovery.frto === 0 && kind === 'timer' && c.retries > 0) frtoTimeouts++;
+          if (phase === 'before' && verbose) {
+            const q = c.recovery;
+            last = `before ${kind} at ${now}: ssthresh ${c.stats.ssthresh} cwnd ${c.stats.cwnd} pipe ${q.pipe()} PRR allow ${q.prrAllow} delivered ${q.prrDelivered} out ${q.prrOut} RecoverFS ${q.recoverFs}, recovery ${q.inRecovery} (SACK ${q.sackRecovery}), loss state ${q.inLossState()}`;
+          }
+          chk.observe(c, phase, kind, now);
+        };
+        let r: Bulk | undefined;
+        try {
+          r = bulk(seed, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p, r: 0.3 } }, { congestionControl: cc, timestamps }, n,
+            process.env.TCP_SIM_SCAN_NOCHECK === undefined ? observe : undefined);
+          clean(r, n);
+          if (verbose) console.log(`${cc} p ${p} seed ${seed}: ${r.doneAt.toFixed(1)} ms, recoveries from go-back-N ${counts.lossEntries}, timeouts undone ${counts.lossUndos}, reduced again ${counts.rereductions} (${counts.rereducedWithBudget} with PRR budget left), F-RTO sends ${counts.frtoSends} undos ${counts.frtoUndos} timeouts in step 3 ${frtoTimeouts}, RTOs ${r.la.stats().RetransTimeouts}`);
+        } catch (e) {
+          bad.push(`${cc} p ${p} seed ${seed}: ${(e as Error).message.split('\n')[0]}${last === '' ? '' : ` [${last}]`}`);
+          if (r !== undefined && verbose) {
+            const c = r.sender;
+            console.log(`${cc} p ${p} seed ${seed} rejected; at the end (${r.sim.now.toFixed(1)} ms): received ${r.received}, closed ${r.closedA}/${r.closedB}, errors ${r.errA?.code}/${r.errB?.code}`,
+              c === undefined ? '' : `A ${c.state} una ${c.sndUna} nxt ${c.sndNxt} max ${c.sndMax} cwnd ${c.stats.cwnd} retries ${c.retries}`,
+              r.lb.connections().map((k) => `B ${k.state} rcvNxt ${k.rcvNxt}`).join('; '));
+          }
+        }
+      }
+    }
+    console.log(`${cc}: ${bad.length} rejected\n${bad.join('\n')}`);
+  }, 3_600_000);
 });

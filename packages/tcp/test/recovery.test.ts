@@ -18,6 +18,7 @@ class FakeHost implements RecoveryHost {
   sndMax = (UNA + 20 * MSS) >>> 0;
   sndMss = MSS;
   sackOk = true;
+  frtoOk = false;
   srtt = 50;
   rto = 300;
   rtxAt = Infinity;
@@ -47,7 +48,7 @@ function setup(sack = true): { h: FakeHost; r: LossRecovery; sb: Scoreboard; c: 
   const c: RecoveryCounters = {
     FastRetransmits: 0, SackRecoveries: 0, SackRetransmits: 0, RackRecoveries: 0, RackLostBytes: 0,
     LostRetransmits: 0, TlpRecoveries: 0, SpuriousRecoveries: 0, PartialUndos: 0, PartialUndoHolds: 0, SackRenegings: 0,
-    RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0,
+    RetransTimeouts: 0, LossUndos: 0, RtoLostRetransmits: 0, SpuriousRtos: 0,
   };
   const r = new LossRecovery(h, sb, c, { sackRecoveries: 0, sackRetransmits: 0 });
   r.recover = UNA;
@@ -172,6 +173,47 @@ describe('LossRecovery: NextSeg() and SetPipe() (RFC 6675 §4)', () => {
     t.h.sent.length = 0;
     t.h.sndUna = (UNA + 2 * MSS) >>> 0;
     expect(t.r.send(false, 0)).toBe(false); // once per recovery
+  });
+});
+
+describe('LossRecovery: PRR when ssthresh goes down again in the recovery (prrRebound)', () => {
+  // A lost retransmission lowers ssthresh a second time (RFC 5681 §4.3, RFC 8985 §9.3), e.g. on
+  // RACK's reordering timer between two ACKs: what the last ACK's sndcnt left was computed
+  // against the old ssthresh and is weighed again against the new one (as Linux recomputes
+  // cwnd = pipe + sndcnt whenever ssthresh changes). On the old code the budget stayed.
+  it('pipe above the new ssthresh: RFC 6937 §3.1 with the new ssthresh: nothing more once the recovery sent its share', () => {
+    const t = setup();
+    sack(t, 1, 2); sack(t, 3, 4); sack(t, 5, 7); sack(t, 10, 12);
+    t.r.onDupAck(1, 0); // recovery: ssthresh 10 SMSS, RecoverFS 20 SMSS, segment 0 resent
+    expect(t.r.pipe()).toBe(12 * MSS);
+    t.r.prrDelivered = 8 * MSS;
+    t.r.prrOut = 4 * MSS;
+    t.r.prrAllow = 4 * MSS; // the last ACK's sndcnt, unspent
+    t.h.cc.onEcnEcho(8 * MSS); // the second reduction: ssthresh 4 SMSS
+    expect(t.h.cc.ssthresh).toBe(4 * MSS);
+    t.r.prrRebound();
+    // CEIL(8 * 4 / 20) = 2 segments - 4 sent < 0: nothing (pipe 12 SMSS > 4 SMSS)
+    expect(t.r.sendBudget()).toBe(0);
+    t.h.sent.length = 0;
+    expect(t.r.send(true, 0)).toBe(false);
+    expect(t.h.sent).toEqual([]);
+  });
+
+  it('pipe at or below the new ssthresh: at most ssthresh - pipe, never more than was left', () => {
+    const t = setup();
+    sack(t, 1, 2); sack(t, 3, 4); sack(t, 5, 7); sack(t, 10, 20);
+    t.r.onDupAck(1, 0);
+    expect(t.r.pipe()).toBe(MSS); // only the retransmission of segment 0: every hole is lost
+    t.r.prrAllow = 9 * MSS;
+    t.h.cc.onEcnEcho(8 * MSS);
+    t.r.prrRebound();
+    expect(t.r.sendBudget()).toBe(3 * MSS); // 4 SMSS - pipe
+    t.r.prrAllow = MSS;
+    t.r.prrRebound();
+    expect(t.r.sendBudget()).toBe(MSS); // a reduction never raises the budget
+    t.h.sent.length = 0;
+    expect(t.r.send(true, 0)).toBe(true);
+    expect(t.h.sent).toEqual([[2 * MSS, MSS]]);
   });
 });
 

@@ -156,3 +156,91 @@ describe('a spurious timeout undone (RFC 3522 Eifel detection; Linux tcp_try_und
     expect(segs()).toEqual([21, 22]);
   });
 });
+
+describe('a spurious timeout undone without timestamps (RFC 5682 F-RTO, SACK-enhanced §3.1; Linux tcp_process_loss)', () => {
+  const MSS0 = 1460; // no timestamp option
+  const S0 = (t: Ctx, k: number) => (t.iss + 1 + (k - 1) * MSS0) >>> 0;
+  /**
+   * ESTABLISHED with SACK, timestamps off, SRTT 40 ms (RTO 200 ms), NewReno. 1..10 acknowledged,
+   * 11..21 sent (cwnd 11: one ACK, one SMSS more); their ACKs are held up (a delay spike) or the
+   * segments lost: the probe (new data, 22: RFC 8985 §7.3) and the RTO (11 again) follow, cwnd 1 SMSS.
+   */
+  function timeout() {
+    const t = synSent({ congestionControl: 'newreno', timestamps: false });
+    t.step(40);
+    t.send({ seq: REMOTE_ISS, ack: t.iss + 1, flags: SYN | ACK, window: 65535, options: { mss: 1460, sackPermitted: true } });
+    t.recv({ flags: ACK, seq: t.iss + 1, ack: R });
+    expect([t.conn.tsOk, t.conn.sackOk, t.conn.sndMss, t.conn.rto]).toEqual([false, true, MSS0, 200]);
+    const segs = (): number[] => t.drain().filter((s) => s.payload.length > 0).map((s) => ((s.seq - t.iss - 1) >>> 0) / MSS0 + 1);
+    const ack = (at: number, k: number, ranges: [number, number][] = []) => {
+      t.advance(at);
+      const blocks: SackBlock[] = ranges.map(([a, b]) => ({ left: S0(t, a), right: S0(t, b) }));
+      t.send({ seq: R, ack: S0(t, k), flags: ACK, options: blocks.length > 0 ? { sackBlocks: blocks } : {} });
+    };
+    const T = t.now;
+    t.write(big(40 * MSS0));
+    expect(segs()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    ack(T + 40, 11);
+    expect(segs()).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]);
+    const before = { cwnd: t.conn.stats.cwnd, ssthresh: t.conn.stats.ssthresh };
+    t.advance(T + 120); // the probe
+    expect(segs()).toEqual([22]);
+    t.advance(T + 320); // the RTO
+    expect(segs()).toEqual([11]);
+    expect([t.conn.stats.cwnd, t.conn.recovery.frto]).toEqual([MSS0, 1]);
+    return { t, segs, ack, before, T };
+  }
+
+  // Regression test (fails on the old code, which has no F-RTO: without timestamps nothing
+  // could show the timeout spurious; it went on resending 12, 13, ... that had all arrived,
+  // from a window of one segment and ssthresh halved).
+  it('the delayed ACKs of the originals arrive: step 2b sends new data (23, 24), the next ACK acknowledges an original: undone', () => {
+    const { t, segs, ack, before, T } = timeout();
+    ack(T + 330, 12); // 11's: ambiguous (original or retransmission)
+    expect(segs()).toEqual([23, 24]); // step 2b: new data instead of 12, 13
+    expect(t.conn.recovery.frto).toBe(2);
+    ack(T + 331, 13); // 12 was never resent: its original was in flight when the timer fired
+    const st = t.layer.stats();
+    expect([st.SpuriousRtos, st.LossUndos, st.RetransTimeouts]).toEqual([1, 1, 1]);
+    expect(t.conn.recovery.inLossState()).toBe(false);
+    expect(t.conn.stats.ssthresh).toBe(before.ssthresh);
+    expect(t.conn.stats.cwnd).toBeGreaterThanOrEqual(before.cwnd);
+    // Go-back-N stopped: what follows is new data, not 13..22 again, as the restored window
+    // allows (full now: 13..24 are in flight).
+    expect(segs()).toEqual([]);
+    ack(T + 340, 20);
+    const next = segs();
+    expect(next[0]).toBe(25);
+    expect(next.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('the first ACK after the timeout already acknowledges originals (a stretch ACK past the resent segment): undone at once (step 2)', () => {
+    const { t, segs, ack, before, T } = timeout();
+    ack(T + 330, 15);
+    expect([t.layer.stats().SpuriousRtos, t.layer.stats().LossUndos]).toEqual([1, 1]);
+    expect(t.conn.stats.ssthresh).toBe(before.ssthresh);
+    expect(segs()[0]).toBe(23);
+  });
+
+  it('11..22 were lost: the ACK after step 2b SACKs only the new data: the loss is real (step 3a), go-back-N resumes, nothing undone', () => {
+    const { t, segs, ack, T } = timeout();
+    ack(T + 360, 12); // the retransmission of 11 arrived
+    expect(segs()).toEqual([23, 24]);
+    ack(T + 400, 12, [[23, 25]]); // 12..22 missing: only the new data is SACKed
+    const st = t.layer.stats();
+    expect([st.SpuriousRtos, st.LossUndos]).toEqual([0, 0]);
+    expect(t.conn.recovery.frto).toBe(0);
+    expect(t.conn.stats.ssthresh).toBe(6 * MSS0); // RFC 5681 eq. 4 (FlightSize 11..22) from the timeout from the timeout stands
+    expect(segs().slice(0, 2)).toEqual([12, 13]);
+  });
+
+  it('with timestamps on, F-RTO does not run (Eifel detection judges the timeout)', () => {
+    const { t } = est();
+    t.write(big(4 * MSS));
+    t.drain();
+    const T = t.now;
+    for (let at = T + 50; at <= T + 1000; at += 50) t.advance(at);
+    expect(t.layer.stats().RetransTimeouts).toBeGreaterThan(0);
+    expect(t.conn.recovery.frto).toBe(0);
+  });
+});

@@ -291,9 +291,13 @@ describe('retransmission timeout with SACK (RFC 6675 §5.1)', () => {
     const t = established(NO_RACK, SACK);
     t.write(big(3 * MSS));
     t.drain();
+    // All but 100 octets of 2 are SACKed, and 3, before the timeout (SACKed after it, data the
+    // timeout had not resent would show it spurious: RFC 5682 F-RTO, timestamps being off here).
+    t.step(1);
+    t.send({ seq: R, ack: S(t, 1), flags: ACK, options: { sackBlocks: [{ left: S(t, 2) + 100, right: S(t, 4) }] } });
     t.advance(t.layer.pollAt());
     t.drain();
-    // 1 arrives after the timeout; all but 100 octets of 2 are SACKed, and 3.
+    // 1 arrives after the timeout.
     t.step(1);
     t.send({ seq: R, ack: S(t, 2), flags: ACK, options: { sackBlocks: [{ left: S(t, 2) + 100, right: S(t, 4) }] } });
     const segs = t.drain();

@@ -91,4 +91,36 @@ describe('undo on a partial ACK (Linux tcp_try_undo_partial, RFC 3522)', () => {
     expect(t.conn.recovery.inRecovery).toBe(true);
     expect(t.conn.rack!.reorderingSeen).toBe(true);
   });
+
+  it('after the undo, a new loss below the old RecoveryPoint starts a recovery at once (no wait for the timeout)', () => {
+    // bench --impaired (c) down: a partial undo left SND.UNA below "recover"; the next hole was
+    // marked lost by RACK but no recovery could begin until SND.UNA passed "recover", which the
+    // hole itself prevented: the retransmission timeout resent it 160-190 ms later.
+    const { t, ack, segs } = est();
+    const T = t.now;
+    t.write(big(30 * MSS));
+    const first = segs();
+    expect(first.map((s) => num(t, s))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const tsOf = (k: number) => first[k - 1]!.options.timestamp!.tsVal;
+    ack(T + 40, 3, tsOf(2));
+    segs();
+    ack(T + 41, 3, tsOf(2), sb(t, [4, 8]));
+    expect(segs().map((s) => num(t, s))).toContain(3);
+    const recoveryPoint = t.conn.recovery.recover;
+    // The delayed original 3 fills the hole: undone (as the first test), SND.UNA 8 < RecoveryPoint.
+    ack(T + 43, 8, tsOf(3));
+    expect(t.conn.recovery.inRecovery).toBe(false);
+    expect(t.layer.stats().PartialUndos).toBe(1);
+    expect((recoveryPoint - S(t, 8)) | 0).toBeGreaterThan(0);
+    segs();
+    // 8 is lost: 9 and 10 (sent after it) arrive. RACK marks 8 lost once RACK.rtt + reo_wnd
+    // has passed since it left (its timer); the recovery must begin then and resend 8.
+    ack(T + 44, 8, tsOf(3), sb(t, [9, 11]));
+    const rto = t.conn.stats.rto;
+    t.advance(T + 80);
+    expect(t.conn.recovery.inRecovery).toBe(true);
+    expect(segs().map((s) => num(t, s))).toContain(8);
+    expect(t.layer.stats().RetransTimeouts).toBe(0);
+    expect(80 - 44).toBeLessThan(rto);
+  });
 });
