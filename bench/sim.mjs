@@ -49,6 +49,8 @@ const USAGE = `usage: pnpm bench --sim [options]   (no root, no network: a simul
 ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.what}`).join('\n')}
   --cc LIST          congestion controls (default cubic,newreno)
   --size B           bytes per transfer (default 16 MiB)
+  --pacing on|off    TcpLayerOptions.pacing for both columns (default: each TCP's own
+                     default, on since 3166f77; a build without pacing ignores it)
   --threshold X      the lowest acceptable ratio of medians current/baseline (default 0.95)
   --strict           exit 1 when a cell's ratio is below --threshold
   --keep             keep the temporary worktrees (their paths are printed)
@@ -67,6 +69,7 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
     cc: { type: 'string', default: 'cubic,newreno' },
     size: { type: 'string', default: String(16 * MiB) },
+    pacing: { type: 'string' },
     threshold: { type: 'string', default: '0.95' },
     strict: { type: 'boolean' },
     keep: { type: 'boolean' },
@@ -81,6 +84,9 @@ const size = Number(values.size);
 if (!Number.isInteger(size) || size < 1 || size > 1 << 30) usage('--size must be an integer number of bytes in 1..1 GiB');
 const threshold = Number(values.threshold);
 if (!(threshold > 0 && threshold <= 10)) usage('--threshold must be a number in (0, 10]');
+if (values.pacing !== undefined && values.pacing !== 'on' && values.pacing !== 'off') usage('--pacing must be on or off');
+/** Layer options for both columns (--pacing). */
+const layerOptions = values.pacing === undefined ? undefined : { pacing: values.pacing === 'on' };
 const ccs = values.cc.split(',').filter(Boolean);
 for (const c of ccs) if (c !== 'cubic' && c !== 'newreno') usage(`unknown congestion control '${c}'`);
 const keys = values.scenarios === undefined ? Object.keys(SCENARIOS) : values.scenarios.split(',').filter(Boolean);
@@ -176,13 +182,13 @@ const baseLabel = base?.label;
 
 // ------------------------------------------------------------------ run
 const shared = await loadShared(root);
-const columns = [{ name: 'current', tcp: await loadTcp(cur.root) }];
+const columns = [{ name: 'current', tcp: await loadTcp(cur.root), layerOptions }];
 // The same build in both columns: the baseline's samples are the current ones (deterministic).
 const sameBuild = baseRoot !== undefined && baseRoot === cur.root;
-if (baseRoot !== undefined && !sameBuild) columns.push({ name: 'baseline', tcp: await loadTcp(baseRoot) });
+if (baseRoot !== undefined && !sameBuild) columns.push({ name: 'baseline', tcp: await loadTcp(baseRoot), layerOptions });
 log(`current: ${cur.label}`);
 if (baseLabel !== undefined) log(`baseline: ${baseLabel}`);
-log(`${Object.keys(scenarios).length} scenario(s) x ${ccs.length} cc x ${seeds} seed(s) x ${columns.length} column(s), ${size} bytes each`);
+log(`${Object.keys(scenarios).length} scenario(s) x ${ccs.length} cc x ${seeds} seed(s) x ${columns.length} column(s), ${size} bytes each${values.pacing !== undefined ? `, pacing ${values.pacing}` : ''}`);
 
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
@@ -211,7 +217,7 @@ const pad = (s, w) => String(s).padEnd(w);
 const lpad = (s, w) => String(s).padStart(w);
 const lines = [];
 lines.push('');
-lines.push(`bench --sim: issue 15's scenarios in the deterministic simulator, ${(size / MiB).toFixed(size % MiB ? 2 : 0)} MiB per transfer, seeds 1..${seeds}, median MB/s of virtual time`);
+lines.push(`bench --sim: issue 15's scenarios in the deterministic simulator, ${(size / MiB).toFixed(size % MiB ? 2 : 0)} MiB per transfer, seeds 1..${seeds}${values.pacing !== undefined ? `, pacing ${values.pacing}` : ''}, median MB/s of virtual time`);
 if (baseRoot === undefined) {
   lines.push(`${pad('scenario', 9)}${pad('cc', 9)}${lpad('MB/s', 9)}${lpad('min', 9)}${lpad('max', 9)}${lpad('rtx segs', 10)}${lpad('queue ms', 10)}`);
   for (const k of Object.keys(scenarios)) {
@@ -245,7 +251,7 @@ console.log(lines.join('\n'));
 const resultsDir = join(root, 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `sim-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ size, seeds, ccs, scenarios, threshold, current: cur.label, baseline: baseLabel ?? null, rows, samples }, null, 1));
+writeFileSync(file, JSON.stringify({ size, seeds, ccs, scenarios, threshold, pacing: values.pacing ?? null, current: cur.label, baseline: baseLabel ?? null, rows, samples }, null, 1));
 console.log(`samples: ${file}`);
 
 const failedCurrent = samples.filter((s) => s.column === 'current' && !s.ok);

@@ -114,3 +114,22 @@ describe('bench --sim harness', () => {
     expect(slower[0]!.pass).toBe(false);
   });
 });
+
+describe('bench --sim (d), reordering only, without pacing: no retransmission timeout on a path that loses nothing', () => {
+  it('cubic, seeds 1-5, 16 MiB: every transfer exact, no RTO, no retransmission judged lost after one', () => {
+    // Issue 15's regression found by bench --sim --pacing off: 4.81 MB/s, 0.19x the build before
+    // session 20, with 1-8 timeouts per seed (152d518: RetransTimeouts 1, 2, 3, 3, 8). Three
+    // causes, each a stall until the RTO: RACK's sent log full at ~2000 segments in flight (a
+    // hole never resent, min_RTT halved), the 32-range SACK scoreboard saturated (PRR saw
+    // nothing delivered), and a recovery begun by the reordering timer whose first ACK allowed
+    // nothing (PRR subtracted the entering retransmission again). See packages/tcp's README.
+    const timeouts: number[] = [];
+    for (let seed = 1; seed <= 5; seed++) {
+      const r = simTransfer(shared, tcp, { data: SCENARIOS.d.data, ack: SCENARIOS.d.ack, seed, cc: 'cubic', size: 16 * 1024 * KiB, layerOptions: { pacing: false } });
+      expect(r.why).toBeUndefined();
+      expect(r.ok).toBe(true);
+      timeouts.push(r.sender.RetransTimeouts ?? -1, r.sender.RtoLostRetransmits ?? -1);
+    }
+    expect(timeouts).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  }, 60_000);
+});

@@ -110,19 +110,26 @@ export const EV_CLOSED = 16;
 const NOOP_HANDLER: TcpHandler = {};
 /** writeSpace's answer when nothing may be written. */
 const NO_SPACE = new Uint8Array(0);
-/** RFC 6675 §4: bound on the SACK scoreboard (disjoint SACKed ranges above SND.UNA). */
-const SB_MAX = 32;
+/**
+ * RFC 6675 §4: bound on the SACK scoreboard (disjoint SACKed ranges above SND.UNA), as many
+ * as a netstack receiver keeps out-of-order ranges (maxOutOfOrderRanges). At 32, a window of
+ * ~2000 segments with 25 % of them reordered (bench --sim (d), pacing off) kept more holes:
+ * the SACKs of ranges above the 32nd were dropped, the SACKed bytes stopped growing, PRR
+ * (RFC 6937 DeliveredData) counted nothing delivered and sent nothing, and the recovery sat
+ * until the RTO. Linux keeps SACK state per skb, unbounded. 8 bytes a range, grown as used.
+ */
+const SB_MAX = 256;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 /** Linux's tcp_invalid_ratelimit: at most one reply per this many ms to PAWS-rejected pure ACKs. */
 const PAWS_ACK_INTERVAL_MS = 500;
 /**
  * Bound of RACK's sent log (records; a record is a run of segments sent at one instant,
- * split where SACK blocks or retransmissions end). 256 KiB in flight in 1460-byte
- * segments sent one by one is 180 records; beyond the bound RACK degrades gracefully
- * (see rack.ts).
+ * split where SACK blocks or retransmissions end): at least this many, and two per full
+ * segment the send buffer can hold at its largest (sndBufMax), see rackMaxRecords. Beyond
+ * the bound RACK degrades (see rack.ts).
  */
-const RACK_MAX_RECORDS = 1024;
+const RACK_MIN_RECORDS = 1024;
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK timer the PTO allows for (200 ms). */
 const WC_DEL_ACK_MS = 200;
 
@@ -1803,7 +1810,15 @@ export class TcpConnection implements HeapEntry {
     if (len > 0) this.pacer?.onSent(len, Math.ceil(len / this.sndMss), now);
     let rack = this.rack;
     if (rack === undefined && this.sackOk && this.cfg.rack) {
-      rack = this.rack = new Rack(RACK_MAX_RECORDS);
+      // Two records per segment in flight: each unSACKed run sent at one instant (one segment
+      // a record when every ACK releases one or two, without pacing) and a SACKed run between
+      // two (rack.ts merges adjacent SACKed ones at the bound). A fixed 1024 was filled by a
+      // send buffer autotuned to MBs: 2000 segments in flight in bench --sim (d) without pacing
+      // then split no more, a retransmission marked its whole record resent and the rest of it
+      // was never sent (a hole at SND.UNA until the RTO, on a path that loses nothing).
+      // 25 bytes a record: 4 MiB in 1448-byte segments is 5794 records, 145 KiB at most,
+      // grown by doubling as used.
+      rack = this.rack = new Rack(Math.max(RACK_MIN_RECORDS, 2 * Math.ceil(this.sndBufMax / this.sndMss)));
       // The handshake's RTT (RFC 8985 §6.2 step 1), when it measured more than a tick.
       if (this.srtt >= 1) rack.onRttSample(this.srtt);
     }
@@ -2018,7 +2033,7 @@ export class TcpConnection implements HeapEntry {
       this.rackAt = Infinity;
       const rack = this.rack;
       if (rack !== undefined) {
-        this.recovery.rackDetect(rack, now);
+        this.recovery.rackDetect(rack, now, true);
         this.output(now);
       }
     }

@@ -13,10 +13,14 @@
  * space in ascending order, in preallocated typed arrays that grow by doubling up to
  * `maxRecords` (a connection that never sends holds none). A super-segment is one
  * record; records are split where a SACK block or a retransmission ends inside one.
- * At the bound, new data extends the newest record (that range then counts as sent at
- * the later time: loss detection for it can only come later, the RTO still backs it)
- * or, when the newest record cannot grow, goes unlogged: RACK never marks unlogged
- * bytes lost (the RTO does).
+ * At the bound, adjacent SACKed records are merged first (nothing reads a SACKed
+ * record's send time), so a log sized at two records per segment the send buffer can
+ * hold in flight (the connection's choice) does not fill. Should it fill all the same,
+ * new data extends the newest record (that range then counts as sent at the later
+ * time: loss detection for it can only come later, the RTO still backs it; the record
+ * is flagged SL_MIXED and gives no RTT sample, since a piece of it split off by a SACK
+ * would time bytes sent earlier from the later time) or, when the newest record cannot
+ * grow, goes unlogged: RACK never marks unlogged bytes lost (the RTO does).
  *
  * The connection owns the SACK scoreboard (RFC 6675 §3) and the recovery itself;
  * this module only marks and reports lost ranges and the timers of §6.3 and §7.
@@ -29,6 +33,12 @@ export const SL_RETRANS = 1;
 export const SL_LOST = 2;
 /** Wholly SACKed. */
 export const SL_SACKED = 4;
+/**
+ * The record's time is not the send time of all its bytes (it was extended, or resent in
+ * part, while the log was at its bound): RACK takes no RTT sample from it (see the module
+ * comment).
+ */
+export const SL_MIXED = 8;
 
 /** RFC 8985 §6.2 step 4: the reordering window grows per D-SACK round and resets after 16 D-SACK-free recoveries. */
 const REO_WND_PERSIST = 16;
@@ -193,7 +203,7 @@ export class Rack {
       this.head = 0;
       return true;
     }
-    if (cap >= this.maxRecords) return false;
+    if (cap >= this.maxRecords) return this.mergeSacked();
     const size = Math.min(this.maxRecords, Math.max(8, cap * 2));
     const s = new Uint32Array(size), en = new Uint32Array(size), t = new Float64Array(size), o = new Float64Array(size), f = new Uint8Array(size);
     s.set(this.start.subarray(0, this.n)); en.set(this.end.subarray(0, this.n));
@@ -203,15 +213,47 @@ export class Rack {
   }
 
   /**
+   * At the bound: merges each run of adjacent wholly SACKed records into one (moving the
+   * log to the front). Nothing reads a SACKed record's send time or order (loss detection
+   * skips it; it was delivered already), and a SACKed record keeps SACKed until it leaves the
+   * log, except when a timeout finds the receiver reneging (onRto), after which go-back-N
+   * resends it all anyway. Returns whether a record was freed. Linux's sent log (the skbs of
+   * the retransmission queue) has no bound but the send buffer, and merges SACKed skbs too
+   * (tcp_shift_skb_data).
+   */
+  private mergeSacked(): boolean {
+    const h = this.head, e = h + this.n;
+    let w = 0;
+    for (let i = h; i < e; i++) {
+      const f = this.fl[i]!;
+      if (w > 0 && (f & SL_SACKED) && (this.fl[w - 1]! & SL_SACKED) && this.end[w - 1] === this.start[i]) {
+        this.end[w - 1] = this.end[i]!;
+        if (this.ord[i]! > this.ord[w - 1]!) { this.ord[w - 1] = this.ord[i]!; this.ts[w - 1] = this.ts[i]!; }
+        this.fl[w - 1] = this.fl[w - 1]! | f;
+        continue;
+      }
+      this.start[w] = this.start[i]!; this.end[w] = this.end[i]!;
+      this.ts[w] = this.ts[i]!; this.ord[w] = this.ord[i]!; this.fl[w] = f;
+      w++;
+    }
+    this.head = 0;
+    const freed = this.n > w;
+    this.n = w;
+    return freed;
+  }
+
+  /**
    * Makes `at` a record boundary if it falls strictly inside a record; returns false
    * when it cannot (the log is at its bound).
    */
   private splitAt(at: number): boolean {
-    const r = this.find(at);
+    let r = this.find(at);
     if (r < 0) return true;
     if (this.start[this.head + r] === at) return true;
     if (!this.room()) return false;
-    const j = this.head + r; // (room() may have compacted: r is relative)
+    r = this.find(at); // room() may have compacted or merged records
+    if (this.start[this.head + r] === at) return true;
+    const j = this.head + r;
     const e = this.head + this.n;
     this.start.copyWithin(j + 1, j, e); this.end.copyWithin(j + 1, j, e);
     this.ts.copyWithin(j + 1, j, e); this.ord.copyWithin(j + 1, j, e); this.fl.copyWithin(j + 1, j, e);
@@ -259,10 +301,11 @@ export class Rack {
     }
     if (!this.room()) {
       const last = this.head + this.n - 1;
-      if (this.n > 0 && this.end[last] === seq && this.fl[last] === 0) {
+      if (this.n > 0 && this.end[last] === seq && (this.fl[last]! & ~SL_MIXED) === 0) {
         this.end[last] = end;
         this.ts[last] = now;
         this.ord[last] = ord;
+        this.fl[last] = SL_MIXED;
       }
       return; // otherwise unlogged (see the module comment)
     }
@@ -284,7 +327,9 @@ export class Rack {
         // A record that could not be split may reach past `end`: it is resent as a whole.
         this.lostBytes -= seqDiff(this.end[i]!, this.start[i]!);
       }
-      this.fl[i] = (f & ~SL_LOST) | SL_RETRANS;
+      // Its time is now that of every byte in it only if all of it was resent.
+      const part = seqLt(this.start[i]!, seq) || seqGt(this.end[i]!, end);
+      this.fl[i] = (f & ~(SL_LOST | SL_MIXED)) | SL_RETRANS | (part ? SL_MIXED : 0);
       this.ts[i] = now;
       this.ord[i] = ord;
     }
@@ -372,6 +417,10 @@ export class Rack {
     // Step 3 first (it needs no RTT): delivered below the highest delivered, never retransmitted.
     if (!this.fackSet || seqGt(end, this.fack)) { this.fack = end; this.fackSet = true; }
     else if (seqLt(end, this.fack) && !retrans) this.reorderingSeen = true;
+    // A record whose time is not its bytes' send time (SL_MIXED, the log at its bound) would
+    // give too small an RTT: a min_RTT of 5 ms on a 10 ms path shrinks the reordering window
+    // and marks a reordered window lost. No sample, as for an ambiguous one.
+    if (this.fl[i]! & SL_MIXED) return;
     const rtt = now - xmit;
     // §6.2 step 1 from our own send times, which are as fine as the clock (the timestamp
     // option's samples are whole ticks: 0 on a sub-millisecond path).

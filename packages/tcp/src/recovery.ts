@@ -664,8 +664,11 @@ export class LossRecovery {
     this.counters.SpuriousRecoveries++;
   }
 
-  /** RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery. */
-  rackDetect(rack: Rack, now: number): void {
+  /**
+   * RFC 8985 §6.2 step 5 and §6.3: mark losses, arm the reordering timer, start recovery.
+   * `onTimer`: called by the reordering timer (no ACK being processed).
+   */
+  rackDetect(rack: Rack, now: number, onTimer = false): void {
     const h = this.host;
     // RFC 8985 §6.2 step 4: with no reordering seen, reo_wnd is 0 "in Fast or RTO recovery"
     // (Linux's tcp_rack_reo_wnd: icsk_ca_state >= TCP_CA_Recovery, which includes TCP_CA_Loss).
@@ -673,7 +676,10 @@ export class LossRecovery {
     const reo = rack.reorderWindow(this.inRecovery || loss, Math.floor(this.sb.sackedBytes() / h.sndMss), h.srtt, h.sndUna);
     const timeout = rack.detectLoss(now, reo);
     h.rackAt = timeout > 0 ? now + timeout : Infinity;
-    if (rack.newlyLost === 0) return;
+    // A recovery starts when anything is marked lost (Linux's tcp_time_to_recover: lost_out),
+    // not only on this ACK's new marks: ranges still marked lost when the last recovery ended
+    // (sent after its RecoveryPoint) would otherwise wait for the RTO.
+    if (rack.newlyLost === 0 && (this.inRecovery || rack.lostBytes === 0)) return;
     const c = this.counters;
     c.RackLostBytes += rack.newlyLost;
     if (this.inRecovery) {
@@ -751,6 +757,13 @@ export class LossRecovery {
     // RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd - pipe allows
     // (RACK may mark losses with little of cwnd left: waiting would leave it to the RTO).
     this.rackSend(rack, now, true);
+    // Begun by the reordering timer, no ACK weighs that retransmission (prrOnAck runs on ACKs):
+    // the next ACK must not take it for its own entering retransmission and subtract it again,
+    // or an ACK delivering just that segment allows nothing (RFC 6937's CRB term DeliveredData
+    // lost) and, with nothing else in flight, the recovery waits for the RTO (bench --sim (d)
+    // seeds 1 and 4, the tail of the transfer). Linux's tcp_rack_reo_timeout: tcp_cwnd_reduction
+    // with one packet newly delivered pays for it there.
+    if (onTimer) this.prrForced = 0;
   }
 
   /**

@@ -25,15 +25,19 @@ export function isDsack(blocks: readonly SackBlock[], ack: number): boolean {
 }
 
 export class Scoreboard {
-  /** SACKed ranges [L[i], R[i]), ascending, disjoint and not adjacent, at most `capacity`. */
-  private readonly L: Uint32Array;
-  private readonly R: Uint32Array;
+  /**
+   * SACKed ranges [L[i], R[i]), ascending, disjoint and not adjacent, at most `capacity`;
+   * the arrays start at 8 ranges and double as the peer reports more holes.
+   */
+  private L: Uint32Array;
+  private R: Uint32Array;
   private n = 0;
 
   /** `capacity`: the most ranges kept (RFC 6675 §4 leaves the bound to the implementation). */
   constructor(readonly capacity: number) {
-    this.L = new Uint32Array(capacity);
-    this.R = new Uint32Array(capacity);
+    const initial = Math.min(capacity, 8);
+    this.L = new Uint32Array(initial);
+    this.R = new Uint32Array(initial);
   }
 
   /** Ranges held. */
@@ -86,6 +90,12 @@ export class Scoreboard {
    * only its SACK information is forgotten, as if that block had not been reported).
    */
   insert(l: number, r: number): void {
+    if (this.n === this.L.length && this.n < this.capacity) {
+      const size = Math.min(this.capacity, this.n * 2);
+      const L2 = new Uint32Array(size), R2 = new Uint32Array(size);
+      L2.set(this.L); R2.set(this.R);
+      this.L = L2; this.R = R2;
+    }
     const L = this.L;
     const R = this.R;
     const n = this.n;

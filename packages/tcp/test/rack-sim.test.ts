@@ -557,7 +557,9 @@ describe('the congestion window never exceeds what the RFCs allow', () => {
     // Timestamps off: F-RTO (RFC 5682) judges the timeouts: step 2b's new data, and a timeout
     // shown spurious by data it had not resent (the scan with TCP_SIM_SCAN_TS=0 found these).
     ['newreno', 111, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }, 'frto'],
-    ['cubic', 241, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }, 'frto'],
+    // (cubic 241 met it until s21-tr's loss-detection fixes moved its sends; 204 meets it now:
+    // F-RTO new data 2, undone by F-RTO 2, in the TCP_SIM_SCAN_TS=0 scan of seeds 200-300.)
+    ['cubic', 204, { loss: 0, duplicate: 0, delay: 5, jitter: 0, burst: { p: 0.02, r: 0.3 } }, 'frto'],
   ];
   it.each(cases)('%s, seed %i: at every ACK and timer of a 1 MiB transfer', (cc, seed, l, path) => {
     const n = 1 << 20;

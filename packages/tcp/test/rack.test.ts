@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ACK, SYN, seqDiff, seqLe, seqLt } from '../src/index.js';
 import type { CongestionControlName, SackBlock, TcpLayerOptions, TcpOptions } from '../src/index.js';
-import { Rack, SL_LOST, SL_RETRANS, SL_SACKED } from '../src/rack.js';
+import { Rack, SL_LOST, SL_MIXED, SL_RETRANS, SL_SACKED } from '../src/rack.js';
 import { REMOTE_ISS, synSent } from './harness.js';
 import type { Ctx } from './harness.js';
 
@@ -362,28 +362,40 @@ describe('Rack: undo of a spurious recovery (RFC 3708 with D-SACK)', () => {
 });
 
 describe('Rack: the log bound (maxRecords) degrades gracefully', () => {
-  it('at the bound new data extends the newest record (sent at the later time) or goes unlogged; nothing throws', () => {
+  it('at the bound new data extends the newest record (sent at the later time, SL_MIXED) or goes unlogged; nothing throws', () => {
     const r = new Rack(8);
     for (let k = 0; k < 8; k++) r.onSent(q(k * 100), q(k * 100 + 100), k, q(k * 100));
     expect(r.length).toBe(8);
     r.onSent(q(800), q(900), 8, q(800));
-    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, 0]]); // extended, with the later time
+    // Extended, with the later time; flagged: its time is not the send time of 700..800.
+    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, SL_MIXED]]);
     expect(r.length).toBe(8);
     // A SACK edge inside a record cannot split it: the record is left unSACKed (conservative).
     r.onAck(q(0), sack([750, 900]), 30, NO_TS);
-    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, 0]]);
+    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, SL_MIXED]]);
     r.onAck(q(0), sack([700, 900]), 31, NO_TS);
-    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, SL_SACKED]]);
-    // The newest record is SACKed: new data cannot extend it and goes unlogged.
+    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, SL_MIXED | SL_SACKED]]);
+    // A mixed record gives no RTT sample (RACK.rtt, min_RTT): its time is too late for part of it.
+    expect([r.xmitTs, r.minRtt]).toEqual([-Infinity, Infinity]);
+    // The newest record is SACKed and no SACKed neighbour can merge with it: new data
+    // cannot extend it and goes unlogged.
     r.onSent(q(900), q(1000), 32, q(900));
     expect(r.length).toBe(8);
-    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, SL_SACKED]]);
-    // Loss marking covers logged records only; retransmitting part of a lost record that
-    // cannot be split resends it as a whole (its lost mark goes, lostBytes stays exact).
+    expect(recs(r).slice(-1)).toEqual([[700, 900, 8, SL_MIXED | SL_SACKED]]);
+    // Loss marking covers logged records only.
     expect(r.detectLoss(100, 0)).toBe(0);
-    expect(r.lostBytes).toBe(700);
-    r.onSent(q(150), q(160), 101, q(1000));
+    expect(r.lostBytes).toBe(0); // nothing delivered gave RACK a send time to compare with
+    r.onAck(q(0), sack([600, 700]), 40, NO_TS); // a whole record (sent at 6) SACKed
+    expect(r.detectLoss(100, 0)).toBe(0);
     expect(r.lostBytes).toBe(600);
+    // A retransmission of 150..160: merging the SACKed 600..700 and 700..900 makes room for
+    // one split (at 150), not two. The part of a lost record that cannot be split off is
+    // resent as a whole (its lost mark goes, lostBytes stays exact) and flagged mixed (only
+    // part of it went at the new time).
+    r.onSent(q(150), q(160), 101, q(1000));
+    expect(r.lostBytes).toBe(550);
+    expect(recs(r).slice(1, 3)).toEqual([[100, 150, 1, SL_LOST], [150, 200, 101, SL_RETRANS | SL_MIXED]]);
+    expect(recs(r).slice(-1)).toEqual([[600, 900, 8, SL_SACKED | SL_MIXED]]);
     check(r);
     // Everything acknowledged: the log empties, unlogged bytes included.
     r.onAck(q(1000), undefined, 120, NO_TS);
@@ -392,6 +404,32 @@ describe('Rack: the log bound (maxRecords) degrades gracefully', () => {
     // And it is usable again from the start.
     r.onSent(q(1000), q(1100), 130, q(1000));
     expect(recs(r)).toEqual([[1000, 1100, 130, 0]]);
+  });
+
+  it('at the bound adjacent SACKed records merge to make room: a SACK edge or a retransmission still splits', () => {
+    const r = new Rack(8);
+    for (let k = 0; k < 8; k++) r.onSent(q(k * 100), q(k * 100 + 100), k, q(k * 100));
+    r.onAck(q(0), sack([200, 500]), 20, NO_TS); // three whole records SACKed, side by side
+    expect(r.length).toBe(8);
+    // A SACK edge inside record 600..700: the SACKed run 200..500 becomes one record first.
+    r.onAck(q(0), sack([600, 650], [200, 500]), 21, NO_TS);
+    expect(recs(r)).toEqual([
+      [0, 100, 0, 0], [100, 200, 1, 0], [200, 500, 4, SL_SACKED], [500, 600, 5, 0],
+      [600, 650, 6, SL_SACKED], [650, 700, 6, 0], [700, 800, 7, 0],
+    ]);
+    // RACK timed the delivery from whole records only (sent at 4, the latest SACKed at 20).
+    expect([r.xmitTs, r.rtt]).toEqual([6, 15]);
+    // Loss detection marks what was sent before, a retransmission of part of it splits.
+    r.detectLoss(100, 0);
+    expect(r.lostBytes).toBe(300);
+    r.onSent(q(0), q(50), 101, q(800));
+    expect(recs(r).slice(0, 2)).toEqual([[0, 50, 101, SL_RETRANS], [50, 100, 0, SL_LOST]]);
+    expect(r.lostBytes).toBe(250);
+    // New data gets a record of its own again once SACKed neighbours can merge.
+    r.onAck(q(0), sack([650, 800]), 102, NO_TS);
+    expect(r.length).toBe(8);
+    r.onSent(q(800), q(900), 103, q(800));
+    expect(recs(r).slice(-1)).toEqual([[800, 900, 103, 0]]);
   });
 
   it('property: any sequence of sends, retransmissions, ACKs, loss detection and timeouts keeps the log consistent at any bound', () => {

@@ -104,7 +104,7 @@ const baseArb = fc.oneof(fc.constant(0xffffff00), fc.constant(0xfffffff0), fc.na
 describe('Scoreboard against an octet bitmap', () => {
   it('holds the same octets, and IsLost, SetPipe, holes and unSACKed counts agree with the RFC definitions', () => {
     fc.assert(fc.property(
-      baseArb, fc.integer({ min: 1, max: 8 }), fc.integer({ min: 100, max: W }), fc.constantFrom(7, 20, 60, 200),
+      baseArb, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 100, max: W }), fc.constantFrom(7, 20, 60, 200),
       fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.integer({ min: -10, max: W + 10 }),
       (base, cap, max0, smss, ops, highRxt0) => {
         const seq = (o: number): number => (base + o) >>> 0;
@@ -202,6 +202,21 @@ describe('Scoreboard examples', () => {
     // A reordered older ACK's block reaching below SND.UNA is clipped to SND.UNA.
     expect(sb.update([blk(15, 60)], s(12), s(18), s(100))).toBe(true);
     expect([sb.count, sb.left(0), sb.right(0)]).toEqual([1, s(18), s(60)]);
+  });
+
+  it('grows from 8 ranges as the peer reports more holes, up to its bound, keeping every range', () => {
+    const sb = new Scoreboard(40);
+    // 45 disjoint ranges in a scrambled order (each insert lands somewhere inside the arrays).
+    const order: number[] = [];
+    for (let k = 0; k < 45; k++) order.push((k * 17) % 45);
+    for (const k of order) sb.update([blk(10 * k, 10 * k + 5)], s(0), s(0), s(1000));
+    // The 40 lowest are kept (a range above all others gives way at the bound; one below evicts the highest).
+    expect(sb.count).toBe(40);
+    for (let i = 0; i < 40; i++) expect([sb.left(i), sb.right(i)]).toEqual([s(10 * i), s(10 * i + 5)]);
+    expect(sb.sackedBytes()).toBe(200);
+    // Merges after growth: one block over ranges 3..12.
+    sb.update([blk(30, 125)], s(0), s(0), s(1000));
+    expect([sb.count, sb.left(3), sb.right(3), sb.left(4)]).toEqual([31, s(30), s(125), s(130)]);
   });
 
   it('bound: a new range above all others gives way; one below evicts the highest', () => {
