@@ -44,7 +44,8 @@ const USAGE = `usage: pnpm bench --sim [options]   (no root, no network: a simul
                      like the baseline), e.g. a helper's branch before merging it:
                      --current s21-x (baseline: git merge-base s21-x main)
   --no-baseline      the current tree only (figures, no ratios)
-  --seeds N          seeds 1..N per cell, the median reported (default 5)
+  --seeds N          seeds 1..N per cell, the median reported (default 15: with 5, one
+                     chaotic seed moved a cell's median by a third)
   --scenarios LIST   subset of ${Object.keys(SCENARIOS).join(',')} (default all):
 ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.what}`).join('\n')}
   --cc LIST          congestion controls (default cubic,newreno)
@@ -56,8 +57,8 @@ ${Object.entries(SCENARIOS).map(([k, s]) => `                       ${k}: ${s.wh
   --keep             keep the temporary worktrees (their paths are printed)
 Each transfer is bounded to 600 s of virtual time; a transfer that does not finish, or
 delivers a wrong byte, fails (counted as 0 MB/s) and a failure of the current tree exits 1.
-The default run: 7 scenarios x 2 cc x 5 seeds x 2 columns = 140 transfers of 16 MiB,
-about half a minute of CPU plus the baseline's build (seconds to a minute).`;
+The default run: 7 scenarios x 2 cc x 15 seeds x 2 columns = 420 transfers of 16 MiB,
+about a minute and a half of CPU plus the baseline's build (seconds to a minute).`;
 
 const { values } = parseArgs({
   options: {
@@ -65,7 +66,7 @@ const { values } = parseArgs({
     current: { type: 'string' },
     'baseline-dir': { type: 'string' },
     'no-baseline': { type: 'boolean' },
-    seeds: { type: 'string', default: '5' },
+    seeds: { type: 'string', default: '15' },
     scenarios: { type: 'string' },
     cc: { type: 'string', default: 'cubic,newreno' },
     size: { type: 'string', default: String(16 * MiB) },
