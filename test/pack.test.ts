@@ -81,7 +81,8 @@ describe('the packed tarballs', () => {
   });
 
   for (const p of PACKAGES) {
-    it(`@netstack/${p}: a complete manifest, no workspace-only parts, no build info, maps that resolve`, () => {
+    // Several tar runs each: 5 s (vitest's default) was once too little on a loaded 2-core machine.
+    it(`@netstack/${p}: a complete manifest, no workspace-only parts, no build info, maps that resolve`, { timeout: 30_000 }, () => {
       const file = packed.get(`@netstack/${p}`)!;
       const files = tarList(file);
       const manifest = JSON.parse(tarRead(file, 'package/package.json'));
