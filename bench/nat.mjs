@@ -67,7 +67,9 @@ const USAGE = `usage: pnpm bench --nat [options]   (root: makes network namespac
   --reps N           repetitions, the median reported (default 3; --quick 1)
   --size B           bytes per download and per upload (default 1 GiB; --quick 256 MiB)
   --seconds S        length of each timed row: echo, HTTP, UDP (default 5; --quick 2)
-  --gateways LIST    subset of ${GATEWAYS.join(',')} (default all)
+  --gateways LIST    subset of ${GATEWAYS.join(',')} (default all); 'netstack:OPT~OPT' is
+                     netstack with these node options (e.g. netstack:--single-threaded-gc),
+                     an extra column beside plain netstack for an A/B in one run
   --tests LIST       subset of ${TESTS.join(',')} (default all; the CPU rows
                      come with down/up, peak RSS always)
   --no-warmup        no unmeasured warm-up: 1 s of the same load before echo, HTTP and UDP,
@@ -98,13 +100,13 @@ const reps = clampInt(values.reps ?? (quick ? 1 : 3), 1, 50, 'reps');
 const size = clampInt(values.size ?? (quick ? 256 : 1024) * MiB, 1024, 16 * 1024 * MiB, 'size');
 const seconds = clampInt(values.seconds ?? (quick ? 2 : 5), 1, 120, 'seconds');
 const gateways = values.gateways.split(',').filter(Boolean);
-for (const g of gateways) if (!GATEWAYS.includes(g)) usage(`unknown gateway '${g}'`);
+for (const g of gateways) if (!GATEWAYS.includes(g.split(':')[0])) usage(`unknown gateway '${g}'`);
 if (gateways.length === 0) usage('--gateways is empty');
 const tests = new Set(values.tests.split(',').filter(Boolean));
 for (const t of tests) if (!TESTS.includes(t)) usage(`unknown test '${t}'`);
 if (tests.size === 0) usage('--tests is empty');
 if (process.getuid() !== 0) { console.error('bench --nat: needs root to make network namespaces'); process.exit(1); }
-for (const [tool, pkg] of [['curl', 'curl'], ['wrk', 'wrk'], ['ping', 'iputils-ping'], ...gateways.filter((g) => g !== 'netstack').map((g) => [g, g === 'pasta' ? 'passt' : g])]) {
+for (const [tool, pkg] of [['curl', 'curl'], ['wrk', 'wrk'], ['ping', 'iputils-ping'], ...gateways.filter((g) => !g.startsWith('netstack')).map((g) => [g, g === 'pasta' ? 'passt' : g])]) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) { console.error(`bench --nat: ${tool} missing (Debian ${pkg}); scripts/bench installs it`); process.exit(1); }
 }
 
@@ -140,10 +142,10 @@ await until(servers, () => servers.log().includes('listening'), 20_000, 'servers
 async function startGateway(kind, g) {
   const path = `/run/netns/${g}`;
   let child;
-  if (kind === 'netstack') child = startIn(H, process.execPath, [cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER]);
+  if (kind.startsWith('netstack')) child = startIn(H, process.execPath, [...(kind.includes(':') ? kind.slice(kind.indexOf(':') + 1).split('~') : []), cli, 'nat', '--netns', g, '--no-ipv6', '--dns', SERVER]);
   else if (kind === 'slirp4netns') child = startIn(H, 'slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', path, 'tap0']);
   else child = startIn(H, 'pasta', ['-f', '-q', '-4', '--runas', '0:0', '--no-map-gw', '--config-net', '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none', '--netns', path]);
-  const ready = () => (kind !== 'netstack' || child.log().includes('ready')) && /default via/.test(inNs(g, 'ip', ['-4', 'route', 'show', 'default'], { check: false }));
+  const ready = () => (!kind.startsWith('netstack') || child.log().includes('ready')) && /default via/.test(inNs(g, 'ip', ['-4', 'route', 'show', 'default'], { check: false }));
   await until(child, ready, 20_000, kind);
   // pasta's device comes up as its route appears; an address in 'tentative' state would
   // refuse the first connect: wait until the first request answers (bounded).
@@ -233,7 +235,7 @@ async function measure(kind, rep) {
   } catch (e) {
     rows.setup = { error: e.message };
   } finally {
-    if (child) { const x = await stop(child); if (x.code !== 0 && x.signal !== 'SIGTERM' && kind === 'netstack') rows.exit = { error: `exit ${x.signal ?? x.code}: ${child.log().trim().slice(-300)}` }; }
+    if (child) { const x = await stop(child); if (x.code !== 0 && x.signal !== 'SIGTERM' && kind.startsWith('netstack')) rows.exit = { error: `exit ${x.signal ?? x.code}: ${child.log().trim().slice(-300)}` }; }
     delns(g);
   }
   return rows;
