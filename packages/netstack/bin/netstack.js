@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 // The netstack CLI. The TypeScript sources are built by `tsc -b` (scripts/test and
 // scripts/demo do it); this file only loads the build.
-import { main } from '../dist/cli.js';
+//
+// V8 optimises per-packet code sooner in netstack's own processes (v8-tuning.ts: the
+// path of a rare packet, a ping, otherwise runs unoptimised): set before the stack loads.
+import { tuneTiering } from '../dist/v8-tuning.js';
+
+tuneTiering();
+const { main } = await import('../dist/cli.js');
 
 // A failed command ends at once: its one line is already on stderr (written
 // synchronously: stderr is a file, pipe or terminal on Linux), and whatever it
