@@ -133,6 +133,8 @@ async function sample(kind, rep) {
       const w = await wrk(values.wrk);
       const c1 = stat(), ms = performance.now() - t0;
       if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
+      // As after the echo's round trips: the dump holds the measured requests only (Ir / requests).
+      if (values.callgrind && kind.startsWith('netstack')) sh('callgrind_control', ['-d', String(child.pid)], { timeout: 60_000 });
       const n = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? NaN);
       if (!(n > 0)) throw new Error(`wrk: ${w.stdout.slice(-300)} ${w.stderr.slice(-200)}`);
       return { trips: n, ms, utime: c1[0] - c0[0], stime: c1[1] - c0[1], runNs: 0, perMB: true };

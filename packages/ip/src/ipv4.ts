@@ -253,7 +253,8 @@ export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array, offset: number): numbe
   p.src = repr.src;
   p.dst = repr.dst;
   // RFC 791 §3.1 "Padding": options area, if any, is End-of-Option-List (zero).
-  buf.fill(0, offset + IPV4_MIN_HEADER_LEN, offset + hl);
+  // (Not called for the usual 20-byte header: fill is a call into C++ even when empty.)
+  if (hl > IPV4_MIN_HEADER_LEN) buf.fill(0, offset + IPV4_MIN_HEADER_LEN, offset + hl);
   p.fillChecksum();
   return hl;
 }

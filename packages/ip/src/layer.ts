@@ -834,7 +834,9 @@ export class Ipv4Layer implements IpOutput {
   private sourceGone(want: IpAddress | undefined, options: SendOptions | undefined): boolean {
     if (typeof want !== 'number' || !isUnicastHost(want) || this.isOwn(want) || this.isDirectedBroadcast(want)) return false;
     if (options!.sourceFallback === true) return false;
-    return !(options!.transparent === true && this.acceptAnyDestination && this.isForeignUnicast(want));
+    // `want` is a foreign unicast address here (isForeignUnicast: the line above): the
+    // gateway's transparent replies, one per segment it sends, check it once.
+    return !(options!.transparent === true && this.acceptAnyDestination);
   }
 
   private output(

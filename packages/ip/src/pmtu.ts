@@ -48,6 +48,8 @@ interface Entry {
 export class PmtuCache {
   /** Keyed by address of either family (the IPv6 layer keeps its own cache, minPmtu 1280). */
   private readonly entries = new Map<IpAddress, Entry>();
+  /** The first (oldest) entry's expiry, or Infinity: `pollAt`, kept on each change (asked several times per round trip). */
+  private nextExpiry = Infinity;
   private readonly limits: Readonly<PmtuLimits>;
 
   constructor(limits: Readonly<PmtuLimits> = DEFAULT_PMTU_LIMITS) {
@@ -94,11 +96,16 @@ export class PmtuCache {
       }
     }
     this.entries.set(dst, { mtu: m, expires: now + this.limits.pmtuLifetimeMs, locked });
+    this.nextExpiry = this.firstExpiry();
     return true;
   }
 
   pollAt(): number {
-    if (this.entries.size === 0) return Infinity; // asked after every receive batch: no iterator
+    return this.nextExpiry;
+  }
+
+  /** The Map is in expiry order (re-inserted on each change): its first entry expires first. */
+  private firstExpiry(): number {
     for (const e of this.entries.values()) return e.expires;
     return Infinity;
   }
@@ -110,5 +117,6 @@ export class PmtuCache {
       if (e.expires > now) break;
       this.entries.delete(k);
     }
+    this.nextExpiry = this.firstExpiry();
   }
 }

@@ -48,12 +48,21 @@ export function runUserCode(fn: () => void): void {
   }
 }
 
+/** The queue's array is kept between drains up to this many slots (EventQueue.#queue). */
+const QUEUE_KEEP = 1024;
+
 export class EventQueue implements Notifier {
   #held = 0;
   #draining = false;
-  /** Posted targets; `#head` is the next to run (a FIFO without shift()). */
+  /**
+   * Posted targets at [#head, #tail): a FIFO without shift(). The array keeps its length
+   * between drains (consumed slots are cleared to undefined): setting an array's length
+   * is a call into the runtime (V8's length setter), once per drain, i.e. per receive
+   * batch. It is emptied when longer than QUEUE_KEEP (a burst of many sockets).
+   */
   #queue: (Notifiable | undefined)[] = [];
   #head = 0;
+  #tail = 0;
 
   /** Defers every post until the matching `release()`. Brackets nest. */
   hold(): void {
@@ -77,13 +86,16 @@ export class EventQueue implements Notifier {
 
   /** Targets waiting to be notified. */
   get length(): number {
-    return this.#queue.length - this.#head;
+    return this.#tail - this.#head;
   }
 
   post(target: Notifiable): void {
     if (target.notifyQueued) return;
     target.notifyQueued = true;
-    this.#queue.push(target);
+    const q = this.#queue;
+    if (this.#tail < q.length) q[this.#tail] = target;
+    else q.push(target);
+    this.#tail++;
     if (this.#held === 0) this.drain();
   }
 
@@ -97,14 +109,16 @@ export class EventQueue implements Notifier {
     this.#draining = true;
     const q = this.#queue;
     try {
-      while (this.#head < q.length) {
+      while (this.#head < this.#tail) {
         if (this.#held > 0) return; // a batch began inside a notification: its release drains
         const t = q[this.#head]!;
         q[this.#head++] = undefined;
         t.notifyQueued = false;
-        if (this.#head >= 4096 && this.#head * 2 >= q.length) {
-          // Posts keep coming while we run: give the consumed front back.
+        if (this.#head >= 4096 && this.#head * 2 >= this.#tail) {
+          // Posts keep coming while we run: give the consumed front back (the slots it
+          // leaves at the end were consumed: undefined).
           q.splice(0, this.#head);
+          this.#tail -= this.#head;
           this.#head = 0;
         }
         try {
@@ -113,8 +127,9 @@ export class EventQueue implements Notifier {
           process.nextTick(rethrow, e);
         }
       }
-      q.length = 0;
+      if (q.length > QUEUE_KEEP) q.length = 0;
       this.#head = 0;
+      this.#tail = 0;
     } finally {
       this.#draining = false;
     }

@@ -436,8 +436,11 @@ export class TunDevice implements Link {
   readonly #usoMeta: PacketMeta = newPacketMeta();
   /** TAP: the Ethernet header of the super-datagram being split, put before each datagram. */
   readonly #usoEth = new Uint8Array(ETHERNET_HEADER);
-  /** One cached write view [headroom + packet] over the caller's buffer (no allocation per send). */
+  /** Cached write views [headroom + packet] over the caller's buffer (no allocation per send), and the packet objects they were made for (#headroomView). */
   #txView: Uint8Array | undefined;
+  #txFor: Uint8Array | undefined;
+  #txView2: Uint8Array | undefined;
+  #txFor2: Uint8Array | undefined;
   #stats: TunStats = { ...newLinkStats(), RxErrors: 0, TxErrors: 0, LastTxErrno: 0, RxUsoPackets: 0, RxUsoSegments: 0, RxUsoDropped: 0, TxGathered: 0 };
 
   /**
@@ -672,14 +675,31 @@ export class TunDevice implements Link {
     return gso ? 1 : 0;
   }
 
-  /** The view [headroom + packet...] over `packet`'s buffer, cached per (buffer, offset): the IP layer sends from the same place every time. */
+  /**
+   * The view [headroom + packet...] over `packet`'s buffer, cached per (buffer, offset): the
+   * IP layer sends from the same place every time. The IP layer's packets are views it
+   * caches too (ViewCache: the same object for the same place and length), so the last two
+   * packet objects (a round trip alternates a data segment and an ACK) are remembered with
+   * their view: for them `.buffer`, a getter TurboFan calls generically (~400 instructions
+   * a read), is not read at all.
+   */
   #headroomView(packet: Uint8Array): Uint8Array {
-    const start = packet.byteOffset - this.#vnetLen;
-    let view = this.#txView;
-    if (view === undefined || view.buffer !== packet.buffer || view.byteOffset !== start) {
-      view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
-      this.#txView = view;
+    if (packet === this.#txFor) return this.#txView!;
+    const prevFor = this.#txFor, prevView = this.#txView;
+    let view: Uint8Array | undefined;
+    if (packet === this.#txFor2) {
+      view = this.#txView2!;
+    } else {
+      const start = packet.byteOffset - this.#vnetLen;
+      view = prevView;
+      if (view === undefined || view.buffer !== packet.buffer || view.byteOffset !== start) {
+        view = new Uint8Array(packet.buffer, start, packet.buffer.byteLength - start);
+      }
     }
+    this.#txFor2 = prevFor;
+    this.#txView2 = prevView;
+    this.#txFor = packet;
+    this.#txView = view;
     return view;
   }
 

@@ -188,6 +188,18 @@ describe('TunDevice with a vnet header', () => {
     expect(dev.sendOffload(pa, 1448, 20, 16)).toBe(true);
     expect(sys.written.map((w) => [w.length, w[12 + 60]])).toEqual([[12 + 152, first[60]], [12 + 152, 0xaa], [12 + 252, 0xbb], [12 + 152, 0xaa]]);
     expect(sys.written.map((w) => [...w.subarray(12)])).toEqual([first, [...pa], [...pb], [...pa]]);
+    // A third object: another view of a's bytes in the same place, then one in another place
+    // of the same buffer (its header in its own headroom), then the two remembered ones again.
+    const pa2 = a.subarray(12);
+    const c = new Uint8Array(12 + 60 + 12 + 102);
+    const pc1 = c.subarray(12, 12 + 60);
+    const pc2 = c.subarray(12 + 60 + 12);
+    pc1.set(tcpPacket(8));
+    pc2.set(tcpPacket(50));
+    pc2[80] = 0xcc;
+    for (const p of [pa2, pc2, pc1, pc2, pb, pc1]) expect(dev.sendOffload(p, 1448, 20, 16)).toBe(true);
+    expect(sys.written.slice(4).map((w) => [...w.subarray(12)])).toEqual([[...pa2], [...pc2], [...pc1], [...pc2], [...pb], [...pc1]]);
+    expect(sys.written.slice(4).map((w) => w.length - 12)).toEqual([152, 102, 60, 102, 252, 60]);
   });
 
   /** `packet` cut into a head (IP + TCP headers, `headroom` bytes before it) and two data pieces in other buffers. */

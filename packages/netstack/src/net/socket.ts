@@ -595,7 +595,14 @@ export class Socket extends Duplex {
     const ev = n.events;
     n.events = 0;
     if (ev & EV_ESTABLISHED) runUserCode(() => this.#onEstablished());
-    if (ev & EV_READ) runUserCode(() => this.#pull());
+    // runUserCode's guarantee without its closure (one per readable batch of a socket).
+    if (ev & EV_READ) {
+      try {
+        this.#pull();
+      } catch (e) {
+        process.nextTick(rethrow, e);
+      }
+    }
     if (ev & EV_WRITE) runUserCode(() => { this.#flushWrite(); this.#checkSpace(); });
     if (ev & EV_CLOSED) {
       const err = n.error;
