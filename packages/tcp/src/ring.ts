@@ -317,6 +317,7 @@ export class Assembler {
   /** The in-order edge moved forward by `n` bytes: shift everything, dropping what is now behind it. */
   advance(n: number): void {
     const s = this.starts;
+    if (s.length === 0) return; // in-order data with nothing held out of order: the common case
     const e = this.ends;
     let k = 0;
     for (let i = 0; i < s.length; i++) {
@@ -327,8 +328,10 @@ export class Assembler {
       e[k] = ne;
       k++;
     }
-    s.length = k;
-    e.length = k;
+    if (k < s.length) {
+      s.length = k;
+      e.length = k;
+    }
   }
 
   clear(): void {
