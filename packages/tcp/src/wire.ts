@@ -23,6 +23,7 @@
  * bytes, valid only while the caller owns them (during `receive`).
  */
 import { HeaderView } from '@netstack/common';
+import { copyInto, viewOf } from './bytes.js';
 import { PROTO_TCP, pseudoHeaderSum, sum16, finish } from '@netstack/ip';
 import { minHeaderLength, type IpAddress, type IpOutput } from '@netstack/ip';
 
@@ -278,7 +279,7 @@ export function parseTcp(
   into.window = read16(bytes, TCP_FIELD.WINDOW);
   into.urgent = read16(bytes, TCP_FIELD.URGENT);
   // No view for the empty payload of a pure ACK (most segments of a bulk transfer's return path).
-  into.payload = hl === bytes.length ? EMPTY : bytes.subarray(hl);
+  into.payload = hl === bytes.length ? EMPTY : viewOf(bytes, hl);
   return into;
 }
 
@@ -363,7 +364,7 @@ export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: 
 /** Writes header, options and payload of `repr` at `buf[off...]`, checksummed. Returns the segment length. */
 export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: IpAddress, dst: IpAddress): number {
   const hl = emitTcpHeader(repr, buf, off);
-  buf.set(repr.payload, off + hl);
+  copyInto(buf, repr.payload, off + hl);
   const len = hl + repr.payload.length;
   fillTcpChecksum(buf, off, len, src, dst);
   return len;
