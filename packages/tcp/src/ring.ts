@@ -9,6 +9,8 @@
  * never shrunk while in use (a bulk transfer would reallocate on every drain);
  * `release()` gives it back where no data can arrive any more.
  */
+import { copyInto, viewOf } from './bytes.js';
+
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -140,8 +142,8 @@ export class RingBuffer {
     // beyond `len` by writeAt (reassembly) are kept too: copy the whole old ring.
     const old = this.buf;
     const first = old.length - this.head;
-    next.set(old.subarray(this.head), 0);
-    next.set(old.subarray(0, this.head), first);
+    copyInto(next, viewOf(old, this.head), 0);
+    copyInto(next, viewOf(old, 0, this.head), first);
     this.buf = next;
     this.head = 0;
   }
@@ -151,7 +153,7 @@ export class RingBuffer {
     const n = Math.min(src.length, this.free);
     if (n < src.length && this.account !== undefined && this.len + n < this.capacity) this.account.pressureEvents++;
     if (n === 0) return 0;
-    this.writeAt(0, n === src.length ? src : src.subarray(0, n)); // no view unless it must cut
+    this.writeAt(0, n === src.length ? src : viewOf(src, 0, n)); // no view unless it must cut
     this.len += n;
     return n;
   }
@@ -167,10 +169,10 @@ export class RingBuffer {
     const size = this.buf.length;
     let pos = (this.head + this.len + offset) % size;
     const first = Math.min(n, size - pos);
-    this.buf.set(first === n ? src : src.subarray(0, first), pos);
+    copyInto(this.buf, first === n ? src : viewOf(src, 0, first), pos);
     if (first < n) {
       pos = 0;
-      this.buf.set(src.subarray(first), 0);
+      copyInto(this.buf, viewOf(src, first), 0);
     }
   }
 
@@ -187,7 +189,7 @@ export class RingBuffer {
     const size = this.buf.length;
     const pos = (this.head + this.len) % size;
     const end = pos >= this.head && this.len < size ? size : this.head;
-    return this.buf.subarray(pos, Math.min(pos + want, end));
+    return viewOf(this.buf, pos, Math.min(pos + want, end));
   }
 
   /**
@@ -213,8 +215,8 @@ export class RingBuffer {
     const size = this.buf.length;
     const pos = (this.head + offset) % size;
     const first = Math.min(n, size - pos);
-    dst.set(this.buf.subarray(pos, pos + first), dstOff);
-    if (first < n) dst.set(this.buf.subarray(0, n - first), dstOff + first);
+    copyInto(dst, viewOf(this.buf, pos, pos + first), dstOff);
+    if (first < n) copyInto(dst, viewOf(this.buf, 0, n - first), dstOff + first);
   }
 
   /**
@@ -226,8 +228,8 @@ export class RingBuffer {
     const size = this.buf.length;
     const pos = (this.head + offset) % size;
     const first = Math.min(n, size - pos);
-    into.gathered = this.buf.subarray(pos, pos + first);
-    into.gathered2 = first < n ? this.buf.subarray(0, n - first) : undefined;
+    into.gathered = viewOf(this.buf, pos, pos + first);
+    into.gathered2 = first < n ? viewOf(this.buf, 0, n - first) : undefined;
   }
 
   /** Copies up to `into.length` readable bytes out and removes them. */
@@ -317,6 +319,7 @@ export class Assembler {
   /** The in-order edge moved forward by `n` bytes: shift everything, dropping what is now behind it. */
   advance(n: number): void {
     const s = this.starts;
+    if (s.length === 0) return; // in-order data with nothing held out of order: the common case
     const e = this.ends;
     let k = 0;
     for (let i = 0; i < s.length; i++) {
@@ -327,8 +330,10 @@ export class Assembler {
       e[k] = ne;
       k++;
     }
-    s.length = k;
-    e.length = k;
+    if (k < s.length) {
+      s.length = k;
+      e.length = k;
+    }
   }
 
   clear(): void {

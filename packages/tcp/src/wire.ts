@@ -2,10 +2,11 @@
  * TCP on the wire (RFC 9293 §3.1, options from RFC 9293 §3.2, RFC 7323, RFC 2018).
  *
  * Two levels, after smoltcp's `wire/tcp.rs`:
- *  - `TcpPacket`: a thin view over a segment's bytes, the one place that knows where
- *    a fixed header field lies. `check()` validates the lengths once; after it
- *    succeeds no accessor can read out of range. `parseTcp` and `emitTcpHeader` read
- *    and write the fixed header through one re-pointed instance.
+ *  - `TcpPacket`: a thin view over a segment's bytes, over `TCP_FIELD`, the one place
+ *    that knows where a fixed header field lies. `check()` validates the lengths once;
+ *    after it succeeds no accessor can read out of range. `parseTcp` and `emitTcpHeader`,
+ *    on every segment, read and write the same offsets directly (monomorphic byte access
+ *    rather than the shared view's methods).
  *  - `TcpRepr`: a small plain record of everything the stack understands.
  *    `parseTcp` validates (checksum with the pseudo-header, data offset, option
  *    lengths) and fills a record; it never throws: malformed input yields a
@@ -22,6 +23,7 @@
  * bytes, valid only while the caller owns them (during `receive`).
  */
 import { HeaderView } from '@netstack/common';
+import { copyInto, viewOf } from './bytes.js';
 import { PROTO_TCP, pseudoHeaderSum, sum16, finish } from '@netstack/ip';
 import { minHeaderLength, type IpAddress, type IpOutput } from '@netstack/ip';
 
@@ -114,9 +116,8 @@ export const TCP_FIELD = {
 } as const;
 
 /**
- * A view over a TCP segment at `offset` of `buffer`: the one place that knows where a
- * fixed header field lies (`parseTcp` and `emitTcpHeader` read and write through one
- * re-pointed instance). Call `check()` before reading anything.
+ * A view over a TCP segment at `offset` of `buffer`, at `TCP_FIELD`'s offsets (which
+ * `parseTcp` and `emitTcpHeader` use directly). Call `check()` before reading anything.
  */
 export class TcpPacket extends HeaderView {
   /** The segment ends at `end` (the buffer's end by default). */
@@ -165,8 +166,14 @@ export class TcpPacket extends HeaderView {
   set urgent(v: number) { this.setU16(TCP_FIELD.URGENT, v); }
 }
 
-/** The view parse and emit use (both synchronous: never held across a call). */
-const VIEW = new TcpPacket();
+function read16(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+
+function write16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v & 255;
+}
 
 function read32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
@@ -205,14 +212,17 @@ export function parseTcp(
   verifyChecksum: boolean,
   into: TcpRepr = newTcpRepr(),
 ): TcpRepr | TcpParseError {
-  const p = VIEW.reset(bytes);
-  const bad = p.check();
-  if (bad !== undefined) return bad;
-  const hl = p.headerLength;
+  // The fixed header is read at TCP_FIELD's offsets here, not through the shared view's
+  // accessors: this runs for every segment, and the view's methods (HeaderView's, shared with
+  // the other protocols' views) are polymorphic sites. `TcpPacket.check` is the same test.
+  const len = bytes.length;
+  if (len < TCP_HEADER_LEN) return 'truncated';
+  const hl = (bytes[TCP_FIELD.DATA_OFFSET]! >>> 4) * 4;
+  if (hl < TCP_HEADER_LEN || hl > len) return 'bad-data-offset';
   // RFC 9293 §3.1: the checksum covers the pseudo-header, header and data.
-  if (verifyChecksum && tcpChecksumSum(bytes, 0, bytes.length, src, dst) !== 0xffff) return 'bad-checksum';
-  const srcPort = p.srcPort;
-  const dstPort = p.dstPort;
+  if (verifyChecksum && tcpChecksumSum(bytes, 0, len, src, dst) !== 0xffff) return 'bad-checksum';
+  const srcPort = read16(bytes, TCP_FIELD.SRC_PORT);
+  const dstPort = read16(bytes, TCP_FIELD.DST_PORT);
   // Port 0 is reserved and never valid on the wire.
   if (srcPort === 0 || dstPort === 0) return 'bad-port';
   const o = into.options;
@@ -263,13 +273,13 @@ export function parseTcp(
   }
   into.srcPort = srcPort;
   into.dstPort = dstPort;
-  into.seq = p.seq;
-  into.ack = p.ack;
-  into.flags = p.flags;
-  into.window = p.window;
-  into.urgent = p.urgent;
+  into.seq = read32(bytes, TCP_FIELD.SEQ);
+  into.ack = read32(bytes, TCP_FIELD.ACK);
+  into.flags = bytes[TCP_FIELD.FLAGS]!;
+  into.window = read16(bytes, TCP_FIELD.WINDOW);
+  into.urgent = read16(bytes, TCP_FIELD.URGENT);
   // No view for the empty payload of a pure ACK (most segments of a bulk transfer's return path).
-  into.payload = hl === bytes.length ? EMPTY : bytes.subarray(hl);
+  into.payload = hl === bytes.length ? EMPTY : viewOf(bytes, hl);
   return into;
 }
 
@@ -308,16 +318,16 @@ export function emitTcpHeader(repr: TcpRepr, buf: Uint8Array, off: number): numb
   if (hl > TCP_MAX_HEADER_LEN) {
     throw Object.assign(new Error('TCP options exceed 40 bytes'), { code: 'ERR_INVALID_ARG_VALUE' });
   }
-  const p = VIEW.reset(buf, off);
-  p.srcPort = repr.srcPort;
-  p.dstPort = repr.dstPort;
-  p.seq = repr.seq;
-  p.ack = repr.ack;
-  p.headerLength = hl;
-  p.flags = repr.flags;
-  p.window = repr.window;
-  p.checksum = 0;
-  p.urgent = repr.urgent;
+  // At TCP_FIELD's offsets, as TcpPacket's setters write them (see parseTcp for why not through them).
+  write16(buf, off + TCP_FIELD.SRC_PORT, repr.srcPort);
+  write16(buf, off + TCP_FIELD.DST_PORT, repr.dstPort);
+  write32(buf, off + TCP_FIELD.SEQ, repr.seq);
+  write32(buf, off + TCP_FIELD.ACK, repr.ack);
+  buf[off + TCP_FIELD.DATA_OFFSET] = (hl >>> 2) << 4;
+  buf[off + TCP_FIELD.FLAGS] = repr.flags & 0xff;
+  write16(buf, off + TCP_FIELD.WINDOW, repr.window);
+  write16(buf, off + TCP_FIELD.CHECKSUM, 0);
+  write16(buf, off + TCP_FIELD.URGENT, repr.urgent);
   let i = off + TCP_HEADER_LEN;
   if (o.mss !== undefined) {
     buf[i] = OPT_MSS; buf[i + 1] = 4; buf[i + 2] = o.mss >>> 8; buf[i + 3] = o.mss & 255;
@@ -347,15 +357,14 @@ export function emitTcpHeader(repr: TcpRepr, buf: Uint8Array, off: number): numb
 
 /** Computes and stores the checksum of the segment at buf[off, off+len). */
 export function fillTcpChecksum(buf: Uint8Array, off: number, len: number, src: IpAddress, dst: IpAddress): void {
-  const p = VIEW.reset(buf, off, off + len);
-  p.checksum = 0;
-  p.checksum = finish(tcpChecksumSum(buf, off, off + len, src, dst));
+  write16(buf, off + TCP_FIELD.CHECKSUM, 0);
+  write16(buf, off + TCP_FIELD.CHECKSUM, finish(tcpChecksumSum(buf, off, off + len, src, dst)));
 }
 
 /** Writes header, options and payload of `repr` at `buf[off...]`, checksummed. Returns the segment length. */
 export function emitTcp(repr: TcpRepr, buf: Uint8Array, off: number, src: IpAddress, dst: IpAddress): number {
   const hl = emitTcpHeader(repr, buf, off);
-  buf.set(repr.payload, off + hl);
+  copyInto(buf, repr.payload, off + hl);
   const len = hl + repr.payload.length;
   fillTcpChecksum(buf, off, len, src, dst);
   return len;
