@@ -32,6 +32,7 @@ import { cpus, release, hostname } from 'node:os';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nsKit } from './lib/ns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const peersDir = resolve(root, '../shared/peers/.build');
@@ -128,31 +129,17 @@ for (const t of tests) if (!ALL_TESTS.includes(t)) { console.error(`bench: unkno
 tests.sort((a, b) => ALL_TESTS.indexOf(a) - ALL_TESTS.indexOf(b)); // always in ALL_TESTS order (conns first)
 const ADDR = '10.7.0.2';
 const ADDR6 = 'fd07::2';
-const tag = `nsb-${process.pid}`;
-const namespaces = [];
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 60_000, maxBuffer: 16 << 20 });
-  if (opts.check !== false && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
-  return r.stdout ?? '';
-}
-const inNs = (ns, cmd, args, opts) => sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-function mkns(name) {
-  sh('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-  // IPv6 on in the namespace whatever the machine's defaults (a new device inherits 'default').
+// Namespaces and processes: bench/lib/ns.mjs (the other namespace benches' helpers), with
+// one cleanup at exit or on a signal that kills every process and deletes every namespace.
+const { sh, inNs, mkns: mkKitNs, spawnIn, cleanup } = nsKit('nsb', 'bench');
+/** A namespace `nsb-PID-suffix` with its loopback up; IPv6 on whatever the machine's defaults (a new device inherits 'default'). */
+function mkns(suffix) {
+  const name = mkKitNs(suffix);
   if (fam6 || tapMode) inNs(name, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
   return name;
 }
-const procs = new Set();
-function cleanup() {
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
-  for (const n of namespaces.splice(0)) sh('ip', ['netns', 'del', n], { check: false });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => { cleanup(); process.exit(130); });
 
 // ---------------------------------------------------------------- /proc accounting
 /** The process that really is the stack (or server): `ip netns exec` execs in place, but
@@ -191,13 +178,7 @@ const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { retu
 
 // ---------------------------------------------------------------- targets
 function startIn(ns, cmd, args, readyRe) {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.add(child);
-  let out = '';
-  const keep = (d) => { out += d; if (out.length > 65536) out = out.slice(-32768); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.log = () => out;
+  const child = spawnIn(ns, cmd, args);
   // serve's 'stats {...}' lines (SIGUSR2), kept whole for the --family 6 proof.
   child.statsCount = 0;
   let partial = '';
@@ -207,13 +188,13 @@ function startIn(ns, cmd, args, readyRe) {
     if (partial.length > 1 << 20) partial = '';
     for (const l of lines) if (l.startsWith('stats ')) { child.statsCount++; child.lastStats = l.slice(6); }
   });
-  child.on('exit', (code, signal) => { child.exitInfo = { code, signal, at: new Date().toISOString() }; });
+  let ready = false;
   return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${cmd} not ready: ${out}`)), 30_000);
-    const check = () => { if (!readyRe || readyRe.test(out)) { clearTimeout(timer); child.removeAllListeners('exit'); res(child); } };
+    const timer = setTimeout(() => rej(new Error(`${cmd} not ready: ${child.log()}`)), 30_000);
+    const check = () => { if (!ready && (!readyRe || readyRe.test(child.log()))) { ready = true; clearTimeout(timer); res(child); } };
     child.stdout.on('data', check);
     child.stderr.on('data', check);
-    child.on('exit', (c) => { clearTimeout(timer); rej(new Error(`${cmd} exited ${c}: ${out}`)); });
+    child.exited.then((x) => { if (!ready) { clearTimeout(timer); rej(new Error(`${cmd} exited ${x.code ?? x.signal}: ${child.log()}`)); } });
     if (!readyRe) setTimeout(check, 0);
   });
 }
@@ -262,13 +243,13 @@ async function contract(ns, cmd, args, readyRe) {
 
 /** Each target: set up, returns { client: ns, pid, procKind, child, command, extra? }. */
 const targets = {
-  netstack: async () => contract(mkns(`${tag}-ours`), process.execPath,
+  netstack: async () => contract(mkns('ours'), process.execPath,
     [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tun', 'tun0', '--mtu', String(mtu), ...(values['no-offload'] ? ['--no-offload'] : [])], /ready/),
   // --tap: serve --tap makes tap0 itself (kernel side 10.7.0.1/24 and fd07::1/64, the MTU, up):
   // the kernel then ARPs for 10.7.0.2 and the stack answers with its own MAC.
   ...(tapMode ? {
     tap: async () => {
-      const ns = mkns(`${tag}-tap`);
+      const ns = mkns('tap');
       const args = [resolve(root, 'packages/netstack/bin/netstack.js'), 'serve', '--tap', '--tap-name', 'tap0', '--mtu', String(mtu), ...(values['no-offload'] ? ['--no-offload'] : [])];
       const p = await startIn(ns, process.execPath, args, /ready/);
       if (fam6 && !p.log().split('\n').some((l) => /ready/.test(l) && l.includes(` ${ADDR6}`))) throw new Error(`serve --tap serves no IPv6 at ${ADDR6}: ${p.log().trim()}`);
@@ -278,8 +259,8 @@ const targets = {
     },
   } : {}),
   kernel: async () => {
-    const a = mkns(`${tag}-kc`);
-    const b = mkns(`${tag}-ks`);
+    const a = mkns('kc');
+    const b = mkns('ks');
     sh('ip', ['link', 'add', 'veth0', 'netns', a, 'type', 'veth', 'peer', 'name', 'veth1', 'netns', b]);
     inNs(a, 'ip', ['addr', 'add', '10.7.0.1/24', 'dev', 'veth0']);
     inNs(b, 'ip', ['addr', 'add', `${ADDR}/24`, 'dev', 'veth1']);
@@ -315,10 +296,10 @@ const targets = {
 const noPeers = values['no-peers'] || tapMode;
 const peersSkipped = fam6 && !noPeers && (existsSync(resolve(peersDir, 'peer-server')) || existsSync(resolve(peersDir, 'lwip-peer')));
 if (!fam6 && !noPeers && existsSync(resolve(peersDir, 'peer-server'))) {
-  targets.gvisor = async () => contract(mkns(`${tag}-gv`), resolve(peersDir, 'peer-server'), ['-stack', 'gvisor', '-tun', 'tun0', '-addr', ADDR], null);
+  targets.gvisor = async () => contract(mkns('gv'), resolve(peersDir, 'peer-server'), ['-stack', 'gvisor', '-tun', 'tun0', '-addr', ADDR], null);
 }
 if (!fam6 && !noPeers && existsSync(resolve(peersDir, 'lwip-peer'))) {
-  targets.lwip = async () => contract(mkns(`${tag}-lw`), resolve(peersDir, 'lwip-peer'), ['-t', 'tun0', '-a', ADDR], null);
+  targets.lwip = async () => contract(mkns('lw'), resolve(peersDir, 'lwip-peer'), ['-t', 'tun0', '-a', ADDR], null);
 }
 if (values.targets) {
   const want = values.targets.split(',');

@@ -1,4 +1,4 @@
-// What the namespace benches (impaired, nat, nat-cpu, wireguard) share: private network
+// What the namespace benches (run, impaired, nat, nat-cpu, wireguard) share: private network
 // namespaces named after the bench and its pid, processes started in them, and one cleanup
 // that kills every process and deletes every namespace at exit or on a signal (the
 // network-safety rule: nothing a bench makes outlives it).
@@ -45,7 +45,7 @@ export function nsKit(prefix, label, { onCleanup } = {}) {
   /**
    * A long-running process in `ns` (`ip netns exec` execs it: the child's PID is the
    * process's): `child.log()` the last 32-64 KiB of its output, `child.exited` a promise of
-   * `child.exitInfo` ({ code, signal }).
+   * `child.exitInfo` ({ code, signal, at: the ISO time it ended }).
    */
   function spawnIn(ns, cmd, args, env) {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
@@ -55,7 +55,7 @@ export function nsKit(prefix, label, { onCleanup } = {}) {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.log = () => out;
-    child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal }; res(child.exitInfo); }));
+    child.exited = new Promise((res) => child.on('exit', (code, signal) => { procs.delete(child); child.exitInfo = { code, signal, at: new Date().toISOString() }; res(child.exitInfo); }));
     return child;
   }
   /** Resolves with `child` once its output matches `readyRe`; rejects after 30 s or when it exits. */
