@@ -111,7 +111,7 @@ function ownable6(a: Ipv6Address): boolean {
 /**
  * Marks an error from createStack() with `option`: the StackOptions path it is about
  * ('address', 'gateway', 'prefixLength', 'gateway6', 'prefixLength6', 'tun', 'tun.kernelAddress', 'tun.mtu', 'impair',
- * 'pcap', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
+ * 'pcap', 'dns', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
  * inner layer already named is kept.
  */
 function optionError(err: unknown, option: string): unknown {
@@ -507,7 +507,7 @@ export class Stack extends EventEmitter {
       throw optionError(new NetstackError('ERR_INVALID_ARG_VALUE', 'createStack() needs exactly one of options.tun, options.tap and options.link'), options.tun === undefined ? options.tap === undefined ? 'tun' : 'tap' : 'link');
     }
     if (options.tap !== undefined) checkTapOptions(options.tap);
-    checkDnsOption(options.dns); // before anything is opened
+    try { checkDnsOption(options.dns); } catch (e) { throw optionError(e, 'dns'); } // before anything is opened
     if (options.anyAddress !== undefined && typeof options.anyAddress !== 'boolean') throw optionError(invalidArgType('options.anyAddress', 'of type boolean', options.anyAddress), 'anyAddress');
     const anyAddress = options.anyAddress === true;
     const clock = options.clock ?? realClock;

@@ -336,10 +336,11 @@ describe('stub resolver over the stack', () => {
     expect(() => (s.a.dns.lookup as (h: string) => void)('x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     // A bad `dns` option is refused before anything is opened.
     const pair = createLinkPair();
-    await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: ['10.0.0.300'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: '10.0.0.2' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // Like every createStack() error, it names its option (`err.option`, root README "The API").
+    await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: ['10.0.0.300'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', option: 'dns' });
+    await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: '10.0.0.2' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', option: 'dns' });
     for (const bad of ['fd00::1::53', 'fd00::zz', '[fd00::1]:0', '[fd00::1]:x', 'fd00::1]', '[fd00::1']) {
-      await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: [bad] }), bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+      await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: [bad] }), bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', option: 'dns' });
     }
     expect(pair.a.closed).toBe(false);
     pair.close();
