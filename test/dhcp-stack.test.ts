@@ -9,7 +9,7 @@
  * lets Node run the stack's ticks, and fires the virtual timers.
  */
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from '@netstack/common';
+import { VirtualClock, realTimeScheduler, type Scheduler } from '@netstack/common';
 import { EthernetInterface, LearningSwitch } from '@netstack/ethernet';
 import { PROTO_UDP, emitIpv4, emptyIpv4Repr, parseAddress, parseIpv4 } from '@netstack/ip';
 import { UdpPacket, parseUdp } from '@netstack/udp';
@@ -29,7 +29,7 @@ class Server {
   answering = true;
   /** An address to ACK a renewal with instead of the one held (the server moved the client). */
   moveTo: number | undefined;
-  constructor(readonly clock: VirtualClock, sw: LearningSwitch, readonly pool: number[], readonly leaseTime = 600) {
+  constructor(readonly clock: Scheduler, sw: LearningSwitch, readonly pool: number[], readonly leaseTime = 600) {
     this.eth = new EthernetInterface({ link: sw.port(), mac: '02:00:00:00:00:01', clock, ipv4: { address: SERVER, prefixLength: 24 } });
     this.eth.setReceiver({ packet: (p) => this.packet(p) });
   }
@@ -208,6 +208,25 @@ describe("createStack({ address: 'dhcp' }) over Ethernet", () => {
     expect([rel.type, rel.src, rel.dst, rel.m.ciaddr]).toEqual([DHCPRELEASE, ip('10.7.0.50'), SERVER, ip('10.7.0.50')]);
     expect(events.at(-1)).toEqual({ name: 'leaseLost', e: { address: '10.7.0.50', reason: 'released' } });
     await expect(stack.whenAddress()).rejects.toMatchObject({ code: 'ERR_STACK_CLOSED' });
+  });
+
+  it('on the real clock, close() holds the process while its RELEASE waits for the server\'s MAC (an await close() that Node would leave unsettled, exit 13)', { timeout: 30_000 }, async () => {
+    const sw = new LearningSwitch(); // frames delivered on the next setImmediate
+    const server = new Server(realTimeScheduler, sw, [ip('10.7.0.50')]);
+    const eth = new EthernetInterface({ link: sw.port(), mac: '02:00:00:00:00:0c' });
+    const stack = await createStack({ link: eth, address: 'dhcp', dhcp: { probe: false } });
+    expect(await stack.whenAddress({ timeout: 10_000 })).toBe('10.7.0.50');
+    // What keeps Node's event loop alive (ref'd handles and timers; the stack's own timer is unref'd).
+    const alive = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const idle = alive(); // the stack holds nothing now: no socket, no pending call
+    const closing = stack.close();
+    // Nothing went unicast to the server yet: the RELEASE waits for ARP, and the process must
+    // stay alive for it (a program whose last act is `await stack.close()` holds nothing else).
+    expect(server.types().at(-1)).toBe(DHCPREQUEST);
+    expect(alive()).toBe(idle + 1);
+    await closing;
+    expect(server.types().at(-1)).toBe(DHCPRELEASE);
+    expect(alive()).toBeLessThanOrEqual(idle); // the hold is given back (the runner's own timers may have ended meanwhile)
   });
 
   it('servers named by the user win over the lease\'s; whenAddress times out on virtual time', { timeout: 30_000 }, async () => {

@@ -67,6 +67,9 @@ export class Lifetime implements NetLife {
     this.#update();
   }
 
+  /** Whether the stack is ref'd (stack.ref(), the default) or unref'd (stack.unref()). */
+  get refed(): boolean { return this.#refed; }
+
   /** stack.ref() / stack.unref(): whether the stack's handles may keep the process alive at all. */
   setRefed(refed: boolean): void {
     this.#refed = refed;

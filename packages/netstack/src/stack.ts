@@ -1276,10 +1276,18 @@ export class Stack extends EventEmitter {
     this.setHeld(false);
     // The RELEASE waits for the server's MAC (ARP; the interface resolves it below the closed
     // stack): the link stays open until it left, at most 1 s (then it is lost, as the lease
-    // will simply expire at the server).
+    // will simply expire at the server). The wait holds the process like any pending call
+    // (unless stack.unref()): the clock's timers are unref'd, so a program whose last act is
+    // `await stack.close()` would otherwise exit before the RELEASE, the close unsettled.
     if (releaseWaits !== undefined) {
-      for (let waited = 0; waited < 1000 && releaseWaits(); waited += 50) {
-        await new Promise<void>((resolve) => { this.clock.setTimer(resolve, 50); });
+      const hold = this.life.refed;
+      if (hold) this.setHeld(true);
+      try {
+        for (let waited = 0; waited < 1000 && releaseWaits(); waited += 50) {
+          await new Promise<void>((resolve) => { this.clock.setTimer(resolve, 50); });
+        }
+      } finally {
+        if (hold) this.setHeld(false);
       }
     }
     // What was sent above is on the wire: a link pair still delivers it to the peer, a TUN
