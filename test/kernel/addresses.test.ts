@@ -137,12 +137,12 @@ describe('an IPv6-only stack where the namespace has IPv6 off', () => {
         .then(() => console.log('created'), (e) => console.log('failed', e.code, e.option, e.message));
     `]));
     const m = await server.waitFor(/(created|failed .*)\n/, 20_000);
-    expect(m[1]).toMatch(/^failed EAFNOSUPPORT address an IPv6-only stack cannot run here: .*disable_ipv6/);
+    expect(m[1]).toMatch(/^failed EAFNOSUPPORT address an IPv6-only stack cannot run here: IPv6 is disabled .*disable_ipv6/); // not 'iPv6'
     await server.exited;
     expect(ns.links()).toEqual(['lo']);
     const r = await ns.run(process.execPath, [cli, 'serve', '--no-ipv4'], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/^netstack serve: an IPv6-only stack cannot run here: .* \(EAFNOSUPPORT\)\n$/);
+    expect(r.stderr).toMatch(/^netstack serve: an IPv6-only stack cannot run here: IPv6 is disabled .* \(EAFNOSUPPORT\)\n$/);
     expect(ns.links()).toEqual(['lo']);
   }, 60_000);
 });

@@ -633,7 +633,7 @@ export class Stack extends EventEmitter {
       // An IPv6-only stack has nothing left to serve: EAFNOSUPPORT (the arguments are
       // fine; the namespace lacks the family), and the device goes with the error.
       if (address === undefined) {
-        throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${why.charAt(0).toLowerCase()}${why.slice(1)}`), 'address');
+        throw optionError(new NetstackError('EAFNOSUPPORT', `an IPv6-only stack cannot run here: ${/^[A-Z][a-z]/.test(why) ? why.charAt(0).toLowerCase() + why.slice(1) : why}`), 'address'); // 'IPv6 is …' keeps its capital
       }
       // Not an error (issue 11): IPv4 only, and the reason said in one line.
       served6 = [];
