@@ -41,7 +41,7 @@ import { formatMac, hostUnreachableError, type EthernetInterface } from '@netsta
 import { wireGuardLinkFor, type StackWireGuardOptions } from './tunnel/stack-option.js';
 import { checkWireGuardOptions } from './wireguard-options.js';
 import { DhcpWiring, isDhcpReply, type DhcpStackOptions, type StackLease, type StackLeaseLost } from './dhcp/wiring.js';
-import { checkDnsOption, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
+import { checkDnsOption, checkDnsResolverOptions, createDns, type DnsOption, type DnsResolverOptions, type DnsRuntime, type LookupCallback, type StackDns } from './dns/index.js';
 
 
 function noop(): void {}
@@ -111,7 +111,7 @@ function ownable6(a: Ipv6Address): boolean {
 /**
  * Marks an error from createStack() with `option`: the StackOptions path it is about
  * ('address', 'gateway', 'prefixLength', 'gateway6', 'prefixLength6', 'tun', 'tun.kernelAddress', 'tun.mtu', 'impair',
- * 'pcap', 'dns', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
+ * 'pcap', 'dns', 'dnsOptions', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
  * inner layer already named is kept.
  */
 function optionError(err: unknown, option: string): unknown {
@@ -508,6 +508,7 @@ export class Stack extends EventEmitter {
     }
     if (options.tap !== undefined) checkTapOptions(options.tap);
     try { checkDnsOption(options.dns); } catch (e) { throw optionError(e, 'dns'); } // before anything is opened
+    try { checkDnsResolverOptions(options.dnsOptions); } catch (e) { throw optionError(e, 'dnsOptions'); }
     if (options.anyAddress !== undefined && typeof options.anyAddress !== 'boolean') throw optionError(invalidArgType('options.anyAddress', 'of type boolean', options.anyAddress), 'anyAddress');
     const anyAddress = options.anyAddress === true;
     const clock = options.clock ?? realClock;

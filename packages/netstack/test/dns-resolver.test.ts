@@ -342,6 +342,16 @@ describe('stub resolver over the stack', () => {
     for (const bad of ['fd00::1::53', 'fd00::zz', '[fd00::1]:0', '[fd00::1]:x', 'fd00::1]', '[fd00::1']) {
       await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: [bad] }), bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', option: 'dns' });
     }
+    // dnsOptions too: a NaN timeout made a query that never ended; tries 0 one that failed unasked.
+    for (const [bad, code] of [
+      [{ timeout: Number.NaN }, 'ERR_OUT_OF_RANGE'], [{ timeout: 0 }, 'ERR_OUT_OF_RANGE'], [{ timeout: '5' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ tries: 0 }, 'ERR_OUT_OF_RANGE'], [{ tries: 1.5 }, 'ERR_OUT_OF_RANGE'], [{ maxCacheEntries: -1 }, 'ERR_OUT_OF_RANGE'],
+      [{ maxQueries: 0 }, 'ERR_OUT_OF_RANGE'], [{ maxTtl: Infinity }, 'ERR_OUT_OF_RANGE'], [{ portRange: [70000, 70001] }, 'ERR_OUT_OF_RANGE'],
+      [{ randomInt: 5 }, 'ERR_INVALID_ARG_TYPE'], [5, 'ERR_INVALID_ARG_TYPE'],
+    ] as const) {
+      await expect(createStack({ link: pair.a, address: '10.0.0.5', dns: ['10.0.0.2'], dnsOptions: bad as never }), JSON.stringify(bad))
+        .rejects.toMatchObject({ code, option: 'dnsOptions' });
+    }
     expect(pair.a.closed).toBe(false);
     pair.close();
     const pair2 = createLinkPair();

@@ -27,7 +27,7 @@ import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { ANY, IPV6_ANY, formatAddress, parseIpAddress, type IpAddress } from '@netstack/ip';
 import type { SocketHost, UdpEndpoint } from '@netstack/udp';
-import { codedError, invalidArgType, invalidArgValue } from '../node-errors.js';
+import { codedError, invalidArgType, invalidArgValue, outOfRange } from '../node-errors.js';
 import { DnsResolver, TYPE_A, TYPE_AAAA, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats, type TcpChannel } from './resolver.js';
 
 export { DnsResolver, type DnsErrorCode, type DnsServer, type ResolverIo, type ResolverOptions, type ResolverStats } from './resolver.js';
@@ -401,6 +401,36 @@ export function checkDnsOption(option: unknown): void {
   if (option === undefined || option === 'host') return;
   if (!Array.isArray(option)) throw invalidArgType('options.dns', "an array of server addresses or 'host'", option);
   option.forEach((text, i) => parseServer(text, i));
+}
+
+/**
+ * Checks createStack's `dnsOptions` before anything is opened: every bound a number in its
+ * range (a NaN timeout never fired, so its query never ended), `randomInt` a function,
+ * `portRange` [lo, hi] inside 1..65535.
+ */
+export function checkDnsResolverOptions(options: unknown): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object') throw invalidArgType('options.dnsOptions', 'of type object', options);
+  const o = options as Record<string, unknown>;
+  const check = (key: string, min: number, integer: boolean): void => {
+    const v = o[key];
+    if (v === undefined) return;
+    const name = `options.dnsOptions.${key}`;
+    if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v);
+    if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw outOfRange(name, `${integer ? 'an integer' : 'a finite number'} ${min === 0 ? '>= 0' : min === 1 && integer ? '>= 1' : '> 0'}`, v);
+  };
+  check('timeout', Number.MIN_VALUE, false);
+  for (const k of ['tries', 'maxQueries', 'maxWaiters']) check(k, 1, true);
+  for (const k of ['maxCacheEntries', 'maxCacheBytes', 'maxTtl', 'maxNegativeTtl']) check(k, 0, false);
+  if (o.randomInt !== undefined && typeof o.randomInt !== 'function') throw invalidArgType('options.dnsOptions.randomInt', 'of type function', o.randomInt);
+  const r = o.portRange;
+  if (r !== undefined) {
+    if (!Array.isArray(r) || r.length !== 2) throw invalidArgType('options.dnsOptions.portRange', 'an array [low, high]', r);
+    const [lo, hi] = r as unknown[];
+    if (typeof lo !== 'number' || typeof hi !== 'number' || !Number.isInteger(lo) || !Number.isInteger(hi) || lo < 1 || hi > 65535 || lo > hi) {
+      throw outOfRange('options.dnsOptions.portRange', 'two integers 1 <= low <= high <= 65535', JSON.stringify(r));
+    }
+  }
 }
 
 let idleResolver: DnsResolver | undefined;
