@@ -111,7 +111,7 @@ function ownable6(a: Ipv6Address): boolean {
 /**
  * Marks an error from createStack() with `option`: the StackOptions path it is about
  * ('address', 'gateway', 'prefixLength', 'gateway6', 'prefixLength6', 'tun', 'tun.kernelAddress', 'tun.mtu', 'impair',
- * 'pcap', 'dns', 'dnsOptions', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
+ * 'pcap', 'dns', 'dnsOptions', 'clock', 'tcpOptions', 'link'), so that a CLI can name its own flag for it. An option an
  * inner layer already named is kept.
  */
 function optionError(err: unknown, option: string): unknown {
@@ -509,6 +509,10 @@ export class Stack extends EventEmitter {
     if (options.tap !== undefined) checkTapOptions(options.tap);
     try { checkDnsOption(options.dns); } catch (e) { throw optionError(e, 'dns'); } // before anything is opened
     try { checkDnsResolverOptions(options.dnsOptions); } catch (e) { throw optionError(e, 'dnsOptions'); }
+    const c = options.clock as Partial<Record<keyof Clock, unknown>> | null | undefined;
+    if (c !== undefined && (c === null || typeof c !== 'object' || typeof c.now !== 'function' || typeof c.setTimer !== 'function' || typeof c.cancel !== 'function')) {
+      throw optionError(invalidArgType('options.clock', 'an object with now(), setTimer() and cancel()', options.clock), 'clock');
+    }
     if (options.anyAddress !== undefined && typeof options.anyAddress !== 'boolean') throw optionError(invalidArgType('options.anyAddress', 'of type boolean', options.anyAddress), 'anyAddress');
     const anyAddress = options.anyAddress === true;
     const clock = options.clock ?? realClock;

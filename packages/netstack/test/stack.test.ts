@@ -118,6 +118,13 @@ describe('createStack arguments', () => {
     await expect(createStack({ tap: { kernelAddress: 'nope' }, address: '10.7.0.2' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', option: 'tap.kernelAddress' });
     await expect(createStack({ tap: { kernelAddress: '10.8.0.1/24' }, address: '10.7.0.2' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: /options\.tap\.kernelAddress/ });
   });
+  it('a clock must have now, setTimer and cancel: refused before the link is touched (a bad one was taken, and close() threw)', async () => {
+    const { a } = createLinkPair();
+    for (const clock of [5, {}, { now: () => 0, setTimer: () => 0 }, null]) {
+      await expect(createStack({ link: a, address: '10.0.0.1', clock: clock as never }), String(clock)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', option: 'clock' });
+    }
+    expect(a.closed).toBe(false);
+  });
   it('linkInfo() says what the stack runs on: a link given as `link`', async () => {
     const [s1] = await pair();
     expect(s1.linkInfo()).toMatchObject({ type: 'link', name: 'memory' });
