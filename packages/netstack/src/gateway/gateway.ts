@@ -36,10 +36,12 @@
  *   buffers (highWaterMark each way) and the stack's windows.
  * - Hostile or buggy guests (the README's "Robustness"): connections not yet established
  *   both ways (the upstream connect pending, or the guest's handshake not completed) are
- *   at most `limits.maxConnecting`; a new one beyond takes the place of the oldest, which
- *   is dropped (its client's SYN times out) or reset (`TcpEvicted`), so that SYNs to
- *   silent addresses or with forged sources cannot shut the guest out of new connections
- *   (FreeBSD's syncache drops a full bucket's oldest entry so). A full UDP flow table ends
+ *   at most `limits.maxConnecting`. At that bound or `maxTcp`, the oldest of them gives
+ *   way if it has waited a second or more (dropped: its client's SYN times out; or reset
+ *   once accepted: `TcpEvicted`), else the new one is refused (RST, `TcpRefusedLimit`), so
+ *   that SYNs to silent addresses or from forged sources shut the guest out of new
+ *   connections for a second, not for the minute or two they would wait (FreeBSD's
+ *   syncache drops a full bucket's oldest entry so). A full UDP flow table ends
  *   the least recently active flow (the core's, `udp.FlowEvicted`; `UdpEvicted`). Sources
  *   outside the guest's prefixes are dropped (RFC 2827 / BCP 38 ingress filtering:
  *   `TcpRefusedSource`, `UdpRefusedSource`).
@@ -76,14 +78,15 @@ export interface GatewayFlowInfo {
 export type GatewayVerdict = 'allow' | InterceptRefusal | { host: string; port: number };
 
 export interface GatewayLimits {
-  /** TCP connections at once, connecting or relaying (default 4096). */
+  /** TCP connections at once, connecting or relaying; a new one beyond is refused (RST), unless a connection not established both ways has waited a second (it gives way: `maxConnecting`). Default 4096. */
   maxTcp?: number;
   /** UDP flows at once (default 1024). */
   maxUdp?: number;
   /**
    * TCP connections not yet established both ways (the upstream connect pending, or accepted
    * and the guest's handshake not completed) at once; a new one beyond takes the oldest's
-   * place (TcpEvicted). Default 1024.
+   * place if it has waited a second or more (TcpEvicted), else the new one is refused
+   * (RST, TcpRefusedLimit). Default 1024.
    */
   maxConnecting?: number;
   /** An upstream TCP connect with no answer after this many ms is given up: the client's SYN times out (default 60 000; the stack keeps a decision pending for 75 s). */
@@ -192,6 +195,14 @@ const DEFAULT_MTU = 65520;
  * so the stack's table keeps this much room above the gateway's bound.
  */
 const INTERCEPT_HEADROOM = 256;
+/**
+ * A connection not established both ways this long (ms) gives way to a new one at a bound
+ * (`evictStale`): RFC 6298 §2.1's initial RTO, so a handshake step this late has lost a
+ * segment (the client retransmits and is admitted then), or will not happen (a silent
+ * address, a forged source); younger ones are a burst of real connections, and the new
+ * one is refused as the bound says.
+ */
+const STALE_MS = 1000;
 
 /** The first `nameserver` of resolv.conf text, or undefined. */
 export function firstNameserver(text: string): string | undefined {
@@ -660,18 +671,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
    * The TCP connections not yet established both ways, oldest first: a pending upstream
    * connect, or accepted with the guest's handshake not completed (a forged source never
    * completes it; the stack retransmits the SYN-ACK for two minutes). Bounded by
-   * `maxConnecting`: the oldest gives way (`evictOldest`).
+   * `maxConnecting`: at a bound, the oldest gives way if stale (`evictStale`).
    */
-  const unproven = new Set<{ evict(): void }>();
-  const evictOldest = (): boolean => {
-    for (const a of unproven) { stats.TcpEvicted++; a.evict(); return true; }
+  const unproven = new Set<{ since: number; evict(): void }>();
+  const evictStale = (now: number): boolean => {
+    for (const a of unproven) {
+      if (now - a.since < STALE_MS) return false;
+      stats.TcpEvicted++;
+      a.evict();
+      return true;
+    }
     return false;
   };
 
   stack.tcp.intercept((info: InterceptInfo, d) => {
     stats.TcpRequests++;
     if (!fromGuest(info.remoteAddress)) { stats.TcpRefusedSource++; d.refuse('drop'); return; }
-    if (stats.TcpActive >= limits.maxTcp && !evictOldest()) { stats.TcpRefusedLimit++; d.refuse('rst'); return; }
+    const now = performance.now();
+    if ((stats.TcpActive >= limits.maxTcp || unproven.size >= limits.maxConnecting) && !evictStale(now)) { stats.TcpRefusedLimit++; d.refuse('rst'); return; }
     let r;
     try {
       r = route(infoOf('tcp', info));
@@ -684,13 +701,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     if (r.dns) stats.DnsTcp++;
-    if (unproven.size >= limits.maxConnecting) evictOldest();
     stats.TcpActive++;
     let released = false;
     const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); unproven.delete(attempt); } };
     /** The accepted guest socket, once accepted. */
     let guest: Socket | undefined;
     const attempt = {
+      since: now,
       evict: (): void => {
         unproven.delete(attempt);
         if (!relaying) { d.refuse('drop'); entry.destroy(); return; }

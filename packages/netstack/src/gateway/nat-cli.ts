@@ -64,12 +64,14 @@ Options:
                        environment variable NETSTACK_SOCKS5_PASSWORD (default none: no
                        authentication)
   --no-ipv6            IPv4 only in the namespace (default off: both families)
-  --max-tcp N          TCP connections at once; more are refused with RST (default 4096)
+  --max-tcp N          TCP connections at once; more are refused with RST, or end
+                       the oldest not established for a second (default 4096)
   --max-udp N          UDP flows at once; a new one ends the least recently active
                        (default 1024)
   --max-connecting N   TCP connections not yet established both ways at once (the
                        upstream connect pending, or the namespace's handshake not
-                       completed); a new one ends the oldest (default 1024)
+                       completed); more are refused with RST, or end the oldest
+                       if it waited a second (default 1024)
   --stats              print the gateway's and the stack's counters as JSON on exit
                        (default off)
   -h, --help           this help`;
