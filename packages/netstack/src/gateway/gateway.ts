@@ -654,10 +654,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // RFC 2827 (BCP 38) / RFC 3704 ingress filtering: what the guest sends comes from its own
   // prefixes. A forged source would have the gateway open upstream connections for SYN-ACKs
   // nobody answers (or reset someone else's), and re-originate flows for addresses that are
-  // not the guest's. Checked once per new connection or flow.
+  // not the guest's (nor the gateway's own, 10.0.2.2 and 10.0.2.3). Checked once per new
+  // connection or flow.
   const guest4 = parseIpAddress(guestCidr.address) as Ipv4Address;
   const guest6Prefix = (parseIpAddress(guest6) as Ipv6Address).slice(0, 8);
   const fromGuest = (text: string): boolean => {
+    // The gateway's own addresses are in the guest's prefix, and never the guest's.
+    if (text === gatewayAddr || text === dnsAddr || text === own || text === gateway6 || text === dns6 || text === own6) return false;
     const a = parseIpAddress(text);
     if (a === undefined) return false;
     return typeof a === 'number' ? sameSubnet(a, guest4, guestCidr.prefix) : v6 && a.startsWith(guest6Prefix);
