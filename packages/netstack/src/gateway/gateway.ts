@@ -658,9 +658,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // connection or flow.
   const guest4 = parseIpAddress(guestCidr.address) as Ipv4Address;
   const guest6Prefix = (parseIpAddress(guest6) as Ipv6Address).slice(0, 8);
+  // The stack formats addresses canonically: with a prefix of whole octets (the default
+  // /24), an IPv4 source is the guest's when its text starts with the prefix's octets.
+  const octets = guestCidr.prefix % 8 === 0 ? `${guestCidr.address.split('.').slice(0, guestCidr.prefix / 8).join('.')}.` : undefined;
   const fromGuest = (text: string): boolean => {
     // The gateway's own addresses are in the guest's prefix, and never the guest's.
     if (text === gatewayAddr || text === dnsAddr || text === own || text === gateway6 || text === dns6 || text === own6) return false;
+    if (octets !== undefined && !text.includes(':')) return guestCidr.prefix === 0 || text.startsWith(octets);
     const a = parseIpAddress(text);
     if (a === undefined) return false;
     return typeof a === 'number' ? sameSubnet(a, guest4, guestCidr.prefix) : v6 && a.startsWith(guest6Prefix);
