@@ -11,7 +11,8 @@
  * (64 flows to closed ports), 30 SYNs carrying 60 KB each (the pending table's byte
  * bound), 1100 SYNs to silent addresses and 700 SYNs from forged sources in G's subnet
  * (connections never established, over --max-tcp), SYNs and datagrams from sources outside
- * G's prefix (re-originated as if G's).
+ * G's prefix (re-originated as if G's), and (for ping, 10 s) 1100 echo requests to silent
+ * addresses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -162,6 +163,21 @@ describe('netstack nat: a hostile guest cannot shut itself out, and every attack
     expect(s.TcpUpstreamRefused! - before.TcpUpstreamRefused! + s.TcpRefusedLimit! - before.TcpRefusedLimit!).toBe(300);
     expect(s.TcpUpstreamUnreachable! - before.TcpUpstreamUnreachable!).toBeGreaterThanOrEqual(100);
     expect(rssKb()).toBeLessThan(400 * 1024);
+  }, 30_000);
+
+  it('1100 pings to silent addresses (ping_group_range widened in H): an echo waiting a second gives way, pings to W answered again', async () => {
+    h.runSync('sh', ['-c', 'echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range']);
+    const ok = await g.run('ping', ['-n', '-c', '1', '-W', '2', '10.8.0.1']);
+    expect(ok.stdout).toMatch(/1 received/);
+    expect(await guest('ping', '10.8.2.*', '1100')).toEqual({ sent: 1100 });
+    // The relay holds 1024 echoes (maxEchoes) for 10 s each (echoTimeout): a ping every
+    // 300 ms gets through once the oldest have waited a second.
+    const r = await g.run('ping', ['-n', '-c', '8', '-i', '0.3', '-W', '1', '10.8.0.1'], { timeoutMs: 10_000 });
+    expect(r.stdout).toMatch(/[1-8] received/);
+    const s = (await stats()).gateway;
+    expect(s.IcmpEchoDroppedLimit).toBeGreaterThan(0);
+    expect(s.IcmpEchoEvicted).toBeGreaterThan(0);
+    expect(s.IcmpEchoOutstanding).toBeLessThanOrEqual(1024);
   }, 30_000);
 
   it('SIGTERM: exits 0', async () => {
