@@ -212,8 +212,31 @@ describe('echo relay: A pings any address through B', () => {
     await p.a.ping('10.0.0.2', { timeout: 5000 });
     while (p.clock.now() < until2) await p.a.ping(DST[4].text, { timeout: 500 }).catch(() => {});
     const st = p.relay.stats();
-    expect(st.IcmpEchoExpired).toBeGreaterThanOrEqual(2);
+    // Forgotten at their timeout, or earlier to make room once they had waited a second.
+    expect(st.IcmpEchoExpired + st.IcmpEchoEvicted).toBeGreaterThanOrEqual(2);
     expect(st.IcmpEchoOutstanding).toBeLessThanOrEqual(2);
+  });
+
+  it('at the bound, an echo waiting a second or more gives way to a new one (evicted; its late reply unmatched); a younger one does not', async () => {
+    const p = (current = makePair({ route: (dst) => ({ relay: dst }), maxOutstanding: 2, timeout: 10_000 }));
+    const t0 = p.clock.now();
+    const first = [0, 1].map(() => p.a.ping(DST[4].text, { timeout: 3000 }).catch((e: Error & { code?: string }) => e.code));
+    const sent = (): number => p.sockets[0]?.sent.length ?? 0;
+    // One echo every 500 ms (virtual time): dropped while the two wait less than a second.
+    const tried: number[] = [];
+    for (let i = 0; i < 4 && sent() < 3; i++) {
+      tried.push(Math.round(p.clock.now() - t0));
+      await p.a.ping(DST[4].text, { timeout: 500 }).catch(() => {});
+    }
+    expect(sent()).toBe(3);
+    const s = p.sockets[0]!;
+    const st = p.relay.stats();
+    // Sent at 0 ms: the echoes at 0 and 500 ms were dropped, the one at 1000 ms took the oldest's place.
+    expect(tried).toEqual([0, 500, 1000]);
+    expect(st).toMatchObject({ IcmpEchoRelayed: 3, IcmpEchoDroppedLimit: 2, IcmpEchoEvicted: 1, IcmpEchoOutstanding: 2 });
+    s.answer(0); // the evicted echo's late reply
+    expect(p.relay.stats()).toMatchObject({ IcmpEchoRepliesUnmatched: 1, IcmpEchoReplies: 0 });
+    expect(await Promise.all(first)).toEqual(['ETIMEDOUT', 'ETIMEDOUT']);
   });
 
   it("route 'local' answers at once (the gateway's own addresses); a refusal answers with ICMP", async () => {

@@ -20,6 +20,6 @@ export type { TcpHandler, TcpConnectionStats } from './connection.js';
 export { TcpLayer } from './layer.js';
 export { TcpListener } from './listener.js';
 export type { ListenHandler } from './listener.js';
-export { InterceptRequest, INTERCEPT_REFUSALS, INTERCEPT_REQUEST_OVERHEAD } from './intercept.js';
+export { InterceptRequest, INTERCEPT_REFUSALS, INTERCEPT_REQUEST_OVERHEAD, INTERCEPT_MAX_COPY, interceptCost } from './intercept.js';
 export type { InterceptHandler, InterceptRefusal, InterceptOutcome } from './intercept.js';
 export type { TcpState, TcpConnectionOptions, TcpLayerOptions, TcpStats, TcpDropCounters, ListenOptions, ConnectOptions, InterceptLimits } from './types.js';

@@ -53,6 +53,21 @@ export type InterceptHandler = (request: InterceptRequest, now: number) => void;
  */
 export const INTERCEPT_REQUEST_OVERHEAD = 512;
 
+/**
+ * The most of a SYN's datagram a pending request keeps: what an ICMP error can quote (RFC
+ * 4443 §2.4(c): an ICMPv6 error fits the 1280-octet minimum MTU; ICMPv4 errors quote less,
+ * RFC 1812 §4.3.2.3's 576-octet datagram). Data on a SYN is never queued (`syn` drops it),
+ * so a large SYN costs no more than a small one: 17 SYNs of 60 KB to a silent address
+ * once filled the 1 MiB byte bound, and every new connection was dropped (InterceptFull)
+ * until they expired.
+ */
+export const INTERCEPT_MAX_COPY = 1280 - 40 - 8;
+
+/** What a pending request for a SYN datagram of `packetLength` octets is charged (against `maxPendingBytes`). */
+export function interceptCost(packetLength: number): number {
+  return INTERCEPT_REQUEST_OVERHEAD + Math.min(packetLength, INTERCEPT_MAX_COPY);
+}
+
 /** What a request asks of the layer (implemented by TcpLayer). */
 export interface InterceptOwner {
   acceptIntercept(req: InterceptRequest, handler: TcpHandler, options: TcpConnectionOptions | undefined, now: number): TcpConnection | undefined;
@@ -82,7 +97,7 @@ export class InterceptRequest {
   /** @internal */ outcomeValue: InterceptOutcome = 'pending';
   /** @internal a copy of the SYN's header and options (payload dropped: data on a SYN is not queued). */
   readonly syn: TcpRepr;
-  /** @internal a copy of the datagram (IP header first): what an ICMP error quotes. */
+  /** @internal a copy of the datagram's first INTERCEPT_MAX_COPY octets (IP header first): what an ICMP error quotes. */
   readonly packet: Uint8Array;
   /** @internal */ readonly headerLength: number;
   /** @internal */ readonly ttl: number;
@@ -108,14 +123,14 @@ export class InterceptRequest {
     this.receivedAt = now;
     this.foreign = foreign;
     this.syn = copySyn(seg);
-    this.packet = packet.slice();
+    this.packet = packet.slice(0, INTERCEPT_MAX_COPY);
     this.headerLength = headerLength;
     this.ttl = ttl;
     this.tos = tos;
     this.minIss = minIss;
     this.listenerOptions = listenerOptions;
     this.key = key;
-    this.cost = INTERCEPT_REQUEST_OVERHEAD + this.packet.length;
+    this.cost = interceptCost(packet.length);
   }
 
   /** Where the request is: 'pending' until decided or cancelled. */

@@ -62,7 +62,7 @@ import { DeadlineHeap } from './heap.js';
 import type { SegmentPayload, TcpSegmentOut } from './host.js';
 import { flowLabel, generateIsn, timestampOffset } from './isn.js';
 import { TcpListener, openPassive } from './listener.js';
-import { INTERCEPT_REQUEST_OVERHEAD, InterceptRequest, PendingIntercepts, resolveInterceptLimits } from './intercept.js';
+import { InterceptRequest, PendingIntercepts, interceptCost, resolveInterceptLimits } from './intercept.js';
 import type { InterceptHandler, InterceptRefusal } from './intercept.js';
 import type { ListenHandler } from './listener.js';
 import { MemoryAccount } from './ring.js';
@@ -651,7 +651,7 @@ export class TcpLayer implements TransportProtocol {
     const st = this.counters;
     const key = tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort);
     // Bounded before anything is copied (the request's cost: intercept.ts).
-    if (!this.intercepts.hasRoom(INTERCEPT_REQUEST_OVERHEAD + d.packet.length)) { st.dropped.InterceptFull++; return; }
+    if (!this.intercepts.hasRoom(interceptCost(d.packet.length))) { st.dropped.InterceptFull++; return; }
     const r = new InterceptRequest(this, seg, d.dst, d.src, d.packet, d.headerLength, d.ttl, d.tos, now, d.foreign === true, minIss, listenerOptions, key);
     this.intercepts.add(r);
     st.InDelivers++;

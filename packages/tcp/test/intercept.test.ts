@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { IpAddress } from '@netstack/ip';
-import { ACK, RST, SYN, type InterceptRequest, type TcpConnection, type TcpLayerOptions } from '../src/index.js';
+import { ACK, INTERCEPT_MAX_COPY, INTERCEPT_REQUEST_OVERHEAD, RST, SYN, interceptCost, type InterceptRequest, type TcpConnection, type TcpLayerOptions } from '../src/index.js';
 import { Ctx, FAMILY, LOCAL, REMOTE, REMOTE_ISS, datagram, decode, encode, hostAddress, type Seg } from './harness.js';
 
 /** The original destination the client connects to: not the layer's address. */
@@ -158,6 +158,22 @@ describe(`TCP interception (IPv${FAMILY})`, () => {
     for (let i = 0; i < 4; i++) b.syn(CLIENT_PORT + i);
     st = b.layer.stats();
     expect([st.InterceptPending, st.dropped.InterceptFull]).toEqual([2, 2]);
+  });
+
+  it('a SYN carrying data costs no more than one without: only what an ICMP error quotes is kept', () => {
+    // 40 SYNs with 60,000 octets of data each: once, 17 of them filled the default 1 MiB and
+    // every later SYN was dropped (InterceptFull) until they expired.
+    const t = new Gw();
+    for (let i = 0; i < 40; i++) t.toOrig({ seq: REMOTE_ISS, flags: SYN, payload: new Uint8Array(60_000).fill(7) }, ORIG, CLIENT_PORT + i);
+    const st = t.layer.stats();
+    expect([st.InterceptPending, st.dropped.InterceptFull]).toEqual([40, 0]);
+    expect(st.InterceptPendingBytes).toBe(40 * interceptCost(60_020));
+    expect(interceptCost(60_020)).toBe(INTERCEPT_REQUEST_OVERHEAD + INTERCEPT_MAX_COPY);
+    // The ICMP refusal still quotes the SYN's header (ports first).
+    t.requests[3]!.refuse('admin-prohibited', t.now);
+    const d = t.ip.unreachable[0]!.datagram;
+    expect(d.packet.length).toBe(INTERCEPT_MAX_COPY);
+    expect((d.payload[0]! << 8) | d.payload[1]!).toBe(CLIENT_PORT + 3);
   });
 
   it('expires undecided requests after pendingTimeout (pollAt says when)', () => {

@@ -8,8 +8,12 @@
  *
  * Bounded: at most `maxFlows` flows, and `maxFlowBytes` bytes in all, each flow charged
  * FLOW_OVERHEAD plus the bytes its handler keeps (what `onDatagram` said it kept, until
- * `flow.release(n)`). A datagram of a new flow beyond the count is dropped (FlowTableFull),
- * one beyond the bytes too (FlowMemoryDrops). A flow idle (no datagram either way) for
+ * `flow.release(n)`). A new flow beyond the count takes the place of the least recently
+ * active one, which ends ('evicted', FlowEvicted: Linux conntrack's early drop frees a
+ * full table so, RFC 4787 §4.3 wants mappings kept only while in use; a guest that sends
+ * to many destinations, or resolves names from a new port each time, must not shut itself
+ * out of every new flow until the oldest expire); with `maxFlows` 0 it is dropped
+ * (FlowTableFull). A new flow beyond the bytes is dropped (FlowMemoryDrops). A flow idle (no datagram either way) for
  * `idleTimeout` ms expires (FlowExpired; Linux conntrack's udp timeout is 30 s, 120 s for
  * a stream: default 60 s). Pure: time passed in, `pollAt()`/`poll(now)`; the table is kept
  * in least-recently-active order (a Map re-inserted on activity), so the first entry is
@@ -34,8 +38,11 @@ export const FLOW_QUOTE_MAX = 128;
 /** Estimated bytes of one flow's state (the object, its Map entry and key string, 320; its quote, at most FLOW_QUOTE_MAX). */
 export const FLOW_OVERHEAD = 320 + FLOW_QUOTE_MAX;
 
+/** Why a flow ended (`UdpFlowHandler.onClose`). */
+export type UdpFlowCloseReason = 'idle' | 'closed' | 'shutdown' | 'evicted';
+
 export interface UdpFlowLimits {
-  /** Flows at once. Default 4096. */
+  /** Flows at once; a new one beyond takes the least recently active one's place. Default 4096. */
   maxFlows?: number;
   /** Bytes of flow state plus data handlers keep, all flows together. Default 4 MiB. */
   maxFlowBytes?: number;
@@ -61,15 +68,15 @@ export interface UdpFlowHandler {
    * `errno` as Linux's icmp_err_convert gives it, and whether it is a hard error.
    */
   onError?(flow: UdpFlow, errno: string, fatal: boolean, icmpType: number, icmpCode: number, now: number): void;
-  /** The flow ended: idle timeout ('idle'), `flow.close()` ('closed'), the layer closed ('shutdown'). */
-  onClose?(flow: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void;
+  /** The flow ended: idle timeout ('idle'), `flow.close()` ('closed'), the layer closed ('shutdown'), a new flow took its place in a full table ('evicted'). */
+  onClose?(flow: UdpFlow, why: UdpFlowCloseReason, now: number): void;
 }
 
 /** What a flow asks of its layer. */
 export interface FlowOwner {
   /** Sends and marks the flow active at `now`. */
   flowSend(flow: UdpFlow, chunks: readonly Uint8Array[], length: number, now: number): SendError | undefined;
-  flowClose(flow: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void;
+  flowClose(flow: UdpFlow, why: UdpFlowCloseReason, now: number): void;
   flowRelease(flow: UdpFlow, n: number): void;
   flowUnreachable(flow: UdpFlow, code: number, now: number): boolean;
 }
@@ -204,6 +211,11 @@ export class FlowTable {
     let at = Infinity;
     for (const f of this.map.values()) { at = f.lastActive + this.limits.idleTimeout; break; }
     return at;
+  }
+  /** The least recently active flow (the next to expire), if any. */
+  oldest(): UdpFlow | undefined {
+    for (const f of this.map.values()) return f;
+    return undefined;
   }
   /** Flows idle at `now`, removed from the table, oldest first. */
   expire(now: number): UdpFlow[] {

@@ -62,7 +62,7 @@ import {
 } from '@netstack/ip';
 import { randomBytes } from 'node:crypto';
 import { UDP_HEADER_LEN, emitUdpHeader, parseUdpInto, type UdpRepr } from './wire.js';
-import { FLOW_OVERHEAD, FLOW_QUOTE_MAX, FlowTable, UdpFlow, resolveFlowLimits, type FlowDatagramInfo, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
+import { FLOW_OVERHEAD, FLOW_QUOTE_MAX, FlowTable, UdpFlow, resolveFlowLimits, type FlowDatagramInfo, type UdpFlowCloseReason, type UdpFlowHandler, type UdpFlowLimits } from './flows.js';
 import { MAX_MEMBERSHIPS, MAX_SOURCES, type Membership, type MembershipOp, type SocketHost, type UdpEndpoint } from './endpoint.js';
 
 export type { UdpEndpoint } from './endpoint.js';
@@ -132,10 +132,12 @@ export interface UdpStats {
   RcvbufDrops: number;
   /** Flows (flows.ts): datagrams for a foreign destination without a flow handler (dropped, no ICMP). */
   ForeignDrops: number;
-  /** Flows made, refused by the handler, refused because the table was full (count) or out of bytes. */
+  /** Flows made, refused by the handler, refused because the table holds none (maxFlows 0) or out of bytes. */
   FlowsCreated: number;
   FlowRefused: number;
   FlowTableFull: number;
+  /** Flows ended to make room for a new one in a full table (the least recently active first). */
+  FlowEvicted: number;
   FlowMemoryDrops: number;
   /** Datagrams of a flow its handler could not take. */
   FlowRcvbufErrors: number;
@@ -198,7 +200,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   private readonly counters: UdpStats = {
     InDatagrams: 0, NoPorts: 0, InErrors: 0, InCsumErrors: 0, RcvbufErrors: 0, OutDatagrams: 0, SndbufErrors: 0, IgnoredMulti: 0,
     InReceives: 0, InDelivers: 0, InHdrErrors: 0, RcvbufDrops: 0,
-    ForeignDrops: 0, FlowsCreated: 0, FlowRefused: 0, FlowTableFull: 0, FlowMemoryDrops: 0, FlowRcvbufErrors: 0,
+    ForeignDrops: 0, FlowsCreated: 0, FlowRefused: 0, FlowTableFull: 0, FlowEvicted: 0, FlowMemoryDrops: 0, FlowRcvbufErrors: 0,
     FlowExpired: 0, FlowClosed: 0, FlowIcmpErrors: 0, FlowOutDatagrams: 0, FlowUnreachReports: 0, Flows: 0, FlowBytes: 0,
   };
   private flowHandler: UdpFlowHandler | undefined = undefined;
@@ -287,7 +289,13 @@ export class UdpLayer implements TransportProtocol, SocketHost {
     const t = this.flows;
     let f = t.get(key);
     if (f === undefined) {
-      if (t.size >= t.limits.maxFlows) { s.FlowTableFull++; return; }
+      if (t.size >= t.limits.maxFlows) {
+        // Full: the least recently active flow gives way (flows.ts), its handler told first.
+        const old = t.oldest();
+        if (old === undefined) { s.FlowTableFull++; return; }
+        s.FlowEvicted++;
+        this.flowClose(old, 'evicted', now);
+      }
       if (t.bytes + FLOW_OVERHEAD + payload.length > t.limits.maxFlowBytes) { s.FlowMemoryDrops++; return; }
       f = new UdpFlow(this, key, d.dst, dstPort, d.src, srcPort, now);
       // The first datagram's IP and UDP headers, kept for an ICMP error about the flow
@@ -353,7 +361,7 @@ export class UdpLayer implements TransportProtocol, SocketHost {
   }
 
   /** @internal (FlowOwner) */
-  flowClose(f: UdpFlow, why: 'idle' | 'closed' | 'shutdown', now: number): void {
+  flowClose(f: UdpFlow, why: UdpFlowCloseReason, now: number): void {
     this.flows.remove(f);
     f.closedFlag = true;
     if (why === 'closed') this.counters.FlowClosed++;

@@ -88,13 +88,23 @@ describe(`UDP flows to foreign destinations (IPv${FAMILY})`, () => {
     expect(t.ip.unreachable).toEqual([]);
   });
 
-  it('bounds flows by count and by bytes (what handlers keep), with counters', () => {
+  it('bounds flows by count (the least recently active gives way) and by bytes (what handlers keep), with counters', () => {
     const t = setup({ flows: { maxFlows: 2 } });
-    t.send('a', 1);
-    t.send('b', 2);
-    t.send('c', 3);
-    expect(t.flows).toHaveLength(2);
-    expect(t.udp.stats().FlowTableFull).toBe(1);
+    t.send('a', 1, ORIG, 0);
+    t.send('b', 2, ORIG, 1);
+    t.send('a2', 1, ORIG, 2); // flow 1 active again: flow 2 is now the least recently active
+    t.send('c', 3, ORIG, 3);
+    expect(t.flows).toHaveLength(3);
+    expect(t.closed).toEqual(['2:evicted']);
+    expect(t.got).toEqual(['a', 'b', 'a2', 'c']);
+    let s = t.udp.stats();
+    expect([s.FlowEvicted, s.FlowTableFull, s.Flows, s.FlowBytes]).toEqual([1, 0, 2, 2 * FLOW_OVERHEAD]);
+    expect(t.flows[1]!.send(Buffer.from('late'), 4)).toBe('ECLOSED');
+    // A table of none: dropped.
+    const none = setup({ flows: { maxFlows: 0 } });
+    none.send('x');
+    s = none.udp.stats();
+    expect([none.flows.length, s.FlowTableFull, s.FlowEvicted]).toEqual([0, 1, 0]);
     // Bytes: each datagram kept (charged) until released.
     const b = setup({ flows: { maxFlowBytes: FLOW_OVERHEAD + 250 } }, 100);
     b.send('x'.repeat(100));

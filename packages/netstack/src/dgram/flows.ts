@@ -7,14 +7,15 @@
  *   stack.udp.interceptFlows((flow) => {
  *     // flow.localAddress/localPort: the original destination (IP_RECVORIGDSTADDR)
  *     flow.on('message', (msg, rinfo) => flow.send(answer(msg)));   // from the original destination
- *     flow.on('close', (why) => ...);                               // 'idle' | 'closed' | 'shutdown'
+ *     flow.on('close', (why) => ...);                               // 'idle' | 'closed' | 'shutdown' | 'evicted'
  *   });
  *
  * Every datagram of the flow is a 'message' (msg a Buffer copy, rinfo the client as
  * node:dgram gives it). `flow.send(msg[, cb])` sends one datagram to the client FROM the
  * original destination (IP_TRANSPARENT); `flow.unreachable(kind)` answers it with an ICMP
  * destination unreachable instead (the relay's upstream said ECONNREFUSED...). Flows end when idle (`udpFlows.idleTimeout`),
- * on `flow.close()`, or with the stack. Bounded: the core's count and bytes, and here a
+ * on `flow.close()`, with the stack, or when a new flow takes the place of the least
+ * recently active one in a full table ('evicted'). Bounded: the core's count and bytes, and here a
  * per-flow queue of at most 64 datagrams (more arriving before they are emitted are
  * dropped, counted FlowRcvbufErrors). Without a listener such datagrams are dropped
  * (ForeignDrops). An ICMP error the client sends about a reply (its port closed: what
@@ -23,7 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { addressFamily, type AddressFamily, type InboundDatagram, type IpAddress } from '@netstack/ip';
-import type { UdpFlow, UdpLayer } from '@netstack/udp';
+import type { UdpFlow, UdpFlowCloseReason, UdpLayer } from '@netstack/udp';
 import { runUserCode, type Notifiable, type Notifier } from '../events.js';
 import { formatReported } from '../ip-literal.js';
 
@@ -54,7 +55,7 @@ export class UdpFlowSocket extends EventEmitter implements Notifiable {
   readonly remoteFamily: AddressFamily;
   /** @internal */ queue: Buffer[] = [];
   /** @internal per queued datagram: its TTL, plus 256 when DF */ queueInfo: number[] = [];
-  /** @internal */ closedWhy: 'idle' | 'closed' | 'shutdown' | undefined = undefined;
+  /** @internal */ closedWhy: UdpFlowCloseReason | undefined = undefined;
   /** @internal ICMP errors waiting to be emitted (at most 8: later ones are dropped) */ icmpErrors: Error[] = [];
   #closeEmitted = false;
 

@@ -25,9 +25,13 @@
  *   EHOSTUNREACH -> host unreachable, EACCES/EPERM -> administratively prohibited; others
  *   (EAGAIN: the socket's buffer full) drop the echo (counted).
  * - Bounded: at most `maxOutstanding` echoes waiting and `maxBytes` of their copies (a
- *   guest's request, up to 64 KiB, is kept until its reply); one over either is dropped
- *   (IcmpEchoDroppedLimit). An echo with no reply after `timeout` ms is forgotten
- *   (IcmpEchoExpired; checked at every echo, reply and stats(): no timer).
+ *   guest's request, up to 64 KiB, is kept until its reply). At either bound the oldest
+ *   waiting echoes give way if they have waited `STALE_MS` (a second) or more
+ *   (IcmpEchoEvicted: a reply after that is unmatched), else the new one is dropped
+ *   (IcmpEchoDroppedLimit): pings to silent addresses cannot hold the relay for the whole
+ *   `timeout`, while a burst of pings to a slow but live host keeps its replies. An echo
+ *   with no reply after `timeout` ms is forgotten (IcmpEchoExpired; checked at every echo,
+ *   reply and stats(): no timer).
  * - A reply whose data differs from the request's is dropped (IcmpEchoRepliesCorrupt):
  *   the guest's reply is built from its own request.
  * - The gateway is a router hop (`hop`): an echo with TTL 1 is answered with time exceeded
@@ -111,8 +115,10 @@ export interface EchoRelayStats {
   IcmpEchoRefusedPolicy: number;
   /** The host's sendto() refused it (answered with the matching unreachable, or dropped). */
   IcmpEchoSendErrors: number;
-  /** Dropped: `maxOutstanding` or `maxBytes` reached. */
+  /** Dropped: `maxOutstanding` or `maxBytes` reached, and no echo waiting a second or more to give way. */
   IcmpEchoDroppedLimit: number;
+  /** Forgotten unanswered after a second or more, to make room for a new echo at a bound. */
+  IcmpEchoEvicted: number;
   /** Forgotten with no reply after `timeout`. */
   IcmpEchoExpired: number;
   /** Replies from the host matching no echo waiting (late, or not from its destination). */
@@ -136,6 +142,8 @@ export interface EchoRelay {
 
 /** Bytes charged per waiting echo beyond its request's: the entry, its Map slot, the addresses. */
 const ENTRY_OVERHEAD = 200;
+/** ms an echo must have waited to give way to a new one at a bound (ping's default interval; gateway.ts's STALE_MS for connections). */
+const STALE_MS = 1000;
 
 interface Waiting {
   family: 4 | 6;
@@ -176,7 +184,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
   const clock = options.now ?? (() => performance.now());
   const st: EchoRelayStats = {
     IcmpEchoRequests: 0, IcmpEchoRelayed: 0, IcmpEchoReplies: 0, IcmpEchoRepliesAtOnce: 0, IcmpEchoLocal: 0, IcmpEchoRefusedSocket: 0, IcmpEchoRefusedHost: 0,
-    IcmpEchoRefusedPolicy: 0, IcmpEchoSendErrors: 0, IcmpEchoDroppedLimit: 0, IcmpEchoExpired: 0,
+    IcmpEchoRefusedPolicy: 0, IcmpEchoSendErrors: 0, IcmpEchoDroppedLimit: 0, IcmpEchoEvicted: 0, IcmpEchoExpired: 0,
     IcmpEchoRepliesUnmatched: 0, IcmpEchoRepliesCorrupt: 0, IcmpEchoErrors: 0, IcmpEchoErrorsUnmatched: 0,
     IcmpEchoTtlExceeded: 0, IcmpEchoOutstanding: 0,
   };
@@ -199,6 +207,17 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       forget(w);
       st.IcmpEchoExpired++;
     }
+  };
+
+  /** Room for an echo of `cost` bytes, the oldest stale echoes forgotten to make it (sent = expires - timeout). */
+  const makeRoom = (cost: number, now: number): boolean => {
+    for (const w of waiting.values()) {
+      if (waiting.size < maxOutstanding && bytes + cost <= maxBytes) break;
+      if (now - (w.expires - timeout) < STALE_MS) break;
+      forget(w);
+      st.IcmpEchoEvicted++;
+    }
+    return waiting.size < maxOutstanding && bytes + cost <= maxBytes;
   };
 
   const hopOf = (family: 4 | 6): IpAddress | undefined => {
@@ -292,7 +311,7 @@ export function startEchoRelay(stack: Stack, options: EchoRelayOptions): EchoRel
       return true;
     }
     const quoteLength = Math.min(d.packet.length, d.headerLength + QUOTE_DATA);
-    if (waiting.size >= maxOutstanding || bytes + p.length + quoteLength + ENTRY_OVERHEAD > maxBytes) { st.IcmpEchoDroppedLimit++; return true; }
+    if (!makeRoom(p.length + quoteLength + ENTRY_OVERHEAD, now)) { st.IcmpEchoDroppedLimit++; return true; }
     let sock = sockets[family];
     if (sock === undefined) {
       try {

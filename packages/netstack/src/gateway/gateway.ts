@@ -34,6 +34,17 @@
  *   flows; a new one over the bound is refused (RST / dropped) and counted
  *   (`TcpRefusedLimit`, `UdpRefusedLimit`). Memory per TCP connection: the two sockets'
  *   buffers (highWaterMark each way) and the stack's windows.
+ * - Hostile or buggy guests (the README's "Robustness"): connections not yet established
+ *   both ways (the upstream connect pending, or the guest's handshake not completed) are
+ *   at most `limits.maxConnecting`. At that bound or `maxTcp`, the oldest of them gives
+ *   way if it has waited a second or more (dropped: its client's SYN times out; or reset
+ *   once accepted: `TcpEvicted`), else the new one is refused (RST, `TcpRefusedLimit`), so
+ *   that SYNs to silent addresses or from forged sources shut the guest out of new
+ *   connections for a second, not for the minute or two they would wait (FreeBSD's
+ *   syncache drops a full bucket's oldest entry so). A full UDP flow table ends
+ *   the least recently active flow (the core's, `udp.FlowEvicted`; `UdpEvicted`). Sources
+ *   outside the guest's prefixes are dropped (RFC 2827 / BCP 38 ingress filtering:
+ *   `TcpRefusedSource`, `UdpRefusedSource`).
  */
 import net from 'node:net';
 import dgram from 'node:dgram';
@@ -46,7 +57,8 @@ import { kOnCancel } from '../net/intercept.js';
 import { kCommitSpace, kWhenSpace, kWriteNow, kWriteSpace } from '../net/socket.js';
 import type { FlowRemoteInfo, UdpFlowSocket } from '../dgram/index.js';
 import { UdpSocket, type UdpSocketError } from '@netstack/host';
-import { ipv6FromBytes, parseIpAddress, readAddress, type InboundDatagram, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { ipv6FromBytes, parseIpAddress, readAddress, sameSubnet, type InboundDatagram, type Ipv4Address, type Ipv6Address } from '@netstack/ip';
+import { INTERCEPT_MAX_COPY, INTERCEPT_REQUEST_OVERHEAD } from '@netstack/tcp';
 import { socks5Connect, socks5UdpAssociate, type Socks5Auth, type Socks5Proxy, type Socks5UdpAssociation } from './socks5.js';
 import { startEchoRelay, type EchoRelayStats, type EchoRoute, type EchoSocketFactory } from './echo-relay.js';
 
@@ -66,10 +78,17 @@ export interface GatewayFlowInfo {
 export type GatewayVerdict = 'allow' | InterceptRefusal | { host: string; port: number };
 
 export interface GatewayLimits {
-  /** TCP connections at once, connecting or relaying (default 4096). */
+  /** TCP connections at once, connecting or relaying; a new one beyond is refused (RST), unless a connection not established both ways has waited a second (it gives way: `maxConnecting`). Default 4096. */
   maxTcp?: number;
   /** UDP flows at once (default 1024). */
   maxUdp?: number;
+  /**
+   * TCP connections not yet established both ways (the upstream connect pending, or accepted
+   * and the guest's handshake not completed) at once; a new one beyond takes the oldest's
+   * place if it has waited a second or more (TcpEvicted), else the new one is refused
+   * (RST, TcpRefusedLimit). Default 1024.
+   */
+  maxConnecting?: number;
   /** An upstream TCP connect with no answer after this many ms is given up: the client's SYN times out (default 60 000; the stack keeps a decision pending for 75 s). */
   connectTimeout?: number;
   /** A UDP flow with no datagram either way for this many ms ends (default 60 000). */
@@ -122,6 +141,12 @@ export interface GatewayStats extends EchoRelayStats {
   TcpRequests: number; TcpAccepted: number; TcpActive: number; TcpRefusedLimit: number; TcpRefusedPolicy: number;
   TcpRefusedHost: number; TcpUpstreamRefused: number; TcpUpstreamUnreachable: number; TcpUpstreamTimeout: number;
   TcpUpstreamOtherError: number; TcpResets: number; TcpBytesOut: number; TcpBytesIn: number;
+  /** Connections not yet established both ways ended to make room for a new one (`limits.maxConnecting`): dropped while the upstream connect was pending, reset once accepted. */
+  TcpEvicted: number;
+  /** New connections (UDP: flows) from a source outside the guest's prefixes, dropped (RFC 2827 ingress filtering). */
+  TcpRefusedSource: number; UdpRefusedSource: number;
+  /** UDP flows ended to make room for a new one in a full table (the least recently active first). */
+  UdpEvicted: number;
   /** Of TcpBytesIn, the bytes upstream reads put straight into the stack's send buffer toward the guest (not copied there). */
   TcpBytesInPlace: number;
   UdpFlows: number; UdpActive: number; UdpRefusedLimit: number; UdpRefusedPolicy: number; UdpRefusedHost: number;
@@ -164,6 +189,20 @@ export interface Gateway {
 }
 
 const DEFAULT_MTU = 65520;
+/**
+ * Interception requests the stack may hold beyond `maxConnecting`: SYNs read in one batch
+ * from the device become requests before the gateway sees the first of them (and evicts),
+ * so the stack's table keeps this much room above the gateway's bound.
+ */
+const INTERCEPT_HEADROOM = 256;
+/**
+ * A connection not established both ways this long (ms) gives way to a new one at a bound
+ * (`evictStale`): RFC 6298 §2.1's initial RTO, so a handshake step this late has lost a
+ * segment (the client retransmits and is admitted then), or will not happen (a silent
+ * address, a forged source); younger ones are a burst of real connections, and the new
+ * one is refused as the bound says.
+ */
+const STALE_MS = 1000;
 
 /** The first `nameserver` of resolv.conf text, or undefined. */
 export function firstNameserver(text: string): string | undefined {
@@ -534,6 +573,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = {
     maxTcp: options.limits?.maxTcp ?? 4096,
     maxUdp: options.limits?.maxUdp ?? 1024,
+    maxConnecting: options.limits?.maxConnecting ?? 1024,
     connectTimeout: options.limits?.connectTimeout ?? 60_000,
     udpIdleTimeout: options.limits?.udpIdleTimeout ?? 60_000,
     highWaterMark: options.limits?.highWaterMark ?? 256 * 1024,
@@ -564,7 +604,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const stack = await createStack({
     address: v6 ? [own, own6] : own,
     anyAddress: true,
-    tcpOptions: { sendBufferSize: GUEST_SEND_BUFFER },
+    tcpOptions: {
+      sendBufferSize: GUEST_SEND_BUFFER,
+      // The gateway bounds what is pending (maxConnecting, evicting the oldest); the stack's
+      // table has room for that and a batch more, each request at most its largest cost.
+      intercept: { maxPending: limits.maxConnecting + INTERCEPT_HEADROOM, maxPendingBytes: (limits.maxConnecting + INTERCEPT_HEADROOM) * (INTERCEPT_REQUEST_OVERHEAD + INTERCEPT_MAX_COPY) },
+    },
     udpFlows: { maxFlows: limits.maxUdp, idleTimeout: limits.udpIdleTimeout },
     // TAP: the guest's subnet is on-link (the stack ARPs for the guest), and the gateway's
     // addresses are answered for by proxy ARP / NDP, not owned (their traffic is intercepted).
@@ -576,7 +621,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const stats: GatewayStats = {
     TcpRequests: 0, TcpAccepted: 0, TcpActive: 0, TcpRefusedLimit: 0, TcpRefusedPolicy: 0, TcpRefusedHost: 0,
     TcpUpstreamRefused: 0, TcpUpstreamUnreachable: 0, TcpUpstreamTimeout: 0, TcpUpstreamOtherError: 0, TcpResets: 0,
-    TcpBytesOut: 0, TcpBytesIn: 0, TcpBytesInPlace: 0,
+    TcpBytesOut: 0, TcpBytesIn: 0, TcpBytesInPlace: 0, TcpEvicted: 0, TcpRefusedSource: 0, UdpRefusedSource: 0, UdpEvicted: 0,
     UdpFlows: 0, UdpActive: 0, UdpRefusedLimit: 0, UdpRefusedPolicy: 0, UdpRefusedHost: 0,
     UdpDatagramsOut: 0, UdpDatagramsIn: 0, UdpBytesOut: 0, UdpBytesIn: 0, UdpDropped: 0, UdpErrors: 0, UdpUnreachable: 0,
     UdpIcmpRelayed: 0, UdpTtlExceeded: 0, UdpFragNeeded: 0,
@@ -606,14 +651,51 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (forbidden(dst)) return { refuse: 'admin-prohibited', why: 'host' };
     return { host: dst, port: info.localPort, dns: false, loopback: false };
   };
+  // RFC 2827 (BCP 38) / RFC 3704 ingress filtering: what the guest sends comes from its own
+  // prefixes. A forged source would have the gateway open upstream connections for SYN-ACKs
+  // nobody answers (or reset someone else's), and re-originate flows for addresses that are
+  // not the guest's (nor the gateway's own, 10.0.2.2 and 10.0.2.3). Checked once per new
+  // connection or flow.
+  const guest4 = parseIpAddress(guestCidr.address) as Ipv4Address;
+  const guest6Prefix = (parseIpAddress(guest6) as Ipv6Address).slice(0, 8);
+  // The stack formats addresses canonically: with a prefix of whole octets (the default
+  // /24), an IPv4 source is the guest's when its text starts with the prefix's octets.
+  const octets = guestCidr.prefix % 8 === 0 ? `${guestCidr.address.split('.').slice(0, guestCidr.prefix / 8).join('.')}.` : undefined;
+  const fromGuest = (text: string): boolean => {
+    // The gateway's own addresses are in the guest's prefix, and never the guest's.
+    if (text === gatewayAddr || text === dnsAddr || text === own || text === gateway6 || text === dns6 || text === own6) return false;
+    if (octets !== undefined && !text.includes(':')) return guestCidr.prefix === 0 || text.startsWith(octets);
+    const a = parseIpAddress(text);
+    if (a === undefined) return false;
+    return typeof a === 'number' ? sameSubnet(a, guest4, guestCidr.prefix) : v6 && a.startsWith(guest6Prefix);
+  };
   const infoOf = (protocol: 'tcp' | 'udp', i: { localAddress: string; localPort: number; remoteAddress: string; remotePort: number; localFamily: string }): GatewayFlowInfo => ({
     protocol, localAddress: i.localAddress, localPort: i.localPort, remoteAddress: i.remoteAddress, remotePort: i.remotePort,
     family: i.localFamily === 'IPv6' ? 'IPv6' : 'IPv4',
   });
 
+  /**
+   * The TCP connections not yet established both ways, oldest first: a pending upstream
+   * connect, or accepted with the guest's handshake not completed (a forged source never
+   * completes it; the stack retransmits the SYN-ACK for two minutes). Bounded by
+   * `maxConnecting`: at a bound, the oldest gives way if stale (`evictStale`).
+   */
+  const unproven = new Set<{ since: number; evict(): void }>();
+  const evictStale = (now: number): boolean => {
+    for (const a of unproven) {
+      if (now - a.since < STALE_MS) return false;
+      stats.TcpEvicted++;
+      a.evict();
+      return true;
+    }
+    return false;
+  };
+
   stack.tcp.intercept((info: InterceptInfo, d) => {
     stats.TcpRequests++;
-    if (stats.TcpActive >= limits.maxTcp) { stats.TcpRefusedLimit++; d.refuse('rst'); return; }
+    if (!fromGuest(info.remoteAddress)) { stats.TcpRefusedSource++; d.refuse('drop'); return; }
+    const now = performance.now();
+    if ((stats.TcpActive >= limits.maxTcp || unproven.size >= limits.maxConnecting) && !evictStale(now)) { stats.TcpRefusedLimit++; d.refuse('rst'); return; }
     let r;
     try {
       r = route(infoOf('tcp', info));
@@ -628,7 +710,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (r.dns) stats.DnsTcp++;
     stats.TcpActive++;
     let released = false;
-    const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); } };
+    const release = (): void => { if (!released) { released = true; stats.TcpActive--; live.delete(entry); unproven.delete(attempt); } };
+    /** The accepted guest socket, once accepted. */
+    let guest: Socket | undefined;
+    const attempt = {
+      since: now,
+      evict: (): void => {
+        unproven.delete(attempt);
+        if (!relaying) { d.refuse('drop'); entry.destroy(); return; }
+        // Accepted, the guest's handshake never completed: both ends reset; the relay's
+        // 'close's follow (release is idempotent: counted now, so the bound frees now).
+        guest?.resetAndDestroy();
+        up?.resetAndDestroy();
+        release();
+      },
+    };
+    unproven.add(attempt);
     // Through the proxy, except the host's loopback (10.0.2.2 with the flag, a loopback DNS upstream): the proxy cannot reach it.
     const viaSocks = options.socks5 !== undefined && !r.loopback && !forbidden(r.host);
     // The SOCKS5 attempt takes an AbortSignal; the direct one is destroyed by hand (`entry`,
@@ -673,6 +770,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (s === null) { sock.resetAndDestroy(); upPump?.release(); dropDown(); release(); return; }
       stats.TcpAccepted++;
       live.add(s);
+      guest = s;
+      // Established both ways (the guest's ACK of our SYN-ACK): no longer evictable.
+      s.once('connect', () => unproven.delete(attempt));
       relaying = true;
       relay(s, sock, stats, () => { live.delete(s); release(); }, down !== undefined && upPump !== undefined ? { down, up: upPump } : undefined);
     };
@@ -718,6 +818,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   stack.udp.interceptFlows((flow: UdpFlowSocket) => {
     stats.UdpFlows++;
+    if (!fromGuest(flow.remoteAddress)) { stats.UdpRefusedSource++; flow.close(); return; }
     if (stats.UdpActive >= limits.maxUdp) { stats.UdpRefusedLimit++; flow.close(); return; }
     let r;
     try {
@@ -864,7 +965,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       send(msg, rinfo);
     });
-    flow.on('close', end);
+    flow.on('close', (why: string) => { if (why === 'evicted') stats.UdpEvicted++; end(); });
   });
 
   // ICMP echo to any destination: relayed through the host's unprivileged echo socket

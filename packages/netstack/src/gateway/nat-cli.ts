@@ -19,6 +19,7 @@ export const natOptions = {
   'socks5-user': { type: 'string' },
   'max-tcp': { type: 'string' },
   'max-udp': { type: 'string' },
+  'max-connecting': { type: 'string' },
   stats: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -63,8 +64,14 @@ Options:
                        environment variable NETSTACK_SOCKS5_PASSWORD (default none: no
                        authentication)
   --no-ipv6            IPv4 only in the namespace (default off: both families)
-  --max-tcp N          TCP connections at once; more are refused with RST (default 4096)
-  --max-udp N          UDP flows at once; more are dropped (default 1024)
+  --max-tcp N          TCP connections at once; more are refused with RST, or end
+                       the oldest not established for a second (default 4096)
+  --max-udp N          UDP flows at once; a new one ends the least recently active
+                       (default 1024)
+  --max-connecting N   TCP connections not yet established both ways at once (the
+                       upstream connect pending, or the namespace's handshake not
+                       completed); more are refused with RST, or end the oldest
+                       if it waited a second (default 1024)
   --stats              print the gateway's and the stack's counters as JSON on exit
                        (default off)
   -h, --help           this help`;
@@ -91,6 +98,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
   const mtu = int('--mtu', v.mtu, 68, v.tap === true ? 65521 : 65535, usage);
   const maxTcp = int('--max-tcp', v['max-tcp'], 1, 1 << 20, usage);
   const maxUdp = int('--max-udp', v['max-udp'], 1, 1 << 20, usage);
+  const maxConnecting = int('--max-connecting', v['max-connecting'], 1, 1 << 20, usage);
   if (v.dns !== undefined && parseHostPort(v.dns) === undefined) throw usage(`--dns must be IP, IP:PORT or [IPv6]:PORT, got '${v.dns}'`);
   const publishes = (v.publish ?? []).map((p) => {
     const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(p);
@@ -120,7 +128,7 @@ export async function nat(args: string[], usage: UsageErrorFactory): Promise<num
       allowHostLoopback: v['allow-host-loopback'] === true,
       ipv6: v['no-ipv6'] !== true,
       ...(socks5 !== undefined ? { socks5 } : {}),
-      limits: { ...(maxTcp !== undefined ? { maxTcp } : {}), ...(maxUdp !== undefined ? { maxUdp } : {}) },
+      limits: { ...(maxTcp !== undefined ? { maxTcp } : {}), ...(maxUdp !== undefined ? { maxUdp } : {}), ...(maxConnecting !== undefined ? { maxConnecting } : {}) },
     });
     const published: string[] = [];
     for (const p of publishes) {
