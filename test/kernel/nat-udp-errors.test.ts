@@ -33,6 +33,16 @@ s.connect(Number(port), host, () => {
 });
 `;
 
+/** In G: a connected UDP socket sends one datagram to HOST:PORT and prints the socket's first error, or "none" after 3 s. */
+const SEND_ONE = `
+const dgram = require('node:dgram');
+const [host, port] = process.argv.slice(1);
+const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+const t = setTimeout(() => { console.log('none'); process.exit(0); }, 3000);
+s.on('error', (e) => { console.log('error ' + e.code); clearTimeout(t); process.exit(0); });
+s.connect(Number(port), host, () => s.send(Buffer.from('x')));
+`;
+
 /** In W: a UDP listener on port 9 of both families that prints "got FAMILY SIZE" per datagram (bound 30 s). */
 const SINK = `
 const dgram = require('node:dgram');
@@ -91,6 +101,16 @@ afterAll(async () => {
 });
 
 describe('netstack nat: ICMP errors from beyond the gateway about UDP flows', () => {
+  it('a datagram to a closed port of the gateway (10.0.2.2, fd00::2: host loopback not allowed) or of the DNS address: port unreachable, as a TCP connect gets RST', async () => {
+    const before = statCount(await liveStats(nat), 'gateway', 'UdpUnreachable');
+    for (const dst of ['10.0.2.2', '10.0.2.3', 'fd00::2', 'fd00::3']) {
+      const r1 = await g.run(process.execPath, ['-e', SEND_ONE, dst, '9'], { timeoutMs: 10_000 });
+      expect(r1.stdout.trim(), dst).toBe('error ECONNREFUSED');
+    }
+    // The gateway answered (its counter), not G's kernel.
+    expect(statCount(await liveStats(nat), 'gateway', 'UdpUnreachable') - before).toBe(4);
+  }, 30_000);
+
   it('traceroute (UDP) from G: hop 1 the gateway, hop 2 R, hop 3 W (port unreachable), both families', async () => {
     for (const [dst, hops] of [['10.8.1.2', ['10.0.2.2', '10.8.0.1', '10.8.1.2']], ['fd08:1::2', ['fd00::2', 'fd08::1', 'fd08:1::2']]] as const) {
       // One probe per hop, one at a time (-N 1: no router's ICMP rate limit in play), 3 s each at most.

@@ -260,6 +260,11 @@ function refusalFor(code: string | undefined): { kind: InterceptRefusal; counter
   }
 }
 
+/** A refused UDP flow's answer, by the refusal a TCP connect would get (undefined: silence). */
+const UDP_REFUSAL: Record<InterceptRefusal, 'port' | 'host' | 'net' | 'admin-prohibited' | undefined> = {
+  rst: 'port', 'host-unreachable': 'host', 'net-unreachable': 'net', 'admin-prohibited': 'admin-prohibited', drop: undefined,
+};
+
 /**
  * A UDP flow's upstream error as the guest's client expects it (what Linux's
  * icmp_err_convert gives back): ECONNREFUSED -> port unreachable, EHOSTUNREACH -> host
@@ -828,6 +833,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     if ('refuse' in r) {
       if (r.why === 'policy') stats.UdpRefusedPolicy++; else stats.UdpRefusedHost++;
+      // What a host or a REJECT rule answers a datagram it will not take (RFC 1122 §4.1.3.1,
+      // RFC 792): 'rst' (a closed port of 10.0.2.2 / 10.0.2.3) is port unreachable, as a TCP
+      // connect there gets RST; the others their unreachable code; 'drop' nothing.
+      const kind = UDP_REFUSAL[r.refuse];
+      if (kind !== undefined && flow.unreachable(kind)) stats.UdpUnreachable++;
       flow.close();
       return;
     }
