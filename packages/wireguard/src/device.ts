@@ -33,6 +33,7 @@ import {
   createInitiation, createResponse, deriveKeys, newCookieChecker, newCookieGenerator, newHandshake, openInitiation,
   type CookieChecker, type CookieGenerator, type Handshake, type Identity,
 } from './noise.js';
+import { RateLimiter } from './ratelimiter.js';
 import { ReplayWindow } from './replay.js';
 
 /** Where a datagram came from or goes to (the outer UDP address). */
@@ -105,6 +106,12 @@ export interface WireGuardOptions {
   /** Packets waiting for a session, per peer (wireguard-go: 128). */
   maxStaged?: number;
   maxOutgoing?: number;
+  /**
+   * Under load, handshake messages with a valid mac2 per source (an IPv4 address, an IPv6
+   * /64) and second, with bursts of `burst` (wireguard-go: 20 and 5), remembering at most
+   * `maxSources` sources (default 8192; a new source beyond is refused).
+   */
+  rateLimit?: { perSecond?: number; burst?: number; maxSources?: number };
 }
 
 /** The counters: every datagram in ends in exactly one of the In* after InDatagrams. */
@@ -120,6 +127,8 @@ export interface WireGuardStats {
   /** An initiation whose TAI64N is not newer than the last one accepted from that peer. */
   InHandshakeReplays: number;
   InHandshakeFloods: number;
+  /** Under load, a handshake message with a valid mac2 beyond its source's rate (or from a new source with the table full). */
+  InRateLimited: number;
   InInitiations: number;
   InResponses: number;
   InCookieReplies: number;
@@ -156,7 +165,7 @@ export interface WireGuardStats {
 function zeroStats(): WireGuardStats {
   return {
     InDatagrams: 0, InHdrErrors: 0, InMac1Errors: 0, InCookieChallenges: 0, InHandshakeErrors: 0, InHandshakeReplays: 0,
-    InHandshakeFloods: 0, InInitiations: 0, InResponses: 0, InCookieReplies: 0, InCookieErrors: 0, InUnknownIndex: 0,
+    InHandshakeFloods: 0, InRateLimited: 0, InInitiations: 0, InResponses: 0, InCookieReplies: 0, InCookieErrors: 0, InUnknownIndex: 0,
     InExpired: 0, InDecryptErrors: 0, InReplays: 0, InKeepalives: 0, InDataPackets: 0, InSourceErrors: 0, InInnerErrors: 0,
     InInternalErrors: 0, OutDataPackets: 0, OutKeepalives: 0, OutInitiations: 0, OutResponses: 0, OutCookieReplies: 0,
     OutNoRoutes: 0, OutInnerErrors: 0, OutNoEndpoint: 0, OutStagedDrops: 0, OutHandshakeFailures: 0, OutQueueDrops: 0,
@@ -263,6 +272,7 @@ export class WireGuardDevice {
   private readonly index = new Map<number, IndexEntry>();
   private readonly allowed: AllowedIps<Peer>;
   private readonly checker: CookieChecker;
+  private readonly limiter: RateLimiter;
   private outbox: Outgoing[] = [];
 
   constructor(options: WireGuardOptions) {
@@ -278,6 +288,8 @@ export class WireGuardDevice {
     this.maxOutgoing = options.maxOutgoing ?? 4096;
     this.allowed = new AllowedIps(options.maxAllowedIps ?? 65536);
     this.checker = newCookieChecker(this.publicKey);
+    const rl = options.rateLimit;
+    this.limiter = new RateLimiter(rl?.perSecond ?? 20, rl?.burst ?? 5, rl?.maxSources ?? 8192);
     for (const p of options.peers ?? []) this.addPeer(p);
   }
 
@@ -334,10 +346,13 @@ export class WireGuardDevice {
   }
 
   /** Table sizes, for the bounds tests. */
-  get sizes(): { peers: number; indices: number; allowedIps: number; staged: number; outgoing: number } {
+  get sizes(): { peers: number; indices: number; allowedIps: number; staged: number; outgoing: number; rateLimitedSources: number } {
     let staged = 0;
     for (const p of this.peers.values()) staged += p.staged.length;
-    return { peers: this.peers.size, indices: this.index.size, allowedIps: this.allowed.size, staged, outgoing: this.outbox.length };
+    return {
+      peers: this.peers.size, indices: this.index.size, allowedIps: this.allowed.size, staged, outgoing: this.outbox.length,
+      rateLimitedSources: this.limiter.size,
+    };
   }
 
   private peerOf(publicKey: Uint8Array | string): Peer | undefined {
@@ -446,6 +461,12 @@ export class WireGuardDevice {
         this.stats.InCookieChallenges++;
         this.stats.OutCookieReplies++;
         this.output(from, emitCookieReply(reply));
+        return false;
+      }
+      // The cookie proved the source, not its rate: each message that follows costs a DH
+      // (wireguard-go RoutineHandshake, "check ratelimiter" after the mac2).
+      if (!this.limiter.allow(src.subarray(0, src.length - 2), now)) {
+        this.stats.InRateLimited++;
         return false;
       }
     }

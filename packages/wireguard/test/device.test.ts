@@ -270,6 +270,84 @@ describe('cookies under load (§5.3, §5.4.7)', () => {
     expect(p.a.stats).toMatchObject({ InCookieErrors: 2, InCookieReplies: 0 });
   });
 
+  /** A (rekeyTimeout 1 ms: an initiation every ms) holds a cookie for `from` from B under load; returns the time after. */
+  function cookieFor(p: ReturnType<typeof pair>, from: typeof EP_A, now: number): number {
+    p.b.takeOutgoing(); // the responses to earlier initiations
+    deliver(p.a.initiateHandshake(keyB.publicKey, now), p.b, from, now, true);
+    const reply = p.b.takeOutgoing();
+    expect(sizes(reply)).toEqual([64]);
+    deliver(reply, p.a, EP_B, now);
+    return now + 1;
+  }
+
+  it('a cookie proves the source, not its rate: under load, valid-mac2 initiations from one source are held to 20/s (burst 5) before any DH; another source is served', () => {
+    // A flood of initiations carrying a valid mac2 (A took B's cookie for EP_A): 1000 in 1 s.
+    const p = pair({ timers: { rekeyTimeout: 1 }, timersB: {} });
+    let t = cookieFor(p, EP_A, 0);
+    const start = t;
+    for (; t < start + 1000; t++) deliver(p.a.initiateHandshake(keyB.publicKey, t), p.b, EP_A, t, true);
+    const s = p.b.stats;
+    // Reaching the DH: the burst of 5 (the first one counted when the bucket was made), then one each 50 ms.
+    const processed = s.InInitiations + s.InHandshakeFloods + s.InHandshakeErrors + s.InHandshakeReplays;
+    expect(processed).toBeGreaterThanOrEqual(20);
+    expect(processed).toBeLessThanOrEqual(5 + 20 + 1);
+    expect(s.InRateLimited).toBe(1000 - processed);
+    expect(s.InCookieChallenges).toBe(1);
+    // Another source address: its own cookie, then served although EP_A is limited.
+    const EP_A2 = { address: '192.0.2.77', port: 40000 };
+    t = cookieFor(p, EP_A2, t);
+    const before = s.InInitiations;
+    deliver(p.a.initiateHandshake(keyB.publicKey, t), p.b, EP_A2, t, true);
+    expect(s.InInitiations).toBe(before + 1);
+    expect(p.b.sizes.rateLimitedSources).toBe(2);
+    // Not under load, no limit.
+    const limited = s.InRateLimited;
+    t += 25;
+    for (let i = 0; i < 10; i++, t += 25) deliver(p.a.initiateHandshake(keyB.publicKey, t), p.b, EP_A, t, false);
+    expect(s.InRateLimited).toBe(limited);
+    expect(s.InInitiations).toBe(before + 1 + 10);
+  });
+
+  it('the rate limiter\'s table is bounded (maxSources): a new source beyond is refused until idle ones are swept a second later', () => {
+    const p = pair({ timers: { rekeyTimeout: 1 }, timersB: {}, extra: {} });
+    const b = new WireGuardDevice({
+      privateKey: keyB.raw, randomBytes: seededBytes('b2'), wallClockOffset: 1_700_000_000_000, rateLimit: { maxSources: 4 },
+      peers: [{ publicKey: keyA.publicKey, allowedIps: [`${IP_A}/32`] }],
+    });
+    const q = { a: p.a, b };
+    let t = 0;
+    for (let i = 0; i < 6; i++) {
+      const from = { address: `192.0.2.${100 + i}`, port: 1000 + i };
+      t = cookieFor(q, from, t);
+      deliver(p.a.initiateHandshake(keyB.publicKey, t), b, from, t, true);
+      t += 30; // beyond the per-peer flood limit of 20 ms
+    }
+    expect(b.sizes.rateLimitedSources).toBe(4);
+    expect(b.stats.InRateLimited).toBe(2);
+    expect(b.stats.InInitiations).toBe(4);
+    // A second later the four are idle: swept, and a new source finds room.
+    t += 1000;
+    const from = { address: '192.0.2.200', port: 2000 };
+    t = cookieFor(q, from, t);
+    deliver(p.a.initiateHandshake(keyB.publicKey, t), b, from, t, true);
+    expect(b.stats.InInitiations).toBe(5);
+    expect(b.sizes.rateLimitedSources).toBe(1);
+  });
+
+  it('IPv6 sources share a bucket per /64 (one host holds a /64)', () => {
+    const p = pair({ timers: { rekeyTimeout: 1 }, timersB: {} });
+    let t = 0;
+    for (let i = 1; i <= 10; i++) {
+      const from = { address: `2001:db8:1:2::${i.toString(16)}`, port: 5000 };
+      t = cookieFor(p, from, t);
+      deliver(p.a.initiateHandshake(keyB.publicKey, t), p.b, from, t, true);
+      t += 1;
+    }
+    // 10 messages with valid mac2 within ~10 ms from one /64: the burst of 5 passes.
+    expect(p.b.stats.InRateLimited).toBe(5);
+    expect(p.b.sizes.rateLimitedSources).toBe(1);
+  });
+
   it('not under load, mac2 is not required', () => {
     const p = pair();
     establish(p);

@@ -9,7 +9,7 @@ import type { WireGuardStats } from '../src/index.js';
 import { EP_A, EP_B, establish, IP_A, IP_B, packet, pair, tagOf } from './helpers.js';
 
 const FINAL = [
-  'InHdrErrors', 'InMac1Errors', 'InCookieChallenges', 'InHandshakeErrors', 'InHandshakeReplays', 'InHandshakeFloods',
+  'InHdrErrors', 'InMac1Errors', 'InCookieChallenges', 'InHandshakeErrors', 'InHandshakeReplays', 'InHandshakeFloods', 'InRateLimited',
   'InInitiations', 'InResponses', 'InCookieReplies', 'InCookieErrors', 'InUnknownIndex', 'InExpired', 'InDecryptErrors',
   'InReplays', 'InKeepalives', 'InDataPackets', 'InSourceErrors', 'InInnerErrors', 'InInternalErrors',
 ] as const satisfies ReadonlyArray<keyof WireGuardStats>;
