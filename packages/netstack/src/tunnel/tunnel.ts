@@ -130,6 +130,8 @@ export interface TunnelStats {
   tunnel: TunnelCounters;
   wireguard: WireGuardStats;
   device: ReturnType<Link['stats']>;
+  /** The protocol's table sizes (peers, indices, staged packets, rate-limited sources…): their bounds are in @netstack/wireguard's README. */
+  tables: WireGuardDevice['sizes'];
 }
 
 function newCounters(): TunnelCounters {
@@ -457,7 +459,7 @@ export class Tunnel {
       tunnel.TunTxGroSegments = g.GroSegments;
       tunnel.TunTxDropped += g.GroDropped;
     }
-    return { tunnel, wireguard: { ...this.wg.stats }, device: this.device.stats() };
+    return { tunnel, wireguard: { ...this.wg.stats }, device: this.device.stats(), tables: this.wg.sizes };
   }
 
   /** Each peer's status (`wg show`'s fields); `lastHandshake` is on the `performance.now()` clock. */
