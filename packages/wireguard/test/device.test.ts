@@ -413,6 +413,37 @@ describe('cryptokey routing and roaming', () => {
     expect(p.b.peer(keyA.publicKey)!.endpoint).toEqual(moved);
   });
 
+  it('replays from another address (an initiation, a response, transport packets) are refused and move neither the endpoint nor a session', () => {
+    const p = pair({ bKnowsA: true });
+    const init = p.a.encapsulate(packet(IP_A, IP_B, 1), 0);
+    deliver(init, p.b, EP_A, 0);
+    const resp = p.b.takeOutgoing();
+    deliver(resp, p.a, EP_B, 0);
+    const data = p.a.takeOutgoing();
+    deliver(data, p.b, EP_A, 0);
+    const evil = { address: '203.0.113.66', port: 6666 };
+    deliver(init, p.b, evil, 100); // TAI64N not newer
+    deliver(resp, p.a, evil, 100); // its index now names a session, not a handshake
+    expect(deliver(data, p.b, evil, 100)).toEqual([]); // counter seen
+    expect(p.b.stats).toMatchObject({ InHandshakeReplays: 1, InReplays: 1, InInitiations: 1, OutResponses: 1 });
+    expect(p.a.stats).toMatchObject({ InHandshakeErrors: 1, InResponses: 1 });
+    expect(p.a.takeOutgoing()).toEqual([]);
+    expect(p.b.takeOutgoing()).toEqual([]);
+    expect(p.b.peer(keyA.publicKey)!.endpoint).toEqual(EP_A);
+    expect(p.a.peer(keyB.publicKey)!.endpoint).toEqual(EP_B);
+    // The sessions are the ones the handshake made: traffic goes on both ways.
+    expect(deliver(p.a.encapsulate(packet(IP_A, IP_B, 2), 200), p.b, EP_A, 200).map(tagOf)).toEqual([2]);
+    expect(deliver(p.b.encapsulate(packet(IP_B, IP_A, 3), 200), p.a, EP_B, 200).map(tagOf)).toEqual([3]);
+    // A response replayed while A is in a new handshake names the old index: refused, and the new one completes.
+    const init2 = p.a.initiateHandshake(keyB.publicKey, 6000);
+    expect(sizes(init2)).toEqual([148]);
+    deliver(resp, p.a, evil, 6001);
+    expect(p.a.stats.InHandshakeErrors).toBe(2);
+    deliver(init2, p.b, EP_A, 6002);
+    deliver(p.b.takeOutgoing(), p.a, EP_B, 6003);
+    expect(p.a.stats.InResponses).toBe(2);
+  });
+
   it('IPv6 inner packets route and pass the source check too', () => {
     const p = pair();
     establish(p);
