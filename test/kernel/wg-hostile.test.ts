@@ -242,6 +242,70 @@ describe('netstack tunnel under a hostile peer (the UDP side), carrying wireguar
     await ping(s.b, ['10.100.0.1']);
     expect(s.tunnel.child.exitCode).toBe(null);
   }, 60_000);
+
+  it('a stack with `wireguard` options and no device (a plain node process) under the same flood and malformed messages: the WireGuard counters account for each, ping from behind wireguard-go answered by the stack, a fetch through it exact', async () => {
+    const a = Netns.create('whsa');
+    cleanup.push(() => a.close());
+    const b = Netns.create('whsb');
+    cleanup.push(() => b.close());
+    a.runSync('ip', ['link', 'add', 'vta', 'type', 'veth', 'peer', 'name', 'vtb']);
+    a.runSync('ip', ['link', 'set', 'vtb', 'netns', b.name]);
+    a.runSync('ip', ['addr', 'add', '10.99.0.1/24', 'dev', 'vta']);
+    a.runSync('ip', ['link', 'set', 'vta', 'up']);
+    b.runSync('ip', ['addr', 'add', '10.99.0.2/24', 'dev', 'vtb']);
+    for (const src of SOURCES) b.runSync('ip', ['addr', 'add', `${src}/24`, 'dev', 'vtb']);
+    b.runSync('ip', ['link', 'set', 'vtb', 'up']);
+    const dir = mkdtempSync(join(tmpdir(), 'netstack-wghs-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const aPublic = pubkey(a, A_KEY);
+    const bPublic = pubkey(b, B_KEY);
+    const bDev = `wgs${process.pid % 1_000_000}`;
+    const wgo = b.spawn('env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', bDev]);
+    let log = '';
+    await new Promise<void>((ready, fail) => {
+      const timer = setTimeout(() => fail(new Error(`wireguard-go did not start: ${log}`)), 10_000);
+      const on = (d: Buffer): void => { log += d.toString(); if (/UAPI listener started/.test(log)) { clearTimeout(timer); ready(); } };
+      wgo.stdout!.on('data', on);
+      wgo.stderr!.on('data', on);
+    });
+    cleanup.push(async () => {
+      if (wgo.exitCode !== null || wgo.signalCode !== null) return;
+      const gone = new Promise((r) => wgo.once('exit', r));
+      wgo.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+    });
+    const keyFile = join(dir, 'b.key');
+    writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
+    b.runSync('wg', ['set', bDev, 'listen-port', String(WG_PORT), 'private-key', keyFile, 'peer', aPublic, 'allowed-ips', '10.100.0.2/32', 'endpoint', `10.99.0.1:${WG_PORT}`]);
+    b.runSync('ip', ['addr', 'add', '10.100.0.1/24', 'dev', bDev]);
+    b.runSync('ip', ['link', 'set', bDev, 'up']);
+    const http = await b.httpFixture(8080, 1_000_000, 60_000);
+    cleanup.push(() => { http.child.kill('SIGTERM'); });
+    const node = new Server(a.spawn(process.execPath, [resolve(repoRoot, 'test/kernel/fixtures/wg-stack-node.mjs'), JSON.stringify({
+      wireguard: { privateKey: A_KEY, listenPort: WG_PORT, peers: [{ publicKey: bPublic, allowedIPs: ['10.100.0.1/32'] }] },
+      address: '10.100.0.2', fetch: 'http://10.100.0.1:8080/big',
+    })]));
+    cleanup.push(() => { if (node.child.exitCode === null) node.child.kill('SIGKILL'); });
+    await node.waitFor(/serving/, 20_000);
+    await ping(b, ['10.100.0.2']); // wireguard-go initiates; the stack answers
+    const bad = await attack(b, { mode: 'malformed', sources: [SOURCES[0]], targetPublic: aPublic });
+    const f = await attack(b, { mode: 'flood', sources: SOURCES, targetPublic: aPublic, rate: 2500, ms: 4000 });
+    await ping(b, ['10.100.0.2']);
+    node.child.stdin!.write('go\n');
+    const [, sha, bytes] = await node.waitFor(/fetched (\w+) (\d+)/, 30_000);
+    expect(sha).toBe(http.sha256);
+    expect(Number(bytes)).toBe(1_000_000);
+    node.child.stdin!.write('end\n');
+    const [, json] = await node.waitFor(/stats (.*)\n/, 10_000);
+    const link = (JSON.parse(json!) as { link: Record<string, number> }).link;
+    expect(IN_OUTCOMES.reduce((n, k) => n + (link[k] ?? 0), 0)).toBe(link.InDatagrams);
+    expect(link.InDatagrams).toBeGreaterThanOrEqual(bad.sent + f.sent);
+    expect(link.InInternalErrors).toBe(0);
+    expect(link.UdpRxUnderLoad).toBeGreaterThan(0);
+    expect(link.OutCookieReplies).toBeGreaterThan(0);
+    expect(link.InRateLimited, JSON.stringify({ link, f })).toBeGreaterThan(0);
+    expect((await node.exited).code).toBe(0);
+  }, 60_000);
 });
 
 /** python3: print 'ready', then the UDP payloads B sends from port PORT to port PORT on DEV, as hex, on SIGTERM. */
