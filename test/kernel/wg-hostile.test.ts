@@ -51,6 +51,8 @@ interface Setup {
   tunnel: Server;
   /** wg set … peer A (again): forgets every session with A. */
   readdA(): void;
+  /** wireguard-go's log (verbose) so far. */
+  wgoLog(): string;
 }
 
 const pubkey = (ns: Netns, key: string): string => ns.runSync('sh', ['-c', `echo ${key} | wg pubkey`]).trim();
@@ -107,7 +109,7 @@ async function setup(): Promise<Setup> {
   const tunnel = new Server(a.spawn(process.execPath, [cli, 'tunnel', '--config', aFile, '--tun', 'wg0', '--stats']));
   cleanup.push(async () => { if (tunnel.child.exitCode === null) await tunnel.stop(); });
   await tunnel.waitFor(/ready/, 20_000);
-  return { a, b, bDev, aPublic, tunnel, readdA };
+  return { a, b, bDev, aPublic, tunnel, readdA, wgoLog: () => log };
 }
 
 async function ping(ns: Netns, args: string[], count = 3): Promise<void> {
@@ -237,7 +239,7 @@ describe('netstack tunnel under a hostile peer (the UDP side), carrying wireguar
     expect(ins.responses).toBeGreaterThan(0);
     expect(ins.responses).toBeLessThanOrEqual(secs * 50);
     checkInvariants(s2);
-    process.stdout.write(`wg-hostile flood: sent ${f.sent} + ${ins.sent}, cookie replies ${d('OutCookieReplies')}, rate-limited ${d('InRateLimited')}, to a DH ${dh}, under load ${d('UdpRxUnderLoad', 'tunnel')}, tables ${JSON.stringify(s2.tables)}\n`);
+    process.stdout.write(`wg-hostile flood: sent ${f.sent} + ${ins.sent}, cookie replies ${d('OutCookieReplies')}, rate-limited ${d('InRateLimited')}, to a DH ${dh}, under load ${d('UdpRxUnderLoad', 'tunnel')}, tables ${JSON.stringify(s2.tables)}, wireguard-go took a cookie: ${/Receiving cookie response/.test(s.wgoLog())}\n`);
     await ping(s.a, ['10.100.0.2']);
     await ping(s.b, ['10.100.0.1']);
     expect(s.tunnel.child.exitCode).toBe(null);
