@@ -348,6 +348,22 @@ describe('cookies under load (§5.3, §5.4.7)', () => {
     expect(p.b.sizes.rateLimitedSources).toBe(1);
   });
 
+  it('underLoad as a function is asked only for handshake messages whose mac1 is valid (junk does not count toward the load)', () => {
+    const p = pair();
+    let asked = 0;
+    const judge = (): boolean => { asked++; return true; };
+    const init = p.a.encapsulate(packet(IP_A, IP_B, 1), 0);
+    const junk = Uint8Array.from(init[0]!.datagram);
+    junk[120]! ^= 1; // mac1 broken
+    for (let i = 0; i < 5; i++) p.b.decapsulate(junk, EP_A, i, judge);
+    p.b.decapsulate(new Uint8Array(64), EP_A, 5, judge); // neither a handshake message
+    expect(asked).toBe(0);
+    expect(p.b.stats.InMac1Errors).toBe(5);
+    deliver(init, p.b, EP_A, 6, judge);
+    expect(asked).toBe(1);
+    expect(p.b.stats.InCookieChallenges).toBe(1);
+  });
+
   it('not under load, mac2 is not required', () => {
     const p = pair();
     establish(p);

@@ -75,7 +75,7 @@ export function tagOf(p: Uint8Array): number {
 export const sizes = (out: Outgoing[]): number[] => out.map((o) => o.datagram.length);
 
 /** Delivers every datagram to `to` (from `from`); returns the inner packets it yields. */
-export function deliver(out: Outgoing[], to: WireGuardDevice, from: Endpoint, now: number, underLoad = false): Uint8Array[] {
+export function deliver(out: Outgoing[], to: WireGuardDevice, from: Endpoint, now: number, underLoad: boolean | (() => boolean) = false): Uint8Array[] {
   const inner: Uint8Array[] = [];
   for (const o of out) {
     const p = to.decapsulate(o.datagram, from, now, underLoad);

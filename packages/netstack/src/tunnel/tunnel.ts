@@ -46,9 +46,10 @@ export interface TunnelOptions {
   /** Protocol timers, for tests (e.g. a short `rekeyAfterTime`). */
   timers?: Partial<Timers>;
   /**
-   * Handshake messages per second beyond which the tunnel answers initiations with cookie
-   * replies (whitepaper §5.3, "under load"; wireguard-go's test is its handshake queue
-   * 1/8 full). Default 1000.
+   * Handshake messages with a valid mac1 per second beyond which the tunnel answers them
+   * with cookie replies (whitepaper §5.3, "under load"; wireguard-go's test is its handshake
+   * queue 1/8 full). Junk (a bad mac1) does not count: it costs one keyed BLAKE2s, not a DH.
+   * Default 1000.
    */
   underLoadRate?: number;
   /**
@@ -100,7 +101,7 @@ export interface TunnelCounters {
   UdpTxErrors: number;
   /** Datagrams not sent because the socket's send queue (libuv's, behind a full kernel buffer) held `maxSendQueue` already. */
   UdpTxQueueDrops: number;
-  /** Datagrams handled as under load. */
+  /** Handshake messages with a valid mac1 handled as under load (junk does not count toward the load). */
   UdpRxUnderLoad: number;
   /** UDP GSO sends (several datagrams in one call) and the datagrams in them (also in UdpTxDatagrams). */
   UdpTxGsoSends: number;
@@ -179,6 +180,19 @@ export class Tunnel {
   private loadSecond = 0;
   private loadCount = 0;
   private readonly underLoadRate: number;
+  private loadNow = 0;
+  /**
+   * Under load (§5.3): the adapter's judgement, asked by the protocol for each handshake
+   * message with a valid mac1 (those that can cost a DH). Counted per second of the clock;
+   * past the rate, initiations and responses need a valid mac2, and get a cookie reply otherwise.
+   */
+  private readonly judgeLoad = (): boolean => {
+    const second = Math.floor(this.loadNow / 1000);
+    if (second !== this.loadSecond) { this.loadSecond = second; this.loadCount = 0; }
+    const under = ++this.loadCount > this.underLoadRate;
+    if (under) this.counters.UdpRxUnderLoad++;
+    return under;
+  };
   private readonly maxSendQueue: number;
   private readonly dropOwn: boolean;
   /** Where super-segments are cut (one at a time: encapsulate copies what it keeps). */
@@ -309,17 +323,8 @@ export class Tunnel {
     c.UdpRxDatagrams++;
     c.UdpRxBytes += msg.length;
     const now = performance.now();
-    // Under load (§5.3): the adapter's judgement. Handshake messages (types 1 and 2, their
-    // exact sizes) counted per second of the clock; past the rate, initiations and responses
-    // need a valid mac2, and get a cookie reply otherwise.
-    let underLoad = false;
-    if ((msg.length === 148 && msg[0] === 1) || (msg.length === 92 && msg[0] === 2)) {
-      const second = Math.floor(now / 1000);
-      if (second !== this.loadSecond) { this.loadSecond = second; this.loadCount = 0; }
-      underLoad = ++this.loadCount > this.underLoadRate;
-      if (underLoad) c.UdpRxUnderLoad++;
-    }
-    const inner = this.wg.decapsulate(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), { address: rinfo.address, port: rinfo.port }, now, underLoad);
+    this.loadNow = now;
+    const inner = this.wg.decapsulate(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), { address: rinfo.address, port: rinfo.port }, now, this.judgeLoad);
     this.send(this.wg.takeOutgoing());
     if (inner !== undefined && this.gro !== undefined) {
       // Coalesced with the next ones of this batch of datagrams; written at the latest once
