@@ -542,3 +542,29 @@ describe('DHCP client: properties against a random server (fast-check)', () => {
     for (const k of ['Acquired', 'Renewed', 'Expired', 'InNaks', 'InMalformed', 'InXidMismatch', 'Retransmits']) expect(total[k], k).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('DHCP client: a hostile server (session 23 HT)', () => {
+  it('a server that answers every REQUEST at once with a 1 s lease is not answered at network speed', () => {
+    const t = bound({ leaseTime: 1 });
+    // The server: every message answered at once (OFFER to DISCOVER, ACK with a 1 s lease to REQUEST).
+    let seen = t.sent.length;
+    for (let step = 0; step < 20_000 && t.now < 60_000; step++) {
+      t.now = Math.max(t.now, Math.min(t.c.pollAt(), 60_000));
+      if (t.c.pollAt() <= t.now) t.c.poll(t.now);
+      for (; seen < t.sent.length; seen++) {
+        const s = t.sent[seen]!;
+        const type = s.m.options.messageType;
+        if (type === DHCPDISCOVER) t.reply(s.m, DHCPOFFER, { leaseTime: 1 });
+        else if (type === DHCPREQUEST) t.reply(s.m, DHCPACK, { leaseTime: 1 }, s.m.ciaddr !== 0 ? { yiaddr: s.m.ciaddr } : {});
+      }
+    }
+    // Taken as 20 s (T1 10 s): one REQUEST per 10 s (was one per ms, 40 000 messages by 20 s).
+    expect(t.now).toBe(60_000);
+    const requests = t.sent.filter((s) => s.at > 200);
+    expect(requests.map((s) => s.at)).toEqual([10_100, 20_100, 30_100, 40_100, 50_100]);
+    for (const s of requests) expect(s.m.options.messageType).toBe(DHCPREQUEST);
+    expect(t.c.lease?.leaseTime).toBe(20);
+    expect(t.c.stats().ShortLeases).toBe(6);
+    expect(t.removed).toEqual([]);
+  });
+});
