@@ -1,0 +1,54 @@
+/**
+ * A hostile or broken host on the segment (session 23, helper HT): what another station can
+ * make our IPv6 router and address state do, on virtual time against the pure tables.
+ */
+import { describe, expect, it } from 'vitest';
+import { Ipv6AddressTable, bytesToAddress, type Addr6Host } from '../src/index.js';
+import { hex } from './helpers.js';
+
+const a6 = (h: string): string => bytesToAddress(hex(h));
+const ROUTER = a6('fe80 0000 0000 0000 0000 0000 0000 0001');
+const rogue = (i: number): string => a6(`fe80 0000 0000 0000 0000 0000 0bad ${i.toString(16).padStart(4, '0')}`);
+const IID = '\x00\x00\x5e\xff\xfe\x10\x00\x02';
+
+function table(): { t: Ipv6AddressTable; changes: number[] } {
+  const changes: number[] = [];
+  const host: Addr6Host = { dadSolicit: () => {}, routerSolicit: () => {}, changed: (now) => changes.push(now), conflict: () => {} };
+  const t = new Ipv6AddressTable(host, IID, {}, () => 0.5);
+  t.startSlaac(0);
+  return { t, changes };
+}
+
+const ra = (src: string, routerLifetime: number, mac?: number) => ({ src, routerLifetime, linkAddress: mac, prefixes: [] });
+
+describe('the default router list (RFC 4861 §6.3.4, §6.3.6) under rogue RAs', () => {
+  it('a rogue RA does not take over a router in use; when the rogue leaves or expires, the real router is still there', () => {
+    const { t } = table();
+    t.routerAdvert(ra(ROUTER, 1800, 0x525400000001), 1000);
+    expect(t.router()?.address).toBe(ROUTER);
+    // Another station advertises itself (lifetime 5 s): the router in use stays (§6.3.6: keep a reachable one).
+    t.routerAdvert(ra(rogue(1), 5), 2000);
+    expect(t.router()?.address).toBe(ROUTER);
+    // The real router withdraws (lifetime 0): the rogue, the only one left, is used; when it expires, none.
+    t.routerAdvert(ra(ROUTER, 0), 3000);
+    expect(t.router()?.address).toBe(rogue(1));
+    t.routerAdvert(ra(ROUTER, 1800, 0x525400000001), 4000);
+    expect(t.router()?.address).toBe(rogue(1));
+    // The rogue's 5 s run out at 7 s: the real router (still in the list, no RA needed) takes over at once.
+    expect(t.pollAt()).toBe(7000);
+    t.poll(7000);
+    expect(t.router()).toEqual({ address: ROUTER, mac: 0x525400000001 });
+    expect(t.stats()).toMatchObject({ RouterExpired: 1 });
+  });
+
+  it('an RA flood from 1000 routers: the list is bounded, the router in use kept, the refused counted', () => {
+    const { t, changes } = table();
+    t.routerAdvert(ra(ROUTER, 1800), 1000);
+    const before = changes.length;
+    for (let i = 0; i < 1000; i++) t.routerAdvert(ra(rogue(i), 9000), 2000 + i);
+    expect(t.router()?.address).toBe(ROUTER);
+    expect(changes.length).toBe(before);
+    expect(t.routers().length).toBe(16);
+    expect(t.stats().RoutersFull).toBe(1000 - 15);
+  });
+});
