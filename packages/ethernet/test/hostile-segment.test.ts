@@ -3,7 +3,7 @@
  * make our IPv6 router and address state do, on virtual time against the pure tables.
  */
 import { describe, expect, it } from 'vitest';
-import { Ipv6AddressTable, bytesToAddress, type Addr6Host } from '../src/index.js';
+import { Ipv6AddressTable, NeighbourCache, bytesToAddress, type Addr6Host, type NeighbourHost } from '../src/index.js';
 import { hex } from './helpers.js';
 
 const a6 = (h: string): string => bytesToAddress(hex(h));
@@ -50,5 +50,40 @@ describe('the default router list (RFC 4861 §6.3.4, §6.3.6) under rogue RAs', 
     expect(changes.length).toBe(before);
     expect(t.routers().length).toBe(16);
     expect(t.stats().RoutersFull).toBe(1000 - 15);
+  });
+});
+
+describe('the neighbour table when a station makes us resolve thousands of addresses', () => {
+  // Echo requests (or TCP SYNs) from spoofed on-link sources: each reply makes us resolve a
+  // fake neighbour (INCOMPLETE, 3 s). Nothing answers; the table fills with INCOMPLETE entries.
+  const host: NeighbourHost = { solicit: () => {}, transmit: () => {}, unreachable: () => {} };
+  const PEER = 0x0a070003;
+  const GATEWAY = 0x0a070001;
+
+  it('a new neighbour is not locked out: it takes the oldest INCOMPLETE entry\'s place; an ARP request flood still cannot evict entries in use', () => {
+    const cache = new NeighbourCache(host, {}, () => 0.5);
+    // The gateway is in use (REACHABLE).
+    expect(cache.output(GATEWAY, new Uint8Array(60), 0)).toBe('queued');
+    cache.update(GATEWAY, 0x525400000001, 'reply', 0);
+    // 1 fake neighbour per ms for 2.5 s (within one resolution's 3 s: all INCOMPLETE at once).
+    let t = 0;
+    for (let i = 0; i < 2500; i++, t++) {
+      cache.output(0x0a080000 + i, new Uint8Array(60), t);
+      cache.poll(t);
+    }
+    expect(cache.size).toBe(1024);
+    // A real peer's first packet: resolution starts (was 'dropped', TableFulls), the reply sends it.
+    expect(cache.output(PEER, new Uint8Array(60), t)).toBe('queued');
+    cache.update(PEER, 0x525400000003, 'reply', t + 1);
+    expect(cache.output(PEER, new Uint8Array(60), t + 2)).toBe(0x525400000003);
+    expect(cache.output(GATEWAY, new Uint8Array(60), t + 2)).toBe(0x525400000001);
+    // Requests for our address from 5 000 fake senders are learned only into room that is not in use.
+    for (let i = 0; i < 5000; i++) cache.create(0x0a090000 + i, 0x0200000b0000 + i, t + 3);
+    expect(cache.get(PEER)?.state).toBe('REACHABLE');
+    expect(cache.get(GATEWAY)?.state).toBe('REACHABLE');
+    expect(cache.size).toBe(1024);
+    const s = cache.stats();
+    expect(s.InUseEvictions).toBe(2500 + 1 - 1023);
+    expect(s.TableFulls).toBe(5000);
   });
 });
