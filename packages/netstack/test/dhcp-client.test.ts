@@ -567,4 +567,27 @@ describe('DHCP client: a hostile server (session 23 HT)', () => {
     expect(t.c.stats().ShortLeases).toBe(6);
     expect(t.removed).toEqual([]);
   });
+
+  it('a station that answers every ARP probe (each lease declined): after 10 conflicts, one new address per 60 s (RFC 5227 §2.1.1)', () => {
+    const t = bound();
+    const discovers: number[] = [];
+    let seen = t.sent.length;
+    for (let round = 0; round < 14; round++) {
+      // The probe of the lease just applied finds it taken.
+      expect(t.c.conflict(ADDR, t.now)).toBe(true);
+      // The next DISCOVER, answered at once; the ACK binds the next lease (to be probed again).
+      t.run(t.c.pollAt());
+      for (; seen < t.sent.length; seen++) {
+        const s = t.sent[seen]!;
+        if (s.m.options.messageType === DHCPDISCOVER) { discovers.push(s.at); t.reply(s.m, DHCPOFFER); }
+      }
+      t.reply(t.last().m, DHCPACK);
+      seen = t.sent.length;
+      expect(t.c.state).toBe('BOUND');
+    }
+    const gaps = discovers.map((at, i) => at - (i === 0 ? 200 : discovers[i - 1]!));
+    // MAX_CONFLICTS (10): the first 9 DISCOVERs 10 s after their DECLINE (§3.1.5), then RATE_LIMIT_INTERVAL (60 s).
+    expect(gaps).toEqual([...new Array(9).fill(10_000), ...new Array(5).fill(60_000)]);
+    expect(t.c.stats().Declined).toBe(14);
+  });
 });

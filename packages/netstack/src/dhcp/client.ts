@@ -28,7 +28,10 @@
  *    network speed, and the ARP probe (about 5 s, RFC 5227) would outlast the lease anyway.
  *  - NAK → INIT at once (§3.1 step 5); consecutive NAKs wait 4, 8, … 64 s before the next
  *    DISCOVER, so a server that NAKs everything is not answered at network speed.
- *  - DECLINE (`conflict`, §3.1 step 5 and §4.4.1) → INIT, DISCOVER again after 10 s (§3.1.5).
+ *  - DECLINE (`conflict`, §3.1 step 5 and §4.4.1) → INIT, DISCOVER again after 10 s (§3.1.5);
+ *    after MAX_CONFLICTS (10) conflicts, after RATE_LIMIT_INTERVAL (60 s): RFC 5227 §2.1.1
+ *    limits a host that keeps finding its addresses taken (a station answering every ARP
+ *    probe) to one new address a minute. The count starts over when a lease is renewed.
  *  - RFC 2131 §4.4.1's random 1-10 s wait before the first DISCOVER is `initialDelay`
  *    (default none: one stack starting is not a building after a power cut).
  *
@@ -181,6 +184,8 @@ export interface DhcpClientStats {
   ConflictsIgnored: number;
   /** ACKs with a lease shorter than MIN_LEASE_S, taken as MIN_LEASE_S. */
   ShortLeases: number;
+  /** DECLINEs followed by RATE_LIMIT_INTERVAL rather than 10 s (RFC 5227 §2.1.1). */
+  ConflictRateLimited: number;
 }
 
 /** §4.1: the retransmission delays, s. */
@@ -189,6 +194,9 @@ const BACKOFF_S = [4, 8, 16, 32, 64] as const;
 const MIN_RENEW_RETRY_MS = 60_000;
 /** §3.1.5: the wait after a DECLINE. */
 const DECLINE_WAIT_MS = 10_000;
+/** RFC 5227 §1.1: MAX_CONFLICTS (10) and RATE_LIMIT_INTERVAL (60 s). */
+const MAX_CONFLICTS = 10;
+const RATE_LIMIT_INTERVAL_MS = 60_000;
 /** The shortest lease taken (s): a shorter one is lengthened to it (dhcpcd's DHCP_MIN_LEASE). */
 export const MIN_LEASE_S = 20;
 /** The options asked for (option 55). */
@@ -199,7 +207,7 @@ function zeroStats(): DhcpClientStats {
     OutDiscovers: 0, OutRequests: 0, OutDeclines: 0, OutReleases: 0, Retransmits: 0,
     InDatagrams: 0, InMalformed: 0, InNotReply: 0, InNotDhcp: 0, InChaddrMismatch: 0, InXidMismatch: 0,
     InWrongServer: 0, InBadReply: 0, InUnexpected: 0, InOffers: 0, InAcks: 0, InNaks: 0,
-    Acquired: 0, Renewed: 0, Changed: 0, Expired: 0, Declined: 0, Released: 0, ConflictsIgnored: 0, ShortLeases: 0,
+    Acquired: 0, Renewed: 0, Changed: 0, Expired: 0, Declined: 0, Released: 0, ConflictsIgnored: 0, ShortLeases: 0, ConflictRateLimited: 0,
   };
 }
 
@@ -246,6 +254,8 @@ export class DhcpClient {
   #remembered: number | undefined;
   #lease: DhcpLease | undefined;
   #naks = 0;
+  /** Conflicts (DECLINEs) since the last renewed lease (RFC 5227 §2.1.1). */
+  #conflicts = 0;
   #started = false;
 
   constructor(io: DhcpClientIo, options: DhcpClientOptions) {
@@ -305,7 +315,10 @@ export class DhcpClient {
     this.#send(this.#message(xid, 0, 0, false, { messageType: DHCPDECLINE, requestedIp: address, serverId: lease.serverId }, false), BROADCAST_ADDRESS, 0);
     this.#stats.OutDeclines++;
     this.#stats.Declined++;
-    this.#toInit(now + DECLINE_WAIT_MS);
+    this.#conflicts++;
+    const limited = this.#conflicts >= MAX_CONFLICTS;
+    if (limited) this.#stats.ConflictRateLimited++;
+    this.#toInit(now + (limited ? RATE_LIMIT_INTERVAL_MS : DECLINE_WAIT_MS));
     this.#lose('declined');
     return true;
   }
@@ -451,6 +464,7 @@ export class DhcpClient {
       io.apply(lease, undefined);
       io.event?.({ type: 'acquired', lease });
     } else if (sameParameters(previous, lease)) {
+      this.#conflicts = 0; // the address held up to a renewal
       this.#stats.Renewed++;
       io.event?.({ type: 'renewed', lease });
     } else {
