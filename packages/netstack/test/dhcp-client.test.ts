@@ -590,4 +590,10 @@ describe('DHCP client: a hostile server (session 23 HT)', () => {
     expect(gaps).toEqual([...new Array(9).fill(10_000), ...new Array(5).fill(60_000)]);
     expect(t.c.stats().Declined).toBe(14);
   });
+
+  it('an MTU option below 576 (RFC 2132 allows 68) is ignored; 576 is taken', () => {
+    expect(bound({ mtu: 68 }).c.lease!.mtu).toBeUndefined();
+    expect(bound({ mtu: 575 }).c.lease!.mtu).toBeUndefined();
+    expect(bound({ mtu: 576 }).c.lease!.mtu).toBe(576);
+  });
 });

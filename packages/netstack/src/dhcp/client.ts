@@ -194,6 +194,8 @@ const BACKOFF_S = [4, 8, 16, 32, 64] as const;
 const MIN_RENEW_RETRY_MS = 60_000;
 /** §3.1.5: the wait after a DECLINE. */
 const DECLINE_WAIT_MS = 10_000;
+/** The smallest interface MTU (option 26) taken: IPv4's minimum datagram size every host accepts (RFC 791, RFC 1122 §3.3.3). */
+const MIN_LEASE_MTU = 576;
 /** RFC 5227 §1.1: MAX_CONFLICTS (10) and RATE_LIMIT_INTERVAL (60 s). */
 const MAX_CONFLICTS = 10;
 const RATE_LIMIT_INTERVAL_MS = 60_000;
@@ -437,7 +439,9 @@ export class DhcpClient {
       gateway,
       routers,
       dnsServers: (o.dnsServers ?? []).filter(isUnicastHost),
-      mtu: o.mtu !== undefined && o.mtu >= 68 ? o.mtu : undefined,
+      // RFC 2132 §5.1 allows 68, but every host takes 576-byte datagrams (RFC 1122 §3.3.3):
+      // a smaller option (a rogue's 68 leaves TCP 28 bytes a segment) is ignored, as dhcpcd does.
+      mtu: o.mtu !== undefined && o.mtu >= MIN_LEASE_MTU ? o.mtu : undefined,
       serverId,
       leaseTime: L,
       renewalTime: t1,
