@@ -22,7 +22,8 @@
  *   the new preferred lifetime and the valid lifetime by the two-hour rule (§5.5.3 e).
  *   Past its preferred lifetime an address is DEPRECATED (still answered and usable by
  *   existing users, listed after the preferred ones); past its valid lifetime it goes.
- *   At most `maxAddresses` (16) addresses.
+ *   At most `maxAddresses` (16) addresses. A SLAAC address DAD found duplicate is not
+ *   formed again while its prefix stays valid (§5.4.5; `SlaacDuplicateSkipped`).
  * - Routers: the Default Router List (RFC 4861 §6.3.4): an RA with a router lifetime > 0
  *   puts its source in the list (or refreshes it) until the lifetime ends; lifetime 0 takes
  *   it out. At most `maxRouters` (16) routers; an RA from another router while the list is
@@ -97,6 +98,8 @@ export interface Addr6Stats {
   SlaacUpdated: number;
   /** RA prefixes ignored (§5.5.3: not /64, link-local, preferred > valid, table full). */
   SlaacIgnored: number;
+  /** RA prefixes whose address was found a duplicate and is not formed again (§5.4.5) while the prefix is valid. */
+  SlaacDuplicateSkipped: number;
   Deprecated: number;
   Expired: number;
   RouterExpired: number;
@@ -116,6 +119,13 @@ export class Ipv6AddressTable {
   /** Modified EUI-64 interface identifier (8 latin1 characters), for SLAAC. */
   readonly #iid: string;
   #slaac = false;
+  /**
+   * SLAAC addresses DAD found duplicate (§5.4.5: not to be assigned), each until its prefix's
+   * valid lifetime ends (refreshed by later RAs), at most `maxAddresses`, oldest dropped:
+   * else every RA formed it again, one DAD probe and one conflict per RA from a station
+   * that answers every probe.
+   */
+  readonly #duplicates = new Map<string, number>();
   /** The Default Router List, by address, in the order first listed. */
   readonly #routers = new Map<string, { address: string; mac: number | undefined; until: number }>();
   /** The default router: a key of #routers, or undefined when the list is empty. */
@@ -124,7 +134,7 @@ export class Ipv6AddressTable {
   #rsTimer = Infinity;
   readonly #c: Addr6Stats = {
     DadStarted: 0, DadSucceeded: 0, DadDuplicates: 0, DadProbes: 0, BoundConflicts: 0, RouterSolicits: 0, RouterAdverts: 0,
-    SlaacAdded: 0, SlaacUpdated: 0, SlaacIgnored: 0, Deprecated: 0, Expired: 0, RouterExpired: 0, RoutersFull: 0,
+    SlaacAdded: 0, SlaacUpdated: 0, SlaacIgnored: 0, SlaacDuplicateSkipped: 0, Deprecated: 0, Expired: 0, RouterExpired: 0, RoutersFull: 0,
   };
 
   constructor(host: Addr6Host, iid: string, params: Partial<Addr6Params> = {}, random: () => number = Math.random) {
@@ -249,6 +259,11 @@ export class Ipv6AddressTable {
 
   #duplicate(e: Entry, mac: number | undefined, now: number): void {
     this.#entries.delete(e.address);
+    if (e.origin === 'slaac') {
+      this.#duplicates.delete(e.address);
+      if (this.#duplicates.size >= this.#p.maxAddresses) this.#duplicates.delete(this.#duplicates.keys().next().value!);
+      this.#duplicates.set(e.address, e.validUntil);
+    }
     this.#c.DadDuplicates++;
     this.#host.changed(now);
     this.#host.conflict(e.address, mac, 'probe', now);
@@ -284,6 +299,15 @@ export class Ipv6AddressTable {
         }
         const address = pi.prefix.slice(0, 8) + this.#iid;
         const e = this.#entries.get(address);
+        const dup = this.#duplicates.get(address);
+        if (e === undefined && dup !== undefined) {
+          if (dup > now && pi.validLifetime > 0) {
+            this.#c.SlaacDuplicateSkipped++;
+            this.#duplicates.set(address, lifetime(pi.validLifetime, now));
+            continue;
+          }
+          this.#duplicates.delete(address);
+        }
         if (e === undefined) {
           if (pi.validLifetime === 0) continue;
           if (this.add(address, now, { origin: 'slaac', dad: 'full', preferredUntil: lifetime(pi.preferredLifetime, now), validUntil: lifetime(pi.validLifetime, now) })) {

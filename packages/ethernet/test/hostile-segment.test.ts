@@ -87,3 +87,31 @@ describe('the neighbour table when a station makes us resolve thousands of addre
     expect(s.TableFulls).toBe(5000);
   });
 });
+
+describe('SLAAC against a station that answers every DAD probe (RFC 4862 §5.4.5)', () => {
+  it('a duplicate SLAAC address is not formed again from each later RA (one DAD, one conflict), until the prefix\'s valid lifetime ends', () => {
+    const conflicts: string[] = [];
+    const probes: string[] = [];
+    const host: Addr6Host = { dadSolicit: (a) => probes.push(a), routerSolicit: () => {}, changed: () => {}, conflict: (a) => conflicts.push(a) };
+    const t = new Ipv6AddressTable(host, IID, {}, () => 0.5);
+    t.startSlaac(0);
+    const prefix = a6('fd07 0000 0000 0000 0000 0000 0000 0000');
+    const address = prefix.slice(0, 8) + IID;
+    const advert = { src: ROUTER, routerLifetime: 1800, linkAddress: undefined, prefixes: [{ prefix, prefixLength: 64, autonomous: true, validLifetime: 600, preferredLifetime: 300 }] };
+    let now = 1000;
+    // 100 RAs, 1 s apart; after each, whatever DAD probe went out is answered by the station.
+    for (let i = 0; i < 100; i++, now += 1000) {
+      t.routerAdvert(advert, now);
+      for (let k = 0; k < 4 && t.pollAt() <= now + 999; k++) t.poll(t.pollAt());
+      if (probes.length > conflicts.length) t.advertisement(address, 0x0200000000ee, now + 999);
+    }
+    expect(conflicts).toEqual([address]);
+    expect(probes).toEqual([address]);
+    expect(t.has(address)).toBe(false);
+    expect(t.stats().SlaacDuplicateSkipped).toBe(99);
+    // The prefix's valid lifetime (600 s from the last RA) ends: the address may be tried again.
+    t.poll(now + 600_000);
+    t.routerAdvert(advert, now + 600_000);
+    expect(t.has(address)).toBe(true);
+  });
+});
