@@ -73,8 +73,15 @@ class Server {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-async function segment(options: { intruder?: string; dns?: string[]; leaseTime?: number; silent?: boolean } = {}) {
+async function segment(options: { intruder?: string; dns?: string[]; leaseTime?: number; silent?: boolean; delays?: number[] } = {}) {
   const clock = new VirtualClock();
+  // `delays`: every timer delay the DHCP stack asks its clock for.
+  const delays = options.delays;
+  const stackClock: Scheduler = delays === undefined ? clock : {
+    now: () => clock.now(),
+    setTimer: (fn, ms) => { delays.push(ms); return clock.setTimer(fn, ms); },
+    cancel: (h) => clock.cancel(h),
+  };
   const sw = new LearningSwitch({ autoDeliver: false, clock });
   const server = new Server(clock, sw, [ip('10.7.0.50'), ip('10.7.0.51')], options.leaseTime);
   server.answering = options.silent !== true;
@@ -95,7 +102,7 @@ async function segment(options: { intruder?: string; dns?: string[]; leaseTime?:
     clock.advanceTo(target);
     await tick();
   };
-  const stack = await createStack({ link: eth, address: 'dhcp', clock, ...(options.dns !== undefined ? { dns: options.dns } : {}) });
+  const stack = await createStack({ link: eth, address: 'dhcp', clock: stackClock, ...(options.dns !== undefined ? { dns: options.dns } : {}) });
   stack.on('lease', (e) => events.push({ name: 'lease', e: e as unknown as Record<string, unknown> }));
   stack.on('leaseLost', (e) => events.push({ name: 'leaseLost', e: e as unknown as Record<string, unknown> }));
   await run(0);
@@ -259,5 +266,19 @@ describe("address 'dhcp': argument errors", () => {
     const s = await createStack({ link: b, address: '10.7.0.2' });
     await expect(s.whenAddress()).resolves.toBe('10.7.0.2');
     await s.close();
+  });
+
+  it('a 60-day lease (T1 30 days): the stack never asks for a timer past 2^31 - 1 ms (Node would take it as 1 ms)', { timeout: 30_000 }, async () => {
+    const delays: number[] = [];
+    const { stack, peer, run } = await segment({ leaseTime: 60 * 86400, delays });
+    await run(10_000);
+    expect(stack.lease?.leaseTime).toBe(60 * 86400);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+    const armed = delays.length;
+    await run(2 ** 31);
+    // Woken once or twice on the way to T1 at most, not every millisecond.
+    expect(delays.length - armed).toBeLessThanOrEqual(4);
+    expect(stack.lease?.leaseTime).toBe(60 * 86400);
+    await close(run, stack, peer);
   });
 });

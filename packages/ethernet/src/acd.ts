@@ -13,7 +13,10 @@
  *   "gratuitous ARP on address add" that refreshes every neighbour's cache.
  * - Bound (§2.4): an ARP packet from another MAC with our address as its sender is a
  *   conflict. Policy (b) of §2.4: defend with one announcement unless we defended within
- *   DEFEND_INTERVAL, and report the conflict (`phase: 'bound'`, `defended`). The address is
+ *   DEFEND_INTERVAL, and report the conflict with the defence (`phase: 'bound'`, `defended`):
+ *   at most once per DEFEND_INTERVAL per address, as IPv6's (the others are counted,
+ *   BoundConflicts), so a station claiming the address at wire speed does not become an
+ *   event, and a line on serve's stderr, per frame. The address is
  *   kept: whether to give it up is the owner's choice (a static address stays; DHCP
  *   declines and restarts).
  */
@@ -174,8 +177,8 @@ export class AddressTable {
       c.Defenses++;
       c.OutAnnouncements++;
       this.#host.announce(o.address, now);
+      this.#host.conflict({ address: o.address, mac: senderMac, phase: 'bound', defended: true }, now);
     }
-    this.#host.conflict({ address: o.address, mac: senderMac, phase: 'bound', defended: defend }, now);
     return true;
   }
 

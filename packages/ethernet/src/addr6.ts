@@ -22,9 +22,15 @@
  *   the new preferred lifetime and the valid lifetime by the two-hour rule (§5.5.3 e).
  *   Past its preferred lifetime an address is DEPRECATED (still answered and usable by
  *   existing users, listed after the preferred ones); past its valid lifetime it goes.
- *   At most `maxAddresses` (16) addresses.
- * - Routers: an RA with a router lifetime > 0 makes its source the default router until it
- *   expires (the most recent RA's router is the one used; one with lifetime 0 withdraws).
+ *   At most `maxAddresses` (16) addresses. A SLAAC address DAD found duplicate is not
+ *   formed again while its prefix stays valid (§5.4.5; `SlaacDuplicateSkipped`).
+ * - Routers: the Default Router List (RFC 4861 §6.3.4): an RA with a router lifetime > 0
+ *   puts its source in the list (or refreshes it) until the lifetime ends; lifetime 0 takes
+ *   it out. At most `maxRouters` (16) routers; an RA from another router while the list is
+ *   full is not listed (`RoutersFull`). The default router is kept while it is listed
+ *   (§6.3.6: a working router is not dropped for a newcomer, so a rogue RA does not take
+ *   over a router in use); when it goes, the longest-listed one left takes over at once
+ *   (no wait for the next RA, which may be 10 minutes away).
  * - Router solicitation (`solicit: true`): up to 3 RS, the first after random × 1 s, then
  *   4 s apart (MAX_RTR_SOLICITATIONS, RTR_SOLICITATION_INTERVAL), until an RA arrives.
  */
@@ -44,10 +50,12 @@ export interface Addr6Params {
   /** MAX_RTR_SOLICITATIONS: 3. */
   maxSolicitations: number;
   maxAddresses: number;
+  /** The Default Router List's bound. */
+  maxRouters: number;
 }
 
 export const DEFAULT_ADDR6_PARAMS: Addr6Params = {
-  dadTransmits: 1, retransTimerMs: 1000, maxSolicitationDelayMs: 1000, solicitationIntervalMs: 4000, maxSolicitations: 3, maxAddresses: 16,
+  dadTransmits: 1, retransTimerMs: 1000, maxSolicitationDelayMs: 1000, solicitationIntervalMs: 4000, maxSolicitations: 3, maxAddresses: 16, maxRouters: 16,
 };
 
 export interface Addr6Host {
@@ -90,9 +98,13 @@ export interface Addr6Stats {
   SlaacUpdated: number;
   /** RA prefixes ignored (§5.5.3: not /64, link-local, preferred > valid, table full). */
   SlaacIgnored: number;
+  /** RA prefixes whose address was found a duplicate and is not formed again (§5.4.5) while the prefix is valid. */
+  SlaacDuplicateSkipped: number;
   Deprecated: number;
   Expired: number;
   RouterExpired: number;
+  /** RAs from a router not listed while the Default Router List was full. */
+  RoutersFull: number;
 }
 
 const TWO_HOURS = 2 * 3600 * 1000;
@@ -107,12 +119,22 @@ export class Ipv6AddressTable {
   /** Modified EUI-64 interface identifier (8 latin1 characters), for SLAAC. */
   readonly #iid: string;
   #slaac = false;
-  #router: { address: string; mac: number | undefined; until: number } | undefined;
+  /**
+   * SLAAC addresses DAD found duplicate (§5.4.5: not to be assigned), each until its prefix's
+   * valid lifetime ends (refreshed by later RAs), at most `maxAddresses`, oldest dropped:
+   * else every RA formed it again, one DAD probe and one conflict per RA from a station
+   * that answers every probe.
+   */
+  readonly #duplicates = new Map<string, number>();
+  /** The Default Router List, by address, in the order first listed. */
+  readonly #routers = new Map<string, { address: string; mac: number | undefined; until: number }>();
+  /** The default router: a key of #routers, or undefined when the list is empty. */
+  #router: string | undefined;
   #rsLeft = 0;
   #rsTimer = Infinity;
   readonly #c: Addr6Stats = {
     DadStarted: 0, DadSucceeded: 0, DadDuplicates: 0, DadProbes: 0, BoundConflicts: 0, RouterSolicits: 0, RouterAdverts: 0,
-    SlaacAdded: 0, SlaacUpdated: 0, SlaacIgnored: 0, Deprecated: 0, Expired: 0, RouterExpired: 0,
+    SlaacAdded: 0, SlaacUpdated: 0, SlaacIgnored: 0, SlaacDuplicateSkipped: 0, Deprecated: 0, Expired: 0, RouterExpired: 0, RoutersFull: 0,
   };
 
   constructor(host: Addr6Host, iid: string, params: Partial<Addr6Params> = {}, random: () => number = Math.random) {
@@ -182,10 +204,23 @@ export class Ipv6AddressTable {
     return out;
   }
 
-  /** The default router (an RA's source, until its lifetime ends), with its MAC when the RA said it. */
+  /** The default router (an RA's source, until its lifetime ends), with its MAC when its last RA said it. */
   router(): { address: string; mac: number | undefined } | undefined {
-    const r = this.#router;
+    const r = this.#router === undefined ? undefined : this.#routers.get(this.#router);
     return r === undefined ? undefined : { address: r.address, mac: r.mac };
+  }
+
+  /** The Default Router List (absolute expiry times, ms). */
+  routers(): { address: string; mac: number | undefined; until: number }[] {
+    return [...this.#routers.values()].map((r) => ({ ...r }));
+  }
+
+  /** §6.3.6: keep the default router while it is listed, else the longest-listed one. True when it changed. */
+  #selectRouter(): boolean {
+    if (this.#router !== undefined && this.#routers.has(this.#router)) return false;
+    const before = this.#router;
+    this.#router = this.#routers.keys().next().value;
+    return before !== this.#router;
   }
 
   /**
@@ -224,6 +259,11 @@ export class Ipv6AddressTable {
 
   #duplicate(e: Entry, mac: number | undefined, now: number): void {
     this.#entries.delete(e.address);
+    if (e.origin === 'slaac') {
+      this.#duplicates.delete(e.address);
+      if (this.#duplicates.size >= this.#p.maxAddresses) this.#duplicates.delete(this.#duplicates.keys().next().value!);
+      this.#duplicates.set(e.address, e.validUntil);
+    }
     this.#c.DadDuplicates++;
     this.#host.changed(now);
     this.#host.conflict(e.address, mac, 'probe', now);
@@ -238,13 +278,16 @@ export class Ipv6AddressTable {
     this.#rsTimer = Infinity;
     let changed = false;
     // RFC 4861 §6.3.4: the router's lifetime; 0 withdraws it.
+    const listed = this.#routers.get(ra.src);
     if (ra.routerLifetime > 0) {
-      if (this.#router?.address !== ra.src) changed = true;
-      this.#router = { address: ra.src, mac: ra.linkAddress, until: now + ra.routerLifetime * 1000 };
-    } else if (this.#router?.address === ra.src) {
-      this.#router = undefined;
-      changed = true;
-    }
+      const until = now + ra.routerLifetime * 1000;
+      if (listed !== undefined) {
+        listed.until = until;
+        if (ra.linkAddress !== undefined) listed.mac = ra.linkAddress;
+      } else if (this.#routers.size < this.#p.maxRouters) this.#routers.set(ra.src, { address: ra.src, mac: ra.linkAddress, until });
+      else this.#c.RoutersFull++;
+    } else if (listed !== undefined) this.#routers.delete(ra.src);
+    if (this.#selectRouter()) changed = true;
     if (this.#slaac) {
       for (const pi of ra.prefixes) {
         if (!pi.autonomous) continue;
@@ -256,6 +299,15 @@ export class Ipv6AddressTable {
         }
         const address = pi.prefix.slice(0, 8) + this.#iid;
         const e = this.#entries.get(address);
+        const dup = this.#duplicates.get(address);
+        if (e === undefined && dup !== undefined) {
+          if (dup > now && pi.validLifetime > 0) {
+            this.#c.SlaacDuplicateSkipped++;
+            this.#duplicates.set(address, lifetime(pi.validLifetime, now));
+            continue;
+          }
+          this.#duplicates.delete(address);
+        }
         if (e === undefined) {
           if (pi.validLifetime === 0) continue;
           if (this.add(address, now, { origin: 'slaac', dad: 'full', preferredUntil: lifetime(pi.preferredLifetime, now), validUntil: lifetime(pi.validLifetime, now) })) {
@@ -282,7 +334,7 @@ export class Ipv6AddressTable {
 
   pollAt(): number {
     let at = this.#rsTimer;
-    if (this.#router !== undefined && this.#router.until < at) at = this.#router.until;
+    for (const r of this.#routers.values()) if (r.until < at) at = r.until;
     for (const e of this.#entries.values()) {
       if (e.timer < at) at = e.timer;
       if (e.state !== 'deprecated' && e.state !== 'tentative' && e.preferredUntil < at) at = e.preferredUntil;
@@ -320,11 +372,12 @@ export class Ipv6AddressTable {
         changed = true;
       }
     }
-    if (this.#router !== undefined && this.#router.until <= now) {
-      this.#router = undefined;
+    for (const r of [...this.#routers.values()]) {
+      if (r.until > now) continue;
+      this.#routers.delete(r.address);
       this.#c.RouterExpired++;
-      changed = true;
     }
+    if (this.#selectRouter()) changed = true;
     if (this.#rsTimer <= now) {
       if (this.#rsLeft > 0) {
         this.#rsLeft--;

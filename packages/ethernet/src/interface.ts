@@ -1468,13 +1468,19 @@ export class EthernetInterface {
     this.#timer = undefined;
     this.#timerAt = at;
     if (at === Infinity) return;
+    // At most Node's longest timer (2^31 - 1 ms, 24.8 days): a longer delay is taken as 1 ms
+    // (TimeoutOverflowWarning), a wake-up per millisecond for an RA's 136-year lifetime.
+    // Fired early, the poll finds nothing due and arms the timer again.
     this.#timer = this.#clock.setTimer(() => {
       this.#timer = undefined;
       this.#timerAt = Infinity;
       this.#poll(this.#clock.now());
-    }, Math.max(0, at - this.#clock.now()));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now())));
   }
 }
+
+/** The longest delay Node's setTimeout takes as given (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** RFC 3810 §6: no MLD for ff02::1, nor for scopes 0 (reserved) and 1 (interface-local). */
 function mldReportable(g: string): boolean {

@@ -29,10 +29,14 @@
  *   resolution (`output`) and by requests for our addresses (`create`, RFC 826: "if I am
  *   the target and the pair was not merged, add it"), never by other ARP traffic. When full,
  *   a new entry evicts, in order: a FAILED entry, a STALE entry never used to send, a STALE
- *   entry used before; oldest first. INCOMPLETE, REACHABLE, DELAY and PROBE entries, the ones
- *   in active use, are never evicted: with none evictable the new entry is refused
- *   (TableFulls). So an ARP flood from thousands of fake senders only churns the STALE
- *   entries it created itself.
+ *   entry used before; oldest first. Entries in active use (INCOMPLETE, REACHABLE, DELAY,
+ *   PROBE) are evicted only for our own output (`output`), the oldest INCOMPLETE first, then
+ *   the one whose state changed longest ago (InUseEvictions; Linux's forced GC also takes
+ *   any entry not updated for 5 s): a station that makes us resolve thousands of fake
+ *   neighbours (echo requests from spoofed on-link sources) would otherwise fill the table
+ *   with INCOMPLETE entries and lock every new neighbour out. Learning (`create`) never
+ *   evicts them: with none evictable the new entry is refused (TableFulls), so an ARP flood
+ *   from thousands of fake senders only churns the STALE entries it created itself.
  */
 import { DeadlineHeap, type HeapEntry } from '@netstack/common';
 import type { MacAddress } from './mac.js';
@@ -119,8 +123,10 @@ export interface NeighbourStats {
   UnresolvedDiscards: number;
   /** Waiting packets handed to `host.unreachable` after a failed resolution. */
   UnreachableReports: number;
-  /** New entries refused: the table was full of entries in active use. */
+  /** New entries refused: the table was full of entries in active use (learning only). */
   TableFulls: number;
+  /** Entries in active use evicted for our own output (oldest INCOMPLETE, then oldest state change). */
+  InUseEvictions: number;
   /** Entries evicted to make room (FAILED, then never-used STALE, then STALE). */
   ForcedEvictions: number;
   /** STALE/FAILED entries removed after gcStaleMs unused. */
@@ -136,7 +142,7 @@ export interface NeighbourStats {
 function newStats(): NeighbourStats {
   return {
     Entries: 0, QueuedBytes: 0, Allocs: 0, Destroys: 0, Lookups: 0, Hits: 0, OutSolicits: 0, OutUnicastProbes: 0,
-    ResFailed: 0, UnresolvedDiscards: 0, UnreachableReports: 0, TableFulls: 0, ForcedEvictions: 0, GcRemoved: 0,
+    ResFailed: 0, UnresolvedDiscards: 0, UnreachableReports: 0, TableFulls: 0, InUseEvictions: 0, ForcedEvictions: 0, GcRemoved: 0,
     AddressChanges: 0, LockTimeIgnored: 0, Confirmations: 0,
   };
 }
@@ -197,6 +203,9 @@ export class NeighbourCache<K extends NeighbourKey = number> {
   readonly #failed = new Set<Entry<K>>();
   readonly #staleUnused = new Set<Entry<K>>();
   readonly #staleUsed = new Set<Entry<K>>();
+  /** Entries in active use, evicted only for our own output: INCOMPLETE ones, the others (by last state change). */
+  readonly #incomplete = new Set<Entry<K>>();
+  readonly #inUse = new Set<Entry<K>>();
   readonly #c = newStats();
   #seq = 0;
 
@@ -298,7 +307,7 @@ export class NeighbourCache<K extends NeighbourKey = number> {
       c.UnresolvedDiscards++;
       return 'dropped';
     }
-    e = this.#allocate(ip, now);
+    e = this.#allocate(ip, now, true);
     if (e === undefined) return 'dropped';
     e.used = now;
     e.everUsed = true;
@@ -415,10 +424,15 @@ export class NeighbourCache<K extends NeighbourKey = number> {
 
   // ---- internals -----------------------------------------------------------------------
 
-  #allocate(ip: K, now: number): Entry<K> | undefined {
+  /** A new entry, evicting one when full; entries in use only when `forOutput` (see the header). */
+  #allocate(ip: K, now: number, forOutput = false): Entry<K> | undefined {
     const c = this.#c;
     if (this.#table.size >= this.params.maxEntries) {
-      const victim = first(this.#failed) ?? first(this.#staleUnused) ?? first(this.#staleUsed);
+      let victim = first(this.#failed) ?? first(this.#staleUnused) ?? first(this.#staleUsed);
+      if (victim === undefined && forOutput) {
+        victim = first(this.#incomplete) ?? first(this.#inUse);
+        if (victim !== undefined) c.InUseEvictions++;
+      }
       if (victim === undefined) {
         c.TableFulls++;
         return undefined;
@@ -447,6 +461,8 @@ export class NeighbourCache<K extends NeighbourKey = number> {
     this.#failed.delete(e);
     this.#staleUnused.delete(e);
     this.#staleUsed.delete(e);
+    this.#incomplete.delete(e);
+    this.#inUse.delete(e);
   }
 
   /** The one place an entry changes state (and its timer). */
@@ -455,6 +471,8 @@ export class NeighbourCache<K extends NeighbourKey = number> {
     e.state = state;
     if (state === 'FAILED') this.#failed.add(e);
     else if (state === 'STALE') (e.everUsed ? this.#staleUsed : this.#staleUnused).add(e);
+    else if (state === 'INCOMPLETE') this.#incomplete.add(e);
+    else this.#inUse.add(e);
     this.#heap.schedule(e, deadline);
   }
 

@@ -290,3 +290,31 @@ describe('SLAAC (RFC 4862 §5.5) and router discovery (RFC 4861 §6.3)', () => {
     expect(eth.neighbours6.params).toMatchObject({ baseReachableMs: 30_000, retransMs: 1000 });
   });
 });
+
+describe('a lifetime beyond a Node timer (a rogue RA, session 23 HT)', () => {
+  it('an RA prefix with lifetimes of 0xfffffffe s (136 years, not infinite): the interface never asks for a timer past 2^31 - 1 ms', () => {
+    // Node's setTimeout takes a delay above 2^31 - 1 ms as 1 ms (TimeoutOverflowWarning):
+    // the interface would wake every millisecond, with a warning each time, for 136 years.
+    const seg = new Segment();
+    const delays: number[] = [];
+    const clock = {
+      now: () => seg.clock.now(),
+      setTimer: (fn: () => void, ms: number) => { delays.push(ms); return seg.clock.setTimer(fn, ms); },
+      cancel: (h: unknown) => seg.clock.cancel(h),
+    };
+    const peer = seg.capture();
+    const eth = new EthernetInterface({ link: seg.sw.port(), mac: US_MAC, clock, random: () => 0.5 });
+    eth.setReceiver({ packet: () => {} });
+    eth.configureIpv6({ addresses: [], prefixLength: 64, slaac: true });
+    seg.run(3000);
+    peer.port.send(frame(0x3333_0000_0001, ROUTER_MAC, 0x86dd, ra(0, [['fd070000000000000000000000000000', 64, 0xc0, 0xfffffffe, 0xfffffffe]])));
+    seg.run(20_000);
+    expect(eth.ipv6.addresses).toEqual([US_LL, US_SLAAC]);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+    // The clamped timer fires with nothing due and is armed again: no busy loop.
+    const armed = delays.length;
+    seg.run(3 * (2 ** 31 - 1));
+    expect(delays.length - armed).toBeLessThanOrEqual(4);
+    expect(eth.ipv6.addresses).toEqual([US_LL, US_SLAAC]);
+  });
+});

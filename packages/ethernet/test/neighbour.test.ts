@@ -261,7 +261,7 @@ describe('bounded table under an ARP flood', () => {
     expect(s.Allocs - s.Destroys).toBe(64);
   });
 
-  it('STALE entries used for sending outlive never-used ones; a table full of entries in use refuses new ones', () => {
+  it('STALE entries used for sending outlive never-used ones; a table full of entries in use refuses learning, and our own output takes the oldest INCOMPLETE one\'s place', () => {
     const { cache, host } = setup({ maxEntries: 4 });
     resolved(cache, host, A, MAC_A, 0);
     runTo(cache, 30_000); // A: STALE, used before
@@ -272,8 +272,11 @@ describe('bounded table under an ARP flood', () => {
     expect(cache.has(A)).toBe(true);
     expect(cache.output(0x0d000000, pkt(1), 31_000)).toBe('queued'); // evicts A, the last STALE
     expect(cache.has(A)).toBe(false);
-    expect(cache.output(0x0d000001, pkt(1), 31_000)).toBe('dropped');
+    // Full of INCOMPLETE entries: learning is refused; our own output evicts the oldest
+    // INCOMPLETE one (0x0c000000, its waiting packet discarded) rather than being locked out.
     expect(cache.create(0x0e000000, MAC_A, 31_000)).toBe(false);
-    expect(cache.stats().TableFulls).toBe(2);
+    expect(cache.output(0x0d000001, pkt(1), 31_000)).toBe('queued');
+    expect(cache.has(0x0c000000)).toBe(false);
+    expect(cache.stats()).toMatchObject({ TableFulls: 1, InUseEvictions: 1, UnresolvedDiscards: 1 });
   });
 });

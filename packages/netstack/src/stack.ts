@@ -948,7 +948,8 @@ export class Stack extends EventEmitter {
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timerAt = at;
     if (at === Infinity) { this.timer = undefined; return; }
-    this.timer = this.clock.setTimer(this.fire, Math.max(0, at - this.clock.now()));
+    // At most Node's longest timer, KEEP_ALIVE_MS (2^31 - 1 ms): a longer delay (a DHCP lease's T1 past 24.8 days) is taken as 1 ms.
+    this.timer = this.clock.setTimer(this.fire, Math.min(KEEP_ALIVE_MS, Math.max(0, at - this.clock.now())));
   }
 
   private onTimer(): void {

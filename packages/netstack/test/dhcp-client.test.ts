@@ -542,3 +542,58 @@ describe('DHCP client: properties against a random server (fast-check)', () => {
     for (const k of ['Acquired', 'Renewed', 'Expired', 'InNaks', 'InMalformed', 'InXidMismatch', 'Retransmits']) expect(total[k], k).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('DHCP client: a hostile server (session 23 HT)', () => {
+  it('a server that answers every REQUEST at once with a 1 s lease is not answered at network speed', () => {
+    const t = bound({ leaseTime: 1 });
+    // The server: every message answered at once (OFFER to DISCOVER, ACK with a 1 s lease to REQUEST).
+    let seen = t.sent.length;
+    for (let step = 0; step < 20_000 && t.now < 60_000; step++) {
+      t.now = Math.max(t.now, Math.min(t.c.pollAt(), 60_000));
+      if (t.c.pollAt() <= t.now) t.c.poll(t.now);
+      for (; seen < t.sent.length; seen++) {
+        const s = t.sent[seen]!;
+        const type = s.m.options.messageType;
+        if (type === DHCPDISCOVER) t.reply(s.m, DHCPOFFER, { leaseTime: 1 });
+        else if (type === DHCPREQUEST) t.reply(s.m, DHCPACK, { leaseTime: 1 }, s.m.ciaddr !== 0 ? { yiaddr: s.m.ciaddr } : {});
+      }
+    }
+    // Taken as 20 s (T1 10 s): one REQUEST per 10 s (was one per ms, 40 000 messages by 20 s).
+    expect(t.now).toBe(60_000);
+    const requests = t.sent.filter((s) => s.at > 200);
+    expect(requests.map((s) => s.at)).toEqual([10_100, 20_100, 30_100, 40_100, 50_100]);
+    for (const s of requests) expect(s.m.options.messageType).toBe(DHCPREQUEST);
+    expect(t.c.lease?.leaseTime).toBe(20);
+    expect(t.c.stats().ShortLeases).toBe(6);
+    expect(t.removed).toEqual([]);
+  });
+
+  it('a station that answers every ARP probe (each lease declined): after 10 conflicts, one new address per 60 s (RFC 5227 §2.1.1)', () => {
+    const t = bound();
+    const discovers: number[] = [];
+    let seen = t.sent.length;
+    for (let round = 0; round < 14; round++) {
+      // The probe of the lease just applied finds it taken.
+      expect(t.c.conflict(ADDR, t.now)).toBe(true);
+      // The next DISCOVER, answered at once; the ACK binds the next lease (to be probed again).
+      t.run(t.c.pollAt());
+      for (; seen < t.sent.length; seen++) {
+        const s = t.sent[seen]!;
+        if (s.m.options.messageType === DHCPDISCOVER) { discovers.push(s.at); t.reply(s.m, DHCPOFFER); }
+      }
+      t.reply(t.last().m, DHCPACK);
+      seen = t.sent.length;
+      expect(t.c.state).toBe('BOUND');
+    }
+    const gaps = discovers.map((at, i) => at - (i === 0 ? 200 : discovers[i - 1]!));
+    // MAX_CONFLICTS (10): the first 9 DISCOVERs 10 s after their DECLINE (§3.1.5), then RATE_LIMIT_INTERVAL (60 s).
+    expect(gaps).toEqual([...new Array(9).fill(10_000), ...new Array(5).fill(60_000)]);
+    expect(t.c.stats().Declined).toBe(14);
+  });
+
+  it('an MTU option below 576 (RFC 2132 allows 68) is ignored; 576 is taken', () => {
+    expect(bound({ mtu: 68 }).c.lease!.mtu).toBeUndefined();
+    expect(bound({ mtu: 575 }).c.lease!.mtu).toBeUndefined();
+    expect(bound({ mtu: 576 }).c.lease!.mtu).toBe(576);
+  });
+});

@@ -23,9 +23,15 @@
  *  - T1 and T2 are options 58 and 59 when 0 < T1 < T2 < lease, else 0.5 and 0.875 of the
  *    lease (§4.4.5); all three count from when the exchange's first REQUEST left (§4.4.1:
  *    "the time at which the original request was sent"). Lease 0xffffffff: no timers (§3.3).
+ *  - A lease shorter than 20 s is taken as 20 s (`ShortLeases`; dhcpcd's DHCP_MIN_LEASE):
+ *    with 1 s, T1 and T2 would be 0 and a server that ACKs at once would be asked again at
+ *    network speed, and the ARP probe (about 5 s, RFC 5227) would outlast the lease anyway.
  *  - NAK → INIT at once (§3.1 step 5); consecutive NAKs wait 4, 8, … 64 s before the next
  *    DISCOVER, so a server that NAKs everything is not answered at network speed.
- *  - DECLINE (`conflict`, §3.1 step 5 and §4.4.1) → INIT, DISCOVER again after 10 s (§3.1.5).
+ *  - DECLINE (`conflict`, §3.1 step 5 and §4.4.1) → INIT, DISCOVER again after 10 s (§3.1.5);
+ *    after MAX_CONFLICTS (10) conflicts, after RATE_LIMIT_INTERVAL (60 s): RFC 5227 §2.1.1
+ *    limits a host that keeps finding its addresses taken (a station answering every ARP
+ *    probe) to one new address a minute. The count starts over when a lease is renewed.
  *  - RFC 2131 §4.4.1's random 1-10 s wait before the first DISCOVER is `initialDelay`
  *    (default none: one stack starting is not a building after a power cut).
  *
@@ -176,6 +182,10 @@ export interface DhcpClientStats {
   Released: number;
   /** `conflict` calls for an address we do not hold. */
   ConflictsIgnored: number;
+  /** ACKs with a lease shorter than MIN_LEASE_S, taken as MIN_LEASE_S. */
+  ShortLeases: number;
+  /** DECLINEs followed by RATE_LIMIT_INTERVAL rather than 10 s (RFC 5227 §2.1.1). */
+  ConflictRateLimited: number;
 }
 
 /** §4.1: the retransmission delays, s. */
@@ -184,6 +194,13 @@ const BACKOFF_S = [4, 8, 16, 32, 64] as const;
 const MIN_RENEW_RETRY_MS = 60_000;
 /** §3.1.5: the wait after a DECLINE. */
 const DECLINE_WAIT_MS = 10_000;
+/** The smallest interface MTU (option 26) taken: IPv4's minimum datagram size every host accepts (RFC 791, RFC 1122 §3.3.3). */
+const MIN_LEASE_MTU = 576;
+/** RFC 5227 §1.1: MAX_CONFLICTS (10) and RATE_LIMIT_INTERVAL (60 s). */
+const MAX_CONFLICTS = 10;
+const RATE_LIMIT_INTERVAL_MS = 60_000;
+/** The shortest lease taken (s): a shorter one is lengthened to it (dhcpcd's DHCP_MIN_LEASE). */
+export const MIN_LEASE_S = 20;
 /** The options asked for (option 55). */
 const PARAMETERS = [OPT_SUBNET_MASK, OPT_ROUTER, OPT_DNS, OPT_INTERFACE_MTU, OPT_RENEWAL_TIME, OPT_REBINDING_TIME];
 
@@ -192,7 +209,7 @@ function zeroStats(): DhcpClientStats {
     OutDiscovers: 0, OutRequests: 0, OutDeclines: 0, OutReleases: 0, Retransmits: 0,
     InDatagrams: 0, InMalformed: 0, InNotReply: 0, InNotDhcp: 0, InChaddrMismatch: 0, InXidMismatch: 0,
     InWrongServer: 0, InBadReply: 0, InUnexpected: 0, InOffers: 0, InAcks: 0, InNaks: 0,
-    Acquired: 0, Renewed: 0, Changed: 0, Expired: 0, Declined: 0, Released: 0, ConflictsIgnored: 0,
+    Acquired: 0, Renewed: 0, Changed: 0, Expired: 0, Declined: 0, Released: 0, ConflictsIgnored: 0, ShortLeases: 0, ConflictRateLimited: 0,
   };
 }
 
@@ -239,6 +256,8 @@ export class DhcpClient {
   #remembered: number | undefined;
   #lease: DhcpLease | undefined;
   #naks = 0;
+  /** Conflicts (DECLINEs) since the last renewed lease (RFC 5227 §2.1.1). */
+  #conflicts = 0;
   #started = false;
 
   constructor(io: DhcpClientIo, options: DhcpClientOptions) {
@@ -298,7 +317,10 @@ export class DhcpClient {
     this.#send(this.#message(xid, 0, 0, false, { messageType: DHCPDECLINE, requestedIp: address, serverId: lease.serverId }, false), BROADCAST_ADDRESS, 0);
     this.#stats.OutDeclines++;
     this.#stats.Declined++;
-    this.#toInit(now + DECLINE_WAIT_MS);
+    this.#conflicts++;
+    const limited = this.#conflicts >= MAX_CONFLICTS;
+    if (limited) this.#stats.ConflictRateLimited++;
+    this.#toInit(now + (limited ? RATE_LIMIT_INTERVAL_MS : DECLINE_WAIT_MS));
     this.#lose('declined');
     return true;
   }
@@ -366,6 +388,7 @@ export class DhcpClient {
     const lease = this.#leaseOf(m, sid);
     if (lease === undefined) { s.InBadReply++; return; }
     s.InAcks++;
+    if (lease.leaseTime !== m.options.leaseTime) s.ShortLeases++;
     this.#bind(lease);
   }
 
@@ -373,9 +396,10 @@ export class DhcpClient {
   #leaseOf(m: DhcpMessage, serverId: number): DhcpLease | undefined {
     const o = m.options;
     const address = m.yiaddr;
-    const L = o.leaseTime;
     // §4.3.1: an ACK to a REQUEST carries the lease time; a zero lease could never be used.
-    if (!isUnicastHost(address) || L === undefined || L === 0) return undefined;
+    if (!isUnicastHost(address) || o.leaseTime === undefined || o.leaseTime === 0) return undefined;
+    // A lease of a few seconds would have T1 = T2 = 0: a REQUEST per ACK at network speed.
+    const L = o.leaseTime < MIN_LEASE_S ? MIN_LEASE_S : o.leaseTime;
     let prefixLength: number;
     let mask: number;
     if (o.subnetMask !== undefined) {
@@ -415,7 +439,9 @@ export class DhcpClient {
       gateway,
       routers,
       dnsServers: (o.dnsServers ?? []).filter(isUnicastHost),
-      mtu: o.mtu !== undefined && o.mtu >= 68 ? o.mtu : undefined,
+      // RFC 2132 §5.1 allows 68, but every host takes 576-byte datagrams (RFC 1122 §3.3.3):
+      // a smaller option (a rogue's 68 leaves TCP 28 bytes a segment) is ignored, as dhcpcd does.
+      mtu: o.mtu !== undefined && o.mtu >= MIN_LEASE_MTU ? o.mtu : undefined,
       serverId,
       leaseTime: L,
       renewalTime: t1,
@@ -442,6 +468,7 @@ export class DhcpClient {
       io.apply(lease, undefined);
       io.event?.({ type: 'acquired', lease });
     } else if (sameParameters(previous, lease)) {
+      this.#conflicts = 0; // the address held up to a renewal
       this.#stats.Renewed++;
       io.event?.({ type: 'renewed', lease });
     } else {
