@@ -26,6 +26,13 @@ export interface ServiceStats {
   UdpEchoRefused: number;
   /** Bad HTTP requests answered with 400 (node:http's 'clientError'). */
   HttpBadRequests: number;
+  /** Requests whose headers took longer than headersTimeout (60 s) or whole request longer than requestTimeout (300 s): 408, closed. */
+  HttpRequestTimeouts: number;
+}
+
+/** node:http's own request deadlines, as a listening node:http server has them; smaller ones for tests. */
+export interface ServiceOptions {
+  http?: Pick<http.ServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'>;
 }
 
 /** Largest /bytes/N served: 64 GiB (bounded, like everything else). */
@@ -78,8 +85,8 @@ export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse)
   }
 }
 
-export async function startServices(stack: Stack): Promise<Services> {
-  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0 };
+export async function startServices(stack: Stack, options: ServiceOptions = {}): Promise<Services> {
+  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0, HttpRequestTimeouts: 0 };
   // With an IPv6 address, one dual-stack udp6 socket on [::]:7 answers both families
   // (IPv4 senders appear as ::ffff:a.b.c.d and are answered there, as Node's would be).
   const udpEcho = stack.udp.createSocket(stack.addresses6.length > 0 ? 'udp6' : 'udp4');
@@ -112,16 +119,26 @@ export async function startServices(stack: Stack): Promise<Services> {
     s.resume();
     s.on('end', () => s.end());
   });
-  const httpServer = http.createServer({ keepAliveTimeout: 30_000 }, httpHandler);
-  // A request node:http cannot parse gets 400 and the connection closes (node's default
-  // answer, kept), counted; a socket error past the response is the client's going away.
+  const httpServer = http.createServer({ keepAliveTimeout: 30_000, ...options.http }, httpHandler);
+  // Slowloris: node:http enforces headersTimeout and requestTimeout from a timer it starts on
+  // 'listening' (its connections list); this server never listens (the stack's sockets are
+  // handed to it), so without this a client trickling one header line every few seconds
+  // held its connection forever (thousands of them, seen against netstack serve).
+  httpServer.emit('listening');
+  // A request node:http cannot parse gets 400, one too slow 408 (node's default answers,
+  // kept), counted; then the connection is closed as node's default does (destroy once
+  // the answer is written: a client that never closes its side holds nothing); a socket
+  // error past the response is the client's going away.
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    counters.HttpBadRequests++;
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (timeout) counters.HttpRequestTimeouts++;
+    else counters.HttpBadRequests++;
+    const status = timeout ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   const web = stack.tcp.createServer((s) => {
     ignoreErrors(s);
@@ -142,6 +159,7 @@ export async function startServices(stack: Stack): Promise<Services> {
     close: async () => {
       for (const srv of [echo, discard, web]) srv.close();
       httpServer.closeAllConnections();
+      httpServer.close(); // stops the request-deadline timer started on 'listening'
       await new Promise<void>((resolve) => udpEcho.close(() => resolve()));
     },
   };
