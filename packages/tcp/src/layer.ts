@@ -238,6 +238,7 @@ export class TcpLayer implements TransportProtocol {
       // hundreds of holes; at 64 the receiver dropped 600-800 segments per 4 MiB (sndbuf.test.ts's note).
       maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 256,
       maxConnections: o.maxConnections ?? 65_536,
+      maxTimeWait: o.maxTimeWait ?? 16_384,
       memory: new MemoryAccount(o.maxBufferMemory ?? 256 * 1024 * 1024, 4096, o.receiveBufferBudget ?? 64 * 1024 * 1024,
         o.sendBufferBudget ?? 64 * 1024 * 1024),
       windowScaling: o.windowScaling ?? true,
@@ -312,6 +313,9 @@ export class TcpLayer implements TransportProtocol {
 
   /** Connections in the table (all states but LISTEN, TIME-WAIT included). */
   get connectionCount(): number { return this.connCount; }
+
+  /** @internal Connections in TIME-WAIT now (kept by onStateChange; bounded by config.maxTimeWait). */
+  timeWaitCount = 0;
 
   /** Every connection in the table (for diagnostics and tests; allocates). */
   connections(): TcpConnection[] {
@@ -468,6 +472,8 @@ export class TcpLayer implements TransportProtocol {
     if (!wasEst && isEst) st.CurrEstab++;
     // RFC 1213 tcpEstabResets: ESTABLISHED/CLOSE-WAIT -> CLOSED.
     if (wasEst && next === 'CLOSED') st.EstabResets++;
+    if (next === 'TIME-WAIT') this.timeWaitCount++;
+    else if (prev === 'TIME-WAIT') this.timeWaitCount--;
     c.listener?.childStateChanged(c, prev, next);
   }
 
