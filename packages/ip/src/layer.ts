@@ -762,7 +762,8 @@ export class Ipv4Layer implements IpOutput {
       this.c.dropped.ErrorNotOurs++;
       return;
     }
-    if (e.icmpType === 3 && e.icmpCode === 4) {
+    const t = this.transports.slots[e.protocol & 0xff];
+    if (e.icmpType === 3 && e.icmpCode === 4 && t?.acceptsPathMtu?.(e) !== false) {
       const current = this.pathMtu(e.dst);
       // RFC 1191 §5: an old router sends 0; guess the plateau below the quoted Total Length.
       const mtu = e.nextHopMtu > 0 ? e.nextHopMtu : plateauBelow(e.originalLength !== undefined && e.originalLength > 0 ? e.originalLength : current);
@@ -774,7 +775,6 @@ export class Ipv4Layer implements IpOutput {
       const used = this.pathMtu(e.dst);
       if (used !== e.nextHopMtu) e = { ...e, nextHopMtu: used };
     }
-    const t = this.transports.slots[e.protocol & 0xff];
     if (t === undefined || t.receiveError === undefined) {
       this.c.dropped.ErrorNoTransport++;
       return;
