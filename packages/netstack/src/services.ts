@@ -13,6 +13,7 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Stack } from './stack.js';
+import type { Socket } from './net/index.js';
 
 export interface Services {
   describe(): string;
@@ -28,11 +29,15 @@ export interface ServiceStats {
   HttpBadRequests: number;
   /** Requests whose headers took longer than headersTimeout (60 s) or whole request longer than requestTimeout (300 s): 408, closed. */
   HttpRequestTimeouts: number;
+  /** TCP echo and discard connections closed after idleTimeout (5 min) without a byte either way. */
+  TcpIdleTimeouts: number;
 }
 
 /** node:http's own request deadlines, as a listening node:http server has them; smaller ones for tests. */
 export interface ServiceOptions {
   http?: Pick<http.ServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'>;
+  /** TCP echo and discard: a connection idle this long (ms) is closed. Default 300 000. */
+  idleTimeout?: number;
 }
 
 /** Largest /bytes/N served: 64 GiB (bounded, like everything else). */
@@ -86,7 +91,7 @@ export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse)
 }
 
 export async function startServices(stack: Stack, options: ServiceOptions = {}): Promise<Services> {
-  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0, HttpRequestTimeouts: 0 };
+  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0, HttpRequestTimeouts: 0, TcpIdleTimeouts: 0 };
   // With an IPv6 address, one dual-stack udp6 socket on [::]:7 answers both families
   // (IPv4 senders appear as ::ffff:a.b.c.d and are answered there, as Node's would be).
   const udpEcho = stack.udp.createSocket(stack.addresses6.length > 0 ? 'udp6' : 'udp4');
@@ -110,12 +115,23 @@ export async function startServices(stack: Stack, options: ServiceOptions = {}):
   await new Promise<void>((resolve) => udpEcho.bind(7, resolve));
 
   const ignoreErrors = (s: Duplex): void => { s.on('error', () => {}); };
+  // Echo and discard hold a connection while the client likes, but not an idle one for
+  // ever: a peer that completes handshakes (the kernel side sees every SYN-ACK, so it
+  // can for any source address, holding no state itself) and then says nothing would
+  // otherwise keep its slots in the connection table for good, locking everyone out once
+  // the table is full. Idle = no byte either way (node's socket timeout).
+  const idleTimeout = options.idleTimeout ?? 300_000;
+  const closeWhenIdle = (s: Socket): void => {
+    s.setTimeout(idleTimeout, () => { counters.TcpIdleTimeouts++; s.destroy(); });
+  };
   const echo = stack.tcp.createServer({ allowHalfOpen: true }, (s) => {
     ignoreErrors(s);
+    closeWhenIdle(s);
     s.pipe(s);
   });
   const discard = stack.tcp.createServer({ allowHalfOpen: true }, (s) => {
     ignoreErrors(s);
+    closeWhenIdle(s);
     s.resume();
     s.on('end', () => s.end());
   });

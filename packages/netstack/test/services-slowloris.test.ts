@@ -77,4 +77,38 @@ describe('HTTP service under slowloris (node:http deadlines)', () => {
     expect(g).toMatch(/^HTTP\/1\.1 400 Bad Request/);
     expect(services.stats()).toMatchObject({ HttpRequestTimeouts: 1, HttpBadRequests: 1 });
   });
+
+  it('an idle echo or discard connection is closed after idleTimeout; one that keeps talking is not', { timeout: 20_000 }, async () => {
+    const p = createLinkPair({ mtu: 1500 });
+    const srv = await createStack({ link: p.b, address: SERVER });
+    const cli = await createStack({ link: p.a, address: '10.0.0.1' });
+    const svc = await startServices(srv, { idleTimeout: 300 });
+    try {
+      const idle = [7, 9].map((port) => {
+        const s = cli.tcp.connect({ host: SERVER, port });
+        return collect(s);
+      });
+      // A talker on echo: a byte every 100 ms for 1 s (bounded), each echoed back.
+      const talker = cli.tcp.connect({ host: SERVER, port: 7 });
+      const talkerDone = collect(talker);
+      let sent = 0;
+      await new Promise<void>((resolve) => {
+        const tick = setInterval(() => {
+          if (++sent > 10) { clearInterval(tick); resolve(); return; }
+          talker.write('x');
+        }, 100);
+      });
+      const [e, d] = await Promise.all(idle);
+      expect(e!.ended && d!.ended).toBe(true); // both idle ones were closed by the server
+      expect(talker.destroyed).toBe(false); // 1 s of traffic, each gap 100 ms < 300 ms
+      talker.end();
+      expect((await talkerDone).text).toBe('x'.repeat(10));
+      expect(svc.stats().TcpIdleTimeouts).toBe(2);
+    } finally {
+      await svc.close();
+      await cli.close();
+      await srv.close();
+      p.close();
+    }
+  });
 });
