@@ -762,13 +762,19 @@ export class Ipv4Layer implements IpOutput {
       this.c.dropped.ErrorNotOurs++;
       return;
     }
-    if (e.icmpType === 3 && e.icmpCode === 4) {
+    const t = this.transports.slots[e.protocol & 0xff];
+    if (e.icmpType === 3 && e.icmpCode === 4 && t?.acceptsPathMtu?.(e) !== false) {
       const current = this.pathMtu(e.dst);
       // RFC 1191 §5: an old router sends 0; guess the plateau below the quoted Total Length.
       const mtu = e.nextHopMtu > 0 ? e.nextHopMtu : plateauBelow(e.originalLength !== undefined && e.originalLength > 0 ? e.originalLength : current);
       if (this.pmtu.lower(e.dst, mtu, current, now)) this.c.PmtuUpdates++;
+      // The transport hears the estimate now in use, not the raw report: a (forged) report
+      // below minPmtu would otherwise take TCP's MSS under the floor the cache keeps
+      // (RFC 5927 §7.3, RFC 1191 §8; Linux's tcp_v4_mtu_reduced reads dst_mtu after
+      // the update the same way), and an old router's 0 becomes the plateau guessed above.
+      const used = this.pathMtu(e.dst);
+      if (used !== e.nextHopMtu) e = { ...e, nextHopMtu: used };
     }
-    const t = this.transports.slots[e.protocol & 0xff];
     if (t === undefined || t.receiveError === undefined) {
       this.c.dropped.ErrorNoTransport++;
       return;

@@ -1049,13 +1049,14 @@ export class Ipv6Layer implements IpOutput {
       this.c.dropped.Ip6ErrorNotOurs++;
       return;
     }
-    if (e.icmpType === 3 && e.icmpCode === 4) {
+    const t = this.transports.slots[e.protocol & 0xff];
+    // RFC 5927 §4.1/§7.2: a report the transport says it cannot have caused lowers nothing.
+    if (e.icmpType === 3 && e.icmpCode === 4 && t?.acceptsPathMtu?.(e) !== false) {
       const current = this.pathMtu(e.dst);
       // RFC 8201 §4: below 1280 (or absent) → 1280; PmtuCache never raises an estimate.
       const mtu = Math.max(IPV6_MIN_MTU, e.nextHopMtu);
       if (this.pmtu.lower(e.dst, mtu, current, now)) this.c.Ip6PmtuUpdates++;
     }
-    const t = this.transports.slots[e.protocol & 0xff];
     if (t === undefined || t.receiveError === undefined) {
       this.c.dropped.Ip6ErrorNoTransport++;
       return;

@@ -158,6 +158,14 @@ export interface TransportProtocol {
   /** Bad transport input is dropped and counted here, never thrown. */
   receive(datagram: InboundDatagram, now: number): void;
   receiveError?(error: TransportError, now: number): void;
+  /**
+   * Asked before a fragmentation-needed / Packet Too Big lowers the path MTU: false when
+   * the quoted datagram is not one this transport could have sent now (TCP: no such
+   * connection, or a sequence number outside SND.UNA..SND.MAX), so a blind forged report
+   * changes nothing (RFC 5927 §4.1 and §7.2, as Linux validates in tcp_v4_err before it
+   * updates the route). Absent = accepted.
+   */
+  acceptsPathMtu?(error: TransportError): boolean;
 }
 
 /** Installed by the icmp package: sends ICMP errors about a received datagram. */

@@ -50,6 +50,8 @@ export class FakeTransport implements TransportProtocol {
   receiveError(e: TransportError): void {
     this.errors.push({ ...e });
   }
+  /** Absent unless a test sets it (then the IP layer asks it before lowering a path MTU). */
+  acceptsPathMtu?: (e: TransportError) => boolean;
 }
 
 export class FakeReporter implements ErrorReporter {

@@ -311,6 +311,37 @@ describe('path MTU (RFC 1191)', () => {
     layer.send(FAR, PROTO_UDP, new Uint8Array(10), { dontFragment: true });
     expect(parseIpv4(link.sent.pop()!)).toMatchObject({ dontFragment: true });
   });
+  it('the transport hears the estimate in use, not the raw report: a forged 68 or 20 gives 552, an old router\'s 0 the plateau (RFC 5927 §7.3)', () => {
+    // A forged fragmentation-needed of 68 used to reach TCP as 68, and TCP took its MSS to
+    // its own 88-byte floor although the cache kept 552 (seen against netstack serve).
+    const { layer, udp } = setup({ gateway: ip('10.7.0.1') });
+    const seen: number[] = [];
+    udp.receiveError = (e) => { seen.push(e.nextHopMtu); };
+    for (const nextHopMtu of [68, 20, 1000]) layer.deliverError(err({ nextHopMtu }), 0);
+    expect(seen).toEqual([552, 552, 552]);
+    const fresh = setup();
+    fresh.udp.receiveError = (e) => { seen.push(e.nextHopMtu); };
+    fresh.layer.deliverError(err({ nextHopMtu: 0, originalLength: 1500 }), 0);
+    fresh.layer.deliverError(err({ icmpCode: 3, nextHopMtu: 0 }), 0); // not code 4: untouched
+    expect(seen.slice(3)).toEqual([1492, 0]);
+  });
+  it('a report the transport says it cannot have caused (acceptsPathMtu false: a blind forgery) lowers nothing, and still reaches it (RFC 5927 §7.2)', () => {
+    // Before: any fragmentation-needed quoting our address lowered the cache, so a forged one
+    // with a made-up TCP sequence number took netstack serve's connections to that
+    // destination down to 552 (EMSGSIZE, then MSS 512) although TCP ignored it.
+    const { layer, udp } = setup({ gateway: ip('10.7.0.1') });
+    let accept = false;
+    udp.acceptsPathMtu = () => accept;
+    const seen: number[] = [];
+    udp.receiveError = (e) => { seen.push(e.nextHopMtu); };
+    layer.deliverError(err({ nextHopMtu: 68 }), 0);
+    expect(layer.pathMtu(FAR)).toBe(1500);
+    expect(layer.stats().PmtuUpdates).toBe(0);
+    accept = true;
+    layer.deliverError(err({ nextHopMtu: 1000 }), 0);
+    expect(layer.pathMtu(FAR)).toBe(1000);
+    expect(seen).toEqual([68, 1000]);
+  });
   it('limits.minPmtu: 68 restores the absolute floor of RFC 791', () => {
     const { layer } = setup({ limits: { minPmtu: 68 } });
     layer.deliverError(err({ nextHopMtu: 20 }), 0);

@@ -13,6 +13,7 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Stack } from './stack.js';
+import type { Socket } from './net/index.js';
 
 export interface Services {
   describe(): string;
@@ -26,6 +27,17 @@ export interface ServiceStats {
   UdpEchoRefused: number;
   /** Bad HTTP requests answered with 400 (node:http's 'clientError'). */
   HttpBadRequests: number;
+  /** Requests whose headers took longer than headersTimeout (60 s) or whole request longer than requestTimeout (300 s): 408, closed. */
+  HttpRequestTimeouts: number;
+  /** TCP echo and discard connections closed after idleTimeout (5 min) without a byte either way. */
+  TcpIdleTimeouts: number;
+}
+
+/** node:http's own request deadlines, as a listening node:http server has them; smaller ones for tests. */
+export interface ServiceOptions {
+  http?: Pick<http.ServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'>;
+  /** TCP echo and discard: a connection idle this long (ms) is closed. Default 300 000. */
+  idleTimeout?: number;
 }
 
 /** Largest /bytes/N served: 64 GiB (bounded, like everything else). */
@@ -78,8 +90,8 @@ export function httpHandler(req: http.IncomingMessage, res: http.ServerResponse)
   }
 }
 
-export async function startServices(stack: Stack): Promise<Services> {
-  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0 };
+export async function startServices(stack: Stack, options: ServiceOptions = {}): Promise<Services> {
+  const counters: ServiceStats = { UdpEchoRefused: 0, HttpBadRequests: 0, HttpRequestTimeouts: 0, TcpIdleTimeouts: 0 };
   // With an IPv6 address, one dual-stack udp6 socket on [::]:7 answers both families
   // (IPv4 senders appear as ::ffff:a.b.c.d and are answered there, as Node's would be).
   const udpEcho = stack.udp.createSocket(stack.addresses6.length > 0 ? 'udp6' : 'udp4');
@@ -103,25 +115,46 @@ export async function startServices(stack: Stack): Promise<Services> {
   await new Promise<void>((resolve) => udpEcho.bind(7, resolve));
 
   const ignoreErrors = (s: Duplex): void => { s.on('error', () => {}); };
+  // Echo and discard hold a connection while the client likes, but not an idle one for
+  // ever: a peer that completes handshakes (the kernel side sees every SYN-ACK, so it
+  // can for any source address, holding no state itself) and then says nothing would
+  // otherwise keep its slots in the connection table for good, locking everyone out once
+  // the table is full. Idle = no byte either way (node's socket timeout).
+  const idleTimeout = options.idleTimeout ?? 300_000;
+  const closeWhenIdle = (s: Socket): void => {
+    s.setTimeout(idleTimeout, () => { counters.TcpIdleTimeouts++; s.destroy(); });
+  };
   const echo = stack.tcp.createServer({ allowHalfOpen: true }, (s) => {
     ignoreErrors(s);
+    closeWhenIdle(s);
     s.pipe(s);
   });
   const discard = stack.tcp.createServer({ allowHalfOpen: true }, (s) => {
     ignoreErrors(s);
+    closeWhenIdle(s);
     s.resume();
     s.on('end', () => s.end());
   });
-  const httpServer = http.createServer({ keepAliveTimeout: 30_000 }, httpHandler);
-  // A request node:http cannot parse gets 400 and the connection closes (node's default
-  // answer, kept), counted; a socket error past the response is the client's going away.
+  const httpServer = http.createServer({ keepAliveTimeout: 30_000, ...options.http }, httpHandler);
+  // Slowloris: node:http enforces headersTimeout and requestTimeout from a timer it starts on
+  // 'listening' (its connections list); this server never listens (the stack's sockets are
+  // handed to it), so without this a client trickling one header line every few seconds
+  // held its connection forever (thousands of them, seen against netstack serve).
+  httpServer.emit('listening');
+  // A request node:http cannot parse gets 400, one too slow 408 (node's default answers,
+  // kept), counted; then the connection is closed as node's default does (destroy once
+  // the answer is written: a client that never closes its side holds nothing); a socket
+  // error past the response is the client's going away.
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    counters.HttpBadRequests++;
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (timeout) counters.HttpRequestTimeouts++;
+    else counters.HttpBadRequests++;
+    const status = timeout ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   const web = stack.tcp.createServer((s) => {
     ignoreErrors(s);
@@ -142,6 +175,7 @@ export async function startServices(stack: Stack): Promise<Services> {
     close: async () => {
       for (const srv of [echo, discard, web]) srv.close();
       httpServer.closeAllConnections();
+      httpServer.close(); // stops the request-deadline timer started on 'listening'
       await new Promise<void>((resolve) => udpEcho.close(() => resolve()));
     },
   };

@@ -626,6 +626,15 @@ export class TcpConnection implements HeapEntry {
         this.recvBuf.dispose(); // given back once the user has read what is left
         this.giveBackSndGrowth();
         this.notifyClosed(undefined);
+        if (this.layer.timeWaitCount > this.cfg.maxTimeWait) {
+          // Linux tcp_time_wait beyond tcp_max_tw_buckets ("time wait bucket table overflow"):
+          // no TIME-WAIT, the TCB goes now. The peer's FIN is acknowledged first, as Linux's
+          // tcp_fin does before tcp_time_wait; RFC 9293 §3.10.7.4's 2 MSL is given up for
+          // this one connection (timestamps and the ISS clock still guard the next one).
+          this.layer.counters.TimeWaitOverflows++;
+          if (this.ackNow) this.sendAck(now);
+          this.setState('CLOSED', now);
+        }
         break;
       case 'CLOSED':
         this.rtxAt = this.persistAt = this.keepaliveAt = this.finWait2At = this.delackAt = this.timeWaitAt = Infinity;

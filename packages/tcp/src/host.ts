@@ -97,6 +97,8 @@ export interface TcpHost<C> {
   queueEvents(conn: C): void;
   /** Every state change (counters such as CurrEstab; a listener's queues). */
   onStateChange(conn: C, prev: TcpState, next: TcpState): void;
+  /** Connections in TIME-WAIT now, this one included once it entered (kept by onStateChange). */
+  readonly timeWaitCount: number;
   /** `conn` reached CLOSED: out of the table, the timers and its listener. */
   detach(conn: C): void;
 }

@@ -238,6 +238,7 @@ export class TcpLayer implements TransportProtocol {
       // hundreds of holes; at 64 the receiver dropped 600-800 segments per 4 MiB (sndbuf.test.ts's note).
       maxOutOfOrderRanges: o.maxOutOfOrderRanges ?? 256,
       maxConnections: o.maxConnections ?? 65_536,
+      maxTimeWait: o.maxTimeWait ?? 16_384,
       memory: new MemoryAccount(o.maxBufferMemory ?? 256 * 1024 * 1024, 4096, o.receiveBufferBudget ?? 64 * 1024 * 1024,
         o.sendBufferBudget ?? 64 * 1024 * 1024),
       windowScaling: o.windowScaling ?? true,
@@ -312,6 +313,9 @@ export class TcpLayer implements TransportProtocol {
 
   /** Connections in the table (all states but LISTEN, TIME-WAIT included). */
   get connectionCount(): number { return this.connCount; }
+
+  /** @internal Connections in TIME-WAIT now (kept by onStateChange; bounded by config.maxTimeWait). */
+  timeWaitCount = 0;
 
   /** Every connection in the table (for diagnostics and tests; allocates). */
   connections(): TcpConnection[] {
@@ -468,6 +472,8 @@ export class TcpLayer implements TransportProtocol {
     if (!wasEst && isEst) st.CurrEstab++;
     // RFC 1213 tcpEstabResets: ESTABLISHED/CLOSE-WAIT -> CLOSED.
     if (wasEst && next === 'CLOSED') st.EstabResets++;
+    if (next === 'TIME-WAIT') this.timeWaitCount++;
+    else if (prev === 'TIME-WAIT') this.timeWaitCount--;
     c.listener?.childStateChanged(c, prev, next);
   }
 
@@ -761,15 +767,8 @@ export class TcpLayer implements TransportProtocol {
     this.enter();
     try {
       const st = this.counters;
-      const q = err.quoted;
-      if (err.protocol !== PROTO_TCP || q.length < 8) { st.dropped.IcmpIgnored++; return; }
-      const srcPort = (q[0]! << 8) | q[1]!;
-      const dstPort = (q[2]! << 8) | q[3]!;
-      const seq = ((q[4]! << 24) | (q[5]! << 16) | (q[6]! << 8) | q[7]!) >>> 0;
-      const c = this.lookup(err.src, srcPort, err.dst, dstPort);
+      const c = this.errorConnection(err);
       if (c === undefined) { st.dropped.IcmpIgnored++; return; }
-      // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.MAX.
-      if (!(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) { st.dropped.IcmpIgnored++; return; }
       const known = (err.icmpType === 3 && err.icmpCode <= MAX_UNREACH_CODE) || err.icmpType === 11 || err.icmpType === 12;
       if (!known) { st.dropped.IcmpIgnored++; return; } // source quench is deprecated (RFC 6633)
       if (err.icmpType === 3 && err.icmpCode === 4) {
@@ -787,6 +786,30 @@ export class TcpLayer implements TransportProtocol {
     } finally {
       this.exit(undefined);
     }
+  }
+
+  /**
+   * The connection an ICMP error is about, or undefined: RFC 5927 §4.1, the quoted
+   * 4-tuple must be a connection and its sequence number in SND.UNA..SND.MAX.
+   */
+  private errorConnection(err: TransportError): TcpConnection | undefined {
+    const q = err.quoted;
+    if (err.protocol !== PROTO_TCP || q.length < 8) return undefined;
+    const srcPort = (q[0]! << 8) | q[1]!;
+    const dstPort = (q[2]! << 8) | q[3]!;
+    const seq = ((q[4]! << 24) | (q[5]! << 16) | (q[6]! << 8) | q[7]!) >>> 0;
+    const c = this.lookup(err.src, srcPort, err.dst, dstPort);
+    if (c === undefined || !(seqLe(c.sndUna, seq) && seqLe(seq, c.sndMax))) return undefined;
+    return c;
+  }
+
+  /**
+   * The IP layer asks before a fragmentation-needed / Packet Too Big lowers its path MTU:
+   * only a report about a segment in flight may (RFC 5927 §7.2: a blind forged report
+   * would otherwise take every connection to that destination down to the PMTU floor).
+   */
+  acceptsPathMtu(err: TransportError): boolean {
+    return this.errorConnection(err) !== undefined;
   }
 
   // ================================================================ output

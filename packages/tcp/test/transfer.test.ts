@@ -573,6 +573,23 @@ describe('path MTU (RFC 1191, RFC 8201)', () => {
     t.recv({ seq: t.iss + 1, len: mss });
   });
 
+  it('acceptsPathMtu (asked by the IP layer before it lowers its cache): only a report quoting a segment in flight of a connection (RFC 5927 §4.1, §7.2)', () => {
+    const t = established();
+    t.write(big(1460));
+    t.recv({ len: 1460 });
+    const report = (seq: number, localPort = t.conn.localPort) => {
+      const quoted = new Uint8Array(8);
+      const dv = new DataView(quoted.buffer);
+      dv.setUint16(0, localPort); dv.setUint16(2, t.conn.remotePort); dv.setUint32(4, seq >>> 0);
+      return { icmpType: 3, icmpCode: 4, reporter: t.conn.remoteAddress, src: t.conn.localAddress, dst: t.conn.remoteAddress, protocol: 6, quoted, nextHopMtu: 600 };
+    };
+    expect(t.layer.acceptsPathMtu(report(t.iss + 1))).toBe(true); // SND.UNA
+    expect(t.layer.acceptsPathMtu(report(t.iss + 1 + 1460))).toBe(true); // SND.MAX
+    expect(t.layer.acceptsPathMtu(report(t.iss + 1 + 100_000))).toBe(false); // blind: not in flight
+    expect(t.layer.acceptsPathMtu(report(t.iss, t.conn.localPort + 1))).toBe(false); // no such connection
+    expect(t.layer.stats().dropped.IcmpIgnored).toBe(0); // asking counts nothing; receiveError counts
+  });
+
   it('fragmentation needed / packet too big lowers the MSS and resends smaller; over IPv6 never below 1280 − 60', () => {
     const t = established();
     t.write(big(1460));
