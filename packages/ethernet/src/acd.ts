@@ -52,7 +52,7 @@ export interface AddressConflict {
   mac: number;
   /** 'probe': found while probing, the address was not taken; 'bound': someone else uses our address. */
   phase: 'probe' | 'bound';
-  /** 'bound' only: we sent a defending announcement (false: we defended within DEFEND_INTERVAL already). */
+  /** Whether we sent a defending announcement: always for 'bound' (a claim within DEFEND_INTERVAL of our last defence is counted, BoundConflicts, and not reported), never for 'probe'. */
   defended: boolean;
 }
 
