@@ -217,7 +217,7 @@ describe('netstack nat --allow-host-loopback --publish', () => {
         s.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
       });
     }
-    nat2 = new Server(h2.spawn(process.execPath, [cli, 'nat', '--netns', g2.name, '--allow-host-loopback', '--publish', '8080:80', '--publish', '8007:7/udp']));
+    nat2 = new Server(h2.spawn(process.execPath, [cli, 'nat', '--netns', g2.name, '--allow-host-loopback', '--publish', '8080:80', '--publish', '8007:7/udp', '--max-udp', '4']));
     await nat2.waitFor(/ready/, 20_000);
   }, 60_000);
 
@@ -242,6 +242,29 @@ describe('netstack nat --allow-host-loopback --publish', () => {
     const r = await h2.run(process.execPath, [CLIENT, 'udp', '127.0.0.1', '8007', '1', '1000', '8000']);
     expect(JSON.parse(r.stdout).ok).toEqual([true, true, true]);
   }, 30_000);
+
+  it('a published UDP port with more peers than --max-udp (4): each new peer takes the least recently active one\'s place, all 7 answered', async () => {
+    // Seven peers one after the other, each its own socket (source port) kept open: with the
+    // old drop-when-full, the fifth to seventh got nothing until the first four idled out (60 s).
+    const script = `
+      const dgram = require('node:dgram');
+      (async () => {
+        let answered = 0;
+        for (let i = 0; i < 7; i++) {
+          const s = dgram.createSocket('udp4');
+          const ok = await new Promise((res) => {
+            const t = setTimeout(() => res(false), 2000);
+            s.once('message', (m) => { clearTimeout(t); res(m.toString() === 'peer' + i); });
+            s.send('peer' + i, 8007, '127.0.0.1');
+          });
+          if (ok) answered++;
+        }
+        console.log(answered);
+        process.exit(0);
+      })();`;
+    const r = await h2.run(process.execPath, ['-e', script], { timeoutMs: 30_000 });
+    expect(r.stdout.trim()).toBe('7');
+  }, 40_000);
 
   it('exits 0 on SIGTERM, the published ports closed', async () => {
     expect((await nat2.stop()).code).toBe(0);

@@ -1042,7 +1042,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const key = `${rinfo.address}|${rinfo.port}`;
       let inner = peers.get(key);
       if (inner === undefined) {
-        if (peers.size >= limits.maxUdp) { stats.UdpDropped++; return; }
+        if (peers.size >= limits.maxUdp) {
+          // Full: the least recently active peer gives way (the Map is kept in that order,
+          // below), as the guest's own flows do: peers that went away must not lock new
+          // ones out until their idle timeout.
+          const oldest = peers.keys().next().value;
+          if (oldest === undefined) { stats.UdpDropped++; return; }
+          drop(oldest);
+          stats.UdpEvicted++;
+        }
         stats.PublishedConnections++;
         const s = stack.udp.createSocket('udp4');
         const e = { s, idle: setTimeout(() => drop(key), limits.udpIdleTimeout) };
@@ -1055,6 +1063,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         s.on('error', () => {});
       }
       inner.idle.refresh();
+      // Least recently active first: re-inserted on each datagram from the peer.
+      peers.delete(key);
+      peers.set(key, inner);
       inner.s.send(msg, p.guestPort, target);
     });
     await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(p.hostPort, host, () => resolve()); });
