@@ -57,6 +57,27 @@ interface Setup {
 
 const pubkey = (ns: Netns, key: string): string => ns.runSync('sh', ['-c', `echo ${key} | wg pubkey`]).trim();
 
+/** wireguard-go (verbose log) on `dev` in `ns`, started and stopped with the test; B's private key written to a file for `wg set`. */
+async function startWireguardGo(ns: Netns, dev: string, dir: string): Promise<{ keyFile: string; log: () => string }> {
+  const wgo = ns.spawn('env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', dev]);
+  let log = '';
+  await new Promise<void>((ready, fail) => {
+    const timer = setTimeout(() => fail(new Error(`wireguard-go did not start: ${log}`)), 10_000);
+    const on = (d: Buffer): void => { log += d.toString(); if (/UAPI listener started/.test(log)) { clearTimeout(timer); ready(); } };
+    wgo.stdout!.on('data', on);
+    wgo.stderr!.on('data', on);
+  });
+  cleanup.push(async () => {
+    if (wgo.exitCode !== null || wgo.signalCode !== null) return;
+    const gone = new Promise((r) => wgo.once('exit', r));
+    wgo.kill('SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+  });
+  const keyFile = join(dir, 'b.key');
+  writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
+  return { keyFile, log: () => log };
+}
+
 /** A: netstack tunnel with peers B and C and no endpoint for either (B reaches it first); B: wireguard-go knowing A. */
 async function setup(): Promise<Setup> {
   const a = Netns.create('wha');
@@ -79,25 +100,7 @@ async function setup(): Promise<Setup> {
   writeFileSync(aFile, `[Interface]\nPrivateKey = ${A_KEY}\nAddress = 10.100.0.1/24\nListenPort = ${WG_PORT}\nMTU = 1420\n\n` +
     `[Peer]\nPublicKey = ${bPublic}\nAllowedIPs = 10.100.0.2/32\n\n[Peer]\nPublicKey = ${cPublic}\nAllowedIPs = 10.100.0.3/32\n`, { mode: 0o600 });
   const bDev = `wgh${process.pid % 1_000_000}`;
-  const wgo = b.spawn('env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', bDev]);
-  let log = '';
-  await new Promise<void>((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`wireguard-go did not start: ${log}`)), 10_000);
-    const on = (d: Buffer): void => {
-      log += d.toString();
-      if (/UAPI listener started/.test(log)) { clearTimeout(timer); ready(); }
-    };
-    wgo.stdout!.on('data', on);
-    wgo.stderr!.on('data', on);
-  });
-  cleanup.push(async () => {
-    if (wgo.exitCode !== null || wgo.signalCode !== null) return;
-    const gone = new Promise((r) => wgo.once('exit', r));
-    wgo.kill('SIGTERM');
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-  });
-  const keyFile = join(dir, 'b.key');
-  writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
+  const { keyFile, log } = await startWireguardGo(b, bDev, dir);
   const readdA = (): void => {
     b.runSync('wg', ['set', bDev, 'peer', aPublic, 'remove']);
     b.runSync('wg', ['set', bDev, 'peer', aPublic, 'allowed-ips', '10.100.0.1/32', 'endpoint', `10.99.0.1:${WG_PORT}`]);
@@ -109,7 +112,7 @@ async function setup(): Promise<Setup> {
   const tunnel = new Server(a.spawn(process.execPath, [cli, 'tunnel', '--config', aFile, '--tun', 'wg0', '--stats']));
   cleanup.push(async () => { if (tunnel.child.exitCode === null) await tunnel.stop(); });
   await tunnel.waitFor(/ready/, 20_000);
-  return { a, b, bDev, aPublic, tunnel, readdA, wgoLog: () => log };
+  return { a, b, bDev, aPublic, tunnel, readdA, wgoLog: log };
 }
 
 async function ping(ns: Netns, args: string[], count = 3): Promise<void> {
@@ -267,22 +270,7 @@ describe('netstack tunnel under a hostile peer (the UDP side), carrying wireguar
     const aPublic = pubkey(a, A_KEY);
     const bPublic = pubkey(b, B_KEY);
     const bDev = `wgs${process.pid % 1_000_000}`;
-    const wgo = b.spawn('env', ['LOG_LEVEL=verbose', 'wireguard-go', '-f', bDev]);
-    let log = '';
-    await new Promise<void>((ready, fail) => {
-      const timer = setTimeout(() => fail(new Error(`wireguard-go did not start: ${log}`)), 10_000);
-      const on = (d: Buffer): void => { log += d.toString(); if (/UAPI listener started/.test(log)) { clearTimeout(timer); ready(); } };
-      wgo.stdout!.on('data', on);
-      wgo.stderr!.on('data', on);
-    });
-    cleanup.push(async () => {
-      if (wgo.exitCode !== null || wgo.signalCode !== null) return;
-      const gone = new Promise((r) => wgo.once('exit', r));
-      wgo.kill('SIGTERM');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-    });
-    const keyFile = join(dir, 'b.key');
-    writeFileSync(keyFile, B_KEY + '\n', { mode: 0o600 });
+    const { keyFile } = await startWireguardGo(b, bDev, dir);
     b.runSync('wg', ['set', bDev, 'listen-port', String(WG_PORT), 'private-key', keyFile, 'peer', aPublic, 'allowed-ips', '10.100.0.2/32', 'endpoint', `10.99.0.1:${WG_PORT}`]);
     b.runSync('ip', ['addr', 'add', '10.100.0.1/24', 'dev', bDev]);
     b.runSync('ip', ['link', 'set', bDev, 'up']);
