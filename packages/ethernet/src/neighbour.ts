@@ -467,6 +467,9 @@ export class NeighbourCache<K extends NeighbourKey = number> {
 
   /** The one place an entry changes state (and its timer). */
   #setState(e: Entry<K>, state: NudState, deadline: number): void {
+    // REACHABLE again (confirm: every TCP ACK for new data) only moves the deadline: the entry
+    // keeps its place in its eviction list (ordered by state change, and this is none).
+    if (state === 'REACHABLE' && e.state === 'REACHABLE') { this.#heap.schedule(e, deadline); return; }
     this.#unlist(e);
     e.state = state;
     if (state === 'FAILED') this.#failed.add(e);
